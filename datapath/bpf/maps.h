@@ -1,0 +1,69 @@
+/* The fast path's tables as BTF-defined maps, pinned by name under the
+ * instance's directory so that they outlive the agent and are shared by the
+ * port and uplink programs.  Sizes here are defaults; the loader resizes them
+ * from its options before the first load. */
+#ifndef DATAPATH_BPF_MAPS_H
+#define DATAPATH_BPF_MAPS_H 1
+
+#include "datapath/dp-tables.h"
+#include "datapath/drop.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct dp_port_key);
+    __type(value, struct dp_port);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_ports SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct dp_network_key);
+    __type(value, struct dp_network);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_networks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct dp_fdb_key);
+    __type(value, struct dp_fdb_entry);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_fdb SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct dp_binding_key);
+    __type(value, struct dp_binding);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_bindings SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct dp_flood_key);
+    __type(value, struct dp_flood);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_flood_lists SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct dp_config);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_config SEC(".maps");
+
+/* Keyed by device ifindex; key 0 collects what belongs to no known device.
+ * Userspace creates an entry per device so the fast path never inserts. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, 4097);
+    __type(key, __u32);
+    __type(value, struct dp_stats);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_stats SEC(".maps");
+
+#endif /* datapath/bpf/maps.h */

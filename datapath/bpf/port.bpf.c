@@ -1,0 +1,74 @@
+/* tc ingress on the host side of every VM port: everything a VM sends
+ * enters the fabric here.
+ *
+ *   parse -> port security -> MTU -> ARP responder -> L2 lookup in the VNI
+ *         -> local port | VXLAN to the remote VTEP | flood list */
+#include "datapath/bpf/arp.h"
+#include "datapath/bpf/common.h"
+#include "datapath/bpf/deliver.h"
+#include "datapath/bpf/encap.h"
+#include "datapath/bpf/flood.h"
+#include "datapath/bpf/port-security.h"
+#include "datapath/bpf/stats.h"
+#include "packet/parse.h"
+
+SEC("tc")
+int
+fab_port_ingress(struct __sk_buff *skb)
+{
+    __u32 ifindex = skb->ifindex;
+    struct dp_port_key key = { .ifindex = ifindex };
+    enum dp_drop_reason reason;
+    struct dp_fdb_key fdb_key = {};
+    struct dp_fdb_entry *fdb;
+    struct pkt_info info;
+    struct dp_port *port;
+    void *data, *end;
+    int rc;
+
+    port = bpf_map_lookup_elem(&fab_ports, &key);
+    if (!port) {
+        return fab_drop(ifindex, DP_DROP_NO_PORT);
+    }
+    fab_count_rx(ifindex, skb->len);
+
+    fab_pull_headers(skb);
+    data = fab_data(skb);
+    end = fab_data_end(skb);
+    if (pkt_parse_frame(data, end, &info) < 0 || info.vlan_id
+        || skb->vlan_present) {
+        /* VM ports are access ports: a tagged frame is malformed. */
+        return fab_drop(ifindex, DP_DROP_MALFORMED);
+    }
+    if (port->flags & DP_PORT_SECURITY) {
+        reason = fab_port_security(port, &info, data, end);
+        if (reason != DP_DROP_N_REASONS) {
+            return fab_drop(ifindex, reason);
+        }
+    }
+    if (fab_oversize(skb, &info, port->mtu)) {
+        return fab_drop(ifindex, DP_DROP_OVERSIZE);
+    }
+    if (info.l3_proto == PKT_ETH_P_ARP) {
+        rc = fab_arp_respond(skb, port, &info);
+        if (rc >= 0) {
+            return rc;
+        }
+    }
+
+    if (pkt_mac_is_multicast(info.dst_mac)) {
+        return fab_flood(skb, ifindex, &info, port->vni, false);
+    }
+    fdb_key.vni = port->vni;
+    pkt_copy_mac(fdb_key.mac, info.dst_mac);
+    fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
+    if (!fdb) {
+        return fab_flood(skb, ifindex, &info, port->vni, false);
+    }
+    if (fdb->ifindex) {
+        return fab_deliver_local(skb, ifindex, fdb->ifindex, port->vni);
+    }
+    return fab_encap_send(skb, ifindex, &info, port->vni, fdb->vtep);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

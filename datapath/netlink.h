@@ -1,0 +1,33 @@
+/* Link and neighbour operations over rtnetlink (libmnl).  fabric daemons
+ * never run "ip" or "tc"; what they need of the kernel's network
+ * configuration is here. */
+#ifndef DATAPATH_NETLINK_H
+#define DATAPATH_NETLINK_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nl_link {
+    uint32_t ifindex;           /* Interface index. */
+    uint32_t mtu;               /* MTU. */
+    bool up;                    /* Administratively up (IFF_UP). */
+    char kind[16];              /* rtnetlink kind ("veth", "tun"...), or "". */
+    uint8_t mac[6];             /* Hardware address. */
+};
+
+/* Looks up the link named 'name'.  Returns 0, ENODEV if there is none, or
+ * another errno value. */
+int nl_link_get(const char *name, struct nl_link *);
+int nl_link_get_by_index(uint32_t ifindex, struct nl_link *);
+int nl_link_set_mtu(uint32_t ifindex, uint32_t mtu);
+int nl_link_set_up(uint32_t ifindex);
+
+/* Asks the kernel to resolve the neighbour 'ipv4' (network order) on
+ * 'ifindex' now, so the fast path finds its MAC on the first packet. */
+int nl_neigh_resolve(uint32_t ifindex, uint32_t ipv4);
+
+/* Returns the ifindex of the device the kernel routes 'ipv4' by, in
+ * '*ifindex'. */
+int nl_route_get_oif(uint32_t ipv4, uint32_t *ifindex);
+
+#endif /* datapath/netlink.h */

@@ -1,0 +1,1 @@
+# tests/agent: filled in by its owner.

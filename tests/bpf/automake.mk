@@ -1,0 +1,1 @@
+# tests/bpf: filled in by its owner.

@@ -1,0 +1,8 @@
+noinst_LIBRARIES += utils/libfabric-utils.a
+utils_libfabric_utils_a_SOURCES = \
+	utils/addr.c \
+	utils/addr.h \
+	utils/log.c \
+	utils/log.h \
+	utils/util.c \
+	utils/util.h

@@ -1,0 +1,158 @@
+#include "utils/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+out_of_memory(void)
+{
+    fputs("fabric: out of memory\n", stderr);
+    abort();
+}
+
+void *
+xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+
+    if (p == NULL) {
+        out_of_memory();
+    }
+    return p;
+}
+
+void *
+xzalloc(size_t size)
+{
+    return xcalloc(1, size);
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (p == NULL) {
+        out_of_memory();
+    }
+    return p;
+}
+
+void *
+xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size ? size : 1);
+    if (p == NULL) {
+        out_of_memory();
+    }
+    return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+    size_t len = strlen(s) + 1;
+
+    return memcpy(xmalloc(len), s, len);
+}
+
+char *
+xasprintf(const char *format, ...)
+{
+    va_list args;
+    char *s;
+
+    va_start(args, format);
+    if (vasprintf(&s, format, args) < 0) {
+        out_of_memory();
+    }
+    va_end(args);
+    return s;
+}
+
+int
+read_file(const char *path, char **contents, size_t *lenp)
+{
+    size_t len = 0, cap = 4096;
+    char *buf;
+    FILE *f;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return errno;
+    }
+    buf = xmalloc(cap);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+
+        len += n;
+        if (len + 1 < cap) {
+            if (ferror(f)) {
+                int error = errno ? errno : EIO;
+
+                fclose(f);
+                free(buf);
+                return error;
+            }
+            break;
+        }
+        cap *= 2;
+        buf = xrealloc(buf, cap);
+    }
+    fclose(f);
+    buf[len] = '\0';
+    *contents = buf;
+    if (lenp) {
+        *lenp = len;
+    }
+    return 0;
+}
+
+int
+write_file_atomic(const char *path, const void *data, size_t len)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long) getpid());
+    const char *p = data;
+    int error = 0;
+    int fd;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = errno;
+        free(tmp);
+        return error;
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            error = errno;
+            break;
+        }
+        p += n;
+        len -= n;
+    }
+    if (!error && fsync(fd) < 0) {
+        error = errno;
+    }
+    if (close(fd) < 0 && !error) {
+        error = errno;
+    }
+    if (!error && rename(tmp, path) < 0) {
+        error = errno;
+    }
+    if (error) {
+        unlink(tmp);
+    }
+    free(tmp);
+    return error;
+}
