@@ -38,8 +38,14 @@ struct dp_options {
     const char *bpffs;          /* BPF filesystem, "/sys/fs/bpf" if NULL. */
     uint32_t max_ports;         /* Table sizes, 0 for the defaults. */
     uint32_t max_fdb;
+    bool read_only;             /* Open existing tables only: no program is
+                                 * loaded or attached and nothing written. */
 };
 
+/* Opens the datapath instance named in 'options', creating its tables on
+ * first use.  Reopening a running instance keeps its tables and atomically
+ * replaces the programs on every device it is attached to, so forwarding
+ * never stops. */
 int dp_open(const struct dp_options *, struct dp **);
 void dp_close(struct dp *);
 

@@ -22,8 +22,10 @@ int nl_link_get_by_index(uint32_t ifindex, struct nl_link *);
 int nl_link_set_mtu(uint32_t ifindex, uint32_t mtu);
 int nl_link_set_up(uint32_t ifindex);
 
-/* Asks the kernel to resolve the neighbour 'ipv4' (network order) on
- * 'ifindex' now, so the fast path finds its MAC on the first packet. */
+/* Asks the kernel to resolve now the next hop towards 'ipv4' (network
+ * order): the address itself when on-link, else its gateway.  Fails with
+ * ENETUNREACH if 'ifindex' is not 0 and the route leaves by another device.
+ * The fast path then finds the next hop's MAC on the first packet. */
 int nl_neigh_resolve(uint32_t ifindex, uint32_t ipv4);
 
 /* Returns the ifindex of the device the kernel routes 'ipv4' by, in

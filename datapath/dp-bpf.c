@@ -1,0 +1,525 @@
+/* The eBPF backend: tables are pinned BPF maps shared by the port and uplink
+ * tc programs, which are loaded from bpftool-generated skeletons. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath/bpf/port.skel.h"
+#include "datapath/bpf/uplink.skel.h"
+#include "datapath/dp-provider.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+#define DP_BPF_FS_MAGIC 0xcafe4a11
+#define DP_BPF_TC_HANDLE 0xfab
+#define DP_BPF_TC_PRIORITY 1
+
+/* Pinned map names, in enum dp_table order. */
+static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
+    [DP_PORTS] = "fab_ports",
+    [DP_NETWORKS] = "fab_networks",
+    [DP_FDB] = "fab_fdb",
+    [DP_BINDINGS] = "fab_bindings",
+    [DP_FLOOD] = "fab_flood_lists",
+};
+
+struct dp_bpf {
+    struct dp up;                   /* Must be first. */
+    char *pin_dir;                  /* <bpffs>/<instance>. */
+    struct fab_port *port;          /* Port program and the maps. */
+    struct fab_uplink *uplink;      /* Uplink program. */
+    int table_fds[DP_N_TABLES];     /* Map per table. */
+    int config_fd;                  /* fab_config. */
+    int stats_fd;                   /* fab_stats. */
+    int n_cpus;                     /* Possible CPUs, for per-CPU values. */
+};
+
+static struct dp_bpf *
+dp_bpf_cast(struct dp *dp)
+{
+    return (struct dp_bpf *) dp;
+}
+
+/* Makes sure 'path' is a BPF filesystem, mounting one there if not. */
+static int
+dp_bpf_ensure_bpffs(const char *path)
+{
+    struct statfs st;
+
+    if (statfs(path, &st) == 0 && st.f_type == DP_BPF_FS_MAGIC) {
+        return 0;
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+        return errno;
+    }
+    if (mount("bpf", path, "bpf", 0, "mode=0700") < 0) {
+        int error = errno;
+
+        LOG_ERR("%s: cannot mount the BPF filesystem: %s", path,
+                strerror(error));
+        return error;
+    }
+    return 0;
+}
+
+/* Attaches 'prog_fd' to tc ingress of 'ifindex', replacing what fabric had
+ * attached there before in one step, so no packet goes unprocessed. */
+static int
+dp_bpf_attach(int prog_fd, uint32_t ifindex)
+{
+    DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                        .attach_point = BPF_TC_INGRESS);
+    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = DP_BPF_TC_HANDLE,
+                        .priority = DP_BPF_TC_PRIORITY, .prog_fd = prog_fd,
+                        .flags = BPF_TC_F_REPLACE);
+    int error;
+
+    error = bpf_tc_hook_create(&hook);
+    if (error && error != -EEXIST) {
+        return -error;
+    }
+    error = bpf_tc_attach(&hook, &opts);
+    return error ? -error : 0;
+}
+
+static int
+dp_bpf_detach(uint32_t ifindex)
+{
+    DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                        .attach_point = BPF_TC_INGRESS);
+    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = DP_BPF_TC_HANDLE,
+                        .priority = DP_BPF_TC_PRIORITY);
+    int error = bpf_tc_detach(&hook, &opts);
+
+    /* Gone already, with the device or by hand, is what we wanted. */
+    if (error == -ENOENT || error == -ENODEV || error == -EINVAL) {
+        return 0;
+    }
+    return -error;
+}
+
+static size_t
+dp_bpf_stats_size(const struct dp_bpf *b)
+{
+    return b->n_cpus * ((sizeof(struct dp_stats) + 7) & ~(size_t) 7);
+}
+
+/* Creates the counters of 'ifindex' if they do not exist yet; existing
+ * counters keep counting across agent restarts. */
+static int
+dp_bpf_stats_create(struct dp_bpf *b, uint32_t ifindex)
+{
+    void *zeros = xzalloc(dp_bpf_stats_size(b));
+    int error = 0;
+
+    if (bpf_map_update_elem(b->stats_fd, &ifindex, zeros, BPF_NOEXIST) < 0
+        && errno != EEXIST) {
+        error = errno;
+    }
+    free(zeros);
+    return error;
+}
+
+static void
+dp_bpf_resize(struct bpf_map *map, uint32_t n)
+{
+    if (n) {
+        bpf_map__set_max_entries(map, n);
+    }
+}
+
+static int
+dp_bpf_get_pinned(const struct dp_bpf *b, const char *name, int *fd)
+{
+    char *path = xasprintf("%s/%s", b->pin_dir, name);
+
+    *fd = bpf_obj_get(path);
+    free(path);
+    return *fd < 0 ? errno : 0;
+}
+
+/* Opens the pinned maps of the instance by path. */
+static int
+dp_bpf_open_pinned(struct dp_bpf *b)
+{
+    int error;
+
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        error = dp_bpf_get_pinned(b, dp_bpf_table_maps[i], &b->table_fds[i]);
+        if (error) {
+            return error;
+        }
+    }
+    error = dp_bpf_get_pinned(b, "fab_config", &b->config_fd);
+    return error ? error : dp_bpf_get_pinned(b, "fab_stats", &b->stats_fd);
+}
+
+static int
+dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
+{
+    DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts,
+                        .pin_root_path = b->pin_dir);
+    int error;
+
+    b->port = fab_port__open_opts(&opts);
+    b->uplink = b->port ? fab_uplink__open_opts(&opts) : NULL;
+    if (!b->port || !b->uplink) {
+        return errno ? errno : EINVAL;
+    }
+    /* Both objects declare the same maps; sizing them alike lets the
+     * second reuse the first's pins. */
+    dp_bpf_resize(b->port->maps.fab_ports, options->max_ports);
+    dp_bpf_resize(b->uplink->maps.fab_ports, options->max_ports);
+    dp_bpf_resize(b->port->maps.fab_stats,
+                  options->max_ports ? options->max_ports + 1 : 0);
+    dp_bpf_resize(b->uplink->maps.fab_stats,
+                  options->max_ports ? options->max_ports + 1 : 0);
+    dp_bpf_resize(b->port->maps.fab_fdb, options->max_fdb);
+    dp_bpf_resize(b->uplink->maps.fab_fdb, options->max_fdb);
+    dp_bpf_resize(b->port->maps.fab_bindings, options->max_fdb);
+    dp_bpf_resize(b->uplink->maps.fab_bindings, options->max_fdb);
+
+    error = fab_port__load(b->port);
+    if (!error) {
+        error = fab_uplink__load(b->uplink);
+    }
+    if (error) {
+        LOG_ERR("%s: loading the BPF programs failed: %s (tables pinned "
+                "with other sizes are reused only if compatible)",
+                b->pin_dir, strerror(-error));
+        return -error;
+    }
+    return dp_bpf_open_pinned(b);
+}
+
+static int
+dp_bpf_reattach_port(const void *key_, const void *value, void *b_)
+{
+    const struct dp_port_key *key = key_;
+    struct dp_bpf *b = b_;
+    int error;
+
+    error = dp_bpf_attach(bpf_program__fd(b->port->progs.fab_port_ingress),
+                          key->ifindex);
+    if (error && error != ENODEV) {
+        LOG_WARN("ifindex %u: reattaching the port program failed: %s",
+                 key->ifindex, strerror(error));
+    }
+    return 0;
+}
+
+static int dp_bpf_table_dump(struct dp *, enum dp_table, dp_dump_cb *,
+                             void *aux);
+static int dp_bpf_get_config(struct dp *, struct dp_config *);
+static void dp_bpf_close(struct dp *);
+
+static int
+dp_bpf_open(const struct dp_options *options, struct dp **dpp)
+{
+    const char *bpffs = options->bpffs ? options->bpffs : "/sys/fs/bpf";
+    const char *instance = options->instance ? options->instance : "fabric";
+    struct dp_config config;
+    struct dp_bpf *b;
+    int error;
+
+    if (!*instance || strchr(instance, '/') || instance[0] == '.') {
+        return EINVAL;
+    }
+    b = xzalloc(sizeof *b);
+    b->up.class = &dp_bpf_class;
+    b->up.read_only = options->read_only;
+    b->config_fd = b->stats_fd = -1;
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        b->table_fds[i] = -1;
+    }
+    b->pin_dir = xasprintf("%s/%s", bpffs, instance);
+    b->n_cpus = libbpf_num_possible_cpus();
+    if (b->n_cpus <= 0) {
+        error = EINVAL;
+        goto error;
+    }
+
+    if (options->read_only) {
+        error = dp_bpf_open_pinned(b);
+        if (error) {
+            goto error;
+        }
+        *dpp = &b->up;
+        return 0;
+    }
+    error = dp_bpf_ensure_bpffs(bpffs);
+    if (error) {
+        goto error;
+    }
+    if (mkdir(b->pin_dir, 0700) < 0 && errno != EEXIST) {
+        error = errno;
+        goto error;
+    }
+    error = dp_bpf_load(b, options);
+    if (error) {
+        goto error;
+    }
+    error = dp_bpf_stats_create(b, 0);
+    if (error) {
+        goto error;
+    }
+    /* A restarted agent brings its own programs: swap them in everywhere
+     * the previous one attached, atomically per device. */
+    dp_bpf_table_dump(&b->up, DP_PORTS, dp_bpf_reattach_port, b);
+    if (!dp_bpf_get_config(&b->up, &config) && config.underlay_ifindex) {
+        dp_bpf_attach(bpf_program__fd(b->uplink->progs.fab_uplink_ingress),
+                      config.underlay_ifindex);
+    }
+    *dpp = &b->up;
+    return 0;
+
+error:
+    dp_bpf_close(&b->up);
+    return error;
+}
+
+static void
+dp_bpf_close(struct dp *dp)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        if (b->table_fds[i] >= 0) {
+            close(b->table_fds[i]);
+        }
+    }
+    if (b->config_fd >= 0) {
+        close(b->config_fd);
+    }
+    if (b->stats_fd >= 0) {
+        close(b->stats_fd);
+    }
+    /* Destroying the skeletons leaves pins and tc attachments in place:
+     * the fast path keeps forwarding without us. */
+    fab_uplink__destroy(b->uplink);
+    fab_port__destroy(b->port);
+    free(b->pin_dir);
+    free(b);
+}
+
+static int
+dp_bpf_get_config(struct dp *dp, struct dp_config *config)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    uint32_t zero = 0;
+
+    return bpf_map_lookup_elem(b->config_fd, &zero, config) < 0 ? errno : 0;
+}
+
+static int
+dp_bpf_configure(struct dp *dp, const struct dp_config *config)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct dp_config old;
+    uint32_t zero = 0;
+    int error;
+
+    if (dp_bpf_get_config(dp, &old)) {
+        memset(&old, 0, sizeof old);
+    }
+    if (config->underlay_ifindex) {
+        error = dp_bpf_stats_create(b, config->underlay_ifindex);
+        if (error) {
+            return error;
+        }
+    }
+    if (bpf_map_update_elem(b->config_fd, &zero, config, BPF_ANY) < 0) {
+        return errno;
+    }
+    if (config->underlay_ifindex) {
+        error = dp_bpf_attach(
+            bpf_program__fd(b->uplink->progs.fab_uplink_ingress),
+            config->underlay_ifindex);
+        if (error) {
+            return error;
+        }
+    }
+    if (old.underlay_ifindex
+        && old.underlay_ifindex != config->underlay_ifindex) {
+        dp_bpf_detach(old.underlay_ifindex);
+    }
+    return 0;
+}
+
+static int
+dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
+                 const void *value)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    int error;
+
+    if (table == DP_PORTS) {
+        const struct dp_port_key *port = key;
+
+        error = dp_bpf_stats_create(b, port->ifindex);
+        if (error) {
+            return error;
+        }
+    }
+    /* The entry goes in before the program is attached, so the first
+     * frame already finds its port. */
+    if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
+        return errno;
+    }
+    if (table == DP_PORTS) {
+        const struct dp_port_key *port = key;
+
+        return dp_bpf_attach(
+            bpf_program__fd(b->port->progs.fab_port_ingress), port->ifindex);
+    }
+    return 0;
+}
+
+static int
+dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+
+    if (table == DP_PORTS) {
+        const struct dp_port_key *port = key;
+        int error = dp_bpf_detach(port->ifindex);
+
+        if (error) {
+            return error;
+        }
+        bpf_map_delete_elem(b->stats_fd, &port->ifindex);
+    }
+    if (bpf_map_delete_elem(b->table_fds[table], key) < 0
+        && errno != ENOENT) {
+        return errno;
+    }
+    return 0;
+}
+
+static int
+dp_bpf_table_get(struct dp *dp, enum dp_table table, const void *key,
+                 void *value)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+
+    return bpf_map_lookup_elem(b->table_fds[table], key, value) < 0 ? errno
+                                                                     : 0;
+}
+
+static int
+dp_bpf_table_dump(struct dp *dp, enum dp_table table, dp_dump_cb *cb,
+                  void *aux)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    size_t key_size = dp_table_key_size(table);
+    void *key = xzalloc(key_size);
+    void *next = xzalloc(key_size);
+    void *value = xzalloc(dp_table_value_size(table));
+    void *prev = NULL;
+    int error = 0;
+
+    while (bpf_map_get_next_key(b->table_fds[table], prev, next) == 0) {
+        memcpy(key, next, key_size);
+        prev = key;
+        if (bpf_map_lookup_elem(b->table_fds[table], key, value) < 0) {
+            /* Deleted under us: carry on from it anyway. */
+            continue;
+        }
+        error = cb(key, value, aux);
+        if (error) {
+            break;
+        }
+    }
+    free(key);
+    free(next);
+    free(value);
+    return error;
+}
+
+static int
+dp_bpf_stats_get(struct dp *dp, uint32_t ifindex, struct dp_stats *stats)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    size_t stride = (sizeof(struct dp_stats) + 7) & ~(size_t) 7;
+    char *values = xzalloc(dp_bpf_stats_size(b));
+    int error = 0;
+
+    memset(stats, 0, sizeof *stats);
+    if (bpf_map_lookup_elem(b->stats_fd, &ifindex, values) < 0) {
+        error = errno;
+    } else {
+        for (int cpu = 0; cpu < b->n_cpus; cpu++) {
+            const struct dp_stats *s = (const void *) (values + cpu * stride);
+
+            stats->rx_packets += s->rx_packets;
+            stats->rx_bytes += s->rx_bytes;
+            stats->tx_packets += s->tx_packets;
+            stats->tx_bytes += s->tx_bytes;
+            for (int r = 0; r < DP_DROP_N_REASONS; r++) {
+                stats->drops[r] += s->drops[r];
+            }
+        }
+    }
+    free(values);
+    return error;
+}
+
+static int
+dp_bpf_detach_port(const void *key_, const void *value, void *aux)
+{
+    const struct dp_port_key *key = key_;
+
+    dp_bpf_detach(key->ifindex);
+    return 0;
+}
+
+static int
+dp_bpf_purge(struct dp *dp)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    static const char *const others[] = { "fab_config", "fab_stats" };
+    struct dp_config config;
+    int error = 0;
+
+    dp_bpf_table_dump(dp, DP_PORTS, dp_bpf_detach_port, NULL);
+    if (!dp_bpf_get_config(dp, &config) && config.underlay_ifindex) {
+        dp_bpf_detach(config.underlay_ifindex);
+    }
+    for (size_t i = 0; i < DP_N_TABLES + ARRAY_SIZE(others); i++) {
+        const char *name = i < DP_N_TABLES ? dp_bpf_table_maps[i]
+                                           : others[i - DP_N_TABLES];
+        char *path = xasprintf("%s/%s", b->pin_dir, name);
+
+        if (unlink(path) < 0 && errno != ENOENT && !error) {
+            error = errno;
+        }
+        free(path);
+    }
+    if (rmdir(b->pin_dir) < 0 && errno != ENOENT && !error) {
+        error = errno;
+    }
+    return error;
+}
+
+const struct dp_class dp_bpf_class = {
+    .name = "bpf",
+    .open = dp_bpf_open,
+    .close = dp_bpf_close,
+    .configure = dp_bpf_configure,
+    .get_config = dp_bpf_get_config,
+    .table_set = dp_bpf_table_set,
+    .table_del = dp_bpf_table_del,
+    .table_get = dp_bpf_table_get,
+    .table_dump = dp_bpf_table_dump,
+    .stats_get = dp_bpf_stats_get,
+    .purge = dp_bpf_purge,
+};

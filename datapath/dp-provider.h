@@ -1,0 +1,32 @@
+/* What a datapath backend implements.  dp.c validates arguments and
+ * dispatches here; backends never see a table id out of range. */
+#ifndef DATAPATH_DP_PROVIDER_H
+#define DATAPATH_DP_PROVIDER_H 1
+
+#include "datapath/dp.h"
+
+struct dp_class {
+    const char *name;           /* Backend name, e.g. "bpf". */
+    int (*open)(const struct dp_options *, struct dp **);
+    void (*close)(struct dp *);
+    int (*configure)(struct dp *, const struct dp_config *);
+    int (*get_config)(struct dp *, struct dp_config *);
+    int (*table_set)(struct dp *, enum dp_table, const void *key,
+                     const void *value);
+    int (*table_del)(struct dp *, enum dp_table, const void *key);
+    int (*table_get)(struct dp *, enum dp_table, const void *key,
+                     void *value);
+    int (*table_dump)(struct dp *, enum dp_table, dp_dump_cb *, void *aux);
+    int (*stats_get)(struct dp *, uint32_t ifindex, struct dp_stats *);
+    int (*purge)(struct dp *);
+};
+
+/* Every backend's datapath starts with this. */
+struct dp {
+    const struct dp_class *class; /* The backend. */
+    bool read_only;               /* Opened with dp_options.read_only. */
+};
+
+extern const struct dp_class dp_bpf_class;
+
+#endif /* datapath/dp-provider.h */

@@ -1,0 +1,138 @@
+#include "datapath/dp.h"
+
+#include <errno.h>
+
+#include "datapath/dp-provider.h"
+
+static const struct {
+    const char *name;           /* For messages. */
+    size_t key_size;            /* Key struct size. */
+    size_t value_size;          /* Value struct size. */
+} dp_tables[DP_N_TABLES] = {
+    [DP_PORTS] = { "ports", sizeof(struct dp_port_key),
+                   sizeof(struct dp_port) },
+    [DP_NETWORKS] = { "networks", sizeof(struct dp_network_key),
+                      sizeof(struct dp_network) },
+    [DP_FDB] = { "fdb", sizeof(struct dp_fdb_key),
+                 sizeof(struct dp_fdb_entry) },
+    [DP_BINDINGS] = { "bindings", sizeof(struct dp_binding_key),
+                      sizeof(struct dp_binding) },
+    [DP_FLOOD] = { "flood", sizeof(struct dp_flood_key),
+                   sizeof(struct dp_flood) },
+};
+
+static const char *const dp_drop_names[DP_DROP_N_REASONS] = {
+#define DP_DROP_NAME(NAME, STR) [DP_DROP_##NAME] = STR,
+    DP_DROP_REASONS(DP_DROP_NAME)
+#undef DP_DROP_NAME
+};
+
+static bool
+dp_table_valid(enum dp_table table)
+{
+    return (unsigned) table < DP_N_TABLES;
+}
+
+const char *
+dp_table_name(enum dp_table table)
+{
+    return dp_table_valid(table) ? dp_tables[table].name : "unknown";
+}
+
+size_t
+dp_table_key_size(enum dp_table table)
+{
+    return dp_table_valid(table) ? dp_tables[table].key_size : 0;
+}
+
+size_t
+dp_table_value_size(enum dp_table table)
+{
+    return dp_table_valid(table) ? dp_tables[table].value_size : 0;
+}
+
+const char *
+dp_drop_reason_name(enum dp_drop_reason reason)
+{
+    return (unsigned) reason < DP_DROP_N_REASONS ? dp_drop_names[reason]
+                                                 : "unknown";
+}
+
+int
+dp_open(const struct dp_options *options, struct dp **dpp)
+{
+    static const struct dp_options defaults;
+
+    *dpp = NULL;
+    return dp_bpf_class.open(options ? options : &defaults, dpp);
+}
+
+void
+dp_close(struct dp *dp)
+{
+    if (dp) {
+        dp->class->close(dp);
+    }
+}
+
+int
+dp_configure(struct dp *dp, const struct dp_config *config)
+{
+    return dp->read_only ? EROFS : dp->class->configure(dp, config);
+}
+
+int
+dp_get_config(struct dp *dp, struct dp_config *config)
+{
+    return dp->class->get_config(dp, config);
+}
+
+int
+dp_table_set(struct dp *dp, enum dp_table table, const void *key,
+             const void *value)
+{
+    if (!dp_table_valid(table)) {
+        return EINVAL;
+    }
+    return dp->read_only ? EROFS : dp->class->table_set(dp, table, key, value);
+}
+
+int
+dp_table_del(struct dp *dp, enum dp_table table, const void *key)
+{
+    if (!dp_table_valid(table)) {
+        return EINVAL;
+    }
+    return dp->read_only ? EROFS : dp->class->table_del(dp, table, key);
+}
+
+int
+dp_table_get(struct dp *dp, enum dp_table table, const void *key,
+             void *value)
+{
+    if (!dp_table_valid(table)) {
+        return EINVAL;
+    }
+    return dp->class->table_get(dp, table, key, value);
+}
+
+int
+dp_table_dump(struct dp *dp, enum dp_table table, dp_dump_cb *cb, void *aux)
+{
+    if (!dp_table_valid(table)) {
+        return EINVAL;
+    }
+    return dp->class->table_dump(dp, table, cb, aux);
+}
+
+int
+dp_stats_get(struct dp *dp, uint32_t ifindex, struct dp_stats *stats)
+{
+    return dp->class->stats_get(dp, ifindex, stats);
+}
+
+int
+dp_purge(struct dp *dp)
+{
+    return dp->read_only ? EROFS : dp->class->purge(dp);
+}
