@@ -2,6 +2,7 @@
  * tc programs, which are loaded from bpftool-generated skeletons. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
     [DP_FDB] = "fab_fdb",
     [DP_BINDINGS] = "fab_bindings",
     [DP_FLOOD] = "fab_flood_lists",
+    [DP_NEXTHOPS] = "fab_nexthops",
 };
 
 struct dp_bpf {
@@ -49,7 +51,22 @@ dp_bpf_cast(struct dp *dp)
     return (struct dp_bpf *) dp;
 }
 
-/* Makes sure 'path' is a BPF filesystem, mounting one there if not. */
+static bool
+dp_bpf_in_init_mount_ns(void)
+{
+    struct stat self, init;
+
+    return stat("/proc/self/ns/mnt", &self) == 0
+           && stat("/proc/1/ns/mnt", &init) == 0 && self.st_ino == init.st_ino
+           && self.st_dev == init.st_dev;
+}
+
+/* Makes sure 'path' is a BPF filesystem, mounting one there if not.
+ *
+ * A private mount namespace, such as "ip netns exec" makes, hides the host's
+ * BPF filesystem under a fresh /sys.  A BPF filesystem mounted there would
+ * vanish with the process, and the next agent would find no tables: refuse
+ * instead of silently losing state across restarts. */
 static int
 dp_bpf_ensure_bpffs(const char *path)
 {
@@ -57,6 +74,14 @@ dp_bpf_ensure_bpffs(const char *path)
 
     if (statfs(path, &st) == 0 && st.f_type == DP_BPF_FS_MAGIC) {
         return 0;
+    }
+    if (!dp_bpf_in_init_mount_ns()) {
+        LOG_ERR("%s: not a BPF filesystem in this private mount namespace "
+                "(\"ip netns exec\" makes one); tables pinned here would be "
+                "lost on restart: enter only the network namespace (nsenter "
+                "--net=/run/netns/NAME) or mount bpffs at %s first",
+                path, path);
+        return EXDEV;
     }
     if (mkdir(path, 0700) < 0 && errno != EEXIST) {
         return errno;
@@ -217,6 +242,29 @@ dp_bpf_reattach_port(const void *key_, const void *value, void *b_)
     return 0;
 }
 
+/* Routes libbpf's messages into our log: its warnings are ours to judge
+ * (an existing clsact qdisc, say, is expected), so they go to debug. */
+static int
+dp_bpf_libbpf_print(enum libbpf_print_level level, const char *format,
+                    va_list args)
+{
+    char *msg;
+
+    if (level != LIBBPF_WARN || !log_enabled(LOG_LEVEL_DBG)) {
+        return 0;
+    }
+    if (vasprintf(&msg, format, args) >= 0) {
+        size_t len = strlen(msg);
+
+        if (len && msg[len - 1] == '\n') {
+            msg[len - 1] = '\0';
+        }
+        LOG_DBG("libbpf: %s", msg);
+        free(msg);
+    }
+    return 0;
+}
+
 static int dp_bpf_table_dump(struct dp *, enum dp_table, dp_dump_cb *,
                              void *aux);
 static int dp_bpf_get_config(struct dp *, struct dp_config *);
@@ -234,6 +282,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     if (!*instance || strchr(instance, '/') || instance[0] == '.') {
         return EINVAL;
     }
+    libbpf_set_print(dp_bpf_libbpf_print);
     b = xzalloc(sizeof *b);
     b->up.class = &dp_bpf_class;
     b->up.read_only = options->read_only;

@@ -81,6 +81,20 @@ struct dp_flood {
     struct dp_flood_member members[DP_FLOOD_MAX]; /* Locals first. */
 };
 
+/* DP_NEXTHOPS: how to reach a remote VTEP on the underlay, resolved by the
+ * agent from the kernel's routes and neighbours.  The fast path never
+ * consults the FIB itself: a lookup here is cheaper, and bpf_fib_lookup()
+ * would demand IP forwarding on the underlay device. */
+struct dp_nexthop_key {
+    __be32 vtep;                /* Remote VTEP address. */
+};
+
+struct dp_nexthop {
+    __u32 ifindex;              /* Device to send by. */
+    __u8 src_mac[PKT_ETH_ALEN]; /* That device's MAC. */
+    __u8 dst_mac[PKT_ETH_ALEN]; /* The next hop's MAC. */
+};
+
 /* The host's underlay settings, a single entry. */
 struct dp_config {
     __be32 vtep_ip;             /* Our VTEP address; 0 disables VXLAN. */

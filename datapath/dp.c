@@ -19,6 +19,8 @@ static const struct {
                       sizeof(struct dp_binding) },
     [DP_FLOOD] = { "flood", sizeof(struct dp_flood_key),
                    sizeof(struct dp_flood) },
+    [DP_NEXTHOPS] = { "nexthops", sizeof(struct dp_nexthop_key),
+                      sizeof(struct dp_nexthop) },
 };
 
 static const char *const dp_drop_names[DP_DROP_N_REASONS] = {

@@ -29,6 +29,7 @@ enum dp_table {
     DP_FDB,                     /* struct dp_fdb_key -> struct dp_fdb_entry */
     DP_BINDINGS,                /* struct dp_binding_key -> struct dp_binding */
     DP_FLOOD,                   /* struct dp_flood_key -> struct dp_flood */
+    DP_NEXTHOPS,                /* struct dp_nexthop_key -> dp_nexthop */
     DP_N_TABLES
 };
 

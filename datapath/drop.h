@@ -12,7 +12,6 @@
     X(UNKNOWN_VNI, "unknown-vni")     /* VNI has no network here. */          \
     X(NO_DEST, "no-destination")      /* Unknown unicast, empty flood list. */\
     X(VNI_MISMATCH, "vni-mismatch")   /* Destination is in another VNI. */    \
-    X(NO_ROUTE, "no-route")           /* No underlay route to the VTEP. */    \
     X(NO_NEIGH, "no-neighbour")       /* Next hop MAC not resolved yet. */    \
     X(ENCAP_FAILED, "encap-failed")   /* Could not add the outer headers. */  \
     X(DECAP_FAILED, "decap-failed")   /* Could not strip the outer headers. */\

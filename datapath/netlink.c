@@ -254,3 +254,86 @@ nl_neigh_resolve(uint32_t ifindex, uint32_t ipv4)
     mnl_attr_put_u32(nlh, NDA_DST, route.gateway ? route.gateway : ipv4);
     return nl_transact(nlh, NULL, NULL);
 }
+
+/* What RTM_GETNEIGH tells about one neighbour. */
+struct nl_neigh {
+    uint16_t state;             /* NUD_* bits. */
+    bool has_lladdr;            /* 'lladdr' is set. */
+    uint8_t lladdr[6];          /* Its MAC. */
+};
+
+static int
+nl_neigh_attr_cb(const struct nlattr *attr, void *neigh_)
+{
+    struct nl_neigh *neigh = neigh_;
+
+    if (mnl_attr_get_type(attr) == NDA_LLADDR
+        && mnl_attr_get_payload_len(attr) == sizeof neigh->lladdr) {
+        memcpy(neigh->lladdr, mnl_attr_get_payload(attr),
+               sizeof neigh->lladdr);
+        neigh->has_lladdr = true;
+    }
+    return MNL_CB_OK;
+}
+
+static int
+nl_neigh_cb(const struct nlmsghdr *nlh, void *neigh_)
+{
+    const struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+    struct nl_neigh *neigh = neigh_;
+
+    neigh->state = ndm->ndm_state;
+    return mnl_attr_parse(nlh, sizeof *ndm, nl_neigh_attr_cb, neigh);
+}
+
+static int
+nl_neigh_get(uint32_t ifindex, uint32_t ipv4, struct nl_neigh *neigh)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    struct ndmsg *ndm;
+
+    nlh->nlmsg_type = RTM_GETNEIGH;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    ndm = mnl_nlmsg_put_extra_header(nlh, sizeof *ndm);
+    ndm->ndm_family = AF_INET;
+    ndm->ndm_ifindex = ifindex;
+    mnl_attr_put_u32(nlh, NDA_DST, ipv4);
+    memset(neigh, 0, sizeof *neigh);
+    return nl_transact(nlh, nl_neigh_cb, neigh);
+}
+
+int
+nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
+{
+    struct nl_route route;
+    struct nl_neigh neigh;
+    struct nl_link link;
+    uint32_t next;
+    int error;
+
+    memset(nh, 0, sizeof *nh);
+    error = nl_route_get(ipv4, &route);
+    if (error) {
+        return error;
+    }
+    error = nl_link_get_by_index(route.oif, &link);
+    if (error) {
+        return error;
+    }
+    next = route.gateway ? route.gateway : ipv4;
+    error = nl_neigh_get(route.oif, next, &neigh);
+    if ((error && error != ENOENT)) {
+        return error;
+    }
+    if (error || !neigh.has_lladdr
+        || !(neigh.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE
+                            | NUD_PERMANENT | NUD_NOARP))) {
+        error = nl_neigh_resolve(route.oif, ipv4);
+        return error ? error : EAGAIN;
+    }
+    nh->ifindex = route.oif;
+    memcpy(nh->src_mac, link.mac, sizeof nh->src_mac);
+    memcpy(nh->dst_mac, neigh.lladdr, sizeof nh->dst_mac);
+    return 0;
+}

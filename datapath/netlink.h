@@ -28,6 +28,19 @@ int nl_link_set_up(uint32_t ifindex);
  * The fast path then finds the next hop's MAC on the first packet. */
 int nl_neigh_resolve(uint32_t ifindex, uint32_t ipv4);
 
+/* How the kernel reaches an underlay address. */
+struct nl_nexthop {
+    uint32_t ifindex;           /* Device the route leaves by. */
+    uint8_t src_mac[6];         /* That device's MAC. */
+    uint8_t dst_mac[6];         /* The next hop's MAC. */
+};
+
+/* Resolves how to reach 'ipv4' (network order): route, then the next hop's
+ * neighbour entry.  Returns 0, EAGAIN when the neighbour is not resolved yet
+ * (resolution has then been started: ask again shortly), or another errno
+ * value, e.g. ENETUNREACH without a route. */
+int nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *);
+
 /* Returns the ifindex of the device the kernel routes 'ipv4' by, in
  * '*ifindex'. */
 int nl_route_get_oif(uint32_t ipv4, uint32_t *ifindex);

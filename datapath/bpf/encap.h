@@ -19,7 +19,6 @@ struct fab_encap_hdrs {
 struct fab_encap_scratch {
     struct fab_encap_hdrs h;        /* Headers written to the frame. */
     struct vxlan_encap_params p;    /* Their inputs. */
-    struct bpf_fib_lookup fib;      /* Underlay route lookup. */
 };
 
 struct {
@@ -37,34 +36,26 @@ fab_encap_scratch_get(void)
     return bpf_map_lookup_elem(&fab_encap_tmp, &zero);
 }
 
-/* Resolves the underlay next hop for 'vtep' through the kernel's FIB and
- * neighbour table, filling the outer MACs in 's' and returning the egress
- * ifindex in '*oif'.  Returns DP_DROP_N_REASONS on success, DP_DROP_NO_NEIGH when
- * only the neighbour is missing ('*oif' then holds the device), or another
- * drop reason. */
+/* Finds the underlay next hop for 'vtep' in the table the agent keeps,
+ * filling the outer MACs in 's' and the egress ifindex in '*oif'.  Returns
+ * DP_DROP_N_REASONS on success or DP_DROP_NO_NEIGH, with '*oif' then the
+ * underlay device, while the agent has not resolved the VTEP yet. */
 static __always_inline enum dp_drop_reason
-fab_underlay_route(struct __sk_buff *skb, const struct dp_config *cfg,
-                   __be32 vtep, struct fab_encap_scratch *s, __u32 *oif)
+fab_underlay_route(const struct dp_config *cfg, __be32 vtep,
+                   struct fab_encap_scratch *s, __u32 *oif)
 {
-    struct bpf_fib_lookup *fib = &s->fib;
-    long rc;
+    struct dp_nexthop_key key = { .vtep = vtep };
+    struct dp_nexthop *nh = bpf_map_lookup_elem(&fab_nexthops, &key);
 
-    __builtin_memset(fib, 0, sizeof *fib);
-    fib->family = AF_INET;
-    fib->l4_protocol = PKT_IPPROTO_UDP;
-    fib->ipv4_src = cfg->vtep_ip;
-    fib->ipv4_dst = vtep;
-    fib->ifindex = cfg->underlay_ifindex;
-    rc = bpf_fib_lookup(skb, fib, sizeof *fib, BPF_FIB_LOOKUP_OUTPUT);
-    *oif = fib->ifindex;
-    if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+    if (!nh) {
+        *oif = cfg->underlay_ifindex;
+        __builtin_memset(s->p.src_mac, 0, sizeof s->p.src_mac);
+        __builtin_memset(s->p.dst_mac, 0, sizeof s->p.dst_mac);
         return DP_DROP_NO_NEIGH;
     }
-    if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-        return DP_DROP_NO_ROUTE;
-    }
-    pkt_copy_mac(s->p.src_mac, fib->smac);
-    pkt_copy_mac(s->p.dst_mac, fib->dmac);
+    *oif = nh->ifindex;
+    pkt_copy_mac(s->p.src_mac, nh->src_mac);
+    pkt_copy_mac(s->p.dst_mac, nh->dst_mac);
     return DP_DROP_N_REASONS;
 }
 
@@ -122,9 +113,11 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
 }
 
 /* Sends the frame to remote 'vtep' in 'vni' and returns the tc verdict.
- * When the next hop's MAC is not yet known, the kernel resolves it
- * (bpf_redirect_neigh), which it can do only for IPv4 frames; others are
- * dropped as "no-neighbour" until the agent's resolution completes. */
+ * While the next hop is not in the table, the kernel routes the outer
+ * header and resolves the neighbour itself (bpf_redirect_neigh).  It picks
+ * the outer protocol from skb->protocol, which encapsulation sets to IPv4
+ * for IPv4 and IPv6 frames only; other frames are dropped as
+ * "no-neighbour" until the agent has resolved the VTEP. */
 static __always_inline int
 fab_encap_send(struct __sk_buff *skb, __u32 in_ifindex,
                const struct pkt_info *info, __u32 vni, __be32 vtep)
@@ -139,20 +132,16 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_ifindex,
     if (!cfg || !cfg->vtep_ip || !s) {
         return fab_drop(in_ifindex, DP_DROP_NOT_CONFIGURED);
     }
-    reason = fab_underlay_route(skb, cfg, vtep, s, &oif);
-    if (reason == DP_DROP_NO_NEIGH
-        && skb->protocol != bpf_htons(PKT_ETH_P_IPV4)) {
-        return fab_drop(in_ifindex, reason);
-    }
-    if (reason != DP_DROP_N_REASONS && reason != DP_DROP_NO_NEIGH) {
+    reason = fab_underlay_route(cfg, vtep, s, &oif);
+    if (reason != DP_DROP_N_REASONS && info->l3_proto != PKT_ETH_P_IPV4
+        && info->l3_proto != PKT_ETH_P_IPV6) {
         return fab_drop(in_ifindex, reason);
     }
     if (fab_encap_push(skb, info, cfg, vni, vtep, s) != DP_DROP_N_REASONS) {
         return fab_drop(in_ifindex, DP_DROP_ENCAP_FAILED);
     }
     fab_count_tx(cfg->underlay_ifindex, skb->len);
-    if (reason == DP_DROP_NO_NEIGH) {
-        /* The kernel routes the outer header again and resolves. */
+    if (reason != DP_DROP_N_REASONS) {
         return bpf_redirect_neigh(oif, NULL, 0, 0);
     }
     return bpf_redirect(oif, 0);

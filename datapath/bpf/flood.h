@@ -50,7 +50,7 @@ fab_flood_member(__u32 i, void *arg)
     if (c->from_underlay) {
         return 1;
     }
-    if (fab_underlay_route(c->skb, c->cfg, m->vtep, c->s, &oif)
+    if (fab_underlay_route(c->cfg, m->vtep, c->s, &oif)
         != DP_DROP_N_REASONS) {
         /* This VTEP misses the copy until the agent has resolved it. */
         fab_drop(c->in_ifindex, DP_DROP_NO_NEIGH);

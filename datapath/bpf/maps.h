@@ -49,6 +49,14 @@ struct {
 } fab_flood_lists SEC(".maps");
 
 struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct dp_nexthop_key);
+    __type(value, struct dp_nexthop);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_nexthops SEC(".maps");
+
+struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
