@@ -1,0 +1,90 @@
+/* The controller's desired-state store.
+ *
+ * A store holds JSON objects addressed by (kind, name), each with a version
+ * that counts its updates, and a store-wide revision that every committed
+ * change increases by one.  All access goes through transactions, so that a
+ * check ("is VNI 100 free?") and the change that depends on it ("claim it")
+ * are atomic.  Uniqueness beyond names is kept with index objects written in
+ * the same transaction (kind "vni", name "100" -> {"network": "blue"}).
+ *
+ * The interface is deliberately that of a transactional key-value store
+ * with revisions, so that an etcd backend can implement it later without any
+ * change above this header.  Only SQLite is implemented now.
+ *
+ * Thread-safe: any number of threads may hold read transactions at once;
+ * write transactions are serialized.  Functions return 0 or a positive errno
+ * value. */
+#ifndef CONTROLLER_STORE_H
+#define CONTROLLER_STORE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct store;
+struct store_txn;
+
+/* One stored object. */
+struct store_obj {
+    char *kind;                 /* E.g. "network". */
+    char *name;                 /* Unique within its kind. */
+    json_t *body;               /* Owned reference. */
+    int64_t version;            /* 1 on creation, +1 per update. */
+    int64_t create_revision;    /* Store revision that created it. */
+    int64_t mod_revision;       /* Store revision that last changed it. */
+};
+
+void store_obj_clear(struct store_obj *);
+
+/* Opens the store at 'url': "sqlite:PATH" or a plain PATH for SQLite
+ * (created and migrated to the current schema as needed).  Other schemes
+ * fail with EPROTONOSUPPORT. */
+int store_open(const char *url, struct store **);
+void store_close(struct store *);
+
+/* The latest committed revision. */
+int64_t store_revision(struct store *);
+
+/* Blocks until the store's revision exceeds 'revision' or 'timeout_ms'
+ * passes.  Returns 0 or ETIMEDOUT. */
+int store_wait(struct store *, int64_t revision, int timeout_ms);
+
+int store_begin(struct store *, bool write, struct store_txn **);
+/* Commits and frees 'txn', storing the new revision in '*revision' (which
+ * may be NULL).  A transaction that wrote nothing commits without a new
+ * revision. */
+int store_commit(struct store_txn *, int64_t *revision);
+/* Discards and frees 'txn'.  NULL is a no-op. */
+void store_abort(struct store_txn *);
+
+/* Reads (kind, name).  ENOENT if there is none. */
+int store_get(struct store_txn *, const char *kind, const char *name,
+              struct store_obj *);
+
+#define STORE_CREATE 0          /* expected_version: must not exist yet. */
+#define STORE_ANY (-1)          /* expected_version: whatever is there. */
+
+/* Writes 'body' (a new reference is taken) as (kind, name).  With
+ * STORE_CREATE it fails with EEXIST if the object exists; with a version N
+ * it fails with ESTALE unless the current version is N (ENOENT if none).
+ * Stores the new version in '*version' if not NULL. */
+int store_put(struct store_txn *, const char *kind, const char *name,
+              json_t *body, int64_t expected_version, int64_t *version);
+
+/* Deletes (kind, name): ENOENT if absent, ESTALE on a version mismatch
+ * unless 'expected_version' is STORE_ANY. */
+int store_delete(struct store_txn *, const char *kind, const char *name,
+                 int64_t expected_version);
+
+/* Calls 'cb' for up to 'limit' objects of 'kind' (0: no limit) whose names
+ * sort after 'after' (NULL: from the start), in name order.  Stops early
+ * and returns 'cb''s value if it is non-zero. */
+typedef int store_list_cb(const struct store_obj *, void *aux);
+int store_list(struct store_txn *, const char *kind, const char *after,
+               size_t limit, store_list_cb *, void *aux);
+
+int store_count(struct store_txn *, const char *kind, size_t *count);
+
+#endif /* controller/store.h */
