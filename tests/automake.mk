@@ -4,3 +4,4 @@ include tests/unit/automake.mk
 include tests/bpf/automake.mk
 include tests/agent/automake.mk
 include tests/integration/automake.mk
+include tests/controller/automake.mk
