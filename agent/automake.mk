@@ -1,1 +1,24 @@
-# agent: filled in by its owner.
+# fabric-agent: the per-host daemon that reconciles the datapath with a
+# desired-state document.
+sbin_PROGRAMS += agent/fabric-agent
+agent_fabric_agent_SOURCES = \
+	agent/agent.c \
+	agent/reconcile.c \
+	agent/reconcile.h \
+	agent/show.c \
+	agent/show.h \
+	agent/state.c \
+	agent/state.h
+agent_fabric_agent_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) $(LIBBPF_CFLAGS)
+agent_fabric_agent_LDADD = $(DATAPATH_LIBS) $(JANSSON_LIBS)
+
+# The unit names the installed binary, so it is made from a template at
+# build time, when $(sbindir) is final.
+systemdsystemunit_DATA += agent/fabric-agent.service
+agent/fabric-agent.service: agent/fabric-agent.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' \
+		$(srcdir)/agent/fabric-agent.service.in > $@.tmp && \
+	mv $@.tmp $@
+CLEANFILES += agent/fabric-agent.service
+EXTRA_DIST += agent/fabric-agent.service.in

@@ -1,1 +1,27 @@
 # bench: filled in by its owner.
+
+
+# --- BPF fast path microbenchmark (bench/bench-bpf.c, bench/trivial.bpf.c).
+# Not run by "make check"; "make bench-bpf" runs it as root, and
+# "make bench-bpf BENCH_BPF_RUNS=100000" is a quick run.  It shares the
+# tests' world (tests/bpf/fixture.c) and measures a trivial tc program,
+# compiled by the BPF rules in datapath/automake.mk, as its baseline.
+noinst_PROGRAMS += bench/bench-bpf
+bench_bench_bpf_SOURCES = \
+	bench/bench-bpf.c \
+	tests/bpf/craft.c \
+	tests/bpf/craft.h \
+	tests/bpf/fixture.c \
+	tests/bpf/fixture.h
+bench_bench_bpf_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS)
+bench_bench_bpf_LDADD = $(DATAPATH_LIBS)
+$(bench_bench_bpf_OBJECTS): bench/trivial.skel.h $(BPF_SKELS)
+CLEANFILES += bench/trivial.bpf.o bench/trivial.skel.h
+EXTRA_DIST += bench/trivial.bpf.c
+BENCH_BPF_RUNS =
+bench-bpf: bench/bench-bpf
+	$(builddir)/bench/bench-bpf $(BENCH_BPF_RUNS)
+# "make bench" runs every benchmark; each adds itself as a prerequisite.
+bench: bench-bpf
+.PHONY: bench bench-bpf
+# --- end of the BPF fast path microbenchmark.

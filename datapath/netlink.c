@@ -332,6 +332,12 @@ nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
         error = nl_neigh_resolve(route.oif, ipv4);
         return error ? error : EAGAIN;
     }
+    if (neigh.state & NUD_STALE) {
+        /* The fast path sends without the kernel's neighbour code, which
+         * therefore never confirms a stale entry: ask for a probe, so a
+         * VTEP whose MAC changed is noticed on the next call. */
+        nl_neigh_resolve(route.oif, ipv4);
+    }
     nh->ifindex = route.oif;
     memcpy(nh->src_mac, link.mac, sizeof nh->src_mac);
     memcpy(nh->dst_mac, neigh.lladdr, sizeof nh->dst_mac);

@@ -1,1 +1,2 @@
-# man: filled in by its owner.
+# Manual pages, installed by section from their suffix.
+dist_man_MANS += man/fabric-agent.8

@@ -18,14 +18,18 @@ pkt_csum_fold(__u32 sum)
 PKT_INLINE __sum16
 pkt_ipv4_csum(const struct pkt_ipv4 *ip)
 {
-    const __u16 *w = (const __u16 *) ip;
+    const __u8 *bytes = (const __u8 *) ip;
     __u32 sum = 0;
     int i;
 
-#pragma unroll
-    for (i = 0; i < (int) (sizeof *ip / 2); i++) {
-        if (i != 5) {
-            sum += w[i];
+    /* Words are copied out rather than read through a __u16 pointer: the
+     * header is a packed struct, and gcc may reorder aliased loads. */
+    for (i = 0; i < (int) sizeof *ip; i += 2) {
+        __u16 word;
+
+        if (i != 10) {
+            __builtin_memcpy(&word, bytes + i, sizeof word);
+            sum += word;
         }
     }
     return (__sum16) pkt_csum_fold(sum);

@@ -92,7 +92,8 @@ struct pkt_icmp {
     __u8 type;                  /* Message type. */
     __u8 code;                  /* Message code. */
     __sum16 check;              /* Checksum. */
-    __be32 rest;                /* Identifier and sequence, or unused. */
+    __be16 id;                  /* Echo identifier, or unused. */
+    __be16 seq;                 /* Echo sequence, or unused. */
 } __attribute__((packed));
 
 #endif /* packet/hdr.h */

@@ -11,8 +11,8 @@
 #include "packet/hdr.h"
 
 struct pkt_cursor {
-    void *pos;                  /* Next unparsed byte. */
-    void *end;                  /* One past the last byte of the buffer. */
+    __u8 *pos;                  /* Next unparsed byte. */
+    __u8 *end;                  /* One past the last byte of the buffer. */
 };
 
 PKT_INLINE void
@@ -28,23 +28,23 @@ pkt_cursor_init(struct pkt_cursor *c, void *data, void *end)
 PKT_INLINE int
 pkt_parse_eth(struct pkt_cursor *c, struct pkt_eth **ethp, __u16 *vlan_id)
 {
-    struct pkt_eth *eth = c->pos;
+    struct pkt_eth *eth = (struct pkt_eth *) c->pos;
     __u16 type;
 
-    if ((void *) (eth + 1) > c->end) {
+    if ((__u8 *) (eth + 1) > c->end) {
         return -1;
     }
-    c->pos = eth + 1;
+    c->pos = (__u8 *) (eth + 1);
     *ethp = eth;
     *vlan_id = 0;
     type = bpf_ntohs(eth->type);
     if (type == PKT_ETH_P_8021Q || type == PKT_ETH_P_8021AD) {
-        struct pkt_vlan *vlan = c->pos;
+        struct pkt_vlan *vlan = (struct pkt_vlan *) c->pos;
 
-        if ((void *) (vlan + 1) > c->end) {
+        if ((__u8 *) (vlan + 1) > c->end) {
             return -1;
         }
-        c->pos = vlan + 1;
+        c->pos = (__u8 *) (vlan + 1);
         *vlan_id = bpf_ntohs(vlan->tci) & 0x0fff;
         type = bpf_ntohs(vlan->type);
     }
@@ -55,9 +55,9 @@ pkt_parse_eth(struct pkt_cursor *c, struct pkt_eth **ethp, __u16 *vlan_id)
 PKT_INLINE int
 pkt_parse_arp(struct pkt_cursor *c, struct pkt_arp **arpp)
 {
-    struct pkt_arp *arp = c->pos;
+    struct pkt_arp *arp = (struct pkt_arp *) c->pos;
 
-    if ((void *) (arp + 1) > c->end) {
+    if ((__u8 *) (arp + 1) > c->end) {
         return -1;
     }
     if (arp->htype != bpf_htons(PKT_ARP_HTYPE_ETHER)
@@ -65,7 +65,7 @@ pkt_parse_arp(struct pkt_cursor *c, struct pkt_arp **arpp)
         || arp->plen != 4) {
         return -1;
     }
-    c->pos = arp + 1;
+    c->pos = (__u8 *) (arp + 1);
     *arpp = arp;
     return 0;
 }
@@ -75,10 +75,10 @@ pkt_parse_arp(struct pkt_cursor *c, struct pkt_arp **arpp)
 PKT_INLINE int
 pkt_parse_ipv4(struct pkt_cursor *c, struct pkt_ipv4 **ipp)
 {
-    struct pkt_ipv4 *ip = c->pos;
+    struct pkt_ipv4 *ip = (struct pkt_ipv4 *) c->pos;
     __u32 hlen;
 
-    if ((void *) (ip + 1) > c->end) {
+    if ((__u8 *) (ip + 1) > c->end) {
         return -1;
     }
     if ((ip->ver_ihl >> 4) != 4) {
@@ -88,10 +88,10 @@ pkt_parse_ipv4(struct pkt_cursor *c, struct pkt_ipv4 **ipp)
     if (hlen < sizeof *ip || bpf_ntohs(ip->tot_len) < hlen) {
         return -1;
     }
-    if ((void *) ip + hlen > c->end) {
+    if (c->pos + hlen > c->end) {
         return -1;
     }
-    c->pos = (void *) ip + hlen;
+    c->pos += hlen;
     *ipp = ip;
     return ip->protocol;
 }
@@ -120,45 +120,53 @@ struct pkt_ipv6_ext {
     __u8 len;                   /* Length in 8-byte units, first excluded. */
 } __attribute__((packed));
 
+PKT_INLINE bool
+pkt_ipv6_is_ext(int nexthdr)
+{
+    return nexthdr == PKT_IPV6_HOPOPTS || nexthdr == PKT_IPV6_ROUTING
+           || nexthdr == PKT_IPV6_FRAGMENT || nexthdr == PKT_IPV6_DSTOPTS;
+}
+
 /* Parses an IPv6 header and up to PKT_IPV6_EXT_MAX extension headers, and
  * returns the upper-layer protocol.  Sets '*fragment' when a fragment header
- * was seen with a non-zero offset, because then no L4 header follows. */
+ * with a non-zero offset was seen: then no L4 header follows, and the walk
+ * stops there.  More extension headers than PKT_IPV6_EXT_MAX make the packet
+ * malformed, so that nobody mistakes an extension header for L4. */
 PKT_INLINE int
 pkt_parse_ipv6(struct pkt_cursor *c, struct pkt_ipv6 **ipp, bool *fragment)
 {
-    struct pkt_ipv6 *ip = c->pos;
+    struct pkt_ipv6 *ip = (struct pkt_ipv6 *) c->pos;
     int nexthdr;
     int i;
 
-    if ((void *) (ip + 1) > c->end) {
+    if ((__u8 *) (ip + 1) > c->end) {
         return -1;
     }
     if ((bpf_ntohl(ip->ver_tc_flow) >> 28) != 6) {
         return -1;
     }
-    c->pos = ip + 1;
+    c->pos = (__u8 *) (ip + 1);
     *ipp = ip;
     *fragment = false;
     nexthdr = ip->nexthdr;
     for (i = 0; i < PKT_IPV6_EXT_MAX; i++) {
-        struct pkt_ipv6_ext *ext = c->pos;
+        struct pkt_ipv6_ext *ext = (struct pkt_ipv6_ext *) c->pos;
         __u32 len;
 
-        if (nexthdr != PKT_IPV6_HOPOPTS && nexthdr != PKT_IPV6_ROUTING
-            && nexthdr != PKT_IPV6_FRAGMENT && nexthdr != PKT_IPV6_DSTOPTS) {
-            break;
+        if (!pkt_ipv6_is_ext(nexthdr)) {
+            return nexthdr;
         }
-        if ((void *) (ext + 1) > c->end) {
+        if ((__u8 *) (ext + 1) > c->end) {
             return -1;
         }
         if (nexthdr == PKT_IPV6_FRAGMENT) {
-            __be16 *off = (void *) ext + 2;
+            __u8 *off = c->pos + 2;
 
-            if ((void *) (off + 1) > c->end) {
+            if (off + 2 > c->end) {
                 return -1;
             }
             len = 8;
-            *fragment = (bpf_ntohs(*off) & 0xfff8) != 0;
+            *fragment = ((off[0] << 8 | off[1]) & 0xfff8) != 0;
         } else {
             len = (ext->len + 1) * 8;
         }
@@ -167,22 +175,25 @@ pkt_parse_ipv6(struct pkt_cursor *c, struct pkt_ipv6 **ipp, bool *fragment)
         }
         nexthdr = ext->nexthdr;
         c->pos += len;
+        if (*fragment) {
+            return nexthdr;
+        }
     }
-    return nexthdr;
+    return pkt_ipv6_is_ext(nexthdr) ? -1 : nexthdr;
 }
 
 PKT_INLINE int
 pkt_parse_udp(struct pkt_cursor *c, struct pkt_udp **udpp)
 {
-    struct pkt_udp *udp = c->pos;
+    struct pkt_udp *udp = (struct pkt_udp *) c->pos;
 
-    if ((void *) (udp + 1) > c->end) {
+    if ((__u8 *) (udp + 1) > c->end) {
         return -1;
     }
     if (bpf_ntohs(udp->len) < sizeof *udp) {
         return -1;
     }
-    c->pos = udp + 1;
+    c->pos = (__u8 *) (udp + 1);
     *udpp = udp;
     return 0;
 }
@@ -190,17 +201,17 @@ pkt_parse_udp(struct pkt_cursor *c, struct pkt_udp **udpp)
 PKT_INLINE int
 pkt_parse_tcp(struct pkt_cursor *c, struct pkt_tcp **tcpp)
 {
-    struct pkt_tcp *tcp = c->pos;
+    struct pkt_tcp *tcp = (struct pkt_tcp *) c->pos;
     __u32 hlen;
 
-    if ((void *) (tcp + 1) > c->end) {
+    if ((__u8 *) (tcp + 1) > c->end) {
         return -1;
     }
     hlen = (tcp->doff_res >> 4) * 4;
-    if (hlen < sizeof *tcp || (void *) tcp + hlen > c->end) {
+    if (hlen < sizeof *tcp || c->pos + hlen > c->end) {
         return -1;
     }
-    c->pos = (void *) tcp + hlen;
+    c->pos += hlen;
     *tcpp = tcp;
     return 0;
 }
@@ -209,12 +220,12 @@ pkt_parse_tcp(struct pkt_cursor *c, struct pkt_tcp **tcpp)
 PKT_INLINE int
 pkt_parse_icmp(struct pkt_cursor *c, struct pkt_icmp **icmpp)
 {
-    struct pkt_icmp *icmp = c->pos;
+    struct pkt_icmp *icmp = (struct pkt_icmp *) c->pos;
 
-    if ((void *) (icmp + 1) > c->end) {
+    if ((__u8 *) (icmp + 1) > c->end) {
         return -1;
     }
-    c->pos = icmp + 1;
+    c->pos = (__u8 *) (icmp + 1);
     *icmpp = icmp;
     return 0;
 }
@@ -231,7 +242,7 @@ struct pkt_info {
     __u8 l4_proto;              /* IP protocol, 0 when not IP. */
     __u8 tos;                   /* IPv4 TOS or IPv6 traffic class. */
     __u8 fragment;              /* Non-first IP fragment: no L4 header. */
-    __u8 pad;
+    __u8 fragmented;            /* Any IP fragment, first one included. */
     __be32 src4;                /* IPv4 source (or ARP sender). */
     __be32 dst4;                /* IPv4 destination (or ARP target). */
     __u8 src6[16];              /* IPv6 source. */
@@ -239,7 +250,9 @@ struct pkt_info {
     __be16 sport;               /* L4 source port, or ICMP type and code. */
     __be16 dport;               /* L4 destination port, or ICMP id. */
     __u16 arp_op;               /* ARP operation, host order. */
-    __u16 pad2;
+    __u16 pad;                  /* Zero. */
+    __u32 l3_len;               /* IP header plus payload as the header
+                                 * says, 0 when not IP. */
 };
 
 PKT_INLINE void
@@ -286,7 +299,7 @@ pkt_parse_l4(struct pkt_cursor *c, struct pkt_info *info, __u8 proto,
             return -1;
         }
         info->sport = bpf_htons((__u16) (icmp->type << 8 | icmp->code));
-        info->dport = (__be16) (icmp->rest & 0xffff);
+        info->dport = icmp->id;
     } else {
         info->l4_off = 0;
     }
@@ -299,6 +312,7 @@ pkt_parse_l4(struct pkt_cursor *c, struct pkt_info *info, __u8 proto,
 PKT_INLINE int
 pkt_parse_frame(void *data, void *end, struct pkt_info *info)
 {
+    __u8 *start = (__u8 *) data;
     struct pkt_cursor c;
     struct pkt_eth *eth;
     int type;
@@ -312,7 +326,7 @@ pkt_parse_frame(void *data, void *end, struct pkt_info *info)
     pkt_copy_mac(info->dst_mac, eth->dst);
     pkt_copy_mac(info->src_mac, eth->src);
     info->l3_proto = type;
-    info->l3_off = c.pos - data;
+    info->l3_off = c.pos - start;
 
     if (type == PKT_ETH_P_IPV4) {
         struct pkt_ipv4 *ip;
@@ -325,7 +339,9 @@ pkt_parse_frame(void *data, void *end, struct pkt_info *info)
         info->dst4 = ip->daddr;
         info->tos = ip->tos;
         info->fragment = pkt_ipv4_is_later_fragment(ip);
-        return pkt_parse_l4(&c, info, proto, c.pos - data);
+        info->fragmented = pkt_ipv4_is_fragment(ip);
+        info->l3_len = bpf_ntohs(ip->tot_len);
+        return pkt_parse_l4(&c, info, proto, c.pos - start);
     } else if (type == PKT_ETH_P_IPV6) {
         struct pkt_ipv6 *ip6;
         bool fragment;
@@ -338,7 +354,9 @@ pkt_parse_frame(void *data, void *end, struct pkt_info *info)
         pkt_copy_ip6(info->dst6, ip6->daddr);
         info->tos = (bpf_ntohl(ip6->ver_tc_flow) >> 20) & 0xff;
         info->fragment = fragment;
-        return pkt_parse_l4(&c, info, proto, c.pos - data);
+        info->fragmented = fragment;
+        info->l3_len = bpf_ntohs(ip6->payload_len) + sizeof *ip6;
+        return pkt_parse_l4(&c, info, proto, c.pos - start);
     } else if (type == PKT_ETH_P_ARP) {
         struct pkt_arp *arp;
 

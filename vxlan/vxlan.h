@@ -79,8 +79,9 @@ vxlan_mac_word(const __u8 *mac)
            | mac[3];
 }
 
-/* Returns a hash of the inner flow: the IP 5-tuple for IPv4 and IPv6,
- * otherwise the Ethernet addresses and type.  Both directions of a flow hash
+/* Returns a hash of the inner flow: the IP 5-tuple for IPv4 and IPv6 (the
+ * addresses and protocol only for fragments), otherwise the Ethernet
+ * addresses and type.  Both directions of a flow hash
  * differently, as they may, since each direction is its own underlay flow. */
 PKT_INLINE __u32
 vxlan_flow_hash(const struct pkt_info *info)
@@ -92,10 +93,15 @@ vxlan_flow_hash(const struct pkt_info *info)
         h = vxlan_hash_mix(h, info->src4);
         h = vxlan_hash_mix(h, info->dst4);
     } else if (info->l3_proto == PKT_ETH_P_IPV6) {
-#pragma unroll
         for (i = 0; i < 16; i += 4) {
-            h = vxlan_hash_mix(h, *(const __u32 *) &info->src6[i]);
-            h = vxlan_hash_mix(h, *(const __u32 *) &info->dst6[i]);
+            __u32 src, dst;
+
+            /* Copied, not read through a __u32 pointer: gcc may reorder
+             * loads that alias a byte array. */
+            __builtin_memcpy(&src, &info->src6[i], sizeof src);
+            __builtin_memcpy(&dst, &info->dst6[i], sizeof dst);
+            h = vxlan_hash_mix(h, src);
+            h = vxlan_hash_mix(h, dst);
         }
     } else {
         /* MACs sit at odd offsets; BPF forbids misaligned stack loads. */
@@ -107,7 +113,11 @@ vxlan_flow_hash(const struct pkt_info *info)
                                   | info->dst_mac[5]);
         return vxlan_hash_final(h ^ info->l3_proto);
     }
-    h = vxlan_hash_mix(h, (__u32) info->sport << 16 | info->dport);
+    /* Fragments of one datagram must take one underlay path, and only the
+     * first carries the ports, so no fragment hashes them. */
+    if (!info->fragmented) {
+        h = vxlan_hash_mix(h, (__u32) info->sport << 16 | info->dport);
+    }
     return vxlan_hash_final(h ^ info->l4_proto);
 }
 
@@ -195,14 +205,19 @@ struct vxlan_decap_info {
     __u16 inner_off;            /* Offset of the inner Ethernet header. */
 };
 
-/* Decides whether the frame in ['data', 'end') is VXLAN addressed to
- * 'vtep_ip' on UDP port VXLAN_PORT, and if so fills '*d'.  Fragments,
- * option-bearing outer headers and frames with a clear I flag or without a
- * whole inner Ethernet header are VXLAN_MALFORMED. */
+/* Decides whether the frame in ['data', 'end'), whose full length is
+ * 'frame_len' ('end' may stop short of it when the rest is not linear), is
+ * VXLAN addressed to 'vtep_ip' on UDP port VXLAN_PORT, and if so fills '*d'.
+ * Tagged frames and outer fragments are not ours: RFC 7348 lets a VTEP
+ * ignore fragments, so the host stack gets them, finds no listener and drops
+ * them.  VXLAN to us is VXLAN_MALFORMED when the outer IPv4 header has
+ * options, the I flag is clear, there is no whole inner Ethernet header, or
+ * the IPv4 or UDP length claims more bytes than the frame has. */
 PKT_INLINE enum vxlan_classify
-vxlan_classify(void *data, void *end, __be32 vtep_ip,
+vxlan_classify(void *data, void *end, __u32 frame_len, __be32 vtep_ip,
                struct vxlan_decap_info *d)
 {
+    __u8 *start = (__u8 *) data;
     struct pkt_cursor c;
     struct pkt_eth *eth;
     struct pkt_ipv4 *ip;
@@ -211,31 +226,26 @@ vxlan_classify(void *data, void *end, __be32 vtep_ip,
     __u16 vlan;
 
     pkt_cursor_init(&c, data, end);
-    if (pkt_parse_eth(&c, &eth, &vlan) != PKT_ETH_P_IPV4 || vlan) {
+    if (pkt_parse_eth(&c, &eth, &vlan) != PKT_ETH_P_IPV4
+        || c.pos != start + sizeof *eth) {
         return VXLAN_NOT_OURS;
     }
-    if (pkt_parse_ipv4(&c, &ip) != PKT_IPPROTO_UDP || ip->daddr != vtep_ip) {
+    if (pkt_parse_ipv4(&c, &ip) != PKT_IPPROTO_UDP || ip->daddr != vtep_ip
+        || pkt_ipv4_is_fragment(ip)) {
         return VXLAN_NOT_OURS;
     }
-    if (pkt_ipv4_is_fragment(ip)) {
-        /* RFC 7348 lets a VTEP ignore fragments; the host stack gets them,
-         * finds no listener and drops them. */
+    if (pkt_parse_udp(&c, &udp) < 0 || udp->dest != bpf_htons(VXLAN_PORT)) {
         return VXLAN_NOT_OURS;
     }
-    if (pkt_parse_udp(&c, &udp) < 0) {
-        return VXLAN_NOT_OURS;
-    }
-    if (udp->dest != bpf_htons(VXLAN_PORT)) {
-        return VXLAN_NOT_OURS;
-    }
-    vx = c.pos;
-    if ((void *) (vx + 1) > end) {
+    vx = (struct vxlan_hdr *) c.pos;
+    if ((__u8 *) (vx + 1) + sizeof(struct pkt_eth) > c.end) {
         return VXLAN_MALFORMED;
     }
     if (!(vx->flags & VXLAN_FLAG_I) || (ip->ver_ihl & 0x0f) != 5) {
         return VXLAN_MALFORMED;
     }
-    if ((void *) (vx + 1) + sizeof(struct pkt_eth) > end) {
+    if (sizeof *eth + bpf_ntohs(ip->tot_len) > frame_len
+        || bpf_ntohs(udp->len) > bpf_ntohs(ip->tot_len) - sizeof *ip) {
         return VXLAN_MALFORMED;
     }
     d->vni = bpf_ntohl(vx->vni_res) >> 8;
@@ -243,7 +253,7 @@ vxlan_classify(void *data, void *end, __be32 vtep_ip,
     d->tos = ip->tos;
     d->pad = 0;
     d->src_ip = ip->saddr;
-    d->inner_off = (void *) (vx + 1) - data;
+    d->inner_off = (__u8 *) (vx + 1) - start;
     return VXLAN_OK;
 }
 

@@ -6,10 +6,12 @@
 
 /* Delivers the frame to the port on 'ifindex', which must belong to 'vni',
  * and returns the tc verdict.  A veth port gets the frame straight into its
- * peer's ingress, skipping the host-side device; a tap is transmitted to. */
+ * peer's ingress, skipping the host-side device, when 'protocol_known' says
+ * skb->protocol matches the frame: bpf_redirect_peer() does not derive it
+ * again, unlike a transmit, which is what taps and the other cases get. */
 static __always_inline int
 fab_deliver_local(struct __sk_buff *skb, __u32 in_ifindex, __u32 ifindex,
-                  __u32 vni)
+                  __u32 vni, bool protocol_known)
 {
     struct dp_port_key key = { .ifindex = ifindex };
     struct dp_port *dst = bpf_map_lookup_elem(&fab_ports, &key);
@@ -22,8 +24,9 @@ fab_deliver_local(struct __sk_buff *skb, __u32 in_ifindex, __u32 ifindex,
         return fab_drop(in_ifindex, DP_DROP_VNI_MISMATCH);
     }
     fab_count_tx(ifindex, skb->len);
-    rc = (dst->flags & DP_PORT_VETH) ? bpf_redirect_peer(ifindex, 0)
-                                     : bpf_redirect(ifindex, 0);
+    rc = (dst->flags & DP_PORT_VETH) && protocol_known
+             ? bpf_redirect_peer(ifindex, 0)
+             : bpf_redirect(ifindex, 0);
     if (rc != TC_ACT_REDIRECT) {
         return fab_drop(in_ifindex, DP_DROP_REDIRECT_FAILED);
     }

@@ -59,10 +59,20 @@ fab_underlay_route(const struct dp_config *cfg, __be32 vtep,
     return DP_DROP_N_REASONS;
 }
 
+static __always_inline bool
+fab_is_ip(const struct pkt_info *info)
+{
+    return info->l3_proto == PKT_ETH_P_IPV4
+           || info->l3_proto == PKT_ETH_P_IPV6;
+}
+
 /* Makes room for the outer headers in front of the frame and writes them,
  * addressed to 'vtep' (MACs in 's', from fab_underlay_route()).
- * GSO frames become UDP tunnel GSO frames, so the kernel segments them with
- * the outer headers copied onto every segment. */
+ *
+ * IP frames grow with bpf_skb_adjust_room(), which turns GSO frames into UDP
+ * tunnel GSO frames that the kernel segments with the outer headers copied
+ * onto every segment.  It refuses any other skb->protocol, so ARP and other
+ * non-IP frames, never GSO, get their room with bpf_skb_change_head(). */
 static __always_inline enum dp_drop_reason
 fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
                const struct dp_config *cfg, __u32 vni, __be32 vtep,
@@ -83,13 +93,20 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
     pkt_copy_mac(h->inner.src, info->src_mac);
     h->inner.type = bpf_htons(info->l3_proto);
 
+    if (!fab_is_ip(info)) {
+        /* The original Ethernet header is already where the inner one
+         * goes; only the outer headers are written. */
+        if (bpf_skb_change_head(skb, VXLAN_OVERHEAD, 0)
+            || bpf_skb_store_bytes(skb, 0, &h->outer, sizeof h->outer, 0)) {
+            return DP_DROP_ENCAP_FAILED;
+        }
+        return DP_DROP_N_REASONS;
+    }
     flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4
             | BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH
             | BPF_F_ADJ_ROOM_ENCAP_L2(sizeof(struct pkt_eth));
-    if (bpf_skb_adjust_room(skb, VXLAN_OVERHEAD, BPF_ADJ_ROOM_MAC, flags)) {
-        return DP_DROP_ENCAP_FAILED;
-    }
-    if (bpf_skb_store_bytes(skb, 0, h, sizeof *h, 0)) {
+    if (bpf_skb_adjust_room(skb, VXLAN_OVERHEAD, BPF_ADJ_ROOM_MAC, flags)
+        || bpf_skb_store_bytes(skb, 0, h, sizeof *h, 0)) {
         return DP_DROP_ENCAP_FAILED;
     }
     return DP_DROP_N_REASONS;
@@ -133,8 +150,7 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_ifindex,
         return fab_drop(in_ifindex, DP_DROP_NOT_CONFIGURED);
     }
     reason = fab_underlay_route(cfg, vtep, s, &oif);
-    if (reason != DP_DROP_N_REASONS && info->l3_proto != PKT_ETH_P_IPV4
-        && info->l3_proto != PKT_ETH_P_IPV6) {
+    if (reason != DP_DROP_N_REASONS && !fab_is_ip(info)) {
         return fab_drop(in_ifindex, reason);
     }
     if (fab_encap_push(skb, info, cfg, vni, vtep, s) != DP_DROP_N_REASONS) {

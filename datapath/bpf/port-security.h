@@ -73,6 +73,18 @@ fab_port_security(const struct dp_port *port, const struct pkt_info *info,
     return DP_DROP_N_REASONS;
 }
 
+/* Returns true if the IP header of the frame that starts 'offset' bytes
+ * into 'skb' claims more bytes than there are.  The kernel's stack would
+ * drop such a packet; so do we, rather than forward garbage.  GSO frames
+ * are checked by the stack that built them. */
+static __always_inline bool
+fab_truncated(const struct __sk_buff *skb, const struct pkt_info *info,
+              __u32 offset)
+{
+    return !skb->gso_size && info->l3_len
+           && offset + info->l3_off + info->l3_len > skb->len;
+}
+
 /* Returns true if the frame's L3 packet, or each segment it will be cut
  * into, is larger than 'mtu'.  For GSO frames the segment size is checked
  * with a minimal TCP header, so a VM whose MTU is too large is caught on its

@@ -35,9 +35,12 @@ fab_port_ingress(struct __sk_buff *skb)
     fab_pull_headers(skb);
     data = fab_data(skb);
     end = fab_data_end(skb);
-    if (pkt_parse_frame(data, end, &info) < 0 || info.vlan_id
-        || skb->vlan_present) {
+    if (pkt_parse_frame(data, end, &info) < 0
+        || info.l3_off != sizeof(struct pkt_eth) || skb->vlan_present) {
         /* VM ports are access ports: a tagged frame is malformed. */
+        return fab_drop(ifindex, DP_DROP_MALFORMED);
+    }
+    if (fab_truncated(skb, &info, 0)) {
         return fab_drop(ifindex, DP_DROP_MALFORMED);
     }
     if (port->flags & DP_PORT_SECURITY) {
@@ -66,7 +69,8 @@ fab_port_ingress(struct __sk_buff *skb)
         return fab_flood(skb, ifindex, &info, port->vni, false);
     }
     if (fdb->ifindex) {
-        return fab_deliver_local(skb, ifindex, fdb->ifindex, port->vni);
+        return fab_deliver_local(skb, ifindex, fdb->ifindex, port->vni,
+                                 true);
     }
     return fab_encap_send(skb, ifindex, &info, port->vni, fdb->vtep);
 }

@@ -6,6 +6,7 @@
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
 #include "datapath/bpf/flood.h"
+#include "datapath/bpf/port-security.h"
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
 #include "vxlan/vxlan.h"
@@ -54,7 +55,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
     fab_pull_headers(skb);
     data = fab_data(skb);
     end = fab_data_end(skb);
-    kind = vxlan_classify(data, end, cfg->vtep_ip, &d);
+    kind = vxlan_classify(data, end, skb->len, cfg->vtep_ip, &d);
     if (kind == VXLAN_NOT_OURS) {
         return TC_ACT_OK;
     }
@@ -70,7 +71,8 @@ fab_uplink_ingress(struct __sk_buff *skb)
         return fab_drop(ifindex, DP_DROP_BAD_VXLAN);
     }
     if (pkt_parse_frame(data + d.inner_off, end, &inner) < 0
-        || inner.vlan_id) {
+        || inner.l3_off != sizeof(struct pkt_eth)
+        || fab_truncated(skb, &inner, d.inner_off)) {
         return fab_drop(ifindex, DP_DROP_MALFORMED);
     }
     if (fab_decap(skb, &inner) < 0) {
@@ -90,7 +92,8 @@ fab_uplink_ingress(struct __sk_buff *skb)
         /* Never forward underlay to underlay. */
         return fab_drop(ifindex, DP_DROP_NO_DEST);
     }
-    return fab_deliver_local(skb, ifindex, fdb->ifindex, d.vni);
+    return fab_deliver_local(skb, ifindex, fdb->ifindex, d.vni,
+                             fab_is_ip(&inner));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

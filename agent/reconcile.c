@@ -1,0 +1,995 @@
+#include "agent/reconcile.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/state.h"
+#include "datapath/netlink.h"
+#include "utils/addr.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* Key and value sizes by table.  The datapath library has the same, but
+ * the pure steps here do not need a datapath to know them. */
+static const struct {
+    size_t key_size;   /* Bytes per key. */
+    size_t value_size; /* Bytes per value. */
+} table_sizes[DP_N_TABLES] = {
+    [DP_PORTS] = {sizeof(struct dp_port_key), sizeof(struct dp_port)},
+    [DP_NETWORKS] = {sizeof(struct dp_network_key), sizeof(struct dp_network)},
+    [DP_FDB] = {sizeof(struct dp_fdb_key), sizeof(struct dp_fdb_entry)},
+    [DP_BINDINGS] = {sizeof(struct dp_binding_key), sizeof(struct dp_binding)},
+    [DP_FLOOD] = {sizeof(struct dp_flood_key), sizeof(struct dp_flood)},
+    [DP_NEXTHOPS] = {sizeof(struct dp_nexthop_key), sizeof(struct dp_nexthop)},
+};
+
+/* The order in which tables receive additions and changes: an entry is set
+ * only after those it refers to (a port's network, an FDB entry's port or
+ * the next hop of its VTEP...).  Deletions go in the reverse order. */
+static const enum dp_table set_order[] = {DP_NEXTHOPS, DP_NETWORKS, DP_PORTS,
+                                          DP_FDB,      DP_BINDINGS, DP_FLOOD};
+
+void
+reconcile_tables_init(struct reconcile_tables *tables)
+{
+    memset(tables, 0, sizeof *tables);
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        tables->t[i].id = i;
+        tables->t[i].key_size = table_sizes[i].key_size;
+        tables->t[i].value_size = table_sizes[i].value_size;
+    }
+}
+
+void
+reconcile_tables_destroy(struct reconcile_tables *tables)
+{
+    if (tables) {
+        for (int i = 0; i < DP_N_TABLES; i++) {
+            free(tables->t[i].data);
+        }
+        reconcile_tables_init(tables);
+    }
+}
+
+static size_t
+entry_size(const struct reconcile_table *table)
+{
+    return table->key_size + table->value_size;
+}
+
+static void
+table_append(struct reconcile_table *table, const void *key, const void *value)
+{
+    uint8_t *entry;
+
+    if (table->n == table->allocated) {
+        table->allocated = table->allocated ? 2 * table->allocated : 16;
+        table->data =
+            xrealloc(table->data, table->allocated * entry_size(table));
+    }
+    entry = table->data + table->n++ * entry_size(table);
+    memcpy(entry, key, table->key_size);
+    memcpy(entry + table->key_size, value, table->value_size);
+}
+
+void
+reconcile_tables_add(struct reconcile_tables *tables, enum dp_table id,
+                     const void *key, const void *value)
+{
+    table_append(&tables->t[id], key, value);
+}
+
+const void *
+reconcile_table_key(const struct reconcile_table *table, size_t i)
+{
+    return table->data + i * entry_size(table);
+}
+
+const void *
+reconcile_table_value(const struct reconcile_table *table, size_t i)
+{
+    return table->data + i * entry_size(table) + table->key_size;
+}
+
+/* Compares two keys of 'table'.  Most keys start with a host-order VNI or
+ * ifindex, compared as a number; what follows (MACs, network-order
+ * addresses) sorts right byte by byte, as do next-hop keys, which are an
+ * address alone. */
+static int
+compare_keys(const struct reconcile_table *table, const void *a, const void *b)
+{
+    uint32_t x, y;
+
+    if (table->id != DP_NEXTHOPS) {
+        memcpy(&x, a, sizeof x);
+        memcpy(&y, b, sizeof y);
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+    }
+    return memcmp(a, b, table->key_size);
+}
+
+/* qsort_r() comparator over the entries of the table in 'table'. */
+static int
+compare_entries(const void *a, const void *b, void *table)
+{
+    return compare_keys(table, a, b);
+}
+
+void
+reconcile_table_sort(struct reconcile_table *table)
+{
+    qsort_r(table->data, table->n, entry_size(table), compare_entries, table);
+}
+
+bool
+reconcile_values_equal(enum dp_table table, const void *a, const void *b)
+{
+    if (table == DP_FLOOD) {
+        const struct dp_flood *x = a, *y = b;
+
+        return x->n_members == y->n_members && x->n_members <= DP_FLOOD_MAX
+               && !memcmp(x->members, y->members,
+                          x->n_members * sizeof x->members[0]);
+    }
+    return !memcmp(a, b, table_sizes[table].value_size);
+}
+
+/* Appends to the string in 'buf' (of 'size' bytes), truncating. */
+static void __attribute__((format(printf, 3, 4)))
+append(char *buf, size_t size, const char *format, ...)
+{
+    size_t len = strnlen(buf, size);
+    va_list args;
+
+    if (len + 1 < size) {
+        va_start(args, format);
+        vsnprintf(buf + len, size - len, format, args);
+        va_end(args);
+    }
+}
+
+static void
+append_ipv4(char *buf, size_t size, uint32_t ip)
+{
+    char s[INET_ADDRSTRLEN];
+
+    append(buf, size, "%s", inet_ntop(AF_INET, &ip, s, sizeof s));
+}
+
+static void
+append_mac(char *buf, size_t size, const uint8_t mac[6])
+{
+    char s[ADDR_MAC_STRLEN];
+
+    addr_format_mac(mac, s);
+    append(buf, size, "%s", s);
+}
+
+static void
+format_port(const struct dp_port *port, char *buf, size_t size)
+{
+    static const uint8_t zero6[16];
+
+    append(buf, size, "vni %u mac ", port->vni);
+    append_mac(buf, size, port->mac);
+    append(buf, size, " mtu %u", port->mtu);
+    if (port->ip4) {
+        append(buf, size, " ip ");
+        append_ipv4(buf, size, port->ip4);
+    }
+    if (memcmp(port->ip6, zero6, sizeof zero6)) {
+        char s[INET6_ADDRSTRLEN];
+
+        append(buf, size, " ipv6 %s",
+               inet_ntop(AF_INET6, port->ip6, s, sizeof s));
+    }
+    append(buf, size, "%s%s",
+           port->flags & DP_PORT_SECURITY ? " port-security" : "",
+           port->flags & DP_PORT_VETH ? " veth" : "");
+}
+
+static void
+format_location(uint32_t ifindex, uint32_t vtep, char *buf, size_t size)
+{
+    if (ifindex) {
+        append(buf, size, "port %u", ifindex);
+    } else {
+        append(buf, size, "vtep ");
+        append_ipv4(buf, size, vtep);
+    }
+}
+
+void
+reconcile_format_entry(enum dp_table table, const void *key, const void *value,
+                       char *buf, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    buf[0] = '\0';
+    append(buf, size, "%s ", dp_table_name(table));
+    switch (table) {
+    case DP_PORTS: {
+        const struct dp_port_key *k = key;
+
+        append(buf, size, "ifindex %u", k->ifindex);
+        if (value) {
+            append(buf, size, " -> ");
+            format_port(value, buf, size);
+        }
+        break;
+    }
+    case DP_NETWORKS: {
+        const struct dp_network_key *k = key;
+        const struct dp_network *v = value;
+
+        append(buf, size, "vni %u", k->vni);
+        if (v) {
+            append(buf, size, " -> mtu %u", v->mtu);
+        }
+        break;
+    }
+    case DP_FDB: {
+        const struct dp_fdb_key *k = key;
+        const struct dp_fdb_entry *v = value;
+
+        append(buf, size, "vni %u ", k->vni);
+        append_mac(buf, size, k->mac);
+        if (v) {
+            append(buf, size, " -> ");
+            format_location(v->ifindex, v->vtep, buf, size);
+        }
+        break;
+    }
+    case DP_BINDINGS: {
+        const struct dp_binding_key *k = key;
+        const struct dp_binding *v = value;
+
+        append(buf, size, "vni %u ", k->vni);
+        append_ipv4(buf, size, k->ip4);
+        if (v) {
+            append(buf, size, " -> ");
+            append_mac(buf, size, v->mac);
+        }
+        break;
+    }
+    case DP_FLOOD: {
+        const struct dp_flood_key *k = key;
+        const struct dp_flood *v = value;
+
+        append(buf, size, "vni %u", k->vni);
+        if (v) {
+            append(buf, size, " ->");
+            for (uint32_t i = 0; i < v->n_members && i < DP_FLOOD_MAX; i++) {
+                append(buf, size, i ? ", " : " ");
+                format_location(v->members[i].ifindex, v->members[i].vtep, buf,
+                                size);
+            }
+            if (!v->n_members) {
+                append(buf, size, " (empty)");
+            }
+        }
+        break;
+    }
+    case DP_NEXTHOPS: {
+        const struct dp_nexthop_key *k = key;
+        const struct dp_nexthop *v = value;
+
+        append(buf, size, "vtep ");
+        append_ipv4(buf, size, k->vtep);
+        if (v) {
+            append(buf, size, " -> ifindex %u ", v->ifindex);
+            append_mac(buf, size, v->src_mac);
+            append(buf, size, " to ");
+            append_mac(buf, size, v->dst_mac);
+        }
+        break;
+    }
+    case DP_N_TABLES:
+    default:
+        break;
+    }
+}
+
+/* Appends 'vtep' to 'flood' unless it is there already. */
+static void
+flood_add_vtep(struct dp_flood *flood, uint32_t vtep)
+{
+    for (uint32_t i = 0; i < flood->n_members; i++) {
+        if (!flood->members[i].ifindex && flood->members[i].vtep == vtep) {
+            return;
+        }
+    }
+    if (flood->n_members < DP_FLOOD_MAX) {
+        flood->members[flood->n_members++].vtep = vtep;
+    }
+}
+
+void
+reconcile_desired(const struct state *s, uint32_t underlay_mtu,
+                  const struct reconcile_link *links,
+                  struct reconcile_tables *tables)
+{
+    struct dp_flood *floods = xcalloc(s->n_networks, sizeof *floods);
+
+    for (size_t i = 0; i < s->n_networks; i++) {
+        const struct state_network *net = &s->networks[i];
+        struct dp_network_key key = {.vni = net->vni};
+        struct dp_network value = {
+            .mtu = state_network_mtu(net, underlay_mtu),
+        };
+
+        reconcile_tables_add(tables, DP_NETWORKS, &key, &value);
+    }
+    for (size_t i = 0; i < s->n_ports; i++) {
+        const struct state_port *port = &s->ports[i];
+        const struct state_network *net = &s->networks[port->network];
+        struct dp_port_key key = {.ifindex = links[i].ifindex};
+        struct dp_port value = {
+            .vni = net->vni,
+            .mtu = state_network_mtu(net, underlay_mtu),
+            .ip4 = port->ip4,
+        };
+        struct dp_fdb_key fdb_key = {.vni = net->vni};
+        struct dp_fdb_entry fdb = {.ifindex = links[i].ifindex};
+        struct dp_flood *flood = &floods[port->network];
+
+        if (!links[i].ifindex) {
+            continue;
+        }
+        value.flags = (port->port_security ? DP_PORT_SECURITY : 0)
+                      | (links[i].veth ? DP_PORT_VETH : 0);
+        memcpy(value.mac, port->mac, sizeof value.mac);
+        memcpy(value.ip6, port->ip6, sizeof value.ip6);
+        reconcile_tables_add(tables, DP_PORTS, &key, &value);
+
+        memcpy(fdb_key.mac, port->mac, sizeof fdb_key.mac);
+        reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
+
+        if (port->ip4) {
+            struct dp_binding_key bkey = {.vni = net->vni, .ip4 = port->ip4};
+            struct dp_binding binding = {.pad = 0};
+
+            memcpy(binding.mac, port->mac, sizeof binding.mac);
+            reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
+        }
+        if (flood->n_members < DP_FLOOD_MAX) {
+            flood->members[flood->n_members++].ifindex = links[i].ifindex;
+        }
+    }
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        const struct state_remote *remote = &s->remotes[i];
+        uint32_t vni = s->networks[remote->network].vni;
+        struct dp_fdb_key fdb_key = {.vni = vni};
+        struct dp_fdb_entry fdb = {.vtep = remote->vtep};
+
+        memcpy(fdb_key.mac, remote->mac, sizeof fdb_key.mac);
+        reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
+        if (remote->ip4) {
+            struct dp_binding_key bkey = {.vni = vni, .ip4 = remote->ip4};
+            struct dp_binding binding = {.pad = 0};
+
+            memcpy(binding.mac, remote->mac, sizeof binding.mac);
+            reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
+        }
+    }
+    /* Remote VTEPs go after all local ports, each once per network. */
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        flood_add_vtep(&floods[s->remotes[i].network], s->remotes[i].vtep);
+    }
+    for (size_t i = 0; i < s->n_networks; i++) {
+        struct dp_flood_key key = {.vni = s->networks[i].vni};
+
+        reconcile_tables_add(tables, DP_FLOOD, &key, &floods[i]);
+    }
+    free(floods);
+}
+
+void
+reconcile_desired_nexthops(const struct reconcile_nexthop *vteps, size_t n,
+                           const struct reconcile_table *actual,
+                           struct reconcile_tables *tables)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct dp_nexthop_key key = {.vtep = vteps[i].vtep};
+
+        if (!vteps[i].error) {
+            reconcile_tables_add(tables, DP_NEXTHOPS, &key, &vteps[i].hop);
+        } else if (vteps[i].error == EAGAIN) {
+            for (size_t j = 0; j < actual->n; j++) {
+                if (!memcmp(reconcile_table_key(actual, j), &key,
+                            sizeof key)) {
+                    reconcile_tables_add(tables, DP_NEXTHOPS, &key,
+                                         reconcile_table_value(actual, j));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static void
+ops_add(struct reconcile_ops *ops, enum reconcile_op_type type,
+        enum dp_table table, const void *key, const void *value)
+{
+    struct reconcile_op *op;
+
+    if (ops->n == ops->allocated) {
+        ops->allocated = ops->allocated ? 2 * ops->allocated : 16;
+        ops->ops = xrealloc(ops->ops, ops->allocated * sizeof *ops->ops);
+    }
+    op = &ops->ops[ops->n++];
+    op->type = type;
+    op->table = table;
+    op->key = key;
+    op->value = value;
+}
+
+/* Walks the sorted 'desired' and 'actual' contents of table 'id' side by
+ * side, appending to 'ops' either the additions and changes ('sets') or
+ * the deletions. */
+static void
+diff_table(enum dp_table id, const struct reconcile_table *desired,
+           const struct reconcile_table *actual, bool sets,
+           struct reconcile_ops *ops)
+{
+    size_t i = 0, j = 0;
+
+    while (i < desired->n || j < actual->n) {
+        const void *dkey =
+            i < desired->n ? reconcile_table_key(desired, i) : NULL;
+        const void *akey =
+            j < actual->n ? reconcile_table_key(actual, j) : NULL;
+        int cmp = !dkey ? 1 : !akey ? -1 : compare_keys(desired, dkey, akey);
+
+        if (dkey && i > 0
+            && !compare_keys(desired, dkey,
+                             reconcile_table_key(desired, i - 1))) {
+            /* A duplicate desired key: the first one counts. */
+            i++;
+        } else if (cmp < 0) {
+            if (sets) {
+                ops_add(ops, RECONCILE_ADD, id, dkey,
+                        reconcile_table_value(desired, i));
+            }
+            i++;
+        } else if (cmp > 0) {
+            if (!sets) {
+                ops_add(ops, RECONCILE_DEL, id, akey,
+                        reconcile_table_value(actual, j));
+            }
+            j++;
+        } else {
+            const void *dvalue = reconcile_table_value(desired, i);
+
+            if (sets
+                && !reconcile_values_equal(id, dvalue,
+                                           reconcile_table_value(actual, j))) {
+                ops_add(ops, RECONCILE_MODIFY, id, dkey, dvalue);
+            }
+            i++;
+            j++;
+        }
+    }
+}
+
+void
+reconcile_diff(struct reconcile_tables *desired,
+               struct reconcile_tables *actual, struct reconcile_ops *ops)
+{
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        reconcile_table_sort(&desired->t[i]);
+        reconcile_table_sort(&actual->t[i]);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(set_order); i++) {
+        enum dp_table id = set_order[i];
+
+        diff_table(id, &desired->t[id], &actual->t[id], true, ops);
+    }
+    for (size_t i = ARRAY_SIZE(set_order); i-- > 0;) {
+        enum dp_table id = set_order[i];
+
+        diff_table(id, &desired->t[id], &actual->t[id], false, ops);
+    }
+}
+
+void
+reconcile_ops_destroy(struct reconcile_ops *ops)
+{
+    if (ops) {
+        free(ops->ops);
+        memset(ops, 0, sizeof *ops);
+    }
+}
+
+/* dp_table_dump() callback: appends the entry to the reconcile_table in
+ * 'table'. */
+static int
+dump_entry(const void *key, const void *value, void *table)
+{
+    table_append(table, key, value);
+    return 0;
+}
+
+int
+reconcile_dump(struct dp *dp, struct reconcile_tables *tables)
+{
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        int error = dp_table_dump(dp, i, dump_entry, &tables->t[i]);
+
+        if (error) {
+            return error;
+        }
+    }
+    return 0;
+}
+
+/* A device that a run looked for. */
+struct reconcile_device {
+    char *port;       /* The port's name, NULL for the underlay. */
+    char *name;       /* The device's name. */
+    uint32_t ifindex; /* Its ifindex then, 0 if it was missing. */
+};
+
+struct reconciler {
+    struct dp *dp;                    /* The datapath. */
+    struct reconcile_device *devices; /* Looked for by the last run. */
+    size_t n_devices;                 /* Number of 'devices'. */
+    struct reconcile_nexthop *vteps;  /* Remote VTEPs of the last run. */
+    size_t n_vteps;                   /* Number of 'vteps'. */
+    bool ran;                         /* Whether it has run at all. */
+    bool failed;                      /* Whether the last run failed. */
+};
+
+struct reconciler *
+reconcile_create(struct dp *dp)
+{
+    struct reconciler *rc = xzalloc(sizeof *rc);
+
+    rc->dp = dp;
+    return rc;
+}
+
+static void
+reconcile_forget_devices(struct reconciler *rc)
+{
+    for (size_t i = 0; i < rc->n_devices; i++) {
+        free(rc->devices[i].port);
+        free(rc->devices[i].name);
+    }
+    free(rc->devices);
+    rc->devices = NULL;
+    rc->n_devices = 0;
+}
+
+void
+reconcile_destroy(struct reconciler *rc)
+{
+    if (rc) {
+        reconcile_forget_devices(rc);
+        free(rc->vteps);
+        free(rc);
+    }
+}
+
+/* Returns what the last run found of device 'name' for port 'port' (NULL
+ * for the underlay), or NULL if it did not look for it.  'hint' is where
+ * it probably is, when the document did not change. */
+static const struct reconcile_device *
+reconcile_find_device(const struct reconciler *rc, const char *port,
+                      const char *name, size_t hint)
+{
+    for (size_t k = 0; k < rc->n_devices; k++) {
+        const struct reconcile_device *d =
+            &rc->devices[(hint + k) % rc->n_devices];
+
+        if (!strcmp(d->name, name)
+            && (port && d->port ? !strcmp(d->port, port) : port == d->port)) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/* Logs what changed about device 'name' ('ifindex' now, 0 if missing)
+ * since the last run: a missing device once, and its arrival. */
+static void
+reconcile_report_device(const struct reconciler *rc, const char *port,
+                        const char *name, uint32_t ifindex, size_t hint)
+{
+    const struct reconcile_device *old;
+
+    old = reconcile_find_device(rc, port, name, hint);
+    if (!ifindex && (!old || old->ifindex)) {
+        if (port) {
+            LOG_WARN("port \"%s\": device \"%s\" does not exist (yet); the "
+                     "port is pending until it appears",
+                     port, name);
+        } else {
+            LOG_WARN("underlay device \"%s\" does not exist (yet); VXLAN is "
+                     "not configured until it appears, and network MTUs "
+                     "assume an underlay MTU of %d",
+                     name, STATE_DEFAULT_UNDERLAY_MTU);
+        }
+    } else if (ifindex && old && !old->ifindex) {
+        LOG_INFO("%s%s%sdevice \"%s\" appeared (ifindex %u)",
+                 port ? "port \"" : "underlay ", port ? port : "",
+                 port ? "\": " : "", name, ifindex);
+    }
+}
+
+/* Looks up device 'name' into '*link', which is zeroed if it does not
+ * exist. */
+static void
+reconcile_lookup(const char *name, struct nl_link *link)
+{
+    int error = nl_link_get(name, link);
+
+    if (error) {
+        if (error != ENODEV) {
+            LOG_ERR("device \"%s\": lookup failed: %s", name, strerror(error));
+        }
+        memset(link, 0, sizeof *link);
+    }
+}
+
+/* Applies 'op' to the datapath.  Returns 0 or an errno value. */
+static int
+reconcile_apply(struct reconciler *rc, const struct reconcile_op *op)
+{
+    static const char *const verbs[] = {
+        [RECONCILE_ADD] = "add",
+        [RECONCILE_MODIFY] = "change",
+        [RECONCILE_DEL] = "delete",
+    };
+    char entry[1536];
+    int error;
+
+    error = op->type == RECONCILE_DEL
+                ? dp_table_del(rc->dp, op->table, op->key)
+                : dp_table_set(rc->dp, op->table, op->key, op->value);
+    if (error || log_enabled(LOG_LEVEL_DBG)) {
+        reconcile_format_entry(op->table, op->key, op->value, entry,
+                               sizeof entry);
+        if (error) {
+            LOG_ERR("%s %s: %s", verbs[op->type], entry, strerror(error));
+        } else {
+            LOG_DBG("%s %s", verbs[op->type], entry);
+        }
+    }
+    return error;
+}
+
+/* Sets the underlay configuration of 'rc''s datapath for 's' with the
+ * underlay device 'ifindex', unless it is set already.  Returns 0 or an
+ * errno value; sets '*changed' if it changed it. */
+static int
+reconcile_config(struct reconciler *rc, const struct state *s,
+                 uint32_t ifindex, bool *changed)
+{
+    struct dp_config want = {.vtep_ip = s->host.vtep,
+                             .underlay_ifindex = ifindex,
+                             .ttl = s->host.ttl};
+    struct dp_config have;
+    char ip[INET_ADDRSTRLEN];
+    int error;
+
+    *changed = false;
+    if (!dp_get_config(rc->dp, &have) && have.vtep_ip == want.vtep_ip
+        && have.underlay_ifindex == want.underlay_ifindex
+        && have.ttl == want.ttl) {
+        return 0;
+    }
+    inet_ntop(AF_INET, &want.vtep_ip, ip, sizeof ip);
+    error = dp_configure(rc->dp, &want);
+    if (error) {
+        LOG_ERR("configuring vtep %s underlay \"%s\" (ifindex %u) ttl %u: %s",
+                ip, s->host.underlay, ifindex, want.ttl, strerror(error));
+    } else {
+        LOG_DBG("configured vtep %s underlay \"%s\" (ifindex %u) ttl %u", ip,
+                s->host.underlay, ifindex, want.ttl);
+        *changed = true;
+    }
+    return error;
+}
+
+/* Gives the port devices in 'links' the MTU of their network and brings
+ * them up.  Returns 0 or the first errno value. */
+static int
+reconcile_port_devices(const struct state *s, uint32_t underlay_mtu,
+                       const struct nl_link *links)
+{
+    int first_error = 0;
+
+    for (size_t i = 0; i < s->n_ports; i++) {
+        const struct state_port *port = &s->ports[i];
+        const struct nl_link *link = &links[i];
+        uint32_t mtu;
+        int error = 0;
+
+        if (!link->ifindex) {
+            continue;
+        }
+        mtu = state_network_mtu(&s->networks[port->network], underlay_mtu);
+        if (link->mtu != mtu) {
+            error = nl_link_set_mtu(link->ifindex, mtu);
+            if (error) {
+                LOG_ERR("port \"%s\": setting MTU %u on \"%s\": %s",
+                        port->name, mtu, port->device, strerror(error));
+            } else {
+                LOG_DBG("port \"%s\": MTU of \"%s\" %u -> %u", port->name,
+                        port->device, link->mtu, mtu);
+            }
+        }
+        if (!error && !link->up) {
+            error = nl_link_set_up(link->ifindex);
+            if (error) {
+                LOG_ERR("port \"%s\": bringing \"%s\" up: %s", port->name,
+                        port->device, strerror(error));
+            } else {
+                LOG_DBG("port \"%s\": brought \"%s\" up", port->name,
+                        port->device);
+            }
+        }
+        if (error && !first_error) {
+            first_error = error;
+        }
+    }
+    return first_error;
+}
+
+static int
+compare_u32(const void *a_, const void *b_)
+{
+    uint32_t a = *(const uint32_t *) a_, b = *(const uint32_t *) b_;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Asks the kernel how to reach 'vtep', into 'nh'. */
+static void
+reconcile_lookup_nexthop(uint32_t vtep, struct reconcile_nexthop *nh)
+{
+    struct nl_nexthop hop;
+
+    memset(nh, 0, sizeof *nh);
+    nh->vtep = vtep;
+    nh->error = nl_nexthop_get(vtep, &hop);
+    if (!nh->error) {
+        nh->hop.ifindex = hop.ifindex;
+        memcpy(nh->hop.src_mac, hop.src_mac, sizeof nh->hop.src_mac);
+        memcpy(nh->hop.dst_mac, hop.dst_mac, sizeof nh->hop.dst_mac);
+    }
+}
+
+static bool
+nexthops_equal(const struct reconcile_nexthop *a,
+               const struct reconcile_nexthop *b)
+{
+    return a->vtep == b->vtep && a->error == b->error
+           && !memcmp(&a->hop, &b->hop, sizeof a->hop);
+}
+
+/* Returns in '*np' the distinct remote VTEPs of 's', with how to reach
+ * each.  Without the underlay ('have_underlay' false) the kernel is not
+ * asked: they all count as being resolved.  A VTEP that cannot be reached
+ * is reported when that is news since the last run of 'rc'. */
+static struct reconcile_nexthop *
+reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
+                        bool have_underlay, size_t *np)
+{
+    struct reconcile_nexthop *vteps = xcalloc(s->n_remotes, sizeof *vteps);
+    uint32_t *addrs = xcalloc(s->n_remotes, sizeof *addrs);
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        addrs[i] = s->remotes[i].vtep;
+    }
+    qsort(addrs, s->n_remotes, sizeof *addrs, compare_u32);
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        struct reconcile_nexthop *nh = &vteps[n];
+        char ip[INET_ADDRSTRLEN];
+        bool news = true;
+
+        if (i > 0 && addrs[i] == addrs[i - 1]) {
+            continue;
+        }
+        n++;
+        if (!have_underlay) {
+            memset(nh, 0, sizeof *nh);
+            nh->vtep = addrs[i];
+            nh->error = EAGAIN;
+            continue;
+        }
+        reconcile_lookup_nexthop(addrs[i], nh);
+        for (size_t j = 0; j < rc->n_vteps; j++) {
+            if (rc->vteps[j].vtep == nh->vtep) {
+                news = rc->vteps[j].error != nh->error;
+                break;
+            }
+        }
+        inet_ntop(AF_INET, &nh->vtep, ip, sizeof ip);
+        if (nh->error == EAGAIN) {
+            LOG_DBG("remote vtep %s: resolving its next hop", ip);
+        } else if (nh->error && news) {
+            LOG_WARN("remote vtep %s: no next hop on the underlay: %s; the "
+                     "kernel routes its traffic until there is one",
+                     ip, strerror(nh->error));
+        }
+    }
+    free(addrs);
+    *np = n;
+    return vteps;
+}
+
+/* Remembers the devices of this run for reconcile_poll() and the next
+ * run's reports. */
+static void
+reconcile_remember(struct reconciler *rc, const struct state *s,
+                   const struct nl_link *underlay, const struct nl_link *links)
+{
+    reconcile_forget_devices(rc);
+    rc->n_devices = s->n_ports + 1;
+    rc->devices = xcalloc(rc->n_devices, sizeof *rc->devices);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        rc->devices[i].port = xstrdup(s->ports[i].name);
+        rc->devices[i].name = xstrdup(s->ports[i].device);
+        rc->devices[i].ifindex = links[i].ifindex;
+    }
+    rc->devices[s->n_ports].name = xstrdup(s->host.underlay);
+    rc->devices[s->n_ports].ifindex = underlay->ifindex;
+}
+
+int
+reconcile_run(struct reconciler *rc, const struct state *s)
+{
+    struct reconcile_tables desired, actual;
+    struct reconcile_ops ops = {0};
+    struct reconcile_nexthop *vteps;
+    struct reconcile_link *rlinks;
+    size_t counts[3] = {0};
+    size_t n_vteps;
+    struct nl_link underlay;
+    struct nl_link *links;
+    size_t n_pending = 0;
+    char pending[64] = "";
+    bool changed = false;
+    int error = 0;
+    int e;
+
+    reconcile_lookup(s->host.underlay, &underlay);
+    if (underlay.ifindex) {
+        struct state_errors errors;
+
+        state_errors_init(&errors);
+        if (state_check_mtus(s, underlay.mtu, &errors)) {
+            for (size_t i = 0; i < errors.n; i++) {
+                LOG_ERR("%s", errors.msgs[i]);
+            }
+            LOG_ERR("the desired state does not fit this host's underlay: "
+                    "nothing changed");
+            state_errors_destroy(&errors);
+            return EINVAL;
+        }
+    }
+
+    links = xcalloc(s->n_ports, sizeof *links);
+    rlinks = xcalloc(s->n_ports, sizeof *rlinks);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        reconcile_lookup(s->ports[i].device, &links[i]);
+        rlinks[i].ifindex = links[i].ifindex;
+        rlinks[i].veth = !strcmp(links[i].kind, "veth");
+        reconcile_report_device(rc, s->ports[i].name, s->ports[i].device,
+                                links[i].ifindex, i);
+        n_pending += !links[i].ifindex;
+    }
+    reconcile_report_device(rc, NULL, s->host.underlay, underlay.ifindex,
+                            s->n_ports);
+    reconcile_remember(rc, s, &underlay, links);
+
+    vteps = reconcile_resolve_vteps(rc, s, underlay.ifindex != 0, &n_vteps);
+    free(rc->vteps);
+    rc->vteps = vteps;
+    rc->n_vteps = n_vteps;
+
+    reconcile_tables_init(&desired);
+    reconcile_tables_init(&actual);
+    reconcile_desired(s, underlay.mtu, rlinks, &desired);
+    error = reconcile_dump(rc->dp, &actual);
+    if (error) {
+        LOG_ERR("reading the datapath's tables: %s", strerror(error));
+        goto out;
+    }
+    reconcile_desired_nexthops(vteps, n_vteps, &actual.t[DP_NEXTHOPS],
+                               &desired);
+    reconcile_diff(&desired, &actual, &ops);
+
+    if (underlay.ifindex) {
+        error = reconcile_config(rc, s, underlay.ifindex, &changed);
+    }
+    for (size_t i = 0; i < ops.n; i++) {
+        if (ops.ops[i].type != RECONCILE_DEL) {
+            e = reconcile_apply(rc, &ops.ops[i]);
+
+            counts[ops.ops[i].type] += !e;
+            error = error ? error : e;
+        }
+    }
+    e = reconcile_port_devices(s, underlay.mtu, links);
+    error = error ? error : e;
+    for (size_t i = 0; i < ops.n; i++) {
+        if (ops.ops[i].type == RECONCILE_DEL) {
+            e = reconcile_apply(rc, &ops.ops[i]);
+
+            counts[RECONCILE_DEL] += !e;
+            error = error ? error : e;
+        }
+    }
+    changed = changed || counts[RECONCILE_ADD] || counts[RECONCILE_MODIFY]
+              || counts[RECONCILE_DEL];
+    if (n_pending) {
+        snprintf(pending, sizeof pending, ", %zu port%s pending", n_pending,
+                 n_pending == 1 ? "" : "s");
+    }
+    /* A run that changed nothing is news only the first time. */
+    log_msg(changed || !rc->ran || error ? LOG_LEVEL_INFO : LOG_LEVEL_DBG,
+            "reconciled: +%zu -%zu ~%zu entries%s%s", counts[RECONCILE_ADD],
+            counts[RECONCILE_DEL], counts[RECONCILE_MODIFY], pending,
+            error ? " (with errors; retrying)" : "");
+
+out:
+    rc->ran = true;
+    rc->failed = error != 0;
+    reconcile_ops_destroy(&ops);
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_destroy(&actual);
+    free(rlinks);
+    free(links);
+    return error;
+}
+
+bool
+reconcile_poll(struct reconciler *rc)
+{
+    struct if_nameindex *ifs;
+    bool changed = false;
+
+    if (rc->failed) {
+        return true;
+    }
+    ifs = if_nameindex();
+    if (!ifs) {
+        return false;
+    }
+    for (size_t i = 0; i < rc->n_devices && !changed; i++) {
+        const struct reconcile_device *d = &rc->devices[i];
+        uint32_t ifindex = 0;
+
+        for (const struct if_nameindex *p = ifs; p->if_index; p++) {
+            if (!strcmp(p->if_name, d->name)) {
+                ifindex = p->if_index;
+                break;
+            }
+        }
+        changed = ifindex != d->ifindex;
+    }
+    if_freenameindex(ifs);
+
+    /* Next hops are looked up only while the underlay is there. */
+    if (rc->n_devices && rc->devices[rc->n_devices - 1].ifindex) {
+        for (size_t i = 0; i < rc->n_vteps && !changed; i++) {
+            struct reconcile_nexthop nh;
+
+            reconcile_lookup_nexthop(rc->vteps[i].vtep, &nh);
+            changed = !nexthops_equal(&nh, &rc->vteps[i]);
+        }
+    }
+    return changed;
+}

@@ -1,0 +1,15 @@
+/* "fabric-agent --show": what a datapath holds, for people or scripts. */
+#ifndef AGENT_SHOW_H
+#define AGENT_SHOW_H 1
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct dp;
+
+/* Prints the underlay configuration, every table and the per-device
+ * counters of 'dp' to 'out': as aligned text, or as one JSON object if
+ * 'json'.  Returns 0 or an errno value. */
+int show_datapath(struct dp *dp, bool json, FILE *out);
+
+#endif /* agent/show.h */

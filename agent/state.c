@@ -1,0 +1,1003 @@
+#include "agent/state.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/param.h>
+
+#include "datapath/dp-tables.h"
+#include "utils/addr.h"
+#include "utils/util.h"
+
+#define STATE_MAX_NAME 63 /* Longest network or port name. */
+#define STATE_NO_NETWORK SIZE_MAX
+
+void
+state_errors_init(struct state_errors *errors)
+{
+    errors->msgs = NULL;
+    errors->n = 0;
+}
+
+void
+state_errors_destroy(struct state_errors *errors)
+{
+    if (errors) {
+        for (size_t i = 0; i < errors->n; i++) {
+            free(errors->msgs[i]);
+        }
+        free(errors->msgs);
+        state_errors_init(errors);
+    }
+}
+
+static void
+state_errors_addv(struct state_errors *errors, const char *format,
+                  va_list args)
+{
+    char *msg;
+
+    if (vasprintf(&msg, format, args) < 0) {
+        msg = xstrdup("(out of memory formatting an error)");
+    }
+    errors->msgs =
+        xrealloc(errors->msgs, (errors->n + 1) * sizeof *errors->msgs);
+    errors->msgs[errors->n++] = msg;
+}
+
+void
+state_errors_add(struct state_errors *errors, const char *format, ...)
+{
+    va_list args;
+
+    va_start(args, format);
+    state_errors_addv(errors, format, args);
+    va_end(args);
+}
+
+/* Reports a problem with member 'key' of the object at 'path' ("" for the
+ * document's top level; 'key' NULL for the object itself). */
+static void __attribute__((format(printf, 4, 5)))
+field_error(struct state_errors *errors, const char *path, const char *key,
+            const char *format, ...)
+{
+    const char *sep = *path && key ? "." : "";
+    char *msg;
+    va_list args;
+
+    if (!*path && !key) {
+        path = "document";
+    }
+    va_start(args, format);
+    if (vasprintf(&msg, format, args) < 0) {
+        msg = NULL;
+    }
+    va_end(args);
+    state_errors_add(errors, "%s%s%s: %s", path, sep, key ? key : "",
+                     msg ? msg : "(out of memory)");
+    free(msg);
+}
+
+static const char *
+json_type_name(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+    default:
+        return "null";
+    }
+}
+
+/* Returns the string 's' quoted and escaped as JSON writes it, for
+ * messages.  The caller frees it. */
+static char *
+quote(const char *s)
+{
+    json_t *value = json_string(s);
+    char *q = value ? json_dumps(value, JSON_ENCODE_ANY) : NULL;
+
+    json_decref(value);
+    return q ? q : xstrdup("\"?\"");
+}
+
+/* Reports each member of 'obj' (at 'path') whose key is not one of the
+ * NULL-terminated 'allowed'. */
+static void
+check_keys(struct state_errors *errors, const char *path, const json_t *obj,
+           const char *const allowed[])
+{
+    json_t *o = (json_t *) obj;
+
+    for (void *it = json_object_iter(o); it;
+         it = json_object_iter_next(o, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t i;
+
+        for (i = 0; allowed[i]; i++) {
+            if (!strcmp(key, allowed[i])) {
+                break;
+            }
+        }
+        if (!allowed[i]) {
+            size_t len = 0;
+            char *list;
+
+            for (i = 0; allowed[i]; i++) {
+                len += strlen(allowed[i]) + 2;
+            }
+            list = xzalloc(len + 1);
+            for (i = 0; allowed[i]; i++) {
+                strcat(list, i ? ", " : "");
+                strcat(list, allowed[i]);
+            }
+            field_error(errors, path, key, "unknown key (expected one of: %s)",
+                        list);
+            free(list);
+        }
+    }
+}
+
+/* Returns member 'key' of 'obj' (at 'path') if it is present and has type
+ * 'type', otherwise NULL.  Reports it if it has another type, or if it is
+ * absent and 'required'.  'expected' describes a good value for
+ * messages. */
+static const json_t *
+get_member(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, json_type type, bool required,
+           const char *expected)
+{
+    const json_t *value = json_object_get(obj, key);
+
+    if (!value) {
+        if (required) {
+            field_error(errors, path, key, "missing (expected %s)", expected);
+        }
+        return NULL;
+    }
+    if (json_typeof(value) != type
+        && !(type == JSON_TRUE && json_typeof(value) == JSON_FALSE)) {
+        field_error(errors, path, key, "expected %s, got %s", expected,
+                    json_type_name(value));
+        return NULL;
+    }
+    return value;
+}
+
+static bool
+name_is_valid(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > max) {
+        return false;
+    }
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._-")
+           == len;
+}
+
+/* Linux's own rule for interface names (dev_valid_name()). */
+static bool
+device_is_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > 0 && len < IFNAMSIZ && strcmp(s, ".") && strcmp(s, "..")
+           && !strpbrk(s, "/: \t\n\v\f\r");
+}
+
+#define NAME_EXPECTED "a name of 1 to 63 letters, digits, '.', '_' or '-'"
+#define HOST_NAME_EXPECTED                                                    \
+    "a host name of 1 to 253 letters, digits, '.', '_' or '-'"
+#define DEVICE_EXPECTED                                                       \
+    "a device name of 1 to 15 characters without '/', ':' or spaces"
+
+/* Parses the name 'key' of 'obj' into '*out': at most 'max' characters,
+ * as 'expected' describes.  A string is stored even if it is not a valid
+ * name (after reporting it), so that references to it do not also fail.
+ * Returns true if '*out' was set. */
+static bool
+parse_name(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, size_t max, const char *expected, char **out)
+{
+    const json_t *value;
+    char *what;
+
+    what = xasprintf("a string, %s", expected);
+    value = get_member(errors, obj, path, key, JSON_STRING, true, what);
+    free(what);
+    if (!value) {
+        return false;
+    }
+    *out = xstrdup(json_string_value(value));
+    if (!name_is_valid(*out, max)) {
+        char *q = quote(*out);
+
+        field_error(errors, path, key, "%s: not a valid name (expected %s)", q,
+                    expected);
+        free(q);
+    }
+    return true;
+}
+
+/* Parses the device name 'key' of 'obj' into '*out'.  Returns true if it
+ * was present and valid. */
+static bool
+parse_device(struct state_errors *errors, const json_t *obj, const char *path,
+             const char *key, bool required, char **out)
+{
+    const json_t *value = get_member(errors, obj, path, key, JSON_STRING,
+                                     required, "a string, " DEVICE_EXPECTED);
+    const char *s;
+
+    if (!value) {
+        return false;
+    }
+    s = json_string_value(value);
+    if (!device_is_valid(s)) {
+        char *q = quote(s);
+
+        field_error(errors, path, key,
+                    "%s: not a valid device name (expected %s)", q,
+                    DEVICE_EXPECTED);
+        free(q);
+        return false;
+    }
+    *out = xstrdup(s);
+    return true;
+}
+
+#define MAC_EXPECTED "a MAC address xx:xx:xx:xx:xx:xx"
+
+/* Parses the unicast MAC 'key' of 'obj' into 'mac'.  Returns true if it was
+ * present and valid. */
+static bool
+parse_mac(struct state_errors *errors, const json_t *obj, const char *path,
+          const char *key, uint8_t mac[6])
+{
+    const json_t *value = get_member(errors, obj, path, key, JSON_STRING, true,
+                                     "a string, " MAC_EXPECTED);
+    const char *problem = NULL;
+    const char *s;
+
+    if (!value) {
+        return false;
+    }
+    s = json_string_value(value);
+    if (!addr_parse_mac(s, mac)) {
+        problem = "not a MAC address (expected xx:xx:xx:xx:xx:xx)";
+    } else if (mac[0] & 1) {
+        problem = "a multicast MAC (expected a unicast MAC: the low bit of "
+                  "the first byte clear)";
+    } else if (addr_mac_is_zero(mac)) {
+        problem = "the zero MAC (expected a unicast MAC)";
+    }
+    if (problem) {
+        char *q = quote(s);
+
+        field_error(errors, path, key, "%s: %s", q, problem);
+        free(q);
+        memset(mac, 0, 6);
+        return false;
+    }
+    return true;
+}
+
+#define IPV4_EXPECTED "an IPv4 address a.b.c.d"
+
+/* Parses the unicast IPv4 address 'key' of 'obj' into '*ip' (network
+ * order).  Returns true if it was present and valid. */
+static bool
+parse_ipv4(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, bool required, uint32_t *ip)
+{
+    const json_t *value = get_member(errors, obj, path, key, JSON_STRING,
+                                     required, "a string, " IPV4_EXPECTED);
+    const char *problem = NULL;
+    const char *s;
+    uint32_t host;
+
+    if (!value) {
+        return false;
+    }
+    s = json_string_value(value);
+    if (!addr_parse_ipv4(s, ip)) {
+        problem = "not an IPv4 address (expected a.b.c.d)";
+    } else {
+        host = ntohl(*ip);
+        if ((host >> 24) == 0 || (host >> 24) == 127 || (host >> 29) == 7) {
+            problem = "not a unicast address (expected a unicast IPv4 "
+                      "address, not in 0.0.0.0/8, 127.0.0.0/8 or "
+                      "224.0.0.0/3; omit the key for none)";
+        }
+    }
+    if (problem) {
+        char *q = quote(s);
+
+        field_error(errors, path, key, "%s: %s", q, problem);
+        free(q);
+        *ip = 0;
+        return false;
+    }
+    return true;
+}
+
+/* Parses the unicast IPv6 address 'key' of 'obj' into 'ip'.  Returns true
+ * if it was present and valid. */
+static bool
+parse_ipv6(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, uint8_t ip[16])
+{
+    static const uint8_t loopback[16] = {[15] = 1};
+    static const uint8_t zero[16];
+    const json_t *value = get_member(errors, obj, path, key, JSON_STRING,
+                                     false, "a string, an IPv6 address");
+    const char *problem = NULL;
+    const char *s;
+
+    if (!value) {
+        return false;
+    }
+    s = json_string_value(value);
+    if (!addr_parse_ipv6(s, ip)) {
+        problem = "not an IPv6 address (expected e.g. fd00::1)";
+    } else if (!memcmp(ip, zero, 16) || !memcmp(ip, loopback, 16)
+               || ip[0] == 0xff) {
+        problem = "not a unicast address (expected a unicast IPv6 address, "
+                  "not ::, ::1 or in ff00::/8; omit the key for none)";
+    }
+    if (problem) {
+        char *q = quote(s);
+
+        field_error(errors, path, key, "%s: %s", q, problem);
+        free(q);
+        memset(ip, 0, 16);
+        return false;
+    }
+    return true;
+}
+
+/* Parses the integer 'key' of 'obj', which must be in 'min'..'max', into
+ * '*out'.  Returns true if it was present and valid. */
+static bool
+parse_uint(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, bool required, uint32_t min, uint32_t max,
+           uint32_t *out)
+{
+    char expected[64];
+    const json_t *value;
+    json_int_t n;
+
+    snprintf(expected, sizeof expected, "an integer %" PRIu32 "..%" PRIu32,
+             min, max);
+    value =
+        get_member(errors, obj, path, key, JSON_INTEGER, required, expected);
+    if (!value) {
+        return false;
+    }
+    n = json_integer_value(value);
+    if (n < min || n > max) {
+        field_error(errors, path, key,
+                    "%" JSON_INTEGER_FORMAT " is out of range %" PRIu32
+                    "..%" PRIu32,
+                    n, min, max);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* Parses the boolean 'key' of 'obj' into '*out', if present. */
+static void
+parse_bool(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, bool *out)
+{
+    const json_t *value =
+        get_member(errors, obj, path, key, JSON_TRUE, false, "true or false");
+
+    if (value) {
+        *out = json_is_true(value);
+    }
+}
+
+/* Returns the array 'key' of the top-level object 'root', or NULL if it is
+ * absent (an empty list) or not an array (reported). */
+static const json_t *
+get_list(struct state_errors *errors, const json_t *root, const char *key)
+{
+    return get_member(errors, root, "", key, JSON_ARRAY, false,
+                      "an array of objects");
+}
+
+/* Returns element 'i' of 'list', named 'name', if it is an object with no
+ * unknown keys; reports it and returns NULL if it is not an object.  Stores
+ * its path ("ports[3]") in 'path'. */
+static const json_t *
+get_element(struct state_errors *errors, const json_t *list, const char *name,
+            size_t i, const char *const keys[], char *path, size_t path_size)
+{
+    const json_t *obj = json_array_get(list, i);
+
+    snprintf(path, path_size, "%s[%zu]", name, i);
+    if (!json_is_object(obj)) {
+        field_error(errors, path, NULL, "expected an object, got %s",
+                    json_type_name(obj));
+        return NULL;
+    }
+    check_keys(errors, path, obj, keys);
+    return obj;
+}
+
+static void
+parse_host(struct state_errors *errors, const json_t *root,
+           struct state_host *host)
+{
+    static const char *const keys[] = {"name", "vtep", "underlay", "ttl",
+                                       NULL};
+    const json_t *obj;
+    uint32_t ttl = STATE_DEFAULT_TTL;
+
+    obj = get_member(errors, root, "", "host", JSON_OBJECT, true,
+                     "an object with \"vtep\" and \"underlay\"");
+    if (!obj) {
+        return;
+    }
+    check_keys(errors, "host", obj, keys);
+    if (json_object_get(obj, "name")) {
+        parse_name(errors, obj, "host", "name", 253, HOST_NAME_EXPECTED,
+                   &host->name);
+    }
+    parse_ipv4(errors, obj, "host", "vtep", true, &host->vtep);
+    parse_device(errors, obj, "host", "underlay", true, &host->underlay);
+    parse_uint(errors, obj, "host", "ttl", false, 1, 255, &ttl);
+    host->ttl = ttl;
+}
+
+static void
+parse_networks(struct state_errors *errors, const json_t *root,
+               struct state *s)
+{
+    static const char *const keys[] = {"name", "vni", "mtu", NULL};
+    const json_t *list = get_list(errors, root, "networks");
+
+    s->n_networks = json_array_size(list);
+    s->networks = xcalloc(s->n_networks, sizeof *s->networks);
+    for (size_t i = 0; i < s->n_networks; i++) {
+        struct state_network *net = &s->networks[i];
+        const json_t *obj;
+        char path[32];
+
+        obj =
+            get_element(errors, list, "networks", i, keys, path, sizeof path);
+        if (obj) {
+            parse_name(errors, obj, path, "name", STATE_MAX_NAME,
+                       NAME_EXPECTED, &net->name);
+            parse_uint(errors, obj, path, "vni", true, 1, STATE_MAX_VNI,
+                       &net->vni);
+            parse_uint(errors, obj, path, "mtu", false, STATE_MIN_MTU,
+                       UINT16_MAX, &net->mtu);
+        }
+    }
+}
+
+/* Resolves the network name 'key' of 'obj' to an index in 's->networks'.
+ * Returns STATE_NO_NETWORK if it is absent, invalid or unknown
+ * (reported). */
+static size_t
+parse_network_ref(struct state_errors *errors, const json_t *obj,
+                  const char *path, const struct state *s)
+{
+    const json_t *value = get_member(errors, obj, path, "network", JSON_STRING,
+                                     true, "a string, the name of a network");
+    const char *name;
+    char *q;
+
+    if (!value) {
+        return STATE_NO_NETWORK;
+    }
+    name = json_string_value(value);
+    for (size_t i = 0; i < s->n_networks; i++) {
+        if (s->networks[i].name && !strcmp(s->networks[i].name, name)) {
+            return i;
+        }
+    }
+    q = quote(name);
+    if (s->n_networks == 0) {
+        field_error(errors, path, "network",
+                    "%s: no such network (\"networks\" is empty)", q);
+    } else if (s->n_networks <= 8) {
+        size_t len = 0;
+        char *list;
+
+        for (size_t i = 0; i < s->n_networks; i++) {
+            len += (s->networks[i].name ? strlen(s->networks[i].name) : 0) + 2;
+        }
+        list = xzalloc(len + 1);
+        for (size_t i = 0; i < s->n_networks; i++) {
+            strcat(list, i ? ", " : "");
+            strcat(list, s->networks[i].name ? s->networks[i].name : "");
+        }
+        field_error(errors, path, "network",
+                    "%s: no such network (expected one of: %s)", q, list);
+        free(list);
+    } else {
+        field_error(errors, path, "network",
+                    "%s: no such network (expected the name of one of the "
+                    "%zu networks)",
+                    q, s->n_networks);
+    }
+    free(q);
+    return STATE_NO_NETWORK;
+}
+
+static void
+parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
+{
+    static const char *const keys[] = {"name",          "network", "device",
+                                       "mac",           "ip",      "ipv6",
+                                       "port_security", NULL};
+    const json_t *list = get_list(errors, root, "ports");
+
+    s->n_ports = json_array_size(list);
+    s->ports = xcalloc(s->n_ports, sizeof *s->ports);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        struct state_port *port = &s->ports[i];
+        const json_t *obj;
+        char path[32];
+
+        port->network = STATE_NO_NETWORK;
+        port->port_security = true;
+        obj = get_element(errors, list, "ports", i, keys, path, sizeof path);
+        if (!obj) {
+            continue;
+        }
+        parse_name(errors, obj, path, "name", STATE_MAX_NAME, NAME_EXPECTED,
+                   &port->name);
+        port->network = parse_network_ref(errors, obj, path, s);
+        if (json_object_get(obj, "device")) {
+            parse_device(errors, obj, path, "device", false, &port->device);
+        } else if (port->name && name_is_valid(port->name, STATE_MAX_NAME)) {
+            if (device_is_valid(port->name)) {
+                port->device = xstrdup(port->name);
+            } else {
+                field_error(errors, path, "name",
+                            "\"%s\": too long to be a device name, and "
+                            "\"device\" is not set (expected a name of at "
+                            "most 15 characters, or \"device\")",
+                            port->name);
+            }
+        }
+        if (port->device && s->host.underlay
+            && !strcmp(port->device, s->host.underlay)) {
+            field_error(errors, path, "device",
+                        "\"%s\" is the underlay device (expected the "
+                        "host-side device of a VM, a veth or a tap)",
+                        port->device);
+        }
+        parse_mac(errors, obj, path, "mac", port->mac);
+        parse_ipv4(errors, obj, path, "ip", false, &port->ip4);
+        parse_ipv6(errors, obj, path, "ipv6", port->ip6);
+        parse_bool(errors, obj, path, "port_security", &port->port_security);
+    }
+}
+
+static void
+parse_remotes(struct state_errors *errors, const json_t *root, struct state *s)
+{
+    static const char *const keys[] = {"network", "mac", "ip", "vtep", NULL};
+    const json_t *list = get_list(errors, root, "remotes");
+
+    s->n_remotes = json_array_size(list);
+    s->remotes = xcalloc(s->n_remotes, sizeof *s->remotes);
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        struct state_remote *remote = &s->remotes[i];
+        const json_t *obj;
+        char path[32];
+
+        remote->network = STATE_NO_NETWORK;
+        obj = get_element(errors, list, "remotes", i, keys, path, sizeof path);
+        if (!obj) {
+            continue;
+        }
+        remote->network = parse_network_ref(errors, obj, path, s);
+        parse_mac(errors, obj, path, "mac", remote->mac);
+        parse_ipv4(errors, obj, path, "ip", false, &remote->ip4);
+        if (parse_ipv4(errors, obj, path, "vtep", true, &remote->vtep)
+            && s->host.vtep && remote->vtep == s->host.vtep) {
+            char ip[INET_ADDRSTRLEN];
+
+            inet_ntop(AF_INET, &remote->vtep, ip, sizeof ip);
+            field_error(errors, path, "vtep",
+                        "%s is this host's own VTEP (expected the VTEP of "
+                        "another host; local endpoints belong in "
+                        "\"ports\")",
+                        ip);
+        }
+    }
+}
+
+/* A value that must be unique, and where it came from.  Values are either
+ * strings ('str') or bytes ('key'), which for per-network values start with
+ * the network's index. */
+struct uniq_item {
+    const char *str;             /* The string, or NULL. */
+    uint8_t key[20];             /* The bytes, when 'str' is NULL. */
+    char text[INET6_ADDRSTRLEN]; /* 'key' as people write it. */
+    const char *list;            /* "networks", "ports" or "remotes". */
+    size_t index;                /* Index in 'list'. */
+    size_t seq;                  /* Order of appearance in the document. */
+};
+
+/* The items being checked for duplicates. */
+struct uniq_set {
+    struct uniq_item *items; /* The items. */
+    size_t n;                /* Number of 'items'. */
+    size_t allocated;        /* Allocated 'items'. */
+};
+
+static struct uniq_item *
+uniq_add(struct uniq_set *set, const char *list, size_t index)
+{
+    struct uniq_item *item;
+
+    if (set->n == set->allocated) {
+        set->allocated = set->allocated ? 2 * set->allocated : 16;
+        set->items = xrealloc(set->items, set->allocated * sizeof *set->items);
+    }
+    item = &set->items[set->n];
+    memset(item, 0, sizeof *item);
+    item->list = list;
+    item->index = index;
+    item->seq = set->n++;
+    return item;
+}
+
+static struct uniq_item *
+uniq_add_addr(struct uniq_set *set, const char *list, size_t index,
+              size_t network, const void *addr, size_t len)
+{
+    struct uniq_item *item = uniq_add(set, list, index);
+    uint32_t net = network;
+
+    memcpy(item->key, &net, sizeof net);
+    memcpy(item->key + sizeof net, addr, len);
+    return item;
+}
+
+static int
+uniq_compare_values(const struct uniq_item *a, const struct uniq_item *b)
+{
+    if (a->str || b->str) {
+        return strcmp(a->str ? a->str : "", b->str ? b->str : "");
+    }
+    return memcmp(a->key, b->key, sizeof a->key);
+}
+
+static int
+uniq_compare(const void *a_, const void *b_)
+{
+    const struct uniq_item *a = a_, *b = b_;
+    int cmp = uniq_compare_values(a, b);
+
+    return cmp ? cmp : a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Reports every item of 'set' whose value an earlier item already has, as
+ * a duplicate of field 'field'.  If 's' is nonnull the values are
+ * per-network and the messages name the network.  Frees 'set'. */
+static void
+uniq_check(struct state_errors *errors, struct uniq_set *set,
+           const char *field, const struct state *s)
+{
+    qsort(set->items, set->n, sizeof *set->items, uniq_compare);
+    for (size_t i = 1, first = 0; i < set->n; i++) {
+        const struct uniq_item *item = &set->items[i];
+        const struct uniq_item *orig = &set->items[first];
+        char path[32];
+        char *value;
+
+        if (uniq_compare_values(item, orig)) {
+            first = i;
+            continue;
+        }
+        snprintf(path, sizeof path, "%s[%zu]", item->list, item->index);
+        value = item->str ? quote(item->str) : xstrdup(item->text);
+        if (s) {
+            uint32_t net;
+
+            memcpy(&net, item->key, sizeof net);
+            field_error(errors, path, field,
+                        "%s is already used in network \"%s\" by %s[%zu] "
+                        "(expected a value unique within the network)",
+                        value, s->networks[net].name, orig->list, orig->index);
+        } else {
+            field_error(errors, path, field,
+                        "%s is already used by %s[%zu] (expected a unique "
+                        "value)",
+                        value, orig->list, orig->index);
+        }
+        free(value);
+    }
+    free(set->items);
+}
+
+static void
+check_unique_names(struct state_errors *errors, const struct state *s)
+{
+    struct uniq_set names = {0}, vnis = {0}, ports = {0}, devices = {0};
+
+    for (size_t i = 0; i < s->n_networks; i++) {
+        const struct state_network *net = &s->networks[i];
+
+        if (net->name) {
+            uniq_add(&names, "networks", i)->str = net->name;
+        }
+        if (net->vni) {
+            struct uniq_item *item = uniq_add(&vnis, "networks", i);
+
+            memcpy(item->key, &net->vni, sizeof net->vni);
+            snprintf(item->text, sizeof item->text, "%" PRIu32, net->vni);
+        }
+    }
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].name) {
+            uniq_add(&ports, "ports", i)->str = s->ports[i].name;
+        }
+        if (s->ports[i].device) {
+            uniq_add(&devices, "ports", i)->str = s->ports[i].device;
+        }
+    }
+    uniq_check(errors, &names, "name", NULL);
+    uniq_check(errors, &vnis, "vni", NULL);
+    uniq_check(errors, &ports, "name", NULL);
+    uniq_check(errors, &devices, "device", NULL);
+}
+
+/* Checks that MACs and IP addresses are unique within each network. */
+static void
+check_unique_addresses(struct state_errors *errors, const struct state *s)
+{
+    struct uniq_set macs = {0}, ip4s = {0}, ip6s = {0};
+    static const uint8_t zero6[16];
+    struct uniq_item *item;
+
+    for (size_t i = 0; i < s->n_ports; i++) {
+        const struct state_port *port = &s->ports[i];
+
+        if (port->network == STATE_NO_NETWORK) {
+            continue;
+        }
+        if (!addr_mac_is_zero(port->mac)) {
+            item =
+                uniq_add_addr(&macs, "ports", i, port->network, port->mac, 6);
+            addr_format_mac(port->mac, item->text);
+        }
+        if (port->ip4) {
+            item =
+                uniq_add_addr(&ip4s, "ports", i, port->network, &port->ip4, 4);
+            inet_ntop(AF_INET, &port->ip4, item->text, sizeof item->text);
+        }
+        if (memcmp(port->ip6, zero6, 16)) {
+            item =
+                uniq_add_addr(&ip6s, "ports", i, port->network, port->ip6, 16);
+            inet_ntop(AF_INET6, port->ip6, item->text, sizeof item->text);
+        }
+    }
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        const struct state_remote *remote = &s->remotes[i];
+
+        if (remote->network == STATE_NO_NETWORK) {
+            continue;
+        }
+        if (!addr_mac_is_zero(remote->mac)) {
+            item = uniq_add_addr(&macs, "remotes", i, remote->network,
+                                 remote->mac, 6);
+            addr_format_mac(remote->mac, item->text);
+        }
+        if (remote->ip4) {
+            item = uniq_add_addr(&ip4s, "remotes", i, remote->network,
+                                 &remote->ip4, 4);
+            inet_ntop(AF_INET, &remote->ip4, item->text, sizeof item->text);
+        }
+    }
+    uniq_check(errors, &macs, "mac", s);
+    uniq_check(errors, &ip4s, "ip", s);
+    uniq_check(errors, &ip6s, "ipv6", s);
+}
+
+static int
+compare_u64(const void *a_, const void *b_)
+{
+    uint64_t a = *(const uint64_t *) a_, b = *(const uint64_t *) b_;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Checks that no network needs more than DP_FLOOD_MAX flood list members:
+ * its local ports plus the distinct VTEPs of its remote endpoints. */
+static void
+check_flood_lists(struct state_errors *errors, const struct state *s)
+{
+    size_t *n_locals = xcalloc(s->n_networks, sizeof *n_locals);
+    size_t *n_vteps = xcalloc(s->n_networks, sizeof *n_vteps);
+    uint64_t *pairs = xcalloc(s->n_remotes, sizeof *pairs);
+    size_t n_pairs = 0;
+
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].network != STATE_NO_NETWORK) {
+            n_locals[s->ports[i].network]++;
+        }
+    }
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        const struct state_remote *remote = &s->remotes[i];
+
+        if (remote->network != STATE_NO_NETWORK && remote->vtep) {
+            pairs[n_pairs++] = (uint64_t) remote->network << 32 | remote->vtep;
+        }
+    }
+    qsort(pairs, n_pairs, sizeof *pairs, compare_u64);
+    for (size_t i = 0; i < n_pairs; i++) {
+        if (i == 0 || pairs[i] != pairs[i - 1]) {
+            n_vteps[pairs[i] >> 32]++;
+        }
+    }
+    for (size_t i = 0; i < s->n_networks; i++) {
+        size_t n = n_locals[i] + n_vteps[i];
+
+        if (n > DP_FLOOD_MAX) {
+            char path[32];
+
+            snprintf(path, sizeof path, "networks[%zu]", i);
+            field_error(errors, path, NULL,
+                        "network \"%s\" has %zu flood list members (%zu "
+                        "local ports and %zu remote VTEPs; expected at most "
+                        "%d)",
+                        s->networks[i].name, n, n_locals[i], n_vteps[i],
+                        DP_FLOOD_MAX);
+        }
+    }
+    free(n_locals);
+    free(n_vteps);
+    free(pairs);
+}
+
+int
+state_from_json(const struct json_t *root, struct state **statep,
+                struct state_errors *errors)
+{
+    static const char *const keys[] = {"host", "networks", "ports", "remotes",
+                                       NULL};
+    struct state *s = xzalloc(sizeof *s);
+    size_t n_errors = errors->n;
+
+    if (!json_is_object(root)) {
+        field_error(errors, "", NULL, "expected an object, got %s",
+                    json_type_name(root));
+    } else {
+        check_keys(errors, "", root, keys);
+        parse_host(errors, root, &s->host);
+        parse_networks(errors, root, s);
+        parse_ports(errors, root, s);
+        parse_remotes(errors, root, s);
+        check_unique_names(errors, s);
+        check_unique_addresses(errors, s);
+        check_flood_lists(errors, s);
+    }
+    if (errors->n > n_errors) {
+        state_destroy(s);
+        *statep = NULL;
+        return EINVAL;
+    }
+    *statep = s;
+    return 0;
+}
+
+int
+state_parse(const char *text, size_t len, struct state **statep,
+            struct state_errors *errors)
+{
+    json_error_t jerror;
+    json_t *root;
+    int error;
+
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                      &jerror);
+    if (!root) {
+        state_errors_add(errors, "line %d, column %d: invalid JSON: %s",
+                         jerror.line, jerror.column, jerror.text);
+        *statep = NULL;
+        return EINVAL;
+    }
+    error = state_from_json(root, statep, errors);
+    json_decref(root);
+    return error;
+}
+
+int
+state_check_mtus(const struct state *s, uint32_t underlay_mtu,
+                 struct state_errors *errors)
+{
+    size_t n_errors = errors->n;
+    uint32_t room;
+
+    room = underlay_mtu > STATE_VXLAN_OVERHEAD
+               ? underlay_mtu - STATE_VXLAN_OVERHEAD
+               : 0;
+    for (size_t i = 0; i < s->n_networks; i++) {
+        const struct state_network *net = &s->networks[i];
+        char path[32];
+
+        snprintf(path, sizeof path, "networks[%zu]", i);
+        if (net->mtu && net->mtu > room) {
+            field_error(errors, path, "mtu",
+                        "%" PRIu32 " is larger than %" PRIu32 ", the MTU "
+                        "of underlay \"%s\" (%" PRIu32 ") minus %d bytes of "
+                        "VXLAN overhead",
+                        net->mtu, room, s->host.underlay, underlay_mtu,
+                        STATE_VXLAN_OVERHEAD);
+        } else if (!net->mtu && room < STATE_MIN_MTU) {
+            field_error(errors, path, NULL,
+                        "the MTU of underlay \"%s\" (%" PRIu32 ") leaves "
+                        "%" PRIu32 " bytes after VXLAN overhead, less than "
+                        "the minimum network MTU %d",
+                        s->host.underlay, underlay_mtu, room, STATE_MIN_MTU);
+        }
+    }
+    return errors->n > n_errors ? EINVAL : 0;
+}
+
+uint32_t
+state_network_mtu(const struct state_network *net, uint32_t underlay_mtu)
+{
+    if (net->mtu) {
+        return net->mtu;
+    }
+    if (!underlay_mtu) {
+        underlay_mtu = STATE_DEFAULT_UNDERLAY_MTU;
+    }
+    if (underlay_mtu < STATE_VXLAN_OVERHEAD + STATE_MIN_MTU) {
+        return STATE_MIN_MTU;
+    }
+    /* Port MTUs are 16 bits wide in the datapath. */
+    return MIN(underlay_mtu - STATE_VXLAN_OVERHEAD, UINT16_MAX);
+}
+
+void
+state_destroy(struct state *s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->host.name);
+    free(s->host.underlay);
+    for (size_t i = 0; i < s->n_networks; i++) {
+        free(s->networks[i].name);
+    }
+    free(s->networks);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        free(s->ports[i].name);
+        free(s->ports[i].device);
+    }
+    free(s->ports);
+    free(s->remotes);
+    free(s);
+}

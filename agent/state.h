@@ -1,0 +1,114 @@
+/* The agent's desired state: what one host's datapath should hold, as a
+ * declarative document (JSON) parsed into a plain model.
+ *
+ * The model is the agent's only input.  Today it comes from a file; the
+ * controller will later deliver the same document over HTTP, so parsing
+ * does no I/O: it takes text (or an already decoded JSON value) and yields
+ * either a complete, validated model or the full list of what is wrong,
+ * each message naming the JSON path, the reason and what is expected.
+ *
+ * One check needs the host: an explicit network MTU must fit inside the
+ * underlay MTU minus the VXLAN overhead.  state_check_mtus() does it given
+ * the underlay MTU, which the caller looks up. */
+#ifndef AGENT_STATE_H
+#define AGENT_STATE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t;
+
+/* Bytes VXLAN adds in front of a VM's frame on an IPv4 underlay: outer
+ * Ethernet 14, IPv4 20, UDP 8, VXLAN 8. */
+#define STATE_VXLAN_OVERHEAD 50
+
+/* Underlay MTU assumed while the underlay device is not there to ask. */
+#define STATE_DEFAULT_UNDERLAY_MTU 1500
+
+#define STATE_DEFAULT_TTL 64
+#define STATE_MIN_MTU 68       /* The smallest MTU IPv4 allows. */
+#define STATE_MAX_VNI 16777215 /* 24 bits. */
+
+/* A list of error messages, one line each, without a trailing newline. */
+struct state_errors {
+    char **msgs; /* The messages, owned. */
+    size_t n;    /* Number of 'msgs'. */
+};
+
+void state_errors_init(struct state_errors *);
+void state_errors_destroy(struct state_errors *);
+void state_errors_add(struct state_errors *, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* This host's underlay settings. */
+struct state_host {
+    char *name;     /* Host name for messages, or NULL. */
+    uint32_t vtep;  /* Our VTEP address, network order. */
+    char *underlay; /* Device VXLAN leaves by. */
+    uint8_t ttl;    /* Outer TTL. */
+};
+
+/* A virtual network. */
+struct state_network {
+    char *name;   /* Unique name. */
+    uint32_t vni; /* Unique VNI, 1..STATE_MAX_VNI. */
+    uint32_t mtu; /* Explicit MTU, or 0 to derive it from the
+                   * underlay (see state_network_mtu()). */
+};
+
+/* A VM port on this host. */
+struct state_port {
+    char *name;         /* Unique name. */
+    size_t network;     /* Index in 'networks' of struct state. */
+    char *device;       /* Host-side device (veth or tap). */
+    uint8_t mac[6];     /* The VM's unicast MAC. */
+    uint32_t ip4;       /* The VM's IPv4 address, 0 for none. */
+    uint8_t ip6[16];    /* The VM's IPv6 address, zero for none. */
+    bool port_security; /* Drop frames not from 'mac'/'ip4'/'ip6'. */
+};
+
+/* An endpoint on another host, reached through its VTEP. */
+struct state_remote {
+    size_t network; /* Index in 'networks' of struct state. */
+    uint8_t mac[6]; /* The endpoint's unicast MAC. */
+    uint32_t ip4;   /* Its IPv4 address, 0 for none. */
+    uint32_t vtep;  /* The VTEP it sits behind, network order. */
+};
+
+/* A validated desired-state document. */
+struct state {
+    struct state_host host;         /* This host. */
+    struct state_network *networks; /* Networks, in document order. */
+    size_t n_networks;              /* Number of 'networks'. */
+    struct state_port *ports;       /* Local ports, in document order. */
+    size_t n_ports;                 /* Number of 'ports'. */
+    struct state_remote *remotes;   /* Remote endpoints. */
+    size_t n_remotes;               /* Number of 'remotes'. */
+};
+
+/* Parses and validates the JSON document in the 'len' bytes at 'text'.  On
+ * success returns 0 and stores a new model in '*statep'; otherwise returns
+ * EINVAL, stores NULL and appends every problem found to 'errors'. */
+int state_parse(const char *text, size_t len, struct state **statep,
+                struct state_errors *errors);
+
+/* Like state_parse(), for a document already decoded by jansson. */
+int state_from_json(const struct json_t *, struct state **statep,
+                    struct state_errors *errors);
+
+/* Checks the networks' explicit MTUs against 'underlay_mtu', the MTU of the
+ * device named in host.underlay.  Returns 0 or EINVAL, appending a message
+ * to 'errors' for each network whose MTU does not fit. */
+int state_check_mtus(const struct state *, uint32_t underlay_mtu,
+                     struct state_errors *errors);
+
+/* Returns the MTU of network 'net': its explicit MTU, or 'underlay_mtu'
+ * minus the VXLAN overhead.  'underlay_mtu' 0 means unknown, and assumes
+ * STATE_DEFAULT_UNDERLAY_MTU. */
+uint32_t state_network_mtu(const struct state_network *net,
+                           uint32_t underlay_mtu);
+
+void state_destroy(struct state *);
+
+#endif /* agent/state.h */

@@ -1,0 +1,1161 @@
+/* Reconciliation: which table contents a desired state asks for, which
+ * changes turn what a datapath holds into that, and that a reconciler run
+ * against a datapath makes exactly those changes and no others.
+ *
+ * The datapath and the kernel's links are fakes defined here, linked in
+ * place of datapath/libfabric-datapath.a: a table is an array, every set
+ * and delete is recorded, and devices are a list the test edits. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/reconcile.h"
+#include "agent/state.h"
+#include "datapath/dp.h"
+#include "datapath/netlink.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* ------------------------------------------------------------------------
+ * The fake datapath. */
+
+#define FAKE_MAX_ENTRIES 64
+#define FAKE_MAX_CALLS 256
+#define FAKE_MAX_DEVICES 8
+
+/* One table entry, big enough for any table's key and value. */
+struct fake_entry {
+    uint8_t key[16];                        /* The key, zero-padded. */
+    uint8_t value[sizeof(struct dp_flood)]; /* The value, zero-padded. */
+};
+
+/* One table. */
+struct fake_table {
+    struct fake_entry entries[FAKE_MAX_ENTRIES]; /* The entries. */
+    size_t n;                                    /* Number of 'entries'. */
+};
+
+/* One call that changed the datapath. */
+struct fake_call {
+    bool del;            /* dp_table_del(), else dp_table_set(). */
+    enum dp_table table; /* Its table. */
+    uint8_t key[16];     /* Its key, zero-padded. */
+};
+
+/* A device the fake kernel has. */
+struct fake_device {
+    char name[16];       /* Its name (at most IFNAMSIZ). */
+    struct nl_link link; /* What nl_link_get() tells. */
+};
+
+static struct {
+    struct fake_table tables[DP_N_TABLES];  /* The datapath's tables. */
+    struct fake_call calls[FAKE_MAX_CALLS]; /* Changes, in order. */
+    size_t n_calls;                         /* Number of 'calls'. */
+    bool configured;                        /* Whether 'config' is set. */
+    struct dp_config config;                /* The underlay configuration. */
+    size_t n_configures;                    /* dp_configure() calls. */
+    int fail_table; /* Sets of this table fail, or -1. */
+    struct fake_device devices[FAKE_MAX_DEVICES]; /* The kernel's links. */
+    size_t n_devices;                             /* Number of 'devices'. */
+    uint32_t mtu_set[FAKE_MAX_DEVICES]; /* ifindex of nl_link_set_mtu(). */
+    size_t n_mtu_sets;                  /* Number of 'mtu_set'. */
+    size_t n_ups;                       /* nl_link_set_up() calls. */
+    size_t n_nexthop_gets;              /* nl_nexthop_get() calls. */
+    uint32_t odd_vtep;                  /* A VTEP that resolves oddly... */
+    int odd_error;                      /* ...with this error... */
+    uint8_t odd_mac;                    /* ...or else this MAC's last byte. */
+} fake;
+
+static char fake_dp_token;
+#define FAKE_DP ((struct dp *) &fake_dp_token)
+
+static size_t
+key_size(enum dp_table table)
+{
+    static const size_t sizes[DP_N_TABLES] = {
+        [DP_PORTS] = sizeof(struct dp_port_key),
+        [DP_NETWORKS] = sizeof(struct dp_network_key),
+        [DP_FDB] = sizeof(struct dp_fdb_key),
+        [DP_BINDINGS] = sizeof(struct dp_binding_key),
+        [DP_FLOOD] = sizeof(struct dp_flood_key),
+        [DP_NEXTHOPS] = sizeof(struct dp_nexthop_key),
+    };
+    return sizes[table];
+}
+
+static size_t
+value_size(enum dp_table table)
+{
+    static const size_t sizes[DP_N_TABLES] = {
+        [DP_PORTS] = sizeof(struct dp_port),
+        [DP_NETWORKS] = sizeof(struct dp_network),
+        [DP_FDB] = sizeof(struct dp_fdb_entry),
+        [DP_BINDINGS] = sizeof(struct dp_binding),
+        [DP_FLOOD] = sizeof(struct dp_flood),
+        [DP_NEXTHOPS] = sizeof(struct dp_nexthop),
+    };
+    return sizes[table];
+}
+
+static struct fake_entry *
+fake_find(enum dp_table table, const void *key)
+{
+    struct fake_table *t = &fake.tables[table];
+
+    for (size_t i = 0; i < t->n; i++) {
+        if (!memcmp(t->entries[i].key, key, key_size(table))) {
+            return &t->entries[i];
+        }
+    }
+    return NULL;
+}
+
+/* Returns the value of the entry with 'key' in 'table', or fails. */
+static const void *
+fake_value(enum dp_table table, const void *key)
+{
+    struct fake_entry *e = fake_find(table, key);
+
+    if (!e) {
+        fail_msg("no such entry in the fake %s table", dp_table_name(table));
+    }
+    return e->value;
+}
+
+/* Puts an entry in the fake datapath without recording a call, as if an
+ * earlier agent had. */
+static void
+fake_put(enum dp_table table, const void *key, const void *value)
+{
+    struct fake_entry *e = fake_find(table, key);
+
+    if (!e) {
+        struct fake_table *t = &fake.tables[table];
+
+        assert_true(t->n < FAKE_MAX_ENTRIES);
+        e = &t->entries[t->n++];
+        memset(e, 0, sizeof *e);
+        memcpy(e->key, key, key_size(table));
+    }
+    memcpy(e->value, value, value_size(table));
+}
+
+static void
+fake_record(bool del, enum dp_table table, const void *key)
+{
+    struct fake_call *c;
+
+    assert_true(fake.n_calls < FAKE_MAX_CALLS);
+    c = &fake.calls[fake.n_calls++];
+    memset(c, 0, sizeof *c);
+    c->del = del;
+    c->table = table;
+    memcpy(c->key, key, key_size(table));
+}
+
+const char *
+dp_table_name(enum dp_table table)
+{
+    static const char *const names[DP_N_TABLES] = {
+        [DP_PORTS] = "ports", [DP_NETWORKS] = "networks",
+        [DP_FDB] = "fdb",     [DP_BINDINGS] = "bindings",
+        [DP_FLOOD] = "flood", [DP_NEXTHOPS] = "nexthops",
+    };
+    return names[table];
+}
+
+int
+dp_table_set(struct dp *dp, enum dp_table table, const void *key,
+             const void *value)
+{
+    assert_ptr_equal(dp, FAKE_DP);
+    if ((int) table == fake.fail_table) {
+        return EIO;
+    }
+    fake_record(false, table, key);
+    fake_put(table, key, value);
+    return 0;
+}
+
+int
+dp_table_del(struct dp *dp, enum dp_table table, const void *key)
+{
+    struct fake_table *t = &fake.tables[table];
+    struct fake_entry *e = fake_find(table, key);
+
+    assert_ptr_equal(dp, FAKE_DP);
+    fake_record(true, table, key);
+    if (e) {
+        *e = t->entries[--t->n];
+    }
+    return 0;
+}
+
+int
+dp_table_dump(struct dp *dp, enum dp_table table, dp_dump_cb *cb, void *aux)
+{
+    struct fake_table *t = &fake.tables[table];
+
+    assert_ptr_equal(dp, FAKE_DP);
+    for (size_t i = 0; i < t->n; i++) {
+        int error = cb(t->entries[i].key, t->entries[i].value, aux);
+
+        if (error) {
+            return error;
+        }
+    }
+    return 0;
+}
+
+int
+dp_get_config(struct dp *dp, struct dp_config *config)
+{
+    if (!fake.configured) {
+        return ENOENT;
+    }
+    *config = fake.config;
+    return 0;
+}
+
+int
+dp_configure(struct dp *dp, const struct dp_config *config)
+{
+    fake.configured = true;
+    fake.config = *config;
+    fake.n_configures++;
+    return 0;
+}
+
+static void
+fake_add_device(const char *name, uint32_t ifindex, uint32_t mtu, bool up,
+                const char *kind)
+{
+    struct fake_device *d = &fake.devices[fake.n_devices++];
+
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->link.ifindex = ifindex;
+    d->link.mtu = mtu;
+    d->link.up = up;
+    snprintf(d->link.kind, sizeof d->link.kind, "%s", kind);
+}
+
+static struct fake_device *
+fake_device_by_index(uint32_t ifindex)
+{
+    for (size_t i = 0; i < fake.n_devices; i++) {
+        if (fake.devices[i].link.ifindex == ifindex) {
+            return &fake.devices[i];
+        }
+    }
+    return NULL;
+}
+
+int
+nl_link_get(const char *name, struct nl_link *link)
+{
+    for (size_t i = 0; i < fake.n_devices; i++) {
+        if (!strcmp(fake.devices[i].name, name)) {
+            *link = fake.devices[i].link;
+            return 0;
+        }
+    }
+    return ENODEV;
+}
+
+int
+nl_link_set_mtu(uint32_t ifindex, uint32_t mtu)
+{
+    struct fake_device *d = fake_device_by_index(ifindex);
+
+    assert_non_null(d);
+    d->link.mtu = mtu;
+    fake.mtu_set[fake.n_mtu_sets++] = ifindex;
+    return 0;
+}
+
+int
+nl_link_set_up(uint32_t ifindex)
+{
+    struct fake_device *d = fake_device_by_index(ifindex);
+
+    assert_non_null(d);
+    d->link.up = true;
+    fake.n_ups++;
+    return 0;
+}
+
+/* Every VTEP is reached through eth0 (ifindex 2), its next hop's MAC ends
+ * in the VTEP's last byte, except for 'odd_vtep'. */
+int
+nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
+{
+    static const uint8_t eth0_mac[6] = {2, 0xee, 0, 0, 0, 2};
+
+    fake.n_nexthop_gets++;
+    memset(nh, 0, sizeof *nh);
+    if (ipv4 == fake.odd_vtep && fake.odd_error) {
+        return fake.odd_error;
+    }
+    nh->ifindex = 2;
+    memcpy(nh->src_mac, eth0_mac, 6);
+    nh->dst_mac[0] = 2;
+    nh->dst_mac[5] = ipv4 == fake.odd_vtep ? fake.odd_mac : ipv4 >> 24;
+    return 0;
+}
+
+/* Forgets the calls made so far, keeping the contents. */
+static void
+fake_forget_calls(void)
+{
+    fake.n_calls = 0;
+    fake.n_configures = 0;
+    fake.n_mtu_sets = 0;
+    fake.n_ups = 0;
+    fake.n_nexthop_gets = 0;
+}
+
+static int
+fake_setup(void **state)
+{
+    memset(&fake, 0, sizeof fake);
+    fake.fail_table = -1;
+    /* The underlay, a veth port that is down with the wrong MTU, a tap
+     * port that is right already. */
+    fake_add_device("eth0", 2, 1500, true, "");
+    fake_add_device("veth-vm1", 10, 1500, false, "veth");
+    fake_add_device("tap-vm2", 11, 1450, true, "tun");
+    log_set_level(LOG_LEVEL_ERR);
+    return 0;
+}
+
+static void
+fake_remove_device(const char *name)
+{
+    for (size_t i = 0; i < fake.n_devices; i++) {
+        if (!strcmp(fake.devices[i].name, name)) {
+            fake.devices[i] = fake.devices[--fake.n_devices];
+            return;
+        }
+    }
+    fail_msg("no device %s", name);
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers. */
+
+/* Two ports (vm1 on a veth, vm2 on a tap without port security) and three
+ * remotes behind two VTEPs, all in "blue"; "red" is empty. */
+static const char base_doc[] =
+    "{\"host\": {\"vtep\": \"192.168.100.1\", \"underlay\": \"eth0\"},"
+    " \"networks\": [{\"name\": \"blue\", \"vni\": 100},"
+    "              {\"name\": \"red\", \"vni\": 200, \"mtu\": 1300}],"
+    " \"ports\": [{\"name\": \"vm1\", \"network\": \"blue\","
+    "            \"device\": \"veth-vm1\", \"mac\": \"02:00:00:00:01:01\","
+    "            \"ip\": \"10.0.0.1\", \"ipv6\": \"fd00::1\"},"
+    "           {\"name\": \"vm2\", \"network\": \"blue\","
+    "            \"device\": \"tap-vm2\", \"mac\": \"02:00:00:00:01:02\","
+    "            \"port_security\": false}],"
+    " \"remotes\": [{\"network\": \"blue\", \"mac\": \"02:00:00:00:02:01\","
+    "              \"ip\": \"10.0.0.3\", \"vtep\": \"192.168.100.2\"},"
+    "             {\"network\": \"blue\", \"mac\": \"02:00:00:00:02:02\","
+    "              \"vtep\": \"192.168.100.2\"},"
+    "             {\"network\": \"blue\", \"mac\": \"02:00:00:00:03:01\","
+    "              \"ip\": \"10.0.0.5\", \"vtep\": \"192.168.100.3\"}]}";
+
+static struct state *
+parse(const char *text)
+{
+    struct state_errors errors;
+    struct state *s;
+
+    state_errors_init(&errors);
+    if (state_parse(text, strlen(text), &s, &errors)) {
+        fail_msg("%s", errors.n ? errors.msgs[0] : "parse failed");
+    }
+    return s;
+}
+
+/* Returns 'doc' with the first 'from' replaced by 'to'. */
+static char *
+edit(const char *doc, const char *from, const char *to)
+{
+    const char *p = strstr(doc, from);
+
+    assert_non_null(p);
+    return xasprintf("%.*s%s%s", (int) (p - doc), doc, to, p + strlen(from));
+}
+
+static uint8_t mac_vm1[6] = {2, 0, 0, 0, 1, 1};
+static uint8_t mac_vm2[6] = {2, 0, 0, 0, 1, 2};
+static uint8_t mac_r1[6] = {2, 0, 0, 0, 2, 1};
+static uint8_t mac_r3[6] = {2, 0, 0, 0, 3, 1};
+
+/* Returns the entry of 'tables' with 'key', or fails. */
+static const void *
+lookup(const struct reconcile_tables *tables, enum dp_table id,
+       const void *key)
+{
+    const struct reconcile_table *t = &tables->t[id];
+
+    for (size_t i = 0; i < t->n; i++) {
+        if (!memcmp(reconcile_table_key(t, i), key, t->key_size)) {
+            return reconcile_table_value(t, i);
+        }
+    }
+    fail_msg("no such entry in table %s", dp_table_name(id));
+    return NULL;
+}
+
+static struct dp_fdb_key
+fdb_key(uint32_t vni, const uint8_t mac[6])
+{
+    struct dp_fdb_key key = {.vni = vni};
+
+    memcpy(key.mac, mac, 6);
+    return key;
+}
+
+/* ------------------------------------------------------------------------
+ * Desired tables from the model. */
+
+static void
+test_desired(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct reconcile_link links[] = {{10, true}, {11, false}};
+    struct reconcile_tables t;
+    const struct dp_network *net;
+    const struct dp_port *port;
+    const struct dp_fdb_entry *fdb;
+    const struct dp_binding *binding;
+    const struct dp_flood *flood;
+    struct dp_network_key blue = {100}, red = {200};
+    struct dp_port_key p10 = {10}, p11 = {11};
+    struct dp_fdb_key k;
+    struct dp_binding_key b;
+    uint8_t ip6[16] = {0xfd, [15] = 1};
+
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 9000, links, &t);
+
+    assert_int_equal(t.t[DP_NETWORKS].n, 2);
+    net = lookup(&t, DP_NETWORKS, &blue);
+    assert_int_equal(net->mtu, 8950);
+    net = lookup(&t, DP_NETWORKS, &red);
+    assert_int_equal(net->mtu, 1300);
+
+    assert_int_equal(t.t[DP_PORTS].n, 2);
+    port = lookup(&t, DP_PORTS, &p10);
+    assert_int_equal(port->vni, 100);
+    assert_int_equal(port->flags, DP_PORT_SECURITY | DP_PORT_VETH);
+    assert_memory_equal(port->mac, mac_vm1, 6);
+    assert_int_equal(port->mtu, 8950);
+    assert_int_equal(port->ip4, inet_addr("10.0.0.1"));
+    assert_memory_equal(port->ip6, ip6, 16);
+    port = lookup(&t, DP_PORTS, &p11);
+    assert_int_equal(port->flags, 0);
+    assert_int_equal(port->ip4, 0);
+
+    assert_int_equal(t.t[DP_FDB].n, 5);
+    k = fdb_key(100, mac_vm2);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->ifindex, 11);
+    assert_int_equal(fdb->vtep, 0);
+    k = fdb_key(100, mac_r3);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->ifindex, 0);
+    assert_int_equal(fdb->vtep, inet_addr("192.168.100.3"));
+
+    /* Only endpoints with an IPv4 address have a binding. */
+    assert_int_equal(t.t[DP_BINDINGS].n, 3);
+    b = (struct dp_binding_key){100, inet_addr("10.0.0.3")};
+    binding = lookup(&t, DP_BINDINGS, &b);
+    assert_memory_equal(binding->mac, mac_r1, 6);
+
+    /* Locals first in document order, then each VTEP once. */
+    assert_int_equal(t.t[DP_FLOOD].n, 2);
+    flood = lookup(&t, DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 4);
+    assert_int_equal(flood->members[0].ifindex, 10);
+    assert_int_equal(flood->members[1].ifindex, 11);
+    assert_int_equal(flood->members[2].ifindex, 0);
+    assert_int_equal(flood->members[2].vtep, inet_addr("192.168.100.2"));
+    assert_int_equal(flood->members[3].vtep, inet_addr("192.168.100.3"));
+    flood = lookup(&t, DP_FLOOD, &red);
+    assert_int_equal(flood->n_members, 0);
+
+    reconcile_tables_destroy(&t);
+    state_destroy(s);
+}
+
+/* A port whose device does not exist is in no table at all. */
+static void
+test_desired_pending_port(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct reconcile_link links[] = {{0, false}, {11, false}};
+    struct dp_network_key blue = {100};
+    struct dp_binding_key b = {100, inet_addr("10.0.0.1")};
+    const struct dp_flood *flood;
+    struct reconcile_tables t;
+
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 0, links, &t);
+    assert_int_equal(t.t[DP_PORTS].n, 1);
+    assert_int_equal(t.t[DP_FDB].n, 4);
+    assert_int_equal(t.t[DP_BINDINGS].n, 2);
+    for (size_t i = 0; i < t.t[DP_BINDINGS].n; i++) {
+        assert_memory_not_equal(reconcile_table_key(&t.t[DP_BINDINGS], i), &b,
+                                sizeof b);
+    }
+    flood = lookup(&t, DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 3);
+    assert_int_equal(flood->members[0].ifindex, 11);
+    /* Unknown underlay MTU: 1500 is assumed. */
+    assert_int_equal(
+        ((const struct dp_network *) lookup(&t, DP_NETWORKS, &blue))->mtu,
+        1450);
+    reconcile_tables_destroy(&t);
+    state_destroy(s);
+}
+
+static void
+test_desired_nexthops(void **state)
+{
+    struct reconcile_nexthop vteps[] = {
+        {.vtep = 1, .hop = {.ifindex = 2, .dst_mac = {2, 0, 0, 0, 0, 1}}},
+        {.vtep = 2, .error = EAGAIN},      /* Resolving, in the datapath. */
+        {.vtep = 3, .error = EAGAIN},      /* Resolving, not there. */
+        {.vtep = 4, .error = ENETUNREACH}, /* No route, in the datapath. */
+    };
+    struct dp_nexthop old = {.ifindex = 2, .dst_mac = {2, 0, 0, 0, 0, 9}};
+    struct dp_nexthop_key k1 = {1}, k2 = {2}, k4 = {4};
+    struct reconcile_tables desired, actual;
+    const struct dp_nexthop *hop;
+
+    reconcile_tables_init(&desired);
+    reconcile_tables_init(&actual);
+    reconcile_tables_add(&actual, DP_NEXTHOPS, &k1, &old);
+    reconcile_tables_add(&actual, DP_NEXTHOPS, &k2, &old);
+    reconcile_tables_add(&actual, DP_NEXTHOPS, &k4, &old);
+    reconcile_desired_nexthops(vteps, ARRAY_SIZE(vteps),
+                               &actual.t[DP_NEXTHOPS], &desired);
+
+    assert_int_equal(desired.t[DP_NEXTHOPS].n, 2);
+    hop = lookup(&desired, DP_NEXTHOPS, &k1);
+    assert_memory_equal(hop, &vteps[0].hop, sizeof *hop);
+    hop = lookup(&desired, DP_NEXTHOPS, &k2);
+    assert_memory_equal(hop, &old, sizeof *hop);
+
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_destroy(&actual);
+}
+
+/* ------------------------------------------------------------------------
+ * The diff. */
+
+static void
+add_network(struct reconcile_tables *t, uint32_t vni, uint32_t mtu)
+{
+    struct dp_network_key key = {vni};
+    struct dp_network value = {mtu, 0};
+
+    reconcile_tables_add(t, DP_NETWORKS, &key, &value);
+}
+
+static void
+add_port(struct reconcile_tables *t, uint32_t ifindex, uint32_t vni)
+{
+    struct dp_port_key key = {ifindex};
+    struct dp_port value = {.vni = vni, .mtu = 1450};
+
+    reconcile_tables_add(t, DP_PORTS, &key, &value);
+}
+
+static void
+add_flood(struct reconcile_tables *t, uint32_t vni, uint32_t n,
+          uint32_t garbage)
+{
+    struct dp_flood_key key = {vni};
+    struct dp_flood value;
+
+    /* Members past 'n_members' do not count; fill them with 'garbage'. */
+    memset(&value, garbage, sizeof value);
+    value.n_members = n;
+    value.pad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        value.members[i].ifindex = 10 + i;
+        value.members[i].vtep = 0;
+    }
+    reconcile_tables_add(t, DP_FLOOD, &key, &value);
+}
+
+static void
+assert_op(const struct reconcile_op *op, enum reconcile_op_type type,
+          enum dp_table table, uint32_t first_key_field)
+{
+    uint32_t k;
+
+    memcpy(&k, op->key, sizeof k);
+    assert_int_equal(op->type, type);
+    assert_int_equal(op->table, table);
+    assert_int_equal(k, first_key_field);
+}
+
+static void
+test_diff_identical_is_empty(void **state)
+{
+    struct reconcile_tables desired, actual;
+    struct reconcile_ops ops = {0};
+
+    reconcile_tables_init(&desired);
+    reconcile_tables_init(&actual);
+    add_network(&desired, 100, 1450);
+    add_network(&desired, 200, 1450);
+    add_port(&desired, 10, 100);
+    add_flood(&desired, 100, 2, 0);
+    /* Same contents, another order, and other bytes in unused flood list
+     * slots. */
+    add_flood(&actual, 100, 2, 0xab);
+    add_port(&actual, 10, 100);
+    add_network(&actual, 200, 1450);
+    add_network(&actual, 100, 1450);
+
+    reconcile_diff(&desired, &actual, &ops);
+    assert_int_equal(ops.n, 0);
+
+    reconcile_ops_destroy(&ops);
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_destroy(&actual);
+}
+
+static void
+test_diff_changes(void **state)
+{
+    struct reconcile_tables desired, actual;
+    struct reconcile_ops ops = {0};
+    const struct dp_network *net;
+
+    reconcile_tables_init(&desired);
+    reconcile_tables_init(&actual);
+    add_network(&desired, 100, 1400); /* Changed MTU. */
+    add_network(&desired, 300, 1450); /* New. */
+    add_network(&actual, 100, 1450);
+    add_network(&actual, 200, 1450); /* Gone. */
+    add_port(&desired, 11, 300);     /* New. */
+    add_port(&desired, 10, 100);     /* Unchanged. */
+    add_port(&actual, 10, 100);
+    add_port(&actual, 12, 200);     /* Gone. */
+    add_flood(&desired, 100, 1, 0); /* One member less. */
+    add_flood(&actual, 100, 2, 0);
+    add_flood(&actual, 200, 1, 0); /* Gone. */
+
+    reconcile_diff(&desired, &actual, &ops);
+
+    /* Sets from networks to flood lists, then deletes back. */
+    assert_int_equal(ops.n, 7);
+    assert_op(&ops.ops[0], RECONCILE_MODIFY, DP_NETWORKS, 100);
+    net = ops.ops[0].value;
+    assert_int_equal(net->mtu, 1400);
+    assert_op(&ops.ops[1], RECONCILE_ADD, DP_NETWORKS, 300);
+    assert_op(&ops.ops[2], RECONCILE_ADD, DP_PORTS, 11);
+    assert_op(&ops.ops[3], RECONCILE_MODIFY, DP_FLOOD, 100);
+    assert_op(&ops.ops[4], RECONCILE_DEL, DP_FLOOD, 200);
+    assert_op(&ops.ops[5], RECONCILE_DEL, DP_PORTS, 12);
+    assert_op(&ops.ops[6], RECONCILE_DEL, DP_NETWORKS, 200);
+
+    reconcile_ops_destroy(&ops);
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_destroy(&actual);
+}
+
+static void
+test_diff_empty_sides(void **state)
+{
+    struct reconcile_tables desired, actual;
+    struct reconcile_ops ops = {0};
+
+    reconcile_tables_init(&desired);
+    reconcile_tables_init(&actual);
+    add_network(&desired, 100, 1450);
+    add_port(&desired, 10, 100);
+    reconcile_diff(&desired, &actual, &ops);
+    assert_int_equal(ops.n, 2);
+    assert_op(&ops.ops[0], RECONCILE_ADD, DP_NETWORKS, 100);
+    assert_op(&ops.ops[1], RECONCILE_ADD, DP_PORTS, 10);
+    reconcile_ops_destroy(&ops);
+
+    /* Everything deleted: ports before the networks they are in. */
+    reconcile_diff(&actual, &desired, &ops);
+    assert_int_equal(ops.n, 2);
+    assert_op(&ops.ops[0], RECONCILE_DEL, DP_PORTS, 10);
+    assert_op(&ops.ops[1], RECONCILE_DEL, DP_NETWORKS, 100);
+
+    reconcile_ops_destroy(&ops);
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_destroy(&actual);
+}
+
+/* Keys sort by their leading number, so VNI 256 comes after VNI 2 whatever
+ * the byte order, and by address bytes after that. */
+static void
+test_table_sort(void **state)
+{
+    struct reconcile_tables t;
+    struct dp_fdb_entry v = {0};
+    struct dp_fdb_key k;
+    uint8_t m1[6] = {2, 0, 0, 0, 0, 1}, m2[6] = {2, 0, 0, 0, 1, 0};
+    const struct dp_fdb_key *key;
+
+    reconcile_tables_init(&t);
+    k = fdb_key(256, m1);
+    reconcile_tables_add(&t, DP_FDB, &k, &v);
+    k = fdb_key(2, m2);
+    reconcile_tables_add(&t, DP_FDB, &k, &v);
+    k = fdb_key(2, m1);
+    reconcile_tables_add(&t, DP_FDB, &k, &v);
+    reconcile_table_sort(&t.t[DP_FDB]);
+
+    key = reconcile_table_key(&t.t[DP_FDB], 0);
+    assert_int_equal(key->vni, 2);
+    assert_memory_equal(key->mac, m1, 6);
+    key = reconcile_table_key(&t.t[DP_FDB], 1);
+    assert_int_equal(key->vni, 2);
+    assert_memory_equal(key->mac, m2, 6);
+    key = reconcile_table_key(&t.t[DP_FDB], 2);
+    assert_int_equal(key->vni, 256);
+    reconcile_tables_destroy(&t);
+}
+
+static void
+test_format_entry(void **state)
+{
+    struct dp_fdb_key k = fdb_key(100, mac_r1);
+    struct dp_fdb_entry remote = {0, inet_addr("192.168.100.2")};
+    struct dp_fdb_entry local = {7, 0};
+    struct dp_port_key pk = {7};
+    struct dp_port port = {.vni = 100,
+                           .flags = DP_PORT_SECURITY,
+                           .mtu = 1450,
+                           .ip4 = inet_addr("10.0.0.1")};
+    char buf[256];
+
+    memcpy(port.mac, mac_vm1, 6);
+    reconcile_format_entry(DP_FDB, &k, &remote, buf, sizeof buf);
+    assert_string_equal(buf, "fdb vni 100 02:00:00:00:02:01 -> vtep "
+                             "192.168.100.2");
+    reconcile_format_entry(DP_FDB, &k, &local, buf, sizeof buf);
+    assert_string_equal(buf, "fdb vni 100 02:00:00:00:02:01 -> port 7");
+    reconcile_format_entry(DP_FDB, &k, NULL, buf, sizeof buf);
+    assert_string_equal(buf, "fdb vni 100 02:00:00:00:02:01");
+    reconcile_format_entry(DP_PORTS, &pk, &port, buf, sizeof buf);
+    assert_string_equal(buf, "ports ifindex 7 -> vni 100 mac "
+                             "02:00:00:00:01:01 mtu 1450 ip 10.0.0.1 "
+                             "port-security");
+    /* Truncates rather than overflows. */
+    reconcile_format_entry(DP_PORTS, &pk, &port, buf, 12);
+    assert_string_equal(buf, "ports ifind");
+}
+
+/* ------------------------------------------------------------------------
+ * Runs against the fake datapath. */
+
+/* Fails unless every recorded set comes before every delete, sets go from
+ * networks to flood lists and deletes the other way. */
+static void
+assert_calls_ordered(void)
+{
+    static const int rank[DP_N_TABLES] = {
+        [DP_NEXTHOPS] = 0, [DP_NETWORKS] = 1, [DP_PORTS] = 2,
+        [DP_FDB] = 3,      [DP_BINDINGS] = 4, [DP_FLOOD] = 5,
+    };
+    bool deleting = false;
+    int last = -1;
+
+    for (size_t i = 0; i < fake.n_calls; i++) {
+        const struct fake_call *c = &fake.calls[i];
+
+        if (c->del && !deleting) {
+            deleting = true;
+            last = DP_N_TABLES;
+        }
+        assert_true(c->del == deleting);
+        if (deleting) {
+            assert_true(rank[c->table] <= last);
+        } else {
+            assert_true(rank[c->table] >= last);
+        }
+        last = rank[c->table];
+    }
+}
+
+static size_t
+count_calls(bool del, enum dp_table table)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < fake.n_calls; i++) {
+        n += fake.calls[i].del == del && fake.calls[i].table == table;
+    }
+    return n;
+}
+
+/* Runs a new reconciler, as a freshly started agent would. */
+static int
+run_fresh(const struct state *s)
+{
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+    int error = reconcile_run(rc, s);
+
+    reconcile_destroy(rc);
+    return error;
+}
+
+static void
+test_run_programs_empty_datapath(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct dp_port_key p10 = {10};
+    struct dp_flood_key blue = {100};
+    const struct dp_flood *flood;
+    const struct dp_port *port;
+
+    assert_int_equal(run_fresh(s), 0);
+
+    assert_int_equal(fake.n_configures, 1);
+    assert_int_equal(fake.config.vtep_ip, inet_addr("192.168.100.1"));
+    assert_int_equal(fake.config.underlay_ifindex, 2);
+    assert_int_equal(fake.config.ttl, 64);
+
+    assert_int_equal(fake.n_calls, 2 + 2 + 2 + 5 + 3 + 2);
+    assert_int_equal(count_calls(false, DP_NEXTHOPS), 2);
+    assert_int_equal(count_calls(false, DP_NETWORKS), 2);
+    assert_int_equal(count_calls(false, DP_PORTS), 2);
+    assert_int_equal(count_calls(false, DP_FDB), 5);
+    assert_int_equal(count_calls(false, DP_BINDINGS), 3);
+    assert_int_equal(count_calls(false, DP_FLOOD), 2);
+    assert_calls_ordered();
+
+    port = fake_value(DP_PORTS, &p10);
+    assert_int_equal(port->flags, DP_PORT_SECURITY | DP_PORT_VETH);
+    assert_int_equal(port->mtu, 1450);
+    flood = fake_value(DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 4);
+
+    /* The veth gets the network's MTU and is brought up; the tap is right
+     * already. */
+    assert_int_equal(fake.n_mtu_sets, 1);
+    assert_int_equal(fake.mtu_set[0], 10);
+    assert_int_equal(fake_device_by_index(10)->link.mtu, 1450);
+    assert_int_equal(fake.n_ups, 1);
+    assert_true(fake_device_by_index(10)->link.up);
+
+    /* Each remote VTEP resolved once, and its next hop programmed. */
+    assert_int_equal(fake.n_nexthop_gets, 2);
+    assert_int_equal(fake.tables[DP_NEXTHOPS].n, 2);
+    state_destroy(s);
+}
+
+/* A restarted agent finds everything right and changes nothing. */
+static void
+test_run_again_changes_nothing(void **state)
+{
+    struct state *s = parse(base_doc);
+
+    assert_int_equal(run_fresh(s), 0);
+    fake_forget_calls();
+
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 0);
+    assert_int_equal(fake.n_configures, 0);
+    assert_int_equal(fake.n_mtu_sets, 0);
+    assert_int_equal(fake.n_ups, 0);
+    state_destroy(s);
+}
+
+static void
+test_run_applies_only_the_difference(void **state)
+{
+    struct state *s = parse(base_doc), *s2;
+    struct dp_binding_key old_binding = {100, inet_addr("10.0.0.1")};
+    struct dp_fdb_key gone = fdb_key(100, mac_r3);
+    struct dp_flood_key blue = {100};
+    const struct dp_flood *flood;
+    char *text, *text2;
+
+    assert_int_equal(run_fresh(s), 0);
+    fake_forget_calls();
+
+    /* vm1 moves to 10.0.0.9 and the remote behind 192.168.100.3 goes. */
+    text = edit(base_doc, "\"10.0.0.1\"", "\"10.0.0.9\"");
+    text2 = edit(text,
+                 ","
+                 "             {\"network\": \"blue\", \"mac\": "
+                 "\"02:00:00:00:03:01\","
+                 "              \"ip\": \"10.0.0.5\", \"vtep\": "
+                 "\"192.168.100.3\"}",
+                 "");
+    s2 = parse(text2);
+    assert_int_equal(run_fresh(s2), 0);
+
+    /* Port vm1 changes, its new binding and the shorter flood list are
+     * set; the old binding, the remote's binding and FDB entry, and the
+     * next hop of its VTEP go. */
+    assert_int_equal(fake.n_calls, 7);
+    assert_int_equal(count_calls(true, DP_NEXTHOPS), 1);
+    assert_int_equal(count_calls(false, DP_PORTS), 1);
+    assert_int_equal(count_calls(false, DP_BINDINGS), 1);
+    assert_int_equal(count_calls(false, DP_FLOOD), 1);
+    assert_int_equal(count_calls(true, DP_BINDINGS), 2);
+    assert_int_equal(count_calls(true, DP_FDB), 1);
+    assert_calls_ordered();
+    assert_null(fake_find(DP_BINDINGS, &old_binding));
+    assert_null(fake_find(DP_FDB, &gone));
+    flood = fake_value(DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 3);
+    assert_int_equal(fake.n_configures, 0);
+
+    free(text);
+    free(text2);
+    state_destroy(s);
+    state_destroy(s2);
+}
+
+/* Entries nobody asked for (a previous agent's, say) are deleted, those
+ * that refer to others first. */
+static void
+test_run_removes_stale_entries(void **state)
+{
+    struct state *s = parse("{\"host\": {\"vtep\": \"192.168.100.1\","
+                            "          \"underlay\": \"eth0\"}}");
+    struct dp_network_key nk = {999};
+    struct dp_network nv = {1450, 0};
+    struct dp_port_key pk = {99};
+    struct dp_port pv = {.vni = 999};
+    struct dp_fdb_key fk = fdb_key(999, mac_vm1);
+    struct dp_fdb_entry fv = {99, 0};
+    struct dp_flood_key lk = {999};
+    struct dp_flood lv = {.n_members = 1, .members = {{99, 0}}};
+
+    fake_put(DP_PORTS, &pk, &pv);
+    fake_put(DP_FLOOD, &lk, &lv);
+    fake_put(DP_NETWORKS, &nk, &nv);
+    fake_put(DP_FDB, &fk, &fv);
+
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 4);
+    assert_true(fake.calls[0].del && fake.calls[0].table == DP_FLOOD);
+    assert_true(fake.calls[1].del && fake.calls[1].table == DP_FDB);
+    assert_true(fake.calls[2].del && fake.calls[2].table == DP_PORTS);
+    assert_true(fake.calls[3].del && fake.calls[3].table == DP_NETWORKS);
+    for (int i = 0; i < DP_N_TABLES; i++) {
+        assert_int_equal(fake.tables[i].n, 0);
+    }
+    state_destroy(s);
+}
+
+/* A port whose device is missing waits without error, and is added alone
+ * when the device appears. */
+static void
+test_run_pending_port(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+    struct dp_port_key p11 = {11};
+    struct dp_flood_key blue = {100};
+
+    fake_remove_device("tap-vm2");
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(count_calls(false, DP_PORTS), 1);
+    assert_null(fake_find(DP_PORTS, &p11));
+    assert_int_equal(
+        ((const struct dp_flood *) fake_value(DP_FLOOD, &blue))->n_members, 3);
+
+    /* Still missing: nothing to do. */
+    fake_forget_calls();
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_calls, 0);
+
+    /* The VM starts. */
+    fake_add_device("tap-vm2", 11, 1450, true, "tun");
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_calls, 3); /* Port, FDB entry, flood list. */
+    assert_int_equal(count_calls(false, DP_PORTS), 1);
+    assert_int_equal(count_calls(false, DP_FDB), 1);
+    assert_int_equal(count_calls(false, DP_FLOOD), 1);
+    assert_non_null(fake_find(DP_PORTS, &p11));
+
+    reconcile_destroy(rc);
+    state_destroy(s);
+}
+
+/* Without the underlay, ports are programmed but VXLAN is not configured;
+ * when it appears, configuration and MTUs follow it. */
+static void
+test_run_missing_underlay(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+    struct dp_network_key blue = {100};
+    struct dp_network_key red = {200};
+
+    fake_remove_device("eth0");
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_configures, 0);
+    assert_int_equal(fake.n_nexthop_gets, 0);
+    assert_int_equal(fake.tables[DP_NEXTHOPS].n, 0);
+    assert_int_equal(fake.tables[DP_PORTS].n, 2);
+    assert_int_equal(
+        ((const struct dp_network *) fake_value(DP_NETWORKS, &blue))->mtu,
+        1450);
+
+    fake_forget_calls();
+    fake_add_device("eth0", 2, 9000, true, "");
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_configures, 1);
+    assert_int_equal(fake.config.underlay_ifindex, 2);
+    /* Blue follows the underlay, and so do its ports; red is explicit. */
+    assert_int_equal(
+        ((const struct dp_network *) fake_value(DP_NETWORKS, &blue))->mtu,
+        8950);
+    assert_int_equal(
+        ((const struct dp_network *) fake_value(DP_NETWORKS, &red))->mtu,
+        1300);
+    assert_int_equal(count_calls(false, DP_NETWORKS), 1);
+    assert_int_equal(count_calls(false, DP_PORTS), 2);
+    /* And now the remote VTEPs' next hops can be resolved. */
+    assert_int_equal(count_calls(false, DP_NEXTHOPS), 2);
+    assert_int_equal(fake.n_calls, 5);
+    assert_int_equal(fake.n_mtu_sets, 2);
+
+    reconcile_destroy(rc);
+    state_destroy(s);
+}
+
+/* A remote VTEP's next hop: left to the kernel until it is resolved, kept
+ * while it is being resolved again, updated when it changes, dropped when
+ * the VTEP becomes unreachable. */
+static void
+test_run_nexthops(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct dp_nexthop_key key = {inet_addr("192.168.100.3")};
+    const struct dp_nexthop *hop;
+
+    /* Not resolved yet on a fresh datapath: no entry for it. */
+    fake.odd_vtep = key.vtep;
+    fake.odd_error = EAGAIN;
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.tables[DP_NEXTHOPS].n, 1);
+    assert_null(fake_find(DP_NEXTHOPS, &key));
+
+    /* Resolved. */
+    fake.odd_error = 0;
+    fake.odd_mac = 0x33;
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 1);
+    hop = fake_value(DP_NEXTHOPS, &key);
+    assert_int_equal(hop->ifindex, 2);
+    assert_int_equal(hop->dst_mac[5], 0x33);
+
+    /* Being resolved again (after an agent restart, say): kept. */
+    fake.odd_error = EAGAIN;
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 0);
+
+    /* The next hop's MAC changed. */
+    fake.odd_error = 0;
+    fake.odd_mac = 0x44;
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 1);
+    assert_false(fake.calls[0].del);
+    hop = fake_value(DP_NEXTHOPS, &key);
+    assert_int_equal(hop->dst_mac[5], 0x44);
+
+    /* No route any more. */
+    fake.odd_error = ENETUNREACH;
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 1);
+    assert_true(fake.calls[0].del);
+    assert_null(fake_find(DP_NEXTHOPS, &key));
+    state_destroy(s);
+}
+
+/* A document whose MTUs do not fit the underlay changes nothing. */
+static void
+test_run_mtu_does_not_fit(void **state)
+{
+    char *text = edit(base_doc, "\"mtu\": 1300", "\"mtu\": 1451");
+    struct state *s = parse(text);
+
+    assert_int_equal(run_fresh(s), EINVAL);
+    assert_int_equal(fake.n_calls, 0);
+    assert_int_equal(fake.n_configures, 0);
+    assert_int_equal(fake.n_mtu_sets, 0);
+    free(text);
+    state_destroy(s);
+}
+
+/* A failing change does not stop the others, and asks for a retry. */
+static void
+test_run_failure_is_retried(void **state)
+{
+    struct state *s = parse(base_doc);
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+
+    fake.fail_table = DP_FDB;
+    assert_int_equal(reconcile_run(rc, s), EIO);
+    assert_int_equal(fake.tables[DP_FDB].n, 0);
+    assert_int_equal(fake.tables[DP_FLOOD].n, 2);
+    assert_true(reconcile_poll(rc));
+
+    fake.fail_table = -1;
+    fake_forget_calls();
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_calls, 5);
+    assert_int_equal(count_calls(false, DP_FDB), 5);
+
+    reconcile_destroy(rc);
+    state_destroy(s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_desired),
+        cmocka_unit_test(test_desired_pending_port),
+        cmocka_unit_test(test_desired_nexthops),
+        cmocka_unit_test(test_diff_identical_is_empty),
+        cmocka_unit_test(test_diff_changes),
+        cmocka_unit_test(test_diff_empty_sides),
+        cmocka_unit_test(test_table_sort),
+        cmocka_unit_test(test_format_entry),
+        cmocka_unit_test_setup(test_run_programs_empty_datapath, fake_setup),
+        cmocka_unit_test_setup(test_run_again_changes_nothing, fake_setup),
+        cmocka_unit_test_setup(test_run_applies_only_the_difference,
+                               fake_setup),
+        cmocka_unit_test_setup(test_run_removes_stale_entries, fake_setup),
+        cmocka_unit_test_setup(test_run_pending_port, fake_setup),
+        cmocka_unit_test_setup(test_run_missing_underlay, fake_setup),
+        cmocka_unit_test_setup(test_run_nexthops, fake_setup),
+        cmocka_unit_test_setup(test_run_mtu_does_not_fit, fake_setup),
+        cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

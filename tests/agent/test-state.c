@@ -1,0 +1,629 @@
+/* The desired-state document: what a valid one turns into, and how every
+ * kind of mistake in one is refused, as a whole, with a message that names
+ * where the mistake is, what is wrong and what was expected.
+ *
+ * Documents are written with single quotes for readability; doc() turns
+ * them into JSON. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/state.h"
+#include "datapath/dp-tables.h"
+#include "utils/util.h"
+
+#define HOST "'host': {'vtep': '192.168.100.1', 'underlay': 'eth0'}"
+#define BLUE "{'name': 'blue', 'vni': 100}"
+#define RED "{'name': 'red', 'vni': 200}"
+
+/* Returns 's' with single quotes turned into double quotes. */
+static char *
+doc(const char *s)
+{
+    char *d = xstrdup(s);
+
+    for (char *p = d; *p; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    return d;
+}
+
+/* Parses 'text' (single-quoted), expecting success. */
+static struct state *
+parse_ok(const char *text)
+{
+    struct state_errors errors;
+    struct state *s;
+    char *json = doc(text);
+
+    state_errors_init(&errors);
+    if (state_parse(json, strlen(json), &s, &errors)) {
+        for (size_t i = 0; i < errors.n; i++) {
+            print_error("unexpected error: %s\n", errors.msgs[i]);
+        }
+        fail_msg("document refused: %s", json);
+    }
+    assert_int_equal(errors.n, 0);
+    assert_non_null(s);
+    free(json);
+    state_errors_destroy(&errors);
+    return s;
+}
+
+/* Fails unless one of 'errors' contains 'want'. */
+static void
+assert_has_error(const struct state_errors *errors, const char *want)
+{
+    for (size_t i = 0; i < errors->n; i++) {
+        if (strstr(errors->msgs[i], want)) {
+            return;
+        }
+    }
+    for (size_t i = 0; i < errors->n; i++) {
+        print_error("got: %s\n", errors->msgs[i]);
+    }
+    fail_msg("no error contains: %s", want);
+}
+
+/* Parses 'text' (single-quoted), expecting it to be refused with an error
+ * that contains 'want'.  Returns the number of errors. */
+static size_t
+parse_fails(const char *text, const char *want)
+{
+    struct state_errors errors;
+    struct state *s = (struct state *) 1;
+    char *json = doc(text);
+    size_t n;
+
+    state_errors_init(&errors);
+    assert_int_equal(state_parse(json, strlen(json), &s, &errors), EINVAL);
+    assert_null(s);
+    assert_has_error(&errors, want);
+    n = errors.n;
+    state_errors_destroy(&errors);
+    free(json);
+    return n;
+}
+
+static void
+test_full_document(void **state)
+{
+    struct state *s = parse_ok(
+        "{'host': {'name': 'host-a', 'vtep': '192.168.100.1',"
+        "          'underlay': 'eth0', 'ttl': 32},"
+        " 'networks': [{'name': 'blue', 'vni': 100, 'mtu': 1400},"
+        "              {'name': 'red', 'vni': 16777215}],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue', 'device': 'veth-vm1',"
+        "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1',"
+        "            'ipv6': 'fd00::1', 'port_security': false},"
+        "           {'name': 'vm2', 'network': 'red',"
+        "            'mac': '02:00:00:00:01:02'}],"
+        " 'remotes': [{'network': 'red', 'mac': '02:00:00:00:02:01',"
+        "              'ip': '10.0.0.3', 'vtep': '192.168.100.2'},"
+        "             {'network': 'blue', 'mac': '02:00:00:00:02:02',"
+        "              'vtep': '192.168.100.3'}]}");
+    static const uint8_t mac1[6] = {2, 0, 0, 0, 1, 1};
+    static const uint8_t mac3[6] = {2, 0, 0, 0, 2, 1};
+    uint8_t ip6[16] = {0xfd, [15] = 1};
+
+    assert_string_equal(s->host.name, "host-a");
+    assert_int_equal(s->host.vtep, inet_addr("192.168.100.1"));
+    assert_string_equal(s->host.underlay, "eth0");
+    assert_int_equal(s->host.ttl, 32);
+
+    assert_int_equal(s->n_networks, 2);
+    assert_string_equal(s->networks[0].name, "blue");
+    assert_int_equal(s->networks[0].vni, 100);
+    assert_int_equal(s->networks[0].mtu, 1400);
+    assert_int_equal(s->networks[1].vni, 16777215);
+    assert_int_equal(s->networks[1].mtu, 0);
+
+    assert_int_equal(s->n_ports, 2);
+    assert_string_equal(s->ports[0].name, "vm1");
+    assert_int_equal(s->ports[0].network, 0);
+    assert_string_equal(s->ports[0].device, "veth-vm1");
+    assert_memory_equal(s->ports[0].mac, mac1, 6);
+    assert_int_equal(s->ports[0].ip4, inet_addr("10.0.0.1"));
+    assert_memory_equal(s->ports[0].ip6, ip6, 16);
+    assert_false(s->ports[0].port_security);
+    assert_int_equal(s->ports[1].network, 1);
+
+    assert_int_equal(s->n_remotes, 2);
+    assert_int_equal(s->remotes[0].network, 1);
+    assert_memory_equal(s->remotes[0].mac, mac3, 6);
+    assert_int_equal(s->remotes[0].ip4, inet_addr("10.0.0.3"));
+    assert_int_equal(s->remotes[0].vtep, inet_addr("192.168.100.2"));
+    assert_int_equal(s->remotes[1].network, 0);
+    assert_int_equal(s->remotes[1].ip4, 0);
+    state_destroy(s);
+}
+
+static void
+test_defaults(void **state)
+{
+    struct state *s = parse_ok("{" HOST ", 'networks': [" BLUE "],"
+                               " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                               "            'mac': '02:00:00:00:01:01'}]}");
+    static const uint8_t zero6[16];
+
+    assert_null(s->host.name);
+    assert_int_equal(s->host.ttl, STATE_DEFAULT_TTL);
+    assert_int_equal(s->networks[0].mtu, 0);
+    assert_string_equal(s->ports[0].device, "vm1");
+    assert_int_equal(s->ports[0].ip4, 0);
+    assert_memory_equal(s->ports[0].ip6, zero6, 16);
+    assert_true(s->ports[0].port_security);
+    assert_int_equal(s->n_remotes, 0);
+    state_destroy(s);
+}
+
+static void
+test_host_only(void **state)
+{
+    struct state *s = parse_ok("{" HOST "}");
+
+    assert_int_equal(s->n_networks, 0);
+    assert_int_equal(s->n_ports, 0);
+    assert_int_equal(s->n_remotes, 0);
+    state_destroy(s);
+
+    s = parse_ok("{" HOST ", 'networks': [], 'ports': [], 'remotes': []}");
+    state_destroy(s);
+}
+
+/* The model is what a controller will hand over too: a decoded value
+ * gives the same result as text. */
+static void
+test_from_decoded_json(void **state)
+{
+    struct state_errors errors;
+    struct state *s;
+    json_t *root;
+
+    root =
+        json_pack("{s:{s:s, s:s}, s:[{s:s, s:i}]}", "host", "vtep", "10.1.1.1",
+                  "underlay", "bond0", "networks", "name", "green", "vni", 7);
+    state_errors_init(&errors);
+    assert_int_equal(state_from_json(root, &s, &errors), 0);
+    assert_int_equal(s->networks[0].vni, 7);
+    assert_string_equal(s->host.underlay, "bond0");
+    state_destroy(s);
+
+    json_object_set_new(json_array_get(json_object_get(root, "networks"), 0),
+                        "vni", json_integer(0));
+    assert_int_equal(state_from_json(root, &s, &errors), EINVAL);
+    assert_null(s);
+    assert_has_error(&errors, "networks[0].vni: 0 is out of range");
+    state_errors_destroy(&errors);
+    json_decref(root);
+}
+
+static void
+test_bad_json(void **state)
+{
+    parse_fails(
+        "{'host': {\n  'vtep': '1.2.3.4',, }",
+        "line 2, column 21: invalid JSON: string or '}' expected near ','");
+    parse_fails("", "line 1, column 0: invalid JSON");
+    parse_fails("{" HOST ", " HOST "}", "duplicate object key");
+    parse_fails("[]", "document: expected an object, got an array");
+    parse_fails("42", "document: expected an object, got an integer");
+}
+
+static void
+test_unknown_keys(void **state)
+{
+    parse_fails("{" HOST ", 'network': []}",
+                "network: unknown key (expected one of: host, networks, "
+                "ports, remotes)");
+    parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
+                "          'mtu': 1500}}",
+                "host.mtu: unknown key");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 100,"
+                "                        'MTU': 1400}]}",
+                "networks[0].MTU: unknown key (expected one of: name, vni, "
+                "mtu)");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'colour': 'red'}]}",
+                "ports[0].colour: unknown key");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:01:01',"
+                "              'vtep': '192.168.100.2', 'ipv6': 'fd00::2'}]}",
+                "remotes[0].ipv6: unknown key");
+}
+
+static void
+test_wrong_types(void **state)
+{
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': '100'}]}",
+                "networks[0].vni: expected an integer 1..16777215, got a "
+                "string");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 100.0}]}",
+                "networks[0].vni: expected an integer 1..16777215, got a "
+                "real number");
+    parse_fails("{" HOST ", 'networks': {'blue': 100}}",
+                "networks: expected an array of objects, got an object");
+    parse_fails("{" HOST ", 'networks': ['blue']}",
+                "networks[0]: expected an object, got a string");
+    parse_fails("{'host': 'host-a'}", "host: expected an object");
+    parse_fails("{" HOST ", 'networks': [{'name': 7, 'vni': 100}]}",
+                "networks[0].name: expected a string");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01',"
+                "            'port_security': 'yes'}]}",
+                "ports[0].port_security: expected true or false, got a "
+                "string");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': null}]}",
+                "ports[0].mac: expected a string, a MAC address "
+                "xx:xx:xx:xx:xx:xx, got null");
+}
+
+static void
+test_missing_keys(void **state)
+{
+    parse_fails("{'networks': []}", "host: missing");
+    parse_fails("{'host': {'underlay': 'eth0'}}",
+                "host.vtep: missing (expected a string, an IPv4 address");
+    parse_fails("{'host': {'vtep': '192.168.100.1'}}",
+                "host.underlay: missing");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue'}]}",
+                "networks[0].vni: missing (expected an integer "
+                "1..16777215)");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue'}]}",
+                "ports[0].mac: missing");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'network': 'blue', "
+                "            'mac': '02:00:00:00:01:01'}]}",
+                "ports[0].name: missing");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue',"
+                "              'mac': '02:00:00:00:01:01'}]}",
+                "remotes[0].vtep: missing");
+}
+
+static void
+test_bad_macs(void **state)
+{
+    const char *ports = "{" HOST ", 'networks': [" BLUE "],"
+                        " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                        "            'mac': '02:00:00:00:01:01'},"
+                        "           {'name': 'vm2', 'network': 'blue',"
+                        "            'mac': '%s'}]}";
+    static const struct {
+        const char *mac;  /* The MAC of ports[1]. */
+        const char *want; /* The error. */
+    } cases[] = {
+        {"02:00:zz", "ports[1].mac: \"02:00:zz\": not a MAC address "
+                     "(expected xx:xx:xx:xx:xx:xx)"},
+        {"02:00:00:00:01:02:03", "not a MAC address"},
+        {"", "ports[1].mac: \"\": not a MAC address"},
+        {"01:00:5e:00:00:01", "ports[1].mac: \"01:00:5e:00:00:01\": a "
+                              "multicast MAC (expected a unicast MAC"},
+        {"ff:ff:ff:ff:ff:ff", "multicast MAC"},
+        {"00:00:00:00:00:00", "the zero MAC (expected a unicast MAC)"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *text = xasprintf(ports, cases[i].mac);
+
+        parse_fails(text, cases[i].want);
+        free(text);
+    }
+}
+
+static void
+test_bad_addresses(void **state)
+{
+    parse_fails("{'host': {'vtep': '192.168.100.256', 'underlay': 'eth0'}}",
+                "host.vtep: \"192.168.100.256\": not an IPv4 address "
+                "(expected a.b.c.d)");
+    parse_fails("{'host': {'vtep': '239.1.1.1', 'underlay': 'eth0'}}",
+                "host.vtep: \"239.1.1.1\": not a unicast address");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'ip': '0.0.0.0'}]}",
+                "ports[0].ip: \"0.0.0.0\": not a unicast address");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'ip': 'fd00::1'}]}",
+                "ports[0].ip: \"fd00::1\": not an IPv4 address");
+    parse_fails(
+        "{" HOST ", 'networks': [" BLUE "],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:01', 'ipv6': 'fd00::zz'}]}",
+        "ports[0].ipv6: \"fd00::zz\": not an IPv6 address");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'ipv6': 'ff02::1'}]}",
+                "ports[0].ipv6: \"ff02::1\": not a unicast address");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:02:01',"
+                "              'vtep': '192.168.100.1'}]}",
+                "remotes[0].vtep: 192.168.100.1 is this host's own VTEP");
+}
+
+static void
+test_bad_names(void **state)
+{
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue net', 'vni': 1}]}",
+                "networks[0].name: \"blue net\": not a valid name (expected "
+                "a name of 1 to 63 letters, digits");
+    parse_fails("{" HOST ", 'networks': [{'name': '', 'vni': 1}]}",
+                "networks[0].name: \"\": not a valid name");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'a-port-name-of-20ch', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01'}]}",
+                "ports[0].name: \"a-port-name-of-20ch\": too long to be a "
+                "device name, and \"device\" is not set");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'device': 'vm/1', 'mac': '02:00:00:00:01:01'}]}",
+                "ports[0].device: \"vm/1\": not a valid device name");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'device': 'eth0', 'mac': '02:00:00:00:01:01'}]}",
+                "ports[0].device: \"eth0\" is the underlay device");
+    parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': ''}}",
+                "host.underlay: \"\": not a valid device name");
+}
+
+static void
+test_ranges(void **state)
+{
+    struct state *s;
+
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 0}]}",
+                "networks[0].vni: 0 is out of range 1..16777215");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 16777216}]}",
+                "networks[0].vni: 16777216 is out of range 1..16777215");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': -1}]}",
+                "networks[0].vni: -1 is out of range");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 1,"
+                "                        'mtu': 67}]}",
+                "networks[0].mtu: 67 is out of range 68..65535");
+    parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
+                "          'ttl': 256}}",
+                "host.ttl: 256 is out of range 1..255");
+
+    s = parse_ok("{" HOST ", 'networks': [{'name': 'blue', 'vni': 1,"
+                 "                        'mtu': 68}]}");
+    state_destroy(s);
+}
+
+static void
+test_duplicates(void **state)
+{
+    parse_fails("{" HOST ", 'networks': [" BLUE ", {'name': 'blue', "
+                "                                 'vni': 101}]}",
+                "networks[1].name: \"blue\" is already used by networks[0]");
+    parse_fails("{" HOST ", 'networks': [" BLUE ", {'name': 'red', "
+                "                                 'vni': 100}]}",
+                "networks[1].vni: 100 is already used by networks[0]");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'device': 'tap1', 'mac': '02:00:00:00:01:01'},"
+                "           {'name': 'vm1', 'network': 'blue',"
+                "            'device': 'tap2', 'mac': '02:00:00:00:01:02'}]}",
+                "ports[1].name: \"vm1\" is already used by ports[0]");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'device': 'tap1', 'mac': '02:00:00:00:01:01'},"
+                "           {'name': 'vm2', 'network': 'blue',"
+                "            'device': 'tap1', 'mac': '02:00:00:00:01:02'}]}",
+                "ports[1].device: \"tap1\" is already used by ports[0]");
+}
+
+static void
+test_duplicate_addresses(void **state)
+{
+    struct state *s;
+
+    /* A remote with a local port's MAC. */
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01'}],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:01:01',"
+                "              'vtep': '192.168.100.2'}]}",
+                "remotes[0].mac: 02:00:00:00:01:01 is already used in "
+                "network \"blue\" by ports[0]");
+    /* MACs compare as addresses, not as text. */
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:0A:01',"
+                "              'vtep': '192.168.100.2'},"
+                "             {'network': 'blue', 'mac': '02-00-00-00-0a-01',"
+                "              'vtep': '192.168.100.3'}]}",
+                "remotes[1].mac: 02:00:00:00:0a:01 is already used in "
+                "network \"blue\" by remotes[0]");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1'},"
+                "           {'name': 'vm2', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:02', 'ip': '10.0.0.1'}]}",
+                "ports[1].ip: 10.0.0.1 is already used in network \"blue\" "
+                "by ports[0]");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'ipv6': 'fd00::1'},"
+                "           {'name': 'vm2', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:02',"
+                "            'ipv6': 'fd00:0::1'}]}",
+                "ports[1].ipv6: fd00::1 is already used in network \"blue\"");
+
+    /* The same MAC and IP in two networks is fine. */
+    s = parse_ok(
+        "{" HOST ", 'networks': [" BLUE ", " RED "],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1'},"
+        "           {'name': 'vm2', 'network': 'red',"
+        "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1'}]}");
+    state_destroy(s);
+}
+
+static void
+test_unknown_network(void **state)
+{
+    parse_fails("{" HOST ", 'networks': [" BLUE ", " RED "],"
+                " 'ports': [{'name': 'vm1', 'network': 'green',"
+                "            'mac': '02:00:00:00:01:01'}]}",
+                "ports[0].network: \"green\": no such network (expected one "
+                "of: blue, red)");
+    parse_fails("{" HOST ", 'remotes': [{'network': 'blue',"
+                "   'mac': '02:00:00:00:01:01', 'vtep': '192.168.100.2'}]}",
+                "remotes[0].network: \"blue\": no such network (\"networks\" "
+                "is empty)");
+}
+
+static void
+test_mtu_against_underlay(void **state)
+{
+    struct state *s = parse_ok("{" HOST ", 'networks': ["
+                               "  {'name': 'blue', 'vni': 100, 'mtu': 1451},"
+                               "  {'name': 'red', 'vni': 200}]}");
+    struct state_errors errors;
+
+    state_errors_init(&errors);
+    assert_int_equal(state_check_mtus(s, 9000, &errors), 0);
+    assert_int_equal(errors.n, 0);
+    assert_int_equal(state_check_mtus(s, 1500, &errors), EINVAL);
+    assert_int_equal(errors.n, 1);
+    assert_has_error(&errors, "networks[0].mtu: 1451 is larger than 1450, "
+                              "the MTU of underlay \"eth0\" (1500) minus 50 "
+                              "bytes of VXLAN overhead");
+    state_errors_destroy(&errors);
+
+    /* Explicit MTUs stand; the others follow the underlay. */
+    assert_int_equal(state_network_mtu(&s->networks[0], 1500), 1451);
+    assert_int_equal(state_network_mtu(&s->networks[1], 1500), 1450);
+    assert_int_equal(state_network_mtu(&s->networks[1], 9000), 8950);
+    assert_int_equal(state_network_mtu(&s->networks[1], 0), 1450);
+    assert_int_equal(state_network_mtu(&s->networks[1], 100), STATE_MIN_MTU);
+    assert_int_equal(state_network_mtu(&s->networks[1], 65536), 65486);
+
+    /* An underlay too small for even the default. */
+    s->networks[0].mtu = 0;
+    assert_int_equal(state_check_mtus(s, 100, &errors), EINVAL);
+    assert_has_error(&errors, "networks[1]: the MTU of underlay \"eth0\" "
+                              "(100) leaves 50 bytes");
+    state_errors_destroy(&errors);
+    state_destroy(s);
+}
+
+/* Builds a document for network "blue" with 'n_ports' local ports and
+ * remotes behind 'n_vteps' VTEPs, two remotes behind each. */
+static json_t *
+flood_document(int n_ports, int n_vteps)
+{
+    json_t *ports = json_array(), *remotes = json_array();
+
+    for (int i = 0; i < n_ports; i++) {
+        char name[16], mac[18];
+
+        snprintf(name, sizeof name, "vm%d", i);
+        snprintf(mac, sizeof mac, "02:00:00:00:01:%02x", i);
+        json_array_append_new(ports, json_pack("{s:s, s:s, s:s}", "name", name,
+                                               "network", "blue", "mac", mac));
+    }
+    for (int i = 0; i < 2 * n_vteps; i++) {
+        char mac[18], vtep[16];
+
+        snprintf(mac, sizeof mac, "02:00:00:00:02:%02x", i);
+        snprintf(vtep, sizeof vtep, "192.168.101.%d", i / 2 + 1);
+        json_array_append_new(remotes,
+                              json_pack("{s:s, s:s, s:s}", "network", "blue",
+                                        "mac", mac, "vtep", vtep));
+    }
+    return json_pack("{s:{s:s, s:s}, s:[{s:s, s:i}], s:o, s:o}", "host",
+                     "vtep", "192.168.100.1", "underlay", "eth0", "networks",
+                     "name", "blue", "vni", 100, "ports", ports, "remotes",
+                     remotes);
+}
+
+static void
+test_flood_limit(void **state)
+{
+    struct state_errors errors;
+    struct state *s;
+    json_t *root;
+
+    state_errors_init(&errors);
+
+    /* 60 ports and 4 VTEPs (8 remotes): exactly the limit. */
+    root = flood_document(60, 4);
+    assert_int_equal(state_from_json(root, &s, &errors), 0);
+    state_destroy(s);
+    json_decref(root);
+
+    root = flood_document(60, 5);
+    assert_int_equal(state_from_json(root, &s, &errors), EINVAL);
+    assert_has_error(&errors, "networks[0]: network \"blue\" has 65 flood "
+                              "list members (60 local ports and 5 remote "
+                              "VTEPs; expected at most 64)");
+    json_decref(root);
+
+    root = flood_document(DP_FLOOD_MAX + 1, 0);
+    assert_int_equal(state_from_json(root, &s, &errors), EINVAL);
+    assert_has_error(&errors, "has 65 flood list members (65 local ports");
+    json_decref(root);
+    state_errors_destroy(&errors);
+}
+
+/* Validation does not stop at the first mistake: one pass reports all. */
+static void
+test_all_errors_reported(void **state)
+{
+    size_t n = parse_fails(
+        "{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0', 'ttl': 0},"
+        " 'networks': [{'name': 'blue', 'vni': 0}, " RED "],"
+        " 'ports': [{'name': 'vm1', 'network': 'red', 'mac': '02:00:zz'},"
+        "           {'name': 'vm2', 'network': 'pink',"
+        "            'mac': '02:00:00:00:01:02'}],"
+        " 'remotes': [{'network': 'red', 'mac': '01:00:00:00:00:01',"
+        "              'vtep': '192.168.100.2', 'extra': 1}]}",
+        "host.ttl: 0 is out of range");
+
+    assert_int_equal(n, 6);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_document),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_host_only),
+        cmocka_unit_test(test_from_decoded_json),
+        cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_missing_keys),
+        cmocka_unit_test(test_bad_macs),
+        cmocka_unit_test(test_bad_addresses),
+        cmocka_unit_test(test_bad_names),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_duplicate_addresses),
+        cmocka_unit_test(test_unknown_network),
+        cmocka_unit_test(test_mtu_against_underlay),
+        cmocka_unit_test(test_flood_limit),
+        cmocka_unit_test(test_all_errors_reported),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
