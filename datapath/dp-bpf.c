@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "datapath/bpf/abi.h"
 #include "datapath/bpf/port.skel.h"
 #include "datapath/bpf/uplink.skel.h"
 #include "datapath/dp-provider.h"
@@ -43,6 +44,7 @@ struct dp_bpf {
     int config_fd;                  /* fab_config. */
     int stats_fd;                   /* fab_stats. */
     int n_cpus;                     /* Possible CPUs, for per-CPU values. */
+    uint32_t n_slots;               /* Entries of fab_stats. */
 };
 
 static struct dp_bpf *
@@ -133,24 +135,62 @@ dp_bpf_detach(uint32_t ifindex)
 }
 
 static size_t
-dp_bpf_stats_size(const struct dp_bpf *b)
+dp_bpf_stats_stride(void)
 {
-    return b->n_cpus * ((sizeof(struct dp_stats) + 7) & ~(size_t) 7);
+    return (sizeof(struct dp_stats) + 7) & ~(size_t) 7;
 }
 
-/* Creates the counters of 'ifindex' if they do not exist yet; existing
- * counters keep counting across agent restarts. */
+/* Zeroes the counters in 'slot', for a port that takes it over. */
 static int
-dp_bpf_stats_create(struct dp_bpf *b, uint32_t ifindex)
+dp_bpf_stats_reset(struct dp_bpf *b, uint32_t slot)
 {
-    void *zeros = xzalloc(dp_bpf_stats_size(b));
+    void *zeros = xzalloc(b->n_cpus * dp_bpf_stats_stride());
     int error = 0;
 
-    if (bpf_map_update_elem(b->stats_fd, &ifindex, zeros, BPF_NOEXIST) < 0
-        && errno != EEXIST) {
+    if (bpf_map_update_elem(b->stats_fd, &slot, zeros, BPF_ANY) < 0) {
         error = errno;
     }
     free(zeros);
+    return error;
+}
+
+/* Reads the fab_ports entry of 'ifindex'. */
+static int
+dp_bpf_port_entry(struct dp_bpf *b, uint32_t ifindex,
+                  struct fab_port_entry *entry)
+{
+    struct dp_port_key key = { .ifindex = ifindex };
+
+    return bpf_map_lookup_elem(b->table_fds[DP_PORTS], &key, entry) < 0
+               ? errno
+               : 0;
+}
+
+/* Finds a counter slot for a new port.  Slots in use are those of the ports
+ * in the table, so there is no other state to keep consistent. */
+static int
+dp_bpf_slot_alloc(struct dp_bpf *b, uint32_t *slot)
+{
+    struct dp_port_key key, *prev = NULL;
+    struct fab_port_entry entry;
+    uint8_t *used = xzalloc(b->n_slots);
+    int error = ENOSPC;
+
+    while (bpf_map_get_next_key(b->table_fds[DP_PORTS], prev, &key) == 0) {
+        prev = &key;
+        if (!bpf_map_lookup_elem(b->table_fds[DP_PORTS], &key, &entry)
+            && entry.stats_slot < b->n_slots) {
+            used[entry.stats_slot] = 1;
+        }
+    }
+    for (uint32_t i = FAB_SLOT_FIRST_PORT; i < b->n_slots; i++) {
+        if (!used[i]) {
+            *slot = i;
+            error = 0;
+            break;
+        }
+    }
+    free(used);
     return error;
 }
 
@@ -185,7 +225,17 @@ dp_bpf_open_pinned(struct dp_bpf *b)
         }
     }
     error = dp_bpf_get_pinned(b, "fab_config", &b->config_fd);
-    return error ? error : dp_bpf_get_pinned(b, "fab_stats", &b->stats_fd);
+    if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_stats", &b->stats_fd);
+    }
+    if (!error) {
+        struct bpf_map_info info = {};
+        uint32_t len = sizeof info;
+
+        error = bpf_obj_get_info_by_fd(b->stats_fd, &info, &len) ? errno : 0;
+        b->n_slots = info.max_entries;
+    }
+    return error;
 }
 
 static int
@@ -205,9 +255,11 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
     dp_bpf_resize(b->port->maps.fab_ports, options->max_ports);
     dp_bpf_resize(b->uplink->maps.fab_ports, options->max_ports);
     dp_bpf_resize(b->port->maps.fab_stats,
-                  options->max_ports ? options->max_ports + 1 : 0);
+                  options->max_ports ? options->max_ports + FAB_SLOT_FIRST_PORT
+                                     : 0);
     dp_bpf_resize(b->uplink->maps.fab_stats,
-                  options->max_ports ? options->max_ports + 1 : 0);
+                  options->max_ports ? options->max_ports + FAB_SLOT_FIRST_PORT
+                                     : 0);
     dp_bpf_resize(b->port->maps.fab_fdb, options->max_fdb);
     dp_bpf_resize(b->uplink->maps.fab_fdb, options->max_fdb);
     dp_bpf_resize(b->port->maps.fab_bindings, options->max_fdb);
@@ -317,10 +369,6 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     if (error) {
         goto error;
     }
-    error = dp_bpf_stats_create(b, 0);
-    if (error) {
-        goto error;
-    }
     /* A restarted agent brings its own programs: swap them in everywhere
      * the previous one attached, atomically per device. */
     dp_bpf_table_dump(&b->up, DP_PORTS, dp_bpf_reattach_port, b);
@@ -380,12 +428,6 @@ dp_bpf_configure(struct dp *dp, const struct dp_config *config)
     if (dp_bpf_get_config(dp, &old)) {
         memset(&old, 0, sizeof old);
     }
-    if (config->underlay_ifindex) {
-        error = dp_bpf_stats_create(b, config->underlay_ifindex);
-        if (error) {
-            return error;
-        }
-    }
     if (bpf_map_update_elem(b->config_fd, &zero, config, BPF_ANY) < 0) {
         return errno;
     }
@@ -405,30 +447,44 @@ dp_bpf_configure(struct dp *dp, const struct dp_config *config)
 }
 
 static int
-dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
-                 const void *value)
+dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
+                const struct dp_port *port)
 {
-    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct fab_port_entry entry;
     int error;
 
-    if (table == DP_PORTS) {
-        const struct dp_port_key *port = key;
-
-        error = dp_bpf_stats_create(b, port->ifindex);
+    /* A port keeps its slot, and so its counters, across updates. */
+    if (dp_bpf_port_entry(b, key->ifindex, &entry)) {
+        error = dp_bpf_slot_alloc(b, &entry.stats_slot);
+        if (!error) {
+            error = dp_bpf_stats_reset(b, entry.stats_slot);
+        }
         if (error) {
             return error;
         }
     }
+    entry.port = *port;
     /* The entry goes in before the program is attached, so the first
      * frame already finds its port. */
-    if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
+    if (bpf_map_update_elem(b->table_fds[DP_PORTS], key, &entry, BPF_ANY)
+        < 0) {
         return errno;
     }
-    if (table == DP_PORTS) {
-        const struct dp_port_key *port = key;
+    return dp_bpf_attach(bpf_program__fd(b->port->progs.fab_port_ingress),
+                         key->ifindex);
+}
 
-        return dp_bpf_attach(
-            bpf_program__fd(b->port->progs.fab_port_ingress), port->ifindex);
+static int
+dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
+                 const void *value)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+
+    if (table == DP_PORTS) {
+        return dp_bpf_port_set(b, key, value);
+    }
+    if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
+        return errno;
     }
     return 0;
 }
@@ -445,7 +501,6 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
         if (error) {
             return error;
         }
-        bpf_map_delete_elem(b->stats_fd, &port->ifindex);
     }
     if (bpf_map_delete_elem(b->table_fds[table], key) < 0
         && errno != ENOENT) {
@@ -454,14 +509,30 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
     return 0;
 }
 
+/* The size of a map value of 'table': for ports, the entry that holds the
+ * API's value as its prefix. */
+static size_t
+dp_bpf_map_value_size(enum dp_table table)
+{
+    return table == DP_PORTS ? sizeof(struct fab_port_entry)
+                             : dp_table_value_size(table);
+}
+
 static int
 dp_bpf_table_get(struct dp *dp, enum dp_table table, const void *key,
                  void *value)
 {
     struct dp_bpf *b = dp_bpf_cast(dp);
+    void *buf = xmalloc(dp_bpf_map_value_size(table));
+    int error = 0;
 
-    return bpf_map_lookup_elem(b->table_fds[table], key, value) < 0 ? errno
-                                                                     : 0;
+    if (bpf_map_lookup_elem(b->table_fds[table], key, buf) < 0) {
+        error = errno;
+    } else {
+        memcpy(value, buf, dp_table_value_size(table));
+    }
+    free(buf);
+    return error;
 }
 
 static int
@@ -472,7 +543,7 @@ dp_bpf_table_dump(struct dp *dp, enum dp_table table, dp_dump_cb *cb,
     size_t key_size = dp_table_key_size(table);
     void *key = xzalloc(key_size);
     void *next = xzalloc(key_size);
-    void *value = xzalloc(dp_table_value_size(table));
+    void *value = xzalloc(dp_bpf_map_value_size(table));
     void *prev = NULL;
     int error = 0;
 
@@ -498,12 +569,26 @@ static int
 dp_bpf_stats_get(struct dp *dp, uint32_t ifindex, struct dp_stats *stats)
 {
     struct dp_bpf *b = dp_bpf_cast(dp);
-    size_t stride = (sizeof(struct dp_stats) + 7) & ~(size_t) 7;
-    char *values = xzalloc(dp_bpf_stats_size(b));
+    size_t stride = dp_bpf_stats_stride();
+    struct fab_port_entry entry;
+    struct dp_config config;
+    uint32_t slot;
+    char *values;
     int error = 0;
 
     memset(stats, 0, sizeof *stats);
-    if (bpf_map_lookup_elem(b->stats_fd, &ifindex, values) < 0) {
+    if (!ifindex) {
+        slot = FAB_SLOT_UNKNOWN;
+    } else if (!dp_bpf_get_config(dp, &config)
+               && config.underlay_ifindex == ifindex) {
+        slot = FAB_SLOT_UNDERLAY;
+    } else if (!dp_bpf_port_entry(b, ifindex, &entry)) {
+        slot = entry.stats_slot;
+    } else {
+        return ENOENT;
+    }
+    values = xzalloc(b->n_cpus * stride);
+    if (bpf_map_lookup_elem(b->stats_fd, &slot, values) < 0) {
         error = errno;
     } else {
         for (int cpu = 0; cpu < b->n_cpus; cpu++) {

@@ -71,7 +71,9 @@ typedef int dp_dump_cb(const void *key, const void *value, void *aux);
 int dp_table_dump(struct dp *, enum dp_table, dp_dump_cb *cb, void *aux);
 
 /* Fetches the counters of the port or underlay device 'ifindex' (0 for
- * frames that could not be attributed to any device), summed over CPUs. */
+ * frames that could not be attributed to any device), summed over CPUs.
+ * ENOENT if 'ifindex' is neither.  A port's counters start at zero when it
+ * is added and survive updates of its entry and restarts of the agent. */
 int dp_stats_get(struct dp *, uint32_t ifindex, struct dp_stats *);
 
 /* Removes every trace of the datapath instance: detaches from all devices

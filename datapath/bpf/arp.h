@@ -11,10 +11,11 @@
  * verdict, or -1 if the request is not one to answer (no binding, or a
  * gratuitous ARP or probe, which must reach the other endpoints). */
 static __always_inline int
-fab_arp_respond(struct __sk_buff *skb, const struct dp_port *port,
+fab_arp_respond(struct __sk_buff *skb, const struct fab_port_entry *entry,
                 const struct pkt_info *info)
 {
-    struct dp_binding_key key = { .vni = port->vni, .ip4 = info->dst4 };
+    struct dp_binding_key key = { .vni = entry->port.vni,
+                                  .ip4 = info->dst4 };
     void *data = fab_data(skb);
     void *end = fab_data_end(skb);
     struct dp_binding *binding;
@@ -44,7 +45,7 @@ fab_arp_respond(struct __sk_buff *skb, const struct dp_port *port,
     pkt_copy_mac(arp->sha, binding->mac);
     arp->spa = info->dst4;
 
-    fab_count_tx(skb->ifindex, skb->len);
+    fab_count_tx(entry->stats_slot, skb->len);
     return bpf_redirect(skb->ifindex, 0);
 }
 

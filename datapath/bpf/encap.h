@@ -136,7 +136,7 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
  * for IPv4 and IPv6 frames only; other frames are dropped as
  * "no-neighbour" until the agent has resolved the VTEP. */
 static __always_inline int
-fab_encap_send(struct __sk_buff *skb, __u32 in_ifindex,
+fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
                const struct pkt_info *info, __u32 vni, __be32 vtep)
 {
     struct fab_encap_scratch *s = fab_encap_scratch_get();
@@ -147,16 +147,16 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_ifindex,
 
     cfg = bpf_map_lookup_elem(&fab_config, &zero);
     if (!cfg || !cfg->vtep_ip || !s) {
-        return fab_drop(in_ifindex, DP_DROP_NOT_CONFIGURED);
+        return fab_drop(in_slot, DP_DROP_NOT_CONFIGURED);
     }
     reason = fab_underlay_route(cfg, vtep, s, &oif);
     if (reason != DP_DROP_N_REASONS && !fab_is_ip(info)) {
-        return fab_drop(in_ifindex, reason);
+        return fab_drop(in_slot, reason);
     }
     if (fab_encap_push(skb, info, cfg, vni, vtep, s) != DP_DROP_N_REASONS) {
-        return fab_drop(in_ifindex, DP_DROP_ENCAP_FAILED);
+        return fab_drop(in_slot, DP_DROP_ENCAP_FAILED);
     }
-    fab_count_tx(cfg->underlay_ifindex, skb->len);
+    fab_count_tx(FAB_SLOT_UNDERLAY, skb->len);
     if (reason != DP_DROP_N_REASONS) {
         return bpf_redirect_neigh(oif, NULL, 0, 0);
     }

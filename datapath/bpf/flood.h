@@ -17,6 +17,7 @@ struct fab_flood_ctx {
     struct dp_config *cfg;          /* Underlay settings. */
     struct fab_encap_scratch *s;    /* Outer headers once encapsulated. */
     __u32 in_ifindex;               /* Where the frame came from. */
+    __u32 in_slot;                  /* Its counters. */
     __u32 vni;                      /* Its network. */
     __u32 n_sent;                   /* Copies sent so far. */
     bool from_underlay;             /* Arrived by VXLAN: locals only. */
@@ -42,7 +43,11 @@ fab_flood_member(__u32 i, void *arg)
         /* Locals come first, so the frame is still unencapsulated. */
         if (m->ifindex != c->in_ifindex && !c->encapsulated
             && !bpf_clone_redirect(c->skb, m->ifindex, 0)) {
-            fab_count_tx(m->ifindex, c->skb->len);
+            struct fab_port_entry *dst;
+
+            dst = bpf_map_lookup_elem(&fab_ports, &m->ifindex);
+            fab_count_tx(dst ? dst->stats_slot : FAB_SLOT_UNKNOWN,
+                         c->skb->len);
             c->n_sent++;
         }
         return 0;
@@ -53,7 +58,7 @@ fab_flood_member(__u32 i, void *arg)
     if (fab_underlay_route(c->cfg, m->vtep, c->s, &oif)
         != DP_DROP_N_REASONS) {
         /* This VTEP misses the copy until the agent has resolved it. */
-        fab_drop(c->in_ifindex, DP_DROP_NO_NEIGH);
+        fab_drop(c->in_slot, DP_DROP_NO_NEIGH);
         return 0;
     }
     if (!c->encapsulated) {
@@ -69,17 +74,18 @@ fab_flood_member(__u32 i, void *arg)
         return 1;
     }
     if (!bpf_clone_redirect(c->skb, oif, 0)) {
-        fab_count_tx(c->cfg->underlay_ifindex, c->skb->len);
+        fab_count_tx(FAB_SLOT_UNDERLAY, c->skb->len);
         c->n_sent++;
     }
     return 0;
 }
 
-/* Floods the frame within 'vni'.  'in_ifindex' is the port it came from
- * (never sent back there); 'from_underlay' restricts the copies to local
- * ports.  Consumes the frame and returns the tc verdict. */
+/* Floods the frame within 'vni'.  'in_ifindex' is the device it came from
+ * (never sent back there) and 'in_slot' its counters; 'from_underlay'
+ * restricts the copies to local ports.  Consumes the frame and returns the
+ * tc verdict. */
 static __always_inline int
-fab_flood(struct __sk_buff *skb, __u32 in_ifindex,
+fab_flood(struct __sk_buff *skb, __u32 in_ifindex, __u32 in_slot,
           const struct pkt_info *info, __u32 vni, bool from_underlay)
 {
     struct dp_flood_key key = { .vni = vni };
@@ -88,24 +94,25 @@ fab_flood(struct __sk_buff *skb, __u32 in_ifindex,
 
     c.flood = bpf_map_lookup_elem(&fab_flood_lists, &key);
     if (!c.flood || !c.flood->n_members) {
-        return fab_drop(in_ifindex, DP_DROP_NO_DEST);
+        return fab_drop(in_slot, DP_DROP_NO_DEST);
     }
     c.cfg = bpf_map_lookup_elem(&fab_config, &zero);
     c.s = fab_encap_scratch_get();
     if (!c.cfg || !c.s) {
-        return fab_drop(in_ifindex, DP_DROP_NOT_CONFIGURED);
+        return fab_drop(in_slot, DP_DROP_NOT_CONFIGURED);
     }
     c.skb = skb;
     c.info = info;
     c.in_ifindex = in_ifindex;
+    c.in_slot = in_slot;
     c.vni = vni;
     c.from_underlay = from_underlay || !c.cfg->vtep_ip;
     bpf_loop(DP_FLOOD_MAX, fab_flood_member, &c, 0);
     if (c.failed) {
-        return fab_drop(in_ifindex, DP_DROP_ENCAP_FAILED);
+        return fab_drop(in_slot, DP_DROP_ENCAP_FAILED);
     }
     if (!c.n_sent) {
-        return fab_drop(in_ifindex, DP_DROP_NO_DEST);
+        return fab_drop(in_slot, DP_DROP_NO_DEST);
     }
     return TC_ACT_STOLEN;
 }

@@ -5,6 +5,7 @@
 #ifndef DATAPATH_BPF_MAPS_H
 #define DATAPATH_BPF_MAPS_H 1
 
+#include "datapath/bpf/abi.h"
 #include "datapath/dp-tables.h"
 #include "datapath/drop.h"
 
@@ -12,7 +13,7 @@ struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 4096);
     __type(key, struct dp_port_key);
-    __type(value, struct dp_port);
+    __type(value, struct fab_port_entry);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_ports SEC(".maps");
 
@@ -64,11 +65,10 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_config SEC(".maps");
 
-/* Keyed by device ifindex; key 0 collects what belongs to no known device.
- * Userspace creates an entry per device so the fast path never inserts. */
+/* Indexed by the slots of datapath/bpf/abi.h. */
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-    __uint(max_entries, 4097);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 4096 + FAB_SLOT_FIRST_PORT);
     __type(key, __u32);
     __type(value, struct dp_stats);
     __uint(pinning, LIBBPF_PIN_BY_NAME);

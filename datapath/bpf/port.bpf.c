@@ -16,21 +16,24 @@ SEC("tc")
 int
 fab_port_ingress(struct __sk_buff *skb)
 {
-    __u32 ifindex = skb->ifindex;
-    struct dp_port_key key = { .ifindex = ifindex };
+    struct dp_port_key key = { .ifindex = skb->ifindex };
+    struct fab_port_entry *entry;
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};
     struct dp_fdb_entry *fdb;
     struct pkt_info info;
     struct dp_port *port;
     void *data, *end;
+    __u32 slot;
     int rc;
 
-    port = bpf_map_lookup_elem(&fab_ports, &key);
-    if (!port) {
-        return fab_drop(ifindex, DP_DROP_NO_PORT);
+    entry = bpf_map_lookup_elem(&fab_ports, &key);
+    if (!entry) {
+        return fab_drop(FAB_SLOT_UNKNOWN, DP_DROP_NO_PORT);
     }
-    fab_count_rx(ifindex, skb->len);
+    port = &entry->port;
+    slot = entry->stats_slot;
+    fab_count_rx(slot, skb->len);
 
     fab_pull_headers(skb);
     data = fab_data(skb);
@@ -38,41 +41,40 @@ fab_port_ingress(struct __sk_buff *skb)
     if (pkt_parse_frame(data, end, &info) < 0
         || info.l3_off != sizeof(struct pkt_eth) || skb->vlan_present) {
         /* VM ports are access ports: a tagged frame is malformed. */
-        return fab_drop(ifindex, DP_DROP_MALFORMED);
+        return fab_drop(slot, DP_DROP_MALFORMED);
     }
     if (fab_truncated(skb, &info, 0)) {
-        return fab_drop(ifindex, DP_DROP_MALFORMED);
+        return fab_drop(slot, DP_DROP_MALFORMED);
     }
     if (port->flags & DP_PORT_SECURITY) {
         reason = fab_port_security(port, &info, data, end);
         if (reason != DP_DROP_N_REASONS) {
-            return fab_drop(ifindex, reason);
+            return fab_drop(slot, reason);
         }
     }
     if (fab_oversize(skb, &info, port->mtu)) {
-        return fab_drop(ifindex, DP_DROP_OVERSIZE);
+        return fab_drop(slot, DP_DROP_OVERSIZE);
     }
     if (info.l3_proto == PKT_ETH_P_ARP) {
-        rc = fab_arp_respond(skb, port, &info);
+        rc = fab_arp_respond(skb, entry, &info);
         if (rc >= 0) {
             return rc;
         }
     }
 
     if (pkt_mac_is_multicast(info.dst_mac)) {
-        return fab_flood(skb, ifindex, &info, port->vni, false);
+        return fab_flood(skb, key.ifindex, slot, &info, port->vni, false);
     }
     fdb_key.vni = port->vni;
     pkt_copy_mac(fdb_key.mac, info.dst_mac);
     fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     if (!fdb) {
-        return fab_flood(skb, ifindex, &info, port->vni, false);
+        return fab_flood(skb, key.ifindex, slot, &info, port->vni, false);
     }
     if (fdb->ifindex) {
-        return fab_deliver_local(skb, ifindex, fdb->ifindex, port->vni,
-                                 true);
+        return fab_deliver_local(skb, slot, fdb->ifindex, port->vni, true);
     }
-    return fab_encap_send(skb, ifindex, &info, port->vni, fdb->vtep);
+    return fab_encap_send(skb, slot, &info, port->vni, fdb->vtep);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

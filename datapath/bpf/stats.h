@@ -4,23 +4,17 @@
 
 #include "datapath/bpf/common.h"
 
+/* Counters are addressed by slot (datapath/bpf/abi.h), not by ifindex. */
 static __always_inline struct dp_stats *
-fab_stats_of(__u32 ifindex)
+fab_stats_of(__u32 slot)
 {
-    struct dp_stats *s = bpf_map_lookup_elem(&fab_stats, &ifindex);
-
-    if (!s) {
-        __u32 unknown = 0;
-
-        s = bpf_map_lookup_elem(&fab_stats, &unknown);
-    }
-    return s;
+    return bpf_map_lookup_elem(&fab_stats, &slot);
 }
 
 static __always_inline void
-fab_count_rx(__u32 ifindex, __u32 bytes)
+fab_count_rx(__u32 slot, __u32 bytes)
 {
-    struct dp_stats *s = fab_stats_of(ifindex);
+    struct dp_stats *s = fab_stats_of(slot);
 
     if (s) {
         s->rx_packets++;
@@ -29,9 +23,9 @@ fab_count_rx(__u32 ifindex, __u32 bytes)
 }
 
 static __always_inline void
-fab_count_tx(__u32 ifindex, __u32 bytes)
+fab_count_tx(__u32 slot, __u32 bytes)
 {
-    struct dp_stats *s = fab_stats_of(ifindex);
+    struct dp_stats *s = fab_stats_of(slot);
 
     if (s) {
         s->tx_packets++;
@@ -39,12 +33,12 @@ fab_count_tx(__u32 ifindex, __u32 bytes)
     }
 }
 
-/* Counts a drop of the current frame against 'ifindex' and returns the tc
+/* Counts a drop of the current frame against 'slot' and returns the tc
  * verdict that drops it.  Every drop in fabric goes through here. */
 static __always_inline int
-fab_drop(__u32 ifindex, enum dp_drop_reason reason)
+fab_drop(__u32 slot, enum dp_drop_reason reason)
 {
-    struct dp_stats *s = fab_stats_of(ifindex);
+    struct dp_stats *s = fab_stats_of(slot);
 
     if (s && reason < DP_DROP_N_REASONS) {
         s->drops[reason]++;

@@ -59,40 +59,42 @@ fab_uplink_ingress(struct __sk_buff *skb)
     if (kind == VXLAN_NOT_OURS) {
         return TC_ACT_OK;
     }
-    fab_count_rx(ifindex, skb->len);
+    fab_count_rx(FAB_SLOT_UNDERLAY, skb->len);
     if (kind != VXLAN_OK) {
-        return fab_drop(ifindex, DP_DROP_BAD_VXLAN);
+        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
     }
     net_key.vni = d.vni;
     if (!bpf_map_lookup_elem(&fab_networks, &net_key)) {
-        return fab_drop(ifindex, DP_DROP_UNKNOWN_VNI);
+        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_UNKNOWN_VNI);
     }
     if (d.inner_off > FAB_PULL_LEN) {
-        return fab_drop(ifindex, DP_DROP_BAD_VXLAN);
+        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
     }
     if (pkt_parse_frame(data + d.inner_off, end, &inner) < 0
         || inner.l3_off != sizeof(struct pkt_eth)
         || fab_truncated(skb, &inner, d.inner_off)) {
-        return fab_drop(ifindex, DP_DROP_MALFORMED);
+        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_MALFORMED);
     }
     if (fab_decap(skb, &inner) < 0) {
-        return fab_drop(ifindex, DP_DROP_DECAP_FAILED);
+        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
     }
 
     if (pkt_mac_is_multicast(inner.dst_mac)) {
-        return fab_flood(skb, ifindex, &inner, d.vni, true);
+        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni,
+                         true);
     }
     fdb_key.vni = d.vni;
     pkt_copy_mac(fdb_key.mac, inner.dst_mac);
     fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     if (!fdb) {
-        return fab_flood(skb, ifindex, &inner, d.vni, true);
+        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni,
+                         true);
     }
     if (!fdb->ifindex) {
         /* Never forward underlay to underlay. */
-        return fab_drop(ifindex, DP_DROP_NO_DEST);
+        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
     }
-    return fab_deliver_local(skb, ifindex, fdb->ifindex, d.vni,
+    return fab_deliver_local(skb, FAB_SLOT_UNDERLAY, fdb->ifindex, d.vni,
                              fab_is_ip(&inner));
 }
 
