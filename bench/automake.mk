@@ -1,5 +1,14 @@
 # bench: filled in by its owner.
 
+# --- iperf benchmarks over network namespaces (bench/iperf*.sh, run-*.sh).
+# Not built or run by "make check"; "make bench-iperf" runs them as root.
+EXTRA_DIST += bench/iperf-vxlan.sh
+bench-iperf: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/iperf-vxlan.sh
+bench: bench-iperf
+.PHONY: bench-iperf
+# --- end of iperf benchmarks.
 
 # --- BPF fast path microbenchmark (bench/bench-bpf.c, bench/trivial.bpf.c).
 # Not run by "make check"; "make bench-bpf" runs it as root, and

@@ -1,1 +1,16 @@
-# tests/integration: filled in by its owner.
+# Integration tests: each builds a small cloud of network namespaces with
+# tests/lib/common.sh, runs fabric-agent on every simulated host and tells
+# one story.  They need root; as another user they skip (fail under CI).
+TESTS += tests/integration/forwarding.sh
+EXTRA_DIST += tests/integration/forwarding.sh
+TESTS += tests/integration/kernel-vxlan-interop.sh
+EXTRA_DIST += tests/integration/kernel-vxlan-interop.sh
+TESTS += tests/integration/tshark-decode.sh
+EXTRA_DIST += tests/integration/tshark-decode.sh
+TESTS += tests/integration/agent-restart.sh
+EXTRA_DIST += tests/integration/agent-restart.sh
+TESTS += tests/integration/security.sh
+EXTRA_DIST += tests/integration/security.sh
+TESTS += tests/integration/arp-responder.sh
+EXTRA_DIST += tests/integration/arp-responder.sh
+EXTRA_DIST += tests/integration/README.md
