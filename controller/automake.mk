@@ -11,3 +11,66 @@ controller_libfabric_store_a_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
 STORE_LIBS = controller/libfabric-store.a utils/libfabric-utils.a \
 	$(SQLITE_LIBS) $(JANSSON_LIBS) -lpthread
 # end of store
+
+# api: fabric-controller, the REST API of doc/api.md over the store.
+# Everything but main.c is a library, so that tests link the same code.
+noinst_LIBRARIES += controller/libfabric-controller.a
+controller_libfabric_controller_a_SOURCES = \
+	controller/api.c \
+	controller/api.h \
+	controller/api-hosts.c \
+	controller/api-networks.c \
+	controller/api-ports.c \
+	controller/audit.c \
+	controller/audit.h \
+	controller/auth.c \
+	controller/auth.h \
+	controller/config.c \
+	controller/config.h \
+	controller/desired.c \
+	controller/desired.h \
+	controller/http.c \
+	controller/http.h \
+	controller/metrics.c \
+	controller/metrics.h \
+	controller/openapi.h \
+	controller/server.c \
+	controller/server.h
+nodist_controller_libfabric_controller_a_SOURCES = controller/openapi-json.c
+controller_libfabric_controller_a_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) \
+	$(JANSSON_CFLAGS) $(GNUTLS_CFLAGS)
+# What a program linking the controller needs.
+CONTROLLER_LIBS = controller/libfabric-controller.a $(STORE_LIBS) \
+	$(MHD_LIBS) $(GNUTLS_LIBS) $(JANSSON_LIBS) -lpthread
+
+sbin_PROGRAMS += controller/fabric-controller
+controller_fabric_controller_SOURCES = controller/main.c
+controller_fabric_controller_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+controller_fabric_controller_LDADD = $(CONTROLLER_LIBS)
+
+# The OpenAPI document is installed, and compiled in as a C array (od and
+# sed are everywhere; xxd is not) so that the program serves it itself.
+openapidir = $(pkgdatadir)
+dist_openapi_DATA = controller/openapi.json
+BUILT_SOURCES += controller/openapi-json.c
+CLEANFILES += controller/openapi-json.c
+controller/openapi-json.c: controller/openapi.json
+	$(AM_V_GEN){ \
+	  echo '/* Generated from controller/openapi.json: do not edit. */'; \
+	  echo '#include "controller/openapi.h"'; \
+	  echo 'const char openapi_json[] = {'; \
+	  od -An -v -tx1 $(srcdir)/controller/openapi.json \
+	    | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; \
+	  echo 'const size_t openapi_json_len = sizeof openapi_json - 1;'; \
+	} > $@.tmp && mv $@.tmp $@
+
+# The unit names the program where "make install" puts it.
+systemdsystemunit_DATA += controller/fabric-controller.service
+EXTRA_DIST += controller/fabric-controller.service.in
+CLEANFILES += controller/fabric-controller.service
+controller/fabric-controller.service: controller/fabric-controller.service.in
+	$(AM_V_GEN)sed -e 's|@sbindir[@]|$(sbindir)|g' \
+	  $(srcdir)/controller/fabric-controller.service.in > $@.tmp \
+	  && mv $@.tmp $@
+# end of api

@@ -5,3 +5,4 @@ include tests/bpf/automake.mk
 include tests/agent/automake.mk
 include tests/integration/automake.mk
 include tests/controller/automake.mk
+include tests/cli/automake.mk

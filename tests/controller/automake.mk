@@ -7,3 +7,50 @@ tests_controller_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) \
 	$(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
 tests_controller_test_store_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS)
 # end of store
+
+# api: tests of fabric-controller (controller/), each on real SQLite files
+# in a temporary directory; test-http also on real HTTP over 127.0.0.1.
+CONTROLLER_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) \
+	$(JANSSON_CFLAGS) $(CURL_CFLAGS) $(GNUTLS_CFLAGS)
+CONTROLLER_TEST_LIBS = $(CONTROLLER_LIBS) $(CURL_LIBS) $(CMOCKA_LIBS)
+CONTROLLER_TEST_FIXTURE = \
+	tests/controller/fixture.c \
+	tests/controller/fixture.h
+
+check_PROGRAMS += tests/controller/test-resources
+TESTS += tests/controller/test-resources
+tests_controller_test_resources_SOURCES = \
+	tests/controller/test-resources.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_resources_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_resources_LDADD = $(CONTROLLER_TEST_LIBS)
+
+# Links fabric-agent's document parser, to check that what the controller
+# sends is what the agent reads.
+check_PROGRAMS += tests/controller/test-desired
+TESTS += tests/controller/test-desired
+tests_controller_test_desired_SOURCES = \
+	tests/controller/test-desired.c $(CONTROLLER_TEST_FIXTURE) \
+	agent/state.c \
+	agent/state.h
+tests_controller_test_desired_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
+	$(LIBBPF_CFLAGS)
+tests_controller_test_desired_LDADD = $(CONTROLLER_TEST_LIBS)
+
+check_PROGRAMS += tests/controller/test-http
+TESTS += tests/controller/test-http
+tests_controller_test_http_SOURCES = \
+	tests/controller/test-http.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_http_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_http_LDADD = $(CONTROLLER_TEST_LIBS)
+
+check_PROGRAMS += tests/controller/test-support
+TESTS += tests/controller/test-support
+tests_controller_test_support_SOURCES = \
+	tests/controller/test-support.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_support_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_support_LDADD = $(CONTROLLER_TEST_LIBS)
+
+# The program itself: options, configuration file, signals.
+TESTS += tests/controller/daemon.sh
+EXTRA_DIST += tests/controller/daemon.sh
+# end of api

@@ -1,0 +1,357 @@
+#include "cli/client.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "utils/util.h"
+
+/* Answers larger than this are refused: a list page of 1000 objects is a
+ * few hundred KiB, so anything near this is not the controller talking. */
+#define CLIENT_MAX_ANSWER (64 * 1024 * 1024)
+
+struct client {
+    CURL *curl;                   /* The one handle of every request. */
+    char *url;                    /* Base URL without a trailing "/". */
+    char *authorization;          /* "Authorization: Bearer ...", or NULL. */
+    char *cacert;                 /* CA bundle, or NULL. */
+    long timeout_ms;              /* Per request; 0 for none. */
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's message of the last error. */
+};
+
+/* The body of an answer as it arrives. */
+struct buffer {
+    char *data;       /* Received bytes plus a NUL. */
+    size_t len;       /* Bytes received. */
+    size_t allocated; /* Capacity of 'data'. */
+    bool too_large;   /* More than CLIENT_MAX_ANSWER arrived. */
+};
+
+static size_t
+write_body(char *ptr, size_t size, size_t nmemb, void *buffer_)
+{
+    struct buffer *b = buffer_;
+    size_t n = size * nmemb;
+
+    if (b->len + n > CLIENT_MAX_ANSWER) {
+        b->too_large = true;
+        return 0;
+    }
+    if (b->len + n + 1 > b->allocated) {
+        b->allocated = 2 * (b->len + n + 1);
+        b->data = xrealloc(b->data, b->allocated);
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+int
+client_create(const struct client_config *config, struct client **clientp)
+{
+    struct client *c;
+    size_t len;
+
+    *clientp = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        return ENOMEM;
+    }
+    c = xzalloc(sizeof *c);
+    c->curl = curl_easy_init();
+    if (c->curl == NULL) {
+        free(c);
+        curl_global_cleanup();
+        return ENOMEM;
+    }
+    c->url = xstrdup(config->url);
+    len = strlen(c->url);
+    while (len > 0 && c->url[len - 1] == '/') {
+        c->url[--len] = '\0';
+    }
+    if (config->token) {
+        c->authorization =
+            xasprintf("Authorization: Bearer %s", config->token);
+    }
+    c->cacert = config->cacert ? xstrdup(config->cacert) : NULL;
+    c->timeout_ms = config->timeout_ms;
+    *clientp = c;
+    return 0;
+}
+
+void
+client_destroy(struct client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    curl_easy_cleanup(c->curl);
+    curl_global_cleanup();
+    free(c->url);
+    free(c->authorization);
+    free(c->cacert);
+    free(c);
+}
+
+const char *
+client_url(const struct client *c)
+{
+    return c->url;
+}
+
+static bool
+is_tls_error(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Turns libcurl's failure 'rc' into an errno value and a message for
+ * people in '*error'. */
+static int
+transport_error(struct client *c, CURLcode rc, const struct buffer *body,
+                char **error)
+{
+    const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    long os_errno = 0;
+
+    if (rc == CURLE_COULDNT_CONNECT) {
+        /* libcurl's own text ("Couldn't connect to server") hides the
+         * cause the system reported, which is the useful part. */
+        curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+        *error = xasprintf("cannot reach the controller at %s: %s", c->url,
+                           os_errno ? strerror(os_errno) : detail);
+        return os_errno ? os_errno : ECONNREFUSED;
+    } else if (rc == CURLE_COULDNT_RESOLVE_HOST
+               || rc == CURLE_COULDNT_RESOLVE_PROXY) {
+        *error =
+            xasprintf("cannot reach the controller at %s: %s", c->url, detail);
+        return EHOSTUNREACH;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        *error = xasprintf("the controller at %s did not answer within %g "
+                           "seconds (--timeout changes the limit)",
+                           c->url, c->timeout_ms / 1000.0);
+        return ETIMEDOUT;
+    } else if (is_tls_error(rc)) {
+        *error = xasprintf("TLS with the controller at %s failed: %s%s",
+                           c->url, detail,
+                           c->cacert ? ""
+                                     : " (--cacert names the CA that signed "
+                                       "its certificate)");
+        return EPROTO;
+    } else if (rc == CURLE_WRITE_ERROR && body->too_large) {
+        *error = xasprintf("the controller at %s sent an answer larger than "
+                           "%d MiB",
+                           c->url, CLIENT_MAX_ANSWER / (1024 * 1024));
+        return EFBIG;
+    }
+    *error = xasprintf("talking to the controller at %s failed: %s", c->url,
+                       detail);
+    return EIO;
+}
+
+/* Sets every option a request needs on the handle after a reset, which
+ * clears the previous request's method and body but keeps its connection
+ * open for this one. */
+static void
+setup_handle(struct client *c, const char *url, struct buffer *body,
+             struct curl_slist *headers)
+{
+    CURL *h = c->curl;
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "fabricctl/" PACKAGE_VERSION);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    if (c->cacert) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+    }
+}
+
+int
+client_request(struct client *c, const char *method, const char *path,
+               const json_t *body, int64_t if_version,
+               struct client_response *response, char **error)
+{
+    struct buffer answer = {.data = NULL};
+    struct curl_slist *headers = NULL;
+    char *url = xasprintf("%s%s", c->url, path);
+    char *payload = NULL;
+    char *if_match = NULL;
+    CURLcode rc;
+    int retval = 0;
+
+    memset(response, 0, sizeof *response);
+    *error = NULL;
+    c->errbuf[0] = '\0';
+
+    headers = curl_slist_append(headers, "Accept: application/json");
+    /* Without this libcurl waits for "100 Continue" before sending a body
+     * over 1 KiB, a round trip for nothing. */
+    headers = curl_slist_append(headers, "Expect:");
+    if (c->authorization) {
+        headers = curl_slist_append(headers, c->authorization);
+    }
+    if (if_version > 0) {
+        if_match = xasprintf("If-Match: \"%lld\"", (long long) if_version);
+        headers = curl_slist_append(headers, if_match);
+    }
+    if (body) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    }
+
+    setup_handle(c, url, &answer, headers);
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT);
+        if (payload == NULL) {
+            abort();
+        }
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE,
+                         (long) strlen(payload));
+    }
+    if (strcmp(method, "GET")) {
+        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    rc = curl_easy_perform(c->curl);
+    if (rc != CURLE_OK) {
+        retval = transport_error(c, rc, &answer, error);
+        free(answer.data);
+    } else {
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &response->status);
+        response->text = answer.data ? answer.data : xstrdup("");
+        if (answer.len > 0) {
+            response->json = json_loadb(answer.data, answer.len, 0, NULL);
+        }
+    }
+
+    curl_slist_free_all(headers);
+    free(if_match);
+    free(payload);
+    free(url);
+    return retval;
+}
+
+void
+client_response_clear(struct client_response *r)
+{
+    if (r) {
+        json_decref(r->json);
+        free(r->text);
+        memset(r, 0, sizeof *r);
+    }
+}
+
+/* Replaces control characters in 's' by spaces, so that a message stays
+ * on one line and cannot drive the terminal. */
+static char *
+one_line(char *s)
+{
+    for (unsigned char *p = (unsigned char *) s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *p = ' ';
+        }
+    }
+    return s;
+}
+
+/* Reason phrases of the statuses an answer without an API error object is
+ * likely to have. */
+static const struct {
+    long status;        /* HTTP status code. */
+    const char *phrase; /* Its reason phrase. */
+} phrases[] = {
+    {400, "Bad Request"},        {401, "Unauthorized"},
+    {403, "Forbidden"},          {404, "Not Found"},
+    {405, "Method Not Allowed"}, {409, "Conflict"},
+    {413, "Payload Too Large"},  {500, "Internal Server Error"},
+    {502, "Bad Gateway"},        {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+static const char *
+status_phrase(long status)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(phrases); i++) {
+        if (phrases[i].status == status) {
+            return phrases[i].phrase;
+        }
+    }
+    return NULL;
+}
+
+char *
+client_error_message(const struct client_response *r)
+{
+    json_t *error = json_object_get(r->json, "error");
+    const char *message = json_string_value(json_object_get(error, "message"));
+    const char *phrase = status_phrase(r->status);
+    const char *text = r->text ? r->text : "";
+    char *head, *msg;
+    size_t n;
+
+    if (message && message[0]) {
+        return one_line(xstrdup(message));
+    }
+
+    /* No API error object: whoever answered (a proxy, another service on
+     * the port) gets quoted, as far as its first line goes. */
+    head = phrase ? xasprintf("HTTP %ld %s", r->status, phrase)
+                  : xasprintf("HTTP %ld", r->status);
+    text += strspn(text, " \t\r\n");
+    n = strcspn(text, "\r\n");
+    if (n > 120) {
+        n = 120;
+    }
+    msg = n ? xasprintf("%s: %.*s", head, (int) n, text) : xstrdup(head);
+    free(head);
+    return one_line(msg);
+}
+
+char *
+client_escape(const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = xmalloc(3 * strlen(text) + 1);
+    char *p = out;
+
+    for (const unsigned char *s = (const unsigned char *) text; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+            || (*s >= '0' && *s <= '9') || strchr("-._~", *s)) {
+            *p++ = *s;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+        }
+    }
+    *p = '\0';
+    return out;
+}

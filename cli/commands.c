@@ -1,0 +1,1158 @@
+#include "cli/commands.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/table.h"
+#include "utils/util.h"
+
+/* What audit shows without --limit: enough to see what just happened. */
+#define AUDIT_DEFAULT_LIMIT 100
+
+/* Metadata every object has, shown after its own fields. */
+#define META_FIELDS "version", "revision", "created_at", "updated_at"
+
+/* A kind of object of the API and how people see it. */
+struct kind {
+    const char *resource;       /* Command word: "network". */
+    const char *plural;         /* In messages: "networks". */
+    const char *path;           /* Its collection: "/v1/networks". */
+    const char *const *headers; /* Table column headers. */
+    const char *const *columns; /* The field shown in each column. */
+    const char *const *fields;  /* Order of "show"'s fields. */
+};
+
+static const struct kind kinds[] = {
+    {
+        .resource = "network",
+        .plural = "networks",
+        .path = "/v1/networks",
+        .headers = (const char *const[]){"NAME", "VNI", "CIDR", "MTU",
+                                         "DESCRIPTION", NULL},
+        .columns = (const char *const[]){"name", "vni", "cidr", "mtu",
+                                         "description", NULL},
+        .fields = (const char *const[]){"name", "vni", "cidr", "mtu",
+                                        "description", META_FIELDS, NULL},
+    },
+    {
+        .resource = "port",
+        .plural = "ports",
+        .path = "/v1/ports",
+        .headers = (const char *const[]){"NAME", "NETWORK", "MAC", "IP",
+                                         "HOST", "STATUS", "LABELS", NULL},
+        .columns = (const char *const[]){"name", "network", "mac", "ip",
+                                         "host", "status", "labels", NULL},
+        .fields =
+            (const char *const[]){"name", "network", "mac", "ip", "host",
+                                  "device", "status", "labels",
+                                  "security_groups", "qos", META_FIELDS, NULL},
+    },
+    {
+        .resource = "host",
+        .plural = "hosts",
+        .path = "/v1/hosts",
+        .headers = (const char *const[]){"NAME", "VTEP", "UNDERLAY", "STATUS",
+                                         "LAST-HEARTBEAT", NULL},
+        .columns = (const char *const[]){"name", "vtep", "underlay", "status",
+                                         "last_heartbeat", NULL},
+        .fields = (const char *const[]){"name", "vtep", "underlay", "status",
+                                        "last_heartbeat", "capacity",
+                                        META_FIELDS, NULL},
+    },
+    {
+        .resource = "token",
+        .plural = "tokens",
+        .path = "/v1/tokens",
+        .headers =
+            (const char *const[]){"NAME", "ROLE", "HOST", "CREATED", NULL},
+        .columns =
+            (const char *const[]){"name", "role", "host", "created_at", NULL},
+        .fields = (const char *const[]){"name", "role", "host", "token",
+                                        META_FIELDS, NULL},
+    },
+    {
+        .resource = "audit",
+        .plural = "audit records",
+        .path = "/v1/audit",
+        .headers = (const char *const[]){"TIME", "WHO", "ROLE", "METHOD",
+                                         "PATH", "STATUS", "MESSAGE", NULL},
+        .columns = (const char *const[]){"time", "who", "role", "method",
+                                         "path", "status", "message", NULL},
+        .fields = NULL,
+    },
+};
+
+static const struct kind *
+find_kind(const char *resource)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+        if (!strcmp(kinds[i].resource, resource)) {
+            return &kinds[i];
+        }
+    }
+    abort();
+}
+
+/* Messages. */
+
+static void print_error(struct cli_ctx *, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "fabricctl: MESSAGE" on the error stream. */
+static void
+print_error(struct cli_ctx *ctx, const char *format, ...)
+{
+    va_list ap;
+
+    fputs("fabricctl: ", ctx->err);
+    va_start(ap, format);
+    vfprintf(ctx->err, format, ap);
+    va_end(ap);
+    fputc('\n', ctx->err);
+}
+
+/* Reports a usage problem that only shows once options are combined
+ * ("update" without anything to change), the way cli_parse() reports the
+ * others.  Returns CLI_EXIT_USAGE. */
+static int
+usage_error(struct cli_ctx *ctx, const struct cli_args *args,
+            const char *message)
+{
+    const struct cli_command *c = args->command;
+
+    print_error(ctx, "%s %s: %s", c->resource, c->verb, message);
+    fprintf(ctx->err, "Try 'fabricctl %s %s --help'\n", c->resource, c->verb);
+    return CLI_EXIT_USAGE;
+}
+
+/* Requests. */
+
+/* Sends 'method' 'path' with 'body' (or none if NULL) and "If-Match" for
+ * 'if_version' (if positive).  On a 2xx answer stores its JSON (NULL if it
+ * had none) in '*answer' and returns CLI_EXIT_OK; otherwise prints why and
+ * returns the exit status: CLI_EXIT_CONNECT without an answer,
+ * CLI_EXIT_API for an error answer. */
+static int
+request(struct cli_ctx *ctx, const char *method, const char *path,
+        const json_t *body, int64_t if_version, json_t **answer)
+{
+    struct client_response r;
+    char *msg;
+    int error;
+
+    *answer = NULL;
+    if (ctx->client == NULL) {
+        error = client_create(&ctx->config, &ctx->client);
+        if (error) {
+            print_error(ctx, "cannot initialize libcurl: %s", strerror(error));
+            return CLI_EXIT_CONNECT;
+        }
+    }
+
+    error =
+        client_request(ctx->client, method, path, body, if_version, &r, &msg);
+    if (error) {
+        print_error(ctx, "%s", msg);
+        free(msg);
+        return CLI_EXIT_CONNECT;
+    }
+    if (r.status < 200 || r.status > 299) {
+        msg = client_error_message(&r);
+        if (r.status == 401 && !ctx->token_given) {
+            print_error(ctx,
+                        "%s (no token was given: use --token-file, "
+                        "--token or FABRIC_TOKEN)",
+                        msg);
+        } else {
+            print_error(ctx, "%s", msg);
+        }
+        free(msg);
+        client_response_clear(&r);
+        return CLI_EXIT_API;
+    }
+    if (r.json == NULL && r.text[strspn(r.text, " \t\r\n")] != '\0') {
+        print_error(ctx, "the answer of %s to %s %s is not JSON",
+                    client_url(ctx->client), method, path);
+        client_response_clear(&r);
+        return CLI_EXIT_API;
+    }
+    *answer = json_incref(r.json);
+    client_response_clear(&r);
+    return CLI_EXIT_OK;
+}
+
+/* Returns the malloc'd path of object 'name' of 'kind'. */
+static char *
+object_path(const struct kind *kind, const char *name)
+{
+    char *escaped = client_escape(name);
+    char *path = xasprintf("%s/%s", kind->path, escaped);
+
+    free(escaped);
+    return path;
+}
+
+/* Appends "&KEY=VALUE", escaped, to the malloc'd query '*query'. */
+static void
+query_add(char **query, const char *key, const char *value)
+{
+    char *escaped = client_escape(value);
+    char *q = xasprintf("%s&%s=%s", *query, key, escaped);
+
+    free(escaped);
+    free(*query);
+    *query = q;
+}
+
+/* GETs the list at 'path' with the extra 'query' ("" or "&k=v..."), page
+ * after page, until its end or until 'max' items (0 for no limit), and
+ * stores the items in '*itemsp' as one JSON array.  Returns an exit
+ * status, having printed why if it is not CLI_EXIT_OK. */
+static int
+list_all(struct cli_ctx *ctx, const char *path, const char *query, size_t max,
+         json_t **itemsp)
+{
+    json_t *items = json_array();
+    char *page_token = NULL;
+    int status;
+
+    *itemsp = NULL;
+    for (;;) {
+        size_t limit = ctx->page_size;
+        char *url = xasprintf("%s?limit=", path);
+        json_t *answer, *page;
+        const char *next;
+        char *full;
+
+        if (max && max - json_array_size(items) < limit) {
+            limit = max - json_array_size(items);
+        }
+        full = xasprintf("%s%zu%s", url, limit, query);
+        free(url);
+        if (page_token) {
+            query_add(&full, "page_token", page_token);
+        }
+        status = request(ctx, "GET", full, NULL, 0, &answer);
+        free(full);
+        if (status) {
+            break;
+        }
+
+        page = json_object_get(answer, "items");
+        if (!json_is_array(page)) {
+            print_error(ctx, "the answer to GET %s has no \"items\" list",
+                        path);
+            json_decref(answer);
+            status = CLI_EXIT_API;
+            break;
+        }
+        json_array_extend(items, page);
+
+        next = json_string_value(json_object_get(answer, "next_page_token"));
+        if (next == NULL || next[0] == '\0'
+            || (max && json_array_size(items) >= max)) {
+            json_decref(answer);
+            break;
+        }
+        /* A controller that hands out the same page again would keep this
+         * loop going for ever. */
+        if (page_token && !strcmp(page_token, next)) {
+            print_error(ctx,
+                        "the controller repeated page token \"%s\" of "
+                        "GET %s",
+                        next, path);
+            json_decref(answer);
+            status = CLI_EXIT_API;
+            break;
+        }
+        free(page_token);
+        page_token = xstrdup(next);
+        json_decref(answer);
+    }
+    free(page_token);
+
+    if (status) {
+        json_decref(items);
+        return status;
+    }
+    /* A controller may round a page up; the caller asked for 'max'. */
+    while (max && json_array_size(items) > max) {
+        json_array_remove(items, json_array_size(items) - 1);
+    }
+    *itemsp = items;
+    return CLI_EXIT_OK;
+}
+
+/* Output. */
+
+static void
+print_json(struct cli_ctx *ctx, const json_t *json)
+{
+    json_dumpf(json, ctx->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', ctx->out);
+}
+
+/* Prints object 'obj' of 'kind' as JSON or as "key: value" lines. */
+static void
+print_object(struct cli_ctx *ctx, const struct kind *kind, const json_t *obj)
+{
+    if (ctx->json) {
+        print_json(ctx, obj);
+    } else if (json_is_object(obj)) {
+        char *s = table_format_fields(obj, kind->fields);
+
+        fputs(s, ctx->out);
+        free(s);
+    }
+}
+
+/* Builds the table of 'items' with 'headers', a column per field of
+ * 'columns'. */
+static struct table *
+make_table(const json_t *items, const char *const *headers,
+           const char *const *columns)
+{
+    struct table *t = table_create(headers);
+
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const json_t *item = json_array_get(items, i);
+
+        table_add_row(t);
+        for (size_t c = 0; columns[c]; c++) {
+            table_add_json(t, json_object_get(item, columns[c]));
+        }
+    }
+    return t;
+}
+
+/* Prints list 'items' of 'kind' as a JSON array or as a table.  An empty
+ * table is reported on the error stream, so that the output stays empty
+ * for "| wc -l" and the like. */
+static void
+print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
+{
+    struct table *t;
+
+    if (ctx->json) {
+        print_json(ctx, items);
+        return;
+    }
+    if (json_array_size(items) == 0) {
+        fprintf(ctx->err, "No %s found.\n", kind->plural);
+        return;
+    }
+    t = make_table(items, kind->headers, kind->columns);
+    table_print(t, ctx->out);
+    table_destroy(t);
+}
+
+/* Generic verbs. */
+
+static int
+run_list(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const struct kind *kind = find_kind(args->command->resource);
+    static const char *const filters[] = {"network", "host", "label"};
+    char *query = xstrdup("");
+    json_t *items;
+    int status;
+
+    /* Only "port list" has these options; other lists get none. */
+    for (size_t i = 0; i < ARRAY_SIZE(filters); i++) {
+        const char *value;
+        size_t pos = 0;
+
+        while ((value = cli_args_next(args, filters[i], &pos)) != NULL) {
+            query_add(&query, filters[i], value);
+        }
+    }
+    status = list_all(ctx, kind->path, query, 0, &items);
+    free(query);
+    if (status == CLI_EXIT_OK) {
+        print_list(ctx, kind, items);
+        json_decref(items);
+    }
+    return status;
+}
+
+static int
+run_show(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const struct kind *kind = find_kind(args->command->resource);
+    char *path = object_path(kind, args->pos[0]);
+    json_t *obj;
+    int status;
+
+    status = request(ctx, "GET", path, NULL, 0, &obj);
+    free(path);
+    if (status == CLI_EXIT_OK) {
+        print_object(ctx, kind, obj);
+        json_decref(obj);
+    }
+    return status;
+}
+
+static int
+run_delete(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const struct kind *kind = find_kind(args->command->resource);
+    char *path = object_path(kind, args->pos[0]);
+    int64_t if_version = 0;
+    json_t *answer;
+    int status;
+
+    cli_args_get_number(args, "if-version", &if_version);
+    status = request(ctx, "DELETE", path, NULL, if_version, &answer);
+    free(path);
+    if (status == CLI_EXIT_OK) {
+        if (!ctx->json) {
+            fprintf(ctx->out, "%s \"%s\" deleted\n", kind->resource,
+                    args->pos[0]);
+        } else if (answer) {
+            print_json(ctx, answer);
+        }
+        json_decref(answer);
+    }
+    return status;
+}
+
+/* POSTs 'body' (which this steals) to the collection of the command's
+ * kind and prints the object created. */
+static int
+create(struct cli_ctx *ctx, const struct cli_args *args, json_t *body)
+{
+    const struct kind *kind = find_kind(args->command->resource);
+    json_t *obj;
+    int status;
+
+    status = request(ctx, "POST", kind->path, body, 0, &obj);
+    json_decref(body);
+    if (status == CLI_EXIT_OK) {
+        print_object(ctx, kind, obj);
+        json_decref(obj);
+    }
+    return status;
+}
+
+/* PATCHes the command's object with 'body' (which this steals), based on
+ * --if-version if given, and prints the object as it is now. */
+static int
+patch(struct cli_ctx *ctx, const struct cli_args *args, json_t *body)
+{
+    const struct kind *kind = find_kind(args->command->resource);
+    char *path = object_path(kind, args->pos[0]);
+    int64_t if_version = 0;
+    json_t *obj;
+    int status;
+
+    cli_args_get_number(args, "if-version", &if_version);
+    status = request(ctx, "PATCH", path, body, if_version, &obj);
+    json_decref(body);
+    free(path);
+    if (status == CLI_EXIT_OK) {
+        print_object(ctx, kind, obj);
+        json_decref(obj);
+    }
+    return status;
+}
+
+/* Sets member 'key' of 'obj' to option 'name''s value as a string, if the
+ * option was given. */
+static void
+set_string(json_t *obj, const char *key, const struct cli_args *args,
+           const char *name)
+{
+    const char *value = cli_args_get(args, name);
+
+    if (value) {
+        json_object_set_new(obj, key, json_string(value));
+    }
+}
+
+/* Sets member 'key' of 'obj' to option 'name''s value as an integer, if
+ * the option was given. */
+static void
+set_number(json_t *obj, const char *key, const struct cli_args *args,
+           const char *name)
+{
+    int64_t n;
+
+    if (cli_args_get_number(args, name, &n)) {
+        json_object_set_new(obj, key, json_integer(n));
+    }
+}
+
+/* Adds every "--label KEY=VALUE" of 'args' to 'labels'; a key given twice
+ * takes the last value, as a later assignment would. */
+static void
+add_labels(json_t *labels, const struct cli_args *args)
+{
+    const char *label;
+    size_t pos = 0;
+
+    while ((label = cli_args_next(args, "label", &pos)) != NULL) {
+        const char *eq = strchr(label, '=');
+        char *key = xasprintf("%.*s", (int) (eq - label), label);
+
+        json_object_set_new(labels, key, json_string(eq + 1));
+        free(key);
+    }
+}
+
+/* Networks. */
+
+static int
+run_network_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+
+    json_object_set_new(body, "name", json_string(args->pos[0]));
+    set_string(body, "cidr", args, "cidr");
+    set_number(body, "vni", args, "vni");
+    set_number(body, "mtu", args, "mtu");
+    set_string(body, "description", args, "description");
+    return create(ctx, args, body);
+}
+
+static int
+run_network_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+
+    set_number(body, "mtu", args, "mtu");
+    set_string(body, "description", args, "description");
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return usage_error(ctx, args,
+                           "nothing to change: give --mtu or --description");
+    }
+    return patch(ctx, args, body);
+}
+
+/* Ports. */
+
+static int
+run_port_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    json_t *labels = json_object();
+    const char *host = cli_args_get(args, "host");
+
+    json_object_set_new(body, "name", json_string(args->pos[0]));
+    set_string(body, "network", args, "network");
+    set_string(body, "mac", args, "mac");
+    set_string(body, "ip", args, "ip");
+    /* An empty host means "not placed yet", which the API spells as no
+     * host at all. */
+    if (host && host[0]) {
+        json_object_set_new(body, "host", json_string(host));
+    }
+    set_string(body, "device", args, "device");
+    add_labels(labels, args);
+    if (json_object_size(labels)) {
+        json_object_set(body, "labels", labels);
+    }
+    json_decref(labels);
+    return create(ctx, args, body);
+}
+
+static int
+run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    json_t *labels = json_object();
+    const char *host = cli_args_get(args, "host");
+    const char *key;
+    size_t pos = 0;
+
+    /* The body is a JSON merge patch: null removes a member. */
+    if (host) {
+        json_object_set_new(body, "host",
+                            host[0] ? json_string(host) : json_null());
+    }
+    add_labels(labels, args);
+    while ((key = cli_args_next(args, "remove-label", &pos)) != NULL) {
+        if (json_object_get(labels, key)) {
+            char *msg = xasprintf("label \"%s\" is both set and removed", key);
+            int status = usage_error(ctx, args, msg);
+
+            free(msg);
+            json_decref(labels);
+            json_decref(body);
+            return status;
+        }
+        json_object_set_new(labels, key, json_null());
+    }
+    if (json_object_size(labels)) {
+        json_object_set(body, "labels", labels);
+    }
+    json_decref(labels);
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return usage_error(ctx, args,
+                           "nothing to change: give --host, "
+                           "--label or --remove-label");
+    }
+    return patch(ctx, args, body);
+}
+
+/* Tokens. */
+
+static int
+run_token_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    int status;
+
+    json_object_set_new(body, "name", json_string(args->pos[0]));
+    set_string(body, "role", args, "role");
+    set_string(body, "host", args, "host");
+    status = create(ctx, args, body);
+    if (status == CLI_EXIT_OK && !ctx->json) {
+        fprintf(ctx->err, "Save the token now: the controller keeps only a "
+                          "hash of it and cannot show it again.\n");
+    }
+    return status;
+}
+
+/* Audit. */
+
+static int
+run_audit(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const struct kind *kind = find_kind("audit");
+    int64_t limit = AUDIT_DEFAULT_LIMIT;
+    json_t *items;
+    int status;
+
+    cli_args_get_number(args, "limit", &limit);
+    status = list_all(ctx, kind->path, "", limit, &items);
+    if (status == CLI_EXIT_OK) {
+        print_list(ctx, kind, items);
+        json_decref(items);
+    }
+    return status;
+}
+
+/* Status. */
+
+/* Returns integer member 'key' of 'obj', 0 if there is none. */
+static json_int_t
+get_int(const json_t *obj, const char *key)
+{
+    return json_integer_value(json_object_get(obj, key));
+}
+
+static void
+print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
+             const json_t *ports_not_up)
+{
+    static const char *const port_headers[] = {"NAME", "NETWORK", "HOST",
+                                               "STATUS", NULL};
+    static const char *const port_columns[] = {"name", "network", "host",
+                                               "status", NULL};
+    const struct kind *host_kind = find_kind("host");
+    const json_t *h = json_object_get(summary, "hosts");
+    const json_t *p = json_object_get(summary, "ports");
+    struct table *t;
+
+    fprintf(ctx->out,
+            "Controller:  %s (store revision %" JSON_INTEGER_FORMAT ")\n",
+            client_url(ctx->client), get_int(summary, "revision"));
+    fprintf(ctx->out,
+            "Hosts:       %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+            " ready, %" JSON_INTEGER_FORMAT " unreachable)\n",
+            get_int(h, "total"), get_int(h, "ready"),
+            get_int(h, "unreachable"));
+    fprintf(ctx->out, "Networks:    %" JSON_INTEGER_FORMAT "\n",
+            get_int(summary, "networks"));
+    fprintf(ctx->out,
+            "Ports:       %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+            " up, %" JSON_INTEGER_FORMAT " down, %" JSON_INTEGER_FORMAT
+            " pending)\n",
+            get_int(p, "total"), get_int(p, "up"), get_int(p, "down"),
+            get_int(p, "pending"));
+
+    fputc('\n', ctx->out);
+    if (json_array_size(hosts) == 0) {
+        fprintf(ctx->out, "No hosts registered.\n");
+    } else {
+        t = make_table(hosts, host_kind->headers, host_kind->columns);
+        table_print(t, ctx->out);
+        table_destroy(t);
+    }
+
+    fputc('\n', ctx->out);
+    if (json_array_size(ports_not_up) == 0) {
+        fprintf(ctx->out, "Every port is up.\n");
+    } else {
+        fprintf(ctx->out, "Ports not up:\n");
+        t = make_table(ports_not_up, port_headers, port_columns);
+        table_print(t, ctx->out);
+        table_destroy(t);
+    }
+}
+
+static int
+run_status(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *summary = NULL, *hosts = NULL, *ports = NULL;
+    json_t *not_up = json_array();
+    int status;
+
+    status = request(ctx, "GET", "/v1/status", NULL, 0, &summary);
+    if (status == CLI_EXIT_OK) {
+        status = list_all(ctx, find_kind("host")->path, "", 0, &hosts);
+    }
+    if (status == CLI_EXIT_OK) {
+        status = list_all(ctx, find_kind("port")->path, "", 0, &ports);
+    }
+    if (status == CLI_EXIT_OK) {
+        for (size_t i = 0; i < json_array_size(ports); i++) {
+            json_t *port = json_array_get(ports, i);
+            const char *s = json_string_value(json_object_get(port, "status"));
+
+            if (s == NULL || strcmp(s, "up")) {
+                json_array_append(not_up, port);
+            }
+        }
+        if (ctx->json) {
+            json_t *all = json_pack("{s:O, s:O, s:O}", "status", summary,
+                                    "hosts", hosts, "ports_not_up", not_up);
+
+            print_json(ctx, all);
+            json_decref(all);
+        } else {
+            print_status(ctx, summary, hosts, not_up);
+        }
+    }
+    json_decref(summary);
+    json_decref(hosts);
+    json_decref(ports);
+    json_decref(not_up);
+    return status;
+}
+
+/* Version. */
+
+static int
+run_version(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const char *api_version;
+    json_t *openapi;
+    int status;
+
+    if (cli_args_get(args, "client")) {
+        if (ctx->json) {
+            json_t *v = json_pack("{s:s}", "client", PACKAGE_VERSION);
+
+            print_json(ctx, v);
+            json_decref(v);
+        } else {
+            fprintf(ctx->out, "fabricctl %s\n", PACKAGE_VERSION);
+        }
+        return CLI_EXIT_OK;
+    }
+
+    /* The API has no version endpoint of its own; its OpenAPI document
+     * carries the version in "info". */
+    if (!ctx->json) {
+        fprintf(ctx->out, "fabricctl %s\n", PACKAGE_VERSION);
+        fflush(ctx->out);
+    }
+    status = request(ctx, "GET", "/v1/openapi.json", NULL, 0, &openapi);
+    if (status) {
+        return status;
+    }
+    api_version = json_string_value(
+        json_object_get(json_object_get(openapi, "info"), "version"));
+    if (ctx->json) {
+        json_t *v = json_pack(
+            "{s:s, s:{s:s, s:s?}}", "client", PACKAGE_VERSION, "controller",
+            "url", client_url(ctx->client), "api_version", api_version);
+
+        print_json(ctx, v);
+        json_decref(v);
+    } else {
+        fprintf(ctx->out, "controller %s: API version %s\n",
+                client_url(ctx->client),
+                api_version ? api_version : "unknown");
+    }
+    json_decref(openapi);
+    return CLI_EXIT_OK;
+}
+
+/* Completion. */
+
+static int
+run_completion(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    /* The parser allowed only the shells listed in the command. */
+    fputs(commands_bash_completion, ctx->out);
+    return CLI_EXIT_OK;
+}
+
+void
+commands_ctx_clear(struct cli_ctx *ctx)
+{
+    client_destroy(ctx->client);
+    ctx->client = NULL;
+}
+
+int
+commands_list_names(struct cli_ctx *ctx, enum cli_complete what,
+                    json_t **names)
+{
+    const char *resource = (what == CLI_COMPLETE_NETWORK ? "network"
+                            : what == CLI_COMPLETE_PORT  ? "port"
+                            : what == CLI_COMPLETE_HOST  ? "host"
+                            : what == CLI_COMPLETE_TOKEN ? "token"
+                                                         : NULL);
+    json_t *items;
+    int status;
+
+    *names = NULL;
+    if (resource == NULL) {
+        *names = json_array();
+        return CLI_EXIT_OK;
+    }
+    status = list_all(ctx, find_kind(resource)->path, "", 0, &items);
+    if (status) {
+        return status;
+    }
+    *names = json_array();
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *name = json_object_get(json_array_get(items, i), "name");
+
+        if (json_is_string(name)) {
+            json_array_append(*names, name);
+        }
+    }
+    json_decref(items);
+    return CLI_EXIT_OK;
+}
+
+/* The tables. */
+
+static const char *const roles[] = {"admin", "viewer", "agent", NULL};
+static const char *const shells[] = {"bash", NULL};
+
+#define OPT_IF_VERSION                                                        \
+    {                                                                         \
+        .name = "if-version", .value = CLI_VALUE_NUMBER, .metavar = "N",      \
+        .help = "Only if the object is still at version N; otherwise the "    \
+                "controller refuses with a conflict and nothing changes"      \
+    }
+
+static const struct cli_option network_create_options[] = {
+    {.name = "cidr",
+     .value = CLI_VALUE_STRING,
+     .metavar = "CIDR",
+     .required = true,
+     .help = "IPv4 subnet of the network, e.g. 10.0.0.0/24; cannot change "
+             "later"},
+    {.name = "vni",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "VXLAN network identifier, 1 to 16777215 (default: the lowest "
+             "free from 1000 up); cannot change later"},
+    {.name = "mtu",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "MTU of the VMs' interfaces, 576 to 9000 (default 1450)"},
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "Free text for people, at most 256 characters"},
+    {.name = NULL},
+};
+
+static const struct cli_option network_update_options[] = {
+    {.name = "mtu",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "New MTU, 576 to 9000"},
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "New description; \"\" clears it"},
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option if_version_options[] = {
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option port_create_options[] = {
+    {.name = "network",
+     .value = CLI_VALUE_STRING,
+     .metavar = "NETWORK",
+     .required = true,
+     .complete = CLI_COMPLETE_NETWORK,
+     .help = "Network the port is in; cannot change later"},
+    {.name = "mac",
+     .value = CLI_VALUE_STRING,
+     .metavar = "MAC",
+     .help = "Unicast MAC address (default: a free 02:fa:... address)"},
+    {.name = "ip",
+     .value = CLI_VALUE_STRING,
+     .metavar = "IP",
+     .help = "IPv4 address inside the network's CIDR (default: the lowest "
+             "free one)"},
+    {.name = "host",
+     .value = CLI_VALUE_STRING,
+     .metavar = "HOST",
+     .complete = CLI_COMPLETE_HOST,
+     .help = "Host the port lives on (default: not placed yet)"},
+    {.name = "device",
+     .value = CLI_VALUE_STRING,
+     .metavar = "DEV",
+     .help = "Host-side device name, at most 15 characters (default: \"fp-\" "
+             "and the first 12 characters of NAME)"},
+    {.name = "label",
+     .value = CLI_VALUE_LABEL,
+     .metavar = "KEY=VALUE",
+     .repeatable = true,
+     .help = "Label to attach"},
+    {.name = NULL},
+};
+
+static const struct cli_option port_list_options[] = {
+    {.name = "network",
+     .value = CLI_VALUE_STRING,
+     .metavar = "NETWORK",
+     .complete = CLI_COMPLETE_NETWORK,
+     .help = "Only the ports of this network"},
+    {.name = "host",
+     .value = CLI_VALUE_STRING,
+     .metavar = "HOST",
+     .complete = CLI_COMPLETE_HOST,
+     .help = "Only the ports on this host"},
+    {.name = "label",
+     .value = CLI_VALUE_SELECTOR,
+     .metavar = "KEY[=VALUE]",
+     .repeatable = true,
+     .help = "Only the ports with this label (any value if only KEY is "
+             "given); several must all match"},
+    {.name = NULL},
+};
+
+static const struct cli_option port_update_options[] = {
+    {.name = "host",
+     .value = CLI_VALUE_STRING,
+     .metavar = "HOST",
+     .complete = CLI_COMPLETE_HOST,
+     .help = "Move the port to this host; \"\" unplaces it"},
+    {.name = "label",
+     .value = CLI_VALUE_LABEL,
+     .metavar = "KEY=VALUE",
+     .repeatable = true,
+     .help = "Set a label, replacing the value of an existing key"},
+    {.name = "remove-label",
+     .value = CLI_VALUE_KEY,
+     .metavar = "KEY",
+     .repeatable = true,
+     .help = "Remove the label with this key"},
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option token_create_options[] = {
+    {.name = "role",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "ROLE",
+     .choices = roles,
+     .required = true,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "admin may do everything, viewer read everything but tokens, "
+             "agent only what one host's agent needs"},
+    {.name = "host",
+     .value = CLI_VALUE_STRING,
+     .metavar = "HOST",
+     .complete = CLI_COMPLETE_HOST,
+     .help = "The host an agent token acts for (required for agents)"},
+    {.name = NULL},
+};
+
+static const struct cli_option audit_options[] = {
+    {.name = "limit",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "Show the latest N records (default 100; 0 shows all)"},
+    {.name = NULL},
+};
+
+static const struct cli_option version_options[] = {
+    {.name = "client",
+     .value = CLI_VALUE_NONE,
+     .help = "Print only fabricctl's version, without asking the "
+             "controller"},
+    {.name = NULL},
+};
+
+const struct cli_resource commands_resources[] = {
+    {"network", "Manage virtual networks (VXLAN segments with a subnet)"},
+    {"port", "Manage ports: a VM's interface in a network, with its MAC, IP "
+             "and host"},
+    {"host", "List, inspect and remove the hypervisor hosts agents "
+             "registered"},
+    {"token", "Manage API tokens (admin only)"},
+    {"audit", "Show who changed what, newest first"},
+    {"status", "Summarize the health of hosts, networks and ports"},
+    {"version", "Print fabricctl's and the controller's versions"},
+    {"completion", "Print a shell completion script"},
+    {NULL, NULL},
+};
+
+const struct cli_command commands_table[] = {
+    {.resource = "network",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = network_create_options,
+     .summary = "Create a network",
+     .description = "NAME is 1 to 63 characters of a-z, 0-9 and \"-\", "
+                    "starting and ending with a letter or digit.  Prints the "
+                    "network as created, with its VNI.",
+     .run = run_network_create},
+    {.resource = "network",
+     .verb = "list",
+     .summary = "List every network",
+     .run = run_list},
+    {.resource = "network",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_NETWORK,
+     .summary = "Show a network's fields",
+     .run = run_show},
+    {.resource = "network",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_NETWORK,
+     .options = network_update_options,
+     .summary = "Change a network's MTU or description",
+     .description = "Prints the network as it is afterwards.",
+     .run = run_network_update},
+    {.resource = "network",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_NETWORK,
+     .options = if_version_options,
+     .summary = "Delete a network that has no ports left",
+     .run = run_delete},
+
+    {.resource = "port",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = port_create_options,
+     .summary = "Create a port in a network",
+     .description = "The controller allocates the MAC and the IP address "
+                    "unless given.  Prints the port as created.",
+     .run = run_port_create},
+    {.resource = "port",
+     .verb = "list",
+     .options = port_list_options,
+     .summary = "List ports, all or those of a network, host or label",
+     .run = run_list},
+    {.resource = "port",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_PORT,
+     .summary = "Show a port's fields",
+     .run = run_show},
+    {.resource = "port",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_PORT,
+     .options = port_update_options,
+     .summary = "Move a port to another host or change its labels",
+     .description = "Labels not named stay as they are.  Prints the port as "
+                    "it is afterwards.",
+     .run = run_port_update},
+    {.resource = "port",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_PORT,
+     .options = if_version_options,
+     .summary = "Delete a port",
+     .run = run_delete},
+
+    {.resource = "host",
+     .verb = "list",
+     .summary = "List hosts with their VTEP and health",
+     .run = run_list},
+    {.resource = "host",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_HOST,
+     .summary = "Show a host's fields",
+     .run = run_show},
+    {.resource = "host",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_HOST,
+     .options = if_version_options,
+     .summary = "Forget a host; its agent registers it again when it starts",
+     .run = run_delete},
+
+    {.resource = "token",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = token_create_options,
+     .summary = "Create a token and print it, this once only",
+     .description = "The controller keeps only a hash of the token: save it "
+                    "right away (\"-o json\" prints it for scripts).",
+     .run = run_token_create},
+    {.resource = "token",
+     .verb = "list",
+     .summary = "List tokens' names and roles, never the tokens",
+     .run = run_list},
+    {.resource = "token",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_TOKEN,
+     .summary = "Revoke a token",
+     .run = run_delete},
+
+    {.resource = "audit",
+     .options = audit_options,
+     .summary = "Show who changed what through the API, newest first",
+     .description = "Every request that changes something is recorded with "
+                    "its time, token name, role, method, path and answer.",
+     .run = run_audit},
+    {.resource = "status",
+     .summary = "Summarize hosts, networks and ports",
+     .description = "Prints the counts of GET /v1/status, every host with its "
+                    "health, and the ports that are not up.",
+     .run = run_status},
+    {.resource = "version",
+     .options = version_options,
+     .summary = "Print fabricctl's version and the controller's API version",
+     .run = run_version},
+    {.resource = "completion",
+     .args = "SHELL",
+     .n_args = 1,
+     .arg_choices = shells,
+     .complete = CLI_COMPLETE_CHOICES,
+     .summary = "Print the completion script for SHELL (bash)",
+     .description = "Load it into the current shell with \"source <(fabricctl "
+                    "completion bash)\".  Installed packages put it where "
+                    "bash-completion finds it.",
+     .run = run_completion},
+    {.resource = NULL},
+};

@@ -1,0 +1,963 @@
+/* Hosts: /v1/hosts, heartbeats, port status reports, the desired-state long
+ * poll, and /v1/status. */
+#include "controller/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controller/desired.h"
+#include "controller/store.h"
+#include "utils/addr.h"
+#include "utils/util.h"
+
+static const struct api_field host_fields[] = {
+    {"name", API_STRING, API_IMMUTABLE, true},
+    {"vtep", API_STRING, API_RW, true},
+    {"underlay", API_STRING, API_RW, true},
+    {"capacity", API_OBJECT, API_RW, false},
+    {"status", API_STRING, API_RO, false},
+    {"last_heartbeat", API_STRING, API_RO, false},
+    {"version", API_INTEGER, API_VERSION, false},
+    {"revision", API_INTEGER, API_RO, false},
+    {"created_at", API_STRING, API_RO, false},
+    {"updated_at", API_STRING, API_RO, false},
+};
+
+static const struct api_field delete_fields[] = {
+    {"version", API_INTEGER, API_VERSION, false},
+};
+
+static const struct api_field heartbeat_fields[] = {
+    {"load", API_OBJECT, API_RW, false},
+};
+
+static const struct api_field port_status_fields[] = {
+    {"ports", API_OBJECT, API_RW, true},
+};
+
+/* The longest a long poll sleeps before checking whether the controller is
+ * stopping. */
+#define WAIT_SLICE_MS 500
+
+/* The least time between two computations of one long poll's document. */
+#define RECOMPUTE_MS 100
+
+/* Records a heartbeat from 'name' now. */
+static void
+heard_from(struct api *api, const char *name)
+{
+    pthread_mutex_lock(&api->mutex);
+    json_object_set_new(api->heartbeats, name, json_integer(time(NULL)));
+    pthread_mutex_unlock(&api->mutex);
+}
+
+const char *
+api_host_status(struct api *api, const char *name, time_t *last)
+{
+    time_t now = time(NULL), ref;
+
+    pthread_mutex_lock(&api->mutex);
+    *last = json_integer_value(json_object_get(api->heartbeats, name));
+    pthread_mutex_unlock(&api->mutex);
+
+    /* A host this process has not heard from yet gets a full timeout from
+     * our start, so that a controller restart does not declare every host
+     * unreachable at once. */
+    ref = *last ? *last : api->started;
+    return now - ref > atomic_load(&api->heartbeat_timeout) ? "unreachable"
+                                                            : "ready";
+}
+
+size_t
+api_hosts_connected(struct api *api)
+{
+    int timeout = atomic_load(&api->heartbeat_timeout);
+    time_t now = time(NULL);
+    const char *name;
+    json_t *value;
+    size_t n = 0;
+
+    pthread_mutex_lock(&api->mutex);
+    json_object_foreach(api->heartbeats, name, value)
+    {
+        n += now - json_integer_value(value) <= timeout;
+    }
+    pthread_mutex_unlock(&api->mutex);
+    return n;
+}
+
+/* Sets "status" and "last_heartbeat" of host 'name''s API form 'out'. */
+static void
+set_liveness(struct api *api, const char *name, json_t *out)
+{
+    time_t last;
+
+    json_object_set_new(out, "status",
+                        json_string(api_host_status(api, name, &last)));
+    if (last) {
+        char buf[32];
+
+        api_format_time(last, buf);
+        json_object_set_new(out, "last_heartbeat", json_string(buf));
+    }
+}
+
+/* The API form of stored host 'obj', with its status. */
+static json_t *
+host_out(struct api *api, const struct store_obj *obj)
+{
+    json_t *out = api_object_out(obj);
+
+    set_liveness(api, obj->name, out);
+    return out;
+}
+
+/* Checks the host fields present in 'in' and copies them into 'body'. */
+static int
+apply_fields(const json_t *in, json_t *body, const char *what,
+             struct api_error *err)
+{
+    const char *vtep = api_get_string(in, "vtep");
+    const char *underlay = api_get_string(in, "underlay");
+    const json_t *capacity = json_object_get(in, "capacity");
+
+    if (vtep) {
+        uint32_t be, ip;
+        char *q = api_quote(vtep);
+        int status = 0;
+
+        if (!addr_parse_ipv4(vtep, &be)) {
+            status =
+                api_fail(err, 400, "vtep",
+                         "%s: vtep %s: not an IPv4 address (expected a.b.c.d)",
+                         what, q);
+        } else {
+            ip = ntohl(be);
+            if ((ip >> 24) == 0 || (ip >> 24) == 127 || (ip >> 29) == 7) {
+                status =
+                    api_fail(err, 400, "vtep",
+                             "%s: vtep %s: not a unicast address (0.0.0.0/8, "
+                             "127.0.0.0/8 and 224.0.0.0/3 are not allowed)",
+                             what, q);
+            }
+        }
+        free(q);
+        if (status) {
+            return status;
+        }
+        json_object_set_new(body, "vtep", json_string(vtep));
+    }
+    if (underlay) {
+        if (!api_device_is_valid(underlay)) {
+            char *q = api_quote(underlay);
+
+            api_fail(err, 400, "underlay",
+                     "%s: underlay %s: must be a device name of 1 to %d "
+                     "characters without \"/\", \":\" or spaces",
+                     what, q, API_DEVICE_MAX);
+            free(q);
+            return 400;
+        }
+        json_object_set_new(body, "underlay", json_string(underlay));
+    }
+    if (json_is_null(capacity)) {
+        json_object_del(body, "capacity");
+    } else if (capacity) {
+        const char *key;
+        json_t *value;
+
+        json_object_foreach((json_t *) capacity, key, value)
+        {
+            if (strcmp(key, "vcpus") && strcmp(key, "memory_mb")) {
+                return api_fail(err, 400, "capacity",
+                                "%s: capacity: %s: unknown field (expected "
+                                "one of: vcpus, memory_mb)",
+                                what, key);
+            }
+            if (!json_is_integer(value) || json_integer_value(value) < 0) {
+                return api_fail(
+                    err, 400, "capacity",
+                    "%s: capacity: %s: expected an integer 0 or more", what,
+                    key);
+            }
+        }
+        json_object_set(body, "capacity", (json_t *) capacity);
+    }
+    return 0;
+}
+
+/* Moves the VTEP index of host 'name' from 'old' (NULL: none) to 'new'. */
+static int
+move_vtep(struct store_txn *txn, const char *name, const char *old,
+          const char *new, const char *what, struct api_error *err)
+{
+    struct store_obj owner;
+    json_t *index;
+    int error;
+
+    if (old && !strcmp(old, new)) {
+        return 0;
+    }
+    error = store_get(txn, "vtep", new, &owner);
+    if (!error) {
+        api_fail(err, 409, "vtep", "%s: vtep \"%s\": in use by host \"%s\"",
+                 what, new, api_get_string(owner.body, "host") ?: "?");
+        store_obj_clear(&owner);
+        return 409;
+    } else if (error != ENOENT) {
+        return api_store_error(error, what, err);
+    }
+    index = json_pack("{ss}", "host", name);
+    error = store_put(txn, "vtep", new, index, STORE_CREATE, NULL);
+    json_decref(index);
+    if (!error && old) {
+        error = store_delete(txn, "vtep", old, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    return error ? api_store_error(error, what, err) : 0;
+}
+
+/* Creates host 'name' (if 'obj' has no body) or updates it, from checked
+ * input 'in' ('patch': as a merge patch).  Answers 201, 200 or an
+ * error. */
+static int
+write_host(struct api *api, struct store_txn *txn, const char *name,
+           const json_t *in, bool patch, struct store_obj *obj,
+           const char *what, json_t **out, struct api_error *err)
+{
+    bool create = !obj->body;
+    json_t *body = create ? json_object() : json_deep_copy(obj->body);
+    int64_t revision;
+    char now[32];
+    int status, error;
+
+    if (!create && !patch && !json_object_get(in, "capacity")) {
+        /* A registration describes the whole host. */
+        json_object_del(body, "capacity");
+    }
+    status = apply_fields(in, body, what, err);
+    if (!status) {
+        status = move_vtep(txn, name,
+                           create ? NULL : api_get_string(obj->body, "vtep"),
+                           api_get_string(body, "vtep"), what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    if (!create && json_equal(body, obj->body)) {
+        *out = host_out(api, obj);
+        status = 200;
+        goto out;
+    }
+
+    api_now(now);
+    if (create) {
+        json_object_set_new(body, "created_at", json_string(now));
+    }
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, "host", name, body,
+                      create ? STORE_CREATE : obj->version, NULL);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    if (!status) {
+        struct store_obj written = {
+            .kind = "host",
+            .name = (char *) name,
+            .body = body,
+            .version = create ? 1 : obj->version + 1,
+            .mod_revision = revision,
+        };
+
+        *out = host_out(api, &written);
+        status = create ? 201 : 200;
+    }
+    json_decref(body);
+    return status;
+
+out:
+    store_abort(txn);
+    json_decref(body);
+    return status;
+}
+
+int
+api_host_register(struct api *api, const json_t *in, json_t **out,
+                  struct api_error *err)
+{
+    const char *name = api_get_string(in, "name");
+    char *what = api_what("host", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL;
+    int64_t expected;
+    int status, error;
+
+    if (!json_is_object(in) || !name) {
+        /* Reports what is wrong with the body or its name. */
+        status = api_check_input(in, host_fields, ARRAY_SIZE(host_fields),
+                                 what, NULL, false, err);
+        goto out;
+    }
+    status = api_check_name(name, "name", what, err);
+    if (!status) {
+        status = api_begin(api, true, &txn, err);
+    }
+    if (status) {
+        goto out;
+    }
+    error = store_get(txn, "host", name, &obj);
+    if (!error) {
+        current = host_out(api, &obj);
+    } else if (error != ENOENT) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_check_input(in, host_fields, ARRAY_SIZE(host_fields), what,
+                             current, false, err);
+    if (!status && current) {
+        status = api_expected_version(in, STORE_ANY, what, &expected, err);
+        if (!status) {
+            status = api_check_version(expected, obj.version, what, err);
+        }
+    }
+    if (!status && current) {
+        /* A registration names every field, as a creation does. */
+        for (size_t i = 0; i < ARRAY_SIZE(host_fields); i++) {
+            if (host_fields[i].required
+                && !json_object_get(in, host_fields[i].name)) {
+                status =
+                    api_fail(err, 400, host_fields[i].name, "%s: %s: required",
+                             what, host_fields[i].name);
+                break;
+            }
+        }
+    }
+    if (status) {
+        goto out;
+    }
+    status = write_host(api, txn, name, in, false, &obj, what, out, err);
+    txn = NULL;
+    if (status == 200 || status == 201) {
+        /* An agent registers when it starts: it is alive. */
+        heard_from(api, name);
+        set_liveness(api, name, *out);
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    free(what);
+    return status;
+}
+
+/* Reads host 'name' in 'txn' into 'obj', answering 404 if there is
+ * none. */
+static int
+get_host(struct store_txn *txn, const char *name, const char *what,
+         struct store_obj *obj, struct api_error *err)
+{
+    int error = store_get(txn, "host", name, obj);
+
+    if (error == ENOENT) {
+        return api_fail(err, 404, NULL, "%s: not found", what);
+    } else if (error) {
+        return api_store_error(error, what, err);
+    }
+    return 0;
+}
+
+int
+api_host_get(struct api *api, const char *name, json_t **out,
+             struct api_error *err)
+{
+    char *what = api_what("host", name);
+    struct store_txn *txn;
+    struct store_obj obj;
+    int status;
+
+    status = api_begin(api, false, &txn, err);
+    if (!status) {
+        status = get_host(txn, name, what, &obj, err);
+        store_abort(txn);
+    }
+    if (!status) {
+        *out = host_out(api, &obj);
+        store_obj_clear(&obj);
+        status = 200;
+    }
+    free(what);
+    return status;
+}
+
+/* A host list in the making. */
+struct host_list {
+    struct api *api; /* For host status. */
+    json_t *items;   /* The hosts. */
+};
+
+static int
+host_list_cb(const struct store_obj *obj, void *hl_)
+{
+    struct host_list *hl = hl_;
+
+    json_array_append_new(hl->items, host_out(hl->api, obj));
+    return 0;
+}
+
+int
+api_host_list(struct api *api, const json_t *query, json_t **out,
+              struct api_error *err)
+{
+    struct host_list hl = {.api = api};
+    const char *page_token;
+    struct store_txn *txn;
+    size_t limit;
+    int status, error;
+
+    status = api_list_query(query, "hosts", NULL, &limit, &page_token, err);
+    if (!status) {
+        status = api_begin(api, false, &txn, err);
+    }
+    if (status) {
+        return status;
+    }
+    hl.items = json_array();
+    error = store_list(txn, "host", page_token, limit + 1, host_list_cb, &hl);
+    store_abort(txn);
+    if (error) {
+        json_decref(hl.items);
+        return api_store_error(error, "listing hosts", err);
+    }
+    *out = api_list_page(hl.items, limit);
+    return 200;
+}
+
+int
+api_host_patch(struct api *api, const char *name, const json_t *in,
+               int64_t if_match, json_t **out, struct api_error *err)
+{
+    char *what = api_what("host", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL;
+    int64_t expected;
+    int status;
+
+    status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = get_host(txn, name, what, &obj, err);
+    }
+    if (status) {
+        goto out;
+    }
+    current = host_out(api, &obj);
+    status = api_check_input(in, host_fields, ARRAY_SIZE(host_fields), what,
+                             current, true, err);
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj.version, what, err);
+    }
+    if (!status) {
+        status = write_host(api, txn, name, in, true, &obj, what, out, err);
+        txn = NULL;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    free(what);
+    return status;
+}
+
+/* Whether a "host-port" index walk found a port. */
+struct any_port {
+    const char *prefix; /* "HOST/". */
+    char *first;        /* The first port found, or NULL. */
+};
+
+static int
+any_port_cb(const struct store_obj *obj, void *ap_)
+{
+    struct any_port *ap = ap_;
+    size_t len = strlen(ap->prefix);
+
+    if (!strncmp(obj->name, ap->prefix, len)) {
+        ap->first = xstrdup(obj->name + len);
+    }
+    return API_STOP;
+}
+
+int
+api_host_delete(struct api *api, const char *name, const json_t *in,
+                int64_t if_match, struct api_error *err)
+{
+    char *what = api_what("host", name);
+    struct any_port ap = {.first = NULL};
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL;
+    int64_t expected;
+    int status, error;
+
+    status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = get_host(txn, name, what, &obj, err);
+    }
+    if (status) {
+        goto out;
+    }
+    current = host_out(api, &obj);
+    if (in) {
+        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
+                                 what, current, false, err);
+    }
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj.version, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    ap.prefix = xasprintf("%s/", name);
+    error = store_list(txn, "host-port", ap.prefix, 1, any_port_cb, &ap);
+    if (error && error != API_STOP) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    if (ap.first) {
+        status = api_fail(
+            err, 409, NULL,
+            "%s: still has ports (\"%s\" first); move or delete them first",
+            what, ap.first);
+        goto out;
+    }
+    error = store_delete(txn, "host", name, obj.version);
+    if (!error && api_get_string(obj.body, "vtep")) {
+        error = store_delete(txn, "vtep", api_get_string(obj.body, "vtep"),
+                             STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, NULL, err);
+    txn = NULL;
+    if (!status) {
+        pthread_mutex_lock(&api->mutex);
+        json_object_del(api->heartbeats, name);
+        pthread_mutex_unlock(&api->mutex);
+        desired_forget(api->desired, name);
+        status = 204;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    free((char *) ap.prefix);
+    free(ap.first);
+    free(what);
+    return status;
+}
+
+/* Answers 404 unless host 'name' exists. */
+static int
+check_host_exists(struct api *api, const char *name, const char *what,
+                  struct api_error *err)
+{
+    struct store_txn *txn;
+    struct store_obj obj;
+    int status;
+
+    status = api_begin(api, false, &txn, err);
+    if (!status) {
+        status = get_host(txn, name, what, &obj, err);
+        store_abort(txn);
+        store_obj_clear(&obj);
+    }
+    return status;
+}
+
+int
+api_host_heartbeat(struct api *api, const char *name, const json_t *in,
+                   struct api_error *err)
+{
+    char *what = api_what("host", name);
+    int status = 0;
+
+    if (in) {
+        /* The load is accepted for the scheduler to come; nothing reads it
+         * yet. */
+        status =
+            api_check_input(in, heartbeat_fields, ARRAY_SIZE(heartbeat_fields),
+                            what, NULL, false, err);
+    }
+    if (!status) {
+        status = check_host_exists(api, name, what, err);
+    }
+    if (!status) {
+        heard_from(api, name);
+        status = 204;
+    }
+    free(what);
+    return status;
+}
+
+int
+api_host_port_status(struct api *api, const char *name, const json_t *in,
+                     struct api_error *err)
+{
+    char *what = api_what("host", name);
+    struct store_txn *txn = NULL;
+    const json_t *ports;
+    const char *port;
+    json_t *value;
+    int status, error;
+
+    status =
+        api_check_input(in, port_status_fields, ARRAY_SIZE(port_status_fields),
+                        what, NULL, false, err);
+    if (status) {
+        goto out;
+    }
+    ports = json_object_get(in, "ports");
+    json_object_foreach((json_t *) ports, port, value)
+    {
+        const char *s = json_string_value(value);
+
+        status = api_check_name(port, "ports", what, err);
+        if (status) {
+            goto out;
+        }
+        if (!s || (strcmp(s, "up") && strcmp(s, "down"))) {
+            status = api_fail(err, 400, "ports",
+                              "%s: ports: \"%s\": expected \"up\" or \"down\"",
+                              what, port);
+            goto out;
+        }
+    }
+    status = api_begin(api, true, &txn, err);
+    if (status) {
+        goto out;
+    }
+    {
+        struct store_obj h;
+
+        status = get_host(txn, name, what, &h, err);
+        store_obj_clear(&h);
+        if (status) {
+            goto out;
+        }
+    }
+    json_object_foreach((json_t *) ports, port, value)
+    {
+        struct store_obj obj;
+        const char *host;
+        bool same = false;
+        json_t *report;
+
+        error = store_get(txn, "port", port, &obj);
+        if (error == ENOENT) {
+            /* Deleted since the agent last looked: nothing to record. */
+            continue;
+        } else if (error) {
+            status = api_store_error(error, what, err);
+            goto out;
+        }
+        host = api_get_string(obj.body, "host");
+        if (!host || strcmp(host, name)) {
+            /* Moved away: the new host reports it. */
+            store_obj_clear(&obj);
+            continue;
+        }
+        store_obj_clear(&obj);
+
+        report = json_pack("{ssss}", "host", name, "status",
+                           json_string_value(value));
+        if (!store_get(txn, "port-status", port, &obj)) {
+            same = json_equal(obj.body, report);
+            store_obj_clear(&obj);
+        }
+        /* Rewriting an unchanged report would wake every long poll for
+         * nothing. */
+        error = same ? 0
+                     : store_put(txn, "port-status", port, report, STORE_ANY,
+                                 NULL);
+        json_decref(report);
+        if (error) {
+            status = api_store_error(error, what, err);
+            goto out;
+        }
+    }
+    status = api_commit(txn, NULL, err);
+    txn = NULL;
+    if (!status) {
+        status = 204;
+    }
+
+out:
+    store_abort(txn);
+    free(what);
+    return status;
+}
+
+/* Reads an integer query parameter 'key' of 'query' in 'min'..'max' into
+ * '*value', which keeps its default if the parameter is absent. */
+static int
+query_int(const json_t *query, const char *key, long long min, long long max,
+          long long *value, struct api_error *err)
+{
+    const char *s = api_get_string(query, key);
+    char *end;
+    long long n;
+
+    if (!json_object_get(query, key)) {
+        return 0;
+    }
+    n = s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || *end || n < min || n > max) {
+        return api_fail(
+            err, 400, key,
+            "desired state: %s \"%s\": must be an integer %lld..%lld", key,
+            s ? s : "", min, max);
+    }
+    *value = n;
+    return 0;
+}
+
+static int64_t
+monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Computes host 'name''s document and the revision it reflects. */
+static int
+compute(struct api *api, const char *name, const char *what, json_t **doc,
+        int64_t *revision, struct api_error *err)
+{
+    struct store_txn *txn;
+    int status, error;
+
+    status = api_begin(api, false, &txn, err);
+    if (status) {
+        return status;
+    }
+    error = desired_compute(txn, name, doc);
+    if (error) {
+        store_abort(txn);
+        return error == ENOENT
+                   ? api_fail(err, 404, NULL, "%s: not found", what)
+                   : api_store_error(error, what, err);
+    }
+    /* Committing a read transaction answers its snapshot's revision. */
+    status = api_commit(txn, revision, err);
+    if (status) {
+        json_decref(*doc);
+    }
+    return status;
+}
+
+/* Waits until the store's revision passes 'revision' and returns 0, or
+ * answers 304 at 'deadline' (monotonic_ms()), or 503 if the controller is
+ * stopping. */
+static int
+wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
+                const char *what, struct api_error *err)
+{
+    for (;;) {
+        int64_t remaining = deadline - monotonic_ms();
+
+        if (remaining <= 0) {
+            return 304;
+        }
+        if (atomic_load(&api->stopping)) {
+            return api_fail(err, 503, NULL,
+                            "%s: the controller is stopping; poll again",
+                            what);
+        }
+        if (!store_wait(api->store, revision,
+                        remaining < WAIT_SLICE_MS ? remaining
+                                                  : WAIT_SLICE_MS)) {
+            return 0;
+        }
+    }
+}
+
+int
+api_host_desired_state(struct api *api, const char *name, const json_t *query,
+                       json_t **out, struct api_error *err)
+{
+    char *what = api_what("host", name);
+    long long since = 0, wait = API_WAIT_DEFAULT;
+    json_t *old = NULL, *doc = NULL;
+    int64_t deadline, revision;
+    const char *key;
+    json_t *value;
+    int status = 0;
+
+    json_object_foreach((json_t *) query, key, value)
+    {
+        if (strcmp(key, "since") && strcmp(key, "wait")) {
+            status = api_fail(err, 400, key,
+                              "desired state: %s: unknown query parameter "
+                              "(expected since, wait)",
+                              key);
+            goto out;
+        }
+    }
+    status = query_int(query, "since", 0, INT64_MAX, &since, err);
+    if (!status) {
+        status = query_int(query, "wait", 0, API_WAIT_MAX, &wait, err);
+    }
+    if (status) {
+        goto out;
+    }
+
+    old = since ? desired_recall(api->desired, name, since) : NULL;
+    deadline = monotonic_ms() + wait * 1000;
+    for (;;) {
+        int64_t computed = monotonic_ms(), pause;
+
+        status = compute(api, name, what, &doc, &revision, err);
+        if (status) {
+            goto out;
+        }
+        if (!old || !json_equal(old, doc)) {
+            json_t *changes = old ? desired_diff(old, doc) : NULL;
+
+            desired_remember(api->desired, name, revision, doc);
+            if (changes) {
+                *out = json_pack("{sIsbso}", "revision", (json_int_t) revision,
+                                 "full", 0, "changes", changes);
+            } else {
+                *out = json_pack("{sIsbsO}", "revision", (json_int_t) revision,
+                                 "full", 1, "document", doc);
+            }
+            status = 200;
+            goto out;
+        }
+        json_decref(doc);
+        doc = NULL;
+
+        /* Any commit wakes us; most leave this host's document alone, and
+         * then we wait on. */
+        status = wait_for_commit(api, revision, deadline, what, err);
+        if (status) {
+            goto out;
+        }
+        /* Commits come in bursts (a change and its audit entry, a script
+         * creating a thousand ports): look again at most every
+         * RECOMPUTE_MS, so that a burst costs a few computations of the
+         * document rather than one per commit. */
+        pause = computed + RECOMPUTE_MS - monotonic_ms();
+        if (pause > deadline - monotonic_ms()) {
+            pause = deadline - monotonic_ms();
+        }
+        if (pause > 0) {
+            usleep(pause * 1000);
+        }
+    }
+
+out:
+    json_decref(old);
+    json_decref(doc);
+    free(what);
+    return status;
+}
+
+/* Counts of ports by status, for /v1/status. */
+struct port_counts {
+    struct store_txn *txn;           /* For port status. */
+    size_t total, up, down, pending; /* The counts. */
+};
+
+static int
+count_port_cb(const struct store_obj *obj, void *pc_)
+{
+    struct port_counts *pc = pc_;
+    const char *s =
+        api_port_status(pc->txn, obj->name, api_get_string(obj->body, "host"));
+
+    pc->total++;
+    if (!strcmp(s, "up")) {
+        pc->up++;
+    } else if (!strcmp(s, "down")) {
+        pc->down++;
+    } else {
+        pc->pending++;
+    }
+    return 0;
+}
+
+/* Counts of hosts by status, for /v1/status. */
+struct host_counts {
+    struct api *api;     /* For host status. */
+    size_t total, ready; /* The counts. */
+};
+
+static int
+count_host_cb(const struct store_obj *obj, void *hc_)
+{
+    struct host_counts *hc = hc_;
+    time_t last;
+
+    hc->total++;
+    hc->ready += !strcmp(api_host_status(hc->api, obj->name, &last), "ready");
+    return 0;
+}
+
+int
+api_status(struct api *api, json_t **out, struct api_error *err)
+{
+    struct host_counts hc = {.api = api};
+    struct port_counts pc = {.txn = NULL};
+    size_t networks = 0;
+    int64_t revision;
+    int status, error;
+
+    status = api_begin(api, false, &pc.txn, err);
+    if (status) {
+        return status;
+    }
+    error = store_list(pc.txn, "host", NULL, 0, count_host_cb, &hc);
+    if (!error) {
+        error = store_list(pc.txn, "port", NULL, 0, count_port_cb, &pc);
+    }
+    if (!error) {
+        error = store_count(pc.txn, "network", &networks);
+    }
+    if (error) {
+        store_abort(pc.txn);
+        return api_store_error(error, "status", err);
+    }
+    status = api_commit(pc.txn, &revision, err);
+    if (status) {
+        return status;
+    }
+    *out = json_pack("{s{sIsIsI}sIs{sIsIsIsI}sI}", "hosts", "total",
+                     (json_int_t) hc.total, "ready", (json_int_t) hc.ready,
+                     "unreachable", (json_int_t) (hc.total - hc.ready),
+                     "networks", (json_int_t) networks, "ports", "total",
+                     (json_int_t) pc.total, "up", (json_int_t) pc.up, "down",
+                     (json_int_t) pc.down, "pending", (json_int_t) pc.pending,
+                     "revision", (json_int_t) revision);
+    return 200;
+}

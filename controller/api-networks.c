@@ -1,0 +1,556 @@
+/* Networks: /v1/networks. */
+#include "controller/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/store.h"
+#include "utils/addr.h"
+#include "utils/util.h"
+
+static const struct api_field network_fields[] = {
+    {"name", API_STRING, API_IMMUTABLE, true},
+    {"vni", API_INTEGER, API_IMMUTABLE, false},
+    {"cidr", API_STRING, API_IMMUTABLE, true},
+    {"mtu", API_INTEGER, API_RW, false},
+    {"description", API_STRING, API_RW, false},
+    {"version", API_INTEGER, API_VERSION, false},
+    {"revision", API_INTEGER, API_RO, false},
+    {"created_at", API_STRING, API_RO, false},
+    {"updated_at", API_STRING, API_RO, false},
+};
+
+/* A delete body may only carry the version it is based on. */
+static const struct api_field delete_fields[] = {
+    {"version", API_INTEGER, API_VERSION, false},
+};
+
+const char *
+api_parse_cidr(const char *cidr, uint32_t *netp, int *prefixp)
+{
+    const char *slash = strchr(cidr, '/');
+    char addr[INET_ADDRSTRLEN];
+    uint32_t be, net, mask;
+    size_t digits;
+    int prefix;
+
+    if (!slash || slash - cidr >= (long) sizeof addr) {
+        return "not a CIDR (expected a.b.c.d/N, e.g. 10.0.0.0/24)";
+    }
+    memcpy(addr, cidr, slash - cidr);
+    addr[slash - cidr] = '\0';
+    if (!addr_parse_ipv4(addr, &be)) {
+        return "not an IPv4 address before the \"/\" (expected a.b.c.d/N)";
+    }
+    digits = strspn(slash + 1, "0123456789");
+    if (digits == 0 || digits > 2 || slash[1 + digits] != '\0'
+        || atoi(slash + 1) > 32) {
+        return "prefix length must be 0..32";
+    }
+    prefix = atoi(slash + 1);
+    if (prefix < API_PREFIX_MIN || prefix > API_PREFIX_MAX) {
+        return "prefix length must be 8..30 (a network needs at least two "
+               "usable addresses)";
+    }
+    net = ntohl(be);
+    mask = UINT32_MAX << (32 - prefix);
+    if (net & ~mask) {
+        return "host bits must be zero (the prefix's first address, e.g. "
+               "10.0.0.0/24)";
+    }
+    if ((net >> 24) == 0 || (net >> 24) == 127 || (net >> 29) == 7) {
+        return "not a unicast range (0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0/3 "
+               "are not allowed)";
+    }
+    *netp = net;
+    *prefixp = prefix;
+    return NULL;
+}
+
+void
+api_vni_key(uint32_t vni, char buf[16])
+{
+    /* Zero-padded, so that the index sorts by number. */
+    snprintf(buf, 16, "%08" PRIu32, vni);
+}
+
+/* State of the search for the lowest free VNI. */
+struct vni_scan {
+    uint32_t candidate; /* Lowest VNI not known to be taken. */
+};
+
+static int
+vni_scan_cb(const struct store_obj *obj, void *scan_)
+{
+    struct vni_scan *scan = scan_;
+    unsigned long vni = strtoul(obj->name, NULL, 10);
+
+    if (vni > scan->candidate) {
+        return API_STOP;
+    }
+    if (vni == scan->candidate) {
+        scan->candidate++;
+    }
+    return 0;
+}
+
+int
+api_vni_allocate(struct store_txn *txn, uint32_t *vni)
+{
+    struct vni_scan scan = {.candidate = API_VNI_FIRST};
+    char after[16];
+    int error;
+
+    api_vni_key(API_VNI_FIRST - 1, after);
+    error = store_list(txn, "vni", after, 0, vni_scan_cb, &scan);
+    if (error && error != API_STOP) {
+        return error;
+    }
+    if (scan.candidate > API_VNI_MAX) {
+        return ENOSPC;
+    }
+    *vni = scan.candidate;
+    return 0;
+}
+
+/* Checks the values of the network fields in 'in' that are present, and
+ * copies them into 'body' (null removes or resets). */
+static int
+apply_fields(const json_t *in, json_t *body, const char *what,
+             struct api_error *err)
+{
+    const json_t *value;
+    int status;
+
+    value = json_object_get(in, "cidr");
+    if (value) {
+        const char *cidr = json_string_value(value);
+        const char *problem;
+        uint32_t net;
+        int prefix;
+
+        problem = api_parse_cidr(cidr, &net, &prefix);
+        if (problem) {
+            char *q = api_quote(cidr);
+
+            api_fail(err, 400, "cidr", "%s: cidr %s: %s", what, q, problem);
+            free(q);
+            return 400;
+        }
+        json_object_set_new(body, "cidr",
+                            json_sprintf("%u.%u.%u.%u/%d", net >> 24,
+                                         (net >> 16) & 0xff, (net >> 8) & 0xff,
+                                         net & 0xff, prefix));
+    }
+    value = json_object_get(in, "vni");
+    if (value) {
+        json_int_t vni = json_integer_value(value);
+
+        if (vni < 1 || vni > API_VNI_MAX) {
+            return api_fail(err, 400, "vni",
+                            "%s: vni %" JSON_INTEGER_FORMAT ": must be 1..%d",
+                            what, vni, API_VNI_MAX);
+        }
+        json_object_set_new(body, "vni", json_integer(vni));
+    }
+    value = json_object_get(in, "mtu");
+    if (json_is_null(value)) {
+        json_object_set_new(body, "mtu", json_integer(API_MTU_DEFAULT));
+    } else if (value) {
+        json_int_t mtu = json_integer_value(value);
+
+        if (mtu < API_MTU_MIN || mtu > API_MTU_MAX) {
+            return api_fail(err, 400, "mtu",
+                            "%s: mtu %" JSON_INTEGER_FORMAT ": must be %d..%d",
+                            what, mtu, API_MTU_MIN, API_MTU_MAX);
+        }
+        json_object_set_new(body, "mtu", json_integer(mtu));
+    }
+    value = json_object_get(in, "description");
+    status = api_check_description(value, what, err);
+    if (status) {
+        return status;
+    }
+    if (json_is_null(value)) {
+        json_object_del(body, "description");
+    } else if (value) {
+        json_object_set_new(body, "description",
+                            json_string(json_string_value(value)));
+    }
+    return 0;
+}
+
+/* Claims VNI 'vni' for network 'name', or a free one if 'vni' is 0, and
+ * stores it in '*vnip'. */
+static int
+claim_vni(struct store_txn *txn, const char *name, uint32_t vni,
+          const char *what, uint32_t *vnip, struct api_error *err)
+{
+    struct store_obj owner;
+    char key[16];
+    json_t *index;
+    int error;
+
+    if (!vni) {
+        error = api_vni_allocate(txn, &vni);
+        if (error == ENOSPC) {
+            return api_fail(
+                err, 409, "vni",
+                "%s: no free VNI left from %d up (give one explicitly)", what,
+                API_VNI_FIRST);
+        } else if (error) {
+            return api_store_error(error, what, err);
+        }
+    }
+    api_vni_key(vni, key);
+    error = store_get(txn, "vni", key, &owner);
+    if (!error) {
+        api_fail(err, 409, "vni",
+                 "%s: vni %" PRIu32 ": in use by network \"%s\"", what, vni,
+                 api_get_string(owner.body, "network") ?: "?");
+        store_obj_clear(&owner);
+        return 409;
+    } else if (error != ENOENT) {
+        return api_store_error(error, what, err);
+    }
+    index = json_pack("{ss}", "network", name);
+    error = store_put(txn, "vni", key, index, STORE_CREATE, NULL);
+    json_decref(index);
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    *vnip = vni;
+    return 0;
+}
+
+int
+api_network_create(struct api *api, const json_t *in, json_t **out,
+                   struct api_error *err)
+{
+    const char *name = api_get_string(in, "name");
+    char *what = api_what("network", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *body = json_object();
+    uint32_t vni = 0;
+    char now[32];
+    int64_t revision;
+    int status, error;
+
+    status = api_check_input(in, network_fields, ARRAY_SIZE(network_fields),
+                             what, NULL, false, err);
+    if (!status) {
+        status = api_check_name(name, "name", what, err);
+    }
+    if (!status) {
+        json_object_set_new(body, "mtu", json_integer(API_MTU_DEFAULT));
+        status = apply_fields(in, body, what, err);
+    }
+    if (!status) {
+        status = api_begin(api, true, &txn, err);
+    }
+    if (status) {
+        goto out;
+    }
+
+    error = store_get(txn, "network", name, &obj);
+    if (!error) {
+        status = api_fail(err, 409, "name", "%s: already exists", what);
+        goto out;
+    } else if (error != ENOENT) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status =
+        claim_vni(txn, name, json_integer_value(json_object_get(body, "vni")),
+                  what, &vni, err);
+    if (status) {
+        goto out;
+    }
+    json_object_set_new(body, "vni", json_integer(vni));
+    api_now(now);
+    json_object_set_new(body, "created_at", json_string(now));
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, "network", name, body, STORE_CREATE, NULL);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    txn = NULL;
+    if (!status) {
+        struct store_obj created = {
+            .kind = "network",
+            .name = (char *) name,
+            .body = body,
+            .version = 1,
+            .create_revision = revision,
+            .mod_revision = revision,
+        };
+
+        *out = api_object_out(&created);
+        status = 201;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(body);
+    free(what);
+    return status;
+}
+
+int
+api_network_get(struct api *api, const char *name, json_t **out,
+                struct api_error *err)
+{
+    struct store_txn *txn;
+    struct store_obj obj;
+    int status, error;
+
+    status = api_begin(api, false, &txn, err);
+    if (status) {
+        return status;
+    }
+    error = store_get(txn, "network", name, &obj);
+    store_abort(txn);
+    if (error == ENOENT) {
+        char *q = api_quote(name);
+
+        api_fail(err, 404, NULL, "network %s: not found", q);
+        free(q);
+        return 404;
+    } else if (error) {
+        return api_store_error(error, "reading a network", err);
+    }
+    *out = api_object_out(&obj);
+    store_obj_clear(&obj);
+    return 200;
+}
+
+static int
+collect_cb(const struct store_obj *obj, void *items)
+{
+    json_array_append_new(items, api_object_out(obj));
+    return 0;
+}
+
+int
+api_network_list(struct api *api, const json_t *query, json_t **out,
+                 struct api_error *err)
+{
+    const char *page_token;
+    struct store_txn *txn;
+    json_t *items;
+    size_t limit;
+    int status, error;
+
+    status = api_list_query(query, "networks", NULL, &limit, &page_token, err);
+    if (!status) {
+        status = api_begin(api, false, &txn, err);
+    }
+    if (status) {
+        return status;
+    }
+    items = json_array();
+    error =
+        store_list(txn, "network", page_token, limit + 1, collect_cb, items);
+    store_abort(txn);
+    if (error) {
+        json_decref(items);
+        return api_store_error(error, "listing networks", err);
+    }
+    *out = api_list_page(items, limit);
+    return 200;
+}
+
+/* Reads network 'name' in 'txn' into 'obj' for 'what', answering 404 if
+ * there is none. */
+static int
+get_network(struct store_txn *txn, const char *name, const char *what,
+            struct store_obj *obj, struct api_error *err)
+{
+    int error = store_get(txn, "network", name, obj);
+
+    if (error == ENOENT) {
+        return api_fail(err, 404, NULL, "%s: not found", what);
+    } else if (error) {
+        return api_store_error(error, what, err);
+    }
+    return 0;
+}
+
+int
+api_network_patch(struct api *api, const char *name, const json_t *in,
+                  int64_t if_match, json_t **out, struct api_error *err)
+{
+    char *what = api_what("network", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL, *body = NULL;
+    int64_t expected, revision;
+    char now[32];
+    int status, error;
+
+    status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = get_network(txn, name, what, &obj, err);
+    }
+    if (status) {
+        goto out;
+    }
+    current = api_object_out(&obj);
+    status = api_check_input(in, network_fields, ARRAY_SIZE(network_fields),
+                             what, current, true, err);
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj.version, what, err);
+    }
+    if (!status) {
+        body = json_deep_copy(obj.body);
+        status = apply_fields(in, body, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    if (json_equal(body, obj.body)) {
+        /* Nothing changes, so neither does the version. */
+        *out = json_incref(current);
+        status = 200;
+        goto out;
+    }
+
+    api_now(now);
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, "network", name, body, obj.version, NULL);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    txn = NULL;
+    if (!status) {
+        json_decref(obj.body);
+        obj.body = json_incref(body);
+        obj.version++;
+        obj.mod_revision = revision;
+        *out = api_object_out(&obj);
+        status = 200;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    json_decref(body);
+    free(what);
+    return status;
+}
+
+/* Names of the first ports of network 'network', for a message. */
+struct port_names {
+    const char *prefix; /* "NETWORK/". */
+    size_t n;           /* Ports seen so far. */
+    json_t *names;      /* The first few port names. */
+};
+
+static int
+port_names_cb(const struct store_obj *obj, void *pn_)
+{
+    struct port_names *pn = pn_;
+    size_t len = strlen(pn->prefix);
+
+    if (strncmp(obj->name, pn->prefix, len)) {
+        return API_STOP;
+    }
+    if (++pn->n <= 3) {
+        json_array_append_new(pn->names, json_string(obj->name + len));
+    }
+    return 0;
+}
+
+int
+api_network_delete(struct api *api, const char *name, const json_t *in,
+                   int64_t if_match, struct api_error *err)
+{
+    char *what = api_what("network", name);
+    struct port_names pn = {.names = json_array()};
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL;
+    int64_t expected;
+    int status, error;
+    char key[16];
+
+    status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = get_network(txn, name, what, &obj, err);
+    }
+    if (status) {
+        goto out;
+    }
+    current = api_object_out(&obj);
+    if (in) {
+        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
+                                 what, current, false, err);
+    }
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj.version, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+
+    pn.prefix = xasprintf("%s/", name);
+    error = store_list(txn, "net-port", pn.prefix, 0, port_names_cb, &pn);
+    if (error && error != API_STOP) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    if (pn.n) {
+        char *names = json_dumps(pn.names, JSON_COMPACT);
+
+        status = api_fail(err, 409, NULL,
+                          "%s: still has %zu port%s (%s%s); delete them first",
+                          what, pn.n, pn.n == 1 ? "" : "s", names,
+                          pn.n > 3 ? " and more" : "");
+        free(names);
+        goto out;
+    }
+
+    api_vni_key(json_integer_value(json_object_get(obj.body, "vni")), key);
+    error = store_delete(txn, "network", name, obj.version);
+    if (!error) {
+        error = store_delete(txn, "vni", key, STORE_ANY);
+    }
+    if (!error || error == ENOENT) {
+        error = store_delete(txn, "ipam", name, STORE_ANY);
+    }
+    if (error && error != ENOENT) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, NULL, err);
+    txn = NULL;
+    if (!status) {
+        status = 204;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    json_decref(pn.names);
+    free((char *) pn.prefix);
+    free(what);
+    return status;
+}

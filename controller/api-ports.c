@@ -1,0 +1,1182 @@
+/* Ports: /v1/ports, with IP and MAC allocation. */
+#include "controller/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "controller/store.h"
+#include "utils/addr.h"
+#include "utils/util.h"
+
+static const struct api_field port_fields[] = {
+    {"name", API_STRING, API_IMMUTABLE, true},
+    {"network", API_STRING, API_IMMUTABLE, true},
+    {"mac", API_STRING, API_IMMUTABLE, false},
+    {"ip", API_STRING, API_IMMUTABLE, false},
+    {"host", API_STRING, API_RW, false},
+    {"device", API_STRING, API_IMMUTABLE, false},
+    {"labels", API_OBJECT, API_RW, false},
+    {"description", API_STRING, API_RW, false},
+    {"security_groups", API_ARRAY, API_RW, false},
+    {"qos", API_STRING, API_RW, false},
+    {"status", API_STRING, API_RO, false},
+    {"version", API_INTEGER, API_VERSION, false},
+    {"revision", API_INTEGER, API_RO, false},
+    {"created_at", API_STRING, API_RO, false},
+    {"updated_at", API_STRING, API_RO, false},
+};
+
+static const struct api_field delete_fields[] = {
+    {"version", API_INTEGER, API_VERSION, false},
+};
+
+/* How many random MACs to try before giving up: with 2^32 choices, a
+ * collision even twice in a row means something else is wrong. */
+#define MAC_ATTEMPTS 16
+
+/* Formats 'ip' (host order) as a dotted quad into 'buf'. */
+static void
+format_ip(uint32_t ip, char buf[16])
+{
+    snprintf(buf, 16, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff,
+             (ip >> 8) & 0xff, ip & 0xff);
+}
+
+/* Parses dotted quad 's', zero-padded or not, into '*ip' (host order). */
+static bool
+parse_ip(const char *s, uint32_t *ip)
+{
+    unsigned int a, b, c, d;
+    char extra;
+
+    if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4 || a > 255
+        || b > 255 || c > 255 || d > 255) {
+        return false;
+    }
+    *ip = a << 24 | b << 16 | c << 8 | d;
+    return true;
+}
+
+char *
+api_ip_key(const char *network, uint32_t ip)
+{
+    /* Zero-padded, so that a network's addresses sort by value. */
+    return xasprintf("%s/%03u.%03u.%03u.%03u", network, ip >> 24,
+                     (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+}
+
+/* State of the search for the lowest free address. */
+struct ip_scan {
+    const char *prefix; /* "NETWORK/". */
+    uint32_t candidate; /* Lowest address not known to be taken. */
+    uint32_t last;      /* Last usable address. */
+};
+
+static int
+ip_scan_cb(const struct store_obj *obj, void *scan_)
+{
+    struct ip_scan *scan = scan_;
+    size_t len = strlen(scan->prefix);
+    uint32_t ip;
+
+    if (strncmp(obj->name, scan->prefix, len)
+        || !parse_ip(obj->name + len, &ip) || ip > scan->candidate) {
+        return API_STOP;
+    }
+    if (ip == scan->candidate) {
+        scan->candidate++;
+    }
+    return scan->candidate > scan->last ? API_STOP : 0;
+}
+
+/* Reads the allocation hint of 'network': every address below it is
+ * taken.  Returns 0 if there is none. */
+static uint32_t
+ipam_hint(struct store_txn *txn, const char *network)
+{
+    struct store_obj obj;
+    uint32_t hint = 0;
+
+    if (!store_get(txn, "ipam", network, &obj)) {
+        const char *next = api_get_string(obj.body, "next");
+
+        if (!next || !parse_ip(next, &hint)) {
+            hint = 0;
+        }
+        store_obj_clear(&obj);
+    }
+    return hint;
+}
+
+static int
+ipam_set_hint(struct store_txn *txn, const char *network, uint32_t hint)
+{
+    char buf[16];
+    json_t *body;
+    int error;
+
+    format_ip(hint, buf);
+    body = json_pack("{ss}", "next", buf);
+    error = store_put(txn, "ipam", network, body, STORE_ANY, NULL);
+    json_decref(body);
+    return error;
+}
+
+int
+api_ipam_allocate(struct store_txn *txn, const char *network, uint32_t net,
+                  int prefix, uint32_t *ip)
+{
+    uint32_t mask = UINT32_MAX << (32 - prefix);
+    struct ip_scan scan;
+    uint32_t hint;
+    char *after;
+    int error;
+
+    scan.prefix = NULL;
+    scan.candidate = net + 1;
+    scan.last = (net | ~mask) - 1;
+    hint = ipam_hint(txn, network);
+    if (hint > scan.candidate && hint <= scan.last + 1) {
+        scan.candidate = hint;
+    }
+    if (scan.candidate > scan.last) {
+        return ENOSPC;
+    }
+
+    /* The hint makes allocation in a network that only grows one lookup:
+     * scan from the hint for the first address without an index entry. */
+    scan.prefix = xasprintf("%s/", network);
+    after = api_ip_key(network, scan.candidate - 1);
+    error = store_list(txn, "ip", after, 0, ip_scan_cb, &scan);
+    free(after);
+    free((char *) scan.prefix);
+    if (error && error != API_STOP) {
+        return error;
+    }
+    if (scan.candidate > scan.last) {
+        return ENOSPC;
+    }
+    *ip = scan.candidate;
+    return 0;
+}
+
+int
+api_mac_allocate(struct store_txn *txn, uint8_t mac[6])
+{
+    for (int i = 0; i < MAC_ATTEMPTS; i++) {
+        char key[ADDR_MAC_STRLEN];
+        struct store_obj obj;
+        int error;
+
+        mac[0] = 0x02;
+        mac[1] = 0xfa;
+        if (getrandom(mac + 2, 4, 0) != 4) {
+            return errno ? errno : EIO;
+        }
+        addr_format_mac(mac, key);
+        error = store_get(txn, "mac", key, &obj);
+        if (error == ENOENT) {
+            return 0;
+        } else if (error) {
+            return error;
+        }
+        store_obj_clear(&obj);
+    }
+    return EEXIST;
+}
+
+const char *
+api_port_status(struct store_txn *txn, const char *name, const char *host)
+{
+    const char *status = "pending";
+    struct store_obj obj;
+
+    if (host && !store_get(txn, "port-status", name, &obj)) {
+        const char *reported = api_get_string(obj.body, "status");
+        const char *on = api_get_string(obj.body, "host");
+
+        /* A report from the port's previous host says nothing about the
+         * current one. */
+        if (on && !strcmp(on, host) && reported) {
+            status = !strcmp(reported, "up") ? "up" : "down";
+        }
+        store_obj_clear(&obj);
+    }
+    return status;
+}
+
+/* The API form of stored port 'obj', with its status. */
+static json_t *
+port_out(struct store_txn *txn, const struct store_obj *obj)
+{
+    json_t *out = api_object_out(obj);
+
+    json_object_set_new(
+        out, "status",
+        json_string(api_port_status(txn, obj->name,
+                                    api_get_string(obj->body, "host"))));
+    return out;
+}
+
+/* Checks label set 'labels' of 'what'.  In a merge patch ('patch'), null
+ * values (removals) are allowed. */
+static int
+check_labels(const json_t *labels, bool patch, const char *what,
+             struct api_error *err)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *) labels, key, value)
+    {
+        char *q = api_quote(key);
+        int status = 0;
+
+        if (!*key || strlen(key) > API_LABEL_MAX || strchr(key, '=')) {
+            status = api_fail(
+                err, 400, "labels",
+                "%s: labels: key %s: must be 1 to %d characters without \"=\"",
+                what, q, API_LABEL_MAX);
+        } else if (json_is_null(value) && patch) {
+            /* Removes the label. */
+        } else if (!json_is_string(value)) {
+            status =
+                api_fail(err, 400, "labels",
+                         "%s: labels: %s: expected a string value", what, q);
+        } else if (strlen(json_string_value(value)) > API_LABEL_MAX) {
+            status = api_fail(
+                err, 400, "labels",
+                "%s: labels: %s: the value is longer than %d characters", what,
+                q, API_LABEL_MAX);
+        }
+        free(q);
+        if (status) {
+            return status;
+        }
+    }
+    return 0;
+}
+
+/* Checks the reserved fields of 'in', which must stay empty for now. */
+static int
+check_reserved(const json_t *in, const char *what, struct api_error *err)
+{
+    const json_t *groups = json_object_get(in, "security_groups");
+    const json_t *qos = json_object_get(in, "qos");
+
+    if (json_array_size(groups)) {
+        return api_fail(err, 400, "security_groups",
+                        "%s: security_groups: reserved for the firewall; must "
+                        "be absent or empty for now",
+                        what);
+    }
+    if (qos && !json_is_null(qos)) {
+        return api_fail(err, 400, "qos",
+                        "%s: qos: reserved for QoS; must be absent for now",
+                        what);
+    }
+    return 0;
+}
+
+/* Creates index object ('kind', 'key') with 'body' for 'what', or answers
+ * 409 naming 'field' 'value' and the port that holds it already. */
+static int
+claim(struct store_txn *txn, const char *kind, const char *key, json_t *body,
+      const char *what, const char *field, const char *value,
+      struct api_error *err)
+{
+    struct store_obj owner;
+    int error = store_get(txn, kind, key, &owner);
+
+    if (!error) {
+        api_fail(err, 409, field, "%s: %s %s: in use by port \"%s\"", what,
+                 field, value, api_get_string(owner.body, "port") ?: "?");
+        store_obj_clear(&owner);
+        return 409;
+    } else if (error != ENOENT) {
+        return api_store_error(error, what, err);
+    }
+    error = store_put(txn, kind, key, body, STORE_CREATE, NULL);
+    return error ? api_store_error(error, what, err) : 0;
+}
+
+/* Places port 'port' with device 'device' on 'host': claims the device
+ * name on that host and adds the port to the host's index. */
+static int
+place(struct store_txn *txn, const char *port, const char *host,
+      const char *device, const char *what, struct api_error *err)
+{
+    char *key = xasprintf("%s/%s", host, device);
+    json_t *index = json_pack("{ss}", "port", port);
+    struct store_obj h;
+    char *q = api_quote(device);
+    int status, error;
+
+    error = store_get(txn, "host", host, &h);
+    if (!error) {
+        const char *underlay = api_get_string(h.body, "underlay");
+
+        if (underlay && !strcmp(underlay, device)) {
+            status = api_fail(
+                err, 409, "device",
+                "%s: device %s: is the underlay device of host \"%s\"", what,
+                q, host);
+            store_obj_clear(&h);
+            goto out;
+        }
+        store_obj_clear(&h);
+    } else if (error != ENOENT) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+
+    status = claim(txn, "device", key, index, what, "device", q, err);
+    if (status == 409) {
+        /* Say where, and what to do: the default device name keeps only
+         * the first 12 characters of the port's name. */
+        char *msg =
+            xasprintf("%s on host \"%s\" (give the port another \"device\")",
+                      err->message, host);
+
+        free(err->message);
+        err->message = msg;
+    }
+    if (!status) {
+        char *hp = xasprintf("%s/%s", host, port);
+        json_t *empty = json_object();
+
+        error = store_put(txn, "host-port", hp, empty, STORE_ANY, NULL);
+        if (error) {
+            status = api_store_error(error, what, err);
+        }
+        json_decref(empty);
+        free(hp);
+    }
+
+out:
+    json_decref(index);
+    free(key);
+    free(q);
+    return status;
+}
+
+/* Undoes place(). */
+static int
+unplace(struct store_txn *txn, const char *port, const char *host,
+        const char *device)
+{
+    char *key = xasprintf("%s/%s", host, device);
+    char *hp = xasprintf("%s/%s", host, port);
+    int error;
+
+    error = store_delete(txn, "device", key, STORE_ANY);
+    if (!error || error == ENOENT) {
+        error = store_delete(txn, "host-port", hp, STORE_ANY);
+    }
+    free(key);
+    free(hp);
+    return error == ENOENT ? 0 : error;
+}
+
+/* Writes the network's index entry for port 'name' from its 'body'. */
+static int
+put_net_port(struct store_txn *txn, const char *name, const json_t *body)
+{
+    char *key = xasprintf("%s/%s", api_get_string(body, "network"), name);
+    json_t *index = json_pack("{sOsO}", "mac", json_object_get(body, "mac"),
+                              "ip", json_object_get(body, "ip"));
+    const json_t *host = json_object_get(body, "host");
+    int error;
+
+    if (host) {
+        json_object_set(index, "host", (json_t *) host);
+    }
+    error = store_put(txn, "net-port", key, index, STORE_ANY, NULL);
+    json_decref(index);
+    free(key);
+    return error;
+}
+
+/* Checks the values of the port fields given in 'in' for creation. */
+static int
+check_create(const json_t *in, const char *what, struct api_error *err)
+{
+    const char *s;
+    int status;
+
+    status =
+        api_check_name(api_get_string(in, "network"), "network", what, err);
+    if (!status && (s = api_get_string(in, "host"))) {
+        status = api_check_name(s, "host", what, err);
+    }
+    if (!status && (s = api_get_string(in, "device"))
+        && !api_device_is_valid(s)) {
+        char *q = api_quote(s);
+
+        status = api_fail(err, 400, "device",
+                          "%s: device %s: must be 1 to %d characters without "
+                          "\"/\", \":\" or spaces",
+                          what, q, API_DEVICE_MAX);
+        free(q);
+    }
+    if (!status && (s = api_get_string(in, "mac"))) {
+        uint8_t mac[6];
+        const char *problem = NULL;
+
+        if (!addr_parse_mac(s, mac)) {
+            problem = "not a MAC address (expected xx:xx:xx:xx:xx:xx)";
+        } else if (mac[0] & 1) {
+            problem = "a multicast MAC (expected a unicast MAC: the low bit "
+                      "of the first byte clear)";
+        } else if (addr_mac_is_zero(mac)) {
+            problem = "the zero MAC (expected a unicast MAC)";
+        }
+        if (problem) {
+            char *q = api_quote(s);
+
+            status =
+                api_fail(err, 400, "mac", "%s: mac %s: %s", what, q, problem);
+            free(q);
+        }
+    }
+    if (!status && (s = api_get_string(in, "ip"))) {
+        uint32_t ip;
+
+        if (!parse_ip(s, &ip) || !addr_parse_ipv4(s, &ip)) {
+            char *q = api_quote(s);
+
+            status = api_fail(
+                err, 400, "ip",
+                "%s: ip %s: not an IPv4 address (expected a.b.c.d)", what, q);
+            free(q);
+        }
+    }
+    if (!status) {
+        status = check_labels(json_object_get(in, "labels"), false, what, err);
+    }
+    if (!status) {
+        status = api_check_description(json_object_get(in, "description"),
+                                       what, err);
+    }
+    if (!status) {
+        status = check_reserved(in, what, err);
+    }
+    return status;
+}
+
+/* Reads 'network' in 'txn' for 'what': its address range (host order)
+ * and its CIDR as text into 'cidr_buf'. */
+static int
+read_network(struct store_txn *txn, const char *network, const char *what,
+             uint32_t *net, int *prefix, char cidr_buf[24],
+             struct api_error *err)
+{
+    struct store_obj obj;
+    const char *cidr;
+    int error = store_get(txn, "network", network, &obj);
+
+    if (error == ENOENT) {
+        return api_fail(err, 400, "network",
+                        "%s: network \"%s\": no such network", what, network);
+    } else if (error) {
+        return api_store_error(error, what, err);
+    }
+    cidr = api_get_string(obj.body, "cidr");
+    if (!cidr || api_parse_cidr(cidr, net, prefix)) {
+        store_obj_clear(&obj);
+        return api_fail(err, 500, NULL,
+                        "%s: network \"%s\" has a corrupt cidr in the store",
+                        what, network);
+    }
+    snprintf(cidr_buf, 24, "%s", cidr);
+    store_obj_clear(&obj);
+    return 0;
+}
+
+/* Claims the port's address: 'given' if not NULL, or else the lowest free
+ * one.  Stores it into 'body' as "ip". */
+static int
+claim_ip(struct store_txn *txn, const char *name, const char *network,
+         const char *given, json_t *body, const char *what,
+         struct api_error *err)
+{
+    uint32_t net, ip, mask;
+    json_t *index;
+    char cidr[24];
+    char buf[16];
+    char *key;
+    int prefix;
+    int status, error;
+
+    status = read_network(txn, network, what, &net, &prefix, cidr, err);
+    if (status) {
+        return status;
+    }
+    mask = UINT32_MAX << (32 - prefix);
+    if (given) {
+        parse_ip(given, &ip);
+        format_ip(ip, buf);
+        if ((ip & mask) != net) {
+            return api_fail(err, 400, "ip",
+                            "%s: ip \"%s\": not inside network \"%s\" (%s)",
+                            what, buf, network, cidr);
+        }
+        if (ip == net || ip == (net | ~mask)) {
+            return api_fail(err, 400, "ip",
+                            "%s: ip \"%s\": the %s address of network \"%s\" "
+                            "cannot be given to a port",
+                            what, buf, ip == net ? "network" : "broadcast",
+                            network);
+        }
+    } else {
+        error = api_ipam_allocate(txn, network, net, prefix, &ip);
+        if (error == ENOSPC) {
+            return api_fail(err, 409, "ip",
+                            "%s: network \"%s\" has no free address left",
+                            what, network);
+        } else if (error) {
+            return api_store_error(error, what, err);
+        }
+        error = ipam_set_hint(txn, network, ip + 1);
+        if (error) {
+            return api_store_error(error, what, err);
+        }
+        format_ip(ip, buf);
+    }
+
+    key = api_ip_key(network, ip);
+    index = json_pack("{ss}", "port", name);
+    status = claim(txn, "ip", key, index, what, "ip", buf, err);
+    if (status == 409) {
+        char *msg = xasprintf("%s in network \"%s\"", err->message, network);
+
+        free(err->message);
+        err->message = msg;
+    }
+    json_decref(index);
+    free(key);
+    json_object_set_new(body, "ip", json_string(buf));
+    return status;
+}
+
+/* Claims the port's MAC: 'given' if not NULL, or else a random free one.
+ * Stores it into 'body' as "mac". */
+static int
+claim_mac(struct store_txn *txn, const char *name, const char *given,
+          json_t *body, const char *what, struct api_error *err)
+{
+    char buf[ADDR_MAC_STRLEN];
+    uint8_t mac[6];
+    json_t *index;
+    int status;
+
+    if (given) {
+        addr_parse_mac(given, mac);
+    } else {
+        int error = api_mac_allocate(txn, mac);
+
+        if (error) {
+            return api_store_error(error, what, err);
+        }
+    }
+    addr_format_mac(mac, buf);
+    index = json_pack("{ss}", "port", name);
+    status = claim(txn, "mac", buf, index, what, "mac", buf, err);
+    json_decref(index);
+    json_object_set_new(body, "mac", json_string(buf));
+    return status;
+}
+
+int
+api_port_create(struct api *api, const json_t *in, json_t **out,
+                struct api_error *err)
+{
+    const char *name = api_get_string(in, "name");
+    char *what = api_what("port", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *body = json_object();
+    const char *network, *host;
+    int64_t revision;
+    char now[32];
+    int status, error;
+
+    status = api_check_input(in, port_fields, ARRAY_SIZE(port_fields), what,
+                             NULL, false, err);
+    if (!status) {
+        status = api_check_name(name, "name", what, err);
+    }
+    if (!status) {
+        status = check_create(in, what, err);
+    }
+    if (!status) {
+        status = api_begin(api, true, &txn, err);
+    }
+    if (status) {
+        goto out;
+    }
+    network = api_get_string(in, "network");
+    host = api_get_string(in, "host");
+
+    error = store_get(txn, "port", name, &obj);
+    if (!error) {
+        status = api_fail(err, 409, "name", "%s: already exists", what);
+        goto out;
+    } else if (error != ENOENT) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    json_object_set_new(body, "network", json_string(network));
+    status = claim_ip(txn, name, network, api_get_string(in, "ip"), body, what,
+                      err);
+    if (!status) {
+        status =
+            claim_mac(txn, name, api_get_string(in, "mac"), body, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    if (json_object_get(in, "device")) {
+        json_object_set(body, "device", json_object_get(in, "device"));
+    } else {
+        json_object_set_new(body, "device", json_sprintf("fp-%.12s", name));
+    }
+    if (host) {
+        json_object_set_new(body, "host", json_string(host));
+        status =
+            place(txn, name, host, api_get_string(body, "device"), what, err);
+        if (status) {
+            goto out;
+        }
+    }
+    if (json_object_get(in, "labels")) {
+        json_object_set(body, "labels", json_object_get(in, "labels"));
+    } else {
+        json_object_set_new(body, "labels", json_object());
+    }
+    if (json_object_get(in, "description")) {
+        json_object_set(body, "description",
+                        json_object_get(in, "description"));
+    }
+    api_now(now);
+    json_object_set_new(body, "created_at", json_string(now));
+    json_object_set_new(body, "updated_at", json_string(now));
+
+    error = put_net_port(txn, name, body);
+    if (!error) {
+        error = store_put(txn, "port", name, body, STORE_CREATE, NULL);
+    }
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    txn = NULL;
+    if (!status) {
+        struct store_obj created = {
+            .kind = "port",
+            .name = (char *) name,
+            .body = body,
+            .version = 1,
+            .create_revision = revision,
+            .mod_revision = revision,
+        };
+
+        *out = api_object_out(&created);
+        json_object_set_new(*out, "status", json_string("pending"));
+        status = 201;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(body);
+    free(what);
+    return status;
+}
+
+/* Reads port 'name' in 'txn' into 'obj', answering 404 if there is
+ * none. */
+static int
+get_port(struct store_txn *txn, const char *name, const char *what,
+         struct store_obj *obj, struct api_error *err)
+{
+    int error = store_get(txn, "port", name, obj);
+
+    if (error == ENOENT) {
+        return api_fail(err, 404, NULL, "%s: not found", what);
+    } else if (error) {
+        return api_store_error(error, what, err);
+    }
+    return 0;
+}
+
+int
+api_port_get(struct api *api, const char *name, json_t **out,
+             struct api_error *err)
+{
+    char *what = api_what("port", name);
+    struct store_txn *txn;
+    struct store_obj obj;
+    int status;
+
+    status = api_begin(api, false, &txn, err);
+    if (!status) {
+        status = get_port(txn, name, what, &obj, err);
+        if (!status) {
+            *out = port_out(txn, &obj);
+            store_obj_clear(&obj);
+            status = 200;
+        }
+        store_abort(txn);
+    }
+    free(what);
+    return status;
+}
+
+/* A port list in the making. */
+struct port_filter {
+    struct store_txn *txn; /* Where to read ports. */
+    const char *network;   /* Only ports of this network, or NULL. */
+    const char *host;      /* Only ports on this host, or NULL. */
+    json_t *labels;        /* Array of "KEY=VALUE" or "KEY" that every
+                            * port must match. */
+    const char *prefix;    /* Index name prefix when iterating an
+                            * index ("NETWORK/", "HOST/"), or NULL. */
+    size_t want;           /* Items wanted: the limit plus one. */
+    json_t *items;         /* The ports found. */
+    int error;             /* A store failure, or 0. */
+};
+
+static bool
+port_matches(const struct port_filter *f, const json_t *body)
+{
+    const json_t *labels = json_object_get(body, "labels");
+    const char *host = api_get_string(body, "host");
+    const json_t *want;
+    size_t i;
+
+    if (f->network && strcmp(f->network, api_get_string(body, "network"))) {
+        return false;
+    }
+    if (f->host && (!host || strcmp(f->host, host))) {
+        return false;
+    }
+    json_array_foreach(f->labels, i, want)
+    {
+        const char *s = json_string_value(want);
+        const char *eq = strchr(s, '=');
+        char *key = eq ? xasprintf("%.*s", (int) (eq - s), s) : xstrdup(s);
+        const char *value = api_get_string(labels, key);
+
+        free(key);
+        if (!value || (eq && strcmp(value, eq + 1))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Adds port 'obj' to 'f' if it matches.  Stops when 'f' is full. */
+static int
+filter_port(struct port_filter *f, const struct store_obj *obj)
+{
+    if (port_matches(f, obj->body)) {
+        json_array_append_new(f->items, port_out(f->txn, obj));
+    }
+    return json_array_size(f->items) >= f->want ? API_STOP : 0;
+}
+
+static int
+port_list_cb(const struct store_obj *obj, void *f)
+{
+    return filter_port(f, obj);
+}
+
+/* Visits the ports named by a "net-port" or "host-port" index. */
+static int
+port_index_cb(const struct store_obj *index, void *f_)
+{
+    struct port_filter *f = f_;
+    size_t len = strlen(f->prefix);
+    const char *host = api_get_string(index->body, "host");
+    struct store_obj obj;
+    int error;
+
+    if (strncmp(index->name, f->prefix, len)) {
+        return API_STOP;
+    }
+    if (f->host && f->network && (!host || strcmp(host, f->host))) {
+        /* Saves reading a port the host filter rejects anyway. */
+        return 0;
+    }
+    error = store_get(f->txn, "port", index->name + len, &obj);
+    if (error == ENOENT) {
+        return 0;
+    } else if (error) {
+        f->error = error;
+        return API_STOP;
+    }
+    error = filter_port(f, &obj);
+    store_obj_clear(&obj);
+    return error;
+}
+
+/* Reads the label filters of 'query' into 'f'. */
+static int
+parse_label_filters(const json_t *query, struct port_filter *f,
+                    struct api_error *err)
+{
+    const json_t *labels = json_object_get(query, "label");
+    const json_t *value;
+    size_t i;
+
+    f->labels = json_array();
+    if (json_is_string(labels)) {
+        json_array_append(f->labels, (json_t *) labels);
+    } else if (json_is_array(labels)) {
+        json_array_extend(f->labels, (json_t *) labels);
+    }
+    json_array_foreach(f->labels, i, value)
+    {
+        const char *s = json_string_value(value);
+
+        if (!s || !*s || *s == '=') {
+            return api_fail(
+                err, 400, "label",
+                "listing ports: label \"%s\": expected KEY=VALUE or KEY",
+                s ? s : "");
+        }
+    }
+    return 0;
+}
+
+int
+api_port_list(struct api *api, const json_t *query, json_t **out,
+              struct api_error *err)
+{
+    static const char *const extra[] = {"network", "host", "label", NULL};
+    struct port_filter f = {.labels = NULL};
+    const char *page_token, *kind;
+    char *after = NULL;
+    size_t limit;
+    int status, error;
+
+    status = api_list_query(query, "ports", extra, &limit, &page_token, err);
+    if (status) {
+        return status;
+    }
+    f.network = api_get_string(query, "network");
+    f.host = api_get_string(query, "host");
+    status = parse_label_filters(query, &f, err);
+    if (!status && f.network) {
+        status = api_check_name(f.network, "network", "listing ports", err);
+    }
+    if (!status && f.host) {
+        status = api_check_name(f.host, "host", "listing ports", err);
+    }
+    if (!status) {
+        status = api_begin(api, false, &f.txn, err);
+    }
+    if (status) {
+        json_decref(f.labels);
+        return status;
+    }
+
+    f.want = limit + 1;
+    f.items = json_array();
+    if (f.network || f.host) {
+        /* Walk the smaller index: a network's or a host's ports. */
+        kind = f.network ? "net-port" : "host-port";
+        f.prefix = xasprintf("%s/", f.network ? f.network : f.host);
+        after = xasprintf("%s%s", f.prefix, page_token ? page_token : "");
+        error = store_list(f.txn, kind, after, 0, port_index_cb, &f);
+    } else {
+        error = store_list(f.txn, "port", page_token, 0, port_list_cb, &f);
+    }
+    store_abort(f.txn);
+    if (error == API_STOP) {
+        error = f.error;
+    }
+    free(after);
+    free((char *) f.prefix);
+    json_decref(f.labels);
+    if (error) {
+        json_decref(f.items);
+        return api_store_error(error, "listing ports", err);
+    }
+    *out = api_list_page(f.items, limit);
+    return 200;
+}
+
+/* Whether port body 'new' places the port elsewhere than 'old'. */
+static bool
+moved(const json_t *old, const json_t *new)
+{
+    const char *a = api_get_string(old, "host");
+    const char *b = api_get_string(new, "host");
+
+    return !a != !b || (a && strcmp(a, b));
+}
+
+/* Applies the mutable fields of merge patch 'in' to port 'name', whose
+ * stored body is 'old', giving 'body'. */
+static int
+patch_port(struct store_txn *txn, const char *name, const json_t *in,
+           const json_t *old, json_t *body, const char *what,
+           struct api_error *err)
+{
+    const char *old_host = api_get_string(old, "host");
+    const char *device = api_get_string(old, "device");
+    const json_t *value;
+    int status, error;
+
+    status = check_reserved(in, what, err);
+    if (!status) {
+        status = api_check_description(json_object_get(in, "description"),
+                                       what, err);
+    }
+    if (!status) {
+        status = check_labels(json_object_get(in, "labels"), true, what, err);
+    }
+    if (status) {
+        return status;
+    }
+
+    value = json_object_get(in, "host");
+    if (value) {
+        const char *host = json_string_value(value);
+
+        if (host) {
+            status = api_check_name(host, "host", what, err);
+            if (status) {
+                return status;
+            }
+        }
+        if (!old_host || !host || strcmp(old_host, host)) {
+            if (old_host) {
+                error = unplace(txn, name, old_host, device);
+                if (!error) {
+                    error = store_delete(txn, "port-status", name, STORE_ANY);
+                }
+                if (error && error != ENOENT) {
+                    return api_store_error(error, what, err);
+                }
+            }
+            if (host) {
+                status = place(txn, name, host, device, what, err);
+                if (status) {
+                    return status;
+                }
+                json_object_set(body, "host", (json_t *) value);
+            } else {
+                json_object_del(body, "host");
+            }
+        }
+    }
+
+    value = json_object_get(in, "labels");
+    if (json_is_null(value)) {
+        json_object_set_new(body, "labels", json_object());
+    } else if (value) {
+        json_t *labels = json_deep_copy(json_object_get(body, "labels"));
+        const char *key;
+        json_t *v;
+
+        if (!labels) {
+            labels = json_object();
+        }
+        json_object_foreach((json_t *) value, key, v)
+        {
+            if (json_is_null(v)) {
+                json_object_del(labels, key);
+            } else {
+                json_object_set(labels, key, v);
+            }
+        }
+        json_object_set_new(body, "labels", labels);
+    }
+
+    value = json_object_get(in, "description");
+    if (json_is_null(value)) {
+        json_object_del(body, "description");
+    } else if (value) {
+        json_object_set(body, "description", (json_t *) value);
+    }
+    return 0;
+}
+
+int
+api_port_patch(struct api *api, const char *name, const json_t *in,
+               int64_t if_match, json_t **out, struct api_error *err)
+{
+    char *what = api_what("port", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL, *body = NULL;
+    int64_t expected, revision;
+    bool was_moved;
+    char now[32];
+    int status, error;
+
+    status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = get_port(txn, name, what, &obj, err);
+    }
+    if (status) {
+        goto out;
+    }
+    current = port_out(txn, &obj);
+    status = api_check_input(in, port_fields, ARRAY_SIZE(port_fields), what,
+                             current, true, err);
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj.version, what, err);
+    }
+    if (!status) {
+        body = json_deep_copy(obj.body);
+        status = patch_port(txn, name, in, obj.body, body, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    if (json_equal(body, obj.body)) {
+        *out = json_incref(current);
+        status = 200;
+        goto out;
+    }
+
+    api_now(now);
+    json_object_set_new(body, "updated_at", json_string(now));
+    was_moved = moved(obj.body, body);
+    error = store_put(txn, "port", name, body, obj.version, NULL);
+    if (!error && was_moved) {
+        error = put_net_port(txn, name, body);
+    }
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    txn = NULL;
+    if (!status) {
+        json_decref(obj.body);
+        obj.body = json_incref(body);
+        obj.version++;
+        obj.mod_revision = revision;
+        *out = api_object_out(&obj);
+        /* A move forgets the old host's report. */
+        if (was_moved) {
+            json_object_set_new(*out, "status", json_string("pending"));
+        } else {
+            json_object_set(*out, "status",
+                            json_object_get(current, "status"));
+        }
+        status = 200;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    json_decref(body);
+    free(what);
+    return status;
+}
+
+int
+api_port_delete(struct api *api, const char *name, const json_t *in,
+                int64_t if_match, struct api_error *err)
+{
+    char *what = api_what("port", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL;
+    const char *network, *host, *ip_s, *mac;
+    char *ip_key = NULL, *np_key = NULL;
+    int64_t expected;
+    uint32_t ip;
+    int status, error;
+
+    status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = get_port(txn, name, what, &obj, err);
+    }
+    if (status) {
+        goto out;
+    }
+    current = api_object_out(&obj);
+    if (in) {
+        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
+                                 what, current, false, err);
+    }
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj.version, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+
+    network = api_get_string(obj.body, "network");
+    host = api_get_string(obj.body, "host");
+    ip_s = api_get_string(obj.body, "ip");
+    mac = api_get_string(obj.body, "mac");
+    if (!network || !ip_s || !mac || !parse_ip(ip_s, &ip)) {
+        status = api_fail(err, 500, NULL, "%s: corrupt in the store", what);
+        goto out;
+    }
+    ip_key = api_ip_key(network, ip);
+    np_key = xasprintf("%s/%s", network, name);
+
+    error = store_delete(txn, "port", name, obj.version);
+    if (!error) {
+        error = store_delete(txn, "ip", ip_key, STORE_ANY);
+    }
+    if (!error) {
+        error = store_delete(txn, "mac", mac, STORE_ANY);
+    }
+    if (!error) {
+        error = store_delete(txn, "net-port", np_key, STORE_ANY);
+    }
+    if (!error && host) {
+        error = unplace(txn, name, host, api_get_string(obj.body, "device"));
+    }
+    if (!error) {
+        error = store_delete(txn, "port-status", name, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    if (!error) {
+        uint32_t hint = ipam_hint(txn, network);
+
+        /* Keep "every address below the hint is taken" true. */
+        if (hint && ip < hint) {
+            error = ipam_set_hint(txn, network, ip);
+        }
+    }
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, NULL, err);
+    txn = NULL;
+    if (!status) {
+        status = 204;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    free(ip_key);
+    free(np_key);
+    free(what);
+    return status;
+}

@@ -1,0 +1,507 @@
+/* Helpers shared by the controller's resource modules. */
+#include "controller/api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/desired.h"
+#include "controller/store.h"
+#include "utils/util.h"
+
+void
+api_error_clear(struct api_error *err)
+{
+    if (err) {
+        free(err->field);
+        free(err->message);
+        memset(err, 0, sizeof *err);
+    }
+}
+
+int
+api_fail(struct api_error *err, int status, const char *field,
+         const char *format, ...)
+{
+    va_list args;
+
+    api_error_clear(err);
+    err->status = status;
+    err->field = field ? xstrdup(field) : NULL;
+    va_start(args, format);
+    if (vasprintf(&err->message, format, args) < 0) {
+        err->message = xstrdup("(out of memory formatting an error)");
+    }
+    va_end(args);
+    return status;
+}
+
+const char *
+api_reason(int status)
+{
+    switch (status) {
+    case 400:
+        return "invalid";
+    case 401:
+        return "unauthenticated";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not-found";
+    case 405:
+        return "method-not-allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "too-large";
+    case 503:
+        return "unavailable";
+    default:
+        return status >= 500 ? "internal" : "error";
+    }
+}
+
+void
+api_init(struct api *api, struct store *store, int heartbeat_timeout)
+{
+    api->store = store;
+    api->desired = desired_create();
+    atomic_init(&api->heartbeat_timeout, heartbeat_timeout);
+    atomic_init(&api->stopping, false);
+    api->started = time(NULL);
+    pthread_mutex_init(&api->mutex, NULL);
+    api->heartbeats = json_object();
+}
+
+void
+api_destroy(struct api *api)
+{
+    if (api) {
+        desired_destroy(api->desired);
+        pthread_mutex_destroy(&api->mutex);
+        json_decref(api->heartbeats);
+    }
+}
+
+bool
+api_name_is_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > API_NAME_MAX
+        || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != len) {
+        return false;
+    }
+    return s[0] != '-' && s[len - 1] != '-';
+}
+
+int
+api_check_name(const char *value, const char *field, const char *what,
+               struct api_error *err)
+{
+    char *q;
+
+    if (api_name_is_valid(value)) {
+        return 0;
+    }
+    q = api_quote(value);
+    api_fail(err, 400, field,
+             "%s: %s %s: must be 1 to %d characters of a-z, 0-9 and \"-\", "
+             "starting and ending with a letter or digit",
+             what, field, q, API_NAME_MAX);
+    free(q);
+    return 400;
+}
+
+bool
+api_device_is_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > 0 && len <= API_DEVICE_MAX && strcmp(s, ".")
+           && strcmp(s, "..") && !strpbrk(s, "/: \t\n\v\f\r");
+}
+
+char *
+api_quote(const char *s)
+{
+    json_t *value = json_string(s);
+    char *q = value ? json_dumps(value, JSON_ENCODE_ANY) : NULL;
+
+    json_decref(value);
+    return q ? q : xstrdup("\"?\"");
+}
+
+char *
+api_what(const char *kind, const char *name)
+{
+    char *q, *what;
+
+    if (!name) {
+        return xstrdup(kind);
+    }
+    q = api_quote(name);
+    what = xasprintf("%s %s", kind, q);
+    free(q);
+    return what;
+}
+
+void
+api_format_time(time_t t, char buf[32])
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+api_now(char buf[32])
+{
+    api_format_time(time(NULL), buf);
+}
+
+static const char *
+type_name(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number with a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+    default:
+        return "null";
+    }
+}
+
+static const char *
+api_type_name(enum api_type type)
+{
+    switch (type) {
+    case API_STRING:
+        return "a string";
+    case API_INTEGER:
+        return "an integer";
+    case API_OBJECT:
+        return "an object";
+    case API_ARRAY:
+    default:
+        return "an array";
+    }
+}
+
+static bool
+has_type(const json_t *value, enum api_type type)
+{
+    switch (type) {
+    case API_STRING:
+        return json_is_string(value);
+    case API_INTEGER:
+        return json_is_integer(value);
+    case API_OBJECT:
+        return json_is_object(value);
+    case API_ARRAY:
+    default:
+        return json_is_array(value);
+    }
+}
+
+/* Fails with a message listing the names of the 'n' 'fields'. */
+static int
+unknown_field(const char *key, const struct api_field *fields, size_t n,
+              const char *what, struct api_error *err)
+{
+    size_t len = 1;
+    char *list;
+    int status;
+
+    for (size_t i = 0; i < n; i++) {
+        len += strlen(fields[i].name) + 2;
+    }
+    list = xzalloc(len);
+    for (size_t i = 0; i < n; i++) {
+        strcat(list, i ? ", " : "");
+        strcat(list, fields[i].name);
+    }
+    status =
+        api_fail(err, 400, key, "%s: %s: unknown field (expected one of: %s)",
+                 what, key, list);
+    free(list);
+    return status;
+}
+
+int
+api_check_input(const json_t *in, const struct api_field *fields, size_t n,
+                const char *what, const json_t *current, bool patch,
+                struct api_error *err)
+{
+    const char *key;
+    json_t *value;
+
+    if (!json_is_object(in)) {
+        return api_fail(err, 400, NULL,
+                        "%s: the request body must be a JSON object, not %s",
+                        what, in ? type_name(in) : "empty");
+    }
+    json_object_foreach((json_t *) in, key, value)
+    {
+        const struct api_field *f = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+            if (!strcmp(fields[i].name, key)) {
+                f = &fields[i];
+                break;
+            }
+        }
+        if (!f) {
+            return unknown_field(key, fields, n, what, err);
+        }
+        if (json_is_null(value)) {
+            if (patch && f->access == API_RW && !f->required) {
+                continue;
+            }
+            return api_fail(err, 400, key,
+                            "%s: %s: must not be null (expected %s%s)", what,
+                            key, api_type_name(f->type),
+                            patch ? "; it cannot be removed" : "");
+        }
+        if (!has_type(value, f->type)) {
+            return api_fail(err, 400, key, "%s: %s: expected %s, got %s", what,
+                            key, api_type_name(f->type), type_name(value));
+        }
+        switch (f->access) {
+        case API_VERSION:
+            if (!current) {
+                return api_fail(err, 400, key,
+                                "%s: %s: not allowed when creating an object",
+                                what, key);
+            }
+            if (json_integer_value(value) < 1) {
+                return api_fail(err, 400, key,
+                                "%s: %s %" JSON_INTEGER_FORMAT
+                                ": must be 1 or more",
+                                what, key, json_integer_value(value));
+            }
+            break;
+        case API_RO:
+            if (!current
+                || !json_equal(value, json_object_get(current, key))) {
+                return api_fail(
+                    err, 400, key,
+                    "%s: %s: read-only (set by the controller; leave it out)",
+                    what, key);
+            }
+            break;
+        case API_IMMUTABLE:
+            if (current && !json_equal(value, json_object_get(current, key))) {
+                return api_fail(err, 400, key,
+                                "%s: %s: cannot be changed once the object "
+                                "exists (delete and recreate it instead)",
+                                what, key);
+            }
+            break;
+        case API_RW:
+        default:
+            break;
+        }
+    }
+    if (!current) {
+        for (size_t i = 0; i < n; i++) {
+            if (fields[i].required && !json_object_get(in, fields[i].name)) {
+                return api_fail(err, 400, fields[i].name, "%s: %s: required",
+                                what, fields[i].name);
+            }
+        }
+    }
+    return 0;
+}
+
+int
+api_expected_version(const json_t *in, int64_t if_match, const char *what,
+                     int64_t *expected, struct api_error *err)
+{
+    const json_t *v =
+        json_is_object(in) ? json_object_get(in, "version") : NULL;
+
+    *expected = if_match;
+    if (json_is_integer(v)) {
+        int64_t body = json_integer_value(v);
+
+        if (if_match != STORE_ANY && if_match != body) {
+            return api_fail(err, 400, "version",
+                            "%s: version %" PRId64
+                            " in the body disagrees with If-Match \"%" PRId64
+                            "\"",
+                            what, body, if_match);
+        }
+        *expected = body;
+    }
+    return 0;
+}
+
+int
+api_check_version(int64_t expected, int64_t current, const char *what,
+                  struct api_error *err)
+{
+    if (expected != STORE_ANY && expected != current) {
+        return api_fail(err, 409, "version",
+                        "%s: version %" PRId64
+                        " is stale, the current version is %" PRId64
+                        " (read the object again and retry)",
+                        what, expected, current);
+    }
+    return 0;
+}
+
+/* Counts the characters (code points) of UTF-8 string 's'. */
+static size_t
+utf8_length(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++) {
+        n += ((unsigned char) *s & 0xc0) != 0x80;
+    }
+    return n;
+}
+
+int
+api_check_description(const json_t *value, const char *what,
+                      struct api_error *err)
+{
+    size_t len;
+
+    if (!value || json_is_null(value)) {
+        return 0;
+    }
+    len = utf8_length(json_string_value(value));
+    if (len > API_DESCRIPTION_MAX) {
+        return api_fail(err, 400, "description",
+                        "%s: description: %zu characters, at most %d allowed",
+                        what, len, API_DESCRIPTION_MAX);
+    }
+    return 0;
+}
+
+int
+api_list_query(const json_t *query, const char *kind,
+               const char *const extra[], size_t *limit,
+               const char **page_token, struct api_error *err)
+{
+    const char *key;
+    json_t *value;
+
+    *limit = API_LIST_DEFAULT;
+    *page_token = NULL;
+    json_object_foreach((json_t *) query, key, value)
+    {
+        const char *s = json_string_value(value);
+        bool known = false;
+
+        for (size_t i = 0; extra && extra[i]; i++) {
+            known |= !strcmp(key, extra[i]);
+        }
+        if (!strcmp(key, "limit")) {
+            char *end;
+            long long n = s ? strtoll(s, &end, 10) : 0;
+
+            if (!s || !*s || *end || n < 1 || n > API_LIST_MAX) {
+                return api_fail(
+                    err, 400, "limit",
+                    "listing %s: limit \"%s\": must be an integer 1..%d", kind,
+                    s ? s : "", API_LIST_MAX);
+            }
+            *limit = n;
+        } else if (!strcmp(key, "page_token")) {
+            /* Tokens are object names, so anything else is forged. */
+            if (!s || !api_name_is_valid(s)) {
+                return api_fail(
+                    err, 400, "page_token",
+                    "listing %s: page_token: not a token from a previous page",
+                    kind);
+            }
+            *page_token = s;
+        } else if (!known) {
+            return api_fail(err, 400, key,
+                            "listing %s: %s: unknown query parameter", kind,
+                            key);
+        }
+    }
+    return 0;
+}
+
+json_t *
+api_list_page(json_t *items, size_t limit)
+{
+    json_t *page = json_object();
+
+    if (json_array_size(items) > limit) {
+        json_t *last;
+
+        json_array_remove(items, limit);
+        last = json_array_get(items, limit - 1);
+        json_object_set(page, "next_page_token",
+                        json_object_get(last, "name"));
+    }
+    json_object_set_new(page, "items", items);
+    return page;
+}
+
+json_t *
+api_object_out(const struct store_obj *obj)
+{
+    json_t *out = json_object();
+
+    json_object_set_new(out, "name", json_string(obj->name));
+    json_object_update(out, obj->body);
+    json_object_set_new(out, "version", json_integer(obj->version));
+    json_object_set_new(out, "revision", json_integer(obj->mod_revision));
+    return out;
+}
+
+int
+api_store_error(int error, const char *what, struct api_error *err)
+{
+    if (error == EBUSY || error == EAGAIN) {
+        return api_fail(err, 503, NULL, "%s: the store is busy (%s); retry",
+                        what, strerror(error));
+    }
+    return api_fail(err, 500, NULL,
+                    "%s: store failure (%s); see the controller's log", what,
+                    strerror(error));
+}
+
+int
+api_begin(struct api *api, bool write, struct store_txn **txn,
+          struct api_error *err)
+{
+    int error = store_begin(api->store, write, txn);
+
+    return error ? api_store_error(error, "starting a transaction", err) : 0;
+}
+
+int
+api_commit(struct store_txn *txn, int64_t *revision, struct api_error *err)
+{
+    int error = store_commit(txn, revision);
+
+    return error ? api_store_error(error, "committing", err) : 0;
+}
+
+const char *
+api_get_string(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}

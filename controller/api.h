@@ -1,0 +1,272 @@
+/* The controller's REST resources, independent of HTTP.
+ *
+ * Every operation of doc/api.md is a function here that takes the decoded
+ * request (path parameters, a JSON body, the query as a JSON object of
+ * strings) and answers an HTTP status with either a JSON value or a
+ * 'struct api_error'.  The HTTP layer (controller/server.c) only decodes
+ * requests and encodes answers, so that validation, allocation and the
+ * store transactions behind them can be tested without a network.
+ *
+ * Objects live in the store (controller/store.h) under their kind
+ * ("network", "port", "host").  Uniqueness and lookups beyond names are
+ * kept by index objects written in the same transaction as the object they
+ * describe, so two concurrent requests can never both claim one value:
+ *
+ *   kind         name                 body
+ *   vni          "00001000"           {"network": N}  (zero-padded, so names
+ *                                                      sort by number)
+ *   ip           "N/010.000.000.005"  {"port": P}     (and by address)
+ *   ipam         "N"                  {"next": "10.0.0.6"}, a hint: every
+ *                                     address below it is taken
+ *   mac          "02:fa:12:34:56:78"  {"port": P}
+ *   vtep         "192.0.2.1"          {"host": H}
+ *   net-port     "N/P"                {"mac", "ip", "host"}, for remotes
+ *   host-port    "H/P"                {}
+ *   device       "H/D"                {"port": P}     (unique per host)
+ *   port-status  "P"                  {"host": H, "status": "up"|"down"}
+ *
+ * Functions return the HTTP status of the answer: 2xx with '*out' set (for
+ * statuses with a body), or 4xx/5xx with 'err' filled in. */
+#ifndef CONTROLLER_API_H
+#define CONTROLLER_API_H 1
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+struct desired;
+struct store;
+struct store_obj;
+struct store_txn;
+
+#define API_NAME_MAX 63         /* Longest object name. */
+#define API_LIST_DEFAULT 100    /* List page size without "limit". */
+#define API_LIST_MAX 1000       /* Largest "limit". */
+#define API_DESCRIPTION_MAX 256 /* Longest description, in characters. */
+#define API_LABEL_MAX 63        /* Longest label key or value. */
+#define API_DEVICE_MAX 15       /* Longest device name (IFNAMSIZ - 1). */
+#define API_MTU_MIN 576         /* Smallest network MTU. */
+#define API_MTU_MAX 9000        /* Largest network MTU. */
+#define API_MTU_DEFAULT 1450    /* A 1500-byte underlay minus VXLAN. */
+#define API_VNI_FIRST 1000      /* Where VNI allocation starts. */
+#define API_VNI_MAX 16777215    /* 24 bits. */
+#define API_PREFIX_MIN 8        /* Shortest network prefix. */
+#define API_PREFIX_MAX 30       /* Longest: two usable addresses. */
+#define API_WAIT_DEFAULT 30     /* Desired-state long-poll, seconds. */
+#define API_WAIT_MAX 300        /* Longest long-poll, seconds. */
+
+/* Returned by store_list() callbacks to stop early without an error: it is
+ * negative, so it never collides with an errno value. */
+#define API_STOP (-1)
+
+/* Why a request failed. */
+struct api_error {
+    int status;    /* HTTP status (400, 404, 409...). */
+    char *field;   /* The offending input field, or NULL. */
+    char *message; /* One line for people, naming the object,
+                    * the field and the reason. */
+};
+
+void api_error_clear(struct api_error *);
+/* Fills in 'err' (replacing what it held) and returns 'status'. */
+int api_fail(struct api_error *err, int status, const char *field,
+             const char *format, ...) __attribute__((format(printf, 4, 5)));
+/* The "reason" word of doc/api.md for HTTP 'status'. */
+const char *api_reason(int status);
+
+/* The controller's shared state. */
+struct api {
+    struct store *store;          /* Every object lives here. */
+    struct desired *desired;      /* Documents sent to agents. */
+    atomic_int heartbeat_timeout; /* Seconds of silence before a host is
+                                   * unreachable (SIGHUP may change it). */
+    atomic_bool stopping;         /* Shutting down: long polls end now. */
+    time_t started;               /* Process start: hosts not heard from
+                                   * since count as heard from then. */
+    pthread_mutex_t mutex;        /* Protects 'heartbeats'. */
+    json_t *heartbeats;           /* Host name -> time of its last
+                                   * heartbeat (integer, Unix seconds). */
+};
+
+void api_init(struct api *, struct store *, int heartbeat_timeout);
+void api_destroy(struct api *);
+
+/* Helpers shared by the resource modules. */
+
+bool api_name_is_valid(const char *);
+/* Checks 'value' of input field 'field' of 'what' with
+ * api_name_is_valid(). */
+int api_check_name(const char *value, const char *field, const char *what,
+                   struct api_error *err);
+/* Whether 's' can name a Linux network device: 1 to API_DEVICE_MAX
+ * characters, no "/", ":" or white space, not "." or "..". */
+bool api_device_is_valid(const char *s);
+/* Returns 's' as a quoted JSON string, for messages.  The caller frees
+ * it. */
+char *api_quote(const char *s);
+/* Returns "KIND \"NAME\"" (or just "KIND" for a NULL name), the way
+ * messages name an object.  The caller frees it. */
+char *api_what(const char *kind, const char *name);
+/* Formats 't' as RFC 3339 UTC ("2024-05-01T12:00:00Z") into 'buf'. */
+void api_format_time(time_t t, char buf[32]);
+/* The current time, formatted by api_format_time(). */
+void api_now(char buf[32]);
+
+/* The type of an input field. */
+enum api_type {
+    API_STRING,
+    API_INTEGER,
+    API_OBJECT,
+    API_ARRAY,
+};
+
+/* Who may write an input field. */
+enum api_access {
+    API_RW,        /* Set on creation, changed by updates. */
+    API_IMMUTABLE, /* Set on creation only; an update must repeat the
+                    * current value or leave it out. */
+    API_RO,        /* Computed by the controller; input must repeat the
+                    * current value or leave it out. */
+    API_VERSION,   /* "version": the version an update is based on. */
+};
+
+/* One field an object accepts as input. */
+struct api_field {
+    const char *name;       /* JSON member name. */
+    enum api_type type;     /* Its type. */
+    enum api_access access; /* Who may write it. */
+    bool required;          /* Needed on creation, never null. */
+};
+
+/* Checks the members of input 'in' for object 'what' against the 'n'
+ * 'fields': known names, types, required and read-only fields.  'current'
+ * is the object's present API form for an update, or NULL for a creation.
+ * 'patch' allows null values (merge-patch removal) for optional RW fields.
+ * Returns 0 or the error status. */
+int api_check_input(const json_t *in, const struct api_field *fields, size_t n,
+                    const char *what, const json_t *current, bool patch,
+                    struct api_error *err);
+
+/* Combines the version an update is based on, from If-Match ('if_match',
+ * or STORE_ANY when absent) and from the body's "version" member, into
+ * '*expected'.  Returns 0 or 400 if they disagree. */
+int api_expected_version(const json_t *in, int64_t if_match, const char *what,
+                         int64_t *expected, struct api_error *err);
+/* Returns 409 into 'err' unless 'expected' (STORE_ANY: anything) matches
+ * 'current', the version of 'what'. */
+int api_check_version(int64_t expected, int64_t current, const char *what,
+                      struct api_error *err);
+
+/* Checks a "description" value: a string of at most API_DESCRIPTION_MAX
+ * characters. */
+int api_check_description(const json_t *value, const char *what,
+                          struct api_error *err);
+
+/* Reads "limit" and "page_token" from list query 'query', and checks that
+ * 'query' has no members but those and the NULL-terminated 'extra'. */
+int api_list_query(const json_t *query, const char *kind,
+                   const char *const extra[], size_t *limit,
+                   const char **page_token, struct api_error *err);
+/* Returns {"items": 'items', "next_page_token": T} (stealing 'items'),
+ * where 'items' holds up to 'limit' + 1 objects: if it has more than
+ * 'limit', the last is dropped and T is the name of the one before. */
+json_t *api_list_page(json_t *items, size_t limit);
+
+/* The API form of stored 'obj': its body with "name", "version" and
+ * "revision" added. */
+json_t *api_object_out(const struct store_obj *obj);
+
+/* Store access that maps failures to answers. */
+int api_begin(struct api *, bool write, struct store_txn **,
+              struct api_error *);
+int api_commit(struct store_txn *, int64_t *revision, struct api_error *);
+/* Fills 'err' for store failure 'error' while working on 'what' and
+ * returns the status: 503 when the store is busy, 500 otherwise. */
+int api_store_error(int error, const char *what, struct api_error *err);
+
+/* Reads the string member 'key' of a JSON object, or NULL. */
+const char *api_get_string(const json_t *obj, const char *key);
+
+/* Networks (controller/api-networks.c). */
+int api_network_create(struct api *, const json_t *in, json_t **out,
+                       struct api_error *);
+int api_network_get(struct api *, const char *name, json_t **out,
+                    struct api_error *);
+int api_network_list(struct api *, const json_t *query, json_t **out,
+                     struct api_error *);
+int api_network_patch(struct api *, const char *name, const json_t *in,
+                      int64_t if_match, json_t **out, struct api_error *);
+int api_network_delete(struct api *, const char *name, const json_t *in,
+                       int64_t if_match, struct api_error *);
+
+/* Parses and checks a network CIDR: an IPv4 prefix of API_PREFIX_MIN to
+ * API_PREFIX_MAX bits, host bits zero, unicast.  On success stores the
+ * network address (host order) and prefix length and returns NULL;
+ * otherwise returns why not. */
+const char *api_parse_cidr(const char *cidr, uint32_t *net, int *prefix);
+/* Allocates the lowest free VNI from API_VNI_FIRST up into '*vni'. */
+int api_vni_allocate(struct store_txn *, uint32_t *vni);
+/* The name of the index object for VNI 'vni'. */
+void api_vni_key(uint32_t vni, char buf[16]);
+
+/* Ports (controller/api-ports.c). */
+int api_port_create(struct api *, const json_t *in, json_t **out,
+                    struct api_error *);
+int api_port_get(struct api *, const char *name, json_t **out,
+                 struct api_error *);
+int api_port_list(struct api *, const json_t *query, json_t **out,
+                  struct api_error *);
+int api_port_patch(struct api *, const char *name, const json_t *in,
+                   int64_t if_match, json_t **out, struct api_error *);
+int api_port_delete(struct api *, const char *name, const json_t *in,
+                    int64_t if_match, struct api_error *);
+
+/* Allocates the lowest free address of network 'network' (address 'net',
+ * host order, 'prefix' bits), skipping its network and broadcast
+ * addresses, into '*ip' (host order).  Does not claim it.  ENOSPC if
+ * the network is full. */
+int api_ipam_allocate(struct store_txn *, const char *network, uint32_t net,
+                      int prefix, uint32_t *ip);
+/* The name of the index object for 'ip' (host order) in 'network'. */
+char *api_ip_key(const char *network, uint32_t ip);
+/* Picks a free locally administered MAC 02:fa:xx:xx:xx:xx into 'mac'. */
+int api_mac_allocate(struct store_txn *, uint8_t mac[6]);
+/* The status of port 'name' placed on 'host' (NULL if unplaced):
+ * "pending", "up" or "down". */
+const char *api_port_status(struct store_txn *, const char *name,
+                            const char *host);
+
+/* Hosts (controller/api-hosts.c). */
+int api_host_register(struct api *, const json_t *in, json_t **out,
+                      struct api_error *);
+int api_host_get(struct api *, const char *name, json_t **out,
+                 struct api_error *);
+int api_host_list(struct api *, const json_t *query, json_t **out,
+                  struct api_error *);
+int api_host_patch(struct api *, const char *name, const json_t *in,
+                   int64_t if_match, json_t **out, struct api_error *);
+int api_host_delete(struct api *, const char *name, const json_t *in,
+                    int64_t if_match, struct api_error *);
+int api_host_heartbeat(struct api *, const char *name, const json_t *in,
+                       struct api_error *);
+int api_host_port_status(struct api *, const char *name, const json_t *in,
+                         struct api_error *);
+/* The desired-state long poll: 200 with '*out', 304, or an error. */
+int api_host_desired_state(struct api *, const char *name, const json_t *query,
+                           json_t **out, struct api_error *);
+/* Whether host 'name' is "ready" or "unreachable" now, and when it was
+ * last heard from (0 if never by this process). */
+const char *api_host_status(struct api *, const char *name,
+                            time_t *last_heartbeat);
+/* Counts hosts heard from within the heartbeat timeout. */
+size_t api_hosts_connected(struct api *);
+
+/* GET /v1/status. */
+int api_status(struct api *, json_t **out, struct api_error *);
+
+#endif /* controller/api.h */

@@ -1,0 +1,248 @@
+/* fabric-controller's settings. */
+#include "controller/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/http.h"
+#include "utils/util.h"
+
+/* The keys, in the order of the bits of 'set' in struct config. */
+enum config_key {
+    KEY_LISTEN,
+    KEY_DB,
+    KEY_TLS_CERT,
+    KEY_TLS_KEY,
+    KEY_TOKEN_FILE,
+    KEY_HEARTBEAT_TIMEOUT,
+    KEY_LOG_LEVEL,
+    N_KEYS
+};
+
+static const char *const key_names[N_KEYS] = {
+    [KEY_LISTEN] = "listen",
+    [KEY_DB] = "db",
+    [KEY_TLS_CERT] = "tls-cert",
+    [KEY_TLS_KEY] = "tls-key",
+    [KEY_TOKEN_FILE] = "bootstrap-token-file",
+    [KEY_HEARTBEAT_TIMEOUT] = "heartbeat-timeout",
+    [KEY_LOG_LEVEL] = "log-level",
+};
+
+void
+config_init(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen = xstrdup(CONFIG_LISTEN_DEFAULT);
+    cfg->db = xstrdup(CONFIG_DB_DEFAULT);
+    cfg->bootstrap_token_file = xstrdup(CONFIG_TOKEN_FILE_DEFAULT);
+    cfg->heartbeat_timeout = CONFIG_HEARTBEAT_TIMEOUT_DEFAULT;
+    cfg->log_level = LOG_LEVEL_INFO;
+}
+
+void
+config_destroy(struct config *cfg)
+{
+    if (cfg) {
+        free(cfg->listen);
+        free(cfg->db);
+        free(cfg->tls_cert);
+        free(cfg->tls_key);
+        free(cfg->bootstrap_token_file);
+        memset(cfg, 0, sizeof *cfg);
+    }
+}
+
+static void
+replace(char **dst, const char *value)
+{
+    free(*dst);
+    *dst = value ? xstrdup(value) : NULL;
+}
+
+char *
+config_set(struct config *cfg, const char *key, const char *value)
+{
+    int k;
+
+    for (k = 0; k < N_KEYS; k++) {
+        if (!strcmp(key, key_names[k])) {
+            break;
+        }
+    }
+    if (k == N_KEYS) {
+        return xasprintf(
+            "unknown key \"%s\" (expected one of: listen, db, tls-cert, "
+            "tls-key, bootstrap-token-file, heartbeat-timeout, log-level)",
+            key);
+    }
+    if (!*value) {
+        return xasprintf("%s: empty value", key);
+    }
+    switch ((enum config_key) k) {
+    case KEY_LISTEN: {
+        struct sockaddr_storage ss;
+        const char *problem;
+        socklen_t len;
+
+        problem = http_parse_listen(value, &ss, &len);
+        if (problem) {
+            return xasprintf("listen \"%s\": %s", value, problem);
+        }
+        replace(&cfg->listen, value);
+        break;
+    }
+    case KEY_DB:
+        replace(&cfg->db, value);
+        break;
+    case KEY_TLS_CERT:
+        replace(&cfg->tls_cert, value);
+        break;
+    case KEY_TLS_KEY:
+        replace(&cfg->tls_key, value);
+        break;
+    case KEY_TOKEN_FILE:
+        replace(&cfg->bootstrap_token_file, value);
+        break;
+    case KEY_HEARTBEAT_TIMEOUT: {
+        char *end;
+        long n = strtol(value, &end, 10);
+
+        if (!isdigit((unsigned char) *value) || *end || n < 1
+            || n > CONFIG_HEARTBEAT_TIMEOUT_MAX) {
+            return xasprintf("heartbeat-timeout \"%s\": expected a number of "
+                             "seconds, 1..%d",
+                             value, CONFIG_HEARTBEAT_TIMEOUT_MAX);
+        }
+        cfg->heartbeat_timeout = n;
+        break;
+    }
+    case KEY_LOG_LEVEL:
+        if (log_parse_level(value, &cfg->log_level)) {
+            return xasprintf(
+                "log-level \"%s\": expected error, warn, info or debug",
+                value);
+        }
+        break;
+    case N_KEYS:
+    default:
+        break;
+    }
+    cfg->set |= 1u << k;
+    return NULL;
+}
+
+/* Removes white space at both ends of 's' in place. */
+static char *
+trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char) *s)) {
+        s++;
+    }
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char) end[-1])) {
+        *--end = '\0';
+    }
+    return s;
+}
+
+int
+config_read_file(struct config *cfg, const char *path, char **msg)
+{
+    char *line = NULL;
+    size_t size = 0;
+    int lineno = 0;
+    int error = 0;
+    FILE *f;
+
+    *msg = NULL;
+    f = fopen(path, "r");
+    if (!f) {
+        error = errno;
+        if (error != ENOENT) {
+            *msg = xasprintf("%s: %s", path, strerror(error));
+        }
+        return error;
+    }
+    while (getline(&line, &size, f) >= 0) {
+        char *s, *eq, *key, *value, *problem;
+
+        lineno++;
+        for (s = line; *s; s++) {
+            /* A comment starts a line or follows white space. */
+            if (*s == '#' && (s == line || isspace((unsigned char) s[-1]))) {
+                *s = '\0';
+                break;
+            }
+        }
+        s = trim(line);
+        if (!*s) {
+            continue;
+        }
+        eq = strchr(s, '=');
+        if (!eq) {
+            *msg = xasprintf("%s:%d: expected \"key = value\"", path, lineno);
+            error = EINVAL;
+            break;
+        }
+        *eq = '\0';
+        key = trim(s);
+        value = trim(eq + 1);
+        problem = config_set(cfg, key, value);
+        if (problem) {
+            *msg = xasprintf("%s:%d: %s", path, lineno, problem);
+            free(problem);
+            error = EINVAL;
+            break;
+        }
+    }
+    if (!error && ferror(f)) {
+        error = EIO;
+        *msg = xasprintf("%s: read error", path);
+    }
+    free(line);
+    fclose(f);
+    return error;
+}
+
+void
+config_override(struct config *dst, const struct config *src)
+{
+    if (src->set & (1u << KEY_LISTEN)) {
+        replace(&dst->listen, src->listen);
+    }
+    if (src->set & (1u << KEY_DB)) {
+        replace(&dst->db, src->db);
+    }
+    if (src->set & (1u << KEY_TLS_CERT)) {
+        replace(&dst->tls_cert, src->tls_cert);
+    }
+    if (src->set & (1u << KEY_TLS_KEY)) {
+        replace(&dst->tls_key, src->tls_key);
+    }
+    if (src->set & (1u << KEY_TOKEN_FILE)) {
+        replace(&dst->bootstrap_token_file, src->bootstrap_token_file);
+    }
+    if (src->set & (1u << KEY_HEARTBEAT_TIMEOUT)) {
+        dst->heartbeat_timeout = src->heartbeat_timeout;
+    }
+    if (src->set & (1u << KEY_LOG_LEVEL)) {
+        dst->log_level = src->log_level;
+    }
+    dst->set |= src->set;
+}
+
+char *
+config_check(const struct config *cfg)
+{
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        return xasprintf("tls-cert and tls-key go together: give both for "
+                         "HTTPS, or neither for HTTP");
+    }
+    return NULL;
+}

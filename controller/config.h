@@ -1,0 +1,61 @@
+/* fabric-controller's settings: defaults, a "key = value" file, and
+ * command-line options of the same names, which override the file.
+ *
+ *   listen = 127.0.0.1:9470
+ *   db = /var/lib/fabric/controller.db
+ *   tls-cert = /etc/fabric/controller.crt
+ *   tls-key = /etc/fabric/controller.key
+ *   bootstrap-token-file = /var/lib/fabric/admin.token
+ *   heartbeat-timeout = 30
+ *   log-level = info
+ *
+ * Blank lines and lines starting with "#" are ignored, as is anything
+ * after a "#" that follows white space. */
+#ifndef CONTROLLER_CONFIG_H
+#define CONTROLLER_CONFIG_H 1
+
+#include <stdbool.h>
+
+#include "utils/log.h"
+
+#define CONFIG_FILE_DEFAULT "/etc/fabric/controller.conf"
+#define CONFIG_LISTEN_DEFAULT "127.0.0.1:9470"
+#define CONFIG_DB_DEFAULT "/var/lib/fabric/controller.db"
+#define CONFIG_TOKEN_FILE_DEFAULT "/var/lib/fabric/admin.token"
+#define CONFIG_HEARTBEAT_TIMEOUT_DEFAULT 30
+#define CONFIG_HEARTBEAT_TIMEOUT_MAX 86400
+
+/* The settings, one member per key. */
+struct config {
+    char *listen;               /* "listen": ADDR:PORT. */
+    char *db;                   /* "db": the store. */
+    char *tls_cert;             /* "tls-cert": PEM file, or NULL. */
+    char *tls_key;              /* "tls-key": PEM file, or NULL. */
+    char *bootstrap_token_file; /* "bootstrap-token-file". */
+    int heartbeat_timeout;      /* "heartbeat-timeout": seconds. */
+    enum log_level log_level;   /* "log-level". */
+    unsigned int set;           /* Bit N: key N was given (see
+                                 * config.c's table). */
+};
+
+/* Fills 'cfg' with the defaults, marking nothing as given. */
+void config_init(struct config *cfg);
+void config_destroy(struct config *cfg);
+
+/* Sets 'key' to 'value' in 'cfg' and marks it given.  Returns NULL, or a
+ * message saying what is wrong (the caller frees it). */
+char *config_set(struct config *cfg, const char *key, const char *value);
+
+/* Reads the file 'path' into 'cfg'.  Returns 0, ENOENT if it does not
+ * exist, or another errno value with '*msg' set to a message naming the
+ * file and line (the caller frees it). */
+int config_read_file(struct config *cfg, const char *path, char **msg);
+
+/* Copies into 'dst' every key given in 'src'. */
+void config_override(struct config *dst, const struct config *src);
+
+/* Checks settings that depend on each other.  Returns NULL or a message
+ * (the caller frees it). */
+char *config_check(const struct config *cfg);
+
+#endif /* controller/config.h */

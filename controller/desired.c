@@ -1,0 +1,395 @@
+/* Desired-state documents for agents. */
+#include "controller/desired.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/api.h"
+#include "controller/store.h"
+#include "utils/util.h"
+
+struct desired {
+    pthread_mutex_t mutex; /* Protects 'hosts'. */
+    json_t *hosts;         /* Host name -> array of up to DESIRED_KEEP
+                            * {"revision": R, "document": D}, oldest
+                            * first. */
+};
+
+struct desired *
+desired_create(void)
+{
+    struct desired *d = xzalloc(sizeof *d);
+
+    pthread_mutex_init(&d->mutex, NULL);
+    d->hosts = json_object();
+    return d;
+}
+
+void
+desired_destroy(struct desired *d)
+{
+    if (d) {
+        pthread_mutex_destroy(&d->mutex);
+        json_decref(d->hosts);
+        free(d);
+    }
+}
+
+/* What desired_compute() gathers while walking the store. */
+struct walk {
+    struct store_txn *txn; /* Where to read. */
+    const char *host;      /* The host whose document this is. */
+    const char *prefix;    /* The index name prefix being walked. */
+    json_t *ports;         /* The host's ports. */
+    json_t *networks;      /* Network name -> null, for its ports. */
+    json_t *remotes;       /* Remote endpoints. */
+    json_t *vteps;         /* Host name -> VTEP (or null), a cache. */
+    const char *network;   /* The network being walked for remotes. */
+    int error;             /* A store failure, or 0. */
+};
+
+static int
+local_port_cb(const struct store_obj *index, void *w_)
+{
+    struct walk *w = w_;
+    size_t len = strlen(w->prefix);
+    struct store_obj obj;
+    const char *network;
+    int error;
+
+    if (strncmp(index->name, w->prefix, len)) {
+        return API_STOP;
+    }
+    error = store_get(w->txn, "port", index->name + len, &obj);
+    if (error == ENOENT) {
+        return 0;
+    } else if (error) {
+        w->error = error;
+        return API_STOP;
+    }
+    network = api_get_string(obj.body, "network");
+    json_array_append_new(
+        w->ports, json_pack("{sssOsOsOsO}", "name", obj.name, "network",
+                            json_object_get(obj.body, "network"), "device",
+                            json_object_get(obj.body, "device"), "mac",
+                            json_object_get(obj.body, "mac"), "ip",
+                            json_object_get(obj.body, "ip")));
+    if (network) {
+        json_object_set_new(w->networks, network, json_null());
+    }
+    store_obj_clear(&obj);
+    return 0;
+}
+
+/* Returns the VTEP of 'host' (borrowed from 'w''s cache), or NULL if the
+ * host is not registered. */
+static const char *
+host_vtep(struct walk *w, const char *host)
+{
+    json_t *vtep = json_object_get(w->vteps, host);
+
+    if (!vtep) {
+        struct store_obj obj;
+        int error = store_get(w->txn, "host", host, &obj);
+
+        if (!error) {
+            vtep = json_incref(json_object_get(obj.body, "vtep"));
+            store_obj_clear(&obj);
+        } else if (error != ENOENT) {
+            w->error = error;
+        }
+        json_object_set_new(w->vteps, host, vtep ? vtep : json_null());
+        vtep = json_object_get(w->vteps, host);
+    }
+    return json_string_value(vtep);
+}
+
+static int
+remote_cb(const struct store_obj *index, void *w_)
+{
+    struct walk *w = w_;
+    size_t len = strlen(w->prefix);
+    const char *host = api_get_string(index->body, "host");
+    const char *vtep;
+
+    if (strncmp(index->name, w->prefix, len)) {
+        return API_STOP;
+    }
+    if (!host || !strcmp(host, w->host)) {
+        return 0;
+    }
+    vtep = host_vtep(w, host);
+    if (w->error) {
+        return API_STOP;
+    }
+    if (vtep) {
+        json_array_append_new(
+            w->remotes,
+            json_pack("{sssOsOss}", "network", w->network, "mac",
+                      json_object_get(index->body, "mac"), "ip",
+                      json_object_get(index->body, "ip"), "vtep", vtep));
+    }
+    return 0;
+}
+
+static int
+compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Adds each network of 'w->networks' to 'networks' and its remotes to
+ * 'w->remotes', in name order. */
+static int
+walk_networks(struct walk *w, json_t *networks)
+{
+    size_t n = json_object_size(w->networks), i = 0;
+    const char **names = xcalloc(n, sizeof *names);
+    const char *name;
+    json_t *value;
+    int error = 0;
+
+    json_object_foreach(w->networks, name, value)
+    {
+        names[i++] = name;
+    }
+    qsort(names, n, sizeof *names, compare_strings);
+    for (i = 0; i < n && !error; i++) {
+        struct store_obj obj;
+        char *prefix;
+
+        error = store_get(w->txn, "network", names[i], &obj);
+        if (error == ENOENT) {
+            error = 0;
+            continue;
+        } else if (error) {
+            break;
+        }
+        json_array_append_new(
+            networks, json_pack("{sssOsO}", "name", names[i], "vni",
+                                json_object_get(obj.body, "vni"), "mtu",
+                                json_object_get(obj.body, "mtu")));
+        store_obj_clear(&obj);
+
+        prefix = xasprintf("%s/", names[i]);
+        w->prefix = prefix;
+        w->network = names[i];
+        error = store_list(w->txn, "net-port", prefix, 0, remote_cb, w);
+        if (error == API_STOP) {
+            error = w->error;
+        }
+        free(prefix);
+    }
+    free(names);
+    return error;
+}
+
+int
+desired_compute(struct store_txn *txn, const char *host, json_t **docp)
+{
+    struct walk w = {
+        .txn = txn,
+        .host = host,
+        .ports = json_array(),
+        .networks = json_object(),
+        .remotes = json_array(),
+        .vteps = json_object(),
+    };
+    json_t *networks = json_array();
+    struct store_obj obj;
+    char *prefix = NULL;
+    int error;
+
+    *docp = NULL;
+    error = store_get(txn, "host", host, &obj);
+    if (error) {
+        goto out;
+    }
+    prefix = xasprintf("%s/", host);
+    w.prefix = prefix;
+    error = store_list(txn, "host-port", prefix, 0, local_port_cb, &w);
+    if (error == API_STOP) {
+        error = w.error;
+    }
+    if (!error) {
+        error = walk_networks(&w, networks);
+    }
+    if (!error) {
+        *docp = json_pack("{s{sssOsO}sOsOsO}", "host", "name", host, "vtep",
+                          json_object_get(obj.body, "vtep"), "underlay",
+                          json_object_get(obj.body, "underlay"), "networks",
+                          networks, "ports", w.ports, "remotes", w.remotes);
+        if (!*docp) {
+            /* Only a stored host without "vtep" or "underlay" gets here. */
+            error = EIO;
+        }
+    }
+    store_obj_clear(&obj);
+
+out:
+    free(prefix);
+    json_decref(networks);
+    json_decref(w.ports);
+    json_decref(w.networks);
+    json_decref(w.remotes);
+    json_decref(w.vteps);
+    return error;
+}
+
+/* Returns the key of 'element' of kind 'kind' as doc/api.md defines it.
+ * The caller frees it. */
+static char *
+element_key(const char *kind, const json_t *element)
+{
+    if (!strcmp(kind, "remote")) {
+        return xasprintf("%s/%s", api_get_string(element, "network") ?: "",
+                         api_get_string(element, "mac") ?: "");
+    }
+    return xstrdup(api_get_string(element, "name") ?: "");
+}
+
+/* Returns an object that maps the keys of the elements of 'list' to the
+ * elements. */
+static json_t *
+index_by_key(const char *kind, const json_t *list)
+{
+    json_t *index = json_object();
+    json_t *element;
+    size_t i;
+
+    json_array_foreach(list, i, element)
+    {
+        char *key = element_key(kind, element);
+
+        json_object_set(index, key, element);
+        free(key);
+    }
+    return index;
+}
+
+/* Appends to 'changes' a deletion for each element of 'list' in 'old' that
+ * 'new' lacks. */
+static void
+diff_deletes(json_t *changes, const json_t *old, const json_t *new,
+             const char *list, const char *kind)
+{
+    json_t *keep = index_by_key(kind, json_object_get(new, list));
+    json_t *element;
+    size_t i;
+
+    json_array_foreach(json_object_get(old, list), i, element)
+    {
+        char *key = element_key(kind, element);
+
+        if (!json_object_get(keep, key)) {
+            json_array_append_new(changes,
+                                  json_pack("{ssssss}", "op", "delete", "kind",
+                                            kind, "key", key));
+        }
+        free(key);
+    }
+    json_decref(keep);
+}
+
+/* Appends to 'changes' a "set" for each element of 'list' in 'new' that
+ * 'old' lacks or has in another form. */
+static void
+diff_sets(json_t *changes, const json_t *old, const json_t *new,
+          const char *list, const char *kind)
+{
+    json_t *was = index_by_key(kind, json_object_get(old, list));
+    json_t *element;
+    size_t i;
+
+    json_array_foreach(json_object_get(new, list), i, element)
+    {
+        char *key = element_key(kind, element);
+
+        if (!json_equal(json_object_get(was, key), element)) {
+            json_array_append_new(changes,
+                                  json_pack("{sssssO}", "op", "set", "kind",
+                                            kind, "object", element));
+        }
+        free(key);
+    }
+    json_decref(was);
+}
+
+json_t *
+desired_diff(const json_t *old, const json_t *new)
+{
+    json_t *changes;
+
+    if (!json_equal(json_object_get(old, "host"),
+                    json_object_get(new, "host"))) {
+        return NULL;
+    }
+    changes = json_array();
+    diff_deletes(changes, old, new, "remotes", "remote");
+    diff_deletes(changes, old, new, "ports", "port");
+    diff_deletes(changes, old, new, "networks", "network");
+    diff_sets(changes, old, new, "networks", "network");
+    diff_sets(changes, old, new, "ports", "port");
+    diff_sets(changes, old, new, "remotes", "remote");
+    return changes;
+}
+
+void
+desired_remember(struct desired *d, const char *host, int64_t revision,
+                 json_t *doc)
+{
+    json_t *entries, *entry;
+    size_t i;
+
+    pthread_mutex_lock(&d->mutex);
+    entries = json_object_get(d->hosts, host);
+    if (!entries) {
+        entries = json_array();
+        json_object_set_new(d->hosts, host, entries);
+    }
+    json_array_foreach(entries, i, entry)
+    {
+        if (json_integer_value(json_object_get(entry, "revision"))
+            == revision) {
+            json_array_remove(entries, i);
+            break;
+        }
+    }
+    while (json_array_size(entries) >= DESIRED_KEEP) {
+        json_array_remove(entries, 0);
+    }
+    json_array_append_new(entries,
+                          json_pack("{sIsO}", "revision",
+                                    (json_int_t) revision, "document", doc));
+    pthread_mutex_unlock(&d->mutex);
+}
+
+json_t *
+desired_recall(struct desired *d, const char *host, int64_t revision)
+{
+    json_t *doc = NULL;
+    json_t *entry;
+    size_t i;
+
+    pthread_mutex_lock(&d->mutex);
+    json_array_foreach(json_object_get(d->hosts, host), i, entry)
+    {
+        if (json_integer_value(json_object_get(entry, "revision"))
+            == revision) {
+            doc = json_incref(json_object_get(entry, "document"));
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->mutex);
+    return doc;
+}
+
+void
+desired_forget(struct desired *d, const char *host)
+{
+    pthread_mutex_lock(&d->mutex);
+    json_object_del(d->hosts, host);
+    pthread_mutex_unlock(&d->mutex);
+}

@@ -1,0 +1,56 @@
+/* Desired-state documents for agents, and the differences between them.
+ *
+ * A host's document is the form fabric-agent reads from a file:
+ *
+ *   {"host": {"name", "vtep", "underlay"},
+ *    "networks": [{"name", "vni", "mtu"}],            the networks of its
+ *                                                      ports, by name
+ *    "ports": [{"name", "network", "device", "mac", "ip"}],   by name
+ *    "remotes": [{"network", "mac", "ip", "vtep"}]}   the other hosts'
+ *                                                      ports in those
+ *                                                      networks
+ *
+ * The controller remembers the last documents it sent to each host, by
+ * store revision, so that an agent that asks "what changed since revision
+ * R" gets a list of changes instead of the whole document. */
+#ifndef CONTROLLER_DESIRED_H
+#define CONTROLLER_DESIRED_H 1
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct desired;
+struct store_txn;
+
+/* How many documents per host the cache keeps: the last one sent, and the
+ * one before in case the agent never got the answer. */
+#define DESIRED_KEEP 2
+
+struct desired *desired_create(void);
+void desired_destroy(struct desired *);
+
+/* Computes host 'host''s document from the store in 'txn' into '*doc'.
+ * Returns 0, ENOENT if there is no such host, or a store error. */
+int desired_compute(struct store_txn *txn, const char *host, json_t **doc);
+
+/* Returns the changes that turn document 'old' into 'new' (both of the
+ * same host), as an array of {"op": "set", "kind", "object"} and {"op":
+ * "delete", "kind", "key"}: removals first (remotes, ports, networks),
+ * then additions and changes (networks, ports, remotes), so that applying
+ * them in order never leaves a port without its network.  Networks and
+ * ports are keyed by name, remotes by "NETWORK/MAC".  Returns NULL if the
+ * "host" part differs, which only a full document can express. */
+json_t *desired_diff(const json_t *old, const json_t *new);
+
+/* Remembers that 'host' was sent 'doc' (a new reference is taken) at
+ * 'revision'. */
+void desired_remember(struct desired *, const char *host, int64_t revision,
+                      json_t *doc);
+/* Returns a new reference to the document sent to 'host' at 'revision', or
+ * NULL if it is not remembered. */
+json_t *desired_recall(struct desired *, const char *host, int64_t revision);
+/* Forgets every document of 'host'. */
+void desired_forget(struct desired *, const char *host);
+
+#endif /* controller/desired.h */

@@ -1,0 +1,259 @@
+/* fabric-controller: the REST API over the desired-state store.  This file
+ * reads the options and the configuration file, starts the server and
+ * waits for signals: SIGTERM or SIGINT stop it, SIGHUP reloads what can
+ * change while it runs. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/config.h"
+#include "controller/server.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+static void
+usage(FILE *stream)
+{
+    fprintf(stream,
+            "usage: fabric-controller [OPTION]...\n"
+            "Serve the fabric REST API (doc/api.md) over the desired-state "
+            "store.\n"
+            "\n"
+            "  -c, --config=FILE              configuration file (default "
+            "%s;\n"
+            "                                 optional unless given)\n"
+            "      --listen=ADDR:PORT         where to listen (default %s)\n"
+            "      --db=PATH                  SQLite store (default %s)\n"
+            "      --tls-cert=FILE            PEM certificate: serve HTTPS\n"
+            "      --tls-key=FILE             PEM private key for "
+            "--tls-cert\n"
+            "      --bootstrap-token-file=FILE  where the first admin "
+            "token is written\n"
+            "                                 (default %s)\n"
+            "      --heartbeat-timeout=SECONDS  silence before a host is "
+            "unreachable\n"
+            "                                 (default %d)\n"
+            "  -l, --log-level=LEVEL          error, warn, info (default) "
+            "or debug\n"
+            "  -h, --help                     show this help and exit\n"
+            "  -V, --version                  show the version and exit\n"
+            "\n"
+            "Options override the configuration file's keys of the same "
+            "names.\n"
+            "See fabric-controller(8).\n",
+            CONFIG_FILE_DEFAULT, CONFIG_LISTEN_DEFAULT, CONFIG_DB_DEFAULT,
+            CONFIG_TOKEN_FILE_DEFAULT, CONFIG_HEARTBEAT_TIMEOUT_DEFAULT);
+}
+
+/* Parses the command line into 'cmdline' and '*config_file'.  Exits on
+ * errors, --help and --version. */
+static void
+parse_options(int argc, char *argv[], struct config *cmdline,
+              const char **config_file)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 0},
+        {"db", required_argument, NULL, 0},
+        {"tls-cert", required_argument, NULL, 0},
+        {"tls-key", required_argument, NULL, 0},
+        {"bootstrap-token-file", required_argument, NULL, 0},
+        {"heartbeat-timeout", required_argument, NULL, 0},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+
+    for (;;) {
+        const char *key = NULL;
+        char *problem;
+        int index = 0;
+        int c = getopt_long(argc, argv, "c:l:hV", options, &index);
+
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case 'c':
+            *config_file = optarg;
+            continue;
+        case 'l':
+            key = "log-level";
+            break;
+        case 0:
+            key = options[index].name;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("fabric-controller %s\n", PACKAGE_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
+        }
+        problem = config_set(cmdline, key, optarg);
+        if (problem) {
+            fprintf(stderr, "fabric-controller: --%s\n", problem);
+            free(problem);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr,
+                "fabric-controller: unexpected argument \"%s\" (see "
+                "--help)\n",
+                argv[optind]);
+        exit(2);
+    }
+}
+
+/* Builds the settings from the defaults, 'file' (which must exist if
+ * 'required') and 'cmdline'.  Returns 0, or EINVAL with '*msg' set. */
+static int
+load_config(const char *file, bool required, const struct config *cmdline,
+            struct config *cfg, char **msg)
+{
+    int error;
+
+    config_init(cfg);
+    error = config_read_file(cfg, file, msg);
+    if (error == ENOENT && !required) {
+        error = 0;
+    } else if (error == ENOENT) {
+        *msg = xasprintf("%s: %s", file, strerror(error));
+    }
+    if (!error) {
+        config_override(cfg, cmdline);
+        *msg = config_check(cfg);
+        error = *msg ? EINVAL : 0;
+    }
+    if (error) {
+        config_destroy(cfg);
+    }
+    return error;
+}
+
+static const char *
+level_name(enum log_level level)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+
+    return names[level];
+}
+
+/* Moves '*old' into '*new', freeing what '*new' held. */
+static void
+keep(char **new, char **old)
+{
+    free(*new);
+    *new = *old;
+    *old = NULL;
+}
+
+/* SIGHUP: applies what can change without a restart, and says what
+ * cannot. */
+static void
+reload(struct server *server, const char *file, bool required,
+       const struct config *cmdline, struct config *cfg)
+{
+    struct config new;
+    char *msg = NULL;
+
+    if (load_config(file, required, cmdline, &new, &msg)) {
+        LOG_ERR("SIGHUP: not reloaded, keeping the current settings: %s", msg);
+        free(msg);
+        return;
+    }
+    log_set_level(new.log_level);
+    server_set_heartbeat_timeout(server, new.heartbeat_timeout);
+    LOG_INFO("SIGHUP: reloaded %s: log-level %s, heartbeat-timeout %d s", file,
+             level_name(new.log_level), new.heartbeat_timeout);
+    if (strcmp(new.listen, cfg->listen) || strcmp(new.db, cfg->db)
+        || !new.tls_cert != !cfg->tls_cert
+        || (new.tls_cert &&strcmp(new.tls_cert, cfg->tls_cert))
+        || (new.tls_key &&strcmp(new.tls_key, cfg->tls_key))) {
+        LOG_WARN("SIGHUP: listen, db, tls-cert and tls-key changes take "
+                 "effect only on restart");
+    }
+    /* The running server keeps what it started with. */
+    keep(&new.listen, &cfg->listen);
+    keep(&new.db, &cfg->db);
+    keep(&new.tls_cert, &cfg->tls_cert);
+    keep(&new.tls_key, &cfg->tls_key);
+    keep(&new.bootstrap_token_file, &cfg->bootstrap_token_file);
+    config_destroy(cfg);
+    *cfg = new;
+}
+
+int
+main(int argc, char *argv[])
+{
+    const char *file = NULL;
+    struct config cmdline, cfg;
+    struct server *server;
+    sigset_t signals;
+    char *msg = NULL;
+    int error;
+
+    log_set_program("fabric-controller");
+    config_init(&cmdline);
+    parse_options(argc, argv, &cmdline, &file);
+    if (load_config(file ? file : CONFIG_FILE_DEFAULT, file != NULL, &cmdline,
+                    &cfg, &msg)) {
+        fprintf(stderr, "fabric-controller: %s\n", msg);
+        free(msg);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+
+    /* Every thread inherits this mask, so only sigwait() below sees these
+     * signals. */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct server_config sc = {
+        .listen = cfg.listen,
+        .db = cfg.db,
+        .tls_cert = cfg.tls_cert,
+        .tls_key = cfg.tls_key,
+        .bootstrap_token_file = cfg.bootstrap_token_file,
+        .heartbeat_timeout = cfg.heartbeat_timeout,
+    };
+    error = server_start(&sc, &server);
+    if (error) {
+        config_destroy(&cfg);
+        config_destroy(&cmdline);
+        return 1;
+    }
+
+    for (;;) {
+        int sig;
+
+        if (sigwait(&signals, &sig)) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            reload(server, file ? file : CONFIG_FILE_DEFAULT, file != NULL,
+                   &cmdline, &cfg);
+            continue;
+        }
+        LOG_INFO("%s: stopping", strsignal(sig));
+        break;
+    }
+    server_stop(server);
+    LOG_INFO("stopped");
+    config_destroy(&cfg);
+    config_destroy(&cmdline);
+    return 0;
+}

@@ -1,0 +1,672 @@
+/* The assembled controller: routes, authorization, audit and metrics. */
+#include "controller/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controller/api.h"
+#include "controller/audit.h"
+#include "controller/auth.h"
+#include "controller/http.h"
+#include "controller/metrics.h"
+#include "controller/openapi.h"
+#include "controller/store.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+struct server {
+    struct api api;           /* Resources and shared state. */
+    struct audit *audit;      /* The audit trail. */
+    struct metrics *metrics;  /* Request counts and latencies. */
+    struct http_server *http; /* The HTTP server. */
+    atomic_int polls;         /* Desired-state requests in progress. */
+    char *tls_cert;           /* PEM certificate, kept while serving. */
+    char *tls_key;            /* PEM key, kept while serving. */
+};
+
+/* Who may call a route (the low byte of a route's 'access'). */
+enum {
+    ACCESS_PUBLIC,     /* Anyone, without a token. */
+    ACCESS_READ,       /* Admins and viewers. */
+    ACCESS_ADMIN,      /* Admins. */
+    ACCESS_REGISTER,   /* Admins, and agents for their own host (the
+                        * handler checks the name in the body). */
+    ACCESS_HOST_READ,  /* Admins, viewers, and the agent of the host named
+                        * by the path. */
+    ACCESS_HOST_WRITE, /* Admins, and the agent of the host named by the
+                        * path. */
+};
+
+/* Flag in a route's 'access': successful calls are not audited
+ * (heartbeats, which come every few seconds from every host). */
+#define ACCESS_QUIET 0x100
+
+/* How long stopping waits for long polls to answer, and then for the
+ * answers to leave, in milliseconds. */
+#define STOP_WAIT_MS 2000
+#define STOP_GRACE_MS 100
+
+/* The operations of one kind of object (controller/api.h). */
+struct resource {
+    const char *kind; /* "network"... for notes. */
+
+    /* POST to the collection. */
+    int (*create)(struct api *, const json_t *in, json_t **out,
+                  struct api_error *);
+    /* GET of one object. */
+    int (*get)(struct api *, const char *name, json_t **out,
+               struct api_error *);
+    /* GET of the collection. */
+    int (*list)(struct api *, const json_t *query, json_t **out,
+                struct api_error *);
+    /* PATCH of one object, or NULL. */
+    int (*patch)(struct api *, const char *name, const json_t *in,
+                 int64_t if_match, json_t **out, struct api_error *);
+    /* DELETE of one object. */
+    int (*delete)(struct api *, const char *name, const json_t *in,
+                  int64_t if_match, struct api_error *);
+};
+
+static const struct resource networks = {
+    .kind = "network",
+    .create = api_network_create,
+    .get = api_network_get,
+    .list = api_network_list,
+    .patch = api_network_patch,
+    .delete = api_network_delete,
+};
+
+static const struct resource ports = {
+    .kind = "port",
+    .create = api_port_create,
+    .get = api_port_get,
+    .list = api_port_list,
+    .patch = api_port_patch,
+    .delete = api_port_delete,
+};
+
+static const struct resource hosts = {
+    .kind = "host",
+    .create = api_host_register,
+    .get = api_host_get,
+    .list = api_host_list,
+    .patch = api_host_patch,
+    .delete = api_host_delete,
+};
+
+static const struct resource tokens = {
+    .kind = "token",
+    .create = auth_token_create,
+    .get = auth_token_get,
+    .list = auth_token_list,
+    .delete = auth_token_delete,
+};
+
+static void
+identity_destroy(void *id)
+{
+    auth_identity_clear(id);
+    free(id);
+}
+
+static bool
+may(const struct auth_identity *id, int access, const char *host)
+{
+    switch (id->role) {
+    case AUTH_ADMIN:
+        return true;
+    case AUTH_VIEWER:
+        return access == ACCESS_READ || access == ACCESS_HOST_READ;
+    case AUTH_AGENT:
+    default:
+        if (access == ACCESS_REGISTER) {
+            return true;
+        }
+        return (access == ACCESS_HOST_READ || access == ACCESS_HOST_WRITE)
+               && host && id->host && !strcmp(host, id->host);
+    }
+}
+
+static bool
+authorize(struct http_request *req, int access, void *server_)
+{
+    struct server *server = server_;
+    struct auth_identity *id;
+    struct api_error err = {0};
+    int status;
+
+    access &= 0xff;
+    if (access == ACCESS_PUBLIC) {
+        return true;
+    }
+    id = xzalloc(sizeof *id);
+    status = auth_authenticate(
+        &server->api, http_request_header(req, "Authorization"), id, &err);
+    if (status) {
+        if (status == 401) {
+            http_add_header(req, "WWW-Authenticate",
+                            "Bearer realm=\"fabric\"");
+        }
+        http_reply_error(req, status, NULL, "%s", err.message);
+        api_error_clear(&err);
+        identity_destroy(id);
+        return false;
+    }
+    http_request_set_data(req, id, identity_destroy);
+    if (!may(id, access, http_request_param(req, 0))) {
+        http_reply_error(req, 403, NULL,
+                         "token \"%s\" (role %s%s%s) may not %s %s", id->name,
+                         auth_role_name(id->role), id->host ? ", host " : "",
+                         id->host ? id->host : "", http_request_method(req),
+                         http_request_path(req));
+        return false;
+    }
+    return true;
+}
+
+/* Answers with 'status' and 'out' (stolen), or with 'err'. */
+static void
+answer(struct http_request *req, int status, json_t *out,
+       struct api_error *err)
+{
+    if (status >= 400) {
+        http_reply_error(req, status, err->field, "%s",
+                         err->message ? err->message : "error");
+    } else {
+        const json_t *version = json_object_get(out, "version");
+
+        if (json_is_integer(version)) {
+            char etag[32];
+
+            snprintf(etag, sizeof etag, "\"%" JSON_INTEGER_FORMAT "\"",
+                     json_integer_value(version));
+            http_add_header(req, "ETag", etag);
+        }
+        http_reply_json(req, status,
+                        status == 204 || status == 304 ? NULL : out);
+        if (status == 204 || status == 304) {
+            json_decref(out);
+        }
+    }
+    api_error_clear(err);
+}
+
+/* Reads If-Match ("3", W/"3", 3 or *) into '*version' (STORE_ANY if absent
+ * or "*").  On a bad value answers 400 and returns false. */
+static bool
+read_if_match(struct http_request *req, int64_t *version)
+{
+    const char *h = http_request_header(req, "If-Match");
+    const char *s;
+    size_t len;
+
+    *version = STORE_ANY;
+    if (!h || !strcmp(h, "*")) {
+        return true;
+    }
+    s = h;
+    if (!strncmp(s, "W/", 2)) {
+        s += 2;
+    }
+    len = strlen(s);
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+        s++;
+        len -= 2;
+    }
+    if (len == 0 || len > 18 || strspn(s, "0123456789") != len
+        || (*version = strtoll(s, NULL, 10)) < 1) {
+        *version = STORE_ANY;
+        http_reply_error(req, 400, "If-Match",
+                         "If-Match %s: expected the version the change is "
+                         "based on, e.g. \"3\"",
+                         h);
+        return false;
+    }
+    return true;
+}
+
+/* The name of the object an answer is about, for notes. */
+static const char *
+object_name(const json_t *in, const json_t *out, const char *param)
+{
+    return param ? param
+                 : api_get_string(out, "name")
+                       ?: api_get_string(in, "name") ?: "?";
+}
+
+/* Creates an object of 'res' from request body 'in'. */
+static void
+create(struct http_request *req, const struct resource *res,
+       struct server *server, const json_t *in)
+{
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = res->create(&server->api, in, &out, &err);
+    if (status < 400) {
+        http_request_set_note(req, "%s %s \"%s\"",
+                              status == 201 ? "created" : "updated", res->kind,
+                              object_name(in, out, NULL));
+    }
+    answer(req, status, out, &err);
+}
+
+static void
+do_create(struct http_request *req, const void *res, void *server)
+{
+    json_t *in;
+
+    if (http_request_json(req, &in)) {
+        create(req, res, server, in);
+        json_decref(in);
+    }
+}
+
+static void
+do_get(struct http_request *req, const void *res_, void *server_)
+{
+    const struct resource *res = res_;
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = res->get(&server->api, http_request_param(req, 0), &out, &err);
+    answer(req, status, out, &err);
+}
+
+static void
+do_list(struct http_request *req, const void *res_, void *server_)
+{
+    const struct resource *res = res_;
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = res->list(&server->api, http_request_query(req), &out, &err);
+    answer(req, status, out, &err);
+}
+
+static void
+do_patch(struct http_request *req, const void *res_, void *server_)
+{
+    const struct resource *res = res_;
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int64_t if_match;
+    int status;
+
+    if (!read_if_match(req, &if_match) || !http_request_json(req, &in)) {
+        return;
+    }
+    status = res->patch(&server->api, name, in, if_match, &out, &err);
+    if (status < 400) {
+        http_request_set_note(req, "updated %s \"%s\"", res->kind, name);
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
+static void
+do_delete(struct http_request *req, const void *res_, void *server_)
+{
+    const struct resource *res = res_;
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+    struct api_error err = {0};
+    int64_t if_match;
+    json_t *in;
+    int status;
+
+    if (!read_if_match(req, &if_match) || !http_request_json(req, &in)) {
+        return;
+    }
+    status = res->delete (&server->api, name, in, if_match, &err);
+    if (status < 400) {
+        http_request_set_note(req, "deleted %s \"%s\"", res->kind, name);
+    }
+    answer(req, status, NULL, &err);
+    json_decref(in);
+}
+
+/* POST /v1/hosts: an agent may only register its own host. */
+static void
+do_register(struct http_request *req, const void *res, void *server)
+{
+    const struct auth_identity *id = http_request_data(req);
+    const char *name;
+    json_t *in;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    name = api_get_string(in, "name");
+    if (id && id->role == AUTH_AGENT
+        && (!name || !id->host || strcmp(name, id->host))) {
+        http_reply_error(
+            req, 403, NULL,
+            "token \"%s\" (role agent, host %s) may only register host \"%s\"",
+            id->name, id->host ? id->host : "?", id->host ? id->host : "?");
+    } else {
+        create(req, res, server, in);
+    }
+    json_decref(in);
+}
+
+static void
+do_heartbeat(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *in;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status =
+        api_host_heartbeat(&server->api, http_request_param(req, 0), in, &err);
+    http_request_set_note(req, "heartbeat");
+    answer(req, status, NULL, &err);
+    json_decref(in);
+}
+
+static void
+do_port_status(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    const char *host = http_request_param(req, 0);
+    struct api_error err = {0};
+    json_t *in;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = api_host_port_status(&server->api, host, in, &err);
+    if (status < 400) {
+        http_request_set_note(
+            req, "port status of host \"%s\": %zu port%s", host,
+            json_object_size(json_object_get(in, "ports")),
+            json_object_size(json_object_get(in, "ports")) == 1 ? "" : "s");
+    }
+    answer(req, status, NULL, &err);
+    json_decref(in);
+}
+
+static void
+do_desired_state(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    atomic_fetch_add(&server->polls, 1);
+    status = api_host_desired_state(&server->api, http_request_param(req, 0),
+                                    http_request_query(req), &out, &err);
+    answer(req, status, out, &err);
+    atomic_fetch_sub(&server->polls, 1);
+}
+
+static void
+do_status(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = api_status(&server->api, &out, &err);
+    answer(req, status, out, &err);
+}
+
+static void
+do_audit(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = audit_list(server->audit, http_request_query(req), &out, &err);
+    answer(req, status, out, &err);
+}
+
+static void
+do_openapi(struct http_request *req, const void *data, void *server)
+{
+    http_reply(req, 200, "application/json", openapi_json, openapi_json_len);
+}
+
+static void
+do_healthz(struct http_request *req, const void *data, void *server)
+{
+    http_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static void
+do_readyz(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct store_txn *txn;
+    int error = store_begin(server->api.store, false, &txn);
+
+    if (error) {
+        char *msg = xasprintf("not ready: store: %s\n", strerror(error));
+
+        http_reply(req, 503, "text/plain; charset=utf-8", msg, strlen(msg));
+        free(msg);
+        return;
+    }
+    store_abort(txn);
+    http_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
+}
+
+static void
+do_metrics(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    char *text = metrics_render(server->metrics, &server->api);
+
+    http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+               strlen(text));
+    free(text);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/healthz", do_healthz, NULL, ACCESS_PUBLIC},
+    {"GET", "/readyz", do_readyz, NULL, ACCESS_PUBLIC},
+    {"GET", "/metrics", do_metrics, NULL, ACCESS_PUBLIC},
+    {"GET", "/v1/openapi.json", do_openapi, NULL, ACCESS_READ},
+    {"GET", "/v1/status", do_status, NULL, ACCESS_READ},
+
+    {"GET", "/v1/networks", do_list, &networks, ACCESS_READ},
+    {"POST", "/v1/networks", do_create, &networks, ACCESS_ADMIN},
+    {"GET", "/v1/networks/*", do_get, &networks, ACCESS_READ},
+    {"PATCH", "/v1/networks/*", do_patch, &networks, ACCESS_ADMIN},
+    {"DELETE", "/v1/networks/*", do_delete, &networks, ACCESS_ADMIN},
+
+    {"GET", "/v1/ports", do_list, &ports, ACCESS_READ},
+    {"POST", "/v1/ports", do_create, &ports, ACCESS_ADMIN},
+    {"GET", "/v1/ports/*", do_get, &ports, ACCESS_READ},
+    {"PATCH", "/v1/ports/*", do_patch, &ports, ACCESS_ADMIN},
+    {"DELETE", "/v1/ports/*", do_delete, &ports, ACCESS_ADMIN},
+
+    {"GET", "/v1/hosts", do_list, &hosts, ACCESS_READ},
+    {"POST", "/v1/hosts", do_register, &hosts, ACCESS_REGISTER},
+    {"GET", "/v1/hosts/*", do_get, &hosts, ACCESS_READ},
+    {"PATCH", "/v1/hosts/*", do_patch, &hosts, ACCESS_ADMIN},
+    {"DELETE", "/v1/hosts/*", do_delete, &hosts, ACCESS_ADMIN},
+    {"POST", "/v1/hosts/*/heartbeat", do_heartbeat, NULL,
+     ACCESS_HOST_WRITE | ACCESS_QUIET},
+    {"PUT", "/v1/hosts/*/port-status", do_port_status, NULL,
+     ACCESS_HOST_WRITE},
+    {"GET", "/v1/hosts/*/desired-state", do_desired_state, NULL,
+     ACCESS_HOST_READ},
+
+    {"GET", "/v1/tokens", do_list, &tokens, ACCESS_ADMIN},
+    {"POST", "/v1/tokens", do_create, &tokens, ACCESS_ADMIN},
+    {"GET", "/v1/tokens/*", do_get, &tokens, ACCESS_ADMIN},
+    {"DELETE", "/v1/tokens/*", do_delete, &tokens, ACCESS_ADMIN},
+
+    {"GET", "/v1/audit", do_audit, NULL, ACCESS_READ},
+};
+
+static void
+completed(struct http_request *req, void *server_)
+{
+    struct server *server = server_;
+    const struct auth_identity *id = http_request_data(req);
+    const char *method = http_request_method(req);
+    int status = http_request_status(req);
+    int access = http_request_access(req);
+    double seconds = http_request_seconds(req);
+    bool changes;
+
+    if (!status) {
+        /* The client went away before an answer. */
+        return;
+    }
+    metrics_observe(server->metrics, method, status, seconds);
+    LOG_DBG("%s %s: %d in %.3f ms", method, http_request_path(req), status,
+            seconds * 1e3);
+
+    changes = strcmp(method, "GET") && strcmp(method, "HEAD");
+    if (changes && access >= 0 && (access & ACCESS_QUIET) && status < 400) {
+        changes = false;
+    }
+    if (changes || status == 401 || status == 403) {
+        struct audit_entry e = {
+            .who = id ? id->name : NULL,
+            .role = id ? auth_role_name(id->role) : NULL,
+            .method = method,
+            .path = http_request_path(req),
+            .status = status,
+            .message = http_request_message(req),
+        };
+
+        audit_record(server->audit, &e);
+    }
+}
+
+int
+server_start(const struct server_config *cfg, struct server **serverp)
+{
+    struct http_config http = {
+        .listen = cfg->listen,
+        .body_max = HTTP_BODY_MAX,
+    };
+    struct http_hooks hooks = {
+        .authorize = authorize,
+        .completed = completed,
+    };
+    char *cert = NULL, *key = NULL;
+    struct server *server;
+    struct store *store;
+    int error;
+
+    *serverp = NULL;
+    if (cfg->tls_cert) {
+        error = read_file(cfg->tls_cert, &cert, NULL);
+        if (error) {
+            LOG_ERR("tls-cert %s: %s", cfg->tls_cert, strerror(error));
+            return error;
+        }
+        error = read_file(cfg->tls_key, &key, NULL);
+        if (error) {
+            LOG_ERR("tls-key %s: %s", cfg->tls_key, strerror(error));
+            free(cert);
+            return error;
+        }
+        http.tls_cert = cert;
+        http.tls_key = key;
+    }
+
+    error = store_open(cfg->db, &store);
+    if (error) {
+        LOG_ERR("cannot open the store %s: %s", cfg->db, strerror(error));
+        goto out;
+    }
+    error = auth_bootstrap(store, cfg->bootstrap_token_file);
+    if (error) {
+        store_close(store);
+        goto out;
+    }
+
+    server = xzalloc(sizeof *server);
+    api_init(&server->api, store, cfg->heartbeat_timeout);
+    server->audit = audit_create(store, cfg->audit_keep);
+    server->metrics = metrics_create();
+    hooks.aux = server;
+    error = http_server_start(&http, routes, ARRAY_SIZE(routes), &hooks,
+                              &server->http);
+    if (error) {
+        audit_destroy(server->audit);
+        metrics_destroy(server->metrics);
+        api_destroy(&server->api);
+        store_close(store);
+        free(server);
+        goto out;
+    }
+    LOG_INFO("serving %s on %s port %u, store %s, heartbeat timeout %d s",
+             cert ? "HTTPS" : "HTTP", cfg->listen,
+             http_server_port(server->http), cfg->db, cfg->heartbeat_timeout);
+    server->tls_cert = cert;
+    server->tls_key = key;
+    *serverp = server;
+    return 0;
+
+out:
+    free(cert);
+    free(key);
+    return error;
+}
+
+uint16_t
+server_port(const struct server *server)
+{
+    return http_server_port(server->http);
+}
+
+void
+server_set_heartbeat_timeout(struct server *server, int seconds)
+{
+    atomic_store(&server->api.heartbeat_timeout, seconds);
+}
+
+void
+server_stop(struct server *server)
+{
+    if (server) {
+        /* Long polls see 'stopping' within half a second and answer 503,
+         * which tells agents to poll again (elsewhere, or after the
+         * restart) instead of waiting out their timeout.  Give them the
+         * time to answer before the connections are closed. */
+        atomic_store(&server->api.stopping, true);
+        http_server_quiesce(server->http);
+        for (int i = 0; i < STOP_WAIT_MS / 10; i++) {
+            if (!atomic_load(&server->polls)) {
+                break;
+            }
+            usleep(10 * 1000);
+        }
+        usleep(STOP_GRACE_MS * 1000);
+        http_server_stop(server->http);
+        audit_destroy(server->audit);
+        metrics_destroy(server->metrics);
+        store_close(server->api.store);
+        api_destroy(&server->api);
+        free(server->tls_cert);
+        free(server->tls_key);
+        free(server);
+    }
+}

@@ -1,0 +1,35 @@
+/* The assembled controller: store, REST routes, authorization, audit and
+ * metrics behind one HTTP server.  main.c runs one; tests run one on an
+ * ephemeral port. */
+#ifndef CONTROLLER_SERVER_H
+#define CONTROLLER_SERVER_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+
+/* What a controller needs to start. */
+struct server_config {
+    const char *listen;   /* "ADDR:PORT"; port 0 picks a free one. */
+    const char *db;       /* Store URL or SQLite file. */
+    const char *tls_cert; /* PEM certificate file, or NULL. */
+    const char *tls_key;  /* PEM key file, with 'tls_cert'. */
+    const char *bootstrap_token_file; /* Where the first admin token
+                                       * goes. */
+    int heartbeat_timeout;            /* Seconds. */
+    size_t audit_keep;                /* Audit entries kept; 0 for the
+                                       * default. */
+};
+
+/* Opens the store, creates the bootstrap token if needed and starts
+ * serving.  Returns 0 or an errno value, having logged why. */
+int server_start(const struct server_config *, struct server **);
+/* The port the server listens on. */
+uint16_t server_port(const struct server *);
+/* Changes the heartbeat timeout of a running server (SIGHUP). */
+void server_set_heartbeat_timeout(struct server *, int seconds);
+/* Ends long polls, stops serving, closes the store and frees. */
+void server_stop(struct server *);
+
+#endif /* controller/server.h */

@@ -1,0 +1,41 @@
+# tests/cli: fabricctl.  Unit tests (cmocka) of its table formatting, its
+# command-line parsing and its client, the whole program run in-process
+# for usage errors, help and completion, and an end-to-end story against a
+# real fabric-controller.
+
+FABRICCTL_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(CURL_CFLAGS) \
+	$(JANSSON_CFLAGS)
+FABRICCTL_TEST_LDADD = cli/libfabricctl.a utils/libfabric-utils.a \
+	$(CMOCKA_LIBS) $(CURL_LIBS) $(JANSSON_LIBS)
+
+check_PROGRAMS += tests/cli/test-table
+tests_cli_test_table_SOURCES = tests/cli/test-table.c
+tests_cli_test_table_CPPFLAGS = $(FABRICCTL_TEST_CPPFLAGS)
+tests_cli_test_table_LDADD = $(FABRICCTL_TEST_LDADD)
+TESTS += tests/cli/test-table
+
+check_PROGRAMS += tests/cli/test-parse
+tests_cli_test_parse_SOURCES = tests/cli/test-parse.c
+tests_cli_test_parse_CPPFLAGS = $(FABRICCTL_TEST_CPPFLAGS)
+tests_cli_test_parse_LDADD = $(FABRICCTL_TEST_LDADD)
+TESTS += tests/cli/test-parse
+
+check_PROGRAMS += tests/cli/test-client
+tests_cli_test_client_SOURCES = tests/cli/test-client.c
+tests_cli_test_client_CPPFLAGS = $(FABRICCTL_TEST_CPPFLAGS)
+tests_cli_test_client_LDADD = $(FABRICCTL_TEST_LDADD)
+TESTS += tests/cli/test-client
+
+check_PROGRAMS += tests/cli/test-fabricctl
+tests_cli_test_fabricctl_SOURCES = tests/cli/test-fabricctl.c
+tests_cli_test_fabricctl_CPPFLAGS = $(FABRICCTL_TEST_CPPFLAGS)
+tests_cli_test_fabricctl_LDADD = $(FABRICCTL_TEST_LDADD)
+TESTS += tests/cli/test-fabricctl
+
+# The bash completion script as bash runs it; needs no controller.
+TESTS += tests/cli/completion.sh
+EXTRA_DIST += tests/cli/completion.sh
+
+# Needs controller/fabric-controller and cli/fabricctl built.
+TESTS += tests/cli/fabricctl-e2e.sh
+EXTRA_DIST += tests/cli/fabricctl-e2e.sh

@@ -1,0 +1,450 @@
+#!/bin/bash
+# fabricctl end to end: a real fabric-controller on a scratch database, and
+# an operator's afternoon with fabricctl.  They bootstrap with the token the
+# controller wrote, build a network with ports (the controller allocates
+# addresses), look at it as tables and as JSON, race a colleague with a
+# stale --if-version, try to delete a network that still has ports, hand a
+# read-only token to a monitoring system, meet a controller behind TLS, and
+# finally lose the controller.
+# Every step checks fabricctl's exit status and what it printed.
+#
+# Needs cli/fabricctl and controller/fabric-controller built, python3 to
+# read the JSON and openssl for a certificate.  No root, no namespaces.
+
+set -eu
+
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/common.sh"
+
+FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
+CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
+
+[ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
+[ -x "$CONTROLLER" ] || skip "$CONTROLLER not built"
+require_cmd python3 openssl
+
+tmp=$(mktemp -d /tmp/fabricctl-e2e.XXXXXX)
+controller_pid=
+tls_pid=
+
+cleanup() {
+    local rc=$? pid log
+    trap - EXIT
+    for pid in $controller_pid $tls_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+        for log in "$tmp"/*.log; do
+            [ -s "$log" ] || continue
+            echo "=== last lines of $log" >&2
+            tail -n 20 "$log" >&2
+        done
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# Nothing from the caller's environment may steer fabricctl.
+unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+
+# ---------------------------------------------------------------------------
+# Helpers.
+
+# Runs fabricctl "args...", keeping its output in $tmp/out, its errors in
+# $tmp/err and its exit status in $rc.
+ctl() {
+    set +e
+    "$FABRICCTL" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+}
+
+# Runs fabricctl "args..." and fails unless it exits 0.
+ok() {
+    ctl "$@"
+    [ "$rc" -eq 0 ] || fail "fabricctl $*: exit $rc: $(cat "$tmp/err")"
+}
+
+# Runs fabricctl "args..." and fails unless it exits "status".
+refused() {
+    local want=$1
+    shift
+    ctl "$@"
+    [ "$rc" -eq "$want" ] \
+        || fail "fabricctl $*: exit $rc instead of $want: $(cat "$tmp/err")"
+}
+
+# Fails unless the last standard error is one line "fabricctl: ..." that
+# matches extended regular expression "re" (case-insensitive).
+err_says() {
+    [ "$(wc -l <"$tmp/err")" -ge 1 ] || fail "no message on stderr"
+    head -n 1 "$tmp/err" | grep -q '^fabricctl: ' \
+        || fail "message does not start with \"fabricctl: \": $(cat "$tmp/err")"
+    grep -Eiq -- "$1" "$tmp/err" \
+        || fail "message does not say /$1/: $(cat "$tmp/err")"
+}
+
+# Fails unless the last standard output matches "re".
+out_says() {
+    grep -Eq -- "$1" "$tmp/out" \
+        || fail "output does not match /$1/:"$'\n'"$(cat "$tmp/out")"
+}
+
+# Prints Python expression "expr" evaluated with "d" bound to the last
+# standard output, parsed as JSON.
+js() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list, bool)) or v is None else v)' \
+        "$tmp/out" "$1"
+}
+
+# Fails unless Python expression "expr" over the last JSON output equals
+# "want".
+js_is() {
+    local got
+    got=$(js "$1") || fail "cannot evaluate $1 over: $(cat "$tmp/out")"
+    [ "$got" = "$2" ] || fail "$1 is $got, expected $2"
+}
+
+# Fails unless the last standard output is a table whose header starts
+# with the words "headers..." and whose every column starts at the
+# position of its header in every row.
+table_is_aligned() {
+    python3 - "$tmp/out" "$@" <<'EOF'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+want = sys.argv[2:]
+header = lines[0].split()
+if header[:len(want)] != want:
+    sys.exit("header %r does not start with %r" % (header, want))
+starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
+for line in lines[1:]:
+    cells = [m.start() for m in re.finditer(r"\S+", line)]
+    if cells[:len(starts)] != starts or line != line.rstrip():
+        sys.exit("row %r is not aligned with %r" % (line, lines[0]))
+EOF
+}
+
+# Counts the rows of the last table output, header excluded.
+rows() {
+    echo $(( $(wc -l <"$tmp/out") - 1 ))
+}
+
+# Starts a controller on a fresh database in "$tmp/NAME" listening on
+# 127.0.0.1:"port", with extra "args...", and prints its pid.  Its log is
+# "$tmp/NAME.log".
+start_controller() {
+    local name=$1 port=$2
+    shift 2
+    mkdir "$tmp/$name"
+    : >"$tmp/$name/controller.conf" # Whatever /etc/fabric holds stays out.
+    "$CONTROLLER" --config "$tmp/$name/controller.conf" --db "$tmp/$name/db" \
+        --listen "127.0.0.1:$port" \
+        --bootstrap-token-file "$tmp/$name/bootstrap-token" "$@" \
+        </dev/null >"$tmp/$name.log" 2>&1 &
+    echo $!
+}
+
+# Waits until the controller "pid" has written its bootstrap token and
+# fabricctl "args..." reaches it.
+wait_controller() {
+    local pid=$1 i
+    shift
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || fail "the controller exited"
+        if [ -s "$FABRIC_TOKEN_FILE" ]; then
+            ctl "$@" status
+            [ "$rc" -ne 3 ] && return 0
+        fi
+        sleep 0.1
+    done
+    fail "the controller did not answer within 10 s: $(cat "$tmp/err")"
+}
+
+# Prints a TCP port on 127.0.0.1 that is free right now.
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# ---------------------------------------------------------------------------
+say "a controller on a fresh database"
+
+port=$(free_port)
+url=http://127.0.0.1:$port
+controller_pid=$(start_controller main "$port")
+export FABRIC_CONTROLLER=$url
+export FABRIC_TOKEN_FILE=$tmp/main/bootstrap-token
+wait_controller "$controller_pid"
+ok status
+[ "$(stat -c %a "$FABRIC_TOKEN_FILE")" = 600 ] \
+    || fail "the bootstrap token file is not mode 0600"
+
+say "help everywhere, usage errors before any request"
+
+ok --help
+out_says '^Usage: fabricctl '
+for resource in network port host token audit status version completion; do
+    ok "$resource" --help
+    out_says "^Usage: fabricctl $resource"
+done
+for verb in "network create" "network list" "network show" "network update" \
+    "network delete" "port create" "port list" "port show" "port update" \
+    "port delete" "host list" "host show" "host delete" "token create" \
+    "token list" "token delete"; do
+    # shellcheck disable=SC2086
+    ok $verb -h
+    out_says "^Usage: fabricctl $verb"
+done
+refused 2 network frob
+err_says 'network: unknown verb "frob"'
+grep -q "^Try 'fabricctl network --help'$" "$tmp/err" || fail "no hint"
+refused 2 network create blue
+err_says 'missing --cidr'
+refused 2 network create blue --cidr 10.10.0.0/24 --mtu big
+err_says '--mtu "big": must be a whole number'
+refused 2 port create web-1 --network blue --label tier
+err_says '--label "tier": must be KEY=VALUE'
+
+ok version
+out_says '^fabricctl [0-9]'
+out_says "^controller $url: API version "
+
+say "networks: create, with an allocated and a chosen VNI"
+
+ok network create blue --cidr 10.10.0.0/24 --description "web tier"
+out_says '^name: +blue$'
+out_says '^vni: +1000$'
+out_says '^mtu: +1450$'
+out_says '^version: +1$'
+ok -o json network create red --cidr 10.20.0.0/24 --vni 5000 --mtu 9000
+js_is 'd["vni"]' 5000
+js_is 'd["mtu"]' 9000
+
+# The controller judges values; fabricctl shows its message as it is.
+refused 1 network create bad --cidr 10.30.0.0/33
+err_says 'cidr'
+refused 1 network create blue --cidr 10.40.0.0/24
+err_says 'blue'
+refused 1 network show green
+err_says 'green'
+
+ok network list
+table_is_aligned NAME VNI CIDR MTU DESCRIPTION
+[ "$(rows)" = 2 ] || fail "network list: $(rows) rows, expected 2"
+out_says '^blue +1000 +10\.10\.0\.0/24 +1450 +web tier$'
+out_says '^red +5000 +10\.20\.0\.0/24 +9000 +<none>$'
+ok network list -o json
+js_is 'len(d)' 2
+js_is '[n["name"] for n in d]' '["blue", "red"]'
+
+say "ports: addresses allocated unless given"
+
+ok -o json port create web-1 --network blue --label tier=web --label env=prod
+js_is 'd["ip"]' 10.10.0.1
+js_is 'd["mac"].startswith("02:fa:")' true
+js_is 'd["labels"]' '{"env": "prod", "tier": "web"}'
+js_is 'd["status"]' pending
+web1_mac=$(js 'd["mac"]')
+ok port create web-2 --network blue --ip 10.10.0.20 --mac 02:00:00:00:00:02
+out_says '^ip: +10\.10\.0\.20$'
+out_says '^mac: +02:00:00:00:00:02$'
+for i in 1 2 3 4 5; do
+    ok port create "db-$i" --network red --label tier=db
+done
+refused 1 port create web-3 --network blue --ip 10.10.0.20
+err_says '10\.10\.0\.20'
+
+ok port list
+table_is_aligned NAME NETWORK MAC IP HOST STATUS LABELS
+[ "$(rows)" = 7 ] || fail "port list: $(rows) rows, expected 7"
+out_says "^web-1 +blue +$web1_mac +10\\.10\\.0\\.1 +<none> +pending +env=prod,tier=web\$"
+
+# Small pages: the list is still complete, in order, without repeats.
+ok port list -o json --page-size 2
+js_is 'len(d)' 7
+js_is '[p["name"] for p in d] == sorted(set(p["name"] for p in d))' true
+ok port list --network blue -o json --page-size 1
+js_is '[p["name"] for p in d]' '["web-1", "web-2"]'
+ok port list --label tier=db -o json
+js_is 'len(d)' 5
+ok port list --label env -o json
+js_is '[p["name"] for p in d]' '["web-1"]'
+ok port list --label tier=web --label env=prod -o json
+js_is '[p["name"] for p in d]' '["web-1"]'
+ok port list --label tier=cache
+[ ! -s "$tmp/out" ] || fail "an empty list printed: $(cat "$tmp/out")"
+grep -q '^No ports found\.$' "$tmp/err" || fail "no note for an empty list"
+
+# Shell completion asks the controller for names.
+ok __complete port show ""
+out_says '^web-1$'
+out_says '^db-5$'
+ok __complete port create web-3 --network ""
+[ "$(cat "$tmp/out")" = "$(printf 'blue\nred')" ] \
+    || fail "completing --network: $(cat "$tmp/out")"
+
+ok port show web-1
+out_says '^name: +web-1$'
+out_says '^network: +blue$'
+out_says '^labels: +env=prod,tier=web$'
+out_says '^status: +pending$'
+
+say "updates, and a stale --if-version"
+
+ok -o json port update web-1 --label tier=db --remove-label env
+js_is 'd["labels"]' '{"tier": "db"}'
+js_is 'd["version"]' 2
+
+ok network update blue --mtu 1400 --if-version 1
+out_says '^mtu: +1400$'
+out_says '^version: +2$'
+# A colleague still looking at version 1 loses, and nothing changes.
+refused 1 network update blue --description "not mine" --if-version 1
+err_says 'version|conflict|stale'
+ok network show blue -o json
+js_is 'd["description"]' "web tier"
+refused 1 network delete blue --if-version 1
+err_says 'version|conflict|stale'
+
+say "a network with ports cannot go"
+
+refused 1 network delete blue
+err_says 'port'
+ok network show blue
+
+say "hosts, registered the way an agent does"
+
+python3 - "$url" "$(cat "$FABRIC_TOKEN_FILE")" <<'EOF'
+import json, sys, urllib.request
+req = urllib.request.Request(
+    sys.argv[1] + "/v1/hosts", method="POST",
+    data=json.dumps({"name": "hv-1", "vtep": "192.0.2.1",
+                     "underlay": "eth0"}).encode(),
+    headers={"Authorization": "Bearer " + sys.argv[2],
+             "Content-Type": "application/json"})
+urllib.request.urlopen(req).read()
+EOF
+ok host list
+table_is_aligned NAME VTEP UNDERLAY STATUS LAST-HEARTBEAT
+out_says '^hv-1 +192\.0\.2\.1 +eth0 +ready '
+ok host show hv-1
+out_says '^vtep: +192\.0\.2\.1$'
+ok port update web-2 --host hv-1
+out_says '^host: +hv-1$'
+ok port list --host hv-1 -o json
+js_is '[p["name"] for p in d]' '["web-2"]'
+ok port update web-2 --host ""
+ok port show web-2 -o json
+js_is '"host" in d' false
+
+say "status and audit"
+
+ok status
+out_says '^Hosts: +1 \(1 ready, 0 unreachable\)$'
+out_says '^Networks: +2$'
+out_says '^Ports: +7 \(0 up, 0 down, 7 pending\)$'
+out_says '^hv-1 +192\.0\.2\.1 '
+out_says '^Ports not up:$'
+ok status -o json
+js_is 'd["status"]["networks"]' 2
+js_is 'len(d["hosts"])' 1
+js_is 'len(d["ports_not_up"])' 7
+
+ok audit --limit 3
+table_is_aligned TIME WHO ROLE METHOD PATH STATUS MESSAGE
+[ "$(rows)" = 3 ] || fail "audit --limit 3: $(rows) rows"
+ok audit -o json
+js_is 'd[0]["method"]' PATCH
+js_is 'd[0]["path"]' /v1/ports/web-2
+
+say "tokens: a read-only token for monitoring"
+
+ok -o json token create grafana --role viewer
+js_is 'd["role"]' viewer
+js 'd["token"]' >"$tmp/viewer-token"
+[ -s "$tmp/viewer-token" ] || fail "token create printed no token"
+ok token create ci --role admin
+out_says '^token: +[^ ]+$'
+grep -q 'cannot show it again' "$tmp/err" || fail "no warning to save the token"
+ok token list
+table_is_aligned NAME ROLE HOST CREATED
+out_says '^grafana +viewer '
+grep -q "$(cat "$tmp/viewer-token")" "$tmp/out" \
+    && fail "token list shows a token"
+refused 1 token create rogue --role agent
+err_says 'host'
+
+# The viewer reads everything but the tokens, and changes nothing.
+ok --token-file "$tmp/viewer-token" network list
+ok --token "$(cat "$tmp/viewer-token")" port show web-1
+refused 1 --token-file "$tmp/viewer-token" network create green \
+    --cidr 10.50.0.0/24
+err_says 'forbidden|not allowed|may not|viewer'
+refused 1 --token-file "$tmp/viewer-token" token list
+err_says 'forbidden|not allowed|may not|viewer'
+
+# A token nobody issued.
+refused 1 --token not-a-token network list
+err_says 'unauthenticated|token'
+
+# Revoked: the same token no longer works.
+ok token delete grafana
+out_says '^token "grafana" deleted$'
+refused 1 --token-file "$tmp/viewer-token" network list
+err_says 'unauthenticated|token'
+
+say "cleaning up: ports first, then the network"
+
+for p in web-1 web-2 db-1 db-2 db-3 db-4 db-5; do
+    ok port delete "$p"
+done
+ok -o json port list
+js_is 'd' '[]'
+ok network delete blue
+out_says '^network "blue" deleted$'
+refused 1 network show blue
+err_says 'blue'
+
+say "TLS: the controller's certificate is checked"
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" \
+    -out "$tmp/cert.pem" 2>/dev/null || fail "openssl cannot make a certificate"
+tls_port=$(free_port)
+tls_url=https://127.0.0.1:$tls_port
+tls_pid=$(start_controller tls "$tls_port" --tls-cert "$tmp/cert.pem" \
+    --tls-key "$tmp/key.pem")
+(
+    export FABRIC_TOKEN_FILE=$tmp/tls/bootstrap-token
+    wait_controller "$tls_pid" --controller "$tls_url" --cacert "$tmp/cert.pem"
+    # A self-signed certificate is nobody's the system trusts.
+    refused 3 --controller "$tls_url" network list
+    err_says "^fabricctl: TLS with the controller at $tls_url failed: .*certificate"
+    ok --controller "$tls_url" --cacert "$tmp/cert.pem" network list
+    FABRIC_CACERT=$tmp/cert.pem ok --controller "$tls_url" network list
+    # TLS to a plain HTTP listener fails the handshake.
+    refused 3 --controller "https://127.0.0.1:$port" --cacert "$tmp/cert.pem" \
+        network list
+    err_says "TLS with the controller at https://127\\.0\\.0\\.1:$port failed"
+    # A CA file that is not there is the operator's mistake, found first.
+    refused 2 --controller "$tls_url" --cacert "$tmp/nonexistent.pem" status
+    err_says 'cacert .*nonexistent\.pem.*: cannot read it'
+)
+
+say "no controller: exit status 3"
+
+kill "$controller_pid"
+wait "$controller_pid" 2>/dev/null || true
+controller_pid=
+refused 3 network list
+err_says "^fabricctl: cannot reach the controller at $url: Connection refused\$"
+refused 3 status
+ok version --client
+
+say "done"

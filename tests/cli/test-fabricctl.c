@@ -1,0 +1,445 @@
+/* Tests of the whole fabricctl program, run in-process through
+ * fabricctl_run() with its output captured: help at every level, usage
+ * errors and their exit status, configuration from the environment, shell
+ * completion, and what happens when there is no controller to talk to.
+ *
+ * Talking to a real controller is tests/cli/fabricctl-e2e.sh's job. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/fabricctl.h"
+#include "utils/util.h"
+
+/* What one run of fabricctl did. */
+struct run {
+    int status; /* Exit status. */
+    char *out;  /* Everything written to standard output. */
+    char *err;  /* Everything written to standard error. */
+};
+
+static void
+run_clear(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Runs fabricctl with the NULL-terminated words. */
+static struct run
+run(const char *first, ...)
+{
+    char *argv[64] = {"fabricctl"};
+    int argc = 1;
+    struct run r;
+    size_t out_len, err_len;
+    FILE *out, *err;
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *w = first; w; w = va_arg(ap, const char *)) {
+        argv[argc++] = (char *) w;
+    }
+    va_end(ap);
+
+    out = open_memstream(&r.out, &out_len);
+    err = open_memstream(&r.err, &err_len);
+    r.status = fabricctl_run(argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    return r;
+}
+
+/* Returns a TCP port on 127.0.0.1 where nothing listens: one the kernel
+ * just handed out and took back. */
+static int
+closed_port(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof sin;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port;
+
+    assert_true(fd >= 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *) &sin, sizeof sin), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &sin, &len), 0);
+    port = ntohs(sin.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Every test starts from the same environment: no configuration at all. */
+static int
+clean_env(void **state)
+{
+    unsetenv("FABRIC_CONTROLLER");
+    unsetenv("FABRIC_TOKEN");
+    unsetenv("FABRIC_TOKEN_FILE");
+    unsetenv("FABRIC_CACERT");
+    return 0;
+}
+
+/* Checks a usage error: exit status 2, nothing on standard output, and
+ * exactly 'message' on standard error. */
+static void
+check_usage(struct run r, const char *message)
+{
+    assert_int_equal(r.status, CLI_EXIT_USAGE);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, message);
+    run_clear(&r);
+}
+
+/* "--help" and "-h" work at every level, print to standard output and
+ * exit 0; each level lists what it has. */
+static void
+test_help_everywhere(void **state)
+{
+    struct run r;
+
+    r = run("--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "");
+    assert_non_null(strstr(r.out, "Usage: fabricctl [OPTIONS] COMMAND"));
+    for (const struct cli_resource *res = commands_resources; res->name;
+         res++) {
+        char *line = xasprintf("\n  %s ", res->name);
+
+        assert_non_null(strstr(r.out, line));
+        free(line);
+    }
+    assert_non_null(strstr(r.out, "--controller URL"));
+    run_clear(&r);
+
+    for (const struct cli_resource *res = commands_resources; res->name;
+         res++) {
+        r = run(res->name, "-h", NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.err, "");
+        assert_non_null(strstr(r.out, "Usage: fabricctl "));
+        run_clear(&r);
+    }
+
+    for (const struct cli_command *c = commands_table; c->resource; c++) {
+        char *usage =
+            c->verb ? xasprintf("Usage: fabricctl %s %s", c->resource, c->verb)
+                    : xasprintf("Usage: fabricctl %s", c->resource);
+
+        r = c->verb ? run(c->resource, c->verb, "--help", NULL)
+                    : run(c->resource, "--help", NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.err, "");
+        assert_true(!strncmp(r.out, usage, strlen(usage)));
+        assert_non_null(strstr(r.out, c->summary));
+        for (const struct cli_option *o = c->options; o && o->name; o++) {
+            char *opt = xasprintf("--%s", o->name);
+
+            assert_non_null(strstr(r.out, opt));
+            free(opt);
+        }
+        free(usage);
+        run_clear(&r);
+    }
+
+    /* The verbs' list. */
+    r = run("port", "--help", NULL);
+    assert_non_null(strstr(r.out, "\n  create  Create a port in a network\n"));
+    assert_non_null(strstr(r.out, "\n  delete  Delete a port\n"));
+    run_clear(&r);
+}
+
+static void
+test_usage_errors(void **state)
+{
+    check_usage(run(NULL), "fabricctl: missing command\n"
+                           "Try 'fabricctl --help'\n");
+    check_usage(run("networks", "list", NULL),
+                "fabricctl: unknown command \"networks\"\n"
+                "Try 'fabricctl --help'\n");
+    check_usage(run("port", "frob", NULL),
+                "fabricctl: port: unknown verb \"frob\" (verbs: create, "
+                "list, show, update, delete)\n"
+                "Try 'fabricctl port --help'\n");
+    check_usage(run("host", NULL),
+                "fabricctl: host: missing verb (one of: list, show, "
+                "delete)\n"
+                "Try 'fabricctl host --help'\n");
+    check_usage(run("port", "create", "web-1", NULL),
+                "fabricctl: port create: missing --network NETWORK\n"
+                "Try 'fabricctl port create --help'\n");
+    check_usage(run("network", "show", NULL),
+                "fabricctl: network show: missing NAME\n"
+                "Try 'fabricctl network show --help'\n");
+    check_usage(run("network", "create", "blue", "--cidr", "10.0.0.0/24",
+                    "--mtu", "jumbo", NULL),
+                "fabricctl: network create: --mtu \"jumbo\": must be a "
+                "whole number (0, 1, 2, ...)\n"
+                "Try 'fabricctl network create --help'\n");
+    check_usage(run("port", "create", "web-1", "--network", "blue", "--label",
+                    "web", NULL),
+                "fabricctl: port create: --label \"web\": must be "
+                "KEY=VALUE\n"
+                "Try 'fabricctl port create --help'\n");
+    check_usage(run("port", "list", "--label", "a=b", "--label", "=d", NULL),
+                "fabricctl: port list: --label \"=d\": the key before \"=\" "
+                "must not be empty\n"
+                "Try 'fabricctl port list --help'\n");
+    check_usage(run("port", "list", "--host", "a", "--host", "b", NULL),
+                "fabricctl: port list: option --host given more than once\n"
+                "Try 'fabricctl port list --help'\n");
+    check_usage(run("token", "create", "ci", "--role", "root", NULL),
+                "fabricctl: token create: --role \"root\": must be one of: "
+                "admin, viewer, agent\n"
+                "Try 'fabricctl token create --help'\n");
+    check_usage(run("network", "list", "--vni", "5", NULL),
+                "fabricctl: network list: unknown option \"--vni\"\n"
+                "Try 'fabricctl network list --help'\n");
+    check_usage(run("-o", "yaml", "network", "list", NULL),
+                "fabricctl: --output \"yaml\": must be one of: table, "
+                "json\n"
+                "Try 'fabricctl --help'\n");
+
+    /* Combinations only the command itself can judge, still before any
+     * request. */
+    check_usage(run("network", "update", "blue", NULL),
+                "fabricctl: network update: nothing to change: give --mtu "
+                "or --description\n"
+                "Try 'fabricctl network update --help'\n");
+    check_usage(run("port", "update", "web-1", "--label", "env=prod",
+                    "--remove-label", "env", NULL),
+                "fabricctl: port update: label \"env\" is both set and "
+                "removed\n"
+                "Try 'fabricctl port update --help'\n");
+}
+
+/* The controller's URL and the token come from options, then from the
+ * environment; what is wrong in either is named with where it came
+ * from. */
+static void
+test_configuration_errors(void **state)
+{
+    char path[] = "/tmp/fabricctl-test-token.XXXXXX";
+    char *msg;
+    int fd;
+
+    check_usage(run("--controller", "127.0.0.1:9470", "status", NULL),
+                "fabricctl: --controller \"127.0.0.1:9470\": must be an "
+                "http:// or https:// URL\n"
+                "Try 'fabricctl --help'\n");
+
+    setenv("FABRIC_CONTROLLER", "ftp://controller", 1);
+    check_usage(run("status", NULL),
+                "fabricctl: FABRIC_CONTROLLER \"ftp://controller\": must be "
+                "an http:// or https:// URL\n"
+                "Try 'fabricctl --help'\n");
+    unsetenv("FABRIC_CONTROLLER");
+
+    check_usage(run("--page-size", "5000", "network", "list", NULL),
+                "fabricctl: --page-size \"5000\": must be 1 to 1000\n"
+                "Try 'fabricctl --help'\n");
+
+    check_usage(run("--token", "a", "--token-file", "/x", "status", NULL),
+                "fabricctl: give --token or --token-file, not both\n"
+                "Try 'fabricctl --help'\n");
+
+    setenv("FABRIC_TOKEN_FILE", "/nonexistent/token", 1);
+    check_usage(run("status", NULL),
+                "fabricctl: FABRIC_TOKEN_FILE \"/nonexistent/token\": cannot "
+                "read it: No such file or directory\n"
+                "Try 'fabricctl --help'\n");
+    unsetenv("FABRIC_TOKEN_FILE");
+
+    /* A token file that holds only a line end is as good as none. */
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "\n", 1), 1);
+    close(fd);
+    msg = xasprintf("fabricctl: --token-file \"%s\": the file is empty\n"
+                    "Try 'fabricctl --help'\n",
+                    path);
+    check_usage(run("--token-file", path, "status", NULL), msg);
+    free(msg);
+    unlink(path);
+
+    setenv("FABRIC_CACERT", "/nonexistent/ca.pem", 1);
+    check_usage(run("status", NULL),
+                "fabricctl: FABRIC_CACERT \"/nonexistent/ca.pem\": cannot "
+                "read it: No such file or directory\n"
+                "Try 'fabricctl --help'\n");
+    unsetenv("FABRIC_CACERT");
+
+    check_usage(run("--token", "abc\r\nX-Evil: 1", "status", NULL),
+                "fabricctl: the API token contains a space or a control "
+                "character\n");
+}
+
+/* Without a controller every command that needs one exits 3 with a
+ * message that names the URL and the cause. */
+static void
+test_controller_down(void **state)
+{
+    char *url = xasprintf("http://127.0.0.1:%d", closed_port());
+    char *msg = xasprintf("fabricctl: cannot reach the controller at %s: "
+                          "Connection refused\n",
+                          url);
+    static const char *const commands[][4] = {
+        {"network", "list", NULL},
+        {"network", "create", "blue", "--cidr=10.0.0.0/24"},
+        {"port", "show", "web-1", NULL},
+        {"host", "delete", "hv-1", NULL},
+        {"token", "list", NULL},
+        {"audit", NULL},
+        {"status", NULL},
+        {"version", NULL},
+    };
+    struct run r;
+
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const char *const *c = commands[i];
+
+        r = run("--controller", url, c[0], c[1], c[2], c[3], NULL);
+        assert_int_equal(r.status, CLI_EXIT_CONNECT);
+        assert_string_equal(r.err, msg);
+        run_clear(&r);
+    }
+
+    /* The same through the environment, with a trailing "/". */
+    free(url);
+    url = xasprintf("http://127.0.0.1:%d/", closed_port());
+    setenv("FABRIC_CONTROLLER", url, 1);
+    r = run("network", "list", NULL);
+    assert_int_equal(r.status, CLI_EXIT_CONNECT);
+    assert_non_null(strstr(r.err, "Connection refused"));
+    run_clear(&r);
+
+    /* "version --client" does not need the controller. */
+    r = run("version", "--client", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "fabricctl " PACKAGE_VERSION "\n");
+    run_clear(&r);
+
+    free(url);
+    free(msg);
+}
+
+/* A controller that accepts the connection but never answers: the
+ * request gives up after --timeout, with exit status 3. */
+static void
+test_timeout(void **state)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof sin;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char *url;
+    struct run r;
+
+    /* The kernel completes the handshake of a listening socket's backlog
+     * by itself; nobody ever reads the request. */
+    assert_true(fd >= 0);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *) &sin, sizeof sin), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &sin, &len), 0);
+    url = xasprintf("http://127.0.0.1:%d", ntohs(sin.sin_port));
+
+    r = run("--controller", url, "--timeout", "0.3", "network", "list", NULL);
+    assert_int_equal(r.status, CLI_EXIT_CONNECT);
+    assert_non_null(strstr(r.err, "did not answer within 0.3 seconds"));
+    run_clear(&r);
+
+    close(fd);
+    free(url);
+}
+
+/* Returns the candidates "fabricctl __complete" prints for the words. */
+#define complete(...) run("__complete", __VA_ARGS__, NULL)
+
+static void
+check_complete(struct run r, const char *expected)
+{
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, expected);
+    run_clear(&r);
+}
+
+static void
+test_completion(void **state)
+{
+    char *url = xasprintf("http://127.0.0.1:%d", closed_port());
+    struct run r;
+
+    check_complete(complete(""), "network\nport\nhost\ntoken\naudit\nstatus\n"
+                                 "version\ncompletion\n");
+    check_complete(complete("-o", "json", "host", ""), "list\nshow\ndelete\n");
+    check_complete(complete("-o", ""), "table\njson\n");
+    check_complete(complete("--output", "=", ""), "table\njson\n");
+    check_complete(complete("token", "create", "ci", "--role", "a"),
+                   "admin\nviewer\nagent\n");
+    check_complete(complete("--cacert", ""), ":file\n");
+    check_complete(complete("completion", ""), "bash\n");
+    check_complete(complete("network", "update", "blue", "--mtu", ""), "");
+
+    r = complete("network", "update", "blue", "--");
+    assert_non_null(strstr(r.out, "--mtu\n--description\n--if-version\n"));
+    assert_non_null(strstr(r.out, "--controller\n"));
+    assert_non_null(strstr(r.out, "--help\n"));
+    run_clear(&r);
+
+    /* Names come from the controller; without one there are none, and no
+     * error either: a completion has nowhere to show it. */
+    check_complete(complete("--controller", url, "port", "show", ""), "");
+    r = complete("--controller", url, "port", "create", "p", "--network", "");
+    assert_string_equal(r.err, "");
+    run_clear(&r);
+    free(url);
+}
+
+/* "completion bash" prints the very script that is installed. */
+static void
+test_completion_script(void **state)
+{
+    const char *srcdir = getenv("top_srcdir");
+    char *path =
+        xasprintf("%s/cli/fabricctl.bash-completion", srcdir ? srcdir : ".");
+    char *script;
+    size_t len;
+    struct run r;
+
+    assert_int_equal(read_file(path, &script, &len), 0);
+    r = run("completion", "bash", NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, script);
+    assert_non_null(strstr(r.out, "complete -F _fabricctl fabricctl"));
+    run_clear(&r);
+    free(script);
+    free(path);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_help_everywhere, clean_env),
+        cmocka_unit_test_setup(test_usage_errors, clean_env),
+        cmocka_unit_test_setup(test_configuration_errors, clean_env),
+        cmocka_unit_test_setup(test_controller_down, clean_env),
+        cmocka_unit_test_setup(test_timeout, clean_env),
+        cmocka_unit_test_setup(test_completion, clean_env),
+        cmocka_unit_test_setup(test_completion_script, clean_env),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,346 @@
+/* Unit tests for cli/parse.h: how command lines become commands, options
+ * and arguments, and what a mistake is told.  The tables here are small
+ * on purpose; test-fabricctl.c runs fabricctl's real ones. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/parse.h"
+
+static int
+run_nothing(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    return 0;
+}
+
+static const char *const colours[] = {"red", "blue", NULL};
+
+static const struct cli_option globals[] = {
+    {.name = "output",
+     .short_name = 'o',
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "FORMAT",
+     .choices = (const char *const[]){"table", "json", NULL},
+     .help = "Format"},
+    {.name = "timeout",
+     .value = CLI_VALUE_SECONDS,
+     .metavar = "SECONDS",
+     .help = "Limit"},
+    {.name = NULL},
+};
+
+static const struct cli_option create_options[] = {
+    {.name = "cidr",
+     .value = CLI_VALUE_STRING,
+     .metavar = "CIDR",
+     .required = true,
+     .help = "Subnet"},
+    {.name = "mtu", .value = CLI_VALUE_NUMBER, .metavar = "N", .help = "MTU"},
+    {.name = "label",
+     .value = CLI_VALUE_LABEL,
+     .metavar = "KEY=VALUE",
+     .repeatable = true,
+     .help = "Label"},
+    {.name = "remove-label",
+     .value = CLI_VALUE_KEY,
+     .metavar = "KEY",
+     .repeatable = true,
+     .help = "Unlabel"},
+    {.name = "colour",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "COLOUR",
+     .choices = colours,
+     .help = "Colour"},
+    {.name = "dry-run", .value = CLI_VALUE_NONE, .help = "Pretend"},
+    {.name = NULL},
+};
+
+static const struct cli_resource resources[] = {
+    {"network", "Networks"},
+    {"status", "Status"},
+    {NULL, NULL},
+};
+
+static const struct cli_command commands[] = {
+    {.resource = "network",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = create_options,
+     .summary = "Create",
+     .run = run_nothing},
+    {.resource = "network",
+     .verb = "list",
+     .summary = "List",
+     .run = run_nothing},
+    {.resource = "status", .summary = "Status", .run = run_nothing},
+    {.resource = NULL},
+};
+
+static const struct cli_program program = {
+    .name = "prog",
+    .summary = "A test program.",
+    .globals = globals,
+    .resources = resources,
+    .commands = commands,
+};
+
+/* Parses the NULL-terminated words into 'args' and returns the result. */
+static enum cli_parse_result
+parse(struct cli_args *args, ...)
+{
+    char *words[32];
+    int n = 0;
+    va_list ap;
+
+    va_start(ap, args);
+    while ((words[n] = va_arg(ap, char *)) != NULL) {
+        n++;
+    }
+    va_end(ap);
+    return cli_parse(&program, n, words, args);
+}
+
+/* Checks that the words fail with 'error' and 'hint'. */
+#define assert_usage_error(ERROR, HINT, ...)                                  \
+    do {                                                                      \
+        struct cli_args args_;                                                \
+                                                                              \
+        assert_int_equal(parse(&args_, __VA_ARGS__, NULL), CLI_PARSE_ERROR);  \
+        assert_string_equal(args_.error, ERROR);                              \
+        assert_string_equal(args_.hint, HINT);                                \
+        cli_args_clear(&args_);                                               \
+    } while (0)
+
+/* Options and arguments may come in any order, global options before or
+ * after the command words, values joined by "=" or not. */
+static void
+test_good(void **state)
+{
+    struct cli_args args;
+    const char *v;
+    int64_t n;
+    size_t pos = 0;
+
+    assert_int_equal(parse(&args, "-o", "json", "network", "create",
+                           "--mtu=9000", "blue", "--cidr", "10.0.0.0/24",
+                           "--label", "env=prod", "--label", "tier=web=x",
+                           "--timeout", "2.5", "--dry-run", NULL),
+                     CLI_PARSE_RUN);
+    assert_ptr_equal(args.command, &commands[0]);
+    assert_int_equal(args.n_pos, 1);
+    assert_string_equal(args.pos[0], "blue");
+    assert_string_equal(cli_args_get(&args, "output"), "json");
+    assert_string_equal(cli_args_get(&args, "cidr"), "10.0.0.0/24");
+    assert_string_equal(cli_args_get(&args, "timeout"), "2.5");
+    assert_string_equal(cli_args_get(&args, "dry-run"), "");
+    assert_true(cli_args_get_number(&args, "mtu", &n));
+    assert_int_equal(n, 9000);
+    assert_false(cli_args_get_number(&args, "vni", &n));
+    assert_null(cli_args_get(&args, "colour"));
+
+    /* Repeated labels come back in order; only the first "=" splits. */
+    v = cli_args_next(&args, "label", &pos);
+    assert_string_equal(v, "env=prod");
+    v = cli_args_next(&args, "label", &pos);
+    assert_string_equal(v, "tier=web=x");
+    assert_null(cli_args_next(&args, "label", &pos));
+    cli_args_clear(&args);
+
+    /* "-oVALUE", and "--" before an argument that starts with "-". */
+    assert_int_equal(parse(&args, "-ojson", "network", "create", "--cidr", "x",
+                           "--", "-odd", NULL),
+                     CLI_PARSE_RUN);
+    assert_string_equal(cli_args_get(&args, "output"), "json");
+    assert_string_equal(args.pos[0], "-odd");
+    cli_args_clear(&args);
+
+    /* A global option given twice: the last wins, so aliases can be
+     * overridden. */
+    assert_int_equal(parse(&args, "-o", "json", "status", "-o", "table", NULL),
+                     CLI_PARSE_RUN);
+    assert_ptr_equal(args.command, &commands[2]);
+    assert_string_equal(cli_args_get(&args, "output"), "table");
+    cli_args_clear(&args);
+}
+
+/* "--help" anywhere asks for the help of the level reached. */
+static void
+test_help(void **state)
+{
+    struct cli_args args;
+
+    assert_int_equal(parse(&args, "--help", NULL), CLI_PARSE_HELP);
+    assert_null(args.resource);
+    cli_args_clear(&args);
+
+    assert_int_equal(parse(&args, "network", "-h", NULL), CLI_PARSE_HELP);
+    assert_non_null(args.resource);
+    assert_null(args.command);
+    cli_args_clear(&args);
+
+    /* Help wins over the missing NAME and --cidr. */
+    assert_int_equal(parse(&args, "network", "create", "--help", NULL),
+                     CLI_PARSE_HELP);
+    assert_ptr_equal(args.command, &commands[0]);
+    cli_args_clear(&args);
+}
+
+static void
+test_bad_words(void **state)
+{
+    struct cli_args args;
+
+    assert_int_equal(cli_parse(&program, 0, NULL, &args), CLI_PARSE_ERROR);
+    assert_string_equal(args.error, "missing command");
+    assert_string_equal(args.hint, "Try 'prog --help'");
+    cli_args_clear(&args);
+
+    assert_usage_error("unknown command \"frob\"", "Try 'prog --help'",
+                       "frob");
+    assert_usage_error("network: missing verb (one of: create, list)",
+                       "Try 'prog network --help'", "network");
+    assert_usage_error("network: unknown verb \"make\" (verbs: create, "
+                       "list)",
+                       "Try 'prog network --help'", "network", "make");
+    assert_usage_error("network create: missing NAME",
+                       "Try 'prog network create --help'", "network", "create",
+                       "--cidr", "x");
+    assert_usage_error("network create: missing --cidr CIDR",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue");
+    assert_usage_error("network list: unexpected argument \"blue\"",
+                       "Try 'prog network list --help'", "network", "list",
+                       "blue");
+    assert_usage_error("status: unexpected argument \"now\"",
+                       "Try 'prog status --help'", "status", "now");
+}
+
+static void
+test_bad_options(void **state)
+{
+    assert_usage_error("unknown option \"--cidr\"", "Try 'prog --help'",
+                       "--cidr", "x", "network", "create", "blue");
+    assert_usage_error("network create: unknown option \"--vni\"",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue", "--vni=5");
+    assert_usage_error("network create: unknown option \"-x\"",
+                       "Try 'prog network create --help'", "network", "create",
+                       "-x");
+    assert_usage_error("network create: option --cidr needs a value (CIDR)",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue", "--cidr");
+    assert_usage_error("network create: option --dry-run takes no value",
+                       "Try 'prog network create --help'", "network", "create",
+                       "--dry-run=yes");
+    assert_usage_error("network create: option --cidr given more than once",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue", "--cidr", "a", "--cidr", "b");
+    assert_usage_error("network create: --mtu \"1500x\": must be a whole "
+                       "number (0, 1, 2, ...)",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue", "--cidr", "a", "--mtu", "1500x");
+    assert_usage_error("network create: --mtu \"99999999999999999999\": is "
+                       "too large",
+                       "Try 'prog network create --help'", "network", "create",
+                       "--mtu", "99999999999999999999");
+    assert_usage_error("network create: --colour \"green\": must be one of: "
+                       "red, blue",
+                       "Try 'prog network create --help'", "network", "create",
+                       "--colour", "green");
+    assert_usage_error("--output \"yaml\": must be one of: table, json",
+                       "Try 'prog --help'", "-o", "yaml", "status");
+    assert_usage_error("status: --timeout \"soon\": must be a number of "
+                       "seconds, e.g. 10 or 2.5",
+                       "Try 'prog status --help'", "status", "--timeout",
+                       "soon");
+}
+
+/* Labels are KEY=VALUE with a non-empty key; a label to remove is a key
+ * alone. */
+static void
+test_labels(void **state)
+{
+    char *msg;
+
+    assert_null(cli_check_value(CLI_VALUE_LABEL, NULL, "env=prod"));
+    assert_null(cli_check_value(CLI_VALUE_LABEL, NULL, "env="));
+    assert_null(cli_check_value(CLI_VALUE_LABEL, NULL, "a=b=c"));
+
+    msg = cli_check_value(CLI_VALUE_LABEL, NULL, "env");
+    assert_string_equal(msg, "must be KEY=VALUE");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_LABEL, NULL, "=prod");
+    assert_string_equal(msg, "the key before \"=\" must not be empty");
+    free(msg);
+
+    /* A selector for "port list" may leave the value out. */
+    assert_null(cli_check_value(CLI_VALUE_SELECTOR, NULL, "env=prod"));
+    assert_null(cli_check_value(CLI_VALUE_SELECTOR, NULL, "env"));
+    msg = cli_check_value(CLI_VALUE_SELECTOR, NULL, "=prod");
+    assert_string_equal(msg, "the key before \"=\" must not be empty");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_SELECTOR, NULL, "");
+    assert_string_equal(msg, "must be KEY=VALUE or KEY");
+    free(msg);
+
+    assert_null(cli_check_value(CLI_VALUE_KEY, NULL, "env"));
+    msg = cli_check_value(CLI_VALUE_KEY, NULL, "env=prod");
+    assert_string_equal(msg, "must be a label key alone, without \"=\"");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_KEY, NULL, "");
+    assert_string_equal(msg, "must not be empty");
+    free(msg);
+
+    assert_usage_error("network create: --label \"tier\": must be KEY=VALUE",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue", "--cidr", "x", "--label", "a=b", "--label",
+                       "tier");
+    assert_usage_error("network create: --remove-label \"a=b\": must be a "
+                       "label key alone, without \"=\"",
+                       "Try 'prog network create --help'", "network", "create",
+                       "--remove-label", "a=b");
+}
+
+static void
+test_numbers(void **state)
+{
+    char *msg;
+
+    assert_null(cli_check_value(CLI_VALUE_NUMBER, NULL, "0"));
+    assert_null(cli_check_value(CLI_VALUE_NUMBER, NULL, "16777215"));
+    for (size_t i = 0; i < 5; i++) {
+        static const char *const bad[] = {"", "-1", "+1", "1e3", "0x10"};
+
+        msg = cli_check_value(CLI_VALUE_NUMBER, NULL, bad[i]);
+        assert_non_null(msg);
+        free(msg);
+    }
+    assert_null(cli_check_value(CLI_VALUE_SECONDS, NULL, "0"));
+    assert_null(cli_check_value(CLI_VALUE_SECONDS, NULL, "0.25"));
+    for (size_t i = 0; i < 4; i++) {
+        static const char *const bad[] = {"", "inf", "1.2.3", "-1"};
+
+        msg = cli_check_value(CLI_VALUE_SECONDS, NULL, bad[i]);
+        assert_non_null(msg);
+        free(msg);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good),      cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_words), cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_labels),    cmocka_unit_test(test_numbers),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

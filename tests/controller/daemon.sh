@@ -1,0 +1,167 @@
+#!/bin/bash
+# fabric-controller as a program: its options, its configuration file
+# (errors name the file and line, exit status 2), the bootstrap token
+# printed once and written with mode 0600, SIGHUP reloading the log level
+# and heartbeat timeout, and SIGTERM stopping it cleanly.  HTTP goes over
+# bash's /dev/tcp, so nothing beyond bash is needed.
+set -u
+
+top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
+controller=$top_builddir/controller/fabric-controller
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fabric-controller-daemon-XXXXXX")
+pid=
+
+cleanup() {
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -f "$tmp/log" ]; then
+        echo "--- controller log:" >&2
+        cat "$tmp/log" >&2
+    fi
+    exit 1
+}
+
+# Runs the controller with "$@" and expects exit status $status and
+# $pattern on stderr.
+expect_exit() {
+    local status=$1 pattern=$2
+    shift 2
+    "$controller" "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    [ "$got" = "$status" ] || fail "$*: exit $got, expected $status: $(cat "$tmp/err")"
+    grep -q -- "$pattern" "$tmp/out" "$tmp/err" ||
+        fail "$*: no \"$pattern\" in: $(cat "$tmp/out" "$tmp/err")"
+}
+
+# Sends "GET $1" with bearer token $2 (may be empty) to the controller and
+# prints the whole answer.
+http_get() {
+    local auth=
+    [ -n "${2:-}" ] && auth="Authorization: Bearer $2"$'\r\n'
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "cannot connect to port $port"
+    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n' \
+        "$1" "$auth" >&3
+    timeout 10 cat <&3
+    exec 3<&-
+}
+
+# Sends "POST $1" with JSON body $3 and bearer token $2, and prints the
+# whole answer.
+http_post() {
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "cannot connect to port $port"
+    printf 'POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+        "$1" "$2" "${#3}" "$3" >&3
+    timeout 10 cat <&3
+    exec 3<&-
+}
+
+# Waits until the log has a line matching $1.
+wait_log() {
+    for _ in $(seq 100); do
+        grep -q -- "$1" "$tmp/log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "the log never said \"$1\""
+}
+
+[ -x "$controller" ] || fail "$controller is not built"
+
+# Options.
+expect_exit 0 "--heartbeat-timeout" --help
+expect_exit 0 "^fabric-controller [0-9]" -V
+expect_exit 2 "usage" --no-such-option
+expect_exit 2 "heartbeat-timeout \"soon\"" --heartbeat-timeout soon
+expect_exit 2 "listen \"nowhere\"" --listen nowhere
+expect_exit 2 "unexpected argument" extra
+
+# The configuration file: optional by default, required when named, and
+# every mistake named by file and line.
+expect_exit 2 "$tmp/none.conf: No such file" -c "$tmp/none.conf"
+printf 'listen = 127.0.0.1:0\ncolour = blue\n' >"$tmp/bad.conf"
+expect_exit 2 "$tmp/bad.conf:2: unknown key \"colour\"" -c "$tmp/bad.conf"
+printf 'tls-cert = %s/cert.pem\n' "$tmp" >"$tmp/tls.conf"
+expect_exit 2 "tls-cert and tls-key go together" -c "$tmp/tls.conf"
+
+# A first start: the bootstrap token is printed once and written 0600.
+cat >"$tmp/controller.conf" <<EOF
+# A test controller.
+listen = 127.0.0.1:0
+db = $tmp/controller.db
+bootstrap-token-file = $tmp/admin.token
+heartbeat-timeout = 30
+log-level = info
+EOF
+"$controller" -c "$tmp/controller.conf" 2>"$tmp/log" &
+pid=$!
+wait_log "serving HTTP"
+port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
+[ -n "$port" ] && [ "$port" != 0 ] || fail "no port in the log"
+grep -q "bootstrap admin token \"admin\"" "$tmp/log" ||
+    fail "the bootstrap token was not announced"
+[ "$(stat -c %a "$tmp/admin.token")" = 600 ] || fail "admin.token is not 0600"
+token=$(cat "$tmp/admin.token")
+grep -q "$token" "$tmp/log" || fail "the announced token is not the file's"
+
+http_get /healthz | grep -q '^ok' || fail "/healthz"
+http_get /v1/status | grep -q "401 Unauthorized" || fail "/v1/status without a token"
+http_get /v1/status "$token" | grep -q '"revision"' || fail "/v1/status"
+
+# SIGHUP reloads what can change while running, and says so.
+sed -i -e 's/^heartbeat-timeout = 30/heartbeat-timeout = 7/' \
+    -e 's/^log-level = info/log-level = debug/' "$tmp/controller.conf"
+kill -HUP "$pid"
+wait_log "SIGHUP: reloaded .*log-level debug, heartbeat-timeout 7 s"
+http_get /healthz >/dev/null
+wait_log "debug: GET /healthz: 200"
+echo "heartbeat-timeout = never" >>"$tmp/controller.conf"
+kill -HUP "$pid"
+wait_log "SIGHUP: not reloaded.*controller.conf:7: heartbeat-timeout"
+kill -0 "$pid" || fail "a bad reload killed the controller"
+
+# SIGTERM stops it, cleanly.
+kill -TERM "$pid"
+wait "$pid"
+status=$?
+pid=
+[ "$status" = 0 ] || fail "exit status $status after SIGTERM"
+grep -q "stopped" "$tmp/log" || fail "no \"stopped\" in the log"
+
+# A second start keeps the tokens: no new bootstrap token.
+sed -i -e '/never/d' "$tmp/controller.conf"
+"$controller" -c "$tmp/controller.conf" --listen 127.0.0.1:0 2>"$tmp/log" &
+pid=$!
+wait_log "serving HTTP"
+port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
+grep -q "bootstrap admin token" "$tmp/log" && fail "a second bootstrap token"
+[ "$(cat "$tmp/admin.token")" = "$token" ] || fail "admin.token changed"
+http_get /v1/status "$token" | grep -q '"revision"' ||
+    fail "the first token no longer works"
+
+# Stopping does not wait for long polls to time out: they end with 503.
+http_post /v1/hosts "$token" \
+    '{"name": "h1", "vtep": "192.0.2.1", "underlay": "eth0"}' |
+    grep -q "201 Created" || fail "cannot register a host"
+revision=$(http_get /v1/hosts/h1/desired-state "$token" |
+    sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
+[ -n "$revision" ] || fail "no revision in the desired state"
+http_get "/v1/hosts/h1/desired-state?since=$revision&wait=300" "$token" \
+    >"$tmp/poll" &
+poller=$!
+sleep 0.5
+start=$(date +%s)
+kill -INT "$pid"
+wait "$pid" || fail "exit status $? after SIGINT"
+pid=
+[ $(($(date +%s) - start)) -le 5 ] || fail "stopping took longer than 5 s"
+wait "$poller"
+grep -q "503 Service Unavailable" "$tmp/poll" ||
+    fail "the long poll got: $(cat "$tmp/poll")"
+exit 0

@@ -1,0 +1,74 @@
+/* What the controller's tests share: a temporary directory with a fresh
+ * SQLite store, a controller serving it on an ephemeral port of 127.0.0.1,
+ * and a small libcurl client that speaks JSON to it. */
+#ifndef TESTS_CONTROLLER_FIXTURE_H
+#define TESTS_CONTROLLER_FIXTURE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct server;
+struct store;
+
+/* A temporary directory that fixture_dir_remove() deletes with its
+ * files. */
+char *fixture_dir_create(void);
+void fixture_dir_remove(char *dir);
+
+/* A controller on a fresh store. */
+struct fixture {
+    char *dir;             /* Temporary directory. */
+    char *db;              /* Store file in 'dir'. */
+    char *token_file;      /* Bootstrap token file in 'dir'. */
+    struct server *server; /* The running controller. */
+    char *base;            /* "http://127.0.0.1:PORT" (or https). */
+    char *admin;           /* The bootstrap admin token. */
+    void *curl;            /* A kept-alive CURL handle. */
+    char *cafile;          /* For HTTPS: the server's certificate. */
+};
+
+/* Starts a controller with 'heartbeat_timeout' in a new temporary
+ * directory; with 'tls', serves HTTPS with a fresh self-signed
+ * certificate.  Fails the test on error. */
+struct fixture *fixture_start(int heartbeat_timeout, bool tls);
+void fixture_stop(struct fixture *);
+
+/* One answer. */
+struct reply {
+    long status;   /* HTTP status. */
+    char *body;    /* Body, NUL-terminated. */
+    size_t len;    /* Bytes of 'body'. */
+    char *headers; /* Raw response headers. */
+    json_t *json;  /* Decoded body, or NULL. */
+};
+
+void reply_clear(struct reply *);
+/* Returns the value of response header 'name' (a new string), or NULL. */
+char *reply_header(const struct reply *, const char *name);
+/* The error's "field", "reason" and "message", or "" if absent. */
+const char *reply_field(const struct reply *);
+const char *reply_reason(const struct reply *);
+const char *reply_message(const struct reply *);
+
+/* Sends 'method' 'path' with bearer 'token' (NULL: none), body 'body'
+ * (NULL: none) and extra header 'header' (NULL: none) over the fixture's
+ * kept-alive connection.  Returns the status. */
+long fixture_call(struct fixture *, const char *method, const char *path,
+                  const char *token, const char *body, const char *header,
+                  struct reply *);
+/* Like fixture_call() on a connection of its own, for use from several
+ * threads at once. */
+long fixture_call_new(struct fixture *, const char *method, const char *path,
+                      const char *token, const char *body, const char *header,
+                      struct reply *);
+/* fixture_call() as admin, without a reply: returns the status. */
+long fixture_admin(struct fixture *, const char *method, const char *path,
+                   const char *body);
+/* Creates a token with 'role' (and 'host' for agents) and returns its
+ * secret (the caller frees it). */
+char *fixture_token(struct fixture *, const char *name, const char *role,
+                    const char *host);
+
+#endif /* tests/controller/fixture.h */

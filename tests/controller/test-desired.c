@@ -1,0 +1,504 @@
+/* The desired state the controller hands to agents: each host's document
+ * (its ports, their networks, and the other hosts' ports in them as
+ * remotes), which fabric-agent's own parser must accept; the changes
+ * between two documents; and the long poll that waits for them. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "agent/state.h"
+#include "controller/api.h"
+#include "controller/desired.h"
+#include "controller/store.h"
+#include "tests/controller/fixture.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* A store and the API over it. */
+struct env {
+    char *dir;           /* Temporary directory. */
+    struct store *store; /* Store in 'dir'. */
+    struct api api;      /* Resources over 'store'. */
+};
+
+/* Parses 'text', JSON written with ' for ". */
+static json_t *
+J(const char *text)
+{
+    char *s = xstrdup(text);
+    json_error_t jerr;
+    json_t *value;
+
+    for (char *p = s; *p; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    value = json_loads(s, JSON_DECODE_ANY, &jerr);
+    if (!value) {
+        fail_msg("bad test JSON %s: %s", s, jerr.text);
+    }
+    free(s);
+    return value;
+}
+
+typedef int create_func(struct api *, const json_t *, json_t **,
+                        struct api_error *);
+
+static void
+create(struct env *env, create_func *fn, const char *text)
+{
+    struct api_error err = {0};
+    json_t *in = J(text), *out = NULL;
+    int status = fn(&env->api, in, &out, &err);
+
+    if (status != 201 && status != 200) {
+        fail_msg("%s: %d %s", text, status, err.message);
+    }
+    json_decref(in);
+    json_decref(out);
+}
+
+/* The cloud of these tests: two networks, three hosts, four ports.
+ *
+ *   a: blue on h1, 10.0.0.1    b: blue on h2, 10.0.0.2
+ *   c: red on h2, 10.1.0.1     d: blue, not placed, 10.0.0.3 */
+static int
+setup(void **state)
+{
+    struct env *env = xzalloc(sizeof *env);
+    char *db;
+
+    log_set_level(LOG_LEVEL_WARN);
+    env->dir = fixture_dir_create();
+    db = xasprintf("%s/controller.db", env->dir);
+    assert_int_equal(store_open(db, &env->store), 0);
+    free(db);
+    api_init(&env->api, env->store, 30);
+    *state = env;
+
+    create(env, api_network_create,
+           "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100}");
+    create(env, api_network_create,
+           "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200, 'mtu': 9000}");
+    create(env, api_host_register,
+           "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    create(env, api_host_register,
+           "{'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth1'}");
+    create(env, api_host_register,
+           "{'name': 'h3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    create(env, api_port_create,
+           "{'name': 'a', 'network': 'blue', 'host': 'h1', 'mac': "
+           "'02:00:00:00:00:0a'}");
+    create(env, api_port_create,
+           "{'name': 'b', 'network': 'blue', 'host': 'h2', 'mac': "
+           "'02:00:00:00:00:0b'}");
+    create(env, api_port_create,
+           "{'name': 'c', 'network': 'red', 'host': 'h2', 'mac': "
+           "'02:00:00:00:00:0c', 'device': 'tap-c'}");
+    create(env, api_port_create,
+           "{'name': 'd', 'network': 'blue', 'mac': '02:00:00:00:00:0d'}");
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct env *env = *state;
+
+    api_destroy(&env->api);
+    store_close(env->store);
+    fixture_dir_remove(env->dir);
+    free(env);
+    return 0;
+}
+
+static json_t *
+compute(struct env *env, const char *host)
+{
+    struct store_txn *txn;
+    json_t *doc;
+
+    assert_int_equal(store_begin(env->store, false, &txn), 0);
+    assert_int_equal(desired_compute(txn, host, &doc), 0);
+    store_abort(txn);
+    return doc;
+}
+
+static void
+expect_json(const json_t *got, const char *expected_text)
+{
+    json_t *expected = J(expected_text);
+
+    if (!json_equal(got, expected)) {
+        char *g = json_dumps(got, JSON_SORT_KEYS);
+        char *e = json_dumps(expected, JSON_SORT_KEYS);
+
+        fail_msg("expected %s\n     got %s", e, g);
+    }
+    json_decref(expected);
+}
+
+/* Asserts that fabric-agent's parser takes 'doc' as it is. */
+static void
+expect_agent_accepts(const json_t *doc)
+{
+    struct state_errors errors;
+    struct state *s;
+
+    state_errors_init(&errors);
+    if (state_from_json(doc, &s, &errors)) {
+        fail_msg("fabric-agent refuses the document: %s",
+                 errors.n ? errors.msgs[0] : "?");
+    }
+    state_destroy(s);
+    state_errors_destroy(&errors);
+}
+
+static void
+test_documents(void **state)
+{
+    struct env *env = *state;
+    struct store_txn *txn;
+    json_t *doc;
+
+    doc = compute(env, "h1");
+    expect_json(doc,
+                "{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': "
+                "'eth0'}, 'networks': [{'name': 'blue', 'vni': 100, 'mtu': "
+                "1450}], 'ports': [{'name': 'a', 'network': 'blue', 'device': "
+                "'fp-a', 'mac': '02:00:00:00:00:0a', 'ip': '10.0.0.1'}], "
+                "'remotes': [{'network': 'blue', 'mac': '02:00:00:00:00:0b', "
+                "'ip': '10.0.0.2', 'vtep': '192.0.2.2'}]}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+
+    doc = compute(env, "h2");
+    expect_json(
+        doc,
+        "{'host': {'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth1'}, "
+        "'networks': [{'name': 'blue', 'vni': 100, 'mtu': 1450},              "
+        "{'name': 'red', 'vni': 200, 'mtu': 9000}], 'ports': [{'name': 'b', "
+        "'network': 'blue', 'device': 'fp-b', 'mac': '02:00:00:00:00:0b', "
+        "'ip': '10.0.0.2'},           {'name': 'c', 'network': 'red', "
+        "'device': 'tap-c', 'mac': '02:00:00:00:00:0c', 'ip': '10.1.0.1'}], "
+        "'remotes': [{'network': 'blue', 'mac': '02:00:00:00:00:0a', 'ip': "
+        "'10.0.0.1', 'vtep': '192.0.2.1'}]}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+
+    /* A host without ports has an empty document, which is valid too. */
+    doc = compute(env, "h3");
+    expect_json(doc,
+                "{'host': {'name': 'h3', 'vtep': '192.0.2.3', 'underlay': "
+                "'eth0'}, 'networks': [], 'ports': [], 'remotes': []}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+
+    assert_int_equal(store_begin(env->store, false, &txn), 0);
+    assert_int_equal(desired_compute(txn, "h9", &doc), ENOENT);
+    assert_null(doc);
+    store_abort(txn);
+}
+
+static void
+test_remotes_need_a_registered_host(void **state)
+{
+    struct env *env = *state;
+    json_t *doc;
+
+    /* A port placed on a host that has not registered has no VTEP to be
+     * reached by, so it is not a remote yet. */
+    create(env, api_port_create,
+           "{'name': 'e', 'network': 'blue', 'host': 'h9', 'mac': "
+           "'02:00:00:00:00:0e'}");
+    doc = compute(env, "h1");
+    assert_int_equal(json_array_size(json_object_get(doc, "remotes")), 1);
+    json_decref(doc);
+    create(env, api_host_register,
+           "{'name': 'h9', 'vtep': '192.0.2.9', 'underlay': 'eth0'}");
+    doc = compute(env, "h1");
+    assert_int_equal(json_array_size(json_object_get(doc, "remotes")), 2);
+    json_decref(doc);
+}
+
+static void
+test_diff(void **state)
+{
+    json_t *old =
+        J("{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}, "
+          "'networks': [{'name': 'blue', 'vni': 100, 'mtu': 1450},            "
+          "  {'name': 'red', 'vni': 200, 'mtu': 1450}], 'ports': [{'name': "
+          "'a', 'network': 'blue'},           {'name': 'r', 'network': "
+          "'red'}], 'remotes': [{'network': 'blue', 'mac': 'm1', 'ip': 'x', "
+          "'vtep': 'v'},             {'network': 'red', 'mac': 'm2', 'ip': "
+          "'y', 'vtep': 'v'}]}");
+    json_t *new =
+        J("{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}, "
+          "'networks': [{'name': 'blue', 'vni': 100, 'mtu': 9000}], 'ports': "
+          "[{'name': 'a', 'network': 'blue'},           {'name': 'n', "
+          "'network': 'blue'}], 'remotes': [{'network': 'blue', 'mac': 'm1', "
+          "'ip': 'x', 'vtep': 'w'}]}");
+    json_t *changes = desired_diff(old, new);
+
+    /* Removals before additions, remotes before the ports before the
+     * networks they need; the reverse for additions. */
+    expect_json(
+        changes,
+        "[{'op': 'delete', 'kind': 'remote', 'key': 'red/m2'}, {'op': "
+        "'delete', 'kind': 'port', 'key': 'r'}, {'op': 'delete', 'kind': "
+        "'network', 'key': 'red'}, {'op': 'set', 'kind': 'network', 'object': "
+        "{'name': 'blue', 'vni': 100, 'mtu': 9000}}, {'op': 'set', 'kind': "
+        "'port', 'object': {'name': 'n', 'network': 'blue'}}, {'op': 'set', "
+        "'kind': 'remote', 'object': {'network': 'blue', 'mac': 'm1', 'ip': "
+        "'x', 'vtep': 'w'}}]");
+    json_decref(changes);
+
+    changes = desired_diff(new, new);
+    expect_json(changes, "[]");
+    json_decref(changes);
+
+    /* The host part changes only with a full document. */
+    json_object_set_new(json_object_get(new, "host"), "vtep",
+                        json_string("192.0.2.7"));
+    assert_null(desired_diff(old, new));
+    json_decref(old);
+    json_decref(new);
+    (void) state;
+}
+
+static void
+test_cache(void **state)
+{
+    struct desired *d = desired_create();
+    json_t *doc1 = J("{'n': 1}"), *doc2 = J("{'n': 2}"), *doc3 = J("{'n': 3}");
+    json_t *got;
+
+    desired_remember(d, "h1", 10, doc1);
+    desired_remember(d, "h1", 20, doc2);
+    got = desired_recall(d, "h1", 10);
+    assert_true(json_equal(got, doc1));
+    json_decref(got);
+    assert_null(desired_recall(d, "h2", 10));
+    /* Only the last DESIRED_KEEP documents are kept. */
+    desired_remember(d, "h1", 30, doc3);
+    assert_null(desired_recall(d, "h1", 10));
+    got = desired_recall(d, "h1", 30);
+    assert_true(json_equal(got, doc3));
+    json_decref(got);
+    desired_forget(d, "h1");
+    assert_null(desired_recall(d, "h1", 30));
+    desired_destroy(d);
+    json_decref(doc1);
+    json_decref(doc2);
+    json_decref(doc3);
+    (void) state;
+}
+
+/* Runs the long poll for 'host' with 'query' and returns its status;
+ * '*out' gets the answer (NULL on 304). */
+static int
+poll_state(struct env *env, const char *host, const char *query, json_t **out,
+           struct api_error *err)
+{
+    json_t *q = J(query);
+    int status;
+
+    *out = NULL;
+    status = api_host_desired_state(&env->api, host, q, out, err);
+    json_decref(q);
+    return status;
+}
+
+static double
+now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What a helper thread does after a delay, during a long poll. */
+struct later {
+    struct env *env;  /* Where. */
+    int delay_ms;     /* When. */
+    create_func *fn;  /* What to create... */
+    const char *text; /* ...from this JSON. */
+};
+
+static void *
+later_main(void *l_)
+{
+    struct later *l = l_;
+
+    usleep(l->delay_ms * 1000);
+    create(l->env, l->fn, l->text);
+    return NULL;
+}
+
+static void
+test_long_poll(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *out;
+    int64_t r1;
+    char *query;
+    double t0;
+
+    /* Without "since": the full document, at once. */
+    assert_int_equal(poll_state(env, "h1", "{}", &out, &err), 200);
+    assert_true(json_is_true(json_object_get(out, "full")));
+    assert_non_null(json_object_get(out, "document"));
+    r1 = json_integer_value(json_object_get(out, "revision"));
+    assert_true(r1 > 0);
+    json_decref(out);
+
+    /* Nothing changed: 304, at once with wait=0 and after about a second
+     * with wait=1. */
+    query = xasprintf("{'since': '%lld', 'wait': '0'}", (long long) r1);
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 304);
+    free(query);
+    query = xasprintf("{'since': '%lld', 'wait': '1'}", (long long) r1);
+    t0 = now_seconds();
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 304);
+    assert_true(now_seconds() - t0 >= 0.9);
+    assert_true(now_seconds() - t0 < 3);
+
+    /* A change elsewhere (another network, another host's port there)
+     * wakes the poll but is not an answer for h1. */
+    struct later unrelated = {
+        env,
+        200,
+        api_port_create,
+        "{'name': 'f', 'network': 'red', 'host': 'h3'}",
+    };
+    pthread_t thread;
+
+    pthread_create(&thread, NULL, later_main, &unrelated);
+    t0 = now_seconds();
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 304);
+    assert_true(now_seconds() - t0 >= 0.9);
+    pthread_join(thread, NULL);
+    free(query);
+
+    /* A change for h1 answers at once, as a list of changes. */
+    struct later related = {
+        env,
+        200,
+        api_port_create,
+        "{'name': 'g', 'network': 'blue', 'host': 'h3', 'mac': "
+        "'02:00:00:00:00:10'}",
+    };
+
+    pthread_create(&thread, NULL, later_main, &related);
+    query = xasprintf("{'since': '%lld', 'wait': '10'}", (long long) r1);
+    t0 = now_seconds();
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 200);
+    assert_true(now_seconds() - t0 < 5);
+    pthread_join(thread, NULL);
+    free(query);
+    expect_json(json_object_get(out, "changes"),
+                "[{'op': 'set', 'kind': 'remote', 'object': {'network': "
+                "'blue', 'mac': '02:00:00:00:00:10', 'ip': '10.0.0.4', "
+                "'vtep': '192.0.2.3'}}]");
+    assert_true(json_is_false(json_object_get(out, "full")));
+    assert_true(json_integer_value(json_object_get(out, "revision")) > r1);
+    json_decref(out);
+
+    /* A revision this controller never sent: a full document. */
+    assert_int_equal(poll_state(env, "h1", "{'since': '999999'}", &out, &err),
+                     200);
+    assert_true(json_is_true(json_object_get(out, "full")));
+    json_decref(out);
+
+    /* Bad queries and unknown hosts. */
+    assert_int_equal(poll_state(env, "h1", "{'since': 'x'}", &out, &err), 400);
+    assert_string_equal(err.field, "since");
+    assert_int_equal(poll_state(env, "h1", "{'wait': '301'}", &out, &err),
+                     400);
+    assert_string_equal(err.field, "wait");
+    assert_int_equal(poll_state(env, "h1", "{'sinc': '1'}", &out, &err), 400);
+    assert_int_equal(poll_state(env, "h9", "{}", &out, &err), 404);
+    api_error_clear(&err);
+}
+
+static void
+test_host_change_is_full(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *out;
+    char *query;
+    int64_t r;
+
+    assert_int_equal(poll_state(env, "h1", "{}", &out, &err), 200);
+    r = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+    create(env, api_host_register,
+           "{'name': 'h1', 'vtep': '192.0.2.11', 'underlay': 'eth0'}");
+    query = xasprintf("{'since': '%lld', 'wait': '5'}", (long long) r);
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 200);
+    free(query);
+    assert_true(json_is_true(json_object_get(out, "full")));
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(out, "document"), "host"),
+            "vtep")),
+        "192.0.2.11");
+    json_decref(out);
+
+    /* And h2 sees the new VTEP of its remote as a change. */
+    assert_int_equal(poll_state(env, "h2", "{}", &out, &err), 200);
+    json_decref(out);
+    api_error_clear(&err);
+}
+
+static void
+test_stopping(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *out;
+    char *query;
+    int64_t r;
+
+    assert_int_equal(poll_state(env, "h1", "{}", &out, &err), 200);
+    r = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+    /* A stopping controller ends long polls, so that it can stop. */
+    atomic_store(&env->api.stopping, true);
+    query = xasprintf("{'since': '%lld', 'wait': '300'}", (long long) r);
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 503);
+    free(query);
+    api_error_clear(&err);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remotes_need_a_registered_host,
+                                        setup, teardown),
+        cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_change_is_full, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

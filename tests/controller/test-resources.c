@@ -1,0 +1,1062 @@
+/* The REST resources without HTTP: every field's validation (a 400 that
+ * names the object, the field and the reason), IP, MAC and VNI
+ * allocation, uniqueness (409), merge patches and versions, all on a real
+ * SQLite store in a temporary directory. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "controller/api.h"
+#include "controller/auth.h"
+#include "controller/store.h"
+#include "tests/controller/fixture.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* A store and the API over it. */
+struct env {
+    char *dir;           /* Temporary directory. */
+    struct store *store; /* Store in 'dir'. */
+    struct api api;      /* Resources over 'store'. */
+};
+
+static int
+setup(void **state)
+{
+    struct env *env = xzalloc(sizeof *env);
+    char *db;
+
+    log_set_level(LOG_LEVEL_WARN);
+    env->dir = fixture_dir_create();
+    db = xasprintf("%s/controller.db", env->dir);
+    assert_int_equal(store_open(db, &env->store), 0);
+    free(db);
+    api_init(&env->api, env->store, 30);
+    *state = env;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct env *env = *state;
+
+    api_destroy(&env->api);
+    store_close(env->store);
+    fixture_dir_remove(env->dir);
+    free(env);
+    return 0;
+}
+
+/* Parses 'text', JSON written with ' for ", so tests stay readable. */
+static json_t *
+J(const char *text)
+{
+    char *s = xstrdup(text);
+    json_error_t jerr;
+    json_t *value;
+
+    for (char *p = s; *p; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    value = json_loads(s, JSON_DECODE_ANY, &jerr);
+    if (!value) {
+        fail_msg("bad test JSON %s: %s", s, jerr.text);
+    }
+    free(s);
+    return value;
+}
+
+typedef int create_func(struct api *, const json_t *, json_t **,
+                        struct api_error *);
+
+/* Calls 'create' with 'text'; returns the status and, on success, the
+ * object in '*out' (if 'out' is not NULL). */
+static int
+try_create(struct env *env, create_func *create, const char *text,
+           json_t **out, struct api_error *err)
+{
+    json_t *in = J(text), *result = NULL;
+    int status = create(&env->api, in, &result, err);
+
+    json_decref(in);
+    if (out) {
+        *out = result;
+    } else {
+        json_decref(result);
+    }
+    return status;
+}
+
+/* Asserts that creating 'text' fails with 'status' naming 'field' and
+ * that the message contains each of the NULL-terminated strings. */
+static void
+expect_error(struct env *env, create_func *create, const char *text,
+             int status, const char *field, ...)
+{
+    struct api_error err = {0};
+    const char *s;
+    va_list args;
+    int got = try_create(env, create, text, NULL, &err);
+
+    if (got != status) {
+        fail_msg("%s: expected %d, got %d (%s)", text, status, got,
+                 err.message ? err.message : "no message");
+    }
+    if (field) {
+        assert_non_null(err.field);
+        assert_string_equal(err.field, field);
+    }
+    va_start(args, field);
+    while ((s = va_arg(args, const char *))) {
+        if (!strstr(err.message, s)) {
+            fail_msg("%s: message \"%s\" lacks \"%s\"", text, err.message, s);
+        }
+    }
+    va_end(args);
+    api_error_clear(&err);
+}
+
+static void
+expect_ok(struct env *env, create_func *create, const char *text)
+{
+    struct api_error err = {0};
+    int status = try_create(env, create, text, NULL, &err);
+
+    if (status != 201) {
+        fail_msg("%s: expected 201, got %d (%s)", text, status,
+                 err.message ? err.message : "");
+    }
+}
+
+/* Creates 'text' and returns string member 'key' of the result. */
+static char *
+create_get(struct env *env, create_func *create, const char *text,
+           const char *key)
+{
+    struct api_error err = {0};
+    json_t *out;
+    char *value;
+    int status = try_create(env, create, text, &out, &err);
+
+    if (status != 201) {
+        fail_msg("%s: expected 201, got %d (%s)", text, status,
+                 err.message ? err.message : "");
+    }
+    value = xstrdup(json_string_value(json_object_get(out, key)));
+    json_decref(out);
+    return value;
+}
+
+static void
+test_network_validation(void **state)
+{
+    struct env *env = *state;
+    create_func *c = api_network_create;
+
+    /* The example of doc/api.md, word for word. */
+    expect_error(
+        env, c, "{'name': 'blue', 'cidr': '10.0.0.0/33'}", 400, "cidr",
+        "network \"blue\": cidr \"10.0.0.0/33\": prefix length must be 0..32",
+        NULL);
+    expect_error(env, c, "{'name': 'blue'}", 400, "cidr", "network \"blue\"",
+                 "required", NULL);
+    expect_error(env, c, "{'cidr': '10.0.0.0/24'}", 400, "name", "required",
+                 NULL);
+    expect_error(env, c, "{'name': 'Blue', 'cidr': '10.0.0.0/24'}", 400,
+                 "name", "network \"Blue\": name \"Blue\"", "a-z", NULL);
+    expect_error(env, c, "{'name': '-blue', 'cidr': '10.0.0.0/24'}", 400,
+                 "name", NULL);
+    expect_error(env, c, "{'name': 'blue-', 'cidr': '10.0.0.0/24'}", 400,
+                 "name", NULL);
+    expect_error(env, c, "{'name': 'a_b', 'cidr': '10.0.0.0/24'}", 400, "name",
+                 NULL);
+    expect_error(env, c,
+                 "{'name': "
+                 "'a2345678901234567890123456789012345678901234567890123456789"
+                 "01234', 'cidr': '10.0.0.0/24'}",
+                 400, "name", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.1/24'}", 400,
+                 "cidr", "host bits must be zero", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/31'}", 400,
+                 "cidr", "8..30", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/7'}", 400, "cidr",
+                 "8..30", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/-1'}", 400,
+                 "cidr", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '127.0.0.0/8'}", 400,
+                 "cidr", "unicast", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '224.1.0.0/16'}", 400,
+                 "cidr", "unicast", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0/24'}", 400, "cidr",
+                 "IPv4", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0'}", 400, "cidr",
+                 "a.b.c.d/N", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': 24}", 400, "cidr",
+                 "expected a string, got an integer", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 0}",
+                 400, "vni", "vni 0: must be 1..16777215", NULL);
+    expect_error(env, c,
+                 "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 16777216}",
+                 400, "vni", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': '5'}",
+                 400, "vni", "expected an integer, got a string", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 1.5}",
+                 400, "vni", "got a number with a fraction", NULL);
+    expect_error(env, c, "{'name': 'blue', 'cidr': '10.0.0.0/24', 'mtu': 575}",
+                 400, "mtu", "576..9000", NULL);
+    expect_error(env, c,
+                 "{'name': 'blue', 'cidr': '10.0.0.0/24', 'mtu': 9001}", 400,
+                 "mtu", NULL);
+    expect_error(env, c,
+                 "{'name': 'blue', 'cidr': '10.0.0.0/24', 'mtu': null}", 400,
+                 "mtu", "null", NULL);
+    expect_error(env, c,
+                 "{'name': 'blue', 'cidr': '10.0.0.0/24', 'color': 'red'}",
+                 400, "color", "unknown field", "expected one of", NULL);
+    expect_error(env, c,
+                 "{'name': 'blue', 'cidr': '10.0.0.0/24', 'version': 1}", 400,
+                 "version", NULL);
+    expect_error(env, c,
+                 "{'name': 'blue', 'cidr': '10.0.0.0/24', 'revision': 3}", 400,
+                 "revision", "read-only", NULL);
+    expect_error(env, c, "['blue']", 400, NULL, "JSON object", NULL);
+
+    char *long_text = xmalloc(300 + 64);
+    char *desc = xmalloc(600);
+
+    memset(desc, 'x', 257);
+    desc[257] = '\0';
+    snprintf(long_text, 300 + 64,
+             "{'name': 'blue', 'cidr': '10.0.0.0/24', 'description': '%s'}",
+             desc);
+    expect_error(env, c, long_text, 400, "description", "257 characters",
+                 NULL);
+    /* 256 two-byte characters are 256 characters, not 512. */
+    desc[0] = '\0';
+    for (int i = 0; i < 256; i++) {
+        strcat(desc, "\xc3\xa9");
+    }
+    free(long_text);
+    long_text = xasprintf(
+        "{'name': 'blue', 'cidr': '10.0.0.0/24', 'description': '%s'}", desc);
+    expect_ok(env, c, long_text);
+    free(long_text);
+    free(desc);
+}
+
+static void
+test_network_defaults_and_vni(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *out;
+
+    assert_int_equal(try_create(env, api_network_create,
+                                "{'name': 'a', 'cidr': '10.1.0.0/24'}", &out,
+                                &err),
+                     201);
+    assert_int_equal(json_integer_value(json_object_get(out, "vni")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(out, "mtu")), 1450);
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 1);
+    assert_non_null(json_object_get(out, "created_at"));
+    assert_true(json_integer_value(json_object_get(out, "revision")) > 0);
+    json_decref(out);
+
+    expect_ok(env, api_network_create,
+              "{'name': 'b', 'cidr': '10.2.0.0/24', 'vni': 1001}");
+    /* Allocation skips what is taken. */
+    expect_ok(env, api_network_create,
+              "{'name': 'c', 'cidr': '10.3.0.0/24', 'mtu': 9000}");
+    assert_int_equal(api_network_get(&env->api, "c", &out, &err), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "vni")), 1002);
+    assert_int_equal(json_integer_value(json_object_get(out, "mtu")), 9000);
+    json_decref(out);
+
+    expect_error(env, api_network_create,
+                 "{'name': 'd', 'cidr': '10.4.0.0/24', 'vni': 1000}", 409,
+                 "vni", "vni 1000: in use by network \"a\"", NULL);
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.4.0.0/24'}", 409, "name",
+                 "network \"a\": already exists", NULL);
+
+    /* A freed VNI is the lowest free one again. */
+    assert_int_equal(api_network_delete(&env->api, "a", NULL, STORE_ANY, &err),
+                     204);
+    assert_int_equal(try_create(env, api_network_create,
+                                "{'name': 'e', 'cidr': '10.5.0.0/24'}", &out,
+                                &err),
+                     201);
+    assert_int_equal(json_integer_value(json_object_get(out, "vni")), 1000);
+    json_decref(out);
+    assert_int_equal(api_network_get(&env->api, "a", &out, &err), 404);
+    assert_non_null(strstr(err.message, "network \"a\": not found"));
+    api_error_clear(&err);
+}
+
+static void
+test_network_patch(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *in, *out;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24', 'description': 'x'}");
+
+    in = J("{'mtu': 1500, 'description': null, 'cidr': '10.0.0.0/24', 'name': "
+           "'blue'}");
+    assert_int_equal(
+        api_network_patch(&env->api, "blue", in, STORE_ANY, &out, &err), 200);
+    json_decref(in);
+    assert_int_equal(json_integer_value(json_object_get(out, "mtu")), 1500);
+    assert_null(json_object_get(out, "description"));
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 2);
+    json_decref(out);
+
+    /* An empty patch changes nothing, not even the version. */
+    in = J("{}");
+    assert_int_equal(
+        api_network_patch(&env->api, "blue", in, STORE_ANY, &out, &err), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 2);
+    json_decref(out);
+    json_decref(in);
+
+    /* Immutable and read-only fields may only repeat their value. */
+    in = J("{'cidr': '10.9.0.0/24'}");
+    assert_int_equal(
+        api_network_patch(&env->api, "blue", in, STORE_ANY, &out, &err), 400);
+    assert_string_equal(err.field, "cidr");
+    assert_non_null(strstr(err.message, "network \"blue\": cidr"));
+    json_decref(in);
+    in = J("{'name': 'green'}");
+    assert_int_equal(
+        api_network_patch(&env->api, "blue", in, STORE_ANY, &out, &err), 400);
+    assert_string_equal(err.field, "name");
+    json_decref(in);
+    in = J("{'vni': null}");
+    assert_int_equal(
+        api_network_patch(&env->api, "blue", in, STORE_ANY, &out, &err), 400);
+    assert_string_equal(err.field, "vni");
+    json_decref(in);
+
+    /* Versions: stale in the body or in If-Match is 409; the two
+     * disagreeing is 400. */
+    in = J("{'mtu': 1400, 'version': 1}");
+    assert_int_equal(
+        api_network_patch(&env->api, "blue", in, STORE_ANY, &out, &err), 409);
+    assert_string_equal(err.field, "version");
+    assert_non_null(strstr(err.message, "version 1 is stale"));
+    assert_int_equal(api_network_patch(&env->api, "blue", in, 2, &out, &err),
+                     400);
+    json_decref(in);
+    in = J("{'mtu': 1400}");
+    assert_int_equal(api_network_patch(&env->api, "blue", in, 1, &out, &err),
+                     409);
+    assert_int_equal(api_network_patch(&env->api, "blue", in, 2, &out, &err),
+                     200);
+    json_decref(out);
+    json_decref(in);
+    assert_int_equal(api_network_delete(&env->api, "blue", NULL, 2, &err),
+                     409);
+    assert_int_equal(
+        api_network_patch(&env->api, "nope", NULL, STORE_ANY, &out, &err),
+        404);
+    assert_int_equal(api_network_delete(&env->api, "blue", NULL, 3, &err),
+                     204);
+    api_error_clear(&err);
+}
+
+static void
+test_port_validation(void **state)
+{
+    struct env *env = *state;
+    create_func *c = api_port_create;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_error(env, c, "{'network': 'blue'}", 400, "name", "required", NULL);
+    expect_error(env, c, "{'name': 'p1'}", 400, "network",
+                 "port \"p1\": network: required", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'Blue'}", 400, "network",
+                 NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'red'}", 400, "network",
+                 "network \"red\": no such network", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'mac': 'zz'}", 400,
+                 "mac", "port \"p1\": mac \"zz\": not a MAC", NULL);
+    expect_error(
+        env, c,
+        "{'name': 'p1', 'network': 'blue', 'mac': '01:00:5e:00:00:01'}", 400,
+        "mac", "multicast", NULL);
+    expect_error(
+        env, c,
+        "{'name': 'p1', 'network': 'blue', 'mac': '00:00:00:00:00:00'}", 400,
+        "mac", "zero", NULL);
+    expect_error(env, c,
+                 "{'name': 'p1', 'network': 'blue', 'ip': '10.0.0.256'}", 400,
+                 "ip", "not an IPv4 address", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'ip': '10.0.1.5'}",
+                 400, "ip", "not inside network \"blue\" (10.0.0.0/24)", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'ip': '10.0.0.0'}",
+                 400, "ip", "network address", NULL);
+    expect_error(env, c,
+                 "{'name': 'p1', 'network': 'blue', 'ip': '10.0.0.255'}", 400,
+                 "ip", "broadcast address", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'host': 'H_1'}",
+                 400, "host", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'device': 'a/b'}",
+                 400, "device", NULL);
+    expect_error(
+        env, c,
+        "{'name': 'p1', 'network': 'blue', 'device': 'abcdefghijklmnop'}", 400,
+        "device", "15", NULL);
+    expect_error(env, c,
+                 "{'name': 'p1', 'network': 'blue', 'labels': {'k': 1}}", 400,
+                 "labels", "expected a string", NULL);
+    expect_error(env, c,
+                 "{'name': 'p1', 'network': 'blue', 'labels': {'': 'v'}}", 400,
+                 "labels", NULL);
+    expect_error(env, c,
+                 "{'name': 'p1', 'network': 'blue', 'labels': {'a=b': 'v'}}",
+                 400, "labels", NULL);
+    expect_error(
+        env, c,
+        "{'name': 'p1', 'network': 'blue', 'labels': {'k': "
+        "'1234567890123456789012345678901234567890123456789012345678901234'}}",
+        400, "labels", "longer than 63", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'labels': []}",
+                 400, "labels", "expected an object", NULL);
+    expect_error(
+        env, c,
+        "{'name': 'p1', 'network': 'blue', 'security_groups': ['web']}", 400,
+        "security_groups", "reserved", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'qos': 'gold'}",
+                 400, "qos", "reserved", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'status': 'up'}",
+                 400, "status", "read-only", NULL);
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'description': 7}",
+                 400, "description", NULL);
+    /* Nothing was half-created by all that. */
+    expect_ok(env, c,
+              "{'name': 'p1', 'network': 'blue', 'security_groups': [], "
+              "'labels': {'app': 'web'}, 'description': 'the first'}");
+    expect_error(env, c, "{'name': 'p1', 'network': 'blue'}", 409, "name",
+                 "port \"p1\": already exists", NULL);
+}
+
+static void
+test_host_and_token_validation(void **state)
+{
+    struct env *env = *state;
+    create_func *h = api_host_register;
+
+    expect_error(env, h, "{'name': 'h1', 'underlay': 'eth0'}", 400, "vtep",
+                 "host \"h1\": vtep: required", NULL);
+    expect_error(env, h, "{'name': 'h1', 'vtep': '192.0.2.1'}", 400,
+                 "underlay", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2', 'underlay': 'eth0'}", 400,
+                 "vtep", "not an IPv4 address", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '239.1.1.1', 'underlay': 'eth0'}",
+                 400, "vtep", "unicast", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'a b'}", 400,
+                 "underlay", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'capacity': {'cpus': 4}}",
+                 400, "capacity", "cpus: unknown field", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'capacity': {'vcpus': -1}}",
+                 400, "capacity", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'status': 'ready'}",
+                 400, "status", "read-only", NULL);
+    expect_ok(env, h,
+              "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+              "'capacity': {'vcpus': 8, 'memory_mb': 16384}}");
+    expect_error(
+        env, h, "{'name': 'h2', 'vtep': '192.0.2.1', 'underlay': 'eth0'}", 409,
+        "vtep", "vtep \"192.0.2.1\": in use by host \"h1\"", NULL);
+
+    /* A repeated registration updates, as agents do on every start. */
+    struct api_error err = {0};
+    json_t *out;
+
+    assert_int_equal(
+        try_create(env, h,
+                   "{'name': 'h1', 'vtep': '192.0.2.9', 'underlay': 'eth1'}",
+                   &out, &err),
+        200);
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 2);
+    assert_null(json_object_get(out, "capacity"));
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "ready");
+    assert_non_null(json_object_get(out, "last_heartbeat"));
+    json_decref(out);
+    /* The old VTEP is free again. */
+    expect_ok(env, h,
+              "{'name': 'h2', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+
+    create_func *t = auth_token_create;
+
+    expect_error(env, t, "{'name': 'ops', 'role': 'root'}", 400, "role",
+                 "token \"ops\": role \"root\"", NULL);
+    expect_error(env, t, "{'name': 'ops'}", 400, "role", "required", NULL);
+    expect_error(env, t, "{'name': 'a1', 'role': 'agent'}", 400, "host",
+                 "required for an agent token", NULL);
+    expect_error(env, t, "{'name': 'v1', 'role': 'viewer', 'host': 'h1'}", 400,
+                 "host", "only agent tokens", NULL);
+    expect_error(env, t, "{'name': 'v1', 'role': 'viewer', 'token': 'x'}", 400,
+                 "token", "unknown field", NULL);
+    assert_int_equal(
+        try_create(env, t, "{'name': 'v1', 'role': 'viewer'}", &out, &err),
+        201);
+    assert_int_equal(strlen(json_string_value(json_object_get(out, "token"))),
+                     AUTH_TOKEN_LEN);
+    /* Only the hash is stored, and it is never shown. */
+    assert_null(json_object_get(out, "hash"));
+    json_decref(out);
+    assert_int_equal(auth_token_get(&env->api, "v1", &out, &err), 200);
+    assert_null(json_object_get(out, "token"));
+    assert_null(json_object_get(out, "hash"));
+    json_decref(out);
+    expect_error(env, t, "{'name': 'v1', 'role': 'viewer'}", 409, "name",
+                 NULL);
+}
+
+/* Creates port 'name' in 'network' and returns its address. */
+static char *
+port_ip(struct env *env, const char *network, const char *name)
+{
+    char *text = xasprintf("{'name': '%s', 'network': '%s'}", name, network);
+    char *ip = create_get(env, api_port_create, text, "ip");
+
+    free(text);
+    return ip;
+}
+
+static void
+expect_ip(struct env *env, const char *network, const char *name,
+          const char *expected)
+{
+    char *ip = port_ip(env, network, name);
+
+    assert_string_equal(ip, expected);
+    free(ip);
+}
+
+static void
+test_ipam(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+
+    expect_ok(env, api_network_create,
+              "{'name': 'small', 'cidr': '10.1.0.0/29'}");
+    /* The lowest free address, never the network's (.0) or the
+     * broadcast (.7). */
+    expect_ip(env, "small", "p1", "10.1.0.1");
+    expect_ip(env, "small", "p2", "10.1.0.2");
+    expect_ip(env, "small", "p3", "10.1.0.3");
+    expect_ok(env, api_port_create,
+              "{'name': 'p5', 'network': 'small', 'ip': '10.1.0.5'}");
+    expect_ip(env, "small", "p4", "10.1.0.4");
+    expect_ip(env, "small", "p6", "10.1.0.6");
+    expect_error(env, api_port_create, "{'name': 'p7', 'network': 'small'}",
+                 409, "ip", "network \"small\" has no free address", NULL);
+
+    /* A freed address is the lowest free one again, once. */
+    assert_int_equal(api_port_delete(&env->api, "p2", NULL, STORE_ANY, &err),
+                     204);
+    expect_ip(env, "small", "p2b", "10.1.0.2");
+    expect_error(env, api_port_create, "{'name': 'p8', 'network': 'small'}",
+                 409, "ip", NULL);
+    expect_error(
+        env, api_port_create,
+        "{'name': 'p9', 'network': 'small', 'ip': '10.1.0.3'}", 409, "ip",
+        "ip 10.1.0.3: in use by port \"p3\" in network \"small\"", NULL);
+
+    /* A /30 has exactly two addresses to give. */
+    expect_ok(env, api_network_create,
+              "{'name': 'tiny', 'cidr': '10.2.0.0/30'}");
+    expect_ip(env, "tiny", "t1", "10.2.0.1");
+    expect_ip(env, "tiny", "t2", "10.2.0.2");
+    expect_error(env, api_port_create, "{'name': 't3', 'network': 'tiny'}",
+                 409, "ip", NULL);
+    /* Addresses are per network: 10.2.0.1 elsewhere is fine. */
+    expect_ok(env, api_network_create,
+              "{'name': 'other', 'cidr': '10.2.0.0/24'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'o1', 'network': 'other', 'ip': '10.2.0.1'}");
+    expect_ip(env, "other", "o2", "10.2.0.2");
+
+    /* A network whose name extends another's keeps its own addresses. */
+    expect_ok(env, api_network_create,
+              "{'name': 'tiny-2', 'cidr': '10.3.0.0/30'}");
+    expect_ip(env, "tiny-2", "u1", "10.3.0.1");
+
+    /* Deleting the lowest port moves allocation back down. */
+    assert_int_equal(api_port_delete(&env->api, "t1", NULL, STORE_ANY, &err),
+                     204);
+    expect_ip(env, "tiny", "t4", "10.2.0.1");
+    api_error_clear(&err);
+}
+
+static void
+test_mac(void **state)
+{
+    struct env *env = *state;
+    char *mac;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_network_create,
+              "{'name': 'red', 'cidr': '10.0.0.0/24'}");
+    mac = create_get(env, api_port_create, "{'name': 'p1', 'network': 'blue'}",
+                     "mac");
+    assert_int_equal(strlen(mac), 17);
+    assert_memory_equal(mac, "02:fa:", 6);
+    free(mac);
+    mac = create_get(
+        env, api_port_create,
+        "{'name': 'p2', 'network': 'blue', 'mac': '0A-BB-CC-DD-EE-FF'}",
+        "mac");
+    assert_string_equal(mac, "0a:bb:cc:dd:ee:ff");
+    free(mac);
+    /* MACs are unique across networks. */
+    expect_error(
+        env, api_port_create,
+        "{'name': 'p3', 'network': 'red', 'mac': '0a:bb:cc:dd:ee:ff'}", 409,
+        "mac", "in use by port \"p2\"", NULL);
+}
+
+/* One thread of test_concurrent_creation(). */
+struct creator {
+    struct env *env; /* Where to create. */
+    int id;          /* Thread number, for names. */
+    int created;     /* Ports created. */
+};
+
+#define N_THREADS 4
+#define PORTS_PER_THREAD 25
+
+static void *
+creator_main(void *c_)
+{
+    struct creator *c = c_;
+
+    for (int i = 0; i < PORTS_PER_THREAD; i++) {
+        struct api_error err = {0};
+        json_t *in, *out = NULL;
+
+        in = json_pack("{ssss}", "name", "", "network", "blue");
+        json_object_set_new(in, "name", json_sprintf("t%d-%d", c->id, i));
+        if (api_port_create(&c->env->api, in, &out, &err) == 201) {
+            c->created++;
+        }
+        json_decref(in);
+        json_decref(out);
+        api_error_clear(&err);
+    }
+    return NULL;
+}
+
+static int
+collect_cb(const struct store_obj *obj, void *set)
+{
+    json_t *ip = json_object_get(obj->body, "ip");
+    json_t *mac = json_object_get(obj->body, "mac");
+
+    json_object_set_new(set, json_string_value(ip), json_true());
+    json_object_set_new(set, json_string_value(mac), json_true());
+    return 0;
+}
+
+static void
+test_concurrent_creation(void **state)
+{
+    struct env *env = *state;
+    struct creator c[N_THREADS];
+    pthread_t threads[N_THREADS];
+    struct store_txn *txn;
+    json_t *seen = json_object();
+    size_t n;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    for (int i = 0; i < N_THREADS; i++) {
+        c[i] = (struct creator){.env = env, .id = i};
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, creator_main, &c[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(c[i].created, PORTS_PER_THREAD);
+    }
+
+    /* Every port got its own address and its own MAC. */
+    assert_int_equal(store_begin(env->store, false, &txn), 0);
+    assert_int_equal(store_count(txn, "port", &n), 0);
+    assert_int_equal(n, N_THREADS * PORTS_PER_THREAD);
+    assert_int_equal(store_list(txn, "port", NULL, 0, collect_cb, seen), 0);
+    store_abort(txn);
+    assert_int_equal(json_object_size(seen), 2 * N_THREADS * PORTS_PER_THREAD);
+    /* And the lowest ones: .1 to .100. */
+    assert_non_null(json_object_get(seen, "10.0.0.1"));
+    assert_non_null(json_object_get(seen, "10.0.0.100"));
+    assert_null(json_object_get(seen, "10.0.0.101"));
+    json_decref(seen);
+}
+
+static void
+test_devices_and_placement(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *in, *out;
+    char *device;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    device = create_get(
+        env, api_port_create,
+        "{'name': 'web-server-01a', 'network': 'blue', 'host': 'h1'}",
+        "device");
+    assert_string_equal(device, "fp-web-server-0");
+    free(device);
+    /* The default device of a similar name collides on the same host... */
+    expect_error(env, api_port_create,
+                 "{'name': 'web-server-01b', 'network': 'blue', 'host': 'h1'}",
+                 409, "device",
+                 "device \"fp-web-server-0\": in use by port "
+                 "\"web-server-01a\" on host \"h1\"",
+                 NULL);
+    /* ...but not on another host, nor with a device of its own. */
+    expect_ok(env, api_port_create,
+              "{'name': 'web-server-01b', 'network': 'blue', 'host': 'h2'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'web-server-01c', 'network': 'blue', 'host': 'h1', "
+              "'device': 'tap-c'}");
+    expect_error(
+        env, api_port_create,
+        "{'name': 'p9', 'network': 'blue', 'host': 'h1', 'device': 'eth0'}",
+        409, "device", "underlay device of host \"h1\"", NULL);
+
+    /* Moving onto h1 meets the same rule. */
+    in = J("{'host': 'h1'}");
+    assert_int_equal(
+        api_port_patch(&env->api, "web-server-01b", in, STORE_ANY, &out, &err),
+        409);
+    assert_string_equal(err.field, "device");
+    json_decref(in);
+    in = J("{'host': 'h3', 'labels': {'tier': 'web'}}");
+    assert_int_equal(
+        api_port_patch(&env->api, "web-server-01b", in, STORE_ANY, &out, &err),
+        200);
+    assert_string_equal(json_string_value(json_object_get(out, "host")), "h3");
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 2);
+    json_decref(out);
+    json_decref(in);
+    /* A host and a network cannot go while ports use them. */
+    assert_int_equal(api_host_delete(&env->api, "h1", NULL, STORE_ANY, &err),
+                     409);
+    assert_non_null(strstr(err.message, "host \"h1\": still has ports"));
+    assert_int_equal(
+        api_network_delete(&env->api, "blue", NULL, STORE_ANY, &err), 409);
+    assert_non_null(
+        strstr(err.message, "network \"blue\": still has 3 ports"));
+    /* Unplacing frees the device name on the old host. */
+    in = J("{'host': null}");
+    assert_int_equal(
+        api_port_patch(&env->api, "web-server-01a", in, STORE_ANY, &out, &err),
+        200);
+    assert_null(json_object_get(out, "host"));
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "pending");
+    json_decref(out);
+    json_decref(in);
+    in = J("{'host': 'h1'}");
+    assert_int_equal(
+        api_port_patch(&env->api, "web-server-01b", in, STORE_ANY, &out, &err),
+        200);
+    json_decref(out);
+    json_decref(in);
+    api_error_clear(&err);
+}
+
+static void
+test_port_patch_labels(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *in, *out;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_ok(
+        env, api_port_create,
+        "{'name': 'p1', 'network': 'blue', 'labels': {'a': '1', 'b': '2'}}");
+    in = J("{'labels': {'a': null, 'c': '3'}, 'description': 'x'}");
+    assert_int_equal(
+        api_port_patch(&env->api, "p1", in, STORE_ANY, &out, &err), 200);
+    json_decref(in);
+    in = J("{'b': '2', 'c': '3'}");
+    assert_true(json_equal(json_object_get(out, "labels"), in));
+    json_decref(in);
+    json_decref(out);
+    /* Immutable fields, and status, are refused unless repeated. */
+    in = J("{'ip': '10.0.0.9'}");
+    assert_int_equal(
+        api_port_patch(&env->api, "p1", in, STORE_ANY, &out, &err), 400);
+    assert_string_equal(err.field, "ip");
+    json_decref(in);
+    in = J("{'status': 'up'}");
+    assert_int_equal(
+        api_port_patch(&env->api, "p1", in, STORE_ANY, &out, &err), 400);
+    json_decref(in);
+    in = J("{'status': 'pending', 'network': 'blue', 'labels': null}");
+    assert_int_equal(
+        api_port_patch(&env->api, "p1", in, STORE_ANY, &out, &err), 200);
+    assert_int_equal(json_object_size(json_object_get(out, "labels")), 0);
+    json_decref(out);
+    json_decref(in);
+    api_error_clear(&err);
+}
+
+/* Lists ports with 'query' (JSON with ') and returns their names joined by
+ * spaces, and the next page token in '*next' (if not NULL). */
+static char *
+list_ports(struct env *env, const char *query, char **next)
+{
+    struct api_error err = {0};
+    json_t *q = J(query), *out, *item;
+    char *names = xstrdup("");
+    size_t i;
+
+    if (api_port_list(&env->api, q, &out, &err) != 200) {
+        fail_msg("listing %s: %s", query, err.message);
+    }
+    json_array_foreach(json_object_get(out, "items"), i, item)
+    {
+        char *more =
+            xasprintf("%s%s%s", names, i ? " " : "",
+                      json_string_value(json_object_get(item, "name")));
+        free(names);
+        names = more;
+    }
+    if (next) {
+        const char *t =
+            json_string_value(json_object_get(out, "next_page_token"));
+
+        *next = t ? xstrdup(t) : NULL;
+    }
+    json_decref(out);
+    json_decref(q);
+    return names;
+}
+
+static void
+expect_list(struct env *env, const char *query, const char *expected)
+{
+    char *names = list_ports(env, query, NULL);
+
+    if (strcmp(names, expected)) {
+        fail_msg("listing %s: expected \"%s\", got \"%s\"", query, expected,
+                 names);
+    }
+    free(names);
+}
+
+static void
+test_port_list(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    char *next, *names, *query;
+    json_t *q, *out;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_network_create,
+              "{'name': 'blue-2', 'cidr': '10.0.1.0/24'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'a', 'network': 'blue', 'host': 'h1', 'labels': "
+              "{'app': 'web', 'env': 'prod'}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'b', 'network': 'blue', 'host': 'h2', 'labels': "
+              "{'app': 'db'}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'c', 'network': 'blue-2', 'host': 'h1', 'labels': "
+              "{'app': 'web'}}");
+    expect_ok(env, api_port_create, "{'name': 'd', 'network': 'blue'}");
+
+    expect_list(env, "{}", "a b c d");
+    expect_list(env, "{'network': 'blue'}", "a b d");
+    expect_list(env, "{'network': 'blue-2'}", "c");
+    expect_list(env, "{'host': 'h1'}", "a c");
+    expect_list(env, "{'host': 'h1', 'network': 'blue'}", "a");
+    expect_list(env, "{'label': 'app=web'}", "a c");
+    expect_list(env, "{'label': 'env'}", "a");
+    expect_list(env, "{'label': ['app=web', 'env=prod']}", "a");
+    expect_list(env, "{'label': 'app=nope'}", "");
+    expect_list(env, "{'network': 'nope'}", "");
+
+    /* Pages of two: a token until the last page. */
+    names = list_ports(env, "{'limit': '2'}", &next);
+    assert_string_equal(names, "a b");
+    assert_string_equal(next, "b");
+    free(names);
+    query = xasprintf("{'limit': '2', 'page_token': '%s'}", next);
+    free(next);
+    names = list_ports(env, query, &next);
+    assert_string_equal(names, "c d");
+    assert_null(next);
+    free(names);
+    free(query);
+    names = list_ports(
+        env, "{'limit': '2', 'network': 'blue', 'page_token': 'a'}", &next);
+    assert_string_equal(names, "b d");
+    assert_null(next);
+    free(names);
+
+    q = J("{'limit': '0'}");
+    assert_int_equal(api_port_list(&env->api, q, &out, &err), 400);
+    assert_string_equal(err.field, "limit");
+    json_decref(q);
+    q = J("{'limit': '1001'}");
+    assert_int_equal(api_port_list(&env->api, q, &out, &err), 400);
+    json_decref(q);
+    q = J("{'limit': 'ten'}");
+    assert_int_equal(api_port_list(&env->api, q, &out, &err), 400);
+    json_decref(q);
+    q = J("{'sort': 'name'}");
+    assert_int_equal(api_port_list(&env->api, q, &out, &err), 400);
+    assert_string_equal(err.field, "sort");
+    json_decref(q);
+    q = J("{'label': '=x'}");
+    assert_int_equal(api_port_list(&env->api, q, &out, &err), 400);
+    assert_string_equal(err.field, "label");
+    json_decref(q);
+    api_error_clear(&err);
+}
+
+static void
+test_heartbeats_and_port_status(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    time_t last;
+    json_t *in, *out;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p1', 'network': 'blue', 'host': 'h1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p2', 'network': 'blue', 'host': 'h1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p3', 'network': 'blue', 'host': 'h2'}");
+
+    /* Long silent: unreachable, until the next heartbeat. */
+    pthread_mutex_lock(&env->api.mutex);
+    json_object_set_new(env->api.heartbeats, "h1",
+                        json_integer(time(NULL) - 31));
+    pthread_mutex_unlock(&env->api.mutex);
+    assert_string_equal(api_host_status(&env->api, "h1", &last),
+                        "unreachable");
+    assert_int_equal(api_hosts_connected(&env->api), 0);
+    in = J("{'load': {'cpu': 0.5}}");
+    assert_int_equal(api_host_heartbeat(&env->api, "h1", in, &err), 204);
+    json_decref(in);
+    assert_string_equal(api_host_status(&env->api, "h1", &last), "ready");
+    assert_int_equal(api_hosts_connected(&env->api), 1);
+    in = J("{'cpu': 1}");
+    assert_int_equal(api_host_heartbeat(&env->api, "h1", in, &err), 400);
+    assert_string_equal(err.field, "cpu");
+    json_decref(in);
+    assert_int_equal(api_host_heartbeat(&env->api, "h9", NULL, &err), 404);
+    /* A host never heard from counts from the controller's start. */
+    env->api.started = time(NULL) - 100;
+    assert_string_equal(api_host_status(&env->api, "h9", &last),
+                        "unreachable");
+    assert_int_equal(last, 0);
+
+    in = J("{'ports': {'p1': 'up', 'p2': 'down', 'p3': 'up', 'gone': 'up'}}");
+    assert_int_equal(api_host_port_status(&env->api, "h1", in, &err), 204);
+    json_decref(in);
+    assert_int_equal(api_port_get(&env->api, "p1", &out, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "up");
+    json_decref(out);
+    assert_int_equal(api_port_get(&env->api, "p2", &out, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "down");
+    json_decref(out);
+    /* p3 is on h2: h1 cannot speak for it. */
+    assert_int_equal(api_port_get(&env->api, "p3", &out, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "pending");
+    json_decref(out);
+
+    assert_int_equal(api_status(&env->api, &out, &err), 200);
+    in = J("{'hosts': {'total': 1, 'ready': 1, 'unreachable': 0}, 'networks': "
+           "1, 'ports': {'total': 3, 'up': 1, 'down': 1, 'pending': 1}}");
+    json_object_set(in, "revision", json_object_get(out, "revision"));
+    assert_true(json_equal(in, out));
+    json_decref(in);
+    json_decref(out);
+
+    in = J("{'ports': {'p1': 'sideways'}}");
+    assert_int_equal(api_host_port_status(&env->api, "h1", in, &err), 400);
+    assert_string_equal(err.field, "ports");
+    json_decref(in);
+    in = J("{'ports': ['p1']}");
+    assert_int_equal(api_host_port_status(&env->api, "h1", in, &err), 400);
+    json_decref(in);
+    api_error_clear(&err);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_network_validation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_network_defaults_and_vni, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_network_patch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_and_token_validation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ipam, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_creation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_devices_and_placement, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_port_patch_labels, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_port_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeats_and_port_status, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

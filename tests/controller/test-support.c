@@ -1,0 +1,351 @@
+/* The controller's supporting modules: the configuration file (errors name
+ * the file and line), tokens (random, stored as SHA-256 only, the
+ * bootstrap token written once with mode 0600), and the audit trail
+ * (newest first, pruned to the last N). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "controller/api.h"
+#include "controller/audit.h"
+#include "controller/auth.h"
+#include "controller/config.h"
+#include "controller/store.h"
+#include "tests/controller/fixture.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* Writes 'text' to a new file in 'dir' and returns its path. */
+static char *
+write_conf(const char *dir, const char *text)
+{
+    char *path = xasprintf("%s/controller.conf", dir);
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Reads 'text' as a configuration file and returns the error message, or
+ * NULL if it is valid (then 'cfg' holds it). */
+static char *
+read_conf(const char *dir, const char *text, struct config *cfg)
+{
+    char *path = write_conf(dir, text);
+    char *msg = NULL;
+    int error;
+
+    config_init(cfg);
+    error = config_read_file(cfg, path, &msg);
+    free(path);
+    assert_true(!error == !msg);
+    return msg;
+}
+
+static void
+expect_conf_error(const char *dir, const char *text, const char *expected)
+{
+    struct config cfg;
+    char *msg = read_conf(dir, text, &cfg);
+
+    if (!msg || !strstr(msg, expected)) {
+        fail_msg("%s: expected an error with \"%s\", got \"%s\"", text,
+                 expected, msg ? msg : "none");
+    }
+    free(msg);
+    config_destroy(&cfg);
+}
+
+static void
+test_config(void **state)
+{
+    char *dir = fixture_dir_create();
+    struct config cfg, cmdline;
+    char *msg, *path;
+
+    msg = read_conf(dir,
+                    "# fabric-controller settings\n"
+                    "\n"
+                    "listen = 0.0.0.0:9471   # everywhere\n"
+                    "  db=/srv/fabric.db\n"
+                    "tls-cert = /etc/fabric/c.crt\n"
+                    "tls-key = /etc/fabric/c.key\n"
+                    "bootstrap-token-file = /root/admin#1.token\n"
+                    "heartbeat-timeout = 45\n"
+                    "log-level = debug\n",
+                    &cfg);
+    assert_null(msg);
+    assert_string_equal(cfg.listen, "0.0.0.0:9471");
+    assert_string_equal(cfg.db, "/srv/fabric.db");
+    assert_string_equal(cfg.tls_cert, "/etc/fabric/c.crt");
+    assert_string_equal(cfg.tls_key, "/etc/fabric/c.key");
+    /* A "#" inside a value is not a comment. */
+    assert_string_equal(cfg.bootstrap_token_file, "/root/admin#1.token");
+    assert_int_equal(cfg.heartbeat_timeout, 45);
+    assert_int_equal(cfg.log_level, LOG_LEVEL_DBG);
+    assert_null(config_check(&cfg));
+
+    /* Options override the file, key by key. */
+    config_init(&cmdline);
+    assert_null(config_set(&cmdline, "listen", "[::1]:9000"));
+    config_override(&cfg, &cmdline);
+    assert_string_equal(cfg.listen, "[::1]:9000");
+    assert_string_equal(cfg.db, "/srv/fabric.db");
+    assert_int_equal(cfg.heartbeat_timeout, 45);
+    config_destroy(&cmdline);
+    config_destroy(&cfg);
+
+    /* Defaults when the file says nothing. */
+    msg = read_conf(dir, "", &cfg);
+    assert_null(msg);
+    assert_string_equal(cfg.listen, "127.0.0.1:9470");
+    assert_string_equal(cfg.db, "/var/lib/fabric/controller.db");
+    assert_string_equal(cfg.bootstrap_token_file,
+                        "/var/lib/fabric/admin.token");
+    assert_null(cfg.tls_cert);
+    config_destroy(&cfg);
+
+    path = xasprintf("%s/controller.conf", dir);
+    msg = xasprintf("%s:3: unknown key \"color\"", path);
+    expect_conf_error(dir, "# x\nlisten = 127.0.0.1:1\ncolor = red\n", msg);
+    free(msg);
+    msg = xasprintf("%s:1: heartbeat-timeout \"0\"", path);
+    expect_conf_error(dir, "heartbeat-timeout = 0\n", msg);
+    free(msg);
+    msg = xasprintf("%s:2: expected \"key = value\"", path);
+    expect_conf_error(dir, "db = /x\nlisten\n", msg);
+    free(msg);
+    free(path);
+    expect_conf_error(dir, "heartbeat-timeout = 10s\n", "seconds");
+    expect_conf_error(dir, "heartbeat-timeout = 99999999\n", "1..86400");
+    expect_conf_error(dir, "log-level = loud\n", "error, warn, info");
+    expect_conf_error(dir, "listen = localhost:9470\n", "numeric");
+    expect_conf_error(dir, "listen = 127.0.0.1\n", "ADDRESS:PORT");
+    expect_conf_error(dir, "listen = 127.0.0.1:70000\n", "0..65535");
+    expect_conf_error(dir, "listen = [::1:9470\n", "IPV6");
+    expect_conf_error(dir, "db =\n", "empty value");
+
+    /* A missing file is ENOENT, for the caller to judge. */
+    config_init(&cfg);
+    path = xasprintf("%s/none.conf", dir);
+    assert_int_equal(config_read_file(&cfg, path, &msg), ENOENT);
+    assert_null(msg);
+    free(path);
+    assert_null(config_set(&cfg, "tls-cert", "/c.pem"));
+    msg = config_check(&cfg);
+    assert_non_null(strstr(msg, "tls-cert and tls-key go together"));
+    free(msg);
+    config_destroy(&cfg);
+    fixture_dir_remove(dir);
+    (void) state;
+}
+
+static void
+test_tokens(void **state)
+{
+    char a[AUTH_TOKEN_LEN + 1], b[AUTH_TOKEN_LEN + 1];
+    char hash[65];
+
+    assert_int_equal(auth_token_generate(a), 0);
+    assert_int_equal(auth_token_generate(b), 0);
+    assert_int_equal(strlen(a), AUTH_TOKEN_LEN);
+    assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst"
+                               "uvwxyz0123456789-_"),
+                     AUTH_TOKEN_LEN);
+    assert_string_not_equal(a, b);
+    /* SHA-256 of "abc", from FIPS 180-2. */
+    auth_token_hash("abc", hash);
+    assert_string_equal(
+        hash,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    (void) state;
+}
+
+/* Stores everything the store holds, as text, into a string. */
+static int
+dump_cb(const struct store_obj *obj, void *text_)
+{
+    char **text = text_;
+    char *body = json_dumps(obj->body, JSON_COMPACT);
+    char *more = xasprintf("%s%s=%s\n", *text, obj->name, body);
+
+    free(body);
+    free(*text);
+    *text = more;
+    return 0;
+}
+
+static void
+test_bootstrap(void **state)
+{
+    char *dir = fixture_dir_create();
+    char *db = xasprintf("%s/c.db", dir);
+    char *file = xasprintf("%s/admin.token", dir);
+    char *token, *again, *dump = xstrdup("");
+    struct auth_identity id;
+    struct api_error err = {0};
+    struct store_txn *txn;
+    struct store *store;
+    struct stat st;
+    struct api api;
+    size_t len;
+
+    assert_int_equal(store_open(db, &store), 0);
+    assert_int_equal(auth_bootstrap(store, file), 0);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(read_file(file, &token, &len), 0);
+    assert_int_equal(len, AUTH_TOKEN_LEN + 1);
+    token[AUTH_TOKEN_LEN] = '\0';
+
+    /* Only once: a second start leaves the file and the tokens alone. */
+    assert_int_equal(auth_bootstrap(store, file), 0);
+    assert_int_equal(read_file(file, &again, NULL), 0);
+    assert_memory_equal(again, token, AUTH_TOKEN_LEN);
+    free(again);
+
+    /* The secret is nowhere in the store; its hash is. */
+    assert_int_equal(store_begin(store, false, &txn), 0);
+    assert_int_equal(store_list(txn, "token", NULL, 0, dump_cb, &dump), 0);
+    assert_int_equal(store_list(txn, "token-hash", NULL, 0, dump_cb, &dump),
+                     0);
+    store_abort(txn);
+    assert_null(strstr(dump, token));
+    {
+        char hash[65];
+
+        auth_token_hash(token, hash);
+        assert_non_null(strstr(dump, hash));
+    }
+    free(dump);
+
+    api_init(&api, store, 30);
+    {
+        char *header = xasprintf("Bearer %s", token);
+
+        assert_int_equal(auth_authenticate(&api, header, &id, &err), 0);
+        assert_string_equal(id.name, "admin");
+        assert_int_equal(id.role, AUTH_ADMIN);
+        auth_identity_clear(&id);
+        header[10] ^= 1;
+        assert_int_equal(auth_authenticate(&api, header, &id, &err), 401);
+        free(header);
+    }
+    assert_int_equal(auth_authenticate(&api, NULL, &id, &err), 401);
+    assert_int_equal(auth_authenticate(&api, "Bearer ", &id, &err), 401);
+    api_error_clear(&err);
+    api_destroy(&api);
+
+    /* Nothing is stored if the file cannot be written. */
+    store_close(store);
+    free(db);
+    db = xasprintf("%s/c2.db", dir);
+    assert_int_equal(store_open(db, &store), 0);
+    assert_int_equal(auth_bootstrap(store, "/nonexistent/dir/admin.token"),
+                     ENOENT);
+    assert_int_equal(store_begin(store, false, &txn), 0);
+    assert_int_equal(store_count(txn, "token", &len), 0);
+    assert_int_equal(len, 0);
+    store_abort(txn);
+    store_close(store);
+
+    free(token);
+    free(file);
+    free(db);
+    fixture_dir_remove(dir);
+    (void) state;
+}
+
+static void
+test_audit_trail(void **state)
+{
+    char *dir = fixture_dir_create();
+    char *db = xasprintf("%s/c.db", dir);
+    struct api_error err = {0};
+    struct store *store;
+    struct audit *audit;
+    json_t *query, *out;
+
+    log_set_level(LOG_LEVEL_WARN);
+    assert_int_equal(store_open(db, &store), 0);
+    audit = audit_create(store, 5);
+    for (int i = 1; i <= 12; i++) {
+        struct audit_entry e = {
+            .who = "admin",
+            .role = "admin",
+            .method = "POST",
+            .path = "/v1/networks",
+            .status = 200 + i,
+            .message = "m",
+        };
+
+        audit_record(audit, &e);
+    }
+    query = json_object();
+    assert_int_equal(audit_list(audit, query, &out, &err), 200);
+    /* The last five, newest first. */
+    assert_int_equal(json_array_size(json_object_get(out, "items")), 5);
+    for (int i = 0; i < 5; i++) {
+        json_t *entry = json_array_get(json_object_get(out, "items"), i);
+
+        assert_int_equal(json_integer_value(json_object_get(entry, "status")),
+                         212 - i);
+    }
+    json_decref(out);
+    audit_destroy(audit);
+
+    /* A restart continues the trail after its newest entry. */
+    audit = audit_create(store, 5);
+    {
+        struct audit_entry e = {
+            .method = "DELETE", .path = "/x", .status = 401};
+
+        audit_record(audit, &e);
+    }
+    json_object_set_new(query, "limit", json_string("2"));
+    assert_int_equal(audit_list(audit, query, &out, &err), 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_array_get(json_object_get(out, "items"), 0), "status")),
+        401);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(out, "items"), 0), "who")),
+        "-");
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_array_get(json_object_get(out, "items"), 1), "status")),
+        212);
+    assert_non_null(json_object_get(out, "next_page_token"));
+    json_decref(out);
+    json_decref(query);
+    audit_destroy(audit);
+    store_close(store);
+    free(db);
+    fixture_dir_remove(dir);
+    (void) state;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_audit_trail),
+    };
+
+    log_set_level(LOG_LEVEL_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
