@@ -1,9 +1,15 @@
 /* fabric-agent: the per-host daemon that makes the datapath hold what a
  * desired-state document says.  This file is the program around the
- * model (state.c) and the reconciliation (reconcile.c): options, loading
- * the document, and the signal-driven main loop. */
+ * model (state.c), the reconciliation (reconcile.c, behind core.c) and the
+ * controller client (watch.c): options and the configuration file,
+ * loading the document, and the signal-driven main loop. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -14,9 +20,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agent/agent-config.h"
+#include "agent/core.h"
+#include "agent/metrics.h"
 #include "agent/reconcile.h"
 #include "agent/show.h"
 #include "agent/state.h"
+#include "agent/watch.h"
 #include "datapath/dp.h"
 #include "datapath/netlink.h"
 #include "utils/log.h"
@@ -33,15 +43,17 @@ enum agent_mode {
     AGENT_PURGE, /* Remove the datapath instance. */
 };
 
-/* The command line. */
+/* The command line, and the settings it leads to. */
 struct agent_options {
-    enum agent_mode mode;    /* What to do. */
-    const char *mode_option; /* The option that chose 'mode', or NULL. */
-    const char *state_path;  /* --state. */
-    const char *instance;    /* --instance. */
-    const char *pidfile;     /* --pidfile, or NULL. */
-    bool json;               /* -o json. */
-    bool output_set;         /* Whether -o was given. */
+    enum agent_mode mode;        /* What to do. */
+    const char *mode_option;     /* The option that chose 'mode', or
+                                  * NULL. */
+    const char *config_file;     /* -c, or NULL for the default file. */
+    struct agent_config cmdline; /* Keys given on the command line. */
+    struct agent_config cfg;     /* In force: the file's keys overridden
+                                  * by the command line's. */
+    bool json;                   /* -o json. */
+    bool output_set;             /* Whether -o was given. */
 };
 
 static void
@@ -50,34 +62,58 @@ usage(void)
     printf("\
 Usage: %s [OPTIONS]\n\
 Makes this host's fabric datapath hold what a desired-state document says,\n\
-by difference, and keeps it so.\n\
+by difference, and keeps it so.  The document comes from a file (--state)\n\
+or from fabric-controller (--controller).\n\
 \n\
 Modes (default: run as a daemon):\n\
-      --once             reconcile once and exit (status 0 on success)\n\
-      --check            validate the document only; print \"FILE: ok\" or\n\
-                         the errors, touching nothing\n\
+      --once             reconcile once from --state and exit (status 0 on\n\
+                         success)\n\
+      --check            validate the --state document only; print\n\
+                         \"FILE: ok\" or the errors, touching nothing\n\
       --show             print the datapath's tables and counters and exit\n\
       --purge            remove the datapath instance and exit; forwarding\n\
                          stops\n\
 \n\
 Options:\n\
-  -s, --state FILE       the desired-state document (JSON); required to run,\n\
-                         with --once and with --check\n\
+  -c, --config FILE      read settings from FILE (default %s,\n\
+                         if it exists); the command line overrides it\n\
+  -s, --state FILE       the desired-state document (JSON), standalone\n\
   -i, --instance NAME    datapath instance, pinned under /sys/fs/bpf/NAME\n\
                          (default: fabric)\n\
   -o, --output FORMAT    --show output: text (default) or json\n\
   -l, --log-level LEVEL  error, warn, info (default) or debug\n\
       --pidfile FILE     write the daemon's process id to FILE\n\
+      --metrics ADDR:PORT  serve /metrics, /healthz and /readyz there\n\
+                         (e.g. 127.0.0.1:9471; default: off)\n\
   -h, --help             print this help and exit\n\
   -V, --version          print the version and exit\n\
 \n\
-Signals: SIGHUP re-reads the document (an invalid one is refused and the\n\
+Controller mode:\n\
+      --controller URL   follow this host's desired state from\n\
+                         fabric-controller at URL (http:// or https://)\n\
+      --token TOKEN      API token of role agent (default: $FABRIC_TOKEN)\n\
+      --token-file FILE  read the API token from FILE\n\
+      --cacert FILE      verify an https controller against these CAs\n\
+      --host NAME        this host's name (default: the system's, up to\n\
+                         its first dot)\n\
+      --underlay DEV     the device VXLAN leaves by (required)\n\
+      --vtep IP          this host's VTEP (default: the underlay's first\n\
+                         IPv4 address)\n\
+      --vcpus N          CPUs to report (default: those online)\n\
+      --memory-mb N      memory to report (default: from /proc/meminfo)\n\
+      --state-cache FILE  where the last desired state is kept (default\n\
+                         %s/agent-state-INSTANCE.json)\n\
+      --heartbeat-interval S  seconds between heartbeats (default %d)\n\
+\n\
+Signals: SIGHUP re-reads the configuration file, the log level and the\n\
+token, and, standalone, the document (an invalid one is refused and the\n\
 previous state stays in force); SIGTERM and SIGINT exit and leave the\n\
 datapath forwarding.\n\
 \n\
-Exit status: 0 success, 1 failure or invalid document, 2 bad usage.\n\
-See fabric-agent(8).\n",
-           AGENT_PROGRAM);
+Exit status: 0 success, 1 failure or invalid document, 2 bad usage or\n\
+configuration.  See fabric-agent(8).\n",
+           AGENT_PROGRAM, AGENT_CONFIG_FILE_DEFAULT, AGENT_CONFIG_CACHE_DIR,
+           AGENT_CONFIG_HEARTBEAT_DEFAULT);
 }
 
 /* Reports a command-line error and exits with status 2. */
@@ -94,6 +130,20 @@ usage_error(const char *format, ...)
     exit(2);
 }
 
+/* Reports a configuration error and exits with status 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+config_error(const char *format, ...)
+{
+    va_list args;
+
+    fprintf(stderr, "%s: ", AGENT_PROGRAM);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+    exit(2);
+}
+
 static void
 set_mode(struct agent_options *o, enum agent_mode mode, const char *option)
 {
@@ -105,6 +155,17 @@ set_mode(struct agent_options *o, enum agent_mode mode, const char *option)
     o->mode_option = option;
 }
 
+/* Sets 'key' from option 'value' in the command line's settings. */
+static void
+set_key(struct agent_options *o, enum agent_config_key key, const char *value)
+{
+    char *problem = agent_config_set(&o->cmdline, key, value);
+
+    if (problem) {
+        usage_error("--%s", problem);
+    }
+}
+
 static void
 parse_options(int argc, char *argv[], struct agent_options *o)
 {
@@ -113,9 +174,12 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         OPT_CHECK,
         OPT_SHOW,
         OPT_PURGE,
-        OPT_PIDFILE,
+        /* Every other long option is a configuration key, numbered from
+         * here by enum agent_config_key. */
+        OPT_KEY,
     };
     static const struct option long_options[] = {
+        {"config", required_argument, NULL, 'c'},
         {"state", required_argument, NULL, 's'},
         {"instance", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},
@@ -124,30 +188,45 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         {"check", no_argument, NULL, OPT_CHECK},
         {"show", no_argument, NULL, OPT_SHOW},
         {"purge", no_argument, NULL, OPT_PURGE},
-        {"pidfile", required_argument, NULL, OPT_PIDFILE},
+        {"pidfile", required_argument, NULL, OPT_KEY + AGENT_CONFIG_PIDFILE},
+        {"controller", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_CONTROLLER},
+        {"token", required_argument, NULL, OPT_KEY + AGENT_CONFIG_TOKEN},
+        {"token-file", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_TOKEN_FILE},
+        {"cacert", required_argument, NULL, OPT_KEY + AGENT_CONFIG_CACERT},
+        {"host", required_argument, NULL, OPT_KEY + AGENT_CONFIG_HOST},
+        {"vtep", required_argument, NULL, OPT_KEY + AGENT_CONFIG_VTEP},
+        {"underlay", required_argument, NULL, OPT_KEY + AGENT_CONFIG_UNDERLAY},
+        {"vcpus", required_argument, NULL, OPT_KEY + AGENT_CONFIG_VCPUS},
+        {"memory-mb", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_MEMORY_MB},
+        {"state-cache", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_STATE_CACHE},
+        {"metrics", required_argument, NULL, OPT_KEY + AGENT_CONFIG_METRICS},
+        {"heartbeat-interval", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_HEARTBEAT_INTERVAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    enum log_level level;
     int c;
 
     memset(o, 0, sizeof *o);
-    o->instance = "fabric";
+    agent_config_init(&o->cmdline);
+    agent_config_init(&o->cfg);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":s:i:o:l:hV", long_options, NULL))
+    while ((c = getopt_long(argc, argv, ":c:s:i:o:l:hV", long_options, NULL))
            != -1) {
         switch (c) {
+        case 'c':
+            o->config_file = optarg;
+            break;
         case 's':
-            o->state_path = optarg;
+            set_key(o, AGENT_CONFIG_STATE, optarg);
             break;
         case 'i':
-            if (!*optarg || strchr(optarg, '/') || optarg[0] == '.') {
-                usage_error("--instance \"%s\": expected a name without "
-                            "'/' that does not start with '.'",
-                            optarg);
-            }
-            o->instance = optarg;
+            set_key(o, AGENT_CONFIG_INSTANCE, optarg);
             break;
         case 'o':
             if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
@@ -157,12 +236,7 @@ parse_options(int argc, char *argv[], struct agent_options *o)
             o->output_set = true;
             break;
         case 'l':
-            if (log_parse_level(optarg, &level)) {
-                usage_error("--log-level \"%s\": expected error, warn, info "
-                            "or debug",
-                            optarg);
-            }
-            log_set_level(level);
+            set_key(o, AGENT_CONFIG_LOG_LEVEL, optarg);
             break;
         case OPT_ONCE:
             set_mode(o, AGENT_ONCE, "--once");
@@ -176,9 +250,6 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         case OPT_PURGE:
             set_mode(o, AGENT_PURGE, "--purge");
             break;
-        case OPT_PIDFILE:
-            o->pidfile = optarg;
-            break;
         case 'h':
             usage();
             exit(0);
@@ -188,9 +259,14 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         case ':':
             usage_error("option %s requires an argument", argv[optind - 1]);
         case '?':
-        default:
             if (optopt) {
                 usage_error("unknown option -%c", optopt);
+            }
+            usage_error("unknown option %s", argv[optind - 1]);
+        default:
+            if (c >= OPT_KEY && c < OPT_KEY + AGENT_CONFIG_N_KEYS) {
+                set_key(o, c - OPT_KEY, optarg);
+                break;
             }
             usage_error("unknown option %s", argv[optind - 1]);
         }
@@ -198,22 +274,176 @@ parse_options(int argc, char *argv[], struct agent_options *o)
     if (optind < argc) {
         usage_error("unexpected argument \"%s\"", argv[optind]);
     }
-    if (o->mode == AGENT_SHOW || o->mode == AGENT_PURGE) {
-        if (o->state_path) {
-            usage_error("--state does not apply to %s", o->mode_option);
-        }
-    } else if (!o->state_path) {
-        usage_error("--state FILE is required%s%s",
-                    o->mode_option ? " with " : "",
-                    o->mode_option ? o->mode_option : "");
+    if (o->cmdline.state && o->cmdline.controller) {
+        usage_error("--state and --controller cannot be used together");
+    }
+    if (o->cmdline.token && o->cmdline.token_file) {
+        usage_error("--token and --token-file cannot be used together");
+    }
+    if ((o->mode == AGENT_SHOW || o->mode == AGENT_PURGE)
+        && o->cmdline.state) {
+        usage_error("--state does not apply to %s", o->mode_option);
+    }
+    if (o->mode != AGENT_RUN && o->cmdline.controller) {
+        usage_error("--controller does not apply to %s", o->mode_option);
     }
     if (o->output_set && o->mode != AGENT_SHOW) {
         usage_error("--output applies to --show only");
     }
-    if (o->pidfile && o->mode != AGENT_RUN) {
+    if (o->cmdline.pidfile && o->mode != AGENT_RUN) {
         usage_error("--pidfile applies to the daemon only, not %s",
                     o->mode_option);
     }
+}
+
+/* Reads the configuration file of 'o' and overrides it with the command
+ * line, into 'cfg' (initialized by the caller).  Returns 0, or an errno
+ * value with '*msg' saying what is wrong (the caller frees it). */
+static int
+agent_read_config(const struct agent_options *o, struct agent_config *cfg,
+                  char **msg)
+{
+    const char *file =
+        o->config_file ? o->config_file : AGENT_CONFIG_FILE_DEFAULT;
+    int error;
+
+    error = agent_config_read_file(cfg, file, msg);
+    if (error == ENOENT && !o->config_file) {
+        error = 0;
+    } else if (error == ENOENT) {
+        *msg = xasprintf("%s: %s", file, strerror(error));
+    }
+    if (error) {
+        return error;
+    }
+    /* The command line chooses the mode, and the token, as a whole: its
+     * --state runs standalone even if the file names a controller. */
+    if (o->cmdline.state || o->cmdline.controller) {
+        agent_config_unset(cfg, AGENT_CONFIG_STATE);
+        agent_config_unset(cfg, AGENT_CONFIG_CONTROLLER);
+    }
+    if (o->cmdline.token || o->cmdline.token_file) {
+        agent_config_unset(cfg, AGENT_CONFIG_TOKEN);
+        agent_config_unset(cfg, AGENT_CONFIG_TOKEN_FILE);
+    }
+    if (cfg->state && cfg->controller) {
+        *msg = xasprintf("%s: \"state\" and \"controller\" cannot be used "
+                         "together",
+                         file);
+        return EINVAL;
+    }
+    if (cfg->token && cfg->token_file) {
+        *msg = xasprintf("%s: \"token\" and \"token-file\" cannot be used "
+                         "together",
+                         file);
+        return EINVAL;
+    }
+    agent_config_merge(cfg, &o->cmdline);
+    return 0;
+}
+
+/* Loads the settings of 'o' and checks that they fit its mode, exiting
+ * with status 2 if not. */
+static void
+agent_configure(struct agent_options *o)
+{
+    char *msg = NULL;
+
+    if (agent_read_config(o, &o->cfg, &msg)) {
+        config_error("%s", msg);
+    }
+    log_set_level(o->cfg.log_level);
+    if (!o->cfg.instance) {
+        o->cfg.instance = xstrdup(AGENT_CONFIG_INSTANCE_DEFAULT);
+    }
+    switch (o->mode) {
+    case AGENT_SHOW:
+    case AGENT_PURGE:
+        break;
+    case AGENT_ONCE:
+    case AGENT_CHECK:
+        if (!o->cfg.state) {
+            usage_error("--state FILE is required with %s", o->mode_option);
+        }
+        break;
+    case AGENT_RUN:
+    default:
+        if (!o->cfg.state && !o->cfg.controller) {
+            usage_error("--state FILE or --controller URL is required");
+        }
+        if (o->cfg.controller) {
+            msg = agent_config_defaults(&o->cfg);
+            if (!msg) {
+                msg = agent_config_check(&o->cfg);
+            }
+            if (msg) {
+                config_error("%s", msg);
+            }
+        }
+        break;
+    }
+}
+
+/* Returns the API token of 'cfg' (from "token", "token-file" or
+ * $FABRIC_TOKEN), or NULL after logging why there is none.  The caller
+ * frees it. */
+static char *
+agent_token(const struct agent_config *cfg)
+{
+    const char *env = getenv("FABRIC_TOKEN");
+    char *token;
+    size_t len;
+    int error;
+
+    if (cfg->token) {
+        return xstrdup(cfg->token);
+    } else if (!cfg->token_file) {
+        if (env && *env) {
+            return xstrdup(env);
+        }
+        LOG_ERR("no API token: give --token-file FILE (or \"token-file\" in "
+                "the configuration file), --token, or FABRIC_TOKEN");
+        return NULL;
+    }
+    error = read_file(cfg->token_file, &token, &len);
+    if (error) {
+        LOG_ERR("token-file %s: %s", cfg->token_file, strerror(error));
+        return NULL;
+    }
+    while (len > 0 && isspace((unsigned char) token[len - 1])) {
+        token[--len] = '\0';
+    }
+    if (!len || strpbrk(token, " \t\r\n")) {
+        LOG_ERR("token-file %s: expected one token on one line",
+                cfg->token_file);
+        free(token);
+        return NULL;
+    }
+    return token;
+}
+
+/* Returns the first IPv4 address of device 'name' as a string, or NULL.
+ * The caller frees it. */
+static char *
+agent_device_ipv4(const char *name)
+{
+    struct ifaddrs *ifas, *ifa;
+    char *ip = NULL;
+
+    if (getifaddrs(&ifas) < 0) {
+        return NULL;
+    }
+    for (ifa = ifas; ifa && !ip; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr && ifa->ifa_addr->sa_family == AF_INET
+            && !strcmp(ifa->ifa_name, name)) {
+            char s[INET_ADDRSTRLEN];
+            const struct sockaddr_in *sin = (void *) ifa->ifa_addr;
+
+            ip = xstrdup(inet_ntop(AF_INET, &sin->sin_addr, s, sizeof s));
+        }
+    }
+    freeifaddrs(ifas);
+    return ip;
 }
 
 /* Reads, parses and validates the document at 'path' into '*statep'.  On
@@ -318,12 +548,12 @@ agent_show(const struct agent_options *o)
     struct dp *dp;
     int error;
 
-    if (agent_open(o->instance, true, &dp)) {
+    if (agent_open(o->cfg.instance, true, &dp)) {
         return 1;
     }
     error = show_datapath(dp, o->json, stdout);
     if (error) {
-        LOG_ERR("showing datapath instance \"%s\": %s", o->instance,
+        LOG_ERR("showing datapath instance \"%s\": %s", o->cfg.instance,
                 strerror(error));
     }
     dp_close(dp);
@@ -333,7 +563,8 @@ agent_show(const struct agent_options *o)
 static int
 agent_purge(const struct agent_options *o)
 {
-    struct dp_options options = {.instance = o->instance, .read_only = true};
+    struct dp_options options = {.instance = o->cfg.instance,
+                                 .read_only = true};
     struct dp *dp;
     int error;
 
@@ -342,19 +573,19 @@ agent_purge(const struct agent_options *o)
     error = dp_open(&options, &dp);
     if (error == ENOENT) {
         LOG_INFO("datapath instance \"%s\" does not exist: nothing to purge",
-                 o->instance);
+                 o->cfg.instance);
         return 0;
     }
     dp_close(dp);
-    if (agent_open(o->instance, false, &dp)) {
+    if (agent_open(o->cfg.instance, false, &dp)) {
         return 1;
     }
     error = dp_purge(dp);
     if (error) {
-        LOG_ERR("purging datapath instance \"%s\": %s", o->instance,
+        LOG_ERR("purging datapath instance \"%s\": %s", o->cfg.instance,
                 strerror(error));
     } else {
-        LOG_INFO("purged datapath instance \"%s\"", o->instance);
+        LOG_INFO("purged datapath instance \"%s\"", o->cfg.instance);
     }
     dp_close(dp);
     return error ? 1 : 0;
@@ -363,7 +594,7 @@ agent_purge(const struct agent_options *o)
 static int
 agent_once(const struct agent_options *o)
 {
-    struct state *state = agent_load_logged(o->state_path);
+    struct state *state = agent_load_logged(o->cfg.state);
     struct reconciler *rc;
     struct dp *dp;
     int error;
@@ -371,7 +602,7 @@ agent_once(const struct agent_options *o)
     if (!state) {
         return 1;
     }
-    if (agent_open(o->instance, false, &dp)) {
+    if (agent_open(o->cfg.instance, false, &dp)) {
         state_destroy(state);
         return 1;
     }
@@ -436,31 +667,180 @@ agent_wait(int sfd)
     return info.ssi_signo;
 }
 
-static int
-agent_daemon(const struct agent_options *o)
+/* Keys that a running daemon cannot change: a SIGHUP that changes one
+ * says so. */
+static const enum agent_config_key restart_keys[] = {
+    AGENT_CONFIG_STATE,
+    AGENT_CONFIG_INSTANCE,
+    AGENT_CONFIG_PIDFILE,
+    AGENT_CONFIG_CONTROLLER,
+    AGENT_CONFIG_CACERT,
+    AGENT_CONFIG_HOST,
+    AGENT_CONFIG_VTEP,
+    AGENT_CONFIG_UNDERLAY,
+    AGENT_CONFIG_VCPUS,
+    AGENT_CONFIG_MEMORY_MB,
+    AGENT_CONFIG_STATE_CACHE,
+    AGENT_CONFIG_METRICS,
+    AGENT_CONFIG_HEARTBEAT_INTERVAL,
+};
+
+/* SIGHUP: re-reads the configuration file and applies what can change
+ * while running, the log level and, in controller mode, the token. */
+static void
+agent_reload_config(struct agent_options *o, struct watch *watch)
 {
+    const char *file =
+        o->config_file ? o->config_file : AGENT_CONFIG_FILE_DEFAULT;
+    struct agent_config cfg;
+    char *msg = NULL;
+
+    agent_config_init(&cfg);
+    if (agent_read_config(o, &cfg, &msg)) {
+        LOG_ERR("SIGHUP: %s; keeping the current settings", msg);
+        free(msg);
+        agent_config_destroy(&cfg);
+        return;
+    }
+    log_set_level(cfg.log_level);
+    for (size_t i = 0; i < ARRAY_SIZE(restart_keys); i++) {
+        enum agent_config_key key = restart_keys[i];
+
+        /* Keys that had defaults compare only if given. */
+        if (agent_config_is_set(&cfg, key) != agent_config_is_set(&o->cfg, key)
+            || (agent_config_is_set(&cfg, key)
+                && !agent_config_same(&cfg, &o->cfg, key))) {
+            LOG_WARN("SIGHUP: %s: a change of \"%s\" takes effect only on "
+                     "restart",
+                     file, agent_config_key_name(key));
+        }
+    }
+    if (watch) {
+        char *token = agent_token(&cfg);
+
+        if (token) {
+            watch_set_token(watch, token);
+            free(token);
+        } else {
+            LOG_ERR("SIGHUP: keeping the current token");
+        }
+    }
+    LOG_INFO("SIGHUP: reloaded the configuration (%s)",
+             access(file, F_OK) ? "no configuration file" : file);
+    agent_config_destroy(&cfg);
+}
+
+/* Runs the daemon: standalone over the document in 'o->cfg.state', or
+ * following a controller. */
+static int
+agent_daemon(struct agent_options *o)
+{
+    const struct agent_config *cfg = &o->cfg;
+    bool controller = cfg->controller != NULL;
+    struct metrics *metrics = NULL;
+    struct watch *watch = NULL;
     struct state *state = NULL;
-    struct reconciler *rc = NULL;
+    struct core *core = NULL;
     struct dp *dp = NULL;
+    bool pidfile_written = false;
+    bool curl_ready = false;
+    char *token = NULL;
+    char *vtep = NULL;
     int status = 1;
+    int error;
     int sfd;
 
+    /* Before any thread starts, so that every thread has these signals
+     * blocked and only the signalfd sees them. */
     sfd = agent_signals();
     if (sfd < 0) {
         LOG_ERR("cannot set up signal handling: %s", strerror(errno));
         return 1;
     }
-    state = agent_load_logged(o->state_path);
-    if (!state || agent_open(o->instance, false, &dp)) {
+    signal(SIGPIPE, SIG_IGN);
+    if (controller) {
+        token = agent_token(cfg);
+        if (!token) {
+            goto out;
+        }
+        vtep =
+            cfg->vtep ? xstrdup(cfg->vtep) : agent_device_ipv4(cfg->underlay);
+        if (!vtep) {
+            LOG_ERR("--vtep is not given and underlay \"%s\" has no IPv4 "
+                    "address to take it from",
+                    cfg->underlay);
+            goto out;
+        } else if (!cfg->vtep) {
+            struct agent_config check;
+            char *problem;
+
+            /* Checked as if given, so that a loopback address is refused
+             * here rather than by the controller. */
+            agent_config_init(&check);
+            problem = agent_config_set(&check, AGENT_CONFIG_VTEP, vtep);
+            agent_config_destroy(&check);
+            if (problem) {
+                LOG_ERR("underlay \"%s\": its address cannot be the VTEP: "
+                        "%s; give --vtep",
+                        cfg->underlay, problem);
+                free(problem);
+                goto out;
+            }
+        }
+        if (curl_global_init(CURL_GLOBAL_ALL)) {
+            LOG_ERR("cannot initialize libcurl");
+            goto out;
+        }
+        curl_ready = true;
+    } else {
+        state = agent_load_logged(cfg->state);
+        if (!state) {
+            goto out;
+        }
+    }
+    if (agent_open(cfg->instance, false, &dp)) {
         goto out;
     }
-    if (o->pidfile && agent_write_pidfile(o->pidfile)) {
+    if (cfg->pidfile) {
+        if (agent_write_pidfile(cfg->pidfile)) {
+            goto out;
+        }
+        pidfile_written = true;
+    }
+    core = core_create(dp, controller);
+    if (cfg->metrics && metrics_start(cfg->metrics, core, &metrics)) {
         goto out;
     }
-    LOG_INFO("started: instance \"%s\", desired state %s", o->instance,
-             o->state_path);
-    rc = reconcile_create(dp);
-    reconcile_run(rc, state);
+    if (controller) {
+        struct watch_config wc = {
+            .controller = cfg->controller,
+            .cacert = cfg->cacert,
+            .token = token,
+            .host = cfg->host,
+            .vtep = vtep,
+            .underlay = cfg->underlay,
+            .vcpus = cfg->vcpus,
+            .memory_mb = cfg->memory_mb,
+            .cache = cfg->state_cache,
+            .heartbeat_interval = cfg->heartbeat_interval,
+        };
+
+        LOG_INFO("started: instance \"%s\", controller %s", cfg->instance,
+                 cfg->controller);
+        watch = watch_create(&wc, core);
+        watch_load_cache(watch);
+        error = watch_start(watch);
+        if (error) {
+            LOG_ERR("cannot start the controller threads: %s",
+                    strerror(error));
+            goto out;
+        }
+    } else {
+        LOG_INFO("started: instance \"%s\", desired state %s", cfg->instance,
+                 cfg->state);
+        core_apply(core, state, 0);
+        state = NULL;
+    }
     for (;;) {
         int sig = agent_wait(sfd);
 
@@ -468,18 +848,19 @@ agent_daemon(const struct agent_options *o)
             LOG_ERR("waiting for signals: %s", strerror(errno));
             break;
         } else if (sig == SIGHUP) {
-            struct state *new;
+            agent_reload_config(o, watch);
+            if (!controller) {
+                struct state *new;
 
-            LOG_INFO("reloading %s", o->state_path);
-            new = agent_load_logged(o->state_path);
-            if (new) {
-                state_destroy(state);
-                state = new;
-                reconcile_run(rc, state);
-            } else {
-                LOG_ERR("%s: refused; the previous desired state stays in "
-                        "force",
-                        o->state_path);
+                LOG_INFO("reloading %s", cfg->state);
+                new = agent_load_logged(cfg->state);
+                if (new) {
+                    core_apply(core, new, 0);
+                } else {
+                    LOG_ERR("%s: refused; the previous desired state stays "
+                            "in force",
+                            cfg->state);
+                }
             }
         } else if (sig) {
             LOG_INFO("exiting on %s; the datapath stays in place and keeps "
@@ -487,18 +868,25 @@ agent_daemon(const struct agent_options *o)
                      strsignal(sig));
             status = 0;
             break;
-        } else if (reconcile_poll(rc)) {
-            reconcile_run(rc, state);
+        } else if (core_poll(core) && watch) {
+            watch_notify(watch);
         }
-    }
-    if (o->pidfile) {
-        unlink(o->pidfile);
     }
 
 out:
-    reconcile_destroy(rc);
+    watch_destroy(watch);
+    metrics_stop(metrics);
+    if (pidfile_written) {
+        unlink(cfg->pidfile);
+    }
+    core_destroy(core);
     dp_close(dp);
     state_destroy(state);
+    if (curl_ready) {
+        curl_global_cleanup();
+    }
+    free(token);
+    free(vtep);
     close(sfd);
     return status;
 }
@@ -507,20 +895,30 @@ int
 main(int argc, char *argv[])
 {
     struct agent_options options;
+    int status;
 
     log_set_program(AGENT_PROGRAM);
     parse_options(argc, argv, &options);
+    agent_configure(&options);
     switch (options.mode) {
     case AGENT_CHECK:
-        return agent_check(options.state_path);
+        status = agent_check(options.cfg.state);
+        break;
     case AGENT_SHOW:
-        return agent_show(&options);
+        status = agent_show(&options);
+        break;
     case AGENT_PURGE:
-        return agent_purge(&options);
+        status = agent_purge(&options);
+        break;
     case AGENT_ONCE:
-        return agent_once(&options);
+        status = agent_once(&options);
+        break;
     case AGENT_RUN:
     default:
-        return agent_daemon(&options);
+        status = agent_daemon(&options);
+        break;
     }
+    agent_config_destroy(&options.cmdline);
+    agent_config_destroy(&options.cfg);
+    return status;
 }

@@ -1,16 +1,28 @@
 # fabric-agent: the per-host daemon that reconciles the datapath with a
-# desired-state document.
+# desired-state document, from a file or from fabric-controller.
 sbin_PROGRAMS += agent/fabric-agent
 agent_fabric_agent_SOURCES = \
 	agent/agent.c \
+	agent/agent-config.c \
+	agent/agent-config.h \
+	agent/core.c \
+	agent/core.h \
+	agent/http-client.c \
+	agent/http-client.h \
+	agent/metrics.c \
+	agent/metrics.h \
 	agent/reconcile.c \
 	agent/reconcile.h \
 	agent/show.c \
 	agent/show.h \
 	agent/state.c \
-	agent/state.h
-agent_fabric_agent_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) $(LIBBPF_CFLAGS)
-agent_fabric_agent_LDADD = $(DATAPATH_LIBS) $(JANSSON_LIBS)
+	agent/state.h \
+	agent/watch.c \
+	agent/watch.h
+agent_fabric_agent_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBBPF_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+agent_fabric_agent_LDADD = $(DATAPATH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) \
+	$(MHD_LIBS) -lpthread
 
 # The unit names the installed binary, so it is made from a template at
 # build time, when $(sbindir) is final.

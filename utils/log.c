@@ -59,7 +59,10 @@ void
 log_msg(enum log_level level, const char *format, ...)
 {
     static int journal = -1;
+    char line[4096];
     va_list args;
+    size_t len;
+    int n;
 
     if (!log_enabled(level)) {
         return;
@@ -68,7 +71,7 @@ log_msg(enum log_level level, const char *format, ...)
         journal = getenv("JOURNAL_STREAM") != NULL;
     }
     if (journal) {
-        fprintf(stderr, "<%d>", level_priorities[level]);
+        n = snprintf(line, sizeof line, "<%d>", level_priorities[level]);
     } else {
         struct timespec ts;
         struct tm tm;
@@ -77,11 +80,18 @@ log_msg(enum log_level level, const char *format, ...)
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-        fprintf(stderr, "%s.%03ldZ %s %s: ", stamp, ts.tv_nsec / 1000000,
-                log_program, level_names[level]);
+        n = snprintf(line, sizeof line, "%s.%03ldZ %s %s: ", stamp,
+                     ts.tv_nsec / 1000000, log_program, level_names[level]);
     }
+    len = n < 0 ? 0 : (size_t) n;
     va_start(args, format);
-    vfprintf(stderr, format, args);
+    n = vsnprintf(line + len, sizeof line - len, format, args);
     va_end(args);
-    fputc('\n', stderr);
+    len += n < 0 ? 0 : (size_t) n;
+    if (len > sizeof line - 2) {
+        len = sizeof line - 2;  /* Truncated: keep the newline. */
+    }
+    line[len++] = '\n';
+    /* One write per line, so that threads never interleave within one. */
+    fwrite(line, 1, len, stderr);
 }

@@ -1,0 +1,81 @@
+/* The daemon's core: the datapath, its reconciler and the desired state in
+ * force, behind one lock.
+ *
+ * Several threads share them: the main thread, which looks for devices
+ * that come and go; in controller mode the thread that watches the
+ * controller and the one that reports to it; and the metrics server.
+ * Every access to the datapath or the state goes through here, so that
+ * one reconciliation never runs into another and a scrape never sees a
+ * half-changed state. */
+#ifndef AGENT_CORE_H
+#define AGENT_CORE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datapath/dp.h"
+
+struct json_t;
+struct state;
+
+struct core;
+
+/* Creates a core over the open datapath 'dp', which stays the caller's
+ * and must outlive the core.  'controller' says whether the desired state
+ * comes from a controller (for the metrics). */
+struct core *core_create(struct dp *dp, bool controller);
+void core_destroy(struct core *);
+
+/* Makes 's' (which the core takes) the desired state and reconciles the
+ * datapath with it.  'revision' is the controller's revision of the
+ * document, 0 for a file.
+ *
+ * If reconciliation finds that 's' does not fit this host (EINVAL: an MTU
+ * larger than the underlay allows), 's' is dropped and the previous state
+ * stays in force, untouched.  After any other failure 's' is in force and
+ * core_poll() tries again.  Returns reconcile_run()'s result. */
+int core_apply(struct core *, struct state *s, int64_t revision);
+
+/* Reconciles again if there is a state in force and reconcile_poll() says
+ * something changed (a device came or went, a next hop moved, the last
+ * run failed).  Returns true if it reconciled. */
+bool core_poll(struct core *);
+
+/* Returns a new JSON object that maps the name of every port of the state
+ * in force to "up" (its device exists and the datapath has it) or "down".
+ * Empty if there is no state yet. */
+struct json_t *core_port_status(struct core *);
+
+/* Records whether the controller is reachable, for the metrics. */
+void core_set_connected(struct core *, bool connected);
+
+/* One port's counters. */
+struct core_port_stats {
+    char *name;            /* The port's name. */
+    struct dp_stats stats; /* Its counters. */
+};
+
+/* What the metrics show, taken at one moment. */
+struct core_snapshot {
+    struct core_port_stats *ports; /* Ports in the datapath, in the order
+                                    * of the desired state. */
+    size_t n_ports;                /* Number of 'ports'. */
+    bool have_underlay;            /* Whether 'underlay' is set. */
+    struct dp_stats underlay;      /* The underlay device's counters. */
+    uint64_t reconciles;           /* Reconciliations run. */
+    uint64_t reconcile_errors;     /* Of which failed. */
+    bool controller;               /* Controller mode. */
+    bool connected;                /* The controller is reachable. */
+    int64_t revision;              /* Revision of the state in force. */
+    bool ready;                    /* A reconciliation has succeeded. */
+};
+
+/* Fills 'snap' with the current counters and status. */
+void core_snapshot(struct core *, struct core_snapshot *snap);
+void core_snapshot_destroy(struct core_snapshot *);
+
+/* Whether a reconciliation has succeeded yet. */
+bool core_is_ready(struct core *);
+
+#endif /* agent/core.h */

@@ -1,0 +1,274 @@
+#include "agent/metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent-config.h"
+#include "agent/core.h"
+#include "datapath/dp.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* Seconds an idle scrape connection is kept. */
+#define METRICS_CONNECTION_TIMEOUT 10
+
+struct metrics {
+    struct MHD_Daemon *daemon; /* The HTTP server. */
+    struct core *core;         /* What it shows. */
+};
+
+/* One counter of struct dp_stats. */
+struct counter {
+    const char *name;          /* The name's end, e.g. "rx_bytes_total". */
+    const char *port_help;     /* HELP text for a port. */
+    const char *underlay_help; /* HELP text for the underlay. */
+    size_t offset;             /* Where struct dp_stats has it. */
+};
+
+static const struct counter counters[] = {
+    {"rx_packets_total",
+     "Frames the switch received from the port (the VM sent them).",
+     "VXLAN packets received on the underlay device for this host.",
+     offsetof(struct dp_stats, rx_packets)},
+    {"rx_bytes_total", "Bytes of the frames received from the port.",
+     "Bytes of the VXLAN packets received on the underlay device.",
+     offsetof(struct dp_stats, rx_bytes)},
+    {"tx_packets_total", "Frames the switch delivered to the port.",
+     "VXLAN packets sent out of the underlay device.",
+     offsetof(struct dp_stats, tx_packets)},
+    {"tx_bytes_total", "Bytes of the frames delivered to the port.",
+     "Bytes of the VXLAN packets sent out of the underlay device.",
+     offsetof(struct dp_stats, tx_bytes)},
+};
+
+static uint64_t
+counter_value(const struct dp_stats *stats, const struct counter *c)
+{
+    uint64_t v;
+
+    memcpy(&v, (const char *) stats + c->offset, sizeof v);
+    return v;
+}
+
+/* Writes 's' to 'out' as a Prometheus label value: backslash, double quote
+ * and newline escaped. */
+static void
+put_label(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"') {
+            fprintf(out, "\\%c", *s);
+        } else if (*s == '\n') {
+            fputs("\\n", out);
+        } else {
+            fputc(*s, out);
+        }
+    }
+}
+
+static void
+put_header(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+render_ports(FILE *out, const struct core_snapshot *snap)
+{
+    for (size_t c = 0; c < ARRAY_SIZE(counters); c++) {
+        char name[64];
+
+        snprintf(name, sizeof name, "fabric_agent_port_%s", counters[c].name);
+        put_header(out, name, "counter", counters[c].port_help);
+        for (size_t i = 0; i < snap->n_ports; i++) {
+            fprintf(out, "%s{port=\"", name);
+            put_label(out, snap->ports[i].name);
+            fprintf(out, "\"} %" PRIu64 "\n",
+                    counter_value(&snap->ports[i].stats, &counters[c]));
+        }
+    }
+    /* Every reason is shown, zeros too, so that a drop counter exists
+     * before its first drop and rate() sees that first drop. */
+    put_header(out, "fabric_agent_port_drops_total", "counter",
+               "Frames dropped at the port, by reason.");
+    for (size_t i = 0; i < snap->n_ports; i++) {
+        for (int r = 0; r < DP_DROP_N_REASONS; r++) {
+            fputs("fabric_agent_port_drops_total{port=\"", out);
+            put_label(out, snap->ports[i].name);
+            fprintf(out, "\",reason=\"%s\"} %" PRIu64 "\n",
+                    dp_drop_reason_name(r),
+                    (uint64_t) snap->ports[i].stats.drops[r]);
+        }
+    }
+}
+
+static void
+render_underlay(FILE *out, const struct core_snapshot *snap)
+{
+    for (size_t c = 0; c < ARRAY_SIZE(counters); c++) {
+        char name[64];
+
+        snprintf(name, sizeof name, "fabric_agent_underlay_%s",
+                 counters[c].name);
+        put_header(out, name, "counter", counters[c].underlay_help);
+        if (snap->have_underlay) {
+            fprintf(out, "%s %" PRIu64 "\n", name,
+                    counter_value(&snap->underlay, &counters[c]));
+        }
+    }
+    put_header(out, "fabric_agent_underlay_drops_total", "counter",
+               "Packets dropped at the underlay device, by reason.");
+    for (int r = 0; snap->have_underlay && r < DP_DROP_N_REASONS; r++) {
+        fprintf(out,
+                "fabric_agent_underlay_drops_total{reason=\"%s\"} %" PRIu64
+                "\n",
+                dp_drop_reason_name(r), (uint64_t) snap->underlay.drops[r]);
+    }
+}
+
+char *
+metrics_render(const struct core_snapshot *snap)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    if (!out) {
+        return xstrdup("");
+    }
+    render_ports(out, snap);
+    render_underlay(out, snap);
+    put_header(out, "fabric_agent_reconciles_total", "counter",
+               "Reconciliations of the datapath with the desired state.");
+    fprintf(out, "fabric_agent_reconciles_total %" PRIu64 "\n",
+            snap->reconciles);
+    put_header(out, "fabric_agent_reconcile_errors_total", "counter",
+               "Reconciliations that failed (and are retried).");
+    fprintf(out, "fabric_agent_reconcile_errors_total %" PRIu64 "\n",
+            snap->reconcile_errors);
+    put_header(out, "fabric_agent_controller_connected", "gauge",
+               "1 while the controller answers, 0 otherwise (always 0 "
+               "without a controller).");
+    fprintf(out, "fabric_agent_controller_connected %d\n",
+            snap->controller && snap->connected);
+    put_header(out, "fabric_agent_desired_revision", "gauge",
+               "Controller revision of the desired state in force (0 for a "
+               "file).");
+    fprintf(out, "fabric_agent_desired_revision %" PRId64 "\n",
+            snap->revision);
+    put_header(out, "fabric_agent_ready", "gauge",
+               "1 once a reconciliation has succeeded.");
+    fprintf(out, "fabric_agent_ready %d\n", snap->ready);
+    if (fclose(out)) {
+        free(text);
+        return xstrdup("");
+    }
+    return text;
+}
+
+/* Queues an answer with 'status', 'type' and 'body' (which it takes). */
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+      char *body)
+{
+    struct MHD_Response *response;
+    enum MHD_Result r;
+
+    response = MHD_create_response_from_buffer(strlen(body), body,
+                                               MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    r = MHD_queue_response(conn, status, response);
+    MHD_destroy_response(response);
+    return r;
+}
+
+static enum MHD_Result
+access_cb(void *m_, struct MHD_Connection *conn, const char *url,
+          const char *method, const char *version, const char *upload_data,
+          size_t *upload_data_size, void **con_cls)
+{
+    static const char *text = "text/plain; charset=utf-8";
+    struct metrics *m = m_;
+
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text,
+                     xasprintf("%s: method not allowed (use GET)\n", method));
+    }
+    if (!strcmp(url, "/metrics")) {
+        struct core_snapshot snap;
+        char *body;
+
+        core_snapshot(m->core, &snap);
+        body = metrics_render(&snap);
+        core_snapshot_destroy(&snap);
+        return reply(conn, MHD_HTTP_OK,
+                     "text/plain; version=0.0.4; charset=utf-8", body);
+    } else if (!strcmp(url, "/healthz")) {
+        return reply(conn, MHD_HTTP_OK, text, xstrdup("ok\n"));
+    } else if (!strcmp(url, "/readyz")) {
+        if (core_is_ready(m->core)) {
+            return reply(conn, MHD_HTTP_OK, text, xstrdup("ready\n"));
+        }
+        return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text,
+                     xstrdup("not ready: no reconciliation of the datapath "
+                             "has succeeded yet\n"));
+    }
+    return reply(conn, MHD_HTTP_NOT_FOUND, text,
+                 xasprintf("%s: not found (try /metrics, /healthz or "
+                           "/readyz)\n",
+                           url));
+}
+
+int
+metrics_start(const char *listen, struct core *core, struct metrics **mp)
+{
+    struct sockaddr_storage ss;
+    struct metrics *m;
+    const char *problem;
+    unsigned int flags;
+    socklen_t len;
+
+    *mp = NULL;
+    problem = agent_config_parse_listen(listen, &ss, &len);
+    if (problem) {
+        LOG_ERR("metrics \"%s\": %s", listen, problem);
+        return EINVAL;
+    }
+    m = xzalloc(sizeof *m);
+    m->core = core;
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    if (ss.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    m->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, access_cb, m, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int) METRICS_CONNECTION_TIMEOUT, MHD_OPTION_END);
+    if (!m->daemon) {
+        int error = errno ? errno : EADDRINUSE;
+
+        LOG_ERR("metrics: cannot listen on %s: %s", listen, strerror(error));
+        free(m);
+        return error;
+    }
+    LOG_INFO("serving metrics on http://%s/metrics", listen);
+    *mp = m;
+    return 0;
+}
+
+void
+metrics_stop(struct metrics *m)
+{
+    if (m) {
+        MHD_stop_daemon(m->daemon);
+        free(m);
+    }
+}

@@ -1,0 +1,935 @@
+#include "agent/watch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/param.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/core.h"
+#include "agent/http-client.h"
+#include "agent/state.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* Timeout of a request other than the long poll, milliseconds. */
+#define WATCH_REQUEST_TIMEOUT_MS 10000
+
+/* How much longer than its "wait" a long poll may take before it counts
+ * as lost, milliseconds. */
+#define WATCH_POLL_SLACK_MS 15000
+
+/* What became of a request. */
+enum outcome {
+    OUTCOME_OK,          /* An answer the caller can use. */
+    OUTCOME_UNREACHABLE, /* No answer, or 5xx: back off and retry. */
+    OUTCOME_REFUSED,     /* 4xx: retry slowly. */
+    OUTCOME_NOT_FOUND,   /* 404: the controller does not know the host. */
+    OUTCOME_BAD_ANSWER,  /* An answer that makes no sense: back off. */
+    OUTCOME_CANCELLED,   /* watch_stop() was called. */
+};
+
+/* How the controller answers, as last logged. */
+enum link {
+    LINK_UNKNOWN,     /* Not asked yet. */
+    LINK_UP,          /* It answers. */
+    LINK_UNREACHABLE, /* It does not answer, or fails. */
+    LINK_REFUSED,     /* It refuses the agent. */
+};
+
+struct watch {
+    /* Settings, fixed at creation. */
+    char *controller;                /* Base URL. */
+    char *host;                      /* This host's name. */
+    char *vtep;                      /* Its VTEP address. */
+    char *underlay;                  /* Its underlay device. */
+    uint32_t vcpus;                  /* Its CPUs. */
+    uint32_t memory_mb;              /* Its memory, 0 if unknown. */
+    char *cache;                     /* The state cache file. */
+    unsigned int heartbeat_interval; /* Seconds between heartbeats. */
+    struct core *core;               /* The datapath and the state. */
+
+    /* The watch thread's own, also used by watch_load_cache() before it
+     * starts. */
+    struct http_client *watch_http; /* Its connection. */
+    json_t *doc;                    /* The controller's document at
+                                     * 'revision', NULL to ask for the
+                                     * whole of it. */
+    int64_t revision;               /* Revision of 'doc'. */
+    struct watch_backoff backoff;   /* Retry delays. */
+    int cache_error;                /* Last error writing the cache. */
+
+    /* The report thread's own. */
+    struct http_client *report_http; /* Its connection. */
+
+    pthread_t watch_thread;  /* Registers and watches. */
+    pthread_t report_thread; /* Heartbeats and port status. */
+    bool started;            /* Whether the threads run. */
+
+    pthread_mutex_t mutex; /* Protects the members below. */
+    pthread_cond_t cond;   /* Signalled when one of them changes. */
+    bool stopping;         /* watch_stop() was called. */
+    bool registered;       /* The controller knows this host. */
+    bool kick;             /* Cut the watch thread's retry wait short. */
+    bool status_dirty;     /* Ports may have changed status. */
+    bool status_resend;    /* Send the port status even if unchanged. */
+    enum link link;        /* How the controller answers. */
+    char *link_message;    /* Why it failed, as last logged. */
+};
+
+static double
+now_monotonic(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+random_fraction(void)
+{
+    return (double) random() / RAND_MAX;
+}
+
+void
+watch_backoff_reset(struct watch_backoff *b)
+{
+    b->delay = 0;
+}
+
+double
+watch_backoff_next(struct watch_backoff *b, double r)
+{
+    b->delay =
+        b->delay ? MIN(b->delay * 2, WATCH_BACKOFF_MAX) : WATCH_BACKOFF_MIN;
+    r = r < 0 ? 0 : r > 1 ? 1 : r;
+    return b->delay * (1 - WATCH_BACKOFF_JITTER * r);
+}
+
+/* The list of a document that holds elements of 'kind', or NULL for an
+ * unknown kind. */
+static const char *
+kind_list(const char *kind)
+{
+    return !strcmp(kind, "network")  ? "networks"
+           : !strcmp(kind, "port")   ? "ports"
+           : !strcmp(kind, "remote") ? "remotes"
+                                     : NULL;
+}
+
+/* Whether 'element' of kind 'kind' has key 'key'. */
+static bool
+element_has_key(const char *kind, const json_t *element, const char *key)
+{
+    if (!strcmp(kind, "remote")) {
+        const char *net =
+            json_string_value(json_object_get(element, "network"));
+        const char *mac = json_string_value(json_object_get(element, "mac"));
+        const char *slash = strchr(key, '/');
+
+        return net && mac && slash && strlen(net) == (size_t) (slash - key)
+               && !strncmp(net, key, slash - key)
+               && !strcasecmp(mac, slash + 1);
+    } else {
+        const char *name = json_string_value(json_object_get(element, "name"));
+
+        return name && !strcmp(name, key);
+    }
+}
+
+/* Returns the key of 'object' of kind 'kind', or NULL if it lacks the
+ * members that make it up.  The caller frees it. */
+static char *
+element_key(const char *kind, const json_t *object)
+{
+    if (!strcmp(kind, "remote")) {
+        const char *net =
+            json_string_value(json_object_get(object, "network"));
+        const char *mac = json_string_value(json_object_get(object, "mac"));
+
+        return net && mac ? xasprintf("%s/%s", net, mac) : NULL;
+    } else {
+        const char *name = json_string_value(json_object_get(object, "name"));
+
+        return name ? xstrdup(name) : NULL;
+    }
+}
+
+/* Returns the index in 'list' of the element of kind 'kind' with key
+ * 'key', or -1. */
+static ssize_t
+find_element(const json_t *list, const char *kind, const char *key)
+{
+    const json_t *element;
+    size_t i;
+
+    json_array_foreach(list, i, element)
+    {
+        if (element_has_key(kind, element, key)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Applies change number 'i', 'change', to 'doc'.  Returns NULL or a
+ * message. */
+static char *
+apply_change(json_t *doc, size_t i, const json_t *change)
+{
+    const char *op = json_string_value(json_object_get(change, "op"));
+    const char *kind = json_string_value(json_object_get(change, "kind"));
+    const char *list_name;
+    json_t *list;
+    ssize_t index;
+
+    if (!json_is_object(change)) {
+        return xasprintf("changes[%zu]: expected an object", i);
+    }
+    if (!op || (strcmp(op, "set") && strcmp(op, "delete"))) {
+        return xasprintf("changes[%zu].op: expected \"set\" or \"delete\"", i);
+    }
+    list_name = kind ? kind_list(kind) : NULL;
+    if (!list_name) {
+        return xasprintf("changes[%zu].kind: %s%s%s: expected \"network\", "
+                         "\"port\" or \"remote\"",
+                         i, kind ? "\"" : "", kind ? kind : "missing",
+                         kind ? "\"" : "");
+    }
+    list = json_object_get(doc, list_name);
+    if (!list) {
+        list = json_array();
+        json_object_set_new(doc, list_name, list);
+    } else if (!json_is_array(list)) {
+        return xasprintf("changes[%zu]: the document's \"%s\" is not an "
+                         "array",
+                         i, list_name);
+    }
+
+    if (!strcmp(op, "set")) {
+        json_t *object = json_object_get(change, "object");
+        char *key = json_is_object(object) ? element_key(kind, object) : NULL;
+
+        if (!key) {
+            return xasprintf("changes[%zu].object: expected a %s object "
+                             "with %s",
+                             i, kind,
+                             !strcmp(kind, "remote")
+                                 ? "\"network\" and \"mac\""
+                                 : "\"name\"");
+        }
+        index = find_element(list, kind, key);
+        free(key);
+        if (index >= 0) {
+            json_array_set(list, index, object);
+        } else {
+            json_array_append(list, object);
+        }
+    } else {
+        const char *key = json_string_value(json_object_get(change, "key"));
+
+        if (!key) {
+            return xasprintf("changes[%zu].key: expected a string", i);
+        }
+        index = find_element(list, kind, key);
+        if (index >= 0) {
+            json_array_remove(list, index);
+        }
+    }
+    return NULL;
+}
+
+int
+watch_apply_changes(json_t *doc, const json_t *changes, char **msg)
+{
+    const json_t *change;
+    size_t i;
+
+    *msg = NULL;
+    if (!json_is_object(doc)) {
+        *msg = xstrdup("the document is not an object");
+        return EINVAL;
+    }
+    if (!json_is_array(changes)) {
+        *msg = xstrdup("changes: expected an array");
+        return EINVAL;
+    }
+    json_array_foreach(changes, i, change)
+    {
+        *msg = apply_change(doc, i, change);
+        if (*msg) {
+            return EINVAL;
+        }
+    }
+    return 0;
+}
+
+struct watch *
+watch_create(const struct watch_config *cfg, struct core *core)
+{
+    struct watch *w = xzalloc(sizeof *w);
+    pthread_condattr_t attr;
+
+    w->controller = xstrdup(cfg->controller);
+    w->host = xstrdup(cfg->host);
+    w->vtep = xstrdup(cfg->vtep);
+    w->underlay = xstrdup(cfg->underlay);
+    w->vcpus = cfg->vcpus;
+    w->memory_mb = cfg->memory_mb;
+    w->cache = xstrdup(cfg->cache);
+    w->heartbeat_interval = cfg->heartbeat_interval;
+    w->core = core;
+    w->watch_http =
+        http_client_create(cfg->controller, cfg->cacert, cfg->token);
+    w->report_http =
+        http_client_create(cfg->controller, cfg->cacert, cfg->token);
+    pthread_mutex_init(&w->mutex, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    srandom(time(NULL) ^ getpid());
+    return w;
+}
+
+void
+watch_destroy(struct watch *w)
+{
+    if (w) {
+        watch_stop(w);
+        http_client_destroy(w->watch_http);
+        http_client_destroy(w->report_http);
+        pthread_mutex_destroy(&w->mutex);
+        pthread_cond_destroy(&w->cond);
+        json_decref(w->doc);
+        free(w->link_message);
+        free(w->controller);
+        free(w->host);
+        free(w->vtep);
+        free(w->underlay);
+        free(w->cache);
+        free(w);
+    }
+}
+
+/* Records how the controller answers and logs a change.  'message' says
+ * why it failed (NULL for LINK_UP). */
+static void
+watch_set_link(struct watch *w, enum link link, const char *message)
+{
+    bool connected = link == LINK_UP;
+    enum link old;
+
+    pthread_mutex_lock(&w->mutex);
+    old = w->link;
+    /* A refusal is logged again when its reason changes (another token,
+     * say); being unreachable is one state whatever fails. */
+    if (link == old
+        && (link != LINK_REFUSED || !strcmp(message, w->link_message ?: ""))) {
+        pthread_mutex_unlock(&w->mutex);
+        return;
+    }
+    w->link = link;
+    free(w->link_message);
+    w->link_message = message ? xstrdup(message) : NULL;
+    switch (link) {
+    case LINK_UP:
+        if (old == LINK_UNKNOWN) {
+            LOG_INFO("connected to controller %s", w->controller);
+        } else {
+            LOG_INFO("controller reachable again");
+        }
+        /* Whatever waits for it may go on at once, and the controller
+         * hears the port status again, in case it lost it. */
+        w->kick = true;
+        w->status_resend = true;
+        w->status_dirty = true;
+        break;
+    case LINK_UNREACHABLE:
+        LOG_WARN("controller unreachable: %s; retrying (the datapath keeps "
+                 "forwarding as programmed)",
+                 message);
+        break;
+    case LINK_REFUSED:
+        LOG_ERR("controller refused the agent: %s; retrying every %.0f s "
+                "(fix the token or the host's settings; SIGHUP re-reads "
+                "the token)",
+                message, WATCH_REFUSED_RETRY);
+        break;
+    case LINK_UNKNOWN:
+    default:
+        break;
+    }
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+    core_set_connected(w->core, connected);
+}
+
+/* Sorts the result of a request: 'error' and 'r' from
+ * http_client_request() for 'what' ("METHOD PATH").  Logs failures as
+ * watch_set_link() does. */
+static enum outcome
+watch_classify(struct watch *w, int error, const struct http_response *r,
+               const char *what)
+{
+    char *msg;
+
+    if (error == ECANCELED) {
+        return OUTCOME_CANCELLED;
+    } else if (error || r->status >= 500) {
+        msg = error ? xasprintf("%s: %s", what, r->message)
+                    : xasprintf("%s: %ld: %s", what, r->status, r->message);
+        watch_set_link(w, LINK_UNREACHABLE, msg);
+        free(msg);
+        return OUTCOME_UNREACHABLE;
+    } else if (r->status == 404) {
+        return OUTCOME_NOT_FOUND;
+    } else if (r->status >= 400) {
+        msg = xasprintf("%s: %ld: %s", what, r->status, r->message);
+        watch_set_link(w, LINK_REFUSED, msg);
+        free(msg);
+        return OUTCOME_REFUSED;
+    }
+    watch_set_link(w, LINK_UP, NULL);
+    return OUTCOME_OK;
+}
+
+/* Waits 'seconds', or less if watch_stop() or a kick comes.  Returns false
+ * if stopping. */
+static bool
+watch_sleep(struct watch *w, double seconds)
+{
+    struct timespec deadline;
+    double end = now_monotonic() + seconds;
+    bool stopping;
+
+    deadline.tv_sec = end;
+    deadline.tv_nsec = (end - deadline.tv_sec) * 1e9;
+    pthread_mutex_lock(&w->mutex);
+    while (!w->stopping && !w->kick
+           && pthread_cond_timedwait(&w->cond, &w->mutex, &deadline)
+                  != ETIMEDOUT) {
+        continue;
+    }
+    stopping = w->stopping;
+    pthread_mutex_unlock(&w->mutex);
+    return !stopping;
+}
+
+/* Creates the directory the state cache goes in, if it is missing. */
+static void
+watch_make_cache_dir(const struct watch *w)
+{
+    char *copy = xstrdup(w->cache);
+    const char *dir = dirname(copy);
+
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        LOG_DBG("state cache: cannot create %s: %s", dir, strerror(errno));
+    }
+    free(copy);
+}
+
+/* Writes 'w->doc' and 'w->revision' to the state cache. */
+static void
+watch_write_cache(struct watch *w)
+{
+    json_t *cache = json_pack("{sIsO}", "revision", (json_int_t) w->revision,
+                              "document", w->doc);
+    char *text = json_dumps(cache, JSON_INDENT(2));
+    char *file = xasprintf("%s\n", text ? text : "");
+    int error;
+
+    watch_make_cache_dir(w);
+    error = write_file_atomic(w->cache, file, strlen(file));
+    if (error && error != w->cache_error) {
+        LOG_ERR("state cache %s: cannot write it: %s; an agent restarted "
+                "while the controller is away would start from an older "
+                "state",
+                w->cache, strerror(error));
+    } else if (!error && w->cache_error) {
+        LOG_INFO("state cache %s: written again", w->cache);
+    }
+    w->cache_error = error;
+    free(file);
+    free(text);
+    json_decref(cache);
+}
+
+/* Validates 'w->doc' (at 'w->revision') and, if it is valid, reconciles
+ * the datapath with it.  'received' is when the answer arrived, for the
+ * log; 'what' describes the document ("revision 7: 2 changes").  Unless
+ * 'from_cache', a document that was applied is written to the cache and
+ * the report thread told.  Returns 0 or EINVAL if the document was
+ * refused. */
+static int
+watch_commit(struct watch *w, const char *what, double received,
+             bool from_cache)
+{
+    struct state_errors errors;
+    struct state *s;
+    int error;
+
+    state_errors_init(&errors);
+    error = state_from_json(w->doc, &s, &errors);
+    if (error) {
+        for (size_t i = 0; i < errors.n; i++) {
+            LOG_ERR("desired state %s: %s", what, errors.msgs[i]);
+        }
+        LOG_ERR("desired state %s: invalid, refused; the state in force "
+                "stays",
+                what);
+        state_errors_destroy(&errors);
+        return EINVAL;
+    }
+    state_errors_destroy(&errors);
+
+    error = core_apply(w->core, s, w->revision);
+    if (error == EINVAL) {
+        LOG_ERR("desired state %s: does not fit this host, refused; the "
+                "state in force stays",
+                what);
+        return EINVAL;
+    }
+    LOG_INFO("desired state %s: reconciled%s in %.1f ms", what,
+             error ? " with errors (retrying)" : "",
+             (now_monotonic() - received) * 1e3);
+    if (!from_cache) {
+        watch_write_cache(w);
+        watch_notify(w);
+    }
+    return 0;
+}
+
+void
+watch_load_cache(struct watch *w)
+{
+    const char *problem = NULL;
+    const json_t *revision, *doc, *name;
+    json_error_t jerror;
+    json_t *cache;
+    char *what;
+
+    cache = json_load_file(w->cache, JSON_REJECT_DUPLICATES, &jerror);
+    if (!cache) {
+        if (access(w->cache, F_OK) < 0 && errno == ENOENT) {
+            LOG_INFO("no state cache %s yet: waiting for the controller",
+                     w->cache);
+        } else {
+            LOG_WARN("state cache %s: unreadable, ignored: line %d: %s",
+                     w->cache, jerror.line, jerror.text);
+        }
+        return;
+    }
+    revision = json_object_get(cache, "revision");
+    doc = json_object_get(cache, "document");
+    name = json_object_get(json_object_get(doc, "host"), "name");
+    if (!json_is_integer(revision) || json_integer_value(revision) < 0
+        || !json_is_object(doc)) {
+        problem = "expected {\"revision\": R, \"document\": {...}}";
+    } else if (name
+               && (!json_is_string(name)
+                   || strcmp(json_string_value(name), w->host))) {
+        problem = "it is the desired state of another host";
+    }
+    if (problem) {
+        LOG_WARN("state cache %s: ignored: %s", w->cache, problem);
+        json_decref(cache);
+        return;
+    }
+    w->doc = json_incref((json_t *) doc);
+    w->revision = json_integer_value(revision);
+    what = xasprintf("revision %" PRId64 " (state cache)", w->revision);
+    if (watch_commit(w, what, now_monotonic(), true)) {
+        json_decref(w->doc);
+        w->doc = NULL;
+        w->revision = 0;
+    } else {
+        LOG_INFO("started from the state cache %s (revision %" PRId64
+                 "); asking the controller what changed since",
+                 w->cache, w->revision);
+    }
+    free(what);
+    json_decref(cache);
+}
+
+/* POST /v1/hosts. */
+static enum outcome
+watch_register(struct watch *w)
+{
+    struct http_response r;
+    enum outcome outcome;
+    json_t *body;
+    int error;
+
+    body = json_pack("{sssssss{si}}", "name", w->host, "vtep", w->vtep,
+                     "underlay", w->underlay, "capacity", "vcpus",
+                     (int) w->vcpus);
+    if (w->memory_mb) {
+        json_object_set_new(json_object_get(body, "capacity"), "memory_mb",
+                            json_integer(w->memory_mb));
+    }
+    error = http_client_request(w->watch_http, "POST", "/v1/hosts", body,
+                                WATCH_REQUEST_TIMEOUT_MS, &r);
+    json_decref(body);
+    outcome = watch_classify(w, error, &r, "POST /v1/hosts");
+    if (outcome == OUTCOME_NOT_FOUND) {
+        char *msg = xasprintf("POST /v1/hosts: 404: %s", r.message);
+
+        /* Not an API that knows hosts: as good as a refusal. */
+        watch_set_link(w, LINK_REFUSED, msg);
+        free(msg);
+        outcome = OUTCOME_REFUSED;
+    } else if (outcome == OUTCOME_OK) {
+        LOG_INFO("registered host \"%s\" (vtep %s, underlay %s, %" PRIu32
+                 " vcpus, %" PRIu32 " MiB)",
+                 w->host, w->vtep, w->underlay, w->vcpus, w->memory_mb);
+        pthread_mutex_lock(&w->mutex);
+        w->registered = true;
+        w->status_resend = true;
+        w->status_dirty = true;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->mutex);
+    }
+    http_response_clear(&r);
+    return outcome;
+}
+
+/* Handles a 200 answer 'body' to the long poll, received at 'received'. */
+static enum outcome
+watch_handle(struct watch *w, const json_t *body, double received)
+{
+    const json_t *revision = json_object_get(body, "revision");
+    const json_t *full = json_object_get(body, "full");
+    int64_t rev = json_integer_value(revision);
+    json_t *doc;
+    char *what;
+
+    if (!json_is_integer(revision) || !json_is_boolean(full)
+        || (json_is_true(full)
+            && !json_is_object(json_object_get(body, "document")))
+        || (!json_is_true(full)
+            && !json_is_array(json_object_get(body, "changes")))) {
+        LOG_ERR("desired state: the controller's answer lacks \"revision\", "
+                "\"full\" and \"document\" or \"changes\"; asking for the "
+                "whole document");
+        json_decref(w->doc);
+        w->doc = NULL;
+        return OUTCOME_BAD_ANSWER;
+    }
+    if (json_is_true(full)) {
+        doc = json_incref(json_object_get(body, "document"));
+        what = xasprintf("revision %" PRId64 " (whole document)", rev);
+    } else {
+        const json_t *changes = json_object_get(body, "changes");
+        char *msg;
+
+        if (!w->doc) {
+            LOG_ERR("desired state revision %" PRId64 ": the controller "
+                    "sent changes without being asked; asking for the "
+                    "whole document",
+                    rev);
+            return OUTCOME_BAD_ANSWER;
+        }
+        doc = json_deep_copy(w->doc);
+        if (watch_apply_changes(doc, changes, &msg)) {
+            LOG_ERR("desired state revision %" PRId64 ": %s; asking for the "
+                    "whole document",
+                    rev, msg);
+            free(msg);
+            json_decref(doc);
+            json_decref(w->doc);
+            w->doc = NULL;
+            return OUTCOME_BAD_ANSWER;
+        }
+        what = xasprintf("revision %" PRId64 " (%zu change%s)", rev,
+                         json_array_size(changes),
+                         json_array_size(changes) == 1 ? "" : "s");
+    }
+    /* The next delta is relative to this document, whether or not it is
+     * valid: it is what the controller sent. */
+    json_decref(w->doc);
+    w->doc = doc;
+    w->revision = rev;
+    watch_commit(w, what, received, false);
+    free(what);
+    return OUTCOME_OK;
+}
+
+/* GET /v1/hosts/NAME/desired-state, and what follows. */
+static enum outcome
+watch_poll(struct watch *w)
+{
+    struct http_response r;
+    enum outcome outcome;
+    double received;
+    char *path;
+    int error;
+
+    path = w->doc ? xasprintf("/v1/hosts/%s/desired-state?since=%" PRId64
+                              "&wait=%d",
+                              w->host, w->revision, WATCH_WAIT)
+                  : xasprintf("/v1/hosts/%s/desired-state", w->host);
+    LOG_DBG("GET %s", path);
+    error = http_client_request(w->watch_http, "GET", path, NULL,
+                                WATCH_WAIT * 1000 + WATCH_POLL_SLACK_MS, &r);
+    received = now_monotonic();
+    outcome = watch_classify(w, error, &r, "GET desired-state");
+    if (outcome == OUTCOME_NOT_FOUND) {
+        LOG_WARN("the controller does not know host \"%s\" (deleted?): "
+                 "registering it again",
+                 w->host);
+        pthread_mutex_lock(&w->mutex);
+        w->registered = false;
+        pthread_mutex_unlock(&w->mutex);
+    } else if (outcome == OUTCOME_OK && r.status == 200) {
+        outcome = watch_handle(w, r.body, received);
+    } else if (outcome == OUTCOME_OK && r.status == 304) {
+        LOG_DBG("desired state: no change since revision %" PRId64,
+                w->revision);
+    } else if (outcome == OUTCOME_OK) {
+        LOG_ERR("desired state: unexpected status %ld from the controller",
+                r.status);
+        outcome = OUTCOME_BAD_ANSWER;
+    }
+    http_response_clear(&r);
+    free(path);
+    return outcome;
+}
+
+static void *
+watch_main(void *w_)
+{
+    struct watch *w = w_;
+
+    for (;;) {
+        enum outcome outcome;
+        bool registered;
+        double delay;
+
+        pthread_mutex_lock(&w->mutex);
+        registered = w->registered;
+        w->kick = false;
+        pthread_mutex_unlock(&w->mutex);
+
+        outcome = registered ? watch_poll(w) : watch_register(w);
+        switch (outcome) {
+        case OUTCOME_OK:
+            watch_backoff_reset(&w->backoff);
+            continue;
+        case OUTCOME_REFUSED:
+            delay = WATCH_REFUSED_RETRY
+                    * (1 - WATCH_BACKOFF_JITTER * random_fraction());
+            break;
+        case OUTCOME_CANCELLED:
+            return NULL;
+        case OUTCOME_UNREACHABLE:
+        case OUTCOME_NOT_FOUND:
+        case OUTCOME_BAD_ANSWER:
+        default:
+            delay = watch_backoff_next(&w->backoff, random_fraction());
+            break;
+        }
+        LOG_DBG("retrying in %.1f s", delay);
+        if (!watch_sleep(w, delay)) {
+            return NULL;
+        }
+    }
+}
+
+/* Returns the body of a heartbeat: the host's load. */
+static json_t *
+heartbeat_body(const json_t *status)
+{
+    json_t *load = json_object();
+    const char *port;
+    json_t *value;
+    double avg[3];
+    size_t up = 0;
+
+    json_object_foreach((json_t *) status, port, value)
+    {
+        up += !strcmp(json_string_value(value), "up");
+    }
+    json_object_set_new(load, "ports", json_integer(json_object_size(status)));
+    json_object_set_new(load, "ports_up", json_integer(up));
+    if (getloadavg(avg, 3) == 3) {
+        json_object_set_new(load, "load1", json_real(avg[0]));
+        json_object_set_new(load, "load5", json_real(avg[1]));
+        json_object_set_new(load, "load15", json_real(avg[2]));
+    }
+    return json_pack("{so}", "load", load);
+}
+
+/* POST /v1/hosts/NAME/heartbeat. */
+static void
+report_heartbeat(struct watch *w, const json_t *status)
+{
+    json_t *body = heartbeat_body(status);
+    char *path = xasprintf("/v1/hosts/%s/heartbeat", w->host);
+    struct http_response r;
+    int error;
+
+    error = http_client_request(w->report_http, "POST", path, body,
+                                WATCH_REQUEST_TIMEOUT_MS, &r);
+    if (watch_classify(w, error, &r, "POST heartbeat") == OUTCOME_NOT_FOUND) {
+        /* The watch thread finds out too, and registers again. */
+        LOG_DBG("heartbeat: the controller does not know host \"%s\"",
+                w->host);
+    }
+    http_response_clear(&r);
+    json_decref(body);
+    free(path);
+}
+
+/* PUT /v1/hosts/NAME/port-status with 'status'.  Returns true if the
+ * controller took it. */
+static bool
+report_status(struct watch *w, const json_t *status)
+{
+    char *path = xasprintf("/v1/hosts/%s/port-status", w->host);
+    json_t *body = json_pack("{sO}", "ports", status);
+    struct http_response r;
+    bool ok;
+    int error;
+
+    error = http_client_request(w->report_http, "PUT", path, body,
+                                WATCH_REQUEST_TIMEOUT_MS, &r);
+    ok = watch_classify(w, error, &r, "PUT port-status") == OUTCOME_OK;
+    if (ok) {
+        LOG_DBG("reported the status of %zu port%s", json_object_size(status),
+                json_object_size(status) == 1 ? "" : "s");
+    }
+    http_response_clear(&r);
+    json_decref(body);
+    free(path);
+    return ok;
+}
+
+static void *
+report_main(void *w_)
+{
+    struct watch *w = w_;
+    json_t *reported = NULL; /* The status the controller has. */
+    double next_heartbeat = 0;
+
+    pthread_mutex_lock(&w->mutex);
+    while (!w->stopping) {
+        double now = now_monotonic();
+        bool heartbeat, dirty;
+        json_t *status;
+
+        if (!w->registered) {
+            /* Registering was a heartbeat. */
+            next_heartbeat = now + w->heartbeat_interval;
+            pthread_cond_wait(&w->cond, &w->mutex);
+            continue;
+        }
+        heartbeat = now >= next_heartbeat;
+        dirty = w->status_dirty;
+        if (!heartbeat && !dirty) {
+            struct timespec deadline;
+
+            deadline.tv_sec = next_heartbeat;
+            deadline.tv_nsec = (next_heartbeat - deadline.tv_sec) * 1e9;
+            pthread_cond_timedwait(&w->cond, &w->mutex, &deadline);
+            continue;
+        }
+        w->status_dirty = false;
+        if (w->status_resend) {
+            w->status_resend = false;
+            json_decref(reported);
+            reported = NULL;
+        }
+        pthread_mutex_unlock(&w->mutex);
+
+        /* Every heartbeat also compares the status with what was last
+         * reported, so that a change nobody announced, or a report that
+         * failed, goes out within one interval. */
+        status = core_port_status(w->core);
+        if (heartbeat) {
+            report_heartbeat(w, status);
+            next_heartbeat = now_monotonic() + w->heartbeat_interval;
+        }
+        if (!json_equal(status, reported)
+            && (json_object_size(status) || reported)) {
+            if (report_status(w, status)) {
+                json_decref(reported);
+                reported = json_incref(status);
+            }
+        }
+        json_decref(status);
+        pthread_mutex_lock(&w->mutex);
+    }
+    pthread_mutex_unlock(&w->mutex);
+    json_decref(reported);
+    return NULL;
+}
+
+int
+watch_start(struct watch *w)
+{
+    int error;
+
+    LOG_INFO("controller mode: %s as host \"%s\", state cache %s",
+             w->controller, w->host, w->cache);
+    error = pthread_create(&w->watch_thread, NULL, watch_main, w);
+    if (error) {
+        return error;
+    }
+    error = pthread_create(&w->report_thread, NULL, report_main, w);
+    if (error) {
+        pthread_mutex_lock(&w->mutex);
+        w->stopping = true;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->mutex);
+        http_client_cancel(w->watch_http);
+        pthread_join(w->watch_thread, NULL);
+        return error;
+    }
+    w->started = true;
+    return 0;
+}
+
+void
+watch_notify(struct watch *w)
+{
+    pthread_mutex_lock(&w->mutex);
+    w->status_dirty = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+}
+
+void
+watch_set_token(struct watch *w, const char *token)
+{
+    http_client_set_token(w->watch_http, token);
+    http_client_set_token(w->report_http, token);
+    pthread_mutex_lock(&w->mutex);
+    w->kick = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+}
+
+void
+watch_stop(struct watch *w)
+{
+    if (!w->started) {
+        return;
+    }
+    pthread_mutex_lock(&w->mutex);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+    http_client_cancel(w->watch_http);
+    http_client_cancel(w->report_http);
+    pthread_join(w->watch_thread, NULL);
+    pthread_join(w->report_thread, NULL);
+    w->started = false;
+}

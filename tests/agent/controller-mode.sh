@@ -1,0 +1,389 @@
+#!/bin/bash
+# fabric-agent in controller mode, against a real fabric-controller.
+#
+#   underlay bridge: the controller at 192.168.100.254:9470 (fabricctl
+#                    talks to it from the underlay namespace)
+#   host A (host-a): vmA1
+#   host B (host-b): vmB1, later vmB2
+#
+# The operator creates agent tokens, a network and ports with fabricctl;
+# the agents register their hosts, program the ports they are given and
+# report them up.  Then the controller is killed: traffic flows on, an
+# agent restarted meanwhile programs itself from its state cache without
+# losing a packet, and when the controller comes back on the same
+# database a change made there reaches the agents.  An agent restarted
+# under a steady ping loses nothing; a VM whose device disappears is
+# reported down, and up again with a new one; a deleted port becomes
+# unreachable; a desired state that does not fit the host (an MTU larger
+# than its underlay allows) is refused while the old one stays; an agent
+# with a wrong token logs the refusal, keeps forwarding from its cache, and
+# recovers once the token is fixed and it gets SIGHUP.
+#
+# Needs root, the agent, the controller and fabricctl built, jq and curl.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/../lib/common.sh"
+
+FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
+CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
+CTL_IP=192.168.100.254
+CTL_PORT=9470
+CTL_URL=http://$CTL_IP:$CTL_PORT
+METRICS=127.0.0.1:9471         # In each host's namespace.
+
+fab_setup
+require_cmd curl
+[ -x "$CONTROLLER" ] || fail "$CONTROLLER not built: run \"make\" first"
+[ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
+
+# Nothing from the caller's environment may steer fabricctl or the agents.
+unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+
+CTL_DIR=$FAB_TMP/controller
+CTL_LOG=$FAB_TMP/controller.log
+CTL_PID=
+mkdir -p "$CTL_DIR"
+: >"$CTL_DIR/controller.conf"  # Whatever /etc/fabric holds stays out.
+
+# ---------------------------------------------------------------------------
+# Helpers.
+
+# Starts the controller in the underlay namespace on its database and
+# waits until it answers.
+controller_start() {
+    echo "=== start $(date +%T.%N)" >>"$CTL_LOG"
+    in_ns_bg ul "$CONTROLLER" --config "$CTL_DIR/controller.conf" \
+        --db "$CTL_DIR/db" --listen "0.0.0.0:$CTL_PORT" \
+        --bootstrap-token-file "$CTL_DIR/admin.token" \
+        </dev/null >>"$CTL_LOG" 2>&1
+    CTL_PID=$!
+    for _ in $(seq 100); do
+        kill -0 "$CTL_PID" 2>/dev/null \
+            || { tail -n 20 "$CTL_LOG" >&2; fail "the controller exited"; }
+        if [ -s "$CTL_DIR/admin.token" ] \
+            && in_ns ul curl -sf "http://127.0.0.1:$CTL_PORT/readyz" \
+                >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "the controller did not become ready within 10 s"
+}
+
+# Kills the controller outright, as a crash would.
+controller_kill() {
+    kill -KILL "$CTL_PID"
+    wait "$CTL_PID" 2>/dev/null || true
+    CTL_PID=
+}
+
+# Runs fabricctl "args..." as the admin, from the underlay namespace.
+ctl() {
+    in_ns ul "$FABRICCTL" --controller "http://127.0.0.1:$CTL_PORT" \
+        --token-file "$CTL_DIR/admin.token" "$@"
+}
+
+# Prints host "X"'s fabric name: host-a, host-b...
+host_name() {
+    echo "host-$(echo "$1" | tr '[:upper:]' '[:lower:]')"
+}
+
+# Writes host "X"'s agent configuration file.
+agent_conf() {
+    local host=$1
+    cat >"$FAB_TMP/host$host.conf" <<EOF
+# fabric-agent of host $host, in controller mode.
+controller = $CTL_URL
+token-file = $FAB_TMP/host$host.token
+host = $(host_name "$host")
+underlay = ul0   # The VTEP is taken from its address.
+state-cache = $FAB_TMP/host$host.cache.json
+metrics = $METRICS
+heartbeat-interval = 1
+log-level = debug
+EOF
+}
+
+# Starts host "X"'s agent in controller mode from its configuration file,
+# with the machine's BPF filesystem (nsenter, not "ip netns exec").
+agent_start() {
+    local host=$1 pidfile log
+    pidfile=$(fab_agent_pidfile "$host")
+    log=$(fab_agent_log "$host")
+    rm -f "$pidfile"
+    echo "=== start $(date +%T.%N)" >>"$log"
+    in_host "$host" "$FABRIC_AGENT" -c "$FAB_TMP/host$host.conf" \
+        -i "$(fab_instance "$host")" --pidfile "$pidfile" \
+        </dev/null >>"$log" 2>&1 &
+    for _ in $(seq 50); do
+        [ -s "$pidfile" ] && return 0
+        sleep 0.1
+    done
+    tail -n 20 "$log" >&2
+    fail "agent of host $host did not start"
+}
+
+# Waits up to "timeout" seconds until "command..." succeeds.
+wait_for() {
+    local timeout=$1
+    shift
+    for _ in $(seq $(( timeout * 10 ))); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Succeeds if the controller lists host "name" as ready.
+host_ready() {
+    ctl -o json host list 2>/dev/null \
+        | jq -e --arg n "$1" 'any(.[]; .name == $n and .status == "ready")' \
+            >/dev/null
+}
+
+# Succeeds if the controller reports port "name" with status "status".
+port_status_is() {
+    [ "$(ctl -o json port show "$1" 2>/dev/null | jq -r .status)" = "$2" ]
+}
+
+# Creates port "name" on host "X" for VM "vm" (device "vm-h") in
+# network blue, lets the controller allocate its MAC and IP, and builds
+# the VM with them.  Prints nothing; sets PORT_IP.
+port_create() {
+    local name=$1 host=$2 vm=$3 json
+    json=$(ctl -o json port create "$name" --network blue \
+        --host "$(host_name "$host")" --device "$vm-h") \
+        || fail "fabricctl port create $name failed"
+    PORT_IP=$(jq -r .ip <<<"$json")
+    fab_vm "$vm" blue "$PORT_IP" "$(jq -r .mac <<<"$json")"
+}
+
+# Prints the value of metric line "sample" (name and labels) of host
+# "X"'s agent.
+metric() {
+    in_host "$1" curl -sf "http://$METRICS/metrics" \
+        | awk -v s="$2" '$1 == s { print $2 }'
+}
+
+# Milliseconds since the epoch of a log line's timestamp "stamp"
+# (2026-01-01T00:00:00.000Z) or of "now".
+epoch_ms() {
+    date -u -d "${1:-now}" +%s%3N
+}
+
+# Waits until host "X"'s log has a line matching "re" after line "skip";
+# prints the first such line.
+log_wait() {
+    local host=$1 skip=$2 re=$3 line
+    for _ in $(seq 100); do
+        line=$(tail -n +"$(( skip + 1 ))" "$(fab_agent_log "$host")" \
+            | grep -E -m1 -- "$re" || true)
+        if [ -n "$line" ]; then
+            echo "$line"
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "host $host logged nothing matching /$re/"
+}
+
+log_lines() {
+    wc -l <"$(fab_agent_log "$1")"
+}
+
+# Starts "count" pings from vmA1 to "ip", 10 ms apart, in the background.
+steady_ping_start() {
+    STEADY_LOG=$FAB_TMP/steady.log
+    in_ns_bg vmA1 ping -i 0.01 -W 2 -c "$2" "$1" >"$STEADY_LOG" 2>&1
+    STEADY_PID=$!
+}
+
+# Waits for the steady ping and fails unless every ping was answered.
+steady_ping_check() {
+    local summary
+    wait "$STEADY_PID" || true
+    summary=$(grep 'packets transmitted' "$STEADY_LOG") \
+        || fail "steady ping printed no summary: $(tail -n 3 "$STEADY_LOG")"
+    say "steady ping: $summary"
+    [[ $summary =~ ^([0-9]+)\ packets\ transmitted,\ ([0-9]+)\ received ]] \
+        || fail "cannot parse ping summary: $summary"
+    if [ "${BASH_REMATCH[1]}" -eq 0 ] \
+        || [ "${BASH_REMATCH[1]}" != "${BASH_REMATCH[2]}" ]; then
+        fail "steady ping lost packets: $summary"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+say "a controller on the underlay, two hosts"
+
+fab_underlay
+ip -n "$(fab_ns ul)" addr add "$CTL_IP/24" dev br0
+fab_host A
+fab_host B
+controller_start
+
+for host in A B; do
+    ctl -o json token create "agent-$(host_name "$host")" --role agent \
+        --host "$(host_name "$host")" | jq -r .token >"$FAB_TMP/host$host.token"
+    [ -s "$FAB_TMP/host$host.token" ] || fail "no token for host $host"
+    agent_conf "$host"
+done
+
+say "the agents register their hosts"
+
+t0=$(epoch_ms)
+agent_start A
+agent_start B
+for host in A B; do
+    wait_for 10 host_ready "$(host_name "$host")" \
+        || fail "host $host did not register as ready"
+    line=$(log_wait "$host" 0 'desired state revision [0-9]+ .*reconciled')
+    say "host $host: start -> first reconciliation: $(( $(epoch_ms "${line%% *}") - t0 )) ms"
+done
+ctl -o json host show host-a | jq -e '.vtep == "192.168.100.1"
+    and .underlay == "ul0" and .capacity.vcpus >= 1' >/dev/null \
+    || fail "host-a registered with the wrong settings: $(ctl -o json host show host-a)"
+in_host A curl -sf "http://$METRICS/readyz" >/dev/null \
+    || fail "host A's agent is not ready after its first reconciliation"
+
+say "a network and a port per host: ping across hosts"
+
+vni=$(ctl -o json network create blue --cidr 10.0.0.0/24 | jq -r .vni)
+fab_network blue "$vni"
+port_create vm-a1 A vmA1
+ipA1=$PORT_IP
+skipB=$(log_lines B)
+t0=$(epoch_ms)
+port_create vm-b1 B vmB1
+ipB1=$PORT_IP
+line=$(log_wait B "$skipB" 'desired state revision [0-9]+ .*reconciled')
+say "host B: port create -> reconciled: $(( $(epoch_ms "${line%% *}") - t0 )) ms (${line##*reconciled })"
+assert_ping_ok vmA1 "$ipB1"
+assert_ping_ok vmB1 "$ipA1"
+for port in vm-a1 vm-b1; do
+    wait_for 10 port_status_is "$port" up \
+        || fail "port $port is not up: $(ctl -o json port show "$port")"
+done
+ctl -o json port list | jq -e 'all(.[]; .status == "up")' >/dev/null \
+    || fail "port list: not every port is up"
+
+say "metrics: counters, connection, revision"
+
+[ "$(metric A 'fabric_agent_port_rx_packets_total{port="vm-a1"}')" -gt 0 ] \
+    || fail "no rx packets counted for vm-a1"
+[ "$(metric A fabric_agent_controller_connected)" = 1 ] \
+    || fail "host A's agent does not count itself connected"
+[ "$(metric A fabric_agent_desired_revision)" -gt 0 ] \
+    || fail "host A's agent shows no desired revision"
+in_host A curl -sf "http://$METRICS/healthz" | grep -q '^ok$' \
+    || fail "/healthz does not answer ok"
+
+say "the controller dies: traffic flows on, a restarted agent loses nothing"
+
+steady_ping_start "$ipB1" 500
+sleep 0.5
+skipA=$(log_lines A)
+controller_kill
+log_wait A "$skipA" 'controller unreachable' >/dev/null
+# An agent that starts while the controller is away programs itself from
+# its state cache.
+fab_agent_stop A
+agent_start A
+log_wait A "$skipA" 'started from the state cache' >/dev/null
+steady_ping_check
+[ "$(metric A fabric_agent_controller_connected)" = 0 ] \
+    || fail "host A's agent counts itself connected to a dead controller"
+[ "$(metric A fabric_agent_desired_revision)" -gt 0 ] \
+    || fail "host A's agent lost its revision with the controller away"
+
+say "the controller returns on the same database: state kept, changes flow"
+
+skipA=$(log_lines A)
+skipB=$(log_lines B)
+controller_start
+log_wait A "$skipA" 'controller reachable again|registered host' >/dev/null
+log_wait B "$skipB" 'controller reachable again|registered host' >/dev/null
+for host in A B; do
+    wait_for 10 host_ready "$(host_name "$host")" \
+        || fail "host $host is not ready after the controller returned"
+done
+assert_ping_ok vmA1 "$ipB1"
+[ "$(ctl -o json port show vm-b1 | jq -r .status)" = up ] \
+    || fail "vm-b1 is not up after the controller returned"
+port_create vm-b2 B vmB2
+ipB2=$PORT_IP
+assert_ping_ok vmA1 "$ipB2"
+wait_for 10 port_status_is vm-b2 up || fail "port vm-b2 did not come up"
+
+say "an agent restarted under a steady ping loses nothing"
+
+steady_ping_start "$ipB1" 300
+sleep 0.5
+skipB=$(log_lines B)
+fab_agent_stop B
+agent_start B
+log_wait B "$skipB" 'registered host' >/dev/null
+steady_ping_check
+assert_ping_ok vmA1 "$ipB2"
+
+say "a VM whose device goes away is down; a deleted port is unreachable"
+
+ip -n "$(fab_ns hostB)" link del vmB2-h
+wait_for 10 port_status_is vm-b2 down \
+    || fail "port vm-b2 is not down without its device: $(ctl -o json port show vm-b2)"
+ip link add eth0 netns "$(fab_ns vmB2)" mtu 1450 \
+    address "${FAB_VM_MAC[vmB2]}" type veth peer name vmB2-h \
+    netns "$(fab_ns hostB)" mtu 1450
+ip -n "$(fab_ns vmB2)" addr add "$ipB2/24" dev eth0
+ip -n "$(fab_ns vmB2)" link set eth0 up
+wait_for 10 port_status_is vm-b2 up \
+    || fail "port vm-b2 is not up again with a new device"
+assert_ping_ok vmA1 "$ipB2"
+skipB=$(log_lines B)
+ctl port delete vm-b2 >/dev/null
+log_wait B "$skipB" 'desired state revision [0-9]+ .*reconciled' >/dev/null
+assert_ping_fails vmA1 "$ipB2"
+assert_ping_ok vmA1 "$ipB1"
+
+say "a desired state that does not fit the host is refused, the old one kept"
+
+# The controller allows MTU 9000, but host A's underlay has 1500.
+ctl network create jumbo --cidr 10.9.0.0/24 --mtu 9000 >/dev/null
+rev=$(metric A fabric_agent_desired_revision)
+skipA=$(log_lines A)
+ctl port create big --network jumbo --host host-a --device big-h >/dev/null
+log_wait A "$skipA" 'does not fit this host, refused' >/dev/null
+assert_ping_ok vmA1 "$ipB1"
+[ "$(metric A fabric_agent_desired_revision)" = "$rev" ] \
+    || fail "host A's agent took a desired state it refused"
+skipA=$(log_lines A)
+ctl port delete big >/dev/null
+log_wait A "$skipA" 'desired state revision [0-9]+ .*reconciled' >/dev/null
+[ "$(metric A fabric_agent_desired_revision)" -gt "$rev" ] \
+    || fail "host A's agent did not take the state that fits again"
+assert_ping_ok vmA1 "$ipB1"
+
+say "a wrong token: the refusal is logged, the datapath kept"
+
+fab_agent_stop B
+cp "$FAB_TMP/hostB.token" "$FAB_TMP/hostB.token.good"
+echo "not-a-token" >"$FAB_TMP/hostB.token"
+skipB=$(log_lines B)
+agent_start B
+log_wait B "$skipB" 'controller refused the agent: .*401' >/dev/null
+assert_ping_ok vmA1 "$ipB1"
+[ -n "$(fab_agent_pid B)" ] || fail "the agent with a wrong token exited"
+
+say "the token fixed and SIGHUP: the agent is back"
+
+mv "$FAB_TMP/hostB.token.good" "$FAB_TMP/hostB.token"
+fab_agent_hup B
+log_wait B "$skipB" 'registered host' >/dev/null
+assert_ping_ok vmA1 "$ipB1"
+
+say "SIGTERM stops an agent promptly, the datapath stays"
+
+start=$(epoch_ms)
+fab_agent_stop A
+say "agent A stopped in $(( $(epoch_ms) - start )) ms"
+assert_ping_ok vmA1 "$ipB1"

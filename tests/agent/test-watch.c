@@ -1,0 +1,589 @@
+/* Controller mode, the parts that need no controller: how delta answers
+ * change a desired-state document, how the configuration file is read,
+ * how retries back off, and what the metrics endpoint prints.
+ *
+ * Documents are written with single quotes for readability; json() turns
+ * them into JSON values. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent-config.h"
+#include "agent/core.h"
+#include "agent/metrics.h"
+#include "agent/state.h"
+#include "agent/watch.h"
+#include "utils/util.h"
+
+/* Returns the JSON value in 's', with single quotes for double quotes. */
+static json_t *
+json(const char *s)
+{
+    char *d = xstrdup(s);
+    json_error_t error;
+    json_t *value;
+
+    for (char *p = d; *p; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    value = json_loads(d, JSON_DECODE_ANY, &error);
+    if (!value) {
+        fail_msg("bad test JSON: %s: %s", error.text, d);
+    }
+    free(d);
+    return value;
+}
+
+#define DOC                                                                   \
+    "{'host': {'name': 'hv1', 'vtep': '192.168.100.1', 'underlay': 'eth0'},"  \
+    " 'networks': [{'name': 'blue', 'vni': 1000, 'mtu': 1450}],"              \
+    " 'ports': [{'name': 'vm1', 'network': 'blue', 'device': 'tap1',"         \
+    "            'mac': '02:fa:00:00:00:01', 'ip': '10.0.0.1'}],"             \
+    " 'remotes': [{'network': 'blue', 'mac': '02:FA:00:00:00:02',"            \
+    "              'ip': '10.0.0.2', 'vtep': '192.168.100.2'}]}"
+
+/* Applies the changes 'changes' (single-quoted) to DOC and checks that the
+ * result equals 'want' (single-quoted). */
+static void
+assert_applies(const char *changes, const char *want)
+{
+    json_t *doc = json(DOC), *c = json(changes), *w = json(want);
+    char *msg = NULL;
+
+    if (watch_apply_changes(doc, c, &msg)) {
+        fail_msg("changes refused: %s", msg);
+    }
+    if (!json_equal(doc, w)) {
+        char *got = json_dumps(doc, JSON_COMPACT);
+
+        fail_msg("got %s", got);
+    }
+    json_decref(doc);
+    json_decref(c);
+    json_decref(w);
+}
+
+/* Applies 'changes' to DOC, expecting EINVAL with a message that contains
+ * 'want'. */
+static void
+assert_refused(const char *changes, const char *want)
+{
+    json_t *doc = json(DOC), *c = json(changes);
+    char *msg = NULL;
+
+    assert_int_equal(watch_apply_changes(doc, c, &msg), EINVAL);
+    assert_non_null(msg);
+    if (!strstr(msg, want)) {
+        fail_msg("message \"%s\" does not contain \"%s\"", msg, want);
+    }
+    free(msg);
+    json_decref(doc);
+    json_decref(c);
+}
+
+#define HOST                                                                  \
+    "'host': {'name': 'hv1', 'vtep': '192.168.100.1', 'underlay': 'eth0'}"
+#define BLUE "{'name': 'blue', 'vni': 1000, 'mtu': 1450}"
+#define VM1                                                                   \
+    "{'name': 'vm1', 'network': 'blue', 'device': 'tap1',"                    \
+    " 'mac': '02:fa:00:00:00:01', 'ip': '10.0.0.1'}"
+#define R2                                                                    \
+    "{'network': 'blue', 'mac': '02:FA:00:00:00:02', 'ip': '10.0.0.2',"       \
+    " 'vtep': '192.168.100.2'}"
+
+static void
+test_set_adds(void **state)
+{
+    assert_applies(
+        "[{'op': 'set', 'kind': 'network',"
+        "  'object': {'name': 'red', 'vni': 2000, 'mtu': 1400}},"
+        " {'op': 'set', 'kind': 'port',"
+        "  'object': {'name': 'vm2', 'network': 'red', 'device': 'tap2',"
+        "             'mac': '02:fa:00:00:00:03', 'ip': '10.1.0.1'}},"
+        " {'op': 'set', 'kind': 'remote',"
+        "  'object': {'network': 'red', 'mac': '02:fa:00:00:00:04',"
+        "             'ip': '10.1.0.2', 'vtep': '192.168.100.3'}}]",
+        "{" HOST ", 'networks': [" BLUE
+        ", {'name': 'red', 'vni': 2000, 'mtu': 1400}],"
+        " 'ports': [" VM1 ", {'name': 'vm2', 'network': 'red',"
+        " 'device': 'tap2', 'mac': '02:fa:00:00:00:03', 'ip': '10.1.0.1'}],"
+        " 'remotes': [" R2 ", {'network': 'red', 'mac': '02:fa:00:00:00:04',"
+        " 'ip': '10.1.0.2', 'vtep': '192.168.100.3'}]}");
+}
+
+static void
+test_set_replaces(void **state)
+{
+    /* Same keys: replaced in place.  The remote's MAC is matched in any
+     * case. */
+    assert_applies(
+        "[{'op': 'set', 'kind': 'network',"
+        "  'object': {'name': 'blue', 'vni': 1000, 'mtu': 1400}},"
+        " {'op': 'set', 'kind': 'port',"
+        "  'object': {'name': 'vm1', 'network': 'blue', 'device': 'tap9',"
+        "             'mac': '02:fa:00:00:00:01', 'ip': '10.0.0.9'}},"
+        " {'op': 'set', 'kind': 'remote',"
+        "  'object': {'network': 'blue', 'mac': '02:fa:00:00:00:02',"
+        "             'ip': '10.0.0.2', 'vtep': '192.168.100.7'}}]",
+        "{" HOST ", 'networks': [{'name': 'blue', 'vni': 1000, 'mtu': 1400}],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue', 'device': 'tap9',"
+        "            'mac': '02:fa:00:00:00:01', 'ip': '10.0.0.9'}],"
+        " 'remotes': [{'network': 'blue', 'mac': '02:fa:00:00:00:02',"
+        "              'ip': '10.0.0.2', 'vtep': '192.168.100.7'}]}");
+}
+
+static void
+test_delete_each_kind(void **state)
+{
+    assert_applies("[{'op': 'delete', 'kind': 'remote',"
+                   "  'key': 'blue/02:fa:00:00:00:02'}]",
+                   "{" HOST ", 'networks': [" BLUE "], 'ports': [" VM1
+                   "], 'remotes': []}");
+    assert_applies("[{'op': 'delete', 'kind': 'remote',"
+                   "  'key': 'blue/02:fa:00:00:00:02'},"
+                   " {'op': 'delete', 'kind': 'port', 'key': 'vm1'},"
+                   " {'op': 'delete', 'kind': 'network', 'key': 'blue'}]",
+                   "{" HOST ", 'networks': [], 'ports': [], 'remotes': []}");
+}
+
+static void
+test_delete_absent_is_harmless(void **state)
+{
+    assert_applies("[{'op': 'delete', 'kind': 'port', 'key': 'vm7'},"
+                   " {'op': 'delete', 'kind': 'network', 'key': 'red'},"
+                   " {'op': 'delete', 'kind': 'remote',"
+                   "  'key': 'red/02:fa:00:00:00:02'},"
+                   " {'op': 'delete', 'kind': 'remote', 'key': 'no-slash'}]",
+                   DOC);
+    assert_applies("[]", DOC);
+}
+
+static void
+test_missing_list_is_created(void **state)
+{
+    json_t *doc = json("{" HOST "}");
+    json_t *c = json("[{'op': 'set', 'kind': 'network', 'object': " BLUE "}]");
+    char *msg;
+
+    assert_int_equal(watch_apply_changes(doc, c, &msg), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "networks")), 1);
+    json_decref(doc);
+    json_decref(c);
+}
+
+static void
+test_malformed_changes(void **state)
+{
+    assert_refused("[{'op': 'set', 'kind': 'vm', 'object': {'name': 'x'}}]",
+                   "changes[0].kind: \"vm\": expected \"network\", \"port\" "
+                   "or \"remote\"");
+    assert_refused("[{'op': 'delete', 'key': 'x'}]",
+                   "changes[0].kind: missing");
+    assert_refused("[{'op': 'delete', 'kind': 'port', 'key': 'vm1'},"
+                   " {'op': 'replace', 'kind': 'port', 'object': {}}]",
+                   "changes[1].op: expected \"set\" or \"delete\"");
+    assert_refused("[{'op': 'set', 'kind': 'port', 'object': {'mac': 'x'}}]",
+                   "changes[0].object: expected a port object with \"name\"");
+    assert_refused("[{'op': 'set', 'kind': 'remote',"
+                   "  'object': {'network': 'blue'}}]",
+                   "with \"network\" and \"mac\"");
+    assert_refused("[{'op': 'delete', 'kind': 'port', 'key': 7}]",
+                   "changes[0].key: expected a string");
+    assert_refused("[42]", "changes[0]: expected an object");
+    assert_refused("{'op': 'set'}", "changes: expected an array");
+}
+
+/* A delta that leaves the document inconsistent applies, but the state
+ * parser then refuses the result: the agent validates after applying. */
+static void
+test_result_is_validated(void **state)
+{
+    json_t *doc = json(DOC);
+    json_t *c = json("[{'op': 'delete', 'kind': 'network', 'key': 'blue'}]");
+    struct state_errors errors;
+    struct state *s;
+    char *msg;
+
+    assert_int_equal(watch_apply_changes(doc, c, &msg), 0);
+    state_errors_init(&errors);
+    assert_int_equal(state_from_json(doc, &s, &errors), EINVAL);
+    assert_null(s);
+    assert_true(errors.n > 0);
+    assert_non_null(strstr(errors.msgs[0], "no such network"));
+    state_errors_destroy(&errors);
+    json_decref(doc);
+    json_decref(c);
+
+    /* The controller's document as it is, valid. */
+    doc = json(DOC);
+    state_errors_init(&errors);
+    assert_int_equal(state_from_json(doc, &s, &errors), 0);
+    assert_int_equal(s->n_ports, 1);
+    assert_int_equal(s->n_remotes, 1);
+    assert_true(s->ports[0].port_security);
+    state_destroy(s);
+    state_errors_destroy(&errors);
+    json_decref(doc);
+}
+
+static void
+test_backoff_sequence(void **state)
+{
+    static const double want[] = {0.5, 1, 2, 4, 8, 16, 30, 30, 30};
+    struct watch_backoff b = {0};
+
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        assert_float_equal(watch_backoff_next(&b, 0), want[i], 1e-9);
+    }
+    watch_backoff_reset(&b);
+    assert_float_equal(watch_backoff_next(&b, 0), 0.5, 1e-9);
+
+    /* Jitter only ever shortens a delay, by at most a quarter. */
+    watch_backoff_reset(&b);
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        double r = (double) random() / RAND_MAX;
+        double d = watch_backoff_next(&b, r);
+
+        assert_true(d <= want[i] + 1e-9);
+        assert_true(d >= want[i] * (1 - WATCH_BACKOFF_JITTER) - 1e-9);
+    }
+    watch_backoff_reset(&b);
+    for (int i = 0; i < 100; i++) {
+        double d = watch_backoff_next(&b, 1);
+
+        assert_true(d >= WATCH_BACKOFF_MIN * (1 - WATCH_BACKOFF_JITTER));
+        assert_true(d <= WATCH_BACKOFF_MAX);
+    }
+}
+
+/* Writes 'text' to a new temporary file and returns its name. */
+static char *
+temp_file(const char *text)
+{
+    char *name = xstrdup("/tmp/test-watch-conf.XXXXXX");
+    int fd = mkstemp(name);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+    close(fd);
+    return name;
+}
+
+/* Reads 'text' as a configuration file into 'cfg'.  Returns the result of
+ * agent_config_read_file() and its message in '*msg'. */
+static int
+read_config(const char *text, struct agent_config *cfg, char **msg,
+            char **name)
+{
+    int error;
+
+    *name = temp_file(text);
+    error = agent_config_read_file(cfg, *name, msg);
+    unlink(*name);
+    return error;
+}
+
+static void
+test_config_good(void **state)
+{
+    struct agent_config cfg;
+    char *msg, *name;
+
+    agent_config_init(&cfg);
+    assert_int_equal(
+        read_config("# fabric-agent\n"
+                    "\n"
+                    "controller = https://ctl.example.net:9470/\n"
+                    "  token-file=/etc/fabric/agent.token  \n"
+                    "cacert = /etc/fabric/ca.pem # the site's CA\n"
+                    "host = hv-01\n"
+                    "vtep = 192.168.100.1\n"
+                    "underlay = eth1\n"
+                    "vcpus = 64\n"
+                    "memory-mb = 262144\n"
+                    "state-cache = /var/lib/fabric/x.json\n"
+                    "metrics = [::1]:9471\n"
+                    "heartbeat-interval = 2\n"
+                    "instance = prod\n"
+                    "log-level = debug\n"
+                    "pidfile = /run/fabric-agent.pid\n",
+                    &cfg, &msg, &name),
+        0);
+    assert_null(msg);
+    assert_string_equal(cfg.controller, "https://ctl.example.net:9470");
+    assert_string_equal(cfg.token_file, "/etc/fabric/agent.token");
+    assert_string_equal(cfg.cacert, "/etc/fabric/ca.pem");
+    assert_string_equal(cfg.host, "hv-01");
+    assert_string_equal(cfg.vtep, "192.168.100.1");
+    assert_string_equal(cfg.underlay, "eth1");
+    assert_int_equal(cfg.vcpus, 64);
+    assert_int_equal(cfg.memory_mb, 262144);
+    assert_string_equal(cfg.state_cache, "/var/lib/fabric/x.json");
+    assert_string_equal(cfg.metrics, "[::1]:9471");
+    assert_int_equal(cfg.heartbeat_interval, 2);
+    assert_string_equal(cfg.instance, "prod");
+    assert_int_equal(cfg.log_level, LOG_LEVEL_DBG);
+    assert_true(agent_config_is_set(&cfg, AGENT_CONFIG_HOST));
+    assert_false(agent_config_is_set(&cfg, AGENT_CONFIG_TOKEN));
+    assert_null(agent_config_check(&cfg));
+    agent_config_destroy(&cfg);
+    free(name);
+}
+
+/* Fails unless reading 'text' is refused with a message that is
+ * "FILE:'line': " followed by something that contains 'want'. */
+static void
+assert_config_refused(const char *text, int line, const char *want)
+{
+    struct agent_config cfg;
+    char *msg, *name, *prefix;
+
+    agent_config_init(&cfg);
+    assert_int_equal(read_config(text, &cfg, &msg, &name), EINVAL);
+    assert_non_null(msg);
+    prefix = xasprintf("%s:%d: ", name, line);
+    if (strncmp(msg, prefix, strlen(prefix)) || !strstr(msg, want)) {
+        fail_msg("message \"%s\" is not \"%s...%s...\"", msg, prefix, want);
+    }
+    free(prefix);
+    free(msg);
+    free(name);
+    agent_config_destroy(&cfg);
+}
+
+static void
+test_config_errors(void **state)
+{
+    assert_config_refused("host = hv1\n# fine\ncontroler = http://x\n", 3,
+                          "unknown key \"controler\" (expected one of: "
+                          "state, instance,");
+    assert_config_refused("\nheartbeat-interval = 0\n", 2,
+                          "heartbeat-interval \"0\": expected an integer "
+                          "1..3600");
+    assert_config_refused("vcpus = many\n", 1,
+                          "vcpus \"many\": expected an integer");
+    assert_config_refused("controller = ftp://x\n", 1,
+                          "controller \"ftp://x\": expected a URL that "
+                          "starts with http:// or https://");
+    assert_config_refused("vtep = 224.0.0.1\n", 1, "expected a unicast");
+    assert_config_refused("underlay = a/b\n", 1, "expected a device name");
+    assert_config_refused("host = HV_1\n", 1, "host \"HV_1\": expected");
+    assert_config_refused("metrics = localhost:9471\n", 1,
+                          "metrics \"localhost:9471\": expected an IPv4");
+    assert_config_refused("metrics = 127.0.0.1:99999\n", 1,
+                          "expected a port 1..65535");
+    assert_config_refused("log-level = loud\n", 1,
+                          "expected error, warn, info or debug");
+    assert_config_refused("token = two words\n", 1, "expected a token");
+    assert_config_refused("underlay eth0\n", 1, "expected \"key = value\"");
+    assert_config_refused("host =\n", 1, "host: empty value");
+}
+
+static void
+test_config_missing_file(void **state)
+{
+    struct agent_config cfg;
+    char *msg;
+
+    agent_config_init(&cfg);
+    assert_int_equal(
+        agent_config_read_file(&cfg, "/nonexistent/agent.conf", &msg), ENOENT);
+    assert_null(msg);
+    agent_config_destroy(&cfg);
+}
+
+/* The command line overrides the file, key by key. */
+static void
+test_config_merge_and_defaults(void **state)
+{
+    struct agent_config file, cmdline;
+    char *msg;
+
+    agent_config_init(&file);
+    agent_config_init(&cmdline);
+    assert_null(agent_config_set(&file, AGENT_CONFIG_HOST, "hv1"));
+    assert_null(agent_config_set(&file, AGENT_CONFIG_UNDERLAY, "eth0"));
+    assert_null(agent_config_set(&file, AGENT_CONFIG_HEARTBEAT_INTERVAL, "9"));
+    assert_null(agent_config_set(&cmdline, AGENT_CONFIG_UNDERLAY, "eth1"));
+    assert_null(agent_config_set(&cmdline, AGENT_CONFIG_INSTANCE, "blue"));
+    assert_null(
+        agent_config_set(&cmdline, AGENT_CONFIG_CONTROLLER, "http://c:1//"));
+    agent_config_merge(&file, &cmdline);
+    assert_string_equal(file.host, "hv1");
+    assert_string_equal(file.underlay, "eth1");
+    assert_string_equal(file.controller, "http://c:1");
+    assert_int_equal(file.heartbeat_interval, 9);
+    assert_true(agent_config_same(&file, &cmdline, AGENT_CONFIG_UNDERLAY));
+    assert_false(agent_config_same(&file, &cmdline, AGENT_CONFIG_HOST));
+
+    msg = agent_config_defaults(&file);
+    assert_null(msg);
+    assert_string_equal(file.state_cache,
+                        AGENT_CONFIG_CACHE_DIR "/agent-state-blue.json");
+    assert_int_equal(file.heartbeat_interval, 9);
+    assert_true(file.vcpus >= 1);
+    assert_false(agent_config_is_set(&file, AGENT_CONFIG_STATE_CACHE));
+
+    /* cacert makes no sense without TLS. */
+    assert_null(agent_config_set(&file, AGENT_CONFIG_CACERT, "/ca.pem"));
+    msg = agent_config_check(&file);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "cacert applies to an https://"));
+    free(msg);
+    agent_config_unset(&file, AGENT_CONFIG_CACERT);
+    assert_null(file.cacert);
+    msg = agent_config_check(&file);
+    assert_null(msg);
+
+    agent_config_destroy(&file);
+    agent_config_destroy(&cmdline);
+}
+
+static void
+test_parse_listen(void **state)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    assert_null(agent_config_parse_listen("127.0.0.1:9471", &ss, &len));
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *) &ss)->sin_port), 9471);
+    assert_null(agent_config_parse_listen("[::]:80", &ss, &len));
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_non_null(agent_config_parse_listen("9471", &ss, &len));
+    assert_non_null(agent_config_parse_listen("1.2.3.4:0", &ss, &len));
+    assert_non_null(agent_config_parse_listen("::1:80", &ss, &len));
+}
+
+/* Fails unless 'text' has a line that is exactly 'line'. */
+static void
+assert_has_line(const char *text, const char *line)
+{
+    size_t len = strlen(line);
+
+    for (const char *p = text; p && *p;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, line, len) && (p[len] == '\n' || !p[len])) {
+            return;
+        }
+    }
+    fail_msg("no line \"%s\" in:\n%s", line, text);
+}
+
+static void
+test_metrics_text(void **state)
+{
+    struct core_port_stats ports[] = {
+        {.name = (char *) "web-1",
+         .stats = {.rx_packets = 10,
+                   .rx_bytes = 1000,
+                   .tx_packets = 20,
+                   .tx_bytes = 2000,
+                   .drops = {[DP_DROP_SPOOF_MAC] = 3}}},
+        {.name = (char *) "we\"ird", .stats = {.rx_packets = 1}},
+    };
+    struct core_snapshot snap = {
+        .ports = ports,
+        .n_ports = 2,
+        .have_underlay = true,
+        .underlay = {.rx_packets = 5, .drops = {[DP_DROP_BAD_VXLAN] = 2}},
+        .reconciles = 7,
+        .reconcile_errors = 1,
+        .controller = true,
+        .connected = true,
+        .revision = 42,
+        .ready = true,
+    };
+    static const char *const metrics[] = {
+        "fabric_agent_port_rx_packets_total",
+        "fabric_agent_port_rx_bytes_total",
+        "fabric_agent_port_tx_packets_total",
+        "fabric_agent_port_tx_bytes_total",
+        "fabric_agent_port_drops_total",
+        "fabric_agent_underlay_rx_packets_total",
+        "fabric_agent_underlay_rx_bytes_total",
+        "fabric_agent_underlay_tx_packets_total",
+        "fabric_agent_underlay_tx_bytes_total",
+        "fabric_agent_underlay_drops_total",
+        "fabric_agent_reconciles_total",
+        "fabric_agent_reconcile_errors_total",
+        "fabric_agent_controller_connected",
+        "fabric_agent_desired_revision",
+    };
+    char *text = metrics_render(&snap);
+
+    for (size_t i = 0; i < ARRAY_SIZE(metrics); i++) {
+        char *help = xasprintf("# HELP %s ", metrics[i]);
+        char *type =
+            xasprintf("# TYPE %s %s", metrics[i],
+                      strstr(metrics[i], "_total") ? "counter" : "gauge");
+
+        assert_non_null(strstr(text, help));
+        assert_has_line(text, type);
+        free(help);
+        free(type);
+    }
+    assert_has_line(text,
+                    "fabric_agent_port_rx_packets_total{port=\"web-1\"} 10");
+    assert_has_line(text,
+                    "fabric_agent_port_tx_bytes_total{port=\"web-1\"} 2000");
+    assert_has_line(
+        text, "fabric_agent_port_rx_packets_total{port=\"we\\\"ird\"} 1");
+    assert_has_line(text, "fabric_agent_port_drops_total{port=\"web-1\","
+                          "reason=\"spoofed-mac\"} 3");
+    assert_has_line(text, "fabric_agent_port_drops_total{port=\"web-1\","
+                          "reason=\"malformed\"} 0");
+    assert_has_line(text, "fabric_agent_underlay_rx_packets_total 5");
+    assert_has_line(
+        text, "fabric_agent_underlay_drops_total{reason=\"bad-vxlan\"} 2");
+    assert_has_line(text, "fabric_agent_reconciles_total 7");
+    assert_has_line(text, "fabric_agent_reconcile_errors_total 1");
+    assert_has_line(text, "fabric_agent_controller_connected 1");
+    assert_has_line(text, "fabric_agent_desired_revision 42");
+    assert_int_equal(text[strlen(text) - 1], '\n');
+    free(text);
+
+    /* Standalone, before anything: no port or underlay samples. */
+    memset(&snap, 0, sizeof snap);
+    text = metrics_render(&snap);
+    assert_null(strstr(text, "{port="));
+    assert_null(strstr(text, "\nfabric_agent_underlay_rx_packets_total "));
+    assert_has_line(text, "fabric_agent_controller_connected 0");
+    free(text);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_adds),
+        cmocka_unit_test(test_set_replaces),
+        cmocka_unit_test(test_delete_each_kind),
+        cmocka_unit_test(test_delete_absent_is_harmless),
+        cmocka_unit_test(test_missing_list_is_created),
+        cmocka_unit_test(test_malformed_changes),
+        cmocka_unit_test(test_result_is_validated),
+        cmocka_unit_test(test_backoff_sequence),
+        cmocka_unit_test(test_config_good),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_missing_file),
+        cmocka_unit_test(test_config_merge_and_defaults),
+        cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_metrics_text),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
