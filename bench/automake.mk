@@ -34,3 +34,33 @@ bench-bpf: bench/bench-bpf
 bench: bench-bpf
 .PHONY: bench bench-bpf
 # --- end of the BPF fast path microbenchmark.
+
+# --- Control-plane benchmarks: the controller's REST API (bench/bench-api.c),
+# the agent's full resync (bench/agent-resync.sh) and the convergence of a
+# new port across hosts (bench/convergence.sh).  Not run by "make check".
+# "make bench-api" needs no root; "make bench-api BENCH_API_ARGS='-d 2 -t 2'"
+# is a quick run.  The two scripts need root and build netns topologies
+# with tests/lib/common.sh.
+noinst_PROGRAMS += bench/bench-api bench/first-reply
+bench_bench_api_SOURCES = bench/bench-api.c
+bench_bench_api_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+bench_bench_api_LDADD = utils/libfabric-utils.a $(CURL_LIBS) -lpthread
+BENCH_API_ARGS =
+bench-api: bench/bench-api controller/fabric-controller
+	$(builddir)/bench/bench-api \
+	    -C $(builddir)/controller/fabric-controller $(BENCH_API_ARGS)
+# bench/first-reply pings every few ms until the first answer, for
+# bench/convergence.sh (ping(8) slows down to 10 ms while unanswered).
+bench_first_reply_SOURCES = bench/first-reply.c
+EXTRA_DIST += bench/agent-resync.sh bench/convergence.sh
+bench-agent-resync: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/agent-resync.sh $(BENCH_RESYNC_ARGS)
+bench-convergence: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/convergence.sh $(BENCH_CONVERGENCE_ARGS)
+BENCH_RESYNC_ARGS =
+BENCH_CONVERGENCE_ARGS =
+bench: bench-api bench-agent-resync bench-convergence
+.PHONY: bench-api bench-agent-resync bench-convergence
+# --- end of the control-plane benchmarks.

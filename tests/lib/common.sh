@@ -28,6 +28,8 @@ fab_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$fab_lib_dir/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 FABRIC_AGENT=${FABRIC_AGENT:-$top_builddir/agent/fabric-agent}
+FABRIC_CONTROLLER_BIN=${FABRIC_CONTROLLER_BIN:-$top_builddir/controller/fabric-controller}
+FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
 
 # Every name this run creates starts with the prefix, so concurrent runs
 # (and a leftover demo) never collide.  Instance names are machine-wide
@@ -36,6 +38,12 @@ FAB_PREFIX=${FAB_PREFIX:-it-$$}
 FAB_UNDERLAY_NET=192.168.100       # Underlay /24; host X gets .N.
 FAB_UNDERLAY_MTU=${FAB_UNDERLAY_MTU:-1500}
 FAB_VXLAN_OVERHEAD=50              # Outer Ethernet+IPv4+UDP+VXLAN.
+# The control network: the machine's own namespace joins the underlay
+# bridge at .254 and every host gets .N as a second address, so agents in
+# the hosts and fabricctl outside reach one controller.  The range is RFC
+# 2544's benchmarking block, which no real network should be using.
+FAB_CONTROL_NET=198.18.0
+FAB_CONTROL_PORT=${FAB_CONTROL_PORT:-9470}
 FAB_TMP=${FAB_TMP:-}               # Documents, logs, pidfiles, captures.
 FAB_KEEP_TMP=${FAB_KEEP_TMP:-}     # Non-empty: leave FAB_TMP behind.
 FAB_HOLD=${FAB_HOLD:-}             # Non-empty: on failure, wait for Enter
@@ -366,6 +374,14 @@ fab_agent_cmd() {
 # Starts host "X"'s agent as a daemon over its document, logging to
 # fab_agent_log.  Extra "args..." are passed on.
 fab_agent_start() {
+    local host=$1
+    shift
+    fab_agent_spawn "$host" -s "$(fab_state_file "$host")" "$@"
+}
+
+# Starts host "X"'s agent as a daemon with "args..." and its instance,
+# pidfile and log, and waits until it runs.
+fab_agent_spawn() {
     local host=$1 pidfile log pid
     shift
     pidfile=$(fab_agent_pidfile "$host")
@@ -373,8 +389,8 @@ fab_agent_start() {
     rm -f "$pidfile"
     echo "=== start $(date +%T.%N)" >>"$log"
     nsenter --net="/run/netns/$(fab_ns "host$host")" -- "$FABRIC_AGENT" \
-        -s "$(fab_state_file "$host")" -i "$(fab_instance "$host")" \
-        --pidfile "$pidfile" -l debug "$@" </dev/null >>"$log" 2>&1 &
+        -i "$(fab_instance "$host")" --pidfile "$pidfile" -l debug "$@" \
+        </dev/null >>"$log" 2>&1 &
     pid=$!
     # nsenter execs the agent, so $! is its pid; an agent that forks
     # into the background writes its own pid, which then wins.
@@ -650,8 +666,112 @@ fab_kernel_remote() {
 # Tears down everything of prefix FAB_PREFIX: stops the agents (pidfiles in
 # FAB_TMP), kills whatever else runs in our namespaces, purges the agent
 # instances and deletes the namespaces.  Safe to run any number of times.
+# ---------------------------------------------------------------------------
+# The controller.
+
+# Runs fabricctl against this run's controller (fab_controller_start sets
+# FABRIC_CONTROLLER and FABRIC_TOKEN_FILE).
+fabctl() {
+    "$FABRICCTL" "$@"
+}
+
+# Joins the machine's namespace and every host created so far to the
+# control network (see FAB_CONTROL_NET).
+fab_control_network() {
+    local host link="$FAB_PREFIX-ctl0"
+    ip link add "$link" type veth peer name ul-ctl netns "$(fab_ns ul)"
+    in_ns ul ip link set ul-ctl master br0 up
+    ip addr add "$FAB_CONTROL_NET.254/24" dev "$link"
+    ip link set "$link" up
+    for host in "${FAB_HOSTS[@]}"; do
+        ip -n "$(fab_ns "host$host")" addr add \
+            "$FAB_CONTROL_NET.$(fab_host_index "$host")/24" dev ul0
+    done
+}
+
+# Starts fabric-controller on the control network with its database in
+# FAB_TMP, waits until it is ready and points fabctl at it.
+fab_controller_start() {
+    local url="http://$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT"
+    [ -x "$FABRIC_CONTROLLER_BIN" ] || fail "$FABRIC_CONTROLLER_BIN not built"
+    echo "=== start $(date +%T.%N)" >>"$FAB_TMP/controller.log"
+    "$FABRIC_CONTROLLER_BIN" --listen "$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT" \
+        --db "$FAB_TMP/controller.db" \
+        --bootstrap-token-file "$FAB_TMP/admin.token" \
+        </dev/null >>"$FAB_TMP/controller.log" 2>&1 &
+    echo $! >"$FAB_TMP/controller.pid"
+    for _ in $(seq 50); do
+        if curl -sf "$url/readyz" >/dev/null 2>&1; then
+            export FABRIC_CONTROLLER=$url
+            export FABRIC_TOKEN_FILE=$FAB_TMP/admin.token
+            return 0
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$FAB_TMP/controller.log" >&2
+    fail "fabric-controller did not become ready"
+}
+
+# Stops the controller with SIGTERM and waits for it.
+fab_controller_stop() {
+    local pid
+    [ -s "$FAB_TMP/controller.pid" ] || return 0
+    pid=$(cat "$FAB_TMP/controller.pid")
+    rm -f "$FAB_TMP/controller.pid"
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Prints host "X"'s name in the API, where names are lower case: host-x.
+fab_api_host() {
+    echo "host-${1,,}"
+}
+
+# Starts host "X"'s agent in controller mode with a token of its own.
+fab_agent_start_controlled() {
+    local host=$1 token_file="$FAB_TMP/host$1.token" name
+    name=$(fab_api_host "$host")
+    if [ ! -s "$token_file" ]; then
+        fabctl -o json token create "$name-agent" --role agent \
+            --host "$name" | jq -r .token >"$token_file"
+        chmod 600 "$token_file"
+    fi
+    fab_agent_spawn "$host" --controller "$FABRIC_CONTROLLER" \
+        --token-file "$token_file" --host "$name" --underlay ul0 \
+        --vtep "$(fab_vtep "$host")" \
+        --state-cache "$FAB_TMP/host$host-state.json"
+}
+
+# Creates port "vmxn" (VM "vmXN" in lower case, as API names are) in
+# "network" through the API, placed on host X and with address "ip" if
+# given (else the controller allocates it), then the VM with the MAC and IP
+# the port got.
+fab_vm_from_api() {
+    local vm=$1 network=$2 json
+    json=$(fabctl -o json port create "${vm,,}" --network "$network" \
+        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" ${3:+--ip "$3"})
+    fab_vm "$vm" "$network" "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
+}
+
+# Waits up to "seconds" (default 10) until the controller reports every
+# port up.
+fab_ports_up_wait() {
+    local deadline=$(( SECONDS + ${1:-10} )) down
+    while :; do
+        down=$(fabctl -o json port list | jq '[.[] | select(.status != "up")] | length')
+        [ "$down" = 0 ] && return 0
+        [ "$SECONDS" -lt "$deadline" ] || fail "$down port(s) not up"
+        sleep 0.2
+    done
+}
+
 fab_teardown() {
     local ns pid pidfile inst host
+    fab_controller_stop
     for pidfile in "$FAB_TMP"/host*.pid; do
         [ -e "$pidfile" ] || continue
         host=${pidfile##*/host}
