@@ -775,9 +775,14 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
     return status;
 }
 
-/* Waits until the store's revision passes 'revision' and returns 0, or
- * answers 304 at 'deadline' (monotonic_ms()), or 503 if the controller is
- * stopping. */
+/* The kinds of object a host's desired state is computed from: only their
+ * commits can change it, so only they wake a long poll (audit entries and
+ * port status reports do not). */
+static const char *const desired_kinds[] = {"network", "port", "host"};
+
+/* Waits until a commit past 'revision' changes one of 'desired_kinds' and
+ * returns 0, or answers 304 at 'deadline' (monotonic_ms()), or 503 if the
+ * controller is stopping. */
 static int
 wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
                 const char *what, struct api_error *err)
@@ -793,9 +798,9 @@ wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
                             "%s: the controller is stopping; poll again",
                             what);
         }
-        if (!store_wait(api->store, revision,
-                        remaining < WAIT_SLICE_MS ? remaining
-                                                  : WAIT_SLICE_MS)) {
+        if (!store_wait_kinds(
+                api->store, desired_kinds, ARRAY_SIZE(desired_kinds), revision,
+                remaining < WAIT_SLICE_MS ? remaining : WAIT_SLICE_MS)) {
             return 0;
         }
     }
@@ -857,16 +862,15 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
         json_decref(doc);
         doc = NULL;
 
-        /* Any commit wakes us; most leave this host's document alone, and
-         * then we wait on. */
+        /* A change to another host's ports wakes us too; if this host's
+         * document is the same, we wait on. */
         status = wait_for_commit(api, revision, deadline, what, err);
         if (status) {
             goto out;
         }
-        /* Commits come in bursts (a change and its audit entry, a script
-         * creating a thousand ports): look again at most every
-         * RECOMPUTE_MS, so that a burst costs a few computations of the
-         * document rather than one per commit. */
+        /* Changes come in bursts (a script creating a thousand ports):
+         * look again at most every RECOMPUTE_MS, so that a burst costs a
+         * few computations of the document rather than one per commit. */
         pause = computed + RECOMPUTE_MS - monotonic_ms();
         if (pause > deadline - monotonic_ms()) {
             pause = deadline - monotonic_ms();

@@ -170,14 +170,23 @@ struct store {
     char *path;                /* Database file. */
     struct store_conn *writer; /* Serves every write transaction. */
 
-    pthread_mutex_t mutex;      /* Guards the members below. */
-    bool writing;               /* A write transaction is in progress. */
-    pthread_cond_t writer_done; /* Signalled when 'writing' becomes false. */
-    int64_t revision;           /* Latest committed revision. */
-    pthread_cond_t committed;   /* Broadcast when 'revision' increases. */
-    size_t n_idle;              /* Number of connections in 'idle'. */
+    pthread_mutex_t mutex;        /* Guards the members below. */
+    bool writing;                 /* A write transaction is in progress. */
+    pthread_cond_t writer_done;   /* Signalled when 'writing' becomes false. */
+    int64_t revision;             /* Latest committed revision. */
+    pthread_cond_t committed;     /* Broadcast when 'revision' increases. */
+    struct store_kind_rev *kinds; /* Latest commit per kind written. */
+    size_t n_kinds;               /* Entries in 'kinds'. */
+    size_t n_idle;                /* Number of connections in 'idle'. */
     /* Idle read connections, the most recently used last. */
     struct store_conn *idle[STORE_MAX_IDLE_READERS];
+};
+
+/* The latest revision that changed an object of 'kind' in this process,
+ * for store_wait_kinds(). */
+struct store_kind_rev {
+    char *kind;       /* Owned. */
+    int64_t revision; /* Latest such revision. */
 };
 
 struct store_txn {
@@ -187,6 +196,8 @@ struct store_txn {
     bool dirty;              /* Wrote something. */
     int error;               /* First SQLite failure, or 0. */
     int64_t revision;        /* Write: revision when it began. */
+    char **kinds;            /* Kinds written, each once. */
+    size_t n_kinds;          /* Entries in 'kinds'. */
 };
 
 /* Logs SQLite's failure 'rc' at 'what' on 'db' (which may be NULL) and
@@ -675,6 +686,10 @@ store_close(struct store *store)
             conn_close(store->idle[i]);
         }
         conn_close(store->writer);
+        for (size_t i = 0; i < store->n_kinds; i++) {
+            free(store->kinds[i].kind);
+        }
+        free(store->kinds);
         pthread_cond_destroy(&store->committed);
         pthread_cond_destroy(&store->writer_done);
         pthread_mutex_destroy(&store->mutex);
@@ -868,7 +883,86 @@ txn_finish(struct store_txn *txn)
     } else {
         store_release_reader(txn->store, conn);
     }
+    for (size_t i = 0; i < txn->n_kinds; i++) {
+        free(txn->kinds[i]);
+    }
+    free(txn->kinds);
     free(txn);
+}
+
+/* Remembers that 'txn' wrote an object of 'kind'. */
+static void
+txn_note_kind(struct store_txn *txn, const char *kind)
+{
+    for (size_t i = 0; i < txn->n_kinds; i++) {
+        if (!strcmp(txn->kinds[i], kind)) {
+            return;
+        }
+    }
+    txn->kinds = xrealloc(txn->kinds, (txn->n_kinds + 1) * sizeof *txn->kinds);
+    txn->kinds[txn->n_kinds++] = xstrdup(kind);
+}
+
+/* Records, with 'store->mutex' held, that 'revision' changed 'kind'. */
+static void
+store_note_kind(struct store *store, const char *kind, int64_t revision)
+{
+    for (size_t i = 0; i < store->n_kinds; i++) {
+        if (!strcmp(store->kinds[i].kind, kind)) {
+            store->kinds[i].revision = revision;
+            return;
+        }
+    }
+    store->kinds =
+        xrealloc(store->kinds, (store->n_kinds + 1) * sizeof *store->kinds);
+    store->kinds[store->n_kinds].kind = xstrdup(kind);
+    store->kinds[store->n_kinds].revision = revision;
+    store->n_kinds++;
+}
+
+/* Returns the latest revision, with 'store->mutex' held, that changed any
+ * of the 'n' 'kinds' in this process, 0 if none did. */
+static int64_t
+store_kinds_revision(const struct store *store, const char *const *kinds,
+                     size_t n)
+{
+    int64_t revision = 0;
+
+    for (size_t i = 0; i < store->n_kinds; i++) {
+        for (size_t j = 0; j < n; j++) {
+            if (!strcmp(store->kinds[i].kind, kinds[j])
+                && store->kinds[i].revision > revision) {
+                revision = store->kinds[i].revision;
+            }
+        }
+    }
+    return revision;
+}
+
+int
+store_wait_kinds(struct store *store, const char *const *kinds, size_t n,
+                 int64_t revision, int timeout_ms)
+{
+    struct timespec deadline;
+    int error = 0;
+
+    if (timeout_ms >= 0) {
+        deadline_after(&deadline, timeout_ms);
+    }
+    pthread_mutex_lock(&store->mutex);
+    while (store_kinds_revision(store, kinds, n) <= revision && !error) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&store->committed, &store->mutex);
+        } else {
+            error = pthread_cond_timedwait(&store->committed, &store->mutex,
+                                           &deadline);
+        }
+    }
+    if (store_kinds_revision(store, kinds, n) > revision) {
+        error = 0;
+    }
+    pthread_mutex_unlock(&store->mutex);
+    return error ? ETIMEDOUT : 0;
 }
 
 /* Records SQLite failure 'error' in 'txn', so that it can no longer commit
@@ -940,6 +1034,9 @@ store_commit(struct store_txn *txn, int64_t *revisionp)
     if (!error && txn->dirty) {
         pthread_mutex_lock(&store->mutex);
         store->revision = revision;
+        for (size_t i = 0; i < txn->n_kinds; i++) {
+            store_note_kind(store, txn->kinds[i], revision);
+        }
         pthread_cond_broadcast(&store->committed);
         pthread_mutex_unlock(&store->mutex);
     }
@@ -1196,6 +1293,7 @@ store_put(struct store_txn *txn, const char *kind, const char *name,
         return txn_fail(txn, error);
     }
     txn->dirty = true;
+    txn_note_kind(txn, kind);
     if (versionp) {
         *versionp = current + 1;
     }
@@ -1247,6 +1345,7 @@ store_delete(struct store_txn *txn, const char *kind, const char *name,
         return txn_fail(txn, error);
     }
     txn->dirty = true;
+    txn_note_kind(txn, kind);
     return 0;
 }
 

@@ -51,6 +51,13 @@ int64_t store_revision(struct store *);
  * passes.  Returns 0 or ETIMEDOUT. */
 int store_wait(struct store *, int64_t revision, int timeout_ms);
 
+/* Like store_wait(), but only a commit past 'revision' that wrote an object
+ * of one of the 'n' 'kinds' ends the wait, so that a watcher of ports is not
+ * woken by, say, audit entries.  It knows the commits this process made
+ * since store_open(); earlier ones are in any revision a caller holds. */
+int store_wait_kinds(struct store *, const char *const *kinds, size_t n,
+                     int64_t revision, int timeout_ms);
+
 int store_begin(struct store *, bool write, struct store_txn **);
 /* Commits and frees 'txn', storing the new revision in '*revision' (which
  * may be NULL).  A transaction that wrote nothing commits without a new

@@ -1060,6 +1060,37 @@ test_wait(void **state)
     assert_int_equal(store_wait(f->store, 2, 20), ETIMEDOUT);
 }
 
+/* store_wait_kinds() wakes up only for commits that wrote one of the kinds
+ * it watches: a watcher of ports sleeps through audit entries. */
+static void
+test_wait_kinds(void **state)
+{
+    static const char *const watched[] = {"port", "network"};
+    struct fixture *f = *state;
+    pthread_t tid;
+    double start;
+
+    /* Nothing of these kinds was committed since the store opened. */
+    assert_int_equal(store_wait_kinds(f->store, watched, 2, 0, 20), ETIMEDOUT);
+
+    /* commit_later writes kind "k", which nobody here watches. */
+    start = now_us();
+    assert_int_equal(pthread_create(&tid, NULL, commit_later, f->store), 0);
+    assert_int_equal(store_wait_kinds(f->store, watched, 2, 0, 300),
+                     ETIMEDOUT);
+    assert_true(now_us() - start >= 300 * 1000);
+    pthread_join(tid, NULL);
+    assert_int_equal(store_revision(f->store), 1);
+
+    /* Once a port is committed past the revision held, the wait ends. */
+    assert_int_equal(put1(f->store, "port", "p1", "{}", STORE_CREATE, NULL),
+                     0);
+    assert_int_equal(store_wait_kinds(f->store, watched, 2, 1, 10000), 0);
+    assert_int_equal(store_wait_kinds(f->store, watched, 2, 2, 20), ETIMEDOUT);
+    assert_int_equal(store_wait_kinds(f->store, watched + 1, 1, 0, 20),
+                     ETIMEDOUT);
+}
+
 static int
 count_cb(const struct store_obj *obj, void *n)
 {
@@ -1163,6 +1194,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_mix, setup_open,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wait, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_kinds, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_timings, setup_open, teardown),
     };
 
