@@ -27,24 +27,21 @@
 
 /* Pinned map names, in enum dp_table order. */
 static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
-    [DP_PORTS] = "fab_ports",
-    [DP_NETWORKS] = "fab_networks",
-    [DP_FDB] = "fab_fdb",
-    [DP_BINDINGS] = "fab_bindings",
-    [DP_FLOOD] = "fab_flood_lists",
-    [DP_NEXTHOPS] = "fab_nexthops",
+    [DP_PORTS] = "fab_ports",       [DP_NETWORKS] = "fab_networks",
+    [DP_FDB] = "fab_fdb",           [DP_BINDINGS] = "fab_bindings",
+    [DP_FLOOD] = "fab_flood_lists", [DP_NEXTHOPS] = "fab_nexthops",
 };
 
 struct dp_bpf {
-    struct dp up;                   /* Must be first. */
-    char *pin_dir;                  /* <bpffs>/<instance>. */
-    struct fab_port *port;          /* Port program and the maps. */
-    struct fab_uplink *uplink;      /* Uplink program. */
-    int table_fds[DP_N_TABLES];     /* Map per table. */
-    int config_fd;                  /* fab_config. */
-    int stats_fd;                   /* fab_stats. */
-    int n_cpus;                     /* Possible CPUs, for per-CPU values. */
-    uint32_t n_slots;               /* Entries of fab_stats. */
+    struct dp up;               /* Must be first. */
+    char *pin_dir;              /* <bpffs>/<instance>. */
+    struct fab_port *port;      /* Port program and the maps. */
+    struct fab_uplink *uplink;  /* Uplink program. */
+    int table_fds[DP_N_TABLES]; /* Map per table. */
+    int config_fd;              /* fab_config. */
+    int stats_fd;               /* fab_stats. */
+    int n_cpus;                 /* Possible CPUs, for per-CPU values. */
+    uint32_t n_slots;           /* Entries of fab_stats. */
 };
 
 static struct dp_bpf *
@@ -159,11 +156,10 @@ static int
 dp_bpf_port_entry(struct dp_bpf *b, uint32_t ifindex,
                   struct fab_port_entry *entry)
 {
-    struct dp_port_key key = { .ifindex = ifindex };
+    struct dp_port_key key = {.ifindex = ifindex};
 
-    return bpf_map_lookup_elem(b->table_fds[DP_PORTS], &key, entry) < 0
-               ? errno
-               : 0;
+    return bpf_map_lookup_elem(b->table_fds[DP_PORTS], &key, entry) < 0 ? errno
+                                                                        : 0;
 }
 
 /* Finds a counter slot for a new port.  Slots in use are those of the ports
@@ -194,11 +190,22 @@ dp_bpf_slot_alloc(struct dp_bpf *b, uint32_t *slot)
     return error;
 }
 
+/* Sizes one object's copies of the resizable maps from 'options'.  Both
+ * objects declare the same maps, and sizing them alike lets the second
+ * reuse the first's pins. */
 static void
-dp_bpf_resize(struct bpf_map *map, uint32_t n)
+dp_bpf_size_maps(struct bpf_map *ports, struct bpf_map *stats,
+                 struct bpf_map *fdb, struct bpf_map *bindings,
+                 const struct dp_options *options)
 {
-    if (n) {
-        bpf_map__set_max_entries(map, n);
+    if (options->max_ports) {
+        bpf_map__set_max_entries(ports, options->max_ports);
+        bpf_map__set_max_entries(stats,
+                                 options->max_ports + FAB_SLOT_FIRST_PORT);
+    }
+    if (options->max_fdb) {
+        bpf_map__set_max_entries(fdb, options->max_fdb);
+        bpf_map__set_max_entries(bindings, options->max_fdb);
     }
 }
 
@@ -250,20 +257,12 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
     if (!b->port || !b->uplink) {
         return errno ? errno : EINVAL;
     }
-    /* Both objects declare the same maps; sizing them alike lets the
-     * second reuse the first's pins. */
-    dp_bpf_resize(b->port->maps.fab_ports, options->max_ports);
-    dp_bpf_resize(b->uplink->maps.fab_ports, options->max_ports);
-    dp_bpf_resize(b->port->maps.fab_stats,
-                  options->max_ports ? options->max_ports + FAB_SLOT_FIRST_PORT
-                                     : 0);
-    dp_bpf_resize(b->uplink->maps.fab_stats,
-                  options->max_ports ? options->max_ports + FAB_SLOT_FIRST_PORT
-                                     : 0);
-    dp_bpf_resize(b->port->maps.fab_fdb, options->max_fdb);
-    dp_bpf_resize(b->uplink->maps.fab_fdb, options->max_fdb);
-    dp_bpf_resize(b->port->maps.fab_bindings, options->max_fdb);
-    dp_bpf_resize(b->uplink->maps.fab_bindings, options->max_fdb);
+    dp_bpf_size_maps(b->port->maps.fab_ports, b->port->maps.fab_stats,
+                     b->port->maps.fab_fdb, b->port->maps.fab_bindings,
+                     options);
+    dp_bpf_size_maps(b->uplink->maps.fab_ports, b->uplink->maps.fab_stats,
+                     b->uplink->maps.fab_fdb, b->uplink->maps.fab_bindings,
+                     options);
 
     error = fab_port__load(b->port);
     if (!error) {
@@ -432,9 +431,9 @@ dp_bpf_configure(struct dp *dp, const struct dp_config *config)
         return errno;
     }
     if (config->underlay_ifindex) {
-        error = dp_bpf_attach(
-            bpf_program__fd(b->uplink->progs.fab_uplink_ingress),
-            config->underlay_ifindex);
+        error =
+            dp_bpf_attach(bpf_program__fd(b->uplink->progs.fab_uplink_ingress),
+                          config->underlay_ifindex);
         if (error) {
             return error;
         }
@@ -502,8 +501,7 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
             return error;
         }
     }
-    if (bpf_map_delete_elem(b->table_fds[table], key) < 0
-        && errno != ENOENT) {
+    if (bpf_map_delete_elem(b->table_fds[table], key) < 0 && errno != ENOENT) {
         return errno;
     }
     return 0;
@@ -620,7 +618,7 @@ static int
 dp_bpf_purge(struct dp *dp)
 {
     struct dp_bpf *b = dp_bpf_cast(dp);
-    static const char *const others[] = { "fab_config", "fab_stats" };
+    static const char *const others[] = {"fab_config", "fab_stats"};
     struct dp_config config;
     int error = 0;
 
@@ -629,8 +627,8 @@ dp_bpf_purge(struct dp *dp)
         dp_bpf_detach(config.underlay_ifindex);
     }
     for (size_t i = 0; i < DP_N_TABLES + ARRAY_SIZE(others); i++) {
-        const char *name = i < DP_N_TABLES ? dp_bpf_table_maps[i]
-                                           : others[i - DP_N_TABLES];
+        const char *name =
+            i < DP_N_TABLES ? dp_bpf_table_maps[i] : others[i - DP_N_TABLES];
         char *path = xasprintf("%s/%s", b->pin_dir, name);
 
         if (unlink(path) < 0 && errno != ENOENT && !error) {

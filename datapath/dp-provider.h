@@ -6,7 +6,7 @@
 #include "datapath/dp.h"
 
 struct dp_class {
-    const char *name;           /* Backend name, e.g. "bpf". */
+    const char *name; /* Backend name, e.g. "bpf". */
     int (*open)(const struct dp_options *, struct dp **);
     void (*close)(struct dp *);
     int (*configure)(struct dp *, const struct dp_config *);
@@ -14,8 +14,7 @@ struct dp_class {
     int (*table_set)(struct dp *, enum dp_table, const void *key,
                      const void *value);
     int (*table_del)(struct dp *, enum dp_table, const void *key);
-    int (*table_get)(struct dp *, enum dp_table, const void *key,
-                     void *value);
+    int (*table_get)(struct dp *, enum dp_table, const void *key, void *value);
     int (*table_dump)(struct dp *, enum dp_table, dp_dump_cb *, void *aux);
     int (*stats_get)(struct dp *, uint32_t ifindex, struct dp_stats *);
     int (*purge)(struct dp *);

@@ -15,69 +15,69 @@
 /* DP_PORTS: a VM port, keyed by the ifindex of its host-side device
  * (a veth or a tap). */
 struct dp_port_key {
-    __u32 ifindex;              /* Host-side device. */
+    __u32 ifindex; /* Host-side device. */
 };
 
-#define DP_PORT_SECURITY 0x1    /* Drop frames not from the port's MAC/IP. */
-#define DP_PORT_VETH 0x2        /* A veth: deliver with redirect to peer. */
+#define DP_PORT_SECURITY 0x1 /* Drop frames not from the port's MAC/IP. */
+#define DP_PORT_VETH 0x2     /* A veth: deliver with redirect to peer. */
 
 struct dp_port {
-    __u32 vni;                  /* The port's virtual network. */
-    __u32 flags;                /* DP_PORT_*. */
-    __u8 mac[PKT_ETH_ALEN];     /* The VM's MAC. */
-    __u16 mtu;                  /* Largest L3 packet the VM may send. */
-    __be32 ip4;                 /* The VM's IPv4 address, 0 for none. */
-    __u8 ip6[16];               /* The VM's IPv6 address, zero for none. */
+    __u32 vni;              /* The port's virtual network. */
+    __u32 flags;            /* DP_PORT_*. */
+    __u8 mac[PKT_ETH_ALEN]; /* The VM's MAC. */
+    __u16 mtu;              /* Largest L3 packet the VM may send. */
+    __be32 ip4;             /* The VM's IPv4 address, 0 for none. */
+    __u8 ip6[16];           /* The VM's IPv6 address, zero for none. */
 };
 
 /* DP_NETWORKS: a virtual network, keyed by VNI.  Frames for a VNI without an
  * entry are dropped. */
 struct dp_network_key {
-    __u32 vni;                  /* 24-bit VXLAN network identifier. */
+    __u32 vni; /* 24-bit VXLAN network identifier. */
 };
 
 struct dp_network {
-    __u32 mtu;                  /* VM-facing MTU of the network. */
-    __u32 flags;                /* Reserved, 0. */
+    __u32 mtu;   /* VM-facing MTU of the network. */
+    __u32 flags; /* Reserved, 0. */
 };
 
 /* DP_FDB: where a MAC lives within a VNI.  Written by the agent only; the
  * fast path never learns. */
 struct dp_fdb_key {
-    __u32 vni;                  /* Virtual network. */
-    __u8 mac[PKT_ETH_ALEN];     /* Endpoint MAC. */
-    __u16 pad;                  /* Zero. */
+    __u32 vni;              /* Virtual network. */
+    __u8 mac[PKT_ETH_ALEN]; /* Endpoint MAC. */
+    __u16 pad;              /* Zero. */
 };
 
 struct dp_fdb_entry {
-    __u32 ifindex;              /* Local port's device, or 0 if remote. */
-    __be32 vtep;                /* Remote VTEP address, when ifindex is 0. */
+    __u32 ifindex; /* Local port's device, or 0 if remote. */
+    __be32 vtep;   /* Remote VTEP address, when ifindex is 0. */
 };
 
 /* DP_BINDINGS: IPv4 to MAC within a VNI, answered by the ARP responder. */
 struct dp_binding_key {
-    __u32 vni;                  /* Virtual network. */
-    __be32 ip4;                 /* Endpoint address. */
+    __u32 vni;  /* Virtual network. */
+    __be32 ip4; /* Endpoint address. */
 };
 
 struct dp_binding {
-    __u8 mac[PKT_ETH_ALEN];     /* The MAC that owns 'ip4'. */
-    __u16 pad;                  /* Zero. */
+    __u8 mac[PKT_ETH_ALEN]; /* The MAC that owns 'ip4'. */
+    __u16 pad;              /* Zero. */
 };
 
 /* DP_FLOOD: where broadcast, multicast and unknown unicast of a VNI go. */
 struct dp_flood_key {
-    __u32 vni;                  /* Virtual network. */
+    __u32 vni; /* Virtual network. */
 };
 
 struct dp_flood_member {
-    __u32 ifindex;              /* A local port's device, or 0. */
-    __be32 vtep;                /* A remote VTEP, when 'ifindex' is 0. */
+    __u32 ifindex; /* A local port's device, or 0. */
+    __be32 vtep;   /* A remote VTEP, when 'ifindex' is 0. */
 };
 
 struct dp_flood {
-    __u32 n_members;            /* Used entries of 'members'. */
-    __u32 pad;                  /* Zero. */
+    __u32 n_members; /* Used entries of 'members'. */
+    __u32 pad;       /* Zero. */
     struct dp_flood_member members[DP_FLOOD_MAX]; /* Locals first. */
 };
 
@@ -86,7 +86,7 @@ struct dp_flood {
  * consults the FIB itself: a lookup here is cheaper, and bpf_fib_lookup()
  * would demand IP forwarding on the underlay device. */
 struct dp_nexthop_key {
-    __be32 vtep;                /* Remote VTEP address. */
+    __be32 vtep; /* Remote VTEP address. */
 };
 
 struct dp_nexthop {
@@ -97,10 +97,10 @@ struct dp_nexthop {
 
 /* The host's underlay settings, a single entry. */
 struct dp_config {
-    __be32 vtep_ip;             /* Our VTEP address; 0 disables VXLAN. */
-    __u32 underlay_ifindex;     /* Device VXLAN leaves by. */
-    __u8 ttl;                   /* Outer TTL. */
-    __u8 pad[3];                /* Zero. */
+    __be32 vtep_ip;         /* Our VTEP address; 0 disables VXLAN. */
+    __u32 underlay_ifindex; /* Device VXLAN leaves by. */
+    __u8 ttl;               /* Outer TTL. */
+    __u8 pad[3];            /* Zero. */
 };
 
 #endif /* datapath/dp-tables.h */

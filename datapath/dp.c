@@ -5,22 +5,20 @@
 #include "datapath/dp-provider.h"
 
 static const struct {
-    const char *name;           /* For messages. */
-    size_t key_size;            /* Key struct size. */
-    size_t value_size;          /* Value struct size. */
+    const char *name;  /* For messages. */
+    size_t key_size;   /* Key struct size. */
+    size_t value_size; /* Value struct size. */
 } dp_tables[DP_N_TABLES] = {
-    [DP_PORTS] = { "ports", sizeof(struct dp_port_key),
-                   sizeof(struct dp_port) },
-    [DP_NETWORKS] = { "networks", sizeof(struct dp_network_key),
-                      sizeof(struct dp_network) },
-    [DP_FDB] = { "fdb", sizeof(struct dp_fdb_key),
-                 sizeof(struct dp_fdb_entry) },
-    [DP_BINDINGS] = { "bindings", sizeof(struct dp_binding_key),
-                      sizeof(struct dp_binding) },
-    [DP_FLOOD] = { "flood", sizeof(struct dp_flood_key),
-                   sizeof(struct dp_flood) },
-    [DP_NEXTHOPS] = { "nexthops", sizeof(struct dp_nexthop_key),
-                      sizeof(struct dp_nexthop) },
+    [DP_PORTS] = {"ports", sizeof(struct dp_port_key), sizeof(struct dp_port)},
+    [DP_NETWORKS] = {"networks", sizeof(struct dp_network_key),
+                     sizeof(struct dp_network)},
+    [DP_FDB] = {"fdb", sizeof(struct dp_fdb_key), sizeof(struct dp_fdb_entry)},
+    [DP_BINDINGS] = {"bindings", sizeof(struct dp_binding_key),
+                     sizeof(struct dp_binding)},
+    [DP_FLOOD] = {"flood", sizeof(struct dp_flood_key),
+                  sizeof(struct dp_flood)},
+    [DP_NEXTHOPS] = {"nexthops", sizeof(struct dp_nexthop_key),
+                     sizeof(struct dp_nexthop)},
 };
 
 static const char *const dp_drop_names[DP_DROP_N_REASONS] = {
@@ -109,8 +107,7 @@ dp_table_del(struct dp *dp, enum dp_table table, const void *key)
 }
 
 int
-dp_table_get(struct dp *dp, enum dp_table table, const void *key,
-             void *value)
+dp_table_get(struct dp *dp, enum dp_table table, const void *key, void *value)
 {
     if (!dp_table_valid(table)) {
         return EINVAL;

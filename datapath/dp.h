@@ -24,23 +24,23 @@
 struct dp;
 
 enum dp_table {
-    DP_PORTS,                   /* struct dp_port_key -> struct dp_port */
-    DP_NETWORKS,                /* struct dp_network_key -> struct dp_network */
-    DP_FDB,                     /* struct dp_fdb_key -> struct dp_fdb_entry */
-    DP_BINDINGS,                /* struct dp_binding_key -> struct dp_binding */
-    DP_FLOOD,                   /* struct dp_flood_key -> struct dp_flood */
-    DP_NEXTHOPS,                /* struct dp_nexthop_key -> dp_nexthop */
+    DP_PORTS,    /* struct dp_port_key -> struct dp_port */
+    DP_NETWORKS, /* struct dp_network_key -> struct dp_network */
+    DP_FDB,      /* struct dp_fdb_key -> struct dp_fdb_entry */
+    DP_BINDINGS, /* struct dp_binding_key -> struct dp_binding */
+    DP_FLOOD,    /* struct dp_flood_key -> struct dp_flood */
+    DP_NEXTHOPS, /* struct dp_nexthop_key -> dp_nexthop */
     DP_N_TABLES
 };
 
 /* How to open a datapath. */
 struct dp_options {
-    const char *instance;       /* Name of this datapath, "fabric" if NULL. */
-    const char *bpffs;          /* BPF filesystem, "/sys/fs/bpf" if NULL. */
-    uint32_t max_ports;         /* Table sizes, 0 for the defaults. */
+    const char *instance; /* Name of this datapath, "fabric" if NULL. */
+    const char *bpffs;    /* BPF filesystem, "/sys/fs/bpf" if NULL. */
+    uint32_t max_ports;   /* Table sizes, 0 for the defaults. */
     uint32_t max_fdb;
-    bool read_only;             /* Open existing tables only: no program is
-                                 * loaded or attached and nothing written. */
+    bool read_only; /* Open existing tables only: no program is
+                     * loaded or attached and nothing written. */
 };
 
 /* Opens the datapath instance named in 'options', creating its tables on

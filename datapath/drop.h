@@ -4,36 +4,36 @@
 #define DATAPATH_DROP_H 1
 
 #define DP_DROP_REASONS(X)                                                    \
-    X(MALFORMED, "malformed")         /* A header failed to parse. */         \
-    X(NO_PORT, "no-port")             /* Device is not a configured port. */  \
-    X(SPOOF_MAC, "spoofed-mac")       /* Source MAC is not the port's. */     \
-    X(SPOOF_IP, "spoofed-ip")         /* Source IP is not the port's. */      \
-    X(OVERSIZE, "oversize")           /* Larger than the network MTU. */      \
-    X(UNKNOWN_VNI, "unknown-vni")     /* VNI has no network here. */          \
-    X(NO_DEST, "no-destination")      /* Unknown unicast, empty flood list. */\
-    X(VNI_MISMATCH, "vni-mismatch")   /* Destination is in another VNI. */    \
-    X(NO_NEIGH, "no-neighbour")       /* Next hop MAC not resolved yet. */    \
-    X(ENCAP_FAILED, "encap-failed")   /* Could not add the outer headers. */  \
-    X(DECAP_FAILED, "decap-failed")   /* Could not strip the outer headers. */\
-    X(BAD_VXLAN, "bad-vxlan")         /* VXLAN to us, but unusable. */        \
-    X(NOT_CONFIGURED, "not-configured") /* No VTEP configured yet. */         \
+    X(MALFORMED, "malformed")       /* A header failed to parse. */           \
+    X(NO_PORT, "no-port")           /* Device is not a configured port. */    \
+    X(SPOOF_MAC, "spoofed-mac")     /* Source MAC is not the port's. */       \
+    X(SPOOF_IP, "spoofed-ip")       /* Source IP is not the port's. */        \
+    X(OVERSIZE, "oversize")         /* Larger than the network MTU. */        \
+    X(UNKNOWN_VNI, "unknown-vni")   /* VNI has no network here. */            \
+    X(NO_DEST, "no-destination")    /* Unknown unicast, empty flood list. */  \
+    X(VNI_MISMATCH, "vni-mismatch") /* Destination is in another VNI. */      \
+    X(NO_NEIGH, "no-neighbour")     /* Next hop MAC not resolved yet. */      \
+    X(ENCAP_FAILED, "encap-failed") /* Could not add the outer headers. */    \
+    X(DECAP_FAILED, "decap-failed") /* Could not strip the outer headers. */  \
+    X(BAD_VXLAN, "bad-vxlan")       /* VXLAN to us, but unusable. */          \
+    X(NOT_CONFIGURED, "not-configured")   /* No VTEP configured yet. */       \
     X(REDIRECT_FAILED, "redirect-failed") /* Kernel refused the redirect. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,
     DP_DROP_REASONS(DP_DROP_ENUM)
 #undef DP_DROP_ENUM
-    DP_DROP_N_REASONS
+        DP_DROP_N_REASONS
 };
 
 /* Per-port counters.  "rx" is what the switch received from the port (the VM
  * sent it), "tx" what the switch delivered to the port.  For the underlay
  * device, rx is VXLAN received and tx VXLAN sent. */
 struct dp_stats {
-    __u64 rx_packets;           /* Frames received from the port. */
-    __u64 rx_bytes;             /* Their bytes. */
-    __u64 tx_packets;           /* Frames delivered to the port. */
-    __u64 tx_bytes;             /* Their bytes. */
+    __u64 rx_packets;               /* Frames received from the port. */
+    __u64 rx_bytes;                 /* Their bytes. */
+    __u64 tx_packets;               /* Frames delivered to the port. */
+    __u64 tx_bytes;                 /* Their bytes. */
     __u64 drops[DP_DROP_N_REASONS]; /* Dropped frames by reason. */
 };
 

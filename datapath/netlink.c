@@ -77,7 +77,8 @@ nl_link_attr_cb(const struct nlattr *attr, void *link_)
     case IFLA_LINKINFO: {
         const struct nlattr *info;
 
-        mnl_attr_for_each_nested(info, attr) {
+        mnl_attr_for_each_nested(info, attr)
+        {
             if (mnl_attr_get_type(info) == IFLA_INFO_KIND
                 && mnl_attr_validate(info, MNL_TYPE_STRING) == 0) {
                 strncpy(link->kind, mnl_attr_get_str(info),
@@ -171,8 +172,8 @@ nl_link_set_up(uint32_t ifindex)
 
 /* What RTM_GETROUTE tells about one destination. */
 struct nl_route {
-    uint32_t oif;               /* Output device. */
-    uint32_t gateway;           /* Next hop, network order; 0 if direct. */
+    uint32_t oif;     /* Output device. */
+    uint32_t gateway; /* Next hop, network order; 0 if direct. */
 };
 
 static int
@@ -257,9 +258,9 @@ nl_neigh_resolve(uint32_t ifindex, uint32_t ipv4)
 
 /* What RTM_GETNEIGH tells about one neighbour. */
 struct nl_neigh {
-    uint16_t state;             /* NUD_* bits. */
-    bool has_lladdr;            /* 'lladdr' is set. */
-    uint8_t lladdr[6];          /* Its MAC. */
+    uint16_t state;    /* NUD_* bits. */
+    bool has_lladdr;   /* 'lladdr' is set. */
+    uint8_t lladdr[6]; /* Its MAC. */
 };
 
 static int
@@ -327,8 +328,9 @@ nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
         return error;
     }
     if (error || !neigh.has_lladdr
-        || !(neigh.state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE
-                            | NUD_PERMANENT | NUD_NOARP))) {
+        || !(neigh.state
+             & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE
+                | NUD_PERMANENT | NUD_NOARP))) {
         error = nl_neigh_resolve(route.oif, ipv4);
         return error ? error : EAGAIN;
     }

@@ -8,11 +8,11 @@
 #include <stdint.h>
 
 struct nl_link {
-    uint32_t ifindex;           /* Interface index. */
-    uint32_t mtu;               /* MTU. */
-    bool up;                    /* Administratively up (IFF_UP). */
-    char kind[16];              /* rtnetlink kind ("veth", "tun"...), or "". */
-    uint8_t mac[6];             /* Hardware address. */
+    uint32_t ifindex; /* Interface index. */
+    uint32_t mtu;     /* MTU. */
+    bool up;          /* Administratively up (IFF_UP). */
+    char kind[16];    /* rtnetlink kind ("veth", "tun"...), or "". */
+    uint8_t mac[6];   /* Hardware address. */
 };
 
 /* Looks up the link named 'name'.  Returns 0, ENODEV if there is none, or
@@ -30,9 +30,9 @@ int nl_neigh_resolve(uint32_t ifindex, uint32_t ipv4);
 
 /* How the kernel reaches an underlay address. */
 struct nl_nexthop {
-    uint32_t ifindex;           /* Device the route leaves by. */
-    uint8_t src_mac[6];         /* That device's MAC. */
-    uint8_t dst_mac[6];         /* The next hop's MAC. */
+    uint32_t ifindex;   /* Device the route leaves by. */
+    uint8_t src_mac[6]; /* That device's MAC. */
+    uint8_t dst_mac[6]; /* The next hop's MAC. */
 };
 
 /* Resolves how to reach 'ipv4' (network order): route, then the next hop's

@@ -11,8 +11,8 @@
 #include "packet/hdr.h"
 
 struct pkt_cursor {
-    __u8 *pos;                  /* Next unparsed byte. */
-    __u8 *end;                  /* One past the last byte of the buffer. */
+    __u8 *pos; /* Next unparsed byte. */
+    __u8 *end; /* One past the last byte of the buffer. */
 };
 
 PKT_INLINE void
@@ -109,15 +109,15 @@ pkt_ipv4_is_fragment(const struct pkt_ipv4 *ip)
            != 0;
 }
 
-#define PKT_IPV6_EXT_MAX 4       /* Extension headers walked at most. */
+#define PKT_IPV6_EXT_MAX 4 /* Extension headers walked at most. */
 #define PKT_IPV6_HOPOPTS 0
 #define PKT_IPV6_ROUTING 43
 #define PKT_IPV6_FRAGMENT 44
 #define PKT_IPV6_DSTOPTS 60
 
 struct pkt_ipv6_ext {
-    __u8 nexthdr;               /* Next header. */
-    __u8 len;                   /* Length in 8-byte units, first excluded. */
+    __u8 nexthdr; /* Next header. */
+    __u8 len;     /* Length in 8-byte units, first excluded. */
 } __attribute__((packed));
 
 PKT_INLINE bool

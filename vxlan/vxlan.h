@@ -12,28 +12,28 @@
 #include "packet/parse.h"
 
 #define VXLAN_PORT 4789
-#define VXLAN_SRC_PORT_MIN 49152  /* Outer source ports span 49152..65535. */
+#define VXLAN_SRC_PORT_MIN 49152 /* Outer source ports span 49152..65535. */
 #define VXLAN_VNI_MAX 0xffffff
 
 /* Flag bits of the first two bytes. */
-#define VXLAN_FLAG_I 0x08       /* Byte 0: the VNI is valid. */
-#define VXLAN_FLAG_G 0x80       /* Byte 0: a group policy id is present. */
-#define VXLAN_GBP_D 0x40        /* Byte 1: don't learn. */
-#define VXLAN_GBP_A 0x08        /* Byte 1: policy already applied. */
+#define VXLAN_FLAG_I 0x08 /* Byte 0: the VNI is valid. */
+#define VXLAN_FLAG_G 0x80 /* Byte 0: a group policy id is present. */
+#define VXLAN_GBP_D 0x40  /* Byte 1: don't learn. */
+#define VXLAN_GBP_A 0x08  /* Byte 1: policy already applied. */
 
 struct vxlan_hdr {
-    __u8 flags;                 /* G and I bits. */
-    __u8 gbp_flags;             /* D and A bits of the GBP extension. */
-    __be16 group;               /* Group policy id, when G is set. */
-    __be32 vni_res;             /* VNI in the upper 24 bits. */
+    __u8 flags;     /* G and I bits. */
+    __u8 gbp_flags; /* D and A bits of the GBP extension. */
+    __be16 group;   /* Group policy id, when G is set. */
+    __be32 vni_res; /* VNI in the upper 24 bits. */
 } __attribute__((packed));
 
 /* The whole outer encapsulation in front of the inner Ethernet frame. */
 struct vxlan_outer {
-    struct pkt_eth eth;         /* Underlay MACs. */
-    struct pkt_ipv4 ip;         /* Underlay IPv4 without options. */
-    struct pkt_udp udp;         /* UDP to port 4789. */
-    struct vxlan_hdr vxlan;     /* VNI and group. */
+    struct pkt_eth eth;     /* Underlay MACs. */
+    struct pkt_ipv4 ip;     /* Underlay IPv4 without options. */
+    struct pkt_udp udp;     /* UDP to port 4789. */
+    struct vxlan_hdr vxlan; /* VNI and group. */
 } __attribute__((packed));
 
 #define VXLAN_OVERHEAD ((int) sizeof(struct vxlan_outer)) /* 50 bytes. */
@@ -107,10 +107,9 @@ vxlan_flow_hash(const struct pkt_info *info)
         /* MACs sit at odd offsets; BPF forbids misaligned stack loads. */
         h = vxlan_hash_mix(h, vxlan_mac_word(info->src_mac));
         h = vxlan_hash_mix(h, vxlan_mac_word(info->dst_mac));
-        h = vxlan_hash_mix(h, (__u32) info->src_mac[4] << 24
-                                  | (__u32) info->src_mac[5] << 16
-                                  | (__u32) info->dst_mac[4] << 8
-                                  | info->dst_mac[5]);
+        h = vxlan_hash_mix(
+            h, (__u32) info->src_mac[4] << 24 | (__u32) info->src_mac[5] << 16
+                   | (__u32) info->dst_mac[4] << 8 | info->dst_mac[5]);
         return vxlan_hash_final(h ^ info->l3_proto);
     }
     /* Fragments of one datagram must take one underlay path, and only the
@@ -155,8 +154,8 @@ vxlan_build_outer(struct vxlan_outer *o, const struct vxlan_encap_params *p,
 
     o->ip.ver_ihl = 0x45;
     o->ip.tos = vxlan_outer_tos(inner);
-    o->ip.tot_len = bpf_htons((__u16) (inner_len + VXLAN_OVERHEAD
-                                       - sizeof(struct pkt_eth)));
+    o->ip.tot_len = bpf_htons(
+        (__u16) (inner_len + VXLAN_OVERHEAD - sizeof(struct pkt_eth)));
     o->ip.id = 0;
     o->ip.frag_off = p->dont_fragment ? bpf_htons(PKT_IPV4_DF) : 0;
     o->ip.ttl = p->ttl;
@@ -167,8 +166,8 @@ vxlan_build_outer(struct vxlan_outer *o, const struct vxlan_encap_params *p,
 
     o->udp.source = bpf_htons(vxlan_src_port(hash));
     o->udp.dest = bpf_htons(VXLAN_PORT);
-    o->udp.len = bpf_htons((__u16) (inner_len + sizeof o->udp
-                                    + sizeof o->vxlan));
+    o->udp.len =
+        bpf_htons((__u16) (inner_len + sizeof o->udp + sizeof o->vxlan));
     o->udp.check = 0;
 
     o->vxlan.flags = VXLAN_FLAG_I | (p->group ? VXLAN_FLAG_G : 0);
@@ -180,8 +179,7 @@ vxlan_build_outer(struct vxlan_outer *o, const struct vxlan_encap_params *p,
 /* Rewrites the destination of already built outer headers, for replicating
  * one frame to several VTEPs, and recomputes the IPv4 checksum. */
 PKT_INLINE void
-vxlan_set_outer_dst(struct vxlan_outer *o, __be32 dst_ip,
-                    const __u8 *dst_mac)
+vxlan_set_outer_dst(struct vxlan_outer *o, __be32 dst_ip, const __u8 *dst_mac)
 {
     o->ip.daddr = dst_ip;
     o->ip.check = pkt_ipv4_csum(&o->ip);
@@ -190,19 +188,19 @@ vxlan_set_outer_dst(struct vxlan_outer *o, __be32 dst_ip,
 
 /* Result of looking at an underlay frame. */
 enum vxlan_classify {
-    VXLAN_NOT_OURS = 0,         /* Not VXLAN to us: hand to the host stack. */
-    VXLAN_OK = 1,               /* Valid VXLAN for 'vtep_ip'. */
-    VXLAN_MALFORMED = 2,        /* VXLAN to us, but unusable. */
+    VXLAN_NOT_OURS = 0,  /* Not VXLAN to us: hand to the host stack. */
+    VXLAN_OK = 1,        /* Valid VXLAN for 'vtep_ip'. */
+    VXLAN_MALFORMED = 2, /* VXLAN to us, but unusable. */
 };
 
 /* What decapsulation learns from the outer headers. */
 struct vxlan_decap_info {
-    __u32 vni;                  /* Virtual network. */
-    __u16 group;                /* Sender's group id, 0 if G is clear. */
-    __u8 tos;                   /* Outer TOS. */
+    __u32 vni;   /* Virtual network. */
+    __u16 group; /* Sender's group id, 0 if G is clear. */
+    __u8 tos;    /* Outer TOS. */
     __u8 pad;
-    __be32 src_ip;              /* Sending VTEP. */
-    __u16 inner_off;            /* Offset of the inner Ethernet header. */
+    __be32 src_ip;   /* Sending VTEP. */
+    __u16 inner_off; /* Offset of the inner Ethernet header. */
 };
 
 /* Decides whether the frame in ['data', 'end'), whose full length is

@@ -14,8 +14,7 @@ static __always_inline int
 fab_arp_respond(struct __sk_buff *skb, const struct fab_port_entry *entry,
                 const struct pkt_info *info)
 {
-    struct dp_binding_key key = { .vni = entry->port.vni,
-                                  .ip4 = info->dst4 };
+    struct dp_binding_key key = {.vni = entry->port.vni, .ip4 = info->dst4};
     void *data = fab_data(skb);
     void *end = fab_data_end(skb);
     struct dp_binding *binding;

@@ -15,8 +15,9 @@
 #define TC_ACT_REDIRECT 7
 #define AF_INET 2
 
-/* From <linux/bpf.h>: the inner L2 header length for bpf_skb_adjust_room. */
-#define BPF_F_ADJ_ROOM_ENCAP_L2(len) (((__u64) (len) & 0xff) << 56)
+/* From <linux/bpf.h>: the inner L2 header length for bpf_skb_adjust_room,
+ * in the top byte (the bits above it shift out, as the mask there drops). */
+#define BPF_F_ADJ_ROOM_ENCAP_L2(len) ((__u64) (len) << 56)
 
 /* Packet pointers from the context.  The loads are written in assembly so
  * that clang cannot fold the context offset into a shared base register,

@@ -5,15 +5,16 @@
 #include "datapath/bpf/stats.h"
 
 /* Delivers the frame to the port on 'ifindex', which must belong to 'vni',
- * and returns the tc verdict.  Drops count against 'in_slot'.  A veth port gets the frame straight into its
- * peer's ingress, skipping the host-side device, when 'protocol_known' says
- * skb->protocol matches the frame: bpf_redirect_peer() does not derive it
- * again, unlike a transmit, which is what taps and the other cases get. */
+ * and returns the tc verdict.  Drops count against 'in_slot'.  A veth port
+ * gets the frame straight into its peer's ingress, skipping the host-side
+ * device, when 'protocol_known' says skb->protocol matches the frame:
+ * bpf_redirect_peer() does not derive it again, unlike a transmit, which is
+ * what taps and the other cases get. */
 static __always_inline int
 fab_deliver_local(struct __sk_buff *skb, __u32 in_slot, __u32 ifindex,
                   __u32 vni, bool protocol_known)
 {
-    struct dp_port_key key = { .ifindex = ifindex };
+    struct dp_port_key key = {.ifindex = ifindex};
     struct fab_port_entry *dst = bpf_map_lookup_elem(&fab_ports, &key);
     long rc;
 

@@ -10,15 +10,15 @@
 /* The outer headers followed by the inner Ethernet header, written to the
  * frame in one store after the room for them is made. */
 struct fab_encap_hdrs {
-    struct vxlan_outer outer;   /* Outer Ethernet, IPv4, UDP, VXLAN. */
-    struct pkt_eth inner;       /* The original Ethernet header. */
+    struct vxlan_outer outer; /* Outer Ethernet, IPv4, UDP, VXLAN. */
+    struct pkt_eth inner;     /* The original Ethernet header. */
 } __attribute__((packed));
 
 /* Per-CPU scratch space for encapsulation.  The stack (512 bytes, shared
  * by every inlined stage and the flood callback) cannot hold all of this. */
 struct fab_encap_scratch {
-    struct fab_encap_hdrs h;        /* Headers written to the frame. */
-    struct vxlan_encap_params p;    /* Their inputs. */
+    struct fab_encap_hdrs h;     /* Headers written to the frame. */
+    struct vxlan_encap_params p; /* Their inputs. */
 };
 
 struct {
@@ -44,7 +44,7 @@ static __always_inline enum dp_drop_reason
 fab_underlay_route(const struct dp_config *cfg, __be32 vtep,
                    struct fab_encap_scratch *s, __u32 *oif)
 {
-    struct dp_nexthop_key key = { .vtep = vtep };
+    struct dp_nexthop_key key = {.vtep = vtep};
     struct dp_nexthop *nh = bpf_map_lookup_elem(&fab_nexthops, &key);
 
     if (!nh) {

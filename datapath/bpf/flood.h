@@ -11,18 +11,18 @@
 /* State shared by the iterations of one flood.  The iterations run in a
  * bpf_loop() callback so the verifier checks one member, not DP_FLOOD_MAX. */
 struct fab_flood_ctx {
-    struct __sk_buff *skb;          /* The frame being replicated. */
-    struct dp_flood *flood;         /* The VNI's flood list. */
-    const struct pkt_info *info;    /* The frame's headers. */
-    struct dp_config *cfg;          /* Underlay settings. */
-    struct fab_encap_scratch *s;    /* Outer headers once encapsulated. */
-    __u32 in_ifindex;               /* Where the frame came from. */
-    __u32 in_slot;                  /* Its counters. */
-    __u32 vni;                      /* Its network. */
-    __u32 n_sent;                   /* Copies sent so far. */
-    bool from_underlay;             /* Arrived by VXLAN: locals only. */
-    bool encapsulated;              /* Outer headers are on the frame. */
-    bool failed;                    /* Encapsulation failed: stop. */
+    struct __sk_buff *skb;       /* The frame being replicated. */
+    struct dp_flood *flood;      /* The VNI's flood list. */
+    const struct pkt_info *info; /* The frame's headers. */
+    struct dp_config *cfg;       /* Underlay settings. */
+    struct fab_encap_scratch *s; /* Outer headers once encapsulated. */
+    __u32 in_ifindex;            /* Where the frame came from. */
+    __u32 in_slot;               /* Its counters. */
+    __u32 vni;                   /* Its network. */
+    __u32 n_sent;                /* Copies sent so far. */
+    bool from_underlay;          /* Arrived by VXLAN: locals only. */
+    bool encapsulated;           /* Outer headers are on the frame. */
+    bool failed;                 /* Encapsulation failed: stop. */
 };
 
 static long
@@ -55,8 +55,7 @@ fab_flood_member(__u32 i, void *arg)
     if (c->from_underlay) {
         return 1;
     }
-    if (fab_underlay_route(c->cfg, m->vtep, c->s, &oif)
-        != DP_DROP_N_REASONS) {
+    if (fab_underlay_route(c->cfg, m->vtep, c->s, &oif) != DP_DROP_N_REASONS) {
         /* This VTEP misses the copy until the agent has resolved it. */
         fab_drop(c->in_slot, DP_DROP_NO_NEIGH);
         return 0;
@@ -88,7 +87,7 @@ static __always_inline int
 fab_flood(struct __sk_buff *skb, __u32 in_ifindex, __u32 in_slot,
           const struct pkt_info *info, __u32 vni, bool from_underlay)
 {
-    struct dp_flood_key key = { .vni = vni };
+    struct dp_flood_key key = {.vni = vni};
     struct fab_flood_ctx c = {};
     __u32 zero = 0;
 

@@ -16,7 +16,7 @@ SEC("tc")
 int
 fab_port_ingress(struct __sk_buff *skb)
 {
-    struct dp_port_key key = { .ifindex = skb->ifindex };
+    struct dp_port_key key = {.ifindex = skb->ifindex};
     struct fab_port_entry *entry;
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};

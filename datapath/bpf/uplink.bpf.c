@@ -80,15 +80,13 @@ fab_uplink_ingress(struct __sk_buff *skb)
     }
 
     if (pkt_mac_is_multicast(inner.dst_mac)) {
-        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni,
-                         true);
+        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni, true);
     }
     fdb_key.vni = d.vni;
     pkt_copy_mac(fdb_key.mac, inner.dst_mac);
     fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     if (!fdb) {
-        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni,
-                         true);
+        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni, true);
     }
     if (!fdb->ifindex) {
         /* Never forward underlay to underlay. */
