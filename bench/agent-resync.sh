@@ -13,8 +13,8 @@
 # 50 remote VTEPs (192.168.100.101-150: addresses only, with permanent
 # neighbour entries so that every next hop resolves at once).  10
 # networks; each has 10 local ports and 990 remote ones spread over all
-# 50 VTEPs, so its flood list has 60 members (at most 64 are allowed,
-# which is also what keeps the local ports at about 100).
+# 50 VTEPs, so its flood list has 60 members (at most 256 are allowed;
+# 100 local ports keep the setup quick).
 #
 # Each repetition purges the instance, puts the port devices back down at
 # MTU 1500, and times "fabric-agent --once" run by nsenter in the host's

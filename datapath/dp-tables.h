@@ -10,7 +10,7 @@
 #include "packet/types.h"
 
 /* Local ports plus remote VTEPs per VNI; a power of two. */
-#define DP_FLOOD_MAX 64
+#define DP_FLOOD_MAX 256
 
 /* DP_PORTS: a VM port, keyed by the ifindex of its host-side device
  * (a veth or a tap). */

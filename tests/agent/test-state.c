@@ -564,22 +564,22 @@ test_flood_limit(void **state)
 
     state_errors_init(&errors);
 
-    /* 60 ports and 4 VTEPs (8 remotes): exactly the limit. */
-    root = flood_document(60, 4);
+    /* 252 ports and 4 VTEPs (8 remotes): exactly the limit. */
+    root = flood_document(DP_FLOOD_MAX - 4, 4);
     assert_int_equal(state_from_json(root, &s, &errors), 0);
     state_destroy(s);
     json_decref(root);
 
-    root = flood_document(60, 5);
+    root = flood_document(DP_FLOOD_MAX - 4, 5);
     assert_int_equal(state_from_json(root, &s, &errors), EINVAL);
-    assert_has_error(&errors, "networks[0]: network \"blue\" has 65 flood "
-                              "list members (60 local ports and 5 remote "
-                              "VTEPs; expected at most 64)");
+    assert_has_error(&errors, "networks[0]: network \"blue\" has 257 flood "
+                              "list members (252 local ports and 5 remote "
+                              "VTEPs; expected at most 256)");
     json_decref(root);
 
     root = flood_document(DP_FLOOD_MAX + 1, 0);
     assert_int_equal(state_from_json(root, &s, &errors), EINVAL);
-    assert_has_error(&errors, "has 65 flood list members (65 local ports");
+    assert_has_error(&errors, "has 257 flood list members (257 local ports");
     json_decref(root);
     state_errors_destroy(&errors);
 }
