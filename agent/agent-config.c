@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +12,8 @@
 #include <unistd.h>
 
 #include "utils/addr.h"
+#include "utils/conffile.h"
+#include "utils/names.h"
 #include "utils/util.h"
 
 #define VCPUS_MAX 1048576u
@@ -149,21 +150,9 @@ agent_config_is_set(const struct agent_config *cfg, enum agent_config_key key)
 bool
 agent_config_host_is_valid(const char *name)
 {
-    size_t len = strlen(name);
-
-    return len >= 1 && len <= 63
-           && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == len
-           && name[0] != '-' && name[len - 1] != '-';
-}
-
-/* Linux's own rule for interface names. */
-static bool
-device_is_valid(const char *s)
-{
-    size_t len = strlen(s);
-
-    return len > 0 && len < IFNAMSIZ && strcmp(s, ".") && strcmp(s, "..")
-           && !strpbrk(s, "/: \t\n\v\f\r");
+    /* The host registers under this name, so the controller's rule for
+     * object names is the rule. */
+    return names_object_is_valid(name);
 }
 
 const char *
@@ -289,7 +278,7 @@ set_string(struct agent_config *cfg, enum agent_config_key key,
         break;
     }
     case TYPE_DEVICE:
-        if (!device_is_valid(value)) {
+        if (!names_device_is_valid(value)) {
             problem = "expected a device name of 1 to 15 characters without "
                       "'/', ':' or white space";
         }
@@ -384,49 +373,13 @@ agent_config_unset(struct agent_config *cfg, enum agent_config_key key)
     cfg->set &= ~(1u << key);
 }
 
-/* Removes white space at both ends of 's' in place. */
+/* Takes setting 'name' = 'value' from a configuration file into 'cfg'
+ * (a conffile_set_func).  Returns NULL or a message. */
 static char *
-trim(char *s)
+set_cb(void *cfg, const char *name, const char *value)
 {
-    char *end;
+    enum agent_config_key key = agent_config_find(name);
 
-    while (isspace((unsigned char) *s)) {
-        s++;
-    }
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char) end[-1])) {
-        *--end = '\0';
-    }
-    return s;
-}
-
-/* Parses one line 'line' of a configuration file into 'cfg'.  Returns
- * NULL or a message. */
-static char *
-parse_line(struct agent_config *cfg, char *line)
-{
-    enum agent_config_key key;
-    char *s, *eq, *name;
-
-    for (s = line; *s; s++) {
-        /* A comment starts a line or follows white space, so that a '#'
-         * inside a value (a URL fragment, say) is not cut off unseen. */
-        if (*s == '#' && (s == line || isspace((unsigned char) s[-1]))) {
-            *s = '\0';
-            break;
-        }
-    }
-    s = trim(line);
-    if (!*s) {
-        return NULL;
-    }
-    eq = strchr(s, '=');
-    if (!eq) {
-        return xasprintf("expected \"key = value\"");
-    }
-    *eq = '\0';
-    name = trim(s);
-    key = agent_config_find(name);
     if (key == AGENT_CONFIG_N_KEYS) {
         size_t len = 0;
         char *list, *msg;
@@ -444,46 +397,13 @@ parse_line(struct agent_config *cfg, char *line)
         free(list);
         return msg;
     }
-    return agent_config_set(cfg, key, trim(eq + 1));
+    return agent_config_set(cfg, key, value);
 }
 
 int
 agent_config_read_file(struct agent_config *cfg, const char *path, char **msg)
 {
-    char *line = NULL;
-    size_t size = 0;
-    int lineno = 0;
-    int error = 0;
-    FILE *f;
-
-    *msg = NULL;
-    f = fopen(path, "r");
-    if (!f) {
-        error = errno;
-        if (error != ENOENT) {
-            *msg = xasprintf("%s: %s", path, strerror(error));
-        }
-        return error;
-    }
-    while (getline(&line, &size, f) >= 0) {
-        char *problem;
-
-        lineno++;
-        problem = parse_line(cfg, line);
-        if (problem) {
-            *msg = xasprintf("%s:%d: %s", path, lineno, problem);
-            free(problem);
-            error = EINVAL;
-            break;
-        }
-    }
-    if (!error && ferror(f)) {
-        error = errno ? errno : EIO;
-        *msg = xasprintf("%s: %s", path, strerror(error));
-    }
-    free(line);
-    fclose(f);
-    return error;
+    return conffile_read(path, set_cb, cfg, msg);
 }
 
 bool

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "datapath/dp-tables.h"
 #include "utils/addr.h"
+#include "utils/names.h"
 #include "utils/util.h"
 
 #define STATE_MAX_NAME 63 /* Longest network or port name. */
@@ -84,6 +84,10 @@ field_error(struct state_errors *errors, const char *path, const char *key,
     free(msg);
 }
 
+/* How messages about a state document name the type of 'value'.  Not
+ * shared with the controller's type_name() (controller/api.c): the two
+ * word a real number differently, and their messages must stay as they
+ * are. */
 static const char *
 json_type_name(const json_t *value)
 {
@@ -182,6 +186,11 @@ get_member(struct state_errors *errors, const json_t *obj, const char *path,
     return value;
 }
 
+/* Whether 's' is a name of at most 'max' characters in a state document.
+ * This is looser than names_object_is_valid() on purpose: a document may
+ * be written by hand for file mode, and its names (host names up to 253
+ * characters among them) may use upper case, '.' and '_', while the
+ * controller's API names are lower case only. */
 static bool
 name_is_valid(const char *s, size_t max)
 {
@@ -193,16 +202,6 @@ name_is_valid(const char *s, size_t max)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                      "0123456789._-")
            == len;
-}
-
-/* Linux's own rule for interface names (dev_valid_name()). */
-static bool
-device_is_valid(const char *s)
-{
-    size_t len = strlen(s);
-
-    return len > 0 && len < IFNAMSIZ && strcmp(s, ".") && strcmp(s, "..")
-           && !strpbrk(s, "/: \t\n\v\f\r");
 }
 
 #define NAME_EXPECTED "a name of 1 to 63 letters, digits, '.', '_' or '-'"
@@ -253,7 +252,7 @@ parse_device(struct state_errors *errors, const json_t *obj, const char *path,
         return false;
     }
     s = json_string_value(value);
-    if (!device_is_valid(s)) {
+    if (!names_device_is_valid(s)) {
         char *q = quote(s);
 
         field_error(errors, path, key,
@@ -576,7 +575,7 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
         if (json_object_get(obj, "device")) {
             parse_device(errors, obj, path, "device", false, &port->device);
         } else if (port->name && name_is_valid(port->name, STATE_MAX_NAME)) {
-            if (device_is_valid(port->name)) {
+            if (names_device_is_valid(port->name)) {
                 port->device = xstrdup(port->name);
             } else {
                 field_error(errors, path, "name",

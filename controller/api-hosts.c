@@ -27,10 +27,6 @@ static const struct api_field host_fields[] = {
     {"updated_at", API_STRING, API_RO, false},
 };
 
-static const struct api_field delete_fields[] = {
-    {"version", API_INTEGER, API_VERSION, false},
-};
-
 static const struct api_field heartbeat_fields[] = {
     {"load", API_OBJECT, API_RW, false},
 };
@@ -106,15 +102,24 @@ set_liveness(struct api *api, const char *name, json_t *out)
     }
 }
 
-/* The API form of stored host 'obj', with its status. */
+/* The API form of stored host 'obj', with its status (an api_out_func).
+ * 'txn' is not needed: a host's status lives in 'api'. */
 static json_t *
-host_out(struct api *api, const struct store_obj *obj)
+host_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
 
     set_liveness(api, obj->name, out);
     return out;
 }
+
+static const struct api_kind host_kind = {
+    .kind = "host",
+    .plural = "hosts",
+    .fields = host_fields,
+    .n_fields = ARRAY_SIZE(host_fields),
+    .out = host_out,
+};
 
 /* Checks the host fields present in 'in' and copies them into 'body'. */
 static int
@@ -249,7 +254,7 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
         goto out;
     }
     if (!create && json_equal(body, obj->body)) {
-        *out = host_out(api, obj);
+        *out = host_out(api, txn, obj);
         status = 200;
         goto out;
     }
@@ -275,7 +280,7 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
             .mod_revision = revision,
         };
 
-        *out = host_out(api, &written);
+        *out = host_out(api, NULL, &written);
         status = create ? 201 : 200;
     }
     json_decref(body);
@@ -314,7 +319,7 @@ api_host_register(struct api *api, const json_t *in, json_t **out,
     }
     error = store_get(txn, "host", name, &obj);
     if (!error) {
-        current = host_out(api, &obj);
+        current = host_out(api, txn, &obj);
     } else if (error != ENOENT) {
         status = api_store_error(error, what, err);
         goto out;
@@ -358,86 +363,18 @@ out:
     return status;
 }
 
-/* Reads host 'name' in 'txn' into 'obj', answering 404 if there is
- * none. */
-static int
-get_host(struct store_txn *txn, const char *name, const char *what,
-         struct store_obj *obj, struct api_error *err)
-{
-    int error = store_get(txn, "host", name, obj);
-
-    if (error == ENOENT) {
-        return api_fail(err, 404, NULL, "%s: not found", what);
-    } else if (error) {
-        return api_store_error(error, what, err);
-    }
-    return 0;
-}
-
 int
 api_host_get(struct api *api, const char *name, json_t **out,
              struct api_error *err)
 {
-    char *what = api_what("host", name);
-    struct store_txn *txn;
-    struct store_obj obj;
-    int status;
-
-    status = api_begin(api, false, &txn, err);
-    if (!status) {
-        status = get_host(txn, name, what, &obj, err);
-        store_abort(txn);
-    }
-    if (!status) {
-        *out = host_out(api, &obj);
-        store_obj_clear(&obj);
-        status = 200;
-    }
-    free(what);
-    return status;
-}
-
-/* A host list in the making. */
-struct host_list {
-    struct api *api; /* For host status. */
-    json_t *items;   /* The hosts. */
-};
-
-static int
-host_list_cb(const struct store_obj *obj, void *hl_)
-{
-    struct host_list *hl = hl_;
-
-    json_array_append_new(hl->items, host_out(hl->api, obj));
-    return 0;
+    return api_kind_get(api, &host_kind, name, out, err);
 }
 
 int
 api_host_list(struct api *api, const json_t *query, json_t **out,
               struct api_error *err)
 {
-    struct host_list hl = {.api = api};
-    const char *page_token;
-    struct store_txn *txn;
-    size_t limit;
-    int status, error;
-
-    status = api_list_query(query, "hosts", NULL, &limit, &page_token, err);
-    if (!status) {
-        status = api_begin(api, false, &txn, err);
-    }
-    if (status) {
-        return status;
-    }
-    hl.items = json_array();
-    error = store_list(txn, "host", page_token, limit + 1, host_list_cb, &hl);
-    store_abort(txn);
-    if (error) {
-        json_decref(hl.items);
-        return api_store_error(error, "listing hosts", err);
-    }
-    *out = api_list_page(hl.items, limit);
-    return 200;
+    return api_kind_list(api, &host_kind, query, out, err);
 }
 
 int
@@ -448,31 +385,14 @@ api_host_patch(struct api *api, const char *name, const json_t *in,
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     json_t *current = NULL;
-    int64_t expected;
     int status;
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_host(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = host_out(api, &obj);
-    status = api_check_input(in, host_fields, ARRAY_SIZE(host_fields), what,
-                             current, true, err);
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_patch_begin(api, &host_kind, name, in, if_match, what,
+                                  &txn, &obj, &current, err);
     if (!status) {
         status = write_host(api, txn, name, in, true, &obj, what, out, err);
         txn = NULL;
     }
-
-out:
     store_abort(txn);
     store_obj_clear(&obj);
     json_decref(current);
@@ -506,28 +426,10 @@ api_host_delete(struct api *api, const char *name, const json_t *in,
     struct any_port ap = {.first = NULL};
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
-    json_t *current = NULL;
-    int64_t expected;
     int status, error;
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_host(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = host_out(api, &obj);
-    if (in) {
-        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
-                                 what, current, false, err);
-    }
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_delete_begin(api, &host_kind, name, in, if_match, what,
+                                   &txn, &obj, err);
     if (status) {
         goto out;
     }
@@ -567,7 +469,6 @@ api_host_delete(struct api *api, const char *name, const json_t *in,
 out:
     store_abort(txn);
     store_obj_clear(&obj);
-    json_decref(current);
     free((char *) ap.prefix);
     free(ap.first);
     free(what);
@@ -585,7 +486,7 @@ check_host_exists(struct api *api, const char *name, const char *what,
 
     status = api_begin(api, false, &txn, err);
     if (!status) {
-        status = get_host(txn, name, what, &obj, err);
+        status = api_get_object(txn, "host", name, what, &obj, err);
         store_abort(txn);
         store_obj_clear(&obj);
     }
@@ -657,7 +558,7 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
     {
         struct store_obj h;
 
-        status = get_host(txn, name, what, &h, err);
+        status = api_get_object(txn, "host", name, what, &h, err);
         store_obj_clear(&h);
         if (status) {
             goto out;

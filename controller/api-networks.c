@@ -24,9 +24,11 @@ static const struct api_field network_fields[] = {
     {"updated_at", API_STRING, API_RO, false},
 };
 
-/* A delete body may only carry the version it is based on. */
-static const struct api_field delete_fields[] = {
-    {"version", API_INTEGER, API_VERSION, false},
+static const struct api_kind network_kind = {
+    .kind = "network",
+    .plural = "networks",
+    .fields = network_fields,
+    .n_fields = ARRAY_SIZE(network_fields),
 };
 
 const char *
@@ -234,7 +236,6 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
     const char *name = api_get_string(in, "name");
     char *what = api_what("network", name);
     struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
     json_t *body = json_object();
     uint32_t vni = 0;
     char now[32];
@@ -253,16 +254,10 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
     if (!status) {
         status = api_begin(api, true, &txn, err);
     }
-    if (status) {
-        goto out;
+    if (!status) {
+        status = api_check_absent(txn, "network", name, what, err);
     }
-
-    error = store_get(txn, "network", name, &obj);
-    if (!error) {
-        status = api_fail(err, 409, "name", "%s: already exists", what);
-        goto out;
-    } else if (error != ENOENT) {
-        status = api_store_error(error, what, err);
+    if (status) {
         goto out;
     }
     status =
@@ -283,22 +278,15 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
     status = api_commit(txn, &revision, err);
     txn = NULL;
     if (!status) {
-        struct store_obj created = {
-            .kind = "network",
-            .name = (char *) name,
-            .body = body,
-            .version = 1,
-            .create_revision = revision,
-            .mod_revision = revision,
-        };
+        struct store_obj created;
 
+        api_created(&created, "network", name, body, revision);
         *out = api_object_out(&created);
         status = 201;
     }
 
 out:
     store_abort(txn);
-    store_obj_clear(&obj);
     json_decref(body);
     free(what);
     return status;
@@ -332,56 +320,11 @@ api_network_get(struct api *api, const char *name, json_t **out,
     return 200;
 }
 
-static int
-collect_cb(const struct store_obj *obj, void *items)
-{
-    json_array_append_new(items, api_object_out(obj));
-    return 0;
-}
-
 int
 api_network_list(struct api *api, const json_t *query, json_t **out,
                  struct api_error *err)
 {
-    const char *page_token;
-    struct store_txn *txn;
-    json_t *items;
-    size_t limit;
-    int status, error;
-
-    status = api_list_query(query, "networks", NULL, &limit, &page_token, err);
-    if (!status) {
-        status = api_begin(api, false, &txn, err);
-    }
-    if (status) {
-        return status;
-    }
-    items = json_array();
-    error =
-        store_list(txn, "network", page_token, limit + 1, collect_cb, items);
-    store_abort(txn);
-    if (error) {
-        json_decref(items);
-        return api_store_error(error, "listing networks", err);
-    }
-    *out = api_list_page(items, limit);
-    return 200;
-}
-
-/* Reads network 'name' in 'txn' into 'obj' for 'what', answering 404 if
- * there is none. */
-static int
-get_network(struct store_txn *txn, const char *name, const char *what,
-            struct store_obj *obj, struct api_error *err)
-{
-    int error = store_get(txn, "network", name, obj);
-
-    if (error == ENOENT) {
-        return api_fail(err, 404, NULL, "%s: not found", what);
-    } else if (error) {
-        return api_store_error(error, what, err);
-    }
-    return 0;
+    return api_kind_list(api, &network_kind, query, out, err);
 }
 
 int
@@ -392,26 +335,12 @@ api_network_patch(struct api *api, const char *name, const json_t *in,
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     json_t *current = NULL, *body = NULL;
-    int64_t expected, revision;
+    int64_t revision;
     char now[32];
     int status, error;
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_network(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = api_object_out(&obj);
-    status = api_check_input(in, network_fields, ARRAY_SIZE(network_fields),
-                             what, current, true, err);
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_patch_begin(api, &network_kind, name, in, if_match, what,
+                                  &txn, &obj, &current, err);
     if (!status) {
         body = json_deep_copy(obj.body);
         status = apply_fields(in, body, what, err);
@@ -436,10 +365,7 @@ api_network_patch(struct api *api, const char *name, const json_t *in,
     status = api_commit(txn, &revision, err);
     txn = NULL;
     if (!status) {
-        json_decref(obj.body);
-        obj.body = json_incref(body);
-        obj.version++;
-        obj.mod_revision = revision;
+        api_updated(&obj, body, revision);
         *out = api_object_out(&obj);
         status = 200;
     }
@@ -483,29 +409,11 @@ api_network_delete(struct api *api, const char *name, const json_t *in,
     struct port_names pn = {.names = json_array()};
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
-    json_t *current = NULL;
-    int64_t expected;
     int status, error;
     char key[16];
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_network(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = api_object_out(&obj);
-    if (in) {
-        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
-                                 what, current, false, err);
-    }
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_delete_begin(api, &network_kind, name, in, if_match,
+                                   what, &txn, &obj, err);
     if (status) {
         goto out;
     }
@@ -548,7 +456,6 @@ api_network_delete(struct api *api, const char *name, const json_t *in,
 out:
     store_abort(txn);
     store_obj_clear(&obj);
-    json_decref(current);
     json_decref(pn.names);
     free((char *) pn.prefix);
     free(what);

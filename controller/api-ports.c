@@ -29,10 +29,6 @@ static const struct api_field port_fields[] = {
     {"updated_at", API_STRING, API_RO, false},
 };
 
-static const struct api_field delete_fields[] = {
-    {"version", API_INTEGER, API_VERSION, false},
-};
-
 /* How many random MACs to try before giving up: with 2^32 choices, a
  * collision even twice in a row means something else is wrong. */
 #define MAC_ATTEMPTS 16
@@ -208,9 +204,10 @@ api_port_status(struct store_txn *txn, const char *name, const char *host)
     return status;
 }
 
-/* The API form of stored port 'obj', with its status. */
+/* The API form of stored port 'obj', with its status read in 'txn' (an
+ * api_out_func; 'api' is not needed). */
 static json_t *
-port_out(struct store_txn *txn, const struct store_obj *obj)
+port_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
 
@@ -220,6 +217,14 @@ port_out(struct store_txn *txn, const struct store_obj *obj)
                                     api_get_string(obj->body, "host"))));
     return out;
 }
+
+static const struct api_kind port_kind = {
+    .kind = "port",
+    .plural = "ports",
+    .fields = port_fields,
+    .n_fields = ARRAY_SIZE(port_fields),
+    .out = port_out,
+};
 
 /* Checks label set 'labels' of 'what'.  In a merge patch ('patch'), null
  * values (removals) are allowed. */
@@ -597,7 +602,6 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     const char *name = api_get_string(in, "name");
     char *what = api_what("port", name);
     struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
     json_t *body = json_object();
     const char *network, *host;
     int64_t revision;
@@ -615,20 +619,14 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     if (!status) {
         status = api_begin(api, true, &txn, err);
     }
+    if (!status) {
+        status = api_check_absent(txn, "port", name, what, err);
+    }
     if (status) {
         goto out;
     }
     network = api_get_string(in, "network");
     host = api_get_string(in, "host");
-
-    error = store_get(txn, "port", name, &obj);
-    if (!error) {
-        status = api_fail(err, 409, "name", "%s: already exists", what);
-        goto out;
-    } else if (error != ENOENT) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
     json_object_set_new(body, "network", json_string(network));
     status = claim_ip(txn, name, network, api_get_string(in, "ip"), body, what,
                       err);
@@ -676,15 +674,9 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     status = api_commit(txn, &revision, err);
     txn = NULL;
     if (!status) {
-        struct store_obj created = {
-            .kind = "port",
-            .name = (char *) name,
-            .body = body,
-            .version = 1,
-            .create_revision = revision,
-            .mod_revision = revision,
-        };
+        struct store_obj created;
 
+        api_created(&created, "port", name, body, revision);
         *out = api_object_out(&created);
         json_object_set_new(*out, "status", json_string("pending"));
         status = 201;
@@ -692,49 +684,16 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
 
 out:
     store_abort(txn);
-    store_obj_clear(&obj);
     json_decref(body);
     free(what);
     return status;
-}
-
-/* Reads port 'name' in 'txn' into 'obj', answering 404 if there is
- * none. */
-static int
-get_port(struct store_txn *txn, const char *name, const char *what,
-         struct store_obj *obj, struct api_error *err)
-{
-    int error = store_get(txn, "port", name, obj);
-
-    if (error == ENOENT) {
-        return api_fail(err, 404, NULL, "%s: not found", what);
-    } else if (error) {
-        return api_store_error(error, what, err);
-    }
-    return 0;
 }
 
 int
 api_port_get(struct api *api, const char *name, json_t **out,
              struct api_error *err)
 {
-    char *what = api_what("port", name);
-    struct store_txn *txn;
-    struct store_obj obj;
-    int status;
-
-    status = api_begin(api, false, &txn, err);
-    if (!status) {
-        status = get_port(txn, name, what, &obj, err);
-        if (!status) {
-            *out = port_out(txn, &obj);
-            store_obj_clear(&obj);
-            status = 200;
-        }
-        store_abort(txn);
-    }
-    free(what);
-    return status;
+    return api_kind_get(api, &port_kind, name, out, err);
 }
 
 /* A port list in the making. */
@@ -785,7 +744,7 @@ static int
 filter_port(struct port_filter *f, const struct store_obj *obj)
 {
     if (port_matches(f, obj->body)) {
-        json_array_append_new(f->items, port_out(f->txn, obj));
+        json_array_append_new(f->items, port_out(NULL, f->txn, obj));
     }
     return json_array_size(f->items) >= f->want ? API_STOP : 0;
 }
@@ -1017,27 +976,13 @@ api_port_patch(struct api *api, const char *name, const json_t *in,
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     json_t *current = NULL, *body = NULL;
-    int64_t expected, revision;
+    int64_t revision;
     bool was_moved;
     char now[32];
     int status, error;
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_port(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = port_out(txn, &obj);
-    status = api_check_input(in, port_fields, ARRAY_SIZE(port_fields), what,
-                             current, true, err);
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_patch_begin(api, &port_kind, name, in, if_match, what,
+                                  &txn, &obj, &current, err);
     if (!status) {
         body = json_deep_copy(obj.body);
         status = patch_port(txn, name, in, obj.body, body, what, err);
@@ -1065,10 +1010,7 @@ api_port_patch(struct api *api, const char *name, const json_t *in,
     status = api_commit(txn, &revision, err);
     txn = NULL;
     if (!status) {
-        json_decref(obj.body);
-        obj.body = json_incref(body);
-        obj.version++;
-        obj.mod_revision = revision;
+        api_updated(&obj, body, revision);
         *out = api_object_out(&obj);
         /* A move forgets the old host's report. */
         if (was_moved) {
@@ -1096,31 +1038,13 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
     char *what = api_what("port", name);
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
-    json_t *current = NULL;
     const char *network, *host, *ip_s, *mac;
     char *ip_key = NULL, *np_key = NULL;
-    int64_t expected;
     uint32_t ip;
     int status, error;
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_port(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = api_object_out(&obj);
-    if (in) {
-        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
-                                 what, current, false, err);
-    }
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_delete_begin(api, &port_kind, name, in, if_match, what,
+                                   &txn, &obj, err);
     if (status) {
         goto out;
     }
@@ -1174,7 +1098,6 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
 out:
     store_abort(txn);
     store_obj_clear(&obj);
-    json_decref(current);
     free(ip_key);
     free(np_key);
     free(what);

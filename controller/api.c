@@ -9,6 +9,7 @@
 
 #include "controller/desired.h"
 #include "controller/store.h"
+#include "utils/names.h"
 #include "utils/util.h"
 
 void
@@ -88,13 +89,7 @@ api_destroy(struct api *api)
 bool
 api_name_is_valid(const char *s)
 {
-    size_t len = strlen(s);
-
-    if (len == 0 || len > API_NAME_MAX
-        || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != len) {
-        return false;
-    }
-    return s[0] != '-' && s[len - 1] != '-';
+    return names_object_is_valid(s);
 }
 
 int
@@ -118,10 +113,7 @@ api_check_name(const char *value, const char *field, const char *what,
 bool
 api_device_is_valid(const char *s)
 {
-    size_t len = strlen(s);
-
-    return len > 0 && len <= API_DEVICE_MAX && strcmp(s, ".")
-           && strcmp(s, "..") && !strpbrk(s, "/: \t\n\v\f\r");
+    return names_device_is_valid(s);
 }
 
 char *
@@ -163,6 +155,9 @@ api_now(char buf[32])
     api_format_time(time(NULL), buf);
 }
 
+/* How API messages name the type of 'value'.  Not shared with the agent's
+ * json_type_name() (agent/state.c): the two word a real number
+ * differently, and their messages must stay as they are. */
 static const char *
 type_name(const json_t *value)
 {
@@ -504,4 +499,206 @@ const char *
 api_get_string(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));
+}
+
+/* A delete body may only carry the version it is based on. */
+static const struct api_field delete_fields[] = {
+    {"version", API_INTEGER, API_VERSION, false},
+};
+
+/* The API form of 'obj' for kind 'k'. */
+static json_t *
+kind_out(const struct api_kind *k, struct api *api, struct store_txn *txn,
+         const struct store_obj *obj)
+{
+    return k->out ? k->out(api, txn, obj) : api_object_out(obj);
+}
+
+int
+api_check_absent(struct store_txn *txn, const char *kind, const char *name,
+                 const char *what, struct api_error *err)
+{
+    struct store_obj obj;
+    int error = store_get(txn, kind, name, &obj);
+
+    if (!error) {
+        store_obj_clear(&obj);
+        return api_fail(err, 409, "name", "%s: already exists", what);
+    } else if (error != ENOENT) {
+        return api_store_error(error, what, err);
+    }
+    return 0;
+}
+
+void
+api_created(struct store_obj *obj, const char *kind, const char *name,
+            json_t *body, int64_t revision)
+{
+    *obj = (struct store_obj){
+        .kind = (char *) kind,
+        .name = (char *) name,
+        .body = body,
+        .version = 1,
+        .create_revision = revision,
+        .mod_revision = revision,
+    };
+}
+
+void
+api_updated(struct store_obj *obj, json_t *body, int64_t revision)
+{
+    json_decref(obj->body);
+    obj->body = json_incref(body);
+    obj->version++;
+    obj->mod_revision = revision;
+}
+
+int
+api_get_object(struct store_txn *txn, const char *kind, const char *name,
+               const char *what, struct store_obj *obj, struct api_error *err)
+{
+    int error = store_get(txn, kind, name, obj);
+
+    if (error == ENOENT) {
+        return api_fail(err, 404, NULL, "%s: not found", what);
+    } else if (error) {
+        return api_store_error(error, what, err);
+    }
+    return 0;
+}
+
+int
+api_kind_get(struct api *api, const struct api_kind *k, const char *name,
+             json_t **out, struct api_error *err)
+{
+    char *what = api_what(k->kind, name);
+    struct store_txn *txn;
+    struct store_obj obj;
+    int status;
+
+    status = api_begin(api, false, &txn, err);
+    if (!status) {
+        status = api_get_object(txn, k->kind, name, what, &obj, err);
+        if (!status) {
+            *out = kind_out(k, api, txn, &obj);
+            store_obj_clear(&obj);
+            status = 200;
+        }
+        store_abort(txn);
+    }
+    free(what);
+    return status;
+}
+
+/* A page of a list in the making. */
+struct kind_page {
+    const struct api_kind *k; /* The kind listed. */
+    struct api *api;          /* For 'k''s API form. */
+    struct store_txn *txn;    /* Where the objects are read. */
+    json_t *items;            /* Their API forms. */
+};
+
+static int
+kind_page_cb(const struct store_obj *obj, void *page_)
+{
+    struct kind_page *page = page_;
+
+    json_array_append_new(page->items,
+                          kind_out(page->k, page->api, page->txn, obj));
+    return 0;
+}
+
+int
+api_kind_list(struct api *api, const struct api_kind *k, const json_t *query,
+              json_t **out, struct api_error *err)
+{
+    struct kind_page page = {.k = k, .api = api};
+    const char *page_token;
+    size_t limit;
+    int status, error;
+
+    status = api_list_query(query, k->plural, NULL, &limit, &page_token, err);
+    if (!status) {
+        status = api_begin(api, false, &page.txn, err);
+    }
+    if (status) {
+        return status;
+    }
+    page.items = json_array();
+    error = store_list(page.txn, k->kind, page_token, limit + 1, kind_page_cb,
+                       &page);
+    store_abort(page.txn);
+    if (error) {
+        char *what = xasprintf("listing %s", k->plural);
+
+        json_decref(page.items);
+        status = api_store_error(error, what, err);
+        free(what);
+        return status;
+    }
+    *out = api_list_page(page.items, limit);
+    return 200;
+}
+
+int
+api_kind_patch_begin(struct api *api, const struct api_kind *k,
+                     const char *name, const json_t *in, int64_t if_match,
+                     const char *what, struct store_txn **txn,
+                     struct store_obj *obj, json_t **current,
+                     struct api_error *err)
+{
+    int64_t expected;
+    int status;
+
+    status = api_begin(api, true, txn, err);
+    if (!status) {
+        status = api_get_object(*txn, k->kind, name, what, obj, err);
+    }
+    if (status) {
+        return status;
+    }
+    *current = kind_out(k, api, *txn, obj);
+    status =
+        api_check_input(in, k->fields, k->n_fields, what, *current, true, err);
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj->version, what, err);
+    }
+    return status;
+}
+
+int
+api_kind_delete_begin(struct api *api, const struct api_kind *k,
+                      const char *name, const json_t *in, int64_t if_match,
+                      const char *what, struct store_txn **txn,
+                      struct store_obj *obj, struct api_error *err)
+{
+    json_t *current;
+    int64_t expected;
+    int status;
+
+    status = api_begin(api, true, txn, err);
+    if (!status) {
+        status = api_get_object(*txn, k->kind, name, what, obj, err);
+    }
+    if (status) {
+        return status;
+    }
+    /* A delete body has no field but "version", so the plain stored form
+     * serves to check it against. */
+    current = api_object_out(obj);
+    if (in) {
+        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
+                                 what, current, false, err);
+    }
+    if (!status) {
+        status = api_expected_version(in, if_match, what, &expected, err);
+    }
+    if (!status) {
+        status = api_check_version(expected, obj->version, what, err);
+    }
+    json_decref(current);
+    return status;
 }

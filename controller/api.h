@@ -39,17 +39,17 @@
 
 #include <jansson.h>
 
+#include "utils/names.h"
+
 struct desired;
 struct store;
 struct store_obj;
 struct store_txn;
 
-#define API_NAME_MAX 63         /* Longest object name. */
 #define API_LIST_DEFAULT 100    /* List page size without "limit". */
 #define API_LIST_MAX 1000       /* Largest "limit". */
 #define API_DESCRIPTION_MAX 256 /* Longest description, in characters. */
 #define API_LABEL_MAX 63        /* Longest label key or value. */
-#define API_DEVICE_MAX 15       /* Longest device name (IFNAMSIZ - 1). */
 #define API_MTU_MIN 576         /* Smallest network MTU. */
 #define API_MTU_MAX 9000        /* Largest network MTU. */
 #define API_MTU_DEFAULT 1450    /* A 1500-byte underlay minus VXLAN. */
@@ -59,6 +59,10 @@ struct store_txn;
 #define API_PREFIX_MAX 30       /* Longest: two usable addresses. */
 #define API_WAIT_DEFAULT 30     /* Desired-state long-poll, seconds. */
 #define API_WAIT_MAX 300        /* Longest long-poll, seconds. */
+
+/* The longest object and device names, by the rules of utils/names.h. */
+#define API_NAME_MAX NAMES_OBJECT_MAX
+#define API_DEVICE_MAX NAMES_DEVICE_MAX
 
 /* Returned by store_list() callbacks to stop early without an error: it is
  * negative, so it never collides with an errno value. */
@@ -98,13 +102,14 @@ void api_destroy(struct api *);
 
 /* Helpers shared by the resource modules. */
 
+/* Whether 's' is a valid object name: names_object_is_valid(). */
 bool api_name_is_valid(const char *);
 /* Checks 'value' of input field 'field' of 'what' with
  * api_name_is_valid(). */
 int api_check_name(const char *value, const char *field, const char *what,
                    struct api_error *err);
-/* Whether 's' can name a Linux network device: 1 to API_DEVICE_MAX
- * characters, no "/", ":" or white space, not "." or "..". */
+/* Whether 's' can name a Linux network device:
+ * names_device_is_valid(). */
 bool api_device_is_valid(const char *s);
 /* Returns 's' as a quoted JSON string, for messages.  The caller frees
  * it. */
@@ -191,6 +196,72 @@ int api_store_error(int error, const char *what, struct api_error *err);
 
 /* Reads the string member 'key' of a JSON object, or NULL. */
 const char *api_get_string(const json_t *obj, const char *key);
+
+/* The shared skeletons of the resource handlers.  Each resource module
+ * describes its kind of object once, and keeps for itself only what is
+ * particular to it: how fields are checked and applied, which index
+ * objects come and go with the object, what must hold before a delete. */
+
+/* Returns the API form of stored object 'obj', read in 'txn'. */
+typedef json_t *api_out_func(struct api *, struct store_txn *txn,
+                             const struct store_obj *obj);
+
+/* One kind of object, as the shared handlers see it. */
+struct api_kind {
+    const char *kind;               /* Store kind, e.g. "network". */
+    const char *plural;             /* For list messages: "networks". */
+    const struct api_field *fields; /* Input fields of an update. */
+    size_t n_fields;                /* Number of 'fields'. */
+    api_out_func *out;              /* API form, or NULL for
+                                     * api_object_out(). */
+};
+
+/* Answers 409 "already exists" for 'what' if 'txn' holds object 'name' of
+ * kind 'kind', or a store error if it cannot tell; 0 if there is none. */
+int api_check_absent(struct store_txn *, const char *kind, const char *name,
+                     const char *what, struct api_error *);
+/* Fills 'obj' to describe object 'name' of kind 'kind' with 'body', just
+ * created at 'revision', for its API form.  'obj' borrows 'name' and
+ * 'body': do not clear it. */
+void api_created(struct store_obj *obj, const char *kind, const char *name,
+                 json_t *body, int64_t revision);
+/* Records in 'obj', read before an update, that 'body' replaced its body
+ * at 'revision'. */
+void api_updated(struct store_obj *obj, json_t *body, int64_t revision);
+/* Reads object 'name' of kind 'kind' in 'txn' into 'obj' for 'what',
+ * answering 404 if there is none. */
+int api_get_object(struct store_txn *, const char *kind, const char *name,
+                   const char *what, struct store_obj *obj,
+                   struct api_error *);
+/* GET of one object 'name' of kind 'k': 200 with its API form in '*out',
+ * 404, or a store error. */
+int api_kind_get(struct api *, const struct api_kind *k, const char *name,
+                 json_t **out, struct api_error *);
+/* GET of a page of the objects of kind 'k', for list query 'query' (only
+ * "limit" and "page_token"). */
+int api_kind_list(struct api *, const struct api_kind *k, const json_t *query,
+                  json_t **out, struct api_error *);
+/* Starts PATCH 'in' (based on If-Match 'if_match' or STORE_ANY) of object
+ * 'name' of kind 'k', called 'what' in messages: begins a write
+ * transaction into '*txn', reads the object into 'obj' and its API form
+ * into '*current', checks 'in' as a merge patch against 'k''s fields and
+ * the version it is based on.  Returns 0 for the caller to go on and
+ * commit, or the error status.  Either way the caller aborts '*txn' (if it
+ * did not commit it) and frees 'obj' and '*current'. */
+int api_kind_patch_begin(struct api *, const struct api_kind *k,
+                         const char *name, const json_t *in, int64_t if_match,
+                         const char *what, struct store_txn **txn,
+                         struct store_obj *obj, json_t **current,
+                         struct api_error *);
+/* Starts DELETE of object 'name' of kind 'k' the same way, for delete body
+ * 'in' (NULL, or only the "version" it is based on).  Returns 0 for the
+ * caller to check what else must hold, delete and commit, or the error
+ * status.  Either way the caller aborts '*txn' (if it did not commit it)
+ * and frees 'obj'. */
+int api_kind_delete_begin(struct api *, const struct api_kind *k,
+                          const char *name, const json_t *in, int64_t if_match,
+                          const char *what, struct store_txn **txn,
+                          struct store_obj *obj, struct api_error *);
 
 /* Networks (controller/api-networks.c). */
 int api_network_create(struct api *, const json_t *in, json_t **out,

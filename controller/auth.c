@@ -36,10 +36,6 @@ static const struct api_field token_fields[] = {
     {"updated_at", API_STRING, API_RO, false},
 };
 
-static const struct api_field delete_fields[] = {
-    {"version", API_INTEGER, API_VERSION, false},
-};
-
 void
 auth_identity_clear(struct auth_identity *id)
 {
@@ -260,15 +256,23 @@ auth_bootstrap(struct store *store, const char *file)
     return 0;
 }
 
-/* The API form of stored token 'obj': never its hash. */
+/* The API form of stored token 'obj': never its hash (an api_out_func;
+ * neither 'api' nor 'txn' is needed). */
 static json_t *
-token_out(const struct store_obj *obj)
+token_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
 
     json_object_del(out, "hash");
     return out;
 }
+
+/* Tokens cannot be patched, so they have no update fields. */
+static const struct api_kind token_kind = {
+    .kind = "token",
+    .plural = "tokens",
+    .out = token_out,
+};
 
 int
 auth_token_create(struct api *api, const json_t *in, json_t **out,
@@ -279,7 +283,6 @@ auth_token_create(struct api *api, const json_t *in, json_t **out,
     char *what = api_what("token", name);
     char token[AUTH_TOKEN_LEN + 1];
     struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
     enum auth_role role = AUTH_VIEWER;
     json_t *body = NULL;
     int64_t revision;
@@ -314,15 +317,10 @@ auth_token_create(struct api *api, const json_t *in, json_t **out,
     if (!status) {
         status = api_begin(api, true, &txn, err);
     }
-    if (status) {
-        goto out;
+    if (!status) {
+        status = api_check_absent(txn, "token", name, what, err);
     }
-    error = store_get(txn, "token", name, &obj);
-    if (!error) {
-        status = api_fail(err, 409, "name", "%s: already exists", what);
-        goto out;
-    } else if (error != ENOENT) {
-        status = api_store_error(error, what, err);
+    if (status) {
         goto out;
     }
     error = auth_token_generate(token);
@@ -336,16 +334,10 @@ auth_token_create(struct api *api, const json_t *in, json_t **out,
     status = api_commit(txn, &revision, err);
     txn = NULL;
     if (!status) {
-        struct store_obj created = {
-            .kind = "token",
-            .name = (char *) name,
-            .body = body,
-            .version = 1,
-            .create_revision = revision,
-            .mod_revision = revision,
-        };
+        struct store_obj created;
 
-        *out = token_out(&created);
+        api_created(&created, "token", name, body, revision);
+        *out = token_out(NULL, NULL, &created);
         /* The only time the secret leaves the controller. */
         json_object_set_new(*out, "token", json_string(token));
         status = 201;
@@ -353,83 +345,23 @@ auth_token_create(struct api *api, const json_t *in, json_t **out,
 
 out:
     store_abort(txn);
-    store_obj_clear(&obj);
     json_decref(body);
     free(what);
     return status;
-}
-
-static int
-get_token(struct store_txn *txn, const char *name, const char *what,
-          struct store_obj *obj, struct api_error *err)
-{
-    int error = store_get(txn, "token", name, obj);
-
-    if (error == ENOENT) {
-        return api_fail(err, 404, NULL, "%s: not found", what);
-    } else if (error) {
-        return api_store_error(error, what, err);
-    }
-    return 0;
 }
 
 int
 auth_token_get(struct api *api, const char *name, json_t **out,
                struct api_error *err)
 {
-    char *what = api_what("token", name);
-    struct store_txn *txn;
-    struct store_obj obj;
-    int status;
-
-    status = api_begin(api, false, &txn, err);
-    if (!status) {
-        status = get_token(txn, name, what, &obj, err);
-        store_abort(txn);
-    }
-    if (!status) {
-        *out = token_out(&obj);
-        store_obj_clear(&obj);
-        status = 200;
-    }
-    free(what);
-    return status;
-}
-
-static int
-token_list_cb(const struct store_obj *obj, void *items)
-{
-    json_array_append_new(items, token_out(obj));
-    return 0;
+    return api_kind_get(api, &token_kind, name, out, err);
 }
 
 int
 auth_token_list(struct api *api, const json_t *query, json_t **out,
                 struct api_error *err)
 {
-    const char *page_token;
-    struct store_txn *txn;
-    json_t *items;
-    size_t limit;
-    int status, error;
-
-    status = api_list_query(query, "tokens", NULL, &limit, &page_token, err);
-    if (!status) {
-        status = api_begin(api, false, &txn, err);
-    }
-    if (status) {
-        return status;
-    }
-    items = json_array();
-    error =
-        store_list(txn, "token", page_token, limit + 1, token_list_cb, items);
-    store_abort(txn);
-    if (error) {
-        json_decref(items);
-        return api_store_error(error, "listing tokens", err);
-    }
-    *out = api_list_page(items, limit);
-    return 200;
+    return api_kind_list(api, &token_kind, query, out, err);
 }
 
 /* Counts admin tokens other than 'except'. */
@@ -456,29 +388,11 @@ auth_token_delete(struct api *api, const char *name, const json_t *in,
     struct admin_count ac = {.except = name};
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
-    json_t *current = NULL;
     const char *role, *hash;
-    int64_t expected;
     int status, error;
 
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = get_token(txn, name, what, &obj, err);
-    }
-    if (status) {
-        goto out;
-    }
-    current = token_out(&obj);
-    if (in) {
-        status = api_check_input(in, delete_fields, ARRAY_SIZE(delete_fields),
-                                 what, current, false, err);
-    }
-    if (!status) {
-        status = api_expected_version(in, if_match, what, &expected, err);
-    }
-    if (!status) {
-        status = api_check_version(expected, obj.version, what, err);
-    }
+    status = api_kind_delete_begin(api, &token_kind, name, in, if_match, what,
+                                   &txn, &obj, err);
     if (status) {
         goto out;
     }
@@ -516,7 +430,6 @@ auth_token_delete(struct api *api, const char *name, const json_t *in,
 out:
     store_abort(txn);
     store_obj_clear(&obj);
-    json_decref(current);
     free(what);
     return status;
 }

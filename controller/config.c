@@ -2,12 +2,11 @@
 #include "controller/config.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller/http.h"
+#include "utils/conffile.h"
 #include "utils/util.h"
 
 /* The keys, in the order of the bits of 'set' in struct config. */
@@ -135,79 +134,17 @@ config_set(struct config *cfg, const char *key, const char *value)
     return NULL;
 }
 
-/* Removes white space at both ends of 's' in place. */
+/* config_set() for conffile_read(). */
 static char *
-trim(char *s)
+set_cb(void *cfg, const char *key, const char *value)
 {
-    char *end;
-
-    while (isspace((unsigned char) *s)) {
-        s++;
-    }
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char) end[-1])) {
-        *--end = '\0';
-    }
-    return s;
+    return config_set(cfg, key, value);
 }
 
 int
 config_read_file(struct config *cfg, const char *path, char **msg)
 {
-    char *line = NULL;
-    size_t size = 0;
-    int lineno = 0;
-    int error = 0;
-    FILE *f;
-
-    *msg = NULL;
-    f = fopen(path, "r");
-    if (!f) {
-        error = errno;
-        if (error != ENOENT) {
-            *msg = xasprintf("%s: %s", path, strerror(error));
-        }
-        return error;
-    }
-    while (getline(&line, &size, f) >= 0) {
-        char *s, *eq, *key, *value, *problem;
-
-        lineno++;
-        for (s = line; *s; s++) {
-            /* A comment starts a line or follows white space. */
-            if (*s == '#' && (s == line || isspace((unsigned char) s[-1]))) {
-                *s = '\0';
-                break;
-            }
-        }
-        s = trim(line);
-        if (!*s) {
-            continue;
-        }
-        eq = strchr(s, '=');
-        if (!eq) {
-            *msg = xasprintf("%s:%d: expected \"key = value\"", path, lineno);
-            error = EINVAL;
-            break;
-        }
-        *eq = '\0';
-        key = trim(s);
-        value = trim(eq + 1);
-        problem = config_set(cfg, key, value);
-        if (problem) {
-            *msg = xasprintf("%s:%d: %s", path, lineno, problem);
-            free(problem);
-            error = EINVAL;
-            break;
-        }
-    }
-    if (!error && ferror(f)) {
-        error = EIO;
-        *msg = xasprintf("%s: read error", path);
-    }
-    free(line);
-    fclose(f);
-    return error;
+    return conffile_read(path, set_cb, cfg, msg);
 }
 
 void

@@ -2,7 +2,11 @@ noinst_LIBRARIES += utils/libfabric-utils.a
 utils_libfabric_utils_a_SOURCES = \
 	utils/addr.c \
 	utils/addr.h \
+	utils/conffile.c \
+	utils/conffile.h \
 	utils/log.c \
 	utils/log.h \
+	utils/names.c \
+	utils/names.h \
 	utils/util.c \
 	utils/util.h
