@@ -1,8 +1,10 @@
 # Every test runs under "make check".  Each folder owns its fragment.
 EXTRA_DIST += tests/lib/common.sh
 include tests/unit/automake.mk
+include tests/qos/automake.mk
 include tests/bpf/automake.mk
 include tests/agent/automake.mk
 include tests/integration/automake.mk
 include tests/controller/automake.mk
 include tests/cli/automake.mk
+include tests/firewall/automake.mk

@@ -8,5 +8,7 @@ utils_libfabric_utils_a_SOURCES = \
 	utils/log.h \
 	utils/names.c \
 	utils/names.h \
+	utils/units.c \
+	utils/units.h \
 	utils/util.c \
 	utils/util.h
