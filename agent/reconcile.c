@@ -26,13 +26,14 @@ static const struct {
     [DP_BINDINGS] = {sizeof(struct dp_binding_key), sizeof(struct dp_binding)},
     [DP_FLOOD] = {sizeof(struct dp_flood_key), sizeof(struct dp_flood)},
     [DP_NEXTHOPS] = {sizeof(struct dp_nexthop_key), sizeof(struct dp_nexthop)},
+    [DP_QOS] = {sizeof(struct dp_qos_key), sizeof(struct dp_qos)},
 };
 
 /* The order in which tables receive additions and changes: an entry is set
  * only after those it refers to (a port's network, an FDB entry's port or
  * the next hop of its VTEP...).  Deletions go in the reverse order. */
-static const enum dp_table set_order[] = {DP_NEXTHOPS, DP_NETWORKS, DP_PORTS,
-                                          DP_FDB,      DP_BINDINGS, DP_FLOOD};
+static const enum dp_table set_order[] = {
+    DP_NEXTHOPS, DP_NETWORKS, DP_PORTS, DP_QOS, DP_FDB, DP_BINDINGS, DP_FLOOD};
 
 void
 reconcile_tables_init(struct reconcile_tables *tables)
@@ -196,6 +197,33 @@ format_port(const struct dp_port *port, char *buf, size_t size)
 }
 
 static void
+format_qos(const struct dp_qos *qos, char *buf, size_t size)
+{
+    bool any = false;
+
+    if (qos->egress_rate) {
+        append(buf, size, " egress %llu bit/s burst %u",
+               (unsigned long long) qos->egress_rate, qos->egress_burst);
+        any = true;
+    }
+    if (qos->ingress_rate) {
+        append(buf, size, " ingress %llu bit/s burst %u",
+               (unsigned long long) qos->ingress_rate, qos->ingress_burst);
+        any = true;
+    }
+    if (qos->dscp != DP_QOS_DSCP_KEEP) {
+        append(buf, size, " dscp %u", qos->dscp);
+        any = true;
+    }
+    if (qos->flags & DP_QOS_EGRESS_POLICE) {
+        append(buf, size, " egress-policed");
+    }
+    if (!any) {
+        append(buf, size, " (none)");
+    }
+}
+
+static void
 format_location(uint32_t ifindex, uint32_t vtep, char *buf, size_t size)
 {
     if (ifindex) {
@@ -292,6 +320,16 @@ reconcile_format_entry(enum dp_table table, const void *key, const void *value,
         }
         break;
     }
+    case DP_QOS: {
+        const struct dp_qos_key *k = key;
+
+        append(buf, size, "ifindex %u", k->ifindex);
+        if (value) {
+            append(buf, size, " ->");
+            format_qos(value, buf, size);
+        }
+        break;
+    }
     case DP_N_TABLES:
     default:
         break;
@@ -349,6 +387,18 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
         memcpy(value.mac, port->mac, sizeof value.mac);
         memcpy(value.ip6, port->ip6, sizeof value.ip6);
         reconcile_tables_add(tables, DP_PORTS, &key, &value);
+        if (state_qos_is_set(&port->qos)) {
+            struct dp_qos_key qkey = {.ifindex = links[i].ifindex};
+            struct dp_qos qos = {
+                .egress_rate = port->qos.egress_rate,
+                .egress_burst = port->qos.egress_burst,
+                .ingress_rate = port->qos.ingress_rate,
+                .ingress_burst = port->qos.ingress_burst,
+                .dscp = port->qos.dscp,
+            };
+
+            reconcile_tables_add(tables, DP_QOS, &qkey, &qos);
+        }
 
         memcpy(fdb_key.mac, port->mac, sizeof fdb_key.mac);
         reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
@@ -546,6 +596,8 @@ struct reconciler {
     size_t n_vteps;                   /* Number of 'vteps'. */
     bool ran;                         /* Whether it has run at all. */
     bool failed;                      /* Whether the last run failed. */
+    int fq_error;                     /* Why fq could not be installed on
+                                       * the underlay, or 0. */
 };
 
 struct reconciler *
@@ -847,6 +899,54 @@ reconcile_remember(struct reconciler *rc, const struct state *s,
     rc->devices[s->n_ports].ifindex = underlay->ifindex;
 }
 
+/* Makes sure the fq qdisc is the root of the underlay device 'ifindex' (0:
+ * not there yet) when a port of 's' has an egress rate: the fast path paces
+ * such a port's packets by giving them departure times, and only fq holds
+ * packets until then.  An fq already there, or put there by hand, is left
+ * alone; none is removed when no port needs it any more.  Returns false if
+ * fq is needed but cannot be had (a kernel without sch_fq, say): the
+ * caller then has egress limits policed instead. */
+static bool
+reconcile_fq(struct reconciler *rc, const struct state *s, uint32_t ifindex)
+{
+    int error;
+
+    if (!ifindex) {
+        return true;
+    }
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].qos.egress_rate) {
+            error = nl_qdisc_ensure_fq(ifindex);
+            if (error && error != rc->fq_error) {
+                LOG_WARN("%s: cannot make fq the root qdisc: %s; egress "
+                         "rate limits are policed instead of shaped",
+                         s->host.underlay, strerror(error));
+            } else if (!error && rc->fq_error) {
+                LOG_INFO("%s: fq is the root qdisc: egress rate limits are "
+                         "shaped",
+                         s->host.underlay);
+            }
+            rc->fq_error = error;
+            return !error;
+        }
+    }
+    return true;
+}
+
+/* Makes every DP_QOS entry of 'tables' police egress instead of pacing. */
+static void
+reconcile_police_egress(struct reconcile_tables *tables)
+{
+    struct reconcile_table *t = &tables->t[DP_QOS];
+
+    for (size_t i = 0; i < t->n; i++) {
+        struct dp_qos *qos =
+            (struct dp_qos *) (t->data + i * entry_size(t) + t->key_size);
+
+        qos->flags |= DP_QOS_EGRESS_POLICE;
+    }
+}
+
 int
 reconcile_run(struct reconciler *rc, const struct state *s)
 {
@@ -902,6 +1002,9 @@ reconcile_run(struct reconciler *rc, const struct state *s)
     reconcile_tables_init(&desired);
     reconcile_tables_init(&actual);
     reconcile_desired(s, underlay.mtu, rlinks, &desired);
+    if (!reconcile_fq(rc, s, underlay.ifindex)) {
+        reconcile_police_egress(&desired);
+    }
     error = reconcile_dump(rc->dp, &actual);
     if (error) {
         LOG_ERR("reading the datapath's tables: %s", strerror(error));

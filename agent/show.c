@@ -139,6 +139,35 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
             (json_int_t) v->ifindex, "device", json_device(v->ifindex),
             "src_mac", json_mac(v->src_mac), "dst_mac", json_mac(v->dst_mac));
     }
+    case DP_QOS: {
+        const struct dp_qos_key *k = key;
+        const struct dp_qos *v = value;
+        json_t *o = json_pack("{s:I, s:o}", "ifindex", (json_int_t) k->ifindex,
+                              "device", json_device(k->ifindex));
+
+        if (v->egress_rate) {
+            json_object_set_new(o, "egress_rate",
+                                json_integer((json_int_t) v->egress_rate));
+            json_object_set_new(o, "egress_burst",
+                                json_integer(v->egress_burst));
+        }
+        if (v->ingress_rate) {
+            json_object_set_new(o, "ingress_rate",
+                                json_integer((json_int_t) v->ingress_rate));
+            json_object_set_new(o, "ingress_burst",
+                                json_integer(v->ingress_burst));
+        }
+        if (v->dscp != DP_QOS_DSCP_KEEP) {
+            json_object_set_new(o, "dscp", json_integer(v->dscp));
+        }
+        if (v->egress_rate) {
+            json_object_set_new(o, "egress",
+                                json_string(v->flags & DP_QOS_EGRESS_POLICE
+                                                ? "policed"
+                                                : "paced"));
+        }
+        return o;
+    }
     case DP_N_TABLES:
     default:
         return json_null();
@@ -348,6 +377,20 @@ show_text(FILE *out, const json_t *doc)
                  num(e, "ifindex"));
         fprintf(out, "  %-15s %-16s %-18s %s\n", str(e, "vtep"), buf,
                 str(e, "src_mac"), str(e, "dst_mac"));
+    }
+
+    list = heading(out, doc, "qos",
+                   "DEVICE           EGRESS-BIT/S  BURST      MODE     "
+                   "INGRESS-BIT/S BURST      DSCP");
+    for (i = 0; (e = json_array_get(list, i)); i++) {
+        const json_t *dscp = json_object_get(e, "dscp");
+
+        snprintf(buf, sizeof buf, "%lld", json_integer_value(dscp));
+        fprintf(out, "  %-16s %-13lld %-10lld %-8s %-13lld %-10lld %s\n",
+                str(e, "device"), num(e, "egress_rate"),
+                num(e, "egress_burst"), str(e, "egress"),
+                num(e, "ingress_rate"), num(e, "ingress_burst"),
+                dscp ? buf : "-");
     }
 
     list = heading(out, doc, "counters",

@@ -548,12 +548,118 @@ parse_network_ref(struct state_errors *errors, const json_t *obj,
     return STATE_NO_NETWORK;
 }
 
+uint32_t
+state_default_burst(uint64_t rate)
+{
+    uint64_t burst = rate / 8 / (1000 / STATE_BURST_TIME_MS);
+
+    if (burst < STATE_MIN_BURST) {
+        return STATE_MIN_BURST;
+    }
+    return burst > UINT32_MAX ? UINT32_MAX : (uint32_t) burst;
+}
+
+bool
+state_qos_is_set(const struct state_qos *qos)
+{
+    return qos->egress_rate || qos->ingress_rate
+           || qos->dscp != STATE_DSCP_KEEP;
+}
+
+/* Parses the integer 'key' of 'obj', which must be in 'min'..'max', into
+ * '*out', if present.  Returns true if it was present and valid. */
+static bool
+parse_u64(struct state_errors *errors, const json_t *obj, const char *path,
+          const char *key, uint64_t min, uint64_t max, const char *unit,
+          uint64_t *out)
+{
+    char expected[96];
+    const json_t *value;
+    json_int_t n;
+
+    snprintf(expected, sizeof expected,
+             "an integer %" PRIu64 "..%" PRIu64 ", in %s", min, max, unit);
+    value = get_member(errors, obj, path, key, JSON_INTEGER, false, expected);
+    if (!value) {
+        return false;
+    }
+    n = json_integer_value(value);
+    if (n < 0 || (uint64_t) n < min || (uint64_t) n > max) {
+        field_error(errors, path, key,
+                    "%" JSON_INTEGER_FORMAT " is out of range %" PRIu64
+                    "..%" PRIu64 " (%s)",
+                    n, min, max, unit);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* Parses one direction of a QoS object at 'path': rate 'rate_key' and burst
+ * 'burst_key' into '*rate' and '*burst'.  A burst needs a rate; a rate
+ * without a burst gets state_default_burst(). */
+static void
+parse_qos_limit(struct state_errors *errors, const json_t *obj,
+                const char *path, const char *rate_key, const char *burst_key,
+                uint64_t *rate, uint32_t *burst)
+{
+    bool has_rate, has_burst;
+    uint64_t b = 0;
+
+    has_rate = parse_u64(errors, obj, path, rate_key, STATE_MIN_RATE,
+                         STATE_MAX_RATE, "bits per second", rate);
+    has_burst =
+        parse_u64(errors, obj, path, burst_key, 1, UINT32_MAX, "bytes", &b);
+    if (json_object_get(obj, burst_key) && !json_object_get(obj, rate_key)) {
+        field_error(errors, path, burst_key,
+                    "a burst without a rate (expected \"%s\" as well, or "
+                    "no \"%s\")",
+                    rate_key, burst_key);
+        return;
+    }
+    if (has_rate) {
+        *burst = has_burst ? (uint32_t) b : state_default_burst(*rate);
+    } else {
+        *rate = 0;
+    }
+}
+
+/* Parses the optional "qos" object of the port at 'path'. */
+static void
+parse_qos(struct state_errors *errors, const json_t *port, const char *path,
+          struct state_qos *qos)
+{
+    static const char *const keys[] = {"egress_rate",  "egress_burst",
+                                       "ingress_rate", "ingress_burst",
+                                       "dscp",         NULL};
+    const json_t *obj;
+    uint32_t dscp;
+    char qpath[48];
+
+    qos->dscp = STATE_DSCP_KEEP;
+    obj =
+        get_member(errors, port, path, "qos", JSON_OBJECT, false, "an object");
+    if (!obj) {
+        return;
+    }
+    snprintf(qpath, sizeof qpath, "%s.qos", path);
+    check_keys(errors, qpath, obj, keys);
+    parse_qos_limit(errors, obj, qpath, "egress_rate", "egress_burst",
+                    &qos->egress_rate, &qos->egress_burst);
+    parse_qos_limit(errors, obj, qpath, "ingress_rate", "ingress_burst",
+                    &qos->ingress_rate, &qos->ingress_burst);
+    if (parse_uint(errors, obj, qpath, "dscp", false, 0, STATE_MAX_DSCP,
+                   &dscp)) {
+        qos->dscp = dscp;
+    }
+}
+
 static void
 parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
 {
     static const char *const keys[] = {"name",          "network", "device",
                                        "mac",           "ip",      "ipv6",
-                                       "port_security", NULL};
+                                       "port_security", "qos",     NULL};
     const json_t *list = get_list(errors, root, "ports");
 
     s->n_ports = json_array_size(list);
@@ -565,6 +671,7 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
 
         port->network = STATE_NO_NETWORK;
         port->port_security = true;
+        port->qos.dscp = STATE_DSCP_KEEP;
         obj = get_element(errors, list, "ports", i, keys, path, sizeof path);
         if (!obj) {
             continue;
@@ -596,6 +703,7 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
         parse_ipv4(errors, obj, path, "ip", false, &port->ip4);
         parse_ipv6(errors, obj, path, "ipv6", port->ip6);
         parse_bool(errors, obj, path, "port_security", &port->port_security);
+        parse_qos(errors, obj, path, &port->qos);
     }
 }
 

@@ -57,15 +57,37 @@ struct state_network {
                    * underlay (see state_network_mtu()). */
 };
 
+/* Rate limits are QOS_RATE_MIN..QOS_RATE_MAX of qos/bucket.h. */
+#define STATE_MIN_RATE 8ULL              /* Bits/s. */
+#define STATE_MAX_RATE 10000000000000ULL /* Bits/s: 10 Tbit/s. */
+#define STATE_DSCP_KEEP 0xff             /* No DSCP marking. */
+#define STATE_MAX_DSCP 63
+
+/* A burst for 'rate' bits per second when the document gives none: what
+ * the rate sends in STATE_BURST_TIME_MS, but at least STATE_MIN_BURST
+ * bytes, so that a GSO packet of 64 KiB always fits. */
+#define STATE_BURST_TIME_MS 10
+#define STATE_MIN_BURST 65536
+
+/* A port's QoS policy.  A rate of 0 means no limit in that direction. */
+struct state_qos {
+    uint64_t egress_rate;   /* What the VM sends, bits/s, or 0. */
+    uint32_t egress_burst;  /* Bytes, when 'egress_rate' is set. */
+    uint64_t ingress_rate;  /* What the VM receives, bits/s, or 0. */
+    uint32_t ingress_burst; /* Bytes, when 'ingress_rate' is set. */
+    uint8_t dscp;           /* DSCP to mark, or STATE_DSCP_KEEP. */
+};
+
 /* A VM port on this host. */
 struct state_port {
-    char *name;         /* Unique name. */
-    size_t network;     /* Index in 'networks' of struct state. */
-    char *device;       /* Host-side device (veth or tap). */
-    uint8_t mac[6];     /* The VM's unicast MAC. */
-    uint32_t ip4;       /* The VM's IPv4 address, 0 for none. */
-    uint8_t ip6[16];    /* The VM's IPv6 address, zero for none. */
-    bool port_security; /* Drop frames not from 'mac'/'ip4'/'ip6'. */
+    char *name;           /* Unique name. */
+    size_t network;       /* Index in 'networks' of struct state. */
+    char *device;         /* Host-side device (veth or tap). */
+    uint8_t mac[6];       /* The VM's unicast MAC. */
+    uint32_t ip4;         /* The VM's IPv4 address, 0 for none. */
+    uint8_t ip6[16];      /* The VM's IPv6 address, zero for none. */
+    bool port_security;   /* Drop frames not from 'mac'/'ip4'/'ip6'. */
+    struct state_qos qos; /* Rate limits and marking. */
 };
 
 /* An endpoint on another host, reached through its VTEP. */
@@ -108,6 +130,14 @@ int state_check_mtus(const struct state *, uint32_t underlay_mtu,
  * STATE_DEFAULT_UNDERLAY_MTU. */
 uint32_t state_network_mtu(const struct state_network *net,
                            uint32_t underlay_mtu);
+
+/* Returns the burst, in bytes, used for 'rate' bits per second when the
+ * document gives none: max(rate / 8 * STATE_BURST_TIME_MS ms,
+ * STATE_MIN_BURST), at most UINT32_MAX. */
+uint32_t state_default_burst(uint64_t rate);
+
+/* Whether 'qos' asks for anything: a rate limit or DSCP marking. */
+bool state_qos_is_set(const struct state_qos *qos);
 
 void state_destroy(struct state *);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/table.h"
+#include "utils/units.h"
 #include "utils/util.h"
 
 /* What audit shows without --limit: enough to see what just happened. */
@@ -22,7 +23,12 @@ struct kind {
     const char *const *headers; /* Table column headers. */
     const char *const *columns; /* The field shown in each column. */
     const char *const *fields;  /* Order of "show"'s fields. */
+    /* Returns a new object that shows object 'obj' to people (e.g. with
+     * rates in human units), or NULL to show 'obj' as it is. */
+    json_t *(*display)(const json_t *obj);
 };
+
+static json_t *qos_display(const json_t *);
 
 static const struct kind kinds[] = {
     {
@@ -33,8 +39,9 @@ static const struct kind kinds[] = {
                                          "DESCRIPTION", NULL},
         .columns = (const char *const[]){"name", "vni", "cidr", "mtu",
                                          "description", NULL},
-        .fields = (const char *const[]){"name", "vni", "cidr", "mtu",
-                                        "description", META_FIELDS, NULL},
+        .fields =
+            (const char *const[]){"name", "vni", "cidr", "mtu", "default_qos",
+                                  "description", META_FIELDS, NULL},
     },
     {
         .resource = "port",
@@ -48,6 +55,22 @@ static const struct kind kinds[] = {
             (const char *const[]){"name", "network", "mac", "ip", "host",
                                   "device", "status", "labels",
                                   "security_groups", "qos", META_FIELDS, NULL},
+    },
+    {
+        .resource = "qos",
+        .plural = "QoS policies",
+        .path = "/v1/qos-policies",
+        .headers = (const char *const[]){"NAME", "EGRESS-RATE", "EGRESS-BURST",
+                                         "INGRESS-RATE", "INGRESS-BURST",
+                                         "DSCP", "DESCRIPTION", NULL},
+        .columns = (const char *const[]){"name", "egress_rate", "egress_burst",
+                                         "ingress_rate", "ingress_burst",
+                                         "dscp", "description", NULL},
+        .fields =
+            (const char *const[]){"name", "egress_rate", "egress_burst",
+                                  "ingress_rate", "ingress_burst", "dscp",
+                                  "description", META_FIELDS, NULL},
+        .display = qos_display,
     },
     {
         .resource = "host",
@@ -301,10 +324,12 @@ print_object(struct cli_ctx *ctx, const struct kind *kind, const json_t *obj)
     if (ctx->json) {
         print_json(ctx, obj);
     } else if (json_is_object(obj)) {
-        char *s = table_format_fields(obj, kind->fields);
+        json_t *shown = kind->display ? kind->display(obj) : NULL;
+        char *s = table_format_fields(shown ? shown : obj, kind->fields);
 
         fputs(s, ctx->out);
         free(s);
+        json_decref(shown);
     }
 }
 
@@ -333,6 +358,7 @@ make_table(const json_t *items, const char *const *headers,
 static void
 print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
 {
+    json_t *shown = NULL;
     struct table *t;
 
     if (ctx->json) {
@@ -343,9 +369,17 @@ print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
         fprintf(ctx->err, "No %s found.\n", kind->plural);
         return;
     }
-    t = make_table(items, kind->headers, kind->columns);
+    if (kind->display) {
+        shown = json_array();
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            json_array_append_new(shown,
+                                  kind->display(json_array_get(items, i)));
+        }
+    }
+    t = make_table(shown ? shown : items, kind->headers, kind->columns);
     table_print(t, ctx->out);
     table_destroy(t);
+    json_decref(shown);
 }
 
 /* Generic verbs. */
@@ -484,6 +518,20 @@ set_number(json_t *obj, const char *key, const struct cli_args *args,
     }
 }
 
+/* Sets member 'key' of 'obj' to option 'name''s value as a string if the
+ * option was given, or to null (merge-patch removal) if it was "". */
+static void
+set_optional(json_t *obj, const char *key, const struct cli_args *args,
+             const char *name)
+{
+    const char *value = cli_args_get(args, name);
+
+    if (value) {
+        json_object_set_new(obj, key,
+                            value[0] ? json_string(value) : json_null());
+    }
+}
+
 /* Adds every "--label KEY=VALUE" of 'args' to 'labels'; a key given twice
  * takes the last value, as a later assignment would. */
 static void
@@ -513,6 +561,7 @@ run_network_create(struct cli_ctx *ctx, const struct cli_args *args)
     set_number(body, "vni", args, "vni");
     set_number(body, "mtu", args, "mtu");
     set_string(body, "description", args, "description");
+    set_string(body, "default_qos", args, "default-qos");
     return create(ctx, args, body);
 }
 
@@ -523,10 +572,12 @@ run_network_update(struct cli_ctx *ctx, const struct cli_args *args)
 
     set_number(body, "mtu", args, "mtu");
     set_string(body, "description", args, "description");
+    set_optional(body, "default_qos", args, "default-qos");
     if (json_object_size(body) == 0) {
         json_decref(body);
         return usage_error(ctx, args,
-                           "nothing to change: give --mtu or --description");
+                           "nothing to change: give --mtu, --description or "
+                           "--default-qos");
     }
     return patch(ctx, args, body);
 }
@@ -550,6 +601,9 @@ run_port_create(struct cli_ctx *ctx, const struct cli_args *args)
         json_object_set_new(body, "host", json_string(host));
     }
     set_string(body, "device", args, "device");
+    if (cli_args_get(args, "qos") && cli_args_get(args, "qos")[0]) {
+        set_string(body, "qos", args, "qos");
+    }
     add_labels(labels, args);
     if (json_object_size(labels)) {
         json_object_set(body, "labels", labels);
@@ -572,6 +626,7 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
         json_object_set_new(body, "host",
                             host[0] ? json_string(host) : json_null());
     }
+    set_optional(body, "qos", args, "qos");
     add_labels(labels, args);
     while ((key = cli_args_next(args, "remove-label", &pos)) != NULL) {
         if (json_object_get(labels, key)) {
@@ -592,8 +647,116 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
     if (json_object_size(body) == 0) {
         json_decref(body);
         return usage_error(ctx, args,
-                           "nothing to change: give --host, "
+                           "nothing to change: give --host, --qos, "
                            "--label or --remove-label");
+    }
+    return patch(ctx, args, body);
+}
+
+/* QoS policies. */
+
+/* Formats integer member 'key' of 'from' with 'format' (units_format_rate()
+ * or units_format_size()) into member 'to' of 'shown', if present. */
+static void
+show_units(json_t *shown, const char *to, const json_t *from, const char *key,
+           char *(*format)(uint64_t, char *, size_t))
+{
+    json_int_t n = json_integer_value(json_object_get(from, key));
+    char buf[UNITS_STRLEN];
+
+    if (n > 0) {
+        json_object_set_new(shown, to,
+                            json_string(format(n, buf, sizeof buf)));
+    }
+}
+
+/* Shows QoS policy 'obj' flat, with rates and sizes in human units and
+ * "keep" for an absent DSCP. */
+static json_t *
+qos_display(const json_t *obj)
+{
+    const json_t *egress = json_object_get(obj, "egress");
+    const json_t *ingress = json_object_get(obj, "ingress");
+    json_t *shown = json_deep_copy(obj);
+    const json_t *dscp = json_object_get(obj, "dscp");
+
+    json_object_del(shown, "egress");
+    json_object_del(shown, "ingress");
+    show_units(shown, "egress_rate", egress, "rate", units_format_rate);
+    show_units(shown, "egress_burst", egress, "burst", units_format_size);
+    show_units(shown, "ingress_rate", ingress, "rate", units_format_rate);
+    show_units(shown, "ingress_burst", ingress, "burst", units_format_size);
+    if (!dscp) {
+        json_object_set_new(shown, "dscp", json_string("keep"));
+    }
+    return shown;
+}
+
+/* Sets member 'key' of direction 'dir' of 'body' to option 'name''s value
+ * in bits per second or bytes, if the option was given. */
+static void
+set_units(json_t *body, const char *dir, const char *key,
+          const struct cli_args *args, const char *name)
+{
+    json_t *d = json_object_get(body, dir);
+    uint64_t n;
+
+    if (!cli_args_get_units(args, name, &n)) {
+        return;
+    }
+    if (!d) {
+        d = json_object();
+        json_object_set_new(body, dir, d);
+    }
+    json_object_set_new(d, key, json_integer((json_int_t) n));
+}
+
+/* Fills QoS policy 'body' from the options of 'args'.  In an update
+ * ('patch'), "--dscp keep" removes the marking and "--description ''"
+ * the description. */
+static void
+qos_body(json_t *body, const struct cli_args *args, bool patch)
+{
+    const char *dscp = cli_args_get(args, "dscp");
+
+    set_units(body, "egress", "rate", args, "egress-rate");
+    set_units(body, "egress", "burst", args, "egress-burst");
+    set_units(body, "ingress", "rate", args, "ingress-rate");
+    set_units(body, "ingress", "burst", args, "ingress-burst");
+    if (dscp && strcmp(dscp, "keep")) {
+        json_object_set_new(body, "dscp", json_integer(atoi(dscp)));
+    } else if (dscp && patch) {
+        json_object_set_new(body, "dscp", json_null());
+    }
+    if (patch) {
+        set_optional(body, "description", args, "description");
+    } else {
+        set_string(body, "description", args, "description");
+    }
+}
+
+static int
+run_qos_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+
+    json_object_set_new(body, "name", json_string(args->pos[0]));
+    qos_body(body, args, false);
+    return create(ctx, args, body);
+}
+
+static int
+run_qos_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+
+    qos_body(body, args, true);
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return usage_error(ctx, args,
+                           "nothing to change: give --egress-rate, "
+                           "--egress-burst, --ingress-rate, --ingress-burst, "
+                           "--dscp or --description");
     }
     return patch(ctx, args, body);
 }
@@ -809,6 +972,7 @@ commands_list_names(struct cli_ctx *ctx, enum cli_complete what,
                             : what == CLI_COMPLETE_PORT  ? "port"
                             : what == CLI_COMPLETE_HOST  ? "host"
                             : what == CLI_COMPLETE_TOKEN ? "token"
+                            : what == CLI_COMPLETE_QOS   ? "qos"
                                                          : NULL);
     json_t *items;
     int status;
@@ -866,6 +1030,12 @@ static const struct cli_option network_create_options[] = {
      .value = CLI_VALUE_STRING,
      .metavar = "TEXT",
      .help = "Free text for people, at most 256 characters"},
+    {.name = "default-qos",
+     .value = CLI_VALUE_STRING,
+     .metavar = "POLICY",
+     .complete = CLI_COMPLETE_QOS,
+     .help = "QoS policy of the network's ports that have none of their "
+             "own"},
     {.name = NULL},
 };
 
@@ -878,6 +1048,12 @@ static const struct cli_option network_update_options[] = {
      .value = CLI_VALUE_STRING,
      .metavar = "TEXT",
      .help = "New description; \"\" clears it"},
+    {.name = "default-qos",
+     .value = CLI_VALUE_STRING,
+     .metavar = "POLICY",
+     .complete = CLI_COMPLETE_QOS,
+     .help = "New default QoS policy of the network's ports; \"\" removes "
+             "it"},
     OPT_IF_VERSION,
     {.name = NULL},
 };
@@ -913,6 +1089,12 @@ static const struct cli_option port_create_options[] = {
      .metavar = "DEV",
      .help = "Host-side device name, at most 15 characters (default: \"fp-\" "
              "and the first 12 characters of NAME)"},
+    {.name = "qos",
+     .value = CLI_VALUE_STRING,
+     .metavar = "POLICY",
+     .complete = CLI_COMPLETE_QOS,
+     .help = "QoS policy of the port (default: its network's default_qos, "
+             "if any)"},
     {.name = "label",
      .value = CLI_VALUE_LABEL,
      .metavar = "KEY=VALUE",
@@ -947,6 +1129,12 @@ static const struct cli_option port_update_options[] = {
      .metavar = "HOST",
      .complete = CLI_COMPLETE_HOST,
      .help = "Move the port to this host; \"\" unplaces it"},
+    {.name = "qos",
+     .value = CLI_VALUE_STRING,
+     .metavar = "POLICY",
+     .complete = CLI_COMPLETE_QOS,
+     .help = "Apply this QoS policy to the port; \"\" removes the port's own "
+             "(its network's default_qos applies again)"},
     {.name = "label",
      .value = CLI_VALUE_LABEL,
      .metavar = "KEY=VALUE",
@@ -959,6 +1147,42 @@ static const struct cli_option port_update_options[] = {
      .help = "Remove the label with this key"},
     OPT_IF_VERSION,
     {.name = NULL},
+};
+
+/* An option of "qos create" and "qos update", which take the same. */
+#define OPT_QOS(NAME, VALUE, METAVAR, HELP)                                   \
+    {                                                                         \
+        .name = NAME, .value = VALUE, .metavar = METAVAR, .help = HELP        \
+    }
+#define QOS_EGRESS_RATE                                                       \
+    OPT_QOS("egress-rate", CLI_VALUE_RATE, "RATE",                            \
+            "Limit traffic from the VM to RATE, tc units: 100mbit, 1gbit "    \
+            "(\"mbps\" is megaBYTES per second)")
+#define QOS_EGRESS_BURST                                                      \
+    OPT_QOS("egress-burst", CLI_VALUE_SIZE, "SIZE",                           \
+            "Burst allowed above the egress rate, tc units: 64kb, 1mb")
+#define QOS_INGRESS_RATE                                                      \
+    OPT_QOS("ingress-rate", CLI_VALUE_RATE, "RATE",                           \
+            "Limit traffic to the VM to RATE, tc units: 100mbit, 1gbit")
+#define QOS_INGRESS_BURST                                                     \
+    OPT_QOS("ingress-burst", CLI_VALUE_SIZE, "SIZE",                          \
+            "Burst allowed above the ingress rate, tc units: 64kb, 1mb")
+#define QOS_DSCP                                                              \
+    OPT_QOS("dscp", CLI_VALUE_DSCP, "N|keep",                                 \
+            "Mark the VM's packets with DSCP N (0 to 63); \"keep\" leaves "   \
+            "their own")
+#define QOS_DESCRIPTION                                                       \
+    OPT_QOS("description", CLI_VALUE_STRING, "TEXT",                          \
+            "Free text for people, at most 256 characters")
+
+static const struct cli_option qos_create_options[] = {
+    QOS_EGRESS_RATE, QOS_EGRESS_BURST, QOS_INGRESS_RATE, QOS_INGRESS_BURST,
+    QOS_DSCP,        QOS_DESCRIPTION,  {.name = NULL},
+};
+
+static const struct cli_option qos_update_options[] = {
+    QOS_EGRESS_RATE, QOS_EGRESS_BURST, QOS_INGRESS_RATE, QOS_INGRESS_BURST,
+    QOS_DSCP,        QOS_DESCRIPTION,  OPT_IF_VERSION,   {.name = NULL},
 };
 
 static const struct cli_option token_create_options[] = {
@@ -998,6 +1222,7 @@ const struct cli_resource commands_resources[] = {
     {"network", "Manage virtual networks (VXLAN segments with a subnet)"},
     {"port", "Manage ports: a VM's interface in a network, with its MAC, IP "
              "and host"},
+    {"qos", "Manage QoS policies: rate limits and DSCP marking for ports"},
     {"host", "List, inspect and remove the hypervisor hosts agents "
              "registered"},
     {"token", "Manage API tokens (admin only)"},
@@ -1036,7 +1261,7 @@ const struct cli_command commands_table[] = {
      .n_args = 1,
      .complete = CLI_COMPLETE_NETWORK,
      .options = network_update_options,
-     .summary = "Change a network's MTU or description",
+     .summary = "Change a network's MTU, description or default QoS",
      .description = "Prints the network as it is afterwards.",
      .run = run_network_update},
     {.resource = "network",
@@ -1075,7 +1300,7 @@ const struct cli_command commands_table[] = {
      .n_args = 1,
      .complete = CLI_COMPLETE_PORT,
      .options = port_update_options,
-     .summary = "Move a port to another host or change its labels",
+     .summary = "Move a port, or change its QoS policy or labels",
      .description = "Labels not named stay as they are.  Prints the port as "
                     "it is afterwards.",
      .run = run_port_update},
@@ -1086,6 +1311,49 @@ const struct cli_command commands_table[] = {
      .complete = CLI_COMPLETE_PORT,
      .options = if_version_options,
      .summary = "Delete a port",
+     .run = run_delete},
+
+    {.resource = "qos",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = qos_create_options,
+     .summary = "Create a QoS policy",
+     .description = "A direction without a rate is not limited; a burst "
+                    "needs its direction's rate.  Rates and sizes take tc "
+                    "units (100mbit, 1gbit, 64kb).  Attach the policy with "
+                    "\"port update --qos\" or \"network update "
+                    "--default-qos\".",
+     .run = run_qos_create},
+    {.resource = "qos",
+     .verb = "list",
+     .summary = "List QoS policies, rates and sizes in human units",
+     .run = run_list},
+    {.resource = "qos",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_QOS,
+     .summary = "Show a QoS policy's fields",
+     .run = run_show},
+    {.resource = "qos",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_QOS,
+     .options = qos_update_options,
+     .summary = "Change a QoS policy's limits, marking or description",
+     .description = "Options not given stay as they are.  Every host with a "
+                    "port using the policy gets the change.  Prints the "
+                    "policy as it is afterwards.",
+     .run = run_qos_update},
+    {.resource = "qos",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_QOS,
+     .options = if_version_options,
+     .summary = "Delete a QoS policy that no port or network uses",
      .run = run_delete},
 
     {.resource = "host",

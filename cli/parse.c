@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utils/units.h"
 #include "utils/util.h"
 
 /* Help text is wrapped to fit a standard terminal. */
@@ -162,6 +163,40 @@ cli_check_value(enum cli_value kind, const char *const *choices,
             return xstrdup("must be a label key alone, without \"=\"");
         }
         return NULL;
+
+    case CLI_VALUE_RATE:
+    case CLI_VALUE_SIZE: {
+        uint64_t n;
+        char *prefix;
+
+        if (kind == CLI_VALUE_RATE) {
+            units_parse_rate(text, &n, &msg);
+        } else {
+            units_parse_size(text, &n, &msg);
+        }
+        if (msg == NULL) {
+            return NULL;
+        }
+        /* The caller names the option and its value already: keep only
+         * what is wrong with it. */
+        prefix = xasprintf(
+            "%s \"%s\": ", kind == CLI_VALUE_RATE ? "rate" : "size", text);
+        if (!strncmp(msg, prefix, strlen(prefix))) {
+            memmove(msg, msg + strlen(prefix),
+                    strlen(msg) - strlen(prefix) + 1);
+        }
+        free(prefix);
+        return msg;
+    }
+
+    case CLI_VALUE_DSCP:
+        if (!strcmp(text, "keep")
+            || (text[0] != '\0' && strlen(text) <= 2
+                && strspn(text, "0123456789") == strlen(text)
+                && atoi(text) <= 63)) {
+            return NULL;
+        }
+        return xstrdup("must be a DSCP value 0 to 63, or \"keep\"");
 
     case CLI_VALUE_CHOICE:
         if (is_choice(choices, text)) {
@@ -505,6 +540,30 @@ cli_args_get_number(const struct cli_args *args, const char *name, int64_t *n)
         return false;
     }
     *n = strtoll(value, NULL, 10);
+    return true;
+}
+
+bool
+cli_args_get_units(const struct cli_args *args, const char *name, uint64_t *n)
+{
+    const struct cli_arg_value *found = NULL;
+    char *msg = NULL;
+
+    for (size_t i = 0; i < args->n_values; i++) {
+        if (!strcmp(args->values[i].option->name, name)) {
+            found = &args->values[i];
+        }
+    }
+    if (found == NULL) {
+        return false;
+    }
+    if (found->option->value == CLI_VALUE_RATE) {
+        units_parse_rate(found->value, n, &msg);
+    } else {
+        units_parse_size(found->value, n, &msg);
+    }
+    /* The parser checked the value already. */
+    free(msg);
     return true;
 }
 

@@ -28,6 +28,9 @@ enum cli_value {
     CLI_VALUE_KEY,      /* A label key: non-empty, without "=". */
     CLI_VALUE_SELECTOR, /* A label selector: "KEY=VALUE" or "KEY". */
     CLI_VALUE_CHOICE,   /* One of the option's 'choices'. */
+    CLI_VALUE_RATE,     /* A rate: "100mbit" (utils/units.h). */
+    CLI_VALUE_SIZE,     /* A size: "64kb" (utils/units.h). */
+    CLI_VALUE_DSCP,     /* A DSCP value 0..63, or "keep". */
 };
 
 /* What shell completion offers for an option's value or an argument. */
@@ -39,6 +42,7 @@ enum cli_complete {
     CLI_COMPLETE_PORT,    /* Names of existing ports. */
     CLI_COMPLETE_HOST,    /* Names of registered hosts. */
     CLI_COMPLETE_TOKEN,   /* Names of API tokens. */
+    CLI_COMPLETE_QOS,     /* Names of QoS policies. */
 };
 
 /* One option.  Tables of options end with an entry whose 'name' is NULL. */
@@ -137,6 +141,12 @@ const char *cli_args_next(const struct cli_args *, const char *name,
  * CLI_VALUE_NUMBER, in '*n'.  Returns false if the option is absent. */
 bool cli_args_get_number(const struct cli_args *, const char *name,
                          int64_t *n);
+
+/* Stores option 'name''s value, which the parser checked to be a
+ * CLI_VALUE_RATE or CLI_VALUE_SIZE, in '*n' (bits per second or bytes).
+ * Returns false if the option is absent. */
+bool cli_args_get_units(const struct cli_args *, const char *name,
+                        uint64_t *n);
 
 /* Checks 'text' as a value of the given kind.  Returns NULL if it is fine,
  * otherwise a malloc'd message that says what is wrong ("must be a whole

@@ -679,7 +679,8 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
 /* The kinds of object a host's desired state is computed from: only their
  * commits can change it, so only they wake a long poll (audit entries and
  * port status reports do not). */
-static const char *const desired_kinds[] = {"network", "port", "host"};
+static const char *const desired_kinds[] = {"network", "port", "host",
+                                            "qos-policy"};
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and
  * returns 0, or answers 304 at 'deadline' (monotonic_ms()), or 503 if the

@@ -18,6 +18,7 @@ static const struct api_field network_fields[] = {
     {"cidr", API_STRING, API_IMMUTABLE, true},
     {"mtu", API_INTEGER, API_RW, false},
     {"description", API_STRING, API_RW, false},
+    {"default_qos", API_STRING, API_RW, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
     {"created_at", API_STRING, API_RO, false},
@@ -186,6 +187,26 @@ apply_fields(const json_t *in, json_t *body, const char *what,
     return 0;
 }
 
+/* Checks "default_qos" of 'in', which must name an existing policy, and
+ * copies it into 'body' (null removes it). */
+static int
+apply_default_qos(struct store_txn *txn, const json_t *in, json_t *body,
+                  const char *what, struct api_error *err)
+{
+    const json_t *value = json_object_get(in, "default_qos");
+    int status = api_qos_check_ref(txn, value, "default_qos", what, err);
+
+    if (status) {
+        return status;
+    }
+    if (json_is_null(value)) {
+        json_object_del(body, "default_qos");
+    } else if (value) {
+        json_object_set(body, "default_qos", (json_t *) value);
+    }
+    return 0;
+}
+
 /* Claims VNI 'vni' for network 'name', or a free one if 'vni' is 0, and
  * stores it in '*vnip'. */
 static int
@@ -256,6 +277,9 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
     }
     if (!status) {
         status = api_check_absent(txn, "network", name, what, err);
+    }
+    if (!status) {
+        status = apply_default_qos(txn, in, body, what, err);
     }
     if (status) {
         goto out;
@@ -344,6 +368,9 @@ api_network_patch(struct api *api, const char *name, const json_t *in,
     if (!status) {
         body = json_deep_copy(obj.body);
         status = apply_fields(in, body, what, err);
+    }
+    if (!status) {
+        status = apply_default_qos(txn, in, body, what, err);
     }
     if (status) {
         goto out;

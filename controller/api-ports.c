@@ -265,22 +265,16 @@ check_labels(const json_t *labels, bool patch, const char *what,
     return 0;
 }
 
-/* Checks the reserved fields of 'in', which must stay empty for now. */
+/* Checks the reserved field of 'in', which must stay empty for now. */
 static int
 check_reserved(const json_t *in, const char *what, struct api_error *err)
 {
     const json_t *groups = json_object_get(in, "security_groups");
-    const json_t *qos = json_object_get(in, "qos");
 
     if (json_array_size(groups)) {
         return api_fail(err, 400, "security_groups",
                         "%s: security_groups: reserved for the firewall; must "
                         "be absent or empty for now",
-                        what);
-    }
-    if (qos && !json_is_null(qos)) {
-        return api_fail(err, 400, "qos",
-                        "%s: qos: reserved for QoS; must be absent for now",
                         what);
     }
     return 0;
@@ -625,6 +619,11 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     if (status) {
         goto out;
     }
+    status =
+        api_qos_check_ref(txn, json_object_get(in, "qos"), "qos", what, err);
+    if (status) {
+        goto out;
+    }
     network = api_get_string(in, "network");
     host = api_get_string(in, "host");
     json_object_set_new(body, "network", json_string(network));
@@ -658,6 +657,9 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     if (json_object_get(in, "description")) {
         json_object_set(body, "description",
                         json_object_get(in, "description"));
+    }
+    if (json_is_string(json_object_get(in, "qos"))) {
+        json_object_set(body, "qos", json_object_get(in, "qos"));
     }
     api_now(now);
     json_object_set_new(body, "created_at", json_string(now));
@@ -964,6 +966,17 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
         json_object_del(body, "description");
     } else if (value) {
         json_object_set(body, "description", (json_t *) value);
+    }
+
+    value = json_object_get(in, "qos");
+    status = api_qos_check_ref(txn, value, "qos", what, err);
+    if (status) {
+        return status;
+    }
+    if (json_is_null(value)) {
+        json_object_del(body, "qos");
+    } else if (value) {
+        json_object_set(body, "qos", (json_t *) value);
     }
     return 0;
 }

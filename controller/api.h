@@ -25,6 +25,9 @@
  *   device       "H/D"                {"port": P}     (unique per host)
  *   port-status  "P"                  {"host": H, "status": "up"|"down"}
  *
+ * QoS policies ("qos-policy") are named by ports ("qos") and networks
+ * ("default_qos"); deleting one looks for users by scanning both.
+ *
  * Functions return the HTTP status of the answer: 2xx with '*out' set (for
  * statuses with a body), or 4xx/5xx with 'err' filled in. */
 #ifndef CONTROLLER_API_H
@@ -59,6 +62,12 @@ struct store_txn;
 #define API_PREFIX_MAX 30       /* Longest: two usable addresses. */
 #define API_WAIT_DEFAULT 30     /* Desired-state long-poll, seconds. */
 #define API_WAIT_MAX 300        /* Longest long-poll, seconds. */
+
+/* QoS policies: what fabric-agent accepts. */
+#define API_DSCP_MAX 63               /* Largest DSCP value (6 bits). */
+#define API_RATE_MIN 8                /* Smallest rate, bits/s: a byte. */
+#define API_RATE_MAX 10000000000000LL /* Largest rate: 10 Tbit/s. */
+#define API_BURST_MAX 4294967295LL    /* Largest burst, bytes. */
 
 /* The longest object and device names, by the rules of utils/names.h. */
 #define API_NAME_MAX NAMES_OBJECT_MAX
@@ -311,6 +320,27 @@ int api_mac_allocate(struct store_txn *, uint8_t mac[6]);
  * "pending", "up" or "down". */
 const char *api_port_status(struct store_txn *, const char *name,
                             const char *host);
+
+/* QoS policies (controller/api-qos.c), stored as kind "qos-policy". */
+int api_qos_create(struct api *, const json_t *in, json_t **out,
+                   struct api_error *);
+int api_qos_get(struct api *, const char *name, json_t **out,
+                struct api_error *);
+int api_qos_list(struct api *, const json_t *query, json_t **out,
+                 struct api_error *);
+int api_qos_patch(struct api *, const char *name, const json_t *in,
+                  int64_t if_match, json_t **out, struct api_error *);
+int api_qos_delete(struct api *, const char *name, const json_t *in,
+                   int64_t if_match, struct api_error *);
+/* Checks that 'value' of input field 'field' ("qos", "default_qos") of
+ * 'what' names an existing QoS policy in 'txn' (absent and null pass):
+ * 400 naming 'field' otherwise. */
+int api_qos_check_ref(struct store_txn *, const json_t *value,
+                      const char *field, const char *what, struct api_error *);
+/* Returns the parameters of stored policy body 'policy' as a desired-state
+ * document sees them: {"egress_rate", "egress_burst", "ingress_rate",
+ * "ingress_burst", "dscp"}, each present only when the policy sets it. */
+json_t *api_qos_resolve(const json_t *policy);
 
 /* Hosts (controller/api-hosts.c). */
 int api_host_register(struct api *, const json_t *in, json_t **out,

@@ -21,6 +21,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/api-hosts.c \
 	controller/api-networks.c \
 	controller/api-ports.c \
+	controller/api-qos.c \
 	controller/audit.c \
 	controller/audit.h \
 	controller/auth.c \

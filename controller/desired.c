@@ -50,6 +50,50 @@ struct walk {
     int error;             /* A store failure, or 0. */
 };
 
+/* Resolves the QoS of port 'body' in 'network': its own policy, or else
+ * its network's "default_qos".  Stores into '*qos' the parameters of
+ * api_qos_resolve(), or NULL when no policy applies or the policy sets
+ * nothing. */
+static int
+port_qos(struct walk *w, const json_t *body, const char *network, json_t **qos)
+{
+    const char *policy = api_get_string(body, "qos");
+    struct store_obj obj;
+    int error;
+
+    *qos = NULL;
+    if (!policy && network) {
+        error = store_get(w->txn, "network", network, &obj);
+        if (error == ENOENT) {
+            return 0;
+        } else if (error) {
+            return error;
+        }
+        policy = api_get_string(obj.body, "default_qos");
+        policy = policy ? xstrdup(policy) : NULL;
+        store_obj_clear(&obj);
+    } else if (policy) {
+        policy = xstrdup(policy);
+    }
+    if (!policy) {
+        return 0;
+    }
+    error = store_get(w->txn, "qos-policy", policy, &obj);
+    free((char *) policy);
+    if (error == ENOENT) {
+        return 0;
+    } else if (error) {
+        return error;
+    }
+    *qos = api_qos_resolve(obj.body);
+    store_obj_clear(&obj);
+    if (!json_object_size(*qos)) {
+        json_decref(*qos);
+        *qos = NULL;
+    }
+    return 0;
+}
+
 static int
 local_port_cb(const struct store_obj *index, void *w_)
 {
@@ -57,6 +101,7 @@ local_port_cb(const struct store_obj *index, void *w_)
     size_t len = strlen(w->prefix);
     struct store_obj obj;
     const char *network;
+    json_t *port, *qos;
     int error;
 
     if (strncmp(index->name, w->prefix, len)) {
@@ -70,12 +115,22 @@ local_port_cb(const struct store_obj *index, void *w_)
         return API_STOP;
     }
     network = api_get_string(obj.body, "network");
-    json_array_append_new(
-        w->ports, json_pack("{sssOsOsOsO}", "name", obj.name, "network",
-                            json_object_get(obj.body, "network"), "device",
-                            json_object_get(obj.body, "device"), "mac",
-                            json_object_get(obj.body, "mac"), "ip",
-                            json_object_get(obj.body, "ip")));
+    port = json_pack("{sssOsOsOsO}", "name", obj.name, "network",
+                     json_object_get(obj.body, "network"), "device",
+                     json_object_get(obj.body, "device"), "mac",
+                     json_object_get(obj.body, "mac"), "ip",
+                     json_object_get(obj.body, "ip"));
+    error = port_qos(w, obj.body, network, &qos);
+    if (error) {
+        w->error = error;
+        json_decref(port);
+        store_obj_clear(&obj);
+        return API_STOP;
+    }
+    if (qos) {
+        json_object_set_new(port, "qos", qos);
+    }
+    json_array_append_new(w->ports, port);
     if (network) {
         json_object_set_new(w->networks, network, json_null());
     }

@@ -5,10 +5,17 @@
  *   {"host": {"name", "vtep", "underlay"},
  *    "networks": [{"name", "vni", "mtu"}],            the networks of its
  *                                                      ports, by name
- *    "ports": [{"name", "network", "device", "mac", "ip"}],   by name
+ *    "ports": [{"name", "network", "device", "mac", "ip",     by name
+ *               "qos": {"egress_rate", "egress_burst", "ingress_rate",
+ *                       "ingress_burst", "dscp"}}],
  *    "remotes": [{"network", "mac", "ip", "vtep"}]}   the other hosts'
  *                                                      ports in those
  *                                                      networks
+ *
+ * A port's "qos" holds the parameters of its own QoS policy, or else of
+ * its network's "default_qos" (rates in bits per second, bursts in bytes,
+ * DSCP 0..63), each member only when the policy sets it; it is absent
+ * when no policy applies or the policy sets nothing.
  *
  * The controller remembers the last documents it sent to each host, by
  * store revision, so that an agent that asks "what changed since revision

@@ -89,6 +89,15 @@ static const struct resource ports = {
     .delete = api_port_delete,
 };
 
+static const struct resource qos_policies = {
+    .kind = "qos-policy",
+    .create = api_qos_create,
+    .get = api_qos_get,
+    .list = api_qos_list,
+    .patch = api_qos_patch,
+    .delete = api_qos_delete,
+};
+
 static const struct resource hosts = {
     .kind = "host",
     .create = api_host_register,
@@ -500,6 +509,12 @@ static const struct http_route routes[] = {
     {"GET", "/v1/ports/*", do_get, &ports, ACCESS_READ},
     {"PATCH", "/v1/ports/*", do_patch, &ports, ACCESS_ADMIN},
     {"DELETE", "/v1/ports/*", do_delete, &ports, ACCESS_ADMIN},
+
+    {"GET", "/v1/qos-policies", do_list, &qos_policies, ACCESS_READ},
+    {"POST", "/v1/qos-policies", do_create, &qos_policies, ACCESS_ADMIN},
+    {"GET", "/v1/qos-policies/*", do_get, &qos_policies, ACCESS_READ},
+    {"PATCH", "/v1/qos-policies/*", do_patch, &qos_policies, ACCESS_ADMIN},
+    {"DELETE", "/v1/qos-policies/*", do_delete, &qos_policies, ACCESS_ADMIN},
 
     {"GET", "/v1/hosts", do_list, &hosts, ACCESS_READ},
     {"POST", "/v1/hosts", do_register, &hosts, ACCESS_REGISTER},

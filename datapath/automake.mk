@@ -8,6 +8,7 @@ BPF_CFLAGS = -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 	-I$(top_srcdir) -I$(top_builddir)/datapath/bpf
 
 FAB_BPF_DEPS = \
+	datapath/bpf/abi.h \
 	datapath/bpf/arp.h \
 	datapath/bpf/common.h \
 	datapath/bpf/deliver.h \
@@ -15,6 +16,7 @@ FAB_BPF_DEPS = \
 	datapath/bpf/flood.h \
 	datapath/bpf/maps.h \
 	datapath/bpf/port-security.h \
+	datapath/bpf/qos.h \
 	datapath/bpf/stats.h \
 	datapath/dp-tables.h \
 	datapath/drop.h \
@@ -22,6 +24,8 @@ FAB_BPF_DEPS = \
 	packet/hdr.h \
 	packet/parse.h \
 	packet/types.h \
+	qos/bucket.h \
+	qos/dscp.h \
 	vxlan/vxlan.h
 
 datapath/bpf/vmlinux.h:

@@ -30,6 +30,7 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
     [DP_PORTS] = "fab_ports",       [DP_NETWORKS] = "fab_networks",
     [DP_FDB] = "fab_fdb",           [DP_BINDINGS] = "fab_bindings",
     [DP_FLOOD] = "fab_flood_lists", [DP_NEXTHOPS] = "fab_nexthops",
+    [DP_QOS] = "fab_qos",
 };
 
 struct dp_bpf {
@@ -473,6 +474,54 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
                          key->ifindex);
 }
 
+/* Makes 'b' police at 'rate' bits per second with bursts of 'burst' bytes,
+ * keeping the time at which it is full again, so that a changed limit
+ * neither forgets the traffic just passed nor grants a fresh burst.  A
+ * 'rate' of 0 (no limit) clears it. */
+static void
+dp_bpf_qos_bucket(struct qos_bucket *b, uint64_t rate, uint32_t burst)
+{
+    struct qos_time tat = b->tat;
+
+    if (!rate || !qos_bucket_init(b, rate, burst ? burst : 1)) {
+        memset(b, 0, sizeof *b);
+        return;
+    }
+    b->tat = tat;
+}
+
+/* Sets the fab_qos entry of 'key' to 'qos'.  An existing entry is read and
+ * rewritten under its lock, so the limiters keep their state and only their
+ * rates change: a pacer keeps its backlog, a policer the tokens it has
+ * used.  Frames the fast path charges between the two steps are forgotten,
+ * granting at most that much extra once. */
+static int
+dp_bpf_qos_set(struct dp_bpf *b, const struct dp_qos_key *key,
+               const struct dp_qos *qos)
+{
+    int fd = b->table_fds[DP_QOS];
+    struct fab_qos_entry entry;
+    struct qos_time next;
+
+    if (bpf_map_lookup_elem_flags(fd, key, &entry, BPF_F_LOCK) < 0) {
+        memset(&entry, 0, sizeof entry);
+    }
+    entry.qos = *qos;
+    next = entry.egress.next;
+    if (!qos->egress_rate || !qos_edt_init(&entry.egress, qos->egress_rate)) {
+        memset(&entry.egress, 0, sizeof entry.egress);
+    } else {
+        entry.egress.next = next;
+    }
+    dp_bpf_qos_bucket(&entry.egress_police, qos->egress_rate,
+                      qos->egress_burst);
+    dp_bpf_qos_bucket(&entry.ingress, qos->ingress_rate, qos->ingress_burst);
+    if (bpf_map_update_elem(fd, key, &entry, BPF_ANY | BPF_F_LOCK) < 0) {
+        return errno;
+    }
+    return 0;
+}
+
 static int
 dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
                  const void *value)
@@ -481,6 +530,9 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
 
     if (table == DP_PORTS) {
         return dp_bpf_port_set(b, key, value);
+    }
+    if (table == DP_QOS) {
+        return dp_bpf_qos_set(b, key, value);
     }
     if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
         return errno;
@@ -507,13 +559,17 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
     return 0;
 }
 
-/* The size of a map value of 'table': for ports, the entry that holds the
- * API's value as its prefix. */
+/* The size of a map value of 'table': for ports and QoS, the entry that
+ * holds the API's value as its prefix. */
 static size_t
 dp_bpf_map_value_size(enum dp_table table)
 {
-    return table == DP_PORTS ? sizeof(struct fab_port_entry)
-                             : dp_table_value_size(table);
+    if (table == DP_PORTS) {
+        return sizeof(struct fab_port_entry);
+    } else if (table == DP_QOS) {
+        return sizeof(struct fab_qos_entry);
+    }
+    return dp_table_value_size(table);
 }
 
 static int

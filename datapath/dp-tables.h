@@ -95,6 +95,31 @@ struct dp_nexthop {
     __u8 dst_mac[PKT_ETH_ALEN]; /* The next hop's MAC. */
 };
 
+/* DP_QOS: a port's rate limits and DSCP marking, keyed by the ifindex of
+ * its host-side device like DP_PORTS.  A port without an entry is not
+ * limited.  Setting an entry with other parameters takes effect at once:
+ * the limiters keep their state (backlog, tokens used) and only the rate
+ * and burst change. */
+struct dp_qos_key {
+    __u32 ifindex; /* Host-side device of the port. */
+};
+
+#define DP_QOS_DSCP_KEEP 0xff /* Leave the DSCP of the VM's packets. */
+
+/* Police what a VM sends to other hosts instead of pacing it, for an
+ * underlay device without the fq qdisc that pacing needs. */
+#define DP_QOS_EGRESS_POLICE 0x1
+
+struct dp_qos {
+    __u64 egress_rate;   /* VM to fabric, bits/s; 0 for no limit. */
+    __u64 ingress_rate;  /* Fabric to VM, bits/s; 0 for no limit. */
+    __u32 egress_burst;  /* Bytes, wherever egress is policed. */
+    __u32 ingress_burst; /* Bytes; the policer's bucket. */
+    __u8 dscp;           /* DSCP to mark, or DP_QOS_DSCP_KEEP. */
+    __u8 flags;          /* DP_QOS_*. */
+    __u8 pad[6];         /* Zero. */
+};
+
 /* The host's underlay settings, a single entry. */
 struct dp_config {
     __be32 vtep_ip;         /* Our VTEP address; 0 disables VXLAN. */

@@ -19,6 +19,7 @@ static const struct {
                   sizeof(struct dp_flood)},
     [DP_NEXTHOPS] = {"nexthops", sizeof(struct dp_nexthop_key),
                      sizeof(struct dp_nexthop)},
+    [DP_QOS] = {"qos", sizeof(struct dp_qos_key), sizeof(struct dp_qos)},
 };
 
 static const char *const dp_drop_names[DP_DROP_N_REASONS] = {

@@ -30,6 +30,7 @@ enum dp_table {
     DP_BINDINGS, /* struct dp_binding_key -> struct dp_binding */
     DP_FLOOD,    /* struct dp_flood_key -> struct dp_flood */
     DP_NEXTHOPS, /* struct dp_nexthop_key -> dp_nexthop */
+    DP_QOS,      /* struct dp_qos_key -> struct dp_qos */
     DP_N_TABLES
 };
 

@@ -17,7 +17,9 @@
     X(DECAP_FAILED, "decap-failed") /* Could not strip the outer headers. */  \
     X(BAD_VXLAN, "bad-vxlan")       /* VXLAN to us, but unusable. */          \
     X(NOT_CONFIGURED, "not-configured")   /* No VTEP configured yet. */       \
-    X(REDIRECT_FAILED, "redirect-failed") /* Kernel refused the redirect. */
+    X(REDIRECT_FAILED, "redirect-failed") /* Kernel refused the redirect. */  \
+    X(QOS_RATE, "qos-rate")       /* Above the port's rate and burst. */      \
+    X(QOS_HORIZON, "qos-horizon") /* Paced too far into the future. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

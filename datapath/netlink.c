@@ -10,6 +10,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 /* Sends the request in 'buf' and runs 'cb' on each reply message until the
@@ -344,4 +345,67 @@ nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
     memcpy(nh->src_mac, link.mac, sizeof nh->src_mac);
     memcpy(nh->dst_mac, neigh.lladdr, sizeof nh->dst_mac);
     return 0;
+}
+
+#define NL_QDISC_KIND_LEN 16
+
+static int
+nl_qdisc_attr_cb(const struct nlattr *attr, void *kind)
+{
+    if (mnl_attr_get_type(attr) == TCA_KIND
+        && mnl_attr_validate(attr, MNL_TYPE_STRING) == 0) {
+        strncpy(kind, mnl_attr_get_str(attr), NL_QDISC_KIND_LEN - 1);
+    }
+    return MNL_CB_OK;
+}
+
+static int
+nl_qdisc_cb(const struct nlmsghdr *nlh, void *kind)
+{
+    return mnl_attr_parse(nlh, sizeof(struct tcmsg), nl_qdisc_attr_cb, kind);
+}
+
+/* Stores in 'kind' the kind of the root qdisc of 'ifindex' ("fq",
+ * "noqueue", "mq"...). */
+static int
+nl_qdisc_root_kind(uint32_t ifindex, char kind[NL_QDISC_KIND_LEN])
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    struct tcmsg *tcm;
+
+    nlh->nlmsg_type = RTM_GETQDISC;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    tcm = mnl_nlmsg_put_extra_header(nlh, sizeof *tcm);
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = ifindex;
+    tcm->tcm_parent = TC_H_ROOT;
+    memset(kind, 0, NL_QDISC_KIND_LEN);
+    return nl_transact(nlh, nl_qdisc_cb, kind);
+}
+
+int
+nl_qdisc_ensure_fq(uint32_t ifindex)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    char kind[NL_QDISC_KIND_LEN];
+    struct nlattr *options;
+    struct tcmsg *tcm;
+
+    if (!nl_qdisc_root_kind(ifindex, kind) && !strcmp(kind, "fq")) {
+        return 0;
+    }
+    nlh->nlmsg_type = RTM_NEWQDISC;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
+    tcm = mnl_nlmsg_put_extra_header(nlh, sizeof *tcm);
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = ifindex;
+    tcm->tcm_parent = TC_H_ROOT;
+    mnl_attr_put_strz(nlh, TCA_KIND, "fq");
+    options = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+    mnl_attr_put_u32(nlh, TCA_FQ_PLIMIT, NL_FQ_LIMIT);
+    mnl_attr_put_u32(nlh, TCA_FQ_FLOW_PLIMIT, NL_FQ_FLOW_LIMIT);
+    mnl_attr_nest_end(nlh, options);
+    return nl_transact(nlh, NULL, NULL);
 }

@@ -45,4 +45,13 @@ int nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *);
  * '*ifindex'. */
 int nl_route_get_oif(uint32_t ipv4, uint32_t *ifindex);
 
+/* Makes "fq" the root qdisc of 'ifindex', unless it is already, replacing
+ * whatever was there.  fq holds each packet until the departure time the
+ * fast path gave it (EDT pacing).  Its queue limits are raised from the
+ * defaults (10000 packets, 100 per flow) so that the fast path's own
+ * horizon, not fq, bounds what a rate-limited port may queue. */
+#define NL_FQ_LIMIT 100000
+#define NL_FQ_FLOW_LIMIT 10000
+int nl_qdisc_ensure_fq(uint32_t ifindex);
+
 #endif /* datapath/netlink.h */

@@ -4,7 +4,11 @@
 #ifndef DATAPATH_BPF_ABI_H
 #define DATAPATH_BPF_ABI_H 1
 
+#ifndef __bpf__
+#include <linux/bpf.h> /* struct bpf_spin_lock; vmlinux.h has it in BPF. */
+#endif
 #include "datapath/dp-tables.h"
+#include "qos/bucket.h"
 
 /* Counters live in a per-CPU array, whose lookups the verifier inlines; a
  * per-CPU hash keyed by ifindex cost about 85 ns a packet in lookups.  The
@@ -19,5 +23,25 @@ struct fab_port_entry {
     struct dp_port port; /* The table entry as written. */
     __u32 stats_slot;    /* Index into fab_stats. */
 };
+
+/* The value of the fab_qos map: the table entry as its prefix, then the
+ * limiters' state, shared by all CPUs and serialized by 'lock' (see
+ * qos/bucket.h).  The loader fills in the limiters from the table entry
+ * and, on a change, keeps their times and changes only the rates. */
+struct fab_qos_entry {
+    struct dp_qos qos;               /* The table entry as written. */
+    struct bpf_spin_lock lock;       /* Held around the limiters' updates. */
+    __u32 pad;                       /* Zero. */
+    struct qos_edt egress;           /* Pacer of what the VM sends. */
+    struct qos_bucket egress_police; /* Policer of what it sends where
+                                      * no pacing applies. */
+    struct qos_bucket ingress;       /* Policer of what the VM receives. */
+};
+
+/* How far ahead of now a VM's packet may be paced before it is dropped as
+ * "qos-horizon": the most queueing delay a rate limit adds to what a VM
+ * sends (TCP, whose socket keeps its packets accounted while fq holds
+ * them, queues far less).  fq's own horizon, 10 s, is wider. */
+#define FAB_QOS_HORIZON_NS (100ULL * 1000 * 1000)
 
 #endif /* datapath/bpf/abi.h */

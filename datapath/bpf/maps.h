@@ -65,6 +65,14 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_config SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct dp_qos_key);
+    __type(value, struct fab_qos_entry);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_qos SEC(".maps");
+
 /* Indexed by the slots of datapath/bpf/abi.h. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,14 +1,18 @@
 /* tc ingress on the host side of every VM port: everything a VM sends
  * enters the fabric here.
  *
- *   parse -> port security -> MTU -> ARP responder -> L2 lookup in the VNI
- *         -> local port | VXLAN to the remote VTEP | flood list */
+ *   parse -> port security -> MTU -> ARP responder -> DSCP marking
+ *         -> L2 lookup in the VNI
+ *         -> egress rate limit
+ *         -> local port (policed) | VXLAN to the remote VTEP (paced)
+ *            | flood list (paced) */
 #include "datapath/bpf/arp.h"
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
 #include "datapath/bpf/encap.h"
 #include "datapath/bpf/flood.h"
 #include "datapath/bpf/port-security.h"
+#include "datapath/bpf/qos.h"
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
 
@@ -18,6 +22,7 @@ fab_port_ingress(struct __sk_buff *skb)
 {
     struct dp_port_key key = {.ifindex = skb->ifindex};
     struct fab_port_entry *entry;
+    struct fab_qos_entry *qos;
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};
     struct dp_fdb_entry *fdb;
@@ -62,17 +67,38 @@ fab_port_ingress(struct __sk_buff *skb)
         }
     }
 
+    qos = fab_qos_of(key.ifindex);
+    if (qos) {
+        fab_qos_mark(skb, qos, &info);
+    }
+
     if (pkt_mac_is_multicast(info.dst_mac)) {
+        reason = fab_qos_egress(skb, qos, true);
+        if (reason != DP_DROP_N_REASONS) {
+            return fab_drop(slot, reason);
+        }
         return fab_flood(skb, key.ifindex, slot, &info, port->vni, false);
     }
     fdb_key.vni = port->vni;
     pkt_copy_mac(fdb_key.mac, info.dst_mac);
     fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     if (!fdb) {
+        reason = fab_qos_egress(skb, qos, true);
+        if (reason != DP_DROP_N_REASONS) {
+            return fab_drop(slot, reason);
+        }
         return fab_flood(skb, key.ifindex, slot, &info, port->vni, false);
     }
     if (fdb->ifindex) {
+        reason = fab_qos_egress(skb, qos, false);
+        if (reason != DP_DROP_N_REASONS) {
+            return fab_drop(slot, reason);
+        }
         return fab_deliver_local(skb, slot, fdb->ifindex, port->vni, true);
+    }
+    reason = fab_qos_egress(skb, qos, true);
+    if (reason != DP_DROP_N_REASONS) {
+        return fab_drop(slot, reason);
     }
     return fab_encap_send(skb, slot, &info, port->vni, fdb->vtep);
 }

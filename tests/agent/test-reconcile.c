@@ -71,6 +71,8 @@ static struct {
     size_t n_mtu_sets;                  /* Number of 'mtu_set'. */
     size_t n_ups;                       /* nl_link_set_up() calls. */
     size_t n_nexthop_gets;              /* nl_nexthop_get() calls. */
+    uint32_t fq_ifindex;                /* Last nl_qdisc_ensure_fq(). */
+    size_t n_fq;                        /* nl_qdisc_ensure_fq() calls. */
     uint32_t odd_vtep;                  /* A VTEP that resolves oddly... */
     int odd_error;                      /* ...with this error... */
     uint8_t odd_mac;                    /* ...or else this MAC's last byte. */
@@ -89,6 +91,7 @@ key_size(enum dp_table table)
         [DP_BINDINGS] = sizeof(struct dp_binding_key),
         [DP_FLOOD] = sizeof(struct dp_flood_key),
         [DP_NEXTHOPS] = sizeof(struct dp_nexthop_key),
+        [DP_QOS] = sizeof(struct dp_qos_key),
     };
     return sizes[table];
 }
@@ -103,6 +106,7 @@ value_size(enum dp_table table)
         [DP_BINDINGS] = sizeof(struct dp_binding),
         [DP_FLOOD] = sizeof(struct dp_flood),
         [DP_NEXTHOPS] = sizeof(struct dp_nexthop),
+        [DP_QOS] = sizeof(struct dp_qos),
     };
     return sizes[table];
 }
@@ -170,6 +174,7 @@ dp_table_name(enum dp_table table)
         [DP_PORTS] = "ports", [DP_NETWORKS] = "networks",
         [DP_FDB] = "fdb",     [DP_BINDINGS] = "bindings",
         [DP_FLOOD] = "flood", [DP_NEXTHOPS] = "nexthops",
+        [DP_QOS] = "qos",
     };
     return names[table];
 }
@@ -314,6 +319,14 @@ nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
     return 0;
 }
 
+int
+nl_qdisc_ensure_fq(uint32_t ifindex)
+{
+    fake.fq_ifindex = ifindex;
+    fake.n_fq++;
+    return 0;
+}
+
 /* Forgets the calls made so far, keeping the contents. */
 static void
 fake_forget_calls(void)
@@ -323,6 +336,7 @@ fake_forget_calls(void)
     fake.n_mtu_sets = 0;
     fake.n_ups = 0;
     fake.n_nexthop_gets = 0;
+    fake.n_fq = 0;
 }
 
 static int
@@ -777,8 +791,8 @@ static void
 assert_calls_ordered(void)
 {
     static const int rank[DP_N_TABLES] = {
-        [DP_NEXTHOPS] = 0, [DP_NETWORKS] = 1, [DP_PORTS] = 2,
-        [DP_FDB] = 3,      [DP_BINDINGS] = 4, [DP_FLOOD] = 5,
+        [DP_NEXTHOPS] = 0, [DP_NETWORKS] = 1, [DP_PORTS] = 2, [DP_QOS] = 3,
+        [DP_FDB] = 4,      [DP_BINDINGS] = 5, [DP_FLOOD] = 6,
     };
     bool deleting = false;
     int last = -1;
@@ -865,6 +879,58 @@ test_run_programs_empty_datapath(void **state)
     assert_int_equal(fake.n_nexthop_gets, 2);
     assert_int_equal(fake.tables[DP_NEXTHOPS].n, 2);
     state_destroy(s);
+}
+
+/* A port's QoS becomes a DP_QOS entry keyed by its device, set after the
+ * port; fq goes on the underlay while a port has an egress rate; a changed
+ * limit is one modification and a removed one a deletion. */
+static void
+test_run_qos(void **state)
+{
+    char *text = edit(base_doc, "\"ip\": \"10.0.0.1\",",
+                      "\"ip\": \"10.0.0.1\", \"qos\": {\"egress_rate\":"
+                      " 100000000, \"ingress_rate\": 50000000,"
+                      " \"ingress_burst\": 100000, \"dscp\": 46},");
+    char *text2 = edit(text, "100000000", "200000000");
+    struct state *s = parse(text), *s2 = parse(text2), *s3 = parse(base_doc);
+    struct dp_qos_key p10 = {10};
+    const struct dp_qos *qos;
+    char buf[256];
+
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(count_calls(false, DP_QOS), 1);
+    assert_calls_ordered();
+    qos = fake_value(DP_QOS, &p10);
+    assert_int_equal(qos->egress_rate, 100000000);
+    assert_int_equal(qos->egress_burst, 125000);
+    assert_int_equal(qos->ingress_rate, 50000000);
+    assert_int_equal(qos->ingress_burst, 100000);
+    assert_int_equal(qos->dscp, 46);
+    assert_int_equal(fake.n_fq, 1);
+    assert_int_equal(fake.fq_ifindex, 2);
+    reconcile_format_entry(DP_QOS, &p10, qos, buf, sizeof buf);
+    assert_string_equal(buf, "qos ifindex 10 -> egress 100000000 bit/s burst "
+                             "125000 ingress 50000000 bit/s burst 100000 "
+                             "dscp 46");
+
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s2), 0);
+    assert_int_equal(fake.n_calls, 1);
+    assert_int_equal(count_calls(false, DP_QOS), 1);
+    qos = fake_value(DP_QOS, &p10);
+    assert_int_equal(qos->egress_rate, 200000000);
+
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s3), 0);
+    assert_int_equal(fake.n_calls, 1);
+    assert_int_equal(count_calls(true, DP_QOS), 1);
+    assert_int_equal(fake.n_fq, 0);
+
+    free(text);
+    free(text2);
+    state_destroy(s);
+    state_destroy(s2);
+    state_destroy(s3);
 }
 
 /* A restarted agent finds everything right and changes nothing. */
@@ -1155,6 +1221,7 @@ main(void)
         cmocka_unit_test_setup(test_run_nexthops, fake_setup),
         cmocka_unit_test_setup(test_run_mtu_does_not_fit, fake_setup),
         cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
+        cmocka_unit_test_setup(test_run_qos, fake_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

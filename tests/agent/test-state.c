@@ -585,6 +585,110 @@ test_flood_limit(void **state)
 }
 
 /* Validation does not stop at the first mistake: one pass reports all. */
+#define VM1 "'name': 'vm1', 'network': 'blue', 'mac': '02:00:00:00:01:01'"
+
+/* Parses a document with one port "vm1" whose "qos" member is 'qos'. */
+static struct state *
+parse_qos_ok(const char *qos)
+{
+    char *text = xasprintf("{" HOST ", 'networks': [" BLUE "],"
+                           " 'ports': [{" VM1 ", 'qos': %s}]}",
+                           qos);
+    struct state *s = parse_ok(text);
+
+    free(text);
+    return s;
+}
+
+static void
+parse_qos_fails(const char *qos, const char *want)
+{
+    char *text = xasprintf("{" HOST ", 'networks': [" BLUE "],"
+                           " 'ports': [{" VM1 ", 'qos': %s}]}",
+                           qos);
+
+    parse_fails(text, want);
+    free(text);
+}
+
+/* A port's QoS: rates and bursts as given, DSCP marking, and nothing at
+ * all without a "qos" object. */
+static void
+test_qos(void **state)
+{
+    struct state *s;
+
+    s = parse_qos_ok("{'egress_rate': 100000000, 'egress_burst': 200000,"
+                     " 'ingress_rate': 10000000000000,"
+                     " 'ingress_burst': 4294967295, 'dscp': 46}");
+    assert_int_equal(s->ports[0].qos.egress_rate, 100000000);
+    assert_int_equal(s->ports[0].qos.egress_burst, 200000);
+    assert_int_equal(s->ports[0].qos.ingress_rate, 10000000000000ULL);
+    assert_int_equal(s->ports[0].qos.ingress_burst, 4294967295U);
+    assert_int_equal(s->ports[0].qos.dscp, 46);
+    assert_true(state_qos_is_set(&s->ports[0].qos));
+    state_destroy(s);
+
+    s = parse_qos_ok("{'dscp': 0}");
+    assert_int_equal(s->ports[0].qos.egress_rate, 0);
+    assert_int_equal(s->ports[0].qos.ingress_rate, 0);
+    assert_int_equal(s->ports[0].qos.dscp, 0);
+    assert_true(state_qos_is_set(&s->ports[0].qos));
+    state_destroy(s);
+
+    s = parse_qos_ok("{}");
+    assert_int_equal(s->ports[0].qos.dscp, STATE_DSCP_KEEP);
+    assert_false(state_qos_is_set(&s->ports[0].qos));
+    state_destroy(s);
+
+    s = parse_ok("{" HOST ", 'networks': [" BLUE "], 'ports': [{" VM1 "}]}");
+    assert_int_equal(s->ports[0].qos.dscp, STATE_DSCP_KEEP);
+    assert_false(state_qos_is_set(&s->ports[0].qos));
+    state_destroy(s);
+}
+
+/* A rate without a burst gets 10 ms of the rate, but at least 64 KiB. */
+static void
+test_qos_default_burst(void **state)
+{
+    struct state *s;
+
+    s = parse_qos_ok("{'egress_rate': 1000000000, 'ingress_rate': 1000000}");
+    assert_int_equal(s->ports[0].qos.egress_burst, 1250000);
+    assert_int_equal(s->ports[0].qos.ingress_burst, 65536);
+    state_destroy(s);
+
+    assert_int_equal(state_default_burst(8), 65536);
+    assert_int_equal(state_default_burst(100000000), 125000);
+    assert_int_equal(state_default_burst(10000000000000ULL), 4294967295U);
+}
+
+/* Mistakes in "qos" are named by their path. */
+static void
+test_qos_errors(void **state)
+{
+    parse_qos_fails("{'egress_rate': 0}",
+                    "ports[0].qos.egress_rate: 0 is out of range "
+                    "8..10000000000000 (bits per second)");
+    parse_qos_fails("{'ingress_rate': 10000000000001}",
+                    "ports[0].qos.ingress_rate: 10000000000001 is out of "
+                    "range");
+    parse_qos_fails("{'egress_rate': 1000000, 'egress_burst': 0}",
+                    "ports[0].qos.egress_burst: 0 is out of range "
+                    "1..4294967295 (bytes)");
+    parse_qos_fails("{'ingress_burst': 100000}",
+                    "ports[0].qos.ingress_burst: a burst without a rate");
+    parse_qos_fails("{'dscp': 64}", "ports[0].qos.dscp: 64 is out of range "
+                                    "0..63");
+    parse_qos_fails("{'egress_rate': '100mbit'}",
+                    "ports[0].qos.egress_rate: expected an integer");
+    parse_qos_fails("{'egress_rate': 1e8}",
+                    "ports[0].qos.egress_rate: expected an integer");
+    parse_qos_fails("{'min_rate': 1000}",
+                    "ports[0].qos.min_rate: unknown key");
+    parse_qos_fails("100", "ports[0].qos: expected an object");
+}
+
 static void
 test_all_errors_reported(void **state)
 {
@@ -622,6 +726,9 @@ main(void)
         cmocka_unit_test(test_unknown_network),
         cmocka_unit_test(test_mtu_against_underlay),
         cmocka_unit_test(test_flood_limit),
+        cmocka_unit_test(test_qos),
+        cmocka_unit_test(test_qos_default_burst),
+        cmocka_unit_test(test_qos_errors),
         cmocka_unit_test(test_all_errors_reported),
     };
 

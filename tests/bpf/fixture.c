@@ -503,7 +503,8 @@ fixture_run(int prog, uint32_t ifindex, const void *pkt, size_t len,
     struct __sk_buff ctx = {.ifindex = ifindex, .gso_size = gso_size};
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = len,
                 .data_out = r->out, .data_size_out = sizeof r->out,
-                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = 1);
+                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .ctx_out = &ctx,
+                .ctx_size_out = sizeof ctx, .repeat = 1);
     int error = bpf_prog_test_run_opts(prog, &opts);
 
     if (error) {
@@ -512,6 +513,7 @@ fixture_run(int prog, uint32_t ifindex, const void *pkt, size_t len,
     r->verdict = opts.retval;
     r->duration = opts.duration;
     r->out_len = opts.data_size_out;
+    r->tstamp = ctx.tstamp;
     return 0;
 }
 

@@ -97,6 +97,7 @@ struct fx_result {
     int verdict;                  /* The program's return value. */
     uint32_t duration;            /* Kernel-measured ns per run. */
     uint32_t out_len;             /* Bytes in 'out'. */
+    uint64_t tstamp;              /* skb->tstamp as the program left it. */
     uint8_t out[CRAFT_MAX_FRAME]; /* The frame as the program left it. */
 };
 

@@ -1743,6 +1743,236 @@ test_tables_read_back(void **state)
     assert_int_equal(n, FX_N_PORTS);
 }
 
+/* QoS. */
+
+/* Gives port 'id' the QoS entry 'qos'. */
+static void
+qos_set(enum fx_port_id id, const struct dp_qos *qos)
+{
+    struct dp_qos_key key = {.ifindex = port(id)->ifindex};
+
+    assert_int_equal(dp_table_set(fx.dp, DP_QOS, &key, qos), 0);
+}
+
+/* After a QoS test: no port has QoS any more. */
+static int
+qos_clear(void **state)
+{
+    for (int id = 0; id < FX_N_PORTS; id++) {
+        struct dp_qos_key key = {.ifindex = port(id)->ifindex};
+
+        dp_table_del(fx.dp, DP_QOS, &key);
+    }
+    return 0;
+}
+
+/* A port marked with DSCP 46 (EF) sends a UDP packet whose TOS carries
+ * DSCP 0 and ECN 01: the inner header leaves with TOS 0xb9 and a checksum
+ * still valid, and the outer header copies the DSCP without the ECN bits.
+ * The whole frame is compared against one crafted with TOS 0xb9. */
+static void
+test_qos_dscp_marking(void **state)
+{
+    struct dp_qos qos = {.dscp = 46};
+    uint8_t pkt[256], marked[256], want_pkt[512];
+    size_t len = udp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 0x01, 20);
+    size_t want_len;
+    struct counters want;
+
+    udp_from(marked, FX_P1, fx_remote_mac, FX_REMOTE_IP, 0xb9, 20);
+    want_len = expected_encap(want_pkt, marked, len, FX_VNI_A, FX_VTEP_REMOTE,
+                              fx_remote_vtep_mac);
+    qos_set(FX_P1, &qos);
+    counters_read(&want);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_int_equal(res.out[15], 0xb8);      /* Outer: DSCP, no ECN. */
+    assert_int_equal(res.out[50 + 15], 0xb9); /* Inner: DSCP and ECN. */
+    assert_int_equal(craft_csum(res.out + 50 + 14, 20), 0);
+    assert_output(want_pkt, want_len);
+    count_rx(&want, D_P1, len);
+    count_tx(&want, D_UL, len + 50);
+    counters_assert(&want);
+
+    /* DP_QOS_DSCP_KEEP leaves the packet alone. */
+    qos.dscp = DP_QOS_DSCP_KEEP;
+    qos_set(FX_P1, &qos);
+    want_len = expected_encap(want_pkt, pkt, len, FX_VNI_A, FX_VTEP_REMOTE,
+                              fx_remote_vtep_mac);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_output(want_pkt, want_len);
+}
+
+/* Frames from the underlay to a port with an ingress limit pass while they
+ * fit the burst; the next is dropped as "qos-rate", counted on the port. */
+static void
+test_qos_ingress_policing(void **state)
+{
+    struct craft_flow flow = {
+        .dst_mac = port(FX_P2)->mac,
+        .src_mac = fx_remote_mac,
+        .src_ip = FX_REMOTE_IP,
+        .dst_ip = port(FX_P2)->ip4,
+        .proto = 17,
+        .sport = 5000,
+        .dport = 5001,
+    };
+    uint8_t inner[256], pkt[512];
+    size_t inner_len = craft_ipv4_frame(inner, &flow, 200);
+    size_t len = vxlan_to_us(pkt, FX_VNI_A, inner, inner_len);
+    /* 1000 bytes/s: the bucket refills by a byte a millisecond, far less
+     * than half a frame during the test. */
+    struct dp_qos qos = {
+        .ingress_rate = 8000,
+        .ingress_burst = 3 * inner_len + inner_len / 2,
+        .dscp = DP_QOS_DSCP_KEEP,
+    };
+    struct counters want;
+
+    qos_set(FX_P2, &qos);
+    counters_read(&want);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+        assert_output(inner, inner_len);
+        count_rx(&want, D_UL, len);
+        count_tx(&want, D_P2, inner_len);
+    }
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
+    count_rx(&want, D_UL, len);
+    count_drop(&want, D_P2, DP_DROP_QOS_RATE);
+    counters_assert(&want);
+
+    /* A live change keeps the bucket's state: a larger burst lets the next
+     * frame through at once, without granting a whole new burst. */
+    qos.ingress_burst = 4 * inner_len + inner_len / 2;
+    qos_set(FX_P2, &qos);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
+}
+
+/* A port with an egress rate of 8 Mbit/s (a byte per microsecond) sends
+ * back to back: each frame's departure time is the previous one's plus
+ * its length times 1000 ns, and frames beyond the horizon are dropped as
+ * "qos-horizon". */
+static void
+test_qos_egress_departure_times(void **state)
+{
+    struct dp_qos qos = {
+        .egress_rate = 8000000,
+        .egress_burst = 65536,
+        .dscp = DP_QOS_DSCP_KEEP,
+    };
+    uint8_t pkt[1500];
+    size_t len = udp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 0, 1000);
+    uint64_t prev = 0;
+    struct counters want;
+    size_t n_sent, n_max;
+
+    qos_set(FX_P1, &qos);
+    counters_read(&want);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+        assert_true(res.tstamp != 0);
+        if (i) {
+            assert_int_equal(res.tstamp - prev, len * 1000);
+        }
+        prev = res.tstamp;
+        count_rx(&want, D_P1, len);
+        count_tx(&want, D_UL, len + 50);
+    }
+    counters_assert(&want);
+
+    /* The horizon is 100 ms: 100000 bytes may wait, a little more as time
+     * passes during the runs, before a frame is dropped. */
+    n_max = 2 * (100000 / len);
+    for (n_sent = 3; n_sent <= n_max; n_sent++) {
+        if (run_port(FX_P1, pkt, len) != TC_ACT_REDIRECT) {
+            break;
+        }
+    }
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_true(n_sent * len > 100000);
+    counters_read(&want);
+    assert_int_equal(want.dev[D_P1].drops[DP_DROP_QOS_HORIZON], 1);
+}
+
+/* Same-host traffic meets no qdisc: it is policed at the egress rate. */
+static void
+test_qos_egress_local_policing(void **state)
+{
+    uint8_t pkt[256];
+    size_t len = tcp_from(pkt, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 64);
+    struct dp_qos qos = {
+        .egress_rate = 8000,
+        .egress_burst = 2 * len + len / 2,
+        .dscp = DP_QOS_DSCP_KEEP,
+    };
+    struct counters want;
+
+    qos_set(FX_P1, &qos);
+    counters_read(&want);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+        count_rx(&want, D_P1, len);
+        count_tx(&want, D_P2, len);
+    }
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_SHOT);
+    count_rx(&want, D_P1, len);
+    count_drop(&want, D_P1, DP_DROP_QOS_RATE);
+    counters_assert(&want);
+}
+
+/* Without fq on the underlay the agent asks for egress to be policed:
+ * frames to other hosts then get no departure time, and those beyond the
+ * burst are dropped as "qos-rate". */
+static void
+test_qos_egress_policed(void **state)
+{
+    uint8_t pkt[256];
+    size_t len = tcp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 64);
+    struct dp_qos qos = {
+        .egress_rate = 8000,
+        .egress_burst = 2 * len + len / 2,
+        .dscp = DP_QOS_DSCP_KEEP,
+        .flags = DP_QOS_EGRESS_POLICE,
+    };
+    struct counters want;
+
+    qos_set(FX_P1, &qos);
+    counters_read(&want);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+        assert_int_equal(res.tstamp, 0);
+        count_rx(&want, D_P1, len);
+        count_tx(&want, D_UL, len + 50);
+    }
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_SHOT);
+    count_rx(&want, D_P1, len);
+    count_drop(&want, D_P1, DP_DROP_QOS_RATE);
+    counters_assert(&want);
+}
+
+/* The QoS table reads back as written, however the limiters move. */
+static void
+test_qos_table_read_back(void **state)
+{
+    struct dp_qos qos = {
+        .egress_rate = 100000000,
+        .egress_burst = 125000,
+        .ingress_rate = 50000000,
+        .ingress_burst = 65536,
+        .dscp = 10,
+    };
+    struct dp_qos_key key = {.ifindex = port(FX_P1)->ifindex};
+    struct dp_qos got;
+    int n = 0;
+
+    qos_set(FX_P1, &qos);
+    assert_int_equal(dp_table_get(fx.dp, DP_QOS, &key, &got), 0);
+    assert_memory_equal(&got, &qos, sizeof qos);
+    assert_int_equal(dp_table_dump(fx.dp, DP_QOS, count_entry, &n), 0);
+    assert_int_equal(n, 1);
+}
+
 /* Before each test: nothing left over on the tap. */
 static int
 drain_tap(void **state)
@@ -1821,6 +2051,18 @@ main(void)
                                drain_tap),
         cmocka_unit_test_setup(test_flood_nowhere, drain_tap),
         cmocka_unit_test_setup(test_flood_skips_unresolved_vtep, drain_tap),
+        cmocka_unit_test_setup_teardown(test_qos_dscp_marking, drain_tap,
+                                        qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_ingress_policing, drain_tap,
+                                        qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_egress_departure_times,
+                                        drain_tap, qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_egress_local_policing,
+                                        drain_tap, qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_egress_policed, drain_tap,
+                                        qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_table_read_back, drain_tap,
+                                        qos_clear),
     };
 
     fixture_require_root();

@@ -43,7 +43,11 @@ expect "network" net
 expect "port" p
 expect "create delete list show update" port ""
 expect "show" host s
-expect "--description" network update blue --d
+expect "--default-qos --description" network update blue --d
+expect "qos" q
+expect "create delete list show update" qos ""
+expect "--egress-burst --egress-rate" qos create gold --eg
+expect "--qos" port update web-1 --q
 expect "--if-version" port delete web-1 --if
 expect "--remove-label" port update web-1 --rem
 expect "admin agent viewer" token create ci --role ""

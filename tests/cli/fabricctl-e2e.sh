@@ -3,7 +3,8 @@
 # an operator's afternoon with fabricctl.  They bootstrap with the token the
 # controller wrote, build a network with ports (the controller allocates
 # addresses), look at it as tables and as JSON, race a colleague with a
-# stale --if-version, try to delete a network that still has ports, hand a
+# stale --if-version, try to delete a network that still has ports, set
+# QoS policies in tc units and attach them to ports and networks, hand a
 # read-only token to a monitoring system, meet a controller behind TLS, and
 # finally lose the controller.
 # Every step checks fabricctl's exit status and what it printed.
@@ -189,13 +190,14 @@ say "help everywhere, usage errors before any request"
 
 ok --help
 out_says '^Usage: fabricctl '
-for resource in network port host token audit status version completion; do
+for resource in network port qos host token audit status version completion; do
     ok "$resource" --help
     out_says "^Usage: fabricctl $resource"
 done
 for verb in "network create" "network list" "network show" "network update" \
     "network delete" "port create" "port list" "port show" "port update" \
-    "port delete" "host list" "host show" "host delete" "token create" \
+    "port delete" "qos create" "qos list" "qos show" "qos update" \
+    "qos delete" "host list" "host show" "host delete" "token create" \
     "token list" "token delete"; do
     # shellcheck disable=SC2086
     ok $verb -h
@@ -317,6 +319,79 @@ say "a network with ports cannot go"
 refused 1 network delete blue
 err_says 'port'
 ok network show blue
+
+say "QoS: policies in tc units, attached to ports and networks"
+
+ok qos create gold --egress-rate 100mbit --egress-burst 64kb \
+    --ingress-rate 1gbit --dscp 46 --description "VIP tenants"
+out_says '^name: +gold$'
+out_says '^egress_rate: +100Mbit$'
+out_says '^egress_burst: +64KiB$'
+out_says '^ingress_rate: +1Gbit$'
+out_says '^dscp: +46$'
+# Machines get integers: bits per second and bytes.
+ok -o json qos create bronze --egress-rate 1.5mbit
+js_is 'd["egress"]' '{"rate": 1500000}'
+js_is '"dscp" in d' false
+refused 2 qos create silver --egress-rate 100mbits
+err_says '^fabricctl: qos create: --egress-rate "100mbits": unknown unit'
+refused 2 qos create silver --egress-burst 0
+err_says '--egress-burst "0": must be greater than zero'
+refused 2 qos create silver --dscp 64
+err_says '--dscp "64"'
+refused 1 qos create silver --egress-burst 64kb
+err_says 'egress.rate: required'
+refused 1 qos create gold --ingress-rate 1mbit
+err_says 'gold'
+
+ok qos list
+table_is_aligned NAME EGRESS-RATE EGRESS-BURST INGRESS-RATE INGRESS-BURST \
+    DSCP DESCRIPTION
+[ "$(rows)" = 2 ] || fail "qos list: $(rows) rows, expected 2"
+out_says '^bronze +1\.5Mbit +<none> +<none> +<none> +keep +<none>$'
+out_says '^gold +100Mbit +64KiB +1Gbit +<none> +46 +VIP tenants$'
+ok __complete port update web-1 --qos ""
+[ "$(cat "$tmp/out")" = "$(printf 'bronze\ngold')" ] \
+    || fail "completing --qos: $(cat "$tmp/out")"
+
+refused 1 port update web-1 --qos platinum
+err_says 'qos "platinum": no such qos policy'
+ok -o json port update web-1 --qos gold
+js_is 'd["qos"]' gold
+ok -o json port create web-4 --network blue --qos bronze
+js_is 'd["qos"]' bronze
+ok -o json network update red --default-qos bronze
+js_is 'd["default_qos"]' bronze
+
+ok qos update gold --egress-rate 200mbit --dscp keep --if-version 1
+out_says '^egress_rate: +200Mbit$'
+out_says '^egress_burst: +64KiB$'
+out_says '^dscp: +keep$'
+out_says '^version: +2$'
+refused 1 qos update gold --dscp 10 --if-version 1
+err_says 'version|conflict|stale'
+ok qos show gold -o json
+js_is 'd["egress"]' '{"burst": 65536, "rate": 200000000}'
+js_is '"dscp" in d' false
+
+# In use: refused, naming a user; free again once detached.
+refused 1 qos delete gold
+err_says 'in use by port "web-1"'
+ok port update web-1 --qos ""
+ok -o json port show web-1
+js_is '"qos" in d' false
+ok qos delete gold
+out_says '^qos "gold" deleted$'
+refused 1 qos delete bronze
+err_says 'in use by'
+ok port delete web-4
+refused 1 qos delete bronze
+err_says 'in use by network "red"'
+ok network update red --default-qos ""
+ok qos delete bronze
+ok qos list
+[ ! -s "$tmp/out" ] || fail "an empty list printed: $(cat "$tmp/out")"
+grep -q '^No QoS policies found\.$' "$tmp/err" || fail "no note for an empty list"
 
 say "hosts, registered the way an agent does"
 

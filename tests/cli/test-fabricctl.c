@@ -164,6 +164,8 @@ test_help_everywhere(void **state)
 static void
 test_usage_errors(void **state)
 {
+    struct run r;
+
     check_usage(run(NULL), "fabricctl: missing command\n"
                            "Try 'fabricctl --help'\n");
     check_usage(run("networks", "list", NULL),
@@ -204,6 +206,27 @@ test_usage_errors(void **state)
                 "fabricctl: token create: --role \"root\": must be one of: "
                 "admin, viewer, agent\n"
                 "Try 'fabricctl token create --help'\n");
+    /* Rates and sizes parse as in tc; the message names the flag and the
+     * input once, then what is wrong and the accepted forms. */
+    r = run("qos", "create", "gold", "--egress-rate", "100mbits", NULL);
+    assert_int_equal(r.status, CLI_EXIT_USAGE);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "fabricctl: qos create: --egress-rate "
+                                  "\"100mbits\": unknown unit \"mbits\"; "
+                                  "expected "));
+    assert_null(strstr(r.err, ": rate \"100mbits\""));
+    run_clear(&r);
+    check_usage(run("qos", "update", "gold", "--ingress-burst", "0", NULL),
+                "fabricctl: qos update: --ingress-burst \"0\": must be "
+                "greater than zero\n"
+                "Try 'fabricctl qos update --help'\n");
+    check_usage(run("qos", "create", "gold", "--dscp", "64", NULL),
+                "fabricctl: qos create: --dscp \"64\": must be a DSCP value "
+                "0 to 63, or \"keep\"\n"
+                "Try 'fabricctl qos create --help'\n");
+    check_usage(run("qos", "create", "gold", "--min-rate", "1mbit", NULL),
+                "fabricctl: qos create: unknown option \"--min-rate\"\n"
+                "Try 'fabricctl qos create --help'\n");
     check_usage(run("network", "list", "--vni", "5", NULL),
                 "fabricctl: network list: unknown option \"--vni\"\n"
                 "Try 'fabricctl network list --help'\n");
@@ -215,9 +238,14 @@ test_usage_errors(void **state)
     /* Combinations only the command itself can judge, still before any
      * request. */
     check_usage(run("network", "update", "blue", NULL),
-                "fabricctl: network update: nothing to change: give --mtu "
-                "or --description\n"
+                "fabricctl: network update: nothing to change: give --mtu, "
+                "--description or --default-qos\n"
                 "Try 'fabricctl network update --help'\n");
+    check_usage(run("qos", "update", "gold", NULL),
+                "fabricctl: qos update: nothing to change: give "
+                "--egress-rate, --egress-burst, --ingress-rate, "
+                "--ingress-burst, --dscp or --description\n"
+                "Try 'fabricctl qos update --help'\n");
     check_usage(run("port", "update", "web-1", "--label", "env=prod",
                     "--remove-label", "env", NULL),
                 "fabricctl: port update: label \"env\" is both set and "
@@ -381,8 +409,11 @@ test_completion(void **state)
     char *url = xasprintf("http://127.0.0.1:%d", closed_port());
     struct run r;
 
-    check_complete(complete(""), "network\nport\nhost\ntoken\naudit\nstatus\n"
-                                 "version\ncompletion\n");
+    check_complete(complete(""),
+                   "network\nport\nqos\nhost\ntoken\naudit\nstatus\n"
+                   "version\ncompletion\n");
+    check_complete(complete("qos", ""),
+                   "create\nlist\nshow\nupdate\ndelete\n");
     check_complete(complete("-o", "json", "host", ""), "list\nshow\ndelete\n");
     check_complete(complete("-o", ""), "table\njson\n");
     check_complete(complete("--output", "=", ""), "table\njson\n");
@@ -393,7 +424,16 @@ test_completion(void **state)
     check_complete(complete("network", "update", "blue", "--mtu", ""), "");
 
     r = complete("network", "update", "blue", "--");
-    assert_non_null(strstr(r.out, "--mtu\n--description\n--if-version\n"));
+    assert_non_null(strstr(r.out, "--mtu\n--description\n--default-qos\n"
+                                  "--if-version\n"));
+    run_clear(&r);
+    r = complete("qos", "update", "gold", "--");
+    assert_non_null(strstr(r.out, "--egress-rate\n--egress-burst\n"
+                                  "--ingress-rate\n--ingress-burst\n--dscp\n"
+                                  "--description\n--if-version\n"));
+    run_clear(&r);
+    r = complete("port", "update", "p", "--");
+    assert_non_null(strstr(r.out, "--qos\n"));
     assert_non_null(strstr(r.out, "--controller\n"));
     assert_non_null(strstr(r.out, "--help\n"));
     run_clear(&r);

@@ -58,6 +58,15 @@ static const struct cli_option create_options[] = {
      .choices = colours,
      .help = "Colour"},
     {.name = "dry-run", .value = CLI_VALUE_NONE, .help = "Pretend"},
+    {.name = "rate", .value = CLI_VALUE_RATE, .metavar = "R", .help = "Rate"},
+    {.name = "burst",
+     .value = CLI_VALUE_SIZE,
+     .metavar = "S",
+     .help = "Burst"},
+    {.name = "dscp",
+     .value = CLI_VALUE_DSCP,
+     .metavar = "N|keep",
+     .help = "DSCP"},
     {.name = NULL},
 };
 
@@ -333,6 +342,68 @@ test_numbers(void **state)
     }
 }
 
+/* Rates and sizes in tc's units, checked by the parser and read back in
+ * bits per second and bytes; DSCP values 0..63 or "keep". */
+static void
+test_units(void **state)
+{
+    struct cli_args args;
+    uint64_t n;
+    char *msg;
+
+    assert_int_equal(parse(&args, "network", "create", "blue", "--cidr", "x",
+                           "--rate", "100mbit", "--burst", "64kb", "--dscp",
+                           "46", NULL),
+                     CLI_PARSE_RUN);
+    assert_true(cli_args_get_units(&args, "rate", &n));
+    assert_int_equal(n, 100000000);
+    assert_true(cli_args_get_units(&args, "burst", &n));
+    assert_int_equal(n, 65536);
+    assert_false(cli_args_get_units(&args, "mtu", &n));
+    assert_string_equal(cli_args_get(&args, "dscp"), "46");
+    cli_args_clear(&args);
+
+    assert_int_equal(parse(&args, "network", "create", "blue", "--cidr", "x",
+                           "--rate", "1.5Gbit", "--rate", "1gbit", NULL),
+                     CLI_PARSE_ERROR);
+    cli_args_clear(&args);
+
+    assert_null(cli_check_value(CLI_VALUE_RATE, NULL, "1gbit"));
+    assert_null(cli_check_value(CLI_VALUE_RATE, NULL, "8"));
+    assert_null(cli_check_value(CLI_VALUE_SIZE, NULL, "1500"));
+    assert_null(cli_check_value(CLI_VALUE_SIZE, NULL, "1mb"));
+    msg = cli_check_value(CLI_VALUE_RATE, NULL, "0");
+    assert_string_equal(msg, "must be greater than zero");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_RATE, NULL, "-1mbit");
+    assert_string_equal(msg, "must not be negative");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_SIZE, NULL, "64kbit");
+    assert_non_null(strstr(msg, "unknown unit \"kbit\""));
+    free(msg);
+
+    assert_null(cli_check_value(CLI_VALUE_DSCP, NULL, "0"));
+    assert_null(cli_check_value(CLI_VALUE_DSCP, NULL, "63"));
+    assert_null(cli_check_value(CLI_VALUE_DSCP, NULL, "keep"));
+    for (size_t i = 0; i < 5; i++) {
+        static const char *const bad[] = {"", "64", "-1", "ef", "100"};
+
+        msg = cli_check_value(CLI_VALUE_DSCP, NULL, bad[i]);
+        assert_string_equal(msg, "must be a DSCP value 0 to 63, or \"keep\"");
+        free(msg);
+    }
+
+    assert_usage_error(
+        "network create: --rate \"fast\": must start with a "
+        "number; expected a number of bits per second and a "
+        "unit: bit, kbit, mbit, gbit, tbit (powers of 1000), "
+        "kibit, mibit, gibit, tibit (powers of 1024), or bps, "
+        "kbps, mbps, gbps, tbps, kibps, mibps, gibps, tibps for "
+        "BYTES per second, as in tc; e.g. \"100mbit\"",
+        "Try 'prog network create --help'", "network", "create", "blue",
+        "--cidr", "x", "--rate", "fast");
+}
+
 int
 main(void)
 {
@@ -340,6 +411,7 @@ main(void)
         cmocka_unit_test(test_good),      cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_words), cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_labels),    cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_units),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

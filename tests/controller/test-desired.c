@@ -434,6 +434,175 @@ test_long_poll(void **state)
     api_error_clear(&err);
 }
 
+/* Applies merge patch 'text' with 'fn' to object 'name'. */
+static void
+patch(struct env *env,
+      int (*fn)(struct api *, const char *, const json_t *, int64_t, json_t **,
+                struct api_error *),
+      const char *name, const char *text)
+{
+    struct api_error err = {0};
+    json_t *in = J(text), *out = NULL;
+    int status = fn(&env->api, name, in, STORE_ANY, &out, &err);
+
+    if (status != 200) {
+        fail_msg("%s %s: %d %s", name, text, status, err.message);
+    }
+    json_decref(in);
+    json_decref(out);
+}
+
+/* Returns port 'name' of document 'doc' (borrowed). */
+static const json_t *
+doc_port(const json_t *doc, const char *name)
+{
+    const json_t *port;
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "ports"), i, port)
+    {
+        if (!strcmp(json_string_value(json_object_get(port, "name")), name)) {
+            return port;
+        }
+    }
+    fail_msg("no port \"%s\" in the document", name);
+    return NULL;
+}
+
+static void
+test_qos_documents(void **state)
+{
+    struct env *env = *state;
+    json_t *doc;
+
+    create(env, api_qos_create,
+           "{'name': 'gold', 'egress': {'rate': 100000000, 'burst': 65536}, "
+           "'ingress': {'rate': 1000000000}, 'dscp': 46, 'description': "
+           "'x'}");
+    create(env, api_qos_create,
+           "{'name': 'bronze', 'ingress': {'rate': 5000000}}");
+    create(env, api_qos_create, "{'name': 'empty'}");
+
+    /* No policy anywhere: no "qos" at all. */
+    doc = compute(env, "h1");
+    assert_null(json_object_get(doc_port(doc, "a"), "qos"));
+    json_decref(doc);
+
+    /* A port's own policy, resolved into flat parameters. */
+    patch(env, api_port_patch, "a", "{'qos': 'gold'}");
+    doc = compute(env, "h1");
+    expect_json(doc_port(doc, "a"),
+                "{'name': 'a', 'network': 'blue', 'device': 'fp-a', 'mac': "
+                "'02:00:00:00:00:0a', 'ip': '10.0.0.1', 'qos': "
+                "{'egress_rate': 100000000, 'egress_burst': 65536, "
+                "'ingress_rate': 1000000000, 'dscp': 46}}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+
+    /* A network's default applies to its ports without a policy of their
+     * own; members the policy does not set are absent. */
+    patch(env, api_network_patch, "red", "{'default_qos': 'bronze'}");
+    patch(env, api_network_patch, "blue", "{'default_qos': 'bronze'}");
+    doc = compute(env, "h2");
+    expect_json(json_object_get(doc_port(doc, "b"), "qos"),
+                "{'ingress_rate': 5000000}");
+    expect_json(json_object_get(doc_port(doc, "c"), "qos"),
+                "{'ingress_rate': 5000000}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+    doc = compute(env, "h1");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(doc_port(doc, "a"), "qos"), "dscp")),
+                     46);
+    json_decref(doc);
+
+    /* A policy that sets nothing is no "qos" either. */
+    patch(env, api_port_patch, "c", "{'qos': 'empty'}");
+    doc = compute(env, "h2");
+    assert_null(json_object_get(doc_port(doc, "c"), "qos"));
+    json_decref(doc);
+
+    /* Removing the port's own policy falls back to the default. */
+    patch(env, api_port_patch, "a", "{'qos': null}");
+    doc = compute(env, "h1");
+    expect_json(json_object_get(doc_port(doc, "a"), "qos"),
+                "{'ingress_rate': 5000000}");
+    json_decref(doc);
+}
+
+/* A policy change during a long poll, from another thread. */
+struct later_patch {
+    struct env *env;  /* Where. */
+    int delay_ms;     /* When. */
+    const char *name; /* Which policy... */
+    const char *text; /* ...gets this patch. */
+};
+
+static void *
+later_patch_main(void *l_)
+{
+    struct later_patch *l = l_;
+
+    usleep(l->delay_ms * 1000);
+    patch(l->env, api_qos_patch, l->name, l->text);
+    return NULL;
+}
+
+static void
+test_qos_change_wakes_long_poll(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    struct later_patch later = {env, 200, "gold",
+                                "{'egress': {'rate': 200000000}, 'dscp': 10}"};
+    pthread_t thread;
+    json_t *out;
+    char *query;
+    int64_t r;
+    double t0;
+
+    create(env, api_qos_create,
+           "{'name': 'gold', 'egress': {'rate': 100000000}, 'dscp': 46}");
+    patch(env, api_port_patch, "b", "{'qos': 'gold'}");
+    patch(env, api_network_patch, "red", "{'default_qos': 'gold'}");
+
+    assert_int_equal(poll_state(env, "h2", "{}", &out, &err), 200);
+    r = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+
+    /* The policy changes: every port using it, directly or through its
+     * network, changes in h2's document, and the poll wakes at once. */
+    pthread_create(&thread, NULL, later_patch_main, &later);
+    query = xasprintf("{'since': '%lld', 'wait': '10'}", (long long) r);
+    t0 = now_seconds();
+    assert_int_equal(poll_state(env, "h2", query, &out, &err), 200);
+    assert_true(now_seconds() - t0 < 5);
+    pthread_join(thread, NULL);
+    free(query);
+    expect_json(json_object_get(out, "changes"),
+                "[{'op': 'set', 'kind': 'port', 'object': {'name': 'b', "
+                "'network': 'blue', 'device': 'fp-b', 'mac': "
+                "'02:00:00:00:00:0b', 'ip': '10.0.0.2', 'qos': "
+                "{'egress_rate': 200000000, 'dscp': 10}}}, "
+                "{'op': 'set', 'kind': 'port', 'object': {'name': 'c', "
+                "'network': 'red', 'device': 'tap-c', 'mac': "
+                "'02:00:00:00:00:0c', 'ip': '10.1.0.1', 'qos': "
+                "{'egress_rate': 200000000, 'dscp': 10}}}]");
+    json_decref(out);
+
+    /* h1 has no port using it: the change is no answer there. */
+    assert_int_equal(poll_state(env, "h1", "{}", &out, &err), 200);
+    r = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+    later.text = "{'dscp': 12}";
+    pthread_create(&thread, NULL, later_patch_main, &later);
+    query = xasprintf("{'since': '%lld', 'wait': '1'}", (long long) r);
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 304);
+    pthread_join(thread, NULL);
+    free(query);
+    api_error_clear(&err);
+}
+
 static void
 test_host_change_is_full(void **state)
 {
@@ -495,6 +664,9 @@ main(void)
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_cache),
         cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qos_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qos_change_wakes_long_poll, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_host_change_is_full, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),

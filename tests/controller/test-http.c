@@ -505,6 +505,88 @@ entry_string(const json_t *items, size_t i, const char *key)
     return json_string_value(json_object_get(json_array_get(items, i), key));
 }
 
+/* QoS policies over HTTP: roles, versions, pagination, a 409 while in use
+ * and the audit trail, the way networks have them. */
+static void
+test_qos_policies(void **state)
+{
+    struct fixture *f = *state;
+    char *viewer = fixture_token(f, "ops", "viewer", NULL);
+    struct reply r;
+    json_t *items;
+    char *etag;
+
+    fixture_call(f, "POST", "/v1/qos-policies", f->admin,
+                 "{\"name\": \"gold\", \"egress\": {\"rate\": 100000000}}",
+                 NULL, &r);
+    assert_int_equal(r.status, 201);
+    etag = reply_header(&r, "ETag");
+    assert_non_null(etag);
+    assert_string_equal(etag, "\"1\"");
+    free(etag);
+    reply_clear(&r);
+    expect(f, "POST", "/v1/qos-policies", f->admin,
+           "{\"name\": \"silver\", \"dscp\": 10}", 201);
+    expect(f, "POST", "/v1/qos-policies", viewer, "{\"name\": \"x\"}", 403);
+    expect(f, "GET", "/v1/qos-policies/gold", viewer, NULL, 200);
+    expect(f, "GET", "/v1/qos-policies/nope", viewer, NULL, 404);
+
+    fixture_call(f, "POST", "/v1/qos-policies", f->admin,
+                 "{\"name\": \"x\", \"egress\": {\"rate\": 1000, "
+                 "\"min_rate\": 10}}",
+                 NULL, &r);
+    expect_error(&r, 400, "invalid");
+    assert_string_equal(reply_field(&r), "egress.min_rate");
+    assert_non_null(strstr(reply_message(&r), "not supported yet"));
+    reply_clear(&r);
+
+    assert_int_equal(fixture_call(f, "GET", "/v1/qos-policies?limit=1", viewer,
+                                  NULL, NULL, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(r.json, "next_page_token")), "gold");
+    reply_clear(&r);
+
+    fixture_call(f, "PATCH", "/v1/qos-policies/gold", f->admin,
+                 "{\"dscp\": 46}", "If-Match: \"7\"", &r);
+    expect_error(&r, 409, "conflict");
+    reply_clear(&r);
+    fixture_call(f, "PATCH", "/v1/qos-policies/gold", f->admin,
+                 "{\"dscp\": 46}", "If-Match: \"1\"", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "version")),
+                     2);
+    reply_clear(&r);
+
+    expect(f, "POST", "/v1/networks", f->admin,
+           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+    fixture_call(f, "POST", "/v1/ports", f->admin,
+                 "{\"name\": \"p1\", \"network\": \"blue\", \"qos\": "
+                 "\"bronze\"}",
+                 NULL, &r);
+    expect_error(&r, 400, "invalid");
+    assert_string_equal(reply_field(&r), "qos");
+    reply_clear(&r);
+    expect(f, "POST", "/v1/ports", f->admin,
+           "{\"name\": \"p1\", \"network\": \"blue\", \"qos\": "
+           "\"gold\"}",
+           201);
+    fixture_call(f, "DELETE", "/v1/qos-policies/gold", f->admin, NULL, NULL,
+                 &r);
+    expect_error(&r, 409, "conflict");
+    assert_non_null(strstr(reply_message(&r), "port \"p1\""));
+    reply_clear(&r);
+    expect(f, "PATCH", "/v1/ports/p1", f->admin, "{\"qos\": null}", 200);
+    expect(f, "DELETE", "/v1/qos-policies/gold", f->admin, NULL, 204);
+    items = audit_until(f, 10, 204);
+    assert_string_equal(entry_string(items, 0, "method"), "DELETE");
+    assert_string_equal(entry_string(items, 0, "path"),
+                        "/v1/qos-policies/gold");
+    json_decref(items);
+    free(viewer);
+}
+
 static void
 test_audit(void **state)
 {
@@ -622,6 +704,8 @@ test_operations(void **state)
         "/v1/networks/{name}",
         "/v1/ports",
         "/v1/ports/{name}",
+        "/v1/qos-policies",
+        "/v1/qos-policies/{name}",
         "/v1/hosts",
         "/v1/hosts/{name}",
         "/v1/hosts/{name}/heartbeat",
@@ -743,6 +827,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_desired_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qos_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test(test_https),

@@ -13,4 +13,6 @@ TESTS += tests/integration/security.sh
 EXTRA_DIST += tests/integration/security.sh
 TESTS += tests/integration/arp-responder.sh
 EXTRA_DIST += tests/integration/arp-responder.sh
+TESTS += tests/integration/qos-rate.sh
+EXTRA_DIST += tests/integration/qos-rate.sh
 EXTRA_DIST += tests/integration/README.md

@@ -1,0 +1,476 @@
+/* QoS policies: /v1/qos-policies, and how ports resolve theirs. */
+#include "controller/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/store.h"
+#include "utils/util.h"
+
+static const struct api_field qos_fields[] = {
+    {"name", API_STRING, API_IMMUTABLE, true},
+    {"egress", API_OBJECT, API_RW, false},
+    {"ingress", API_OBJECT, API_RW, false},
+    {"dscp", API_INTEGER, API_RW, false},
+    {"description", API_STRING, API_RW, false},
+    {"version", API_INTEGER, API_VERSION, false},
+    {"revision", API_INTEGER, API_RO, false},
+    {"created_at", API_STRING, API_RO, false},
+    {"updated_at", API_STRING, API_RO, false},
+};
+
+static const struct api_kind qos_kind = {
+    .kind = "qos-policy",
+    .plural = "qos-policies",
+    .fields = qos_fields,
+    .n_fields = ARRAY_SIZE(qos_fields),
+};
+
+/* Fields that a later release may support, refused until then rather than
+ * stored and ignored. */
+static const char *const unsupported[] = {"min_rate", "priority"};
+
+/* Answers 400 if object 'in' (the policy, or one of its directions, named
+ * 'prefix' in messages: "" or "egress.") has a field of 'unsupported'. */
+static int
+check_unsupported(const json_t *in, const char *prefix, const char *what,
+                  struct api_error *err)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++) {
+        if (json_object_get(in, unsupported[i])) {
+            char *field = xasprintf("%s%s", prefix, unsupported[i]);
+
+            api_fail(err, 400, field,
+                     "%s: %s: not supported yet (only rate limits, bursts "
+                     "and DSCP marking are; leave it out)",
+                     what, field);
+            free(field);
+            return 400;
+        }
+    }
+    return 0;
+}
+
+/* Checks value 'value' of member 'key' ("rate" or "burst") of direction
+ * 'dir': an integer within the limits fabric-agent accepts. */
+static int
+check_limit(const json_t *value, const char *dir, const char *key,
+            const char *what, struct api_error *err)
+{
+    bool rate = !strcmp(key, "rate");
+    json_int_t min = rate ? API_RATE_MIN : 1;
+    json_int_t max = rate ? API_RATE_MAX : API_BURST_MAX;
+    const char *unit = rate ? "bits per second" : "bytes";
+    char *s;
+    int status;
+
+    if (json_is_integer(value) && json_integer_value(value) >= min
+        && json_integer_value(value) <= max) {
+        return 0;
+    }
+    s = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!json_is_integer(value)) {
+        status =
+            api_fail(err, 400, dir, "%s: %s.%s %s: expected an integer (%s)",
+                     what, dir, key, s ? s : "?", unit);
+    } else if (json_integer_value(value) <= 0) {
+        status = api_fail(err, 400, dir,
+                          "%s: %s.%s %s: must be greater than zero (%s)", what,
+                          dir, key, s ? s : "?", unit);
+    } else {
+        status = api_fail(err, 400, dir,
+                          "%s: %s.%s %s: must be %" JSON_INTEGER_FORMAT
+                          "..%" JSON_INTEGER_FORMAT " %s",
+                          what, dir, key, s ? s : "?", min, max, unit);
+    }
+    free(s);
+    return status;
+}
+
+/* Applies direction 'dir' ("egress" or "ingress") of input 'in' to 'body',
+ * as a merge patch when 'patch'. */
+static int
+apply_direction(const json_t *in, json_t *body, const char *dir, bool patch,
+                const char *what, struct api_error *err)
+{
+    const json_t *value = json_object_get(in, dir);
+    char *prefix = xasprintf("%s.", dir);
+    json_t *merged = NULL;
+    const char *key;
+    json_t *member;
+    int status = 0;
+
+    if (!value) {
+        goto out;
+    }
+    if (json_is_null(value)) {
+        json_object_del(body, dir);
+        goto out;
+    }
+    status = check_unsupported(value, prefix, what, err);
+    if (status) {
+        goto out;
+    }
+    merged = patch ? json_deep_copy(json_object_get(body, dir)) : NULL;
+    if (!merged) {
+        merged = json_object();
+    }
+    json_object_foreach((json_t *) value, key, member)
+    {
+        if (strcmp(key, "rate") && strcmp(key, "burst")) {
+            status = api_fail(err, 400, dir,
+                              "%s: %s: unknown field \"%s\" (expected "
+                              "\"rate\" and \"burst\")",
+                              what, dir, key);
+            goto out;
+        }
+        if (json_is_null(member) && patch) {
+            json_object_del(merged, key);
+            continue;
+        }
+        status = check_limit(member, dir, key, what, err);
+        if (status) {
+            goto out;
+        }
+        json_object_set(merged, key, member);
+    }
+    if (!json_object_get(merged, "rate")) {
+        status = api_fail(err, 400, dir,
+                          "%s: %s.rate: required when \"%s\" is given (bits "
+                          "per second)",
+                          what, dir, dir);
+        goto out;
+    }
+    json_object_set(body, dir, merged);
+
+out:
+    json_decref(merged);
+    free(prefix);
+    return status;
+}
+
+/* Checks the values of the policy fields present in 'in' and copies them
+ * into 'body' (null removes). */
+static int
+apply_fields(const json_t *in, json_t *body, bool patch, const char *what,
+             struct api_error *err)
+{
+    const json_t *value;
+    int status;
+
+    status = apply_direction(in, body, "egress", patch, what, err);
+    if (!status) {
+        status = apply_direction(in, body, "ingress", patch, what, err);
+    }
+    if (status) {
+        return status;
+    }
+    value = json_object_get(in, "dscp");
+    if (json_is_null(value)) {
+        json_object_del(body, "dscp");
+    } else if (value) {
+        json_int_t dscp = json_integer_value(value);
+
+        if (dscp < 0 || dscp > API_DSCP_MAX) {
+            return api_fail(err, 400, "dscp",
+                            "%s: dscp %" JSON_INTEGER_FORMAT
+                            ": must be 0..%d (leave it out to keep the "
+                            "packets' own)",
+                            what, dscp, API_DSCP_MAX);
+        }
+        json_object_set_new(body, "dscp", json_integer(dscp));
+    }
+    value = json_object_get(in, "description");
+    status = api_check_description(value, what, err);
+    if (status) {
+        return status;
+    }
+    if (json_is_null(value)) {
+        json_object_del(body, "description");
+    } else if (value) {
+        json_object_set(body, "description", (json_t *) value);
+    }
+    return 0;
+}
+
+/* Checks 'in' for creation ('current' NULL) or as a patch of 'current'. */
+static int
+check_input(const json_t *in, const json_t *current, const char *what,
+            struct api_error *err)
+{
+    int status = 0;
+
+    if (json_is_object(in)) {
+        status = check_unsupported(in, "", what, err);
+    }
+    if (!status) {
+        status = api_check_input(in, qos_fields, ARRAY_SIZE(qos_fields), what,
+                                 current, current != NULL, err);
+    }
+    return status;
+}
+
+int
+api_qos_create(struct api *api, const json_t *in, json_t **out,
+               struct api_error *err)
+{
+    const char *name = api_get_string(in, "name");
+    char *what = api_what("qos policy", name);
+    struct store_txn *txn = NULL;
+    json_t *body = json_object();
+    int64_t revision;
+    char now[32];
+    int status, error;
+
+    status = check_input(in, NULL, what, err);
+    if (!status) {
+        status = api_check_name(name, "name", what, err);
+    }
+    if (!status) {
+        status = apply_fields(in, body, false, what, err);
+    }
+    if (!status) {
+        status = api_begin(api, true, &txn, err);
+    }
+    if (!status) {
+        status = api_check_absent(txn, "qos-policy", name, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    api_now(now);
+    json_object_set_new(body, "created_at", json_string(now));
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, "qos-policy", name, body, STORE_CREATE, NULL);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    txn = NULL;
+    if (!status) {
+        struct store_obj created;
+
+        api_created(&created, "qos-policy", name, body, revision);
+        *out = api_object_out(&created);
+        status = 201;
+    }
+
+out:
+    store_abort(txn);
+    json_decref(body);
+    free(what);
+    return status;
+}
+
+int
+api_qos_get(struct api *api, const char *name, json_t **out,
+            struct api_error *err)
+{
+    return api_kind_get(api, &qos_kind, name, out, err);
+}
+
+int
+api_qos_list(struct api *api, const json_t *query, json_t **out,
+             struct api_error *err)
+{
+    return api_kind_list(api, &qos_kind, query, out, err);
+}
+
+int
+api_qos_patch(struct api *api, const char *name, const json_t *in,
+              int64_t if_match, json_t **out, struct api_error *err)
+{
+    char *what = api_what("qos policy", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL, *body = NULL;
+    int64_t revision;
+    char now[32];
+    int status, error;
+
+    status = json_is_object(in) ? check_unsupported(in, "", what, err) : 0;
+    if (!status) {
+        status = api_kind_patch_begin(api, &qos_kind, name, in, if_match, what,
+                                      &txn, &obj, &current, err);
+    }
+    if (!status) {
+        body = json_deep_copy(obj.body);
+        status = apply_fields(in, body, true, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    if (json_equal(body, obj.body)) {
+        *out = json_incref(current);
+        status = 200;
+        goto out;
+    }
+    api_now(now);
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, "qos-policy", name, body, obj.version, NULL);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, &revision, err);
+    txn = NULL;
+    if (!status) {
+        api_updated(&obj, body, revision);
+        *out = api_object_out(&obj);
+        status = 200;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    json_decref(body);
+    free(what);
+    return status;
+}
+
+/* The search for a user of a policy. */
+struct qos_user {
+    const char *policy; /* The policy's name. */
+    const char *member; /* "qos" for ports, "default_qos" for networks. */
+    char *user;         /* The first user found, or NULL. */
+};
+
+static int
+qos_user_cb(const struct store_obj *obj, void *u_)
+{
+    struct qos_user *u = u_;
+    const char *policy = api_get_string(obj->body, u->member);
+
+    if (policy && !strcmp(policy, u->policy)) {
+        u->user = xstrdup(obj->name);
+        return API_STOP;
+    }
+    return 0;
+}
+
+/* Answers 409 for 'what' if a port or a network uses policy 'name'. */
+static int
+check_unused(struct store_txn *txn, const char *name, const char *what,
+             struct api_error *err)
+{
+    static const struct {
+        const char *kind;   /* Store kind. */
+        const char *member; /* The member that names a policy. */
+    } users[] = {
+        {"port", "qos"},
+        {"network", "default_qos"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
+        struct qos_user u = {.policy = name, .member = users[i].member};
+        int error = store_list(txn, users[i].kind, NULL, 0, qos_user_cb, &u);
+
+        if (error && error != API_STOP) {
+            return api_store_error(error, what, err);
+        }
+        if (u.user) {
+            api_fail(err, 409, NULL,
+                     "%s: in use by %s \"%s\" (its %s); detach it first", what,
+                     users[i].kind, u.user, users[i].member);
+            free(u.user);
+            return 409;
+        }
+    }
+    return 0;
+}
+
+int
+api_qos_delete(struct api *api, const char *name, const json_t *in,
+               int64_t if_match, struct api_error *err)
+{
+    char *what = api_what("qos policy", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    int status, error;
+
+    status = api_kind_delete_begin(api, &qos_kind, name, in, if_match, what,
+                                   &txn, &obj, err);
+    if (!status) {
+        status = check_unused(txn, name, what, err);
+    }
+    if (status) {
+        goto out;
+    }
+    error = store_delete(txn, "qos-policy", name, obj.version);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = api_commit(txn, NULL, err);
+    txn = NULL;
+    if (!status) {
+        status = 204;
+    }
+
+out:
+    store_abort(txn);
+    store_obj_clear(&obj);
+    free(what);
+    return status;
+}
+
+int
+api_qos_check_ref(struct store_txn *txn, const json_t *value,
+                  const char *field, const char *what, struct api_error *err)
+{
+    const char *name = json_string_value(value);
+    struct store_obj obj;
+    int status, error;
+
+    if (!value || json_is_null(value)) {
+        return 0;
+    }
+    status = api_check_name(name, field, what, err);
+    if (status) {
+        return status;
+    }
+    error = store_get(txn, "qos-policy", name, &obj);
+    if (error == ENOENT) {
+        return api_fail(err, 400, field,
+                        "%s: %s \"%s\": no such qos policy (create it with "
+                        "POST /v1/qos-policies)",
+                        what, field, name);
+    } else if (error) {
+        return api_store_error(error, what, err);
+    }
+    store_obj_clear(&obj);
+    return 0;
+}
+
+json_t *
+api_qos_resolve(const json_t *policy)
+{
+    static const char *const dirs[] = {"egress", "ingress"};
+    json_t *qos = json_object();
+    const json_t *dscp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        const json_t *dir = json_object_get(policy, dirs[i]);
+        const json_t *rate = json_object_get(dir, "rate");
+        const json_t *burst = json_object_get(dir, "burst");
+        char key[32];
+
+        if (rate) {
+            snprintf(key, sizeof key, "%s_rate", dirs[i]);
+            json_object_set(qos, key, (json_t *) rate);
+        }
+        if (burst) {
+            snprintf(key, sizeof key, "%s_burst", dirs[i]);
+            json_object_set(qos, key, (json_t *) burst);
+        }
+    }
+    dscp = json_object_get(policy, "dscp");
+    if (dscp) {
+        json_object_set(qos, "dscp", (json_t *) dscp);
+    }
+    return qos;
+}
