@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/param.h>
 
 #include "agent/state.h"
 #include "datapath/netlink.h"
@@ -218,6 +219,11 @@ format_qos(const struct dp_qos *qos, char *buf, size_t size)
     if (qos->flags & DP_QOS_EGRESS_POLICE) {
         append(buf, size, " egress-policed");
     }
+    if (qos->flags & DP_QOS_EGRESS_HTB) {
+        append(buf, size, " egress-class %x:%x", DP_QOS_HTB_MAJOR,
+               qos->htb_minor);
+        any = true;
+    }
     if (!any) {
         append(buf, size, " (none)");
     }
@@ -396,6 +402,11 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
                 .ingress_burst = port->qos.ingress_burst,
                 .dscp = port->qos.dscp,
             };
+
+            if (links[i].htb_minor) {
+                qos.flags |= DP_QOS_EGRESS_HTB;
+                qos.htb_minor = links[i].htb_minor;
+            }
 
             reconcile_tables_add(tables, DP_QOS, &qkey, &qos);
         }
@@ -588,6 +599,13 @@ struct reconcile_device {
     uint32_t ifindex; /* Its ifindex then, 0 if it was missing. */
 };
 
+/* A shaped port's class on the underlay's HTB qdisc. */
+struct reconcile_class {
+    uint32_t ifindex;      /* The port's device. */
+    uint16_t minor;        /* Class DP_QOS_HTB_MAJOR:'minor'. */
+    struct nl_htb_class c; /* Its parameters as last set. */
+};
+
 struct reconciler {
     struct dp *dp;                    /* The datapath. */
     struct reconcile_device *devices; /* Looked for by the last run. */
@@ -598,6 +616,13 @@ struct reconciler {
     bool failed;                      /* Whether the last run failed. */
     int fq_error;                     /* Why fq could not be installed on
                                        * the underlay, or 0. */
+    struct reconcile_class *classes;  /* Shaped ports' HTB classes. */
+    size_t n_classes;                 /* Number of 'classes'. */
+    bool classes_known;               /* 'classes' says what the underlay
+                                       * has: set by a run that installed
+                                       * the HTB or found no need. */
+    int htb_error;                    /* Why the HTB could not be installed
+                                       * on the underlay, or 0. */
 };
 
 struct reconciler *
@@ -627,6 +652,7 @@ reconcile_destroy(struct reconciler *rc)
     if (rc) {
         reconcile_forget_devices(rc);
         free(rc->vteps);
+        free(rc->classes);
         free(rc);
     }
 }
@@ -899,6 +925,319 @@ reconcile_remember(struct reconciler *rc, const struct state *s,
     rc->devices[s->n_ports].ifindex = underlay->ifindex;
 }
 
+/* The HTB hierarchy on the underlay device, while a port is shaped:
+ *
+ *   qdisc fab0:  (unclassified packets to class fab0:1)
+ *     class fab0:ffff  rate = ceil = uplink
+ *       class fab0:1   the host's own, unshaped traffic: rate 1% of the
+ *                      uplink (at least RECONCILE_HTB_FLOOR), ceil uplink
+ *       class fab0:N   one per shaped port, N >= RECONCILE_HTB_FIRST */
+#define RECONCILE_HTB_DEFAULT 1
+#define RECONCILE_HTB_ROOT 0xffff
+#define RECONCILE_HTB_FIRST 2
+#define RECONCILE_HTB_MAX_CLASSES 4096
+#define RECONCILE_HTB_FLOOR 1000000 /* Bits/s. */
+
+/* The queue of a port's class holds RECONCILE_HTB_QUEUE_MS at its ceiling,
+ * but at least RECONCILE_HTB_MIN_QUEUE bytes (four GSO packets). */
+#define RECONCILE_HTB_QUEUE_MS 50
+#define RECONCILE_HTB_MIN_QUEUE (4 * 65536)
+
+/* Minors of ports' classes stay below this, so that the handles of their
+ * queues (minor:0) never meet the HTB's own. */
+#define RECONCILE_HTB_MAX_MINOR 0xf000
+
+/* Returns the speed of device 'name' in bits/s, or 0 if it does not tell
+ * (sysfs says -1, or nothing, for most virtual devices). */
+static uint64_t
+reconcile_link_speed(const char *name)
+{
+    char path[64];
+    long long mbits = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/sys/class/net/%s/speed", name);
+    f = fopen(path, "r");
+    if (!f) {
+        return 0;
+    }
+    if (fscanf(f, "%lld", &mbits) != 1 || mbits <= 0) {
+        mbits = 0;
+    }
+    fclose(f);
+    return (uint64_t) mbits * 1000000;
+}
+
+/* Returns the class of the port on 'ifindex' in 'classes' (of 'n'), or
+ * NULL. */
+static struct reconcile_class *
+reconcile_find_class(struct reconcile_class *classes, size_t n,
+                     uint32_t ifindex)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (classes[i].ifindex == ifindex) {
+            return &classes[i];
+        }
+    }
+    return NULL;
+}
+
+/* Returns the lowest minor that none of the 'n' 'classes' has. */
+static uint16_t
+reconcile_free_minor(const struct reconcile_class *classes, size_t n)
+{
+    for (uint16_t minor = RECONCILE_HTB_FIRST;; minor++) {
+        bool used = false;
+
+        for (size_t i = 0; i < n && !used; i++) {
+            used = classes[i].minor == minor;
+        }
+        if (!used) {
+            return minor;
+        }
+    }
+}
+
+/* Whether one of the 'n' 'classes' has 'minor'. */
+static bool
+reconcile_find_minor(const struct reconcile_class *classes, size_t n,
+                     uint16_t minor)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (classes[i].minor == minor) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether 'minor' is one of the 'n' in 'minors'. */
+static bool
+reconcile_has_minor(const uint16_t *minors, size_t n, uint16_t minor)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (minors[i] == minor) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sets class 'minor' of the HTB on 'ifindex' to 'c', and its queue to
+ * RECONCILE_HTB_QUEUE_MS at its ceiling, unless 'known' says it has that
+ * already and it is among the 'n' 'existing' minors.  Returns 0 or a
+ * positive errno. */
+static int
+reconcile_class_set(uint32_t ifindex, uint16_t parent, uint16_t minor,
+                    const struct nl_htb_class *c,
+                    const struct nl_htb_class *known, const uint16_t *existing,
+                    size_t n)
+{
+    uint64_t queue = c->ceil / 8 / (1000 / RECONCILE_HTB_QUEUE_MS);
+    int error;
+
+    if (known && !memcmp(known, c, sizeof *c)
+        && reconcile_has_minor(existing, n, minor)) {
+        return 0;
+    }
+    error = nl_htb_class_set(ifindex, DP_QOS_HTB_MAJOR, parent, minor, c);
+    if (error) {
+        return error;
+    }
+    queue = MAX(queue, RECONCILE_HTB_MIN_QUEUE);
+    return nl_htb_leaf_set(ifindex, DP_QOS_HTB_MAJOR, minor,
+                           MIN(queue, UINT32_MAX));
+}
+
+/* The class that shapes 'qos' on an uplink of 'uplink' bits/s. */
+static struct nl_htb_class
+reconcile_port_class(const struct state_qos *qos, uint64_t uplink)
+{
+    struct nl_htb_class c = {.prio = qos->egress_priority};
+
+    c.rate = qos->egress_min_rate ? qos->egress_min_rate : RECONCILE_HTB_FLOOR;
+    if (qos->egress_rate && c.rate > qos->egress_rate) {
+        c.rate = qos->egress_rate;
+    }
+    c.ceil = qos->egress_rate ? qos->egress_rate : uplink;
+    if (c.ceil < c.rate) {
+        c.ceil = c.rate;
+    }
+    return c;
+}
+
+/* Makes the underlay device 'ifindex' (0: not there yet) have the HTB
+ * hierarchy above when a port of 's' is shaped, with one class per shaped
+ * port whose device is there ('links'), and stores each port's minor in
+ * 'links' (0 for none).  Classes are changed in place, never re-created,
+ * so flows go on through a change; classes of ports that are gone are
+ * deleted, and so is the qdisc once no port is shaped.  A port keeps its
+ * minor across runs; the first run takes them from 'qos', the datapath's
+ * DP_QOS table, so that a restarted agent keeps them too.  Sets
+ * '*installed' to whether the HTB is the underlay's root qdisc: when it is
+ * needed but cannot be had, the caller falls back to pacing or policing.
+ * Returns 0, or a positive errno if a class could not be set or deleted
+ * (that port is then not shaped). */
+static int
+reconcile_htb(struct reconciler *rc, const struct state *s, uint32_t ifindex,
+              struct reconcile_link *links, const struct reconcile_table *qos,
+              bool *installed)
+{
+    struct reconcile_class *classes;
+    struct nl_htb_class c;
+    uint16_t *existing;
+    size_t n = 0, n_existing = 0;
+    uint64_t uplink;
+    int error = 0;
+    int e;
+
+    for (size_t i = 0; i < s->n_ports; i++) {
+        links[i].htb_minor = 0;
+        n += links[i].ifindex && state_qos_is_shaped(&s->ports[i].qos);
+    }
+    *installed = false;
+    if (!ifindex) {
+        return 0;
+    }
+    if (!n) {
+        error = nl_htb_remove(ifindex, DP_QOS_HTB_MAJOR);
+        if (error) {
+            LOG_WARN("%s: cannot remove the HTB qdisc: %s", s->host.underlay,
+                     strerror(error));
+        }
+        free(rc->classes);
+        rc->classes = NULL;
+        rc->n_classes = 0;
+        rc->classes_known = !error;
+        return error;
+    }
+
+    if (!rc->classes_known && !rc->n_classes) {
+        /* Minors of the last agent, from the datapath. */
+        free(rc->classes);
+        rc->classes = xcalloc(qos->n, sizeof *rc->classes);
+        for (size_t i = 0; i < qos->n; i++) {
+            const uint8_t *entry = qos->data + i * entry_size(qos);
+            const struct dp_qos_key *k = (const void *) entry;
+            const struct dp_qos *v = (const void *) (entry + qos->key_size);
+
+            if ((v->flags & DP_QOS_EGRESS_HTB) && v->htb_minor
+                && v->htb_minor < RECONCILE_HTB_MAX_MINOR
+                && v->htb_minor != RECONCILE_HTB_DEFAULT) {
+                rc->classes[rc->n_classes].ifindex = k->ifindex;
+                rc->classes[rc->n_classes++].minor = v->htb_minor;
+            }
+        }
+    }
+
+    /* Rates are what VMs send, as the port counters and policers
+     * count it: not the VXLAN headers the underlay adds. */
+    error = nl_htb_ensure(ifindex, DP_QOS_HTB_MAJOR, RECONCILE_HTB_DEFAULT,
+                          -STATE_VXLAN_OVERHEAD);
+    if (error) {
+        if (error != rc->htb_error) {
+            LOG_WARN("%s: cannot install the HTB qdisc: %s; egress is not "
+                     "shaped and guarantees and priorities do not apply",
+                     s->host.underlay, strerror(error));
+        }
+        rc->htb_error = error;
+        rc->classes_known = false;
+        return 0;
+    }
+    *installed = true;
+    if (rc->htb_error) {
+        LOG_INFO("%s: HTB qdisc installed: egress is shaped",
+                 s->host.underlay);
+    }
+    rc->htb_error = 0;
+
+    existing = xcalloc(RECONCILE_HTB_MAX_CLASSES, sizeof *existing);
+    error = nl_htb_class_list(ifindex, DP_QOS_HTB_MAJOR, existing,
+                              RECONCILE_HTB_MAX_CLASSES, &n_existing);
+    if (error) {
+        /* Set every class; stale ones stay until a later run. */
+        LOG_WARN("%s: cannot list the HTB classes: %s", s->host.underlay,
+                 strerror(error));
+        n_existing = 0;
+    }
+
+    /* Minors: the ones the ports had, then the lowest free ones. */
+    classes = xcalloc(n, sizeof *classes);
+    n = 0;
+    for (size_t i = 0; i < s->n_ports; i++) {
+        const struct reconcile_class *old;
+
+        if (!links[i].ifindex || !state_qos_is_shaped(&s->ports[i].qos)) {
+            continue;
+        }
+        old =
+            reconcile_find_class(rc->classes, rc->n_classes, links[i].ifindex);
+        if (old) {
+            classes[n++] = *old;
+        }
+    }
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (!links[i].ifindex || !state_qos_is_shaped(&s->ports[i].qos)
+            || reconcile_find_class(classes, n, links[i].ifindex)) {
+            continue;
+        }
+        classes[n].ifindex = links[i].ifindex;
+        classes[n].minor = reconcile_free_minor(classes, n);
+        memset(&classes[n].c, 0, sizeof classes[n].c);
+        n++;
+    }
+
+    uplink = state_uplink_rate(s, reconcile_link_speed(s->host.underlay));
+    c = (struct nl_htb_class){.rate = uplink, .ceil = uplink};
+    e = nl_htb_class_set(ifindex, DP_QOS_HTB_MAJOR, 0, RECONCILE_HTB_ROOT, &c);
+    error = error ? error : e;
+    c.rate = MAX(uplink / 100, RECONCILE_HTB_FLOOR);
+    c.rate = MIN(c.rate, uplink);
+    c.prio = STATE_DEFAULT_PRIORITY;
+    e = nl_htb_class_set(ifindex, DP_QOS_HTB_MAJOR, RECONCILE_HTB_ROOT,
+                         RECONCILE_HTB_DEFAULT, &c);
+    error = error ? error : e;
+    for (size_t i = 0; i < s->n_ports; i++) {
+        struct reconcile_class *cl;
+        const struct reconcile_class *old;
+
+        if (!links[i].ifindex || !state_qos_is_shaped(&s->ports[i].qos)) {
+            continue;
+        }
+        cl = reconcile_find_class(classes, n, links[i].ifindex);
+        old =
+            reconcile_find_class(rc->classes, rc->n_classes, links[i].ifindex);
+        c = reconcile_port_class(&s->ports[i].qos, uplink);
+        e = reconcile_class_set(ifindex, RECONCILE_HTB_ROOT, cl->minor, &c,
+                                old && rc->classes_known ? &old->c : NULL,
+                                existing, n_existing);
+        if (e) {
+            LOG_WARN("port \"%s\": cannot set HTB class %x:%x on %s: %s",
+                     s->ports[i].name, DP_QOS_HTB_MAJOR, cl->minor,
+                     s->host.underlay, strerror(e));
+            error = error ? error : e;
+            continue;
+        }
+        cl->c = c;
+        links[i].htb_minor = cl->minor;
+    }
+    for (size_t i = 0; i < n_existing; i++) {
+        uint16_t minor = existing[i];
+
+        if (minor != RECONCILE_HTB_ROOT && minor != RECONCILE_HTB_DEFAULT
+            && !reconcile_find_minor(classes, n, minor)) {
+            e = nl_htb_class_del(ifindex, DP_QOS_HTB_MAJOR, minor);
+            error = error ? error : e;
+        }
+    }
+    free(existing);
+    free(rc->classes);
+    rc->classes = classes;
+    rc->n_classes = n;
+    rc->classes_known = !error;
+    return error;
+}
+
 /* Makes sure the fq qdisc is the root of the underlay device 'ifindex' (0:
  * not there yet) when a port of 's' has an egress rate: the fast path paces
  * such a port's packets by giving them departure times, and only fq holds
@@ -933,7 +1272,8 @@ reconcile_fq(struct reconciler *rc, const struct state *s, uint32_t ifindex)
     return true;
 }
 
-/* Makes every DP_QOS entry of 'tables' police egress instead of pacing. */
+/* Makes every DP_QOS entry of 'tables' without an HTB class police egress
+ * instead of pacing. */
 static void
 reconcile_police_egress(struct reconcile_tables *tables)
 {
@@ -943,7 +1283,9 @@ reconcile_police_egress(struct reconcile_tables *tables)
         struct dp_qos *qos =
             (struct dp_qos *) (t->data + i * entry_size(t) + t->key_size);
 
-        qos->flags |= DP_QOS_EGRESS_POLICE;
+        if (!(qos->flags & DP_QOS_EGRESS_HTB)) {
+            qos->flags |= DP_QOS_EGRESS_POLICE;
+        }
     }
 }
 
@@ -961,6 +1303,7 @@ reconcile_run(struct reconciler *rc, const struct state *s)
     size_t n_pending = 0;
     char pending[64] = "";
     bool changed = false;
+    bool htb = false;
     int error = 0;
     int e;
 
@@ -1001,21 +1344,27 @@ reconcile_run(struct reconciler *rc, const struct state *s)
 
     reconcile_tables_init(&desired);
     reconcile_tables_init(&actual);
-    reconcile_desired(s, underlay.mtu, rlinks, &desired);
-    if (!reconcile_fq(rc, s, underlay.ifindex)) {
-        reconcile_police_egress(&desired);
-    }
     error = reconcile_dump(rc->dp, &actual);
     if (error) {
         LOG_ERR("reading the datapath's tables: %s", strerror(error));
         goto out;
+    }
+    /* Shaped by HTB where it can be had; otherwise paced by fq, or
+     * policed.  Under HTB, a port left without a class is policed: HTB
+     * ignores departure times. */
+    error = reconcile_htb(rc, s, underlay.ifindex, rlinks, &actual.t[DP_QOS],
+                          &htb);
+    reconcile_desired(s, underlay.mtu, rlinks, &desired);
+    if (htb || !reconcile_fq(rc, s, underlay.ifindex)) {
+        reconcile_police_egress(&desired);
     }
     reconcile_desired_nexthops(vteps, n_vteps, &actual.t[DP_NEXTHOPS],
                                &desired);
     reconcile_diff(&desired, &actual, &ops);
 
     if (underlay.ifindex) {
-        error = reconcile_config(rc, s, underlay.ifindex, &changed);
+        e = reconcile_config(rc, s, underlay.ifindex, &changed);
+        error = error ? error : e;
     }
     for (size_t i = 0; i < ops.n; i++) {
         if (ops.ops[i].type != RECONCILE_DEL) {

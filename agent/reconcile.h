@@ -71,9 +71,12 @@ void reconcile_format_entry(enum dp_table, const void *key, const void *value,
 
 /* What the host tells about a port's device. */
 struct reconcile_link {
-    uint32_t ifindex; /* 0 if the device does not exist yet: the
-                       * port is pending and left out. */
-    bool veth;        /* The device is a veth. */
+    uint32_t ifindex;   /* 0 if the device does not exist yet: the
+                         * port is pending and left out. */
+    bool veth;          /* The device is a veth. */
+    uint16_t htb_minor; /* The port's class on the underlay's HTB qdisc,
+                         * which shapes what it sends to other hosts; 0
+                         * for none. */
 };
 
 /* What the host tells about a remote VTEP. */

@@ -160,7 +160,14 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
         if (v->dscp != DP_QOS_DSCP_KEEP) {
             json_object_set_new(o, "dscp", json_integer(v->dscp));
         }
-        if (v->egress_rate) {
+        if (v->flags & DP_QOS_EGRESS_HTB) {
+            char class[16];
+
+            snprintf(class, sizeof class, "%x:%x", DP_QOS_HTB_MAJOR,
+                     v->htb_minor);
+            json_object_set_new(o, "egress", json_string("shaped"));
+            json_object_set_new(o, "egress_class", json_string(class));
+        } else if (v->egress_rate) {
             json_object_set_new(o, "egress",
                                 json_string(v->flags & DP_QOS_EGRESS_POLICE
                                                 ? "policed"

@@ -446,12 +446,41 @@ get_element(struct state_errors *errors, const json_t *list, const char *name,
     return obj;
 }
 
+/* Parses the integer 'key' of 'obj', which must be in 'min'..'max', into
+ * '*out', if present.  Returns true if it was present and valid. */
+static bool
+parse_u64(struct state_errors *errors, const json_t *obj, const char *path,
+          const char *key, uint64_t min, uint64_t max, const char *unit,
+          uint64_t *out)
+{
+    char expected[96];
+    const json_t *value;
+    json_int_t n;
+
+    snprintf(expected, sizeof expected,
+             "an integer %" PRIu64 "..%" PRIu64 ", in %s", min, max, unit);
+    value = get_member(errors, obj, path, key, JSON_INTEGER, false, expected);
+    if (!value) {
+        return false;
+    }
+    n = json_integer_value(value);
+    if (n < 0 || (uint64_t) n < min || (uint64_t) n > max) {
+        field_error(errors, path, key,
+                    "%" JSON_INTEGER_FORMAT " is out of range %" PRIu64
+                    "..%" PRIu64 " (%s)",
+                    n, min, max, unit);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
 static void
 parse_host(struct state_errors *errors, const json_t *root,
            struct state_host *host)
 {
-    static const char *const keys[] = {"name", "vtep", "underlay", "ttl",
-                                       NULL};
+    static const char *const keys[] = {"name", "vtep",        "underlay",
+                                       "ttl",  "uplink_rate", NULL};
     const json_t *obj;
     uint32_t ttl = STATE_DEFAULT_TTL;
 
@@ -469,6 +498,8 @@ parse_host(struct state_errors *errors, const json_t *root,
     parse_device(errors, obj, "host", "underlay", true, &host->underlay);
     parse_uint(errors, obj, "host", "ttl", false, 1, 255, &ttl);
     host->ttl = ttl;
+    parse_u64(errors, obj, "host", "uplink_rate", STATE_MIN_UPLINK_RATE,
+              STATE_MAX_RATE, "bits per second", &host->uplink_rate);
 }
 
 static void
@@ -562,37 +593,15 @@ state_default_burst(uint64_t rate)
 bool
 state_qos_is_set(const struct state_qos *qos)
 {
-    return qos->egress_rate || qos->ingress_rate
+    return state_qos_is_shaped(qos) || qos->ingress_rate
            || qos->dscp != STATE_DSCP_KEEP;
 }
 
-/* Parses the integer 'key' of 'obj', which must be in 'min'..'max', into
- * '*out', if present.  Returns true if it was present and valid. */
-static bool
-parse_u64(struct state_errors *errors, const json_t *obj, const char *path,
-          const char *key, uint64_t min, uint64_t max, const char *unit,
-          uint64_t *out)
+bool
+state_qos_is_shaped(const struct state_qos *qos)
 {
-    char expected[96];
-    const json_t *value;
-    json_int_t n;
-
-    snprintf(expected, sizeof expected,
-             "an integer %" PRIu64 "..%" PRIu64 ", in %s", min, max, unit);
-    value = get_member(errors, obj, path, key, JSON_INTEGER, false, expected);
-    if (!value) {
-        return false;
-    }
-    n = json_integer_value(value);
-    if (n < 0 || (uint64_t) n < min || (uint64_t) n > max) {
-        field_error(errors, path, key,
-                    "%" JSON_INTEGER_FORMAT " is out of range %" PRIu64
-                    "..%" PRIu64 " (%s)",
-                    n, min, max, unit);
-        return false;
-    }
-    *out = n;
-    return true;
+    return qos->egress_rate || qos->egress_min_rate
+           || qos->egress_priority != STATE_DEFAULT_PRIORITY;
 }
 
 /* Parses one direction of a QoS object at 'path': rate 'rate_key' and burst
@@ -629,14 +638,20 @@ static void
 parse_qos(struct state_errors *errors, const json_t *port, const char *path,
           struct state_qos *qos)
 {
-    static const char *const keys[] = {"egress_rate",  "egress_burst",
-                                       "ingress_rate", "ingress_burst",
-                                       "dscp",         NULL};
+    static const char *const keys[] = {"egress_rate",
+                                       "egress_burst",
+                                       "egress_min_rate",
+                                       "egress_priority",
+                                       "ingress_rate",
+                                       "ingress_burst",
+                                       "dscp",
+                                       NULL};
+    uint32_t dscp, priority;
     const json_t *obj;
-    uint32_t dscp;
     char qpath[48];
 
     qos->dscp = STATE_DSCP_KEEP;
+    qos->egress_priority = STATE_DEFAULT_PRIORITY;
     obj =
         get_member(errors, port, path, "qos", JSON_OBJECT, false, "an object");
     if (!obj) {
@@ -648,6 +663,18 @@ parse_qos(struct state_errors *errors, const json_t *port, const char *path,
                     &qos->egress_rate, &qos->egress_burst);
     parse_qos_limit(errors, obj, qpath, "ingress_rate", "ingress_burst",
                     &qos->ingress_rate, &qos->ingress_burst);
+    if (parse_u64(errors, obj, qpath, "egress_min_rate", STATE_MIN_RATE,
+                  STATE_MAX_RATE, "bits per second", &qos->egress_min_rate)
+        && qos->egress_rate && qos->egress_min_rate > qos->egress_rate) {
+        field_error(errors, qpath, "egress_min_rate",
+                    "%" PRIu64 " is more than \"egress_rate\" %" PRIu64
+                    " (expected a guarantee no higher than the limit)",
+                    qos->egress_min_rate, qos->egress_rate);
+    }
+    if (parse_uint(errors, obj, qpath, "egress_priority", false, 0,
+                   STATE_MAX_PRIORITY, &priority)) {
+        qos->egress_priority = priority;
+    }
     if (parse_uint(errors, obj, qpath, "dscp", false, 0, STATE_MAX_DSCP,
                    &dscp)) {
         qos->dscp = dscp;
@@ -672,6 +699,7 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
         port->network = STATE_NO_NETWORK;
         port->port_security = true;
         port->qos.dscp = STATE_DSCP_KEEP;
+        port->qos.egress_priority = STATE_DEFAULT_PRIORITY;
         obj = get_element(errors, list, "ports", i, keys, path, sizeof path);
         if (!obj) {
             continue;
@@ -1107,4 +1135,13 @@ state_destroy(struct state *s)
     free(s->ports);
     free(s->remotes);
     free(s);
+}
+
+uint64_t
+state_uplink_rate(const struct state *s, uint64_t link_speed)
+{
+    if (s->host.uplink_rate) {
+        return s->host.uplink_rate;
+    }
+    return link_speed ? link_speed : STATE_DEFAULT_UPLINK_RATE;
 }

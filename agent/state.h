@@ -43,10 +43,13 @@ void state_errors_add(struct state_errors *, const char *format, ...)
 
 /* This host's underlay settings. */
 struct state_host {
-    char *name;     /* Host name for messages, or NULL. */
-    uint32_t vtep;  /* Our VTEP address, network order. */
-    char *underlay; /* Device VXLAN leaves by. */
-    uint8_t ttl;    /* Outer TTL. */
+    char *name;           /* Host name for messages, or NULL. */
+    uint32_t vtep;        /* Our VTEP address, network order. */
+    char *underlay;       /* Device VXLAN leaves by. */
+    uint8_t ttl;          /* Outer TTL. */
+    uint64_t uplink_rate; /* Capacity of the underlay that shaped ports
+                           * share, bits/s; 0 if the document does not
+                           * say (see state_uplink_rate()). */
 };
 
 /* A virtual network. */
@@ -62,6 +65,10 @@ struct state_network {
 #define STATE_MAX_RATE 10000000000000ULL /* Bits/s: 10 Tbit/s. */
 #define STATE_DSCP_KEEP 0xff             /* No DSCP marking. */
 #define STATE_MAX_DSCP 63
+#define STATE_MIN_UPLINK_RATE 1000000            /* Bits/s: 1 Mbit/s. */
+#define STATE_DEFAULT_UPLINK_RATE 10000000000ULL /* Bits/s: 10 Gbit/s. */
+#define STATE_MAX_PRIORITY 7                     /* Lowest egress priority. */
+#define STATE_DEFAULT_PRIORITY 4 /* Egress priority when none is given. */
 
 /* A burst for 'rate' bits per second when the document gives none: what
  * the rate sends in STATE_BURST_TIME_MS, but at least STATE_MIN_BURST
@@ -71,11 +78,14 @@ struct state_network {
 
 /* A port's QoS policy.  A rate of 0 means no limit in that direction. */
 struct state_qos {
-    uint64_t egress_rate;   /* What the VM sends, bits/s, or 0. */
-    uint32_t egress_burst;  /* Bytes, when 'egress_rate' is set. */
-    uint64_t ingress_rate;  /* What the VM receives, bits/s, or 0. */
-    uint32_t ingress_burst; /* Bytes, when 'ingress_rate' is set. */
-    uint8_t dscp;           /* DSCP to mark, or STATE_DSCP_KEEP. */
+    uint64_t egress_rate;     /* What the VM sends, bits/s, or 0. */
+    uint32_t egress_burst;    /* Bytes, when 'egress_rate' is set. */
+    uint64_t ingress_rate;    /* What the VM receives, bits/s, or 0. */
+    uint32_t ingress_burst;   /* Bytes, when 'ingress_rate' is set. */
+    uint64_t egress_min_rate; /* Guaranteed share of the uplink, bits/s,
+                               * or 0; at most 'egress_rate' if set. */
+    uint8_t egress_priority;  /* 0 (highest) .. STATE_MAX_PRIORITY. */
+    uint8_t dscp;             /* DSCP to mark, or STATE_DSCP_KEEP. */
 };
 
 /* A VM port on this host. */
@@ -136,8 +146,19 @@ uint32_t state_network_mtu(const struct state_network *net,
  * STATE_MIN_BURST), at most UINT32_MAX. */
 uint32_t state_default_burst(uint64_t rate);
 
-/* Whether 'qos' asks for anything: a rate limit or DSCP marking. */
+/* Whether 'qos' asks for anything: a rate limit or guarantee, a priority,
+ * or DSCP marking. */
 bool state_qos_is_set(const struct state_qos *qos);
+
+/* Whether 'qos' asks for egress shaping: a rate limit, a guarantee or a
+ * priority other than the default, which the port gets through its own
+ * class of the underlay's HTB qdisc. */
+bool state_qos_is_shaped(const struct state_qos *qos);
+
+/* The capacity of the underlay that shaped ports share, in bits/s: the
+ * document's "uplink_rate", else 'link_speed' (the device's speed in bits/s,
+ * 0 if unknown), else STATE_DEFAULT_UPLINK_RATE. */
+uint64_t state_uplink_rate(const struct state *s, uint64_t link_speed);
 
 void state_destroy(struct state *);
 

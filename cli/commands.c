@@ -29,6 +29,7 @@ struct kind {
 };
 
 static json_t *qos_display(const json_t *);
+static json_t *host_display(const json_t *);
 
 static const struct kind kinds[] = {
     {
@@ -61,13 +62,16 @@ static const struct kind kinds[] = {
         .plural = "QoS policies",
         .path = "/v1/qos-policies",
         .headers = (const char *const[]){"NAME", "EGRESS-RATE", "EGRESS-BURST",
-                                         "INGRESS-RATE", "INGRESS-BURST",
-                                         "DSCP", "DESCRIPTION", NULL},
+                                         "MIN-RATE", "PRIO", "INGRESS-RATE",
+                                         "INGRESS-BURST", "DSCP",
+                                         "DESCRIPTION", NULL},
         .columns = (const char *const[]){"name", "egress_rate", "egress_burst",
+                                         "egress_min_rate", "priority",
                                          "ingress_rate", "ingress_burst",
                                          "dscp", "description", NULL},
         .fields =
             (const char *const[]){"name", "egress_rate", "egress_burst",
+                                  "egress_min_rate", "priority",
                                   "ingress_rate", "ingress_burst", "dscp",
                                   "description", META_FIELDS, NULL},
         .display = qos_display,
@@ -76,13 +80,16 @@ static const struct kind kinds[] = {
         .resource = "host",
         .plural = "hosts",
         .path = "/v1/hosts",
-        .headers = (const char *const[]){"NAME", "VTEP", "UNDERLAY", "STATUS",
-                                         "LAST-HEARTBEAT", NULL},
-        .columns = (const char *const[]){"name", "vtep", "underlay", "status",
-                                         "last_heartbeat", NULL},
-        .fields = (const char *const[]){"name", "vtep", "underlay", "status",
-                                        "last_heartbeat", "capacity",
-                                        META_FIELDS, NULL},
+        .headers = (const char *const[]){"NAME", "VTEP", "UNDERLAY", "UPLINK",
+                                         "STATUS", "LAST-HEARTBEAT", NULL},
+        .columns =
+            (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
+                                  "status", "last_heartbeat", NULL},
+        .fields =
+            (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
+                                  "status", "last_heartbeat", "capacity",
+                                  META_FIELDS, NULL},
+        .display = host_display,
     },
     {
         .resource = "token",
@@ -352,23 +359,14 @@ make_table(const json_t *items, const char *const *headers,
     return t;
 }
 
-/* Prints list 'items' of 'kind' as a JSON array or as a table.  An empty
- * table is reported on the error stream, so that the output stays empty
- * for "| wc -l" and the like. */
+/* Prints the table of list 'items' of 'kind', shown to people the way
+ * 'kind' says. */
 static void
-print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
+print_table(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
 {
     json_t *shown = NULL;
     struct table *t;
 
-    if (ctx->json) {
-        print_json(ctx, items);
-        return;
-    }
-    if (json_array_size(items) == 0) {
-        fprintf(ctx->err, "No %s found.\n", kind->plural);
-        return;
-    }
     if (kind->display) {
         shown = json_array();
         for (size_t i = 0; i < json_array_size(items); i++) {
@@ -380,6 +378,23 @@ print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
     table_print(t, ctx->out);
     table_destroy(t);
     json_decref(shown);
+}
+
+/* Prints list 'items' of 'kind' as a JSON array or as a table.  An empty
+ * table is reported on the error stream, so that the output stays empty
+ * for "| wc -l" and the like. */
+static void
+print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
+{
+    if (ctx->json) {
+        print_json(ctx, items);
+        return;
+    }
+    if (json_array_size(items) == 0) {
+        fprintf(ctx->err, "No %s found.\n", kind->plural);
+        return;
+    }
+    print_table(ctx, kind, items);
 }
 
 /* Generic verbs. */
@@ -670,8 +685,8 @@ show_units(json_t *shown, const char *to, const json_t *from, const char *key,
     }
 }
 
-/* Shows QoS policy 'obj' flat, with rates and sizes in human units and
- * "keep" for an absent DSCP. */
+/* Shows QoS policy 'obj' flat, with rates and sizes in human units,
+ * "keep" for an absent DSCP and "default" for an absent priority. */
 static json_t *
 qos_display(const json_t *obj)
 {
@@ -684,10 +699,15 @@ qos_display(const json_t *obj)
     json_object_del(shown, "ingress");
     show_units(shown, "egress_rate", egress, "rate", units_format_rate);
     show_units(shown, "egress_burst", egress, "burst", units_format_size);
+    show_units(shown, "egress_min_rate", egress, "min_rate",
+               units_format_rate);
     show_units(shown, "ingress_rate", ingress, "rate", units_format_rate);
     show_units(shown, "ingress_burst", ingress, "burst", units_format_size);
     if (!dscp) {
         json_object_set_new(shown, "dscp", json_string("keep"));
+    }
+    if (!json_object_get(obj, "priority")) {
+        json_object_set_new(shown, "priority", json_string("default"));
     }
     return shown;
 }
@@ -712,21 +732,28 @@ set_units(json_t *body, const char *dir, const char *key,
 }
 
 /* Fills QoS policy 'body' from the options of 'args'.  In an update
- * ('patch'), "--dscp keep" removes the marking and "--description ''"
- * the description. */
+ * ('patch'), "--dscp keep" removes the marking, "--priority default" the
+ * priority and "--description ''" the description. */
 static void
 qos_body(json_t *body, const struct cli_args *args, bool patch)
 {
     const char *dscp = cli_args_get(args, "dscp");
+    const char *priority = cli_args_get(args, "priority");
 
     set_units(body, "egress", "rate", args, "egress-rate");
     set_units(body, "egress", "burst", args, "egress-burst");
+    set_units(body, "egress", "min_rate", args, "egress-min-rate");
     set_units(body, "ingress", "rate", args, "ingress-rate");
     set_units(body, "ingress", "burst", args, "ingress-burst");
     if (dscp && strcmp(dscp, "keep")) {
         json_object_set_new(body, "dscp", json_integer(atoi(dscp)));
     } else if (dscp && patch) {
         json_object_set_new(body, "dscp", json_null());
+    }
+    if (priority && strcmp(priority, "default")) {
+        json_object_set_new(body, "priority", json_integer(atoi(priority)));
+    } else if (priority && patch) {
+        json_object_set_new(body, "priority", json_null());
     }
     if (patch) {
         set_optional(body, "description", args, "description");
@@ -755,8 +782,37 @@ run_qos_update(struct cli_ctx *ctx, const struct cli_args *args)
         json_decref(body);
         return usage_error(ctx, args,
                            "nothing to change: give --egress-rate, "
-                           "--egress-burst, --ingress-rate, --ingress-burst, "
-                           "--dscp or --description");
+                           "--egress-burst, --egress-min-rate, "
+                           "--ingress-rate, --ingress-burst, --dscp, "
+                           "--priority or --description");
+    }
+    return patch(ctx, args, body);
+}
+
+/* Hosts. */
+
+/* Shows host 'obj' with its uplink's rate in human units. */
+static json_t *
+host_display(const json_t *obj)
+{
+    json_t *shown = json_deep_copy(obj);
+
+    show_units(shown, "uplink_rate", obj, "uplink_rate", units_format_rate);
+    return shown;
+}
+
+static int
+run_host_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    uint64_t n;
+
+    if (cli_args_get_units(args, "uplink-rate", &n)) {
+        json_object_set_new(body, "uplink_rate", json_integer((json_int_t) n));
+    }
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return usage_error(ctx, args, "nothing to change: give --uplink-rate");
     }
     return patch(ctx, args, body);
 }
@@ -842,9 +898,7 @@ print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
     if (json_array_size(hosts) == 0) {
         fprintf(ctx->out, "No hosts registered.\n");
     } else {
-        t = make_table(hosts, host_kind->headers, host_kind->columns);
-        table_print(t, ctx->out);
-        table_destroy(t);
+        print_table(ctx, host_kind, hosts);
     }
 
     fputc('\n', ctx->out);
@@ -1161,6 +1215,10 @@ static const struct cli_option port_update_options[] = {
 #define QOS_EGRESS_BURST                                                      \
     OPT_QOS("egress-burst", CLI_VALUE_SIZE, "SIZE",                           \
             "Burst allowed above the egress rate, tc units: 64kb, 1mb")
+#define QOS_EGRESS_MIN_RATE                                                   \
+    OPT_QOS("egress-min-rate", CLI_VALUE_RATE, "RATE",                        \
+            "Guarantee the VM's traffic at least RATE on the host's uplink "  \
+            "when it is congested, tc units; at most --egress-rate")
 #define QOS_INGRESS_RATE                                                      \
     OPT_QOS("ingress-rate", CLI_VALUE_RATE, "RATE",                           \
             "Limit traffic to the VM to RATE, tc units: 100mbit, 1gbit")
@@ -1171,18 +1229,34 @@ static const struct cli_option port_update_options[] = {
     OPT_QOS("dscp", CLI_VALUE_DSCP, "N|keep",                                 \
             "Mark the VM's packets with DSCP N (0 to 63); \"keep\" leaves "   \
             "their own")
+#define QOS_PRIORITY                                                          \
+    OPT_QOS("priority", CLI_VALUE_PRIORITY, "N|default",                      \
+            "Priority of the VM's traffic on the host's uplink, 0 (highest) " \
+            "to 7; \"default\" is 4")
 #define QOS_DESCRIPTION                                                       \
     OPT_QOS("description", CLI_VALUE_STRING, "TEXT",                          \
             "Free text for people, at most 256 characters")
 
 static const struct cli_option qos_create_options[] = {
-    QOS_EGRESS_RATE, QOS_EGRESS_BURST, QOS_INGRESS_RATE, QOS_INGRESS_BURST,
-    QOS_DSCP,        QOS_DESCRIPTION,  {.name = NULL},
+    QOS_EGRESS_RATE,  QOS_EGRESS_BURST,  QOS_EGRESS_MIN_RATE,
+    QOS_INGRESS_RATE, QOS_INGRESS_BURST, QOS_DSCP,
+    QOS_PRIORITY,     QOS_DESCRIPTION,   {.name = NULL},
 };
 
 static const struct cli_option qos_update_options[] = {
-    QOS_EGRESS_RATE, QOS_EGRESS_BURST, QOS_INGRESS_RATE, QOS_INGRESS_BURST,
-    QOS_DSCP,        QOS_DESCRIPTION,  OPT_IF_VERSION,   {.name = NULL},
+    QOS_EGRESS_RATE,   QOS_EGRESS_BURST, QOS_EGRESS_MIN_RATE, QOS_INGRESS_RATE,
+    QOS_INGRESS_BURST, QOS_DSCP,         QOS_PRIORITY,        QOS_DESCRIPTION,
+    OPT_IF_VERSION,    {.name = NULL},
+};
+
+static const struct cli_option host_update_options[] = {
+    {.name = "uplink-rate",
+     .value = CLI_VALUE_RATE,
+     .metavar = "RATE",
+     .help = "Rate of the host's uplink, tc units: 10gbit, 25gbit (1mbit to "
+             "1tbit); the agent shapes QoS egress within it"},
+    OPT_IF_VERSION,
+    {.name = NULL},
 };
 
 static const struct cli_option token_create_options[] = {
@@ -1222,8 +1296,9 @@ const struct cli_resource commands_resources[] = {
     {"network", "Manage virtual networks (VXLAN segments with a subnet)"},
     {"port", "Manage ports: a VM's interface in a network, with its MAC, IP "
              "and host"},
-    {"qos", "Manage QoS policies: rate limits and DSCP marking for ports"},
-    {"host", "List, inspect and remove the hypervisor hosts agents "
+    {"qos", "Manage QoS policies: rate limits, guaranteed rates, priorities "
+            "and DSCP marking for ports"},
+    {"host", "List, inspect, update and remove the hypervisor hosts agents "
              "registered"},
     {"token", "Manage API tokens (admin only)"},
     {"audit", "Show who changed what, newest first"},
@@ -1320,7 +1395,9 @@ const struct cli_command commands_table[] = {
      .options = qos_create_options,
      .summary = "Create a QoS policy",
      .description = "A direction without a rate is not limited; a burst "
-                    "needs its direction's rate.  Rates and sizes take tc "
+                    "needs its direction's rate.  A guaranteed egress "
+                    "minimum needs no rate, and is at most the rate if "
+                    "there is one.  Rates and sizes take tc "
                     "units (100mbit, 1gbit, 64kb).  Attach the policy with "
                     "\"port update --qos\" or \"network update "
                     "--default-qos\".",
@@ -1342,7 +1419,8 @@ const struct cli_command commands_table[] = {
      .n_args = 1,
      .complete = CLI_COMPLETE_QOS,
      .options = qos_update_options,
-     .summary = "Change a QoS policy's limits, marking or description",
+     .summary = "Change a QoS policy's limits, priority, marking or "
+                "description",
      .description = "Options not given stay as they are.  Every host with a "
                     "port using the policy gets the change.  Prints the "
                     "policy as it is afterwards.",
@@ -1367,6 +1445,16 @@ const struct cli_command commands_table[] = {
      .complete = CLI_COMPLETE_HOST,
      .summary = "Show a host's fields",
      .run = run_show},
+    {.resource = "host",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_HOST,
+     .options = host_update_options,
+     .summary = "Set a host's uplink rate",
+     .description = "The host's agent gets the change with its desired "
+                    "state.  Prints the host as it is afterwards.",
+     .run = run_host_update},
     {.resource = "host",
      .verb = "delete",
      .args = "NAME",

@@ -198,6 +198,14 @@ cli_check_value(enum cli_value kind, const char *const *choices,
         }
         return xstrdup("must be a DSCP value 0 to 63, or \"keep\"");
 
+    case CLI_VALUE_PRIORITY:
+        if (!strcmp(text, "default")
+            || (text[0] >= '0' && text[0] <= '7' && text[1] == '\0')) {
+            return NULL;
+        }
+        return xstrdup("must be a priority 0 to 7 (0 is the highest), or "
+                       "\"default\"");
+
     case CLI_VALUE_CHOICE:
         if (is_choice(choices, text)) {
             return NULL;

@@ -31,6 +31,7 @@ enum cli_value {
     CLI_VALUE_RATE,     /* A rate: "100mbit" (utils/units.h). */
     CLI_VALUE_SIZE,     /* A size: "64kb" (utils/units.h). */
     CLI_VALUE_DSCP,     /* A DSCP value 0..63, or "keep". */
+    CLI_VALUE_PRIORITY, /* A priority 0..7, or "default". */
 };
 
 /* What shell completion offers for an option's value or an argument. */

@@ -19,6 +19,7 @@ static const struct api_field host_fields[] = {
     {"vtep", API_STRING, API_RW, true},
     {"underlay", API_STRING, API_RW, true},
     {"capacity", API_OBJECT, API_RW, false},
+    {"uplink_rate", API_INTEGER, API_RW, false},
     {"status", API_STRING, API_RO, false},
     {"last_heartbeat", API_STRING, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
@@ -129,6 +130,7 @@ apply_fields(const json_t *in, json_t *body, const char *what,
     const char *vtep = api_get_string(in, "vtep");
     const char *underlay = api_get_string(in, "underlay");
     const json_t *capacity = json_object_get(in, "capacity");
+    const json_t *uplink_rate = json_object_get(in, "uplink_rate");
 
     if (vtep) {
         uint32_t be, ip;
@@ -192,6 +194,21 @@ apply_fields(const json_t *in, json_t *body, const char *what,
         }
         json_object_set(body, "capacity", (json_t *) capacity);
     }
+    if (json_is_null(uplink_rate)) {
+        json_object_del(body, "uplink_rate");
+    } else if (uplink_rate) {
+        json_int_t rate = json_integer_value(uplink_rate);
+
+        if (rate < API_UPLINK_RATE_MIN || rate > API_UPLINK_RATE_MAX) {
+            return api_fail(err, 400, "uplink_rate",
+                            "%s: uplink_rate %" JSON_INTEGER_FORMAT
+                            ": must be %lld..%lld bits per second (1 Mbit/s "
+                            "to 1 Tbit/s)",
+                            what, rate, API_UPLINK_RATE_MIN,
+                            API_UPLINK_RATE_MAX);
+        }
+        json_object_set_new(body, "uplink_rate", json_integer(rate));
+    }
     return 0;
 }
 
@@ -240,8 +257,10 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
     char now[32];
     int status, error;
 
+    /* A registration describes the whole host, but for "uplink_rate": an
+     * operator may have set it for an agent that does not know it, so a
+     * registration without it keeps it. */
     if (!create && !patch && !json_object_get(in, "capacity")) {
-        /* A registration describes the whole host. */
         json_object_del(body, "capacity");
     }
     status = apply_fields(in, body, what, err);

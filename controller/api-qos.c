@@ -14,6 +14,7 @@ static const struct api_field qos_fields[] = {
     {"egress", API_OBJECT, API_RW, false},
     {"ingress", API_OBJECT, API_RW, false},
     {"dscp", API_INTEGER, API_RW, false},
+    {"priority", API_INTEGER, API_RW, false},
     {"description", API_STRING, API_RW, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
@@ -28,38 +29,47 @@ static const struct api_kind qos_kind = {
     .n_fields = ARRAY_SIZE(qos_fields),
 };
 
-/* Fields that a later release may support, refused until then rather than
- * stored and ignored. */
-static const char *const unsupported[] = {"min_rate", "priority"};
-
-/* Answers 400 if object 'in' (the policy, or one of its directions, named
- * 'prefix' in messages: "" or "egress.") has a field of 'unsupported'. */
+/* Answers 400 if object 'in' (the policy, or its direction 'dir', or NULL
+ * for the policy itself) has a field in the wrong place: "min_rate" only
+ * in "egress" (only egress is shaped), "priority" only at the top. */
 static int
-check_unsupported(const json_t *in, const char *prefix, const char *what,
-                  struct api_error *err)
+check_placement(const json_t *in, const char *dir, const char *what,
+                struct api_error *err)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++) {
-        if (json_object_get(in, unsupported[i])) {
-            char *field = xasprintf("%s%s", prefix, unsupported[i]);
+    if (!dir && json_object_get(in, "min_rate")) {
+        return api_fail(err, 400, "min_rate",
+                        "%s: min_rate: a direction's field, not the "
+                        "policy's (give egress.min_rate)",
+                        what);
+    }
+    if (dir && !strcmp(dir, "ingress") && json_object_get(in, "min_rate")) {
+        return api_fail(err, 400, "ingress.min_rate",
+                        "%s: ingress.min_rate: not supported yet (only "
+                        "egress is shaped: give egress.min_rate, or leave "
+                        "it out)",
+                        what);
+    }
+    if (dir && json_object_get(in, "priority")) {
+        char *field = xasprintf("%s.priority", dir);
 
-            api_fail(err, 400, field,
-                     "%s: %s: not supported yet (only rate limits, bursts "
-                     "and DSCP marking are; leave it out)",
-                     what, field);
-            free(field);
-            return 400;
-        }
+        api_fail(err, 400, field,
+                 "%s: %s: the policy's field, not a direction's (give "
+                 "\"priority\" at the top level)",
+                 what, field);
+        free(field);
+        return 400;
     }
     return 0;
 }
 
-/* Checks value 'value' of member 'key' ("rate" or "burst") of direction
- * 'dir': an integer within the limits fabric-agent accepts. */
+/* Checks value 'value' of member 'key' ("rate", "burst" or "min_rate")
+ * of direction 'dir': an integer within the limits fabric-agent
+ * accepts. */
 static int
 check_limit(const json_t *value, const char *dir, const char *key,
             const char *what, struct api_error *err)
 {
-    bool rate = !strcmp(key, "rate");
+    bool rate = strcmp(key, "burst") != 0;
     json_int_t min = rate ? API_RATE_MIN : 1;
     json_int_t max = rate ? API_RATE_MAX : API_BURST_MAX;
     const char *unit = rate ? "bits per second" : "bytes";
@@ -96,8 +106,9 @@ apply_direction(const json_t *in, json_t *body, const char *dir, bool patch,
                 const char *what, struct api_error *err)
 {
     const json_t *value = json_object_get(in, dir);
-    char *prefix = xasprintf("%s.", dir);
+    bool egress = !strcmp(dir, "egress");
     json_t *merged = NULL;
+    const json_t *rate, *min_rate;
     const char *key;
     json_t *member;
     int status = 0;
@@ -109,7 +120,7 @@ apply_direction(const json_t *in, json_t *body, const char *dir, bool patch,
         json_object_del(body, dir);
         goto out;
     }
-    status = check_unsupported(value, prefix, what, err);
+    status = check_placement(value, dir, what, err);
     if (status) {
         goto out;
     }
@@ -119,11 +130,13 @@ apply_direction(const json_t *in, json_t *body, const char *dir, bool patch,
     }
     json_object_foreach((json_t *) value, key, member)
     {
-        if (strcmp(key, "rate") && strcmp(key, "burst")) {
+        if (strcmp(key, "rate") && strcmp(key, "burst")
+            && (!egress || strcmp(key, "min_rate"))) {
             status = api_fail(err, 400, dir,
-                              "%s: %s: unknown field \"%s\" (expected "
-                              "\"rate\" and \"burst\")",
-                              what, dir, key);
+                              "%s: %s: unknown field \"%s\" (expected %s)",
+                              what, dir, key,
+                              egress ? "\"rate\", \"burst\" and \"min_rate\""
+                                     : "\"rate\" and \"burst\"");
             goto out;
         }
         if (json_is_null(member) && patch) {
@@ -136,18 +149,31 @@ apply_direction(const json_t *in, json_t *body, const char *dir, bool patch,
         }
         json_object_set(merged, key, member);
     }
-    if (!json_object_get(merged, "rate")) {
+    rate = json_object_get(merged, "rate");
+    min_rate = json_object_get(merged, "min_rate");
+    if (!rate && (!min_rate || json_object_get(merged, "burst"))) {
+        /* A burst is allowed above the rate, so it needs one; a guaranteed
+         * minimum alone shapes without a limit. */
         status = api_fail(err, 400, dir,
-                          "%s: %s.rate: required when \"%s\" is given (bits "
+                          "%s: %s.rate: required when \"%s\" is given%s (bits "
                           "per second)",
-                          what, dir, dir);
+                          what, dir, dir, min_rate ? " with a burst" : "");
+        goto out;
+    }
+    if (rate && min_rate
+        && json_integer_value(min_rate) > json_integer_value(rate)) {
+        status = api_fail(err, 400, "egress.min_rate",
+                          "%s: egress.min_rate %" JSON_INTEGER_FORMAT
+                          ": must not exceed egress.rate %" JSON_INTEGER_FORMAT
+                          " (the guaranteed minimum is at most the limit)",
+                          what, json_integer_value(min_rate),
+                          json_integer_value(rate));
         goto out;
     }
     json_object_set(body, dir, merged);
 
 out:
     json_decref(merged);
-    free(prefix);
     return status;
 }
 
@@ -182,6 +208,22 @@ apply_fields(const json_t *in, json_t *body, bool patch, const char *what,
         }
         json_object_set_new(body, "dscp", json_integer(dscp));
     }
+    value = json_object_get(in, "priority");
+    if (json_is_null(value)) {
+        json_object_del(body, "priority");
+    } else if (value) {
+        json_int_t priority = json_integer_value(value);
+
+        if (priority < 0 || priority > API_PRIORITY_MAX) {
+            return api_fail(err, 400, "priority",
+                            "%s: priority %" JSON_INTEGER_FORMAT
+                            ": must be 0..%d (0 is the highest; leave it "
+                            "out for the default, %d)",
+                            what, priority, API_PRIORITY_MAX,
+                            API_PRIORITY_DEFAULT);
+        }
+        json_object_set_new(body, "priority", json_integer(priority));
+    }
     value = json_object_get(in, "description");
     status = api_check_description(value, what, err);
     if (status) {
@@ -203,7 +245,7 @@ check_input(const json_t *in, const json_t *current, const char *what,
     int status = 0;
 
     if (json_is_object(in)) {
-        status = check_unsupported(in, "", what, err);
+        status = check_placement(in, NULL, what, err);
     }
     if (!status) {
         status = api_check_input(in, qos_fields, ARRAY_SIZE(qos_fields), what,
@@ -291,7 +333,7 @@ api_qos_patch(struct api *api, const char *name, const json_t *in,
     char now[32];
     int status, error;
 
-    status = json_is_object(in) ? check_unsupported(in, "", what, err) : 0;
+    status = json_is_object(in) ? check_placement(in, NULL, what, err) : 0;
     if (!status) {
         status = api_kind_patch_begin(api, &qos_kind, name, in, if_match, what,
                                       &txn, &obj, &current, err);
@@ -450,6 +492,9 @@ json_t *
 api_qos_resolve(const json_t *policy)
 {
     static const char *const dirs[] = {"egress", "ingress"};
+    const json_t *min_rate =
+        json_object_get(json_object_get(policy, "egress"), "min_rate");
+    const json_t *priority = json_object_get(policy, "priority");
     json_t *qos = json_object();
     const json_t *dscp;
 
@@ -467,6 +512,13 @@ api_qos_resolve(const json_t *policy)
             snprintf(key, sizeof key, "%s_burst", dirs[i]);
             json_object_set(qos, key, (json_t *) burst);
         }
+    }
+    if (min_rate) {
+        json_object_set(qos, "egress_min_rate", (json_t *) min_rate);
+    }
+    /* Only egress is shaped, so the policy's priority is egress's. */
+    if (priority) {
+        json_object_set(qos, "egress_priority", (json_t *) priority);
     }
     dscp = json_object_get(policy, "dscp");
     if (dscp) {

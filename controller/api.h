@@ -68,6 +68,12 @@ struct store_txn;
 #define API_RATE_MIN 8                /* Smallest rate, bits/s: a byte. */
 #define API_RATE_MAX 10000000000000LL /* Largest rate: 10 Tbit/s. */
 #define API_BURST_MAX 4294967295LL    /* Largest burst, bytes. */
+#define API_PRIORITY_MAX 7            /* Lowest priority (0 is highest). */
+#define API_PRIORITY_DEFAULT 4        /* What an absent priority means. */
+
+/* Hosts: the uplink's rate, bits/s, from 1 Mbit/s to 1 Tbit/s. */
+#define API_UPLINK_RATE_MIN 1000000LL
+#define API_UPLINK_RATE_MAX 1000000000000LL
 
 /* The longest object and device names, by the rules of utils/names.h. */
 #define API_NAME_MAX NAMES_OBJECT_MAX
@@ -338,8 +344,10 @@ int api_qos_delete(struct api *, const char *name, const json_t *in,
 int api_qos_check_ref(struct store_txn *, const json_t *value,
                       const char *field, const char *what, struct api_error *);
 /* Returns the parameters of stored policy body 'policy' as a desired-state
- * document sees them: {"egress_rate", "egress_burst", "ingress_rate",
- * "ingress_burst", "dscp"}, each present only when the policy sets it. */
+ * document sees them: {"egress_rate", "egress_burst", "egress_min_rate",
+ * "egress_priority", "ingress_rate", "ingress_burst", "dscp"}, each
+ * present only when the policy sets it ("egress_priority" from the
+ * policy's "priority"). */
 json_t *api_qos_resolve(const json_t *policy);
 
 /* Hosts (controller/api-hosts.c). */

@@ -279,6 +279,9 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         if (!*docp) {
             /* Only a stored host without "vtep" or "underlay" gets here. */
             error = EIO;
+        } else if (json_object_get(obj.body, "uplink_rate")) {
+            json_object_set(json_object_get(*docp, "host"), "uplink_rate",
+                            json_object_get(obj.body, "uplink_rate"));
         }
     }
     store_obj_clear(&obj);

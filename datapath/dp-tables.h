@@ -110,6 +110,18 @@ struct dp_qos_key {
  * underlay device without the fq qdisc that pacing needs. */
 #define DP_QOS_EGRESS_POLICE 0x1
 
+/* What a VM sends to other hosts is shaped by the HTB class
+ * DP_QOS_HTB_MAJOR:'htb_minor' that the agent made on the underlay
+ * device: the fast path only sets skb->priority to that class, and
+ * neither paces nor polices. */
+#define DP_QOS_EGRESS_HTB 0x2
+
+/* Major number of the HTB qdisc the agent installs on the underlay. */
+#define DP_QOS_HTB_MAJOR 0xfab0U
+
+/* The skb->priority, a tc class handle, of HTB class 'minor'. */
+#define DP_QOS_HTB_HANDLE(minor) ((DP_QOS_HTB_MAJOR << 16) | (minor))
+
 struct dp_qos {
     __u64 egress_rate;   /* VM to fabric, bits/s; 0 for no limit. */
     __u64 ingress_rate;  /* Fabric to VM, bits/s; 0 for no limit. */
@@ -117,7 +129,8 @@ struct dp_qos {
     __u32 ingress_burst; /* Bytes; the policer's bucket. */
     __u8 dscp;           /* DSCP to mark, or DP_QOS_DSCP_KEEP. */
     __u8 flags;          /* DP_QOS_*. */
-    __u8 pad[6];         /* Zero. */
+    __u16 htb_minor;     /* With DP_QOS_EGRESS_HTB: the port's class. */
+    __u8 pad[4];         /* Zero. */
 };
 
 /* The host's underlay settings, a single entry. */

@@ -349,63 +349,292 @@ nl_nexthop_get(uint32_t ipv4, struct nl_nexthop *nh)
 
 #define NL_QDISC_KIND_LEN 16
 
+/* What RTM_GETQDISC tells about a root qdisc. */
+struct nl_qdisc {
+    uint32_t ifindex;             /* The device asked about. */
+    char kind[NL_QDISC_KIND_LEN]; /* "fq", "htb", "noqueue"...; "" if
+                                   * none was found. */
+    uint32_t handle;              /* Its handle, major:0. */
+};
+
 static int
-nl_qdisc_attr_cb(const struct nlattr *attr, void *kind)
+nl_qdisc_attr_cb(const struct nlattr *attr, void *qdisc_)
 {
+    struct nl_qdisc *qdisc = qdisc_;
+
     if (mnl_attr_get_type(attr) == TCA_KIND
         && mnl_attr_validate(attr, MNL_TYPE_STRING) == 0) {
-        strncpy(kind, mnl_attr_get_str(attr), NL_QDISC_KIND_LEN - 1);
+        strncpy(qdisc->kind, mnl_attr_get_str(attr), NL_QDISC_KIND_LEN - 1);
     }
     return MNL_CB_OK;
 }
 
 static int
-nl_qdisc_cb(const struct nlmsghdr *nlh, void *kind)
+nl_qdisc_cb(const struct nlmsghdr *nlh, void *qdisc_)
 {
-    return mnl_attr_parse(nlh, sizeof(struct tcmsg), nl_qdisc_attr_cb, kind);
+    const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+    struct nl_qdisc *qdisc = qdisc_;
+
+    if ((uint32_t) tcm->tcm_ifindex != qdisc->ifindex
+        || tcm->tcm_parent != TC_H_ROOT) {
+        return MNL_CB_OK;
+    }
+    qdisc->handle = tcm->tcm_handle;
+    return mnl_attr_parse(nlh, sizeof *tcm, nl_qdisc_attr_cb, qdisc);
 }
 
-/* Stores in 'kind' the kind of the root qdisc of 'ifindex' ("fq",
- * "noqueue", "mq"...). */
+/* Stores in 'qdisc' the kind and handle of the root qdisc of 'ifindex'.
+ * (A plain RTM_GETQDISC for the root answers with an ACK only: this
+ * dumps.) */
 static int
-nl_qdisc_root_kind(uint32_t ifindex, char kind[NL_QDISC_KIND_LEN])
+nl_qdisc_root(uint32_t ifindex, struct nl_qdisc *qdisc)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
     struct tcmsg *tcm;
 
     nlh->nlmsg_type = RTM_GETQDISC;
-    nlh->nlmsg_flags = NLM_F_REQUEST;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     tcm = mnl_nlmsg_put_extra_header(nlh, sizeof *tcm);
     tcm->tcm_family = AF_UNSPEC;
     tcm->tcm_ifindex = ifindex;
-    tcm->tcm_parent = TC_H_ROOT;
-    memset(kind, 0, NL_QDISC_KIND_LEN);
-    return nl_transact(nlh, nl_qdisc_cb, kind);
+    memset(qdisc, 0, sizeof *qdisc);
+    qdisc->ifindex = ifindex;
+    return nl_transact(nlh, nl_qdisc_cb, qdisc);
+}
+
+/* Starts in 'buf' a tc request of 'type' with 'flags' for 'ifindex',
+ * 'parent' and 'handle', and returns it. */
+static struct nlmsghdr *
+nl_tc_request(char *buf, uint16_t type, uint16_t flags, uint32_t ifindex,
+              uint32_t parent, uint32_t handle)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    struct tcmsg *tcm;
+
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+    tcm = mnl_nlmsg_put_extra_header(nlh, sizeof *tcm);
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = ifindex;
+    tcm->tcm_parent = parent;
+    tcm->tcm_handle = handle;
+    return nlh;
 }
 
 int
 nl_qdisc_ensure_fq(uint32_t ifindex)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    char kind[NL_QDISC_KIND_LEN];
+    struct nl_qdisc qdisc;
     struct nlattr *options;
-    struct tcmsg *tcm;
+    struct nlmsghdr *nlh;
 
-    if (!nl_qdisc_root_kind(ifindex, kind) && !strcmp(kind, "fq")) {
+    if (!nl_qdisc_root(ifindex, &qdisc) && !strcmp(qdisc.kind, "fq")) {
         return 0;
     }
-    nlh->nlmsg_type = RTM_NEWQDISC;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
-    tcm = mnl_nlmsg_put_extra_header(nlh, sizeof *tcm);
-    tcm->tcm_family = AF_UNSPEC;
-    tcm->tcm_ifindex = ifindex;
-    tcm->tcm_parent = TC_H_ROOT;
+    nlh = nl_tc_request(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE,
+                        ifindex, TC_H_ROOT, 0);
     mnl_attr_put_strz(nlh, TCA_KIND, "fq");
     options = mnl_attr_nest_start(nlh, TCA_OPTIONS);
     mnl_attr_put_u32(nlh, TCA_FQ_PLIMIT, NL_FQ_LIMIT);
     mnl_attr_put_u32(nlh, TCA_FQ_FLOW_PLIMIT, NL_FQ_FLOW_LIMIT);
     mnl_attr_nest_end(nlh, options);
     return nl_transact(nlh, NULL, NULL);
+}
+
+int
+nl_htb_ensure(uint32_t ifindex, uint16_t major, uint16_t default_minor,
+              int32_t overhead)
+{
+    struct tc_sizespec size = {
+        .overhead = overhead,
+        .linklayer = TC_LINKLAYER_ETHERNET,
+    };
+    struct tc_htb_glob glob = {
+        .version = 3,
+        .rate2quantum = 10,
+        .defcls = default_minor,
+    };
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nl_qdisc qdisc;
+    struct nlattr *options, *stab;
+    struct nlmsghdr *nlh;
+
+    if (!nl_qdisc_root(ifindex, &qdisc) && !strcmp(qdisc.kind, "htb")
+        && qdisc.handle == TC_H_MAKE((uint32_t) major << 16, 0)) {
+        return 0;
+    }
+    nlh = nl_tc_request(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE,
+                        ifindex, TC_H_ROOT, (uint32_t) major << 16);
+    mnl_attr_put_strz(nlh, TCA_KIND, "htb");
+    if (overhead) {
+        /* A size table without a table: each packet counts as skb->len
+         * plus 'overhead', once per GSO packet. */
+        stab = mnl_attr_nest_start(nlh, TCA_STAB);
+        mnl_attr_put(nlh, TCA_STAB_BASE, sizeof size, &size);
+        mnl_attr_nest_end(nlh, stab);
+    }
+    options = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+    mnl_attr_put(nlh, TCA_HTB_INIT, sizeof glob, &glob);
+    mnl_attr_nest_end(nlh, options);
+    return nl_transact(nlh, NULL, NULL);
+}
+
+int
+nl_htb_remove(uint32_t ifindex, uint16_t major)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nl_qdisc qdisc;
+    int error;
+
+    error = nl_qdisc_root(ifindex, &qdisc);
+    if (error || strcmp(qdisc.kind, "htb")
+        || qdisc.handle != TC_H_MAKE((uint32_t) major << 16, 0)) {
+        return error;
+    }
+    return nl_transact(
+        nl_tc_request(buf, RTM_DELQDISC, 0, ifindex, TC_H_ROOT, qdisc.handle),
+        NULL, NULL);
+}
+
+/* PSCHED ticks, in which HTB takes its buffers, are 64 ns. */
+#define NL_PSCHED_TICK_NS 64
+
+/* Returns how many PSCHED ticks sending 'bytes' at 'rate' bits/s takes. */
+static uint32_t
+nl_htb_ticks(uint64_t bytes, uint64_t rate)
+{
+    /* In floating point: bytes * 8e9 overflows 64 bits from 2.3 GB. */
+    double ticks = (double) bytes * 8e9 / (double) rate / NL_PSCHED_TICK_NS;
+
+    return ticks >= UINT32_MAX ? UINT32_MAX : (uint32_t) ticks;
+}
+
+/* Fills 'spec' with 'rate' bits/s for an Ethernet link layer, which
+ * spares the kernel rate tables, and returns the rate in bytes/s. */
+static uint64_t
+nl_htb_ratespec(struct tc_ratespec *spec, uint64_t rate)
+{
+    uint64_t bps = rate / 8 ? rate / 8 : 1;
+
+    spec->linklayer = TC_LINKLAYER_ETHERNET;
+    spec->rate = bps > UINT32_MAX ? UINT32_MAX : (uint32_t) bps;
+    return bps;
+}
+
+/* The default burst of a class: a GSO packet and 10 ms at 'rate'. */
+#define NL_HTB_MIN_BURST 65536
+#define NL_HTB_BURST_MS 10
+
+/* The bounds of an HTB quantum (bytes a class sends in its turn to
+ * borrow): at least a full-size frame, at most what the kernel accepts
+ * without warning. */
+#define NL_HTB_MIN_QUANTUM 1600
+#define NL_HTB_MAX_QUANTUM 200000
+
+int
+nl_htb_class_set(uint32_t ifindex, uint16_t major, uint16_t parent_minor,
+                 uint16_t minor, const struct nl_htb_class *c)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct tc_htb_opt opt = {.prio = c->prio};
+    uint64_t rate_bps, ceil_bps, quantum;
+    uint32_t handle = TC_H_MAKE((uint32_t) major << 16, minor);
+    struct nlattr *options;
+    struct nlmsghdr *nlh;
+    uint64_t burst;
+
+    if (!c->rate || c->ceil < c->rate) {
+        return EINVAL;
+    }
+    burst = c->burst;
+    if (!burst) {
+        burst = c->rate / 8 / (1000 / NL_HTB_BURST_MS) + NL_HTB_MIN_BURST;
+    }
+    rate_bps = nl_htb_ratespec(&opt.rate, c->rate);
+    ceil_bps = nl_htb_ratespec(&opt.ceil, c->ceil);
+    opt.buffer = nl_htb_ticks(burst, c->rate);
+    opt.cbuffer = nl_htb_ticks(burst, c->ceil);
+    quantum = rate_bps / 10;
+    opt.quantum = quantum < NL_HTB_MIN_QUANTUM   ? NL_HTB_MIN_QUANTUM
+                  : quantum > NL_HTB_MAX_QUANTUM ? NL_HTB_MAX_QUANTUM
+                                                 : (uint32_t) quantum;
+
+    nlh =
+        nl_tc_request(buf, RTM_NEWTCLASS, NLM_F_CREATE, ifindex,
+                      TC_H_MAKE((uint32_t) major << 16, parent_minor), handle);
+    mnl_attr_put_strz(nlh, TCA_KIND, "htb");
+    options = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+    mnl_attr_put(nlh, TCA_HTB_PARMS, sizeof opt, &opt);
+    if (rate_bps > UINT32_MAX) {
+        mnl_attr_put_u64(nlh, TCA_HTB_RATE64, rate_bps);
+    }
+    if (ceil_bps > UINT32_MAX) {
+        mnl_attr_put_u64(nlh, TCA_HTB_CEIL64, ceil_bps);
+    }
+    mnl_attr_nest_end(nlh, options);
+    return nl_transact(nlh, NULL, NULL);
+}
+
+int
+nl_htb_leaf_set(uint32_t ifindex, uint16_t major, uint16_t minor,
+                uint32_t limit)
+{
+    struct tc_fifo_qopt opt = {.limit = limit};
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh;
+
+    nlh = nl_tc_request(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE,
+                        ifindex, TC_H_MAKE((uint32_t) major << 16, minor),
+                        (uint32_t) minor << 16);
+    mnl_attr_put_strz(nlh, TCA_KIND, "bfifo");
+    mnl_attr_put(nlh, TCA_OPTIONS, sizeof opt, &opt);
+    return nl_transact(nlh, NULL, NULL);
+}
+
+int
+nl_htb_class_del(uint32_t ifindex, uint16_t major, uint16_t minor)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+
+    return nl_transact(nl_tc_request(buf, RTM_DELTCLASS, 0, ifindex, 0,
+                                     TC_H_MAKE((uint32_t) major << 16, minor)),
+                       NULL, NULL);
+}
+
+/* Where nl_htb_class_list() collects minors. */
+struct nl_htb_minors {
+    uint16_t major;   /* Of the classes wanted. */
+    uint16_t *minors; /* Found so far. */
+    size_t max;       /* Room in 'minors'. */
+    size_t n;         /* Number of 'minors'. */
+};
+
+static int
+nl_htb_class_cb(const struct nlmsghdr *nlh, void *list_)
+{
+    const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+    struct nl_htb_minors *list = list_;
+
+    if (TC_H_MAJ(tcm->tcm_handle) == (uint32_t) list->major << 16
+        && list->n < list->max) {
+        list->minors[list->n++] = TC_H_MIN(tcm->tcm_handle);
+    }
+    return MNL_CB_OK;
+}
+
+int
+nl_htb_class_list(uint32_t ifindex, uint16_t major, uint16_t *minors,
+                  size_t max, size_t *n)
+{
+    struct nl_htb_minors list = {major, minors, max, 0};
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    int error;
+
+    error = nl_transact(
+        nl_tc_request(buf, RTM_GETTCLASS, NLM_F_DUMP, ifindex, 0, 0),
+        nl_htb_class_cb, &list);
+    *n = list.n;
+    return error;
 }

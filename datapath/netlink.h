@@ -5,6 +5,7 @@
 #define DATAPATH_NETLINK_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct nl_link {
@@ -53,5 +54,50 @@ int nl_route_get_oif(uint32_t ipv4, uint32_t *ifindex);
 #define NL_FQ_LIMIT 100000
 #define NL_FQ_FLOW_LIMIT 10000
 int nl_qdisc_ensure_fq(uint32_t ifindex);
+
+/* One class of an HTB qdisc. */
+struct nl_htb_class {
+    uint64_t rate;  /* Guaranteed rate, bits/s. */
+    uint64_t ceil;  /* Most it may borrow up to, bits/s, >= 'rate'. */
+    uint32_t prio;  /* 0 (first to borrow) .. 7. */
+    uint32_t burst; /* Bytes sent at 'ceil' at once; 0 for a default that
+                     * covers a GSO packet and 10 ms at 'rate'. */
+};
+
+/* Makes an HTB qdisc with handle 'major':0 the root qdisc of 'ifindex',
+ * unless it is already, replacing whatever was there.  Unclassified
+ * packets go to class 'major':'default_minor'.  Each packet counts as its
+ * length plus 'overhead' bytes (which may be negative, to count
+ * encapsulated packets as they were before encapsulation), once per GSO
+ * packet rather than once per segment.  An HTB that is already there keeps
+ * its classes, queued packets and accounting. */
+int nl_htb_ensure(uint32_t ifindex, uint16_t major, uint16_t default_minor,
+                  int32_t overhead);
+
+/* Removes the root qdisc of 'ifindex' if it is an HTB with handle
+ * 'major':0, giving the device its default qdisc back. */
+int nl_htb_remove(uint32_t ifindex, uint16_t major);
+
+/* Creates class 'major':'minor' as a child of 'major':'parent_minor' (0:
+ * of the qdisc itself) with the parameters in 'c', or changes it in place
+ * if it exists, so that its queue and the flows in it go on. */
+int nl_htb_class_set(uint32_t ifindex, uint16_t major, uint16_t parent_minor,
+                     uint16_t minor, const struct nl_htb_class *c);
+
+/* Gives class 'major':'minor' of 'ifindex' a "bfifo" queue of 'limit'
+ * bytes, with handle 'minor':0, instead of HTB's default queue of as many
+ * packets as the device's txqueuelen (GSO packets of up to 64 KiB each,
+ * seconds of delay at a low rate).  A queue already there only has its
+ * limit changed, keeping its packets. */
+int nl_htb_leaf_set(uint32_t ifindex, uint16_t major, uint16_t minor,
+                    uint32_t limit);
+
+/* Deletes class 'major':'minor' of 'ifindex'. */
+int nl_htb_class_del(uint32_t ifindex, uint16_t major, uint16_t minor);
+
+/* Stores in 'minors' (room for 'max') the minors of the classes of
+ * 'ifindex' whose major is 'major', and their number in '*n'. */
+int nl_htb_class_list(uint32_t ifindex, uint16_t major, uint16_t *minors,
+                      size_t max, size_t *n);
 
 #endif /* datapath/netlink.h */

@@ -3,9 +3,9 @@
  *
  *   parse -> port security -> MTU -> ARP responder -> DSCP marking
  *         -> L2 lookup in the VNI
- *         -> egress rate limit
- *         -> local port (policed) | VXLAN to the remote VTEP (paced)
- *            | flood list (paced) */
+ *         -> egress policy
+ *         -> local port (policed) | VXLAN to the remote VTEP (HTB class,
+ *            else paced or policed) | flood list (likewise) */
 #include "datapath/bpf/arp.h"
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"

@@ -108,15 +108,24 @@ fab_qos_pace(struct __sk_buff *skb, struct fab_qos_entry *q)
     return DP_DROP_N_REASONS;
 }
 
-/* Applies the egress rate limit of 'q' (NULL: none) to what its VM sends:
- * paced when the frame leaves the host ('remote'), unless the entry says
- * to police; policed at the egress rate and burst when it goes to another
- * port on this host, where no qdisc would pace it.  Returns
+/* Applies the egress policy of 'q' (NULL: none) to what its VM sends.  A
+ * frame that leaves the host ('remote') is put in the port's HTB class on
+ * the underlay device if the entry has one, which shapes it (and gives it
+ * its guarantee and priority); otherwise it is paced, unless the entry says
+ * to police.  A frame to another port on this host, where no qdisc would
+ * hold it, is policed at the egress rate and burst.  Returns
  * DP_DROP_N_REASONS or the reason to drop the frame. */
 static __always_inline enum dp_drop_reason
 fab_qos_egress(struct __sk_buff *skb, struct fab_qos_entry *q, bool remote)
 {
-    if (!q || !q->qos.egress_rate) {
+    if (!q) {
+        return DP_DROP_N_REASONS;
+    }
+    if (remote && (q->qos.flags & DP_QOS_EGRESS_HTB)) {
+        skb->priority = DP_QOS_HTB_HANDLE(q->qos.htb_minor);
+        return DP_DROP_N_REASONS;
+    }
+    if (!q->qos.egress_rate) {
         return DP_DROP_N_REASONS;
     }
     if (remote && !(q->qos.flags & DP_QOS_EGRESS_POLICE)) {

@@ -57,6 +57,15 @@ struct fake_device {
     struct nl_link link; /* What nl_link_get() tells. */
 };
 
+/* A class of the fake HTB qdisc. */
+#define FAKE_MAX_CLASSES 16
+struct fake_class {
+    uint16_t parent;       /* Minor of its parent, 0 for the qdisc. */
+    uint16_t minor;        /* Its minor. */
+    struct nl_htb_class c; /* Its parameters. */
+    uint32_t queue;        /* Bytes its bfifo holds, 0 for HTB's default. */
+};
+
 static struct {
     struct fake_table tables[DP_N_TABLES];  /* The datapath's tables. */
     struct fake_call calls[FAKE_MAX_CALLS]; /* Changes, in order. */
@@ -73,9 +82,15 @@ static struct {
     size_t n_nexthop_gets;              /* nl_nexthop_get() calls. */
     uint32_t fq_ifindex;                /* Last nl_qdisc_ensure_fq(). */
     size_t n_fq;                        /* nl_qdisc_ensure_fq() calls. */
-    uint32_t odd_vtep;                  /* A VTEP that resolves oddly... */
-    int odd_error;                      /* ...with this error... */
-    uint8_t odd_mac;                    /* ...or else this MAC's last byte. */
+    int htb_fail;                       /* nl_htb_ensure() fails so. */
+    uint32_t htb_ifindex;               /* Has the HTB qdisc, or 0. */
+    size_t n_htb_creates;               /* Times the HTB was installed. */
+    struct fake_class classes[FAKE_MAX_CLASSES]; /* Its classes. */
+    size_t n_classes;                            /* Number of 'classes'. */
+    size_t n_class_sets;                         /* nl_htb_class_set()s. */
+    uint32_t odd_vtep; /* A VTEP that resolves oddly... */
+    int odd_error;     /* ...with this error... */
+    uint8_t odd_mac;   /* ...or else this MAC's last byte. */
 } fake;
 
 static char fake_dp_token;
@@ -327,6 +342,109 @@ nl_qdisc_ensure_fq(uint32_t ifindex)
     return 0;
 }
 
+int
+nl_htb_ensure(uint32_t ifindex, uint16_t major, uint16_t default_minor,
+              int32_t overhead)
+{
+    assert_int_equal(major, 0xfab0);
+    assert_int_equal(default_minor, 1);
+    assert_int_equal(overhead, -50);
+    if (fake.htb_fail) {
+        return fake.htb_fail;
+    }
+    if (fake.htb_ifindex != ifindex) {
+        fake.htb_ifindex = ifindex;
+        fake.n_classes = 0;
+        fake.n_htb_creates++;
+    }
+    return 0;
+}
+
+int
+nl_htb_remove(uint32_t ifindex, uint16_t major)
+{
+    assert_int_equal(major, 0xfab0);
+    if (fake.htb_ifindex == ifindex) {
+        fake.htb_ifindex = 0;
+        fake.n_classes = 0;
+    }
+    return 0;
+}
+
+/* Returns class 'minor' of the fake HTB, or NULL. */
+static struct fake_class *
+fake_class(uint16_t minor)
+{
+    for (size_t i = 0; i < fake.n_classes; i++) {
+        if (fake.classes[i].minor == minor) {
+            return &fake.classes[i];
+        }
+    }
+    return NULL;
+}
+
+int
+nl_htb_class_set(uint32_t ifindex, uint16_t major, uint16_t parent_minor,
+                 uint16_t minor, const struct nl_htb_class *c)
+{
+    struct fake_class *cl = fake_class(minor);
+
+    assert_int_equal(ifindex, fake.htb_ifindex);
+    assert_int_equal(major, 0xfab0);
+    assert_true(c->rate && c->ceil >= c->rate && c->prio <= 7);
+    if (!cl) {
+        assert_true(fake.n_classes < FAKE_MAX_CLASSES);
+        cl = &fake.classes[fake.n_classes++];
+        cl->queue = 0;
+    }
+    cl->parent = parent_minor;
+    cl->minor = minor;
+    cl->c = *c;
+    fake.n_class_sets++;
+    return 0;
+}
+
+int
+nl_htb_leaf_set(uint32_t ifindex, uint16_t major, uint16_t minor,
+                uint32_t limit)
+{
+    struct fake_class *cl = fake_class(minor);
+
+    assert_int_equal(ifindex, fake.htb_ifindex);
+    assert_int_equal(major, 0xfab0);
+    assert_non_null(cl);
+    cl->queue = limit;
+    return 0;
+}
+
+int
+nl_htb_class_del(uint32_t ifindex, uint16_t major, uint16_t minor)
+{
+    struct fake_class *cl = fake_class(minor);
+
+    assert_int_equal(ifindex, fake.htb_ifindex);
+    assert_int_equal(major, 0xfab0);
+    if (!cl) {
+        return ENOENT;
+    }
+    *cl = fake.classes[--fake.n_classes];
+    return 0;
+}
+
+int
+nl_htb_class_list(uint32_t ifindex, uint16_t major, uint16_t *minors,
+                  size_t max, size_t *n)
+{
+    assert_int_equal(major, 0xfab0);
+    *n = 0;
+    for (size_t i = 0; i < fake.n_classes && *n < max; i++) {
+        if (ifindex == fake.htb_ifindex) {
+            minors[(*n)++] = fake.classes[i].minor;
+        }
+    }
+    return 0;
+}
+
 /* Forgets the calls made so far, keeping the contents. */
 static void
 fake_forget_calls(void)
@@ -337,6 +455,8 @@ fake_forget_calls(void)
     fake.n_ups = 0;
     fake.n_nexthop_gets = 0;
     fake.n_fq = 0;
+    fake.n_htb_creates = 0;
+    fake.n_class_sets = 0;
 }
 
 static int
@@ -447,7 +567,7 @@ static void
 test_desired(void **state)
 {
     struct state *s = parse(base_doc);
-    struct reconcile_link links[] = {{10, true}, {11, false}};
+    struct reconcile_link links[] = {{10, true, 0}, {11, false, 0}};
     struct reconcile_tables t;
     const struct dp_network *net;
     const struct dp_port *port;
@@ -518,7 +638,7 @@ static void
 test_desired_pending_port(void **state)
 {
     struct state *s = parse(base_doc);
-    struct reconcile_link links[] = {{0, false}, {11, false}};
+    struct reconcile_link links[] = {{0, false, 0}, {11, false, 0}};
     struct dp_network_key blue = {100};
     struct dp_binding_key b = {100, inet_addr("10.0.0.1")};
     const struct dp_flood *flood;
@@ -882,10 +1002,11 @@ test_run_programs_empty_datapath(void **state)
 }
 
 /* A port's QoS becomes a DP_QOS entry keyed by its device, set after the
- * port; fq goes on the underlay while a port has an egress rate; a changed
- * limit is one modification and a removed one a deletion. */
+ * port; without HTB on the underlay, fq goes on it while a port has an
+ * egress rate; a changed limit is one modification and a removed one a
+ * deletion. */
 static void
-test_run_qos(void **state)
+test_run_qos_fq(void **state)
 {
     char *text = edit(base_doc, "\"ip\": \"10.0.0.1\",",
                       "\"ip\": \"10.0.0.1\", \"qos\": {\"egress_rate\":"
@@ -897,6 +1018,7 @@ test_run_qos(void **state)
     const struct dp_qos *qos;
     char buf[256];
 
+    fake.htb_fail = EOPNOTSUPP;
     assert_int_equal(run_fresh(s), 0);
     assert_int_equal(count_calls(false, DP_QOS), 1);
     assert_calls_ordered();
@@ -906,6 +1028,7 @@ test_run_qos(void **state)
     assert_int_equal(qos->ingress_rate, 50000000);
     assert_int_equal(qos->ingress_burst, 100000);
     assert_int_equal(qos->dscp, 46);
+    assert_int_equal(qos->flags, 0);
     assert_int_equal(fake.n_fq, 1);
     assert_int_equal(fake.fq_ifindex, 2);
     reconcile_format_entry(DP_QOS, &p10, qos, buf, sizeof buf);
@@ -931,6 +1054,117 @@ test_run_qos(void **state)
     state_destroy(s);
     state_destroy(s2);
     state_destroy(s3);
+}
+
+/* Where HTB can be had, a shaped port gets its own class under fab0:ffff
+ * (the uplink), next to fab0:1 for the host's own traffic, and its DP_QOS
+ * entry names it; fq is left alone.  A limit alone is a class with a
+ * small guarantee and the limit as ceiling, a guarantee alone one that may
+ * borrow up to the uplink.  A change changes the class in place, without
+ * installing the qdisc again, and a restarted agent keeps the minors. */
+static void
+test_run_qos_htb(void **state)
+{
+    char *text0 = edit(base_doc, "\"underlay\": \"eth0\"",
+                       "\"underlay\": \"eth0\", \"uplink_rate\":"
+                       " 400000000");
+    char *text = edit(text0, "\"ip\": \"10.0.0.1\",",
+                      "\"ip\": \"10.0.0.1\", \"qos\": {\"egress_rate\":"
+                      " 100000000},");
+    char *text2 = edit(text, "\"port_security\": false",
+                       "\"port_security\": false, \"qos\":"
+                       " {\"egress_min_rate\": 300000000,"
+                       " \"egress_priority\": 1}");
+    char *text3 = edit(text2, "100000000", "50000000");
+    char *text4 = edit(text2, " \"qos\": {\"egress_rate\": 100000000},", "");
+    struct state *s = parse(text), *s2 = parse(text2), *s3 = parse(text3);
+    struct state *s4 = parse(text4), *s5 = parse(text0);
+    struct dp_qos_key p10 = {10}, p11 = {11};
+    const struct fake_class *cl;
+    const struct dp_qos *qos;
+    char buf[256];
+
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_fq, 0);
+    assert_int_equal(fake.htb_ifindex, 2);
+    assert_int_equal(fake.n_classes, 3);
+    cl = fake_class(0xffff);
+    assert_non_null(cl);
+    assert_int_equal(cl->parent, 0);
+    assert_int_equal(cl->c.rate, 400000000);
+    assert_int_equal(cl->c.ceil, 400000000);
+    cl = fake_class(1);
+    assert_non_null(cl);
+    assert_int_equal(cl->parent, 0xffff);
+    assert_int_equal(cl->c.rate, 4000000);
+    assert_int_equal(cl->c.ceil, 400000000);
+    cl = fake_class(2);
+    assert_non_null(cl);
+    assert_int_equal(cl->parent, 0xffff);
+    assert_int_equal(cl->c.rate, 1000000);
+    assert_int_equal(cl->c.ceil, 100000000);
+    assert_int_equal(cl->c.prio, 4);
+    assert_int_equal(cl->queue, 625000);
+    qos = fake_value(DP_QOS, &p10);
+    assert_int_equal(qos->flags, DP_QOS_EGRESS_HTB);
+    assert_int_equal(qos->htb_minor, 2);
+    reconcile_format_entry(DP_QOS, &p10, qos, buf, sizeof buf);
+    assert_string_equal(buf, "qos ifindex 10 -> egress 100000000 bit/s burst "
+                             "125000 egress-class fab0:2");
+
+    /* A second port with a guarantee and a priority. */
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s2), 0);
+    assert_int_equal(fake.n_htb_creates, 0);
+    assert_int_equal(fake.n_classes, 4);
+    assert_int_equal(
+        ((const struct dp_qos *) fake_value(DP_QOS, &p10))->htb_minor, 2);
+    qos = fake_value(DP_QOS, &p11);
+    assert_int_equal(qos->flags, DP_QOS_EGRESS_HTB);
+    assert_int_equal(qos->htb_minor, 3);
+    assert_int_equal(qos->egress_rate, 0);
+    cl = fake_class(3);
+    assert_non_null(cl);
+    assert_int_equal(cl->c.rate, 300000000);
+    assert_int_equal(cl->c.ceil, 400000000);
+    assert_int_equal(cl->c.prio, 1);
+
+    /* The limit changes live. */
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s3), 0);
+    assert_int_equal(fake.n_htb_creates, 0);
+    assert_int_equal(fake_class(2)->c.ceil, 50000000);
+    assert_int_equal(fake_class(2)->queue, 312500);
+    assert_int_equal(
+        ((const struct dp_qos *) fake_value(DP_QOS, &p10))->htb_minor, 2);
+    assert_int_equal(
+        ((const struct dp_qos *) fake_value(DP_QOS, &p11))->htb_minor, 3);
+
+    /* The first port's class goes with its policy, then the qdisc with
+     * the last. */
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s4), 0);
+    assert_null(fake_find(DP_QOS, &p10));
+    assert_int_equal(
+        ((const struct dp_qos *) fake_value(DP_QOS, &p11))->htb_minor, 3);
+    assert_null(fake_class(2));
+    assert_non_null(fake_class(3));
+    assert_int_equal(fake.htb_ifindex, 2);
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s5), 0);
+    assert_int_equal(fake.htb_ifindex, 0);
+    assert_int_equal(fake.tables[DP_QOS].n, 0);
+
+    free(text0);
+    free(text);
+    free(text2);
+    free(text3);
+    free(text4);
+    state_destroy(s);
+    state_destroy(s2);
+    state_destroy(s3);
+    state_destroy(s4);
+    state_destroy(s5);
 }
 
 /* A restarted agent finds everything right and changes nothing. */
@@ -1221,7 +1455,8 @@ main(void)
         cmocka_unit_test_setup(test_run_nexthops, fake_setup),
         cmocka_unit_test_setup(test_run_mtu_does_not_fit, fake_setup),
         cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
-        cmocka_unit_test_setup(test_run_qos, fake_setup),
+        cmocka_unit_test_setup(test_run_qos_fq, fake_setup),
+        cmocka_unit_test_setup(test_run_qos_htb, fake_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

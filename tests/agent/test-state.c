@@ -536,7 +536,7 @@ flood_document(int n_ports, int n_vteps)
         char name[16], mac[18];
 
         snprintf(name, sizeof name, "vm%d", i);
-        snprintf(mac, sizeof mac, "02:00:00:00:01:%02x", i);
+        snprintf(mac, sizeof mac, "02:00:00:00:01:%02x", i & 0xff);
         json_array_append_new(ports, json_pack("{s:s, s:s, s:s}", "name", name,
                                                "network", "blue", "mac", mac));
     }
@@ -647,6 +647,64 @@ test_qos(void **state)
     state_destroy(s);
 }
 
+/* Egress guarantees and priorities, and the host's uplink rate: absent,
+ * the priority is 4 and the uplink the device's speed or 10 Gbit/s. */
+static void
+test_qos_shaping(void **state)
+{
+    struct state *s;
+
+    s = parse_qos_ok("{'egress_rate': 100000000,"
+                     " 'egress_min_rate': 100000000, 'egress_priority': 0}");
+    assert_int_equal(s->ports[0].qos.egress_min_rate, 100000000);
+    assert_int_equal(s->ports[0].qos.egress_priority, 0);
+    assert_true(state_qos_is_shaped(&s->ports[0].qos));
+    assert_int_equal(state_uplink_rate(s, 0), 10000000000ULL);
+    assert_int_equal(state_uplink_rate(s, 25000000000ULL), 25000000000ULL);
+    state_destroy(s);
+
+    s = parse_qos_ok("{'egress_min_rate': 300000000}");
+    assert_int_equal(s->ports[0].qos.egress_rate, 0);
+    assert_int_equal(s->ports[0].qos.egress_priority, 4);
+    assert_true(state_qos_is_shaped(&s->ports[0].qos));
+    state_destroy(s);
+
+    s = parse_qos_ok("{'egress_priority': 7}");
+    assert_true(state_qos_is_shaped(&s->ports[0].qos));
+    state_destroy(s);
+
+    s = parse_qos_ok("{'dscp': 1}");
+    assert_int_equal(s->ports[0].qos.egress_priority, 4);
+    assert_false(state_qos_is_shaped(&s->ports[0].qos));
+    state_destroy(s);
+
+    s = parse_ok("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
+                 " 'uplink_rate': 400000000}}");
+    assert_int_equal(s->host.uplink_rate, 400000000);
+    assert_int_equal(state_uplink_rate(s, 10000000000ULL), 400000000);
+    state_destroy(s);
+
+    parse_qos_fails("{'egress_rate': 100000000,"
+                    " 'egress_min_rate': 100000001}",
+                    "ports[0].qos.egress_min_rate: 100000001 is more than "
+                    "\"egress_rate\" 100000000 (expected a guarantee no "
+                    "higher than the limit)");
+    parse_qos_fails("{'egress_min_rate': 0}",
+                    "ports[0].qos.egress_min_rate: 0 is out of range "
+                    "8..10000000000000 (bits per second)");
+    parse_qos_fails("{'egress_priority': 8}",
+                    "ports[0].qos.egress_priority: 8 is out of range 0..7");
+    parse_qos_fails("{'egress_priority': 'high'}",
+                    "ports[0].qos.egress_priority: expected an integer");
+    parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
+                " 'uplink_rate': 1000}}",
+                "host.uplink_rate: 1000 is out of range "
+                "1000000..10000000000000 (bits per second)");
+    parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
+                " 'uplink_rate': '10gbit'}}",
+                "host.uplink_rate: expected an integer");
+}
+
 /* A rate without a burst gets 10 ms of the rate, but at least 64 KiB. */
 static void
 test_qos_default_burst(void **state)
@@ -727,6 +785,7 @@ main(void)
         cmocka_unit_test(test_mtu_against_underlay),
         cmocka_unit_test(test_flood_limit),
         cmocka_unit_test(test_qos),
+        cmocka_unit_test(test_qos_shaping),
         cmocka_unit_test(test_qos_default_burst),
         cmocka_unit_test(test_qos_errors),
         cmocka_unit_test(test_all_errors_reported),

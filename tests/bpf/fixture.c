@@ -514,6 +514,7 @@ fixture_run(int prog, uint32_t ifindex, const void *pkt, size_t len,
     r->duration = opts.duration;
     r->out_len = opts.data_size_out;
     r->tstamp = ctx.tstamp;
+    r->priority = ctx.priority;
     return 0;
 }
 

@@ -98,6 +98,7 @@ struct fx_result {
     uint32_t duration;            /* Kernel-measured ns per run. */
     uint32_t out_len;             /* Bytes in 'out'. */
     uint64_t tstamp;              /* skb->tstamp as the program left it. */
+    uint32_t priority;            /* skb->priority as the program left it. */
     uint8_t out[CRAFT_MAX_FRAME]; /* The frame as the program left it. */
 };
 

@@ -1951,6 +1951,48 @@ test_qos_egress_policed(void **state)
     counters_assert(&want);
 }
 
+/* With an HTB class on the underlay the agent sets DP_QOS_EGRESS_HTB:
+ * frames to other hosts and floods leave with skb->priority naming the
+ * port's class, neither paced nor policed however many are sent, while
+ * same-host traffic, which meets no qdisc, is still policed. */
+static void
+test_qos_egress_htb_class(void **state)
+{
+    uint8_t pkt[256];
+    size_t len = tcp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 64);
+    struct dp_qos qos = {
+        .egress_rate = 8000,
+        .egress_burst = 2 * len + len / 2,
+        .dscp = DP_QOS_DSCP_KEEP,
+        .flags = DP_QOS_EGRESS_HTB,
+        .htb_minor = 7,
+    };
+    struct counters want;
+
+    qos_set(FX_P1, &qos);
+    counters_read(&want);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+        assert_int_equal(res.priority, 0xfab00007);
+        assert_int_equal(res.tstamp, 0);
+        count_rx(&want, D_P1, len);
+        count_tx(&want, D_UL, len + 50);
+    }
+    counters_assert(&want);
+
+    len = tcp_from(pkt, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 64);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+        assert_int_equal(res.priority, 0);
+        count_rx(&want, D_P1, len);
+        count_tx(&want, D_P2, len);
+    }
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_SHOT);
+    count_rx(&want, D_P1, len);
+    count_drop(&want, D_P1, DP_DROP_QOS_RATE);
+    counters_assert(&want);
+}
+
 /* The QoS table reads back as written, however the limiters move. */
 static void
 test_qos_table_read_back(void **state)
@@ -1961,6 +2003,8 @@ test_qos_table_read_back(void **state)
         .ingress_rate = 50000000,
         .ingress_burst = 65536,
         .dscp = 10,
+        .flags = DP_QOS_EGRESS_HTB,
+        .htb_minor = 0x1234,
     };
     struct dp_qos_key key = {.ifindex = port(FX_P1)->ifindex};
     struct dp_qos got;
@@ -2060,6 +2104,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_qos_egress_local_policing,
                                         drain_tap, qos_clear),
         cmocka_unit_test_setup_teardown(test_qos_egress_policed, drain_tap,
+                                        qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_egress_htb_class, drain_tap,
                                         qos_clear),
         cmocka_unit_test_setup_teardown(test_qos_table_read_back, drain_tap,
                                         qos_clear),

@@ -46,7 +46,10 @@ expect "show" host s
 expect "--default-qos --description" network update blue --d
 expect "qos" q
 expect "create delete list show update" qos ""
-expect "--egress-burst --egress-rate" qos create gold --eg
+expect "--egress-burst --egress-min-rate --egress-rate" qos create gold --eg
+expect "--priority" qos update gold --pr
+expect "update" host u
+expect "--uplink-rate" host update hv-1 --u
 expect "--qos" port update web-1 --q
 expect "--if-version" port delete web-1 --if
 expect "--remove-label" port update web-1 --rem

@@ -197,7 +197,8 @@ done
 for verb in "network create" "network list" "network show" "network update" \
     "network delete" "port create" "port list" "port show" "port update" \
     "port delete" "qos create" "qos list" "qos show" "qos update" \
-    "qos delete" "host list" "host show" "host delete" "token create" \
+    "qos delete" "host list" "host show" "host update" "host delete" \
+    "token create" \
     "token list" "token delete"; do
     # shellcheck disable=SC2086
     ok $verb -h
@@ -345,14 +346,31 @@ refused 1 qos create gold --ingress-rate 1mbit
 err_says 'gold'
 
 ok qos list
-table_is_aligned NAME EGRESS-RATE EGRESS-BURST INGRESS-RATE INGRESS-BURST \
-    DSCP DESCRIPTION
+table_is_aligned NAME EGRESS-RATE EGRESS-BURST MIN-RATE PRIO INGRESS-RATE \
+    INGRESS-BURST DSCP DESCRIPTION
 [ "$(rows)" = 2 ] || fail "qos list: $(rows) rows, expected 2"
-out_says '^bronze +1\.5Mbit +<none> +<none> +<none> +keep +<none>$'
-out_says '^gold +100Mbit +64KiB +1Gbit +<none> +46 +VIP tenants$'
+out_says '^bronze +1\.5Mbit +<none> +<none> +default +<none> +<none> +keep +<none>$'
+out_says '^gold +100Mbit +64KiB +<none> +default +1Gbit +<none> +46 +VIP tenants$'
 ok __complete port update web-1 --qos ""
 [ "$(cat "$tmp/out")" = "$(printf 'bronze\ngold')" ] \
     || fail "completing --qos: $(cat "$tmp/out")"
+
+# A guaranteed egress minimum (alone or under the rate) and a priority.
+ok qos create premium --egress-min-rate 200mbit --priority 1
+out_says '^egress_min_rate: +200Mbit$'
+out_says '^priority: +1$'
+ok -o json qos update premium --egress-rate 1gbit --priority default
+js_is 'd["egress"]' '{"min_rate": 200000000, "rate": 1000000000}'
+js_is '"priority" in d' false
+refused 1 qos update premium --egress-rate 100mbit
+err_says 'egress\.min_rate 200000000: must not exceed egress\.rate 100000000'
+refused 1 qos create silver --egress-rate 1mbit --egress-min-rate 2mbit
+err_says 'egress\.min_rate'
+refused 2 qos create silver --priority 8
+err_says '--priority "8": must be a priority 0 to 7'
+ok qos list
+out_says '^premium +1Gbit +<none> +200Mbit +default +<none> +<none> +keep +<none>$'
+ok qos delete premium
 
 refused 1 port update web-1 --qos platinum
 err_says 'qos "platinum": no such qos policy'
@@ -406,10 +424,21 @@ req = urllib.request.Request(
 urllib.request.urlopen(req).read()
 EOF
 ok host list
-table_is_aligned NAME VTEP UNDERLAY STATUS LAST-HEARTBEAT
-out_says '^hv-1 +192\.0\.2\.1 +eth0 +ready '
+table_is_aligned NAME VTEP UNDERLAY UPLINK STATUS LAST-HEARTBEAT
+out_says '^hv-1 +192\.0\.2\.1 +eth0 +<none> +ready '
 ok host show hv-1
 out_says '^vtep: +192\.0\.2\.1$'
+# The uplink's rate, for the agent to shape QoS egress within.
+ok host update hv-1 --uplink-rate 10gbit
+out_says '^uplink_rate: +10Gbit$'
+ok -o json host show hv-1
+js_is 'd["uplink_rate"]' 10000000000
+refused 1 host update hv-1 --uplink-rate 100kbit
+err_says 'uplink_rate 100000: must be 1000000\.\.1000000000000'
+refused 2 host update hv-1
+err_says 'nothing to change'
+ok host list
+out_says '^hv-1 +192\.0\.2\.1 +eth0 +10Gbit +ready '
 ok port update web-2 --host hv-1
 out_says '^host: +hv-1$'
 ok port list --host hv-1 -o json
@@ -450,7 +479,7 @@ grep -q 'cannot show it again' "$tmp/err" || fail "no warning to save the token"
 ok token list
 table_is_aligned NAME ROLE HOST CREATED
 out_says '^grafana +viewer '
-grep -q "$(cat "$tmp/viewer-token")" "$tmp/out" \
+grep -q -- "$(cat "$tmp/viewer-token")" "$tmp/out" \
     && fail "token list shows a token"
 refused 1 token create rogue --role agent
 err_says 'host'

@@ -177,7 +177,7 @@ test_usage_errors(void **state)
                 "Try 'fabricctl port --help'\n");
     check_usage(run("host", NULL),
                 "fabricctl: host: missing verb (one of: list, show, "
-                "delete)\n"
+                "update, delete)\n"
                 "Try 'fabricctl host --help'\n");
     check_usage(run("port", "create", "web-1", NULL),
                 "fabricctl: port create: missing --network NETWORK\n"
@@ -227,6 +227,23 @@ test_usage_errors(void **state)
     check_usage(run("qos", "create", "gold", "--min-rate", "1mbit", NULL),
                 "fabricctl: qos create: unknown option \"--min-rate\"\n"
                 "Try 'fabricctl qos create --help'\n");
+    check_usage(run("qos", "create", "gold", "--egress-min-rate", "0", NULL),
+                "fabricctl: qos create: --egress-min-rate \"0\": must be "
+                "greater than zero\n"
+                "Try 'fabricctl qos create --help'\n");
+    check_usage(run("qos", "create", "gold", "--priority", "8", NULL),
+                "fabricctl: qos create: --priority \"8\": must be a "
+                "priority 0 to 7 (0 is the highest), or \"default\"\n"
+                "Try 'fabricctl qos create --help'\n");
+    check_usage(run("qos", "update", "gold", "--priority", "high", NULL),
+                "fabricctl: qos update: --priority \"high\": must be a "
+                "priority 0 to 7 (0 is the highest), or \"default\"\n"
+                "Try 'fabricctl qos update --help'\n");
+    r = run("host", "update", "hv-1", "--uplink-rate", "10gbits", NULL);
+    assert_int_equal(r.status, CLI_EXIT_USAGE);
+    assert_non_null(strstr(r.err, "fabricctl: host update: --uplink-rate "
+                                  "\"10gbits\": unknown unit \"gbits\"; "));
+    run_clear(&r);
     check_usage(run("network", "list", "--vni", "5", NULL),
                 "fabricctl: network list: unknown option \"--vni\"\n"
                 "Try 'fabricctl network list --help'\n");
@@ -243,9 +260,14 @@ test_usage_errors(void **state)
                 "Try 'fabricctl network update --help'\n");
     check_usage(run("qos", "update", "gold", NULL),
                 "fabricctl: qos update: nothing to change: give "
-                "--egress-rate, --egress-burst, --ingress-rate, "
-                "--ingress-burst, --dscp or --description\n"
+                "--egress-rate, --egress-burst, --egress-min-rate, "
+                "--ingress-rate, --ingress-burst, --dscp, --priority or "
+                "--description\n"
                 "Try 'fabricctl qos update --help'\n");
+    check_usage(run("host", "update", "hv-1", "--if-version", "2", NULL),
+                "fabricctl: host update: nothing to change: give "
+                "--uplink-rate\n"
+                "Try 'fabricctl host update --help'\n");
     check_usage(run("port", "update", "web-1", "--label", "env=prod",
                     "--remove-label", "env", NULL),
                 "fabricctl: port update: label \"env\" is both set and "
@@ -414,7 +436,8 @@ test_completion(void **state)
                    "version\ncompletion\n");
     check_complete(complete("qos", ""),
                    "create\nlist\nshow\nupdate\ndelete\n");
-    check_complete(complete("-o", "json", "host", ""), "list\nshow\ndelete\n");
+    check_complete(complete("-o", "json", "host", ""),
+                   "list\nshow\nupdate\ndelete\n");
     check_complete(complete("-o", ""), "table\njson\n");
     check_complete(complete("--output", "=", ""), "table\njson\n");
     check_complete(complete("token", "create", "ci", "--role", "a"),
@@ -429,8 +452,12 @@ test_completion(void **state)
     run_clear(&r);
     r = complete("qos", "update", "gold", "--");
     assert_non_null(strstr(r.out, "--egress-rate\n--egress-burst\n"
-                                  "--ingress-rate\n--ingress-burst\n--dscp\n"
+                                  "--egress-min-rate\n--ingress-rate\n"
+                                  "--ingress-burst\n--dscp\n--priority\n"
                                   "--description\n--if-version\n"));
+    run_clear(&r);
+    r = complete("host", "update", "hv-1", "--");
+    assert_non_null(strstr(r.out, "--uplink-rate\n--if-version\n"));
     run_clear(&r);
     r = complete("port", "update", "p", "--");
     assert_non_null(strstr(r.out, "--qos\n"));

@@ -67,6 +67,10 @@ static const struct cli_option create_options[] = {
      .value = CLI_VALUE_DSCP,
      .metavar = "N|keep",
      .help = "DSCP"},
+    {.name = "priority",
+     .value = CLI_VALUE_PRIORITY,
+     .metavar = "N|default",
+     .help = "Priority"},
     {.name = NULL},
 };
 
@@ -343,7 +347,8 @@ test_numbers(void **state)
 }
 
 /* Rates and sizes in tc's units, checked by the parser and read back in
- * bits per second and bytes; DSCP values 0..63 or "keep". */
+ * bits per second and bytes; DSCP values 0..63 or "keep"; priorities
+ * 0..7 or "default". */
 static void
 test_units(void **state)
 {
@@ -392,6 +397,27 @@ test_units(void **state)
         assert_string_equal(msg, "must be a DSCP value 0 to 63, or \"keep\"");
         free(msg);
     }
+
+    assert_null(cli_check_value(CLI_VALUE_PRIORITY, NULL, "0"));
+    assert_null(cli_check_value(CLI_VALUE_PRIORITY, NULL, "7"));
+    assert_null(cli_check_value(CLI_VALUE_PRIORITY, NULL, "default"));
+    for (size_t i = 0; i < 6; i++) {
+        static const char *const bad[] = {"", "8", "-1", "07", "high", "4 "};
+
+        msg = cli_check_value(CLI_VALUE_PRIORITY, NULL, bad[i]);
+        assert_string_equal(msg, "must be a priority 0 to 7 (0 is the "
+                                 "highest), or \"default\"");
+        free(msg);
+    }
+    assert_int_equal(parse(&args, "network", "create", "blue", "--cidr", "x",
+                           "--priority", "0", NULL),
+                     CLI_PARSE_RUN);
+    assert_string_equal(cli_args_get(&args, "priority"), "0");
+    cli_args_clear(&args);
+    assert_usage_error("network create: --priority \"9\": must be a priority "
+                       "0 to 7 (0 is the highest), or \"default\"",
+                       "Try 'prog network create --help'", "network", "create",
+                       "blue", "--cidr", "x", "--priority", "9");
 
     assert_usage_error(
         "network create: --rate \"fast\": must start with a "

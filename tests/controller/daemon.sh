@@ -108,7 +108,7 @@ grep -q "bootstrap admin token \"admin\"" "$tmp/log" ||
     fail "the bootstrap token was not announced"
 [ "$(stat -c %a "$tmp/admin.token")" = 600 ] || fail "admin.token is not 0600"
 token=$(cat "$tmp/admin.token")
-grep -q "$token" "$tmp/log" || fail "the announced token is not the file's"
+grep -q -- "$token" "$tmp/log" || fail "the announced token is not the file's"
 
 http_get /healthz | grep -q '^ok' || fail "/healthz"
 http_get /v1/status | grep -q "401 Unauthorized" || fail "/v1/status without a token"

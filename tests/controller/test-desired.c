@@ -530,6 +530,58 @@ test_qos_documents(void **state)
     json_decref(doc);
 }
 
+/* The HTB parameters of a policy: the guaranteed minimum and the priority
+ * reach the port's "qos" only when the policy sets them; a host's uplink
+ * rate reaches the document's "host". */
+static void
+test_shaping_documents(void **state)
+{
+    struct env *env = *state;
+    json_t *doc;
+
+    create(env, api_qos_create,
+           "{'name': 'gold', 'egress': {'rate': 100000000, 'min_rate': "
+           "20000000}, 'priority': 1}");
+    create(env, api_qos_create,
+           "{'name': 'floor', 'egress': {'min_rate': 5000000}}");
+    create(env, api_qos_create, "{'name': 'first', 'priority': 0}");
+    patch(env, api_port_patch, "a", "{'qos': 'gold'}");
+    patch(env, api_port_patch, "b", "{'qos': 'floor'}");
+    patch(env, api_port_patch, "c", "{'qos': 'first'}");
+
+    doc = compute(env, "h1");
+    expect_json(json_object_get(doc_port(doc, "a"), "qos"),
+                "{'egress_rate': 100000000, 'egress_min_rate': 20000000, "
+                "'egress_priority': 1}");
+    expect_json(json_object_get(doc, "host"),
+                "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+    doc = compute(env, "h2");
+    expect_json(json_object_get(doc_port(doc, "b"), "qos"),
+                "{'egress_min_rate': 5000000}");
+    /* A priority alone is a policy that sets something. */
+    expect_json(json_object_get(doc_port(doc, "c"), "qos"),
+                "{'egress_priority': 0}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+
+    /* A policy without a priority leaves it to the agent (4). */
+    patch(env, api_qos_patch, "gold", "{'priority': null}");
+    doc = compute(env, "h1");
+    expect_json(json_object_get(doc_port(doc, "a"), "qos"),
+                "{'egress_rate': 100000000, 'egress_min_rate': 20000000}");
+    json_decref(doc);
+
+    patch(env, api_host_patch, "h1", "{'uplink_rate': 10000000000}");
+    doc = compute(env, "h1");
+    expect_json(json_object_get(doc, "host"),
+                "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                "'uplink_rate': 10000000000}");
+    expect_agent_accepts(doc);
+    json_decref(doc);
+}
+
 /* A policy change during a long poll, from another thread. */
 struct later_patch {
     struct env *env;  /* Where. */
@@ -665,6 +717,8 @@ main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qos_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shaping_documents, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_qos_change_wakes_long_poll, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_host_change_is_full, setup,

@@ -532,12 +532,19 @@ test_qos_policies(void **state)
     expect(f, "GET", "/v1/qos-policies/nope", viewer, NULL, 404);
 
     fixture_call(f, "POST", "/v1/qos-policies", f->admin,
-                 "{\"name\": \"x\", \"egress\": {\"rate\": 1000, "
+                 "{\"name\": \"x\", \"ingress\": {\"rate\": 1000, "
                  "\"min_rate\": 10}}",
                  NULL, &r);
     expect_error(&r, 400, "invalid");
-    assert_string_equal(reply_field(&r), "egress.min_rate");
+    assert_string_equal(reply_field(&r), "ingress.min_rate");
     assert_non_null(strstr(reply_message(&r), "not supported yet"));
+    reply_clear(&r);
+    fixture_call(f, "POST", "/v1/qos-policies", f->admin,
+                 "{\"name\": \"x\", \"egress\": {\"rate\": 1000, "
+                 "\"min_rate\": 2000}}",
+                 NULL, &r);
+    expect_error(&r, 400, "invalid");
+    assert_string_equal(reply_field(&r), "egress.min_rate");
     reply_clear(&r);
 
     assert_int_equal(fixture_call(f, "GET", "/v1/qos-policies?limit=1", viewer,

@@ -76,6 +76,21 @@ J(const char *text)
     return value;
 }
 
+/* Asserts that 'got' equals 'expected_text', parsed by J(). */
+static void
+expect_json(const json_t *got, const char *expected_text)
+{
+    json_t *expected = J(expected_text);
+
+    if (!json_equal(got, expected)) {
+        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        char *e = json_dumps(expected, JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+        fail_msg("expected %s\n     got %s", e, g ? g : "nothing");
+    }
+    json_decref(expected);
+}
+
 typedef int create_func(struct api *, const json_t *, json_t **,
                         struct api_error *);
 
@@ -436,16 +451,69 @@ test_qos_validation(void **state)
     expect_error(env, c, "{'name': 'g', 'rate': 5}", 400, "rate",
                  "unknown field", NULL);
 
-    /* Not supported yet: refused, never stored and ignored. */
-    expect_error(env, c, "{'name': 'g', 'min_rate': 1000}", 400, "min_rate",
-                 "min_rate: not supported yet", NULL);
-    expect_error(env, c, "{'name': 'g', 'priority': 1}", 400, "priority",
-                 "not supported yet", NULL);
+    /* A guaranteed minimum: egress only, at most the rate. */
+    expect_error(env, c,
+                 "{'name': 'g', 'egress': {'rate': 1000, 'min_rate': 2000}}",
+                 400, "egress.min_rate",
+                 "qos policy \"g\": egress.min_rate 2000: must not exceed "
+                 "egress.rate 1000",
+                 NULL);
+    expect_error(env, c, "{'name': 'g', 'egress': {'min_rate': 0}}", 400,
+                 "egress", "egress.min_rate 0: must be greater than zero",
+                 NULL);
+    expect_error(env, c, "{'name': 'g', 'egress': {'min_rate': '1mbit'}}", 400,
+                 "egress", "expected an integer (bits per second)", NULL);
+    expect_error(env, c,
+                 "{'name': 'g', 'egress': {'min_rate': 1000, 'burst': 100}}",
+                 400, "egress", "egress.rate: required", "with a burst", NULL);
+    expect_error(env, c, "{'name': 'g', 'egress': {}}", 400, "egress",
+                 "egress.rate: required", NULL);
     expect_error(
-        env, c, "{'name': 'g', 'egress': {'rate': 1000, 'min_rate': 10}}", 400,
-        "egress.min_rate", "egress.min_rate: not supported yet", NULL);
+        env, c, "{'name': 'g', 'ingress': {'rate': 1000, 'min_rate': 10}}",
+        400, "ingress.min_rate",
+        "qos policy \"g\": ingress.min_rate: not supported yet", NULL);
+    expect_error(env, c, "{'name': 'g', 'ingress': {'min_rate': 10}}", 400,
+                 "ingress.min_rate", "not supported yet", NULL);
+    expect_error(env, c, "{'name': 'g', 'min_rate': 1000}", 400, "min_rate",
+                 "give egress.min_rate", NULL);
+
+    /* A priority: the policy's, 0..7. */
+    expect_error(env, c, "{'name': 'g', 'priority': 8}", 400, "priority",
+                 "qos policy \"g\": priority 8: must be 0..7", NULL);
+    expect_error(env, c, "{'name': 'g', 'priority': -1}", 400, "priority",
+                 NULL);
+    expect_error(env, c, "{'name': 'g', 'priority': 'high'}", 400, "priority",
+                 NULL);
     expect_error(env, c, "{'name': 'g', 'ingress': {'priority': 3}}", 400,
-                 "ingress.priority", "not supported yet", NULL);
+                 "ingress.priority", "give \"priority\" at the top level",
+                 NULL);
+    expect_error(env, c,
+                 "{'name': 'g', 'egress': {'rate': 1000, 'priority': 3}}", 400,
+                 "egress.priority", NULL);
+    expect_error(env, c, "{'name': 'g', 'egress': {'rate': 1000, 'ceil': 2}}",
+                 400, "egress",
+                 "expected \"rate\", \"burst\" and \"min_rate\"", NULL);
+
+    /* Both accepted, stored as given; min_rate alone, or equal to the
+     * rate. */
+    assert_int_equal(try_create(env, c,
+                                "{'name': 'floor', 'egress': {'min_rate': "
+                                "10000000}, 'priority': 0}",
+                                &out, &err),
+                     201);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(out, "egress"), "min_rate")),
+                     10000000);
+    assert_null(json_object_get(json_object_get(out, "egress"), "rate"));
+    assert_int_equal(json_integer_value(json_object_get(out, "priority")), 0);
+    json_decref(out);
+    expect_ok(env, c,
+              "{'name': 'flat', 'egress': {'rate': 1000, 'min_rate': 1000}, "
+              "'priority': 7}");
+    assert_int_equal(api_qos_delete(&env->api, "floor", NULL, STORE_ANY, &err),
+                     204);
+    assert_int_equal(api_qos_delete(&env->api, "flat", NULL, STORE_ANY, &err),
+                     204);
 
     /* Everything is optional but the name; burst is optional. */
     expect_ok(env, c, "{'name': 'empty'}");
@@ -533,7 +601,22 @@ test_qos_patch(void **state)
     assert_int_equal(
         qos_patch(env, "gold", "{'min_rate': 5}", STORE_ANY, &out, &err), 400);
     assert_string_equal(err.field, "min_rate");
+    assert_int_equal(qos_patch(env, "gold", "{'ingress': {'min_rate': 5}}",
+                               STORE_ANY, &out, &err),
+                     400);
+    assert_string_equal(err.field, "ingress.min_rate");
     assert_non_null(strstr(err.message, "not supported yet"));
+    /* The minimum is checked against the rate after the merge. */
+    assert_int_equal(qos_patch(env, "gold",
+                               "{'egress': {'min_rate': 300000000}}",
+                               STORE_ANY, &out, &err),
+                     400);
+    assert_string_equal(err.field, "egress.min_rate");
+    assert_non_null(strstr(err.message, "must not exceed egress.rate "
+                                        "200000000"));
+    assert_int_equal(
+        qos_patch(env, "gold", "{'priority': 8}", STORE_ANY, &out, &err), 400);
+    assert_string_equal(err.field, "priority");
     assert_int_equal(
         qos_patch(env, "gold", "{'name': 'silver'}", STORE_ANY, &out, &err),
         400);
@@ -552,6 +635,34 @@ test_qos_patch(void **state)
     assert_int_equal(api_qos_delete(&env->api, "gold", NULL, 4, &err), 204);
     assert_int_equal(api_qos_delete(&env->api, "gold", NULL, STORE_ANY, &err),
                      404);
+
+    /* A guaranteed minimum and a priority merge like the rest; a minimum
+     * alone is an egress of its own, and stays at most the rate. */
+    expect_ok(env, api_qos_create,
+              "{'name': 'floor', 'egress': {'rate': 100000000, 'min_rate': "
+              "10000000}, 'priority': 2}");
+    assert_int_equal(qos_patch(env, "floor", "{'egress': {'rate': null}}",
+                               STORE_ANY, &out, &err),
+                     200);
+    expect_json(json_object_get(out, "egress"), "{'min_rate': 10000000}");
+    assert_int_equal(json_integer_value(json_object_get(out, "priority")), 2);
+    json_decref(out);
+    assert_int_equal(qos_patch(env, "floor", "{'egress': {'rate': 5000000}}",
+                               STORE_ANY, &out, &err),
+                     400);
+    assert_string_equal(err.field, "egress.min_rate");
+    assert_int_equal(qos_patch(env, "floor", "{'egress': {'min_rate': null}}",
+                               STORE_ANY, &out, &err),
+                     400);
+    assert_string_equal(err.field, "egress");
+    assert_int_equal(qos_patch(env, "floor",
+                               "{'egress': {'min_rate': 1000000}, "
+                               "'priority': null}",
+                               STORE_ANY, &out, &err),
+                     200);
+    expect_json(json_object_get(out, "egress"), "{'min_rate': 1000000}");
+    assert_null(json_object_get(out, "priority"));
+    json_decref(out);
     api_error_clear(&err);
 }
 
@@ -822,6 +933,78 @@ test_host_and_token_validation(void **state)
     json_decref(out);
     expect_error(env, t, "{'name': 'v1', 'role': 'viewer'}", 409, "name",
                  NULL);
+}
+
+/* A host's uplink rate: set by registration or PATCH, kept by a
+ * registration that leaves it out, removed by null in a PATCH. */
+static void
+test_host_uplink_rate(void **state)
+{
+    struct env *env = *state;
+    create_func *h = api_host_register;
+    struct api_error err = {0};
+    json_t *out;
+
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'uplink_rate': 999999}",
+                 400, "uplink_rate",
+                 "host \"h1\": uplink_rate 999999: must be "
+                 "1000000..1000000000000 bits per second",
+                 NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'uplink_rate': 1000000000001}",
+                 400, "uplink_rate", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'uplink_rate': '10gbit'}",
+                 400, "uplink_rate", "expected", NULL);
+    expect_error(env, h,
+                 "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+                 "'uplink_rate': null}",
+                 400, "uplink_rate", NULL);
+    assert_int_equal(try_create(env, h,
+                                "{'name': 'h1', 'vtep': '192.0.2.1', "
+                                "'underlay': 'eth0', 'uplink_rate': "
+                                "10000000000}",
+                                &out, &err),
+                     201);
+    assert_int_equal(json_integer_value(json_object_get(out, "uplink_rate")),
+                     10000000000LL);
+    json_decref(out);
+
+    /* An agent that does not know its uplink keeps the operator's. */
+    assert_int_equal(try_create(env, h,
+                                "{'name': 'h1', 'vtep': '192.0.2.1', "
+                                "'underlay': 'eth1'}",
+                                &out, &err),
+                     200);
+    assert_int_equal(json_integer_value(json_object_get(out, "uplink_rate")),
+                     10000000000LL);
+    json_decref(out);
+
+    assert_int_equal(patch_text(env, api_host_patch, "h1",
+                                "{'uplink_rate': 1000000}", &out, &err),
+                     200);
+    assert_int_equal(json_integer_value(json_object_get(out, "uplink_rate")),
+                     1000000);
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 3);
+    json_decref(out);
+    assert_int_equal(patch_text(env, api_host_patch, "h1",
+                                "{'uplink_rate': 0}", &out, &err),
+                     400);
+    assert_string_equal(err.field, "uplink_rate");
+    assert_int_equal(api_host_get(&env->api, "h1", &out, &err), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "uplink_rate")),
+                     1000000);
+    json_decref(out);
+    assert_int_equal(patch_text(env, api_host_patch, "h1",
+                                "{'uplink_rate': null}", &out, &err),
+                     200);
+    assert_null(json_object_get(out, "uplink_rate"));
+    json_decref(out);
+    api_error_clear(&err);
 }
 
 /* Creates port 'name' in 'network' and returns its address. */
@@ -1333,6 +1516,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_qos_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qos_patch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qos_references, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_uplink_rate, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_host_and_token_validation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ipam, setup, teardown),

@@ -15,4 +15,6 @@ TESTS += tests/integration/arp-responder.sh
 EXTRA_DIST += tests/integration/arp-responder.sh
 TESTS += tests/integration/qos-rate.sh
 EXTRA_DIST += tests/integration/qos-rate.sh
+TESTS += tests/integration/qos-shaping.sh
+EXTRA_DIST += tests/integration/qos-shaping.sh
 EXTRA_DIST += tests/integration/README.md

@@ -6,9 +6,9 @@
 #   host A: vmA1 blue 10.0.0.1   (the limited VM)
 #   host B: vmB1 blue 10.0.0.2   (iperf3 server)
 #
-# Egress is paced (departure times for the fq qdisc the agent puts on the
-# underlay device), or policed on a kernel without fq; ingress is
-# policed.  The band is 90..110 Mbit/s, a
+# Egress to other hosts is shaped by the port's class of the HTB qdisc
+# the agent puts on the underlay device (tests/integration/qos-shaping.sh
+# tells that story with default bursts); ingress is policed.  The band is 90..110 Mbit/s, a
 # little wider than the 95..105 because CI machines are shared.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -18,7 +18,7 @@ RATE=100000000
 # A policer drops whole GSO packets (up to 64 KiB, some 45 TCP segments at
 # once), which the default burst of 10 ms (125 kB here) lets TCP recover
 # from only slowly: about 5 Mbit/s of the 100.  A 4 MB burst (320 ms)
-# keeps TCP at the rate.  Paced egress does not need it.
+# keeps TCP at the rate.  Shaped (or paced) egress does not need it.
 BURST=4000000
 LOW=90000000
 HIGH=110000000
@@ -81,13 +81,14 @@ assert_ping_ok vmA1 10.0.0.2
 
 say "egress limited to 100 Mbit/s"
 qos_set vmA1 "{\"egress_rate\": $RATE, \"egress_burst\": $BURST}"
-# Paced when the kernel has fq (the agent puts it on the underlay),
-# policed otherwise.
+# Shaped by HTB, which the agent puts on the underlay (paced by fq, or
+# policed, only where the kernel has no HTB).
 mode=$(fab_agent_cmd A --show -o json \
     | jq -r '.qos[] | select(.device == "vmA1-h") | .egress')
 root=$(in_host A tc qdisc show dev ul0 root | awk '{print $2; exit}')
 say "egress $mode; root qdisc of ul0: $root"
 case $mode in
+shaped) [ "$root" = htb ] || fail "egress shaped without htb on ul0" ;;
 paced) [ "$root" = fq ] || fail "egress paced without fq on ul0" ;;
 policed) [ "$root" != fq ] || fail "egress policed although ul0 has fq" ;;
 *) fail "unexpected egress mode '$mode'" ;;
