@@ -64,3 +64,39 @@ BENCH_CONVERGENCE_ARGS =
 bench: bench-api bench-agent-resync bench-convergence
 .PHONY: bench-api bench-agent-resync bench-convergence
 # --- end of the control-plane benchmarks.
+
+# --- QoS rate accuracy (bench/qos-accuracy.sh): egress limits of 10 Mbit/s,
+# 100 Mbit/s and 1 Gbit/s, TCP and UDP, across two hosts, beside the
+# unlimited rate of the same run.  Not run by "make check"; "make
+# bench-qos-accuracy" runs it as root, and "make bench-qos-accuracy
+# BENCH_QOS_ACCURACY_ARGS='-t 2'" is a quick run.
+EXTRA_DIST += bench/qos-accuracy.sh
+BENCH_QOS_ACCURACY_ARGS =
+bench-qos-accuracy: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/qos-accuracy.sh $(BENCH_QOS_ACCURACY_ARGS)
+bench: bench-qos-accuracy
+.PHONY: bench-qos-accuracy
+# --- end of the QoS rate accuracy benchmark.
+
+# --- Cost of QoS in the port program (bench/bench-qos.c): ns per packet
+# with and without a policy on the port, the QoS table full of other
+# ports' policies, by BPF_PROG_TEST_RUN in the tests' world
+# (tests/bpf/fixture.c).  Not run by "make check"; "make bench-qos" runs it
+# as root, "make bench-qos BENCH_QOS_RUNS=60000" is a quick run.
+noinst_PROGRAMS += bench/bench-qos
+bench_bench_qos_SOURCES = \
+	bench/bench-qos.c \
+	tests/bpf/craft.c \
+	tests/bpf/craft.h \
+	tests/bpf/fixture.c \
+	tests/bpf/fixture.h
+bench_bench_qos_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS)
+bench_bench_qos_LDADD = $(DATAPATH_LIBS)
+$(bench_bench_qos_OBJECTS): $(BPF_SKELS)
+BENCH_QOS_RUNS =
+bench-qos: bench/bench-qos
+	$(builddir)/bench/bench-qos $(BENCH_QOS_RUNS)
+bench: bench-qos
+.PHONY: bench-qos
+# --- end of the QoS cost microbenchmark.

@@ -196,11 +196,12 @@ dp_bpf_slot_alloc(struct dp_bpf *b, uint32_t *slot)
  * reuse the first's pins. */
 static void
 dp_bpf_size_maps(struct bpf_map *ports, struct bpf_map *stats,
-                 struct bpf_map *fdb, struct bpf_map *bindings,
-                 const struct dp_options *options)
+                 struct bpf_map *qos, struct bpf_map *fdb,
+                 struct bpf_map *bindings, const struct dp_options *options)
 {
     if (options->max_ports) {
         bpf_map__set_max_entries(ports, options->max_ports);
+        bpf_map__set_max_entries(qos, options->max_ports);
         bpf_map__set_max_entries(stats,
                                  options->max_ports + FAB_SLOT_FIRST_PORT);
     }
@@ -259,11 +260,11 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
         return errno ? errno : EINVAL;
     }
     dp_bpf_size_maps(b->port->maps.fab_ports, b->port->maps.fab_stats,
-                     b->port->maps.fab_fdb, b->port->maps.fab_bindings,
-                     options);
+                     b->port->maps.fab_qos, b->port->maps.fab_fdb,
+                     b->port->maps.fab_bindings, options);
     dp_bpf_size_maps(b->uplink->maps.fab_ports, b->uplink->maps.fab_stats,
-                     b->uplink->maps.fab_fdb, b->uplink->maps.fab_bindings,
-                     options);
+                     b->uplink->maps.fab_qos, b->uplink->maps.fab_fdb,
+                     b->uplink->maps.fab_bindings, options);
 
     error = fab_port__load(b->port);
     if (!error) {
@@ -451,10 +452,12 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
                 const struct dp_port *port)
 {
     struct fab_port_entry entry;
+    bool created = false;
     int error;
 
     /* A port keeps its slot, and so its counters, across updates. */
     if (dp_bpf_port_entry(b, key->ifindex, &entry)) {
+        created = true;
         error = dp_bpf_slot_alloc(b, &entry.stats_slot);
         if (!error) {
             error = dp_bpf_stats_reset(b, entry.stats_slot);
@@ -470,8 +473,14 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
         < 0) {
         return errno;
     }
-    return dp_bpf_attach(bpf_program__fd(b->port->progs.fab_port_ingress),
-                         key->ifindex);
+    error = dp_bpf_attach(bpf_program__fd(b->port->progs.fab_port_ingress),
+                          key->ifindex);
+    if (error && created) {
+        /* Nothing half-applied: a port that could not be attached is not
+         * in the table either (its slot is free again with it). */
+        bpf_map_delete_elem(b->table_fds[DP_PORTS], key);
+    }
+    return error;
 }
 
 /* Makes 'b' police at 'rate' bits per second with bursts of 'burst' bytes,

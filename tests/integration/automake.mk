@@ -17,4 +17,6 @@ TESTS += tests/integration/qos-rate.sh
 EXTRA_DIST += tests/integration/qos-rate.sh
 TESTS += tests/integration/qos-shaping.sh
 EXTRA_DIST += tests/integration/qos-shaping.sh
+TESTS += tests/integration/qos-burst-dscp.sh
+EXTRA_DIST += tests/integration/qos-burst-dscp.sh
 EXTRA_DIST += tests/integration/README.md

@@ -1,0 +1,395 @@
+/* bench-qos: nanoseconds per packet that a port's QoS policy adds to the
+ * port program, with the QoS table full of other ports' policies, against
+ * the same program and frame with no policy on the port, measured in the
+ * same run with BPF_PROG_TEST_RUN.
+ *
+ * Usage: bench-qos [RUNS]   (or FAB_BENCH_RUNS=RUNS; default 300000)
+ *
+ * The world is the BPF tests' (tests/bpf/fixture.h).  Before measuring, it
+ * creates BENCH_QOS_POLICIES ifb devices (a port needs a device: the
+ * program is attached to it) and installs a port and a policy on each, as
+ * many as the tables take, so that the lookups run in tables as full as a
+ * busy host's.  The fixture's tables hold 4096 ports and 4096 policies
+ * (fab_ports and fab_qos in datapath/bpf/maps.h), so about 4092 go in;
+ * the figure is printed.  The measured port is p1, a real veth.  Two paths,
+ * each without a policy on p1, with an egress limit and with DSCP marking:
+ *
+ *   local delivery   p1 -> p2 on this host: the limit is policed
+ *   encap            p1 -> a VM behind another VTEP: the limit is HTB's,
+ *                    the program sets skb->priority to the port's class
+ *
+ * The limit is far above what the runs send, so every frame passes and
+ * the policer's whole work (lock, clock, arithmetic) is measured.  Encap
+ * and DSCP marking rewrite the frame, so, as bench-bpf does, every figure
+ * is RUNS commands of one run each, summing the kernel's own duration;
+ * the six variants take turns in rounds so that drift in the machine's
+ * speed spreads over all of them.  Prints figures and never fails on
+ * them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/bpf/craft.h"
+#include "tests/bpf/fixture.h"
+
+#define BENCH_RUNS_DEFAULT 300000
+#define BENCH_ROUNDS 20          /* Turns each variant takes. */
+#define BENCH_QOS_POLICIES 10000 /* Other ports' policies wanted. */
+#define BENCH_TARGET_NS 10.0     /* Added per packet, at most. */
+#define BENCH_DSCP 46            /* EF. */
+#define BENCH_HTB_MINOR 7        /* The port's class, for encap. */
+
+/* What policy p1 has while a variant runs. */
+enum bench_qos { QOS_NONE, QOS_LIMIT, QOS_DSCP, N_QOS };
+
+/* The frames' paths. */
+enum bench_path { PATH_LOCAL, PATH_ENCAP, N_PATHS };
+
+/* One measured combination of path and policy. */
+struct bench_variant {
+    uint8_t pkt[256];         /* The frame. */
+    size_t len;               /* Its length. */
+    size_t out_len;           /* The output length that proves the path. */
+    struct dp_qos qos;        /* p1's policy; unused with QOS_NONE. */
+    unsigned long long total; /* Sum of kernel-measured ns. */
+    unsigned long runs;       /* Runs summed in 'total'. */
+};
+
+static const char *const bench_path_names[N_PATHS] = {
+    [PATH_LOCAL] = "local delivery",
+    [PATH_ENCAP] = "encap",
+};
+
+static const char *const bench_qos_names[N_QOS] = {
+    [QOS_NONE] = "no QoS",
+    [QOS_LIMIT] = "egress limit",
+    [QOS_DSCP] = "DSCP 46",
+};
+
+static unsigned long
+bench_runs(int argc, char *argv[])
+{
+    const char *s = argc > 1 ? argv[1] : getenv("FAB_BENCH_RUNS");
+    unsigned long runs;
+    char *end;
+
+    if (!s || !*s) {
+        return BENCH_RUNS_DEFAULT;
+    }
+    errno = 0;
+    runs = strtoul(s, &end, 10);
+    if (errno || *end || runs < BENCH_ROUNDS || runs > UINT32_MAX) {
+        fprintf(stderr,
+                "bench-qos: runs \"%s\": must be an integer "
+                "%d..4294967295\n",
+                s, BENCH_ROUNDS);
+        exit(EXIT_FAILURE);
+    }
+    return runs;
+}
+
+/* Creates 'n' ifb devices "bq0".. (the kernel may lack dummy) in our namespace
+ * with "ip -batch", for ports that need a device to attach to.  Returns 0 or
+ * an errno value. */
+static int
+bench_make_devices(uint32_t n)
+{
+    FILE *ip = popen("ip -batch -", "w");
+    int status;
+
+    if (!ip) {
+        return errno;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        fprintf(ip, "link add bq%u type ifb\n", i);
+    }
+    status = pclose(ip);
+    if (status != 0) {
+        fprintf(stderr, "bench-qos: ip -batch: status %d\n", status);
+        return EIO;
+    }
+    return 0;
+}
+
+/* Installs ports on up to 'n' of those devices and a policy on each, as many
+ * as the tables take, leaving room for p1's policy.  Stores in '*n_ports'
+ * and '*n_policies' how many went in.  Returns 0 or an errno value. */
+static int
+bench_fill_tables(struct fixture *f, uint32_t n, uint32_t *n_ports,
+                  uint32_t *n_policies)
+{
+    struct dp_qos_key p1_key = {.ifindex = f->ports[FX_P1].ifindex};
+    struct dp_qos qos = {
+        .egress_rate = 100000000,
+        .ingress_rate = 100000000,
+        .egress_burst = 1000000,
+        .ingress_burst = 1000000,
+        .dscp = 10,
+    };
+    struct dp_port port = {
+        .vni = FX_VNI_A,
+        .flags = DP_PORT_VETH,
+        .mtu = FX_PORT_MTU,
+        .mac = {0x02, 0xbe, 0, 0, 0, 0},
+    };
+    uint32_t i, *ifindexes = calloc(n, sizeof *ifindexes);
+    int error = ifindexes ? bench_make_devices(n) : ENOMEM;
+
+    *n_ports = *n_policies = 0;
+    for (i = 0; !error && i < n; i++) {
+        char name[16];
+
+        snprintf(name, sizeof name, "bq%u", i);
+        ifindexes[i] = if_nametoindex(name);
+        if (!ifindexes[i]) {
+            error = errno;
+            fprintf(stderr, "bench-qos: %s: %s\n", name, strerror(error));
+        }
+    }
+    for (i = 0; !error && i < n; i++) {
+        struct dp_port_key key = {.ifindex = ifindexes[i]};
+
+        port.mac[4] = (uint8_t) (i >> 8);
+        port.mac[5] = (uint8_t) i;
+        port.ip4 = htonl(CRAFT_IP4(10, 1, 0, 0) + i);
+        if (dp_table_set(f->dp, DP_PORTS, &key, &port)) {
+            break;
+        }
+        *n_ports = i + 1;
+    }
+    for (i = 0; !error && i < *n_ports; i++) {
+        struct dp_qos_key key = {.ifindex = ifindexes[i]};
+
+        if (dp_table_set(f->dp, DP_QOS, &key, &qos)) {
+            break;
+        }
+        *n_policies = i + 1;
+    }
+    /* Give back one slot for p1 if the table is full, and prove it fits. */
+    if (!error && dp_table_set(f->dp, DP_QOS, &p1_key, &qos)
+        && *n_policies > 0) {
+        struct dp_qos_key key = {.ifindex = ifindexes[*n_policies - 1]};
+
+        dp_table_del(f->dp, DP_QOS, &key);
+        --*n_policies;
+        error = dp_table_set(f->dp, DP_QOS, &p1_key, &qos);
+        if (error) {
+            fprintf(stderr, "bench-qos: no room for p1's policy: %s\n",
+                    strerror(error));
+        }
+    }
+    if (!error) {
+        error = dp_table_del(f->dp, DP_QOS, &p1_key);
+    }
+    free(ifindexes);
+    return error;
+}
+
+/* Builds the frame and policy of every variant from 'f'. */
+static void
+bench_variants_init(struct bench_variant v[N_PATHS][N_QOS],
+                    const struct fixture *f)
+{
+    const struct fx_port *p1 = &f->ports[FX_P1], *p2 = &f->ports[FX_P2];
+    struct craft_flow flow = {
+        .dst_mac = p2->mac,
+        .src_mac = p1->mac,
+        .src_ip = p1->ip4,
+        .dst_ip = p2->ip4,
+        .proto = 6,
+        .tos = 0x01,
+        .sport = 40000,
+        .dport = 80,
+    };
+
+    for (int q = 0; q < N_QOS; q++) {
+        struct bench_variant *l = &v[PATH_LOCAL][q], *e = &v[PATH_ENCAP][q];
+
+        flow.dst_mac = p2->mac;
+        flow.dst_ip = p2->ip4;
+        l->len = craft_ipv4_frame(l->pkt, &flow, 64);
+        l->out_len = l->len;
+        flow.dst_mac = fx_remote_mac;
+        flow.dst_ip = FX_REMOTE_IP;
+        e->len = craft_ipv4_frame(e->pkt, &flow, 64);
+        e->out_len = e->len + CRAFT_VXLAN_OVERHEAD;
+        l->qos.dscp = e->qos.dscp = DP_QOS_DSCP_KEEP;
+    }
+    /* A limit that nothing here reaches: 10 Tbit/s with a 4 GB burst.  On
+     * the local path it is policed, to other hosts HTB's. */
+    v[PATH_LOCAL][QOS_LIMIT].qos.egress_rate = 10000000000000ULL;
+    v[PATH_LOCAL][QOS_LIMIT].qos.egress_burst = UINT32_MAX;
+    v[PATH_ENCAP][QOS_LIMIT].qos = v[PATH_LOCAL][QOS_LIMIT].qos;
+    v[PATH_ENCAP][QOS_LIMIT].qos.flags = DP_QOS_EGRESS_HTB;
+    v[PATH_ENCAP][QOS_LIMIT].qos.htb_minor = BENCH_HTB_MINOR;
+    v[PATH_LOCAL][QOS_DSCP].qos.dscp = BENCH_DSCP;
+    v[PATH_ENCAP][QOS_DSCP].qos.dscp = BENCH_DSCP;
+}
+
+/* Gives p1 the policy of variant 'v' of kind 'q'.  Returns 0 or an errno
+ * value. */
+static int
+bench_set_qos(struct fixture *f, const struct bench_variant *v,
+              enum bench_qos q)
+{
+    struct dp_qos_key key = {.ifindex = f->ports[FX_P1].ifindex};
+    int error;
+
+    if (q == QOS_NONE) {
+        error = dp_table_del(f->dp, DP_QOS, &key);
+        return error == ENOENT ? 0 : error;
+    }
+    return dp_table_set(f->dp, DP_QOS, &key, &v->qos);
+}
+
+/* Runs variant 'v' (path 'p', policy 'q') once and checks that it took
+ * the path and did the QoS work it claims to.  Returns false after saying
+ * why not. */
+static bool
+bench_check(const struct fixture *f, const struct bench_variant *v,
+            enum bench_path p, enum bench_qos q)
+{
+    static struct fx_result r;
+    int error = fixture_run(f->port_prog, f->ports[FX_P1].ifindex, v->pkt,
+                            v->len, 0, &r);
+    size_t ip = p == PATH_ENCAP ? 14 + CRAFT_VXLAN_OVERHEAD : 14;
+    uint8_t want_tos = q == QOS_DSCP ? (BENCH_DSCP << 2) | 0x01 : 0x01;
+    uint32_t want_prio = p == PATH_ENCAP && q == QOS_LIMIT
+                             ? DP_QOS_HTB_HANDLE(BENCH_HTB_MINOR)
+                             : 0;
+
+    if (error) {
+        fprintf(stderr, "bench-qos: %s, %s: BPF_PROG_TEST_RUN: %s\n",
+                bench_path_names[p], bench_qos_names[q], strerror(error));
+        return false;
+    }
+    if (r.verdict != TC_ACT_REDIRECT || r.out_len != v->out_len
+        || r.out[ip + 1] != want_tos || r.priority != want_prio) {
+        fprintf(stderr,
+                "bench-qos: %s, %s: verdict %d, %u bytes out, inner TOS "
+                "%#x, priority %#x; expected %d, %zu, %#x, %#x: not the "
+                "path to measure\n",
+                bench_path_names[p], bench_qos_names[q], r.verdict, r.out_len,
+                r.out[ip + 1], r.priority, TC_ACT_REDIRECT, v->out_len,
+                want_tos, want_prio);
+        return false;
+    }
+    return true;
+}
+
+/* Adds 'runs' commands of one run each of variant 'v' to its total.
+ * Returns false if a run failed or left the path. */
+static bool
+bench_measure(const struct fixture *f, struct bench_variant *v,
+              unsigned long runs)
+{
+    for (unsigned long i = 0; i < runs; i++) {
+        uint32_t duration;
+        int verdict;
+        int error = fixture_run_repeat(f->port_prog, f->ports[FX_P1].ifindex,
+                                       v->pkt, v->len, 1, &verdict, &duration);
+
+        if (error || verdict != TC_ACT_REDIRECT) {
+            fprintf(stderr, "bench-qos: run %lu: %s, verdict %d\n", i,
+                    error ? strerror(error) : "ok", verdict);
+            return false;
+        }
+        v->total += duration;
+    }
+    v->runs += runs;
+    return true;
+}
+
+static void
+bench_report(struct bench_variant v[N_PATHS][N_QOS], unsigned long runs,
+             int cpu, uint32_t n_ports, uint32_t n_policies)
+{
+    double worst = 0;
+
+    printf("fabric port program, cost of QoS, BPF_PROG_TEST_RUN, "
+           "kernel-measured ns per packet\n");
+    printf("%lu runs per variant (one run per command, %d rounds), pinned "
+           "to CPU %d;\n%u other ports and %u other ports' policies "
+           "installed (%d wanted)\n\n",
+           runs, BENCH_ROUNDS, cpu, n_ports, n_policies, BENCH_QOS_POLICIES);
+    printf("%-16s %-14s %8s %10s\n", "path", "p1's policy", "ns/pkt",
+           "added ns");
+    for (int p = 0; p < N_PATHS; p++) {
+        double base = (double) v[p][QOS_NONE].total / v[p][QOS_NONE].runs;
+
+        for (int q = 0; q < N_QOS; q++) {
+            double ns = (double) v[p][q].total / v[p][q].runs;
+
+            printf("%-16s %-14s %8.1f", bench_path_names[p],
+                   bench_qos_names[q], ns);
+            if (q == QOS_NONE) {
+                printf(" %10s\n", "(baseline)");
+            } else {
+                printf(" %+10.1f\n", ns - base);
+                worst = ns - base > worst ? ns - base : worst;
+            }
+        }
+    }
+    printf("\ntarget: <= %.0f ns added per packet: worst %+.1f ns: %s\n",
+           BENCH_TARGET_NS, worst,
+           worst <= BENCH_TARGET_NS ? "MET" : "NOT MET");
+}
+
+int
+main(int argc, char *argv[])
+{
+    static struct bench_variant v[N_PATHS][N_QOS];
+    static struct fixture f;
+    unsigned long runs = bench_runs(argc, argv);
+    uint32_t n_ports, n_policies;
+    cpu_set_t cpus;
+    int cpu, error;
+    bool ok = true;
+
+    fixture_require_root();
+    /* One CPU for the whole run, as in bench-bpf. */
+    cpu = sched_getcpu();
+    CPU_ZERO(&cpus);
+    CPU_SET(cpu, &cpus);
+    if (sched_setaffinity(0, sizeof cpus, &cpus) < 0) {
+        perror("bench-qos: sched_setaffinity");
+    }
+    error = fixture_init(&f);
+    if (!error) {
+        error =
+            bench_fill_tables(&f, BENCH_QOS_POLICIES, &n_ports, &n_policies);
+    }
+    if (error) {
+        fprintf(stderr, "bench-qos: cannot set up the datapath: %s\n",
+                strerror(error));
+        fixture_destroy(&f);
+        return EXIT_FAILURE;
+    }
+    bench_variants_init(v, &f);
+
+    for (int p = 0; ok && p < N_PATHS; p++) {
+        for (int q = 0; ok && q < N_QOS; q++) {
+            ok = !bench_set_qos(&f, &v[p][q], q)
+                 && bench_check(&f, &v[p][q], p, q);
+        }
+    }
+    for (int round = 0; ok && round < BENCH_ROUNDS; round++) {
+        for (int p = 0; ok && p < N_PATHS; p++) {
+            for (int q = 0; ok && q < N_QOS; q++) {
+                ok = !bench_set_qos(&f, &v[p][q], q)
+                     && bench_measure(&f, &v[p][q], runs / BENCH_ROUNDS);
+            }
+        }
+    }
+    if (ok) {
+        bench_report(v, runs / BENCH_ROUNDS * BENCH_ROUNDS, cpu, n_ports,
+                     n_policies);
+    }
+    fixture_destroy(&f);
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
