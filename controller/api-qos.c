@@ -329,9 +329,7 @@ api_qos_patch(struct api *api, const char *name, const json_t *in,
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     json_t *current = NULL, *body = NULL;
-    int64_t revision;
-    char now[32];
-    int status, error;
+    int status;
 
     status = json_is_object(in) ? check_placement(in, NULL, what, err) : 0;
     if (!status) {
@@ -345,25 +343,8 @@ api_qos_patch(struct api *api, const char *name, const json_t *in,
     if (status) {
         goto out;
     }
-    if (json_equal(body, obj.body)) {
-        *out = json_incref(current);
-        status = 200;
-        goto out;
-    }
-    api_now(now);
-    json_object_set_new(body, "updated_at", json_string(now));
-    error = store_put(txn, "qos-policy", name, body, obj.version, NULL);
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, &revision, err);
-    txn = NULL;
-    if (!status) {
-        api_updated(&obj, body, revision);
-        *out = api_object_out(&obj);
-        status = 200;
-    }
+    status = api_kind_patch_finish(&qos_kind, name, what, &txn, &obj, current,
+                                   body, out, err);
 
 out:
     store_abort(txn);

@@ -670,6 +670,37 @@ api_kind_patch_begin(struct api *api, const struct api_kind *k,
 }
 
 int
+api_kind_patch_finish(const struct api_kind *k, const char *name,
+                      const char *what, struct store_txn **txn,
+                      struct store_obj *obj, json_t *current, json_t *body,
+                      json_t **out, struct api_error *err)
+{
+    int64_t revision;
+    char now[32];
+    int status;
+    int error;
+
+    if (json_equal(body, obj->body)) {
+        *out = json_incref(current);
+        return 200;
+    }
+    api_now(now);
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(*txn, k->kind, name, body, obj->version, NULL);
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    status = api_commit(*txn, &revision, err);
+    *txn = NULL;
+    if (status) {
+        return status;
+    }
+    api_updated(obj, body, revision);
+    *out = api_object_out(obj);
+    return 200;
+}
+
+int
 api_kind_delete_begin(struct api *api, const struct api_kind *k,
                       const char *name, const json_t *in, int64_t if_match,
                       const char *what, struct store_txn **txn,

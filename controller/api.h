@@ -268,6 +268,16 @@ int api_kind_patch_begin(struct api *, const struct api_kind *k,
                          const char *what, struct store_txn **txn,
                          struct store_obj *obj, json_t **current,
                          struct api_error *);
+/* Ends a PATCH begun with api_kind_patch_begin() whose merged body is
+ * 'body': if it equals the stored one, answers 'current' (nothing changes,
+ * so neither does the version); otherwise stamps "updated_at", writes it
+ * over version 'obj->version', commits '*txn' (setting it to NULL) and
+ * answers the new API form.  Returns 200 or the error status; the caller
+ * still aborts '*txn' if set and frees 'obj', 'current' and 'body'. */
+int api_kind_patch_finish(const struct api_kind *k, const char *name,
+                          const char *what, struct store_txn **txn,
+                          struct store_obj *obj, json_t *current, json_t *body,
+                          json_t **out, struct api_error *);
 /* Starts DELETE of object 'name' of kind 'k' the same way, for delete body
  * 'in' (NULL, or only the "version" it is based on).  Returns 0 for the
  * caller to check what else must hold, delete and commit, or the error
