@@ -259,9 +259,7 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
     struct store_txn *txn = NULL;
     json_t *body = json_object();
     uint32_t vni = 0;
-    char now[32];
-    int64_t revision;
-    int status, error;
+    int status;
 
     status = api_check_input(in, network_fields, ARRAY_SIZE(network_fields),
                              what, NULL, false, err);
@@ -291,23 +289,8 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
         goto out;
     }
     json_object_set_new(body, "vni", json_integer(vni));
-    api_now(now);
-    json_object_set_new(body, "created_at", json_string(now));
-    json_object_set_new(body, "updated_at", json_string(now));
-    error = store_put(txn, "network", name, body, STORE_CREATE, NULL);
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, &revision, err);
-    txn = NULL;
-    if (!status) {
-        struct store_obj created;
-
-        api_created(&created, "network", name, body, revision);
-        *out = api_object_out(&created);
-        status = 201;
-    }
+    status = api_kind_create_finish(&network_kind, name, what, &txn, body, out,
+                                    err);
 
 out:
     store_abort(txn);

@@ -262,9 +262,7 @@ api_qos_create(struct api *api, const json_t *in, json_t **out,
     char *what = api_what("qos policy", name);
     struct store_txn *txn = NULL;
     json_t *body = json_object();
-    int64_t revision;
-    char now[32];
-    int status, error;
+    int status;
 
     status = check_input(in, NULL, what, err);
     if (!status) {
@@ -282,23 +280,8 @@ api_qos_create(struct api *api, const json_t *in, json_t **out,
     if (status) {
         goto out;
     }
-    api_now(now);
-    json_object_set_new(body, "created_at", json_string(now));
-    json_object_set_new(body, "updated_at", json_string(now));
-    error = store_put(txn, "qos-policy", name, body, STORE_CREATE, NULL);
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, &revision, err);
-    txn = NULL;
-    if (!status) {
-        struct store_obj created;
-
-        api_created(&created, "qos-policy", name, body, revision);
-        *out = api_object_out(&created);
-        status = 201;
-    }
+    status =
+        api_kind_create_finish(&qos_kind, name, what, &txn, body, out, err);
 
 out:
     store_abort(txn);

@@ -670,6 +670,34 @@ api_kind_patch_begin(struct api *api, const struct api_kind *k,
 }
 
 int
+api_kind_create_finish(const struct api_kind *k, const char *name,
+                       const char *what, struct store_txn **txn, json_t *body,
+                       json_t **out, struct api_error *err)
+{
+    struct store_obj created;
+    int64_t revision;
+    char now[32];
+    int status;
+    int error;
+
+    api_now(now);
+    json_object_set_new(body, "created_at", json_string(now));
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(*txn, k->kind, name, body, STORE_CREATE, NULL);
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    status = api_commit(*txn, &revision, err);
+    *txn = NULL;
+    if (status) {
+        return status;
+    }
+    api_created(&created, k->kind, name, body, revision);
+    *out = api_object_out(&created);
+    return 201;
+}
+
+int
 api_kind_patch_finish(const struct api_kind *k, const char *name,
                       const char *what, struct store_txn **txn,
                       struct store_obj *obj, json_t *current, json_t *body,

@@ -268,6 +268,14 @@ int api_kind_patch_begin(struct api *, const struct api_kind *k,
                          const char *what, struct store_txn **txn,
                          struct store_obj *obj, json_t **current,
                          struct api_error *);
+/* Ends the creation of object 'name' of kind 'k' from the checked 'body'
+ * in write transaction '*txn': stamps "created_at" and "updated_at",
+ * writes it as new, commits '*txn' (setting it to NULL) and answers its API
+ * form.  Returns 201 or the error status; the caller still aborts '*txn'
+ * if set and frees 'body'. */
+int api_kind_create_finish(const struct api_kind *k, const char *name,
+                           const char *what, struct store_txn **txn,
+                           json_t *body, json_t **out, struct api_error *);
 /* Ends a PATCH begun with api_kind_patch_begin() whose merged body is
  * 'body': if it equals the stored one, answers 'current' (nothing changes,
  * so neither does the version); otherwise stamps "updated_at", writes it
