@@ -363,3 +363,23 @@ fixture_token(struct fixture *f, const char *name, const char *role,
     json_decref(in);
     return token;
 }
+
+json_t *
+fixture_json(const char *text)
+{
+    char *s = xstrdup(text);
+    json_error_t jerr;
+    json_t *value;
+
+    for (char *p = s; *p; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    value = json_loads(s, JSON_DECODE_ANY, &jerr);
+    if (!value) {
+        fail_msg("bad test JSON %s: %s", s, jerr.text);
+    }
+    free(s);
+    return value;
+}

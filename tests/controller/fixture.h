@@ -12,6 +12,10 @@
 struct server;
 struct store;
 
+/* Parses 'text', JSON written with ' for " so that tests stay readable;
+ * fails the test on bad JSON. */
+json_t *fixture_json(const char *text);
+
 /* A temporary directory that fixture_dir_remove() deletes with its
  * files. */
 char *fixture_dir_create(void);

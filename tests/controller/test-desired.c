@@ -31,26 +31,8 @@ struct env {
     struct api api;      /* Resources over 'store'. */
 };
 
-/* Parses 'text', JSON written with ' for ". */
-static json_t *
-J(const char *text)
-{
-    char *s = xstrdup(text);
-    json_error_t jerr;
-    json_t *value;
-
-    for (char *p = s; *p; p++) {
-        if (*p == '\'') {
-            *p = '"';
-        }
-    }
-    value = json_loads(s, JSON_DECODE_ANY, &jerr);
-    if (!value) {
-        fail_msg("bad test JSON %s: %s", s, jerr.text);
-    }
-    free(s);
-    return value;
-}
+/* JSON written with ' for ", as fixture_json() reads it. */
+#define J(TEXT) fixture_json(TEXT)
 
 typedef int create_func(struct api *, const json_t *, json_t **,
                         struct api_error *);

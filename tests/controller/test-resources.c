@@ -55,26 +55,8 @@ teardown(void **state)
     return 0;
 }
 
-/* Parses 'text', JSON written with ' for ", so tests stay readable. */
-static json_t *
-J(const char *text)
-{
-    char *s = xstrdup(text);
-    json_error_t jerr;
-    json_t *value;
-
-    for (char *p = s; *p; p++) {
-        if (*p == '\'') {
-            *p = '"';
-        }
-    }
-    value = json_loads(s, JSON_DECODE_ANY, &jerr);
-    if (!value) {
-        fail_msg("bad test JSON %s: %s", s, jerr.text);
-    }
-    free(s);
-    return value;
-}
+/* JSON written with ' for ", as fixture_json() reads it. */
+#define J(TEXT) fixture_json(TEXT)
 
 /* Asserts that 'got' equals 'expected_text', parsed by J(). */
 static void
