@@ -82,6 +82,15 @@ static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
                                          offsetof(struct agent_config,
                                                   heartbeat_interval),
                                          1, AGENT_CONFIG_HEARTBEAT_MAX},
+    [AGENT_CONFIG_ADVERTISE] = {"advertise", TYPE_URL,
+                                offsetof(struct agent_config, advertise), 0,
+                                0},
+    [AGENT_CONFIG_FLOW_LOG] = {"flow-log", TYPE_PATH,
+                               offsetof(struct agent_config, flow_log), 0, 0},
+    [AGENT_CONFIG_CONNTRACK_MAX] =
+        {"conntrack-max", TYPE_UINT,
+         offsetof(struct agent_config, conntrack_max),
+         AGENT_CONFIG_CONNTRACK_MIN, AGENT_CONFIG_CONNTRACK_MAX_MAX},
 };
 
 static char **
@@ -535,6 +544,10 @@ agent_config_check(const struct agent_config *cfg)
     if (!cfg->underlay) {
         return xasprintf("underlay: not given (expected the device VXLAN "
                          "leaves this host by, e.g. --underlay eth1)");
+    }
+    if (cfg->advertise && !cfg->metrics) {
+        return xasprintf("advertise needs metrics: traces are served on the "
+                         "metrics listener (e.g. metrics = 198.18.0.1:9471)");
     }
     return NULL;
 }

@@ -6,7 +6,8 @@
  *   token-file = /etc/fabric/agent.token
  *   cacert = /etc/fabric/ca.pem
  *   underlay = eth1
- *   metrics = 127.0.0.1:9471
+ *   metrics = 198.18.0.1:9471
+ *   advertise = http://198.18.0.1:9471
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
  * after a "#" that follows white space.  Every key is a long option of
@@ -31,6 +32,8 @@
 #define AGENT_CONFIG_HEARTBEAT_DEFAULT 5 /* Seconds. */
 #define AGENT_CONFIG_HEARTBEAT_MAX 3600  /* Seconds. */
 #define AGENT_CONFIG_CACHE_DIR "/var/lib/fabric"
+#define AGENT_CONFIG_CONNTRACK_MIN 16
+#define AGENT_CONFIG_CONNTRACK_MAX_MAX 16777216
 
 /* The keys, in the order of the bits of 'set' in struct agent_config. */
 enum agent_config_key {
@@ -50,6 +53,9 @@ enum agent_config_key {
     AGENT_CONFIG_STATE_CACHE,
     AGENT_CONFIG_METRICS,
     AGENT_CONFIG_HEARTBEAT_INTERVAL,
+    AGENT_CONFIG_ADVERTISE,
+    AGENT_CONFIG_FLOW_LOG,
+    AGENT_CONFIG_CONNTRACK_MAX,
     AGENT_CONFIG_N_KEYS
 };
 
@@ -72,6 +78,14 @@ struct agent_config {
     char *state_cache;           /* "state-cache": last desired state. */
     char *metrics;               /* "metrics": ADDR:PORT to serve. */
     uint32_t heartbeat_interval; /* "heartbeat-interval": seconds. */
+    char *advertise;             /* "advertise": base URL the controller
+                                  * reaches this agent's "metrics"
+                                  * listener at, for traces. */
+    char *flow_log;              /* "flow-log": the local flow log, or
+                                  * "none". */
+    uint32_t conntrack_max;      /* "conntrack-max": connections tracked
+                                  * at once, 0 for the datapath's default;
+                                  * fixed when the datapath is created. */
     uint32_t set;                /* Bit (1 << key): the key was given. */
 };
 

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -22,7 +23,10 @@
 
 #include "agent/agent-config.h"
 #include "agent/core.h"
+#include "agent/firewall.h"
+#include "agent/flowlog.h"
 #include "agent/metrics.h"
+#include "agent/trace.h"
 #include "agent/reconcile.h"
 #include "agent/show.h"
 #include "agent/state.h"
@@ -104,6 +108,18 @@ Controller mode:\n\
       --state-cache FILE  where the last desired state is kept (default\n\
                          %s/agent-state-INSTANCE.json)\n\
       --heartbeat-interval S  seconds between heartbeats (default %d)\n\
+      --advertise URL    where the controller reaches --metrics for traces\n\
+                         (default: http://ADDR:PORT of --metrics, unless\n\
+                         ADDR is 0.0.0.0 or [::])\n\
+\n\
+Firewall:\n\
+      --flow-log FILE    append flow log records (JSON lines) to FILE, or\n\
+                         \"none\" (default: flows.log, or\n\
+                         flows-INSTANCE.log for another instance, next to\n\
+                         the state cache, or in %s)\n\
+      --conntrack-max N  connections tracked at once, %d..%d (default\n\
+                         65536); set when the datapath is first created:\n\
+                         changing it needs --purge\n\
 \n\
 Signals: SIGHUP re-reads the configuration file, the log level and the\n\
 token, and, standalone, the document (an invalid one is refused and the\n\
@@ -113,7 +129,8 @@ datapath forwarding.\n\
 Exit status: 0 success, 1 failure or invalid document, 2 bad usage or\n\
 configuration.  See fabric-agent(8).\n",
            AGENT_PROGRAM, AGENT_CONFIG_FILE_DEFAULT, AGENT_CONFIG_CACHE_DIR,
-           AGENT_CONFIG_HEARTBEAT_DEFAULT);
+           AGENT_CONFIG_HEARTBEAT_DEFAULT, AGENT_CONFIG_CACHE_DIR,
+           AGENT_CONFIG_CONNTRACK_MIN, AGENT_CONFIG_CONNTRACK_MAX_MAX);
 }
 
 /* Reports a command-line error and exits with status 2. */
@@ -206,6 +223,11 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         {"metrics", required_argument, NULL, OPT_KEY + AGENT_CONFIG_METRICS},
         {"heartbeat-interval", required_argument, NULL,
          OPT_KEY + AGENT_CONFIG_HEARTBEAT_INTERVAL},
+        {"advertise", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_ADVERTISE},
+        {"flow-log", required_argument, NULL, OPT_KEY + AGENT_CONFIG_FLOW_LOG},
+        {"conntrack-max", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_CONNTRACK_MAX},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -525,10 +547,15 @@ agent_check(const char *path)
     return error ? 1 : 0;
 }
 
+/* Opens datapath 'instance', creating its tables with room for
+ * 'conntrack_max' connections (0 for the default) if they do not exist. */
 static int
-agent_open(const char *instance, bool read_only, struct dp **dpp)
+agent_open(const char *instance, bool read_only, uint32_t conntrack_max,
+           struct dp **dpp)
 {
-    struct dp_options options = {.instance = instance, .read_only = read_only};
+    struct dp_options options = {.instance = instance,
+                                 .read_only = read_only,
+                                 .max_conntrack = conntrack_max};
     int error = dp_open(&options, dpp);
 
     if (error == ENOENT && read_only) {
@@ -548,7 +575,7 @@ agent_show(const struct agent_options *o)
     struct dp *dp;
     int error;
 
-    if (agent_open(o->cfg.instance, true, &dp)) {
+    if (agent_open(o->cfg.instance, true, o->cfg.conntrack_max, &dp)) {
         return 1;
     }
     error = show_datapath(dp, o->json, stdout);
@@ -577,7 +604,7 @@ agent_purge(const struct agent_options *o)
         return 0;
     }
     dp_close(dp);
-    if (agent_open(o->cfg.instance, false, &dp)) {
+    if (agent_open(o->cfg.instance, false, o->cfg.conntrack_max, &dp)) {
         return 1;
     }
     error = dp_purge(dp);
@@ -602,12 +629,18 @@ agent_once(const struct agent_options *o)
     if (!state) {
         return 1;
     }
-    if (agent_open(o->cfg.instance, false, &dp)) {
+    if (agent_open(o->cfg.instance, false, o->cfg.conntrack_max, &dp)) {
         state_destroy(state);
         return 1;
     }
     rc = reconcile_create(dp);
     error = reconcile_run(rc, state);
+    if (reconcile_take_fw_changed(rc)) {
+        struct fw_ct_stats ct;
+
+        /* Tracked connections that the new policy denies end now. */
+        fw_revalidate(dp, fw_now_ns(), &ct);
+    }
     reconcile_destroy(rc);
     dp_close(dp);
     state_destroy(state);
@@ -683,12 +716,15 @@ static const enum agent_config_key restart_keys[] = {
     AGENT_CONFIG_STATE_CACHE,
     AGENT_CONFIG_METRICS,
     AGENT_CONFIG_HEARTBEAT_INTERVAL,
+    AGENT_CONFIG_FLOW_LOG,
+    AGENT_CONFIG_CONNTRACK_MAX,
 };
 
 /* SIGHUP: re-reads the configuration file and applies what can change
  * while running, the log level and, in controller mode, the token. */
 static void
-agent_reload_config(struct agent_options *o, struct watch *watch)
+agent_reload_config(struct agent_options *o, struct watch *watch,
+                    struct flowlog *flowlog)
 {
     const char *file =
         o->config_file ? o->config_file : AGENT_CONFIG_FILE_DEFAULT;
@@ -720,6 +756,7 @@ agent_reload_config(struct agent_options *o, struct watch *watch)
 
         if (token) {
             watch_set_token(watch, token);
+            flowlog_set_token(flowlog, token);
             free(token);
         } else {
             LOG_ERR("SIGHUP: keeping the current token");
@@ -728,6 +765,37 @@ agent_reload_config(struct agent_options *o, struct watch *watch)
     LOG_INFO("SIGHUP: reloaded the configuration (%s)",
              access(file, F_OK) ? "no configuration file" : file);
     agent_config_destroy(&cfg);
+}
+
+/* Returns the path of the local flow log of 'cfg', or NULL for none
+ * ("none").  By default it lies next to the state cache in controller
+ * mode, else in AGENT_CONFIG_CACHE_DIR, named flows.log for the default
+ * instance and flows-INSTANCE.log for another, so that the agents of
+ * several instances on one machine never share it.  The caller frees
+ * it. */
+static char *
+agent_flow_log_path(const struct agent_config *cfg)
+{
+    char *dir, *path;
+
+    if (cfg->flow_log) {
+        return strcmp(cfg->flow_log, "none") ? xstrdup(cfg->flow_log) : NULL;
+    }
+    if (cfg->state_cache) {
+        char *copy = xstrdup(cfg->state_cache);
+
+        dir = xstrdup(dirname(copy));
+        free(copy);
+    } else {
+        dir = xstrdup(AGENT_CONFIG_CACHE_DIR);
+    }
+    if (!strcmp(cfg->instance, AGENT_CONFIG_INSTANCE_DEFAULT)) {
+        path = xasprintf("%s/flows.log", dir);
+    } else {
+        path = xasprintf("%s/flows-%s.log", dir, cfg->instance);
+    }
+    free(dir);
+    return path;
 }
 
 /* Runs the daemon: standalone over the document in 'o->cfg.state', or
@@ -739,6 +807,8 @@ agent_daemon(struct agent_options *o)
     bool controller = cfg->controller != NULL;
     struct metrics *metrics = NULL;
     struct watch *watch = NULL;
+    struct flowlog *flowlog = NULL;
+    char *flow_log = NULL;
     struct state *state = NULL;
     struct core *core = NULL;
     struct dp *dp = NULL;
@@ -798,7 +868,7 @@ agent_daemon(struct agent_options *o)
             goto out;
         }
     }
-    if (agent_open(cfg->instance, false, &dp)) {
+    if (agent_open(cfg->instance, false, cfg->conntrack_max, &dp)) {
         goto out;
     }
     if (cfg->pidfile) {
@@ -811,7 +881,23 @@ agent_daemon(struct agent_options *o)
     if (cfg->metrics && metrics_start(cfg->metrics, core, &metrics)) {
         goto out;
     }
+    flow_log = agent_flow_log_path(cfg);
+    if (flow_log || controller) {
+        struct flowlog_config fc = {
+            .path = flow_log,
+            .controller = cfg->controller,
+            .cacert = cfg->cacert,
+            .token = token,
+            .host = cfg->host,
+        };
+
+        /* Without flow events (an older datapath) the rest still runs. */
+        flowlog_start(&fc, dp, core, &flowlog);
+    }
     if (controller) {
+        char *agent_url = cfg->metrics
+                              ? agent_trace_url(cfg->advertise, cfg->metrics)
+                              : NULL;
         struct watch_config wc = {
             .controller = cfg->controller,
             .cacert = cfg->cacert,
@@ -823,11 +909,14 @@ agent_daemon(struct agent_options *o)
             .memory_mb = cfg->memory_mb,
             .cache = cfg->state_cache,
             .heartbeat_interval = cfg->heartbeat_interval,
+            .agent_url = agent_url,
+            .agent_token = agent_url ? agent_trace_token() : NULL,
         };
 
         LOG_INFO("started: instance \"%s\", controller %s", cfg->instance,
                  cfg->controller);
         watch = watch_create(&wc, core);
+        free(agent_url);
         watch_load_cache(watch);
         error = watch_start(watch);
         if (error) {
@@ -848,7 +937,7 @@ agent_daemon(struct agent_options *o)
             LOG_ERR("waiting for signals: %s", strerror(errno));
             break;
         } else if (sig == SIGHUP) {
-            agent_reload_config(o, watch);
+            agent_reload_config(o, watch, flowlog);
             if (!controller) {
                 struct state *new;
 
@@ -875,6 +964,8 @@ agent_daemon(struct agent_options *o)
 
 out:
     watch_destroy(watch);
+    flowlog_stop(flowlog);
+    free(flow_log);
     metrics_stop(metrics);
     if (pidfile_written) {
         unlink(cfg->pidfile);

@@ -7,6 +7,10 @@ agent_fabric_agent_SOURCES = \
 	agent/agent-config.h \
 	agent/core.c \
 	agent/core.h \
+	agent/firewall.c \
+	agent/firewall.h \
+	agent/flowlog.c \
+	agent/flowlog.h \
 	agent/http-client.c \
 	agent/http-client.h \
 	agent/metrics.c \
@@ -17,6 +21,8 @@ agent_fabric_agent_SOURCES = \
 	agent/show.h \
 	agent/state.c \
 	agent/state.h \
+	agent/trace.c \
+	agent/trace.h \
 	agent/watch.c \
 	agent/watch.h
 agent_fabric_agent_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \

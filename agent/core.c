@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/firewall.h"
 #include "agent/reconcile.h"
 #include "agent/state.h"
+#include "utils/log.h"
 #include "utils/util.h"
 
 struct core {
@@ -22,6 +24,20 @@ struct core {
     bool controller;           /* Controller mode. */
     bool connected;            /* The controller is reachable. */
     bool ready;                /* A run has succeeded. */
+
+    /* Conntrack revalidation (agent/firewall.h). */
+    uint64_t last_revalidate_ns; /* When it last ran, CLOCK_MONOTONIC. */
+    int revalidate_error;        /* Its last error, as logged. */
+    struct fw_ct_stats ct;       /* What its last run found. */
+    uint64_t ct_expired;         /* Entries it deleted as expired... */
+    uint64_t ct_denied;          /* ...and as denied, in all. */
+
+    /* Names of ports by ifindex, for flow logs: as of the last run. */
+    struct core_port_name {
+        uint32_t ifindex; /* The port's device. */
+        char *name;       /* The port's name. */
+    } * port_names;       /* The ports whose device exists. */
+    size_t n_port_names;  /* Number of 'port_names'. */
 };
 
 struct core *
@@ -36,10 +52,64 @@ core_create(struct dp *dp, bool controller)
     return core;
 }
 
+/* Forgets the port names.  The caller holds the lock. */
+static void
+core_forget_names(struct core *core)
+{
+    for (size_t i = 0; i < core->n_port_names; i++) {
+        free(core->port_names[i].name);
+    }
+    free(core->port_names);
+    core->port_names = NULL;
+    core->n_port_names = 0;
+}
+
+/* Learns the ifindex of every port of 's' whose device exists.  The
+ * caller holds the lock. */
+static void
+core_learn_names(struct core *core, const struct state *s)
+{
+    core_forget_names(core);
+    core->port_names = xcalloc(s->n_ports, sizeof *core->port_names);
+    for (size_t i = 0; i < s->n_ports; i++) {
+        uint32_t ifindex = if_nametoindex(s->ports[i].device);
+
+        if (ifindex) {
+            core->port_names[core->n_port_names].ifindex = ifindex;
+            core->port_names[core->n_port_names++].name =
+                xstrdup(s->ports[i].name);
+        }
+    }
+}
+
+/* Revalidates conntrack and counts what it did.  The caller holds the
+ * lock. */
+static void
+core_revalidate(struct core *core)
+{
+    uint64_t now = fw_now_ns();
+    int error = fw_revalidate(core->dp, now, &core->ct);
+
+    core->last_revalidate_ns = now;
+    core->ct_expired += core->ct.expired;
+    core->ct_denied += core->ct.denied;
+    if (error && error != core->revalidate_error) {
+        LOG_WARN("conntrack revalidation: %s; retrying every %d s",
+                 strerror(error), FW_REVALIDATE_INTERVAL_MS / 1000);
+    } else if (core->ct.expired || core->ct.denied) {
+        LOG_DBG("conntrack: %llu entries, %llu expired, %llu denied now",
+                (unsigned long long) core->ct.entries,
+                (unsigned long long) core->ct.expired,
+                (unsigned long long) core->ct.denied);
+    }
+    core->revalidate_error = error;
+}
+
 void
 core_destroy(struct core *core)
 {
     if (core) {
+        core_forget_names(core);
         reconcile_destroy(core->rc);
         state_destroy(core->state);
         pthread_mutex_destroy(&core->mutex);
@@ -54,6 +124,14 @@ core_run(struct core *core, const struct state *s)
 {
     int error = reconcile_run(core->rc, s);
 
+    if (error != EINVAL) {
+        core_learn_names(core, s);
+    }
+    if (reconcile_take_fw_changed(core->rc)) {
+        /* Connections the new policy denies must not ride on their old
+         * entries. */
+        core_revalidate(core);
+    }
     core->reconciles++;
     if (error) {
         core->reconcile_errors++;
@@ -91,6 +169,11 @@ core_poll(struct core *core)
     if (core->state && reconcile_poll(core->rc)) {
         core_run(core, core->state);
         ran = true;
+    }
+    if (core->state
+        && fw_now_ns() - core->last_revalidate_ns
+               >= FW_REVALIDATE_INTERVAL_MS * 1000000ULL) {
+        core_revalidate(core);
     }
     pthread_mutex_unlock(&core->mutex);
     return ran;
@@ -150,6 +233,7 @@ core_is_ready(struct core *core)
 void
 core_snapshot(struct core *core, struct core_snapshot *snap)
 {
+    struct reconcile_tables hits;
     struct dp_config config;
 
     memset(snap, 0, sizeof *snap);
@@ -177,6 +261,26 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
     snap->connected = core->connected;
     snap->revision = core->revision;
     snap->ready = core->ready;
+    snap->ct_entries = core->ct.entries;
+    snap->ct_expired = core->ct_expired;
+    snap->ct_denied = core->ct_denied;
+    snap->have_fw_stats = !dp_fw_stats_get(core->dp, &snap->fw);
+    reconcile_tables_init(&hits);
+    if (!reconcile_dump_table(core->dp, DP_RULE_HITS, &hits)) {
+        const struct reconcile_table *t = &hits.t[DP_RULE_HITS];
+
+        reconcile_table_sort(&hits.t[DP_RULE_HITS]);
+        snap->rule_hits = xcalloc(t->n + 1, sizeof *snap->rule_hits);
+        for (size_t i = 0; i < t->n; i++) {
+            const struct dp_rule_key *k = reconcile_table_key(t, i);
+            const struct dp_rule_hits *v = reconcile_table_value(t, i);
+
+            snap->rule_hits[i].rule_id = k->rule_id;
+            snap->rule_hits[i].hits = v->hits;
+        }
+        snap->n_rule_hits = t->n;
+    }
+    reconcile_tables_destroy(&hits);
     pthread_mutex_unlock(&core->mutex);
 }
 
@@ -188,6 +292,65 @@ core_snapshot_destroy(struct core_snapshot *snap)
             free(snap->ports[i].name);
         }
         free(snap->ports);
+        free(snap->rule_hits);
         memset(snap, 0, sizeof *snap);
     }
+}
+
+int
+core_trace(struct core *core, enum dp_trace_program program, const char *port,
+           const void *frame, size_t len, struct dp_trace_result *result)
+{
+    uint32_t ifindex = 0;
+    int error = ENOENT;
+
+    pthread_mutex_lock(&core->mutex);
+    if (program == DP_TRACE_PORT) {
+        for (size_t i = 0; core->state && i < core->state->n_ports; i++) {
+            const struct state_port *p = &core->state->ports[i];
+
+            if (!strcmp(p->name, port)) {
+                ifindex = core_port_ifindex(core, p->device);
+                error = ifindex ? 0 : ENODEV;
+                break;
+            }
+        }
+    } else {
+        struct dp_config config;
+
+        error = dp_get_config(core->dp, &config);
+        ifindex = error ? 0 : config.underlay_ifindex;
+        error = ifindex ? 0 : ENODEV;
+    }
+    if (!error) {
+        error = dp_trace(core->dp, program, ifindex, frame, len, result);
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return error;
+}
+
+bool
+core_flow_names(struct core *core, uint32_t ifindex, uint32_t vni, char **port,
+                char **network)
+{
+    bool known;
+
+    *port = NULL;
+    *network = NULL;
+    pthread_mutex_lock(&core->mutex);
+    for (size_t i = 0; i < core->n_port_names; i++) {
+        if (core->port_names[i].ifindex == ifindex) {
+            *port = xstrdup(core->port_names[i].name);
+            break;
+        }
+    }
+    for (size_t i = 0; core->state && i < core->state->n_networks; i++) {
+        if (core->state->networks[i].vni == vni) {
+            *network = xstrdup(core->state->networks[i].name);
+            break;
+        }
+    }
+    known = core->state != NULL;
+    pthread_mutex_unlock(&core->mutex);
+    return known;
 }

@@ -6,7 +6,12 @@
  * controller and the one that reports to it; and the metrics server.
  * Every access to the datapath or the state goes through here, so that
  * one reconciliation never runs into another and a scrape never sees a
- * half-changed state. */
+ * half-changed state.
+ *
+ * The core also revalidates the datapath's connection tracker
+ * (fw_revalidate()) after every reconciliation that changed what the
+ * firewall decides by, and every FW_REVALIDATE_INTERVAL_MS from
+ * core_poll(). */
 #ifndef AGENT_CORE_H
 #define AGENT_CORE_H 1
 
@@ -69,6 +74,17 @@ struct core_snapshot {
     bool connected;                /* The controller is reachable. */
     int64_t revision;              /* Revision of the state in force. */
     bool ready;                    /* A reconciliation has succeeded. */
+    uint64_t ct_entries;           /* Conntrack entries at the last
+                                    * revalidation. */
+    uint64_t ct_expired;           /* Entries it deleted as expired... */
+    uint64_t ct_denied;            /* ...and as denied now, in all. */
+    bool have_fw_stats;            /* Whether 'fw' is set. */
+    struct dp_fw_stats fw;         /* The datapath's firewall counters. */
+    struct core_rule_hits {
+        uint32_t rule_id; /* A rule installed on this host... */
+        uint64_t hits;    /* ...and its counter. */
+    } * rule_hits;        /* By rule id. */
+    size_t n_rule_hits;   /* Number of 'rule_hits'. */
 };
 
 /* Fills 'snap' with the current counters and status. */
@@ -77,5 +93,20 @@ void core_snapshot_destroy(struct core_snapshot *);
 
 /* Whether a reconciliation has succeeded yet. */
 bool core_is_ready(struct core *);
+
+/* Stores in '*port' and '*network' (which the caller frees) the names of
+ * the port whose device is 'ifindex' and of the network of 'vni' in the
+ * state in force, NULL for either if there is none.  Returns false if
+ * there is no state at all yet. */
+bool core_flow_names(struct core *, uint32_t ifindex, uint32_t vni,
+                     char **port, char **network);
+
+/* Runs 'frame' ('len' bytes) through 'program' with dp_trace() (see
+ * agent/trace.h): the program of the device of port 'port' of the state
+ * in force, or the uplink's ('port' NULL).  ENOENT if the state has no
+ * such port, ENODEV if its device or the underlay is not in the
+ * datapath. */
+int core_trace(struct core *, enum dp_trace_program program, const char *port,
+               const void *frame, size_t len, struct dp_trace_result *result);
 
 #endif /* agent/core.h */

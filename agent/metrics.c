@@ -9,6 +9,7 @@
 
 #include "agent/agent-config.h"
 #include "agent/core.h"
+#include "agent/trace.h"
 #include "datapath/dp.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -130,6 +131,46 @@ render_underlay(FILE *out, const struct core_snapshot *snap)
     }
 }
 
+/* The firewall's counters (doc/firewall.md). */
+static void
+render_firewall(FILE *out, const struct core_snapshot *snap)
+{
+    put_header(out, "fabric_conntrack_entries", "gauge",
+               "Connections tracked, as of the last revalidation.");
+    fprintf(out, "fabric_conntrack_entries %" PRIu64 "\n", snap->ct_entries);
+    put_header(out, "fabric_conntrack_expired_total", "counter",
+               "Conntrack entries the agent deleted as timed out.");
+    fprintf(out, "fabric_conntrack_expired_total %" PRIu64 "\n",
+            snap->ct_expired);
+    put_header(out, "fabric_conntrack_revalidated_deleted_total", "counter",
+               "Conntrack entries the agent deleted because the policy "
+               "denies them now.");
+    fprintf(out, "fabric_conntrack_revalidated_deleted_total %" PRIu64 "\n",
+            snap->ct_denied);
+    put_header(out, "fabric_conntrack_full_total", "counter",
+               "New connections refused because the conntrack table was "
+               "full.");
+    if (snap->have_fw_stats) {
+        fprintf(out, "fabric_conntrack_full_total %" PRIu64 "\n",
+                snap->fw.ct_full);
+    }
+    put_header(out, "fabric_flowlog_events_lost_total", "counter",
+               "Flow log events the fast path lost: its ring buffer was "
+               "full.");
+    if (snap->have_fw_stats) {
+        fprintf(out, "fabric_flowlog_events_lost_total %" PRIu64 "\n",
+                snap->fw.events_lost);
+    }
+    put_header(out, "fabric_rule_hits_total", "counter",
+               "Connections a security group rule allowed and packets it "
+               "denied on this host, by rule id.");
+    for (size_t i = 0; i < snap->n_rule_hits; i++) {
+        fprintf(out,
+                "fabric_rule_hits_total{rule=\"%" PRIu32 "\"} %" PRIu64 "\n",
+                snap->rule_hits[i].rule_id, snap->rule_hits[i].hits);
+    }
+}
+
 char *
 metrics_render(const struct core_snapshot *snap)
 {
@@ -163,6 +204,7 @@ metrics_render(const struct core_snapshot *snap)
     put_header(out, "fabric_agent_ready", "gauge",
                "1 once a reconciliation has succeeded.");
     fprintf(out, "fabric_agent_ready %d\n", snap->ready);
+    render_firewall(out, snap);
     if (fclose(out)) {
         free(text);
         return xstrdup("");
@@ -190,6 +232,69 @@ reply(struct MHD_Connection *conn, unsigned int status, const char *type,
     return r;
 }
 
+/* The body of a POST being received. */
+struct upload {
+    char *data;    /* Bytes so far, NUL-terminated. */
+    size_t len;    /* Bytes in 'data'. */
+    bool too_long; /* More than UPLOAD_MAX came: refused. */
+};
+
+/* The largest body the listener takes: a trace request carries one frame
+ * of at most 2 KiB, in base64. */
+#define UPLOAD_MAX (64 * 1024)
+
+/* POST /v1/trace (agent/trace.c): collects the body over the calls
+ * libmicrohttpd makes, then answers. */
+static enum MHD_Result
+trace_cb(struct metrics *m, struct MHD_Connection *conn, const char *data,
+         size_t *size, void **con_cls)
+{
+    struct upload *up = *con_cls;
+    char *answer;
+    int status;
+
+    if (!up) {
+        *con_cls = xzalloc(sizeof *up);
+        return MHD_YES;
+    }
+    if (*size) {
+        if (up->len + *size > UPLOAD_MAX) {
+            up->too_long = true;
+        } else {
+            up->data = xrealloc(up->data, up->len + *size + 1);
+            memcpy(up->data + up->len, data, *size);
+            up->len += *size;
+            up->data[up->len] = '\0';
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    if (up->too_long) {
+        return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json",
+                     xstrdup("{\"error\":\"trace: body too large\"}"));
+    }
+    status = agent_trace_handle(
+        m->core,
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+        up->data, up->len, &answer);
+    return reply(conn, status, "application/json",
+                 answer ? answer : xstrdup("{\"error\":\"out of memory\"}"));
+}
+
+/* Frees the upload of a request that ended, answered or not. */
+static void
+completed_cb(void *m, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode code)
+{
+    struct upload *up = *con_cls;
+
+    if (up) {
+        free(up->data);
+        free(up);
+        *con_cls = NULL;
+    }
+}
+
 static enum MHD_Result
 access_cb(void *m_, struct MHD_Connection *conn, const char *url,
           const char *method, const char *version, const char *upload_data,
@@ -198,6 +303,9 @@ access_cb(void *m_, struct MHD_Connection *conn, const char *url,
     static const char *text = "text/plain; charset=utf-8";
     struct metrics *m = m_;
 
+    if (!strcmp(url, "/v1/trace") && !strcmp(method, "POST")) {
+        return trace_cb(m, conn, upload_data, upload_data_size, con_cls);
+    }
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text,
                      xasprintf("%s: method not allowed (use GET)\n", method));
@@ -251,7 +359,8 @@ metrics_start(const char *listen, struct core *core, struct metrics **mp)
     m->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, m, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int) METRICS_CONNECTION_TIMEOUT, MHD_OPTION_END);
+        (unsigned int) METRICS_CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED,
+        completed_cb, NULL, MHD_OPTION_END);
     if (!m->daemon) {
         int error = errno ? errno : EADDRINUSE;
 

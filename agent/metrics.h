@@ -6,7 +6,8 @@
  *                  whether the controller is reachable, the revision of
  *                  the desired state in force.
  *   GET /healthz   200 "ok" while the process serves.
- *   GET /readyz    200 once a reconciliation has succeeded, else 503. */
+ *   GET /readyz    200 once a reconciliation has succeeded, else 503.
+ *   POST /v1/trace the controller's traces (agent/trace.h). */
 #ifndef AGENT_METRICS_H
 #define AGENT_METRICS_H 1
 

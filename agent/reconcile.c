@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/param.h>
 
+#include "agent/firewall.h"
 #include "agent/state.h"
 #include "datapath/netlink.h"
 #include "utils/addr.h"
@@ -28,13 +29,25 @@ static const struct {
     [DP_FLOOD] = {sizeof(struct dp_flood_key), sizeof(struct dp_flood)},
     [DP_NEXTHOPS] = {sizeof(struct dp_nexthop_key), sizeof(struct dp_nexthop)},
     [DP_QOS] = {sizeof(struct dp_qos_key), sizeof(struct dp_qos)},
+    [DP_POLICIES] = {sizeof(struct policy_key), sizeof(struct policy_value)},
+    [DP_POLICY_CIDRS] = {sizeof(struct policy_cidr_key),
+                         sizeof(struct dp_policy_cidr)},
+    [DP_VTEPS] = {sizeof(struct dp_vtep_key), sizeof(struct dp_vtep)},
+    [DP_CONNTRACK] = {sizeof(struct ct_key), sizeof(struct dp_ct)},
+    [DP_RULE_HITS] = {sizeof(struct dp_rule_key), sizeof(struct dp_rule_hits)},
 };
 
 /* The order in which tables receive additions and changes: an entry is set
  * only after those it refers to (a port's network, an FDB entry's port or
- * the next hop of its VTEP...).  Deletions go in the reverse order. */
+ * the next hop of its VTEP...).  Deletions go in the reverse order.  The
+ * firewall's entries come before the ports that they govern, so that a port
+ * never becomes firewalled before its rules are there, and a CIDR identity's
+ * rules before the CIDR that leads to them.  DP_CONNTRACK belongs to the
+ * fast path and is never reconciled. */
 static const enum dp_table set_order[] = {
-    DP_NEXTHOPS, DP_NETWORKS, DP_PORTS, DP_QOS, DP_FDB, DP_BINDINGS, DP_FLOOD};
+    DP_NEXTHOPS, DP_VTEPS,        DP_NETWORKS, DP_RULE_HITS,
+    DP_POLICIES, DP_POLICY_CIDRS, DP_PORTS,    DP_QOS,
+    DP_FDB,      DP_BINDINGS,     DP_FLOOD};
 
 void
 reconcile_tables_init(struct reconcile_tables *tables)
@@ -140,6 +153,10 @@ reconcile_values_equal(enum dp_table table, const void *a, const void *b)
                && !memcmp(x->members, y->members,
                           x->n_members * sizeof x->members[0]);
     }
+    if (table == DP_RULE_HITS) {
+        /* Counters, which the fast path owns once the entry exists. */
+        return true;
+    }
     return !memcmp(a, b, table_sizes[table].value_size);
 }
 
@@ -195,6 +212,81 @@ format_port(const struct dp_port *port, char *buf, size_t size)
     append(buf, size, "%s%s",
            port->flags & DP_PORT_SECURITY ? " port-security" : "",
            port->flags & DP_PORT_VETH ? " veth" : "");
+    if (port->identity) {
+        append(buf, size, " identity %u", port->identity);
+    }
+    append(buf, size, "%s%s%s",
+           port->flags & DP_PORT_FW_INGRESS ? " fw-ingress" : "",
+           port->flags & DP_PORT_FW_EGRESS ? " fw-egress" : "",
+           port->flags & DP_PORT_FW_DEFAULT_DENY ? " fw-default-deny" : "");
+}
+
+const char *
+reconcile_proto_name(uint8_t proto)
+{
+    switch (proto) {
+    case 0:
+        return "any";
+    case PKT_IPPROTO_TCP:
+        return "tcp";
+    case PKT_IPPROTO_UDP:
+        return "udp";
+    case PKT_IPPROTO_ICMP:
+        return "icmp";
+    case PKT_IPPROTO_ICMPV6:
+        return "icmpv6";
+    case POLICY_IPPROTO_SCTP:
+        return "sctp";
+    default:
+        return NULL;
+    }
+}
+
+/* Formats policy key 'k' as "group 300 egress tcp port 5432 peer 301". */
+static void
+format_policy_key(const struct policy_key *k, char *buf, size_t size)
+{
+    const char *proto = reconcile_proto_name(k->proto);
+
+    append(buf, size, "group %u %s ", k->group,
+           k->direction == POLICY_INGRESS ? "ingress" : "egress");
+    if (proto) {
+        append(buf, size, "%s", proto);
+    } else {
+        append(buf, size, "proto %u", k->proto);
+    }
+    switch (k->match) {
+    case POLICY_MATCH_PORT:
+        append(buf, size, " port %u", k->port);
+        break;
+    case POLICY_MATCH_BUCKET:
+        append(buf, size, " ports %u-%u", k->port << POLICY_BUCKET_SHIFT,
+               (k->port << POLICY_BUCKET_SHIFT) + POLICY_BUCKET_SIZE - 1);
+        break;
+    case POLICY_MATCH_ANY_PORT:
+    case POLICY_MATCH_ANY_PROTO:
+        break;
+    default:
+        append(buf, size, " match %u port %u", k->match, k->port);
+        break;
+    }
+    if (k->peer == POLICY_PEER_ANY) {
+        append(buf, size, " peer any");
+    } else {
+        append(buf, size, " peer %u", k->peer);
+    }
+}
+
+/* Formats CIDR key 'k' as "vni 100 192.0.2.0/24". */
+static void
+format_cidr_key(const struct policy_cidr_key *k, char *buf, size_t size)
+{
+    char s[INET6_ADDRSTRLEN];
+
+    append(
+        buf, size, "vni %u %s/%d", ntohl(k->vni),
+        inet_ntop(k->family == 4 ? AF_INET : AF_INET6, k->addr, s, sizeof s),
+        (int) k->prefixlen - POLICY_CIDR_KEY_FIXED_BITS);
 }
 
 static void
@@ -291,6 +383,9 @@ reconcile_format_entry(enum dp_table table, const void *key, const void *value,
         if (v) {
             append(buf, size, " -> ");
             append_mac(buf, size, v->mac);
+            if (v->identity) {
+                append(buf, size, " identity %u", v->identity);
+            }
         }
         break;
     }
@@ -336,6 +431,54 @@ reconcile_format_entry(enum dp_table table, const void *key, const void *value,
         }
         break;
     }
+    case DP_POLICIES: {
+        const struct policy_value *v = value;
+
+        format_policy_key(key, buf, size);
+        if (v) {
+            append(buf, size, " -> rule %u %s%s", v->rule_id,
+                   v->action == POLICY_ALLOW  ? "allow"
+                   : v->action == POLICY_DENY ? "deny"
+                                              : "none",
+                   v->flags & POLICY_F_LOG ? " log" : "");
+        }
+        break;
+    }
+    case DP_POLICY_CIDRS: {
+        const struct dp_policy_cidr *v = value;
+
+        format_cidr_key(key, buf, size);
+        if (v) {
+            append(buf, size, " -> identity %u", v->identity);
+        }
+        break;
+    }
+    case DP_VTEPS: {
+        const struct dp_vtep_key *k = key;
+
+        append_ipv4(buf, size, k->vtep);
+        break;
+    }
+    case DP_CONNTRACK: {
+        const struct ct_key *k = key;
+        int af = k->family == CT_FAMILY_IPV4 ? AF_INET : AF_INET6;
+        char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
+        append(buf, size, "vni %u proto %u %s.%u %s.%u", k->vni, k->proto,
+               inet_ntop(af, k->addr_a, a, sizeof a), ntohs(k->port_a),
+               inet_ntop(af, k->addr_b, b, sizeof b), ntohs(k->port_b));
+        break;
+    }
+    case DP_RULE_HITS: {
+        const struct dp_rule_key *k = key;
+        const struct dp_rule_hits *v = value;
+
+        append(buf, size, "rule %u", k->rule_id);
+        if (v) {
+            append(buf, size, " -> %llu hits", (unsigned long long) v->hits);
+        }
+        break;
+    }
     case DP_N_TABLES:
     default:
         break;
@@ -359,9 +502,14 @@ flood_add_vtep(struct dp_flood *flood, uint32_t vtep)
 void
 reconcile_desired(const struct state *s, uint32_t underlay_mtu,
                   const struct reconcile_link *links,
+                  struct fw_cidr_ids *cidr_ids,
                   struct reconcile_tables *tables)
 {
     struct dp_flood *floods = xcalloc(s->n_networks, sizeof *floods);
+    struct fw_cidr_ids *own_ids = cidr_ids ? NULL : fw_cidr_ids_create();
+
+    fw_desired(s, cidr_ids ? cidr_ids : own_ids, tables);
+    fw_cidr_ids_destroy(own_ids);
 
     for (size_t i = 0; i < s->n_networks; i++) {
         const struct state_network *net = &s->networks[i];
@@ -380,6 +528,7 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
             .vni = net->vni,
             .mtu = state_network_mtu(net, underlay_mtu),
             .ip4 = port->ip4,
+            .identity = port->identity,
         };
         struct dp_fdb_key fdb_key = {.vni = net->vni};
         struct dp_fdb_entry fdb = {.ifindex = links[i].ifindex};
@@ -389,7 +538,8 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
             continue;
         }
         value.flags = (port->port_security ? DP_PORT_SECURITY : 0)
-                      | (links[i].veth ? DP_PORT_VETH : 0);
+                      | (links[i].veth ? DP_PORT_VETH : 0)
+                      | fw_port_flags(s, port);
         memcpy(value.mac, port->mac, sizeof value.mac);
         memcpy(value.ip6, port->ip6, sizeof value.ip6);
         reconcile_tables_add(tables, DP_PORTS, &key, &value);
@@ -416,7 +566,7 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
 
         if (port->ip4) {
             struct dp_binding_key bkey = {.vni = net->vni, .ip4 = port->ip4};
-            struct dp_binding binding = {.pad = 0};
+            struct dp_binding binding = {.identity = port->identity};
 
             memcpy(binding.mac, port->mac, sizeof binding.mac);
             reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
@@ -435,7 +585,7 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
         reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
         if (remote->ip4) {
             struct dp_binding_key bkey = {.vni = vni, .ip4 = remote->ip4};
-            struct dp_binding binding = {.pad = 0};
+            struct dp_binding binding = {.identity = remote->identity};
 
             memcpy(binding.mac, remote->mac, sizeof binding.mac);
             reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
@@ -580,10 +730,18 @@ dump_entry(const void *key, const void *value, void *table)
 }
 
 int
+reconcile_dump_table(struct dp *dp, enum dp_table id,
+                     struct reconcile_tables *tables)
+{
+    return dp_table_dump(dp, id, dump_entry, &tables->t[id]);
+}
+
+int
 reconcile_dump(struct dp *dp, struct reconcile_tables *tables)
 {
     for (int i = 0; i < DP_N_TABLES; i++) {
-        int error = dp_table_dump(dp, i, dump_entry, &tables->t[i]);
+        int error =
+            i == DP_CONNTRACK ? 0 : reconcile_dump_table(dp, i, tables);
 
         if (error) {
             return error;
@@ -623,6 +781,9 @@ struct reconciler {
                                        * the HTB or found no need. */
     int htb_error;                    /* Why the HTB could not be installed
                                        * on the underlay, or 0. */
+    struct fw_cidr_ids *cidr_ids;     /* CIDR identities. */
+    bool fw_changed;                  /* A run changed an entry the
+                                       * firewall decides by. */
 };
 
 struct reconciler *
@@ -631,6 +792,7 @@ reconcile_create(struct dp *dp)
     struct reconciler *rc = xzalloc(sizeof *rc);
 
     rc->dp = dp;
+    rc->cidr_ids = fw_cidr_ids_create();
     return rc;
 }
 
@@ -653,6 +815,7 @@ reconcile_destroy(struct reconciler *rc)
         reconcile_forget_devices(rc);
         free(rc->vteps);
         free(rc->classes);
+        fw_cidr_ids_destroy(rc->cidr_ids);
         free(rc);
     }
 }
@@ -716,6 +879,15 @@ reconcile_lookup(const char *name, struct nl_link *link)
         }
         memset(link, 0, sizeof *link);
     }
+}
+
+/* Whether the firewall's verdicts depend on entries of 'table': policies,
+ * CIDR identities, and the identities and flags of ports and bindings. */
+static bool
+reconcile_is_fw_table(enum dp_table table)
+{
+    return table == DP_POLICIES || table == DP_POLICY_CIDRS
+           || table == DP_PORTS || table == DP_BINDINGS;
 }
 
 /* Applies 'op' to the datapath.  Returns 0 or an errno value. */
@@ -1354,7 +1526,8 @@ reconcile_run(struct reconciler *rc, const struct state *s)
      * ignores departure times. */
     error = reconcile_htb(rc, s, underlay.ifindex, rlinks, &actual.t[DP_QOS],
                           &htb);
-    reconcile_desired(s, underlay.mtu, rlinks, &desired);
+    fw_cidr_ids_seed(rc->cidr_ids, &actual.t[DP_POLICY_CIDRS]);
+    reconcile_desired(s, underlay.mtu, rlinks, rc->cidr_ids, &desired);
     if (htb || !reconcile_fq(rc, s, underlay.ifindex)) {
         reconcile_police_egress(&desired);
     }
@@ -1373,6 +1546,7 @@ reconcile_run(struct reconciler *rc, const struct state *s)
             counts[ops.ops[i].type] += !e;
             error = error ? error : e;
         }
+        rc->fw_changed |= reconcile_is_fw_table(ops.ops[i].table);
     }
     e = reconcile_port_devices(s, underlay.mtu, links);
     error = error ? error : e;
@@ -1405,6 +1579,15 @@ out:
     free(rlinks);
     free(links);
     return error;
+}
+
+bool
+reconcile_take_fw_changed(struct reconciler *rc)
+{
+    bool changed = rc->fw_changed;
+
+    rc->fw_changed = false;
+    return changed;
 }
 
 bool

@@ -29,6 +29,7 @@
 
 #include "datapath/dp.h"
 
+struct fw_cidr_ids;
 struct state;
 
 /* The contents of one datapath table: fixed-size entries, each a key
@@ -90,11 +91,14 @@ struct reconcile_nexthop {
 };
 
 /* Fills 'tables' (initialized and empty) with the contents the datapath
- * should have for 's', except next hops.  'links' has one element per port
- * of 's'; 'underlay_mtu' is the MTU of the underlay device, 0 if
- * unknown. */
+ * should have for 's', except next hops, the firewall's included (see
+ * agent/firewall.h).  'links' has one element per port of 's';
+ * 'underlay_mtu' is the MTU of the underlay device, 0 if unknown.
+ * 'cidr_ids' keeps the CIDR identities from one call to the next; NULL
+ * gives every CIDR a new one. */
 void reconcile_desired(const struct state *s, uint32_t underlay_mtu,
                        const struct reconcile_link *links,
+                       struct fw_cidr_ids *cidr_ids,
                        struct reconcile_tables *tables);
 
 /* Adds to 'tables' the next hops of the 'n' remote VTEPs in 'vteps'.  A
@@ -137,8 +141,17 @@ void reconcile_diff(struct reconcile_tables *desired,
                     struct reconcile_ops *ops);
 void reconcile_ops_destroy(struct reconcile_ops *);
 
-/* Reads every table of 'dp' into 'tables' (initialized and empty). */
+/* Reads every table of 'dp' into 'tables' (initialized and empty), except
+ * DP_CONNTRACK, which is the fast path's and may be large. */
 int reconcile_dump(struct dp *dp, struct reconcile_tables *tables);
+
+/* Reads table 'id' of 'dp' into 'tables'. */
+int reconcile_dump_table(struct dp *dp, enum dp_table id,
+                         struct reconcile_tables *tables);
+
+/* Returns the name of IP protocol 'proto' in rules and flow logs ("tcp",
+ * "any" for 0...), or NULL for one without a name. */
+const char *reconcile_proto_name(uint8_t proto);
 
 /* Reconciles one datapath over time.  Remembers the devices it found at
  * its last run, so that it reports each pending port once and notices when
@@ -163,5 +176,10 @@ int reconcile_run(struct reconciler *rc, const struct state *s);
  * second: one dump of the host's interface names, and a route and a
  * neighbour lookup per remote VTEP. */
 bool reconcile_poll(struct reconciler *rc);
+
+/* Returns true if a run of 'rc' since the last call changed (or tried to
+ * change) an entry the firewall decides by, so that connections already
+ * tracked need judging again (fw_revalidate()). */
+bool reconcile_take_fw_changed(struct reconciler *rc);
 
 #endif /* agent/reconcile.h */

@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <string.h>
 
+#include "agent/firewall.h"
 #include "agent/reconcile.h"
 #include "datapath/dp.h"
 #include "utils/addr.h"
@@ -68,11 +69,21 @@ json_port(const struct dp_port_key *key, const struct dp_port *port)
     if (port->flags & DP_PORT_VETH) {
         json_array_append_new(flags, json_string("veth"));
     }
+    if (port->flags & DP_PORT_FW_INGRESS) {
+        json_array_append_new(flags, json_string("fw-ingress"));
+    }
+    if (port->flags & DP_PORT_FW_EGRESS) {
+        json_array_append_new(flags, json_string("fw-egress"));
+    }
+    if (port->flags & DP_PORT_FW_DEFAULT_DENY) {
+        json_array_append_new(flags, json_string("fw-default-deny"));
+    }
     obj = json_pack("{s:I, s:o, s:I, s:o, s:I, s:o}", "ifindex",
                     (json_int_t) key->ifindex, "device",
                     json_device(key->ifindex), "vni", (json_int_t) port->vni,
                     "mac", json_mac(port->mac), "mtu", (json_int_t) port->mtu,
                     "flags", flags);
+    json_object_set_new(obj, "identity", json_integer(port->identity));
     if (port->ip4) {
         json_object_set_new(obj, "ip", json_ipv4(port->ip4));
     }
@@ -115,8 +126,9 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
         const struct dp_binding_key *k = key;
         const struct dp_binding *v = value;
 
-        return json_pack("{s:I, s:o, s:o}", "vni", (json_int_t) k->vni, "ip",
-                         json_ipv4(k->ip4), "mac", json_mac(v->mac));
+        return json_pack("{s:I, s:o, s:o, s:I}", "vni", (json_int_t) k->vni,
+                         "ip", json_ipv4(k->ip4), "mac", json_mac(v->mac),
+                         "identity", (json_int_t) v->identity);
     }
     case DP_FLOOD: {
         const struct dp_flood_key *k = key;
@@ -175,10 +187,124 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
         }
         return o;
     }
+    case DP_POLICIES: {
+        const struct policy_key *k = key;
+        const struct policy_value *v = value;
+        static const char *const matches[] = {
+            [POLICY_MATCH_PORT] = "port",
+            [POLICY_MATCH_BUCKET] = "bucket",
+            [POLICY_MATCH_ANY_PORT] = "any-port",
+            [POLICY_MATCH_ANY_PROTO] = "any-protocol",
+        };
+        const char *proto = reconcile_proto_name(k->proto);
+        json_t *o = json_pack(
+            "{s:I, s:s, s:o, s:s, s:I, s:I, s:I, s:s, s:b}", "group",
+            (json_int_t) k->group, "direction",
+            k->direction == POLICY_INGRESS ? "ingress" : "egress", "protocol",
+            proto ? json_string(proto) : json_integer(k->proto), "match",
+            k->match < ARRAY_SIZE(matches) && matches[k->match]
+                ? matches[k->match]
+                : "?",
+            "port", (json_int_t) k->port, "peer", (json_int_t) k->peer, "rule",
+            (json_int_t) v->rule_id, "action",
+            v->action == POLICY_ALLOW ? "allow" : "deny", "log",
+            (v->flags & POLICY_F_LOG) != 0);
+
+        return o;
+    }
+    case DP_POLICY_CIDRS: {
+        const struct policy_cidr_key *k = key;
+        const struct dp_policy_cidr *v = value;
+        char addr[INET6_ADDRSTRLEN], cidr[INET6_ADDRSTRLEN + 16];
+
+        inet_ntop(k->family == 4 ? AF_INET : AF_INET6, k->addr, addr,
+                  sizeof addr);
+        snprintf(cidr, sizeof cidr, "%s/%d", addr,
+                 (int) k->prefixlen - POLICY_CIDR_KEY_FIXED_BITS);
+        return json_pack("{s:I, s:s, s:I}", "vni", (json_int_t) ntohl(k->vni),
+                         "cidr", cidr, "identity", (json_int_t) v->identity);
+    }
+    case DP_VTEPS: {
+        const struct dp_vtep_key *k = key;
+
+        return json_pack("{s:o}", "vtep", json_ipv4(k->vtep));
+    }
+    case DP_RULE_HITS: {
+        const struct dp_rule_key *k = key;
+        const struct dp_rule_hits *v = value;
+
+        return json_pack("{s:I, s:I}", "rule", (json_int_t) k->rule_id, "hits",
+                         (json_int_t) v->hits);
+    }
+    case DP_CONNTRACK:
     case DP_N_TABLES:
     default:
         return json_null();
     }
+}
+
+/* Counts of the conntrack table, by state. */
+struct ct_count {
+    uint64_t now_ns;      /* Now, CLOCK_MONOTONIC. */
+    uint64_t entries;     /* Entries. */
+    uint64_t expired;     /* Of which timed out, not yet deleted. */
+    uint64_t by_state[9]; /* By enum ct_state. */
+};
+
+static int
+ct_count_cb(const void *key, const void *value, void *count_)
+{
+    const struct dp_ct *ct = value;
+    struct ct_count *count = count_;
+
+    (void) key;
+    count->entries++;
+    count->expired += ct_entry_expired(&ct->ct, count->now_ns);
+    if (ct->ct.state < ARRAY_SIZE(count->by_state)) {
+        count->by_state[ct->ct.state]++;
+    }
+    return 0;
+}
+
+/* Returns the firewall summary of 'dp': conntrack by state, the fast
+ * path's counters, how many policy entries and CIDRs it holds. */
+static json_t *
+json_firewall(struct dp *dp, const struct reconcile_tables *tables)
+{
+    static const char *const states[] = {
+        "new",        "syn-sent", "syn-recv",  "established", "fin-wait",
+        "close-wait", "last-ack", "time-wait", "close"};
+    struct ct_count count = {.now_ns = fw_now_ns()};
+    struct dp_fw_stats stats;
+    json_t *fw = json_object();
+    json_t *by_state = json_object();
+
+    if (!dp_table_dump(dp, DP_CONNTRACK, ct_count_cb, &count)) {
+        for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
+            if (count.by_state[i]) {
+                json_object_set_new(by_state, states[i],
+                                    json_integer(count.by_state[i]));
+            }
+        }
+        json_object_set_new(fw, "conntrack_entries",
+                            json_integer(count.entries));
+        json_object_set_new(fw, "conntrack_expired",
+                            json_integer(count.expired));
+        json_object_set_new(fw, "conntrack_by_state", by_state);
+    } else {
+        json_decref(by_state);
+    }
+    if (!dp_fw_stats_get(dp, &stats)) {
+        json_object_set_new(fw, "conntrack_full", json_integer(stats.ct_full));
+        json_object_set_new(fw, "flowlog_events_lost",
+                            json_integer(stats.events_lost));
+    }
+    json_object_set_new(fw, "policy_entries",
+                        json_integer(tables->t[DP_POLICIES].n));
+    json_object_set_new(fw, "cidr_entries",
+                        json_integer(tables->t[DP_POLICY_CIDRS].n));
+    json_object_set_new(fw, "vteps", json_integer(tables->t[DP_VTEPS].n));
+    return fw;
 }
 
 /* Returns the counters of device 'ifindex' (0: frames of no known device)
@@ -237,8 +363,13 @@ show_collect(struct dp *dp, json_t **docp)
     }
     for (int id = 0; id < DP_N_TABLES; id++) {
         struct reconcile_table *table = &tables.t[id];
-        json_t *list = json_array();
+        json_t *list;
 
+        if (id == DP_CONNTRACK) {
+            /* Possibly millions of entries: summed up in "firewall". */
+            continue;
+        }
+        list = json_array();
         reconcile_table_sort(table);
         for (size_t i = 0; i < table->n; i++) {
             json_array_append_new(list, json_entry(id, table, i));
@@ -267,6 +398,7 @@ show_collect(struct dp *dp, json_t **docp)
         json_array_append_new(counters, c);
     }
     json_object_set_new(doc, "counters", counters);
+    json_object_set_new(doc, "firewall", json_firewall(dp, &tables));
     reconcile_tables_destroy(&tables);
     *docp = doc;
     return 0;
@@ -313,6 +445,53 @@ heading(FILE *out, const json_t *doc, const char *name, const char *columns)
     return list;
 }
 
+/* Prints the firewall's part of 'doc': a summary, the CIDR identities and
+ * the rule counters.  The policy entries themselves, which a port range
+ * multiplies, are in the JSON output only. */
+static void
+show_firewall_text(FILE *out, const json_t *doc)
+{
+    const json_t *fw = json_object_get(doc, "firewall");
+    const json_t *by_state = json_object_get(fw, "conntrack_by_state");
+    const json_t *list, *e;
+    const char *state;
+    json_t *n;
+    size_t i;
+
+    fprintf(out,
+            "\nfirewall: %lld policy entries, %lld CIDR entries, "
+            "%lld remote VTEPs\n",
+            num(fw, "policy_entries"), num(fw, "cidr_entries"),
+            num(fw, "vteps"));
+    if (json_object_get(fw, "conntrack_entries")) {
+        fprintf(out, "  conntrack: %lld entries (%lld expired)",
+                num(fw, "conntrack_entries"), num(fw, "conntrack_expired"));
+        json_object_foreach((json_t *) by_state, state, n)
+        {
+            fprintf(out, ", %s %lld", state,
+                    (long long) json_integer_value(n));
+        }
+        fputc('\n', out);
+    }
+    if (json_object_get(fw, "conntrack_full")) {
+        fprintf(out, "  refused, table full: %lld; flow events lost: %lld\n",
+                num(fw, "conntrack_full"), num(fw, "flowlog_events_lost"));
+    }
+
+    list = heading(out, doc, "policy-cidrs",
+                   "VNI        CIDR                                        "
+                   "IDENTITY");
+    for (i = 0; (e = json_array_get(list, i)); i++) {
+        fprintf(out, "  %-10lld %-43s %lld\n", num(e, "vni"), str(e, "cidr"),
+                num(e, "identity"));
+    }
+
+    list = heading(out, doc, "rule-hits", "RULE       HITS");
+    for (i = 0; (e = json_array_get(list, i)); i++) {
+        fprintf(out, "  %-10lld %lld\n", num(e, "rule"), num(e, "hits"));
+    }
+}
+
 static void
 show_text(FILE *out, const json_t *doc)
 {
@@ -336,14 +515,16 @@ show_text(FILE *out, const json_t *doc)
 
     list = heading(out, doc, "ports",
                    "DEVICE           IFINDEX VNI        MAC               "
-                   " MTU   IP              IPV6                     FLAGS");
+                   " MTU   IP              IPV6                     "
+                   "IDENTITY FLAGS");
     for (i = 0; (e = json_array_get(list, i)); i++) {
         const json_t *flags, *flag;
         size_t j;
 
-        fprintf(out, "  %-16s %-7lld %-10lld %-18s %-5lld %-15s %-24s",
+        fprintf(out, "  %-16s %-7lld %-10lld %-18s %-5lld %-15s %-24s %-8lld",
                 str(e, "device"), num(e, "ifindex"), num(e, "vni"),
-                str(e, "mac"), num(e, "mtu"), str(e, "ip"), str(e, "ipv6"));
+                str(e, "mac"), num(e, "mtu"), str(e, "ip"), str(e, "ipv6"),
+                num(e, "identity"));
         flags = json_object_get(e, "flags");
         for (j = 0; (flag = json_array_get(flags, j)); j++) {
             fprintf(out, "%s%s", j ? "," : " ", json_string_value(flag));
@@ -357,10 +538,11 @@ show_text(FILE *out, const json_t *doc)
                 location(json_object_get(e, "to"), buf, sizeof buf));
     }
 
-    list = heading(out, doc, "bindings", "VNI        IP              MAC");
+    list = heading(out, doc, "bindings",
+                   "VNI        IP              MAC                IDENTITY");
     for (i = 0; (e = json_array_get(list, i)); i++) {
-        fprintf(out, "  %-10lld %-15s %s\n", num(e, "vni"), str(e, "ip"),
-                str(e, "mac"));
+        fprintf(out, "  %-10lld %-15s %-18s %lld\n", num(e, "vni"),
+                str(e, "ip"), str(e, "mac"), num(e, "identity"));
     }
 
     list = heading(out, doc, "flood", "VNI        MEMBERS");
@@ -399,6 +581,8 @@ show_text(FILE *out, const json_t *doc)
                 num(e, "ingress_rate"), num(e, "ingress_burst"),
                 dscp ? buf : "-");
     }
+
+    show_firewall_text(out, doc);
 
     list = heading(out, doc, "counters",
                    "DEVICE           ROLE          RX-PACKETS   RX-BYTES    "

@@ -11,6 +11,7 @@
 #include <sys/param.h>
 
 #include "datapath/dp-tables.h"
+#include "firewall/policy.h"
 #include "utils/addr.h"
 #include "utils/names.h"
 #include "utils/util.h"
@@ -475,6 +476,84 @@ parse_u64(struct state_errors *errors, const json_t *obj, const char *path,
     return true;
 }
 
+/* Parses the string 'key' of 'obj', which must be one of the
+ * NULL-terminated 'words', into '*out' (its index), if present.  Returns
+ * true if it was present and valid. */
+static bool
+parse_word(struct state_errors *errors, const json_t *obj, const char *path,
+           const char *key, bool required, const char *const words[], int *out)
+{
+    char expected[128] = "";
+    const json_t *value;
+    const char *s;
+    char *q;
+
+    for (int i = 0; words[i]; i++) {
+        size_t len = strlen(expected);
+
+        snprintf(expected + len, sizeof expected - len, "%s\"%s\"",
+                 i == 0         ? ""
+                 : words[i + 1] ? ", "
+                                : " or ",
+                 words[i]);
+    }
+    value =
+        get_member(errors, obj, path, key, JSON_STRING, required, expected);
+    if (!value) {
+        return false;
+    }
+    s = json_string_value(value);
+    for (int i = 0; words[i]; i++) {
+        if (!strcmp(s, words[i])) {
+            *out = i;
+            return true;
+        }
+    }
+    q = quote(s);
+    field_error(errors, path, key, "%s: expected %s", q, expected);
+    free(q);
+    return false;
+}
+
+/* Parses the optional "default_action" of the network 'net' at 'path'. */
+static void
+parse_default_action(struct state_errors *errors, const json_t *obj,
+                     const char *path, struct state_network *net)
+{
+    static const char *const actions[] = {"allow", "deny", NULL};
+    int action = 0;
+
+    parse_word(errors, obj, path, "default_action", false, actions, &action);
+    net->default_deny = action == 1;
+}
+
+#define IDENTITY_EXPECTED "0 for no group, or 256..49151"
+
+/* Parses the optional security identity 'key' of 'obj' into '*out' (0 if
+ * it is absent). */
+static void
+parse_identity_ref(struct state_errors *errors, const json_t *obj,
+                   const char *path, const char *key, uint16_t *out)
+{
+    const json_t *value = get_member(errors, obj, path, key, JSON_INTEGER,
+                                     false, "an integer, " IDENTITY_EXPECTED);
+    json_int_t n;
+
+    *out = 0;
+    if (!value) {
+        return;
+    }
+    n = json_integer_value(value);
+    if (n != 0 && (n < STATE_MIN_IDENTITY || n > STATE_MAX_IDENTITY)) {
+        field_error(errors, path, key,
+                    "%" JSON_INTEGER_FORMAT " is not a group identity "
+                    "(expected " IDENTITY_EXPECTED ")",
+                    n);
+        return;
+    }
+    *out = n;
+}
+
 static void
 parse_host(struct state_errors *errors, const json_t *root,
            struct state_host *host)
@@ -506,7 +585,8 @@ static void
 parse_networks(struct state_errors *errors, const json_t *root,
                struct state *s)
 {
-    static const char *const keys[] = {"name", "vni", "mtu", NULL};
+    static const char *const keys[] = {"name", "vni", "mtu", "default_action",
+                                       NULL};
     const json_t *list = get_list(errors, root, "networks");
 
     s->n_networks = json_array_size(list);
@@ -525,6 +605,7 @@ parse_networks(struct state_errors *errors, const json_t *root,
                        &net->vni);
             parse_uint(errors, obj, path, "mtu", false, STATE_MIN_MTU,
                        UINT16_MAX, &net->mtu);
+            parse_default_action(errors, obj, path, net);
         }
     }
 }
@@ -684,9 +765,9 @@ parse_qos(struct state_errors *errors, const json_t *port, const char *path,
 static void
 parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
 {
-    static const char *const keys[] = {"name",          "network", "device",
-                                       "mac",           "ip",      "ipv6",
-                                       "port_security", "qos",     NULL};
+    static const char *const keys[] = {
+        "name", "network",       "device", "mac",      "ip",
+        "ipv6", "port_security", "qos",    "identity", NULL};
     const json_t *list = get_list(errors, root, "ports");
 
     s->n_ports = json_array_size(list);
@@ -732,13 +813,15 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
         parse_ipv6(errors, obj, path, "ipv6", port->ip6);
         parse_bool(errors, obj, path, "port_security", &port->port_security);
         parse_qos(errors, obj, path, &port->qos);
+        parse_identity_ref(errors, obj, path, "identity", &port->identity);
     }
 }
 
 static void
 parse_remotes(struct state_errors *errors, const json_t *root, struct state *s)
 {
-    static const char *const keys[] = {"network", "mac", "ip", "vtep", NULL};
+    static const char *const keys[] = {"network", "mac",      "ip",
+                                       "vtep",    "identity", NULL};
     const json_t *list = get_list(errors, root, "remotes");
 
     s->n_remotes = json_array_size(list);
@@ -766,6 +849,385 @@ parse_remotes(struct state_errors *errors, const json_t *root, struct state *s)
                         "another host; local endpoints belong in "
                         "\"ports\")",
                         ip);
+        }
+        parse_identity_ref(errors, obj, path, "identity", &remote->identity);
+    }
+}
+
+/* Parses the CIDR 's' ("10.0.0.0/8", "fd00::/64") into '*cidr'.  Returns
+ * NULL, or what is wrong with it. */
+static const char *
+parse_cidr_string(const char *s, struct state_cidr *cidr)
+{
+    const char *slash = strchr(s, '/');
+    char addr[INET6_ADDRSTRLEN];
+    unsigned int max;
+    char *end;
+    long len;
+
+    memset(cidr, 0, sizeof *cidr);
+    if (!slash || (size_t) (slash - s) >= sizeof addr) {
+        return "not a CIDR (expected ADDRESS/LENGTH, e.g. 192.0.2.0/24 or "
+               "fd00::/64)";
+    }
+    memcpy(addr, s, slash - s);
+    addr[slash - s] = '\0';
+    if (strchr(addr, ':')) {
+        if (!addr_parse_ipv6(addr, cidr->addr)) {
+            return "not a CIDR: bad IPv6 address (expected e.g. fd00::/64)";
+        }
+        cidr->family = 6;
+        max = 128;
+    } else {
+        uint32_t ip;
+
+        if (!addr_parse_ipv4(addr, &ip)) {
+            return "not a CIDR: bad IPv4 address (expected e.g. "
+                   "192.0.2.0/24)";
+        }
+        memcpy(cidr->addr, &ip, 4);
+        cidr->family = 4;
+        max = 32;
+    }
+    len = strtol(slash + 1, &end, 10);
+    if (slash[1] < '0' || slash[1] > '9' || *end || len < 0 || len > max) {
+        return cidr->family == 4
+                   ? "bad prefix length (expected 0..32 after the '/')"
+                   : "bad prefix length (expected 0..128 after the '/')";
+    }
+    cidr->prefix_len = len;
+    for (unsigned int bit = len; bit < max; bit++) {
+        if (cidr->addr[bit / 8] & (0x80 >> (bit % 8))) {
+            return "host bits are set (expected the network address, with "
+                   "every bit after the prefix length zero)";
+        }
+    }
+    return NULL;
+}
+
+/* Returns the array member 'key' of 'obj' at 'path', or NULL if it is
+ * absent (reported if 'required') or not an array (reported). */
+static const json_t *
+get_array(struct state_errors *errors, const json_t *obj, const char *path,
+          const char *key, bool required, const char *expected)
+{
+    return get_member(errors, obj, path, key, JSON_ARRAY, required, expected);
+}
+
+/* Parses "governs" of the identity at 'path' into '*governs'. */
+static void
+parse_governs(struct state_errors *errors, const json_t *obj, const char *path,
+              unsigned int *governs)
+{
+    static const char *const dirs[] = {"ingress", "egress", NULL};
+    static const uint8_t bits[] = {POLICY_INGRESS, POLICY_EGRESS};
+    const json_t *list, *value;
+    char key[32];
+    size_t i;
+
+    *governs = 0;
+    list = get_array(errors, obj, path, "governs", true,
+                     "an array of \"ingress\" and \"egress\"");
+    json_array_foreach(list, i, value)
+    {
+        const char *s = json_string_value(value);
+        int d;
+
+        snprintf(key, sizeof key, "governs[%zu]", i);
+        for (d = 0; s && dirs[d]; d++) {
+            if (!strcmp(s, dirs[d])) {
+                break;
+            }
+        }
+        if (!s || !dirs[d]) {
+            char *q = s ? quote(s) : NULL;
+
+            field_error(errors, path, key,
+                        "%s%sexpected \"ingress\" or \"egress\"", q ? q : "",
+                        q ? ": " : "");
+            free(q);
+        } else if (*governs & STATE_GOVERNS(bits[d])) {
+            field_error(errors, path, key,
+                        "\"%s\" is listed twice (expected each direction "
+                        "at most once)",
+                        s);
+        } else {
+            *governs |= STATE_GOVERNS(bits[d]);
+        }
+    }
+}
+
+/* Parses "groups" of the identity at 'path' into 'id'. */
+static void
+parse_groups(struct state_errors *errors, const json_t *obj, const char *path,
+             struct state_identity *id)
+{
+    const json_t *list, *value;
+    size_t i;
+
+    list = get_array(errors, obj, path, "groups", false,
+                     "an array of group names");
+    id->groups = xcalloc(json_array_size(list), sizeof *id->groups);
+    json_array_foreach(list, i, value)
+    {
+        if (!json_is_string(value)) {
+            char key[32];
+
+            snprintf(key, sizeof key, "groups[%zu]", i);
+            field_error(errors, path, key, "expected a group name, got %s",
+                        json_type_name(value));
+            continue;
+        }
+        id->groups[id->n_groups++] = xstrdup(json_string_value(value));
+    }
+}
+
+/* Parses the peer of the rule 'obj' at 'path' into 'rule': one of
+ * "peer_identities", "peer_cidrs" or neither. */
+static void
+parse_rule_peer(struct state_errors *errors, const json_t *obj,
+                const char *path, struct state_rule *rule)
+{
+    const json_t *ids = json_object_get(obj, "peer_identities");
+    const json_t *cidrs = json_object_get(obj, "peer_cidrs");
+    const json_t *value;
+    char key[48];
+    size_t i;
+
+    rule->peer = STATE_PEER_ANY;
+    if (ids && cidrs) {
+        field_error(errors, path, NULL,
+                    "both \"peer_identities\" and \"peer_cidrs\" (expected "
+                    "at most one of them; neither for any peer)");
+        return;
+    }
+    if (ids) {
+        rule->peer = STATE_PEER_IDENTITIES;
+        ids = get_array(errors, obj, path, "peer_identities", false,
+                        "an array of identities 256..49151");
+        rule->peer_identities =
+            xcalloc(json_array_size(ids), sizeof *rule->peer_identities);
+        json_array_foreach(ids, i, value)
+        {
+            json_int_t n = json_integer_value(value);
+
+            snprintf(key, sizeof key, "peer_identities[%zu]", i);
+            if (!json_is_integer(value)) {
+                field_error(errors, path, key,
+                            "expected an identity 256..49151, got %s",
+                            json_type_name(value));
+            } else if (n < STATE_MIN_IDENTITY || n > STATE_MAX_IDENTITY) {
+                field_error(errors, path, key,
+                            "%" JSON_INTEGER_FORMAT " is out of range "
+                            "256..49151 (group identities)",
+                            n);
+            } else {
+                rule->peer_identities[rule->n_peer_identities++] = n;
+            }
+        }
+    } else if (cidrs) {
+        rule->peer = STATE_PEER_CIDRS;
+        cidrs = get_array(errors, obj, path, "peer_cidrs", false,
+                          "an array of CIDRs");
+        if (cidrs && !json_array_size(cidrs)) {
+            field_error(errors, path, "peer_cidrs",
+                        "empty (expected at least one CIDR; leave "
+                        "\"peer_cidrs\" out for any peer)");
+        }
+        rule->cidrs = xcalloc(json_array_size(cidrs), sizeof *rule->cidrs);
+        json_array_foreach(cidrs, i, value)
+        {
+            const char *problem;
+
+            snprintf(key, sizeof key, "peer_cidrs[%zu]", i);
+            if (!json_is_string(value)) {
+                field_error(errors, path, key,
+                            "expected a CIDR string, got %s",
+                            json_type_name(value));
+                continue;
+            }
+            problem = parse_cidr_string(json_string_value(value),
+                                        &rule->cidrs[rule->n_cidrs]);
+            if (problem) {
+                char *q = quote(json_string_value(value));
+
+                field_error(errors, path, key, "%s: %s", q, problem);
+                free(q);
+                continue;
+            }
+            rule->n_cidrs++;
+        }
+    }
+}
+
+/* Parses "ports" of the rule 'obj' at 'path' into 'rule'. */
+static void
+parse_rule_ports(struct state_errors *errors, const json_t *obj,
+                 const char *path, struct state_rule *rule)
+{
+    static const char *expected = "an array [LO, HI] of ports 0..65535, "
+                                  "LO <= HI";
+    const json_t *ports =
+        get_array(errors, obj, path, "ports", false, expected);
+    const json_t *lo, *hi;
+
+    if (!ports) {
+        return;
+    }
+    if (rule->proto != PKT_IPPROTO_TCP && rule->proto != PKT_IPPROTO_UDP) {
+        field_error(errors, path, "ports",
+                    "only \"tcp\" and \"udp\" rules have ports (leave "
+                    "\"ports\" out for this protocol)");
+        return;
+    }
+    lo = json_array_get(ports, 0);
+    hi = json_array_get(ports, 1);
+    if (json_array_size(ports) != 2 || !json_is_integer(lo)
+        || !json_is_integer(hi)) {
+        field_error(errors, path, "ports", "expected %s", expected);
+        return;
+    }
+    if (json_integer_value(lo) < 0 || json_integer_value(hi) > 65535
+        || json_integer_value(lo) > json_integer_value(hi)) {
+        field_error(errors, path, "ports",
+                    "[%" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+                    "] is not a port range (expected %s)",
+                    json_integer_value(lo), json_integer_value(hi), expected);
+        return;
+    }
+    rule->has_ports = true;
+    rule->port_lo = json_integer_value(lo);
+    rule->port_hi = json_integer_value(hi);
+}
+
+/* Parses the rule 'obj' at 'path' of identity 'id' into 'rule'. */
+static void
+parse_rule(struct state_errors *errors, const json_t *obj, const char *path,
+           const struct state_identity *id, struct state_rule *rule)
+{
+    static const char *const dirs[] = {"ingress", "egress", NULL};
+    static const char *const protos[] = {"tcp",    "udp", "icmp",
+                                         "icmpv6", "any", NULL};
+    static const uint8_t proto_numbers[] = {PKT_IPPROTO_TCP, PKT_IPPROTO_UDP,
+                                            PKT_IPPROTO_ICMP,
+                                            PKT_IPPROTO_ICMPV6, 0};
+    static const char *const actions[] = {"allow", "deny", NULL};
+    const json_t *group;
+    bool log = false;
+    uint32_t type;
+    int d = 0, p = 4, a = 1;
+
+    parse_uint(errors, obj, path, "id", true, 1, UINT32_MAX, &rule->id);
+    group = get_member(errors, obj, path, "group", JSON_STRING, false,
+                       "a string, the name of one of the identity's "
+                       "groups");
+    if (group) {
+        const char *name = json_string_value(group);
+        size_t i;
+
+        rule->group = xstrdup(name);
+        for (i = 0; i < id->n_groups; i++) {
+            if (!strcmp(id->groups[i], name)) {
+                break;
+            }
+        }
+        if (id->n_groups && i == id->n_groups) {
+            char *q = quote(name);
+
+            field_error(errors, path, "group",
+                        "%s is not one of the identity's \"groups\"", q);
+            free(q);
+        }
+    }
+    parse_word(errors, obj, path, "direction", true, dirs, &d);
+    rule->direction = d == 0 ? POLICY_INGRESS : POLICY_EGRESS;
+    parse_word(errors, obj, path, "protocol", true, protos, &p);
+    rule->proto = proto_numbers[p];
+    parse_rule_ports(errors, obj, path, rule);
+    if (json_object_get(obj, "icmp_type")) {
+        if (rule->proto != PKT_IPPROTO_ICMP
+            && rule->proto != PKT_IPPROTO_ICMPV6) {
+            field_error(errors, path, "icmp_type",
+                        "only \"icmp\" and \"icmpv6\" rules have an ICMP "
+                        "type (leave \"icmp_type\" out for this protocol)");
+        } else if (parse_uint(errors, obj, path, "icmp_type", false, 0, 255,
+                              &type)) {
+            rule->has_icmp_type = true;
+            rule->icmp_type = type;
+        }
+    }
+    parse_rule_peer(errors, obj, path, rule);
+    parse_word(errors, obj, path, "action", true, actions, &a);
+    rule->action = a == 0 ? POLICY_ALLOW : POLICY_DENY;
+    parse_bool(errors, obj, path, "log", &log);
+    rule->log = log;
+}
+
+static void
+parse_identities(struct state_errors *errors, const json_t *root,
+                 struct state *s)
+{
+    static const char *const keys[] = {"id", "groups", "governs", "rules",
+                                       NULL};
+    static const char *const rule_keys[] = {
+        "id",        "group",           "direction",  "protocol", "ports",
+        "icmp_type", "peer_identities", "peer_cidrs", "action",   "log",
+        NULL};
+    const json_t *list = get_list(errors, root, "identities");
+
+    s->n_identities = json_array_size(list);
+    s->identities = xcalloc(s->n_identities, sizeof *s->identities);
+    for (size_t i = 0; i < s->n_identities; i++) {
+        struct state_identity *id = &s->identities[i];
+        const json_t *obj, *rules;
+        char rules_path[64];
+        uint32_t n;
+        char path[48];
+
+        obj = get_element(errors, list, "identities", i, keys, path,
+                          sizeof path);
+        if (!obj) {
+            continue;
+        }
+        if (parse_uint(errors, obj, path, "id", true, STATE_MIN_IDENTITY,
+                       STATE_MAX_IDENTITY, &n)) {
+            id->id = n;
+        }
+        parse_groups(errors, obj, path, id);
+        parse_governs(errors, obj, path, &id->governs);
+        rules = get_array(errors, obj, path, "rules", false,
+                          "an array of rule objects");
+        id->rules = xcalloc(json_array_size(rules), sizeof *id->rules);
+        id->n_rules = json_array_size(rules);
+        snprintf(rules_path, sizeof rules_path, "%s.rules", path);
+        for (size_t j = 0; j < id->n_rules; j++) {
+            struct state_rule *rule = &id->rules[j];
+            const json_t *robj;
+            char rpath[96];
+
+            robj = get_element(errors, rules, rules_path, j, rule_keys, rpath,
+                               sizeof rpath);
+            if (!robj) {
+                continue;
+            }
+            parse_rule(errors, robj, rpath, id, rule);
+            if (json_object_get(robj, "direction")
+                && !(id->governs & STATE_GOVERNS(rule->direction))) {
+                field_error(errors, rpath, "direction",
+                            "\"%s\", which the identity does not govern "
+                            "(expected the direction in \"governs\" too)",
+                            rule->direction == POLICY_INGRESS ? "ingress"
+                                                              : "egress");
+            }
+            for (size_t k = 0; k < j; k++) {
+                if (rule->id && id->rules[k].id == rule->id) {
+                    field_error(errors, rpath, "id",
+                                "%" PRIu32 " is already used by %s[%zu] "
+                                "(expected a unique value)",
+                                rule->id, rules_path, k);
+                    break;
+                }
+            }
         }
     }
 }
@@ -873,6 +1335,53 @@ uniq_check(struct state_errors *errors, struct uniq_set *set,
         free(value);
     }
     free(set->items);
+}
+
+const struct state_identity *
+state_find_identity(const struct state *s, uint16_t id)
+{
+    for (size_t i = 0; id && i < s->n_identities; i++) {
+        if (s->identities[i].id == id) {
+            return &s->identities[i];
+        }
+    }
+    return NULL;
+}
+
+/* Checks that identities are unique and that every port's identity is one
+ * of them. */
+static void
+check_identities(struct state_errors *errors, const struct state *s)
+{
+    for (size_t i = 0; i < s->n_identities; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (s->identities[i].id
+                && s->identities[i].id == s->identities[j].id) {
+                char path[48];
+
+                snprintf(path, sizeof path, "identities[%zu]", i);
+                field_error(errors, path, "id",
+                            "%u is already used by identities[%zu] "
+                            "(expected a unique value)",
+                            s->identities[i].id, j);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->n_ports; i++) {
+        uint16_t id = s->ports[i].identity;
+
+        if (id && !state_find_identity(s, id)) {
+            char path[48];
+
+            snprintf(path, sizeof path, "ports[%zu]", i);
+            field_error(errors, path, "identity",
+                        "%u is not in \"identities\" (expected 0 for no "
+                        "group, or the id of one of the document's "
+                        "identities)",
+                        id);
+        }
+    }
 }
 
 static void
@@ -1019,8 +1528,8 @@ int
 state_from_json(const struct json_t *root, struct state **statep,
                 struct state_errors *errors)
 {
-    static const char *const keys[] = {"host", "networks", "ports", "remotes",
-                                       NULL};
+    static const char *const keys[] = {"host",    "networks",   "ports",
+                                       "remotes", "identities", NULL};
     struct state *s = xzalloc(sizeof *s);
     size_t n_errors = errors->n;
 
@@ -1033,6 +1542,8 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_networks(errors, root, s);
         parse_ports(errors, root, s);
         parse_remotes(errors, root, s);
+        parse_identities(errors, root, s);
+        check_identities(errors, s);
         check_unique_names(errors, s);
         check_unique_addresses(errors, s);
         check_flood_lists(errors, s);
@@ -1134,6 +1645,21 @@ state_destroy(struct state *s)
     }
     free(s->ports);
     free(s->remotes);
+    for (size_t i = 0; i < s->n_identities; i++) {
+        struct state_identity *id = &s->identities[i];
+
+        for (size_t j = 0; j < id->n_groups; j++) {
+            free(id->groups[j]);
+        }
+        free(id->groups);
+        for (size_t j = 0; j < id->n_rules; j++) {
+            free(id->rules[j].group);
+            free(id->rules[j].peer_identities);
+            free(id->rules[j].cidrs);
+        }
+        free(id->rules);
+    }
+    free(s->identities);
     free(s);
 }
 

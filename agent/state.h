@@ -54,10 +54,12 @@ struct state_host {
 
 /* A virtual network. */
 struct state_network {
-    char *name;   /* Unique name. */
-    uint32_t vni; /* Unique VNI, 1..STATE_MAX_VNI. */
-    uint32_t mtu; /* Explicit MTU, or 0 to derive it from the
-                   * underlay (see state_network_mtu()). */
+    char *name;        /* Unique name. */
+    uint32_t vni;      /* Unique VNI, 1..STATE_MAX_VNI. */
+    uint32_t mtu;      /* Explicit MTU, or 0 to derive it from the
+                        * underlay (see state_network_mtu()). */
+    bool default_deny; /* "default_action": "deny": traffic no security
+                        * group governs is dropped. */
 };
 
 /* Rate limits are QOS_RATE_MIN..QOS_RATE_MAX of qos/bucket.h. */
@@ -98,26 +100,92 @@ struct state_port {
     uint8_t ip6[16];      /* The VM's IPv6 address, zero for none. */
     bool port_security;   /* Drop frames not from 'mac'/'ip4'/'ip6'. */
     struct state_qos qos; /* Rate limits and marking. */
+    uint16_t identity;    /* Security identity, 0 for no group; else one
+                           * of the document's 'identities'. */
 };
 
 /* An endpoint on another host, reached through its VTEP. */
 struct state_remote {
-    size_t network; /* Index in 'networks' of struct state. */
-    uint8_t mac[6]; /* The endpoint's unicast MAC. */
-    uint32_t ip4;   /* Its IPv4 address, 0 for none. */
-    uint32_t vtep;  /* The VTEP it sits behind, network order. */
+    size_t network;    /* Index in 'networks' of struct state. */
+    uint8_t mac[6];    /* The endpoint's unicast MAC. */
+    uint32_t ip4;      /* Its IPv4 address, 0 for none. */
+    uint32_t vtep;     /* The VTEP it sits behind, network order. */
+    uint16_t identity; /* Its security identity, 0 for no group. */
+};
+
+/* The firewall (doc/firewall.md).  Group identities are
+ * STATE_MIN_IDENTITY..STATE_MAX_IDENTITY (DP_GROUP_IDENTITY_* of
+ * datapath/dp-tables.h); 0 is "no group". */
+#define STATE_MIN_IDENTITY 256
+#define STATE_MAX_IDENTITY 49151
+
+/* Bits of struct state_identity's 'governs', by direction
+ * (POLICY_INGRESS and POLICY_EGRESS of firewall/policy.h). */
+#define STATE_GOVERNS(DIRECTION) (1u << (DIRECTION))
+
+/* Whom a rule's peer is. */
+enum state_peer {
+    STATE_PEER_ANY,        /* Every peer. */
+    STATE_PEER_IDENTITIES, /* Endpoints of the listed identities. */
+    STATE_PEER_CIDRS,      /* Addresses in the listed CIDRs. */
+};
+
+/* An IPv4 or IPv6 CIDR, its host bits zero. */
+struct state_cidr {
+    uint8_t family;     /* 4 or 6. */
+    uint8_t prefix_len; /* 0..32 or 0..128. */
+    uint8_t addr[16];   /* Address; IPv4 in the first four bytes, the
+                         * rest zero. */
+};
+
+/* One rule of a security group, as it applies to an identity. */
+struct state_rule {
+    uint32_t id;               /* Unique in the fabric, never 0. */
+    char *group;               /* The group it belongs to, or NULL. */
+    uint8_t direction;         /* POLICY_INGRESS or POLICY_EGRESS. */
+    uint8_t proto;             /* IP protocol, 0 for any. */
+    bool has_ports;            /* Only ports 'port_lo'..'port_hi'. */
+    uint16_t port_lo, port_hi; /* With 'has_ports' (TCP and UDP). */
+    bool has_icmp_type;        /* Only ICMP type 'icmp_type'. */
+    uint8_t icmp_type;         /* With 'has_icmp_type'. */
+    enum state_peer peer;      /* Whom it matches. */
+    uint16_t *peer_identities; /* STATE_PEER_IDENTITIES: them. */
+    size_t n_peer_identities;  /* Number of 'peer_identities' (may be 0:
+                                * a group with no members). */
+    struct state_cidr *cidrs;  /* STATE_PEER_CIDRS: them. */
+    size_t n_cidrs;            /* Number of 'cidrs', at least 1. */
+    uint8_t action;            /* POLICY_ALLOW or POLICY_DENY. */
+    bool log;                  /* Log the connections it decides. */
+};
+
+/* A security identity: a set of groups that a port of this host has, with
+ * the rules of all of them. */
+struct state_identity {
+    uint16_t id;              /* STATE_MIN_IDENTITY..STATE_MAX_IDENTITY. */
+    char **groups;            /* Names of its groups. */
+    size_t n_groups;          /* Number of 'groups'. */
+    unsigned int governs;     /* STATE_GOVERNS() bits: the directions its
+                               * groups have rules for. */
+    struct state_rule *rules; /* Its rules, in document order. */
+    size_t n_rules;           /* Number of 'rules'. */
 };
 
 /* A validated desired-state document. */
 struct state {
-    struct state_host host;         /* This host. */
-    struct state_network *networks; /* Networks, in document order. */
-    size_t n_networks;              /* Number of 'networks'. */
-    struct state_port *ports;       /* Local ports, in document order. */
-    size_t n_ports;                 /* Number of 'ports'. */
-    struct state_remote *remotes;   /* Remote endpoints. */
-    size_t n_remotes;               /* Number of 'remotes'. */
+    struct state_host host;            /* This host. */
+    struct state_network *networks;    /* Networks, in document order. */
+    size_t n_networks;                 /* Number of 'networks'. */
+    struct state_port *ports;          /* Local ports, in document order. */
+    size_t n_ports;                    /* Number of 'ports'. */
+    struct state_remote *remotes;      /* Remote endpoints. */
+    size_t n_remotes;                  /* Number of 'remotes'. */
+    struct state_identity *identities; /* Identities of local ports. */
+    size_t n_identities;               /* Number of 'identities'. */
 };
+
+/* Returns the identity 'id' of 's', or NULL if it has none. */
+const struct state_identity *state_find_identity(const struct state *s,
+                                                 uint16_t id);
 
 /* Parses and validates the JSON document in the 'len' bytes at 'text'.  On
  * success returns 0 and stores a new model in '*statep'; otherwise returns

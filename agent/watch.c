@@ -53,6 +53,8 @@ struct watch {
     uint32_t memory_mb;              /* Its memory, 0 if unknown. */
     char *cache;                     /* The state cache file. */
     unsigned int heartbeat_interval; /* Seconds between heartbeats. */
+    char *agent_url;                 /* For traces, or NULL. */
+    char *agent_token;               /* Likewise. */
     struct core *core;               /* The datapath and the state. */
 
     /* The watch thread's own, also used by watch_load_cache() before it
@@ -118,10 +120,23 @@ watch_backoff_next(struct watch_backoff *b, double r)
 static const char *
 kind_list(const char *kind)
 {
-    return !strcmp(kind, "network")  ? "networks"
-           : !strcmp(kind, "port")   ? "ports"
-           : !strcmp(kind, "remote") ? "remotes"
-                                     : NULL;
+    return !strcmp(kind, "network")    ? "networks"
+           : !strcmp(kind, "port")     ? "ports"
+           : !strcmp(kind, "remote")   ? "remotes"
+           : !strcmp(kind, "identity") ? "identities"
+                                       : NULL;
+}
+
+/* Returns the decimal key of the identity 'element' ("300"), or NULL if
+ * its "id" is not an integer.  The caller frees it. */
+static char *
+identity_key(const json_t *element)
+{
+    const json_t *id = json_object_get(element, "id");
+
+    return json_is_integer(id)
+               ? xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(id))
+               : NULL;
 }
 
 /* Whether 'element' of kind 'kind' has key 'key'. */
@@ -137,6 +152,12 @@ element_has_key(const char *kind, const json_t *element, const char *key)
         return net && mac && slash && strlen(net) == (size_t) (slash - key)
                && !strncmp(net, key, slash - key)
                && !strcasecmp(mac, slash + 1);
+    } else if (!strcmp(kind, "identity")) {
+        char *id = identity_key(element);
+        bool match = id && !strcmp(id, key);
+
+        free(id);
+        return match;
     } else {
         const char *name = json_string_value(json_object_get(element, "name"));
 
@@ -155,6 +176,8 @@ element_key(const char *kind, const json_t *object)
         const char *mac = json_string_value(json_object_get(object, "mac"));
 
         return net && mac ? xasprintf("%s/%s", net, mac) : NULL;
+    } else if (!strcmp(kind, "identity")) {
+        return identity_key(object);
     } else {
         const char *name = json_string_value(json_object_get(object, "name"));
 
@@ -199,7 +222,7 @@ apply_change(json_t *doc, size_t i, const json_t *change)
     list_name = kind ? kind_list(kind) : NULL;
     if (!list_name) {
         return xasprintf("changes[%zu].kind: %s%s%s: expected \"network\", "
-                         "\"port\" or \"remote\"",
+                         "\"port\", \"remote\" or \"identity\"",
                          i, kind ? "\"" : "", kind ? kind : "missing",
                          kind ? "\"" : "");
     }
@@ -218,12 +241,13 @@ apply_change(json_t *doc, size_t i, const json_t *change)
         char *key = json_is_object(object) ? element_key(kind, object) : NULL;
 
         if (!key) {
-            return xasprintf("changes[%zu].object: expected a %s object "
+            return xasprintf("changes[%zu].object: expected %s %s object "
                              "with %s",
-                             i, kind,
+                             i, !strcmp(kind, "identity") ? "an" : "a", kind,
                              !strcmp(kind, "remote")
                                  ? "\"network\" and \"mac\""
-                                 : "\"name\"");
+                             : !strcmp(kind, "identity") ? "an integer \"id\""
+                                                         : "\"name\"");
         }
         index = find_element(list, kind, key);
         free(key);
@@ -285,6 +309,8 @@ watch_create(const struct watch_config *cfg, struct core *core)
     w->memory_mb = cfg->memory_mb;
     w->cache = xstrdup(cfg->cache);
     w->heartbeat_interval = cfg->heartbeat_interval;
+    w->agent_url = cfg->agent_url ? xstrdup(cfg->agent_url) : NULL;
+    w->agent_token = cfg->agent_token ? xstrdup(cfg->agent_token) : NULL;
     w->core = core;
     w->watch_http =
         http_client_create(cfg->controller, cfg->cacert, cfg->token);
@@ -315,6 +341,8 @@ watch_destroy(struct watch *w)
         free(w->vtep);
         free(w->underlay);
         free(w->cache);
+        free(w->agent_url);
+        free(w->agent_token);
         free(w);
     }
 }
@@ -574,6 +602,11 @@ watch_register(struct watch *w)
     if (w->memory_mb) {
         json_object_set_new(json_object_get(body, "capacity"), "memory_mb",
                             json_integer(w->memory_mb));
+    }
+    if (w->agent_url && w->agent_token) {
+        /* How the controller asks this agent for traces. */
+        json_object_set_new(body, "agent_url", json_string(w->agent_url));
+        json_object_set_new(body, "agent_token", json_string(w->agent_token));
     }
     error = http_client_request(w->watch_http, "POST", "/v1/hosts", body,
                                 WATCH_REQUEST_TIMEOUT_MS, &r);

@@ -58,6 +58,11 @@ struct watch_config {
     uint32_t memory_mb;              /* Its memory, 0 if unknown. */
     const char *cache;               /* The state cache file. */
     unsigned int heartbeat_interval; /* Seconds between heartbeats. */
+    const char *agent_url;           /* Where the controller reaches this
+                                      * agent for traces, or NULL. */
+    const char *agent_token;         /* The token it must show then
+                                      * (agent/trace.h), with
+                                      * 'agent_url'. */
 };
 
 struct watch;
@@ -87,9 +92,10 @@ void watch_destroy(struct watch *);
 /* Applies the "changes" array 'changes' of a delta answer to the desired
  * state document 'doc', in order: {"op": "set", "kind": K, "object": O}
  * replaces the element of the same key in the list of kind K ("network",
- * "port" or "remote") or appends O; {"op": "delete", "kind": K, "key":
- * KEY} removes it, and is harmless if there is none.  Networks and ports
- * are keyed by "name", remotes by "NETWORK/MAC" (the MAC in any case).
+ * "port", "remote" or "identity") or appends O; {"op": "delete", "kind":
+ * K, "key": KEY} removes it, and is harmless if there is none.  Networks
+ * and ports are keyed by "name", remotes by "NETWORK/MAC" (the MAC in any
+ * case), identities by their "id" in decimal ("300").
  *
  * Returns 0, or EINVAL with '*msg' saying which change is malformed (the
  * caller frees it); 'doc' may then hold some of the changes, so callers

@@ -100,3 +100,31 @@ bench-qos: bench/bench-qos
 bench: bench-qos
 .PHONY: bench-qos
 # --- end of the QoS cost microbenchmark.
+
+# --- Firewall cost against the number of rules (bench/bench-firewall.c).
+# Not run by "make check"; "make bench-firewall" runs it as root, and
+# "make bench-firewall BENCH_FW_RUNS=100000" is a quick run.
+noinst_PROGRAMS += bench/bench-firewall
+bench_bench_firewall_SOURCES = \
+	bench/bench-firewall.c \
+	tests/bpf/craft.c \
+	tests/bpf/craft.h \
+	tests/bpf/fixture.c \
+	tests/bpf/fixture.h
+bench_bench_firewall_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS)
+bench_bench_firewall_LDADD = $(DATAPATH_LIBS)
+$(bench_bench_firewall_OBJECTS): $(BPF_SKELS)
+BENCH_FW_RUNS =
+bench-firewall: bench/bench-firewall
+	$(builddir)/bench/bench-firewall $(BENCH_FW_RUNS)
+bench: bench-firewall
+.PHONY: bench-firewall
+# Cross-host iperf3 with RULES (default 10000) firewall rules, against no
+# rules and the kernel path with as many nftables rules.
+EXTRA_DIST += bench/iperf-firewall.sh
+bench-iperf-firewall: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/iperf-firewall.sh
+bench: bench-iperf-firewall
+.PHONY: bench-iperf-firewall
+# --- end of the firewall benchmark.

@@ -11,6 +11,8 @@ cli_libfabricctl_a_SOURCES = \
 	cli/commands.h \
 	cli/fabricctl.c \
 	cli/fabricctl.h \
+	cli/observe.c \
+	cli/observe.h \
 	cli/parse.c \
 	cli/parse.h \
 	cli/table.c \

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/observe.h"
 #include "cli/table.h"
 #include "utils/units.h"
 #include "utils/util.h"
@@ -30,6 +31,7 @@ struct kind {
 
 static json_t *qos_display(const json_t *);
 static json_t *host_display(const json_t *);
+static json_t *rule_display(const json_t *);
 
 static const struct kind kinds[] = {
     {
@@ -40,9 +42,9 @@ static const struct kind kinds[] = {
                                          "DESCRIPTION", NULL},
         .columns = (const char *const[]){"name", "vni", "cidr", "mtu",
                                          "description", NULL},
-        .fields =
-            (const char *const[]){"name", "vni", "cidr", "mtu", "default_qos",
-                                  "description", META_FIELDS, NULL},
+        .fields = (const char *const[]){"name", "vni", "cidr", "mtu",
+                                        "default_qos", "default_action",
+                                        "description", META_FIELDS, NULL},
     },
     {
         .resource = "port",
@@ -75,6 +77,35 @@ static const struct kind kinds[] = {
                                   "ingress_rate", "ingress_burst", "dscp",
                                   "description", META_FIELDS, NULL},
         .display = qos_display,
+    },
+    {
+        .resource = "sg",
+        .plural = "security groups",
+        .path = "/v1/security-groups",
+        .headers = (const char *const[]){"NAME", "SELECTOR", "MEMBERS",
+                                         "DESCRIPTION", NULL},
+        .columns = (const char *const[]){"name", "selector", "members",
+                                         "description", NULL},
+        .fields = (const char *const[]){"name", "description", "selector",
+                                        "members", META_FIELDS, NULL},
+    },
+    {
+        /* The rules of a group, under "/v1/security-groups/GROUP/rules":
+         * 'path' is only the collection's parent. */
+        .resource = "sg rule",
+        .plural = "rules",
+        .path = "/v1/security-groups",
+        .headers =
+            (const char *const[]){"ID", "DIRECTION", "PROTOCOL", "PORTS",
+                                  "PEER", "ACTION", "LOG", "HITS", NULL},
+        .columns =
+            (const char *const[]){"id", "direction", "protocol", "ports",
+                                  "peer", "action", "log", "hits", NULL},
+        .fields = (const char *const[]){"id", "group", "direction", "protocol",
+                                        "ports", "icmp_type", "peer_group",
+                                        "peer_cidr", "action", "log", "hits",
+                                        "created_at", NULL},
+        .display = rule_display,
     },
     {
         .resource = "host",
@@ -211,6 +242,13 @@ request(struct cli_ctx *ctx, const char *method, const char *path,
     *answer = json_incref(r.json);
     client_response_clear(&r);
     return CLI_EXIT_OK;
+}
+
+int
+commands_request(struct cli_ctx *ctx, const char *method, const char *path,
+                 const json_t *body, json_t **answer)
+{
+    return request(ctx, method, path, body, 0, answer);
 }
 
 /* Returns the malloc'd path of object 'name' of 'kind'. */
@@ -564,6 +602,27 @@ add_labels(json_t *labels, const struct cli_args *args)
     }
 }
 
+/* Returns the list of every "--security-group G" of 'args', or NULL if
+ * none was given; a "" among them stands for no group at all, so that
+ * "--security-group ''" empties a port's list. */
+static json_t *
+security_groups(const struct cli_args *args)
+{
+    json_t *groups = NULL;
+    const char *group;
+    size_t pos = 0;
+
+    while ((group = cli_args_next(args, "security-group", &pos)) != NULL) {
+        if (!groups) {
+            groups = json_array();
+        }
+        if (group[0]) {
+            json_array_append_new(groups, json_string(group));
+        }
+    }
+    return groups;
+}
+
 /* Networks. */
 
 static int
@@ -577,6 +636,7 @@ run_network_create(struct cli_ctx *ctx, const struct cli_args *args)
     set_number(body, "mtu", args, "mtu");
     set_string(body, "description", args, "description");
     set_string(body, "default_qos", args, "default-qos");
+    set_string(body, "default_action", args, "default-action");
     return create(ctx, args, body);
 }
 
@@ -588,11 +648,12 @@ run_network_update(struct cli_ctx *ctx, const struct cli_args *args)
     set_number(body, "mtu", args, "mtu");
     set_string(body, "description", args, "description");
     set_optional(body, "default_qos", args, "default-qos");
+    set_string(body, "default_action", args, "default-action");
     if (json_object_size(body) == 0) {
         json_decref(body);
         return usage_error(ctx, args,
-                           "nothing to change: give --mtu, --description or "
-                           "--default-qos");
+                           "nothing to change: give --mtu, --description, "
+                           "--default-qos or --default-action");
     }
     return patch(ctx, args, body);
 }
@@ -605,6 +666,7 @@ run_port_create(struct cli_ctx *ctx, const struct cli_args *args)
     json_t *body = json_object();
     json_t *labels = json_object();
     const char *host = cli_args_get(args, "host");
+    json_t *groups;
 
     json_object_set_new(body, "name", json_string(args->pos[0]));
     set_string(body, "network", args, "network");
@@ -624,6 +686,11 @@ run_port_create(struct cli_ctx *ctx, const struct cli_args *args)
         json_object_set(body, "labels", labels);
     }
     json_decref(labels);
+    groups = security_groups(args);
+    if (json_array_size(groups)) {
+        json_object_set(body, "security_groups", groups);
+    }
+    json_decref(groups);
     return create(ctx, args, body);
 }
 
@@ -633,6 +700,7 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
     json_t *body = json_object();
     json_t *labels = json_object();
     const char *host = cli_args_get(args, "host");
+    json_t *groups;
     const char *key;
     size_t pos = 0;
 
@@ -659,11 +727,16 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
         json_object_set(body, "labels", labels);
     }
     json_decref(labels);
+    /* The list given replaces the port's. */
+    groups = security_groups(args);
+    if (groups) {
+        json_object_set_new(body, "security_groups", groups);
+    }
     if (json_object_size(body) == 0) {
         json_decref(body);
         return usage_error(ctx, args,
                            "nothing to change: give --host, --qos, "
-                           "--label or --remove-label");
+                           "--label, --remove-label or --security-group");
     }
     return patch(ctx, args, body);
 }
@@ -787,6 +860,249 @@ run_qos_update(struct cli_ctx *ctx, const struct cli_args *args)
                            "--priority or --description");
     }
     return patch(ctx, args, body);
+}
+
+/* Security groups. */
+
+/* Adds every "--selector KEY=VALUE" of 'args' to 'selector', and in an
+ * update every "--remove-selector KEY" as a removal.  Returns NULL or a
+ * malloc'd usage problem. */
+static char *
+add_selector(json_t *selector, const struct cli_args *args)
+{
+    const char *pair, *key;
+    size_t pos = 0;
+
+    while ((pair = cli_args_next(args, "selector", &pos)) != NULL) {
+        const char *eq = strchr(pair, '=');
+        char *k = xasprintf("%.*s", (int) (eq - pair), pair);
+
+        json_object_set_new(selector, k, json_string(eq + 1));
+        free(k);
+    }
+    pos = 0;
+    while ((key = cli_args_next(args, "remove-selector", &pos)) != NULL) {
+        if (json_object_get(selector, key)) {
+            return xasprintf("selector key \"%s\" is both set and removed",
+                             key);
+        }
+        json_object_set_new(selector, key, json_null());
+    }
+    return NULL;
+}
+
+static int
+run_sg_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    json_t *selector = json_object();
+
+    json_object_set_new(body, "name", json_string(args->pos[0]));
+    set_string(body, "description", args, "description");
+    free(add_selector(selector, args));
+    if (json_object_size(selector)) {
+        json_object_set(body, "selector", selector);
+    }
+    json_decref(selector);
+    return create(ctx, args, body);
+}
+
+static int
+run_sg_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    json_t *selector = json_object();
+    char *problem;
+
+    set_optional(body, "description", args, "description");
+    problem = add_selector(selector, args);
+    if (problem) {
+        int status = usage_error(ctx, args, problem);
+
+        free(problem);
+        json_decref(selector);
+        json_decref(body);
+        return status;
+    }
+    if (json_object_size(selector)) {
+        json_object_set(body, "selector", selector);
+    }
+    json_decref(selector);
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return usage_error(ctx, args,
+                           "nothing to change: give --description, "
+                           "--selector or --remove-selector");
+    }
+    return patch(ctx, args, body);
+}
+
+/* Returns the malloc'd path of the rules of group 'group', or of its rule
+ * 'id' if not NULL. */
+static char *
+rules_path(const char *group, const char *id)
+{
+    char *escaped = client_escape(group);
+    char *path = id ? xasprintf("/v1/security-groups/%s/rules/%s", escaped, id)
+                    : xasprintf("/v1/security-groups/%s/rules", escaped);
+
+    free(escaped);
+    return path;
+}
+
+/* Shows rule 'obj' in a table row: its peer as "sg:GROUP", a CIDR or
+ * "any"; its ports as the range, the ICMP type or "all". */
+static json_t *
+rule_display(const json_t *obj)
+{
+    const json_t *icmp_type = json_object_get(obj, "icmp_type");
+    const char *group = json_string_value(json_object_get(obj, "peer_group"));
+    const json_t *cidr = json_object_get(obj, "peer_cidr");
+    json_t *shown = json_deep_copy(obj);
+
+    if (group) {
+        json_object_set_new(shown, "peer", json_sprintf("sg:%s", group));
+    } else if (cidr) {
+        json_object_set(shown, "peer", (json_t *) cidr);
+    } else {
+        json_object_set_new(shown, "peer", json_string("any"));
+    }
+    if (icmp_type) {
+        json_object_set_new(shown, "ports",
+                            json_sprintf("type=%" JSON_INTEGER_FORMAT,
+                                         json_integer_value(icmp_type)));
+    } else if (!json_object_get(obj, "ports")) {
+        json_object_set_new(shown, "ports", json_string("all"));
+    }
+    return shown;
+}
+
+/* GETs every rule of group 'group' into '*rules'. */
+static int
+list_rules(struct cli_ctx *ctx, const char *group, json_t **rules)
+{
+    char *path = rules_path(group, NULL);
+    int status = list_all(ctx, path, "", 0, rules);
+
+    free(path);
+    return status;
+}
+
+static int
+run_sg_show(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const struct kind *kind = find_kind("sg");
+    char *path = object_path(kind, args->pos[0]);
+    json_t *group = NULL, *rules = NULL;
+    int status;
+
+    status = request(ctx, "GET", path, NULL, 0, &group);
+    free(path);
+    if (status == CLI_EXIT_OK) {
+        status = list_rules(ctx, args->pos[0], &rules);
+    }
+    if (status == CLI_EXIT_OK && ctx->json) {
+        json_object_set(group, "rules", rules);
+        print_json(ctx, group);
+    } else if (status == CLI_EXIT_OK) {
+        print_object(ctx, kind, group);
+        fputc('\n', ctx->out);
+        if (json_array_size(rules)) {
+            fprintf(ctx->out, "Rules:\n");
+            print_table(ctx, find_kind("sg rule"), rules);
+        } else {
+            fprintf(ctx->out, "No rules.\n");
+        }
+    }
+    json_decref(group);
+    json_decref(rules);
+    return status;
+}
+
+static int
+run_sg_rule_add(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    char *path;
+    json_t *rule;
+    int status;
+
+    if (cli_args_get(args, "peer-group") && cli_args_get(args, "peer-cidr")) {
+        json_decref(body);
+        return usage_error(ctx, args,
+                           "give --peer-group or --peer-cidr, not both "
+                           "(neither: any peer)");
+    }
+    set_string(body, "direction", args, "direction");
+    set_string(body, "protocol", args, "protocol");
+    set_string(body, "ports", args, "ports");
+    set_number(body, "icmp_type", args, "icmp-type");
+    set_string(body, "peer_group", args, "peer-group");
+    set_string(body, "peer_cidr", args, "peer-cidr");
+    set_string(body, "action", args, "action");
+    if (cli_args_get(args, "log")) {
+        json_object_set_new(body, "log", json_true());
+    }
+    path = rules_path(args->pos[0], NULL);
+    status = request(ctx, "POST", path, body, 0, &rule);
+    free(path);
+    json_decref(body);
+    if (status == CLI_EXIT_OK && ctx->json) {
+        print_json(ctx, rule);
+    } else if (status == CLI_EXIT_OK) {
+        /* One rule shows its fields as they are, without the table's
+         * summaries. */
+        char *text = table_format_fields(rule, find_kind("sg rule")->fields);
+
+        fputs(text, ctx->out);
+        free(text);
+    }
+    json_decref(rule);
+    return status;
+}
+
+static int
+run_sg_rule_list(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *rules;
+    int status;
+
+    status = list_rules(ctx, args->pos[0], &rules);
+    if (status == CLI_EXIT_OK) {
+        print_list(ctx, find_kind("sg rule"), rules);
+        json_decref(rules);
+    }
+    return status;
+}
+
+static int
+run_sg_rule_delete(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    char *path;
+    json_t *answer;
+    int status;
+
+    /* Rule ids are numbers: anything else cannot name one. */
+    if (!args->pos[1][0]
+        || strspn(args->pos[1], "0123456789") != strlen(args->pos[1])) {
+        char *msg =
+            xasprintf("ID \"%s\": must be a rule id, a number", args->pos[1]);
+        int status2 = usage_error(ctx, args, msg);
+
+        free(msg);
+        return status2;
+    }
+    path = rules_path(args->pos[0], args->pos[1]);
+    status = request(ctx, "DELETE", path, NULL, 0, &answer);
+    free(path);
+    if (status == CLI_EXIT_OK) {
+        if (!ctx->json) {
+            fprintf(ctx->out, "rule %s of security group \"%s\" deleted\n",
+                    args->pos[1], args->pos[0]);
+        }
+        json_decref(answer);
+    }
+    return status;
 }
 
 /* Hosts. */
@@ -1022,12 +1338,13 @@ int
 commands_list_names(struct cli_ctx *ctx, enum cli_complete what,
                     json_t **names)
 {
-    const char *resource = (what == CLI_COMPLETE_NETWORK ? "network"
-                            : what == CLI_COMPLETE_PORT  ? "port"
-                            : what == CLI_COMPLETE_HOST  ? "host"
-                            : what == CLI_COMPLETE_TOKEN ? "token"
-                            : what == CLI_COMPLETE_QOS   ? "qos"
-                                                         : NULL);
+    const char *resource = (what == CLI_COMPLETE_NETWORK  ? "network"
+                            : what == CLI_COMPLETE_PORT   ? "port"
+                            : what == CLI_COMPLETE_HOST   ? "host"
+                            : what == CLI_COMPLETE_TOKEN  ? "token"
+                            : what == CLI_COMPLETE_QOS    ? "qos"
+                            : what == CLI_COMPLETE_SGROUP ? "sg"
+                                                          : NULL);
     json_t *items;
     int status;
 
@@ -1056,6 +1373,28 @@ commands_list_names(struct cli_ctx *ctx, enum cli_complete what,
 
 static const char *const roles[] = {"admin", "viewer", "agent", NULL};
 static const char *const shells[] = {"bash", NULL};
+
+static const char *const default_actions[] = {"allow", "deny", NULL};
+static const char *const directions[] = {"ingress", "egress", NULL};
+static const char *const protocols[] = {"tcp",    "udp", "icmp",
+                                        "icmpv6", "any", NULL};
+static const char *const actions[] = {"allow", "deny", NULL};
+
+#define OPT_DEFAULT_ACTION                                                    \
+    {                                                                         \
+        .name = "default-action", .value = CLI_VALUE_CHOICE,                  \
+        .metavar = "ACTION", .choices = default_actions,                      \
+        .complete = CLI_COMPLETE_CHOICES,                                     \
+        .help = "What the firewall does in a direction no security group of " \
+                "a port governs: allow (the default) or deny"                 \
+    }
+
+#define OPT_SECURITY_GROUP(HELP)                                              \
+    {                                                                         \
+        .name = "security-group", .value = CLI_VALUE_STRING,                  \
+        .metavar = "GROUP", .repeatable = true,                               \
+        .complete = CLI_COMPLETE_SGROUP, .help = HELP                         \
+    }
 
 #define OPT_IF_VERSION                                                        \
     {                                                                         \
@@ -1090,6 +1429,7 @@ static const struct cli_option network_create_options[] = {
      .complete = CLI_COMPLETE_QOS,
      .help = "QoS policy of the network's ports that have none of their "
              "own"},
+    OPT_DEFAULT_ACTION,
     {.name = NULL},
 };
 
@@ -1108,12 +1448,94 @@ static const struct cli_option network_update_options[] = {
      .complete = CLI_COMPLETE_QOS,
      .help = "New default QoS policy of the network's ports; \"\" removes "
              "it"},
+    OPT_DEFAULT_ACTION,
     OPT_IF_VERSION,
     {.name = NULL},
 };
 
 static const struct cli_option if_version_options[] = {
     OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option sg_create_options[] = {
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "Free text for people, at most 256 characters"},
+    {.name = "selector",
+     .value = CLI_VALUE_LABEL,
+     .metavar = "KEY=VALUE",
+     .repeatable = true,
+     .help = "Make every port whose labels include all these pairs a "
+             "member"},
+    {.name = NULL},
+};
+
+static const struct cli_option sg_update_options[] = {
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "New description; \"\" clears it"},
+    {.name = "selector",
+     .value = CLI_VALUE_LABEL,
+     .metavar = "KEY=VALUE",
+     .repeatable = true,
+     .help = "Add a pair to the selector, replacing the value of an "
+             "existing key"},
+    {.name = "remove-selector",
+     .value = CLI_VALUE_KEY,
+     .metavar = "KEY",
+     .repeatable = true,
+     .help = "Remove the pair with this key from the selector"},
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option sg_rule_add_options[] = {
+    {.name = "direction",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "DIR",
+     .choices = directions,
+     .required = true,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "ingress (traffic to the group's ports) or egress (from them)"},
+    {.name = "protocol",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "PROTO",
+     .choices = protocols,
+     .required = true,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "tcp, udp, icmp, icmpv6 or any"},
+    {.name = "ports",
+     .value = CLI_VALUE_STRING,
+     .metavar = "N|LO-HI",
+     .help = "Destination port or range, tcp and udp only (default: all)"},
+    {.name = "icmp-type",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "ICMP type 0 to 255, icmp and icmpv6 only (default: all)"},
+    {.name = "peer-group",
+     .value = CLI_VALUE_STRING,
+     .metavar = "GROUP",
+     .complete = CLI_COMPLETE_SGROUP,
+     .help = "Only the ports of this security group as the other end"},
+    {.name = "peer-cidr",
+     .value = CLI_VALUE_STRING,
+     .metavar = "CIDR",
+     .help = "Only addresses in this IPv4 CIDR that are in no security "
+             "group as the other end (default, without --peer-group: any "
+             "peer)"},
+    {.name = "action",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "ACTION",
+     .choices = actions,
+     .required = true,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "allow or deny; a deny anywhere beats any allow"},
+    {.name = "log",
+     .value = CLI_VALUE_NONE,
+     .help = "Log the connections the rule decides"},
     {.name = NULL},
 };
 
@@ -1154,6 +1576,7 @@ static const struct cli_option port_create_options[] = {
      .metavar = "KEY=VALUE",
      .repeatable = true,
      .help = "Label to attach"},
+    OPT_SECURITY_GROUP("Make the port a member of this security group"),
     {.name = NULL},
 };
 
@@ -1199,6 +1622,8 @@ static const struct cli_option port_update_options[] = {
      .metavar = "KEY",
      .repeatable = true,
      .help = "Remove the label with this key"},
+    OPT_SECURITY_GROUP("The port's security groups: the groups given "
+                       "replace its list; \"\" alone empties it"),
     OPT_IF_VERSION,
     {.name = NULL},
 };
@@ -1298,10 +1723,15 @@ const struct cli_resource commands_resources[] = {
              "and host"},
     {"qos", "Manage QoS policies: rate limits, guaranteed rates, priorities "
             "and DSCP marking for ports"},
+    {"sg", "Manage security groups and their firewall rules"},
     {"host", "List, inspect, update and remove the hypervisor hosts agents "
              "registered"},
     {"token", "Manage API tokens (admin only)"},
     {"audit", "Show who changed what, newest first"},
+    {"flowlog", "Show the connections the firewall allowed with logging or "
+                "denied, newest first"},
+    {"trace", "Run one packet from a port through the real fast path and "
+              "show what the firewall and the switch do with it"},
     {"status", "Summarize the health of hosts, networks and ports"},
     {"version", "Print fabricctl's and the controller's versions"},
     {"completion", "Print a shell completion script"},
@@ -1336,7 +1766,8 @@ const struct cli_command commands_table[] = {
      .n_args = 1,
      .complete = CLI_COMPLETE_NETWORK,
      .options = network_update_options,
-     .summary = "Change a network's MTU, description or default QoS",
+     .summary = "Change a network's MTU, description, default QoS or "
+                "default firewall action",
      .description = "Prints the network as it is afterwards.",
      .run = run_network_update},
     {.resource = "network",
@@ -1375,7 +1806,8 @@ const struct cli_command commands_table[] = {
      .n_args = 1,
      .complete = CLI_COMPLETE_PORT,
      .options = port_update_options,
-     .summary = "Move a port, or change its QoS policy or labels",
+     .summary = "Move a port, or change its QoS policy, labels or security "
+                "groups",
      .description = "Labels not named stay as they are.  Prints the port as "
                     "it is afterwards.",
      .run = run_port_update},
@@ -1434,6 +1866,74 @@ const struct cli_command commands_table[] = {
      .summary = "Delete a QoS policy that no port or network uses",
      .run = run_delete},
 
+    {.resource = "sg",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = sg_create_options,
+     .summary = "Create a security group",
+     .description = "Ports join it through its selector or their own "
+                    "\"port update --security-group\".  A group without a "
+                    "selector has only the ports that name it.",
+     .run = run_sg_create},
+    {.resource = "sg",
+     .verb = "list",
+     .summary = "List security groups with their selectors and members",
+     .run = run_list},
+    {.resource = "sg",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_SGROUP,
+     .summary = "Show a security group, its members and its rules",
+     .run = run_sg_show},
+    {.resource = "sg",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_SGROUP,
+     .options = sg_update_options,
+     .summary = "Change a security group's description or selector",
+     .description = "Selector pairs not named stay as they are; the ports "
+                    "the group selects follow at once.",
+     .run = run_sg_update},
+    {.resource = "sg",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_SGROUP,
+     .options = if_version_options,
+     .summary = "Delete a security group and its rules",
+     .description = "Refused while a port names the group or a rule of "
+                    "another group names it as its peer.",
+     .run = run_delete},
+    {.resource = "sg",
+     .verb = "rule add",
+     .args = "GROUP",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_SGROUP,
+     .options = sg_rule_add_options,
+     .summary = "Add a firewall rule to a security group",
+     .description = "A group governs the directions it has rules for: "
+                    "its ports accept in those directions only what some "
+                    "rule allows and no rule denies.  Prints the rule with "
+                    "its id.",
+     .run = run_sg_rule_add},
+    {.resource = "sg",
+     .verb = "rule list",
+     .args = "GROUP",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_SGROUP,
+     .summary = "List a security group's rules with their hit counts",
+     .run = run_sg_rule_list},
+    {.resource = "sg",
+     .verb = "rule delete",
+     .args = "GROUP ID",
+     .n_args = 2,
+     .complete = CLI_COMPLETE_SGROUP,
+     .summary = "Delete a rule of a security group",
+     .run = run_sg_rule_delete},
+
     {.resource = "host",
      .verb = "list",
      .summary = "List hosts with their VTEP and health",
@@ -1491,6 +1991,22 @@ const struct cli_command commands_table[] = {
      .description = "Every request that changes something is recorded with "
                     "its time, token name, role, method, path and answer.",
      .run = run_audit},
+    {.resource = "flowlog",
+     .options = observe_flowlog_options,
+     .summary = "Show flow log records, newest first",
+     .description = "Agents report every connection the firewall denies and "
+                    "every one a rule with logging allows.  Filters combine: "
+                    "a record must match them all.",
+     .run = observe_flowlog},
+    {.resource = "trace",
+     .options = observe_trace_options,
+     .summary = "Trace a packet from a port to an address",
+     .description = "The controller builds the first packet of the "
+                    "connection and has the agents of the hosts on its way "
+                    "run it through their fast path, changing nothing.  "
+                    "Prints each stage, then the verdict and the rule that "
+                    "decided it.",
+     .run = observe_trace},
     {.resource = "status",
      .summary = "Summarize hosts, networks and ports",
      .description = "Prints the counts of GET /v1/status, every host with its "

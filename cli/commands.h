@@ -51,4 +51,10 @@ void commands_ctx_clear(struct cli_ctx *);
 int commands_list_names(struct cli_ctx *, enum cli_complete what,
                         json_t **names);
 
+/* Sends 'method' 'path' with 'body' (or none if NULL).  On a 2xx answer
+ * stores its JSON (NULL if none) in '*answer' and returns CLI_EXIT_OK;
+ * otherwise prints why on 'ctx->err' and returns the exit status. */
+int commands_request(struct cli_ctx *, const char *method, const char *path,
+                     const json_t *body, json_t **answer);
+
 #endif /* cli/commands.h */

@@ -368,10 +368,32 @@ complete(int argc, char *argv[], FILE *out)
             fprintf(out, "%s\n", r->name);
         }
     } else if (args.command == NULL) {
+        const char *last = NULL;
+        size_t last_len = 0;
+
+        /* A two-word verb ("rule add") offers its first word once, then
+         * its second words after it. */
         for (const struct cli_command *c = commands_table; c->resource; c++) {
-            if (!strcmp(c->resource, args.resource->name)) {
-                fprintf(out, "%s\n", c->verb);
+            const char *verb = c->verb;
+            size_t len;
+
+            if (strcmp(c->resource, args.resource->name) || !verb) {
+                continue;
             }
+            if (args.verb_prefix) {
+                len = strlen(args.verb_prefix);
+                if (!strncmp(verb, args.verb_prefix, len)
+                    && verb[len] == ' ') {
+                    fprintf(out, "%s\n", verb + len + 1);
+                }
+                continue;
+            }
+            len = strcspn(verb, " ");
+            if (!last || last_len != len || strncmp(last, verb, len)) {
+                fprintf(out, "%.*s\n", (int) len, verb);
+            }
+            last = verb;
+            last_len = len;
         }
     } else if (args.n_pos < args.command->n_args) {
         print_values(out, &args, args.command->complete,

@@ -408,8 +408,25 @@ verb_list(const struct cli_program *program,
     return join_choices(verbs);
 }
 
-/* Handles the positional word 'arg': the resource, the verb or an
- * argument of the command, depending on how far parsing got. */
+/* Whether some verb of 'resource' is two words starting with 'word'. */
+static bool
+is_verb_prefix(const struct cli_program *program, const char *resource,
+               const char *word)
+{
+    size_t len = strlen(word);
+
+    for (const struct cli_command *c = program->commands; c->resource; c++) {
+        if (!strcmp(c->resource, resource) && c->verb
+            && !strncmp(c->verb, word, len) && c->verb[len] == ' ') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Handles the positional word 'arg': the resource, the verb (or either
+ * word of a two-word verb) or an argument of the command, depending on how
+ * far parsing got. */
 static enum cli_parse_result
 parse_word(const struct cli_program *program, const char *arg,
            struct cli_args *args)
@@ -423,15 +440,24 @@ parse_word(const struct cli_program *program, const char *arg,
         }
         args->command = find_command(program, arg, NULL);
     } else if (c == NULL) {
-        args->command = find_command(program, args->resource->name, arg);
-        if (args->command == NULL) {
+        char *verb = args->verb_prefix
+                         ? xasprintf("%s %s", args->verb_prefix, arg)
+                         : xstrdup(arg);
+
+        args->command = find_command(program, args->resource->name, verb);
+        if (args->command == NULL && args->verb_prefix == NULL
+            && is_verb_prefix(program, args->resource->name, arg)) {
+            args->verb_prefix = arg;
+        } else if (args->command == NULL) {
             char *verbs = verb_list(program, args->resource);
             enum cli_parse_result r = usage_error(
-                program, args, "unknown verb \"%s\" (verbs: %s)", arg, verbs);
+                program, args, "unknown verb \"%s\" (verbs: %s)", verb, verbs);
 
             free(verbs);
+            free(verb);
             return r;
         }
+        free(verb);
     } else if (args->n_pos >= c->n_args || args->n_pos >= CLI_MAX_ARGS) {
         return usage_error(program, args, "unexpected argument \"%s\"", arg);
     } else if (c->arg_choices && !is_choice(c->arg_choices, arg)) {
@@ -484,7 +510,12 @@ cli_parse(const struct cli_program *program, int argc, char *argv[],
     if (args->command == NULL) {
         char *verbs = verb_list(program, args->resource);
         enum cli_parse_result r =
-            usage_error(program, args, "missing verb (one of: %s)", verbs);
+            args->verb_prefix
+                ? usage_error(program, args,
+                              "missing verb after \"%s\" (verbs: %s)",
+                              args->verb_prefix, verbs)
+                : usage_error(program, args, "missing verb (one of: %s)",
+                              verbs);
 
         free(verbs);
         return r;

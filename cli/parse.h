@@ -44,6 +44,7 @@ enum cli_complete {
     CLI_COMPLETE_HOST,    /* Names of registered hosts. */
     CLI_COMPLETE_TOKEN,   /* Names of API tokens. */
     CLI_COMPLETE_QOS,     /* Names of QoS policies. */
+    CLI_COMPLETE_SGROUP,  /* Names of security groups. */
 };
 
 /* One option.  Tables of options end with an entry whose 'name' is NULL. */
@@ -64,7 +65,9 @@ struct cli_option {
  * NULL. */
 struct cli_command {
     const char *resource;             /* First word: "network". */
-    const char *verb;                 /* "create", or NULL for none. */
+    const char *verb;                 /* "create", or NULL for none; two
+                                       * words for a verb of a part of
+                                       * the resource ("rule add"). */
     const char *args;                 /* Positionals in help: "NAME". */
     size_t n_args;                    /* How many positionals, exactly. */
     const char *const *arg_choices;   /* Allowed positionals, or NULL. */
@@ -104,6 +107,8 @@ struct cli_arg_value {
 struct cli_args {
     const struct cli_resource *resource; /* First word, once known. */
     const struct cli_command *command;   /* The command, once known. */
+    const char *verb_prefix;             /* The first word of a two-word
+                                          * verb, until the second. */
     const char *pos[CLI_MAX_ARGS];       /* Positional arguments. */
     size_t n_pos;                        /* Number of them. */
     struct cli_arg_value *values;        /* Options, in order given. */

@@ -20,6 +20,8 @@ static const struct api_field host_fields[] = {
     {"underlay", API_STRING, API_RW, true},
     {"capacity", API_OBJECT, API_RW, false},
     {"uplink_rate", API_INTEGER, API_RW, false},
+    {"agent_url", API_STRING, API_RW, false},
+    {"agent_token", API_STRING, API_RW, false},
     {"status", API_STRING, API_RO, false},
     {"last_heartbeat", API_STRING, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
@@ -104,12 +106,15 @@ set_liveness(struct api *api, const char *name, json_t *out)
 }
 
 /* The API form of stored host 'obj', with its status (an api_out_func).
- * 'txn' is not needed: a host's status lives in 'api'. */
+ * 'txn' is not needed: a host's status lives in 'api'.  The agent's trace
+ * token is a secret between the agent and the controller (controller/
+ * trace.c): it is never shown. */
 static json_t *
 host_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
 
+    json_object_del(out, "agent_token");
     set_liveness(api, obj->name, out);
     return out;
 }
@@ -131,7 +136,41 @@ apply_fields(const json_t *in, json_t *body, const char *what,
     const char *underlay = api_get_string(in, "underlay");
     const json_t *capacity = json_object_get(in, "capacity");
     const json_t *uplink_rate = json_object_get(in, "uplink_rate");
+    const char *agent_url = api_get_string(in, "agent_url");
+    const char *agent_token = api_get_string(in, "agent_token");
 
+    if (!agent_url != !agent_token) {
+        return api_fail(err, 400, agent_url ? "agent_token" : "agent_url",
+                        "%s: agent_url and agent_token go together", what);
+    }
+    if (agent_url) {
+        size_t len = strlen(agent_url);
+
+        if ((strncmp(agent_url, "http://", 7)
+             && strncmp(agent_url, "https://", 8))
+            || len > API_AGENT_URL_MAX || agent_url[len - 1] == '/'
+            || strcspn(agent_url, " \t\r\n") != len) {
+            char *q = api_quote(agent_url);
+
+            api_fail(err, 400, "agent_url",
+                     "%s: agent_url %s: expected http://HOST:PORT or "
+                     "https://..., without a trailing \"/\", at most %d "
+                     "characters",
+                     what, q, API_AGENT_URL_MAX);
+            free(q);
+            return 400;
+        }
+        if (strlen(agent_token) != API_AGENT_TOKEN_LEN
+            || strspn(agent_token, "0123456789abcdef")
+                   != API_AGENT_TOKEN_LEN) {
+            return api_fail(err, 400, "agent_token",
+                            "%s: agent_token: expected %d lower-case hex "
+                            "digits",
+                            what, API_AGENT_TOKEN_LEN);
+        }
+        json_object_set_new(body, "agent_url", json_string(agent_url));
+        json_object_set_new(body, "agent_token", json_string(agent_token));
+    }
     if (vtep) {
         uint32_t be, ip;
         char *q = api_quote(vtep);
@@ -262,6 +301,12 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
      * registration without it keeps it. */
     if (!create && !patch && !json_object_get(in, "capacity")) {
         json_object_del(body, "capacity");
+    }
+    /* Likewise an agent that restarts without an address for traces has
+     * none any more. */
+    if (!create && !patch && !json_object_get(in, "agent_url")) {
+        json_object_del(body, "agent_url");
+        json_object_del(body, "agent_token");
     }
     status = apply_fields(in, body, what, err);
     if (!status) {
@@ -404,10 +449,21 @@ api_host_patch(struct api *api, const char *name, const json_t *in,
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     json_t *current = NULL;
-    int status;
+    int status = 0;
 
-    status = api_kind_patch_begin(api, &host_kind, name, in, if_match, what,
-                                  &txn, &obj, &current, err);
+    if (json_object_get(in, "agent_url")
+        || json_object_get(in, "agent_token")) {
+        status = api_fail(err, 400,
+                          json_object_get(in, "agent_url") ? "agent_url"
+                                                           : "agent_token",
+                          "%s: agent_url and agent_token are set by the "
+                          "host's agent when it registers",
+                          what);
+    }
+    if (!status) {
+        status = api_kind_patch_begin(api, &host_kind, name, in, if_match,
+                                      what, &txn, &obj, &current, err);
+    }
     if (!status) {
         status = write_host(api, txn, name, in, true, &obj, what, out, err);
         txn = NULL;
@@ -698,8 +754,10 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
 /* The kinds of object a host's desired state is computed from: only their
  * commits can change it, so only they wake a long poll (audit entries and
  * port status reports do not). */
-static const char *const desired_kinds[] = {"network", "port", "host",
-                                            "qos-policy"};
+static const char *const desired_kinds[] = {
+    "network", "port",     "host",          "qos-policy",
+    "sg-rule", "identity", "port-identity",
+};
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and
  * returns 0, or answers 304 at 'deadline' (monotonic_ms()), or 503 if the

@@ -19,6 +19,7 @@ static const struct api_field network_fields[] = {
     {"mtu", API_INTEGER, API_RW, false},
     {"description", API_STRING, API_RW, false},
     {"default_qos", API_STRING, API_RW, false},
+    {"default_action", API_STRING, API_RW, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
     {"created_at", API_STRING, API_RO, false},
@@ -184,6 +185,25 @@ apply_fields(const json_t *in, json_t *body, const char *what,
         json_object_set_new(body, "description",
                             json_string(json_string_value(value)));
     }
+    /* What the firewall does with a direction no security group of a port
+     * governs (doc/firewall.md). */
+    value = json_object_get(in, "default_action");
+    if (json_is_null(value)) {
+        json_object_set_new(body, "default_action", json_string("allow"));
+    } else if (value) {
+        const char *action = json_string_value(value);
+
+        if (strcmp(action, "allow") && strcmp(action, "deny")) {
+            char *q = api_quote(action);
+
+            api_fail(err, 400, "default_action",
+                     "%s: default_action %s: expected \"allow\" or \"deny\"",
+                     what, q);
+            free(q);
+            return 400;
+        }
+        json_object_set(body, "default_action", (json_t *) value);
+    }
     return 0;
 }
 
@@ -268,6 +288,7 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
     }
     if (!status) {
         json_object_set_new(body, "mtu", json_integer(API_MTU_DEFAULT));
+        json_object_set_new(body, "default_action", json_string("allow"));
         status = apply_fields(in, body, what, err);
     }
     if (!status) {

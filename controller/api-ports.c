@@ -265,17 +265,22 @@ check_labels(const json_t *labels, bool patch, const char *what,
     return 0;
 }
 
-/* Checks the reserved field of 'in', which must stay empty for now. */
+/* Checks "security_groups" of 'in' in 'txn' and copies it into 'body'
+ * (null or an empty list removes it). */
 static int
-check_reserved(const json_t *in, const char *what, struct api_error *err)
+apply_security_groups(struct store_txn *txn, const json_t *in, json_t *body,
+                      const char *what, struct api_error *err)
 {
     const json_t *groups = json_object_get(in, "security_groups");
+    int status = api_sg_check_port_groups(txn, groups, what, err);
 
+    if (status || !groups) {
+        return status;
+    }
     if (json_array_size(groups)) {
-        return api_fail(err, 400, "security_groups",
-                        "%s: security_groups: reserved for the firewall; must "
-                        "be absent or empty for now",
-                        what);
+        json_object_set(body, "security_groups", (json_t *) groups);
+    } else {
+        json_object_del(body, "security_groups");
     }
     return 0;
 }
@@ -460,9 +465,6 @@ check_create(const json_t *in, const char *what, struct api_error *err)
         status = api_check_description(json_object_get(in, "description"),
                                        what, err);
     }
-    if (!status) {
-        status = check_reserved(in, what, err);
-    }
     return status;
 }
 
@@ -621,6 +623,9 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     }
     status =
         api_qos_check_ref(txn, json_object_get(in, "qos"), "qos", what, err);
+    if (!status) {
+        status = apply_security_groups(txn, in, body, what, err);
+    }
     if (status) {
         goto out;
     }
@@ -671,6 +676,11 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     }
     if (error) {
         status = api_store_error(error, what, err);
+        goto out;
+    }
+    error = api_sg_port_sync(txn, name, body);
+    if (error) {
+        status = api_sg_sync_error(error, what, err);
         goto out;
     }
     status = api_commit(txn, &revision, err);
@@ -895,11 +905,8 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
     const json_t *value;
     int status, error;
 
-    status = check_reserved(in, what, err);
-    if (!status) {
-        status = api_check_description(json_object_get(in, "description"),
-                                       what, err);
-    }
+    status =
+        api_check_description(json_object_get(in, "description"), what, err);
     if (!status) {
         status = check_labels(json_object_get(in, "labels"), true, what, err);
     }
@@ -978,7 +985,15 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
     } else if (value) {
         json_object_set(body, "qos", (json_t *) value);
     }
-    return 0;
+
+    /* A new list replaces the old one: a merge patch treats arrays as
+     * values. */
+    value = json_object_get(in, "security_groups");
+    if (json_is_null(value)) {
+        json_object_del(body, "security_groups");
+        return 0;
+    }
+    return apply_security_groups(txn, in, body, what, err);
 }
 
 int
@@ -1018,6 +1033,12 @@ api_port_patch(struct api *api, const char *name, const json_t *in,
     }
     if (error) {
         status = api_store_error(error, what, err);
+        goto out;
+    }
+    /* Labels and security_groups decide the port's group set. */
+    error = api_sg_port_sync(txn, name, body);
+    if (error) {
+        status = api_sg_sync_error(error, what, err);
         goto out;
     }
     status = api_commit(txn, &revision, err);
@@ -1089,6 +1110,9 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
     if (!error) {
         error = store_delete(txn, "port-status", name, STORE_ANY);
         error = error == ENOENT ? 0 : error;
+    }
+    if (!error) {
+        error = api_sg_port_sync(txn, name, NULL);
     }
     if (!error) {
         uint32_t hint = ipam_hint(txn, network);

@@ -28,6 +28,18 @@
  * QoS policies ("qos-policy") are named by ports ("qos") and networks
  * ("default_qos"); deleting one looks for users by scanning both.
  *
+ * The firewall (controller/api-sgroups.c, doc/firewall.md) keeps:
+ *
+ *   security-group  "G"                {"description", "selector"}
+ *   sg-rule         "G/0000000007"     a rule of G, by its zero-padded id
+ *   sg-counter      "rule-id"          {"next": N}: ids are never reused
+ *   identity        "00300"            {"groups": [G...], "ports": N}
+ *   identity-set    "G1,G2"            {"id": 300}  (sorted group names)
+ *   port-identity   "P"                {"identity": 300, "groups": [...]}
+ *                                      (only for ports in some group)
+ *   rule-hits       "H"                {"hits": {"7": 120}}, host H's
+ *                                      counters
+ *
  * Functions return the HTTP status of the answer: 2xx with '*out' set (for
  * statuses with a body), or 4xx/5xx with 'err' filled in. */
 #ifndef CONTROLLER_API_H
@@ -45,6 +57,7 @@
 #include "utils/names.h"
 
 struct desired;
+struct flowlogs;
 struct store;
 struct store_obj;
 struct store_txn;
@@ -70,6 +83,10 @@ struct store_txn;
 #define API_BURST_MAX 4294967295LL    /* Largest burst, bytes. */
 #define API_PRIORITY_MAX 7            /* Lowest priority (0 is highest). */
 #define API_PRIORITY_DEFAULT 4        /* What an absent priority means. */
+
+/* Hosts: how the controller reaches the agent for traces. */
+#define API_AGENT_URL_MAX 256  /* Longest "agent_url". */
+#define API_AGENT_TOKEN_LEN 64 /* "agent_token": 32 bytes in hex. */
 
 /* Hosts: the uplink's rate, bits/s, from 1 Mbit/s to 1 Tbit/s. */
 #define API_UPLINK_RATE_MIN 1000000LL
@@ -110,6 +127,8 @@ struct api {
     pthread_mutex_t mutex;        /* Protects 'heartbeats'. */
     json_t *heartbeats;           /* Host name -> time of its last
                                    * heartbeat (integer, Unix seconds). */
+    struct flowlogs *flowlogs;    /* Flow logs (controller/flowlogs.h), or
+                                   * NULL; set by the server. */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -392,6 +411,67 @@ const char *api_host_status(struct api *, const char *name,
                             time_t *last_heartbeat);
 /* Counts hosts heard from within the heartbeat timeout. */
 size_t api_hosts_connected(struct api *);
+
+/* Security groups (controller/api-sgroups.c), stored as kind
+ * "security-group", with their rules, the identities of group sets and
+ * the rule hit counters agents report. */
+
+/* Group identities: the range of DP_GROUP_IDENTITY_MIN..MAX in
+ * datapath/dp-tables.h, which the controller cannot include. */
+#define API_IDENTITY_MIN 256
+#define API_IDENTITY_MAX 49151
+
+int api_sg_create(struct api *, const json_t *in, json_t **out,
+                  struct api_error *);
+int api_sg_get(struct api *, const char *name, json_t **out,
+               struct api_error *);
+int api_sg_list(struct api *, const json_t *query, json_t **out,
+                struct api_error *);
+int api_sg_patch(struct api *, const char *name, const json_t *in,
+                 int64_t if_match, json_t **out, struct api_error *);
+int api_sg_delete(struct api *, const char *name, const json_t *in,
+                  int64_t if_match, struct api_error *);
+/* The rules of group 'group': /v1/security-groups/GROUP/rules[/ID]. */
+int api_sg_rule_create(struct api *, const char *group, const json_t *in,
+                       json_t **out, struct api_error *);
+int api_sg_rule_list(struct api *, const char *group, const json_t *query,
+                     json_t **out, struct api_error *);
+int api_sg_rule_get(struct api *, const char *group, const char *id,
+                    json_t **out, struct api_error *);
+int api_sg_rule_delete(struct api *, const char *group, const char *id,
+                       struct api_error *);
+/* PUT /v1/hosts/NAME/rule-hits: host 'host''s absolute counters. */
+int api_host_rule_hits(struct api *, const char *host, const json_t *in,
+                       struct api_error *);
+/* Checks "security_groups" value 'value' of 'what' (absent and null
+ * pass): an array of distinct names of existing groups in 'txn', 400 on
+ * "security_groups" otherwise. */
+int api_sg_check_port_groups(struct store_txn *, const json_t *value,
+                             const char *what, struct api_error *);
+/* Brings the identity of port 'name' in line with its stored 'body' (NULL
+ * for a port being deleted): its group set (explicit "security_groups" and
+ * the groups whose selector its labels match) gets an identity, allocated
+ * if new, and the set it leaves loses one port, freed at none.  Returns 0,
+ * ENOSPC if no identity is free, or a store error. */
+int api_sg_port_sync(struct store_txn *, const char *name, const json_t *body);
+/* Answers 'error' of api_sg_port_sync() for 'what'. */
+int api_sg_sync_error(int error, const char *what, struct api_error *);
+
+/* Flow logs (controller/api-flowlogs.c). */
+#define API_FLOWLOGS_POST_MAX 1000 /* Most records in one POST. */
+/* POST /v1/flowlogs: checks every record of 'in' and stores them all, or
+ * none.  Which host may post for which is the caller's business. */
+int api_flowlogs_post(struct api *, const json_t *in, struct api_error *);
+/* GET /v1/flowlogs?port=&host=&verdict=&network=&since=&limit=. */
+int api_flowlogs_list(struct api *, const json_t *query, json_t **out,
+                      struct api_error *);
+/* Parses RFC 3339 time 's' ("2026-11-22T10:00:00.123Z", or with an offset
+ * "+01:00") into microseconds since the epoch. */
+bool api_parse_rfc3339(const char *s, int64_t *us);
+
+/* Trace (controller/trace.c): POST /v1/trace. */
+int api_trace(struct api *, const json_t *in, json_t **out,
+              struct api_error *);
 
 /* GET /v1/status. */
 int api_status(struct api *, json_t **out, struct api_error *);

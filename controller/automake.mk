@@ -18,10 +18,12 @@ noinst_LIBRARIES += controller/libfabric-controller.a
 controller_libfabric_controller_a_SOURCES = \
 	controller/api.c \
 	controller/api.h \
+	controller/api-flowlogs.c \
 	controller/api-hosts.c \
 	controller/api-networks.c \
 	controller/api-ports.c \
 	controller/api-qos.c \
+	controller/api-sgroups.c \
 	controller/audit.c \
 	controller/audit.h \
 	controller/auth.c \
@@ -30,19 +32,24 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/config.h \
 	controller/desired.c \
 	controller/desired.h \
+	controller/flowlogs.c \
+	controller/flowlogs.h \
 	controller/http.c \
 	controller/http.h \
 	controller/metrics.c \
 	controller/metrics.h \
 	controller/openapi.h \
 	controller/server.c \
-	controller/server.h
+	controller/server.h \
+	controller/trace.c \
+	controller/trace.h
 nodist_controller_libfabric_controller_a_SOURCES = controller/openapi-json.c
 controller_libfabric_controller_a_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) \
-	$(JANSSON_CFLAGS) $(GNUTLS_CFLAGS)
+	$(JANSSON_CFLAGS) $(GNUTLS_CFLAGS) $(SQLITE_CFLAGS) $(CURL_CFLAGS) \
+	$(LIBBPF_CFLAGS)
 # What a program linking the controller needs.
 CONTROLLER_LIBS = controller/libfabric-controller.a $(STORE_LIBS) \
-	$(MHD_LIBS) $(GNUTLS_LIBS) $(JANSSON_LIBS) -lpthread
+	$(MHD_LIBS) $(GNUTLS_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) -lpthread
 
 sbin_PROGRAMS += controller/fabric-controller
 controller_fabric_controller_SOURCES = controller/main.c

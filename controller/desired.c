@@ -47,8 +47,31 @@ struct walk {
     json_t *remotes;       /* Remote endpoints. */
     json_t *vteps;         /* Host name -> VTEP (or null), a cache. */
     const char *network;   /* The network being walked for remotes. */
+    json_t *identities;    /* Identity (decimal) -> null, of the host's
+                            * ports. */
+    json_t *peers;         /* Group -> the identities whose sets hold it,
+                            * read when first needed, or NULL. */
     int error;             /* A store failure, or 0. */
 };
+
+/* Reads the identity of port 'name' into '*identity': 0 for a port in no
+ * security group. */
+static int
+port_identity(struct store_txn *txn, const char *name, json_int_t *identity)
+{
+    struct store_obj obj;
+    int error = store_get(txn, "port-identity", name, &obj);
+
+    *identity = 0;
+    if (error == ENOENT) {
+        return 0;
+    } else if (error) {
+        return error;
+    }
+    *identity = json_integer_value(json_object_get(obj.body, "identity"));
+    store_obj_clear(&obj);
+    return 0;
+}
 
 /* Resolves the QoS of port 'body' in 'network': its own policy, or else
  * its network's "default_qos".  Stores into '*qos' the parameters of
@@ -121,6 +144,18 @@ local_port_cb(const struct store_obj *index, void *w_)
                      json_object_get(obj.body, "mac"), "ip",
                      json_object_get(obj.body, "ip"));
     error = port_qos(w, obj.body, network, &qos);
+    if (!error) {
+        json_int_t identity;
+
+        error = port_identity(w->txn, obj.name, &identity);
+        if (!error && identity) {
+            char id[24];
+
+            snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, identity);
+            json_object_set_new(port, "identity", json_integer(identity));
+            json_object_set_new(w->identities, id, json_null());
+        }
+    }
     if (error) {
         w->error = error;
         json_decref(port);
@@ -167,7 +202,9 @@ remote_cb(const struct store_obj *index, void *w_)
     struct walk *w = w_;
     size_t len = strlen(w->prefix);
     const char *host = api_get_string(index->body, "host");
+    json_int_t identity;
     const char *vtep;
+    json_t *remote;
 
     if (strncmp(index->name, w->prefix, len)) {
         return API_STOP;
@@ -176,15 +213,20 @@ remote_cb(const struct store_obj *index, void *w_)
         return 0;
     }
     vtep = host_vtep(w, host);
+    if (!w->error) {
+        w->error = port_identity(w->txn, index->name + len, &identity);
+    }
     if (w->error) {
         return API_STOP;
     }
     if (vtep) {
-        json_array_append_new(
-            w->remotes,
-            json_pack("{sssOsOss}", "network", w->network, "mac",
-                      json_object_get(index->body, "mac"), "ip",
-                      json_object_get(index->body, "ip"), "vtep", vtep));
+        remote = json_pack("{sssOsOss}", "network", w->network, "mac",
+                           json_object_get(index->body, "mac"), "ip",
+                           json_object_get(index->body, "ip"), "vtep", vtep);
+        if (identity) {
+            json_object_set_new(remote, "identity", json_integer(identity));
+        }
+        json_array_append_new(w->remotes, remote);
     }
     return 0;
 }
@@ -213,6 +255,8 @@ walk_networks(struct walk *w, json_t *networks)
     qsort(names, n, sizeof *names, compare_strings);
     for (i = 0; i < n && !error; i++) {
         struct store_obj obj;
+        const char *action;
+        json_t *network;
         char *prefix;
 
         error = store_get(w->txn, "network", names[i], &obj);
@@ -222,10 +266,17 @@ walk_networks(struct walk *w, json_t *networks)
         } else if (error) {
             break;
         }
-        json_array_append_new(
-            networks, json_pack("{sssOsO}", "name", names[i], "vni",
-                                json_object_get(obj.body, "vni"), "mtu",
-                                json_object_get(obj.body, "mtu")));
+        network = json_pack("{sssOsO}", "name", names[i], "vni",
+                            json_object_get(obj.body, "vni"), "mtu",
+                            json_object_get(obj.body, "mtu"));
+        /* Absent means "allow", which keeps the documents of clouds
+         * without a firewall as they were. */
+        action = api_get_string(obj.body, "default_action");
+        if (action && strcmp(action, "allow")) {
+            json_object_set_new(network, "default_action",
+                                json_string(action));
+        }
+        json_array_append_new(networks, network);
         store_obj_clear(&obj);
 
         prefix = xasprintf("%s/", names[i]);
@@ -241,6 +292,204 @@ walk_networks(struct walk *w, json_t *networks)
     return error;
 }
 
+static int
+peers_cb(const struct store_obj *obj, void *peers)
+{
+    json_int_t id = strtoll(obj->name, NULL, 10);
+    json_t *group;
+    size_t i;
+
+    json_array_foreach(json_object_get(obj->body, "groups"), i, group)
+    {
+        const char *name = json_string_value(group);
+        json_t *ids = json_object_get(peers, name);
+
+        if (!ids) {
+            ids = json_array();
+            json_object_set_new(peers, name, ids);
+        }
+        json_array_append_new(ids, json_integer(id));
+    }
+    return 0;
+}
+
+/* Returns the identities whose group sets hold 'group', in increasing
+ * order (borrowed from 'w'), or NULL if none does. */
+static const json_t *
+group_peers(struct walk *w, const char *group)
+{
+    if (!w->peers) {
+        w->peers = json_object();
+        /* Identities are named by zero-padded number: they come sorted. */
+        w->error = store_list(w->txn, "identity", NULL, 0, peers_cb, w->peers);
+    }
+    return json_object_get(w->peers, group);
+}
+
+/* Returns stored rule 'rule' compiled for agents: "ports" as [lo, hi], a
+ * peer group resolved to "peer_identities", a CIDR as "peer_cidrs". */
+static json_t *
+compile_rule(struct walk *w, const json_t *rule)
+{
+    static const char *const copied[] = {"id", "group", "direction",
+                                         "protocol"};
+    const char *ports = api_get_string(rule, "ports");
+    const char *peer_group = api_get_string(rule, "peer_group");
+    const json_t *peer_cidr = json_object_get(rule, "peer_cidr");
+    const json_t *icmp_type = json_object_get(rule, "icmp_type");
+    json_t *out = json_object();
+
+    for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
+        json_object_set(out, copied[i], json_object_get(rule, copied[i]));
+    }
+    if (ports) {
+        const char *dash = strchr(ports, '-');
+        long lo = strtol(ports, NULL, 10);
+        long hi = dash ? strtol(dash + 1, NULL, 10) : lo;
+
+        json_object_set_new(
+            out, "ports", json_pack("[II]", (json_int_t) lo, (json_int_t) hi));
+    }
+    if (icmp_type) {
+        json_object_set(out, "icmp_type", (json_t *) icmp_type);
+    }
+    if (peer_group) {
+        const json_t *peers = group_peers(w, peer_group);
+
+        json_object_set_new(out, "peer_identities",
+                            peers ? json_deep_copy(peers) : json_array());
+    } else if (peer_cidr) {
+        json_object_set_new(out, "peer_cidrs", json_pack("[O]", peer_cidr));
+    }
+    json_object_set(out, "action", json_object_get(rule, "action"));
+    json_object_set_new(
+        out, "log", json_boolean(json_is_true(json_object_get(rule, "log"))));
+    return out;
+}
+
+/* The rules of one group being compiled. */
+struct rule_walk {
+    struct walk *w;     /* The document's walk. */
+    const char *prefix; /* "GROUP/". */
+    json_t *rules;      /* The compiled rules. */
+    bool ingress;       /* Whether some rule is for ingress... */
+    bool egress;        /* ...or egress. */
+};
+
+static int
+rule_cb(const struct store_obj *obj, void *rw_)
+{
+    struct rule_walk *rw = rw_;
+    const char *direction = api_get_string(obj->body, "direction");
+
+    if (strncmp(obj->name, rw->prefix, strlen(rw->prefix))) {
+        return API_STOP;
+    }
+    json_array_append_new(rw->rules, compile_rule(rw->w, obj->body));
+    if (rw->w->error) {
+        return API_STOP;
+    }
+    if (direction && !strcmp(direction, "ingress")) {
+        rw->ingress = true;
+    } else {
+        rw->egress = true;
+    }
+    return 0;
+}
+
+/* Returns identity 'id' as its ports' host needs it: its groups, the
+ * directions they govern and the rules of them all. */
+static int
+compile_identity(struct walk *w, json_int_t id, json_t **identityp)
+{
+    struct rule_walk rw = {.w = w, .rules = json_array()};
+    const json_t *groups;
+    struct store_obj obj;
+    json_t *group, *governs;
+    char name[24];
+    size_t i;
+    int error;
+
+    *identityp = NULL;
+    snprintf(name, sizeof name, "%05" JSON_INTEGER_FORMAT, id);
+    error = store_get(w->txn, "identity", name, &obj);
+    if (error) {
+        json_decref(rw.rules);
+        return error == ENOENT ? 0 : error;
+    }
+    groups = json_object_get(obj.body, "groups");
+    json_array_foreach(groups, i, group)
+    {
+        char *prefix = xasprintf("%s/", json_string_value(group));
+
+        rw.prefix = prefix;
+        error = store_list(w->txn, "sg-rule", prefix, 0, rule_cb, &rw);
+        free(prefix);
+        if (error == API_STOP) {
+            error = w->error;
+        }
+        if (error) {
+            break;
+        }
+    }
+    if (!error) {
+        governs = json_array();
+        if (rw.ingress) {
+            json_array_append_new(governs, json_string("ingress"));
+        }
+        if (rw.egress) {
+            json_array_append_new(governs, json_string("egress"));
+        }
+        *identityp = json_pack("{sIsOsosO}", "id", id, "groups", groups,
+                               "governs", governs, "rules", rw.rules);
+    }
+    store_obj_clear(&obj);
+    json_decref(rw.rules);
+    return error;
+}
+
+static int
+compare_ints(const void *a_, const void *b_)
+{
+    json_int_t a = *(const json_int_t *) a_, b = *(const json_int_t *) b_;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Adds the identities of 'w->identities' to 'identities', in increasing
+ * order. */
+static int
+walk_identities(struct walk *w, json_t *identities)
+{
+    size_t n = json_object_size(w->identities), i = 0;
+    json_int_t *ids = xcalloc(n ? n : 1, sizeof *ids);
+    const char *key;
+    json_t *value;
+    int error = 0;
+
+    json_object_foreach(w->identities, key, value)
+    {
+        ids[i++] = strtoll(key, NULL, 10);
+    }
+    qsort(ids, n, sizeof *ids, compare_ints);
+    /* Read before the walks of rules, which the store cannot nest in
+     * another. */
+    if (n) {
+        group_peers(w, "");
+        error = w->error;
+    }
+    for (i = 0; i < n && !error; i++) {
+        json_t *identity;
+
+        error = compile_identity(w, ids[i], &identity);
+        if (!error && identity) {
+            json_array_append_new(identities, identity);
+        }
+    }
+    free(ids);
+    return error;
+}
+
 int
 desired_compute(struct store_txn *txn, const char *host, json_t **docp)
 {
@@ -251,8 +500,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         .networks = json_object(),
         .remotes = json_array(),
         .vteps = json_object(),
+        .identities = json_object(),
     };
     json_t *networks = json_array();
+    json_t *identities = json_array();
     struct store_obj obj;
     char *prefix = NULL;
     int error;
@@ -272,6 +523,9 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         error = walk_networks(&w, networks);
     }
     if (!error) {
+        error = walk_identities(&w, identities);
+    }
+    if (!error) {
         *docp = json_pack("{s{sssOsO}sOsOsO}", "host", "name", host, "vtep",
                           json_object_get(obj.body, "vtep"), "underlay",
                           json_object_get(obj.body, "underlay"), "networks",
@@ -283,12 +537,20 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
             json_object_set(json_object_get(*docp, "host"), "uplink_rate",
                             json_object_get(obj.body, "uplink_rate"));
         }
+        /* Only a host with a port in some group has identities; the
+         * others keep the document they had before the firewall. */
+        if (*docp && json_array_size(identities)) {
+            json_object_set(*docp, "identities", identities);
+        }
     }
     store_obj_clear(&obj);
 
 out:
     free(prefix);
     json_decref(networks);
+    json_decref(identities);
+    json_decref(w.identities);
+    json_decref(w.peers);
     json_decref(w.ports);
     json_decref(w.networks);
     json_decref(w.remotes);
@@ -304,6 +566,10 @@ element_key(const char *kind, const json_t *element)
     if (!strcmp(kind, "remote")) {
         return xasprintf("%s/%s", api_get_string(element, "network") ?: "",
                          api_get_string(element, "mac") ?: "");
+    }
+    if (!strcmp(kind, "identity")) {
+        return xasprintf("%" JSON_INTEGER_FORMAT,
+                         json_integer_value(json_object_get(element, "id")));
     }
     return xstrdup(api_get_string(element, "name") ?: "");
 }
@@ -387,8 +653,10 @@ desired_diff(const json_t *old, const json_t *new)
     changes = json_array();
     diff_deletes(changes, old, new, "remotes", "remote");
     diff_deletes(changes, old, new, "ports", "port");
+    diff_deletes(changes, old, new, "identities", "identity");
     diff_deletes(changes, old, new, "networks", "network");
     diff_sets(changes, old, new, "networks", "network");
+    diff_sets(changes, old, new, "identities", "identity");
     diff_sets(changes, old, new, "ports", "port");
     diff_sets(changes, old, new, "remotes", "remote");
     return changes;

@@ -12,6 +12,20 @@
  *                                                      ports in those
  *                                                      networks
  *
+ * The firewall (doc/firewall.md) adds: "default_action" to a network
+ * that denies by default (absent means "allow"); "identity" to a port or
+ * a remote in some security group (absent means none); and, when the
+ * host's ports have identities,
+ *
+ *    "identities": [{"id", "groups", "governs", "rules": [{"id", "group",
+ *                    "direction", "protocol", "ports": [lo, hi],
+ *                    "icmp_type", "peer_identities" | "peer_cidrs",
+ *                    "action", "log"}]}]                by id
+ *
+ * with only the identities of the host's own ports, each with the rules of
+ * all its groups and each group peer resolved to every identity whose set
+ * holds the group.
+ *
  * A port's "qos" holds the parameters of its own QoS policy, or else of
  * its network's "default_qos" (rates in bits per second, bursts in bytes,
  * DSCP 0..63), each member only when the policy sets it; it is absent
@@ -43,11 +57,12 @@ int desired_compute(struct store_txn *txn, const char *host, json_t **doc);
 
 /* Returns the changes that turn document 'old' into 'new' (both of the
  * same host), as an array of {"op": "set", "kind", "object"} and {"op":
- * "delete", "kind", "key"}: removals first (remotes, ports, networks),
- * then additions and changes (networks, ports, remotes), so that applying
- * them in order never leaves a port without its network.  Networks and
- * ports are keyed by name, remotes by "NETWORK/MAC".  Returns NULL if the
- * "host" part differs, which only a full document can express. */
+ * "delete", "kind", "key"}: removals first (remotes, ports, identities,
+ * networks), then additions and changes (networks, identities, ports,
+ * remotes), so that applying them in order never leaves a port without
+ * its network or its identity.  Networks and ports are keyed by name,
+ * remotes by "NETWORK/MAC", identities by their decimal "id".  Returns NULL if
+ * the "host" part differs, which only a full document can express. */
 json_t *desired_diff(const json_t *old, const json_t *new);
 
 /* Remembers that 'host' was sent 'doc' (a new reference is taken) at

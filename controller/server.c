@@ -8,9 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "controller/api.h"
 #include "controller/audit.h"
 #include "controller/auth.h"
+#include "controller/flowlogs.h"
 #include "controller/http.h"
 #include "controller/metrics.h"
 #include "controller/openapi.h"
@@ -96,6 +99,15 @@ static const struct resource qos_policies = {
     .list = api_qos_list,
     .patch = api_qos_patch,
     .delete = api_qos_delete,
+};
+
+static const struct resource security_groups = {
+    .kind = "security group",
+    .create = api_sg_create,
+    .get = api_sg_get,
+    .list = api_sg_list,
+    .patch = api_sg_patch,
+    .delete = api_sg_delete,
 };
 
 static const struct resource hosts = {
@@ -411,6 +423,63 @@ do_port_status(struct http_request *req, const void *data, void *server_)
     json_decref(in);
 }
 
+/* /v1/security-groups/GROUP/rules[/ID]: a group's rules. */
+static void
+do_sg_rules(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    const char *method = http_request_method(req);
+    const char *group = http_request_param(req, 0);
+    const char *id = http_request_param(req, 1);
+    struct api_error err = {0};
+    json_t *in = NULL, *out = NULL;
+    int status;
+
+    if (!strcmp(method, "POST")) {
+        if (!http_request_json(req, &in)) {
+            return;
+        }
+        status = api_sg_rule_create(&server->api, group, in, &out, &err);
+        if (status < 400) {
+            http_request_set_note(
+                req,
+                "created rule %" JSON_INTEGER_FORMAT
+                " of security group \"%s\"",
+                json_integer_value(json_object_get(out, "id")), group);
+        }
+        json_decref(in);
+    } else if (!strcmp(method, "DELETE")) {
+        status = api_sg_rule_delete(&server->api, group, id, &err);
+        if (status < 400) {
+            http_request_set_note(
+                req, "deleted rule %s of security group \"%s\"", id, group);
+        }
+    } else if (id) {
+        status = api_sg_rule_get(&server->api, group, id, &out, &err);
+    } else {
+        status = api_sg_rule_list(&server->api, group, http_request_query(req),
+                                  &out, &err);
+    }
+    answer(req, status, out, &err);
+}
+
+static void
+do_rule_hits(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *in;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status =
+        api_host_rule_hits(&server->api, http_request_param(req, 0), in, &err);
+    answer(req, status, NULL, &err);
+    json_decref(in);
+}
+
 static void
 do_desired_state(struct http_request *req, const void *data, void *server_)
 {
@@ -448,6 +517,76 @@ do_audit(struct http_request *req, const void *data, void *server_)
 
     status = audit_list(server->audit, http_request_query(req), &out, &err);
     answer(req, status, out, &err);
+}
+
+/* POST /v1/flowlogs: an agent may only post its own host's records. */
+static void
+do_flowlogs_post(struct http_request *req, const void *data, void *server_)
+{
+    const struct auth_identity *id = http_request_data(req);
+    struct server *server = server_;
+    struct api_error err = {0};
+    const char *host;
+    json_t *in;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    host = api_get_string(in, "host");
+    if (id && id->role == AUTH_AGENT
+        && (!host || !id->host || strcmp(host, id->host))) {
+        http_reply_error(req, 403, "host",
+                         "token \"%s\" (role agent, host %s) may only post "
+                         "the flow logs of host \"%s\"",
+                         id->name, id->host ? id->host : "?",
+                         id->host ? id->host : "?");
+    } else {
+        status = api_flowlogs_post(&server->api, in, &err);
+        if (status < 400) {
+            size_t n = json_array_size(json_object_get(in, "records"));
+
+            http_request_set_note(req,
+                                  "flow logs of host \"%s\": %zu record%s",
+                                  host, n, n == 1 ? "" : "s");
+        }
+        answer(req, status, NULL, &err);
+    }
+    json_decref(in);
+}
+
+static void
+do_flowlogs_list(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status =
+        api_flowlogs_list(&server->api, http_request_query(req), &out, &err);
+    answer(req, status, out, &err);
+}
+
+static void
+do_trace(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = api_trace(&server->api, in, &out, &err);
+    if (status < 400) {
+        http_request_set_note(req, "trace from port \"%s\" to %s",
+                              api_get_string(in, "from") ?: "?",
+                              api_get_string(in, "to") ?: "?");
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
 }
 
 static void
@@ -516,6 +655,20 @@ static const struct http_route routes[] = {
     {"PATCH", "/v1/qos-policies/*", do_patch, &qos_policies, ACCESS_ADMIN},
     {"DELETE", "/v1/qos-policies/*", do_delete, &qos_policies, ACCESS_ADMIN},
 
+    {"GET", "/v1/security-groups", do_list, &security_groups, ACCESS_READ},
+    {"POST", "/v1/security-groups", do_create, &security_groups,
+     ACCESS_ADMIN},
+    {"GET", "/v1/security-groups/*", do_get, &security_groups, ACCESS_READ},
+    {"PATCH", "/v1/security-groups/*", do_patch, &security_groups,
+     ACCESS_ADMIN},
+    {"DELETE", "/v1/security-groups/*", do_delete, &security_groups,
+     ACCESS_ADMIN},
+    {"GET", "/v1/security-groups/*/rules", do_sg_rules, NULL, ACCESS_READ},
+    {"POST", "/v1/security-groups/*/rules", do_sg_rules, NULL, ACCESS_ADMIN},
+    {"GET", "/v1/security-groups/*/rules/*", do_sg_rules, NULL, ACCESS_READ},
+    {"DELETE", "/v1/security-groups/*/rules/*", do_sg_rules, NULL,
+     ACCESS_ADMIN},
+
     {"GET", "/v1/hosts", do_list, &hosts, ACCESS_READ},
     {"POST", "/v1/hosts", do_register, &hosts, ACCESS_REGISTER},
     {"GET", "/v1/hosts/*", do_get, &hosts, ACCESS_READ},
@@ -527,6 +680,9 @@ static const struct http_route routes[] = {
      ACCESS_HOST_WRITE},
     {"GET", "/v1/hosts/*/desired-state", do_desired_state, NULL,
      ACCESS_HOST_READ},
+    /* Agents report their counters every few seconds: not audited. */
+    {"PUT", "/v1/hosts/*/rule-hits", do_rule_hits, NULL,
+     ACCESS_HOST_WRITE | ACCESS_QUIET},
 
     {"GET", "/v1/tokens", do_list, &tokens, ACCESS_ADMIN},
     {"POST", "/v1/tokens", do_create, &tokens, ACCESS_ADMIN},
@@ -534,6 +690,12 @@ static const struct http_route routes[] = {
     {"DELETE", "/v1/tokens/*", do_delete, &tokens, ACCESS_ADMIN},
 
     {"GET", "/v1/audit", do_audit, NULL, ACCESS_READ},
+
+    /* Flow logs come every few seconds from every host: not audited. */
+    {"POST", "/v1/flowlogs", do_flowlogs_post, NULL,
+     ACCESS_REGISTER | ACCESS_QUIET},
+    {"GET", "/v1/flowlogs", do_flowlogs_list, NULL, ACCESS_READ},
+    {"POST", "/v1/trace", do_trace, NULL, ACCESS_READ},
 };
 
 static void
@@ -619,6 +781,15 @@ server_start(const struct server_config *cfg, struct server **serverp)
 
     server = xzalloc(sizeof *server);
     api_init(&server->api, store, cfg->heartbeat_timeout);
+    error = flowlogs_open(cfg->db, cfg->flowlogs_keep, &server->api.flowlogs);
+    if (error) {
+        api_destroy(&server->api);
+        store_close(store);
+        free(server);
+        goto out;
+    }
+    /* For the calls to agents that POST /v1/trace makes. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     server->audit = audit_create(store, cfg->audit_keep);
     server->metrics = metrics_create();
     hooks.aux = server;
@@ -627,6 +798,8 @@ server_start(const struct server_config *cfg, struct server **serverp)
     if (error) {
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
+        flowlogs_close(server->api.flowlogs);
+        curl_global_cleanup();
         api_destroy(&server->api);
         store_close(store);
         free(server);
@@ -678,6 +851,8 @@ server_stop(struct server *server)
         http_server_stop(server->http);
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
+        flowlogs_close(server->api.flowlogs);
+        curl_global_cleanup();
         store_close(server->api.store);
         api_destroy(&server->api);
         free(server->tls_cert);

@@ -20,6 +20,8 @@ struct server_config {
     int heartbeat_timeout;            /* Seconds. */
     size_t audit_keep;                /* Audit entries kept; 0 for the
                                        * default. */
+    size_t flowlogs_keep;             /* Flow log records kept; 0 for
+                                       * FLOWLOGS_KEEP_DEFAULT. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts

@@ -94,6 +94,25 @@ static const struct store_migration migrations[] = {
         "  op TEXT NOT NULL CHECK (op IN ('put', 'delete')),"
         "  PRIMARY KEY (revision, kind, name)) WITHOUT ROWID;",
     },
+    {
+        /* The firewall's flow logs (controller/flowlogs.h): a side table
+         * outside the objects and their revisions, written and read only
+         * by that module over a connection of its own, because records
+         * come by the thousand and are filtered by column. */
+        "flow logs",
+        "CREATE TABLE flowlogs ("
+        "  id INTEGER PRIMARY KEY,"
+        "  time_us INTEGER NOT NULL,"
+        "  host TEXT NOT NULL,"
+        "  port TEXT NOT NULL,"
+        "  network TEXT NOT NULL,"
+        "  verdict TEXT NOT NULL,"
+        "  body TEXT NOT NULL);"
+        "CREATE INDEX flowlogs_time ON flowlogs (time_us, id);"
+        "CREATE INDEX flowlogs_port ON flowlogs (port, time_us);"
+        "CREATE INDEX flowlogs_host ON flowlogs (host, time_us);"
+        "CREATE INDEX flowlogs_network ON flowlogs (network, time_us);",
+    },
 };
 
 /* The schema version this code reads and writes. */

@@ -13,6 +13,7 @@ FAB_BPF_DEPS = \
 	datapath/bpf/common.h \
 	datapath/bpf/deliver.h \
 	datapath/bpf/encap.h \
+	datapath/bpf/firewall.h \
 	datapath/bpf/flood.h \
 	datapath/bpf/maps.h \
 	datapath/bpf/port-security.h \
@@ -20,6 +21,8 @@ FAB_BPF_DEPS = \
 	datapath/bpf/stats.h \
 	datapath/dp-tables.h \
 	datapath/drop.h \
+	firewall/ct.h \
+	firewall/policy.h \
 	packet/csum.h \
 	packet/hdr.h \
 	packet/parse.h \
@@ -52,6 +55,8 @@ datapath_libfabric_datapath_a_SOURCES = \
 	datapath/dp.c \
 	datapath/dp.h \
 	datapath/drop.h \
+	firewall/ct.h \
+	firewall/policy.h \
 	datapath/netlink.c \
 	datapath/netlink.h
 datapath_libfabric_datapath_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBBPF_CFLAGS) \

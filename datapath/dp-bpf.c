@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,24 @@
 
 /* Pinned map names, in enum dp_table order. */
 static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
-    [DP_PORTS] = "fab_ports",       [DP_NETWORKS] = "fab_networks",
-    [DP_FDB] = "fab_fdb",           [DP_BINDINGS] = "fab_bindings",
-    [DP_FLOOD] = "fab_flood_lists", [DP_NEXTHOPS] = "fab_nexthops",
+    [DP_PORTS] = "fab_ports",
+    [DP_NETWORKS] = "fab_networks",
+    [DP_FDB] = "fab_fdb",
+    [DP_BINDINGS] = "fab_bindings",
+    [DP_FLOOD] = "fab_flood_lists",
+    [DP_NEXTHOPS] = "fab_nexthops",
     [DP_QOS] = "fab_qos",
+    [DP_POLICIES] = "fab_policies",
+    [DP_POLICY_CIDRS] = "fab_policy_cidrs",
+    [DP_VTEPS] = "fab_vteps",
+    [DP_CONNTRACK] = "fab_conntrack",
+    [DP_RULE_HITS] = "fab_rule_hits",
+};
+
+/* Pinned maps beyond the tables. */
+static const char *const dp_bpf_other_maps[] = {
+    "fab_config",      "fab_stats",     "fab_fw_counters",
+    "fab_flow_events", "fab_fw_stages", "fab_pkt_tmp",
 };
 
 struct dp_bpf {
@@ -41,6 +56,8 @@ struct dp_bpf {
     int table_fds[DP_N_TABLES]; /* Map per table. */
     int config_fd;              /* fab_config. */
     int stats_fd;               /* fab_stats. */
+    int fw_counters_fd;         /* fab_fw_counters. */
+    int events_fd;              /* fab_flow_events. */
     int n_cpus;                 /* Possible CPUs, for per-CPU values. */
     uint32_t n_slots;           /* Entries of fab_stats. */
 };
@@ -191,23 +208,66 @@ dp_bpf_slot_alloc(struct dp_bpf *b, uint32_t *slot)
     return error;
 }
 
-/* Sizes one object's copies of the resizable maps from 'options'.  Both
- * objects declare the same maps, and sizing them alike lets the second
- * reuse the first's pins. */
-static void
-dp_bpf_size_maps(struct bpf_map *ports, struct bpf_map *stats,
-                 struct bpf_map *qos, struct bpf_map *fdb,
-                 struct bpf_map *bindings, const struct dp_options *options)
+/* Returns the max_entries of the map pinned as 'name' in 'pin_dir', or 0
+ * if there is none. */
+static uint32_t
+dp_bpf_pinned_size(const char *pin_dir, const char *name)
 {
-    if (options->max_ports) {
-        bpf_map__set_max_entries(ports, options->max_ports);
-        bpf_map__set_max_entries(qos, options->max_ports);
-        bpf_map__set_max_entries(stats,
-                                 options->max_ports + FAB_SLOT_FIRST_PORT);
+    char *path = xasprintf("%s/%s", pin_dir, name);
+    struct bpf_map_info info = {};
+    uint32_t len = sizeof info;
+    int fd = bpf_obj_get(path);
+
+    free(path);
+    if (fd < 0) {
+        return 0;
     }
-    if (options->max_fdb) {
-        bpf_map__set_max_entries(fdb, options->max_fdb);
-        bpf_map__set_max_entries(bindings, options->max_fdb);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+        info.max_entries = 0;
+    }
+    close(fd);
+    return info.max_entries;
+}
+
+/* Sizes one object's copies of the resizable maps from 'options', or, for
+ * a size the options leave to the default, from the map already pinned in
+ * 'pin_dir': an agent restarted without its sizing options keeps the
+ * tables it made.  Both objects declare the same maps, and sizing them
+ * alike lets the second reuse the first's pins. */
+static void
+dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
+                 const struct dp_options *options)
+{
+    static const struct {
+        const char *map; /* Map name. */
+        size_t option;   /* Offset of its size in struct dp_options. */
+        uint32_t plus;   /* Entries beyond the option's value. */
+    } sizes[] = {
+        {"fab_ports", offsetof(struct dp_options, max_ports), 0},
+        {"fab_qos", offsetof(struct dp_options, max_ports), 0},
+        {"fab_stats", offsetof(struct dp_options, max_ports),
+         FAB_SLOT_FIRST_PORT},
+        {"fab_fdb", offsetof(struct dp_options, max_fdb), 0},
+        {"fab_bindings", offsetof(struct dp_options, max_fdb), 0},
+        {"fab_conntrack", offsetof(struct dp_options, max_conntrack), 0},
+        {"fab_policies", offsetof(struct dp_options, max_policies), 0},
+        {"fab_rule_hits", offsetof(struct dp_options, max_policies), 0},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+        uint32_t n;
+        struct bpf_map *map;
+
+        memcpy(&n, (const char *) options + sizes[i].option, sizeof n);
+        map = bpf_object__find_map_by_name(obj, sizes[i].map);
+        if (!map) {
+            continue;
+        }
+        if (n) {
+            bpf_map__set_max_entries(map, n + sizes[i].plus);
+        } else if ((n = dp_bpf_pinned_size(pin_dir, sizes[i].map))) {
+            bpf_map__set_max_entries(map, n);
+        }
     }
 }
 
@@ -238,6 +298,12 @@ dp_bpf_open_pinned(struct dp_bpf *b)
         error = dp_bpf_get_pinned(b, "fab_stats", &b->stats_fd);
     }
     if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_fw_counters", &b->fw_counters_fd);
+    }
+    if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_flow_events", &b->events_fd);
+    }
+    if (!error) {
         struct bpf_map_info info = {};
         uint32_t len = sizeof info;
 
@@ -245,6 +311,34 @@ dp_bpf_open_pinned(struct dp_bpf *b)
         b->n_slots = info.max_entries;
     }
     return error;
+}
+
+/* Points the pinned stage table at this load's firewall stages, each
+ * replaced atomically: frames in flight finish in the stage they entered. */
+static int
+dp_bpf_set_stages(struct dp_bpf *b)
+{
+    const struct {
+        uint32_t stage;
+        const struct bpf_program *prog;
+    } stages[] = {
+        {FAB_STAGE_PORT_FIREWALL, b->port->progs.fab_port_firewall},
+        {FAB_STAGE_UPLINK_FIREWALL, b->uplink->progs.fab_uplink_firewall},
+    };
+    int map = bpf_map__fd(b->port->maps.fab_fw_stages);
+
+    for (size_t i = 0; i < ARRAY_SIZE(stages); i++) {
+        int fd = bpf_program__fd(stages[i].prog);
+
+        if (bpf_map_update_elem(map, &stages[i].stage, &fd, BPF_ANY) < 0) {
+            int error = errno;
+
+            LOG_ERR("%s: installing firewall stage %u: %s", b->pin_dir,
+                    stages[i].stage, strerror(error));
+            return error;
+        }
+    }
+    return 0;
 }
 
 static int
@@ -259,12 +353,8 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
     if (!b->port || !b->uplink) {
         return errno ? errno : EINVAL;
     }
-    dp_bpf_size_maps(b->port->maps.fab_ports, b->port->maps.fab_stats,
-                     b->port->maps.fab_qos, b->port->maps.fab_fdb,
-                     b->port->maps.fab_bindings, options);
-    dp_bpf_size_maps(b->uplink->maps.fab_ports, b->uplink->maps.fab_stats,
-                     b->uplink->maps.fab_qos, b->uplink->maps.fab_fdb,
-                     b->uplink->maps.fab_bindings, options);
+    dp_bpf_size_maps(b->port->obj, b->pin_dir, options);
+    dp_bpf_size_maps(b->uplink->obj, b->pin_dir, options);
 
     error = fab_port__load(b->port);
     if (!error) {
@@ -276,7 +366,8 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
                 b->pin_dir, strerror(-error));
         return -error;
     }
-    return dp_bpf_open_pinned(b);
+    error = dp_bpf_set_stages(b);
+    return error ? error : dp_bpf_open_pinned(b);
 }
 
 static int
@@ -339,7 +430,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     b = xzalloc(sizeof *b);
     b->up.class = &dp_bpf_class;
     b->up.read_only = options->read_only;
-    b->config_fd = b->stats_fd = -1;
+    b->config_fd = b->stats_fd = b->fw_counters_fd = b->events_fd = -1;
     for (int i = 0; i < DP_N_TABLES; i++) {
         b->table_fds[i] = -1;
     }
@@ -400,6 +491,12 @@ dp_bpf_close(struct dp *dp)
     }
     if (b->stats_fd >= 0) {
         close(b->stats_fd);
+    }
+    if (b->fw_counters_fd >= 0) {
+        close(b->fw_counters_fd);
+    }
+    if (b->events_fd >= 0) {
+        close(b->events_fd);
     }
     /* Destroying the skeletons leaves pins and tc attachments in place:
      * the fast path keeps forwarding without us. */
@@ -683,7 +780,7 @@ static int
 dp_bpf_purge(struct dp *dp)
 {
     struct dp_bpf *b = dp_bpf_cast(dp);
-    static const char *const others[] = {"fab_config", "fab_stats"};
+    const char *const *others = dp_bpf_other_maps;
     struct dp_config config;
     int error = 0;
 
@@ -691,7 +788,7 @@ dp_bpf_purge(struct dp *dp)
     if (!dp_bpf_get_config(dp, &config) && config.underlay_ifindex) {
         dp_bpf_detach(config.underlay_ifindex);
     }
-    for (size_t i = 0; i < DP_N_TABLES + ARRAY_SIZE(others); i++) {
+    for (size_t i = 0; i < DP_N_TABLES + ARRAY_SIZE(dp_bpf_other_maps); i++) {
         const char *name =
             i < DP_N_TABLES ? dp_bpf_table_maps[i] : others[i - DP_N_TABLES];
         char *path = xasprintf("%s/%s", b->pin_dir, name);
@@ -707,6 +804,139 @@ dp_bpf_purge(struct dp *dp)
     return error;
 }
 
+static int
+dp_bpf_fw_stats_get(struct dp *dp, struct dp_fw_stats *stats)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct fab_fw_counters *values;
+    uint32_t zero = 0;
+    int error = 0;
+
+    memset(stats, 0, sizeof *stats);
+    values = xcalloc(b->n_cpus, sizeof *values);
+    if (bpf_map_lookup_elem(b->fw_counters_fd, &zero, values) < 0) {
+        error = errno;
+    } else {
+        for (int cpu = 0; cpu < b->n_cpus; cpu++) {
+            stats->ct_full += values[cpu].ct_full;
+            stats->events_lost += values[cpu].events_lost;
+        }
+    }
+    free(values);
+    return error;
+}
+
+/* Runs 'frame' through a program with BPF_PROG_TEST_RUN, marked as a trace
+ * in its cb[] so that the program changes nothing (see DP_TRACE_MAGIC0). */
+static int
+dp_bpf_trace(struct dp *dp, enum dp_trace_program program, uint32_t ifindex,
+             const void *frame, size_t len, struct dp_trace_result *result)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct __sk_buff ctx = {.ifindex = ifindex};
+    int fd, error;
+    uint32_t fw;
+
+    memset(result, 0, sizeof *result);
+    result->drop_reason = -1;
+    if (!b->port || !b->uplink) {
+        return EROFS;
+    }
+    if (len < 14 || len > sizeof result->out - 64) {
+        return EMSGSIZE;
+    }
+    fd = program == DP_TRACE_PORT
+             ? bpf_program__fd(b->port->progs.fab_port_ingress)
+             : bpf_program__fd(b->uplink->progs.fab_uplink_ingress);
+    ctx.cb[0] = DP_TRACE_MAGIC0;
+    ctx.cb[1] = DP_TRACE_MAGIC1;
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+                .data_out = result->out, .data_size_out = sizeof result->out,
+                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .ctx_out = &ctx,
+                .ctx_size_out = sizeof ctx, .repeat = 1);
+    error = bpf_prog_test_run_opts(fd, &opts) ? errno : 0;
+    if (error) {
+        return error;
+    }
+    result->tc_action = (int) opts.retval;
+    result->out_len = opts.data_size_out;
+    if (ctx.cb[DP_TRACE_CB_DROP]) {
+        result->drop_reason = (int) ctx.cb[DP_TRACE_CB_DROP] - 1;
+    }
+    fw = ctx.cb[DP_TRACE_CB_FW];
+    if (fw >> 24 == DP_TRACE_FW_RAN) {
+        result->fw_ran = true;
+        result->fw_action = fw & 0xff;
+        result->fw_reason = (fw >> 8) & 0xff;
+        result->fw_direction = (fw >> 16) & 0xff;
+        result->fw_rule = ctx.cb[DP_TRACE_CB_RULE];
+    }
+    return 0;
+}
+
+struct dp_flow_events {
+    struct ring_buffer *rb; /* Over the pinned fab_flow_events. */
+    dp_flow_cb *cb;         /* The reader's callback. */
+    void *aux;              /* Its argument. */
+};
+
+static int
+dp_bpf_flow_event(void *events_, void *data, size_t size)
+{
+    struct dp_flow_events *events = events_;
+    struct dp_flow_event e;
+
+    if (size >= sizeof e) {
+        memcpy(&e, data, sizeof e);
+        events->cb(&e, events->aux);
+    }
+    return 0;
+}
+
+static int
+dp_bpf_flow_events_open(struct dp *dp, dp_flow_cb *cb, void *aux,
+                        struct dp_flow_events **eventsp)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct dp_flow_events *events = xzalloc(sizeof *events);
+
+    events->cb = cb;
+    events->aux = aux;
+    events->rb =
+        ring_buffer__new(b->events_fd, dp_bpf_flow_event, events, NULL);
+    if (!events->rb) {
+        int error = errno ? errno : EINVAL;
+
+        free(events);
+        return error;
+    }
+    *eventsp = events;
+    return 0;
+}
+
+int
+dp_flow_events_fd(const struct dp_flow_events *events)
+{
+    return ring_buffer__epoll_fd(events->rb);
+}
+
+int
+dp_flow_events_poll(struct dp_flow_events *events, int timeout_ms)
+{
+    int n = ring_buffer__poll(events->rb, timeout_ms);
+
+    return n < 0 && n != -EINTR ? -n : 0;
+}
+
+void
+dp_flow_events_close(struct dp_flow_events *events)
+{
+    if (events) {
+        ring_buffer__free(events->rb);
+        free(events);
+    }
+}
+
 const struct dp_class dp_bpf_class = {
     .name = "bpf",
     .open = dp_bpf_open,
@@ -719,4 +949,7 @@ const struct dp_class dp_bpf_class = {
     .table_dump = dp_bpf_table_dump,
     .stats_get = dp_bpf_stats_get,
     .purge = dp_bpf_purge,
+    .fw_stats_get = dp_bpf_fw_stats_get,
+    .trace = dp_bpf_trace,
+    .flow_events_open = dp_bpf_flow_events_open,
 };

@@ -7,6 +7,8 @@
 #ifndef DATAPATH_DP_TABLES_H
 #define DATAPATH_DP_TABLES_H 1
 
+#include "firewall/ct.h"
+#include "firewall/policy.h"
 #include "packet/types.h"
 
 /* Local ports plus remote VTEPs per VNI; a power of two. */
@@ -20,6 +22,14 @@ struct dp_port_key {
 
 #define DP_PORT_SECURITY 0x1 /* Drop frames not from the port's MAC/IP. */
 #define DP_PORT_VETH 0x2     /* A veth: deliver with redirect to peer. */
+/* The firewall (doc/firewall.md): which directions the port's security
+ * groups govern, and what the network's default is for a direction they
+ * do not govern.  A port with none of these bits is not firewalled. */
+#define DP_PORT_FW_INGRESS 0x4       /* Ingress: the groups' rules decide. */
+#define DP_PORT_FW_EGRESS 0x8        /* Egress: the groups' rules decide. */
+#define DP_PORT_FW_DEFAULT_DENY 0x10 /* Ungoverned directions: deny. */
+#define DP_PORT_FW_ANY                                                        \
+    (DP_PORT_FW_INGRESS | DP_PORT_FW_EGRESS | DP_PORT_FW_DEFAULT_DENY)
 
 struct dp_port {
     __u32 vni;              /* The port's virtual network. */
@@ -28,6 +38,9 @@ struct dp_port {
     __u16 mtu;              /* Largest L3 packet the VM may send. */
     __be32 ip4;             /* The VM's IPv4 address, 0 for none. */
     __u8 ip6[16];           /* The VM's IPv6 address, zero for none. */
+    __u16 identity;         /* Security identity of the port's group set,
+                             * sent in VXLAN-GBP; 0 for no group. */
+    __u16 pad;              /* Zero. */
 };
 
 /* DP_NETWORKS: a virtual network, keyed by VNI.  Frames for a VNI without an
@@ -62,7 +75,8 @@ struct dp_binding_key {
 
 struct dp_binding {
     __u8 mac[PKT_ETH_ALEN]; /* The MAC that owns 'ip4'. */
-    __u16 pad;              /* Zero. */
+    __u16 identity;         /* Its security identity, 0 for no group: the
+                             * peer identity egress rules match. */
 };
 
 /* DP_FLOOD: where broadcast, multicast and unknown unicast of a VNI go. */
@@ -140,5 +154,101 @@ struct dp_config {
     __u8 ttl;               /* Outer TTL. */
     __u8 pad[3];            /* Zero. */
 };
+
+/* DP_POLICIES: struct policy_key -> struct policy_value (firewall/policy.h),
+ * the compiled rules of the identities of this host's ports. */
+
+/* DP_POLICY_CIDRS: struct policy_cidr_key -> struct dp_policy_cidr, an LPM
+ * trie giving a peer address without a group its CIDR identity. */
+struct dp_policy_cidr {
+    __u16 identity; /* CIDR identity, DP_CIDR_IDENTITY_MIN or above. */
+    __u16 pad;      /* Zero. */
+};
+
+/* Identities: 0 is "no group" (and "any peer" in a policy key); the
+ * controller gives group sets DP_GROUP_IDENTITY_MIN..MAX, and they travel in
+ * VXLAN-GBP; the agent gives CIDRs identities of its own, which never leave
+ * the host. */
+#define DP_GROUP_IDENTITY_MIN 256
+#define DP_GROUP_IDENTITY_MAX 49151
+#define DP_CIDR_IDENTITY_MIN 49152
+#define DP_CIDR_IDENTITY_MAX 65535
+
+/* DP_VTEPS: the remote VTEPs of the fabric.  VXLAN to our VTEP from any
+ * other source is dropped as "foreign-vtep": only fabric hosts may claim a
+ * group identity. */
+struct dp_vtep_key {
+    __be32 vtep; /* Remote VTEP address. */
+};
+
+struct dp_vtep {
+    __u32 flags; /* Reserved, 0. */
+};
+
+/* DP_CONNTRACK: struct ct_key (firewall/ct.h) -> struct dp_ct, written by
+ * the fast path; userspace only reads, expires and revalidates entries. */
+struct dp_ct {
+    struct ct_entry ct;      /* The connection's state. */
+    __u32 egress_rule;       /* Rule that allowed it out of a local port, 0
+                              * for a default or no egress check. */
+    __u32 ingress_rule;      /* Likewise into a local port. */
+    __u16 orig_src_identity; /* Identities of the originator and the */
+    __u16 orig_dst_identity; /* responder when the entry was made. */
+    __u32 orig_ifindex;      /* Local port the first packet came from, 0 if
+                              * it came from the underlay. */
+};
+
+/* DP_RULE_HITS: per-rule counters.  Userspace creates an entry (zeroed)
+ * for every installed rule and deletes it with the rule; the fast path only
+ * increments existing entries, and userspace must never overwrite one. */
+struct dp_rule_key {
+    __u32 rule_id; /* The rule, as in struct policy_value. */
+};
+
+struct dp_rule_hits {
+    __u64 hits; /* Connections the rule allowed, packets it denied. */
+};
+
+/* A flow log event, from the fast path's ring buffer: a connection the
+ * firewall denied (every packet), or one it allowed by a rule with
+ * POLICY_F_LOG (its first packet). */
+struct dp_flow_event {
+    __u64 time_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC. */
+    __u32 vni;          /* Virtual network. */
+    __u32 ifindex;      /* Local port whose policy decided. */
+    __u32 rule_id;      /* Deciding rule, 0 for a default. */
+    __u8 family;        /* 4 or 6. */
+    __u8 proto;         /* IP protocol. */
+    __u8 action;        /* POLICY_ALLOW or POLICY_DENY. */
+    __u8 reason;        /* POLICY_BY_* or DP_FW_BY_*. */
+    __u8 direction;     /* POLICY_INGRESS or POLICY_EGRESS. */
+    __u8 pad[1];        /* Zero. */
+    __u16 src_identity; /* Sender's identity, 0 if none. */
+    __u16 dst_identity; /* Receiver's identity, 0 if none. */
+    __be16 sport;       /* Ports; ICMP: type << 8 | code, and 0. */
+    __be16 dport;
+    __u8 src[16]; /* Addresses; IPv4 in the first four bytes. */
+    __u8 dst[16];
+};
+
+/* Reasons beyond POLICY_BY_* in struct dp_flow_event and traces. */
+#define DP_FW_BY_CT_FULL 16 /* Allowed, but the conntrack table is full. */
+#define DP_FW_BY_INVALID 17 /* Not valid for its connection (TCP state). */
+#define DP_FW_BY_NO_CONN 18 /* A reply or error without a connection. */
+#define DP_FW_BY_CT_HIT 19  /* Part of a connection already allowed. */
+
+/* Tracing: a frame run through a program with BPF_PROG_TEST_RUN whose
+ * skb->cb[0] and cb[1] hold DP_TRACE_MAGIC0/1 changes nothing (no
+ * conntrack entry, no flow log, no rule hit) and reports in the cb[] that
+ * the run hands back: */
+#define DP_TRACE_MAGIC0 0xfab7ace0U
+#define DP_TRACE_MAGIC1 0x5eedf00dU
+#define DP_TRACE_CB_FW                                                        \
+    2                      /* action | reason << 8 | direction << 16 |        \
+                            * DP_TRACE_FW_RAN << 24 for each firewall         \
+                            * decision; the last one is kept. */
+#define DP_TRACE_CB_RULE 3 /* Deciding rule of that decision. */
+#define DP_TRACE_CB_DROP 4 /* enum dp_drop_reason + 1 of a drop, else 0. */
+#define DP_TRACE_FW_RAN 1
 
 #endif /* datapath/dp-tables.h */

@@ -20,6 +20,15 @@ static const struct {
     [DP_NEXTHOPS] = {"nexthops", sizeof(struct dp_nexthop_key),
                      sizeof(struct dp_nexthop)},
     [DP_QOS] = {"qos", sizeof(struct dp_qos_key), sizeof(struct dp_qos)},
+    [DP_POLICIES] = {"policies", sizeof(struct policy_key),
+                     sizeof(struct policy_value)},
+    [DP_POLICY_CIDRS] = {"policy-cidrs", sizeof(struct policy_cidr_key),
+                         sizeof(struct dp_policy_cidr)},
+    [DP_VTEPS] = {"vteps", sizeof(struct dp_vtep_key), sizeof(struct dp_vtep)},
+    [DP_CONNTRACK] = {"conntrack", sizeof(struct ct_key),
+                      sizeof(struct dp_ct)},
+    [DP_RULE_HITS] = {"rule-hits", sizeof(struct dp_rule_key),
+                      sizeof(struct dp_rule_hits)},
 };
 
 static const char *const dp_drop_names[DP_DROP_N_REASONS] = {
@@ -135,4 +144,28 @@ int
 dp_purge(struct dp *dp)
 {
     return dp->read_only ? EROFS : dp->class->purge(dp);
+}
+
+int
+dp_fw_stats_get(struct dp *dp, struct dp_fw_stats *stats)
+{
+    return dp->class->fw_stats_get(dp, stats);
+}
+
+int
+dp_trace(struct dp *dp, enum dp_trace_program program, uint32_t ifindex,
+         const void *frame, size_t len, struct dp_trace_result *result)
+{
+    if (program != DP_TRACE_PORT && program != DP_TRACE_UPLINK) {
+        return EINVAL;
+    }
+    return dp->class->trace(dp, program, ifindex, frame, len, result);
+}
+
+int
+dp_flow_events_open(struct dp *dp, dp_flow_cb *cb, void *aux,
+                    struct dp_flow_events **eventsp)
+{
+    *eventsp = NULL;
+    return dp->class->flow_events_open(dp, cb, aux, eventsp);
 }

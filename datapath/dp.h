@@ -24,13 +24,18 @@
 struct dp;
 
 enum dp_table {
-    DP_PORTS,    /* struct dp_port_key -> struct dp_port */
-    DP_NETWORKS, /* struct dp_network_key -> struct dp_network */
-    DP_FDB,      /* struct dp_fdb_key -> struct dp_fdb_entry */
-    DP_BINDINGS, /* struct dp_binding_key -> struct dp_binding */
-    DP_FLOOD,    /* struct dp_flood_key -> struct dp_flood */
-    DP_NEXTHOPS, /* struct dp_nexthop_key -> dp_nexthop */
-    DP_QOS,      /* struct dp_qos_key -> struct dp_qos */
+    DP_PORTS,        /* struct dp_port_key -> struct dp_port */
+    DP_NETWORKS,     /* struct dp_network_key -> struct dp_network */
+    DP_FDB,          /* struct dp_fdb_key -> struct dp_fdb_entry */
+    DP_BINDINGS,     /* struct dp_binding_key -> struct dp_binding */
+    DP_FLOOD,        /* struct dp_flood_key -> struct dp_flood */
+    DP_NEXTHOPS,     /* struct dp_nexthop_key -> dp_nexthop */
+    DP_QOS,          /* struct dp_qos_key -> struct dp_qos */
+    DP_POLICIES,     /* struct policy_key -> struct policy_value */
+    DP_POLICY_CIDRS, /* struct policy_cidr_key -> struct dp_policy_cidr */
+    DP_VTEPS,        /* struct dp_vtep_key -> struct dp_vtep */
+    DP_CONNTRACK,    /* struct ct_key -> struct dp_ct; read, delete only */
+    DP_RULE_HITS,    /* struct dp_rule_key -> struct dp_rule_hits */
     DP_N_TABLES
 };
 
@@ -40,8 +45,10 @@ struct dp_options {
     const char *bpffs;    /* BPF filesystem, "/sys/fs/bpf" if NULL. */
     uint32_t max_ports;   /* Table sizes, 0 for the defaults. */
     uint32_t max_fdb;
-    bool read_only; /* Open existing tables only: no program is
-                     * loaded or attached and nothing written. */
+    uint32_t max_conntrack; /* Connections tracked at once. */
+    uint32_t max_policies;  /* DP_POLICIES entries. */
+    bool read_only;         /* Open existing tables only: no program is
+                             * loaded or attached and nothing written. */
 };
 
 /* Opens the datapath instance named in 'options', creating its tables on
@@ -82,5 +89,45 @@ int dp_stats_get(struct dp *, uint32_t ifindex, struct dp_stats *);
 int dp_purge(struct dp *);
 
 const char *dp_drop_reason_name(enum dp_drop_reason);
+
+/* Flow log events (struct dp_flow_event) from the fast path.  Open a
+ * reader, then call dp_flow_events_poll() whenever dp_flow_events_fd() is
+ * readable (or with a timeout): it calls 'cb' for each waiting event. */
+struct dp_flow_events;
+typedef void dp_flow_cb(const struct dp_flow_event *, void *aux);
+int dp_flow_events_open(struct dp *, dp_flow_cb *, void *aux,
+                        struct dp_flow_events **);
+int dp_flow_events_fd(const struct dp_flow_events *);
+int dp_flow_events_poll(struct dp_flow_events *, int timeout_ms);
+void dp_flow_events_close(struct dp_flow_events *);
+
+/* Firewall counters of the whole datapath, summed over CPUs. */
+struct dp_fw_stats {
+    uint64_t ct_full;     /* New connections refused: table full. */
+    uint64_t events_lost; /* Flow log events lost: ring buffer full. */
+};
+int dp_fw_stats_get(struct dp *, struct dp_fw_stats *);
+
+/* Runs the frame 'frame' ('len' bytes) through the fast path as if it had
+ * arrived on device 'ifindex' (a port, or the underlay for DP_TRACE_UPLINK),
+ * without side effects beyond counters, and reports what happened. */
+enum dp_trace_program {
+    DP_TRACE_PORT,   /* The program on VM ports. */
+    DP_TRACE_UPLINK, /* The program on the underlay device. */
+};
+
+struct dp_trace_result {
+    int tc_action;        /* TC_ACT_* the program returned. */
+    int drop_reason;      /* enum dp_drop_reason, or -1 if not dropped. */
+    bool fw_ran;          /* The firewall decided; then: */
+    uint8_t fw_action;    /* POLICY_ALLOW or POLICY_DENY. */
+    uint8_t fw_reason;    /* POLICY_BY_* or DP_FW_BY_*. */
+    uint8_t fw_direction; /* POLICY_INGRESS or POLICY_EGRESS. */
+    uint32_t fw_rule;     /* Deciding rule, 0 for a default. */
+    uint8_t out[2048];    /* The frame as the program left it. */
+    size_t out_len;       /* Bytes of 'out'. */
+};
+int dp_trace(struct dp *, enum dp_trace_program, uint32_t ifindex,
+             const void *frame, size_t len, struct dp_trace_result *);
 
 #endif /* datapath/dp.h */

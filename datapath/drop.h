@@ -18,8 +18,12 @@
     X(BAD_VXLAN, "bad-vxlan")       /* VXLAN to us, but unusable. */          \
     X(NOT_CONFIGURED, "not-configured")   /* No VTEP configured yet. */       \
     X(REDIRECT_FAILED, "redirect-failed") /* Kernel refused the redirect. */  \
-    X(QOS_RATE, "qos-rate")       /* Above the port's rate and burst. */      \
-    X(QOS_HORIZON, "qos-horizon") /* Paced too far into the future. */
+    X(QOS_RATE, "qos-rate")            /* Above the port's rate and burst. */ \
+    X(QOS_HORIZON, "qos-horizon")      /* Paced too far into the future. */   \
+    X(FW_DENY, "firewall-deny")        /* The security policy denies it. */   \
+    X(CT_INVALID, "conntrack-invalid") /* Not valid for its connection. */    \
+    X(CT_FULL, "conntrack-full")       /* New connection, table full. */      \
+    X(FOREIGN_VTEP, "foreign-vtep")    /* VXLAN from a non-fabric host. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

@@ -79,8 +79,11 @@ struct policy_key {
 struct policy_value {
     __u32 rule_id; /* The rule the entry came from, never 0. */
     __u8 action;   /* POLICY_ALLOW or POLICY_DENY; POLICY_NONE on a miss. */
-    __u8 pad[3];   /* Zero. */
+    __u8 flags;    /* POLICY_F_*. */
+    __u8 pad[2];   /* Zero. */
 };
+
+#define POLICY_F_LOG 0x1 /* Log the connections this entry allows. */
 
 /* Why policy_decide() decided as it did. */
 #define POLICY_BY_RULE 0            /* A rule matched: 'rule_id' says which. */

@@ -5,6 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Returns the value of hexadecimal digit 'c', or -1. */
+static int
+addr_hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
 bool
 addr_parse_mac(const char *s, uint8_t mac[6])
 {
@@ -17,14 +27,9 @@ addr_parse_mac(const char *s, uint8_t mac[6])
             }
             s++;
         }
-        hi = s[0] >= '0' && s[0] <= '9'   ? s[0] - '0'
-             : s[0] >= 'a' && s[0] <= 'f' ? s[0] - 'a' + 10
-             : s[0] >= 'A' && s[0] <= 'F' ? s[0] - 'A' + 10
-                                          : -1;
-        lo = s[1] >= '0' && s[1] <= '9'   ? s[1] - '0'
-             : s[1] >= 'a' && s[1] <= 'f' ? s[1] - 'a' + 10
-             : s[1] >= 'A' && s[1] <= 'F' ? s[1] - 'A' + 10
-                                          : -1;
+        hi = addr_hex_digit(s[0]);
+        /* A string that ends at s[0] must not be read past its NUL. */
+        lo = hi < 0 ? -1 : addr_hex_digit(s[1]);
         if (hi < 0 || lo < 0) {
             return false;
         }

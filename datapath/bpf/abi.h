@@ -44,4 +44,15 @@ struct fab_qos_entry {
  * them, queues far less).  fq's own horizon, 10 s, is wider. */
 #define FAB_QOS_HORIZON_NS (100ULL * 1000 * 1000)
 
+/* Slots of the stage table fab_fw_stages, which the loader fills. */
+#define FAB_STAGE_PORT_FIREWALL 0
+#define FAB_STAGE_UPLINK_FIREWALL 1
+
+/* The value of fab_fw_counters, per CPU: the firewall's counters that
+ * belong to no port (struct dp_fw_stats sums them). */
+struct fab_fw_counters {
+    __u64 ct_full;     /* New connections refused: table full. */
+    __u64 events_lost; /* Flow events the ring buffer had no room for. */
+};
+
 #endif /* datapath/bpf/abi.h */

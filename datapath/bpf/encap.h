@@ -75,8 +75,8 @@ fab_is_ip(const struct pkt_info *info)
  * non-IP frames, never GSO, get their room with bpf_skb_change_head(). */
 static __always_inline enum dp_drop_reason
 fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
-               const struct dp_config *cfg, __u32 vni, __be32 vtep,
-               struct fab_encap_scratch *s)
+               const struct dp_config *cfg, __u32 vni, __u16 group,
+               __be32 vtep, struct fab_encap_scratch *s)
 {
     struct fab_encap_hdrs *h = &s->h;
     struct vxlan_encap_params *p = &s->p;
@@ -85,7 +85,7 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
     p->src_ip = cfg->vtep_ip;
     p->dst_ip = vtep;
     p->vni = vni;
-    p->group = 0;
+    p->group = group;
     p->ttl = cfg->ttl ? cfg->ttl : FAB_TTL_DEFAULT;
     p->dont_fragment = 1;
     vxlan_build_outer(&h->outer, p, info, skb->len);
@@ -129,7 +129,8 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
     return DP_DROP_N_REASONS;
 }
 
-/* Sends the frame to remote 'vtep' in 'vni' and returns the tc verdict.
+/* Sends the frame to remote 'vtep' in 'vni', from a sender of security
+ * identity 'group', and returns the tc verdict.
  * While the next hop is not in the table, the kernel routes the outer
  * header and resolves the neighbour itself (bpf_redirect_neigh).  It picks
  * the outer protocol from skb->protocol, which encapsulation sets to IPv4
@@ -137,7 +138,8 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
  * "no-neighbour" until the agent has resolved the VTEP. */
 static __always_inline int
 fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
-               const struct pkt_info *info, __u32 vni, __be32 vtep)
+               const struct pkt_info *info, __u32 vni, __u16 group,
+               __be32 vtep)
 {
     struct fab_encap_scratch *s = fab_encap_scratch_get();
     enum dp_drop_reason reason;
@@ -147,14 +149,15 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
 
     cfg = bpf_map_lookup_elem(&fab_config, &zero);
     if (!cfg || !cfg->vtep_ip || !s) {
-        return fab_drop(in_slot, DP_DROP_NOT_CONFIGURED);
+        return fab_drop(skb, in_slot, DP_DROP_NOT_CONFIGURED);
     }
     reason = fab_underlay_route(cfg, vtep, s, &oif);
     if (reason != DP_DROP_N_REASONS && !fab_is_ip(info)) {
-        return fab_drop(in_slot, reason);
+        return fab_drop(skb, in_slot, reason);
     }
-    if (fab_encap_push(skb, info, cfg, vni, vtep, s) != DP_DROP_N_REASONS) {
-        return fab_drop(in_slot, DP_DROP_ENCAP_FAILED);
+    if (fab_encap_push(skb, info, cfg, vni, group, vtep, s)
+        != DP_DROP_N_REASONS) {
+        return fab_drop(skb, in_slot, DP_DROP_ENCAP_FAILED);
     }
     fab_count_tx(FAB_SLOT_UNDERLAY, skb->len);
     if (reason != DP_DROP_N_REASONS) {

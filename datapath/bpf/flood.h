@@ -20,7 +20,10 @@ struct fab_flood_ctx {
     __u32 in_slot;               /* Its counters. */
     __u32 vni;                   /* Its network. */
     __u32 n_sent;                /* Copies sent so far. */
+    __u16 group;                 /* Sender's security identity. */
     bool from_underlay;          /* Arrived by VXLAN: locals only. */
+    bool unicast_ip;             /* Unknown unicast IP: not for
+                                  * firewalled ports. */
     bool encapsulated;           /* Outer headers are on the frame. */
     bool failed;                 /* Encapsulation failed: stop. */
 };
@@ -40,12 +43,20 @@ fab_flood_member(__u32 i, void *arg)
     asm volatile("%0 &= %1" : "+r"(i) : "i"(DP_FLOOD_MAX - 1));
     m = &c->flood->members[i];
     if (m->ifindex) {
-        /* Locals come first, so the frame is still unencapsulated. */
-        if (m->ifindex != c->in_ifindex && !c->encapsulated
-            && !bpf_clone_redirect(c->skb, m->ifindex, 0)) {
-            struct fab_port_entry *dst;
+        struct fab_port_entry *dst;
 
-            dst = bpf_map_lookup_elem(&fab_ports, &m->ifindex);
+        /* Locals come first, so the frame is still unencapsulated. */
+        if (m->ifindex == c->in_ifindex || c->encapsulated) {
+            return 0;
+        }
+        dst = bpf_map_lookup_elem(&fab_ports, &m->ifindex);
+        if (c->unicast_ip && dst && (dst->port.flags & DP_PORT_FW_ANY)) {
+            /* Unknown unicast would bypass the port's firewall, which
+             * judges only frames addressed to it. */
+            fab_drop(c->skb, dst->stats_slot, DP_DROP_FW_DENY);
+            return 0;
+        }
+        if (!bpf_clone_redirect(c->skb, m->ifindex, 0)) {
             fab_count_tx(dst ? dst->stats_slot : FAB_SLOT_UNKNOWN,
                          c->skb->len);
             c->n_sent++;
@@ -57,11 +68,12 @@ fab_flood_member(__u32 i, void *arg)
     }
     if (fab_underlay_route(c->cfg, m->vtep, c->s, &oif) != DP_DROP_N_REASONS) {
         /* This VTEP misses the copy until the agent has resolved it. */
-        fab_drop(c->in_slot, DP_DROP_NO_NEIGH);
+        fab_drop(c->skb, c->in_slot, DP_DROP_NO_NEIGH);
         return 0;
     }
     if (!c->encapsulated) {
-        if (fab_encap_push(c->skb, c->info, c->cfg, c->vni, m->vtep, c->s)
+        if (fab_encap_push(c->skb, c->info, c->cfg, c->vni, c->group, m->vtep,
+                           c->s)
             != DP_DROP_N_REASONS) {
             c->failed = true;
             return 1;
@@ -85,7 +97,8 @@ fab_flood_member(__u32 i, void *arg)
  * tc verdict. */
 static __always_inline int
 fab_flood(struct __sk_buff *skb, __u32 in_ifindex, __u32 in_slot,
-          const struct pkt_info *info, __u32 vni, bool from_underlay)
+          const struct pkt_info *info, __u32 vni, __u16 group,
+          bool from_underlay)
 {
     struct dp_flood_key key = {.vni = vni};
     struct fab_flood_ctx c = {};
@@ -93,25 +106,27 @@ fab_flood(struct __sk_buff *skb, __u32 in_ifindex, __u32 in_slot,
 
     c.flood = bpf_map_lookup_elem(&fab_flood_lists, &key);
     if (!c.flood || !c.flood->n_members) {
-        return fab_drop(in_slot, DP_DROP_NO_DEST);
+        return fab_drop(skb, in_slot, DP_DROP_NO_DEST);
     }
     c.cfg = bpf_map_lookup_elem(&fab_config, &zero);
     c.s = fab_encap_scratch_get();
     if (!c.cfg || !c.s) {
-        return fab_drop(in_slot, DP_DROP_NOT_CONFIGURED);
+        return fab_drop(skb, in_slot, DP_DROP_NOT_CONFIGURED);
     }
     c.skb = skb;
     c.info = info;
     c.in_ifindex = in_ifindex;
     c.in_slot = in_slot;
     c.vni = vni;
+    c.group = group;
+    c.unicast_ip = fab_is_ip(info) && !pkt_mac_is_multicast(info->dst_mac);
     c.from_underlay = from_underlay || !c.cfg->vtep_ip;
     bpf_loop(DP_FLOOD_MAX, fab_flood_member, &c, 0);
     if (c.failed) {
-        return fab_drop(in_slot, DP_DROP_ENCAP_FAILED);
+        return fab_drop(skb, in_slot, DP_DROP_ENCAP_FAILED);
     }
     if (!c.n_sent) {
-        return fab_drop(in_slot, DP_DROP_NO_DEST);
+        return fab_drop(skb, in_slot, DP_DROP_NO_DEST);
     }
     return TC_ACT_STOLEN;
 }

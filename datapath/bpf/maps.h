@@ -73,6 +73,65 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_qos SEC(".maps");
 
+/* The firewall's tables: doc/firewall.md. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 262144);
+    __type(key, struct policy_key);
+    __type(value, struct policy_value);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_policies SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 16384);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct policy_cidr_key);
+    __type(value, struct dp_policy_cidr);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_policy_cidrs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct dp_vtep_key);
+    __type(value, struct dp_vtep);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_vteps SEC(".maps");
+
+/* A plain hash, not an LRU: when it is full, new connections are refused
+ * and counted rather than established ones evicted.  The agent collects
+ * expired entries. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct ct_key);
+    __type(value, struct dp_ct);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_conntrack SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 262144);
+    __type(key, struct dp_rule_key);
+    __type(value, struct dp_rule_hits);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_rule_hits SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 20);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_flow_events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct fab_fw_counters);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_fw_counters SEC(".maps");
+
 /* Indexed by the slots of datapath/bpf/abi.h. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -3,65 +3,93 @@
  *
  *   parse -> port security -> MTU -> ARP responder -> DSCP marking
  *         -> L2 lookup in the VNI
- *         -> egress policy
+ *         -> firewall (conntrack, then egress and local ingress policy)
+ *         -> egress QoS
  *         -> local port (policed) | VXLAN to the remote VTEP (HTB class,
  *            else paced or policed) | flood list (likewise) */
 #include "datapath/bpf/arp.h"
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
 #include "datapath/bpf/encap.h"
+#include "datapath/bpf/firewall.h"
 #include "datapath/bpf/flood.h"
 #include "datapath/bpf/port-security.h"
 #include "datapath/bpf/qos.h"
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
 
+/* Sends the frame that 'tmp' describes, from the port whose QoS entry is
+ * 'qos' (or NULL), to the local port in 'tmp' if there is one, else to the
+ * remote VTEP there, and returns the tc verdict. */
+static __always_inline int
+fab_port_forward(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
+                 struct fab_qos_entry *qos)
+{
+    const struct fab_fw_args *fw = &tmp->fw;
+    enum dp_drop_reason reason;
+
+    reason = fab_qos_egress(skb, qos, !fw->dst_ifindex);
+    if (reason != DP_DROP_N_REASONS) {
+        return fab_drop(skb, fw->src_slot, reason);
+    }
+    if (fw->dst_ifindex) {
+        return fab_deliver(skb, fw->src_slot, fw->dst_ifindex, fw->dst_slot,
+                           tmp->dst_port_flags, true);
+    }
+    return fab_encap_send(skb, fw->src_slot, &tmp->info, fw->vni,
+                          fw->src_identity, tmp->vtep);
+}
+
 SEC("tc")
 int
 fab_port_ingress(struct __sk_buff *skb)
 {
     struct dp_port_key key = {.ifindex = skb->ifindex};
-    struct fab_port_entry *entry;
+    struct fab_port_entry *entry, *dst;
     struct fab_qos_entry *qos;
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};
     struct dp_fdb_entry *fdb;
-    struct pkt_info info;
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+    struct fab_fw_args *fw;
+    struct pkt_info *info;
     struct dp_port *port;
     void *data, *end;
     __u32 slot;
     int rc;
 
     entry = bpf_map_lookup_elem(&fab_ports, &key);
-    if (!entry) {
-        return fab_drop(FAB_SLOT_UNKNOWN, DP_DROP_NO_PORT);
+    if (!entry || !tmp) {
+        return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_NO_PORT);
     }
     port = &entry->port;
     slot = entry->stats_slot;
     fab_count_rx(slot, skb->len);
 
+    info = &tmp->info;
+    fw = &tmp->fw;
     fab_pull_headers(skb);
     data = fab_data(skb);
     end = fab_data_end(skb);
-    if (pkt_parse_frame(data, end, &info) < 0
-        || info.l3_off != sizeof(struct pkt_eth) || skb->vlan_present) {
+    if (pkt_parse_frame(data, end, info) < 0
+        || info->l3_off != sizeof(struct pkt_eth) || skb->vlan_present) {
         /* VM ports are access ports: a tagged frame is malformed. */
-        return fab_drop(slot, DP_DROP_MALFORMED);
+        return fab_drop(skb, slot, DP_DROP_MALFORMED);
     }
-    if (fab_truncated(skb, &info, 0)) {
-        return fab_drop(slot, DP_DROP_MALFORMED);
+    if (fab_truncated(skb, info, 0)) {
+        return fab_drop(skb, slot, DP_DROP_MALFORMED);
     }
     if (port->flags & DP_PORT_SECURITY) {
-        reason = fab_port_security(port, &info, data, end);
+        reason = fab_port_security(port, info, data, end);
         if (reason != DP_DROP_N_REASONS) {
-            return fab_drop(slot, reason);
+            return fab_drop(skb, slot, reason);
         }
     }
-    if (fab_oversize(skb, &info, port->mtu)) {
-        return fab_drop(slot, DP_DROP_OVERSIZE);
+    if (fab_oversize(skb, info, port->mtu)) {
+        return fab_drop(skb, slot, DP_DROP_OVERSIZE);
     }
-    if (info.l3_proto == PKT_ETH_P_ARP) {
-        rc = fab_arp_respond(skb, entry, &info);
+    if (info->l3_proto == PKT_ETH_P_ARP) {
+        rc = fab_arp_respond(skb, entry, info);
         if (rc >= 0) {
             return rc;
         }
@@ -69,38 +97,79 @@ fab_port_ingress(struct __sk_buff *skb)
 
     qos = fab_qos_of(key.ifindex);
     if (qos) {
-        fab_qos_mark(skb, qos, &info);
+        fab_qos_mark(skb, qos, info);
     }
 
-    if (pkt_mac_is_multicast(info.dst_mac)) {
+    if (pkt_mac_is_multicast(info->dst_mac)) {
         reason = fab_qos_egress(skb, qos, true);
         if (reason != DP_DROP_N_REASONS) {
-            return fab_drop(slot, reason);
+            return fab_drop(skb, slot, reason);
         }
-        return fab_flood(skb, key.ifindex, slot, &info, port->vni, false);
+        return fab_flood(skb, key.ifindex, slot, info, port->vni,
+                         port->identity, false);
     }
     fdb_key.vni = port->vni;
-    pkt_copy_mac(fdb_key.mac, info.dst_mac);
+    pkt_copy_mac(fdb_key.mac, info->dst_mac);
     fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     if (!fdb) {
         reason = fab_qos_egress(skb, qos, true);
         if (reason != DP_DROP_N_REASONS) {
-            return fab_drop(slot, reason);
+            return fab_drop(skb, slot, reason);
         }
-        return fab_flood(skb, key.ifindex, slot, &info, port->vni, false);
+        return fab_flood(skb, key.ifindex, slot, info, port->vni,
+                         port->identity, false);
     }
+    __builtin_memset(fw, 0, sizeof *fw);
+    fw->vni = port->vni;
+    fw->src_ifindex = key.ifindex;
+    fw->src_slot = slot;
+    fw->src_flags = port->flags;
+    fw->src_identity = port->identity;
     if (fdb->ifindex) {
-        reason = fab_qos_egress(skb, qos, false);
-        if (reason != DP_DROP_N_REASONS) {
-            return fab_drop(slot, reason);
+        fw->dst_ifindex = fdb->ifindex;
+        dst = fab_port_lookup(fw->dst_ifindex);
+        if (!dst) {
+            return fab_drop(skb, slot, DP_DROP_NO_DEST);
         }
-        return fab_deliver_local(skb, slot, fdb->ifindex, port->vni, true);
+        if (dst->port.vni != port->vni) {
+            return fab_drop(skb, slot, DP_DROP_VNI_MISMATCH);
+        }
+        fw->dst_slot = dst->stats_slot;
+        fw->dst_flags = dst->port.flags;
+        fw->dst_identity = dst->port.identity;
+        tmp->dst_port_flags = dst->port.flags;
+    } else {
+        tmp->vtep = fdb->vtep;
     }
-    reason = fab_qos_egress(skb, qos, true);
-    if (reason != DP_DROP_N_REASONS) {
-        return fab_drop(slot, reason);
+    if (fab_is_ip(info)
+        && (fab_fw_wanted(fw->src_flags) || fab_fw_wanted(fw->dst_flags))) {
+        tmp->has_qos = qos != NULL;
+        bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_PORT_FIREWALL);
+        /* Only a missing stage gets here: never let traffic past it. */
+        return fab_drop(skb, slot, DP_DROP_NOT_CONFIGURED);
     }
-    return fab_encap_send(skb, slot, &info, port->vni, fdb->vtep);
+    return fab_port_forward(skb, tmp, qos);
+}
+
+/* The firewall stage of the port program, tail-called from it so that it
+ * has a stack of its own: conntrack and policy, then on to the
+ * destination. */
+SEC("tc")
+int
+fab_port_firewall(struct __sk_buff *skb)
+{
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+    int rc;
+
+    if (!tmp) {
+        return TC_ACT_SHOT;
+    }
+    rc = fab_firewall(skb, &tmp->info, &tmp->fw);
+    if (rc) {
+        return rc;
+    }
+    return fab_port_forward(
+        skb, tmp, tmp->has_qos ? fab_qos_of(tmp->fw.src_ifindex) : NULL);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -2,9 +2,12 @@
  * decapsulated and delivered to local ports of its VNI; everything else goes
  * to the host stack untouched.
  *
- *   classify -> VNI check -> parse inner -> decap -> local port | flood */
+ *   classify -> sender is a fabric VTEP -> VNI check -> parse inner
+ *     -> L2 lookup -> firewall (conntrack, then ingress policy) -> decap
+ *     -> local port | flood */
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
+#include "datapath/bpf/firewall.h"
 #include "datapath/bpf/flood.h"
 #include "datapath/bpf/port-security.h"
 #include "datapath/bpf/stats.h"
@@ -33,6 +36,19 @@ fab_decap(struct __sk_buff *skb, const struct pkt_info *inner)
     return bpf_skb_store_bytes(skb, 0, &eth, sizeof eth, 0) ? -1 : 0;
 }
 
+/* Strips the outer headers and delivers the inner frame, which 'inner'
+ * describes, to the local port on 'ifindex' (see fab_deliver()). */
+static __always_inline int
+fab_uplink_deliver(struct __sk_buff *skb, const struct pkt_info *inner,
+                   __u32 ifindex, __u32 dst_slot, __u32 dst_flags)
+{
+    if (fab_decap(skb, inner) < 0) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
+    }
+    return fab_deliver(skb, FAB_SLOT_UNDERLAY, ifindex, dst_slot, dst_flags,
+                       fab_is_ip(inner));
+}
+
 SEC("tc")
 int
 fab_uplink_ingress(struct __sk_buff *skb)
@@ -41,17 +57,22 @@ fab_uplink_ingress(struct __sk_buff *skb)
     struct dp_network_key net_key = {};
     struct dp_fdb_key fdb_key = {};
     struct vxlan_decap_info d = {};
+    struct dp_vtep_key vtep_key = {};
+    struct fab_port_entry *dst;
     struct dp_fdb_entry *fdb;
+    __u32 dst_ifindex;
     struct dp_config *cfg;
-    struct pkt_info inner;
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+    struct pkt_info *inner;
     enum vxlan_classify kind;
     void *data, *end;
     __u32 zero = 0;
 
     cfg = bpf_map_lookup_elem(&fab_config, &zero);
-    if (!cfg || !cfg->vtep_ip) {
+    if (!cfg || !cfg->vtep_ip || !tmp) {
         return TC_ACT_OK;
     }
+    inner = &tmp->info;
     fab_pull_headers(skb);
     data = fab_data(skb);
     end = fab_data_end(skb);
@@ -61,39 +82,98 @@ fab_uplink_ingress(struct __sk_buff *skb)
     }
     fab_count_rx(FAB_SLOT_UNDERLAY, skb->len);
     if (kind != VXLAN_OK) {
-        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
+    }
+    vtep_key.vtep = d.src_ip;
+    if (!bpf_map_lookup_elem(&fab_vteps, &vtep_key)) {
+        /* Only fabric hosts may claim a VNI and a group identity. */
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_FOREIGN_VTEP);
     }
     net_key.vni = d.vni;
     if (!bpf_map_lookup_elem(&fab_networks, &net_key)) {
-        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_UNKNOWN_VNI);
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_UNKNOWN_VNI);
     }
     if (d.inner_off > FAB_PULL_LEN) {
-        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
     }
-    if (pkt_parse_frame(data + d.inner_off, end, &inner) < 0
-        || inner.l3_off != sizeof(struct pkt_eth)
-        || fab_truncated(skb, &inner, d.inner_off)) {
-        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_MALFORMED);
-    }
-    if (fab_decap(skb, &inner) < 0) {
-        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
+    if (pkt_parse_frame(data + d.inner_off, end, inner) < 0
+        || inner->l3_off != sizeof(struct pkt_eth)
+        || fab_truncated(skb, inner, d.inner_off)) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_MALFORMED);
     }
 
-    if (pkt_mac_is_multicast(inner.dst_mac)) {
-        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni, true);
+    fdb = NULL;
+    if (!pkt_mac_is_multicast(inner->dst_mac)) {
+        fdb_key.vni = d.vni;
+        pkt_copy_mac(fdb_key.mac, inner->dst_mac);
+        fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     }
-    fdb_key.vni = d.vni;
-    pkt_copy_mac(fdb_key.mac, inner.dst_mac);
-    fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     if (!fdb) {
-        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, &inner, d.vni, true);
+        if (fab_decap(skb, inner) < 0) {
+            return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
+        }
+        return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, inner, d.vni,
+                         d.group, true);
     }
     if (!fdb->ifindex) {
         /* Never forward underlay to underlay. */
-        return fab_drop(FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
     }
-    return fab_deliver_local(skb, FAB_SLOT_UNDERLAY, fdb->ifindex, d.vni,
-                             fab_is_ip(&inner));
+    dst_ifindex = fdb->ifindex;
+    dst = fab_port_lookup(dst_ifindex);
+    if (!dst) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
+    }
+    if (dst->port.vni != d.vni) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_VNI_MISMATCH);
+    }
+    if (fab_is_ip(inner) && fab_fw_wanted(dst->port.flags)) {
+        struct fab_fw_args *fw = &tmp->fw;
+        __u32 want = d.inner_off + FAB_PULL_LEN;
+
+        __builtin_memset(fw, 0, sizeof *fw);
+        fw->vni = d.vni;
+        fw->frame_off = d.inner_off;
+        fw->dst_ifindex = dst_ifindex;
+        fw->src_slot = FAB_SLOT_UNDERLAY;
+        fw->dst_slot = dst->stats_slot;
+        fw->dst_flags = dst->port.flags;
+        fw->src_identity = d.group;
+        fw->dst_identity = dst->port.identity;
+        /* ICMP errors quote headers past what the classifier needed. */
+        if (want > skb->len) {
+            want = skb->len;
+        }
+        if (fab_data(skb) + want > fab_data_end(skb)) {
+            bpf_skb_pull_data(skb, want);
+        }
+        bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_UPLINK_FIREWALL);
+        /* Only a missing stage gets here: never let traffic past it. */
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NOT_CONFIGURED);
+    }
+    return fab_uplink_deliver(skb, inner, dst_ifindex, dst->stats_slot,
+                              dst->port.flags);
+}
+
+/* The firewall stage of the uplink program, tail-called from it (see
+ * datapath/bpf/firewall.h): conntrack and ingress policy, then on to the
+ * local port. */
+SEC("tc")
+int
+fab_uplink_firewall(struct __sk_buff *skb)
+{
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+    int rc;
+
+    if (!tmp) {
+        return TC_ACT_SHOT;
+    }
+    rc = fab_firewall(skb, &tmp->info, &tmp->fw);
+    if (rc) {
+        return rc;
+    }
+    return fab_uplink_deliver(skb, &tmp->info, tmp->fw.dst_ifindex,
+                              tmp->fw.dst_slot, tmp->fw.dst_flags);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -18,12 +18,30 @@ tests_agent_test_state_LDADD = $(AGENT_TEST_LIBS)
 # instead of the real ones.
 tests_agent_test_reconcile_SOURCES = \
 	tests/agent/test-reconcile.c \
+	agent/firewall.c \
+	agent/firewall.h \
 	agent/reconcile.c \
 	agent/reconcile.h \
 	agent/state.c \
 	agent/state.h
 tests_agent_test_reconcile_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
 tests_agent_test_reconcile_LDADD = $(AGENT_TEST_LIBS)
+
+# The firewall's compilation of identities into datapath entries: pure
+# functions, linked against the real datapath library but never opening
+# one.
+check_PROGRAMS += tests/agent/test-firewall
+TESTS += tests/agent/test-firewall
+tests_agent_test_firewall_SOURCES = \
+	tests/agent/test-firewall.c \
+	agent/firewall.c \
+	agent/firewall.h \
+	agent/reconcile.c \
+	agent/reconcile.h \
+	agent/state.c \
+	agent/state.h
+tests_agent_test_firewall_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
+tests_agent_test_firewall_LDADD = $(DATAPATH_LIBS) $(AGENT_TEST_LIBS)
 
 # Controller mode without a controller: applying delta answers to a
 # document, the configuration file, the retry backoff, the metrics text.
@@ -35,6 +53,10 @@ tests_agent_test_watch_SOURCES = \
 	agent/agent-config.h \
 	agent/core.c \
 	agent/core.h \
+	agent/firewall.c \
+	agent/firewall.h \
+	agent/flowlog.c \
+	agent/flowlog.h \
 	agent/http-client.c \
 	agent/http-client.h \
 	agent/metrics.c \
@@ -43,6 +65,8 @@ tests_agent_test_watch_SOURCES = \
 	agent/reconcile.h \
 	agent/state.c \
 	agent/state.h \
+	agent/trace.c \
+	agent/trace.h \
 	agent/watch.c \
 	agent/watch.h
 tests_agent_test_watch_CPPFLAGS = $(AGENT_TEST_CPPFLAGS) $(CURL_CFLAGS) \

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/firewall.h"
 #include "agent/reconcile.h"
 #include "agent/state.h"
 #include "datapath/dp.h"
@@ -34,7 +35,7 @@
 
 /* One table entry, big enough for any table's key and value. */
 struct fake_entry {
-    uint8_t key[16];                        /* The key, zero-padded. */
+    uint8_t key[sizeof(struct ct_key)];     /* The key, zero-padded. */
     uint8_t value[sizeof(struct dp_flood)]; /* The value, zero-padded. */
 };
 
@@ -48,7 +49,7 @@ struct fake_table {
 struct fake_call {
     bool del;            /* dp_table_del(), else dp_table_set(). */
     enum dp_table table; /* Its table. */
-    uint8_t key[16];     /* Its key, zero-padded. */
+    uint8_t key[sizeof(struct ct_key)]; /* Its key, zero-padded. */
 };
 
 /* A device the fake kernel has. */
@@ -107,6 +108,11 @@ key_size(enum dp_table table)
         [DP_FLOOD] = sizeof(struct dp_flood_key),
         [DP_NEXTHOPS] = sizeof(struct dp_nexthop_key),
         [DP_QOS] = sizeof(struct dp_qos_key),
+        [DP_POLICIES] = sizeof(struct policy_key),
+        [DP_POLICY_CIDRS] = sizeof(struct policy_cidr_key),
+        [DP_VTEPS] = sizeof(struct dp_vtep_key),
+        [DP_CONNTRACK] = sizeof(struct ct_key),
+        [DP_RULE_HITS] = sizeof(struct dp_rule_key),
     };
     return sizes[table];
 }
@@ -122,6 +128,11 @@ value_size(enum dp_table table)
         [DP_FLOOD] = sizeof(struct dp_flood),
         [DP_NEXTHOPS] = sizeof(struct dp_nexthop),
         [DP_QOS] = sizeof(struct dp_qos),
+        [DP_POLICIES] = sizeof(struct policy_value),
+        [DP_POLICY_CIDRS] = sizeof(struct dp_policy_cidr),
+        [DP_VTEPS] = sizeof(struct dp_vtep),
+        [DP_CONNTRACK] = sizeof(struct dp_ct),
+        [DP_RULE_HITS] = sizeof(struct dp_rule_hits),
     };
     return sizes[table];
 }
@@ -186,10 +197,18 @@ const char *
 dp_table_name(enum dp_table table)
 {
     static const char *const names[DP_N_TABLES] = {
-        [DP_PORTS] = "ports", [DP_NETWORKS] = "networks",
-        [DP_FDB] = "fdb",     [DP_BINDINGS] = "bindings",
-        [DP_FLOOD] = "flood", [DP_NEXTHOPS] = "nexthops",
+        [DP_PORTS] = "ports",
+        [DP_NETWORKS] = "networks",
+        [DP_FDB] = "fdb",
+        [DP_BINDINGS] = "bindings",
+        [DP_FLOOD] = "flood",
+        [DP_NEXTHOPS] = "nexthops",
         [DP_QOS] = "qos",
+        [DP_POLICIES] = "policies",
+        [DP_POLICY_CIDRS] = "policy-cidrs",
+        [DP_VTEPS] = "vteps",
+        [DP_CONNTRACK] = "conntrack",
+        [DP_RULE_HITS] = "rule-hits",
     };
     return names[table];
 }
@@ -218,6 +237,19 @@ dp_table_del(struct dp *dp, enum dp_table table, const void *key)
     if (e) {
         *e = t->entries[--t->n];
     }
+    return 0;
+}
+
+int
+dp_table_get(struct dp *dp, enum dp_table table, const void *key, void *value)
+{
+    struct fake_entry *e = fake_find(table, key);
+
+    assert_ptr_equal(dp, FAKE_DP);
+    if (!e) {
+        return ENOENT;
+    }
+    memcpy(value, e->value, value_size(table));
     return 0;
 }
 
@@ -581,7 +613,7 @@ test_desired(void **state)
     uint8_t ip6[16] = {0xfd, [15] = 1};
 
     reconcile_tables_init(&t);
-    reconcile_desired(s, 9000, links, &t);
+    reconcile_desired(s, 9000, links, NULL, &t);
 
     assert_int_equal(t.t[DP_NETWORKS].n, 2);
     net = lookup(&t, DP_NETWORKS, &blue);
@@ -645,7 +677,7 @@ test_desired_pending_port(void **state)
     struct reconcile_tables t;
 
     reconcile_tables_init(&t);
-    reconcile_desired(s, 0, links, &t);
+    reconcile_desired(s, 0, links, NULL, &t);
     assert_int_equal(t.t[DP_PORTS].n, 1);
     assert_int_equal(t.t[DP_FDB].n, 4);
     assert_int_equal(t.t[DP_BINDINGS].n, 2);
@@ -911,8 +943,10 @@ static void
 assert_calls_ordered(void)
 {
     static const int rank[DP_N_TABLES] = {
-        [DP_NEXTHOPS] = 0, [DP_NETWORKS] = 1, [DP_PORTS] = 2, [DP_QOS] = 3,
-        [DP_FDB] = 4,      [DP_BINDINGS] = 5, [DP_FLOOD] = 6,
+        [DP_NEXTHOPS] = 0,  [DP_VTEPS] = 1,    [DP_NETWORKS] = 2,
+        [DP_RULE_HITS] = 3, [DP_POLICIES] = 4, [DP_POLICY_CIDRS] = 5,
+        [DP_PORTS] = 6,     [DP_QOS] = 7,      [DP_FDB] = 8,
+        [DP_BINDINGS] = 9,  [DP_FLOOD] = 10,   [DP_CONNTRACK] = 11,
     };
     bool deleting = false;
     int last = -1;
@@ -972,8 +1006,9 @@ test_run_programs_empty_datapath(void **state)
     assert_int_equal(fake.config.underlay_ifindex, 2);
     assert_int_equal(fake.config.ttl, 64);
 
-    assert_int_equal(fake.n_calls, 2 + 2 + 2 + 5 + 3 + 2);
+    assert_int_equal(fake.n_calls, 2 + 2 + 2 + 2 + 5 + 3 + 2);
     assert_int_equal(count_calls(false, DP_NEXTHOPS), 2);
+    assert_int_equal(count_calls(false, DP_VTEPS), 2);
     assert_int_equal(count_calls(false, DP_NETWORKS), 2);
     assert_int_equal(count_calls(false, DP_PORTS), 2);
     assert_int_equal(count_calls(false, DP_FDB), 5);
@@ -1211,9 +1246,10 @@ test_run_applies_only_the_difference(void **state)
 
     /* Port vm1 changes, its new binding and the shorter flood list are
      * set; the old binding, the remote's binding and FDB entry, and the
-     * next hop of its VTEP go. */
-    assert_int_equal(fake.n_calls, 7);
+     * next hop of its VTEP and the VTEP itself go. */
+    assert_int_equal(fake.n_calls, 8);
     assert_int_equal(count_calls(true, DP_NEXTHOPS), 1);
+    assert_int_equal(count_calls(true, DP_VTEPS), 1);
     assert_int_equal(count_calls(false, DP_PORTS), 1);
     assert_int_equal(count_calls(false, DP_BINDINGS), 1);
     assert_int_equal(count_calls(false, DP_FLOOD), 1);
@@ -1433,6 +1469,200 @@ test_run_failure_is_retried(void **state)
     state_destroy(s);
 }
 
+/* The firewall's tables through a real run: policies and counters before
+ * the ports they govern; a rule's counter, once there, is never set again,
+ * even by an agent that starts afresh; a rule that goes takes its entries
+ * and counter along; runs that change what the firewall decides by say so,
+ * and only those. */
+static void
+test_run_firewall(void **state)
+{
+    static const char fw_doc[] =
+        "{\"host\": {\"vtep\": \"192.168.100.1\", \"underlay\": \"eth0\"},"
+        " \"networks\": [{\"name\": \"blue\", \"vni\": 100,"
+        "                \"default_action\": \"deny\"}],"
+        " \"ports\": [{\"name\": \"vm1\", \"network\": \"blue\","
+        "            \"device\": \"veth-vm1\", \"mac\": \"02:00:00:00:01:01\","
+        "            \"ip\": \"10.0.0.1\", \"identity\": 300}],"
+        " \"remotes\": [{\"network\": \"blue\", \"mac\": "
+        "\"02:00:00:00:02:01\","
+        "              \"ip\": \"10.0.0.3\", \"vtep\": \"192.168.100.2\","
+        "              \"identity\": 301}],"
+        " \"identities\": [{\"id\": 300, \"governs\": [\"egress\"],"
+        "   \"rules\": [{\"id\": 7, \"direction\": \"egress\","
+        "                \"protocol\": \"tcp\", \"ports\": [5432, 5432],"
+        "                \"peer_identities\": [301], \"action\": \"allow\"}"
+        "               RULE8]}]}";
+    static const char rule8[] =
+        ", {\"id\": 8, \"direction\": \"egress\", \"protocol\": \"udp\","
+        "   \"peer_cidrs\": [\"192.0.2.0/24\"], \"action\": \"deny\"}";
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+    struct dp_rule_key k7 = {7}, k8 = {8};
+    struct dp_rule_hits hits = {.hits = 42};
+    struct dp_port_key p10 = {10};
+    struct dp_binding_key b = {100, inet_addr("10.0.0.3")};
+    const struct dp_port *port;
+    const struct dp_binding *binding;
+    const struct dp_rule_hits *h;
+    char *text;
+    struct state *s;
+
+    text = edit(fw_doc, "RULE8", rule8);
+    s = parse(text);
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_calls_ordered();
+    assert_true(reconcile_take_fw_changed(rc));
+    assert_false(reconcile_take_fw_changed(rc));
+    assert_int_equal(count_calls(false, DP_POLICIES), 2);
+    assert_int_equal(count_calls(false, DP_POLICY_CIDRS), 1);
+    assert_int_equal(count_calls(false, DP_RULE_HITS), 2);
+    assert_int_equal(count_calls(false, DP_VTEPS), 1);
+    port = fake_value(DP_PORTS, &p10);
+    assert_int_equal(port->identity, 300);
+    assert_int_equal(port->flags, DP_PORT_SECURITY | DP_PORT_VETH
+                                      | DP_PORT_FW_EGRESS
+                                      | DP_PORT_FW_DEFAULT_DENY);
+    binding = fake_value(DP_BINDINGS, &b);
+    assert_int_equal(binding->identity, 301);
+
+    /* The fast path counts; the same document again, by this agent or a
+     * new one, changes nothing. */
+    fake_put(DP_RULE_HITS, &k7, &hits);
+    fake.n_calls = 0;
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_calls, 0);
+    assert_false(reconcile_take_fw_changed(rc));
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 0);
+    h = fake_value(DP_RULE_HITS, &k7);
+    assert_int_equal(h->hits, 42);
+    state_destroy(s);
+    free(text);
+
+    /* Rule 8 goes: its policy, its CIDR and its counter, nothing else. */
+    text = edit(fw_doc, "RULE8", "");
+    s = parse(text);
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_calls_ordered();
+    assert_int_equal(fake.n_calls, 3);
+    assert_int_equal(count_calls(true, DP_POLICIES), 1);
+    assert_int_equal(count_calls(true, DP_POLICY_CIDRS), 1);
+    assert_int_equal(count_calls(true, DP_RULE_HITS), 1);
+    assert_null(fake_find(DP_RULE_HITS, &k8));
+    assert_true(reconcile_take_fw_changed(rc));
+    h = fake_value(DP_RULE_HITS, &k7);
+    assert_int_equal(h->hits, 42);
+    state_destroy(s);
+    free(text);
+    reconcile_destroy(rc);
+}
+
+/* ------------------------------------------------------------------------
+ * Conntrack revalidation. */
+
+/* Puts in the fake conntrack a connection of 'proto' that 'src':'sport'
+ * opened to 'dst':'dport' on VNI 100, last seen at 'last_ns'.  Returns its
+ * key. */
+static struct ct_key
+fake_ct(uint8_t proto, const char *src, uint16_t sport, const char *dst,
+        uint16_t dport, uint64_t last_ns)
+{
+    struct dp_ct ct;
+    struct ct_key key;
+    uint8_t a[16], b[16];
+    bool dir;
+
+    ct_addr4_slot(a, inet_addr(src));
+    ct_addr4_slot(b, inet_addr(dst));
+    ct_key_fill(&key, a, htons(sport), b, htons(dport), 100, proto,
+                CT_FAMILY_IPV4, &dir);
+    memset(&ct, 0, sizeof ct);
+    ct_entry_init(&ct.ct, proto, dir, last_ns);
+    ct.ct.state = CT_ESTABLISHED;
+    fake_put(DP_CONNTRACK, &key, &ct);
+    return key;
+}
+
+static void
+fake_policy(uint16_t group, uint8_t direction, uint8_t proto, uint16_t port,
+            uint16_t peer, uint8_t match, uint32_t rule, uint8_t action)
+{
+    struct policy_key key;
+    struct policy_value value = {.rule_id = rule, .action = action};
+
+    policy_key_set(&key, 0, group, direction, proto, port, peer, match);
+    fake_put(DP_POLICIES, &key, &value);
+}
+
+/* The revalidator deletes what expired and what the policy denies now,
+ * asking it with the identities of local ports, of bindings and, for
+ * addresses of no group, of CIDRs; connections of ports the firewall does
+ * not govern are left alone. */
+static void
+test_revalidate(void **state)
+{
+    const uint64_t now = 1000 * CT_SEC;
+    struct dp_port_key pk = {10};
+    struct dp_port port = {.vni = 100,
+                           .flags = DP_PORT_FW_INGRESS | DP_PORT_FW_EGRESS,
+                           .identity = 300};
+    struct dp_port_key free_key = {11};
+    struct dp_port free_port = {.vni = 100};
+    struct dp_binding_key bk = {100, inet_addr("10.0.0.3")};
+    struct dp_binding b = {.identity = 301};
+    struct policy_cidr_key ck;
+    struct dp_policy_cidr cv = {.identity = 49152};
+    uint32_t net = inet_addr("192.0.2.0");
+    struct ct_key db, ssh, old, web, other;
+    struct fw_ct_stats stats;
+    struct policy_key gone;
+
+    port.ip4 = inet_addr("10.0.0.2");
+    free_port.ip4 = inet_addr("10.0.0.9");
+    fake_put(DP_PORTS, &pk, &port);
+    fake_put(DP_PORTS, &free_key, &free_port);
+    fake_put(DP_BINDINGS, &bk, &b);
+    policy_cidr_key_build(&ck, 100, 4, (const uint8_t *) &net, 24);
+    fake_put(DP_POLICY_CIDRS, &ck, &cv);
+    fake_policy(300, POLICY_EGRESS, 6, 5432, 301, POLICY_MATCH_PORT, 7,
+                POLICY_ALLOW);
+    fake_policy(300, POLICY_INGRESS, 6, 80, 49152, POLICY_MATCH_PORT, 8,
+                POLICY_ALLOW);
+
+    db = fake_ct(6, "10.0.0.2", 40000, "10.0.0.3", 5432, now - CT_SEC);
+    ssh = fake_ct(6, "10.0.0.2", 40001, "10.0.0.3", 22, now - CT_SEC);
+    old = fake_ct(17, "10.0.0.2", 53, "10.0.0.3", 53, now - 200 * CT_SEC);
+    web = fake_ct(6, "192.0.2.7", 50000, "10.0.0.2", 80, now);
+    other = fake_ct(6, "10.0.0.9", 1, "198.51.100.1", 2, now);
+
+    assert_int_equal(fw_revalidate(FAKE_DP, now, &stats), 0);
+    assert_int_equal(stats.expired, 1);
+    assert_int_equal(stats.denied, 1);
+    assert_int_equal(stats.entries, 3);
+    assert_non_null(fake_find(DP_CONNTRACK, &db));
+    assert_null(fake_find(DP_CONNTRACK, &ssh));
+    assert_null(fake_find(DP_CONNTRACK, &old));
+    assert_non_null(fake_find(DP_CONNTRACK, &web));
+    assert_non_null(fake_find(DP_CONNTRACK, &other));
+
+    /* The peer leaves its group: its connection is denied now. */
+    b.identity = 0;
+    fake_put(DP_BINDINGS, &bk, &b);
+    assert_int_equal(fw_revalidate(FAKE_DP, now, &stats), 0);
+    assert_int_equal(stats.denied, 1);
+    assert_null(fake_find(DP_CONNTRACK, &db));
+
+    /* The web rule goes: the port governs ingress, so nothing allows
+     * that connection any more. */
+    policy_key_set(&gone, 0, 300, POLICY_INGRESS, 6, 80, 49152,
+                   POLICY_MATCH_PORT);
+    dp_table_del(FAKE_DP, DP_POLICIES, &gone);
+    assert_int_equal(fw_revalidate(FAKE_DP, now, &stats), 0);
+    assert_int_equal(stats.denied, 1);
+    assert_null(fake_find(DP_CONNTRACK, &web));
+    assert_int_equal(stats.entries, 1);
+}
+
 int
 main(void)
 {
@@ -1457,6 +1687,8 @@ main(void)
         cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
         cmocka_unit_test_setup(test_run_qos_fq, fake_setup),
         cmocka_unit_test_setup(test_run_qos_htb, fake_setup),
+        cmocka_unit_test_setup(test_run_firewall, fake_setup),
+        cmocka_unit_test_setup(test_revalidate, fake_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

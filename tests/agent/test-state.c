@@ -20,6 +20,7 @@
 
 #include "agent/state.h"
 #include "datapath/dp-tables.h"
+#include "firewall/policy.h"
 #include "utils/util.h"
 
 #define HOST "'host': {'vtep': '192.168.100.1', 'underlay': 'eth0'}"
@@ -227,14 +228,14 @@ test_unknown_keys(void **state)
 {
     parse_fails("{" HOST ", 'network': []}",
                 "network: unknown key (expected one of: host, networks, "
-                "ports, remotes)");
+                "ports, remotes, identities)");
     parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
                 "          'mtu': 1500}}",
                 "host.mtu: unknown key");
     parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 100,"
                 "                        'MTU': 1400}]}",
                 "networks[0].MTU: unknown key (expected one of: name, vni, "
-                "mtu)");
+                "mtu, default_action)");
     parse_fails("{" HOST ", 'networks': [" BLUE "],"
                 " 'ports': [{'name': 'vm1', 'network': 'blue',"
                 "            'mac': '02:00:00:00:01:01', 'colour': 'red'}]}",
@@ -747,6 +748,302 @@ test_qos_errors(void **state)
     parse_qos_fails("100", "ports[0].qos: expected an object");
 }
 
+/* A document with the firewall: identities of local ports with their
+ * rules, identities of remote endpoints, network default actions. */
+#define FW_DOC(IDENTITIES)                                                    \
+    "{" HOST ", 'networks': [{'name': 'blue', 'vni': 100,"                    \
+    "                          'default_action': 'deny'}, " RED "],"          \
+    " 'ports': [{'name': 'web1', 'network': 'blue',"                          \
+    "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.2',"               \
+    "            'identity': 300}],"                                          \
+    " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:02:01',"            \
+    "              'ip': '10.0.0.3', 'vtep': '192.168.100.2',"                \
+    "              'identity': 301}],"                                        \
+    " 'identities': [" IDENTITIES "]}"
+
+#define WEB_RULE(MORE)                                                        \
+    "{'id': 300, 'groups': ['web'], 'governs': ['ingress', 'egress'],"        \
+    " 'rules': [{'id': 7, 'group': 'web', 'direction': 'egress',"             \
+    "            'protocol': 'tcp', 'action': 'allow'" MORE "}]}"
+
+static void
+test_firewall(void **state)
+{
+    struct state *s = parse_ok(FW_DOC(
+        "{'id': 300, 'groups': ['web', 'ssh'],"
+        " 'governs': ['ingress', 'egress'],"
+        " 'rules': ["
+        "  {'id': 7, 'group': 'web', 'direction': 'egress',"
+        "   'protocol': 'tcp', 'ports': [5432, 5432],"
+        "   'peer_identities': [301, 305], 'action': 'allow', 'log': false},"
+        "  {'id': 9, 'group': 'web', 'direction': 'ingress',"
+        "   'protocol': 'any', 'peer_cidrs': ['192.0.2.0/24', 'fd00::/8'],"
+        "   'action': 'deny', 'log': true},"
+        "  {'id': 11, 'group': 'ssh', 'direction': 'ingress',"
+        "   'protocol': 'icmp', 'icmp_type': 8, 'action': 'allow'},"
+        "  {'id': 12, 'direction': 'ingress', 'protocol': 'udp',"
+        "   'peer_identities': [], 'action': 'allow'}]},"
+        "{'id': 400, 'governs': []}"));
+    const struct state_identity *id;
+    const struct state_rule *r;
+    uint32_t net;
+
+    assert_true(s->networks[0].default_deny);
+    assert_false(s->networks[1].default_deny);
+    assert_int_equal(s->ports[0].identity, 300);
+    assert_int_equal(s->remotes[0].identity, 301);
+    assert_int_equal(s->n_identities, 2);
+    id = state_find_identity(s, 300);
+    assert_ptr_equal(id, &s->identities[0]);
+    assert_null(state_find_identity(s, 301));
+    assert_null(state_find_identity(s, 0));
+    assert_int_equal(id->n_groups, 2);
+    assert_string_equal(id->groups[1], "ssh");
+    assert_int_equal(id->governs, STATE_GOVERNS(POLICY_INGRESS)
+                                      | STATE_GOVERNS(POLICY_EGRESS));
+    assert_int_equal(id->n_rules, 4);
+
+    r = &id->rules[0];
+    assert_int_equal(r->id, 7);
+    assert_string_equal(r->group, "web");
+    assert_int_equal(r->direction, POLICY_EGRESS);
+    assert_int_equal(r->proto, 6);
+    assert_true(r->has_ports);
+    assert_int_equal(r->port_lo, 5432);
+    assert_int_equal(r->port_hi, 5432);
+    assert_false(r->has_icmp_type);
+    assert_int_equal(r->peer, STATE_PEER_IDENTITIES);
+    assert_int_equal(r->n_peer_identities, 2);
+    assert_int_equal(r->peer_identities[1], 305);
+    assert_int_equal(r->action, POLICY_ALLOW);
+    assert_false(r->log);
+
+    r = &id->rules[1];
+    assert_int_equal(r->direction, POLICY_INGRESS);
+    assert_int_equal(r->proto, 0);
+    assert_false(r->has_ports);
+    assert_int_equal(r->peer, STATE_PEER_CIDRS);
+    assert_int_equal(r->n_cidrs, 2);
+    assert_int_equal(r->cidrs[0].family, 4);
+    assert_int_equal(r->cidrs[0].prefix_len, 24);
+    net = inet_addr("192.0.2.0");
+    assert_memory_equal(r->cidrs[0].addr, &net, 4);
+    assert_int_equal(r->cidrs[1].family, 6);
+    assert_int_equal(r->cidrs[1].prefix_len, 8);
+    assert_int_equal(r->cidrs[1].addr[0], 0xfd);
+    assert_int_equal(r->action, POLICY_DENY);
+    assert_true(r->log);
+
+    r = &id->rules[2];
+    assert_int_equal(r->proto, 1);
+    assert_true(r->has_icmp_type);
+    assert_int_equal(r->icmp_type, 8);
+    assert_int_equal(r->peer, STATE_PEER_ANY);
+
+    r = &id->rules[3];
+    assert_null(r->group);
+    assert_int_equal(r->peer, STATE_PEER_IDENTITIES);
+    assert_int_equal(r->n_peer_identities, 0);
+
+    assert_int_equal(s->identities[1].id, 400);
+    assert_int_equal(s->identities[1].governs, 0);
+    assert_int_equal(s->identities[1].n_rules, 0);
+    state_destroy(s);
+}
+
+/* Without the firewall's keys nothing is firewalled. */
+static void
+test_firewall_defaults(void **state)
+{
+    struct state *s = parse_ok("{" HOST ", 'networks': [" BLUE "],"
+                               " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                               "            'mac': '02:00:00:00:01:01'}],"
+                               " 'remotes': [{'network': 'blue',"
+                               "              'mac': '02:00:00:00:02:01',"
+                               "              'vtep': '192.168.100.2'}]}");
+
+    assert_false(s->networks[0].default_deny);
+    assert_int_equal(s->ports[0].identity, 0);
+    assert_int_equal(s->remotes[0].identity, 0);
+    assert_int_equal(s->n_identities, 0);
+    state_destroy(s);
+}
+
+/* Every mistake in the firewall's keys is named by its path. */
+static void
+test_firewall_errors(void **state)
+{
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 100,"
+                "  'default_action': 'reject'}]}",
+                "networks[0].default_action: \"reject\": expected \"allow\" "
+                "or \"deny\"");
+    parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 100,"
+                "  'default_action': true}]}",
+                "networks[0].default_action: expected \"allow\" or "
+                "\"deny\", got a boolean");
+    parse_fails(FW_DOC(""), "ports[0].identity: 300 is not in "
+                            "\"identities\"");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'vm1', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01', 'identity': 255}]}",
+                "ports[0].identity: 255 is not a group identity (expected 0 "
+                "for no group, or 256..49151)");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:02:01',"
+                "              'vtep': '192.168.100.2', 'identity': 49152}]}",
+                "remotes[0].identity: 49152 is not a group identity");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:02:01',"
+                "              'vtep': '192.168.100.2', 'identity': '301'}]}",
+                "remotes[0].identity: expected an integer, 0 for no group, "
+                "or 256..49151, got a string");
+    parse_fails("{" HOST ", 'identities': {}}",
+                "identities: expected an array of objects, got an object");
+    parse_fails("{" HOST ", 'identities': [1]}",
+                "identities[0]: expected an object, got an integer");
+    parse_fails(FW_DOC("{'id': 300, 'governs': [], 'colour': 1}"),
+                "identities[0].colour: unknown key");
+    parse_fails(FW_DOC("{'governs': []}"),
+                "identities[0].id: missing (expected an integer "
+                "256..49151)");
+    parse_fails(FW_DOC("{'id': 100, 'governs': []}"),
+                "identities[0].id: 100 is out of range 256..49151");
+    parse_fails(FW_DOC("{'id': 300, 'governs': []}, "
+                       "{'id': 300, 'governs': []}"),
+                "identities[1].id: 300 is already used by identities[0]");
+    parse_fails(FW_DOC("{'id': 300}"),
+                "identities[0].governs: missing (expected an array of "
+                "\"ingress\" and \"egress\")");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['in']}"),
+                "identities[0].governs[0]: \"in\": expected \"ingress\" or "
+                "\"egress\"");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress', 'egress']}"),
+                "identities[0].governs[1]: \"egress\" is listed twice");
+    parse_fails(FW_DOC("{'id': 300, 'governs': [], 'groups': [1]}"),
+                "identities[0].groups[0]: expected a group name, got an "
+                "integer");
+    parse_fails(FW_DOC("{'id': 300, 'governs': [], 'rules': {}}"),
+                "identities[0].rules: expected an array of rule objects");
+    parse_fails(FW_DOC("{'id': 300, 'governs': [], 'rules': [true]}"),
+                "identities[0].rules[0]: expected an object, got a boolean");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer': 'db'")),
+                "identities[0].rules[0].peer: unknown key");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'direction': 'egress',"
+                       "  'protocol': 'tcp', 'action': 'allow'}]}"),
+                "identities[0].rules[0].id: missing (expected an integer "
+                "1..4294967295)");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 0, 'direction': 'egress',"
+                       "  'protocol': 'tcp', 'action': 'allow'}]}"),
+                "identities[0].rules[0].id: 0 is out of range");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'tcp', 'action': 'allow'},"
+                       " {'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'udp', 'action': 'allow'}]}"),
+                "identities[0].rules[1].id: 7 is already used by "
+                "identities[0].rules[0]");
+    parse_fails(FW_DOC(WEB_RULE(", 'group': 'db'")), "duplicate");
+    parse_fails(FW_DOC("{'id': 300, 'groups': ['web'], 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'group': 'db',"
+                       "  'direction': 'egress', 'protocol': 'tcp',"
+                       "  'action': 'allow'}]}"),
+                "identities[0].rules[0].group: \"db\" is not one of the "
+                "identity's \"groups\"");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'protocol': 'tcp',"
+                       "  'action': 'allow'}]}"),
+                "identities[0].rules[0].direction: missing (expected "
+                "\"ingress\" or \"egress\")");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'ingress',"
+                       "  'protocol': 'tcp', 'action': 'allow'}]}"),
+                "identities[0].rules[0].direction: \"ingress\", which the "
+                "identity does not govern");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'sctp', 'action': 'allow'}]}"),
+                "identities[0].rules[0].protocol: \"sctp\": expected "
+                "\"tcp\", \"udp\", \"icmp\", \"icmpv6\" or \"any\"");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'tcp', 'action': 'drop'}]}"),
+                "identities[0].rules[0].action: \"drop\": expected "
+                "\"allow\" or \"deny\"");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'tcp'}]}"),
+                "identities[0].rules[0].action: missing");
+    parse_fails(FW_DOC(WEB_RULE(", 'log': 1")),
+                "identities[0].rules[0].log: expected true or false, got "
+                "an integer");
+    parse_fails(FW_DOC(WEB_RULE(", 'ports': [80]")),
+                "identities[0].rules[0].ports: expected an array [LO, HI] "
+                "of ports 0..65535, LO <= HI");
+    parse_fails(FW_DOC(WEB_RULE(", 'ports': [90, 80]")),
+                "identities[0].rules[0].ports: [90, 80] is not a port range");
+    parse_fails(FW_DOC(WEB_RULE(", 'ports': [1, 65536]")),
+                "identities[0].rules[0].ports: [1, 65536] is not a port "
+                "range");
+    parse_fails(FW_DOC(WEB_RULE(", 'ports': '80'")),
+                "identities[0].rules[0].ports: expected an array [LO, HI]");
+    parse_fails(FW_DOC(WEB_RULE(", 'icmp_type': 8")),
+                "identities[0].rules[0].icmp_type: only \"icmp\" and "
+                "\"icmpv6\" rules have an ICMP type");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'icmp', 'ports': [1, 2],"
+                       "  'action': 'allow'}]}"),
+                "identities[0].rules[0].ports: only \"tcp\" and \"udp\" "
+                "rules have ports");
+    parse_fails(FW_DOC("{'id': 300, 'governs': ['egress'],"
+                       " 'rules': [{'id': 7, 'direction': 'egress',"
+                       "  'protocol': 'icmpv6', 'icmp_type': 256,"
+                       "  'action': 'allow'}]}"),
+                "identities[0].rules[0].icmp_type: 256 is out of range "
+                "0..255");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_identities': [301],"
+                                " 'peer_cidrs': ['10.0.0.0/8']")),
+                "identities[0].rules[0]: both \"peer_identities\" and "
+                "\"peer_cidrs\"");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_identities': 301")),
+                "identities[0].rules[0].peer_identities: expected an array "
+                "of identities 256..49151, got an integer");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_identities': [301, 7]")),
+                "identities[0].rules[0].peer_identities[1]: 7 is out of "
+                "range 256..49151");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_identities': ['web']")),
+                "identities[0].rules[0].peer_identities[0]: expected an "
+                "identity 256..49151, got a string");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': []")),
+                "identities[0].rules[0].peer_cidrs: empty (expected at "
+                "least one CIDR");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': [24]")),
+                "identities[0].rules[0].peer_cidrs[0]: expected a CIDR "
+                "string, got an integer");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['10.0.0.0']")),
+                "identities[0].rules[0].peer_cidrs[0]: \"10.0.0.0\": not a "
+                "CIDR (expected ADDRESS/LENGTH");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['10.0.0.300/8']")),
+                "peer_cidrs[0]: \"10.0.0.300/8\": not a CIDR: bad IPv4 "
+                "address");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['fd00::zz/8']")),
+                "peer_cidrs[0]: \"fd00::zz/8\": not a CIDR: bad IPv6 "
+                "address");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['10.0.0.0/33']")),
+                "peer_cidrs[0]: \"10.0.0.0/33\": bad prefix length "
+                "(expected 0..32 after the '/')");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['fd00::/129']")),
+                "(expected 0..128 after the '/')");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['10.0.0.0/x']")),
+                "bad prefix length");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['10.0.0.1/8']")),
+                "peer_cidrs[0]: \"10.0.0.1/8\": host bits are set");
+    parse_fails(FW_DOC(WEB_RULE(", 'peer_cidrs': ['fd00::1/64']")),
+                "peer_cidrs[0]: \"fd00::1/64\": host bits are set");
+}
+
 static void
 test_all_errors_reported(void **state)
 {
@@ -788,6 +1085,9 @@ main(void)
         cmocka_unit_test(test_qos_shaping),
         cmocka_unit_test(test_qos_default_burst),
         cmocka_unit_test(test_qos_errors),
+        cmocka_unit_test(test_firewall),
+        cmocka_unit_test(test_firewall_defaults),
+        cmocka_unit_test(test_firewall_errors),
         cmocka_unit_test(test_all_errors_reported),
     };
 

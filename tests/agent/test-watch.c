@@ -21,6 +21,7 @@
 
 #include "agent/agent-config.h"
 #include "agent/core.h"
+#include "agent/flowlog.h"
 #include "agent/metrics.h"
 #include "agent/state.h"
 #include "agent/watch.h"
@@ -184,12 +185,40 @@ test_missing_list_is_created(void **state)
     json_decref(c);
 }
 
+/* Identities are keyed by their decimal id. */
+static void
+test_identity_changes(void **state)
+{
+    json_t *doc = json("{" HOST ", 'identities': [{'id': 300, 'governs': []},"
+                       " {'id': 301, 'governs': []}]}");
+    json_t *c = json("[{'op': 'set', 'kind': 'identity',"
+                     "  'object': {'id': 301, 'governs': ['ingress']}},"
+                     " {'op': 'delete', 'kind': 'identity', 'key': '300'},"
+                     " {'op': 'set', 'kind': 'identity',"
+                     "  'object': {'id': 302, 'governs': []}},"
+                     " {'op': 'delete', 'kind': 'identity', 'key': '999'}]");
+    json_t *want = json("{" HOST ", 'identities': ["
+                        " {'id': 301, 'governs': ['ingress']},"
+                        " {'id': 302, 'governs': []}]}");
+    char *msg;
+
+    assert_int_equal(watch_apply_changes(doc, c, &msg), 0);
+    assert_true(json_equal(doc, want));
+    json_decref(doc);
+    json_decref(c);
+    json_decref(want);
+}
+
 static void
 test_malformed_changes(void **state)
 {
     assert_refused("[{'op': 'set', 'kind': 'vm', 'object': {'name': 'x'}}]",
-                   "changes[0].kind: \"vm\": expected \"network\", \"port\" "
-                   "or \"remote\"");
+                   "changes[0].kind: \"vm\": expected \"network\", \"port\", "
+                   "\"remote\" or \"identity\"");
+    assert_refused("[{'op': 'set', 'kind': 'identity',"
+                   "  'object': {'id': '300'}}]",
+                   "changes[0].object: expected an identity object with an "
+                   "integer \"id\"");
     assert_refused("[{'op': 'delete', 'key': 'x'}]",
                    "changes[0].kind: missing");
     assert_refused("[{'op': 'delete', 'kind': 'port', 'key': 'vm1'},"
@@ -565,6 +594,115 @@ test_metrics_text(void **state)
     free(text);
 }
 
+/* The firewall's counters: conntrack, the datapath's losses, and one
+ * series per installed rule. */
+static void
+test_metrics_firewall(void **state)
+{
+    struct core_rule_hits hits[] = {{7, 120}, {9, 4}};
+    struct core_snapshot snap = {
+        .ct_entries = 12,
+        .ct_expired = 3,
+        .ct_denied = 2,
+        .have_fw_stats = true,
+        .fw = {.ct_full = 5, .events_lost = 6},
+        .rule_hits = hits,
+        .n_rule_hits = 2,
+    };
+    char *text = metrics_render(&snap);
+
+    assert_has_line(text, "# TYPE fabric_conntrack_entries gauge");
+    assert_has_line(text, "fabric_conntrack_entries 12");
+    assert_has_line(text, "fabric_conntrack_expired_total 3");
+    assert_has_line(text, "fabric_conntrack_revalidated_deleted_total 2");
+    assert_has_line(text, "fabric_conntrack_full_total 5");
+    assert_has_line(text, "fabric_flowlog_events_lost_total 6");
+    assert_has_line(text, "# TYPE fabric_rule_hits_total counter");
+    assert_has_line(text, "fabric_rule_hits_total{rule=\"7\"} 120");
+    assert_has_line(text, "fabric_rule_hits_total{rule=\"9\"} 4");
+    free(text);
+}
+
+/* A flow event becomes the JSON record of doc/firewall.md: ports for TCP
+ * and UDP, type and code for ICMP, the rule only when one decided, the
+ * time on the wall clock to the millisecond. */
+static void
+test_flowlog_record(void **state)
+{
+    struct dp_flow_event ev = {
+        .vni = 1000,
+        .ifindex = 7,
+        .rule_id = 7,
+        .family = 4,
+        .proto = 6,
+        .action = POLICY_ALLOW,
+        .reason = POLICY_BY_RULE,
+        .direction = POLICY_EGRESS,
+        .src_identity = 300,
+        .dst_identity = 301,
+        .sport = htons(40000),
+        .dport = htons(5432),
+        .src = {10, 0, 0, 2},
+        .dst = {10, 0, 0, 3},
+    };
+    /* 2026-11-22T10:00:00.123456789Z */
+    uint64_t wall = 1795341600ULL * 1000000000ULL + 123456789;
+    json_t *want = json("{'time': '2026-11-22T10:00:00.123Z',"
+                        " 'network': 'blue', 'vni': 1000,"
+                        " 'protocol': 'tcp', 'src_ip': '10.0.0.2',"
+                        " 'src_port': 40000, 'dst_ip': '10.0.0.3',"
+                        " 'dst_port': 5432, 'port': 'web1',"
+                        " 'direction': 'egress', 'src_identity': 300,"
+                        " 'dst_identity': 301, 'rule': 7,"
+                        " 'verdict': 'allow', 'reason': 'rule'}");
+    json_t *r = flowlog_record(&ev, "web1", "blue", wall);
+    char buf[32];
+
+    assert_true(json_equal(r, want));
+    json_decref(r);
+    json_decref(want);
+
+    ev.proto = 58;
+    ev.family = 6;
+    memset(ev.src, 0, 16);
+    memset(ev.dst, 0, 16);
+    ev.src[0] = ev.dst[0] = 0xfd;
+    ev.src[15] = 2;
+    ev.dst[15] = 3;
+    ev.sport = htons(128 << 8 | 0);
+    ev.dport = 0;
+    ev.rule_id = 0;
+    ev.action = POLICY_DENY;
+    ev.reason = POLICY_BY_DEFAULT_DENY;
+    ev.direction = POLICY_INGRESS;
+    want = json("{'time': '2026-11-22T10:00:00.123Z',"
+                " 'network': null, 'vni': 1000, 'protocol': 'icmpv6',"
+                " 'src_ip': 'fd00::2', 'dst_ip': 'fd00::3',"
+                " 'icmp_type': 128, 'icmp_code': 0, 'port': null,"
+                " 'direction': 'ingress', 'src_identity': 300,"
+                " 'dst_identity': 301, 'verdict': 'deny',"
+                " 'reason': 'default-deny'}");
+    r = flowlog_record(&ev, NULL, NULL, wall);
+    assert_true(json_equal(r, want));
+    json_decref(r);
+    json_decref(want);
+
+    ev.proto = 47;
+    ev.reason = DP_FW_BY_CT_FULL;
+    r = flowlog_record(&ev, "web1", "blue", wall);
+    assert_string_equal(json_string_value(json_object_get(r, "protocol")),
+                        "47");
+    assert_string_equal(json_string_value(json_object_get(r, "reason")),
+                        "conntrack-full");
+    assert_null(json_object_get(r, "src_port"));
+    json_decref(r);
+
+    flowlog_format_time(0, buf);
+    assert_string_equal(buf, "1970-01-01T00:00:00.000Z");
+    flowlog_format_time(999999999, buf);
+    assert_string_equal(buf, "1970-01-01T00:00:00.999Z");
+}
+
 int
 main(void)
 {
@@ -574,6 +712,7 @@ main(void)
         cmocka_unit_test(test_delete_each_kind),
         cmocka_unit_test(test_delete_absent_is_harmless),
         cmocka_unit_test(test_missing_list_is_created),
+        cmocka_unit_test(test_identity_changes),
         cmocka_unit_test(test_malformed_changes),
         cmocka_unit_test(test_result_is_validated),
         cmocka_unit_test(test_backoff_sequence),
@@ -583,6 +722,8 @@ main(void)
         cmocka_unit_test(test_config_merge_and_defaults),
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_metrics_firewall),
+        cmocka_unit_test(test_flowlog_record),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

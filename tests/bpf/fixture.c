@@ -302,14 +302,15 @@ fx_set_binding(struct fixture *f, uint32_t vni, uint32_t ip,
                const uint8_t *mac)
 {
     struct dp_binding_key key = {.vni = vni, .ip4 = htonl(ip)};
-    struct dp_binding binding = {.pad = 0};
+    struct dp_binding binding = {.identity = 0};
 
     memcpy(binding.mac, mac, 6);
     return fx_set(f, DP_BINDINGS, &key, &binding);
 }
 
 int
-fixture_set_port_flags(struct fixture *f, enum fx_port_id id, uint32_t flags)
+fixture_set_port(struct fixture *f, enum fx_port_id id, uint32_t flags,
+                 uint16_t identity)
 {
     const struct fx_port *p = &f->ports[id];
     struct dp_port_key key = {.ifindex = p->ifindex};
@@ -318,10 +319,17 @@ fixture_set_port_flags(struct fixture *f, enum fx_port_id id, uint32_t flags)
         .flags = flags,
         .mtu = FX_PORT_MTU,
         .ip4 = htonl(p->ip4),
+        .identity = identity,
     };
 
     memcpy(port.mac, p->mac, 6);
     return fx_set(f, DP_PORTS, &key, &port);
+}
+
+int
+fixture_set_port_flags(struct fixture *f, enum fx_port_id id, uint32_t flags)
+{
+    return fixture_set_port(f, id, flags, 0);
 }
 
 /* Resolves the next hop of 'vtep' from the kernel's route and neighbour
@@ -386,6 +394,17 @@ fx_program_tables(struct fixture *f)
             return error;
         }
         flood->members[flood->n_members++].ifindex = p->ifindex;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        const uint32_t vteps[] = {FX_VTEP_REMOTE, FX_VTEP_REMOTE2,
+                                  FX_VTEP_NO_NEIGH};
+        struct dp_vtep_key vtep_key = {.vtep = htonl(vteps[i])};
+        struct dp_vtep vtep = {.flags = 0};
+
+        error = fx_set(f, DP_VTEPS, &vtep_key, &vtep);
+        if (error) {
+            return error;
+        }
     }
     error = fx_set_fdb(f, FX_VNI_A, fx_remote_mac, 0, FX_VTEP_REMOTE);
     error = error

@@ -88,6 +88,11 @@ int fixture_init(struct fixture *f);
  * namespace and its devices go away with the process. */
 void fixture_destroy(struct fixture *f);
 
+/* Programs the port 'id' again with 'flags' and security 'identity';
+ * returns 0 or an errno. */
+int fixture_set_port(struct fixture *f, enum fx_port_id id, uint32_t flags,
+                     uint16_t identity);
+
 /* Programs the port 'id' again with 'flags'; returns 0 or an errno. */
 int fixture_set_port_flags(struct fixture *f, enum fx_port_id id,
                            uint32_t flags);

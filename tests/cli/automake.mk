@@ -39,3 +39,8 @@ EXTRA_DIST += tests/cli/completion.sh
 # Needs controller/fabric-controller and cli/fabricctl built.
 TESTS += tests/cli/fabricctl-e2e.sh
 EXTRA_DIST += tests/cli/fabricctl-e2e.sh
+
+# Flow logs and traces through fabricctl; needs controller/fabric-controller
+# and cli/fabricctl built.
+TESTS += tests/cli/flowlog.sh
+EXTRA_DIST += tests/cli/flowlog.sh

@@ -43,7 +43,8 @@ expect "network" net
 expect "port" p
 expect "create delete list show update" port ""
 expect "show" host s
-expect "--default-qos --description" network update blue --d
+expect "--default-action --default-qos --description" network update blue --d
+expect "allow deny" network update blue --default-action ""
 expect "qos" q
 expect "create delete list show update" qos ""
 expect "--egress-burst --egress-min-rate --egress-rate" qos create gold --eg
@@ -53,6 +54,15 @@ expect "--uplink-rate" host update hv-1 --u
 expect "--qos" port update web-1 --q
 expect "--if-version" port delete web-1 --if
 expect "--remove-label" port update web-1 --rem
+expect "--security-group" port update web-1 --sec
+expect "sg status" s
+expect "create delete list rule show update" sg ""
+expect "rule" sg r
+expect "add delete list" sg rule ""
+expect "--direction" sg rule add web --di
+expect "egress ingress" sg rule add web --direction ""
+expect "icmp icmpv6" sg rule add web --protocol ic
+expect "--remove-selector" sg update web --rem
 expect "admin agent viewer" token create ci --role ""
 expect "agent" token create ci --role ag
 expect "json table" -o ""

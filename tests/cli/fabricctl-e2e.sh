@@ -190,14 +190,17 @@ say "help everywhere, usage errors before any request"
 
 ok --help
 out_says '^Usage: fabricctl '
-for resource in network port qos host token audit status version completion; do
+for resource in network port qos sg host token audit status version \
+    completion; do
     ok "$resource" --help
     out_says "^Usage: fabricctl $resource"
 done
 for verb in "network create" "network list" "network show" "network update" \
     "network delete" "port create" "port list" "port show" "port update" \
     "port delete" "qos create" "qos list" "qos show" "qos update" \
-    "qos delete" "host list" "host show" "host update" "host delete" \
+    "qos delete" "sg create" "sg list" "sg show" "sg update" "sg delete" \
+    "sg rule add" "sg rule list" "sg rule delete" \
+    "host list" "host show" "host update" "host delete" \
     "token create" \
     "token list" "token delete"; do
     # shellcheck disable=SC2086
@@ -410,6 +413,94 @@ ok qos delete bronze
 ok qos list
 [ ! -s "$tmp/out" ] || fail "an empty list printed: $(cat "$tmp/out")"
 grep -q '^No QoS policies found\.$' "$tmp/err" || fail "no note for an empty list"
+
+say "security groups: members by label and by name, rules, refusals"
+
+ok sg create web --selector tier=web --description "front ends"
+out_says '^name: +web$'
+out_says '^selector: +tier=web$'
+ok sg create db --selector tier=db
+ok port create web-9 --network blue --label tier=web --security-group db
+ok -o json port show web-9
+js_is 'd["security_groups"]' '["db"]'
+refused 1 port create web-8 --network blue --security-group ghosts
+err_says 'security_groups: "ghosts": no such security group'
+refused 1 port show web-8
+ok sg list
+table_is_aligned NAME SELECTOR MEMBERS DESCRIPTION
+out_says '^web +tier=web +web-9 +front ends$'
+out_says '^db +tier=db +([a-z0-9-]+,)*web-9 '
+
+ok sg rule add web --direction egress --protocol tcp --ports 5432 \
+    --peer-group db --action allow
+out_says '^peer_group: +db$'
+id1=$(awk '$1 == "id:" {print $2}' "$tmp/out")
+ok -o json sg rule add web --direction ingress --protocol icmp \
+    --icmp-type 8 --action allow --log
+js_is 'd["log"]' true
+id2=$(js 'd["id"]')
+[ "$id2" -gt "$id1" ] || fail "rule ids $id1 then $id2"
+ok sg rule add web --direction ingress --protocol any \
+    --peer-cidr 192.0.2.0/24 --action deny
+refused 1 sg rule add web --direction ingress --protocol icmp --ports 80 \
+    --action allow
+err_says 'ports: only for protocol tcp or udp'
+refused 1 sg rule add web --direction ingress --protocol tcp \
+    --peer-cidr 10.0.0.1/8 --action allow
+err_says 'peer_cidr "10\.0\.0\.1/8": host bits must be zero'
+refused 2 sg rule add web --direction ingress --protocol tcp \
+    --peer-group db --peer-cidr 10.0.0.0/8 --action allow
+err_says 'not both'
+refused 1 sg rule add nobody --direction ingress --protocol tcp --action allow
+err_says 'security group "nobody": not found'
+
+ok sg rule list web
+table_is_aligned ID DIRECTION PROTOCOL PORTS PEER ACTION LOG HITS
+[ "$(rows)" = 3 ] || fail "sg rule list: $(rows) rows, expected 3"
+out_says "^$id1 +egress +tcp +5432 +sg:db +allow +false +0$"
+out_says "^$id2 +ingress +icmp +type=8 +any +allow +true +0$"
+out_says ' +ingress +any +all +192\.0\.2\.0/24 +deny +false +0$'
+ok -o json sg rule list web
+js_is 'len(d)' 3
+ok sg show web
+out_says '^members: +web-9$'
+out_says '^Rules:$'
+out_says "^$id1 +egress "
+ok -o json sg show web
+js_is 'len(d["rules"])' 3
+ok __complete sg rule list ""
+out_says '^web$'
+
+# In use: by a port that names it, then by another group's rule.
+refused 1 sg delete db
+err_says 'in use by port "web-9"'
+ok port update web-9 --security-group ""
+ok -o json port show web-9
+js_is '"security_groups" in d' false
+refused 1 sg delete db
+err_says "rule $id1 of security group \"web\" names it as peer_group"
+ok sg rule delete web "$id1"
+out_says "^rule $id1 of security group \"web\" deleted$"
+refused 1 sg rule delete web "$id1"
+ok sg delete db
+out_says '^sg "db" deleted$'
+
+# Selectors follow labels at once.
+ok -o json sg update web --selector app=shop
+js_is 'd["selector"]' '{"app": "shop", "tier": "web"}'
+js_is 'd["members"]' '[]'
+ok -o json sg update web --remove-selector app
+js_is 'd["members"]' '["web-9"]'
+
+ok -o json network update red --default-action deny
+js_is 'd["default_action"]' deny
+refused 2 network update red --default-action drop
+ok network update red --default-action allow
+# Leave the rest of the story the ports it had.
+ok port delete web-9
+ok -o json sg show web
+js_is 'd["members"]' '[]'
+ok sg delete web
 
 say "hosts, registered the way an agent does"
 

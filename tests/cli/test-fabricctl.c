@@ -256,7 +256,7 @@ test_usage_errors(void **state)
      * request. */
     check_usage(run("network", "update", "blue", NULL),
                 "fabricctl: network update: nothing to change: give --mtu, "
-                "--description or --default-qos\n"
+                "--description, --default-qos or --default-action\n"
                 "Try 'fabricctl network update --help'\n");
     check_usage(run("qos", "update", "gold", NULL),
                 "fabricctl: qos update: nothing to change: give "
@@ -273,6 +273,92 @@ test_usage_errors(void **state)
                 "fabricctl: port update: label \"env\" is both set and "
                 "removed\n"
                 "Try 'fabricctl port update --help'\n");
+    check_usage(run("network", "create", "blue", "--cidr", "10.0.0.0/24",
+                    "--default-action", "drop", NULL),
+                "fabricctl: network create: --default-action \"drop\": must "
+                "be one of: allow, deny\n"
+                "Try 'fabricctl network create --help'\n");
+}
+
+/* Security groups: a resource whose rules take two-word verbs ("sg rule
+ * add"), with the same errors as every other command. */
+static void
+test_sg_usage(void **state)
+{
+    struct run r;
+
+    check_usage(run("sg", "rule", NULL),
+                "fabricctl: sg: missing verb after \"rule\" (verbs: create, "
+                "list, show, update, delete, rule add, rule list, rule "
+                "delete)\n"
+                "Try 'fabricctl sg --help'\n");
+    check_usage(run("sg", "rule", "frob", NULL),
+                "fabricctl: sg: unknown verb \"rule frob\" (verbs: create, "
+                "list, show, update, delete, rule add, rule list, rule "
+                "delete)\n"
+                "Try 'fabricctl sg --help'\n");
+    check_usage(run("sg", "frob", NULL),
+                "fabricctl: sg: unknown verb \"frob\" (verbs: create, list, "
+                "show, update, delete, rule add, rule list, rule delete)\n"
+                "Try 'fabricctl sg --help'\n");
+    check_usage(run("sg", "rule", "add", "web", "--protocol", "tcp",
+                    "--action", "allow", NULL),
+                "fabricctl: sg rule add: missing --direction DIR\n"
+                "Try 'fabricctl sg rule add --help'\n");
+    check_usage(run("sg", "rule", "add", NULL),
+                "fabricctl: sg rule add: missing GROUP\n"
+                "Try 'fabricctl sg rule add --help'\n");
+    check_usage(run("sg", "rule", "add", "web", "--direction", "in", NULL),
+                "fabricctl: sg rule add: --direction \"in\": must be one "
+                "of: ingress, egress\n"
+                "Try 'fabricctl sg rule add --help'\n");
+    check_usage(run("sg", "rule", "add", "web", "--direction", "ingress",
+                    "--protocol", "sctp", NULL),
+                "fabricctl: sg rule add: --protocol \"sctp\": must be one "
+                "of: tcp, udp, icmp, icmpv6, any\n"
+                "Try 'fabricctl sg rule add --help'\n");
+    check_usage(run("sg", "rule", "add", "web", "--direction", "ingress",
+                    "--protocol", "tcp", "--action", "allow", "--log=yes",
+                    NULL),
+                "fabricctl: sg rule add: option --log takes no value\n"
+                "Try 'fabricctl sg rule add --help'\n");
+    check_usage(run("sg", "rule", "add", "web", "--direction", "ingress",
+                    "--protocol", "tcp", "--action", "allow", "--peer-group",
+                    "db", "--peer-cidr", "10.0.0.0/8", NULL),
+                "fabricctl: sg rule add: give --peer-group or --peer-cidr, "
+                "not both (neither: any peer)\n"
+                "Try 'fabricctl sg rule add --help'\n");
+    check_usage(run("sg", "rule", "delete", "web", "seven", NULL),
+                "fabricctl: sg rule delete: ID \"seven\": must be a rule "
+                "id, a number\n"
+                "Try 'fabricctl sg rule delete --help'\n");
+    check_usage(run("sg", "rule", "delete", "web", NULL),
+                "fabricctl: sg rule delete: missing GROUP ID\n"
+                "Try 'fabricctl sg rule delete --help'\n");
+    check_usage(run("sg", "update", "web", NULL),
+                "fabricctl: sg update: nothing to change: give "
+                "--description, --selector or --remove-selector\n"
+                "Try 'fabricctl sg update --help'\n");
+    check_usage(run("sg", "update", "web", "--selector", "tier=web",
+                    "--remove-selector", "tier", NULL),
+                "fabricctl: sg update: selector key \"tier\" is both set "
+                "and removed\n"
+                "Try 'fabricctl sg update --help'\n");
+    check_usage(run("sg", "create", "web", "--selector", "tier", NULL),
+                "fabricctl: sg create: --selector \"tier\": must be "
+                "KEY=VALUE\n"
+                "Try 'fabricctl sg create --help'\n");
+
+    r = run("sg", "rule", "add", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: fabricctl sg rule add GROUP "
+                                  "--direction DIR --protocol PROTO"));
+    assert_non_null(strstr(r.out, "--log "));
+    run_clear(&r);
+    r = run("sg", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "\n  rule add     Add a firewall rule"));
+    run_clear(&r);
 }
 
 /* The controller's URL and the token come from options, then from the
@@ -432,8 +518,25 @@ test_completion(void **state)
     struct run r;
 
     check_complete(complete(""),
-                   "network\nport\nqos\nhost\ntoken\naudit\nstatus\n"
+                   "network\nport\nqos\nsg\nhost\ntoken\naudit\nflowlog\n"
+                   "trace\nstatus\n"
                    "version\ncompletion\n");
+    /* A two-word verb offers its first word once, then its second. */
+    check_complete(complete("sg", ""),
+                   "create\nlist\nshow\nupdate\ndelete\nrule\n");
+    check_complete(complete("sg", "rule", ""), "add\nlist\ndelete\n");
+    check_complete(complete("sg", "rule", "add", "web", "--direction", ""),
+                   "ingress\negress\n");
+    check_complete(complete("sg", "rule", "add", "web", "--protocol", "t"),
+                   "tcp\nudp\nicmp\nicmpv6\nany\n");
+    check_complete(
+        complete("network", "update", "blue", "--default-action", ""),
+        "allow\ndeny\n");
+    r = complete("sg", "rule", "add", "web", "--");
+    assert_non_null(strstr(r.out, "--direction\n--protocol\n--ports\n"
+                                  "--icmp-type\n--peer-group\n--peer-cidr\n"
+                                  "--action\n--log\n"));
+    run_clear(&r);
     check_complete(complete("qos", ""),
                    "create\nlist\nshow\nupdate\ndelete\n");
     check_complete(complete("-o", "json", "host", ""),
@@ -448,7 +551,7 @@ test_completion(void **state)
 
     r = complete("network", "update", "blue", "--");
     assert_non_null(strstr(r.out, "--mtu\n--description\n--default-qos\n"
-                                  "--if-version\n"));
+                                  "--default-action\n--if-version\n"));
     run_clear(&r);
     r = complete("qos", "update", "gold", "--");
     assert_non_null(strstr(r.out, "--egress-rate\n--egress-burst\n"
@@ -461,6 +564,7 @@ test_completion(void **state)
     run_clear(&r);
     r = complete("port", "update", "p", "--");
     assert_non_null(strstr(r.out, "--qos\n"));
+    assert_non_null(strstr(r.out, "--security-group\n"));
     assert_non_null(strstr(r.out, "--controller\n"));
     assert_non_null(strstr(r.out, "--help\n"));
     run_clear(&r);
@@ -468,6 +572,11 @@ test_completion(void **state)
     /* Names come from the controller; without one there are none, and no
      * error either: a completion has nowhere to show it. */
     check_complete(complete("--controller", url, "port", "show", ""), "");
+    check_complete(complete("--controller", url, "sg", "rule", "list", ""),
+                   "");
+    check_complete(complete("--controller", url, "port", "update", "p",
+                            "--security-group", ""),
+                   "");
     r = complete("--controller", url, "port", "create", "p", "--network", "");
     assert_string_equal(r.err, "");
     run_clear(&r);
@@ -504,6 +613,7 @@ main(void)
         cmocka_unit_test_setup(test_configuration_errors, clean_env),
         cmocka_unit_test_setup(test_controller_down, clean_env),
         cmocka_unit_test_setup(test_timeout, clean_env),
+        cmocka_unit_test_setup(test_sg_usage, clean_env),
         cmocka_unit_test_setup(test_completion, clean_env),
         cmocka_unit_test_setup(test_completion_script, clean_env),
     };

@@ -77,6 +77,7 @@ static const struct cli_option create_options[] = {
 static const struct cli_resource resources[] = {
     {"network", "Networks"},
     {"status", "Status"},
+    {"group", "Groups, whose rules take two-word verbs"},
     {NULL, NULL},
 };
 
@@ -93,6 +94,25 @@ static const struct cli_command commands[] = {
      .summary = "List",
      .run = run_nothing},
     {.resource = "status", .summary = "Status", .run = run_nothing},
+    {.resource = "group",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .summary = "Create",
+     .run = run_nothing},
+    {.resource = "group",
+     .verb = "rule add",
+     .args = "GROUP",
+     .n_args = 1,
+     .options = create_options,
+     .summary = "Add a rule",
+     .run = run_nothing},
+    {.resource = "group",
+     .verb = "rule delete",
+     .args = "GROUP ID",
+     .n_args = 2,
+     .summary = "Delete a rule",
+     .run = run_nothing},
     {.resource = NULL},
 };
 
@@ -233,6 +253,57 @@ test_bad_words(void **state)
                        "blue");
     assert_usage_error("status: unexpected argument \"now\"",
                        "Try 'prog status --help'", "status", "now");
+}
+
+/* A verb of a part of a resource is two words ("group rule add"); its
+ * first word alone is no verb. */
+static void
+test_two_word_verbs(void **state)
+{
+    struct cli_args args;
+
+    assert_int_equal(
+        parse(&args, "group", "rule", "add", "web", "--cidr", "x", NULL),
+        CLI_PARSE_RUN);
+    assert_ptr_equal(args.command, &commands[4]);
+    assert_int_equal(args.n_pos, 1);
+    assert_string_equal(args.pos[0], "web");
+    cli_args_clear(&args);
+
+    assert_int_equal(parse(&args, "group", "rule", "delete", "web", "7", NULL),
+                     CLI_PARSE_RUN);
+    assert_ptr_equal(args.command, &commands[5]);
+    assert_string_equal(args.pos[1], "7");
+    cli_args_clear(&args);
+
+    assert_int_equal(parse(&args, "group", "rule", "add", "-h", NULL),
+                     CLI_PARSE_HELP);
+    assert_ptr_equal(args.command, &commands[4]);
+    cli_args_clear(&args);
+    assert_int_equal(parse(&args, "group", "rule", "-h", NULL),
+                     CLI_PARSE_HELP);
+    assert_null(args.command);
+    assert_string_equal(args.verb_prefix, "rule");
+    cli_args_clear(&args);
+
+    assert_usage_error("group: missing verb after \"rule\" (verbs: create, "
+                       "rule add, rule delete)",
+                       "Try 'prog group --help'", "group", "rule");
+    assert_usage_error("group: unknown verb \"rule frob\" (verbs: create, "
+                       "rule add, rule delete)",
+                       "Try 'prog group --help'", "group", "rule", "frob");
+    assert_usage_error("group: unknown verb \"rules\" (verbs: create, rule "
+                       "add, rule delete)",
+                       "Try 'prog group --help'", "group", "rules");
+    assert_usage_error("group rule add: missing GROUP",
+                       "Try 'prog group rule add --help'", "group", "rule",
+                       "add", "--cidr", "x");
+    assert_usage_error("group rule add: missing --cidr CIDR",
+                       "Try 'prog group rule add --help'", "group", "rule",
+                       "add", "web");
+    assert_usage_error("group rule delete: unexpected argument \"8\"",
+                       "Try 'prog group rule delete --help'", "group", "rule",
+                       "delete", "web", "7", "8");
 }
 
 static void
@@ -434,10 +505,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),      cmocka_unit_test(test_help),
-        cmocka_unit_test(test_bad_words), cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_labels),    cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_words),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_units),
+        cmocka_unit_test(test_two_word_verbs),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

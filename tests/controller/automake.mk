@@ -50,6 +50,24 @@ tests_controller_test_support_SOURCES = \
 tests_controller_test_support_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
 tests_controller_test_support_LDADD = $(CONTROLLER_TEST_LIBS)
 
+# The firewall's model: security groups, rules, identities, documents.
+check_PROGRAMS += tests/controller/test-sgroups
+TESTS += tests/controller/test-sgroups
+tests_controller_test_sgroups_SOURCES = \
+	tests/controller/test-sgroups.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_sgroups_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_sgroups_LDADD = $(CONTROLLER_TEST_LIBS)
+
+# Flow logs and traces (controller/api-flowlogs.c, controller/trace.c),
+# with a fake agent on libmicrohttpd.
+check_PROGRAMS += tests/controller/test-flowlogs
+TESTS += tests/controller/test-flowlogs
+tests_controller_test_flowlogs_SOURCES = \
+	tests/controller/test-flowlogs.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_flowlogs_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
+	$(MHD_CFLAGS) $(LIBBPF_CFLAGS)
+tests_controller_test_flowlogs_LDADD = $(CONTROLLER_TEST_LIBS)
+
 # The program itself: options, configuration file, signals.
 TESTS += tests/controller/daemon.sh
 EXTRA_DIST += tests/controller/daemon.sh

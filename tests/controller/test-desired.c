@@ -688,6 +688,64 @@ test_stopping(void **state)
     api_error_clear(&err);
 }
 
+/* With the firewall, every document still reads as fabric-agent expects
+ * (doc/firewall.md): identities, rules with every kind of peer, ports and
+ * remotes with identities, a network that denies by default. */
+static void
+test_firewall_documents(void **state)
+{
+    struct env *env = *state;
+    struct api_error err = {0};
+    json_t *in, *out, *doc;
+    static const char *const rules[][2] = {
+        {"web", "{'direction': 'egress', 'protocol': 'tcp', 'ports': "
+                "'5432', 'peer_group': 'db', 'action': 'allow'}"},
+        {"web", "{'direction': 'ingress', 'protocol': 'any', 'peer_cidr': "
+                "'192.0.2.0/24', 'action': 'deny', 'log': true}"},
+        {"web", "{'direction': 'ingress', 'protocol': 'icmp', 'icmp_type': "
+                "8, 'action': 'allow'}"},
+        {"db", "{'direction': 'ingress', 'protocol': 'udp', 'ports': "
+               "'1000-2000', 'peer_group': 'web', 'action': 'allow'}"},
+    };
+
+    create(env, api_sg_create, "{'name': 'web', 'selector': {'app': 'a'}}");
+    create(env, api_sg_create, "{'name': 'db'}");
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+        in = J(rules[i][1]);
+        assert_int_equal(
+            api_sg_rule_create(&env->api, rules[i][0], in, &out, &err), 201);
+        json_decref(in);
+        json_decref(out);
+    }
+    in = J("{'labels': {'app': 'a'}}");
+    assert_int_equal(api_port_patch(&env->api, "a", in, STORE_ANY, &out, &err),
+                     200);
+    json_decref(in);
+    json_decref(out);
+    in = J("{'security_groups': ['db']}");
+    assert_int_equal(api_port_patch(&env->api, "b", in, STORE_ANY, &out, &err),
+                     200);
+    json_decref(in);
+    json_decref(out);
+    in = J("{'default_action': 'deny'}");
+    assert_int_equal(
+        api_network_patch(&env->api, "red", in, STORE_ANY, &out, &err), 200);
+    json_decref(in);
+    json_decref(out);
+
+    for (int h = 1; h <= 3; h++) {
+        char host[8];
+
+        snprintf(host, sizeof host, "h%d", h);
+        doc = compute(env, host);
+        expect_agent_accepts(doc);
+        json_decref(doc);
+    }
+    doc = compute(env, "h1");
+    assert_int_equal(json_array_size(json_object_get(doc, "identities")), 1);
+    json_decref(doc);
+}
+
 int
 main(void)
 {
@@ -706,6 +764,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_host_change_is_full, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_firewall_documents, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -813,7 +813,7 @@ test_port_validation(void **state)
     expect_error(
         env, c,
         "{'name': 'p1', 'network': 'blue', 'security_groups': ['web']}", 400,
-        "security_groups", "reserved", NULL);
+        "security_groups", "\"web\": no such security group", NULL);
     expect_error(env, c, "{'name': 'p1', 'network': 'blue', 'qos': 'gold'}",
                  400, "qos", "port \"p1\": qos \"gold\": no such qos policy",
                  NULL);

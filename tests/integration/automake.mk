@@ -20,3 +20,7 @@ EXTRA_DIST += tests/integration/qos-shaping.sh
 TESTS += tests/integration/qos-burst-dscp.sh
 EXTRA_DIST += tests/integration/qos-burst-dscp.sh
 EXTRA_DIST += tests/integration/README.md
+TESTS += tests/integration/firewall.sh
+EXTRA_DIST += tests/integration/firewall.sh
+TESTS += tests/integration/firewall-conntrack-full.sh
+EXTRA_DIST += tests/integration/firewall-conntrack-full.sh

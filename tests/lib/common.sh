@@ -44,6 +44,7 @@ FAB_VXLAN_OVERHEAD=50              # Outer Ethernet+IPv4+UDP+VXLAN.
 # 2544's benchmarking block, which no real network should be using.
 FAB_CONTROL_NET=198.18.0
 FAB_CONTROL_PORT=${FAB_CONTROL_PORT:-9470}
+FAB_AGENT_PORT=${FAB_AGENT_PORT:-9471} # Agents' API, on the control network.
 FAB_TMP=${FAB_TMP:-}               # Documents, logs, pidfiles, captures.
 FAB_KEEP_TMP=${FAB_KEEP_TMP:-}     # Non-empty: leave FAB_TMP behind.
 FAB_HOLD=${FAB_HOLD:-}             # Non-empty: on failure, wait for Enter
@@ -731,9 +732,11 @@ fab_api_host() {
     echo "host-${1,,}"
 }
 
-# Starts host "X"'s agent in controller mode with a token of its own.
+# Starts host "X"'s agent in controller mode with a token of its own and
+# "args..." more; its API (metrics, traces) listens on the control network.
 fab_agent_start_controlled() {
     local host=$1 token_file="$FAB_TMP/host$1.token" name
+    shift
     name=$(fab_api_host "$host")
     if [ ! -s "$token_file" ]; then
         fabctl -o json token create "$name-agent" --role agent \
@@ -743,7 +746,9 @@ fab_agent_start_controlled() {
     fab_agent_spawn "$host" --controller "$FABRIC_CONTROLLER" \
         --token-file "$token_file" --host "$name" --underlay ul0 \
         --vtep "$(fab_vtep "$host")" \
-        --state-cache "$FAB_TMP/host$host-state.json"
+        --state-cache "$FAB_TMP/host$host-state.json" \
+        --metrics "$FAB_CONTROL_NET.$(fab_host_index "$host"):$FAB_AGENT_PORT" \
+        "$@"
 }
 
 # Creates port "vmxn" (VM "vmXN" in lower case, as API names are) in

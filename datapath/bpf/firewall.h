@@ -1,0 +1,587 @@
+/* The distributed firewall in the fast path (doc/firewall.md): conntrack
+ * first, and the policy only for the first packet of a connection, with at
+ * most POLICY_LOOKUPS_MAX hash lookups per local endpoint whatever the
+ * number of rules.
+ *
+ * The work is in two global functions, which the verifier checks once each
+ * rather than once per path through the programs that call them: composed
+ * inline, the conntrack and policy stages took the port program past the
+ * verifier's instruction budget. */
+#ifndef DATAPATH_BPF_FIREWALL_H
+#define DATAPATH_BPF_FIREWALL_H 1
+
+#include "datapath/bpf/stats.h"
+#include "firewall/ct.h"
+#include "firewall/policy.h"
+
+/* From <linux/errno.h>, which vmlinux.h lacks: a full map refuses an
+ * insertion with -E2BIG. */
+#define FAB_E2BIG 7
+
+/* Who is on each side of a frame, as the caller knows it.  A side is local
+ * when its ifindex is set. */
+struct fab_fw_args {
+    __u32 vni;          /* The frame's virtual network. */
+    __u32 frame_off;    /* Where the Ethernet frame that 'info' describes
+                         * starts: 0, or past the VXLAN headers. */
+    __u32 src_ifindex;  /* Local sending port, 0 if from the underlay. */
+    __u32 dst_ifindex;  /* Local receiving port, 0 if remote. */
+    __u32 src_slot;     /* Counters of the local sending port. */
+    __u32 dst_slot;     /* Counters of the local receiving port. */
+    __u32 src_flags;    /* DP_PORT_FW_* of the local sending port. */
+    __u32 dst_flags;    /* DP_PORT_FW_* of the local receiving port. */
+    __u16 src_identity; /* The sender's port's, or the VXLAN-GBP group. */
+    __u16 dst_identity; /* The local receiver's port's. */
+};
+
+/* Per-CPU scratch space for the programs that call the firewall: with
+ * their headers and arguments on the stack, the chain of calls would pass
+ * the 512 bytes the verifier allows all frames together. */
+struct fab_pkt_scratch {
+    struct pkt_info info;  /* The frame's headers. */
+    struct fab_fw_args fw; /* The firewall's view of it. */
+    __be32 vtep;           /* Remote destination's VTEP, if not local. */
+    __u32 dst_port_flags;  /* DP_PORT_* of the local destination. */
+    __u8 has_qos;          /* The sending port has a QoS entry. */
+    __u8 pad[3];
+};
+
+/* The firewall stages (FAB_STAGE_* of datapath/bpf/abi.h), tail-called by
+ * the programs: a program's stack and the firewall's chain of calls do not
+ * fit in one 512-byte budget.  Pinned, so that the stages stay in place
+ * while no agent runs. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u32);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_fw_stages SEC(".maps");
+
+/* Pinned like the tables, because it carries a frame's state from a
+ * program into its firewall stage, and those two may come from different
+ * loads while a restarted agent swaps programs. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct fab_pkt_scratch);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_pkt_tmp SEC(".maps");
+
+static __always_inline struct fab_pkt_scratch *
+fab_pkt_scratch_get(void)
+{
+    __u32 zero = 0;
+
+    return bpf_map_lookup_elem(&fab_pkt_tmp, &zero);
+}
+
+/* One direction's policy decision. */
+struct fab_fw_decision {
+    struct policy_verdict v; /* Action, reason, rule. */
+    __u16 peer;              /* The peer identity the policy saw. */
+    __u8 log;                /* The deciding entry has POLICY_F_LOG. */
+    __u8 pad;
+};
+
+/* Per-CPU scratch space: the stack cannot hold it beside the callers. */
+struct fab_fw_scratch {
+    struct policy_key keys[POLICY_LOOKUPS_MAX];
+    struct policy_value results[POLICY_LOOKUPS_MAX];
+    struct policy_cidr_key cidr;
+    struct ct_key key;
+    struct dp_ct entry;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct fab_fw_scratch);
+} fab_fw_tmp SEC(".maps");
+
+static __always_inline struct fab_fw_scratch *
+fab_fw_scratch_get(void)
+{
+    __u32 zero = 0;
+
+    return bpf_map_lookup_elem(&fab_fw_tmp, &zero);
+}
+
+/* Returns true if a local port with firewall flags 'flags' is firewalled at
+ * all; a port that is not skips conntrack entirely. */
+static __always_inline bool
+fab_fw_wanted(__u32 flags)
+{
+    return flags & DP_PORT_FW_ANY;
+}
+
+/* Packs the inputs of fab_fw_policy(), which may take only five. */
+#define FAB_FW_WHO(group, peer) ((__u32) (group) | ((__u32) (peer) << 16))
+#define FAB_FW_WHAT(proto, direction, port)                                   \
+    ((__u32) (proto) | ((__u32) (direction) << 8) | ((__u32) (port) << 16))
+
+/* Decides a new connection for the local endpoint of identity 'group' (low
+ * half of 'who') facing a peer of identity 'peer' (high half), in
+ * 'direction' for IP protocol 'proto' and port 'port' (packed in 'what'),
+ * given the port's DP_PORT_FW_* 'flags'.  Fills '*out' and returns 0, or -1
+ * on an internal failure ('*out' then denies). */
+__attribute__((noinline)) int
+fab_fw_policy(__u32 who, __u32 what, __u32 flags, struct fab_fw_decision *out)
+{
+    __u16 group = who & 0xffff, peer = who >> 16, port = what >> 16;
+    __u8 proto = what & 0xff, direction = (what >> 8) & 0xff;
+    struct fab_fw_scratch *s = fab_fw_scratch_get();
+    __u32 governs;
+    int i, n;
+
+    if (!out) {
+        return -1;
+    }
+    __builtin_memset(out, 0, sizeof *out);
+    out->peer = peer;
+    if (!s) {
+        out->v.action = POLICY_DENY;
+        out->v.reason = POLICY_BY_DEFAULT_DENY;
+        return -1;
+    }
+    governs =
+        direction == POLICY_INGRESS ? DP_PORT_FW_INGRESS : DP_PORT_FW_EGRESS;
+    if (!(flags & governs)) {
+        /* Groups that do not govern a direction have no rules for it. */
+        out->v.action =
+            flags & DP_PORT_FW_DEFAULT_DENY ? POLICY_DENY : POLICY_ALLOW;
+        out->v.reason = POLICY_BY_NETWORK_DEFAULT;
+        return 0;
+    }
+    n = policy_keys_build(group, direction, proto, port, peer, s->keys);
+    for (i = 0; i < POLICY_LOOKUPS_MAX; i++) {
+        struct policy_value *v = NULL;
+
+        if (i < n) {
+            v = bpf_map_lookup_elem(&fab_policies, &s->keys[i]);
+        }
+        if (v) {
+            s->results[i] = *v;
+        } else {
+            __builtin_memset(&s->results[i], 0, sizeof s->results[i]);
+        }
+    }
+    out->v = policy_decide(s->results, n, true, POLICY_DENY);
+    for (i = 0; i < POLICY_LOOKUPS_MAX; i++) {
+        if (out->v.rule_id && s->results[i].rule_id == out->v.rule_id) {
+            out->log = s->results[i].flags & POLICY_F_LOG;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Returns the identity of the peer at 'addr' (IPv4 in its first four bytes
+ * if 'family' is 4) on 'vni': the group identity of the endpoint that owns
+ * it, else the CIDR identity of the longest rule CIDR holding it, else
+ * POLICY_PEER_ANY. */
+static __always_inline __u16
+fab_fw_peer(struct fab_fw_scratch *s, __u32 vni, __u8 family, const __u8 *addr)
+{
+    struct dp_policy_cidr *c;
+
+    if (family == CT_FAMILY_IPV4) {
+        struct dp_binding_key bkey = {.vni = vni};
+        struct dp_binding *b;
+
+        __builtin_memcpy(&bkey.ip4, addr, 4);
+        b = bpf_map_lookup_elem(&fab_bindings, &bkey);
+        if (b && b->identity) {
+            return b->identity;
+        }
+    }
+    policy_cidr_key_build(&s->cidr, vni, family, addr,
+                          family == CT_FAMILY_IPV4 ? 32 : 128);
+    c = bpf_map_lookup_elem(&fab_policy_cidrs, &s->cidr);
+    return c ? c->identity : POLICY_PEER_ANY;
+}
+
+/* Reports a firewall decision to a trace (see DP_TRACE_CB_*). */
+static __always_inline void
+fab_fw_trace(struct __sk_buff *skb, __u8 action, __u8 reason, __u8 direction,
+             __u32 rule)
+{
+    skb->cb[DP_TRACE_CB_FW] = action | (__u32) reason << 8
+                              | (__u32) direction << 16
+                              | (__u32) DP_TRACE_FW_RAN << 24;
+    skb->cb[DP_TRACE_CB_RULE] = rule;
+}
+
+static __always_inline void
+fab_fw_count_rule(__u32 rule_id)
+{
+    struct dp_rule_key key = {.rule_id = rule_id};
+    struct dp_rule_hits *h;
+
+    if (!rule_id) {
+        return;
+    }
+    h = bpf_map_lookup_elem(&fab_rule_hits, &key);
+    if (h) {
+        __sync_fetch_and_add(&h->hits, 1);
+    }
+}
+
+static __always_inline struct fab_fw_counters *
+fab_fw_counters_get(void)
+{
+    __u32 zero = 0;
+
+    return bpf_map_lookup_elem(&fab_fw_counters, &zero);
+}
+
+#define FAB_FW_EVENT_WHAT(action, reason, direction)                          \
+    ((__u32) (action) | ((__u32) (reason) << 8) | ((__u32) (direction) << 16))
+#define FAB_FW_IDS(src, dst) ((__u32) (src) | ((__u32) (dst) << 16))
+
+/* Sends a flow event for the frame that 'info' describes: 'what' packs the
+ * action, reason and direction (FAB_FW_EVENT_WHAT), 'ids' the sender's and
+ * receiver's identities (FAB_FW_IDS).  The local port named is the sender's
+ * for egress, the receiver's for ingress. */
+__attribute__((noinline)) int
+fab_fw_event(const struct pkt_info *info, const struct fab_fw_args *a,
+             __u32 what, __u32 rule, __u32 ids)
+{
+    __u8 direction = (what >> 16) & 0xff;
+    struct dp_flow_event *e;
+
+    if (!info || !a) {
+        return -1;
+    }
+    e = bpf_ringbuf_reserve(&fab_flow_events, sizeof *e, 0);
+    if (!e) {
+        struct fab_fw_counters *c = fab_fw_counters_get();
+
+        if (c) {
+            c->events_lost++;
+        }
+        return -1;
+    }
+    __builtin_memset(e, 0, sizeof *e);
+    e->time_ns = bpf_ktime_get_ns();
+    e->vni = a->vni;
+    e->ifindex = direction == POLICY_EGRESS ? a->src_ifindex : a->dst_ifindex;
+    e->rule_id = rule;
+    e->proto = info->l4_proto;
+    e->action = what & 0xff;
+    e->reason = (what >> 8) & 0xff;
+    e->direction = direction;
+    e->src_identity = ids & 0xffff;
+    e->dst_identity = ids >> 16;
+    e->sport = info->sport;
+    e->dport = info->dport;
+    if (info->l3_proto == PKT_ETH_P_IPV4) {
+        e->family = CT_FAMILY_IPV4;
+        __builtin_memcpy(e->src, &info->src4, 4);
+        __builtin_memcpy(e->dst, &info->dst4, 4);
+    } else {
+        e->family = CT_FAMILY_IPV6;
+        __builtin_memcpy(e->src, info->src6, 16);
+        __builtin_memcpy(e->dst, info->dst6, 16);
+    }
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+/* Returns true for ICMPv6 messages that IPv6 itself needs, like ARP for
+ * IPv4: multicast listener and neighbour discovery. */
+static __always_inline bool
+fab_fw_is_nd(const struct pkt_info *info)
+{
+    __u8 type = ct_icmp_type(info);
+
+    return info->l4_proto == PKT_IPPROTO_ICMPV6 && !info->fragment
+           && ((type >= 130 && type <= 137) || type == 143);
+}
+
+/* Drops a frame the firewall refused, counting it against the local port
+ * on the side that refused it. */
+static __always_inline int
+fab_fw_drop(struct __sk_buff *skb, const struct fab_fw_args *a, __u8 direction,
+            enum dp_drop_reason reason)
+{
+    bool src_side =
+        (direction == POLICY_EGRESS && a->src_ifindex) || !a->dst_ifindex;
+
+    return fab_drop(skb, src_side ? a->src_slot : a->dst_slot, reason);
+}
+
+/* Decides a new connection for both local endpoints: egress of a local
+ * sender, then ingress of a local receiver.  Returns the direction that
+ * refused it, or -1 if both allow. */
+__attribute__((noinline)) int
+fab_fw_decide_new(const struct pkt_info *info, const struct fab_fw_args *a,
+                  struct fab_fw_decision *egress,
+                  struct fab_fw_decision *ingress)
+{
+    struct fab_fw_scratch *s = fab_fw_scratch_get();
+    __u8 family, proto;
+    const __u8 *src, *dst;
+    __u16 peer, port;
+
+    if (!s || !info || !a || !egress || !ingress) {
+        return POLICY_EGRESS;
+    }
+    proto = info->l4_proto;
+    port = policy_port_from_info(info);
+    if (info->l3_proto == PKT_ETH_P_IPV4) {
+        family = CT_FAMILY_IPV4;
+        src = (const __u8 *) &info->src4;
+        dst = (const __u8 *) &info->dst4;
+    } else {
+        family = CT_FAMILY_IPV6;
+        src = info->src6;
+        dst = info->dst6;
+    }
+    if (a->src_ifindex && fab_fw_wanted(a->src_flags)) {
+        peer = a->dst_ifindex && a->dst_identity
+                   ? a->dst_identity
+                   : fab_fw_peer(s, a->vni, family, dst);
+        fab_fw_policy(FAB_FW_WHO(a->src_identity, peer),
+                      FAB_FW_WHAT(proto, POLICY_EGRESS, port), a->src_flags,
+                      egress);
+        if (egress->v.action != POLICY_ALLOW) {
+            return POLICY_EGRESS;
+        }
+    }
+    if (a->dst_ifindex && fab_fw_wanted(a->dst_flags)) {
+        peer = a->src_identity ? a->src_identity
+                               : fab_fw_peer(s, a->vni, family, src);
+        fab_fw_policy(FAB_FW_WHO(a->dst_identity, peer),
+                      FAB_FW_WHAT(proto, POLICY_INGRESS, port), a->dst_flags,
+                      ingress);
+        if (ingress->v.action != POLICY_ALLOW) {
+            return POLICY_INGRESS;
+        }
+    }
+    return -1;
+}
+
+/* Returns 0 if the ICMP error that 'info' describes, in the frame at
+ * 'frame_off', is about a connection conntrack knows, else -1. */
+__attribute__((noinline)) int
+fab_fw_related(struct __sk_buff *skb, const struct pkt_info *info,
+               const struct fab_fw_args *a)
+{
+    struct fab_fw_scratch *s = fab_fw_scratch_get();
+    void *data, *end;
+    struct dp_ct *e;
+    bool key_dir;
+    __u32 off;
+
+    if (!s || !info || !a) {
+        return -1;
+    }
+    off = a->frame_off;
+    if (off > FAB_PULL_LEN) {
+        return -1;
+    }
+    asm volatile("%0 &= %1" : "+r"(off) : "i"(2 * FAB_PULL_LEN - 1));
+    data = fab_data(skb);
+    end = fab_data_end(skb);
+    if (data + off > end) {
+        return -1;
+    }
+    if (ct_key_from_icmp_error(data + off, end, info, a->vni, &s->key,
+                               &key_dir)
+        < 0) {
+        return -1;
+    }
+    e = bpf_map_lookup_elem(&fab_conntrack, &s->key);
+    return e && !ct_entry_expired(&e->ct, bpf_ktime_get_ns()) ? 0 : -1;
+}
+
+/* Runs the firewall on an IP frame between the endpoints in '*a', whose
+ * headers 'info' describes.  Returns 0 to let it through, or TC_ACT_SHOT
+ * once it has counted the drop.  The caller makes sure that a local side
+ * with firewall flags exists and that the frame's headers are linear. */
+static __always_inline int
+fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
+             const struct fab_fw_args *a)
+{
+    struct fab_fw_decision egress = {}, ingress = {};
+    struct fab_fw_scratch *s = fab_fw_scratch_get();
+    bool tracing = fab_tracing(skb);
+    struct fab_fw_counters *c;
+    __u64 now = bpf_ktime_get_ns();
+    void *data, *end;
+    struct dp_ct *e;
+    __u8 dir_refused = POLICY_EGRESS;
+    bool key_dir = false;
+    __u32 off, len;
+    int kind, refused;
+
+    if (!s || !info || !a) {
+        return TC_ACT_SHOT;
+    }
+    off = a->frame_off;
+    if (off > FAB_PULL_LEN) {
+        return TC_ACT_SHOT;
+    }
+    asm volatile("%0 &= %1" : "+r"(off) : "i"(2 * FAB_PULL_LEN - 1));
+    data = fab_data(skb);
+    end = fab_data_end(skb);
+    if (data + off > end) {
+        return TC_ACT_SHOT;
+    }
+    data += off;
+    len = skb->len > off ? skb->len - off : 0;
+
+    kind = ct_key_from_info(info, a->vni, &s->key, &key_dir);
+    if (kind == CT_KEY_RELATED) {
+        /* An ICMP error passes only for a connection it is about. */
+        if (!fab_fw_related(skb, info, a)) {
+            if (tracing) {
+                fab_fw_trace(skb, POLICY_ALLOW, DP_FW_BY_CT_HIT,
+                             a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS,
+                             0);
+            }
+            return 0;
+        }
+        refused = a->src_ifindex && fab_fw_wanted(a->src_flags)
+                      ? POLICY_EGRESS
+                      : POLICY_INGRESS;
+        if (tracing) {
+            fab_fw_trace(skb, POLICY_DENY, DP_FW_BY_NO_CONN, refused, 0);
+        }
+        return fab_fw_drop(skb, a, refused, DP_DROP_FW_DENY);
+    }
+    if (kind == CT_KEY_NONE) {
+        /* Untrackable: later fragments and ICMP beyond echo and errors.
+         * IPv6's own ICMPv6 passes; the rest is up to the policy alone. */
+        if (fab_fw_is_nd(info)) {
+            return 0;
+        }
+        refused = fab_fw_decide_new(info, a, &egress, &ingress);
+        if (refused < 0) {
+            return 0;
+        }
+        goto deny;
+    }
+
+    e = bpf_map_lookup_elem(&fab_conntrack, &s->key);
+    if (e && !ct_entry_expired(&e->ct, now)) {
+        if (tracing) {
+            fab_fw_trace(skb, POLICY_ALLOW, DP_FW_BY_CT_HIT,
+                         a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS,
+                         e->egress_rule ?: e->ingress_rule);
+            return 0;
+        }
+        if (ct_entry_update(&e->ct, key_dir, ct_tcp_flags(data, end, info),
+                            now, len)
+            == CT_INVALID) {
+            return fab_fw_drop(skb, a,
+                               a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS,
+                               DP_DROP_CT_INVALID);
+        }
+        return 0;
+    }
+    if (!ct_info_may_create(info)) {
+        /* An echo reply without its request. */
+        refused = a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS;
+        if (tracing) {
+            fab_fw_trace(skb, POLICY_DENY, DP_FW_BY_NO_CONN, refused, 0);
+        }
+        return fab_fw_drop(skb, a, refused, DP_DROP_FW_DENY);
+    }
+    refused = fab_fw_decide_new(info, a, &egress, &ingress);
+    if (refused >= 0) {
+        goto deny;
+    }
+
+    __builtin_memset(&s->entry, 0, sizeof s->entry);
+    ct_entry_init(&s->entry.ct, info->l4_proto, key_dir, now);
+    if (ct_entry_update(&s->entry.ct, key_dir, ct_tcp_flags(data, end, info),
+                        now, len)
+        == CT_INVALID) {
+        /* TCP that does not open with a SYN: no connection to allow. */
+        refused = a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS;
+        if (tracing) {
+            fab_fw_trace(skb, POLICY_DENY, DP_FW_BY_INVALID, refused, 0);
+        }
+        return fab_fw_drop(skb, a, refused, DP_DROP_CT_INVALID);
+    }
+    s->entry.egress_rule = egress.v.rule_id;
+    s->entry.ingress_rule = ingress.v.rule_id;
+    s->entry.orig_src_identity = a->src_identity ?: ingress.peer;
+    s->entry.orig_dst_identity = a->dst_identity ?: egress.peer;
+    s->entry.orig_ifindex = a->src_ifindex;
+    if (tracing) {
+        if (a->dst_ifindex && fab_fw_wanted(a->dst_flags)) {
+            fab_fw_trace(skb, POLICY_ALLOW, ingress.v.reason, POLICY_INGRESS,
+                         ingress.v.rule_id);
+        } else {
+            fab_fw_trace(skb, POLICY_ALLOW, egress.v.reason, POLICY_EGRESS,
+                         egress.v.rule_id);
+        }
+        return 0;
+    }
+    if (bpf_map_update_elem(&fab_conntrack, &s->key, &s->entry,
+                            e ? BPF_ANY : BPF_NOEXIST)
+        == -FAB_E2BIG) {
+        c = fab_fw_counters_get();
+        if (c) {
+            c->ct_full++;
+        }
+        refused = a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS;
+        fab_fw_event(info, a,
+                     FAB_FW_EVENT_WHAT(POLICY_DENY, DP_FW_BY_CT_FULL, refused),
+                     0,
+                     FAB_FW_IDS(s->entry.orig_src_identity,
+                                s->entry.orig_dst_identity));
+        return fab_fw_drop(skb, a, refused, DP_DROP_CT_FULL);
+    }
+    fab_fw_count_rule(egress.v.rule_id);
+    fab_fw_count_rule(ingress.v.rule_id);
+    if (egress.log) {
+        fab_fw_event(
+            info, a,
+            FAB_FW_EVENT_WHAT(POLICY_ALLOW, egress.v.reason, POLICY_EGRESS),
+            egress.v.rule_id,
+            FAB_FW_IDS(s->entry.orig_src_identity,
+                       s->entry.orig_dst_identity));
+    }
+    if (ingress.log) {
+        fab_fw_event(
+            info, a,
+            FAB_FW_EVENT_WHAT(POLICY_ALLOW, ingress.v.reason, POLICY_INGRESS),
+            ingress.v.rule_id,
+            FAB_FW_IDS(s->entry.orig_src_identity,
+                       s->entry.orig_dst_identity));
+    }
+    return 0;
+
+deny:
+    dir_refused = refused;
+    {
+        struct fab_fw_decision *d =
+            dir_refused == POLICY_EGRESS ? &egress : &ingress;
+        __u16 src_id = a->src_identity, dst_id = a->dst_identity;
+
+        if (dir_refused == POLICY_EGRESS && !a->dst_ifindex) {
+            dst_id = d->peer;
+        } else if (dir_refused == POLICY_INGRESS && !src_id) {
+            src_id = d->peer;
+        }
+        if (tracing) {
+            fab_fw_trace(skb, POLICY_DENY, d->v.reason, dir_refused,
+                         d->v.rule_id);
+        } else {
+            fab_fw_count_rule(d->v.rule_id);
+            fab_fw_event(
+                info, a,
+                FAB_FW_EVENT_WHAT(POLICY_DENY, d->v.reason, dir_refused),
+                d->v.rule_id, FAB_FW_IDS(src_id, dst_id));
+        }
+    }
+    return fab_fw_drop(skb, a, dir_refused, DP_DROP_FW_DENY);
+}
+
+#endif /* datapath/bpf/firewall.h */

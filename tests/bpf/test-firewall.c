@@ -1,0 +1,779 @@
+/* The firewall of the real port and uplink programs, run by the kernel on
+ * crafted packets with BPF_PROG_TEST_RUN: conntrack transitions, policy
+ * decisions, VXLAN group identities, flow events and traces.  Policy
+ * entries are written through dp.h as the agent writes them, in the world
+ * that fixture.h describes:
+ *
+ *   p1  "web", identity 300: egress governed; may open TCP anywhere except
+ *       port 5433 (rule 3 denies it, rule 2 allows the rest)
+ *   p2  "db", identity 301: ingress and egress governed; accepts TCP 5432
+ *       from web (rule 1) and from 10.0.0.0/24 outside any group (rule 4)
+ *       and nothing else; sends nothing of its own
+ *   tap0, p3: not firewalled */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/pkt_cls.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tests/bpf/craft.h"
+#include "tests/bpf/fixture.h"
+
+#include "firewall/policy.h"
+#include "packet/parse.h"
+
+static struct fixture fx;
+static struct fx_result res;
+
+#define WEB 300
+#define DB 301
+#define OTHER_GROUP 999
+#define CIDR_ID 49152
+
+#define RULE_DB_FROM_WEB 1
+#define RULE_WEB_OUT 2
+#define RULE_WEB_DENY_5433 3
+#define RULE_DB_FROM_CIDR 4
+
+#define TCP_SYN 0x02
+#define TCP_ACK 0x10
+#define TCP_SYNACK 0x12
+
+#define FOREIGN_VTEP CRAFT_IP4(192, 168, 100, 77)
+
+static const struct fx_port *
+port(enum fx_port_id id)
+{
+    return &fx.ports[id];
+}
+
+/* Writes a TCP frame between two VMs' addresses with 'flags' to 'buf'. */
+static size_t
+tcp_frame(uint8_t *buf, const uint8_t *src_mac, const uint8_t *dst_mac,
+          uint32_t src_ip, uint32_t dst_ip, uint16_t sport, uint16_t dport,
+          uint8_t flags)
+{
+    struct craft_flow flow = {
+        .dst_mac = dst_mac,
+        .src_mac = src_mac,
+        .src_ip = src_ip,
+        .dst_ip = dst_ip,
+        .proto = 6,
+        .sport = sport,
+        .dport = dport,
+    };
+    size_t len = craft_ipv4_frame(buf, &flow, 0);
+
+    buf[CRAFT_ETH_LEN + CRAFT_IPV4_LEN + 13] = flags;
+    return len;
+}
+
+/* TCP from port 'from' to port 'to'. */
+static size_t
+tcp_between(uint8_t *buf, enum fx_port_id from, enum fx_port_id to,
+            uint16_t sport, uint16_t dport, uint8_t flags)
+{
+    return tcp_frame(buf, port(from)->mac, port(to)->mac, port(from)->ip4,
+                     port(to)->ip4, sport, dport, flags);
+}
+
+/* An ICMP message of 'type' from 'from' to 'to', quoting 'quote' (an IPv4
+ * packet, its first 28 bytes) for errors, or carrying echo id 'id'. */
+static size_t
+icmp_between(uint8_t *buf, enum fx_port_id from, enum fx_port_id to,
+             uint8_t type, const uint8_t *quote, uint16_t id)
+{
+    struct craft_ipv4 ip = {
+        .src = port(from)->ip4, .dst = port(to)->ip4, .proto = 1};
+    size_t body = 8 + (quote ? 28 : 0);
+    uint8_t *p = buf;
+
+    p += craft_eth(p, port(to)->mac, port(from)->mac, 0x0800);
+    p += craft_ipv4_hdr(p, &ip, body);
+    memset(p, 0, 8);
+    p[0] = type;
+    p[1] = type == 3 ? 3 : 0; /* Port unreachable. */
+    craft_put16(p + 4, id);
+    craft_put16(p + 6, 1);
+    if (quote) {
+        memcpy(p + 8, quote, 28);
+    }
+    return (size_t) (p - buf) + body;
+}
+
+/* Wraps 'inner' in VXLAN from 'vtep' to us, with group policy id 'group'
+ * (no G flag if 0). */
+static size_t
+vxlan_from(uint8_t *buf, uint32_t vtep, uint16_t group, const uint8_t *inner,
+           size_t len)
+{
+    struct craft_outer o = {
+        .ip = {.src = vtep, .dst = FX_VTEP_LOCAL, .df = true},
+        .sport = 51234,
+        .dport = 4789,
+        .flags = group ? 0x88 : 0x08,
+        .vni = FX_VNI_A,
+    };
+    size_t n;
+
+    memcpy(o.dst_mac, fx.underlay_mac, 6);
+    memcpy(o.src_mac, fx_remote_vtep_mac, 6);
+    n = craft_vxlan_frame(buf, &o, inner, len);
+    craft_put16(buf + CRAFT_ETH_LEN + CRAFT_IPV4_LEN + CRAFT_UDP_LEN + 2,
+                group);
+    return n;
+}
+
+static void
+run_port(enum fx_port_id from, const uint8_t *frame, size_t len)
+{
+    assert_int_equal(
+        fixture_run(fx.port_prog, port(from)->ifindex, frame, len, 0, &res),
+        0);
+}
+
+static void
+run_uplink(const uint8_t *frame, size_t len)
+{
+    assert_int_equal(
+        fixture_run(fx.uplink_prog, fx.underlay, frame, len, 0, &res), 0);
+}
+
+static uint64_t
+drops(uint32_t ifindex, enum dp_drop_reason reason)
+{
+    struct dp_stats s;
+
+    assert_int_equal(dp_stats_get(fx.dp, ifindex, &s), 0);
+    return s.drops[reason];
+}
+
+/* Tables. */
+
+static void
+set_policy(uint16_t group, uint8_t direction, uint8_t proto, uint16_t port_,
+           uint16_t peer, uint8_t match, uint32_t rule, uint8_t action,
+           uint8_t flags)
+{
+    struct policy_key key = {
+        .group = group,
+        .direction = direction,
+        .proto = proto,
+        .port = port_,
+        .peer = peer,
+        .match = match,
+    };
+    struct policy_value value = {
+        .rule_id = rule, .action = action, .flags = flags};
+    struct dp_rule_key rkey = {.rule_id = rule};
+    struct dp_rule_hits hits = {0};
+
+    assert_int_equal(dp_table_set(fx.dp, DP_POLICIES, &key, &value), 0);
+    if (dp_table_get(fx.dp, DP_RULE_HITS, &rkey, &hits) == ENOENT) {
+        assert_int_equal(dp_table_set(fx.dp, DP_RULE_HITS, &rkey, &hits), 0);
+    }
+}
+
+static uint64_t
+rule_hits(uint32_t rule)
+{
+    struct dp_rule_key key = {.rule_id = rule};
+    struct dp_rule_hits hits;
+
+    assert_int_equal(dp_table_get(fx.dp, DP_RULE_HITS, &key, &hits), 0);
+    return hits.hits;
+}
+
+static void
+set_binding_identity(uint32_t ip, const uint8_t *mac, uint16_t identity)
+{
+    struct dp_binding_key key = {.vni = FX_VNI_A, .ip4 = htonl(ip)};
+    struct dp_binding b = {.identity = identity};
+
+    memcpy(b.mac, mac, 6);
+    assert_int_equal(dp_table_set(fx.dp, DP_BINDINGS, &key, &b), 0);
+}
+
+static int
+collect_key(const void *key, const void *value, void *aux)
+{
+    struct {
+        uint8_t keys[70000][sizeof(struct ct_key)];
+        size_t n;
+    } *all = aux;
+
+    (void) value;
+    if (all->n < 70000) {
+        memcpy(all->keys[all->n++], key, sizeof(struct ct_key));
+    }
+    return 0;
+}
+
+/* Empties a table whose keys are 'key_size' bytes. */
+static void
+table_clear(enum dp_table table)
+{
+    struct {
+        uint8_t keys[70000][sizeof(struct ct_key)];
+        size_t n;
+    } *all = calloc(1, sizeof *all);
+    size_t key_size = dp_table_key_size(table);
+    uint8_t key[sizeof(struct ct_key)];
+
+    assert_non_null(all);
+    assert_true(key_size <= sizeof key);
+    /* collect_key() copies whole ct_key sizes: fine for smaller keys,
+     * whose bytes past 'key_size' are ignored. */
+    assert_int_equal(dp_table_dump(fx.dp, table, collect_key, all), 0);
+    for (size_t i = 0; i < all->n; i++) {
+        memcpy(key, all->keys[i], key_size);
+        assert_int_equal(dp_table_del(fx.dp, table, key), 0);
+    }
+    free(all);
+}
+
+static int
+count_one(const void *key, const void *value, void *n)
+{
+    (void) key;
+    (void) value;
+    (*(size_t *) n)++;
+    return 0;
+}
+
+static size_t
+table_count(enum dp_table table)
+{
+    size_t n = 0;
+
+    assert_int_equal(dp_table_dump(fx.dp, table, count_one, &n), 0);
+    return n;
+}
+
+/* Returns the conntrack entry for a TCP flow between 'a' and 'b'. */
+static bool
+ct_find(uint32_t a_ip, uint16_t a_port, uint32_t b_ip, uint16_t b_port,
+        struct dp_ct *entry)
+{
+    struct pkt_info info = {
+        .l3_proto = PKT_ETH_P_IPV4,
+        .l4_proto = 6,
+        .src4 = htonl(a_ip),
+        .dst4 = htonl(b_ip),
+        .sport = htons(a_port),
+        .dport = htons(b_port),
+    };
+    struct ct_key key;
+    bool reply;
+
+    assert_int_equal(ct_key_from_info(&info, FX_VNI_A, &key, &reply),
+                     CT_KEY_FLOW);
+    return dp_table_get(fx.dp, DP_CONNTRACK, &key, entry) == 0;
+}
+
+/* Flow events. */
+
+struct events {
+    struct dp_flow_event e[64];
+    size_t n;
+};
+
+static void
+event_cb(const struct dp_flow_event *e, void *events_)
+{
+    struct events *events = events_;
+
+    if (events->n < 64) {
+        events->e[events->n++] = *e;
+    }
+}
+
+/* Collects the events waiting in the ring buffer. */
+static void
+events_read(struct events *events)
+{
+    struct dp_flow_events *reader;
+
+    memset(events, 0, sizeof *events);
+    assert_int_equal(dp_flow_events_open(fx.dp, event_cb, events, &reader), 0);
+    assert_int_equal(dp_flow_events_poll(reader, 0), 0);
+    dp_flow_events_close(reader);
+}
+
+/* The policy of the header comment, fresh for every test. */
+static int
+setup(void **state)
+{
+    struct events drained;
+    struct dp_policy_cidr cidr = {.identity = CIDR_ID};
+    struct policy_cidr_key ckey;
+    uint8_t net[4] = {10, 0, 0, 0};
+
+    (void) state;
+    table_clear(DP_CONNTRACK);
+    table_clear(DP_POLICIES);
+    table_clear(DP_RULE_HITS);
+    events_read(&drained);
+    assert_int_equal(
+        fixture_set_port(&fx, FX_P1, DP_PORT_VETH | DP_PORT_FW_EGRESS, WEB),
+        0);
+    assert_int_equal(
+        fixture_set_port(&fx, FX_P2,
+                         DP_PORT_VETH | DP_PORT_FW_INGRESS | DP_PORT_FW_EGRESS,
+                         DB),
+        0);
+    set_binding_identity(port(FX_P1)->ip4, port(FX_P1)->mac, WEB);
+    set_binding_identity(port(FX_P2)->ip4, port(FX_P2)->mac, DB);
+    set_policy(DB, POLICY_INGRESS, 6, 5432, WEB, POLICY_MATCH_PORT,
+               RULE_DB_FROM_WEB, POLICY_ALLOW, 0);
+    set_policy(DB, POLICY_INGRESS, 6, 5432, CIDR_ID, POLICY_MATCH_PORT,
+               RULE_DB_FROM_CIDR, POLICY_ALLOW, POLICY_F_LOG);
+    set_policy(WEB, POLICY_EGRESS, 6, 0, POLICY_PEER_ANY,
+               POLICY_MATCH_ANY_PORT, RULE_WEB_OUT, POLICY_ALLOW, 0);
+    set_policy(WEB, POLICY_EGRESS, 6, 5433, POLICY_PEER_ANY, POLICY_MATCH_PORT,
+               RULE_WEB_DENY_5433, POLICY_DENY, 0);
+    policy_cidr_key_build(&ckey, FX_VNI_A, 4, net, 24);
+    assert_int_equal(dp_table_set(fx.dp, DP_POLICY_CIDRS, &ckey, &cidr), 0);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    fixture_set_port(&fx, FX_P1, DP_PORT_VETH, 0);
+    fixture_set_port(&fx, FX_P2, DP_PORT_VETH, 0);
+    set_binding_identity(port(FX_P1)->ip4, port(FX_P1)->mac, 0);
+    set_binding_identity(port(FX_P2)->ip4, port(FX_P2)->mac, 0);
+    table_clear(DP_CONNTRACK);
+    fixture_drain_tap(&fx);
+    return 0;
+}
+
+/* Tests. */
+
+/* Ports that no security group governs skip conntrack entirely. */
+static void
+test_unfirewalled_ports_skip_conntrack(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    size_t len;
+
+    (void) state;
+    fixture_set_port(&fx, FX_P1, DP_PORT_VETH, 0);
+    fixture_set_port(&fx, FX_P2, DP_PORT_VETH, 0);
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 22, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+}
+
+/* An allowed connection gets one entry, which its replies ride on although
+ * the replier's own policy allows it to send nothing. */
+static void
+test_allowed_connection_and_replies(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    struct dp_ct ct;
+    size_t len;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_true(ct_find(port(FX_P1)->ip4, 40000, port(FX_P2)->ip4, 5432, &ct));
+    assert_int_equal(ct.ct.state, CT_SYN_SENT);
+    assert_int_equal(ct.egress_rule, RULE_WEB_OUT);
+    assert_int_equal(ct.ingress_rule, RULE_DB_FROM_WEB);
+    assert_int_equal(ct.orig_src_identity, WEB);
+    assert_int_equal(ct.orig_dst_identity, DB);
+    assert_int_equal(rule_hits(RULE_WEB_OUT), 1);
+    assert_int_equal(rule_hits(RULE_DB_FROM_WEB), 1);
+
+    len = tcp_between(frame, FX_P2, FX_P1, 5432, 40000, TCP_SYNACK);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_ACK);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_true(ct_find(port(FX_P1)->ip4, 40000, port(FX_P2)->ip4, 5432, &ct));
+    assert_int_equal(ct.ct.state, CT_ESTABLISHED);
+    assert_int_equal(ct.ct.packets[CT_DIR_ORIG], 2);
+    assert_int_equal(ct.ct.packets[CT_DIR_REPLY], 1);
+    /* Hits count connections, not packets. */
+    assert_int_equal(rule_hits(RULE_DB_FROM_WEB), 1);
+
+    /* The replier may not open a connection of its own. */
+    len = tcp_between(frame, FX_P2, FX_P1, 5432, 40001, TCP_SYN);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+}
+
+/* Ingress default deny: nothing allows TCP 22 into db.  The drop counts on
+ * db's port, and a flow event says why. */
+static void
+test_default_deny_counted_and_logged(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    uint64_t before = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
+    struct events ev;
+    size_t len;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 22, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY), before + 1);
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+
+    events_read(&ev);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.e[0].action, POLICY_DENY);
+    assert_int_equal(ev.e[0].reason, POLICY_BY_DEFAULT_DENY);
+    assert_int_equal(ev.e[0].direction, POLICY_INGRESS);
+    assert_int_equal(ev.e[0].ifindex, port(FX_P2)->ifindex);
+    assert_int_equal(ev.e[0].rule_id, 0);
+    assert_int_equal(ev.e[0].src_identity, WEB);
+    assert_int_equal(ev.e[0].dst_identity, DB);
+    assert_int_equal(ev.e[0].vni, FX_VNI_A);
+    assert_int_equal(ev.e[0].family, 4);
+    assert_int_equal(ev.e[0].proto, 6);
+    assert_int_equal(ntohs(ev.e[0].dport), 22);
+    assert_int_equal(ntohs(ev.e[0].sport), 40000);
+    assert_memory_equal(ev.e[0].src, &(uint32_t){htonl(port(FX_P1)->ip4)}, 4);
+}
+
+/* A deny beats an allow that matches too (rule 2 allows all TCP). */
+static void
+test_deny_beats_allow(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    uint64_t before = drops(port(FX_P1)->ifindex, DP_DROP_FW_DENY);
+    struct events ev;
+    size_t len;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_TAP, 40000, 5433, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_FW_DENY), before + 1);
+    assert_int_equal(rule_hits(RULE_WEB_DENY_5433), 1);
+    events_read(&ev);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.e[0].rule_id, RULE_WEB_DENY_5433);
+    assert_int_equal(ev.e[0].direction, POLICY_EGRESS);
+
+    /* The neighbouring port is allowed, to a port with no firewall. */
+    len = tcp_between(frame, FX_P1, FX_TAP, 40000, 5434, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+}
+
+/* TCP that does not start with a SYN is no connection to allow, and an
+ * echo reply needs its request. */
+static void
+test_no_connection_without_opening(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    uint64_t invalid = drops(port(FX_P1)->ifindex, DP_DROP_CT_INVALID);
+    size_t len;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_ACK);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_CT_INVALID),
+                     invalid + 1);
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+
+    len = icmp_between(frame, FX_P2, FX_P1, 0, NULL, 77);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+}
+
+/* An ICMP error passes for a connection conntrack knows, not for another. */
+static void
+test_related_icmp_error(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME], quote[CRAFT_MAX_FRAME];
+    size_t len;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+    tcp_between(quote, FX_P1, FX_P2, 40000, 5432, TCP_SYN);
+    len = icmp_between(frame, FX_P2, FX_P1, 3, quote + CRAFT_ETH_LEN, 0);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+    tcp_between(quote, FX_P1, FX_P2, 40000, 5555, TCP_SYN);
+    len = icmp_between(frame, FX_P2, FX_P1, 3, quote + CRAFT_ETH_LEN, 0);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+}
+
+/* Remote senders: the VXLAN group id is the peer identity of ingress
+ * rules; without one, the source address's CIDR identity is. */
+static void
+test_remote_ingress_by_group(void **state)
+{
+    uint8_t inner[CRAFT_MAX_FRAME], frame[CRAFT_MAX_FRAME];
+    uint64_t before = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
+    struct events ev;
+    size_t ilen, len;
+
+    (void) state;
+    ilen = tcp_frame(inner, fx_remote_mac, port(FX_P2)->mac, FX_REMOTE_IP,
+                     port(FX_P2)->ip4, 41000, 5432, TCP_SYN);
+    len = vxlan_from(frame, FX_VTEP_REMOTE, WEB, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, ilen);
+    assert_memory_equal(res.out, inner, ilen);
+
+    ilen = tcp_frame(inner, fx_remote_mac, port(FX_P2)->mac, FX_REMOTE_IP,
+                     port(FX_P2)->ip4, 41001, 5432, TCP_SYN);
+    len = vxlan_from(frame, FX_VTEP_REMOTE, OTHER_GROUP, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY), before + 1);
+
+    /* No group: 10.0.0.10 is in 10.0.0.0/24, whose rule logs. */
+    events_read(&ev);
+    ilen = tcp_frame(inner, fx_remote_mac, port(FX_P2)->mac, FX_REMOTE_IP,
+                     port(FX_P2)->ip4, 41002, 5432, TCP_SYN);
+    len = vxlan_from(frame, FX_VTEP_REMOTE, 0, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(rule_hits(RULE_DB_FROM_CIDR), 1);
+    events_read(&ev);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.e[0].action, POLICY_ALLOW);
+    assert_int_equal(ev.e[0].rule_id, RULE_DB_FROM_CIDR);
+    assert_int_equal(ev.e[0].src_identity, CIDR_ID);
+
+    /* The reply goes back out by the connection. */
+    ilen = tcp_frame(inner, port(FX_P2)->mac, fx_remote_mac, port(FX_P2)->ip4,
+                     FX_REMOTE_IP, 5432, 41002, TCP_SYNACK);
+    run_port(FX_P2, inner, ilen);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, ilen + CRAFT_VXLAN_OVERHEAD);
+}
+
+/* VXLAN from a host that is not a fabric VTEP is dropped, whatever group
+ * it claims. */
+static void
+test_foreign_vtep_dropped(void **state)
+{
+    uint8_t inner[CRAFT_MAX_FRAME], frame[CRAFT_MAX_FRAME];
+    uint64_t before = drops(fx.underlay, DP_DROP_FOREIGN_VTEP);
+    size_t ilen, len;
+
+    (void) state;
+    ilen = tcp_frame(inner, fx_remote_mac, port(FX_P2)->mac, FX_REMOTE_IP,
+                     port(FX_P2)->ip4, 41000, 5432, TCP_SYN);
+    len = vxlan_from(frame, FOREIGN_VTEP, WEB, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(fx.underlay, DP_DROP_FOREIGN_VTEP), before + 1);
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+}
+
+/* What a port sends to another host carries its identity in VXLAN-GBP. */
+static void
+test_encap_carries_group(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    const uint8_t *vx;
+    size_t len;
+
+    (void) state;
+    len = tcp_frame(frame, port(FX_P1)->mac, fx_remote_mac, port(FX_P1)->ip4,
+                    FX_REMOTE_IP, 40000, 443, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, len + CRAFT_VXLAN_OVERHEAD);
+    vx = res.out + CRAFT_ETH_LEN + CRAFT_IPV4_LEN + CRAFT_UDP_LEN;
+    assert_int_equal(vx[0], 0x88);
+    assert_int_equal(craft_get16(vx + 2), WEB);
+}
+
+/* A trace reports the decision and its rule and changes nothing. */
+static void
+test_trace_has_no_side_effects(void **state)
+{
+    static struct dp_trace_result tr;
+    uint8_t frame[CRAFT_MAX_FRAME];
+    struct events ev;
+    size_t len;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 22, TCP_SYN);
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_P1)->ifindex, frame, len, &tr),
+        0);
+    assert_int_equal(tr.tc_action, TC_ACT_SHOT);
+    assert_int_equal(tr.drop_reason, DP_DROP_FW_DENY);
+    assert_true(tr.fw_ran);
+    assert_int_equal(tr.fw_action, POLICY_DENY);
+    assert_int_equal(tr.fw_reason, POLICY_BY_DEFAULT_DENY);
+    assert_int_equal(tr.fw_direction, POLICY_INGRESS);
+
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_SYN);
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_P1)->ifindex, frame, len, &tr),
+        0);
+    assert_int_equal(tr.tc_action, TC_ACT_REDIRECT);
+    assert_int_equal(tr.drop_reason, -1);
+    assert_true(tr.fw_ran);
+    assert_int_equal(tr.fw_action, POLICY_ALLOW);
+    assert_int_equal(tr.fw_rule, RULE_DB_FROM_WEB);
+    assert_int_equal(tr.out_len, len);
+
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+    assert_int_equal(rule_hits(RULE_DB_FROM_WEB), 0);
+    events_read(&ev);
+    assert_int_equal(ev.n, 0);
+
+    /* Not firewalled: the trace says so. */
+    len = tcp_between(frame, FX_TAP, FX_P1, 40000, 80, TCP_SYN);
+    fixture_set_port(&fx, FX_P1, DP_PORT_VETH, WEB);
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_TAP)->ifindex, frame, len, &tr),
+        0);
+    assert_int_equal(tr.tc_action, TC_ACT_REDIRECT);
+    assert_false(tr.fw_ran);
+}
+
+/* A full table refuses new connections, counted, while connections it
+ * holds carry on. */
+static void
+test_conntrack_full(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    struct dp_fw_stats before, after;
+    struct dp_ct filler = {.ct = {.state = CT_ESTABLISHED}};
+    uint64_t full = drops(port(FX_P1)->ifindex, DP_DROP_CT_FULL);
+    size_t len, n;
+
+    (void) state;
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+    /* Fill the table with other connections until it refuses. */
+    filler.ct.last_seen_ns = UINT64_MAX / 2;
+    for (n = 0;; n++) {
+        struct ct_key key = {.proto = 17, .family = 4, .vni = 7};
+
+        memcpy(key.addr_a, &n, sizeof n);
+        if (dp_table_set(fx.dp, DP_CONNTRACK, &key, &filler)) {
+            break;
+        }
+        assert_true(n < 10000000);
+    }
+    assert_int_equal(dp_fw_stats_get(fx.dp, &before), 0);
+
+    len = tcp_between(frame, FX_P1, FX_P2, 40001, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_CT_FULL), full + 1);
+    assert_int_equal(dp_fw_stats_get(fx.dp, &after), 0);
+    assert_int_equal(after.ct_full, before.ct_full + 1);
+
+    len = tcp_between(frame, FX_P2, FX_P1, 5432, 40000, TCP_SYNACK);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    table_clear(DP_CONNTRACK);
+}
+
+/* Expired entries count as missing: a TCP ACK of a long-gone connection is
+ * judged afresh, and refused. */
+static void
+test_expired_entry_is_a_miss(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    struct pkt_info info = {
+        .l3_proto = PKT_ETH_P_IPV4,
+        .l4_proto = 6,
+        .src4 = htonl(port(FX_P1)->ip4),
+        .dst4 = htonl(port(FX_P2)->ip4),
+        .sport = htons(40000),
+        .dport = htons(5432),
+    };
+    struct dp_ct old = {.ct = {.state = CT_ESTABLISHED, .proto = 6}};
+    struct ct_key key;
+    bool reply;
+    size_t len;
+
+    (void) state;
+    ct_key_from_info(&info, FX_VNI_A, &key, &reply);
+    old.ct.orig_key_dir = reply;
+    old.ct.state = CT_CLOSE; /* Expires 10 s after its last packet... */
+    old.ct.last_seen_ns = 1; /* ...which came at boot. */
+    assert_int_equal(dp_table_set(fx.dp, DP_CONNTRACK, &key, &old), 0);
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_ACK);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+
+    old.ct.state = CT_ESTABLISHED;
+    old.ct.last_seen_ns = UINT64_MAX / 2; /* Fresh. */
+    assert_int_equal(dp_table_set(fx.dp, DP_CONNTRACK, &key, &old), 0);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+}
+
+static int
+group_setup(void **state)
+{
+    int error = fixture_init(&fx);
+
+    (void) state;
+    if (error) {
+        fprintf(stderr, "cannot set up the test datapath: %s\n",
+                strerror(error));
+    }
+    return error ? -1 : 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void) state;
+    fixture_destroy(&fx);
+    return 0;
+}
+
+int
+main(void)
+{
+#define T(NAME) cmocka_unit_test_setup_teardown(NAME, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_unfirewalled_ports_skip_conntrack),
+        T(test_allowed_connection_and_replies),
+        T(test_default_deny_counted_and_logged),
+        T(test_deny_beats_allow),
+        T(test_no_connection_without_opening),
+        T(test_related_icmp_error),
+        T(test_remote_ingress_by_group),
+        T(test_foreign_vtep_dropped),
+        T(test_encap_carries_group),
+        T(test_trace_has_no_side_effects),
+        T(test_conntrack_full),
+        T(test_expired_entry_is_a_miss),
+    };
+#undef T
+
+    fixture_require_root();
+    return cmocka_run_group_tests_name("bpf firewall", tests, group_setup,
+                                       group_teardown);
+}

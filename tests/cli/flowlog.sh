@@ -1,0 +1,243 @@
+#!/bin/bash
+# fabricctl flowlog and fabricctl trace against a real fabric-controller.
+# Two agents report what their firewalls did (POST /v1/flowlogs with their
+# own tokens); an operator reads it back as a table, filters it by port,
+# host, verdict, network and time, and as JSON; a monitoring token may
+# read but not write.  Then the operator traces packets: to an address
+# nobody has (no agent needed), from a host whose agent gave no address
+# (the controller says what to configure), and with usage mistakes caught
+# before any request.
+#
+# Needs cli/fabricctl and controller/fabric-controller built and python3.
+# No root, no namespaces.
+
+set -eu
+
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/common.sh"
+
+FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
+CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
+
+[ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
+[ -x "$CONTROLLER" ] || skip "$CONTROLLER not built"
+require_cmd python3
+
+tmp=$(mktemp -d /tmp/fabricctl-flowlog.XXXXXX)
+controller_pid=
+
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    if [ -n "$controller_pid" ]; then
+        kill "$controller_pid" 2>/dev/null || true
+        wait "$controller_pid" 2>/dev/null || true
+    fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -s "$tmp/controller.log" ]; then
+        echo "=== last lines of the controller's log" >&2
+        tail -n 20 "$tmp/controller.log" >&2
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+
+# Runs fabricctl "args...": output in $tmp/out, errors in $tmp/err, exit
+# status in $rc.
+ctl() {
+    set +e
+    "$FABRICCTL" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+}
+
+ok() {
+    ctl "$@"
+    [ "$rc" -eq 0 ] || fail "fabricctl $*: exit $rc: $(cat "$tmp/err")"
+}
+
+refused() {
+    local want=$1
+    shift
+    ctl "$@"
+    [ "$rc" -eq "$want" ] \
+        || fail "fabricctl $*: exit $rc instead of $want: $(cat "$tmp/err")"
+}
+
+out_says() {
+    grep -Eq -- "$1" "$tmp/out" \
+        || fail "output does not match /$1/:"$'\n'"$(cat "$tmp/out")"
+}
+
+err_says() {
+    grep -Eiq -- "$1" "$tmp/err" \
+        || fail "message does not say /$1/: $(cat "$tmp/err")"
+}
+
+# The PORT column of the last table, top to bottom, joined with ",".
+ports_column() {
+    awk 'NR > 1 { printf "%s%s", sep, $3; sep = "," }' "$tmp/out"
+}
+
+ports_are() {
+    local got
+    got=$(ports_column)
+    [ "$got" = "$1" ] || fail "ports are \"$got\", expected \"$1\":"$'\n'"$(cat "$tmp/out")"
+}
+
+js_is() {
+    local got
+    got=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' \
+        "$tmp/out" "$1") || fail "cannot evaluate $1 over: $(cat "$tmp/out")"
+    [ "$got" = "$2" ] || fail "$1 is $got, expected $2"
+}
+
+# POSTs /v1/flowlogs body "json" with token "token"; prints the status.
+post_flowlogs() {
+    python3 - "$url/v1/flowlogs" "$1" "$2" <<'EOF'
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(),
+                             method="POST",
+                             headers={"Authorization": "Bearer " + sys.argv[2],
+                                      "Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+EOF
+}
+
+# One record as JSON: "time port network verdict reason [SRC DST]".
+rec() {
+    local rule=7
+    [ "$5" = rule ] || rule=0
+    echo "{\"time\": \"$1\", \"network\": \"$3\", \"vni\": 1000,
+      \"protocol\": \"tcp\", \"src_ip\": \"${6:-10.0.0.2}\", \"src_port\": 40000,
+      \"dst_ip\": \"${7:-10.0.0.3}\", \"dst_port\": 5432, \"port\": \"$2\",
+      \"direction\": \"egress\", \"rule\": $rule, \"verdict\": \"$4\",
+      \"reason\": \"$5\"}"
+}
+
+# ---------------------------------------------------------------------------
+say "a controller and two agents' tokens"
+
+port=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+url=http://127.0.0.1:$port
+: >"$tmp/controller.conf"
+"$CONTROLLER" --config "$tmp/controller.conf" --db "$tmp/db" \
+    --listen "127.0.0.1:$port" --bootstrap-token-file "$tmp/admin.token" \
+    </dev/null >"$tmp/controller.log" 2>&1 &
+controller_pid=$!
+export FABRIC_CONTROLLER=$url FABRIC_TOKEN_FILE=$tmp/admin.token
+for i in $(seq 100); do
+    kill -0 "$controller_pid" 2>/dev/null || fail "the controller exited"
+    if [ -s "$FABRIC_TOKEN_FILE" ]; then
+        ctl status
+        [ "$rc" -ne 3 ] && break
+    fi
+    sleep 0.1
+done
+ok token create agent-a --role agent --host host-a -o json
+agent_a=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/out")
+ok token create agent-b --role agent --host host-b -o json
+agent_b=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/out")
+ok token create monitor --role viewer -o json
+monitor=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/out")
+
+say "no records yet"
+
+ok flowlog
+[ ! -s "$tmp/out" ] || fail "output for no records: $(cat "$tmp/out")"
+err_says 'no flow log records'
+
+say "agents report"
+
+status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
+    $(rec 2026-11-22T10:00:01Z web1 blue allow rule),
+    $(rec 2026-11-22T10:00:03Z web1 blue deny default-deny),
+    $(rec 2026-11-22T10:00:02Z db1 red allow network-default)]}")
+[ "$status" = 204 ] || fail "agent a's post: $status"
+status=$(post_flowlogs "$agent_b" "{\"host\": \"host-b\", \"records\": [
+    $(rec 2026-11-22T10:00:04Z app1 blue deny network-default fd00::2 fd00::3)]}")
+[ "$status" = 204 ] || fail "agent b's post: $status"
+status=$(post_flowlogs "$agent_b" "{\"host\": \"host-a\", \"records\": []}")
+[ "$status" = 403 ] || fail "agent b posting for host a: $status, not 403"
+status=$(post_flowlogs "$monitor" "{\"host\": \"host-a\", \"records\": []}")
+[ "$status" = 403 ] || fail "a viewer posting: $status, not 403"
+status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
+    $(rec 2026-11-22T10:00:05Z web1 blue allow rule),
+    $(rec 2026-11-22T10:00:06Z web1 blue maybe rule)]}")
+[ "$status" = 400 ] || fail "a bad record: $status, not 400"
+
+say "the operator reads them, newest first"
+
+ok flowlog
+head -n 1 "$tmp/out" | grep -Eq '^TIME +HOST +PORT +DIR +PROTO +SRC +DST +VERDICT +RULE +REASON$' \
+    || fail "header: $(head -n 1 "$tmp/out")"
+ports_are app1,web1,db1,web1
+out_says '^2026-11-22T10:00:04Z +host-b +app1 +egress +tcp +\[fd00::2\]:40000 +\[fd00::3\]:5432 +deny +<none> +network-default$'
+out_says '^2026-11-22T10:00:01Z +host-a +web1 +egress +tcp +10.0.0.2:40000 +10.0.0.3:5432 +allow +7 +rule$'
+ok flowlog --port web1
+ports_are web1,web1
+ok flowlog --host host-b
+ports_are app1
+ok flowlog --verdict deny
+ports_are app1,web1
+ok flowlog --network red --verdict allow
+ports_are db1
+ok flowlog --since 2026-11-22T10:00:02Z --limit 2
+ports_are app1,web1
+ok flowlog --since 2026-11-22T11:00:03+01:00
+ports_are app1,web1
+
+say "as JSON, and as a viewer"
+
+ok flowlog -o json --token "$monitor" --port web1
+js_is 'len(d)' 2
+js_is 'd[0]["verdict"]' deny
+js_is 'd[0]["host"]' host-a
+js_is 'd[1]["rule"]' 7
+
+say "mistakes"
+
+refused 2 flowlog --verdict drop
+refused 2 flowlog --limit 0
+refused 1 flowlog --since yesterday
+err_says 'since "yesterday"'
+refused 1 flowlog --token "$agent_a"
+
+say "traces"
+
+ok network create blue --cidr 10.0.0.0/24
+ok port create web1 --network blue --ip 10.0.0.2 --host host-a
+ok port create db1 --network blue --ip 10.0.0.3 --host host-b
+
+ok trace --from web1 --to 10.0.0.9 --proto icmp --token "$monitor"
+out_says '^from: port web1 \(10.0.0.2, host host-a, network blue\)$'
+out_says '^to: +10.0.0.9: no port has this address in network blue$'
+out_says '^verdict: drop \(unknown-destination\)$'
+ok trace --from web1 --to 10.0.0.9 --proto icmp -o json
+js_is 'd["verdict"]' drop
+js_is 'd["stages"]' '[]'
+
+# host-a's agent never registered an address for traces.
+refused 1 trace --from web1 --to 10.0.0.3 --proto tcp --dport 5432
+err_says 'host "host-a"'
+
+refused 2 trace --from web1 --to 10.0.0.3 --proto tcp
+err_says 'dport'
+refused 2 trace --from web1 --to 10.0.0.3 --proto icmp --dport 80
+refused 2 trace --from web1 --to 10.0.0.3 --proto udp --dport 53 --icmp-type 8
+refused 2 trace --from web1 --to 10.0.0.3 --proto gre
+refused 2 trace --to 10.0.0.3 --proto icmp
+refused 1 trace --from nobody --to 10.0.0.3 --proto icmp
+err_says 'port "nobody"'
+
+say "ok"

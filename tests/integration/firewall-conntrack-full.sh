@@ -1,0 +1,91 @@
+#!/bin/bash
+# With its conntrack table full, a host refuses new connections and counts
+# them, while the connections it already tracks carry on.  (Collecting
+# expired entries is tests/agent/test-reconcile's: here they would take
+# 30 s to expire.)
+#
+#   host A: vmA1 "web"
+#   host B: vmB1 "db", conntrack table of CT_MAX entries
+#
+# Needs root, jq, curl and nc (OpenBSD).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/../lib/common.sh"
+
+CT_MAX=16
+
+fab_setup
+require_cmd curl nc
+unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+fab_underlay
+fab_host A
+fab_host B
+fab_control_network
+fab_controller_start
+fab_agent_start_controlled A
+fab_agent_start_controlled B --conntrack-max "$CT_MAX"
+
+fabctl network create blue --cidr 10.0.0.0/24 --vni 100 >/dev/null
+fab_network blue 100
+fabctl sg create db --selector tier=db >/dev/null
+for proto in tcp udp; do
+    fabctl sg rule add db --direction ingress --protocol "$proto" \
+        --ports 5000-5100 --action allow >/dev/null
+done
+for vm in vmA1 vmB1; do
+    label=()
+    [ "$vm" = vmB1 ] && label=(--label tier=db)
+    json=$(fabctl -o json port create "${vm,,}" --network blue \
+        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" "${label[@]}")
+    fab_vm "$vm" blue "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
+done
+fab_ports_up_wait 20
+DB=${FAB_VM_IP[vmB1]}
+
+# Prints host B's fabric_conntrack_full_total.
+ct_full() {
+    curl -sf "http://$FAB_CONTROL_NET.2:$FAB_AGENT_PORT/metrics" \
+        | awk '$1 == "fabric_conntrack_full_total" {print $2}'
+}
+
+say "an established stream first"
+STREAM=$FAB_TMP/stream.out
+in_ns_bg vmB1 sh -c "nc -l 5000 >$STREAM"
+fab_wait_listen vmB1 tcp 5000
+in_ns_bg vmA1 sh -c "while :; do echo tick; sleep 0.05; done | nc $DB 5000"
+for _ in $(seq 50); do
+    [ -s "$STREAM" ] && break
+    sleep 0.1
+done
+[ -s "$STREAM" ] || fail "the stream carries nothing"
+
+say "fill host B's table: UDP to $CT_MAX ports of db (each a connection)"
+for port in $(seq 5001 $((5000 + CT_MAX))); do
+    echo x | in_ns vmA1 nc -u -w 0 "$DB" "$port" || true
+done
+
+entries=$(fab_agent_cmd B --show -o json | jq .firewall.conntrack_entries)
+echo "  host B tracks $entries connections"
+[ "$entries" = "$CT_MAX" ] || fail "host B tracks $entries, not $CT_MAX"
+
+say "a new connection is refused and counted; the stream flows on"
+full_before=$(ct_full)
+drops_before=$(fab_port_drops vmB1 conntrack-full)
+in_ns_bg vmB1 nc -l 5100
+fab_wait_listen vmB1 tcp 5100
+if in_ns vmA1 nc -z -w 2 "$DB" 5100; then
+    fail "a new connection opened with the conntrack table full"
+fi
+full_after=$(ct_full)
+drops_after=$(fab_port_drops vmB1 conntrack-full)
+[ "$full_after" -gt "$full_before" ] \
+    || fail "fabric_conntrack_full_total $full_before -> $full_after"
+[ "$drops_after" -gt "$drops_before" ] \
+    || fail "vmB1: conntrack-full drops $drops_before -> $drops_after"
+echo "  refused; conntrack_full_total $full_before -> $full_after"
+a=$(stat -c %s "$STREAM")
+sleep 1
+b=$(stat -c %s "$STREAM")
+[ "$b" -gt "$a" ] || fail "the established stream stopped ($a -> $b bytes)"
+echo "  the stream still flows ($a -> $b bytes in 1 s)"
+say "ok"

@@ -1,0 +1,249 @@
+#!/bin/bash
+# The distributed firewall end to end: security groups and rules written
+# with fabricctl at a real controller, enforced by the agents' fast paths.
+#
+#   host A: vmA1 "web" (tier=web)       vmA2 "db" (tier=db, web's neighbour)
+#   host B: vmB1 "db"  (tier=db)        vmB2 no group
+#
+# Group db accepts TCP 5432 and 6000 from group web, nothing else; web
+# may send anything.  Checked: web reaches db on 5432 across hosts and on
+# its own host, and nothing else; a port in no group reaches nothing in
+# db; replies flow; a deny beats the allow; a new deny rule stops an
+# established TCP stream; a label change moves vmB2 into web and out
+# again, and its reach follows; nmap from vmB2 sees every port of vmB1
+# filtered; VXLAN forged by a host outside the fabric, claiming web's
+# group, is dropped and counted; denied connections show up in the flow
+# log, rules count their hits, and fabricctl trace names the deciding
+# rule.
+#
+# Needs root, jq, curl, nc (OpenBSD) and nmap.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/../lib/common.sh"
+
+fab_setup
+require_cmd curl nc nmap nft
+unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+fab_underlay
+fab_host A
+fab_host B
+fab_control_network
+fab_controller_start
+fab_agent_start_controlled A
+fab_agent_start_controlled B
+
+fabctl network create blue --cidr 10.0.0.0/24 --vni 100 >/dev/null
+fab_network blue 100
+fabctl sg create web --selector tier=web >/dev/null
+fabctl sg create db --selector tier=db >/dev/null
+fabctl sg rule add web --direction egress --protocol any --action allow \
+    >/dev/null
+DB_5432=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
+    --ports 5432 --peer-group web --action allow | jq -r .id)
+fabctl sg rule add db --direction ingress --protocol tcp --ports 6000 \
+    --peer-group web --action allow >/dev/null
+
+# Creates VM "vm" on blue through the API with labels "labels..." (k=v).
+vm_api() {
+    local vm=$1 json args=()
+    shift
+    for label in "$@"; do
+        args+=(--label "$label")
+    done
+    json=$(fabctl -o json port create "${vm,,}" --network blue \
+        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" "${args[@]}")
+    fab_vm "$vm" blue "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
+}
+
+vm_api vmA1 tier=web
+vm_api vmA2 tier=db
+vm_api vmB1 tier=db
+vm_api vmB2
+fab_ports_up_wait 20
+WEB=${FAB_VM_IP[vmA1]} DB_A=${FAB_VM_IP[vmA2]} DB_B=${FAB_VM_IP[vmB1]}
+OTHER=${FAB_VM_IP[vmB2]}
+
+# Servers on the db VMs for the whole run.
+for vm in vmA2 vmB1; do
+    for port in 22 5432; do
+        in_ns_bg "$vm" nc -lk "$port" >/dev/null 2>&1
+    done
+done
+fab_wait_listen vmB1 tcp 5432
+fab_wait_listen vmA2 tcp 5432
+
+# Succeeds if "from" opens a TCP connection to "ip":"port" within a few
+# seconds, retrying while the agents converge.
+tcp_opens() {
+    local from=$1 ip=$2 port=$3
+    for _ in 1 2 3 4 5; do
+        in_ns "$from" nc -z -w 2 "$ip" "$port" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+assert_tcp_ok() {
+    tcp_opens "$@" || fail "$1 could not open TCP to $2:$3"
+    echo "  $1 -> $2:$3 open"
+}
+
+# Fails if "from" can open a TCP connection to "ip":"port" (one try of 2 s:
+# the firewall drops, so the attempt times out).
+assert_tcp_refused() {
+    local from=$1 ip=$2 port=$3
+    if in_ns "$from" nc -z -w 2 "$ip" "$port" 2>/dev/null; then
+        fail "$from opened TCP to $ip:$port"
+    fi
+    echo "  $from -> $ip:$port refused"
+}
+
+# Waits until "from" can (want=ok) or cannot (want=refused) open TCP to
+# "ip":"port", for up to 15 s.
+tcp_wait() {
+    local want=$1 from=$2 ip=$3 port=$4
+    for _ in $(seq 15); do
+        if in_ns "$from" nc -z -w 1 "$ip" "$port" 2>/dev/null; then
+            [ "$want" = ok ] && { echo "  $from -> $ip:$port open"; return 0; }
+        else
+            [ "$want" = refused ] && { echo "  $from -> $ip:$port refused"; return 0; }
+        fi
+        sleep 1
+    done
+    fail "$from -> $ip:$port: still not $want after 15 s"
+}
+
+say "web reaches db on 5432, across hosts and on its own host, nothing else"
+assert_tcp_ok vmA1 "$DB_B" 5432
+assert_tcp_ok vmA1 "$DB_A" 5432
+assert_tcp_refused vmA1 "$DB_B" 22
+assert_tcp_refused vmA1 "$DB_A" 22
+assert_ping_fails vmA1 "$DB_B"
+say "a port in no group reaches nothing in db"
+assert_tcp_refused vmB2 "$DB_B" 5432
+assert_tcp_refused vmB2 "$DB_A" 5432
+say "replies of allowed flows pass: 1 MiB over TCP web -> db:6000 and back"
+in_ns_bg vmB1 sh -c 'nc -l 6000 >/dev/null' # Consumed; the echo is below.
+fab_wait_listen vmB1 tcp 6000
+head -c 1048576 /dev/urandom | in_ns vmA1 timeout 20 nc -N "$DB_B" 6000 \
+    || fail "TCP web -> db:6000 failed"
+echo "  1 MiB delivered and acknowledged"
+
+say "deny beats allow: a deny for web on 5432 wins over the allow"
+DENY=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
+    --ports 5432 --peer-group web --action deny | jq -r .id)
+tcp_wait refused vmA1 "$DB_B" 5432
+assert_tcp_refused vmA1 "$DB_A" 5432
+fabctl sg rule delete db "$DENY" >/dev/null
+tcp_wait ok vmA1 "$DB_B" 5432
+
+say "a new deny rule stops an established TCP stream"
+STREAM=$FAB_TMP/stream.out
+in_ns_bg vmB1 sh -c "nc -l 6000 >$STREAM"
+fab_wait_listen vmB1 tcp 6000
+in_ns_bg vmA1 sh -c "while :; do echo tick; sleep 0.05; done | nc $DB_B 6000"
+sleep 1
+a=$(stat -c %s "$STREAM")
+sleep 1
+before=$(stat -c %s "$STREAM")
+[ "$before" -gt "$a" ] || fail "the stream web -> db:6000 does not flow"
+DENY=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
+    --ports 6000 --peer-group web --action deny | jq -r .id)
+stopped=
+for _ in $(seq 15); do
+    sleep 1
+    a=$(stat -c %s "$STREAM")
+    sleep 1
+    if [ "$(stat -c %s "$STREAM")" = "$a" ]; then
+        stopped=$a
+        break
+    fi
+done
+[ -n "$stopped" ] || fail "the stream still flows 30 s after the deny rule"
+echo "  stream stopped at $stopped bytes (was $before when the rule came)"
+fabctl sg rule delete db "$DENY" >/dev/null
+
+say "a label change moves vmB2 into web and out again"
+fabctl port update vmb2 --label tier=web >/dev/null
+tcp_wait ok vmB2 "$DB_B" 5432
+tcp_wait ok vmB2 "$DB_A" 5432
+fabctl port update vmb2 --remove-label tier >/dev/null
+tcp_wait refused vmB2 "$DB_B" 5432
+tcp_wait refused vmB2 "$DB_A" 5432
+
+say "nmap from vmB2 (no group) sees every port of vmB1 filtered"
+scan=$(in_ns vmB2 nmap -Pn -n -sS -p 1-1024,5432,6000 --max-retries 1 \
+    --max-rtt-timeout 200ms --host-timeout 120s -oG - "$DB_B")
+echo "$scan" | grep -E '^Host: .*(Ports|Ignored)' || fail "nmap: no result"
+if echo "$scan" | grep -qE '/(open|closed)/'; then
+    fail "nmap found ports not filtered: $(echo "$scan" | grep Ports)"
+fi
+echo "$scan" | grep -q 'Ignored State: filtered (1026)' \
+    || fail "nmap did not report all 1026 ports filtered"
+
+say "forged VXLAN from outside the fabric, claiming web's group, is dropped"
+identity=$(curl -sf -H "Authorization: Bearer $(cat "$FABRIC_TOKEN_FILE")" \
+    "$FABRIC_CONTROLLER/v1/hosts/$(fab_api_host A)/desired-state" \
+    | jq -r '.document // . | .ports[] | select(.name == "vma1") | .identity')
+[ "$identity" -gt 0 ] || fail "web's identity is unknown"
+rogue=$(fab_ns rogue)
+ip netns add "$rogue"
+ip -n "$rogue" link set lo up
+fab_underlay_plug "$rogue" ul-rogue "$FAB_UNDERLAY_NET.77"
+ip -n "$rogue" link add vx0 type vxlan id 100 remote "$(fab_vtep B)" \
+    dstport 4789 gbp
+ip -n "$rogue" addr add 10.0.0.250/24 dev vx0
+ip -n "$rogue" link set vx0 up
+ip -n "$rogue" neigh add "$DB_B" lladdr "${FAB_VM_MAC[vmB1]}" dev vx0 nud permanent
+nsenter --net="/run/netns/$rogue" nft -f - <<EOF
+table ip forge {
+    chain out {
+        type route hook output priority 0;
+        meta mark set $identity
+    }
+}
+EOF
+# Prints host B's count of VXLAN frames dropped as from a foreign VTEP.
+foreign_drops() {
+    fab_agent_cmd B --show -o json \
+        | jq '[.counters[] | select(.role == "underlay")
+               | .drops["foreign-vtep"] // 0] | add // 0'
+}
+before=$(foreign_drops)
+if nsenter --net="/run/netns/$rogue" nc -z -w 2 "$DB_B" 5432; then
+    fail "a forged VXLAN connection reached vmB1"
+fi
+after=$(foreign_drops)
+[ "$after" -gt "$before" ] \
+    || fail "host B: foreign-vtep drops $before -> $after, expected growth"
+echo "  host B dropped $((after - before)) forged frame(s) as foreign-vtep"
+
+say "denied connections are in the flow log; rules count hits; trace explains"
+for _ in $(seq 20); do
+    n=$(fabctl -o json flowlog --port vmb1 --verdict deny | jq length)
+    [ "$n" -gt 0 ] && break
+    sleep 0.5
+done
+if [ "$n" = 0 ]; then
+    cat "$FAB_TMP"/flows*.log >&2 || true
+    grep -i flow "$FAB_TMP"/host*.log "$FAB_TMP/controller.log" >&2 || true
+    fail "no denied flows of vmb1 in the flow log"
+fi
+fabctl flowlog --port vmb1 --verdict deny --limit 3
+hits=0
+for _ in $(seq 30); do
+    hits=$(fabctl -o json sg rule list db \
+        | jq --argjson id "$DB_5432" '.[] | select(.id == $id) | .hits')
+    [ "$hits" -gt 0 ] && break
+    sleep 0.5
+done
+[ "$hits" -gt 0 ] || fail "rule $DB_5432 (db from web on 5432) counts no hits"
+echo "  rule $DB_5432 hit $hits times"
+fabctl sg rule list db
+trace=$(fabctl -o json trace --from vma1 --to "$DB_B" --proto tcp --dport 5432)
+[ "$(jq -r .verdict <<<"$trace")" = allow ] || fail "trace to 5432: $trace"
+[ "$(jq -r .rule.id <<<"$trace")" = "$DB_5432" ] || fail "trace to 5432: $trace"
+trace=$(fabctl -o json trace --from vma1 --to "$DB_B" --proto tcp --dport 22)
+[ "$(jq -r .verdict <<<"$trace")" = deny ] || fail "trace to 22: $trace"
+fabctl trace --from vma1 --to "$DB_B" --proto tcp --dport 22
+say "ok"
