@@ -139,7 +139,8 @@ kernel_policy() {
     [ "$which" = rules ] || return 0
     {
         echo "table bridge fw {"
-        echo "  chain fwd { type filter hook forward priority 0; policy accept;"
+        echo "  chain vm_filter {"
+        echo "    type filter hook forward priority 0; policy accept;"
         echo "    ether type arp accept"
         echo "    ip daddr != 10.0.0.2 accept"
         awk -v n="$RULES" 'BEGIN {
@@ -149,7 +150,6 @@ kernel_policy() {
                     10000 + i % 50000
         }'
         echo "    ip saddr 10.0.0.1 tcp dport 5201 accept"
-        echo "    ct state established,related accept"
         echo "    drop"
         echo "  }"
         echo "}"
