@@ -2,7 +2,7 @@
 
 # --- iperf benchmarks over network namespaces (bench/iperf*.sh, run-*.sh).
 # Not built or run by "make check"; "make bench-iperf" runs them as root.
-EXTRA_DIST += bench/iperf-vxlan.sh
+EXTRA_DIST += bench/iperf-vxlan.sh bench/iperf-lib.sh
 bench-iperf: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(abs_top_srcdir)/bench/iperf-vxlan.sh

@@ -32,42 +32,13 @@ while getopts t:r:n:h opt; do
     esac
 done
 
-bench_prefix=bench-$$
-export FAB_PREFIX=$bench_prefix-f
 # shellcheck source-path=SCRIPTDIR
-. "$(dirname "$0")/../tests/lib/common.sh"
-kernel_prefix=$bench_prefix-k
-fabric_prefix=$FAB_PREFIX
+. "$(dirname "$0")/iperf-lib.sh"
+require_cmd nft
 
-fab_init
-require_cmd iperf3 bridge nft
-
-bench_cleanup() {
-    local rc=$?
-    trap - EXIT
-    set +e
-    FAB_PREFIX=$kernel_prefix fab_teardown
-    FAB_PREFIX=$fabric_prefix fab_teardown
-    rm -rf "$FAB_TMP"
-    exit "$rc"
-}
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-
-mtu=$(( FAB_UNDERLAY_MTU - FAB_VXLAN_OVERHEAD ))
-mac_a=02:00:00:00:01:01
-mac_b=02:00:00:00:02:01
 WEB=300 DB=301
 
-echo "building the fabric setup"
-fab_underlay
-fab_host A
-fab_host B
-fab_network blue 100
-fab_vm vmA1 blue 10.0.0.1 "$mac_a"
-fab_vm vmB1 blue 10.0.0.2 "$mac_b"
-fab_start_agents
-assert_ping_ok vmA1 10.0.0.2
+bench_build_fabric
 for host in A B; do
     cp "$(fab_state_file "$host")" "$FAB_TMP/host$host-plain.json"
 done
@@ -115,20 +86,7 @@ fabric_policy() {
     fail "host B did not apply the $which document (policies: $n)"
 }
 
-echo "building the kernel setup"
-build_kernel() {
-    fab_underlay
-    fab_kernel_host hostA "$FAB_UNDERLAY_NET.1"
-    fab_kernel_host hostB "$FAB_UNDERLAY_NET.2"
-    fab_kernel_network hostA 100 "$FAB_UNDERLAY_NET.1" "$mtu"
-    fab_kernel_network hostB 100 "$FAB_UNDERLAY_NET.2" "$mtu"
-    fab_kernel_vm hostA vmA1 100 10.0.0.1 "$mac_a" "$mtu"
-    fab_kernel_vm hostB vmB1 100 10.0.0.2 "$mac_b" "$mtu"
-    fab_kernel_remote hostA 100 "$mac_b" "$FAB_UNDERLAY_NET.2"
-    fab_kernel_remote hostB 100 "$mac_a" "$FAB_UNDERLAY_NET.1"
-    assert_ping_ok vmA1 10.0.0.2
-}
-FAB_PREFIX=$kernel_prefix build_kernel
+bench_build_kernel
 
 # Loads (or with "flush", removes) the nftables ruleset of the kernel
 # setup's host B.
@@ -156,28 +114,6 @@ kernel_policy() {
     } | nsenter --net="$ns" nft -f -
 }
 
-# Runs one iperf3 client in "prefix"'s vmA1 and prints the receiver's rate
-# in Gbit/s.
-measure() {
-    local prefix=$1 json
-    FAB_PREFIX=$prefix in_ns vmB1 iperf3 -s -1 -D \
-        --pidfile "$FAB_TMP/iperf3-$prefix.pid" >/dev/null
-    for _ in $(seq 50); do
-        FAB_PREFIX=$prefix in_ns vmB1 ss -H -ltn 'sport = :5201' \
-            | grep -q . && break
-        sleep 0.1
-    done
-    json=$(FAB_PREFIX=$prefix in_ns vmA1 iperf3 -c 10.0.0.2 -J \
-        -t "$DURATION") \
-        || fail "iperf3 through $prefix failed: $(echo "$json" | jq -r .error)"
-    echo "$json" | jq -r '.end.sum_received.bits_per_second / 1e9'
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 declare -A runs=()
 for rep in $(seq "$REPS"); do
     for setup in fabric-plain fabric-rules kernel-plain kernel-rules; do
@@ -185,7 +121,7 @@ for rep in $(seq "$REPS"); do
         fabric-*) fabric_policy "${setup#fabric-}"; prefix=$fabric_prefix ;;
         kernel-*) kernel_policy "${setup#kernel-}"; prefix=$kernel_prefix ;;
         esac
-        rate=$(measure "$prefix")
+        rate=$(bench_iperf "$prefix")
         runs[$setup]+=" $rate"
         printf 'run %d/%d  %-13s %6.2f Gbit/s\n' "$rep" "$REPS" "$setup" \
             "$rate"
@@ -198,14 +134,13 @@ echo "iperf3 TCP vmA1 -> vmB1 across two hosts, 1 stream, ${DURATION}s x" \
 declare -A med=()
 for setup in fabric-plain fabric-rules kernel-plain kernel-rules; do
     # shellcheck disable=SC2086 # Space-separated numbers.
-    med[$setup]=$(median ${runs[$setup]})
+    med[$setup]=$(bench_median ${runs[$setup]})
     printf '%-28s %8.2f Gbit/s\n' "$setup" "${med[$setup]}"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-r=$(ratio "${med[fabric-rules]}" "${med[fabric-plain]}")
+r=$(bench_ratio "${med[fabric-rules]}" "${med[fabric-plain]}")
 printf 'fabric, %d rules / no rules: %sx (%s target >= 0.90x)\n' "$RULES" "$r" \
     "$(awk -v r="$r" 'BEGIN { print (r >= 0.9) ? "meets" : "below" }')"
 printf 'kernel + nftables, %d rules / no rules: %sx\n' "$RULES" \
-    "$(ratio "${med[kernel-rules]}" "${med[kernel-plain]}")"
+    "$(bench_ratio "${med[kernel-rules]}" "${med[kernel-plain]}")"
 printf 'fabric with rules / kernel with rules: %sx\n' \
-    "$(ratio "${med[fabric-rules]}" "${med[kernel-rules]}")"
+    "$(bench_ratio "${med[fabric-rules]}" "${med[kernel-rules]}")"

@@ -398,6 +398,19 @@ fab_fw_related(struct __sk_buff *skb, const struct pkt_info *info,
     return e && !ct_entry_expired(&e->ct, bpf_ktime_get_ns()) ? 0 : -1;
 }
 
+/* Sends a flow event for a connection that decision 'd' in 'direction'
+ * allowed, if its rule asks for logging. */
+static __always_inline void
+fab_fw_log_allowed(const struct pkt_info *info, const struct fab_fw_args *a,
+                   const struct fab_fw_decision *d, __u8 direction, __u32 ids)
+{
+    if (d->log) {
+        fab_fw_event(info, a,
+                     FAB_FW_EVENT_WHAT(POLICY_ALLOW, d->v.reason, direction),
+                     d->v.rule_id, ids);
+    }
+}
+
 /* Runs the firewall on an IP frame between the endpoints in '*a', whose
  * headers 'info' describes.  Returns 0 to let it through, or TC_ACT_SHOT
  * once it has counted the drop.  The caller makes sure that a local side
@@ -415,7 +428,7 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     struct dp_ct *e;
     __u8 dir_refused = POLICY_EGRESS;
     bool key_dir = false;
-    __u32 off, len;
+    __u32 off, len, ids;
     int kind, refused;
 
     if (!s || !info || !a) {
@@ -540,22 +553,9 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     }
     fab_fw_count_rule(egress.v.rule_id);
     fab_fw_count_rule(ingress.v.rule_id);
-    if (egress.log) {
-        fab_fw_event(
-            info, a,
-            FAB_FW_EVENT_WHAT(POLICY_ALLOW, egress.v.reason, POLICY_EGRESS),
-            egress.v.rule_id,
-            FAB_FW_IDS(s->entry.orig_src_identity,
-                       s->entry.orig_dst_identity));
-    }
-    if (ingress.log) {
-        fab_fw_event(
-            info, a,
-            FAB_FW_EVENT_WHAT(POLICY_ALLOW, ingress.v.reason, POLICY_INGRESS),
-            ingress.v.rule_id,
-            FAB_FW_IDS(s->entry.orig_src_identity,
-                       s->entry.orig_dst_identity));
-    }
+    ids = FAB_FW_IDS(s->entry.orig_src_identity, s->entry.orig_dst_identity);
+    fab_fw_log_allowed(info, a, &egress, POLICY_EGRESS, ids);
+    fab_fw_log_allowed(info, a, &ingress, POLICY_INGRESS, ids);
     return 0;
 
 deny:
@@ -582,6 +582,21 @@ deny:
         }
     }
     return fab_fw_drop(skb, a, dir_refused, DP_DROP_FW_DENY);
+}
+
+/* The start of both firewall stages: runs the firewall on the frame that
+ * the calling program left in the per-CPU scratch.  Returns 0 and points
+ * '*tmpp' at the scratch if the frame may go on, else the verdict. */
+static __always_inline int
+fab_fw_stage(struct __sk_buff *skb, struct fab_pkt_scratch **tmpp)
+{
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+
+    if (!tmp) {
+        return TC_ACT_SHOT;
+    }
+    *tmpp = tmp;
+    return fab_firewall(skb, &tmp->info, &tmp->fw);
 }
 
 #endif /* datapath/bpf/firewall.h */

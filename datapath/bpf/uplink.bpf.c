@@ -162,13 +162,9 @@ SEC("tc")
 int
 fab_uplink_firewall(struct __sk_buff *skb)
 {
-    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
-    int rc;
+    struct fab_pkt_scratch *tmp;
+    int rc = fab_fw_stage(skb, &tmp);
 
-    if (!tmp) {
-        return TC_ACT_SHOT;
-    }
-    rc = fab_firewall(skb, &tmp->info, &tmp->fw);
     if (rc) {
         return rc;
     }

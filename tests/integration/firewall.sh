@@ -60,8 +60,7 @@ vm_api vmA2 tier=db
 vm_api vmB1 tier=db
 vm_api vmB2
 fab_ports_up_wait 20
-WEB=${FAB_VM_IP[vmA1]} DB_A=${FAB_VM_IP[vmA2]} DB_B=${FAB_VM_IP[vmB1]}
-OTHER=${FAB_VM_IP[vmB2]}
+DB_A=${FAB_VM_IP[vmA2]} DB_B=${FAB_VM_IP[vmB1]}
 
 # Servers on the db VMs for the whole run.
 for vm in vmA2 vmB1; do
