@@ -359,7 +359,8 @@ main(int argc, char *argv[])
     if (sched_setaffinity(0, sizeof cpus, &cpus) < 0) {
         perror("bench-qos: sched_setaffinity");
     }
-    error = fixture_init(&f);
+    /* Room for the other ports beside the fixture's own. */
+    error = fixture_init_sized(&f, BENCH_QOS_POLICIES + 16);
     if (!error) {
         error =
             bench_fill_tables(&f, BENCH_QOS_POLICIES, &n_ports, &n_policies);

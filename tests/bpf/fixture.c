@@ -434,6 +434,32 @@ fx_program_tables(struct fixture *f)
     return error ? error : fx_set(f, DP_FLOOD, &key, &flood_b);
 }
 
+/* Sizes the maps of 'obj' like the ones pinned in 'pin_dir', which it is
+ * to share: the datapath sized those from its options. */
+static void
+fx_size_like_pins(struct bpf_object *obj, const char *pin_dir)
+{
+    struct bpf_map *map;
+
+    bpf_object__for_each_map(map, obj)
+    {
+        char path[128];
+        struct bpf_map_info info = {};
+        uint32_t len = sizeof info;
+        int fd;
+
+        snprintf(path, sizeof path, "%s/%s", pin_dir, bpf_map__name(map));
+        fd = bpf_obj_get(path);
+        if (fd < 0) {
+            continue;
+        }
+        if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+            bpf_map__set_max_entries(map, info.max_entries);
+        }
+        close(fd);
+    }
+}
+
 /* Loads our own copies of the programs, sharing the instance's maps. */
 static int
 fx_load_programs(struct fixture *f)
@@ -449,6 +475,8 @@ fx_load_programs(struct fixture *f)
                 strerror(error));
         return error;
     }
+    fx_size_like_pins(f->port_obj->obj, f->pin_dir);
+    fx_size_like_pins(f->uplink_obj->obj, f->pin_dir);
     error = -fab_port__load(f->port_obj);
     error = error ? error : -fab_uplink__load(f->uplink_obj);
     if (error) {
@@ -464,7 +492,14 @@ fx_load_programs(struct fixture *f)
 int
 fixture_init(struct fixture *f)
 {
-    struct dp_options options = {.bpffs = "/sys/fs/bpf"};
+    return fixture_init_sized(f, 0);
+}
+
+int
+fixture_init_sized(struct fixture *f, uint32_t max_ports)
+{
+    struct dp_options options = {.bpffs = "/sys/fs/bpf",
+                                 .max_ports = max_ports};
     char instance[32];
     int error;
 

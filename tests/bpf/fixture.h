@@ -84,6 +84,10 @@ void fixture_require_root(void);
  * value after saying on stderr what failed. */
 int fixture_init(struct fixture *f);
 
+/* Like fixture_init(), with tables for 'max_ports' ports (and as many QoS
+ * entries) instead of the default. */
+int fixture_init_sized(struct fixture *f, uint32_t max_ports);
+
 /* Purges the datapath instance and releases everything in 'f'.  The
  * namespace and its devices go away with the process. */
 void fixture_destroy(struct fixture *f);
