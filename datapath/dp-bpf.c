@@ -544,6 +544,35 @@ dp_bpf_configure(struct dp *dp, const struct dp_config *config)
     return 0;
 }
 
+/* Returns 1 if fab_qos has an entry for the port on 'ifindex', else 0. */
+static uint32_t
+dp_bpf_has_qos(struct dp_bpf *b, uint32_t ifindex)
+{
+    struct dp_qos_key key = {.ifindex = ifindex};
+    struct fab_qos_entry entry;
+
+    return !bpf_map_lookup_elem(b->table_fds[DP_QOS], &key, &entry);
+}
+
+/* Tells the port on 'ifindex', if there is one, whether it has a QoS
+ * entry.  Set after the entry is written and cleared before it is deleted,
+ * so the fast path never looks for an entry that is not there yet. */
+static int
+dp_bpf_port_mark_qos(struct dp_bpf *b, uint32_t ifindex, bool has_qos)
+{
+    struct dp_port_key key = {.ifindex = ifindex};
+    struct fab_port_entry entry;
+
+    if (dp_bpf_port_entry(b, ifindex, &entry) || entry.has_qos == has_qos) {
+        return 0;
+    }
+    entry.has_qos = has_qos;
+    return bpf_map_update_elem(b->table_fds[DP_PORTS], &key, &entry, BPF_EXIST)
+                   < 0
+               ? errno
+               : 0;
+}
+
 static int
 dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
                 const struct dp_port *port)
@@ -564,6 +593,7 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
         }
     }
     entry.port = *port;
+    entry.has_qos = dp_bpf_has_qos(b, key->ifindex);
     /* The entry goes in before the program is attached, so the first
      * frame already finds its port. */
     if (bpf_map_update_elem(b->table_fds[DP_PORTS], key, &entry, BPF_ANY)
@@ -638,7 +668,10 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
         return dp_bpf_port_set(b, key, value);
     }
     if (table == DP_QOS) {
-        return dp_bpf_qos_set(b, key, value);
+        const struct dp_qos_key *qkey = key;
+        int error = dp_bpf_qos_set(b, key, value);
+
+        return error ? error : dp_bpf_port_mark_qos(b, qkey->ifindex, true);
     }
     if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
         return errno;
@@ -654,6 +687,13 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
     if (table == DP_PORTS) {
         const struct dp_port_key *port = key;
         int error = dp_bpf_detach(port->ifindex);
+
+        if (error) {
+            return error;
+        }
+    } else if (table == DP_QOS) {
+        const struct dp_qos_key *qkey = key;
+        int error = dp_bpf_port_mark_qos(b, qkey->ifindex, false);
 
         if (error) {
             return error;

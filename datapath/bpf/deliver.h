@@ -12,15 +12,17 @@
  * its peer's ingress, skipping the host-side device, when 'protocol_known'
  * says skb->protocol matches the frame: bpf_redirect_peer() does not derive
  * it again, unlike a transmit, which is what taps and the other cases get.
- * A port with an ingress rate limit polices first; its drops count against
- * the port as "qos-rate". */
+ * A port with a QoS entry ('dst_has_qos') and an ingress rate limit polices
+ * first; its drops count against the port as "qos-rate". */
 static __always_inline int
 fab_deliver(struct __sk_buff *skb, __u32 in_slot, __u32 ifindex,
-            __u32 dst_slot, __u32 dst_flags, bool protocol_known)
+            __u32 dst_slot, __u32 dst_flags, bool dst_has_qos,
+            bool protocol_known)
 {
     long rc;
 
-    if (fab_qos_police_ingress(skb, ifindex) != DP_DROP_N_REASONS) {
+    if (dst_has_qos
+        && fab_qos_police_ingress(skb, ifindex) != DP_DROP_N_REASONS) {
         return fab_drop(skb, dst_slot, DP_DROP_QOS_RATE);
     }
     fab_count_tx(dst_slot, skb->len);

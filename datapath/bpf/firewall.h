@@ -43,7 +43,8 @@ struct fab_pkt_scratch {
     __be32 vtep;           /* Remote destination's VTEP, if not local. */
     __u32 dst_port_flags;  /* DP_PORT_* of the local destination. */
     __u8 has_qos;          /* The sending port has a QoS entry. */
-    __u8 pad[3];
+    __u8 dst_has_qos;      /* The local destination has one. */
+    __u8 pad[2];
 };
 
 /* The firewall stages (FAB_STAGE_* of datapath/bpf/abi.h), tail-called by

@@ -18,9 +18,10 @@
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
 
-/* Sends the frame that 'tmp' describes, from the port whose QoS entry is
- * 'qos' (or NULL), to the local port in 'tmp' if there is one, else to the
- * remote VTEP there, and returns the tc verdict. */
+/* For the firewall stage: sends the frame that 'tmp' describes, from the
+ * port whose QoS entry is 'qos' (or NULL), to the local port in 'tmp' if
+ * there is one, else to the remote VTEP there, and returns the tc
+ * verdict. */
 static __always_inline int
 fab_port_forward(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
                  struct fab_qos_entry *qos)
@@ -34,10 +35,43 @@ fab_port_forward(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
     }
     if (fw->dst_ifindex) {
         return fab_deliver(skb, fw->src_slot, fw->dst_ifindex, fw->dst_slot,
-                           tmp->dst_port_flags, true);
+                           tmp->dst_port_flags, tmp->dst_has_qos, true);
     }
     return fab_encap_send(skb, fw->src_slot, &tmp->info, fw->vni,
                           fw->src_identity, tmp->vtep);
+}
+
+/* Hands the frame, which 'tmp' holds the headers of, from the port 'src'
+ * on 'src_ifindex' (QoS entry 'qos' or NULL) to the firewall stage, bound
+ * for the local port 'dst' on 'dst_ifindex' or, if NULL, for remote
+ * 'vtep'.  Returns the verdict if the stage cannot be called. */
+static __always_inline int
+fab_port_to_firewall(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
+                     const struct fab_port_entry *src, __u32 src_ifindex,
+                     const struct fab_port_entry *dst, __u32 dst_ifindex,
+                     __be32 vtep, const struct fab_qos_entry *qos)
+{
+    struct fab_fw_args *fw = &tmp->fw;
+
+    __builtin_memset(fw, 0, sizeof *fw);
+    fw->vni = src->port.vni;
+    fw->src_ifindex = src_ifindex;
+    fw->src_slot = src->stats_slot;
+    fw->src_flags = src->port.flags;
+    fw->src_identity = src->port.identity;
+    if (dst) {
+        fw->dst_ifindex = dst_ifindex;
+        fw->dst_slot = dst->stats_slot;
+        fw->dst_flags = dst->port.flags;
+        fw->dst_identity = dst->port.identity;
+        tmp->dst_port_flags = dst->port.flags;
+        tmp->dst_has_qos = dst->has_qos;
+    }
+    tmp->vtep = vtep;
+    tmp->has_qos = qos != NULL;
+    bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_PORT_FIREWALL);
+    /* Only a missing stage gets here: never let traffic past it. */
+    return fab_drop(skb, src->stats_slot, DP_DROP_NOT_CONFIGURED);
 }
 
 SEC("tc")
@@ -51,7 +85,6 @@ fab_port_ingress(struct __sk_buff *skb)
     struct dp_fdb_key fdb_key = {};
     struct dp_fdb_entry *fdb;
     struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
-    struct fab_fw_args *fw;
     struct pkt_info *info;
     struct dp_port *port;
     void *data, *end;
@@ -67,7 +100,6 @@ fab_port_ingress(struct __sk_buff *skb)
     fab_count_rx(slot, skb->len);
 
     info = &tmp->info;
-    fw = &tmp->fw;
     fab_pull_headers(skb);
     data = fab_data(skb);
     end = fab_data_end(skb);
@@ -95,7 +127,7 @@ fab_port_ingress(struct __sk_buff *skb)
         }
     }
 
-    qos = fab_qos_of(key.ifindex);
+    qos = entry->has_qos ? fab_qos_of(key.ifindex) : NULL;
     if (qos) {
         fab_qos_mark(skb, qos, info);
     }
@@ -119,36 +151,39 @@ fab_port_ingress(struct __sk_buff *skb)
         return fab_flood(skb, key.ifindex, slot, info, port->vni,
                          port->identity, false);
     }
-    __builtin_memset(fw, 0, sizeof *fw);
-    fw->vni = port->vni;
-    fw->src_ifindex = key.ifindex;
-    fw->src_slot = slot;
-    fw->src_flags = port->flags;
-    fw->src_identity = port->identity;
     if (fdb->ifindex) {
-        fw->dst_ifindex = fdb->ifindex;
-        dst = fab_port_lookup(fw->dst_ifindex);
+        __u32 dst_ifindex = fdb->ifindex;
+
+        dst = fab_port_lookup(dst_ifindex);
         if (!dst) {
             return fab_drop(skb, slot, DP_DROP_NO_DEST);
         }
         if (dst->port.vni != port->vni) {
             return fab_drop(skb, slot, DP_DROP_VNI_MISMATCH);
         }
-        fw->dst_slot = dst->stats_slot;
-        fw->dst_flags = dst->port.flags;
-        fw->dst_identity = dst->port.identity;
-        tmp->dst_port_flags = dst->port.flags;
-    } else {
-        tmp->vtep = fdb->vtep;
+        if (fab_is_ip(info)
+            && (fab_fw_wanted(port->flags)
+                || fab_fw_wanted(dst->port.flags))) {
+            return fab_port_to_firewall(skb, tmp, entry, key.ifindex, dst,
+                                        dst_ifindex, 0, qos);
+        }
+        reason = fab_qos_egress(skb, qos, false);
+        if (reason != DP_DROP_N_REASONS) {
+            return fab_drop(skb, slot, reason);
+        }
+        return fab_deliver(skb, slot, dst_ifindex, dst->stats_slot,
+                           dst->port.flags, dst->has_qos, true);
     }
-    if (fab_is_ip(info)
-        && (fab_fw_wanted(fw->src_flags) || fab_fw_wanted(fw->dst_flags))) {
-        tmp->has_qos = qos != NULL;
-        bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_PORT_FIREWALL);
-        /* Only a missing stage gets here: never let traffic past it. */
-        return fab_drop(skb, slot, DP_DROP_NOT_CONFIGURED);
+    if (fab_is_ip(info) && fab_fw_wanted(port->flags)) {
+        return fab_port_to_firewall(skb, tmp, entry, key.ifindex, NULL, 0,
+                                    fdb->vtep, qos);
     }
-    return fab_port_forward(skb, tmp, qos);
+    reason = fab_qos_egress(skb, qos, true);
+    if (reason != DP_DROP_N_REASONS) {
+        return fab_drop(skb, slot, reason);
+    }
+    return fab_encap_send(skb, slot, info, port->vni, port->identity,
+                          fdb->vtep);
 }
 
 /* The firewall stage of the port program, tail-called from it so that it

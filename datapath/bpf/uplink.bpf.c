@@ -40,13 +40,14 @@ fab_decap(struct __sk_buff *skb, const struct pkt_info *inner)
  * describes, to the local port on 'ifindex' (see fab_deliver()). */
 static __always_inline int
 fab_uplink_deliver(struct __sk_buff *skb, const struct pkt_info *inner,
-                   __u32 ifindex, __u32 dst_slot, __u32 dst_flags)
+                   __u32 ifindex, __u32 dst_slot, __u32 dst_flags,
+                   bool dst_has_qos)
 {
     if (fab_decap(skb, inner) < 0) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
     }
     return fab_deliver(skb, FAB_SLOT_UNDERLAY, ifindex, dst_slot, dst_flags,
-                       fab_is_ip(inner));
+                       dst_has_qos, fab_is_ip(inner));
 }
 
 SEC("tc")
@@ -140,6 +141,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
         fw->dst_flags = dst->port.flags;
         fw->src_identity = d.group;
         fw->dst_identity = dst->port.identity;
+        tmp->dst_has_qos = dst->has_qos;
         /* ICMP errors quote headers past what the classifier needed. */
         if (want > skb->len) {
             want = skb->len;
@@ -152,7 +154,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NOT_CONFIGURED);
     }
     return fab_uplink_deliver(skb, inner, dst_ifindex, dst->stats_slot,
-                              dst->port.flags);
+                              dst->port.flags, dst->has_qos);
 }
 
 /* The firewall stage of the uplink program, tail-called from it (see
@@ -169,7 +171,8 @@ fab_uplink_firewall(struct __sk_buff *skb)
         return rc;
     }
     return fab_uplink_deliver(skb, &tmp->info, tmp->fw.dst_ifindex,
-                              tmp->fw.dst_slot, tmp->fw.dst_flags);
+                              tmp->fw.dst_slot, tmp->fw.dst_flags,
+                              tmp->dst_has_qos);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
