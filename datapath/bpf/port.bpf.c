@@ -41,18 +41,25 @@ fab_port_forward(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
                           fw->src_identity, tmp->vtep);
 }
 
-/* Hands the frame, which 'tmp' holds the headers of, from the port 'src'
- * on 'src_ifindex' (QoS entry 'qos' or NULL) to the firewall stage, bound
+/* Hands the frame whose headers 'info' describes, from the port 'src' on
+ * 'src_ifindex' (QoS entry 'qos' or NULL), to the firewall stage, bound
  * for the local port 'dst' on 'dst_ifindex' or, if NULL, for remote
  * 'vtep'.  Returns the verdict if the stage cannot be called. */
 static __always_inline int
-fab_port_to_firewall(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
+fab_port_to_firewall(struct __sk_buff *skb, const struct pkt_info *info,
                      const struct fab_port_entry *src, __u32 src_ifindex,
                      const struct fab_port_entry *dst, __u32 dst_ifindex,
                      __be32 vtep, const struct fab_qos_entry *qos)
 {
-    struct fab_fw_args *fw = &tmp->fw;
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+    struct fab_fw_args *fw;
 
+    if (!tmp) {
+        return fab_drop(skb, src->stats_slot, DP_DROP_NOT_CONFIGURED);
+    }
+    /* Parsed on the stack, where the common paths read it fastest. */
+    tmp->info = *info;
+    fw = &tmp->fw;
     __builtin_memset(fw, 0, sizeof *fw);
     fw->vni = src->port.vni;
     fw->src_ifindex = src_ifindex;
@@ -84,22 +91,20 @@ fab_port_ingress(struct __sk_buff *skb)
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};
     struct dp_fdb_entry *fdb;
-    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
-    struct pkt_info *info;
+    struct pkt_info info_buf, *info = &info_buf;
     struct dp_port *port;
     void *data, *end;
     __u32 slot;
     int rc;
 
     entry = bpf_map_lookup_elem(&fab_ports, &key);
-    if (!entry || !tmp) {
+    if (!entry) {
         return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_NO_PORT);
     }
     port = &entry->port;
     slot = entry->stats_slot;
     fab_count_rx(slot, skb->len);
 
-    info = &tmp->info;
     fab_pull_headers(skb);
     data = fab_data(skb);
     end = fab_data_end(skb);
@@ -164,7 +169,7 @@ fab_port_ingress(struct __sk_buff *skb)
         if (fab_is_ip(info)
             && (fab_fw_wanted(port->flags)
                 || fab_fw_wanted(dst->port.flags))) {
-            return fab_port_to_firewall(skb, tmp, entry, key.ifindex, dst,
+            return fab_port_to_firewall(skb, info, entry, key.ifindex, dst,
                                         dst_ifindex, 0, qos);
         }
         reason = fab_qos_egress(skb, qos, false);
@@ -175,7 +180,7 @@ fab_port_ingress(struct __sk_buff *skb)
                            dst->port.flags, dst->has_qos, true);
     }
     if (fab_is_ip(info) && fab_fw_wanted(port->flags)) {
-        return fab_port_to_firewall(skb, tmp, entry, key.ifindex, NULL, 0,
+        return fab_port_to_firewall(skb, info, entry, key.ifindex, NULL, 0,
                                     fdb->vtep, qos);
     }
     reason = fab_qos_egress(skb, qos, true);
