@@ -398,6 +398,22 @@ compare_u32(const void *a_, const void *b_)
     return a < b ? -1 : a > b;
 }
 
+/* Sorts the 'n' words at 'words' in ascending order and drops repeats, so
+ * that each value is entered once.  Returns how many words remain. */
+static size_t
+sort_unique_u32(uint32_t *words, size_t n)
+{
+    size_t n_unique = 0;
+
+    qsort(words, n, sizeof *words, compare_u32);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || words[i] != words[i - 1]) {
+            words[n_unique++] = words[i];
+        }
+    }
+    return n_unique;
+}
+
 int
 fw_desired(const struct state *s, struct fw_cidr_ids *ids,
            struct reconcile_tables *tables)
@@ -487,27 +503,23 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
             words[n_words++] = s->identities[i].rules[r].id;
         }
     }
-    qsort(words, n_words, sizeof *words, compare_u32);
+    n_words = sort_unique_u32(words, n_words);
     for (size_t i = 0; i < n_words; i++) {
-        if (i == 0 || words[i] != words[i - 1]) {
-            struct dp_rule_key key = {.rule_id = words[i]};
-            struct dp_rule_hits hits = {.hits = 0};
+        struct dp_rule_key key = {.rule_id = words[i]};
+        struct dp_rule_hits hits = {.hits = 0};
 
-            reconcile_tables_add(tables, DP_RULE_HITS, &key, &hits);
-        }
+        reconcile_tables_add(tables, DP_RULE_HITS, &key, &hits);
     }
     n_words = 0;
     for (size_t i = 0; i < s->n_remotes; i++) {
         words[n_words++] = s->remotes[i].vtep;
     }
-    qsort(words, n_words, sizeof *words, compare_u32);
+    n_words = sort_unique_u32(words, n_words);
     for (size_t i = 0; i < n_words; i++) {
-        if (i == 0 || words[i] != words[i - 1]) {
-            struct dp_vtep_key key = {.vtep = words[i]};
-            struct dp_vtep vtep = {.flags = 0};
+        struct dp_vtep_key key = {.vtep = words[i]};
+        struct dp_vtep vtep = {.flags = 0};
 
-            reconcile_tables_add(tables, DP_VTEPS, &key, &vtep);
-        }
+        reconcile_tables_add(tables, DP_VTEPS, &key, &vtep);
     }
 
     free(words);

@@ -71,8 +71,8 @@ flowlog_format_time(uint64_t wall_ns, char buf[32])
              ms);
 }
 
-static const char *
-reason_name(uint8_t reason)
+const char *
+flowlog_reason_name(int reason)
 {
     switch (reason) {
     case POLICY_BY_RULE:
@@ -147,7 +147,8 @@ flowlog_record(const struct dp_flow_event *ev, const char *port,
     json_object_set_new(
         r, "verdict",
         json_string(ev->action == POLICY_ALLOW ? "allow" : "deny"));
-    json_object_set_new(r, "reason", json_string(reason_name(ev->reason)));
+    json_object_set_new(r, "reason",
+                        json_string(flowlog_reason_name(ev->reason)));
     return r;
 }
 
@@ -456,6 +457,22 @@ flowlog_sender(void *fl_)
     return NULL;
 }
 
+/* Frees 'fl' and all it holds, once no thread of it runs: what
+ * flowlog_stop() leaves after joining them, and what a flowlog_start()
+ * that failed half way leaves. */
+static void
+flowlog_destroy(struct flowlog *fl)
+{
+    dp_flow_events_close(fl->events);
+    http_client_destroy(fl->http);
+    json_decref(fl->backlog);
+    pthread_mutex_destroy(&fl->mutex);
+    pthread_cond_destroy(&fl->cond);
+    free(fl->host);
+    free(fl->path);
+    free(fl);
+}
+
 int
 flowlog_start(const struct flowlog_config *cfg, struct dp *dp,
               struct core *core, struct flowlog **flp)
@@ -507,14 +524,7 @@ flowlog_start(const struct flowlog_config *cfg, struct dp *dp,
     return 0;
 
 error:
-    dp_flow_events_close(fl->events);
-    http_client_destroy(fl->http);
-    json_decref(fl->backlog);
-    pthread_mutex_destroy(&fl->mutex);
-    pthread_cond_destroy(&fl->cond);
-    free(fl->host);
-    free(fl->path);
-    free(fl);
+    flowlog_destroy(fl);
     return error;
 }
 
@@ -533,14 +543,7 @@ flowlog_stop(struct flowlog *fl)
         pthread_join(fl->sender, NULL);
     }
     pthread_join(fl->reader, NULL);
-    dp_flow_events_close(fl->events);
-    http_client_destroy(fl->http);
-    json_decref(fl->backlog);
-    pthread_mutex_destroy(&fl->mutex);
-    pthread_cond_destroy(&fl->cond);
-    free(fl->host);
-    free(fl->path);
-    free(fl);
+    flowlog_destroy(fl);
 }
 
 void

@@ -61,6 +61,11 @@ void flowlog_get_stats(const struct flowlog *, struct flowlog_stats *);
 struct json_t *flowlog_record(const struct dp_flow_event *ev, const char *port,
                               const char *network, uint64_t wall_ns);
 
+/* Returns the name of POLICY_BY_* or DP_FW_BY_* 'reason' as flow logs and
+ * traces give it (doc/firewall.md): "rule", "default-deny", ..., or
+ * "unknown". */
+const char *flowlog_reason_name(int reason);
+
 /* Formats 'wall_ns' (nanoseconds since the epoch) as RFC 3339 UTC with
  * milliseconds, "2026-11-22T10:00:00.123Z", into 'buf'. */
 void flowlog_format_time(uint64_t wall_ns, char buf[32]);

@@ -77,6 +77,16 @@ put_header(FILE *out, const char *name, const char *type, const char *help)
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Writes metric 'name', of 'type' with 'help', that has one sample and no
+ * labels: 'value'. */
+static void
+put_metric(FILE *out, const char *name, const char *type, const char *help,
+           uint64_t value)
+{
+    put_header(out, name, type, help);
+    fprintf(out, "%s %" PRIu64 "\n", name, value);
+}
+
 static void
 render_ports(FILE *out, const struct core_snapshot *snap)
 {
@@ -135,18 +145,16 @@ render_underlay(FILE *out, const struct core_snapshot *snap)
 static void
 render_firewall(FILE *out, const struct core_snapshot *snap)
 {
-    put_header(out, "fabric_conntrack_entries", "gauge",
-               "Connections tracked, as of the last revalidation.");
-    fprintf(out, "fabric_conntrack_entries %" PRIu64 "\n", snap->ct_entries);
-    put_header(out, "fabric_conntrack_expired_total", "counter",
-               "Conntrack entries the agent deleted as timed out.");
-    fprintf(out, "fabric_conntrack_expired_total %" PRIu64 "\n",
-            snap->ct_expired);
-    put_header(out, "fabric_conntrack_revalidated_deleted_total", "counter",
+    put_metric(out, "fabric_conntrack_entries", "gauge",
+               "Connections tracked, as of the last revalidation.",
+               snap->ct_entries);
+    put_metric(out, "fabric_conntrack_expired_total", "counter",
+               "Conntrack entries the agent deleted as timed out.",
+               snap->ct_expired);
+    put_metric(out, "fabric_conntrack_revalidated_deleted_total", "counter",
                "Conntrack entries the agent deleted because the policy "
-               "denies them now.");
-    fprintf(out, "fabric_conntrack_revalidated_deleted_total %" PRIu64 "\n",
-            snap->ct_denied);
+               "denies them now.",
+               snap->ct_denied);
     put_header(out, "fabric_conntrack_full_total", "counter",
                "New connections refused because the conntrack table was "
                "full.");
@@ -183,14 +191,12 @@ metrics_render(const struct core_snapshot *snap)
     }
     render_ports(out, snap);
     render_underlay(out, snap);
-    put_header(out, "fabric_agent_reconciles_total", "counter",
-               "Reconciliations of the datapath with the desired state.");
-    fprintf(out, "fabric_agent_reconciles_total %" PRIu64 "\n",
-            snap->reconciles);
-    put_header(out, "fabric_agent_reconcile_errors_total", "counter",
-               "Reconciliations that failed (and are retried).");
-    fprintf(out, "fabric_agent_reconcile_errors_total %" PRIu64 "\n",
-            snap->reconcile_errors);
+    put_metric(out, "fabric_agent_reconciles_total", "counter",
+               "Reconciliations of the datapath with the desired state.",
+               snap->reconciles);
+    put_metric(out, "fabric_agent_reconcile_errors_total", "counter",
+               "Reconciliations that failed (and are retried).",
+               snap->reconcile_errors);
     put_header(out, "fabric_agent_controller_connected", "gauge",
                "1 while the controller answers, 0 otherwise (always 0 "
                "without a controller).");

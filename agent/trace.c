@@ -14,7 +14,9 @@
 #include <sys/random.h>
 
 #include "agent/core.h"
+#include "agent/flowlog.h"
 #include "datapath/dp.h"
+#include "utils/base64.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -68,65 +70,6 @@ agent_trace_url(const char *advertise, const char *metrics)
     return xasprintf("http://%s", metrics);
 }
 
-/* Base64 (RFC 4648, with padding), as the controller speaks it. */
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *
-base64_encode(const uint8_t *data, size_t len)
-{
-    char *s = xmalloc((len + 2) / 3 * 4 + 1);
-    char *p = s;
-
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t) data[i] << 16;
-
-        v |= i + 1 < len ? (uint32_t) data[i + 1] << 8 : 0;
-        v |= i + 2 < len ? data[i + 2] : 0;
-        *p++ = b64[v >> 18];
-        *p++ = b64[(v >> 12) & 63];
-        *p++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < len ? b64[v & 63] : '=';
-    }
-    *p = '\0';
-    return s;
-}
-
-static bool
-base64_decode(const char *s, uint8_t *buf, size_t size, size_t *lenp)
-{
-    size_t n = strlen(s), len = 0;
-
-    if (n % 4) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = 0;
-        int pad = 0;
-
-        for (int k = 0; k < 4; k++) {
-            const char *c = s[i + k] ? strchr(b64, s[i + k]) : NULL;
-
-            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-                pad++;
-                v <<= 6;
-            } else if (!c || pad) {
-                return false;
-            } else {
-                v = v << 6 | (uint32_t) (c - b64);
-            }
-        }
-        for (int k = 0; k < 3 - pad; k++) {
-            if (len >= size) {
-                return false;
-            }
-            buf[len++] = v >> (16 - 8 * k);
-        }
-    }
-    *lenp = len;
-    return true;
-}
-
 /* The name of TC_ACT_* 'action'. */
 static const char *
 tc_action_name(int action)
@@ -150,29 +93,6 @@ tc_action_name(int action)
         return "repeat";
     case TC_ACT_REDIRECT:
         return "redirect";
-    default:
-        return "unknown";
-    }
-}
-
-/* The name of POLICY_BY_* or DP_FW_BY_* 'reason', as flow logs have it
- * (doc/firewall.md). */
-static const char *
-fw_reason_name(int reason)
-{
-    switch (reason) {
-    case POLICY_BY_RULE:
-        return "rule";
-    case POLICY_BY_DEFAULT_DENY:
-        return "default-deny";
-    case POLICY_BY_NETWORK_DEFAULT:
-        return "network-default";
-    case DP_FW_BY_CT_FULL:
-        return "conntrack-full";
-    case DP_FW_BY_INVALID:
-        return "invalid";
-    case DP_FW_BY_NO_CONN:
-        return "no-connection";
     default:
         return "unknown";
     }
@@ -299,7 +219,7 @@ agent_trace_handle(struct core *core, const char *authorization,
             out, "firewall",
             json_pack("{sssssssI}", "action",
                       r->fw_action == POLICY_DENY ? "deny" : "allow", "reason",
-                      fw_reason_name(r->fw_reason), "direction",
+                      flowlog_reason_name(r->fw_reason), "direction",
                       r->fw_direction == POLICY_EGRESS ? "egress" : "ingress",
                       "rule", (json_int_t) r->fw_rule));
     }

@@ -158,12 +158,8 @@ find_kind(const char *resource)
 
 /* Messages. */
 
-static void print_error(struct cli_ctx *, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Prints "fabricctl: MESSAGE" on the error stream. */
-static void
-print_error(struct cli_ctx *ctx, const char *format, ...)
+void
+commands_error(struct cli_ctx *ctx, const char *format, ...)
 {
     va_list ap;
 
@@ -174,17 +170,22 @@ print_error(struct cli_ctx *ctx, const char *format, ...)
     fputc('\n', ctx->err);
 }
 
-/* Reports a usage problem that only shows once options are combined
- * ("update" without anything to change), the way cli_parse() reports the
- * others.  Returns CLI_EXIT_USAGE. */
-static int
-usage_error(struct cli_ctx *ctx, const struct cli_args *args,
-            const char *message)
+int
+commands_usage_error(struct cli_ctx *ctx, const struct cli_args *args,
+                     const char *message)
 {
     const struct cli_command *c = args->command;
 
-    print_error(ctx, "%s %s: %s", c->resource, c->verb, message);
-    fprintf(ctx->err, "Try 'fabricctl %s %s --help'\n", c->resource, c->verb);
+    /* A command without a verb ("flowlog") is named by its resource
+     * alone. */
+    if (c->verb) {
+        commands_error(ctx, "%s %s: %s", c->resource, c->verb, message);
+        fprintf(ctx->err, "Try 'fabricctl %s %s --help'\n", c->resource,
+                c->verb);
+    } else {
+        commands_error(ctx, "%s: %s", c->resource, message);
+        fprintf(ctx->err, "Try 'fabricctl %s --help'\n", c->resource);
+    }
     return CLI_EXIT_USAGE;
 }
 
@@ -207,7 +208,8 @@ request(struct cli_ctx *ctx, const char *method, const char *path,
     if (ctx->client == NULL) {
         error = client_create(&ctx->config, &ctx->client);
         if (error) {
-            print_error(ctx, "cannot initialize libcurl: %s", strerror(error));
+            commands_error(ctx, "cannot initialize libcurl: %s",
+                           strerror(error));
             return CLI_EXIT_CONNECT;
         }
     }
@@ -215,27 +217,27 @@ request(struct cli_ctx *ctx, const char *method, const char *path,
     error =
         client_request(ctx->client, method, path, body, if_version, &r, &msg);
     if (error) {
-        print_error(ctx, "%s", msg);
+        commands_error(ctx, "%s", msg);
         free(msg);
         return CLI_EXIT_CONNECT;
     }
     if (r.status < 200 || r.status > 299) {
         msg = client_error_message(&r);
         if (r.status == 401 && !ctx->token_given) {
-            print_error(ctx,
-                        "%s (no token was given: use --token-file, "
-                        "--token or FABRIC_TOKEN)",
-                        msg);
+            commands_error(ctx,
+                           "%s (no token was given: use --token-file, "
+                           "--token or FABRIC_TOKEN)",
+                           msg);
         } else {
-            print_error(ctx, "%s", msg);
+            commands_error(ctx, "%s", msg);
         }
         free(msg);
         client_response_clear(&r);
         return CLI_EXIT_API;
     }
     if (r.json == NULL && r.text[strspn(r.text, " \t\r\n")] != '\0') {
-        print_error(ctx, "the answer of %s to %s %s is not JSON",
-                    client_url(ctx->client), method, path);
+        commands_error(ctx, "the answer of %s to %s %s is not JSON",
+                       client_url(ctx->client), method, path);
         client_response_clear(&r);
         return CLI_EXIT_API;
     }
@@ -262,9 +264,8 @@ object_path(const struct kind *kind, const char *name)
     return path;
 }
 
-/* Appends "&KEY=VALUE", escaped, to the malloc'd query '*query'. */
-static void
-query_add(char **query, const char *key, const char *value)
+void
+commands_query_add(char **query, const char *key, const char *value)
 {
     char *escaped = client_escape(value);
     char *q = xasprintf("%s&%s=%s", *query, key, escaped);
@@ -272,6 +273,23 @@ query_add(char **query, const char *key, const char *value)
     free(escaped);
     free(*query);
     *query = q;
+}
+
+char *
+commands_args_query(const struct cli_args *args, const char *const *names,
+                    size_t n)
+{
+    char *query = xstrdup("");
+
+    for (size_t i = 0; i < n; i++) {
+        const char *value;
+        size_t pos = 0;
+
+        while ((value = cli_args_next(args, names[i], &pos)) != NULL) {
+            commands_query_add(&query, names[i], value);
+        }
+    }
+    return query;
 }
 
 /* GETs the list at 'path' with the extra 'query' ("" or "&k=v..."), page
@@ -300,7 +318,7 @@ list_all(struct cli_ctx *ctx, const char *path, const char *query, size_t max,
         full = xasprintf("%s%zu%s", url, limit, query);
         free(url);
         if (page_token) {
-            query_add(&full, "page_token", page_token);
+            commands_query_add(&full, "page_token", page_token);
         }
         status = request(ctx, "GET", full, NULL, 0, &answer);
         free(full);
@@ -310,8 +328,8 @@ list_all(struct cli_ctx *ctx, const char *path, const char *query, size_t max,
 
         page = json_object_get(answer, "items");
         if (!json_is_array(page)) {
-            print_error(ctx, "the answer to GET %s has no \"items\" list",
-                        path);
+            commands_error(ctx, "the answer to GET %s has no \"items\" list",
+                           path);
             json_decref(answer);
             status = CLI_EXIT_API;
             break;
@@ -327,10 +345,10 @@ list_all(struct cli_ctx *ctx, const char *path, const char *query, size_t max,
         /* A controller that hands out the same page again would keep this
          * loop going for ever. */
         if (page_token && !strcmp(page_token, next)) {
-            print_error(ctx,
-                        "the controller repeated page token \"%s\" of "
-                        "GET %s",
-                        next, path);
+            commands_error(ctx,
+                           "the controller repeated page token \"%s\" of "
+                           "GET %s",
+                           next, path);
             json_decref(answer);
             status = CLI_EXIT_API;
             break;
@@ -355,10 +373,10 @@ list_all(struct cli_ctx *ctx, const char *path, const char *query, size_t max,
 
 /* Output. */
 
-static void
-print_json(struct cli_ctx *ctx, const json_t *json)
+void
+commands_print_json(struct cli_ctx *ctx, const json_t *json, size_t flags)
 {
-    json_dumpf(json, ctx->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_dumpf(json, ctx->out, flags | JSON_PRESERVE_ORDER);
     fputc('\n', ctx->out);
 }
 
@@ -367,7 +385,7 @@ static void
 print_object(struct cli_ctx *ctx, const struct kind *kind, const json_t *obj)
 {
     if (ctx->json) {
-        print_json(ctx, obj);
+        commands_print_json(ctx, obj, JSON_INDENT(2));
     } else if (json_is_object(obj)) {
         json_t *shown = kind->display ? kind->display(obj) : NULL;
         char *s = table_format_fields(shown ? shown : obj, kind->fields);
@@ -425,7 +443,7 @@ static void
 print_list(struct cli_ctx *ctx, const struct kind *kind, const json_t *items)
 {
     if (ctx->json) {
-        print_json(ctx, items);
+        commands_print_json(ctx, items, JSON_INDENT(2));
         return;
     }
     if (json_array_size(items) == 0) {
@@ -442,19 +460,11 @@ run_list(struct cli_ctx *ctx, const struct cli_args *args)
 {
     const struct kind *kind = find_kind(args->command->resource);
     static const char *const filters[] = {"network", "host", "label"};
-    char *query = xstrdup("");
+    /* Only "port list" has these options; other lists get none. */
+    char *query = commands_args_query(args, filters, ARRAY_SIZE(filters));
     json_t *items;
     int status;
 
-    /* Only "port list" has these options; other lists get none. */
-    for (size_t i = 0; i < ARRAY_SIZE(filters); i++) {
-        const char *value;
-        size_t pos = 0;
-
-        while ((value = cli_args_next(args, filters[i], &pos)) != NULL) {
-            query_add(&query, filters[i], value);
-        }
-    }
     status = list_all(ctx, kind->path, query, 0, &items);
     free(query);
     if (status == CLI_EXIT_OK) {
@@ -498,7 +508,7 @@ run_delete(struct cli_ctx *ctx, const struct cli_args *args)
             fprintf(ctx->out, "%s \"%s\" deleted\n", kind->resource,
                     args->pos[0]);
         } else if (answer) {
-            print_json(ctx, answer);
+            commands_print_json(ctx, answer, JSON_INDENT(2));
         }
         json_decref(answer);
     }
@@ -651,9 +661,10 @@ run_network_update(struct cli_ctx *ctx, const struct cli_args *args)
     set_string(body, "default_action", args, "default-action");
     if (json_object_size(body) == 0) {
         json_decref(body);
-        return usage_error(ctx, args,
-                           "nothing to change: give --mtu, --description, "
-                           "--default-qos or --default-action");
+        return commands_usage_error(
+            ctx, args,
+            "nothing to change: give --mtu, --description, "
+            "--default-qos or --default-action");
     }
     return patch(ctx, args, body);
 }
@@ -714,7 +725,7 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
     while ((key = cli_args_next(args, "remove-label", &pos)) != NULL) {
         if (json_object_get(labels, key)) {
             char *msg = xasprintf("label \"%s\" is both set and removed", key);
-            int status = usage_error(ctx, args, msg);
+            int status = commands_usage_error(ctx, args, msg);
 
             free(msg);
             json_decref(labels);
@@ -734,9 +745,10 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
     }
     if (json_object_size(body) == 0) {
         json_decref(body);
-        return usage_error(ctx, args,
-                           "nothing to change: give --host, --qos, "
-                           "--label, --remove-label or --security-group");
+        return commands_usage_error(
+            ctx, args,
+            "nothing to change: give --host, --qos, "
+            "--label, --remove-label or --security-group");
     }
     return patch(ctx, args, body);
 }
@@ -853,11 +865,11 @@ run_qos_update(struct cli_ctx *ctx, const struct cli_args *args)
     qos_body(body, args, true);
     if (json_object_size(body) == 0) {
         json_decref(body);
-        return usage_error(ctx, args,
-                           "nothing to change: give --egress-rate, "
-                           "--egress-burst, --egress-min-rate, "
-                           "--ingress-rate, --ingress-burst, --dscp, "
-                           "--priority or --description");
+        return commands_usage_error(ctx, args,
+                                    "nothing to change: give --egress-rate, "
+                                    "--egress-burst, --egress-min-rate, "
+                                    "--ingress-rate, --ingress-burst, --dscp, "
+                                    "--priority or --description");
     }
     return patch(ctx, args, body);
 }
@@ -917,7 +929,7 @@ run_sg_update(struct cli_ctx *ctx, const struct cli_args *args)
     set_optional(body, "description", args, "description");
     problem = add_selector(selector, args);
     if (problem) {
-        int status = usage_error(ctx, args, problem);
+        int status = commands_usage_error(ctx, args, problem);
 
         free(problem);
         json_decref(selector);
@@ -930,9 +942,9 @@ run_sg_update(struct cli_ctx *ctx, const struct cli_args *args)
     json_decref(selector);
     if (json_object_size(body) == 0) {
         json_decref(body);
-        return usage_error(ctx, args,
-                           "nothing to change: give --description, "
-                           "--selector or --remove-selector");
+        return commands_usage_error(ctx, args,
+                                    "nothing to change: give --description, "
+                                    "--selector or --remove-selector");
     }
     return patch(ctx, args, body);
 }
@@ -1003,7 +1015,7 @@ run_sg_show(struct cli_ctx *ctx, const struct cli_args *args)
     }
     if (status == CLI_EXIT_OK && ctx->json) {
         json_object_set(group, "rules", rules);
-        print_json(ctx, group);
+        commands_print_json(ctx, group, JSON_INDENT(2));
     } else if (status == CLI_EXIT_OK) {
         print_object(ctx, kind, group);
         fputc('\n', ctx->out);
@@ -1029,9 +1041,10 @@ run_sg_rule_add(struct cli_ctx *ctx, const struct cli_args *args)
 
     if (cli_args_get(args, "peer-group") && cli_args_get(args, "peer-cidr")) {
         json_decref(body);
-        return usage_error(ctx, args,
-                           "give --peer-group or --peer-cidr, not both "
-                           "(neither: any peer)");
+        return commands_usage_error(
+            ctx, args,
+            "give --peer-group or --peer-cidr, not both "
+            "(neither: any peer)");
     }
     set_string(body, "direction", args, "direction");
     set_string(body, "protocol", args, "protocol");
@@ -1048,7 +1061,7 @@ run_sg_rule_add(struct cli_ctx *ctx, const struct cli_args *args)
     free(path);
     json_decref(body);
     if (status == CLI_EXIT_OK && ctx->json) {
-        print_json(ctx, rule);
+        commands_print_json(ctx, rule, JSON_INDENT(2));
     } else if (status == CLI_EXIT_OK) {
         /* One rule shows its fields as they are, without the table's
          * summaries. */
@@ -1087,7 +1100,7 @@ run_sg_rule_delete(struct cli_ctx *ctx, const struct cli_args *args)
         || strspn(args->pos[1], "0123456789") != strlen(args->pos[1])) {
         char *msg =
             xasprintf("ID \"%s\": must be a rule id, a number", args->pos[1]);
-        int status2 = usage_error(ctx, args, msg);
+        int status2 = commands_usage_error(ctx, args, msg);
 
         free(msg);
         return status2;
@@ -1128,7 +1141,8 @@ run_host_update(struct cli_ctx *ctx, const struct cli_args *args)
     }
     if (json_object_size(body) == 0) {
         json_decref(body);
-        return usage_error(ctx, args, "nothing to change: give --uplink-rate");
+        return commands_usage_error(ctx, args,
+                                    "nothing to change: give --uplink-rate");
     }
     return patch(ctx, args, body);
 }
@@ -1255,7 +1269,7 @@ run_status(struct cli_ctx *ctx, const struct cli_args *args)
             json_t *all = json_pack("{s:O, s:O, s:O}", "status", summary,
                                     "hosts", hosts, "ports_not_up", not_up);
 
-            print_json(ctx, all);
+            commands_print_json(ctx, all, JSON_INDENT(2));
             json_decref(all);
         } else {
             print_status(ctx, summary, hosts, not_up);
@@ -1281,7 +1295,7 @@ run_version(struct cli_ctx *ctx, const struct cli_args *args)
         if (ctx->json) {
             json_t *v = json_pack("{s:s}", "client", PACKAGE_VERSION);
 
-            print_json(ctx, v);
+            commands_print_json(ctx, v, JSON_INDENT(2));
             json_decref(v);
         } else {
             fprintf(ctx->out, "fabricctl %s\n", PACKAGE_VERSION);
@@ -1306,7 +1320,7 @@ run_version(struct cli_ctx *ctx, const struct cli_args *args)
             "{s:s, s:{s:s, s:s?}}", "client", PACKAGE_VERSION, "controller",
             "url", client_url(ctx->client), "api_version", api_version);
 
-        print_json(ctx, v);
+        commands_print_json(ctx, v, JSON_INDENT(2));
         json_decref(v);
     } else {
         fprintf(ctx->out, "controller %s: API version %s\n",

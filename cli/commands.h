@@ -51,6 +51,34 @@ void commands_ctx_clear(struct cli_ctx *);
 int commands_list_names(struct cli_ctx *, enum cli_complete what,
                         json_t **names);
 
+/* Prints "fabricctl: MESSAGE" on 'ctx->err', MESSAGE being 'format' filled
+ * in as printf() does. */
+void commands_error(struct cli_ctx *, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reports a usage problem that only shows once options are combined
+ * ("update" without anything to change, "trace --proto icmp --dport 22"),
+ * the way cli_parse() reports the others: 'message' after the command
+ * that 'args' ran, and where to get its help.  Returns CLI_EXIT_USAGE. */
+int commands_usage_error(struct cli_ctx *, const struct cli_args *args,
+                         const char *message);
+
+/* Prints 'json' on 'ctx->out' with jansson's 'flags' (JSON_INDENT(2) for
+ * people, JSON_COMPACT for one line per value), its members in their
+ * order, and a new line. */
+void commands_print_json(struct cli_ctx *, const json_t *json, size_t flags);
+
+/* Appends "&KEY=VALUE", 'value' URL-escaped, to the malloc'd query string
+ * '*query', which it replaces. */
+void commands_query_add(char **query, const char *key, const char *value);
+
+/* Returns a new query string, "" or "&KEY=VALUE..." as
+ * commands_query_add() makes it, with every value that 'args' holds of
+ * each of the 'n' options named in 'names', in that order: the filters of
+ * a list, the options named as its query parameters are. */
+char *commands_args_query(const struct cli_args *args,
+                          const char *const *names, size_t n);
+
 /* Sends 'method' 'path' with 'body' (or none if NULL).  On a 2xx answer
  * stores its JSON (NULL if none) in '*answer' and returns CLI_EXIT_OK;
  * otherwise prints why on 'ctx->err' and returns the exit status. */

@@ -2,7 +2,6 @@
 #include "cli/observe.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,51 +99,7 @@ const struct cli_option observe_trace_options[] = {
     {.name = NULL},
 };
 
-static void print_error(struct cli_ctx *, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-print_error(struct cli_ctx *ctx, const char *format, ...)
-{
-    va_list ap;
-
-    fputs("fabricctl: ", ctx->err);
-    va_start(ap, format);
-    vfprintf(ctx->err, format, ap);
-    va_end(ap);
-    fputc('\n', ctx->err);
-}
-
-/* Reports a usage error of command "resource" and returns
- * CLI_EXIT_USAGE. */
-static int
-usage(struct cli_ctx *ctx, const char *resource, const char *message)
-{
-    print_error(ctx, "%s: %s", resource, message);
-    fprintf(ctx->err, "Try 'fabricctl %s --help'\n", resource);
-    return CLI_EXIT_USAGE;
-}
-
-static void
-print_json(struct cli_ctx *ctx, const json_t *json, size_t flags)
-{
-    json_dumpf(json, ctx->out, flags | JSON_PRESERVE_ORDER);
-    fputc('\n', ctx->out);
-}
-
 /* Flow logs. */
-
-/* Appends "&KEY=VALUE", escaped, to the malloc'd query '*query'. */
-static void
-query_add(char **query, const char *key, const char *value)
-{
-    char *escaped = client_escape(value);
-    char *q = xasprintf("%s&%s=%s", *query, key, escaped);
-
-    free(escaped);
-    free(*query);
-    *query = q;
-}
 
 /* Returns "IP:PORT" (or "[IP]:PORT" for IPv6, or IP alone without a port)
  * for endpoint 'which' ("src" or "dst") of 'record'. */
@@ -249,8 +204,8 @@ flowlog_get(struct cli_ctx *ctx, const char *query, json_t **items)
     if (!json_is_array(*items)) {
         json_decref(*items);
         *items = NULL;
-        print_error(ctx, "the answer to GET /v1/flowlogs has no \"items\" "
-                         "list");
+        commands_error(ctx, "the answer to GET /v1/flowlogs has no \"items\" "
+                            "list");
         return CLI_EXIT_API;
     }
     return CLI_EXIT_OK;
@@ -326,7 +281,8 @@ flowlog_follow(struct cli_ctx *ctx, const char *query, json_t *items)
         }
         if (ctx->json) {
             for (size_t k = json_array_size(fresh); k-- > 0;) {
-                print_json(ctx, json_array_get(fresh, k), JSON_COMPACT);
+                commands_print_json(ctx, json_array_get(fresh, k),
+                                    JSON_COMPACT);
             }
         } else if (json_array_size(fresh)) {
             flowlog_print(ctx, fresh, true, header);
@@ -343,7 +299,7 @@ flowlog_follow(struct cli_ctx *ctx, const char *query, json_t *items)
             int status;
 
             if (since) {
-                query_add(&q, "since", since);
+                commands_query_add(&q, "since", since);
             }
             status = flowlog_get(ctx, q, &items);
             free(q);
@@ -360,27 +316,21 @@ observe_flowlog(struct cli_ctx *ctx, const struct cli_args *args)
 {
     static const char *const filters[] = {"port", "host", "verdict", "network",
                                           "since"};
-    char *query = xstrdup("");
+    char *query = commands_args_query(args, filters, ARRAY_SIZE(filters));
     json_t *items;
     int64_t limit;
     int status;
 
-    for (size_t i = 0; i < ARRAY_SIZE(filters); i++) {
-        const char *value = cli_args_get(args, filters[i]);
-
-        if (value) {
-            query_add(&query, filters[i], value);
-        }
-    }
     if (cli_args_get_number(args, "limit", &limit)) {
         char n[32];
 
         if (limit < 1 || limit > FLOWLOG_LIMIT_MAX) {
             free(query);
-            return usage(ctx, "flowlog", "--limit: must be 1 to 1000");
+            return commands_usage_error(ctx, args,
+                                        "--limit: must be 1 to 1000");
         }
         snprintf(n, sizeof n, "%" PRId64, limit);
-        query_add(&query, "limit", n);
+        commands_query_add(&query, "limit", n);
     }
     status = flowlog_get(ctx, query, &items);
     if (status) {
@@ -389,22 +339,16 @@ observe_flowlog(struct cli_ctx *ctx, const struct cli_args *args)
     }
     if (cli_args_get(args, "follow")) {
         /* The limit was for the first look only. */
-        char *filters_only = xstrdup("");
+        char *filters_only =
+            commands_args_query(args, filters, ARRAY_SIZE(filters) - 1);
 
-        for (size_t i = 0; i < ARRAY_SIZE(filters) - 1; i++) {
-            const char *value = cli_args_get(args, filters[i]);
-
-            if (value) {
-                query_add(&filters_only, filters[i], value);
-            }
-        }
         free(query);
         status = flowlog_follow(ctx, filters_only, items);
         free(filters_only);
         return status;
     }
     if (ctx->json) {
-        print_json(ctx, items, JSON_INDENT(2));
+        commands_print_json(ctx, items, JSON_INDENT(2));
     } else if (!json_array_size(items)) {
         fprintf(ctx->err, "No flow log records found.\n");
     } else {
@@ -464,13 +408,13 @@ observe_print_trace(FILE *out, const json_t *a)
         const json_t *fw = json_object_get(stage, "firewall");
         const char *drop =
             json_string_value(json_object_get(stage, "drop_reason"));
-        char *decision =
-            json_is_object(fw) ? decision_text(fw) : xstrdup("not firewalled");
+        char *decision = json_is_object(fw) ? decision_text(fw) : NULL;
 
-        fprintf(out, "  %zu. host %s, %s program: firewall %s -> %s%s%s\n",
-                i + 1, str(stage, "host"), str(stage, "program"), decision,
-                str(stage, "tc_action"), drop ? ", dropped: " : "",
-                drop ? drop : "");
+        fprintf(out, "  %zu. host %s, %s program: %s%s -> %s%s%s\n", i + 1,
+                str(stage, "host"), str(stage, "program"),
+                decision ? "firewall " : "no firewall here",
+                decision ? decision : "", str(stage, "tc_action"),
+                drop ? ", dropped: " : "", drop ? drop : "");
         free(decision);
     }
     fprintf(out, "verdict: %s (%s)\n", str(a, "verdict"), str(a, "reason"));
@@ -497,15 +441,16 @@ observe_trace(struct cli_ctx *ctx, const struct cli_args *args)
     int status;
 
     if (ports && !cli_args_get(args, "dport")) {
-        return usage(ctx, "trace", "--dport: required for tcp and udp");
+        return commands_usage_error(ctx, args,
+                                    "--dport: required for tcp and udp");
     }
     if (!ports
         && (cli_args_get(args, "dport") || cli_args_get(args, "sport"))) {
-        return usage(ctx, "trace",
-                     "--dport and --sport: only for tcp and udp");
+        return commands_usage_error(
+            ctx, args, "--dport and --sport: only for tcp and udp");
     }
     if (ports && cli_args_get(args, "icmp-type")) {
-        return usage(ctx, "trace", "--icmp-type: only for icmp");
+        return commands_usage_error(ctx, args, "--icmp-type: only for icmp");
     }
     body = json_pack("{ssssss}", "from", cli_args_get(args, "from"), "to",
                      cli_args_get(args, "to"), "protocol", proto);
@@ -524,7 +469,7 @@ observe_trace(struct cli_ctx *ctx, const struct cli_args *args)
         return status;
     }
     if (ctx->json) {
-        print_json(ctx, answer, JSON_INDENT(2));
+        commands_print_json(ctx, answer, JSON_INDENT(2));
     } else {
         observe_print_trace(ctx->out, answer);
     }

@@ -59,17 +59,6 @@ static const char *const reasons[] = {"rule",
                                       "no-connection",
                                       NULL};
 
-static bool
-is_one_of(const char *s, const char *const *choices)
-{
-    for (size_t i = 0; choices[i]; i++) {
-        if (!strcmp(s, choices[i])) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Returns "a, b, c" for 'choices' (the caller frees it). */
 static char *
 join(const char *const *choices)
@@ -194,7 +183,7 @@ check_choice(const json_t *record, size_t i, const char *member,
 {
     const char *s = api_get_string(record, member);
 
-    if (!is_one_of(s, choices)) {
+    if (!api_is_one_of(s, choices)) {
         char *list = join(choices);
         char *q = api_quote(s);
         int status =
@@ -397,7 +386,7 @@ api_flowlogs_list(struct api *api, const json_t *query, json_t **out,
     {
         const char *s = json_string_value(value);
 
-        if (!is_one_of(key, keys)) {
+        if (!api_is_one_of(key, keys)) {
             char *list = join(keys);
 
             api_fail(err, 400, key,
@@ -412,16 +401,12 @@ api_flowlogs_list(struct api *api, const json_t *query, json_t **out,
                             key);
         }
         if (!strcmp(key, "limit")) {
-            char *end;
-            long long n = strtoll(s, &end, 10);
-
-            if (!*s || *end || n < 1 || n > API_LIST_MAX) {
+            if (!api_parse_limit(s, &f.limit)) {
                 return api_fail(err, 400, "limit",
                                 "flow logs: limit \"%s\": must be an "
                                 "integer 1..%d",
                                 s, API_LIST_MAX);
             }
-            f.limit = n;
         } else if (!strcmp(key, "since")) {
             if (!api_parse_rfc3339(s, &f.since_us)) {
                 return api_fail(err, 400, "since",
@@ -431,7 +416,7 @@ api_flowlogs_list(struct api *api, const json_t *query, json_t **out,
             }
             f.has_since = true;
         } else if (!strcmp(key, "verdict")) {
-            if (!is_one_of(s, verdicts)) {
+            if (!api_is_one_of(s, verdicts)) {
                 return api_fail(err, 400, "verdict",
                                 "flow logs: verdict \"%s\": expected allow "
                                 "or deny",

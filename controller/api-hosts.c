@@ -556,14 +556,12 @@ check_host_exists(struct api *api, const char *name, const char *what,
                   struct api_error *err)
 {
     struct store_txn *txn;
-    struct store_obj obj;
     int status;
 
     status = api_begin(api, false, &txn, err);
     if (!status) {
-        status = api_get_object(txn, "host", name, what, &obj, err);
+        status = api_check_present(txn, "host", name, what, err);
         store_abort(txn);
-        store_obj_clear(&obj);
     }
     return status;
 }
@@ -627,23 +625,16 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
         }
     }
     status = api_begin(api, true, &txn, err);
+    if (!status) {
+        status = api_check_present(txn, "host", name, what, err);
+    }
     if (status) {
         goto out;
-    }
-    {
-        struct store_obj h;
-
-        status = api_get_object(txn, "host", name, what, &h, err);
-        store_obj_clear(&h);
-        if (status) {
-            goto out;
-        }
     }
     json_object_foreach((json_t *) ports, port, value)
     {
         struct store_obj obj;
         const char *host;
-        bool same = false;
         json_t *report;
 
         error = store_get(txn, "port", port, &obj);
@@ -664,26 +655,14 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
 
         report = json_pack("{ssss}", "host", name, "status",
                            json_string_value(value));
-        if (!store_get(txn, "port-status", port, &obj)) {
-            same = json_equal(obj.body, report);
-            store_obj_clear(&obj);
-        }
-        /* Rewriting an unchanged report would wake every long poll for
-         * nothing. */
-        error = same ? 0
-                     : store_put(txn, "port-status", port, report, STORE_ANY,
-                                 NULL);
+        error = api_put_changed(txn, "port-status", port, report);
         json_decref(report);
         if (error) {
             status = api_store_error(error, what, err);
             goto out;
         }
     }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    status = api_finish_no_content(&txn, 0, what, err);
 
 out:
     store_abort(txn);

@@ -34,16 +34,16 @@ static const struct api_kind network_kind = {
 };
 
 const char *
-api_parse_cidr(const char *cidr, uint32_t *netp, int *prefixp)
+api_parse_ipv4_prefix(const char *cidr, const char *problem, uint32_t *ip,
+                      int *prefix)
 {
     const char *slash = strchr(cidr, '/');
     char addr[INET_ADDRSTRLEN];
-    uint32_t be, net, mask;
     size_t digits;
-    int prefix;
+    uint32_t be;
 
     if (!slash || slash - cidr >= (long) sizeof addr) {
-        return "not a CIDR (expected a.b.c.d/N, e.g. 10.0.0.0/24)";
+        return problem;
     }
     memcpy(addr, cidr, slash - cidr);
     addr[slash - cidr] = '\0';
@@ -55,12 +55,28 @@ api_parse_cidr(const char *cidr, uint32_t *netp, int *prefixp)
         || atoi(slash + 1) > 32) {
         return "prefix length must be 0..32";
     }
-    prefix = atoi(slash + 1);
+    *ip = ntohl(be);
+    *prefix = atoi(slash + 1);
+    return NULL;
+}
+
+const char *
+api_parse_cidr(const char *cidr, uint32_t *netp, int *prefixp)
+{
+    const char *problem;
+    uint32_t net, mask;
+    int prefix;
+
+    problem = api_parse_ipv4_prefix(
+        cidr, "not a CIDR (expected a.b.c.d/N, e.g. 10.0.0.0/24)", &net,
+        &prefix);
+    if (problem) {
+        return problem;
+    }
     if (prefix < API_PREFIX_MIN || prefix > API_PREFIX_MAX) {
         return "prefix length must be 8..30 (a network needs at least two "
                "usable addresses)";
     }
-    net = ntohl(be);
     mask = UINT32_MAX << (32 - prefix);
     if (net & ~mask) {
         return "host bits must be zero (the prefix's first address, e.g. "
@@ -82,43 +98,19 @@ api_vni_key(uint32_t vni, char buf[16])
     snprintf(buf, 16, "%08" PRIu32, vni);
 }
 
-/* State of the search for the lowest free VNI. */
-struct vni_scan {
-    uint32_t candidate; /* Lowest VNI not known to be taken. */
-};
-
-static int
-vni_scan_cb(const struct store_obj *obj, void *scan_)
-{
-    struct vni_scan *scan = scan_;
-    unsigned long vni = strtoul(obj->name, NULL, 10);
-
-    if (vni > scan->candidate) {
-        return API_STOP;
-    }
-    if (vni == scan->candidate) {
-        scan->candidate++;
-    }
-    return 0;
-}
-
 int
 api_vni_allocate(struct store_txn *txn, uint32_t *vni)
 {
-    struct vni_scan scan = {.candidate = API_VNI_FIRST};
     char after[16];
+    int64_t n;
     int error;
 
     api_vni_key(API_VNI_FIRST - 1, after);
-    error = store_list(txn, "vni", after, 0, vni_scan_cb, &scan);
-    if (error && error != API_STOP) {
-        return error;
+    error = api_lowest_free(txn, "vni", after, API_VNI_FIRST, API_VNI_MAX, &n);
+    if (!error) {
+        *vni = n;
     }
-    if (scan.candidate > API_VNI_MAX) {
-        return ENOSPC;
-    }
-    *vni = scan.candidate;
-    return 0;
+    return error;
 }
 
 /* Checks the values of the network fields in 'in' that are present, and
@@ -292,10 +284,8 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
         status = apply_fields(in, body, what, err);
     }
     if (!status) {
-        status = api_begin(api, true, &txn, err);
-    }
-    if (!status) {
-        status = api_check_absent(txn, "network", name, what, err);
+        status =
+            api_kind_create_begin(api, &network_kind, name, what, &txn, err);
     }
     if (!status) {
         status = apply_default_qos(txn, in, body, what, err);
@@ -310,8 +300,8 @@ api_network_create(struct api *api, const json_t *in, json_t **out,
         goto out;
     }
     json_object_set_new(body, "vni", json_integer(vni));
-    status = api_kind_create_finish(&network_kind, name, what, &txn, body, out,
-                                    err);
+    status = api_kind_create_finish(api, &network_kind, name, what, &txn, body,
+                                    out, err);
 
 out:
     store_abort(txn);
@@ -355,36 +345,25 @@ api_network_list(struct api *api, const json_t *query, json_t **out,
     return api_kind_list(api, &network_kind, query, out, err);
 }
 
+/* Applies a network's merge patch (an api_apply_func). */
+static int
+patch_apply(struct store_txn *txn, const struct store_obj *obj,
+            const json_t *in, json_t *body, const char *what,
+            struct api_error *err)
+{
+    int status = apply_fields(in, body, what, err);
+
+    return status ? status : apply_default_qos(txn, in, body, what, err);
+}
+
 int
 api_network_patch(struct api *api, const char *name, const json_t *in,
                   int64_t if_match, json_t **out, struct api_error *err)
 {
     char *what = api_what("network", name);
-    struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
-    json_t *current = NULL, *body = NULL;
-    int status;
+    int status = api_kind_patch(api, &network_kind, name, in, if_match, what,
+                                patch_apply, out, err);
 
-    status = api_kind_patch_begin(api, &network_kind, name, in, if_match, what,
-                                  &txn, &obj, &current, err);
-    if (!status) {
-        body = json_deep_copy(obj.body);
-        status = apply_fields(in, body, what, err);
-    }
-    if (!status) {
-        status = apply_default_qos(txn, in, body, what, err);
-    }
-    if (status) {
-        goto out;
-    }
-    status = api_kind_patch_finish(&network_kind, name, what, &txn, &obj,
-                                   current, body, out, err);
-
-out:
-    store_abort(txn);
-    store_obj_clear(&obj);
-    json_decref(current);
-    json_decref(body);
     free(what);
     return status;
 }
@@ -453,15 +432,8 @@ api_network_delete(struct api *api, const char *name, const json_t *in,
     if (!error || error == ENOENT) {
         error = store_delete(txn, "ipam", name, STORE_ANY);
     }
-    if (error && error != ENOENT) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    status =
+        api_finish_no_content(&txn, error == ENOENT ? 0 : error, what, err);
 
 out:
     store_abort(txn);

@@ -218,52 +218,25 @@ port_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
     return out;
 }
 
+/* Labels and security_groups decide a port's group set, and so its
+ * identity (an api_written_func). */
+static int
+port_written(struct store_txn *txn, const char *name, const json_t *old,
+             const json_t *body, const char *what, struct api_error *err)
+{
+    int error = api_sg_port_sync(txn, name, body);
+
+    return error ? api_sg_sync_error(error, what, err) : 0;
+}
+
 static const struct api_kind port_kind = {
     .kind = "port",
     .plural = "ports",
     .fields = port_fields,
     .n_fields = ARRAY_SIZE(port_fields),
     .out = port_out,
+    .written = port_written,
 };
-
-/* Checks label set 'labels' of 'what'.  In a merge patch ('patch'), null
- * values (removals) are allowed. */
-static int
-check_labels(const json_t *labels, bool patch, const char *what,
-             struct api_error *err)
-{
-    const char *key;
-    json_t *value;
-
-    json_object_foreach((json_t *) labels, key, value)
-    {
-        char *q = api_quote(key);
-        int status = 0;
-
-        if (!*key || strlen(key) > API_LABEL_MAX || strchr(key, '=')) {
-            status = api_fail(
-                err, 400, "labels",
-                "%s: labels: key %s: must be 1 to %d characters without \"=\"",
-                what, q, API_LABEL_MAX);
-        } else if (json_is_null(value) && patch) {
-            /* Removes the label. */
-        } else if (!json_is_string(value)) {
-            status =
-                api_fail(err, 400, "labels",
-                         "%s: labels: %s: expected a string value", what, q);
-        } else if (strlen(json_string_value(value)) > API_LABEL_MAX) {
-            status = api_fail(
-                err, 400, "labels",
-                "%s: labels: %s: the value is longer than %d characters", what,
-                q, API_LABEL_MAX);
-        }
-        free(q);
-        if (status) {
-            return status;
-        }
-    }
-    return 0;
-}
 
 /* Checks "security_groups" of 'in' in 'txn' and copies it into 'body'
  * (null or an empty list removes it). */
@@ -459,7 +432,8 @@ check_create(const json_t *in, const char *what, struct api_error *err)
         }
     }
     if (!status) {
-        status = check_labels(json_object_get(in, "labels"), false, what, err);
+        status = api_check_labels(json_object_get(in, "labels"), "labels",
+                                  false, what, err);
     }
     if (!status) {
         status = api_check_description(json_object_get(in, "description"),
@@ -600,8 +574,6 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     struct store_txn *txn = NULL;
     json_t *body = json_object();
     const char *network, *host;
-    int64_t revision;
-    char now[32];
     int status, error;
 
     status = api_check_input(in, port_fields, ARRAY_SIZE(port_fields), what,
@@ -613,10 +585,7 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
         status = check_create(in, what, err);
     }
     if (!status) {
-        status = api_begin(api, true, &txn, err);
-    }
-    if (!status) {
-        status = api_check_absent(txn, "port", name, what, err);
+        status = api_kind_create_begin(api, &port_kind, name, what, &txn, err);
     }
     if (status) {
         goto out;
@@ -666,33 +635,13 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     if (json_is_string(json_object_get(in, "qos"))) {
         json_object_set(body, "qos", json_object_get(in, "qos"));
     }
-    api_now(now);
-    json_object_set_new(body, "created_at", json_string(now));
-    json_object_set_new(body, "updated_at", json_string(now));
-
     error = put_net_port(txn, name, body);
-    if (!error) {
-        error = store_put(txn, "port", name, body, STORE_CREATE, NULL);
-    }
     if (error) {
         status = api_store_error(error, what, err);
         goto out;
     }
-    error = api_sg_port_sync(txn, name, body);
-    if (error) {
-        status = api_sg_sync_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, &revision, err);
-    txn = NULL;
-    if (!status) {
-        struct store_obj created;
-
-        api_created(&created, "port", name, body, revision);
-        *out = api_object_out(&created);
-        json_object_set_new(*out, "status", json_string("pending"));
-        status = 201;
-    }
+    status = api_kind_create_finish(api, &port_kind, name, what, &txn, body,
+                                    out, err);
 
 out:
     store_abort(txn);
@@ -908,7 +857,8 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
     status =
         api_check_description(json_object_get(in, "description"), what, err);
     if (!status) {
-        status = check_labels(json_object_get(in, "labels"), true, what, err);
+        status = api_check_labels(json_object_get(in, "labels"), "labels",
+                                  true, what, err);
     }
     if (status) {
         return status;
@@ -946,27 +896,7 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
         }
     }
 
-    value = json_object_get(in, "labels");
-    if (json_is_null(value)) {
-        json_object_set_new(body, "labels", json_object());
-    } else if (value) {
-        json_t *labels = json_deep_copy(json_object_get(body, "labels"));
-        const char *key;
-        json_t *v;
-
-        if (!labels) {
-            labels = json_object();
-        }
-        json_object_foreach((json_t *) value, key, v)
-        {
-            if (json_is_null(v)) {
-                json_object_del(labels, key);
-            } else {
-                json_object_set(labels, key, v);
-            }
-        }
-        json_object_set_new(body, "labels", labels);
-    }
+    api_merge_labels(body, "labels", json_object_get(in, "labels"));
 
     value = json_object_get(in, "description");
     if (json_is_null(value)) {
@@ -996,71 +926,31 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
     return apply_security_groups(txn, in, body, what, err);
 }
 
+/* Applies a port's merge patch (an api_apply_func); a port placed
+ * elsewhere gets a new entry in its network's index. */
+static int
+patch_apply(struct store_txn *txn, const struct store_obj *obj,
+            const json_t *in, json_t *body, const char *what,
+            struct api_error *err)
+{
+    int status = patch_port(txn, obj->name, in, obj->body, body, what, err);
+    int error;
+
+    if (status || !moved(obj->body, body)) {
+        return status;
+    }
+    error = put_net_port(txn, obj->name, body);
+    return error ? api_store_error(error, what, err) : 0;
+}
+
 int
 api_port_patch(struct api *api, const char *name, const json_t *in,
                int64_t if_match, json_t **out, struct api_error *err)
 {
     char *what = api_what("port", name);
-    struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
-    json_t *current = NULL, *body = NULL;
-    int64_t revision;
-    bool was_moved;
-    char now[32];
-    int status, error;
+    int status = api_kind_patch(api, &port_kind, name, in, if_match, what,
+                                patch_apply, out, err);
 
-    status = api_kind_patch_begin(api, &port_kind, name, in, if_match, what,
-                                  &txn, &obj, &current, err);
-    if (!status) {
-        body = json_deep_copy(obj.body);
-        status = patch_port(txn, name, in, obj.body, body, what, err);
-    }
-    if (status) {
-        goto out;
-    }
-    if (json_equal(body, obj.body)) {
-        *out = json_incref(current);
-        status = 200;
-        goto out;
-    }
-
-    api_now(now);
-    json_object_set_new(body, "updated_at", json_string(now));
-    was_moved = moved(obj.body, body);
-    error = store_put(txn, "port", name, body, obj.version, NULL);
-    if (!error && was_moved) {
-        error = put_net_port(txn, name, body);
-    }
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    /* Labels and security_groups decide the port's group set. */
-    error = api_sg_port_sync(txn, name, body);
-    if (error) {
-        status = api_sg_sync_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, &revision, err);
-    txn = NULL;
-    if (!status) {
-        api_updated(&obj, body, revision);
-        *out = api_object_out(&obj);
-        /* A move forgets the old host's report. */
-        if (was_moved) {
-            json_object_set_new(*out, "status", json_string("pending"));
-        } else {
-            json_object_set(*out, "status",
-                            json_object_get(current, "status"));
-        }
-        status = 200;
-    }
-
-out:
-    store_abort(txn);
-    store_obj_clear(&obj);
-    json_decref(current);
-    json_decref(body);
     free(what);
     return status;
 }
@@ -1122,15 +1012,7 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
             error = ipam_set_hint(txn, network, ip);
         }
     }
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    status = api_finish_no_content(&txn, error, what, err);
 
 out:
     store_abort(txn);

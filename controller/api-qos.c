@@ -178,11 +178,15 @@ out:
 }
 
 /* Checks the values of the policy fields present in 'in' and copies them
- * into 'body' (null removes). */
+ * into 'body' (null removes): for a creation if 'obj' is NULL, otherwise as
+ * a merge patch of stored policy 'obj' (an api_apply_func; 'txn' is not
+ * needed). */
 static int
-apply_fields(const json_t *in, json_t *body, bool patch, const char *what,
+apply_fields(struct store_txn *txn, const struct store_obj *obj,
+             const json_t *in, json_t *body, const char *what,
              struct api_error *err)
 {
+    bool patch = obj != NULL;
     const json_t *value;
     int status;
 
@@ -258,34 +262,14 @@ int
 api_qos_create(struct api *api, const json_t *in, json_t **out,
                struct api_error *err)
 {
-    const char *name = api_get_string(in, "name");
-    char *what = api_what("qos policy", name);
-    struct store_txn *txn = NULL;
-    json_t *body = json_object();
+    char *what = api_what("qos policy", api_get_string(in, "name"));
     int status;
 
     status = check_input(in, NULL, what, err);
     if (!status) {
-        status = api_check_name(name, "name", what, err);
+        status =
+            api_kind_create(api, &qos_kind, in, what, apply_fields, out, err);
     }
-    if (!status) {
-        status = apply_fields(in, body, false, what, err);
-    }
-    if (!status) {
-        status = api_begin(api, true, &txn, err);
-    }
-    if (!status) {
-        status = api_check_absent(txn, "qos-policy", name, what, err);
-    }
-    if (status) {
-        goto out;
-    }
-    status =
-        api_kind_create_finish(&qos_kind, name, what, &txn, body, out, err);
-
-out:
-    store_abort(txn);
-    json_decref(body);
     free(what);
     return status;
 }
@@ -309,31 +293,13 @@ api_qos_patch(struct api *api, const char *name, const json_t *in,
               int64_t if_match, json_t **out, struct api_error *err)
 {
     char *what = api_what("qos policy", name);
-    struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
-    json_t *current = NULL, *body = NULL;
     int status;
 
     status = json_is_object(in) ? check_placement(in, NULL, what, err) : 0;
     if (!status) {
-        status = api_kind_patch_begin(api, &qos_kind, name, in, if_match, what,
-                                      &txn, &obj, &current, err);
+        status = api_kind_patch(api, &qos_kind, name, in, if_match, what,
+                                apply_fields, out, err);
     }
-    if (!status) {
-        body = json_deep_copy(obj.body);
-        status = apply_fields(in, body, true, what, err);
-    }
-    if (status) {
-        goto out;
-    }
-    status = api_kind_patch_finish(&qos_kind, name, what, &txn, &obj, current,
-                                   body, out, err);
-
-out:
-    store_abort(txn);
-    store_obj_clear(&obj);
-    json_decref(current);
-    json_decref(body);
     free(what);
     return status;
 }
@@ -407,15 +373,7 @@ api_qos_delete(struct api *api, const char *name, const json_t *in,
         goto out;
     }
     error = store_delete(txn, "qos-policy", name, obj.version);
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    status = api_finish_no_content(&txn, error, what, err);
 
 out:
     store_abort(txn);

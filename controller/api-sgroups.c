@@ -191,26 +191,6 @@ identity_name(int64_t id, char buf[16])
     snprintf(buf, 16, "%05" PRId64, id);
 }
 
-/* State of the search for the lowest free identity. */
-struct identity_scan {
-    int64_t candidate; /* Lowest identity not known to be taken. */
-};
-
-static int
-identity_scan_cb(const struct store_obj *obj, void *scan_)
-{
-    struct identity_scan *scan = scan_;
-    int64_t id = strtoll(obj->name, NULL, 10);
-
-    if (id > scan->candidate) {
-        return API_STOP;
-    }
-    if (id == scan->candidate) {
-        scan->candidate++;
-    }
-    return scan->candidate > API_IDENTITY_MAX ? API_STOP : 0;
-}
-
 /* Writes identity 'id' of 'groups' with 'ports' ports. */
 static int
 identity_put(struct store_txn *txn, int64_t id, const json_t *groups,
@@ -234,7 +214,6 @@ static int
 identity_acquire(struct store_txn *txn, const json_t *groups, const char *key,
                  int64_t *idp)
 {
-    struct identity_scan scan = {.candidate = API_IDENTITY_MIN};
     struct store_obj obj;
     char name[16];
     json_t *index;
@@ -260,20 +239,17 @@ identity_acquire(struct store_txn *txn, const json_t *groups, const char *key,
     }
 
     identity_name(API_IDENTITY_MIN - 1, name);
-    error = store_list(txn, "identity", name, 0, identity_scan_cb, &scan);
-    if (error && error != API_STOP) {
+    error = api_lowest_free(txn, "identity", name, API_IDENTITY_MIN,
+                            API_IDENTITY_MAX, idp);
+    if (error) {
         return error;
     }
-    if (scan.candidate > API_IDENTITY_MAX) {
-        return ENOSPC;
-    }
-    error = identity_put(txn, scan.candidate, groups, 1);
+    error = identity_put(txn, *idp, groups, 1);
     if (!error) {
-        index = json_pack("{sI}", "id", (json_int_t) scan.candidate);
+        index = json_pack("{sI}", "id", (json_int_t) *idp);
         error = store_put(txn, "identity-set", key, index, STORE_CREATE, NULL);
         json_decref(index);
     }
-    *idp = scan.candidate;
     return error;
 }
 
@@ -426,58 +402,25 @@ sync_all_ports(struct store_txn *txn)
 
 /* Checks. */
 
-/* Checks selector 'selector' of 'what': label keys and values as ports
- * have them.  In a merge patch ('patch'), null values remove a pair. */
+/* Applies the group fields of checked input 'in' to 'body': for a
+ * creation if 'obj' is NULL, otherwise as a merge patch of stored group
+ * 'obj' (an api_apply_func; 'txn' is not needed). */
 static int
-check_selector(const json_t *selector, bool patch, const char *what,
-               struct api_error *err)
+sg_apply(struct store_txn *txn, const struct store_obj *obj, const json_t *in,
+         json_t *body, const char *what, struct api_error *err)
 {
-    const char *key;
-    json_t *value;
-
-    json_object_foreach((json_t *) selector, key, value)
-    {
-        char *q = api_quote(key);
-        int status = 0;
-
-        if (!*key || strlen(key) > API_LABEL_MAX || strchr(key, '=')) {
-            status = api_fail(err, 400, "selector",
-                              "%s: selector: key %s: must be 1 to %d "
-                              "characters without \"=\"",
-                              what, q, API_LABEL_MAX);
-        } else if (json_is_null(value) && patch) {
-            /* Removes the pair. */
-        } else if (!json_is_string(value)) {
-            status =
-                api_fail(err, 400, "selector",
-                         "%s: selector: %s: expected a string value", what, q);
-        } else if (strlen(json_string_value(value)) > API_LABEL_MAX) {
-            status = api_fail(
-                err, 400, "selector",
-                "%s: selector: %s: the value is longer than %d characters",
-                what, q, API_LABEL_MAX);
-        }
-        free(q);
-        if (status) {
-            return status;
-        }
-    }
-    return 0;
-}
-
-/* Applies the group fields of checked input 'in' to 'body', as a merge
- * patch when 'patch'. */
-static int
-sg_apply(const json_t *in, json_t *body, bool patch, const char *what,
-         struct api_error *err)
-{
+    bool patch = obj != NULL;
     const json_t *value = json_object_get(in, "description");
     int status;
 
+    if (!patch) {
+        /* A group without a selector has only explicit members. */
+        json_object_set_new(body, "selector", json_object());
+    }
     status = api_check_description(value, what, err);
     if (!status) {
-        status =
-            check_selector(json_object_get(in, "selector"), patch, what, err);
+        status = api_check_labels(json_object_get(in, "selector"), "selector",
+                                  patch, what, err);
     }
     if (status) {
         return status;
@@ -488,28 +431,7 @@ sg_apply(const json_t *in, json_t *body, bool patch, const char *what,
         json_object_set(body, "description", (json_t *) value);
     }
 
-    value = json_object_get(in, "selector");
-    if (json_is_null(value)) {
-        json_object_set_new(body, "selector", json_object());
-    } else if (value) {
-        json_t *selector =
-            patch ? json_deep_copy(json_object_get(body, "selector")) : NULL;
-        const char *key;
-        json_t *v;
-
-        if (!selector) {
-            selector = json_object();
-        }
-        json_object_foreach((json_t *) value, key, v)
-        {
-            if (json_is_null(v)) {
-                json_object_del(selector, key);
-            } else {
-                json_object_set(selector, key, v);
-            }
-        }
-        json_object_set_new(body, "selector", selector);
-    }
+    api_merge_labels(body, "selector", json_object_get(in, "selector"));
     return 0;
 }
 
@@ -553,96 +475,44 @@ sg_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
     return out;
 }
 
+/* Brings the ports' identities in line when a group's selector changed
+ * (an api_written_func): a new group with an empty one selects nothing. */
+static int
+sg_written(struct store_txn *txn, const char *name, const json_t *old,
+           const json_t *body, const char *what, struct api_error *err)
+{
+    const json_t *selector = json_object_get(body, "selector");
+    int error;
+
+    if (old ? json_equal(json_object_get(old, "selector"), selector)
+            : !json_object_size(selector)) {
+        return 0;
+    }
+    error = sync_all_ports(txn);
+    return error ? api_sg_sync_error(error, what, err) : 0;
+}
+
 static const struct api_kind sg_kind = {
     .kind = "security-group",
     .plural = "security groups",
     .fields = sg_fields,
     .n_fields = ARRAY_SIZE(sg_fields),
     .out = sg_out,
+    .written = sg_written,
 };
-
-/* Writes group 'obj' (a creation if its version is 0) with 'body' in
- * 'txn', brings the ports' identities in line if the selector changed
- * from 'old_selector', commits and answers the group's API form. */
-static int
-sg_write(struct api *api, struct store_txn **txn, struct store_obj *obj,
-         json_t *body, const json_t *old_selector, const char *what,
-         json_t **out, struct api_error *err)
-{
-    bool create = obj->version == 0;
-    int64_t revision;
-    char now[32];
-    int status, error;
-
-    api_now(now);
-    if (create) {
-        json_object_set_new(body, "created_at", json_string(now));
-    }
-    json_object_set_new(body, "updated_at", json_string(now));
-    error = store_put(*txn, "security-group", obj->name, body,
-                      create ? STORE_CREATE : obj->version, NULL);
-    if (error) {
-        return api_store_error(error, what, err);
-    }
-    if (!json_equal(old_selector, json_object_get(body, "selector"))) {
-        error = sync_all_ports(*txn);
-        if (error) {
-            return api_sg_sync_error(error, what, err);
-        }
-    }
-    /* The answer's members are those of the change, read before the
-     * commit. */
-    json_decref(obj->body);
-    obj->body = json_incref(body);
-    obj->version++;
-    *out = sg_out(api, *txn, obj);
-    status = api_commit(*txn, &revision, err);
-    *txn = NULL;
-    if (status) {
-        json_decref(*out);
-        *out = NULL;
-        return status;
-    }
-    json_object_set_new(*out, "revision", json_integer(revision));
-    return create ? 201 : 200;
-}
 
 int
 api_sg_create(struct api *api, const json_t *in, json_t **out,
               struct api_error *err)
 {
-    const char *name = api_get_string(in, "name");
-    char *what = api_what("security group", name);
-    struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
-    json_t *body = json_object();
-    json_t *none = json_object();
+    char *what = api_what("security group", api_get_string(in, "name"));
     int status;
 
     status = api_check_input(in, sg_fields, ARRAY_SIZE(sg_fields), what, NULL,
                              false, err);
     if (!status) {
-        status = api_check_name(name, "name", what, err);
+        status = api_kind_create(api, &sg_kind, in, what, sg_apply, out, err);
     }
-    if (!status) {
-        json_object_set_new(body, "selector", json_object());
-        status = sg_apply(in, body, false, what, err);
-    }
-    if (!status) {
-        status = api_begin(api, true, &txn, err);
-    }
-    if (!status) {
-        status = api_check_absent(txn, "security-group", name, what, err);
-    }
-    if (!status) {
-        obj.kind = "security-group";
-        obj.name = (char *) name;
-        status = sg_write(api, &txn, &obj, body, none, what, out, err);
-        json_decref(obj.body);
-    }
-    store_abort(txn);
-    json_decref(body);
-    json_decref(none);
     free(what);
     return status;
 }
@@ -731,34 +601,9 @@ api_sg_patch(struct api *api, const char *name, const json_t *in,
              int64_t if_match, json_t **out, struct api_error *err)
 {
     char *what = api_what("security group", name);
-    struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
-    json_t *current = NULL, *body = NULL, *old_selector = NULL;
-    int status;
+    int status = api_kind_patch(api, &sg_kind, name, in, if_match, what,
+                                sg_apply, out, err);
 
-    status = api_kind_patch_begin(api, &sg_kind, name, in, if_match, what,
-                                  &txn, &obj, &current, err);
-    if (!status) {
-        body = json_deep_copy(obj.body);
-        status = sg_apply(in, body, true, what, err);
-    }
-    if (status) {
-        goto out;
-    }
-    if (json_equal(body, obj.body)) {
-        *out = json_incref(current);
-        status = 200;
-        goto out;
-    }
-    old_selector = json_incref(json_object_get(obj.body, "selector"));
-    status = sg_write(api, &txn, &obj, body, old_selector, what, out, err);
-
-out:
-    store_abort(txn);
-    store_obj_clear(&obj);
-    json_decref(current);
-    json_decref(body);
-    json_decref(old_selector);
     free(what);
     return status;
 }
@@ -864,11 +709,7 @@ api_sg_delete(struct api *api, const char *name, const json_t *in,
             goto out;
         }
     }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    status = api_finish_no_content(&txn, 0, what, err);
 
 out:
     store_abort(txn);
@@ -1041,26 +882,16 @@ parse_ports(const char *text, long *lo, long *hi)
 static const char *
 parse_peer_cidr(const char *text, char buf[24])
 {
-    const char *slash = strchr(text, '/');
-    char addr[INET_ADDRSTRLEN];
-    uint32_t be, ip, mask;
-    size_t digits;
+    const char *problem;
+    uint32_t ip, mask;
     int prefix;
 
-    if (!slash || slash - text >= (long) sizeof addr) {
-        return "not a CIDR (expected a.b.c.d/N, e.g. 192.0.2.0/24)";
+    problem = api_parse_ipv4_prefix(
+        text, "not a CIDR (expected a.b.c.d/N, e.g. 192.0.2.0/24)", &ip,
+        &prefix);
+    if (problem) {
+        return problem;
     }
-    memcpy(addr, text, slash - text);
-    addr[slash - text] = '\0';
-    if (!addr_parse_ipv4(addr, &be)) {
-        return "not an IPv4 address before the \"/\" (expected a.b.c.d/N)";
-    }
-    digits = strspn(slash + 1, "0123456789");
-    if (!digits || digits > 2 || slash[1 + digits] || atoi(slash + 1) > 32) {
-        return "prefix length must be 0..32";
-    }
-    prefix = atoi(slash + 1);
-    ip = ntohl(be);
     mask = prefix ? UINT32_MAX << (32 - prefix) : 0;
     if (ip & ~mask) {
         return "host bits must be zero (the prefix's first address, e.g. "
@@ -1069,18 +900,6 @@ parse_peer_cidr(const char *text, char buf[24])
     snprintf(buf, 24, "%u.%u.%u.%u/%d", ip >> 24, (ip >> 16) & 0xff,
              (ip >> 8) & 0xff, ip & 0xff, prefix);
     return NULL;
-}
-
-/* Whether string 'value' is one of the NULL-terminated 'choices'. */
-static bool
-is_one_of(const char *value, const char *const *choices)
-{
-    for (size_t i = 0; choices[i]; i++) {
-        if (!strcmp(value, choices[i])) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* Checks rule input 'in' for 'what' and builds its stored body (without
@@ -1125,19 +944,19 @@ rule_check(const json_t *in, const char *what, json_t **bodyp,
     peer_cidr = api_get_string(in, "peer_cidr");
     icmp_type = json_object_get(in, "icmp_type");
     peer_group = json_object_get(in, "peer_group");
-    if (!is_one_of(direction, directions)) {
+    if (!api_is_one_of(direction, directions)) {
         return api_fail(err, 400, "direction",
                         "%s: direction \"%s\": expected \"ingress\" or "
                         "\"egress\"",
                         what, direction);
     }
-    if (!is_one_of(protocol, protocols)) {
+    if (!api_is_one_of(protocol, protocols)) {
         return api_fail(err, 400, "protocol",
                         "%s: protocol \"%s\": expected one of: tcp, udp, "
                         "icmp, icmpv6, any",
                         what, protocol);
     }
-    if (!is_one_of(action, actions)) {
+    if (!api_is_one_of(action, actions)) {
         return api_fail(err, 400, "action",
                         "%s: action \"%s\": expected \"allow\" or \"deny\"",
                         what, action);
@@ -1266,10 +1085,7 @@ api_sg_rule_create(struct api *api, const char *group, const json_t *in,
 
     status = api_begin(api, true, &txn, err);
     if (!status) {
-        status = api_get_object(txn, "security-group", group, what, &obj, err);
-        if (!status) {
-            store_obj_clear(&obj);
-        }
+        status = api_check_present(txn, "security-group", group, what, err);
     }
     if (!status) {
         status = rule_check(in, rule_what, &body, err);
@@ -1356,7 +1172,6 @@ api_sg_rule_list(struct api *api, const char *group, const json_t *query,
     struct store_txn *txn = NULL;
     const char *page_token;
     json_t *hits = NULL;
-    struct store_obj obj;
     char *after = NULL;
     size_t limit;
     int64_t token_id = 0;
@@ -1372,12 +1187,11 @@ api_sg_rule_list(struct api *api, const char *group, const json_t *query,
         status = api_begin(api, false, &txn, err);
     }
     if (!status) {
-        status = api_get_object(txn, "security-group", group, what, &obj, err);
+        status = api_check_present(txn, "security-group", group, what, err);
     }
     if (status) {
         goto out;
     }
-    store_obj_clear(&obj);
 
     hits = load_hits(txn);
     page.prefix = xasprintf("%s/", group);
@@ -1419,17 +1233,15 @@ rule_read(struct store_txn *txn, const char *group, const char *id_text,
           struct store_obj *obj, struct api_error *err)
 {
     char *what = api_what("security group", group);
-    struct store_obj g;
     int64_t id;
     char *key, *rule_what;
     int status;
 
-    status = api_get_object(txn, "security-group", group, what, &g, err);
+    status = api_check_present(txn, "security-group", group, what, err);
     if (status) {
         free(what);
         return status;
     }
-    store_obj_clear(&g);
     rule_what = xasprintf("%s: rule %s", what, id_text);
     if (!parse_rule_id(id_text, &id)) {
         status = api_fail(err, 404, NULL,
@@ -1485,13 +1297,7 @@ api_sg_rule_delete(struct api *api, const char *group, const char *id,
     if (!status) {
         error = store_delete(txn, "sg-rule", obj.name, STORE_ANY);
         store_obj_clear(&obj);
-        if (error) {
-            status = api_store_error(error, "deleting a rule", err);
-        } else {
-            status = api_commit(txn, NULL, err);
-            txn = NULL;
-            status = status ? status : 204;
-        }
+        status = api_finish_no_content(&txn, error, "deleting a rule", err);
     }
     store_abort(txn);
     return status;
@@ -1505,10 +1311,8 @@ api_host_rule_hits(struct api *api, const char *host, const json_t *in,
 {
     char *what = api_what("host", host);
     struct store_txn *txn = NULL;
-    struct store_obj obj;
     json_t *hits, *body = NULL, *value;
     const char *id;
-    bool same = false;
     int status, error;
 
     status =
@@ -1538,29 +1342,15 @@ api_host_rule_hits(struct api *api, const char *host, const json_t *in,
     }
     status = api_begin(api, true, &txn, err);
     if (!status) {
-        status = api_get_object(txn, "host", host, what, &obj, err);
+        status = api_check_present(txn, "host", host, what, err);
     }
     if (status) {
         goto out;
     }
-    store_obj_clear(&obj);
+    /* Counters that did not move are not worth a write. */
     body = json_pack("{sO}", "hits", hits);
-    if (!store_get(txn, "rule-hits", host, &obj)) {
-        same = json_equal(obj.body, body);
-        store_obj_clear(&obj);
-    }
-    /* Counters that did not move are not worth a commit. */
-    error =
-        same ? 0 : store_put(txn, "rule-hits", host, body, STORE_ANY, NULL);
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    error = api_put_changed(txn, "rule-hits", host, body);
+    status = api_finish_no_content(&txn, error, what, err);
 
 out:
     store_abort(txn);

@@ -391,6 +391,95 @@ api_check_description(const json_t *value, const char *what,
 }
 
 int
+api_check_labels(const json_t *labels, const char *field, bool patch,
+                 const char *what, struct api_error *err)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *) labels, key, value)
+    {
+        char *q = api_quote(key);
+        int status = 0;
+
+        if (!*key || strlen(key) > API_LABEL_MAX || strchr(key, '=')) {
+            status = api_fail(err, 400, field,
+                              "%s: %s: key %s: must be 1 to %d characters "
+                              "without \"=\"",
+                              what, field, q, API_LABEL_MAX);
+        } else if (json_is_null(value) && patch) {
+            /* Removes the pair. */
+        } else if (!json_is_string(value)) {
+            status = api_fail(err, 400, field,
+                              "%s: %s: %s: expected a string value", what,
+                              field, q);
+        } else if (strlen(json_string_value(value)) > API_LABEL_MAX) {
+            status =
+                api_fail(err, 400, field,
+                         "%s: %s: %s: the value is longer than %d characters",
+                         what, field, q, API_LABEL_MAX);
+        }
+        free(q);
+        if (status) {
+            return status;
+        }
+    }
+    return 0;
+}
+
+void
+api_merge_labels(json_t *body, const char *field, const json_t *value)
+{
+    json_t *labels;
+    const char *key;
+    json_t *v;
+
+    if (json_is_null(value)) {
+        json_object_set_new(body, field, json_object());
+        return;
+    } else if (!value) {
+        return;
+    }
+    labels = json_deep_copy(json_object_get(body, field));
+    if (!labels) {
+        labels = json_object();
+    }
+    json_object_foreach((json_t *) value, key, v)
+    {
+        if (json_is_null(v)) {
+            json_object_del(labels, key);
+        } else {
+            json_object_set(labels, key, v);
+        }
+    }
+    json_object_set_new(body, field, labels);
+}
+
+bool
+api_is_one_of(const char *s, const char *const *choices)
+{
+    for (size_t i = 0; choices[i]; i++) {
+        if (!strcmp(s, choices[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+api_parse_limit(const char *s, size_t *limit)
+{
+    char *end;
+    long long n = s ? strtoll(s, &end, 10) : 0;
+
+    if (!s || !*s || *end || n < 1 || n > API_LIST_MAX) {
+        return false;
+    }
+    *limit = n;
+    return true;
+}
+
+int
 api_list_query(const json_t *query, const char *kind,
                const char *const extra[], size_t *limit,
                const char **page_token, struct api_error *err)
@@ -409,16 +498,12 @@ api_list_query(const json_t *query, const char *kind,
             known |= !strcmp(key, extra[i]);
         }
         if (!strcmp(key, "limit")) {
-            char *end;
-            long long n = s ? strtoll(s, &end, 10) : 0;
-
-            if (!s || !*s || *end || n < 1 || n > API_LIST_MAX) {
+            if (!api_parse_limit(s, limit)) {
                 return api_fail(
                     err, 400, "limit",
                     "listing %s: limit \"%s\": must be an integer 1..%d", kind,
                     s ? s : "", API_LIST_MAX);
             }
-            *limit = n;
         } else if (!strcmp(key, "page_token")) {
             /* Tokens are object names, so anything else is forged. */
             if (!s || !api_name_is_valid(s)) {
@@ -495,6 +580,74 @@ api_commit(struct store_txn *txn, int64_t *revision, struct api_error *err)
     return error ? api_store_error(error, "committing", err) : 0;
 }
 
+int
+api_finish_no_content(struct store_txn **txn, int error, const char *what,
+                      struct api_error *err)
+{
+    int status;
+
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    status = api_commit(*txn, NULL, err);
+    *txn = NULL;
+    return status ? status : 204;
+}
+
+int
+api_put_changed(struct store_txn *txn, const char *kind, const char *name,
+                const json_t *body)
+{
+    struct store_obj obj;
+    bool same = false;
+
+    if (!store_get(txn, kind, name, &obj)) {
+        same = json_equal(obj.body, body);
+        store_obj_clear(&obj);
+    }
+    return same ? 0
+                : store_put(txn, kind, name, (json_t *) body, STORE_ANY, NULL);
+}
+
+/* State of api_lowest_free()'s walk. */
+struct free_scan {
+    int64_t candidate; /* Lowest number not known to be taken. */
+    int64_t max;       /* Past it, there is no use looking further. */
+};
+
+static int
+free_scan_cb(const struct store_obj *obj, void *scan_)
+{
+    struct free_scan *scan = scan_;
+    int64_t n = strtoll(obj->name, NULL, 10);
+
+    if (n > scan->candidate) {
+        return API_STOP;
+    }
+    if (n == scan->candidate) {
+        scan->candidate++;
+    }
+    return scan->candidate > scan->max ? API_STOP : 0;
+}
+
+int
+api_lowest_free(struct store_txn *txn, const char *kind, const char *after,
+                int64_t first, int64_t max, int64_t *n)
+{
+    struct free_scan scan = {.candidate = first, .max = max};
+    int error;
+
+    error = store_list(txn, kind, after, 0, free_scan_cb, &scan);
+    if (error && error != API_STOP) {
+        return error;
+    }
+    if (scan.candidate > max) {
+        return ENOSPC;
+    }
+    *n = scan.candidate;
+    return 0;
+}
+
 const char *
 api_get_string(const json_t *obj, const char *key)
 {
@@ -528,6 +681,19 @@ api_check_absent(struct store_txn *txn, const char *kind, const char *name,
         return api_store_error(error, what, err);
     }
     return 0;
+}
+
+int
+api_check_present(struct store_txn *txn, const char *kind, const char *name,
+                  const char *what, struct api_error *err)
+{
+    struct store_obj obj;
+    int status = api_get_object(txn, kind, name, what, &obj, err);
+
+    if (!status) {
+        store_obj_clear(&obj);
+    }
+    return status;
 }
 
 void
@@ -670,12 +836,55 @@ api_kind_patch_begin(struct api *api, const struct api_kind *k,
 }
 
 int
-api_kind_create_finish(const struct api_kind *k, const char *name,
-                       const char *what, struct store_txn **txn, json_t *body,
-                       json_t **out, struct api_error *err)
+api_kind_create_begin(struct api *api, const struct api_kind *k,
+                      const char *name, const char *what,
+                      struct store_txn **txn, struct api_error *err)
+{
+    int status = api_begin(api, true, txn, err);
+
+    return status ? status : api_check_absent(*txn, k->kind, name, what, err);
+}
+
+/* Ends a write of 'obj' of kind 'k', whose body was 'old' before (NULL for
+ * a creation): lets 'k' bring what depends on the object in line, reads
+ * its API form in '*txn' (so that it sees the change), commits '*txn'
+ * (setting it to NULL) and answers the API form with the commit's
+ * revision.  Returns 0 or the error status. */
+static int
+kind_commit(struct api *api, const struct api_kind *k, struct store_txn **txn,
+            struct store_obj *obj, const json_t *old, const char *what,
+            json_t **out, struct api_error *err)
+{
+    int64_t revision;
+    json_t *answer;
+    int status;
+
+    if (k->written) {
+        status = k->written(*txn, obj->name, old, obj->body, what, err);
+        if (status) {
+            return status;
+        }
+    }
+    answer = kind_out(k, api, *txn, obj);
+    status = api_commit(*txn, &revision, err);
+    *txn = NULL;
+    if (status) {
+        json_decref(answer);
+        return status;
+    }
+    obj->mod_revision = revision;
+    json_object_set_new(answer, "revision", json_integer(revision));
+    *out = answer;
+    return 0;
+}
+
+int
+api_kind_create_finish(struct api *api, const struct api_kind *k,
+                       const char *name, const char *what,
+                       struct store_txn **txn, json_t *body, json_t **out,
+                       struct api_error *err)
 {
     struct store_obj created;
-    int64_t revision;
     char now[32];
     int status;
     int error;
@@ -687,23 +896,25 @@ api_kind_create_finish(const struct api_kind *k, const char *name,
     if (error) {
         return api_store_error(error, what, err);
     }
-    status = api_commit(*txn, &revision, err);
-    *txn = NULL;
-    if (status) {
-        return status;
-    }
-    api_created(&created, k->kind, name, body, revision);
-    *out = api_object_out(&created);
-    return 201;
+    api_created(&created, k->kind, name, body, 0);
+    status = kind_commit(api, k, txn, &created, NULL, what, out, err);
+    return status ? status : 201;
 }
 
-int
-api_kind_patch_finish(const struct api_kind *k, const char *name,
-                      const char *what, struct store_txn **txn,
-                      struct store_obj *obj, json_t *current, json_t *body,
-                      json_t **out, struct api_error *err)
+/* Ends a PATCH begun with api_kind_patch_begin() whose merged body is
+ * 'body': if it equals the stored one, answers 'current' (nothing changes,
+ * so neither does the version); otherwise stamps "updated_at", writes it
+ * over version 'obj->version', and goes on as api_kind_create_finish()
+ * does, updating 'obj' to the new version.  Returns 200 or the error
+ * status; the caller still aborts '*txn' if set and frees 'obj', 'current'
+ * and 'body'. */
+static int
+kind_patch_finish(struct api *api, const struct api_kind *k, const char *name,
+                  const char *what, struct store_txn **txn,
+                  struct store_obj *obj, json_t *current, json_t *body,
+                  json_t **out, struct api_error *err)
 {
-    int64_t revision;
+    json_t *old;
     char now[32];
     int status;
     int error;
@@ -718,14 +929,64 @@ api_kind_patch_finish(const struct api_kind *k, const char *name,
     if (error) {
         return api_store_error(error, what, err);
     }
-    status = api_commit(*txn, &revision, err);
-    *txn = NULL;
-    if (status) {
-        return status;
+    old = json_incref(obj->body);
+    api_updated(obj, body, 0);
+    status = kind_commit(api, k, txn, obj, old, what, out, err);
+    json_decref(old);
+    return status ? status : 200;
+}
+
+int
+api_kind_create(struct api *api, const struct api_kind *k, const json_t *in,
+                const char *what, api_apply_func *apply, json_t **out,
+                struct api_error *err)
+{
+    const char *name = api_get_string(in, "name");
+    struct store_txn *txn = NULL;
+    json_t *body = json_object();
+    int status;
+
+    status = api_check_name(name, "name", what, err);
+    if (!status) {
+        status = apply(NULL, NULL, in, body, what, err);
     }
-    api_updated(obj, body, revision);
-    *out = api_object_out(obj);
-    return 200;
+    if (!status) {
+        status = api_kind_create_begin(api, k, name, what, &txn, err);
+    }
+    if (!status) {
+        status =
+            api_kind_create_finish(api, k, name, what, &txn, body, out, err);
+    }
+    store_abort(txn);
+    json_decref(body);
+    return status;
+}
+
+int
+api_kind_patch(struct api *api, const struct api_kind *k, const char *name,
+               const json_t *in, int64_t if_match, const char *what,
+               api_apply_func *apply, json_t **out, struct api_error *err)
+{
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    json_t *current = NULL, *body = NULL;
+    int status;
+
+    status = api_kind_patch_begin(api, k, name, in, if_match, what, &txn, &obj,
+                                  &current, err);
+    if (!status) {
+        body = json_deep_copy(obj.body);
+        status = apply(txn, &obj, in, body, what, err);
+    }
+    if (!status) {
+        status = kind_patch_finish(api, k, name, what, &txn, &obj, current,
+                                   body, out, err);
+    }
+    store_abort(txn);
+    store_obj_clear(&obj);
+    json_decref(current);
+    json_decref(body);
+    return status;
 }
 
 int

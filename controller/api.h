@@ -206,6 +206,23 @@ int api_check_version(int64_t expected, int64_t current, const char *what,
 int api_check_description(const json_t *value, const char *what,
                           struct api_error *err);
 
+/* Checks label set 'labels', input field 'field' ("labels", "selector") of
+ * 'what': keys of 1 to API_LABEL_MAX characters without "=", string values
+ * of at most API_LABEL_MAX.  In a merge patch ('patch'), null values
+ * (removals) are allowed. */
+int api_check_labels(const json_t *labels, const char *field, bool patch,
+                     const char *what, struct api_error *err);
+/* Applies checked label set 'value' of input field 'field' to 'body' as a
+ * merge patch: null empties the set, absent leaves it, and otherwise its
+ * pairs are added to the set in 'body', null values removing one. */
+void api_merge_labels(json_t *body, const char *field, const json_t *value);
+
+/* Whether string 's' is one of the NULL-terminated 'choices'. */
+bool api_is_one_of(const char *s, const char *const *choices);
+/* Parses list query parameter "limit" value 's' (NULL if it has none), an
+ * integer 1..API_LIST_MAX, into '*limit'; false if it is not one. */
+bool api_parse_limit(const char *s, size_t *limit);
+
 /* Reads "limit" and "page_token" from list query 'query', and checks that
  * 'query' has no members but those and the NULL-terminated 'extra'. */
 int api_list_query(const json_t *query, const char *kind,
@@ -228,6 +245,24 @@ int api_commit(struct store_txn *, int64_t *revision, struct api_error *);
  * returns the status: 503 when the store is busy, 500 otherwise. */
 int api_store_error(int error, const char *what, struct api_error *err);
 
+/* Ends a write answered without a body (a DELETE, an agent's report)
+ * whose last store operation returned 'error': answers a store error for
+ * 'what' if it failed, otherwise commits '*txn' (setting it to NULL).
+ * Returns 204 or the error status. */
+int api_finish_no_content(struct store_txn **txn, int error, const char *what,
+                          struct api_error *err);
+/* Writes 'body' as object 'name' of kind 'kind' in 'txn' unless it holds
+ * exactly that already: rewriting an unchanged report would wake every
+ * long poll for nothing.  Returns 0 or a store error. */
+int api_put_changed(struct store_txn *txn, const char *kind, const char *name,
+                    const json_t *body);
+/* Finds the lowest number from 'first' to 'max' that names no object of
+ * kind 'kind' in 'txn', whose names are zero-padded numbers, walking from
+ * the name 'after' (that of 'first' - 1).  Stores it in '*n' and returns 0,
+ * ENOSPC if all are taken, or a store error. */
+int api_lowest_free(struct store_txn *txn, const char *kind, const char *after,
+                    int64_t first, int64_t max, int64_t *n);
+
 /* Reads the string member 'key' of a JSON object, or NULL. */
 const char *api_get_string(const json_t *obj, const char *key);
 
@@ -240,6 +275,13 @@ const char *api_get_string(const json_t *obj, const char *key);
 typedef json_t *api_out_func(struct api *, struct store_txn *txn,
                              const struct store_obj *obj);
 
+/* Brings what depends on object 'name' in line with its new 'body', just
+ * written in 'txn' over 'old' (NULL for a creation), before the commit.
+ * Returns 0 or the error status, with 'err' filled in for 'what'. */
+typedef int api_written_func(struct store_txn *txn, const char *name,
+                             const json_t *old, const json_t *body,
+                             const char *what, struct api_error *err);
+
 /* One kind of object, as the shared handlers see it. */
 struct api_kind {
     const char *kind;               /* Store kind, e.g. "network". */
@@ -248,12 +290,18 @@ struct api_kind {
     size_t n_fields;                /* Number of 'fields'. */
     api_out_func *out;              /* API form, or NULL for
                                      * api_object_out(). */
+    api_written_func *written;      /* After a create or a patch writes,
+                                     * or NULL. */
 };
 
 /* Answers 409 "already exists" for 'what' if 'txn' holds object 'name' of
  * kind 'kind', or a store error if it cannot tell; 0 if there is none. */
 int api_check_absent(struct store_txn *, const char *kind, const char *name,
                      const char *what, struct api_error *);
+/* Answers 404 "not found" for 'what' unless 'txn' holds object 'name' of
+ * kind 'kind', or a store error if it cannot tell; 0 if it is there. */
+int api_check_present(struct store_txn *, const char *kind, const char *name,
+                      const char *what, struct api_error *);
 /* Fills 'obj' to describe object 'name' of kind 'kind' with 'body', just
  * created at 'revision', for its API form.  'obj' borrows 'name' and
  * 'body': do not clear it. */
@@ -287,24 +335,47 @@ int api_kind_patch_begin(struct api *, const struct api_kind *k,
                          const char *what, struct store_txn **txn,
                          struct store_obj *obj, json_t **current,
                          struct api_error *);
+/* Starts the creation of object 'name' of kind 'k', called 'what' in
+ * messages: begins a write transaction into '*txn' and answers 409 if the
+ * object exists already.  Returns 0 or the error status; either way the
+ * caller aborts '*txn' if it did not commit it. */
+int api_kind_create_begin(struct api *, const struct api_kind *k,
+                          const char *name, const char *what,
+                          struct store_txn **txn, struct api_error *);
 /* Ends the creation of object 'name' of kind 'k' from the checked 'body'
  * in write transaction '*txn': stamps "created_at" and "updated_at",
- * writes it as new, commits '*txn' (setting it to NULL) and answers its API
- * form.  Returns 201 or the error status; the caller still aborts '*txn'
- * if set and frees 'body'. */
-int api_kind_create_finish(const struct api_kind *k, const char *name,
-                           const char *what, struct store_txn **txn,
-                           json_t *body, json_t **out, struct api_error *);
-/* Ends a PATCH begun with api_kind_patch_begin() whose merged body is
- * 'body': if it equals the stored one, answers 'current' (nothing changes,
- * so neither does the version); otherwise stamps "updated_at", writes it
- * over version 'obj->version', commits '*txn' (setting it to NULL) and
- * answers the new API form.  Returns 200 or the error status; the caller
- * still aborts '*txn' if set and frees 'obj', 'current' and 'body'. */
-int api_kind_patch_finish(const struct api_kind *k, const char *name,
-                          const char *what, struct store_txn **txn,
-                          struct store_obj *obj, json_t *current, json_t *body,
-                          json_t **out, struct api_error *);
+ * writes it as new, calls 'k''s 'written' hook, reads its API form,
+ * commits '*txn' (setting it to NULL) and answers the API form with the
+ * commit's revision.  Returns 201 or the error status; the caller still
+ * aborts '*txn' if set and frees 'body'. */
+int api_kind_create_finish(struct api *, const struct api_kind *k,
+                           const char *name, const char *what,
+                           struct store_txn **txn, json_t *body, json_t **out,
+                           struct api_error *);
+/* Applies input 'in' of 'what', already checked against its kind's
+ * fields, to 'body': as a merge patch of stored object 'obj', whose body
+ * 'body' is a copy of, reading (and writing the index objects that go with
+ * it) in 'txn'; or, with NULL 'obj' and 'txn', for a creation from 'in'
+ * alone.  Returns 0 or the error status. */
+typedef int api_apply_func(struct store_txn *txn, const struct store_obj *obj,
+                           const json_t *in, json_t *body, const char *what,
+                           struct api_error *err);
+/* POST 'in', already checked against its kind's fields, of an object of
+ * kind 'k' called 'what' in messages, whose body 'apply' makes from 'in'
+ * alone (with NULL 'txn' and 'obj'): checks its "name", makes the body and
+ * creates it from api_kind_create_begin() to api_kind_create_finish().
+ * Returns 201 with the API form in '*out', or the error status. */
+int api_kind_create(struct api *, const struct api_kind *k, const json_t *in,
+                    const char *what, api_apply_func *apply, json_t **out,
+                    struct api_error *);
+/* PATCH 'in' (based on If-Match 'if_match' or STORE_ANY) of object 'name'
+ * of kind 'k', called 'what' in messages, from api_kind_patch_begin() to
+ * the write, with 'apply' making the new body from a copy of the stored
+ * one.  An unchanged body is answered as it is, with the same version.
+ * Returns 200 with the API form in '*out', or the error status. */
+int api_kind_patch(struct api *, const struct api_kind *k, const char *name,
+                   const json_t *in, int64_t if_match, const char *what,
+                   api_apply_func *apply, json_t **out, struct api_error *);
 /* Starts DELETE of object 'name' of kind 'k' the same way, for delete body
  * 'in' (NULL, or only the "version" it is based on).  Returns 0 for the
  * caller to check what else must hold, delete and commit, or the error
@@ -327,6 +398,12 @@ int api_network_patch(struct api *, const char *name, const json_t *in,
 int api_network_delete(struct api *, const char *name, const json_t *in,
                        int64_t if_match, struct api_error *);
 
+/* Parses 'cidr' of the form a.b.c.d/N, N from 0 to 32, into its address
+ * (host order) and prefix length, without checking its host bits.
+ * Returns NULL or what is wrong: 'problem', the caller's message with an
+ * example, when 'cidr' has no "/" after at most an address's length. */
+const char *api_parse_ipv4_prefix(const char *cidr, const char *problem,
+                                  uint32_t *ip, int *prefix);
 /* Parses and checks a network CIDR: an IPv4 prefix of API_PREFIX_MIN to
  * API_PREFIX_MAX bits, host bits zero, unicast.  On success stores the
  * network address (host order) and prefix length and returns NULL;

@@ -315,10 +315,8 @@ auth_token_create(struct api *api, const json_t *in, json_t **out,
         status = api_check_name(host, "host", what, err);
     }
     if (!status) {
-        status = api_begin(api, true, &txn, err);
-    }
-    if (!status) {
-        status = api_check_absent(txn, "token", name, what, err);
+        status =
+            api_kind_create_begin(api, &token_kind, name, what, &txn, err);
     }
     if (status) {
         goto out;
@@ -417,15 +415,7 @@ auth_token_delete(struct api *api, const char *name, const json_t *in,
         error = store_delete(txn, "token-hash", hash, STORE_ANY);
         error = error == ENOENT ? 0 : error;
     }
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
-    }
-    status = api_commit(txn, NULL, err);
-    txn = NULL;
-    if (!status) {
-        status = 204;
-    }
+    status = api_finish_no_content(&txn, error, what, err);
 
 out:
     store_abort(txn);

@@ -127,6 +127,12 @@ static const struct resource tokens = {
     .delete = auth_token_delete,
 };
 
+/* Flow logs are only listed here; POST has a route of its own. */
+static const struct resource flowlogs = {
+    .kind = "flow log",
+    .list = api_flowlogs_list,
+};
+
 static void
 identity_destroy(void *id)
 {
@@ -382,27 +388,50 @@ do_register(struct http_request *req, const void *res, void *server)
     json_decref(in);
 }
 
-static void
-do_heartbeat(struct http_request *req, const void *data, void *server_)
-{
-    struct server *server = server_;
-    struct api_error err = {0};
-    json_t *in;
-    int status;
+/* A report an agent sends about its host /v1/hosts/HOST/...: heartbeat,
+ * port-status or rule-hits. */
+struct host_report {
+    /* Records report 'in' of host 'host'. */
+    int (*put)(struct api *, const char *host, const json_t *in,
+               struct api_error *);
+    /* Notes an accepted report 'in' of 'host' on 'req', or NULL. */
+    void (*note)(struct http_request *req, const char *host, const json_t *in);
+};
 
-    if (!http_request_json(req, &in)) {
-        return;
-    }
-    status =
-        api_host_heartbeat(&server->api, http_request_param(req, 0), in, &err);
+static void
+note_heartbeat(struct http_request *req, const char *host, const json_t *in)
+{
     http_request_set_note(req, "heartbeat");
-    answer(req, status, NULL, &err);
-    json_decref(in);
 }
 
 static void
-do_port_status(struct http_request *req, const void *data, void *server_)
+note_port_status(struct http_request *req, const char *host, const json_t *in)
 {
+    size_t n = json_object_size(json_object_get(in, "ports"));
+
+    http_request_set_note(req, "port status of host \"%s\": %zu port%s", host,
+                          n, n == 1 ? "" : "s");
+}
+
+static const struct host_report heartbeat = {
+    .put = api_host_heartbeat,
+    .note = note_heartbeat,
+};
+
+static const struct host_report port_status = {
+    .put = api_host_port_status,
+    .note = note_port_status,
+};
+
+/* Counters come every few seconds and are not audited: no note. */
+static const struct host_report rule_hits = {
+    .put = api_host_rule_hits,
+};
+
+static void
+do_host_report(struct http_request *req, const void *report_, void *server_)
+{
+    const struct host_report *report = report_;
     struct server *server = server_;
     const char *host = http_request_param(req, 0);
     struct api_error err = {0};
@@ -412,12 +441,11 @@ do_port_status(struct http_request *req, const void *data, void *server_)
     if (!http_request_json(req, &in)) {
         return;
     }
-    status = api_host_port_status(&server->api, host, in, &err);
-    if (status < 400) {
-        http_request_set_note(
-            req, "port status of host \"%s\": %zu port%s", host,
-            json_object_size(json_object_get(in, "ports")),
-            json_object_size(json_object_get(in, "ports")) == 1 ? "" : "s");
+    status = report->put(&server->api, host, in, &err);
+    if (status < 400 && report->note) {
+        /* An error's message replaces any note, so notes are for
+         * successes. */
+        report->note(req, host, in);
     }
     answer(req, status, NULL, &err);
     json_decref(in);
@@ -461,23 +489,6 @@ do_sg_rules(struct http_request *req, const void *data, void *server_)
                                   &out, &err);
     }
     answer(req, status, out, &err);
-}
-
-static void
-do_rule_hits(struct http_request *req, const void *data, void *server_)
-{
-    struct server *server = server_;
-    struct api_error err = {0};
-    json_t *in;
-    int status;
-
-    if (!http_request_json(req, &in)) {
-        return;
-    }
-    status =
-        api_host_rule_hits(&server->api, http_request_param(req, 0), in, &err);
-    answer(req, status, NULL, &err);
-    json_decref(in);
 }
 
 static void
@@ -553,19 +564,6 @@ do_flowlogs_post(struct http_request *req, const void *data, void *server_)
         answer(req, status, NULL, &err);
     }
     json_decref(in);
-}
-
-static void
-do_flowlogs_list(struct http_request *req, const void *data, void *server_)
-{
-    struct server *server = server_;
-    struct api_error err = {0};
-    json_t *out = NULL;
-    int status;
-
-    status =
-        api_flowlogs_list(&server->api, http_request_query(req), &out, &err);
-    answer(req, status, out, &err);
 }
 
 static void
@@ -656,8 +654,7 @@ static const struct http_route routes[] = {
     {"DELETE", "/v1/qos-policies/*", do_delete, &qos_policies, ACCESS_ADMIN},
 
     {"GET", "/v1/security-groups", do_list, &security_groups, ACCESS_READ},
-    {"POST", "/v1/security-groups", do_create, &security_groups,
-     ACCESS_ADMIN},
+    {"POST", "/v1/security-groups", do_create, &security_groups, ACCESS_ADMIN},
     {"GET", "/v1/security-groups/*", do_get, &security_groups, ACCESS_READ},
     {"PATCH", "/v1/security-groups/*", do_patch, &security_groups,
      ACCESS_ADMIN},
@@ -674,14 +671,14 @@ static const struct http_route routes[] = {
     {"GET", "/v1/hosts/*", do_get, &hosts, ACCESS_READ},
     {"PATCH", "/v1/hosts/*", do_patch, &hosts, ACCESS_ADMIN},
     {"DELETE", "/v1/hosts/*", do_delete, &hosts, ACCESS_ADMIN},
-    {"POST", "/v1/hosts/*/heartbeat", do_heartbeat, NULL,
+    {"POST", "/v1/hosts/*/heartbeat", do_host_report, &heartbeat,
      ACCESS_HOST_WRITE | ACCESS_QUIET},
-    {"PUT", "/v1/hosts/*/port-status", do_port_status, NULL,
+    {"PUT", "/v1/hosts/*/port-status", do_host_report, &port_status,
      ACCESS_HOST_WRITE},
     {"GET", "/v1/hosts/*/desired-state", do_desired_state, NULL,
      ACCESS_HOST_READ},
     /* Agents report their counters every few seconds: not audited. */
-    {"PUT", "/v1/hosts/*/rule-hits", do_rule_hits, NULL,
+    {"PUT", "/v1/hosts/*/rule-hits", do_host_report, &rule_hits,
      ACCESS_HOST_WRITE | ACCESS_QUIET},
 
     {"GET", "/v1/tokens", do_list, &tokens, ACCESS_ADMIN},
@@ -694,7 +691,7 @@ static const struct http_route routes[] = {
     /* Flow logs come every few seconds from every host: not audited. */
     {"POST", "/v1/flowlogs", do_flowlogs_post, NULL,
      ACCESS_REGISTER | ACCESS_QUIET},
-    {"GET", "/v1/flowlogs", do_flowlogs_list, NULL, ACCESS_READ},
+    {"GET", "/v1/flowlogs", do_list, &flowlogs, ACCESS_READ},
     {"POST", "/v1/trace", do_trace, NULL, ACCESS_READ},
 };
 

@@ -14,6 +14,7 @@
 #include "packet/csum.h"
 #include "packet/hdr.h"
 #include "utils/addr.h"
+#include "utils/base64.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -152,62 +153,16 @@ trace_frame_is_vxlan(const uint8_t *frame, size_t len, uint32_t *vtep)
     return true;
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *
 trace_base64_encode(const uint8_t *data, size_t len)
 {
-    char *s = xmalloc((len + 2) / 3 * 4 + 1);
-    char *p = s;
-
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t) data[i] << 16;
-
-        v |= i + 1 < len ? (uint32_t) data[i + 1] << 8 : 0;
-        v |= i + 2 < len ? data[i + 2] : 0;
-        *p++ = b64[v >> 18];
-        *p++ = b64[(v >> 12) & 63];
-        *p++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < len ? b64[v & 63] : '=';
-    }
-    *p = '\0';
-    return s;
+    return base64_encode(data, len);
 }
 
 bool
 trace_base64_decode(const char *s, uint8_t *buf, size_t size, size_t *lenp)
 {
-    size_t n = strlen(s), len = 0;
-
-    if (n % 4) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = 0;
-        int pad = 0;
-
-        for (int k = 0; k < 4; k++) {
-            const char *c = s[i + k] ? strchr(b64, s[i + k]) : NULL;
-
-            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-                pad++;
-                v <<= 6;
-            } else if (!c || pad) {
-                return false;
-            } else {
-                v = v << 6 | (uint32_t) (c - b64);
-            }
-        }
-        for (int k = 0; k < 3 - pad; k++) {
-            if (len >= size) {
-                return false;
-            }
-            buf[len++] = v >> (16 - 8 * k);
-        }
-    }
-    *lenp = len;
-    return true;
+    return base64_decode(s, buf, size, lenp);
 }
 
 json_t *

@@ -2,6 +2,8 @@ noinst_LIBRARIES += utils/libfabric-utils.a
 utils_libfabric_utils_a_SOURCES = \
 	utils/addr.c \
 	utils/addr.h \
+	utils/base64.c \
+	utils/base64.h \
 	utils/conffile.c \
 	utils/conffile.h \
 	utils/log.c \

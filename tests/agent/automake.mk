@@ -14,16 +14,21 @@ tests_agent_test_state_SOURCES = \
 tests_agent_test_state_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
 tests_agent_test_state_LDADD = $(AGENT_TEST_LIBS)
 
-# Links reconcile.c against the fake datapath and netlink in the test
-# instead of the real ones.
-tests_agent_test_reconcile_SOURCES = \
-	tests/agent/test-reconcile.c \
+# The agent's code that turns a desired state into datapath entries, which
+# test-reconcile and test-firewall both link.
+AGENT_RECONCILE_SOURCES = \
 	agent/firewall.c \
 	agent/firewall.h \
 	agent/reconcile.c \
 	agent/reconcile.h \
 	agent/state.c \
 	agent/state.h
+
+# Links reconcile.c against the fake datapath and netlink in the test
+# instead of the real ones.
+tests_agent_test_reconcile_SOURCES = \
+	tests/agent/test-reconcile.c \
+	$(AGENT_RECONCILE_SOURCES)
 tests_agent_test_reconcile_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
 tests_agent_test_reconcile_LDADD = $(AGENT_TEST_LIBS)
 
@@ -34,12 +39,7 @@ check_PROGRAMS += tests/agent/test-firewall
 TESTS += tests/agent/test-firewall
 tests_agent_test_firewall_SOURCES = \
 	tests/agent/test-firewall.c \
-	agent/firewall.c \
-	agent/firewall.h \
-	agent/reconcile.c \
-	agent/reconcile.h \
-	agent/state.c \
-	agent/state.h
+	$(AGENT_RECONCILE_SOURCES)
 tests_agent_test_firewall_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
 tests_agent_test_firewall_LDADD = $(DATAPATH_LIBS) $(AGENT_TEST_LIBS)
 

@@ -73,6 +73,20 @@ parse(const char *text)
     " 'rules': [" RULES "]},"                                                 \
     "{'id': 301, 'groups': ['db'], 'governs': []}"
 
+/* Parses DOC("allow", ...) in which identity 300 governs ingress with the
+ * two rules 'a' and 'b' (JSON objects, single-quoted). */
+static struct state *
+parse_ingress_rules(const char *a, const char *b)
+{
+    char *rules = xasprintf("%s, %s", a, b);
+    char *text = xasprintf(DOC("allow", IDS("'ingress'", "%s")), rules);
+    struct state *s = parse(text);
+
+    free(text);
+    free(rules);
+    return s;
+}
+
 /* Compiles 's' with 'ids' (NULL: a fresh assignment) into '*t', sorted. */
 static void
 compile(const struct state *s, struct fw_cidr_ids *ids,
@@ -273,24 +287,17 @@ test_cidr_ids_stable(void **state)
     struct fw_cidr_ids *restarted = fw_cidr_ids_create();
     struct reconcile_tables t;
     struct state *s;
-    char *rules, *text;
 
-    rules = xasprintf("%s, %s", r1, r2);
-    text = xasprintf(DOC("allow", IDS("'ingress'", "%s")), rules);
-    s = parse(text);
+    s = parse_ingress_rules(r1, r2);
     compile(s, ids, &t);
     ASSERT_ENTRIES(&t, DP_POLICY_CIDRS,
                    "policy-cidrs vni 100 10.2.0.0/16 -> identity 49152",
                    "policy-cidrs vni 100 10.3.0.0/16 -> identity 49153");
     reconcile_tables_destroy(&t);
     state_destroy(s);
-    free(text);
-    free(rules);
 
     /* 10.2/16 goes, 10.1/16 comes: 49152 is not reused at once. */
-    rules = xasprintf("%s, %s", r3, r2);
-    text = xasprintf(DOC("allow", IDS("'ingress'", "%s")), rules);
-    s = parse(text);
+    s = parse_ingress_rules(r3, r2);
     compile(s, ids, &t);
     ASSERT_ENTRIES(&t, DP_POLICY_CIDRS,
                    "policy-cidrs vni 100 10.1.0.0/16 -> identity 49154",
@@ -309,8 +316,6 @@ test_cidr_ids_stable(void **state)
                    "policy-cidrs vni 100 10.3.0.0/16 -> identity 49153");
     reconcile_tables_destroy(&t);
     state_destroy(s);
-    free(text);
-    free(rules);
     fw_cidr_ids_destroy(ids);
     fw_cidr_ids_destroy(restarted);
 }

@@ -36,6 +36,9 @@ TESTS += tests/cli/test-fabricctl
 TESTS += tests/cli/completion.sh
 EXTRA_DIST += tests/cli/completion.sh
 
+# The helpers that fabricctl-e2e.sh and flowlog.sh source.
+EXTRA_DIST += tests/cli/fabricctl-lib.sh
+
 # Needs controller/fabric-controller and cli/fabricctl built.
 TESTS += tests/cli/fabricctl-e2e.sh
 EXTRA_DIST += tests/cli/fabricctl-e2e.sh

@@ -15,12 +15,8 @@
 set -eu
 
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/common.sh"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fabricctl-lib.sh"
 
-FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
-CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
-
-[ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
-[ -x "$CONTROLLER" ] || skip "$CONTROLLER not built"
 require_cmd python3 openssl
 
 tmp=$(mktemp -d /tmp/fabricctl-e2e.XXXXXX)
@@ -46,69 +42,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Nothing from the caller's environment may steer fabricctl.
-unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
-
 # ---------------------------------------------------------------------------
-# Helpers.
-
-# Runs fabricctl "args...", keeping its output in $tmp/out, its errors in
-# $tmp/err and its exit status in $rc.
-ctl() {
-    set +e
-    "$FABRICCTL" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    set -e
-}
-
-# Runs fabricctl "args..." and fails unless it exits 0.
-ok() {
-    ctl "$@"
-    [ "$rc" -eq 0 ] || fail "fabricctl $*: exit $rc: $(cat "$tmp/err")"
-}
-
-# Runs fabricctl "args..." and fails unless it exits "status".
-refused() {
-    local want=$1
-    shift
-    ctl "$@"
-    [ "$rc" -eq "$want" ] \
-        || fail "fabricctl $*: exit $rc instead of $want: $(cat "$tmp/err")"
-}
-
-# Fails unless the last standard error is one line "fabricctl: ..." that
-# matches extended regular expression "re" (case-insensitive).
-err_says() {
-    [ "$(wc -l <"$tmp/err")" -ge 1 ] || fail "no message on stderr"
-    head -n 1 "$tmp/err" | grep -q '^fabricctl: ' \
-        || fail "message does not start with \"fabricctl: \": $(cat "$tmp/err")"
-    grep -Eiq -- "$1" "$tmp/err" \
-        || fail "message does not say /$1/: $(cat "$tmp/err")"
-}
-
-# Fails unless the last standard output matches "re".
-out_says() {
-    grep -Eq -- "$1" "$tmp/out" \
-        || fail "output does not match /$1/:"$'\n'"$(cat "$tmp/out")"
-}
-
-# Prints Python expression "expr" evaluated with "d" bound to the last
-# standard output, parsed as JSON.
-js() {
-    python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list, bool)) or v is None else v)' \
-        "$tmp/out" "$1"
-}
-
-# Fails unless Python expression "expr" over the last JSON output equals
-# "want".
-js_is() {
-    local got
-    got=$(js "$1") || fail "cannot evaluate $1 over: $(cat "$tmp/out")"
-    [ "$got" = "$2" ] || fail "$1 is $got, expected $2"
-}
+# Helpers of this story; those it shares with flowlog.sh (ctl, ok, refused,
+# err_says, out_says, js, js_is, start_controller, wait_controller,
+# free_port) are in fabricctl-lib.sh.
 
 # Fails unless the last standard output is a table whose header starts
 # with the words "headers..." and whose every column starts at the
@@ -132,45 +69,6 @@ EOF
 # Counts the rows of the last table output, header excluded.
 rows() {
     echo $(( $(wc -l <"$tmp/out") - 1 ))
-}
-
-# Starts a controller on a fresh database in "$tmp/NAME" listening on
-# 127.0.0.1:"port", with extra "args...", and prints its pid.  Its log is
-# "$tmp/NAME.log".
-start_controller() {
-    local name=$1 port=$2
-    shift 2
-    mkdir "$tmp/$name"
-    : >"$tmp/$name/controller.conf" # Whatever /etc/fabric holds stays out.
-    "$CONTROLLER" --config "$tmp/$name/controller.conf" --db "$tmp/$name/db" \
-        --listen "127.0.0.1:$port" \
-        --bootstrap-token-file "$tmp/$name/bootstrap-token" "$@" \
-        </dev/null >"$tmp/$name.log" 2>&1 &
-    echo $!
-}
-
-# Waits until the controller "pid" has written its bootstrap token and
-# fabricctl "args..." reaches it.
-wait_controller() {
-    local pid=$1 i
-    shift
-    for i in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || fail "the controller exited"
-        if [ -s "$FABRIC_TOKEN_FILE" ]; then
-            ctl "$@" status
-            [ "$rc" -ne 3 ] && return 0
-        fi
-        sleep 0.1
-    done
-    fail "the controller did not answer within 10 s: $(cat "$tmp/err")"
-}
-
-# Prints a TCP port on 127.0.0.1 that is free right now.
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
 }
 
 # ---------------------------------------------------------------------------

@@ -14,12 +14,8 @@
 set -eu
 
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/common.sh"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fabricctl-lib.sh"
 
-FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
-CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
-
-[ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
-[ -x "$CONTROLLER" ] || skip "$CONTROLLER not built"
 require_cmd python3
 
 tmp=$(mktemp -d /tmp/fabricctl-flowlog.XXXXXX)
@@ -32,48 +28,14 @@ cleanup() {
         kill "$controller_pid" 2>/dev/null || true
         wait "$controller_pid" 2>/dev/null || true
     fi
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -s "$tmp/controller.log" ]; then
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -s "$tmp/main.log" ]; then
         echo "=== last lines of the controller's log" >&2
-        tail -n 20 "$tmp/controller.log" >&2
+        tail -n 20 "$tmp/main.log" >&2
     fi
     rm -rf "$tmp"
     exit "$rc"
 }
 trap cleanup EXIT
-
-unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
-
-# Runs fabricctl "args...": output in $tmp/out, errors in $tmp/err, exit
-# status in $rc.
-ctl() {
-    set +e
-    "$FABRICCTL" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    set -e
-}
-
-ok() {
-    ctl "$@"
-    [ "$rc" -eq 0 ] || fail "fabricctl $*: exit $rc: $(cat "$tmp/err")"
-}
-
-refused() {
-    local want=$1
-    shift
-    ctl "$@"
-    [ "$rc" -eq "$want" ] \
-        || fail "fabricctl $*: exit $rc instead of $want: $(cat "$tmp/err")"
-}
-
-out_says() {
-    grep -Eq -- "$1" "$tmp/out" \
-        || fail "output does not match /$1/:"$'\n'"$(cat "$tmp/out")"
-}
-
-err_says() {
-    grep -Eiq -- "$1" "$tmp/err" \
-        || fail "message does not say /$1/: $(cat "$tmp/err")"
-}
 
 # The PORT column of the last table, top to bottom, joined with ",".
 ports_column() {
@@ -84,16 +46,6 @@ ports_are() {
     local got
     got=$(ports_column)
     [ "$got" = "$1" ] || fail "ports are \"$got\", expected \"$1\":"$'\n'"$(cat "$tmp/out")"
-}
-
-js_is() {
-    local got
-    got=$(python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' \
-        "$tmp/out" "$1") || fail "cannot evaluate $1 over: $(cat "$tmp/out")"
-    [ "$got" = "$2" ] || fail "$1 is $got, expected $2"
 }
 
 # POSTs /v1/flowlogs body "json" with token "token"; prints the status.
@@ -125,37 +77,24 @@ rec() {
 # ---------------------------------------------------------------------------
 say "a controller and two agents' tokens"
 
-port=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+port=$(free_port)
 url=http://127.0.0.1:$port
-: >"$tmp/controller.conf"
-"$CONTROLLER" --config "$tmp/controller.conf" --db "$tmp/db" \
-    --listen "127.0.0.1:$port" --bootstrap-token-file "$tmp/admin.token" \
-    </dev/null >"$tmp/controller.log" 2>&1 &
-controller_pid=$!
-export FABRIC_CONTROLLER=$url FABRIC_TOKEN_FILE=$tmp/admin.token
-for i in $(seq 100); do
-    kill -0 "$controller_pid" 2>/dev/null || fail "the controller exited"
-    if [ -s "$FABRIC_TOKEN_FILE" ]; then
-        ctl status
-        [ "$rc" -ne 3 ] && break
-    fi
-    sleep 0.1
-done
+controller_pid=$(start_controller main "$port")
+export FABRIC_CONTROLLER=$url FABRIC_TOKEN_FILE=$tmp/main/bootstrap-token
+wait_controller "$controller_pid"
 ok token create agent-a --role agent --host host-a -o json
-agent_a=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/out")
+agent_a=$(js 'd["token"]')
 ok token create agent-b --role agent --host host-b -o json
-agent_b=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/out")
+agent_b=$(js 'd["token"]')
 ok token create monitor --role viewer -o json
-monitor=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/out")
+monitor=$(js 'd["token"]')
 
 say "no records yet"
 
 ok flowlog
 [ ! -s "$tmp/out" ] || fail "output for no records: $(cat "$tmp/out")"
-err_says 'no flow log records'
+grep -q '^No flow log records found\.$' "$tmp/err" \
+    || fail "no note for no records: $(cat "$tmp/err")"
 
 say "agents report"
 

@@ -18,7 +18,9 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "controller/desired.h"
 #include "controller/server.h"
+#include "controller/store.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -332,6 +334,23 @@ fixture_call_new(struct fixture *f, const char *method, const char *path,
     return status;
 }
 
+void
+fixture_expect(struct fixture *f, const char *method, const char *path,
+               const char *token, const char *body, long status,
+               const char *field)
+{
+    struct reply r;
+
+    if (fixture_call(f, method, path, token, body, NULL, &r) != status) {
+        fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status,
+                 r.status, r.body);
+    }
+    if (field) {
+        assert_string_equal(reply_field(&r), field);
+    }
+    reply_clear(&r);
+}
+
 long
 fixture_admin(struct fixture *f, const char *method, const char *path,
               const char *body)
@@ -382,4 +401,95 @@ fixture_json(const char *text)
     }
     free(s);
     return value;
+}
+
+void
+fixture_expect_json(const json_t *got, const char *expected_text)
+{
+    json_t *expected = fixture_json(expected_text);
+
+    if (!json_equal(got, expected)) {
+        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        char *e = json_dumps(expected, JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+        fail_msg("expected %s\n     got %s", e, g ? g : "nothing");
+    }
+    json_decref(expected);
+}
+
+int
+fixture_env_setup(void **state)
+{
+    struct fixture_env *env = xzalloc(sizeof *env);
+    char *db;
+
+    log_set_level(LOG_LEVEL_WARN);
+    env->dir = fixture_dir_create();
+    db = xasprintf("%s/controller.db", env->dir);
+    assert_int_equal(store_open(db, &env->store), 0);
+    free(db);
+    api_init(&env->api, env->store, 30);
+    *state = env;
+    return 0;
+}
+
+int
+fixture_env_teardown(void **state)
+{
+    struct fixture_env *env = *state;
+
+    api_destroy(&env->api);
+    store_close(env->store);
+    fixture_dir_remove(env->dir);
+    free(env);
+    return 0;
+}
+
+json_t *
+fixture_make(struct fixture_env *env, fixture_create_func *fn,
+             const char *text)
+{
+    struct api_error err = {0};
+    json_t *in = fixture_json(text), *out = NULL;
+    int status = fn(&env->api, in, &out, &err);
+
+    if (status != 201 && status != 200) {
+        fail_msg("%s: %d %s", text, status, err.message);
+    }
+    json_decref(in);
+    return out;
+}
+
+void
+fixture_create(struct fixture_env *env, fixture_create_func *fn,
+               const char *text)
+{
+    json_decref(fixture_make(env, fn, text));
+}
+
+json_t *
+fixture_patch(struct fixture_env *env, fixture_patch_func *fn,
+              const char *name, const char *text)
+{
+    struct api_error err = {0};
+    json_t *in = fixture_json(text), *out = NULL;
+    int status = fn(&env->api, name, in, STORE_ANY, &out, &err);
+
+    if (status != 200) {
+        fail_msg("%s %s: %d %s", name, text, status, err.message);
+    }
+    json_decref(in);
+    return out;
+}
+
+json_t *
+fixture_compute(struct fixture_env *env, const char *host)
+{
+    struct store_txn *txn;
+    json_t *doc;
+
+    assert_int_equal(store_begin(env->store, false, &txn), 0);
+    assert_int_equal(desired_compute(txn, host, &doc), 0);
+    store_abort(txn);
+    return doc;
 }

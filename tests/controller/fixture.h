@@ -6,8 +6,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
+
+#include "controller/api.h"
 
 struct server;
 struct store;
@@ -20,6 +23,50 @@ json_t *fixture_json(const char *text);
  * files. */
 char *fixture_dir_create(void);
 void fixture_dir_remove(char *dir);
+
+/* Asserts that 'got' equals 'expected_text', read by fixture_json(). */
+void fixture_expect_json(const json_t *got, const char *expected_text);
+
+/* A fresh store and the API over it, for the tests of the resources that
+ * need no HTTP. */
+struct fixture_env {
+    char *dir;           /* Temporary directory. */
+    struct store *store; /* Store in 'dir'. */
+    struct api api;      /* Resources over 'store'. */
+};
+
+/* A cmocka setup that puts a new struct fixture_env in '*state', and the
+ * teardown that destroys it. */
+int fixture_env_setup(void **state);
+int fixture_env_teardown(void **state);
+/* A cmocka test of 'FN' on a struct fixture_env of its own. */
+#define FIXTURE_ENV_TEST(FN)                                                  \
+    cmocka_unit_test_setup_teardown(FN, fixture_env_setup,                    \
+                                    fixture_env_teardown)
+
+/* A create operation of controller/api.h, e.g. api_network_create(). */
+typedef int fixture_create_func(struct api *, const json_t *in, json_t **out,
+                                struct api_error *);
+
+/* Creates 'text' (read by fixture_json()) with 'fn' and returns the
+ * answer, failing the test on an error. */
+json_t *fixture_make(struct fixture_env *, fixture_create_func *fn,
+                     const char *text);
+/* fixture_make() without the answer. */
+void fixture_create(struct fixture_env *, fixture_create_func *fn,
+                    const char *text);
+/* A patch operation of controller/api.h, e.g. api_network_patch(). */
+typedef int fixture_patch_func(struct api *, const char *name,
+                               const json_t *in, int64_t if_match,
+                               json_t **out, struct api_error *);
+
+/* Applies merge patch 'text' (read by fixture_json()) to object 'name'
+ * with 'fn' and returns the answer, failing the test on an error. */
+json_t *fixture_patch(struct fixture_env *, fixture_patch_func *fn,
+                      const char *name, const char *text);
+/* The desired-state document of host 'host', failing the test on an
+ * error. */
+json_t *fixture_compute(struct fixture_env *, const char *host);
 
 /* A controller on a fresh store. */
 struct fixture {
@@ -67,6 +114,12 @@ long fixture_call(struct fixture *, const char *method, const char *path,
 long fixture_call_new(struct fixture *, const char *method, const char *path,
                       const char *token, const char *body, const char *header,
                       struct reply *);
+/* fixture_call() without an extra header, asserting that the answer has
+ * 'status' and, for an error, that it names input field 'field' (unless
+ * NULL). */
+void fixture_expect(struct fixture *, const char *method, const char *path,
+                    const char *token, const char *body, long status,
+                    const char *field);
 /* fixture_call() as admin, without a reply: returns the status. */
 long fixture_admin(struct fixture *, const char *method, const char *path,
                    const char *body);

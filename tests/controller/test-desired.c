@@ -24,32 +24,8 @@
 #include "utils/log.h"
 #include "utils/util.h"
 
-/* A store and the API over it. */
-struct env {
-    char *dir;           /* Temporary directory. */
-    struct store *store; /* Store in 'dir'. */
-    struct api api;      /* Resources over 'store'. */
-};
-
 /* JSON written with ' for ", as fixture_json() reads it. */
 #define J(TEXT) fixture_json(TEXT)
-
-typedef int create_func(struct api *, const json_t *, json_t **,
-                        struct api_error *);
-
-static void
-create(struct env *env, create_func *fn, const char *text)
-{
-    struct api_error err = {0};
-    json_t *in = J(text), *out = NULL;
-    int status = fn(&env->api, in, &out, &err);
-
-    if (status != 201 && status != 200) {
-        fail_msg("%s: %d %s", text, status, err.message);
-    }
-    json_decref(in);
-    json_decref(out);
-}
 
 /* The cloud of these tests: two networks, three hosts, four ports.
  *
@@ -58,77 +34,35 @@ create(struct env *env, create_func *fn, const char *text)
 static int
 setup(void **state)
 {
-    struct env *env = xzalloc(sizeof *env);
-    char *db;
+    struct fixture_env *env;
 
-    log_set_level(LOG_LEVEL_WARN);
-    env->dir = fixture_dir_create();
-    db = xasprintf("%s/controller.db", env->dir);
-    assert_int_equal(store_open(db, &env->store), 0);
-    free(db);
-    api_init(&env->api, env->store, 30);
-    *state = env;
+    fixture_env_setup(state);
+    env = *state;
 
-    create(env, api_network_create,
-           "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100}");
-    create(env, api_network_create,
-           "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200, 'mtu': 9000}");
-    create(env, api_host_register,
-           "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
-    create(env, api_host_register,
-           "{'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth1'}");
-    create(env, api_host_register,
-           "{'name': 'h3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
-    create(env, api_port_create,
-           "{'name': 'a', 'network': 'blue', 'host': 'h1', 'mac': "
-           "'02:00:00:00:00:0a'}");
-    create(env, api_port_create,
-           "{'name': 'b', 'network': 'blue', 'host': 'h2', 'mac': "
-           "'02:00:00:00:00:0b'}");
-    create(env, api_port_create,
-           "{'name': 'c', 'network': 'red', 'host': 'h2', 'mac': "
-           "'02:00:00:00:00:0c', 'device': 'tap-c'}");
-    create(env, api_port_create,
-           "{'name': 'd', 'network': 'blue', 'mac': '02:00:00:00:00:0d'}");
+    fixture_create(env, api_network_create,
+                   "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100}");
+    fixture_create(
+        env, api_network_create,
+        "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200, 'mtu': 9000}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth1'}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'a', 'network': 'blue', 'host': 'h1', 'mac': "
+                   "'02:00:00:00:00:0a'}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'b', 'network': 'blue', 'host': 'h2', 'mac': "
+                   "'02:00:00:00:00:0b'}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'c', 'network': 'red', 'host': 'h2', 'mac': "
+                   "'02:00:00:00:00:0c', 'device': 'tap-c'}");
+    fixture_create(
+        env, api_port_create,
+        "{'name': 'd', 'network': 'blue', 'mac': '02:00:00:00:00:0d'}");
     return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct env *env = *state;
-
-    api_destroy(&env->api);
-    store_close(env->store);
-    fixture_dir_remove(env->dir);
-    free(env);
-    return 0;
-}
-
-static json_t *
-compute(struct env *env, const char *host)
-{
-    struct store_txn *txn;
-    json_t *doc;
-
-    assert_int_equal(store_begin(env->store, false, &txn), 0);
-    assert_int_equal(desired_compute(txn, host, &doc), 0);
-    store_abort(txn);
-    return doc;
-}
-
-static void
-expect_json(const json_t *got, const char *expected_text)
-{
-    json_t *expected = J(expected_text);
-
-    if (!json_equal(got, expected)) {
-        char *g = json_dumps(got, JSON_SORT_KEYS);
-        char *e = json_dumps(expected, JSON_SORT_KEYS);
-
-        fail_msg("expected %s\n     got %s", e, g);
-    }
-    json_decref(expected);
 }
 
 /* Asserts that fabric-agent's parser takes 'doc' as it is. */
@@ -150,23 +84,23 @@ expect_agent_accepts(const json_t *doc)
 static void
 test_documents(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct store_txn *txn;
     json_t *doc;
 
-    doc = compute(env, "h1");
-    expect_json(doc,
-                "{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': "
-                "'eth0'}, 'networks': [{'name': 'blue', 'vni': 100, 'mtu': "
-                "1450}], 'ports': [{'name': 'a', 'network': 'blue', 'device': "
-                "'fp-a', 'mac': '02:00:00:00:00:0a', 'ip': '10.0.0.1'}], "
-                "'remotes': [{'network': 'blue', 'mac': '02:00:00:00:00:0b', "
-                "'ip': '10.0.0.2', 'vtep': '192.0.2.2'}]}");
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(
+        doc, "{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': "
+             "'eth0'}, 'networks': [{'name': 'blue', 'vni': 100, 'mtu': "
+             "1450}], 'ports': [{'name': 'a', 'network': 'blue', 'device': "
+             "'fp-a', 'mac': '02:00:00:00:00:0a', 'ip': '10.0.0.1'}], "
+             "'remotes': [{'network': 'blue', 'mac': '02:00:00:00:00:0b', "
+             "'ip': '10.0.0.2', 'vtep': '192.0.2.2'}]}");
     expect_agent_accepts(doc);
     json_decref(doc);
 
-    doc = compute(env, "h2");
-    expect_json(
+    doc = fixture_compute(env, "h2");
+    fixture_expect_json(
         doc,
         "{'host': {'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth1'}, "
         "'networks': [{'name': 'blue', 'vni': 100, 'mtu': 1450},              "
@@ -180,10 +114,10 @@ test_documents(void **state)
     json_decref(doc);
 
     /* A host without ports has an empty document, which is valid too. */
-    doc = compute(env, "h3");
-    expect_json(doc,
-                "{'host': {'name': 'h3', 'vtep': '192.0.2.3', 'underlay': "
-                "'eth0'}, 'networks': [], 'ports': [], 'remotes': []}");
+    doc = fixture_compute(env, "h3");
+    fixture_expect_json(
+        doc, "{'host': {'name': 'h3', 'vtep': '192.0.2.3', 'underlay': "
+             "'eth0'}, 'networks': [], 'ports': [], 'remotes': []}");
     expect_agent_accepts(doc);
     json_decref(doc);
 
@@ -196,20 +130,20 @@ test_documents(void **state)
 static void
 test_remotes_need_a_registered_host(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     json_t *doc;
 
     /* A port placed on a host that has not registered has no VTEP to be
      * reached by, so it is not a remote yet. */
-    create(env, api_port_create,
-           "{'name': 'e', 'network': 'blue', 'host': 'h9', 'mac': "
-           "'02:00:00:00:00:0e'}");
-    doc = compute(env, "h1");
+    fixture_create(env, api_port_create,
+                   "{'name': 'e', 'network': 'blue', 'host': 'h9', 'mac': "
+                   "'02:00:00:00:00:0e'}");
+    doc = fixture_compute(env, "h1");
     assert_int_equal(json_array_size(json_object_get(doc, "remotes")), 1);
     json_decref(doc);
-    create(env, api_host_register,
-           "{'name': 'h9', 'vtep': '192.0.2.9', 'underlay': 'eth0'}");
-    doc = compute(env, "h1");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h9', 'vtep': '192.0.2.9', 'underlay': 'eth0'}");
+    doc = fixture_compute(env, "h1");
     assert_int_equal(json_array_size(json_object_get(doc, "remotes")), 2);
     json_decref(doc);
 }
@@ -235,7 +169,7 @@ test_diff(void **state)
 
     /* Removals before additions, remotes before the ports before the
      * networks they need; the reverse for additions. */
-    expect_json(
+    fixture_expect_json(
         changes,
         "[{'op': 'delete', 'kind': 'remote', 'key': 'red/m2'}, {'op': "
         "'delete', 'kind': 'port', 'key': 'r'}, {'op': 'delete', 'kind': "
@@ -247,7 +181,7 @@ test_diff(void **state)
     json_decref(changes);
 
     changes = desired_diff(new, new);
-    expect_json(changes, "[]");
+    fixture_expect_json(changes, "[]");
     json_decref(changes);
 
     /* The host part changes only with a full document. */
@@ -290,8 +224,8 @@ test_cache(void **state)
 /* Runs the long poll for 'host' with 'query' and returns its status;
  * '*out' gets the answer (NULL on 304). */
 static int
-poll_state(struct env *env, const char *host, const char *query, json_t **out,
-           struct api_error *err)
+poll_state(struct fixture_env *env, const char *host, const char *query,
+           json_t **out, struct api_error *err)
 {
     json_t *q = J(query);
     int status;
@@ -313,10 +247,10 @@ now_seconds(void)
 
 /* What a helper thread does after a delay, during a long poll. */
 struct later {
-    struct env *env;  /* Where. */
-    int delay_ms;     /* When. */
-    create_func *fn;  /* What to create... */
-    const char *text; /* ...from this JSON. */
+    struct fixture_env *env; /* Where. */
+    int delay_ms;            /* When. */
+    fixture_create_func *fn; /* What to create... */
+    const char *text;        /* ...from this JSON. */
 };
 
 static void *
@@ -325,14 +259,14 @@ later_main(void *l_)
     struct later *l = l_;
 
     usleep(l->delay_ms * 1000);
-    create(l->env, l->fn, l->text);
+    fixture_create(l->env, l->fn, l->text);
     return NULL;
 }
 
 static void
 test_long_poll(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out;
     int64_t r1;
@@ -391,10 +325,11 @@ test_long_poll(void **state)
     assert_true(now_seconds() - t0 < 5);
     pthread_join(thread, NULL);
     free(query);
-    expect_json(json_object_get(out, "changes"),
-                "[{'op': 'set', 'kind': 'remote', 'object': {'network': "
-                "'blue', 'mac': '02:00:00:00:00:10', 'ip': '10.0.0.4', "
-                "'vtep': '192.0.2.3'}}]");
+    fixture_expect_json(
+        json_object_get(out, "changes"),
+        "[{'op': 'set', 'kind': 'remote', 'object': {'network': "
+        "'blue', 'mac': '02:00:00:00:00:10', 'ip': '10.0.0.4', "
+        "'vtep': '192.0.2.3'}}]");
     assert_true(json_is_false(json_object_get(out, "full")));
     assert_true(json_integer_value(json_object_get(out, "revision")) > r1);
     json_decref(out);
@@ -414,24 +349,6 @@ test_long_poll(void **state)
     assert_int_equal(poll_state(env, "h1", "{'sinc': '1'}", &out, &err), 400);
     assert_int_equal(poll_state(env, "h9", "{}", &out, &err), 404);
     api_error_clear(&err);
-}
-
-/* Applies merge patch 'text' with 'fn' to object 'name'. */
-static void
-patch(struct env *env,
-      int (*fn)(struct api *, const char *, const json_t *, int64_t, json_t **,
-                struct api_error *),
-      const char *name, const char *text)
-{
-    struct api_error err = {0};
-    json_t *in = J(text), *out = NULL;
-    int status = fn(&env->api, name, in, STORE_ANY, &out, &err);
-
-    if (status != 200) {
-        fail_msg("%s %s: %d %s", name, text, status, err.message);
-    }
-    json_decref(in);
-    json_decref(out);
 }
 
 /* Returns port 'name' of document 'doc' (borrowed). */
@@ -454,61 +371,65 @@ doc_port(const json_t *doc, const char *name)
 static void
 test_qos_documents(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     json_t *doc;
 
-    create(env, api_qos_create,
-           "{'name': 'gold', 'egress': {'rate': 100000000, 'burst': 65536}, "
-           "'ingress': {'rate': 1000000000}, 'dscp': 46, 'description': "
-           "'x'}");
-    create(env, api_qos_create,
-           "{'name': 'bronze', 'ingress': {'rate': 5000000}}");
-    create(env, api_qos_create, "{'name': 'empty'}");
+    fixture_create(
+        env, api_qos_create,
+        "{'name': 'gold', 'egress': {'rate': 100000000, 'burst': 65536}, "
+        "'ingress': {'rate': 1000000000}, 'dscp': 46, 'description': "
+        "'x'}");
+    fixture_create(env, api_qos_create,
+                   "{'name': 'bronze', 'ingress': {'rate': 5000000}}");
+    fixture_create(env, api_qos_create, "{'name': 'empty'}");
 
     /* No policy anywhere: no "qos" at all. */
-    doc = compute(env, "h1");
+    doc = fixture_compute(env, "h1");
     assert_null(json_object_get(doc_port(doc, "a"), "qos"));
     json_decref(doc);
 
     /* A port's own policy, resolved into flat parameters. */
-    patch(env, api_port_patch, "a", "{'qos': 'gold'}");
-    doc = compute(env, "h1");
-    expect_json(doc_port(doc, "a"),
-                "{'name': 'a', 'network': 'blue', 'device': 'fp-a', 'mac': "
-                "'02:00:00:00:00:0a', 'ip': '10.0.0.1', 'qos': "
-                "{'egress_rate': 100000000, 'egress_burst': 65536, "
-                "'ingress_rate': 1000000000, 'dscp': 46}}");
+    json_decref(fixture_patch(env, api_port_patch, "a", "{'qos': 'gold'}"));
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(
+        doc_port(doc, "a"),
+        "{'name': 'a', 'network': 'blue', 'device': 'fp-a', 'mac': "
+        "'02:00:00:00:00:0a', 'ip': '10.0.0.1', 'qos': "
+        "{'egress_rate': 100000000, 'egress_burst': 65536, "
+        "'ingress_rate': 1000000000, 'dscp': 46}}");
     expect_agent_accepts(doc);
     json_decref(doc);
 
     /* A network's default applies to its ports without a policy of their
      * own; members the policy does not set are absent. */
-    patch(env, api_network_patch, "red", "{'default_qos': 'bronze'}");
-    patch(env, api_network_patch, "blue", "{'default_qos': 'bronze'}");
-    doc = compute(env, "h2");
-    expect_json(json_object_get(doc_port(doc, "b"), "qos"),
-                "{'ingress_rate': 5000000}");
-    expect_json(json_object_get(doc_port(doc, "c"), "qos"),
-                "{'ingress_rate': 5000000}");
+    json_decref(fixture_patch(env, api_network_patch, "red",
+                              "{'default_qos': 'bronze'}"));
+    json_decref(fixture_patch(env, api_network_patch, "blue",
+                              "{'default_qos': 'bronze'}"));
+    doc = fixture_compute(env, "h2");
+    fixture_expect_json(json_object_get(doc_port(doc, "b"), "qos"),
+                        "{'ingress_rate': 5000000}");
+    fixture_expect_json(json_object_get(doc_port(doc, "c"), "qos"),
+                        "{'ingress_rate': 5000000}");
     expect_agent_accepts(doc);
     json_decref(doc);
-    doc = compute(env, "h1");
+    doc = fixture_compute(env, "h1");
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(doc_port(doc, "a"), "qos"), "dscp")),
                      46);
     json_decref(doc);
 
     /* A policy that sets nothing is no "qos" either. */
-    patch(env, api_port_patch, "c", "{'qos': 'empty'}");
-    doc = compute(env, "h2");
+    json_decref(fixture_patch(env, api_port_patch, "c", "{'qos': 'empty'}"));
+    doc = fixture_compute(env, "h2");
     assert_null(json_object_get(doc_port(doc, "c"), "qos"));
     json_decref(doc);
 
     /* Removing the port's own policy falls back to the default. */
-    patch(env, api_port_patch, "a", "{'qos': null}");
-    doc = compute(env, "h1");
-    expect_json(json_object_get(doc_port(doc, "a"), "qos"),
-                "{'ingress_rate': 5000000}");
+    json_decref(fixture_patch(env, api_port_patch, "a", "{'qos': null}"));
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(json_object_get(doc_port(doc, "a"), "qos"),
+                        "{'ingress_rate': 5000000}");
     json_decref(doc);
 }
 
@@ -518,58 +439,65 @@ test_qos_documents(void **state)
 static void
 test_shaping_documents(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     json_t *doc;
 
-    create(env, api_qos_create,
-           "{'name': 'gold', 'egress': {'rate': 100000000, 'min_rate': "
-           "20000000}, 'priority': 1}");
-    create(env, api_qos_create,
-           "{'name': 'floor', 'egress': {'min_rate': 5000000}}");
-    create(env, api_qos_create, "{'name': 'first', 'priority': 0}");
-    patch(env, api_port_patch, "a", "{'qos': 'gold'}");
-    patch(env, api_port_patch, "b", "{'qos': 'floor'}");
-    patch(env, api_port_patch, "c", "{'qos': 'first'}");
+    fixture_create(
+        env, api_qos_create,
+        "{'name': 'gold', 'egress': {'rate': 100000000, 'min_rate': "
+        "20000000}, 'priority': 1}");
+    fixture_create(env, api_qos_create,
+                   "{'name': 'floor', 'egress': {'min_rate': 5000000}}");
+    fixture_create(env, api_qos_create, "{'name': 'first', 'priority': 0}");
+    json_decref(fixture_patch(env, api_port_patch, "a", "{'qos': 'gold'}"));
+    json_decref(fixture_patch(env, api_port_patch, "b", "{'qos': 'floor'}"));
+    json_decref(fixture_patch(env, api_port_patch, "c", "{'qos': 'first'}"));
 
-    doc = compute(env, "h1");
-    expect_json(json_object_get(doc_port(doc, "a"), "qos"),
-                "{'egress_rate': 100000000, 'egress_min_rate': 20000000, "
-                "'egress_priority': 1}");
-    expect_json(json_object_get(doc, "host"),
-                "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(
+        json_object_get(doc_port(doc, "a"), "qos"),
+        "{'egress_rate': 100000000, 'egress_min_rate': 20000000, "
+        "'egress_priority': 1}");
+    fixture_expect_json(
+        json_object_get(doc, "host"),
+        "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
     expect_agent_accepts(doc);
     json_decref(doc);
-    doc = compute(env, "h2");
-    expect_json(json_object_get(doc_port(doc, "b"), "qos"),
-                "{'egress_min_rate': 5000000}");
+    doc = fixture_compute(env, "h2");
+    fixture_expect_json(json_object_get(doc_port(doc, "b"), "qos"),
+                        "{'egress_min_rate': 5000000}");
     /* A priority alone is a policy that sets something. */
-    expect_json(json_object_get(doc_port(doc, "c"), "qos"),
-                "{'egress_priority': 0}");
+    fixture_expect_json(json_object_get(doc_port(doc, "c"), "qos"),
+                        "{'egress_priority': 0}");
     expect_agent_accepts(doc);
     json_decref(doc);
 
     /* A policy without a priority leaves it to the agent (4). */
-    patch(env, api_qos_patch, "gold", "{'priority': null}");
-    doc = compute(env, "h1");
-    expect_json(json_object_get(doc_port(doc, "a"), "qos"),
-                "{'egress_rate': 100000000, 'egress_min_rate': 20000000}");
+    json_decref(
+        fixture_patch(env, api_qos_patch, "gold", "{'priority': null}"));
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(
+        json_object_get(doc_port(doc, "a"), "qos"),
+        "{'egress_rate': 100000000, 'egress_min_rate': 20000000}");
     json_decref(doc);
 
-    patch(env, api_host_patch, "h1", "{'uplink_rate': 10000000000}");
-    doc = compute(env, "h1");
-    expect_json(json_object_get(doc, "host"),
-                "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
-                "'uplink_rate': 10000000000}");
+    json_decref(fixture_patch(env, api_host_patch, "h1",
+                              "{'uplink_rate': 10000000000}"));
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(
+        json_object_get(doc, "host"),
+        "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+        "'uplink_rate': 10000000000}");
     expect_agent_accepts(doc);
     json_decref(doc);
 }
 
 /* A policy change during a long poll, from another thread. */
 struct later_patch {
-    struct env *env;  /* Where. */
-    int delay_ms;     /* When. */
-    const char *name; /* Which policy... */
-    const char *text; /* ...gets this patch. */
+    struct fixture_env *env; /* Where. */
+    int delay_ms;            /* When. */
+    const char *name;        /* Which policy... */
+    const char *text;        /* ...gets this patch. */
 };
 
 static void *
@@ -578,14 +506,14 @@ later_patch_main(void *l_)
     struct later_patch *l = l_;
 
     usleep(l->delay_ms * 1000);
-    patch(l->env, api_qos_patch, l->name, l->text);
+    json_decref(fixture_patch(l->env, api_qos_patch, l->name, l->text));
     return NULL;
 }
 
 static void
 test_qos_change_wakes_long_poll(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     struct later_patch later = {env, 200, "gold",
                                 "{'egress': {'rate': 200000000}, 'dscp': 10}"};
@@ -595,10 +523,12 @@ test_qos_change_wakes_long_poll(void **state)
     int64_t r;
     double t0;
 
-    create(env, api_qos_create,
-           "{'name': 'gold', 'egress': {'rate': 100000000}, 'dscp': 46}");
-    patch(env, api_port_patch, "b", "{'qos': 'gold'}");
-    patch(env, api_network_patch, "red", "{'default_qos': 'gold'}");
+    fixture_create(
+        env, api_qos_create,
+        "{'name': 'gold', 'egress': {'rate': 100000000}, 'dscp': 46}");
+    json_decref(fixture_patch(env, api_port_patch, "b", "{'qos': 'gold'}"));
+    json_decref(fixture_patch(env, api_network_patch, "red",
+                              "{'default_qos': 'gold'}"));
 
     assert_int_equal(poll_state(env, "h2", "{}", &out, &err), 200);
     r = json_integer_value(json_object_get(out, "revision"));
@@ -613,15 +543,16 @@ test_qos_change_wakes_long_poll(void **state)
     assert_true(now_seconds() - t0 < 5);
     pthread_join(thread, NULL);
     free(query);
-    expect_json(json_object_get(out, "changes"),
-                "[{'op': 'set', 'kind': 'port', 'object': {'name': 'b', "
-                "'network': 'blue', 'device': 'fp-b', 'mac': "
-                "'02:00:00:00:00:0b', 'ip': '10.0.0.2', 'qos': "
-                "{'egress_rate': 200000000, 'dscp': 10}}}, "
-                "{'op': 'set', 'kind': 'port', 'object': {'name': 'c', "
-                "'network': 'red', 'device': 'tap-c', 'mac': "
-                "'02:00:00:00:00:0c', 'ip': '10.1.0.1', 'qos': "
-                "{'egress_rate': 200000000, 'dscp': 10}}}]");
+    fixture_expect_json(
+        json_object_get(out, "changes"),
+        "[{'op': 'set', 'kind': 'port', 'object': {'name': 'b', "
+        "'network': 'blue', 'device': 'fp-b', 'mac': "
+        "'02:00:00:00:00:0b', 'ip': '10.0.0.2', 'qos': "
+        "{'egress_rate': 200000000, 'dscp': 10}}}, "
+        "{'op': 'set', 'kind': 'port', 'object': {'name': 'c', "
+        "'network': 'red', 'device': 'tap-c', 'mac': "
+        "'02:00:00:00:00:0c', 'ip': '10.1.0.1', 'qos': "
+        "{'egress_rate': 200000000, 'dscp': 10}}}]");
     json_decref(out);
 
     /* h1 has no port using it: the change is no answer there. */
@@ -640,7 +571,7 @@ test_qos_change_wakes_long_poll(void **state)
 static void
 test_host_change_is_full(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out;
     char *query;
@@ -649,8 +580,8 @@ test_host_change_is_full(void **state)
     assert_int_equal(poll_state(env, "h1", "{}", &out, &err), 200);
     r = json_integer_value(json_object_get(out, "revision"));
     json_decref(out);
-    create(env, api_host_register,
-           "{'name': 'h1', 'vtep': '192.0.2.11', 'underlay': 'eth0'}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h1', 'vtep': '192.0.2.11', 'underlay': 'eth0'}");
     query = xasprintf("{'since': '%lld', 'wait': '5'}", (long long) r);
     assert_int_equal(poll_state(env, "h1", query, &out, &err), 200);
     free(query);
@@ -671,7 +602,7 @@ test_host_change_is_full(void **state)
 static void
 test_stopping(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out;
     char *query;
@@ -694,7 +625,7 @@ test_stopping(void **state)
 static void
 test_firewall_documents(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *in, *out, *doc;
     static const char *const rules[][2] = {
@@ -708,8 +639,9 @@ test_firewall_documents(void **state)
                "'1000-2000', 'peer_group': 'web', 'action': 'allow'}"},
     };
 
-    create(env, api_sg_create, "{'name': 'web', 'selector': {'app': 'a'}}");
-    create(env, api_sg_create, "{'name': 'db'}");
+    fixture_create(env, api_sg_create,
+                   "{'name': 'web', 'selector': {'app': 'a'}}");
+    fixture_create(env, api_sg_create, "{'name': 'db'}");
     for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
         in = J(rules[i][1]);
         assert_int_equal(
@@ -737,11 +669,11 @@ test_firewall_documents(void **state)
         char host[8];
 
         snprintf(host, sizeof host, "h%d", h);
-        doc = compute(env, host);
+        doc = fixture_compute(env, host);
         expect_agent_accepts(doc);
         json_decref(doc);
     }
-    doc = compute(env, "h1");
+    doc = fixture_compute(env, "h1");
     assert_int_equal(json_array_size(json_object_get(doc, "identities")), 1);
     json_decref(doc);
 }
@@ -750,22 +682,26 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_documents, setup,
+                                        fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_remotes_need_a_registered_host,
-                                        setup, teardown),
+                                        setup, fixture_env_teardown),
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_cache),
-        cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_qos_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_poll, setup,
+                                        fixture_env_teardown),
+        cmocka_unit_test_setup_teardown(test_qos_documents, setup,
+                                        fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_shaping_documents, setup,
-                                        teardown),
+                                        fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_qos_change_wakes_long_poll, setup,
-                                        teardown),
+                                        fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_host_change_is_full, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
+                                        fixture_env_teardown),
+        cmocka_unit_test_setup_teardown(test_stopping, setup,
+                                        fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_firewall_documents, setup,
-                                        teardown),
+                                        fixture_env_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

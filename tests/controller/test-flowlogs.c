@@ -183,26 +183,13 @@ test_post_and_filter(void **state)
     json_decref(items);
 
     /* Bad queries say which parameter is wrong. */
-    assert_int_equal(fixture_call(f, "GET", "/v1/flowlogs?limit=1001", viewer,
-                                  NULL, NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "limit");
-    reply_clear(&r);
-    assert_int_equal(fixture_call(f, "GET", "/v1/flowlogs?since=yesterday",
-                                  viewer, NULL, NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "since");
-    reply_clear(&r);
-    assert_int_equal(fixture_call(f, "GET", "/v1/flowlogs?verdict=drop",
-                                  viewer, NULL, NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "verdict");
-    reply_clear(&r);
-    assert_int_equal(
-        fixture_call(f, "GET", "/v1/flowlogs?rule=7", viewer, NULL, NULL, &r),
-        400);
-    assert_string_equal(reply_field(&r), "rule");
-    reply_clear(&r);
+    fixture_expect(f, "GET", "/v1/flowlogs?limit=1001", viewer, NULL, 400,
+                   "limit");
+    fixture_expect(f, "GET", "/v1/flowlogs?since=yesterday", viewer, NULL, 400,
+                   "since");
+    fixture_expect(f, "GET", "/v1/flowlogs?verdict=drop", viewer, NULL, 400,
+                   "verdict");
+    fixture_expect(f, "GET", "/v1/flowlogs?rule=7", viewer, NULL, 400, "rule");
 
     free(agent_a);
     free(agent_b);
@@ -284,17 +271,10 @@ test_validation(void **state)
     reply_clear(&r);
 
     /* No host, or not a name. */
-    assert_int_equal(fixture_call(f, "POST", "/v1/flowlogs", f->admin,
-                                  "{\"records\": []}", NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "host");
-    reply_clear(&r);
-    assert_int_equal(fixture_call(f, "POST", "/v1/flowlogs", f->admin,
-                                  "{\"host\": \"A B\", \"records\": []}", NULL,
-                                  &r),
-                     400);
-    assert_string_equal(reply_field(&r), "host");
-    reply_clear(&r);
+    fixture_expect(f, "POST", "/v1/flowlogs", f->admin, "{\"records\": []}",
+                   400, "host");
+    fixture_expect(f, "POST", "/v1/flowlogs", f->admin,
+                   "{\"host\": \"A B\", \"records\": []}", 400, "host");
     fixture_stop(f);
 }
 
@@ -884,27 +864,18 @@ test_trace_end_to_end(void **state)
     assert_int_equal(json_array_size(fa.asked), 2);
 
     /* Bad requests. */
-    assert_int_equal(fixture_call(f, "POST", "/v1/trace", viewer,
-                                  "{\"from\": \"web1\", \"to\": \"10.0.0.3\","
-                                  " \"protocol\": \"tcp\"}",
-                                  NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "dport");
-    reply_clear(&r);
-    assert_int_equal(fixture_call(f, "POST", "/v1/trace", viewer,
-                                  "{\"from\": \"nope\", \"to\": \"10.0.0.3\","
-                                  " \"protocol\": \"icmp\"}",
-                                  NULL, &r),
-                     404);
-    assert_string_equal(reply_field(&r), "from");
-    reply_clear(&r);
-    assert_int_equal(fixture_call(f, "POST", "/v1/trace", viewer,
-                                  "{\"from\": \"web1\", \"to\": \"10.0.0\","
-                                  " \"protocol\": \"icmp\"}",
-                                  NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "to");
-    reply_clear(&r);
+    fixture_expect(f, "POST", "/v1/trace", viewer,
+                   "{\"from\": \"web1\", \"to\": \"10.0.0.3\","
+                   " \"protocol\": \"tcp\"}",
+                   400, "dport");
+    fixture_expect(f, "POST", "/v1/trace", viewer,
+                   "{\"from\": \"nope\", \"to\": \"10.0.0.3\","
+                   " \"protocol\": \"icmp\"}",
+                   404, "from");
+    fixture_expect(f, "POST", "/v1/trace", viewer,
+                   "{\"from\": \"web1\", \"to\": \"10.0.0\","
+                   " \"protocol\": \"icmp\"}",
+                   400, "to");
 
     /* An agent that restarts without an address has none any more, and
      * the trace says what to do. */
@@ -922,11 +893,8 @@ test_trace_end_to_end(void **state)
     reply_clear(&r);
 
     /* A PATCH may not set them. */
-    assert_int_equal(fixture_call(f, "PATCH", "/v1/hosts/host-a", f->admin,
-                                  "{\"agent_url\": \"http://x:1\"}", NULL, &r),
-                     400);
-    assert_string_equal(reply_field(&r), "agent_url");
-    reply_clear(&r);
+    fixture_expect(f, "PATCH", "/v1/hosts/host-a", f->admin,
+                   "{\"agent_url\": \"http://x:1\"}", 400, "agent_url");
 
     free(vxlan);
     free(url_a);

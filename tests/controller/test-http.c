@@ -33,20 +33,6 @@ teardown(void **state)
     return 0;
 }
 
-/* Sends a request and asserts its status. */
-static void
-expect(struct fixture *f, const char *method, const char *path,
-       const char *token, const char *body, long status)
-{
-    struct reply r;
-
-    if (fixture_call(f, method, path, token, body, NULL, &r) != status) {
-        fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status,
-                 r.status, r.body);
-    }
-    reply_clear(&r);
-}
-
 /* Asserts that 'r' is an error with 'status' and 'reason', in the shape of
  * doc/api.md. */
 static void
@@ -137,25 +123,26 @@ test_routing_and_errors(void **state)
     expect_error(&r, 400, "invalid");
     assert_string_equal(reply_field(&r), "If-Match");
     reply_clear(&r);
-    expect(f, "PATCH", "/v1/networks/blue", f->admin, "{\"mtu\": 1500}", 200);
+    fixture_expect(f, "PATCH", "/v1/networks/blue", f->admin,
+                   "{\"mtu\": 1500}", 200, NULL);
     fixture_call(f, "PATCH", "/v1/networks/blue", f->admin, "{\"mtu\": 1400}",
                  "If-Match: \"1\"", &r);
     expect_error(&r, 409, "conflict");
     reply_clear(&r);
-    expect(f, "PATCH", "/v1/networks/blue", f->admin,
-           "{\"mtu\": 1400, \"version\": 2}", 200);
+    fixture_expect(f, "PATCH", "/v1/networks/blue", f->admin,
+                   "{\"mtu\": 1400, \"version\": 2}", 200, NULL);
 
     /* Deleting a network that has ports: 409, nothing lost. */
-    expect(f, "POST", "/v1/ports", f->admin,
-           "{\"name\": \"p1\", \"network\": \"blue\"}", 201);
+    fixture_expect(f, "POST", "/v1/ports", f->admin,
+                   "{\"name\": \"p1\", \"network\": \"blue\"}", 201, NULL);
     fixture_call(f, "DELETE", "/v1/networks/blue", f->admin, NULL, NULL, &r);
     expect_error(&r, 409, "conflict");
     assert_non_null(strstr(reply_message(&r), "p1"));
     reply_clear(&r);
-    expect(f, "DELETE", "/v1/ports/p1", f->admin, NULL, 204);
-    expect(f, "DELETE", "/v1/networks/blue", f->admin, "{\"version\": 3}",
-           204);
-    expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 404);
+    fixture_expect(f, "DELETE", "/v1/ports/p1", f->admin, NULL, 204, NULL);
+    fixture_expect(f, "DELETE", "/v1/networks/blue", f->admin,
+                   "{\"version\": 3}", 204, NULL);
+    fixture_expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 404, NULL);
 }
 
 static void
@@ -188,7 +175,7 @@ test_body_limit(void **state)
     expect_error(&r, 400, "invalid");
     reply_clear(&r);
     free(big);
-    expect(f, "GET", "/healthz", NULL, NULL, 200);
+    fixture_expect(f, "GET", "/healthz", NULL, NULL, 200, NULL);
 }
 
 static void
@@ -215,44 +202,51 @@ test_auth(void **state)
     reply_clear(&r);
 
     /* Viewers read everything but tokens, and change nothing. */
-    expect(f, "GET", "/v1/networks", viewer, NULL, 200);
-    expect(f, "GET", "/v1/status", viewer, NULL, 200);
-    expect(f, "GET", "/v1/audit", viewer, NULL, 200);
+    fixture_expect(f, "GET", "/v1/networks", viewer, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/v1/status", viewer, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/v1/audit", viewer, NULL, 200, NULL);
     fixture_call(f, "POST", "/v1/networks", viewer,
                  "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", NULL, &r);
     expect_error(&r, 403, "forbidden");
     assert_non_null(strstr(reply_message(&r), "ops"));
     reply_clear(&r);
-    expect(f, "GET", "/v1/tokens", viewer, NULL, 403);
-    expect(f, "POST", "/v1/tokens", viewer,
-           "{\"name\": \"me\", \"role\": \"admin\"}", 403);
+    fixture_expect(f, "GET", "/v1/tokens", viewer, NULL, 403, NULL);
+    fixture_expect(f, "POST", "/v1/tokens", viewer,
+                   "{\"name\": \"me\", \"role\": \"admin\"}", 403, NULL);
 
     /* An agent speaks for its own host only. */
-    expect(
+    fixture_expect(
         f, "POST", "/v1/hosts", agent,
         "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": \"eth0\"}",
-        201);
-    expect(
+        201, NULL);
+    fixture_expect(
         f, "POST", "/v1/hosts", agent,
         "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": \"eth0\"}",
-        403);
-    expect(
+        403, NULL);
+    fixture_expect(
         f, "POST", "/v1/hosts", f->admin,
         "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": \"eth0\"}",
-        201);
-    expect(f, "GET", "/v1/hosts/h1/desired-state", agent, NULL, 200);
-    expect(f, "GET", "/v1/hosts/h2/desired-state", agent, NULL, 403);
-    expect(f, "GET", "/v1/hosts/h2/desired-state", viewer, NULL, 200);
-    expect(f, "POST", "/v1/hosts/h1/heartbeat", agent, NULL, 204);
-    expect(f, "POST", "/v1/hosts/h2/heartbeat", agent, NULL, 403);
-    expect(f, "POST", "/v1/hosts/h1/heartbeat", viewer, NULL, 403);
-    expect(f, "PUT", "/v1/hosts/h1/port-status", agent, "{\"ports\": {}}",
-           204);
-    expect(f, "PUT", "/v1/hosts/h2/port-status", agent, "{\"ports\": {}}",
-           403);
-    expect(f, "GET", "/v1/networks", agent, NULL, 403);
-    expect(f, "GET", "/v1/hosts/h1", agent, NULL, 403);
-    expect(f, "PATCH", "/v1/hosts/h1", agent, "{\"underlay\": \"eth1\"}", 403);
+        201, NULL);
+    fixture_expect(f, "GET", "/v1/hosts/h1/desired-state", agent, NULL, 200,
+                   NULL);
+    fixture_expect(f, "GET", "/v1/hosts/h2/desired-state", agent, NULL, 403,
+                   NULL);
+    fixture_expect(f, "GET", "/v1/hosts/h2/desired-state", viewer, NULL, 200,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/hosts/h1/heartbeat", agent, NULL, 204,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/hosts/h2/heartbeat", agent, NULL, 403,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/hosts/h1/heartbeat", viewer, NULL, 403,
+                   NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h1/port-status", agent,
+                   "{\"ports\": {}}", 204, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h2/port-status", agent,
+                   "{\"ports\": {}}", 403, NULL);
+    fixture_expect(f, "GET", "/v1/networks", agent, NULL, 403, NULL);
+    fixture_expect(f, "GET", "/v1/hosts/h1", agent, NULL, 403, NULL);
+    fixture_expect(f, "PATCH", "/v1/hosts/h1", agent,
+                   "{\"underlay\": \"eth1\"}", 403, NULL);
 
     /* Tokens are listed without secrets, and a deleted one is dead. */
     fixture_call(f, "GET", "/v1/tokens", f->admin, NULL, NULL, &r);
@@ -261,18 +255,18 @@ test_auth(void **state)
     assert_null(strstr(r.body, viewer));
     assert_null(strstr(r.body, "hash"));
     reply_clear(&r);
-    expect(f, "DELETE", "/v1/tokens/ops", f->admin, NULL, 204);
-    expect(f, "GET", "/v1/networks", viewer, NULL, 401);
+    fixture_expect(f, "DELETE", "/v1/tokens/ops", f->admin, NULL, 204, NULL);
+    fixture_expect(f, "GET", "/v1/networks", viewer, NULL, 401, NULL);
     fixture_call(f, "DELETE", "/v1/tokens/admin", f->admin, NULL, NULL, &r);
     expect_error(&r, 409, "conflict");
     assert_non_null(strstr(reply_message(&r), "last admin token"));
     reply_clear(&r);
 
     /* The operations endpoints need no token. */
-    expect(f, "GET", "/healthz", NULL, NULL, 200);
-    expect(f, "GET", "/readyz", NULL, NULL, 200);
-    expect(f, "GET", "/metrics", NULL, NULL, 200);
-    expect(f, "GET", "/v1/openapi.json", NULL, NULL, 401);
+    fixture_expect(f, "GET", "/healthz", NULL, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/readyz", NULL, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/metrics", NULL, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/v1/openapi.json", NULL, NULL, 401, NULL);
     free(viewer);
     free(agent);
 }
@@ -301,8 +295,9 @@ test_optimistic_concurrency(void **state)
 {
     struct fixture *f = *state;
 
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
     /* Two clients read version 1 and both try to change it: exactly one
      * wins, the other learns that it is stale. */
     for (int round = 0; round < 5; round++) {
@@ -321,9 +316,11 @@ test_optimistic_concurrency(void **state)
         assert_true((u[0].status == 200 && u[1].status == 409)
                     || (u[0].status == 409 && u[1].status == 200));
         /* Start the next round from version 1 again. */
-        expect(f, "DELETE", "/v1/networks/blue", f->admin, NULL, 204);
-        expect(f, "POST", "/v1/networks", f->admin,
-               "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+        fixture_expect(f, "DELETE", "/v1/networks/blue", f->admin, NULL, 204,
+                       NULL);
+        fixture_expect(f, "POST", "/v1/networks", f->admin,
+                       "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                       NULL);
     }
 }
 
@@ -339,7 +336,7 @@ test_pagination(void **state)
         char *body = xasprintf(
             "{\"name\": \"net-%02d\", \"cidr\": \"10.%d.0.0/16\"}", i, i + 1);
 
-        expect(f, "POST", "/v1/networks", f->admin, body, 201);
+        fixture_expect(f, "POST", "/v1/networks", f->admin, body, 201, NULL);
         free(body);
     }
     do {
@@ -372,11 +369,14 @@ test_pagination(void **state)
     } while (token);
     assert_int_equal(pages, 3);
     assert_int_equal(seen, 25);
-    expect(f, "GET", "/v1/networks?limit=0", f->admin, NULL, 400);
-    expect(f, "GET", "/v1/networks?limit=1001", f->admin, NULL, 400);
-    expect(f, "GET", "/v1/networks?colour=red", f->admin, NULL, 400);
-    expect(f, "GET", "/v1/ports?label=app%3Dweb&label=tier", f->admin, NULL,
-           200);
+    fixture_expect(f, "GET", "/v1/networks?limit=0", f->admin, NULL, 400,
+                   NULL);
+    fixture_expect(f, "GET", "/v1/networks?limit=1001", f->admin, NULL, 400,
+                   NULL);
+    fixture_expect(f, "GET", "/v1/networks?colour=red", f->admin, NULL, 400,
+                   NULL);
+    fixture_expect(f, "GET", "/v1/ports?label=app%3Dweb&label=tier", f->admin,
+                   NULL, 200, NULL);
 }
 
 /* Creates a port after a delay, during a long poll. */
@@ -413,19 +413,23 @@ test_desired_state(void **state)
     struct reply r;
     char *path;
 
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
-    expect(
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
+    fixture_expect(
         f, "POST", "/v1/hosts", f->admin,
         "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": \"eth0\"}",
-        201);
-    expect(f, "GET", "/v1/hosts/h1/desired-state", agent, NULL, 404);
-    expect(
+        201, NULL);
+    fixture_expect(f, "GET", "/v1/hosts/h1/desired-state", agent, NULL, 404,
+                   NULL);
+    fixture_expect(
         f, "POST", "/v1/hosts", agent,
         "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": \"eth0\"}",
-        201);
-    expect(f, "POST", "/v1/ports", f->admin,
-           "{\"name\": \"a\", \"network\": \"blue\", \"host\": \"h1\"}", 201);
+        201, NULL);
+    fixture_expect(
+        f, "POST", "/v1/ports", f->admin,
+        "{\"name\": \"a\", \"network\": \"blue\", \"host\": \"h1\"}", 201,
+        NULL);
 
     assert_int_equal(fixture_call(f, "GET", "/v1/hosts/h1/desired-state",
                                   agent, NULL, NULL, &r),
@@ -466,7 +470,8 @@ test_desired_state(void **state)
                 > revision);
     reply_clear(&r);
     free(path);
-    expect(f, "GET", "/v1/hosts/h1/desired-state?wait=x", agent, NULL, 400);
+    fixture_expect(f, "GET", "/v1/hosts/h1/desired-state?wait=x", agent, NULL,
+                   400, NULL);
     free(agent);
 }
 
@@ -525,11 +530,12 @@ test_qos_policies(void **state)
     assert_string_equal(etag, "\"1\"");
     free(etag);
     reply_clear(&r);
-    expect(f, "POST", "/v1/qos-policies", f->admin,
-           "{\"name\": \"silver\", \"dscp\": 10}", 201);
-    expect(f, "POST", "/v1/qos-policies", viewer, "{\"name\": \"x\"}", 403);
-    expect(f, "GET", "/v1/qos-policies/gold", viewer, NULL, 200);
-    expect(f, "GET", "/v1/qos-policies/nope", viewer, NULL, 404);
+    fixture_expect(f, "POST", "/v1/qos-policies", f->admin,
+                   "{\"name\": \"silver\", \"dscp\": 10}", 201, NULL);
+    fixture_expect(f, "POST", "/v1/qos-policies", viewer, "{\"name\": \"x\"}",
+                   403, NULL);
+    fixture_expect(f, "GET", "/v1/qos-policies/gold", viewer, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/v1/qos-policies/nope", viewer, NULL, 404, NULL);
 
     fixture_call(f, "POST", "/v1/qos-policies", f->admin,
                  "{\"name\": \"x\", \"ingress\": {\"rate\": 1000, "
@@ -566,8 +572,9 @@ test_qos_policies(void **state)
                      2);
     reply_clear(&r);
 
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
     fixture_call(f, "POST", "/v1/ports", f->admin,
                  "{\"name\": \"p1\", \"network\": \"blue\", \"qos\": "
                  "\"bronze\"}",
@@ -575,17 +582,19 @@ test_qos_policies(void **state)
     expect_error(&r, 400, "invalid");
     assert_string_equal(reply_field(&r), "qos");
     reply_clear(&r);
-    expect(f, "POST", "/v1/ports", f->admin,
-           "{\"name\": \"p1\", \"network\": \"blue\", \"qos\": "
-           "\"gold\"}",
-           201);
+    fixture_expect(f, "POST", "/v1/ports", f->admin,
+                   "{\"name\": \"p1\", \"network\": \"blue\", \"qos\": "
+                   "\"gold\"}",
+                   201, NULL);
     fixture_call(f, "DELETE", "/v1/qos-policies/gold", f->admin, NULL, NULL,
                  &r);
     expect_error(&r, 409, "conflict");
     assert_non_null(strstr(reply_message(&r), "port \"p1\""));
     reply_clear(&r);
-    expect(f, "PATCH", "/v1/ports/p1", f->admin, "{\"qos\": null}", 200);
-    expect(f, "DELETE", "/v1/qos-policies/gold", f->admin, NULL, 204);
+    fixture_expect(f, "PATCH", "/v1/ports/p1", f->admin, "{\"qos\": null}",
+                   200, NULL);
+    fixture_expect(f, "DELETE", "/v1/qos-policies/gold", f->admin, NULL, 204,
+                   NULL);
     items = audit_until(f, 10, 204);
     assert_string_equal(entry_string(items, 0, "method"), "DELETE");
     assert_string_equal(entry_string(items, 0, "path"),
@@ -600,8 +609,9 @@ test_audit(void **state)
     struct fixture *f = *state;
     json_t *items;
 
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
     items = audit_until(f, 10, 201);
     assert_string_equal(entry_string(items, 0, "who"), "admin");
     assert_string_equal(entry_string(items, 0, "role"), "admin");
@@ -613,15 +623,16 @@ test_audit(void **state)
     json_decref(items);
 
     /* Failures that change nothing are recorded with their reason. */
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 409);
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 409,
+                   NULL);
     items = audit_until(f, 10, 409);
     assert_non_null(
         strstr(entry_string(items, 0, "message"), "already exists"));
     json_decref(items);
 
     /* So is every request turned away, reads included. */
-    expect(f, "GET", "/v1/networks", "forged", NULL, 401);
+    fixture_expect(f, "GET", "/v1/networks", "forged", NULL, 401, NULL);
     items = audit_until(f, 10, 401);
     assert_string_equal(entry_string(items, 0, "who"), "-");
     assert_string_equal(entry_string(items, 0, "method"), "GET");
@@ -635,19 +646,21 @@ test_audit(void **state)
     json_decref(items);
 
     /* Heartbeats are not: they come every few seconds from every host. */
-    expect(
+    fixture_expect(
         f, "POST", "/v1/hosts", f->admin,
         "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": \"eth0\"}",
-        201);
+        201, NULL);
     items = audit_until(f, 10, 201);
     json_decref(items);
-    expect(f, "POST", "/v1/hosts/h1/heartbeat", f->admin, "{}", 204);
-    expect(f, "GET", "/v1/networks", f->admin, NULL, 200);
-    expect(f, "DELETE", "/v1/networks/nope", f->admin, NULL, 404);
+    fixture_expect(f, "POST", "/v1/hosts/h1/heartbeat", f->admin, "{}", 204,
+                   NULL);
+    fixture_expect(f, "GET", "/v1/networks", f->admin, NULL, 200, NULL);
+    fixture_expect(f, "DELETE", "/v1/networks/nope", f->admin, NULL, 404,
+                   NULL);
     items = audit_until(f, 10, 404);
     assert_string_equal(entry_string(items, 1, "path"), "/v1/hosts");
     json_decref(items);
-    expect(f, "GET", "/v1/audit?limit=0", f->admin, NULL, 400);
+    fixture_expect(f, "GET", "/v1/audit?limit=0", f->admin, NULL, 400, NULL);
 }
 
 /* Checks that 'text' is in the Prometheus text exposition format. */
@@ -742,12 +755,13 @@ test_operations(void **state)
                      200);
     reply_clear(&r);
 
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
-    expect(
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
+    fixture_expect(
         f, "POST", "/v1/hosts", f->admin,
         "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": \"eth0\"}",
-        201);
+        201, NULL);
     assert_int_equal(fixture_call(f, "GET", "/metrics", NULL, NULL, NULL, &r),
                      200);
     check_exposition(r.body);
@@ -789,20 +803,22 @@ test_keep_alive(void **state)
     struct fixture *f = *state;
     long connects = 0;
 
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
     /* After the first request, every one reuses the connection. */
     for (int i = 0; i < 50; i++) {
         long n;
 
-        expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 200);
+        fixture_expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 200,
+                       NULL);
         curl_easy_getinfo(f->curl, CURLINFO_NUM_CONNECTS, &n);
         connects += n;
     }
     assert_int_equal(connects, 0);
     /* Errors keep the connection too. */
-    expect(f, "GET", "/v1/networks/red", f->admin, NULL, 404);
-    expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 200);
+    fixture_expect(f, "GET", "/v1/networks/red", f->admin, NULL, 404, NULL);
+    fixture_expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 200, NULL);
     curl_easy_getinfo(f->curl, CURLINFO_NUM_CONNECTS, &connects);
     assert_int_equal(connects, 0);
 }
@@ -814,9 +830,10 @@ test_https(void **state)
     struct reply r;
 
     assert_non_null(strstr(f->base, "https://"));
-    expect(f, "GET", "/healthz", NULL, NULL, 200);
-    expect(f, "POST", "/v1/networks", f->admin,
-           "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201);
+    fixture_expect(f, "GET", "/healthz", NULL, NULL, 200, NULL);
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
     assert_int_equal(
         fixture_call(f, "GET", "/v1/networks/blue", f->admin, NULL, NULL, &r),
         200);

@@ -20,67 +20,14 @@
 #include "utils/log.h"
 #include "utils/util.h"
 
-/* A store and the API over it. */
-struct env {
-    char *dir;           /* Temporary directory. */
-    struct store *store; /* Store in 'dir'. */
-    struct api api;      /* Resources over 'store'. */
-};
-
-static int
-setup(void **state)
-{
-    struct env *env = xzalloc(sizeof *env);
-    char *db;
-
-    log_set_level(LOG_LEVEL_WARN);
-    env->dir = fixture_dir_create();
-    db = xasprintf("%s/controller.db", env->dir);
-    assert_int_equal(store_open(db, &env->store), 0);
-    free(db);
-    api_init(&env->api, env->store, 30);
-    *state = env;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct env *env = *state;
-
-    api_destroy(&env->api);
-    store_close(env->store);
-    fixture_dir_remove(env->dir);
-    free(env);
-    return 0;
-}
-
 /* JSON written with ' for ", as fixture_json() reads it. */
 #define J(TEXT) fixture_json(TEXT)
-
-/* Asserts that 'got' equals 'expected_text', parsed by J(). */
-static void
-expect_json(const json_t *got, const char *expected_text)
-{
-    json_t *expected = J(expected_text);
-
-    if (!json_equal(got, expected)) {
-        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        char *e = json_dumps(expected, JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-        fail_msg("expected %s\n     got %s", e, g ? g : "nothing");
-    }
-    json_decref(expected);
-}
-
-typedef int create_func(struct api *, const json_t *, json_t **,
-                        struct api_error *);
 
 /* Calls 'create' with 'text'; returns the status and, on success, the
  * object in '*out' (if 'out' is not NULL). */
 static int
-try_create(struct env *env, create_func *create, const char *text,
-           json_t **out, struct api_error *err)
+try_create(struct fixture_env *env, fixture_create_func *create,
+           const char *text, json_t **out, struct api_error *err)
 {
     json_t *in = J(text), *result = NULL;
     int status = create(&env->api, in, &result, err);
@@ -97,8 +44,8 @@ try_create(struct env *env, create_func *create, const char *text,
 /* Asserts that creating 'text' fails with 'status' naming 'field' and
  * that the message contains each of the NULL-terminated strings. */
 static void
-expect_error(struct env *env, create_func *create, const char *text,
-             int status, const char *field, ...)
+expect_error(struct fixture_env *env, fixture_create_func *create,
+             const char *text, int status, const char *field, ...)
 {
     struct api_error err = {0};
     const char *s;
@@ -124,7 +71,8 @@ expect_error(struct env *env, create_func *create, const char *text,
 }
 
 static void
-expect_ok(struct env *env, create_func *create, const char *text)
+expect_ok(struct fixture_env *env, fixture_create_func *create,
+          const char *text)
 {
     struct api_error err = {0};
     int status = try_create(env, create, text, NULL, &err);
@@ -137,8 +85,8 @@ expect_ok(struct env *env, create_func *create, const char *text)
 
 /* Creates 'text' and returns string member 'key' of the result. */
 static char *
-create_get(struct env *env, create_func *create, const char *text,
-           const char *key)
+create_get(struct fixture_env *env, fixture_create_func *create,
+           const char *text, const char *key)
 {
     struct api_error err = {0};
     json_t *out;
@@ -157,8 +105,8 @@ create_get(struct env *env, create_func *create, const char *text,
 static void
 test_network_validation(void **state)
 {
-    struct env *env = *state;
-    create_func *c = api_network_create;
+    struct fixture_env *env = *state;
+    fixture_create_func *c = api_network_create;
 
     /* The example of doc/api.md, word for word. */
     expect_error(
@@ -254,7 +202,7 @@ test_network_validation(void **state)
 static void
 test_network_defaults_and_vni(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out;
 
@@ -303,7 +251,7 @@ test_network_defaults_and_vni(void **state)
 static void
 test_network_patch(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *in, *out;
 
@@ -376,7 +324,7 @@ test_network_patch(void **state)
 /* Calls api_qos_patch() of 'name' with 'text' and If-Match 'if_match';
  * returns the status, the policy in '*out' on success. */
 static int
-qos_patch(struct env *env, const char *name, const char *text,
+qos_patch(struct fixture_env *env, const char *name, const char *text,
           int64_t if_match, json_t **out, struct api_error *err)
 {
     json_t *in = J(text), *result = NULL;
@@ -394,8 +342,8 @@ qos_patch(struct env *env, const char *name, const char *text,
 static void
 test_qos_validation(void **state)
 {
-    struct env *env = *state;
-    create_func *c = api_qos_create;
+    struct fixture_env *env = *state;
+    fixture_create_func *c = api_qos_create;
     struct api_error err = {0};
     json_t *out;
 
@@ -535,7 +483,7 @@ test_qos_validation(void **state)
 static void
 test_qos_patch(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out;
 
@@ -626,7 +574,8 @@ test_qos_patch(void **state)
     assert_int_equal(qos_patch(env, "floor", "{'egress': {'rate': null}}",
                                STORE_ANY, &out, &err),
                      200);
-    expect_json(json_object_get(out, "egress"), "{'min_rate': 10000000}");
+    fixture_expect_json(json_object_get(out, "egress"),
+                        "{'min_rate': 10000000}");
     assert_int_equal(json_integer_value(json_object_get(out, "priority")), 2);
     json_decref(out);
     assert_int_equal(qos_patch(env, "floor", "{'egress': {'rate': 5000000}}",
@@ -642,7 +591,8 @@ test_qos_patch(void **state)
                                "'priority': null}",
                                STORE_ANY, &out, &err),
                      200);
-    expect_json(json_object_get(out, "egress"), "{'min_rate': 1000000}");
+    fixture_expect_json(json_object_get(out, "egress"),
+                        "{'min_rate': 1000000}");
     assert_null(json_object_get(out, "priority"));
     json_decref(out);
     api_error_clear(&err);
@@ -650,7 +600,7 @@ test_qos_patch(void **state)
 
 /* Calls 'patch' of 'name' with 'text'; returns the status. */
 static int
-patch_text(struct env *env,
+patch_text(struct fixture_env *env,
            int (*patch)(struct api *, const char *, const json_t *, int64_t,
                         json_t **, struct api_error *),
            const char *name, const char *text, json_t **out,
@@ -671,7 +621,7 @@ patch_text(struct env *env,
 static void
 test_qos_references(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out;
 
@@ -754,8 +704,8 @@ test_qos_references(void **state)
 static void
 test_port_validation(void **state)
 {
-    struct env *env = *state;
-    create_func *c = api_port_create;
+    struct fixture_env *env = *state;
+    fixture_create_func *c = api_port_create;
 
     expect_ok(env, api_network_create,
               "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
@@ -836,8 +786,8 @@ test_port_validation(void **state)
 static void
 test_host_and_token_validation(void **state)
 {
-    struct env *env = *state;
-    create_func *h = api_host_register;
+    struct fixture_env *env = *state;
+    fixture_create_func *h = api_host_register;
 
     expect_error(env, h, "{'name': 'h1', 'underlay': 'eth0'}", 400, "vtep",
                  "host \"h1\": vtep: required", NULL);
@@ -890,7 +840,7 @@ test_host_and_token_validation(void **state)
     expect_ok(env, h,
               "{'name': 'h2', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
 
-    create_func *t = auth_token_create;
+    fixture_create_func *t = auth_token_create;
 
     expect_error(env, t, "{'name': 'ops', 'role': 'root'}", 400, "role",
                  "token \"ops\": role \"root\"", NULL);
@@ -922,8 +872,8 @@ test_host_and_token_validation(void **state)
 static void
 test_host_uplink_rate(void **state)
 {
-    struct env *env = *state;
-    create_func *h = api_host_register;
+    struct fixture_env *env = *state;
+    fixture_create_func *h = api_host_register;
     struct api_error err = {0};
     json_t *out;
 
@@ -991,7 +941,7 @@ test_host_uplink_rate(void **state)
 
 /* Creates port 'name' in 'network' and returns its address. */
 static char *
-port_ip(struct env *env, const char *network, const char *name)
+port_ip(struct fixture_env *env, const char *network, const char *name)
 {
     char *text = xasprintf("{'name': '%s', 'network': '%s'}", name, network);
     char *ip = create_get(env, api_port_create, text, "ip");
@@ -1001,7 +951,7 @@ port_ip(struct env *env, const char *network, const char *name)
 }
 
 static void
-expect_ip(struct env *env, const char *network, const char *name,
+expect_ip(struct fixture_env *env, const char *network, const char *name,
           const char *expected)
 {
     char *ip = port_ip(env, network, name);
@@ -1013,7 +963,7 @@ expect_ip(struct env *env, const char *network, const char *name,
 static void
 test_ipam(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
 
     expect_ok(env, api_network_create,
@@ -1070,7 +1020,7 @@ test_ipam(void **state)
 static void
 test_mac(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     char *mac;
 
     expect_ok(env, api_network_create,
@@ -1097,9 +1047,9 @@ test_mac(void **state)
 
 /* One thread of test_concurrent_creation(). */
 struct creator {
-    struct env *env; /* Where to create. */
-    int id;          /* Thread number, for names. */
-    int created;     /* Ports created. */
+    struct fixture_env *env; /* Where to create. */
+    int id;                  /* Thread number, for names. */
+    int created;             /* Ports created. */
 };
 
 #define N_THREADS 4
@@ -1140,7 +1090,7 @@ collect_cb(const struct store_obj *obj, void *set)
 static void
 test_concurrent_creation(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct creator c[N_THREADS];
     pthread_t threads[N_THREADS];
     struct store_txn *txn;
@@ -1176,7 +1126,7 @@ test_concurrent_creation(void **state)
 static void
 test_devices_and_placement(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *in, *out;
     char *device;
@@ -1254,7 +1204,7 @@ test_devices_and_placement(void **state)
 static void
 test_port_patch_labels(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *in, *out;
 
@@ -1293,7 +1243,7 @@ test_port_patch_labels(void **state)
 /* Lists ports with 'query' (JSON with ') and returns their names joined by
  * spaces, and the next page token in '*next' (if not NULL). */
 static char *
-list_ports(struct env *env, const char *query, char **next)
+list_ports(struct fixture_env *env, const char *query, char **next)
 {
     struct api_error err = {0};
     json_t *q = J(query), *out, *item;
@@ -1323,7 +1273,7 @@ list_ports(struct env *env, const char *query, char **next)
 }
 
 static void
-expect_list(struct env *env, const char *query, const char *expected)
+expect_list(struct fixture_env *env, const char *query, const char *expected)
 {
     char *names = list_ports(env, query, NULL);
 
@@ -1337,7 +1287,7 @@ expect_list(struct env *env, const char *query, const char *expected)
 static void
 test_port_list(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     char *next, *names, *query;
     json_t *q, *out;
@@ -1410,7 +1360,7 @@ test_port_list(void **state)
 static void
 test_heartbeats_and_port_status(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     time_t last;
     json_t *in, *out;
@@ -1489,30 +1439,22 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_network_validation, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_network_defaults_and_vni, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_network_patch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_qos_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_qos_patch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_qos_references, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_uplink_rate, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_host_and_token_validation, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_ipam, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mac, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_creation, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_devices_and_placement, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_port_patch_labels, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_port_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_heartbeats_and_port_status, setup,
-                                        teardown),
+        FIXTURE_ENV_TEST(test_network_validation),
+        FIXTURE_ENV_TEST(test_network_defaults_and_vni),
+        FIXTURE_ENV_TEST(test_network_patch),
+        FIXTURE_ENV_TEST(test_port_validation),
+        FIXTURE_ENV_TEST(test_qos_validation),
+        FIXTURE_ENV_TEST(test_qos_patch),
+        FIXTURE_ENV_TEST(test_qos_references),
+        FIXTURE_ENV_TEST(test_host_uplink_rate),
+        FIXTURE_ENV_TEST(test_host_and_token_validation),
+        FIXTURE_ENV_TEST(test_ipam),
+        FIXTURE_ENV_TEST(test_mac),
+        FIXTURE_ENV_TEST(test_concurrent_creation),
+        FIXTURE_ENV_TEST(test_devices_and_placement),
+        FIXTURE_ENV_TEST(test_port_patch_labels),
+        FIXTURE_ENV_TEST(test_port_list),
+        FIXTURE_ENV_TEST(test_heartbeats_and_port_status),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,60 +32,8 @@ _Static_assert(API_IDENTITY_MIN == DP_GROUP_IDENTITY_MIN,
 _Static_assert(API_IDENTITY_MAX == DP_GROUP_IDENTITY_MAX,
                "API_IDENTITY_MAX must be DP_GROUP_IDENTITY_MAX");
 
-/* A store and the API over it. */
-struct env {
-    char *dir;           /* Temporary directory. */
-    struct store *store; /* Store in 'dir'. */
-    struct api api;      /* Resources over 'store'. */
-};
-
 /* JSON written with ' for ", as fixture_json() reads it. */
 #define J(TEXT) fixture_json(TEXT)
-
-typedef int create_func(struct api *, const json_t *, json_t **,
-                        struct api_error *);
-
-static int
-setup(void **state)
-{
-    struct env *env = xzalloc(sizeof *env);
-    char *db;
-
-    log_set_level(LOG_LEVEL_WARN);
-    env->dir = fixture_dir_create();
-    db = xasprintf("%s/controller.db", env->dir);
-    assert_int_equal(store_open(db, &env->store), 0);
-    free(db);
-    api_init(&env->api, env->store, 30);
-    *state = env;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct env *env = *state;
-
-    api_destroy(&env->api);
-    store_close(env->store);
-    fixture_dir_remove(env->dir);
-    free(env);
-    return 0;
-}
-
-static void
-expect_json(const json_t *got, const char *expected_text)
-{
-    json_t *expected = J(expected_text);
-
-    if (!json_equal(got, expected)) {
-        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        char *e = json_dumps(expected, JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-        fail_msg("expected %s\n     got %s", e, g ? g : "nothing");
-    }
-    json_decref(expected);
-}
 
 /* Checks that 'status' and 'err' are the error 'want' naming 'field' (or
  * none if NULL) with 'text' in the message, and clears 'err'. */
@@ -109,32 +57,10 @@ check_error(int status, struct api_error *err, const char *what, int want,
     api_error_clear(err);
 }
 
-/* Creates 'text' with 'fn' and returns the answer, failing the test on an
- * error. */
-static json_t *
-make(struct env *env, create_func *fn, const char *text)
-{
-    struct api_error err = {0};
-    json_t *in = J(text), *out = NULL;
-    int status = fn(&env->api, in, &out, &err);
-
-    if (status != 201 && status != 200) {
-        fail_msg("%s: %d %s", text, status, err.message);
-    }
-    json_decref(in);
-    return out;
-}
-
-static void
-create(struct env *env, create_func *fn, const char *text)
-{
-    json_decref(make(env, fn, text));
-}
-
 /* Expects creating 'text' with 'fn' to fail with 'status' on 'field'. */
 static void
-refuse(struct env *env, create_func *fn, const char *text, int status,
-       const char *field, const char *message)
+refuse(struct fixture_env *env, fixture_create_func *fn, const char *text,
+       int status, const char *field, const char *message)
 {
     struct api_error err = {0};
     json_t *in = J(text), *out = NULL;
@@ -147,7 +73,7 @@ refuse(struct env *env, create_func *fn, const char *text, int status,
 
 /* Adds rule 'text' to 'group' and returns its id. */
 static json_int_t
-add_rule(struct env *env, const char *group, const char *text)
+add_rule(struct fixture_env *env, const char *group, const char *text)
 {
     struct api_error err = {0};
     json_t *in = J(text), *out = NULL;
@@ -165,8 +91,8 @@ add_rule(struct env *env, const char *group, const char *text)
 }
 
 static void
-refuse_rule(struct env *env, const char *group, const char *text, int status,
-            const char *field, const char *message)
+refuse_rule(struct fixture_env *env, const char *group, const char *text,
+            int status, const char *field, const char *message)
 {
     struct api_error err = {0};
     json_t *in = J(text), *out = NULL;
@@ -178,24 +104,7 @@ refuse_rule(struct env *env, const char *group, const char *text, int status,
 }
 
 static json_t *
-patch(struct env *env,
-      int (*fn)(struct api *, const char *, const json_t *, int64_t, json_t **,
-                struct api_error *),
-      const char *name, const char *text)
-{
-    struct api_error err = {0};
-    json_t *in = J(text), *out = NULL;
-    int status = fn(&env->api, name, in, STORE_ANY, &out, &err);
-
-    if (status != 200) {
-        fail_msg("%s %s: %d %s", name, text, status, err.message);
-    }
-    json_decref(in);
-    return out;
-}
-
-static json_t *
-get_group(struct env *env, const char *name)
+get_group(struct fixture_env *env, const char *name)
 {
     struct api_error err = {0};
     json_t *out = NULL;
@@ -207,7 +116,7 @@ get_group(struct env *env, const char *name)
 /* The identity of port 'port' in its host's document, read from the
  * store: 0 for none. */
 static json_int_t
-identity_of(struct env *env, const char *port)
+identity_of(struct fixture_env *env, const char *port)
 {
     struct store_txn *txn;
     struct store_obj obj;
@@ -224,7 +133,7 @@ identity_of(struct env *env, const char *port)
 
 /* How many identities the store holds. */
 static size_t
-identities(struct env *env)
+identities(struct fixture_env *env)
 {
     struct store_txn *txn;
     size_t n;
@@ -235,40 +144,42 @@ identities(struct env *env)
     return n;
 }
 
-static json_t *
-compute(struct env *env, const char *host)
-{
-    struct store_txn *txn;
-    json_t *doc;
-
-    assert_int_equal(store_begin(env->store, false, &txn), 0);
-    assert_int_equal(desired_compute(txn, host, &doc), 0);
-    store_abort(txn);
-    return doc;
-}
-
 /* A network, three hosts and the groups of the stories below. */
 static void
-cloud(struct env *env)
+cloud(struct fixture_env *env)
 {
-    create(env, api_network_create,
-           "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100}");
-    create(env, api_host_register,
-           "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
-    create(env, api_host_register,
-           "{'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth0'}");
-    create(env, api_host_register,
-           "{'name': 'h3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
-    create(env, api_sg_create,
-           "{'name': 'web', 'selector': {'tier': 'web'}, 'description': "
-           "'front ends'}");
-    create(env, api_sg_create, "{'name': 'db'}");
+    fixture_create(env, api_network_create,
+                   "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth0'}");
+    fixture_create(env, api_host_register,
+                   "{'name': 'h3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    fixture_create(
+        env, api_sg_create,
+        "{'name': 'web', 'selector': {'tier': 'web'}, 'description': "
+        "'front ends'}");
+    fixture_create(env, api_sg_create, "{'name': 'db'}");
+}
+
+/* Port web1 on h1, in group web by its label, and port db1 on h2, in group
+ * db by name. */
+static void
+web_and_db(struct fixture_env *env)
+{
+    fixture_create(env, api_port_create,
+                   "{'name': 'web1', 'network': 'blue', 'host': 'h1', 'mac': "
+                   "'02:00:00:00:00:01', 'labels': {'tier': 'web'}}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'db1', 'network': 'blue', 'host': 'h2', 'mac': "
+                   "'02:00:00:00:00:02', 'security_groups': ['db']}");
 }
 
 static void
 test_group_validation(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out, *in;
 
@@ -285,22 +196,24 @@ test_group_validation(void **state)
     refuse(env, api_sg_create, "{'name': 'web', 'members': ['p']}", 400,
            "members", "read-only");
 
-    out = make(env, api_sg_create,
-               "{'name': 'web', 'selector': {'tier': 'web', 'env': 'prod'}}");
-    expect_json(json_object_get(out, "selector"),
-                "{'tier': 'web', 'env': 'prod'}");
-    expect_json(json_object_get(out, "members"), "[]");
+    out = fixture_make(
+        env, api_sg_create,
+        "{'name': 'web', 'selector': {'tier': 'web', 'env': 'prod'}}");
+    fixture_expect_json(json_object_get(out, "selector"),
+                        "{'tier': 'web', 'env': 'prod'}");
+    fixture_expect_json(json_object_get(out, "members"), "[]");
     assert_int_equal(json_integer_value(json_object_get(out, "version")), 1);
     json_decref(out);
     refuse(env, api_sg_create, "{'name': 'web'}", 409, "name",
            "already exists");
 
     /* A merge patch: a null member removes one pair. */
-    out = patch(env, api_sg_patch, "web",
-                "{'selector': {'env': null, 'app': 'shop'}, 'description': "
-                "'x'}");
-    expect_json(json_object_get(out, "selector"),
-                "{'tier': 'web', 'app': 'shop'}");
+    out = fixture_patch(
+        env, api_sg_patch, "web",
+        "{'selector': {'env': null, 'app': 'shop'}, 'description': "
+        "'x'}");
+    fixture_expect_json(json_object_get(out, "selector"),
+                        "{'tier': 'web', 'app': 'shop'}");
     assert_int_equal(json_integer_value(json_object_get(out, "version")), 2);
     json_decref(out);
 
@@ -326,7 +239,7 @@ test_group_validation(void **state)
 static void
 test_rule_validation(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_int_t a, b, c;
     json_t *out, *query;
@@ -434,10 +347,11 @@ test_rule_validation(void **state)
                          200);
         assert_non_null(json_object_get(out, "created_at"));
         json_object_del(out, "created_at");
-        expect_json(out, "{'direction': 'egress', 'protocol': 'tcp', "
-                         "'ports': '5432', 'peer_group': 'db', 'action': "
-                         "'allow', 'log': false, 'group': 'web', 'id': 1, "
-                         "'hits': 0}");
+        fixture_expect_json(out,
+                            "{'direction': 'egress', 'protocol': 'tcp', "
+                            "'ports': '5432', 'peer_group': 'db', 'action': "
+                            "'allow', 'log': false, 'group': 'web', 'id': 1, "
+                            "'hits': 0}");
         json_decref(out);
     }
     c = add_rule(env, "db",
@@ -491,7 +405,7 @@ test_rule_validation(void **state)
 static void
 test_port_groups(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *out, *in;
 
@@ -507,12 +421,12 @@ test_port_groups(void **state)
            "{'name': 'p1', 'network': 'blue', 'security_groups': [7]}", 400,
            "security_groups", NULL);
     /* Nothing of the refused ports remains: their address is free. */
-    out = make(env, api_port_create,
-               "{'name': 'p1', 'network': 'blue', 'security_groups': "
-               "['db']}");
+    out = fixture_make(env, api_port_create,
+                       "{'name': 'p1', 'network': 'blue', 'security_groups': "
+                       "['db']}");
     assert_string_equal(json_string_value(json_object_get(out, "ip")),
                         "10.0.0.1");
-    expect_json(json_object_get(out, "security_groups"), "['db']");
+    fixture_expect_json(json_object_get(out, "security_groups"), "['db']");
     json_decref(out);
 
     /* A group a port names cannot go; nor one another group's rule names
@@ -522,7 +436,7 @@ test_port_groups(void **state)
     add_rule(env, "web",
              "{'direction': 'egress', 'protocol': 'tcp', "
              "'peer_group': 'web', 'action': 'allow'}");
-    create(env, api_sg_create, "{'name': 'ops'}");
+    fixture_create(env, api_sg_create, "{'name': 'ops'}");
     add_rule(env, "ops",
              "{'direction': 'ingress', 'protocol': 'tcp', "
              "'peer_group': 'web', 'action': 'allow'}");
@@ -534,23 +448,26 @@ test_port_groups(void **state)
     check_error(api_port_patch(&env->api, "p1", in, STORE_ANY, &out, &err),
                 &err, "patch ghosts", 400, "security_groups", "ghosts");
     json_decref(in);
-    out = patch(env, api_port_patch, "p1", "{'security_groups': ['web']}");
-    expect_json(json_object_get(out, "security_groups"), "['web']");
+    out = fixture_patch(env, api_port_patch, "p1",
+                        "{'security_groups': ['web']}");
+    fixture_expect_json(json_object_get(out, "security_groups"), "['web']");
     json_decref(out);
     assert_int_equal(api_sg_delete(&env->api, "db", NULL, STORE_ANY, &err),
                      204);
-    out = patch(env, api_port_patch, "p1", "{'security_groups': null}");
+    out =
+        fixture_patch(env, api_port_patch, "p1", "{'security_groups': null}");
     assert_null(json_object_get(out, "security_groups"));
     json_decref(out);
-    out = patch(env, api_port_patch, "p1", "{'security_groups': ['ops']}");
+    out = fixture_patch(env, api_port_patch, "p1",
+                        "{'security_groups': ['ops']}");
     json_decref(out);
-    out = patch(env, api_port_patch, "p1", "{'security_groups': []}");
+    out = fixture_patch(env, api_port_patch, "p1", "{'security_groups': []}");
     assert_null(json_object_get(out, "security_groups"));
     json_decref(out);
 
     /* A network's default action. */
-    out = make(env, api_network_create,
-               "{'name': 'red', 'cidr': '10.1.0.0/24'}");
+    out = fixture_make(env, api_network_create,
+                       "{'name': 'red', 'cidr': '10.1.0.0/24'}");
     assert_string_equal(
         json_string_value(json_object_get(out, "default_action")), "allow");
     json_decref(out);
@@ -558,11 +475,13 @@ test_port_groups(void **state)
            "{'name': 'green', 'cidr': '10.2.0.0/24', 'default_action': "
            "'reject'}",
            400, "default_action", "\"allow\" or \"deny\"");
-    out = patch(env, api_network_patch, "red", "{'default_action': 'deny'}");
+    out = fixture_patch(env, api_network_patch, "red",
+                        "{'default_action': 'deny'}");
     assert_string_equal(
         json_string_value(json_object_get(out, "default_action")), "deny");
     json_decref(out);
-    out = patch(env, api_network_patch, "red", "{'default_action': null}");
+    out = fixture_patch(env, api_network_patch, "red",
+                        "{'default_action': null}");
     assert_string_equal(
         json_string_value(json_object_get(out, "default_action")), "allow");
     json_decref(out);
@@ -571,22 +490,25 @@ test_port_groups(void **state)
 static void
 test_identities(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_int_t web, db;
     json_t *out, *query;
 
     cloud(env);
-    create(env, api_port_create,
-           "{'name': 'web1', 'network': 'blue', 'host': 'h1', 'labels': "
-           "{'tier': 'web'}}");
-    create(env, api_port_create,
-           "{'name': 'web2', 'network': 'blue', 'host': 'h2', 'labels': "
-           "{'tier': 'web'}}");
-    create(env, api_port_create,
-           "{'name': 'db1', 'network': 'blue', 'host': 'h2', "
-           "'security_groups': ['db']}");
-    create(env, api_port_create, "{'name': 'lone', 'network': 'blue'}");
+    fixture_create(
+        env, api_port_create,
+        "{'name': 'web1', 'network': 'blue', 'host': 'h1', 'labels': "
+        "{'tier': 'web'}}");
+    fixture_create(
+        env, api_port_create,
+        "{'name': 'web2', 'network': 'blue', 'host': 'h2', 'labels': "
+        "{'tier': 'web'}}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'db1', 'network': 'blue', 'host': 'h2', "
+                   "'security_groups': ['db']}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'lone', 'network': 'blue'}");
 
     /* One identity per distinct set, the lowest free first. */
     web = identity_of(env, "web1");
@@ -597,54 +519,55 @@ test_identities(void **state)
     assert_int_equal(identity_of(env, "lone"), 0);
     assert_int_equal(identities(env), 2);
     out = get_group(env, "web");
-    expect_json(json_object_get(out, "members"), "['web1', 'web2']");
+    fixture_expect_json(json_object_get(out, "members"), "['web1', 'web2']");
     json_decref(out);
 
     /* Labels move a port between sets; a set both groups select is a new
      * one. */
-    json_decref(patch(env, api_port_patch, "web2",
-                      "{'labels': {'tier': 'db'}, 'security_groups': "
-                      "['db']}"));
+    json_decref(fixture_patch(env, api_port_patch, "web2",
+                              "{'labels': {'tier': 'db'}, 'security_groups': "
+                              "['db']}"));
     assert_int_equal(identity_of(env, "web2"), db);
-    json_decref(
-        patch(env, api_port_patch, "db1", "{'labels': {'tier': 'web'}}"));
+    json_decref(fixture_patch(env, api_port_patch, "db1",
+                              "{'labels': {'tier': 'web'}}"));
     assert_int_equal(identity_of(env, "db1"), API_IDENTITY_MIN + 2);
     assert_int_equal(identities(env), 3);
     out = get_group(env, "db");
-    expect_json(json_object_get(out, "members"), "['db1', 'web2']");
+    fixture_expect_json(json_object_get(out, "members"), "['db1', 'web2']");
     json_decref(out);
 
     /* A freed identity is the next one handed out. */
     assert_int_equal(api_port_delete(&env->api, "web1", NULL, STORE_ANY, &err),
                      204);
     assert_int_equal(identities(env), 2);
-    json_decref(
-        patch(env, api_port_patch, "lone", "{'labels': {'tier': 'web'}}"));
+    json_decref(fixture_patch(env, api_port_patch, "lone",
+                              "{'labels': {'tier': 'web'}}"));
     assert_int_equal(identity_of(env, "lone"), API_IDENTITY_MIN);
 
     /* Selectors decide membership too: a changed one moves ports, a
      * deleted group takes its selected members with it. */
-    json_decref(
-        patch(env, api_sg_patch, "web", "{'selector': {'tier': 'front'}}"));
+    json_decref(fixture_patch(env, api_sg_patch, "web",
+                              "{'selector': {'tier': 'front'}}"));
     assert_int_equal(identity_of(env, "lone"), 0);
     assert_int_equal(identity_of(env, "db1"), db);
     assert_int_equal(identities(env), 1);
-    json_decref(patch(env, api_sg_patch, "db",
-                      "{'selector': {'tier': "
-                      "'web'}}"));
+    json_decref(fixture_patch(env, api_sg_patch, "db",
+                              "{'selector': {'tier': "
+                              "'web'}}"));
     assert_int_equal(identity_of(env, "lone"), db);
     assert_int_equal(api_sg_delete(&env->api, "web", NULL, STORE_ANY, &err),
                      204);
     assert_int_equal(identity_of(env, "lone"), db);
     out = get_group(env, "db");
-    expect_json(json_object_get(out, "members"), "['db1', 'lone', 'web2']");
+    fixture_expect_json(json_object_get(out, "members"),
+                        "['db1', 'lone', 'web2']");
     json_decref(out);
 
     /* Lists show the members too. */
-    create(env, api_sg_create, "{'name': 'aaa'}");
+    fixture_create(env, api_sg_create, "{'name': 'aaa'}");
     query = J("{'limit': '1', 'page_token': 'aaa'}");
     assert_int_equal(api_sg_list(&env->api, query, &out, &err), 200);
-    expect_json(
+    fixture_expect_json(
         json_object_get(json_array_get(json_object_get(out, "items"), 0),
                         "members"),
         "['db1', 'lone', 'web2']");
@@ -658,14 +581,15 @@ test_identities(void **state)
 static void
 test_identities_exhausted(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct store_txn *txn;
     struct api_error err = {0};
     json_t *body, *in, *out = NULL;
 
     cloud(env);
-    create(env, api_port_create,
-           "{'name': 'web1', 'network': 'blue', 'labels': {'tier': 'web'}}");
+    fixture_create(
+        env, api_port_create,
+        "{'name': 'web1', 'network': 'blue', 'labels': {'tier': 'web'}}");
     body = J("{'groups': ['elsewhere'], 'ports': 1}");
     assert_int_equal(store_begin(env->store, true, &txn), 0);
     for (int id = API_IDENTITY_MIN + 1; id <= API_IDENTITY_MAX; id++) {
@@ -689,10 +613,11 @@ test_identities_exhausted(void **state)
                 &err, "web1 patch", 409, NULL, "no free group identity");
     json_decref(in);
     out = get_group(env, "db");
-    expect_json(json_object_get(out, "members"), "[]");
+    fixture_expect_json(json_object_get(out, "members"), "[]");
     json_decref(out);
-    create(env, api_port_create,
-           "{'name': 'web2', 'network': 'blue', 'labels': {'tier': 'web'}}");
+    fixture_create(
+        env, api_port_create,
+        "{'name': 'web2', 'network': 'blue', 'labels': {'tier': 'web'}}");
     assert_int_equal(identity_of(env, "web2"), API_IDENTITY_MIN);
 }
 
@@ -716,26 +641,21 @@ doc_identity(const json_t *doc, json_int_t id)
 static void
 test_documents(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     json_t *doc;
 
     cloud(env);
-    create(env, api_network_create,
-           "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200, "
-           "'default_action': 'deny'}");
-    create(env, api_port_create,
-           "{'name': 'web1', 'network': 'blue', 'host': 'h1', 'mac': "
-           "'02:00:00:00:00:01', 'labels': {'tier': 'web'}}");
-    create(env, api_port_create,
-           "{'name': 'db1', 'network': 'blue', 'host': 'h2', 'mac': "
-           "'02:00:00:00:00:02', 'security_groups': ['db']}");
-    create(env, api_port_create,
-           "{'name': 'both', 'network': 'blue', 'host': 'h3', 'mac': "
-           "'02:00:00:00:00:03', 'labels': {'tier': 'web'}, "
-           "'security_groups': ['db']}");
-    create(env, api_port_create,
-           "{'name': 'r1', 'network': 'red', 'host': 'h3', 'mac': "
-           "'02:00:00:00:00:04'}");
+    fixture_create(env, api_network_create,
+                   "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200, "
+                   "'default_action': 'deny'}");
+    web_and_db(env);
+    fixture_create(env, api_port_create,
+                   "{'name': 'both', 'network': 'blue', 'host': 'h3', 'mac': "
+                   "'02:00:00:00:00:03', 'labels': {'tier': 'web'}, "
+                   "'security_groups': ['db']}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'r1', 'network': 'red', 'host': 'h3', 'mac': "
+                   "'02:00:00:00:00:04'}");
     add_rule(env, "web",
              "{'direction': 'egress', 'protocol': 'tcp', "
              "'ports': '5432', 'peer_group': 'db', 'action': "
@@ -755,19 +675,21 @@ test_documents(void **state)
     /* web1: 256 {web}; db1: 257 {db}; both: 258 {db, web}.  h1 gets only
      * its own identity, with peer groups resolved to every identity whose
      * set holds them. */
-    doc = compute(env, "h1");
-    expect_json(json_object_get(doc, "ports"),
-                "[{'name': 'web1', 'network': 'blue', 'device': 'fp-web1', "
-                "'mac': '02:00:00:00:00:01', 'ip': '10.0.0.1', 'identity': "
-                "256}]");
-    expect_json(json_object_get(doc, "remotes"),
-                "[{'network': 'blue', 'mac': '02:00:00:00:00:03', 'ip': "
-                "'10.0.0.3', 'vtep': '192.0.2.3', 'identity': 258}, "
-                "{'network': 'blue', 'mac': '02:00:00:00:00:02', 'ip': "
-                "'10.0.0.2', 'vtep': '192.0.2.2', 'identity': 257}]");
-    expect_json(json_object_get(doc, "networks"),
-                "[{'name': 'blue', 'vni': 100, 'mtu': 1450}]");
-    expect_json(
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(
+        json_object_get(doc, "ports"),
+        "[{'name': 'web1', 'network': 'blue', 'device': 'fp-web1', "
+        "'mac': '02:00:00:00:00:01', 'ip': '10.0.0.1', 'identity': "
+        "256}]");
+    fixture_expect_json(
+        json_object_get(doc, "remotes"),
+        "[{'network': 'blue', 'mac': '02:00:00:00:00:03', 'ip': "
+        "'10.0.0.3', 'vtep': '192.0.2.3', 'identity': 258}, "
+        "{'network': 'blue', 'mac': '02:00:00:00:00:02', 'ip': "
+        "'10.0.0.2', 'vtep': '192.0.2.2', 'identity': 257}]");
+    fixture_expect_json(json_object_get(doc, "networks"),
+                        "[{'name': 'blue', 'vni': 100, 'mtu': 1450}]");
+    fixture_expect_json(
         json_object_get(doc, "identities"),
         "[{'id': 256, 'groups': ['web'], 'governs': ['ingress', 'egress'], "
         "'rules': [{'id': 1, 'group': 'web', 'direction': 'egress', "
@@ -780,8 +702,8 @@ test_documents(void **state)
     json_decref(doc);
 
     /* h2 holds only db1. */
-    doc = compute(env, "h2");
-    expect_json(
+    doc = fixture_compute(env, "h2");
+    fixture_expect_json(
         json_object_get(doc, "identities"),
         "[{'id': 257, 'groups': ['db'], 'governs': ['ingress'], 'rules': "
         "[{'id': 4, 'group': 'db', 'direction': 'ingress', 'protocol': "
@@ -791,15 +713,16 @@ test_documents(void **state)
 
     /* h3: a port in two groups gets the rules of both; a network that
      * denies by default says so; a port in no group has no identity. */
-    doc = compute(env, "h3");
+    doc = fixture_compute(env, "h3");
     assert_int_equal(json_array_size(json_object_get(doc, "identities")), 1);
     assert_int_equal(
         json_array_size(json_object_get(doc_identity(doc, 258), "rules")), 4);
-    expect_json(json_object_get(doc_identity(doc, 258), "groups"),
-                "['db', 'web']");
-    expect_json(json_object_get(doc, "networks"),
-                "[{'name': 'blue', 'vni': 100, 'mtu': 1450}, {'name': "
-                "'red', 'vni': 200, 'mtu': 1450, 'default_action': 'deny'}]");
+    fixture_expect_json(json_object_get(doc_identity(doc, 258), "groups"),
+                        "['db', 'web']");
+    fixture_expect_json(
+        json_object_get(doc, "networks"),
+        "[{'name': 'blue', 'vni': 100, 'mtu': 1450}, {'name': "
+        "'red', 'vni': 200, 'mtu': 1450, 'default_action': 'deny'}]");
     assert_null(json_object_get(
         json_array_get(json_object_get(doc, "ports"), 1), "identity"));
     json_decref(doc);
@@ -808,74 +731,69 @@ test_documents(void **state)
 static void
 test_deltas(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     json_t *h1, *h2, *h3, *doc, *changes;
 
     cloud(env);
-    create(env, api_port_create,
-           "{'name': 'web1', 'network': 'blue', 'host': 'h1', 'mac': "
-           "'02:00:00:00:00:01', 'labels': {'tier': 'web'}}");
-    create(env, api_port_create,
-           "{'name': 'db1', 'network': 'blue', 'host': 'h2', 'mac': "
-           "'02:00:00:00:00:02', 'security_groups': ['db']}");
-    create(env, api_network_create,
-           "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200}");
-    create(env, api_port_create,
-           "{'name': 'r1', 'network': 'red', 'host': 'h3'}");
-    h1 = compute(env, "h1");
-    h2 = compute(env, "h2");
-    h3 = compute(env, "h3");
+    web_and_db(env);
+    fixture_create(env, api_network_create,
+                   "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'r1', 'network': 'red', 'host': 'h3'}");
+    h1 = fixture_compute(env, "h1");
+    h2 = fixture_compute(env, "h2");
+    h3 = fixture_compute(env, "h3");
 
     /* A rule of web concerns web's host only. */
     add_rule(env, "web",
              "{'direction': 'egress', 'protocol': 'udp', "
              "'ports': '53', 'action': 'allow'}");
-    doc = compute(env, "h1");
+    doc = fixture_compute(env, "h1");
     changes = desired_diff(h1, doc);
-    expect_json(changes,
-                "[{'op': 'set', 'kind': 'identity', 'object': {'id': 256, "
-                "'groups': ['web'], 'governs': ['egress'], 'rules': [{'id': "
-                "1, 'group': 'web', 'direction': 'egress', 'protocol': "
-                "'udp', 'ports': [53, 53], 'action': 'allow', 'log': "
-                "false}]}}]");
+    fixture_expect_json(
+        changes, "[{'op': 'set', 'kind': 'identity', 'object': {'id': 256, "
+                 "'groups': ['web'], 'governs': ['egress'], 'rules': [{'id': "
+                 "1, 'group': 'web', 'direction': 'egress', 'protocol': "
+                 "'udp', 'ports': [53, 53], 'action': 'allow', 'log': "
+                 "false}]}}]");
     json_decref(changes);
     json_decref(h1);
     h1 = doc;
-    doc = compute(env, "h2");
+    doc = fixture_compute(env, "h2");
     assert_true(json_equal(doc, h2));
     json_decref(doc);
-    doc = compute(env, "h3");
+    doc = fixture_compute(env, "h3");
     assert_true(json_equal(doc, h3));
     json_decref(doc);
 
     /* A label change moves web1 into db's set: its host loses identity
      * 256 for 257, and db1's host sees the remote's new identity. */
-    json_decref(patch(env, api_port_patch, "web1",
-                      "{'labels': {'tier': null}, 'security_groups': "
-                      "['db']}"));
-    doc = compute(env, "h1");
+    json_decref(fixture_patch(env, api_port_patch, "web1",
+                              "{'labels': {'tier': null}, 'security_groups': "
+                              "['db']}"));
+    doc = fixture_compute(env, "h1");
     changes = desired_diff(h1, doc);
     assert_int_equal(json_array_size(changes), 3);
-    expect_json(json_array_get(changes, 0),
-                "{'op': 'delete', 'kind': 'identity', 'key': '256'}");
+    fixture_expect_json(json_array_get(changes, 0),
+                        "{'op': 'delete', 'kind': 'identity', 'key': '256'}");
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(changes, 1), "kind")),
         "identity");
-    expect_json(
+    fixture_expect_json(
         json_object_get(json_object_get(json_array_get(changes, 2), "object"),
                         "identity"),
         "257");
     json_decref(changes);
     json_decref(doc);
-    doc = compute(env, "h2");
+    doc = fixture_compute(env, "h2");
     changes = desired_diff(h2, doc);
-    expect_json(changes,
-                "[{'op': 'set', 'kind': 'remote', 'object': {'network': "
-                "'blue', 'mac': '02:00:00:00:00:01', 'ip': '10.0.0.1', "
-                "'vtep': '192.0.2.1', 'identity': 257}}]");
+    fixture_expect_json(
+        changes, "[{'op': 'set', 'kind': 'remote', 'object': {'network': "
+                 "'blue', 'mac': '02:00:00:00:00:01', 'ip': '10.0.0.1', "
+                 "'vtep': '192.0.2.1', 'identity': 257}}]");
     json_decref(changes);
     json_decref(doc);
-    doc = compute(env, "h3");
+    doc = fixture_compute(env, "h3");
     assert_true(json_equal(doc, h3));
     json_decref(doc);
     json_decref(h1);
@@ -897,7 +815,7 @@ add_rule_later(void *env_)
 static void
 test_long_poll_wakes(void **state)
 {
-    struct env *env = *state;
+    struct fixture_env *env = *state;
     struct api_error err = {0};
     json_t *query, *out = NULL;
     pthread_t thread;
@@ -906,9 +824,9 @@ test_long_poll_wakes(void **state)
     time_t t0;
 
     cloud(env);
-    create(env, api_port_create,
-           "{'name': 'db1', 'network': 'blue', 'host': 'h2', "
-           "'security_groups': ['db']}");
+    fixture_create(env, api_port_create,
+                   "{'name': 'db1', 'network': 'blue', 'host': 'h2', "
+                   "'security_groups': ['db']}");
     query = J("{}");
     assert_int_equal(
         api_host_desired_state(&env->api, "h2", query, &out, &err), 200);
@@ -937,23 +855,6 @@ test_long_poll_wakes(void **state)
 
 /* Over HTTP: who may do what, and the rule hit counters. */
 static void
-expect_http(struct fixture *f, const char *method, const char *path,
-            const char *token, const char *body, long status,
-            const char *field)
-{
-    struct reply r;
-
-    if (fixture_call(f, method, path, token, body, NULL, &r) != status) {
-        fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status,
-                 r.status, r.body);
-    }
-    if (field) {
-        assert_string_equal(reply_field(&r), field);
-    }
-    reply_clear(&r);
-}
-
-static void
 test_http_roles_and_hits(void **state)
 {
     struct fixture *f = fixture_start(30, false);
@@ -962,76 +863,76 @@ test_http_roles_and_hits(void **state)
     struct reply r;
     json_t *rule;
 
-    expect_http(f, "POST", "/v1/hosts", f->admin,
-                "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": "
-                "\"eth0\"}",
-                201, NULL);
-    expect_http(f, "POST", "/v1/hosts", f->admin,
-                "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": "
-                "\"eth0\"}",
-                201, NULL);
-    expect_http(f, "POST", "/v1/security-groups", viewer,
-                "{\"name\": \"web\"}", 403, NULL);
-    expect_http(f, "POST", "/v1/security-groups", f->admin,
-                "{\"name\": \"web\", \"selector\": {\"tier\": \"web\"}}", 201,
-                NULL);
-    expect_http(f, "POST", "/v1/security-groups/web/rules", f->admin,
-                "{\"direction\": \"up\", \"protocol\": \"tcp\", "
-                "\"action\": \"allow\"}",
-                400, "direction");
-    expect_http(f, "POST", "/v1/security-groups/web/rules", viewer,
-                "{\"direction\": \"ingress\", \"protocol\": \"tcp\", "
-                "\"action\": \"allow\"}",
-                403, NULL);
-    expect_http(f, "POST", "/v1/security-groups/web/rules", f->admin,
-                "{\"direction\": \"ingress\", \"protocol\": \"tcp\", "
-                "\"ports\": \"80\", \"action\": \"allow\"}",
-                201, NULL);
-    expect_http(f, "GET", "/v1/security-groups", viewer, NULL, 200, NULL);
-    expect_http(f, "GET", "/v1/security-groups/web/rules", viewer, NULL, 200,
-                NULL);
-    expect_http(f, "GET", "/v1/security-groups/web/rules", agent, NULL, 403,
-                NULL);
-    expect_http(f, "PATCH", "/v1/security-groups/web", viewer,
-                "{\"description\": \"x\"}", 403, NULL);
+    fixture_expect(f, "POST", "/v1/hosts", f->admin,
+                   "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": "
+                   "\"eth0\"}",
+                   201, NULL);
+    fixture_expect(f, "POST", "/v1/hosts", f->admin,
+                   "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": "
+                   "\"eth0\"}",
+                   201, NULL);
+    fixture_expect(f, "POST", "/v1/security-groups", viewer,
+                   "{\"name\": \"web\"}", 403, NULL);
+    fixture_expect(f, "POST", "/v1/security-groups", f->admin,
+                   "{\"name\": \"web\", \"selector\": {\"tier\": \"web\"}}",
+                   201, NULL);
+    fixture_expect(f, "POST", "/v1/security-groups/web/rules", f->admin,
+                   "{\"direction\": \"up\", \"protocol\": \"tcp\", "
+                   "\"action\": \"allow\"}",
+                   400, "direction");
+    fixture_expect(f, "POST", "/v1/security-groups/web/rules", viewer,
+                   "{\"direction\": \"ingress\", \"protocol\": \"tcp\", "
+                   "\"action\": \"allow\"}",
+                   403, NULL);
+    fixture_expect(f, "POST", "/v1/security-groups/web/rules", f->admin,
+                   "{\"direction\": \"ingress\", \"protocol\": \"tcp\", "
+                   "\"ports\": \"80\", \"action\": \"allow\"}",
+                   201, NULL);
+    fixture_expect(f, "GET", "/v1/security-groups", viewer, NULL, 200, NULL);
+    fixture_expect(f, "GET", "/v1/security-groups/web/rules", viewer, NULL,
+                   200, NULL);
+    fixture_expect(f, "GET", "/v1/security-groups/web/rules", agent, NULL, 403,
+                   NULL);
+    fixture_expect(f, "PATCH", "/v1/security-groups/web", viewer,
+                   "{\"description\": \"x\"}", 403, NULL);
 
     /* Agents report their own host's counters only; they add up. */
-    expect_http(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
-                "{\"hits\": {\"1\": 120}}", 204, NULL);
-    expect_http(f, "PUT", "/v1/hosts/h2/rule-hits", agent,
-                "{\"hits\": {\"1\": 5}}", 403, NULL);
-    expect_http(f, "PUT", "/v1/hosts/h2/rule-hits", f->admin,
-                "{\"hits\": {\"1\": 5}}", 204, NULL);
-    expect_http(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
-                "{\"hits\": {\"x\": 5}}", 400, "hits");
-    expect_http(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
-                "{\"hits\": {\"1\": -5}}", 400, "hits");
-    expect_http(f, "PUT", "/v1/hosts/h9/rule-hits", f->admin, "{\"hits\": {}}",
-                404, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
+                   "{\"hits\": {\"1\": 120}}", 204, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h2/rule-hits", agent,
+                   "{\"hits\": {\"1\": 5}}", 403, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h2/rule-hits", f->admin,
+                   "{\"hits\": {\"1\": 5}}", 204, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
+                   "{\"hits\": {\"x\": 5}}", 400, "hits");
+    fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
+                   "{\"hits\": {\"1\": -5}}", 400, "hits");
+    fixture_expect(f, "PUT", "/v1/hosts/h9/rule-hits", f->admin,
+                   "{\"hits\": {}}", 404, NULL);
     fixture_call(f, "GET", "/v1/security-groups/web/rules/1", viewer, NULL,
                  NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "hits")), 125);
     reply_clear(&r);
     /* Absolute counters: a new report replaces the host's last one. */
-    expect_http(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
-                "{\"hits\": {\"1\": 130}}", 204, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
+                   "{\"hits\": {\"1\": 130}}", 204, NULL);
     fixture_call(f, "GET", "/v1/security-groups/web/rules", viewer, NULL, NULL,
                  &r);
     rule = json_array_get(json_object_get(r.json, "items"), 0);
     assert_int_equal(json_integer_value(json_object_get(rule, "hits")), 135);
     reply_clear(&r);
 
-    expect_http(f, "GET", "/v1/security-groups/web/rules/abc", viewer, NULL,
-                404, NULL);
-    expect_http(f, "DELETE", "/v1/security-groups/web/rules/1", viewer, NULL,
-                403, NULL);
-    expect_http(f, "DELETE", "/v1/security-groups/web/rules/1", f->admin, NULL,
-                204, NULL);
-    expect_http(f, "GET", "/v1/security-groups/web/rules/1", viewer, NULL, 404,
-                NULL);
-    expect_http(f, "DELETE", "/v1/security-groups/web", f->admin, NULL, 204,
-                NULL);
+    fixture_expect(f, "GET", "/v1/security-groups/web/rules/abc", viewer, NULL,
+                   404, NULL);
+    fixture_expect(f, "DELETE", "/v1/security-groups/web/rules/1", viewer,
+                   NULL, 403, NULL);
+    fixture_expect(f, "DELETE", "/v1/security-groups/web/rules/1", f->admin,
+                   NULL, 204, NULL);
+    fixture_expect(f, "GET", "/v1/security-groups/web/rules/1", viewer, NULL,
+                   404, NULL);
+    fixture_expect(f, "DELETE", "/v1/security-groups/web", f->admin, NULL, 204,
+                   NULL);
     free(viewer);
     free(agent);
     fixture_stop(f);
@@ -1042,16 +943,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_group_validation, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_rule_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identities, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identities_exhausted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_documents, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deltas, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_poll_wakes, setup, teardown),
+        FIXTURE_ENV_TEST(test_group_validation),
+        FIXTURE_ENV_TEST(test_rule_validation),
+        FIXTURE_ENV_TEST(test_port_groups),
+        FIXTURE_ENV_TEST(test_identities),
+        FIXTURE_ENV_TEST(test_identities_exhausted),
+        FIXTURE_ENV_TEST(test_documents),
+        FIXTURE_ENV_TEST(test_deltas),
+        FIXTURE_ENV_TEST(test_long_poll_wakes),
         cmocka_unit_test(test_http_roles_and_hits),
     };
 

@@ -695,6 +695,11 @@ fab_control_network() {
 fab_controller_start() {
     local url="http://$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT"
     [ -x "$FABRIC_CONTROLLER_BIN" ] || fail "$FABRIC_CONTROLLER_BIN not built"
+    # Another controller there (a demo left running, say) would answer in
+    # ours' stead.
+    if curl -sf "$url/healthz" >/dev/null 2>&1; then
+        fail "something already answers at $url (scripts/demo down?)"
+    fi
     echo "=== start $(date +%T.%N)" >>"$FAB_TMP/controller.log"
     "$FABRIC_CONTROLLER_BIN" --listen "$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT" \
         --db "$FAB_TMP/controller.db" \

@@ -1,6 +1,7 @@
-# Unit tests (cmocka) for the header-only packet and VXLAN code, and the
-# replay of the parser fuzz corpus.  Each is a program that "make check"
-# runs; see the comment at the top of each source file for its story.
+# Unit tests (cmocka) for the header-only packet and VXLAN code and for
+# utils/base64, and the replay of the parser fuzz corpus.  Each is a
+# program that "make check" runs; see the comment at the top of each
+# source file for its story.
 
 check_PROGRAMS += tests/unit/test-parse
 tests_unit_test_parse_SOURCES = \
@@ -17,6 +18,14 @@ tests_unit_test_vxlan_SOURCES = \
 tests_unit_test_vxlan_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_vxlan_LDADD = $(CMOCKA_LIBS)
 TESTS += tests/unit/test-vxlan
+
+# utils/base64.h, which carries trace frames between the controller and
+# the agents.
+check_PROGRAMS += tests/unit/test-base64
+tests_unit_test_base64_SOURCES = tests/unit/test-base64.c
+tests_unit_test_base64_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_base64_LDADD = utils/libfabric-utils.a $(CMOCKA_LIBS)
+TESTS += tests/unit/test-base64
 
 # Regression tests for bugs found in packet/ and vxlan/.
 check_PROGRAMS += tests/unit/test-regressions
