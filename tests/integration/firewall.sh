@@ -8,8 +8,9 @@
 # Group db accepts TCP 5432 and 6000 from group web, nothing else; web
 # may send anything.  Checked: web reaches db on 5432 across hosts and on
 # its own host, and nothing else; a port in no group reaches nothing in
-# db; replies flow; a deny beats the allow; a new deny rule stops an
-# established TCP stream; a label change moves vmB2 into web and out
+# db; replies flow; a deny beats the allow; an established TCP stream
+# flows on while host B's agent is stopped and restarted, and a new deny
+# rule stops it; a label change moves vmB2 into web and out
 # again, and its reach follows; nmap from vmB2 sees every port of vmB1
 # filtered; VXLAN forged by a host outside the fabric, claiming web's
 # group, is dropped and counted; denied connections show up in the flow
@@ -146,6 +147,18 @@ a=$(stat -c %s "$STREAM")
 sleep 1
 before=$(stat -c %s "$STREAM")
 [ "$before" -gt "$a" ] || fail "the stream web -> db:6000 does not flow"
+say "the firewall keeps its state while host B's agent restarts"
+fab_agent_kill B
+a=$(stat -c %s "$STREAM")
+sleep 1
+b=$(stat -c %s "$STREAM")
+[ "$b" -gt "$a" ] || fail "the stream stopped with host B's agent away"
+fab_agent_start_controlled B
+fab_ports_up_wait 20
+sleep 1
+before=$(stat -c %s "$STREAM")
+[ "$before" -gt "$b" ] || fail "the stream stopped after host B's agent came back"
+echo "  the stream flowed on: $a -> $b bytes with no agent, $before after"
 DENY=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
     --ports 6000 --peer-group web --action deny | jq -r .id)
 stopped=
