@@ -69,10 +69,12 @@ fab_is_ip(const struct pkt_info *info)
 /* Makes room for the outer headers in front of the frame and writes them,
  * addressed to 'vtep' (MACs in 's', from fab_underlay_route()).
  *
- * IP frames grow with bpf_skb_adjust_room(), which turns GSO frames into UDP
+ * GSO frames grow with bpf_skb_adjust_room(), which turns them into UDP
  * tunnel GSO frames that the kernel segments with the outer headers copied
- * onto every segment.  It refuses any other skb->protocol, so ARP and other
- * non-IP frames, never GSO, get their room with bpf_skb_change_head(). */
+ * onto every segment; so do IPv6 frames, for which it also sets the outer
+ * skb->protocol.  It refuses any other skb->protocol, so ARP and other
+ * non-IP frames, never GSO, get their room with bpf_skb_change_head(), as
+ * do IPv4 frames that are not GSO. */
 static __always_inline enum dp_drop_reason
 fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
                const struct dp_config *cfg, __u32 vni, __u16 group,
@@ -93,9 +95,13 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
     pkt_copy_mac(h->inner.src, info->src_mac);
     h->inner.type = bpf_htons(info->l3_proto);
 
-    if (!fab_is_ip(info)) {
+    if (!fab_is_ip(info)
+        || (info->l3_proto == PKT_ETH_P_IPV4 && !skb->gso_size)) {
         /* The original Ethernet header is already where the inner one
-         * goes; only the outer headers are written. */
+         * goes; only the outer headers are written.  For a frame that is
+         * not GSO and whose skb->protocol is already the outer one
+         * (IPv4), this is also some 20 ns cheaper than
+         * bpf_skb_adjust_room(), whose tunnel metadata only GSO needs. */
         if (bpf_skb_change_head(skb, VXLAN_OVERHEAD, 0)
             || bpf_skb_store_bytes(skb, 0, &h->outer, sizeof h->outer, 0)) {
             return DP_DROP_ENCAP_FAILED;
