@@ -40,11 +40,12 @@
 #define AGENT_POLL_MS 1000 /* How often pending devices are retried. */
 
 enum agent_mode {
-    AGENT_RUN,   /* Reconcile, then follow changes. */
-    AGENT_ONCE,  /* Reconcile once and exit. */
-    AGENT_CHECK, /* Validate the document only. */
-    AGENT_SHOW,  /* Print the datapath. */
-    AGENT_PURGE, /* Remove the datapath instance. */
+    AGENT_RUN,       /* Reconcile, then follow changes. */
+    AGENT_ONCE,      /* Reconcile once and exit. */
+    AGENT_CHECK,     /* Validate the document only. */
+    AGENT_SHOW,      /* Print the datapath. */
+    AGENT_CONNTRACK, /* Print the tracked connections. */
+    AGENT_PURGE,     /* Remove the datapath instance. */
 };
 
 /* The command line, and the settings it leads to. */
@@ -75,6 +76,7 @@ Modes (default: run as a daemon):\n\
       --check            validate the --state document only; print\n\
                          \"FILE: ok\" or the errors, touching nothing\n\
       --show             print the datapath's tables and counters and exit\n\
+      --conntrack        print the connections the firewall tracks and exit\n\
       --purge            remove the datapath instance and exit; forwarding\n\
                          stops\n\
 \n\
@@ -84,7 +86,8 @@ Options:\n\
   -s, --state FILE       the desired-state document (JSON), standalone\n\
   -i, --instance NAME    datapath instance, pinned under /sys/fs/bpf/NAME\n\
                          (default: fabric)\n\
-  -o, --output FORMAT    --show output: text (default) or json\n\
+  -o, --output FORMAT    --show and --conntrack output: text (default) or\n\
+                         json\n\
   -l, --log-level LEVEL  error, warn, info (default) or debug\n\
       --pidfile FILE     write the daemon's process id to FILE\n\
       --metrics ADDR:PORT  serve /metrics, /healthz and /readyz there\n\
@@ -190,6 +193,7 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         OPT_ONCE = 256,
         OPT_CHECK,
         OPT_SHOW,
+        OPT_CONNTRACK,
         OPT_PURGE,
         /* Every other long option is a configuration key, numbered from
          * here by enum agent_config_key. */
@@ -204,6 +208,7 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         {"once", no_argument, NULL, OPT_ONCE},
         {"check", no_argument, NULL, OPT_CHECK},
         {"show", no_argument, NULL, OPT_SHOW},
+        {"conntrack", no_argument, NULL, OPT_CONNTRACK},
         {"purge", no_argument, NULL, OPT_PURGE},
         {"pidfile", required_argument, NULL, OPT_KEY + AGENT_CONFIG_PIDFILE},
         {"controller", required_argument, NULL,
@@ -266,6 +271,9 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         case OPT_CHECK:
             set_mode(o, AGENT_CHECK, "--check");
             break;
+        case OPT_CONNTRACK:
+            set_mode(o, AGENT_CONNTRACK, "--conntrack");
+            break;
         case OPT_SHOW:
             set_mode(o, AGENT_SHOW, "--show");
             break;
@@ -302,15 +310,16 @@ parse_options(int argc, char *argv[], struct agent_options *o)
     if (o->cmdline.token && o->cmdline.token_file) {
         usage_error("--token and --token-file cannot be used together");
     }
-    if ((o->mode == AGENT_SHOW || o->mode == AGENT_PURGE)
+    if ((o->mode == AGENT_SHOW || o->mode == AGENT_CONNTRACK
+         || o->mode == AGENT_PURGE)
         && o->cmdline.state) {
         usage_error("--state does not apply to %s", o->mode_option);
     }
     if (o->mode != AGENT_RUN && o->cmdline.controller) {
         usage_error("--controller does not apply to %s", o->mode_option);
     }
-    if (o->output_set && o->mode != AGENT_SHOW) {
-        usage_error("--output applies to --show only");
+    if (o->output_set && o->mode != AGENT_SHOW && o->mode != AGENT_CONNTRACK) {
+        usage_error("--output applies to --show and --conntrack only");
     }
     if (o->cmdline.pidfile && o->mode != AGENT_RUN) {
         usage_error("--pidfile applies to the daemon only, not %s",
@@ -380,6 +389,7 @@ agent_configure(struct agent_options *o)
     }
     switch (o->mode) {
     case AGENT_SHOW:
+    case AGENT_CONNTRACK:
     case AGENT_PURGE:
         break;
     case AGENT_ONCE:
@@ -578,7 +588,8 @@ agent_show(const struct agent_options *o)
     if (agent_open(o->cfg.instance, true, o->cfg.conntrack_max, &dp)) {
         return 1;
     }
-    error = show_datapath(dp, o->json, stdout);
+    error = o->mode == AGENT_CONNTRACK ? show_conntrack(dp, o->json, stdout)
+                                       : show_datapath(dp, o->json, stdout);
     if (error) {
         LOG_ERR("showing datapath instance \"%s\": %s", o->cfg.instance,
                 strerror(error));
@@ -996,6 +1007,7 @@ main(int argc, char *argv[])
         status = agent_check(options.cfg.state);
         break;
     case AGENT_SHOW:
+    case AGENT_CONNTRACK:
         status = agent_show(&options);
         break;
     case AGENT_PURGE:

@@ -268,19 +268,22 @@ ct_count_cb(const void *key, const void *value, void *count_)
 
 /* Returns the firewall summary of 'dp': conntrack by state, the fast
  * path's counters, how many policy entries and CIDRs it holds. */
+/* Names of enum ct_state, as --show and --conntrack print them. */
+static const char *const ct_states[] = {
+    "new",        "syn-sent", "syn-recv",  "established", "fin-wait",
+    "close-wait", "last-ack", "time-wait", "close"};
+
 static json_t *
 json_firewall(struct dp *dp, const struct reconcile_tables *tables)
 {
-    static const char *const states[] = {
-        "new",        "syn-sent", "syn-recv",  "established", "fin-wait",
-        "close-wait", "last-ack", "time-wait", "close"};
+    const char *const *states = ct_states;
     struct ct_count count = {.now_ns = fw_now_ns()};
     struct dp_fw_stats stats;
     json_t *fw = json_object();
     json_t *by_state = json_object();
 
     if (!dp_table_dump(dp, DP_CONNTRACK, ct_count_cb, &count)) {
-        for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
+        for (size_t i = 0; i < ARRAY_SIZE(ct_states); i++) {
             if (count.by_state[i]) {
                 json_object_set_new(by_state, states[i],
                                     json_integer(count.by_state[i]));
@@ -628,5 +631,135 @@ show_datapath(struct dp *dp, bool json, FILE *out)
         show_text(out, doc);
     }
     json_decref(doc);
+    return error ? error : ferror(out) ? EIO : 0;
+}
+
+/* --conntrack: the connections, like "conntrack -L". */
+
+/* Formats address 'addr' of family 'family' (CT_FAMILY_*) and 'port'
+ * (network order) as "a.b.c.d:p" or "[v6]:p", without the port for
+ * protocols that have none. */
+static json_t *
+json_endpoint(const uint8_t addr[16], uint8_t family, uint16_t port,
+              bool has_port)
+{
+    char ip[INET6_ADDRSTRLEN];
+    char *s;
+    json_t *j;
+
+    inet_ntop(family == CT_FAMILY_IPV4 ? AF_INET : AF_INET6, addr, ip,
+              sizeof ip);
+    if (!has_port) {
+        return json_string(ip);
+    }
+    s = family == CT_FAMILY_IPV4 ? xasprintf("%s:%u", ip, ntohs(port))
+                                 : xasprintf("[%s]:%u", ip, ntohs(port));
+    j = json_string(s);
+    free(s);
+    return j;
+}
+
+struct ct_list {
+    json_t *list;    /* The connections so far. */
+    uint64_t now_ns; /* CLOCK_MONOTONIC, as the fast path stamps. */
+};
+
+static int
+ct_list_cb(const void *key_, const void *value_, void *aux)
+{
+    const struct ct_key *key = key_;
+    const struct dp_ct *v = value_;
+    struct ct_list *l = aux;
+    const struct ct_entry *e = &v->ct;
+    bool ab = e->orig_key_dir == CT_KEY_DIR_AB;
+    bool ports =
+        key->proto == PKT_IPPROTO_TCP || key->proto == PKT_IPPROTO_UDP;
+    const char *proto = reconcile_proto_name(key->proto);
+    json_t *c;
+
+    c = json_pack(
+        "{s:o, s:I, s:o, s:o, s:s, s:f, s:f, s:b, s:{s:I, s:I}, s:{s:I, s:I},"
+        " s:I, s:I, s:I, s:I}",
+        "protocol", proto ? json_string(proto) : json_integer(key->proto),
+        "vni", (json_int_t) key->vni, "source",
+        json_endpoint(ab ? key->addr_a : key->addr_b, key->family,
+                      ab ? key->port_a : key->port_b, ports),
+        "destination",
+        json_endpoint(ab ? key->addr_b : key->addr_a, key->family,
+                      ab ? key->port_b : key->port_a, ports),
+        "state", e->state < ARRAY_SIZE(ct_states) ? ct_states[e->state] : "?",
+        "age_s",
+        l->now_ns > e->created_ns ? (l->now_ns - e->created_ns) / 1e9 : 0.0,
+        "idle_s",
+        l->now_ns > e->last_seen_ns ? (l->now_ns - e->last_seen_ns) / 1e9
+                                    : 0.0,
+        "expired", ct_entry_expired(e, l->now_ns), "packets", "original",
+        (json_int_t) e->packets[CT_DIR_ORIG], "reply",
+        (json_int_t) e->packets[CT_DIR_REPLY], "bytes", "original",
+        (json_int_t) e->bytes[CT_DIR_ORIG], "reply",
+        (json_int_t) e->bytes[CT_DIR_REPLY], "egress_rule",
+        (json_int_t) v->egress_rule, "ingress_rule",
+        (json_int_t) v->ingress_rule, "source_identity",
+        (json_int_t) v->orig_src_identity, "destination_identity",
+        (json_int_t) v->orig_dst_identity);
+    json_array_append_new(l->list, c);
+    return 0;
+}
+
+int
+show_conntrack(struct dp *dp, bool json, FILE *out)
+{
+    struct ct_list l = {.list = json_array(), .now_ns = fw_now_ns()};
+    size_t i;
+    json_t *c;
+    int error;
+
+    error = dp_table_dump(dp, DP_CONNTRACK, ct_list_cb, &l);
+    if (error) {
+        json_decref(l.list);
+        return error;
+    }
+    if (json) {
+        if (json_dumpf(l.list, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+            < 0) {
+            error = EIO;
+        }
+        fputc('\n', out);
+    } else {
+        fprintf(out, "%-6s %-8s %-24s %-24s %-12s %8s %8s %9s %9s %s\n",
+                "PROTO", "VNI", "SOURCE", "DESTINATION", "STATE", "AGE",
+                "IDLE", "PKTS>", "PKTS<", "RULES");
+        json_array_foreach(l.list, i, c)
+        {
+            const json_t *p = json_object_get(c, "packets");
+            const json_t *proto = json_object_get(c, "protocol");
+            char proto_num[8];
+
+            snprintf(proto_num, sizeof proto_num, "%lld",
+                     (long long) json_integer_value(proto));
+            fprintf(
+                out,
+                "%-6s %-8lld %-24s %-24s %-12s %7.0fs %7.0fs %9lld "
+                "%9lld out %lld in %lld%s\n",
+                json_is_string(proto) ? json_string_value(proto) : proto_num,
+                (long long) json_integer_value(json_object_get(c, "vni")),
+                json_string_value(json_object_get(c, "source")),
+                json_string_value(json_object_get(c, "destination")),
+                json_string_value(json_object_get(c, "state")),
+                json_real_value(json_object_get(c, "age_s")),
+                json_real_value(json_object_get(c, "idle_s")),
+                (long long) json_integer_value(json_object_get(p, "original")),
+                (long long) json_integer_value(json_object_get(p, "reply")),
+                (long long) json_integer_value(
+                    json_object_get(c, "egress_rule")),
+                (long long) json_integer_value(
+                    json_object_get(c, "ingress_rule")),
+                json_is_true(json_object_get(c, "expired")) ? " (expired)"
+                                                            : "");
+        }
+        fprintf(out, "%zu connection%s\n", json_array_size(l.list),
+                json_array_size(l.list) == 1 ? "" : "s");
+    }
+    json_decref(l.list);
     return error ? error : ferror(out) ? EIO : 0;
 }

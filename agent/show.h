@@ -12,4 +12,9 @@ struct dp;
  * 'json'.  Returns 0 or an errno value. */
 int show_datapath(struct dp *dp, bool json, FILE *out);
 
+/* Prints the connections that 'dp' tracks, one per line (or as a JSON
+ * array if 'json'): protocol, network, originator and responder, state,
+ * age, idle time, packets each way and the rules that allowed them. */
+int show_conntrack(struct dp *dp, bool json, FILE *out);
+
 #endif /* agent/show.h */

@@ -159,6 +159,11 @@ sleep 1
 before=$(stat -c %s "$STREAM")
 [ "$before" -gt "$b" ] || fail "the stream stopped after host B's agent came back"
 echo "  the stream flowed on: $a -> $b bytes with no agent, $before after"
+fab_agent_cmd B --conntrack
+n=$(fab_agent_cmd B --conntrack -o json | jq --arg d "$DB_B:6000" \
+    '[.[] | select(.destination == $d and .state == "established"
+                   and .packets.original > 0)] | length')
+[ "$n" = 1 ] || fail "host B does not list the stream as established"
 DENY=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
     --ports 6000 --peer-group web --action deny | jq -r .id)
 stopped=
