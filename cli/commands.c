@@ -50,14 +50,16 @@ static const struct kind kinds[] = {
         .resource = "port",
         .plural = "ports",
         .path = "/v1/ports",
-        .headers = (const char *const[]){"NAME", "NETWORK", "MAC", "IP",
-                                         "HOST", "STATUS", "LABELS", NULL},
-        .columns = (const char *const[]){"name", "network", "mac", "ip",
-                                         "host", "status", "labels", NULL},
-        .fields =
+        .headers =
+            (const char *const[]){"NAME", "NETWORK", "MAC", "IP", "HOST",
+                                  "STATUS", "LABELS", "GROUPS", NULL},
+        .columns =
             (const char *const[]){"name", "network", "mac", "ip", "host",
-                                  "device", "status", "labels",
-                                  "security_groups", "qos", META_FIELDS, NULL},
+                                  "status", "labels", "groups", NULL},
+        .fields = (const char *const[]){"name", "network", "mac", "ip", "host",
+                                        "device", "status", "labels",
+                                        "security_groups", "groups",
+                                        "identity", "qos", META_FIELDS, NULL},
     },
     {
         .resource = "qos",

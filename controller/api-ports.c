@@ -23,6 +23,8 @@ static const struct api_field port_fields[] = {
     {"security_groups", API_ARRAY, API_RW, false},
     {"qos", API_STRING, API_RW, false},
     {"status", API_STRING, API_RO, false},
+    {"groups", API_ARRAY, API_RO, false},
+    {"identity", API_INTEGER, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
     {"created_at", API_STRING, API_RO, false},
@@ -210,11 +212,24 @@ static json_t *
 port_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
+    struct store_obj index;
 
     json_object_set_new(
         out, "status",
         json_string(api_port_status(txn, obj->name,
                                     api_get_string(obj->body, "host"))));
+    /* The groups the port is in, named in its "security_groups" or
+     * selecting its labels, and the identity that set has: what the
+     * firewall goes by. */
+    if (txn && !store_get(txn, "port-identity", obj->name, &index)) {
+        json_object_set(out, "groups", json_object_get(index.body, "groups"));
+        json_object_set(out, "identity",
+                        json_object_get(index.body, "identity"));
+        store_obj_clear(&index);
+    } else {
+        json_object_set_new(out, "groups", json_array());
+        json_object_set_new(out, "identity", json_integer(0));
+    }
     return out;
 }
 

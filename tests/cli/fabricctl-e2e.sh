@@ -167,7 +167,7 @@ err_says '10\.10\.0\.20'
 ok port list
 table_is_aligned NAME NETWORK MAC IP HOST STATUS LABELS
 [ "$(rows)" = 7 ] || fail "port list: $(rows) rows, expected 7"
-out_says "^web-1 +blue +$web1_mac +10\\.10\\.0\\.1 +<none> +pending +env=prod,tier=web\$"
+out_says "^web-1 +blue +$web1_mac +10\\.10\\.0\\.1 +<none> +pending +env=prod,tier=web +<none>\$"
 
 # Small pages: the list is still complete, in order, without repeats.
 ok port list -o json --page-size 2
@@ -321,6 +321,10 @@ ok sg create db --selector tier=db
 ok port create web-9 --network blue --label tier=web --security-group db
 ok -o json port show web-9
 js_is 'd["security_groups"]' '["db"]'
+js_is 'd["groups"]' '["db", "web"]'
+js_is 'd["identity"] >= 256' true
+ok port show web-9
+out_says '^groups: +db,web$'
 refused 1 port create web-8 --network blue --security-group ghosts
 err_says 'security_groups: "ghosts": no such security group'
 refused 1 port show web-8
