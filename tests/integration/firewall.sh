@@ -182,6 +182,8 @@ fabctl sg rule delete db "$DENY" >/dev/null
 
 say "a label change moves vmB2 into web and out again"
 fabctl port update vmb2 --label tier=web >/dev/null
+[ "$(fabctl -o json port show vmb2 | jq -c .groups)" = '["web"]' ] \
+    || fail "vmb2 is not in group web after its label change"
 tcp_wait ok vmB2 "$DB_B" 5432
 tcp_wait ok vmB2 "$DB_A" 5432
 fabctl port update vmb2 --remove-label tier >/dev/null
