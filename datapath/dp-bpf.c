@@ -44,8 +44,8 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
 
 /* Pinned maps beyond the tables. */
 static const char *const dp_bpf_other_maps[] = {
-    "fab_config",      "fab_stats",     "fab_fw_counters",
-    "fab_flow_events", "fab_fw_stages", "fab_pkt_tmp",
+    "fab_config",    "fab_stats",   "fab_fw_counters",   "fab_flow_events",
+    "fab_fw_stages", "fab_pkt_tmp", "fab_nexthop_slots",
 };
 
 struct dp_bpf {
@@ -57,6 +57,9 @@ struct dp_bpf {
     int config_fd;              /* fab_config. */
     int stats_fd;               /* fab_stats. */
     int fw_counters_fd;         /* fab_fw_counters. */
+    int slots_fd;               /* fab_nexthop_slots. */
+    uint32_t *slot_vtep;        /* VTEP of each next-hop slot, 0 if free;
+                                 * NULL when opened read-only. */
     int events_fd;              /* fab_flow_events. */
     int n_cpus;                 /* Possible CPUs, for per-CPU values. */
     uint32_t n_slots;           /* Entries of fab_stats. */
@@ -304,6 +307,9 @@ dp_bpf_open_pinned(struct dp_bpf *b)
         error = dp_bpf_get_pinned(b, "fab_flow_events", &b->events_fd);
     }
     if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_nexthop_slots", &b->slots_fd);
+    }
+    if (!error) {
         struct bpf_map_info info = {};
         uint32_t len = sizeof info;
 
@@ -341,6 +347,8 @@ dp_bpf_set_stages(struct dp_bpf *b)
     return 0;
 }
 
+static void dp_bpf_nh_slots_load(struct dp_bpf *);
+
 static int
 dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
 {
@@ -367,7 +375,11 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
         return -error;
     }
     error = dp_bpf_set_stages(b);
-    return error ? error : dp_bpf_open_pinned(b);
+    error = error ? error : dp_bpf_open_pinned(b);
+    if (!error) {
+        dp_bpf_nh_slots_load(b);
+    }
+    return error;
 }
 
 static int
@@ -431,6 +443,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     b->up.class = &dp_bpf_class;
     b->up.read_only = options->read_only;
     b->config_fd = b->stats_fd = b->fw_counters_fd = b->events_fd = -1;
+    b->slots_fd = -1;
     for (int i = 0; i < DP_N_TABLES; i++) {
         b->table_fds[i] = -1;
     }
@@ -498,6 +511,10 @@ dp_bpf_close(struct dp *dp)
     if (b->events_fd >= 0) {
         close(b->events_fd);
     }
+    if (b->slots_fd >= 0) {
+        close(b->slots_fd);
+    }
+    free(b->slot_vtep);
     /* Destroying the skeletons leaves pins and tc attachments in place:
      * the fast path keeps forwarding without us. */
     fab_uplink__destroy(b->uplink);
@@ -658,6 +675,119 @@ dp_bpf_qos_set(struct dp_bpf *b, const struct dp_qos_key *key,
     return 0;
 }
 
+/* Next-hop slots (struct fab_nexthop_slot).  The loader keeps which VTEP
+ * owns each slot in 'slot_vtep', read back from the map when it opens, so
+ * nothing else needs to be consistent across restarts. */
+
+/* Reads the owners of the next-hop slots from the pinned map. */
+static void
+dp_bpf_nh_slots_load(struct dp_bpf *b)
+{
+    b->slot_vtep = xcalloc(FAB_NEXTHOP_SLOTS, sizeof *b->slot_vtep);
+    for (uint32_t i = 1; i < FAB_NEXTHOP_SLOTS; i++) {
+        struct fab_nexthop_slot slot;
+
+        if (!bpf_map_lookup_elem(b->slots_fd, &i, &slot)) {
+            b->slot_vtep[i] = slot.vtep;
+        }
+    }
+}
+
+/* Returns the slot of 'vtep', or 0 if it has none. */
+static uint32_t
+dp_bpf_nh_slot_find(const struct dp_bpf *b, uint32_t vtep)
+{
+    for (uint32_t i = 1; b->slot_vtep && i < FAB_NEXTHOP_SLOTS; i++) {
+        if (b->slot_vtep[i] == vtep) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* Writes slot 'i' (0: none, nothing to do) for 'vtep' with next hop 'nh',
+ * or with none if 'nh' is NULL; 'vtep' 0 frees it. */
+static void
+dp_bpf_nh_slot_write(struct dp_bpf *b, uint32_t i, uint32_t vtep,
+                     const struct dp_nexthop *nh)
+{
+    struct fab_nexthop_slot slot = {.vtep = vtep};
+
+    if (!i || !b->slot_vtep) {
+        return;
+    }
+    if (nh) {
+        slot.nh = *nh;
+    }
+    if (bpf_map_update_elem(b->slots_fd, &i, &slot, BPF_ANY) < 0) {
+        LOG_WARN("next-hop slot %u: %s", i, strerror(errno));
+        return;
+    }
+    b->slot_vtep[i] = vtep;
+}
+
+static int
+dp_bpf_nh_mark_fdb(const void *key, const void *value, void *used)
+{
+    const struct fab_fdb_entry *entry = value;
+
+    (void) key;
+    if (entry->nh_slot < FAB_NEXTHOP_SLOTS) {
+        ((uint8_t *) used)[entry->nh_slot] = 1;
+    }
+    return 0;
+}
+
+/* Frees the slots that neither an FDB entry nor a next hop names. */
+static void
+dp_bpf_nh_slots_gc(struct dp_bpf *b)
+{
+    uint8_t *used = xzalloc(FAB_NEXTHOP_SLOTS);
+    struct dp_nexthop_key key, *prev = NULL;
+
+    dp_bpf_table_dump(&b->up, DP_FDB, dp_bpf_nh_mark_fdb, used);
+    while (!bpf_map_get_next_key(b->table_fds[DP_NEXTHOPS], prev, &key)) {
+        used[dp_bpf_nh_slot_find(b, key.vtep)] = 1;
+        prev = &key;
+    }
+    for (uint32_t i = 1; i < FAB_NEXTHOP_SLOTS; i++) {
+        if (b->slot_vtep[i] && !used[i]) {
+            dp_bpf_nh_slot_write(b, i, 0, NULL);
+        }
+    }
+    free(used);
+}
+
+/* Returns the slot of 'vtep', giving it a free one (filled from the next
+ * hop table) if it has none; 0 if none is free even after collecting the
+ * unused ones, and the fast path then looks the next hop up by hash. */
+static uint32_t
+dp_bpf_nh_slot(struct dp_bpf *b, uint32_t vtep)
+{
+    uint32_t i = dp_bpf_nh_slot_find(b, vtep);
+    struct dp_nexthop_key key = {.vtep = vtep};
+    struct dp_nexthop nh;
+
+    if (i || !b->slot_vtep) {
+        return i;
+    }
+    i = dp_bpf_nh_slot_find(b, 0);
+    if (!i) {
+        dp_bpf_nh_slots_gc(b);
+        i = dp_bpf_nh_slot_find(b, 0);
+    }
+    if (i) {
+        bool resolved =
+            !bpf_map_lookup_elem(b->table_fds[DP_NEXTHOPS], &key, &nh);
+
+        dp_bpf_nh_slot_write(b, i, vtep, resolved ? &nh : NULL);
+        if (b->slot_vtep[i] != vtep) {
+            return 0;
+        }
+    }
+    return i;
+}
+
 static int
 dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
                  const void *value)
@@ -673,8 +803,27 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
 
         return error ? error : dp_bpf_port_mark_qos(b, qkey->ifindex, true);
     }
+    if (table == DP_FDB) {
+        const struct dp_fdb_entry *fdb = value;
+        struct fab_fdb_entry entry = {.fdb = *fdb};
+
+        if (!fdb->ifindex && fdb->vtep) {
+            entry.nh_slot = dp_bpf_nh_slot(b, fdb->vtep);
+        }
+        value = &entry;
+        return bpf_map_update_elem(b->table_fds[table], key, &entry, BPF_ANY)
+                       < 0
+                   ? errno
+                   : 0;
+    }
     if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
         return errno;
+    }
+    if (table == DP_NEXTHOPS) {
+        const struct dp_nexthop_key *nkey = key;
+
+        dp_bpf_nh_slot_write(b, dp_bpf_nh_slot(b, nkey->vtep), nkey->vtep,
+                             value);
     }
     return 0;
 }
@@ -702,11 +851,19 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
     if (bpf_map_delete_elem(b->table_fds[table], key) < 0 && errno != ENOENT) {
         return errno;
     }
+    if (table == DP_NEXTHOPS) {
+        const struct dp_nexthop_key *nkey = key;
+
+        /* FDB entries may still name the slot: it stays the VTEP's, with
+         * no next hop, and the fast path falls back to the kernel. */
+        dp_bpf_nh_slot_write(b, dp_bpf_nh_slot_find(b, nkey->vtep), nkey->vtep,
+                             NULL);
+    }
     return 0;
 }
 
-/* The size of a map value of 'table': for ports and QoS, the entry that
- * holds the API's value as its prefix. */
+/* The size of a map value of 'table': for ports, QoS and the FDB, the
+ * entry that holds the API's value as its prefix. */
 static size_t
 dp_bpf_map_value_size(enum dp_table table)
 {
@@ -714,6 +871,8 @@ dp_bpf_map_value_size(enum dp_table table)
         return sizeof(struct fab_port_entry);
     } else if (table == DP_QOS) {
         return sizeof(struct fab_qos_entry);
+    } else if (table == DP_FDB) {
+        return sizeof(struct fab_fdb_entry);
     }
     return dp_table_value_size(table);
 }

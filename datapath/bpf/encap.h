@@ -36,17 +36,28 @@ fab_encap_scratch_get(void)
     return bpf_map_lookup_elem(&fab_encap_tmp, &zero);
 }
 
-/* Finds the underlay next hop for 'vtep' in the table the agent keeps,
- * filling the outer MACs in 's' and the egress ifindex in '*oif'.  Returns
- * DP_DROP_N_REASONS on success or DP_DROP_NO_NEIGH, with '*oif' then the
- * underlay device, while the agent has not resolved the VTEP yet. */
+/* Finds the underlay next hop for 'vtep' in the tables the agent keeps,
+ * filling the outer MACs in 's' and the egress ifindex in '*oif': from
+ * slot 'nh_slot' of fab_nexthop_slots if that is the VTEP's, else (a flood
+ * member, which has no slot) from fab_nexthops.  Returns DP_DROP_N_REASONS
+ * on success or DP_DROP_NO_NEIGH, with '*oif' then the underlay device,
+ * while the agent has not resolved the VTEP yet. */
 static __always_inline enum dp_drop_reason
-fab_underlay_route(const struct dp_config *cfg, __be32 vtep,
+fab_underlay_route(const struct dp_config *cfg, __be32 vtep, __u32 nh_slot,
                    struct fab_encap_scratch *s, __u32 *oif)
 {
     struct dp_nexthop_key key = {.vtep = vtep};
-    struct dp_nexthop *nh = bpf_map_lookup_elem(&fab_nexthops, &key);
+    struct fab_nexthop_slot *slot = NULL;
+    struct dp_nexthop *nh = NULL;
 
+    if (nh_slot) {
+        slot = bpf_map_lookup_elem(&fab_nexthop_slots, &nh_slot);
+    }
+    if (slot && slot->vtep == vtep) {
+        nh = slot->nh.ifindex ? &slot->nh : NULL;
+    } else {
+        nh = bpf_map_lookup_elem(&fab_nexthops, &key);
+    }
     if (!nh) {
         *oif = cfg->underlay_ifindex;
         __builtin_memset(s->p.src_mac, 0, sizeof s->p.src_mac);
@@ -135,8 +146,9 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
     return DP_DROP_N_REASONS;
 }
 
-/* Sends the frame to remote 'vtep' in 'vni', from a sender of security
- * identity 'group', and returns the tc verdict.
+/* Sends the frame to remote 'vtep' (next hop in slot 'nh_slot', or 0) in
+ * 'vni', from a sender of security identity 'group', and returns the tc
+ * verdict.
  * While the next hop is not in the table, the kernel routes the outer
  * header and resolves the neighbour itself (bpf_redirect_neigh).  It picks
  * the outer protocol from skb->protocol, which encapsulation sets to IPv4
@@ -145,7 +157,7 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
 static __always_inline int
 fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
                const struct pkt_info *info, __u32 vni, __u16 group,
-               __be32 vtep)
+               __be32 vtep, __u32 nh_slot)
 {
     struct fab_encap_scratch *s = fab_encap_scratch_get();
     enum dp_drop_reason reason;
@@ -157,7 +169,7 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
     if (!cfg || !cfg->vtep_ip || !s) {
         return fab_drop(skb, in_slot, DP_DROP_NOT_CONFIGURED);
     }
-    reason = fab_underlay_route(cfg, vtep, s, &oif);
+    reason = fab_underlay_route(cfg, vtep, nh_slot, s, &oif);
     if (reason != DP_DROP_N_REASONS && !fab_is_ip(info)) {
         return fab_drop(skb, in_slot, reason);
     }

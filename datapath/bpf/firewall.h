@@ -41,6 +41,7 @@ struct fab_pkt_scratch {
     struct pkt_info info;  /* The frame's headers. */
     struct fab_fw_args fw; /* The firewall's view of it. */
     __be32 vtep;           /* Remote destination's VTEP, if not local. */
+    __u32 nh_slot;         /* Its next hop's slot (fab_fdb_entry). */
     __u32 dst_port_flags;  /* DP_PORT_* of the local destination. */
     __u8 has_qos;          /* The sending port has a QoS entry. */
     __u8 dst_has_qos;      /* The local destination has one. */

@@ -66,7 +66,8 @@ fab_flood_member(__u32 i, void *arg)
     if (c->from_underlay) {
         return 1;
     }
-    if (fab_underlay_route(c->cfg, m->vtep, c->s, &oif) != DP_DROP_N_REASONS) {
+    if (fab_underlay_route(c->cfg, m->vtep, 0, c->s, &oif)
+        != DP_DROP_N_REASONS) {
         /* This VTEP misses the copy until the agent has resolved it. */
         fab_drop(c->skb, c->in_slot, DP_DROP_NO_NEIGH);
         return 0;

@@ -29,7 +29,7 @@ struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 65536);
     __type(key, struct dp_fdb_key);
-    __type(value, struct dp_fdb_entry);
+    __type(value, struct fab_fdb_entry);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_fdb SEC(".maps");
 
@@ -56,6 +56,14 @@ struct {
     __type(value, struct dp_nexthop);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_nexthops SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, FAB_NEXTHOP_SLOTS);
+    __type(key, __u32);
+    __type(value, struct fab_nexthop_slot);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_nexthop_slots SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);

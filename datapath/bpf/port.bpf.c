@@ -38,18 +38,20 @@ fab_port_forward(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
                            tmp->dst_port_flags, tmp->dst_has_qos, true);
     }
     return fab_encap_send(skb, fw->src_slot, &tmp->info, fw->vni,
-                          fw->src_identity, tmp->vtep);
+                          fw->src_identity, tmp->vtep, tmp->nh_slot);
 }
 
 /* Hands the frame whose headers 'info' describes, from the port 'src' on
  * 'src_ifindex' (QoS entry 'qos' or NULL), to the firewall stage, bound
- * for the local port 'dst' on 'dst_ifindex' or, if NULL, for remote
- * 'vtep'.  Returns the verdict if the stage cannot be called. */
+ * for the local port 'dst' on 'dst_ifindex' or, if NULL, for the remote
+ * MAC whose FDB entry is 'remote'.  Returns the verdict if the stage cannot
+ * be called. */
 static __always_inline int
 fab_port_to_firewall(struct __sk_buff *skb, const struct pkt_info *info,
                      const struct fab_port_entry *src, __u32 src_ifindex,
                      const struct fab_port_entry *dst, __u32 dst_ifindex,
-                     __be32 vtep, const struct fab_qos_entry *qos)
+                     const struct fab_fdb_entry *remote,
+                     const struct fab_qos_entry *qos)
 {
     struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
     struct fab_fw_args *fw;
@@ -74,7 +76,10 @@ fab_port_to_firewall(struct __sk_buff *skb, const struct pkt_info *info,
         tmp->dst_port_flags = dst->port.flags;
         tmp->dst_has_qos = dst->has_qos;
     }
-    tmp->vtep = vtep;
+    if (remote) {
+        tmp->vtep = remote->fdb.vtep;
+        tmp->nh_slot = remote->nh_slot;
+    }
     tmp->has_qos = qos != NULL;
     bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_PORT_FIREWALL);
     /* Only a missing stage gets here: never let traffic past it. */
@@ -90,7 +95,7 @@ fab_port_ingress(struct __sk_buff *skb)
     struct fab_qos_entry *qos;
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};
-    struct dp_fdb_entry *fdb;
+    struct fab_fdb_entry *fdb;
     struct pkt_info info_buf, *info = &info_buf;
     struct dp_port *port;
     void *data, *end;
@@ -156,8 +161,8 @@ fab_port_ingress(struct __sk_buff *skb)
         return fab_flood(skb, key.ifindex, slot, info, port->vni,
                          port->identity, false);
     }
-    if (fdb->ifindex) {
-        __u32 dst_ifindex = fdb->ifindex;
+    if (fdb->fdb.ifindex) {
+        __u32 dst_ifindex = fdb->fdb.ifindex;
 
         dst = fab_port_lookup(dst_ifindex);
         if (!dst) {
@@ -170,7 +175,7 @@ fab_port_ingress(struct __sk_buff *skb)
             && (fab_fw_wanted(port->flags)
                 || fab_fw_wanted(dst->port.flags))) {
             return fab_port_to_firewall(skb, info, entry, key.ifindex, dst,
-                                        dst_ifindex, 0, qos);
+                                        dst_ifindex, NULL, qos);
         }
         reason = fab_qos_egress(skb, qos, false);
         if (reason != DP_DROP_N_REASONS) {
@@ -181,14 +186,14 @@ fab_port_ingress(struct __sk_buff *skb)
     }
     if (fab_is_ip(info) && fab_fw_wanted(port->flags)) {
         return fab_port_to_firewall(skb, info, entry, key.ifindex, NULL, 0,
-                                    fdb->vtep, qos);
+                                    fdb, qos);
     }
     reason = fab_qos_egress(skb, qos, true);
     if (reason != DP_DROP_N_REASONS) {
         return fab_drop(skb, slot, reason);
     }
     return fab_encap_send(skb, slot, info, port->vni, port->identity,
-                          fdb->vtep);
+                          fdb->fdb.vtep, fdb->nh_slot);
 }
 
 /* The firewall stage of the port program, tail-called from it so that it

@@ -60,7 +60,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
     struct vxlan_decap_info d = {};
     struct dp_vtep_key vtep_key = {};
     struct fab_port_entry *dst;
-    struct dp_fdb_entry *fdb;
+    struct fab_fdb_entry *fdb;
     __u32 dst_ifindex;
     struct dp_config *cfg;
     struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
@@ -116,11 +116,11 @@ fab_uplink_ingress(struct __sk_buff *skb)
         return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, inner, d.vni,
                          d.group, true);
     }
-    if (!fdb->ifindex) {
+    if (!fdb->fdb.ifindex) {
         /* Never forward underlay to underlay. */
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
     }
-    dst_ifindex = fdb->ifindex;
+    dst_ifindex = fdb->fdb.ifindex;
     dst = fab_port_lookup(dst_ifindex);
     if (!dst) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);

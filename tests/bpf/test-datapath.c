@@ -713,6 +713,41 @@ test_encap_unresolved_next_hop(void **state)
     counters_assert(&want);
 }
 
+/* A next hop that goes away and comes back (the agent deletes it when the
+ * neighbour fails, rewrites it when it resolves again): encapsulation
+ * follows at once, through the VTEP's next-hop slot. */
+static void
+test_encap_next_hop_removed_and_back(void **state)
+{
+    struct dp_nexthop_key key = {.vtep = htonl(FX_VTEP_REMOTE)};
+    uint8_t pkt[256], want_pkt[512];
+    struct dp_nexthop saved;
+    size_t len, want_len;
+
+    (void) state;
+    assert_int_equal(dp_table_get(fx.dp, DP_NEXTHOPS, &key, &saved), 0);
+    assert_int_equal(dp_table_del(fx.dp, DP_NEXTHOPS, &key), 0);
+
+    len = tcp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 10);
+    want_len = expected_encap(want_pkt, pkt, len, FX_VNI_A, FX_VTEP_REMOTE,
+                              zero_mac);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, want_len);
+    /* The kernel fills in the outer MACs: they are not ours to check. */
+    assert_memory_equal(res.out + 12, want_pkt + 12, want_len - 12);
+    len = craft_arp_frame(pkt, fx_remote_mac, port(FX_P1)->mac, 2,
+                          port(FX_P1)->mac, port(FX_P1)->ip4, fx_remote_mac,
+                          FX_REMOTE_IP);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_SHOT);
+
+    assert_int_equal(dp_table_set(fx.dp, DP_NEXTHOPS, &key, &saved), 0);
+    len = tcp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 10);
+    want_len = expected_encap(want_pkt, pkt, len, FX_VNI_A, FX_VTEP_REMOTE,
+                              fx_remote_vtep_mac);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_output(want_pkt, want_len);
+}
+
 /* c) Decapsulation on the underlay. */
 
 /* VXLAN for VNI 100 to p2's MAC: the outer 50 bytes go, the inner frame is
@@ -2062,6 +2097,8 @@ main(void)
         cmocka_unit_test_setup(test_encap_arp, drain_tap),
         cmocka_unit_test_setup(test_encap_ttl_from_config, drain_tap),
         cmocka_unit_test_setup(test_encap_unresolved_next_hop, drain_tap),
+        cmocka_unit_test_setup(test_encap_next_hop_removed_and_back,
+                               drain_tap),
         cmocka_unit_test_setup(test_decap_to_local_port, drain_tap),
         cmocka_unit_test_setup(test_decap_tap_ipv6_arp, drain_tap),
         cmocka_unit_test_setup(test_decap_never_back_to_underlay, drain_tap),
