@@ -2,9 +2,9 @@
  * decapsulated and delivered to local ports of its VNI; everything else goes
  * to the host stack untouched.
  *
- *   classify -> sender is a fabric VTEP -> VNI check -> parse inner
- *     -> L2 lookup -> firewall (conntrack, then ingress policy) -> decap
- *     -> local port | flood */
+ *   classify -> sender is a fabric VTEP -> parse inner -> L2 lookup in the
+ *     VNI (a miss: is the VNI known?) -> firewall (conntrack, then ingress
+ *     policy) -> decap -> local port | flood */
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
 #include "datapath/bpf/firewall.h"
@@ -90,10 +90,6 @@ fab_uplink_ingress(struct __sk_buff *skb)
         /* Only fabric hosts may claim a VNI and a group identity. */
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_FOREIGN_VTEP);
     }
-    net_key.vni = d.vni;
-    if (!bpf_map_lookup_elem(&fab_networks, &net_key)) {
-        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_UNKNOWN_VNI);
-    }
     if (d.inner_off > FAB_PULL_LEN) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
     }
@@ -110,6 +106,12 @@ fab_uplink_ingress(struct __sk_buff *skb)
         fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
     }
     if (!fdb) {
+        /* An FDB entry exists only in a known network, so only the frames
+         * without one pay for this lookup. */
+        net_key.vni = d.vni;
+        if (!bpf_map_lookup_elem(&fab_networks, &net_key)) {
+            return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_UNKNOWN_VNI);
+        }
         if (fab_decap(skb, inner) < 0) {
             return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
         }
