@@ -60,4 +60,21 @@ fab_pull_headers(struct __sk_buff *skb)
     }
 }
 
+/* Writes the 'len' bytes at 'src' over the start of the frame and returns
+ * 0, or a negative errno.  Directly when they are in the linear area, as
+ * they are after the programs' own bpf_skb_change_head() or
+ * bpf_skb_adjust_room(): a bpf_skb_store_bytes() call cost about 40 ns a
+ * packet more.  'len' must be a compile-time constant. */
+static __always_inline long
+fab_store_head(struct __sk_buff *skb, const void *src, __u32 len)
+{
+    void *data = fab_data(skb);
+
+    if (data + len > fab_data_end(skb)) {
+        return bpf_skb_store_bytes(skb, 0, src, len, 0);
+    }
+    __builtin_memcpy(data, src, len);
+    return 0;
+}
+
 #endif /* datapath/bpf/common.h */

@@ -106,6 +106,8 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
     pkt_copy_mac(h->inner.src, info->src_mac);
     h->inner.type = bpf_htons(info->l3_proto);
 
+    /* Growing the head unclones it, so the new headers are written with
+     * fab_store_head(). */
     if (!fab_is_ip(info)
         || (info->l3_proto == PKT_ETH_P_IPV4 && !skb->gso_size)) {
         /* The original Ethernet header is already where the inner one
@@ -114,7 +116,7 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
          * (IPv4), this is also some 20 ns cheaper than
          * bpf_skb_adjust_room(), whose tunnel metadata only GSO needs. */
         if (bpf_skb_change_head(skb, VXLAN_OVERHEAD, 0)
-            || bpf_skb_store_bytes(skb, 0, &h->outer, sizeof h->outer, 0)) {
+            || fab_store_head(skb, &h->outer, sizeof h->outer)) {
             return DP_DROP_ENCAP_FAILED;
         }
         return DP_DROP_N_REASONS;
@@ -123,7 +125,7 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
             | BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH
             | BPF_F_ADJ_ROOM_ENCAP_L2(sizeof(struct pkt_eth));
     if (bpf_skb_adjust_room(skb, VXLAN_OVERHEAD, BPF_ADJ_ROOM_MAC, flags)
-        || bpf_skb_store_bytes(skb, 0, h, sizeof *h, 0)) {
+        || fab_store_head(skb, h, sizeof *h)) {
         return DP_DROP_ENCAP_FAILED;
     }
     return DP_DROP_N_REASONS;
@@ -139,6 +141,8 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
 
     vxlan_set_outer_dst(&h->outer, vtep, s->p.dst_mac);
     pkt_copy_mac(h->outer.eth.src, s->p.src_mac);
+    /* Not fab_store_head(): the frame's data is shared with the copies
+     * already sent, and only the helper writes to a copy of its own. */
     if (bpf_skb_store_bytes(skb, 0, &h->outer,
                             sizeof h->outer.eth + sizeof h->outer.ip, 0)) {
         return DP_DROP_ENCAP_FAILED;

@@ -33,7 +33,8 @@ fab_decap(struct __sk_buff *skb, const struct pkt_info *inner)
     if (bpf_skb_adjust_room(skb, -VXLAN_OVERHEAD, BPF_ADJ_ROOM_MAC, flags)) {
         return -1;
     }
-    return bpf_skb_store_bytes(skb, 0, &eth, sizeof eth, 0) ? -1 : 0;
+    /* Shrinking unclones the skb, so the header is ours to write. */
+    return fab_store_head(skb, &eth, sizeof eth) ? -1 : 0;
 }
 
 /* Strips the outer headers and delivers the inner frame, which 'inner'
