@@ -45,7 +45,7 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
 /* Pinned maps beyond the tables. */
 static const char *const dp_bpf_other_maps[] = {
     "fab_config",    "fab_stats",   "fab_fw_counters",   "fab_flow_events",
-    "fab_fw_stages", "fab_pkt_tmp", "fab_nexthop_slots",
+    "fab_fw_stages", "fab_pkt_tmp", "fab_nexthop_slots", "fab_qos_live",
 };
 
 struct dp_bpf {
@@ -58,6 +58,7 @@ struct dp_bpf {
     int stats_fd;               /* fab_stats. */
     int fw_counters_fd;         /* fab_fw_counters. */
     int slots_fd;               /* fab_nexthop_slots. */
+    int qos_live_fd;            /* fab_qos_live. */
     uint32_t *slot_vtep;        /* VTEP of each next-hop slot, 0 if free;
                                  * NULL when opened read-only. */
     int events_fd;              /* fab_flow_events. */
@@ -248,6 +249,8 @@ dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
     } sizes[] = {
         {"fab_ports", offsetof(struct dp_options, max_ports), 0},
         {"fab_qos", offsetof(struct dp_options, max_ports), 0},
+        {"fab_qos_live", offsetof(struct dp_options, max_ports),
+         FAB_SLOT_FIRST_PORT},
         {"fab_stats", offsetof(struct dp_options, max_ports),
          FAB_SLOT_FIRST_PORT},
         {"fab_fdb", offsetof(struct dp_options, max_fdb), 0},
@@ -308,6 +311,9 @@ dp_bpf_open_pinned(struct dp_bpf *b)
     }
     if (!error) {
         error = dp_bpf_get_pinned(b, "fab_nexthop_slots", &b->slots_fd);
+    }
+    if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_qos_live", &b->qos_live_fd);
     }
     if (!error) {
         struct bpf_map_info info = {};
@@ -443,7 +449,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     b->up.class = &dp_bpf_class;
     b->up.read_only = options->read_only;
     b->config_fd = b->stats_fd = b->fw_counters_fd = b->events_fd = -1;
-    b->slots_fd = -1;
+    b->slots_fd = b->qos_live_fd = -1;
     for (int i = 0; i < DP_N_TABLES; i++) {
         b->table_fds[i] = -1;
     }
@@ -513,6 +519,9 @@ dp_bpf_close(struct dp *dp)
     }
     if (b->slots_fd >= 0) {
         close(b->slots_fd);
+    }
+    if (b->qos_live_fd >= 0) {
+        close(b->qos_live_fd);
     }
     free(b->slot_vtep);
     /* Destroying the skeletons leaves pins and tc attachments in place:
@@ -590,6 +599,9 @@ dp_bpf_port_mark_qos(struct dp_bpf *b, uint32_t ifindex, bool has_qos)
                : 0;
 }
 
+static int dp_bpf_qos_write(int fd, const void *key, const struct dp_qos *,
+                            bool fresh);
+
 static int
 dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
                 const struct dp_port *port)
@@ -611,6 +623,16 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
     }
     entry.port = *port;
     entry.has_qos = dp_bpf_has_qos(b, key->ifindex);
+    if (created && entry.has_qos) {
+        /* QoS set before the port existed: into its slot now, before the
+         * entry that says so. */
+        struct dp_qos_key qkey = {.ifindex = key->ifindex};
+        struct fab_qos_entry qos;
+
+        entry.has_qos = !bpf_map_lookup_elem(b->table_fds[DP_QOS], &qkey, &qos)
+                        && !dp_bpf_qos_write(b->qos_live_fd, &entry.stats_slot,
+                                             &qos.qos, true);
+    }
     /* The entry goes in before the program is attached, so the first
      * frame already finds its port. */
     if (bpf_map_update_elem(b->table_fds[DP_PORTS], key, &entry, BPF_ANY)
@@ -643,36 +665,61 @@ dp_bpf_qos_bucket(struct qos_bucket *b, uint64_t rate, uint32_t burst)
     b->tat = tat;
 }
 
-/* Sets the fab_qos entry of 'key' to 'qos'.  An existing entry is read and
- * rewritten under its lock, so the limiters keep their state and only their
- * rates change: a pacer keeps its backlog, a policer the tokens it has
- * used.  Frames the fast path charges between the two steps are forgotten,
- * granting at most that much extra once. */
+/* Gives 'entry' the settings 'qos', keeping its limiters' state: a pacer
+ * keeps its backlog, a policer the tokens it has used. */
+static void
+dp_bpf_qos_apply(struct fab_qos_entry *entry, const struct dp_qos *qos)
+{
+    struct qos_time next = entry->egress.next;
+
+    entry->qos = *qos;
+    if (!qos->egress_rate || !qos_edt_init(&entry->egress, qos->egress_rate)) {
+        memset(&entry->egress, 0, sizeof entry->egress);
+    } else {
+        entry->egress.next = next;
+    }
+    dp_bpf_qos_bucket(&entry->egress_police, qos->egress_rate,
+                      qos->egress_burst);
+    dp_bpf_qos_bucket(&entry->ingress, qos->ingress_rate, qos->ingress_burst);
+}
+
+/* Applies 'qos' to the entry of map 'fd' at 'key' (the API's fab_qos, or
+ * the fast path's fab_qos_live), read and rewritten under its lock, or
+ * with fresh limiters if 'fresh'.  Frames the fast path charges between
+ * the two steps are forgotten, granting at most that much extra once. */
+static int
+dp_bpf_qos_write(int fd, const void *key, const struct dp_qos *qos, bool fresh)
+{
+    struct fab_qos_entry entry;
+
+    if (fresh || bpf_map_lookup_elem_flags(fd, key, &entry, BPF_F_LOCK) < 0) {
+        memset(&entry, 0, sizeof entry);
+    }
+    dp_bpf_qos_apply(&entry, qos);
+    return bpf_map_update_elem(fd, key, &entry, BPF_ANY | BPF_F_LOCK) < 0
+               ? errno
+               : 0;
+}
+
+/* Sets the QoS of the port on 'key' to 'qos': in fab_qos, which the API
+ * reads back, and, if the port exists, in its slot of fab_qos_live, where
+ * the fast path finds it; then tells the port it has QoS. */
 static int
 dp_bpf_qos_set(struct dp_bpf *b, const struct dp_qos_key *key,
                const struct dp_qos *qos)
 {
-    int fd = b->table_fds[DP_QOS];
-    struct fab_qos_entry entry;
-    struct qos_time next;
+    struct fab_port_entry port;
+    int error;
 
-    if (bpf_map_lookup_elem_flags(fd, key, &entry, BPF_F_LOCK) < 0) {
-        memset(&entry, 0, sizeof entry);
+    error = dp_bpf_qos_write(b->table_fds[DP_QOS], key, qos, false);
+    if (!error && !dp_bpf_port_entry(b, key->ifindex, &port)) {
+        /* A port without QoS until now starts with fresh limiters, as it
+         * would with a new fab_qos entry; the slot may hold a previous
+         * policy's, or another port's. */
+        error = dp_bpf_qos_write(b->qos_live_fd, &port.stats_slot, qos,
+                                 !port.has_qos);
     }
-    entry.qos = *qos;
-    next = entry.egress.next;
-    if (!qos->egress_rate || !qos_edt_init(&entry.egress, qos->egress_rate)) {
-        memset(&entry.egress, 0, sizeof entry.egress);
-    } else {
-        entry.egress.next = next;
-    }
-    dp_bpf_qos_bucket(&entry.egress_police, qos->egress_rate,
-                      qos->egress_burst);
-    dp_bpf_qos_bucket(&entry.ingress, qos->ingress_rate, qos->ingress_burst);
-    if (bpf_map_update_elem(fd, key, &entry, BPF_ANY | BPF_F_LOCK) < 0) {
-        return errno;
-    }
-    return 0;
+    return error ? error : dp_bpf_port_mark_qos(b, key->ifindex, true);
 }
 
 /* Next-hop slots (struct fab_nexthop_slot).  The loader keeps which VTEP
@@ -798,10 +845,7 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
         return dp_bpf_port_set(b, key, value);
     }
     if (table == DP_QOS) {
-        const struct dp_qos_key *qkey = key;
-        int error = dp_bpf_qos_set(b, key, value);
-
-        return error ? error : dp_bpf_port_mark_qos(b, qkey->ifindex, true);
+        return dp_bpf_qos_set(b, key, value);
     }
     if (table == DP_FDB) {
         const struct dp_fdb_entry *fdb = value;

@@ -22,9 +22,9 @@
 struct fab_port_entry {
     struct dp_port port; /* The table entry as written. */
     __u32 stats_slot;    /* Index into fab_stats. */
-    __u32 has_qos;       /* 1 if fab_qos has an entry for the port: the
-                          * fast path skips that lookup (a hash miss costs
-                          * about 25 ns) for the ports without. */
+    __u32 has_qos;       /* 1 if the port has a QoS entry, which the
+                          * fast path then finds in fab_qos_live at
+                          * 'stats_slot'. */
 };
 
 /* The value of the fab_qos map: the table entry as its prefix, then the

@@ -22,7 +22,7 @@ fab_deliver(struct __sk_buff *skb, __u32 in_slot, __u32 ifindex,
     long rc;
 
     if (dst_has_qos
-        && fab_qos_police_ingress(skb, ifindex) != DP_DROP_N_REASONS) {
+        && fab_qos_police_ingress(skb, dst_slot) != DP_DROP_N_REASONS) {
         return fab_drop(skb, dst_slot, DP_DROP_QOS_RATE);
     }
     fab_count_tx(dst_slot, skb->len);

@@ -81,6 +81,17 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_qos SEC(".maps");
 
+/* The QoS the fast path applies, by port slot (struct fab_port_entry):
+ * an array read instead of a hash lookup.  The loader copies each port's
+ * fab_qos entry here; the limiters' state lives here. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4096 + FAB_SLOT_FIRST_PORT);
+    __type(key, __u32);
+    __type(value, struct fab_qos_entry);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_qos_live SEC(".maps");
+
 /* The firewall's tables: doc/firewall.md. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);

@@ -137,7 +137,7 @@ fab_port_ingress(struct __sk_buff *skb)
         }
     }
 
-    qos = entry->has_qos ? fab_qos_of(key.ifindex) : NULL;
+    qos = entry->has_qos ? fab_qos_at(slot) : NULL;
     if (qos) {
         fab_qos_mark(skb, qos, info);
     }
@@ -210,7 +210,7 @@ fab_port_firewall(struct __sk_buff *skb)
         return rc;
     }
     return fab_port_forward(
-        skb, tmp, tmp->has_qos ? fab_qos_of(tmp->fw.src_ifindex) : NULL);
+        skb, tmp, tmp->has_qos ? fab_qos_at(tmp->fw.src_slot) : NULL);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -2,8 +2,8 @@
  * DSCP marking and rate limits of what a VM sends, policing of what it
  * receives.
  *
- * A port's limiters live in its fab_qos entry next to a bpf_spin_lock and
- * are shared by all CPUs.  The lock is held only around the pure
+ * A port's limiters live in its fab_qos_live entry next to a
+ * bpf_spin_lock and are shared by all CPUs.  The lock is held only around the pure
  * functions of qos/, which call no helper; the clock is read before. */
 #ifndef DATAPATH_BPF_QOS_H
 #define DATAPATH_BPF_QOS_H 1
@@ -13,14 +13,12 @@
 #include "qos/bucket.h"
 #include "qos/dscp.h"
 
-/* Returns the QoS entry of the port on 'ifindex', or NULL if it has
- * none. */
+/* Returns the QoS entry of the port whose counters are in 'slot'; only
+ * meaningful for a port whose entry says 'has_qos'. */
 static __always_inline struct fab_qos_entry *
-fab_qos_of(__u32 ifindex)
+fab_qos_at(__u32 slot)
 {
-    struct dp_qos_key key = {.ifindex = ifindex};
-
-    return bpf_map_lookup_elem(&fab_qos, &key);
+    return bpf_map_lookup_elem(&fab_qos_live, &slot);
 }
 
 /* Sets the DSCP of the VM's IPv4 or IPv6 packet, whose L3 header follows
@@ -134,12 +132,12 @@ fab_qos_egress(struct __sk_buff *skb, struct fab_qos_entry *q, bool remote)
     return fab_qos_police(&q->lock, &q->egress_police, skb->len);
 }
 
-/* Polices what is delivered to the port on 'ifindex' at its ingress rate
- * and burst. */
+/* Polices what is delivered to the port whose counters are in 'slot' at
+ * its ingress rate and burst. */
 static __always_inline enum dp_drop_reason
-fab_qos_police_ingress(struct __sk_buff *skb, __u32 ifindex)
+fab_qos_police_ingress(struct __sk_buff *skb, __u32 slot)
 {
-    struct fab_qos_entry *q = fab_qos_of(ifindex);
+    struct fab_qos_entry *q = fab_qos_at(slot);
 
     if (!q || !q->qos.ingress_rate) {
         return DP_DROP_N_REASONS;
