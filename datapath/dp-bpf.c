@@ -740,16 +740,32 @@ dp_bpf_nh_slots_load(struct dp_bpf *b)
     }
 }
 
-/* Returns the slot of 'vtep', or 0 if it has none. */
+/* Returns the first slot, from the one that 'hint' (a VTEP) hashes to,
+ * whose owner is 'owner' (0: a free slot), or 0 if there is none.  A VTEP
+ * claims the first free slot from its own hash, so finding it again
+ * usually takes a step or two, even during a full resync that names every
+ * VTEP once per remote MAC. */
 static uint32_t
-dp_bpf_nh_slot_find(const struct dp_bpf *b, uint32_t vtep)
+dp_bpf_nh_slot_scan(const struct dp_bpf *b, uint32_t owner, uint32_t hint)
 {
-    for (uint32_t i = 1; b->slot_vtep && i < FAB_NEXTHOP_SLOTS; i++) {
-        if (b->slot_vtep[i] == vtep) {
+    const uint32_t n = FAB_NEXTHOP_SLOTS - 1;
+    uint32_t start = (hint * 2654435761u) % n;
+
+    for (uint32_t k = 0; b->slot_vtep && k < n; k++) {
+        uint32_t i = 1 + (start + k) % n;
+
+        if (b->slot_vtep[i] == owner) {
             return i;
         }
     }
     return 0;
+}
+
+/* Returns the slot of 'vtep', or 0 if it has none. */
+static uint32_t
+dp_bpf_nh_slot_find(const struct dp_bpf *b, uint32_t vtep)
+{
+    return vtep ? dp_bpf_nh_slot_scan(b, vtep, vtep) : 0;
 }
 
 /* Writes slot 'i' (0: none, nothing to do) for 'vtep' with next hop 'nh',
@@ -818,10 +834,10 @@ dp_bpf_nh_slot(struct dp_bpf *b, uint32_t vtep)
     if (i || !b->slot_vtep) {
         return i;
     }
-    i = dp_bpf_nh_slot_find(b, 0);
+    i = dp_bpf_nh_slot_scan(b, 0, vtep);
     if (!i) {
         dp_bpf_nh_slots_gc(b);
-        i = dp_bpf_nh_slot_find(b, 0);
+        i = dp_bpf_nh_slot_scan(b, 0, vtep);
     }
     if (i) {
         bool resolved =
