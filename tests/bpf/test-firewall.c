@@ -158,6 +158,19 @@ drops(uint32_t ifindex, enum dp_drop_reason reason)
     return s.drops[reason];
 }
 
+/* Runs 'frame' ('len' bytes) from port 'from' and asserts that the
+ * firewall drops it, counted as "firewall-deny" on port 'on'. */
+static void
+expect_denied(enum fx_port_id from, const uint8_t *frame, size_t len,
+              enum fx_port_id on)
+{
+    uint64_t before = drops(port(on)->ifindex, DP_DROP_FW_DENY);
+
+    run_port(from, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(on)->ifindex, DP_DROP_FW_DENY), before + 1);
+}
+
 /* Tables. */
 
 static void
@@ -427,15 +440,12 @@ static void
 test_default_deny_counted_and_logged(void **state)
 {
     uint8_t frame[CRAFT_MAX_FRAME];
-    uint64_t before = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
     struct events ev;
     size_t len;
 
     (void) state;
     len = tcp_between(frame, FX_P1, FX_P2, 40000, 22, TCP_SYN);
-    run_port(FX_P1, frame, len);
-    assert_int_equal(res.verdict, TC_ACT_SHOT);
-    assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY), before + 1);
+    expect_denied(FX_P1, frame, len, FX_P2);
     assert_int_equal(table_count(DP_CONNTRACK), 0);
 
     events_read(&ev);
@@ -460,15 +470,12 @@ static void
 test_deny_beats_allow(void **state)
 {
     uint8_t frame[CRAFT_MAX_FRAME];
-    uint64_t before = drops(port(FX_P1)->ifindex, DP_DROP_FW_DENY);
     struct events ev;
     size_t len;
 
     (void) state;
     len = tcp_between(frame, FX_P1, FX_TAP, 40000, 5433, TCP_SYN);
-    run_port(FX_P1, frame, len);
-    assert_int_equal(res.verdict, TC_ACT_SHOT);
-    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_FW_DENY), before + 1);
+    expect_denied(FX_P1, frame, len, FX_P1);
     assert_int_equal(rule_hits(RULE_WEB_DENY_5433), 1);
     events_read(&ev);
     assert_int_equal(ev.n, 1);
