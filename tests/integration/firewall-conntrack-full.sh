@@ -16,12 +16,7 @@ CT_MAX=16
 
 fab_setup
 require_cmd curl nc
-unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
-fab_underlay
-fab_host A
-fab_host B
-fab_control_network
-fab_controller_start
+fab_controlled_cloud A B
 fab_agent_start_controlled A
 fab_agent_start_controlled B --conntrack-max "$CT_MAX"
 
@@ -32,13 +27,8 @@ for proto in tcp udp; do
     fabctl sg rule add db --direction ingress --protocol "$proto" \
         --ports 5000-5100 --action allow >/dev/null
 done
-for vm in vmA1 vmB1; do
-    label=()
-    [ "$vm" = vmB1 ] && label=(--label tier=db)
-    json=$(fabctl -o json port create "${vm,,}" --network blue \
-        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" "${label[@]}")
-    fab_vm "$vm" blue "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
-done
+fab_vm_from_api vmA1 blue
+fab_vm_from_api vmB1 blue --label tier=db
 fab_ports_up_wait 20
 DB=${FAB_VM_IP[vmB1]}
 

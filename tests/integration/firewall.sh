@@ -24,12 +24,7 @@ set -euo pipefail
 
 fab_setup
 require_cmd curl nc nmap nft
-unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
-fab_underlay
-fab_host A
-fab_host B
-fab_control_network
-fab_controller_start
+fab_controlled_cloud A B
 fab_agent_start_controlled A
 fab_agent_start_controlled B
 
@@ -44,22 +39,10 @@ DB_5432=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
 fabctl sg rule add db --direction ingress --protocol tcp --ports 6000 \
     --peer-group web --action allow >/dev/null
 
-# Creates VM "vm" on blue through the API with labels "labels..." (k=v).
-vm_api() {
-    local vm=$1 json args=()
-    shift
-    for label in "$@"; do
-        args+=(--label "$label")
-    done
-    json=$(fabctl -o json port create "${vm,,}" --network blue \
-        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" "${args[@]}")
-    fab_vm "$vm" blue "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
-}
-
-vm_api vmA1 tier=web
-vm_api vmA2 tier=db
-vm_api vmB1 tier=db
-vm_api vmB2
+fab_vm_from_api vmA1 blue --label tier=web
+fab_vm_from_api vmA2 blue --label tier=db
+fab_vm_from_api vmB1 blue --label tier=db
+fab_vm_from_api vmB2 blue
 fab_ports_up_wait 20
 DB_A=${FAB_VM_IP[vmA2]} DB_B=${FAB_VM_IP[vmB1]}
 

@@ -757,14 +757,30 @@ fab_agent_start_controlled() {
 }
 
 # Creates port "vmxn" (VM "vmXN" in lower case, as API names are) in
-# "network" through the API, placed on host X and with address "ip" if
-# given (else the controller allocates it), then the VM with the MAC and IP
-# the port got.
+# "network" through the API, placed on host X, with "args..." more for
+# "fabricctl port create" (--ip, --label, --security-group; else the
+# controller allocates the address), then the VM with the MAC and IP the
+# port got.
 fab_vm_from_api() {
     local vm=$1 network=$2 json
+    shift 2
     json=$(fabctl -o json port create "${vm,,}" --network "$network" \
-        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" ${3:+--ip "$3"})
+        --host "$(fab_api_host "${vm:2:1}")" --device "$vm-h" "$@")
     fab_vm "$vm" "$network" "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
+}
+
+# Builds hosts "hosts..." on an underlay with the control network, starts
+# the controller there and points fabctl at it, with nothing from the
+# caller's environment steering fabricctl.  The agents are the caller's.
+fab_controlled_cloud() {
+    local host
+    unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+    fab_underlay
+    for host in "$@"; do
+        fab_host "$host"
+    done
+    fab_control_network
+    fab_controller_start
 }
 
 # Waits up to "seconds" (default 10) until the controller reports every
