@@ -570,16 +570,6 @@ dp_bpf_configure(struct dp *dp, const struct dp_config *config)
     return 0;
 }
 
-/* Returns 1 if fab_qos has an entry for the port on 'ifindex', else 0. */
-static uint32_t
-dp_bpf_has_qos(struct dp_bpf *b, uint32_t ifindex)
-{
-    struct dp_qos_key key = {.ifindex = ifindex};
-    struct fab_qos_entry entry;
-
-    return !bpf_map_lookup_elem(b->table_fds[DP_QOS], &key, &entry);
-}
-
 /* Tells the port on 'ifindex', if there is one, whether it has a QoS
  * entry.  Set after the entry is written and cleared before it is deleted,
  * so the fast path never looks for an entry that is not there yet. */
@@ -622,10 +612,10 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
         }
     }
     entry.port = *port;
-    entry.has_qos = dp_bpf_has_qos(b, key->ifindex);
-    if (created && entry.has_qos) {
-        /* QoS set before the port existed: into its slot now, before the
-         * entry that says so. */
+    if (created) {
+        /* QoS set before the port existed goes into its slot now, before
+         * the entry that says so.  An existing port's flag is kept up to
+         * date by dp_bpf_qos_set() and the QoS deletion. */
         struct dp_qos_key qkey = {.ifindex = key->ifindex};
         struct fab_qos_entry qos;
 
