@@ -15,6 +15,7 @@ FAB_BPF_DEPS = \
 	datapath/bpf/encap.h \
 	datapath/bpf/firewall.h \
 	datapath/bpf/flood.h \
+	datapath/bpf/index.h \
 	datapath/bpf/maps.h \
 	datapath/bpf/port-security.h \
 	datapath/bpf/qos.h \
@@ -50,6 +51,8 @@ bpfobj_DATA += $(BPF_OBJS)
 noinst_LIBRARIES += datapath/libfabric-datapath.a
 datapath_libfabric_datapath_a_SOURCES = \
 	datapath/dp-bpf.c \
+	datapath/dp-bpf-index.c \
+	datapath/dp-bpf-index.h \
 	datapath/dp-provider.h \
 	datapath/dp-tables.h \
 	datapath/dp.c \

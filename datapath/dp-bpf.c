@@ -18,6 +18,7 @@
 #include "datapath/bpf/abi.h"
 #include "datapath/bpf/port.skel.h"
 #include "datapath/bpf/uplink.skel.h"
+#include "datapath/dp-bpf-index.h"
 #include "datapath/dp-provider.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -44,8 +45,9 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
 
 /* Pinned maps beyond the tables. */
 static const char *const dp_bpf_other_maps[] = {
-    "fab_config",    "fab_stats",   "fab_fw_counters",   "fab_flow_events",
-    "fab_fw_stages", "fab_pkt_tmp", "fab_nexthop_slots", "fab_qos_live",
+    "fab_config",     "fab_stats",     "fab_fw_counters",   "fab_flow_events",
+    "fab_fw_stages",  "fab_pkt_tmp",   "fab_nexthop_slots", "fab_qos_live",
+    "fab_port_index", "fab_fdb_index",
 };
 
 struct dp_bpf {
@@ -62,6 +64,8 @@ struct dp_bpf {
     uint32_t *slot_vtep;        /* VTEP of each next-hop slot, 0 if free;
                                  * NULL when opened read-only. */
     int events_fd;              /* fab_flow_events. */
+    struct dp_bpf_index port_index; /* Of fab_ports; unused read-only. */
+    struct dp_bpf_index fdb_index;  /* Of fab_fdb; likewise. */
     int n_cpus;                 /* Possible CPUs, for per-CPU values. */
     uint32_t n_slots;           /* Entries of fab_stats. */
 };
@@ -184,6 +188,32 @@ dp_bpf_port_entry(struct dp_bpf *b, uint32_t ifindex,
                                                                         : 0;
 }
 
+/* Writes the fab_ports entry of 'key', then its index. */
+static int
+dp_bpf_port_write(struct dp_bpf *b, const struct dp_port_key *key,
+                  const struct fab_port_entry *entry)
+{
+    struct fab_port_record record = {.key = *key, .entry = *entry};
+
+    if (bpf_map_update_elem(b->table_fds[DP_PORTS], key, entry, BPF_ANY) < 0) {
+        return errno;
+    }
+    dp_bpf_index_set(&b->port_index, &record);
+    return 0;
+}
+
+/* Removes the fab_ports entry of 'key', from its index first. */
+static int
+dp_bpf_port_remove(struct dp_bpf *b, const struct dp_port_key *key)
+{
+    dp_bpf_index_del(&b->port_index, key);
+    if (bpf_map_delete_elem(b->table_fds[DP_PORTS], key) < 0
+        && errno != ENOENT) {
+        return errno;
+    }
+    return 0;
+}
+
 /* Finds a counter slot for a new port.  Slots in use are those of the ports
  * in the table, so there is no other state to keep consistent. */
 static int
@@ -246,18 +276,22 @@ dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
         const char *map; /* Map name. */
         size_t option;   /* Offset of its size in struct dp_options. */
         uint32_t plus;   /* Entries beyond the option's value. */
+        bool pow2;       /* Rounded up to a power of two (an index). */
     } sizes[] = {
-        {"fab_ports", offsetof(struct dp_options, max_ports), 0},
-        {"fab_qos", offsetof(struct dp_options, max_ports), 0},
+        {"fab_ports", offsetof(struct dp_options, max_ports), 0, false},
+        {"fab_qos", offsetof(struct dp_options, max_ports), 0, false},
         {"fab_qos_live", offsetof(struct dp_options, max_ports),
-         FAB_SLOT_FIRST_PORT},
+         FAB_SLOT_FIRST_PORT, false},
         {"fab_stats", offsetof(struct dp_options, max_ports),
-         FAB_SLOT_FIRST_PORT},
-        {"fab_fdb", offsetof(struct dp_options, max_fdb), 0},
-        {"fab_bindings", offsetof(struct dp_options, max_fdb), 0},
-        {"fab_conntrack", offsetof(struct dp_options, max_conntrack), 0},
-        {"fab_policies", offsetof(struct dp_options, max_policies), 0},
-        {"fab_rule_hits", offsetof(struct dp_options, max_policies), 0},
+         FAB_SLOT_FIRST_PORT, false},
+        {"fab_fdb", offsetof(struct dp_options, max_fdb), 0, false},
+        {"fab_port_index", offsetof(struct dp_options, max_ports), 0, true},
+        {"fab_fdb_index", offsetof(struct dp_options, max_fdb), 0, true},
+        {"fab_bindings", offsetof(struct dp_options, max_fdb), 0, false},
+        {"fab_conntrack", offsetof(struct dp_options, max_conntrack), 0,
+         false},
+        {"fab_policies", offsetof(struct dp_options, max_policies), 0, false},
+        {"fab_rule_hits", offsetof(struct dp_options, max_policies), 0, false},
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
@@ -270,7 +304,11 @@ dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
             continue;
         }
         if (n) {
-            bpf_map__set_max_entries(map, n + sizes[i].plus);
+            n += sizes[i].plus;
+            while (sizes[i].pow2 && (n & (n - 1))) {
+                n += n & -n;
+            }
+            bpf_map__set_max_entries(map, n);
         } else if ((n = dp_bpf_pinned_size(pin_dir, sizes[i].map))) {
             bpf_map__set_max_entries(map, n);
         }
@@ -355,6 +393,36 @@ dp_bpf_set_stages(struct dp_bpf *b)
 
 static void dp_bpf_nh_slots_load(struct dp_bpf *);
 
+/* Maps the indexes of the port and FDB tables and brings them in line with
+ * the tables. */
+static int
+dp_bpf_indexes_open(struct dp_bpf *b)
+{
+    int error;
+
+    error = dp_bpf_index_open(
+        &b->port_index, "fab_port_index",
+        bpf_map__fd(b->port->maps.fab_port_index), sizeof(struct dp_port_key),
+        sizeof(struct fab_port_record), dp_bpf_port_index_hash);
+    if (!error) {
+        error = dp_bpf_index_open(&b->fdb_index, "fab_fdb_index",
+                                  bpf_map__fd(b->port->maps.fab_fdb_index),
+                                  sizeof(struct dp_fdb_key),
+                                  sizeof(struct fab_fdb_record),
+                                  dp_bpf_fdb_index_hash);
+    }
+    if (!error) {
+        error = dp_bpf_index_sync(&b->port_index, b->table_fds[DP_PORTS]);
+    }
+    if (!error) {
+        error = dp_bpf_index_sync(&b->fdb_index, b->table_fds[DP_FDB]);
+    }
+    if (error) {
+        LOG_ERR("%s: table indexes: %s", b->pin_dir, strerror(error));
+    }
+    return error;
+}
+
 static int
 dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
 {
@@ -369,6 +437,7 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
     }
     dp_bpf_size_maps(b->port->obj, b->pin_dir, options);
     dp_bpf_size_maps(b->uplink->obj, b->pin_dir, options);
+    dp_bpf_index_set_masks(b->port, b->uplink);
 
     error = fab_port__load(b->port);
     if (!error) {
@@ -384,6 +453,7 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
     error = error ? error : dp_bpf_open_pinned(b);
     if (!error) {
         dp_bpf_nh_slots_load(b);
+        error = dp_bpf_indexes_open(b);
     }
     return error;
 }
@@ -524,6 +594,8 @@ dp_bpf_close(struct dp *dp)
         close(b->qos_live_fd);
     }
     free(b->slot_vtep);
+    dp_bpf_index_close(&b->port_index);
+    dp_bpf_index_close(&b->fdb_index);
     /* Destroying the skeletons leaves pins and tc attachments in place:
      * the fast path keeps forwarding without us. */
     fab_uplink__destroy(b->uplink);
@@ -583,10 +655,7 @@ dp_bpf_port_mark_qos(struct dp_bpf *b, uint32_t ifindex, bool has_qos)
         return 0;
     }
     entry.has_qos = has_qos;
-    return bpf_map_update_elem(b->table_fds[DP_PORTS], &key, &entry, BPF_EXIST)
-                   < 0
-               ? errno
-               : 0;
+    return dp_bpf_port_write(b, &key, &entry);
 }
 
 static int dp_bpf_qos_write(int fd, const void *key, const struct dp_qos *,
@@ -625,16 +694,16 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
     }
     /* The entry goes in before the program is attached, so the first
      * frame already finds its port. */
-    if (bpf_map_update_elem(b->table_fds[DP_PORTS], key, &entry, BPF_ANY)
-        < 0) {
-        return errno;
+    error = dp_bpf_port_write(b, key, &entry);
+    if (error) {
+        return error;
     }
     error = dp_bpf_attach(bpf_program__fd(b->port->progs.fab_port_ingress),
                           key->ifindex);
     if (error && created) {
         /* Nothing half-applied: a port that could not be attached is not
          * in the table either (its slot is free again with it). */
-        bpf_map_delete_elem(b->table_fds[DP_PORTS], key);
+        dp_bpf_port_remove(b, key);
     }
     return error;
 }
@@ -860,11 +929,15 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
         if (!fdb->ifindex && fdb->vtep) {
             entry.nh_slot = dp_bpf_nh_slot(b, fdb->vtep);
         }
-        value = &entry;
-        return bpf_map_update_elem(b->table_fds[table], key, &entry, BPF_ANY)
-                       < 0
-                   ? errno
-                   : 0;
+        struct fab_fdb_record record = {
+            .key = *(const struct dp_fdb_key *) key, .entry = entry};
+
+        if (bpf_map_update_elem(b->table_fds[table], key, &entry, BPF_ANY)
+            < 0) {
+            return errno;
+        }
+        dp_bpf_index_set(&b->fdb_index, &record);
+        return 0;
     }
     if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
         return errno;
@@ -887,9 +960,7 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
         const struct dp_port_key *port = key;
         int error = dp_bpf_detach(port->ifindex);
 
-        if (error) {
-            return error;
-        }
+        return error ? error : dp_bpf_port_remove(b, port);
     } else if (table == DP_QOS) {
         const struct dp_qos_key *qkey = key;
         int error = dp_bpf_port_mark_qos(b, qkey->ifindex, false);
@@ -897,6 +968,9 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
         if (error) {
             return error;
         }
+    }
+    if (table == DP_FDB) {
+        dp_bpf_index_del(&b->fdb_index, key);
     }
     if (bpf_map_delete_elem(b->table_fds[table], key) < 0 && errno != ENOENT) {
         return errno;

@@ -67,6 +67,70 @@ struct fab_nexthop_slot {
 
 #define FAB_NEXTHOP_SLOTS 4096
 
+/* The fast path's index of the port and FDB tables (datapath/bpf/index.h
+ * reads it, datapath/dp-bpf-index.c writes it).  A hash lookup costs the
+ * fast path 30-40 ns, most of the budget of a frame; an index is an
+ * open-addressed array of copies of the hash tables' records that the
+ * verifier turns into a few loads.  The hash tables stay the truth: a
+ * record that is not in its index (no room in its window of probes) is
+ * looked up by hash, and so is everything while the index is empty.
+ *
+ * A slot holds two copies of its record and a tag that says which is
+ * current.  The loader writes the other copy, then switches the tag with
+ * a release store; a reader loads the tag once and reads the copy it names.
+ * A copy that a reader may still be reading is rewritten only after an RCU
+ * grace period, which the loader waits for with membarrier(2), so a reader
+ * never sees a record half written. */
+#define FAB_INDEX_VALID 1u /* Tag bit: the slot holds a record. */
+#define FAB_INDEX_COPY 2u  /* Tag bit: the current copy is copy[1]. */
+#define FAB_INDEX_PROBES 4 /* Slots a key may occupy, from its hash on. */
+
+/* A record of the port index: a fab_ports entry with its key. */
+struct fab_port_record {
+    struct dp_port_key key;
+    struct fab_port_entry entry;
+};
+
+struct fab_port_slot {
+    __u32 tag; /* FAB_INDEX_*. */
+    __u32 pad; /* Zero. */
+    struct fab_port_record copy[2];
+};
+
+/* A record of the FDB index: a fab_fdb entry with its key. */
+struct fab_fdb_record {
+    struct dp_fdb_key key;
+    struct fab_fdb_entry entry;
+};
+
+struct fab_fdb_slot {
+    __u32 tag; /* FAB_INDEX_*. */
+    __u32 pad; /* Zero. */
+    struct fab_fdb_record copy[2];
+};
+
+/* The first slot of a port's window: ifindexes are small and dense, so they
+ * spread on their own. */
+PKT_INLINE __u32
+fab_port_index_hash(const struct dp_port_key *key)
+{
+    return key->ifindex;
+}
+
+/* The first slot of an FDB key's window, before masking: a multiplicative
+ * hash of the VNI and the MAC, whose last bytes vary most. */
+PKT_INLINE __u32
+fab_fdb_index_hash(const struct dp_fdb_key *key)
+{
+    __u32 h = key->vni * 0x9e3779b1u;
+
+    h ^= (__u32) key->mac[2] << 24 | (__u32) key->mac[3] << 16
+         | (__u32) key->mac[4] << 8 | key->mac[5];
+    h *= 0x85ebca6bu;
+    h ^= (__u32) key->mac[0] << 8 | key->mac[1];
+    return h ^ (h >> 15);
+}
+
 /* Slots of the stage table fab_fw_stages, which the loader fills. */
 #define FAB_STAGE_PORT_FIREWALL 0
 #define FAB_STAGE_UPLINK_FIREWALL 1

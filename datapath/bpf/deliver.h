@@ -35,13 +35,4 @@ fab_deliver(struct __sk_buff *skb, __u32 in_slot, __u32 ifindex,
     return rc;
 }
 
-/* Returns the entry of the local port on 'ifindex', or NULL. */
-static __always_inline struct fab_port_entry *
-fab_port_lookup(__u32 ifindex)
-{
-    struct dp_port_key key = {.ifindex = ifindex};
-
-    return bpf_map_lookup_elem(&fab_ports, &key);
-}
-
 #endif /* datapath/bpf/deliver.h */

@@ -6,6 +6,7 @@
 #define DATAPATH_BPF_FLOOD_H 1
 
 #include "datapath/bpf/encap.h"
+#include "datapath/bpf/index.h"
 #include "datapath/bpf/stats.h"
 
 /* State shared by the iterations of one flood.  The iterations run in a
@@ -43,13 +44,13 @@ fab_flood_member(__u32 i, void *arg)
     asm volatile("%0 &= %1" : "+r"(i) : "i"(DP_FLOOD_MAX - 1));
     m = &c->flood->members[i];
     if (m->ifindex) {
-        struct fab_port_entry *dst;
+        const struct fab_port_entry *dst;
 
         /* Locals come first, so the frame is still unencapsulated. */
         if (m->ifindex == c->in_ifindex || c->encapsulated) {
             return 0;
         }
-        dst = bpf_map_lookup_elem(&fab_ports, &m->ifindex);
+        dst = fab_port_find(m->ifindex);
         if (c->unicast_ip && dst && (dst->port.flags & DP_PORT_FW_ANY)) {
             /* Unknown unicast would bypass the port's firewall, which
              * judges only frames addressed to it. */

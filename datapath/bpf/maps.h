@@ -65,6 +65,28 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_nexthop_slots SEC(".maps");
 
+/* The indexes of fab_ports and fab_fdb (struct fab_port_slot in
+ * datapath/bpf/abi.h).  The loader maps them into its memory to write them
+ * with ordered stores, and sizes them to a power of two at least as large
+ * as their tables. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4096);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct fab_port_slot);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_port_index SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct fab_fdb_slot);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_fdb_index SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 1);

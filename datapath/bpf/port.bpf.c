@@ -13,6 +13,7 @@
 #include "datapath/bpf/encap.h"
 #include "datapath/bpf/firewall.h"
 #include "datapath/bpf/flood.h"
+#include "datapath/bpf/index.h"
 #include "datapath/bpf/port-security.h"
 #include "datapath/bpf/qos.h"
 #include "datapath/bpf/stats.h"
@@ -91,18 +92,18 @@ int
 fab_port_ingress(struct __sk_buff *skb)
 {
     struct dp_port_key key = {.ifindex = skb->ifindex};
-    struct fab_port_entry *entry, *dst;
+    const struct fab_port_entry *entry, *dst;
     struct fab_qos_entry *qos;
     enum dp_drop_reason reason;
     struct dp_fdb_key fdb_key = {};
-    struct fab_fdb_entry *fdb;
+    const struct fab_fdb_entry *fdb;
     struct pkt_info info_buf, *info = &info_buf;
-    struct dp_port *port;
+    const struct dp_port *port;
     void *data, *end;
     __u32 slot;
     int rc;
 
-    entry = bpf_map_lookup_elem(&fab_ports, &key);
+    entry = fab_port_find(key.ifindex);
     if (!entry) {
         return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_NO_PORT);
     }
@@ -152,7 +153,7 @@ fab_port_ingress(struct __sk_buff *skb)
     }
     fdb_key.vni = port->vni;
     pkt_copy_mac(fdb_key.mac, info->dst_mac);
-    fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
+    fdb = fab_fdb_find(&fdb_key);
     if (!fdb) {
         reason = fab_qos_egress(skb, qos, true);
         if (reason != DP_DROP_N_REASONS) {
@@ -164,7 +165,7 @@ fab_port_ingress(struct __sk_buff *skb)
     if (fdb->fdb.ifindex) {
         __u32 dst_ifindex = fdb->fdb.ifindex;
 
-        dst = fab_port_lookup(dst_ifindex);
+        dst = fab_port_find(dst_ifindex);
         if (!dst) {
             return fab_drop(skb, slot, DP_DROP_NO_DEST);
         }

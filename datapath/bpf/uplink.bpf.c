@@ -9,6 +9,7 @@
 #include "datapath/bpf/deliver.h"
 #include "datapath/bpf/firewall.h"
 #include "datapath/bpf/flood.h"
+#include "datapath/bpf/index.h"
 #include "datapath/bpf/port-security.h"
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
@@ -60,8 +61,8 @@ fab_uplink_ingress(struct __sk_buff *skb)
     struct dp_fdb_key fdb_key = {};
     struct vxlan_decap_info d = {};
     struct dp_vtep_key vtep_key = {};
-    struct fab_port_entry *dst;
-    struct fab_fdb_entry *fdb;
+    const struct fab_port_entry *dst;
+    const struct fab_fdb_entry *fdb;
     __u32 dst_ifindex;
     struct dp_config *cfg;
     struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
@@ -104,7 +105,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
     if (!pkt_mac_is_multicast(inner->dst_mac)) {
         fdb_key.vni = d.vni;
         pkt_copy_mac(fdb_key.mac, inner->dst_mac);
-        fdb = bpf_map_lookup_elem(&fab_fdb, &fdb_key);
+        fdb = fab_fdb_find(&fdb_key);
     }
     if (!fdb) {
         /* An FDB entry exists only in a known network, so only the frames
@@ -124,7 +125,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
     }
     dst_ifindex = fdb->fdb.ifindex;
-    dst = fab_port_lookup(dst_ifindex);
+    dst = fab_port_find(dst_ifindex);
     if (!dst) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
     }

@@ -26,6 +26,7 @@
 
 #include "datapath/bpf/port.skel.h"
 #include "datapath/bpf/uplink.skel.h"
+#include "datapath/dp-bpf-index.h"
 #include "datapath/netlink.h"
 
 const uint8_t fx_remote_mac[6] = {0x02, 0, 0, 0, 0, 0x0a};
@@ -477,6 +478,7 @@ fx_load_programs(struct fixture *f)
     }
     fx_size_like_pins(f->port_obj->obj, f->pin_dir);
     fx_size_like_pins(f->uplink_obj->obj, f->pin_dir);
+    dp_bpf_index_set_masks(f->port_obj, f->uplink_obj);
     error = -fab_port__load(f->port_obj);
     error = error ? error : -fab_uplink__load(f->uplink_obj);
     if (error) {
@@ -522,6 +524,23 @@ fixture_init_sized(struct fixture *f, uint32_t max_ports)
     }
     error = fx_program_tables(f);
     return error ? error : fx_load_programs(f);
+}
+
+int
+fixture_restart(struct fixture *f)
+{
+    struct dp_options options = {.bpffs = "/sys/fs/bpf",
+                                 .instance = strrchr(f->pin_dir, '/') + 1};
+    int error;
+
+    dp_close(f->dp);
+    error = dp_open(&options, &f->dp);
+    if (error) {
+        f->dp = NULL;
+        fprintf(stderr, "fixture: dp_open(%s) again: %s\n", f->pin_dir,
+                strerror(error));
+    }
+    return error;
 }
 
 void

@@ -88,6 +88,10 @@ int fixture_init(struct fixture *f);
  * entries) instead of the default. */
 int fixture_init_sized(struct fixture *f, uint32_t max_ports);
 
+/* Closes the datapath and opens it again on the same pinned tables, as a
+ * restarted agent does.  Returns 0 or an errno after saying what failed. */
+int fixture_restart(struct fixture *f);
+
 /* Purges the datapath instance and releases everything in 'f'.  The
  * namespace and its devices go away with the process. */
 void fixture_destroy(struct fixture *f);

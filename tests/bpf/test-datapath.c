@@ -22,9 +22,13 @@
 
 #include <cmocka.h>
 
+#include <bpf/bpf.h>
+
 #include "tests/bpf/craft.h"
 #include "tests/bpf/fixture.h"
 
+#include "datapath/bpf/abi.h"
+#include "datapath/dp-bpf-index.h"
 #include "packet/parse.h"
 #include "vxlan/vxlan.h"
 
@@ -2052,6 +2056,276 @@ test_qos_table_read_back(void **state)
     assert_int_equal(n, 1);
 }
 
+/* l) The indexes of the port and FDB tables (datapath/bpf/abi.h). */
+
+/* One index and the hash table it mirrors, by their pinned names. */
+struct index_desc {
+    const char *index;  /* The index map. */
+    const char *table;  /* Its hash table. */
+    size_t key_size;    /* A record is the key, then the entry. */
+    size_t record_size; /* Both. */
+    uint32_t (*hash)(const void *key);
+};
+
+static const struct index_desc port_index = {
+    "fab_port_index", "fab_ports", sizeof(struct dp_port_key),
+    sizeof(struct fab_port_record), dp_bpf_port_index_hash};
+static const struct index_desc fdb_index = {
+    "fab_fdb_index", "fab_fdb", sizeof(struct dp_fdb_key),
+    sizeof(struct fab_fdb_record), dp_bpf_fdb_index_hash};
+
+static int
+pinned_map(const char *name)
+{
+    char path[160];
+    int fd;
+
+    snprintf(path, sizeof path, "%s/%s", fx.pin_dir, name);
+    fd = bpf_obj_get(path);
+    if (fd < 0) {
+        fail_msg("%s: %s", path, strerror(errno));
+    }
+    return fd;
+}
+
+static uint32_t
+map_entries(int fd)
+{
+    struct bpf_map_info info = {};
+    uint32_t len = sizeof info;
+
+    assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    return info.max_entries;
+}
+
+/* Counts the entries of the table of 'd'. */
+static size_t
+table_count(const struct index_desc *d)
+{
+    int fd = pinned_map(d->table);
+    uint8_t key[64], *prev = NULL;
+    size_t n = 0;
+
+    while (!bpf_map_get_next_key(fd, prev, key)) {
+        prev = key;
+        n++;
+    }
+    close(fd);
+    return n;
+}
+
+/* Reads slot 'i' of the index of 'd' into 'slot' (8 bytes of tag and
+ * padding, then two records) and returns its current record, or NULL. */
+static const uint8_t *
+index_slot(const struct index_desc *d, int fd, uint32_t i, uint8_t *slot)
+{
+    uint32_t tag;
+
+    assert_int_equal(bpf_map_lookup_elem(fd, &i, slot), 0);
+    memcpy(&tag, slot, sizeof tag);
+    if (!(tag & FAB_INDEX_VALID)) {
+        return NULL;
+    }
+    return slot + 8 + (tag & FAB_INDEX_COPY ? d->record_size : 0);
+}
+
+/* Checks every record in the index of 'd': in its key's window of slots,
+ * identical to the table's entry for the key, and no key twice.  Returns
+ * how many records there are. */
+static size_t
+index_check(const struct index_desc *d)
+{
+    int fd = pinned_map(d->index), table = pinned_map(d->table);
+    uint32_t n_slots = map_entries(fd);
+    uint8_t slot[256], entry[128];
+    size_t n = 0;
+
+    assert_true(8 + 2 * d->record_size <= sizeof slot);
+    for (uint32_t i = 0; i < n_slots; i++) {
+        const uint8_t *r = index_slot(d, fd, i, slot);
+        uint32_t first, k;
+
+        if (!r) {
+            continue;
+        }
+        n++;
+        first = d->hash(r);
+        for (k = 0; k < FAB_INDEX_PROBES; k++) {
+            if (((first + k) & (n_slots - 1)) == i) {
+                break;
+            }
+        }
+        if (k == FAB_INDEX_PROBES) {
+            fail_msg("%s slot %u: a record outside its key's window", d->index,
+                     i);
+        }
+        if (bpf_map_lookup_elem(table, r, entry) < 0) {
+            fail_msg("%s slot %u: a record whose key is not in %s", d->index,
+                     i, d->table);
+        }
+        assert_memory_equal(r + d->key_size, entry,
+                            d->record_size - d->key_size);
+        for (k = 1; k < FAB_INDEX_PROBES; k++) {
+            uint8_t other[256];
+            uint32_t j = (first + k) & (n_slots - 1);
+            const uint8_t *o = j > i ? index_slot(d, fd, j, other) : NULL;
+
+            if (o && !memcmp(o, r, d->key_size)) {
+                fail_msg("%s: a key in slots %u and %u", d->index, i, j);
+            }
+        }
+    }
+    close(fd);
+    close(table);
+    return n;
+}
+
+/* The indexes mirror the tables as they change: every port and FDB entry
+ * is there, an update replaces the record, a deletion removes it. */
+static void
+test_index_mirrors_tables(void **state)
+{
+    static const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x5a};
+    struct dp_fdb_key key = {.vni = FX_VNI_A};
+    struct dp_fdb_entry entry = {.vtep = htonl(FX_VTEP_REMOTE2)};
+    size_t ports = table_count(&port_index), fdb = table_count(&fdb_index);
+
+    assert_int_equal(ports, FX_N_PORTS);
+    assert_int_equal(index_check(&port_index), ports);
+    assert_int_equal(index_check(&fdb_index), fdb);
+
+    memcpy(key.mac, mac, 6);
+    assert_int_equal(dp_table_set(fx.dp, DP_FDB, &key, &entry), 0);
+    assert_int_equal(index_check(&fdb_index), fdb + 1);
+    entry.vtep = htonl(FX_VTEP_REMOTE);
+    assert_int_equal(dp_table_set(fx.dp, DP_FDB, &key, &entry), 0);
+    assert_int_equal(index_check(&fdb_index), fdb + 1);
+    assert_int_equal(dp_table_del(fx.dp, DP_FDB, &key), 0);
+    assert_int_equal(index_check(&fdb_index), fdb);
+
+    /* Twice in a row: the second update of a slot waits for readers of
+     * the first. */
+    assert_int_equal(fixture_set_port_flags(&fx, FX_P2, 0), 0);
+    assert_int_equal(fixture_set_port_flags(&fx, FX_P2, port(FX_P2)->flags),
+                     0);
+    assert_int_equal(index_check(&port_index), ports);
+}
+
+/* What the fast path reads is the index: a record there that contradicts
+ * the table (a crash between the two, say) decides, until the next start
+ * of the datapath puts the table's entry back.  An emptied index leaves
+ * the hash tables to answer, and a restart fills it again. */
+static void
+test_index_repaired_on_restart(void **state)
+{
+    uint8_t pkt[256], slot[256];
+    size_t len = tcp_from(pkt, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 20);
+    size_t enc_len;
+    uint8_t enc[256];
+    int fd = pinned_map(port_index.index);
+    uint32_t n_slots = map_entries(fd), i;
+    struct counters want;
+
+    enc_len = tcp_from(enc, FX_P1, fx_remote_mac, FX_REMOTE_IP, 20);
+
+    /* p2's record now says VNI 200. */
+    for (i = 0; i < n_slots; i++) {
+        uint8_t *r = (uint8_t *) index_slot(&port_index, fd, i, slot);
+        struct fab_port_record rec;
+
+        if (r) {
+            memcpy(&rec, r, sizeof rec);
+        }
+        if (r && rec.key.ifindex == port(FX_P2)->ifindex) {
+            rec.entry.port.vni = FX_VNI_B;
+            memcpy(r, &rec, sizeof rec);
+            assert_int_equal(bpf_map_update_elem(fd, &i, slot, BPF_ANY), 0);
+            break;
+        }
+    }
+    assert_true(i < n_slots);
+    counters_read(&want);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_SHOT);
+    count_rx(&want, D_P1, len);
+    count_drop(&want, D_P1, DP_DROP_VNI_MISMATCH);
+    counters_assert(&want);
+
+    assert_int_equal(fixture_restart(&fx), 0);
+    assert_int_equal(index_check(&port_index), FX_N_PORTS);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_output(pkt, len);
+
+    /* Empty both indexes: the hash tables answer. */
+    memset(slot, 0, sizeof slot);
+    for (i = 0; i < n_slots; i++) {
+        assert_int_equal(bpf_map_update_elem(fd, &i, slot, BPF_ANY), 0);
+    }
+    close(fd);
+    fd = pinned_map(fdb_index.index);
+    n_slots = map_entries(fd);
+    for (i = 0; i < n_slots; i++) {
+        assert_int_equal(bpf_map_update_elem(fd, &i, slot, BPF_ANY), 0);
+    }
+    close(fd);
+    assert_int_equal(index_check(&port_index), 0);
+    assert_int_equal(index_check(&fdb_index), 0);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_output(pkt, len);
+    assert_int_equal(run_port(FX_P1, enc, enc_len), TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, enc_len + 50);
+    assert_memory_equal(res.out + 50, enc, enc_len);
+
+    assert_int_equal(fixture_restart(&fx), 0);
+    assert_int_equal(index_check(&port_index), FX_N_PORTS);
+    assert_int_equal(index_check(&fdb_index), table_count(&fdb_index));
+}
+
+/* Keys whose windows are full stay out of the index and are found by hash:
+ * five remote MACs whose windows start at the same slot all reach their
+ * VTEP, and only four are in the index. */
+static void
+test_index_full_window_falls_back(void **state)
+{
+    int fd = pinned_map(fdb_index.index);
+    uint32_t mask = map_entries(fd) - 1, want_slot = 0;
+    struct dp_fdb_key keys[FAB_INDEX_PROBES + 1];
+    struct dp_fdb_entry entry = {.vtep = htonl(FX_VTEP_REMOTE)};
+    size_t fdb = table_count(&fdb_index);
+    int n = 0;
+
+    close(fd);
+    for (uint32_t x = 1; n < FAB_INDEX_PROBES + 1; x++) {
+        struct dp_fdb_key k = {
+            .vni = FX_VNI_A, .mac = {0x02, 0xaa, x >> 24, x >> 16, x >> 8, x}};
+        uint32_t first = fab_fdb_index_hash(&k) & mask;
+
+        if (!n) {
+            want_slot = first;
+        }
+        if (first == want_slot) {
+            keys[n++] = k;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(dp_table_set(fx.dp, DP_FDB, &keys[i], &entry), 0);
+    }
+    /* The fixture's own entries may have taken some of the window too. */
+    assert_in_range(index_check(&fdb_index), fdb + 1, fdb + FAB_INDEX_PROBES);
+    for (int i = 0; i < n; i++) {
+        uint8_t pkt[256];
+        size_t len = tcp_from(pkt, FX_P1, keys[i].mac, FX_REMOTE_IP, 10);
+
+        assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+        assert_int_equal(res.out_len, len + 50);
+        assert_int_equal(craft_get32(res.out + 30), FX_VTEP_REMOTE);
+        assert_memory_equal(res.out + 50, pkt, len);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(dp_table_del(fx.dp, DP_FDB, &keys[i]), 0);
+    }
+    assert_int_equal(index_check(&fdb_index), fdb);
+}
+
 /* Before each test: nothing left over on the tap. */
 static int
 drain_tap(void **state)
@@ -2085,6 +2359,9 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_tables_read_back, drain_tap),
+        cmocka_unit_test_setup(test_index_mirrors_tables, drain_tap),
+        cmocka_unit_test_setup(test_index_repaired_on_restart, drain_tap),
+        cmocka_unit_test_setup(test_index_full_window_falls_back, drain_tap),
         cmocka_unit_test_setup(test_local_delivery_veth, drain_tap),
         cmocka_unit_test_setup(test_local_delivery_tap, drain_tap),
         cmocka_unit_test_setup(test_local_delivery_refuses_other_vni,
