@@ -76,14 +76,17 @@ dp_bpf_cast(struct dp *dp)
     return (struct dp_bpf *) dp;
 }
 
+/* Whether this process is known to be in a mount namespace other than
+ * init's.  Where init's namespace cannot be read (some sandboxes deny it
+ * even to root), it is taken to be ours. */
 static bool
-dp_bpf_in_init_mount_ns(void)
+dp_bpf_in_private_mount_ns(void)
 {
     struct stat self, init;
 
     return stat("/proc/self/ns/mnt", &self) == 0
-           && stat("/proc/1/ns/mnt", &init) == 0 && self.st_ino == init.st_ino
-           && self.st_dev == init.st_dev;
+           && stat("/proc/1/ns/mnt", &init) == 0
+           && (self.st_ino != init.st_ino || self.st_dev != init.st_dev);
 }
 
 /* Makes sure 'path' is a BPF filesystem, mounting one there if not.
@@ -100,7 +103,7 @@ dp_bpf_ensure_bpffs(const char *path)
     if (statfs(path, &st) == 0 && st.f_type == DP_BPF_FS_MAGIC) {
         return 0;
     }
-    if (!dp_bpf_in_init_mount_ns()) {
+    if (dp_bpf_in_private_mount_ns()) {
         LOG_ERR("%s: not a BPF filesystem in this private mount namespace "
                 "(\"ip netns exec\" makes one); tables pinned here would be "
                 "lost on restart: enter only the network namespace (nsenter "
