@@ -74,8 +74,11 @@ struct state_network {
 
 /* A burst for 'rate' bits per second when the document gives none: what
  * the rate sends in STATE_BURST_TIME_MS, but at least STATE_MIN_BURST
- * bytes, so that a GSO packet of 64 KiB always fits. */
-#define STATE_BURST_TIME_MS 10
+ * bytes, so that a GSO packet of 64 KiB always fits.  100 ms lets TCP
+ * through a policer recover from a drop, and lasts enough scheduler ticks
+ * (10 at HZ=100) for the fast path to police on the tick, which costs a
+ * packet a fraction of reading the fine clock (qos/bucket.h). */
+#define STATE_BURST_TIME_MS 100
 #define STATE_MIN_BURST 65536
 
 /* A port's QoS policy.  A rate of 0 means no limit in that direction. */

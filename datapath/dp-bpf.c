@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -68,7 +69,23 @@ struct dp_bpf {
     struct dp_bpf_index fdb_index;  /* Of fab_fdb; likewise. */
     int n_cpus;                 /* Possible CPUs, for per-CPU values. */
     uint32_t n_slots;           /* Entries of fab_stats. */
+    uint64_t tick_ns;           /* The scheduler tick, which bpf_jiffies64()
+                                 * counts; 0 if unknown. */
 };
+
+/* Returns the length of the scheduler tick that bpf_jiffies64() counts, in
+ * ns, or 0 if the kernel does not say: the coarse clocks advance by one
+ * tick at a time, and report it as their resolution. */
+static uint64_t
+dp_bpf_tick_ns(void)
+{
+    struct timespec res;
+
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) || res.tv_sec) {
+        return 0;
+    }
+    return res.tv_nsec;
+}
 
 static struct dp_bpf *
 dp_bpf_cast(struct dp *dp)
@@ -527,6 +544,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
         b->table_fds[i] = -1;
     }
     b->pin_dir = xasprintf("%s/%s", bpffs, instance);
+    b->tick_ns = dp_bpf_tick_ns();
     b->n_cpus = libbpf_num_possible_cpus();
     if (b->n_cpus <= 0) {
         error = EINVAL;
@@ -661,8 +679,8 @@ dp_bpf_port_mark_qos(struct dp_bpf *b, uint32_t ifindex, bool has_qos)
     return dp_bpf_port_write(b, &key, &entry);
 }
 
-static int dp_bpf_qos_write(int fd, const void *key, const struct dp_qos *,
-                            bool fresh);
+static int dp_bpf_qos_write(const struct dp_bpf *, int fd, const void *key,
+                            const struct dp_qos *, bool fresh);
 
 static int
 dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
@@ -691,9 +709,10 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
         struct dp_qos_key qkey = {.ifindex = key->ifindex};
         struct fab_qos_entry qos;
 
-        entry.has_qos = !bpf_map_lookup_elem(b->table_fds[DP_QOS], &qkey, &qos)
-                        && !dp_bpf_qos_write(b->qos_live_fd, &entry.stats_slot,
-                                             &qos.qos, true);
+        entry.has_qos =
+            !bpf_map_lookup_elem(b->table_fds[DP_QOS], &qkey, &qos)
+            && !dp_bpf_qos_write(b, b->qos_live_fd, &entry.stats_slot,
+                                 &qos.qos, true);
     }
     /* The entry goes in before the program is attached, so the first
      * frame already finds its port. */
@@ -712,25 +731,30 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
 }
 
 /* Makes 'b' police at 'rate' bits per second with bursts of 'burst' bytes,
- * keeping the time at which it is full again, so that a changed limit
- * neither forgets the traffic just passed nor grants a fresh burst.  A
- * 'rate' of 0 (no limit) clears it. */
+ * on the scheduler tick of 'tick_ns' if the burst allows, keeping the time
+ * at which it is full again, so that a changed limit neither forgets the
+ * traffic just passed nor grants a fresh burst (unless the bucket changes
+ * clocks).  A 'rate' of 0 (no limit) clears it. */
 static void
-dp_bpf_qos_bucket(struct qos_bucket *b, uint64_t rate, uint32_t burst)
+dp_bpf_qos_bucket(struct qos_bucket *b, uint64_t rate, uint32_t burst,
+                  uint64_t tick_ns)
 {
-    struct qos_time tat = b->tat;
+    uint64_t tat = b->tat, tick = b->tick;
 
     if (!rate || !qos_bucket_init(b, rate, burst ? burst : 1)) {
         memset(b, 0, sizeof *b);
         return;
     }
+    b->tick = tick;
     b->tat = tat;
+    qos_bucket_set_tick(b, tick_ns);
 }
 
 /* Gives 'entry' the settings 'qos', keeping its limiters' state: a pacer
  * keeps its backlog, a policer the tokens it has used. */
 static void
-dp_bpf_qos_apply(struct fab_qos_entry *entry, const struct dp_qos *qos)
+dp_bpf_qos_apply(struct fab_qos_entry *entry, const struct dp_qos *qos,
+                 uint64_t tick_ns)
 {
     struct qos_time next = entry->egress.next;
 
@@ -741,8 +765,9 @@ dp_bpf_qos_apply(struct fab_qos_entry *entry, const struct dp_qos *qos)
         entry->egress.next = next;
     }
     dp_bpf_qos_bucket(&entry->egress_police, qos->egress_rate,
-                      qos->egress_burst);
-    dp_bpf_qos_bucket(&entry->ingress, qos->ingress_rate, qos->ingress_burst);
+                      qos->egress_burst, tick_ns);
+    dp_bpf_qos_bucket(&entry->ingress, qos->ingress_rate, qos->ingress_burst,
+                      tick_ns);
 }
 
 /* Applies 'qos' to the entry of map 'fd' at 'key' (the API's fab_qos, or
@@ -750,14 +775,15 @@ dp_bpf_qos_apply(struct fab_qos_entry *entry, const struct dp_qos *qos)
  * with fresh limiters if 'fresh'.  Frames the fast path charges between
  * the two steps are forgotten, granting at most that much extra once. */
 static int
-dp_bpf_qos_write(int fd, const void *key, const struct dp_qos *qos, bool fresh)
+dp_bpf_qos_write(const struct dp_bpf *b, int fd, const void *key,
+                 const struct dp_qos *qos, bool fresh)
 {
     struct fab_qos_entry entry;
 
     if (fresh || bpf_map_lookup_elem_flags(fd, key, &entry, BPF_F_LOCK) < 0) {
         memset(&entry, 0, sizeof entry);
     }
-    dp_bpf_qos_apply(&entry, qos);
+    dp_bpf_qos_apply(&entry, qos, b->tick_ns);
     return bpf_map_update_elem(fd, key, &entry, BPF_ANY | BPF_F_LOCK) < 0
                ? errno
                : 0;
@@ -773,12 +799,12 @@ dp_bpf_qos_set(struct dp_bpf *b, const struct dp_qos_key *key,
     struct fab_port_entry port;
     int error;
 
-    error = dp_bpf_qos_write(b->table_fds[DP_QOS], key, qos, false);
+    error = dp_bpf_qos_write(b, b->table_fds[DP_QOS], key, qos, false);
     if (!error && !dp_bpf_port_entry(b, key->ifindex, &port)) {
         /* A port without QoS until now starts with fresh limiters, as it
          * would with a new fab_qos entry; the slot may hold a previous
          * policy's, or another port's. */
-        error = dp_bpf_qos_write(b->qos_live_fd, &port.stats_slot, qos,
+        error = dp_bpf_qos_write(b, b->qos_live_fd, &port.stats_slot, qos,
                                  !port.has_qos);
     }
     return error ? error : dp_bpf_port_mark_qos(b, key->ifindex, true);

@@ -28,12 +28,14 @@ struct fab_port_entry {
 };
 
 /* The value of the fab_qos map: the table entry as its prefix, then the
- * limiters' state, shared by all CPUs and serialized by 'lock' (see
- * qos/bucket.h).  The loader fills in the limiters from the table entry
- * and, on a change, keeps their times and changes only the rates. */
+ * limiters' state, shared by all CPUs (see qos/bucket.h): the pacer is
+ * serialized by 'lock', the policers update their TAT with a
+ * compare-and-swap.  The loader fills in the limiters from the table entry
+ * and the length of a scheduler tick, and, on a change, keeps their times
+ * and changes only the rates, unless a policer changes clocks. */
 struct fab_qos_entry {
     struct dp_qos qos;               /* The table entry as written. */
-    struct bpf_spin_lock lock;       /* Held around the limiters' updates. */
+    struct bpf_spin_lock lock;       /* Held around the pacer's updates. */
     __u32 pad;                       /* Zero. */
     struct qos_edt egress;           /* Pacer of what the VM sends. */
     struct qos_bucket egress_police; /* Policer of what it sends where

@@ -2,9 +2,11 @@
  * DSCP marking and rate limits of what a VM sends, policing of what it
  * receives.
  *
- * A port's limiters live in its fab_qos_live entry next to a
- * bpf_spin_lock and are shared by all CPUs.  The lock is held only around the pure
- * functions of qos/, which call no helper; the clock is read before. */
+ * A port's limiters live in its fab_qos_live entry and are shared by all
+ * CPUs.  Policers are charged with a compare-and-swap, on the scheduler
+ * tick when their burst allows it (qos/bucket.h); the pacer is updated
+ * under the entry's bpf_spin_lock, held only around the pure function of
+ * qos/, which calls no helper, after the clock is read. */
 #ifndef DATAPATH_BPF_QOS_H
 #define DATAPATH_BPF_QOS_H 1
 
@@ -63,19 +65,17 @@ fab_qos_mark(struct __sk_buff *skb, const struct fab_qos_entry *q,
     }
 }
 
-/* Polices a frame of 'len' bytes with 'bucket' of the entry that holds
- * 'lock'.  Returns DP_DROP_N_REASONS or DP_DROP_QOS_RATE. */
+/* Polices a frame of 'len' bytes with 'bucket'.  Returns DP_DROP_N_REASONS
+ * or DP_DROP_QOS_RATE. */
 static __always_inline enum dp_drop_reason
-fab_qos_police(struct bpf_spin_lock *lock, struct qos_bucket *bucket,
-               __u32 len)
+fab_qos_police(struct qos_bucket *bucket, __u32 len)
 {
-    __u64 now = bpf_ktime_get_ns();
-    enum qos_verdict verdict;
+    __u64 tick = bucket->tick;
+    __u64 now =
+        tick ? bpf_jiffies64() * tick : qos_police_units(bpf_ktime_get_ns());
 
-    bpf_spin_lock(lock);
-    verdict = qos_police(bucket, now, len);
-    bpf_spin_unlock(lock);
-    return verdict == QOS_PASS ? DP_DROP_N_REASONS : DP_DROP_QOS_RATE;
+    return qos_police_shared(bucket, now, len) == QOS_PASS ? DP_DROP_N_REASONS
+                                                           : DP_DROP_QOS_RATE;
 }
 
 /* Gives the frame its departure time at the port's egress rate, for the
@@ -129,7 +129,7 @@ fab_qos_egress(struct __sk_buff *skb, struct fab_qos_entry *q, bool remote)
     if (remote && !(q->qos.flags & DP_QOS_EGRESS_POLICE)) {
         return fab_qos_pace(skb, q);
     }
-    return fab_qos_police(&q->lock, &q->egress_police, skb->len);
+    return fab_qos_police(&q->egress_police, skb->len);
 }
 
 /* Polices what is delivered to the port whose counters are in 'slot' at
@@ -142,7 +142,7 @@ fab_qos_police_ingress(struct __sk_buff *skb, __u32 slot)
     if (!q || !q->qos.ingress_rate) {
         return DP_DROP_N_REASONS;
     }
-    return fab_qos_police(&q->lock, &q->ingress, skb->len);
+    return fab_qos_police(&q->ingress, skb->len);
 }
 
 #endif /* datapath/bpf/qos.h */

@@ -1059,7 +1059,7 @@ test_run_qos_fq(void **state)
     assert_calls_ordered();
     qos = fake_value(DP_QOS, &p10);
     assert_int_equal(qos->egress_rate, 100000000);
-    assert_int_equal(qos->egress_burst, 125000);
+    assert_int_equal(qos->egress_burst, 1250000);
     assert_int_equal(qos->ingress_rate, 50000000);
     assert_int_equal(qos->ingress_burst, 100000);
     assert_int_equal(qos->dscp, 46);
@@ -1068,7 +1068,7 @@ test_run_qos_fq(void **state)
     assert_int_equal(fake.fq_ifindex, 2);
     reconcile_format_entry(DP_QOS, &p10, qos, buf, sizeof buf);
     assert_string_equal(buf, "qos ifindex 10 -> egress 100000000 bit/s burst "
-                             "125000 ingress 50000000 bit/s burst 100000 "
+                             "1250000 ingress 50000000 bit/s burst 100000 "
                              "dscp 46");
 
     fake_forget_calls();
@@ -1145,7 +1145,7 @@ test_run_qos_htb(void **state)
     assert_int_equal(qos->htb_minor, 2);
     reconcile_format_entry(DP_QOS, &p10, qos, buf, sizeof buf);
     assert_string_equal(buf, "qos ifindex 10 -> egress 100000000 bit/s burst "
-                             "125000 egress-class fab0:2");
+                             "1250000 egress-class fab0:2");
 
     /* A second port with a guarantee and a priority. */
     fake_forget_calls();

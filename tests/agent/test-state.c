@@ -706,19 +706,21 @@ test_qos_shaping(void **state)
                 "host.uplink_rate: expected an integer");
 }
 
-/* A rate without a burst gets 10 ms of the rate, but at least 64 KiB. */
+/* A rate without a burst gets 100 ms of the rate, but at least 64 KiB. */
 static void
 test_qos_default_burst(void **state)
 {
     struct state *s;
 
     s = parse_qos_ok("{'egress_rate': 1000000000, 'ingress_rate': 1000000}");
-    assert_int_equal(s->ports[0].qos.egress_burst, 1250000);
+    assert_int_equal(s->ports[0].qos.egress_burst, 12500000);
     assert_int_equal(s->ports[0].qos.ingress_burst, 65536);
     state_destroy(s);
 
     assert_int_equal(state_default_burst(8), 65536);
-    assert_int_equal(state_default_burst(100000000), 125000);
+    assert_int_equal(state_default_burst(100000000), 1250000);
+    assert_int_equal(state_default_burst(5000000), 65536);
+    assert_int_equal(state_default_burst(6000000), 75000);
     assert_int_equal(state_default_burst(10000000000000ULL), 4294967295U);
 }
 

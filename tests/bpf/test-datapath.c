@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1841,10 +1842,11 @@ test_qos_dscp_marking(void **state)
     assert_output(want_pkt, want_len);
 }
 
-/* Frames from the underlay to a port with an ingress limit pass while they
- * fit the burst; the next is dropped as "qos-rate", counted on the port. */
-static void
-test_qos_ingress_policing(void **state)
+/* Builds in 'inner' a UDP frame of 200 bytes of payload from the remote VM
+ * to p2, storing its length in '*inner_len', and in 'pkt' (512 bytes) the
+ * VXLAN packet that carries it to us.  Returns the packet's length. */
+static size_t
+udp_from_remote_to_p2(uint8_t inner[256], size_t *inner_len, uint8_t *pkt)
 {
     struct craft_flow flow = {
         .dst_mac = port(FX_P2)->mac,
@@ -1855,9 +1857,19 @@ test_qos_ingress_policing(void **state)
         .sport = 5000,
         .dport = 5001,
     };
+
+    *inner_len = craft_ipv4_frame(inner, &flow, 200);
+    return vxlan_to_us(pkt, FX_VNI_A, inner, *inner_len);
+}
+
+/* Frames from the underlay to a port with an ingress limit pass while they
+ * fit the burst; the next is dropped as "qos-rate", counted on the port. */
+static void
+test_qos_ingress_policing(void **state)
+{
     uint8_t inner[256], pkt[512];
-    size_t inner_len = craft_ipv4_frame(inner, &flow, 200);
-    size_t len = vxlan_to_us(pkt, FX_VNI_A, inner, inner_len);
+    size_t inner_len;
+    size_t len = udp_from_remote_to_p2(inner, &inner_len, pkt);
     /* 1000 bytes/s: the bucket refills by a byte a millisecond, far less
      * than half a frame during the test. */
     struct dp_qos qos = {
@@ -2326,6 +2338,80 @@ test_index_full_window_falls_back(void **state)
     assert_int_equal(index_check(&fdb_index), fdb);
 }
 
+/* Reads the live QoS entry of port 'id' from the pinned tables, as the
+ * fast path finds it (fab_qos_live at the port's counter slot). */
+static void
+qos_live(enum fx_port_id id, struct fab_qos_entry *entry)
+{
+    struct dp_port_key key = {.ifindex = port(id)->ifindex};
+    struct fab_port_entry pe;
+    int ports = pinned_map("fab_ports"), live = pinned_map("fab_qos_live");
+
+    assert_int_equal(bpf_map_lookup_elem(ports, &key, &pe), 0);
+    assert_int_equal(pe.has_qos, 1);
+    assert_int_equal(bpf_map_lookup_elem(live, &pe.stats_slot, entry), 0);
+    close(ports);
+    close(live);
+}
+
+/* A policer whose burst lasts QOS_TICK_MIN_BURST scheduler ticks runs on
+ * the tick (bpf_jiffies64(), cheap), a shorter one on bpf_ktime_get_ns();
+ * the loader takes the tick's length from the coarse clock's resolution.
+ * Moving a drained bucket to the other clock starts it full; on the fine
+ * clock, a millisecond refills a millisecond's worth. */
+static void
+test_qos_policer_clock(void **state)
+{
+    uint8_t inner[256], pkt[512];
+    size_t inner_len;
+    size_t len = udp_from_remote_to_p2(inner, &inner_len, pkt);
+    /* 1000 bytes/s, two and a half frames: 0.6 s, 150 ticks at HZ=250. */
+    struct dp_qos qos = {
+        .ingress_rate = 8000,
+        .ingress_burst = 2 * inner_len + inner_len / 2,
+        .dscp = DP_QOS_DSCP_KEEP,
+    };
+    struct fab_qos_entry live;
+    struct timespec tick_res;
+    uint64_t tick, tat;
+
+    (void) state;
+
+    assert_int_equal(clock_getres(CLOCK_MONOTONIC_COARSE, &tick_res), 0);
+    tick = qos_police_units(tick_res.tv_nsec);
+    qos_set(FX_P2, &qos);
+    qos_live(FX_P2, &live);
+    assert_int_equal(live.ingress.tick, tick);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    }
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
+
+    /* 8 Mbit/s, a byte a microsecond: the same burst lasts ~0.6 ms, far
+     * less than a tick, so the fine clock, and the bucket starts full. */
+    qos.ingress_rate = 8000000;
+    qos_set(FX_P2, &qos);
+    qos_live(FX_P2, &live);
+    assert_int_equal(live.ingress.tick, 0);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    /* Not a whole frame's time (~0.2 ms) passes before the next. */
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
+    usleep(1000);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+
+    /* Same clock, larger burst: the bucket keeps its time, so no fresh
+     * burst. */
+    qos_live(FX_P2, &live);
+    tat = live.ingress.tat;
+    assert_int_not_equal(tat, 0);
+    qos.ingress_burst = 3 * inner_len;
+    qos_set(FX_P2, &qos);
+    qos_live(FX_P2, &live);
+    assert_int_equal(live.ingress.tick, 0);
+    assert_int_equal(live.ingress.tat, tat);
+}
+
 /* Before each test: nothing left over on the tap. */
 static int
 drain_tap(void **state)
@@ -2362,6 +2448,8 @@ main(void)
         cmocka_unit_test_setup(test_index_mirrors_tables, drain_tap),
         cmocka_unit_test_setup(test_index_repaired_on_restart, drain_tap),
         cmocka_unit_test_setup(test_index_full_window_falls_back, drain_tap),
+        cmocka_unit_test_setup_teardown(test_qos_policer_clock, drain_tap,
+                                        qos_clear),
         cmocka_unit_test_setup(test_local_delivery_veth, drain_tap),
         cmocka_unit_test_setup(test_local_delivery_tap, drain_tap),
         cmocka_unit_test_setup(test_local_delivery_refuses_other_vni,

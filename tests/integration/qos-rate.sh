@@ -16,9 +16,9 @@ set -euo pipefail
 
 RATE=100000000
 # A policer drops whole GSO packets (up to 64 KiB, some 45 TCP segments at
-# once), which the default burst of 10 ms (125 kB here) lets TCP recover
-# from only slowly: about 5 Mbit/s of the 100.  A 4 MB burst (320 ms)
-# keeps TCP at the rate.  Shaped (or paced) egress does not need it.
+# once), which a burst of 10 ms (125 kB here) let TCP recover from only
+# slowly: about 5 Mbit/s of the 100.  A 4 MB burst (320 ms) keeps TCP at
+# the rate.  Shaped (or paced) egress does not need it.
 BURST=4000000
 LOW=90000000
 HIGH=110000000

@@ -10,7 +10,8 @@
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 
-/* State the real backend keeps in a map value next to a bpf_spin_lock. */
+/* State the real backend keeps in a map value (the pacer's next to a
+ * bpf_spin_lock). */
 static struct qos_bucket police_state;
 static struct qos_edt edt_state;
 
@@ -31,7 +32,12 @@ qos_compile_check(struct __sk_buff *skb)
     if (l3_proto < 0) {
         return TC_ACT_SHOT;
     }
-    if (qos_police(&police_state, now, skb->len) != QOS_PASS) {
+    if (qos_police_shared(&police_state,
+                          police_state.tick
+                              ? bpf_jiffies64() * police_state.tick
+                              : qos_police_units(now),
+                          skb->len)
+        != QOS_PASS) {
         return TC_ACT_SHOT;
     }
     if (qos_edt_departure(&edt_state, now, skb->len, 2 * QOS_NS_PER_S, &tstamp)
