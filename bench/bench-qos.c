@@ -23,11 +23,18 @@
  *
  * The limits are far above what the runs send, so every frame passes and
  * the policer's whole work (clock, compare-and-swap, arithmetic) is
- * measured.  Encap
- * and DSCP marking rewrite the frame, so, as bench-bpf does, every figure
- * is RUNS commands of one run each, summing the kernel's own duration;
- * the six variants take turns in rounds so that drift in the machine's
- * speed spreads over all of them.  Prints figures and never fails on
+ * measured.  Encap rewrites the frame, so, as bench-bpf does, every
+ * figure is RUNS commands of one run each, summing the kernel's own
+ * duration.  Local delivery leaves the frame as it was (DSCP marking sets
+ * the same DSCP again), so it is also measured in repeat mode: per round,
+ * one command that runs the frame RUNS / rounds times, which leaves out
+ * the syscall and its jitter (some 70 ns a run here, varying by more than
+ * the 10 ns to measure).  The variants take turns in rounds so that drift
+ * in the machine's speed spreads over all of them.  The cost a policy adds
+ * is given as the difference of the means and as the median over the
+ * rounds of the difference within a round; the target is judged on the
+ * latter, in repeat mode where the path allows it: it is what most rounds
+ * saw, not what the noisiest did.  Prints figures and never fails on
  * them. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,6 +75,9 @@ struct bench_variant {
     unsigned long long total; /* Sum of kernel-measured ns. */
     unsigned long runs;       /* Runs summed in 'total'. */
     bool unused;              /* Not a distinct case on this path. */
+    double round_ns[BENCH_ROUNDS];  /* Mean ns/packet of each round. */
+    double repeat_ns[BENCH_ROUNDS]; /* Each round's repeat-mode figure;
+                                     * local delivery only. */
 };
 
 static const char *const bench_path_names[N_PATHS] = {
@@ -332,12 +342,15 @@ bench_check(const struct fixture *f, const struct bench_variant *v,
     return true;
 }
 
-/* Adds 'runs' commands of one run each of variant 'v' to its total.
- * Returns false if a run failed or left the path. */
+/* Adds 'runs' commands of one run each of variant 'v' to its total and
+ * records their mean as round 'round'.  Returns false if a run failed or
+ * left the path. */
 static bool
-bench_measure(const struct fixture *f, struct bench_variant *v,
+bench_measure(const struct fixture *f, struct bench_variant *v, int round,
               unsigned long runs)
 {
+    unsigned long long before = v->total;
+
     for (unsigned long i = 0; i < runs; i++) {
         uint32_t duration;
         int verdict;
@@ -352,28 +365,102 @@ bench_measure(const struct fixture *f, struct bench_variant *v,
         v->total += duration;
     }
     v->runs += runs;
+    v->round_ns[round] = (double) (v->total - before) / runs;
     return true;
+}
+
+/* Measures variant 'v' as one command repeating the frame 'runs' times, as
+ * round 'round' of its repeat-mode figure.  Only for a frame the program
+ * leaves as it was, so that every run sees the same frame: local delivery,
+ * whose DSCP marking sets the same DSCP again.  Returns false if the
+ * command failed or the frame left the path. */
+static bool
+bench_measure_repeat(const struct fixture *f, struct bench_variant *v,
+                     int round, unsigned long runs)
+{
+    uint32_t duration;
+    int verdict;
+    int error = fixture_run_repeat(f->port_prog, f->ports[FX_P1].ifindex,
+                                   v->pkt, v->len, runs, &verdict, &duration);
+
+    if (error || verdict != TC_ACT_REDIRECT) {
+        fprintf(stderr, "bench-qos: repeat %lu: %s, verdict %d\n", runs,
+                error ? strerror(error) : "ok", verdict);
+        return false;
+    }
+    v->repeat_ns[round] = duration;
+    return true;
+}
+
+static int
+bench_compare_doubles(const void *a_, const void *b_)
+{
+    double a = *(const double *) a_, b = *(const double *) b_;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Returns the median of 'n' values at 'x'. */
+static double
+bench_median(double *x, size_t n)
+{
+    qsort(x, n, sizeof x[0], bench_compare_doubles);
+    return (x[(n - 1) / 2] + x[n / 2]) / 2;
+}
+
+/* Returns the median over the rounds of what round figures 'v' (one per
+ * round) cost more than 'base' in the same round: pairing the rounds
+ * cancels the machine's drift, and the median ignores the rounds an
+ * interrupt storm or another tenant spoiled. */
+static double
+bench_added_median(const double v[BENCH_ROUNDS],
+                   const double base[BENCH_ROUNDS])
+{
+    double d[BENCH_ROUNDS];
+
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        d[r] = v[r] - base[r];
+    }
+    return bench_median(d, BENCH_ROUNDS);
+}
+
+/* Notes 'added', what policy 'q' costs on path 'p' in the figure the
+ * target is judged on, in '*worst' or, for a policer on the fine clock,
+ * '*fine'. */
+static void
+bench_judge(enum bench_qos q, double added, double *worst, double *fine)
+{
+    if (q == QOS_LIMIT_FINE) {
+        *fine = added;
+    } else if (added > *worst) {
+        *worst = added;
+    }
 }
 
 static void
 bench_report(struct bench_variant v[N_PATHS][N_QOS], unsigned long runs,
              int cpu, uint32_t n_ports, uint32_t n_policies)
 {
+    const struct bench_variant *local = v[PATH_LOCAL];
     double worst = 0, fine = 0;
 
     printf("fabric port program, cost of QoS, BPF_PROG_TEST_RUN, "
            "kernel-measured ns per packet\n");
-    printf("%lu runs per variant (one run per command, %d rounds), pinned "
-           "to CPU %d;\n%u other ports and %u other ports' policies "
-           "installed (%d wanted)\n\n",
+    printf("%lu runs per variant in %d rounds, pinned to CPU %d;\n%u other "
+           "ports and %u other ports' policies installed (%d wanted)\n\n",
            runs, BENCH_ROUNDS, cpu, n_ports, n_policies, BENCH_QOS_POLICIES);
-    printf("%-16s %-14s %8s %10s\n", "path", "p1's policy", "ns/pkt",
-           "added ns");
+    printf("one run per command (what a packet costs with a syscall's "
+           "jitter around it)\n");
+    printf("%-16s %-14s %8s %10s %12s\n", "path", "p1's policy", "ns/pkt",
+           "added ns", "added ns");
+    printf("%-16s %-14s %8s %10s %12s\n", "", "", "(mean)", "(means)",
+           "(median of");
+    printf("%-16s %-14s %8s %10s %12s\n", "", "", "", "", "paired rnds)");
     for (int p = 0; p < N_PATHS; p++) {
         double base = (double) v[p][QOS_NONE].total / v[p][QOS_NONE].runs;
 
         for (int q = 0; q < N_QOS; q++) {
-            double ns;
+            double ns, added;
 
             if (v[p][q].unused) {
                 continue;
@@ -383,19 +470,46 @@ bench_report(struct bench_variant v[N_PATHS][N_QOS], unsigned long runs,
                    bench_qos_names[q], ns);
             if (q == QOS_NONE) {
                 printf(" %10s\n", "(baseline)");
-            } else if (q == QOS_LIMIT_FINE) {
-                printf(" %+10.1f\n", ns - base);
-                fine = ns - base;
-            } else {
-                printf(" %+10.1f\n", ns - base);
-                worst = ns - base > worst ? ns - base : worst;
+                continue;
+            }
+            added =
+                bench_added_median(v[p][q].round_ns, v[p][QOS_NONE].round_ns);
+            printf(" %+10.1f %+12.1f\n", ns - base, added);
+            if (p == PATH_ENCAP) {
+                bench_judge(q, added, &worst, &fine);
             }
         }
     }
+
+    printf("\nlocal delivery, one command of %lu runs per round (the "
+           "program alone)\n",
+           runs / BENCH_ROUNDS);
+    printf("%-16s %-14s %8s %10s\n", "path", "p1's policy", "ns/pkt",
+           "added ns");
+    printf("%-16s %-14s %8s %10s\n", "", "", "(median)", "(median of");
+    printf("%-16s %-14s %8s %10s\n", "", "", "", "paired rnds)");
+    for (int q = 0; q < N_QOS; q++) {
+        double rounds[BENCH_ROUNDS], added;
+
+        memcpy(rounds, local[q].repeat_ns, sizeof rounds);
+        printf("%-16s %-14s %8.1f", bench_path_names[PATH_LOCAL],
+               bench_qos_names[q], bench_median(rounds, BENCH_ROUNDS));
+        if (q == QOS_NONE) {
+            printf(" %10s\n", "(baseline)");
+            continue;
+        }
+        added =
+            bench_added_median(local[q].repeat_ns, local[QOS_NONE].repeat_ns);
+        printf(" %+10.1f\n", added);
+        bench_judge(q, added, &worst, &fine);
+    }
+
     printf("\ntarget: <= %.0f ns added per packet: worst %+.1f ns: %s\n"
-           "(policers on the tick, as with bursts of >= 8 ticks and the "
-           "default burst of 100 ms;\n HTB classes; DSCP marking).  A "
-           "policer on the fine clock (burst < 8 ticks) adds %+.1f ns.\n",
+           "(medians of paired rounds: local delivery in repeat mode, encap "
+           "one run per command,\nwhich is all it allows; policers on the "
+           "tick, as with bursts of >= 8 ticks and the\ndefault burst of "
+           "100 ms; HTB classes; DSCP marking).  A policer on the fine "
+           "clock\n(burst < 8 ticks) adds %+.1f ns.\n",
            BENCH_TARGET_NS, worst,
            worst <= BENCH_TARGET_NS ? "MET" : "NOT MET", fine);
 }
@@ -445,7 +559,11 @@ main(int argc, char *argv[])
             for (int q = 0; ok && q < N_QOS; q++) {
                 ok = v[p][q].unused
                      || (!bench_set_qos(&f, &v[p][q], q)
-                         && bench_measure(&f, &v[p][q], runs / BENCH_ROUNDS));
+                         && bench_measure(&f, &v[p][q], round,
+                                          runs / BENCH_ROUNDS)
+                         && (p != PATH_LOCAL
+                             || bench_measure_repeat(&f, &v[p][q], round,
+                                                     runs / BENCH_ROUNDS)));
             }
         }
     }
