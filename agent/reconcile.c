@@ -316,6 +316,9 @@ format_qos(const struct dp_qos *qos, char *buf, size_t size)
                qos->htb_minor);
         any = true;
     }
+    if (qos->flags & DP_QOS_INGRESS_HTB) {
+        append(buf, size, " ingress-shaped");
+    }
     if (!any) {
         append(buf, size, " (none)");
     }
@@ -557,6 +560,9 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
                 qos.flags |= DP_QOS_EGRESS_HTB;
                 qos.htb_minor = links[i].htb_minor;
             }
+            if (links[i].ingress_htb) {
+                qos.flags |= DP_QOS_INGRESS_HTB;
+            }
 
             reconcile_tables_add(tables, DP_QOS, &qkey, &qos);
         }
@@ -757,7 +763,8 @@ struct reconcile_device {
     uint32_t ifindex; /* Its ifindex then, 0 if it was missing. */
 };
 
-/* A shaped port's class on the underlay's HTB qdisc. */
+/* A shaped port's class on the underlay's HTB qdisc, or, for ingress, its
+ * device's one class. */
 struct reconcile_class {
     uint32_t ifindex;      /* The port's device. */
     uint16_t minor;        /* Class DP_QOS_HTB_MAJOR:'minor'. */
@@ -781,6 +788,13 @@ struct reconciler {
                                        * the HTB or found no need. */
     int htb_error;                    /* Why the HTB could not be installed
                                        * on the underlay, or 0. */
+    struct reconcile_class *ingress;  /* Ports whose ingress is shaped, as
+                                       * last set; the minor is unused. */
+    size_t n_ingress;                 /* Number of 'ingress'. */
+    bool ingress_known;               /* 'ingress' says what the devices
+                                       * have: false until a first run. */
+    int ingress_error;                /* Why the last run could not shape a
+                                       * port's ingress, or 0. */
     struct fw_cidr_ids *cidr_ids;     /* CIDR identities. */
     bool fw_changed;                  /* A run changed an entry the
                                        * firewall decides by. */
@@ -815,6 +829,7 @@ reconcile_destroy(struct reconciler *rc)
         reconcile_forget_devices(rc);
         free(rc->vteps);
         free(rc->classes);
+        free(rc->ingress);
         fw_cidr_ids_destroy(rc->cidr_ids);
         free(rc);
     }
@@ -1195,13 +1210,13 @@ reconcile_has_minor(const uint16_t *minors, size_t n, uint16_t minor)
     return false;
 }
 
-/* Sets class 'minor' of the HTB on 'ifindex' to 'c', and its queue to
- * RECONCILE_HTB_QUEUE_MS at its ceiling, unless 'known' says it has that
- * already and it is among the 'n' 'existing' minors.  Returns 0 or a
- * positive errno. */
+/* Sets class 'major':'minor' of the HTB on 'ifindex' to 'c', and its
+ * queue to RECONCILE_HTB_QUEUE_MS at its ceiling, unless 'known' says it
+ * has that already and it is among the 'n' 'existing' minors.  Returns 0 or
+ * a positive errno. */
 static int
-reconcile_class_set(uint32_t ifindex, uint16_t parent, uint16_t minor,
-                    const struct nl_htb_class *c,
+reconcile_class_set(uint32_t ifindex, uint16_t major, uint16_t parent,
+                    uint16_t minor, const struct nl_htb_class *c,
                     const struct nl_htb_class *known, const uint16_t *existing,
                     size_t n)
 {
@@ -1212,13 +1227,12 @@ reconcile_class_set(uint32_t ifindex, uint16_t parent, uint16_t minor,
         && reconcile_has_minor(existing, n, minor)) {
         return 0;
     }
-    error = nl_htb_class_set(ifindex, DP_QOS_HTB_MAJOR, parent, minor, c);
+    error = nl_htb_class_set(ifindex, major, parent, minor, c);
     if (error) {
         return error;
     }
     queue = MAX(queue, RECONCILE_HTB_MIN_QUEUE);
-    return nl_htb_leaf_set(ifindex, DP_QOS_HTB_MAJOR, minor,
-                           MIN(queue, UINT32_MAX));
+    return nl_htb_leaf_set(ifindex, major, minor, MIN(queue, UINT32_MAX));
 }
 
 /* The class that shapes 'qos' on an uplink of 'uplink' bits/s. */
@@ -1380,9 +1394,9 @@ reconcile_htb(struct reconciler *rc, const struct state *s, uint32_t ifindex,
         old =
             reconcile_find_class(rc->classes, rc->n_classes, links[i].ifindex);
         c = reconcile_port_class(&s->ports[i].qos, uplink);
-        e = reconcile_class_set(ifindex, RECONCILE_HTB_ROOT, cl->minor, &c,
-                                old && rc->classes_known ? &old->c : NULL,
-                                existing, n_existing);
+        e = reconcile_class_set(
+            ifindex, DP_QOS_HTB_MAJOR, RECONCILE_HTB_ROOT, cl->minor, &c,
+            old && rc->classes_known ? &old->c : NULL, existing, n_existing);
         if (e) {
             LOG_WARN("port \"%s\": cannot set HTB class %x:%x on %s: %s",
                      s->ports[i].name, DP_QOS_HTB_MAJOR, cl->minor,
@@ -1408,6 +1422,103 @@ reconcile_htb(struct reconciler *rc, const struct state *s, uint32_t ifindex,
     rc->n_classes = n;
     rc->classes_known = !error;
     return error;
+}
+
+/* The one class of the HTB qdisc that shapes what a port receives, on its
+ * device:
+ *
+ *   qdisc fab1:  (every packet to class fab1:1)
+ *     class fab1:1  rate = ceil = the ingress rate, burst the ingress
+ *                   burst, bfifo of RECONCILE_HTB_QUEUE_MS at the rate */
+#define RECONCILE_INGRESS_CLASS 1
+
+/* Makes every port of 's' that has an ingress rate and whose device is
+ * there ('links') have the HTB qdisc above on its device, and sets
+ * 'links[i].ingress_htb' for those that have it; a port whose qdisc cannot
+ * be set is policed instead, and tried again on the next run.  Takes the
+ * qdisc off ports that the last run shaped and that have no ingress rate
+ * any more (on the first run, those the datapath's DP_QOS table 'qos' says
+ * were shaped).  Queues, classes and flows stay when only the rate or the
+ * burst changes.  A qdisc that someone removes by hand is put back only
+ * when the port's limit changes. */
+static void
+reconcile_ingress_htb(struct reconciler *rc, const struct state *s,
+                      struct reconcile_link *links,
+                      const struct reconcile_table *qos)
+{
+    struct reconcile_class *shaped = xcalloc(s->n_ports, sizeof *shaped);
+    size_t n = 0;
+    int error = 0;
+
+    if (!rc->ingress_known) {
+        free(rc->ingress);
+        rc->ingress = xcalloc(qos->n, sizeof *rc->ingress);
+        rc->n_ingress = 0;
+        for (size_t i = 0; i < qos->n; i++) {
+            const uint8_t *entry = qos->data + i * entry_size(qos);
+            const struct dp_qos_key *k = (const void *) entry;
+            const struct dp_qos *v = (const void *) (entry + qos->key_size);
+
+            if (v->flags & DP_QOS_INGRESS_HTB) {
+                rc->ingress[rc->n_ingress++].ifindex = k->ifindex;
+            }
+        }
+        rc->ingress_known = true;
+    }
+    for (size_t i = 0; i < s->n_ports; i++) {
+        const struct state_qos *q = &s->ports[i].qos;
+        struct nl_htb_class c = {.rate = q->ingress_rate,
+                                 .ceil = q->ingress_rate,
+                                 .burst = q->ingress_burst};
+        const struct reconcile_class *old;
+        int e = 0;
+
+        links[i].ingress_htb = false;
+        if (!links[i].ifindex || !q->ingress_rate) {
+            continue;
+        }
+        old =
+            reconcile_find_class(rc->ingress, rc->n_ingress, links[i].ifindex);
+        if (!old || memcmp(&old->c, &c, sizeof c)) {
+            e = nl_htb_ensure(links[i].ifindex, DP_QOS_INGRESS_HTB_MAJOR,
+                              RECONCILE_INGRESS_CLASS, 0);
+            if (!e) {
+                e = reconcile_class_set(
+                    links[i].ifindex, DP_QOS_INGRESS_HTB_MAJOR, 0,
+                    RECONCILE_INGRESS_CLASS, &c, NULL, NULL, 0);
+            }
+        }
+        if (e) {
+            if (e != rc->ingress_error) {
+                LOG_WARN("port \"%s\": cannot shape what it receives with "
+                         "an HTB qdisc on %s: %s; it is policed instead",
+                         s->ports[i].name, s->ports[i].device, strerror(e));
+            }
+            error = e;
+            continue;
+        }
+        shaped[n].ifindex = links[i].ifindex;
+        shaped[n++].c = c;
+        links[i].ingress_htb = true;
+    }
+    rc->ingress_error = error;
+    for (size_t i = 0; i < rc->n_ingress; i++) {
+        uint32_t ifindex = rc->ingress[i].ifindex;
+        int e;
+
+        if (reconcile_find_class(shaped, n, ifindex)) {
+            continue;
+        }
+        e = nl_htb_remove(ifindex, DP_QOS_INGRESS_HTB_MAJOR);
+        if (e && e != ENODEV) {
+            LOG_WARN("device %u: cannot remove the HTB qdisc that "
+                     "shaped a port's ingress: %s",
+                     ifindex, strerror(e));
+        }
+    }
+    free(rc->ingress);
+    rc->ingress = shaped;
+    rc->n_ingress = n;
 }
 
 /* Makes sure the fq qdisc is the root of the underlay device 'ifindex' (0:
@@ -1526,6 +1637,7 @@ reconcile_run(struct reconciler *rc, const struct state *s)
      * ignores departure times. */
     error = reconcile_htb(rc, s, underlay.ifindex, rlinks, &actual.t[DP_QOS],
                           &htb);
+    reconcile_ingress_htb(rc, s, rlinks, &actual.t[DP_QOS]);
     fw_cidr_ids_seed(rc->cidr_ids, &actual.t[DP_POLICY_CIDRS]);
     reconcile_desired(s, underlay.mtu, rlinks, rc->cidr_ids, &desired);
     if (htb || !reconcile_fq(rc, s, underlay.ifindex)) {

@@ -78,6 +78,8 @@ struct reconcile_link {
     uint16_t htb_minor; /* The port's class on the underlay's HTB qdisc,
                          * which shapes what it sends to other hosts; 0
                          * for none. */
+    bool ingress_htb;   /* An HTB qdisc on the device shapes what the
+                         * port receives. */
 };
 
 /* What the host tells about a remote VTEP. */

@@ -168,6 +168,10 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
                                 json_integer((json_int_t) v->ingress_rate));
             json_object_set_new(o, "ingress_burst",
                                 json_integer(v->ingress_burst));
+            json_object_set_new(o, "ingress",
+                                json_string(v->flags & DP_QOS_INGRESS_HTB
+                                                ? "shaped"
+                                                : "policed"));
         }
         if (v->dscp != DP_QOS_DSCP_KEEP) {
             json_object_set_new(o, "dscp", json_integer(v->dscp));
@@ -573,16 +577,16 @@ show_text(FILE *out, const json_t *doc)
 
     list = heading(out, doc, "qos",
                    "DEVICE           EGRESS-BIT/S  BURST      MODE     "
-                   "INGRESS-BIT/S BURST      DSCP");
+                   "INGRESS-BIT/S BURST      MODE     DSCP");
     for (i = 0; (e = json_array_get(list, i)); i++) {
         const json_t *dscp = json_object_get(e, "dscp");
 
         snprintf(buf, sizeof buf, "%lld", json_integer_value(dscp));
-        fprintf(out, "  %-16s %-13lld %-10lld %-8s %-13lld %-10lld %s\n",
+        fprintf(out, "  %-16s %-13lld %-10lld %-8s %-13lld %-10lld %-8s %s\n",
                 str(e, "device"), num(e, "egress_rate"),
                 num(e, "egress_burst"), str(e, "egress"),
                 num(e, "ingress_rate"), num(e, "ingress_burst"),
-                dscp ? buf : "-");
+                str(e, "ingress"), dscp ? buf : "-");
     }
 
     show_firewall_text(out, doc);

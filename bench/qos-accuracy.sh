@@ -1,8 +1,8 @@
 #!/bin/bash
-# bench/qos-accuracy.sh: how close a port's egress limit holds to what it
-# is set to, at 10 Mbit/s, 100 Mbit/s and 1 Gbit/s, for TCP and UDP,
-# VM -> VM across two hosts, beside the unlimited rate measured in the
-# same run.  A benchmark, not a test: it prints a table and verdicts and
+# bench/qos-accuracy.sh: how close a port's egress and ingress limits hold
+# to what they are set to, at 10 Mbit/s, 100 Mbit/s and 1 Gbit/s, for TCP
+# and UDP, VM -> VM across two hosts, beside the unlimited rate measured
+# in the same run.  A benchmark, not a test: it prints a table and verdicts and
 # gates nothing.
 #
 #   usage: bench/qos-accuracy.sh [-t SECONDS]   (default 5; env DURATION)
@@ -21,7 +21,9 @@
 # the headers of the other segments, some 4.5 %.  The first second
 # of every run is left out (TCP's slow start; HTB's initial burst).  UDP
 # is offered at 1.5 times the limit, and without limit as fast as one
-# iperf3 sends.
+# iperf3 sends.  Ingress rows send from vmB1 to the limited vmA1 (iperf3
+# -R), whose port shapes them with the HTB qdisc on its device and the
+# default burst (100 ms at the rate); the mode is printed.
 set -euo pipefail
 
 DURATION=${DURATION:-5}
@@ -73,20 +75,22 @@ qos_set() {
     fail "host A did not apply qos $json to vmA1"
 }
 
-# Runs iperf3 from vmA1 to vmB1 for DURATION + 1 seconds with the extra
-# arguments, and prints the receiver's goodput in bits/s over all but the
-# first second, and the MSS (0 for UDP).
+# Runs iperf3 from vmA1 to vmB1 (with -R among the extra arguments, from
+# vmB1 to vmA1) for DURATION + 1 seconds, and prints the receiver's
+# goodput in bits/s over all but the first second, and the MSS (0 for
+# UDP).
 run() {
-    local json pid
+    local json pid receiver=.server_output_json.intervals
+    case " $* " in *" -R "*) receiver=.intervals ;; esac
     in_ns_bg vmB1 iperf3 -s -1 -J >/dev/null
     pid=$!
     fab_wait_listen vmB1 tcp 5201
     json=$(in_ns vmA1 iperf3 -c 10.0.0.2 -t $((DURATION + 1)) \
         --get-server-output -J "$@")
     wait "$pid" || true
-    jq -r '[(.server_output_json.intervals[1:] | map(.sum)
+    jq -r "[($receiver[1:] | map(.sum)
              | (map(.bytes) | add) * 8 / (map(.seconds) | add) | floor),
-            (.start.tcp_mss_default // 0)] | @tsv' <<<"$json"
+            (.start.tcp_mss_default // 0)] | @tsv" <<<"$json"
 }
 
 # Prints one row of the table for protocol "proto", "limit" in bits/s
@@ -148,9 +152,18 @@ for limit in 10000000 100000000 1000000000; do
     qos_set "{\"egress_rate\": $limit}"
     mode=$(fab_agent_cmd A --show -o json \
         | jq -r '.qos[] | select(.device == "vmA1-h") | .egress')
-    [ "$limit" = 10000000 ] && echo "(egress of a limited port: $mode)"
+    [ "$limit" = 10000000 ] && echo "--- egress, vmA1 -> vmB1 ($mode)"
     row tcp "$limit" "$tcp_base"
     row udp "$limit" "$udp_base" -u -b $((limit * 3 / 2)) -l "$UDP_LEN"
+done
+
+for limit in 10000000 100000000 1000000000; do
+    qos_set "{\"ingress_rate\": $limit}"
+    mode=$(fab_agent_cmd A --show -o json \
+        | jq -r '.qos[] | select(.device == "vmA1-h") | .ingress')
+    [ "$limit" = 10000000 ] && echo "--- ingress, vmB1 -> vmA1 ($mode)"
+    row tcp "$limit" "$tcp_base" -R
+    row udp "$limit" "$udp_base" -R -u -b $((limit * 3 / 2)) -l "$UDP_LEN"
 done
 qos_set null
 echo "target: every limited row within ±5% of its limit (frames/limit" \

@@ -130,8 +130,20 @@ struct dp_qos_key {
  * neither paces nor polices. */
 #define DP_QOS_EGRESS_HTB 0x2
 
+/* What the VM receives is shaped by the HTB qdisc with major number
+ * DP_QOS_INGRESS_HTB_MAJOR that the agent made on the port's host-side
+ * device: the fast path hands frames to that device's egress, through the
+ * qdisc, instead of policing them (and, for a veth, instead of into the
+ * peer's ingress directly). */
+#define DP_QOS_INGRESS_HTB 0x4
+
 /* Major number of the HTB qdisc the agent installs on the underlay. */
 #define DP_QOS_HTB_MAJOR 0xfab0U
+
+/* Major number of the HTB qdisc on the device of a port whose ingress is
+ * shaped; its one class, DP_QOS_INGRESS_HTB_MAJOR:1, has the port's
+ * ingress rate and burst. */
+#define DP_QOS_INGRESS_HTB_MAJOR 0xfab1U
 
 /* The skb->priority, a tc class handle, of HTB class 'minor'. */
 #define DP_QOS_HTB_HANDLE(minor) ((DP_QOS_HTB_MAJOR << 16) | (minor))

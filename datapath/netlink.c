@@ -468,13 +468,12 @@ nl_htb_ensure(uint32_t ifindex, uint16_t major, uint16_t default_minor,
     nlh = nl_tc_request(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE,
                         ifindex, TC_H_ROOT, (uint32_t) major << 16);
     mnl_attr_put_strz(nlh, TCA_KIND, "htb");
-    if (overhead) {
-        /* A size table without a table: each packet counts as skb->len
-         * plus 'overhead', once per GSO packet. */
-        stab = mnl_attr_nest_start(nlh, TCA_STAB);
-        mnl_attr_put(nlh, TCA_STAB_BASE, sizeof size, &size);
-        mnl_attr_nest_end(nlh, stab);
-    }
+    /* A size table without a table: each packet counts as skb->len plus
+     * 'overhead', once per GSO packet; without one, the kernel would count
+     * the headers of every segment. */
+    stab = mnl_attr_nest_start(nlh, TCA_STAB);
+    mnl_attr_put(nlh, TCA_STAB_BASE, sizeof size, &size);
+    mnl_attr_nest_end(nlh, stab);
     options = mnl_attr_nest_start(nlh, TCA_OPTIONS);
     mnl_attr_put(nlh, TCA_HTB_INIT, sizeof glob, &glob);
     mnl_attr_nest_end(nlh, options);

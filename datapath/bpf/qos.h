@@ -132,14 +132,24 @@ fab_qos_egress(struct __sk_buff *skb, struct fab_qos_entry *q, bool remote)
     return fab_qos_police(&q->egress_police, skb->len);
 }
 
-/* Polices what is delivered to the port whose counters are in 'slot' at
- * its ingress rate and burst. */
+/* Applies the ingress limit of the port whose counters are in 'slot' to a
+ * frame delivered to it.  A port whose device shapes what it receives
+ * (DP_QOS_INGRESS_HTB) gets the frame through that device's qdisc: sets
+ * '*shaped', and clears skb->priority, which HTB would otherwise take as a
+ * class to put the frame in, or as a request to skip shaping.  Otherwise
+ * polices at the ingress rate and burst.  Returns DP_DROP_N_REASONS or
+ * DP_DROP_QOS_RATE. */
 static __always_inline enum dp_drop_reason
-fab_qos_police_ingress(struct __sk_buff *skb, __u32 slot)
+fab_qos_ingress(struct __sk_buff *skb, __u32 slot, bool *shaped)
 {
     struct fab_qos_entry *q = fab_qos_at(slot);
 
     if (!q || !q->qos.ingress_rate) {
+        return DP_DROP_N_REASONS;
+    }
+    if (q->qos.flags & DP_QOS_INGRESS_HTB) {
+        *shaped = true;
+        skb->priority = 0;
         return DP_DROP_N_REASONS;
     }
     return fab_qos_police(&q->ingress, skb->len);

@@ -89,6 +89,14 @@ static struct {
     struct fake_class classes[FAKE_MAX_CLASSES]; /* Its classes. */
     size_t n_classes;                            /* Number of 'classes'. */
     size_t n_class_sets;                         /* nl_htb_class_set()s. */
+    struct fake_ingress {
+        uint32_t ifindex;        /* A port's device with an HTB fab1:. */
+        struct nl_htb_class c;   /* Its class fab1:1, 'c.rate' 0 if none. */
+        uint32_t queue;          /* Its class's bfifo, 0 if none. */
+    } ingress[FAKE_MAX_CLASSES]; /* Ports' ingress qdiscs. */
+    size_t n_ingress;            /* Number of 'ingress'. */
+    size_t n_ingress_sets;       /* nl_htb_class_set()s on them. */
+    int ingress_fail;            /* nl_htb_ensure() on ports fails so. */
     uint32_t odd_vtep; /* A VTEP that resolves oddly... */
     int odd_error;     /* ...with this error... */
     uint8_t odd_mac;   /* ...or else this MAC's last byte. */
@@ -374,10 +382,35 @@ nl_qdisc_ensure_fq(uint32_t ifindex)
     return 0;
 }
 
+/* Returns the ingress qdisc of the fake device 'ifindex', or NULL. */
+static struct fake_ingress *
+fake_ingress(uint32_t ifindex)
+{
+    for (size_t i = 0; i < fake.n_ingress; i++) {
+        if (fake.ingress[i].ifindex == ifindex) {
+            return &fake.ingress[i];
+        }
+    }
+    return NULL;
+}
+
 int
 nl_htb_ensure(uint32_t ifindex, uint16_t major, uint16_t default_minor,
               int32_t overhead)
 {
+    if (major == 0xfab1) {
+        assert_int_equal(default_minor, 1);
+        assert_int_equal(overhead, 0);
+        if (fake.ingress_fail) {
+            return fake.ingress_fail;
+        }
+        if (!fake_ingress(ifindex)) {
+            assert_true(fake.n_ingress < FAKE_MAX_CLASSES);
+            fake.ingress[fake.n_ingress++] =
+                (struct fake_ingress){.ifindex = ifindex};
+        }
+        return 0;
+    }
     assert_int_equal(major, 0xfab0);
     assert_int_equal(default_minor, 1);
     assert_int_equal(overhead, -50);
@@ -395,6 +428,14 @@ nl_htb_ensure(uint32_t ifindex, uint16_t major, uint16_t default_minor,
 int
 nl_htb_remove(uint32_t ifindex, uint16_t major)
 {
+    if (major == 0xfab1) {
+        struct fake_ingress *in = fake_ingress(ifindex);
+
+        if (in) {
+            *in = fake.ingress[--fake.n_ingress];
+        }
+        return 0;
+    }
     assert_int_equal(major, 0xfab0);
     if (fake.htb_ifindex == ifindex) {
         fake.htb_ifindex = 0;
@@ -421,6 +462,16 @@ nl_htb_class_set(uint32_t ifindex, uint16_t major, uint16_t parent_minor,
 {
     struct fake_class *cl = fake_class(minor);
 
+    if (major == 0xfab1) {
+        struct fake_ingress *in = fake_ingress(ifindex);
+
+        assert_non_null(in);
+        assert_int_equal(parent_minor, 0);
+        assert_int_equal(minor, 1);
+        in->c = *c;
+        fake.n_ingress_sets++;
+        return 0;
+    }
     assert_int_equal(ifindex, fake.htb_ifindex);
     assert_int_equal(major, 0xfab0);
     assert_true(c->rate && c->ceil >= c->rate && c->prio <= 7);
@@ -442,6 +493,14 @@ nl_htb_leaf_set(uint32_t ifindex, uint16_t major, uint16_t minor,
 {
     struct fake_class *cl = fake_class(minor);
 
+    if (major == 0xfab1) {
+        struct fake_ingress *in = fake_ingress(ifindex);
+
+        assert_non_null(in);
+        assert_int_equal(minor, 1);
+        in->queue = limit;
+        return 0;
+    }
     assert_int_equal(ifindex, fake.htb_ifindex);
     assert_int_equal(major, 0xfab0);
     assert_non_null(cl);
@@ -599,7 +658,8 @@ static void
 test_desired(void **state)
 {
     struct state *s = parse(base_doc);
-    struct reconcile_link links[] = {{10, true, 0}, {11, false, 0}};
+    struct reconcile_link links[] = {{10, true, 0, false},
+                                     {11, false, 0, false}};
     struct reconcile_tables t;
     const struct dp_network *net;
     const struct dp_port *port;
@@ -670,7 +730,8 @@ static void
 test_desired_pending_port(void **state)
 {
     struct state *s = parse(base_doc);
-    struct reconcile_link links[] = {{0, false, 0}, {11, false, 0}};
+    struct reconcile_link links[] = {{0, false, 0, false},
+                                     {11, false, 0, false}};
     struct dp_network_key blue = {100};
     struct dp_binding_key b = {100, inet_addr("10.0.0.1")};
     const struct dp_flood *flood;
@@ -1039,7 +1100,8 @@ test_run_programs_empty_datapath(void **state)
 /* A port's QoS becomes a DP_QOS entry keyed by its device, set after the
  * port; without HTB on the underlay, fq goes on it while a port has an
  * egress rate; a changed limit is one modification and a removed one a
- * deletion. */
+ * deletion.  The port's ingress limit is shaped by an HTB qdisc on its own
+ * device, which goes when the limit does. */
 static void
 test_run_qos_fq(void **state)
 {
@@ -1063,13 +1125,20 @@ test_run_qos_fq(void **state)
     assert_int_equal(qos->ingress_rate, 50000000);
     assert_int_equal(qos->ingress_burst, 100000);
     assert_int_equal(qos->dscp, 46);
-    assert_int_equal(qos->flags, 0);
+    assert_int_equal(qos->flags, DP_QOS_INGRESS_HTB);
     assert_int_equal(fake.n_fq, 1);
     assert_int_equal(fake.fq_ifindex, 2);
     reconcile_format_entry(DP_QOS, &p10, qos, buf, sizeof buf);
     assert_string_equal(buf, "qos ifindex 10 -> egress 100000000 bit/s burst "
                              "1250000 ingress 50000000 bit/s burst 100000 "
-                             "dscp 46");
+                             "dscp 46 ingress-shaped");
+    assert_int_equal(fake.n_ingress, 1);
+    assert_int_equal(fake.ingress[0].ifindex, 10);
+    assert_int_equal(fake.ingress[0].c.rate, 50000000);
+    assert_int_equal(fake.ingress[0].c.ceil, 50000000);
+    assert_int_equal(fake.ingress[0].c.burst, 100000);
+    /* 50 ms at 50 Mbit/s. */
+    assert_int_equal(fake.ingress[0].queue, 312500);
 
     fake_forget_calls();
     assert_int_equal(run_fresh(s2), 0);
@@ -1083,7 +1152,68 @@ test_run_qos_fq(void **state)
     assert_int_equal(fake.n_calls, 1);
     assert_int_equal(count_calls(true, DP_QOS), 1);
     assert_int_equal(fake.n_fq, 0);
+    /* A fresh agent learnt from the datapath that the port was shaped. */
+    assert_int_equal(fake.n_ingress, 0);
 
+    free(text);
+    free(text2);
+    state_destroy(s);
+    state_destroy(s2);
+    state_destroy(s3);
+}
+
+/* Returns the flags of the fake DP_QOS entry of 'key'. */
+static unsigned int
+qos_flags(const struct dp_qos_key *key)
+{
+    const struct dp_qos *qos = fake_value(DP_QOS, key);
+
+    assert_non_null(qos);
+    return qos->flags;
+}
+
+/* Ingress shaping through one reconciler: a changed burst changes the
+ * class in place, an unchanged limit costs no netlink call, and where the
+ * qdisc cannot be had the port is policed (no flag) until it can. */
+static void
+test_run_qos_ingress_shaping(void **state)
+{
+    char *text = edit(base_doc, "\"ip\": \"10.0.0.1\",",
+                      "\"ip\": \"10.0.0.1\", \"qos\": {\"ingress_rate\":"
+                      " 100000000},");
+    char *text2 =
+        edit(text, "100000000}", "100000000, \"ingress_burst\": 4000000}");
+    struct state *s = parse(text), *s2 = parse(text2), *s3 = parse(base_doc);
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+    struct dp_qos_key p10 = {10};
+
+    fake.ingress_fail = EOPNOTSUPP;
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(qos_flags(&p10), 0);
+    assert_int_equal(fake.n_ingress, 0);
+
+    fake.ingress_fail = 0;
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(qos_flags(&p10), DP_QOS_INGRESS_HTB);
+    assert_int_equal(fake.n_ingress, 1);
+    /* The default burst: 100 ms at the rate. */
+    assert_int_equal(fake.ingress[0].c.burst, 1250000);
+    assert_int_equal(fake.n_ingress_sets, 1);
+
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.n_ingress_sets, 1);
+
+    assert_int_equal(reconcile_run(rc, s2), 0);
+    assert_int_equal(fake.n_ingress_sets, 2);
+    assert_int_equal(fake.ingress[0].c.burst, 4000000);
+    assert_int_equal(qos_flags(&p10), DP_QOS_INGRESS_HTB);
+
+    fake_forget_calls();
+    assert_int_equal(reconcile_run(rc, s3), 0);
+    assert_int_equal(fake.n_ingress, 0);
+    assert_int_equal(count_calls(true, DP_QOS), 1);
+
+    reconcile_destroy(rc);
     free(text);
     free(text2);
     state_destroy(s);
@@ -1686,6 +1816,7 @@ main(void)
         cmocka_unit_test_setup(test_run_mtu_does_not_fit, fake_setup),
         cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
         cmocka_unit_test_setup(test_run_qos_fq, fake_setup),
+        cmocka_unit_test_setup(test_run_qos_ingress_shaping, fake_setup),
         cmocka_unit_test_setup(test_run_qos_htb, fake_setup),
         cmocka_unit_test_setup(test_run_firewall, fake_setup),
         cmocka_unit_test_setup(test_revalidate, fake_setup),

@@ -1900,6 +1900,43 @@ test_qos_ingress_policing(void **state)
     assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
 }
 
+/* A port whose device shapes what it receives (DP_QOS_INGRESS_HTB: the
+ * agent's HTB qdisc there) gets every frame, however far over its rate
+ * and burst: the qdisc queues them instead.  Without the flag the same
+ * limit polices. */
+static void
+test_qos_ingress_shaped(void **state)
+{
+    uint8_t inner[256], pkt[512];
+    size_t inner_len;
+    size_t len = udp_from_remote_to_p2(inner, &inner_len, pkt);
+    struct dp_qos qos = {
+        .ingress_rate = 8000,
+        .ingress_burst = inner_len + inner_len / 2,
+        .dscp = DP_QOS_DSCP_KEEP,
+        .flags = DP_QOS_INGRESS_HTB,
+    };
+    struct counters want;
+
+    (void) state;
+
+    qos_set(FX_P2, &qos);
+    counters_read(&want);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+        assert_output(inner, inner_len);
+        assert_int_equal(res.priority, 0);
+        count_rx(&want, D_UL, len);
+        count_tx(&want, D_P2, inner_len);
+    }
+    counters_assert(&want);
+
+    qos.flags = 0;
+    qos_set(FX_P2, &qos);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
+}
+
 /* A port with an egress rate of 8 Mbit/s (a byte per microsecond) sends
  * back to back: each frame's departure time is the previous one's plus
  * its length times 1000 ns, and frames beyond the horizon are dropped as
@@ -2500,6 +2537,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_qos_dscp_marking, drain_tap,
                                         qos_clear),
         cmocka_unit_test_setup_teardown(test_qos_ingress_policing, drain_tap,
+                                        qos_clear),
+        cmocka_unit_test_setup_teardown(test_qos_ingress_shaped, drain_tap,
                                         qos_clear),
         cmocka_unit_test_setup_teardown(test_qos_egress_departure_times,
                                         drain_tap, qos_clear),
