@@ -157,6 +157,13 @@ for limit in 10000000 100000000 1000000000; do
     row udp "$limit" "$udp_base" -u -b $((limit * 3 / 2)) -l "$UDP_LEN"
 done
 
+# The reverse direction's own ceiling, for the ingress rows' percentages.
+qos_set null
+echo "--- vmB1 -> vmA1, no limit"
+row tcp 0 "" -R
+tcp_base=$ROW_WIRE
+row udp 0 "" -R -u -b 0 -l "$UDP_LEN"
+udp_base=$ROW_WIRE
 for limit in 10000000 100000000 1000000000; do
     qos_set "{\"ingress_rate\": $limit}"
     mode=$(fab_agent_cmd A --show -o json \
