@@ -1303,9 +1303,8 @@ reconcile_htb(struct reconciler *rc, const struct state *s, uint32_t ifindex,
         free(rc->classes);
         rc->classes = xcalloc(qos->n, sizeof *rc->classes);
         for (size_t i = 0; i < qos->n; i++) {
-            const uint8_t *entry = qos->data + i * entry_size(qos);
-            const struct dp_qos_key *k = (const void *) entry;
-            const struct dp_qos *v = (const void *) (entry + qos->key_size);
+            const struct dp_qos_key *k = reconcile_table_key(qos, i);
+            const struct dp_qos *v = reconcile_table_value(qos, i);
 
             if ((v->flags & DP_QOS_EGRESS_HTB) && v->htb_minor
                 && v->htb_minor < RECONCILE_HTB_MAX_MINOR
@@ -1455,9 +1454,8 @@ reconcile_ingress_htb(struct reconciler *rc, const struct state *s,
         rc->ingress = xcalloc(qos->n, sizeof *rc->ingress);
         rc->n_ingress = 0;
         for (size_t i = 0; i < qos->n; i++) {
-            const uint8_t *entry = qos->data + i * entry_size(qos);
-            const struct dp_qos_key *k = (const void *) entry;
-            const struct dp_qos *v = (const void *) (entry + qos->key_size);
+            const struct dp_qos_key *k = reconcile_table_key(qos, i);
+            const struct dp_qos *v = reconcile_table_value(qos, i);
 
             if (v->flags & DP_QOS_INGRESS_HTB) {
                 rc->ingress[rc->n_ingress++].ifindex = k->ifindex;
