@@ -88,7 +88,7 @@ run() {
     json=$(in_ns vmA1 iperf3 -c 10.0.0.2 -t $((DURATION + 1)) \
         --get-server-output -J "$@")
     wait "$pid" || true
-    jq -r "[($receiver[1:] | map(.sum)
+    jq -r "[(${receiver}[1:] | map(.sum)
              | (map(.bytes) | add) * 8 / (map(.seconds) | add) | floor),
             (.start.tcp_mss_default // 0)] | @tsv" <<<"$json"
 }
@@ -142,36 +142,32 @@ printf '%-4s %10s %10s %10s %7s %7s  %s\n' proto limit goodput frames \
 printf '%-4s %10s %10s %10s %7s %7s\n' "" "(Mbit/s)" "(Mbit/s)" "(Mbit/s)" \
     limit limit
 
-qos_set null
-row tcp 0 ""
-tcp_base=$ROW_WIRE
-row udp 0 "" -u -b 0 -l "$UDP_LEN"
-udp_base=$ROW_WIRE
+# Measures one direction: its unlimited ceiling, then a limit of each
+# size on vmA1's "key" ("egress_rate" or "ingress_rate"), with run's extra
+# arguments (-R for ingress); "label" heads the rows.
+direction() {
+    local key=$1 label=$2 tcp_base udp_base mode limit
+    shift 2
+    qos_set null
+    echo "--- $label, no limit"
+    row tcp 0 "" "$@"
+    tcp_base=$ROW_WIRE
+    row udp 0 "" "$@" -u -b 0 -l "$UDP_LEN"
+    udp_base=$ROW_WIRE
+    for limit in 10000000 100000000 1000000000; do
+        qos_set "{\"$key\": $limit}"
+        mode=$(fab_agent_cmd A --show -o json \
+            | jq -r --arg m "${key%_rate}" \
+                '.qos[] | select(.device == "vmA1-h") | .[$m]')
+        [ "$limit" = 10000000 ] && echo "--- $label, limited ($mode)"
+        row tcp "$limit" "$tcp_base" "$@"
+        row udp "$limit" "$udp_base" "$@" -u -b $((limit * 3 / 2)) \
+            -l "$UDP_LEN"
+    done
+}
 
-for limit in 10000000 100000000 1000000000; do
-    qos_set "{\"egress_rate\": $limit}"
-    mode=$(fab_agent_cmd A --show -o json \
-        | jq -r '.qos[] | select(.device == "vmA1-h") | .egress')
-    [ "$limit" = 10000000 ] && echo "--- egress, vmA1 -> vmB1 ($mode)"
-    row tcp "$limit" "$tcp_base"
-    row udp "$limit" "$udp_base" -u -b $((limit * 3 / 2)) -l "$UDP_LEN"
-done
-
-# The reverse direction's own ceiling, for the ingress rows' percentages.
-qos_set null
-echo "--- vmB1 -> vmA1, no limit"
-row tcp 0 "" -R
-tcp_base=$ROW_WIRE
-row udp 0 "" -R -u -b 0 -l "$UDP_LEN"
-udp_base=$ROW_WIRE
-for limit in 10000000 100000000 1000000000; do
-    qos_set "{\"ingress_rate\": $limit}"
-    mode=$(fab_agent_cmd A --show -o json \
-        | jq -r '.qos[] | select(.device == "vmA1-h") | .ingress')
-    [ "$limit" = 10000000 ] && echo "--- ingress, vmB1 -> vmA1 ($mode)"
-    row tcp "$limit" "$tcp_base" -R
-    row udp "$limit" "$udp_base" -R -u -b $((limit * 3 / 2)) -l "$UDP_LEN"
-done
+direction egress_rate "egress, vmA1 -> vmB1"
+direction ingress_rate "ingress, vmB1 -> vmA1" -R
 qos_set null
 echo "target: every limited row within ±5% of its limit (frames/limit" \
     "0.95..1.05); the unlimited rows are this machine's ceiling"
