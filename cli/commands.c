@@ -139,10 +139,24 @@ static const struct kind kinds[] = {
         .resource = "audit",
         .plural = "audit records",
         .path = "/v1/audit",
-        .headers = (const char *const[]){"TIME", "WHO", "ROLE", "METHOD",
-                                         "PATH", "STATUS", "MESSAGE", NULL},
-        .columns = (const char *const[]){"time", "who", "role", "method",
-                                         "path", "status", "message", NULL},
+        .headers =
+            (const char *const[]){"TIME", "CLIENT", "WHO", "ROLE", "METHOD",
+                                  "PATH", "STATUS", "MESSAGE", NULL},
+        .columns =
+            (const char *const[]){"time", "client", "who", "role", "method",
+                                  "path", "status", "message", NULL},
+        .fields = NULL,
+    },
+    {
+        .resource = "refused",
+        .plural = "refused requests",
+        .path = "/v1/audit/refused",
+        .headers =
+            (const char *const[]){"LAST", "CLIENT", "WHO", "STATUS", "COUNT",
+                                  "FIRST", "METHOD", "PATH", "MESSAGE", NULL},
+        .columns = (const char *const[]){"last_time", "client", "who",
+                                         "status", "count", "first_time",
+                                         "method", "path", "message", NULL},
         .fields = NULL,
     },
 };
@@ -1173,7 +1187,8 @@ run_token_create(struct cli_ctx *ctx, const struct cli_args *args)
 static int
 run_audit(struct cli_ctx *ctx, const struct cli_args *args)
 {
-    const struct kind *kind = find_kind("audit");
+    const struct kind *kind =
+        find_kind(cli_args_get(args, "refused") ? "refused" : "audit");
     int64_t limit = AUDIT_DEFAULT_LIMIT;
     json_t *items;
     int status;
@@ -1722,6 +1737,10 @@ static const struct cli_option audit_options[] = {
      .value = CLI_VALUE_NUMBER,
      .metavar = "N",
      .help = "Show the latest N records (default 100; 0 shows all)"},
+    {.name = "refused",
+     .value = CLI_VALUE_NONE,
+     .help = "Show the refused requests instead (401, 403), counted per "
+             "client address, status and token"},
     {.name = NULL},
 };
 
@@ -1743,7 +1762,7 @@ const struct cli_resource commands_resources[] = {
     {"host", "List, inspect, update and remove the hypervisor hosts agents "
              "registered"},
     {"token", "Manage API tokens (admin only)"},
-    {"audit", "Show who changed what, newest first"},
+    {"audit", "Show who changed what, newest first, or who was refused"},
     {"flowlog", "Show the connections the firewall allowed with logging or "
                 "denied, newest first"},
     {"trace", "Run one packet from a port through the real fast path and "

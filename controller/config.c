@@ -2,6 +2,7 @@
 #include "controller/config.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,10 @@ enum config_key {
     KEY_TLS_KEY,
     KEY_TOKEN_FILE,
     KEY_HEARTBEAT_TIMEOUT,
+    KEY_MAX_CONNECTIONS,
+    KEY_MAX_PER_ADDRESS,
+    KEY_IDLE_TIMEOUT,
+    KEY_AUTH_IDLE_TIMEOUT,
     KEY_LOG_LEVEL,
     N_KEYS
 };
@@ -28,7 +33,30 @@ static const char *const key_names[N_KEYS] = {
     [KEY_TLS_KEY] = "tls-key",
     [KEY_TOKEN_FILE] = "bootstrap-token-file",
     [KEY_HEARTBEAT_TIMEOUT] = "heartbeat-timeout",
+    [KEY_MAX_CONNECTIONS] = "max-connections",
+    [KEY_MAX_PER_ADDRESS] = "max-connections-per-address",
+    [KEY_IDLE_TIMEOUT] = "idle-timeout",
+    [KEY_AUTH_IDLE_TIMEOUT] = "authenticated-idle-timeout",
     [KEY_LOG_LEVEL] = "log-level",
+};
+
+/* The unsigned members that numeric keys set, with their ranges and units,
+ * by key. */
+struct number_key {
+    size_t offset;    /* Of the member in struct config. */
+    unsigned int max; /* Largest value; the smallest is 1. */
+    const char *unit; /* "seconds", "connections". */
+};
+
+static const struct number_key number_keys[N_KEYS] = {
+    [KEY_MAX_CONNECTIONS] = {offsetof(struct config, max_connections),
+                             CONFIG_CONNECTIONS_MAX, "connections"},
+    [KEY_MAX_PER_ADDRESS] = {offsetof(struct config, max_per_address),
+                             CONFIG_CONNECTIONS_MAX, "connections"},
+    [KEY_IDLE_TIMEOUT] = {offsetof(struct config, idle_timeout),
+                          CONFIG_IDLE_TIMEOUT_MAX, "seconds"},
+    [KEY_AUTH_IDLE_TIMEOUT] = {offsetof(struct config, auth_idle_timeout),
+                               CONFIG_IDLE_TIMEOUT_MAX, "seconds"},
 };
 
 void
@@ -39,6 +67,10 @@ config_init(struct config *cfg)
     cfg->db = xstrdup(CONFIG_DB_DEFAULT);
     cfg->bootstrap_token_file = xstrdup(CONFIG_TOKEN_FILE_DEFAULT);
     cfg->heartbeat_timeout = CONFIG_HEARTBEAT_TIMEOUT_DEFAULT;
+    cfg->max_connections = HTTP_MAX_CONNECTIONS;
+    cfg->max_per_address = HTTP_MAX_PER_ADDRESS;
+    cfg->idle_timeout = HTTP_IDLE_TIMEOUT;
+    cfg->auth_idle_timeout = HTTP_AUTH_IDLE_TIMEOUT;
     cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -75,7 +107,9 @@ config_set(struct config *cfg, const char *key, const char *value)
     if (k == N_KEYS) {
         return xasprintf(
             "unknown key \"%s\" (expected one of: listen, db, tls-cert, "
-            "tls-key, bootstrap-token-file, heartbeat-timeout, log-level)",
+            "tls-key, bootstrap-token-file, heartbeat-timeout, "
+            "max-connections, max-connections-per-address, idle-timeout, "
+            "authenticated-idle-timeout, log-level)",
             key);
     }
     if (!*value) {
@@ -117,6 +151,22 @@ config_set(struct config *cfg, const char *key, const char *value)
                              value, CONFIG_HEARTBEAT_TIMEOUT_MAX);
         }
         cfg->heartbeat_timeout = n;
+        break;
+    }
+    case KEY_MAX_CONNECTIONS:
+    case KEY_MAX_PER_ADDRESS:
+    case KEY_IDLE_TIMEOUT:
+    case KEY_AUTH_IDLE_TIMEOUT: {
+        const struct number_key *nk = &number_keys[k];
+        char *end;
+        long n = strtol(value, &end, 10);
+
+        if (!isdigit((unsigned char) *value) || *end || n < 1
+            || n > (long) nk->max) {
+            return xasprintf("%s \"%s\": expected a number of %s, 1..%u", key,
+                             value, nk->unit, nk->max);
+        }
+        *(unsigned int *) ((char *) cfg + nk->offset) = n;
         break;
     }
     case KEY_LOG_LEVEL:
@@ -167,6 +217,14 @@ config_override(struct config *dst, const struct config *src)
     }
     if (src->set & (1u << KEY_HEARTBEAT_TIMEOUT)) {
         dst->heartbeat_timeout = src->heartbeat_timeout;
+    }
+    for (int k = KEY_MAX_CONNECTIONS; k <= KEY_AUTH_IDLE_TIMEOUT; k++) {
+        if (src->set & (1u << k)) {
+            size_t offset = number_keys[k].offset;
+
+            *(unsigned int *) ((char *) dst + offset) =
+                *(const unsigned int *) ((const char *) src + offset);
+        }
     }
     if (src->set & (1u << KEY_LOG_LEVEL)) {
         dst->log_level = src->log_level;

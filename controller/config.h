@@ -7,6 +7,10 @@
  *   tls-key = /etc/fabric/controller.key
  *   bootstrap-token-file = /var/lib/fabric/admin.token
  *   heartbeat-timeout = 30
+ *   max-connections = 1024
+ *   max-connections-per-address = 64
+ *   idle-timeout = 10
+ *   authenticated-idle-timeout = 330
  *   log-level = info
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
@@ -24,18 +28,24 @@
 #define CONFIG_TOKEN_FILE_DEFAULT "/var/lib/fabric/admin.token"
 #define CONFIG_HEARTBEAT_TIMEOUT_DEFAULT 30
 #define CONFIG_HEARTBEAT_TIMEOUT_MAX 86400
+#define CONFIG_CONNECTIONS_MAX 65536  /* Largest max-connections. */
+#define CONFIG_IDLE_TIMEOUT_MAX 86400 /* Largest idle timeouts. */
 
 /* The settings, one member per key. */
 struct config {
-    char *listen;               /* "listen": ADDR:PORT. */
-    char *db;                   /* "db": the store. */
-    char *tls_cert;             /* "tls-cert": PEM file, or NULL. */
-    char *tls_key;              /* "tls-key": PEM file, or NULL. */
-    char *bootstrap_token_file; /* "bootstrap-token-file". */
-    int heartbeat_timeout;      /* "heartbeat-timeout": seconds. */
-    enum log_level log_level;   /* "log-level". */
-    unsigned int set;           /* Bit N: key N was given (see
-                                 * config.c's table). */
+    char *listen;                   /* "listen": ADDR:PORT. */
+    char *db;                       /* "db": the store. */
+    char *tls_cert;                 /* "tls-cert": PEM file, or NULL. */
+    char *tls_key;                  /* "tls-key": PEM file, or NULL. */
+    char *bootstrap_token_file;     /* "bootstrap-token-file". */
+    int heartbeat_timeout;          /* "heartbeat-timeout": seconds. */
+    unsigned int max_connections;   /* "max-connections". */
+    unsigned int max_per_address;   /* "max-connections-per-address". */
+    unsigned int idle_timeout;      /* "idle-timeout": seconds. */
+    unsigned int auth_idle_timeout; /* "authenticated-idle-timeout". */
+    enum log_level log_level;       /* "log-level". */
+    unsigned int set;               /* Bit N: key N was given (see
+                                     * config.c's table). */
 };
 
 /* Fills 'cfg' with the defaults, marking nothing as given. */

@@ -20,13 +20,6 @@
 /* Most "*" segments a pattern may have. */
 #define HTTP_MAX_PARAMS 4
 
-/* Seconds an idle keep-alive connection stays open: longer than the
- * longest long poll, so an agent's connection survives between polls. */
-#define HTTP_IDLE_TIMEOUT 330
-
-/* Most connections (each with its thread) at once. */
-#define HTTP_MAX_CONNECTIONS 4096
-
 /* Stack of each connection's thread: enough for the JSON parser at its
  * nesting limit, far less than the default 8 MiB. */
 #define HTTP_STACK_SIZE (1024 * 1024)
@@ -37,15 +30,17 @@ struct http_server {
     size_t n_routes;                 /* Number of 'routes'. */
     struct http_hooks hooks;         /* Authorization, completion. */
     size_t body_max;                 /* Largest request body. */
+    unsigned int auth_idle_timeout;  /* Idle seconds once authenticated. */
     uint16_t port;                   /* Port bound. */
 };
 
 struct http_request {
-    struct http_server *server;  /* Owner. */
-    struct MHD_Connection *conn; /* Its connection. */
-    char *method;                /* "GET"... */
-    char *path;                  /* Decoded path, without the query. */
-    struct timespec start;       /* Arrival, CLOCK_MONOTONIC. */
+    struct http_server *server;    /* Owner. */
+    struct MHD_Connection *conn;   /* Its connection. */
+    char *method;                  /* "GET"... */
+    char *path;                    /* Decoded path, without the query. */
+    char client[INET6_ADDRSTRLEN]; /* Client address. */
+    struct timespec start;         /* Arrival, CLOCK_MONOTONIC. */
 
     char *body;       /* Request body so far, or NULL. */
     size_t body_len;  /* Bytes in 'body'. */
@@ -207,6 +202,19 @@ http_request_json(struct http_request *req, json_t **body)
     return true;
 }
 
+const char *
+http_request_client(const struct http_request *req)
+{
+    return req->client;
+}
+
+void
+http_request_authenticated(struct http_request *req)
+{
+    MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                              req->server->auth_idle_timeout);
+}
+
 int
 http_request_access(const struct http_request *req)
 {
@@ -366,11 +374,38 @@ http_add_header(struct http_request *req, const char *name, const char *value)
     json_array_append_new(req->headers, json_pack("[ss]", name, value));
 }
 
+/* Formats the address of the client of 'conn' into 'buf'. */
+static void
+client_address(struct MHD_Connection *conn, char buf[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+
+    snprintf(buf, INET6_ADDRSTRLEN, "-");
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
+
+        inet_ntop(AF_INET, &sin->sin_addr, buf, INET6_ADDRSTRLEN);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf,
+                      INET6_ADDRSTRLEN);
+        } else {
+            inet_ntop(AF_INET6, &sin6->sin6_addr, buf, INET6_ADDRSTRLEN);
+        }
+    }
+}
+
 static struct http_request *
 request_create(struct http_server *server, struct MHD_Connection *conn,
                const char *url, const char *method)
 {
     struct http_request *req = xzalloc(sizeof *req);
+
+    client_address(conn, req->client);
 
     req->server = server;
     req->conn = conn;
@@ -644,12 +679,19 @@ http_server_start(const struct http_config *cfg,
     server->n_routes = n_routes;
     server->hooks = *hooks;
     server->body_max = cfg->body_max ? cfg->body_max : HTTP_BODY_MAX;
+    server->auth_idle_timeout = cfg->auth_idle_timeout
+                                    ? cfg->auth_idle_timeout
+                                    : HTTP_AUTH_IDLE_TIMEOUT;
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, server, MHD_OPTION_EXTERNAL_LOGGER,
         log_cb, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, server,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->idle_timeout ? cfg->idle_timeout : HTTP_IDLE_TIMEOUT,
+        MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_per_address ? cfg->max_per_address : HTTP_MAX_PER_ADDRESS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) HTTP_STACK_SIZE,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1, MHD_OPTION_ARRAY,
         tls, MHD_OPTION_END);

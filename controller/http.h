@@ -49,16 +49,35 @@ struct http_hooks {
 
 /* How to serve. */
 struct http_config {
-    const char *listen;   /* "ADDR:PORT", "[ADDR6]:PORT"; port 0
-                           * picks a free one. */
-    const char *tls_cert; /* PEM certificate chain, or NULL for
-                           * plain HTTP. */
-    const char *tls_key;  /* PEM private key, with 'tls_cert'. */
-    size_t body_max;      /* Largest request body, bytes. */
+    const char *listen;             /* "ADDR:PORT", "[ADDR6]:PORT"; port 0
+                                     * picks a free one. */
+    const char *tls_cert;           /* PEM certificate chain, or NULL for
+                                     * plain HTTP. */
+    const char *tls_key;            /* PEM private key, with 'tls_cert'. */
+    size_t body_max;                /* Largest request body, bytes. */
+    unsigned int max_connections;   /* Most connections at once (0:
+                                     * HTTP_MAX_CONNECTIONS). */
+    unsigned int max_per_address;   /* Most connections from one client
+                                     * address (0: HTTP_MAX_PER_ADDRESS). */
+    unsigned int idle_timeout;      /* Seconds a connection may stay idle
+                                     * until a request of it is
+                                     * authenticated (0:
+                                     * HTTP_IDLE_TIMEOUT). */
+    unsigned int auth_idle_timeout; /* Seconds it may stay idle after that
+                                     * (0: HTTP_AUTH_IDLE_TIMEOUT). */
 };
 
 /* The request body limit of doc/api.md. */
 #define HTTP_BODY_MAX (1024 * 1024)
+
+/* Connection limits by default (man/fabric-controller.8).  A connection
+ * holds a thread, so an unauthenticated one may only idle briefly; one
+ * that has authenticated may idle longer than the longest long poll, so
+ * that an agent's connection survives between its polls. */
+#define HTTP_MAX_CONNECTIONS 1024
+#define HTTP_MAX_PER_ADDRESS 64
+#define HTTP_IDLE_TIMEOUT 10
+#define HTTP_AUTH_IDLE_TIMEOUT 330
 
 /* Parses 'listen' ("127.0.0.1:9470", "[::1]:9470").  Returns NULL on
  * success, else what is wrong. */
@@ -91,6 +110,12 @@ const json_t *http_request_query(struct http_request *);
 /* Decodes the body into '*body' (NULL if there is none).  On malformed
  * JSON answers 400 and returns false. */
 bool http_request_json(struct http_request *, json_t **body);
+/* The client's address, "192.0.2.7" or "2001:db8::7" (an IPv4-mapped
+ * IPv6 address is given as IPv4). */
+const char *http_request_client(const struct http_request *);
+/* Marks the request as authenticated: its connection may then stay idle
+ * for the longer 'auth_idle_timeout'. */
+void http_request_authenticated(struct http_request *);
 /* The route's 'access', or -1 if the request matched no route. */
 int http_request_access(const struct http_request *);
 

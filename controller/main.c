@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "controller/config.h"
+#include "controller/http.h"
 #include "controller/server.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -37,6 +38,15 @@ usage(FILE *stream)
             "      --heartbeat-timeout=SECONDS  silence before a host is "
             "unreachable\n"
             "                                 (default %d)\n"
+            "      --max-connections=N        connections at once (default "
+            "%d)\n"
+            "      --max-connections-per-address=N  from one client "
+            "address (default %d)\n"
+            "      --idle-timeout=SECONDS     idle time of a connection "
+            "before it\n"
+            "                                 authenticates (default %d)\n"
+            "      --authenticated-idle-timeout=SECONDS  idle time after "
+            "(default %d)\n"
             "  -l, --log-level=LEVEL          error, warn, info (default) "
             "or debug\n"
             "  -h, --help                     show this help and exit\n"
@@ -46,7 +56,9 @@ usage(FILE *stream)
             "names.\n"
             "See fabric-controller(8).\n",
             CONFIG_FILE_DEFAULT, CONFIG_LISTEN_DEFAULT, CONFIG_DB_DEFAULT,
-            CONFIG_TOKEN_FILE_DEFAULT, CONFIG_HEARTBEAT_TIMEOUT_DEFAULT);
+            CONFIG_TOKEN_FILE_DEFAULT, CONFIG_HEARTBEAT_TIMEOUT_DEFAULT,
+            HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_ADDRESS, HTTP_IDLE_TIMEOUT,
+            HTTP_AUTH_IDLE_TIMEOUT);
 }
 
 /* Parses the command line into 'cmdline' and '*config_file'.  Exits on
@@ -63,6 +75,10 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"tls-key", required_argument, NULL, 0},
         {"bootstrap-token-file", required_argument, NULL, 0},
         {"heartbeat-timeout", required_argument, NULL, 0},
+        {"max-connections", required_argument, NULL, 0},
+        {"max-connections-per-address", required_argument, NULL, 0},
+        {"idle-timeout", required_argument, NULL, 0},
+        {"authenticated-idle-timeout", required_argument, NULL, 0},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -182,12 +198,23 @@ reload(struct server *server, const char *file, bool required,
         LOG_WARN("SIGHUP: listen, db, tls-cert and tls-key changes take "
                  "effect only on restart");
     }
+    if (new.max_connections != cfg->max_connections
+        || new.max_per_address != cfg->max_per_address
+        || new.idle_timeout != cfg->idle_timeout
+        || new.auth_idle_timeout != cfg->auth_idle_timeout) {
+        LOG_WARN("SIGHUP: connection limit and idle timeout changes take "
+                 "effect only on restart");
+    }
     /* The running server keeps what it started with. */
     keep(&new.listen, &cfg->listen);
     keep(&new.db, &cfg->db);
     keep(&new.tls_cert, &cfg->tls_cert);
     keep(&new.tls_key, &cfg->tls_key);
     keep(&new.bootstrap_token_file, &cfg->bootstrap_token_file);
+    new.max_connections = cfg->max_connections;
+    new.max_per_address = cfg->max_per_address;
+    new.idle_timeout = cfg->idle_timeout;
+    new.auth_idle_timeout = cfg->auth_idle_timeout;
     config_destroy(cfg);
     *cfg = new;
 }
@@ -229,6 +256,10 @@ main(int argc, char *argv[])
         .tls_key = cfg.tls_key,
         .bootstrap_token_file = cfg.bootstrap_token_file,
         .heartbeat_timeout = cfg.heartbeat_timeout,
+        .max_connections = cfg.max_connections,
+        .max_per_address = cfg.max_per_address,
+        .idle_timeout = cfg.idle_timeout,
+        .auth_idle_timeout = cfg.auth_idle_timeout,
     };
     error = server_start(&sc, &server);
     if (error) {

@@ -184,6 +184,9 @@ authorize(struct http_request *req, int access, void *server_)
         return false;
     }
     http_request_set_data(req, id, identity_destroy);
+    /* A caller with a valid token may keep its connection open for long:
+     * an agent's watch waits on it between long polls. */
+    http_request_authenticated(req);
     if (!may(id, access, http_request_param(req, 0))) {
         http_reply_error(req, 403, NULL,
                          "token \"%s\" (role %s%s%s) may not %s %s", id->name,
@@ -530,6 +533,19 @@ do_audit(struct http_request *req, const void *data, void *server_)
     answer(req, status, out, &err);
 }
 
+static void
+do_audit_refused(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status =
+        audit_list_refused(server->audit, http_request_query(req), &out, &err);
+    answer(req, status, out, &err);
+}
+
 /* POST /v1/flowlogs: an agent may only post its own host's records. */
 static void
 do_flowlogs_post(struct http_request *req, const void *data, void *server_)
@@ -687,6 +703,7 @@ static const struct http_route routes[] = {
     {"DELETE", "/v1/tokens/*", do_delete, &tokens, ACCESS_ADMIN},
 
     {"GET", "/v1/audit", do_audit, NULL, ACCESS_READ},
+    {"GET", "/v1/audit/refused", do_audit_refused, NULL, ACCESS_READ},
 
     /* Flow logs come every few seconds from every host: not audited. */
     {"POST", "/v1/flowlogs", do_flowlogs_post, NULL,
@@ -720,6 +737,7 @@ completed(struct http_request *req, void *server_)
     }
     if (changes || status == 401 || status == 403) {
         struct audit_entry e = {
+            .client = http_request_client(req),
             .who = id ? id->name : NULL,
             .role = id ? auth_role_name(id->role) : NULL,
             .method = method,
@@ -728,7 +746,14 @@ completed(struct http_request *req, void *server_)
             .message = http_request_message(req),
         };
 
-        audit_record(server->audit, &e);
+        /* Refusals, and attempts without a token that reached no handler
+         * (404, 405, 413), are counted apart: a flood of them must never
+         * push a change out of the trail. */
+        if (status == 401 || status == 403 || !id) {
+            audit_refuse(server->audit, &e);
+        } else {
+            audit_record(server->audit, &e);
+        }
     }
 }
 
@@ -738,6 +763,10 @@ server_start(const struct server_config *cfg, struct server **serverp)
     struct http_config http = {
         .listen = cfg->listen,
         .body_max = HTTP_BODY_MAX,
+        .max_connections = cfg->max_connections,
+        .max_per_address = cfg->max_per_address,
+        .idle_timeout = cfg->idle_timeout,
+        .auth_idle_timeout = cfg->auth_idle_timeout,
     };
     struct http_hooks hooks = {
         .authorize = authorize,
@@ -787,7 +816,8 @@ server_start(const struct server_config *cfg, struct server **serverp)
     }
     /* For the calls to agents that POST /v1/trace makes. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    server->audit = audit_create(store, cfg->audit_keep);
+    server->audit =
+        audit_create(store, cfg->audit_keep, cfg->audit_refused_keep);
     server->metrics = metrics_create();
     hooks.aux = server;
     error = http_server_start(&http, routes, ARRAY_SIZE(routes), &hooks,
@@ -802,9 +832,15 @@ server_start(const struct server_config *cfg, struct server **serverp)
         free(server);
         goto out;
     }
-    LOG_INFO("serving %s on %s port %u, store %s, heartbeat timeout %d s",
+    LOG_INFO("serving %s on %s port %u, store %s, heartbeat timeout %d s, "
+             "at most %u connections (%u per client address), idle "
+             "timeout %u s (%u s once authenticated)",
              cert ? "HTTPS" : "HTTP", cfg->listen,
-             http_server_port(server->http), cfg->db, cfg->heartbeat_timeout);
+             http_server_port(server->http), cfg->db, cfg->heartbeat_timeout,
+             cfg->max_connections ?: HTTP_MAX_CONNECTIONS,
+             cfg->max_per_address ?: HTTP_MAX_PER_ADDRESS,
+             cfg->idle_timeout ?: HTTP_IDLE_TIMEOUT,
+             cfg->auth_idle_timeout ?: HTTP_AUTH_IDLE_TIMEOUT);
     server->tls_cert = cert;
     server->tls_key = key;
     *serverp = server;

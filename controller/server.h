@@ -20,8 +20,19 @@ struct server_config {
     int heartbeat_timeout;            /* Seconds. */
     size_t audit_keep;                /* Audit entries kept; 0 for the
                                        * default. */
+    size_t audit_refused_keep;        /* Aggregates of refused requests
+                                       * kept; 0 for the default. */
     size_t flowlogs_keep;             /* Flow log records kept; 0 for
                                        * FLOWLOGS_KEEP_DEFAULT. */
+    unsigned int max_connections;     /* Connections at once; 0 for
+                                       * HTTP_MAX_CONNECTIONS. */
+    unsigned int max_per_address;     /* From one client address; 0 for
+                                       * HTTP_MAX_PER_ADDRESS. */
+    unsigned int idle_timeout;        /* Idle seconds before a request
+                                       * authenticates; 0 for
+                                       * HTTP_IDLE_TIMEOUT. */
+    unsigned int auth_idle_timeout;   /* Idle seconds after; 0 for
+                                       * HTTP_AUTH_IDLE_TIMEOUT. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts

@@ -454,7 +454,7 @@ js_is 'len(d["hosts"])' 1
 js_is 'len(d["ports_not_up"])' 7
 
 ok audit --limit 3
-table_is_aligned TIME WHO ROLE METHOD PATH STATUS MESSAGE
+table_is_aligned TIME CLIENT WHO ROLE METHOD PATH STATUS MESSAGE
 [ "$(rows)" = 3 ] || fail "audit --limit 3: $(rows) rows"
 ok audit -o json
 js_is 'd[0]["method"]' PATCH
@@ -495,6 +495,18 @@ ok token delete grafana
 out_says '^token "grafana" deleted$'
 refused 1 --token-file "$tmp/viewer-token" network list
 err_says 'unauthenticated|token'
+
+# Refusals are counted apart from the changes, per client and reason.
+ok audit --refused
+table_is_aligned LAST CLIENT WHO STATUS COUNT FIRST METHOD PATH MESSAGE
+out_says ' 127\.0\.0\.1 +- +401 +2 '
+out_says ' 127\.0\.0\.1 +grafana +403 +2 '
+ok audit --refused -o json
+js_is 'd[0]["status"]' 401
+js_is 'd[0]["count"]' 2
+ok audit -o json
+js_is '[e for e in d if e["status"] in (401, 403)]' '[]'
+js_is 'd[0]["client"]' 127.0.0.1
 
 say "cleaning up: ports first, then the network"
 

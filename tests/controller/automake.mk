@@ -68,6 +68,15 @@ tests_controller_test_flowlogs_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
 	$(MHD_CFLAGS) $(LIBBPF_CFLAGS)
 tests_controller_test_flowlogs_LDADD = $(CONTROLLER_TEST_LIBS)
 
+# Floods: bad tokens against the audit trail, idle connections against
+# the connection limits.
+check_PROGRAMS += tests/controller/test-floods
+TESTS += tests/controller/test-floods
+tests_controller_test_floods_SOURCES = \
+	tests/controller/test-floods.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_floods_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_floods_LDADD = $(CONTROLLER_TEST_LIBS)
+
 # The program itself: options, configuration file, signals.
 TESTS += tests/controller/daemon.sh
 EXTRA_DIST += tests/controller/daemon.sh

@@ -80,6 +80,10 @@ expect_exit 0 "^fabric-controller [0-9]" -V
 expect_exit 2 "usage" --no-such-option
 expect_exit 2 "heartbeat-timeout \"soon\"" --heartbeat-timeout soon
 expect_exit 2 "listen \"nowhere\"" --listen nowhere
+expect_exit 2 "max-connections-per-address \"0\": expected a number of connections, 1..65536" \
+    --max-connections-per-address 0
+expect_exit 2 "idle-timeout \"1m\": expected a number of seconds" \
+    --idle-timeout 1m
 expect_exit 2 "unexpected argument" extra
 
 # The configuration file: optional by default, required when named, and
@@ -97,6 +101,8 @@ listen = 127.0.0.1:0
 db = $tmp/controller.db
 bootstrap-token-file = $tmp/admin.token
 heartbeat-timeout = 30
+max-connections-per-address = 8
+idle-timeout = 5
 log-level = info
 EOF
 "$controller" -c "$tmp/controller.conf" 2>"$tmp/log" &
@@ -104,6 +110,8 @@ pid=$!
 wait_log "serving HTTP"
 port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
 [ -n "$port" ] && [ "$port" != 0 ] || fail "no port in the log"
+grep -q "at most 1024 connections (8 per client address), idle timeout 5 s (330 s once authenticated)" "$tmp/log" ||
+    fail "the connection limits of the file are not those in force"
 grep -q "bootstrap admin token \"admin\"" "$tmp/log" ||
     fail "the bootstrap token was not announced"
 [ "$(stat -c %a "$tmp/admin.token")" = 600 ] || fail "admin.token is not 0600"
@@ -123,7 +131,7 @@ http_get /healthz >/dev/null
 wait_log "debug: GET /healthz: 200"
 echo "heartbeat-timeout = never" >>"$tmp/controller.conf"
 kill -HUP "$pid"
-wait_log "SIGHUP: not reloaded.*controller.conf:7: heartbeat-timeout"
+wait_log "SIGHUP: not reloaded.*controller.conf:9: heartbeat-timeout"
 kill -0 "$pid" || fail "a bad reload killed the controller"
 
 # SIGTERM stops it, cleanly.

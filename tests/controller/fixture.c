@@ -129,6 +129,13 @@ make_certificate(const char *dir, char **cert_file, char **key_file)
 struct fixture *
 fixture_start(int heartbeat_timeout, bool tls)
 {
+    return fixture_start_config(heartbeat_timeout, tls, NULL);
+}
+
+struct fixture *
+fixture_start_config(int heartbeat_timeout, bool tls,
+                     const struct server_config *limits)
+{
     struct fixture *f = xzalloc(sizeof *f);
     struct server_config sc = {.listen = "127.0.0.1:0"};
     char *key_file = NULL;
@@ -142,6 +149,15 @@ fixture_start(int heartbeat_timeout, bool tls)
     sc.db = f->db;
     sc.bootstrap_token_file = f->token_file;
     sc.heartbeat_timeout = heartbeat_timeout;
+    if (limits) {
+        sc.audit_keep = limits->audit_keep;
+        sc.audit_refused_keep = limits->audit_refused_keep;
+        sc.flowlogs_keep = limits->flowlogs_keep;
+        sc.max_connections = limits->max_connections;
+        sc.max_per_address = limits->max_per_address;
+        sc.idle_timeout = limits->idle_timeout;
+        sc.auth_idle_timeout = limits->auth_idle_timeout;
+    }
     if (tls) {
         make_certificate(f->dir, &f->cafile, &key_file);
         sc.tls_cert = f->cafile;

@@ -13,6 +13,7 @@
 #include "controller/api.h"
 
 struct server;
+struct server_config;
 struct store;
 
 /* Parses 'text', JSON written with ' for " so that tests stay readable;
@@ -84,6 +85,10 @@ struct fixture {
  * directory; with 'tls', serves HTTPS with a fresh self-signed
  * certificate.  Fails the test on error. */
 struct fixture *fixture_start(int heartbeat_timeout, bool tls);
+/* fixture_start() with the limits of 'limits' (its store and connection
+ * limits; its other members are the fixture's own). */
+struct fixture *fixture_start_config(int heartbeat_timeout, bool tls,
+                                     const struct server_config *limits);
 void fixture_stop(struct fixture *);
 
 /* One answer. */

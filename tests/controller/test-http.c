@@ -510,6 +510,33 @@ entry_string(const json_t *items, size_t i, const char *key)
     return json_string_value(json_object_get(json_array_get(items, i), key));
 }
 
+/* Waits until the most recently seen aggregate of refused requests counts
+ * 'count' and returns the aggregates. */
+static json_t *
+refused_until(struct fixture *f, json_int_t count)
+{
+    for (int i = 0; i < 200; i++) {
+        struct reply r;
+        json_t *items;
+
+        assert_int_equal(fixture_call(f, "GET", "/v1/audit/refused", f->admin,
+                                      NULL, NULL, &r),
+                         200);
+        items = json_incref(json_object_get(r.json, "items"));
+        reply_clear(&r);
+        if (json_integer_value(
+                json_object_get(json_array_get(items, 0), "count"))
+            == count) {
+            return items;
+        }
+        json_decref(items);
+        usleep(10 * 1000);
+    }
+    fail_msg("no aggregate of refused requests counting %lld",
+             (long long) count);
+    return NULL;
+}
+
 /* QoS policies over HTTP: roles, versions, pagination, a 409 while in use
  * and the audit trail, the way networks have them. */
 static void
@@ -629,19 +656,29 @@ test_audit(void **state)
     items = audit_until(f, 10, 409);
     assert_non_null(
         strstr(entry_string(items, 0, "message"), "already exists"));
+    assert_string_equal(entry_string(items, 0, "client"), "127.0.0.1");
     json_decref(items);
 
-    /* So is every request turned away, reads included. */
+    /* Requests turned away, reads included, are counted apart: per client
+     * address, status and token, with the last one's details. */
     fixture_expect(f, "GET", "/v1/networks", "forged", NULL, 401, NULL);
-    items = audit_until(f, 10, 401);
+    fixture_expect(f, "DELETE", "/v1/networks/blue", "forged", NULL, 401,
+                   NULL);
+    items = refused_until(f, 2);
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(entry_string(items, 0, "client"), "127.0.0.1");
     assert_string_equal(entry_string(items, 0, "who"), "-");
-    assert_string_equal(entry_string(items, 0, "method"), "GET");
-    /* Newest first. */
+    assert_string_equal(entry_string(items, 0, "reason"), "unauthenticated");
+    assert_string_equal(entry_string(items, 0, "method"), "DELETE");
+    assert_string_equal(entry_string(items, 0, "path"), "/v1/networks/blue");
+    assert_string_equal(entry_string(items, 0, "message"), "unknown token");
+    assert_non_null(entry_string(items, 0, "first_time"));
+    assert_non_null(entry_string(items, 0, "last_time"));
+    json_decref(items);
+    /* ...and not in the trail of changes. */
+    items = audit_until(f, 10, 409);
     assert_int_equal(json_integer_value(
                          json_object_get(json_array_get(items, 1), "status")),
-                     409);
-    assert_int_equal(json_integer_value(
-                         json_object_get(json_array_get(items, 2), "status")),
                      201);
     json_decref(items);
 

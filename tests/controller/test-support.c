@@ -278,7 +278,7 @@ test_audit_trail(void **state)
 
     log_set_level(LOG_LEVEL_WARN);
     assert_int_equal(store_open(db, &store), 0);
-    audit = audit_create(store, 5);
+    audit = audit_create(store, 5, 0);
     for (int i = 1; i <= 12; i++) {
         struct audit_entry e = {
             .who = "admin",
@@ -305,7 +305,7 @@ test_audit_trail(void **state)
     audit_destroy(audit);
 
     /* A restart continues the trail after its newest entry. */
-    audit = audit_create(store, 5);
+    audit = audit_create(store, 5, 0);
     {
         struct audit_entry e = {
             .method = "DELETE", .path = "/x", .status = 401};
@@ -336,6 +336,110 @@ test_audit_trail(void **state)
     (void) state;
 }
 
+/* Refused requests: one aggregate per client address, status and token,
+ * counted on across a restart, and a full quota drops the aggregate seen
+ * least recently, never a change. */
+static void
+test_audit_refused(void **state)
+{
+    char *dir = fixture_dir_create();
+    char *db = xasprintf("%s/c.db", dir);
+    struct api_error err = {0};
+    struct store *store;
+    struct audit *audit;
+    json_t *query = json_object(), *out, *items;
+    struct audit_entry change = {
+        .client = "192.0.2.1",
+        .who = "admin",
+        .role = "admin",
+        .method = "POST",
+        .path = "/v1/networks",
+        .status = 201,
+        .message = "created network \"blue\"",
+    };
+
+    assert_int_equal(store_open(db, &store), 0);
+    audit = audit_create(store, 3, 2);
+    audit_record(audit, &change);
+    for (int i = 0; i < 1000; i++) {
+        struct audit_entry e = {
+            .client = i % 2 ? "192.0.2.7" : "2001:db8::7",
+            .method = "GET",
+            .path = "/v1/networks",
+            .status = 401,
+            .message = "unknown token",
+        };
+
+        audit_refuse(audit, &e);
+    }
+    audit_destroy(audit);
+
+    audit = audit_create(store, 3, 2);
+    {
+        struct audit_entry e = {.client = "192.0.2.7",
+                                .method = "DELETE",
+                                .path = "/v1/ports/p",
+                                .status = 401,
+                                .message = "unknown token"};
+
+        audit_refuse(audit, &e);
+    }
+    assert_int_equal(audit_list_refused(audit, query, &out, &err), 200);
+    items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 0), "client")),
+        "192.0.2.7");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(items, 0), "count")),
+        501);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 0), "method")),
+        "DELETE");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(items, 1), "count")),
+        500);
+    json_decref(out);
+
+    /* A third address takes the place of the one seen least recently. */
+    {
+        struct audit_entry e = {.client = "198.51.100.9",
+                                .who = "ops",
+                                .method = "POST",
+                                .path = "/v1/networks",
+                                .status = 403,
+                                .message = "may not"};
+
+        audit_refuse(audit, &e);
+    }
+    assert_int_equal(audit_list_refused(audit, query, &out, &err), 200);
+    items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 0), "client")),
+        "198.51.100.9");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 1), "client")),
+        "192.0.2.7");
+    json_decref(out);
+
+    /* The change is still there. */
+    assert_int_equal(audit_list(audit, query, &out, &err), 200);
+    items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 0), "client")),
+        "192.0.2.1");
+    json_decref(out);
+
+    audit_destroy(audit);
+    json_decref(query);
+    store_close(store);
+    free(db);
+    fixture_dir_remove(dir);
+    (void) state;
+}
+
 int
 main(void)
 {
@@ -344,6 +448,7 @@ main(void)
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_bootstrap),
         cmocka_unit_test(test_audit_trail),
+        cmocka_unit_test(test_audit_refused),
     };
 
     log_set_level(LOG_LEVEL_WARN);
