@@ -128,7 +128,7 @@ endpoint(const json_t *record, const char *which)
 
 static const char *const flowlog_headers[] = {
     "TIME", "HOST",    "PORT", "DIR",    "PROTO", "SRC",
-    "DST",  "VERDICT", "RULE", "REASON", NULL};
+    "DST",  "VERDICT", "RULE", "REASON", "COUNT", NULL};
 
 /* Adds the row of 'record' to 't'. */
 static void
@@ -161,6 +161,9 @@ flowlog_row(struct table *t, const json_t *record)
     table_add_json(t, json_object_get(record, "verdict"));
     table_add_json(t, json_integer_value(rule) > 0 ? rule : NULL);
     table_add_json(t, json_object_get(record, "reason"));
+    /* How many times the agent saw this flow decided so, within its
+     * aggregation window (doc/firewall.md). */
+    table_add_json(t, json_object_get(record, "count"));
     free(src);
     free(dst);
 }

@@ -44,6 +44,9 @@ static const struct record_field record_fields[] = {
     {"rule", API_INTEGER, false, 0, UINT32_MAX},
     {"verdict", API_STRING, true, 0, 0},
     {"reason", API_STRING, true, 0, 0},
+    {"count", API_INTEGER, false, 1, UINT32_MAX},
+    {"last_time", API_STRING, false, 0, 0},
+    {"suppressed", API_INTEGER, false, 0, UINT32_MAX},
 };
 
 /* Protocols by name; others go by their number, "0".."255". */
@@ -268,6 +271,21 @@ check_record(const json_t *record, size_t i, struct flowlogs_record *r,
                            "\"%s\": expected an RFC 3339 time, e.g. "
                            "\"2026-11-22T10:00:00.123Z\"",
                            s);
+    }
+    s = api_get_string(record, "last_time");
+    if (s) {
+        int64_t last_us;
+
+        if (!api_parse_rfc3339(s, &last_us)) {
+            return record_fail(err, i, "last_time",
+                               "\"%s\": expected an RFC 3339 time, e.g. "
+                               "\"2026-11-22T10:00:00.123Z\"",
+                               s);
+        }
+        if (last_us < r->time_us) {
+            return record_fail(err, i, "last_time",
+                               "\"%s\": before the record's time", s);
+        }
     }
     for (int k = 0; k < 2; k++) {
         const char *member = k ? "dst_ip" : "src_ip";

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/param.h>
 
 #include <sqlite3.h>
 
@@ -19,9 +20,13 @@
 
 struct flowlogs {
     char *path;            /* Database file. */
-    size_t keep;           /* Records to keep. */
-    pthread_mutex_t mutex; /* Serializes use of 'db'. */
+    size_t keep;           /* Records to keep in all. */
+    size_t port_keep;      /* Records to keep per port. */
+    pthread_mutex_t mutex; /* Serializes use of 'db' and 'ports'. */
     sqlite3 *db;           /* Our own connection. */
+    json_t *ports;         /* Port name -> its number of records, for the
+                            * ports with records. */
+    size_t total;          /* Records in all: the sum of 'ports'. */
 };
 
 /* Logs SQLite's failure 'rc' at 'what' and returns EBUSY for a database
@@ -36,8 +41,36 @@ flowlogs_error(const struct flowlogs *fl, int rc, const char *what)
     return primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? EBUSY : EIO;
 }
 
+/* Counts the records of every port into 'fl->ports' and 'fl->total'. */
+static int
+load_counts(struct flowlogs *fl)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    json_object_clear(fl->ports);
+    fl->total = 0;
+    rc = sqlite3_prepare_v2(
+        fl->db, "SELECT port, count(*) FROM flowlogs GROUP BY port", -1, &stmt,
+        NULL);
+    if (rc != SQLITE_OK) {
+        return flowlogs_error(fl, rc, "counting records");
+    }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        size_t n = sqlite3_column_int64(stmt, 1);
+
+        json_object_set_new(fl->ports,
+                            (const char *) sqlite3_column_text(stmt, 0),
+                            json_integer(n));
+        fl->total += n;
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? 0 : flowlogs_error(fl, rc, "counting records");
+}
+
 int
-flowlogs_open(const char *url, size_t keep, struct flowlogs **flp)
+flowlogs_open(const char *url, size_t keep, size_t port_keep,
+              struct flowlogs **flp)
 {
     struct flowlogs *fl;
     int rc;
@@ -50,6 +83,9 @@ flowlogs_open(const char *url, size_t keep, struct flowlogs **flp)
     /* store_open() has accepted 'url' already: it names a file. */
     fl->path = xstrdup(!strncmp(url, "sqlite:", 7) ? url + 7 : url);
     fl->keep = keep ? keep : FLOWLOGS_KEEP_DEFAULT;
+    fl->port_keep =
+        port_keep ? port_keep : MAX(fl->keep / FLOWLOGS_PORT_SHARE, 1);
+    fl->ports = json_object();
     pthread_mutex_init(&fl->mutex, NULL);
     rc = sqlite3_open_v2(fl->path, &fl->db, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK) {
@@ -65,6 +101,10 @@ flowlogs_open(const char *url, size_t keep, struct flowlogs **flp)
         flowlogs_close(fl);
         return error;
     }
+    if (load_counts(fl)) {
+        flowlogs_close(fl);
+        return EIO;
+    }
     *flp = fl;
     return 0;
 }
@@ -74,6 +114,7 @@ flowlogs_close(struct flowlogs *fl)
 {
     if (fl) {
         sqlite3_close(fl->db);
+        json_decref(fl->ports);
         pthread_mutex_destroy(&fl->mutex);
         free(fl->path);
         free(fl);
@@ -113,31 +154,149 @@ insert_one(struct flowlogs *fl, sqlite3_stmt *stmt, const char *host,
     return rc == SQLITE_DONE ? 0 : flowlogs_error(fl, rc, "adding a record");
 }
 
-/* Deletes every record but the newest 'fl->keep'.  Ids only grow, so the
- * newest are those with the largest ids. */
+/* Deletes the 'n' oldest records (by arrival) of 'port' and counts them
+ * out. */
 static int
-prune(struct flowlogs *fl)
+evict(struct flowlogs *fl, const char *port, size_t n)
 {
+    json_t *count = json_object_get(fl->ports, port);
     sqlite3_stmt *stmt;
+    size_t deleted;
     int rc;
 
     rc = sqlite3_prepare_v2(fl->db,
-                            "DELETE FROM flowlogs WHERE id <= "
-                            "(SELECT max(id) FROM flowlogs) - ?1",
+                            "DELETE FROM flowlogs WHERE id IN (SELECT id FROM"
+                            " flowlogs WHERE port = ?1 ORDER BY id LIMIT ?2)",
                             -1, &stmt, NULL);
     if (rc != SQLITE_OK) {
         return flowlogs_error(fl, rc, "pruning");
     }
-    sqlite3_bind_int64(stmt, 1, (int64_t) fl->keep);
+    sqlite3_bind_text(stmt, 1, port, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, (int64_t) n);
     rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
-    return rc == SQLITE_DONE ? 0 : flowlogs_error(fl, rc, "pruning");
+    if (rc != SQLITE_DONE) {
+        return flowlogs_error(fl, rc, "pruning");
+    }
+    deleted = sqlite3_changes(fl->db);
+    fl->total -= deleted;
+    if ((size_t) json_integer_value(count) <= deleted) {
+        json_object_del(fl->ports, port);
+    } else {
+        json_integer_set(count, json_integer_value(count) - deleted);
+    }
+    return 0;
+}
+
+/* Returns the id of the oldest record of 'port', INT64_MAX if there is
+ * none or on error. */
+static int64_t
+oldest_id(struct flowlogs *fl, const char *port)
+{
+    int64_t id = INT64_MAX;
+    sqlite3_stmt *stmt;
+
+    if (sqlite3_prepare_v2(fl->db,
+                           "SELECT min(id) FROM flowlogs WHERE port = ?1", -1,
+                           &stmt, NULL)
+        == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, port, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) == SQLITE_ROW
+            && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+            id = sqlite3_column_int64(stmt, 0);
+        }
+        sqlite3_finalize(stmt);
+    }
+    return id;
+}
+
+/* Returns the port that holds 'most' records, or of several the one with
+ * the oldest record. */
+static const char *
+fullest_port(struct flowlogs *fl, size_t most)
+{
+    const char *victim = NULL, *port;
+    int64_t victim_oldest = INT64_MAX;
+    size_t n_fullest = 0;
+    json_t *value;
+
+    json_object_foreach(fl->ports, port, value)
+    {
+        if ((size_t) json_integer_value(value) == most) {
+            victim = port;
+            n_fullest++;
+        }
+    }
+    if (n_fullest > 1) {
+        json_object_foreach(fl->ports, port, value)
+        {
+            int64_t oldest;
+
+            if ((size_t) json_integer_value(value) == most
+                && (oldest = oldest_id(fl, port)) < victim_oldest) {
+                victim = port;
+                victim_oldest = oldest;
+            }
+        }
+    }
+    return victim;
+}
+
+/* Brings the ports in 'batch' (names) within 'fl->port_keep' records each,
+ * then the store within 'fl->keep' records, taking from the ports over
+ * their fair share, the fullest first. */
+static int
+prune(struct flowlogs *fl, const json_t *batch)
+{
+    const char *port;
+    json_t *value;
+    size_t share, before;
+    int error = 0;
+
+    json_object_foreach((json_t *) batch, port, value)
+    {
+        size_t n = json_integer_value(json_object_get(fl->ports, port));
+
+        if (n > fl->port_keep) {
+            error = evict(fl, port, n - fl->port_keep);
+            if (error) {
+                return error;
+            }
+        }
+    }
+    while (fl->total > fl->keep) {
+        size_t most = 0;
+
+        /* Every port within its share means at most 'keep' records, so
+         * the fullest port is over its share here. */
+        share = fl->keep / json_object_size(fl->ports);
+        json_object_foreach(fl->ports, port, value)
+        {
+            most = MAX(most, (size_t) json_integer_value(value));
+        }
+        before = fl->total;
+        error = evict(fl, fullest_port(fl, most),
+                      MIN(most - share, fl->total - fl->keep));
+        if (error) {
+            return error;
+        }
+        if (fl->total == before) {
+            /* The counts were wrong (the file changed under us): take
+             * them again, and prune again with the next addition. */
+            LOG_WARN("flow logs %s: the counts of records per port were "
+                     "wrong; counting again",
+                     fl->path);
+            return load_counts(fl);
+        }
+    }
+    return 0;
 }
 
 int
 flowlogs_add(struct flowlogs *fl, const char *host,
              const struct flowlogs_record *records, size_t n)
 {
+    json_t *batch = json_object();
     sqlite3_stmt *stmt = NULL;
     int error, rc;
 
@@ -160,21 +319,35 @@ flowlogs_add(struct flowlogs *fl, const char *host,
         error = flowlogs_error(fl, rc, "adding records");
     }
     for (size_t i = 0; !error && i < n; i++) {
+        const char *port = records[i].port;
+        json_t *count = json_object_get(fl->ports, port);
+
         error = insert_one(fl, stmt, host, &records[i]);
+        if (!error) {
+            json_object_set_new(fl->ports, port,
+                                json_integer(json_integer_value(count) + 1));
+            json_object_set_new(batch, port, json_true());
+            fl->total++;
+        }
     }
     if (!error) {
-        error = prune(fl);
+        error = prune(fl, batch);
     }
     if (!error) {
         error = exec(fl, "COMMIT");
     }
-    if (error && !sqlite3_get_autocommit(fl->db)) {
-        exec(fl, "ROLLBACK");
+    if (error) {
+        if (!sqlite3_get_autocommit(fl->db)) {
+            exec(fl, "ROLLBACK");
+        }
+        /* The counts moved with the rolled back changes. */
+        load_counts(fl);
     }
 
 out:
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&fl->mutex);
+    json_decref(batch);
     return error;
 }
 
@@ -245,6 +418,9 @@ flowlogs_query(struct flowlogs *fl, const struct flowlogs_filter *f,
             json_string((const char *) sqlite3_column_text(stmt, 1)));
         json_object_set_new(record, "id",
                             json_integer(sqlite3_column_int64(stmt, 0)));
+        if (!json_object_get(record, "count")) {
+            json_object_set_new(record, "count", json_integer(1));
+        }
         json_array_append_new(items, record);
     }
     if (rc != SQLITE_DONE) {

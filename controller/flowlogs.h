@@ -8,8 +8,12 @@
  * column filters rather than by name.  This module reaches the table over
  * a SQLite connection of its own, serialized by a mutex.
  *
- * Only the newest 'keep' records (by arrival) are kept; each addition
- * prunes the oldest beyond that in the same transaction.
+ * No port may hold more than 'port_keep' records: each addition prunes the
+ * oldest of its ports beyond that.  And the store holds at most 'keep':
+ * past that, the oldest records of the ports over their fair share (keep
+ * divided by the number of ports with records) go first, so that a port
+ * that floods the store can only push out its own records, never those of
+ * a port within its share.  Both in the same transaction as the addition.
  *
  * Functions return 0 or a positive errno value. */
 #ifndef CONTROLLER_FLOWLOGS_H
@@ -23,13 +27,16 @@
 
 struct flowlogs;
 
-/* How many records are kept by default. */
+/* How many records are kept by default, in all and per port. */
 #define FLOWLOGS_KEEP_DEFAULT 100000
+#define FLOWLOGS_PORT_SHARE 10 /* A port keeps 1/10 of 'keep' by default. */
 
 /* Opens the flow logs of the store at 'url' ("sqlite:PATH" or PATH), which
- * store_open() must have created and migrated already, keeping the newest
- * 'keep' records (0: FLOWLOGS_KEEP_DEFAULT). */
-int flowlogs_open(const char *url, size_t keep, struct flowlogs **);
+ * store_open() must have created and migrated already, keeping at most
+ * 'keep' records (0: FLOWLOGS_KEEP_DEFAULT) and 'port_keep' per port (0:
+ * 'keep' / FLOWLOGS_PORT_SHARE). */
+int flowlogs_open(const char *url, size_t keep, size_t port_keep,
+                  struct flowlogs **);
 void flowlogs_close(struct flowlogs *);
 
 /* One record to add, already checked. */
@@ -59,7 +66,7 @@ struct flowlogs_filter {
 
 /* Stores in '*items' a new JSON array of the records 'filter' selects,
  * each the record as sent with "host" and "id" (a number that grows with
- * arrival) added. */
+ * arrival) added, and "count" 1 if it had none. */
 int flowlogs_query(struct flowlogs *, const struct flowlogs_filter *filter,
                    json_t **items);
 

@@ -807,7 +807,8 @@ server_start(const struct server_config *cfg, struct server **serverp)
 
     server = xzalloc(sizeof *server);
     api_init(&server->api, store, cfg->heartbeat_timeout);
-    error = flowlogs_open(cfg->db, cfg->flowlogs_keep, &server->api.flowlogs);
+    error = flowlogs_open(cfg->db, cfg->flowlogs_keep, cfg->flowlogs_port_keep,
+                          &server->api.flowlogs);
     if (error) {
         api_destroy(&server->api);
         store_close(store);

@@ -24,6 +24,8 @@ struct server_config {
                                        * kept; 0 for the default. */
     size_t flowlogs_keep;             /* Flow log records kept; 0 for
                                        * FLOWLOGS_KEEP_DEFAULT. */
+    size_t flowlogs_port_keep;        /* Of them per port; 0 for a tenth
+                                       * of 'flowlogs_keep'. */
     unsigned int max_connections;     /* Connections at once; 0 for
                                        * HTTP_MAX_CONNECTIONS. */
     unsigned int max_per_address;     /* From one client address; 0 for

@@ -104,7 +104,8 @@ status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
     $(rec 2026-11-22T10:00:02Z db1 red allow network-default)]}")
 [ "$status" = 204 ] || fail "agent a's post: $status"
 status=$(post_flowlogs "$agent_b" "{\"host\": \"host-b\", \"records\": [
-    $(rec 2026-11-22T10:00:04Z app1 blue deny network-default fd00::2 fd00::3)]}")
+    $(rec 2026-11-22T10:00:04Z app1 blue deny network-default fd00::2 fd00::3 |
+      sed 's/}$/, "count": 42, "last_time": "2026-11-22T10:00:09Z"}/')]}")
 [ "$status" = 204 ] || fail "agent b's post: $status"
 status=$(post_flowlogs "$agent_b" "{\"host\": \"host-a\", \"records\": []}")
 [ "$status" = 403 ] || fail "agent b posting for host a: $status, not 403"
@@ -118,11 +119,11 @@ status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
 say "the operator reads them, newest first"
 
 ok flowlog
-head -n 1 "$tmp/out" | grep -Eq '^TIME +HOST +PORT +DIR +PROTO +SRC +DST +VERDICT +RULE +REASON$' \
+head -n 1 "$tmp/out" | grep -Eq '^TIME +HOST +PORT +DIR +PROTO +SRC +DST +VERDICT +RULE +REASON +COUNT$' \
     || fail "header: $(head -n 1 "$tmp/out")"
 ports_are app1,web1,db1,web1
-out_says '^2026-11-22T10:00:04Z +host-b +app1 +egress +tcp +\[fd00::2\]:40000 +\[fd00::3\]:5432 +deny +<none> +network-default$'
-out_says '^2026-11-22T10:00:01Z +host-a +web1 +egress +tcp +10.0.0.2:40000 +10.0.0.3:5432 +allow +7 +rule$'
+out_says '^2026-11-22T10:00:04Z +host-b +app1 +egress +tcp +\[fd00::2\]:40000 +\[fd00::3\]:5432 +deny +<none> +network-default +42$'
+out_says '^2026-11-22T10:00:01Z +host-a +web1 +egress +tcp +10.0.0.2:40000 +10.0.0.3:5432 +allow +7 +rule +1$'
 ok flowlog --port web1
 ports_are web1,web1
 ok flowlog --host host-b

@@ -153,6 +153,7 @@ fixture_start_config(int heartbeat_timeout, bool tls,
         sc.audit_keep = limits->audit_keep;
         sc.audit_refused_keep = limits->audit_refused_keep;
         sc.flowlogs_keep = limits->flowlogs_keep;
+        sc.flowlogs_port_keep = limits->flowlogs_port_keep;
         sc.max_connections = limits->max_connections;
         sc.max_per_address = limits->max_per_address;
         sc.idle_timeout = limits->idle_timeout;

@@ -20,6 +20,7 @@
 
 #include "controller/api.h"
 #include "controller/flowlogs.h"
+#include "controller/server.h"
 #include "controller/store.h"
 #include "controller/trace.h"
 #include "packet/csum.h"
@@ -343,7 +344,7 @@ test_retention(void **state)
     size_t count;
 
     assert_int_equal(store_open(db, &store), 0);
-    assert_int_equal(flowlogs_open(db, 5, &fl), 0);
+    assert_int_equal(flowlogs_open(db, 5, 0, &fl), 0);
     for (int batch = 0; batch < 4; batch++) {
         struct flowlogs_record recs[3];
         json_t *bodies[3];
@@ -385,6 +386,142 @@ test_retention(void **state)
     store_close(store);
     free(db);
     fixture_dir_remove(dir);
+}
+
+/* Posts 'n' denials of port 'port' in batches of 1000 as the admin. */
+static void
+post_denials(struct fixture *f, const char *port, int n)
+{
+    for (int done = 0; done < n;) {
+        json_t *records = json_array();
+        struct reply r;
+
+        for (; done < n && json_array_size(records) < 1000; done++) {
+            char *o = xasprintf("{'port': '%s', 'verdict': 'deny',"
+                                " 'reason': 'default-deny', 'rule': null,"
+                                " 'src_port': %d}",
+                                port, 1024 + done % 60000);
+
+            json_array_append_new(records, record(o));
+            free(o);
+        }
+        assert_int_equal(post(f, f->admin, "host-a", records, &r), 204);
+        reply_clear(&r);
+    }
+}
+
+/* The number of records of 'port' kept. */
+static size_t
+records_of(struct fixture *f, const char *port)
+{
+    char *query = xasprintf("?port=%s&limit=1000", port);
+    json_t *items = get(f, f->admin, query);
+    size_t n = json_array_size(items);
+
+    json_decref(items);
+    free(query);
+    return n;
+}
+
+/* A port that floods the store with denials pushes out only its own
+ * records: the per-port quota stops it at its tenth of the store, and the
+ * global cap takes from the ports over their fair share, the fullest
+ * first. */
+static void
+test_port_quota(void **state)
+{
+    struct server_config limits = {.flowlogs_keep = 1000};
+    struct fixture *f = fixture_start_config(30, false, &limits);
+    json_t *items;
+
+    (void) state;
+    post_denials(f, "quiet", 20);
+    post_denials(f, "flood", 5000);
+    assert_int_equal(records_of(f, "quiet"), 20);
+    /* The flooder keeps its newest hundred. */
+    items = get(f, f->admin, "?port=flood&limit=1000");
+    assert_int_equal(json_array_size(items), 100);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(items, 0), "src_port")),
+                     1024 + 4999);
+    json_decref(items);
+    fixture_stop(f);
+
+    /* With no quota per port below the cap, the cap alone. */
+    limits.flowlogs_port_keep = 1000;
+    f = fixture_start_config(30, false, &limits);
+    post_denials(f, "quiet", 20);
+    post_denials(f, "flood", 5000);
+    post_denials(f, "late", 30);
+    assert_int_equal(records_of(f, "quiet"), 20);
+    assert_int_equal(records_of(f, "late"), 30);
+    assert_int_equal(records_of(f, "flood"), 1000 - 20 - 30);
+    /* Now the quiet port floods too (820 records): the share of each of
+     * the three is 333, and the fullest gives first, down to its share
+     * (950 - 617), then the next (820 - 183). */
+    post_denials(f, "quiet", 800);
+    assert_int_equal(records_of(f, "late"), 30);
+    assert_int_equal(records_of(f, "flood"), 333);
+    assert_int_equal(records_of(f, "quiet"), 637);
+    fixture_stop(f);
+}
+
+/* Aggregated records: "count" and "last_time" as posted, "count" 1 for a
+ * record without it. */
+static void
+test_counts(void **state)
+{
+    struct fixture *f = fixture_start(30, false);
+    json_t *items;
+    struct reply r;
+
+    (void) state;
+    assert_int_equal(
+        post(f, f->admin, "host-a",
+             json_pack("[oo]",
+                       record("{'port': 'a', 'count': 250,"
+                              " 'last_time': '2026-11-22T10:00:05Z',"
+                              " 'suppressed': 7}"),
+                       record("{'port': 'b'}")),
+             &r),
+        204);
+    reply_clear(&r);
+    items = get(f, f->admin, "?port=a");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(items, 0), "count")),
+        250);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(items, 0), "last_time")),
+                        "2026-11-22T10:00:05Z");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(items, 0), "suppressed")),
+                     7);
+    json_decref(items);
+    items = get(f, f->admin, "?port=b");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(items, 0), "count")),
+        1);
+    json_decref(items);
+
+    /* Counts below 1, and last times before the first, are refused. */
+    assert_int_equal(post(f, f->admin, "host-a",
+                          json_pack("[o]", record("{'count': 0}")), &r),
+                     400);
+    assert_string_equal(reply_field(&r), "records[0].count");
+    reply_clear(&r);
+    assert_int_equal(
+        post(f, f->admin, "host-a",
+             json_pack("[o]", record("{'last_time': '2026-11-22T09:00:00Z'}")),
+             &r),
+        400);
+    assert_string_equal(reply_field(&r), "records[0].last_time");
+    reply_clear(&r);
+    assert_int_equal(post(f, f->admin, "host-a",
+                          json_pack("[o]", record("{'suppressed': -1}")), &r),
+                     400);
+    assert_string_equal(reply_field(&r), "records[0].suppressed");
+    reply_clear(&r);
+    fixture_stop(f);
 }
 
 static void
@@ -912,6 +1049,8 @@ main(void)
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_port_quota),
+        cmocka_unit_test(test_counts),
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_trace_frame),
         cmocka_unit_test(test_trace_base64),
