@@ -8,3 +8,4 @@ include tests/integration/automake.mk
 include tests/controller/automake.mk
 include tests/cli/automake.mk
 include tests/firewall/automake.mk
+include tests/openapi/automake.mk
