@@ -7,10 +7,13 @@
 # QoS policies in tc units and attach them to ports and networks, hand a
 # read-only token to a monitoring system, meet a controller behind TLS, and
 # finally lose the controller.
-# Every step checks fabricctl's exit status and what it printed.
+# Every step checks fabricctl's exit status and what it printed, and at the
+# end every answer the controller gave is checked against
+# controller/openapi.json.
 #
-# Needs cli/fabricctl and controller/fabric-controller built, python3 to
-# read the JSON and openssl for a certificate.  No root, no namespaces.
+# Needs cli/fabricctl and controller/fabric-controller built, node and the
+# OpenAPI validators (scripts/install-deps), python3 to read the JSON and
+# openssl for a certificate.  No root, no namespaces.
 
 set -eu
 
@@ -555,5 +558,9 @@ refused 3 network list
 err_says "^fabricctl: cannot reach the controller at $url: Connection refused\$"
 refused 3 status
 ok version --client
+
+say "every answer the controller gave conforms to controller/openapi.json"
+
+openapi_conforms "$tmp/main.responses" "$tmp/tls.responses"
 
 say "done"

@@ -12,6 +12,10 @@ CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
 [ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
 [ -x "$CONTROLLER" ] || skip "$CONTROLLER not built"
 
+# The controller's answers are held against its OpenAPI document.
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/openapi.sh"
+openapi_require
+
 # Nothing from the caller's environment may steer fabricctl.
 unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
 
@@ -76,15 +80,32 @@ js_is() {
 # Starts a controller on a fresh database in "$tmp/NAME" listening on
 # 127.0.0.1:"port", with extra "args...", and prints its pid.  Its log is
 # "$tmp/NAME.log" and its bootstrap token "$tmp/NAME/bootstrap-token".
+# The controller really listens on another port, behind the recording
+# proxy of tests/lib/openapi.sh, which serves "port" (in TLS too, with the
+# controller's certificate) and whose pid is the one printed; every
+# exchange goes to "$tmp/NAME.responses" for openapi_conforms.
 start_controller() {
-    local name=$1 port=$2
+    local name=$1 port=$2 inner scheme=http proxy_tls=() i
     shift 2
+    local args=("$@")
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case ${args[i]} in
+        --tls-cert)
+            scheme=https
+            proxy_tls+=(--cert "${args[i + 1]}" --upstream-ca "${args[i + 1]}")
+            ;;
+        --tls-key) proxy_tls+=(--key "${args[i + 1]}") ;;
+        esac
+    done
+    inner=$(free_port)
     mkdir "$tmp/$name"
     : >"$tmp/$name/controller.conf" # Whatever /etc/fabric holds stays out.
-    "$CONTROLLER" --config "$tmp/$name/controller.conf" --db "$tmp/$name/db" \
-        --listen "127.0.0.1:$port" \
+    openapi_proxy "127.0.0.1:$port" "$scheme://127.0.0.1:$inner" \
+        "$tmp/$name.responses" "${proxy_tls[@]}" -- \
+        "$CONTROLLER" --config "$tmp/$name/controller.conf" --db "$tmp/$name/db" \
+        --listen "127.0.0.1:$inner" \
         --bootstrap-token-file "$tmp/$name/bootstrap-token" "$@" \
-        </dev/null >"$tmp/$name.log" 2>&1 &
+        </dev/null >"$tmp/$name.log" 2>&1
     echo $!
 }
 

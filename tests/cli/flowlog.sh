@@ -8,7 +8,9 @@
 # (the controller says what to configure), and with usage mistakes caught
 # before any request.
 #
-# Needs cli/fabricctl and controller/fabric-controller built and python3.
+# Needs cli/fabricctl and controller/fabric-controller built, python3, and
+# node with the OpenAPI validators (scripts/install-deps): every answer the
+# controller gives is checked against controller/openapi.json.
 # No root, no namespaces.
 
 set -eu
@@ -179,5 +181,9 @@ refused 2 trace --from web1 --to 10.0.0.3 --proto gre
 refused 2 trace --to 10.0.0.3 --proto icmp
 refused 1 trace --from nobody --to 10.0.0.3 --proto icmp
 err_says 'port "nobody"'
+
+say "every answer the controller gave conforms to controller/openapi.json"
+
+openapi_conforms "$tmp/main.responses"
 
 say "ok"

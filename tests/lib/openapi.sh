@@ -1,8 +1,13 @@
 # shellcheck shell=bash
-# Helpers of the tests that check the REST API's contract,
-# controller/openapi.json, with the standard validators that
-# scripts/install-deps installs with "npm ci" into tests/openapi.  Source it
-# after tests/lib/common.sh.
+# Holds what a real fabric-controller answers in a test against its
+# contract, controller/openapi.json.  A story starts its controller behind
+# tests/openapi/proxy.js (openapi_proxy), which passes every request and
+# answer through unchanged and records each exchange; at the end the story
+# calls openapi_conforms, which checks every recorded answer (errors
+# included) against the operation's documented status, Content-Type and
+# response schema with Ajv, and fails the test on any drift.
+# Source it after tests/lib/common.sh.  Needs node and the validators that
+# scripts/install-deps installs with "npm ci" into tests/openapi.
 
 OPENAPI_DOC=${OPENAPI_DOC:-$top_srcdir/controller/openapi.json}
 OPENAPI_TOOLS=$top_srcdir/tests/openapi
@@ -17,6 +22,18 @@ openapi_require() {
         || skip "the OpenAPI validators are not in $OPENAPI_TOOLS/node_modules: run scripts/install-deps (npm ci there)"
 }
 
+# Runs "command..." (a controller listening at "upstream", a URL) behind
+# the recording proxy listening at "listen" (HOST:PORT), recording into
+# "file", in the background; $! is the proxy, which stands for the
+# controller (signals pass on, it exits with it).  Options before "--"
+# (--cert, --key, --upstream-ca) go to the proxy.
+openapi_proxy() {
+    local listen=$1 upstream=$2 file=$3
+    shift 3
+    node "$OPENAPI_TOOLS/proxy.js" --listen "$listen" --upstream "$upstream" \
+        --record "$file" "$@" &
+}
+
 # Writes a copy of controller/openapi.json to "file", changed by Python
 # statement "stmt" over the parsed document "d": a document with one
 # defect, to show that a check catches it.
@@ -27,4 +44,22 @@ d = json.load(open(sys.argv[1]))
 exec(sys.argv[2])
 json.dump(d, open(sys.argv[3], "w"), indent=2)
 PY
+}
+
+# Checks every exchange recorded in "files..." against
+# controller/openapi.json: prints the checker's summary line on stderr
+# and returns 0 if all conform, else prints what does not and returns 1.
+openapi_check() {
+    local out
+    if ! out=$(node "$OPENAPI_TOOLS/check-responses.js" "$OPENAPI_DOC" "$@" 2>&1); then
+        echo "answers that do not conform to $OPENAPI_DOC:"$'\n'"$out" >&2
+        return 1
+    fi
+    echo "$out" | tail -n 1 >&2
+}
+
+# Fails the test unless every exchange recorded in "files..." conforms.
+openapi_conforms() {
+    openapi_check "$@" \
+        || fail "the controller's answers do not conform to $OPENAPI_DOC (above)"
 }
