@@ -91,6 +91,10 @@ static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
         {"conntrack-max", TYPE_UINT,
          offsetof(struct agent_config, conntrack_max),
          AGENT_CONFIG_CONNTRACK_MIN, AGENT_CONFIG_CONNTRACK_MAX_MAX},
+    [AGENT_CONFIG_CONNTRACK_PORT_MAX] = {"conntrack-port-max", TYPE_UINT,
+                                         offsetof(struct agent_config,
+                                                  conntrack_port_max),
+                                         1, AGENT_CONFIG_CONNTRACK_MAX_MAX},
 };
 
 static char **

@@ -56,6 +56,7 @@ enum agent_config_key {
     AGENT_CONFIG_ADVERTISE,
     AGENT_CONFIG_FLOW_LOG,
     AGENT_CONFIG_CONNTRACK_MAX,
+    AGENT_CONFIG_CONNTRACK_PORT_MAX,
     AGENT_CONFIG_N_KEYS
 };
 
@@ -86,6 +87,9 @@ struct agent_config {
     uint32_t conntrack_max;      /* "conntrack-max": connections tracked
                                   * at once, 0 for the datapath's default;
                                   * fixed when the datapath is created. */
+    uint32_t conntrack_port_max; /* "conntrack-port-max": of which one
+                                  * port may own, 0 for a quarter of the
+                                  * table. */
     uint32_t set;                /* Bit (1 << key): the key was given. */
 };
 

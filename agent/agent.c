@@ -123,6 +123,9 @@ Firewall:\n\
       --conntrack-max N  connections tracked at once, %d..%d (default\n\
                          65536); set when the datapath is first created:\n\
                          changing it needs --purge\n\
+      --conntrack-port-max N  of which one port may have, 1..%d\n\
+                         (default: a quarter of --conntrack-max); beyond\n\
+                         it the port's new connections are dropped\n\
 \n\
 Signals: SIGHUP re-reads the configuration file, the log level and the\n\
 token, and, standalone, the document (an invalid one is refused and the\n\
@@ -133,7 +136,8 @@ Exit status: 0 success, 1 failure or invalid document, 2 bad usage or\n\
 configuration.  See fabric-agent(8).\n",
            AGENT_PROGRAM, AGENT_CONFIG_FILE_DEFAULT, AGENT_CONFIG_CACHE_DIR,
            AGENT_CONFIG_HEARTBEAT_DEFAULT, AGENT_CONFIG_CACHE_DIR,
-           AGENT_CONFIG_CONNTRACK_MIN, AGENT_CONFIG_CONNTRACK_MAX_MAX);
+           AGENT_CONFIG_CONNTRACK_MIN, AGENT_CONFIG_CONNTRACK_MAX_MAX,
+           AGENT_CONFIG_CONNTRACK_MAX_MAX);
 }
 
 /* Reports a command-line error and exits with status 2. */
@@ -233,6 +237,8 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         {"flow-log", required_argument, NULL, OPT_KEY + AGENT_CONFIG_FLOW_LOG},
         {"conntrack-max", required_argument, NULL,
          OPT_KEY + AGENT_CONFIG_CONNTRACK_MAX},
+        {"conntrack-port-max", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_CONNTRACK_PORT_MAX},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -557,15 +563,19 @@ agent_check(const char *path)
     return error ? 1 : 0;
 }
 
-/* Opens datapath 'instance', creating its tables with room for
- * 'conntrack_max' connections (0 for the default) if they do not exist. */
+/* Opens the datapath instance of 'cfg', creating its tables with room
+ * for its "conntrack-max" connections if they do not exist, and giving
+ * each port its "conntrack-port-max" share of them. */
 static int
-agent_open(const char *instance, bool read_only, uint32_t conntrack_max,
-           struct dp **dpp)
+agent_open(const struct agent_config *cfg, bool read_only, struct dp **dpp)
 {
-    struct dp_options options = {.instance = instance,
-                                 .read_only = read_only,
-                                 .max_conntrack = conntrack_max};
+    const char *instance = cfg->instance;
+    struct dp_options options = {
+        .instance = instance,
+        .read_only = read_only,
+        .max_conntrack = cfg->conntrack_max,
+        .max_conntrack_per_port = cfg->conntrack_port_max,
+    };
     int error = dp_open(&options, dpp);
 
     if (error == ENOENT && read_only) {
@@ -585,7 +595,7 @@ agent_show(const struct agent_options *o)
     struct dp *dp;
     int error;
 
-    if (agent_open(o->cfg.instance, true, o->cfg.conntrack_max, &dp)) {
+    if (agent_open(&o->cfg, true, &dp)) {
         return 1;
     }
     error = o->mode == AGENT_CONNTRACK ? show_conntrack(dp, o->json, stdout)
@@ -615,7 +625,7 @@ agent_purge(const struct agent_options *o)
         return 0;
     }
     dp_close(dp);
-    if (agent_open(o->cfg.instance, false, o->cfg.conntrack_max, &dp)) {
+    if (agent_open(&o->cfg, false, &dp)) {
         return 1;
     }
     error = dp_purge(dp);
@@ -640,7 +650,7 @@ agent_once(const struct agent_options *o)
     if (!state) {
         return 1;
     }
-    if (agent_open(o->cfg.instance, false, o->cfg.conntrack_max, &dp)) {
+    if (agent_open(&o->cfg, false, &dp)) {
         state_destroy(state);
         return 1;
     }
@@ -729,6 +739,7 @@ static const enum agent_config_key restart_keys[] = {
     AGENT_CONFIG_HEARTBEAT_INTERVAL,
     AGENT_CONFIG_FLOW_LOG,
     AGENT_CONFIG_CONNTRACK_MAX,
+    AGENT_CONFIG_CONNTRACK_PORT_MAX,
 };
 
 /* SIGHUP: re-reads the configuration file and applies what can change
@@ -879,7 +890,7 @@ agent_daemon(struct agent_options *o)
             goto out;
         }
     }
-    if (agent_open(cfg->instance, false, cfg->conntrack_max, &dp)) {
+    if (agent_open(cfg, false, &dp)) {
         goto out;
     }
     if (cfg->pidfile) {

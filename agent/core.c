@@ -247,6 +247,7 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
         uint32_t ifindex = core_port_ifindex(core, port->device);
 
         if (ifindex && !dp_stats_get(core->dp, ifindex, &ps->stats)) {
+            dp_ct_usage_get(core->dp, ifindex, &ps->ct);
             ps->name = xstrdup(port->name);
             snap->n_ports++;
         }

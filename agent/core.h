@@ -59,6 +59,7 @@ void core_set_connected(struct core *, bool connected);
 struct core_port_stats {
     char *name;            /* The port's name. */
     struct dp_stats stats; /* Its counters. */
+    struct dp_ct_usage ct; /* Its share of the conntrack table. */
 };
 
 /* What the metrics show, taken at one moment. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,23 @@ put_metric(FILE *out, const char *name, const char *type, const char *help,
     fprintf(out, "%s %" PRIu64 "\n", name, value);
 }
 
+/* Writes gauge 'name' with 'help' for every port of 'snap': the uint64_t
+ * at 'offset' in its struct core_port_stats. */
+static void
+put_port_gauge(FILE *out, const char *name, const char *help,
+               const struct core_snapshot *snap, size_t offset)
+{
+    put_header(out, name, "gauge", help);
+    for (size_t i = 0; i < snap->n_ports; i++) {
+        uint64_t value;
+
+        memcpy(&value, (const char *) &snap->ports[i] + offset, sizeof value);
+        fprintf(out, "%s{port=\"", name);
+        put_label(out, snap->ports[i].name);
+        fprintf(out, "\"} %" PRIu64 "\n", value);
+    }
+}
+
 static void
 render_ports(FILE *out, const struct core_snapshot *snap)
 {
@@ -115,6 +133,15 @@ render_ports(FILE *out, const struct core_snapshot *snap)
                     (uint64_t) snap->ports[i].stats.drops[r]);
         }
     }
+    put_port_gauge(out, "fabric_agent_port_conntrack_entries",
+                   "Connections tracked that take the port's share of the "
+                   "conntrack table.",
+                   snap, offsetof(struct core_port_stats, ct.tracked));
+    put_port_gauge(out, "fabric_agent_port_conntrack_max",
+                   "The port's share of the conntrack table: beyond it, its "
+                   "new connections are dropped as conntrack-port-limit (0: "
+                   "no limit).",
+                   snap, offsetof(struct core_port_stats, ct.max));
 }
 
 static void

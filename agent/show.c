@@ -320,7 +320,8 @@ static json_t *
 json_counters(struct dp *dp, uint32_t ifindex, const char *role)
 {
     struct dp_stats stats;
-    json_t *drops;
+    struct dp_ct_usage ct;
+    json_t *drops, *obj;
 
     if (dp_stats_get(dp, ifindex, &stats)) {
         return NULL;
@@ -332,12 +333,20 @@ json_counters(struct dp *dp, uint32_t ifindex, const char *role)
                                 json_integer(stats.drops[r]));
         }
     }
-    return json_pack("{s:I, s:o, s:s, s:I, s:I, s:I, s:I, s:o}", "ifindex",
-                     (json_int_t) ifindex, "device", json_device(ifindex),
-                     "role", role, "rx_packets", (json_int_t) stats.rx_packets,
-                     "rx_bytes", (json_int_t) stats.rx_bytes, "tx_packets",
-                     (json_int_t) stats.tx_packets, "tx_bytes",
-                     (json_int_t) stats.tx_bytes, "drops", drops);
+    obj = json_pack("{s:I, s:o, s:s, s:I, s:I, s:I, s:I, s:o}", "ifindex",
+                    (json_int_t) ifindex, "device", json_device(ifindex),
+                    "role", role, "rx_packets", (json_int_t) stats.rx_packets,
+                    "rx_bytes", (json_int_t) stats.rx_bytes, "tx_packets",
+                    (json_int_t) stats.tx_packets, "tx_bytes",
+                    (json_int_t) stats.tx_bytes, "drops", drops);
+    if (ifindex && !dp_ct_usage_get(dp, ifindex, &ct)) {
+        /* The port's share of the conntrack table (dp_ct_usage_get()). */
+        json_object_set_new(obj, "conntrack",
+                            json_pack("{s:I, s:I}", "tracked",
+                                      (json_int_t) ct.tracked, "max",
+                                      (json_int_t) ct.max));
+    }
+    return obj;
 }
 
 /* Collects everything about 'dp' into '*docp'. */
@@ -596,6 +605,7 @@ show_text(FILE *out, const json_t *doc)
                    " TX-PACKETS   TX-BYTES     DROPS");
     for (i = 0; (e = json_array_get(list, i)); i++) {
         json_t *drops = json_object_get(e, "drops");
+        json_t *ct = json_object_get(e, "conntrack");
         long long n_drops = 0;
         void *it;
 
@@ -607,6 +617,13 @@ show_text(FILE *out, const json_t *doc)
                 str(e, "device"), str(e, "role"), num(e, "rx_packets"),
                 num(e, "rx_bytes"), num(e, "tx_packets"), num(e, "tx_bytes"),
                 n_drops);
+        if (ct && num(ct, "max")) {
+            fprintf(out, "      conntrack: %lld of %lld connections\n",
+                    num(ct, "tracked"), num(ct, "max"));
+        } else if (ct) {
+            fprintf(out, "      conntrack: %lld connections, no limit\n",
+                    num(ct, "tracked"));
+        }
         for (it = json_object_iter(drops); it;
              it = json_object_iter_next(drops, it)) {
             fprintf(
@@ -683,7 +700,7 @@ ct_list_cb(const void *key_, const void *value_, void *aux)
 
     c = json_pack(
         "{s:o, s:I, s:o, s:o, s:s, s:f, s:f, s:b, s:{s:I, s:I}, s:{s:I, s:I},"
-        " s:I, s:I, s:I, s:I}",
+        " s:I, s:I, s:I, s:I, s:o}",
         "protocol", proto ? json_string(proto) : json_integer(key->proto),
         "vni", (json_int_t) key->vni, "source",
         json_endpoint(ab ? key->addr_a : key->addr_b, key->family,
@@ -705,7 +722,8 @@ ct_list_cb(const void *key_, const void *value_, void *aux)
         (json_int_t) v->egress_rule, "ingress_rule",
         (json_int_t) v->ingress_rule, "source_identity",
         (json_int_t) v->orig_src_identity, "destination_identity",
-        (json_int_t) v->orig_dst_identity);
+        (json_int_t) v->orig_dst_identity, "owner",
+        json_device(v->owner_ifindex));
     json_array_append_new(l->list, c);
     return 0;
 }
@@ -744,7 +762,7 @@ show_conntrack(struct dp *dp, bool json, FILE *out)
             fprintf(
                 out,
                 "%-6s %-8lld %-24s %-24s %-12s %7.0fs %7.0fs %9lld "
-                "%9lld out %lld in %lld%s\n",
+                "%9lld out %lld in %lld owner %s%s\n",
                 json_is_string(proto) ? json_string_value(proto) : proto_num,
                 (long long) json_integer_value(json_object_get(c, "vni")),
                 json_string_value(json_object_get(c, "source")),
@@ -758,6 +776,7 @@ show_conntrack(struct dp *dp, bool json, FILE *out)
                     json_object_get(c, "egress_rule")),
                 (long long) json_integer_value(
                     json_object_get(c, "ingress_rule")),
+                str(c, "owner"),
                 json_is_true(json_object_get(c, "expired")) ? " (expired)"
                                                             : "");
         }

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/param.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -48,29 +50,34 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
 static const char *const dp_bpf_other_maps[] = {
     "fab_config",     "fab_stats",     "fab_fw_counters",   "fab_flow_events",
     "fab_fw_stages",  "fab_pkt_tmp",   "fab_nexthop_slots", "fab_qos_live",
-    "fab_port_index", "fab_fdb_index",
+    "fab_port_index", "fab_fdb_index", "fab_ct_ports",
 };
 
 struct dp_bpf {
-    struct dp up;               /* Must be first. */
-    char *pin_dir;              /* <bpffs>/<instance>. */
-    struct fab_port *port;      /* Port program and the maps. */
-    struct fab_uplink *uplink;  /* Uplink program. */
-    int table_fds[DP_N_TABLES]; /* Map per table. */
-    int config_fd;              /* fab_config. */
-    int stats_fd;               /* fab_stats. */
-    int fw_counters_fd;         /* fab_fw_counters. */
-    int slots_fd;               /* fab_nexthop_slots. */
-    int qos_live_fd;            /* fab_qos_live. */
-    uint32_t *slot_vtep;        /* VTEP of each next-hop slot, 0 if free;
-                                 * NULL when opened read-only. */
-    int events_fd;              /* fab_flow_events. */
+    struct dp up;                   /* Must be first. */
+    char *pin_dir;                  /* <bpffs>/<instance>. */
+    struct fab_port *port;          /* Port program and the maps. */
+    struct fab_uplink *uplink;      /* Uplink program. */
+    int table_fds[DP_N_TABLES];     /* Map per table. */
+    int config_fd;                  /* fab_config. */
+    int stats_fd;                   /* fab_stats. */
+    int fw_counters_fd;             /* fab_fw_counters. */
+    int slots_fd;                   /* fab_nexthop_slots. */
+    int qos_live_fd;                /* fab_qos_live. */
+    int ct_ports_fd;                /* fab_ct_ports. */
+    struct fab_ct_port *ct_ports;   /* fab_ct_ports mapped, 'n_slots' of
+                                     * them; NULL when opened read-only. */
+    size_t ct_ports_len;            /* Bytes mapped at 'ct_ports'. */
+    uint32_t ct_port_max;           /* Every port's 'max' there. */
+    uint32_t *slot_vtep;            /* VTEP of each next-hop slot, 0 if free;
+                                     * NULL when opened read-only. */
+    int events_fd;                  /* fab_flow_events. */
     struct dp_bpf_index port_index; /* Of fab_ports; unused read-only. */
     struct dp_bpf_index fdb_index;  /* Of fab_fdb; likewise. */
-    int n_cpus;                 /* Possible CPUs, for per-CPU values. */
-    uint32_t n_slots;           /* Entries of fab_stats. */
-    uint64_t tick_ns;           /* The scheduler tick, which bpf_jiffies64()
-                                 * counts; 0 if unknown. */
+    int n_cpus;                     /* Possible CPUs, for per-CPU values. */
+    uint32_t n_slots;               /* Entries of fab_stats. */
+    uint64_t tick_ns; /* The scheduler tick, which bpf_jiffies64()
+                       * counts; 0 if unknown. */
 };
 
 /* Returns the length of the scheduler tick that bpf_jiffies64() counts, in
@@ -304,6 +311,8 @@ dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
          FAB_SLOT_FIRST_PORT, false},
         {"fab_stats", offsetof(struct dp_options, max_ports),
          FAB_SLOT_FIRST_PORT, false},
+        {"fab_ct_ports", offsetof(struct dp_options, max_ports),
+         FAB_SLOT_FIRST_PORT, false},
         {"fab_fdb", offsetof(struct dp_options, max_fdb), 0, false},
         {"fab_port_index", offsetof(struct dp_options, max_ports), 0, true},
         {"fab_fdb_index", offsetof(struct dp_options, max_fdb), 0, true},
@@ -374,6 +383,9 @@ dp_bpf_open_pinned(struct dp_bpf *b)
         error = dp_bpf_get_pinned(b, "fab_qos_live", &b->qos_live_fd);
     }
     if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_ct_ports", &b->ct_ports_fd);
+    }
+    if (!error) {
         struct bpf_map_info info = {};
         uint32_t len = sizeof info;
 
@@ -381,6 +393,62 @@ dp_bpf_open_pinned(struct dp_bpf *b)
         b->n_slots = info.max_entries;
     }
     return error;
+}
+
+/* Returns the share of the conntrack table of the port in counter slot
+ * 'slot', in the mapping of fab_ct_ports, or NULL. */
+static struct fab_ct_port *
+dp_bpf_ct_port(const struct dp_bpf *b, uint32_t slot)
+{
+    return b->ct_ports && slot < b->n_slots ? &b->ct_ports[slot] : NULL;
+}
+
+/* Maps fab_ct_ports and works out the share of the conntrack table each
+ * port may take: 'options'' max_conntrack_per_port, or a quarter of the
+ * table. */
+static int
+dp_bpf_ct_ports_open(struct dp_bpf *b, const struct dp_options *options)
+{
+    struct bpf_map_info info = {};
+    uint32_t len = sizeof info;
+    long page = sysconf(_SC_PAGESIZE);
+    void *base;
+
+    if (bpf_obj_get_info_by_fd(b->table_fds[DP_CONNTRACK], &info, &len)) {
+        return errno;
+    }
+    b->ct_port_max = options->max_conntrack_per_port;
+    if (!b->ct_port_max) {
+        b->ct_port_max = MAX(info.max_entries / DP_CT_PORT_SHARE_DIV, 1);
+    }
+    b->ct_ports_len = (size_t) b->n_slots * sizeof *b->ct_ports;
+    b->ct_ports_len = (b->ct_ports_len + page - 1) / page * page;
+    base = mmap(NULL, b->ct_ports_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                b->ct_ports_fd, 0);
+    if (base == MAP_FAILED) {
+        int error = errno;
+
+        LOG_ERR("%s: mapping fab_ct_ports: %s", b->pin_dir, strerror(error));
+        return error;
+    }
+    b->ct_ports = base;
+    return 0;
+}
+
+/* Starts the share of the conntrack table in counter slot 'slot' afresh,
+ * for a port that takes the slot over ('fresh'), or only gives it the
+ * current limit. */
+static void
+dp_bpf_ct_port_init(struct dp_bpf *b, uint32_t slot, bool fresh)
+{
+    struct fab_ct_port *cp = dp_bpf_ct_port(b, slot);
+
+    if (cp) {
+        if (fresh) {
+            __atomic_store_n(&cp->tracked, 0, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&cp->max, b->ct_port_max, __ATOMIC_RELAXED);
+    }
 }
 
 /* Points the pinned stage table at this load's firewall stages, each
@@ -471,6 +539,7 @@ dp_bpf_load(struct dp_bpf *b, const struct dp_options *options)
     }
     error = dp_bpf_set_stages(b);
     error = error ? error : dp_bpf_open_pinned(b);
+    error = error ? error : dp_bpf_ct_ports_open(b, options);
     if (!error) {
         dp_bpf_nh_slots_load(b);
         error = dp_bpf_indexes_open(b);
@@ -482,8 +551,12 @@ static int
 dp_bpf_reattach_port(const void *key_, const void *value, void *b_)
 {
     const struct dp_port_key *key = key_;
+    const struct fab_port_entry *entry = value;
     struct dp_bpf *b = b_;
     int error;
+
+    /* The share may have changed with the options. */
+    dp_bpf_ct_port_init(b, entry->stats_slot, false);
 
     error = dp_bpf_attach(bpf_program__fd(b->port->progs.fab_port_ingress),
                           key->ifindex);
@@ -539,7 +612,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     b->up.class = &dp_bpf_class;
     b->up.read_only = options->read_only;
     b->config_fd = b->stats_fd = b->fw_counters_fd = b->events_fd = -1;
-    b->slots_fd = b->qos_live_fd = -1;
+    b->slots_fd = b->qos_live_fd = b->ct_ports_fd = -1;
     for (int i = 0; i < DP_N_TABLES; i++) {
         b->table_fds[i] = -1;
     }
@@ -613,6 +686,12 @@ dp_bpf_close(struct dp *dp)
     }
     if (b->qos_live_fd >= 0) {
         close(b->qos_live_fd);
+    }
+    if (b->ct_ports) {
+        munmap(b->ct_ports, b->ct_ports_len);
+    }
+    if (b->ct_ports_fd >= 0) {
+        close(b->ct_ports_fd);
     }
     free(b->slot_vtep);
     dp_bpf_index_close(&b->port_index);
@@ -700,6 +779,7 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
         if (error) {
             return error;
         }
+        dp_bpf_ct_port_init(b, entry.stats_slot, true);
     }
     entry.port = *port;
     if (created) {
@@ -980,6 +1060,30 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
     return 0;
 }
 
+/* Deletes the conntrack entry of 'key' and gives its owner its share
+ * back.  Only a deletion that succeeds does: the fast path may have
+ * replaced the entry, expired, meanwhile. */
+static int
+dp_bpf_ct_del(struct dp_bpf *b, const struct ct_key *key)
+{
+    int fd = b->table_fds[DP_CONNTRACK];
+    struct fab_port_entry port;
+    struct fab_ct_port *cp;
+    struct dp_ct ct;
+
+    if (bpf_map_lookup_elem(fd, key, &ct) < 0) {
+        return errno == ENOENT ? 0 : errno;
+    }
+    if (bpf_map_delete_elem(fd, key) < 0) {
+        return errno == ENOENT ? 0 : errno;
+    }
+    if (ct.owner_ifindex && !dp_bpf_port_entry(b, ct.owner_ifindex, &port)
+        && (cp = dp_bpf_ct_port(b, port.stats_slot))) {
+        __atomic_fetch_sub(&cp->tracked, 1, __ATOMIC_RELAXED);
+    }
+    return 0;
+}
+
 static int
 dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
 {
@@ -1000,6 +1104,9 @@ dp_bpf_table_del(struct dp *dp, enum dp_table table, const void *key)
     }
     if (table == DP_FDB) {
         dp_bpf_index_del(&b->fdb_index, key);
+    }
+    if (table == DP_CONNTRACK) {
+        return dp_bpf_ct_del(b, key);
     }
     if (bpf_map_delete_elem(b->table_fds[table], key) < 0 && errno != ENOENT) {
         return errno;
@@ -1174,8 +1281,38 @@ dp_bpf_fw_stats_get(struct dp *dp, struct dp_fw_stats *stats)
             stats->events_lost += values[cpu].events_lost;
         }
     }
+    if (!error) {
+        struct bpf_map_info info = {};
+        uint32_t len = sizeof info;
+
+        if (bpf_obj_get_info_by_fd(b->table_fds[DP_CONNTRACK], &info, &len)) {
+            error = errno;
+        }
+        stats->ct_capacity = info.max_entries;
+    }
     free(values);
     return error;
+}
+
+static int
+dp_bpf_ct_usage_get(struct dp *dp, uint32_t ifindex, struct dp_ct_usage *usage)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct fab_port_entry entry;
+    struct fab_ct_port cp;
+    int error;
+
+    memset(usage, 0, sizeof *usage);
+    error = dp_bpf_port_entry(b, ifindex, &entry);
+    if (error) {
+        return error;
+    }
+    if (bpf_map_lookup_elem(b->ct_ports_fd, &entry.stats_slot, &cp) < 0) {
+        return errno;
+    }
+    usage->tracked = cp.tracked > 0 ? cp.tracked : 0;
+    usage->max = cp.max;
+    return 0;
 }
 
 /* Runs 'frame' through a program with BPF_PROG_TEST_RUN, marked as a trace
@@ -1302,6 +1439,7 @@ const struct dp_class dp_bpf_class = {
     .stats_get = dp_bpf_stats_get,
     .purge = dp_bpf_purge,
     .fw_stats_get = dp_bpf_fw_stats_get,
+    .ct_usage_get = dp_bpf_ct_usage_get,
     .trace = dp_bpf_trace,
     .flow_events_open = dp_bpf_flow_events_open,
 };

@@ -19,6 +19,7 @@ struct dp_class {
     int (*stats_get)(struct dp *, uint32_t ifindex, struct dp_stats *);
     int (*purge)(struct dp *);
     int (*fw_stats_get)(struct dp *, struct dp_fw_stats *);
+    int (*ct_usage_get)(struct dp *, uint32_t ifindex, struct dp_ct_usage *);
     int (*trace)(struct dp *, enum dp_trace_program, uint32_t ifindex,
                  const void *frame, size_t len, struct dp_trace_result *);
     int (*flow_events_open)(struct dp *, dp_flow_cb *, void *aux,

@@ -208,6 +208,9 @@ struct dp_ct {
     __u16 orig_dst_identity; /* responder when the entry was made. */
     __u32 orig_ifindex;      /* Local port the first packet came from, 0 if
                               * it came from the underlay. */
+    __u32 owner_ifindex;     /* Local port whose share of the table the
+                              * entry takes: the sender of the first packet
+                              * if it is local, else its receiver. */
 };
 
 /* DP_RULE_HITS: per-rule counters.  Userspace creates an entry (zeroed)
@@ -248,6 +251,9 @@ struct dp_flow_event {
 #define DP_FW_BY_INVALID 17 /* Not valid for its connection (TCP state). */
 #define DP_FW_BY_NO_CONN 18 /* A reply or error without a connection. */
 #define DP_FW_BY_CT_HIT 19  /* Part of a connection already allowed. */
+#define DP_FW_BY_CT_PORT_LIMIT                                                \
+    20 /* Allowed, but the port tracks as many                                \
+        * connections as it may. */
 
 /* Tracing: a frame run through a program with BPF_PROG_TEST_RUN whose
  * skb->cb[0] and cb[1] hold DP_TRACE_MAGIC0/1 changes nothing (no

@@ -153,6 +153,12 @@ dp_fw_stats_get(struct dp *dp, struct dp_fw_stats *stats)
 }
 
 int
+dp_ct_usage_get(struct dp *dp, uint32_t ifindex, struct dp_ct_usage *usage)
+{
+    return dp->class->ct_usage_get(dp, ifindex, usage);
+}
+
+int
 dp_trace(struct dp *dp, enum dp_trace_program program, uint32_t ifindex,
          const void *frame, size_t len, struct dp_trace_result *result)
 {

@@ -45,10 +45,13 @@ struct dp_options {
     const char *bpffs;    /* BPF filesystem, "/sys/fs/bpf" if NULL. */
     uint32_t max_ports;   /* Table sizes, 0 for the defaults. */
     uint32_t max_fdb;
-    uint32_t max_conntrack; /* Connections tracked at once. */
-    uint32_t max_policies;  /* DP_POLICIES entries. */
-    bool read_only;         /* Open existing tables only: no program is
-                             * loaded or attached and nothing written. */
+    uint32_t max_conntrack;          /* Connections tracked at once. */
+    uint32_t max_conntrack_per_port; /* Of which one port may own, 0 for
+                                      * max_conntrack / DP_CT_PORT_SHARE_DIV:
+                                      * see dp_ct_usage_get(). */
+    uint32_t max_policies;           /* DP_POLICIES entries. */
+    bool read_only; /* Open existing tables only: no program is
+                     * loaded or attached and nothing written. */
 };
 
 /* Opens the datapath instance named in 'options', creating its tables on
@@ -105,8 +108,26 @@ void dp_flow_events_close(struct dp_flow_events *);
 struct dp_fw_stats {
     uint64_t ct_full;     /* New connections refused: table full. */
     uint64_t events_lost; /* Flow log events lost: ring buffer full. */
+    uint64_t ct_capacity; /* Connections the conntrack table holds. */
 };
 int dp_fw_stats_get(struct dp *, struct dp_fw_stats *);
+
+/* A port's share of the conntrack table.  Every entry belongs to one local
+ * port (struct dp_ct's 'owner_ifindex'): the sender of the connection's
+ * first packet if it is local, else its receiver.  The fast path refuses a
+ * new connection that would take a port past its share, dropping the
+ * packet as "conntrack-port-limit", so that one port cannot fill the table
+ * and lock every other port out.  Deleting an entry (dp_table_del()) gives
+ * the share back. */
+#define DP_CT_PORT_SHARE_DIV 4 /* The default share: a quarter. */
+
+struct dp_ct_usage {
+    uint64_t tracked; /* Entries the port owns now. */
+    uint64_t max;     /* How many it may own; 0 for no limit. */
+};
+
+/* Reads the share of port 'ifindex'.  ENOENT if it is not a port. */
+int dp_ct_usage_get(struct dp *, uint32_t ifindex, struct dp_ct_usage *);
 
 /* Runs the frame 'frame' ('len' bytes) through the fast path as if it had
  * arrived on device 'ifindex' (a port, or the underlay for DP_TRACE_UPLINK),

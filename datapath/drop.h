@@ -23,7 +23,8 @@
     X(FW_DENY, "firewall-deny")        /* The security policy denies it. */   \
     X(CT_INVALID, "conntrack-invalid") /* Not valid for its connection. */    \
     X(CT_FULL, "conntrack-full")       /* New connection, table full. */      \
-    X(FOREIGN_VTEP, "foreign-vtep")    /* VXLAN from a non-fabric host. */
+    X(FOREIGN_VTEP, "foreign-vtep")    /* VXLAN from a non-fabric host. */    \
+    X(CT_PORT_LIMIT, "conntrack-port-limit") /* Port's share is full. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

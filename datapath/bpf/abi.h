@@ -144,4 +144,20 @@ struct fab_fw_counters {
     __u64 events_lost; /* Flow events the ring buffer had no room for. */
 };
 
+/* The value of fab_ct_ports, by port slot: a port's share of the conntrack
+ * table.  The fast path adds to 'tracked' when it creates an entry the port
+ * owns (struct dp_ct's 'owner_ifindex') and refuses the connection as
+ * "conntrack-port-limit" if that would pass 'max'; whoever deletes an entry
+ * (the fast path replacing an expired one, the loader for the agent)
+ * subtracts.  The loader maps the array into its memory, so that its
+ * subtractions and its stores of 'max' are atomic beside the fast path's
+ * additions.  A race of two deletions can leave 'tracked' off by one;
+ * 'tracked' is signed so that a count that ends up below zero lets
+ * connections through rather than blocking the port. */
+struct fab_ct_port {
+    __s64 tracked; /* Entries the port owns. */
+    __u32 max;     /* How many it may own, 0 for no limit. */
+    __u32 pad;     /* Zero. */
+};
+
 #endif /* datapath/bpf/abi.h */

@@ -10,6 +10,7 @@
 #ifndef DATAPATH_BPF_FIREWALL_H
 #define DATAPATH_BPF_FIREWALL_H 1
 
+#include "datapath/bpf/index.h"
 #include "datapath/bpf/stats.h"
 #include "firewall/ct.h"
 #include "firewall/policy.h"
@@ -400,6 +401,51 @@ fab_fw_related(struct __sk_buff *skb, const struct pkt_info *info,
     return e && !ct_entry_expired(&e->ct, bpf_ktime_get_ns()) ? 0 : -1;
 }
 
+/* Returns the share of the conntrack table of the port in counter slot
+ * 'slot', or NULL. */
+static __always_inline struct fab_ct_port *
+fab_ct_port_get(__u32 slot)
+{
+    return bpf_map_lookup_elem(&fab_ct_ports, &slot);
+}
+
+/* Counts a new entry against 'owner' (NULL: nobody's).  Returns false,
+ * counting nothing, if the owner already has all it may. */
+static __always_inline bool
+fab_ct_charge(struct fab_ct_port *owner)
+{
+    __s64 before;
+
+    if (!owner) {
+        return true;
+    }
+    before = __sync_fetch_and_add(&owner->tracked, 1);
+    if (owner->max && before >= (__s64) owner->max) {
+        __sync_fetch_and_add(&owner->tracked, -1);
+        return false;
+    }
+    return true;
+}
+
+/* Deletes the expired entry of 'key', which port 'owner_ifindex' owns, and
+ * gives the owner its share back.  Only the one deletion that succeeds
+ * does: the agent may be collecting the same entry. */
+static __always_inline void
+fab_ct_release(const struct ct_key *key, __u32 owner_ifindex)
+{
+    const struct fab_port_entry *port;
+    struct fab_ct_port *owner;
+
+    if (bpf_map_delete_elem(&fab_conntrack, key)) {
+        return;
+    }
+    port = owner_ifindex ? fab_port_find(owner_ifindex) : NULL;
+    owner = port ? fab_ct_port_get(port->stats_slot) : NULL;
+    if (owner) {
+        __sync_fetch_and_add(&owner->tracked, -1);
+    }
+}
+
 /* Sends a flow event for a connection that decision 'd' in 'direction'
  * allowed, if its rule asks for logging. */
 static __always_inline void
@@ -425,13 +471,14 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     struct fab_fw_scratch *s = fab_fw_scratch_get();
     bool tracing = fab_tracing(skb);
     struct fab_fw_counters *c;
+    struct fab_ct_port *owner;
     __u64 now = bpf_ktime_get_ns();
     void *data, *end;
     struct dp_ct *e;
     __u8 dir_refused = POLICY_EGRESS;
     bool key_dir = false;
     __u32 off, len, ids;
-    int kind, refused;
+    int kind, refused, err;
 
     if (!s || !info || !a) {
         return TC_ACT_SHOT;
@@ -538,9 +585,21 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
         }
         return 0;
     }
-    if (bpf_map_update_elem(&fab_conntrack, &s->key, &s->entry,
-                            e ? BPF_ANY : BPF_NOEXIST)
-        == -FAB_E2BIG) {
+    s->entry.owner_ifindex = a->src_ifindex ?: a->dst_ifindex;
+    if (e) {
+        fab_ct_release(&s->key, e->owner_ifindex);
+    }
+    owner = fab_ct_port_get(a->src_ifindex ? a->src_slot : a->dst_slot);
+    if (!fab_ct_charge(owner)) {
+        return fab_fw_drop(skb, a,
+                           a->src_ifindex ? POLICY_EGRESS : POLICY_INGRESS,
+                           DP_DROP_CT_PORT_LIMIT);
+    }
+    err = bpf_map_update_elem(&fab_conntrack, &s->key, &s->entry, BPF_NOEXIST);
+    if (err && owner) {
+        __sync_fetch_and_add(&owner->tracked, -1);
+    }
+    if (err == -FAB_E2BIG) {
         c = fab_fw_counters_get();
         if (c) {
             c->ct_full++;

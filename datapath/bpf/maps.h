@@ -151,6 +151,16 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_conntrack SEC(".maps");
 
+/* Each port's share of fab_conntrack, by port slot (struct fab_ct_port). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4096 + FAB_SLOT_FIRST_PORT);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct fab_ct_port);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_ct_ports SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 262144);

@@ -273,10 +273,11 @@ table_count(enum dp_table table)
     return n;
 }
 
-/* Returns the conntrack entry for a TCP flow between 'a' and 'b'. */
-static bool
-ct_find(uint32_t a_ip, uint16_t a_port, uint32_t b_ip, uint16_t b_port,
-        struct dp_ct *entry)
+/* Returns the conntrack key of a TCP flow from 'a' to 'b' on VNI A, and
+ * in '*reply' which way it goes in the key. */
+static struct ct_key
+ct_tcp_key(uint32_t a_ip, uint16_t a_port, uint32_t b_ip, uint16_t b_port,
+           bool *reply)
 {
     struct pkt_info info = {
         .l3_proto = PKT_ETH_P_IPV4,
@@ -287,10 +288,20 @@ ct_find(uint32_t a_ip, uint16_t a_port, uint32_t b_ip, uint16_t b_port,
         .dport = htons(b_port),
     };
     struct ct_key key;
-    bool reply;
 
-    assert_int_equal(ct_key_from_info(&info, FX_VNI_A, &key, &reply),
+    assert_int_equal(ct_key_from_info(&info, FX_VNI_A, &key, reply),
                      CT_KEY_FLOW);
+    return key;
+}
+
+/* Returns the conntrack entry for a TCP flow between 'a' and 'b'. */
+static bool
+ct_find(uint32_t a_ip, uint16_t a_port, uint32_t b_ip, uint16_t b_port,
+        struct dp_ct *entry)
+{
+    bool reply;
+    struct ct_key key = ct_tcp_key(a_ip, a_port, b_ip, b_port, &reply);
+
     return dp_table_get(fx.dp, DP_CONNTRACK, &key, entry) == 0;
 }
 
@@ -708,27 +719,131 @@ test_conntrack_full(void **state)
     table_clear(DP_CONNTRACK);
 }
 
+/* Restarts the datapath with a share of 'max' connections per port (0 for
+ * the default), as an agent restarted with --conntrack-port-max would. */
+static void
+restart_with_port_max(uint32_t max)
+{
+    struct dp_options options = {.bpffs = "/sys/fs/bpf",
+                                 .instance = strrchr(fx.pin_dir, '/') + 1,
+                                 .max_conntrack_per_port = max};
+
+    dp_close(fx.dp);
+    fx.dp = NULL;
+    assert_int_equal(dp_open(&options, &fx.dp), 0);
+}
+
+static uint64_t
+ct_tracked(enum fx_port_id id)
+{
+    struct dp_ct_usage usage;
+
+    assert_int_equal(dp_ct_usage_get(fx.dp, port(id)->ifindex, &usage), 0);
+    return usage.tracked;
+}
+
+/* A port may own only its share of the conntrack table: past it, its new
+ * connections are dropped and counted as "conntrack-port-limit", while
+ * other ports still open theirs.  Deleting an entry, or the fast path
+ * replacing an expired one, gives the share back. */
+static void
+test_conntrack_port_limit(void **state)
+{
+    uint8_t inner[CRAFT_MAX_FRAME], frame[CRAFT_MAX_FRAME];
+    uint64_t limit_drops, full_drops;
+    struct dp_ct_usage usage;
+    struct dp_ct entry;
+    struct ct_key key;
+    bool reply;
+    size_t len, ilen;
+
+    (void) state;
+    restart_with_port_max(4);
+    limit_drops = drops(port(FX_P1)->ifindex, DP_DROP_CT_PORT_LIMIT);
+    full_drops = drops(port(FX_P1)->ifindex, DP_DROP_CT_FULL);
+    assert_int_equal(dp_ct_usage_get(fx.dp, port(FX_P1)->ifindex, &usage), 0);
+    assert_int_equal(usage.max, 4);
+    assert_int_equal(usage.tracked, 0);
+
+    /* Web opens its four, then a fifth is refused: a flood of SYNs from
+     * new ports. */
+    for (uint16_t sport = 40000; sport < 40004; sport++) {
+        len = tcp_between(frame, FX_P1, FX_P2, sport, 5432, TCP_SYN);
+        run_port(FX_P1, frame, len);
+        assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    }
+    assert_int_equal(ct_tracked(FX_P1), 4);
+    for (uint16_t sport = 40004; sport < 40104; sport++) {
+        len = tcp_between(frame, FX_P1, FX_P2, sport, 5432, TCP_SYN);
+        run_port(FX_P1, frame, len);
+        assert_int_equal(res.verdict, TC_ACT_SHOT);
+    }
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_CT_PORT_LIMIT),
+                     limit_drops + 100);
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_CT_FULL), full_drops);
+    assert_int_equal(table_count(DP_CONNTRACK), 4);
+    assert_int_equal(ct_tracked(FX_P1), 4);
+
+    /* Its connections carry on. */
+    len = tcp_between(frame, FX_P2, FX_P1, 5432, 40000, TCP_SYNACK);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+    /* Another port's new connection, here one that a remote endpoint
+     * opens to db, takes db's share, not web's. */
+    ilen = tcp_frame(inner, fx_remote_mac, port(FX_P2)->mac, FX_REMOTE_IP,
+                     port(FX_P2)->ip4, 41000, 5432, TCP_SYN);
+    len = vxlan_from(frame, FX_VTEP_REMOTE, WEB, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(ct_tracked(FX_P2), 1);
+    assert_int_equal(ct_tracked(FX_P1), 4);
+
+    /* The agent deletes one of web's: web may open one more. */
+    key = ct_tcp_key(port(FX_P1)->ip4, 40000, port(FX_P2)->ip4, 5432, &reply);
+    assert_int_equal(dp_table_del(fx.dp, DP_CONNTRACK, &key), 0);
+    assert_int_equal(ct_tracked(FX_P1), 3);
+    len = tcp_between(frame, FX_P1, FX_P2, 40200, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(ct_tracked(FX_P1), 4);
+
+    /* One of web's expires; a new connection on its ports replaces it, and
+     * the count stays right. */
+    key = ct_tcp_key(port(FX_P1)->ip4, 40001, port(FX_P2)->ip4, 5432, &reply);
+    assert_int_equal(dp_table_get(fx.dp, DP_CONNTRACK, &key, &entry), 0);
+    assert_int_equal(entry.owner_ifindex, port(FX_P1)->ifindex);
+    entry.ct.state = CT_CLOSE;
+    entry.ct.last_seen_ns = 1;
+    assert_int_equal(dp_table_set(fx.dp, DP_CONNTRACK, &key, &entry), 0);
+    len = tcp_between(frame, FX_P1, FX_P2, 40001, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(ct_tracked(FX_P1), 4);
+    assert_int_equal(table_count(DP_CONNTRACK), 5);
+
+    /* Collecting everything gives every share back. */
+    table_clear(DP_CONNTRACK);
+    assert_int_equal(ct_tracked(FX_P1), 0);
+    assert_int_equal(ct_tracked(FX_P2), 0);
+    restart_with_port_max(0);
+    assert_int_equal(dp_ct_usage_get(fx.dp, port(FX_P1)->ifindex, &usage), 0);
+    assert_int_equal(usage.max, 65536 / DP_CT_PORT_SHARE_DIV);
+}
+
 /* Expired entries count as missing: a TCP ACK of a long-gone connection is
  * judged afresh, and refused. */
 static void
 test_expired_entry_is_a_miss(void **state)
 {
     uint8_t frame[CRAFT_MAX_FRAME];
-    struct pkt_info info = {
-        .l3_proto = PKT_ETH_P_IPV4,
-        .l4_proto = 6,
-        .src4 = htonl(port(FX_P1)->ip4),
-        .dst4 = htonl(port(FX_P2)->ip4),
-        .sport = htons(40000),
-        .dport = htons(5432),
-    };
     struct dp_ct old = {.ct = {.state = CT_ESTABLISHED, .proto = 6}};
     struct ct_key key;
     bool reply;
     size_t len;
 
     (void) state;
-    ct_key_from_info(&info, FX_VNI_A, &key, &reply);
+    key = ct_tcp_key(port(FX_P1)->ip4, 40000, port(FX_P2)->ip4, 5432, &reply);
     old.ct.orig_key_dir = reply;
     old.ct.state = CT_CLOSE; /* Expires 10 s after its last packet... */
     old.ct.last_seen_ns = 1; /* ...which came at boot. */
@@ -840,6 +955,7 @@ main(void)
         T(test_encap_carries_group),
         T(test_trace_has_no_side_effects),
         T(test_conntrack_full),
+        T(test_conntrack_port_limit),
         T(test_expired_entry_is_a_miss),
         T(test_ipv6_connection_and_nd),
     };

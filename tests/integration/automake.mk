@@ -24,3 +24,5 @@ TESTS += tests/integration/firewall.sh
 EXTRA_DIST += tests/integration/firewall.sh
 TESTS += tests/integration/firewall-conntrack-full.sh
 EXTRA_DIST += tests/integration/firewall-conntrack-full.sh
+TESTS += tests/integration/firewall-conntrack-fair.sh
+EXTRA_DIST += tests/integration/firewall-conntrack-fair.sh

@@ -5,7 +5,9 @@
 # 30 s to expire.)
 #
 #   host A: vmA1 "web"
-#   host B: vmB1 "db", conntrack table of CT_MAX entries
+#   host B: vmB1 "db", conntrack table of CT_MAX entries, all of which
+#           vmB1 may take (tests/integration/firewall-conntrack-fair.sh
+#           is about the share of one port)
 #
 # Needs root, jq, curl and nc (OpenBSD).
 set -euo pipefail
@@ -18,7 +20,8 @@ fab_setup
 require_cmd curl nc
 fab_controlled_cloud A B
 fab_agent_start_controlled A
-fab_agent_start_controlled B --conntrack-max "$CT_MAX"
+fab_agent_start_controlled B --conntrack-max "$CT_MAX" \
+    --conntrack-port-max $((2 * CT_MAX))
 
 fabctl network create blue --cidr 10.0.0.0/24 --vni 100 >/dev/null
 fab_network blue 100
