@@ -54,13 +54,11 @@
 
 #include <jansson.h>
 
+#include "controller/store.h"
 #include "utils/names.h"
 
 struct desired;
 struct flowlogs;
-struct store;
-struct store_obj;
-struct store_txn;
 
 #define API_LIST_DEFAULT 100    /* List page size without "limit". */
 #define API_LIST_MAX 1000       /* Largest "limit". */
@@ -96,9 +94,8 @@ struct store_txn;
 #define API_NAME_MAX NAMES_OBJECT_MAX
 #define API_DEVICE_MAX NAMES_DEVICE_MAX
 
-/* Returned by store_list() callbacks to stop early without an error: it is
- * negative, so it never collides with an errno value. */
-#define API_STOP (-1)
+/* Returned by store_list() callbacks to stop early without an error. */
+#define API_STOP STORE_STOP
 
 /* Why a request failed. */
 struct api_error {
@@ -457,12 +454,6 @@ int api_qos_delete(struct api *, const char *name, const json_t *in,
  * 400 naming 'field' otherwise. */
 int api_qos_check_ref(struct store_txn *, const json_t *value,
                       const char *field, const char *what, struct api_error *);
-/* Returns the parameters of stored policy body 'policy' as a desired-state
- * document sees them: {"egress_rate", "egress_burst", "egress_min_rate",
- * "egress_priority", "ingress_rate", "ingress_burst", "dscp"}, each
- * present only when the policy sets it ("egress_priority" from the
- * policy's "priority"). */
-json_t *api_qos_resolve(const json_t *policy);
 
 /* Hosts (controller/api-hosts.c). */
 int api_host_register(struct api *, const json_t *in, json_t **out,

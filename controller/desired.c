@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/api.h"
 #include "controller/store.h"
 #include "utils/util.h"
 
@@ -35,6 +34,56 @@ desired_destroy(struct desired *d)
         json_decref(d->hosts);
         free(d);
     }
+}
+
+/* Returns the string member 'key' of JSON object 'obj', or NULL. */
+static const char *
+get_string(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* Returns the parameters of stored QoS policy body 'policy' as a port's
+ * "qos" in a document: {"egress_rate", "egress_burst", "egress_min_rate",
+ * "egress_priority", "ingress_rate", "ingress_burst", "dscp"}, each present
+ * only when the policy sets it ("egress_priority" from its "priority"). */
+static json_t *
+qos_params(const json_t *policy)
+{
+    static const char *const dirs[] = {"egress", "ingress"};
+    const json_t *min_rate =
+        json_object_get(json_object_get(policy, "egress"), "min_rate");
+    const json_t *priority = json_object_get(policy, "priority");
+    json_t *qos = json_object();
+    const json_t *dscp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        const json_t *dir = json_object_get(policy, dirs[i]);
+        const json_t *rate = json_object_get(dir, "rate");
+        const json_t *burst = json_object_get(dir, "burst");
+        char key[32];
+
+        if (rate) {
+            snprintf(key, sizeof key, "%s_rate", dirs[i]);
+            json_object_set(qos, key, (json_t *) rate);
+        }
+        if (burst) {
+            snprintf(key, sizeof key, "%s_burst", dirs[i]);
+            json_object_set(qos, key, (json_t *) burst);
+        }
+    }
+    if (min_rate) {
+        json_object_set(qos, "egress_min_rate", (json_t *) min_rate);
+    }
+    /* Only egress is shaped, so the policy's priority is egress's. */
+    if (priority) {
+        json_object_set(qos, "egress_priority", (json_t *) priority);
+    }
+    dscp = json_object_get(policy, "dscp");
+    if (dscp) {
+        json_object_set(qos, "dscp", (json_t *) dscp);
+    }
+    return qos;
 }
 
 /* What desired_compute() gathers while walking the store. */
@@ -75,12 +124,12 @@ port_identity(struct store_txn *txn, const char *name, json_int_t *identity)
 
 /* Resolves the QoS of port 'body' in 'network': its own policy, or else
  * its network's "default_qos".  Stores into '*qos' the parameters of
- * api_qos_resolve(), or NULL when no policy applies or the policy sets
+ * qos_params(), or NULL when no policy applies or the policy sets
  * nothing. */
 static int
 port_qos(struct walk *w, const json_t *body, const char *network, json_t **qos)
 {
-    const char *policy = api_get_string(body, "qos");
+    const char *policy = get_string(body, "qos");
     struct store_obj obj;
     int error;
 
@@ -92,7 +141,7 @@ port_qos(struct walk *w, const json_t *body, const char *network, json_t **qos)
         } else if (error) {
             return error;
         }
-        policy = api_get_string(obj.body, "default_qos");
+        policy = get_string(obj.body, "default_qos");
         policy = policy ? xstrdup(policy) : NULL;
         store_obj_clear(&obj);
     } else if (policy) {
@@ -108,7 +157,7 @@ port_qos(struct walk *w, const json_t *body, const char *network, json_t **qos)
     } else if (error) {
         return error;
     }
-    *qos = api_qos_resolve(obj.body);
+    *qos = qos_params(obj.body);
     store_obj_clear(&obj);
     if (!json_object_size(*qos)) {
         json_decref(*qos);
@@ -128,16 +177,16 @@ local_port_cb(const struct store_obj *index, void *w_)
     int error;
 
     if (strncmp(index->name, w->prefix, len)) {
-        return API_STOP;
+        return STORE_STOP;
     }
     error = store_get(w->txn, "port", index->name + len, &obj);
     if (error == ENOENT) {
         return 0;
     } else if (error) {
         w->error = error;
-        return API_STOP;
+        return STORE_STOP;
     }
-    network = api_get_string(obj.body, "network");
+    network = get_string(obj.body, "network");
     port = json_pack("{sssOsOsOsO}", "name", obj.name, "network",
                      json_object_get(obj.body, "network"), "device",
                      json_object_get(obj.body, "device"), "mac",
@@ -160,7 +209,7 @@ local_port_cb(const struct store_obj *index, void *w_)
         w->error = error;
         json_decref(port);
         store_obj_clear(&obj);
-        return API_STOP;
+        return STORE_STOP;
     }
     if (qos) {
         json_object_set_new(port, "qos", qos);
@@ -201,13 +250,13 @@ remote_cb(const struct store_obj *index, void *w_)
 {
     struct walk *w = w_;
     size_t len = strlen(w->prefix);
-    const char *host = api_get_string(index->body, "host");
+    const char *host = get_string(index->body, "host");
     json_int_t identity;
     const char *vtep;
     json_t *remote;
 
     if (strncmp(index->name, w->prefix, len)) {
-        return API_STOP;
+        return STORE_STOP;
     }
     if (!host || !strcmp(host, w->host)) {
         return 0;
@@ -217,7 +266,7 @@ remote_cb(const struct store_obj *index, void *w_)
         w->error = port_identity(w->txn, index->name + len, &identity);
     }
     if (w->error) {
-        return API_STOP;
+        return STORE_STOP;
     }
     if (vtep) {
         remote = json_pack("{sssOsOss}", "network", w->network, "mac",
@@ -271,7 +320,7 @@ walk_networks(struct walk *w, json_t *networks)
                             json_object_get(obj.body, "mtu"));
         /* Absent means "allow", which keeps the documents of clouds
          * without a firewall as they were. */
-        action = api_get_string(obj.body, "default_action");
+        action = get_string(obj.body, "default_action");
         if (action && strcmp(action, "allow")) {
             json_object_set_new(network, "default_action",
                                 json_string(action));
@@ -283,7 +332,7 @@ walk_networks(struct walk *w, json_t *networks)
         w->prefix = prefix;
         w->network = names[i];
         error = store_list(w->txn, "net-port", prefix, 0, remote_cb, w);
-        if (error == API_STOP) {
+        if (error == STORE_STOP) {
             error = w->error;
         }
         free(prefix);
@@ -333,8 +382,8 @@ compile_rule(struct walk *w, const json_t *rule)
 {
     static const char *const copied[] = {"id", "group", "direction",
                                          "protocol"};
-    const char *ports = api_get_string(rule, "ports");
-    const char *peer_group = api_get_string(rule, "peer_group");
+    const char *ports = get_string(rule, "ports");
+    const char *peer_group = get_string(rule, "peer_group");
     const json_t *peer_cidr = json_object_get(rule, "peer_cidr");
     const json_t *icmp_type = json_object_get(rule, "icmp_type");
     json_t *out = json_object();
@@ -380,14 +429,14 @@ static int
 rule_cb(const struct store_obj *obj, void *rw_)
 {
     struct rule_walk *rw = rw_;
-    const char *direction = api_get_string(obj->body, "direction");
+    const char *direction = get_string(obj->body, "direction");
 
     if (strncmp(obj->name, rw->prefix, strlen(rw->prefix))) {
-        return API_STOP;
+        return STORE_STOP;
     }
     json_array_append_new(rw->rules, compile_rule(rw->w, obj->body));
     if (rw->w->error) {
-        return API_STOP;
+        return STORE_STOP;
     }
     if (direction && !strcmp(direction, "ingress")) {
         rw->ingress = true;
@@ -425,7 +474,7 @@ compile_identity(struct walk *w, json_int_t id, json_t **identityp)
         rw.prefix = prefix;
         error = store_list(w->txn, "sg-rule", prefix, 0, rule_cb, &rw);
         free(prefix);
-        if (error == API_STOP) {
+        if (error == STORE_STOP) {
             error = w->error;
         }
         if (error) {
@@ -516,7 +565,7 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
     prefix = xasprintf("%s/", host);
     w.prefix = prefix;
     error = store_list(txn, "host-port", prefix, 0, local_port_cb, &w);
-    if (error == API_STOP) {
+    if (error == STORE_STOP) {
         error = w.error;
     }
     if (!error) {
@@ -564,14 +613,14 @@ static char *
 element_key(const char *kind, const json_t *element)
 {
     if (!strcmp(kind, "remote")) {
-        return xasprintf("%s/%s", api_get_string(element, "network") ?: "",
-                         api_get_string(element, "mac") ?: "");
+        return xasprintf("%s/%s", get_string(element, "network") ?: "",
+                         get_string(element, "mac") ?: "");
     }
     if (!strcmp(kind, "identity")) {
         return xasprintf("%" JSON_INTEGER_FORMAT,
                          json_integer_value(json_object_get(element, "id")));
     }
-    return xstrdup(api_get_string(element, "name") ?: "");
+    return xstrdup(get_string(element, "name") ?: "");
 }
 
 /* Returns an object that maps the keys of the elements of 'list' to the

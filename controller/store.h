@@ -28,12 +28,12 @@ struct store_txn;
 
 /* One stored object. */
 struct store_obj {
-    char *kind;                 /* E.g. "network". */
-    char *name;                 /* Unique within its kind. */
-    json_t *body;               /* Owned reference. */
-    int64_t version;            /* 1 on creation, +1 per update. */
-    int64_t create_revision;    /* Store revision that created it. */
-    int64_t mod_revision;       /* Store revision that last changed it. */
+    char *kind;              /* E.g. "network". */
+    char *name;              /* Unique within its kind. */
+    json_t *body;            /* Owned reference. */
+    int64_t version;         /* 1 on creation, +1 per update. */
+    int64_t create_revision; /* Store revision that created it. */
+    int64_t mod_revision;    /* Store revision that last changed it. */
 };
 
 void store_obj_clear(struct store_obj *);
@@ -70,8 +70,8 @@ void store_abort(struct store_txn *);
 int store_get(struct store_txn *, const char *kind, const char *name,
               struct store_obj *);
 
-#define STORE_CREATE 0          /* expected_version: must not exist yet. */
-#define STORE_ANY (-1)          /* expected_version: whatever is there. */
+#define STORE_CREATE 0 /* expected_version: must not exist yet. */
+#define STORE_ANY (-1) /* expected_version: whatever is there. */
 
 /* Writes 'body' (a new reference is taken) as (kind, name).  With
  * STORE_CREATE it fails with EEXIST if the object exists; with a version N
@@ -87,8 +87,10 @@ int store_delete(struct store_txn *, const char *kind, const char *name,
 
 /* Calls 'cb' for up to 'limit' objects of 'kind' (0: no limit) whose names
  * sort after 'after' (NULL: from the start), in name order.  Stops early
- * and returns 'cb''s value if it is non-zero. */
+ * and returns 'cb''s value if it is non-zero: an errno value, or STORE_STOP
+ * to stop without an error. */
 typedef int store_list_cb(const struct store_obj *, void *aux);
+#define STORE_STOP (-1) /* Negative: never an errno value. */
 int store_list(struct store_txn *, const char *kind, const char *after,
                size_t limit, store_list_cb *, void *aux);
 
