@@ -1,6 +1,7 @@
 #include "agent/state.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -1557,6 +1558,328 @@ state_from_json(const struct json_t *root, struct state **statep,
     return 0;
 }
 
+/* The lists of elements, by enum state_kind, and what one element is
+ * called. */
+static const char *const kind_lists[STATE_N_KINDS] = {"networks", "ports",
+                                                      "remotes", "identities"};
+static const char *const kind_names[STATE_N_KINDS] = {"network", "port",
+                                                      "remote", "identity"};
+
+const char *
+state_kind_name(enum state_kind kind)
+{
+    return kind < STATE_N_KINDS ? kind_names[kind] : "?";
+}
+
+/* Finds the element that error message 'msg' is about: every message of
+ * field_error() starts with the path of its object ("ports[3].mac: ...").
+ * Returns true, with the element's list and index in '*kind' and '*index'
+ * and the message without the element's path in '*rest', if it is about an
+ * element of a list; false if it is about the document or its "host". */
+static bool
+error_element(const char *msg, enum state_kind *kind, size_t *index,
+              const char **rest)
+{
+    for (int k = 0; k < STATE_N_KINDS; k++) {
+        size_t len = strlen(kind_lists[k]);
+        unsigned long long i;
+        char *end;
+
+        if (strncmp(msg, kind_lists[k], len) || msg[len] != '['
+            || !isdigit((unsigned char) msg[len + 1])) {
+            continue;
+        }
+        errno = 0;
+        i = strtoull(msg + len + 1, &end, 10);
+        if (errno || *end != ']' || i > SIZE_MAX) {
+            return false;
+        }
+        end++;
+        if (*end == '.') {
+            end++;
+        } else if (!strncmp(end, ": ", 2)) {
+            end += 2;
+        }
+        *kind = k;
+        *index = i;
+        *rest = end;
+        return true;
+    }
+    return false;
+}
+
+/* A document being cut down to what can be applied. */
+struct partial {
+    json_t *doc;                   /* A copy of the document, whose bad
+                                    * elements are being removed. */
+    size_t *orig[STATE_N_KINDS];   /* Per list, the index each element
+                                    * left in 'doc' had in the original. */
+    struct state_skip *skipped;    /* What was removed, and why. */
+    size_t n_skipped;              /* Number of 'skipped'. */
+    char **reasons[STATE_N_KINDS]; /* Per list and element of 'doc', why
+                                    * it goes in this round, or NULL. */
+};
+
+/* Returns the name a condition gives element 'obj' of list 'kind', which
+ * was element 'orig' of the original document. */
+static char *
+element_name(enum state_kind kind, const json_t *obj, size_t orig)
+{
+    const char *name = json_string_value(json_object_get(obj, "name"));
+    const char *net = json_string_value(json_object_get(obj, "network"));
+    const char *mac = json_string_value(json_object_get(obj, "mac"));
+    const json_t *id = json_object_get(obj, "id");
+
+    if ((kind == STATE_KIND_NETWORK || kind == STATE_KIND_PORT) && name
+        && *name) {
+        return xstrdup(name);
+    } else if (kind == STATE_KIND_REMOTE && net && mac) {
+        return xasprintf("%s/%s", net, mac);
+    } else if (kind == STATE_KIND_IDENTITY && json_is_integer(id)) {
+        return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    }
+    return xasprintf("%s[%zu]", kind_lists[kind], orig);
+}
+
+/* Marks element 'i' of list 'kind' of 'p' to go, because of 'reason'
+ * (appended to what it already has). */
+static void
+partial_mark(struct partial *p, enum state_kind kind, size_t i,
+             const char *reason)
+{
+    char **r = &p->reasons[kind][i];
+    char *joined = *r ? xasprintf("%s; %s", *r, reason) : xstrdup(reason);
+
+    free(*r);
+    *r = joined;
+}
+
+/* Whether some element of list 'kind' of 'p' that stays has member 'key'
+ * equal to 'value'. */
+static bool
+partial_keeps(const struct partial *p, enum state_kind kind, const char *key,
+              const json_t *value)
+{
+    const json_t *list = json_object_get(p->doc, kind_lists[kind]);
+
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        if (!p->reasons[kind][i]
+            && json_equal(json_object_get(json_array_get(list, i), key),
+                          (json_t *) value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Marks every element of list 'kind' whose member 'key' refers to element
+ * 'obj' of list 'parent' ('obj''s member 'parent_key'), which goes, unless
+ * another element of 'parent' that stays answers to the same value. */
+static void
+partial_mark_dependents(struct partial *p, enum state_kind parent,
+                        const json_t *obj, const char *parent_key,
+                        const char *why, enum state_kind kind, const char *key)
+{
+    const json_t *value = json_object_get(obj, parent_key);
+    const json_t *list = json_object_get(p->doc, kind_lists[kind]);
+
+    if (!value || partial_keeps(p, parent, parent_key, value)) {
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        if (!p->reasons[kind][i]
+            && json_equal(json_object_get(json_array_get(list, i), key),
+                          (json_t *) value)) {
+            partial_mark(p, kind, i, why);
+        }
+    }
+}
+
+/* Removes from 'p->doc' the elements marked to go, recording them. */
+static void
+partial_remove(struct partial *p)
+{
+    for (int k = 0; k < STATE_N_KINDS; k++) {
+        json_t *list = json_object_get(p->doc, kind_lists[k]);
+        size_t n = json_array_size(list), kept = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            if (!p->reasons[k][i]) {
+                p->orig[k][kept++] = p->orig[k][i];
+                continue;
+            }
+            p->skipped =
+                xrealloc(p->skipped, (p->n_skipped + 1) * sizeof *p->skipped);
+            p->skipped[p->n_skipped++] = (struct state_skip){
+                .kind = k,
+                .name =
+                    element_name(k, json_array_get(list, i), p->orig[k][i]),
+                .reason = p->reasons[k][i],
+            };
+        }
+        /* From the end, so that the indices still to visit stay valid.
+         * The reasons went to 'skipped'. */
+        for (size_t i = n; i-- > 0;) {
+            if (p->reasons[k][i]) {
+                json_array_remove(list, i);
+                p->reasons[k][i] = NULL;
+            }
+        }
+    }
+}
+
+static void
+partial_destroy(struct partial *p)
+{
+    for (int k = 0; k < STATE_N_KINDS; k++) {
+        size_t n = json_array_size(json_object_get(p->doc, kind_lists[k]));
+
+        for (size_t i = 0; p->reasons[k] && i < n; i++) {
+            free(p->reasons[k][i]);
+        }
+        free(p->orig[k]);
+        free(p->reasons[k]);
+    }
+    for (size_t i = 0; i < p->n_skipped; i++) {
+        free(p->skipped[i].name);
+        free(p->skipped[i].reason);
+    }
+    free(p->skipped);
+    json_decref(p->doc);
+}
+
+/* Marks to go what 'errors' (of a parse of 'p->doc') blames on elements,
+ * and what depends on them.  Returns false if some error is about no
+ * element. */
+static bool
+partial_blame(struct partial *p, const struct state_errors *errors)
+{
+    static const struct {
+        enum state_kind parent; /* An element that goes... */
+        const char *parent_key; /* ...with this member... */
+        enum state_kind kind;   /* ...takes the elements of this list... */
+        const char *key;        /* ...whose member refers to it. */
+    } deps[] = {
+        {STATE_KIND_NETWORK, "name", STATE_KIND_PORT, "network"},
+        {STATE_KIND_NETWORK, "name", STATE_KIND_REMOTE, "network"},
+        {STATE_KIND_IDENTITY, "id", STATE_KIND_PORT, "identity"},
+    };
+
+    bool others = false;
+
+    for (size_t i = 0; i < errors->n; i++) {
+        enum state_kind kind;
+        const char *rest;
+        size_t index;
+
+        if (!error_element(errors->msgs[i], &kind, &index, &rest)
+            || index >= json_array_size(
+                   json_object_get(p->doc, kind_lists[kind]))) {
+            return false;
+        }
+        others |= kind != STATE_KIND_NETWORK;
+    }
+    /* A network's own trouble may come from elements that are wrong (a
+     * flood list counts the ports it would hold, duplicates among them),
+     * so networks wait for the round where nothing else is wrong. */
+    for (size_t i = 0; i < errors->n; i++) {
+        enum state_kind kind;
+        const char *rest;
+        size_t index;
+
+        error_element(errors->msgs[i], &kind, &index, &rest);
+        if (!others || kind != STATE_KIND_NETWORK) {
+            partial_mark(p, kind, index, rest);
+        }
+    }
+    for (size_t d = 0; d < ARRAY_SIZE(deps); d++) {
+        const json_t *parents =
+            json_object_get(p->doc, kind_lists[deps[d].parent]);
+
+        for (size_t i = 0; i < json_array_size(parents); i++) {
+            const json_t *obj = json_array_get(parents, i);
+            char *name, *why;
+
+            if (!p->reasons[deps[d].parent][i]) {
+                continue;
+            }
+            name =
+                element_name(deps[d].parent, obj, p->orig[deps[d].parent][i]);
+            why = xasprintf("%s \"%s\" is left out: %s",
+                            kind_names[deps[d].parent], name,
+                            p->reasons[deps[d].parent][i]);
+            partial_mark_dependents(p, deps[d].parent, obj, deps[d].parent_key,
+                                    why, deps[d].kind, deps[d].key);
+            free(why);
+            free(name);
+        }
+    }
+    return true;
+}
+
+/* Parses 'root' strictly and, if 'underlay_mtu' is not 0, checks its MTUs.
+ * Returns 0 with the model in '*statep', or EINVAL with every problem in
+ * 'errors'. */
+static int
+parse_fitting(const json_t *root, uint32_t underlay_mtu, struct state **statep,
+              struct state_errors *errors)
+{
+    int error = state_from_json(root, statep, errors);
+
+    if (!error && underlay_mtu
+        && state_check_mtus(*statep, underlay_mtu, errors)) {
+        state_destroy(*statep);
+        *statep = NULL;
+        error = EINVAL;
+    }
+    return error;
+}
+
+int
+state_from_json_partial(const struct json_t *root, uint32_t underlay_mtu,
+                        struct state **statep, struct state_errors *errors)
+{
+    struct partial p = {.doc = NULL};
+    struct state_errors round;
+    int error;
+
+    state_errors_init(&round);
+    error = parse_fitting(root, underlay_mtu, statep, &round);
+    if (!error || !json_is_object(root)) {
+        goto out;
+    }
+    p.doc = json_deep_copy(root);
+    for (int k = 0; k < STATE_N_KINDS; k++) {
+        size_t n = json_array_size(json_object_get(root, kind_lists[k]));
+
+        p.orig[k] = xcalloc(n, sizeof *p.orig[k]);
+        p.reasons[k] = xcalloc(n, sizeof *p.reasons[k]);
+        for (size_t i = 0; i < n; i++) {
+            p.orig[k][i] = i;
+        }
+    }
+    /* Each round leaves out at least one element, so this ends. */
+    while (error && partial_blame(&p, &round)) {
+        partial_remove(&p);
+        state_errors_destroy(&round);
+        error = parse_fitting(p.doc, underlay_mtu, statep, &round);
+    }
+    if (!error) {
+        (*statep)->skipped = p.skipped;
+        (*statep)->n_skipped = p.n_skipped;
+        p.skipped = NULL;
+        p.n_skipped = 0;
+    }
+
+out:
+    for (size_t i = 0; error && i < round.n; i++) {
+        state_errors_add(errors, "%s", round.msgs[i]);
+    }
+    state_errors_destroy(&round);
+    partial_destroy(&p);
+    return error;
+}
+
 int
 state_parse(const char *text, size_t len, struct state **statep,
             struct state_errors *errors)
@@ -1660,6 +1983,11 @@ state_destroy(struct state *s)
         free(id->rules);
     }
     free(s->identities);
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        free(s->skipped[i].name);
+        free(s->skipped[i].reason);
+    }
+    free(s->skipped);
     free(s);
 }
 

@@ -9,7 +9,13 @@
  *
  * One check needs the host: an explicit network MTU must fit inside the
  * underlay MTU minus the VXLAN overhead.  state_check_mtus() does it given
- * the underlay MTU, which the caller looks up. */
+ * the underlay MTU, which the caller looks up.
+ *
+ * An agent applies what it can: state_from_json_partial() leaves out the
+ * networks, ports, remotes and identities that are wrong (or that do not
+ * fit the underlay), says why for each, and keeps the rest, so that one bad
+ * object never freezes a host.  state_parse() and state_from_json() are
+ * strict: any problem refuses the document (fabric-agent --check). */
 #ifndef AGENT_STATE_H
 #define AGENT_STATE_H 1
 
@@ -173,6 +179,29 @@ struct state_identity {
     size_t n_rules;           /* Number of 'rules'. */
 };
 
+/* The lists of a document whose elements stand alone: an error in one of
+ * them leaves that element out (see state_from_json_partial()). */
+enum state_kind {
+    STATE_KIND_NETWORK,  /* "networks" */
+    STATE_KIND_PORT,     /* "ports" */
+    STATE_KIND_REMOTE,   /* "remotes" */
+    STATE_KIND_IDENTITY, /* "identities" */
+    STATE_N_KINDS
+};
+
+/* Returns the word that names 'kind' in conditions ("network", "port",
+ * "remote", "identity"). */
+const char *state_kind_name(enum state_kind kind);
+
+/* An element of a document that was left out, and why. */
+struct state_skip {
+    enum state_kind kind; /* The list it was in. */
+    char *name;           /* Its name: a network's or port's "name", a
+                           * remote's "NETWORK/MAC", an identity's "id";
+                           * its path ("ports[3]") if it has none. */
+    char *reason;         /* What is wrong with it, one line. */
+};
+
 /* A validated desired-state document. */
 struct state {
     struct state_host host;            /* This host. */
@@ -184,6 +213,9 @@ struct state {
     size_t n_remotes;                  /* Number of 'remotes'. */
     struct state_identity *identities; /* Identities of local ports. */
     size_t n_identities;               /* Number of 'identities'. */
+    struct state_skip *skipped;        /* Elements left out, from
+                                        * state_from_json_partial(). */
+    size_t n_skipped;                  /* Number of 'skipped'. */
 };
 
 /* Returns the identity 'id' of 's', or NULL if it has none. */
@@ -199,6 +231,19 @@ int state_parse(const char *text, size_t len, struct state **statep,
 /* Like state_parse(), for a document already decoded by jansson. */
 int state_from_json(const struct json_t *, struct state **statep,
                     struct state_errors *errors);
+
+/* Like state_from_json(), but what is wrong with one element of
+ * "networks", "ports", "remotes" or "identities" leaves out only that
+ * element, and what depends on it (the ports and remotes of a network left
+ * out, the ports of an identity left out), recording each in the model's
+ * 'skipped' with the reason; everything else is in the model.  If
+ * 'underlay_mtu' is not 0, a network whose MTU does not fit it
+ * (state_check_mtus()) is left out the same way.  Returns EINVAL, with the
+ * reasons in 'errors', only for what no element explains: a document that
+ * is not an object, an unknown top-level key, a bad "host". */
+int state_from_json_partial(const struct json_t *, uint32_t underlay_mtu,
+                            struct state **statep,
+                            struct state_errors *errors);
 
 /* Checks the networks' explicit MTUs against 'underlay_mtu', the MTU of the
  * device named in host.underlay.  Returns 0 or EINVAL, appending a message

@@ -1062,6 +1062,256 @@ test_all_errors_reported(void **state)
     assert_int_equal(n, 6);
 }
 
+/* Parses 'text' (single-quoted) with state_from_json_partial() and
+ * 'underlay_mtu', expecting a model. */
+static struct state *
+parse_partial(const char *text, uint32_t underlay_mtu)
+{
+    struct state_errors errors;
+    char *json = doc(text);
+    json_t *root = json_loads(json, 0, NULL);
+    struct state *s = NULL;
+
+    assert_non_null(root);
+    state_errors_init(&errors);
+    assert_int_equal(state_from_json_partial(root, underlay_mtu, &s, &errors),
+                     0);
+    assert_int_equal(errors.n, 0);
+    assert_non_null(s);
+    state_errors_destroy(&errors);
+    json_decref(root);
+    free(json);
+    return s;
+}
+
+/* Fails unless 's' left out element 'name' of 'kind' for a reason that
+ * contains 'want'. */
+static void
+assert_skipped(const struct state *s, enum state_kind kind, const char *name,
+               const char *want)
+{
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        if (s->skipped[i].kind == kind && !strcmp(s->skipped[i].name, name)) {
+            if (!strstr(s->skipped[i].reason, want)) {
+                fail_msg("%s %s: reason \"%s\" lacks \"%s\"",
+                         state_kind_name(kind), name, s->skipped[i].reason,
+                         want);
+            }
+            return;
+        }
+    }
+    fail_msg("%s %s was not left out", state_kind_name(kind), name);
+}
+
+/* Returns the port named 'name' of 's', or NULL. */
+static const struct state_port *
+find_port(const struct state *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (!strcmp(s->ports[i].name, name)) {
+            return &s->ports[i];
+        }
+    }
+    return NULL;
+}
+
+/* One bad object leaves out only itself and what needs it: the rest of the
+ * document applies. */
+static void
+test_partial_one_bad_object(void **state)
+{
+    struct state *s = parse_partial(
+        "{" HOST ","
+        " 'networks': [" BLUE ", {'name': 'green', 'vni': 300, 'mtu': 9000},"
+        "              " RED ", {'name': 'bad', 'vni': 0}],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1'},"
+        "           {'name': 'vm2', 'network': 'green',"
+        "            'mac': '02:00:00:00:01:02'},"
+        "           {'name': 'vm3', 'network': 'red', 'mac': '02:00:zz'},"
+        "           {'name': 'vm4', 'network': 'red',"
+        "            'mac': '02:00:00:00:01:04'},"
+        "           {'name': 'vm5', 'network': 'bad',"
+        "            'mac': '02:00:00:00:01:05'}],"
+        " 'remotes': [{'network': 'green', 'mac': '02:00:00:00:02:01',"
+        "              'vtep': '192.168.100.2'},"
+        "             {'network': 'red', 'mac': '02:00:00:00:02:02',"
+        "              'vtep': '192.168.100.1'},"
+        "             {'network': 'blue', 'mac': '02:00:00:00:02:03',"
+        "              'vtep': '192.168.100.2'}]}",
+        1500);
+
+    /* Left out: green (MTU), bad (VNI), and what lives in them; vm3 (MAC),
+     * and the remote that claims our own VTEP. */
+    assert_int_equal(s->n_networks, 2);
+    assert_string_equal(s->networks[0].name, "blue");
+    assert_string_equal(s->networks[1].name, "red");
+    assert_int_equal(s->n_ports, 2);
+    assert_string_equal(s->ports[0].name, "vm1");
+    assert_string_equal(s->ports[1].name, "vm4");
+    assert_int_equal(s->ports[1].network, 1);
+    assert_int_equal(s->n_remotes, 1);
+    assert_int_equal(s->remotes[0].network, 0);
+    assert_int_equal(s->remotes[0].vtep, inet_addr("192.168.100.2"));
+
+    assert_int_equal(s->n_skipped, 7);
+    assert_skipped(s, STATE_KIND_NETWORK, "green",
+                   "mtu: 9000 is larger than 1450, the MTU of underlay "
+                   "\"eth0\" (1500) minus 50 bytes of VXLAN overhead");
+    assert_skipped(s, STATE_KIND_NETWORK, "bad", "vni: 0 is out of range");
+    assert_skipped(s, STATE_KIND_PORT, "vm2",
+                   "network \"green\" is left out: mtu: 9000 is larger");
+    assert_skipped(s, STATE_KIND_PORT, "vm3",
+                   "mac: \"02:00:zz\": not a MAC address");
+    assert_skipped(s, STATE_KIND_PORT, "vm5",
+                   "network \"bad\" is left out: vni: 0 is out of range");
+    assert_skipped(s, STATE_KIND_REMOTE, "green/02:00:00:00:02:01",
+                   "network \"green\" is left out");
+    assert_skipped(s, STATE_KIND_REMOTE, "red/02:00:00:00:02:02",
+                   "192.168.100.1 is this host's own VTEP");
+    state_destroy(s);
+}
+
+/* The MTU check needs the underlay's MTU: unknown (0), every network
+ * stays; a larger underlay carries the network the smaller one cannot. */
+static void
+test_partial_mtu(void **state)
+{
+    static const char *text =
+        "{" HOST ", 'networks': [{'name': 'green', 'vni': 300, 'mtu': 9000}],"
+        " 'ports': [{'name': 'vm2', 'network': 'green',"
+        "            'mac': '02:00:00:00:01:02'}]}";
+    struct state *s;
+
+    s = parse_partial(text, 0);
+    assert_int_equal(s->n_networks, 1);
+    assert_int_equal(s->n_ports, 1);
+    assert_int_equal(s->n_skipped, 0);
+    state_destroy(s);
+
+    s = parse_partial(text, 9050);
+    assert_int_equal(s->n_networks, 1);
+    assert_int_equal(s->n_skipped, 0);
+    state_destroy(s);
+
+    s = parse_partial(text, 9049);
+    assert_int_equal(s->n_networks, 0);
+    assert_int_equal(s->n_ports, 0);
+    assert_skipped(s, STATE_KIND_NETWORK, "green",
+                   "mtu: 9000 is larger than 8999");
+    assert_skipped(s, STATE_KIND_PORT, "vm2", "network \"green\" is left out");
+    state_destroy(s);
+}
+
+/* Duplicates: the first keeps its name, the later one goes, and the ports of
+ * a duplicated network name stay with the network that stays.  An identity
+ * left out takes its ports; elements that are not objects go by their
+ * path. */
+static void
+test_partial_duplicates_and_identities(void **state)
+{
+    struct state *s = parse_partial(
+        "{" HOST ","
+        " 'networks': [" BLUE ", {'name': 'blue', 'vni': 101}, 7],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:01', 'identity': 300},"
+        "           {'name': 'vm1', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:02'},"
+        "           {'name': 'vm3', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:03', 'identity': 400},"
+        "           'vm4'],"
+        " 'identities': [{'id': 300, 'governs': ['ingress'], 'rules': []},"
+        "                {'id': 400, 'governs': ['ingress'],"
+        "                 'rules': [{'id': 1, 'direction': 'egress',"
+        "                            'protocol': 'tcp', 'action': 'allow'}]}]"
+        "}",
+        1500);
+
+    assert_int_equal(s->n_networks, 1);
+    assert_int_equal(s->networks[0].vni, 100);
+    assert_int_equal(s->n_ports, 1);
+    assert_non_null(find_port(s, "vm1"));
+    assert_int_equal(find_port(s, "vm1")->identity, 300);
+    assert_int_equal(s->n_identities, 1);
+    assert_int_equal(s->identities[0].id, 300);
+    assert_skipped(s, STATE_KIND_NETWORK, "blue", "already used by");
+    assert_skipped(s, STATE_KIND_NETWORK, "networks[2]",
+                   "expected an object, got an integer");
+    assert_skipped(s, STATE_KIND_PORT, "vm1", "already used by ports[0]");
+    assert_skipped(s, STATE_KIND_IDENTITY, "400",
+                   "which the identity does not govern");
+    assert_skipped(s, STATE_KIND_PORT, "vm3",
+                   "identity \"400\" is left out: rules[0].direction");
+    assert_skipped(s, STATE_KIND_PORT, "ports[3]", "expected an object");
+    assert_int_equal(s->n_skipped, 6);
+    state_destroy(s);
+}
+
+/* What no element explains still refuses the whole document. */
+static void
+test_partial_refuses_document_errors(void **state)
+{
+    static const char *const docs[] = {
+        "[]",
+        "{'networks': [" BLUE "]}",
+        "{" HOST ", 'networks': {}}",
+        "{" HOST ", 'extra': 1, 'networks': [" BLUE "]}",
+        "{'host': {'vtep': '127.0.0.1', 'underlay': 'eth0'},"
+        " 'networks': [" BLUE "]}",
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
+        struct state_errors errors;
+        char *json = doc(docs[i]);
+        json_t *root = json_loads(json, JSON_DECODE_ANY, NULL);
+        struct state *s = (struct state *) 1;
+
+        assert_non_null(root);
+        state_errors_init(&errors);
+        assert_int_equal(state_from_json_partial(root, 1500, &s, &errors),
+                         EINVAL);
+        assert_null(s);
+        assert_true(errors.n > 0);
+        state_errors_destroy(&errors);
+        json_decref(root);
+        free(json);
+    }
+}
+
+/* A flood of bad elements: every one goes, each once, and the good one
+ * among them stays. */
+static void
+test_partial_many_bad(void **state)
+{
+    json_t *root = json_pack("{s{ssss}s[{sssi}]s[]}", "host", "vtep",
+                             "192.168.100.1", "underlay", "eth0", "networks",
+                             "name", "blue", "vni", 100, "ports");
+    json_t *ports = json_object_get(root, "ports");
+    struct state_errors errors;
+    struct state *s;
+
+    for (int i = 0; i < 2000; i++) {
+        char mac[32];
+
+        snprintf(mac, sizeof mac, "02:00:00:00:%02x:%02x", (i >> 8) & 0xff,
+                 i & 0xff);
+        /* Every port has the same name: all but the first are
+         * duplicates; every odd one has a bad network as well. */
+        json_array_append_new(ports,
+                              json_pack("{ssssssss}", "name", "p", "network",
+                                        i % 2 ? "none" : "blue", "mac", mac,
+                                        "device", "d"));
+    }
+    state_errors_init(&errors);
+    assert_int_equal(state_from_json_partial(root, 1500, &s, &errors), 0);
+    assert_int_equal(s->n_ports, 1);
+    assert_int_equal(s->n_skipped, 1999);
+    assert_skipped(s, STATE_KIND_PORT, "p", "no such network");
+    state_destroy(s);
+    state_errors_destroy(&errors);
+    json_decref(root);
+}
+
 int
 main(void)
 {
@@ -1091,6 +1341,11 @@ main(void)
         cmocka_unit_test(test_firewall_defaults),
         cmocka_unit_test(test_firewall_errors),
         cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_partial_one_bad_object),
+        cmocka_unit_test(test_partial_mtu),
+        cmocka_unit_test(test_partial_duplicates_and_identities),
+        cmocka_unit_test(test_partial_refuses_document_errors),
+        cmocka_unit_test(test_partial_many_bad),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
