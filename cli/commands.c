@@ -57,8 +57,8 @@ static const struct kind kinds[] = {
             (const char *const[]){"name", "network", "mac", "ip", "host",
                                   "status", "labels", "groups", NULL},
         .fields = (const char *const[]){"name", "network", "mac", "ip", "host",
-                                        "device", "status", "labels",
-                                        "security_groups", "groups",
+                                        "device", "status", "status_reason",
+                                        "labels", "security_groups", "groups",
                                         "identity", "qos", META_FIELDS, NULL},
     },
     {
@@ -120,8 +120,8 @@ static const struct kind kinds[] = {
                                   "status", "last_heartbeat", NULL},
         .fields =
             (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
-                                  "status", "last_heartbeat", "capacity",
-                                  META_FIELDS, NULL},
+                                  "status", "conditions", "last_heartbeat",
+                                  "limits", "capacity", META_FIELDS, NULL},
         .display = host_display,
     },
     {
@@ -1136,13 +1136,35 @@ run_sg_rule_delete(struct cli_ctx *ctx, const struct cli_args *args)
 
 /* Hosts. */
 
-/* Shows host 'obj' with its uplink's rate in human units. */
+/* Returns host condition 'c' as people read it: "KIND NAME: REASON". */
+static char *
+condition_text(const json_t *c)
+{
+    const char *name = json_string_value(json_object_get(c, "name"));
+
+    return xasprintf("%s%s%s: %s",
+                     json_string_value(json_object_get(c, "kind")) ?: "?",
+                     name ? " " : "", name ? name : "",
+                     json_string_value(json_object_get(c, "reason")) ?: "");
+}
+
+/* Shows host 'obj' with its uplink's rate in human units and its
+ * conditions one line of text each. */
 static json_t *
 host_display(const json_t *obj)
 {
+    const json_t *conditions = json_object_get(obj, "conditions");
     json_t *shown = json_deep_copy(obj);
+    json_t *lines = json_array();
 
     show_units(shown, "uplink_rate", obj, "uplink_rate", units_format_rate);
+    for (size_t i = 0; i < json_array_size(conditions); i++) {
+        char *text = condition_text(json_array_get(conditions, i));
+
+        json_array_append_new(lines, json_string(text));
+        free(text);
+    }
+    json_object_set_new(shown, "conditions", lines);
     return shown;
 }
 
@@ -1211,14 +1233,47 @@ get_int(const json_t *obj, const char *key)
     return json_integer_value(json_object_get(obj, key));
 }
 
+/* Prints what the agents of 'hosts' cannot apply, if anything, as a table
+ * of one condition a row. */
+static void
+print_conditions(struct cli_ctx *ctx, const json_t *hosts)
+{
+    static const char *const headers[] = {"HOST", "KIND", "NAME", "REASON",
+                                          NULL};
+    struct table *t = table_create(headers);
+    bool any = false;
+
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        const json_t *host = json_array_get(hosts, i);
+        const json_t *conditions = json_object_get(host, "conditions");
+
+        for (size_t j = 0; j < json_array_size(conditions); j++) {
+            const json_t *c = json_array_get(conditions, j);
+
+            table_add_row(t);
+            table_add_json(t, json_object_get(host, "name"));
+            table_add_json(t, json_object_get(c, "kind"));
+            table_add_json(t, json_object_get(c, "name"));
+            table_add_json(t, json_object_get(c, "reason"));
+            any = true;
+        }
+    }
+    if (any) {
+        fprintf(ctx->out,
+                "\nNot applied by their hosts (the rest applies):\n");
+        table_print(t, ctx->out);
+    }
+    table_destroy(t);
+}
+
 static void
 print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
              const json_t *ports_not_up)
 {
-    static const char *const port_headers[] = {"NAME", "NETWORK", "HOST",
-                                               "STATUS", NULL};
-    static const char *const port_columns[] = {"name", "network", "host",
-                                               "status", NULL};
+    static const char *const port_headers[] = {"NAME",   "NETWORK", "HOST",
+                                               "STATUS", "REASON",  NULL};
+    static const char *const port_columns[] = {
+        "name", "network", "host", "status", "status_reason", NULL};
     const struct kind *host_kind = find_kind("host");
     const json_t *h = json_object_get(summary, "hosts");
     const json_t *p = json_object_get(summary, "ports");
@@ -1229,17 +1284,18 @@ print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
             client_url(ctx->client), get_int(summary, "revision"));
     fprintf(ctx->out,
             "Hosts:       %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
-            " ready, %" JSON_INTEGER_FORMAT " unreachable)\n",
-            get_int(h, "total"), get_int(h, "ready"),
+            " ready, of which %" JSON_INTEGER_FORMAT
+            " degraded; %" JSON_INTEGER_FORMAT " unreachable)\n",
+            get_int(h, "total"), get_int(h, "ready"), get_int(h, "degraded"),
             get_int(h, "unreachable"));
     fprintf(ctx->out, "Networks:    %" JSON_INTEGER_FORMAT "\n",
             get_int(summary, "networks"));
     fprintf(ctx->out,
             "Ports:       %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
             " up, %" JSON_INTEGER_FORMAT " down, %" JSON_INTEGER_FORMAT
-            " pending)\n",
+            " pending, %" JSON_INTEGER_FORMAT " refused)\n",
             get_int(p, "total"), get_int(p, "up"), get_int(p, "down"),
-            get_int(p, "pending"));
+            get_int(p, "pending"), get_int(p, "refused"));
 
     fputc('\n', ctx->out);
     if (json_array_size(hosts) == 0) {
@@ -1247,6 +1303,7 @@ print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
     } else {
         print_table(ctx, host_kind, hosts);
     }
+    print_conditions(ctx, hosts);
 
     fputc('\n', ctx->out);
     if (json_array_size(ports_not_up) == 0) {

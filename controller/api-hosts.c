@@ -22,7 +22,9 @@ static const struct api_field host_fields[] = {
     {"uplink_rate", API_INTEGER, API_RW, false},
     {"agent_url", API_STRING, API_RW, false},
     {"agent_token", API_STRING, API_RW, false},
+    {"limits", API_OBJECT, API_RW, false},
     {"status", API_STRING, API_RO, false},
+    {"conditions", API_ARRAY, API_RO, false},
     {"last_heartbeat", API_STRING, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
@@ -32,10 +34,12 @@ static const struct api_field host_fields[] = {
 
 static const struct api_field heartbeat_fields[] = {
     {"load", API_OBJECT, API_RW, false},
+    {"limits", API_OBJECT, API_RW, false},
 };
 
 static const struct api_field port_status_fields[] = {
     {"ports", API_OBJECT, API_RW, true},
+    {"conditions", API_ARRAY, API_RW, false},
 };
 
 /* The longest a long poll sleeps before checking whether the controller is
@@ -105,17 +109,47 @@ set_liveness(struct api *api, const char *name, json_t *out)
     }
 }
 
-/* The API form of stored host 'obj', with its status (an api_out_func).
- * 'txn' is not needed: a host's status lives in 'api'.  The agent's trace
- * token is a secret between the agent and the controller (controller/
- * trace.c): it is never shown. */
+/* Returns a new reference to the conditions host 'name''s agent last
+ * reported, read in 'txn' (NULL: in a transaction of its own): an empty
+ * array if none. */
+static json_t *
+host_conditions(struct api *api, struct store_txn *txn, const char *name)
+{
+    struct store_txn *own = NULL;
+    json_t *conditions = NULL;
+    struct api_error err = {0};
+    struct store_obj obj;
+
+    if (!txn && !api_begin(api, false, &own, &err)) {
+        txn = own;
+    }
+    if (txn && !store_get(txn, "host-conditions", name, &obj)) {
+        conditions = json_incref(json_object_get(obj.body, "conditions"));
+        store_obj_clear(&obj);
+    }
+    store_abort(own);
+    api_error_clear(&err);
+    return json_is_array(conditions) ? conditions : json_array();
+}
+
+/* The API form of stored host 'obj', with its status and conditions (an
+ * api_out_func).  A host that is reachable but whose agent cannot apply
+ * part of its desired state is "degraded".  The agent's trace token is a
+ * secret between the agent and the controller (controller/trace.c): it is
+ * never shown. */
 static json_t *
 host_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
+    json_t *conditions = host_conditions(api, txn, obj->name);
 
     json_object_del(out, "agent_token");
     set_liveness(api, obj->name, out);
+    if (json_array_size(conditions)
+        && !strcmp(api_get_string(out, "status"), "ready")) {
+        json_object_set_new(out, "status", json_string("degraded"));
+    }
+    json_object_set_new(out, "conditions", conditions);
     return out;
 }
 
@@ -126,6 +160,76 @@ static const struct api_kind host_kind = {
     .n_fields = ARRAY_SIZE(host_fields),
     .out = host_out,
 };
+
+/* Checks "limits" value 'limits' of 'what', as an agent reports it:
+ * {"underlay_mtu": N, "flood_members": N}, each optional. */
+static int
+check_limits(const json_t *limits, const char *what, struct api_error *err)
+{
+    static const struct {
+        const char *key; /* A member... */
+        json_int_t min;  /* ...its smallest value... */
+        json_int_t max;  /* ...and its largest. */
+    } members[] = {
+        {"underlay_mtu", API_UNDERLAY_MTU_MIN, API_UNDERLAY_MTU_MAX},
+        {"flood_members", 1, API_FLOOD_MEMBERS_MAX},
+    };
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *) limits, key, value)
+    {
+        size_t i;
+
+        for (i = 0; i < ARRAY_SIZE(members); i++) {
+            if (!strcmp(key, members[i].key)) {
+                break;
+            }
+        }
+        if (i == ARRAY_SIZE(members)) {
+            char *q = api_quote(key);
+
+            api_fail(err, 400, "limits",
+                     "%s: limits: %s: unknown field (expected one of: "
+                     "underlay_mtu, flood_members)",
+                     what, q);
+            free(q);
+            return 400;
+        }
+        if (!json_is_integer(value)
+            || json_integer_value(value) < members[i].min
+            || json_integer_value(value) > members[i].max) {
+            return api_fail(err, 400, "limits",
+                            "%s: limits: %s: expected an integer "
+                            "%" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT,
+                            what, key, members[i].min, members[i].max);
+        }
+    }
+    return 0;
+}
+
+int
+api_host_check_mtu(const char *host, const json_t *body, const char *network,
+                   json_int_t mtu, const char *what, struct api_error *err)
+{
+    const json_t *underlay_mtu =
+        json_object_get(json_object_get(body, "limits"), "underlay_mtu");
+    json_int_t carried = json_integer_value(underlay_mtu);
+
+    if (!underlay_mtu || mtu + API_VXLAN_OVERHEAD <= carried) {
+        return 0;
+    }
+    return api_fail(err, 409, "mtu",
+                    "%s: host \"%s\" cannot carry network \"%s\": its mtu "
+                    "%" JSON_INTEGER_FORMAT " plus %d bytes of VXLAN overhead "
+                    "is %" JSON_INTEGER_FORMAT ", more than the underlay MTU "
+                    "%" JSON_INTEGER_FORMAT " of \"%s\" (give the network "
+                    "an mtu of at most %" JSON_INTEGER_FORMAT ", or raise "
+                    "the underlay MTU of \"%s\")",
+                    what, host, network, mtu, API_VXLAN_OVERHEAD,
+                    mtu + API_VXLAN_OVERHEAD, carried, host,
+                    carried - API_VXLAN_OVERHEAD, host);
+}
 
 /* Checks the host fields present in 'in' and copies them into 'body'. */
 static int
@@ -138,6 +242,7 @@ apply_fields(const json_t *in, json_t *body, const char *what,
     const json_t *uplink_rate = json_object_get(in, "uplink_rate");
     const char *agent_url = api_get_string(in, "agent_url");
     const char *agent_token = api_get_string(in, "agent_token");
+    const json_t *limits = json_object_get(in, "limits");
 
     if (!agent_url != !agent_token) {
         return api_fail(err, 400, agent_url ? "agent_token" : "agent_url",
@@ -233,6 +338,14 @@ apply_fields(const json_t *in, json_t *body, const char *what,
         }
         json_object_set(body, "capacity", (json_t *) capacity);
     }
+    if (limits) {
+        int status = check_limits(limits, what, err);
+
+        if (status) {
+            return status;
+        }
+        json_object_set(body, "limits", (json_t *) limits);
+    }
     if (json_is_null(uplink_rate)) {
         json_object_del(body, "uplink_rate");
     } else if (uplink_rate) {
@@ -303,10 +416,13 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
         json_object_del(body, "capacity");
     }
     /* Likewise an agent that restarts without an address for traces has
-     * none any more. */
+     * none any more, and one that reports no limits has none known. */
     if (!create && !patch && !json_object_get(in, "agent_url")) {
         json_object_del(body, "agent_url");
         json_object_del(body, "agent_token");
+    }
+    if (!create && !patch && !json_object_get(in, "limits")) {
+        json_object_del(body, "limits");
     }
     status = apply_fields(in, body, what, err);
     if (!status) {
@@ -459,6 +575,11 @@ api_host_patch(struct api *api, const char *name, const json_t *in,
                           "%s: agent_url and agent_token are set by the "
                           "host's agent when it registers",
                           what);
+    } else if (json_object_get(in, "limits")) {
+        status = api_fail(err, 400, "limits",
+                          "%s: limits are what the host's agent reports "
+                          "when it registers and in its heartbeats",
+                          what);
     }
     if (!status) {
         status = api_kind_patch_begin(api, &host_kind, name, in, if_match,
@@ -522,6 +643,10 @@ api_host_delete(struct api *api, const char *name, const json_t *in,
         goto out;
     }
     error = store_delete(txn, "host", name, obj.version);
+    if (!error) {
+        error = store_delete(txn, "host-conditions", name, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
     if (!error && api_get_string(obj.body, "vtep")) {
         error = store_delete(txn, "vtep", api_get_string(obj.body, "vtep"),
                              STORE_ANY);
@@ -566,11 +691,54 @@ check_host_exists(struct api *api, const char *name, const char *what,
     return status;
 }
 
+/* Records the "limits" 'limits' that host 'name''s agent reports in a
+ * heartbeat, if they changed: they are what the controller checks changes
+ * against (api_host_check_mtu()). */
+static int
+update_limits(struct api *api, const char *name, const json_t *limits,
+              const char *what, struct api_error *err)
+{
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    int status, error;
+
+    status = check_limits(limits, what, err);
+    if (!status) {
+        status = api_begin(api, true, &txn, err);
+    }
+    if (status) {
+        return status;
+    }
+    error = store_get(txn, "host", name, &obj);
+    if (error == ENOENT) {
+        status = api_fail(err, 404, NULL, "%s: not found", what);
+    } else if (error) {
+        status = api_store_error(error, what, err);
+    } else if (!json_equal(json_object_get(obj.body, "limits"),
+                           (json_t *) limits)) {
+        json_t *body = json_deep_copy(obj.body);
+        char now[32];
+
+        api_now(now);
+        json_object_set(body, "limits", (json_t *) limits);
+        json_object_set_new(body, "updated_at", json_string(now));
+        error = store_put(txn, "host", name, body, obj.version, NULL);
+        json_decref(body);
+        status = error ? api_store_error(error, what, err)
+                       : api_commit(txn, NULL, err);
+        txn = error ? txn : NULL;
+    }
+    store_abort(txn);
+    store_obj_clear(&obj);
+    return status;
+}
+
 int
 api_host_heartbeat(struct api *api, const char *name, const json_t *in,
                    struct api_error *err)
 {
     char *what = api_what("host", name);
+    const json_t *limits = json_object_get(in, "limits");
     int status = 0;
 
     if (in) {
@@ -581,7 +749,8 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
                             what, NULL, false, err);
     }
     if (!status) {
-        status = check_host_exists(api, name, what, err);
+        status = limits ? update_limits(api, name, limits, what, err)
+                        : check_host_exists(api, name, what, err);
     }
     if (!status) {
         heard_from(api, name);
@@ -591,13 +760,82 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
     return status;
 }
 
+/* Checks "conditions" value 'conditions' of a report of 'what': at most
+ * API_CONDITIONS_MAX objects {"kind", "name", "reason"}, "kind" one of
+ * "host", "network", "port", "remote", "identity", "name" (which only
+ * "host" may leave out) and "reason" strings of 1 to
+ * API_CONDITION_TEXT_MAX characters. */
+static int
+check_conditions(const json_t *conditions, const char *what,
+                 struct api_error *err)
+{
+    static const char *const kinds[] = {"host",   "network",  "port",
+                                        "remote", "identity", NULL};
+    const json_t *c;
+    size_t i;
+
+    if (json_array_size(conditions) > API_CONDITIONS_MAX) {
+        return api_fail(err, 400, "conditions",
+                        "%s: conditions: %zu of them (expected at most %d)",
+                        what, json_array_size(conditions), API_CONDITIONS_MAX);
+    }
+    json_array_foreach(conditions, i, c)
+    {
+        const char *kind = api_get_string(c, "kind");
+        const char *name = api_get_string(c, "name");
+        const char *reason = api_get_string(c, "reason");
+        const char *problem = NULL;
+
+        if (!json_is_object(c)
+            || json_object_size(c)
+                   != 2 + (json_object_get(c, "name") != NULL)) {
+            problem = "expected an object {\"kind\", \"name\", \"reason\"}";
+        } else if (!kind || !api_is_one_of(kind, kinds)) {
+            problem = "kind: expected \"host\", \"network\", \"port\", "
+                      "\"remote\" or \"identity\"";
+        } else if (json_object_get(c, "name")
+                       ? !name || !*name
+                             || strlen(name) > API_CONDITION_TEXT_MAX
+                       : strcmp(kind, "host")) {
+            problem = "name: expected a string of 1 to 1024 characters "
+                      "(only a \"host\" condition may leave it out)";
+        } else if (!reason || !*reason
+                   || strlen(reason) > API_CONDITION_TEXT_MAX) {
+            problem = "reason: expected a string of 1 to 1024 characters";
+        }
+        if (problem) {
+            return api_fail(err, 400, "conditions", "%s: conditions[%zu]: %s",
+                            what, i, problem);
+        }
+    }
+    return 0;
+}
+
+/* Returns the reason of the "port" condition of 'conditions' for port
+ * 'port', or NULL. */
+static const char *
+port_reason(const json_t *conditions, const char *port)
+{
+    const json_t *c;
+    size_t i;
+
+    json_array_foreach(conditions, i, c)
+    {
+        if (!strcmp(api_get_string(c, "kind"), "port")
+            && !strcmp(api_get_string(c, "name") ?: "", port)) {
+            return api_get_string(c, "reason");
+        }
+    }
+    return NULL;
+}
+
 int
 api_host_port_status(struct api *api, const char *name, const json_t *in,
                      struct api_error *err)
 {
     char *what = api_what("host", name);
     struct store_txn *txn = NULL;
-    const json_t *ports;
+    const json_t *ports, *conditions;
     const char *port;
     json_t *value;
     int status, error;
@@ -609,17 +847,24 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
         goto out;
     }
     ports = json_object_get(in, "ports");
+    conditions = json_object_get(in, "conditions");
+    status = check_conditions(conditions, what, err);
+    if (status) {
+        goto out;
+    }
     json_object_foreach((json_t *) ports, port, value)
     {
+        static const char *const statuses[] = {"up", "down", "refused", NULL};
         const char *s = json_string_value(value);
 
         status = api_check_name(port, "ports", what, err);
         if (status) {
             goto out;
         }
-        if (!s || (strcmp(s, "up") && strcmp(s, "down"))) {
+        if (!s || !api_is_one_of(s, statuses)) {
             status = api_fail(err, 400, "ports",
-                              "%s: ports: \"%s\": expected \"up\" or \"down\"",
+                              "%s: ports: \"%s\": expected \"up\", "
+                              "\"down\" or \"refused\"",
                               what, port);
             goto out;
         }
@@ -633,6 +878,7 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
     }
     json_object_foreach((json_t *) ports, port, value)
     {
+        const char *reason = port_reason(conditions, port);
         struct store_obj obj;
         const char *host;
         json_t *report;
@@ -655,6 +901,9 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
 
         report = json_pack("{ssss}", "host", name, "status",
                            json_string_value(value));
+        if (reason && !strcmp(json_string_value(value), "refused")) {
+            json_object_set_new(report, "reason", json_string(reason));
+        }
         error = api_put_changed(txn, "port-status", port, report);
         json_decref(report);
         if (error) {
@@ -662,7 +911,16 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
             goto out;
         }
     }
-    status = api_finish_no_content(&txn, 0, what, err);
+    /* An agent that reports no conditions (an older one) has none. */
+    if (json_array_size(conditions)) {
+        value = json_pack("{sO}", "conditions", conditions);
+        error = api_put_changed(txn, "host-conditions", name, value);
+        json_decref(value);
+    } else {
+        error = store_delete(txn, "host-conditions", name, STORE_ANY);
+    }
+    status =
+        api_finish_no_content(&txn, error == ENOENT ? 0 : error, what, err);
 
 out:
     store_abort(txn);
@@ -847,22 +1105,24 @@ out:
 
 /* Counts of ports by status, for /v1/status. */
 struct port_counts {
-    struct store_txn *txn;           /* For port status. */
-    size_t total, up, down, pending; /* The counts. */
+    struct store_txn *txn;                    /* For port status. */
+    size_t total, up, down, pending, refused; /* The counts. */
 };
 
 static int
 count_port_cb(const struct store_obj *obj, void *pc_)
 {
     struct port_counts *pc = pc_;
-    const char *s =
-        api_port_status(pc->txn, obj->name, api_get_string(obj->body, "host"));
+    const char *s = api_port_status(pc->txn, obj->name,
+                                    api_get_string(obj->body, "host"), NULL);
 
     pc->total++;
     if (!strcmp(s, "up")) {
         pc->up++;
     } else if (!strcmp(s, "down")) {
         pc->down++;
+    } else if (!strcmp(s, "refused")) {
+        pc->refused++;
     } else {
         pc->pending++;
     }
@@ -871,8 +1131,10 @@ count_port_cb(const struct store_obj *obj, void *pc_)
 
 /* Counts of hosts by status, for /v1/status. */
 struct host_counts {
-    struct api *api;     /* For host status. */
-    size_t total, ready; /* The counts. */
+    struct api *api;               /* For host status. */
+    struct store_txn *txn;         /* For host conditions. */
+    size_t total, ready, degraded; /* The counts: "ready" hosts, of which
+                                    * some are "degraded". */
 };
 
 static int
@@ -882,7 +1144,13 @@ count_host_cb(const struct store_obj *obj, void *hc_)
     time_t last;
 
     hc->total++;
-    hc->ready += !strcmp(api_host_status(hc->api, obj->name, &last), "ready");
+    if (!strcmp(api_host_status(hc->api, obj->name, &last), "ready")) {
+        json_t *conditions = host_conditions(hc->api, hc->txn, obj->name);
+
+        hc->ready++;
+        hc->degraded += json_array_size(conditions) != 0;
+        json_decref(conditions);
+    }
     return 0;
 }
 
@@ -899,6 +1167,7 @@ api_status(struct api *api, json_t **out, struct api_error *err)
     if (status) {
         return status;
     }
+    hc.txn = pc.txn;
     error = store_list(pc.txn, "host", NULL, 0, count_host_cb, &hc);
     if (!error) {
         error = store_list(pc.txn, "port", NULL, 0, count_port_cb, &pc);
@@ -914,12 +1183,13 @@ api_status(struct api *api, json_t **out, struct api_error *err)
     if (status) {
         return status;
     }
-    *out = json_pack("{s{sIsIsI}sIs{sIsIsIsI}sI}", "hosts", "total",
-                     (json_int_t) hc.total, "ready", (json_int_t) hc.ready,
-                     "unreachable", (json_int_t) (hc.total - hc.ready),
-                     "networks", (json_int_t) networks, "ports", "total",
-                     (json_int_t) pc.total, "up", (json_int_t) pc.up, "down",
-                     (json_int_t) pc.down, "pending", (json_int_t) pc.pending,
-                     "revision", (json_int_t) revision);
+    *out = json_pack(
+        "{s{sIsIsIsI}sIs{sIsIsIsIsI}sI}", "hosts", "total",
+        (json_int_t) hc.total, "ready", (json_int_t) hc.ready, "degraded",
+        (json_int_t) hc.degraded, "unreachable",
+        (json_int_t) (hc.total - hc.ready), "networks", (json_int_t) networks,
+        "ports", "total", (json_int_t) pc.total, "up", (json_int_t) pc.up,
+        "down", (json_int_t) pc.down, "pending", (json_int_t) pc.pending,
+        "refused", (json_int_t) pc.refused, "revision", (json_int_t) revision);
     return 200;
 }

@@ -345,6 +345,73 @@ api_network_list(struct api *api, const json_t *query, json_t **out,
     return api_kind_list(api, &network_kind, query, out, err);
 }
 
+/* The hosts of a network's ports, while checking that they carry it. */
+struct mtu_check {
+    struct store_txn *txn; /* Where to read. */
+    const char *prefix;    /* "NETWORK/", of its "net-port" index. */
+    const char *network;   /* The network. */
+    json_int_t mtu;        /* Its new MTU. */
+    json_t *seen;          /* Host name -> null, for the hosts checked. */
+    const char *what;      /* For messages. */
+    struct api_error *err; /* Where a refusal goes. */
+    int status;            /* The refusal or store error, or 0. */
+};
+
+static int
+mtu_check_cb(const struct store_obj *index, void *mc_)
+{
+    struct mtu_check *mc = mc_;
+    const char *host = api_get_string(index->body, "host");
+    struct store_obj obj;
+    int error;
+
+    if (strncmp(index->name, mc->prefix, strlen(mc->prefix))) {
+        return API_STOP;
+    }
+    if (!host || json_object_get(mc->seen, host)) {
+        return 0;
+    }
+    json_object_set_new(mc->seen, host, json_null());
+    error = store_get(mc->txn, "host", host, &obj);
+    if (error == ENOENT) {
+        return 0;
+    } else if (error) {
+        mc->status = api_store_error(error, mc->what, mc->err);
+        return API_STOP;
+    }
+    mc->status = api_host_check_mtu(host, obj.body, mc->network, mc->mtu,
+                                    mc->what, mc->err);
+    store_obj_clear(&obj);
+    return mc->status ? API_STOP : 0;
+}
+
+/* Checks that every host with a port in network 'name' carries its MTU
+ * 'mtu': what their agents would refuse is refused here, before it is
+ * stored. */
+static int
+check_hosts_carry(struct store_txn *txn, const char *name, json_int_t mtu,
+                  const char *what, struct api_error *err)
+{
+    char *prefix = xasprintf("%s/", name);
+    struct mtu_check mc = {
+        .txn = txn,
+        .prefix = prefix,
+        .network = name,
+        .mtu = mtu,
+        .seen = json_object(),
+        .what = what,
+        .err = err,
+    };
+    int error = store_list(txn, "net-port", prefix, 0, mtu_check_cb, &mc);
+
+    if (error && error != API_STOP) {
+        mc.status = api_store_error(error, what, err);
+    }
+    json_decref(mc.seen);
+    free(prefix);
+    return mc.status;
+}
+
 /* Applies a network's merge patch (an api_apply_func). */
 static int
 patch_apply(struct store_txn *txn, const struct store_obj *obj,
@@ -352,7 +419,12 @@ patch_apply(struct store_txn *txn, const struct store_obj *obj,
             struct api_error *err)
 {
     int status = apply_fields(in, body, what, err);
+    json_int_t mtu = json_integer_value(json_object_get(body, "mtu"));
 
+    if (!status
+        && mtu > json_integer_value(json_object_get(obj->body, "mtu"))) {
+        status = check_hosts_carry(txn, obj->name, mtu, what, err);
+    }
     return status ? status : apply_default_qos(txn, in, body, what, err);
 }
 

@@ -23,6 +23,7 @@ static const struct api_field port_fields[] = {
     {"security_groups", API_ARRAY, API_RW, false},
     {"qos", API_STRING, API_RW, false},
     {"status", API_STRING, API_RO, false},
+    {"status_reason", API_STRING, API_RO, false},
     {"groups", API_ARRAY, API_RO, false},
     {"identity", API_INTEGER, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
@@ -187,19 +188,32 @@ api_mac_allocate(struct store_txn *txn, uint8_t mac[6])
 }
 
 const char *
-api_port_status(struct store_txn *txn, const char *name, const char *host)
+api_port_status(struct store_txn *txn, const char *name, const char *host,
+                char **reason)
 {
+    static const char *const statuses[] = {"up", "down", "refused", NULL};
     const char *status = "pending";
     struct store_obj obj;
 
+    if (reason) {
+        *reason = NULL;
+    }
     if (host && !store_get(txn, "port-status", name, &obj)) {
         const char *reported = api_get_string(obj.body, "status");
         const char *on = api_get_string(obj.body, "host");
 
         /* A report from the port's previous host says nothing about the
          * current one. */
-        if (on && !strcmp(on, host) && reported) {
-            status = !strcmp(reported, "up") ? "up" : "down";
+        for (size_t i = 0; on && !strcmp(on, host) && reported && statuses[i];
+             i++) {
+            if (!strcmp(reported, statuses[i])) {
+                status = statuses[i];
+            }
+        }
+        if (reason && !strcmp(status, "refused")) {
+            const char *why = api_get_string(obj.body, "reason");
+
+            *reason = xstrdup(why ? why : "its host's agent cannot apply it");
         }
         store_obj_clear(&obj);
     }
@@ -207,17 +221,23 @@ api_port_status(struct store_txn *txn, const char *name, const char *host)
 }
 
 /* The API form of stored port 'obj', with its status read in 'txn' (an
- * api_out_func; 'api' is not needed). */
+ * api_out_func; 'api' is not needed).  A refused port says why in
+ * "status_reason". */
 static json_t *
 port_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
     json_t *out = api_object_out(obj);
     struct store_obj index;
+    char *reason;
 
     json_object_set_new(
         out, "status",
-        json_string(api_port_status(txn, obj->name,
-                                    api_get_string(obj->body, "host"))));
+        json_string(api_port_status(
+            txn, obj->name, api_get_string(obj->body, "host"), &reason)));
+    if (reason) {
+        json_object_set_new(out, "status_reason", json_string(reason));
+        free(reason);
+    }
     /* The groups the port is in, named in its "security_groups" or
      * selecting its labels, and the identity that set has: what the
      * firewall goes by. */
@@ -295,11 +315,29 @@ claim(struct store_txn *txn, const char *kind, const char *key, json_t *body,
     return error ? api_store_error(error, what, err) : 0;
 }
 
-/* Places port 'port' with device 'device' on 'host': claims the device
- * name on that host and adds the port to the host's index. */
+/* Returns the MTU of network 'network' in 'txn' into '*mtu'. */
 static int
-place(struct store_txn *txn, const char *port, const char *host,
-      const char *device, const char *what, struct api_error *err)
+network_mtu(struct store_txn *txn, const char *network, json_int_t *mtu,
+            const char *what, struct api_error *err)
+{
+    struct store_obj obj;
+    int error = store_get(txn, "network", network, &obj);
+
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    *mtu = json_integer_value(json_object_get(obj.body, "mtu"));
+    store_obj_clear(&obj);
+    return 0;
+}
+
+/* Places port 'port' of network 'network' with device 'device' on 'host':
+ * checks that the host carries the network's MTU, claims the device name
+ * on that host and adds the port to the host's index. */
+static int
+place(struct store_txn *txn, const char *port, const char *network,
+      const char *host, const char *device, const char *what,
+      struct api_error *err)
 {
     char *key = xasprintf("%s/%s", host, device);
     json_t *index = json_pack("{ss}", "port", port);
@@ -310,6 +348,7 @@ place(struct store_txn *txn, const char *port, const char *host,
     error = store_get(txn, "host", host, &h);
     if (!error) {
         const char *underlay = api_get_string(h.body, "underlay");
+        json_int_t mtu = 0;
 
         if (underlay && !strcmp(underlay, device)) {
             status = api_fail(
@@ -319,7 +358,14 @@ place(struct store_txn *txn, const char *port, const char *host,
             store_obj_clear(&h);
             goto out;
         }
+        status = network_mtu(txn, network, &mtu, what, err);
+        if (!status) {
+            status = api_host_check_mtu(host, h.body, network, mtu, what, err);
+        }
         store_obj_clear(&h);
+        if (status) {
+            goto out;
+        }
     } else if (error != ENOENT) {
         status = api_store_error(error, what, err);
         goto out;
@@ -632,8 +678,8 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     }
     if (host) {
         json_object_set_new(body, "host", json_string(host));
-        status =
-            place(txn, name, host, api_get_string(body, "device"), what, err);
+        status = place(txn, name, network, host,
+                       api_get_string(body, "device"), what, err);
         if (status) {
             goto out;
         }
@@ -900,7 +946,8 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
                 }
             }
             if (host) {
-                status = place(txn, name, host, device, what, err);
+                status = place(txn, name, api_get_string(old, "network"), host,
+                               device, what, err);
                 if (status) {
                     return status;
                 }

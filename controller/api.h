@@ -86,6 +86,16 @@ struct flowlogs;
 #define API_AGENT_URL_MAX 256  /* Longest "agent_url". */
 #define API_AGENT_TOKEN_LEN 64 /* "agent_token": 32 bytes in hex. */
 
+/* Hosts: the limits their agents report.  A network's MTU plus the VXLAN
+ * overhead (outer Ethernet, IPv4, UDP and VXLAN headers) must fit the
+ * underlay MTU of every host with a port in it. */
+#define API_VXLAN_OVERHEAD 50
+#define API_UNDERLAY_MTU_MIN 68     /* The smallest IPv4 MTU. */
+#define API_UNDERLAY_MTU_MAX 65535  /* The largest. */
+#define API_FLOOD_MEMBERS_MAX 65535 /* Largest "flood_members". */
+#define API_CONDITIONS_MAX 1000     /* Most conditions in one report. */
+#define API_CONDITION_TEXT_MAX 1024 /* Longest condition name or reason. */
+
 /* Hosts: the uplink's rate, bits/s, from 1 Mbit/s to 1 Tbit/s. */
 #define API_UPLINK_RATE_MIN 1000000LL
 #define API_UPLINK_RATE_MAX 1000000000000LL
@@ -434,9 +444,11 @@ char *api_ip_key(const char *network, uint32_t ip);
 /* Picks a free locally administered MAC 02:fa:xx:xx:xx:xx into 'mac'. */
 int api_mac_allocate(struct store_txn *, uint8_t mac[6]);
 /* The status of port 'name' placed on 'host' (NULL if unplaced):
- * "pending", "up" or "down". */
+ * "pending", "up", "down" or "refused" (its host's agent cannot apply
+ * it).  A refused port's reason goes in '*reason' (which the caller
+ * frees; NULL otherwise) if 'reason' is not NULL. */
 const char *api_port_status(struct store_txn *, const char *name,
-                            const char *host);
+                            const char *host, char **reason);
 
 /* QoS policies (controller/api-qos.c), stored as kind "qos-policy". */
 int api_qos_create(struct api *, const json_t *in, json_t **out,
@@ -470,6 +482,14 @@ int api_host_heartbeat(struct api *, const char *name, const json_t *in,
                        struct api_error *);
 int api_host_port_status(struct api *, const char *name, const json_t *in,
                          struct api_error *);
+/* Checks that host 'host' (stored body 'body', NULL if it is not
+ * registered) can carry network 'network' of MTU 'mtu' for 'what': 409
+ * naming the host and the numbers if the host's agent reported an
+ * underlay MTU smaller than 'mtu' plus API_VXLAN_OVERHEAD; 0 if it fits
+ * or the host reported none. */
+int api_host_check_mtu(const char *host, const json_t *body,
+                       const char *network, json_int_t mtu, const char *what,
+                       struct api_error *err);
 /* The desired-state long poll: 200 with '*out', 304, or an error. */
 int api_host_desired_state(struct api *, const char *name, const json_t *query,
                            json_t **out, struct api_error *);

@@ -446,9 +446,9 @@ js_is '"host" in d' false
 say "status and audit"
 
 ok status
-out_says '^Hosts: +1 \(1 ready, 0 unreachable\)$'
+out_says '^Hosts: +1 \(1 ready, of which 0 degraded; 0 unreachable\)$'
 out_says '^Networks: +2$'
-out_says '^Ports: +7 \(0 up, 0 down, 7 pending\)$'
+out_says '^Ports: +7 \(0 up, 0 down, 7 pending, 0 refused\)$'
 out_says '^hv-1 +192\.0\.2\.1 '
 out_says '^Ports not up:$'
 ok status -o json

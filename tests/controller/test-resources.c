@@ -1418,8 +1418,9 @@ test_heartbeats_and_port_status(void **state)
     json_decref(out);
 
     assert_int_equal(api_status(&env->api, &out, &err), 200);
-    in = J("{'hosts': {'total': 1, 'ready': 1, 'unreachable': 0}, 'networks': "
-           "1, 'ports': {'total': 3, 'up': 1, 'down': 1, 'pending': 1}}");
+    in = J("{'hosts': {'total': 1, 'ready': 1, 'degraded': 0, "
+           "'unreachable': 0}, 'networks': 1, 'ports': {'total': 3, 'up': 1, "
+           "'down': 1, 'pending': 1, 'refused': 0}}");
     json_object_set(in, "revision", json_object_get(out, "revision"));
     assert_true(json_equal(in, out));
     json_decref(in);
@@ -1432,6 +1433,235 @@ test_heartbeats_and_port_status(void **state)
     in = J("{'ports': ['p1']}");
     assert_int_equal(api_host_port_status(&env->api, "h1", in, &err), 400);
     json_decref(in);
+    api_error_clear(&err);
+}
+
+/* Patches 'name' with 'fn' and 'text', expecting 'status' and a message
+ * that contains 'want' (NULL: any). */
+static void
+expect_patch(struct fixture_env *env, fixture_patch_func *fn, const char *name,
+             const char *text, int status, const char *want)
+{
+    struct api_error err = {0};
+    int got = patch_text(env, fn, name, text, NULL, &err);
+
+    if (got != status) {
+        fail_msg("%s %s: expected %d, got %d (%s)", name, text, status, got,
+                 err.message ? err.message : "");
+    }
+    if (want && !strstr(err.message, want)) {
+        fail_msg("%s %s: message \"%s\" lacks \"%s\"", name, text,
+                 err.message, want);
+    }
+    api_error_clear(&err);
+}
+
+/* Returns string member 'key' of object 'name' read with 'get'. */
+static char *
+get_string(struct fixture_env *env,
+           int (*get)(struct api *, const char *, json_t **,
+                      struct api_error *),
+           const char *name, const char *key)
+{
+    struct api_error err = {0};
+    json_t *out;
+    char *value;
+
+    assert_int_equal(get(&env->api, name, &out, &err), 200);
+    value = xstrdup(json_string_value(json_object_get(out, key)) ?: "");
+    json_decref(out);
+    return value;
+}
+
+/* The controller refuses what the agents would refuse: a network MTU that
+ * the underlay of a host with a port in it cannot carry, and a port placed
+ * on such a host.  What an agent still cannot apply, it reports, and the
+ * API shows it. */
+static void
+test_host_limits(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    json_t *in, *out;
+    char *s;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'green', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+              "'limits': {'underlay_mtu': 1500, 'flood_members': 256}}");
+    expect_ok(env, api_host_register,
+              "{'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
+              "'limits': {'underlay_mtu': 9000}}");
+    expect_ok(env, api_host_register,
+              "{'name': 'old', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p1', 'network': 'green', 'host': 'h1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p2', 'network': 'green', 'host': 'old'}");
+
+    /* h1's 1500 bytes carry 1450 and no more. */
+    expect_patch(env, api_network_patch, "green", "{'mtu': 9000}", 409,
+                 "network \"green\": host \"h1\" cannot carry network "
+                 "\"green\": its mtu 9000 plus 50 bytes of VXLAN overhead is "
+                 "9050, more than the underlay MTU 1500 of \"h1\" (give the "
+                 "network an mtu of at most 1450, or raise the underlay MTU "
+                 "of \"h1\")");
+    expect_patch(env, api_network_patch, "green", "{'mtu': 1451}", 409,
+                 "underlay MTU 1500");
+    s = get_string(env, api_network_get, "green", "updated_at");
+    expect_patch(env, api_network_patch, "green", "{'mtu': 1400}", 200, NULL);
+    expect_patch(env, api_network_patch, "green", "{'mtu': 1450}", 200, NULL);
+    free(s);
+
+    /* A host that cannot carry the network gets none of its ports, whether
+     * created there or moved there; one that reported nothing is not
+     * judged. */
+    expect_ok(env, api_network_create,
+              "{'name': 'jumbo', 'cidr': '10.0.1.0/24', 'mtu': 8950}");
+    expect_error(env, api_port_create,
+                 "{'name': 'p3', 'network': 'jumbo', 'host': 'h1'}", 409,
+                 "mtu",
+                 "port \"p3\": host \"h1\" cannot carry network "
+                 "\"jumbo\": its mtu 8950",
+                 NULL);
+    expect_ok(env, api_port_create,
+              "{'name': 'p3', 'network': 'jumbo', 'host': 'h2'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p4', 'network': 'jumbo', 'host': 'old'}");
+    expect_patch(env, api_port_patch, "p3", "{'host': 'h1'}", 409,
+                 "host \"h1\" cannot carry network \"jumbo\"");
+    s = get_string(env, api_port_get, "p3", "host");
+    assert_string_equal(s, "h2");
+    free(s);
+    expect_patch(env, api_network_patch, "jumbo", "{'mtu': 8951}", 409,
+                 "underlay MTU 9000 of \"h2\"");
+
+    /* Limits come from the agent: a heartbeat updates them, an operator
+     * cannot; bad ones are refused. */
+    in = J("{'limits': {'underlay_mtu': 8000}}");
+    assert_int_equal(api_host_heartbeat(&env->api, "h2", in, &err), 204);
+    json_decref(in);
+    assert_int_equal(api_host_get(&env->api, "h2", &out, &err), 200);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(out, "limits"), "underlay_mtu")),
+                     8000);
+    json_decref(out);
+    expect_patch(env, api_host_patch, "h2",
+                 "{'limits': {'underlay_mtu': 9000}}", 400,
+                 "limits are what the host's agent reports");
+    static const char *const bad_limits[] = {
+        "{'limits': {'underlay_mtu': 67}}",
+        "{'limits': {'underlay_mtu': 65536}}",
+        "{'limits': {'underlay_mtu': '1500'}}",
+        "{'limits': {'flood_members': 0}}",
+        "{'limits': {'mtu': 1500}}",
+        "{'limits': 1500}",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad_limits); i++) {
+        in = J(bad_limits[i]);
+        if (api_host_heartbeat(&env->api, "h2", in, &err) != 400) {
+            fail_msg("heartbeat %s accepted", bad_limits[i]);
+        }
+        json_decref(in);
+    }
+    expect_error(env, api_host_register,
+                 "{'name': 'h9', 'vtep': '192.0.2.9', 'underlay': 'eth0', "
+                 "'limits': {'underlay_mtu': -1}}",
+                 400, "limits", "underlay_mtu: expected an integer 68..65535",
+                 NULL);
+
+    /* h2's underlay shrank under jumbo: its agent leaves out the network
+     * and p3, and says so; the rest of the host applies. */
+    in = J("{'ports': {'p3': 'refused'}, 'conditions': ["
+           "{'kind': 'network', 'name': 'jumbo', 'reason': 'mtu: 8950 is "
+           "larger than 7950'},"
+           "{'kind': 'port', 'name': 'p3', 'reason': 'network \\\"jumbo\\\" is "
+           "left out: mtu: 8950 is larger than 7950'}]}");
+    assert_int_equal(api_host_port_status(&env->api, "h2", in, &err), 204);
+    json_decref(in);
+    assert_int_equal(api_port_get(&env->api, "p3", &out, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "refused");
+    assert_string_equal(
+        json_string_value(json_object_get(out, "status_reason")),
+        "network \"jumbo\" is left out: mtu: 8950 is larger than 7950");
+    json_decref(out);
+    assert_int_equal(api_host_get(&env->api, "h2", &out, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "degraded");
+    assert_int_equal(json_array_size(json_object_get(out, "conditions")), 2);
+    json_decref(out);
+    assert_int_equal(api_status(&env->api, &out, &err), 200);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(out, "hosts"), "degraded")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(out, "ports"), "refused")),
+                     1);
+    json_decref(out);
+    assert_int_equal(api_host_get(&env->api, "h1", &out, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(out, "status")),
+                        "ready");
+    assert_int_equal(json_array_size(json_object_get(out, "conditions")), 0);
+    json_decref(out);
+
+    /* Fixed: the next report clears it. */
+    in = J("{'ports': {'p3': 'up'}, 'conditions': []}");
+    assert_int_equal(api_host_port_status(&env->api, "h2", in, &err), 204);
+    json_decref(in);
+    s = get_string(env, api_host_get, "h2", "status");
+    assert_string_equal(s, "ready");
+    free(s);
+    s = get_string(env, api_port_get, "p3", "status");
+    assert_string_equal(s, "up");
+    free(s);
+
+    /* Reports are bounded and checked as a whole. */
+    static const char *const bad_reports[] = {
+        "{'ports': {}, 'conditions': [{'kind': 'vm', 'name': 'x', "
+        "'reason': 'r'}]}",
+        "{'ports': {}, 'conditions': [{'kind': 'port', 'reason': 'r'}]}",
+        "{'ports': {}, 'conditions': [{'kind': 'port', 'name': 'x', "
+        "'reason': ''}]}",
+        "{'ports': {}, 'conditions': [{'kind': 'port', 'name': 'x', "
+        "'reason': 'r', 'extra': 1}]}",
+        "{'ports': {}, 'conditions': ['x']}",
+        "{'ports': {}, 'conditions': {}}",
+        "{'ports': {'p3': 'broken'}}",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad_reports); i++) {
+        in = J(bad_reports[i]);
+        if (api_host_port_status(&env->api, "h2", in, &err) != 400) {
+            fail_msg("report %s accepted", bad_reports[i]);
+        }
+        json_decref(in);
+    }
+    in = json_pack("{s{}s[]}", "ports", "conditions");
+    for (int i = 0; i <= API_CONDITIONS_MAX; i++) {
+        json_array_append_new(
+            json_object_get(in, "conditions"),
+            json_pack("{sssiss}", "kind", "remote", "name", i, "reason", "r"));
+    }
+    assert_int_equal(api_host_port_status(&env->api, "h2", in, &err), 400);
+    json_decref(in);
+    in = json_pack("{s{}s[{sssssO}]}", "ports", "conditions", "kind", "host",
+                   "name", "h2", "reason", json_null());
+    assert_int_equal(api_host_port_status(&env->api, "h2", in, &err), 400);
+    json_decref(in);
+    {
+        char *reason = xzalloc(API_CONDITION_TEXT_MAX + 2);
+
+        memset(reason, 'x', API_CONDITION_TEXT_MAX + 1);
+        in = json_pack("{s{}s[{ssss}]}", "ports", "conditions", "kind", "host",
+                       "reason", reason);
+        assert_int_equal(api_host_port_status(&env->api, "h2", in, &err), 400);
+        json_decref(in);
+        free(reason);
+    }
+    s = get_string(env, api_host_get, "h2", "status");
+    assert_string_equal(s, "ready");
+    free(s);
     api_error_clear(&err);
 }
 
@@ -1455,6 +1685,7 @@ main(void)
         FIXTURE_ENV_TEST(test_port_patch_labels),
         FIXTURE_ENV_TEST(test_port_list),
         FIXTURE_ENV_TEST(test_heartbeats_and_port_status),
+        FIXTURE_ENV_TEST(test_host_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
