@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <ifaddrs.h>
@@ -484,28 +485,54 @@ agent_device_ipv4(const char *name)
     return ip;
 }
 
-/* Reads, parses and validates the document at 'path' into '*statep'.  On
- * failure returns an errno value and appends the reasons to 'errors'.  If
- * the underlay device exists, network MTUs are checked against it;
- * otherwise '*underlay_found' is set to false. */
+/* Reads the JSON document at 'path' into '*docp'.  On failure returns an
+ * errno value and appends the reason to 'errors'. */
 static int
-agent_load(const char *path, struct state **statep,
-           struct state_errors *errors, bool *underlay_found)
+agent_read(const char *path, json_t **docp, struct state_errors *errors)
 {
-    struct nl_link underlay;
+    json_error_t jerror;
     size_t len;
     char *text;
     int error;
 
-    *statep = NULL;
-    *underlay_found = false;
+    *docp = NULL;
     error = read_file(path, &text, &len);
     if (error) {
         state_errors_add(errors, "cannot read the file: %s", strerror(error));
         return error;
     }
-    error = state_parse(text, len, statep, errors);
+    *docp = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                       &jerror);
     free(text);
+    if (!*docp) {
+        state_errors_add(errors, "line %d, column %d: invalid JSON: %s",
+                         jerror.line, jerror.column, jerror.text);
+        return EINVAL;
+    }
+    return 0;
+}
+
+/* Reads, parses and validates the document at 'path' as a whole into
+ * '*statep', for --check: every problem counts.  On failure returns an
+ * errno value and appends the reasons to 'errors'.  If the underlay device
+ * exists, network MTUs are checked against it; otherwise
+ * '*underlay_found' is set to false. */
+static int
+agent_load(const char *path, struct state **statep,
+           struct state_errors *errors, bool *underlay_found)
+{
+    struct nl_link underlay;
+    json_t *doc;
+    int error;
+
+    *statep = NULL;
+    *underlay_found = false;
+    error = agent_read(path, &doc, errors);
+    if (error) {
+        return error;
+    }
+    error = state_from_json(doc, statep, errors);
+    json_decref(doc);
     if (error) {
         return error;
     }
@@ -520,21 +547,42 @@ agent_load(const char *path, struct state **statep,
     return error;
 }
 
-/* Loads 'path' like agent_load(), logging what is wrong. */
-static struct state *
-agent_load_logged(const char *path)
+/* Reads the document at 'path', logging what is wrong with it.  Returns
+ * it, or NULL if it cannot be read or is not JSON. */
+static json_t *
+agent_read_logged(const char *path)
 {
     struct state_errors errors;
-    struct state *state;
-    bool underlay_found;
+    json_t *doc;
 
     state_errors_init(&errors);
-    agent_load(path, &state, &errors, &underlay_found);
+    agent_read(path, &doc, &errors);
     for (size_t i = 0; i < errors.n; i++) {
         LOG_ERR("%s: %s", path, errors.msgs[i]);
     }
     state_errors_destroy(&errors);
-    return state;
+    return doc;
+}
+
+/* Makes the document at 'path' the desired state of 'core', logging what
+ * is wrong with it.  Returns false if it was refused as a whole. */
+static bool
+agent_apply_file(struct core *core, const char *path)
+{
+    json_t *doc = agent_read_logged(path);
+    struct state_errors errors;
+    int error = EINVAL;
+
+    state_errors_init(&errors);
+    if (doc) {
+        error = core_apply(core, doc, 0, &errors);
+    }
+    for (size_t i = 0; i < errors.n; i++) {
+        LOG_ERR("%s: %s", path, errors.msgs[i]);
+    }
+    state_errors_destroy(&errors);
+    json_decref(doc);
+    return error != EINVAL;
 }
 
 static int
@@ -642,14 +690,27 @@ agent_purge(const struct agent_options *o)
 static int
 agent_once(const struct agent_options *o)
 {
-    struct state *state = agent_load_logged(o->cfg.state);
+    json_t *doc = agent_read_logged(o->cfg.state);
+    struct state_errors errors;
+    struct state *state = NULL;
     struct reconciler *rc;
+    uint32_t underlay_mtu;
     struct dp *dp;
     int error;
 
+    state_errors_init(&errors);
+    if (doc) {
+        core_parse(doc, &state, &underlay_mtu, &errors);
+    }
+    for (size_t i = 0; i < errors.n; i++) {
+        LOG_ERR("%s: %s", o->cfg.state, errors.msgs[i]);
+    }
+    state_errors_destroy(&errors);
+    json_decref(doc);
     if (!state) {
         return 1;
     }
+    core_log_skipped(state, NULL);
     if (agent_open(&o->cfg, false, &dp)) {
         state_destroy(state);
         return 1;
@@ -831,7 +892,7 @@ agent_daemon(struct agent_options *o)
     struct watch *watch = NULL;
     struct flowlog *flowlog = NULL;
     char *flow_log = NULL;
-    struct state *state = NULL;
+    json_t *doc = NULL;
     struct core *core = NULL;
     struct dp *dp = NULL;
     bool pidfile_written = false;
@@ -885,8 +946,8 @@ agent_daemon(struct agent_options *o)
         }
         curl_ready = true;
     } else {
-        state = agent_load_logged(cfg->state);
-        if (!state) {
+        doc = agent_read_logged(cfg->state);
+        if (!doc) {
             goto out;
         }
     }
@@ -947,10 +1008,19 @@ agent_daemon(struct agent_options *o)
             goto out;
         }
     } else {
+        struct state_errors errors;
+
         LOG_INFO("started: instance \"%s\", desired state %s", cfg->instance,
                  cfg->state);
-        core_apply(core, state, 0);
-        state = NULL;
+        state_errors_init(&errors);
+        error = core_apply(core, doc, 0, &errors);
+        for (size_t i = 0; i < errors.n; i++) {
+            LOG_ERR("%s: %s", cfg->state, errors.msgs[i]);
+        }
+        state_errors_destroy(&errors);
+        if (error == EINVAL) {
+            goto out;
+        }
     }
     for (;;) {
         int sig = agent_wait(sfd);
@@ -961,13 +1031,8 @@ agent_daemon(struct agent_options *o)
         } else if (sig == SIGHUP) {
             agent_reload_config(o, watch, flowlog);
             if (!controller) {
-                struct state *new;
-
                 LOG_INFO("reloading %s", cfg->state);
-                new = agent_load_logged(cfg->state);
-                if (new) {
-                    core_apply(core, new, 0);
-                } else {
+                if (!agent_apply_file(core, cfg->state)) {
                     LOG_ERR("%s: refused; the previous desired state stays "
                             "in force",
                             cfg->state);
@@ -994,7 +1059,7 @@ out:
     }
     core_destroy(core);
     dp_close(dp);
-    state_destroy(state);
+    json_decref(doc);
     if (curl_ready) {
         curl_global_cleanup();
     }

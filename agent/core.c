@@ -1,6 +1,7 @@
 #include "agent/core.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -10,14 +11,22 @@
 #include "agent/firewall.h"
 #include "agent/reconcile.h"
 #include "agent/state.h"
+#include "datapath/netlink.h"
 #include "utils/log.h"
+#include "utils/names.h"
 #include "utils/util.h"
 
 struct core {
     pthread_mutex_t mutex;     /* Protects everything below. */
     struct dp *dp;             /* The datapath, not owned. */
     struct reconciler *rc;     /* Reconciles 'dp'. */
-    struct state *state;       /* The state in force, or NULL. */
+    json_t *doc;               /* The document in force, or NULL. */
+    struct state *state;       /* 'doc' as it fits the underlay, or
+                                * NULL. */
+    uint32_t fit_mtu;          /* The underlay MTU 'state' fits, 0 if the
+                                * underlay was not there. */
+    char *refusal;             /* Why the last document was refused as a
+                                * whole, or NULL. */
     int64_t revision;          /* The controller revision of 'state'. */
     uint64_t reconciles;       /* Runs of reconcile_run(). */
     uint64_t reconcile_errors; /* Of which failed. */
@@ -112,6 +121,8 @@ core_destroy(struct core *core)
         core_forget_names(core);
         reconcile_destroy(core->rc);
         state_destroy(core->state);
+        json_decref(core->doc);
+        free(core->refusal);
         pthread_mutex_destroy(&core->mutex);
         free(core);
     }
@@ -141,20 +152,124 @@ core_run(struct core *core, const struct state *s)
     return error;
 }
 
-int
-core_apply(struct core *core, struct state *s, int64_t revision)
+/* Returns the MTU of the underlay device that 'doc' names, or 0 if it names
+ * none or there is no such device. */
+static uint32_t
+doc_underlay_mtu(const json_t *doc)
 {
+    const char *name = json_string_value(
+        json_object_get(json_object_get(doc, "host"), "underlay"));
+    struct nl_link link;
+
+    if (!name || !names_device_is_valid(name) || nl_link_get(name, &link)) {
+        return 0;
+    }
+    return link.mtu;
+}
+
+int
+core_parse(const json_t *doc, struct state **statep, uint32_t *underlay_mtu,
+           struct state_errors *errors)
+{
+    *underlay_mtu = doc_underlay_mtu(doc);
+    return state_from_json_partial(doc, *underlay_mtu, statep, errors);
+}
+
+/* Whether 'old' left out what 'skip' says, for the same reason. */
+static bool
+skipped_before(const struct state *old, const struct state_skip *skip)
+{
+    for (size_t i = 0; old && i < old->n_skipped; i++) {
+        const struct state_skip *o = &old->skipped[i];
+
+        if (o->kind == skip->kind && !strcmp(o->name, skip->name)
+            && !strcmp(o->reason, skip->reason)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+core_log_skipped(const struct state *s, const struct state *old)
+{
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        const struct state_skip *skip = &s->skipped[i];
+
+        if (!skipped_before(old, skip)) {
+            LOG_WARN("desired state: %s \"%s\" left out, the rest applies: "
+                     "%s",
+                     state_kind_name(skip->kind), skip->name, skip->reason);
+        }
+    }
+}
+
+/* Makes 's', fitted to underlay MTU 'mtu', the state in force and
+ * reconciles the datapath with it.  The caller holds the lock. */
+static int
+core_switch(struct core *core, struct state *s, uint32_t mtu)
+{
+    core_log_skipped(s, core->state);
+    state_destroy(core->state);
+    core->state = s;
+    core->fit_mtu = mtu;
+    return core_run(core, s);
+}
+
+/* Fits the document in force to the underlay's MTU again if it changed
+ * since.  Returns true if it did.  The caller holds the lock. */
+static bool
+core_refit(struct core *core)
+{
+    uint32_t mtu = doc_underlay_mtu(core->doc);
+    struct state_errors errors;
+    struct state *s;
+
+    if (mtu == core->fit_mtu) {
+        return false;
+    }
+    LOG_INFO("underlay MTU %" PRIu32 " (was %" PRIu32 "): fitting the "
+             "desired state to it",
+             mtu, core->fit_mtu);
+    state_errors_init(&errors);
+    /* The document parsed before; the MTU only leaves out networks. */
+    if (!state_from_json_partial(core->doc, mtu, &s, &errors)) {
+        core_switch(core, s, mtu);
+    }
+    state_errors_destroy(&errors);
+    return true;
+}
+
+int
+core_apply(struct core *core, const json_t *doc, int64_t revision,
+           struct state_errors *errors)
+{
+    size_t n_errors = errors->n;
+    struct state *s;
+    uint32_t mtu;
     int error;
 
+    error = core_parse(doc, &s, &mtu, errors);
     pthread_mutex_lock(&core->mutex);
-    error = core_run(core, s);
+    free(core->refusal);
+    core->refusal = NULL;
+    if (error) {
+        core->refusal = xasprintf(
+            "desired state revision %" PRId64 " refused as a whole, the "
+            "previous one stays: %s%s",
+            revision, errors->n > n_errors ? errors->msgs[n_errors] : "",
+            errors->n > n_errors + 1 ? " (and more)" : "");
+        pthread_mutex_unlock(&core->mutex);
+        return EINVAL;
+    }
+    json_decref(core->doc);
+    core->doc = json_incref((json_t *) doc);
+    core->revision = revision;
+    error = core_switch(core, s, mtu);
     if (error == EINVAL) {
-        /* Nothing was changed: the datapath still holds the old state. */
-        state_destroy(s);
-    } else {
-        state_destroy(core->state);
-        core->state = s;
-        core->revision = revision;
+        /* The underlay changed under us: fit to what it is now. */
+        core_refit(core);
+        error = core_run(core, core->state);
     }
     pthread_mutex_unlock(&core->mutex);
     return error;
@@ -166,7 +281,9 @@ core_poll(struct core *core)
     bool ran = false;
 
     pthread_mutex_lock(&core->mutex);
-    if (core->state && reconcile_poll(core->rc)) {
+    if (core->doc && core_refit(core)) {
+        ran = true;
+    } else if (core->state && reconcile_poll(core->rc)) {
         core_run(core, core->state);
         ran = true;
     }
@@ -207,8 +324,40 @@ core_port_status(struct core *core)
         json_object_set_new(status, port->name,
                             json_string(up ? "up" : "down"));
     }
+    for (size_t i = 0; core->state && i < core->state->n_skipped; i++) {
+        const struct state_skip *skip = &core->state->skipped[i];
+
+        /* A duplicate left out does not speak for the port that stays;
+         * an element without a name has no port to speak for. */
+        if (skip->kind == STATE_KIND_PORT && names_object_is_valid(skip->name)
+            && !json_object_get(status, skip->name)) {
+            json_object_set_new(status, skip->name, json_string("refused"));
+        }
+    }
     pthread_mutex_unlock(&core->mutex);
     return status;
+}
+
+json_t *
+core_conditions(struct core *core)
+{
+    json_t *conditions = json_array();
+
+    pthread_mutex_lock(&core->mutex);
+    if (core->refusal) {
+        json_array_append_new(conditions, json_pack("{ssss}", "kind", "host",
+                                                    "reason", core->refusal));
+    }
+    for (size_t i = 0; core->state && i < core->state->n_skipped; i++) {
+        const struct state_skip *skip = &core->state->skipped[i];
+
+        json_array_append_new(conditions,
+                              json_pack("{ssssss}", "kind",
+                                        state_kind_name(skip->kind), "name",
+                                        skip->name, "reason", skip->reason));
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return conditions;
 }
 
 void

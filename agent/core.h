@@ -23,6 +23,7 @@
 
 struct json_t;
 struct state;
+struct state_errors;
 
 struct core;
 
@@ -32,15 +33,32 @@ struct core;
 struct core *core_create(struct dp *dp, bool controller);
 void core_destroy(struct core *);
 
-/* Makes 's' (which the core takes) the desired state and reconciles the
- * datapath with it.  'revision' is the controller's revision of the
- * document, 0 for a file.
+/* Makes the desired-state document 'doc' (a new reference is taken) the
+ * desired state and reconciles the datapath with it.  'revision' is the
+ * controller's revision of the document, 0 for a file.
  *
- * If reconciliation finds that 's' does not fit this host (EINVAL: an MTU
- * larger than the underlay allows), 's' is dropped and the previous state
- * stays in force, untouched.  After any other failure 's' is in force and
- * core_poll() tries again.  Returns reconcile_run()'s result. */
-int core_apply(struct core *, struct state *s, int64_t revision);
+ * What the host can apply is applied: core_parse() leaves out the
+ * elements that are wrong or that do not fit the underlay, and
+ * core_conditions() says why.  Only a document that nothing can be taken
+ * from (not an object, a bad "host") is refused: EINVAL, with the reasons
+ * in 'errors', and the state in force stays, untouched.  Otherwise returns
+ * reconcile_run()'s result; after a failure core_poll() tries again.
+ *
+ * When the underlay's MTU changes, core_poll() fits the document in force
+ * to it again: a network that fits no more is left out, one that fits
+ * again comes back. */
+int core_apply(struct core *, const struct json_t *doc, int64_t revision,
+               struct state_errors *errors);
+
+/* Parses 'doc' with state_from_json_partial(), fitting its networks to the
+ * MTU of the underlay device it names, if that device exists (its MTU, or
+ * 0, in '*underlay_mtu'). */
+int core_parse(const struct json_t *doc, struct state **statep,
+               uint32_t *underlay_mtu, struct state_errors *errors);
+
+/* Logs a warning for each element 's' left out, unless 'old' (NULL for
+ * none) left it out for the same reason. */
+void core_log_skipped(const struct state *s, const struct state *old);
 
 /* Reconciles again if there is a state in force and reconcile_poll() says
  * something changed (a device came or went, a next hop moved, the last
@@ -48,9 +66,17 @@ int core_apply(struct core *, struct state *s, int64_t revision);
 bool core_poll(struct core *);
 
 /* Returns a new JSON object that maps the name of every port of the state
- * in force to "up" (its device exists and the datapath has it) or "down".
- * Empty if there is no state yet. */
+ * in force to "up" (its device exists and the datapath has it), "down",
+ * or "refused" (the document's port was left out: core_conditions() says
+ * why).  Empty if there is no state yet. */
 struct json_t *core_port_status(struct core *);
+
+/* Returns a new JSON array of what the host cannot apply, as
+ * {"kind": K, "name": N, "reason": R}: each element of the document in
+ * force that was left out (K "network", "port", "remote" or "identity"),
+ * and {"kind": "host", "reason": R} if the last document was refused as a
+ * whole.  Empty when everything applies. */
+struct json_t *core_conditions(struct core *);
 
 /* Records whether the controller is reachable, for the metrics. */
 void core_set_connected(struct core *, bool connected);

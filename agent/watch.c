@@ -15,6 +15,8 @@
 #include "agent/core.h"
 #include "agent/http-client.h"
 #include "agent/state.h"
+#include "datapath/dp-tables.h"
+#include "datapath/netlink.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -501,12 +503,11 @@ watch_commit(struct watch *w, const char *what, double received,
              bool from_cache)
 {
     struct state_errors errors;
-    struct state *s;
     int error;
 
     state_errors_init(&errors);
-    error = state_from_json(w->doc, &s, &errors);
-    if (error) {
+    error = core_apply(w->core, w->doc, w->revision, &errors);
+    if (error == EINVAL) {
         for (size_t i = 0; i < errors.n; i++) {
             LOG_ERR("desired state %s: %s", what, errors.msgs[i]);
         }
@@ -514,17 +515,13 @@ watch_commit(struct watch *w, const char *what, double received,
                 "stays",
                 what);
         state_errors_destroy(&errors);
+        if (!from_cache) {
+            /* The controller hears of the refusal. */
+            watch_notify(w);
+        }
         return EINVAL;
     }
     state_errors_destroy(&errors);
-
-    error = core_apply(w->core, s, w->revision);
-    if (error == EINVAL) {
-        LOG_ERR("desired state %s: does not fit this host, refused; the "
-                "state in force stays",
-                what);
-        return EINVAL;
-    }
     LOG_INFO("desired state %s: reconciled%s in %.1f ms", what,
              error ? " with errors (retrying)" : "",
              (now_monotonic() - received) * 1e3);
@@ -587,6 +584,21 @@ watch_load_cache(struct watch *w)
     json_decref(cache);
 }
 
+/* Returns what this host can carry, for the controller to refuse what it
+ * cannot: {"underlay_mtu": N (when the underlay is there), "flood_members":
+ * N}. */
+static json_t *
+watch_limits(const struct watch *w)
+{
+    json_t *limits = json_pack("{si}", "flood_members", DP_FLOOD_MAX);
+    struct nl_link link;
+
+    if (!nl_link_get(w->underlay, &link)) {
+        json_object_set_new(limits, "underlay_mtu", json_integer(link.mtu));
+    }
+    return limits;
+}
+
 /* POST /v1/hosts. */
 static enum outcome
 watch_register(struct watch *w)
@@ -596,9 +608,9 @@ watch_register(struct watch *w)
     json_t *body;
     int error;
 
-    body = json_pack("{sssssss{si}}", "name", w->host, "vtep", w->vtep,
+    body = json_pack("{sssssss{si}so}", "name", w->host, "vtep", w->vtep,
                      "underlay", w->underlay, "capacity", "vcpus",
-                     (int) w->vcpus);
+                     (int) w->vcpus, "limits", watch_limits(w));
     if (w->memory_mb) {
         json_object_set_new(json_object_get(body, "capacity"), "memory_mb",
                             json_integer(w->memory_mb));
@@ -776,9 +788,9 @@ watch_main(void *w_)
     }
 }
 
-/* Returns the body of a heartbeat: the host's load. */
+/* Returns the body of a heartbeat: the host's load and limits. */
 static json_t *
-heartbeat_body(const json_t *status)
+heartbeat_body(const struct watch *w, const json_t *status)
 {
     json_t *load = json_object();
     const char *port;
@@ -797,14 +809,14 @@ heartbeat_body(const json_t *status)
         json_object_set_new(load, "load5", json_real(avg[1]));
         json_object_set_new(load, "load15", json_real(avg[2]));
     }
-    return json_pack("{so}", "load", load);
+    return json_pack("{soso}", "load", load, "limits", watch_limits(w));
 }
 
 /* POST /v1/hosts/NAME/heartbeat. */
 static void
 report_heartbeat(struct watch *w, const json_t *status)
 {
-    json_t *body = heartbeat_body(status);
+    json_t *body = heartbeat_body(w, status);
     char *path = xasprintf("/v1/hosts/%s/heartbeat", w->host);
     struct http_response r;
     int error;
@@ -821,13 +833,13 @@ report_heartbeat(struct watch *w, const json_t *status)
     free(path);
 }
 
-/* PUT /v1/hosts/NAME/port-status with 'status'.  Returns true if the
- * controller took it. */
+/* PUT /v1/hosts/NAME/port-status with 'body', {"ports": STATUS,
+ * "conditions": [...]}.  Returns true if the controller took it. */
 static bool
-report_status(struct watch *w, const json_t *status)
+report_status(struct watch *w, const json_t *body)
 {
     char *path = xasprintf("/v1/hosts/%s/port-status", w->host);
-    json_t *body = json_pack("{sO}", "ports", status);
+    const json_t *status = json_object_get(body, "ports");
     struct http_response r;
     bool ok;
     int error;
@@ -840,7 +852,6 @@ report_status(struct watch *w, const json_t *status)
                 json_object_size(status) == 1 ? "" : "s");
     }
     http_response_clear(&r);
-    json_decref(body);
     free(path);
     return ok;
 }
@@ -849,14 +860,14 @@ static void *
 report_main(void *w_)
 {
     struct watch *w = w_;
-    json_t *reported = NULL; /* The status the controller has. */
+    json_t *reported = NULL; /* The report the controller has. */
     double next_heartbeat = 0;
 
     pthread_mutex_lock(&w->mutex);
     while (!w->stopping) {
         double now = now_monotonic();
+        json_t *status, *report;
         bool heartbeat, dirty;
-        json_t *status;
 
         if (!w->registered) {
             /* Registering was a heartbeat. */
@@ -890,14 +901,18 @@ report_main(void *w_)
             report_heartbeat(w, status);
             next_heartbeat = now_monotonic() + w->heartbeat_interval;
         }
-        if (!json_equal(status, reported)
-            && (json_object_size(status) || reported)) {
-            if (report_status(w, status)) {
+        report = json_pack("{soso}", "ports", status, "conditions",
+                           core_conditions(w->core));
+        if (!json_equal(report, reported)
+            && (json_object_size(status)
+                || json_array_size(json_object_get(report, "conditions"))
+                || reported)) {
+            if (report_status(w, report)) {
                 json_decref(reported);
-                reported = json_incref(status);
+                reported = json_incref(report);
             }
         }
-        json_decref(status);
+        json_decref(report);
         pthread_mutex_lock(&w->mutex);
     }
     pthread_mutex_unlock(&w->mutex);

@@ -14,8 +14,10 @@
 # database a change made there reaches the agents.  An agent restarted
 # under a steady ping loses nothing; a VM whose device disappears is
 # reported down, and up again with a new one; a deleted port becomes
-# unreachable; a desired state that does not fit the host (an MTU larger
-# than its underlay allows) is refused while the old one stays; an agent
+# unreachable; the controller refuses a network MTU or a port that a
+# host's underlay cannot carry; a host whose underlay shrinks leaves out
+# the network that no longer fits, applies every other change, and the
+# controller and fabricctl status show why, until it fits again; an agent
 # with a wrong token logs the refusal, keeps forwarding from its cache, and
 # recovers once the token is fixed and it gets SIGHUP.
 #
@@ -345,23 +347,73 @@ log_wait B "$skipB" 'desired state revision [0-9]+ .*reconciled' >/dev/null
 assert_ping_fails vmA1 "$ipB2"
 assert_ping_ok vmA1 "$ipB1"
 
-say "a desired state that does not fit the host is refused, the old one kept"
+say "the controller refuses what a host's underlay cannot carry"
 
-# The controller allows MTU 9000, but host A's underlay has 1500.
+# Host A's underlay has 1500 bytes: 1450 with VXLAN, not 9000.
 ctl network create jumbo --cidr 10.9.0.0/24 --mtu 9000 >/dev/null
 rev=$(metric A fabric_agent_desired_revision)
-skipA=$(log_lines A)
-ctl port create big --network jumbo --host host-a --device big-h >/dev/null
-log_wait A "$skipA" 'does not fit this host, refused' >/dev/null
+out=$(ctl port create big --network jumbo --host host-a --device big-h 2>&1) \
+    && fail "a port in a network host A cannot carry was accepted"
+grep -qF 'host "host-a" cannot carry network "jumbo": its mtu 9000 plus 50 bytes of VXLAN overhead is 9050, more than the underlay MTU 1500 of "host-a"' <<<"$out" \
+    || fail "port create big: unexpected refusal: $out"
+out=$(ctl network update blue --mtu 9000 2>&1) \
+    && fail "an MTU the hosts of blue cannot carry was accepted"
+grep -qF 'cannot carry network "blue": its mtu 9000' <<<"$out" \
+    || fail "network update blue: unexpected refusal: $out"
+[ "$(ctl -o json network show blue | jq .mtu)" = 1450 ] \
+    || fail "the refused MTU changed network blue"
 assert_ping_ok vmA1 "$ipB1"
 [ "$(metric A fabric_agent_desired_revision)" = "$rev" ] \
-    || fail "host A's agent took a desired state it refused"
+    || fail "a refused change reached host A"
+
+say "an underlay that shrinks: what no longer fits is left out, the rest applies"
+
 skipA=$(log_lines A)
-ctl port delete big >/dev/null
-log_wait A "$skipA" 'desired state revision [0-9]+ .*reconciled' >/dev/null
+in_host A ip link set dev ul0 mtu 1400
+log_wait A "$skipA" 'network "blue" left out, the rest applies: mtu: 1450 is larger than 1350, the MTU of underlay "ul0" \(1400\)' >/dev/null
+log_wait A "$skipA" 'port "vm-a1" left out, the rest applies: network "blue" is left out' >/dev/null
+wait_for 10 port_status_is vm-a1 refused \
+    || fail "port vm-a1 is not refused: $(ctl -o json port show vm-a1)"
+ctl -o json port show vm-a1 | jq -e '.status_reason
+    | startswith("network \"blue\" is left out: mtu: 1450 is larger than 1350")' \
+    >/dev/null || fail "vm-a1 has no reason: $(ctl -o json port show vm-a1)"
+ctl -o json host show host-a | jq -e '.status == "degraded"
+    and .limits.underlay_mtu == 1400
+    and any(.conditions[]; .kind == "network" and .name == "blue")' \
+    >/dev/null || fail "host-a shows no condition: $(ctl -o json host show host-a)"
+status_out=$(ctl status)
+grep -Eq '^Hosts: +2 \(2 ready, of which 1 degraded; 0 unreachable\)$' \
+    <<<"$status_out" || fail "fabricctl status: $status_out"
+grep -Eq '^Ports: +.* 1 refused\)$' <<<"$status_out" \
+    || fail "fabricctl status counts no refused port: $status_out"
+grep -Eq '^host-a +network +blue +mtu: 1450 is larger than 1350' \
+    <<<"$status_out" || fail "fabricctl status shows no condition: $status_out"
+grep -Eq '^vm-a1 +blue +host-a +refused +network "blue" is left out' \
+    <<<"$status_out" || fail "fabricctl status: vm-a1 not refused: $status_out"
+# Host B, and the rest of host A, go on; later changes still apply on A.
+assert_ping_ok vmB1 "$ipB1"
+ctl network create small --cidr 10.8.0.0/24 --mtu 1300 >/dev/null
+ctl port create tiny --network small --host host-a --device tiny-h >/dev/null
+wait_for 10 port_status_is tiny down \
+    || fail "host A took no change after leaving blue out: $(ctl -o json port show tiny)"
 [ "$(metric A fabric_agent_desired_revision)" -gt "$rev" ] \
-    || fail "host A's agent did not take the state that fits again"
+    || fail "host A's agent is stuck at revision $rev"
+# Its heartbeats told the controller: blue is no longer placed on A.
+out=$(ctl port create vm-a9 --network blue --host host-a 2>&1) \
+    && fail "a blue port was placed on host A's shrunk underlay"
+grep -qF 'more than the underlay MTU 1400 of "host-a"' <<<"$out" \
+    || fail "port create vm-a9: unexpected refusal: $out"
+
+say "the underlay back to 1500: the network comes back"
+
+in_host A ip link set dev ul0 mtu 1500
+wait_for 10 port_status_is vm-a1 up \
+    || fail "port vm-a1 did not come back: $(ctl -o json port show vm-a1)"
+wait_for 10 host_ready host-a || fail "host-a is still $(ctl -o json host show host-a)"
 assert_ping_ok vmA1 "$ipB1"
+ctl port delete tiny >/dev/null
+ctl network delete small >/dev/null
+ctl network delete jumbo >/dev/null
 
 say "a wrong token: the refusal is logged, the datapath kept"
 

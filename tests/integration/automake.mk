@@ -26,3 +26,5 @@ TESTS += tests/integration/firewall-conntrack-full.sh
 EXTRA_DIST += tests/integration/firewall-conntrack-full.sh
 TESTS += tests/integration/firewall-conntrack-fair.sh
 EXTRA_DIST += tests/integration/firewall-conntrack-fair.sh
+TESTS += tests/integration/partial-apply.sh
+EXTRA_DIST += tests/integration/partial-apply.sh
