@@ -435,6 +435,62 @@ refused 2 host update hv-1
 err_says 'nothing to change'
 ok host list
 out_says '^hv-1 +192\.0\.2\.1 +eth0 +10Gbit +ready '
+
+say "a host whose underlay cannot carry a network, and what its agent cannot apply"
+
+# What an agent does: register with its limits, later report a port it
+# left out.  "req METHOD PATH JSON" sends it with the admin token.
+req() {
+    python3 - "$url" "$(cat "$FABRIC_TOKEN_FILE")" "$@" <<'EOF2'
+import json, sys, urllib.request
+req = urllib.request.Request(
+    sys.argv[1] + sys.argv[4], method=sys.argv[3],
+    data=sys.argv[5].encode(),
+    headers={"Authorization": "Bearer " + sys.argv[2],
+             "Content-Type": "application/json"})
+urllib.request.urlopen(req).read()
+EOF2
+}
+req POST /v1/hosts '{"name": "hv-2", "vtep": "192.0.2.2", "underlay": "eth0",
+                     "limits": {"underlay_mtu": 1400, "flood_members": 256}}'
+ok -o json host show hv-2
+js_is 'd["limits"]' '{"flood_members": 256, "underlay_mtu": 1400}'
+refused 1 port update web-2 --host hv-2
+err_says 'port "web-2": host "hv-2" cannot carry network "blue": its mtu 1400 plus 50 bytes of VXLAN overhead is 1450, more than the underlay MTU 1400 of "hv-2" \(give the network an mtu of at most 1350, or raise the underlay MTU of "hv-2"\)'
+ok network create small --cidr 10.7.0.0/24 --mtu 1350
+ok port create tiny --network small --host hv-2
+refused 1 network update small --mtu 1351
+err_says 'host "hv-2" cannot carry network "small"'
+req PUT /v1/hosts/hv-2/port-status '{"ports": {"tiny": "refused"},
+    "conditions": [{"kind": "port", "name": "tiny",
+                    "reason": "mac: \"01:00:00:00:00:01\": a multicast MAC"},
+                   {"kind": "identity", "name": "300",
+                    "reason": "rules[0].direction: \"egress\", which the identity does not govern"}]}'
+ok port show tiny
+out_says '^status: +refused$'
+out_says '^status_reason: +mac: "01:00:00:00:00:01": a multicast MAC$'
+ok host list
+out_says '^hv-2 +192\.0\.2\.2 +eth0 +<none> +degraded '
+ok host show hv-2
+out_says '^conditions: +port tiny: mac: "01:00:00:00:00:01": a multicast MAC'
+ok status
+out_says '^Hosts: +2 \(2 ready, of which 1 degraded; 0 unreachable\)$'
+out_says '^Ports: +8 \(0 up, 0 down, 7 pending, 1 refused\)$'
+out_says '^Not applied by their hosts \(the rest applies\):$'
+out_says '^hv-2 +identity +300 +rules\[0\]\.direction: "egress", which'
+out_says '^tiny +small +hv-2 +refused +mac: "01:00:00:00:00:01": a multicast MAC$'
+ok -o json status
+js_is 'd["status"]["ports"]["refused"]' 1
+js_is 'd["status"]["hosts"]["degraded"]' 1
+# Fixed: the next report clears it.
+req PUT /v1/hosts/hv-2/port-status '{"ports": {"tiny": "up"}, "conditions": []}'
+ok -o json host show hv-2
+js_is 'd["status"]' ready
+js_is 'd["conditions"]' '[]'
+ok port delete tiny
+ok network delete small
+ok host delete hv-2
+
 ok port update web-2 --host hv-1
 out_says '^host: +hv-1$'
 ok port list --host hv-1 -o json
