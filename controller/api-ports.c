@@ -331,9 +331,105 @@ network_mtu(struct store_txn *txn, const char *network, json_int_t *mtu,
     return 0;
 }
 
+/* A network's ports by host, while checking flood lists. */
+struct flood_count {
+    const char *prefix; /* "NETWORK/", of its "net-port" index. */
+    const char *port;   /* The port being placed: where it was does not
+                         * count. */
+    json_t *hosts;      /* Host name -> its ports in the network. */
+};
+
+static int
+flood_count_cb(const struct store_obj *index, void *fc_)
+{
+    struct flood_count *fc = fc_;
+    size_t len = strlen(fc->prefix);
+    const char *host = api_get_string(index->body, "host");
+
+    if (strncmp(index->name, fc->prefix, len)) {
+        return API_STOP;
+    }
+    if (host && strcmp(index->name + len, fc->port)) {
+        json_int_t n = json_integer_value(json_object_get(fc->hosts, host));
+
+        json_object_set_new(fc->hosts, host, json_integer(n + 1));
+    }
+    return 0;
+}
+
+/* Checks that with port 'port' of network 'network' placed on 'host', every
+ * registered host of the network still has a flood list its datapath
+ * holds: its own ports in the network, plus one member per other
+ * registered host with ports in it, at most the "flood_members" its agent
+ * reported.  409 naming the host and the numbers otherwise. */
+static int
+check_flood_lists(struct store_txn *txn, const char *port, const char *network,
+                  const char *host, const char *what, struct api_error *err)
+{
+    struct flood_count fc = {
+        .prefix = xasprintf("%s/", network),
+        .port = port,
+        .hosts = json_object(),
+    };
+    json_t *limits = json_object(); /* Registered host -> its limit, or
+                                     * null. */
+    const char *name;
+    json_t *count;
+    int status = 0, error;
+
+    error = store_list(txn, "net-port", fc.prefix, 0, flood_count_cb, &fc);
+    json_object_set_new(
+        fc.hosts, host,
+        json_integer(json_integer_value(json_object_get(fc.hosts, host)) + 1));
+    json_object_foreach(fc.hosts, name, count)
+    {
+        struct store_obj obj;
+
+        if (error && error != API_STOP) {
+            break;
+        }
+        error = store_get(txn, "host", name, &obj);
+        if (!error) {
+            const json_t *max = json_object_get(
+                json_object_get(obj.body, "limits"), "flood_members");
+
+            json_object_set(limits, name, max ? (json_t *) max : json_null());
+            store_obj_clear(&obj);
+        } else if (error == ENOENT) {
+            error = 0;
+        }
+    }
+    if (error && error != API_STOP) {
+        status = api_store_error(error, what, err);
+    }
+    json_object_foreach(limits, name, count)
+    {
+        json_int_t local = json_integer_value(json_object_get(fc.hosts, name));
+        json_int_t others = json_object_size(limits) - 1;
+        json_int_t max = json_integer_value(count);
+
+        if (!status && json_is_integer(count) && local + others > max) {
+            status = api_fail(
+                err, 409, "host",
+                "%s: network \"%s\" would have %" JSON_INTEGER_FORMAT
+                " flood list members on host \"%s\" (%" JSON_INTEGER_FORMAT
+                " local ports and %" JSON_INTEGER_FORMAT " other hosts), more "
+                "than the %" JSON_INTEGER_FORMAT " its datapath holds (place "
+                "the port on a host the network already has, or split the "
+                "network)",
+                what, network, local + others, name, local, others, max);
+        }
+    }
+    json_decref(limits);
+    json_decref(fc.hosts);
+    free((char *) fc.prefix);
+    return status;
+}
+
 /* Places port 'port' of network 'network' with device 'device' on 'host':
- * checks that the host carries the network's MTU, claims the device name
- * on that host and adds the port to the host's index. */
+ * checks that the host carries the network's MTU and that every host of
+ * the network keeps a flood list its datapath holds, claims the device
+ * name on that host and adds the port to the host's index. */
 static int
 place(struct store_txn *txn, const char *port, const char *network,
       const char *host, const char *device, const char *what,
@@ -361,6 +457,9 @@ place(struct store_txn *txn, const char *port, const char *network,
         status = network_mtu(txn, network, &mtu, what, err);
         if (!status) {
             status = api_host_check_mtu(host, h.body, network, mtu, what, err);
+        }
+        if (!status) {
+            status = check_flood_lists(txn, port, network, host, what, err);
         }
         store_obj_clear(&h);
         if (status) {

@@ -1450,8 +1450,8 @@ expect_patch(struct fixture_env *env, fixture_patch_func *fn, const char *name,
                  err.message ? err.message : "");
     }
     if (want && !strstr(err.message, want)) {
-        fail_msg("%s %s: message \"%s\" lacks \"%s\"", name, text,
-                 err.message, want);
+        fail_msg("%s %s: message \"%s\" lacks \"%s\"", name, text, err.message,
+                 want);
     }
     api_error_clear(&err);
 }
@@ -1573,11 +1573,12 @@ test_host_limits(void **state)
 
     /* h2's underlay shrank under jumbo: its agent leaves out the network
      * and p3, and says so; the rest of the host applies. */
-    in = J("{'ports': {'p3': 'refused'}, 'conditions': ["
-           "{'kind': 'network', 'name': 'jumbo', 'reason': 'mtu: 8950 is "
-           "larger than 7950'},"
-           "{'kind': 'port', 'name': 'p3', 'reason': 'network \\\"jumbo\\\" is "
-           "left out: mtu: 8950 is larger than 7950'}]}");
+    in =
+        J("{'ports': {'p3': 'refused'}, 'conditions': ["
+          "{'kind': 'network', 'name': 'jumbo', 'reason': 'mtu: 8950 is "
+          "larger than 7950'},"
+          "{'kind': 'port', 'name': 'p3', 'reason': 'network \\\"jumbo\\\" is "
+          "left out: mtu: 8950 is larger than 7950'}]}");
     assert_int_equal(api_host_port_status(&env->api, "h2", in, &err), 204);
     json_decref(in);
     assert_int_equal(api_port_get(&env->api, "p3", &out, &err), 200);
@@ -1665,6 +1666,56 @@ test_host_limits(void **state)
     api_error_clear(&err);
 }
 
+/* A port is not placed where it would give a host of its network a
+ * longer flood list than that host's datapath holds: its own ports in the
+ * network plus one member per other registered host with ports in it. */
+static void
+test_host_flood_limits(void **state)
+{
+    struct fixture_env *env = *state;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'wide', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 2}}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 2}}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
+    expect_error(env, api_port_create,
+                 "{'name': 'w3', 'network': 'wide', 'host': 'f1'}", 409,
+                 "host",
+                 "port \"w3\": network \"wide\" would have 3 flood list "
+                 "members on host \"f1\" (3 local ports and 0 other hosts), "
+                 "more than the 2 its datapath holds",
+                 NULL);
+    /* A second host costs f1 a member, whether or not it reports limits
+     * itself. */
+    expect_error(env, api_port_create,
+                 "{'name': 'w3', 'network': 'wide', 'host': 'f2'}", 409,
+                 "host", "on host \"f1\" (2 local ports and 1 other hosts)",
+                 NULL);
+    expect_error(env, api_port_create,
+                 "{'name': 'w3', 'network': 'wide', 'host': 'f3'}", 409,
+                 "host", "on host \"f1\"", NULL);
+    /* Moving a port counts it once, where it goes. */
+    expect_patch(env, api_port_patch, "w2", "{'host': 'f2'}", 200, NULL);
+    expect_patch(env, api_port_patch, "w2", "{'host': 'f2'}", 200, NULL);
+    expect_error(env, api_port_create,
+                 "{'name': 'w3', 'network': 'wide', 'host': 'f2'}", 409,
+                 "host", "on host \"f2\" (2 local ports and 1 other hosts)",
+                 NULL);
+    /* A host not registered yet is nobody's remote. */
+    expect_ok(env, api_port_create,
+              "{'name': 'w3', 'network': 'wide', 'host': 'ghost'}");
+}
+
 int
 main(void)
 {
@@ -1686,6 +1737,7 @@ main(void)
         FIXTURE_ENV_TEST(test_port_list),
         FIXTURE_ENV_TEST(test_heartbeats_and_port_status),
         FIXTURE_ENV_TEST(test_host_limits),
+        FIXTURE_ENV_TEST(test_host_flood_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
