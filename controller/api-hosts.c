@@ -693,7 +693,9 @@ check_host_exists(struct api *api, const char *name, const char *what,
 
 /* Records the "limits" 'limits' that host 'name''s agent reports in a
  * heartbeat, if they changed: they are what the controller checks changes
- * against (api_host_check_mtu()). */
+ * against (api_host_check_mtu()).  Heartbeats come every few seconds from
+ * every host and rarely change anything, so they are compared in a read
+ * transaction first, and only a change takes the store's write lock. */
 static int
 update_limits(struct api *api, const char *name, const json_t *limits,
               const char *what, struct api_error *err)
@@ -701,32 +703,41 @@ update_limits(struct api *api, const char *name, const json_t *limits,
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     int status, error;
+    bool write = false;
 
     status = check_limits(limits, what, err);
-    if (!status) {
-        status = api_begin(api, true, &txn, err);
-    }
-    if (status) {
-        return status;
-    }
-    error = store_get(txn, "host", name, &obj);
-    if (error == ENOENT) {
-        status = api_fail(err, 404, NULL, "%s: not found", what);
-    } else if (error) {
-        status = api_store_error(error, what, err);
-    } else if (!json_equal(json_object_get(obj.body, "limits"),
-                           (json_t *) limits)) {
-        json_t *body = json_deep_copy(obj.body);
-        char now[32];
+    while (!status) {
+        status = api_begin(api, write, &txn, err);
+        if (status) {
+            break;
+        }
+        error = store_get(txn, "host", name, &obj);
+        if (error == ENOENT) {
+            status = api_fail(err, 404, NULL, "%s: not found", what);
+        } else if (error) {
+            status = api_store_error(error, what, err);
+        } else if (json_equal(json_object_get(obj.body, "limits"),
+                              (json_t *) limits)) {
+            break;
+        } else if (write) {
+            json_t *body = json_deep_copy(obj.body);
+            char now[32];
 
-        api_now(now);
-        json_object_set(body, "limits", (json_t *) limits);
-        json_object_set_new(body, "updated_at", json_string(now));
-        error = store_put(txn, "host", name, body, obj.version, NULL);
-        json_decref(body);
-        status = error ? api_store_error(error, what, err)
-                       : api_commit(txn, NULL, err);
-        txn = error ? txn : NULL;
+            api_now(now);
+            json_object_set(body, "limits", (json_t *) limits);
+            json_object_set_new(body, "updated_at", json_string(now));
+            error = store_put(txn, "host", name, body, obj.version, NULL);
+            json_decref(body);
+            status = error ? api_store_error(error, what, err)
+                           : api_commit(txn, NULL, err);
+            txn = error ? txn : NULL;
+            break;
+        }
+        /* Changed: again, for writing. */
+        store_abort(txn);
+        txn = NULL;
+        store_obj_clear(&obj);
+        write = true;
     }
     store_abort(txn);
     store_obj_clear(&obj);

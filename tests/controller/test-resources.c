@@ -1482,6 +1482,7 @@ test_host_limits(void **state)
 {
     struct fixture_env *env = *state;
     struct api_error err = {0};
+    json_int_t revision;
     json_t *in, *out;
     char *s;
 
@@ -1546,6 +1547,18 @@ test_host_limits(void **state)
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(out, "limits"), "underlay_mtu")),
                      8000);
+    json_decref(out);
+    /* The same limits again write nothing; an unknown host is 404. */
+    assert_int_equal(api_status(&env->api, &out, &err), 200);
+    revision = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+    in = J("{'limits': {'underlay_mtu': 8000}}");
+    assert_int_equal(api_host_heartbeat(&env->api, "h2", in, &err), 204);
+    assert_int_equal(api_host_heartbeat(&env->api, "h8", in, &err), 404);
+    json_decref(in);
+    assert_int_equal(api_status(&env->api, &out, &err), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "revision")),
+                     revision);
     json_decref(out);
     expect_patch(env, api_host_patch, "h2",
                  "{'limits': {'underlay_mtu': 9000}}", 400,
