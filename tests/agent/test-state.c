@@ -1312,6 +1312,181 @@ test_partial_many_bad(void **state)
     json_decref(root);
 }
 
+/* A slot of a JSON document that a mutation may change: member 'key' of
+ * object 'parent', or element 'index' of array 'parent'. */
+struct slot {
+    json_t *parent;  /* An object or an array. */
+    const char *key; /* The member, or NULL for an element. */
+    size_t index;    /* The element. */
+};
+
+/* Appends every slot under 'value' to 'slots' (room for 'max'). */
+static void
+collect_slots(json_t *value, struct slot *slots, size_t *n, size_t max)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (json_is_object(value)) {
+        json_object_foreach(value, key, child)
+        {
+            if (*n < max) {
+                slots[(*n)++] = (struct slot){.parent = value, .key = key};
+            }
+            collect_slots(child, slots, n, max);
+        }
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, i, child)
+        {
+            if (*n < max) {
+                slots[(*n)++] = (struct slot){.parent = value, .index = i};
+            }
+            collect_slots(child, slots, n, max);
+        }
+    }
+}
+
+/* Returns a value an attacker might put anywhere. */
+static json_t *
+hostile_value(unsigned int r)
+{
+    switch (r % 10) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_integer(-1);
+    case 2:
+        return json_integer(INT64_MAX);
+    case 3:
+        return json_string("");
+    case 4:
+        return json_string("02:00:00:00:01:01");
+    case 5:
+        return json_string("blue");
+    case 6:
+        return json_object();
+    case 7:
+        return json_array();
+    case 8:
+        return json_real(1e300);
+    default:
+        return json_integer(r % 70000);
+    }
+}
+
+/* Counts the elements of 's''s 'skipped' of 'kind'. */
+static size_t
+count_skipped(const struct state *s, enum state_kind kind)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        n += s->skipped[i].kind == kind;
+    }
+    return n;
+}
+
+/* Thousands of documents with a few hostile values in random places: the
+ * partial parse never crashes, accounts for every element (kept or left
+ * out with a reason), and what it keeps fits the underlay. */
+static void
+test_partial_mutations(void **state)
+{
+    static const char *text =
+        "{" HOST ","
+        " 'networks': [" BLUE ", " RED ", {'name': 'green', 'vni': 300,"
+        "              'mtu': 9000, 'default_action': 'deny'}],"
+        " 'ports': [{'name': 'vm1', 'network': 'blue',"
+        "            'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1',"
+        "            'identity': 300, 'qos': {'egress_rate': 1000000}},"
+        "           {'name': 'vm2', 'network': 'red',"
+        "            'mac': '02:00:00:00:01:02', 'ipv6': 'fd00::2'},"
+        "           {'name': 'vm3', 'network': 'green',"
+        "            'mac': '02:00:00:00:01:03'}],"
+        " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:02:01',"
+        "              'ip': '10.0.0.3', 'vtep': '192.168.100.2',"
+        "              'identity': 301}],"
+        " 'identities': [{'id': 300, 'groups': ['web'],"
+        "                 'governs': ['ingress'],"
+        "                 'rules': [{'id': 1, 'group': 'web',"
+        "                            'direction': 'ingress',"
+        "                            'protocol': 'tcp', 'ports': [80, 80],"
+        "                            'peer_cidrs': ['10.0.0.0/8'],"
+        "                            'action': 'allow'}]}]}";
+    static const enum state_kind kinds[] = {STATE_KIND_NETWORK,
+                                            STATE_KIND_PORT, STATE_KIND_REMOTE,
+                                            STATE_KIND_IDENTITY};
+    static const char *const lists[] = {"networks", "ports", "remotes",
+                                        "identities"};
+    char *json = doc(text);
+    json_t *good = json_loads(json, 0, NULL);
+    unsigned int seed = 11;
+    size_t refused = 0, skipped = 0;
+
+    assert_non_null(good);
+    for (int round = 0; round < 3000; round++) {
+        json_t *root = json_deep_copy(good);
+        struct state_errors errors;
+        struct slot slots[256];
+        struct state *s;
+        size_t n;
+
+        for (int m = 0; m < 1 + round % 3; m++) {
+            struct slot *slot;
+
+            n = 0;
+            collect_slots(root, slots, &n, ARRAY_SIZE(slots));
+            slot = &slots[rand_r(&seed) % n];
+            if (rand_r(&seed) % 4 == 0) {
+                if (slot->key) {
+                    json_object_del(slot->parent, slot->key);
+                } else {
+                    json_array_remove(slot->parent, slot->index);
+                }
+            } else if (slot->key) {
+                json_object_set_new(slot->parent, slot->key,
+                                    hostile_value(rand_r(&seed)));
+            } else {
+                json_array_set_new(slot->parent, slot->index,
+                                   hostile_value(rand_r(&seed)));
+            }
+        }
+        state_errors_init(&errors);
+        if (state_from_json_partial(root, 1500, &s, &errors)) {
+            assert_null(s);
+            assert_true(errors.n > 0);
+            refused++;
+        } else {
+            size_t kept[] = {s->n_networks, s->n_ports, s->n_remotes,
+                             s->n_identities};
+
+            assert_int_equal(errors.n, 0);
+            for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+                const json_t *list = json_object_get(root, lists[k]);
+
+                assert_int_equal(kept[k] + count_skipped(s, kinds[k]),
+                                 json_array_size(list));
+            }
+            for (size_t i = 0; i < s->n_skipped; i++) {
+                assert_true(strlen(s->skipped[i].name) > 0);
+                assert_true(strlen(s->skipped[i].reason) > 0);
+            }
+            state_errors_destroy(&errors);
+            assert_int_equal(state_check_mtus(s, 1500, &errors), 0);
+            skipped += s->n_skipped;
+            state_destroy(s);
+        }
+        state_errors_destroy(&errors);
+        json_decref(root);
+    }
+    /* Both outcomes happened: the test saw what it checks. */
+    assert_true(refused > 0);
+    assert_true(skipped > 0);
+    json_decref(good);
+    free(json);
+}
+
 int
 main(void)
 {
@@ -1346,6 +1521,7 @@ main(void)
         cmocka_unit_test(test_partial_duplicates_and_identities),
         cmocka_unit_test(test_partial_refuses_document_errors),
         cmocka_unit_test(test_partial_many_bad),
+        cmocka_unit_test(test_partial_mutations),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
