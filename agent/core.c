@@ -411,6 +411,9 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
     snap->connected = core->connected;
     snap->revision = core->revision;
     snap->ready = core->ready;
+    for (size_t i = 0; core->state && i < core->state->n_skipped; i++) {
+        snap->left_out[core->state->skipped[i].kind]++;
+    }
     snap->ct_entries = core->ct.entries;
     snap->ct_expired = core->ct_expired;
     snap->ct_denied = core->ct_denied;

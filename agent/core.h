@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/state.h"
 #include "datapath/dp.h"
 
 struct json_t;
@@ -90,23 +91,25 @@ struct core_port_stats {
 
 /* What the metrics show, taken at one moment. */
 struct core_snapshot {
-    struct core_port_stats *ports; /* Ports in the datapath, in the order
-                                    * of the desired state. */
-    size_t n_ports;                /* Number of 'ports'. */
-    bool have_underlay;            /* Whether 'underlay' is set. */
-    struct dp_stats underlay;      /* The underlay device's counters. */
-    uint64_t reconciles;           /* Reconciliations run. */
-    uint64_t reconcile_errors;     /* Of which failed. */
-    bool controller;               /* Controller mode. */
-    bool connected;                /* The controller is reachable. */
-    int64_t revision;              /* Revision of the state in force. */
-    bool ready;                    /* A reconciliation has succeeded. */
-    uint64_t ct_entries;           /* Conntrack entries at the last
-                                    * revalidation. */
-    uint64_t ct_expired;           /* Entries it deleted as expired... */
-    uint64_t ct_denied;            /* ...and as denied now, in all. */
-    bool have_fw_stats;            /* Whether 'fw' is set. */
-    struct dp_fw_stats fw;         /* The datapath's firewall counters. */
+    struct core_port_stats *ports;  /* Ports in the datapath, in the order
+                                     * of the desired state. */
+    size_t n_ports;                 /* Number of 'ports'. */
+    bool have_underlay;             /* Whether 'underlay' is set. */
+    struct dp_stats underlay;       /* The underlay device's counters. */
+    uint64_t reconciles;            /* Reconciliations run. */
+    uint64_t reconcile_errors;      /* Of which failed. */
+    bool controller;                /* Controller mode. */
+    bool connected;                 /* The controller is reachable. */
+    int64_t revision;               /* Revision of the state in force. */
+    bool ready;                     /* A reconciliation has succeeded. */
+    size_t left_out[STATE_N_KINDS]; /* Elements of the desired state left
+                                     * out, by kind. */
+    uint64_t ct_entries;            /* Conntrack entries at the last
+                                     * revalidation. */
+    uint64_t ct_expired;            /* Entries it deleted as expired... */
+    uint64_t ct_denied;             /* ...and as denied now, in all. */
+    bool have_fw_stats;             /* Whether 'fw' is set. */
+    struct dp_fw_stats fw;          /* The datapath's firewall counters. */
     struct core_rule_hits {
         uint32_t rule_id; /* A rule installed on this host... */
         uint64_t hits;    /* ...and its counter. */

@@ -10,6 +10,7 @@
 
 #include "agent/agent-config.h"
 #include "agent/core.h"
+#include "agent/state.h"
 #include "agent/trace.h"
 #include "datapath/dp.h"
 #include "utils/log.h"
@@ -237,6 +238,13 @@ metrics_render(const struct core_snapshot *snap)
     put_header(out, "fabric_agent_ready", "gauge",
                "1 once a reconciliation has succeeded.");
     fprintf(out, "fabric_agent_ready %d\n", snap->ready);
+    put_header(out, "fabric_agent_desired_left_out", "gauge",
+               "Elements of the desired state in force that this host "
+               "cannot apply and left out, by kind.");
+    for (int k = 0; k < STATE_N_KINDS; k++) {
+        fprintf(out, "fabric_agent_desired_left_out{kind=\"%s\"} %zu\n",
+                state_kind_name(k), snap->left_out[k]);
+    }
     render_firewall(out, snap);
     if (fclose(out)) {
         free(text);

@@ -374,6 +374,9 @@ log_wait A "$skipA" 'network "blue" left out, the rest applies: mtu: 1450 is lar
 log_wait A "$skipA" 'port "vm-a1" left out, the rest applies: network "blue" is left out' >/dev/null
 wait_for 10 port_status_is vm-a1 refused \
     || fail "port vm-a1 is not refused: $(ctl -o json port show vm-a1)"
+[ "$(metric A 'fabric_agent_desired_left_out{kind="network"}')" = 1 ] \
+    && [ "$(metric A 'fabric_agent_desired_left_out{kind="port"}')" = 1 ] \
+    || fail "host A's metrics do not count what it left out"
 ctl -o json port show vm-a1 | jq -e '.status_reason
     | startswith("network \"blue\" is left out: mtu: 1450 is larger than 1350")' \
     >/dev/null || fail "vm-a1 has no reason: $(ctl -o json port show vm-a1)"
@@ -410,6 +413,8 @@ in_host A ip link set dev ul0 mtu 1500
 wait_for 10 port_status_is vm-a1 up \
     || fail "port vm-a1 did not come back: $(ctl -o json port show vm-a1)"
 wait_for 10 host_ready host-a || fail "host-a is still $(ctl -o json host show host-a)"
+[ "$(metric A 'fabric_agent_desired_left_out{kind="network"}')" = 0 ] \
+    || fail "host A's metrics still count a network left out"
 assert_ping_ok vmA1 "$ipB1"
 ctl port delete tiny >/dev/null
 ctl network delete small >/dev/null
