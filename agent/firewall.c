@@ -512,12 +512,23 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
     }
     n_words = 0;
     for (size_t i = 0; i < s->n_remotes; i++) {
-        words[n_words++] = s->remotes[i].vtep;
+        if (!state_vtep_is_external(s, s->remotes[i].vtep)) {
+            words[n_words++] = s->remotes[i].vtep;
+        }
     }
     n_words = sort_unique_u32(words, n_words);
     for (size_t i = 0; i < n_words; i++) {
         struct dp_vtep_key key = {.vtep = words[i]};
         struct dp_vtep vtep = {.flags = 0};
+
+        reconcile_tables_add(tables, DP_VTEPS, &key, &vtep);
+    }
+    /* An external VTEP only for the networks it joined. */
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        const struct state_external_vtep *ext = &s->external_vteps[i];
+        struct dp_vtep_key key = {.vtep = ext->vtep,
+                                  .vni = s->networks[ext->network].vni};
+        struct dp_vtep vtep = {.flags = DP_VTEP_EXTERNAL};
 
         reconcile_tables_add(tables, DP_VTEPS, &key, &vtep);
     }

@@ -421,6 +421,7 @@ reconcile_format_entry(enum dp_table table, const void *key, const void *value,
             append_mac(buf, size, v->src_mac);
             append(buf, size, " to ");
             append_mac(buf, size, v->dst_mac);
+            append(buf, size, v->flags & DP_NEXTHOP_GBP ? " gbp" : " plain");
         }
         break;
     }
@@ -458,8 +459,15 @@ reconcile_format_entry(enum dp_table table, const void *key, const void *value,
     }
     case DP_VTEPS: {
         const struct dp_vtep_key *k = key;
+        const struct dp_vtep *v = value;
 
         append_ipv4(buf, size, k->vtep);
+        if (k->vni) {
+            append(buf, size, " vni %u", k->vni);
+        }
+        if (v && v->flags & DP_VTEP_EXTERNAL) {
+            append(buf, size, " external");
+        }
         break;
     }
     case DP_CONNTRACK: {
@@ -597,9 +605,14 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
             reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
         }
     }
-    /* Remote VTEPs go after all local ports, each once per network. */
+    /* Remote VTEPs go after all local ports, each once per network, and
+     * so do the external VTEPs that joined it. */
     for (size_t i = 0; i < s->n_remotes; i++) {
         flood_add_vtep(&floods[s->remotes[i].network], s->remotes[i].vtep);
+    }
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        flood_add_vtep(&floods[s->external_vteps[i].network],
+                       s->external_vteps[i].vtep);
     }
     for (size_t i = 0; i < s->n_networks; i++) {
         struct dp_flood_key key = {.vni = s->networks[i].vni};
@@ -623,8 +636,13 @@ reconcile_desired_nexthops(const struct reconcile_nexthop *vteps, size_t n,
             for (size_t j = 0; j < actual->n; j++) {
                 if (!memcmp(reconcile_table_key(actual, j), &key,
                             sizeof key)) {
-                    reconcile_tables_add(tables, DP_NEXTHOPS, &key,
-                                         reconcile_table_value(actual, j));
+                    struct dp_nexthop hop;
+
+                    /* The route is the old one until it is resolved again;
+                     * whether the VTEP takes VXLAN-GBP is up to date. */
+                    memcpy(&hop, reconcile_table_value(actual, j), sizeof hop);
+                    hop.flags = vteps[i].hop.flags;
+                    reconcile_tables_add(tables, DP_NEXTHOPS, &key, &hop);
                     break;
                 }
             }
@@ -1042,23 +1060,28 @@ nexthops_equal(const struct reconcile_nexthop *a,
            && !memcmp(&a->hop, &b->hop, sizeof a->hop);
 }
 
-/* Returns in '*np' the distinct remote VTEPs of 's', with how to reach
- * each.  Without the underlay ('have_underlay' false) the kernel is not
- * asked: they all count as being resolved.  A VTEP that cannot be reached
- * is reported when that is news since the last run of 'rc'. */
+/* Returns in '*np' the distinct remote VTEPs of 's', fabric hosts and
+ * external VTEPs, with how to reach each and whether it takes VXLAN-GBP.
+ * Without the underlay ('have_underlay' false) the kernel is not asked:
+ * they all count as being resolved.  A VTEP that cannot be reached is
+ * reported when that is news since the last run of 'rc'. */
 static struct reconcile_nexthop *
 reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
                         bool have_underlay, size_t *np)
 {
-    struct reconcile_nexthop *vteps = xcalloc(s->n_remotes, sizeof *vteps);
-    uint32_t *addrs = xcalloc(s->n_remotes, sizeof *addrs);
+    size_t n_addrs = s->n_remotes + s->n_external_vteps;
+    struct reconcile_nexthop *vteps = xcalloc(n_addrs, sizeof *vteps);
+    uint32_t *addrs = xcalloc(n_addrs, sizeof *addrs);
     size_t n = 0;
 
     for (size_t i = 0; i < s->n_remotes; i++) {
         addrs[i] = s->remotes[i].vtep;
     }
-    qsort(addrs, s->n_remotes, sizeof *addrs, compare_u32);
-    for (size_t i = 0; i < s->n_remotes; i++) {
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        addrs[s->n_remotes + i] = s->external_vteps[i].vtep;
+    }
+    qsort(addrs, n_addrs, sizeof *addrs, compare_u32);
+    for (size_t i = 0; i < n_addrs; i++) {
         struct reconcile_nexthop *nh = &vteps[n];
         char ip[INET_ADDRSTRLEN];
         bool news = true;
@@ -1071,9 +1094,13 @@ reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
             memset(nh, 0, sizeof *nh);
             nh->vtep = addrs[i];
             nh->error = EAGAIN;
+        } else {
+            reconcile_lookup_nexthop(addrs[i], nh);
+        }
+        nh->hop.flags = state_vtep_takes_gbp(s, addrs[i]) ? DP_NEXTHOP_GBP : 0;
+        if (!have_underlay) {
             continue;
         }
-        reconcile_lookup_nexthop(addrs[i], nh);
         for (size_t j = 0; j < rc->n_vteps; j++) {
             if (rc->vteps[j].vtep == nh->vtep) {
                 news = rc->vteps[j].error != nh->error;

@@ -146,10 +146,12 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
         const struct dp_nexthop_key *k = key;
         const struct dp_nexthop *v = value;
 
-        return json_pack(
-            "{s:o, s:I, s:o, s:o, s:o}", "vtep", json_ipv4(k->vtep), "ifindex",
-            (json_int_t) v->ifindex, "device", json_device(v->ifindex),
-            "src_mac", json_mac(v->src_mac), "dst_mac", json_mac(v->dst_mac));
+        return json_pack("{s:o, s:I, s:o, s:o, s:o, s:b}", "vtep",
+                         json_ipv4(k->vtep), "ifindex",
+                         (json_int_t) v->ifindex, "device",
+                         json_device(v->ifindex), "src_mac",
+                         json_mac(v->src_mac), "dst_mac", json_mac(v->dst_mac),
+                         "gbp", (v->flags & DP_NEXTHOP_GBP) != 0);
     }
     case DP_QOS: {
         const struct dp_qos_key *k = key;
@@ -230,8 +232,12 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
     }
     case DP_VTEPS: {
         const struct dp_vtep_key *k = key;
+        const struct dp_vtep *v = value;
 
-        return json_pack("{s:o}", "vtep", json_ipv4(k->vtep));
+        /* A fabric host's entry holds for every VNI: "vni" 0. */
+        return json_pack("{s:o, s:I, s:b}", "vtep", json_ipv4(k->vtep), "vni",
+                         (json_int_t) k->vni, "external",
+                         (v->flags & DP_VTEP_EXTERNAL) != 0);
     }
     case DP_RULE_HITS: {
         const struct dp_rule_key *k = key;

@@ -855,6 +855,117 @@ parse_remotes(struct state_errors *errors, const json_t *root, struct state *s)
     }
 }
 
+static void
+parse_external_vteps(struct state_errors *errors, const json_t *root,
+                     struct state *s)
+{
+    static const char *const keys[] = {"network", "vtep", "gbp", NULL};
+    const json_t *list = get_list(errors, root, "external_vteps");
+
+    s->n_external_vteps = json_array_size(list);
+    s->external_vteps =
+        xcalloc(s->n_external_vteps, sizeof *s->external_vteps);
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        struct state_external_vtep *ext = &s->external_vteps[i];
+        const json_t *obj;
+        char path[40];
+
+        ext->network = STATE_NO_NETWORK;
+        obj = get_element(errors, list, "external_vteps", i, keys, path,
+                          sizeof path);
+        if (!obj) {
+            continue;
+        }
+        ext->network = parse_network_ref(errors, obj, path, s);
+        if (parse_ipv4(errors, obj, path, "vtep", true, &ext->vtep)
+            && s->host.vtep && ext->vtep == s->host.vtep) {
+            field_error(errors, path, "vtep",
+                        "is this host's own VTEP (expected the address of "
+                        "a VTEP outside the fabric)");
+        }
+        parse_bool(errors, obj, path, "gbp", &ext->gbp);
+    }
+}
+
+bool
+state_vtep_is_external(const struct state *s, uint32_t vtep)
+{
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        if (s->external_vteps[i].vtep == vtep) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+state_vtep_takes_gbp(const struct state *s, uint32_t vtep)
+{
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        if (s->external_vteps[i].vtep == vtep) {
+            return s->external_vteps[i].gbp;
+        }
+    }
+    return true;
+}
+
+/* Checks that an external VTEP says one thing about VXLAN-GBP, and that
+ * the remote endpoints behind one are in a network it joined and carry no
+ * identity: only fabric hosts vouch for their endpoints' groups. */
+static void
+check_external_vteps(struct state_errors *errors, const struct state *s)
+{
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        const struct state_external_vtep *ext = &s->external_vteps[i];
+
+        for (size_t j = 0; j < i; j++) {
+            const struct state_external_vtep *other = &s->external_vteps[j];
+            char path[40];
+
+            if (other->vtep != ext->vtep || other->gbp == ext->gbp) {
+                continue;
+            }
+            snprintf(path, sizeof path, "external_vteps[%zu]", i);
+            field_error(errors, path, "gbp",
+                        "%s, but external_vteps[%zu] with the same VTEP says "
+                        "%s (expected one setting per VTEP)",
+                        ext->gbp ? "true" : "false", j,
+                        other->gbp ? "true" : "false");
+            break;
+        }
+    }
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        const struct state_remote *remote = &s->remotes[i];
+        bool external = false, joined = false;
+        char path[32];
+
+        for (size_t j = 0; j < s->n_external_vteps; j++) {
+            if (s->external_vteps[j].vtep == remote->vtep) {
+                external = true;
+                joined |= s->external_vteps[j].network == remote->network;
+            }
+        }
+        if (!external || remote->network == STATE_NO_NETWORK) {
+            continue;
+        }
+        snprintf(path, sizeof path, "remotes[%zu]", i);
+        if (!joined) {
+            field_error(errors, path, "network",
+                        "\"%s\": the remote's VTEP is an external VTEP that "
+                        "did not join this network (expected an entry of "
+                        "\"external_vteps\" for it)",
+                        s->networks[remote->network].name);
+        }
+        if (remote->identity) {
+            field_error(errors, path, "identity",
+                        "%u: an endpoint behind an external VTEP has no "
+                        "security identity (omit the key; the firewall knows "
+                        "it by its address)",
+                        (unsigned int) remote->identity);
+        }
+    }
+}
+
 /* Parses the CIDR 's' ("10.0.0.0/8", "fd00::/64") into '*cidr'.  Returns
  * NULL, or what is wrong with it. */
 static const char *
@@ -1484,7 +1595,8 @@ check_flood_lists(struct state_errors *errors, const struct state *s)
 {
     size_t *n_locals = xcalloc(s->n_networks, sizeof *n_locals);
     size_t *n_vteps = xcalloc(s->n_networks, sizeof *n_vteps);
-    uint64_t *pairs = xcalloc(s->n_remotes, sizeof *pairs);
+    uint64_t *pairs =
+        xcalloc(s->n_remotes + s->n_external_vteps, sizeof *pairs);
     size_t n_pairs = 0;
 
     for (size_t i = 0; i < s->n_ports; i++) {
@@ -1497,6 +1609,13 @@ check_flood_lists(struct state_errors *errors, const struct state *s)
 
         if (remote->network != STATE_NO_NETWORK && remote->vtep) {
             pairs[n_pairs++] = (uint64_t) remote->network << 32 | remote->vtep;
+        }
+    }
+    for (size_t i = 0; i < s->n_external_vteps; i++) {
+        const struct state_external_vtep *ext = &s->external_vteps[i];
+
+        if (ext->network != STATE_NO_NETWORK && ext->vtep) {
+            pairs[n_pairs++] = (uint64_t) ext->network << 32 | ext->vtep;
         }
     }
     qsort(pairs, n_pairs, sizeof *pairs, compare_u64);
@@ -1529,8 +1648,9 @@ int
 state_from_json(const struct json_t *root, struct state **statep,
                 struct state_errors *errors)
 {
-    static const char *const keys[] = {"host",    "networks",   "ports",
-                                       "remotes", "identities", NULL};
+    static const char *const keys[] = {
+        "host",       "networks",       "ports", "remotes",
+        "identities", "external_vteps", NULL};
     struct state *s = xzalloc(sizeof *s);
     size_t n_errors = errors->n;
 
@@ -1543,7 +1663,9 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_networks(errors, root, s);
         parse_ports(errors, root, s);
         parse_remotes(errors, root, s);
+        parse_external_vteps(errors, root, s);
         parse_identities(errors, root, s);
+        check_external_vteps(errors, s);
         check_identities(errors, s);
         check_unique_names(errors, s);
         check_unique_addresses(errors, s);
@@ -1968,6 +2090,7 @@ state_destroy(struct state *s)
     }
     free(s->ports);
     free(s->remotes);
+    free(s->external_vteps);
     for (size_t i = 0; i < s->n_identities; i++) {
         struct state_identity *id = &s->identities[i];
 

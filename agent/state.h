@@ -122,6 +122,18 @@ struct state_remote {
     uint16_t identity; /* Its security identity, 0 for no group. */
 };
 
+/* A VTEP outside the fabric (an Open vSwitch, a Linux vxlan device, a
+ * gateway) that joined a network: it gets the network's floods, and VXLAN
+ * from it in that network is accepted.  Its endpoints are 'remotes' behind
+ * its address, without identities: it is not trusted with one, so the
+ * firewall knows them by address. */
+struct state_external_vtep {
+    size_t network; /* Index in 'networks' of struct state. */
+    uint32_t vtep;  /* Its address, network order. */
+    bool gbp;       /* It takes VXLAN-GBP: frames to it carry the
+                     * sender's group.  Else plain RFC 7348. */
+};
+
 /* The firewall (doc/firewall.md).  Group identities are
  * STATE_MIN_IDENTITY..STATE_MAX_IDENTITY (DP_GROUP_IDENTITY_* of
  * datapath/dp-tables.h); 0 is "no group". */
@@ -204,19 +216,29 @@ struct state_skip {
 
 /* A validated desired-state document. */
 struct state {
-    struct state_host host;            /* This host. */
-    struct state_network *networks;    /* Networks, in document order. */
-    size_t n_networks;                 /* Number of 'networks'. */
-    struct state_port *ports;          /* Local ports, in document order. */
-    size_t n_ports;                    /* Number of 'ports'. */
-    struct state_remote *remotes;      /* Remote endpoints. */
-    size_t n_remotes;                  /* Number of 'remotes'. */
+    struct state_host host;         /* This host. */
+    struct state_network *networks; /* Networks, in document order. */
+    size_t n_networks;              /* Number of 'networks'. */
+    struct state_port *ports;       /* Local ports, in document order. */
+    size_t n_ports;                 /* Number of 'ports'. */
+    struct state_remote *remotes;   /* Remote endpoints. */
+    size_t n_remotes;               /* Number of 'remotes'. */
+    struct state_external_vtep *external_vteps; /* Per network joined. */
+    size_t n_external_vteps;           /* Number of 'external_vteps'. */
     struct state_identity *identities; /* Identities of local ports. */
     size_t n_identities;               /* Number of 'identities'. */
     struct state_skip *skipped;        /* Elements left out, from
                                         * state_from_json_partial(). */
     size_t n_skipped;                  /* Number of 'skipped'. */
 };
+
+/* Returns true if 'vtep' (network order) is an external VTEP of 's',
+ * false for a fabric host. */
+bool state_vtep_is_external(const struct state *s, uint32_t vtep);
+
+/* Returns true if VTEP 'vtep' of 's' takes VXLAN-GBP: every fabric host,
+ * and the external VTEPs that say so. */
+bool state_vtep_takes_gbp(const struct state *s, uint32_t vtep);
 
 /* Returns the identity 'id' of 's', or NULL if it has none. */
 const struct state_identity *state_find_identity(const struct state *s,

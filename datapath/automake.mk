@@ -30,6 +30,7 @@ FAB_BPF_DEPS = \
 	packet/types.h \
 	qos/bucket.h \
 	qos/dscp.h \
+	vxlan/ecn.h \
 	vxlan/vxlan.h
 
 datapath/bpf/vmlinux.h:

@@ -103,10 +103,17 @@ struct dp_nexthop_key {
     __be32 vtep; /* Remote VTEP address. */
 };
 
+/* The VTEP accepts the VXLAN Group Policy extension: frames to it carry
+ * the sender's group.  Without it they are plain RFC 7348, which every
+ * VTEP takes: Open vSwitch without "gbp" on its port and a Linux vxlan
+ * device without "gbp" drop a frame whose G bit is set. */
+#define DP_NEXTHOP_GBP 0x1
+
 struct dp_nexthop {
     __u32 ifindex;              /* Device to send by. */
     __u8 src_mac[PKT_ETH_ALEN]; /* That device's MAC. */
     __u8 dst_mac[PKT_ETH_ALEN]; /* The next hop's MAC. */
+    __u32 flags;                /* DP_NEXTHOP_*. */
 };
 
 /* DP_QOS: a port's rate limits and DSCP marking, keyed by the ifindex of
@@ -186,15 +193,25 @@ struct dp_policy_cidr {
 #define DP_CIDR_IDENTITY_MIN 49152
 #define DP_CIDR_IDENTITY_MAX 65535
 
-/* DP_VTEPS: the remote VTEPs of the fabric.  VXLAN to our VTEP from any
- * other source is dropped as "foreign-vtep": only fabric hosts may claim a
- * group identity. */
+/* DP_VTEPS: the remote VTEPs VXLAN is accepted from.  A fabric host has
+ * one entry with 'vni' 0, for every network; an external VTEP (a gateway,
+ * a switch, another vendor's VTEP) one entry per network it joined, with
+ * DP_VTEP_EXTERNAL.  VXLAN to our VTEP from any other source, or from an
+ * external VTEP in a network it did not join, is dropped as
+ * "foreign-vtep". */
 struct dp_vtep_key {
     __be32 vtep; /* Remote VTEP address. */
+    __u32 vni;   /* 0 for a fabric host; else a network it joined. */
 };
 
+/* An external VTEP: only fabric hosts may claim a group identity, so the
+ * group in its VXLAN-GBP headers is ignored and its endpoints are known
+ * by their addresses alone (the firewall's CIDR identities), never by the
+ * fabric's bindings, whose addresses it could claim. */
+#define DP_VTEP_EXTERNAL 0x1
+
 struct dp_vtep {
-    __u32 flags; /* Reserved, 0. */
+    __u32 flags; /* DP_VTEP_*. */
 };
 
 /* DP_CONNTRACK: struct ct_key (firewall/ct.h) -> struct dp_ct, written by

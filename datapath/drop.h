@@ -23,8 +23,10 @@
     X(FW_DENY, "firewall-deny")        /* The security policy denies it. */   \
     X(CT_INVALID, "conntrack-invalid") /* Not valid for its connection. */    \
     X(CT_FULL, "conntrack-full")       /* New connection, table full. */      \
-    X(FOREIGN_VTEP, "foreign-vtep")    /* VXLAN from a non-fabric host. */    \
-    X(CT_PORT_LIMIT, "conntrack-port-limit") /* Port's share is full. */
+    X(FOREIGN_VTEP, "foreign-vtep")    /* VXLAN from an unknown VTEP. */      \
+    X(CT_PORT_LIMIT, "conntrack-port-limit") /* Port's share is full. */      \
+    X(ECN_NOT_ECT, "ecn-ce-not-ect")   /* Outer CE, inner not ECN-capable     \
+                                        * (RFC 6040). */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

@@ -1,1 +1,1 @@
-noinst_HEADERS += vxlan/vxlan.h
+noinst_HEADERS += vxlan/vxlan.h vxlan/ecn.h

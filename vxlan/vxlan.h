@@ -10,6 +10,7 @@
 
 #include "packet/csum.h"
 #include "packet/parse.h"
+#include "vxlan/ecn.h"
 
 #define VXLAN_PORT 4789
 #define VXLAN_SRC_PORT_MIN 49152 /* Outer source ports span 49152..65535. */
@@ -127,17 +128,29 @@ vxlan_src_port(__u32 hash)
     return VXLAN_SRC_PORT_MIN + (hash & 0x3fff);
 }
 
-/* Returns the DSCP for the outer header: the uniform model copies the inner
- * header's DSCP so the underlay can honour it.  ECN bits are not copied,
- * since the outer header does not carry the inner's congestion state. */
+/* Returns the TOS for the outer header: the uniform model copies the inner
+ * header's DSCP so the underlay can honour it, and RFC 6040's normal mode
+ * copies its ECN field so the underlay can mark congestion on ECN-capable
+ * traffic (vxlan/ecn.h carries the mark back on decapsulation). */
 PKT_INLINE __u8
 vxlan_outer_tos(const struct pkt_info *inner)
 {
     if (inner->l3_proto == PKT_ETH_P_IPV4
         || inner->l3_proto == PKT_ETH_P_IPV6) {
-        return inner->tos & 0xfc;
+        return inner->tos;
     }
     return 0;
+}
+
+/* Makes the VXLAN header 'vx' carry group policy id 'group' with the G bit,
+ * or, for 'group' 0, no group at all: a plain RFC 7348 header, as VTEPs
+ * without the Group Policy extension demand. */
+PKT_INLINE void
+vxlan_set_group(struct vxlan_hdr *vx, __u16 group)
+{
+    vx->flags = VXLAN_FLAG_I | (group ? VXLAN_FLAG_G : 0);
+    vx->gbp_flags = 0;
+    vx->group = bpf_htons(group);
 }
 
 /* Fills '*o' with the outer headers for an inner Ethernet frame of
@@ -170,9 +183,7 @@ vxlan_build_outer(struct vxlan_outer *o, const struct vxlan_encap_params *p,
         bpf_htons((__u16) (inner_len + sizeof o->udp + sizeof o->vxlan));
     o->udp.check = 0;
 
-    o->vxlan.flags = VXLAN_FLAG_I | (p->group ? VXLAN_FLAG_G : 0);
-    o->vxlan.gbp_flags = 0;
-    o->vxlan.group = bpf_htons(p->group);
+    vxlan_set_group(&o->vxlan, p->group);
     o->vxlan.vni_res = bpf_htonl(p->vni << 8);
 }
 

@@ -19,6 +19,7 @@ struct fab_encap_hdrs {
 struct fab_encap_scratch {
     struct fab_encap_hdrs h;     /* Headers written to the frame. */
     struct vxlan_encap_params p; /* Their inputs. */
+    __u32 nh_flags;              /* DP_NEXTHOP_* of the VTEP addressed. */
 };
 
 struct {
@@ -36,12 +37,24 @@ fab_encap_scratch_get(void)
     return bpf_map_lookup_elem(&fab_encap_tmp, &zero);
 }
 
+/* Returns DP_NEXTHOP_GBP if 'vtep' is a fabric host, which takes
+ * VXLAN-GBP, for a VTEP whose next hop is not resolved yet; else 0. */
+static __always_inline __u32
+fab_vtep_gbp(__be32 vtep)
+{
+    struct dp_vtep_key key = {.vtep = vtep};
+    struct dp_vtep *v = bpf_map_lookup_elem(&fab_vteps, &key);
+
+    return v && !(v->flags & DP_VTEP_EXTERNAL) ? DP_NEXTHOP_GBP : 0;
+}
+
 /* Finds the underlay next hop for 'vtep' in the tables the agent keeps,
- * filling the outer MACs in 's' and the egress ifindex in '*oif': from
- * slot 'nh_slot' of fab_nexthop_slots if that is the VTEP's, else (a flood
- * member, which has no slot) from fab_nexthops.  Returns DP_DROP_N_REASONS
- * on success or DP_DROP_NO_NEIGH, with '*oif' then the underlay device,
- * while the agent has not resolved the VTEP yet. */
+ * filling the outer MACs and the next hop's DP_NEXTHOP_* flags in 's' and
+ * the egress ifindex in '*oif': from slot 'nh_slot' of fab_nexthop_slots
+ * if that is the VTEP's, else (a flood member, which has no slot) from
+ * fab_nexthops.  Returns DP_DROP_N_REASONS on success or DP_DROP_NO_NEIGH,
+ * with '*oif' then the underlay device, while the agent has not resolved
+ * the VTEP yet. */
 static __always_inline enum dp_drop_reason
 fab_underlay_route(const struct dp_config *cfg, __be32 vtep, __u32 nh_slot,
                    struct fab_encap_scratch *s, __u32 *oif)
@@ -62,9 +75,11 @@ fab_underlay_route(const struct dp_config *cfg, __be32 vtep, __u32 nh_slot,
         *oif = cfg->underlay_ifindex;
         __builtin_memset(s->p.src_mac, 0, sizeof s->p.src_mac);
         __builtin_memset(s->p.dst_mac, 0, sizeof s->p.dst_mac);
+        s->nh_flags = fab_vtep_gbp(vtep);
         return DP_DROP_NO_NEIGH;
     }
     *oif = nh->ifindex;
+    s->nh_flags = nh->flags;
     pkt_copy_mac(s->p.src_mac, nh->src_mac);
     pkt_copy_mac(s->p.dst_mac, nh->dst_mac);
     return DP_DROP_N_REASONS;
@@ -77,8 +92,18 @@ fab_is_ip(const struct pkt_info *info)
            || info->l3_proto == PKT_ETH_P_IPV6;
 }
 
+/* Returns the group to send to the VTEP that fab_underlay_route() last
+ * found for 's': the sender's 'group' if that VTEP takes VXLAN-GBP, else 0
+ * for plain RFC 7348. */
+static __always_inline __u16
+fab_encap_group(const struct fab_encap_scratch *s, __u16 group)
+{
+    return s->nh_flags & DP_NEXTHOP_GBP ? group : 0;
+}
+
 /* Makes room for the outer headers in front of the frame and writes them,
- * addressed to 'vtep' (MACs in 's', from fab_underlay_route()).
+ * addressed to 'vtep' (MACs and whether it takes VXLAN-GBP in 's', from
+ * fab_underlay_route()).
  *
  * GSO frames grow with bpf_skb_adjust_room(), which turns them into UDP
  * tunnel GSO frames that the kernel segments with the outer headers copied
@@ -98,7 +123,7 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
     p->src_ip = cfg->vtep_ip;
     p->dst_ip = vtep;
     p->vni = vni;
-    p->group = group;
+    p->group = fab_encap_group(s, group);
     p->ttl = cfg->ttl ? cfg->ttl : FAB_TTL_DEFAULT;
     p->dont_fragment = 1;
     vxlan_build_outer(&h->outer, p, info, skb->len);
@@ -131,13 +156,16 @@ fab_encap_push(struct __sk_buff *skb, const struct pkt_info *info,
     return DP_DROP_N_REASONS;
 }
 
-/* Readdresses an already encapsulated frame to another VTEP, for flooding.
- * Only the outer Ethernet and IPv4 headers change. */
+/* Readdresses an already encapsulated frame to another VTEP, for flooding,
+ * from a sender of identity 'group' (see fab_encap_push()).  The outer
+ * Ethernet and IPv4 headers change, and the VXLAN header too when this
+ * VTEP takes VXLAN-GBP and the last one did not, or the other way round. */
 static __always_inline enum dp_drop_reason
 fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
-                    __be32 vtep)
+                    __be32 vtep, __u16 group)
 {
     struct fab_encap_hdrs *h = &s->h;
+    __u16 want = fab_encap_group(s, group);
 
     vxlan_set_outer_dst(&h->outer, vtep, s->p.dst_mac);
     pkt_copy_mac(h->outer.eth.src, s->p.src_mac);
@@ -146,6 +174,15 @@ fab_encap_readdress(struct __sk_buff *skb, struct fab_encap_scratch *s,
     if (bpf_skb_store_bytes(skb, 0, &h->outer,
                             sizeof h->outer.eth + sizeof h->outer.ip, 0)) {
         return DP_DROP_ENCAP_FAILED;
+    }
+    if (want != s->p.group) {
+        s->p.group = want;
+        vxlan_set_group(&h->outer.vxlan, want);
+        if (bpf_skb_store_bytes(skb,
+                                __builtin_offsetof(struct vxlan_outer, vxlan),
+                                &h->outer.vxlan, sizeof h->outer.vxlan, 0)) {
+            return DP_DROP_ENCAP_FAILED;
+        }
     }
     return DP_DROP_N_REASONS;
 }

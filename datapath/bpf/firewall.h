@@ -33,6 +33,8 @@ struct fab_fw_args {
     __u32 dst_flags;    /* DP_PORT_FW_* of the local receiving port. */
     __u16 src_identity; /* The sender's port's, or the VXLAN-GBP group. */
     __u16 dst_identity; /* The local receiver's port's. */
+    __u32 src_external; /* DP_VTEP_EXTERNAL: the sender is behind an
+                         * external VTEP, known by its address alone. */
 };
 
 /* Per-CPU scratch space for the programs that call the firewall: with
@@ -183,14 +185,16 @@ fab_fw_policy(__u32 who, __u32 what, __u32 flags, struct fab_fw_decision *out)
 
 /* Returns the identity of the peer at 'addr' (IPv4 in its first four bytes
  * if 'family' is 4) on 'vni': the group identity of the endpoint that owns
- * it, else the CIDR identity of the longest rule CIDR holding it, else
- * POLICY_PEER_ANY. */
+ * it (unless 'external': a sender behind an external VTEP may claim any
+ * address), else the CIDR identity of the longest rule CIDR holding it,
+ * else POLICY_PEER_ANY. */
 static __always_inline __u16
-fab_fw_peer(struct fab_fw_scratch *s, __u32 vni, __u8 family, const __u8 *addr)
+fab_fw_peer(struct fab_fw_scratch *s, __u32 vni, __u8 family, const __u8 *addr,
+            bool external)
 {
     struct dp_policy_cidr *c;
 
-    if (family == CT_FAMILY_IPV4) {
+    if (family == CT_FAMILY_IPV4 && !external) {
         struct dp_binding_key bkey = {.vni = vni};
         struct dp_binding *b;
 
@@ -346,7 +350,7 @@ fab_fw_decide_new(const struct pkt_info *info, const struct fab_fw_args *a,
     if (a->src_ifindex && fab_fw_wanted(a->src_flags)) {
         peer = a->dst_ifindex && a->dst_identity
                    ? a->dst_identity
-                   : fab_fw_peer(s, a->vni, family, dst);
+                   : fab_fw_peer(s, a->vni, family, dst, false);
         fab_fw_policy(FAB_FW_WHO(a->src_identity, peer),
                       FAB_FW_WHAT(proto, POLICY_EGRESS, port), a->src_flags,
                       egress);
@@ -355,8 +359,9 @@ fab_fw_decide_new(const struct pkt_info *info, const struct fab_fw_args *a,
         }
     }
     if (a->dst_ifindex && fab_fw_wanted(a->dst_flags)) {
-        peer = a->src_identity ? a->src_identity
-                               : fab_fw_peer(s, a->vni, family, src);
+        peer = a->src_identity
+                   ? a->src_identity
+                   : fab_fw_peer(s, a->vni, family, src, a->src_external);
         fab_fw_policy(FAB_FW_WHO(a->dst_identity, peer),
                       FAB_FW_WHAT(proto, POLICY_INGRESS, port), a->dst_flags,
                       ingress);

@@ -81,7 +81,7 @@ fab_flood_member(__u32 i, void *arg)
             return 1;
         }
         c->encapsulated = true;
-    } else if (fab_encap_readdress(c->skb, c->s, m->vtep)
+    } else if (fab_encap_readdress(c->skb, c->s, m->vtep, c->group)
                != DP_DROP_N_REASONS) {
         c->failed = true;
         return 1;

@@ -2,9 +2,10 @@
  * decapsulated and delivered to local ports of its VNI; everything else goes
  * to the host stack untouched.
  *
- *   classify -> sender is a fabric VTEP -> parse inner -> L2 lookup in the
- *     VNI (a miss: is the VNI known?) -> firewall (conntrack, then ingress
- *     policy) -> decap -> local port | flood */
+ *   classify -> sender is a fabric host, or an external VTEP of the VNI ->
+ *     parse inner -> ECN (RFC 6040) -> L2 lookup in the VNI (a miss: is the
+ *     VNI known?) -> firewall (conntrack, then ingress policy) -> decap ->
+ *     local port | flood */
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
 #include "datapath/bpf/firewall.h"
@@ -14,6 +15,53 @@
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
 #include "vxlan/vxlan.h"
+
+/* Returns the DP_VTEPS entry that lets VTEP 'src' send in 'vni': its own as
+ * a fabric host, or else its entry as an external VTEP of that network; or
+ * NULL if it may not. */
+static __always_inline const struct dp_vtep *
+fab_vtep_find(__be32 src, __u32 vni)
+{
+    struct dp_vtep_key key = {.vtep = src};
+    const struct dp_vtep *v = bpf_map_lookup_elem(&fab_vteps, &key);
+
+    if (v && !(v->flags & DP_VTEP_EXTERNAL)) {
+        return v;
+    }
+    key.vni = vni;
+    return bpf_map_lookup_elem(&fab_vteps, &key);
+}
+
+/* Carries the congestion mark of the outer header, of TOS 'outer_tos', onto
+ * the inner IP header that 'inner' describes, at 'l3' in the frame that
+ * ends at 'end', per RFC 6040 (vxlan/ecn.h), and keeps 'inner' in step.
+ * Returns DP_DROP_N_REASONS, or DP_DROP_ECN_NOT_ECT for outer CE over an
+ * inner header that is not ECN-capable. */
+static __always_inline enum dp_drop_reason
+fab_ecn_decap(void *l3, void *end, __u8 outer_tos, struct pkt_info *inner)
+{
+    int ecn = vxlan_ecn_decap(outer_tos, inner->tos);
+
+    if (ecn == VXLAN_ECN_DROP) {
+        return DP_DROP_ECN_NOT_ECT;
+    }
+    if (ecn == (inner->tos & VXLAN_ECN_MASK)) {
+        return DP_DROP_N_REASONS;
+    }
+    if (inner->l3_proto == PKT_ETH_P_IPV4) {
+        if (l3 + sizeof(struct pkt_ipv4) > end) {
+            return DP_DROP_MALFORMED;
+        }
+        vxlan_ipv4_set_ecn(l3, ecn);
+    } else {
+        if (l3 + sizeof(struct pkt_ipv6) > end) {
+            return DP_DROP_MALFORMED;
+        }
+        vxlan_ipv6_set_ecn(l3, ecn);
+    }
+    inner->tos = (inner->tos & ~VXLAN_ECN_MASK) | ecn;
+    return DP_DROP_N_REASONS;
+}
 
 /* Strips the outer headers so the frame starts at the inner Ethernet
  * header, and tells the kernel the new L3 protocol. */
@@ -60,8 +108,9 @@ fab_uplink_ingress(struct __sk_buff *skb)
     struct dp_network_key net_key = {};
     struct dp_fdb_key fdb_key = {};
     struct vxlan_decap_info d = {};
-    struct dp_vtep_key vtep_key = {};
     const struct fab_port_entry *dst;
+    const struct dp_vtep *vtep;
+    enum dp_drop_reason reason;
     const struct fab_fdb_entry *fdb;
     __u32 dst_ifindex;
     struct dp_config *cfg;
@@ -87,10 +136,14 @@ fab_uplink_ingress(struct __sk_buff *skb)
     if (kind != VXLAN_OK) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
     }
-    vtep_key.vtep = d.src_ip;
-    if (!bpf_map_lookup_elem(&fab_vteps, &vtep_key)) {
-        /* Only fabric hosts may claim a VNI and a group identity. */
+    vtep = fab_vtep_find(d.src_ip, d.vni);
+    if (!vtep) {
+        /* Only fabric hosts may claim any VNI and a group identity, and
+         * an external VTEP only the networks it joined. */
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_FOREIGN_VTEP);
+    }
+    if (vtep->flags & DP_VTEP_EXTERNAL) {
+        d.group = 0;
     }
     if (d.inner_off > FAB_PULL_LEN) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_BAD_VXLAN);
@@ -99,6 +152,13 @@ fab_uplink_ingress(struct __sk_buff *skb)
         || inner->l3_off != sizeof(struct pkt_eth)
         || fab_truncated(skb, inner, d.inner_off)) {
         return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_MALFORMED);
+    }
+    if (fab_is_ip(inner)) {
+        reason = fab_ecn_decap(data + d.inner_off + sizeof(struct pkt_eth),
+                               end, d.tos, inner);
+        if (reason != DP_DROP_N_REASONS) {
+            return fab_drop(skb, FAB_SLOT_UNDERLAY, reason);
+        }
     }
 
     fdb = NULL;
@@ -145,6 +205,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
         fw->dst_flags = dst->port.flags;
         fw->src_identity = d.group;
         fw->dst_identity = dst->port.identity;
+        fw->src_external = vtep->flags & DP_VTEP_EXTERNAL;
         tmp->dst_has_qos = dst->has_qos;
         /* ICMP errors quote headers past what the classifier needed. */
         if (want > skb->len) {

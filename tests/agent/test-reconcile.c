@@ -97,9 +97,9 @@ static struct {
     size_t n_ingress;            /* Number of 'ingress'. */
     size_t n_ingress_sets;       /* nl_htb_class_set()s on them. */
     int ingress_fail;            /* nl_htb_ensure() on ports fails so. */
-    uint32_t odd_vtep; /* A VTEP that resolves oddly... */
-    int odd_error;     /* ...with this error... */
-    uint8_t odd_mac;   /* ...or else this MAC's last byte. */
+    uint32_t odd_vtep;           /* A VTEP that resolves oddly... */
+    int odd_error;               /* ...with this error... */
+    uint8_t odd_mac;             /* ...or else this MAC's last byte. */
 } fake;
 
 static char fake_dp_token;
@@ -1509,6 +1509,91 @@ test_run_missing_underlay(void **state)
     state_destroy(s);
 }
 
+/* External VTEPs (an OVS at .9 in blue and red, without GBP; a gateway at
+ * .8 in blue, with GBP): each joins the flood lists of its networks, has a
+ * next hop that says whether it takes VXLAN-GBP, and is accepted in the
+ * networks it joined only; a fabric host's VTEP is accepted in every
+ * network and takes GBP.  Turning GBP on for .9 changes its next hop in
+ * place. */
+static void
+test_run_external_vteps(void **state)
+{
+    static const char ext[] =
+        "\"external_vteps\": ["
+        "{\"network\": \"blue\", \"vtep\": \"192.168.100.9\"},"
+        "{\"network\": \"red\", \"vtep\": \"192.168.100.9\"},"
+        "{\"network\": \"blue\", \"vtep\": \"192.168.100.8\","
+        " \"gbp\": true}],"
+        " \"remotes\": [{\"network\": \"blue\","
+        " \"mac\": \"02:00:00:00:09:01\", \"ip\": \"10.0.0.9\","
+        " \"vtep\": \"192.168.100.9\"},";
+    char *doc = edit(base_doc, "\"remotes\": [", ext);
+    char *doc_gbp;
+    struct state *s = parse(doc);
+    struct dp_nexthop_key ovs = {inet_addr("192.168.100.9")};
+    struct dp_nexthop_key gw = {inet_addr("192.168.100.8")};
+    struct dp_nexthop_key host = {inet_addr("192.168.100.2")};
+    struct dp_vtep_key v;
+    struct dp_network_key blue = {100}, red = {200};
+    const struct dp_flood *flood;
+    const struct dp_vtep *vtep;
+
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(
+        ((const struct dp_nexthop *) fake_value(DP_NEXTHOPS, &ovs))->flags, 0);
+    assert_int_equal(
+        ((const struct dp_nexthop *) fake_value(DP_NEXTHOPS, &gw))->flags,
+        DP_NEXTHOP_GBP);
+    assert_int_equal(
+        ((const struct dp_nexthop *) fake_value(DP_NEXTHOPS, &host))->flags,
+        DP_NEXTHOP_GBP);
+
+    flood = fake_value(DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 6);
+    assert_int_equal(flood->members[2].vtep, ovs.vtep); /* First remote. */
+    assert_int_equal(flood->members[5].vtep, gw.vtep);
+    flood = fake_value(DP_FLOOD, &red);
+    assert_int_equal(flood->n_members, 1);
+    assert_int_equal(flood->members[0].vtep, ovs.vtep);
+
+    /* Fabric hosts for every VNI; externals per network joined. */
+    assert_int_equal(fake.tables[DP_VTEPS].n, 5);
+    v = (struct dp_vtep_key){.vtep = host.vtep};
+    vtep = fake_value(DP_VTEPS, &v);
+    assert_non_null(vtep);
+    assert_int_equal(vtep->flags, 0);
+    v = (struct dp_vtep_key){.vtep = ovs.vtep};
+    assert_null(fake_find(DP_VTEPS, &v));
+    v.vni = 100;
+    assert_int_equal(
+        ((const struct dp_vtep *) fake_value(DP_VTEPS, &v))->flags,
+        DP_VTEP_EXTERNAL);
+    v.vni = 200;
+    assert_non_null(fake_find(DP_VTEPS, &v));
+    v = (struct dp_vtep_key){.vtep = gw.vtep, .vni = 200};
+    assert_null(fake_find(DP_VTEPS, &v));
+
+    doc_gbp = edit(doc, "\"192.168.100.9\"},",
+                   "\"192.168.100.9\","
+                   " \"gbp\": true},");
+    free(doc);
+    doc = edit(doc_gbp, "\"192.168.100.9\"},",
+               "\"192.168.100.9\","
+               " \"gbp\": true},");
+    state_destroy(s);
+    s = parse(doc);
+    fake_forget_calls();
+    assert_int_equal(run_fresh(s), 0);
+    assert_int_equal(fake.n_calls, 1);
+    assert_int_equal(
+        ((const struct dp_nexthop *) fake_value(DP_NEXTHOPS, &ovs))->flags,
+        DP_NEXTHOP_GBP);
+
+    free(doc_gbp);
+    free(doc);
+    state_destroy(s);
+}
+
 /* A remote VTEP's next hop: left to the kernel until it is resolved, kept
  * while it is being resolved again, updated when it changes, dropped when
  * the VTEP becomes unreachable. */
@@ -1813,6 +1898,7 @@ main(void)
         cmocka_unit_test_setup(test_run_pending_port, fake_setup),
         cmocka_unit_test_setup(test_run_missing_underlay, fake_setup),
         cmocka_unit_test_setup(test_run_nexthops, fake_setup),
+        cmocka_unit_test_setup(test_run_external_vteps, fake_setup),
         cmocka_unit_test_setup(test_run_mtu_does_not_fit, fake_setup),
         cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
         cmocka_unit_test_setup(test_run_qos_fq, fake_setup),

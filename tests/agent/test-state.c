@@ -98,6 +98,72 @@ parse_fails(const char *text, const char *want)
     return n;
 }
 
+/* External VTEPs: parsed per network joined, GBP off unless said; an
+ * endpoint behind one needs the VTEP to have joined its network and has no
+ * identity; one GBP setting per VTEP; never our own VTEP. */
+static void
+test_external_vteps(void **state)
+{
+    struct state *s = parse_ok(
+        "{" HOST ", 'networks': [" BLUE ", " RED "],"
+        " 'external_vteps': [{'network': 'blue', 'vtep': '192.168.100.9'},"
+        "                    {'network': 'red', 'vtep': '192.168.100.9'},"
+        "                    {'network': 'red', 'vtep': '192.168.100.8',"
+        "                     'gbp': true}],"
+        " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:09:01',"
+        "              'ip': '10.0.0.9', 'vtep': '192.168.100.9'},"
+        "             {'network': 'blue', 'mac': '02:00:00:00:02:01',"
+        "              'vtep': '192.168.100.2', 'identity': 300}],"
+        " 'identities': [{'id': 300, 'governs': []}]}");
+
+    assert_int_equal(s->n_external_vteps, 3);
+    assert_int_equal(s->external_vteps[1].network, 1);
+    assert_int_equal(s->external_vteps[1].vtep, inet_addr("192.168.100.9"));
+    assert_false(s->external_vteps[1].gbp);
+    assert_true(s->external_vteps[2].gbp);
+    assert_true(state_vtep_is_external(s, inet_addr("192.168.100.9")));
+    assert_false(state_vtep_is_external(s, inet_addr("192.168.100.2")));
+    assert_false(state_vtep_takes_gbp(s, inet_addr("192.168.100.9")));
+    assert_true(state_vtep_takes_gbp(s, inet_addr("192.168.100.8")));
+    assert_true(state_vtep_takes_gbp(s, inet_addr("192.168.100.2")));
+    state_destroy(s);
+
+    parse_fails("{" HOST ", 'networks': [" BLUE ", " RED "],"
+                " 'external_vteps': [{'network': 'red',"
+                "                     'vtep': '192.168.100.9'}],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:09:01',"
+                "              'vtep': '192.168.100.9'}]}",
+                "remotes[0].network: \"blue\": the remote's VTEP is an "
+                "external VTEP that did not join this network");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'external_vteps': [{'network': 'blue',"
+                "                     'vtep': '192.168.100.9'}],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:09:01',"
+                "              'vtep': '192.168.100.9', 'identity': 300}],"
+                " 'identities': [{'id': 300, 'governs': []}]}",
+                "remotes[0].identity: 300: an endpoint behind an external "
+                "VTEP has no security identity");
+    parse_fails("{" HOST ", 'networks': [" BLUE ", " RED "],"
+                " 'external_vteps': [{'network': 'blue',"
+                "                     'vtep': '192.168.100.9'},"
+                "                    {'network': 'red', 'gbp': true,"
+                "                     'vtep': '192.168.100.9'}]}",
+                "external_vteps[1].gbp: true, but external_vteps[0] with the "
+                "same VTEP says false");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'external_vteps': [{'network': 'blue',"
+                "                     'vtep': '192.168.100.1'}]}",
+                "external_vteps[0].vtep: is this host's own VTEP");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'external_vteps': [{'network': 'green',"
+                "                     'vtep': '192.168.100.9', 'gbp': 1}]}",
+                "external_vteps[0].network: \"green\": no such network");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'external_vteps': [{'network': 'blue',"
+                "                     'vtep': '192.168.100.9', 'gbp': 1}]}",
+                "external_vteps[0].gbp");
+}
+
 static void
 test_full_document(void **state)
 {
@@ -228,7 +294,7 @@ test_unknown_keys(void **state)
 {
     parse_fails("{" HOST ", 'network': []}",
                 "network: unknown key (expected one of: host, networks, "
-                "ports, remotes, identities)");
+                "ports, remotes, identities, external_vteps)");
     parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
                 "          'mtu': 1500}}",
                 "host.mtu: unknown key");
@@ -1492,6 +1558,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_document),
+        cmocka_unit_test(test_external_vteps),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_host_only),
         cmocka_unit_test(test_from_decoded_json),

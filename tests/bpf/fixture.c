@@ -352,6 +352,8 @@ fx_set_nexthop(struct fixture *f, uint32_t vtep)
     nh.ifindex = found.ifindex;
     memcpy(nh.src_mac, found.src_mac, 6);
     memcpy(nh.dst_mac, found.dst_mac, 6);
+    /* Both remote VTEPs are fabric hosts, which take VXLAN-GBP. */
+    nh.flags = DP_NEXTHOP_GBP;
     return fx_set(f, DP_NEXTHOPS, &key, &nh);
 }
 

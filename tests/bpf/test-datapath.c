@@ -374,17 +374,18 @@ expected_sport(const uint8_t *inner, size_t len)
     return vxlan_src_port(vxlan_flow_hash(&info));
 }
 
-/* Returns the outer TOS for 'inner': its DSCP for IP, otherwise 0. */
+/* Returns the outer TOS for 'inner': its DSCP and ECN field for IP (RFC
+ * 6040, normal mode), otherwise 0. */
 static uint8_t
 expected_tos(const uint8_t *inner)
 {
     uint16_t type = craft_get16(inner + 12);
 
     if (type == 0x0800) {
-        return inner[15] & 0xfc;
+        return inner[15];
     }
     if (type == 0x86dd) {
-        return (uint8_t) (craft_get16(inner + 14) >> 4) & 0xfc;
+        return (uint8_t) (craft_get16(inner + 14) >> 4);
     }
     return 0;
 }
@@ -599,8 +600,8 @@ test_encap_matches_vxlan_build_outer(void **state)
     assert_memory_equal(&outer, want_pkt, sizeof outer);
 }
 
-/* The outer header copies the inner DSCP (uniform model) but not its ECN
- * bits. */
+/* The outer header copies the inner DSCP (uniform model) and, per RFC
+ * 6040's normal mode, its ECN field: ECT(1) here. */
 static void
 test_encap_copies_dscp(void **state)
 {
@@ -610,7 +611,7 @@ test_encap_copies_dscp(void **state)
                                      FX_VTEP_REMOTE, fx_remote_vtep_mac);
 
     assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
-    assert_int_equal(res.out[15], 0xb8);
+    assert_int_equal(res.out[15], 0xb9);
     assert_output(want_pkt, want_len);
 }
 
@@ -734,8 +735,8 @@ test_encap_next_hop_removed_and_back(void **state)
     assert_int_equal(dp_table_del(fx.dp, DP_NEXTHOPS, &key), 0);
 
     len = tcp_from(pkt, FX_P1, fx_remote_mac, FX_REMOTE_IP, 10);
-    want_len = expected_encap(want_pkt, pkt, len, FX_VNI_A, FX_VTEP_REMOTE,
-                              zero_mac);
+    want_len =
+        expected_encap(want_pkt, pkt, len, FX_VNI_A, FX_VTEP_REMOTE, zero_mac);
     assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
     assert_int_equal(res.out_len, want_len);
     /* The kernel fills in the outer MACs: they are not ours to check. */
@@ -1086,6 +1087,110 @@ test_no_delivery_across_vnis_from_underlay(void **state)
     count_tx(&want, D_P2, inner_len);
     count_tx(&want, D_TAP, inner_len);
     counters_assert(&want);
+}
+
+/* e2) ECN across the tunnel (RFC 6040, vxlan/ecn.h). */
+
+/* Sends VXLAN to p2 whose outer TOS is 'outer_tos' around a UDP frame from
+ * the remote VM with TOS 'inner_tos'; returns the verdict, the inner frame
+ * sent in 'inner' and its length in '*inner_len'. */
+static int
+ecn_decap_run(uint8_t outer_tos, uint8_t inner_tos, uint8_t *inner,
+              size_t *inner_len)
+{
+    struct craft_flow flow = {
+        .dst_mac = port(FX_P2)->mac,
+        .src_mac = fx_remote_mac,
+        .src_ip = FX_REMOTE_IP,
+        .dst_ip = port(FX_P2)->ip4,
+        .proto = 17,
+        .tos = inner_tos,
+        .sport = 7000,
+        .dport = 7001,
+    };
+    struct craft_outer o = outer_to_us(FX_VNI_A);
+    uint8_t pkt[512];
+    size_t len;
+
+    *inner_len = craft_ipv4_frame(inner, &flow, 30);
+    o.ip.tos = outer_tos;
+    len = craft_vxlan_frame(pkt, &o, inner, *inner_len);
+    return run_uplink(pkt, len);
+}
+
+/* Congestion the underlay marked on the outer header reaches an
+ * ECN-capable inner header as CE, with its checksum still right; outer
+ * ECT(1) over inner ECT(0) becomes ECT(1); and an unmarked outer header
+ * changes nothing, DSCP included.  Outer CE over a Not-ECT inner header is
+ * dropped and counted as "ecn-ce-not-ect": delivering it would hide the
+ * congestion from a transport that cannot hear of it. */
+static void
+test_decap_ecn(void **state)
+{
+    static const struct {
+        uint8_t outer, inner, want; /* TOS bytes. */
+    } cases[] = {
+        {0x03, 0x02, 0x03}, /* CE over ECT(0): CE. */
+        {0x03, 0xb9, 0xbb}, /* CE over EF with ECT(1): EF with CE. */
+        {0xb9, 0x02, 0x01}, /* ECT(1) over ECT(0): ECT(1). */
+        {0x02, 0xb8, 0xb8}, /* ECT(0) over Not-ECT: unchanged. */
+        {0x00, 0x03, 0x03}, /* Not-ECT over CE: still CE. */
+        {0xfc, 0x01, 0x01}, /* Outer DSCP never leaks inside. */
+    };
+    uint8_t inner[256];
+    struct counters want;
+    size_t inner_len;
+
+    counters_read(&want);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        print_message("outer %#x inner %#x\n", cases[i].outer, cases[i].inner);
+        assert_int_equal(
+            ecn_decap_run(cases[i].outer, cases[i].inner, inner, &inner_len),
+            TC_ACT_REDIRECT);
+        assert_int_equal(res.out_len, inner_len);
+        assert_int_equal(res.out[14 + 1], cases[i].want);
+        assert_int_equal(craft_csum(res.out + 14, 20), 0);
+        /* Nothing else of the frame changes. */
+        assert_memory_equal(res.out, inner, 15);
+        assert_memory_equal(res.out + 16, inner + 16, 8);
+        assert_memory_equal(res.out + 26, inner + 26, inner_len - 26);
+        count_rx(&want, D_UL, inner_len + 50);
+        count_tx(&want, D_P2, inner_len);
+    }
+    counters_assert(&want);
+
+    assert_int_equal(ecn_decap_run(0x03, 0x00, inner, &inner_len),
+                     TC_ACT_SHOT);
+    assert_int_equal(ecn_decap_run(0xbb, 0xb8, inner, &inner_len),
+                     TC_ACT_SHOT);
+    count_rx(&want, D_UL, inner_len + 50);
+    count_rx(&want, D_UL, inner_len + 50);
+    count_drop(&want, D_UL, DP_DROP_ECN_NOT_ECT);
+    count_drop(&want, D_UL, DP_DROP_ECN_NOT_ECT);
+    counters_assert(&want);
+}
+
+/* The same for IPv6, whose ECN field straddles its first two bytes: outer
+ * CE marks an ECT(0) inner header CE, and only the two bits change. */
+static void
+test_decap_ecn_ipv6(void **state)
+{
+    static const uint8_t src6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x0a};
+    static const uint8_t dst6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x04};
+    struct craft_outer o = outer_to_us(FX_VNI_A);
+    uint8_t inner[256], pkt[512];
+    size_t inner_len, len;
+
+    inner_len = craft_ipv6_udp_frame(inner, port(FX_TAP)->mac, fx_remote_mac,
+                                     src6, dst6, 40);
+    inner[15] |= 0x20; /* Traffic class 0x02: ECT(0). */
+    o.ip.tos = 0x03;
+    len = craft_vxlan_frame(pkt, &o, inner, inner_len);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, inner_len);
+    assert_int_equal(res.out[14], inner[14]);
+    assert_int_equal(res.out[15], inner[15] | 0x30);
+    assert_memory_equal(res.out + 16, inner + 16, inner_len - 16);
 }
 
 /* f) Port security. */
@@ -1808,7 +1913,7 @@ qos_clear(void **state)
 
 /* A port marked with DSCP 46 (EF) sends a UDP packet whose TOS carries
  * DSCP 0 and ECN 01: the inner header leaves with TOS 0xb9 and a checksum
- * still valid, and the outer header copies the DSCP without the ECN bits.
+ * still valid, and the outer header copies the DSCP and the ECN bits.
  * The whole frame is compared against one crafted with TOS 0xb9. */
 static void
 test_qos_dscp_marking(void **state)
@@ -1825,7 +1930,7 @@ test_qos_dscp_marking(void **state)
     qos_set(FX_P1, &qos);
     counters_read(&want);
     assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
-    assert_int_equal(res.out[15], 0xb8);      /* Outer: DSCP, no ECN. */
+    assert_int_equal(res.out[15], 0xb9);      /* Outer: DSCP and ECN. */
     assert_int_equal(res.out[50 + 15], 0xb9); /* Inner: DSCP and ECN. */
     assert_int_equal(craft_csum(res.out + 50 + 14, 20), 0);
     assert_output(want_pkt, want_len);
@@ -2481,6 +2586,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_decap_ecn, drain_tap),
+        cmocka_unit_test_setup(test_decap_ecn_ipv6, drain_tap),
         cmocka_unit_test_setup(test_tables_read_back, drain_tap),
         cmocka_unit_test_setup(test_index_mirrors_tables, drain_tap),
         cmocka_unit_test_setup(test_index_repaired_on_restart, drain_tap),

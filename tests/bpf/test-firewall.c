@@ -57,25 +57,46 @@ port(enum fx_port_id id)
     return &fx.ports[id];
 }
 
-/* Writes a TCP frame between two VMs' addresses with 'flags' to 'buf'. */
+/* Writes an IPv4 frame of IP protocol 'proto' (TCP or UDP) between two
+ * addresses with 'payload' bytes of payload to 'buf'. */
 static size_t
-tcp_frame(uint8_t *buf, const uint8_t *src_mac, const uint8_t *dst_mac,
-          uint32_t src_ip, uint32_t dst_ip, uint16_t sport, uint16_t dport,
-          uint8_t flags)
+l4_frame(uint8_t *buf, const uint8_t *src_mac, const uint8_t *dst_mac,
+         uint32_t src_ip, uint32_t dst_ip, uint8_t proto, uint16_t sport,
+         uint16_t dport, size_t payload)
 {
     struct craft_flow flow = {
         .dst_mac = dst_mac,
         .src_mac = src_mac,
         .src_ip = src_ip,
         .dst_ip = dst_ip,
-        .proto = 6,
+        .proto = proto,
         .sport = sport,
         .dport = dport,
     };
-    size_t len = craft_ipv4_frame(buf, &flow, 0);
+
+    return craft_ipv4_frame(buf, &flow, payload);
+}
+
+/* Writes a TCP frame between two VMs' addresses with 'flags' to 'buf'. */
+static size_t
+tcp_frame(uint8_t *buf, const uint8_t *src_mac, const uint8_t *dst_mac,
+          uint32_t src_ip, uint32_t dst_ip, uint16_t sport, uint16_t dport,
+          uint8_t flags)
+{
+    size_t len =
+        l4_frame(buf, src_mac, dst_mac, src_ip, dst_ip, 6, sport, dport, 0);
 
     buf[CRAFT_ETH_LEN + CRAFT_IPV4_LEN + 13] = flags;
     return len;
+}
+
+/* A UDP datagram between two addresses, with 4 bytes of payload. */
+static size_t
+udp_frame(uint8_t *buf, const uint8_t *src_mac, const uint8_t *dst_mac,
+          uint32_t src_ip, uint32_t dst_ip, uint16_t sport, uint16_t dport)
+{
+    return l4_frame(buf, src_mac, dst_mac, src_ip, dst_ip, 17, sport, dport,
+                    4);
 }
 
 /* TCP from port 'from' to port 'to'. */
@@ -111,18 +132,18 @@ icmp_between(uint8_t *buf, enum fx_port_id from, enum fx_port_id to,
     return (size_t) (p - buf) + body;
 }
 
-/* Wraps 'inner' in VXLAN from 'vtep' to us, with group policy id 'group'
- * (no G flag if 0). */
+/* Wraps 'inner' in VXLAN from 'vtep' to us in 'vni', with group policy id
+ * 'group' (no G flag if 0). */
 static size_t
-vxlan_from(uint8_t *buf, uint32_t vtep, uint16_t group, const uint8_t *inner,
-           size_t len)
+vxlan_from_vni(uint8_t *buf, uint32_t vtep, uint32_t vni, uint16_t group,
+               const uint8_t *inner, size_t len)
 {
     struct craft_outer o = {
         .ip = {.src = vtep, .dst = FX_VTEP_LOCAL, .df = true},
         .sport = 51234,
         .dport = 4789,
         .flags = group ? 0x88 : 0x08,
-        .vni = FX_VNI_A,
+        .vni = vni,
     };
     size_t n;
 
@@ -132,6 +153,14 @@ vxlan_from(uint8_t *buf, uint32_t vtep, uint16_t group, const uint8_t *inner,
     craft_put16(buf + CRAFT_ETH_LEN + CRAFT_IPV4_LEN + CRAFT_UDP_LEN + 2,
                 group);
     return n;
+}
+
+/* The same in VNI FX_VNI_A. */
+static size_t
+vxlan_from(uint8_t *buf, uint32_t vtep, uint16_t group, const uint8_t *inner,
+           size_t len)
+{
+    return vxlan_from_vni(buf, vtep, FX_VNI_A, group, inner, len);
 }
 
 static void
@@ -630,6 +659,111 @@ test_encap_carries_group(void **state)
     assert_int_equal(craft_get16(vx + 2), WEB);
 }
 
+/* Sets whether the next hop of 'vtep' takes VXLAN-GBP, keeping its route;
+ * returns the flags it had. */
+static uint32_t
+set_nexthop_gbp(uint32_t vtep, bool gbp)
+{
+    struct dp_nexthop_key key = {.vtep = htonl(vtep)};
+    struct dp_nexthop nh;
+    uint32_t old;
+
+    assert_int_equal(dp_table_get(fx.dp, DP_NEXTHOPS, &key, &nh), 0);
+    old = nh.flags;
+    nh.flags = gbp ? DP_NEXTHOP_GBP : 0;
+    assert_int_equal(dp_table_set(fx.dp, DP_NEXTHOPS, &key, &nh), 0);
+    return old;
+}
+
+/* A VTEP that does not take VXLAN-GBP (Open vSwitch or a Linux vxlan
+ * device without "gbp") drops a frame with the G bit set, so what a
+ * grouped port sends to it is plain RFC 7348: I flag only, no group.  The
+ * same port's frames to a VTEP that does take it still carry the group. */
+static void
+test_encap_plain_to_vtep_without_gbp(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    const uint8_t *vx =
+        res.out + CRAFT_ETH_LEN + CRAFT_IPV4_LEN + CRAFT_UDP_LEN;
+    uint32_t old = set_nexthop_gbp(FX_VTEP_REMOTE, false);
+    size_t len;
+
+    (void) state;
+    len = tcp_frame(frame, port(FX_P1)->mac, fx_remote_mac, port(FX_P1)->ip4,
+                    FX_REMOTE_IP, 40000, 443, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(res.out_len, len + CRAFT_VXLAN_OVERHEAD);
+    assert_int_equal(craft_get32(res.out + CRAFT_ETH_LEN + 16),
+                     FX_VTEP_REMOTE);
+    assert_int_equal(vx[0], 0x08);
+    assert_int_equal(vx[1], 0);
+    assert_int_equal(craft_get16(vx + 2), 0);
+
+    set_nexthop_gbp(FX_VTEP_REMOTE, true);
+    len = tcp_frame(frame, port(FX_P1)->mac, fx_remote_mac, port(FX_P1)->ip4,
+                    FX_REMOTE_IP, 40001, 443, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(vx[0], 0x88);
+    assert_int_equal(craft_get16(vx + 2), WEB);
+    set_nexthop_gbp(FX_VTEP_REMOTE, old & DP_NEXTHOP_GBP);
+}
+
+/* An external VTEP's VXLAN is accepted in the networks it joined, and only
+ * there; the group it claims is ignored, and its endpoints are known by
+ * address alone: from 10.0.0.10 it gets the CIDR identity (rule 4 lets it
+ * reach db on 5432), and claiming web's address and web's group gets it
+ * nothing web may do (UDP 6000 is for web alone). */
+static void
+test_external_vtep_known_by_address(void **state)
+{
+    struct dp_vtep_key key = {.vtep = htonl(FOREIGN_VTEP), .vni = FX_VNI_A};
+    struct dp_vtep ext = {.flags = DP_VTEP_EXTERNAL};
+    uint8_t inner[CRAFT_MAX_FRAME], frame[CRAFT_MAX_FRAME];
+    uint64_t foreign = drops(fx.underlay, DP_DROP_FOREIGN_VTEP);
+    uint64_t denied = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
+    struct events ev;
+    size_t ilen, len;
+
+    (void) state;
+    assert_int_equal(dp_table_set(fx.dp, DP_VTEPS, &key, &ext), 0);
+    events_read(&ev);
+
+    ilen = tcp_frame(inner, fx_remote_mac, port(FX_P2)->mac, FX_REMOTE_IP,
+                     port(FX_P2)->ip4, 41000, 5432, TCP_SYN);
+    len = vxlan_from(frame, FOREIGN_VTEP, OTHER_GROUP, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_memory_equal(res.out, inner, ilen);
+    assert_int_equal(rule_hits(RULE_DB_FROM_CIDR), 1);
+    events_read(&ev);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.e[0].src_identity, CIDR_ID);
+
+    /* Another network: not joined. */
+    len = vxlan_from_vni(frame, FOREIGN_VTEP, FX_VNI_B, 0, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(fx.underlay, DP_DROP_FOREIGN_VTEP), foreign + 1);
+
+    /* Web's address and group, from outside: no web rule applies. */
+    ilen = udp_frame(inner, fx_remote_mac, port(FX_P2)->mac, port(FX_P1)->ip4,
+                     port(FX_P2)->ip4, 41001, 6000);
+    len = vxlan_from(frame, FOREIGN_VTEP, WEB, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY), denied + 1);
+    assert_int_equal(rule_hits(RULE_DB_UDP6), 0);
+
+    /* From a fabric host, the same frame is web's. */
+    len = vxlan_from(frame, FX_VTEP_REMOTE, WEB, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    assert_int_equal(rule_hits(RULE_DB_UDP6), 1);
+    assert_int_equal(dp_table_del(fx.dp, DP_VTEPS, &key), 0);
+}
+
 /* A trace reports the decision and its rule and changes nothing. */
 static void
 test_trace_has_no_side_effects(void **state)
@@ -953,6 +1087,8 @@ main(void)
         T(test_remote_ingress_by_group),
         T(test_foreign_vtep_dropped),
         T(test_encap_carries_group),
+        T(test_encap_plain_to_vtep_without_gbp),
+        T(test_external_vtep_known_by_address),
         T(test_trace_has_no_side_effects),
         T(test_conntrack_full),
         T(test_conntrack_port_limit),

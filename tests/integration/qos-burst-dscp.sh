@@ -15,7 +15,8 @@
 #    bucket applies: egress to a VM on the same host, policed.
 # 2. dscp 46 marks the inner IPv4 header and the VXLAN outer header copies
 #    the DSCP; the VM's ECN bits stay in the inner header, and the outer
-#    header carries none.  A port without dscp keeps the VM's own DSCP.
+#    header copies them too (RFC 6040, normal mode).  A port without dscp
+#    keeps the VM's own DSCP.
 # 3. UDP sent at twice the ingress rate reaches the VM at about the rate,
 #    shaped by the HTB qdisc on its device.
 set -euo pipefail
@@ -135,7 +136,7 @@ fi
     || fail "a sustained flow above the rate met no policer drop"
 
 # ---------------------------------------------------------------------------
-say "2. dscp 46 on vmA1: inner and outer DSCP 46, the VM's ECN kept inside"
+say "2. dscp 46 on vmA1: inner and outer DSCP 46, the VM's ECN copied out"
 qos_set vmA1 '{"dscp": 46}'
 cap=$FAB_TMP/dscp.pcapng
 fab_capture_start "$cap" "udp port 4789"
@@ -158,8 +159,8 @@ wire_tos() {
 }
 got=$(wire_tos 10.0.0.1)
 say "vmA1 on the wire (dscp outer,inner ecn outer,inner): $got"
-[ "$got" = "46,46 0,1" ] \
-    || fail "vmA1's echo requests carry '$got', want DSCP 46,46 and ECN 0,1"
+[ "$got" = "46,46 1,1" ] \
+    || fail "vmA1's echo requests carry '$got', want DSCP 46,46 and ECN 1,1"
 got=$(wire_tos 10.0.0.3)
 say "vmA2 on the wire (dscp outer,inner ecn outer,inner): $got"
 [ "$got" = "10,10 0,0" ] \

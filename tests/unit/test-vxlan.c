@@ -194,17 +194,17 @@ test_build_outer_bytes(void **state)
          * IPv4. */
         0x02, 0xfa, 0x00, 0x00, 0x00, 0x02, 0x02, 0xfa, 0x00, 0x00, 0x00, 0x01,
         0x08, 0x00,
-        /* IPv4: version 4, IHL 5; TOS 0xb8, the inner DSCP without its ECN
-         * bit; total length 46 + 36 = 82 = 0x52; id 0; DF; TTL 64; UDP;
-         * checksum 0xb674; 192.168.1.10 -> 192.168.1.20.
+        /* IPv4: version 4, IHL 5; TOS 0xb9, the inner DSCP and ECN field
+         * (RFC 6040, normal mode); total length 46 + 36 = 82 = 0x52; id 0;
+         * DF; TTL 64; UDP; checksum 0xb673; 192.168.1.10 -> 192.168.1.20.
          *
          * The checksum by hand: the header's 16-bit words, the checksum
          * itself taken as zero, add up to
-         *   0x45b8 + 0x0052 + 0x0000 + 0x4000 + 0x4011
-         *   + 0xc0a8 + 0x010a + 0xc0a8 + 0x0114 = 0x24989;
-         * folding the carry gives 0x4989 + 0x2 = 0x498b, whose complement
-         * is 0xb674. */
-        0x45, 0xb8, 0x00, 0x52, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb6, 0x74,
+         *   0x45b9 + 0x0052 + 0x0000 + 0x4000 + 0x4011
+         *   + 0xc0a8 + 0x010a + 0xc0a8 + 0x0114 = 0x2498a;
+         * folding the carry gives 0x498a + 0x2 = 0x498c, whose complement
+         * is 0xb673. */
+        0x45, 0xb9, 0x00, 0x52, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb6, 0x73,
         0xc0, 0xa8, 0x01, 0x0a, 0xc0, 0xa8, 0x01, 0x14,
         /* UDP: source port from the flow hash (bytes 34 and 35, checked
          * separately), destination 4789 = 0x12b5, length 46 + 16 = 62 =
@@ -347,8 +347,8 @@ outer_tos(const uint8_t *inner, size_t inner_len)
     return bytes[OFF_IP + 1];
 }
 
-/* The outer header copies an IPv4 inner header's DSCP but not its ECN
- * bits. */
+/* The outer header copies an IPv4 inner header's DSCP and, per RFC 6040's
+ * normal mode, its ECN field. */
 static void
 test_outer_dscp_from_ipv4(void **state)
 {
@@ -356,10 +356,11 @@ test_outer_dscp_from_ipv4(void **state)
         uint8_t inner; /* Inner TOS. */
         uint8_t outer; /* Outer TOS. */
     } cases[] = {
-        {0xb9, 0xb8}, /* EF with ECT(1). */
+        {0xb9, 0xb9}, /* EF with ECT(1). */
         {0xb8, 0xb8}, /* EF, not ECN-capable. */
-        {0x03, 0x00}, /* Best effort, CE. */
-        {0xff, 0xfc}, {0x00, 0x00},
+        {0x02, 0x02}, /* Best effort, ECT(0). */
+        {0x03, 0x03}, /* Best effort, CE: the mark travels on. */
+        {0xff, 0xff}, {0x00, 0x00},
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -381,9 +382,9 @@ test_outer_dscp_from_ipv6(void **state)
         uint8_t tclass; /* Inner traffic class. */
         uint8_t outer;  /* Outer TOS. */
     } cases[] = {
-        {0xb9, 0xb8},
-        {0x03, 0x00},
-        {0xff, 0xfc},
+        {0xb9, 0xb9},
+        {0x03, 0x03},
+        {0xfe, 0xfe},
         {0x00, 0x00},
     };
 
@@ -402,6 +403,92 @@ static void
 test_outer_dscp_for_arp(void **state)
 {
     assert_int_equal(outer_tos(inner_arp, sizeof inner_arp), 0);
+}
+
+/* Decapsulation follows RFC 6040, figure 4, cell by cell: rows are the
+ * arriving inner ECN field, columns the arriving outer one.  Written out
+ * from the RFC rather than derived, and checked with every DSCP around the
+ * two bits, which must not matter. */
+static void
+test_ecn_decap_table(void **state)
+{
+    enum { N = VXLAN_ECN_NOT_ECT, E1 = VXLAN_ECN_ECT1, E0 = VXLAN_ECN_ECT0 };
+    enum { CE = VXLAN_ECN_CE, DROP = VXLAN_ECN_DROP };
+    /* [inner][outer], both indexed by the field's value: Not-ECT 0,
+     * ECT(1) 1, ECT(0) 2, CE 3. */
+    static const int rfc6040[4][4] = {
+        /* Inner Not-ECT: outer Not-ECT, ECT(1), ECT(0), CE. */
+        [N] = {[N] = N, [E1] = N, [E0] = N, [CE] = DROP},
+        [E1] = {[N] = E1, [E1] = E1, [E0] = E1, [CE] = CE},
+        [E0] = {[N] = E0, [E1] = E1, [E0] = E0, [CE] = CE},
+        [CE] = {[N] = CE, [E1] = CE, [E0] = CE, [CE] = CE},
+    };
+
+    for (int dscp = 0; dscp < 64; dscp++) {
+        for (int inner = 0; inner < 4; inner++) {
+            for (int outer = 0; outer < 4; outer++) {
+                uint8_t itos = (uint8_t) (dscp << 2 | inner);
+                uint8_t otos = (uint8_t) ((63 - dscp) << 2 | outer);
+
+                assert_int_equal(vxlan_ecn_decap(otos, itos),
+                                 rfc6040[inner][outer]);
+            }
+        }
+    }
+}
+
+/* Marking CE in an IPv4 header changes only the ECN bits and leaves a
+ * header whose checksum is right, for every TOS and from any checksum the
+ * rest of the header gives (the incremental update must agree with a
+ * checksum computed from scratch, 0xffff/0x0000 corner included). */
+static void
+test_ecn_set_ipv4(void **state)
+{
+    for (int tos = 0; tos < 256; tos++) {
+        for (int id = 0; id < 65536; id += 251) {
+            uint8_t ip[20];
+
+            memcpy(ip, inner_udp4 + 14, sizeof ip);
+            ip[1] = (uint8_t) tos;
+            ip[4] = (uint8_t) (id >> 8);
+            ip[5] = (uint8_t) id;
+            fix_ipv4_csum(ip);
+            for (int ecn = 0; ecn < 4; ecn++) {
+                uint8_t copy[20];
+
+                memcpy(copy, ip, sizeof copy);
+                vxlan_ipv4_set_ecn((struct pkt_ipv4 *) copy, (uint8_t) ecn);
+                assert_int_equal(copy[1], (tos & 0xfc) | ecn);
+                assert_int_equal(rfc1071_csum(copy, sizeof copy), 0);
+                assert_memory_equal(copy + 2, ip + 2, 8);
+                assert_memory_equal(copy + 12, ip + 12, 8);
+            }
+        }
+    }
+}
+
+/* In IPv6 the ECN field is bits 4 and 5 of the second byte; the version,
+ * the DSCP and the flow label stay. */
+static void
+test_ecn_set_ipv6(void **state)
+{
+    for (int tclass = 0; tclass < 256; tclass++) {
+        for (int ecn = 0; ecn < 4; ecn++) {
+            uint8_t ip6[40];
+
+            memcpy(ip6, inner_udp6 + 14, sizeof ip6);
+            ip6[0] = 0x60 | tclass >> 4;
+            ip6[1] = (uint8_t) (tclass << 4 | 0x0a);
+            ip6[2] = 0xbc;
+            ip6[3] = 0xde;
+            vxlan_ipv6_set_ecn((struct pkt_ipv6 *) ip6, (uint8_t) ecn);
+            assert_int_equal(ip6[0], 0x60 | tclass >> 4);
+            assert_int_equal(ip6[1],
+                             ((tclass & 0xfc) | ecn) << 4 & 0xf0 | 0x0a);
+            assert_int_equal(ip6[2], 0xbc);
+            assert_int_equal(ip6[3], 0xde);
+        }
+    }
 }
 
 /* A frame built by vxlan_build_outer() and sent to our VTEP decapsulates to
@@ -863,6 +950,9 @@ main(void)
         cmocka_unit_test(test_outer_dscp_from_ipv4),
         cmocka_unit_test(test_outer_dscp_from_ipv6),
         cmocka_unit_test(test_outer_dscp_for_arp),
+        cmocka_unit_test(test_ecn_decap_table),
+        cmocka_unit_test(test_ecn_set_ipv4),
+        cmocka_unit_test(test_ecn_set_ipv6),
         cmocka_unit_test(test_classify_round_trip),
         cmocka_unit_test(test_classify_wrong_dst_ip),
         cmocka_unit_test(test_classify_wrong_udp_port),
