@@ -32,6 +32,7 @@ struct kind {
 static json_t *qos_display(const json_t *);
 static json_t *host_display(const json_t *);
 static json_t *rule_display(const json_t *);
+static json_t *external_vtep_display(const json_t *);
 
 static const struct kind kinds[] = {
     {
@@ -123,6 +124,19 @@ static const struct kind kinds[] = {
                                   "status", "conditions", "last_heartbeat",
                                   "limits", "capacity", META_FIELDS, NULL},
         .display = host_display,
+    },
+    {
+        .resource = "external-vtep",
+        .plural = "external VTEPs",
+        .path = "/v1/external-vteps",
+        .headers = (const char *const[]){"NAME", "ADDRESS", "NETWORKS", "GBP",
+                                         "ENDPOINTS", "DESCRIPTION", NULL},
+        .columns = (const char *const[]){"name", "address", "networks", "gbp",
+                                         "endpoints", "description", NULL},
+        .fields = (const char *const[]){"name", "address", "networks", "gbp",
+                                        "endpoints", "description",
+                                        META_FIELDS, NULL},
+        .display = external_vtep_display,
     },
     {
         .resource = "token",
@@ -1185,6 +1199,161 @@ run_host_update(struct cli_ctx *ctx, const struct cli_args *args)
     return patch(ctx, args, body);
 }
 
+/* External VTEPs. */
+
+/* Shows each endpoint as "NETWORK/MAC/IP" (or "NETWORK/MAC"), the way
+ * --endpoint takes it, and "gbp" as on or off. */
+static json_t *
+external_vtep_display(const json_t *obj)
+{
+    json_t *shown = json_deep_copy(obj);
+    json_t *endpoints = json_array();
+    const json_t *e;
+    size_t i;
+
+    json_array_foreach(json_object_get(obj, "endpoints"), i, e)
+    {
+        const char *ip = json_string_value(json_object_get(e, "ip"));
+
+        json_array_append_new(
+            endpoints,
+            json_sprintf("%s/%s%s%s",
+                         json_string_value(json_object_get(e, "network")),
+                         json_string_value(json_object_get(e, "mac")),
+                         ip ? "/" : "", ip ? ip : ""));
+    }
+    json_object_set_new(shown, "endpoints", endpoints);
+    json_object_set_new(
+        shown, "gbp",
+        json_string(json_is_true(json_object_get(obj, "gbp")) ? "on" : "off"));
+    return shown;
+}
+
+/* Sets "networks" of 'body' from every --network of 'args', if any. */
+static void
+set_networks(json_t *body, const struct cli_args *args)
+{
+    json_t *networks = NULL;
+    const char *name;
+    size_t pos = 0;
+
+    while ((name = cli_args_next(args, "network", &pos)) != NULL) {
+        if (!networks) {
+            networks = json_array();
+        }
+        json_array_append_new(networks, json_string(name));
+    }
+    if (networks) {
+        json_object_set_new(body, "networks", networks);
+    }
+}
+
+/* Sets "endpoints" of 'body' from every --endpoint NETWORK/MAC[/IP] of
+ * 'args' (one "" alone: none), if any.  Returns 0, or the usage error
+ * status after reporting a malformed one. */
+static int
+set_endpoints(struct cli_ctx *ctx, json_t *body, const struct cli_args *args)
+{
+    json_t *endpoints = NULL;
+    const char *text;
+    size_t pos = 0;
+
+    while ((text = cli_args_next(args, "endpoint", &pos)) != NULL) {
+        char *copy = xstrdup(text), *mac, *ip;
+        json_t *e;
+
+        if (!endpoints) {
+            endpoints = json_array();
+        }
+        if (!text[0]) {
+            free(copy);
+            continue;
+        }
+        mac = strchr(copy, '/');
+        ip = mac ? strchr(mac + 1, '/') : NULL;
+        if (!mac || mac == copy || !mac[1] || (ip && !ip[1])) {
+            char *msg = xasprintf("--endpoint \"%s\": expected "
+                                  "NETWORK/MAC or NETWORK/MAC/IP",
+                                  text);
+            int status = commands_usage_error(ctx, args, msg);
+
+            free(msg);
+            free(copy);
+            json_decref(endpoints);
+            return status;
+        }
+        *mac++ = '\0';
+        if (ip) {
+            *ip++ = '\0';
+        }
+        e = json_pack("{ssss}", "network", copy, "mac", mac);
+        if (ip) {
+            json_object_set_new(e, "ip", json_string(ip));
+        }
+        json_array_append_new(endpoints, e);
+        free(copy);
+    }
+    if (endpoints) {
+        json_object_set_new(body, "endpoints", endpoints);
+    }
+    return 0;
+}
+
+/* Sets "gbp" of 'body' from --gbp on|off, if given. */
+static void
+set_gbp(json_t *body, const struct cli_args *args)
+{
+    const char *gbp = cli_args_get(args, "gbp");
+
+    if (gbp) {
+        json_object_set_new(body, "gbp", json_boolean(!strcmp(gbp, "on")));
+    }
+}
+
+static int
+run_external_vtep_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    int status;
+
+    json_object_set_new(body, "name", json_string(args->pos[0]));
+    set_string(body, "address", args, "address");
+    set_networks(body, args);
+    set_gbp(body, args);
+    set_string(body, "description", args, "description");
+    status = set_endpoints(ctx, body, args);
+    if (status) {
+        json_decref(body);
+        return status;
+    }
+    return create(ctx, args, body);
+}
+
+static int
+run_external_vtep_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+    int status;
+
+    set_string(body, "address", args, "address");
+    set_networks(body, args);
+    set_gbp(body, args);
+    set_optional(body, "description", args, "description");
+    status = set_endpoints(ctx, body, args);
+    if (status) {
+        json_decref(body);
+        return status;
+    }
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return commands_usage_error(
+            ctx, args,
+            "nothing to change: give --address, --network, --gbp, "
+            "--endpoint or --description");
+    }
+    return patch(ctx, args, body);
+}
+
 /* Tokens. */
 
 static int
@@ -1426,13 +1595,14 @@ int
 commands_list_names(struct cli_ctx *ctx, enum cli_complete what,
                     json_t **names)
 {
-    const char *resource = (what == CLI_COMPLETE_NETWORK  ? "network"
-                            : what == CLI_COMPLETE_PORT   ? "port"
-                            : what == CLI_COMPLETE_HOST   ? "host"
-                            : what == CLI_COMPLETE_TOKEN  ? "token"
-                            : what == CLI_COMPLETE_QOS    ? "qos"
-                            : what == CLI_COMPLETE_SGROUP ? "sg"
-                                                          : NULL);
+    const char *resource = (what == CLI_COMPLETE_NETWORK   ? "network"
+                            : what == CLI_COMPLETE_PORT    ? "port"
+                            : what == CLI_COMPLETE_HOST    ? "host"
+                            : what == CLI_COMPLETE_TOKEN   ? "token"
+                            : what == CLI_COMPLETE_QOS     ? "qos"
+                            : what == CLI_COMPLETE_SGROUP  ? "sg"
+                            : what == CLI_COMPLETE_EXTVTEP ? "external-vtep"
+                                                           : NULL);
     json_t *items;
     int status;
 
@@ -1537,6 +1707,63 @@ static const struct cli_option network_update_options[] = {
      .help = "New default QoS policy of the network's ports; \"\" removes "
              "it"},
     OPT_DEFAULT_ACTION,
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const char *const on_off[] = {"on", "off", NULL};
+
+/* An option of "external-vtep create" and "external-vtep update". */
+#define OPT_EXT_ADDRESS(REQUIRED, HELP)                                       \
+    {                                                                         \
+        .name = "address", .value = CLI_VALUE_STRING, .metavar = "IP",        \
+        .required = REQUIRED, .help = HELP                                    \
+    }
+#define OPT_EXT_NETWORK(REQUIRED, HELP)                                       \
+    {                                                                         \
+        .name = "network", .value = CLI_VALUE_STRING, .metavar = "NETWORK",   \
+        .required = REQUIRED, .repeatable = true,                             \
+        .complete = CLI_COMPLETE_NETWORK, .help = HELP                        \
+    }
+#define OPT_EXT_GBP                                                           \
+    {                                                                         \
+        .name = "gbp", .value = CLI_VALUE_CHOICE, .metavar = "on|off",        \
+        .choices = on_off, .complete = CLI_COMPLETE_CHOICES,                  \
+        .help = "Whether it takes VXLAN-GBP (the sender's security group): "  \
+                "off (the default) sends it plain RFC 7348, which Open "      \
+                "vSwitch and Linux vxlan devices without gbp need"            \
+    }
+#define OPT_EXT_ENDPOINT(HELP)                                                \
+    {                                                                         \
+        .name = "endpoint", .value = CLI_VALUE_STRING,                        \
+        .metavar = "NETWORK/MAC[/IP]", .repeatable = true, .help = HELP       \
+    }
+
+static const struct cli_option external_vtep_create_options[] = {
+    OPT_EXT_ADDRESS(true, "Its IPv4 address on the underlay"),
+    OPT_EXT_NETWORK(true, "A network it joins: it gets the network's floods "
+                          "and its VXLAN is accepted there (repeatable)"),
+    OPT_EXT_GBP,
+    OPT_EXT_ENDPOINT("An endpoint behind it, in a network it joins "
+                     "(repeatable)"),
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "Free text for people, at most 256 characters"},
+    {.name = NULL},
+};
+
+static const struct cli_option external_vtep_update_options[] = {
+    OPT_EXT_ADDRESS(false, "Its new IPv4 address"),
+    OPT_EXT_NETWORK(false, "The networks it joins, all of them "
+                           "(repeatable; replaces the list)"),
+    OPT_EXT_GBP,
+    OPT_EXT_ENDPOINT("Its endpoints, all of them (repeatable; replaces the "
+                     "list; \"\" alone for none)"),
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "New description; \"\" clears it"},
     OPT_IF_VERSION,
     {.name = NULL},
 };
@@ -1818,6 +2045,8 @@ const struct cli_resource commands_resources[] = {
     {"sg", "Manage security groups and their firewall rules"},
     {"host", "List, inspect, update and remove the hypervisor hosts agents "
              "registered"},
+    {"external-vtep", "Manage VTEPs outside the fabric (Open vSwitch, Linux "
+                      "vxlan, gateways) that join networks"},
     {"token", "Manage API tokens (admin only)"},
     {"audit", "Show who changed what, newest first, or who was refused"},
     {"flowlog", "Show the connections the firewall allowed with logging or "
@@ -1910,6 +2139,48 @@ const struct cli_command commands_table[] = {
      .complete = CLI_COMPLETE_PORT,
      .options = if_version_options,
      .summary = "Delete a port",
+     .run = run_delete},
+
+    {.resource = "external-vtep",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = external_vtep_create_options,
+     .summary = "Let a VTEP outside the fabric join networks",
+     .description =
+         "Every host with a port in a network it joins floods to it, accepts "
+         "its VXLAN in that network, and reaches its endpoints through it.  "
+         "Its endpoints never get a security group: a rule with a CIDR peer "
+         "lets them in.  Prints the external VTEP as created.",
+     .run = run_external_vtep_create},
+    {.resource = "external-vtep",
+     .verb = "list",
+     .summary = "List every external VTEP",
+     .run = run_list},
+    {.resource = "external-vtep",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_EXTVTEP,
+     .summary = "Show an external VTEP's fields",
+     .run = run_show},
+    {.resource = "external-vtep",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_EXTVTEP,
+     .options = external_vtep_update_options,
+     .summary = "Change an external VTEP's address, networks, GBP, endpoints "
+                "or description",
+     .description = "Prints the external VTEP as it is afterwards.",
+     .run = run_external_vtep_update},
+    {.resource = "external-vtep",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_EXTVTEP,
+     .options = if_version_options,
+     .summary = "Remove an external VTEP from every network",
      .run = run_delete},
 
     {.resource = "qos",

@@ -45,6 +45,7 @@ enum cli_complete {
     CLI_COMPLETE_TOKEN,   /* Names of API tokens. */
     CLI_COMPLETE_QOS,     /* Names of QoS policies. */
     CLI_COMPLETE_SGROUP,  /* Names of security groups. */
+    CLI_COMPLETE_EXTVTEP, /* Names of external VTEPs. */
 };
 
 /* One option.  Tables of options end with an entry whose 'name' is NULL. */

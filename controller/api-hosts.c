@@ -378,8 +378,11 @@ move_vtep(struct store_txn *txn, const char *name, const char *old,
     }
     error = store_get(txn, "vtep", new, &owner);
     if (!error) {
-        api_fail(err, 409, "vtep", "%s: vtep \"%s\": in use by host \"%s\"",
-                 what, new, api_get_string(owner.body, "host") ?: "?");
+        const char *host = api_get_string(owner.body, "host");
+
+        api_fail(err, 409, "vtep", "%s: vtep \"%s\": in use by %s \"%s\"",
+                 what, new, host ? "host" : "external VTEP",
+                 host ?: api_get_string(owner.body, "external_vtep") ?: "?");
         store_obj_clear(&owner);
         return 409;
     } else if (error != ENOENT) {
@@ -1004,7 +1007,7 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
  * port status reports do not). */
 static const char *const desired_kinds[] = {
     "network", "port",     "host",          "qos-policy",
-    "sg-rule", "identity", "port-identity",
+    "sg-rule", "identity", "port-identity", "external-vtep",
 };
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and

@@ -166,16 +166,9 @@ apply_fields(const json_t *in, json_t *body, const char *what,
         }
         json_object_set_new(body, "mtu", json_integer(mtu));
     }
-    value = json_object_get(in, "description");
-    status = api_check_description(value, what, err);
+    status = api_apply_description(in, body, what, err);
     if (status) {
         return status;
-    }
-    if (json_is_null(value)) {
-        json_object_del(body, "description");
-    } else if (value) {
-        json_object_set_new(body, "description",
-                            json_string(json_string_value(value)));
     }
     /* What the firewall does with a direction no security group of a port
      * governs (doc/firewall.md). */
@@ -479,6 +472,24 @@ api_network_delete(struct api *api, const char *name, const json_t *in,
         goto out;
     }
 
+    {
+        char *ext = NULL;
+
+        error = api_external_vtep_joining(txn, name, &ext);
+        if (error) {
+            status = api_store_error(error, what, err);
+            goto out;
+        }
+        if (ext) {
+            status = api_fail(err, 409, NULL,
+                              "%s: external VTEP \"%s\" joins it; remove the "
+                              "network from its \"networks\" or delete it "
+                              "first",
+                              what, ext);
+            free(ext);
+            goto out;
+        }
+    }
     pn.prefix = xasprintf("%s/", name);
     error = store_list(txn, "net-port", pn.prefix, 0, port_names_cb, &pn);
     if (error && error != API_STOP) {

@@ -304,8 +304,11 @@ claim(struct store_txn *txn, const char *kind, const char *key, json_t *body,
     int error = store_get(txn, kind, key, &owner);
 
     if (!error) {
-        api_fail(err, 409, field, "%s: %s %s: in use by port \"%s\"", what,
-                 field, value, api_get_string(owner.body, "port") ?: "?");
+        const char *port = api_get_string(owner.body, "port");
+
+        api_fail(err, 409, field, "%s: %s %s: in use by %s \"%s\"", what,
+                 field, value, port ? "port" : "external VTEP",
+                 port ?: api_get_string(owner.body, "external_vtep") ?: "?");
         store_obj_clear(&owner);
         return 409;
     } else if (error != ENOENT) {

@@ -228,17 +228,7 @@ apply_fields(struct store_txn *txn, const struct store_obj *obj,
         }
         json_object_set_new(body, "priority", json_integer(priority));
     }
-    value = json_object_get(in, "description");
-    status = api_check_description(value, what, err);
-    if (status) {
-        return status;
-    }
-    if (json_is_null(value)) {
-        json_object_del(body, "description");
-    } else if (value) {
-        json_object_set(body, "description", (json_t *) value);
-    }
-    return 0;
+    return api_apply_description(in, body, what, err);
 }
 
 /* Checks 'in' for creation ('current' NULL) or as a patch of 'current'. */

@@ -191,6 +191,8 @@ api_type_name(enum api_type type)
         return "an integer";
     case API_OBJECT:
         return "an object";
+    case API_BOOLEAN:
+        return "true or false";
     case API_ARRAY:
     default:
         return "an array";
@@ -207,6 +209,8 @@ has_type(const json_t *value, enum api_type type)
         return json_is_integer(value);
     case API_OBJECT:
         return json_is_object(value);
+    case API_BOOLEAN:
+        return json_is_boolean(value);
     case API_ARRAY:
     default:
         return json_is_array(value);
@@ -386,6 +390,24 @@ api_check_description(const json_t *value, const char *what,
         return api_fail(err, 400, "description",
                         "%s: description: %zu characters, at most %d allowed",
                         what, len, API_DESCRIPTION_MAX);
+    }
+    return 0;
+}
+
+int
+api_apply_description(const json_t *in, json_t *body, const char *what,
+                      struct api_error *err)
+{
+    const json_t *value = json_object_get(in, "description");
+    int status = api_check_description(value, what, err);
+
+    if (status) {
+        return status;
+    }
+    if (json_is_null(value)) {
+        json_object_del(body, "description");
+    } else if (value) {
+        json_object_set(body, "description", (json_t *) value);
     }
     return 0;
 }

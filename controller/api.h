@@ -25,6 +25,9 @@
  *   device       "H/D"                {"port": P}     (unique per host)
  *   port-status  "P"                  {"host": H, "status": "up"|"down"}
  *
+ * An external VTEP ("external-vtep") holds "vtep", "mac" and "ip" index
+ * objects too, with {"external_vtep": E} instead.
+ *
  * QoS policies ("qos-policy") are named by ports ("qos") and networks
  * ("default_qos"); deleting one looks for users by scanning both.
  *
@@ -169,6 +172,7 @@ enum api_type {
     API_INTEGER,
     API_OBJECT,
     API_ARRAY,
+    API_BOOLEAN,
 };
 
 /* Who may write an input field. */
@@ -211,6 +215,11 @@ int api_check_version(int64_t expected, int64_t current, const char *what,
 /* Checks a "description" value: a string of at most API_DESCRIPTION_MAX
  * characters. */
 int api_check_description(const json_t *value, const char *what,
+                          struct api_error *err);
+/* Checks "description" of input 'in' of 'what' with
+ * api_check_description() and applies it to 'body': absent keeps it, null
+ * removes it. */
+int api_apply_description(const json_t *in, json_t *body, const char *what,
                           struct api_error *err);
 
 /* Checks label set 'labels', input field 'field' ("labels", "selector") of
@@ -466,6 +475,26 @@ int api_qos_delete(struct api *, const char *name, const json_t *in,
  * 400 naming 'field' otherwise. */
 int api_qos_check_ref(struct store_txn *, const json_t *value,
                       const char *field, const char *what, struct api_error *);
+
+/* External VTEPs (controller/api-external-vteps.c), stored as kind
+ * "external-vtep"; each holds "vtep", "mac" and "ip" index objects with
+ * {"external_vtep": NAME}. */
+int api_external_vtep_create(struct api *, const json_t *in, json_t **out,
+                             struct api_error *);
+int api_external_vtep_get(struct api *, const char *name, json_t **out,
+                          struct api_error *);
+int api_external_vtep_list(struct api *, const json_t *query, json_t **out,
+                           struct api_error *);
+int api_external_vtep_patch(struct api *, const char *name, const json_t *in,
+                            int64_t if_match, json_t **out,
+                            struct api_error *);
+int api_external_vtep_delete(struct api *, const char *name, const json_t *in,
+                             int64_t if_match, struct api_error *);
+/* Stores in '*name' the name of an external VTEP that joins network
+ * 'network' (the caller frees it), or NULL if none does.  Returns 0 or a
+ * store error. */
+int api_external_vtep_joining(struct store_txn *, const char *network,
+                              char **name);
 
 /* Hosts (controller/api-hosts.c). */
 int api_host_register(struct api *, const json_t *in, json_t **out,

@@ -18,6 +18,7 @@ noinst_LIBRARIES += controller/libfabric-controller.a
 controller_libfabric_controller_a_SOURCES = \
 	controller/api.c \
 	controller/api.h \
+	controller/api-external-vteps.c \
 	controller/api-flowlogs.c \
 	controller/api-hosts.c \
 	controller/api-networks.c \

@@ -88,19 +88,21 @@ qos_params(const json_t *policy)
 
 /* What desired_compute() gathers while walking the store. */
 struct walk {
-    struct store_txn *txn; /* Where to read. */
-    const char *host;      /* The host whose document this is. */
-    const char *prefix;    /* The index name prefix being walked. */
-    json_t *ports;         /* The host's ports. */
-    json_t *networks;      /* Network name -> null, for its ports. */
-    json_t *remotes;       /* Remote endpoints. */
-    json_t *vteps;         /* Host name -> VTEP (or null), a cache. */
-    const char *network;   /* The network being walked for remotes. */
-    json_t *identities;    /* Identity (decimal) -> null, of the host's
-                            * ports. */
-    json_t *peers;         /* Group -> the identities whose sets hold it,
-                            * read when first needed, or NULL. */
-    int error;             /* A store failure, or 0. */
+    struct store_txn *txn;  /* Where to read. */
+    const char *host;       /* The host whose document this is. */
+    const char *prefix;     /* The index name prefix being walked. */
+    json_t *ports;          /* The host's ports. */
+    json_t *networks;       /* Network name -> null, for its ports. */
+    json_t *remotes;        /* Remote endpoints. */
+    json_t *vteps;          /* Host name -> VTEP (or null), a cache. */
+    const char *network;    /* The network being walked for remotes. */
+    json_t *identities;     /* Identity (decimal) -> null, of the host's
+                             * ports. */
+    json_t *peers;          /* Group -> the identities whose sets hold it,
+                             * read when first needed, or NULL. */
+    json_t *externals;      /* Every external VTEP's stored body. */
+    json_t *external_vteps; /* The document's "external_vteps". */
+    int error;              /* A store failure, or 0. */
 };
 
 /* Reads the identity of port 'name' into '*identity': 0 for a port in no
@@ -281,6 +283,60 @@ remote_cb(const struct store_obj *index, void *w_)
 }
 
 static int
+external_cb(const struct store_obj *obj, void *externals)
+{
+    json_array_append(externals, obj->body);
+    return 0;
+}
+
+/* Adds to the document what external VTEPs joined network 'network': each
+ * one's entry in "external_vteps" and its endpoints in the network as
+ * remotes behind its address, without identities (an external VTEP's
+ * endpoints are known by their addresses). */
+static void
+add_externals(struct walk *w, const char *network)
+{
+    const json_t *ext;
+    size_t i;
+
+    json_array_foreach(w->externals, i, ext)
+    {
+        const char *vtep = get_string(ext, "address");
+        const json_t *value;
+        json_t *entry;
+        size_t j;
+        bool joined = false;
+
+        json_array_foreach(json_object_get(ext, "networks"), j, value)
+        {
+            joined |= !strcmp(json_string_value(value), network);
+        }
+        if (!joined || !vtep) {
+            continue;
+        }
+        entry = json_pack("{ssss}", "network", network, "vtep", vtep);
+        if (json_is_true(json_object_get(ext, "gbp"))) {
+            json_object_set_new(entry, "gbp", json_true());
+        }
+        json_array_append_new(w->external_vteps, entry);
+        json_array_foreach(json_object_get(ext, "endpoints"), j, value)
+        {
+            json_t *remote;
+
+            if (strcmp(get_string(value, "network") ?: "", network)) {
+                continue;
+            }
+            remote = json_pack("{sssOss}", "network", network, "mac",
+                               json_object_get(value, "mac"), "vtep", vtep);
+            if (json_object_get(value, "ip")) {
+                json_object_set(remote, "ip", json_object_get(value, "ip"));
+            }
+            json_array_append_new(w->remotes, remote);
+        }
+    }
+}
+
+static int
 compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *) a, *(const char *const *) b);
@@ -336,6 +392,7 @@ walk_networks(struct walk *w, json_t *networks)
             error = w->error;
         }
         free(prefix);
+        add_externals(w, names[i]);
     }
     free(names);
     return error;
@@ -550,6 +607,8 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         .remotes = json_array(),
         .vteps = json_object(),
         .identities = json_object(),
+        .externals = json_array(),
+        .external_vteps = json_array(),
     };
     json_t *networks = json_array();
     json_t *identities = json_array();
@@ -567,6 +626,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
     error = store_list(txn, "host-port", prefix, 0, local_port_cb, &w);
     if (error == STORE_STOP) {
         error = w.error;
+    }
+    if (!error) {
+        error = store_list(txn, "external-vtep", NULL, 0, external_cb,
+                           w.externals);
     }
     if (!error) {
         error = walk_networks(&w, networks);
@@ -591,6 +654,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         if (*docp && json_array_size(identities)) {
             json_object_set(*docp, "identities", identities);
         }
+        /* Likewise only a host in a network an external VTEP joined. */
+        if (*docp && json_array_size(w.external_vteps)) {
+            json_object_set(*docp, "external_vteps", w.external_vteps);
+        }
     }
     store_obj_clear(&obj);
 
@@ -604,6 +671,8 @@ out:
     json_decref(w.networks);
     json_decref(w.remotes);
     json_decref(w.vteps);
+    json_decref(w.externals);
+    json_decref(w.external_vteps);
     return error;
 }
 
@@ -693,10 +762,15 @@ diff_sets(json_t *changes, const json_t *old, const json_t *new,
 json_t *
 desired_diff(const json_t *old, const json_t *new)
 {
+    const json_t *old_ext, *new_ext;
     json_t *changes;
 
-    if (!json_equal(json_object_get(old, "host"),
-                    json_object_get(new, "host"))) {
+    /* External VTEPs change rarely, and the agent applies them with the
+     * whole document. */
+    old_ext = json_object_get(old, "external_vteps");
+    new_ext = json_object_get(new, "external_vteps");
+    if (!json_equal(json_object_get(old, "host"), json_object_get(new, "host"))
+        || ((old_ext || new_ext) && !json_equal(old_ext, new_ext))) {
         return NULL;
     }
     changes = json_array();

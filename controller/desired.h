@@ -62,7 +62,8 @@ int desired_compute(struct store_txn *txn, const char *host, json_t **doc);
  * remotes), so that applying them in order never leaves a port without
  * its network or its identity.  Networks and ports are keyed by name,
  * remotes by "NETWORK/MAC", identities by their decimal "id".  Returns NULL if
- * the "host" part differs, which only a full document can express. */
+ * the "host" part or the "external_vteps" differ, which only a full
+ * document expresses. */
 json_t *desired_diff(const json_t *old, const json_t *new);
 
 /* Remembers that 'host' was sent 'doc' (a new reference is taken) at

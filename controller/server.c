@@ -119,6 +119,15 @@ static const struct resource hosts = {
     .delete = api_host_delete,
 };
 
+static const struct resource external_vteps = {
+    .kind = "external VTEP",
+    .create = api_external_vtep_create,
+    .get = api_external_vtep_get,
+    .list = api_external_vtep_list,
+    .patch = api_external_vtep_patch,
+    .delete = api_external_vtep_delete,
+};
+
 static const struct resource tokens = {
     .kind = "token",
     .create = auth_token_create,
@@ -680,6 +689,13 @@ static const struct http_route routes[] = {
     {"POST", "/v1/security-groups/*/rules", do_sg_rules, NULL, ACCESS_ADMIN},
     {"GET", "/v1/security-groups/*/rules/*", do_sg_rules, NULL, ACCESS_READ},
     {"DELETE", "/v1/security-groups/*/rules/*", do_sg_rules, NULL,
+     ACCESS_ADMIN},
+
+    {"GET", "/v1/external-vteps", do_list, &external_vteps, ACCESS_READ},
+    {"POST", "/v1/external-vteps", do_create, &external_vteps, ACCESS_ADMIN},
+    {"GET", "/v1/external-vteps/*", do_get, &external_vteps, ACCESS_READ},
+    {"PATCH", "/v1/external-vteps/*", do_patch, &external_vteps, ACCESS_ADMIN},
+    {"DELETE", "/v1/external-vteps/*", do_delete, &external_vteps,
      ACCESS_ADMIN},
 
     {"GET", "/v1/hosts", do_list, &hosts, ACCESS_READ},

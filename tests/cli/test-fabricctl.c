@@ -518,9 +518,11 @@ test_completion(void **state)
     struct run r;
 
     check_complete(complete(""),
-                   "network\nport\nqos\nsg\nhost\ntoken\naudit\nflowlog\n"
-                   "trace\nstatus\n"
+                   "network\nport\nqos\nsg\nhost\nexternal-vtep\ntoken\n"
+                   "audit\nflowlog\ntrace\nstatus\n"
                    "version\ncompletion\n");
+    check_complete(complete("external-vtep", "create", "ovs", "--gbp", ""),
+                   "on\noff\n");
     /* A two-word verb offers its first word once, then its second. */
     check_complete(complete("sg", ""),
                    "create\nlist\nshow\nupdate\ndelete\nrule\n");

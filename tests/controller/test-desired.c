@@ -127,6 +127,56 @@ test_documents(void **state)
     store_abort(txn);
 }
 
+/* An external VTEP that joined blue: every host with a port in blue floods
+ * to it, accepts it in blue, and reaches its endpoints in blue through it
+ * (without identities); a host only in red hears nothing of it.  The
+ * agent accepts each document.  Changing it changes the documents as a
+ * whole, which a diff does not express. */
+static void
+test_external_vteps(void **state)
+{
+    struct fixture_env *env = *state;
+    json_t *doc, *doc2, *answer;
+
+    fixture_create(env, api_external_vtep_create,
+                   "{'name': 'ovs', 'address': '192.0.2.50', 'networks': "
+                   "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                   "'02:00:00:00:00:50', 'ip': '10.0.0.50'}, {'network': "
+                   "'blue', 'mac': '02:00:00:00:00:51'}]}");
+    doc = fixture_compute(env, "h1");
+    fixture_expect_json(json_object_get(doc, "external_vteps"),
+                        "[{'network': 'blue', 'vtep': '192.0.2.50'}]");
+    fixture_expect_json(
+        json_object_get(doc, "remotes"),
+        "[{'network': 'blue', 'mac': '02:00:00:00:00:0b', 'ip': '10.0.0.2', "
+        "'vtep': '192.0.2.2'}, {'network': 'blue', 'mac': "
+        "'02:00:00:00:00:50', 'ip': '10.0.0.50', 'vtep': '192.0.2.50'}, "
+        "{'network': 'blue', 'mac': '02:00:00:00:00:51', 'vtep': "
+        "'192.0.2.50'}]");
+    expect_agent_accepts(doc);
+
+    answer = fixture_patch(env, api_external_vtep_patch, "ovs",
+                           "{'gbp': true, 'networks': ['blue', 'red']}");
+    json_decref(answer);
+    doc2 = fixture_compute(env, "h2");
+    fixture_expect_json(json_object_get(doc2, "external_vteps"),
+                        "[{'network': 'blue', 'vtep': '192.0.2.50', 'gbp': "
+                        "true}, {'network': 'red', 'vtep': '192.0.2.50', "
+                        "'gbp': true}]");
+    expect_agent_accepts(doc2);
+    json_decref(doc2);
+    doc2 = fixture_compute(env, "h1");
+    assert_null(desired_diff(doc, doc2));
+    expect_agent_accepts(doc2);
+    json_decref(doc2);
+    json_decref(doc);
+
+    /* h3 has no port: nothing of it. */
+    doc = fixture_compute(env, "h3");
+    assert_null(json_object_get(doc, "external_vteps"));
+    json_decref(doc);
+}
+
 static void
 test_remotes_need_a_registered_host(void **state)
 {
@@ -683,6 +733,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_documents, setup,
+                                        fixture_env_teardown),
+        cmocka_unit_test_setup_teardown(test_external_vteps, setup,
                                         fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_remotes_need_a_registered_host,
                                         setup, fixture_env_teardown),

@@ -773,6 +773,8 @@ test_operations(void **state)
         "/v1/hosts/{name}/port-status",
         "/v1/hosts/{name}/desired-state",
         "/v1/hosts/{name}/rule-hits",
+        "/v1/external-vteps",
+        "/v1/external-vteps/{name}",
         "/v1/tokens",
         "/v1/tokens/{name}",
         "/v1/audit",

@@ -1045,6 +1045,147 @@ test_mac(void **state)
         "mac", "in use by port \"p2\"", NULL);
 }
 
+/* External VTEPs: every field is checked with a message naming it; the
+ * address, MACs and addresses are unique among hosts, ports and external
+ * VTEPs alike (both ways); a network an external VTEP joins cannot be
+ * deleted; deleting it frees all it held. */
+static void
+test_external_vteps(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    json_t *out;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'blue', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_network_create,
+              "{'name': 'red', 'cidr': '10.1.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'h1', 'vtep': '192.0.2.1', 'underlay': 'eth0'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'p1', 'network': 'blue', 'ip': '10.0.0.7', 'mac': "
+              "'02:00:00:00:00:07'}");
+
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'networks': ['blue']}", 400, "address", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '224.0.0.5', 'networks': "
+                 "['blue']}",
+                 400, "address", "not a unicast address", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9/24', 'networks': "
+                 "['blue']}",
+                 400, "address", "not an IPv4 address", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': []}", 400,
+                 "networks", "expected 1 to 64", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue', 'blue']}",
+                 400, "networks", "listed twice", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['green']}",
+                 400, "networks", "\"green\": no such network", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'gbp': 'yes'}",
+                 400, "gbp", "true or false", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'red', 'mac': "
+                 "'02:00:00:00:00:99'}]}",
+                 400, "endpoints", "\"red\" is not one of the networks", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'01:00:5e:00:00:01'}]}",
+                 400, "endpoints", "endpoints[0].mac: expected a unicast",
+                 NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99', 'vlan': 5}]}",
+                 400, "endpoints", "endpoints[0].vlan: unknown field", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99', 'ip': '10.1.0.5'}]}",
+                 400, "endpoints", "not a usable address of network", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99', 'ip': '10.0.0.255'}]}",
+                 400, "endpoints", "not a usable address", NULL);
+    /* Held by others. */
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.1', 'networks': "
+                 "['blue']}",
+                 409, "address", "in use by host \"h1\"", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:07'}]}",
+                 409, "endpoints", "in use by port \"p1\"", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99', 'ip': '10.0.0.7'}]}",
+                 409, "endpoints", "in use by port \"p1\"", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'x', 'address': '192.0.2.9', 'networks': "
+                 "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99'}, {'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99'}]}",
+                 400, "endpoints", "in use by external VTEP \"x\"", NULL);
+
+    expect_ok(env, api_external_vtep_create,
+              "{'name': 'ovs', 'address': '192.0.2.9', 'networks': "
+              "['blue'], 'endpoints': [{'network': 'blue', 'mac': "
+              "'02:00:00:00:00:99', 'ip': '10.0.0.99'}]}");
+    /* Nothing of the refused attempts stayed. */
+    assert_int_equal(api_external_vtep_get(&env->api, "x", &out, &err), 404);
+    api_error_clear(&err);
+
+    /* And the other way round. */
+    expect_error(env, api_host_register,
+                 "{'name': 'h2', 'vtep': '192.0.2.9', 'underlay': 'eth0'}",
+                 409, "vtep", "in use by external VTEP \"ovs\"", NULL);
+    expect_error(env, api_port_create,
+                 "{'name': 'p2', 'network': 'blue', 'ip': '10.0.0.99'}", 409,
+                 "ip", "in use by external VTEP \"ovs\"", NULL);
+    expect_error(env, api_port_create,
+                 "{'name': 'p2', 'network': 'blue', 'mac': "
+                 "'02:00:00:00:00:99'}",
+                 409, "mac", "in use by external VTEP \"ovs\"", NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'ovs2', 'address': '192.0.2.9', 'networks': "
+                 "['red']}",
+                 409, "address", "in use by external VTEP \"ovs\"", NULL);
+
+    /* A patch moves what it holds. */
+    out = fixture_patch(env, api_external_vtep_patch, "ovs",
+                        "{'endpoints': [{'network': 'blue', 'mac': "
+                        "'02:00:00:00:00:98', 'ip': '10.0.0.98'}]}");
+    assert_false(json_is_true(json_object_get(out, "gbp")));
+    json_decref(out);
+    expect_ok(env, api_port_create,
+              "{'name': 'p2', 'network': 'blue', 'ip': '10.0.0.99', 'mac': "
+              "'02:00:00:00:00:99'}");
+
+    assert_int_equal(api_network_delete(&env->api, "blue", NULL, -1, &err),
+                     409);
+    assert_non_null(strstr(err.message, "external VTEP \"ovs\" joins it"));
+    api_error_clear(&err);
+    assert_int_equal(
+        api_external_vtep_delete(&env->api, "ovs", NULL, -1, &err), 204);
+    expect_ok(env, api_port_create,
+              "{'name': 'p3', 'network': 'blue', 'ip': '10.0.0.98', 'mac': "
+              "'02:00:00:00:00:98'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'h2', 'vtep': '192.0.2.9', 'underlay': 'eth0'}");
+}
+
 /* One thread of test_concurrent_creation(). */
 struct creator {
     struct fixture_env *env; /* Where to create. */
@@ -1744,6 +1885,7 @@ main(void)
         FIXTURE_ENV_TEST(test_host_and_token_validation),
         FIXTURE_ENV_TEST(test_ipam),
         FIXTURE_ENV_TEST(test_mac),
+        FIXTURE_ENV_TEST(test_external_vteps),
         FIXTURE_ENV_TEST(test_concurrent_creation),
         FIXTURE_ENV_TEST(test_devices_and_placement),
         FIXTURE_ENV_TEST(test_port_patch_labels),
