@@ -28,3 +28,5 @@ TESTS += tests/integration/firewall-conntrack-fair.sh
 EXTRA_DIST += tests/integration/firewall-conntrack-fair.sh
 TESTS += tests/integration/partial-apply.sh
 EXTRA_DIST += tests/integration/partial-apply.sh
+TESTS += tests/integration/external-vtep.sh
+EXTRA_DIST += tests/integration/external-vtep.sh
