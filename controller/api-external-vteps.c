@@ -353,6 +353,7 @@ struct claim {
     const char *kind;  /* "vtep", "mac" or "ip". */
     char *key;         /* Its name. */
     const char *field; /* The input field, for messages. */
+    char *text;        /* What it is, for messages: "address 192.0.2.9". */
 };
 
 /* Returns the index objects that 'body' (NULL: none) holds, in '*n'. */
@@ -369,18 +370,22 @@ claims_of(const json_t *body, size_t *n)
         return c;
     }
     c[(*n)++] = (struct claim){
-        "vtep", xstrdup(api_get_string(body, "address")), "address"};
+        "vtep", xstrdup(api_get_string(body, "address")), "address",
+        xasprintf("address %s", api_get_string(body, "address"))};
     json_array_foreach(endpoints, i, e)
     {
+        const char *network = api_get_string(e, "network");
         const char *ip = api_get_string(e, "ip");
+        const char *mac = api_get_string(e, "mac");
         uint32_t addr;
 
-        c[(*n)++] = (struct claim){"mac", xstrdup(api_get_string(e, "mac")),
-                                   "endpoints"};
+        c[(*n)++] = (struct claim){"mac", xstrdup(mac), "endpoints",
+                                   xasprintf("endpoints[%zu].mac %s", i, mac)};
         if (ip && !parse_unicast(ip, &addr)) {
             c[(*n)++] = (struct claim){
-                "ip", api_ip_key(api_get_string(e, "network"), addr),
-                "endpoints"};
+                "ip", api_ip_key(network, addr), "endpoints",
+                xasprintf("endpoints[%zu].ip %s in network \"%s\"", i, ip,
+                          network)};
         }
     }
     return c;
@@ -445,8 +450,8 @@ sync_claims(struct store_txn *txn, const char *name, const json_t *old,
             const char *ext = api_get_string(owner.body, "external_vtep");
 
             status = api_fail(err, ext && !strcmp(ext, name) ? 400 : 409,
-                              now[i].field, "%s: %s %s: in use by %s \"%s\"",
-                              what, now[i].kind, now[i].key,
+                              now[i].field, "%s: %s: in use by %s \"%s\"",
+                              what, now[i].text,
                               port   ? "port"
                               : host ? "host"
                                      : "external VTEP",

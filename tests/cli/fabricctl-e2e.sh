@@ -91,8 +91,8 @@ say "help everywhere, usage errors before any request"
 
 ok --help
 out_says '^Usage: fabricctl '
-for resource in network port qos sg host token audit status version \
-    completion; do
+for resource in network port qos sg host external-vtep token audit status \
+    version completion; do
     ok "$resource" --help
     out_says "^Usage: fabricctl $resource"
 done
@@ -102,6 +102,8 @@ for verb in "network create" "network list" "network show" "network update" \
     "qos delete" "sg create" "sg list" "sg show" "sg update" "sg delete" \
     "sg rule add" "sg rule list" "sg rule delete" \
     "host list" "host show" "host update" "host delete" \
+    "external-vtep create" "external-vtep list" "external-vtep show" \
+    "external-vtep update" "external-vtep delete" \
     "token create" \
     "token list" "token delete"; do
     # shellcheck disable=SC2086
@@ -518,6 +520,53 @@ table_is_aligned TIME CLIENT WHO ROLE METHOD PATH STATUS MESSAGE
 ok audit -o json
 js_is 'd[0]["method"]' PATCH
 js_is 'd[0]["path"]' /v1/ports/web-2
+
+say "external VTEPs: an OVS joins blue, with its VMs as endpoints"
+
+refused 1 external-vtep create ovs-1 --address 192.0.2.50 --network blue \
+    --endpoint blue/02:00:00:00:50:01/10.10.0.50 \
+    --endpoint BLUE/02:00:00:00:50:02
+err_says 'endpoints\[1\]\.network: expected the name of a network'
+refused 1 external-vtep create ovs-1 --address 192.0.2.50 --network blue \
+    --endpoint blue/02:00:00:00:50:01/10.11.0.50
+err_says 'endpoints\[0\]\.ip "10\.11\.0\.50": not a usable address of network "blue"'
+refused 1 external-vtep create ovs-1 --address 192.0.2.1 --network blue
+err_says 'address 192\.0\.2\.1: in use by host "hv-1"'
+refused 1 external-vtep create ovs-1 --address 192.0.2.50 --network green
+err_says 'networks\[0\]: "green": no such network'
+refused 2 external-vtep create ovs-1 --address 192.0.2.50 --network blue \
+    --endpoint 02:00:00:00:50:01
+err_says '^fabricctl: external-vtep create: --endpoint "02:00:00:00:50:01": expected NETWORK/MAC or NETWORK/MAC/IP'
+refused 2 external-vtep create ovs-1 --address 192.0.2.50 --network blue \
+    --gbp maybe
+refused 2 external-vtep create ovs-1 --network blue
+err_says 'missing --address'
+ok external-vtep create ovs-1 --address 192.0.2.50 --network blue \
+    --endpoint blue/02:00:00:00:50:01/10.10.0.50
+out_says '^gbp: +off$'
+out_says '^endpoints: +blue/02:00:00:00:50:01/10\.10\.0\.50$'
+ok external-vtep list
+table_is_aligned NAME ADDRESS NETWORKS GBP ENDPOINTS DESCRIPTION
+out_says '^ovs-1 +192\.0\.2\.50 +blue +off +blue/02:00:00:00:50:01/10\.10\.0\.50 +<none>$'
+# Its address is taken in blue: a port cannot have it.
+refused 1 port create web-9 --network blue --ip 10.10.0.50
+err_says 'in use by external VTEP "ovs-1"'
+ok external-vtep update ovs-1 --gbp on --description "rack 7 OVS"
+out_says '^gbp: +on$'
+ok -o json external-vtep show ovs-1
+js_is '[d["gbp"], d["endpoints"][0]["mac"], d["version"]]' \
+    '[true, "02:00:00:00:50:01", 2]'
+refused 1 external-vtep update ovs-1 --gbp off --if-version 1
+ok external-vtep update ovs-1 --endpoint ""
+out_says '^endpoints: +<none>$'
+refused 2 external-vtep update ovs-1
+err_says 'nothing to change'
+refused 1 network delete blue
+err_says 'external VTEP "ovs-1" joins it'
+ok external-vtep delete ovs-1
+out_says '^external-vtep "ovs-1" deleted$'
+ok -o json external-vtep list
+js_is 'd' '[]'
 
 say "tokens: a read-only token for monitoring"
 
