@@ -1682,10 +1682,10 @@ state_from_json(const struct json_t *root, struct state **statep,
 
 /* The lists of elements, by enum state_kind, and what one element is
  * called. */
-static const char *const kind_lists[STATE_N_KINDS] = {"networks", "ports",
-                                                      "remotes", "identities"};
-static const char *const kind_names[STATE_N_KINDS] = {"network", "port",
-                                                      "remote", "identity"};
+static const char *const kind_lists[STATE_N_KINDS] = {
+    "networks", "ports", "remotes", "identities", "external_vteps"};
+static const char *const kind_names[STATE_N_KINDS] = {
+    "network", "port", "remote", "identity", "external-vtep"};
 
 const char *
 state_kind_name(enum state_kind kind)
@@ -1757,6 +1757,10 @@ element_name(enum state_kind kind, const json_t *obj, size_t orig)
         return xstrdup(name);
     } else if (kind == STATE_KIND_REMOTE && net && mac) {
         return xasprintf("%s/%s", net, mac);
+    } else if (kind == STATE_KIND_EXTERNAL_VTEP && net
+               && json_string_value(json_object_get(obj, "vtep"))) {
+        return xasprintf("%s/%s", net,
+                         json_string_value(json_object_get(obj, "vtep")));
     } else if (kind == STATE_KIND_IDENTITY && json_is_integer(id)) {
         return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(id));
     }
@@ -1884,6 +1888,7 @@ partial_blame(struct partial *p, const struct state_errors *errors)
     } deps[] = {
         {STATE_KIND_NETWORK, "name", STATE_KIND_PORT, "network"},
         {STATE_KIND_NETWORK, "name", STATE_KIND_REMOTE, "network"},
+        {STATE_KIND_NETWORK, "name", STATE_KIND_EXTERNAL_VTEP, "network"},
         {STATE_KIND_IDENTITY, "id", STATE_KIND_PORT, "identity"},
     };
 

@@ -194,15 +194,16 @@ struct state_identity {
 /* The lists of a document whose elements stand alone: an error in one of
  * them leaves that element out (see state_from_json_partial()). */
 enum state_kind {
-    STATE_KIND_NETWORK,  /* "networks" */
-    STATE_KIND_PORT,     /* "ports" */
-    STATE_KIND_REMOTE,   /* "remotes" */
-    STATE_KIND_IDENTITY, /* "identities" */
+    STATE_KIND_NETWORK,       /* "networks" */
+    STATE_KIND_PORT,          /* "ports" */
+    STATE_KIND_REMOTE,        /* "remotes" */
+    STATE_KIND_IDENTITY,      /* "identities" */
+    STATE_KIND_EXTERNAL_VTEP, /* "external_vteps" */
     STATE_N_KINDS
 };
 
 /* Returns the word that names 'kind' in conditions ("network", "port",
- * "remote", "identity"). */
+ * "remote", "identity", "external-vtep"). */
 const char *state_kind_name(enum state_kind kind);
 
 /* An element of a document that was left out, and why. */

@@ -776,7 +776,8 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
 
 /* Checks "conditions" value 'conditions' of a report of 'what': at most
  * API_CONDITIONS_MAX objects {"kind", "name", "reason"}, "kind" one of
- * "host", "network", "port", "remote", "identity", "name" (which only
+ * "host", "network", "port", "remote", "identity", "external-vtep", "name"
+ * (which only
  * "host" may leave out) and "reason" strings of 1 to
  * API_CONDITION_TEXT_MAX characters. */
 static int
@@ -784,7 +785,8 @@ check_conditions(const json_t *conditions, const char *what,
                  struct api_error *err)
 {
     static const char *const kinds[] = {"host",   "network",  "port",
-                                        "remote", "identity", NULL};
+                                        "remote", "identity", "external-vtep",
+                                        NULL};
     const json_t *c;
     size_t i;
 

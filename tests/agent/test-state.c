@@ -1181,6 +1181,38 @@ find_port(const struct state *s, const char *name)
     return NULL;
 }
 
+/* An external VTEP's entry stands alone too: a network left out (too big
+ * for the underlay) takes its external VTEP's entry and the endpoints
+ * behind it, and a bad entry goes alone, while the rest applies. */
+static void
+test_partial_external_vteps(void **state)
+{
+    struct state *s = parse_partial(
+        "{" HOST ","
+        " 'networks': [" BLUE ", {'name': 'green', 'vni': 300, 'mtu': 9000}],"
+        " 'external_vteps': [{'network': 'green', 'vtep': '192.168.100.9'},"
+        "                    {'network': 'blue', 'vtep': '192.168.100.8'},"
+        "                    {'network': 'blue', 'vtep': '192.168.100.7',"
+        "                     'gbp': 'yes'}],"
+        " 'remotes': [{'network': 'green', 'mac': '02:00:00:00:09:01',"
+        "              'vtep': '192.168.100.9'},"
+        "             {'network': 'blue', 'mac': '02:00:00:00:08:01',"
+        "              'vtep': '192.168.100.8'}]}",
+        1500);
+
+    assert_int_equal(s->n_networks, 1);
+    assert_int_equal(s->n_external_vteps, 1);
+    assert_int_equal(s->external_vteps[0].vtep, inet_addr("192.168.100.8"));
+    assert_int_equal(s->n_remotes, 1);
+    assert_true(state_vtep_is_external(s, s->remotes[0].vtep));
+    assert_skipped(s, STATE_KIND_EXTERNAL_VTEP, "green/192.168.100.9",
+                   "network \"green\" is left out");
+    assert_skipped(s, STATE_KIND_EXTERNAL_VTEP, "blue/192.168.100.7", "gbp");
+    assert_skipped(s, STATE_KIND_REMOTE, "green/02:00:00:00:09:01",
+                   "network \"green\" is left out");
+    state_destroy(s);
+}
+
 /* One bad object leaves out only itself and what needs it: the rest of the
  * document applies. */
 static void
@@ -1559,6 +1591,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_document),
         cmocka_unit_test(test_external_vteps),
+        cmocka_unit_test(test_partial_external_vteps),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_host_only),
         cmocka_unit_test(test_from_decoded_json),
