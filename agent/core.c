@@ -39,7 +39,10 @@ struct core {
     int revalidate_error;        /* Its last error, as logged. */
     struct fw_ct_stats ct;       /* What its last run found. */
     uint64_t ct_expired;         /* Entries it deleted as expired... */
-    uint64_t ct_denied;          /* ...and as denied, in all. */
+    uint64_t ct_denied;          /* ...and as denied... */
+    uint64_t ct_evicted;         /* ...and evicted, in all. */
+    uint64_t ct_full_seen;       /* The fast path's refusals for a full
+                                  * table, as of the last revalidation. */
 
     /* Names of ports by ifindex, for flow logs: as of the last run. */
     struct core_port_name {
@@ -102,16 +105,37 @@ core_revalidate(struct core *core)
     core->last_revalidate_ns = now;
     core->ct_expired += core->ct.expired;
     core->ct_denied += core->ct.denied;
+    core->ct_evicted += core->ct.evicted;
     if (error && error != core->revalidate_error) {
         LOG_WARN("conntrack revalidation: %s; retrying every %d s",
                  strerror(error), FW_REVALIDATE_INTERVAL_MS / 1000);
-    } else if (core->ct.expired || core->ct.denied) {
-        LOG_DBG("conntrack: %llu entries, %llu expired, %llu denied now",
+    } else if (core->ct.expired || core->ct.denied || core->ct.evicted) {
+        LOG_DBG("conntrack: %llu entries, %llu expired, %llu denied now, "
+                "%llu evicted",
                 (unsigned long long) core->ct.entries,
                 (unsigned long long) core->ct.expired,
-                (unsigned long long) core->ct.denied);
+                (unsigned long long) core->ct.denied,
+                (unsigned long long) core->ct.evicted);
     }
     core->revalidate_error = error;
+}
+
+/* Returns true if the fast path has refused connections for a full
+ * conntrack table since the last call: then the revalidator should make
+ * room (expired entries, eviction) now rather than at its next interval.
+ * The caller holds the lock. */
+static bool
+core_ct_refused(struct core *core)
+{
+    struct dp_fw_stats fw;
+    bool refused;
+
+    if (dp_fw_stats_get(core->dp, &fw)) {
+        return false;
+    }
+    refused = fw.ct_full != core->ct_full_seen;
+    core->ct_full_seen = fw.ct_full;
+    return refused;
 }
 
 void
@@ -288,8 +312,9 @@ core_poll(struct core *core)
         ran = true;
     }
     if (core->state
-        && fw_now_ns() - core->last_revalidate_ns
-               >= FW_REVALIDATE_INTERVAL_MS * 1000000ULL) {
+        && (fw_now_ns() - core->last_revalidate_ns
+                >= FW_REVALIDATE_INTERVAL_MS * 1000000ULL
+            || core_ct_refused(core))) {
         core_revalidate(core);
     }
     pthread_mutex_unlock(&core->mutex);
@@ -417,6 +442,7 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
     snap->ct_entries = core->ct.entries;
     snap->ct_expired = core->ct_expired;
     snap->ct_denied = core->ct_denied;
+    snap->ct_evicted = core->ct_evicted;
     snap->have_fw_stats = !dp_fw_stats_get(core->dp, &snap->fw);
     reconcile_tables_init(&hits);
     if (!reconcile_dump_table(core->dp, DP_RULE_HITS, &hits)) {

@@ -107,7 +107,8 @@ struct core_snapshot {
     uint64_t ct_entries;            /* Conntrack entries at the last
                                      * revalidation. */
     uint64_t ct_expired;            /* Entries it deleted as expired... */
-    uint64_t ct_denied;             /* ...and as denied now, in all. */
+    uint64_t ct_denied;             /* ...and as denied now... */
+    uint64_t ct_evicted;            /* ...and evicted, in all. */
     bool have_fw_stats;             /* Whether 'fw' is set. */
     struct dp_fw_stats fw;          /* The datapath's firewall counters. */
     struct core_rule_hits {

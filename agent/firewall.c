@@ -853,6 +853,19 @@ ct_denied(struct dp *dp, const struct fw_view *view,
                   == POLICY_DENY;
 }
 
+/* A port that owns conntrack entries. */
+struct fw_ct_owner {
+    uint32_t ifindex; /* The port. */
+    uint64_t entries; /* Entries it owns that stay. */
+};
+
+/* An entry that may be evicted. */
+struct fw_ct_candidate {
+    struct ct_key key;     /* Its key. */
+    uint64_t last_seen_ns; /* When it last accepted a packet. */
+    size_t owner;          /* Its owner, in 'owners' of struct fw_ct_walk. */
+};
+
 /* Keys of conntrack entries to delete. */
 struct fw_ct_walk {
     struct dp *dp;                 /* The datapath. */
@@ -863,6 +876,12 @@ struct fw_ct_walk {
     size_t n_doomed;               /* Number of 'doomed'. */
     size_t allocated;              /* Allocated 'doomed'. */
     struct fw_ct_stats *stats;     /* What it found. */
+    struct fw_ct_owner *owners;    /* Owners of the entries that stay. */
+    size_t n_owners;               /* Number of 'owners'. */
+    struct fw_ct_candidate *cands; /* Entries that stay, but may be
+                                    * evicted. */
+    size_t n_cands;                /* Number of 'cands'. */
+    size_t cands_allocated;        /* Allocated 'cands'. */
 };
 
 static void
@@ -874,6 +893,86 @@ walk_doom(struct fw_ct_walk *walk, const struct ct_key *key)
             xrealloc(walk->doomed, walk->allocated * sizeof *walk->doomed);
     }
     walk->doomed[walk->n_doomed++] = *key;
+}
+
+/* Counts the entry 'key' with 'ct', which stays, for its owner, and
+ * remembers it if it may be evicted. */
+static void
+walk_keep(struct fw_ct_walk *walk, const struct ct_key *key,
+          const struct dp_ct *ct)
+{
+    size_t i;
+
+    if (!ct->owner_ifindex) {
+        return;
+    }
+    for (i = 0; i < walk->n_owners; i++) {
+        if (walk->owners[i].ifindex == ct->owner_ifindex) {
+            break;
+        }
+    }
+    if (i == walk->n_owners) {
+        walk->owners = xrealloc(walk->owners,
+                                (walk->n_owners + 1) * sizeof *walk->owners);
+        walk->owners[walk->n_owners].ifindex = ct->owner_ifindex;
+        walk->owners[walk->n_owners++].entries = 0;
+    }
+    walk->owners[i].entries++;
+    if (ct_entry_evictable(&ct->ct)) {
+        struct fw_ct_candidate *c;
+
+        if (walk->n_cands == walk->cands_allocated) {
+            walk->cands_allocated =
+                walk->cands_allocated ? 2 * walk->cands_allocated : 64;
+            walk->cands = xrealloc(walk->cands, walk->cands_allocated
+                                                    * sizeof *walk->cands);
+        }
+        c = &walk->cands[walk->n_cands++];
+        c->key = *key;
+        c->last_seen_ns = ct->ct.last_seen_ns;
+        c->owner = i;
+    }
+}
+
+static int
+compare_candidates(const void *a_, const void *b_)
+{
+    const struct fw_ct_candidate *a = a_, *b = b_;
+
+    return a->last_seen_ns < b->last_seen_ns   ? -1
+           : a->last_seen_ns > b->last_seen_ns ? 1
+                                               : 0;
+}
+
+/* Dooms, if the entries that stay fill the table of 'capacity' entries
+ * past FW_CT_EVICT_HIGH_PCT, the evictable entries of the ports that own
+ * more than a fair share, as the comment in agent/firewall.h says. */
+static void
+walk_evict(struct fw_ct_walk *walk, uint64_t capacity)
+{
+    uint64_t live = walk->stats->entries;
+    uint64_t low = capacity * FW_CT_EVICT_LOW_PCT / 100;
+    uint64_t fair;
+
+    if (!capacity || !walk->n_owners
+        || live * 100 < capacity * FW_CT_EVICT_HIGH_PCT) {
+        return;
+    }
+    /* One share more than there are owners: the port that the full table
+     * refuses owns nothing yet, and needs room too. */
+    fair = capacity / (walk->n_owners + 1);
+    qsort(walk->cands, walk->n_cands, sizeof *walk->cands, compare_candidates);
+    for (size_t i = 0; i < walk->n_cands && live > low; i++) {
+        struct fw_ct_owner *owner = &walk->owners[walk->cands[i].owner];
+
+        if (owner->entries > fair) {
+            owner->entries--;
+            live--;
+            walk_doom(walk, &walk->cands[i].key);
+            walk->stats->evicted++;
+            walk->stats->entries--;
+        }
+    }
 }
 
 /* dp_table_dump() callback for DP_CONNTRACK.  Entries are deleted after
@@ -893,6 +992,7 @@ walk_entry(const void *key, const void *value, void *walk_)
         walk_doom(walk, key);
     } else {
         walk->stats->entries++;
+        walk_keep(walk, key, ct);
     }
     return 0;
 }
@@ -911,6 +1011,14 @@ fw_revalidate(struct dp *dp, uint64_t now_ns, struct fw_ct_stats *stats)
         walk.view = &view;
         error = dp_table_dump(dp, DP_CONNTRACK, walk_entry, &walk);
     }
+    if (!error) {
+        struct dp_fw_stats fw;
+
+        error = dp_fw_stats_get(dp, &fw);
+        if (!error) {
+            walk_evict(&walk, fw.ct_capacity);
+        }
+    }
     for (size_t i = 0; i < walk.n_doomed; i++) {
         int e = dp_table_del(dp, DP_CONNTRACK, &walk.doomed[i]);
 
@@ -920,6 +1028,8 @@ fw_revalidate(struct dp *dp, uint64_t now_ns, struct fw_ct_stats *stats)
         }
     }
     free(walk.doomed);
+    free(walk.owners);
+    free(walk.cands);
     free(walk.cache);
     view_destroy(&view);
     return error;

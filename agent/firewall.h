@@ -75,7 +75,22 @@ struct fw_ct_stats {
     uint64_t entries; /* Entries left in DP_CONNTRACK. */
     uint64_t expired; /* Deleted: timed out. */
     uint64_t denied;  /* Deleted: the policy now denies them. */
+    uint64_t evicted; /* Deleted: the table ran short (see below). */
 };
+
+/* Eviction.  When the entries left fill at least FW_CT_EVICT_HIGH_PCT
+ * percent of the table, the revalidator makes room before the table is
+ * full, at the expense of the ports that own more than a fair share
+ * (the table divided among the ports that own entries and one more, which
+ * a full table may be refusing): it deletes their
+ * evictable entries (ct_entry_evictable(): half-open and finished
+ * connections), least recently used first, until the entries fill no more
+ * than FW_CT_EVICT_LOW_PCT percent or no such port has any left.  A port's
+ * established connections, and every entry of a port within its fair
+ * share, are never evicted; so a flood of half-open connections from a few
+ * ports cannot keep the others out. */
+#define FW_CT_EVICT_HIGH_PCT 90
+#define FW_CT_EVICT_LOW_PCT 75
 
 /* Revalidates DP_CONNTRACK of 'dp' at 'now_ns' (CLOCK_MONOTONIC, the
  * clock of bpf_ktime_get_ns()), as the comment at the top says.  Returns

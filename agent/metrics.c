@@ -183,6 +183,11 @@ render_firewall(FILE *out, const struct core_snapshot *snap)
                "Conntrack entries the agent deleted because the policy "
                "denies them now.",
                snap->ct_denied);
+    put_metric(out, "fabric_conntrack_evicted_total", "counter",
+               "Conntrack entries the agent evicted to make room in a table "
+               "nearly full: half-open and finished connections of ports "
+               "over their fair share.",
+               snap->ct_evicted);
     put_header(out, "fabric_conntrack_full_total", "counter",
                "New connections refused because the conntrack table was "
                "full.");

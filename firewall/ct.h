@@ -663,4 +663,20 @@ ct_entry_expired(const struct ct_entry *entry, __u64 now_ns)
            && now_ns - entry->last_seen_ns >= ct_entry_timeout_ns(entry);
 }
 
+/* Returns true if 'entry' carries no conversation worth keeping when the
+ * table runs short: a connection that never got an answer (TCP before its
+ * handshake completes, other protocols before the first reply) or a TCP
+ * connection that is over (CT_TIME_WAIT, CT_CLOSE).  These are what a
+ * flood of new connections leaves behind. */
+PKT_INLINE bool
+ct_entry_evictable(const struct ct_entry *entry)
+{
+    if (entry->proto == PKT_IPPROTO_TCP) {
+        return entry->state == CT_NEW || entry->state == CT_SYN_SENT
+               || entry->state == CT_SYN_RECV || entry->state == CT_TIME_WAIT
+               || entry->state == CT_CLOSE;
+    }
+    return entry->state != CT_ESTABLISHED;
+}
+
 #endif /* firewall/ct.h */

@@ -100,6 +100,8 @@ static struct {
     uint32_t odd_vtep;           /* A VTEP that resolves oddly... */
     int odd_error;               /* ...with this error... */
     uint8_t odd_mac;             /* ...or else this MAC's last byte. */
+    uint64_t ct_capacity;        /* What dp_fw_stats_get() says the conntrack
+                                  * table holds; 0: it says nothing. */
 } fake;
 
 static char fake_dp_token;
@@ -274,6 +276,15 @@ dp_table_dump(struct dp *dp, enum dp_table table, dp_dump_cb *cb, void *aux)
             return error;
         }
     }
+    return 0;
+}
+
+int
+dp_fw_stats_get(struct dp *dp, struct dp_fw_stats *stats)
+{
+    assert_ptr_equal(dp, FAKE_DP);
+    memset(stats, 0, sizeof *stats);
+    stats->ct_capacity = fake.ct_capacity;
     return 0;
 }
 
@@ -1878,6 +1889,73 @@ test_revalidate(void **state)
     assert_int_equal(stats.entries, 1);
 }
 
+/* Puts in the fake conntrack a UDP flow from 'src':'sport' that nobody
+ * answered, last seen at 'last_ns', owned by port 'owner'. */
+static struct ct_key
+fake_ct_unreplied(const char *src, uint16_t sport, uint64_t last_ns,
+                  uint32_t owner)
+{
+    struct ct_key key = fake_ct(17, src, sport, "10.0.0.99", 53, last_ns);
+    struct fake_entry *e = fake_find(DP_CONNTRACK, &key);
+    struct dp_ct *ct = (struct dp_ct *) e->value;
+
+    ct->ct.state = CT_NEW;
+    ct->owner_ifindex = owner;
+    return key;
+}
+
+/* With the table nearly full, the revalidator evicts the oldest half-open
+ * entries of the port that owns more than its fair share, down to the low
+ * mark, and nothing of the port within its share, nor anyone's
+ * established connections. */
+static void
+test_revalidate_evicts_over_share(void **state)
+{
+    const uint64_t now = 1000 * CT_SEC;
+    struct ct_key flood[12], quiet[3], open;
+    struct fw_ct_stats stats;
+    struct dp_ct *ct;
+
+    (void) state;
+    fake.ct_capacity = 20;
+    /* Port 10 floods: 12 unanswered flows, plus one it talks on. */
+    for (int i = 0; i < 12; i++) {
+        flood[i] = fake_ct_unreplied("10.0.0.2", 1000 + i, now - 12 + i, 10);
+    }
+    open = fake_ct(6, "10.0.0.2", 999, "10.0.0.99", 80, now - 100);
+    ct = (struct dp_ct *) fake_find(DP_CONNTRACK, &open)->value;
+    ct->owner_ifindex = 10;
+    /* Port 11 has three half-open ones, older than all of port 10's. */
+    for (int i = 0; i < 3; i++) {
+        quiet[i] = fake_ct_unreplied("10.0.0.3", 2000 + i, now - 50, 11);
+    }
+
+    /* 16 of 20: below 90 %, nothing to do. */
+    assert_int_equal(fw_revalidate(FAKE_DP, now, &stats), 0);
+    assert_int_equal(stats.evicted, 0);
+    assert_int_equal(stats.entries, 16);
+
+    /* 18 of 20: a fair share is 20 / 3 = 6 (two ports and a newcomer);
+     * port 10 owns 15, and loses
+     * its three oldest half-open flows, down to 75 % (15 entries). */
+    fake_ct_unreplied("10.0.0.2", 3000, now, 10);
+    fake_ct_unreplied("10.0.0.2", 3001, now, 10);
+    assert_int_equal(fw_revalidate(FAKE_DP, now, &stats), 0);
+    assert_int_equal(stats.evicted, 3);
+    assert_int_equal(stats.entries, 15);
+    for (int i = 0; i < 12; i++) {
+        if (i < 3) {
+            assert_null(fake_find(DP_CONNTRACK, &flood[i]));
+        } else {
+            assert_non_null(fake_find(DP_CONNTRACK, &flood[i]));
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(fake_find(DP_CONNTRACK, &quiet[i]));
+    }
+    assert_non_null(fake_find(DP_CONNTRACK, &open));
+}
+
 int
 main(void)
 {
@@ -1906,6 +1984,7 @@ main(void)
         cmocka_unit_test_setup(test_run_qos_htb, fake_setup),
         cmocka_unit_test_setup(test_run_firewall, fake_setup),
         cmocka_unit_test_setup(test_revalidate, fake_setup),
+        cmocka_unit_test_setup(test_revalidate_evicts_over_share, fake_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

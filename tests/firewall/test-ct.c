@@ -811,6 +811,34 @@ test_tcp_expiry(void **state)
     assert_true(ct_entry_expired(&e, T0 + 5 * 24 * 3600 * CT_SEC));
 }
 
+/* What a flood leaves behind may be evicted: half-open and finished TCP,
+ * unanswered UDP; a conversation in progress may not. */
+static void
+test_evictable(void **state)
+{
+    struct ct_entry e;
+
+    (void) state;
+    ct_entry_init(&e, PKT_IPPROTO_TCP, FROM_A, T0);
+    assert_true(ct_entry_evictable(&e));
+    step(&e, FROM_A, SYN, 0, CT_ACCEPT, CT_SYN_SENT);
+    assert_true(ct_entry_evictable(&e));
+    step(&e, FROM_B, SYN | ACK, 0, CT_ACCEPT, CT_SYN_RECV);
+    assert_true(ct_entry_evictable(&e));
+    step(&e, FROM_A, ACK, 0, CT_ACCEPT, CT_ESTABLISHED);
+    assert_false(ct_entry_evictable(&e));
+    step(&e, FROM_A, FIN | ACK, 0, CT_ACCEPT, CT_FIN_WAIT);
+    assert_false(ct_entry_evictable(&e));
+    step(&e, FROM_B, RST, 0, CT_ACCEPT, CT_CLOSE);
+    assert_true(ct_entry_evictable(&e));
+
+    ct_entry_init(&e, PKT_IPPROTO_UDP, FROM_A, T0);
+    step(&e, FROM_A, 0, 0, CT_ACCEPT, CT_NEW);
+    assert_true(ct_entry_evictable(&e));
+    step(&e, FROM_B, 0, 0, CT_ACCEPT, CT_ESTABLISHED);
+    assert_false(ct_entry_evictable(&e));
+}
+
 int
 main(void)
 {
@@ -835,6 +863,7 @@ main(void)
         cmocka_unit_test(test_udp_pseudo_connection),
         cmocka_unit_test(test_icmp_and_other_pseudo_connections),
         cmocka_unit_test(test_tcp_expiry),
+        cmocka_unit_test(test_evictable),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

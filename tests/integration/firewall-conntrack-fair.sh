@@ -3,7 +3,9 @@
 # connections, all of them allowed, fills only its own share (a quarter of
 # the table by default), and its further connections are dropped and
 # counted as "conntrack-port-limit" on its port, while a VM of another
-# network on the same host still opens new connections at once.
+# network on the same host still opens new connections at once.  And when
+# one port may have the whole table and fills it, the agent evicts that
+# port's half-open flows to make room for the others.
 #
 #   host A: vmA1 "flooder" (blue), vmA2 "client" (green); a conntrack
 #           table of CT_MAX entries, the default share of CT_MAX / 4
@@ -90,4 +92,40 @@ owners=$(fab_agent_cmd A --conntrack -o json \
     | jq -r '[.[] | select(.owner == "vmA1-h")] | length')
 [ "$owners" = "$SHARE" ] \
     || fail "--conntrack: $owners connections owned by vmA1-h, not $SHARE"
+
+say "restarted to let one port have the whole table, the agent keeps count"
+fab_agent_stop A
+fab_agent_start_controlled A --conntrack-max "$CT_MAX" \
+    --conntrack-port-max "$CT_MAX"
+for _ in $(seq 50); do
+    share=$(fab_port_json vmA1 | jq -c .conntrack)
+    [ "$(jq .max <<<"$share")" = "$CT_MAX" ] && break
+    sleep 0.1
+done
+echo "  vmA1's share: $share"
+[ "$(jq .max <<<"$share")" = "$CT_MAX" ] \
+    || fail "vmA1's limit is not $CT_MAX after the restart"
+owners=$(fab_agent_cmd A --conntrack -o json \
+    | jq -r '[.[] | select(.owner == "vmA1-h")] | length')
+[ "$(jq .tracked <<<"$share")" = "$owners" ] \
+    || fail "vmA1 owns $owners connections, but its count says $share"
+
+say "vmA1 fills the table; the agent evicts its half-open flows for vmA2"
+in_ns vmA1 bash -c "for p in \$(seq 8000 $((8000 + FLOOD - 1))); do
+    echo x >/dev/udp/$SINK/\$p || true
+done"
+entries=$(fab_agent_cmd A --show -o json | jq .firewall.conntrack_entries)
+[ "$entries" = "$CT_MAX" ] || fail "host A tracks $entries, not $CT_MAX"
+in_ns_bg vmB2 timeout 20 nc -l 7001
+fab_wait_listen vmB2 tcp 7001
+start=$SECONDS
+in_ns vmA2 nc -z -w 15 "$SERVER" 7001 \
+    || fail "vmA2: no room made for a new connection in 15 s"
+echo "  vmA2's connection opened after $((SECONDS - start)) s"
+evicted=$(metric fabric_conntrack_evicted_total)
+tracked=$(fab_port_json vmA1 | jq .conntrack.tracked)
+echo "  evicted $evicted of vmA1's; it owns $tracked now"
+[ "$evicted" -gt 0 ] || fail "fabric_conntrack_evicted_total is $evicted"
+[ "$tracked" -le $((CT_MAX * 3 / 4)) ] \
+    || fail "vmA1 still owns $tracked of $CT_MAX"
 say "ok"
