@@ -15,6 +15,8 @@ agent_fabric_agent_SOURCES = \
 	agent/http-client.h \
 	agent/metrics.c \
 	agent/metrics.h \
+	agent/reconcile-table.c \
+	agent/reconcile-table.h \
 	agent/reconcile.c \
 	agent/reconcile.h \
 	agent/show.c \

@@ -7,7 +7,7 @@
 #include <sys/param.h>
 #include <time.h>
 
-#include "agent/reconcile.h"
+#include "agent/reconcile-table.h"
 #include "agent/state.h"
 #include "utils/log.h"
 #include "utils/util.h"

@@ -27,42 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/reconcile-table.h"
 #include "datapath/dp.h"
 
 struct fw_cidr_ids;
 struct state;
-
-/* The contents of one datapath table: fixed-size entries, each a key
- * followed by its value. */
-struct reconcile_table {
-    enum dp_table id;  /* Which table. */
-    size_t key_size;   /* Bytes per key. */
-    size_t value_size; /* Bytes per value. */
-    uint8_t *data;     /* 'n' entries, key then value. */
-    size_t n;          /* Number of entries. */
-    size_t allocated;  /* Entries 'data' has room for. */
-};
-
-/* The contents of all tables of a datapath. */
-struct reconcile_tables {
-    struct reconcile_table t[DP_N_TABLES]; /* Indexed by enum dp_table. */
-};
-
-void reconcile_tables_init(struct reconcile_tables *);
-void reconcile_tables_destroy(struct reconcile_tables *);
-void reconcile_tables_add(struct reconcile_tables *, enum dp_table,
-                          const void *key, const void *value);
-
-const void *reconcile_table_key(const struct reconcile_table *, size_t i);
-const void *reconcile_table_value(const struct reconcile_table *, size_t i);
-
-/* Sorts the entries of 'table' by key: by the key's leading 32-bit field
- * as a number if it is a VNI or an ifindex, then byte by byte. */
-void reconcile_table_sort(struct reconcile_table *);
-
-/* Whether two values of 'table' mean the same.  Only the used members of a
- * flood list count. */
-bool reconcile_values_equal(enum dp_table, const void *a, const void *b);
 
 /* Formats the entry 'key' -> 'value' of 'table' for people into 'buf', e.g.
  * "fdb vni 100 02:00:00:00:02:01 -> vtep 192.168.100.2".  'value' may be
@@ -142,14 +111,6 @@ void reconcile_diff(struct reconcile_tables *desired,
                     struct reconcile_tables *actual,
                     struct reconcile_ops *ops);
 void reconcile_ops_destroy(struct reconcile_ops *);
-
-/* Reads every table of 'dp' into 'tables' (initialized and empty), except
- * DP_CONNTRACK, which is the fast path's and may be large. */
-int reconcile_dump(struct dp *dp, struct reconcile_tables *tables);
-
-/* Reads table 'id' of 'dp' into 'tables'. */
-int reconcile_dump_table(struct dp *dp, enum dp_table id,
-                         struct reconcile_tables *tables);
 
 /* Returns the name of IP protocol 'proto' in rules and flow logs ("tcp",
  * "any" for 0...), or NULL for one without a name. */

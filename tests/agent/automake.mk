@@ -19,6 +19,8 @@ tests_agent_test_state_LDADD = $(AGENT_TEST_LIBS)
 AGENT_RECONCILE_SOURCES = \
 	agent/firewall.c \
 	agent/firewall.h \
+	agent/reconcile-table.c \
+	agent/reconcile-table.h \
 	agent/reconcile.c \
 	agent/reconcile.h \
 	agent/state.c \
@@ -61,6 +63,8 @@ tests_agent_test_watch_SOURCES = \
 	agent/http-client.h \
 	agent/metrics.c \
 	agent/metrics.h \
+	agent/reconcile-table.c \
+	agent/reconcile-table.h \
 	agent/reconcile.c \
 	agent/reconcile.h \
 	agent/state.c \
