@@ -41,8 +41,10 @@ FAB_VXLAN_OVERHEAD=50              # Outer Ethernet+IPv4+UDP+VXLAN.
 # The control network: the machine's own namespace joins the underlay
 # bridge at .254 and every host gets .N as a second address, so agents in
 # the hosts and fabricctl outside reach one controller.  The range is RFC
-# 2544's benchmarking block, which no real network should be using.
-FAB_CONTROL_NET=198.18.0
+# 2544's benchmarking block, which no real network should be using.  It is
+# in the machine's own namespace, so concurrent runs each take a /24 of it
+# of their own (by pid), or two would answer at the same address.
+FAB_CONTROL_NET=${FAB_CONTROL_NET:-198.18.$(($$ % 250 + 1))}
 FAB_CONTROL_PORT=${FAB_CONTROL_PORT:-9470}
 FAB_AGENT_PORT=${FAB_AGENT_PORT:-9471} # Agents' API, on the control network.
 FAB_TMP=${FAB_TMP:-}               # Documents, logs, pidfiles, captures.
