@@ -462,6 +462,8 @@ dp_bpf_set_stages(struct dp_bpf *b)
     } stages[] = {
         {FAB_STAGE_PORT_FIREWALL, b->port->progs.fab_port_firewall},
         {FAB_STAGE_UPLINK_FIREWALL, b->uplink->progs.fab_uplink_firewall},
+        {FAB_STAGE_PORT_FLOOD, b->port->progs.fab_port_flood},
+        {FAB_STAGE_UPLINK_FLOOD, b->uplink->progs.fab_uplink_flood},
     };
     int map = bpf_map__fd(b->port->maps.fab_fw_stages);
 

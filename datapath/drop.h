@@ -25,8 +25,12 @@
     X(CT_FULL, "conntrack-full")       /* New connection, table full. */      \
     X(FOREIGN_VTEP, "foreign-vtep")    /* VXLAN from an unknown VTEP. */      \
     X(CT_PORT_LIMIT, "conntrack-port-limit") /* Port's share is full. */      \
-    X(ECN_NOT_ECT, "ecn-ce-not-ect")   /* Outer CE, inner not ECN-capable     \
-                                        * (RFC 6040). */
+    X(ECN_NOT_ECT, "ecn-ce-not-ect")    /* Outer CE, inner not ECN-capable    \
+                                         * (RFC 6040). */                     \
+    X(SPOOF_ND, "spoofed-nd")           /* ND claims another's address. */    \
+    X(NO_STAGE, "missing-stage")        /* Tail call found no program. */     \
+    X(NOT_LINEAR, "headers-not-linear") /* Headers not in linear data. */     \
+    X(INTERNAL, "internal-error")       /* Scratch lookup failed: a bug. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

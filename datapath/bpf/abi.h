@@ -136,6 +136,9 @@ fab_fdb_index_hash(const struct dp_fdb_key *key)
 /* Slots of the stage table fab_fw_stages, which the loader fills. */
 #define FAB_STAGE_PORT_FIREWALL 0
 #define FAB_STAGE_UPLINK_FIREWALL 1
+#define FAB_STAGE_PORT_FLOOD 2   /* An IP flood from a port. */
+#define FAB_STAGE_UPLINK_FLOOD 3 /* An IP flood from the underlay. */
+#define FAB_N_STAGES 4
 
 /* The value of fab_fw_counters, per CPU: the firewall's counters that
  * belong to no port (struct dp_fw_stats sums them). */

@@ -45,6 +45,19 @@ fab_data_end(const struct __sk_buff *skb)
     return p;
 }
 
+/* skb->gso_size, loaded in assembly like the packet pointers above. */
+static __always_inline __u32
+fab_gso_size(const struct __sk_buff *skb)
+{
+    __u32 v;
+
+    asm volatile("%0 = *(u32 *)(%1 + %2)"
+                 : "=r"(v)
+                 : "r"(skb),
+                   "i"(__builtin_offsetof(struct __sk_buff, gso_size)));
+    return v;
+}
+
 /* Enough of the frame to parse every header the pipeline looks at. */
 #define FAB_PULL_LEN 128
 

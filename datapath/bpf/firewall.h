@@ -11,6 +11,7 @@
 #define DATAPATH_BPF_FIREWALL_H 1
 
 #include "datapath/bpf/index.h"
+#include "datapath/bpf/port-security.h"
 #include "datapath/bpf/stats.h"
 #include "firewall/ct.h"
 #include "firewall/policy.h"
@@ -35,7 +36,12 @@ struct fab_fw_args {
     __u16 dst_identity; /* The local receiver's port's. */
     __u32 src_external; /* DP_VTEP_EXTERNAL: the sender is behind an
                          * external VTEP, known by its address alone. */
+    __u32 flags;        /* FAB_FW_*. */
 };
+
+/* fab_fw_args 'flags': judge by the policy alone, neither using nor
+ * creating a conntrack entry (see fab_fw_trackable()). */
+#define FAB_FW_STATELESS 0x1
 
 /* Per-CPU scratch space for the programs that call the firewall: with
  * their headers and arguments on the stack, the chain of calls would pass
@@ -53,11 +59,11 @@ struct fab_pkt_scratch {
 
 /* The firewall stages (FAB_STAGE_* of datapath/bpf/abi.h), tail-called by
  * the programs: a program's stack and the firewall's chain of calls do not
- * fit in one 512-byte budget.  Pinned, so that the stages stay in place
- * while no agent runs. */
+ * fit in one 512-byte budget, nor do they with the flood loop's.  Pinned, so
+ * that the stages stay in place while no agent runs. */
 struct {
     __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-    __uint(max_entries, 2);
+    __uint(max_entries, FAB_N_STAGES);
     __type(key, __u32);
     __type(value, __u32);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -120,6 +126,33 @@ static __always_inline bool
 fab_fw_wanted(__u32 flags)
 {
     return flags & DP_PORT_FW_ANY;
+}
+
+/* Returns true if conntrack may carry the IP packet that 'info' describes
+ * to the local port 'dst' (NULL: the receiver is on another host, which
+ * decides for itself): a packet to a unicast address that is the port's
+ * own configured one, or any unicast address if the port has none of that
+ * family.  Everything else (broadcast, multicast, a link-local or another
+ * port's address) is judged by the policy packet by packet.  A conntrack
+ * entry does not say which port it was made for, so an entry that one
+ * receiver's policy allowed must not carry the same packet to another
+ * receiver, and a unicast reply to a broadcast never finds an entry to
+ * ride on. */
+static __always_inline bool
+fab_fw_trackable(const struct pkt_info *info, const struct dp_port *dst)
+{
+    if (info->l3_proto == PKT_ETH_P_IPV4) {
+        /* 224.0.0.0/4 multicast, and 240.0.0.0/4 with 255.255.255.255. */
+        if ((bpf_ntohl(info->dst4) >> 28) >= 0xe) {
+            return false;
+        }
+        return !dst || !dst->ip4 || dst->ip4 == info->dst4;
+    }
+    if (info->dst6[0] == 0xff) {
+        return false;
+    }
+    return !dst || fab_ip6_is_zero(dst->ip6)
+           || fab_ip6_equal(dst->ip6, info->dst6);
 }
 
 /* Packs the inputs of fab_fw_policy(), which may take only five. */
@@ -464,6 +497,91 @@ fab_fw_log_allowed(const struct pkt_info *info, const struct fab_fw_args *a,
     }
 }
 
+/* Reports to a trace that decisions 'egress' and 'ingress' allowed the
+ * frame between the endpoints in '*a': the receiver's if it is local and
+ * firewalled, else the sender's. */
+static __always_inline void
+fab_fw_trace_allowed(struct __sk_buff *skb, const struct fab_fw_args *a,
+                     const struct fab_fw_decision *egress,
+                     const struct fab_fw_decision *ingress)
+{
+    if (a->dst_ifindex && fab_fw_wanted(a->dst_flags)) {
+        fab_fw_trace(skb, POLICY_ALLOW, ingress->v.reason, POLICY_INGRESS,
+                     ingress->v.rule_id);
+    } else {
+        fab_fw_trace(skb, POLICY_ALLOW, egress->v.reason, POLICY_EGRESS,
+                     egress->v.rule_id);
+    }
+}
+
+/* Drops the frame between the endpoints in '*a', whose headers 'info'
+ * describes, that decision 'd' in 'direction' refused: counted against the
+ * port whose policy refused it and its rule, and logged (a trace only
+ * hears of it). */
+static __always_inline int
+fab_fw_refuse(struct __sk_buff *skb, const struct pkt_info *info,
+              const struct fab_fw_args *a, __u8 direction,
+              const struct fab_fw_decision *d)
+{
+    __u16 src_id = a->src_identity, dst_id = a->dst_identity;
+
+    if (direction == POLICY_EGRESS && !a->dst_ifindex) {
+        dst_id = d->peer;
+    } else if (direction == POLICY_INGRESS && !src_id) {
+        src_id = d->peer;
+    }
+    if (fab_tracing(skb)) {
+        fab_fw_trace(skb, POLICY_DENY, d->v.reason, direction, d->v.rule_id);
+    } else {
+        fab_fw_count_rule(d->v.rule_id);
+        fab_fw_event(info, a,
+                     FAB_FW_EVENT_WHAT(POLICY_DENY, d->v.reason, direction),
+                     d->v.rule_id, FAB_FW_IDS(src_id, dst_id));
+    }
+    return fab_fw_drop(skb, a, direction, DP_DROP_FW_DENY);
+}
+
+/* Judges the IP frame between the endpoints in '*a', whose headers 'info'
+ * describes, by the policy alone: for what conntrack cannot track (later
+ * fragments, ICMP beyond echo and errors) or must not (fab_fw_trackable()),
+ * and for each copy of a flood (datapath/bpf/flood.h).  IPv6's own ICMPv6
+ * passes.  An allowed frame counts as a connection of its own for rule
+ * hits and logs.  Returns 0 to let it through, or TC_ACT_SHOT once it has
+ * counted the drop.  A function of its own, which the verifier checks
+ * once, with a small stack for the flood loop to call. */
+__attribute__((noinline)) int
+fab_fw_stateless(struct __sk_buff *skb, const struct pkt_info *info,
+                 const struct fab_fw_args *a)
+{
+    struct fab_fw_decision egress = {}, ingress = {};
+    int refused;
+
+    if (!info || !a) {
+        return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_INTERNAL);
+    }
+    if (fab_fw_is_nd(info)) {
+        return 0;
+    }
+    refused = fab_fw_decide_new(info, a, &egress, &ingress);
+    if (refused >= 0) {
+        return fab_fw_refuse(skb, info, a, refused,
+                             refused == POLICY_EGRESS ? &egress : &ingress);
+    }
+    if (fab_tracing(skb)) {
+        fab_fw_trace_allowed(skb, a, &egress, &ingress);
+        return 0;
+    }
+    fab_fw_count_rule(egress.v.rule_id);
+    fab_fw_count_rule(ingress.v.rule_id);
+    fab_fw_log_allowed(info, a, &egress, POLICY_EGRESS,
+                       FAB_FW_IDS(a->src_identity ?: ingress.peer,
+                                  a->dst_identity ?: egress.peer));
+    fab_fw_log_allowed(info, a, &ingress, POLICY_INGRESS,
+                       FAB_FW_IDS(a->src_identity ?: ingress.peer,
+                                  a->dst_identity ?: egress.peer));
+    return 0;
+}
+
 /* Runs the firewall on an IP frame between the endpoints in '*a', whose
  * headers 'info' describes.  Returns 0 to let it through, or TC_ACT_SHOT
  * once it has counted the drop.  The caller makes sure that a local side
@@ -480,28 +598,33 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     __u64 now = bpf_ktime_get_ns();
     void *data, *end;
     struct dp_ct *e;
-    __u8 dir_refused = POLICY_EGRESS;
     bool key_dir = false;
     __u32 off, len, ids;
     int kind, refused, err;
 
-    if (!s || !info || !a) {
-        return TC_ACT_SHOT;
+    if (!a) {
+        return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_INTERNAL);
+    }
+    if (!s || !info) {
+        return fab_drop(skb, a->src_slot, DP_DROP_INTERNAL);
     }
     off = a->frame_off;
     if (off > FAB_PULL_LEN) {
-        return TC_ACT_SHOT;
+        return fab_drop(skb, a->src_slot, DP_DROP_NOT_LINEAR);
     }
     asm volatile("%0 &= %1" : "+r"(off) : "i"(2 * FAB_PULL_LEN - 1));
     data = fab_data(skb);
     end = fab_data_end(skb);
     if (data + off > end) {
-        return TC_ACT_SHOT;
+        return fab_drop(skb, a->src_slot, DP_DROP_NOT_LINEAR);
     }
     data += off;
     len = skb->len > off ? skb->len - off : 0;
 
     kind = ct_key_from_info(info, a->vni, &s->key, &key_dir);
+    if (kind == CT_KEY_NONE || (a->flags & FAB_FW_STATELESS)) {
+        return fab_fw_stateless(skb, info, a);
+    }
     if (kind == CT_KEY_RELATED) {
         /* An ICMP error passes only for a connection it is about. */
         if (!fab_fw_related(skb, info, a)) {
@@ -520,19 +643,6 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
         }
         return fab_fw_drop(skb, a, refused, DP_DROP_FW_DENY);
     }
-    if (kind == CT_KEY_NONE) {
-        /* Untrackable: later fragments and ICMP beyond echo and errors.
-         * IPv6's own ICMPv6 passes; the rest is up to the policy alone. */
-        if (fab_fw_is_nd(info)) {
-            return 0;
-        }
-        refused = fab_fw_decide_new(info, a, &egress, &ingress);
-        if (refused < 0) {
-            return 0;
-        }
-        goto deny;
-    }
-
     e = bpf_map_lookup_elem(&fab_conntrack, &s->key);
     if (e && !ct_entry_expired(&e->ct, now)) {
         if (tracing) {
@@ -581,13 +691,7 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     s->entry.orig_dst_identity = a->dst_identity ?: egress.peer;
     s->entry.orig_ifindex = a->src_ifindex;
     if (tracing) {
-        if (a->dst_ifindex && fab_fw_wanted(a->dst_flags)) {
-            fab_fw_trace(skb, POLICY_ALLOW, ingress.v.reason, POLICY_INGRESS,
-                         ingress.v.rule_id);
-        } else {
-            fab_fw_trace(skb, POLICY_ALLOW, egress.v.reason, POLICY_EGRESS,
-                         egress.v.rule_id);
-        }
+        fab_fw_trace_allowed(skb, a, &egress, &ingress);
         return 0;
     }
     s->entry.owner_ifindex = a->src_ifindex ?: a->dst_ifindex;
@@ -625,29 +729,8 @@ fab_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     return 0;
 
 deny:
-    dir_refused = refused;
-    {
-        struct fab_fw_decision *d =
-            dir_refused == POLICY_EGRESS ? &egress : &ingress;
-        __u16 src_id = a->src_identity, dst_id = a->dst_identity;
-
-        if (dir_refused == POLICY_EGRESS && !a->dst_ifindex) {
-            dst_id = d->peer;
-        } else if (dir_refused == POLICY_INGRESS && !src_id) {
-            src_id = d->peer;
-        }
-        if (tracing) {
-            fab_fw_trace(skb, POLICY_DENY, d->v.reason, dir_refused,
-                         d->v.rule_id);
-        } else {
-            fab_fw_count_rule(d->v.rule_id);
-            fab_fw_event(
-                info, a,
-                FAB_FW_EVENT_WHAT(POLICY_DENY, d->v.reason, dir_refused),
-                d->v.rule_id, FAB_FW_IDS(src_id, dst_id));
-        }
-    }
-    return fab_fw_drop(skb, a, dir_refused, DP_DROP_FW_DENY);
+    return fab_fw_refuse(skb, info, a, refused,
+                         refused == POLICY_EGRESS ? &egress : &ingress);
 }
 
 /* The start of both firewall stages: runs the firewall on the frame that
@@ -659,7 +742,7 @@ fab_fw_stage(struct __sk_buff *skb, struct fab_pkt_scratch **tmpp)
     struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
 
     if (!tmp) {
-        return TC_ACT_SHOT;
+        return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_INTERNAL);
     }
     *tmpp = tmp;
     return fab_firewall(skb, &tmp->info, &tmp->fw);

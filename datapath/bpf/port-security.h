@@ -73,6 +73,80 @@ fab_port_security(const struct dp_port *port, const struct pkt_info *info,
     return DP_DROP_N_REASONS;
 }
 
+/* ICMPv6 neighbour discovery messages (RFC 4861) that claim addresses. */
+#define FAB_ND_NS 135        /* Neighbour solicitation. */
+#define FAB_ND_NA 136        /* Neighbour advertisement. */
+#define FAB_ND_OPT_SLLA 1    /* Option: source link-layer address. */
+#define FAB_ND_OPT_TLLA 2    /* Option: target link-layer address. */
+#define FAB_ND_FIXED_LEN 24  /* ICMPv6 header, flags and target. */
+#define FAB_ND_OPTIONS_MAX 4 /* Options checked; more is refused. */
+
+/* Returns true if a VM on 'port' may claim the IPv6 address 'a' in
+ * neighbour discovery: its configured address, or a link-local one, which
+ * the fabric does not know (as for sources, fab_ip6_source_allowed()). */
+static __always_inline bool
+fab_nd_owned(const struct dp_port *port, const __u8 *a)
+{
+    return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+           || (!fab_ip6_is_zero(port->ip6) && fab_ip6_equal(port->ip6, a));
+}
+
+/* Port security for neighbour discovery, as ARP has it: returns
+ * DP_DROP_N_REASONS if the IPv6 frame that 'info' describes may leave
+ * 'port', otherwise the reason to drop it.  A neighbour advertisement must
+ * be for an address the VM owns, and so must the solicitation of duplicate
+ * address detection (from ::), which would otherwise make the owner give
+ * its address up; every link-layer address option must be the VM's MAC, or
+ * neighbours would send another VM's traffic to it.  Options are read with
+ * bpf_skb_load_bytes(), wherever in the frame they are.  A fragmented
+ * message, one with more options than are checked, or an option of length
+ * 0 (RFC 4861 says to discard it) is dropped.  Not inline: its frame would
+ * add to the port program's, which the flood loop leaves no room to grow. */
+static __attribute__((noinline, unused)) enum dp_drop_reason
+fab_nd_security(struct __sk_buff *skb, const struct dp_port *port,
+                const struct pkt_info *info)
+{
+    __u8 target[16], opt[8];
+    __u32 off, end;
+    __u8 type;
+
+    if (!port || !info || info->l3_proto != PKT_ETH_P_IPV6
+        || info->l4_proto != PKT_IPPROTO_ICMPV6 || !info->l4_off) {
+        return DP_DROP_N_REASONS;
+    }
+    type = bpf_ntohs(info->sport) >> 8;
+    if (type != FAB_ND_NS && type != FAB_ND_NA) {
+        return DP_DROP_N_REASONS;
+    }
+    if (info->fragmented) {
+        return DP_DROP_SPOOF_ND;
+    }
+    off = info->l4_off + 8;
+    end = info->l3_off + info->l3_len;
+    if (off + 16 > end || bpf_skb_load_bytes(skb, off, target, 16)) {
+        return DP_DROP_MALFORMED;
+    }
+    if ((type == FAB_ND_NA || fab_ip6_is_zero(info->src6))
+        && !fab_nd_owned(port, target)) {
+        return DP_DROP_SPOOF_ND;
+    }
+    off += 16;
+    for (int i = 0; i < FAB_ND_OPTIONS_MAX; i++) {
+        if (off >= end) {
+            return DP_DROP_N_REASONS;
+        }
+        if (off + 8 > end || bpf_skb_load_bytes(skb, off, opt, 8) || !opt[1]) {
+            return DP_DROP_MALFORMED;
+        }
+        if ((opt[0] == FAB_ND_OPT_SLLA || opt[0] == FAB_ND_OPT_TLLA)
+            && !pkt_mac_equal(opt + 2, port->mac)) {
+            return DP_DROP_SPOOF_ND;
+        }
+        off += opt[1] * 8;
+    }
+    return off >= end ? DP_DROP_N_REASONS : DP_DROP_SPOOF_ND;
+}
+
 /* Returns true if the IP header of the frame that starts 'offset' bytes
  * into 'skb' claims more bytes than there are.  The kernel's stack would
  * drop such a packet; so do we, rather than forward garbage.  GSO frames
@@ -81,7 +155,7 @@ static __always_inline bool
 fab_truncated(const struct __sk_buff *skb, const struct pkt_info *info,
               __u32 offset)
 {
-    return !skb->gso_size && info->l3_len
+    return !fab_gso_size(skb) && info->l3_len
            && offset + info->l3_off + info->l3_len > skb->len;
 }
 
@@ -93,10 +167,10 @@ static __always_inline bool
 fab_oversize(const struct __sk_buff *skb, const struct pkt_info *info,
              __u32 mtu)
 {
-    if (skb->gso_size) {
+    if (fab_gso_size(skb)) {
         __u32 l4_off = info->l4_off ? info->l4_off : info->l3_off;
 
-        return skb->gso_size + (l4_off - info->l3_off) + 20 > mtu;
+        return fab_gso_size(skb) + (l4_off - info->l3_off) + 20 > mtu;
     }
     return skb->len - info->l3_off > mtu;
 }

@@ -42,6 +42,26 @@ fab_port_forward(struct __sk_buff *skb, struct fab_pkt_scratch *tmp,
                           fw->src_identity, tmp->vtep, tmp->nh_slot);
 }
 
+/* Copies the headers 'info' of a frame from the port 'src' on
+ * 'src_ifindex' into the per-CPU scratch 'tmp' for a stage, with the
+ * sender's half of the firewall's arguments, and returns those. */
+static __always_inline struct fab_fw_args *
+fab_port_stage_args(struct fab_pkt_scratch *tmp, const struct pkt_info *info,
+                    const struct fab_port_entry *src, __u32 src_ifindex)
+{
+    struct fab_fw_args *fw = &tmp->fw;
+
+    /* Parsed on the stack, where the common paths read it fastest. */
+    tmp->info = *info;
+    __builtin_memset(fw, 0, sizeof *fw);
+    fw->vni = src->port.vni;
+    fw->src_ifindex = src_ifindex;
+    fw->src_slot = src->stats_slot;
+    fw->src_flags = src->port.flags;
+    fw->src_identity = src->port.identity;
+    return fw;
+}
+
 /* Hands the frame whose headers 'info' describes, from the port 'src' on
  * 'src_ifindex' (QoS entry 'qos' or NULL), to the firewall stage, bound
  * for the local port 'dst' on 'dst_ifindex' or, if NULL, for the remote
@@ -58,17 +78,9 @@ fab_port_to_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     struct fab_fw_args *fw;
 
     if (!tmp) {
-        return fab_drop(skb, src->stats_slot, DP_DROP_NOT_CONFIGURED);
+        return fab_drop(skb, src->stats_slot, DP_DROP_INTERNAL);
     }
-    /* Parsed on the stack, where the common paths read it fastest. */
-    tmp->info = *info;
-    fw = &tmp->fw;
-    __builtin_memset(fw, 0, sizeof *fw);
-    fw->vni = src->port.vni;
-    fw->src_ifindex = src_ifindex;
-    fw->src_slot = src->stats_slot;
-    fw->src_flags = src->port.flags;
-    fw->src_identity = src->port.identity;
+    fw = fab_port_stage_args(tmp, info, src, src_ifindex);
     if (dst) {
         fw->dst_ifindex = dst_ifindex;
         fw->dst_slot = dst->stats_slot;
@@ -77,6 +89,9 @@ fab_port_to_firewall(struct __sk_buff *skb, const struct pkt_info *info,
         tmp->dst_port_flags = dst->port.flags;
         tmp->dst_has_qos = dst->has_qos;
     }
+    if (!fab_fw_trackable(info, dst ? &dst->port : NULL)) {
+        fw->flags = FAB_FW_STATELESS;
+    }
     if (remote) {
         tmp->vtep = remote->fdb.vtep;
         tmp->nh_slot = remote->nh_slot;
@@ -84,7 +99,32 @@ fab_port_to_firewall(struct __sk_buff *skb, const struct pkt_info *info,
     tmp->has_qos = qos != NULL;
     bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_PORT_FIREWALL);
     /* Only a missing stage gets here: never let traffic past it. */
-    return fab_drop(skb, src->stats_slot, DP_DROP_NOT_CONFIGURED);
+    return fab_drop(skb, src->stats_slot, DP_DROP_NO_STAGE);
+}
+
+/* Floods the frame that 'info' describes, from the port 'src' on
+ * 'src_ifindex'.  An IP frame goes to the flood stage, where each copy
+ * meets the firewall (datapath/bpf/flood.h) on a stack of its own; the
+ * rest floods here. */
+static __always_inline int
+fab_port_flood_any(struct __sk_buff *skb, const struct pkt_info *info,
+                   const struct fab_port_entry *src, __u32 src_ifindex)
+{
+    struct fab_pkt_scratch *tmp;
+
+    if (!fab_is_ip(info)) {
+        return fab_flood(skb, src_ifindex, src->stats_slot, info,
+                         src->port.vni, src->port.identity, src->port.flags,
+                         false, false, false);
+    }
+    tmp = fab_pkt_scratch_get();
+    if (!tmp) {
+        return fab_drop(skb, src->stats_slot, DP_DROP_INTERNAL);
+    }
+    fab_port_stage_args(tmp, info, src, src_ifindex);
+    bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_PORT_FLOOD);
+    /* Only a missing stage gets here: never let traffic past it. */
+    return fab_drop(skb, src->stats_slot, DP_DROP_NO_STAGE);
 }
 
 SEC("tc")
@@ -124,6 +164,10 @@ fab_port_ingress(struct __sk_buff *skb)
     }
     if (port->flags & DP_PORT_SECURITY) {
         reason = fab_port_security(port, info, data, end);
+        if (reason == DP_DROP_N_REASONS
+            && info->l4_proto == PKT_IPPROTO_ICMPV6) {
+            reason = fab_nd_security(skb, port, info);
+        }
         if (reason != DP_DROP_N_REASONS) {
             return fab_drop(skb, slot, reason);
         }
@@ -148,8 +192,7 @@ fab_port_ingress(struct __sk_buff *skb)
         if (reason != DP_DROP_N_REASONS) {
             return fab_drop(skb, slot, reason);
         }
-        return fab_flood(skb, key.ifindex, slot, info, port->vni,
-                         port->identity, false);
+        return fab_port_flood_any(skb, info, entry, key.ifindex);
     }
     fdb_key.vni = port->vni;
     pkt_copy_mac(fdb_key.mac, info->dst_mac);
@@ -159,8 +202,7 @@ fab_port_ingress(struct __sk_buff *skb)
         if (reason != DP_DROP_N_REASONS) {
             return fab_drop(skb, slot, reason);
         }
-        return fab_flood(skb, key.ifindex, slot, info, port->vni,
-                         port->identity, false);
+        return fab_port_flood_any(skb, info, entry, key.ifindex);
     }
     if (fdb->fdb.ifindex) {
         __u32 dst_ifindex = fdb->fdb.ifindex;
@@ -212,6 +254,22 @@ fab_port_firewall(struct __sk_buff *skb)
     }
     return fab_port_forward(
         skb, tmp, tmp->has_qos ? fab_qos_at(tmp->fw.src_slot) : NULL);
+}
+
+/* The flood stage of the port program, tail-called from it for IP frames
+ * to flood (fab_port_flood_any()). */
+SEC("tc")
+int
+fab_port_flood(struct __sk_buff *skb)
+{
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+
+    if (!tmp) {
+        return fab_drop(skb, FAB_SLOT_UNKNOWN, DP_DROP_INTERNAL);
+    }
+    return fab_flood(skb, tmp->fw.src_ifindex, tmp->fw.src_slot, &tmp->info,
+                     tmp->fw.vni, tmp->fw.src_identity, tmp->fw.src_flags,
+                     false, false, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

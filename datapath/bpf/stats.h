@@ -41,6 +41,31 @@ fab_tracing(const struct __sk_buff *skb)
     return skb->cb[0] == DP_TRACE_MAGIC0 && skb->cb[1] == DP_TRACE_MAGIC1;
 }
 
+/* Reads and writes word 'i' (a constant) of skb->cb[], in assembly for the
+ * reason fab_data() gives: code that touches several words makes clang
+ * fold their offset into the context pointer, which the verifier refuses. */
+static __always_inline __u32
+fab_cb_get__(const struct __sk_buff *skb, const __u32 off)
+{
+    __u32 v;
+
+    asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(v) : "r"(skb), "i"(off));
+    return v;
+}
+
+static __always_inline void
+fab_cb_set__(struct __sk_buff *skb, const __u32 off, __u32 v)
+{
+    asm volatile("*(u32 *)(%0 + %1) = %2"
+                 :
+                 : "r"(skb), "i"(off), "r"(v)
+                 : "memory");
+}
+
+#define FAB_CB_OFF(i) (__builtin_offsetof(struct __sk_buff, cb) + 4 * (i))
+#define fab_cb_get(skb, i) fab_cb_get__(skb, FAB_CB_OFF(i))
+#define fab_cb_set(skb, i, v) fab_cb_set__(skb, FAB_CB_OFF(i), v)
+
 /* Counts a drop of the current frame against 'slot' and returns the tc
  * verdict that drops it.  Every drop in fabric goes through here.  The
  * reason also goes to the frame's cb[], which only a trace reads back. */
@@ -52,7 +77,7 @@ fab_drop(struct __sk_buff *skb, __u32 slot, enum dp_drop_reason reason)
     if (s && reason < DP_DROP_N_REASONS) {
         s->drops[reason]++;
     }
-    skb->cb[DP_TRACE_CB_DROP] = reason + 1;
+    fab_cb_set(skb, DP_TRACE_CB_DROP, reason + 1);
     return TC_ACT_SHOT;
 }
 

@@ -177,8 +177,19 @@ fab_uplink_ingress(struct __sk_buff *skb)
         if (fab_decap(skb, inner) < 0) {
             return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_DECAP_FAILED);
         }
+        if (fab_is_ip(inner)) {
+            /* Each copy meets the firewall, in the flood stage. */
+            __builtin_memset(&tmp->fw, 0, sizeof tmp->fw);
+            tmp->fw.vni = d.vni;
+            tmp->fw.src_slot = FAB_SLOT_UNDERLAY;
+            tmp->fw.src_identity = d.group;
+            tmp->fw.src_external = vtep->flags & DP_VTEP_EXTERNAL;
+            bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_UPLINK_FLOOD);
+            /* Only a missing stage gets here: never let traffic past it. */
+            return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_STAGE);
+        }
         return fab_flood(skb, ifindex, FAB_SLOT_UNDERLAY, inner, d.vni,
-                         d.group, true);
+                         d.group, 0, false, true, false);
     }
     if (!fdb->fdb.ifindex) {
         /* Never forward underlay to underlay. */
@@ -206,6 +217,9 @@ fab_uplink_ingress(struct __sk_buff *skb)
         fw->src_identity = d.group;
         fw->dst_identity = dst->port.identity;
         fw->src_external = vtep->flags & DP_VTEP_EXTERNAL;
+        if (!fab_fw_trackable(inner, &dst->port)) {
+            fw->flags = FAB_FW_STATELESS;
+        }
         tmp->dst_has_qos = dst->has_qos;
         /* ICMP errors quote headers past what the classifier needed. */
         if (want > skb->len) {
@@ -216,7 +230,7 @@ fab_uplink_ingress(struct __sk_buff *skb)
         }
         bpf_tail_call(skb, &fab_fw_stages, FAB_STAGE_UPLINK_FIREWALL);
         /* Only a missing stage gets here: never let traffic past it. */
-        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NOT_CONFIGURED);
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_STAGE);
     }
     return fab_uplink_deliver(skb, inner, dst_ifindex, dst->stats_slot,
                               dst->port.flags, dst->has_qos);
@@ -238,6 +252,22 @@ fab_uplink_firewall(struct __sk_buff *skb)
     return fab_uplink_deliver(skb, &tmp->info, tmp->fw.dst_ifindex,
                               tmp->fw.dst_slot, tmp->fw.dst_flags,
                               tmp->dst_has_qos);
+}
+
+/* The flood stage of the uplink program, tail-called from it for IP frames
+ * to flood to local ports, already decapsulated. */
+SEC("tc")
+int
+fab_uplink_flood(struct __sk_buff *skb)
+{
+    struct fab_pkt_scratch *tmp = fab_pkt_scratch_get();
+
+    if (!tmp) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_INTERNAL);
+    }
+    return fab_flood(skb, skb->ifindex, FAB_SLOT_UNDERLAY, &tmp->info,
+                     tmp->fw.vni, tmp->fw.src_identity, 0,
+                     tmp->fw.src_external, true, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

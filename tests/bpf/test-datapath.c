@@ -1286,6 +1286,106 @@ test_port_security_allows(void **state)
     assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
 }
 
+/* Writes a neighbour solicitation (type 135) or advertisement (136) from
+ * p1 to 'buf': from 'src' to 'dst' (multicast MAC 33:33:00:00:00:01) for
+ * 'target', with 'n_pad' options of an unchecked type (nonces of 24
+ * bytes each) and then, if 'lla' is nonnull, a link-layer address option (source
+ * for a solicitation, target for an advertisement) carrying 'lla'.
+ * Returns the frame's length. */
+static size_t
+nd_frame(uint8_t *buf, uint8_t type, const uint8_t *src, const uint8_t *dst,
+         const uint8_t *target, int n_pad, const uint8_t *lla)
+{
+    static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+    size_t body = 24 + 24 * n_pad + (lla ? 8 : 0);
+    uint8_t *p = buf;
+
+    p += craft_eth(p, all_nodes_mac, port(FX_P1)->mac, 0x86dd);
+    p += craft_ipv6_hdr(p, src, dst, 58, body);
+    memset(p, 0, body);
+    p[0] = type;
+    memcpy(p + 8, target, 16);
+    for (int i = 0; i < n_pad; i++) {
+        p[24 + 24 * i] = 14;
+        p[25 + 24 * i] = 3;
+    }
+    if (lla) {
+        p[24 + 24 * n_pad] = type == 135 ? 1 : 2;
+        p[25 + 24 * n_pad] = 1;
+        memcpy(p + 26 + 24 * n_pad, lla, 6);
+    }
+    return (size_t) (p - buf) + body;
+}
+
+/* Port security covers neighbour discovery as it covers ARP: a VM
+ * advertises only its own addresses (configured or link-local) and only
+ * its own MAC, and probes (duplicate address detection) only for its own
+ * addresses; it may solicit anyone's.  Options are checked wherever they
+ * are, past the headers the program reads directly too. */
+static void
+test_port_security_nd(void **state)
+{
+    static const uint8_t own6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    static const uint8_t other6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 2};
+    static const uint8_t ll[16] = {0xfe, 0x80, [15] = 1};
+    static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+    static const uint8_t unspecified[16];
+    struct dp_port_key key = {.ifindex = port(FX_P1)->ifindex};
+    const uint8_t *mine = port(FX_P1)->mac;
+    struct dp_port saved, with6;
+    uint8_t pkt[512];
+    size_t len;
+
+    assert_int_equal(dp_table_get(fx.dp, DP_PORTS, &key, &saved), 0);
+    with6 = saved;
+    memcpy(with6.ip6, own6, 16);
+    assert_int_equal(dp_table_set(fx.dp, DP_PORTS, &key, &with6), 0);
+
+    len = nd_frame(pkt, 136, ll, all_nodes, other6, 0, mine);
+    expect_port_drop("NA for another VM's address", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 136, own6, all_nodes, other6, 0, NULL);
+    expect_port_drop("NA for another VM's address, no option", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 136, ll, all_nodes, own6, 0, spoofed_mac);
+    expect_port_drop("NA for its address with another MAC", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 136, ll, all_nodes, own6, 3, spoofed_mac);
+    assert_true(len - 8 > 128);
+    expect_port_drop("NA with another MAC past 128 bytes", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 136, ll, all_nodes, own6, 4, mine);
+    expect_port_drop("NA with more options than are checked", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 135, ll, all_nodes, other6, 0, spoofed_mac);
+    expect_port_drop("NS with another MAC", pkt, len, DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 135, unspecified, all_nodes, other6, 0, NULL);
+    expect_port_drop("DAD probe for another VM's address", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 136, ll, all_nodes, own6, 0, mine);
+    pkt[CRAFT_ETH_LEN + CRAFT_IPV6_LEN + 25] = 0;
+    expect_port_drop("NA with an option of length 0", pkt, len,
+                     DP_DROP_MALFORMED);
+
+    /* What a VM's own stack sends passes, to everyone in the network. */
+    len = nd_frame(pkt, 136, ll, all_nodes, own6, 0, mine);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+    len = nd_frame(pkt, 136, own6, all_nodes, ll, 1, mine);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+    len = nd_frame(pkt, 135, ll, all_nodes, other6, 1, mine);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+    len = nd_frame(pkt, 135, unspecified, all_nodes, own6, 1, NULL);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+
+    /* Without an IPv6 address the VM owns only link-local ones. */
+    assert_int_equal(dp_table_set(fx.dp, DP_PORTS, &key, &saved), 0);
+    len = nd_frame(pkt, 136, ll, all_nodes, own6, 0, mine);
+    expect_port_drop("NA for a global address of a port without one", pkt, len,
+                     DP_DROP_SPOOF_ND);
+    len = nd_frame(pkt, 136, ll, all_nodes, ll, 0, mine);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+}
+
 /* With port security off, the same spoofed frames are forwarded. */
 static void
 test_port_security_off(void **state)
@@ -2624,6 +2724,7 @@ main(void)
                                drain_tap),
         cmocka_unit_test_setup(test_port_security_drops_spoofing, drain_tap),
         cmocka_unit_test_setup(test_port_security_allows, drain_tap),
+        cmocka_unit_test_setup(test_port_security_nd, drain_tap),
         cmocka_unit_test_setup(test_port_security_off, drain_tap),
         cmocka_unit_test_setup(test_oversize_dropped, drain_tap),
         cmocka_unit_test_setup(test_oversize_gso, drain_tap),

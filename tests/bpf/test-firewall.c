@@ -10,8 +10,10 @@
  *       from web (rule 1) and from 10.0.0.0/24 outside any group (rule 4),
  *       UDP 6000 from web (rule 5), and nothing else; sends nothing of its
  *       own
- *   tap0, p3: not firewalled */
+ *   tap0, p3: not firewalled; tap0 (10.0.0.4) is the attacker of the
+ *       flood tests, in no group, so db lets in only its TCP 5432 */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <linux/pkt_cls.h>
 #include <setjmp.h>
@@ -21,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "tests/bpf/craft.h"
 #include "tests/bpf/fixture.h"
 
+#include "datapath/bpf/abi.h"
 #include "firewall/policy.h"
 #include "packet/parse.h"
 
@@ -1052,6 +1056,379 @@ test_ipv6_connection_and_nd(void **state)
     assert_int_equal(table_count(DP_CONNTRACK), 1);
 }
 
+/* Broadcast, multicast and addresses not the receiver's. */
+
+static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+static const uint8_t mcast_mac[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
+static const uint8_t mcast6_mac[6] = {0x33, 0x33, 0x00, 0x00, 0x00, 0x01};
+#define SUBNET_BCAST CRAFT_IP4(10, 0, 0, 255)
+#define LIMITED_BCAST CRAFT_IP4(255, 255, 255, 255)
+#define ALL_HOSTS CRAFT_IP4(224, 0, 0, 1)
+
+/* Opens a capture of what arrives on device 'name', with anything queued
+ * thrown away. */
+static int
+capture(const char *name)
+{
+    uint8_t buf[CRAFT_MAX_FRAME];
+    int fd = fixture_capture_open(name);
+
+    assert_true(fd >= 0);
+    while (fixture_capture_recv(fd, buf, sizeof buf, 0, NULL) >= 0) {
+        continue;
+    }
+    return fd;
+}
+
+/* Returns true if the 'len' bytes at 'frame' arrive on 'fd' (a capture or
+ * the tap) within 100 ms.  Other frames (the kernel's own chatter) are
+ * skipped. */
+static bool
+arrives(int fd, const uint8_t *frame, size_t len)
+{
+    uint8_t got[CRAFT_MAX_FRAME];
+    int n;
+
+    while ((n = fixture_capture_recv(fd, got, sizeof got, 100, NULL)) >= 0) {
+        if ((size_t) n == len && !memcmp(got, frame, len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* What the attacker of the flood tests sends to db: IP in a broadcast frame
+ * to db's own address, to the subnet broadcast, to 255.255.255.255 and to
+ * 224.0.0.1 in a multicast frame, as UDP to db's port 6000 and as TCP SYNs
+ * to its port 22; none of which db's policy allows from tap0. */
+struct attack {
+    const char *what;
+    const uint8_t *dst_mac;
+    uint32_t dst_ip;
+    uint8_t proto;
+};
+
+static const struct attack attacks[] = {
+    {"UDP to db in a broadcast frame", bcast_mac, CRAFT_IP4(10, 0, 0, 2), 17},
+    {"UDP to the subnet broadcast", bcast_mac, SUBNET_BCAST, 17},
+    {"UDP to 255.255.255.255", bcast_mac, LIMITED_BCAST, 17},
+    {"UDP to 224.0.0.1", mcast_mac, ALL_HOSTS, 17},
+    {"TCP SYN to db in a broadcast frame", bcast_mac, CRAFT_IP4(10, 0, 0, 2),
+     6},
+    {"TCP SYN to the subnet broadcast", bcast_mac, SUBNET_BCAST, 6},
+    {"TCP SYN to 224.0.0.1", mcast_mac, ALL_HOSTS, 6},
+};
+
+/* Writes the frame of 'a' from the endpoint 'src_mac'/'src_ip'. */
+static size_t
+attack_frame(uint8_t *buf, const struct attack *a, const uint8_t *src_mac,
+             uint32_t src_ip)
+{
+    return a->proto == 6 ? tcp_frame(buf, src_mac, a->dst_mac, src_ip,
+                                     a->dst_ip, 40000, 22, TCP_SYN)
+                         : udp_frame(buf, src_mac, a->dst_mac, src_ip,
+                                     a->dst_ip, 5000, 6000);
+}
+
+/* Asserts that the one event waiting says db's ingress policy refused
+ * a frame of protocol 'proto'. */
+static void
+expect_db_deny_event(uint8_t proto)
+{
+    struct events ev;
+
+    events_read(&ev);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.e[0].action, POLICY_DENY);
+    assert_int_equal(ev.e[0].direction, POLICY_INGRESS);
+    assert_int_equal(ev.e[0].ifindex, port(FX_P2)->ifindex);
+    assert_int_equal(ev.e[0].proto, proto);
+}
+
+/* A flooded IP frame meets each receiver's policy: db refuses the
+ * attacker's copy (dropped, counted on db, logged), while web, whose
+ * ingress no group governs, gets its own, and so do the other hosts.
+ * Nothing is tracked. */
+static void
+test_flood_meets_each_receivers_policy(void **state)
+{
+    int p1_fd = capture("p1vm"), p2_fd = capture("p2vm");
+    uint8_t frame[CRAFT_MAX_FRAME];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++) {
+        const struct attack *a = &attacks[i];
+        uint64_t before = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
+        size_t len =
+            attack_frame(frame, a, port(FX_TAP)->mac, port(FX_TAP)->ip4);
+
+        print_message("%s\n", a->what);
+        run_port(FX_TAP, frame, len);
+        assert_int_equal(res.verdict, TC_ACT_STOLEN);
+        assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY),
+                         before + 1);
+        assert_false(arrives(p2_fd, frame, len));
+        assert_true(arrives(p1_fd, frame, len));
+        expect_db_deny_event(a->proto);
+    }
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+    close(p1_fd);
+    close(p2_fd);
+}
+
+/* The same frames from another host, by VXLAN: db refuses them whatever
+ * group the sender claims but web's, whose UDP to port 6000 it allows. */
+static void
+test_flood_from_underlay_meets_policy(void **state)
+{
+    int p2_fd = capture("p2vm");
+    uint8_t inner[CRAFT_MAX_FRAME], frame[CRAFT_MAX_FRAME];
+    size_t ilen, len;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++) {
+        const struct attack *a = &attacks[i];
+        uint64_t before = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
+
+        for (int group = 0; group < 2; group++) {
+            print_message("%s, from another host, group %d\n", a->what,
+                          group ? OTHER_GROUP : 0);
+            ilen = attack_frame(inner, a, fx_remote_mac, FX_REMOTE_IP);
+            len = vxlan_from(frame, FX_VTEP_REMOTE, group ? OTHER_GROUP : 0,
+                             inner, ilen);
+            run_uplink(frame, len);
+            assert_int_equal(res.verdict, TC_ACT_STOLEN);
+            assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY),
+                             before + 1 + group);
+            assert_false(arrives(p2_fd, inner, ilen));
+            expect_db_deny_event(a->proto);
+        }
+    }
+
+    ilen = udp_frame(inner, fx_remote_mac, bcast_mac, FX_REMOTE_IP,
+                     SUBNET_BCAST, 5000, 6000);
+    len = vxlan_from(frame, FX_VTEP_REMOTE, WEB, inner, ilen);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_STOLEN);
+    assert_true(arrives(p2_fd, inner, ilen));
+    assert_int_equal(rule_hits(RULE_DB_UDP6), 1);
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+    close(p2_fd);
+}
+
+/* A broadcast that the receiver's policy allows gets there, but opens
+ * nothing: the unicast reply is judged as a connection of its own, and db
+ * may send nothing.  (A unicast request would have let it through.) */
+static void
+test_broadcast_opens_no_hole(void **state)
+{
+    int p2_fd = capture("p2vm");
+    uint8_t frame[CRAFT_MAX_FRAME];
+    size_t len;
+
+    (void) state;
+    set_policy(WEB, POLICY_EGRESS, 17, 0, POLICY_PEER_ANY,
+               POLICY_MATCH_ANY_PORT, RULE_WEB_UDP, POLICY_ALLOW, 0);
+    len = udp_frame(frame, port(FX_P1)->mac, bcast_mac, port(FX_P1)->ip4,
+                    SUBNET_BCAST, 5000, 6000);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_STOLEN);
+    assert_true(arrives(p2_fd, frame, len));
+    assert_int_equal(rule_hits(RULE_DB_UDP6), 1);
+    assert_int_equal(table_count(DP_CONNTRACK), 0);
+
+    len = udp_frame(frame, port(FX_P2)->mac, port(FX_P1)->mac,
+                    port(FX_P2)->ip4, port(FX_P1)->ip4, 6000, 5000);
+    expect_denied(FX_P2, frame, len, FX_P2);
+
+    /* The same request as unicast opens a connection for its reply. */
+    len = udp_frame(frame, port(FX_P1)->mac, port(FX_P2)->mac,
+                    port(FX_P1)->ip4, port(FX_P2)->ip4, 5000, 6000);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    len = udp_frame(frame, port(FX_P2)->mac, port(FX_P1)->mac,
+                    port(FX_P2)->ip4, port(FX_P1)->ip4, 6000, 5000);
+    run_port(FX_P2, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    close(p2_fd);
+}
+
+/* Conntrack carries a packet only to the port it is addressed to: a
+ * connection that web's policy let the attacker open to the subnet
+ * broadcast, or to web itself, does not carry the same packet into db
+ * when the attacker puts db's MAC on it. */
+static void
+test_connection_not_reused_across_receivers(void **state)
+{
+    static const uint32_t dsts[] = {SUBNET_BCAST, CRAFT_IP4(10, 0, 0, 1)};
+    uint8_t frame[CRAFT_MAX_FRAME];
+    size_t len;
+
+    (void) state;
+    for (size_t i = 0; i < 2; i++) {
+        len = udp_frame(frame, port(FX_TAP)->mac, port(FX_P1)->mac,
+                        port(FX_TAP)->ip4, dsts[i], 5000, 6000);
+        run_port(FX_TAP, frame, len);
+        assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+        len = udp_frame(frame, port(FX_TAP)->mac, port(FX_P2)->mac,
+                        port(FX_TAP)->ip4, dsts[i], 5000, 6000);
+        expect_denied(FX_TAP, frame, len, FX_P2);
+    }
+    /* Only the packet addressed to web itself was tracked. */
+    assert_int_equal(table_count(DP_CONNTRACK), 1);
+}
+
+/* A trace of a flooded frame gives the verdict of the fast path: that of
+ * the port owning the destination address, here db's deny, and sends no
+ * copy anywhere. */
+static void
+test_flood_trace_gives_real_verdict(void **state)
+{
+    static struct dp_trace_result tr;
+    int p1_fd = capture("p1vm"), p2_fd = capture("p2vm");
+    uint8_t frame[CRAFT_MAX_FRAME];
+    struct events ev;
+    size_t len;
+
+    (void) state;
+    len = udp_frame(frame, port(FX_TAP)->mac, bcast_mac, port(FX_TAP)->ip4,
+                    port(FX_P2)->ip4, 5000, 6000);
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_TAP)->ifindex, frame, len, &tr),
+        0);
+    assert_true(tr.fw_ran);
+    assert_int_equal(tr.fw_action, POLICY_DENY);
+    assert_int_equal(tr.fw_reason, POLICY_BY_DEFAULT_DENY);
+    assert_int_equal(tr.fw_direction, POLICY_INGRESS);
+    assert_int_equal(tr.drop_reason, DP_DROP_FW_DENY);
+    assert_false(arrives(p1_fd, frame, len));
+    assert_false(arrives(p2_fd, frame, len));
+
+    set_policy(WEB, POLICY_EGRESS, 17, 0, POLICY_PEER_ANY,
+               POLICY_MATCH_ANY_PORT, RULE_WEB_UDP, POLICY_ALLOW, 0);
+    len = udp_frame(frame, port(FX_P1)->mac, bcast_mac, port(FX_P1)->ip4,
+                    port(FX_P2)->ip4, 5000, 6000);
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_P1)->ifindex, frame, len, &tr),
+        0);
+    assert_int_equal(tr.tc_action, TC_ACT_STOLEN);
+    assert_true(tr.fw_ran);
+    assert_int_equal(tr.fw_action, POLICY_ALLOW);
+    assert_int_equal(tr.fw_rule, RULE_DB_UDP6);
+    assert_int_equal(tr.drop_reason, -1);
+    assert_false(arrives(p2_fd, frame, len));
+    assert_int_equal(rule_hits(RULE_DB_UDP6), 0);
+    events_read(&ev);
+    assert_int_equal(ev.n, 0);
+    close(p1_fd);
+    close(p2_fd);
+}
+
+/* IPv6 multicast meets the policy too, while the neighbour discovery that
+ * db needs still reaches it. */
+static void
+test_ipv6_multicast_meets_policy(void **state)
+{
+    static const uint8_t ll4[16] = {0xfe, 0x80, [15] = 4};
+    static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+    static const uint8_t solicited[16] = {0xff, 0x02, [11] = 1, 0xff, 0, 0, 2};
+    int p2_fd = capture("p2vm");
+    uint64_t before = drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY);
+    uint8_t frame[CRAFT_MAX_FRAME], *icmp;
+    size_t len;
+
+    (void) state;
+    len = craft_ipv6_udp_frame(frame, mcast6_mac, port(FX_TAP)->mac, ll4,
+                               all_nodes, 16);
+    craft_put16(frame + CRAFT_ETH_LEN + CRAFT_IPV6_LEN + 2, 6000);
+    run_port(FX_TAP, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_STOLEN);
+    assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY), before + 1);
+    assert_false(arrives(p2_fd, frame, len));
+    expect_db_deny_event(17);
+
+    len = craft_eth(frame, mcast6_mac, port(FX_TAP)->mac, 0x86dd);
+    len += craft_ipv6_hdr(frame + len, ll4, solicited, 58, 32);
+    icmp = frame + len;
+    memset(icmp, 0, 32);
+    icmp[0] = 135;
+    memcpy(icmp + 8, db6, 16);
+    icmp[24] = 1;
+    icmp[25] = 1;
+    memcpy(icmp + 26, port(FX_TAP)->mac, 6);
+    len += 32;
+    run_port(FX_TAP, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_STOLEN);
+    assert_true(arrives(p2_fd, frame, len));
+    assert_int_equal(drops(port(FX_P2)->ifindex, DP_DROP_FW_DENY), before + 1);
+    close(p2_fd);
+}
+
+/* Empties slot 'stage' of the stage table and returns the id of the
+ * program that was there. */
+static uint32_t
+stage_remove(uint32_t stage)
+{
+    char *path = NULL;
+    uint32_t id;
+    int fd;
+
+    assert_true(asprintf(&path, "%s/fab_fw_stages", fx.pin_dir) > 0);
+    fd = bpf_obj_get(path);
+    free(path);
+    assert_true(fd >= 0);
+    assert_int_equal(bpf_map_lookup_elem(fd, &stage, &id), 0);
+    assert_int_equal(bpf_map_delete_elem(fd, &stage), 0);
+    close(fd);
+    return id;
+}
+
+/* Puts the program of id 'id' back into slot 'stage'. */
+static void
+stage_restore(uint32_t stage, uint32_t id)
+{
+    char *path = NULL;
+    int fd, prog = bpf_prog_get_fd_by_id(id);
+
+    assert_true(asprintf(&path, "%s/fab_fw_stages", fx.pin_dir) > 0);
+    fd = bpf_obj_get(path);
+    free(path);
+    assert_true(fd >= 0 && prog >= 0);
+    assert_int_equal(bpf_map_update_elem(fd, &stage, &prog, BPF_ANY), 0);
+    close(prog);
+    close(fd);
+}
+
+/* A stage missing from the stage table (a half-loaded datapath) lets
+ * nothing past it, and says so with a drop reason of its own. */
+static void
+test_missing_stage_counted(void **state)
+{
+    uint8_t frame[CRAFT_MAX_FRAME];
+    uint64_t before = drops(port(FX_P1)->ifindex, DP_DROP_NO_STAGE);
+    uint32_t id;
+    size_t len;
+
+    (void) state;
+    id = stage_remove(FAB_STAGE_PORT_FIREWALL);
+    len = tcp_between(frame, FX_P1, FX_P2, 40000, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    stage_restore(FAB_STAGE_PORT_FIREWALL, id);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_NO_STAGE),
+                     before + 1);
+
+    id = stage_remove(FAB_STAGE_PORT_FLOOD);
+    len = udp_frame(frame, port(FX_P1)->mac, bcast_mac, port(FX_P1)->ip4,
+                    SUBNET_BCAST, 5000, 6000);
+    run_port(FX_P1, frame, len);
+    stage_restore(FAB_STAGE_PORT_FLOOD, id);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+    assert_int_equal(drops(port(FX_P1)->ifindex, DP_DROP_NO_STAGE),
+                     before + 2);
+}
+
 static int
 group_setup(void **state)
 {
@@ -1094,6 +1471,13 @@ main(void)
         T(test_conntrack_port_limit),
         T(test_expired_entry_is_a_miss),
         T(test_ipv6_connection_and_nd),
+        T(test_flood_meets_each_receivers_policy),
+        T(test_flood_from_underlay_meets_policy),
+        T(test_broadcast_opens_no_hole),
+        T(test_connection_not_reused_across_receivers),
+        T(test_flood_trace_gives_real_verdict),
+        T(test_ipv6_multicast_meets_policy),
+        T(test_missing_stage_counted),
     };
 #undef T
 

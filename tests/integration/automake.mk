@@ -30,3 +30,5 @@ TESTS += tests/integration/partial-apply.sh
 EXTRA_DIST += tests/integration/partial-apply.sh
 TESTS += tests/integration/external-vtep.sh
 EXTRA_DIST += tests/integration/external-vtep.sh
+TESTS += tests/integration/firewall-broadcast.sh
+EXTRA_DIST += tests/integration/firewall-broadcast.sh
