@@ -9,6 +9,8 @@ agent_fabric_agent_SOURCES = \
 	agent/core.h \
 	agent/firewall.c \
 	agent/firewall.h \
+	agent/flowagg.c \
+	agent/flowagg.h \
 	agent/flowlog.c \
 	agent/flowlog.h \
 	agent/http-client.c \

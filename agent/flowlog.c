@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "agent/core.h"
+#include "agent/flowagg.h"
 #include "agent/http-client.h"
 #include "agent/reconcile.h"
 #include "utils/log.h"
@@ -35,11 +36,12 @@ struct flowlog {
     struct dp_flow_events *events; /* The fast path's events. */
 
     /* The reader thread's own. */
-    char *path;       /* The local log, or NULL. */
-    FILE *file;       /* It, open for appending, or NULL. */
-    uint64_t size;    /* Bytes in it. */
-    int file_error;   /* Last error writing it, as logged. */
-    pthread_t reader; /* Reads events, writes the file. */
+    struct flowagg *agg; /* Aggregates and rate limits events. */
+    char *path;          /* The local log, or NULL. */
+    FILE *file;          /* It, open for appending, or NULL. */
+    uint64_t size;       /* Bytes in it. */
+    int file_error;      /* Last error writing it, as logged. */
+    pthread_t reader;    /* Reads events, writes the file. */
 
     /* The sender thread's own (controller mode). */
     char *host;               /* This host's name. */
@@ -207,24 +209,53 @@ flowlog_rotate(struct flowlog *fl)
     flowlog_open_file(fl);
 }
 
-/* dp_flow_events_poll() callback: one event. */
-static void
-flowlog_event(const struct dp_flow_event *ev, void *fl_)
+/* Returns CLOCK_MONOTONIC 'mono_ns' on the wall clock. */
+static uint64_t
+wall_time(uint64_t mono_ns)
 {
-    struct flowlog *fl = fl_;
     struct timespec mono, real;
-    uint64_t mono_ns, real_ns, wall_ns;
-    char *port, *network;
-    json_t *record;
+    uint64_t now_mono, now_real;
 
     clock_gettime(CLOCK_MONOTONIC, &mono);
     clock_gettime(CLOCK_REALTIME, &real);
-    mono_ns = (uint64_t) mono.tv_sec * 1000000000ULL + mono.tv_nsec;
-    real_ns = (uint64_t) real.tv_sec * 1000000000ULL + real.tv_nsec;
-    wall_ns = real_ns - (mono_ns > ev->time_ns ? mono_ns - ev->time_ns : 0);
+    now_mono = (uint64_t) mono.tv_sec * 1000000000ULL + mono.tv_nsec;
+    now_real = (uint64_t) real.tv_sec * 1000000000ULL + real.tv_nsec;
+    return now_real - (now_mono > mono_ns ? now_mono - mono_ns : 0);
+}
+
+static uint64_t
+now_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* flowagg emit callback: one record, to the file and the backlog. */
+static void
+flowlog_emit(const struct flowagg_record *agg, void *fl_)
+{
+    struct flowlog *fl = fl_;
+    const struct dp_flow_event *ev = agg->ev;
+    char *port, *network;
+    json_t *record;
 
     core_flow_names(fl->core, ev->ifindex, ev->vni, &port, &network);
-    record = flowlog_record(ev, port, network, wall_ns);
+    record = flowlog_record(ev, port, network, wall_time(ev->time_ns));
+    if (agg->count > 1) {
+        char last[32];
+
+        flowlog_format_time(wall_time(agg->last_ns), last);
+        /* The API takes 32 bits; more in one window is unlikely. */
+        json_object_set_new(record, "count",
+                            json_integer(MIN(agg->count, UINT32_MAX)));
+        json_object_set_new(record, "last_time", json_string(last));
+    }
+    if (agg->suppressed) {
+        json_object_set_new(record, "suppressed",
+                            json_integer(MIN(agg->suppressed, UINT32_MAX)));
+    }
 
     if (fl->file) {
         char *line = json_dumps(record, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -245,7 +276,6 @@ flowlog_event(const struct dp_flow_event *ev, void *fl_)
     }
 
     pthread_mutex_lock(&fl->mutex);
-    fl->stats.events++;
     /* The controller refuses a batch with a record that names no port or
      * network (one whose port went away meanwhile): those stay local. */
     if (fl->http && port && network) {
@@ -260,6 +290,18 @@ flowlog_event(const struct dp_flow_event *ev, void *fl_)
     json_decref(record);
     free(port);
     free(network);
+}
+
+/* dp_flow_events_poll() callback: one event. */
+static void
+flowlog_event(const struct dp_flow_event *ev, void *fl_)
+{
+    struct flowlog *fl = fl_;
+
+    pthread_mutex_lock(&fl->mutex);
+    fl->stats.events++;
+    pthread_mutex_unlock(&fl->mutex);
+    flowagg_event(fl->agg, ev);
 }
 
 static bool
@@ -286,6 +328,7 @@ flowlog_reader(void *fl_)
             LOG_ERR("flow events: %s; flow logging stops", strerror(error));
             break;
         }
+        flowagg_flush(fl->agg, now_mono_ns(), false);
         if (fl->file) {
             fflush(fl->file);
             flowlog_rotate(fl);
@@ -294,6 +337,8 @@ flowlog_reader(void *fl_)
             flowlog_open_file(fl);
         }
     }
+    /* What is counted but not reported yet goes out now. */
+    flowagg_flush(fl->agg, now_mono_ns(), true);
     if (fl->file) {
         fclose(fl->file);
         fl->file = NULL;
@@ -464,6 +509,7 @@ static void
 flowlog_destroy(struct flowlog *fl)
 {
     dp_flow_events_close(fl->events);
+    flowagg_destroy(fl->agg);
     http_client_destroy(fl->http);
     json_decref(fl->backlog);
     pthread_mutex_destroy(&fl->mutex);
@@ -486,6 +532,7 @@ flowlog_start(const struct flowlog_config *cfg, struct dp *dp,
     fl->core = core;
     fl->path = cfg->path ? xstrdup(cfg->path) : NULL;
     fl->backlog = json_array();
+    fl->agg = flowagg_create(&(struct flowagg_config){0}, flowlog_emit, fl);
     pthread_mutex_init(&fl->mutex, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -45,6 +45,17 @@ tests_agent_test_firewall_SOURCES = \
 tests_agent_test_firewall_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
 tests_agent_test_firewall_LDADD = $(DATAPATH_LIBS) $(AGENT_TEST_LIBS)
 
+# Flow events aggregated and rate limited per port before they become
+# records: floods of one flow, scans, a full table.
+check_PROGRAMS += tests/agent/test-flowagg
+TESTS += tests/agent/test-flowagg
+tests_agent_test_flowagg_SOURCES = \
+	tests/agent/test-flowagg.c \
+	agent/flowagg.c \
+	agent/flowagg.h
+tests_agent_test_flowagg_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
+tests_agent_test_flowagg_LDADD = $(AGENT_TEST_LIBS)
+
 # Controller mode without a controller: applying delta answers to a
 # document, the configuration file, the retry backoff, the metrics text.
 check_PROGRAMS += tests/agent/test-watch
@@ -57,6 +68,8 @@ tests_agent_test_watch_SOURCES = \
 	agent/core.h \
 	agent/firewall.c \
 	agent/firewall.h \
+	agent/flowagg.c \
+	agent/flowagg.h \
 	agent/flowlog.c \
 	agent/flowlog.h \
 	agent/http-client.c \

@@ -248,4 +248,37 @@ trace=$(fabctl -o json trace --from vma1 --to "$DB_B" --proto tcp --dport 5432)
 trace=$(fabctl -o json trace --from vma1 --to "$DB_B" --proto tcp --dport 22)
 [ "$(jq -r .verdict <<<"$trace")" = deny ] || fail "trace to 22: $trace"
 fabctl trace --from vma1 --to "$DB_B" --proto tcp --dport 22
+
+say "floods of denials: one flow is one record with a count; a scan is rate limited"
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
+# A scan: 1000 UDP ports of vmB1 from vmB2 (in no group), each a new flow,
+# then a flood of one flow: 2000 datagrams through one UDP socket.
+in_ns vmB2 bash -c "for p in \$(seq 2000 2999); do
+    echo x >/dev/udp/$DB_B/\$p; done" 2>/dev/null || true
+in_ns vmB2 bash -c "exec 3>/dev/udp/$DB_B/9; for i in \$(seq 2000); do
+    echo x >&3; done" 2>/dev/null || true
+# The flood's repeats are reported when the agent's 5 s window ends.
+for _ in $(seq 30); do
+    records=$(fabctl -o json flowlog --port vmb1 --verdict deny \
+        --since "$since" --limit 1000)
+    flood=$(jq '[.[] | select(.dst_port == 9)]' <<<"$records")
+    [ "$(jq '[.[] | .count] | add // 0' <<<"$flood")" -gt 1 ] && break
+    sleep 0.5
+done
+n_flood=$(jq length <<<"$flood")
+flood_count=$(jq '[.[] | .count] | add // 0' <<<"$flood")
+n_scan=$(jq '[.[] | select(.dst_port >= 2000 and .dst_port <= 2999)] | length' \
+    <<<"$records")
+suppressed=$(jq '[.[] | .suppressed // 0] | add // 0' <<<"$records")
+echo "  flood of one flow: $flood_count denials in $n_flood record(s);" \
+    "scan of 1000 ports: $n_scan records, $suppressed denials suppressed"
+[ "$flood_count" -ge 1000 ] && [ "$n_flood" -le 3 ] \
+    || fail "the flood of one flow: $flood_count denials in $n_flood records"
+# The port's bucket holds 100 records and refills at 20 a second.
+[ "$n_scan" -ge 20 ] && [ "$n_scan" -lt 300 ] \
+    || fail "a scan of 1000 ports gave $n_scan records, not 20..299"
+[ $((n_scan + suppressed)) -ge 900 ] \
+    || fail "the scan's suppressed records are not counted: $suppressed"
+fabctl flowlog --port vmb1 --verdict deny --since "$since" --limit 3
 say "ok"
