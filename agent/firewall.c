@@ -708,101 +708,133 @@ view_cidr_identity(const struct fw_view *view, uint32_t vni, uint8_t family,
     return best;
 }
 
-/* One endpoint of a connection, as the policy sees it. */
-struct fw_endpoint {
-    const struct fw_local *local; /* Its local port, or NULL. */
-    uint16_t peer_identity;       /* Its identity as a peer. */
-};
-
-/* Resolves the endpoint 'addr' of a connection on 'vni' of 'family' into
- * 'ep'; 'recorded' is the identity the fast path saw for it when it made
- * the entry, which is all there is for a remote endpoint without a
- * binding (an IPv6 one, say: the identity came in VXLAN-GBP). */
-static void
-resolve_endpoint(const struct fw_view *view, uint32_t vni, uint8_t family,
+/* Returns the identity that the endpoint at 'addr' ('family' 4 or 6) on
+ * 'vni' carries, as the fast path would see it in its frames: a local
+ * port's own; a remote IPv4 endpoint's binding's (what its host sends in
+ * VXLAN-GBP); else 'recorded', what the fast path saw when it made the
+ * entry, unless that is a CIDR identity, which no frame carries and which
+ * is looked up afresh.  Stores the local port, or NULL, in '*local'. */
+static uint16_t
+carried_identity(const struct fw_view *view, uint32_t vni, uint8_t family,
                  const uint8_t *addr, uint16_t recorded,
-                 struct fw_endpoint *ep)
+                 const struct fw_local **local)
 {
     int identity = -1;
 
-    ep->local = view_find_local(view, vni, family, addr);
-    if (ep->local) {
-        identity = ep->local->identity;
-    } else if (family == 4) {
+    *local = view_find_local(view, vni, family, addr);
+    if (*local) {
+        return (*local)->identity;
+    }
+    if (family == 4) {
         identity = view_binding_identity(view, vni, addr);
     }
-    if (identity < 0) {
-        identity = recorded;
+    if (identity >= 0) {
+        return identity;
     }
-    ep->peer_identity =
-        identity ? identity : view_cidr_identity(view, vni, family, addr);
+    return recorded < DP_CIDR_IDENTITY_MIN ? recorded : 0;
 }
 
-/* Verdicts already asked for in one revalidation, so that the many
+/* Policy entries already looked up in one revalidation, so that the many
  * connections that share a group, port and peer cost the datapath's
  * policy table one round of lookups, not one each.  Direct-mapped: a
- * collision only costs the lookups again. */
-#define FW_VERDICT_CACHE_SIZE 4096 /* A power of 2. */
+ * collision only costs the lookup again. */
+#define FW_LOOKUP_CACHE_SIZE 4096 /* A power of 2. */
 
-struct fw_verdict_slot {
-    struct policy_key key; /* Group, direction, protocol, port and peer
-                            * asked about ('match' zero). */
-    uint32_t flags;        /* The asking port's DP_PORT_FW_* flags. */
-    uint8_t action;        /* The verdict, POLICY_NONE for an empty slot. */
+struct fw_lookup_slot {
+    struct policy_key key;     /* The key looked up. */
+    struct policy_value value; /* Its entry; action POLICY_NONE for none. */
+    bool used;                 /* Whether the slot holds a lookup. */
+};
+
+/* The context of policy_side_decide()'s accessors in a revalidation. */
+struct fw_judge {
+    struct dp *dp;                /* The datapath. */
+    const struct fw_view *view;   /* What it says about endpoints. */
+    struct fw_lookup_slot *cache; /* Lookups of this revalidation. */
 };
 
 static uint32_t
-verdict_hash(const struct fw_verdict_slot *slot)
+lookup_hash(const struct policy_key *key)
 {
-    const uint8_t *p = (const uint8_t *) &slot->key;
-    uint32_t hash = 2166136261u ^ slot->flags;
+    const uint8_t *p = (const uint8_t *) key;
+    uint32_t hash = 2166136261u;
 
-    for (size_t i = 0; i < sizeof slot->key; i++) {
+    for (size_t i = 0; i < sizeof *key; i++) {
         hash = (hash ^ p[i]) * 16777619u;
     }
-    return hash & (FW_VERDICT_CACHE_SIZE - 1);
+    return hash & (FW_LOOKUP_CACHE_SIZE - 1);
 }
 
-/* Asks the policy of 'dp' about a connection of IP protocol 'proto' to
- * port (or ICMP type) 'port' that local endpoint 'local' sends
- * ('direction' POLICY_EGRESS) or receives (POLICY_INGRESS), with a peer of
- * identity 'peer', unless 'cache' knows the answer.  Returns the verdict's
- * action. */
-static int
-ask_policy(struct dp *dp, struct fw_verdict_slot *cache,
-           const struct fw_local *local, uint8_t direction, uint8_t proto,
-           uint16_t port, uint16_t peer)
+/* policy_lookup_fn over DP_POLICIES, through the cache. */
+static bool
+judge_lookup(void *judge_, const struct policy_key *key,
+             struct policy_value *value)
 {
-    struct policy_key keys[POLICY_LOOKUPS_MAX];
-    struct policy_value results[POLICY_LOOKUPS_MAX];
-    uint32_t governs =
-        direction == POLICY_EGRESS ? DP_PORT_FW_EGRESS : DP_PORT_FW_INGRESS;
-    struct fw_verdict_slot probe, *slot;
-    struct policy_verdict v;
-    int n;
+    struct fw_judge *judge = judge_;
+    struct fw_lookup_slot *slot = &judge->cache[lookup_hash(key)];
 
-    memset(&probe, 0, sizeof probe);
-    policy_key_set(&probe.key, 0, local->identity, direction, proto, port,
-                   peer, 0);
-    probe.flags = local->flags & DP_PORT_FW_ANY;
-    slot = &cache[verdict_hash(&probe)];
-    if (slot->action != POLICY_NONE && slot->flags == probe.flags
-        && !memcmp(&slot->key, &probe.key, sizeof probe.key)) {
-        return slot->action;
-    }
-
-    n = policy_keys_build(local->identity, direction, proto, port, peer, keys);
-    for (int i = 0; i < n; i++) {
-        if (dp_table_get(dp, DP_POLICIES, &keys[i], &results[i])) {
-            memset(&results[i], 0, sizeof results[i]);
+    if (!slot->used || memcmp(&slot->key, key, sizeof *key)) {
+        slot->used = true;
+        slot->key = *key;
+        if (dp_table_get(judge->dp, DP_POLICIES, key, &slot->value)) {
+            memset(&slot->value, 0, sizeof slot->value);
         }
     }
-    v = policy_decide(results, n, (local->flags & governs) != 0,
-                      local->flags & DP_PORT_FW_DEFAULT_DENY ? POLICY_DENY
-                                                             : POLICY_ALLOW);
-    *slot = probe;
-    slot->action = v.action;
-    return v.action;
+    *value = slot->value;
+    return slot->value.action != POLICY_NONE;
+}
+
+/* policy_peer_fn over DP_BINDINGS. */
+static uint16_t
+judge_binding(void *judge_, uint32_t vni, uint8_t family, const uint8_t *addr)
+{
+    const struct fw_judge *judge = judge_;
+    int identity = view_binding_identity(judge->view, vni, addr);
+
+    (void) family;
+    return identity > 0 ? identity : 0;
+}
+
+/* policy_peer_fn over DP_POLICY_CIDRS. */
+static uint16_t
+judge_cidr(void *judge_, uint32_t vni, uint8_t family, const uint8_t *addr)
+{
+    const struct fw_judge *judge = judge_;
+
+    return view_cidr_identity(judge->view, vni, family, addr);
+}
+
+/* Asks the policy of local endpoint 'local' about connection 'key' that it
+ * opens ('direction' POLICY_EGRESS) or receives (POLICY_INGRESS), to or
+ * from the peer at 'peer_addr' that carries identity 'peer_carried', on
+ * port (or ICMP type) 'port': policy_side_decide(), as the fast path asked
+ * for the connection's first packet.  Returns the verdict's action. */
+static int
+ask_policy(struct fw_judge *judge, const struct fw_local *local,
+           const struct ct_key *key, uint8_t direction, uint16_t port,
+           const uint8_t *peer_addr, uint16_t peer_carried)
+{
+    uint32_t governs =
+        direction == POLICY_EGRESS ? DP_PORT_FW_EGRESS : DP_PORT_FW_INGRESS;
+    struct policy_key keys[POLICY_LOOKUPS_MAX];
+    struct policy_value results[POLICY_LOOKUPS_MAX];
+    struct policy_side_result r;
+    struct policy_side side = {
+        .vni = key->vni,
+        .group = local->identity,
+        .peer_carried = peer_carried,
+        .direction = direction,
+        .proto = key->proto,
+        .port = port,
+        .governed = (local->flags & governs) != 0,
+        .default_deny = (local->flags & DP_PORT_FW_DEFAULT_DENY) != 0,
+        .family = key->family,
+    };
+
+    memcpy(side.peer_addr, peer_addr, sizeof side.peer_addr);
+    policy_side_decide(&side, keys, results, judge_lookup, judge_binding,
+                       judge_cidr, judge, &r);
+    return r.v.action;
 }
 
 /* Returns the port (or ICMP type) the policy judged the connection 'key'
@@ -825,31 +857,32 @@ policy_port(const struct ct_key *key, __be16 resp_port)
     }
 }
 
-/* Whether the policy of 'dp' denies now the connection 'key' with 'ct'. */
+/* Whether the policy of the datapath of 'judge' denies now the connection
+ * 'key' with 'ct'. */
 static bool
-ct_denied(struct dp *dp, const struct fw_view *view,
-          struct fw_verdict_slot *cache, const struct ct_key *key,
+ct_denied(struct fw_judge *judge, const struct ct_key *key,
           const struct dp_ct *ct)
 {
     bool ab = ct->ct.orig_key_dir == CT_KEY_DIR_AB;
     const uint8_t *orig_addr = ab ? key->addr_a : key->addr_b;
     const uint8_t *resp_addr = ab ? key->addr_b : key->addr_a;
     uint16_t port = policy_port(key, ab ? key->port_b : key->port_a);
-    struct fw_endpoint orig, resp;
+    const struct fw_local *orig, *resp;
+    uint16_t orig_id, resp_id;
 
-    resolve_endpoint(view, key->vni, key->family, orig_addr,
-                     ct->orig_src_identity, &orig);
-    resolve_endpoint(view, key->vni, key->family, resp_addr,
-                     ct->orig_dst_identity, &resp);
-    if (orig.local && (orig.local->flags & DP_PORT_FW_ANY)
-        && ask_policy(dp, cache, orig.local, POLICY_EGRESS, key->proto, port,
-                      resp.peer_identity)
+    orig_id = carried_identity(judge->view, key->vni, key->family, orig_addr,
+                               ct->orig_src_identity, &orig);
+    resp_id = carried_identity(judge->view, key->vni, key->family, resp_addr,
+                               ct->orig_dst_identity, &resp);
+    if (orig && (orig->flags & DP_PORT_FW_ANY)
+        && ask_policy(judge, orig, key, POLICY_EGRESS, port, resp_addr,
+                      resp ? resp_id : 0)
                == POLICY_DENY) {
         return true;
     }
-    return resp.local && (resp.local->flags & DP_PORT_FW_ANY)
-           && ask_policy(dp, cache, resp.local, POLICY_INGRESS, key->proto,
-                         port, orig.peer_identity)
+    return resp && (resp->flags & DP_PORT_FW_ANY)
+           && ask_policy(judge, resp, key, POLICY_INGRESS, port, orig_addr,
+                         orig_id)
                   == POLICY_DENY;
 }
 
@@ -868,9 +901,7 @@ struct fw_ct_candidate {
 
 /* Keys of conntrack entries to delete. */
 struct fw_ct_walk {
-    struct dp *dp;                 /* The datapath. */
-    const struct fw_view *view;    /* What it says about endpoints. */
-    struct fw_verdict_slot *cache; /* Verdicts of this walk. */
+    struct fw_judge judge;         /* Asks the policy of the datapath. */
     uint64_t now_ns;               /* Now. */
     struct ct_key *doomed;         /* Entries to delete. */
     size_t n_doomed;               /* Number of 'doomed'. */
@@ -987,7 +1018,7 @@ walk_entry(const void *key, const void *value, void *walk_)
     if (ct_entry_expired(&ct->ct, walk->now_ns)) {
         walk->stats->expired++;
         walk_doom(walk, key);
-    } else if (ct_denied(walk->dp, walk->view, walk->cache, key, ct)) {
+    } else if (ct_denied(&walk->judge, key, ct)) {
         walk->stats->denied++;
         walk_doom(walk, key);
     } else {
@@ -1000,15 +1031,16 @@ walk_entry(const void *key, const void *value, void *walk_)
 int
 fw_revalidate(struct dp *dp, uint64_t now_ns, struct fw_ct_stats *stats)
 {
-    struct fw_ct_walk walk = {.dp = dp, .now_ns = now_ns, .stats = stats};
+    struct fw_ct_walk walk = {.now_ns = now_ns, .stats = stats};
     struct fw_view view;
     int error;
 
     memset(stats, 0, sizeof *stats);
-    walk.cache = xcalloc(FW_VERDICT_CACHE_SIZE, sizeof *walk.cache);
+    walk.judge.dp = dp;
+    walk.judge.cache = xcalloc(FW_LOOKUP_CACHE_SIZE, sizeof *walk.judge.cache);
     error = view_read(dp, &view);
     if (!error) {
-        walk.view = &view;
+        walk.judge.view = &view;
         error = dp_table_dump(dp, DP_CONNTRACK, walk_entry, &walk);
     }
     if (!error) {
@@ -1030,7 +1062,7 @@ fw_revalidate(struct dp *dp, uint64_t now_ns, struct fw_ct_stats *stats)
     free(walk.doomed);
     free(walk.owners);
     free(walk.cands);
-    free(walk.cache);
+    free(walk.judge.cache);
     view_destroy(&view);
     return error;
 }

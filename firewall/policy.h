@@ -277,6 +277,110 @@ policy_cidr_key_build(struct policy_cidr_key *key, __u32 vni, __u8 family,
     }
 }
 
+/* One side of a new connection as the policy of its local endpoint sees
+ * it.  The backend fills it from what it knows of the frame (or, when it
+ * revalidates, of the connection). */
+struct policy_side {
+    __u32 vni;          /* The connection's virtual network. */
+    __u16 group;        /* The local endpoint's identity. */
+    __u16 peer_carried; /* The peer's identity as its frames carry it: its
+                         * local port's, or the VXLAN-GBP group; 0 if
+                         * none is known. */
+    __u8 direction;     /* POLICY_EGRESS: the local endpoint opens the
+                         * connection; POLICY_INGRESS: the peer does. */
+    __u8 proto;         /* IP protocol. */
+    __u16 port;         /* Port or ICMP type: policy_port_from_info(). */
+    __u8 governed;      /* The endpoint's groups govern 'direction'. */
+    __u8 default_deny;  /* If not, its network's default is deny. */
+    __u8 family;        /* 4 or 6, of 'peer_addr'. */
+    __u8 peer_external; /* The peer is behind an external VTEP, which may
+                         * claim any address: only its CIDR says who it
+                         * is, never a binding. */
+    __u8 peer_addr[16]; /* The peer's address; IPv4 in the first four
+                         * bytes. */
+};
+
+/* What policy_side_decide() decided. */
+struct policy_side_result {
+    struct policy_verdict v; /* Action, reason, rule. */
+    __u16 peer;              /* The peer's identity, as the policy saw it. */
+    __u8 log;                /* The deciding entry has POLICY_F_LOG. */
+    __u8 pad;                /* Zero. */
+};
+
+/* The backend's accessors to its tables, for policy_side_decide(); 'ctx'
+ * is the backend's own.  A lookup of the policy table stores the entry of
+ * 'key' in '*value' and returns true, or returns false on a miss.  A peer
+ * lookup returns the identity of address 'addr' ('family' 4 or 6) on
+ * 'vni': the binding lookup that of the endpoint owning the address (0 if
+ * there is none, or it has no group; only asked for IPv4), the CIDR lookup
+ * that of the longest rule CIDR holding it (POLICY_PEER_ANY if none). */
+typedef bool policy_lookup_fn(void *ctx, const struct policy_key *key,
+                              struct policy_value *value);
+typedef __u16 policy_peer_fn(void *ctx, __u32 vni, __u8 family,
+                             const __u8 *addr);
+
+/* Returns the identity of the peer of 'side', the first of: the identity
+ * its frames carry; for IPv4, unless the peer is external, the identity of
+ * its address's binding; the CIDR identity of its address;
+ * POLICY_PEER_ANY.  'binding' and 'cidr' are asked only when needed. */
+PKT_INLINE __u16
+policy_peer_identity(const struct policy_side *side, policy_peer_fn *binding,
+                     policy_peer_fn *cidr, void *ctx)
+{
+    __u16 id = side->peer_carried;
+
+    if (!id && side->family == 4 && !side->peer_external) {
+        id = binding(ctx, side->vni, side->family, side->peer_addr);
+    }
+    if (!id) {
+        id = cidr(ctx, side->vni, side->family, side->peer_addr);
+    }
+    return id;
+}
+
+/* Decides a new connection for one local endpoint: the one decision that
+ * the fast path makes for the first packet of a connection and the
+ * revalidator makes again for every tracked one.  Resolves the peer's
+ * identity (policy_peer_identity()); then, if the endpoint's groups do not
+ * govern the direction, follows the network's default without a lookup;
+ * otherwise looks up the keys of policy_keys_build() into 'keys' and
+ * 'results' (scratch space of POLICY_LOOKUPS_MAX each, which a BPF backend
+ * keeps off its stack) with 'lookup', and lets policy_decide() decide,
+ * denying by default.  Fills '*out', with the log flag of the deciding
+ * entry. */
+PKT_INLINE void
+policy_side_decide(const struct policy_side *side, struct policy_key *keys,
+                   struct policy_value *results, policy_lookup_fn *lookup,
+                   policy_peer_fn *binding, policy_peer_fn *cidr, void *ctx,
+                   struct policy_side_result *out)
+{
+    int i, n;
+
+    __builtin_memset(out, 0, sizeof *out);
+    out->peer = policy_peer_identity(side, binding, cidr, ctx);
+    if (!side->governed) {
+        /* Groups that do not govern a direction have no rules for it. */
+        out->v.action = side->default_deny ? POLICY_DENY : POLICY_ALLOW;
+        out->v.reason = POLICY_BY_NETWORK_DEFAULT;
+        return;
+    }
+    n = policy_keys_build(side->group, side->direction, side->proto,
+                          side->port, out->peer, keys);
+    for (i = 0; i < POLICY_LOOKUPS_MAX; i++) {
+        if (i >= n || !lookup(ctx, &keys[i], &results[i])) {
+            __builtin_memset(&results[i], 0, sizeof results[i]);
+        }
+    }
+    out->v = policy_decide(results, n, true, POLICY_DENY);
+    for (i = 0; i < POLICY_LOOKUPS_MAX; i++) {
+        if (out->v.rule_id && results[i].rule_id == out->v.rule_id) {
+            out->log = results[i].flags & POLICY_F_LOG;
+            break;
+        }
+    }
+}
+
 /* One hash entry that a port range compiles to. */
 struct policy_port_match {
     __u16 port; /* Port or bucket number; 0 for POLICY_MATCH_ANY_PORT. */

@@ -101,6 +101,7 @@ struct fab_fw_scratch {
     struct policy_key keys[POLICY_LOOKUPS_MAX];
     struct policy_value results[POLICY_LOOKUPS_MAX];
     struct policy_cidr_key cidr;
+    struct policy_side side;
     struct ct_key key;
     struct dp_ct entry;
 };
@@ -155,92 +156,68 @@ fab_fw_trackable(const struct pkt_info *info, const struct dp_port *dst)
            || fab_ip6_equal(dst->ip6, info->dst6);
 }
 
-/* Packs the inputs of fab_fw_policy(), which may take only five. */
-#define FAB_FW_WHO(group, peer) ((__u32) (group) | ((__u32) (peer) << 16))
-#define FAB_FW_WHAT(proto, direction, port)                                   \
-    ((__u32) (proto) | ((__u32) (direction) << 8) | ((__u32) (port) << 16))
-
-/* Decides a new connection for the local endpoint of identity 'group' (low
- * half of 'who') facing a peer of identity 'peer' (high half), in
- * 'direction' for IP protocol 'proto' and port 'port' (packed in 'what'),
- * given the port's DP_PORT_FW_* 'flags'.  Fills '*out' and returns 0, or -1
- * on an internal failure ('*out' then denies). */
-__attribute__((noinline)) int
-fab_fw_policy(__u32 who, __u32 what, __u32 flags, struct fab_fw_decision *out)
+/* policy_side_decide()'s accessors to the tables; 'ctx' is the struct
+ * fab_fw_scratch. */
+static __always_inline bool
+fab_fw_lookup(void *ctx, const struct policy_key *key,
+              struct policy_value *value)
 {
-    __u16 group = who & 0xffff, peer = who >> 16, port = what >> 16;
-    __u8 proto = what & 0xff, direction = (what >> 8) & 0xff;
+    struct policy_value *v = bpf_map_lookup_elem(&fab_policies, key);
+
+    if (!v) {
+        return false;
+    }
+    *value = *v;
+    return true;
+}
+
+static __always_inline __u16
+fab_fw_binding(void *ctx, __u32 vni, __u8 family, const __u8 *addr)
+{
+    struct dp_binding_key bkey = {.vni = vni};
+    struct dp_binding *b;
+
+    __builtin_memcpy(&bkey.ip4, addr, 4);
+    b = bpf_map_lookup_elem(&fab_bindings, &bkey);
+    return b ? b->identity : 0;
+}
+
+static __always_inline __u16
+fab_fw_cidr(void *ctx, __u32 vni, __u8 family, const __u8 *addr)
+{
+    struct fab_fw_scratch *s = ctx;
+    struct dp_policy_cidr *c;
+
+    policy_cidr_key_build(&s->cidr, vni, family, addr,
+                          family == CT_FAMILY_IPV4 ? 32 : 128);
+    c = bpf_map_lookup_elem(&fab_policy_cidrs, &s->cidr);
+    return c ? c->identity : POLICY_PEER_ANY;
+}
+
+/* Decides a new connection for the local endpoint that 'side' describes
+ * (policy_side_decide()).  Fills '*out' and returns 0, or -1 on an
+ * internal failure ('*out' then denies). */
+__attribute__((noinline)) int
+fab_fw_policy(const struct policy_side *side, struct fab_fw_decision *out)
+{
     struct fab_fw_scratch *s = fab_fw_scratch_get();
-    __u32 governs;
-    int i, n;
+    struct policy_side_result r;
 
     if (!out) {
         return -1;
     }
     __builtin_memset(out, 0, sizeof *out);
-    out->peer = peer;
-    if (!s) {
+    if (!s || !side) {
         out->v.action = POLICY_DENY;
         out->v.reason = POLICY_BY_DEFAULT_DENY;
         return -1;
     }
-    governs =
-        direction == POLICY_INGRESS ? DP_PORT_FW_INGRESS : DP_PORT_FW_EGRESS;
-    if (!(flags & governs)) {
-        /* Groups that do not govern a direction have no rules for it. */
-        out->v.action =
-            flags & DP_PORT_FW_DEFAULT_DENY ? POLICY_DENY : POLICY_ALLOW;
-        out->v.reason = POLICY_BY_NETWORK_DEFAULT;
-        return 0;
-    }
-    n = policy_keys_build(group, direction, proto, port, peer, s->keys);
-    for (i = 0; i < POLICY_LOOKUPS_MAX; i++) {
-        struct policy_value *v = NULL;
-
-        if (i < n) {
-            v = bpf_map_lookup_elem(&fab_policies, &s->keys[i]);
-        }
-        if (v) {
-            s->results[i] = *v;
-        } else {
-            __builtin_memset(&s->results[i], 0, sizeof s->results[i]);
-        }
-    }
-    out->v = policy_decide(s->results, n, true, POLICY_DENY);
-    for (i = 0; i < POLICY_LOOKUPS_MAX; i++) {
-        if (out->v.rule_id && s->results[i].rule_id == out->v.rule_id) {
-            out->log = s->results[i].flags & POLICY_F_LOG;
-            break;
-        }
-    }
+    policy_side_decide(side, s->keys, s->results, fab_fw_lookup,
+                       fab_fw_binding, fab_fw_cidr, s, &r);
+    out->v = r.v;
+    out->peer = r.peer;
+    out->log = r.log;
     return 0;
-}
-
-/* Returns the identity of the peer at 'addr' (IPv4 in its first four bytes
- * if 'family' is 4) on 'vni': the group identity of the endpoint that owns
- * it (unless 'external': a sender behind an external VTEP may claim any
- * address), else the CIDR identity of the longest rule CIDR holding it,
- * else POLICY_PEER_ANY. */
-static __always_inline __u16
-fab_fw_peer(struct fab_fw_scratch *s, __u32 vni, __u8 family, const __u8 *addr,
-            bool external)
-{
-    struct dp_policy_cidr *c;
-
-    if (family == CT_FAMILY_IPV4 && !external) {
-        struct dp_binding_key bkey = {.vni = vni};
-        struct dp_binding *b;
-
-        __builtin_memcpy(&bkey.ip4, addr, 4);
-        b = bpf_map_lookup_elem(&fab_bindings, &bkey);
-        if (b && b->identity) {
-            return b->identity;
-        }
-    }
-    policy_cidr_key_build(&s->cidr, vni, family, addr,
-                          family == CT_FAMILY_IPV4 ? 32 : 128);
-    c = bpf_map_lookup_elem(&fab_policy_cidrs, &s->cidr);
-    return c ? c->identity : POLICY_PEER_ANY;
 }
 
 /* Reports a firewall decision to a trace (see DP_TRACE_CB_*). */
@@ -353,6 +330,40 @@ fab_fw_drop(struct __sk_buff *skb, const struct fab_fw_args *a, __u8 direction,
     return fab_drop(skb, src_side ? a->src_slot : a->dst_slot, reason);
 }
 
+/* Fills the scratch's policy side for the local endpoint of identity
+ * 'group' with DP_PORT_FW_* 'flags', facing the peer at 'addr' that
+ * carries identity 'carried' (and is behind an external VTEP if
+ * 'external'), in 'direction', and decides it into '*out'. */
+static __always_inline void
+fab_fw_side(struct fab_fw_scratch *s, const struct pkt_info *info,
+            const struct fab_fw_args *a, __u8 family, const __u8 *addr,
+            __u16 group, __u16 carried, bool external, __u32 flags,
+            __u8 direction, struct fab_fw_decision *out)
+{
+    struct policy_side *side = &s->side;
+
+    __builtin_memset(side, 0, sizeof *side);
+    side->vni = a->vni;
+    side->group = group;
+    side->peer_carried = carried;
+    side->direction = direction;
+    side->proto = info->l4_proto;
+    side->port = policy_port_from_info(info);
+    side->governed = (flags
+                      & (direction == POLICY_INGRESS ? DP_PORT_FW_INGRESS
+                                                     : DP_PORT_FW_EGRESS))
+                     != 0;
+    side->default_deny = (flags & DP_PORT_FW_DEFAULT_DENY) != 0;
+    side->family = family;
+    side->peer_external = external;
+    if (family == CT_FAMILY_IPV4) {
+        __builtin_memcpy(side->peer_addr, addr, 4);
+    } else {
+        __builtin_memcpy(side->peer_addr, addr, 16);
+    }
+    fab_fw_policy(side, out);
+}
+
 /* Decides a new connection for both local endpoints: egress of a local
  * sender, then ingress of a local receiver.  Returns the direction that
  * refused it, or -1 if both allow. */
@@ -362,15 +373,12 @@ fab_fw_decide_new(const struct pkt_info *info, const struct fab_fw_args *a,
                   struct fab_fw_decision *ingress)
 {
     struct fab_fw_scratch *s = fab_fw_scratch_get();
-    __u8 family, proto;
     const __u8 *src, *dst;
-    __u16 peer, port;
+    __u8 family;
 
     if (!s || !info || !a || !egress || !ingress) {
         return POLICY_EGRESS;
     }
-    proto = info->l4_proto;
-    port = policy_port_from_info(info);
     if (info->l3_proto == PKT_ETH_P_IPV4) {
         family = CT_FAMILY_IPV4;
         src = (const __u8 *) &info->src4;
@@ -381,23 +389,17 @@ fab_fw_decide_new(const struct pkt_info *info, const struct fab_fw_args *a,
         dst = info->dst6;
     }
     if (a->src_ifindex && fab_fw_wanted(a->src_flags)) {
-        peer = a->dst_ifindex && a->dst_identity
-                   ? a->dst_identity
-                   : fab_fw_peer(s, a->vni, family, dst, false);
-        fab_fw_policy(FAB_FW_WHO(a->src_identity, peer),
-                      FAB_FW_WHAT(proto, POLICY_EGRESS, port), a->src_flags,
-                      egress);
+        /* Only a local receiver's identity is known before a lookup. */
+        fab_fw_side(s, info, a, family, dst, a->src_identity,
+                    a->dst_ifindex ? a->dst_identity : 0, false, a->src_flags,
+                    POLICY_EGRESS, egress);
         if (egress->v.action != POLICY_ALLOW) {
             return POLICY_EGRESS;
         }
     }
     if (a->dst_ifindex && fab_fw_wanted(a->dst_flags)) {
-        peer = a->src_identity
-                   ? a->src_identity
-                   : fab_fw_peer(s, a->vni, family, src, a->src_external);
-        fab_fw_policy(FAB_FW_WHO(a->dst_identity, peer),
-                      FAB_FW_WHAT(proto, POLICY_INGRESS, port), a->dst_flags,
-                      ingress);
+        fab_fw_side(s, info, a, family, src, a->dst_identity, a->src_identity,
+                    a->src_external, a->dst_flags, POLICY_INGRESS, ingress);
         if (ingress->v.action != POLICY_ALLOW) {
             return POLICY_INGRESS;
         }

@@ -19,6 +19,56 @@ struct {
     __type(value, struct ct_entry);
 } fw_check_entry SEC(".maps");
 
+/* Stands in for the policy table of policy_side_decide()'s accessors. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16);
+    __type(key, struct policy_key);
+    __type(value, struct policy_value);
+} fw_check_policy SEC(".maps");
+
+static __always_inline bool
+check_lookup(void *ctx, const struct policy_key *key,
+             struct policy_value *value)
+{
+    struct policy_value *v = bpf_map_lookup_elem(&fw_check_policy, key);
+
+    if (!v) {
+        return false;
+    }
+    *value = *v;
+    return true;
+}
+
+static __always_inline __u16
+check_peer(void *ctx, __u32 vni, __u8 family, const __u8 *addr)
+{
+    return addr[0] == 10 ? 300 : POLICY_PEER_ANY;
+}
+
+/* The one decision of a side, with accessors that the compiler must
+ * inline: the BPF target has no indirect calls. */
+static __always_inline int
+check_side(const struct pkt_info *info, struct policy_key *keys,
+           struct policy_value *results)
+{
+    struct policy_side_result r;
+    struct policy_side side = {
+        .vni = 100,
+        .group = 7,
+        .direction = POLICY_INGRESS,
+        .proto = info->l4_proto,
+        .port = policy_port_from_info(info),
+        .governed = 1,
+        .family = 4,
+    };
+
+    __builtin_memcpy(side.peer_addr, &info->src4, 4);
+    policy_side_decide(&side, keys, results, check_lookup, check_peer,
+                       check_peer, NULL, &r);
+    return r.v.action == POLICY_ALLOW ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
 SEC("tc")
 int
 fw_compile_check(struct __sk_buff *skb)
@@ -47,7 +97,9 @@ fw_compile_check(struct __sk_buff *skb)
                    : TC_ACT_OK;
     }
     if (kind != CT_KEY_FLOW) {
-        return TC_ACT_OK;
+        return info.l3_proto == PKT_ETH_P_IPV4
+                   ? check_side(&info, keys, results)
+                   : TC_ACT_OK;
     }
     entry = bpf_map_lookup_elem(&fw_check_entry, &zero);
     if (!entry) {

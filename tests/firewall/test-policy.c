@@ -1,7 +1,9 @@
 /* Unit tests for firewall/policy.h: which keys a packet looks up and in
  * which order, how the results combine (deny beats allow, default deny in a
  * governed group, the network default otherwise), how port ranges compile
- * to entries, and a small end-to-end story over a table of compiled rules. */
+ * to entries, a small end-to-end story over a table of compiled rules, and
+ * the one decision of a side (policy_side_decide()) over accessors to small
+ * tables. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -372,6 +374,229 @@ test_cidr_key(void **state)
     assert_memory_equal(k.addr, a6, 16);
 }
 
+/* The tables behind policy_side_decide()'s accessors in these tests: a few
+ * policy entries, one IPv4 binding, one CIDR, and a count of lookups. */
+#define CIDR_ID_TEST 49200       /* The CIDR identity of 192.0.2.0/24. */
+#define RULE_ALLOW_ADMIN 31      /* WEB ingress TCP 443 from ADMIN. */
+#define RULE_ALLOW_CIDR 32       /* WEB ingress TCP 443 from the CIDR. */
+#define RULE_DENY_ANY 33         /* WEB ingress TCP 22 from anyone. */
+#define RULE_ALLOW_ANY_LOGGED 34 /* WEB ingress UDP, any port, logged. */
+
+struct side_tables {
+    int lookups;  /* Policy lookups asked for. */
+    int bindings; /* Binding lookups asked for. */
+    int cidrs;    /* CIDR lookups asked for. */
+};
+
+static bool
+side_lookup(void *ctx, const struct policy_key *key, struct policy_value *v)
+{
+    static const struct {
+        struct policy_key key;
+        struct policy_value value;
+    } entries[] = {
+        {{WEB, POLICY_INGRESS, 6, 443, ADMIN, POLICY_MATCH_PORT, {0}},
+         {RULE_ALLOW_ADMIN, POLICY_ALLOW, 0, {0}}},
+        {{WEB, POLICY_INGRESS, 6, 443, CIDR_ID_TEST, POLICY_MATCH_PORT, {0}},
+         {RULE_ALLOW_CIDR, POLICY_ALLOW, 0, {0}}},
+        {{WEB, POLICY_INGRESS, 6, 22, POLICY_PEER_ANY, POLICY_MATCH_PORT, {0}},
+         {RULE_DENY_ANY, POLICY_DENY, 0, {0}}},
+        {{WEB, POLICY_INGRESS, 6, 22, ADMIN, POLICY_MATCH_PORT, {0}},
+         {RULE_ALLOW_ADMIN, POLICY_ALLOW, 0, {0}}},
+        {{WEB,
+          POLICY_INGRESS,
+          17,
+          0,
+          POLICY_PEER_ANY,
+          POLICY_MATCH_ANY_PORT,
+          {0}},
+         {RULE_ALLOW_ANY_LOGGED, POLICY_ALLOW, POLICY_F_LOG, {0}}},
+    };
+    struct side_tables *t = ctx;
+
+    t->lookups++;
+    for (size_t i = 0; i < ARRAY_SIZE(entries); i++) {
+        if (!memcmp(&entries[i].key, key, sizeof *key)) {
+            *v = entries[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
+static __u16
+side_binding(void *ctx, __u32 vni, __u8 family, const __u8 *addr)
+{
+    struct side_tables *t = ctx;
+    uint8_t bound[4] = {10, 0, 0, 5};
+
+    t->bindings++;
+    assert_int_equal(family, 4);
+    return vni == 100 && !memcmp(addr, bound, 4) ? ADMIN : 0;
+}
+
+static __u16
+side_cidr(void *ctx, __u32 vni, __u8 family, const __u8 *addr)
+{
+    struct side_tables *t = ctx;
+
+    t->cidrs++;
+    return vni == 100 && family == 4 && addr[0] == 192 && addr[1] == 0
+                   && addr[2] == 2
+               ? CIDR_ID_TEST
+               : POLICY_PEER_ANY;
+}
+
+/* Fills 'side' for WEB, ingress of 'proto' to 'port' on VNI 100, from
+ * the IPv4 peer at 'addr' that carries 'carried'. */
+static void
+side_init(struct policy_side *side, uint8_t proto, uint16_t port,
+          uint16_t carried, const uint8_t *addr, bool governed)
+{
+    memset(side, 0, sizeof *side);
+    side->vni = 100;
+    side->group = WEB;
+    side->peer_carried = carried;
+    side->direction = POLICY_INGRESS;
+    side->proto = proto;
+    side->port = port;
+    side->governed = governed;
+    side->family = 4;
+    memcpy(side->peer_addr, addr, 4);
+}
+
+/* Decides 'side' over the test's tables, counting lookups in '*t'. */
+static struct policy_side_result
+side_run(struct side_tables *t, const struct policy_side *side)
+{
+    struct policy_key keys[POLICY_LOOKUPS_MAX];
+    struct policy_value results[POLICY_LOOKUPS_MAX];
+    struct policy_side_result r;
+
+    memset(t, 0, sizeof *t);
+    policy_side_decide(side, keys, results, side_lookup, side_binding,
+                       side_cidr, t, &r);
+    return r;
+}
+
+static struct policy_side_result
+side_decide(struct side_tables *t, uint8_t proto, uint16_t port,
+            uint16_t carried, const uint8_t *addr, bool governed)
+{
+    struct policy_side side;
+
+    side_init(&side, proto, port, carried, addr, governed);
+    return side_run(t, &side);
+}
+
+/* The peer's identity: what its frames carry first, then its binding, then
+ * its CIDR, then any; each looked up only when the one before says
+ * nothing. */
+static void
+test_side_peer_order(void **state)
+{
+    static const uint8_t bound[4] = {10, 0, 0, 5};
+    static const uint8_t in_cidr[4] = {192, 0, 2, 7};
+    static const uint8_t nowhere[4] = {198, 51, 100, 1};
+    struct side_tables t;
+    struct policy_side_result r;
+
+    (void) state;
+    r = side_decide(&t, 6, 443, ADMIN, in_cidr, true);
+    assert_int_equal(r.peer, ADMIN);
+    assert_int_equal(t.bindings + t.cidrs, 0);
+    assert_int_equal(r.v.rule_id, RULE_ALLOW_ADMIN);
+
+    r = side_decide(&t, 6, 443, 0, bound, true);
+    assert_int_equal(r.peer, ADMIN);
+    assert_int_equal(t.bindings, 1);
+    assert_int_equal(t.cidrs, 0);
+    assert_int_equal(r.v.action, POLICY_ALLOW);
+
+    r = side_decide(&t, 6, 443, 0, in_cidr, true);
+    assert_int_equal(r.peer, CIDR_ID_TEST);
+    assert_int_equal(t.cidrs, 1);
+    assert_int_equal(r.v.rule_id, RULE_ALLOW_CIDR);
+
+    r = side_decide(&t, 6, 443, 0, nowhere, true);
+    assert_int_equal(r.peer, POLICY_PEER_ANY);
+    assert_int_equal(r.v.action, POLICY_DENY);
+    assert_int_equal(r.v.reason, POLICY_BY_DEFAULT_DENY);
+}
+
+/* A peer behind an external VTEP, or an IPv6 one, is never known by a
+ * binding: an external VTEP may claim any address, IPv6 has none. */
+static void
+test_side_peer_without_binding(void **state)
+{
+    static const uint8_t bound[4] = {10, 0, 0, 5};
+    struct side_tables t;
+    struct policy_side_result r;
+    struct policy_side side;
+
+    (void) state;
+    side_init(&side, 6, 443, 0, bound, true);
+    side.peer_external = 1;
+    r = side_run(&t, &side);
+    assert_int_equal(t.bindings, 0);
+    assert_int_equal(r.peer, POLICY_PEER_ANY);
+    assert_int_equal(r.v.action, POLICY_DENY);
+
+    side.peer_external = 0;
+    side.family = 6;
+    r = side_run(&t, &side);
+    assert_int_equal(t.bindings, 0);
+    assert_int_equal(t.cidrs, 1);
+}
+
+/* A direction the groups do not govern follows the network's default
+ * without a single policy lookup; the peer is still resolved, for the flow
+ * log. */
+static void
+test_side_ungoverned(void **state)
+{
+    static const uint8_t bound[4] = {10, 0, 0, 5};
+    struct side_tables t;
+    struct policy_side_result r;
+    struct policy_side side;
+
+    (void) state;
+    side_init(&side, 6, 22, 0, bound, false);
+    r = side_run(&t, &side);
+    assert_int_equal(r.v.action, POLICY_ALLOW);
+    assert_int_equal(r.v.reason, POLICY_BY_NETWORK_DEFAULT);
+    assert_int_equal(r.peer, ADMIN);
+    assert_int_equal(t.lookups, 0);
+
+    side.default_deny = 1;
+    r = side_run(&t, &side);
+    assert_int_equal(r.v.action, POLICY_DENY);
+    assert_int_equal(r.v.reason, POLICY_BY_NETWORK_DEFAULT);
+    assert_int_equal(t.lookups, 0);
+}
+
+/* Governed: at most POLICY_LOOKUPS_MAX lookups, a deny anywhere wins over
+ * a more specific allow, and the deciding entry's log flag comes out. */
+static void
+test_side_governed(void **state)
+{
+    static const uint8_t bound[4] = {10, 0, 0, 5};
+    struct side_tables t;
+    struct policy_side_result r;
+
+    (void) state;
+    r = side_decide(&t, 6, 22, 0, bound, true);
+    assert_int_equal(r.v.action, POLICY_DENY);
+    assert_int_equal(r.v.rule_id, RULE_DENY_ANY);
+    assert_int_equal(t.lookups, POLICY_LOOKUPS_MAX);
+    assert_false(r.log);
+
+    r = side_decide(&t, 17, 53, 0, bound, true);
+    assert_int_equal(r.v.action, POLICY_ALLOW);
+    assert_int_equal(r.v.rule_id, RULE_ALLOW_ANY_LOGGED);
+    assert_true(r.log);
+}
+
 int
 main(void)
 {
@@ -387,6 +612,10 @@ main(void)
         cmocka_unit_test(test_range_expand_short_array),
         cmocka_unit_test(test_story_compiled_rules),
         cmocka_unit_test(test_cidr_key),
+        cmocka_unit_test(test_side_peer_order),
+        cmocka_unit_test(test_side_peer_without_binding),
+        cmocka_unit_test(test_side_ungoverned),
+        cmocka_unit_test(test_side_governed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
