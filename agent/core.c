@@ -43,6 +43,8 @@ struct core {
     uint64_t ct_evicted;         /* ...and evicted, in all. */
     uint64_t ct_full_seen;       /* The fast path's refusals for a full
                                   * table, as of the last revalidation. */
+    uint64_t flowlog_aggregated; /* Flow events counted as repeats... */
+    uint64_t flowlog_suppressed; /* ...and suppressed (agent/flowagg.h). */
 
     /* Names of ports by ifindex, for flow logs: as of the last run. */
     struct core_port_name {
@@ -443,6 +445,8 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
     snap->ct_expired = core->ct_expired;
     snap->ct_denied = core->ct_denied;
     snap->ct_evicted = core->ct_evicted;
+    snap->flowlog_aggregated = core->flowlog_aggregated;
+    snap->flowlog_suppressed = core->flowlog_suppressed;
     snap->have_fw_stats = !dp_fw_stats_get(core->dp, &snap->fw);
     reconcile_tables_init(&hits);
     if (!reconcile_dump_table(core->dp, DP_RULE_HITS, &hits)) {
@@ -506,6 +510,16 @@ core_trace(struct core *core, enum dp_trace_program program, const char *port,
     }
     pthread_mutex_unlock(&core->mutex);
     return error;
+}
+
+void
+core_set_flowlog_stats(struct core *core, uint64_t aggregated,
+                       uint64_t suppressed)
+{
+    pthread_mutex_lock(&core->mutex);
+    core->flowlog_aggregated = aggregated;
+    core->flowlog_suppressed = suppressed;
+    pthread_mutex_unlock(&core->mutex);
 }
 
 bool

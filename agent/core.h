@@ -109,6 +109,9 @@ struct core_snapshot {
     uint64_t ct_expired;            /* Entries it deleted as expired... */
     uint64_t ct_denied;             /* ...and as denied now... */
     uint64_t ct_evicted;            /* ...and evicted, in all. */
+    uint64_t flowlog_aggregated;    /* Flow events counted as repeats. */
+    uint64_t flowlog_suppressed;    /* Flow events whose records a port's
+                                     * rate limit dropped. */
     bool have_fw_stats;             /* Whether 'fw' is set. */
     struct dp_fw_stats fw;          /* The datapath's firewall counters. */
     struct core_rule_hits {
@@ -131,6 +134,10 @@ bool core_is_ready(struct core *);
  * there is no state at all yet. */
 bool core_flow_names(struct core *, uint32_t ifindex, uint32_t vni,
                      char **port, char **network);
+
+/* Sets the flow logger's counters (agent/flowagg.h) for the metrics. */
+void core_set_flowlog_stats(struct core *, uint64_t aggregated,
+                            uint64_t suppressed);
 
 /* Runs 'frame' ('len' bytes) through 'program' with dp_trace() (see
  * agent/trace.h): the program of the device of port 'port' of the state

@@ -319,6 +319,7 @@ static void *
 flowlog_reader(void *fl_)
 {
     struct flowlog *fl = fl_;
+    struct flowagg_stats agg_stats;
 
     flowlog_open_file(fl);
     while (!flowlog_stopping(fl)) {
@@ -329,6 +330,9 @@ flowlog_reader(void *fl_)
             break;
         }
         flowagg_flush(fl->agg, now_mono_ns(), false);
+        flowagg_get_stats(fl->agg, &agg_stats);
+        core_set_flowlog_stats(fl->core, agg_stats.aggregated,
+                               agg_stats.suppressed);
         if (fl->file) {
             fflush(fl->file);
             flowlog_rotate(fl);

@@ -195,6 +195,13 @@ render_firewall(FILE *out, const struct core_snapshot *snap)
         fprintf(out, "fabric_conntrack_full_total %" PRIu64 "\n",
                 snap->fw.ct_full);
     }
+    put_metric(out, "fabric_flowlog_aggregated_total", "counter",
+               "Flow events counted as repeats of a flow, reported in one "
+               "record per window.",
+               snap->flowlog_aggregated);
+    put_metric(out, "fabric_flowlog_suppressed_total", "counter",
+               "Flow events whose records a port's rate limit dropped.",
+               snap->flowlog_suppressed);
     put_header(out, "fabric_flowlog_events_lost_total", "counter",
                "Flow log events the fast path lost: its ring buffer was "
                "full.");

@@ -604,6 +604,8 @@ test_metrics_firewall(void **state)
         .ct_entries = 12,
         .ct_expired = 3,
         .ct_denied = 2,
+        .flowlog_aggregated = 9999,
+        .flowlog_suppressed = 880,
         .have_fw_stats = true,
         .fw = {.ct_full = 5, .events_lost = 6},
         .rule_hits = hits,
@@ -617,6 +619,8 @@ test_metrics_firewall(void **state)
     assert_has_line(text, "fabric_conntrack_revalidated_deleted_total 2");
     assert_has_line(text, "fabric_conntrack_full_total 5");
     assert_has_line(text, "fabric_flowlog_events_lost_total 6");
+    assert_has_line(text, "fabric_flowlog_aggregated_total 9999");
+    assert_has_line(text, "fabric_flowlog_suppressed_total 880");
     assert_has_line(text, "# TYPE fabric_rule_hits_total counter");
     assert_has_line(text, "fabric_rule_hits_total{rule=\"7\"} 120");
     assert_has_line(text, "fabric_rule_hits_total{rule=\"9\"} 4");

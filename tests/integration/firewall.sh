@@ -280,5 +280,13 @@ echo "  flood of one flow: $flood_count denials in $n_flood record(s);" \
     || fail "a scan of 1000 ports gave $n_scan records, not 20..299"
 [ $((n_scan + suppressed)) -ge 900 ] \
     || fail "the scan's suppressed records are not counted: $suppressed"
+metrics=$(curl -sf "http://$FAB_CONTROL_NET.2:$FAB_AGENT_PORT/metrics")
+agg_total=$(awk '$1 == "fabric_flowlog_aggregated_total" { print $2 }' \
+    <<<"$metrics")
+sup_total=$(awk '$1 == "fabric_flowlog_suppressed_total" { print $2 }' \
+    <<<"$metrics")
+echo "  host B's metrics: $agg_total aggregated, $sup_total suppressed"
+[ "${agg_total:-0}" -ge 1999 ] && [ "${sup_total:-0}" -ge "$suppressed" ] \
+    || fail "host B's metrics do not count the flood: $agg_total, $sup_total"
 fabctl flowlog --port vmb1 --verdict deny --since "$since" --limit 3
 say "ok"
