@@ -471,13 +471,25 @@ sync_claims(struct store_txn *txn, const char *name, const json_t *old,
     return status;
 }
 
-/* After a create or a patch wrote 'body' (an api_written_func). */
+/* After a create or a patch wrote 'body' (an api_written_func): the
+ * networks it joins must exist, and every host with ports in one of them
+ * must hold the longer flood list. */
 static int
 ext_written(struct store_txn *txn, const char *name, const json_t *old,
             const json_t *body, const char *what, struct api_error *err)
 {
     int status = check_networks(txn, body, what, err);
+    const json_t *network;
+    size_t i;
 
+    json_array_foreach(json_object_get(body, "networks"), i, network)
+    {
+        if (!status && !(old && joins(old, json_string_value(network)))) {
+            status =
+                api_check_flood_lists(txn, NULL, json_string_value(network),
+                                      NULL, "networks", what, err);
+        }
+    }
     return status ? status : sync_claims(txn, name, old, body, what, err);
 }
 
@@ -547,10 +559,12 @@ api_external_vtep_delete(struct api *api, const char *name, const json_t *in,
     return status;
 }
 
-/* State of the search for an external VTEP that joins a network. */
+/* State of the search for the external VTEPs that join a network. */
 struct joiner {
     const char *network; /* The network. */
     char *name;          /* The first external VTEP found, or NULL. */
+    size_t n;            /* How many join it. */
+    bool all;            /* Count them all, rather than stop at one. */
 };
 
 static int
@@ -559,8 +573,11 @@ joiner_cb(const struct store_obj *obj, void *j_)
     struct joiner *j = j_;
 
     if (joins(obj->body, j->network)) {
-        j->name = xstrdup(obj->name);
-        return API_STOP;
+        j->n++;
+        if (!j->all) {
+            j->name = xstrdup(obj->name);
+            return API_STOP;
+        }
     }
     return 0;
 }
@@ -574,4 +591,14 @@ api_external_vtep_joining(struct store_txn *txn, const char *network,
 
     *name = j.name;
     return error == API_STOP ? 0 : error;
+}
+
+int
+api_external_vtep_count(struct store_txn *txn, const char *network, size_t *n)
+{
+    struct joiner j = {.network = network, .all = true};
+    int error = store_list(txn, "external-vtep", NULL, 0, joiner_cb, &j);
+
+    *n = j.n;
+    return error;
 }

@@ -337,8 +337,8 @@ network_mtu(struct store_txn *txn, const char *network, json_int_t *mtu,
 /* A network's ports by host, while checking flood lists. */
 struct flood_count {
     const char *prefix; /* "NETWORK/", of its "net-port" index. */
-    const char *port;   /* The port being placed: where it was does not
-                         * count. */
+    const char *port;   /* The port being placed, whose old place does
+                         * not count, or NULL. */
     json_t *hosts;      /* Host name -> its ports in the network. */
 };
 
@@ -352,7 +352,7 @@ flood_count_cb(const struct store_obj *index, void *fc_)
     if (strncmp(index->name, fc->prefix, len)) {
         return API_STOP;
     }
-    if (host && strcmp(index->name + len, fc->port)) {
+    if (host && (!fc->port || strcmp(index->name + len, fc->port))) {
         json_int_t n = json_integer_value(json_object_get(fc->hosts, host));
 
         json_object_set_new(fc->hosts, host, json_integer(n + 1));
@@ -360,14 +360,10 @@ flood_count_cb(const struct store_obj *index, void *fc_)
     return 0;
 }
 
-/* Checks that with port 'port' of network 'network' placed on 'host', every
- * registered host of the network still has a flood list its datapath
- * holds: its own ports in the network, plus one member per other
- * registered host with ports in it, at most the "flood_members" its agent
- * reported.  409 naming the host and the numbers otherwise. */
-static int
-check_flood_lists(struct store_txn *txn, const char *port, const char *network,
-                  const char *host, const char *what, struct api_error *err)
+int
+api_check_flood_lists(struct store_txn *txn, const char *port,
+                      const char *network, const char *host, const char *field,
+                      const char *what, struct api_error *err)
 {
     struct flood_count fc = {
         .prefix = xasprintf("%s/", network),
@@ -376,14 +372,21 @@ check_flood_lists(struct store_txn *txn, const char *port, const char *network,
     };
     json_t *limits = json_object(); /* Registered host -> its limit, or
                                      * null. */
+    size_t n_external = 0;
     const char *name;
     json_t *count;
     int status = 0, error;
 
     error = store_list(txn, "net-port", fc.prefix, 0, flood_count_cb, &fc);
-    json_object_set_new(
-        fc.hosts, host,
-        json_integer(json_integer_value(json_object_get(fc.hosts, host)) + 1));
+    if (host) {
+        json_object_set_new(
+            fc.hosts, host,
+            json_integer(json_integer_value(json_object_get(fc.hosts, host))
+                         + 1));
+    }
+    if (!error || error == API_STOP) {
+        error = api_external_vtep_count(txn, network, &n_external);
+    }
     json_object_foreach(fc.hosts, name, count)
     {
         struct store_obj obj;
@@ -410,18 +413,23 @@ check_flood_lists(struct store_txn *txn, const char *port, const char *network,
         json_int_t local = json_integer_value(json_object_get(fc.hosts, name));
         json_int_t others = json_object_size(limits) - 1;
         json_int_t max = json_integer_value(count);
+        json_int_t total = local + others + (json_int_t) n_external;
+        char *externals =
+            n_external ? xasprintf(", plus %zu external VTEPs", n_external)
+                       : xstrdup("");
 
-        if (!status && json_is_integer(count) && local + others > max) {
+        if (!status && json_is_integer(count) && total > max) {
             status = api_fail(
-                err, 409, "host",
+                err, 409, field,
                 "%s: network \"%s\" would have %" JSON_INTEGER_FORMAT
                 " flood list members on host \"%s\" (%" JSON_INTEGER_FORMAT
-                " local ports and %" JSON_INTEGER_FORMAT " other hosts), more "
-                "than the %" JSON_INTEGER_FORMAT " its datapath holds (place "
-                "the port on a host the network already has, or split the "
-                "network)",
-                what, network, local + others, name, local, others, max);
+                " local ports and %" JSON_INTEGER_FORMAT " other hosts%s), "
+                "more than the %" JSON_INTEGER_FORMAT " its datapath holds "
+                "(place the port on a host the network already has, or split "
+                "the network)",
+                what, network, total, name, local, others, externals, max);
         }
+        free(externals);
     }
     json_decref(limits);
     json_decref(fc.hosts);
@@ -462,7 +470,8 @@ place(struct store_txn *txn, const char *port, const char *network,
             status = api_host_check_mtu(host, h.body, network, mtu, what, err);
         }
         if (!status) {
-            status = check_flood_lists(txn, port, network, host, what, err);
+            status = api_check_flood_lists(txn, port, network, host, "host",
+                                           what, err);
         }
         store_obj_clear(&h);
         if (status) {

@@ -452,6 +452,16 @@ int api_ipam_allocate(struct store_txn *, const char *network, uint32_t net,
 char *api_ip_key(const char *network, uint32_t ip);
 /* Picks a free locally administered MAC 02:fa:xx:xx:xx:xx into 'mac'. */
 int api_mac_allocate(struct store_txn *, uint8_t mac[6]);
+/* Checks that with port 'port' of network 'network' placed on 'host' (both
+ * NULL: as things are), every registered host of the network still has a
+ * flood list its datapath holds: its own ports in the network, plus one
+ * member per other registered host with ports in it and per external VTEP
+ * that joins it, at most the "flood_members" its agent reported.  409 on
+ * input field 'field', naming the host and the numbers, otherwise. */
+int api_check_flood_lists(struct store_txn *, const char *port,
+                          const char *network, const char *host,
+                          const char *field, const char *what,
+                          struct api_error *err);
 /* The status of port 'name' placed on 'host' (NULL if unplaced):
  * "pending", "up", "down" or "refused" (its host's agent cannot apply
  * it).  A refused port's reason goes in '*reason' (which the caller
@@ -495,6 +505,10 @@ int api_external_vtep_delete(struct api *, const char *name, const json_t *in,
  * store error. */
 int api_external_vtep_joining(struct store_txn *, const char *network,
                               char **name);
+/* Stores in '*n' how many external VTEPs join network 'network'.  Returns
+ * 0 or a store error. */
+int api_external_vtep_count(struct store_txn *, const char *network,
+                            size_t *n);
 
 /* Hosts (controller/api-hosts.c). */
 int api_host_register(struct api *, const json_t *in, json_t **out,

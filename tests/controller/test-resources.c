@@ -1827,6 +1827,7 @@ static void
 test_host_flood_limits(void **state)
 {
     struct fixture_env *env = *state;
+    struct api_error err = {0};
 
     expect_ok(env, api_network_create,
               "{'name': 'wide', 'cidr': '10.0.0.0/24'}");
@@ -1868,6 +1869,43 @@ test_host_flood_limits(void **state)
     /* A host not registered yet is nobody's remote. */
     expect_ok(env, api_port_create,
               "{'name': 'w3', 'network': 'wide', 'host': 'ghost'}");
+
+    /* An external VTEP is a member on every host of the networks it
+     * joins: f1 and f2 (one port and one other host each) have room for
+     * none, so it cannot join "wide"; it may join "narrow", whose one port
+     * is on f3, which reports no limit, but then a port there on f1 (one
+     * local port, one other host, the external VTEP) is refused. */
+    expect_patch(env, api_port_patch, "w2", "{'host': 'f1'}", 200, NULL);
+    expect_patch(env, api_port_patch, "w1", "{'host': 'f2'}", 200, NULL);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'gw', 'address': '192.0.2.9', 'networks': "
+                 "['wide']}",
+                 409, "networks",
+                 "network \"wide\" would have 3 flood list members on host",
+                 "(1 local ports and 1 other hosts, plus 1 external VTEPs), "
+                 "more than the 2 its datapath holds",
+                 NULL);
+    expect_ok(env, api_network_create,
+              "{'name': 'narrow', 'cidr': '10.1.0.0/24'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'n1', 'network': 'narrow', 'host': 'f3'}");
+    expect_ok(env, api_external_vtep_create,
+              "{'name': 'gw', 'address': '192.0.2.9', 'networks': "
+              "['narrow']}");
+    expect_error(env, api_port_create,
+                 "{'name': 'n2', 'network': 'narrow', 'host': 'f1'}", 409,
+                 "host",
+                 "on host \"f1\" (1 local ports and 1 other hosts, plus 1 "
+                 "external VTEPs)",
+                 NULL);
+    expect_patch(env, api_external_vtep_patch, "gw",
+                 "{'networks': ['narrow', 'wide']}", 409,
+                 "would have 3 flood list members");
+    /* Without the external VTEP, the port fits. */
+    assert_int_equal(api_external_vtep_delete(&env->api, "gw", NULL, -1, &err),
+                     204);
+    expect_ok(env, api_port_create,
+              "{'name': 'n2', 'network': 'narrow', 'host': 'f1'}");
 }
 
 int
