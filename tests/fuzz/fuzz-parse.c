@@ -161,7 +161,25 @@ check_encap(const struct pkt_info *info, size_t size)
     vxlan_build_outer(&outer, &p, info, (uint32_t) size);
     CHECK(rfc1071_csum(bytes + 14, 20) == 0);
     CHECK(get_be16(bytes + 34) >= VXLAN_SRC_PORT_MIN);
-    CHECK((bytes[15] & 0x03) == 0);
+    /* The outer TOS is the inner one (DSCP and ECN, RFC 6040's normal
+     * mode) for IP, 0 otherwise. */
+    if (info->l3_proto == PKT_ETH_P_IPV4 || info->l3_proto == PKT_ETH_P_IPV6) {
+        CHECK(bytes[15] == info->tos);
+    } else {
+        CHECK(bytes[15] == 0);
+    }
+    /* Decapsulation never loses a congestion mark nor makes one up: CE
+     * stays CE or is dropped, and only an outer CE makes CE. */
+    for (int outer_ecn = 0; outer_ecn < 4; outer_ecn++) {
+        int ecn = vxlan_ecn_decap((uint8_t) outer_ecn, info->tos);
+
+        CHECK(ecn == VXLAN_ECN_DROP || (ecn >= 0 && ecn <= 3));
+        CHECK(ecn != VXLAN_ECN_CE || outer_ecn == VXLAN_ECN_CE
+              || (info->tos & VXLAN_ECN_MASK) == VXLAN_ECN_CE);
+        CHECK(ecn != VXLAN_ECN_DROP
+              || (outer_ecn == VXLAN_ECN_CE
+                  && (info->tos & VXLAN_ECN_MASK) == VXLAN_ECN_NOT_ECT));
+    }
 }
 
 /* Classifies the 'size'-byte 'frame' for VTEP 'vtep' and checks the result
