@@ -32,11 +32,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib/common.sh"
 
-# A control network of this run's own: the library's default one is shared
-# by every controlled test, and two of them running at once would route
-# each other's agents astray in the machine's namespace.
-FAB_CONTROL_NET=198.18.$(( $$ % 200 + 50 ))
-
 fab_setup
 require_cmd curl nc bridge ethtool tshark dumpcap ovsdb-server ovs-vswitchd ovs-vsctl \
     ovs-appctl ovsdb-tool
