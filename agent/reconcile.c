@@ -1598,6 +1598,9 @@ reconcile_poll(struct reconciler *rc)
             struct reconcile_nexthop nh;
 
             reconcile_lookup_nexthop(rc->vteps[i].vtep, &nh);
+            /* Whether the VTEP takes VXLAN-GBP comes from the document,
+             * not from the kernel: only the route may have changed. */
+            nh.hop.flags = rc->vteps[i].hop.flags;
             changed = !nexthops_equal(&nh, &rc->vteps[i]);
         }
     }

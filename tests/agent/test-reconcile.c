@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1672,6 +1673,36 @@ test_run_mtu_does_not_fit(void **state)
     state_destroy(s);
 }
 
+/* Once a run has applied everything, polling finds nothing to do while
+ * devices and routes stay as they are, whatever the VTEPs' GBP settings:
+ * a poll that always said "changed" would rerun the reconciliation every
+ * second, putting back device MTUs an operator had just set.  (Polling
+ * asks the real kernel for devices, so the underlay here is "lo", which
+ * the fake has with the real "lo"'s ifindex, and there are no ports.) */
+static void
+test_poll_quiet_after_run(void **state)
+{
+    static const char text[] =
+        "{\"host\": {\"vtep\": \"192.168.100.1\", \"underlay\": \"lo\"},"
+        " \"networks\": [{\"name\": \"blue\", \"vni\": 100}],"
+        " \"external_vteps\": [{\"network\": \"blue\","
+        "                       \"vtep\": \"192.168.100.9\"}],"
+        " \"remotes\": [{\"network\": \"blue\", \"mac\": "
+        "\"02:00:00:00:02:01\","
+        "              \"vtep\": \"192.168.100.2\"}]}";
+    struct state *s = parse(text);
+    struct reconciler *rc = reconcile_create(FAKE_DP);
+
+    fake_add_device("lo", if_nametoindex("lo"), 65536, true, "");
+
+    assert_int_equal(reconcile_run(rc, s), 0);
+    assert_int_equal(fake.tables[DP_NEXTHOPS].n, 2);
+    assert_false(reconcile_poll(rc));
+    assert_false(reconcile_poll(rc));
+    reconcile_destroy(rc);
+    state_destroy(s);
+}
+
 /* A failing change does not stop the others, and asks for a retry. */
 static void
 test_run_failure_is_retried(void **state)
@@ -1977,6 +2008,7 @@ main(void)
         cmocka_unit_test_setup(test_run_missing_underlay, fake_setup),
         cmocka_unit_test_setup(test_run_nexthops, fake_setup),
         cmocka_unit_test_setup(test_run_external_vteps, fake_setup),
+        cmocka_unit_test_setup(test_poll_quiet_after_run, fake_setup),
         cmocka_unit_test_setup(test_run_mtu_does_not_fit, fake_setup),
         cmocka_unit_test_setup(test_run_failure_is_retried, fake_setup),
         cmocka_unit_test_setup(test_run_qos_fq, fake_setup),
