@@ -1163,22 +1163,25 @@ condition_text(const json_t *c)
 }
 
 /* Shows host 'obj' with its uplink's rate in human units and its
- * conditions one line of text each. */
+ * conditions as text, "KIND NAME: REASON; ...". */
 static json_t *
 host_display(const json_t *obj)
 {
     const json_t *conditions = json_object_get(obj, "conditions");
     json_t *shown = json_deep_copy(obj);
-    json_t *lines = json_array();
+    char *text = xstrdup("");
 
     show_units(shown, "uplink_rate", obj, "uplink_rate", units_format_rate);
     for (size_t i = 0; i < json_array_size(conditions); i++) {
-        char *text = condition_text(json_array_get(conditions, i));
+        char *c = condition_text(json_array_get(conditions, i));
+        char *joined = xasprintf("%s%s%s", text, i ? "; " : "", c);
 
-        json_array_append_new(lines, json_string(text));
         free(text);
+        free(c);
+        text = joined;
     }
-    json_object_set_new(shown, "conditions", lines);
+    json_object_set_new(shown, "conditions", json_string(text));
+    free(text);
     return shown;
 }
 
