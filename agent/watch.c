@@ -856,6 +856,53 @@ report_status(struct watch *w, const json_t *body)
     return ok;
 }
 
+/* Cuts the string member 'key' of 'obj' to WATCH_CONDITION_TEXT_MAX
+ * bytes. */
+static void
+bound_text(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    size_t cut = WATCH_CONDITION_TEXT_MAX - 3;
+    char *text;
+
+    if (!s || strlen(s) <= WATCH_CONDITION_TEXT_MAX) {
+        return;
+    }
+    /* Never inside a UTF-8 sequence: the result must stay valid. */
+    while (cut > 0 && ((unsigned char) s[cut] & 0xc0) == 0x80) {
+        cut--;
+    }
+    text = xasprintf("%.*s...", (int) cut, s);
+    json_object_set_new(obj, key, json_string(text));
+    free(text);
+}
+
+void
+watch_bound_conditions(json_t *conditions)
+{
+    size_t n = json_array_size(conditions);
+    json_t *c;
+    size_t i;
+
+    if (n > WATCH_CONDITIONS_MAX) {
+        char *more = xasprintf("%zu more elements of the desired state are "
+                               "left out; the agent's log names them",
+                               n - (WATCH_CONDITIONS_MAX - 1));
+
+        while (json_array_size(conditions) >= WATCH_CONDITIONS_MAX) {
+            json_array_remove(conditions, json_array_size(conditions) - 1);
+        }
+        json_array_append_new(
+            conditions, json_pack("{ssss}", "kind", "host", "reason", more));
+        free(more);
+    }
+    json_array_foreach(conditions, i, c)
+    {
+        bound_text(c, "name");
+        bound_text(c, "reason");
+    }
+}
+
 static void *
 report_main(void *w_)
 {
@@ -903,6 +950,7 @@ report_main(void *w_)
         }
         report = json_pack("{soso}", "ports", status, "conditions",
                            core_conditions(w->core));
+        watch_bound_conditions(json_object_get(report, "conditions"));
         if (!json_equal(report, reported)
             && (json_object_size(status)
                 || json_array_size(json_object_get(report, "conditions"))

@@ -46,6 +46,10 @@ struct json_t;
 #define WATCH_REFUSED_RETRY 30.0 /* Retry delay after a refusal. */
 #define WATCH_WAIT 30            /* Long poll "wait", seconds. */
 
+/* What the controller takes in one port status report (doc/api.md). */
+#define WATCH_CONDITIONS_MAX 1000     /* Conditions. */
+#define WATCH_CONDITION_TEXT_MAX 1024 /* Bytes of a name or a reason. */
+
 /* What controller mode needs to know. */
 struct watch_config {
     const char *controller;          /* Base URL, without trailing '/'. */
@@ -102,6 +106,13 @@ void watch_destroy(struct watch *);
  * apply them to a copy. */
 int watch_apply_changes(struct json_t *doc, const struct json_t *changes,
                         char **msg);
+
+/* Bounds the array 'conditions' of core_conditions() to what the
+ * controller takes: at most WATCH_CONDITIONS_MAX, the last of them saying
+ * how many more there are if there are more, and each "name" and "reason"
+ * at most WATCH_CONDITION_TEXT_MAX bytes, cut between characters and ended
+ * with "...". */
+void watch_bound_conditions(struct json_t *conditions);
 
 /* Exponential backoff. */
 struct watch_backoff {

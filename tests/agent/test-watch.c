@@ -707,10 +707,73 @@ test_flowlog_record(void **state)
     assert_string_equal(buf, "1970-01-01T00:00:00.999Z");
 }
 
+/* However much an agent cannot apply, its report stays within what the
+ * controller takes, and valid UTF-8. */
+static void
+test_bound_conditions(void **state)
+{
+    json_t *conditions = json_array();
+    char reason[3000];
+    json_t *c;
+    size_t i;
+
+    /* "é" is two bytes: a cut at an odd length falls inside one. */
+    for (i = 0; i + 2 < sizeof reason; i += 2) {
+        memcpy(reason + i, "\xc3\xa9", 2);
+    }
+    reason[i] = '\0';
+    for (i = 0; i < 1500; i++) {
+        json_array_append_new(conditions,
+                              json_pack("{sssiss}", "kind", "port", "name", i,
+                                        "reason", i % 2 ? "short" : reason));
+        json_object_set_new(json_array_get(conditions, i), "name",
+                            json_sprintf("p%zu", i));
+    }
+    watch_bound_conditions(conditions);
+    assert_int_equal(json_array_size(conditions), WATCH_CONDITIONS_MAX);
+    json_array_foreach(conditions, i, c)
+    {
+        const char *r = json_string_value(json_object_get(c, "reason"));
+
+        assert_non_null(r);
+        assert_true(strlen(r) <= WATCH_CONDITION_TEXT_MAX);
+        if (i % 2 == 0 && i + 1 < WATCH_CONDITIONS_MAX) {
+            assert_true(strlen(r) >= WATCH_CONDITION_TEXT_MAX - 4);
+            assert_string_equal(r + strlen(r) - 3, "...");
+        }
+    }
+    c = json_array_get(conditions, WATCH_CONDITIONS_MAX - 1);
+    assert_string_equal(json_string_value(json_object_get(c, "kind")), "host");
+    assert_string_equal(json_string_value(json_object_get(c, "reason")),
+                        "501 more elements of the desired state are left "
+                        "out; the agent's log names them");
+    json_decref(conditions);
+
+    /* A name is bounded too. */
+    conditions = json_pack("[{ssssss}]", "kind", "network", "name",
+                           reason + 2, "reason", "r");
+    watch_bound_conditions(conditions);
+    c = json_array_get(conditions, 0);
+    assert_non_null(json_string_value(json_object_get(c, "name")));
+    assert_true(strlen(json_string_value(json_object_get(c, "name")))
+                <= WATCH_CONDITION_TEXT_MAX);
+    json_decref(conditions);
+
+    /* Within bounds, nothing changes. */
+    conditions = json_pack("[{ssssss}]", "kind", "port", "name", "vm1",
+                           "reason", "mac: bad");
+    c = json_deep_copy(conditions);
+    watch_bound_conditions(conditions);
+    assert_true(json_equal(c, conditions));
+    json_decref(c);
+    json_decref(conditions);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bound_conditions),
         cmocka_unit_test(test_set_adds),
         cmocka_unit_test(test_set_replaces),
         cmocka_unit_test(test_delete_each_kind),
