@@ -143,6 +143,11 @@ host_ready() {
             >/dev/null
 }
 
+# Succeeds if the controller has host "name"'s underlay MTU as "mtu".
+host_underlay_mtu_is() {
+    [ "$(ctl -o json host show "$1" 2>/dev/null | jq .limits.underlay_mtu)" = "$2" ]
+}
+
 # Succeeds if the controller reports port "name" with status "status".
 port_status_is() {
     [ "$(ctl -o json port show "$1" 2>/dev/null | jq -r .status)" = "$2" ]
@@ -381,9 +386,11 @@ ctl -o json port show vm-a1 | jq -e '.status_reason
     | startswith("network \"blue\" is left out: mtu: 1450 is larger than 1350")' \
     >/dev/null || fail "vm-a1 has no reason: $(ctl -o json port show vm-a1)"
 ctl -o json host show host-a | jq -e '.status == "degraded"
-    and .limits.underlay_mtu == 1400
     and any(.conditions[]; .kind == "network" and .name == "blue")' \
     >/dev/null || fail "host-a shows no condition: $(ctl -o json host show host-a)"
+# The next heartbeat tells the controller the new underlay MTU.
+wait_for 10 host_underlay_mtu_is host-a 1400 \
+    || fail "host-a's limits: $(ctl -o json host show host-a)"
 status_out=$(ctl status)
 grep -Eq '^Hosts: +2 \(2 ready, of which 1 degraded; 0 unreachable\)$' \
     <<<"$status_out" || fail "fabricctl status: $status_out"
