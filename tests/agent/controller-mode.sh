@@ -21,7 +21,10 @@
 # with a wrong token logs the refusal, keeps forwarding from its cache, and
 # recovers once the token is fixed and it gets SIGHUP.
 #
-# Needs root, the agent, the controller and fabricctl built, jq and curl.
+# Needs root, the agent, the controller and fabricctl built, jq and curl;
+# dumpcap, tshark, node and the OpenAPI validators to check every answer of
+# the controller (captured, so that agents keep their own addresses)
+# against controller/openapi.json.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib/common.sh"
@@ -35,6 +38,11 @@ METRICS=127.0.0.1:9471         # In each host's namespace.
 
 fab_setup
 require_cmd curl
+# Every answer the controller gives is held against controller/openapi.json.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/../lib/openapi.sh"
+openapi_require
+require_cmd dumpcap tshark
 [ -x "$CONTROLLER" ] || fail "$CONTROLLER not built: run \"make\" first"
 [ -x "$FABRICCTL" ] || fail "$FABRICCTL not built: run \"make\" first"
 
@@ -227,6 +235,7 @@ fab_underlay
 ip -n "$(fab_ns ul)" addr add "$CTL_IP/24" dev br0
 fab_host A
 fab_host B
+openapi_capture_start ul "$CTL_PORT" "$FAB_TMP/controller.pcapng"
 controller_start
 
 for host in A B; do
@@ -451,3 +460,7 @@ start=$(epoch_ms)
 fab_agent_stop A
 say "agent A stopped in $(( $(epoch_ms) - start )) ms"
 assert_ping_ok vmA1 "$ipB1"
+
+say "every answer the controller gave conforms to controller/openapi.json"
+
+openapi_capture_conforms

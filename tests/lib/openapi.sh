@@ -34,6 +34,53 @@ openapi_proxy() {
         --record "$file" "$@" &
 }
 
+# Starts capturing, in network namespace "ns" of this run ("" for the
+# machine's own), every TCP packet to or from port "port" (of address
+# "host", if given) into "file", and waits until the capture runs.  For
+# stories where agents talk to the controller: a capture leaves them each
+# other's real addresses, where a proxy would stand in between.
+# openapi_capture_check and openapi_capture_conforms check it.
+openapi_capture_start() {
+    local ns=$1 port=$2 file=$3 host=${4:-} filter netns=()
+    [ -n "$ns" ] && netns=(ip netns exec "$(fab_ns "$ns")")
+    filter="tcp port $port"
+    [ -n "$host" ] && filter="host $host and $filter"
+    OPENAPI_CAPTURE=$file
+    OPENAPI_CAPTURE_PORT=$port
+    : >"$file.log"
+    "${netns[@]}" dumpcap -q -i any -f "$filter" -w "$file" 2>"$file.log" &
+    OPENAPI_CAPTURE_PID=$!
+    for _ in $(seq 100); do
+        grep -q '^Capturing on' "$file.log" && return 0
+        kill -0 "$OPENAPI_CAPTURE_PID" 2>/dev/null \
+            || fail "dumpcap exited: $(cat "$file.log")"
+        sleep 0.1
+    done
+    fail "dumpcap did not start capturing within 10 s: $(cat "$file.log")"
+}
+
+# Stops the capture that openapi_capture_start started and checks every
+# answer of the controller it holds, as openapi_check does; returns 1 if
+# one does not conform or the capture cannot be read.
+openapi_capture_check() {
+    [ -n "${OPENAPI_CAPTURE_PID:-}" ] || return 0
+    kill -INT "$OPENAPI_CAPTURE_PID" 2>/dev/null
+    wait "$OPENAPI_CAPTURE_PID" 2>/dev/null
+    OPENAPI_CAPTURE_PID=
+    if ! node "$OPENAPI_TOOLS/from-pcap.js" "$OPENAPI_CAPTURE" \
+        "$OPENAPI_CAPTURE_PORT" >"$OPENAPI_CAPTURE.responses"; then
+        echo "tshark cannot read the capture $OPENAPI_CAPTURE" >&2
+        return 1
+    fi
+    openapi_check "$OPENAPI_CAPTURE.responses"
+}
+
+# Fails the test unless every answer in the capture conforms.
+openapi_capture_conforms() {
+    openapi_capture_check \
+        || fail "the controller's answers do not conform to $OPENAPI_DOC (above)"
+}
+
 # Writes a copy of controller/openapi.json to "file", changed by Python
 # statement "stmt" over the parsed document "d": a document with one
 # defect, to show that a check catches it.

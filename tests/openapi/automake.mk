@@ -4,7 +4,9 @@
 # lint.sh validates the document; responses.sh shows that the check of
 # real answers (proxy.js records them, check-responses.js holds them
 # against the document) catches drift.  The end-to-end stories of
-# tests/cli run their controller behind the same proxy.
+# tests/cli run their controller behind the same proxy; where agents talk
+# to the controller (tests/agent/controller-mode.sh) the answers are
+# captured instead and read by from-pcap.js.
 
 TESTS += tests/openapi/lint.sh tests/openapi/responses.sh
 EXTRA_DIST += \
@@ -16,4 +18,5 @@ EXTRA_DIST += \
 	tests/openapi/contract.js \
 	tests/openapi/check-responses.js \
 	tests/openapi/lint.js \
+	tests/openapi/from-pcap.js \
 	tests/openapi/proxy.js

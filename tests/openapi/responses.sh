@@ -8,9 +8,12 @@
 # real answers are held against copies of the document with one field
 # changed, and crafted answers with an undocumented status, Content-Type
 # or error shape: each is refused, naming the operation and the field.
+# A packet capture of the same traffic, as the stories with agents use,
+# reads as exactly the exchanges the proxy recorded.
 #
-# Needs controller/fabric-controller built, node and the validators that
-# scripts/install-deps installs, curl and python3.
+# Needs root (to capture), controller/fabric-controller built, node and
+# the validators that scripts/install-deps installs, curl, python3 and
+# tshark.
 
 set -eu
 
@@ -20,7 +23,8 @@ set -eu
 CONTROLLER=${CONTROLLER:-$top_builddir/controller/fabric-controller}
 [ -x "$CONTROLLER" ] || fail "$CONTROLLER not built: run \"make\" first"
 openapi_require
-require_cmd curl python3
+require_root
+require_cmd curl python3 dumpcap tshark
 
 tmp=$(mktemp -d /tmp/openapi-responses.XXXXXX)
 proxy_pid=
@@ -83,6 +87,8 @@ port=$(free_port)
 inner=$(free_port)
 url=http://127.0.0.1:$port
 : >"$tmp/controller.conf"
+# The same traffic captured, as the stories with agents check it.
+openapi_capture_start "" "$port" "$tmp/capture.pcapng" 127.0.0.1
 openapi_proxy "127.0.0.1:$port" "http://127.0.0.1:$inner" "$tmp/rec" -- \
     "$CONTROLLER" --config "$tmp/controller.conf" --db "$tmp/db" \
     --listen "127.0.0.1:$inner" --bootstrap-token-file "$tmp/token" \
@@ -142,6 +148,23 @@ check "$OPENAPI_DOC" "$tmp/rec"
 [ "$rc" -eq 0 ] || fail "$(cat "$tmp/check")"
 grep -Eq '^check-responses: 2[0-9] responses of [0-9]+ operations checked, 0 do not conform$' \
     "$tmp/check" || fail "not every answer was checked: $(cat "$tmp/check")"
+
+say "a capture of the same traffic reads as the same exchanges"
+
+kill -INT "$OPENAPI_CAPTURE_PID"
+wait "$OPENAPI_CAPTURE_PID" || true
+OPENAPI_CAPTURE_PID=
+node "$OPENAPI_TOOLS/from-pcap.js" "$tmp/capture.pcapng" "$port" \
+    >"$tmp/from-capture" || fail "from-pcap.js cannot read the capture"
+python3 - "$tmp/rec" "$tmp/from-capture" <<'PY' || fail "the capture differs"
+import json, sys
+proxy, capture = ([json.loads(l) for l in open(f)] for f in sys.argv[1:])
+if proxy != capture:
+    for a, b in zip(proxy, capture):
+        if a != b:
+            sys.exit("proxy %r\ncapture %r" % (a, b))
+    sys.exit("%d exchanges recorded, %d captured" % (len(proxy), len(capture)))
+PY
 
 say "a network field the document no longer has is drift"
 
