@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -12,6 +13,7 @@
 #include <sys/param.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/core.h"
 #include "agent/flowagg.h"
@@ -172,8 +174,17 @@ flowlog_open_file(struct flowlog *fl)
     }
     free(copy);
     if (!error) {
-        fl->file = fopen(fl->path, "a");
+        /* Mode 0640 whatever the umask: the records name every flow of
+         * the host's VMs, which is not for every local user to read.
+         * fopen() would create the file 0666 less the umask. */
+        int fd =
+            open(fl->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+        fl->file = fd < 0 ? NULL : fdopen(fd, "a");
         error = fl->file ? 0 : errno;
+        if (fd >= 0 && !fl->file) {
+            close(fd);
+        }
     }
     if (error) {
         if (error != fl->file_error) {

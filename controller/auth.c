@@ -247,12 +247,12 @@ auth_bootstrap(struct store *store, const char *file)
         LOG_ERR("bootstrap token: cannot store it: %s", strerror(error));
         return error;
     }
-    fprintf(stderr,
-            "fabric-controller: bootstrap admin token \"%s\" (shown only this "
-            "once; also written to %s): %s\n",
-            BOOTSTRAP_NAME, file, token);
-    LOG_INFO("created the bootstrap admin token \"%s\" in %s", BOOTSTRAP_NAME,
-             file);
+    /* The secret itself goes to the file only: stderr ends up in logs
+     * (the journal, a test's log file) that more people can read. */
+    LOG_INFO("created the bootstrap admin token \"%s\": it is in %s (mode "
+             "0600), and nowhere else",
+             BOOTSTRAP_NAME, file);
+    explicit_bzero(token, sizeof token);
     return 0;
 }
 

@@ -33,6 +33,7 @@
 #include "controller/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -525,6 +527,32 @@ store_check_directory(const char *path)
     return error;
 }
 
+/* Creates the database file 'path' with mode 0600 if it does not exist
+ * yet.  SQLite would create it 0644 less the umask, readable by every
+ * local user under the usual umask 022 (and writable by them under 000),
+ * while the store holds the hashes of every token and the agents' trace
+ * secrets.  SQLite gives the -wal, -shm and -journal files it makes later
+ * the database file's own mode, so this covers them too.  A file that
+ * exists keeps the mode its owner gave it. */
+static int
+store_create_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        int error = errno;
+
+        if (EEXIST == error) {
+            return 0;
+        }
+        LOG_ERR("store %s: cannot create it: %s", path, strerror(error));
+        return error;
+    }
+    /* open() applied the umask, which can only have taken bits away. */
+    close(fd);
+    return 0;
+}
+
 /* Reads the schema version of the writer's database into '*version': 0 for
  * a database without tables. */
 static int
@@ -662,6 +690,9 @@ store_open(const char *url, struct store **storep)
         return ENOTSUP;
     }
     error = store_check_directory(path);
+    if (!error) {
+        error = store_create_file(path);
+    }
     if (error) {
         free(path);
         return error;

@@ -115,16 +115,17 @@ EOF
 }
 
 # Starts host "X"'s agent in controller mode from its configuration file,
-# with the machine's BPF filesystem (nsenter, not "ip netns exec").
+# with the machine's BPF filesystem (nsenter, not "ip netns exec"), under
+# umask 000: what it creates must not be readable by everyone all the same.
 agent_start() {
     local host=$1 pidfile log
     pidfile=$(fab_agent_pidfile "$host")
     log=$(fab_agent_log "$host")
     rm -f "$pidfile"
     echo "=== start $(date +%T.%N)" >>"$log"
-    in_host "$host" "$FABRIC_AGENT" -c "$FAB_TMP/host$host.conf" \
+    (umask 000 && in_host "$host" "$FABRIC_AGENT" -c "$FAB_TMP/host$host.conf" \
         -i "$(fab_instance "$host")" --pidfile "$pidfile" \
-        </dev/null >>"$log" 2>&1 &
+        </dev/null >>"$log" 2>&1) &
     for _ in $(seq 50); do
         [ -s "$pidfile" ] && return 0
         sleep 0.1
@@ -261,6 +262,10 @@ ctl -o json host show host-a | jq -e '.vtep == "192.168.100.1"
     || fail "host-a registered with the wrong settings: $(ctl -o json host show host-a)"
 in_host A curl -sf "http://$METRICS/readyz" >/dev/null \
     || fail "host A's agent is not ready after its first reconciliation"
+flows_log=$FAB_TMP/flows-$(fab_instance A).log
+[ -f "$flows_log" ] || fail "host A's agent made no local flow log $flows_log"
+[ "$(stat -c %a "$flows_log")" = 640 ] \
+    || fail "$flows_log is mode $(stat -c %a "$flows_log") under umask 000, not 640"
 
 say "a network and a port per host: ping across hosts"
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # fabric-controller as a program: its options, its configuration file
 # (errors name the file and line, exit status 2), the bootstrap token
-# printed once and written with mode 0600, SIGHUP reloading the log level
-# and heartbeat timeout, and SIGTERM stopping it cleanly.  HTTP goes over
+# written with mode 0600 and never logged, the store 0600 under any umask,
+# SIGHUP reloading the log level and heartbeat timeout, and SIGTERM
+# stopping it cleanly.  HTTP goes over
 # bash's /dev/tcp, so nothing beyond bash is needed.
 set -u
 
@@ -94,7 +95,9 @@ expect_exit 2 "$tmp/bad.conf:2: unknown key \"colour\"" -c "$tmp/bad.conf"
 printf 'tls-cert = %s/cert.pem\n' "$tmp" >"$tmp/tls.conf"
 expect_exit 2 "tls-cert and tls-key go together" -c "$tmp/tls.conf"
 
-# A first start: the bootstrap token is printed once and written 0600.
+# A first start, under umask 000: the bootstrap token is written 0600 and
+# never logged, and the store and its -wal and -shm files are 0600 whatever
+# the umask.
 cat >"$tmp/controller.conf" <<EOF
 # A test controller.
 listen = 127.0.0.1:0
@@ -105,18 +108,24 @@ max-connections-per-address = 8
 idle-timeout = 5
 log-level = info
 EOF
-"$controller" -c "$tmp/controller.conf" 2>"$tmp/log" &
+(umask 000 && exec "$controller" -c "$tmp/controller.conf" >"$tmp/out" 2>"$tmp/log") &
 pid=$!
 wait_log "serving HTTP"
 port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
 [ -n "$port" ] && [ "$port" != 0 ] || fail "no port in the log"
 grep -q "at most 1024 connections (8 per client address), idle timeout 5 s (330 s once authenticated)" "$tmp/log" ||
     fail "the connection limits of the file are not those in force"
-grep -q "bootstrap admin token \"admin\"" "$tmp/log" ||
-    fail "the bootstrap token was not announced"
+grep -q "bootstrap admin token \"admin\": it is in $tmp/admin.token" \
+    "$tmp/log" || fail "the bootstrap token's file was not named"
 [ "$(stat -c %a "$tmp/admin.token")" = 600 ] || fail "admin.token is not 0600"
 token=$(cat "$tmp/admin.token")
-grep -q -- "$token" "$tmp/log" || fail "the announced token is not the file's"
+[ ${#token} -ge 43 ] || fail "admin.token holds no token: \"$token\""
+grep -q -- "$token" "$tmp/log" "$tmp/out" && fail "the token is in the log"
+for f in controller.db controller.db-wal controller.db-shm; do
+    [ -e "$tmp/$f" ] || fail "no $f"
+    [ "$(stat -c %a "$tmp/$f")" = 600 ] ||
+        fail "$f is mode $(stat -c %a "$tmp/$f") under umask 000, not 600"
+done
 
 http_get /healthz | grep -q '^ok' || fail "/healthz"
 http_get /v1/status | grep -q "401 Unauthorized" || fail "/v1/status without a token"
