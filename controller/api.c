@@ -57,6 +57,8 @@ api_reason(int status)
         return "conflict";
     case 413:
         return "too-large";
+    case 415:
+        return "unsupported-media-type";
     case 503:
         return "unavailable";
     default:

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,14 +182,72 @@ http_request_query(struct http_request *req)
     return req->query;
 }
 
+/* Returns true if Content-Type value 'type' says JSON in UTF-8:
+ * "application/json", or "application/merge-patch+json" (RFC 7396, what
+ * a PATCH body is), in any case, with parameters, of which a "charset"
+ * may only be UTF-8 (RFC 8259 allows no other). */
+static bool
+is_json_type(const char *type)
+{
+    static const char *const types[] = {"application/json",
+                                        "application/merge-patch+json"};
+    const char *p = NULL;
+
+    for (size_t i = 0; type && !p && i < ARRAY_SIZE(types); i++) {
+        size_t len = strlen(types[i]);
+
+        if (!strncasecmp(type, types[i], len)
+            && (!type[len] || strchr(" \t;", type[len]))) {
+            p = type + len;
+        }
+    }
+    if (!p) {
+        return false;
+    }
+    p += strspn(p, " \t");
+    if (!*p) {
+        return true;
+    } else if (*p != ';') {
+        return false;
+    }
+    while (*p == ';') {
+        size_t len;
+
+        p++;
+        p += strspn(p, " \t");
+        len = strcspn(p, "; \t");
+        if (len >= 8 && !strncasecmp(p, "charset=", 8)
+            && !(len == 13 && !strncasecmp(p + 8, "utf-8", 5))
+            && !(len == 15 && !strncasecmp(p + 8, "\"utf-8\"", 7))) {
+            return false;
+        }
+        p += len;
+        p += strspn(p, " \t");
+    }
+    return !*p;
+}
+
 bool
 http_request_json(struct http_request *req, json_t **body)
 {
+    const char *type;
     json_error_t jerr;
 
     *body = NULL;
     if (!req->body_len) {
         return true;
+    }
+    type = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!is_json_type(type)) {
+        /* A form or text body read as JSON would be a guess; say what
+         * to send instead. */
+        http_reply_error(req, 415, "Content-Type",
+                         "%s %s: the request body must be JSON with "
+                         "\"Content-Type: application/json\" (or "
+                         "application/merge-patch+json) (not %s%s%s)",
+                         req->method, req->path, type ? "\"" : "",
+                         type ? type : "no Content-Type", type ? "\"" : "");
+        return false;
     }
     *body =
         json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);

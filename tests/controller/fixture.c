@@ -296,7 +296,10 @@ call(struct fixture *f, CURL *curl, const char *method, const char *path,
     if (body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
-        headers = curl_slist_append(headers, "Content-Type: application/json");
+        if (!header || strncasecmp(header, "Content-Type:", 13)) {
+            headers =
+                curl_slist_append(headers, "Content-Type: application/json");
+        }
     }
     /* Send bodies at once, without waiting for "100 Continue", unless the
      * test asks for it. */

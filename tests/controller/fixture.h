@@ -109,8 +109,9 @@ const char *reply_reason(const struct reply *);
 const char *reply_message(const struct reply *);
 
 /* Sends 'method' 'path' with bearer 'token' (NULL: none), body 'body'
- * (NULL: none) and extra header 'header' (NULL: none) over the fixture's
- * kept-alive connection.  Returns the status. */
+ * (NULL: none, else sent as application/json unless 'header' gives another
+ * Content-Type, "Content-Type:" for none) and extra header 'header' (NULL:
+ * none) over the fixture's kept-alive connection.  Returns the status. */
 long fixture_call(struct fixture *, const char *method, const char *path,
                   const char *token, const char *body, const char *header,
                   struct reply *);

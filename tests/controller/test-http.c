@@ -1,7 +1,7 @@
 /* The controller over real HTTP on 127.0.0.1: routing (404, 405), JSON
- * errors, the body limit, tokens and roles, versions under concurrent
- * updates, pages, the desired-state long poll, the audit trail, the
- * operations endpoints, keep-alive and HTTPS. */
+ * errors, the body limit, the Content-Type of bodies (415), tokens and roles,
+ * versions under concurrent updates, pages, the desired-state long poll, the
+ * audit trail, the operations endpoints, keep-alive and HTTPS. */
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -176,6 +176,75 @@ test_body_limit(void **state)
     reply_clear(&r);
     free(big);
     fixture_expect(f, "GET", "/healthz", NULL, NULL, 200, NULL);
+}
+
+/* A body must say it is JSON: a form, text or another charset is refused
+ * with 415 before it is parsed, and nothing is created. */
+static void
+test_content_type(void **state)
+{
+    static const char *const refused[] = {
+        "Content-Type: text/plain",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: application/jsonp",
+        "Content-Type: application/json; charset=latin1",
+        "Content-Type: application/json; charset=utf-88",
+        "Content-Type: application/json, text/plain",
+        "Content-Type:",
+    };
+    static const char *const accepted[] = {
+        "Content-Type: application/json; charset=utf-8",
+        "Content-Type: Application/JSON;charset=\"UTF-8\"",
+        "Content-Type: application/merge-patch+json",
+    };
+    static const char body[] = "{\"name\": \"blue\", \"cidr\": "
+                               "\"10.0.0.0/24\"}";
+    struct fixture *f = *state;
+    struct reply r;
+
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        fixture_call(f, "POST", "/v1/networks", f->admin, body, refused[i],
+                     &r);
+        expect_error(&r, 415, "unsupported-media-type");
+        assert_string_equal(reply_field(&r), "Content-Type");
+        assert_non_null(strstr(reply_message(&r), "application/json"));
+        reply_clear(&r);
+        fixture_expect(f, "GET", "/v1/networks/blue", f->admin, NULL, 404,
+                       NULL);
+    }
+    /* The same for every kind of request that carries a body. */
+    fixture_expect(f, "POST", "/v1/networks", f->admin, body, 201, NULL);
+    fixture_call(f, "PATCH", "/v1/networks/blue", f->admin, "{\"mtu\": 1400}",
+                 "Content-Type: text/plain", &r);
+    expect_error(&r, 415, "unsupported-media-type");
+    reply_clear(&r);
+    fixture_call(f, "DELETE", "/v1/networks/blue", f->admin,
+                 "{\"version\": 1}", "Content-Type: text/plain", &r);
+    expect_error(&r, 415, "unsupported-media-type");
+    reply_clear(&r);
+    fixture_expect(f, "POST", "/v1/hosts", f->admin,
+                   "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", "
+                   "\"underlay\": \"eth0\"}",
+                   201, NULL);
+    fixture_call(f, "PUT", "/v1/hosts/h1/rule-hits", f->admin,
+                 "{\"hits\": {}}", "Content-Type: text/plain", &r);
+    expect_error(&r, 415, "unsupported-media-type");
+    reply_clear(&r);
+    fixture_call(f, "GET", "/v1/networks/blue", f->admin, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "mtu")), 1450);
+    reply_clear(&r);
+    fixture_expect(f, "DELETE", "/v1/networks/blue", f->admin, NULL, 204,
+                   NULL);
+
+    for (size_t i = 0; i < ARRAY_SIZE(accepted); i++) {
+        fixture_call(f, "POST", "/v1/networks", f->admin, body, accepted[i],
+                     &r);
+        assert_int_equal(r.status, 201);
+        reply_clear(&r);
+        fixture_expect(f, "DELETE", "/v1/networks/blue", f->admin, NULL, 204,
+                       NULL);
+    }
 }
 
 static void
@@ -889,6 +958,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_routing_and_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_optimistic_concurrency, setup,
                                         teardown),
