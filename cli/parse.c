@@ -97,9 +97,52 @@ join_choices(const char *const *choices)
     return s;
 }
 
+/* Whether values of 'kind' are comma-separated lists. */
+static bool
+is_list(enum cli_value kind)
+{
+    return kind == CLI_VALUE_LABEL || kind == CLI_VALUE_KEY
+           || kind == CLI_VALUE_SELECTOR;
+}
+
+static char *check_item(enum cli_value, const char *const *choices,
+                        const char *text);
+
 char *
 cli_check_value(enum cli_value kind, const char *const *choices,
                 const char *text)
+{
+    const char *p = text;
+
+    if (!is_list(kind) || !strchr(text, ',')) {
+        return check_item(kind, choices, text);
+    }
+    /* "a=1,b=2": each item on its own, named in the message. */
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char *item = xasprintf("%.*s", (int) len, p);
+        char *problem = len ? check_item(kind, choices, item) : NULL;
+
+        if (!len) {
+            problem = xstrdup("an empty item: items are separated by one "
+                              "\",\", with none at either end");
+        } else if (problem) {
+            char *more = xasprintf("item \"%s\": %s", item, problem);
+
+            free(problem);
+            problem = more;
+        }
+        free(item);
+        if (problem || !p[len]) {
+            return problem;
+        }
+        p += len + 1;
+    }
+}
+
+/* cli_check_value() for one item of a list, or a value of another kind. */
+static char *
+check_item(enum cli_value kind, const char *const *choices, const char *text)
 {
     char *end, *list, *msg;
 
@@ -386,7 +429,24 @@ parse_option(const struct cli_program *program, int argc, char *argv[], int *i,
         return r;
     }
     free(text);
-    add_value(args, option, value);
+    if (is_list(option->value) && strchr(value, ',')) {
+        /* Checked above: every item is fine. */
+        for (const char *p = value;; p++) {
+            size_t len = strcspn(p, ",");
+            char *item = xasprintf("%.*s", (int) len, p);
+
+            args->items = xrealloc(args->items,
+                                   (args->n_items + 1) * sizeof *args->items);
+            args->items[args->n_items++] = item;
+            add_value(args, option, item);
+            p += len;
+            if (!*p) {
+                break;
+            }
+        }
+    } else {
+        add_value(args, option, value);
+    }
     return CLI_PARSE_RUN;
 }
 
@@ -537,6 +597,10 @@ void
 cli_args_clear(struct cli_args *args)
 {
     if (args) {
+        for (size_t i = 0; i < args->n_items; i++) {
+            free(args->items[i]);
+        }
+        free(args->items);
         free(args->values);
         free(args->error);
         free(args->hint);

@@ -20,10 +20,13 @@ struct cli_args;
 
 /* What an option takes after its name. */
 enum cli_value {
-    CLI_VALUE_NONE,     /* Nothing: a switch such as "--client". */
-    CLI_VALUE_STRING,   /* Any text, the empty string included. */
-    CLI_VALUE_NUMBER,   /* A non-negative decimal integer. */
-    CLI_VALUE_SECONDS,  /* A non-negative decimal number, e.g. "2.5". */
+    CLI_VALUE_NONE,    /* Nothing: a switch such as "--client". */
+    CLI_VALUE_STRING,  /* Any text, the empty string included. */
+    CLI_VALUE_NUMBER,  /* A non-negative decimal integer. */
+    CLI_VALUE_SECONDS, /* A non-negative decimal number, e.g. "2.5". */
+    /* The next three take a comma-separated list, as kubectl does
+     * ("env=prod,tier=web"): the parser stores each item as a value of
+     * its own.  No label key or value has a comma (the API refuses it). */
     CLI_VALUE_LABEL,    /* "KEY=VALUE" with a non-empty KEY. */
     CLI_VALUE_KEY,      /* A label key: non-empty, without "=". */
     CLI_VALUE_SELECTOR, /* A label selector: "KEY=VALUE" or "KEY". */
@@ -115,6 +118,10 @@ struct cli_args {
     struct cli_arg_value *values;        /* Options, in order given. */
     size_t n_values;                     /* Number of them. */
     size_t allocated;                    /* Capacity of 'values'. */
+    char **items;                        /* The items of comma-separated
+                                          * values, which 'values' point
+                                          * to. */
+    size_t n_items;                      /* Number of 'items'. */
     char *error;                         /* CLI_PARSE_ERROR: what is wrong. */
     char *hint;                          /* CLI_PARSE_ERROR: "Try ..." help. */
 };

@@ -220,23 +220,50 @@ api_port_status(struct store_txn *txn, const char *name, const char *host,
     return status;
 }
 
+/* Returns why a port on 'host' (NULL: none) is pending, read in 'txn':
+ * a port may be placed on a host before it registers, and then waits for
+ * it, which an operator who mistyped the host's name must be able to
+ * see. */
+static json_t *
+pending_reason(struct store_txn *txn, const char *host)
+{
+    struct store_obj obj;
+    int error;
+
+    if (!host) {
+        return json_string("not placed on a host");
+    }
+    error = txn ? store_get(txn, "host", host, &obj) : 0;
+    if (ENOENT == error) {
+        return json_sprintf("host \"%s\" is not registered: the port waits "
+                            "for it",
+                            host);
+    } else if (!error && txn) {
+        store_obj_clear(&obj);
+    }
+    return json_sprintf("the agent of host \"%s\" has not reported it yet",
+                        host);
+}
+
 /* The API form of stored port 'obj', with its status read in 'txn' (an
  * api_out_func; 'api' is not needed).  A refused port says why in
  * "status_reason". */
 static json_t *
 port_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 {
+    const char *host = api_get_string(obj->body, "host");
     json_t *out = api_object_out(obj);
     struct store_obj index;
+    const char *status;
     char *reason;
 
-    json_object_set_new(
-        out, "status",
-        json_string(api_port_status(
-            txn, obj->name, api_get_string(obj->body, "host"), &reason)));
+    status = api_port_status(txn, obj->name, host, &reason);
+    json_object_set_new(out, "status", json_string(status));
     if (reason) {
         json_object_set_new(out, "status_reason", json_string(reason));
         free(reason);
+    } else if (!strcmp(status, "pending")) {
+        json_object_set_new(out, "status_reason", pending_reason(txn, host));
     }
     /* The groups the port is in, named in its "security_groups" or
      * selecting its labels, and the identity that set has: what the
@@ -936,11 +963,11 @@ parse_label_filters(const json_t *query, struct port_filter *f,
     {
         const char *s = json_string_value(value);
 
-        if (!s || !*s || *s == '=') {
-            return api_fail(
-                err, 400, "label",
-                "listing ports: label \"%s\": expected KEY=VALUE or KEY",
-                s ? s : "");
+        if (!s || !*s || *s == '=' || strchr(s, ',')) {
+            return api_fail(err, 400, "label",
+                            "listing ports: label \"%s\": expected KEY=VALUE "
+                            "or KEY (repeat label= for several)",
+                            s ? s : "");
         }
     }
     return 0;
@@ -972,6 +999,24 @@ api_port_list(struct api *api, const json_t *query, json_t **out,
     }
     if (!status) {
         status = api_begin(api, false, &f.txn, err);
+    }
+    if (!status && f.network) {
+        /* An empty list would say the network is there and empty.  Hosts
+         * are not checked: ports may wait for a host to register. */
+        struct store_obj net;
+
+        error = store_get(f.txn, "network", f.network, &net);
+        if (!error) {
+            store_obj_clear(&net);
+        } else {
+            status = ENOENT == error
+                         ? api_fail(err, 404, "network",
+                                    "listing ports: network \"%s\": not "
+                                    "found",
+                                    f.network)
+                         : api_store_error(error, "listing ports", err);
+            store_abort(f.txn);
+        }
     }
     if (status) {
         json_decref(f.labels);

@@ -426,10 +426,13 @@ api_check_labels(const json_t *labels, const char *field, bool patch,
         char *q = api_quote(key);
         int status = 0;
 
-        if (!*key || strlen(key) > API_LABEL_MAX || strchr(key, '=')) {
+        /* A comma separates pairs in "env=prod,tier=web" (fabricctl,
+         * kubectl): in a key or a value it would make one pair read as
+         * two, or two stored as one odd value. */
+        if (!*key || strlen(key) > API_LABEL_MAX || strpbrk(key, "=,")) {
             status = api_fail(err, 400, field,
                               "%s: %s: key %s: must be 1 to %d characters "
-                              "without \"=\"",
+                              "without \"=\" or \",\"",
                               what, field, q, API_LABEL_MAX);
         } else if (json_is_null(value) && patch) {
             /* Removes the pair. */
@@ -442,6 +445,15 @@ api_check_labels(const json_t *labels, const char *field, bool patch,
                 api_fail(err, 400, field,
                          "%s: %s: %s: the value is longer than %d characters",
                          what, field, q, API_LABEL_MAX);
+        } else if (strchr(json_string_value(value), ',')) {
+            char *v = api_quote(json_string_value(value));
+
+            status = api_fail(err, 400, field,
+                              "%s: %s: %s: value %s: a value may not hold "
+                              "\",\" (give each pair as a member of its "
+                              "own)",
+                              what, field, q, v);
+            free(v);
         }
         free(q);
         if (status) {

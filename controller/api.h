@@ -223,9 +223,9 @@ int api_apply_description(const json_t *in, json_t *body, const char *what,
                           struct api_error *err);
 
 /* Checks label set 'labels', input field 'field' ("labels", "selector") of
- * 'what': keys of 1 to API_LABEL_MAX characters without "=", string values
- * of at most API_LABEL_MAX.  In a merge patch ('patch'), null values
- * (removals) are allowed. */
+ * 'what': keys of 1 to API_LABEL_MAX characters without "=" or ",", string
+ * values of at most API_LABEL_MAX without ",".  In a merge patch ('patch'),
+ * null values (removals) are allowed. */
 int api_check_labels(const json_t *labels, const char *field, bool patch,
                      const char *what, struct api_error *err);
 /* Applies checked label set 'value' of input field 'field' to 'body' as a

@@ -189,6 +189,9 @@ js_is '[p["name"] for p in d]' '["web-1"]'
 ok port list --label tier=cache
 [ ! -s "$tmp/out" ] || fail "an empty list printed: $(cat "$tmp/out")"
 grep -q '^No ports found\.$' "$tmp/err" || fail "no note for an empty list"
+# A network that does not exist is not an empty one.
+refused 1 port list --network bleu
+err_says 'network "bleu": not found'
 
 # Shell completion asks the controller for names.
 ok __complete port show ""
@@ -203,6 +206,7 @@ out_says '^name: +web-1$'
 out_says '^network: +blue$'
 out_says '^labels: +env=prod,tier=web$'
 out_says '^status: +pending$'
+out_says '^status_reason: +not placed on a host$'
 
 say "updates, and a stale --if-version"
 
@@ -323,6 +327,12 @@ ok sg create web --selector tier=web --description "front ends"
 out_says '^name: +web$'
 out_says '^selector: +tier=web$'
 ok sg create db --selector tier=db
+# "--selector a=1,b=2" means two pairs, as with kubectl.
+ok -o json sg create shop --selector env=prod,tier=web
+js_is 'd["selector"]' '{"env": "prod", "tier": "web"}'
+refused 2 sg create shop2 --selector env=prod,tier
+err_says 'item "tier": must be KEY=VALUE'
+ok sg delete shop
 ok port create web-9 --network blue --label tier=web --security-group db
 ok -o json port show web-9
 js_is 'd["security_groups"]' '["db"]'

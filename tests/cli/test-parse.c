@@ -186,6 +186,19 @@ test_good(void **state)
     assert_null(cli_args_next(&args, "label", &pos));
     cli_args_clear(&args);
 
+    /* "--label a=1,b=2" is two labels, as with kubectl, in their place
+     * among the others. */
+    pos = 0;
+    assert_int_equal(parse(&args, "network", "create", "blue", "--cidr", "x",
+                           "--label", "env=prod,tier=web", "--label", "a=b",
+                           NULL),
+                     CLI_PARSE_RUN);
+    assert_string_equal(cli_args_next(&args, "label", &pos), "env=prod");
+    assert_string_equal(cli_args_next(&args, "label", &pos), "tier=web");
+    assert_string_equal(cli_args_next(&args, "label", &pos), "a=b");
+    assert_null(cli_args_next(&args, "label", &pos));
+    cli_args_clear(&args);
+
     /* "-oVALUE", and "--" before an argument that starts with "-". */
     assert_int_equal(parse(&args, "-ojson", "network", "create", "--cidr", "x",
                            "--", "-odd", NULL),
@@ -380,6 +393,25 @@ test_labels(void **state)
     free(msg);
     msg = cli_check_value(CLI_VALUE_KEY, NULL, "");
     assert_string_equal(msg, "must not be empty");
+    free(msg);
+
+    /* A comma separates pairs, as with kubectl: each item is checked on
+     * its own, and none is left empty. */
+    assert_null(cli_check_value(CLI_VALUE_LABEL, NULL, "env=prod,tier=web"));
+    assert_null(cli_check_value(CLI_VALUE_SELECTOR, NULL, "env=prod,tier"));
+    assert_null(cli_check_value(CLI_VALUE_KEY, NULL, "env,tier"));
+    msg = cli_check_value(CLI_VALUE_LABEL, NULL, "env=prod,tier");
+    assert_string_equal(msg, "item \"tier\": must be KEY=VALUE");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_LABEL, NULL, "env=prod,,tier=web");
+    assert_non_null(strstr(msg, "an empty item"));
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_LABEL, NULL, "env=prod,");
+    assert_non_null(strstr(msg, "an empty item"));
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_KEY, NULL, "env,a=b");
+    assert_string_equal(msg, "item \"a=b\": must be a label key alone, "
+                             "without \"=\"");
     free(msg);
 
     assert_usage_error("network create: --label \"tier\": must be KEY=VALUE",

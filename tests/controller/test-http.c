@@ -247,6 +247,78 @@ test_content_type(void **state)
     }
 }
 
+/* Expects port 'name' to be pending with a status_reason matching
+ * 'reason'. */
+static void
+expect_pending(struct fixture *f, const char *name, const char *reason)
+{
+    char *path = xasprintf("/v1/ports/%s", name);
+    struct reply r;
+
+    fixture_call(f, "GET", path, f->admin, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")),
+                        "pending");
+    assert_non_null(json_object_get(r.json, "status_reason"));
+    assert_string_equal(
+        json_string_value(json_object_get(r.json, "status_reason")), reason);
+    reply_clear(&r);
+    free(path);
+}
+
+/* A port placed on a host that is not registered waits for it, and says
+ * so; a missing network has no port list. */
+static void
+test_port_waits_for_host(void **state)
+{
+    struct fixture *f = *state;
+    struct reply r;
+
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/ports", f->admin,
+                   "{\"name\": \"p1\", \"network\": \"blue\", "
+                   "\"host\": \"hots-1\"}",
+                   201, NULL);
+    expect_pending(f, "p1",
+                   "host \"hots-1\" is not registered: the port "
+                   "waits for it");
+    fixture_expect(f, "POST", "/v1/hosts", f->admin,
+                   "{\"name\": \"hots-1\", \"vtep\": \"192.0.2.1\", "
+                   "\"underlay\": \"eth0\"}",
+                   201, NULL);
+    expect_pending(f, "p1",
+                   "the agent of host \"hots-1\" has not reported it yet");
+    fixture_expect(f, "PATCH", "/v1/ports/p1", f->admin, "{\"host\": null}",
+                   200, NULL);
+    expect_pending(f, "p1", "not placed on a host");
+    fixture_expect(f, "PUT", "/v1/hosts/hots-1/port-status", f->admin,
+                   "{\"ports\": {}}", 204, NULL);
+
+    /* A port that is up has no reason to give. */
+    fixture_expect(f, "PATCH", "/v1/ports/p1", f->admin,
+                   "{\"host\": \"hots-1\"}", 200, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/hots-1/port-status", f->admin,
+                   "{\"ports\": {\"p1\": \"up\"}}", 204, NULL);
+    fixture_call(f, "GET", "/v1/ports/p1", f->admin, NULL, NULL, &r);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")),
+                        "up");
+    assert_null(json_object_get(r.json, "status_reason"));
+    reply_clear(&r);
+
+    fixture_call(f, "GET", "/v1/ports?network=bleu", f->admin, NULL, NULL, &r);
+    expect_error(&r, 404, "not-found");
+    assert_string_equal(reply_field(&r), "network");
+    assert_string_equal(reply_message(&r),
+                        "listing ports: network \"bleu\": not found");
+    reply_clear(&r);
+    fixture_call(f, "GET", "/v1/ports?network=blue", f->admin, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    reply_clear(&r);
+}
+
 static void
 test_auth(void **state)
 {
@@ -959,6 +1031,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_waits_for_host, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_optimistic_concurrency, setup,
                                         teardown),

@@ -1457,7 +1457,15 @@ test_port_list(void **state)
     expect_list(env, "{'label': 'env'}", "a");
     expect_list(env, "{'label': ['app=web', 'env=prod']}", "a");
     expect_list(env, "{'label': 'app=nope'}", "");
-    expect_list(env, "{'network': 'nope'}", "");
+    expect_list(env, "{'host': 'nope'}", "");
+
+    /* A network that does not exist is not an empty one; a host need not
+     * be registered, since ports wait for it. */
+    q = J("{'network': 'nope'}");
+    assert_int_equal(api_port_list(&env->api, q, &out, &err), 404);
+    assert_string_equal(err.field, "network");
+    json_decref(q);
+    api_error_clear(&err);
 
     /* Pages of two: a token until the last page. */
     names = list_ports(env, "{'limit': '2'}", &next);

@@ -193,6 +193,17 @@ test_group_validation(void **state)
            400, "selector", "without \"=\"");
     refuse(env, api_sg_create, "{'name': 'web', 'selector': 'tier=web'}", 400,
            "selector", "expected an object");
+    /* "env=prod,tier=web" is two pairs to fabricctl and kubectl: never one
+     * odd value, nor a key. */
+    refuse(env, api_sg_create,
+           "{'name': 'web', 'selector': {'env': 'prod,tier=web'}}", 400,
+           "selector", "may not hold \",\"");
+    refuse(env, api_sg_create,
+           "{'name': 'web', 'selector': {'env,tier': 'a'}}", 400, "selector",
+           "without \"=\" or \",\"");
+    refuse(env, api_port_create,
+           "{'name': 'p', 'network': 'n', 'labels': {'env': 'prod,tier=web'}}",
+           400, "labels", "may not hold \",\"");
     refuse(env, api_sg_create, "{'name': 'web', 'members': ['p']}", 400,
            "members", "read-only");
 
