@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,9 +443,15 @@ flowlog_put_hits(struct flowlog *fl)
     for (size_t i = 0; i < snap.n_rule_hits; i++) {
         char id[16];
 
+        uint64_t n = snap.rule_hits[i].hits;
+
         snprintf(id, sizeof id, "%" PRIu32, snap.rule_hits[i].rule_id);
-        json_object_set_new(hits, id,
-                            json_integer((json_int_t) snap.rule_hits[i].hits));
+        /* A JSON integer is signed 64-bit: a count past it would go out
+         * negative and get the whole report refused, so it stays at the
+         * largest one. */
+        json_object_set_new(
+            hits, id,
+            json_integer(n > LLONG_MAX ? LLONG_MAX : (json_int_t) n));
     }
     core_snapshot_destroy(&snap);
     body = json_pack("{so}", "hits", hits);

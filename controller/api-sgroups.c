@@ -6,10 +6,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/desired.h"
 #include "controller/store.h"
 #include "utils/addr.h"
 #include "utils/util.h"
@@ -18,6 +20,10 @@
  * rules sort by id. */
 #define RULE_ID_DIGITS 10
 #define RULE_ID_MAX 9999999999LL
+
+/* The largest hit count: the largest JSON integer (json_int_t is long
+ * long). */
+#define HITS_MAX LLONG_MAX
 
 /* The highest TCP or UDP port. */
 #define PORT_MAX 65535
@@ -799,9 +805,12 @@ hits_cb(const struct store_obj *obj, void *sum_)
     {
         json_int_t total =
             json_integer_value(json_object_get(sum->totals, id));
+        json_int_t n = json_integer_value(value);
 
-        json_object_set_new(sum->totals, id,
-                            json_integer(total + json_integer_value(value)));
+        /* Each report is 0..HITS_MAX, and so is the sum: it saturates
+         * instead of wrapping to a negative count. */
+        total = n > 0 && total > HITS_MAX - n ? HITS_MAX : total + n;
+        json_object_set_new(sum->totals, id, json_integer(total));
     }
     return 0;
 }
@@ -1305,6 +1314,68 @@ api_sg_rule_delete(struct api *api, const char *group, const char *id,
 
 /* Rule hits. */
 
+/* Adds the id of every rule in desired-state document 'doc' to 'ids' (an
+ * object keyed by decimal id). */
+static void
+doc_rule_ids(const json_t *doc, json_t *ids)
+{
+    const json_t *identity, *rule;
+    size_t i, j;
+
+    json_array_foreach(json_object_get(doc, "identities"), i, identity)
+    {
+        json_array_foreach(json_object_get(identity, "rules"), j, rule)
+        {
+            char id[24];
+
+            snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(rule, "id")));
+            json_object_set_new(ids, id, json_true());
+        }
+    }
+}
+
+/* Fails with 403 unless every rule in 'hits' is one that host 'host'
+ * enforces: a rule of a group one of its ports is in, as its desired
+ * state says.  A host's counters count in every rule's total, so without
+ * this a host could add to the hits of rules it never sees. */
+static int
+check_own_rules(struct store_txn *txn, const char *host, const json_t *hits,
+                const char *what, struct api_error *err)
+{
+    json_t *doc = NULL, *ids, *value;
+    const char *id;
+    int status = 0;
+    int error;
+
+    error = desired_compute(txn, host, &doc);
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    ids = json_object();
+    doc_rule_ids(doc, ids);
+    json_object_foreach((json_t *) hits, id, value)
+    {
+        char canonical[24];
+        int64_t n;
+
+        /* Compare as numbers: "007" is rule 7. */
+        parse_rule_id(id, &n);
+        snprintf(canonical, sizeof canonical, "%" PRId64, n);
+        if (!json_object_get(ids, canonical)) {
+            status = api_fail(err, 403, "hits",
+                              "%s: hits: rule %s: not a rule of any security "
+                              "group of this host's ports; a host reports "
+                              "only the counters of the rules it enforces",
+                              what, canonical);
+            break;
+        }
+    }
+    json_decref(ids);
+    json_decref(doc);
+    return status;
+}
+
 int
 api_host_rule_hits(struct api *api, const char *host, const json_t *in,
                    struct api_error *err)
@@ -1343,6 +1414,9 @@ api_host_rule_hits(struct api *api, const char *host, const json_t *in,
     status = api_begin(api, true, &txn, err);
     if (!status) {
         status = api_check_present(txn, "host", host, what, err);
+    }
+    if (!status) {
+        status = check_own_rules(txn, host, hits, what, err);
     }
     if (status) {
         goto out;

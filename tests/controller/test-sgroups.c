@@ -864,6 +864,24 @@ test_long_poll_wakes(void **state)
     free(text);
 }
 
+/* Has agent token 'agent' report 'count' hits of rule 1 for host h1, and
+ * expects viewer 'viewer' to see 'total' hits of that rule. */
+static void
+expect_total_hits(struct fixture *f, const char *agent, const char *viewer,
+                  const char *count, long long total)
+{
+    char *body = xasprintf("{\"hits\": {\"1\": %s}}", count);
+    struct reply r;
+
+    fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent, body, 204, NULL);
+    fixture_call(f, "GET", "/v1/security-groups/web/rules/1", viewer, NULL,
+                 NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_integer_value(json_object_get(r.json, "hits")) == total);
+    reply_clear(&r);
+    free(body);
+}
+
 /* Over HTTP: who may do what, and the rule hit counters. */
 static void
 test_http_roles_and_hits(void **state)
@@ -907,7 +925,37 @@ test_http_roles_and_hits(void **state)
     fixture_expect(f, "PATCH", "/v1/security-groups/web", viewer,
                    "{\"description\": \"x\"}", 403, NULL);
 
-    /* Agents report their own host's counters only; they add up. */
+    /* Agents report their own host's counters only, of the rules their
+     * host enforces: those of the groups of its ports. */
+    fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
+                   "{\"hits\": {\"1\": 120}}", 403, "hits");
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/ports", f->admin,
+                   "{\"name\": \"web1\", \"network\": \"blue\", \"host\": "
+                   "\"h1\", \"labels\": {\"tier\": \"web\"}}",
+                   201, NULL);
+    fixture_expect(f, "PUT", "/v1/hosts/h2/rule-hits", f->admin,
+                   "{\"hits\": {\"1\": 5}}", 403, "hits");
+    fixture_expect(f, "POST", "/v1/ports", f->admin,
+                   "{\"name\": \"web2\", \"network\": \"blue\", \"host\": "
+                   "\"h2\", \"labels\": {\"tier\": \"web\"}}",
+                   201, NULL);
+    fixture_expect(f, "POST", "/v1/security-groups", f->admin,
+                   "{\"name\": \"db\", \"selector\": {\"tier\": \"db\"}}", 201,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/security-groups/db/rules", f->admin,
+                   "{\"direction\": \"ingress\", \"protocol\": \"tcp\", "
+                   "\"ports\": \"5432\", \"action\": \"allow\"}",
+                   201, NULL);
+    fixture_call(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
+                 "{\"hits\": {\"1\": 1, \"2\": 1000000}}", NULL, &r);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(reply_message(&r), "rule 2: not a rule"));
+    reply_clear(&r);
+
+    /* They add up. */
     fixture_expect(f, "PUT", "/v1/hosts/h1/rule-hits", agent,
                    "{\"hits\": {\"1\": 120}}", 204, NULL);
     fixture_expect(f, "PUT", "/v1/hosts/h2/rule-hits", agent,
@@ -933,6 +981,15 @@ test_http_roles_and_hits(void **state)
     rule = json_array_get(json_object_get(r.json, "items"), 0);
     assert_int_equal(json_integer_value(json_object_get(rule, "hits")), 135);
     reply_clear(&r);
+
+    /* The sum saturates at the largest count instead of wrapping to a
+     * negative one (host h2 reports 5). */
+    expect_total_hits(f, agent, viewer, "9223372036854775807",
+                      9223372036854775807LL);
+    expect_total_hits(f, agent, viewer, "9223372036854775802",
+                      9223372036854775807LL);
+    expect_total_hits(f, agent, viewer, "9223372036854775801",
+                      9223372036854775806LL);
 
     fixture_expect(f, "GET", "/v1/security-groups/web/rules/abc", viewer, NULL,
                    404, NULL);
