@@ -245,6 +245,66 @@ pending_reason(struct store_txn *txn, const char *host)
                         host);
 }
 
+int
+api_port_check_records(struct api *api, const char *host,
+                       const json_t *records, struct api_error *err)
+{
+    struct store_txn *txn;
+    const json_t *record;
+    size_t i;
+    int status;
+
+    status = api_begin(api, false, &txn, err);
+    json_array_foreach(records, i, record)
+    {
+        const char *name = api_get_string(record, "port");
+        const char *network = api_get_string(record, "network");
+        const char *on, *in;
+        struct store_obj obj;
+        char *field;
+        int error;
+
+        if (status || !name || !network) {
+            /* The records' own checks name what is missing. */
+            continue;
+        }
+        error = store_get(txn, "port", name, &obj);
+        if (error && ENOENT != error) {
+            status = api_store_error(error, "flow logs", err);
+            break;
+        }
+        on = error ? NULL : api_get_string(obj.body, "host");
+        in = error ? NULL : api_get_string(obj.body, "network");
+        field = xasprintf("records[%zu].port", i);
+        if (error || !on || strcmp(on, host)) {
+            char *q = api_quote(name);
+
+            status = api_fail(err, 403, field,
+                              "flow logs: record %zu: port %s is not a port "
+                              "of host \"%s\": a host posts only the records "
+                              "of its own ports",
+                              i, q, host);
+            free(q);
+        } else if (!in || strcmp(in, network)) {
+            char *q = api_quote(network);
+
+            free(field);
+            field = xasprintf("records[%zu].network", i);
+            status = api_fail(err, 403, field,
+                              "flow logs: record %zu: network %s: port "
+                              "\"%s\" is in network \"%s\"",
+                              i, q, name, in ? in : "?");
+            free(q);
+        }
+        free(field);
+        if (!error) {
+            store_obj_clear(&obj);
+        }
+    }
+    store_abort(txn);
+    return status;
+}
+
 /* The API form of stored port 'obj', with its status read in 'txn' (an
  * api_out_func; 'api' is not needed).  A refused port says why in
  * "status_reason". */

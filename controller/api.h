@@ -462,6 +462,11 @@ int api_check_flood_lists(struct store_txn *, const char *port,
                           const char *network, const char *host,
                           const char *field, const char *what,
                           struct api_error *err);
+/* Fails with 403 unless each flow-log record in array 'records' that names
+ * a "port" and a "network" names a port placed on 'host' and that port's
+ * own network: what an agent of 'host' may post. */
+int api_port_check_records(struct api *, const char *host,
+                           const json_t *records, struct api_error *);
 /* The status of port 'name' placed on 'host' (NULL if unplaced):
  * "pending", "up", "down" or "refused" (its host's agent cannot apply
  * it).  A refused port's reason goes in '*reason' (which the caller

@@ -578,7 +578,15 @@ do_flowlogs_post(struct http_request *req, const void *data, void *server_)
                          id->name, id->host ? id->host : "?",
                          id->host ? id->host : "?");
     } else {
-        status = api_flowlogs_post(&server->api, in, &err);
+        /* An agent's records are of its own ports only: records of other
+         * hosts' ports would blame them for traffic they never saw. */
+        status =
+            id && id->role == AUTH_AGENT ? api_port_check_records(
+                &server->api, id->host, json_object_get(in, "records"), &err)
+                                         : 0;
+        if (!status) {
+            status = api_flowlogs_post(&server->api, in, &err);
+        }
         if (status < 400) {
             size_t n = json_array_size(json_object_get(in, "records"));
 

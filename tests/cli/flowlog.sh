@@ -90,6 +90,13 @@ ok token create agent-b --role agent --host host-b -o json
 agent_b=$(js 'd["token"]')
 ok token create monitor --role viewer -o json
 monitor=$(js 'd["token"]')
+# An agent reports only its own host's ports, so they come first.
+ok network create blue --cidr 10.0.0.0/24
+ok network create red --cidr 10.1.0.0/24
+ok port create web1 --network blue --ip 10.0.0.2 --host host-a
+ok port create db1 --network blue --ip 10.0.0.3 --host host-b
+ok port create cache1 --network red --host host-a
+ok port create app1 --network blue --host host-b
 
 say "no records yet"
 
@@ -103,7 +110,7 @@ say "agents report"
 status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
     $(rec 2026-11-22T10:00:01Z web1 blue allow rule),
     $(rec 2026-11-22T10:00:03Z web1 blue deny default-deny),
-    $(rec 2026-11-22T10:00:02Z db1 red allow network-default)]}")
+    $(rec 2026-11-22T10:00:02Z cache1 red allow network-default)]}")
 [ "$status" = 204 ] || fail "agent a's post: $status"
 status=$(post_flowlogs "$agent_b" "{\"host\": \"host-b\", \"records\": [
     $(rec 2026-11-22T10:00:04Z app1 blue deny network-default fd00::2 fd00::3 |
@@ -117,13 +124,16 @@ status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
     $(rec 2026-11-22T10:00:05Z web1 blue allow rule),
     $(rec 2026-11-22T10:00:06Z web1 blue maybe rule)]}")
 [ "$status" = 400 ] || fail "a bad record: $status, not 400"
+status=$(post_flowlogs "$agent_a" "{\"host\": \"host-a\", \"records\": [
+    $(rec 2026-11-22T10:00:05Z app1 blue deny default-deny)]}")
+[ "$status" = 403 ] || fail "agent a posting host b's port: $status, not 403"
 
 say "the operator reads them, newest first"
 
 ok flowlog
 head -n 1 "$tmp/out" | grep -Eq '^TIME +HOST +PORT +DIR +PROTO +SRC +DST +VERDICT +RULE +REASON +COUNT$' \
     || fail "header: $(head -n 1 "$tmp/out")"
-ports_are app1,web1,db1,web1
+ports_are app1,web1,cache1,web1
 out_says '^2026-11-22T10:00:04Z +host-b +app1 +egress +tcp +\[fd00::2\]:40000 +\[fd00::3\]:5432 +deny +<none> +network-default +42$'
 out_says '^2026-11-22T10:00:01Z +host-a +web1 +egress +tcp +10.0.0.2:40000 +10.0.0.3:5432 +allow +7 +rule +1$'
 ok flowlog --port web1
@@ -133,7 +143,7 @@ ports_are app1
 ok flowlog --verdict deny
 ports_are app1,web1
 ok flowlog --network red --verdict allow
-ports_are db1
+ports_are cache1
 ok flowlog --since 2026-11-22T10:00:02Z --limit 2
 ports_are app1,web1
 ok flowlog --since 2026-11-22T11:00:03+01:00
@@ -156,10 +166,6 @@ err_says 'since "yesterday"'
 refused 1 flowlog --token "$agent_a"
 
 say "traces"
-
-ok network create blue --cidr 10.0.0.0/24
-ok port create web1 --network blue --ip 10.0.0.2 --host host-a
-ok port create db1 --network blue --ip 10.0.0.3 --host host-b
 
 ok trace --from web1 --to 10.0.0.9 --proto icmp --token "$monitor"
 out_says '^from: port web1 \(10.0.0.2, host host-a, network blue\)$'

@@ -125,6 +125,30 @@ expect_ports(struct fixture *f, const char *token, const char *query,
     json_decref(items);
 }
 
+/* Creates networks blue and red and the ports the records name: web1 in
+ * blue and db1 in red on host-a, app1 in blue on host-b (hosts that need
+ * not be registered).  An agent posts only its own ports' records. */
+static void
+make_ports(struct fixture *f)
+{
+    static const char *const bodies[][2] = {
+        {"/v1/networks", "{'name': 'blue', 'cidr': '10.0.0.0/24'}"},
+        {"/v1/networks", "{'name': 'red', 'cidr': '10.1.0.0/24'}"},
+        {"/v1/ports", "{'name': 'web1', 'network': 'blue', 'host': 'host-a'}"},
+        {"/v1/ports", "{'name': 'db1', 'network': 'red', 'host': 'host-a'}"},
+        {"/v1/ports", "{'name': 'app1', 'network': 'blue', 'host': 'host-b'}"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
+        json_t *body = fixture_json(bodies[i][1]);
+        char *text = json_dumps(body, JSON_COMPACT);
+
+        assert_int_equal(fixture_admin(f, "POST", bodies[i][0], text), 201);
+        free(text);
+        json_decref(body);
+    }
+}
+
 static void
 test_post_and_filter(void **state)
 {
@@ -134,6 +158,8 @@ test_post_and_filter(void **state)
     char *viewer = fixture_token(f, "viewer", "viewer", NULL);
     json_t *records = json_array(), *items;
     struct reply r;
+
+    make_ports(f);
 
     /* Host a: web1 allowed out at 10:00:01, denied in at 10:00:03; db1
      * in network "red" at 10:00:02. */
@@ -198,10 +224,12 @@ test_post_and_filter(void **state)
     fixture_stop(f);
 }
 
-/* Posts one good record and then 'bad' (overrides of record()) and
- * expects 400 naming 'field' of record 1, with nothing stored. */
+/* Posts, as 'token' for host-a, one good record and then 'bad' (overrides
+ * of record()) and expects 'status' naming 'field' of record 1, with
+ * nothing stored. */
 static void
-expect_bad_record(struct fixture *f, const char *bad, const char *field)
+expect_refused(struct fixture *f, const char *token, const char *bad,
+               long status, const char *field)
 {
     json_t *records = json_array();
     struct reply r;
@@ -209,15 +237,22 @@ expect_bad_record(struct fixture *f, const char *bad, const char *field)
 
     json_array_append_new(records, record(NULL));
     json_array_append_new(records, record(bad));
-    if (post(f, f->admin, "host-a", records, &r) != 400
+    if (post(f, token, "host-a", records, &r) != status
         || strcmp(reply_field(&r), field)) {
-        fail_msg("%s: expected 400 on %s, got %ld: %s", bad, field, r.status,
-                 r.body);
+        fail_msg("%s: expected %ld on %s, got %ld: %s", bad, status, field,
+                 r.status, r.body);
     }
     reply_clear(&r);
     items = get(f, f->admin, "");
     assert_int_equal(json_array_size(items), 0);
     json_decref(items);
+}
+
+/* expect_refused() as admin, for a record that is invalid. */
+static void
+expect_bad_record(struct fixture *f, const char *bad, const char *field)
+{
+    expect_refused(f, f->admin, bad, 400, field);
 }
 
 static void
@@ -289,6 +324,7 @@ test_roles(void **state)
     struct reply r;
 
     /* An agent posts for its own host only. */
+    make_ports(f);
     json_array_append_new(records, record(NULL));
     assert_int_equal(post(f, agent_a, "host-b", json_incref(records), &r),
                      403);
@@ -329,6 +365,41 @@ test_roles(void **state)
     free(agent_a);
     free(viewer);
     fixture_stop(f);
+}
+
+/* An agent's records are of its own host's ports, in their own networks:
+ * it cannot blame another host's port, or fill the store under port names
+ * nobody has. */
+static void
+test_agent_scope(void **state)
+{
+    struct fixture *f = fixture_start(30, false);
+    char *agent_a = fixture_token(f, "agent-a", "agent", "host-a");
+    struct reply r;
+
+    make_ports(f);
+    expect_refused(f, agent_a, "{'port': 'app1'}", 403, "records[1].port");
+    expect_refused(f, agent_a, "{'port': 'nobody'}", 403, "records[1].port");
+    expect_refused(f, agent_a, "{'network': 'red'}", 403,
+                   "records[1].network");
+    fixture_call(f, "POST", "/v1/flowlogs", agent_a,
+                 "{\"host\": \"host-a\", \"records\": []}", NULL, &r);
+    assert_int_equal(r.status, 204);
+    reply_clear(&r);
+
+    /* Once the port moves to host a, host a may speak of it. */
+    assert_int_equal(
+        fixture_admin(f, "PATCH", "/v1/ports/app1", "{\"host\": \"host-a\"}"),
+        200);
+    assert_int_equal(post(f, agent_a, "host-a",
+                          json_pack("[o]", record("{'port': 'app1'}")), &r),
+                     204);
+    reply_clear(&r);
+    expect_ports(f, f->admin, "", "app1");
+
+    free(agent_a);
+    fixture_stop(f);
+    (void) state;
 }
 
 /* Only the newest records are kept, by arrival. */
@@ -1048,6 +1119,7 @@ main(void)
         cmocka_unit_test(test_post_and_filter),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_agent_scope),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_port_quota),
         cmocka_unit_test(test_counts),
