@@ -978,9 +978,9 @@ agent_daemon(struct agent_options *o)
         flowlog_start(&fc, dp, core, &flowlog);
     }
     if (controller) {
-        char *agent_url = cfg->metrics
-                              ? agent_trace_url(cfg->advertise, cfg->metrics)
-                              : NULL;
+        char *agent_url = cfg->metrics ? agent_trace_url(
+                              cfg->advertise, cfg->metrics, cfg->controller)
+                                       : NULL;
         struct watch_config wc = {
             .controller = cfg->controller,
             .cacert = cfg->cacert,

@@ -57,14 +57,35 @@ agent_trace_token(void)
     return token;
 }
 
+/* Whether 's', "ADDR:PORT" or a URL's "http://ADDR...", starts with a
+ * loopback address. */
+static bool
+is_loopback(const char *s)
+{
+    if (!strncmp(s, "http://", 7)) {
+        s += 7;
+    } else if (!strncmp(s, "https://", 8)) {
+        s += 8;
+    }
+    return !strncmp(s, "127.", 4) || !strncmp(s, "[::1]", 5)
+           || !strncmp(s, "localhost", 9);
+}
+
 char *
-agent_trace_url(const char *advertise, const char *metrics)
+agent_trace_url(const char *advertise, const char *metrics,
+                const char *controller)
 {
     if (advertise) {
         return xstrdup(advertise);
     }
     if (!metrics || !strncmp(metrics, "0.0.0.0:", 8)
         || !strncmp(metrics, "[::]:", 5)) {
+        return NULL;
+    }
+    /* The controller only takes the agent's own address, the one it
+     * connects from: a loopback address is that only for a controller
+     * on loopback too. */
+    if (is_loopback(metrics) && !(controller && is_loopback(controller))) {
         return NULL;
     }
     return xasprintf("http://%s", metrics);

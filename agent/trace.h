@@ -16,6 +16,7 @@
 #ifndef AGENT_TRACE_H
 #define AGENT_TRACE_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct core;
@@ -29,9 +30,12 @@ const char *agent_trace_token(void);
 
 /* Returns the base URL the controller reaches this agent's listener at:
  * 'advertise' if it is set; otherwise "http://" + 'metrics' if 'metrics'
- * (ADDR:PORT) names a specific address rather than 0.0.0.0 or [::];
- * otherwise NULL, and the agent offers no traces.  The caller frees it. */
-char *agent_trace_url(const char *advertise, const char *metrics);
+ * (ADDR:PORT) names a specific address rather than 0.0.0.0 or [::], and
+ * not a loopback address unless 'controller' (its URL) is on loopback
+ * too; otherwise NULL, and the agent offers no traces.  The caller frees
+ * it. */
+char *agent_trace_url(const char *advertise, const char *metrics,
+                      const char *controller);
 
 /* Answers the trace request with body 'body' ('len' bytes) and header
  * 'authorization' (NULL if absent) using 'core'.  Returns the HTTP status

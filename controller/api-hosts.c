@@ -231,6 +231,42 @@ api_host_check_mtu(const char *host, const json_t *body, const char *network,
                     carried - API_VXLAN_OVERHEAD, host);
 }
 
+bool
+api_agent_url_is_at(const char *url, const char *address)
+{
+    uint8_t a[16], b[16];
+    const char *host, *end;
+    char *text;
+    int family;
+    bool same;
+
+    if (!strncmp(url, "http://", 7)) {
+        host = url + 7;
+    } else if (!strncmp(url, "https://", 8)) {
+        host = url + 8;
+    } else {
+        return false;
+    }
+    if (*host == '[') {
+        host++;
+        end = strchr(host, ']');
+        if (!end || (end[1] && end[1] != ':' && end[1] != '/')) {
+            return false;
+        }
+    } else {
+        end = host + strcspn(host, ":/");
+    }
+    /* "http://a@b" would be user "a" at host "b": no literal address has
+     * an "@", so such a URL never matches. */
+    text = xasprintf("%.*s", (int) (end - host), host);
+    family = strchr(text, ':') ? AF_INET6 : AF_INET;
+    same = inet_pton(family, text, a) == 1
+           && inet_pton(family, address, b) == 1
+           && !memcmp(a, b, family == AF_INET ? 4 : 16);
+    free(text);
+    return same;
+}
+
 /* Checks the host fields present in 'in' and copies them into 'body'. */
 static int
 apply_fields(const json_t *in, json_t *body, const char *what,

@@ -516,6 +516,10 @@ int api_external_vtep_count(struct store_txn *, const char *network,
                             size_t *n);
 
 /* Hosts (controller/api-hosts.c). */
+/* Whether agent URL 'url' ("http://198.18.0.1:9471") names the host by
+ * the literal address 'address' (IPv4 or IPv6, as text).  A host name
+ * never matches: it could resolve to anything later. */
+bool api_agent_url_is_at(const char *url, const char *address);
 int api_host_register(struct api *, const json_t *in, json_t **out,
                       struct api_error *);
 int api_host_get(struct api *, const char *name, json_t **out,

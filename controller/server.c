@@ -381,19 +381,37 @@ static void
 do_register(struct http_request *req, const void *res, void *server)
 {
     const struct auth_identity *id = http_request_data(req);
-    const char *name;
+    const char *client = http_request_client(req);
+    const char *name, *url;
     json_t *in;
 
     if (!http_request_json(req, &in)) {
         return;
     }
     name = api_get_string(in, "name");
+    url = api_get_string(in, "agent_url");
     if (id && id->role == AUTH_AGENT
         && (!name || !id->host || strcmp(name, id->host))) {
         http_reply_error(
             req, 403, NULL,
             "token \"%s\" (role agent, host %s) may only register host \"%s\"",
             id->name, id->host ? id->host : "?", id->host ? id->host : "?");
+    } else if (id && id->role == AUTH_AGENT && url
+               && !api_agent_url_is_at(url, client)) {
+        /* The controller calls agent_url with a trace: an agent could
+         * otherwise point those calls at any address the controller
+         * reaches. */
+        char *q = api_quote(url);
+
+        http_reply_error(req, 403, "agent_url",
+                         "token \"%s\" (role agent, host %s): agent_url %s: "
+                         "an agent may only give its own address, %s, as "
+                         "http://%s%s%s:PORT (set the agent's --advertise "
+                         "or --metrics to it)",
+                         id->name, id->host, q, client,
+                         strchr(client, ':') ? "[" : "", client,
+                         strchr(client, ':') ? "]" : "");
+        free(q);
     } else {
         create(req, res, server, in);
     }

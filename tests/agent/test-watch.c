@@ -24,6 +24,7 @@
 #include "agent/flowlog.h"
 #include "agent/metrics.h"
 #include "agent/state.h"
+#include "agent/trace.h"
 #include "agent/watch.h"
 #include "utils/util.h"
 
@@ -769,6 +770,32 @@ test_bound_conditions(void **state)
     json_decref(conditions);
 }
 
+/* The address an agent gives the controller for traces: the controller
+ * takes only the one the agent connects from, so a loopback listener is
+ * offered only to a controller on loopback too. */
+static void
+test_trace_url(void **state)
+{
+    char *url;
+
+    url = agent_trace_url(NULL, "198.18.0.1:9471", "http://198.18.0.254:9470");
+    assert_string_equal(url, "http://198.18.0.1:9471");
+    free(url);
+    url = agent_trace_url(NULL, "127.0.0.1:9471", "http://127.0.0.1:9470");
+    assert_string_equal(url, "http://127.0.0.1:9471");
+    free(url);
+    assert_null(
+        agent_trace_url(NULL, "127.0.0.1:9471", "http://192.168.100.254:1"));
+    assert_null(agent_trace_url(NULL, "[::1]:9471", "https://[2001:db8::1]"));
+    assert_null(agent_trace_url(NULL, "0.0.0.0:9471", "http://127.0.0.1:1"));
+    assert_null(agent_trace_url(NULL, NULL, "http://127.0.0.1:1"));
+    url = agent_trace_url("http://198.18.0.1:9471", "127.0.0.1:9471",
+                          "http://192.168.100.254:1");
+    assert_string_equal(url, "http://198.18.0.1:9471");
+    free(url);
+    (void) state;
+}
+
 int
 main(void)
 {
@@ -791,6 +818,7 @@ main(void)
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_metrics_firewall),
         cmocka_unit_test(test_flowlog_record),
+        cmocka_unit_test(test_trace_url),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -319,6 +319,70 @@ test_port_waits_for_host(void **state)
     reply_clear(&r);
 }
 
+/* Registers host h1 with agent URL 'url' as 'token' into 'r'. */
+static long
+register_with_url(struct fixture *f, const char *token, const char *url,
+                  struct reply *r)
+{
+    char *body =
+        xasprintf("{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": "
+                  "\"eth0\", \"agent_url\": \"%s\", \"agent_token\": "
+                  "\"0123456789abcdef0123456789abcdef0123456789abcdef012345678"
+                  "9abcdef\"}",
+                  url);
+    long status = fixture_call(f, "POST", "/v1/hosts", token, body, NULL, r);
+
+    free(body);
+    return status;
+}
+
+/* The controller calls an agent's agent_url for traces: an agent may
+ * only give its own address there, the one it connects from, and no host
+ * name; an admin may give any. */
+static void
+test_agent_url_scope(void **state)
+{
+    static const char *const refused[] = {
+        "http://192.0.2.9:9471",   "http://10.0.0.1",
+        "http://localhost:9471",   "http://127.0.0.1.nip.io:80",
+        "http://127.0.0.1@x:9471", "https://[::1]:9471",
+        "http://127.0.0.2:9471",   "http://127.0.0.10:9471",
+    };
+    static const char *const accepted[] = {
+        "http://127.0.0.1:9471",
+        "https://127.0.0.1",
+        "http://127.0.0.1/agent",
+    };
+    struct fixture *f = *state;
+    char *agent = fixture_token(f, "agent-h1", "agent", "h1");
+    struct reply r;
+
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        register_with_url(f, agent, refused[i], &r);
+        if (r.status != 403 || strcmp(reply_field(&r), "agent_url")) {
+            fail_msg("%s: expected 403 on agent_url, got %ld: %s", refused[i],
+                     r.status, r.body);
+        }
+        assert_non_null(strstr(reply_message(&r), "127.0.0.1"));
+        reply_clear(&r);
+        fixture_expect(f, "GET", "/v1/hosts/h1", f->admin, NULL, 404, NULL);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(accepted); i++) {
+        register_with_url(f, agent, accepted[i], &r);
+        if (r.status != 201 && r.status != 200) {
+            fail_msg("%s: expected 201 or 200, got %ld: %s", accepted[i],
+                     r.status, r.body);
+        }
+        reply_clear(&r);
+    }
+    /* An admin registers what it is told. */
+    fixture_expect(f, "DELETE", "/v1/hosts/h1", f->admin, NULL, 204, NULL);
+    assert_int_equal(
+        register_with_url(f, f->admin, "http://192.0.2.2:9471", &r), 201);
+    reply_clear(&r);
+    free(agent);
+}
+
 static void
 test_auth(void **state)
 {
@@ -1031,6 +1095,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_url_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_waits_for_host, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
