@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "controller/desired.h"
+#include "controller/secrets.h"
 #include "controller/store.h"
 #include "utils/addr.h"
+#include "utils/log.h"
 #include "utils/util.h"
 
 static const struct api_field host_fields[] = {
@@ -144,6 +146,7 @@ host_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
     json_t *conditions = host_conditions(api, txn, obj->name);
 
     json_object_del(out, "agent_token");
+    json_object_del(out, "agent_token_sealed");
     set_liveness(api, obj->name, out);
     if (json_array_size(conditions)
         && !strcmp(api_get_string(out, "status"), "ready")) {
@@ -229,6 +232,132 @@ api_host_check_mtu(const char *host, const json_t *body, const char *network,
                     what, host, network, mtu, API_VXLAN_OVERHEAD,
                     mtu + API_VXLAN_OVERHEAD, carried, host,
                     carried - API_VXLAN_OVERHEAD, host);
+}
+
+/* The context a host's agent token is sealed for: its own host, so that
+ * a sealed token copied into another host's body does not open there. */
+static char *
+token_context(const char *name)
+{
+    return xasprintf("host/%s", name);
+}
+
+char *
+api_host_agent_token(const struct api *api, const char *name,
+                     const json_t *body)
+{
+    const char *sealed = api_get_string(body, "agent_token_sealed");
+    char *context, *token;
+
+    if (!sealed || !api->secrets) {
+        return NULL;
+    }
+    context = token_context(name);
+    token = secrets_unseal(api->secrets, context, sealed);
+    free(context);
+    return token;
+}
+
+/* Replaces the plaintext "agent_token" in 'body' of host 'name' by its
+ * sealed form, keeping the sealed form of 'old' (NULL: none) if it holds
+ * the same token, so that a registration that changes nothing writes
+ * nothing. */
+static int
+seal_token(const struct api *api, const char *name, const json_t *old,
+           json_t *body)
+{
+    const char *token = api_get_string(body, "agent_token");
+    char *context, *was, *sealed;
+
+    if (!token) {
+        return 0;
+    }
+    if (!api->secrets) {
+        return ENOTSUP;
+    }
+    was = old ? api_host_agent_token(api, name, old) : NULL;
+    if (was && !strcmp(was, token)) {
+        sealed = xstrdup(api_get_string(old, "agent_token_sealed"));
+    } else {
+        context = token_context(name);
+        sealed = secrets_seal(api->secrets, context, token);
+        free(context);
+    }
+    free(was);
+    if (!sealed) {
+        return EIO;
+    }
+    json_object_set_new(body, "agent_token_sealed", json_string(sealed));
+    json_object_del(body, "agent_token");
+    free(sealed);
+    return 0;
+}
+
+/* A walk over the hosts whose tokens are in plain text. */
+struct seal_walk {
+    struct api *api;       /* Holds the secrets. */
+    struct store_txn *txn; /* Where hosts are rewritten. */
+    json_t *bodies;        /* Host name -> body to write. */
+};
+
+/* Seals the plaintext token of host 'obj', if it has one, into a body to
+ * write (a store_list_cb). */
+static int
+seal_cb(const struct store_obj *obj, void *walk_)
+{
+    struct seal_walk *walk = walk_;
+
+    if (api_get_string(obj->body, "agent_token")) {
+        json_t *body = json_deep_copy(obj->body);
+        int error = seal_token(walk->api, obj->name, NULL, body);
+
+        if (error) {
+            json_decref(body);
+            return error;
+        }
+        json_object_set_new(walk->bodies, obj->name, body);
+    }
+    return 0;
+}
+
+int
+api_host_seal_tokens(struct api *api)
+{
+    struct seal_walk walk = {.api = api, .bodies = json_object()};
+    const char *name;
+    json_t *body;
+    int error;
+
+    error = store_begin(api->store, true, &walk.txn);
+    if (error) {
+        json_decref(walk.bodies);
+        LOG_ERR("sealing agent tokens: %s", strerror(error));
+        return error;
+    }
+    /* The store cannot write while it lists: collect, then write. */
+    error = store_list(walk.txn, "host", NULL, 0, seal_cb, &walk);
+    json_object_foreach(walk.bodies, name, body)
+    {
+        if (!error) {
+            error = store_put(walk.txn, "host", name, body, STORE_ANY, NULL);
+        }
+    }
+    if (!error && json_object_size(walk.bodies)) {
+        error = store_commit(walk.txn, NULL);
+        walk.txn = NULL;
+        if (!error) {
+            LOG_INFO("sealed the agent tokens of %zu host%s that an older "
+                     "release stored in plain text",
+                     json_object_size(walk.bodies),
+                     json_object_size(walk.bodies) == 1 ? "" : "s");
+        }
+    }
+    store_abort(walk.txn);
+    if (error) {
+        LOG_ERR("sealing agent tokens: %s", strerror(error));
+    }
+    json_decref(walk.bodies);
+    return error;
 }
 
 bool
@@ -459,11 +588,21 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
     if (!create && !patch && !json_object_get(in, "agent_url")) {
         json_object_del(body, "agent_url");
         json_object_del(body, "agent_token");
+        json_object_del(body, "agent_token_sealed");
     }
     if (!create && !patch && !json_object_get(in, "limits")) {
         json_object_del(body, "limits");
     }
     status = apply_fields(in, body, what, err);
+    if (!status) {
+        /* The token never reaches the store in plain text. */
+        error = seal_token(api, name, obj->body, body);
+        if (error) {
+            status = api_fail(err, 500, "agent_token",
+                              "%s: agent_token: cannot seal it: %s", what,
+                              strerror(error));
+        }
+    }
     if (!status) {
         status = move_vtep(txn, name,
                            create ? NULL : api_get_string(obj->body, "vtep"),

@@ -139,6 +139,9 @@ struct api {
                                    * heartbeat (integer, Unix seconds). */
     struct flowlogs *flowlogs;    /* Flow logs (controller/flowlogs.h), or
                                    * NULL; set by the server. */
+    struct secrets *secrets;      /* Seals the agents' trace tokens
+                                   * (controller/secrets.h), or NULL; set
+                                   * by the server. */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -516,6 +519,14 @@ int api_external_vtep_count(struct store_txn *, const char *network,
                             size_t *n);
 
 /* Hosts (controller/api-hosts.c). */
+/* Seals the plaintext "agent_token" of every stored host, as a store of
+ * an older release holds them.  Returns 0 or a positive errno (logged). */
+int api_host_seal_tokens(struct api *);
+/* Returns the plaintext agent token of host 'name' whose stored body is
+ * 'body', or NULL if it has none (or it does not open).  The caller frees
+ * it. */
+char *api_host_agent_token(const struct api *, const char *name,
+                           const json_t *body);
 /* Whether agent URL 'url' ("http://198.18.0.1:9471") names the host by
  * the literal address 'address' (IPv4 or IPv6, as text).  A host name
  * never matches: it could resolve to anything later. */

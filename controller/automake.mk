@@ -40,6 +40,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/metrics.c \
 	controller/metrics.h \
 	controller/openapi.h \
+	controller/secrets.c \
+	controller/secrets.h \
 	controller/server.c \
 	controller/server.h \
 	controller/trace.c \

@@ -17,6 +17,7 @@
 #include "controller/http.h"
 #include "controller/metrics.h"
 #include "controller/openapi.h"
+#include "controller/secrets.h"
 #include "controller/store.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -851,7 +852,26 @@ server_start(const struct server_config *cfg, struct server **serverp)
     api_init(&server->api, store, cfg->heartbeat_timeout);
     error = flowlogs_open(cfg->db, cfg->flowlogs_keep, cfg->flowlogs_port_keep,
                           &server->api.flowlogs);
+    if (!error) {
+        /* The key that seals the agents' trace tokens lives beside the
+         * store but outside it: "sqlite:/x/controller.db" keeps it in
+         * /x/controller.db.key. */
+        const char *db = cfg->db;
+        char *key_file;
+
+        db += strncmp(db, "sqlite:", 7) ? 0 : 7;
+        key_file = xasprintf("%s.key", db);
+        error = secrets_open(key_file, &server->api.secrets);
+        free(key_file);
+        if (!error) {
+            error = api_host_seal_tokens(&server->api);
+        }
+        if (error) {
+            flowlogs_close(server->api.flowlogs);
+        }
+    }
     if (error) {
+        secrets_close(server->api.secrets);
         api_destroy(&server->api);
         store_close(store);
         free(server);
@@ -869,6 +889,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
         flowlogs_close(server->api.flowlogs);
+        secrets_close(server->api.secrets);
         curl_global_cleanup();
         api_destroy(&server->api);
         store_close(store);
@@ -928,6 +949,7 @@ server_stop(struct server *server)
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
         flowlogs_close(server->api.flowlogs);
+        secrets_close(server->api.secrets);
         curl_global_cleanup();
         store_close(server->api.store);
         api_destroy(&server->api);

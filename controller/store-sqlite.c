@@ -440,6 +440,12 @@ conn_open(struct store *store, bool writer, struct store_conn **connp)
      * of each connection; readers get it too because the last connection
      * to close runs the final checkpoint. */
     error = conn_pragma(conn, "PRAGMA synchronous = NORMAL", NULL);
+    if (!error && writer) {
+        /* What a write replaces or deletes is overwritten with zeros, not
+         * left in free pages: old secrets (a token sealed anew, an agent
+         * token an older release kept in plain text) go with it. */
+        error = conn_pragma(conn, "PRAGMA secure_delete = ON", NULL);
+    }
     if (!error && !writer) {
         /* A read connection is never meant to write. */
         error = conn_pragma(conn, "PRAGMA query_only = ON", NULL);

@@ -333,7 +333,7 @@ out:
 struct trace_host {
     char *name;    /* Host name. */
     char *url;     /* Its agent's "agent_url", or NULL. */
-    char *token;   /* Its agent's "agent_token", or NULL. */
+    char *token;   /* Its agent's token, unsealed, or NULL. */
     uint32_t vtep; /* Its VTEP, network order, or 0. */
 };
 
@@ -354,10 +354,11 @@ dup_string(const json_t *obj, const char *key)
     return s ? xstrdup(s) : NULL;
 }
 
-/* Reads host 'name' into 'h'. */
+/* Reads host 'name' into 'h', its agent's token unsealed with 'api''s
+ * secrets. */
 static int
-read_host(struct store_txn *txn, const char *name, struct trace_host *h,
-          struct api_error *err)
+read_host(const struct api *api, struct store_txn *txn, const char *name,
+          struct trace_host *h, struct api_error *err)
 {
     char *what = api_what("host", name);
     struct store_obj obj;
@@ -370,7 +371,7 @@ read_host(struct store_txn *txn, const char *name, struct trace_host *h,
     }
     h->name = xstrdup(name);
     h->url = dup_string(obj.body, "agent_url");
-    h->token = dup_string(obj.body, "agent_token");
+    h->token = api_host_agent_token(api, name, obj.body);
     if (!api_get_string(obj.body, "vtep")
         || !addr_parse_ipv4(api_get_string(obj.body, "vtep"), &h->vtep)) {
         h->vtep = 0;
@@ -637,8 +638,8 @@ plan(struct api *api, const json_t *in, struct trace_plan *p,
         p->network = dup_string(p->source, "network");
         addr_parse_ipv4(api_get_string(p->source, "ip") ?: "",
                         &p->flow.src_ip);
-        status =
-            read_host(txn, api_get_string(p->source, "host"), &p->src, err);
+        status = read_host(api, txn, api_get_string(p->source, "host"),
+                           &p->src, err);
         if (status == 404) {
             /* A port may name a host that has not registered yet: its
              * agent has no address, which run_stage() reports if it
@@ -666,7 +667,7 @@ plan(struct api *api, const json_t *in, struct trace_plan *p,
     }
     if (!status && p->dst_port
         && strcmp(api_get_string(p->destination, "host"), p->src.name)) {
-        status = read_host(txn, api_get_string(p->destination, "host"),
+        status = read_host(api, txn, api_get_string(p->destination, "host"),
                            &p->dst, err);
         if (status == 404) {
             /* A port may name a host that has not registered yet. */

@@ -121,7 +121,7 @@ grep -q "bootstrap admin token \"admin\": it is in $tmp/admin.token" \
 token=$(cat "$tmp/admin.token")
 [ ${#token} -ge 43 ] || fail "admin.token holds no token: \"$token\""
 grep -q -- "$token" "$tmp/log" "$tmp/out" && fail "the token is in the log"
-for f in controller.db controller.db-wal controller.db-shm; do
+for f in controller.db controller.db-wal controller.db-shm controller.db.key; do
     [ -e "$tmp/$f" ] || fail "no $f"
     [ "$(stat -c %a "$tmp/$f")" = 600 ] ||
         fail "$f is mode $(stat -c %a "$tmp/$f") under umask 000, not 600"

@@ -1,6 +1,8 @@
 /* The controller's supporting modules: the configuration file (errors name
  * the file and line), tokens (random, stored as SHA-256 only, the
- * bootstrap token written once with mode 0600), and the audit trail
+ * bootstrap token written once with mode 0600), agents' trace tokens
+ * sealed in the store (and a plaintext one of an older store sealed on
+ * start), and the audit trail
  * (newest first, pruned to the last N). */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +20,8 @@
 #include "controller/audit.h"
 #include "controller/auth.h"
 #include "controller/config.h"
+#include "controller/secrets.h"
+#include "controller/server.h"
 #include "controller/store.h"
 #include "tests/controller/fixture.h"
 #include "utils/log.h"
@@ -266,6 +270,108 @@ test_bootstrap(void **state)
     (void) state;
 }
 
+/* Whether file 'path' holds the bytes of 's'. */
+static bool
+file_holds(const char *path, const char *s)
+{
+    char *data = NULL;
+    size_t len = 0;
+    bool found;
+
+    assert_int_equal(read_file(path, &data, &len), 0);
+    found = memmem(data, len, s, strlen(s)) != NULL;
+    free(data);
+    return found;
+}
+
+/* An agent's trace token is a secret the controller must show again, so
+ * it cannot be hashed: it is sealed under a key outside the store, and a
+ * store an older release wrote in plain text is sealed on start. */
+static void
+test_sealed_agent_tokens(void **state)
+{
+    static const char token[] =
+        "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
+    char *dir = fixture_dir_create();
+    char *db = xasprintf("%s/c.db", dir);
+    char *key_file = xasprintf("%s/c.db.key", dir);
+    char *file = xasprintf("%s/admin.token", dir);
+    struct server_config sc = {
+        .listen = "127.0.0.1:0",
+        .db = db,
+        .bootstrap_token_file = file,
+        .heartbeat_timeout = 30,
+    };
+    struct secrets *secrets;
+    struct store_txn *txn;
+    struct server *server;
+    struct store_obj obj;
+    struct store *store;
+    const char *sealed;
+    struct stat st;
+    char *opened;
+    json_t *body;
+
+    /* An older release stored the token as it came. */
+    assert_int_equal(store_open(db, &store), 0);
+    assert_int_equal(store_begin(store, true, &txn), 0);
+    body =
+        json_pack("{ssssssss}", "vtep", "192.0.2.1", "underlay", "eth0",
+                  "agent_url", "http://192.0.2.1:9471", "agent_token", token);
+    assert_int_equal(store_put(txn, "host", "h1", body, STORE_CREATE, NULL),
+                     0);
+    json_decref(body);
+    assert_int_equal(store_commit(txn, NULL), 0);
+    store_close(store);
+    assert_true(file_holds(db, token));
+
+    assert_int_equal(server_start(&sc, &server), 0);
+    server_stop(server);
+
+    assert_int_equal(stat(key_file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(store_open(db, &store), 0);
+    assert_int_equal(store_begin(store, false, &txn), 0);
+    assert_int_equal(store_get(txn, "host", "h1", &obj), 0);
+    store_abort(txn);
+    store_close(store);
+    assert_null(json_object_get(obj.body, "agent_token"));
+    sealed =
+        json_string_value(json_object_get(obj.body, "agent_token_sealed"));
+    assert_non_null(sealed);
+    assert_null(strstr(sealed, token));
+    /* Not even in the database file's free pages. */
+    assert_false(file_holds(db, token));
+
+    /* It opens with the key, for its own host only, and not altered. */
+    assert_int_equal(secrets_open(key_file, &secrets), 0);
+    opened = secrets_unseal(secrets, "host/h1", sealed);
+    assert_string_equal(opened, token);
+    free(opened);
+    assert_null(secrets_unseal(secrets, "host/h2", sealed));
+    {
+        char *altered = xstrdup(sealed);
+
+        altered[strlen(altered) - 1] ^= 1;
+        assert_null(secrets_unseal(secrets, "host/h1", altered));
+        assert_null(secrets_unseal(secrets, "host/h1", token));
+        free(altered);
+    }
+    secrets_close(secrets);
+
+    /* A key file that is not one stops the start, rather than losing the
+     * tokens sealed under the real key. */
+    assert_int_equal(write_file_atomic(key_file, "nonsense\n", 9), 0);
+    assert_int_equal(server_start(&sc, &server), EINVAL);
+
+    store_obj_clear(&obj);
+    free(key_file);
+    free(file);
+    free(db);
+    fixture_dir_remove(dir);
+    (void) state;
+}
+
 static void
 test_audit_trail(void **state)
 {
@@ -447,6 +553,7 @@ main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_sealed_agent_tokens),
         cmocka_unit_test(test_audit_trail),
         cmocka_unit_test(test_audit_refused),
     };
