@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,24 @@ struct http_server {
     struct http_hooks hooks;         /* Authorization, completion. */
     size_t body_max;                 /* Largest request body. */
     unsigned int auth_idle_timeout;  /* Idle seconds once authenticated. */
+    unsigned int idle_timeout;       /* Seconds to authenticate in. */
     uint16_t port;                   /* Port bound. */
+
+    /* The deadlines of connections that have not authenticated yet. */
+    pthread_mutex_t mutex;   /* Protects 'conns' and 'stopping'. */
+    pthread_cond_t wake;     /* Signalled on stop. */
+    struct http_conn *conns; /* Every open connection. */
+    bool stopping;           /* http_server_stop() was called. */
+    pthread_t watchdog;      /* Ends connections past their deadline. */
+};
+
+/* An open connection, for the watchdog. */
+struct http_conn {
+    struct http_conn *next;   /* In 'conns'. */
+    struct http_conn **pprev; /* What points to it. */
+    int fd;                   /* Its socket. */
+    int64_t deadline_ms;      /* CLOCK_MONOTONIC time by which a request
+                               * of it must authenticate, or 0. */
 };
 
 struct http_request {
@@ -270,8 +288,17 @@ http_request_client(const struct http_request *req)
 void
 http_request_authenticated(struct http_request *req)
 {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *c = info ? info->socket_context : NULL;
+
     MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
                               req->server->auth_idle_timeout);
+    if (c) {
+        pthread_mutex_lock(&req->server->mutex);
+        c->deadline_ms = 0;
+        pthread_mutex_unlock(&req->server->mutex);
+    }
 }
 
 int
@@ -678,6 +705,85 @@ completed_cb(void *server_, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+static int64_t
+monotonic_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Tracks connections as MHD opens and closes them.  MHD calls this with
+ * MHD_CONNECTION_NOTIFY_CLOSED before it closes the socket, so that the
+ * watchdog never touches a socket number that was reused. */
+static void
+connection_cb(void *server_, struct MHD_Connection *conn,
+              void **socket_context, enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *server = server_;
+    struct http_conn *c = *socket_context;
+
+    pthread_mutex_lock(&server->mutex);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        c = xzalloc(sizeof *c);
+        c->fd = info ? info->connect_fd : -1;
+        c->deadline_ms =
+            monotonic_now_ms() + (int64_t) server->idle_timeout * 1000;
+        c->next = server->conns;
+        c->pprev = &server->conns;
+        if (server->conns) {
+            server->conns->pprev = &c->next;
+        }
+        server->conns = c;
+        *socket_context = c;
+    } else if (c) {
+        *c->pprev = c->next;
+        if (c->next) {
+            c->next->pprev = c->pprev;
+        }
+        free(c);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&server->mutex);
+}
+
+/* Shuts down the sockets of connections that did not authenticate a
+ * request within 'idle_timeout' of opening: MHD's own timeout only counts
+ * silence, so a client that sends a byte now and then would otherwise keep
+ * a thread for ever without a token.  MHD's thread then sees the end of
+ * the connection and closes it. */
+static void *
+watchdog_main(void *server_)
+{
+    struct http_server *server = server_;
+
+    pthread_mutex_lock(&server->mutex);
+    while (!server->stopping) {
+        int64_t now = monotonic_now_ms();
+        struct timespec ts;
+
+        for (struct http_conn *c = server->conns; c; c = c->next) {
+            if (c->deadline_ms && now >= c->deadline_ms && c->fd >= 0) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->deadline_ms = 0;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&server->wake, &server->mutex, &ts);
+    }
+    pthread_mutex_unlock(&server->mutex);
+    return NULL;
+}
+
 static void
 log_cb(void *aux, const char *format, va_list args)
 {
@@ -694,6 +800,15 @@ log_cb(void *aux, const char *format, va_list args)
     }
 }
 
+/* Frees 'server' once MHD no longer runs. */
+static void
+http_server_free(struct http_server *server)
+{
+    pthread_mutex_destroy(&server->mutex);
+    pthread_cond_destroy(&server->wake);
+    free(server);
+}
+
 int
 http_server_start(const struct http_config *cfg,
                   const struct http_route *routes, size_t n_routes,
@@ -706,6 +821,7 @@ http_server_start(const struct http_config *cfg,
     unsigned int flags;
     const char *problem;
     socklen_t len;
+    int error;
 
     *serverp = NULL;
     problem = http_parse_listen(cfg->listen, &ss, &len);
@@ -738,6 +854,17 @@ http_server_start(const struct http_config *cfg,
     server->n_routes = n_routes;
     server->hooks = *hooks;
     server->body_max = cfg->body_max ? cfg->body_max : HTTP_BODY_MAX;
+    server->idle_timeout =
+        cfg->idle_timeout ? cfg->idle_timeout : HTTP_IDLE_TIMEOUT;
+    {
+        pthread_condattr_t attr;
+
+        pthread_mutex_init(&server->mutex, NULL);
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&server->wake, &attr);
+        pthread_condattr_destroy(&attr);
+    }
     server->auth_idle_timeout = cfg->auth_idle_timeout
                                     ? cfg->auth_idle_timeout
                                     : HTTP_AUTH_IDLE_TIMEOUT;
@@ -745,8 +872,8 @@ http_server_start(const struct http_config *cfg,
         flags, 0, NULL, NULL, access_cb, server, MHD_OPTION_EXTERNAL_LOGGER,
         log_cb, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, server,
-        MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->idle_timeout ? cfg->idle_timeout : HTTP_IDLE_TIMEOUT,
+        MHD_OPTION_NOTIFY_CONNECTION, connection_cb, server,
+        MHD_OPTION_CONNECTION_TIMEOUT, server->idle_timeout,
         MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : HTTP_MAX_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -755,11 +882,17 @@ http_server_start(const struct http_config *cfg,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1, MHD_OPTION_ARRAY,
         tls, MHD_OPTION_END);
     if (!server->daemon) {
-        int error = errno ? errno : EADDRNOTAVAIL;
-
+        error = errno ? errno : EADDRNOTAVAIL;
         LOG_ERR("cannot serve HTTP%s on %s (see the messages above)",
                 cfg->tls_cert ? "S" : "", cfg->listen);
-        free(server);
+        http_server_free(server);
+        return error;
+    }
+    error = pthread_create(&server->watchdog, NULL, watchdog_main, server);
+    if (error) {
+        LOG_ERR("cannot start the connection watchdog: %s", strerror(error));
+        MHD_stop_daemon(server->daemon);
+        http_server_free(server);
         return error;
     }
     info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -791,7 +924,12 @@ void
 http_server_stop(struct http_server *server)
 {
     if (server) {
+        pthread_mutex_lock(&server->mutex);
+        server->stopping = true;
+        pthread_cond_signal(&server->wake);
+        pthread_mutex_unlock(&server->mutex);
+        pthread_join(server->watchdog, NULL);
         MHD_stop_daemon(server->daemon);
-        free(server);
+        http_server_free(server);
     }
 }

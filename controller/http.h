@@ -59,9 +59,9 @@ struct http_config {
                                      * HTTP_MAX_CONNECTIONS). */
     unsigned int max_per_address;   /* Most connections from one client
                                      * address (0: HTTP_MAX_PER_ADDRESS). */
-    unsigned int idle_timeout;      /* Seconds a connection may stay idle
-                                     * until a request of it is
-                                     * authenticated (0:
+    unsigned int idle_timeout;      /* Seconds a connection may stay idle,
+                                     * and has from its opening, until a
+                                     * request of it is authenticated (0:
                                      * HTTP_IDLE_TIMEOUT). */
     unsigned int auth_idle_timeout; /* Seconds it may stay idle after that
                                      * (0: HTTP_AUTH_IDLE_TIMEOUT). */
@@ -71,8 +71,9 @@ struct http_config {
 #define HTTP_BODY_MAX (1024 * 1024)
 
 /* Connection limits by default (man/fabric-controller.8).  A connection
- * holds a thread, so an unauthenticated one may only idle briefly; one
- * that has authenticated may idle longer than the longest long poll, so
+ * holds a thread, so an unauthenticated one may only live briefly (a
+ * watchdog ends one that trickles its request in); one that has
+ * authenticated may idle longer than the longest long poll, so
  * that an agent's connection survives between its polls. */
 #define HTTP_MAX_CONNECTIONS 1024
 #define HTTP_MAX_PER_ADDRESS 64

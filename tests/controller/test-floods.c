@@ -1,7 +1,7 @@
 /* The controller under floods, over real HTTP on the loopback: a flood of
- * bad tokens must not push the changes out of the audit trail, and idle
- * connections must not take the controller's threads from everybody else
- * (per-address limit, idle timeout before authentication, /healthz and an
+ * bad tokens must not push the changes out of the audit trail, and idle or
+ * slow connections must not take the controller's threads from everybody
+ * else (per-address limit, a deadline to authenticate, /healthz and an
  * authenticated client still answered). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -352,6 +352,37 @@ test_idle_connections(void **state)
     fixture_stop(f);
 }
 
+/* A client that sends its headers a byte at a time, never silent for
+ * long enough for the idle timeout, is still cut off once it has not
+ * authenticated within it. */
+static void
+test_slow_client(void **state)
+{
+    struct server_config limits = {.idle_timeout = 2};
+    struct fixture *f = fixture_start_config(30, false, &limits);
+    const char *start = "GET /v1/networks HTTP/1.1\r\nHost: x\r\n";
+    int fd = connect_from(f, "127.0.0.1");
+    double t0 = now();
+    bool closed = false;
+
+    (void) state;
+    assert_true(send(fd, start, strlen(start), MSG_NOSIGNAL) > 0);
+    while (!closed && now() - t0 < 6) {
+        if (send(fd, "X", 1, MSG_NOSIGNAL) < 0) {
+            closed = true;
+            break;
+        }
+        closed = closed_within(fd, 500);
+    }
+    assert_true(closed);
+    print_message("a client trickling its headers was cut off after "
+                  "%.1f s\n",
+                  now() - t0);
+    assert_true(now() - t0 < 4);
+    close(fd);
+    fixture_stop(f);
+}
+
 int
 main(void)
 {
@@ -359,6 +390,7 @@ main(void)
         cmocka_unit_test(test_bad_token_flood),
         cmocka_unit_test(test_refused_quota),
         cmocka_unit_test(test_idle_connections),
+        cmocka_unit_test(test_slow_client),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
