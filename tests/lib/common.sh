@@ -774,14 +774,24 @@ fab_vm_from_api() {
 # Builds hosts "hosts..." on an underlay with the control network, starts
 # the controller there and points fabctl at it, with nothing from the
 # caller's environment steering fabricctl.  The agents are the caller's.
+# What the controller answers anyone (fabricctl, agents, curl) is captured
+# and checked against controller/openapi.json when the story ends.
 fab_controlled_cloud() {
     local host
     unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+    # Every answer the controller gives is captured, and fab_cleanup holds
+    # them against controller/openapi.json once the story passed.
+    # shellcheck source-path=SCRIPTDIR
+    . "$fab_lib_dir/openapi.sh"
+    openapi_require
+    require_cmd dumpcap tshark
     fab_underlay
     for host in "$@"; do
         fab_host "$host"
     done
     fab_control_network
+    openapi_capture_start "" "$FAB_CONTROL_PORT" "$FAB_TMP/controller.pcapng" \
+        "$FAB_CONTROL_NET.254"
     fab_controller_start
 }
 
@@ -842,6 +852,12 @@ fab_cleanup() {
     local rc=$? log
     trap - EXIT
     set +e
+    # A story that passed still fails if the controller's answers in it
+    # drifted from its API document (fab_controlled_cloud captured them).
+    if [ "$rc" -eq 0 ] && [ -n "${OPENAPI_CAPTURE_PID:-}" ]; then
+        say "every answer the controller gave conforms to controller/openapi.json"
+        openapi_capture_check || rc=1
+    fi
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$FAB_TMP" ]; then
         for log in "$FAB_TMP"/host*.log; do
             [ -e "$log" ] || continue

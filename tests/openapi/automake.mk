@@ -5,8 +5,9 @@
 # real answers (proxy.js records them, check-responses.js holds them
 # against the document) catches drift.  The end-to-end stories of
 # tests/cli run their controller behind the same proxy; where agents talk
-# to the controller (tests/agent/controller-mode.sh) the answers are
-# captured instead and read by from-pcap.js.
+# to the controller (tests/agent/controller-mode.sh, the integration tests
+# of fab_controlled_cloud) the answers are captured instead and read by
+# from-pcap.js.
 
 TESTS += tests/openapi/lint.sh tests/openapi/responses.sh
 EXTRA_DIST += \

@@ -34,42 +34,64 @@ function tshark(capture, port, filter, fields, bodies) {
         .map((p) => p._source.layers);
 }
 
+/* The requests of the capture, read with bodies reassembled ("bodies")
+ * or from their headers alone: a map from frame number to {stream, frame,
+ * method, path}. */
+function requests(capture, port, bodies) {
+    const found = new Map();
+    for (const p of tshark(capture, port, 'http.request',
+                           ['frame.number', 'tcp.stream',
+                            'http.request.method', 'http.request.uri'],
+                           bodies)) {
+        found.set(p['frame.number'][0], {
+            stream: p['tcp.stream'][0],
+            frame: Number(p['frame.number'][0]),
+            method: p['http.request.method'][0],
+            path: p['http.request.uri'][0],
+        });
+    }
+    return found;
+}
+
 function main(argv) {
     if (argv.length !== 2) {
         process.stderr.write('usage: from-pcap.js CAPTURE PORT\n');
         return 2;
     }
     const [capture, port] = argv;
-    /* Requests are read from their headers alone: a request whose body the
-     * controller refused before reading it (413) never completes, and
-     * would not show with its body reassembled.  HTTP/1.1 answers come in
-     * the order of the requests on each connection (TCP stream). */
-    const requests = new Map();
-    for (const p of tshark(capture, port, 'http.request',
-                           ['tcp.stream', 'http.request.method',
-                            'http.request.uri'], false)) {
-        const stream = p['tcp.stream'][0];
-        if (!requests.has(stream)) {
-            requests.set(stream, []);
-        }
-        requests.get(stream).push({method: p['http.request.method'][0],
-                                   path: p['http.request.uri'][0]});
-    }
+    /* An answer names its request when tshark saw that request whole.  A
+     * request whose body the controller refused before reading it (413)
+     * never completes: such an answer gets the last request of its TCP
+     * stream before it, as read from the headers alone.  (Reading every
+     * request so is no way either: after a body that spans segments,
+     * tshark takes the next request for more of it.) */
+    const whole = requests(capture, port, true);
+    const headers = requests(capture, port, false);
+    const used = new Set();
     for (const p of tshark(capture, port, 'http.response',
-                           ['tcp.stream', 'http.response.code',
-                            'http.content_type', 'http.file_data'], true)) {
+                           ['frame.number', 'tcp.stream', 'http.request_in',
+                            'http.response.code', 'http.content_type',
+                            'http.file_data'], true)) {
         const status = Number(p['http.response.code'][0]);
         /* "100 Continue" and the like precede the answer: not one. */
         if (status < 200) {
             continue;
         }
-        const req = (requests.get(p['tcp.stream'][0]) || []).shift();
+        const stream = p['tcp.stream'][0];
+        const frame = Number(p['frame.number'][0]);
+        let req = whole.get((p['http.request_in'] || [])[0]);
         if (!req) {
-            process.stderr.write(`from-pcap.js: ${capture}: an answer on TCP `
-                                 + `stream ${p['tcp.stream'][0]} without a `
-                                 + 'request\n');
+            req = [...headers.values()]
+                .filter((r) => r.stream === stream && r.frame < frame
+                        && !used.has(r.frame))
+                .pop();
+        }
+        if (!req) {
+            process.stderr.write(`from-pcap.js: ${capture}: the answer in `
+                                 + `frame ${frame} has no request\n`);
             return 1;
         }
+        used.add(req.frame);
         process.stdout.write(`${JSON.stringify({
             method: req.method,
             path: req.path,
