@@ -515,6 +515,9 @@ api_network_delete(struct api *api, const char *name, const json_t *in,
     if (!error || error == ENOENT) {
         error = store_delete(txn, "ipam", name, STORE_ANY);
     }
+    if (!error || error == ENOENT) {
+        error = store_delete(txn, "net-hosts", name, STORE_ANY);
+    }
     status =
         api_finish_no_content(&txn, error == ENOENT ? 0 : error, what, err);
 

@@ -447,24 +447,92 @@ flood_count_cb(const struct store_obj *index, void *fc_)
     return 0;
 }
 
+/* Reads into '*hosts' (a new object, host name -> its ports in network
+ * 'network', placed ports only) the network's "net-hosts" summary, or,
+ * for a network that has none yet, counts its "net-port" index, leaving
+ * out port 'port' (NULL: none).  Returns 0 or a store error; '*hosts' is
+ * set either way.  Sets '*found' to whether the summary was there. */
+static int
+net_hosts_read(struct store_txn *txn, const char *network, const char *port,
+               json_t **hosts, bool *found)
+{
+    struct flood_count fc = {
+        .prefix = xasprintf("%s/", network),
+        .port = port,
+        .hosts = NULL,
+    };
+    struct store_obj obj;
+    int error = store_get(txn, "net-hosts", network, &obj);
+
+    *found = !error;
+    if (!error) {
+        fc.hosts = json_deep_copy(json_object_get(obj.body, "hosts"));
+        store_obj_clear(&obj);
+    }
+    if (!json_is_object(fc.hosts)) {
+        json_decref(fc.hosts);
+        fc.hosts = json_object();
+        *found = false;
+    }
+    if (!*found && (!error || error == ENOENT)) {
+        error = store_list(txn, "net-port", fc.prefix, 0, flood_count_cb, &fc);
+        error = error == API_STOP ? 0 : error;
+    }
+    free((char *) fc.prefix);
+    *hosts = fc.hosts;
+    return error;
+}
+
+/* Adds 'delta' (1 or -1) to host 'host''s count in the "net-hosts"
+ * summary of network 'network', which keeps, per host, how many of the
+ * network's ports are placed there, so that checking flood lists reads
+ * one object instead of every port of the network.  A network without
+ * one (made before it existed) gets it at its next placement, counted
+ * from its ports but 'port', which is the one moving; a removal from a
+ * network without one changes nothing. */
+static int
+net_hosts_adjust(struct store_txn *txn, const char *network, const char *port,
+                 const char *host, int delta)
+{
+    json_t *hosts, *body;
+    json_int_t n;
+    bool found;
+    int error;
+
+    error = net_hosts_read(txn, network, port, &hosts, &found);
+    if (error || (!found && delta < 0)) {
+        json_decref(hosts);
+        return error;
+    }
+    n = json_integer_value(json_object_get(hosts, host)) + delta;
+    if (n > 0) {
+        json_object_set_new(hosts, host, json_integer(n));
+    } else {
+        json_object_del(hosts, host);
+    }
+    body = json_pack("{so}", "hosts", hosts);
+    error = store_put(txn, "net-hosts", network, body, STORE_ANY, NULL);
+    json_decref(body);
+    return error;
+}
+
 int
 api_check_flood_lists(struct store_txn *txn, const char *port,
                       const char *network, const char *host, const char *field,
                       const char *what, struct api_error *err)
 {
-    struct flood_count fc = {
-        .prefix = xasprintf("%s/", network),
-        .port = port,
-        .hosts = json_object(),
-    };
+    struct flood_count fc = {.hosts = NULL};
     json_t *limits = json_object(); /* Registered host -> its limit, or
                                      * null. */
     size_t n_external = 0;
     const char *name;
     json_t *count;
     int status = 0, error;
+    bool found;
 
-    error = store_list(txn, "net-port", fc.prefix, 0, flood_count_cb, &fc);
+    /* A moving port was taken out of the summary when it left its old
+     * host; the count of a network without one leaves it out too. */
+    error = net_hosts_read(txn, network, port, &fc.hosts, &found);
     if (host) {
         json_object_set_new(
             fc.hosts, host,
@@ -520,7 +588,6 @@ api_check_flood_lists(struct store_txn *txn, const char *port,
     }
     json_decref(limits);
     json_decref(fc.hosts);
-    free((char *) fc.prefix);
     return status;
 }
 
@@ -585,6 +652,9 @@ place(struct store_txn *txn, const char *port, const char *network,
         json_t *empty = json_object();
 
         error = store_put(txn, "host-port", hp, empty, STORE_ANY, NULL);
+        if (!error) {
+            error = net_hosts_adjust(txn, network, port, host, 1);
+        }
         if (error) {
             status = api_store_error(error, what, err);
         }
@@ -601,8 +671,8 @@ out:
 
 /* Undoes place(). */
 static int
-unplace(struct store_txn *txn, const char *port, const char *host,
-        const char *device)
+unplace(struct store_txn *txn, const char *port, const char *network,
+        const char *host, const char *device)
 {
     char *key = xasprintf("%s/%s", host, device);
     char *hp = xasprintf("%s/%s", host, port);
@@ -611,6 +681,9 @@ unplace(struct store_txn *txn, const char *port, const char *host,
     error = store_delete(txn, "device", key, STORE_ANY);
     if (!error || error == ENOENT) {
         error = store_delete(txn, "host-port", hp, STORE_ANY);
+    }
+    if (!error || error == ENOENT) {
+        error = net_hosts_adjust(txn, network, port, host, -1);
     }
     free(key);
     free(hp);
@@ -1153,7 +1226,8 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
         }
         if (!old_host || !host || strcmp(old_host, host)) {
             if (old_host) {
-                error = unplace(txn, name, old_host, device);
+                error = unplace(txn, name, api_get_string(old, "network"),
+                                old_host, device);
                 if (!error) {
                     error = store_delete(txn, "port-status", name, STORE_ANY);
                 }
@@ -1273,7 +1347,8 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
         error = store_delete(txn, "net-port", np_key, STORE_ANY);
     }
     if (!error && host) {
-        error = unplace(txn, name, host, api_get_string(obj.body, "device"));
+        error = unplace(txn, name, network, host,
+                        api_get_string(obj.body, "device"));
     }
     if (!error) {
         error = store_delete(txn, "port-status", name, STORE_ANY);

@@ -21,6 +21,10 @@
  *   mac          "02:fa:12:34:56:78"  {"port": P}
  *   vtep         "192.0.2.1"          {"host": H}
  *   net-port     "N/P"                {"mac", "ip", "host"}, for remotes
+ *   net-hosts    "N"                  {"hosts": {H: n}}: how many of N's
+ *                                     ports are placed on each host, for
+ *                                     flood list checks (made at N's first
+ *                                     placement after it existed)
  *   host-port    "H/P"                {}
  *   device       "H/D"                {"port": P}     (unique per host)
  *   port-status  "P"                  {"host": H, "status": "up"|"down"}

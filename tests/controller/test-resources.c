@@ -1916,6 +1916,112 @@ test_host_flood_limits(void **state)
               "{'name': 'n2', 'network': 'narrow', 'host': 'f1'}");
 }
 
+/* Returns the "net-hosts" summary of network 'network' as compact JSON,
+ * or "none".  The caller frees it. */
+static char *
+net_hosts(struct fixture_env *env, const char *network)
+{
+    struct store_txn *txn;
+    struct store_obj obj;
+    char *text;
+
+    assert_int_equal(store_begin(env->store, false, &txn), 0);
+    if (store_get(txn, "net-hosts", network, &obj)) {
+        text = xstrdup("none");
+    } else {
+        text = json_dumps(obj.body, JSON_COMPACT | JSON_SORT_KEYS);
+        store_obj_clear(&obj);
+    }
+    store_abort(txn);
+    return text;
+}
+
+/* Asserts that network 'network''s summary is 'want'. */
+static void
+expect_net_hosts(struct fixture_env *env, const char *network,
+                 const char *want)
+{
+    char *got = net_hosts(env, network);
+
+    if (strcmp(got, want)) {
+        fail_msg("net-hosts %s: %s, expected %s", network, got, want);
+    }
+    free(got);
+}
+
+/* Flood lists are checked against a per-network summary of where its ports
+ * are placed, kept through creations, moves and deletions; a network made
+ * before the summary existed is counted from its ports, and gets one at
+ * its next placement; deleting the network deletes it. */
+static void
+test_flood_summary(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    struct store_txn *txn;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'wide', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 2}}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 2}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
+    expect_ok(env, api_port_create, "{'name': 'w0', 'network': 'wide'}");
+    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":2}}");
+    assert_int_equal(api_port_delete(&env->api, "w2", NULL, STORE_ANY, &err),
+                     204);
+    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":1}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w3', 'network': 'wide', 'host': 'f2'}");
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f2'}", 409,
+                 "host", "on host \"f2\" (2 local ports and 1 other hosts)",
+                 NULL);
+    expect_patch(env, api_port_patch, "w3", "{'host': 'f1'}", 200, NULL);
+    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":2}}");
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f2'}", 409,
+                 "host", "on host \"f1\" (2 local ports and 1 other hosts)",
+                 NULL);
+    expect_patch(env, api_port_patch, "w0", "{'host': 'ghost'}", 200, NULL);
+    expect_patch(env, api_port_patch, "w0", "{'host': null}", 200, NULL);
+    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":2}}");
+
+    /* A store from before the summary: counted from the ports. */
+    assert_int_equal(store_begin(env->store, true, &txn), 0);
+    assert_int_equal(store_delete(txn, "net-hosts", "wide", STORE_ANY), 0);
+    assert_int_equal(store_commit(txn, NULL), 0);
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f2'}", 409,
+                 "host", "on host \"f1\" (2 local ports and 1 other hosts)",
+                 NULL);
+    assert_int_equal(api_port_delete(&env->api, "w3", NULL, STORE_ANY, &err),
+                     204);
+    expect_net_hosts(env, "wide", "none");
+    expect_ok(env, api_port_create,
+              "{'name': 'w4', 'network': 'wide', 'host': 'f2'}");
+    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":1,\"f2\":1}}");
+
+    /* Gone with its network. */
+    assert_int_equal(api_port_delete(&env->api, "w1", NULL, STORE_ANY, &err),
+                     204);
+    assert_int_equal(api_port_delete(&env->api, "w4", NULL, STORE_ANY, &err),
+                     204);
+    assert_int_equal(api_port_delete(&env->api, "w0", NULL, STORE_ANY, &err),
+                     204);
+    expect_net_hosts(env, "wide", "{\"hosts\":{}}");
+    assert_int_equal(
+        api_network_delete(&env->api, "wide", NULL, STORE_ANY, &err), 204);
+    expect_net_hosts(env, "wide", "none");
+    api_error_clear(&err);
+}
+
 int
 main(void)
 {
@@ -1939,6 +2045,7 @@ main(void)
         FIXTURE_ENV_TEST(test_heartbeats_and_port_status),
         FIXTURE_ENV_TEST(test_host_limits),
         FIXTURE_ENV_TEST(test_host_flood_limits),
+        FIXTURE_ENV_TEST(test_flood_summary),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
