@@ -1828,6 +1828,21 @@ test_host_limits(void **state)
     api_error_clear(&err);
 }
 
+/* Creates network "wide" and hosts "f1" and "f2", whose datapaths hold flood
+ * lists of 2 members. */
+static void
+flood_setup(struct fixture_env *env)
+{
+    expect_ok(env, api_network_create,
+              "{'name': 'wide', 'cidr': '10.0.0.0/24'}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 2}}");
+    expect_ok(env, api_host_register,
+              "{'name': 'f2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 2}}");
+}
+
 /* A port is not placed where it would give a host of its network a
  * longer flood list than that host's datapath holds: its own ports in the
  * network plus one member per other registered host with ports in it. */
@@ -1837,14 +1852,7 @@ test_host_flood_limits(void **state)
     struct fixture_env *env = *state;
     struct api_error err = {0};
 
-    expect_ok(env, api_network_create,
-              "{'name': 'wide', 'cidr': '10.0.0.0/24'}");
-    expect_ok(env, api_host_register,
-              "{'name': 'f1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
-              "'limits': {'flood_members': 2}}");
-    expect_ok(env, api_host_register,
-              "{'name': 'f2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
-              "'limits': {'flood_members': 2}}");
+    flood_setup(env);
     expect_ok(env, api_host_register,
               "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
     expect_ok(env, api_port_create,
@@ -1960,14 +1968,7 @@ test_flood_summary(void **state)
     struct api_error err = {0};
     struct store_txn *txn;
 
-    expect_ok(env, api_network_create,
-              "{'name': 'wide', 'cidr': '10.0.0.0/24'}");
-    expect_ok(env, api_host_register,
-              "{'name': 'f1', 'vtep': '192.0.2.1', 'underlay': 'eth0', "
-              "'limits': {'flood_members': 2}}");
-    expect_ok(env, api_host_register,
-              "{'name': 'f2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
-              "'limits': {'flood_members': 2}}");
+    flood_setup(env);
     expect_ok(env, api_port_create,
               "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
     expect_ok(env, api_port_create,
