@@ -22,7 +22,6 @@ async function main(argv) {
     }
     const path = argv[0];
     try {
-        /* validate() dereferences in place: give it a copy's path only. */
         const api = await SwaggerParser.validate(path);
         if (!/^3\.0\.\d+$/.test(api.openapi)) {
             throw new Error(`"openapi" is "${api.openapi}", not 3.0.x`);
