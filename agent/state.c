@@ -125,6 +125,18 @@ quote(const char *s)
     return q ? q : xstrdup("\"?\"");
 }
 
+static bool name_is_valid(const char *s, size_t max);
+
+/* Returns 's', a name or key from the document, as a message shows it: as
+ * it is when it is a plain word, otherwise quoted and escaped by quote(), so
+ * that no line break or control character in a document can forge lines
+ * of the log.  The caller frees it. */
+static char *
+word_for_message(const char *s)
+{
+    return name_is_valid(s, SIZE_MAX) ? xstrdup(s) : quote(s);
+}
+
 /* Reports each member of 'obj' (at 'path') whose key is not one of the
  * NULL-terminated 'allowed'. */
 static void
@@ -144,6 +156,7 @@ check_keys(struct state_errors *errors, const char *path, const json_t *obj,
             }
         }
         if (!allowed[i]) {
+            char *shown = word_for_message(key);
             size_t len = 0;
             char *list;
 
@@ -155,8 +168,9 @@ check_keys(struct state_errors *errors, const char *path, const json_t *obj,
                 strcat(list, i ? ", " : "");
                 strcat(list, allowed[i]);
             }
-            field_error(errors, path, key, "unknown key (expected one of: %s)",
-                        list);
+            field_error(errors, path, shown,
+                        "unknown key (expected one of: %s)", list);
+            free(shown);
             free(list);
         }
     }
@@ -637,16 +651,20 @@ parse_network_ref(struct state_errors *errors, const json_t *obj,
         field_error(errors, path, "network",
                     "%s: no such network (\"networks\" is empty)", q);
     } else if (s->n_networks <= 8) {
+        char *names[8];
         size_t len = 0;
         char *list;
 
         for (size_t i = 0; i < s->n_networks; i++) {
-            len += (s->networks[i].name ? strlen(s->networks[i].name) : 0) + 2;
+            names[i] = word_for_message(
+                s->networks[i].name ? s->networks[i].name : "");
+            len += strlen(names[i]) + 2;
         }
         list = xzalloc(len + 1);
         for (size_t i = 0; i < s->n_networks; i++) {
             strcat(list, i ? ", " : "");
-            strcat(list, s->networks[i].name ? s->networks[i].name : "");
+            strcat(list, names[i]);
+            free(names[i]);
         }
         field_error(errors, path, "network",
                     "%s: no such network (expected one of: %s)", q, list);
@@ -1417,6 +1435,11 @@ static void
 uniq_check(struct state_errors *errors, struct uniq_set *set,
            const char *field, const struct state *s)
 {
+    if (set->n < 2) {
+        /* Nothing can repeat, and an empty set has no array for qsort(). */
+        free(set->items);
+        return;
+    }
     qsort(set->items, set->n, sizeof *set->items, uniq_compare);
     for (size_t i = 1, first = 0; i < set->n; i++) {
         const struct uniq_item *item = &set->items[i];
@@ -1431,13 +1454,16 @@ uniq_check(struct state_errors *errors, struct uniq_set *set,
         snprintf(path, sizeof path, "%s[%zu]", item->list, item->index);
         value = item->str ? quote(item->str) : xstrdup(item->text);
         if (s) {
+            char *network;
             uint32_t net;
 
             memcpy(&net, item->key, sizeof net);
+            network = quote(s->networks[net].name);
             field_error(errors, path, field,
-                        "%s is already used in network \"%s\" by %s[%zu] "
+                        "%s is already used in network %s by %s[%zu] "
                         "(expected a value unique within the network)",
-                        value, s->networks[net].name, orig->list, orig->index);
+                        value, network, orig->list, orig->index);
+            free(network);
         } else {
             field_error(errors, path, field,
                         "%s is already used by %s[%zu] (expected a unique "
@@ -1628,15 +1654,15 @@ check_flood_lists(struct state_errors *errors, const struct state *s)
         size_t n = n_locals[i] + n_vteps[i];
 
         if (n > DP_FLOOD_MAX) {
+            char *name = quote(s->networks[i].name);
             char path[32];
 
             snprintf(path, sizeof path, "networks[%zu]", i);
             field_error(errors, path, NULL,
-                        "network \"%s\" has %zu flood list members (%zu "
-                        "local ports and %zu remote VTEPs; expected at most "
-                        "%d)",
-                        s->networks[i].name, n, n_locals[i], n_vteps[i],
-                        DP_FLOOD_MAX);
+                        "network %s has %zu flood list members (%zu local "
+                        "ports and %zu remote VTEPs; expected at most %d)",
+                        name, n, n_locals[i], n_vteps[i], DP_FLOOD_MAX);
+            free(name);
         }
     }
     free(n_locals);
@@ -2018,8 +2044,13 @@ state_parse(const char *text, size_t len, struct state **statep,
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
                       &jerror);
     if (!root) {
+        /* jansson's text quotes the input near the error, line breaks
+         * included. */
+        char *near = xstrdup_printable(jerror.text);
+
         state_errors_add(errors, "line %d, column %d: invalid JSON: %s",
-                         jerror.line, jerror.column, jerror.text);
+                         jerror.line, jerror.column, near);
+        free(near);
         *statep = NULL;
         return EINVAL;
     }

@@ -223,10 +223,16 @@ apply_change(json_t *doc, size_t i, const json_t *change)
     }
     list_name = kind ? kind_list(kind) : NULL;
     if (!list_name) {
-        return xasprintf("changes[%zu].kind: %s%s%s: expected \"network\", "
-                         "\"port\", \"remote\" or \"identity\"",
-                         i, kind ? "\"" : "", kind ? kind : "missing",
-                         kind ? "\"" : "");
+        /* The kind comes from the controller's answer: no line break of
+         * it may reach the log. */
+        char *shown = xstrdup_printable(kind ? kind : "missing");
+        char *msg = xasprintf("changes[%zu].kind: %s%s%s: expected "
+                              "\"network\", \"port\", \"remote\" or "
+                              "\"identity\"",
+                              i, kind ? "\"" : "", shown, kind ? "\"" : "");
+
+        free(shown);
+        return msg;
     }
     list = json_object_get(doc, list_name);
     if (!list) {

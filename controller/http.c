@@ -270,10 +270,15 @@ http_request_json(struct http_request *req, json_t **body)
     *body =
         json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!*body) {
+        /* jansson's text quotes the body near the error, line breaks
+         * included, and the message goes to the audit log. */
+        char *text = xstrdup_printable(jerr.text);
+
         http_reply_error(
             req, 400, NULL,
             "malformed JSON in the request body at line %d, column %d: %s",
-            jerr.line, jerr.column, jerr.text);
+            jerr.line, jerr.column, text);
+        free(text);
         return false;
     }
     return true;

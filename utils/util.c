@@ -63,6 +63,32 @@ xstrdup(const char *s)
 }
 
 char *
+xstrdup_printable(const char *s)
+{
+    /* At worst every byte becomes four: "\xNN". */
+    char *copy = xmalloc(4 * strlen(s) + 1);
+    char *p = copy;
+
+    for (; *s; s++) {
+        unsigned char c = *s;
+
+        if (c == '\n') {
+            p += sprintf(p, "\\n");
+        } else if (c == '\r') {
+            p += sprintf(p, "\\r");
+        } else if (c == '\t') {
+            p += sprintf(p, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            p += sprintf(p, "\\x%02x", c);
+        } else {
+            *p++ = c;
+        }
+    }
+    *p = '\0';
+    return copy;
+}
+
+char *
 xasprintf(const char *format, ...)
 {
     va_list args;

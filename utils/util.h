@@ -13,8 +13,14 @@ void *xzalloc(size_t);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *, size_t);
 char *xstrdup(const char *);
-char *xasprintf(const char *format, ...)
-    __attribute__((format(printf, 1, 2)));
+char *xasprintf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* Returns a copy of 's' in which every control character (a byte below
+ * 0x20, or 0x7f) is written as a C escape: a line feed as a backslash and
+ * 'n', an escape as a backslash and "x1b".  Text that comes from outside (a
+ * JSON parser's error, which quotes the input, among it) then never breaks
+ * a log line or a one-line message.  The caller frees it. */
+char *xstrdup_printable(const char *s);
 
 /* Reads the whole file 'path' into a NUL-terminated buffer.  Returns 0 and
  * stores the buffer in '*contents' or returns an errno value. */
