@@ -1,6 +1,7 @@
 # Every test runs under "make check".  Each folder owns its fragment.
 EXTRA_DIST += tests/lib/common.sh
 include tests/unit/automake.mk
+include tests/fuzz/automake.mk
 include tests/qos/automake.mk
 include tests/bpf/automake.mk
 include tests/agent/automake.mk

@@ -17,16 +17,6 @@
 
 #include "vxlan/vxlan.h"
 
-/* Aborts with a message naming 'COND' unless it holds. */
-#define CHECK(COND)                                                           \
-    do {                                                                      \
-        if (!(COND)) {                                                        \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,  \
-                    #COND);                                                   \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
-
 /* The VTEP address the corpus's VXLAN frames are sent to, 192.168.1.20. */
 #define FUZZ_VTEP_IP 0xc0a80114
 

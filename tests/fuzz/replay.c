@@ -4,9 +4,10 @@
  *
  * usage: replay [FILE | DIRECTORY]...
  *
- * Without arguments it replays $top_srcdir/tests/fuzz/corpus ("make check"
- * sets top_srcdir; otherwise it is "."), which is how a crash that
- * run-fuzz.sh found, once fixed and copied into the corpus, stays fixed.
+ * Without arguments it replays the target's seed corpus, FUZZ_CORPUS under
+ * $top_srcdir ("make check" sets top_srcdir; otherwise it is "."), which is
+ * how a crash that run-fuzz.sh found, once fixed and copied into the
+ * corpus, stays fixed.
  * With arguments it replays those files and directories, for example to
  * reproduce a crash under gdb.
  *
@@ -26,7 +27,18 @@
 
 #include "tests/unit/guard-buf.h"
 
+/* The seed corpus of the target, relative to the top of the source tree;
+ * each target's build names its own. */
+#ifndef FUZZ_CORPUS
+#define FUZZ_CORPUS "tests/fuzz/corpus"
+#endif
+
+/* Mutations replayed per input: targets that cost more per input (a store
+ * transaction rather than a frame parse) ask for fewer, so that "make
+ * check" stays fast. */
+#ifndef MUTATIONS_PER_INPUT
 #define MUTATIONS_PER_INPUT 500
+#endif
 #define INPUT_MAX 65536 /* Longer files are cut to this length. */
 
 /* State of the xorshift64 generator behind the mutations. */
@@ -230,8 +242,8 @@ main(int argc, char *argv[])
         const char *top_srcdir = getenv("top_srcdir");
         char corpus[4096];
 
-        snprintf(corpus, sizeof corpus, "%s/tests/fuzz/corpus",
-                 top_srcdir ? top_srcdir : ".");
+        snprintf(corpus, sizeof corpus, "%s/%s", top_srcdir ? top_srcdir : ".",
+                 FUZZ_CORPUS);
         ok = replay_path(corpus);
     }
     if (!n_inputs) {
