@@ -270,8 +270,10 @@ apply_change(json_t *doc, size_t i, const json_t *change)
         if (!key) {
             return xasprintf("changes[%zu].key: expected a string", i);
         }
-        index = find_element(list, kind, key);
-        if (index >= 0) {
+        /* Every element with the key goes, not just the first: a
+         * document that (wrongly) holds two would otherwise keep one, and
+         * the same answer applied twice would not agree with itself. */
+        while ((index = find_element(list, kind, key)) >= 0) {
             json_array_remove(list, index);
         }
     }

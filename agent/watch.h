@@ -97,9 +97,10 @@ void watch_destroy(struct watch *);
  * state document 'doc', in order: {"op": "set", "kind": K, "object": O}
  * replaces the element of the same key in the list of kind K ("network",
  * "port", "remote" or "identity") or appends O; {"op": "delete", "kind":
- * K, "key": KEY} removes it, and is harmless if there is none.  Networks
- * and ports are keyed by "name", remotes by "NETWORK/MAC" (the MAC in any
- * case), identities by their "id" in decimal ("300").
+ * K, "key": KEY} removes every element with that key, and is harmless if
+ * there is none.  Networks and ports are keyed by "name", remotes by
+ * "NETWORK/MAC" (the MAC in any case), identities by their "id" in decimal
+ * ("300").
  *
  * Returns 0, or EINVAL with '*msg' saying which change is malformed (the
  * caller frees it); 'doc' may then hold some of the changes, so callers
