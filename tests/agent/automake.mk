@@ -60,8 +60,9 @@ tests_agent_test_flowagg_LDADD = $(AGENT_TEST_LIBS)
 # document, the configuration file, the retry backoff, the metrics text.
 check_PROGRAMS += tests/agent/test-watch
 TESTS += tests/agent/test-watch
-tests_agent_test_watch_SOURCES = \
-	tests/agent/test-watch.c \
+# Everything of fabric-agent but its main(), for the tests of controller
+# mode (tests/fuzz/automake.mk too).
+AGENT_CONTROLLER_MODE_SOURCES = \
 	agent/agent-config.c \
 	agent/agent-config.h \
 	agent/core.c \
@@ -86,6 +87,9 @@ tests_agent_test_watch_SOURCES = \
 	agent/trace.h \
 	agent/watch.c \
 	agent/watch.h
+tests_agent_test_watch_SOURCES = \
+	tests/agent/test-watch.c \
+	$(AGENT_CONTROLLER_MODE_SOURCES)
 tests_agent_test_watch_CPPFLAGS = $(AGENT_TEST_CPPFLAGS) $(CURL_CFLAGS) \
 	$(MHD_CFLAGS)
 tests_agent_test_watch_LDADD = $(DATAPATH_LIBS) $(AGENT_TEST_LIBS) \

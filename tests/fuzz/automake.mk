@@ -3,7 +3,11 @@
 # target is built here with the ordinary compiler and tests/fuzz/replay.c,
 # which feeds it its seed corpus tests/fuzz/corpus-TARGET/ plus fixed
 # pseudo-random mutations of it; tests/fuzz/run-fuzz.sh TARGET runs the
-# same target under libFuzzer and the sanitizers.
+# same target under libFuzzer and the sanitizers.  The corpora are large
+# (what libFuzzer kept from minutes of fuzzing, for its coverage), so that
+# "make check" stays within seconds each input is mutated 50 times rather
+# than replay.c's 500, and the controller's, whose every input costs a
+# store, not at all.
 
 FUZZ_REPLAY_SOURCES = \
 	tests/fuzz/replay.c \
@@ -13,11 +17,54 @@ FUZZ_REPLAY_SOURCES = \
 # Conntrack keys, ICMP errors' quotes included (firewall/ct.h).
 check_PROGRAMS += tests/fuzz/test-fuzz-ct
 tests_fuzz_test_fuzz_ct_SOURCES = tests/fuzz/fuzz-ct.c $(FUZZ_REPLAY_SOURCES)
-# Its corpus is large (libFuzzer's merge of minutes of fuzzing), so each
-# input is mutated less.
 tests_fuzz_test_fuzz_ct_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DFUZZ_CORPUS='"tests/fuzz/corpus-ct"' -DMUTATIONS_PER_INPUT=50
 TESTS += tests/fuzz/test-fuzz-ct
 
+# The agent's desired-state document (agent/state.c).
+check_PROGRAMS += tests/fuzz/test-fuzz-state
+tests_fuzz_test_fuzz_state_SOURCES = \
+	tests/fuzz/fuzz-state.c \
+	agent/state.c \
+	agent/state.h \
+	$(FUZZ_REPLAY_SOURCES)
+tests_fuzz_test_fuzz_state_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBBPF_CFLAGS) -DFUZZ_CORPUS='"tests/fuzz/corpus-state"' \
+	-DMUTATIONS_PER_INPUT=50
+tests_fuzz_test_fuzz_state_LDADD = utils/libfabric-utils.a $(JANSSON_LIBS)
+TESTS += tests/fuzz/test-fuzz-state
+
+# The watch's delta answers (agent/watch.c) and the controller's diff that
+# makes them (controller/desired.c).
+check_PROGRAMS += tests/fuzz/test-fuzz-watch
+tests_fuzz_test_fuzz_watch_SOURCES = \
+	tests/fuzz/fuzz-watch.c \
+	$(AGENT_CONTROLLER_MODE_SOURCES) \
+	$(FUZZ_REPLAY_SOURCES)
+tests_fuzz_test_fuzz_watch_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBBPF_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus-watch"' -DMUTATIONS_PER_INPUT=50
+tests_fuzz_test_fuzz_watch_LDADD = $(CONTROLLER_LIBS) $(DATAPATH_LIBS) \
+	$(JANSSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
+TESTS += tests/fuzz/test-fuzz-watch
+
+# The controller's request bodies, on a real SQLite store.
+check_PROGRAMS += tests/fuzz/test-fuzz-api
+tests_fuzz_test_fuzz_api_SOURCES = \
+	tests/fuzz/fuzz-api.c \
+	agent/state.c \
+	agent/state.h \
+	$(FUZZ_REPLAY_SOURCES)
+tests_fuzz_test_fuzz_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBBPF_CFLAGS) -DFUZZ_CORPUS='"tests/fuzz/corpus-api"' \
+	-DMUTATIONS_PER_INPUT=0
+tests_fuzz_test_fuzz_api_LDADD = $(CONTROLLER_LIBS)
+TESTS += tests/fuzz/test-fuzz-api
+
 EXTRA_DIST += \
-	tests/fuzz/corpus-ct
+	tests/fuzz/api.dict \
+	tests/fuzz/state.dict \
+	tests/fuzz/corpus-api \
+	tests/fuzz/corpus-ct \
+	tests/fuzz/corpus-state \
+	tests/fuzz/corpus-watch

@@ -14,7 +14,8 @@
 # Builds tests/fuzz/fuzz-TARGET.c and the code it tests with clang into a
 # temporary directory and runs it for SECONDS (default 30), starting from
 # the seed corpus tests/fuzz/corpus-TARGET/ (tests/fuzz/corpus/ for parse)
-# and the dictionary tests/fuzz/TARGET.dict when there is one.  Inputs that
+# and the dictionary tests/fuzz/TARGET.dict when there is one (the
+# watch's is state.dict).  Inputs that
 # find new code stay in the temporary directory and are thrown away, unless
 # FUZZ_MERGE=1: then those that cover code the seed corpus does not are
 # added to it at the end (libFuzzer's -merge=1, which keeps the smallest
@@ -79,9 +80,9 @@ state)
     pkgs="jansson"
     ;;
 watch)
-    srcs="tests/fuzz/fuzz-watch.c agent/state.c agent/watch.c
-        agent/agent-config.c agent/core.c agent/firewall.c agent/flowlog.c
-        agent/http-client.c agent/metrics.c agent/reconcile.c agent/trace.c
+    # All of fabric-agent but its main().
+    srcs="tests/fuzz/fuzz-watch.c
+        $(src_files 'agent/*.c' | grep -v -x -F agent/agent.c)
         controller/desired.c $(src_files 'utils/*.c')"
     pkgs="jansson libcurl libmicrohttpd libbpf libmnl libelf zlib sqlite3
         gnutls"
@@ -98,7 +99,8 @@ watch)
     ;;
 api)
     srcs="tests/fuzz/fuzz-api.c agent/state.c
-        $(src_files 'controller/*.c' | grep -v -e main.c -e openapi-json.c)
+        $(src_files 'controller/*.c' |
+            grep -v -x -F -e controller/main.c -e controller/openapi-json.c)
         $(src_files 'utils/*.c')"
     pkgs="jansson sqlite3 libmicrohttpd gnutls libcurl libbpf"
     ;;
@@ -150,9 +152,13 @@ if ! (cd "$top_srcdir" && $CLANG -g -O1 -fsanitize=fuzzer,address,undefined \
     exit 1
 fi
 
-dict=
-if [ -f "$top_srcdir/tests/fuzz/$target.dict" ]; then
-    dict=-dict=$top_srcdir/tests/fuzz/$target.dict
+dict=$top_srcdir/tests/fuzz/$target.dict
+# The watch's answers carry documents: its dictionary is the state's.
+[ "$target" = watch ] && dict=$top_srcdir/tests/fuzz/state.dict
+if [ -f "$dict" ]; then
+    dict=-dict=$dict
+else
+    dict=
 fi
 mkdir "$tmp/corpus"
 # The fuzzed code runs in the temporary directory, where the api target
