@@ -90,6 +90,11 @@ static const struct op ops[] = {
     {"qos.create", .create = api_qos_create, .get = api_qos_get},
     {"qos.patch", .patch = api_qos_patch, .get = api_qos_get},
     {"qos.delete", .delete = api_qos_delete},
+    {"evtep.create", .create = api_external_vtep_create,
+     .get = api_external_vtep_get},
+    {"evtep.patch", .patch = api_external_vtep_patch,
+     .get = api_external_vtep_get},
+    {"evtep.delete", .delete = api_external_vtep_delete},
     {"sg.create", .create = api_sg_create, .get = api_sg_get},
     {"sg.patch", .patch = api_sg_patch, .get = api_sg_get},
     {"sg.delete", .delete = api_sg_delete},
@@ -375,7 +380,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fresh_store();
     CHECK(!store_open(work, &store));
     api_init(&api, store, 30);
-    CHECK(!flowlogs_open(work, 0, &api.flowlogs));
+    CHECK(!flowlogs_open(work, 0, 0, &api.flowlogs));
 
     while (p < end && n_requests < FUZZ_MAX_REQUESTS) {
         const char *line_end, *body, *body_end, *space;
@@ -394,14 +399,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             line_end = end;
         }
         body = line_end < end ? line_end + 1 : end;
-        for (body_end = body; body_end < end;) {
+        /* The body: the lines up to one that starts with '@'. */
+        for (body_end = body; body_end < end && *body_end != '@';) {
             const char *nl = memchr(body_end, '\n', end - body_end);
 
-            if (!nl || (nl + 1 < end && nl[1] == '@')) {
-                body_end = nl ? nl + 1 : end;
-                break;
-            }
-            body_end = nl + 1;
+            body_end = nl ? nl + 1 : end;
         }
         space = memchr(p, ' ', line_end - p);
         op = find_op(p + 1, (space ? space : line_end) - (p + 1));

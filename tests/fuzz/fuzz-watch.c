@@ -97,12 +97,17 @@ find_equal(const json_t *list, const json_t *element)
     return NULL;
 }
 
-/* Checks that documents 'a' and 'b' hold the same host and, list by list,
- * the same elements, in any order (an absent list is empty). */
+/* Checks that documents 'a' and 'b' hold the same host and external VTEPs
+ * and, list by list, the same elements, in any order (an absent list is
+ * empty). */
 static void
 check_same_elements(const json_t *a, const json_t *b)
 {
     CHECK(json_equal(json_object_get(a, "host"), json_object_get(b, "host")));
+    CHECK(json_equal(json_object_get(a, "external_vteps"),
+                     json_object_get(b, "external_vteps"))
+          || (!json_object_get(a, "external_vteps")
+              && !json_object_get(b, "external_vteps")));
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
         const json_t *la = json_object_get(a, lists[i]);
         const json_t *lb = json_object_get(b, lists[i]);
@@ -145,9 +150,12 @@ fuzz_diff(const json_t *old, const json_t *new)
     }
     changes = desired_diff(old, new);
     if (!changes) {
-        /* Only a whole document can change the host. */
+        /* Only a whole document can change the host or the external
+         * VTEPs. */
         CHECK(!json_equal(json_object_get(old, "host"),
-                          json_object_get(new, "host")));
+                          json_object_get(new, "host"))
+              || !json_equal(json_object_get(old, "external_vteps"),
+                             json_object_get(new, "external_vteps")));
         return;
     }
     result = apply(old, changes);
