@@ -407,6 +407,7 @@ claims_free(struct claim *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(c[i].key);
+        free(c[i].text);
     }
     free(c);
 }
