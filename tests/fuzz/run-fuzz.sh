@@ -14,16 +14,16 @@
 # Builds tests/fuzz/fuzz-TARGET.c and the code it tests with clang into a
 # temporary directory and runs it for SECONDS (default 30), starting from
 # the seed corpus tests/fuzz/corpus-TARGET/ (tests/fuzz/corpus/ for parse)
-# and the dictionary tests/fuzz/TARGET.dict when there is one (the
-# watch's is state.dict).  Inputs that
-# find new code stay in the temporary directory and are thrown away, unless
-# FUZZ_MERGE=1: then those that cover code the seed corpus does not are
-# added to it at the end (libFuzzer's -merge=1, which keeps the smallest
-# input for each feature).  An input that breaks the target is saved as
-# fuzz-TARGET-crash-* (or -leak-*, -timeout-*) in the current directory.
-# Once the bug is fixed, copy it into the seed corpus (and EXTRA_DIST):
-# "make check" replays every corpus through tests/fuzz/replay.c, so it
-# stays fixed.
+# and the dictionary tests/fuzz/TARGET.dict when there is one (the watch's
+# is state.dict).  Inputs that find new code stay in the temporary
+# directory and are thrown away, unless FUZZ_MERGE=1: then those that cover
+# code the seed corpus does not are added to it at the end (libFuzzer's
+# -merge=1, which keeps the smallest input for each feature).  An input
+# that breaks the target is saved as fuzz-TARGET-crash-* (or -leak-*,
+# -timeout-*) in the current directory.  Once the bug is fixed, copy it into
+# the seed corpus under a name that says what it was (for parse, list it in
+# tests/unit/automake.mk's EXTRA_DIST too): "make check" replays every
+# corpus through tests/fuzz/replay.c, so it stays fixed.
 #
 # The watch target links the datapath and controller libraries of a
 # configured and built tree, uninstrumented but for controller/desired.c:
