@@ -21,8 +21,9 @@
  * Beyond memory errors and leaks, which the sanitizers catch, the target
  * checks, after each request, that:
  *
- *   - an error is a 400, 404 or 409, never a 500 (which says that the store
- *     holds something the controller cannot read back) or a 503;
+ *   - an error is a 400, 403, 404 or 409, never a 500 (which says that
+ *     the store holds something the controller cannot read back) or a
+ *     503;
  *   - an error names itself in one line and changes nothing: the store's
  *     revision stays where it was;
  *   - a success that answers an object answers a named one, the same as
@@ -45,6 +46,7 @@
 #include "controller/api.h"
 #include "controller/auth.h"
 #include "controller/flowlogs.h"
+#include "controller/secrets.h"
 #include "controller/store.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -110,9 +112,11 @@ static const struct op ops[] = {
 };
 
 /* The store every input starts from, and the one it works on. */
-static char *dir;      /* Temporary directory. */
-static char *template; /* The base store, made once. */
-static char *work;     /* The store of the current input. */
+static char *dir;               /* Temporary directory. */
+static char *template;          /* The base store, made once. */
+static char *work;              /* The store of the current input. */
+static char *key;               /* The key that seals agents' tokens. */
+static struct secrets *secrets; /* Opened from 'key', as the server does. */
 
 /* Removes what the target left in its temporary directory. */
 static void
@@ -129,6 +133,8 @@ remove_files(void)
         free(a);
         free(b);
     }
+    secrets_close(secrets);
+    unlink(key);
     rmdir(dir);
 }
 
@@ -164,11 +170,12 @@ make_rule(struct api *api, const json_t *in, json_t **out,
 static void
 make_template(void)
 {
+    struct api api = {0};
     struct store *store;
-    struct api api;
 
     CHECK(!store_open(template, &store));
     api_init(&api, store, 30);
+    api.secrets = secrets;
     make(&api, api_qos_create,
          "{\"name\": \"gold\", \"egress\": {\"rate\": 100000000}, "
          "\"dscp\": 46}");
@@ -230,6 +237,8 @@ fresh_store(void)
         CHECK(mkdtemp(dir));
         template = xasprintf("%s/template.db", dir);
         work = xasprintf("%s/work.db", dir);
+        key = xasprintf("%s/work.db.key", dir);
+        CHECK(!secrets_open(key, &secrets));
         atexit(remove_files);
         make_template();
     }
@@ -241,7 +250,7 @@ static void
 check_error(const struct op *op, const char *arg, int status,
             const struct api_error *err)
 {
-    if (status != 400 && status != 404 && status != 409) {
+    if (status != 400 && status != 403 && status != 404 && status != 409) {
         fprintf(stderr, "@%s %s answered %d: %s\n", op->name, arg, status,
                 err->message);
         abort();
@@ -370,8 +379,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = (const char *) data, *end = p + size;
+    struct api api = {0};
     struct store *store;
-    struct api api;
     int n_requests = 0;
 
     if (!memchr(data, '@', size)) {
@@ -380,6 +389,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fresh_store();
     CHECK(!store_open(work, &store));
     api_init(&api, store, 30);
+    api.secrets = secrets;
     CHECK(!flowlogs_open(work, 0, 0, &api.flowlogs));
 
     while (p < end && n_requests < FUZZ_MAX_REQUESTS) {
