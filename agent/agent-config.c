@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datapath/dp.h"
 #include "utils/addr.h"
 #include "utils/conffile.h"
 #include "utils/names.h"
@@ -29,6 +30,7 @@ enum value_type {
     TYPE_HOST,     /* A fabric host name. */
     TYPE_IPV4,     /* A unicast IPv4 address. */
     TYPE_DEVICE,   /* A network device name. */
+    TYPE_DATAPATH, /* A datapath backend type. */
     TYPE_UINT,     /* An integer in 'min'..'max'. */
     TYPE_LISTEN,   /* ADDR:PORT. */
 };
@@ -95,6 +97,8 @@ static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
                                          offsetof(struct agent_config,
                                                   conntrack_port_max),
                                          1, AGENT_CONFIG_CONNTRACK_MAX_MAX},
+    [AGENT_CONFIG_DATAPATH] = {"datapath", TYPE_DATAPATH,
+                               offsetof(struct agent_config, datapath), 0, 0},
 };
 
 static char **
@@ -249,6 +253,7 @@ set_string(struct agent_config *cfg, enum agent_config_key key,
     const char *name = keys[key].name;
     char **member = string_member(cfg, key);
     const char *problem = NULL;
+    char types[128];
     char *copy;
 
     switch (keys[key].type) {
@@ -290,6 +295,14 @@ set_string(struct agent_config *cfg, enum agent_config_key key,
         }
         break;
     }
+    case TYPE_DATAPATH:
+        if (!dp_type_known(value)) {
+            snprintf(types, sizeof types,
+                     "expected a datapath type this agent has: %s",
+                     dp_types());
+            problem = types;
+        }
+        break;
     case TYPE_DEVICE:
         if (!names_device_is_valid(value)) {
             problem = "expected a device name of 1 to 15 characters without "

@@ -57,6 +57,7 @@ enum agent_config_key {
     AGENT_CONFIG_FLOW_LOG,
     AGENT_CONFIG_CONNTRACK_MAX,
     AGENT_CONFIG_CONNTRACK_PORT_MAX,
+    AGENT_CONFIG_DATAPATH,
     AGENT_CONFIG_N_KEYS
 };
 
@@ -90,6 +91,8 @@ struct agent_config {
     uint32_t conntrack_port_max; /* "conntrack-port-max": of which one
                                   * port may own, 0 for a quarter of the
                                   * table. */
+    char *datapath;              /* "datapath": backend type, NULL for
+                                  * the default (see dp_type_known()). */
     uint32_t set;                /* Bit (1 << key): the key was given. */
 };
 

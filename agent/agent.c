@@ -87,6 +87,8 @@ Options:\n\
   -s, --state FILE       the desired-state document (JSON), standalone\n\
   -i, --instance NAME    datapath instance, pinned under /sys/fs/bpf/NAME\n\
                          (default: fabric)\n\
+      --datapath TYPE    the datapath backend: bpf (the default and, in\n\
+                         this build, the only one)\n\
   -o, --output FORMAT    --show and --conntrack output: text (default) or\n\
                          json\n\
   -l, --log-level LEVEL  error, warn, info (default) or debug\n\
@@ -240,6 +242,7 @@ parse_options(int argc, char *argv[], struct agent_options *o)
          OPT_KEY + AGENT_CONFIG_CONNTRACK_MAX},
         {"conntrack-port-max", required_argument, NULL,
          OPT_KEY + AGENT_CONFIG_CONNTRACK_PORT_MAX},
+        {"datapath", required_argument, NULL, OPT_KEY + AGENT_CONFIG_DATAPATH},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -619,6 +622,7 @@ agent_open(const struct agent_config *cfg, bool read_only, struct dp **dpp)
 {
     const char *instance = cfg->instance;
     struct dp_options options = {
+        .type = cfg->datapath,
         .instance = instance,
         .read_only = read_only,
         .max_conntrack = cfg->conntrack_max,
@@ -659,7 +663,8 @@ agent_show(const struct agent_options *o)
 static int
 agent_purge(const struct agent_options *o)
 {
-    struct dp_options options = {.instance = o->cfg.instance,
+    struct dp_options options = {.type = o->cfg.datapath,
+                                 .instance = o->cfg.instance,
                                  .read_only = true};
     struct dp *dp;
     int error;

@@ -1,8 +1,10 @@
 #include "datapath/dp.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "datapath/dp-provider.h"
+#include "utils/util.h"
 
 static const struct {
     const char *name;  /* For messages. */
@@ -68,13 +70,46 @@ dp_drop_reason_name(enum dp_drop_reason reason)
                                                  : "unknown";
 }
 
+/* The backends built in; the first is the default. */
+static const struct dp_class *const dp_classes[] = {&dp_bpf_class};
+
+static const struct dp_class *
+dp_class_find(const char *type)
+{
+    if (!type) {
+        return dp_classes[0];
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(dp_classes); i++) {
+        if (!strcmp(dp_classes[i]->name, type)) {
+            return dp_classes[i];
+        }
+    }
+    return NULL;
+}
+
+bool
+dp_type_known(const char *type)
+{
+    return type && dp_class_find(type);
+}
+
+const char *
+dp_types(void)
+{
+    /* One backend today: when a second comes, build the list once. */
+    return dp_classes[0]->name;
+}
+
 int
 dp_open(const struct dp_options *options, struct dp **dpp)
 {
     static const struct dp_options defaults;
+    const struct dp_class *class;
 
     *dpp = NULL;
-    return dp_bpf_class.open(options ? options : &defaults, dpp);
+    options = options ? options : &defaults;
+    class = dp_class_find(options->type);
+    return class ? class->open(options, dpp) : EAFNOSUPPORT;
 }
 
 void

@@ -41,6 +41,7 @@ enum dp_table {
 
 /* How to open a datapath. */
 struct dp_options {
+    const char *type;     /* Backend, "bpf" if NULL: see dp_type_known(). */
     const char *instance; /* Name of this datapath, "fabric" if NULL. */
     const char *bpffs;    /* BPF filesystem, "/sys/fs/bpf" if NULL. */
     uint32_t max_ports;   /* Table sizes, 0 for the defaults. */
@@ -54,10 +55,16 @@ struct dp_options {
                      * loaded or attached and nothing written. */
 };
 
-/* Opens the datapath instance named in 'options', creating its tables on
- * first use.  Reopening a running instance keeps its tables and atomically
- * replaces the programs on every device it is attached to, so forwarding
- * never stops. */
+/* Returns true if 'type' names a datapath backend built into this
+ * program.  dp_types() lists them, separated by ", ", for messages. */
+bool dp_type_known(const char *type);
+const char *dp_types(void);
+
+/* Opens the datapath instance named in 'options' with the backend its
+ * 'type' names (EAFNOSUPPORT if there is no such backend), creating its
+ * tables on first use.  Reopening a running instance keeps its tables and
+ * atomically replaces the programs on every device it is attached to, so
+ * forwarding never stops. */
 int dp_open(const struct dp_options *, struct dp **);
 void dp_close(struct dp *);
 

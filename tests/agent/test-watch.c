@@ -348,6 +348,7 @@ test_config_good(void **state)
                     "metrics = [::1]:9471\n"
                     "heartbeat-interval = 2\n"
                     "instance = prod\n"
+                    "datapath = bpf\n"
                     "log-level = debug\n"
                     "pidfile = /run/fabric-agent.pid\n",
                     &cfg, &msg, &name),
@@ -365,6 +366,7 @@ test_config_good(void **state)
     assert_string_equal(cfg.metrics, "[::1]:9471");
     assert_int_equal(cfg.heartbeat_interval, 2);
     assert_string_equal(cfg.instance, "prod");
+    assert_string_equal(cfg.datapath, "bpf");
     assert_int_equal(cfg.log_level, LOG_LEVEL_DBG);
     assert_true(agent_config_is_set(&cfg, AGENT_CONFIG_HOST));
     assert_false(agent_config_is_set(&cfg, AGENT_CONFIG_TOKEN));
@@ -410,6 +412,9 @@ test_config_errors(void **state)
                           "starts with http:// or https://");
     assert_config_refused("vtep = 224.0.0.1\n", 1, "expected a unicast");
     assert_config_refused("underlay = a/b\n", 1, "expected a device name");
+    assert_config_refused("datapath = dpdk\n", 1,
+                          "datapath \"dpdk\": expected a datapath type "
+                          "this agent has: bpf");
     assert_config_refused("host = HV_1\n", 1, "host \"HV_1\": expected");
     assert_config_refused("metrics = localhost:9471\n", 1,
                           "metrics \"localhost:9471\": expected an IPv4");
@@ -751,8 +756,8 @@ test_bound_conditions(void **state)
     json_decref(conditions);
 
     /* A name is bounded too. */
-    conditions = json_pack("[{ssssss}]", "kind", "network", "name",
-                           reason + 2, "reason", "r");
+    conditions = json_pack("[{ssssss}]", "kind", "network", "name", reason + 2,
+                           "reason", "r");
     watch_bound_conditions(conditions);
     c = json_array_get(conditions, 0);
     assert_non_null(json_string_value(json_object_get(c, "name")));

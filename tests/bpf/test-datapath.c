@@ -9,6 +9,7 @@
  * described in fixture.h. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <setjmp.h>
@@ -1289,8 +1290,8 @@ test_port_security_allows(void **state)
 /* Writes a neighbour solicitation (type 135) or advertisement (136) from
  * p1 to 'buf': from 'src' to 'dst' (multicast MAC 33:33:00:00:00:01) for
  * 'target', with 'n_pad' options of an unchecked type (nonces of 24
- * bytes each) and then, if 'lla' is nonnull, a link-layer address option (source
- * for a solicitation, target for an advertisement) carrying 'lla'.
+ * bytes each) and then, if 'lla' is nonnull, a link-layer address option
+ * (source for a solicitation, target for an advertisement) carrying 'lla'.
  * Returns the frame's length. */
 static size_t
 nd_frame(uint8_t *buf, uint8_t type, const uint8_t *src, const uint8_t *dst,
@@ -2465,6 +2466,38 @@ test_index_mirrors_tables(void **state)
     assert_int_equal(index_check(&port_index), ports);
 }
 
+/* The agent picks its backend by type: "bpf" opens the fixture's running
+ * instance, a type this build lacks is refused before anything is pinned,
+ * and no type at all means "bpf". */
+static void
+test_open_by_type(void **state)
+{
+    char instance[64], path[PATH_MAX];
+    struct dp_options options = {.bpffs = "/sys/fs/bpf", .read_only = true};
+    struct dp *dp;
+
+    (void) state;
+    options.instance = strrchr(fx.pin_dir, '/') + 1;
+    options.type = "bpf";
+    assert_int_equal(dp_open(&options, &dp), 0);
+    dp_close(dp);
+    options.type = NULL;
+    assert_int_equal(dp_open(&options, &dp), 0);
+    dp_close(dp);
+
+    snprintf(instance, sizeof instance, "%s-typed", options.instance);
+    snprintf(path, sizeof path, "/sys/fs/bpf/%s", instance);
+    options.instance = instance;
+    options.read_only = false;
+    options.type = "dpdk";
+    assert_int_equal(dp_open(&options, &dp), EAFNOSUPPORT);
+    assert_null(dp);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_true(dp_type_known("bpf"));
+    assert_false(dp_type_known("dpdk"));
+    assert_false(dp_type_known(NULL));
+}
+
 /* What the fast path reads is the index: a record there that contradicts
  * the table (a crash between the two, say) decides, until the next start
  * of the datapath puts the table's entry back.  An emptied index leaves
@@ -2691,6 +2724,7 @@ main(void)
         cmocka_unit_test_setup(test_tables_read_back, drain_tap),
         cmocka_unit_test_setup(test_index_mirrors_tables, drain_tap),
         cmocka_unit_test_setup(test_index_repaired_on_restart, drain_tap),
+        cmocka_unit_test(test_open_by_type),
         cmocka_unit_test_setup(test_index_full_window_falls_back, drain_tap),
         cmocka_unit_test_setup_teardown(test_qos_policer_clock, drain_tap,
                                         qos_clear),
