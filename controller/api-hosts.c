@@ -1143,15 +1143,6 @@ query_int(const json_t *query, const char *key, long long min, long long max,
     return 0;
 }
 
-static int64_t
-monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Computes host 'name''s document and the revision it reflects. */
 static int
 compute(struct api *api, const char *name, const char *what, json_t **doc,
@@ -1188,14 +1179,14 @@ static const char *const desired_kinds[] = {
 };
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and
- * returns 0, or answers 304 at 'deadline' (monotonic_ms()), or 503 if the
+ * returns 0, or answers 304 at 'deadline' (time_msec()), or 503 if the
  * controller is stopping. */
 static int
 wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
                 const char *what, struct api_error *err)
 {
     for (;;) {
-        int64_t remaining = deadline - monotonic_ms();
+        int64_t remaining = deadline - time_msec();
 
         if (remaining <= 0) {
             return 304;
@@ -1244,9 +1235,9 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
     }
 
     old = since ? desired_recall(api->desired, name, since) : NULL;
-    deadline = monotonic_ms() + wait * 1000;
+    deadline = time_msec() + wait * 1000;
     for (;;) {
-        int64_t computed = monotonic_ms(), pause;
+        int64_t computed = time_msec(), pause;
 
         status = compute(api, name, what, &doc, &revision, err);
         if (status) {
@@ -1278,9 +1269,9 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
         /* Changes come in bursts (a script creating a thousand ports):
          * look again at most every RECOMPUTE_MS, so that a burst costs a
          * few computations of the document rather than one per commit. */
-        pause = computed + RECOMPUTE_MS - monotonic_ms();
-        if (pause > deadline - monotonic_ms()) {
-            pause = deadline - monotonic_ms();
+        pause = computed + RECOMPUTE_MS - time_msec();
+        if (pause > deadline - time_msec()) {
+            pause = deadline - time_msec();
         }
         if (pause > 0) {
             usleep(pause * 1000);

@@ -78,15 +78,6 @@ now_stamp(char stamp[32])
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 newest_cb(const struct store_obj *obj, void *seq_)
 {
@@ -155,7 +146,7 @@ audit_create(struct store *store, size_t keep, size_t refused_keep)
     a->refused_keep = refused_keep ? refused_keep : AUDIT_REFUSED_KEEP_DEFAULT;
     a->refusals = xcalloc(a->refused_keep, sizeof *a->refusals);
     a->evicted = json_array();
-    a->flushed_ms = now_ms();
+    a->flushed_ms = time_msec();
     pthread_mutex_init(&a->mutex, NULL);
     /* Continue the numbering where the last run stopped, and the counts
      * of refusals. */
@@ -280,7 +271,7 @@ flush_refusals(struct audit *a)
         return;
     }
     a->flushing = true;
-    a->flushed_ms = now_ms();
+    a->flushed_ms = time_msec();
     for (i = 0; i < a->n_refusals; i++) {
         struct refusal *r = &a->refusals[i];
 
@@ -402,7 +393,8 @@ audit_refuse(struct audit *a, const struct audit_entry *e)
     set_string(&r->path, e->path);
     set_string(&r->message, e->message ? e->message : "");
     r->dirty = true;
-    flush = now_ms() - a->flushed_ms >= AUDIT_REFUSED_FLUSH_MS && !a->flushing;
+    flush =
+        time_msec() - a->flushed_ms >= AUDIT_REFUSED_FLUSH_MS && !a->flushing;
     pthread_mutex_unlock(&a->mutex);
 
     if (flush) {

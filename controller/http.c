@@ -710,15 +710,6 @@ completed_cb(void *server_, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-static int64_t
-monotonic_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Tracks connections as MHD opens and closes them.  MHD calls this with
  * MHD_CONNECTION_NOTIFY_CLOSED before it closes the socket, so that the
  * watchdog never touches a socket number that was reused. */
@@ -736,8 +727,7 @@ connection_cb(void *server_, struct MHD_Connection *conn,
 
         c = xzalloc(sizeof *c);
         c->fd = info ? info->connect_fd : -1;
-        c->deadline_ms =
-            monotonic_now_ms() + (int64_t) server->idle_timeout * 1000;
+        c->deadline_ms = time_msec() + (int64_t) server->idle_timeout * 1000;
         c->next = server->conns;
         c->pprev = &server->conns;
         if (server->conns) {
@@ -768,7 +758,7 @@ watchdog_main(void *server_)
 
     pthread_mutex_lock(&server->mutex);
     while (!server->stopping) {
-        int64_t now = monotonic_now_ms();
+        int64_t now = time_msec();
         struct timespec ts;
 
         for (struct http_conn *c = server->conns; c; c = c->next) {

@@ -3,6 +3,7 @@
 #define UTILS_UTIL_H 1
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -21,6 +22,10 @@ char *xasprintf(const char *format, ...) __attribute__((format(printf, 1, 2)));
  * JSON parser's error, which quotes the input, among it) then never breaks
  * a log line or a one-line message.  The caller frees it. */
 char *xstrdup_printable(const char *s);
+
+/* Returns CLOCK_MONOTONIC in milliseconds: for deadlines and intervals
+ * that must not jump with the wall clock. */
+int64_t time_msec(void);
 
 /* Reads the whole file 'path' into a NUL-terminated buffer.  Returns 0 and
  * stores the buffer in '*contents' or returns an errno value. */
