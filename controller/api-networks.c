@@ -201,15 +201,10 @@ apply_default_qos(struct store_txn *txn, const json_t *in, json_t *body,
     const json_t *value = json_object_get(in, "default_qos");
     int status = api_qos_check_ref(txn, value, "default_qos", what, err);
 
-    if (status) {
-        return status;
+    if (!status) {
+        api_merge_member(body, "default_qos", in);
     }
-    if (json_is_null(value)) {
-        json_object_del(body, "default_qos");
-    } else if (value) {
-        json_object_set(body, "default_qos", (json_t *) value);
-    }
-    return 0;
+    return status;
 }
 
 /* Claims VNI 'vni' for network 'name', or a free one if 'vni' is 0, and

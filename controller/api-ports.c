@@ -1250,23 +1250,14 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
 
     api_merge_labels(body, "labels", json_object_get(in, "labels"));
 
-    value = json_object_get(in, "description");
-    if (json_is_null(value)) {
-        json_object_del(body, "description");
-    } else if (value) {
-        json_object_set(body, "description", (json_t *) value);
-    }
+    api_merge_member(body, "description", in);
 
     value = json_object_get(in, "qos");
     status = api_qos_check_ref(txn, value, "qos", what, err);
     if (status) {
         return status;
     }
-    if (json_is_null(value)) {
-        json_object_del(body, "qos");
-    } else if (value) {
-        json_object_set(body, "qos", (json_t *) value);
-    }
+    api_merge_member(body, "qos", in);
 
     /* A new list replaces the old one: a merge patch treats arrays as
      * values. */

@@ -431,11 +431,7 @@ sg_apply(struct store_txn *txn, const struct store_obj *obj, const json_t *in,
     if (status) {
         return status;
     }
-    if (json_is_null(value)) {
-        json_object_del(body, "description");
-    } else if (value) {
-        json_object_set(body, "description", (json_t *) value);
-    }
+    api_merge_member(body, "description", in);
 
     api_merge_labels(body, "selector", json_object_get(in, "selector"));
     return 0;

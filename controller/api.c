@@ -396,6 +396,18 @@ api_check_description(const json_t *value, const char *what,
     return 0;
 }
 
+void
+api_merge_member(json_t *body, const char *key, const json_t *in)
+{
+    const json_t *value = json_object_get(in, key);
+
+    if (json_is_null(value)) {
+        json_object_del(body, key);
+    } else if (value) {
+        json_object_set(body, key, (json_t *) value);
+    }
+}
+
 int
 api_apply_description(const json_t *in, json_t *body, const char *what,
                       struct api_error *err)
@@ -403,15 +415,10 @@ api_apply_description(const json_t *in, json_t *body, const char *what,
     const json_t *value = json_object_get(in, "description");
     int status = api_check_description(value, what, err);
 
-    if (status) {
-        return status;
+    if (!status) {
+        api_merge_member(body, "description", in);
     }
-    if (json_is_null(value)) {
-        json_object_del(body, "description");
-    } else if (value) {
-        json_object_set(body, "description", (json_t *) value);
-    }
-    return 0;
+    return status;
 }
 
 int

@@ -219,6 +219,10 @@ int api_expected_version(const json_t *in, int64_t if_match, const char *what,
 int api_check_version(int64_t expected, int64_t current, const char *what,
                       struct api_error *err);
 
+/* Applies member 'key' of merge patch 'in' (RFC 7386) to 'body': absent
+ * keeps what 'body' has, null removes it, any other value replaces it. */
+void api_merge_member(json_t *body, const char *key, const json_t *in);
+
 /* Checks a "description" value: a string of at most API_DESCRIPTION_MAX
  * characters. */
 int api_check_description(const json_t *value, const char *what,
