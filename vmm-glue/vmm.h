@@ -1,0 +1,184 @@
+/* vmm-glue: one interface to a hypervisor, so that fabric-agent runs VMs
+ * without knowing whether QEMU is driven directly over QMP or through
+ * libvirtd.
+ *
+ * A driver is a table of functions (struct vmm_class) behind an opaque
+ * handle (struct vmm) that vmm_open() picks by type, as the datapath picks
+ * its backend.  A VM is described by a plain struct (struct vmm_spec) and
+ * named by its fabric name, which is unique on a host; everything a driver
+ * keeps about a VM (its QMP socket, pidfile, console log, domain XML) lives
+ * under the driver's run directory or in libvirtd, never only in memory, so
+ * that a restarted agent re-attaches to the VMs it finds with vmm_list()
+ * and never stops or restarts one to do so.
+ *
+ * Disks are files in a storage directory that every host sees: the agent
+ * makes a VM's disk a qcow2 overlay of an image with vmm_disk_create() and
+ * attaches a NoCloud seed made by vmm_seed_create().  NICs are tap devices
+ * the agent made (and put the fabric's port program on) before the VM
+ * starts; a driver only hands them to the hypervisor.
+ *
+ * Functions return 0 or a positive errno value.  Errors that need more than
+ * an errno value are also logged by the driver with the VM's name. */
+#ifndef VMM_GLUE_VMM_H
+#define VMM_GLUE_VMM_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_NAME_MAX 63     /* Longest VM name (as utils/names.h). */
+#define VMM_NICS_MAX 8      /* Most NICs a VM may have. */
+#define VMM_STOP_TIMEOUT 30 /* Seconds from ACPI power-down to force off. */
+
+/* How guests are run: hardware virtualisation when /dev/kvm works, else
+ * QEMU's TCG. */
+enum vmm_accel {
+    VMM_ACCEL_TCG,
+    VMM_ACCEL_KVM,
+};
+
+const char *vmm_accel_name(enum vmm_accel); /* "tcg" or "kvm". */
+
+/* Whether KVM can run a guest here: /dev/kvm opens, KVM_GET_API_VERSION
+ * answers 12, and a one-instruction guest created with KVM_CREATE_VM and
+ * run with KVM_RUN exits with KVM_EXIT_HLT within a second.  Anything else
+ * (no device, an error, a hang) means TCG; '*why' (if not NULL) gets a
+ * one-line reason to report, which the caller frees. */
+enum vmm_accel vmm_accel_probe(char **why);
+
+/* One NIC: a tap device that exists before the VM starts. */
+struct vmm_nic {
+    char *device;   /* Tap device name. */
+    uint8_t mac[6]; /* The guest's MAC, from its fabric port. */
+    uint32_t mtu;   /* The network's MTU (the guest learns it by DHCP). */
+};
+
+/* What a VM is. */
+struct vmm_spec {
+    char *name;         /* Fabric name, unique on the host. */
+    char uuid[37];      /* Its UUID, as text. */
+    uint32_t vcpus;     /* Virtual CPUs, 1 or more. */
+    uint64_t memory_mb; /* Memory, MiB. */
+    char *disk;         /* Absolute path of the qcow2 overlay. */
+    char *seed;         /* Absolute path of the NoCloud seed, or
+                         * NULL for none. */
+    struct vmm_nic nics[VMM_NICS_MAX]; /* Its NICs, in guest order. */
+    size_t n_nics;                     /* Number of 'nics'. */
+    enum vmm_accel accel;              /* How to run it. */
+    bool incoming;                     /* Start paused, waiting for a live
+                                        * migration (vmm_migrate_in()). */
+};
+
+void vmm_spec_destroy(struct vmm_spec *); /* Frees members, not 'spec'. */
+
+/* What a VM is doing, as the hypervisor says. */
+enum vmm_state {
+    VMM_STATE_SHUTOFF,  /* Defined, no process or domain running. */
+    VMM_STATE_RUNNING,  /* Guest CPUs run. */
+    VMM_STATE_PAUSED,   /* Process up, CPUs stopped (incoming migration,
+                         * or the end of an outgoing one). */
+    VMM_STATE_SHUTDOWN, /* An ACPI power-down is in progress. */
+    VMM_STATE_CRASHED,  /* The process died without being asked to, or
+                         * the guest panicked. */
+};
+
+const char *vmm_state_name(enum vmm_state);
+
+/* A VM's status and resource use. */
+struct vmm_status {
+    enum vmm_state state;
+    int pid;              /* Hypervisor process, or 0. */
+    uint64_t cpu_time_ns; /* vCPU time used since it started. */
+    uint64_t memory_kb;   /* Resident memory of the process. */
+    uint64_t started_at;  /* Wall clock seconds it started, or 0. */
+};
+
+/* Progress of an outgoing or incoming live migration. */
+struct vmm_migration {
+    bool active;          /* Still copying. */
+    bool completed;       /* Done: the destination runs the VM. */
+    bool failed;          /* Ended in error ('error' says why). */
+    uint64_t transferred; /* Bytes of memory sent so far. */
+    uint64_t remaining;   /* Bytes left in this pass. */
+    uint64_t total;       /* Guest memory, bytes. */
+    uint64_t downtime_ms; /* Expected or, once completed, actual. */
+    char error[256];      /* Why it failed, or "". */
+};
+
+struct vmm;
+
+/* Settings a driver is opened with. */
+struct vmm_options {
+    const char *type;    /* "qemu" (default when NULL) or "libvirt". */
+    const char *run_dir; /* Where the driver keeps its per-VM files
+                          * (QMP sockets, pidfiles, console logs). */
+    const char *uri;     /* libvirt: connection URI, NULL for
+                          * "qemu:///system". */
+    const char *qemu;    /* qemu: the binary, NULL for
+                          * "qemu-system-x86_64" from $PATH. */
+};
+
+/* Opens a driver.  EAFNOSUPPORT for an unknown type; ENOENT when the
+ * hypervisor is not there (no QEMU binary, no libvirtd socket). */
+int vmm_open(const struct vmm_options *, struct vmm **);
+void vmm_close(struct vmm *); /* Leaves every VM running.  NULL: no-op. */
+const char *vmm_type(const struct vmm *);
+
+/* Defines and starts VM 'spec' ('spec' is copied).  EEXIST if a VM of that
+ * name runs already. */
+int vmm_start(struct vmm *, const struct vmm_spec *);
+
+/* Asks the guest to power off (ACPI), then forces it off if it has not
+ * after 'timeout' seconds (0: force at once).  Blocks until it is off.
+ * ENOENT if there is no such VM. */
+int vmm_stop(struct vmm *, const char *name, int timeout);
+
+/* Resets the guest (as the reset button). */
+int vmm_reboot(struct vmm *, const char *name);
+
+/* Forces the VM off, if it runs, and forgets everything the driver kept
+ * about it (not its disk or seed, which the caller owns). */
+int vmm_destroy(struct vmm *, const char *name);
+
+/* Fills in '*status' of VM 'name'.  ENOENT if the driver knows no such VM. */
+int vmm_status(struct vmm *, const char *name, struct vmm_status *);
+
+/* Calls 'cb' with the name of every VM the driver finds (running or
+ * defined), e.g. after an agent restart. */
+typedef void vmm_list_cb(const char *name, void *aux);
+int vmm_list(struct vmm *, vmm_list_cb *, void *aux);
+
+/* The last 'max' bytes (at most) of VM 'name''s serial console, in a
+ * malloc'd NUL-terminated '*text'. */
+int vmm_console(struct vmm *, const char *name, size_t max, char **text);
+
+/* Live migration hooks (used from issue 13 on).  The destination starts
+ * the VM with 'incoming' set, then vmm_migrate_in() makes it listen on
+ * 'uri' ("tcp:ADDR:PORT"); the source's vmm_migrate_out() sends it there;
+ * vmm_migration() reports progress on either side. */
+int vmm_migrate_in(struct vmm *, const char *name, const char *uri);
+int vmm_migrate_out(struct vmm *, const char *name, const char *uri);
+int vmm_migration(struct vmm *, const char *name, struct vmm_migration *);
+
+/* Disks and seeds, which do not depend on the driver. */
+
+/* Creates 'path' as a qcow2 overlay backed by image 'base' (qcow2 or raw,
+ * as qemu-img detects), of 'size_gb' GiB (0: the image's size).  EEXIST if
+ * 'path' exists (a disk is never overwritten); EINVAL if 'size_gb' is below
+ * the image's size. */
+int vmm_disk_create(const char *path, const char *base, uint64_t size_gb);
+
+/* What a NoCloud seed carries. */
+struct vmm_seed {
+    const char *instance_id;     /* The VM's UUID. */
+    const char *hostname;        /* Its hostname. */
+    const char *const *ssh_keys; /* Authorized keys, NULL-terminated, or
+                                  * NULL. */
+    const char *user_data;       /* "#cloud-config..." or a script, or NULL. */
+};
+
+/* Writes a NoCloud seed (an ISO 9660 image labelled "cidata" with
+ * meta-data and user-data) to 'path', replacing it. */
+int vmm_seed_create(const char *path, const struct vmm_seed *);
+
+#endif /* vmm-glue/vmm.h */
