@@ -1670,13 +1670,383 @@ check_flood_lists(struct state_errors *errors, const struct state *s)
     free(pairs);
 }
 
+#define PATH_EXPECTED(DIR)                                                    \
+    "a file name under \"" DIR "\" of the storage directory, of letters, "    \
+    "digits, '.', '_', '-' and '/', without \"..\""
+
+/* Whether 's' is a file name in the storage directory under 'dir': a
+ * relative path of plain components, none of them "." or "..", that
+ * cannot leave the directory. */
+static bool
+storage_path_is_valid(const char *s, const char *dir)
+{
+    size_t len = strlen(s), dir_len = strlen(dir);
+
+    if (len <= dir_len || len > STATE_MAX_PATH || strncmp(s, dir, dir_len)
+        || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789._-/")
+               != len) {
+        return false;
+    }
+    for (const char *c = s; *c;) {
+        size_t n = strcspn(c, "/");
+
+        if (n == 0 || (n == 1 && c[0] == '.')
+            || (n == 2 && c[0] == '.' && c[1] == '.')) {
+            return false;
+        }
+        c += n;
+        c += *c == '/';
+        if (c[-1] == '/' && !*c) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Parses the file name 'key' of 'obj', under directory 'dir' of the
+ * storage, into '*out'.  Returns true if it was present and valid. */
+static bool
+parse_storage_path(struct state_errors *errors, const json_t *obj,
+                   const char *path, const char *key, const char *dir,
+                   const char *expected, char **out)
+{
+    const json_t *value =
+        get_member(errors, obj, path, key, JSON_STRING, true, expected);
+    const char *s;
+
+    if (!value) {
+        return false;
+    }
+    s = json_string_value(value);
+    if (!storage_path_is_valid(s, dir)) {
+        char *q = quote(s);
+
+        field_error(errors, path, key, "%s: expected %s", q, expected);
+        free(q);
+        return false;
+    }
+    *out = xstrdup(s);
+    return true;
+}
+
+/* Checks the string 'value' at 'path' (member 'key', or NULL for the
+ * element itself): at most 'max' bytes, without a NUL, and, unless
+ * 'multiline', without a line break.  Returns a copy of it, or NULL after
+ * reporting it. */
+static char *
+check_text(struct state_errors *errors, const json_t *value, const char *path,
+           const char *key, size_t max, bool multiline)
+{
+    size_t len = json_string_length(value);
+    const char *s = json_string_value(value);
+
+    if (len > max || strlen(s) != len || (!multiline && strpbrk(s, "\r\n"))) {
+        field_error(errors, path, key,
+                    "expected a string of at most %zu bytes%s, with no NUL",
+                    max, multiline ? "" : " on one line");
+        return NULL;
+    }
+    return xstrdup(s);
+}
+
+/* Whether 's' is a UUID as text: 8-4-4-4-12 hex digits. */
+static bool
+uuid_is_valid(const char *s)
+{
+    if (strlen(s) != 36) {
+        return false;
+    }
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Returns the index in 's->ports' of the port named 'name', or SIZE_MAX. */
+static size_t
+find_port(const struct state *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].name && !strcmp(s->ports[i].name, name)) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Parses NIC 'obj' at 'path' of a VM into 'nic': a port of 's', with its
+ * device and MAC. */
+static void
+parse_vm_nic(struct state_errors *errors, const json_t *obj, const char *path,
+             const struct state *s, struct state_vm_nic *nic)
+{
+    const struct state_port *port;
+    size_t index;
+    char *q;
+
+    if (!parse_name(errors, obj, path, "port", STATE_MAX_NAME, NAME_EXPECTED,
+                    &nic->port)) {
+        return;
+    }
+    parse_device(errors, obj, path, "device", true, &nic->device);
+    parse_mac(errors, obj, path, "mac", nic->mac);
+    if (!parse_uint(errors, obj, path, "mtu", false, STATE_MIN_MTU, UINT16_MAX,
+                    &nic->mtu)) {
+        nic->mtu = 0;
+    }
+    index = find_port(s, nic->port);
+    q = quote(nic->port);
+    if (index == SIZE_MAX) {
+        field_error(errors, path, "port",
+                    "%s: no such port (expected the name of one of the "
+                    "document's \"ports\", which the NIC is)",
+                    q);
+        free(q);
+        return;
+    }
+    port = &s->ports[index];
+    if (nic->device && port->device && strcmp(nic->device, port->device)) {
+        field_error(errors, path, "device",
+                    "\"%s\", but port %s has device \"%s\" (expected the "
+                    "port's device)",
+                    nic->device, q, port->device);
+    }
+    if (!addr_mac_is_zero(nic->mac) && !addr_mac_is_zero(port->mac)
+        && memcmp(nic->mac, port->mac, 6)) {
+        char mac[18];
+
+        addr_format_mac(port->mac, mac);
+        field_error(errors, path, "mac",
+                    "port %s has MAC %s (expected the port's MAC)", q, mac);
+    }
+    free(q);
+}
+
+/* Parses the optional "seed" of the VM at 'path' into 'vm'. */
+static void
+parse_vm_seed(struct state_errors *errors, const json_t *vm_obj,
+              const char *path, struct state_vm *vm)
+{
+    static const char *const keys[] = {"file", "hostname", "ssh_keys",
+                                       "user_data", NULL};
+    const json_t *obj, *list, *value;
+    char spath[96];
+    size_t i;
+
+    obj = get_member(errors, vm_obj, path, "seed", JSON_OBJECT, false,
+                     "an object with \"file\"");
+    if (!obj) {
+        return;
+    }
+    snprintf(spath, sizeof spath, "%s.seed", path);
+    check_keys(errors, spath, obj, keys);
+    parse_storage_path(errors, obj, spath, "file", STATE_VM_DIR,
+                       PATH_EXPECTED(STATE_VM_DIR), &vm->seed);
+    if (json_object_get(obj, "hostname")) {
+        parse_name(errors, obj, spath, "hostname", 253, HOST_NAME_EXPECTED,
+                   &vm->hostname);
+    }
+    value = get_member(errors, obj, spath, "user_data", JSON_STRING, false,
+                       "a string");
+    if (value) {
+        vm->user_data = check_text(errors, value, spath, "user_data",
+                                   STATE_MAX_USER_DATA, true);
+    }
+    list = get_array(errors, obj, spath, "ssh_keys", false,
+                     "an array of strings");
+    if (json_array_size(list) > STATE_MAX_SSH_KEYS) {
+        field_error(errors, spath, "ssh_keys",
+                    "%zu keys (expected at most %d)", json_array_size(list),
+                    STATE_MAX_SSH_KEYS);
+        return;
+    }
+    vm->ssh_keys = xcalloc(json_array_size(list) + 1, sizeof *vm->ssh_keys);
+    json_array_foreach(list, i, value)
+    {
+        char kpath[128];
+        char *key;
+
+        snprintf(kpath, sizeof kpath, "%s.ssh_keys[%zu]", spath, i);
+        if (!json_is_string(value)) {
+            field_error(errors, kpath, NULL, "expected a string, got %s",
+                        json_type_name(value));
+            continue;
+        }
+        key = check_text(errors, value, kpath, NULL, STATE_MAX_SSH_KEY, false);
+        if (key) {
+            vm->ssh_keys[vm->n_ssh_keys++] = key;
+        }
+    }
+}
+
+/* Parses the "disk" of the VM at 'path' into 'vm'. */
+static void
+parse_vm_disk(struct state_errors *errors, const json_t *vm_obj,
+              const char *path, struct state_vm *vm)
+{
+    static const char *const keys[] = {"file", "image", "size_gb", NULL};
+    const json_t *obj;
+    char dpath[96];
+
+    obj = get_member(errors, vm_obj, path, "disk", JSON_OBJECT, true,
+                     "an object with \"file\" and \"image\"");
+    if (!obj) {
+        return;
+    }
+    snprintf(dpath, sizeof dpath, "%s.disk", path);
+    check_keys(errors, dpath, obj, keys);
+    parse_storage_path(errors, obj, dpath, "file", STATE_VM_DIR,
+                       PATH_EXPECTED(STATE_VM_DIR), &vm->disk);
+    parse_storage_path(errors, obj, dpath, "image", STATE_IMAGE_DIR,
+                       PATH_EXPECTED(STATE_IMAGE_DIR), &vm->image);
+    parse_u64(errors, obj, dpath, "size_gb", 1, STATE_MAX_DISK_GB, "GiB",
+              &vm->disk_gb);
+}
+
+static void
+parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
+{
+    static const char *const keys[] = {"name",  "uuid", "vcpus", "memory_mb",
+                                       "power", "boot", "disk",  "seed",
+                                       "nics",  NULL};
+    static const char *const nic_keys[] = {"port", "device", "mac", "mtu",
+                                           NULL};
+    static const char *const powers[] = {"running", "stopped", NULL};
+    const json_t *list = get_list(errors, root, "vms");
+
+    s->n_vms = json_array_size(list);
+    s->vms = xcalloc(s->n_vms, sizeof *s->vms);
+    for (size_t i = 0; i < s->n_vms; i++) {
+        struct state_vm *vm = &s->vms[i];
+        const json_t *obj, *nics, *uuid;
+        char nics_path[48];
+        int power = 0;
+        char path[32];
+
+        obj = get_element(errors, list, "vms", i, keys, path, sizeof path);
+        if (!obj) {
+            continue;
+        }
+        parse_name(errors, obj, path, "name", STATE_MAX_NAME, NAME_EXPECTED,
+                   &vm->name);
+        uuid = get_member(errors, obj, path, "uuid", JSON_STRING, true,
+                          "a string, a UUID");
+        if (uuid && !uuid_is_valid(json_string_value(uuid))) {
+            char *q = quote(json_string_value(uuid));
+
+            field_error(errors, path, "uuid",
+                        "%s: not a UUID (expected 8-4-4-4-12 hex digits)", q);
+            free(q);
+        } else if (uuid) {
+            memcpy(vm->uuid, json_string_value(uuid), 37);
+        }
+        parse_uint(errors, obj, path, "vcpus", true, 1, STATE_MAX_VCPUS,
+                   &vm->vcpus);
+        if (!json_object_get(obj, "memory_mb")) {
+            field_error(errors, path, "memory_mb",
+                        "missing (expected an integer 1..%d, in MiB)",
+                        STATE_MAX_VM_MEMORY_MB);
+        }
+        parse_u64(errors, obj, path, "memory_mb", 1, STATE_MAX_VM_MEMORY_MB,
+                  "MiB", &vm->memory_mb);
+        parse_word(errors, obj, path, "power", false, powers, &power);
+        vm->running = power == 0;
+        parse_u64(errors, obj, path, "boot", 0, INT64_MAX, "reboots",
+                  &vm->boot);
+        parse_vm_disk(errors, obj, path, vm);
+        parse_vm_seed(errors, obj, path, vm);
+        nics = get_array(errors, obj, path, "nics", false,
+                         "an array of NIC objects");
+        if (json_array_size(nics) > STATE_MAX_VM_NICS) {
+            field_error(errors, path, "nics", "%zu NICs (expected at most %d)",
+                        json_array_size(nics), STATE_MAX_VM_NICS);
+            continue;
+        }
+        vm->n_nics = json_array_size(nics);
+        vm->nics = xcalloc(vm->n_nics, sizeof *vm->nics);
+        snprintf(nics_path, sizeof nics_path, "%s.nics", path);
+        for (size_t j = 0; j < vm->n_nics; j++) {
+            const json_t *nobj;
+            char npath[64];
+
+            nobj = get_element(errors, nics, nics_path, j, nic_keys, npath,
+                               sizeof npath);
+            if (nobj) {
+                parse_vm_nic(errors, nobj, npath, s, &vm->nics[j]);
+            }
+        }
+    }
+}
+
+/* Checks that VMs' names, UUIDs and files are unique, and that no port is
+ * the NIC of two VMs (or twice of one). */
+static void
+check_vms(struct state_errors *errors, const struct state *s)
+{
+    struct uniq_set names = {0}, uuids = {0}, files = {0}, ports = {0};
+
+    for (size_t i = 0; i < s->n_vms; i++) {
+        const struct state_vm *vm = &s->vms[i];
+
+        if (vm->name) {
+            uniq_add(&names, "vms", i)->str = vm->name;
+        }
+        if (vm->uuid[0]) {
+            uniq_add(&uuids, "vms", i)->str = vm->uuid;
+        }
+        if (vm->disk) {
+            uniq_add(&files, "vms", i)->str = vm->disk;
+        }
+        if (vm->seed) {
+            uniq_add(&files, "vms", i)->str = vm->seed;
+        }
+        for (size_t j = 0; j < vm->n_nics; j++) {
+            if (vm->nics[j].port) {
+                uniq_add(&ports, "vms", i)->str = vm->nics[j].port;
+            }
+        }
+    }
+    uniq_check(errors, &names, "name", NULL);
+    uniq_check(errors, &uuids, "uuid", NULL);
+    uniq_check(errors, &files, "disk.file or seed.file", NULL);
+    uniq_check(errors, &ports, "nics", NULL);
+}
+
+const struct state_vm *
+state_find_vm(const struct state *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_vms; i++) {
+        if (s->vms[i].name && !strcmp(s->vms[i].name, name)) {
+            return &s->vms[i];
+        }
+    }
+    return NULL;
+}
+
+bool
+state_vm_is_skipped(const struct state *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_skipped; i++) {
+        if (s->skipped[i].kind == STATE_KIND_VM
+            && !strcmp(s->skipped[i].name, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 state_from_json(const struct json_t *root, struct state **statep,
                 struct state_errors *errors)
 {
     static const char *const keys[] = {
         "host",       "networks",       "ports", "remotes",
-        "identities", "external_vteps", NULL};
+        "identities", "external_vteps", "vms",   NULL};
     struct state *s = xzalloc(sizeof *s);
     size_t n_errors = errors->n;
 
@@ -1691,11 +2061,13 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_remotes(errors, root, s);
         parse_external_vteps(errors, root, s);
         parse_identities(errors, root, s);
+        parse_vms(errors, root, s);
         check_external_vteps(errors, s);
         check_identities(errors, s);
         check_unique_names(errors, s);
         check_unique_addresses(errors, s);
         check_flood_lists(errors, s);
+        check_vms(errors, s);
     }
     if (errors->n > n_errors) {
         state_destroy(s);
@@ -1709,9 +2081,9 @@ state_from_json(const struct json_t *root, struct state **statep,
 /* The lists of elements, by enum state_kind, and what one element is
  * called. */
 static const char *const kind_lists[STATE_N_KINDS] = {
-    "networks", "ports", "remotes", "identities", "external_vteps"};
+    "networks", "ports", "remotes", "identities", "external_vteps", "vms"};
 static const char *const kind_names[STATE_N_KINDS] = {
-    "network", "port", "remote", "identity", "external-vtep"};
+    "network", "port", "remote", "identity", "external-vtep", "vm"};
 
 const char *
 state_kind_name(enum state_kind kind)
@@ -1778,8 +2150,9 @@ element_name(enum state_kind kind, const json_t *obj, size_t orig)
     const char *mac = json_string_value(json_object_get(obj, "mac"));
     const json_t *id = json_object_get(obj, "id");
 
-    if ((kind == STATE_KIND_NETWORK || kind == STATE_KIND_PORT) && name
-        && *name) {
+    if ((kind == STATE_KIND_NETWORK || kind == STATE_KIND_PORT
+         || kind == STATE_KIND_VM)
+        && name && *name) {
         return xstrdup(name);
     } else if (kind == STATE_KIND_REMOTE && net && mac) {
         return xasprintf("%s/%s", net, mac);
@@ -1824,6 +2197,26 @@ partial_keeps(const struct partial *p, enum state_kind kind, const char *key,
     return false;
 }
 
+/* Whether element 'obj' refers to 'value' by its member 'key', or, for
+ * the key "nics[].port", by the "port" of one of its "nics". */
+static bool
+element_refers(const json_t *obj, const char *key, const json_t *value)
+{
+    const json_t *nic;
+    size_t i;
+
+    if (strcmp(key, "nics[].port")) {
+        return json_equal(json_object_get(obj, key), (json_t *) value);
+    }
+    json_array_foreach(json_object_get(obj, "nics"), i, nic)
+    {
+        if (json_equal(json_object_get(nic, "port"), (json_t *) value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Marks every element of list 'kind' whose member 'key' refers to element
  * 'obj' of list 'parent' ('obj''s member 'parent_key'), which goes, unless
  * another element of 'parent' that stays answers to the same value. */
@@ -1840,8 +2233,7 @@ partial_mark_dependents(struct partial *p, enum state_kind parent,
     }
     for (size_t i = 0; i < json_array_size(list); i++) {
         if (!p->reasons[kind][i]
-            && json_equal(json_object_get(json_array_get(list, i), key),
-                          (json_t *) value)) {
+            && element_refers(json_array_get(list, i), key, value)) {
             partial_mark(p, kind, i, why);
         }
     }
@@ -1916,6 +2308,7 @@ partial_blame(struct partial *p, const struct state_errors *errors)
         {STATE_KIND_NETWORK, "name", STATE_KIND_REMOTE, "network"},
         {STATE_KIND_NETWORK, "name", STATE_KIND_EXTERNAL_VTEP, "network"},
         {STATE_KIND_IDENTITY, "id", STATE_KIND_PORT, "identity"},
+        {STATE_KIND_PORT, "name", STATE_KIND_VM, "nics[].port"},
     };
 
     bool others = false;
@@ -2142,6 +2535,26 @@ state_destroy(struct state *s)
         free(id->rules);
     }
     free(s->identities);
+    for (size_t i = 0; i < s->n_vms; i++) {
+        struct state_vm *vm = &s->vms[i];
+
+        free(vm->name);
+        free(vm->disk);
+        free(vm->image);
+        free(vm->seed);
+        free(vm->hostname);
+        for (size_t j = 0; j < vm->n_ssh_keys; j++) {
+            free(vm->ssh_keys[j]);
+        }
+        free(vm->ssh_keys);
+        free(vm->user_data);
+        for (size_t j = 0; j < vm->n_nics; j++) {
+            free(vm->nics[j].port);
+            free(vm->nics[j].device);
+        }
+        free(vm->nics);
+    }
+    free(s->vms);
     for (size_t i = 0; i < s->n_skipped; i++) {
         free(s->skipped[i].name);
         free(s->skipped[i].reason);

@@ -12,7 +12,7 @@
  * the underlay MTU, which the caller looks up.
  *
  * An agent applies what it can: state_from_json_partial() leaves out the
- * networks, ports, remotes and identities that are wrong (or that do not
+ * networks, ports, remotes, identities and VMs that are wrong (or that do not
  * fit the underlay), says why for each, and keeps the rest, so that one bad
  * object never freezes a host.  state_parse() and state_from_json() are
  * strict: any problem refuses the document (fabric-agent --check). */
@@ -191,6 +191,53 @@ struct state_identity {
     size_t n_rules;           /* Number of 'rules'. */
 };
 
+/* VMs (doc/vms.md, "Desired state").  Files are named relative to the
+ * storage directory that every host sees: a VM's disk and seed under
+ * STATE_VM_DIR, the image its disk is an overlay of under
+ * STATE_IMAGE_DIR, so that no document can make a VM write into an image,
+ * or make the agent remove one with the VM. */
+#define STATE_VM_DIR "vms/"
+#define STATE_IMAGE_DIR "images/"
+#define STATE_MAX_VM_NICS 8             /* VMM_NICS_MAX of vmm-glue/vmm.h. */
+#define STATE_MAX_VCPUS 1024            /* A VM's virtual CPUs. */
+#define STATE_MAX_VM_MEMORY_MB 16777216 /* 16 TiB. */
+#define STATE_MAX_DISK_GB 1048576       /* 1 PiB. */
+#define STATE_MAX_PATH 255              /* Longest file name in the storage. */
+#define STATE_MAX_SSH_KEYS 32           /* Authorized keys of one VM... */
+#define STATE_MAX_SSH_KEY 16384         /* ...each at most this long. */
+#define STATE_MAX_USER_DATA 65536       /* Bytes of a VM's user data. */
+
+/* One NIC of a VM: the tap of one of the document's ports. */
+struct state_vm_nic {
+    char *port;     /* The port's name, in "ports". */
+    char *device;   /* Its tap device, the port's "device". */
+    uint8_t mac[6]; /* The guest's MAC, the port's "mac". */
+    uint32_t mtu;   /* The network's MTU. */
+};
+
+/* A VM this host runs. */
+struct state_vm {
+    char *name;                /* Unique name. */
+    char uuid[37];             /* Unique UUID, as text. */
+    uint32_t vcpus;            /* Virtual CPUs. */
+    uint64_t memory_mb;        /* Memory, MiB. */
+    bool running;              /* "power": "running" (else "stopped"). */
+    uint64_t boot;             /* Reboots asked for: the guest is reset
+                                * when it grows. */
+    char *disk;                /* Its disk, under STATE_VM_DIR. */
+    char *image;               /* The image it overlays, under
+                                * STATE_IMAGE_DIR. */
+    uint64_t disk_gb;          /* The disk's size, 0 for the image's. */
+    char *seed;                /* Its NoCloud seed under STATE_VM_DIR, or
+                                * NULL for none. */
+    char *hostname;            /* The seed's hostname, or NULL. */
+    char **ssh_keys;           /* The seed's authorized keys. */
+    size_t n_ssh_keys;         /* Number of 'ssh_keys'. */
+    char *user_data;           /* The seed's user data, or NULL. */
+    struct state_vm_nic *nics; /* Its NICs, in guest order. */
+    size_t n_nics;             /* Number of 'nics'. */
+};
+
 /* The lists of a document whose elements stand alone: an error in one of
  * them leaves that element out (see state_from_json_partial()). */
 enum state_kind {
@@ -199,11 +246,12 @@ enum state_kind {
     STATE_KIND_REMOTE,        /* "remotes" */
     STATE_KIND_IDENTITY,      /* "identities" */
     STATE_KIND_EXTERNAL_VTEP, /* "external_vteps" */
+    STATE_KIND_VM,            /* "vms" */
     STATE_N_KINDS
 };
 
 /* Returns the word that names 'kind' in conditions ("network", "port",
- * "remote", "identity", "external-vtep"). */
+ * "remote", "identity", "external-vtep", "vm"). */
 const char *state_kind_name(enum state_kind kind);
 
 /* An element of a document that was left out, and why. */
@@ -228,6 +276,8 @@ struct state {
     size_t n_external_vteps;           /* Number of 'external_vteps'. */
     struct state_identity *identities; /* Identities of local ports. */
     size_t n_identities;               /* Number of 'identities'. */
+    struct state_vm *vms;              /* VMs, in document order. */
+    size_t n_vms;                      /* Number of 'vms'. */
     struct state_skip *skipped;        /* Elements left out, from
                                         * state_from_json_partial(). */
     size_t n_skipped;                  /* Number of 'skipped'. */
@@ -240,6 +290,12 @@ bool state_vtep_is_external(const struct state *s, uint32_t vtep);
 /* Returns true if VTEP 'vtep' of 's' takes VXLAN-GBP: every fabric host,
  * and the external VTEPs that say so. */
 bool state_vtep_takes_gbp(const struct state *s, uint32_t vtep);
+
+/* Returns the VM named 'name' of 's', or NULL if it has none. */
+const struct state_vm *state_find_vm(const struct state *s, const char *name);
+
+/* Returns true if 's' left out a VM named 'name' (see 'skipped'). */
+bool state_vm_is_skipped(const struct state *s, const char *name);
 
 /* Returns the identity 'id' of 's', or NULL if it has none. */
 const struct state_identity *state_find_identity(const struct state *s,
@@ -256,9 +312,10 @@ int state_from_json(const struct json_t *, struct state **statep,
                     struct state_errors *errors);
 
 /* Like state_from_json(), but what is wrong with one element of
- * "networks", "ports", "remotes" or "identities" leaves out only that
- * element, and what depends on it (the ports and remotes of a network left
- * out, the ports of an identity left out), recording each in the model's
+ * "networks", "ports", "remotes", "identities" or "vms" leaves out only
+ * that element, and what depends on it (the ports and remotes of a network
+ * left out, the ports of an identity left out, the VMs of a port left
+ * out), recording each in the model's
  * 'skipped' with the reason; everything else is in the model.  If
  * 'underlay_mtu' is not 0, a network whose MTU does not fit it
  * (state_check_mtus()) is left out the same way.  Returns EINVAL, with the

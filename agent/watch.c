@@ -126,6 +126,7 @@ kind_list(const char *kind)
            : !strcmp(kind, "port")     ? "ports"
            : !strcmp(kind, "remote")   ? "remotes"
            : !strcmp(kind, "identity") ? "identities"
+           : !strcmp(kind, "vm")       ? "vms"
                                        : NULL;
 }
 
@@ -227,8 +228,8 @@ apply_change(json_t *doc, size_t i, const json_t *change)
          * it may reach the log. */
         char *shown = xstrdup_printable(kind ? kind : "missing");
         char *msg = xasprintf("changes[%zu].kind: %s%s%s: expected "
-                              "\"network\", \"port\", \"remote\" or "
-                              "\"identity\"",
+                              "\"network\", \"port\", \"remote\", "
+                              "\"identity\" or \"vm\"",
                               i, kind ? "\"" : "", shown, kind ? "\"" : "");
 
         free(shown);

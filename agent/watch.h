@@ -96,9 +96,10 @@ void watch_destroy(struct watch *);
 /* Applies the "changes" array 'changes' of a delta answer to the desired
  * state document 'doc', in order: {"op": "set", "kind": K, "object": O}
  * replaces the element of the same key in the list of kind K ("network",
- * "port", "remote" or "identity") or appends O; {"op": "delete", "kind":
- * K, "key": KEY} removes every element with that key, and is harmless if
- * there is none.  Networks and ports are keyed by "name", remotes by
+ * "port", "remote", "identity" or "vm") or appends O; {"op": "delete",
+ * "kind": K, "key": KEY} removes every element with that key, and is
+ * harmless if there is none.  Networks, ports and VMs are keyed by "name",
+ * remotes by
  * "NETWORK/MAC" (the MAC in any case), identities by their "id" in decimal
  * ("300").
  *

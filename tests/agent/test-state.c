@@ -294,7 +294,7 @@ test_unknown_keys(void **state)
 {
     parse_fails("{" HOST ", 'network': []}",
                 "network: unknown key (expected one of: host, networks, "
-                "ports, remotes, identities, external_vteps)");
+                "ports, remotes, identities, external_vteps, vms)");
     parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
                 "          'mtu': 1500}}",
                 "host.mtu: unknown key");
@@ -1181,6 +1181,254 @@ find_port(const struct state *s, const char *name)
     return NULL;
 }
 
+/* A VM and the port its NIC is, as the controller writes them. */
+#define VM_PORT                                                               \
+    "{'name': 'web1-0', 'network': 'blue', 'device': 'fv1a2b3c4d0',"          \
+    " 'mac': '02:00:00:00:01:01', 'ip': '10.0.0.1'}"
+#define VM_UUID "1a2b3c4d-0000-4000-8000-000000000001"
+#define VM_NIC                                                                \
+    "{'port': 'web1-0', 'device': 'fv1a2b3c4d0', 'mac': '02:00:00:00:01:01'," \
+    " 'mtu': 1450}"
+#define VM_DISK                                                               \
+    "'disk': {'file': 'vms/" VM_UUID ".qcow2', 'image': 'images/tiny.qcow2'}"
+
+/* Returns a document with port VM_PORT and one VM whose members are
+ * 'members' (after "name"), single-quoted.  The caller frees it. */
+static char *
+vm_doc(const char *members)
+{
+    return xasprintf("{" HOST ", 'networks': [" BLUE "], 'ports': [" VM_PORT
+                     "], 'vms': [{'name': 'web1', %s}]}",
+                     members);
+}
+
+static size_t
+vm_fails(const char *members, const char *want)
+{
+    char *text = vm_doc(members);
+    size_t n = parse_fails(text, want);
+
+    free(text);
+    return n;
+}
+
+/* A VM as doc/vms.md writes it: every member parsed, the seed's too. */
+static void
+test_vms(void **state)
+{
+    struct state *s = parse_ok(
+        "{" HOST ", 'networks': [" BLUE "], 'ports': [" VM_PORT "],"
+        " 'vms': [{'name': 'web1', 'uuid': '" VM_UUID "', 'vcpus': 2,"
+        "          'memory_mb': 256, 'power': 'stopped', 'boot': 3,"
+        "          'disk': {'file': 'vms/" VM_UUID ".qcow2',"
+        "                   'image': 'images/tiny.qcow2', 'size_gb': 2},"
+        "          'seed': {'file': 'vms/" VM_UUID ".seed.iso',"
+        "                   'hostname': 'web1',"
+        "                   'ssh_keys': ['ssh-ed25519 AAAA a@b', 'k2'],"
+        "                   'user_data': '#cloud-config\\nruncmd: []\\n'},"
+        "          'nics': [" VM_NIC "]},"
+        "         {'name': 'db1', 'uuid': "
+        "'1A2B3C4D-0000-4000-8000-00000000000F',"
+        "          'vcpus': 1, 'memory_mb': 128,"
+        "          'disk': {'file': 'vms/db1.qcow2',"
+        "                   'image': 'images/sub/tiny.raw'}}]}");
+    const struct state_vm *vm = state_find_vm(s, "web1");
+
+    assert_int_equal(s->n_vms, 2);
+    assert_non_null(vm);
+    assert_string_equal(vm->uuid, VM_UUID);
+    assert_int_equal(vm->vcpus, 2);
+    assert_int_equal(vm->memory_mb, 256);
+    assert_false(vm->running);
+    assert_int_equal(vm->boot, 3);
+    assert_string_equal(vm->disk, "vms/" VM_UUID ".qcow2");
+    assert_string_equal(vm->image, "images/tiny.qcow2");
+    assert_int_equal(vm->disk_gb, 2);
+    assert_string_equal(vm->seed, "vms/" VM_UUID ".seed.iso");
+    assert_string_equal(vm->hostname, "web1");
+    assert_int_equal(vm->n_ssh_keys, 2);
+    assert_string_equal(vm->ssh_keys[0], "ssh-ed25519 AAAA a@b");
+    assert_string_equal(vm->user_data, "#cloud-config\nruncmd: []\n");
+    assert_int_equal(vm->n_nics, 1);
+    assert_string_equal(vm->nics[0].port, "web1-0");
+    assert_string_equal(vm->nics[0].device, "fv1a2b3c4d0");
+    assert_int_equal(vm->nics[0].mac[5], 1);
+    assert_int_equal(vm->nics[0].mtu, 1450);
+
+    /* Defaults: running, no reboot asked, no seed, no NIC, the image's
+     * size. */
+    vm = state_find_vm(s, "db1");
+    assert_non_null(vm);
+    assert_true(vm->running);
+    assert_int_equal(vm->boot, 0);
+    assert_null(vm->seed);
+    assert_null(vm->hostname);
+    assert_int_equal(vm->n_nics, 0);
+    assert_int_equal(vm->disk_gb, 0);
+    assert_null(state_find_vm(s, "web2"));
+    assert_false(state_vm_is_skipped(s, "web1"));
+    state_destroy(s);
+}
+
+/* Every member of a VM is checked, and a file can never be outside the
+ * storage directory, nor a disk or seed among the images. */
+static void
+test_vm_errors(void **state)
+{
+    char *m, *big;
+
+#define VM_BASE "'uuid': '" VM_UUID "', 'vcpus': 1, 'memory_mb': 64"
+    vm_fails("'vcpus': 1, 'memory_mb': 64, " VM_DISK,
+             "vms[0].uuid: missing (expected a string, a UUID)");
+    vm_fails("'uuid': '1a2b3c4d-0000-4000-8000-00000000000', 'vcpus': 1,"
+             " 'memory_mb': 64, " VM_DISK,
+             "vms[0].uuid: \"1a2b3c4d-0000-4000-8000-00000000000\": not a "
+             "UUID (expected 8-4-4-4-12 hex digits)");
+    vm_fails(VM_BASE, "vms[0].disk: missing");
+    vm_fails("'uuid': '" VM_UUID "', 'vcpus': 0, 'memory_mb': 64, " VM_DISK,
+             "vms[0].vcpus: 0 is out of range 1..1024");
+    vm_fails("'uuid': '" VM_UUID "', 'vcpus': 1, " VM_DISK,
+             "vms[0].memory_mb: missing");
+    vm_fails("'uuid': '" VM_UUID "', 'vcpus': 1, 'memory_mb': 0, " VM_DISK,
+             "vms[0].memory_mb: 0 is out of range 1..16777216 (MiB)");
+    vm_fails("'uuid': '" VM_UUID "', 'vcpus': 1, 'memory_mb': 10485760000,"
+             " " VM_DISK,
+             "vms[0].memory_mb: 10485760000 is out of range");
+    vm_fails(VM_BASE ", 'power': 'off', " VM_DISK,
+             "vms[0].power: \"off\": expected \"running\" or \"stopped\"");
+    vm_fails(VM_BASE ", 'boot': -1, " VM_DISK,
+             "vms[0].boot: -1 is out of range");
+    vm_fails(VM_BASE ", 'cdrom': 'x', " VM_DISK, "vms[0].cdrom: unknown key");
+
+    /* Files. */
+    vm_fails(VM_BASE ", 'disk': {'file': '/etc/shadow',"
+                     " 'image': 'images/tiny.qcow2'}",
+             "vms[0].disk.file: \"/etc/shadow\": expected a file name under "
+             "\"vms/\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/../images/tiny.qcow2',"
+                     " 'image': 'images/tiny.qcow2'}",
+             "vms[0].disk.file: \"vms/../images/tiny.qcow2\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'images/tiny.qcow2',"
+                     " 'image': 'images/tiny.qcow2'}",
+             "vms[0].disk.file: \"images/tiny.qcow2\": expected a file name "
+             "under \"vms/\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/', 'image': 'images/t'}",
+             "vms[0].disk.file: \"vms/\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/a//b', 'image': 'images/t'}",
+             "vms[0].disk.file: \"vms/a//b\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/a/', 'image': 'images/t'}",
+             "vms[0].disk.file: \"vms/a/\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/a', 'image': 'vms/b'}",
+             "vms[0].disk.image: \"vms/b\": expected a file name under "
+             "\"images/\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/a b', 'image': 'images/t'}",
+             "vms[0].disk.file: \"vms/a b\"");
+    vm_fails(VM_BASE ", 'disk': {'file': 'vms/a', 'image': 'images/t',"
+                     " 'size_gb': 0}",
+             "vms[0].disk.size_gb: 0 is out of range 1..1048576 (GiB)");
+    vm_fails(VM_BASE ", " VM_DISK ", 'seed': {'file': 'images/s.iso'}",
+             "vms[0].seed.file: \"images/s.iso\": expected a file name "
+             "under \"vms/\"");
+    vm_fails(VM_BASE ", " VM_DISK ", 'seed': {'hostname': 'h'}",
+             "vms[0].seed.file: missing");
+    vm_fails(VM_BASE ", " VM_DISK ", 'seed': {'file': 'vms/" VM_UUID
+                     ".qcow2'}",
+             "vms[0].disk.file or seed.file: \"vms/" VM_UUID
+             ".qcow2\" is already used by vms[0]");
+    vm_fails(VM_BASE ", " VM_DISK ", 'seed': {'file': 'vms/s',"
+                     " 'hostname': 'a\\nb'}",
+             "vms[0].seed.hostname: \"a\\nb\": not a valid name");
+    vm_fails(VM_BASE ", " VM_DISK ", 'seed': {'file': 'vms/s',"
+                     " 'ssh_keys': ['k1\\nk2']}",
+             "vms[0].seed.ssh_keys[0]: expected a string of at most 16384 "
+             "bytes on one line, with no NUL");
+    vm_fails(VM_BASE ", " VM_DISK ", 'seed': {'file': 'vms/s',"
+                     " 'ssh_keys': [7]}",
+             "vms[0].seed.ssh_keys[0]: expected a string, got an integer");
+    big = xzalloc(STATE_MAX_USER_DATA + 2);
+    memset(big, 'x', STATE_MAX_USER_DATA + 1);
+    m = xasprintf(VM_BASE ", " VM_DISK ", 'seed': {'file': 'vms/s',"
+                          " 'user_data': '%s'}",
+                  big);
+    vm_fails(m, "vms[0].seed.user_data: expected a string of at most 65536 "
+                "bytes, with no NUL");
+    free(m);
+    free(big);
+
+    /* NICs: ports of the document, as the document has them. */
+    vm_fails(VM_BASE ", " VM_DISK ", 'nics': [{'port': 'web2-0',"
+                     " 'device': 'fv1a2b3c4d0', 'mac': '02:00:00:00:01:01'}]",
+             "vms[0].nics[0].port: \"web2-0\": no such port");
+    vm_fails(VM_BASE ", " VM_DISK ", 'nics': [{'port': 'web1-0',"
+                     " 'device': 'fv1a2b3c4d1', 'mac': '02:00:00:00:01:01'}]",
+             "vms[0].nics[0].device: \"fv1a2b3c4d1\", but port \"web1-0\" "
+             "has device \"fv1a2b3c4d0\"");
+    vm_fails(VM_BASE ", " VM_DISK ", 'nics': [{'port': 'web1-0',"
+                     " 'device': 'fv1a2b3c4d0', 'mac': '02:00:00:00:01:02'}]",
+             "vms[0].nics[0].mac: port \"web1-0\" has MAC 02:00:00:00:01:01");
+    vm_fails(VM_BASE ", " VM_DISK ", 'nics': [" VM_NIC ", " VM_NIC "]",
+             "vms[0].nics: \"web1-0\" is already used by vms[0]");
+    vm_fails(VM_BASE ", " VM_DISK ", 'nics': [{'port': 'web1-0',"
+                     " 'device': 'fv1a2b3c4d0', 'mac': '02:00:00:00:01:01',"
+                     " 'mtu': 67}]",
+             "vms[0].nics[0].mtu: 67 is out of range 68..65535");
+    m = xasprintf(VM_BASE ", " VM_DISK ", 'nics': [%s]",
+                  "{}, {}, {}, {}, {}, {}, {}, {}, {}");
+    vm_fails(m, "vms[0].nics: 9 NICs (expected at most 8)");
+    free(m);
+#undef VM_BASE
+
+    /* Two VMs of one name, UUID or disk. */
+    parse_fails("{" HOST ", 'vms': [{'name': 'a', 'vcpus': 1,"
+                " 'memory_mb': 1, " VM_DISK ", "
+                "'uuid': '" VM_UUID "'},"
+                " {'name': 'a', 'vcpus': 1, 'memory_mb': 1, " VM_DISK ", "
+                "'uuid': '" VM_UUID "'}]}",
+                "vms[1].name: \"a\" is already used by vms[0]");
+    parse_fails("{" HOST ", 'vms': [{'name': 'a', 'vcpus': 1,"
+                " 'memory_mb': 1, " VM_DISK ", "
+                "'uuid': '" VM_UUID "'},"
+                " {'name': 'b', 'vcpus': 1, 'memory_mb': 1, " VM_DISK ", "
+                "'uuid': '" VM_UUID "'}]}",
+                "vms[1].uuid: \"" VM_UUID "\" is already used by vms[0]");
+}
+
+/* A bad VM is left out alone, and so is a VM whose port is left out: the
+ * agent leaves such a VM as it is (state_vm_is_skipped()) rather than
+ * taking it for one that left the document. */
+static void
+test_partial_vms(void **state)
+{
+    struct state *s = parse_partial(
+        "{" HOST ", 'networks': [" BLUE "],"
+        " 'ports': [" VM_PORT ", {'name': 'db1-0', 'network': 'blue',"
+        "            'device': 'fv22222222', 'mac': '02:zz'}],"
+        " 'vms': [{'name': 'web1', 'uuid': '" VM_UUID "', 'vcpus': 1,"
+        "          'memory_mb': 64, " VM_DISK ", 'nics': [" VM_NIC "]},"
+        "         {'name': 'db1', 'uuid': "
+        "'22222222-0000-4000-8000-000000000001',"
+        "          'vcpus': 1, 'memory_mb': 64,"
+        "          'disk': {'file': 'vms/db1', 'image': 'images/t'},"
+        "          'nics': [{'port': 'db1-0', 'device': 'fv22222222',"
+        "                    'mac': '02:00:00:00:02:01'}]},"
+        "         {'name': 'bad1', 'uuid': 'nope', 'vcpus': 1,"
+        "          'memory_mb': 64,"
+        "          'disk': {'file': 'vms/bad1', 'image': 'images/t'}}]}",
+        1500);
+
+    assert_int_equal(s->n_vms, 1);
+    assert_string_equal(s->vms[0].name, "web1");
+    assert_int_equal(s->n_ports, 1);
+    assert_skipped(s, STATE_KIND_VM, "db1",
+                   "port \"db1-0\" is left out: mac: \"02:zz\"");
+    assert_skipped(s, STATE_KIND_VM, "bad1", "uuid: \"nope\": not a UUID");
+    assert_true(state_vm_is_skipped(s, "db1"));
+    assert_true(state_vm_is_skipped(s, "bad1"));
+    assert_false(state_vm_is_skipped(s, "web1"));
+    assert_string_equal(state_kind_name(STATE_KIND_VM), "vm");
+    state_destroy(s);
+}
+
 /* An external VTEP's entry stands alone too: a network left out (too big
  * for the underlay) takes its external VTEP's entry and the endpoints
  * behind it, and a bad entry goes alone, while the rest applies. */
@@ -1622,6 +1870,9 @@ main(void)
         cmocka_unit_test(test_partial_refuses_document_errors),
         cmocka_unit_test(test_partial_many_bad),
         cmocka_unit_test(test_partial_mutations),
+        cmocka_unit_test(test_vms),
+        cmocka_unit_test(test_vm_errors),
+        cmocka_unit_test(test_partial_vms),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,12 +57,12 @@ json(const char *s)
     " 'remotes': [{'network': 'blue', 'mac': '02:FA:00:00:00:02',"            \
     "              'ip': '10.0.0.2', 'vtep': '192.168.100.2'}]}"
 
-/* Applies the changes 'changes' (single-quoted) to DOC and checks that the
- * result equals 'want' (single-quoted). */
+/* Applies the changes 'changes' to document 'text' and checks that the
+ * result equals 'want' (all single-quoted). */
 static void
-assert_applies(const char *changes, const char *want)
+assert_applies_to(const char *text, const char *changes, const char *want)
 {
-    json_t *doc = json(DOC), *c = json(changes), *w = json(want);
+    json_t *doc = json(text), *c = json(changes), *w = json(want);
     char *msg = NULL;
 
     if (watch_apply_changes(doc, c, &msg)) {
@@ -76,6 +76,14 @@ assert_applies(const char *changes, const char *want)
     json_decref(doc);
     json_decref(c);
     json_decref(w);
+}
+
+/* Applies the changes 'changes' (single-quoted) to DOC and checks that the
+ * result equals 'want' (single-quoted). */
+static void
+assert_applies(const char *changes, const char *want)
+{
+    assert_applies_to(DOC, changes, want);
 }
 
 /* Applies 'changes' to DOC, expecting EINVAL with a message that contains
@@ -190,32 +198,46 @@ test_missing_list_is_created(void **state)
 static void
 test_identity_changes(void **state)
 {
-    json_t *doc = json("{" HOST ", 'identities': [{'id': 300, 'governs': []},"
-                       " {'id': 301, 'governs': []}]}");
-    json_t *c = json("[{'op': 'set', 'kind': 'identity',"
-                     "  'object': {'id': 301, 'governs': ['ingress']}},"
-                     " {'op': 'delete', 'kind': 'identity', 'key': '300'},"
-                     " {'op': 'set', 'kind': 'identity',"
-                     "  'object': {'id': 302, 'governs': []}},"
-                     " {'op': 'delete', 'kind': 'identity', 'key': '999'}]");
-    json_t *want = json("{" HOST ", 'identities': ["
-                        " {'id': 301, 'governs': ['ingress']},"
-                        " {'id': 302, 'governs': []}]}");
-    char *msg;
+    assert_applies_to("{" HOST ", 'identities': [{'id': 300, 'governs': []},"
+                      " {'id': 301, 'governs': []}]}",
+                      "[{'op': 'set', 'kind': 'identity',"
+                      "  'object': {'id': 301, 'governs': ['ingress']}},"
+                      " {'op': 'delete', 'kind': 'identity', 'key': '300'},"
+                      " {'op': 'set', 'kind': 'identity',"
+                      "  'object': {'id': 302, 'governs': []}},"
+                      " {'op': 'delete', 'kind': 'identity', 'key': '999'}]",
+                      "{" HOST ", 'identities': ["
+                      " {'id': 301, 'governs': ['ingress']},"
+                      " {'id': 302, 'governs': []}]}");
+}
 
-    assert_int_equal(watch_apply_changes(doc, c, &msg), 0);
-    assert_true(json_equal(doc, want));
-    json_decref(doc);
-    json_decref(c);
-    json_decref(want);
+/* VMs are keyed by name, like ports: a VM's change and its NIC port's
+ * come in one delta. */
+static void
+test_vm_changes(void **state)
+{
+    assert_applies_to("{" HOST ", 'vms': [{'name': 'web1', 'boot': 0},"
+                      " {'name': 'web2', 'boot': 0}]}",
+                      "[{'op': 'set', 'kind': 'vm',"
+                      "  'object': {'name': 'web1', 'boot': 1}},"
+                      " {'op': 'delete', 'kind': 'vm', 'key': 'web2'},"
+                      " {'op': 'set', 'kind': 'vm',"
+                      "  'object': {'name': 'web3', 'boot': 0}},"
+                      " {'op': 'set', 'kind': 'port', 'object': " VM1 "},"
+                      " {'op': 'delete', 'kind': 'vm', 'key': 'web9'}]",
+                      "{" HOST ", 'vms': [{'name': 'web1', 'boot': 1},"
+                      " {'name': 'web3', 'boot': 0}],"
+                      " 'ports': [" VM1 "]}");
 }
 
 static void
 test_malformed_changes(void **state)
 {
-    assert_refused("[{'op': 'set', 'kind': 'vm', 'object': {'name': 'x'}}]",
-                   "changes[0].kind: \"vm\": expected \"network\", \"port\", "
-                   "\"remote\" or \"identity\"");
+    assert_refused("[{'op': 'set', 'kind': 'vms', 'object': {'name': 'x'}}]",
+                   "changes[0].kind: \"vms\": expected \"network\", "
+                   "\"port\", \"remote\", \"identity\" or \"vm\"");
+    assert_refused("[{'op': 'set', 'kind': 'vm', 'object': {'vcpus': 1}}]",
+                   "changes[0].object: expected a vm object with \"name\"");
     assert_refused("[{'op': 'set', 'kind': 'identity',"
                    "  'object': {'id': '300'}}]",
                    "changes[0].object: expected an identity object with an "
@@ -812,6 +834,7 @@ main(void)
         cmocka_unit_test(test_delete_absent_is_harmless),
         cmocka_unit_test(test_missing_list_is_created),
         cmocka_unit_test(test_identity_changes),
+        cmocka_unit_test(test_vm_changes),
         cmocka_unit_test(test_malformed_changes),
         cmocka_unit_test(test_result_is_validated),
         cmocka_unit_test(test_backoff_sequence),
