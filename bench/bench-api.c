@@ -373,6 +373,7 @@ controller_start(struct bench_controller *ctl, const char *program)
     if (!ctl->pid) {
         char *db = xasprintf("--db=%s/controller.db", ctl->dir);
         char *tok = xasprintf("--bootstrap-token-file=%s", token_file);
+        char *storage = xasprintf("--storage=%s/storage", ctl->dir);
         FILE *log = freopen(ctl->log, "w", stderr);
 
         /* The controller ends with us, however we end. */
@@ -382,7 +383,7 @@ controller_start(struct bench_controller *ctl, const char *program)
         }
         /* An empty configuration file: /etc/fabric stays out of it. */
         execl(program, program, "--config=/dev/null", "--listen=127.0.0.1:0",
-              db, tok, (char *) NULL);
+              db, tok, storage, (char *) NULL);
         fprintf(stderr, "bench-api: exec %s: %s\n", program, strerror(errno));
         _exit(127);
     }

@@ -32,6 +32,10 @@
  * An external VTEP ("external-vtep") holds "vtep", "mac" and "ip" index
  * objects too, with {"external_vtep": E} instead.
  *
+ * Images ("image") have their files in the storage directory; a VM that
+ * uses one holds "image-user" "IMAGE/VM" {}, and an image with users
+ * cannot be deleted.
+ *
  * QoS policies ("qos-policy") are named by ports ("qos") and networks
  * ("default_qos"); deleting one looks for users by scanning both.
  *
@@ -56,6 +60,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -146,6 +151,10 @@ struct api {
     struct secrets *secrets;      /* Seals the agents' trace tokens
                                    * (controller/secrets.h), or NULL; set
                                    * by the server. */
+    char *storage;                /* The storage directory every host
+                                   * sees (doc/vms.md), or NULL; set by
+                                   * the server. */
+    uint64_t image_size_max;      /* Largest image file, bytes. */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -627,6 +636,39 @@ int api_flowlogs_list(struct api *, const json_t *query, json_t **out,
 /* Parses RFC 3339 time 's' ("2026-11-22T10:00:00.123Z", or with an offset
  * "+01:00") into microseconds since the epoch. */
 bool api_parse_rfc3339(const char *s, int64_t *us);
+
+/* Images (controller/api-images.c), stored as kind "image"; a VM that
+ * uses one holds the index object "image-user" "IMAGE/VM". */
+#define API_IMAGE_SIZE_MAX_DEFAULT (64ULL << 30) /* image-size-max. */
+int api_image_create(struct api *, const json_t *in, json_t **out,
+                     struct api_error *);
+int api_image_get(struct api *, const char *name, json_t **out,
+                  struct api_error *);
+int api_image_list(struct api *, const json_t *query, json_t **out,
+                   struct api_error *);
+int api_image_delete(struct api *, const char *name, const json_t *in,
+                     int64_t if_match, struct api_error *);
+/* The file of image 'name' relative to the storage directory,
+ * "images/NAME.qcow2".  The caller frees it. */
+char *api_image_file(const char *name);
+/* PUT /v1/images/NAME/file, in three steps so that the bytes stream
+ * through: begin (for a body of 'length' bytes, -1 if unknown), write
+ * each piece, finish.  begin returns 0 with '*up' set, or the error
+ * status; finish returns 200 with the image's API form in '*out', or the
+ * error status.  api_image_upload_destroy() ends the upload either way,
+ * removing what an unfinished one wrote. */
+struct api_image_upload;
+int api_image_upload_begin(struct api *, const char *name, int64_t length,
+                           struct api_image_upload **up, struct api_error *);
+void api_image_upload_write(struct api_image_upload *, const void *buf,
+                            size_t len);
+int api_image_upload_finish(struct api_image_upload *, json_t **out,
+                            struct api_error *);
+void api_image_upload_destroy(struct api_image_upload *);
+/* Creates storage directory 'storage' and its "images" (mode 0700) if
+ * they are missing, and removes the files unfinished uploads left in it.
+ * Returns 0 or an errno value (logged). */
+int api_images_init_storage(const char *storage);
 
 /* Trace (controller/trace.c): POST /v1/trace. */
 int api_trace(struct api *, const json_t *in, json_t **out,

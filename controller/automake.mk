@@ -21,6 +21,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/api-external-vteps.c \
 	controller/api-flowlogs.c \
 	controller/api-hosts.c \
+	controller/api-images.c \
 	controller/api-networks.c \
 	controller/api-ports.c \
 	controller/api-qos.c \

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/api.h"
 #include "controller/http.h"
 #include "utils/conffile.h"
+#include "utils/units.h"
 #include "utils/util.h"
 
 /* The keys, in the order of the bits of 'set' in struct config. */
@@ -22,6 +24,8 @@ enum config_key {
     KEY_MAX_PER_ADDRESS,
     KEY_IDLE_TIMEOUT,
     KEY_AUTH_IDLE_TIMEOUT,
+    KEY_STORAGE,
+    KEY_IMAGE_SIZE_MAX,
     KEY_LOG_LEVEL,
     N_KEYS
 };
@@ -37,6 +41,8 @@ static const char *const key_names[N_KEYS] = {
     [KEY_MAX_PER_ADDRESS] = "max-connections-per-address",
     [KEY_IDLE_TIMEOUT] = "idle-timeout",
     [KEY_AUTH_IDLE_TIMEOUT] = "authenticated-idle-timeout",
+    [KEY_STORAGE] = "storage",
+    [KEY_IMAGE_SIZE_MAX] = "image-size-max",
     [KEY_LOG_LEVEL] = "log-level",
 };
 
@@ -71,6 +77,8 @@ config_init(struct config *cfg)
     cfg->max_per_address = HTTP_MAX_PER_ADDRESS;
     cfg->idle_timeout = HTTP_IDLE_TIMEOUT;
     cfg->auth_idle_timeout = HTTP_AUTH_IDLE_TIMEOUT;
+    cfg->storage = xstrdup(CONFIG_STORAGE_DEFAULT);
+    cfg->image_size_max = API_IMAGE_SIZE_MAX_DEFAULT;
     cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -83,6 +91,7 @@ config_destroy(struct config *cfg)
         free(cfg->tls_cert);
         free(cfg->tls_key);
         free(cfg->bootstrap_token_file);
+        free(cfg->storage);
         memset(cfg, 0, sizeof *cfg);
     }
 }
@@ -109,7 +118,8 @@ config_set(struct config *cfg, const char *key, const char *value)
             "unknown key \"%s\" (expected one of: listen, db, tls-cert, "
             "tls-key, bootstrap-token-file, heartbeat-timeout, "
             "max-connections, max-connections-per-address, idle-timeout, "
-            "authenticated-idle-timeout, log-level)",
+            "authenticated-idle-timeout, storage, image-size-max, "
+            "log-level)",
             key);
     }
     if (!*value) {
@@ -169,6 +179,30 @@ config_set(struct config *cfg, const char *key, const char *value)
         *(unsigned int *) ((char *) cfg + nk->offset) = n;
         break;
     }
+    case KEY_STORAGE:
+        if (value[0] != '/') {
+            return xasprintf("storage \"%s\": expected an absolute path "
+                             "(the directory every host sees)",
+                             value);
+        }
+        replace(&cfg->storage, value);
+        break;
+    case KEY_IMAGE_SIZE_MAX: {
+        uint64_t bytes;
+        char *problem;
+
+        if (units_parse_size(value, &bytes, &problem)) {
+            char *msg = xasprintf("image-size-max: %s", problem);
+
+            free(problem);
+            return msg;
+        }
+        if (bytes > INT64_MAX) {
+            return xasprintf("image-size-max \"%s\": at most 8 EiB", value);
+        }
+        cfg->image_size_max = bytes;
+        break;
+    }
     case KEY_LOG_LEVEL:
         if (log_parse_level(value, &cfg->log_level)) {
             return xasprintf(
@@ -225,6 +259,12 @@ config_override(struct config *dst, const struct config *src)
             *(unsigned int *) ((char *) dst + offset) =
                 *(const unsigned int *) ((const char *) src + offset);
         }
+    }
+    if (src->set & (1u << KEY_STORAGE)) {
+        replace(&dst->storage, src->storage);
+    }
+    if (src->set & (1u << KEY_IMAGE_SIZE_MAX)) {
+        dst->image_size_max = src->image_size_max;
     }
     if (src->set & (1u << KEY_LOG_LEVEL)) {
         dst->log_level = src->log_level;

@@ -11,6 +11,8 @@
  *   max-connections-per-address = 64
  *   idle-timeout = 10
  *   authenticated-idle-timeout = 330
+ *   storage = /var/lib/fabric/storage
+ *   image-size-max = 64G
  *   log-level = info
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
@@ -19,6 +21,7 @@
 #define CONTROLLER_CONFIG_H 1
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "utils/log.h"
 
@@ -26,6 +29,7 @@
 #define CONFIG_LISTEN_DEFAULT "127.0.0.1:9470"
 #define CONFIG_DB_DEFAULT "/var/lib/fabric/controller.db"
 #define CONFIG_TOKEN_FILE_DEFAULT "/var/lib/fabric/admin.token"
+#define CONFIG_STORAGE_DEFAULT "/var/lib/fabric/storage"
 #define CONFIG_HEARTBEAT_TIMEOUT_DEFAULT 30
 #define CONFIG_HEARTBEAT_TIMEOUT_MAX 86400
 #define CONFIG_CONNECTIONS_MAX 65536  /* Largest max-connections. */
@@ -43,6 +47,8 @@ struct config {
     unsigned int max_per_address;   /* "max-connections-per-address". */
     unsigned int idle_timeout;      /* "idle-timeout": seconds. */
     unsigned int auth_idle_timeout; /* "authenticated-idle-timeout". */
+    char *storage;                  /* "storage": directory. */
+    uint64_t image_size_max;        /* "image-size-max": bytes. */
     enum log_level log_level;       /* "log-level". */
     unsigned int set;               /* Bit N: key N was given (see
                                      * config.c's table). */

@@ -67,12 +67,16 @@ struct http_request {
     bool too_large;   /* The body passed the limit. */
 
     const struct http_route *route; /* Matched route, or NULL. */
+    char allow[64];                 /* Without a route: the methods of
+                                     * routes of the path, for 405. */
     char *params[HTTP_MAX_PARAMS];  /* Its parameters. */
     size_t n_params;                /* Number of 'params'. */
     json_t *query;                  /* Decoded query, built on demand. */
 
     void *data;              /* For the hooks. */
     void (*destroy)(void *); /* Frees 'data'. */
+    void *upload;            /* The state of the route's 'upload', or
+                              * NULL. */
 
     json_t *headers;               /* Array of [NAME, VALUE] to answer
                                     * with. */
@@ -490,6 +494,13 @@ client_address(struct MHD_Connection *conn, char buf[INET6_ADDRSTRLEN])
     }
 }
 
+/* The upload of 'route', a route without a handler. */
+static const struct http_upload *
+route_upload(const struct http_route *route)
+{
+    return route->data;
+}
+
 static struct http_request *
 request_create(struct http_server *server, struct MHD_Connection *conn,
                const char *url, const char *method)
@@ -511,6 +522,9 @@ static void
 request_destroy(struct http_request *req)
 {
     if (req) {
+        if (req->upload) {
+            route_upload(req->route)->destroy(req->upload);
+        }
         if (req->destroy) {
             req->destroy(req->data);
         }
@@ -563,13 +577,15 @@ match(struct http_request *req, const char *pattern, const char *path)
     return true;
 }
 
-/* Finds the route for 'req' and runs it, or answers 404 or 405. */
+/* Finds the route for 'req' into 'req->route', with its parameters; if
+ * there is none, notes in 'req->allow' the methods of the routes that
+ * match its path. */
 static void
-dispatch(struct http_request *req)
+route_find(struct http_request *req)
 {
     struct http_server *server = req->server;
     const char *method = !strcmp(req->method, "HEAD") ? "GET" : req->method;
-    char allow[64] = "";
+    char *allow = req->allow;
 
     for (size_t i = 0; i < server->n_routes; i++) {
         const struct http_route *route = &server->routes[i];
@@ -580,7 +596,8 @@ dispatch(struct http_request *req)
         if (strcmp(route->method, method)) {
             /* Same path, another method: remember it for 405. */
             if (!strstr(allow, route->method)
-                && strlen(allow) + strlen(route->method) + 3 < sizeof allow) {
+                && strlen(allow) + strlen(route->method) + 3
+                       < sizeof req->allow) {
                 strcat(allow, *allow ? ", " : "");
                 strcat(allow, route->method);
             }
@@ -591,9 +608,33 @@ dispatch(struct http_request *req)
             continue;
         }
         req->route = route;
-        if (!server->hooks.authorize
-            || server->hooks.authorize(req, route->access,
-                                       server->hooks.aux)) {
+        return;
+    }
+}
+
+/* Runs the authorization hook for 'req''s route: true if it may go on,
+ * false if the hook answered. */
+static bool
+route_authorize(struct http_request *req)
+{
+    struct http_server *server = req->server;
+
+    return !server->hooks.authorize
+           || server->hooks.authorize(req, req->route->access,
+                                      server->hooks.aux);
+}
+
+/* Runs the route found for 'req', or answers 404 or 405. */
+static void
+dispatch(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    const struct http_route *route = req->route;
+
+    if (route) {
+        if (!route->handler) {
+            route_upload(route)->finish(req, req->upload, server->hooks.aux);
+        } else if (route_authorize(req)) {
             route->handler(req, route->data, server->hooks.aux);
         }
         if (!req->status) {
@@ -601,12 +642,11 @@ dispatch(struct http_request *req)
                     req->path);
             http_reply_error(req, 500, NULL, "internal error: no answer");
         }
-        return;
-    }
-    if (*allow) {
-        if (strstr(allow, "GET")) {
-            strcat(allow, ", HEAD");
-        }
+    } else if (*req->allow) {
+        char allow[sizeof req->allow + 8];
+
+        snprintf(allow, sizeof allow, "%s%s", req->allow,
+                 strstr(req->allow, "GET") ? ", HEAD" : "");
         http_add_header(req, "Allow", allow);
         http_reply_error(req, 405, NULL,
                          "%s %s: method not allowed (allowed: %s)",
@@ -614,6 +654,25 @@ dispatch(struct http_request *req)
     } else {
         http_reply_error(req, 404, NULL, "%s: no such path", req->path);
     }
+}
+
+/* Starts the upload of 'req', whose route streams its body: authorizes
+ * it and lets the route begin.  Returns false if either answered. */
+static bool
+upload_begin(struct http_request *req)
+{
+    const struct http_route *route = req->route;
+
+    if (!route_authorize(req)) {
+        return false;
+    }
+    req->upload = route_upload(route)->begin(req, req->server->hooks.aux);
+    if (!req->upload && !req->status) {
+        LOG_ERR("http: %s %s: the upload neither began nor answered",
+                req->method, req->path);
+        http_reply_error(req, 500, NULL, "internal error: no answer");
+    }
+    return req->upload != NULL;
 }
 
 /* Hands the answer to MHD. */
@@ -642,6 +701,11 @@ access_cb(void *server_, struct MHD_Connection *conn, const char *url,
 
         req = request_create(server, conn, url, method);
         *con_cls = req;
+        route_find(req);
+        if (req->route && !req->route->handler) {
+            /* Refused uploads are answered before their body is read. */
+            return upload_begin(req) ? MHD_YES : queue(req);
+        }
         length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length && strtoull(length, NULL, 10) > server->body_max) {
@@ -657,6 +721,12 @@ access_cb(void *server_, struct MHD_Connection *conn, const char *url,
         return MHD_YES;
     }
     if (req->queued) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size && req->upload) {
+        route_upload(req->route)
+            ->write(req->upload, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }

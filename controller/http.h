@@ -28,11 +28,33 @@ struct http_server;
 typedef void http_handler_func(struct http_request *, const void *data,
                                void *aux);
 
+/* A route whose request body is handed over as it arrives instead of
+ * being collected up to the body limit (its route's 'data', with a NULL
+ * 'handler'): an upload of any size, which
+ * never sits in memory whole.  The server calls 'begin' once the headers
+ * are in and the request is authorized, 'write' for each piece of the
+ * body, 'finish' at its end to answer, and 'destroy' when the request is
+ * over, whether it finished or the client went away. */
+struct http_upload {
+    /* Returns the upload's state, or NULL having answered (the body is
+     * then not read). */
+    void *(*begin)(struct http_request *, void *aux);
+    /* Takes 'len' bytes at 'buf'.  It cannot answer: it records a
+     * failure in 'state' for 'finish' to answer, and ignores the rest. */
+    void (*write)(void *state, const void *buf, size_t len);
+    /* Answers the request, the whole body having arrived. */
+    void (*finish)(struct http_request *, void *state, void *aux);
+    /* Frees 'state', undoing what an unfinished upload left. */
+    void (*destroy)(void *state);
+};
+
 /* One route. */
 struct http_route {
     const char *method;         /* "GET", "POST"... (HEAD routes as GET). */
     const char *pattern;        /* E.g. "/v1/networks/" "*". */
-    http_handler_func *handler; /* What answers. */
+    http_handler_func *handler; /* What answers, or NULL for a route
+                                 * whose 'data' is a struct http_upload
+                                 * that streams the body. */
     const void *data;           /* Passed to 'handler'. */
     int access;                 /* Passed to the 'authorize' hook. */
 };

@@ -47,6 +47,11 @@ usage(FILE *stream)
             "                                 authenticates (default %d)\n"
             "      --authenticated-idle-timeout=SECONDS  idle time after "
             "(default %d)\n"
+            "      --storage=DIR              the storage directory every "
+            "host sees,\n"
+            "                                 for images (default %s)\n"
+            "      --image-size-max=SIZE      largest image file (default "
+            "64G)\n"
             "  -l, --log-level=LEVEL          error, warn, info (default) "
             "or debug\n"
             "  -h, --help                     show this help and exit\n"
@@ -58,7 +63,7 @@ usage(FILE *stream)
             CONFIG_FILE_DEFAULT, CONFIG_LISTEN_DEFAULT, CONFIG_DB_DEFAULT,
             CONFIG_TOKEN_FILE_DEFAULT, CONFIG_HEARTBEAT_TIMEOUT_DEFAULT,
             HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_ADDRESS, HTTP_IDLE_TIMEOUT,
-            HTTP_AUTH_IDLE_TIMEOUT);
+            HTTP_AUTH_IDLE_TIMEOUT, CONFIG_STORAGE_DEFAULT);
 }
 
 /* Parses the command line into 'cmdline' and '*config_file'.  Exits on
@@ -79,6 +84,8 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"max-connections-per-address", required_argument, NULL, 0},
         {"idle-timeout", required_argument, NULL, 0},
         {"authenticated-idle-timeout", required_argument, NULL, 0},
+        {"storage", required_argument, NULL, 0},
+        {"image-size-max", required_argument, NULL, 0},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -260,6 +267,8 @@ main(int argc, char *argv[])
         .max_per_address = cfg.max_per_address,
         .idle_timeout = cfg.idle_timeout,
         .auth_idle_timeout = cfg.auth_idle_timeout,
+        .storage = cfg.storage,
+        .image_size_max = cfg.image_size_max,
     };
     error = server_start(&sc, &server);
     if (error) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -127,6 +128,14 @@ static const struct resource external_vteps = {
     .list = api_external_vtep_list,
     .patch = api_external_vtep_patch,
     .delete = api_external_vtep_delete,
+};
+
+static const struct resource images = {
+    .kind = "image",
+    .create = api_image_create,
+    .get = api_image_get,
+    .list = api_image_list,
+    .delete = api_image_delete,
 };
 
 static const struct resource tokens = {
@@ -639,6 +648,74 @@ do_trace(struct http_request *req, const void *data, void *server_)
     json_decref(in);
 }
 
+/* PUT /v1/images/NAME/file: the bytes stream into the storage
+ * directory. */
+static void *
+image_upload_begin(struct http_request *req, void *server_)
+{
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+    const char *type = http_request_header(req, "Content-Type");
+    const char *length_s = http_request_header(req, "Content-Length");
+    struct api_image_upload *up = NULL;
+    struct api_error err = {0};
+    int64_t length = -1;
+    int status;
+
+    if (type && strncasecmp(type, "application/octet-stream", 24)) {
+        http_reply_error(req, 415, "Content-Type",
+                         "PUT %s: the body must be the image's bytes with "
+                         "\"Content-Type: application/octet-stream\" (not "
+                         "\"%s\")",
+                         http_request_path(req), type);
+        return NULL;
+    }
+    if (length_s && strspn(length_s, "0123456789") == strlen(length_s)
+        && strlen(length_s) < 19) {
+        length = strtoll(length_s, NULL, 10);
+    }
+    status = api_image_upload_begin(&server->api, name, length, &up, &err);
+    if (status) {
+        answer(req, status, NULL, &err);
+        return NULL;
+    }
+    return up;
+}
+
+static void
+image_upload_write(void *up, const void *buf, size_t len)
+{
+    api_image_upload_write(up, buf, len);
+}
+
+static void
+image_upload_finish(struct http_request *req, void *up, void *server)
+{
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = api_image_upload_finish(up, &out, &err);
+    if (status < 400) {
+        http_request_set_note(req, "uploaded the file of image \"%s\"",
+                              http_request_param(req, 0));
+    }
+    answer(req, status, out, &err);
+}
+
+static void
+image_upload_destroy(void *up)
+{
+    api_image_upload_destroy(up);
+}
+
+static const struct http_upload image_upload = {
+    .begin = image_upload_begin,
+    .write = image_upload_write,
+    .finish = image_upload_finish,
+    .destroy = image_upload_destroy,
+};
+
 static void
 do_openapi(struct http_request *req, const void *data, void *server)
 {
@@ -739,6 +816,12 @@ static const struct http_route routes[] = {
     /* Agents report their counters every few seconds: not audited. */
     {"PUT", "/v1/hosts/*/rule-hits", do_host_report, &rule_hits,
      ACCESS_HOST_WRITE | ACCESS_QUIET},
+
+    {"GET", "/v1/images", do_list, &images, ACCESS_READ},
+    {"POST", "/v1/images", do_create, &images, ACCESS_ADMIN},
+    {"GET", "/v1/images/*", do_get, &images, ACCESS_READ},
+    {"DELETE", "/v1/images/*", do_delete, &images, ACCESS_ADMIN},
+    {"PUT", "/v1/images/*/file", NULL, &image_upload, ACCESS_ADMIN},
 
     {"GET", "/v1/tokens", do_list, &tokens, ACCESS_ADMIN},
     {"POST", "/v1/tokens", do_create, &tokens, ACCESS_ADMIN},
@@ -848,8 +931,19 @@ server_start(const struct server_config *cfg, struct server **serverp)
         goto out;
     }
 
+    if (cfg->storage) {
+        error = api_images_init_storage(cfg->storage);
+        if (error) {
+            store_close(store);
+            goto out;
+        }
+    }
+
     server = xzalloc(sizeof *server);
     api_init(&server->api, store, cfg->heartbeat_timeout);
+    server->api.storage = cfg->storage ? xstrdup(cfg->storage) : NULL;
+    server->api.image_size_max =
+        cfg->image_size_max ?: API_IMAGE_SIZE_MAX_DEFAULT;
     error = flowlogs_open(cfg->db, cfg->flowlogs_keep, cfg->flowlogs_port_keep,
                           &server->api.flowlogs);
     if (!error) {
@@ -874,6 +968,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
         secrets_close(server->api.secrets);
         api_destroy(&server->api);
         store_close(store);
+        free(server->api.storage);
         free(server);
         goto out;
     }
@@ -893,6 +988,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
         curl_global_cleanup();
         api_destroy(&server->api);
         store_close(store);
+        free(server->api.storage);
         free(server);
         goto out;
     }
@@ -953,6 +1049,7 @@ server_stop(struct server *server)
         curl_global_cleanup();
         store_close(server->api.store);
         api_destroy(&server->api);
+        free(server->api.storage);
         free(server->tls_cert);
         free(server->tls_key);
         free(server);

@@ -35,6 +35,11 @@ struct server_config {
                                        * HTTP_IDLE_TIMEOUT. */
     unsigned int auth_idle_timeout;   /* Idle seconds after; 0 for
                                        * HTTP_AUTH_IDLE_TIMEOUT. */
+    const char *storage;              /* Storage directory (doc/vms.md),
+                                       * created if missing; NULL for
+                                       * none (image files refused). */
+    uint64_t image_size_max;          /* Largest image file, bytes; 0
+                                       * for API_IMAGE_SIZE_MAX_DEFAULT. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts

@@ -103,6 +103,7 @@ start_controller() {
     openapi_proxy "127.0.0.1:$port" "$scheme://127.0.0.1:$inner" \
         "$tmp/$name.responses" "${proxy_tls[@]}" -- \
         "$CONTROLLER" --config "$tmp/$name/controller.conf" --db "$tmp/$name/db" \
+        --storage "$tmp/$name/storage" \
         --listen "127.0.0.1:$inner" \
         --bootstrap-token-file "$tmp/$name/bootstrap-token" "$@" \
         </dev/null >"$tmp/$name.log" 2>&1

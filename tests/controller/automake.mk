@@ -43,6 +43,15 @@ tests_controller_test_http_SOURCES = \
 tests_controller_test_http_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
 tests_controller_test_http_LDADD = $(CONTROLLER_TEST_LIBS)
 
+# Images: uploads into a storage directory, checked with qemu-img and
+# sha256sum.
+check_PROGRAMS += tests/controller/test-images
+TESTS += tests/controller/test-images
+tests_controller_test_images_SOURCES = \
+	tests/controller/test-images.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_images_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_images_LDADD = $(CONTROLLER_TEST_LIBS)
+
 check_PROGRAMS += tests/controller/test-support
 TESTS += tests/controller/test-support
 tests_controller_test_support_SOURCES = \

@@ -106,6 +106,7 @@ bootstrap-token-file = $tmp/admin.token
 heartbeat-timeout = 30
 max-connections-per-address = 8
 idle-timeout = 5
+storage = $tmp/storage/shared
 log-level = info
 EOF
 (umask 000 && exec "$controller" -c "$tmp/controller.conf" >"$tmp/out" 2>"$tmp/log") &
@@ -127,6 +128,13 @@ for f in controller.db controller.db-wal controller.db-shm controller.db.key; do
         fail "$f is mode $(stat -c %a "$tmp/$f") under umask 000, not 600"
 done
 
+# The storage directory, missing parents included, is made 0700: image
+# files are for the hosts only.
+for d in storage storage/shared storage/shared/images; do
+    [ "$(stat -c %a "$tmp/$d" 2>/dev/null)" = 700 ] ||
+        fail "$d is not a directory of mode 700 under umask 000"
+done
+
 http_get /healthz | grep -q '^ok' || fail "/healthz"
 http_get /v1/status | grep -q "401 Unauthorized" || fail "/v1/status without a token"
 http_get /v1/status "$token" | grep -q '"revision"' || fail "/v1/status"
@@ -140,7 +148,7 @@ http_get /healthz >/dev/null
 wait_log "debug: GET /healthz: 200"
 echo "heartbeat-timeout = never" >>"$tmp/controller.conf"
 kill -HUP "$pid"
-wait_log "SIGHUP: not reloaded.*controller.conf:9: heartbeat-timeout"
+wait_log "SIGHUP: not reloaded.*controller.conf:10: heartbeat-timeout"
 kill -0 "$pid" || fail "a bad reload killed the controller"
 
 # SIGTERM stops it, cleanly.

@@ -149,7 +149,10 @@ fixture_start_config(int heartbeat_timeout, bool tls,
     sc.db = f->db;
     sc.bootstrap_token_file = f->token_file;
     sc.heartbeat_timeout = heartbeat_timeout;
+    f->storage = xasprintf("%s/storage", f->dir);
+    sc.storage = f->storage;
     if (limits) {
+        sc.image_size_max = limits->image_size_max;
         sc.audit_keep = limits->audit_keep;
         sc.audit_refused_keep = limits->audit_refused_keep;
         sc.flowlogs_keep = limits->flowlogs_keep;
@@ -186,6 +189,7 @@ fixture_stop(struct fixture *f)
         fixture_dir_remove(f->dir);
         free(f->db);
         free(f->token_file);
+        free(f->storage);
         free(f->base);
         free(f->admin);
         free(f->cafile);

@@ -74,6 +74,7 @@ struct fixture {
     char *dir;             /* Temporary directory. */
     char *db;              /* Store file in 'dir'. */
     char *token_file;      /* Bootstrap token file in 'dir'. */
+    char *storage;         /* Storage directory in 'dir'. */
     struct server *server; /* The running controller. */
     char *base;            /* "http://127.0.0.1:PORT" (or https). */
     char *admin;           /* The bootstrap admin token. */
@@ -85,8 +86,8 @@ struct fixture {
  * directory; with 'tls', serves HTTPS with a fresh self-signed
  * certificate.  Fails the test on error. */
 struct fixture *fixture_start(int heartbeat_timeout, bool tls);
-/* fixture_start() with the limits of 'limits' (its store and connection
- * limits; its other members are the fixture's own). */
+/* fixture_start() with the limits of 'limits' (its store, connection
+ * and image size limits; its other members are the fixture's own). */
 struct fixture *fixture_start_config(int heartbeat_timeout, bool tls,
                                      const struct server_config *limits);
 void fixture_stop(struct fixture *);

@@ -704,7 +704,7 @@ fab_controller_start() {
     fi
     echo "=== start $(date +%T.%N)" >>"$FAB_TMP/controller.log"
     "$FABRIC_CONTROLLER_BIN" --listen "$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT" \
-        --db "$FAB_TMP/controller.db" \
+        --db "$FAB_TMP/controller.db" --storage "$FAB_TMP/storage" \
         --bootstrap-token-file "$FAB_TMP/admin.token" \
         </dev/null >>"$FAB_TMP/controller.log" 2>&1 &
     echo $! >"$FAB_TMP/controller.pid"
