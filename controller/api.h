@@ -670,6 +670,17 @@ void api_image_upload_destroy(struct api_image_upload *);
  * Returns 0 or an errno value (logged). */
 int api_images_init_storage(const char *storage);
 
+/* GET /v1/vms/NAME/console?bytes=N (controller/api-console.c): the last
+ * N bytes of VM 'name''s serial console, fetched from the agent of its
+ * host.  Returns 200 with the bytes in '*text' ('*len' of them, which the
+ * caller frees), 404 if there is no such VM or its agent does not run
+ * it, 409 if it is on no host, 503 if its host's agent cannot be called,
+ * 502 if the call fails. */
+#define API_CONSOLE_BYTES_DEFAULT 65536
+#define API_CONSOLE_BYTES_MAX 1048576
+int api_vm_console(struct api *, const char *name, const json_t *query,
+                   char **text, size_t *len, struct api_error *);
+
 /* Trace (controller/trace.c): POST /v1/trace. */
 int api_trace(struct api *, const json_t *in, json_t **out,
               struct api_error *);

@@ -16,8 +16,11 @@ STORE_LIBS = controller/libfabric-store.a utils/libfabric-utils.a \
 # Everything but main.c is a library, so that tests link the same code.
 noinst_LIBRARIES += controller/libfabric-controller.a
 controller_libfabric_controller_a_SOURCES = \
+	controller/agents.c \
+	controller/agents.h \
 	controller/api.c \
 	controller/api.h \
+	controller/api-console.c \
 	controller/api-external-vteps.c \
 	controller/api-flowlogs.c \
 	controller/api-hosts.c \

@@ -648,6 +648,25 @@ do_trace(struct http_request *req, const void *data, void *server_)
     json_decref(in);
 }
 
+static void
+do_vm_console(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    char *text;
+    size_t len;
+    int status;
+
+    status = api_vm_console(&server->api, http_request_param(req, 0),
+                            http_request_query(req), &text, &len, &err);
+    if (status == 200) {
+        http_reply(req, 200, "text/plain", text, len);
+        free(text);
+    } else {
+        answer(req, status, NULL, &err);
+    }
+}
+
 /* PUT /v1/images/NAME/file: the bytes stream into the storage
  * directory. */
 static void *
@@ -822,6 +841,8 @@ static const struct http_route routes[] = {
     {"GET", "/v1/images/*", do_get, &images, ACCESS_READ},
     {"DELETE", "/v1/images/*", do_delete, &images, ACCESS_ADMIN},
     {"PUT", "/v1/images/*/file", NULL, &image_upload, ACCESS_ADMIN},
+
+    {"GET", "/v1/vms/*/console", do_vm_console, NULL, ACCESS_READ},
 
     {"GET", "/v1/tokens", do_list, &tokens, ACCESS_ADMIN},
     {"POST", "/v1/tokens", do_create, &tokens, ACCESS_ADMIN},

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
+#include "controller/agents.h"
 #include "controller/api.h"
 #include "controller/store.h"
 #include "packet/csum.h"
@@ -238,112 +237,20 @@ trace_conclude(const json_t *stages)
     }
 }
 
-/* Calling agents. */
-
-/* Collects an answer's body. */
-static size_t
-collect(char *data, size_t size, size_t n, void *buf_)
-{
-    struct {
-        char *data;
-        size_t len;
-    } *buf = buf_;
-
-    /* An agent's answer carries one frame: far below a megabyte. */
-    if (buf->len + size * n > 1024 * 1024) {
-        return 0;
-    }
-    buf->data = xrealloc(buf->data, buf->len + size * n + 1);
-    memcpy(buf->data + buf->len, data, size * n);
-    buf->len += size * n;
-    buf->data[buf->len] = '\0';
-    return size * n;
-}
-
-/* POSTs 'body' to 'url' + "/v1/trace" with bearer 'token' and stores the
- * JSON answer in '*answer'.  Returns 0, or an errno value with '*msg'
- * saying what went wrong (the caller frees it). */
-static int
-call_agent(const char *url, const char *token, const json_t *body,
-           json_t **answer, char **msg)
-{
-    struct {
-        char *data;
-        size_t len;
-    } buf = {NULL, 0};
-    struct curl_slist *headers = NULL;
-    char *text = json_dumps(body, JSON_COMPACT);
-    char *full = xasprintf("%s/v1/trace", url);
-    char *auth = xasprintf("Authorization: Bearer %s", token);
-    CURL *curl = curl_easy_init();
-    long status = 0;
-    int error = 0;
-    CURLcode rc;
-
-    *answer = NULL;
-    *msg = NULL;
-    if (!curl) {
-        *msg = xstrdup("cannot initialize libcurl");
-        error = ENOMEM;
-        goto out;
-    }
-    headers = curl_slist_append(headers, auth);
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, full);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) TRACE_AGENT_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
-    rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) {
-        *msg = xasprintf("%s: %s", full, curl_easy_strerror(rc));
-        error = rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED;
-        goto out;
-    }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    *answer = buf.data ? json_loads(buf.data, 0, NULL) : NULL;
-    if (status != 200 || !json_is_object(*answer)) {
-        const char *m = api_get_string(*answer, "error");
-
-        *msg = xasprintf("%s: answered %ld%s%s", full, status, m ? ": " : "",
-                         m ? m : "");
-        json_decref(*answer);
-        *answer = NULL;
-        error = EPROTO;
-    }
-
-out:
-    curl_slist_free_all(headers);
-    if (curl) {
-        curl_easy_cleanup(curl);
-    }
-    free(buf.data);
-    free(text);
-    free(full);
-    free(auth);
-    return error;
-}
-
 /* The trace request. */
 
 /* What the trace needs to know about a host, read from the store. */
 struct trace_host {
-    char *name;    /* Host name. */
-    char *url;     /* Its agent's "agent_url", or NULL. */
-    char *token;   /* Its agent's token, unsealed, or NULL. */
-    uint32_t vtep; /* Its VTEP, network order, or 0. */
+    struct agents_target agent; /* Its agent; 'agent.host' is NULL until
+                                 * the host is known. */
+    uint32_t vtep;              /* Its VTEP, network order, or 0. */
 };
 
 static void
 trace_host_clear(struct trace_host *h)
 {
-    free(h->name);
-    free(h->url);
-    free(h->token);
-    memset(h, 0, sizeof *h);
+    agents_target_clear(&h->agent);
+    h->vtep = 0;
 }
 
 static char *
@@ -360,23 +267,18 @@ static int
 read_host(const struct api *api, struct store_txn *txn, const char *name,
           struct trace_host *h, struct api_error *err)
 {
-    char *what = api_what("host", name);
-    struct store_obj obj;
+    json_t *body;
     int status;
 
-    status = api_get_object(txn, "host", name, what, &obj, err);
-    free(what);
+    status = agents_target_read(api, txn, name, &h->agent, &body, err);
     if (status) {
         return status;
     }
-    h->name = xstrdup(name);
-    h->url = dup_string(obj.body, "agent_url");
-    h->token = api_host_agent_token(api, name, obj.body);
-    if (!api_get_string(obj.body, "vtep")
-        || !addr_parse_ipv4(api_get_string(obj.body, "vtep"), &h->vtep)) {
+    if (!api_get_string(body, "vtep")
+        || !addr_parse_ipv4(api_get_string(body, "vtep"), &h->vtep)) {
         h->vtep = 0;
     }
-    store_obj_clear(&obj);
+    json_decref(body);
     return 0;
 }
 
@@ -387,39 +289,45 @@ static int
 run_stage(const struct trace_host *host, const char *program, const char *port,
           uint8_t *frame, size_t *len, json_t *stages, struct api_error *err)
 {
+    const char *name = host->agent.host;
     char *b = trace_base64_encode(frame, *len);
     json_t *body = json_pack("{ssss}", "program", program, "frame", b);
-    json_t *answer = NULL, *stage;
+    struct agents_reply reply;
+    json_t *answer, *stage;
     char *msg = NULL;
-    int error;
+    int status;
 
     free(b);
     if (port) {
         json_object_set_new(body, "port", json_string(port));
     }
-    if (!host->url || !host->token) {
-        json_decref(body);
-        return api_fail(err, 503, NULL,
-                        "trace: the agent of host \"%s\" has not registered "
-                        "an address to trace through: give it \"advertise\" "
-                        "(or a \"metrics\" address) in its configuration",
-                        host->name);
-    }
-    error = call_agent(host->url, host->token, body, &answer, &msg);
+    /* An agent's answer carries one frame: far below a megabyte. */
+    status = agents_call(&host->agent, "POST", "/v1/trace", body, 1024 * 1024,
+                         "trace", &reply, err);
     json_decref(body);
-    if (error) {
-        api_fail(err, 502, NULL, "trace: the agent of host \"%s\": %s",
-                 host->name, msg);
-        free(msg);
+    if (status) {
+        return status;
+    }
+    answer = json_loadb(reply.body, reply.len, 0, NULL);
+    if (reply.status != 200 || !json_is_object(answer)) {
+        const char *m = api_get_string(answer, "error");
+
+        api_fail(err, 502, NULL,
+                 "trace: the agent of host \"%s\": %s/v1/trace: answered "
+                 "%ld%s%s",
+                 name, host->agent.url, reply.status, m ? ": " : "",
+                 m ? m : "");
+        json_decref(answer);
+        agents_reply_clear(&reply);
         return 502;
     }
-    stage =
-        trace_stage_from_answer(host->name, program, answer, frame, len, &msg);
+    agents_reply_clear(&reply);
+    stage = trace_stage_from_answer(name, program, answer, frame, len, &msg);
     json_decref(answer);
     if (!stage) {
         api_fail(err, 502, NULL,
-                 "trace: the agent of host \"%s\" answered nonsense: %s",
-                 host->name, msg);
+                 "trace: the agent of host \"%s\" answered nonsense: %s", name,
+                 msg);
         free(msg);
         return 502;
     }
@@ -645,7 +553,7 @@ plan(struct api *api, const json_t *in, struct trace_plan *p,
              * agent has no address, which run_stage() reports if it
              * comes to that. */
             api_error_clear(err);
-            p->src.name = dup_string(p->source, "host");
+            p->src.agent.host = dup_string(p->source, "host");
             status = 0;
         }
     }
@@ -666,7 +574,7 @@ plan(struct api *api, const json_t *in, struct trace_plan *p,
         }
     }
     if (!status && p->dst_port
-        && strcmp(api_get_string(p->destination, "host"), p->src.name)) {
+        && strcmp(api_get_string(p->destination, "host"), p->src.agent.host)) {
         status = read_host(api, txn, api_get_string(p->destination, "host"),
                            &p->dst, err);
         if (status == 404) {
@@ -722,14 +630,14 @@ api_trace(struct api *api, const json_t *in, json_t **out,
     if (!strcmp(api_get_string(json_array_get(stages, 0), "tc_action"),
                 "redirect")
         && trace_frame_is_vxlan(frame, len, &vtep) && vtep != p.src.vtep) {
-        if (!p.dst.name || vtep != p.dst.vtep) {
+        if (!p.dst.agent.host || vtep != p.dst.vtep) {
             char ip[INET_ADDRSTRLEN];
 
             inet_ntop(AF_INET, &vtep, ip, sizeof ip);
             status = api_fail(err, 502, NULL,
                               "trace: host \"%s\" sent the frame to VTEP %s, "
                               "which is not the VTEP of port \"%s\"'s host",
-                              p.src.name, ip, p.dst_port);
+                              p.src.agent.host, ip, p.dst_port);
             goto out;
         }
         status = run_stage(&p.dst, "uplink", NULL, frame, &len, stages, err);

@@ -24,9 +24,6 @@
 /* The largest frame a trace builds or accepts from an agent. */
 #define TRACE_FRAME_MAX 2048
 
-/* How long one call to an agent may take, in milliseconds. */
-#define TRACE_AGENT_TIMEOUT_MS 5000
-
 /* The packet to build: the first of a connection. */
 struct trace_flow {
     uint8_t src_mac[6]; /* Source port's MAC. */

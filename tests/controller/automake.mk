@@ -52,6 +52,14 @@ tests_controller_test_images_SOURCES = \
 tests_controller_test_images_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
 tests_controller_test_images_LDADD = $(CONTROLLER_TEST_LIBS)
 
+# The console proxy: GET /v1/vms/NAME/console and its errors.
+check_PROGRAMS += tests/controller/test-console
+TESTS += tests/controller/test-console
+tests_controller_test_console_SOURCES = \
+	tests/controller/test-console.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_console_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_console_LDADD = $(CONTROLLER_TEST_LIBS)
+
 check_PROGRAMS += tests/controller/test-support
 TESTS += tests/controller/test-support
 tests_controller_test_support_SOURCES = \

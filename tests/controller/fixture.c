@@ -197,6 +197,20 @@ fixture_stop(struct fixture *f)
     }
 }
 
+int
+fixture_setup(void **state)
+{
+    *state = fixture_start(30, false);
+    return 0;
+}
+
+int
+fixture_teardown(void **state)
+{
+    fixture_stop(*state);
+    return 0;
+}
+
 void
 reply_clear(struct reply *r)
 {

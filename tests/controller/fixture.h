@@ -91,6 +91,10 @@ struct fixture *fixture_start(int heartbeat_timeout, bool tls);
 struct fixture *fixture_start_config(int heartbeat_timeout, bool tls,
                                      const struct server_config *limits);
 void fixture_stop(struct fixture *);
+/* A cmocka setup that puts fixture_start(30, false) in '*state', and the
+ * teardown that stops it. */
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
 
 /* One answer. */
 struct reply {

@@ -19,20 +19,6 @@
 #include "tests/controller/fixture.h"
 #include "utils/util.h"
 
-static int
-setup(void **state)
-{
-    *state = fixture_start(30, false);
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture_stop(*state);
-    return 0;
-}
-
 /* Asserts that 'r' is an error with 'status' and 'reason', in the shape of
  * doc/api.md. */
 static void
@@ -1101,22 +1087,32 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_routing_and_errors, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_content_type, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_url_scope, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_waits_for_host, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_optimistic_concurrency, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_pagination, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_desired_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_qos_policies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_operations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routing_and_errors, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_body_limit, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_content_type, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_url_scope, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_port_waits_for_host,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_auth, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_optimistic_concurrency,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_pagination, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_desired_state, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_audit, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_qos_policies, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_operations, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test(test_https),
     };
 
