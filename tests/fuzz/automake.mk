@@ -21,6 +21,14 @@ tests_fuzz_test_fuzz_ct_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DFUZZ_CORPUS='"tests/fuzz/corpus-ct"' -DMUTATIONS_PER_INPUT=50
 TESTS += tests/fuzz/test-fuzz-ct
 
+# DHCP client messages and the answers to them (dhcp/dhcp.h).
+check_PROGRAMS += tests/fuzz/test-fuzz-dhcp
+tests_fuzz_test_fuzz_dhcp_SOURCES = tests/fuzz/fuzz-dhcp.c \
+	$(FUZZ_REPLAY_SOURCES)
+tests_fuzz_test_fuzz_dhcp_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus-dhcp"'
+TESTS += tests/fuzz/test-fuzz-dhcp
+
 # The agent's desired-state document (agent/state.c).
 check_PROGRAMS += tests/fuzz/test-fuzz-state
 tests_fuzz_test_fuzz_state_SOURCES = \
@@ -66,5 +74,6 @@ EXTRA_DIST += \
 	tests/fuzz/state.dict \
 	tests/fuzz/corpus-api \
 	tests/fuzz/corpus-ct \
+	tests/fuzz/corpus-dhcp \
 	tests/fuzz/corpus-state \
 	tests/fuzz/corpus-watch

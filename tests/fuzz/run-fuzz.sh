@@ -7,6 +7,7 @@
 # TARGET is one of (default parse):
 #   parse  frames: pkt_parse_frame() and vxlan_classify()   (fuzz-parse.c)
 #   ct     conntrack keys, ICMP errors' quotes included      (fuzz-ct.c)
+#   dhcp   DHCP client messages and the answers to them      (fuzz-dhcp.c)
 #   state  the agent's desired-state document               (fuzz-state.c)
 #   watch  delta answers of the controller's long poll      (fuzz-watch.c)
 #   api    the controller's request bodies, on SQLite       (fuzz-api.c)
@@ -75,6 +76,10 @@ ct)
     max_len=2048
     srcs=tests/fuzz/fuzz-ct.c
     ;;
+dhcp)
+    max_len=1500
+    srcs=tests/fuzz/fuzz-dhcp.c
+    ;;
 state)
     srcs="tests/fuzz/fuzz-state.c agent/state.c $(src_files 'utils/*.c')"
     pkgs="jansson"
@@ -105,8 +110,8 @@ api)
     pkgs="jansson sqlite3 libmicrohttpd gnutls libcurl libbpf"
     ;;
 *)
-    echo "$0: unknown target \"$target\": expected parse, ct, state, watch" \
-        "or api" >&2
+    echo "$0: unknown target \"$target\": expected parse, ct, dhcp, state," \
+        "watch or api" >&2
     exit 2
     ;;
 esac

@@ -14,10 +14,21 @@ TESTS += tests/unit/test-parse
 check_PROGRAMS += tests/unit/test-vxlan
 tests_unit_test_vxlan_SOURCES = \
 	tests/unit/test-vxlan.c \
-	tests/unit/guard-buf.h
+	tests/unit/guard-buf.h \
+	tests/unit/rfc1071.h
 tests_unit_test_vxlan_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_vxlan_LDADD = $(CMOCKA_LIBS)
 TESTS += tests/unit/test-vxlan
+
+# dhcp/dhcp.h: parsing clients' messages and building the answers.
+check_PROGRAMS += tests/unit/test-dhcp
+tests_unit_test_dhcp_SOURCES = \
+	tests/unit/test-dhcp.c \
+	tests/unit/guard-buf.h \
+	tests/unit/rfc1071.h
+tests_unit_test_dhcp_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dhcp_LDADD = $(CMOCKA_LIBS)
+TESTS += tests/unit/test-dhcp
 
 # utils/base64.h, which carries trace frames between the controller and
 # the agents.

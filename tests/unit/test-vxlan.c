@@ -1,7 +1,7 @@
 /* Unit tests for vxlan/vxlan.h: building outer headers, classifying
  * underlay frames, and choosing the outer UDP source port.
  *
- * Checksums are verified with rfc1071_csum() below, written from RFC 1071
+ * Checksums are verified with tests/unit/rfc1071.h, written from RFC 1071
  * and independent of packet/csum.h. */
 
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include "vxlan/vxlan.h"
 
 #include "tests/unit/guard-buf.h"
+#include "tests/unit/rfc1071.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof(a)[0])
 
@@ -28,28 +29,6 @@
 /* The largest frame these tests build: outer headers, up to 4 bytes of
  * outer VLAN tag or IPv4 options, and a 1514-byte inner frame. */
 #define FRAME_MAX (OFF_INNER + 4 + 1514)
-
-/* Returns the RFC 1071 Internet checksum of the 'len' bytes at 'p': the
- * one's complement of the one's complement sum of its big-endian 16-bit
- * words, an odd last byte padded with zero.  Over a header that holds a
- * correct checksum the result is 0. */
-static uint16_t
-rfc1071_csum(const void *p, size_t len)
-{
-    const uint8_t *b = p;
-    uint32_t sum = 0;
-
-    for (size_t i = 0; i + 1 < len; i += 2) {
-        sum += (uint32_t) b[i] << 8 | b[i + 1];
-    }
-    if (len % 2) {
-        sum += (uint32_t) b[len - 1] << 8;
-    }
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return (uint16_t) ~sum;
-}
 
 /* Makes the IPv4 header at 'ip' (options included) carry a correct
  * checksum again after a test has changed it. */
