@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "controller/desired.h"
+#include "controller/scheduler.h"
 #include "controller/secrets.h"
 #include "controller/store.h"
 #include "utils/addr.h"
@@ -25,6 +26,10 @@ static const struct api_field host_fields[] = {
     {"agent_url", API_STRING, API_RW, false},
     {"agent_token", API_STRING, API_RW, false},
     {"limits", API_OBJECT, API_RW, false},
+    {"hypervisor", API_OBJECT, API_RW, false},
+    {"overcommit", API_OBJECT, API_RW, false},
+    {"maintenance", API_BOOLEAN, API_RW, false},
+    {"allocated", API_OBJECT, API_RO, false},
     {"status", API_STRING, API_RO, false},
     {"conditions", API_ARRAY, API_RO, false},
     {"last_heartbeat", API_STRING, API_RO, false},
@@ -37,11 +42,13 @@ static const struct api_field host_fields[] = {
 static const struct api_field heartbeat_fields[] = {
     {"load", API_OBJECT, API_RW, false},
     {"limits", API_OBJECT, API_RW, false},
+    {"hypervisor", API_OBJECT, API_RW, false},
 };
 
 static const struct api_field port_status_fields[] = {
     {"ports", API_OBJECT, API_RW, true},
     {"conditions", API_ARRAY, API_RW, false},
+    {"vms", API_OBJECT, API_RW, false},
 };
 
 /* The longest a long poll sleeps before checking whether the controller is
@@ -134,6 +141,58 @@ host_conditions(struct api *api, struct store_txn *txn, const char *name)
     return json_is_array(conditions) ? conditions : json_array();
 }
 
+json_t *
+api_host_overcommit(const json_t *body)
+{
+    static const struct {
+        const char *key; /* A member of "overcommit"... */
+        double ratio;    /* ...and its default. */
+    } ratios[] = {
+        {"cpu", SCHED_CPU_RATIO_DEFAULT},
+        {"memory", SCHED_MEMORY_RATIO_DEFAULT},
+        {"disk", SCHED_DISK_RATIO_DEFAULT},
+    };
+    const json_t *set = json_object_get(body, "overcommit");
+    json_t *out = json_object();
+
+    for (size_t i = 0; i < ARRAY_SIZE(ratios); i++) {
+        const json_t *v = json_object_get(set, ratios[i].key);
+
+        json_object_set_new(
+            out, ratios[i].key,
+            json_real(v ? json_number_value(v) : ratios[i].ratio));
+    }
+    return out;
+}
+
+json_t *
+api_host_allocated(struct api *api, struct store_txn *txn, const char *name)
+{
+    static const char *const keys[] = {"vcpus", "memory_mb", "disk_gb", "vms"};
+    struct store_txn *own = NULL;
+    struct api_error err = {0};
+    json_t *out = json_object();
+    struct store_obj obj = {0};
+
+    if (!txn && !api_begin(api, false, &own, &err)) {
+        txn = own;
+    }
+    if (!txn || store_get(txn, "alloc", name, &obj)) {
+        obj.body = NULL;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        json_object_set_new(out, keys[i],
+                            json_integer(json_integer_value(
+                                json_object_get(obj.body, keys[i]))));
+    }
+    if (obj.body) {
+        store_obj_clear(&obj);
+    }
+    store_abort(own);
+    api_error_clear(&err);
+    return out;
+}
+
 /* The API form of stored host 'obj', with its status and conditions (an
  * api_out_func).  A host that is reachable but whose agent cannot apply
  * part of its desired state is "degraded".  The agent's trace token is a
@@ -147,6 +206,12 @@ host_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
 
     json_object_del(out, "agent_token");
     json_object_del(out, "agent_token_sealed");
+    json_object_set_new(out, "overcommit", api_host_overcommit(obj->body));
+    if (!json_object_get(out, "maintenance")) {
+        json_object_set_new(out, "maintenance", json_false());
+    }
+    json_object_set_new(out, "allocated",
+                        api_host_allocated(api, txn, obj->name));
     set_liveness(api, obj->name, out);
     if (json_array_size(conditions)
         && !strcmp(api_get_string(out, "status"), "ready")) {
@@ -396,6 +461,86 @@ api_agent_url_is_at(const char *url, const char *address)
     return same;
 }
 
+/* Checks "hypervisor" value 'hv' of 'what', as an agent reports it:
+ * {"driver": "qemu"|"libvirt", "accel": "kvm"|"tcg", "reason": "..."}. */
+static int
+check_hypervisor(const json_t *hv, const char *what, struct api_error *err)
+{
+    static const char *const drivers[] = {"qemu", "libvirt", NULL};
+    static const char *const accels[] = {"kvm", "tcg", NULL};
+    const char *driver = api_get_string(hv, "driver");
+    const char *accel = api_get_string(hv, "accel");
+    const json_t *reason = json_object_get(hv, "reason");
+    size_t n = 2 + (reason != NULL);
+
+    if (json_object_size(hv) != n || !driver || !api_is_one_of(driver, drivers)
+        || !accel || !api_is_one_of(accel, accels)
+        || (reason
+            && (!json_is_string(reason)
+                || json_string_length(reason) > API_CONDITION_TEXT_MAX))) {
+        return api_fail(err, 400, "hypervisor",
+                        "%s: hypervisor: expected {\"driver\": \"qemu\" or "
+                        "\"libvirt\", \"accel\": \"kvm\" or \"tcg\", "
+                        "\"reason\": a string of at most %d characters "
+                        "(optional)}",
+                        what, API_CONDITION_TEXT_MAX);
+    }
+    return 0;
+}
+
+/* Checks "overcommit" merge patch 'value' of 'what' ({"cpu", "memory",
+ * "disk"}, each a ratio from API_OVERCOMMIT_MIN to API_OVERCOMMIT_MAX, or
+ * null for the default) and applies it to 'body'. */
+static int
+apply_overcommit(const json_t *value, json_t *body, const char *what,
+                 struct api_error *err)
+{
+    json_t *ratios = json_deep_copy(json_object_get(body, "overcommit"));
+    const char *key;
+    json_t *v;
+
+    if (!ratios) {
+        ratios = json_object();
+    }
+    json_object_foreach((json_t *) value, key, v)
+    {
+        double ratio = json_number_value(v);
+
+        if (strcmp(key, "cpu") && strcmp(key, "memory")
+            && strcmp(key, "disk")) {
+            json_decref(ratios);
+            return api_fail(err, 400, "overcommit",
+                            "%s: overcommit: %s: unknown field (expected one "
+                            "of: cpu, memory, disk)",
+                            what, key);
+        }
+        if (json_is_null(v)) {
+            json_object_del(ratios, key);
+            continue;
+        }
+        if (!json_is_number(v) || ratio < API_OVERCOMMIT_MIN
+            || ratio > API_OVERCOMMIT_MAX) {
+            json_decref(ratios);
+            return api_fail(err, 400, "overcommit",
+                            "%s: overcommit: %s: expected a number from %g to "
+                            "%g (the default is %g)",
+                            what, key, API_OVERCOMMIT_MIN, API_OVERCOMMIT_MAX,
+                            !strcmp(key, "cpu") ? SCHED_CPU_RATIO_DEFAULT
+                            : !strcmp(key, "memory")
+                                ? SCHED_MEMORY_RATIO_DEFAULT
+                                : SCHED_DISK_RATIO_DEFAULT);
+        }
+        json_object_set_new(ratios, key, json_real(ratio));
+    }
+    if (json_object_size(ratios)) {
+        json_object_set_new(body, "overcommit", ratios);
+    } else {
+        json_object_del(body, "overcommit");
+        json_decref(ratios);
+    }
+    return 0;
+}
+
 /* Checks the host fields present in 'in' and copies them into 'body'. */
 static int
 apply_fields(const json_t *in, json_t *body, const char *what,
@@ -488,10 +633,11 @@ apply_fields(const json_t *in, json_t *body, const char *what,
 
         json_object_foreach((json_t *) capacity, key, value)
         {
-            if (strcmp(key, "vcpus") && strcmp(key, "memory_mb")) {
+            if (strcmp(key, "vcpus") && strcmp(key, "memory_mb")
+                && strcmp(key, "disk_gb")) {
                 return api_fail(err, 400, "capacity",
                                 "%s: capacity: %s: unknown field (expected "
-                                "one of: vcpus, memory_mb)",
+                                "one of: vcpus, memory_mb, disk_gb)",
                                 what, key);
             }
             if (!json_is_integer(value) || json_integer_value(value) < 0) {
@@ -511,6 +657,24 @@ apply_fields(const json_t *in, json_t *body, const char *what,
         }
         json_object_set(body, "limits", (json_t *) limits);
     }
+    if (json_object_get(in, "hypervisor")) {
+        int status =
+            check_hypervisor(json_object_get(in, "hypervisor"), what, err);
+
+        if (status) {
+            return status;
+        }
+        json_object_set(body, "hypervisor", json_object_get(in, "hypervisor"));
+    }
+    if (json_object_get(in, "overcommit")) {
+        int status = apply_overcommit(json_object_get(in, "overcommit"), body,
+                                      what, err);
+
+        if (status) {
+            return status;
+        }
+    }
+    api_merge_member(body, "maintenance", in);
     if (json_is_null(uplink_rate)) {
         json_object_del(body, "uplink_rate");
     } else if (uplink_rate) {
@@ -592,6 +756,9 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
     }
     if (!create && !patch && !json_object_get(in, "limits")) {
         json_object_del(body, "limits");
+    }
+    if (!create && !patch && !json_object_get(in, "hypervisor")) {
+        json_object_del(body, "hypervisor");
     }
     status = apply_fields(in, body, what, err);
     if (!status) {
@@ -820,6 +987,18 @@ api_host_delete(struct api *api, const char *name, const json_t *in,
             what, ap.first);
         goto out;
     }
+    error = store_list(txn, "host-vm", ap.prefix, 1, any_port_cb, &ap);
+    if (error && error != API_STOP) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    if (ap.first) {
+        status = api_fail(err, 409, NULL,
+                          "%s: still has VMs (\"%s\" first); delete them "
+                          "first",
+                          what, ap.first);
+        goto out;
+    }
     error = store_delete(txn, "host", name, obj.version);
     if (!error) {
         error = store_delete(txn, "host-conditions", name, STORE_ANY);
@@ -869,21 +1048,48 @@ check_host_exists(struct api *api, const char *name, const char *what,
     return status;
 }
 
-/* Records the "limits" 'limits' that host 'name''s agent reports in a
- * heartbeat, if they changed: they are what the controller checks changes
- * against (api_host_check_mtu()).  Heartbeats come every few seconds from
- * every host and rarely change anything, so they are compared in a read
- * transaction first, and only a change takes the store's write lock. */
-static int
-update_limits(struct api *api, const char *name, const json_t *limits,
-              const char *what, struct api_error *err)
+/* The members of a heartbeat that are recorded in the host's body. */
+static const char *const reported_members[] = {"limits", "hypervisor"};
+
+/* Whether heartbeat 'in' brings a member of 'reported_members' that
+ * stored host body 'body' does not hold as it is. */
+static bool
+reports_changed(const json_t *in, const json_t *body)
 {
+    for (size_t i = 0; i < ARRAY_SIZE(reported_members); i++) {
+        const char *key = reported_members[i];
+        const json_t *value = json_object_get(in, key);
+
+        if (value && !json_equal(json_object_get(body, key), value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Records the "limits" and "hypervisor" that host 'name''s agent reports
+ * in heartbeat 'in', if they changed: the limits are what the controller
+ * checks changes against (api_host_check_mtu()).  Heartbeats come every
+ * few seconds from every host and rarely change anything, so they are
+ * compared in a read transaction first, and only a change takes the
+ * store's write lock. */
+static int
+update_reports(struct api *api, const char *name, const json_t *in,
+               const char *what, struct api_error *err)
+{
+    const json_t *limits = json_object_get(in, "limits");
+    const json_t *hv = json_object_get(in, "hypervisor");
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
-    int status, error;
+    int status = 0, error;
     bool write = false;
 
-    status = check_limits(limits, what, err);
+    if (limits) {
+        status = check_limits(limits, what, err);
+    }
+    if (!status && hv) {
+        status = check_hypervisor(hv, what, err);
+    }
     while (!status) {
         status = api_begin(api, write, &txn, err);
         if (status) {
@@ -894,15 +1100,16 @@ update_limits(struct api *api, const char *name, const json_t *limits,
             status = api_fail(err, 404, NULL, "%s: not found", what);
         } else if (error) {
             status = api_store_error(error, what, err);
-        } else if (json_equal(json_object_get(obj.body, "limits"),
-                              (json_t *) limits)) {
+        } else if (!reports_changed(in, obj.body)) {
             break;
         } else if (write) {
             json_t *body = json_deep_copy(obj.body);
             char now[32];
 
             api_now(now);
-            json_object_set(body, "limits", (json_t *) limits);
+            for (size_t i = 0; i < ARRAY_SIZE(reported_members); i++) {
+                api_merge_member(body, reported_members[i], in);
+            }
             json_object_set_new(body, "updated_at", json_string(now));
             error = store_put(txn, "host", name, body, obj.version, NULL);
             json_decref(body);
@@ -938,8 +1145,9 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
                             what, NULL, false, err);
     }
     if (!status) {
-        status = limits ? update_limits(api, name, limits, what, err)
-                        : check_host_exists(api, name, what, err);
+        status = limits || json_object_get(in, "hypervisor")
+                     ? update_reports(api, name, in, what, err)
+                     : check_host_exists(api, name, what, err);
     }
     if (!status) {
         heard_from(api, name);
@@ -1040,6 +1248,9 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
     ports = json_object_get(in, "ports");
     conditions = json_object_get(in, "conditions");
     status = check_conditions(conditions, what, err);
+    if (!status) {
+        status = api_vm_check_reports(json_object_get(in, "vms"), what, err);
+    }
     if (status) {
         goto out;
     }
@@ -1101,6 +1312,11 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
             status = api_store_error(error, what, err);
             goto out;
         }
+    }
+    error = api_vm_record_reports(txn, name, json_object_get(in, "vms"));
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
     }
     /* An agent that reports no conditions (an older one) has none. */
     if (json_array_size(conditions)) {
@@ -1174,8 +1390,8 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
  * commits can change it, so only they wake a long poll (audit entries and
  * port status reports do not). */
 static const char *const desired_kinds[] = {
-    "network", "port",     "host",          "qos-policy",
-    "sg-rule", "identity", "port-identity", "external-vtep",
+    "network",  "port",          "host",          "qos-policy", "sg-rule",
+    "identity", "port-identity", "external-vtep", "vm",
 };
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and

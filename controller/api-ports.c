@@ -22,6 +22,7 @@ static const struct api_field port_fields[] = {
     {"description", API_STRING, API_RW, false},
     {"security_groups", API_ARRAY, API_RW, false},
     {"qos", API_STRING, API_RW, false},
+    {"vm", API_STRING, API_RO, false},
     {"status", API_STRING, API_RO, false},
     {"status_reason", API_STRING, API_RO, false},
     {"groups", API_ARRAY, API_RO, false},
@@ -897,41 +898,29 @@ claim_mac(struct store_txn *txn, const char *name, const char *given,
     return status;
 }
 
-int
-api_port_create(struct api *api, const json_t *in, json_t **out,
-                struct api_error *err)
+/* Makes the body of new port 'name' from input 'in' (checked against its
+ * fields) in 'txn': checks the values, claims its address, MAC and device
+ * and places it on its host, writing the index objects that go with them,
+ * but not the port itself.  Returns 0 or the error status for 'what'. */
+static int
+build_port(struct store_txn *txn, const char *name, const json_t *in,
+           json_t *body, const char *what, struct api_error *err)
 {
-    const char *name = api_get_string(in, "name");
-    char *what = api_what("port", name);
-    struct store_txn *txn = NULL;
-    json_t *body = json_object();
-    const char *network, *host;
+    const char *network = api_get_string(in, "network");
+    const char *host = api_get_string(in, "host");
     int status, error;
 
-    status = api_check_input(in, port_fields, ARRAY_SIZE(port_fields), what,
-                             NULL, false, err);
+    status = check_create(in, what, err);
     if (!status) {
-        status = api_check_name(name, "name", what, err);
+        status = api_qos_check_ref(txn, json_object_get(in, "qos"), "qos",
+                                   what, err);
     }
-    if (!status) {
-        status = check_create(in, what, err);
-    }
-    if (!status) {
-        status = api_kind_create_begin(api, &port_kind, name, what, &txn, err);
-    }
-    if (status) {
-        goto out;
-    }
-    status =
-        api_qos_check_ref(txn, json_object_get(in, "qos"), "qos", what, err);
     if (!status) {
         status = apply_security_groups(txn, in, body, what, err);
     }
     if (status) {
-        goto out;
+        return status;
     }
-    network = api_get_string(in, "network");
-    host = api_get_string(in, "host");
     json_object_set_new(body, "network", json_string(network));
     status = claim_ip(txn, name, network, api_get_string(in, "ip"), body, what,
                       err);
@@ -940,7 +929,7 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
             claim_mac(txn, name, api_get_string(in, "mac"), body, what, err);
     }
     if (status) {
-        goto out;
+        return status;
     }
     if (json_object_get(in, "device")) {
         json_object_set(body, "device", json_object_get(in, "device"));
@@ -952,7 +941,7 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
         status = place(txn, name, network, host,
                        api_get_string(body, "device"), what, err);
         if (status) {
-            goto out;
+            return status;
         }
     }
     if (json_object_get(in, "labels")) {
@@ -967,18 +956,59 @@ api_port_create(struct api *api, const json_t *in, json_t **out,
     if (json_is_string(json_object_get(in, "qos"))) {
         json_object_set(body, "qos", json_object_get(in, "qos"));
     }
-    error = put_net_port(txn, name, body);
-    if (error) {
-        status = api_store_error(error, what, err);
-        goto out;
+    if (json_object_get(in, "vm")) {
+        json_object_set(body, "vm", json_object_get(in, "vm"));
     }
-    status = api_kind_create_finish(api, &port_kind, name, what, &txn, body,
-                                    out, err);
+    error = put_net_port(txn, name, body);
+    return error ? api_store_error(error, what, err) : 0;
+}
 
-out:
+int
+api_port_create(struct api *api, const json_t *in, json_t **out,
+                struct api_error *err)
+{
+    const char *name = api_get_string(in, "name");
+    char *what = api_what("port", name);
+    struct store_txn *txn = NULL;
+    json_t *body = json_object();
+    int status;
+
+    status = api_check_input(in, port_fields, ARRAY_SIZE(port_fields), what,
+                             NULL, false, err);
+    if (!status) {
+        status = api_check_name(name, "name", what, err);
+    }
+    if (!status) {
+        status = api_kind_create_begin(api, &port_kind, name, what, &txn, err);
+    }
+    if (!status) {
+        status = build_port(txn, name, in, body, what, err);
+    }
+    if (!status) {
+        status = api_kind_create_finish(api, &port_kind, name, what, &txn,
+                                        body, out, err);
+    }
     store_abort(txn);
     json_decref(body);
     free(what);
+    return status;
+}
+
+int
+api_port_add(struct store_txn *txn, const char *name, const json_t *in,
+             const char *what, struct api_error *err)
+{
+    json_t *body = json_object();
+    int status;
+
+    status = api_check_absent(txn, "port", name, what, err);
+    if (!status) {
+        status = build_port(txn, name, in, body, what, err);
+    }
+    if (!status) {
+        status = api_kind_insert(txn, &port_kind, name, body, what, err);
+    }
+    json_decref(body);
     return status;
 }
 
@@ -1215,6 +1245,13 @@ patch_port(struct store_txn *txn, const char *name, const json_t *in,
     }
 
     value = json_object_get(in, "host");
+    if (value && api_get_string(old, "vm")
+        && !json_equal(value, json_object_get(old, "host"))) {
+        return api_fail(err, 409, "host",
+                        "%s: is a NIC of VM \"%s\" and is on its host "
+                        "(a VM's ports move with it)",
+                        what, api_get_string(old, "vm"));
+    }
     if (value) {
         const char *host = json_string_value(value);
 
@@ -1299,35 +1336,25 @@ api_port_patch(struct api *api, const char *name, const json_t *in,
 }
 
 int
-api_port_delete(struct api *api, const char *name, const json_t *in,
-                int64_t if_match, struct api_error *err)
+api_port_remove(struct store_txn *txn, const struct store_obj *obj,
+                const char *what, struct api_error *err)
 {
-    char *what = api_what("port", name);
-    struct store_txn *txn = NULL;
-    struct store_obj obj = {0};
-    const char *network, *host, *ip_s, *mac;
-    char *ip_key = NULL, *np_key = NULL;
+    const char *network = api_get_string(obj->body, "network");
+    const char *host = api_get_string(obj->body, "host");
+    const char *ip_s = api_get_string(obj->body, "ip");
+    const char *mac = api_get_string(obj->body, "mac");
+    const char *name = obj->name;
+    char *ip_key, *np_key;
     uint32_t ip;
-    int status, error;
+    int error;
 
-    status = api_kind_delete_begin(api, &port_kind, name, in, if_match, what,
-                                   &txn, &obj, err);
-    if (status) {
-        goto out;
-    }
-
-    network = api_get_string(obj.body, "network");
-    host = api_get_string(obj.body, "host");
-    ip_s = api_get_string(obj.body, "ip");
-    mac = api_get_string(obj.body, "mac");
     if (!network || !ip_s || !mac || !parse_ip(ip_s, &ip)) {
-        status = api_fail(err, 500, NULL, "%s: corrupt in the store", what);
-        goto out;
+        return api_fail(err, 500, NULL, "%s: corrupt in the store", what);
     }
     ip_key = api_ip_key(network, ip);
     np_key = xasprintf("%s/%s", network, name);
 
-    error = store_delete(txn, "port", name, obj.version);
+    error = store_delete(txn, "port", name, obj->version);
     if (!error) {
         error = store_delete(txn, "ip", ip_key, STORE_ANY);
     }
@@ -1339,7 +1366,7 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
     }
     if (!error && host) {
         error = unplace(txn, name, network, host,
-                        api_get_string(obj.body, "device"));
+                        api_get_string(obj->body, "device"));
     }
     if (!error) {
         error = store_delete(txn, "port-status", name, STORE_ANY);
@@ -1356,13 +1383,37 @@ api_port_delete(struct api *api, const char *name, const json_t *in,
             error = ipam_set_hint(txn, network, ip);
         }
     }
-    status = api_finish_no_content(&txn, error, what, err);
-
-out:
-    store_abort(txn);
-    store_obj_clear(&obj);
     free(ip_key);
     free(np_key);
+    return error ? api_store_error(error, what, err) : 0;
+}
+
+int
+api_port_delete(struct api *api, const char *name, const json_t *in,
+                int64_t if_match, struct api_error *err)
+{
+    char *what = api_what("port", name);
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    const char *vm;
+    int status;
+
+    status = api_kind_delete_begin(api, &port_kind, name, in, if_match, what,
+                                   &txn, &obj, err);
+    if (!status && (vm = api_get_string(obj.body, "vm"))) {
+        status = api_fail(err, 409, NULL,
+                          "%s: is a NIC of VM \"%s\" and goes with it "
+                          "(delete the VM instead)",
+                          what, vm);
+    }
+    if (!status) {
+        status = api_port_remove(txn, &obj, what, err);
+    }
+    if (!status) {
+        status = api_finish_no_content(&txn, 0, what, err);
+    }
+    store_abort(txn);
+    store_obj_clear(&obj);
     free(what);
     return status;
 }

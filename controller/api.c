@@ -76,6 +76,7 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->started = time(NULL);
     pthread_mutex_init(&api->mutex, NULL);
     api->heartbeats = json_object();
+    api->sched = api_sched_create();
 }
 
 void
@@ -83,6 +84,7 @@ api_destroy(struct api *api)
 {
     if (api) {
         desired_destroy(api->desired);
+        api_sched_destroy(api->sched);
         pthread_mutex_destroy(&api->mutex);
         json_decref(api->heartbeats);
     }
@@ -889,7 +891,8 @@ api_kind_create_begin(struct api *api, const struct api_kind *k,
 }
 
 /* Ends a write of 'obj' of kind 'k', whose body was 'old' before (NULL for
- * a creation): lets 'k' bring what depends on the object in line, reads
+ * a creation, which api_kind_insert() brought in line already): lets 'k'
+ * bring what depends on the object in line, reads
  * its API form in '*txn' (so that it sees the change), commits '*txn'
  * (setting it to NULL) and answers the API form with the commit's
  * revision.  Returns 0 or the error status. */
@@ -902,7 +905,7 @@ kind_commit(struct api *api, const struct api_kind *k, struct store_txn **txn,
     json_t *answer;
     int status;
 
-    if (k->written) {
+    if (k->written && old) {
         status = k->written(*txn, obj->name, old, obj->body, what, err);
         if (status) {
             return status;
@@ -922,22 +925,35 @@ kind_commit(struct api *api, const struct api_kind *k, struct store_txn **txn,
 }
 
 int
+api_kind_insert(struct store_txn *txn, const struct api_kind *k,
+                const char *name, json_t *body, const char *what,
+                struct api_error *err)
+{
+    char now[32];
+    int error;
+
+    api_now(now);
+    json_object_set_new(body, "created_at", json_string(now));
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, k->kind, name, body, STORE_CREATE, NULL);
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    return k->written ? k->written(txn, name, NULL, body, what, err) : 0;
+}
+
+int
 api_kind_create_finish(struct api *api, const struct api_kind *k,
                        const char *name, const char *what,
                        struct store_txn **txn, json_t *body, json_t **out,
                        struct api_error *err)
 {
     struct store_obj created;
-    char now[32];
     int status;
-    int error;
 
-    api_now(now);
-    json_object_set_new(body, "created_at", json_string(now));
-    json_object_set_new(body, "updated_at", json_string(now));
-    error = store_put(*txn, k->kind, name, body, STORE_CREATE, NULL);
-    if (error) {
-        return api_store_error(error, what, err);
+    status = api_kind_insert(*txn, k, name, body, what, err);
+    if (status) {
+        return status;
     }
     api_created(&created, k->kind, name, body, 0);
     status = kind_commit(api, k, txn, &created, NULL, what, out, err);

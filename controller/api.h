@@ -51,6 +51,18 @@
  *   rule-hits       "H"                {"hits": {"7": 120}}, host H's
  *                                      counters
  *
+ * VMs (controller/api-vms.c, doc/vms.md) keep:
+ *
+ *   alloc            "H"          {"vcpus", "memory_mb", "disk_gb", "vms"}:
+ *                                 what the VMs placed on host H claim
+ *   host-vm          "H/VM"       {}
+ *   vm-group-member  "G/VM"       {"host": H}
+ *   image-user       "IMAGE/VM"   {}: an image in use is not deleted
+ *   vm-status        "VM"         {"host": H, "state", "reason", ...}, as
+ *                                 H's agent last reported it
+ *
+ * and a VM's NICs are ports "VM-N" with {"vm": VM}.
+ *
  * Functions return the HTTP status of the answer: 2xx with '*out' set (for
  * statuses with a body), or 4xx/5xx with 'err' filled in. */
 #ifndef CONTROLLER_API_H
@@ -66,9 +78,11 @@
 
 #include <jansson.h>
 
+#include "controller/scheduler.h"
 #include "controller/store.h"
 #include "utils/names.h"
 
+struct api_sched;
 struct desired;
 struct flowlogs;
 
@@ -107,6 +121,20 @@ struct flowlogs;
 #define API_FLOOD_MEMBERS_MAX 65535 /* Largest "flood_members". */
 #define API_CONDITIONS_MAX 1000     /* Most conditions in one report. */
 #define API_CONDITION_TEXT_MAX 1024 /* Longest condition name or reason. */
+
+/* VMs: what one may ask for. */
+#define API_VM_NAME_MAX (API_NAME_MAX - 2) /* Its ports are NAME-N. */
+#define API_VM_VCPUS_MAX 256
+#define API_VM_MEMORY_MAX 4194304 /* MiB: 4 TiB. */
+#define API_VM_DISK_MAX 65536     /* GiB: 64 TiB. */
+#define API_VM_NICS_MAX 8         /* As VMM_NICS_MAX (vmm-glue/vmm.h). */
+#define API_VM_SSH_KEYS_MAX 32
+#define API_VM_SSH_KEY_MAX 16384
+#define API_VM_USER_DATA_MAX 65536 /* Bytes. */
+
+/* Hosts: the overcommit ratios an operator may set. */
+#define API_OVERCOMMIT_MIN 0.01
+#define API_OVERCOMMIT_MAX 64.0
 
 /* Hosts: the uplink's rate, bits/s, from 1 Mbit/s to 1 Tbit/s. */
 #define API_UPLINK_RATE_MIN 1000000LL
@@ -155,6 +183,8 @@ struct api {
                                    * sees (doc/vms.md), or NULL; set by
                                    * the server. */
     uint64_t image_size_max;      /* Largest image file, bytes. */
+    struct api_sched *sched;      /* The scheduler's view of the hosts
+                                   * (controller/api-vms.c). */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -378,6 +408,13 @@ int api_kind_patch_begin(struct api *, const struct api_kind *k,
 int api_kind_create_begin(struct api *, const struct api_kind *k,
                           const char *name, const char *what,
                           struct store_txn **txn, struct api_error *);
+/* Writes checked 'body' as new object 'name' of kind 'k' in 'txn', stamped
+ * with "created_at" and "updated_at", and calls 'k''s 'written' hook,
+ * without committing: for an object created with another (a VM's ports).
+ * Returns 0 or the error status for 'what'. */
+int api_kind_insert(struct store_txn *, const struct api_kind *k,
+                    const char *name, json_t *body, const char *what,
+                    struct api_error *);
 /* Ends the creation of object 'name' of kind 'k' from the checked 'body'
  * in write transaction '*txn': stamps "created_at" and "updated_at",
  * writes it as new, calls 'k''s 'written' hook, reads its API form,
@@ -461,6 +498,18 @@ int api_port_patch(struct api *, const char *name, const json_t *in,
                    int64_t if_match, json_t **out, struct api_error *);
 int api_port_delete(struct api *, const char *name, const json_t *in,
                     int64_t if_match, struct api_error *);
+/* Creates port 'name' from input 'in' (port fields, already checked
+ * against them, with "vm" naming the VM it is a NIC of) in write
+ * transaction 'txn', with everything that comes with a port created by
+ * POST /v1/ports, without committing.  Returns 0 or the error status for
+ * 'what'. */
+int api_port_add(struct store_txn *, const char *name, const json_t *in,
+                 const char *what, struct api_error *);
+/* Deletes stored port 'obj' in 'txn' with its index objects, its address,
+ * MAC and placement, without committing.  Returns 0 or the error status
+ * for 'what'. */
+int api_port_remove(struct store_txn *, const struct store_obj *obj,
+                    const char *what, struct api_error *);
 
 /* Allocates the lowest free address of network 'network' (address 'net',
  * host order, 'prefix' bits), skipping its network and broadcast
@@ -560,6 +609,13 @@ int api_host_delete(struct api *, const char *name, const json_t *in,
                     int64_t if_match, struct api_error *);
 int api_host_heartbeat(struct api *, const char *name, const json_t *in,
                        struct api_error *);
+/* The overcommit ratios of host body 'body': {"cpu", "memory", "disk"},
+ * its own or the defaults of controller/scheduler.h. */
+json_t *api_host_overcommit(const json_t *body);
+/* What VMs claim on host 'name', read in 'txn' (NULL: in a transaction of
+ * its own): {"vcpus", "memory_mb", "disk_gb", "vms"}, zeros for none. */
+json_t *api_host_allocated(struct api *, struct store_txn *txn,
+                           const char *name);
 int api_host_port_status(struct api *, const char *name, const json_t *in,
                          struct api_error *);
 /* Checks that host 'host' (stored body 'body', NULL if it is not
@@ -684,6 +740,47 @@ int api_vm_console(struct api *, const char *name, const json_t *query,
 /* Trace (controller/trace.c): POST /v1/trace. */
 int api_trace(struct api *, const json_t *in, json_t **out,
               struct api_error *);
+
+/* VMs (controller/api-vms.c), stored as kind "vm", placed by the
+ * scheduler (controller/scheduler.h) when they are created. */
+int api_vm_create(struct api *, const json_t *in, json_t **out,
+                  struct api_error *);
+int api_vm_get(struct api *, const char *name, json_t **out,
+               struct api_error *);
+/* GET /v1/vms?host=&status=&image=. */
+int api_vm_list(struct api *, const json_t *query, json_t **out,
+                struct api_error *);
+int api_vm_delete(struct api *, const char *name, const json_t *in,
+                  int64_t if_match, struct api_error *);
+/* POST /v1/vms/NAME/ACTION, 'action' "start", "stop" or "reboot", with
+ * body 'in' (NULL or empty): 200 with the VM in '*out'. */
+int api_vm_action(struct api *, const char *name, const char *action,
+                  const json_t *in, json_t **out, struct api_error *);
+/* Checks "vms" of a port-status report of 'what': VM name -> {"state",
+ * "reason", "cpu_time_ns", "memory_kb", "boot"} (doc/vms.md). */
+int api_vm_check_reports(const json_t *vms, const char *what,
+                         struct api_error *);
+/* Records checked reports 'vms' of host 'host' in 'txn', for the VMs
+ * placed on it (the others are ignored).  Returns 0 or a store error. */
+int api_vm_record_reports(struct store_txn *, const char *host,
+                          const json_t *vms);
+/* The scheduler's view of the hosts, kept by api_init(). */
+struct api_sched *api_sched_create(void);
+void api_sched_destroy(struct api_sched *);
+/* Sets the weigher VMs without a "placement" get ("scheduler-weigher"). */
+void api_sched_set_weigher(struct api *, enum sched_weigher);
+
+/* VM groups (controller/api-vm-groups.c), stored as kind "vm-group". */
+int api_vm_group_create(struct api *, const json_t *in, json_t **out,
+                        struct api_error *);
+int api_vm_group_get(struct api *, const char *name, json_t **out,
+                     struct api_error *);
+int api_vm_group_list(struct api *, const json_t *query, json_t **out,
+                      struct api_error *);
+int api_vm_group_patch(struct api *, const char *name, const json_t *in,
+                       int64_t if_match, json_t **out, struct api_error *);
+int api_vm_group_delete(struct api *, const char *name, const json_t *in,
+                        int64_t if_match, struct api_error *);
 
 /* GET /v1/status. */
 int api_status(struct api *, json_t **out, struct api_error *);

@@ -29,6 +29,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/api-ports.c \
 	controller/api-qos.c \
 	controller/api-sgroups.c \
+	controller/api-vm-groups.c \
+	controller/api-vms.c \
 	controller/audit.c \
 	controller/audit.h \
 	controller/auth.c \
@@ -44,6 +46,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/metrics.c \
 	controller/metrics.h \
 	controller/openapi.h \
+	controller/scheduler.c \
+	controller/scheduler.h \
 	controller/secrets.c \
 	controller/secrets.h \
 	controller/server.c \

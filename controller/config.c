@@ -8,6 +8,7 @@
 
 #include "controller/api.h"
 #include "controller/http.h"
+#include "controller/scheduler.h"
 #include "utils/conffile.h"
 #include "utils/units.h"
 #include "utils/util.h"
@@ -27,6 +28,7 @@ enum config_key {
     KEY_STORAGE,
     KEY_IMAGE_SIZE_MAX,
     KEY_LOG_LEVEL,
+    KEY_SCHEDULER_WEIGHER,
     N_KEYS
 };
 
@@ -44,6 +46,7 @@ static const char *const key_names[N_KEYS] = {
     [KEY_STORAGE] = "storage",
     [KEY_IMAGE_SIZE_MAX] = "image-size-max",
     [KEY_LOG_LEVEL] = "log-level",
+    [KEY_SCHEDULER_WEIGHER] = "scheduler-weigher",
 };
 
 /* The unsigned members that numeric keys set, with their ranges and units,
@@ -80,6 +83,7 @@ config_init(struct config *cfg)
     cfg->storage = xstrdup(CONFIG_STORAGE_DEFAULT);
     cfg->image_size_max = API_IMAGE_SIZE_MAX_DEFAULT;
     cfg->log_level = LOG_LEVEL_INFO;
+    cfg->scheduler_weigher = SCHED_SPREAD;
 }
 
 void
@@ -119,7 +123,7 @@ config_set(struct config *cfg, const char *key, const char *value)
             "tls-key, bootstrap-token-file, heartbeat-timeout, "
             "max-connections, max-connections-per-address, idle-timeout, "
             "authenticated-idle-timeout, storage, image-size-max, "
-            "log-level)",
+            "log-level, scheduler-weigher)",
             key);
     }
     if (!*value) {
@@ -210,6 +214,13 @@ config_set(struct config *cfg, const char *key, const char *value)
                 value);
         }
         break;
+    case KEY_SCHEDULER_WEIGHER:
+        if (!sched_weigher_parse(value, &cfg->scheduler_weigher)) {
+            return xasprintf("scheduler-weigher \"%s\": expected spread or "
+                             "pack",
+                             value);
+        }
+        break;
     case N_KEYS:
     default:
         break;
@@ -268,6 +279,9 @@ config_override(struct config *dst, const struct config *src)
     }
     if (src->set & (1u << KEY_LOG_LEVEL)) {
         dst->log_level = src->log_level;
+    }
+    if (src->set & (1u << KEY_SCHEDULER_WEIGHER)) {
+        dst->scheduler_weigher = src->scheduler_weigher;
     }
     dst->set |= src->set;
 }

@@ -14,6 +14,7 @@
  *   storage = /var/lib/fabric/storage
  *   image-size-max = 64G
  *   log-level = info
+ *   scheduler-weigher = spread
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
  * after a "#" that follows white space. */
@@ -23,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "controller/scheduler.h"
 #include "utils/log.h"
 
 #define CONFIG_FILE_DEFAULT "/etc/fabric/controller.conf"
@@ -37,21 +39,22 @@
 
 /* The settings, one member per key. */
 struct config {
-    char *listen;                   /* "listen": ADDR:PORT. */
-    char *db;                       /* "db": the store. */
-    char *tls_cert;                 /* "tls-cert": PEM file, or NULL. */
-    char *tls_key;                  /* "tls-key": PEM file, or NULL. */
-    char *bootstrap_token_file;     /* "bootstrap-token-file". */
-    int heartbeat_timeout;          /* "heartbeat-timeout": seconds. */
-    unsigned int max_connections;   /* "max-connections". */
-    unsigned int max_per_address;   /* "max-connections-per-address". */
-    unsigned int idle_timeout;      /* "idle-timeout": seconds. */
-    unsigned int auth_idle_timeout; /* "authenticated-idle-timeout". */
-    char *storage;                  /* "storage": directory. */
-    uint64_t image_size_max;        /* "image-size-max": bytes. */
-    enum log_level log_level;       /* "log-level". */
-    unsigned int set;               /* Bit N: key N was given (see
-                                     * config.c's table). */
+    char *listen;                         /* "listen": ADDR:PORT. */
+    char *db;                             /* "db": the store. */
+    char *tls_cert;                       /* "tls-cert": PEM file, or NULL. */
+    char *tls_key;                        /* "tls-key": PEM file, or NULL. */
+    char *bootstrap_token_file;           /* "bootstrap-token-file". */
+    int heartbeat_timeout;                /* "heartbeat-timeout": seconds. */
+    unsigned int max_connections;         /* "max-connections". */
+    unsigned int max_per_address;         /* "max-connections-per-address". */
+    unsigned int idle_timeout;            /* "idle-timeout": seconds. */
+    unsigned int auth_idle_timeout;       /* "authenticated-idle-timeout". */
+    char *storage;                        /* "storage": directory. */
+    uint64_t image_size_max;              /* "image-size-max": bytes. */
+    enum log_level log_level;             /* "log-level". */
+    enum sched_weigher scheduler_weigher; /* "scheduler-weigher". */
+    unsigned int set;                     /* Bit N: key N was given (see
+                                           * config.c's table). */
 };
 
 /* Fills 'cfg' with the defaults, marking nothing as given. */

@@ -336,6 +336,148 @@ add_externals(struct walk *w, const char *network)
     }
 }
 
+/* The host's VMs being read. */
+struct vm_walk {
+    const char *prefix; /* "HOST/". */
+    json_t *names;      /* Their names, in order. */
+};
+
+static int
+host_vm_cb(const struct store_obj *index, void *vw_)
+{
+    struct vm_walk *vw = vw_;
+    size_t len = strlen(vw->prefix);
+
+    if (strncmp(index->name, vw->prefix, len)) {
+        return STORE_STOP;
+    }
+    json_array_append_new(vw->names, json_string(index->name + len));
+    return 0;
+}
+
+/* Returns the NIC of VM 'vm' that is port 'port' as the document gives
+ * it, or NULL if the port is gone. */
+static int
+vm_nic(struct walk *w, const char *port, json_t **nicp)
+{
+    struct store_obj obj, net;
+    int error;
+
+    *nicp = NULL;
+    error = store_get(w->txn, "port", port, &obj);
+    if (error) {
+        return error == ENOENT ? 0 : error;
+    }
+    *nicp = json_pack("{sssOsO}", "port", port, "device",
+                      json_object_get(obj.body, "device"), "mac",
+                      json_object_get(obj.body, "mac"));
+    error = store_get(w->txn, "network", get_string(obj.body, "network") ?: "",
+                      &net);
+    if (!error) {
+        json_object_set(*nicp, "mtu", json_object_get(net.body, "mtu"));
+        store_obj_clear(&net);
+    }
+    store_obj_clear(&obj);
+    return error == ENOENT ? 0 : error;
+}
+
+/* Returns stored VM 'obj' as the document gives it (doc/vms.md). */
+static int
+vm_entry(struct walk *w, const struct store_obj *obj, json_t **vmp)
+{
+    const char *uuid = get_string(obj->body, "uuid") ?: "";
+    json_t *vm, *seed, *nics = json_array();
+    const json_t *nic;
+    size_t i;
+    int error = 0;
+
+    json_array_foreach(json_object_get(obj->body, "nics"), i, nic)
+    {
+        char *port = xasprintf("%s-%zu", obj->name, i);
+        json_t *entry;
+
+        error = vm_nic(w, port, &entry);
+        free(port);
+        if (error) {
+            json_decref(nics);
+            return error;
+        }
+        if (entry) {
+            json_array_append_new(nics, entry);
+        }
+    }
+    seed = json_pack("{sssO}", "file", "", "hostname",
+                     json_object_get(obj->body, "hostname"));
+    json_object_set_new(seed, "file", json_sprintf("vms/%s.seed.iso", uuid));
+    if (json_object_get(obj->body, "ssh_keys")) {
+        json_object_set(seed, "ssh_keys",
+                        json_object_get(obj->body, "ssh_keys"));
+    }
+    if (json_object_get(obj->body, "user_data")) {
+        json_object_set(seed, "user_data",
+                        json_object_get(obj->body, "user_data"));
+    }
+    vm = json_pack("{sssssOsOsOsO}", "name", obj->name, "uuid", uuid, "vcpus",
+                   json_object_get(obj->body, "vcpus"), "memory_mb",
+                   json_object_get(obj->body, "memory_mb"), "power",
+                   json_object_get(obj->body, "power"), "boot",
+                   json_object_get(obj->body, "boot"));
+    if (!vm) {
+        json_decref(seed);
+        json_decref(nics);
+        return EIO;
+    }
+    json_object_set_new(
+        vm, "disk",
+        json_pack("{s:o,s:o,s:O}", "file", json_sprintf("vms/%s.qcow2", uuid),
+                  "image",
+                  json_sprintf("images/%s.qcow2",
+                               get_string(obj->body, "image") ?: ""),
+                  "size_gb", json_object_get(obj->body, "disk_gb")));
+    json_object_set_new(vm, "seed", seed);
+    json_object_set_new(vm, "nics", nics);
+    *vmp = vm;
+    return 0;
+}
+
+/* Adds the VMs placed on 'w->host' to 'vms', in name order. */
+static int
+walk_vms(struct walk *w, json_t *vms)
+{
+    struct vm_walk vw = {.names = json_array()};
+    const json_t *name;
+    size_t i;
+    int error;
+
+    vw.prefix = xasprintf("%s/", w->host);
+    error = store_list(w->txn, "host-vm", vw.prefix, 0, host_vm_cb, &vw);
+    error = error == STORE_STOP ? 0 : error;
+    json_array_foreach(vw.names, i, name)
+    {
+        struct store_obj obj;
+        json_t *vm;
+
+        if (error) {
+            break;
+        }
+        error = store_get(w->txn, "vm", json_string_value(name), &obj);
+        if (error == ENOENT) {
+            error = 0;
+            continue;
+        } else if (error) {
+            break;
+        }
+        error = vm_entry(w, &obj, &vm);
+        store_obj_clear(&obj);
+        if (!error) {
+            json_array_append_new(vms, vm);
+        }
+    }
+    free((char *) vw.prefix);
+    json_decref(vw.names);
+    return error;
+}
+
 static int
 compare_strings(const void *a, const void *b)
 {
@@ -612,6 +754,7 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
     };
     json_t *networks = json_array();
     json_t *identities = json_array();
+    json_t *vms = json_array();
     struct store_obj obj;
     char *prefix = NULL;
     int error;
@@ -638,6 +781,9 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         error = walk_identities(&w, identities);
     }
     if (!error) {
+        error = walk_vms(&w, vms);
+    }
+    if (!error) {
         *docp = json_pack("{s{sssOsO}sOsOsO}", "host", "name", host, "vtep",
                           json_object_get(obj.body, "vtep"), "underlay",
                           json_object_get(obj.body, "underlay"), "networks",
@@ -658,6 +804,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         if (*docp && json_array_size(w.external_vteps)) {
             json_object_set(*docp, "external_vteps", w.external_vteps);
         }
+        /* And only a host with VMs. */
+        if (*docp && json_array_size(vms)) {
+            json_object_set(*docp, "vms", vms);
+        }
     }
     store_obj_clear(&obj);
 
@@ -665,6 +815,7 @@ out:
     free(prefix);
     json_decref(networks);
     json_decref(identities);
+    json_decref(vms);
     json_decref(w.identities);
     json_decref(w.peers);
     json_decref(w.ports);
@@ -774,6 +925,7 @@ desired_diff(const json_t *old, const json_t *new)
         return NULL;
     }
     changes = json_array();
+    diff_deletes(changes, old, new, "vms", "vm");
     diff_deletes(changes, old, new, "remotes", "remote");
     diff_deletes(changes, old, new, "ports", "port");
     diff_deletes(changes, old, new, "identities", "identity");
@@ -782,6 +934,7 @@ desired_diff(const json_t *old, const json_t *new)
     diff_sets(changes, old, new, "identities", "identity");
     diff_sets(changes, old, new, "ports", "port");
     diff_sets(changes, old, new, "remotes", "remote");
+    diff_sets(changes, old, new, "vms", "vm");
     return changes;
 }
 

@@ -26,6 +26,12 @@
  * all its groups and each group peer resolved to every identity whose set
  * holds the group.
  *
+ * A host with VMs has "vms" (doc/vms.md), by name: each VM placed on it,
+ * {"name", "uuid", "vcpus", "memory_mb", "power", "boot", "disk": {"file",
+ * "image", "size_gb"}, "seed": {"file", "hostname", "ssh_keys",
+ * "user_data"}, "nics": [{"port", "device", "mac", "mtu"}]}, files named
+ * relative to the storage directory.
+ *
  * A port's "qos" holds the parameters of its own QoS policy, or else of
  * its network's "default_qos" (rates in bits per second, bursts in bytes,
  * DSCP 0..63), each member only when the policy sets it; it is absent
@@ -57,13 +63,14 @@ int desired_compute(struct store_txn *txn, const char *host, json_t **doc);
 
 /* Returns the changes that turn document 'old' into 'new' (both of the
  * same host), as an array of {"op": "set", "kind", "object"} and {"op":
- * "delete", "kind", "key"}: removals first (remotes, ports, identities,
- * networks), then additions and changes (networks, identities, ports,
- * remotes), so that applying them in order never leaves a port without
- * its network or its identity.  Networks and ports are keyed by name,
- * remotes by "NETWORK/MAC", identities by their decimal "id".  Returns NULL if
- * the "host" part or the "external_vteps" differ, which only a full
- * document expresses. */
+ * "delete", "kind", "key"}: removals first (VMs, remotes, ports,
+ * identities, networks), then additions and changes (networks,
+ * identities, ports, remotes, VMs), so that applying them in order never
+ * leaves a port without its network or its identity, nor a VM without its
+ * ports.  Networks, ports and VMs are keyed by name, remotes by
+ * "NETWORK/MAC", identities by their decimal "id".  Returns NULL if the
+ * "host" part or the "external_vteps" differ, which only a full document
+ * expresses. */
 json_t *desired_diff(const json_t *old, const json_t *new);
 
 /* Remembers that 'host' was sent 'doc' (a new reference is taken) at

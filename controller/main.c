@@ -54,6 +54,8 @@ usage(FILE *stream)
             "64G)\n"
             "  -l, --log-level=LEVEL          error, warn, info (default) "
             "or debug\n"
+            "      --scheduler-weigher=W      where VMs go: spread "
+            "(default) or pack\n"
             "  -h, --help                     show this help and exit\n"
             "  -V, --version                  show the version and exit\n"
             "\n"
@@ -87,6 +89,7 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"storage", required_argument, NULL, 0},
         {"image-size-max", required_argument, NULL, 0},
         {"log-level", required_argument, NULL, 'l'},
+        {"scheduler-weigher", required_argument, NULL, 0},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -196,8 +199,11 @@ reload(struct server *server, const char *file, bool required,
     }
     log_set_level(new.log_level);
     server_set_heartbeat_timeout(server, new.heartbeat_timeout);
-    LOG_INFO("SIGHUP: reloaded %s: log-level %s, heartbeat-timeout %d s", file,
-             level_name(new.log_level), new.heartbeat_timeout);
+    server_set_weigher(server, new.scheduler_weigher);
+    LOG_INFO("SIGHUP: reloaded %s: log-level %s, heartbeat-timeout %d s, "
+             "scheduler-weigher %s",
+             file, level_name(new.log_level), new.heartbeat_timeout,
+             sched_weigher_name(new.scheduler_weigher));
     if (strcmp(new.listen, cfg->listen) || strcmp(new.db, cfg->db)
         || !new.tls_cert != !cfg->tls_cert
         || (new.tls_cert &&strcmp(new.tls_cert, cfg->tls_cert))
@@ -269,6 +275,7 @@ main(int argc, char *argv[])
         .auth_idle_timeout = cfg.auth_idle_timeout,
         .storage = cfg.storage,
         .image_size_max = cfg.image_size_max,
+        .weigher = cfg.scheduler_weigher,
     };
     error = server_start(&sc, &server);
     if (error) {

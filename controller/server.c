@@ -138,6 +138,23 @@ static const struct resource images = {
     .delete = api_image_delete,
 };
 
+static const struct resource vms = {
+    .kind = "vm",
+    .create = api_vm_create,
+    .get = api_vm_get,
+    .list = api_vm_list,
+    .delete = api_vm_delete,
+};
+
+static const struct resource vm_groups = {
+    .kind = "vm-group",
+    .create = api_vm_group_create,
+    .get = api_vm_group_get,
+    .list = api_vm_group_list,
+    .patch = api_vm_group_patch,
+    .delete = api_vm_group_delete,
+};
+
 static const struct resource tokens = {
     .kind = "token",
     .create = auth_token_create,
@@ -648,6 +665,28 @@ do_trace(struct http_request *req, const void *data, void *server_)
     json_decref(in);
 }
 
+/* POST /v1/vms/NAME/ACTION: 'action' is "start", "stop" or "reboot". */
+static void
+do_vm_action(struct http_request *req, const void *action_, void *server_)
+{
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+    const char *action = action_;
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = api_vm_action(&server->api, name, action, in, &out, &err);
+    if (status < 400) {
+        http_request_set_note(req, "%s vm \"%s\"", action, name);
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
 static void
 do_vm_console(struct http_request *req, const void *data, void *server_)
 {
@@ -843,6 +882,19 @@ static const struct http_route routes[] = {
     {"PUT", "/v1/images/*/file", NULL, &image_upload, ACCESS_ADMIN},
 
     {"GET", "/v1/vms/*/console", do_vm_console, NULL, ACCESS_READ},
+    {"GET", "/v1/vms", do_list, &vms, ACCESS_READ},
+    {"POST", "/v1/vms", do_create, &vms, ACCESS_ADMIN},
+    {"GET", "/v1/vms/*", do_get, &vms, ACCESS_READ},
+    {"DELETE", "/v1/vms/*", do_delete, &vms, ACCESS_ADMIN},
+    {"POST", "/v1/vms/*/start", do_vm_action, "start", ACCESS_ADMIN},
+    {"POST", "/v1/vms/*/stop", do_vm_action, "stop", ACCESS_ADMIN},
+    {"POST", "/v1/vms/*/reboot", do_vm_action, "reboot", ACCESS_ADMIN},
+
+    {"GET", "/v1/vm-groups", do_list, &vm_groups, ACCESS_READ},
+    {"POST", "/v1/vm-groups", do_create, &vm_groups, ACCESS_ADMIN},
+    {"GET", "/v1/vm-groups/*", do_get, &vm_groups, ACCESS_READ},
+    {"PATCH", "/v1/vm-groups/*", do_patch, &vm_groups, ACCESS_ADMIN},
+    {"DELETE", "/v1/vm-groups/*", do_delete, &vm_groups, ACCESS_ADMIN},
 
     {"GET", "/v1/tokens", do_list, &tokens, ACCESS_ADMIN},
     {"POST", "/v1/tokens", do_create, &tokens, ACCESS_ADMIN},
@@ -965,6 +1017,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
     server->api.storage = cfg->storage ? xstrdup(cfg->storage) : NULL;
     server->api.image_size_max =
         cfg->image_size_max ?: API_IMAGE_SIZE_MAX_DEFAULT;
+    api_sched_set_weigher(&server->api, cfg->weigher);
     error = flowlogs_open(cfg->db, cfg->flowlogs_keep, cfg->flowlogs_port_keep,
                           &server->api.flowlogs);
     if (!error) {
@@ -1043,6 +1096,12 @@ void
 server_set_heartbeat_timeout(struct server *server, int seconds)
 {
     atomic_store(&server->api.heartbeat_timeout, seconds);
+}
+
+void
+server_set_weigher(struct server *server, enum sched_weigher w)
+{
+    api_sched_set_weigher(&server->api, w);
 }
 
 void

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "controller/scheduler.h"
+
 struct server;
 
 /* What a controller needs to start. */
@@ -40,6 +42,7 @@ struct server_config {
                                        * none (image files refused). */
     uint64_t image_size_max;          /* Largest image file, bytes; 0
                                        * for API_IMAGE_SIZE_MAX_DEFAULT. */
+    enum sched_weigher weigher;       /* VMs' default weigher. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts
@@ -49,6 +52,8 @@ int server_start(const struct server_config *, struct server **);
 uint16_t server_port(const struct server *);
 /* Changes the heartbeat timeout of a running server (SIGHUP). */
 void server_set_heartbeat_timeout(struct server *, int seconds);
+/* Changes the weigher of VMs without a "placement" of their own. */
+void server_set_weigher(struct server *, enum sched_weigher);
 /* Ends long polls, stops serving, closes the store and frees. */
 void server_stop(struct server *);
 

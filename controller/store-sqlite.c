@@ -995,6 +995,17 @@ store_kinds_revision(const struct store *store, const char *const *kinds,
     return revision;
 }
 
+int64_t
+store_kind_revision(struct store *store, const char *kind)
+{
+    int64_t revision;
+
+    pthread_mutex_lock(&store->mutex);
+    revision = store_kinds_revision(store, &kind, 1);
+    pthread_mutex_unlock(&store->mutex);
+    return revision;
+}
+
 int
 store_wait_kinds(struct store *store, const char *const *kinds, size_t n,
                  int64_t revision, int timeout_ms)

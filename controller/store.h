@@ -47,6 +47,12 @@ void store_close(struct store *);
 /* The latest committed revision. */
 int64_t store_revision(struct store *);
 
+/* The latest revision at which this process committed a change to an
+ * object of kind 'kind', or 0 if it has committed none since store_open().
+ * A cache of objects of 'kind' built at a revision at least that is up to
+ * date. */
+int64_t store_kind_revision(struct store *, const char *kind);
+
 /* Blocks until the store's revision exceeds 'revision' or 'timeout_ms'
  * passes.  Returns 0 or ETIMEDOUT. */
 int store_wait(struct store *, int64_t revision, int timeout_ms);

@@ -36,6 +36,18 @@ tests_controller_test_desired_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
 	$(LIBBPF_CFLAGS)
 tests_controller_test_desired_LDADD = $(CONTROLLER_TEST_LIBS)
 
+# VMs, VM groups and the scheduler; links fabric-agent's document parser
+# too, to check the VMs of a desired state.
+check_PROGRAMS += tests/controller/test-vms
+TESTS += tests/controller/test-vms
+tests_controller_test_vms_SOURCES = \
+	tests/controller/test-vms.c $(CONTROLLER_TEST_FIXTURE) \
+	agent/state.c \
+	agent/state.h
+tests_controller_test_vms_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
+	$(LIBBPF_CFLAGS)
+tests_controller_test_vms_LDADD = $(CONTROLLER_TEST_LIBS)
+
 check_PROGRAMS += tests/controller/test-http
 TESTS += tests/controller/test-http
 tests_controller_test_http_SOURCES = \

@@ -80,6 +80,8 @@ expect_exit 0 "--heartbeat-timeout" --help
 expect_exit 0 "^fabric-controller [0-9]" -V
 expect_exit 2 "usage" --no-such-option
 expect_exit 2 "heartbeat-timeout \"soon\"" --heartbeat-timeout soon
+expect_exit 2 "scheduler-weigher \"random\": expected spread or pack" \
+    --scheduler-weigher random
 expect_exit 2 "listen \"nowhere\"" --listen nowhere
 expect_exit 2 "max-connections-per-address \"0\": expected a number of connections, 1..65536" \
     --max-connections-per-address 0
@@ -143,7 +145,7 @@ http_get /v1/status "$token" | grep -q '"revision"' || fail "/v1/status"
 sed -i -e 's/^heartbeat-timeout = 30/heartbeat-timeout = 7/' \
     -e 's/^log-level = info/log-level = debug/' "$tmp/controller.conf"
 kill -HUP "$pid"
-wait_log "SIGHUP: reloaded .*log-level debug, heartbeat-timeout 7 s"
+wait_log "SIGHUP: reloaded .*log-level debug, heartbeat-timeout 7 s, scheduler-weigher spread"
 http_get /healthz >/dev/null
 wait_log "debug: GET /healthz: 200"
 echo "heartbeat-timeout = never" >>"$tmp/controller.conf"

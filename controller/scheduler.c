@@ -1,0 +1,220 @@
+/* The VM scheduler: filters, then weighers. */
+#include "controller/scheduler.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "utils/util.h"
+
+bool
+sched_weigher_parse(const char *s, enum sched_weigher *w)
+{
+    if (s && !strcmp(s, "spread")) {
+        *w = SCHED_SPREAD;
+    } else if (s && !strcmp(s, "pack")) {
+        *w = SCHED_PACK;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+const char *
+sched_weigher_name(enum sched_weigher w)
+{
+    return w == SCHED_PACK ? "pack" : "spread";
+}
+
+void
+sched_format_mb(int64_t mb, char buf[32])
+{
+    if (mb >= 1024 && mb % 1024 == 0) {
+        snprintf(buf, 32, "%" PRId64 "G", mb / 1024);
+    } else if (mb >= 1024) {
+        snprintf(buf, 32, "%.1fG", mb / 1024.0);
+    } else {
+        snprintf(buf, 32, "%" PRId64 "M", mb);
+    }
+}
+
+/* 'capacity' times 'ratio', rounded down, less 'allocated'. */
+static int64_t
+left(int64_t capacity, double ratio, int64_t allocated)
+{
+    return (int64_t) ((double) capacity * ratio) - allocated;
+}
+
+void
+sched_free(const struct sched_host *h, struct sched_resources *free)
+{
+    free->vcpus = left(h->capacity.vcpus, h->cpu_ratio, h->allocated.vcpus);
+    free->memory_mb =
+        left(h->capacity.memory_mb, h->memory_ratio, h->allocated.memory_mb);
+    free->disk_gb =
+        h->capacity.disk_gb < 0
+            ? INT64_MAX
+            : left(h->capacity.disk_gb, h->disk_ratio, h->allocated.disk_gb);
+}
+
+char *
+sched_filter(const struct sched_host *h, const struct sched_request *req)
+{
+    struct sched_resources free;
+
+    if (!h->ready) {
+        return xstrdup("unreachable (no heartbeat within the timeout)");
+    }
+    if (h->maintenance) {
+        return xstrdup("in maintenance");
+    }
+    if (!h->has_capacity) {
+        return xstrdup("its agent reported no capacity");
+    }
+    sched_free(h, &free);
+    if (free.vcpus < req->need.vcpus) {
+        return xasprintf("vcpus %" PRId64 " free (%" PRId64 " x %g, %" PRId64
+                         " allocated), needs %" PRId64,
+                         free.vcpus < 0 ? 0 : free.vcpus, h->capacity.vcpus,
+                         h->cpu_ratio, h->allocated.vcpus, req->need.vcpus);
+    }
+    if (free.memory_mb < req->need.memory_mb) {
+        char has[32], needs[32];
+
+        sched_format_mb(free.memory_mb < 0 ? 0 : free.memory_mb, has);
+        sched_format_mb(req->need.memory_mb, needs);
+        return xasprintf("memory %s free, needs %s", has, needs);
+    }
+    if (free.disk_gb < req->need.disk_gb) {
+        return xasprintf("disk %" PRId64 "G free, needs %" PRId64 "G",
+                         free.disk_gb < 0 ? 0 : free.disk_gb,
+                         req->need.disk_gb);
+    }
+    for (size_t i = 0; i < req->n_groups; i++) {
+        const struct sched_group *g = &req->groups[i];
+        uint32_t here = h->members ? h->members[i] : 0;
+
+        if (!g->strict) {
+            continue;
+        }
+        if (g->affinity && g->total && !here) {
+            return xasprintf("affinity group \"%s\": its VMs are on host "
+                             "\"%s\"",
+                             g->name, g->where ? g->where : "?");
+        }
+        if (!g->affinity && here) {
+            return xasprintf("anti-affinity group \"%s\": %" PRIu32
+                             " of its VMs %s here",
+                             g->name, here, here == 1 ? "is" : "are");
+        }
+    }
+    return NULL;
+}
+
+/* The weight of 'h' for 'req' from its preferred groups. */
+static int64_t
+group_weight(const struct sched_host *h, const struct sched_request *req)
+{
+    int64_t weight = 0;
+
+    for (size_t i = 0; h->members && i < req->n_groups; i++) {
+        if (!req->groups[i].strict) {
+            int64_t n = h->members[i];
+
+            weight += req->groups[i].affinity ? n : -n;
+        }
+    }
+    return weight;
+}
+
+/* The fraction of what 'h' offers of 'resource' (its capacity times
+ * 'ratio') that is still free after 'allocated'. */
+static double
+free_fraction(int64_t capacity, double ratio, int64_t allocated)
+{
+    double total = (double) capacity * ratio;
+
+    return total > 0 ? (total - (double) allocated) / total : 0;
+}
+
+/* Whether 'a' ranks before 'b' for 'req': < 0, 0 or > 0. */
+static int
+compare(const struct sched_host *a, const struct sched_host *b,
+        const struct sched_request *req)
+{
+    int64_t ga = group_weight(a, req), gb = group_weight(b, req);
+    double ma, mb, ca, cb;
+    int sign = req->weigher == SCHED_PACK ? -1 : 1;
+
+    if (ga != gb) {
+        return ga > gb ? -1 : 1;
+    }
+    ma = free_fraction(a->capacity.memory_mb, a->memory_ratio,
+                       a->allocated.memory_mb);
+    mb = free_fraction(b->capacity.memory_mb, b->memory_ratio,
+                       b->allocated.memory_mb);
+    if (ma != mb) {
+        return ma > mb ? -sign : sign;
+    }
+    ca = free_fraction(a->capacity.vcpus, a->cpu_ratio, a->allocated.vcpus);
+    cb = free_fraction(b->capacity.vcpus, b->cpu_ratio, b->allocated.vcpus);
+    if (ca != cb) {
+        return ca > cb ? -sign : sign;
+    }
+    return strcmp(a->name, b->name);
+}
+
+long
+sched_choose(const struct sched_host *hosts, size_t n,
+             const struct sched_request *req, size_t max_reasons, char **why)
+{
+    size_t n_out = 0, len = 0, alloc = 0;
+    char *reasons = NULL;
+    long best = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct sched_host *h = &hosts[i];
+        char *reason;
+
+        if (req->host && strcmp(req->host, h->name)) {
+            continue;
+        }
+        reason = sched_filter(h, req);
+        if (!reason) {
+            if (best < 0 || compare(h, &hosts[best], req) < 0) {
+                best = i;
+            }
+            continue;
+        }
+        if (why && n_out++ < max_reasons) {
+            size_t need = strlen(h->name) + strlen(reason) + 4;
+
+            if (len + need >= alloc) {
+                alloc = 2 * (len + need) + 64;
+                reasons = xrealloc(reasons, alloc);
+            }
+            len += snprintf(reasons + len, alloc - len, "%s%s: %s",
+                            len ? "; " : "", h->name, reason);
+        }
+        free(reason);
+    }
+    if (best >= 0) {
+        free(reasons);
+        return best;
+    }
+    if (why) {
+        if (n_out > max_reasons) {
+            char *more = xasprintf("%s; and %zu more host%s", reasons,
+                                   n_out - max_reasons,
+                                   n_out - max_reasons == 1 ? "" : "s");
+
+            free(reasons);
+            reasons = more;
+        }
+        *why = reasons ? reasons : xstrdup("no host is registered");
+    } else {
+        free(reasons);
+    }
+    return -1;
+}
