@@ -10,3 +10,4 @@ include tests/controller/automake.mk
 include tests/cli/automake.mk
 include tests/firewall/automake.mk
 include tests/openapi/automake.mk
+include tests/vmm/automake.mk

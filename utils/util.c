@@ -1,5 +1,6 @@
 #include "utils/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -191,4 +192,25 @@ time_msec(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+remove_dir_flat(const char *dir)
+{
+    DIR *d = opendir(dir);
+
+    if (d) {
+        struct dirent *de;
+
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                char *path = xasprintf("%s/%s", dir, de->d_name);
+
+                unlink(path);
+                free(path);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(dir);
 }

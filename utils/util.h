@@ -35,4 +35,8 @@ int read_file(const char *path, char **contents, size_t *len);
  * reader never sees half of it. */
 int write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Removes directory 'dir' and the files directly in it (not
+ * subdirectories), as far as it can. */
+void remove_dir_flat(const char *dir);
+
 #endif /* utils/util.h */

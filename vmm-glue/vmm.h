@@ -39,12 +39,24 @@ enum vmm_accel {
 
 const char *vmm_accel_name(enum vmm_accel); /* "tcg" or "kvm". */
 
-/* Whether KVM can run a guest here: /dev/kvm opens, KVM_GET_API_VERSION
- * answers 12, and a one-instruction guest created with KVM_CREATE_VM and
- * run with KVM_RUN exits with KVM_EXIT_HLT within a second.  Anything else
- * (no device, an error, a hang) means TCG; '*why' (if not NULL) gets a
- * one-line reason to report, which the caller frees. */
-enum vmm_accel vmm_accel_probe(char **why);
+/* Whether KVM can run a guest here.  /dev/kvm must open, answer
+ * KVM_GET_API_VERSION with 12 and create a VM; then a real guest must
+ * finish booting under KVM in bounded time: QEMU boots Linux kernel
+ * 'kernel' (NULL: /boot/vmlinuz-RELEASE of the running kernel, then
+ * /vmlinuz) with -accel kvm and no root file system, and the guest must
+ * reach its "cannot mount root" panic within VMM_PROBE_TIMEOUT seconds.  A
+ * /dev/kvm that only looks right (a host whose KVM cannot run real-mode
+ * firmware and boot code, as nested or software KVM sometimes cannot) hangs
+ * there, and so does any other reason guests hang.  Anything but success,
+ * and no kernel to boot, means TCG.  '*why' (if not NULL) gets a one-line
+ * reason to report, which the caller frees.
+ *
+ * The answer is cached in 'cache_dir'/accel-probe (if 'cache_dir' is not
+ * NULL) for as long as the machine's boot id stays the same, so a restarted
+ * agent does not wait for it again. */
+#define VMM_PROBE_TIMEOUT 15
+enum vmm_accel vmm_accel_probe(const char *cache_dir, const char *kernel,
+                               char **why);
 
 /* One NIC: a tap device that exists before the VM starts. */
 struct vmm_nic {

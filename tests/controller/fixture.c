@@ -1,7 +1,6 @@
 /* What the controller's tests share. */
 #include "tests/controller/fixture.h"
 
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -38,26 +37,10 @@ fixture_dir_create(void)
 void
 fixture_dir_remove(char *dir)
 {
-    DIR *d;
-
     if (!dir) {
         return;
     }
-    d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-                char *path = xasprintf("%s/%s", dir, de->d_name);
-
-                unlink(path);
-                free(path);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    remove_dir_flat(dir);
     free(dir);
 }
 

@@ -1,0 +1,10 @@
+# vmm-glue's drivers with real guests (the tiny test image under the
+# accelerator the probe picks): tests/vmm/test-driver.c tells the story,
+# one wrapper per driver makes its tap and directories.  They need root.
+check_PROGRAMS += tests/vmm/test-driver
+tests_vmm_test_driver_SOURCES = tests/vmm/test-driver.c
+tests_vmm_test_driver_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_vmm_test_driver_LDADD = $(VMM_GLUE_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/vmm/qemu.sh
+EXTRA_DIST += tests/vmm/driver.sh tests/vmm/qemu.sh \
+	scripts/build-test-image

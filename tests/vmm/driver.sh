@@ -1,0 +1,41 @@
+# shellcheck shell=bash
+# Runs tests/vmm/test-driver against the vmm-glue driver named in $1 with a
+# tap device, the tiny test image and a scratch directory of this run's
+# own.  Sourced by tests/vmm/qemu.sh and tests/vmm/libvirt.sh.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+vmm_type=$1
+require_root
+require_cmd qemu-system-x86_64 qemu-img genisoimage
+test_driver=$top_builddir/tests/vmm/test-driver
+[ -x "$test_driver" ] || fail "$test_driver not built: run \"make check\""
+
+image=$("$top_srcdir/scripts/build-test-image" \
+    "$top_builddir/tests/images/tiny.qcow2") \
+    || fail "scripts/build-test-image failed"
+
+# Per-pid names, so concurrent runs never share a tap or a directory.
+tap=fvt$$
+tap=${tap:0:15}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/fabric-vmm-$vmm_type.XXXXXX")
+chmod 755 "$dir"
+
+cleanup() {
+    local pidfile
+    # A failed run may leave its own QEMUs behind: end those, by the pids
+    # in its own run directory, and nothing else.
+    for pidfile in "$dir"/run/*/pid; do
+        [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
+    done
+    ip link del "$tap" 2>/dev/null
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ip tuntap add dev "$tap" mode tap || fail "cannot make tap $tap"
+ip link set "$tap" up
+
+say "$vmm_type driver, tap $tap, image $image"
+VMM_TEST_TYPE=$vmm_type VMM_TEST_TAP=$tap VMM_TEST_IMAGE=$image \
+    VMM_TEST_KERNEL=${image%.qcow2}.vmlinuz VMM_TEST_DIR=$dir \
+    "$test_driver"

@@ -1,0 +1,430 @@
+/* One story, told to each vmm-glue driver (the type in $VMM_TEST_TYPE) with
+ * a real guest: the tiny test image under the accelerator the probe picks
+ * (TCG on a machine whose KVM cannot run guests).
+ *
+ * Bad input first, which must leave nothing behind: a missing image, a
+ * disk smaller than its image, a disk that exists, zero vCPUs or memory, a
+ * missing tap, a bad name, an unknown driver.  Then one guest, shared by
+ * the checks that follow to keep the story short at TCG speed: its disk is
+ * a qcow2 overlay on the image and its NoCloud seed names it "vmm-web1";
+ * it boots and says so on its console with that hostname (its tap has no
+ * DHCP server, so the line is "dhcp failed"); it runs and has used CPU; a
+ * second start of the same name is refused; a new driver handle finds it
+ * (same pid, still running) and reboots it; an ACPI stop powers it off well
+ * before the timeout; it starts again; its process is killed behind the
+ * driver's back and the driver calls that a crash, not a shutoff; destroy
+ * forgets it and leaves the caller's disk and seed.
+ *
+ * The wrapper (tests/vmm/qemu.sh, libvirt.sh) makes the tap, the image and
+ * the directories, and passes them in $VMM_TEST_TAP, $VMM_TEST_IMAGE,
+ * $VMM_TEST_KERNEL and $VMM_TEST_DIR. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "utils/util.h"
+#include "vmm-glue/vmm.h"
+
+#define BOOT_TIMEOUT_MS (180 * 1000) /* TCG on a loaded machine is slow. */
+#define VM "vmm-web1"
+
+static const char *type, *tap, *image, *kernel, *dir;
+static struct vmm *vmm;
+static struct vmm_spec spec;
+static enum vmm_accel accel;
+static int first_pid;
+
+static char *
+path_in(const char *name)
+{
+    return xasprintf("%s/%s", dir, name);
+}
+
+static bool
+exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Whether process 'pid' runs (a zombie that its new parent has not reaped
+ * yet does not). */
+static bool
+alive(int pid)
+{
+    char path[64], *text, *p;
+    bool running;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (pid <= 1 || read_file(path, &text, NULL)) {
+        return false;
+    }
+    p = strrchr(text, ')');
+    running = p && p[1] && p[2] != 'Z' && p[2] != 'X';
+    free(text);
+    return running;
+}
+
+static struct vmm *
+open_driver(void)
+{
+    char *run_dir = path_in("run");
+    struct vmm_options options = {.type = type, .run_dir = run_dir};
+    struct vmm *v;
+
+    assert_int_equal(vmm_open(&options, &v), 0);
+    free(run_dir);
+    return v;
+}
+
+/* How many times 'needle' appears on VM's console. */
+static int
+console_count(const char *needle)
+{
+    char *text;
+    int n = 0;
+
+    assert_int_equal(vmm_console(vmm, VM, 1 << 20, &text), 0);
+    for (const char *p = text; (p = strstr(p, needle)); p++) {
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+/* Waits for the 'n'th 'needle' on the console; returns the seconds it
+ * took. */
+static double
+wait_console(const char *needle, int n)
+{
+    int64_t start = time_msec();
+
+    while (console_count(needle) < n) {
+        if (time_msec() - start > BOOT_TIMEOUT_MS) {
+            char *text;
+
+            vmm_console(vmm, VM, 4096, &text);
+            fail_msg("no %d x \"%s\" on the console after %d s; it says:\n%s",
+                     n, needle, BOOT_TIMEOUT_MS / 1000, text);
+        }
+        usleep(250 * 1000);
+    }
+    return (time_msec() - start) / 1000.0;
+}
+
+static void
+list_cb(const char *name, void *aux)
+{
+    if (!strcmp(name, VM)) {
+        (*(int *) aux)++;
+    }
+}
+
+static int
+count_listed(void)
+{
+    int n = 0;
+
+    assert_int_equal(vmm_list(vmm, list_cb, &n), 0);
+    return n;
+}
+
+static void
+make_spec(struct vmm_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->name = xstrdup(VM);
+    snprintf(s->uuid, sizeof s->uuid, "%s",
+             "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+    s->vcpus = 1;
+    s->memory_mb = 128;
+    s->disk = path_in("web1.qcow2");
+    s->seed = path_in("web1.seed.iso");
+    s->n_nics = 1;
+    s->nics[0].device = xstrdup(tap);
+    memcpy(s->nics[0].mac, (uint8_t[6]){0x02, 0x00, 0x5e, 0x10, 0x00, 0x01},
+           6);
+    s->nics[0].mtu = 1450;
+    s->accel = accel;
+}
+
+/* The probe answers within its bound, says why, and is cached per boot. */
+static void
+test_accel_probe(void **state)
+{
+    char *why, *why2, *cache = path_in("probe");
+    int64_t t0 = time_msec();
+    enum vmm_accel a2;
+
+    accel = vmm_accel_probe(cache, kernel, &why);
+    assert_true(time_msec() - t0 < (VMM_PROBE_TIMEOUT + 10) * 1000);
+    assert_non_null(why);
+    assert_true(strlen(why) > 10);
+    printf("# accel %s: %s\n", vmm_accel_name(accel), why);
+
+    t0 = time_msec();
+    a2 = vmm_accel_probe(cache, kernel, &why2);
+    assert_true(time_msec() - t0 < 1000);
+    assert_int_equal(a2, accel);
+    assert_string_equal(why2, why);
+    free(why2);
+
+    /* A cache of another boot is not believed. */
+    char *file = xasprintf("%s/accel-probe", cache);
+    const char *stale = "not-this-boot\nkvm\nstale verdict\n";
+    assert_int_equal(write_file_atomic(file, stale, strlen(stale)), 0);
+    a2 = vmm_accel_probe(cache, kernel, &why2);
+    assert_int_equal(a2, accel);
+    assert_string_not_equal(why2, "stale verdict");
+    free(why2);
+    free(file);
+
+    /* No kernel to boot: TCG, and why. */
+    assert_int_equal(vmm_accel_probe(NULL, "/nonexistent/vmlinuz", &why2),
+                     VMM_ACCEL_TCG);
+    assert_non_null(strstr(why2, "/nonexistent/vmlinuz"));
+    free(why2);
+    free(why);
+    free(cache);
+}
+
+static void
+test_bad_input(void **state)
+{
+    char *disk = path_in("bad.qcow2"), *big = path_in("big.raw");
+    struct vmm_options options = {.type = "xen", .run_dir = dir};
+    struct vmm_spec s;
+    struct vmm_status st;
+    struct vmm *v;
+
+    assert_int_equal(vmm_open(&options, &v), EAFNOSUPPORT);
+    assert_int_equal(vmm_disk_create(disk, "/nonexistent/tiny.qcow2", 1),
+                     ENOENT);
+    assert_false(exists(disk));
+
+    /* An image of 2 GiB cannot back a disk of 1 GiB. */
+    char *argv_cmd = xasprintf("qemu-img create -q -f raw %s 2G", big);
+    assert_int_equal(system(argv_cmd), 0);
+    free(argv_cmd);
+    assert_int_equal(vmm_disk_create(disk, big, 1), EINVAL);
+    assert_false(exists(disk));
+    assert_int_equal(vmm_disk_create(disk, big, 3), 0);
+    assert_int_equal(vmm_disk_create(disk, big, 3), EEXIST);
+    unlink(disk);
+    unlink(big);
+
+    /* Not an image at all. */
+    assert_int_equal(vmm_disk_create(disk, "/proc/self/status", 1), EINVAL);
+    assert_false(exists(disk));
+
+    struct vmm_seed bad_seed = {.instance_id = "x", .hostname = ""};
+    char *seed = path_in("bad.iso");
+    assert_int_equal(vmm_seed_create(seed, &bad_seed), EINVAL);
+    assert_false(exists(seed));
+    free(seed);
+
+    make_spec(&s);
+    /* The disk does not exist yet. */
+    assert_int_equal(vmm_start(vmm, &s), ENOENT);
+    assert_int_equal(vmm_disk_create(s.disk, image, 1), 0);
+    struct vmm_seed good = {.instance_id = s.uuid, .hostname = VM};
+    assert_int_equal(vmm_seed_create(s.seed, &good), 0);
+
+    s.vcpus = 0;
+    assert_int_equal(vmm_start(vmm, &s), EINVAL);
+    s.vcpus = 1;
+    s.memory_mb = 0;
+    assert_int_equal(vmm_start(vmm, &s), EINVAL);
+    s.memory_mb = 10ull << 30; /* 10 PiB. */
+    assert_int_equal(vmm_start(vmm, &s), EINVAL);
+    s.memory_mb = 128;
+    free(s.nics[0].device);
+    s.nics[0].device = xstrdup("fvmissing0");
+    assert_int_equal(vmm_start(vmm, &s), ENOENT);
+    free(s.name);
+    s.name = xstrdup("Bad_Name");
+    assert_int_equal(vmm_start(vmm, &s), EINVAL);
+    assert_int_equal(vmm_stop(vmm, "../../etc", 0), EINVAL);
+
+    /* Nothing of those attempts is left. */
+    assert_int_equal(count_listed(), 0);
+    assert_int_equal(vmm_status(vmm, VM, &st), ENOENT);
+    assert_int_equal(vmm_stop(vmm, VM, 0), ENOENT);
+    assert_int_equal(vmm_reboot(vmm, VM), ENOENT);
+    vmm_spec_destroy(&s);
+    free(disk);
+    free(big);
+}
+
+static void
+test_boot(void **state)
+{
+    struct vmm_status st;
+
+    make_spec(&spec);
+    assert_true(exists(spec.disk));
+    double s;
+
+    assert_int_equal(vmm_start(vmm, &spec), 0);
+    s = wait_console("fabric-test-image: dhcp failed " VM, 1);
+    printf("# %s: booted under %s in %.1f s\n", type, vmm_accel_name(accel),
+           s);
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_RUNNING);
+    assert_true(st.pid > 0);
+    assert_true(st.cpu_time_ns > 0);
+    assert_true(st.memory_kb > 1024);
+    assert_true(st.started_at > 1000000000);
+    first_pid = st.pid;
+    assert_int_equal(count_listed(), 1);
+
+    /* Its disk is an overlay of the image, not a copy. */
+    char *cmd = xasprintf("qemu-img info -U %s | grep -q 'backing file: %s'",
+                          spec.disk, image);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+}
+
+static void
+test_duplicate(void **state)
+{
+    assert_int_equal(vmm_start(vmm, &spec), EEXIST);
+}
+
+static void
+test_reattach(void **state)
+{
+    struct vmm_status st;
+
+    vmm_close(vmm);
+    vmm = open_driver();
+    assert_int_equal(count_listed(), 1);
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_RUNNING);
+    assert_int_equal(st.pid, first_pid);
+}
+
+static void
+test_reboot(void **state)
+{
+    struct vmm_status st;
+
+    assert_int_equal(vmm_reboot(vmm, VM), 0);
+    wait_console("fabric-test-image: dhcp failed " VM, 2);
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_RUNNING);
+    assert_int_equal(st.pid, first_pid);
+}
+
+static void
+test_acpi_stop(void **state)
+{
+    struct vmm_status st;
+    int64_t t0 = time_msec();
+
+    assert_int_equal(vmm_stop(vmm, VM, VMM_STOP_TIMEOUT), 0);
+    /* The guest powered itself off: no wait for the timeout. */
+    assert_true(time_msec() - t0 < (VMM_STOP_TIMEOUT - 5) * 1000);
+    assert_int_equal(console_count("power button, powering off"), 1);
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_SHUTOFF);
+    assert_int_equal(st.pid, 0);
+    assert_false(alive(first_pid));
+    assert_int_equal(vmm_reboot(vmm, VM), EINVAL);
+    /* Stopping a stopped VM is no error. */
+    assert_int_equal(vmm_stop(vmm, VM, VMM_STOP_TIMEOUT), 0);
+}
+
+static void
+test_start_again(void **state)
+{
+    struct vmm_status st;
+
+    assert_int_equal(vmm_start(vmm, &spec), 0);
+    wait_console("fabric-test-image: dhcp failed " VM, 1);
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_RUNNING);
+    assert_int_not_equal(st.pid, first_pid);
+    first_pid = st.pid;
+}
+
+static void
+test_crash(void **state)
+{
+    struct vmm_status st;
+
+    assert_true(first_pid > 1);
+    assert_int_equal(kill(first_pid, SIGKILL), 0);
+    for (int i = 0;
+         i < 100 && !vmm_status(vmm, VM, &st) && st.state != VMM_STATE_CRASHED;
+         i++) {
+        usleep(50 * 1000);
+    }
+    assert_int_equal(st.state, VMM_STATE_CRASHED);
+}
+
+static void
+test_destroy(void **state)
+{
+    struct vmm_status st;
+    char *run = path_in("run/" VM);
+
+    assert_int_equal(vmm_destroy(vmm, VM), 0);
+    assert_int_equal(vmm_status(vmm, VM, &st), ENOENT);
+    assert_int_equal(count_listed(), 0);
+    assert_false(exists(run));
+    /* The disk and seed are the caller's. */
+    assert_true(exists(spec.disk));
+    assert_true(exists(spec.seed));
+    assert_int_equal(vmm_destroy(vmm, VM), ENOENT);
+    free(run);
+}
+
+static int
+setup(void **state)
+{
+    type = getenv("VMM_TEST_TYPE");
+    tap = getenv("VMM_TEST_TAP");
+    image = getenv("VMM_TEST_IMAGE");
+    kernel = getenv("VMM_TEST_KERNEL");
+    dir = getenv("VMM_TEST_DIR");
+    if (!type || !tap || !image || !kernel || !dir) {
+        fprintf(stderr, "run through tests/vmm/qemu.sh or libvirt.sh\n");
+        return -1;
+    }
+    vmm = open_driver();
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    if (vmm) {
+        vmm_destroy(vmm, VM);
+        vmm_close(vmm);
+    }
+    vmm_spec_destroy(&spec);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accel_probe), cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_boot),        cmocka_unit_test(test_duplicate),
+        cmocka_unit_test(test_reattach),    cmocka_unit_test(test_reboot),
+        cmocka_unit_test(test_acpi_stop),   cmocka_unit_test(test_start_again),
+        cmocka_unit_test(test_crash),       cmocka_unit_test(test_destroy),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
