@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
@@ -194,6 +195,30 @@ setup_handle(struct client *c, const char *url, struct buffer *body,
     }
 }
 
+/* Ends a request sent on 'c' with 'headers' and answered into 'answer':
+ * fills 'response' from the answer, or '*error' from libcurl's result
+ * 'rc'.  Returns 0 or the errno value of transport_error(). */
+static int
+finish_request(struct client *c, CURLcode rc, struct buffer *answer,
+               struct curl_slist *headers, struct client_response *response,
+               char **error)
+{
+    int retval = 0;
+
+    if (rc != CURLE_OK) {
+        retval = transport_error(c, rc, answer, error);
+        free(answer->data);
+    } else {
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &response->status);
+        response->text = answer->data ? answer->data : xstrdup("");
+        if (answer->len > 0) {
+            response->json = json_loadb(answer->data, answer->len, 0, NULL);
+        }
+    }
+    curl_slist_free_all(headers);
+    return retval;
+}
+
 int
 client_request(struct client *c, const char *method, const char *path,
                const json_t *body, int64_t if_version,
@@ -204,8 +229,7 @@ client_request(struct client *c, const char *method, const char *path,
     char *url = xasprintf("%s%s", c->url, path);
     char *payload = NULL;
     char *if_match = NULL;
-    CURLcode rc;
-    int retval = 0;
+    int retval;
 
     memset(response, 0, sizeof *response);
     *error = NULL;
@@ -240,21 +264,64 @@ client_request(struct client *c, const char *method, const char *path,
         curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
     }
 
-    rc = curl_easy_perform(c->curl);
-    if (rc != CURLE_OK) {
-        retval = transport_error(c, rc, &answer, error);
-        free(answer.data);
-    } else {
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &response->status);
-        response->text = answer.data ? answer.data : xstrdup("");
-        if (answer.len > 0) {
-            response->json = json_loadb(answer.data, answer.len, 0, NULL);
-        }
-    }
-
-    curl_slist_free_all(headers);
+    retval = finish_request(c, curl_easy_perform(c->curl), &answer, headers,
+                            response, error);
     free(if_match);
     free(payload);
+    free(url);
+    return retval;
+}
+
+int
+client_upload(struct client *c, const char *method, const char *path,
+              const char *file, struct client_response *response, char **error)
+{
+    struct buffer answer = {.data = NULL};
+    struct curl_slist *headers = NULL;
+    FILE *stream = fopen(file, "rb");
+    struct stat st;
+    char *url;
+    int retval;
+
+    memset(response, 0, sizeof *response);
+    *error = NULL;
+    c->errbuf[0] = '\0';
+    retval = !stream                      ? errno
+             : fstat(fileno(stream), &st) ? errno
+             : !S_ISREG(st.st_mode)       ? EINVAL
+                                          : 0;
+    if (retval) {
+        *error = xasprintf("cannot read \"%s\": %s", file,
+                           retval == EINVAL ? "not a regular file"
+                                            : strerror(retval));
+        if (stream) {
+            fclose(stream);
+        }
+        return retval;
+    }
+    url = xasprintf("%s%s", c->url, path);
+    headers = curl_slist_append(headers, "Accept: application/json");
+    headers =
+        curl_slist_append(headers, "Content-Type: application/octet-stream");
+    if (c->authorization) {
+        headers = curl_slist_append(headers, c->authorization);
+    }
+    setup_handle(c, url, &answer, headers);
+    curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c->curl, CURLOPT_READDATA, stream);
+    curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE,
+                     (curl_off_t) st.st_size);
+    /* An image takes as long as it takes; a stalled one does not. */
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);
+    if (c->timeout_ms > 0) {
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
+                         (c->timeout_ms + 999) / 1000);
+    }
+    retval = finish_request(c, curl_easy_perform(c->curl), &answer, headers,
+                            response, error);
+    fclose(stream);
     free(url);
     return retval;
 }

@@ -48,6 +48,15 @@ int client_request(struct client *, const char *method, const char *path,
                    const json_t *body, int64_t if_version,
                    struct client_response *response, char **error);
 
+/* Sends 'method' 'path' with the bytes of file 'file' as the body
+ * (application/octet-stream), streamed from the disk, and answers as
+ * client_request() does.  The request has no time limit as a whole: it
+ * fails when no byte moves for the client's timeout.  ENOENT and the like
+ * if 'file' cannot be read, with '*error' naming it. */
+int client_upload(struct client *, const char *method, const char *path,
+                  const char *file, struct client_response *response,
+                  char **error);
+
 void client_response_clear(struct client_response *);
 
 /* Returns the malloc'd one-line message for the error answer 'response':

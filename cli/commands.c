@@ -1,9 +1,12 @@
 #include "cli/commands.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/observe.h"
 #include "cli/table.h"
@@ -33,6 +36,8 @@ static json_t *qos_display(const json_t *);
 static json_t *host_display(const json_t *);
 static json_t *rule_display(const json_t *);
 static json_t *external_vtep_display(const json_t *);
+static json_t *image_display(const json_t *);
+static json_t *vm_display(const json_t *);
 
 static const struct kind kinds[] = {
     {
@@ -115,14 +120,18 @@ static const struct kind kinds[] = {
         .plural = "hosts",
         .path = "/v1/hosts",
         .headers = (const char *const[]){"NAME", "VTEP", "UNDERLAY", "UPLINK",
-                                         "STATUS", "LAST-HEARTBEAT", NULL},
+                                         "STATUS", "LAST-HEARTBEAT", "VMS",
+                                         "VCPUS", "MEMORY", "MAINT", NULL},
         .columns =
             (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
-                                  "status", "last_heartbeat", NULL},
+                                  "status", "last_heartbeat", "vms", "vcpus",
+                                  "memory", "maint", NULL},
         .fields =
             (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
                                   "status", "conditions", "last_heartbeat",
-                                  "limits", "capacity", META_FIELDS, NULL},
+                                  "hypervisor", "vms", "vcpus", "memory",
+                                  "disk", "overcommit", "maintenance",
+                                  "capacity", "limits", META_FIELDS, NULL},
         .display = host_display,
     },
     {
@@ -137,6 +146,45 @@ static const struct kind kinds[] = {
                                         "endpoints", "description",
                                         META_FIELDS, NULL},
         .display = external_vtep_display,
+    },
+    {
+        .resource = "vm",
+        .plural = "VMs",
+        .path = "/v1/vms",
+        .headers = (const char *const[]){"NAME", "STATUS", "HOST", "VCPUS",
+                                         "MEMORY", "IMAGE", "IPS", NULL},
+        .columns = (const char *const[]){"name", "status", "host", "vcpus",
+                                         "memory", "image", "ips", NULL},
+        .fields =
+            (const char *const[]){
+                "name", "uuid", "status", "status_reason", "power", "host",
+                "vcpus", "memory", "image", "disk", "nics", "groups",
+                "placement", "hostname", "description", META_FIELDS, NULL},
+        .display = vm_display,
+    },
+    {
+        .resource = "vm-group",
+        .plural = "VM groups",
+        .path = "/v1/vm-groups",
+        .headers = (const char *const[]){"NAME", "POLICY", "STRICT", "VMS",
+                                         "DESCRIPTION", NULL},
+        .columns = (const char *const[]){"name", "policy", "strict", "vms",
+                                         "description", NULL},
+        .fields = (const char *const[]){"name", "policy", "strict", "vms",
+                                        "description", META_FIELDS, NULL},
+    },
+    {
+        .resource = "image",
+        .plural = "images",
+        .path = "/v1/images",
+        .headers = (const char *const[]){"NAME", "STATUS", "FORMAT", "SIZE",
+                                         "VIRTUAL-SIZE", "DESCRIPTION", NULL},
+        .columns = (const char *const[]){"name", "status", "format", "size",
+                                         "virtual_size", "description", NULL},
+        .fields = (const char *const[]){"name", "status", "format", "size",
+                                        "virtual_size", "sha256", "file",
+                                        "description", META_FIELDS, NULL},
+        .display = image_display,
     },
     {
         .resource = "token",
@@ -221,6 +269,71 @@ commands_usage_error(struct cli_ctx *ctx, const struct cli_args *args,
 
 /* Requests. */
 
+/* Makes the client of 'ctx' if it has none.  Returns an exit status. */
+static int
+ensure_client(struct cli_ctx *ctx)
+{
+    int error;
+
+    if (ctx->client == NULL) {
+        error = client_create(&ctx->config, &ctx->client);
+        if (error) {
+            commands_error(ctx, "cannot initialize libcurl: %s",
+                           strerror(error));
+            return CLI_EXIT_CONNECT;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Reports the outcome of a request: 'error' and 'msg' from the client,
+ * or answer 'r'.  Returns CLI_EXIT_OK for a 2xx answer, leaving 'r' to
+ * the caller; otherwise prints why, clears 'r' and returns the exit
+ * status: CLI_EXIT_CONNECT without an answer, CLI_EXIT_API for an error
+ * answer. */
+static int
+check_answer(struct cli_ctx *ctx, int error, char *msg,
+             struct client_response *r)
+{
+    if (error) {
+        commands_error(ctx, "%s", msg);
+        free(msg);
+        return CLI_EXIT_CONNECT;
+    }
+    if (r->status < 200 || r->status > 299) {
+        msg = client_error_message(r);
+        if (r->status == 401 && !ctx->token_given) {
+            commands_error(ctx,
+                           "%s (no token was given: use --token-file, "
+                           "--token or FABRIC_TOKEN)",
+                           msg);
+        } else {
+            commands_error(ctx, "%s", msg);
+        }
+        free(msg);
+        client_response_clear(r);
+        return CLI_EXIT_API;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Stores in '*answer' the JSON of 2xx answer 'r' (NULL if it had none),
+ * which this clears.  Returns an exit status. */
+static int
+json_answer(struct cli_ctx *ctx, const char *method, const char *path,
+            struct client_response *r, json_t **answer)
+{
+    if (r->json == NULL && r->text[strspn(r->text, " \t\r\n")] != '\0') {
+        commands_error(ctx, "the answer of %s to %s %s is not JSON",
+                       client_url(ctx->client), method, path);
+        client_response_clear(r);
+        return CLI_EXIT_API;
+    }
+    *answer = json_incref(r->json);
+    client_response_clear(r);
+    return CLI_EXIT_OK;
+}
+
 /* Sends 'method' 'path' with 'body' (or none if NULL) and "If-Match" for
  * 'if_version' (if positive).  On a 2xx answer stores its JSON (NULL if it
  * had none) in '*answer' and returns CLI_EXIT_OK; otherwise prints why and
@@ -231,49 +344,18 @@ request(struct cli_ctx *ctx, const char *method, const char *path,
         const json_t *body, int64_t if_version, json_t **answer)
 {
     struct client_response r;
-    char *msg;
-    int error;
+    char *msg = NULL;
+    int status;
 
     *answer = NULL;
-    if (ctx->client == NULL) {
-        error = client_create(&ctx->config, &ctx->client);
-        if (error) {
-            commands_error(ctx, "cannot initialize libcurl: %s",
-                           strerror(error));
-            return CLI_EXIT_CONNECT;
-        }
-    }
+    status = ensure_client(ctx);
+    if (!status) {
+        int error = client_request(ctx->client, method, path, body, if_version,
+                                   &r, &msg);
 
-    error =
-        client_request(ctx->client, method, path, body, if_version, &r, &msg);
-    if (error) {
-        commands_error(ctx, "%s", msg);
-        free(msg);
-        return CLI_EXIT_CONNECT;
+        status = check_answer(ctx, error, msg, &r);
     }
-    if (r.status < 200 || r.status > 299) {
-        msg = client_error_message(&r);
-        if (r.status == 401 && !ctx->token_given) {
-            commands_error(ctx,
-                           "%s (no token was given: use --token-file, "
-                           "--token or FABRIC_TOKEN)",
-                           msg);
-        } else {
-            commands_error(ctx, "%s", msg);
-        }
-        free(msg);
-        client_response_clear(&r);
-        return CLI_EXIT_API;
-    }
-    if (r.json == NULL && r.text[strspn(r.text, " \t\r\n")] != '\0') {
-        commands_error(ctx, "the answer of %s to %s %s is not JSON",
-                       client_url(ctx->client), method, path);
-        client_response_clear(&r);
-        return CLI_EXIT_API;
-    }
-    *answer = json_incref(r.json);
-    client_response_clear(&r);
-    return CLI_EXIT_OK;
+    return status ? status : json_answer(ctx, method, path, &r, answer);
 }
 
 int
@@ -1162,6 +1244,77 @@ condition_text(const json_t *c)
                      json_string_value(json_object_get(c, "reason")) ?: "");
 }
 
+/* Sets member 'to' of 'shown' to "ALLOCATED/CAPACITY" of member 'key' of
+ * host 'obj''s "allocated" and "capacity", each formatted by 'format'
+ * after a shift left by 'shift' (MiB to bytes), or as a number if it is
+ * NULL. */
+static void
+show_allocation(json_t *shown, const char *to, const json_t *obj,
+                const char *key, int shift)
+{
+    const json_t *a = json_object_get(json_object_get(obj, "allocated"), key);
+    const json_t *c = json_object_get(json_object_get(obj, "capacity"), key);
+    char abuf[UNITS_STRLEN], cbuf[UNITS_STRLEN];
+
+    if (!json_is_integer(c)) {
+        return;
+    }
+    if (shift) {
+        units_format_size((uint64_t) json_integer_value(a) << shift, abuf,
+                          sizeof abuf);
+        units_format_size((uint64_t) json_integer_value(c) << shift, cbuf,
+                          sizeof cbuf);
+    } else {
+        snprintf(abuf, sizeof abuf, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(a));
+        snprintf(cbuf, sizeof cbuf, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(c));
+    }
+    json_object_set_new(shown, to, json_sprintf("%s/%s", abuf, cbuf));
+}
+
+/* Adds to 'shown' what host 'obj' says about VMs, as people read it:
+ * "vcpus", "memory" and "disk" as ALLOCATED/CAPACITY, "vms", "maint"
+ * (yes or nothing), the overcommit ratios and the hypervisor. */
+static void
+host_display_vms(json_t *shown, const json_t *obj)
+{
+    const json_t *oc = json_object_get(obj, "overcommit");
+    const json_t *hv = json_object_get(obj, "hypervisor");
+    const json_t *vms =
+        json_object_get(json_object_get(obj, "allocated"), "vms");
+
+    show_allocation(shown, "vcpus", obj, "vcpus", 0);
+    show_allocation(shown, "memory", obj, "memory_mb", 20);
+    show_allocation(shown, "disk", obj, "disk_gb", 30);
+    if (json_is_integer(vms)) {
+        json_object_set(shown, "vms", (json_t *) vms);
+    }
+    json_object_set_new(
+        shown, "maint",
+        json_string(json_is_true(json_object_get(obj, "maintenance")) ? "yes"
+                                                                      : ""));
+    if (json_is_object(oc)) {
+        json_object_set_new(
+            shown, "overcommit",
+            json_sprintf("cpu %g, memory %g",
+                         json_number_value(json_object_get(oc, "cpu")),
+                         json_number_value(json_object_get(oc, "memory"))));
+    }
+    if (json_is_object(hv)) {
+        const char *reason = json_string_value(json_object_get(hv, "reason"));
+
+        json_object_set_new(
+            shown, "hypervisor",
+            json_sprintf(
+                "%s/%s%s%s%s",
+                json_string_value(json_object_get(hv, "driver")) ?: "?",
+                json_string_value(json_object_get(hv, "accel")) ?: "?",
+                reason ? " (" : "", reason ? reason : "", reason ? ")" : ""));
+    }
+    json_object_del(shown, "allocated");
+}
+
 /* Shows host 'obj' with its uplink's rate in human units and its
  * conditions as text, "KIND NAME: REASON; ...". */
 static json_t *
@@ -1172,6 +1325,7 @@ host_display(const json_t *obj)
     char *text = xstrdup("");
 
     show_units(shown, "uplink_rate", obj, "uplink_rate", units_format_rate);
+    host_display_vms(shown, obj);
     for (size_t i = 0; i < json_array_size(conditions); i++) {
         char *c = condition_text(json_array_get(conditions, i));
         char *joined = xasprintf("%s%s%s", text, i ? "; " : "", c);
@@ -1191,13 +1345,34 @@ run_host_update(struct cli_ctx *ctx, const struct cli_args *args)
     json_t *body = json_object();
     uint64_t n;
 
+    json_t *overcommit = json_object();
+    const char *value;
+
     if (cli_args_get_units(args, "uplink-rate", &n)) {
         json_object_set_new(body, "uplink_rate", json_integer((json_int_t) n));
     }
+    value = cli_args_get(args, "maintenance");
+    if (value) {
+        json_object_set_new(body, "maintenance",
+                            json_boolean(!strcmp(value, "on")));
+    }
+    if ((value = cli_args_get(args, "cpu-overcommit")) != NULL) {
+        json_object_set_new(overcommit, "cpu", json_real(strtod(value, NULL)));
+    }
+    if ((value = cli_args_get(args, "memory-overcommit")) != NULL) {
+        json_object_set_new(overcommit, "memory",
+                            json_real(strtod(value, NULL)));
+    }
+    if (json_object_size(overcommit)) {
+        json_object_set(body, "overcommit", overcommit);
+    }
+    json_decref(overcommit);
     if (json_object_size(body) == 0) {
         json_decref(body);
         return commands_usage_error(ctx, args,
-                                    "nothing to change: give --uplink-rate");
+                                    "nothing to change: give --uplink-rate, "
+                                    "--maintenance, --cpu-overcommit or "
+                                    "--memory-overcommit");
     }
     return patch(ctx, args, body);
 }
@@ -1355,6 +1530,545 @@ run_external_vtep_update(struct cli_ctx *ctx, const struct cli_args *args)
             "--endpoint or --description");
     }
     return patch(ctx, args, body);
+}
+
+/* Images. */
+
+/* Shows image 'obj' with its sizes in human units. */
+static json_t *
+image_display(const json_t *obj)
+{
+    json_t *shown = json_deep_copy(obj);
+
+    show_units(shown, "size", obj, "size_bytes", units_format_size);
+    show_units(shown, "virtual_size", obj, "virtual_size_bytes",
+               units_format_size);
+    json_object_del(shown, "size_bytes");
+    json_object_del(shown, "virtual_size_bytes");
+    return shown;
+}
+
+/* "image create NAME --file F": POSTs the image, then streams the file;
+ * if the file is refused, the queued image goes too, so that a failed
+ * create leaves nothing. */
+static int
+run_image_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const struct kind *kind = find_kind("image");
+    const char *file = cli_args_get(args, "file");
+    char *path = object_path(kind, args->pos[0]);
+    char *file_path = xasprintf("%s/file", path);
+    json_t *body = json_pack("{ss}", "name", args->pos[0]);
+    struct client_response r;
+    json_t *obj = NULL, *ignored;
+    char *msg = NULL;
+    int status, error;
+
+    if (access(file, R_OK)) {
+        char *problem = xasprintf("--file \"%s\": cannot read it: %s", file,
+                                  strerror(errno));
+
+        status = commands_usage_error(ctx, args, problem);
+        free(problem);
+        goto out;
+    }
+    set_string(body, "description", args, "description");
+    status = request(ctx, "POST", kind->path, body, 0, &obj);
+    if (status) {
+        goto out;
+    }
+    json_decref(obj);
+    obj = NULL;
+    error = client_upload(ctx->client, "PUT", file_path, file, &r, &msg);
+    status = check_answer(ctx, error, msg, &r);
+    if (status) {
+        /* Whatever went wrong is reported; the queued image would only be
+         * in the way of the next try. */
+        request(ctx, "DELETE", path, NULL, 0, &ignored);
+        json_decref(ignored);
+        goto out;
+    }
+    status = json_answer(ctx, "PUT", file_path, &r, &obj);
+    if (!status) {
+        print_object(ctx, kind, obj);
+    }
+
+out:
+    json_decref(obj);
+    json_decref(body);
+    free(file_path);
+    free(path);
+    return status;
+}
+
+/* VM groups. */
+
+static int
+run_vm_group_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_pack("{sssssb}", "name", args->pos[0], "policy",
+                             cli_args_get(args, "policy"), "strict",
+                             cli_args_get(args, "strict") != NULL);
+
+    set_string(body, "description", args, "description");
+    return create(ctx, args, body);
+}
+
+/* VMs. */
+
+/* How long "--wait" waits without --timeout, in seconds: a guest under
+ * TCG takes tens of seconds to boot. */
+#define VM_WAIT_DEFAULT 300
+
+/* Joins the strings that 'fn' makes of each element of 'array' with
+ * 'sep' into a new JSON string. */
+static json_t *
+join_array(const json_t *array, char *(*fn)(const json_t *), const char *sep)
+{
+    char *text = xstrdup("");
+    json_t *joined;
+
+    for (size_t i = 0; i < json_array_size(array); i++) {
+        char *item = fn(json_array_get(array, i));
+        char *next =
+            xasprintf("%s%s%s", text, *text && *item ? sep : "", item);
+
+        free(item);
+        free(text);
+        text = next;
+    }
+    joined = json_string(text);
+    free(text);
+    return joined;
+}
+
+/* A NIC's address, or "". */
+static char *
+nic_ip(const json_t *nic)
+{
+    return xstrdup(json_string_value(json_object_get(nic, "ip")) ?: "");
+}
+
+/* A NIC as people read it: "NETWORK IP MAC (PORT on DEVICE)". */
+static char *
+nic_text(const json_t *nic)
+{
+    const char *fields[] = {"network", "ip", "mac"};
+    const char *port = json_string_value(json_object_get(nic, "port"));
+    const char *device = json_string_value(json_object_get(nic, "device"));
+    char *text = xstrdup("");
+
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        const char *v = json_string_value(json_object_get(nic, fields[i]));
+        char *next =
+            v ? xasprintf("%s%s%s", text, *text ? " " : "", v) : xstrdup(text);
+
+        free(text);
+        text = next;
+    }
+    if (port) {
+        char *next = xasprintf("%s (port %s%s%s)", text, port,
+                               device ? ", tap " : "", device ? device : "");
+
+        free(text);
+        text = next;
+    }
+    return text;
+}
+
+/* Shows VM 'obj' with memory and disk in human units, its addresses
+ * together and each NIC on one line. */
+static json_t *
+vm_display(const json_t *obj)
+{
+    const json_t *nics = json_object_get(obj, "nics");
+    json_t *shown = json_deep_copy(obj);
+    const json_t *mb = json_object_get(obj, "memory_mb");
+    const json_t *gb = json_object_get(obj, "disk_gb");
+    char buf[UNITS_STRLEN];
+
+    if (json_is_integer(mb)) {
+        units_format_size((uint64_t) json_integer_value(mb) << 20, buf,
+                          sizeof buf);
+        json_object_set_new(shown, "memory", json_string(buf));
+    }
+    if (json_is_integer(gb)) {
+        units_format_size((uint64_t) json_integer_value(gb) << 30, buf,
+                          sizeof buf);
+        json_object_set_new(shown, "disk", json_string(buf));
+    }
+    json_object_set_new(shown, "ips", join_array(nics, nic_ip, ","));
+    json_object_set_new(shown, "nics", join_array(nics, nic_text, "; "));
+    json_object_del(shown, "memory_mb");
+    json_object_del(shown, "disk_gb");
+    return shown;
+}
+
+/* Parses "--network NETWORK[,ip=ADDRESS][,sg=GROUP]...[,qos=POLICY]"
+ * value 'value' into a NIC, or returns NULL with '*problem' set. */
+static json_t *
+parse_nic(const char *value, char **problem)
+{
+    char *copy = xstrdup(value), *rest = copy;
+    char *network = strsep(&rest, ",");
+    json_t *nic = NULL, *groups = json_array();
+    char *item;
+
+    *problem = NULL;
+    if (!*network || strchr(network, '=')) {
+        *problem = xasprintf("--network \"%s\": expected "
+                             "NETWORK[,ip=ADDRESS][,sg=GROUP]...[,qos=POLICY]",
+                             value);
+        goto out;
+    }
+    nic = json_pack("{ss}", "network", network);
+    while (!*problem && (item = strsep(&rest, ",")) != NULL) {
+        char *eq = strchr(item, '=');
+        const char *key = item;
+
+        if (!eq || eq == item || !eq[1]) {
+            *problem = xasprintf("--network \"%s\": \"%s\" is not KEY=VALUE "
+                                 "(ip=ADDRESS, sg=GROUP or qos=POLICY)",
+                                 value, item);
+            break;
+        }
+        *eq = '\0';
+        if (!strcmp(key, "sg")) {
+            json_array_append_new(groups, json_string(eq + 1));
+        } else if ((!strcmp(key, "ip") || !strcmp(key, "qos"))
+                   && !json_object_get(nic, key)) {
+            json_object_set_new(nic, key, json_string(eq + 1));
+        } else {
+            *problem = xasprintf("--network \"%s\": %s \"%s\" (expected "
+                                 "ip=ADDRESS and qos=POLICY once each, "
+                                 "sg=GROUP any number of times)",
+                                 value,
+                                 strcmp(key, "ip") && strcmp(key, "qos")
+                                     ? "unknown key"
+                                     : "repeated key",
+                                 key);
+        }
+    }
+    if (json_array_size(groups)) {
+        json_object_set(nic, "security_groups", groups);
+    }
+
+out:
+    if (*problem) {
+        json_decref(nic);
+        nic = NULL;
+    }
+    json_decref(groups);
+    free(copy);
+    return nic;
+}
+
+/* Reads option 'option''s file 'file' into '*text' as a JSON string
+ * ('*text' stays NULL and a usage error is reported if it cannot). */
+static int
+read_text_file(struct cli_ctx *ctx, const struct cli_args *args,
+               const char *option, const char *file, json_t **text)
+{
+    char *contents, *problem = NULL;
+    size_t len;
+    int error = read_file(file, &contents, &len);
+
+    *text = NULL;
+    if (error) {
+        problem = xasprintf("--%s \"%s\": cannot read it: %s", option, file,
+                            strerror(error));
+    } else if (!(*text = json_stringn(contents, len))) {
+        problem = xasprintf("--%s \"%s\": not UTF-8 text", option, file);
+    }
+    if (!error) {
+        free(contents);
+    }
+    if (problem) {
+        error = commands_usage_error(ctx, args, problem);
+        free(problem);
+        return error;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Adds the keys of every --ssh-key-file of 'args' to 'body' as
+ * "ssh_keys": each line that is neither blank nor a comment. */
+static int
+add_ssh_keys(struct cli_ctx *ctx, const struct cli_args *args, json_t *body)
+{
+    json_t *keys = json_array();
+    const char *file;
+    size_t pos = 0;
+    int status = CLI_EXIT_OK;
+
+    while (!status
+           && (file = cli_args_next(args, "ssh-key-file", &pos)) != NULL) {
+        json_t *text;
+        char *copy, *save = NULL, *line;
+        size_t before = json_array_size(keys);
+
+        status = read_text_file(ctx, args, "ssh-key-file", file, &text);
+        if (status) {
+            break;
+        }
+        copy = xstrdup(json_string_value(text));
+        for (line = strtok_r(copy, "\r\n", &save); line;
+             line = strtok_r(NULL, "\r\n", &save)) {
+            line += strspn(line, " \t");
+            if (*line && *line != '#') {
+                json_array_append_new(keys, json_string(line));
+            }
+        }
+        free(copy);
+        json_decref(text);
+        if (json_array_size(keys) == before) {
+            char *problem =
+                xasprintf("--ssh-key-file \"%s\": holds no key", file);
+
+            status = commands_usage_error(ctx, args, problem);
+            free(problem);
+        }
+    }
+    if (!status && json_array_size(keys)) {
+        json_object_set(body, "ssh_keys", keys);
+    }
+    json_decref(keys);
+    return status;
+}
+
+/* The number of seconds "--wait" waits: --timeout's, else
+ * VM_WAIT_DEFAULT; 0 for ever. */
+static double
+wait_seconds(const struct cli_args *args)
+{
+    const char *timeout = cli_args_get(args, "timeout");
+
+    return timeout ? strtod(timeout, NULL) : VM_WAIT_DEFAULT;
+}
+
+/* Polls VM 'name' until its status is 'want' ("running", "stopped"), or
+ * until it is gone if 'want' is NULL, for at most 'seconds' (0: for
+ * ever).  Prints the VM when it gets there (unless it is gone).  A VM that
+ * fails is an error with its status_reason.  Returns an exit status. */
+static int
+wait_vm(struct cli_ctx *ctx, const char *name, const char *want,
+        double seconds)
+{
+    const struct kind *kind = find_kind("vm");
+    char *path = object_path(kind, name);
+    int64_t deadline = time_msec() + (int64_t) (seconds * 1000);
+    const char *status = "?";
+    json_t *vm = NULL;
+    int exit_status;
+
+    for (;;) {
+        struct client_response r;
+        char *msg = NULL;
+        int error;
+
+        exit_status = ensure_client(ctx);
+        if (exit_status) {
+            break;
+        }
+        error = client_request(ctx->client, "GET", path, NULL, 0, &r, &msg);
+        if (!error && r.status == 404 && !want) {
+            client_response_clear(&r);
+            if (!ctx->json) {
+                fprintf(ctx->out, "vm \"%s\" deleted\n", name);
+            }
+            break;
+        }
+        exit_status = check_answer(ctx, error, msg, &r);
+        if (!exit_status) {
+            json_decref(vm);
+            exit_status = json_answer(ctx, "GET", path, &r, &vm);
+        }
+        if (exit_status) {
+            break;
+        }
+        status = json_string_value(json_object_get(vm, "status")) ?: "?";
+        if (want && !strcmp(status, want)) {
+            print_object(ctx, kind, vm);
+            break;
+        }
+        if (!strcmp(status, "failed")) {
+            commands_error(
+                ctx, "vm \"%s\" failed: %s", name,
+                json_string_value(json_object_get(vm, "status_reason"))
+                    ?: "no reason given");
+            exit_status = CLI_EXIT_API;
+            break;
+        }
+        if (seconds > 0 && time_msec() >= deadline) {
+            commands_error(ctx,
+                           "vm \"%s\" is still %s after %g s (waiting for "
+                           "it to be %s; --timeout waits longer)",
+                           name, status, seconds, want ? want : "deleted");
+            exit_status = CLI_EXIT_API;
+            break;
+        }
+        usleep(250 * 1000);
+    }
+    json_decref(vm);
+    free(path);
+    return exit_status;
+}
+
+static int
+run_vm_create(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_pack("{ss}", "name", args->pos[0]);
+    json_t *nics = json_array(), *groups = json_array();
+    json_t *obj = NULL, *user_data;
+    const char *value, *file;
+    size_t pos = 0;
+    int64_t vcpus;
+    uint64_t bytes;
+    int status = CLI_EXIT_OK;
+
+    while ((value = cli_args_next(args, "network", &pos)) != NULL) {
+        char *problem;
+        json_t *nic = parse_nic(value, &problem);
+
+        if (!nic) {
+            status = commands_usage_error(ctx, args, problem);
+            free(problem);
+            goto out;
+        }
+        json_array_append_new(nics, nic);
+    }
+    json_object_set(body, "nics", nics);
+    cli_args_get_number(args, "vcpus", &vcpus);
+    if (vcpus < 1) {
+        status = commands_usage_error(ctx, args,
+                                      "--vcpus 0: a VM needs at least 1");
+        goto out;
+    }
+    json_object_set_new(body, "vcpus", json_integer(vcpus));
+    cli_args_get_units(args, "memory", &bytes);
+    json_object_set_new(body, "memory_mb", json_integer(bytes >> 20));
+    set_string(body, "image", args, "image");
+    if (cli_args_get_units(args, "disk", &bytes)) {
+        json_object_set_new(body, "disk_gb", json_integer(bytes >> 30));
+    }
+    set_string(body, "host", args, "host");
+    set_string(body, "hostname", args, "hostname");
+    set_string(body, "placement", args, "placement");
+    set_string(body, "description", args, "description");
+    pos = 0;
+    while ((value = cli_args_next(args, "group", &pos)) != NULL) {
+        json_array_append_new(groups, json_string(value));
+    }
+    if (json_array_size(groups)) {
+        json_object_set(body, "groups", groups);
+    }
+    status = add_ssh_keys(ctx, args, body);
+    file = cli_args_get(args, "user-data-file");
+    if (!status && file) {
+        status = read_text_file(ctx, args, "user-data-file", file, &user_data);
+        if (!status) {
+            json_object_set_new(body, "user_data", user_data);
+        }
+    }
+    if (status) {
+        goto out;
+    }
+    if (cli_args_get(args, "stopped")) {
+        json_object_set_new(body, "power", json_string("stopped"));
+    }
+    status = request(ctx, "POST", find_kind("vm")->path, body, 0, &obj);
+    if (!status && cli_args_get(args, "wait")) {
+        status = wait_vm(ctx, args->pos[0],
+                         cli_args_get(args, "stopped") ? "stopped" : "running",
+                         wait_seconds(args));
+    } else if (!status) {
+        print_object(ctx, find_kind("vm"), obj);
+    }
+
+out:
+    json_decref(obj);
+    json_decref(nics);
+    json_decref(groups);
+    json_decref(body);
+    return status;
+}
+
+/* "vm start|stop|reboot NAME [--wait]". */
+static int
+run_vm_power(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    const char *verb = args->command->verb;
+    char *path = object_path(find_kind("vm"), args->pos[0]);
+    char *action = xasprintf("%s/%s", path, verb);
+    json_t *obj = NULL;
+    int status;
+
+    status = request(ctx, "POST", action, NULL, 0, &obj);
+    if (!status && cli_args_get(args, "wait")) {
+        status = wait_vm(ctx, args->pos[0],
+                         strcmp(verb, "stop") ? "running" : "stopped",
+                         wait_seconds(args));
+    } else if (!status && obj) {
+        print_object(ctx, find_kind("vm"), obj);
+    }
+    json_decref(obj);
+    free(action);
+    free(path);
+    return status;
+}
+
+static int
+run_vm_delete(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    char *path = object_path(find_kind("vm"), args->pos[0]);
+    int64_t if_version = 0;
+    json_t *answer = NULL;
+    int status;
+
+    cli_args_get_number(args, "if-version", &if_version);
+    status = request(ctx, "DELETE", path, NULL, if_version, &answer);
+    if (!status && cli_args_get(args, "wait")) {
+        status = wait_vm(ctx, args->pos[0], NULL, wait_seconds(args));
+    } else if (!status && !ctx->json) {
+        fprintf(ctx->out, "vm \"%s\" is being deleted\n", args->pos[0]);
+    } else if (!status && answer) {
+        commands_print_json(ctx, answer, JSON_INDENT(2));
+    }
+    json_decref(answer);
+    free(path);
+    return status;
+}
+
+/* "vm console NAME": the tail of its serial console, as it is. */
+static int
+run_vm_console(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    char *path = object_path(find_kind("vm"), args->pos[0]);
+    int64_t bytes = 0;
+    char *console = cli_args_get_number(args, "bytes", &bytes)
+                        ? xasprintf("%s/console?bytes=%" PRId64, path, bytes)
+                        : xasprintf("%s/console", path);
+    struct client_response r;
+    char *msg = NULL;
+    int status;
+
+    status = ensure_client(ctx);
+    if (!status) {
+        int error =
+            client_request(ctx->client, "GET", console, NULL, 0, &r, &msg);
+
+        status = check_answer(ctx, error, msg, &r);
+    }
+    if (!status) {
+        fputs(r.text, ctx->out);
+        if (*r.text && r.text[strlen(r.text) - 1] != '\n') {
+            fputc('\n', ctx->out);
+        }
+        client_response_clear(&r);
+    }
+    free(console);
+    free(path);
+    return status;
 }
 
 /* Tokens. */
@@ -1605,6 +2319,9 @@ commands_list_names(struct cli_ctx *ctx, enum cli_complete what,
                             : what == CLI_COMPLETE_QOS     ? "qos"
                             : what == CLI_COMPLETE_SGROUP  ? "sg"
                             : what == CLI_COMPLETE_EXTVTEP ? "external-vtep"
+                            : what == CLI_COMPLETE_VM      ? "vm"
+                            : what == CLI_COMPLETE_VMGROUP ? "vm-group"
+                            : what == CLI_COMPLETE_IMAGE   ? "image"
                                                            : NULL);
     json_t *items;
     int status;
@@ -1998,7 +2715,173 @@ static const struct cli_option host_update_options[] = {
      .metavar = "RATE",
      .help = "Rate of the host's uplink, tc units: 10gbit, 25gbit (1mbit to "
              "1tbit); the agent shapes QoS egress within it"},
+    {.name = "maintenance",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "on|off",
+     .choices = on_off,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "on: the scheduler places no new VM on the host (those it runs "
+             "stay); off: it does again"},
+    {.name = "cpu-overcommit",
+     .value = CLI_VALUE_RATIO,
+     .metavar = "RATIO",
+     .help = "vCPUs the scheduler may place per physical CPU, e.g. 4 (the "
+             "default) or 1 for none"},
+    {.name = "memory-overcommit",
+     .value = CLI_VALUE_RATIO,
+     .metavar = "RATIO",
+     .help = "Memory the scheduler may place per byte of the host's, e.g. 1 "
+             "(the default: none)"},
     OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option image_create_options[] = {
+    {.name = "file",
+     .value = CLI_VALUE_STRING,
+     .metavar = "FILE",
+     .required = true,
+     .complete = CLI_COMPLETE_FILE,
+     .help = "The image: qcow2 standing alone (no backing file) or raw, "
+             "uploaded as it is"},
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "Free text for people, at most 256 characters"},
+    {.name = NULL},
+};
+
+static const char *const vm_group_policies[] = {"affinity", "anti-affinity",
+                                                NULL};
+
+static const struct cli_option vm_group_create_options[] = {
+    {.name = "policy",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "POLICY",
+     .choices = vm_group_policies,
+     .required = true,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "affinity: its VMs on one host; anti-affinity: each on a host "
+             "of its own"},
+    {.name = "strict",
+     .value = CLI_VALUE_NONE,
+     .help = "A rule, not a wish: a VM that cannot follow it is refused"},
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "Free text for people, at most 256 characters"},
+    {.name = NULL},
+};
+
+static const char *const vm_placements[] = {"spread", "pack", NULL};
+
+/* "--wait" of the VM commands; --timeout limits it. */
+#define OPT_WAIT(HELP)                                                        \
+    {                                                                         \
+        .name = "wait", .value = CLI_VALUE_NONE, .help = HELP                 \
+    }
+
+static const struct cli_option vm_create_options[] = {
+    {.name = "network",
+     .value = CLI_VALUE_STRING,
+     .metavar = "NETWORK[,ip=A][,sg=G]...[,qos=P]",
+     .required = true,
+     .repeatable = true,
+     .complete = CLI_COMPLETE_NETWORK,
+     .help = "A NIC in NETWORK, with its address (default: the next free), "
+             "security groups and QoS policy; once per NIC, in order"},
+    {.name = "vcpus",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .required = true,
+     .help = "Virtual CPUs, 1 or more"},
+    {.name = "memory",
+     .value = CLI_VALUE_MIB,
+     .metavar = "SIZE",
+     .required = true,
+     .help = "Memory in whole MiB, with a unit: 256M, 1G"},
+    {.name = "image",
+     .value = CLI_VALUE_STRING,
+     .metavar = "IMAGE",
+     .required = true,
+     .complete = CLI_COMPLETE_IMAGE,
+     .help = "The image its disk is a copy-on-write overlay of"},
+    {.name = "disk",
+     .value = CLI_VALUE_GIB,
+     .metavar = "SIZE",
+     .help = "Disk size in whole GiB, e.g. 2G (default: the image's virtual "
+             "size, rounded up)"},
+    {.name = "host",
+     .value = CLI_VALUE_STRING,
+     .metavar = "HOST",
+     .complete = CLI_COMPLETE_HOST,
+     .help = "Put it on this host (the scheduler still checks that it fits)"},
+    {.name = "group",
+     .value = CLI_VALUE_STRING,
+     .metavar = "VM-GROUP",
+     .repeatable = true,
+     .complete = CLI_COMPLETE_VMGROUP,
+     .help = "Make it a member of this VM group (affinity, anti-affinity)"},
+    {.name = "hostname",
+     .value = CLI_VALUE_STRING,
+     .metavar = "NAME",
+     .help = "The guest's host name (default: NAME)"},
+    {.name = "ssh-key-file",
+     .value = CLI_VALUE_STRING,
+     .metavar = "FILE",
+     .repeatable = true,
+     .complete = CLI_COMPLETE_FILE,
+     .help = "Authorize the SSH public keys in FILE, one per line, in the "
+             "guest (cloud-init)"},
+    {.name = "user-data-file",
+     .value = CLI_VALUE_STRING,
+     .metavar = "FILE",
+     .complete = CLI_COMPLETE_FILE,
+     .help = "cloud-init user data for the guest"},
+    {.name = "placement",
+     .value = CLI_VALUE_CHOICE,
+     .metavar = "spread|pack",
+     .choices = vm_placements,
+     .complete = CLI_COMPLETE_CHOICES,
+     .help = "Prefer the emptiest hosts (spread, the default) or the fullest "
+             "that fit (pack)"},
+    {.name = "description",
+     .value = CLI_VALUE_STRING,
+     .metavar = "TEXT",
+     .help = "Free text for people, at most 256 characters"},
+    {.name = "stopped",
+     .value = CLI_VALUE_NONE,
+     .help = "Create it powered off (start it with \"vm start\")"},
+    OPT_WAIT("Wait until it runs (or is stopped, with --stopped), for at "
+             "most --timeout seconds (default 300); fail with its reason if "
+             "it fails"),
+    {.name = NULL},
+};
+
+static const struct cli_option vm_start_options[] = {
+    OPT_WAIT("Wait until it runs, for at most --timeout seconds (default "
+             "300)"),
+    {.name = NULL},
+};
+
+static const struct cli_option vm_stop_options[] = {
+    OPT_WAIT("Wait until it is stopped, for at most --timeout seconds "
+             "(default 300)"),
+    {.name = NULL},
+};
+
+static const struct cli_option vm_delete_options[] = {
+    OPT_WAIT("Wait until it is gone (its host stopped it and removed its "
+             "disk), for at most --timeout seconds (default 300)"),
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
+static const struct cli_option vm_console_options[] = {
+    {.name = "bytes",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "Show the last N bytes, 1 to 1048576 (default 65536)"},
     {.name = NULL},
 };
 
@@ -2050,6 +2933,11 @@ const struct cli_resource commands_resources[] = {
              "registered"},
     {"external-vtep", "Manage VTEPs outside the fabric (Open vSwitch, Linux "
                       "vxlan, gateways) that join networks"},
+    {"vm", "Create, run and remove VMs: the scheduler places them, their "
+           "hosts run them under KVM"},
+    {"vm-group", "Manage VM groups: affinity and anti-affinity rules for "
+                 "placing VMs"},
+    {"image", "Manage the disk images VMs boot from"},
     {"token", "Manage API tokens (admin only)"},
     {"audit", "Show who changed what, newest first, or who was refused"},
     {"flowlog", "Show the connections the firewall allowed with logging or "
@@ -2317,9 +3205,11 @@ const struct cli_command commands_table[] = {
      .n_args = 1,
      .complete = CLI_COMPLETE_HOST,
      .options = host_update_options,
-     .summary = "Set a host's uplink rate",
+     .summary = "Set a host's uplink rate, maintenance and overcommit",
      .description = "The host's agent gets the change with its desired "
-                    "state.  Prints the host as it is afterwards.",
+                    "state; the scheduler uses maintenance and overcommit "
+                    "for the VMs it places from then on.  Prints the host "
+                    "as it is afterwards.",
      .run = run_host_update},
     {.resource = "host",
      .verb = "delete",
@@ -2328,6 +3218,127 @@ const struct cli_command commands_table[] = {
      .complete = CLI_COMPLETE_HOST,
      .options = if_version_options,
      .summary = "Forget a host; its agent registers it again when it starts",
+     .run = run_delete},
+
+    {.resource = "vm",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = vm_create_options,
+     .summary = "Create a VM; the scheduler picks its host",
+     .description = "Each --network is a NIC: a port named NAME-0, NAME-1... "
+                    "made and removed with the VM.  Prints the VM as "
+                    "created (status pending or scheduled), or, with "
+                    "--wait, once it runs.",
+     .run = run_vm_create},
+    {.resource = "vm",
+     .verb = "list",
+     .summary = "List VMs with their status, host and addresses",
+     .run = run_list},
+    {.resource = "vm",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .summary = "Show a VM's fields, its NICs and why it is in its status",
+     .run = run_show},
+    {.resource = "vm",
+     .verb = "start",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_start_options,
+     .summary = "Power a VM on",
+     .run = run_vm_power},
+    {.resource = "vm",
+     .verb = "stop",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_stop_options,
+     .summary = "Shut a VM down (ACPI, then forced after a timeout)",
+     .run = run_vm_power},
+    {.resource = "vm",
+     .verb = "reboot",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_start_options,
+     .summary = "Reset a VM",
+     .run = run_vm_power},
+    {.resource = "vm",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_delete_options,
+     .summary = "Stop a VM and remove it with its NICs' ports and its disk",
+     .run = run_vm_delete},
+    {.resource = "vm",
+     .verb = "console",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_console_options,
+     .summary = "Print the tail of a VM's serial console",
+     .run = run_vm_console},
+
+    {.resource = "vm-group",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = vm_group_create_options,
+     .summary = "Create a VM group; VMs join it with \"vm create --group\"",
+     .run = run_vm_group_create},
+    {.resource = "vm-group",
+     .verb = "list",
+     .summary = "List VM groups",
+     .run = run_list},
+    {.resource = "vm-group",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VMGROUP,
+     .summary = "Show a VM group",
+     .run = run_show},
+    {.resource = "vm-group",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VMGROUP,
+     .options = if_version_options,
+     .summary = "Delete a VM group",
+     .run = run_delete},
+
+    {.resource = "image",
+     .verb = "create",
+     .args = "NAME",
+     .n_args = 1,
+     .options = image_create_options,
+     .summary = "Register an image from a file, uploading it",
+     .description = "The controller reads the format from the bytes (qcow2 "
+                    "or raw), stores the image in its storage directory "
+                    "and prints it with its SHA-256.  If the upload fails, "
+                    "nothing is left behind.",
+     .run = run_image_create},
+    {.resource = "image",
+     .verb = "list",
+     .summary = "List images",
+     .run = run_list},
+    {.resource = "image",
+     .verb = "show",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_IMAGE,
+     .summary = "Show an image's fields",
+     .run = run_show},
+    {.resource = "image",
+     .verb = "delete",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_IMAGE,
+     .options = if_version_options,
+     .summary = "Delete an image and its file; refused while a VM uses it",
      .run = run_delete},
 
     {.resource = "token",

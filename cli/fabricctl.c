@@ -67,8 +67,9 @@ static const struct cli_option globals[] = {
 
 static const struct cli_program program = {
     .name = "fabricctl",
-    .summary = "fabricctl manages a fabric cloud's virtual networks, ports, "
-               "hosts and API tokens through fabric-controller's REST API.",
+    .summary =
+        "fabricctl manages a fabric cloud's virtual networks, ports, VMs, "
+        "hosts and API tokens through fabric-controller's REST API.",
     .footer = "Run 'fabricctl COMMAND --help' for a command's verbs and "
               "options.\n"
               "Environment: FABRIC_CONTROLLER, FABRIC_TOKEN, "

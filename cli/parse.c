@@ -232,6 +232,43 @@ check_item(enum cli_value kind, const char *const *choices, const char *text)
         return msg;
     }
 
+    case CLI_VALUE_MIB:
+    case CLI_VALUE_GIB: {
+        uint64_t unit = kind == CLI_VALUE_MIB ? 1ULL << 20 : 1ULL << 30;
+        const char *example = kind == CLI_VALUE_MIB ? "256M or 1G" : "2G";
+        size_t len = strlen(text);
+        uint64_t n;
+
+        if (!len || (text[len - 1] >= '0' && text[len - 1] <= '9')) {
+            return xasprintf("needs a unit, e.g. %s", example);
+        }
+        msg = check_item(CLI_VALUE_SIZE, NULL, text);
+        if (!msg) {
+            units_parse_size(text, &n, &msg);
+            free(msg);
+            msg = NULL;
+            if (n % unit || n / unit > INT32_MAX) {
+                msg =
+                    xasprintf("must be a whole number of %s up to %d%s, "
+                              "e.g. %s",
+                              kind == CLI_VALUE_MIB ? "MiB" : "GiB", INT32_MAX,
+                              kind == CLI_VALUE_MIB ? "M" : "G", example);
+            }
+        }
+        return msg;
+    }
+
+    case CLI_VALUE_RATIO: {
+        double d;
+
+        if (text[0] == '\0' || strspn(text, "0123456789.") != strlen(text)
+            || (d = strtod(text, &end), *end) || !(d > 0) || d > 1000) {
+            return xstrdup("must be a ratio above 0 and at most 1000, e.g. "
+                           "4 or 1.5");
+        }
+        return NULL;
+    }
+
     case CLI_VALUE_DSCP:
         if (!strcmp(text, "keep")
             || (text[0] != '\0' && strlen(text) <= 2

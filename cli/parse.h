@@ -33,6 +33,11 @@ enum cli_value {
     CLI_VALUE_CHOICE,   /* One of the option's 'choices'. */
     CLI_VALUE_RATE,     /* A rate: "100mbit" (utils/units.h). */
     CLI_VALUE_SIZE,     /* A size: "64kb" (utils/units.h). */
+    CLI_VALUE_MIB,      /* A size in whole MiB, with its unit: "256M",
+                         * "1G" (a VM's memory). */
+    CLI_VALUE_GIB,      /* A size in whole GiB, with its unit: "2G" (a
+                         * VM's disk). */
+    CLI_VALUE_RATIO,    /* A decimal number above 0: "4", "1.5". */
     CLI_VALUE_DSCP,     /* A DSCP value 0..63, or "keep". */
     CLI_VALUE_PRIORITY, /* A priority 0..7, or "default". */
 };
@@ -49,6 +54,9 @@ enum cli_complete {
     CLI_COMPLETE_QOS,     /* Names of QoS policies. */
     CLI_COMPLETE_SGROUP,  /* Names of security groups. */
     CLI_COMPLETE_EXTVTEP, /* Names of external VTEPs. */
+    CLI_COMPLETE_VM,      /* Names of VMs. */
+    CLI_COMPLETE_VMGROUP, /* Names of VM groups. */
+    CLI_COMPLETE_IMAGE,   /* Names of images. */
 };
 
 /* One option.  Tables of options end with an entry whose 'name' is NULL. */
@@ -157,7 +165,8 @@ bool cli_args_get_number(const struct cli_args *, const char *name,
                          int64_t *n);
 
 /* Stores option 'name''s value, which the parser checked to be a
- * CLI_VALUE_RATE or CLI_VALUE_SIZE, in '*n' (bits per second or bytes).
+ * CLI_VALUE_RATE, CLI_VALUE_SIZE, CLI_VALUE_MIB or CLI_VALUE_GIB, in '*n'
+ * (bits per second or bytes).
  * Returns false if the option is absent. */
 bool cli_args_get_units(const struct cli_args *, const char *name,
                         uint64_t *n);

@@ -47,3 +47,9 @@ EXTRA_DIST += tests/cli/fabricctl-e2e.sh
 # and cli/fabricctl built.
 TESTS += tests/cli/flowlog.sh
 EXTRA_DIST += tests/cli/flowlog.sh
+
+# VMs, VM groups and images through fabricctl, hosts registered through the
+# API (no agents, no guests); needs controller/fabric-controller,
+# cli/fabricctl and qemu-img.
+TESTS += tests/cli/vms.sh
+EXTRA_DIST += tests/cli/vms.sh

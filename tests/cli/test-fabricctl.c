@@ -266,7 +266,8 @@ test_usage_errors(void **state)
                 "Try 'fabricctl qos update --help'\n");
     check_usage(run("host", "update", "hv-1", "--if-version", "2", NULL),
                 "fabricctl: host update: nothing to change: give "
-                "--uplink-rate\n"
+                "--uplink-rate, --maintenance, --cpu-overcommit or "
+                "--memory-overcommit\n"
                 "Try 'fabricctl host update --help'\n");
     check_usage(run("port", "update", "web-1", "--label", "env=prod",
                     "--remove-label", "env", NULL),
@@ -518,9 +519,33 @@ test_completion(void **state)
     struct run r;
 
     check_complete(complete(""),
-                   "network\nport\nqos\nsg\nhost\nexternal-vtep\ntoken\n"
-                   "audit\nflowlog\ntrace\nstatus\n"
+                   "network\nport\nqos\nsg\nhost\nexternal-vtep\nvm\n"
+                   "vm-group\nimage\ntoken\naudit\nflowlog\ntrace\nstatus\n"
                    "version\ncompletion\n");
+    check_complete(complete("vm", ""),
+                   "create\nlist\nshow\nstart\nstop\nreboot\ndelete\n"
+                   "console\n");
+    check_complete(complete("vm-group", "create", "web", "--policy", ""),
+                   "affinity\nanti-affinity\n");
+    check_complete(complete("host", "update", "hv1", "--maintenance", ""),
+                   "on\noff\n");
+    /* Usage errors of the VM commands: one line and a hint, no request. */
+    check_usage(run("vm", "create", "w", "--network", "blue", "--vcpus", "1",
+                    "--memory", "512", "--image", "tiny", NULL),
+                "fabricctl: vm create: --memory \"512\": needs a unit, e.g. "
+                "256M or 1G\nTry 'fabricctl vm create --help'\n");
+    check_usage(run("vm", "create", "w", "--network", "blue", "--vcpus", "1",
+                    "--memory", "1G", "--image", "tiny", "--disk", "2.5G",
+                    NULL),
+                "fabricctl: vm create: --disk \"2.5G\": must be a whole "
+                "number of GiB up to 2147483647G, e.g. 2G\n"
+                "Try 'fabricctl vm create --help'\n");
+    check_usage(run("vm", "create", "w", "--network", "blue,ip=1,ip=2",
+                    "--vcpus", "1", "--memory", "1G", "--image", "tiny", NULL),
+                "fabricctl: vm create: --network \"blue,ip=1,ip=2\": "
+                "repeated key \"ip\" (expected ip=ADDRESS and qos=POLICY "
+                "once each, sg=GROUP any number of times)\n"
+                "Try 'fabricctl vm create --help'\n");
     check_complete(complete("external-vtep", "create", "ovs", "--gbp", ""),
                    "on\noff\n");
     /* A two-word verb offers its first word once, then its second. */
@@ -562,7 +587,9 @@ test_completion(void **state)
                                   "--description\n--if-version\n"));
     run_clear(&r);
     r = complete("host", "update", "hv-1", "--");
-    assert_non_null(strstr(r.out, "--uplink-rate\n--if-version\n"));
+    assert_non_null(strstr(r.out, "--uplink-rate\n--maintenance\n"
+                                  "--cpu-overcommit\n--memory-overcommit\n"
+                                  "--if-version\n"));
     run_clear(&r);
     r = complete("port", "update", "p", "--");
     assert_non_null(strstr(r.out, "--qos\n"));
