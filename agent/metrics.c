@@ -46,6 +46,10 @@ static const struct counter counters[] = {
     {"tx_bytes_total", "Bytes of the frames delivered to the port.",
      "Bytes of the VXLAN packets sent out of the underlay device.",
      offsetof(struct dp_stats, tx_bytes)},
+    {"punted_total",
+     "Frames the port handed to the agent (DHCP) instead of forwarding.",
+     "Frames handed to the agent: none come from the underlay.",
+     offsetof(struct dp_stats, punted)},
 };
 
 static uint64_t

@@ -345,6 +345,9 @@ json_counters(struct dp *dp, uint32_t ifindex, const char *role)
                     "rx_bytes", (json_int_t) stats.rx_bytes, "tx_packets",
                     (json_int_t) stats.tx_packets, "tx_bytes",
                     (json_int_t) stats.tx_bytes, "drops", drops);
+    if (stats.punted) {
+        json_object_set_new(obj, "punted", json_integer(stats.punted));
+    }
     if (ifindex && !dp_ct_usage_get(dp, ifindex, &ct)) {
         /* The port's share of the conntrack table (dp_ct_usage_get()). */
         json_object_set_new(obj, "conntrack",
@@ -623,6 +626,10 @@ show_text(FILE *out, const json_t *doc)
                 str(e, "device"), str(e, "role"), num(e, "rx_packets"),
                 num(e, "rx_bytes"), num(e, "tx_packets"), num(e, "tx_bytes"),
                 n_drops);
+        if (num(e, "punted")) {
+            fprintf(out, "      punted to the agent: %lld\n",
+                    num(e, "punted"));
+        }
         if (ct && num(ct, "max")) {
             fprintf(out, "      conntrack: %lld of %lld connections\n",
                     num(ct, "tracked"), num(ct, "max"));

@@ -18,10 +18,12 @@ FAB_BPF_DEPS = \
 	datapath/bpf/index.h \
 	datapath/bpf/maps.h \
 	datapath/bpf/port-security.h \
+	datapath/bpf/punt.h \
 	datapath/bpf/qos.h \
 	datapath/bpf/stats.h \
 	datapath/dp-tables.h \
 	datapath/drop.h \
+	dhcp/dhcp.h \
 	firewall/ct.h \
 	firewall/policy.h \
 	packet/csum.h \

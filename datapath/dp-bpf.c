@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/param.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -48,9 +52,10 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
 
 /* Pinned maps beyond the tables. */
 static const char *const dp_bpf_other_maps[] = {
-    "fab_config",     "fab_stats",     "fab_fw_counters",   "fab_flow_events",
-    "fab_fw_stages",  "fab_pkt_tmp",   "fab_nexthop_slots", "fab_qos_live",
-    "fab_port_index", "fab_fdb_index", "fab_ct_ports",
+    "fab_config",      "fab_stats",     "fab_fw_counters",   "fab_flow_events",
+    "fab_fw_stages",   "fab_pkt_tmp",   "fab_nexthop_slots", "fab_qos_live",
+    "fab_port_index",  "fab_fdb_index", "fab_ct_ports",      "fab_punts",
+    "fab_punt_limits",
 };
 
 struct dp_bpf {
@@ -72,6 +77,9 @@ struct dp_bpf {
     uint32_t *slot_vtep;            /* VTEP of each next-hop slot, 0 if free;
                                      * NULL when opened read-only. */
     int events_fd;                  /* fab_flow_events. */
+    int punts_fd;                   /* fab_punts. */
+    int packet_fd;                  /* AF_PACKET socket for dp_inject(), or
+                                     * -1 until its first use. */
     struct dp_bpf_index port_index; /* Of fab_ports; unused read-only. */
     struct dp_bpf_index fdb_index;  /* Of fab_fdb; likewise. */
     int n_cpus;                     /* Possible CPUs, for per-CPU values. */
@@ -313,6 +321,8 @@ dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
          FAB_SLOT_FIRST_PORT, false},
         {"fab_ct_ports", offsetof(struct dp_options, max_ports),
          FAB_SLOT_FIRST_PORT, false},
+        {"fab_punt_limits", offsetof(struct dp_options, max_ports),
+         FAB_SLOT_FIRST_PORT, false},
         {"fab_fdb", offsetof(struct dp_options, max_fdb), 0, false},
         {"fab_port_index", offsetof(struct dp_options, max_ports), 0, true},
         {"fab_fdb_index", offsetof(struct dp_options, max_fdb), 0, true},
@@ -375,6 +385,9 @@ dp_bpf_open_pinned(struct dp_bpf *b)
     }
     if (!error) {
         error = dp_bpf_get_pinned(b, "fab_flow_events", &b->events_fd);
+    }
+    if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_punts", &b->punts_fd);
     }
     if (!error) {
         error = dp_bpf_get_pinned(b, "fab_nexthop_slots", &b->slots_fd);
@@ -615,6 +628,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     b->up.read_only = options->read_only;
     b->config_fd = b->stats_fd = b->fw_counters_fd = b->events_fd = -1;
     b->slots_fd = b->qos_live_fd = b->ct_ports_fd = -1;
+    b->punts_fd = b->packet_fd = -1;
     for (int i = 0; i < DP_N_TABLES; i++) {
         b->table_fds[i] = -1;
     }
@@ -682,6 +696,12 @@ dp_bpf_close(struct dp *dp)
     }
     if (b->events_fd >= 0) {
         close(b->events_fd);
+    }
+    if (b->punts_fd >= 0) {
+        close(b->punts_fd);
+    }
+    if (b->packet_fd >= 0) {
+        close(b->packet_fd);
     }
     if (b->slots_fd >= 0) {
         close(b->slots_fd);
@@ -1219,6 +1239,7 @@ dp_bpf_stats_get(struct dp *dp, uint32_t ifindex, struct dp_stats *stats)
             stats->rx_bytes += s->rx_bytes;
             stats->tx_packets += s->tx_packets;
             stats->tx_bytes += s->tx_bytes;
+            stats->punted += s->punted;
             for (int r = 0; r < DP_DROP_N_REASONS; r++) {
                 stats->drops[r] += s->drops[r];
             }
@@ -1351,7 +1372,9 @@ dp_bpf_trace(struct dp *dp, enum dp_trace_program program, uint32_t ifindex,
     }
     result->tc_action = (int) opts.retval;
     result->out_len = opts.data_size_out;
-    if (ctx.cb[DP_TRACE_CB_DROP]) {
+    if (ctx.cb[DP_TRACE_CB_DROP] == DP_TRACE_PUNTED) {
+        result->punted = true;
+    } else if (ctx.cb[DP_TRACE_CB_DROP]) {
         result->drop_reason = (int) ctx.cb[DP_TRACE_CB_DROP] - 1;
     }
     fw = ctx.cb[DP_TRACE_CB_FW];
@@ -1365,67 +1388,166 @@ dp_bpf_trace(struct dp *dp, enum dp_trace_program program, uint32_t ifindex,
     return 0;
 }
 
-struct dp_flow_events {
-    struct ring_buffer *rb; /* Over the pinned fab_flow_events. */
-    dp_flow_cb *cb;         /* The reader's callback. */
-    void *aux;              /* Its argument. */
+/* A reader of one of the fast path's ring buffers, whose records are
+ * 'size' bytes: flow events and punts. */
+struct dp_bpf_ring {
+    struct ring_buffer *rb;           /* Over the pinned map. */
+    size_t size;                      /* Bytes of a record. */
+    void (*cb)(const void *, void *); /* The reader's callback... */
+    void *aux;                        /* ...and its argument. */
 };
 
 static int
-dp_bpf_flow_event(void *events_, void *data, size_t size)
+dp_bpf_ring_record(void *ring_, void *data, size_t size)
 {
-    struct dp_flow_events *events = events_;
-    struct dp_flow_event e;
+    struct dp_bpf_ring *ring = ring_;
 
-    if (size >= sizeof e) {
-        memcpy(&e, data, sizeof e);
-        events->cb(&e, events->aux);
+    /* Records are copied out: the ring's memory is only 8-byte aligned
+     * and the reader may keep what it is given for the callback's
+     * length. */
+    if (size >= ring->size) {
+        void *copy = xmalloc(ring->size);
+
+        memcpy(copy, data, ring->size);
+        ring->cb(copy, ring->aux);
+        free(copy);
     }
     return 0;
 }
+
+/* Opens a reader of the ring buffer 'fd' of 'size'-byte records that calls
+ * 'cb' with 'aux' for each. */
+static int
+dp_bpf_ring_open(int fd, size_t size, void (*cb)(const void *, void *),
+                 void *aux, struct dp_bpf_ring **ringp)
+{
+    struct dp_bpf_ring *ring = xzalloc(sizeof *ring);
+
+    *ringp = NULL;
+    ring->size = size;
+    ring->cb = cb;
+    ring->aux = aux;
+    ring->rb = ring_buffer__new(fd, dp_bpf_ring_record, ring, NULL);
+    if (!ring->rb) {
+        int error = errno ? errno : EINVAL;
+
+        free(ring);
+        return error;
+    }
+    *ringp = ring;
+    return 0;
+}
+
+static int
+dp_bpf_ring_poll(struct dp_bpf_ring *ring, int timeout_ms)
+{
+    int n = ring_buffer__poll(ring->rb, timeout_ms);
+
+    return n < 0 && n != -EINTR ? -n : 0;
+}
+
+static void
+dp_bpf_ring_close(struct dp_bpf_ring *ring)
+{
+    if (ring) {
+        ring_buffer__free(ring->rb);
+        free(ring);
+    }
+}
+
+/* Flow events and punts are rings; the backend-neutral types are this
+ * backend's ring reader. */
+struct dp_flow_events {
+    struct dp_bpf_ring ring; /* Must be the only member. */
+};
+
+struct dp_punts {
+    struct dp_bpf_ring ring; /* Must be the only member. */
+};
 
 static int
 dp_bpf_flow_events_open(struct dp *dp, dp_flow_cb *cb, void *aux,
                         struct dp_flow_events **eventsp)
 {
-    struct dp_bpf *b = dp_bpf_cast(dp);
-    struct dp_flow_events *events = xzalloc(sizeof *events);
-
-    events->cb = cb;
-    events->aux = aux;
-    events->rb =
-        ring_buffer__new(b->events_fd, dp_bpf_flow_event, events, NULL);
-    if (!events->rb) {
-        int error = errno ? errno : EINVAL;
-
-        free(events);
-        return error;
-    }
-    *eventsp = events;
-    return 0;
+    return dp_bpf_ring_open(dp_bpf_cast(dp)->events_fd,
+                            sizeof(struct dp_flow_event),
+                            (void (*)(const void *, void *)) cb, aux,
+                            (struct dp_bpf_ring **) eventsp);
 }
 
 int
 dp_flow_events_fd(const struct dp_flow_events *events)
 {
-    return ring_buffer__epoll_fd(events->rb);
+    return ring_buffer__epoll_fd(events->ring.rb);
 }
 
 int
 dp_flow_events_poll(struct dp_flow_events *events, int timeout_ms)
 {
-    int n = ring_buffer__poll(events->rb, timeout_ms);
-
-    return n < 0 && n != -EINTR ? -n : 0;
+    return dp_bpf_ring_poll(&events->ring, timeout_ms);
 }
 
 void
 dp_flow_events_close(struct dp_flow_events *events)
 {
-    if (events) {
-        ring_buffer__free(events->rb);
-        free(events);
+    dp_bpf_ring_close(events ? &events->ring : NULL);
+}
+
+static int
+dp_bpf_punts_open(struct dp *dp, dp_punt_cb *cb, void *aux,
+                  struct dp_punts **puntsp)
+{
+    return dp_bpf_ring_open(dp_bpf_cast(dp)->punts_fd, sizeof(struct dp_punt),
+                            (void (*)(const void *, void *)) cb, aux,
+                            (struct dp_bpf_ring **) puntsp);
+}
+
+int
+dp_punts_fd(const struct dp_punts *punts)
+{
+    return ring_buffer__epoll_fd(punts->ring.rb);
+}
+
+int
+dp_punts_poll(struct dp_punts *punts, int timeout_ms)
+{
+    return dp_bpf_ring_poll(&punts->ring, timeout_ms);
+}
+
+void
+dp_punts_close(struct dp_punts *punts)
+{
+    dp_bpf_ring_close(punts ? &punts->ring : NULL);
+}
+
+/* Sends 'frame' out of device 'ifindex' with a packet socket: on the host
+ * side of a veth it arrives at the VM's end, on a tap at its reader (the
+ * VM), and the port program, which is on the device's ingress, never sees
+ * it. */
+static int
+dp_bpf_inject(struct dp *dp, uint32_t ifindex, const void *frame, size_t len)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    struct sockaddr_ll sll = {
+        .sll_family = AF_PACKET,
+        .sll_ifindex = (int) ifindex,
+        .sll_halen = ETH_ALEN,
+    };
+
+    if (b->packet_fd < 0) {
+        /* Protocol 0: a socket that sends and never receives. */
+        b->packet_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+        if (b->packet_fd < 0) {
+            return errno;
+        }
     }
+    memcpy(sll.sll_addr, frame, ETH_ALEN);
+    if (sendto(b->packet_fd, frame, len, 0, (struct sockaddr *) &sll,
+               sizeof sll)
+        < 0) {
+        return errno;
+    }
+    return 0;
 }
 
 const struct dp_class dp_bpf_class = {
@@ -1444,4 +1566,6 @@ const struct dp_class dp_bpf_class = {
     .ct_usage_get = dp_bpf_ct_usage_get,
     .trace = dp_bpf_trace,
     .flow_events_open = dp_bpf_flow_events_open,
+    .punts_open = dp_bpf_punts_open,
+    .inject = dp_bpf_inject,
 };

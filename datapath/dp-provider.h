@@ -24,6 +24,10 @@ struct dp_class {
                  const void *frame, size_t len, struct dp_trace_result *);
     int (*flow_events_open)(struct dp *, dp_flow_cb *, void *aux,
                             struct dp_flow_events **);
+    int (*punts_open)(struct dp *, dp_punt_cb *, void *aux,
+                      struct dp_punts **);
+    int (*inject)(struct dp *, uint32_t ifindex, const void *frame,
+                  size_t len);
 };
 
 /* Every backend's datapath starts with this. */

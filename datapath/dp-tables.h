@@ -272,6 +272,28 @@ struct dp_flow_event {
     20 /* Allowed, but the port tracks as many                                \
         * connections as it may. */
 
+/* A punt: a frame the fast path handed to the agent instead of forwarding
+ * it, from the punt ring buffer (dp_punts_open()).  Only DHCP client frames
+ * from VM ports are punted today: doc/vms.md. */
+#define DP_PUNT_DHCP 1 /* A DHCPv4 client message (UDP 68->67). */
+#define DP_PUNT_FRAME_MAX                                                     \
+    1536                   /* Bytes of a frame kept; longer ones are          \
+                            * cut, 'len' says by how much. */
+#define DP_PUNT_PER_SEC 10 /* Punts a port may make a second... */
+#define DP_PUNT_BURST                                                         \
+    20 /* ...and at once: more are dropped as                                 \
+        * "punt-rate-limit", so that a flooding                               \
+        * VM never fills the ring for others. */
+
+struct dp_punt {
+    __u32 ifindex;                 /* The port it came from. */
+    __u16 reason;                  /* DP_PUNT_*. */
+    __u16 len;                     /* The frame's length. */
+    __u16 copied;                  /* Bytes of it in 'frame'. */
+    __u16 pad[3];                  /* Zero. */
+    __u8 frame[DP_PUNT_FRAME_MAX]; /* From its Ethernet header on. */
+};
+
 /* Tracing: a frame run through a program with BPF_PROG_TEST_RUN whose
  * skb->cb[0] and cb[1] hold DP_TRACE_MAGIC0/1 changes nothing (no
  * conntrack entry, no flow log, no rule hit) and reports in the cb[] that
@@ -283,7 +305,10 @@ struct dp_flow_event {
                             * DP_TRACE_FW_RAN << 24 for each firewall         \
                             * decision; the last one is kept. */
 #define DP_TRACE_CB_RULE 3 /* Deciding rule of that decision. */
-#define DP_TRACE_CB_DROP 4 /* enum dp_drop_reason + 1 of a drop, else 0. */
+#define DP_TRACE_CB_DROP                                                      \
+    4 /* enum dp_drop_reason + 1 of a drop, else 0;                           \
+       * DP_TRACE_PUNTED for a punt. */
+#define DP_TRACE_PUNTED 0xffffU
 #define DP_TRACE_FW_RAN 1
 
 #endif /* datapath/dp-tables.h */

@@ -210,3 +210,20 @@ dp_flow_events_open(struct dp *dp, dp_flow_cb *cb, void *aux,
     *eventsp = NULL;
     return dp->class->flow_events_open(dp, cb, aux, eventsp);
 }
+
+int
+dp_punts_open(struct dp *dp, dp_punt_cb *cb, void *aux,
+              struct dp_punts **puntsp)
+{
+    *puntsp = NULL;
+    return dp->class->punts_open(dp, cb, aux, puntsp);
+}
+
+int
+dp_inject(struct dp *dp, uint32_t ifindex, const void *frame, size_t len)
+{
+    if (len < 14 || len > DP_INJECT_MAX) {
+        return EMSGSIZE;
+    }
+    return dp->read_only ? EROFS : dp->class->inject(dp, ifindex, frame, len);
+}

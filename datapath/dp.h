@@ -147,6 +147,7 @@ enum dp_trace_program {
 struct dp_trace_result {
     int tc_action;        /* TC_ACT_* the program returned. */
     int drop_reason;      /* enum dp_drop_reason, or -1 if not dropped. */
+    bool punted;          /* Handed to the agent (struct dp_punt). */
     bool fw_ran;          /* The firewall decided; then: */
     uint8_t fw_action;    /* POLICY_ALLOW or POLICY_DENY. */
     uint8_t fw_reason;    /* POLICY_BY_* or DP_FW_BY_*. */
@@ -157,5 +158,23 @@ struct dp_trace_result {
 };
 int dp_trace(struct dp *, enum dp_trace_program, uint32_t ifindex,
              const void *frame, size_t len, struct dp_trace_result *);
+
+/* Punts: frames the fast path hands to the agent instead of forwarding
+ * them (struct dp_punt; today a VM's DHCP client messages, doc/vms.md),
+ * counted in the port's "punted" counter.  Read them as flow events:
+ * open a reader, then call dp_punts_poll() whenever dp_punts_fd() is
+ * readable; it calls 'cb' for each waiting punt. */
+struct dp_punts;
+typedef void dp_punt_cb(const struct dp_punt *, void *aux);
+int dp_punts_open(struct dp *, dp_punt_cb *, void *aux, struct dp_punts **);
+int dp_punts_fd(const struct dp_punts *);
+int dp_punts_poll(struct dp_punts *, int timeout_ms);
+void dp_punts_close(struct dp_punts *);
+
+/* Sends the Ethernet frame 'frame' ('len' bytes, 14..DP_INJECT_MAX) to the
+ * VM behind port device 'ifindex', and to nothing else: the answer to a
+ * punt.  EMSGSIZE for a length out of range. */
+#define DP_INJECT_MAX 9018
+int dp_inject(struct dp *, uint32_t ifindex, const void *frame, size_t len);
 
 #endif /* datapath/dp.h */

@@ -30,7 +30,10 @@
     X(SPOOF_ND, "spoofed-nd")           /* ND claims another's address. */    \
     X(NO_STAGE, "missing-stage")        /* Tail call found no program. */     \
     X(NOT_LINEAR, "headers-not-linear") /* Headers not in linear data. */     \
-    X(INTERNAL, "internal-error")       /* Scratch lookup failed: a bug. */
+    X(INTERNAL, "internal-error")       /* Scratch lookup failed: a bug. */   \
+    X(SPOOF_CHADDR, "spoofed-chaddr")   /* DHCP for a MAC not the port's. */  \
+    X(PUNT_RATE, "punt-rate-limit")     /* Port punts faster than allowed. */ \
+    X(PUNT_FULL, "punt-ring-full")      /* The agent is behind on punts. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,
@@ -47,6 +50,8 @@ struct dp_stats {
     __u64 rx_bytes;                 /* Their bytes. */
     __u64 tx_packets;               /* Frames delivered to the port. */
     __u64 tx_bytes;                 /* Their bytes. */
+    __u64 punted;                   /* Frames handed to the agent
+                                     * (struct dp_punt), not forwarded. */
     __u64 drops[DP_DROP_N_REASONS]; /* Dropped frames by reason. */
 };
 

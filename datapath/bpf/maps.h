@@ -175,6 +175,23 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_flow_events SEC(".maps");
 
+/* Punts (struct dp_punt) for the agent: DHCP client frames of VM ports. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 18);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_punts SEC(".maps");
+
+/* Each port's punt rate limiter, by port slot: a policer whose "bytes" are
+ * punts (datapath/bpf/punt.h). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4096 + FAB_SLOT_FIRST_PORT);
+    __type(key, __u32);
+    __type(value, struct qos_bucket);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_punt_limits SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);

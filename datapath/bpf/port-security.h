@@ -3,6 +3,7 @@
 #define DATAPATH_BPF_PORT_SECURITY_H 1
 
 #include "datapath/bpf/common.h"
+#include "dhcp/dhcp.h"
 #include "packet/parse.h"
 
 static __always_inline bool
@@ -33,9 +34,22 @@ fab_ip6_source_allowed(const struct dp_port *port, const __u8 *src)
     return !fab_ip6_is_zero(port->ip6) && fab_ip6_equal(port->ip6, src);
 }
 
+/* Returns true if 'info' is what a DHCP client without an address sends:
+ * a DISCOVER or REQUEST from 0.0.0.0 to 255.255.255.255:67, which the port
+ * program then punts to the agent (datapath/bpf/punt.h). */
+static __always_inline bool
+fab_dhcp_from_nowhere(const struct pkt_info *info)
+{
+    return info->src4 == 0 && info->dst4 == 0xffffffff
+           && info->l4_proto == PKT_IPPROTO_UDP && !info->fragmented
+           && info->sport == bpf_htons(DHCP_CLIENT_PORT)
+           && info->dport == bpf_htons(DHCP_SERVER_PORT);
+}
+
 /* Returns DP_DROP_N_REASONS if 'info' may leave 'port', otherwise the
- * reason to drop it.  0.0.0.0 is allowed as an IPv4 source so that DHCP and
- * ARP probes work. */
+ * reason to drop it.  0.0.0.0 is allowed as an IPv4 source only for a DHCP
+ * client's broadcast, which goes to the agent and nowhere else, and as an
+ * ARP sender for probes (RFC 5227). */
 static __always_inline enum dp_drop_reason
 fab_port_security(const struct dp_port *port, const struct pkt_info *info,
                   void *data, void *end)
@@ -44,7 +58,7 @@ fab_port_security(const struct dp_port *port, const struct pkt_info *info,
         return DP_DROP_SPOOF_MAC;
     }
     if (info->l3_proto == PKT_ETH_P_IPV4) {
-        if (info->src4 != port->ip4 && info->src4 != 0) {
+        if (info->src4 != port->ip4 && !fab_dhcp_from_nowhere(info)) {
             return DP_DROP_SPOOF_IP;
         }
     } else if (info->l3_proto == PKT_ETH_P_ARP) {

@@ -1,7 +1,8 @@
 /* tc ingress on the host side of every VM port: everything a VM sends
  * enters the fabric here.
  *
- *   parse -> port security -> MTU -> ARP responder -> DSCP marking
+ *   parse -> port security -> MTU -> DHCP punt -> ARP responder
+ *         -> DSCP marking
  *         -> L2 lookup in the VNI
  *         -> firewall (conntrack, then egress and local ingress policy)
  *         -> egress QoS
@@ -15,6 +16,7 @@
 #include "datapath/bpf/flood.h"
 #include "datapath/bpf/index.h"
 #include "datapath/bpf/port-security.h"
+#include "datapath/bpf/punt.h"
 #include "datapath/bpf/qos.h"
 #include "datapath/bpf/stats.h"
 #include "packet/parse.h"
@@ -174,6 +176,9 @@ fab_port_ingress(struct __sk_buff *skb)
     }
     if (fab_oversize(skb, info, port->mtu)) {
         return fab_drop(skb, slot, DP_DROP_OVERSIZE);
+    }
+    if (fab_is_dhcp_client(info)) {
+        return fab_dhcp_punt(skb, entry, info);
     }
     if (info->l3_proto == PKT_ETH_P_ARP) {
         rc = fab_arp_respond(skb, entry, info);

@@ -31,6 +31,7 @@
 
 #include "datapath/bpf/abi.h"
 #include "datapath/dp-bpf-index.h"
+#include "dhcp/dhcp.h"
 #include "packet/parse.h"
 #include "vxlan/vxlan.h"
 
@@ -134,6 +135,7 @@ counters_assert(const struct counters *want)
         ok &= counter_check(d, "rx_bytes", w->rx_bytes, g->rx_bytes);
         ok &= counter_check(d, "tx_packets", w->tx_packets, g->tx_packets);
         ok &= counter_check(d, "tx_bytes", w->tx_bytes, g->tx_bytes);
+        ok &= counter_check(d, "punted", w->punted, g->punted);
         for (int r = 0; r < DP_DROP_N_REASONS; r++) {
             ok &= counter_check(d, dp_drop_reason_name(r), w->drops[r],
                                 g->drops[r]);
@@ -1258,22 +1260,14 @@ test_port_security_drops_spoofing(void **state)
 }
 
 /* What port security lets through: IPv6 link-local and unspecified
- * sources, and IPv4 from 0.0.0.0 (a DHCP discover, which floods). */
+ * sources.  (IPv4 from 0.0.0.0 is a DHCP client's, which is punted:
+ * test_dhcp_punted().) */
 static void
 test_port_security_allows(void **state)
 {
     static const uint8_t ll[16] = {0xfe, 0x80, [15] = 1};
     static const uint8_t unspecified[16];
     static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
-    struct craft_flow dhcp = {
-        .dst_mac = broadcast_mac,
-        .src_mac = port(FX_P1)->mac,
-        .src_ip = 0,
-        .dst_ip = CRAFT_IP4(255, 255, 255, 255),
-        .proto = 17,
-        .sport = 68,
-        .dport = 67,
-    };
     uint8_t pkt[512];
     size_t len;
 
@@ -1283,8 +1277,262 @@ test_port_security_allows(void **state)
     len = craft_ipv6_udp_frame(pkt, port(FX_P2)->mac, port(FX_P1)->mac,
                                unspecified, all_nodes, 10);
     assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
-    len = craft_ipv4_frame(pkt, &dhcp, 300);
+}
+
+/* DHCP from the fabric (doc/vms.md). */
+
+/* Writes to 'buf' a DHCP client message of type 'type' in a frame from
+ * 'src_mac', 'src_ip' to 'dst_mac', 'dst_ip' (UDP 68 -> 67), asking for
+ * 'chaddr'; returns its length. */
+static size_t
+dhcp_frame(uint8_t *buf, const uint8_t *src_mac, uint32_t src_ip,
+           const uint8_t *dst_mac, uint32_t dst_ip, const uint8_t *chaddr,
+           uint8_t type)
+{
+    struct craft_flow flow = {
+        .dst_mac = dst_mac,
+        .src_mac = src_mac,
+        .src_ip = src_ip,
+        .dst_ip = dst_ip,
+        .proto = 17,
+        .sport = DHCP_CLIENT_PORT,
+        .dport = DHCP_SERVER_PORT,
+    };
+    size_t len = craft_ipv4_frame(buf, &flow, 300);
+    struct dhcp_header *h = (struct dhcp_header *) (buf + 42);
+    uint8_t *opt = (uint8_t *) (h + 1);
+
+    memset(h, 0, 300);
+    h->op = DHCP_OP_REQUEST;
+    h->htype = DHCP_HTYPE_ETHER;
+    h->hlen = 6;
+    h->xid = htonl(0x5eed);
+    h->ciaddr = htonl(src_ip);
+    memcpy(h->chaddr, chaddr, 6);
+    h->magic = htonl(DHCP_MAGIC);
+    opt[0] = DHCP_OPT_MSG_TYPE;
+    opt[1] = 1;
+    opt[2] = type;
+    opt[3] = DHCP_OPT_END;
+    /* The UDP checksum covers what was just written: 0 says "none". */
+    buf[40] = buf[41] = 0;
+    return len;
+}
+
+/* Collects punts from the ring into 'aux', a struct punts. */
+struct punts {
+    struct dp_punt last; /* The last one read. */
+    int n;               /* How many were read. */
+};
+
+static void
+punt_cb(const struct dp_punt *p, void *aux)
+{
+    struct punts *punts = aux;
+
+    punts->last = *p;
+    punts->n++;
+}
+
+/* Reads every waiting punt into 'out'. */
+static void
+punts_read(struct dp_punts *reader, struct punts *out)
+{
+    memset(out, 0, sizeof *out);
+    assert_int_equal(dp_punts_poll(reader, 0), 0);
+}
+
+/* A DISCOVER from 0.0.0.0 to the broadcast address, and a renewal
+ * unicast from the port's address to the server, go to the agent through
+ * the punt ring, whole, and nowhere else: no port, no VTEP, no flood, and
+ * counted as punted.  A trace says "punted" and sends nothing. */
+static void
+test_dhcp_punted(void **state)
+{
+    struct dp_trace_result *trace = calloc(1, sizeof *trace);
+    struct dp_punts *reader;
+    struct counters want;
+    struct punts got;
+    uint8_t pkt[512];
+    size_t len;
+    int p2vm;
+
+    assert_int_equal(dp_punts_open(fx.dp, punt_cb, &got, &reader), 0);
+    punts_read(reader, &got);
+    p2vm = capture_open("p2");
+
+    len = dhcp_frame(pkt, port(FX_P1)->mac, 0, broadcast_mac,
+                     CRAFT_IP4(255, 255, 255, 255), port(FX_P1)->mac,
+                     DHCP_DISCOVER);
+    counters_read(&want);
     assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+    count_rx(&want, D_P1, len);
+    want.dev[D_P1].punted++;
+    counters_assert(&want);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.last.ifindex, port(FX_P1)->ifindex);
+    assert_int_equal(got.last.reason, DP_PUNT_DHCP);
+    assert_int_equal(got.last.len, len);
+    assert_int_equal(got.last.copied, len);
+    assert_memory_equal(got.last.frame, pkt, len);
+
+    len = dhcp_frame(pkt, port(FX_P1)->mac, port(FX_P1)->ip4, unknown_mac,
+                     CRAFT_IP4(10, 0, 0, 254), port(FX_P1)->mac, DHCP_REQUEST);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+    count_rx(&want, D_P1, len);
+    want.dev[D_P1].punted++;
+    counters_assert(&want);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 1);
+    assert_memory_equal(got.last.frame, pkt, len);
+    capture_expect_none(p2vm, "p2");
+
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_P1)->ifindex, pkt, len, trace),
+        0);
+    assert_true(trace->punted);
+    assert_int_equal(trace->tc_action, TC_ACT_STOLEN);
+    assert_int_equal(trace->drop_reason, -1);
+    count_rx(&want, D_P1, len);
+    counters_assert(&want);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 0);
+
+    close(p2vm);
+    dp_punts_close(reader);
+    free(trace);
+}
+
+/* A DHCP message for another MAC (chaddr) or from another MAC is dropped
+ * with its reason, with port security or without: the agent answers for
+ * the port's MAC only. */
+static void
+test_dhcp_spoofed(void **state)
+{
+    uint8_t pkt[512];
+    size_t len;
+
+    for (int security = 1; security >= 0; security--) {
+        assert_int_equal(
+            fixture_set_port_flags(&fx, FX_P1,
+                                   security ? DP_PORT_SECURITY | DP_PORT_VETH
+                                            : DP_PORT_VETH),
+            0);
+        len = dhcp_frame(pkt, port(FX_P1)->mac, 0, broadcast_mac,
+                         CRAFT_IP4(255, 255, 255, 255), spoofed_mac,
+                         DHCP_DISCOVER);
+        expect_port_drop("DHCP for another chaddr", pkt, len,
+                         DP_DROP_SPOOF_CHADDR);
+        len = dhcp_frame(pkt, spoofed_mac, 0, broadcast_mac,
+                         CRAFT_IP4(255, 255, 255, 255), spoofed_mac,
+                         DHCP_DISCOVER);
+        expect_port_drop("DHCP from another MAC", pkt, len, DP_DROP_SPOOF_MAC);
+    }
+    assert_int_equal(
+        fixture_set_port_flags(&fx, FX_P1, DP_PORT_SECURITY | DP_PORT_VETH),
+        0);
+}
+
+/* From 0.0.0.0, port security lets only a DHCP client's broadcast to
+ * port 67 through: other UDP, to another port or address, and TCP are
+ * dropped as spoofed. */
+static void
+test_dhcp_only_from_nowhere(void **state)
+{
+    struct craft_flow flow = {
+        .dst_mac = broadcast_mac,
+        .src_mac = port(FX_P1)->mac,
+        .src_ip = 0,
+        .dst_ip = CRAFT_IP4(255, 255, 255, 255),
+        .proto = 17,
+        .sport = 68,
+        .dport = 53,
+    };
+    uint8_t pkt[512];
+    size_t len;
+
+    len = craft_ipv4_frame(pkt, &flow, 300);
+    expect_port_drop("UDP 68->53 from 0.0.0.0", pkt, len, DP_DROP_SPOOF_IP);
+    flow.sport = 5000;
+    flow.dport = 67;
+    len = craft_ipv4_frame(pkt, &flow, 300);
+    expect_port_drop("UDP 5000->67 from 0.0.0.0", pkt, len, DP_DROP_SPOOF_IP);
+    flow.dst_mac = port(FX_P2)->mac;
+    flow.dst_ip = port(FX_P2)->ip4;
+    flow.sport = 68;
+    flow.dport = 67;
+    len = craft_ipv4_frame(pkt, &flow, 300);
+    expect_port_drop("DHCP from 0.0.0.0 unicast to a VM", pkt, len,
+                     DP_DROP_SPOOF_IP);
+    flow.proto = 6;
+    len = craft_ipv4_frame(pkt, &flow, 0);
+    expect_port_drop("TCP from 0.0.0.0", pkt, len, DP_DROP_SPOOF_IP);
+}
+
+/* A VM that floods DHCP gets DP_PUNT_BURST punts at once, then
+ * "punt-rate-limit" drops; another port's punts are not held back. */
+static void
+test_dhcp_rate_limited(void **state)
+{
+    struct dp_punts *reader;
+    struct punts got;
+    uint8_t pkt[512];
+    int punted = 0, limited = 0;
+    struct dp_stats before, after;
+    size_t len;
+
+    assert_int_equal(dp_punts_open(fx.dp, punt_cb, &got, &reader), 0);
+    punts_read(reader, &got);
+    assert_int_equal(dp_stats_get(fx.dp, port(FX_P2)->ifindex, &before), 0);
+    len = dhcp_frame(pkt, port(FX_P2)->mac, 0, broadcast_mac,
+                     CRAFT_IP4(255, 255, 255, 255), port(FX_P2)->mac,
+                     DHCP_DISCOVER);
+    for (int i = 0; i < 200; i++) {
+        if (run_port(FX_P2, pkt, len) == TC_ACT_STOLEN) {
+            punted++;
+        } else {
+            limited++;
+        }
+    }
+    assert_int_equal(dp_stats_get(fx.dp, port(FX_P2)->ifindex, &after), 0);
+    /* The burst, and what the rate refilled while the loop ran. */
+    assert_in_range(punted, DP_PUNT_BURST, DP_PUNT_BURST + 2);
+    assert_int_equal(after.punted - before.punted, punted);
+    assert_int_equal(after.drops[DP_DROP_PUNT_RATE]
+                         - before.drops[DP_DROP_PUNT_RATE],
+                     limited);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, punted);
+
+    len = dhcp_frame(pkt, port(FX_P3)->mac, 0, broadcast_mac,
+                     CRAFT_IP4(255, 255, 255, 255), port(FX_P3)->mac,
+                     DHCP_DISCOVER);
+    assert_int_equal(run_port(FX_P3, pkt, len), TC_ACT_STOLEN);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.last.ifindex, port(FX_P3)->ifindex);
+    dp_punts_close(reader);
+}
+
+/* dp_inject() sends a frame to the VM behind a port, here the tap's
+ * reader, and refuses lengths out of range. */
+static void
+test_dhcp_inject(void **state)
+{
+    uint8_t pkt[512];
+    size_t len;
+
+    len = dhcp_frame(pkt, unknown_mac, CRAFT_IP4(10, 0, 0, 254),
+                     port(FX_TAP)->mac, port(FX_TAP)->ip4, port(FX_TAP)->mac,
+                     DHCP_ACK);
+    assert_int_equal(dp_inject(fx.dp, port(FX_TAP)->ifindex, pkt, len), 0);
+    capture_expect(fx.tap_fd, "tap0", pkt, len);
+    assert_int_equal(dp_inject(fx.dp, port(FX_TAP)->ifindex, pkt, 13),
+                     EMSGSIZE);
+    assert_int_equal(
+        dp_inject(fx.dp, port(FX_TAP)->ifindex, pkt, DP_INJECT_MAX + 1),
+        EMSGSIZE);
 }
 
 /* Writes a neighbour solicitation (type 135) or advertisement (136) from
@@ -2758,6 +3006,11 @@ main(void)
                                drain_tap),
         cmocka_unit_test_setup(test_port_security_drops_spoofing, drain_tap),
         cmocka_unit_test_setup(test_port_security_allows, drain_tap),
+        cmocka_unit_test_setup(test_dhcp_punted, drain_tap),
+        cmocka_unit_test_setup(test_dhcp_spoofed, drain_tap),
+        cmocka_unit_test_setup(test_dhcp_only_from_nowhere, drain_tap),
+        cmocka_unit_test_setup(test_dhcp_rate_limited, drain_tap),
+        cmocka_unit_test_setup(test_dhcp_inject, drain_tap),
         cmocka_unit_test_setup(test_port_security_nd, drain_tap),
         cmocka_unit_test_setup(test_port_security_off, drain_tap),
         cmocka_unit_test_setup(test_oversize_dropped, drain_tap),
