@@ -1068,13 +1068,14 @@ server_start(const struct server_config *cfg, struct server **serverp)
     }
     LOG_INFO("serving %s on %s port %u, store %s, heartbeat timeout %d s, "
              "at most %u connections (%u per client address), idle "
-             "timeout %u s (%u s once authenticated)",
+             "timeout %u s (%u s once authenticated), storage %s",
              cert ? "HTTPS" : "HTTP", cfg->listen,
              http_server_port(server->http), cfg->db, cfg->heartbeat_timeout,
              cfg->max_connections ?: HTTP_MAX_CONNECTIONS,
              cfg->max_per_address ?: HTTP_MAX_PER_ADDRESS,
              cfg->idle_timeout ?: HTTP_IDLE_TIMEOUT,
-             cfg->auth_idle_timeout ?: HTTP_AUTH_IDLE_TIMEOUT);
+             cfg->auth_idle_timeout ?: HTTP_AUTH_IDLE_TIMEOUT,
+             cfg->storage ? cfg->storage : "none (no image files)");
     server->tls_cert = cert;
     server->tls_key = key;
     *serverp = server;

@@ -87,6 +87,11 @@ expect_exit 2 "max-connections-per-address \"0\": expected a number of connectio
     --max-connections-per-address 0
 expect_exit 2 "idle-timeout \"1m\": expected a number of seconds" \
     --idle-timeout 1m
+expect_exit 2 "storage \"var/images\": expected an absolute path" \
+    --storage var/images
+expect_exit 2 "image-size-max: size \"0\": must be greater than zero" \
+    --image-size-max 0
+expect_exit 2 "image-size-max: size \"big\"" --image-size-max big
 expect_exit 2 "unexpected argument" extra
 
 # The configuration file: optional by default, required when named, and
@@ -116,7 +121,7 @@ pid=$!
 wait_log "serving HTTP"
 port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
 [ -n "$port" ] && [ "$port" != 0 ] || fail "no port in the log"
-grep -q "at most 1024 connections (8 per client address), idle timeout 5 s (330 s once authenticated)" "$tmp/log" ||
+grep -q "at most 1024 connections (8 per client address), idle timeout 5 s (330 s once authenticated), storage $tmp/storage/shared$" "$tmp/log" ||
     fail "the connection limits of the file are not those in force"
 grep -q "bootstrap admin token \"admin\": it is in $tmp/admin.token" \
     "$tmp/log" || fail "the bootstrap token's file was not named"
