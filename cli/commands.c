@@ -125,7 +125,7 @@ static const struct kind kinds[] = {
         .columns =
             (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
                                   "status", "last_heartbeat", "vms", "vcpus",
-                                  "memory", "maint", NULL},
+                                  "memory", "maintenance", NULL},
         .fields =
             (const char *const[]){"name", "vtep", "underlay", "uplink_rate",
                                   "status", "conditions", "last_heartbeat",
@@ -1274,8 +1274,9 @@ show_allocation(json_t *shown, const char *to, const json_t *obj,
 }
 
 /* Adds to 'shown' what host 'obj' says about VMs, as people read it:
- * "vcpus", "memory" and "disk" as ALLOCATED/CAPACITY, "vms", "maint"
- * (yes or nothing), the overcommit ratios and the hypervisor. */
+ * "vcpus", "memory" and "disk" as ALLOCATED/CAPACITY, "vms",
+ * "maintenance" as yes or no, the overcommit ratios and the
+ * hypervisor. */
 static void
 host_display_vms(json_t *shown, const json_t *obj)
 {
@@ -1290,10 +1291,13 @@ host_display_vms(json_t *shown, const json_t *obj)
     if (json_is_integer(vms)) {
         json_object_set(shown, "vms", (json_t *) vms);
     }
-    json_object_set_new(
-        shown, "maint",
-        json_string(json_is_true(json_object_get(obj, "maintenance")) ? "yes"
-                                                                      : ""));
+    if (json_object_get(obj, "maintenance")) {
+        json_object_set_new(
+            shown, "maintenance",
+            json_string(json_is_true(json_object_get(obj, "maintenance"))
+                            ? "yes"
+                            : "no"));
+    }
     if (json_is_object(oc)) {
         json_object_set_new(
             shown, "overcommit",

@@ -175,7 +175,7 @@ for i in 1 2 3; do
         = 201 ] || fail "cannot register hv$i"
 done
 ok host update hv3 --maintenance on --cpu-overcommit 2
-out_says '^maintenance: +true$'
+out_says '^maintenance: +yes$'
 out_says '^overcommit: +cpu 2, memory 1$'
 ok host list
 out_says '^NAME +VTEP +UNDERLAY +UPLINK +STATUS +LAST-HEARTBEAT +VMS +VCPUS +MEMORY +MAINT$'
