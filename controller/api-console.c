@@ -112,8 +112,12 @@ api_vm_console(struct api *api, const char *name, const json_t *query,
         status = 200;
     } else {
         json_t *answer = json_loadb(reply.body, reply.len, 0, NULL);
-        const char *m =
-            api_get_string(json_object_get(answer, "error"), "message");
+        const json_t *error = json_object_get(answer, "error");
+        /* Agents answer {"error": "MESSAGE"}; anything in front of them
+         * that speaks this API, {"error": {"message": "MESSAGE"}}. */
+        const char *m = json_is_string(error)
+                            ? json_string_value(error)
+                            : api_get_string(error, "message");
 
         if (reply.status == 404) {
             status = api_fail(err, 404, NULL,
