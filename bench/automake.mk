@@ -36,7 +36,7 @@ bench: bench-bpf
 # --- end of the BPF fast path microbenchmark.
 
 # --- Control-plane benchmarks: the controller's REST API (bench/bench-api.c),
-# the agent's full resync (bench/agent-resync.sh) and the convergence of a
+# the scheduler's placements (bench/bench-placement.c), the agent's full resync (bench/agent-resync.sh) and the convergence of a
 # new port across hosts (bench/convergence.sh).  Not run by "make check".
 # "make bench-api" needs no root; "make bench-api BENCH_API_ARGS='-d 2 -t 2'"
 # is a quick run.  The two scripts need root and build netns topologies
@@ -59,10 +59,19 @@ bench-agent-resync: all
 bench-convergence: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(abs_top_srcdir)/bench/convergence.sh $(BENCH_CONVERGENCE_ARGS)
+# "make bench-placement" needs no root (bench/bench-placement.c);
+# "make bench-placement BENCH_PLACEMENT_ARGS='-H 100 -n 1000'" is quick.
+noinst_PROGRAMS += bench/bench-placement
+bench_bench_placement_SOURCES = bench/bench-placement.c
+bench_bench_placement_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+bench_bench_placement_LDADD = $(CONTROLLER_LIBS)
+BENCH_PLACEMENT_ARGS =
+bench-placement: bench/bench-placement
+	$(builddir)/bench/bench-placement $(BENCH_PLACEMENT_ARGS)
 BENCH_RESYNC_ARGS =
 BENCH_CONVERGENCE_ARGS =
-bench: bench-api bench-agent-resync bench-convergence
-.PHONY: bench-api bench-agent-resync bench-convergence
+bench: bench-api bench-placement bench-agent-resync bench-convergence
+.PHONY: bench-api bench-placement bench-agent-resync bench-convergence
 # --- end of the control-plane benchmarks.
 
 # --- QoS rate accuracy (bench/qos-accuracy.sh): egress limits of 10 Mbit/s,

@@ -62,9 +62,12 @@ static const struct api_field port_status_fields[] = {
 static void
 heard_from(struct api *api, const char *name)
 {
+    time_t now = time(NULL);
+
     pthread_mutex_lock(&api->mutex);
-    json_object_set_new(api->heartbeats, name, json_integer(time(NULL)));
+    json_object_set_new(api->heartbeats, name, json_integer(now));
     pthread_mutex_unlock(&api->mutex);
+    api_sched_heard(api, name, now);
 }
 
 const char *

@@ -61,6 +61,7 @@ struct api_sched {
     int64_t revision;           /* Store revision it was built at: a later
                                  * change to a host makes it stale. */
     struct sched_host *hosts;   /* The hosts. */
+    time_t *heard;              /* Per host: its last heartbeat, or 0. */
     size_t n;                   /* Number of 'hosts'. */
     json_t *index;              /* Host name -> its index in 'hosts'. */
     enum sched_weigher weigher; /* The default weigher. */
@@ -74,6 +75,8 @@ sched_cache_clear(struct api_sched *c)
     }
     free(c->hosts);
     c->hosts = NULL;
+    free(c->heard);
+    c->heard = NULL;
     c->n = 0;
     json_decref(c->index);
     c->index = NULL;
@@ -157,6 +160,8 @@ cache_host_cb(const struct store_obj *obj, void *c_)
     struct sched_host *h;
 
     c->hosts = xrealloc(c->hosts, (c->n + 1) * sizeof *c->hosts);
+    c->heard = xrealloc(c->heard, (c->n + 1) * sizeof *c->heard);
+    c->heard[c->n] = 0;
     h = &c->hosts[c->n];
     memset(h, 0, sizeof *h);
     h->name = xstrdup(obj->name);
@@ -178,7 +183,8 @@ cache_alloc_cb(const struct store_obj *obj, void *c_)
     return 0;
 }
 
-/* Rebuilds 'c' from the store in 'txn', with 'c->mutex' held. */
+/* Rebuilds 'c' from the store in 'txn', with 'c->mutex' held, and the
+ * heartbeats from 'api'. */
 static int
 sched_cache_build(struct api *api, struct api_sched *c, struct store_txn *txn)
 {
@@ -195,8 +201,28 @@ sched_cache_build(struct api *api, struct api_sched *c, struct store_txn *txn)
         sched_cache_clear(c);
         return error;
     }
+    pthread_mutex_lock(&api->mutex);
+    for (size_t i = 0; i < c->n; i++) {
+        c->heard[i] = json_integer_value(
+            json_object_get(api->heartbeats, c->hosts[i].name));
+    }
+    pthread_mutex_unlock(&api->mutex);
     c->valid = true;
     return 0;
+}
+
+void
+api_sched_heard(struct api *api, const char *name, time_t t)
+{
+    struct api_sched *c = api->sched;
+    const json_t *i;
+
+    pthread_mutex_lock(&c->mutex);
+    i = c->valid ? json_object_get(c->index, name) : NULL;
+    if (i) {
+        c->heard[json_integer_value(i)] = t;
+    }
+    pthread_mutex_unlock(&c->mutex);
 }
 
 /* Marks in every host of 'c' whether it was heard from within the
@@ -207,14 +233,11 @@ sched_cache_liveness(struct api *api, struct api_sched *c)
     int timeout = atomic_load(&api->heartbeat_timeout);
     time_t now = time(NULL);
 
-    pthread_mutex_lock(&api->mutex);
     for (size_t i = 0; i < c->n; i++) {
-        time_t last = json_integer_value(
-            json_object_get(api->heartbeats, c->hosts[i].name));
+        time_t last = c->heard[i] ? c->heard[i] : api->started;
 
-        c->hosts[i].ready = now - (last ? last : api->started) <= timeout;
+        c->hosts[i].ready = now - last <= timeout;
     }
-    pthread_mutex_unlock(&api->mutex);
 }
 
 /* Records in 'c' (if it is valid) that host 'host' now has allocation

@@ -767,6 +767,8 @@ int api_vm_record_reports(struct store_txn *, const char *host,
 /* The scheduler's view of the hosts, kept by api_init(). */
 struct api_sched *api_sched_create(void);
 void api_sched_destroy(struct api_sched *);
+/* Notes in the scheduler's view that host 'name' was heard from at 't'. */
+void api_sched_heard(struct api *, const char *name, time_t t);
 /* Sets the weigher VMs without a "placement" get ("scheduler-weigher"). */
 void api_sched_set_weigher(struct api *, enum sched_weigher);
 

@@ -138,29 +138,42 @@ free_fraction(int64_t capacity, double ratio, int64_t allocated)
     return total > 0 ? (total - (double) allocated) / total : 0;
 }
 
-/* Whether 'a' ranks before 'b' for 'req': < 0, 0 or > 0. */
+/* What the weighers rank a host by, computed once per host. */
+struct weight {
+    int64_t groups; /* Preferred groups: more is better. */
+    double memory;  /* Free memory as a fraction: more is better for
+                     * spread, less for pack. */
+    double cpu;     /* Likewise free vCPUs. */
+};
+
+static void
+weigh(const struct sched_host *h, const struct sched_request *req,
+      struct weight *w)
+{
+    w->groups = group_weight(h, req);
+    w->memory = free_fraction(h->capacity.memory_mb, h->memory_ratio,
+                              h->allocated.memory_mb);
+    w->cpu =
+        free_fraction(h->capacity.vcpus, h->cpu_ratio, h->allocated.vcpus);
+}
+
+/* Whether host 'a' (weighed 'wa') ranks before 'b' (weighed 'wb') for
+ * 'req': < 0, 0 or > 0. */
 static int
-compare(const struct sched_host *a, const struct sched_host *b,
+compare(const struct sched_host *a, const struct weight *wa,
+        const struct sched_host *b, const struct weight *wb,
         const struct sched_request *req)
 {
-    int64_t ga = group_weight(a, req), gb = group_weight(b, req);
-    double ma, mb, ca, cb;
     int sign = req->weigher == SCHED_PACK ? -1 : 1;
 
-    if (ga != gb) {
-        return ga > gb ? -1 : 1;
+    if (wa->groups != wb->groups) {
+        return wa->groups > wb->groups ? -1 : 1;
     }
-    ma = free_fraction(a->capacity.memory_mb, a->memory_ratio,
-                       a->allocated.memory_mb);
-    mb = free_fraction(b->capacity.memory_mb, b->memory_ratio,
-                       b->allocated.memory_mb);
-    if (ma != mb) {
-        return ma > mb ? -sign : sign;
+    if (wa->memory != wb->memory) {
+        return wa->memory > wb->memory ? -sign : sign;
     }
-    ca = free_fraction(a->capacity.vcpus, a->cpu_ratio, a->allocated.vcpus);
-    cb = free_fraction(b->capacity.vcpus, b->cpu_ratio, b->allocated.vcpus);
-    if (ca != cb) {
-        return ca > cb ? -sign : sign;
+    if (wa->cpu != wb->cpu) {
+        return wa->cpu > wb->cpu ? -sign : sign;
     }
     return strcmp(a->name, b->name);
 }
@@ -170,6 +183,7 @@ sched_choose(const struct sched_host *hosts, size_t n,
              const struct sched_request *req, size_t max_reasons, char **why)
 {
     size_t n_out = 0, len = 0, alloc = 0;
+    struct weight best_w = {0};
     char *reasons = NULL;
     long best = -1;
 
@@ -182,8 +196,12 @@ sched_choose(const struct sched_host *hosts, size_t n,
         }
         reason = sched_filter(h, req);
         if (!reason) {
-            if (best < 0 || compare(h, &hosts[best], req) < 0) {
+            struct weight w;
+
+            weigh(h, req, &w);
+            if (best < 0 || compare(h, &w, &hosts[best], &best_w, req) < 0) {
                 best = i;
+                best_w = w;
             }
             continue;
         }

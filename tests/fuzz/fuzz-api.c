@@ -14,8 +14,11 @@
  * empty body is no body, a body that is not JSON never reaches the handler,
  * and NAME is a non-empty path segment (no '/').  Every input starts from
  * the same store: a QoS policy "gold", a network "blue" (10.0.0.0/24), hosts
- * "h1" and "h2", ports "p1" (on h1) and "p2" (on h2) and a security group
- * "web" with a rule, made once through the same API and copied for each
+ * "h1" and "h2" (4 vCPUs, 2 GiB, 20 GiB of disk each), ports "p1" (on h1)
+ * and "p2" (on h2), a security group "web" with a rule, images "tiny"
+ * (active) and "half" (queued), a strict anti-affinity VM group "db" and
+ * a VM "vm1" in it with a NIC in "blue", made once through the same API
+ * (the images written as the images API leaves them) and copied for each
  * input.
  *
  * Beyond memory errors and leaks, which the sanitizers catch, the target
@@ -82,6 +85,28 @@ struct op {
     get_func *get;             /* GET of what 'create' or 'patch' made. */
 };
 
+/* The power actions of a VM, as patches of it. */
+static int
+vm_start(struct api *api, const char *name, const json_t *in,
+         int64_t if_match, json_t **out, struct api_error *err)
+{
+    return api_vm_action(api, name, "start", in, out, err);
+}
+
+static int
+vm_stop(struct api *api, const char *name, const json_t *in, int64_t if_match,
+        json_t **out, struct api_error *err)
+{
+    return api_vm_action(api, name, "stop", in, out, err);
+}
+
+static int
+vm_reboot(struct api *api, const char *name, const json_t *in,
+          int64_t if_match, json_t **out, struct api_error *err)
+{
+    return api_vm_action(api, name, "reboot", in, out, err);
+}
+
 static const struct op ops[] = {
     {"network.create", .create = api_network_create, .get = api_network_get},
     {"network.patch", .patch = api_network_patch, .get = api_network_get},
@@ -108,6 +133,15 @@ static const struct op ops[] = {
     {"host.port-status", .report = api_host_port_status},
     {"host.rule-hits", .report = api_host_rule_hits},
     {"flowlogs.post", .post = api_flowlogs_post},
+    {"vm.create", .create = api_vm_create, .get = api_vm_get},
+    {"vm.delete", .delete = api_vm_delete},
+    {"vm.start", .patch = vm_start, .get = api_vm_get},
+    {"vm.stop", .patch = vm_stop, .get = api_vm_get},
+    {"vm.reboot", .patch = vm_reboot, .get = api_vm_get},
+    {"vm-group.create", .create = api_vm_group_create,
+     .get = api_vm_group_get},
+    {"vm-group.patch", .patch = api_vm_group_patch, .get = api_vm_group_get},
+    {"vm-group.delete", .delete = api_vm_group_delete},
     {"token.create", .create = auth_token_create},
 };
 
@@ -166,6 +200,22 @@ make_rule(struct api *api, const json_t *in, json_t **out,
     return api_sg_rule_create(api, "web", in, out, err);
 }
 
+/* Writes image 'name' of 'status' into 'store', as the images API leaves
+ * one (its file is the images API's business, not this target's). */
+static void
+put_image(struct store *store, const char *name, const char *status)
+{
+    json_t *body = json_pack("{sssssIss}", "status", status, "format",
+                             "qcow2", "virtual_size_bytes",
+                             (json_int_t) 1 << 30, "file", "images/x.qcow2");
+    struct store_txn *txn;
+
+    CHECK(!store_begin(store, true, &txn));
+    CHECK(!store_put(txn, "image", name, body, STORE_ANY, NULL));
+    CHECK(!store_commit(txn, NULL));
+    json_decref(body);
+}
+
 /* Makes the base store at 'template'. */
 static void
 make_template(void)
@@ -182,12 +232,14 @@ make_template(void)
     make(&api, api_network_create,
          "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\", \"vni\": 100, "
          "\"default_qos\": \"gold\"}");
-    make(
-        &api, api_host_register,
-        "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": \"eth0\"}");
-    make(
-        &api, api_host_register,
-        "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": \"eth0\"}");
+    make(&api, api_host_register,
+         "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": "
+         "\"eth0\", \"capacity\": {\"vcpus\": 4, \"memory_mb\": 2048, "
+         "\"disk_gb\": 20}}");
+    make(&api, api_host_register,
+         "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": "
+         "\"eth0\", \"capacity\": {\"vcpus\": 4, \"memory_mb\": 2048, "
+         "\"disk_gb\": 20}}");
     make(&api, api_sg_create,
          "{\"name\": \"web\", \"selector\": {\"tier\": \"web\"}}");
     make(&api, make_rule,
@@ -199,6 +251,14 @@ make_template(void)
     make(&api, api_port_create,
          "{\"name\": \"p2\", \"network\": \"blue\", \"host\": \"h2\", "
          "\"qos\": \"gold\"}");
+    put_image(store, "tiny", "active");
+    put_image(store, "half", "queued");
+    make(&api, api_vm_group_create,
+         "{\"name\": \"db\", \"policy\": \"anti-affinity\"}");
+    make(&api, api_vm_create,
+         "{\"name\": \"vm1\", \"vcpus\": 1, \"memory_mb\": 256, "
+         "\"image\": \"tiny\", \"groups\": [\"db\"], \"nics\": "
+         "[{\"network\": \"blue\", \"labels\": {\"tier\": \"web\"}}]}");
     api_destroy(&api);
     store_close(store);
 }
