@@ -25,6 +25,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "controller/image-format.h"
 #include "controller/store.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -52,18 +53,6 @@ static const struct api_kind image_kind = {
     .fields = image_fields,
     .n_fields = ARRAY_SIZE(image_fields),
 };
-
-/* Bytes of an upload kept to tell its format: the qcow2 header, and the
- * places where other formats put their magic. */
-#define IMAGE_HEAD 512
-
-/* qcow2 (docs/interop/qcow2.txt in QEMU): big-endian header fields. */
-#define QCOW2_MAGIC 0x514649fbu    /* "QFI\xfb". */
-#define QCOW2_V2_HEADER 72         /* Header length of version 2. */
-#define QCOW2_V3_HEADER 104        /* Smallest header length of version 3. */
-#define QCOW2_INCOMPAT_DIRTY 1     /* Refcounts may be stale. */
-#define QCOW2_INCOMPAT_CORRUPT 2   /* Marked corrupt by QEMU. */
-#define QCOW2_INCOMPAT_DATA_FILE 4 /* Data in an external file. */
 
 char *
 api_image_file(const char *name)
@@ -198,31 +187,19 @@ api_image_delete(struct api *api, const char *name, const json_t *in,
 /* Uploads. */
 
 struct api_image_upload {
-    struct api *api;          /* Owner. */
-    char *name;               /* The image. */
-    char *what;               /* "image \"NAME\"", for messages. */
-    char *tmp;                /* "STORAGE/images/.NAME.tmp". */
-    int fd;                   /* Open on 'tmp', or -1 once closed. */
-    gnutls_hash_hd_t hash;    /* SHA-256 of the bytes so far. */
-    bool hashing;             /* 'hash' is initialized. */
-    uint64_t len;             /* Bytes received. */
-    uint8_t head[IMAGE_HEAD]; /* The first bytes. */
-    struct api_error failure; /* Why the upload fails, once it does. */
-    bool done;                /* 'tmp' is in place or removed: leave
-                               * it. */
+    struct api *api;                 /* Owner. */
+    char *name;                      /* The image. */
+    char *what;                      /* "image \"NAME\"", for messages. */
+    char *tmp;                       /* "STORAGE/images/.NAME.tmp". */
+    int fd;                          /* Open on 'tmp', or -1 once closed. */
+    gnutls_hash_hd_t hash;           /* SHA-256 of the bytes so far. */
+    bool hashing;                    /* 'hash' is initialized. */
+    uint64_t len;                    /* Bytes received. */
+    uint8_t head[IMAGE_FORMAT_HEAD]; /* The first bytes. */
+    struct api_error failure;        /* Why the upload fails, once it does. */
+    bool done;                       /* 'tmp' is in place or removed: leave
+                                      * it. */
 };
-
-/* Reads a big-endian integer of 'n' bytes at 'p'. */
-static uint64_t
-get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
 
 void
 api_image_upload_destroy(struct api_image_upload *up)
@@ -362,8 +339,10 @@ api_image_upload_write(struct api_image_upload *up, const void *buf,
                  up->what, up->api->image_size_max);
         return;
     }
-    if (up->len < IMAGE_HEAD) {
-        size_t n = IMAGE_HEAD - up->len < len ? IMAGE_HEAD - up->len : len;
+    if (up->len < IMAGE_FORMAT_HEAD) {
+        size_t n = IMAGE_FORMAT_HEAD - up->len < len
+                       ? IMAGE_FORMAT_HEAD - up->len
+                       : len;
 
         memcpy(up->head + up->len, p, n);
     }
@@ -386,127 +365,21 @@ api_image_upload_write(struct api_image_upload *up, const void *buf,
     }
 }
 
-/* What the upload's bytes are. */
-struct image_info {
-    const char *format;    /* "qcow2" or "raw". */
-    uint64_t virtual_size; /* Bytes the guest sees. */
-};
-
-/* Tells the format of the 'len' bytes whose start is 'head' (at most
- * IMAGE_HEAD of them): a qcow2 image that stands on its own, or raw
- * bytes.  A qcow2 image that names a backing file or an external data
- * file is refused: its disk would read a file of the controller's choice
- * on every host.  So are the other formats qemu-img knows by their magic:
- * taken as raw, their bytes would boot nothing. */
+/* Reads the format of the upload's bytes into 'info', or answers 400
+ * with why they are no image (controller/image-format.h). */
 static int
-detect_format(const struct api_image_upload *up, struct image_info *info,
+detect_format(const struct api_image_upload *up, struct image_format *info,
               struct api_error *err)
 {
-    static const struct {
-        const char *name;  /* Format. */
-        size_t offset;     /* Of its magic. */
-        const char *magic; /* Its magic bytes. */
-        size_t len;        /* Their number. */
-    } others[] = {
-        {"vmdk", 0, "KDMV", 4},
-        {"vmdk", 0, "# Disk DescriptorFile", 21},
-        {"vhdx", 0, "vhdxfile", 8},
-        {"vpc (vhd)", 0, "conectix", 8},
-        {"qed", 0, "QED\0", 4},
-        {"luks", 0, "LUKS\xba\xbe", 6},
-        {"vdi", 64, "\x7f\x10\xda\xbe", 4},
-    };
-    const uint8_t *h = up->head;
-    size_t have = up->len < IMAGE_HEAD ? up->len : IMAGE_HEAD;
+    char *problem = image_format_detect(
+        up->head, up->len < IMAGE_FORMAT_HEAD ? up->len : IMAGE_FORMAT_HEAD,
+        up->len, info);
 
-    if (up->len == 0) {
-        return api_fail(err, 400, NULL,
-                        "%s: the file is empty (send the image's bytes as "
-                        "the body, application/octet-stream)",
-                        up->what);
+    if (problem) {
+        api_fail(err, 400, NULL, "%s: %s", up->what, problem);
+        free(problem);
+        return 400;
     }
-    if (have >= 4 && get_be(h, 4) == QCOW2_MAGIC) {
-        uint64_t version = have >= 8 ? get_be(h + 4, 4) : 0;
-        uint64_t header_len = version == 2  ? QCOW2_V2_HEADER
-                              : have >= 104 ? get_be(h + 100, 4)
-                                            : 0;
-        uint64_t cluster_bits, incompat;
-
-        if ((version != 2 && version != 3) || have < QCOW2_V2_HEADER
-            || header_len < (version == 2 ? QCOW2_V2_HEADER : QCOW2_V3_HEADER)
-            || header_len > up->len) {
-            return api_fail(err, 400, NULL,
-                            "%s: the file starts with the qcow2 magic but "
-                            "its header is not a qcow2 version 2 or 3 "
-                            "header (check it with \"qemu-img check\")",
-                            up->what);
-        }
-        cluster_bits = get_be(h + 20, 4);
-        incompat = version == 3 ? get_be(h + 72, 8) : 0;
-        if (cluster_bits < 9 || cluster_bits > 21) {
-            return api_fail(err, 400, NULL,
-                            "%s: qcow2 cluster_bits %" PRIu64
-                            " is not 9..21: the header is damaged",
-                            up->what, cluster_bits);
-        }
-        if (get_be(h + 8, 8) != 0) {
-            return api_fail(err, 400, NULL,
-                            "%s: the qcow2 image has a backing file; upload "
-                            "one that stands alone (qemu-img convert -O "
-                            "qcow2 IN OUT)",
-                            up->what);
-        }
-        if (get_be(h + 32, 4) != 0) {
-            return api_fail(err, 400, NULL,
-                            "%s: the qcow2 image is encrypted; upload an "
-                            "unencrypted one",
-                            up->what);
-        }
-        if (incompat & QCOW2_INCOMPAT_DATA_FILE) {
-            return api_fail(err, 400, NULL,
-                            "%s: the qcow2 image keeps its data in an "
-                            "external file; upload one that stands alone "
-                            "(qemu-img convert -O qcow2 IN OUT)",
-                            up->what);
-        }
-        if (incompat & (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT)
-            || incompat >> 5) {
-            return api_fail(err, 400, NULL,
-                            "%s: the qcow2 image is marked dirty or "
-                            "corrupt, or needs features this controller "
-                            "does not know (incompatible features %#" PRIx64
-                            "); repair it with \"qemu-img check -r all\"",
-                            up->what, incompat);
-        }
-        info->format = "qcow2";
-        info->virtual_size = get_be(h + 24, 8);
-        if (info->virtual_size == 0 || info->virtual_size > INT64_MAX) {
-            return api_fail(err, 400, NULL,
-                            "%s: the qcow2 image's virtual size %" PRIu64
-                            " is not a disk's",
-                            up->what, info->virtual_size);
-        }
-        return 0;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
-        if (have >= others[i].offset + others[i].len
-            && !memcmp(h + others[i].offset, others[i].magic, others[i].len)) {
-            return api_fail(err, 400, NULL,
-                            "%s: the file is a %s image, not qcow2 or raw; "
-                            "convert it with \"qemu-img convert -O qcow2 IN "
-                            "OUT\"",
-                            up->what, others[i].name);
-        }
-    }
-    if (up->len % 512) {
-        return api_fail(err, 400, NULL,
-                        "%s: %" PRIu64 " bytes is no raw disk image (not a "
-                        "whole number of 512-byte sectors) and the file "
-                        "has no qcow2 header",
-                        up->what, up->len);
-    }
-    info->format = "raw";
-    info->virtual_size = up->len;
     return 0;
 }
 
@@ -560,7 +433,7 @@ convert_raw(const char *raw, const char *qcow2)
  * 'info': itself, synced, or its conversion.  Stores its path in
  * '*file'. */
 static int
-prepare_file(struct api_image_upload *up, const struct image_info *info,
+prepare_file(struct api_image_upload *up, const struct image_format *info,
              char **file, struct api_error *err)
 {
     char *msg;
@@ -602,7 +475,7 @@ upload_finish(struct api_image_upload *up, json_t **out, struct api_error *err)
     struct api *api = up->api;
     uint8_t digest[32];
     char sha256[65];
-    struct image_info info = {NULL, 0};
+    struct image_format info = {NULL, 0};
     struct store_txn *txn = NULL;
     struct store_obj obj = {0};
     char *file = NULL, *rel, *final = NULL, *dir;

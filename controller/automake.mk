@@ -43,6 +43,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/flowlogs.h \
 	controller/http.c \
 	controller/http.h \
+	controller/image-format.c \
+	controller/image-format.h \
 	controller/metrics.c \
 	controller/metrics.h \
 	controller/openapi.h \

@@ -29,6 +29,18 @@ tests_fuzz_test_fuzz_dhcp_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DFUZZ_CORPUS='"tests/fuzz/corpus-dhcp"'
 TESTS += tests/fuzz/test-fuzz-dhcp
 
+# The first bytes of an uploaded image (controller/image-format.h).
+check_PROGRAMS += tests/fuzz/test-fuzz-image
+tests_fuzz_test_fuzz_image_SOURCES = \
+	tests/fuzz/fuzz-image.c \
+	controller/image-format.c \
+	controller/image-format.h \
+	$(FUZZ_REPLAY_SOURCES)
+tests_fuzz_test_fuzz_image_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus-image"'
+tests_fuzz_test_fuzz_image_LDADD = utils/libfabric-utils.a
+TESTS += tests/fuzz/test-fuzz-image
+
 # The agent's desired-state document (agent/state.c).
 check_PROGRAMS += tests/fuzz/test-fuzz-state
 tests_fuzz_test_fuzz_state_SOURCES = \
@@ -75,5 +87,6 @@ EXTRA_DIST += \
 	tests/fuzz/corpus-api \
 	tests/fuzz/corpus-ct \
 	tests/fuzz/corpus-dhcp \
+	tests/fuzz/corpus-image \
 	tests/fuzz/corpus-state \
 	tests/fuzz/corpus-watch

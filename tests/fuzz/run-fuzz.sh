@@ -8,6 +8,7 @@
 #   parse  frames: pkt_parse_frame() and vxlan_classify()   (fuzz-parse.c)
 #   ct     conntrack keys, ICMP errors' quotes included      (fuzz-ct.c)
 #   dhcp   DHCP client messages and the answers to them      (fuzz-dhcp.c)
+#   image  the first bytes of an uploaded image             (fuzz-image.c)
 #   state  the agent's desired-state document               (fuzz-state.c)
 #   watch  delta answers of the controller's long poll      (fuzz-watch.c)
 #   api    the controller's request bodies, on SQLite       (fuzz-api.c)
@@ -80,6 +81,11 @@ dhcp)
     max_len=1500
     srcs=tests/fuzz/fuzz-dhcp.c
     ;;
+image)
+    max_len=1024
+    srcs="tests/fuzz/fuzz-image.c controller/image-format.c
+        $(src_files 'utils/*.c')"
+    ;;
 state)
     srcs="tests/fuzz/fuzz-state.c agent/state.c $(src_files 'utils/*.c')"
     pkgs="jansson"
@@ -110,8 +116,8 @@ api)
     pkgs="jansson sqlite3 libmicrohttpd gnutls libcurl libbpf"
     ;;
 *)
-    echo "$0: unknown target \"$target\": expected parse, ct, dhcp, state," \
-        "watch or api" >&2
+    echo "$0: unknown target \"$target\": expected parse, ct, dhcp, image," \
+        "state, watch or api" >&2
     exit 2
     ;;
 esac
