@@ -490,6 +490,46 @@ test_units(void **state)
     assert_non_null(strstr(msg, "unknown unit \"kbit\""));
     free(msg);
 
+    /* A VM's memory and disk: whole MiB or GiB, with a unit. */
+    assert_null(cli_check_value(CLI_VALUE_MIB, NULL, "256M"));
+    assert_null(cli_check_value(CLI_VALUE_MIB, NULL, "1G"));
+    assert_null(cli_check_value(CLI_VALUE_MIB, NULL, "1.5g"));
+    assert_null(cli_check_value(CLI_VALUE_GIB, NULL, "2G"));
+    assert_null(cli_check_value(CLI_VALUE_GIB, NULL, "1t"));
+    msg = cli_check_value(CLI_VALUE_MIB, NULL, "256");
+    assert_string_equal(msg, "needs a unit, e.g. 256M or 1G");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_MIB, NULL, "1000k");
+    assert_non_null(strstr(msg, "must be a whole number of MiB"));
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_MIB, NULL, "0M");
+    assert_string_equal(msg, "must be greater than zero");
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_MIB, NULL, "4096T");
+    assert_non_null(strstr(msg, "up to 2147483647M"));
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_GIB, NULL, "1536M");
+    assert_non_null(strstr(msg, "must be a whole number of GiB"));
+    free(msg);
+    msg = cli_check_value(CLI_VALUE_GIB, NULL, "");
+    assert_string_equal(msg, "needs a unit, e.g. 2G");
+    free(msg);
+
+    /* Overcommit ratios. */
+    assert_null(cli_check_value(CLI_VALUE_RATIO, NULL, "4"));
+    assert_null(cli_check_value(CLI_VALUE_RATIO, NULL, "1.5"));
+    assert_null(cli_check_value(CLI_VALUE_RATIO, NULL, "0.25"));
+    for (const char *const *bad =
+             (const char *const[]){"0", "0.0", "-1", "1e3", "inf", "", "1.5.2",
+                                   "1001", NULL};
+         *bad; bad++) {
+        msg = cli_check_value(CLI_VALUE_RATIO, NULL, *bad);
+        if (!msg || !strstr(msg, "must be a ratio above 0")) {
+            fail_msg("ratio \"%s\": %s", *bad, msg ? msg : "accepted");
+        }
+        free(msg);
+    }
+
     assert_null(cli_check_value(CLI_VALUE_DSCP, NULL, "0"));
     assert_null(cli_check_value(CLI_VALUE_DSCP, NULL, "63"));
     assert_null(cli_check_value(CLI_VALUE_DSCP, NULL, "keep"));
