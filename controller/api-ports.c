@@ -523,8 +523,10 @@ api_check_flood_lists(struct store_txn *txn, const char *port,
                       const char *what, struct api_error *err)
 {
     struct flood_count fc = {.hosts = NULL};
-    json_t *limits = json_object(); /* Registered host -> its limit, or
-                                     * null. */
+    json_t *limits = json_object();  /* Registered host -> its limit, or
+                                      * null. */
+    const json_t *registered = NULL; /* The "host-limits" summary's. */
+    struct store_obj summary;
     size_t n_external = 0;
     const char *name;
     json_t *count;
@@ -543,12 +545,26 @@ api_check_flood_lists(struct store_txn *txn, const char *port,
     if (!error || error == API_STOP) {
         error = api_external_vtep_count(txn, network, &n_external);
     }
+    if (!error || error == API_STOP) {
+        error = store_get(txn, "host-limits", API_HOST_LIMITS, &summary);
+        registered = error ? NULL : json_object_get(summary.body, "hosts");
+        error = error == ENOENT ? 0 : error;
+    }
     json_object_foreach(fc.hosts, name, count)
     {
         struct store_obj obj;
 
         if (error && error != API_STOP) {
             break;
+        }
+        if (registered) {
+            /* One summary instead of every host of the network. */
+            json_t *max = json_object_get(registered, name);
+
+            if (max) {
+                json_object_set(limits, name, max);
+            }
+            continue;
         }
         error = store_get(txn, "host", name, &obj);
         if (!error) {
@@ -560,6 +576,9 @@ api_check_flood_lists(struct store_txn *txn, const char *port,
         } else if (error == ENOENT) {
             error = 0;
         }
+    }
+    if (registered) {
+        store_obj_clear(&summary);
     }
     if (error && error != API_STOP) {
         status = api_store_error(error, what, err);

@@ -28,6 +28,10 @@
  *   host-port    "H/P"                {}
  *   device       "H/D"                {"port": P}     (unique per host)
  *   port-status  "P"                  {"host": H, "status": "up"|"down"}
+ *   host-limits  "hosts"              {"hosts": {H: N or null}}: every
+ *                                     registered host's "flood_members",
+ *                                     for flood list checks (made at the
+ *                                     first host write after it existed)
  *
  * An external VTEP ("external-vtep") holds "vtep", "mac" and "ip" index
  * objects too, with {"external_vtep": E} instead.
@@ -609,6 +613,13 @@ int api_host_delete(struct api *, const char *name, const json_t *in,
                     int64_t if_match, struct api_error *);
 int api_host_heartbeat(struct api *, const char *name, const json_t *in,
                        struct api_error *);
+/* The name of the one "host-limits" summary object. */
+#define API_HOST_LIMITS "hosts"
+/* Brings the "host-limits" summary in 'txn' in line with host 'name''s
+ * body 'body', just written (NULL: just deleted).  Returns 0 or a store
+ * error. */
+int api_host_limits_sync(struct store_txn *, const char *name,
+                         const json_t *body);
 /* The overcommit ratios of host body 'body': {"cpu", "memory", "disk"},
  * its own or the defaults of controller/scheduler.h. */
 json_t *api_host_overcommit(const json_t *body);

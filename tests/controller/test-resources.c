@@ -1924,17 +1924,17 @@ test_host_flood_limits(void **state)
               "{'name': 'n2', 'network': 'narrow', 'host': 'f1'}");
 }
 
-/* Returns the "net-hosts" summary of network 'network' as compact JSON,
- * or "none".  The caller frees it. */
+/* Returns object ('kind', 'name') as compact JSON with sorted keys, or
+ * "none".  The caller frees it. */
 static char *
-net_hosts(struct fixture_env *env, const char *network)
+object_json(struct fixture_env *env, const char *kind, const char *name)
 {
     struct store_txn *txn;
     struct store_obj obj;
     char *text;
 
     assert_int_equal(store_begin(env->store, false, &txn), 0);
-    if (store_get(txn, "net-hosts", network, &obj)) {
+    if (store_get(txn, kind, name, &obj)) {
         text = xstrdup("none");
     } else {
         text = json_dumps(obj.body, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1944,17 +1944,90 @@ net_hosts(struct fixture_env *env, const char *network)
     return text;
 }
 
+/* Asserts that object ('kind', 'name') is 'want' (or "none"). */
+static void
+expect_object(struct fixture_env *env, const char *kind, const char *name,
+              const char *want)
+{
+    char *got = object_json(env, kind, name);
+
+    if (strcmp(got, want)) {
+        fail_msg("%s %s: %s, expected %s", kind, name, got, want);
+    }
+    free(got);
+}
+
 /* Asserts that network 'network''s summary is 'want'. */
 static void
 expect_net_hosts(struct fixture_env *env, const char *network,
                  const char *want)
 {
-    char *got = net_hosts(env, network);
+    expect_object(env, "net-hosts", network, want);
+}
 
-    if (strcmp(got, want)) {
-        fail_msg("net-hosts %s: %s, expected %s", network, got, want);
-    }
-    free(got);
+/* Asserts that the "host-limits" summary is 'want'. */
+static void
+expect_host_limits(struct fixture_env *env, const char *want)
+{
+    expect_object(env, "host-limits", API_HOST_LIMITS, want);
+}
+
+/* Flood lists are checked against one summary of every registered host's
+ * "flood_members", rather than each host of the network: kept through
+ * registrations, heartbeats and deletions, and made from every host at the
+ * first host write of a store from before it, which until then is checked
+ * host by host. */
+static void
+test_host_limits_summary(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    struct store_txn *txn;
+    json_t *in;
+
+    flood_setup(env);
+    expect_ok(env, api_host_register,
+              "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    expect_host_limits(env, "{\"hosts\":{\"f1\":2,\"f2\":2,\"f3\":null}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
+    expect_error(env, api_port_create,
+                 "{'name': 'w3', 'network': 'wide', 'host': 'f3'}", 409,
+                 "host", "on host \"f1\" (2 local ports and 1 other hosts)",
+                 NULL);
+
+    /* A heartbeat's new limit counts at once. */
+    in = fixture_json("{'limits': {'flood_members': 3}}");
+    assert_int_equal(api_host_heartbeat(&env->api, "f1", in, &err), 204);
+    json_decref(in);
+    expect_host_limits(env, "{\"hosts\":{\"f1\":3,\"f2\":2,\"f3\":null}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w3', 'network': 'wide', 'host': 'f3'}");
+
+    /* A store from before the summary is checked host by host... */
+    assert_int_equal(store_begin(env->store, true, &txn), 0);
+    assert_int_equal(
+        store_delete(txn, "host-limits", API_HOST_LIMITS, STORE_ANY), 0);
+    assert_int_equal(store_commit(txn, NULL), 0);
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f1'}", 409,
+                 "host", "on host \"f1\" (3 local ports and 1 other hosts)",
+                 NULL);
+    /* ...until a host is written, which makes it from every host. */
+    expect_ok(env, api_host_register,
+              "{'name': 'f4', 'vtep': '192.0.2.4', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 9}}");
+    expect_host_limits(env,
+                       "{\"hosts\":{\"f1\":3,\"f2\":2,\"f3\":null,\"f4\":9}}");
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f1'}", 409,
+                 "host", "on host \"f1\" (3 local ports and 1 other hosts)",
+                 NULL);
+    assert_int_equal(api_host_delete(&env->api, "f4", NULL, STORE_ANY, &err),
+                     204);
+    expect_host_limits(env, "{\"hosts\":{\"f1\":3,\"f2\":2,\"f3\":null}}");
 }
 
 /* Flood lists are checked against a per-network summary of where its ports
@@ -2047,6 +2120,7 @@ main(void)
         FIXTURE_ENV_TEST(test_host_limits),
         FIXTURE_ENV_TEST(test_host_flood_limits),
         FIXTURE_ENV_TEST(test_flood_summary),
+        FIXTURE_ENV_TEST(test_host_limits_summary),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
