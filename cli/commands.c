@@ -2156,10 +2156,53 @@ print_conditions(struct cli_ctx *ctx, const json_t *hosts)
     table_destroy(t);
 }
 
+/* Whether VM 'vm' is where its power says it should be: running, or
+ * stopped. */
+static bool
+vm_settled(const json_t *vm)
+{
+    const char *s = json_string_value(json_object_get(vm, "status"));
+
+    return s && (!strcmp(s, "running") || !strcmp(s, "stopped"));
+}
+
+/* Prints the "VMs:" line of the status: how many there are in each
+ * status, in the order a VM goes through them. */
+static void
+print_vm_counts(struct cli_ctx *ctx, const json_t *vms)
+{
+    static const char *const statuses[] = {"running",   "stopped",  "pending",
+                                           "scheduled", "starting", "stopping",
+                                           "failed",    NULL};
+    const char *sep = " (";
+
+    fprintf(ctx->out, "VMs:         %zu", json_array_size(vms));
+    for (size_t i = 0; statuses[i]; i++) {
+        size_t n = 0;
+
+        for (size_t j = 0; j < json_array_size(vms); j++) {
+            const char *s = json_string_value(
+                json_object_get(json_array_get(vms, j), "status"));
+
+            n += s && !strcmp(s, statuses[i]);
+        }
+        if (n) {
+            fprintf(ctx->out, "%s%zu %s", sep, n, statuses[i]);
+            sep = ", ";
+        }
+    }
+    fprintf(ctx->out, "%s\n", strcmp(sep, ", ") ? "" : ")");
+}
+
 static void
 print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
-             const json_t *ports_not_up)
+             const json_t *ports_not_up, const json_t *vms,
+             const json_t *vms_unsettled)
 {
+    static const char *const vm_headers[] = {"NAME", "STATUS", "HOST",
+                                             "REASON", NULL};
+    static const char *const vm_columns[] = {"name", "status", "host",
+                                             "status_reason", NULL};
     static const char *const port_headers[] = {"NAME",   "NETWORK", "HOST",
                                                "STATUS", "REASON",  NULL};
     static const char *const port_columns[] = {
@@ -2186,6 +2229,7 @@ print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
             " pending, %" JSON_INTEGER_FORMAT " refused)\n",
             get_int(p, "total"), get_int(p, "up"), get_int(p, "down"),
             get_int(p, "pending"), get_int(p, "refused"));
+    print_vm_counts(ctx, vms);
 
     fputc('\n', ctx->out);
     if (json_array_size(hosts) == 0) {
@@ -2204,13 +2248,19 @@ print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
         table_print(t, ctx->out);
         table_destroy(t);
     }
+    if (json_array_size(vms_unsettled)) {
+        fprintf(ctx->out, "\nVMs neither running nor stopped:\n");
+        t = make_table(vms_unsettled, vm_headers, vm_columns);
+        table_print(t, ctx->out);
+        table_destroy(t);
+    }
 }
 
 static int
 run_status(struct cli_ctx *ctx, const struct cli_args *args)
 {
-    json_t *summary = NULL, *hosts = NULL, *ports = NULL;
-    json_t *not_up = json_array();
+    json_t *summary = NULL, *hosts = NULL, *ports = NULL, *vms = NULL;
+    json_t *not_up = json_array(), *unsettled = json_array();
     int status;
 
     status = request(ctx, "GET", "/v1/status", NULL, 0, &summary);
@@ -2221,6 +2271,14 @@ run_status(struct cli_ctx *ctx, const struct cli_args *args)
         status = list_all(ctx, find_kind("port")->path, "", 0, &ports);
     }
     if (status == CLI_EXIT_OK) {
+        status = list_all(ctx, find_kind("vm")->path, "", 0, &vms);
+    }
+    if (status == CLI_EXIT_OK) {
+        for (size_t i = 0; i < json_array_size(vms); i++) {
+            if (!vm_settled(json_array_get(vms, i))) {
+                json_array_append(unsettled, json_array_get(vms, i));
+            }
+        }
         for (size_t i = 0; i < json_array_size(ports); i++) {
             json_t *port = json_array_get(ports, i);
             const char *s = json_string_value(json_object_get(port, "status"));
@@ -2230,18 +2288,21 @@ run_status(struct cli_ctx *ctx, const struct cli_args *args)
             }
         }
         if (ctx->json) {
-            json_t *all = json_pack("{s:O, s:O, s:O}", "status", summary,
-                                    "hosts", hosts, "ports_not_up", not_up);
+            json_t *all = json_pack("{s:O, s:O, s:O, s:O}", "status", summary,
+                                    "hosts", hosts, "ports_not_up", not_up,
+                                    "vms_unsettled", unsettled);
 
             commands_print_json(ctx, all, JSON_INDENT(2));
             json_decref(all);
         } else {
-            print_status(ctx, summary, hosts, not_up);
+            print_status(ctx, summary, hosts, not_up, vms, unsettled);
         }
     }
     json_decref(summary);
     json_decref(hosts);
     json_decref(ports);
+    json_decref(vms);
+    json_decref(unsettled);
     json_decref(not_up);
     return status;
 }

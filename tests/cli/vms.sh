@@ -274,6 +274,12 @@ ok vm create web3 --network blue --vcpus 1 --memory 256M --image tiny \
 refused 1 vm create web4 --network blue --vcpus 1 --memory 256M \
     --image tiny --group web
 names_are "web1 web2 web3" vm list
+ok status
+out_says '^VMs: +3 \(3 scheduled\)$'
+out_says '^VMs neither running nor stopped:$'
+out_says "^web1 +scheduled +$web1_host +placed on host \"$web1_host\""
+ok -o json status
+js_is 'len(d["vms_unsettled"])' 3
 ok -o json port list
 js_is '" ".join(sorted(x["name"] for x in d))' "web1-0 web2-0 web2-1 web3-0"
 
