@@ -1222,9 +1222,8 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
 
 /* Checks "conditions" value 'conditions' of a report of 'what': at most
  * API_CONDITIONS_MAX objects {"kind", "name", "reason"}, "kind" one of
- * "host", "network", "port", "remote", "identity", "external-vtep", "name"
- * (which only
- * "host" may leave out) and "reason" strings of 1 to
+ * "host", "network", "port", "remote", "identity", "external-vtep", "vm",
+ * "name" (which only "host" may leave out) and "reason" strings of 1 to
  * API_CONDITION_TEXT_MAX characters. */
 static int
 check_conditions(const json_t *conditions, const char *what,
@@ -1232,7 +1231,7 @@ check_conditions(const json_t *conditions, const char *what,
 {
     static const char *const kinds[] = {"host",   "network",  "port",
                                         "remote", "identity", "external-vtep",
-                                        NULL};
+                                        "vm",     NULL};
     const json_t *c;
     size_t i;
 
@@ -1254,7 +1253,8 @@ check_conditions(const json_t *conditions, const char *what,
             problem = "expected an object {\"kind\", \"name\", \"reason\"}";
         } else if (!kind || !api_is_one_of(kind, kinds)) {
             problem = "kind: expected \"host\", \"network\", \"port\", "
-                      "\"remote\" or \"identity\"";
+                      "\"remote\", \"identity\", \"external-vtep\" or "
+                      "\"vm\"";
         } else if (json_object_get(c, "name")
                        ? !name || !*name
                              || strlen(name) > API_CONDITION_TEXT_MAX

@@ -742,8 +742,34 @@ alloc_body(const struct sched_resources *alloc, int64_t vms)
                      (json_int_t) alloc->disk_gb, "vms", (json_int_t) vms);
 }
 
+/* Returns the reason of host 'host''s condition of kind "vm" about VM
+ * 'name', read in 'txn' (a new string), or NULL if it has none. */
+static char *
+vm_condition(struct store_txn *txn, const char *host, const char *name)
+{
+    const json_t *c;
+    struct store_obj obj;
+    char *reason = NULL;
+    size_t i;
+
+    if (store_get(txn, "host-conditions", host, &obj)) {
+        return NULL;
+    }
+    json_array_foreach(json_object_get(obj.body, "conditions"), i, c)
+    {
+        if (!reason && !strcmp(api_get_string(c, "kind") ?: "", "vm")
+            && !strcmp(api_get_string(c, "name") ?: "", name)) {
+            reason = xstrdup(api_get_string(c, "reason") ?: "?");
+        }
+    }
+    store_obj_clear(&obj);
+    return reason;
+}
+
 /* The status of VM 'obj' from its desired power and its host agent's
- * report, with why in '*reason' (a new string) when it is not plain. */
+ * report, with why in '*reason' (a new string) when it is not plain.  A
+ * VM its host's agent reports as a condition (it cannot run it) and not
+ * in its "vms" is "failed" with the condition's reason. */
 static const char *
 vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason)
 {
@@ -768,7 +794,9 @@ vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason)
             why = api_get_string(report.body, "reason");
         }
     }
-    if (!state) {
+    if (!state && txn && (*reason = vm_condition(txn, host, obj->name))) {
+        status = "failed";
+    } else if (!state) {
         *reason = xasprintf("placed on host \"%s\"; its agent has not "
                             "reported the VM yet",
                             host);

@@ -1782,7 +1782,7 @@ test_host_limits(void **state)
 
     /* Reports are bounded and checked as a whole. */
     static const char *const bad_reports[] = {
-        "{'ports': {}, 'conditions': [{'kind': 'vm', 'name': 'x', "
+        "{'ports': {}, 'conditions': [{'kind': 'disk', 'name': 'x', "
         "'reason': 'r'}]}",
         "{'ports': {}, 'conditions': [{'kind': 'port', 'reason': 'r'}]}",
         "{'ports': {}, 'conditions': [{'kind': 'port', 'name': 'x', "

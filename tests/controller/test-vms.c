@@ -838,6 +838,21 @@ test_status(void **state)
     expect_status(env, "w", "failed", NULL);
     api_error_clear(&err);
 
+    /* A VM its host's agent cannot run is a condition of the host, and
+     * the VM's failure. */
+    free(vm_on(env, "{'name': 'held', 'vcpus': 1, 'memory_mb': 128, "
+                    "'image': 'tiny', 'host': 'h2'}"));
+    assert_int_equal(report(env, "h2",
+                            "{'ports': {}, 'conditions': [{'kind': 'vm', "
+                            "'name': 'held', 'reason': 'this host cannot "
+                            "run VMs'}]}",
+                            &err),
+                     204);
+    expect_status(env, "held", "failed", "this host cannot run VMs");
+    assert_int_equal(report(env, "h2", "{'ports': {}}", &err), 204);
+    expect_status(env, "held", "scheduled", "not reported");
+    delete_vm(env, "held");
+
     /* Listing by status and host. */
     in = J("{'status': 'failed', 'host': 'h1'}");
     assert_int_equal(api_vm_list(&env->api, in, &out, &err), 200);
