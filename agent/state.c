@@ -221,6 +221,8 @@ name_is_valid(const char *s, size_t max)
 }
 
 #define NAME_EXPECTED "a name of 1 to 63 letters, digits, '.', '_' or '-'"
+#define HOSTNAME_EXPECTED                                                     \
+    "a hostname of 1 to 63 letters, digits, '.', '_' or '-'"
 #define HOST_NAME_EXPECTED                                                    \
     "a host name of 1 to 253 letters, digits, '.', '_' or '-'"
 #define DEVICE_EXPECTED                                                       \
@@ -596,12 +598,74 @@ parse_host(struct state_errors *errors, const json_t *root,
               STATE_MAX_RATE, "bits per second", &host->uplink_rate);
 }
 
+static const char *parse_cidr_string(const char *, struct state_cidr *);
+
+/* Parses what DHCP needs of the network 'net' at 'path': its optional
+ * "cidr" (an IPv4 prefix of 8..30 bits, as the controller's networks have)
+ * and "dns_servers" (at most STATE_MAX_DNS_SERVERS unicast IPv4
+ * addresses). */
+static void
+parse_network_dhcp(struct state_errors *errors, const json_t *obj,
+                   const char *path, struct state_network *net)
+{
+    const json_t *value = get_member(errors, obj, path, "cidr", JSON_STRING,
+                                     false, "a string, an IPv4 CIDR");
+    const json_t *list;
+
+    if (value) {
+        const char *problem;
+        struct state_cidr cidr;
+
+        problem = parse_cidr_string(json_string_value(value), &cidr);
+        if (!problem
+            && (cidr.family != 4 || cidr.prefix_len < 8
+                || cidr.prefix_len > 30)) {
+            problem = "expected an IPv4 prefix of 8 to 30 bits";
+        }
+        if (problem) {
+            char *q = quote(json_string_value(value));
+
+            field_error(errors, path, "cidr", "%s: %s", q, problem);
+            free(q);
+        } else {
+            memcpy(&net->net4, cidr.addr, 4);
+            net->prefix_len = cidr.prefix_len;
+        }
+    }
+    list = get_member(errors, obj, path, "dns_servers", JSON_ARRAY, false,
+                      "an array of IPv4 addresses");
+    if (list && json_array_size(list) > STATE_MAX_DNS_SERVERS) {
+        field_error(errors, path, "dns_servers",
+                    "%zu addresses (expected at most %d)",
+                    json_array_size(list), STATE_MAX_DNS_SERVERS);
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *s = json_string_value(json_array_get(list, i));
+        uint32_t be;
+
+        if (!s || !addr_parse_ipv4(s, &be) || (ntohl(be) >> 24) == 0
+            || (ntohl(be) >> 24) == 127 || (ntohl(be) >> 29) == 7) {
+            char *q = s ? quote(s) : xstrdup("not a string");
+
+            field_error(errors, path, "dns_servers",
+                        "[%zu] %s: not a unicast IPv4 address (expected "
+                        "a.b.c.d, not in 0.0.0.0/8, 127.0.0.0/8 or "
+                        "224.0.0.0/3)",
+                        i, q);
+            free(q);
+            continue;
+        }
+        net->dns[net->n_dns++] = be;
+    }
+}
+
 static void
 parse_networks(struct state_errors *errors, const json_t *root,
                struct state *s)
 {
-    static const char *const keys[] = {"name", "vni", "mtu", "default_action",
-                                       NULL};
+    static const char *const keys[] = {
+        "name", "vni", "mtu", "default_action", "cidr", "dns_servers", NULL};
     const json_t *list = get_list(errors, root, "networks");
 
     s->n_networks = json_array_size(list);
@@ -621,6 +685,7 @@ parse_networks(struct state_errors *errors, const json_t *root,
             parse_uint(errors, obj, path, "mtu", false, STATE_MIN_MTU,
                        UINT16_MAX, &net->mtu);
             parse_default_action(errors, obj, path, net);
+            parse_network_dhcp(errors, obj, path, net);
         }
     }
 }
@@ -785,8 +850,8 @@ static void
 parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
 {
     static const char *const keys[] = {
-        "name", "network",       "device", "mac",      "ip",
-        "ipv6", "port_security", "qos",    "identity", NULL};
+        "name",          "network", "device",   "mac",      "ip", "ipv6",
+        "port_security", "qos",     "identity", "hostname", NULL};
     const json_t *list = get_list(errors, root, "ports");
 
     s->n_ports = json_array_size(list);
@@ -833,6 +898,10 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
         parse_bool(errors, obj, path, "port_security", &port->port_security);
         parse_qos(errors, obj, path, &port->qos);
         parse_identity_ref(errors, obj, path, "identity", &port->identity);
+        if (json_object_get(obj, "hostname")) {
+            parse_name(errors, obj, path, "hostname", STATE_MAX_HOSTNAME,
+                       HOSTNAME_EXPECTED, &port->hostname);
+        }
     }
 }
 
@@ -2516,6 +2585,7 @@ state_destroy(struct state *s)
     for (size_t i = 0; i < s->n_ports; i++) {
         free(s->ports[i].name);
         free(s->ports[i].device);
+        free(s->ports[i].hostname);
     }
     free(s->ports);
     free(s->remotes);

@@ -33,8 +33,10 @@ struct json_t;
 #define STATE_DEFAULT_UNDERLAY_MTU 1500
 
 #define STATE_DEFAULT_TTL 64
-#define STATE_MIN_MTU 68       /* The smallest MTU IPv4 allows. */
-#define STATE_MAX_VNI 16777215 /* 24 bits. */
+#define STATE_MIN_MTU 68        /* The smallest MTU IPv4 allows. */
+#define STATE_MAX_VNI 16777215  /* 24 bits. */
+#define STATE_MAX_DNS_SERVERS 3 /* A network's "dns_servers", at most. */
+#define STATE_MAX_HOSTNAME 63   /* A port's "hostname", at most. */
 
 /* A list of error messages, one line each, without a trailing newline. */
 struct state_errors {
@@ -60,12 +62,19 @@ struct state_host {
 
 /* A virtual network. */
 struct state_network {
-    char *name;        /* Unique name. */
-    uint32_t vni;      /* Unique VNI, 1..STATE_MAX_VNI. */
-    uint32_t mtu;      /* Explicit MTU, or 0 to derive it from the
-                        * underlay (see state_network_mtu()). */
-    bool default_deny; /* "default_action": "deny": traffic no security
-                        * group governs is dropped. */
+    char *name;         /* Unique name. */
+    uint32_t vni;       /* Unique VNI, 1..STATE_MAX_VNI. */
+    uint32_t mtu;       /* Explicit MTU, or 0 to derive it from the
+                         * underlay (see state_network_mtu()). */
+    bool default_deny;  /* "default_action": "deny": traffic no security
+                         * group governs is dropped. */
+    uint32_t net4;      /* "cidr": its IPv4 address, network order, or 0
+                         * when the document gives none (then DHCP is not
+                         * answered in the network). */
+    uint8_t prefix_len; /* And its length, 8..30. */
+    uint8_t n_dns;      /* Entries of 'dns'. */
+    uint32_t dns[STATE_MAX_DNS_SERVERS]; /* "dns_servers", network
+                                          * order. */
 };
 
 /* Rate limits are QOS_RATE_MIN..QOS_RATE_MAX of qos/bucket.h. */
@@ -111,6 +120,8 @@ struct state_port {
     struct state_qos qos; /* Rate limits and marking. */
     uint16_t identity;    /* Security identity, 0 for no group; else one
                            * of the document's 'identities'. */
+    char *hostname;       /* What DHCP tells the VM its name is, or NULL
+                           * for none. */
 };
 
 /* An endpoint on another host, reached through its VTEP. */

@@ -724,17 +724,17 @@ add_labels(json_t *labels, const struct cli_args *args)
     }
 }
 
-/* Returns the list of every "--security-group G" of 'args', or NULL if
- * none was given; a "" among them stands for no group at all, so that
- * "--security-group ''" empties a port's list. */
+/* Returns the list of the values of every "--OPTION VALUE" of 'args', or
+ * NULL if none was given; a "" among them stands for nothing at all, so
+ * that "--security-group ''" empties a port's list of groups. */
 static json_t *
-security_groups(const struct cli_args *args)
+repeated_list(const struct cli_args *args, const char *option)
 {
     json_t *groups = NULL;
     const char *group;
     size_t pos = 0;
 
-    while ((group = cli_args_next(args, "security-group", &pos)) != NULL) {
+    while ((group = cli_args_next(args, option, &pos)) != NULL) {
         if (!groups) {
             groups = json_array();
         }
@@ -746,6 +746,18 @@ security_groups(const struct cli_args *args)
 }
 
 /* Networks. */
+
+/* Sets "dns_servers" of 'body' to the "--dns" options of 'args', if any:
+ * "--dns ''" alone removes them. */
+static void
+set_dns_servers(json_t *body, const struct cli_args *args)
+{
+    json_t *servers = repeated_list(args, "dns");
+
+    if (servers) {
+        json_object_set_new(body, "dns_servers", servers);
+    }
+}
 
 static int
 run_network_create(struct cli_ctx *ctx, const struct cli_args *args)
@@ -759,6 +771,7 @@ run_network_create(struct cli_ctx *ctx, const struct cli_args *args)
     set_string(body, "description", args, "description");
     set_string(body, "default_qos", args, "default-qos");
     set_string(body, "default_action", args, "default-action");
+    set_dns_servers(body, args);
     return create(ctx, args, body);
 }
 
@@ -771,12 +784,13 @@ run_network_update(struct cli_ctx *ctx, const struct cli_args *args)
     set_string(body, "description", args, "description");
     set_optional(body, "default_qos", args, "default-qos");
     set_string(body, "default_action", args, "default-action");
+    set_dns_servers(body, args);
     if (json_object_size(body) == 0) {
         json_decref(body);
         return commands_usage_error(
             ctx, args,
             "nothing to change: give --mtu, --description, "
-            "--default-qos or --default-action");
+            "--default-qos, --default-action or --dns");
     }
     return patch(ctx, args, body);
 }
@@ -809,7 +823,7 @@ run_port_create(struct cli_ctx *ctx, const struct cli_args *args)
         json_object_set(body, "labels", labels);
     }
     json_decref(labels);
-    groups = security_groups(args);
+    groups = repeated_list(args, "security-group");
     if (json_array_size(groups)) {
         json_object_set(body, "security_groups", groups);
     }
@@ -851,7 +865,7 @@ run_port_update(struct cli_ctx *ctx, const struct cli_args *args)
     }
     json_decref(labels);
     /* The list given replaces the port's. */
-    groups = security_groups(args);
+    groups = repeated_list(args, "security-group");
     if (groups) {
         json_object_set_new(body, "security_groups", groups);
     }
@@ -2439,6 +2453,12 @@ static const char *const actions[] = {"allow", "deny", NULL};
         .complete = CLI_COMPLETE_SGROUP, .help = HELP                         \
     }
 
+#define OPT_DNS(HELP)                                                         \
+    {                                                                         \
+        .name = "dns", .value = CLI_VALUE_STRING, .metavar = "IP",            \
+        .repeatable = true, .help = HELP                                      \
+    }
+
 #define OPT_IF_VERSION                                                        \
     {                                                                         \
         .name = "if-version", .value = CLI_VALUE_NUMBER, .metavar = "N",      \
@@ -2473,6 +2493,8 @@ static const struct cli_option network_create_options[] = {
      .help = "QoS policy of the network's ports that have none of their "
              "own"},
     OPT_DEFAULT_ACTION,
+    OPT_DNS("A DNS server the network's VMs get by DHCP, an IPv4 address "
+            "(repeatable, at most 3)"),
     {.name = NULL},
 };
 
@@ -2492,6 +2514,8 @@ static const struct cli_option network_update_options[] = {
      .help = "New default QoS policy of the network's ports; \"\" removes "
              "it"},
     OPT_DEFAULT_ACTION,
+    OPT_DNS("The network's DNS servers, all of them (repeatable, at most 3; "
+            "replaces the list; \"\" alone removes them)"),
     OPT_IF_VERSION,
     {.name = NULL},
 };

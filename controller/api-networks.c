@@ -20,6 +20,7 @@ static const struct api_field network_fields[] = {
     {"description", API_STRING, API_RW, false},
     {"default_qos", API_STRING, API_RW, false},
     {"default_action", API_STRING, API_RW, false},
+    {"dns_servers", API_ARRAY, API_RW, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
     {"created_at", API_STRING, API_RO, false},
@@ -89,6 +90,77 @@ api_parse_cidr(const char *cidr, uint32_t *netp, int *prefixp)
     *netp = net;
     *prefixp = prefix;
     return NULL;
+}
+
+uint32_t
+api_dhcp_server_ip(uint32_t net, int prefix)
+{
+    return (net | ~(UINT32_MAX << (32 - prefix))) - 1;
+}
+
+/* Checks the "dns_servers" of 'in', if present, and copies it into 'body'
+ * as a list of dotted quads (null or [] removes it).  Returns 0 or 400. */
+static int
+apply_dns_servers(const json_t *in, json_t *body, const char *what,
+                  struct api_error *err)
+{
+    const json_t *value = json_object_get(in, "dns_servers");
+    const json_t *server;
+    json_t *servers;
+    size_t i;
+
+    if (!value || json_is_null(value) || !json_array_size(value)) {
+        if (value) {
+            json_object_del(body, "dns_servers");
+        }
+        return 0;
+    }
+    if (json_array_size(value) > API_DNS_SERVERS_MAX) {
+        return api_fail(err, 400, "dns_servers",
+                        "%s: dns_servers: %zu addresses, at most %d are "
+                        "allowed (DHCP hands out the first three)",
+                        what, json_array_size(value), API_DNS_SERVERS_MAX);
+    }
+    servers = json_array();
+    json_array_foreach(value, i, server)
+    {
+        const char *s = json_string_value(server);
+        uint32_t be, ip;
+
+        if (!s) {
+            json_decref(servers);
+            return api_fail(err, 400, "dns_servers",
+                            "%s: dns_servers[%zu]: not a string (expected "
+                            "an IPv4 address a.b.c.d)",
+                            what, i);
+        }
+        if (!addr_parse_ipv4(s, &be)) {
+            char *q = api_quote(s);
+
+            api_fail(err, 400, "dns_servers",
+                     "%s: dns_servers[%zu] %s: not an IPv4 address "
+                     "(expected a.b.c.d)",
+                     what, i, q);
+            free(q);
+            json_decref(servers);
+            return 400;
+        }
+        ip = ntohl(be);
+        if ((ip >> 24) == 0 || (ip >> 24) == 127 || (ip >> 29) == 7) {
+            api_fail(err, 400, "dns_servers",
+                     "%s: dns_servers[%zu] \"%s\": not a unicast address "
+                     "(0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0/3 are not "
+                     "allowed)",
+                     what, i, s);
+            json_decref(servers);
+            return 400;
+        }
+        json_array_append_new(
+            servers, json_sprintf("%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff,
+                                  (ip >> 8) & 0xff, ip & 0xff));
+    }
+    json_object_set_new(body, "dns_servers", servers);
+    return 0;
 }
 
 void
@@ -167,6 +239,9 @@ apply_fields(const json_t *in, json_t *body, const char *what,
         json_object_set_new(body, "mtu", json_integer(mtu));
     }
     status = api_apply_description(in, body, what, err);
+    if (!status) {
+        status = apply_dns_servers(in, body, what, err);
+    }
     if (status) {
         return status;
     }

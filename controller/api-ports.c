@@ -129,7 +129,6 @@ int
 api_ipam_allocate(struct store_txn *txn, const char *network, uint32_t net,
                   int prefix, uint32_t *ip)
 {
-    uint32_t mask = UINT32_MAX << (32 - prefix);
     struct ip_scan scan;
     uint32_t hint;
     char *after;
@@ -137,7 +136,8 @@ api_ipam_allocate(struct store_txn *txn, const char *network, uint32_t net,
 
     scan.prefix = NULL;
     scan.candidate = net + 1;
-    scan.last = (net | ~mask) - 1;
+    /* The last usable address is the DHCP server's. */
+    scan.last = api_dhcp_server_ip(net, prefix) - 1;
     hint = ipam_hint(txn, network);
     if (hint > scan.candidate && hint <= scan.last + 1) {
         scan.candidate = hint;
@@ -857,6 +857,13 @@ claim_ip(struct store_txn *txn, const char *name, const char *network,
                             "cannot be given to a port",
                             what, buf, ip == net ? "network" : "broadcast",
                             network);
+        }
+        if (ip == api_dhcp_server_ip(net, prefix)) {
+            return api_fail(err, 400, "ip",
+                            "%s: ip \"%s\": the fabric's DHCP server address "
+                            "of network \"%s\" (its last usable one) cannot "
+                            "be given to a port",
+                            what, buf, network);
         }
     } else {
         error = api_ipam_allocate(txn, network, net, prefix, &ip);

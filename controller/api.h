@@ -101,6 +101,7 @@ struct flowlogs;
 #define API_VNI_MAX 16777215    /* 24 bits. */
 #define API_PREFIX_MIN 8        /* Shortest network prefix. */
 #define API_PREFIX_MAX 30       /* Longest: two usable addresses. */
+#define API_DNS_SERVERS_MAX 3   /* A network's "dns_servers", at most. */
 #define API_WAIT_DEFAULT 30     /* Desired-state long-poll, seconds. */
 #define API_WAIT_MAX 300        /* Longest long-poll, seconds. */
 
@@ -486,6 +487,10 @@ const char *api_parse_ipv4_prefix(const char *cidr, const char *problem,
  * network address (host order) and prefix length and returns NULL;
  * otherwise returns why not. */
 const char *api_parse_cidr(const char *cidr, uint32_t *net, int *prefix);
+/* The address of the fabric's DHCP server in the network 'net'/'prefix'
+ * (host order): its last usable address, which no port may have
+ * (doc/vms.md). */
+uint32_t api_dhcp_server_ip(uint32_t net, int prefix);
 /* Allocates the lowest free VNI from API_VNI_FIRST up into '*vni'. */
 int api_vni_allocate(struct store_txn *, uint32_t *vni);
 /* The name of the index object for VNI 'vni'. */

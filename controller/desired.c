@@ -168,6 +168,32 @@ port_qos(struct walk *w, const json_t *body, const char *network, json_t **qos)
     return 0;
 }
 
+/* Adds to the desired-state entry 'port' of the port whose stored body is
+ * 'body' the "hostname" its VM's DHCP answers carry: the hostname of the
+ * VM the port is a NIC of, if any (doc/vms.md). */
+static int
+port_hostname(struct store_txn *txn, const json_t *body, json_t *port)
+{
+    const char *vm = get_string(body, "vm");
+    struct store_obj obj;
+    const json_t *hostname;
+    int error;
+
+    if (!vm) {
+        return 0;
+    }
+    error = store_get(txn, "vm", vm, &obj);
+    if (error) {
+        return error == ENOENT ? 0 : error;
+    }
+    hostname = json_object_get(obj.body, "hostname");
+    if (json_is_string(hostname)) {
+        json_object_set(port, "hostname", (json_t *) hostname);
+    }
+    store_obj_clear(&obj);
+    return 0;
+}
+
 static int
 local_port_cb(const struct store_obj *index, void *w_)
 {
@@ -215,6 +241,13 @@ local_port_cb(const struct store_obj *index, void *w_)
     }
     if (qos) {
         json_object_set_new(port, "qos", qos);
+    }
+    error = port_hostname(w->txn, obj.body, port);
+    if (error) {
+        w->error = error;
+        json_decref(port);
+        store_obj_clear(&obj);
+        return STORE_STOP;
     }
     json_array_append_new(w->ports, port);
     if (network) {
@@ -513,9 +546,15 @@ walk_networks(struct walk *w, json_t *networks)
         } else if (error) {
             break;
         }
-        network = json_pack("{sssOsO}", "name", names[i], "vni",
+        network = json_pack("{sssOsOsO}", "name", names[i], "vni",
                             json_object_get(obj.body, "vni"), "mtu",
-                            json_object_get(obj.body, "mtu"));
+                            json_object_get(obj.body, "mtu"), "cidr",
+                            json_object_get(obj.body, "cidr"));
+        /* For DHCP (doc/vms.md); absent when the network has none. */
+        if (json_array_size(json_object_get(obj.body, "dns_servers"))) {
+            json_object_set(network, "dns_servers",
+                            json_object_get(obj.body, "dns_servers"));
+        }
         /* Absent means "allow", which keeps the documents of clouds
          * without a firewall as they were. */
         action = get_string(obj.body, "default_action");

@@ -301,7 +301,7 @@ test_unknown_keys(void **state)
     parse_fails("{" HOST ", 'networks': [{'name': 'blue', 'vni': 100,"
                 "                        'MTU': 1400}]}",
                 "networks[0].MTU: unknown key (expected one of: name, vni, "
-                "mtu, default_action)");
+                "mtu, default_action, cidr, dns_servers)");
     parse_fails("{" HOST ", 'networks': [" BLUE "],"
                 " 'ports': [{'name': 'vm1', 'network': 'blue',"
                 "            'mac': '02:00:00:00:01:01', 'colour': 'red'}]}",

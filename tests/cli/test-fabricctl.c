@@ -256,7 +256,7 @@ test_usage_errors(void **state)
      * request. */
     check_usage(run("network", "update", "blue", NULL),
                 "fabricctl: network update: nothing to change: give --mtu, "
-                "--description, --default-qos or --default-action\n"
+                "--description, --default-qos, --default-action or --dns\n"
                 "Try 'fabricctl network update --help'\n");
     check_usage(run("qos", "update", "gold", NULL),
                 "fabricctl: qos update: nothing to change: give "
@@ -578,7 +578,7 @@ test_completion(void **state)
 
     r = complete("network", "update", "blue", "--");
     assert_non_null(strstr(r.out, "--mtu\n--description\n--default-qos\n"
-                                  "--default-action\n--if-version\n"));
+                                  "--default-action\n--dns\n--if-version\n"));
     run_clear(&r);
     r = complete("qos", "update", "gold", "--");
     assert_non_null(strstr(r.out, "--egress-rate\n--egress-burst\n"

@@ -40,7 +40,8 @@ setup(void **state)
     env = *state;
 
     fixture_create(env, api_network_create,
-                   "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100}");
+                   "{'name': 'blue', 'cidr': '10.0.0.0/24', 'vni': 100, "
+                   "'dns_servers': ['10.9.0.1', '10.9.0.2']}");
     fixture_create(
         env, api_network_create,
         "{'name': 'red', 'cidr': '10.1.0.0/24', 'vni': 200, 'mtu': 9000}");
@@ -90,12 +91,14 @@ test_documents(void **state)
 
     doc = fixture_compute(env, "h1");
     fixture_expect_json(
-        doc, "{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': "
-             "'eth0'}, 'networks': [{'name': 'blue', 'vni': 100, 'mtu': "
-             "1450}], 'ports': [{'name': 'a', 'network': 'blue', 'device': "
-             "'fp-a', 'mac': '02:00:00:00:00:0a', 'ip': '10.0.0.1'}], "
-             "'remotes': [{'network': 'blue', 'mac': '02:00:00:00:00:0b', "
-             "'ip': '10.0.0.2', 'vtep': '192.0.2.2'}]}");
+        doc,
+        "{'host': {'name': 'h1', 'vtep': '192.0.2.1', 'underlay': "
+        "'eth0'}, 'networks': [{'name': 'blue', 'vni': 100, 'mtu': "
+        "1450, 'cidr': '10.0.0.0/24', 'dns_servers': ['10.9.0.1', "
+        "'10.9.0.2']}], 'ports': [{'name': 'a', 'network': 'blue', 'device': "
+        "'fp-a', 'mac': '02:00:00:00:00:0a', 'ip': '10.0.0.1'}], "
+        "'remotes': [{'network': 'blue', 'mac': '02:00:00:00:00:0b', "
+        "'ip': '10.0.0.2', 'vtep': '192.0.2.2'}]}");
     expect_agent_accepts(doc);
     json_decref(doc);
 
@@ -103,8 +106,10 @@ test_documents(void **state)
     fixture_expect_json(
         doc,
         "{'host': {'name': 'h2', 'vtep': '192.0.2.2', 'underlay': 'eth1'}, "
-        "'networks': [{'name': 'blue', 'vni': 100, 'mtu': 1450},              "
-        "{'name': 'red', 'vni': 200, 'mtu': 9000}], 'ports': [{'name': 'b', "
+        "'networks': [{'name': 'blue', 'vni': 100, 'mtu': 1450, 'cidr': "
+        "'10.0.0.0/24', 'dns_servers': ['10.9.0.1', '10.9.0.2']}, "
+        "{'name': 'red', 'vni': 200, 'mtu': 9000, 'cidr': '10.1.0.0/24'}], "
+        "'ports': [{'name': 'b', "
         "'network': 'blue', 'device': 'fp-b', 'mac': '02:00:00:00:00:0b', "
         "'ip': '10.0.0.2'},           {'name': 'c', 'network': 'red', "
         "'device': 'tap-c', 'mac': '02:00:00:00:00:0c', 'ip': '10.1.0.1'}], "

@@ -321,6 +321,76 @@ test_network_patch(void **state)
     api_error_clear(&err);
 }
 
+/* A network's "dns_servers", which DHCP hands out: at most three unicast
+ * IPv4 addresses; a bad one is a 400 that names it and
+ * changes nothing; null or [] removes them. */
+static void
+test_network_dns_servers(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    json_t *in, *out, *dns;
+
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': "
+                 "['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']}",
+                 400, "dns_servers", "4 addresses, at most 3", NULL);
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': "
+                 "['10.0.0.1', 'ns1.example.com']}",
+                 400, "dns_servers",
+                 "dns_servers[1] \"ns1.example.com\": not an IPv4 address",
+                 NULL);
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': "
+                 "['224.0.0.1']}",
+                 400, "dns_servers", "not a unicast address", NULL);
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': "
+                 "['127.0.0.53']}",
+                 400, "dns_servers", "not a unicast address", NULL);
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': [53]}",
+                 400, "dns_servers", "dns_servers[0]: not a string", NULL);
+    expect_error(env, api_network_create,
+                 "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': "
+                 "'10.0.0.1'}",
+                 400, "dns_servers", NULL);
+    /* Nothing was half-created. */
+    assert_int_equal(api_network_get(&env->api, "a", &out, &err), 404);
+
+    expect_ok(env, api_network_create,
+              "{'name': 'a', 'cidr': '10.0.0.0/24', 'dns_servers': "
+              "['10.9.0.1', '10.9.0.2']}");
+    assert_int_equal(api_network_get(&env->api, "a", &out, &err), 200);
+    dns = json_object_get(out, "dns_servers");
+    assert_int_equal(json_array_size(dns), 2);
+    assert_string_equal(json_string_value(json_array_get(dns, 0)), "10.9.0.1");
+    json_decref(out);
+
+    in = J("{'dns_servers': ['192.0.2.53']}");
+    assert_int_equal(
+        api_network_patch(&env->api, "a", in, STORE_ANY, &out, &err), 200);
+    dns = json_object_get(out, "dns_servers");
+    assert_int_equal(json_array_size(dns), 1);
+    assert_string_equal(json_string_value(json_array_get(dns, 0)),
+                        "192.0.2.53");
+    json_decref(out);
+    json_decref(in);
+    in = J("{'dns_servers': ['192.0.2.53', '0.1.2.3']}");
+    assert_int_equal(
+        api_network_patch(&env->api, "a", in, STORE_ANY, &out, &err), 400);
+    assert_string_equal(err.field, "dns_servers");
+    json_decref(in);
+    in = J("{'dns_servers': null}");
+    assert_int_equal(
+        api_network_patch(&env->api, "a", in, STORE_ANY, &out, &err), 200);
+    assert_null(json_object_get(out, "dns_servers"));
+    json_decref(out);
+    json_decref(in);
+    api_error_clear(&err);
+}
+
 /* Calls api_qos_patch() of 'name' with 'text' and If-Match 'if_match';
  * returns the status, the policy in '*out' on success. */
 static int
@@ -968,17 +1038,22 @@ test_ipam(void **state)
 
     expect_ok(env, api_network_create,
               "{'name': 'small', 'cidr': '10.1.0.0/29'}");
-    /* The lowest free address, never the network's (.0) or the
-     * broadcast (.7). */
+    /* The lowest free address, never the network's (.0), the broadcast
+     * (.7) nor the DHCP server's (.6, the last usable one). */
     expect_ip(env, "small", "p1", "10.1.0.1");
     expect_ip(env, "small", "p2", "10.1.0.2");
     expect_ip(env, "small", "p3", "10.1.0.3");
     expect_ok(env, api_port_create,
               "{'name': 'p5', 'network': 'small', 'ip': '10.1.0.5'}");
     expect_ip(env, "small", "p4", "10.1.0.4");
-    expect_ip(env, "small", "p6", "10.1.0.6");
     expect_error(env, api_port_create, "{'name': 'p7', 'network': 'small'}",
                  409, "ip", "network \"small\" has no free address", NULL);
+    expect_error(env, api_port_create,
+                 "{'name': 'p6', 'network': 'small', 'ip': '10.1.0.6'}", 400,
+                 "ip",
+                 "ip \"10.1.0.6\": the fabric's DHCP server address of "
+                 "network \"small\"",
+                 NULL);
 
     /* A freed address is the lowest free one again, once. */
     assert_int_equal(api_port_delete(&env->api, "p2", NULL, STORE_ANY, &err),
@@ -991,11 +1066,10 @@ test_ipam(void **state)
         "{'name': 'p9', 'network': 'small', 'ip': '10.1.0.3'}", 409, "ip",
         "ip 10.1.0.3: in use by port \"p3\" in network \"small\"", NULL);
 
-    /* A /30 has exactly two addresses to give. */
+    /* A /30 has two usable addresses: one for a port, one for DHCP. */
     expect_ok(env, api_network_create,
               "{'name': 'tiny', 'cidr': '10.2.0.0/30'}");
     expect_ip(env, "tiny", "t1", "10.2.0.1");
-    expect_ip(env, "tiny", "t2", "10.2.0.2");
     expect_error(env, api_port_create, "{'name': 't3', 'network': 'tiny'}",
                  409, "ip", NULL);
     /* Addresses are per network: 10.2.0.1 elsewhere is fine. */
@@ -2103,6 +2177,7 @@ main(void)
         FIXTURE_ENV_TEST(test_network_validation),
         FIXTURE_ENV_TEST(test_network_defaults_and_vni),
         FIXTURE_ENV_TEST(test_network_patch),
+        FIXTURE_ENV_TEST(test_network_dns_servers),
         FIXTURE_ENV_TEST(test_port_validation),
         FIXTURE_ENV_TEST(test_qos_validation),
         FIXTURE_ENV_TEST(test_qos_patch),

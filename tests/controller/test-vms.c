@@ -916,6 +916,9 @@ test_desired_state(void **state)
                  errors.n ? errors.msgs[0] : "?");
     }
     assert_int_equal(s->n_vms, 1);
+    /* The VM's NIC is a port whose DHCP answers name the VM. */
+    assert_int_equal(s->n_ports, 1);
+    assert_string_equal(s->ports[0].hostname, "www");
     state_destroy(s);
     state_errors_destroy(&errors);
 
