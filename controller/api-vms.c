@@ -1037,6 +1037,8 @@ struct vm_filter {
     const char *image;     /* Only VMs of this image, or NULL. */
     size_t want;           /* Items wanted: the limit plus one. */
     json_t *items;         /* The VMs found. */
+    const char *prefix;    /* "HOST/", when walking a host's index. */
+    int error;             /* A store failure of that walk, or 0. */
 };
 
 static int
@@ -1058,6 +1060,30 @@ vm_list_cb(const struct store_obj *obj, void *f_)
     }
     json_array_append_new(f->items, out);
     return json_array_size(f->items) >= f->want ? API_STOP : 0;
+}
+
+/* Visits the VMs named by a "host-vm" index under 'f->prefix'. */
+static int
+host_vm_cb(const struct store_obj *index, void *f_)
+{
+    struct vm_filter *f = f_;
+    size_t len = strlen(f->prefix);
+    struct store_obj obj;
+    int error;
+
+    if (strncmp(index->name, f->prefix, len)) {
+        return API_STOP;
+    }
+    error = store_get(f->txn, "vm", index->name + len, &obj);
+    if (error == ENOENT) {
+        return 0;
+    } else if (error) {
+        f->error = error;
+        return API_STOP;
+    }
+    error = vm_list_cb(&obj, f);
+    store_obj_clear(&obj);
+    return error;
 }
 
 int
@@ -1101,7 +1127,18 @@ api_vm_list(struct api *api, const json_t *query, json_t **out,
     }
     f.want = limit + 1;
     f.items = json_array();
-    error = store_list(f.txn, "vm", page_token, 0, vm_list_cb, &f);
+    if (f.host) {
+        /* A host's VMs by its index, rather than every VM. */
+        char *after = xasprintf("%s/%s", f.host, page_token ?: "");
+
+        f.prefix = xasprintf("%s/", f.host);
+        error = store_list(f.txn, "host-vm", after, 0, host_vm_cb, &f);
+        error = error == API_STOP ? f.error : error;
+        free((char *) f.prefix);
+        free(after);
+    } else {
+        error = store_list(f.txn, "vm", page_token, 0, vm_list_cb, &f);
+    }
     store_abort(f.txn);
     if (error && error != API_STOP) {
         json_decref(f.items);

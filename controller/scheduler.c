@@ -30,9 +30,10 @@ sched_weigher_name(enum sched_weigher w)
 void
 sched_format_mb(int64_t mb, char buf[32])
 {
+    /* Exact, so that "3G free, needs 3073M" never reads "needs 3.0G". */
     if (mb >= 1024 && mb % 1024 == 0) {
         snprintf(buf, 32, "%" PRId64 "G", mb / 1024);
-    } else if (mb >= 1024) {
+    } else if (mb >= 1024 && mb * 10 % 1024 == 0) {
         snprintf(buf, 32, "%.1fG", mb / 1024.0);
     } else {
         snprintf(buf, 32, "%" PRId64 "M", mb);

@@ -88,9 +88,10 @@ struct sched_request {
 
 /* Chooses a host among the 'n' 'hosts' for 'req'.  Returns its index, or
  * -1 if none passes the filters; then, if 'why' is not NULL, stores in
- * '*why' one line per host that some filter took out, "NAME: reason", at
- * most 'max_reasons' of them followed by how many more there were (the
- * caller frees it). */
+ * '*why' one line (the caller frees it) that gives, for each host a filter
+ * took out, "NAME: reason", separated by "; ", at most 'max_reasons' of
+ * them followed by how many more there were ("; and 5 more hosts"), or
+ * "no host is registered".  With a pin, only the pinned host counts. */
 long sched_choose(const struct sched_host *hosts, size_t n,
                   const struct sched_request *req, size_t max_reasons,
                   char **why);
@@ -106,7 +107,8 @@ char *sched_filter(const struct sched_host *host,
  * reported. */
 void sched_free(const struct sched_host *host, struct sched_resources *free);
 
-/* Formats 'mb' MiB the way messages say it: "512M", "1G", "1.5G". */
+/* Formats 'mb' MiB the way messages say it, exactly: "512M", "1G",
+ * "1.5G", "3073M". */
 void sched_format_mb(int64_t mb, char buf[32]);
 
 #endif /* controller/scheduler.h */

@@ -36,6 +36,17 @@ tests_controller_test_desired_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
 	$(LIBBPF_CFLAGS)
 tests_controller_test_desired_LDADD = $(CONTROLLER_TEST_LIBS)
 
+# The scheduler's filters and weighers alone (controller/scheduler.c).
+check_PROGRAMS += tests/controller/test-scheduler
+TESTS += tests/controller/test-scheduler
+tests_controller_test_scheduler_SOURCES = \
+	tests/controller/test-scheduler.c \
+	controller/scheduler.c \
+	controller/scheduler.h
+tests_controller_test_scheduler_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_controller_test_scheduler_LDADD = utils/libfabric-utils.a \
+	$(CMOCKA_LIBS)
+
 # VMs, VM groups and the scheduler; links fabric-agent's document parser
 # too, to check the VMs of a desired state.
 check_PROGRAMS += tests/controller/test-vms

@@ -695,6 +695,30 @@ test_maintenance_and_pins(void **state)
                    "no host can take it: h2: memory 0M free, "
                    "needs 128M",
                    NULL);
+    /* A host's VMs come by name, a page at a time. */
+    {
+        struct api_error err = {0};
+        json_t *in = J("{'host': 'h2', 'limit': '2'}");
+
+        assert_int_equal(api_vm_list(&env->api, in, &out, &err), 200);
+        fixture_expect_json(json_object_get(out, "next_page_token"), "'m0'");
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(out, "items"), 0), "name")),
+            "fill");
+        json_decref(out);
+        json_decref(in);
+        in = J("{'host': 'h2', 'limit': '2', 'page_token': 'm0'}");
+        assert_int_equal(api_vm_list(&env->api, in, &out, &err), 200);
+        assert_null(json_object_get(out, "next_page_token"));
+        assert_int_equal(json_array_size(json_object_get(out, "items")), 2);
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(out, "items"), 1), "name")),
+            "m2");
+        json_decref(out);
+        json_decref(in);
+    }
     out = fixture_patch(env, api_host_patch, "h1", "{'maintenance': false}");
     json_decref(out);
     free(vm_on(env, "{'name': 'pin', 'vcpus': 1, 'memory_mb': 128, "
