@@ -64,7 +64,8 @@ int vmm_read_tail(const char *path, size_t max, char **text);
 /* Formats 'mac' as "02:00:00:00:00:01" into 'buf'. */
 void vmm_mac_format(const uint8_t mac[6], char buf[18]);
 
-/* Whether network device 'name' exists and is a tap (or tun) device. */
+/* Whether network device 'name' exists in this process's network
+ * namespace and is a tap device. */
 bool vmm_is_tap(const char *name);
 
 /* The last line of 'text' with trailing white space cut off, in a new

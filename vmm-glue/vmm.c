@@ -5,13 +5,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/ethtool.h>
 #include <linux/kvm.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -245,14 +249,29 @@ vmm_uuid_ok(const char *uuid)
 bool
 vmm_is_tap(const char *name)
 {
-    char path[64];
-    struct stat st;
+    struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
+    struct ifreq ifr;
+    bool tap;
+    int fd;
 
     if (!names_device_is_valid(name)) {
         return false;
     }
-    snprintf(path, sizeof path, "/sys/class/net/%s/tun_flags", name);
-    return stat(path, &st) == 0;
+    /* Asked of the kernel in this process's network namespace: sysfs
+     * shows the devices of the namespace it was mounted in, which is not
+     * this one for an agent entered into a host's namespace with
+     * "nsenter --net". */
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    ifr.ifr_data = (void *) &info;
+    tap = !ioctl(fd, SIOCETHTOOL, &ifr) && !strcmp(info.driver, "tun")
+          && !strcmp(info.bus_info, "tap");
+    close(fd);
+    return tap;
 }
 
 int
