@@ -33,15 +33,21 @@ enum value_type {
     TYPE_DATAPATH, /* A datapath backend type. */
     TYPE_UINT,     /* An integer in 'min'..'max'. */
     TYPE_LISTEN,   /* ADDR:PORT. */
+    TYPE_DIR,      /* An absolute directory name. */
+    TYPE_WORD,     /* One of the NULL-terminated 'words'. */
 };
 
 /* One key. */
 struct key_info {
-    const char *name;     /* The key, and the long option. */
-    enum value_type type; /* Its kind of value. */
-    size_t offset;        /* Where struct agent_config stores it. */
-    uint32_t min, max;    /* Range, for TYPE_UINT. */
+    const char *name;         /* The key, and the long option. */
+    enum value_type type;     /* Its kind of value. */
+    size_t offset;            /* Where struct agent_config stores it. */
+    uint32_t min, max;        /* Range, for TYPE_UINT. */
+    const char *const *words; /* The values TYPE_WORD takes. */
 };
+
+static const char *const hypervisors[] = {"qemu", "libvirt", NULL};
+static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
 
 static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
     [AGENT_CONFIG_STATE] = {"state", TYPE_PATH,
@@ -99,6 +105,17 @@ static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
                                          1, AGENT_CONFIG_CONNTRACK_MAX_MAX},
     [AGENT_CONFIG_DATAPATH] = {"datapath", TYPE_DATAPATH,
                                offsetof(struct agent_config, datapath), 0, 0},
+    [AGENT_CONFIG_HYPERVISOR] = {"hypervisor", TYPE_WORD,
+                                 offsetof(struct agent_config, hypervisor), 0,
+                                 0, hypervisors},
+    [AGENT_CONFIG_STORAGE] = {"storage", TYPE_DIR,
+                              offsetof(struct agent_config, storage), 0, 0},
+    [AGENT_CONFIG_VM_RUN_DIR] = {"vm-run-dir", TYPE_DIR,
+                                 offsetof(struct agent_config, vm_run_dir), 0,
+                                 0},
+    [AGENT_CONFIG_ACCEL] = {"accel", TYPE_WORD,
+                            offsetof(struct agent_config, accel), 0, 0,
+                            accels},
 };
 
 static char **
@@ -314,6 +331,32 @@ set_string(struct agent_config *cfg, enum agent_config_key key,
         socklen_t len;
 
         problem = agent_config_parse_listen(value, &ss, &len);
+        break;
+    }
+    case TYPE_DIR:
+        if (value[0] != '/' || strpbrk(value, "\r\n")) {
+            problem = "expected an absolute directory name";
+        }
+        break;
+    case TYPE_WORD: {
+        const char *const *w;
+
+        for (w = keys[key].words; *w && strcmp(*w, value); w++) {
+            continue;
+        }
+        if (!*w) {
+            size_t len = strlen("expected ");
+
+            strcpy(types, "expected ");
+            for (w = keys[key].words; *w; w++) {
+                len += snprintf(types + len, sizeof types - len, "%s%s",
+                                w == keys[key].words ? ""
+                                : w[1]               ? ", "
+                                                     : " or ",
+                                *w);
+            }
+            problem = types;
+        }
         break;
     }
     case TYPE_PATH:

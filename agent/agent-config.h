@@ -32,6 +32,8 @@
 #define AGENT_CONFIG_HEARTBEAT_DEFAULT 5 /* Seconds. */
 #define AGENT_CONFIG_HEARTBEAT_MAX 3600  /* Seconds. */
 #define AGENT_CONFIG_CACHE_DIR "/var/lib/fabric"
+#define AGENT_CONFIG_STORAGE_DEFAULT "/var/lib/fabric/storage"
+#define AGENT_CONFIG_RUN_DIR "/run/fabric"
 #define AGENT_CONFIG_CONNTRACK_MIN 16
 #define AGENT_CONFIG_CONNTRACK_MAX_MAX 16777216
 
@@ -58,6 +60,10 @@ enum agent_config_key {
     AGENT_CONFIG_CONNTRACK_MAX,
     AGENT_CONFIG_CONNTRACK_PORT_MAX,
     AGENT_CONFIG_DATAPATH,
+    AGENT_CONFIG_HYPERVISOR,
+    AGENT_CONFIG_STORAGE,
+    AGENT_CONFIG_VM_RUN_DIR,
+    AGENT_CONFIG_ACCEL,
     AGENT_CONFIG_N_KEYS
 };
 
@@ -93,6 +99,16 @@ struct agent_config {
                                   * table. */
     char *datapath;              /* "datapath": backend type, NULL for
                                   * the default (see dp_type_known()). */
+    char *hypervisor;            /* "hypervisor": "qemu" or "libvirt",
+                                  * NULL for "qemu". */
+    char *storage;               /* "storage": the directory of images
+                                  * and VM disks every host sees, NULL
+                                  * for AGENT_CONFIG_STORAGE_DEFAULT. */
+    char *vm_run_dir;            /* "vm-run-dir": the hypervisor driver's
+                                  * per-VM files, NULL for
+                                  * AGENT_CONFIG_RUN_DIR/INSTANCE/vms. */
+    char *accel;                 /* "accel": "auto", "kvm" or "tcg", NULL
+                                  * for "auto" (vmm_accel_probe()). */
     uint32_t set;                /* Bit (1 << key): the key was given. */
 };
 

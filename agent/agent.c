@@ -29,6 +29,7 @@
 #include "agent/metrics.h"
 #include "agent/trace.h"
 #include "agent/reconcile.h"
+#include "agent/vms.h"
 #include "agent/show.h"
 #include "agent/state.h"
 #include "agent/watch.h"
@@ -130,6 +131,17 @@ Firewall:\n\
                          (default: a quarter of --conntrack-max); beyond\n\
                          it the port's new connections are dropped\n\
 \n\
+VMs (the desired state's \"vms\"; see doc/vms.md):\n\
+      --hypervisor TYPE  qemu (default: one QEMU per VM over QMP) or\n\
+                         libvirt (libvirtd's qemu:///system)\n\
+      --storage DIR      the images and VM disks every host sees (default\n\
+                         %s)\n\
+      --vm-run-dir DIR   the hypervisor driver's per-VM files: QMP\n\
+                         sockets, pidfiles, consoles (default\n\
+                         %s/INSTANCE/vms)\n\
+      --accel MODE       auto (default: KVM if it works, else TCG), kvm\n\
+                         or tcg\n\
+\n\
 Signals: SIGHUP re-reads the configuration file, the log level and the\n\
 token, and, standalone, the document (an invalid one is refused and the\n\
 previous state stays in force); SIGTERM and SIGINT exit and leave the\n\
@@ -140,7 +152,8 @@ configuration.  See fabric-agent(8).\n",
            AGENT_PROGRAM, AGENT_CONFIG_FILE_DEFAULT, AGENT_CONFIG_CACHE_DIR,
            AGENT_CONFIG_HEARTBEAT_DEFAULT, AGENT_CONFIG_CACHE_DIR,
            AGENT_CONFIG_CONNTRACK_MIN, AGENT_CONFIG_CONNTRACK_MAX_MAX,
-           AGENT_CONFIG_CONNTRACK_MAX_MAX);
+           AGENT_CONFIG_CONNTRACK_MAX_MAX, AGENT_CONFIG_STORAGE_DEFAULT,
+           AGENT_CONFIG_RUN_DIR);
 }
 
 /* Reports a command-line error and exits with status 2. */
@@ -243,6 +256,12 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         {"conntrack-port-max", required_argument, NULL,
          OPT_KEY + AGENT_CONFIG_CONNTRACK_PORT_MAX},
         {"datapath", required_argument, NULL, OPT_KEY + AGENT_CONFIG_DATAPATH},
+        {"hypervisor", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_HYPERVISOR},
+        {"storage", required_argument, NULL, OPT_KEY + AGENT_CONFIG_STORAGE},
+        {"vm-run-dir", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_VM_RUN_DIR},
+        {"accel", required_argument, NULL, OPT_KEY + AGENT_CONFIG_ACCEL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -660,14 +679,51 @@ agent_show(const struct agent_options *o)
     return error ? 1 : 0;
 }
 
+/* Fills 'vc' with the VM settings of 'cfg', whose default run directory
+ * is stored in '*run_dir' (the caller frees it). */
+static void
+agent_vms_config(const struct agent_config *cfg, struct vms_config *vc,
+                 char **run_dir)
+{
+    *run_dir = cfg->vm_run_dir
+                   ? xstrdup(cfg->vm_run_dir)
+                   : xasprintf(AGENT_CONFIG_RUN_DIR "/%s/vms", cfg->instance);
+    *vc = (struct vms_config){
+        .hypervisor = cfg->hypervisor,
+        .storage = cfg->storage ? cfg->storage : AGENT_CONFIG_STORAGE_DEFAULT,
+        .run_dir = *run_dir,
+        .accel = cfg->accel,
+        .probe_cache = AGENT_CONFIG_RUN_DIR,
+    };
+}
+
 static int
 agent_purge(const struct agent_options *o)
 {
     struct dp_options options = {.type = o->cfg.datapath,
                                  .instance = o->cfg.instance,
                                  .read_only = true};
+    struct vms_config vc;
+    char *run_dir;
     struct dp *dp;
     int error;
+
+    /* The instance's VMs go first: they cannot forward without it. */
+    agent_vms_config(&o->cfg, &vc, &run_dir);
+    error = vms_purge(&vc);
+    if (!error && !o->cfg.vm_run_dir) {
+        /* The instance's own directory, empty now. */
+        char *dir = xasprintf(AGENT_CONFIG_RUN_DIR "/%s", o->cfg.instance);
+
+        rmdir(dir);
+        free(dir);
+    }
+    free(run_dir);
+    if (error) {
+        LOG_ERR("purging the VMs of instance \"%s\": %s", o->cfg.instance,
+                strerror(error));
+        return 1;
+    }
 
     /* Opening for writing would create the instance if it did not exist,
      * only to remove it again. */
@@ -806,6 +862,11 @@ static const enum agent_config_key restart_keys[] = {
     AGENT_CONFIG_FLOW_LOG,
     AGENT_CONFIG_CONNTRACK_MAX,
     AGENT_CONFIG_CONNTRACK_PORT_MAX,
+    AGENT_CONFIG_DATAPATH,
+    AGENT_CONFIG_HYPERVISOR,
+    AGENT_CONFIG_STORAGE,
+    AGENT_CONFIG_VM_RUN_DIR,
+    AGENT_CONFIG_ACCEL,
 };
 
 /* SIGHUP: re-reads the configuration file and applies what can change
@@ -899,7 +960,10 @@ agent_daemon(struct agent_options *o)
     char *flow_log = NULL;
     json_t *doc = NULL;
     struct core *core = NULL;
+    struct vms *vms = NULL;
     struct dp *dp = NULL;
+    char *vm_run_dir = NULL;
+    uint64_t vm_seen = 0;
     bool pidfile_written = false;
     bool curl_ready = false;
     char *token = NULL;
@@ -965,7 +1029,18 @@ agent_daemon(struct agent_options *o)
         }
         pidfile_written = true;
     }
-    core = core_create(dp, controller);
+    {
+        struct vms_config vc;
+
+        agent_vms_config(cfg, &vc, &vm_run_dir);
+        if (vms_open(&vc, &vms)) {
+            /* The network goes on without: the VMs of the document are
+             * reported as this host's conditions. */
+            LOG_ERR("this host cannot run VMs; its ports and networks are "
+                    "programmed all the same");
+        }
+    }
+    core = core_create(dp, vms, controller);
     if (cfg->metrics && metrics_start(cfg->metrics, core, &metrics)) {
         goto out;
     }
@@ -1049,7 +1124,8 @@ agent_daemon(struct agent_options *o)
                      strsignal(sig));
             status = 0;
             break;
-        } else if (core_poll(core) && watch) {
+        } else if ((core_poll(core) || (vms && vms_changed(vms, &vm_seen)))
+                   && watch) {
             watch_notify(watch);
         }
     }
@@ -1063,6 +1139,8 @@ out:
         unlink(cfg->pidfile);
     }
     core_destroy(core);
+    vms_close(vms);
+    free(vm_run_dir);
     dp_close(dp);
     json_decref(doc);
     if (curl_ready) {

@@ -27,12 +27,14 @@ agent_fabric_agent_SOURCES = \
 	agent/state.h \
 	agent/trace.c \
 	agent/trace.h \
+	agent/vms.c \
+	agent/vms.h \
 	agent/watch.c \
 	agent/watch.h
 agent_fabric_agent_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBBPF_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
-agent_fabric_agent_LDADD = $(DATAPATH_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) \
-	$(MHD_LIBS) -lpthread
+agent_fabric_agent_LDADD = $(DATAPATH_LIBS) $(VMM_GLUE_LIBS) $(JANSSON_LIBS) \
+	$(CURL_LIBS) $(MHD_LIBS) -lpthread
 
 # The unit names the installed binary, so it is made from a template at
 # build time, when $(sbindir) is final.

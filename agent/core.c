@@ -11,6 +11,7 @@
 #include "agent/firewall.h"
 #include "agent/reconcile.h"
 #include "agent/state.h"
+#include "agent/vms.h"
 #include "datapath/netlink.h"
 #include "utils/log.h"
 #include "utils/names.h"
@@ -20,6 +21,7 @@ struct core {
     pthread_mutex_t mutex;     /* Protects everything below. */
     struct dp *dp;             /* The datapath, not owned. */
     struct reconciler *rc;     /* Reconciles 'dp'. */
+    struct vms *vms;           /* Runs the VMs, or NULL; not owned. */
     json_t *doc;               /* The document in force, or NULL. */
     struct state *state;       /* 'doc' as it fits the underlay, or
                                 * NULL. */
@@ -55,12 +57,13 @@ struct core {
 };
 
 struct core *
-core_create(struct dp *dp, bool controller)
+core_create(struct dp *dp, struct vms *vms, bool controller)
 {
     struct core *core = xzalloc(sizeof *core);
 
     pthread_mutex_init(&core->mutex, NULL);
     core->dp = dp;
+    core->vms = vms;
     core->rc = reconcile_create(dp);
     core->controller = controller;
     return core;
@@ -140,6 +143,12 @@ core_ct_refused(struct core *core)
     return refused;
 }
 
+struct vms *
+core_vms(struct core *core)
+{
+    return core->vms;
+}
+
 void
 core_destroy(struct core *core)
 {
@@ -154,13 +163,32 @@ core_destroy(struct core *core)
     }
 }
 
-/* Reconciles the datapath with 's', counting the run.  The caller holds
+static uint32_t core_port_ifindex(struct core *, const char *name);
+
+/* Whether the datapath has device 'device' as a port (a vms_ready_func).
+ * The caller holds the lock. */
+static bool
+core_tap_ready(const char *device, void *core)
+{
+    return core_port_ifindex(core, device) != 0;
+}
+
+/* Reconciles the datapath with 's', counting the run, and then the VMs:
+ * their taps are made first, so that this run puts the port program on
+ * them, and a VM starts only once its taps are ports.  The caller holds
  * the lock. */
 static int
 core_run(struct core *core, const struct state *s)
 {
-    int error = reconcile_run(core->rc, s);
+    int error;
 
+    if (core->vms) {
+        vms_prepare(core->vms, s);
+    }
+    error = reconcile_run(core->rc, s);
+    if (core->vms) {
+        vms_update(core->vms, s, core_tap_ready, core);
+    }
     if (error != EINVAL) {
         core_learn_names(core, s);
     }
@@ -375,6 +403,15 @@ core_conditions(struct core *core)
         json_array_append_new(conditions, json_pack("{ssss}", "kind", "host",
                                                     "reason", core->refusal));
     }
+    for (size_t i = 0; !core->vms && core->state && i < core->state->n_vms;
+         i++) {
+        json_array_append_new(
+            conditions,
+            json_pack("{ssssss}", "kind", "vm", "name",
+                      core->state->vms[i].name, "reason",
+                      "this host cannot run VMs: its agent has no hypervisor "
+                      "(see its log)"));
+    }
     for (size_t i = 0; core->state && i < core->state->n_skipped; i++) {
         const struct state_skip *skip = &core->state->skipped[i];
 
@@ -448,6 +485,10 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
     snap->flowlog_aggregated = core->flowlog_aggregated;
     snap->flowlog_suppressed = core->flowlog_suppressed;
     snap->have_fw_stats = !dp_fw_stats_get(core->dp, &snap->fw);
+    if (core->vms) {
+        snap->have_vms = true;
+        vms_counts(core->vms, &snap->vms);
+    }
     reconcile_tables_init(&hits);
     if (!reconcile_dump_table(core->dp, DP_RULE_HITS, &hits)) {
         const struct reconcile_table *t = &hits.t[DP_RULE_HITS];
@@ -476,6 +517,7 @@ core_snapshot_destroy(struct core_snapshot *snap)
         }
         free(snap->ports);
         free(snap->rule_hits);
+        vms_counts_destroy(&snap->vms);
         memset(snap, 0, sizeof *snap);
     }
 }

@@ -20,18 +20,24 @@
 #include <stdint.h>
 
 #include "agent/state.h"
+#include "agent/vms.h"
 #include "datapath/dp.h"
 
 struct json_t;
 struct state;
 struct state_errors;
+struct vms;
 
 struct core;
 
-/* Creates a core over the open datapath 'dp', which stays the caller's
- * and must outlive the core.  'controller' says whether the desired state
- * comes from a controller (for the metrics). */
-struct core *core_create(struct dp *dp, bool controller);
+/* Creates a core over the open datapath 'dp' and the VMs 'vms' (NULL if
+ * this agent runs none), which stay the caller's and must outlive the
+ * core.  'controller' says whether the desired state comes from a
+ * controller (for the metrics). */
+struct core *core_create(struct dp *dp, struct vms *vms, bool controller);
+
+/* Returns the VMs of 'core', or NULL. */
+struct vms *core_vms(struct core *);
 void core_destroy(struct core *);
 
 /* Makes the desired-state document 'doc' (a new reference is taken) the
@@ -114,6 +120,8 @@ struct core_snapshot {
                                      * rate limit dropped. */
     bool have_fw_stats;             /* Whether 'fw' is set. */
     struct dp_fw_stats fw;          /* The datapath's firewall counters. */
+    bool have_vms;                  /* Whether 'vms' is set. */
+    struct vms_counts vms;          /* The VMs (agent/vms.h). */
     struct core_rule_hits {
         uint32_t rule_id; /* A rule installed on this host... */
         uint64_t hits;    /* ...and its counter. */

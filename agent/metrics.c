@@ -1,7 +1,9 @@
 #include "agent/metrics.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "agent/core.h"
 #include "agent/state.h"
 #include "agent/trace.h"
+#include "agent/vms.h"
 #include "datapath/dp.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -223,6 +226,38 @@ render_firewall(FILE *out, const struct core_snapshot *snap)
     }
 }
 
+/* The VMs (agent/vms.h): how many are in each state, and what each
+ * uses.  Without VMs (--once, tests) there are no such metrics. */
+static void
+render_vms(FILE *out, const struct core_snapshot *snap)
+{
+    const struct vms_counts *c = &snap->vms;
+
+    if (!snap->have_vms) {
+        return;
+    }
+    put_header(out, "fabric_agent_vms", "gauge",
+               "VMs of the desired state, by the state they are in.");
+    for (size_t i = 0; vms_state_name(i); i++) {
+        fprintf(out, "fabric_agent_vms{state=\"%s\"} %zu\n", vms_state_name(i),
+                c->by_state[i]);
+    }
+    put_header(out, "fabric_agent_vm_cpu_seconds_total", "counter",
+               "vCPU time a VM used since it last started.");
+    for (size_t i = 0; i < c->n_usage; i++) {
+        fputs("fabric_agent_vm_cpu_seconds_total{vm=\"", out);
+        put_label(out, c->usage[i].name);
+        fprintf(out, "\"} %.9f\n", c->usage[i].cpu_time_ns / 1e9);
+    }
+    put_header(out, "fabric_agent_vm_memory_bytes", "gauge",
+               "Resident memory of a VM's hypervisor process.");
+    for (size_t i = 0; i < c->n_usage; i++) {
+        fputs("fabric_agent_vm_memory_bytes{vm=\"", out);
+        put_label(out, c->usage[i].name);
+        fprintf(out, "\"} %" PRIu64 "\n", c->usage[i].memory_kb * 1024);
+    }
+}
+
 char *
 metrics_render(const struct core_snapshot *snap)
 {
@@ -262,6 +297,7 @@ metrics_render(const struct core_snapshot *snap)
                 state_kind_name(k), snap->left_out[k]);
     }
     render_firewall(out, snap);
+    render_vms(out, snap);
     if (fclose(out)) {
         free(text);
         return xstrdup("");
@@ -352,6 +388,79 @@ completed_cb(void *m, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* GET /v1/vms/NAME/console[?bytes=N] for the controller (agent/vms.h):
+ * the tail of VM NAME's serial console, as text. */
+static enum MHD_Result
+console_cb(struct metrics *m, struct MHD_Connection *conn, const char *url)
+{
+    static const char *json = "application/json";
+    struct vms *vms = core_vms(m->core);
+    const char *name = url + strlen("/v1/vms/");
+    size_t name_len = strlen(name) - strlen("/console");
+    const char *bytes;
+    unsigned long long max = VMS_CONSOLE_DEFAULT;
+    char *vm, *text, *end;
+    int error;
+
+    if (!agent_trace_authorized(MHD_lookup_connection_value(
+            conn, MHD_HEADER_KIND, "Authorization"))) {
+        return reply(conn, MHD_HTTP_UNAUTHORIZED, json,
+                     xstrdup("{\"error\":\"console: only the controller may "
+                             "read consoles, with the token this agent "
+                             "registered\"}"));
+    }
+    bytes = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "bytes");
+    if (bytes) {
+        errno = 0;
+        max = strtoull(bytes, &end, 10);
+        if (!isdigit((unsigned char) *bytes) || *end || errno || max < 1
+            || max > VMS_CONSOLE_MAX) {
+            return reply(conn, MHD_HTTP_BAD_REQUEST, json,
+                         xasprintf("{\"error\":\"console: bytes: expected "
+                                   "an integer 1..%d\"}",
+                                   VMS_CONSOLE_MAX));
+        }
+    }
+    vm = xasprintf("%.*s", (int) name_len, name);
+    error = vms ? vms_console(vms, vm, max, &text) : ENOENT;
+    if (error) {
+        json_t *j = json_pack("{ss}", "error", "");
+        char *msg =
+            xasprintf("console: VM %s: %s", vm,
+                      error == ENOENT ? "not on this host" : strerror(error));
+        char *body;
+
+        json_object_set_new(j, "error", json_string(msg));
+        body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        free(msg);
+        free(vm);
+        return reply(conn,
+                     error == ENOENT ? MHD_HTTP_NOT_FOUND
+                                     : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     json, body);
+    }
+    free(vm);
+    return reply(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", text);
+}
+
+/* Whether 'url' is /v1/vms/NAME/console, NAME a name a VM may have. */
+static bool
+is_console_url(const char *url)
+{
+    const char *name = url + strlen("/v1/vms/");
+    size_t len;
+
+    if (strncmp(url, "/v1/vms/", 8)) {
+        return false;
+    }
+    len = strcspn(name, "/");
+    return len > 0 && len <= 63 && !strcmp(name + len, "/console")
+           && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+                           "YZ0123456789._-")
+                  == len;
+}
+
 static enum MHD_Result
 access_cb(void *m_, struct MHD_Connection *conn, const char *url,
           const char *method, const char *version, const char *upload_data,
@@ -367,7 +476,9 @@ access_cb(void *m_, struct MHD_Connection *conn, const char *url,
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text,
                      xasprintf("%s: method not allowed (use GET)\n", method));
     }
-    if (!strcmp(url, "/metrics")) {
+    if (is_console_url(url)) {
+        return console_cb(m, conn, url);
+    } else if (!strcmp(url, "/metrics")) {
         struct core_snapshot snap;
         char *body;
 

@@ -7,7 +7,9 @@
  *                  the desired state in force.
  *   GET /healthz   200 "ok" while the process serves.
  *   GET /readyz    200 once a reconciliation has succeeded, else 503.
- *   POST /v1/trace the controller's traces (agent/trace.h). */
+ *   POST /v1/trace the controller's traces (agent/trace.h).
+ *   GET /v1/vms/NAME/console  the tail of a VM's serial console, for the
+ *                  controller (agent/vms.h), with the trace token. */
 #ifndef AGENT_METRICS_H
 #define AGENT_METRICS_H 1
 

@@ -1819,7 +1819,8 @@ check_text(struct state_errors *errors, const json_t *value, const char *path,
     return xstrdup(s);
 }
 
-/* Whether 's' is a UUID as text: 8-4-4-4-12 hex digits. */
+/* Whether 's' is a UUID as text: 8-4-4-4-12 lower-case hex digits, as
+ * the controller writes them and the hypervisor drivers take them. */
 static bool
 uuid_is_valid(const char *s)
 {
@@ -1829,7 +1830,7 @@ uuid_is_valid(const char *s)
     for (int i = 0; i < 36; i++) {
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i])) {
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i])) {
             return false;
         }
     }
@@ -2009,7 +2010,9 @@ parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
             char *q = quote(json_string_value(uuid));
 
             field_error(errors, path, "uuid",
-                        "%s: not a UUID (expected 8-4-4-4-12 hex digits)", q);
+                        "%s: not a UUID (expected 8-4-4-4-12 lower-case hex "
+                        "digits)",
+                        q);
             free(q);
         } else if (uuid) {
             memcpy(vm->uuid, json_string_value(uuid), 37);

@@ -142,10 +142,8 @@ fail(char **answer, int status, const char *format, ...)
     return status;
 }
 
-/* Whether 'authorization' is "Bearer TOKEN" with our token, compared in
- * constant time. */
-static bool
-authorized(const char *authorization)
+bool
+agent_trace_authorized(const char *authorization)
 {
     const char *mine = agent_trace_token();
     size_t len = strlen(mine);
@@ -180,7 +178,7 @@ agent_trace_handle(struct core *core, const char *authorization,
     int error, status;
 
     *answer = NULL;
-    if (!authorized(authorization)) {
+    if (!agent_trace_authorized(authorization)) {
         return fail(answer, 401,
                     "trace: only the controller may trace, with the token "
                     "this agent registered");

@@ -28,6 +28,11 @@ struct core;
  * first call and kept in memory only. */
 const char *agent_trace_token(void);
 
+/* Whether 'authorization' (an "Authorization" header, or NULL) is "Bearer
+ * TOKEN" with this process's token, compared in constant time: the
+ * controller's credential for this agent's listener (traces, consoles). */
+bool agent_trace_authorized(const char *authorization);
+
 /* Returns the base URL the controller reaches this agent's listener at:
  * 'advertise' if it is set; otherwise "http://" + 'metrics' if 'metrics'
  * (ADDR:PORT) names a specific address rather than 0.0.0.0 or [::], and

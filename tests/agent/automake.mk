@@ -85,6 +85,8 @@ AGENT_CONTROLLER_MODE_SOURCES = \
 	agent/state.h \
 	agent/trace.c \
 	agent/trace.h \
+	agent/vms.c \
+	agent/vms.h \
 	agent/watch.c \
 	agent/watch.h
 tests_agent_test_watch_SOURCES = \
@@ -92,10 +94,17 @@ tests_agent_test_watch_SOURCES = \
 	$(AGENT_CONTROLLER_MODE_SOURCES)
 tests_agent_test_watch_CPPFLAGS = $(AGENT_TEST_CPPFLAGS) $(CURL_CFLAGS) \
 	$(MHD_CFLAGS)
-tests_agent_test_watch_LDADD = $(DATAPATH_LIBS) $(AGENT_TEST_LIBS) \
+tests_agent_test_watch_LDADD = $(DATAPATH_LIBS) $(VMM_GLUE_LIBS) \
+	$(AGENT_TEST_LIBS) \
 	$(CURL_LIBS) $(MHD_LIBS) -lpthread
 
 # The agent in controller mode against a real fabric-controller, with
 # hosts in network namespaces (root; skips otherwise, fails under CI).
 TESTS += tests/agent/controller-mode.sh
 EXTRA_DIST += tests/agent/controller-mode.sh
+
+# A standalone agent runs a real QEMU guest (TCG) from its desired-state
+# file: tap and port program first, boot, restart, reboot, removal (root,
+# QEMU; skips otherwise, fails under CI).
+TESTS += tests/agent/vms.sh
+EXTRA_DIST += tests/agent/vms.sh

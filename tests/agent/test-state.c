@@ -1228,7 +1228,7 @@ test_vms(void **state)
         "                   'user_data': '#cloud-config\\nruncmd: []\\n'},"
         "          'nics': [" VM_NIC "]},"
         "         {'name': 'db1', 'uuid': "
-        "'1A2B3C4D-0000-4000-8000-00000000000F',"
+        "'1a2b3c4d-0000-4000-8000-00000000000f',"
         "          'vcpus': 1, 'memory_mb': 128,"
         "          'disk': {'file': 'vms/db1.qcow2',"
         "                   'image': 'images/sub/tiny.raw'}}]}");
@@ -1283,7 +1283,11 @@ test_vm_errors(void **state)
     vm_fails("'uuid': '1a2b3c4d-0000-4000-8000-00000000000', 'vcpus': 1,"
              " 'memory_mb': 64, " VM_DISK,
              "vms[0].uuid: \"1a2b3c4d-0000-4000-8000-00000000000\": not a "
-             "UUID (expected 8-4-4-4-12 hex digits)");
+             "UUID (expected 8-4-4-4-12 lower-case hex digits)");
+    vm_fails("'uuid': '1A2B3C4D-0000-4000-8000-000000000001', 'vcpus': 1,"
+             " 'memory_mb': 64, " VM_DISK,
+             "vms[0].uuid: \"1A2B3C4D-0000-4000-8000-000000000001\": not a "
+             "UUID (expected 8-4-4-4-12 lower-case hex digits)");
     vm_fails(VM_BASE, "vms[0].disk: missing");
     vm_fails("'uuid': '" VM_UUID "', 'vcpus': 0, 'memory_mb': 64, " VM_DISK,
              "vms[0].vcpus: 0 is out of range 1..1024");

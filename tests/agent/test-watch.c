@@ -371,6 +371,10 @@ test_config_good(void **state)
                     "heartbeat-interval = 2\n"
                     "instance = prod\n"
                     "datapath = bpf\n"
+                    "hypervisor = libvirt\n"
+                    "storage = /srv/fabric/storage\n"
+                    "vm-run-dir = /run/fabric-vms\n"
+                    "accel = tcg\n"
                     "log-level = debug\n"
                     "pidfile = /run/fabric-agent.pid\n",
                     &cfg, &msg, &name),
@@ -389,6 +393,10 @@ test_config_good(void **state)
     assert_int_equal(cfg.heartbeat_interval, 2);
     assert_string_equal(cfg.instance, "prod");
     assert_string_equal(cfg.datapath, "bpf");
+    assert_string_equal(cfg.hypervisor, "libvirt");
+    assert_string_equal(cfg.storage, "/srv/fabric/storage");
+    assert_string_equal(cfg.vm_run_dir, "/run/fabric-vms");
+    assert_string_equal(cfg.accel, "tcg");
     assert_int_equal(cfg.log_level, LOG_LEVEL_DBG);
     assert_true(agent_config_is_set(&cfg, AGENT_CONFIG_HOST));
     assert_false(agent_config_is_set(&cfg, AGENT_CONFIG_TOKEN));
@@ -447,6 +455,15 @@ test_config_errors(void **state)
     assert_config_refused("token = two words\n", 1, "expected a token");
     assert_config_refused("underlay eth0\n", 1, "expected \"key = value\"");
     assert_config_refused("host =\n", 1, "host: empty value");
+    assert_config_refused("host = hv1\nhypervisor = xen\n", 2,
+                          "hypervisor \"xen\": expected qemu or libvirt");
+    assert_config_refused("accel = hvf\n", 1,
+                          "accel \"hvf\": expected auto, kvm or tcg");
+    assert_config_refused("storage = var/lib/fabric\n", 1,
+                          "storage \"var/lib/fabric\": expected an absolute "
+                          "directory name");
+    assert_config_refused("vm-run-dir = run\n", 1,
+                          "vm-run-dir \"run\": expected an absolute");
 }
 
 static void

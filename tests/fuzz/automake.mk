@@ -65,6 +65,7 @@ tests_fuzz_test_fuzz_watch_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBBPF_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) \
 	-DFUZZ_CORPUS='"tests/fuzz/corpus-watch"' -DMUTATIONS_PER_INPUT=50
 tests_fuzz_test_fuzz_watch_LDADD = $(CONTROLLER_LIBS) $(DATAPATH_LIBS) \
+	$(VMM_GLUE_LIBS) \
 	$(JANSSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread
 TESTS += tests/fuzz/test-fuzz-watch
 

@@ -611,6 +611,78 @@ fab_udp_check() {
 }
 
 # ---------------------------------------------------------------------------
+# Real VMs: QEMU guests of the test image (scripts/build-test-image), run
+# by the agents from a storage directory in FAB_TMP.
+
+FAB_STORAGE=${FAB_STORAGE:-}      # The storage directory, once made
+                                  # ($FAB_TMP/storage, the controller's):
+                                  # agents started here then share it.
+FAB_VM_ACCEL=${FAB_VM_ACCEL:-tcg} # How agents started here run guests:
+                                  # TCG works everywhere, without waiting
+                                  # for the KVM probe.
+FAB_VM_BOOT_TIMEOUT=${FAB_VM_BOOT_TIMEOUT:-180} # Seconds for a guest to
+                                  # boot: TCG on a loaded machine is slow.
+
+# Checks that guests can run here, builds the test image (cached) into
+# FAB_VM_IMAGE and makes FAB_STORAGE; with "copy", the image is copied
+# there as images/tiny.qcow2 (a standalone agent's document names it; the
+# controller writes its own images).
+fab_vm_init() {
+    require_cmd qemu-system-x86_64 qemu-img genisoimage
+    FAB_VM_IMAGE=$(top_builddir=$top_builddir "$top_srcdir/scripts/build-test-image") \
+        || fail "scripts/build-test-image failed"
+    FAB_STORAGE=$FAB_TMP/storage
+    mkdir -p "$FAB_STORAGE"
+    if [ "${1:-}" = copy ]; then
+        mkdir -p "$FAB_STORAGE/images" "$FAB_STORAGE/vms"
+        cp "$FAB_VM_IMAGE" "$FAB_STORAGE/images/tiny.qcow2"
+    fi
+}
+
+# Prints the run directory of host "X"'s agent's VMs (its default).
+fab_vm_run_dir() {
+    echo "/run/fabric/$(fab_instance "$1")/vms"
+}
+
+# Prints the pid of the QEMU of VM "name" that host "X"'s agent runs, or
+# nothing if there is none (the QEMU driver's pidfile, checked alive).
+fab_qemu_pid() {
+    local host=$1 name=$2 pid file
+    file=$(fab_vm_run_dir "$host")/driver/$name/pid
+    [ -s "$file" ] || return 0
+    pid=$(tr -d ' \n' <"$file")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "$pid"
+    fi
+}
+
+# Prints the serial console so far of VM "name" on host "X".
+fab_vm_console() {
+    cat "$(fab_vm_run_dir "$1")/driver/$2/console.log" 2>/dev/null || true
+}
+
+# Waits until the console of VM "name" on host "X" has "count" (default
+# 1) lines that match the test image's "fabric-test-image: up" or "dhcp
+# failed", and prints the last.
+fab_vm_wait_up() {
+    local host=$1 name=$2 count=${3:-1}
+    local deadline=$(( SECONDS + FAB_VM_BOOT_TIMEOUT )) lines
+    while :; do
+        lines=$(fab_vm_console "$host" "$name" | tr -d '\r' \
+            | grep -E '^fabric-test-image: (up|dhcp failed)' || true)
+        if [ -n "$lines" ] && [ "$(wc -l <<<"$lines")" -ge "$count" ]; then
+            tail -n 1 <<<"$lines"
+            return 0
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || {
+            fab_vm_console "$host" "$name" | tail -n 20 >&2
+            fail "VM $name on host $host did not boot ($count) within ${FAB_VM_BOOT_TIMEOUT}s"
+        }
+        sleep 0.5
+    done
+}
+
+# ---------------------------------------------------------------------------
 # Plain Linux VXLAN hosts, built the same way as fabric hosts but switching
 # with a Linux bridge and a kernel "vxlan" device per network.  Used for
 # interoperability tests and as the benchmark's baseline.
@@ -755,6 +827,7 @@ fab_agent_start_controlled() {
         --vtep "$(fab_vtep "$host")" \
         --state-cache "$FAB_TMP/host$host-state.json" \
         --metrics "$FAB_CONTROL_NET.$(fab_host_index "$host"):$FAB_AGENT_PORT" \
+        ${FAB_STORAGE:+--storage "$FAB_STORAGE" --accel "$FAB_VM_ACCEL"} \
         "$@"
 }
 
