@@ -15,6 +15,7 @@
 #include "agent/core.h"
 #include "agent/http-client.h"
 #include "agent/state.h"
+#include "agent/vms.h"
 #include "datapath/dp-tables.h"
 #include "datapath/netlink.h"
 #include "utils/log.h"
@@ -608,6 +609,25 @@ watch_limits(const struct watch *w)
     return limits;
 }
 
+/* Adds to 'body' (a registration or a heartbeat) how this host runs VMs,
+ * "hypervisor", once the agent knows; and, if 'capacity' (a
+ * registration, which has "capacity"), the storage's size in it. */
+static void
+watch_add_hypervisor(const struct watch *w, json_t *body, bool capacity)
+{
+    struct vms *vms = core_vms(w->core);
+    json_t *hv = vms ? vms_hypervisor(vms) : NULL;
+    uint64_t disk_gb = vms && capacity ? vms_disk_gb(vms) : 0;
+
+    if (hv) {
+        json_object_set_new(body, "hypervisor", hv);
+    }
+    if (disk_gb) {
+        json_object_set_new(json_object_get(body, "capacity"), "disk_gb",
+                            json_integer(disk_gb));
+    }
+}
+
 /* POST /v1/hosts. */
 static enum outcome
 watch_register(struct watch *w)
@@ -624,6 +644,7 @@ watch_register(struct watch *w)
         json_object_set_new(json_object_get(body, "capacity"), "memory_mb",
                             json_integer(w->memory_mb));
     }
+    watch_add_hypervisor(w, body, true);
     if (w->agent_url && w->agent_token) {
         /* How the controller asks this agent for traces. */
         json_object_set_new(body, "agent_url", json_string(w->agent_url));
@@ -803,7 +824,7 @@ heartbeat_body(const struct watch *w, const json_t *status)
 {
     json_t *load = json_object();
     const char *port;
-    json_t *value;
+    json_t *value, *body;
     double avg[3];
     size_t up = 0;
 
@@ -818,7 +839,9 @@ heartbeat_body(const struct watch *w, const json_t *status)
         json_object_set_new(load, "load5", json_real(avg[1]));
         json_object_set_new(load, "load15", json_real(avg[2]));
     }
-    return json_pack("{soso}", "load", load, "limits", watch_limits(w));
+    body = json_pack("{soso}", "load", load, "limits", watch_limits(w));
+    watch_add_hypervisor(w, body, false);
+    return body;
 }
 
 /* POST /v1/hosts/NAME/heartbeat. */
@@ -959,6 +982,21 @@ report_main(void *w_)
         }
         report = json_pack("{soso}", "ports", status, "conditions",
                            core_conditions(w->core));
+        if (core_vms(w->core)) {
+            json_t *vms = vms_status(core_vms(w->core));
+            const char *name;
+            json_t *vm;
+
+            json_object_foreach(vms, name, vm)
+            {
+                bound_text(vm, "reason");
+            }
+            if (json_object_size(vms) || reported) {
+                json_object_set_new(report, "vms", vms);
+            } else {
+                json_decref(vms);
+            }
+        }
         watch_bound_conditions(json_object_get(report, "conditions"));
         if (!json_equal(report, reported)
             && (json_object_size(status)

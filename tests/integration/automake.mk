@@ -32,3 +32,5 @@ TESTS += tests/integration/external-vtep.sh
 EXTRA_DIST += tests/integration/external-vtep.sh
 TESTS += tests/integration/firewall-broadcast.sh
 EXTRA_DIST += tests/integration/firewall-broadcast.sh
+TESTS += tests/integration/vms.sh
+EXTRA_DIST += tests/integration/vms.sh
