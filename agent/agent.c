@@ -24,6 +24,7 @@
 
 #include "agent/agent-config.h"
 #include "agent/core.h"
+#include "agent/dhcp.h"
 #include "agent/firewall.h"
 #include "agent/flowlog.h"
 #include "agent/metrics.h"
@@ -957,6 +958,7 @@ agent_daemon(struct agent_options *o)
     struct metrics *metrics = NULL;
     struct watch *watch = NULL;
     struct flowlog *flowlog = NULL;
+    struct dhcp_responder *dhcp = NULL;
     char *flow_log = NULL;
     json_t *doc = NULL;
     struct core *core = NULL;
@@ -1041,6 +1043,8 @@ agent_daemon(struct agent_options *o)
         }
     }
     core = core_create(dp, vms, controller);
+    /* Without punts (an older datapath) the rest still runs. */
+    dhcp_responder_start(dp, core, &dhcp);
     if (cfg->metrics && metrics_start(cfg->metrics, core, &metrics)) {
         goto out;
     }
@@ -1133,6 +1137,7 @@ agent_daemon(struct agent_options *o)
 out:
     watch_destroy(watch);
     flowlog_stop(flowlog);
+    dhcp_responder_stop(dhcp);
     free(flow_log);
     metrics_stop(metrics);
     if (pidfile_written) {

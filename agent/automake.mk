@@ -7,6 +7,8 @@ agent_fabric_agent_SOURCES = \
 	agent/agent-config.h \
 	agent/core.c \
 	agent/core.h \
+	agent/dhcp.c \
+	agent/dhcp.h \
 	agent/firewall.c \
 	agent/firewall.h \
 	agent/flowagg.c \

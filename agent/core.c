@@ -47,6 +47,7 @@ struct core {
                                   * table, as of the last revalidation. */
     uint64_t flowlog_aggregated; /* Flow events counted as repeats... */
     uint64_t flowlog_suppressed; /* ...and suppressed (agent/flowagg.h). */
+    struct dhcp_stats dhcp;      /* The DHCP responder's counters. */
 
     /* Names of ports by ifindex, for flow logs: as of the last run. */
     struct core_port_name {
@@ -484,6 +485,7 @@ core_snapshot(struct core *core, struct core_snapshot *snap)
     snap->ct_evicted = core->ct_evicted;
     snap->flowlog_aggregated = core->flowlog_aggregated;
     snap->flowlog_suppressed = core->flowlog_suppressed;
+    snap->dhcp = core->dhcp;
     snap->have_fw_stats = !dp_fw_stats_get(core->dp, &snap->fw);
     if (core->vms) {
         snap->have_vms = true;
@@ -552,6 +554,82 @@ core_trace(struct core *core, enum dp_trace_program program, const char *port,
     }
     pthread_mutex_unlock(&core->mutex);
     return error;
+}
+
+/* Returns the port of the state in force whose device is 'ifindex', or
+ * NULL.  The caller holds the lock. */
+static const struct state_port *
+core_port_of(const struct core *core, uint32_t ifindex)
+{
+    for (size_t i = 0; core->state && i < core->n_port_names; i++) {
+        if (core->port_names[i].ifindex == ifindex) {
+            const char *name = core->port_names[i].name;
+
+            for (size_t j = 0; j < core->state->n_ports; j++) {
+                if (core->state->ports[j].name
+                    && !strcmp(core->state->ports[j].name, name)) {
+                    return &core->state->ports[j];
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
+bool
+core_dhcp_lease(struct core *core, uint32_t ifindex, struct dhcp_lease *lease,
+                uint8_t mac[6], enum agent_dhcp_ignored *why)
+{
+    static const uint8_t server_mac[6] = DP_DHCP_SERVER_MAC;
+    const struct state_network *net;
+    const struct state_port *port;
+    bool ok = false;
+
+    memset(lease, 0, sizeof *lease);
+    pthread_mutex_lock(&core->mutex);
+    port = core_port_of(core, ifindex);
+    net = port ? &core->state->networks[port->network] : NULL;
+    if (!port || !port->ip4) {
+        *why = AGENT_DHCP_UNKNOWN_PORT;
+    } else if (!net->prefix_len) {
+        *why = AGENT_DHCP_NO_CIDR;
+    } else {
+        memcpy(mac, port->mac, 6);
+        lease->yiaddr = port->ip4;
+        lease->server_id = agent_dhcp_server_ip(net->net4, net->prefix_len);
+        memcpy(lease->server_mac, server_mac, sizeof server_mac);
+        lease->prefix_len = net->prefix_len;
+        lease->mtu = state_network_mtu(net, core->fit_mtu);
+        lease->lease_secs = AGENT_DHCP_LEASE_SECS;
+        lease->n_dns = net->n_dns;
+        memcpy(lease->dns, net->dns, sizeof lease->dns);
+        if (port->hostname && strlen(port->hostname) <= DHCP_HOSTNAME_MAX) {
+            lease->hostname_len = strlen(port->hostname);
+            memcpy(lease->hostname, port->hostname, lease->hostname_len);
+        }
+        ok = true;
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return ok;
+}
+
+int
+core_inject(struct core *core, uint32_t ifindex, const void *frame, size_t len)
+{
+    int error;
+
+    pthread_mutex_lock(&core->mutex);
+    error = dp_inject(core->dp, ifindex, frame, len);
+    pthread_mutex_unlock(&core->mutex);
+    return error;
+}
+
+void
+core_set_dhcp_stats(struct core *core, const struct dhcp_stats *stats)
+{
+    pthread_mutex_lock(&core->mutex);
+    core->dhcp = *stats;
+    pthread_mutex_unlock(&core->mutex);
 }
 
 void

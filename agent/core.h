@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/dhcp.h"
 #include "agent/state.h"
 #include "agent/vms.h"
 #include "datapath/dp.h"
@@ -118,6 +119,7 @@ struct core_snapshot {
     uint64_t flowlog_aggregated;    /* Flow events counted as repeats. */
     uint64_t flowlog_suppressed;    /* Flow events whose records a port's
                                      * rate limit dropped. */
+    struct dhcp_stats dhcp;         /* The DHCP responder's counters. */
     bool have_fw_stats;             /* Whether 'fw' is set. */
     struct dp_fw_stats fw;          /* The datapath's firewall counters. */
     bool have_vms;                  /* Whether 'vms' is set. */
@@ -142,6 +144,21 @@ bool core_is_ready(struct core *);
  * there is no state at all yet. */
 bool core_flow_names(struct core *, uint32_t ifindex, uint32_t vni,
                      char **port, char **network);
+
+/* Fills 'lease' with what DHCP gives the VM of the port whose device is
+ * 'ifindex' in the state in force (its address, its network's prefix, MTU
+ * and DNS servers, its hostname, our server identifier and MAC), and 'mac'
+ * with the port's MAC.  Returns false, with the reason in '*why', if
+ * there is no such port with an address, or its network has no cidr. */
+bool core_dhcp_lease(struct core *, uint32_t ifindex, struct dhcp_lease *,
+                     uint8_t mac[6], enum agent_dhcp_ignored *why);
+
+/* Sends 'frame' to the VM of the port device 'ifindex' (dp_inject()). */
+int core_inject(struct core *, uint32_t ifindex, const void *frame,
+                size_t len);
+
+/* Sets the DHCP responder's counters for the metrics. */
+void core_set_dhcp_stats(struct core *, const struct dhcp_stats *);
 
 /* Sets the flow logger's counters (agent/flowagg.h) for the metrics. */
 void core_set_flowlog_stats(struct core *, uint64_t aggregated,

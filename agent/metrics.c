@@ -176,6 +176,53 @@ render_underlay(FILE *out, const struct core_snapshot *snap)
     }
 }
 
+/* The DHCP responder's counters (agent/dhcp.h).  Every label value is
+ * shown, zeros too, as for drops. */
+static void
+render_dhcp(FILE *out, const struct core_snapshot *snap)
+{
+    static const char *const types[] = {
+        [0] = "other",
+        [DHCP_DISCOVER] = "discover",
+        [DHCP_OFFER] = "offer",
+        [DHCP_REQUEST] = "request",
+        [DHCP_DECLINE] = "decline",
+        [DHCP_ACK] = "ack",
+        [DHCP_NAK] = "nak",
+        [DHCP_RELEASE] = "release",
+        [DHCP_INFORM] = "inform",
+    };
+    const struct dhcp_stats *d = &snap->dhcp;
+
+    put_header(out, "fabric_agent_dhcp_received_total", "counter",
+               "DHCP client messages the fast path punted to the agent, by "
+               "message type.");
+    for (int t = 0; t <= DHCP_INFORM; t++) {
+        if (t != DHCP_OFFER && t != DHCP_ACK && t != DHCP_NAK) {
+            fprintf(out,
+                    "fabric_agent_dhcp_received_total{type=\"%s\"} %" PRIu64
+                    "\n",
+                    types[t], d->received[t]);
+        }
+    }
+    put_header(out, "fabric_agent_dhcp_sent_total", "counter",
+               "DHCP answers the agent sent to VM ports, by message type.");
+    for (int t = DHCP_OFFER; t <= DHCP_NAK; t++) {
+        if (t != DHCP_REQUEST && t != DHCP_DECLINE) {
+            fprintf(out,
+                    "fabric_agent_dhcp_sent_total{type=\"%s\"} %" PRIu64 "\n",
+                    types[t], d->sent[t]);
+        }
+    }
+    put_header(out, "fabric_agent_dhcp_ignored_total", "counter",
+               "DHCP client messages the agent did not answer, by reason.");
+    for (int r = 0; r < AGENT_DHCP_N_IGNORED; r++) {
+        fprintf(out,
+                "fabric_agent_dhcp_ignored_total{reason=\"%s\"} %" PRIu64 "\n",
+                agent_dhcp_ignored_name(r), d->ignored[r]);
+    }
+}
+
 /* The firewall's counters (doc/firewall.md). */
 static void
 render_firewall(FILE *out, const struct core_snapshot *snap)
@@ -298,6 +345,7 @@ metrics_render(const struct core_snapshot *snap)
     }
     render_firewall(out, snap);
     render_vms(out, snap);
+    render_dhcp(out, snap);
     if (fclose(out)) {
         free(text);
         return xstrdup("");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/param.h>
 
+#include "agent/dhcp.h"
 #include "agent/firewall.h"
 #include "agent/state.h"
 #include "datapath/netlink.h"
@@ -377,6 +378,16 @@ flood_add_vtep(struct dp_flood *flood, uint32_t vtep)
     }
 }
 
+/* Returns true if 'ip4' is the DHCP server's address in 'net', which the
+ * controller gives no endpoint; a document written by hand that does so
+ * gets no ARP binding for the endpoint, rather than two. */
+static bool
+reconcile_is_dhcp_server(const struct state_network *net, uint32_t ip4)
+{
+    return net->prefix_len
+           && ip4 == agent_dhcp_server_ip(net->net4, net->prefix_len);
+}
+
 void
 reconcile_desired(const struct state *s, uint32_t underlay_mtu,
                   const struct reconcile_link *links,
@@ -397,6 +408,17 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
         };
 
         reconcile_tables_add(tables, DP_NETWORKS, &key, &value);
+        /* The DHCP server's address answers ARP, so that a client renews
+         * by unicast (doc/vms.md). */
+        if (net->prefix_len) {
+            struct dp_binding_key bkey = {
+                .vni = net->vni,
+                .ip4 = agent_dhcp_server_ip(net->net4, net->prefix_len),
+            };
+            struct dp_binding binding = {.mac = DP_DHCP_SERVER_MAC};
+
+            reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
+        }
     }
     for (size_t i = 0; i < s->n_ports; i++) {
         const struct state_port *port = &s->ports[i];
@@ -445,7 +467,7 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
         memcpy(fdb_key.mac, port->mac, sizeof fdb_key.mac);
         reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
 
-        if (port->ip4) {
+        if (port->ip4 && !reconcile_is_dhcp_server(net, port->ip4)) {
             struct dp_binding_key bkey = {.vni = net->vni, .ip4 = port->ip4};
             struct dp_binding binding = {.identity = port->identity};
 
@@ -464,7 +486,9 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
 
         memcpy(fdb_key.mac, remote->mac, sizeof fdb_key.mac);
         reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
-        if (remote->ip4) {
+        if (remote->ip4
+            && !reconcile_is_dhcp_server(&s->networks[remote->network],
+                                         remote->ip4)) {
             struct dp_binding_key bkey = {.vni = vni, .ip4 = remote->ip4};
             struct dp_binding binding = {.identity = remote->identity};
 

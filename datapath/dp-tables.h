@@ -285,6 +285,16 @@ struct dp_flow_event {
         * "punt-rate-limit", so that a flooding                               \
         * VM never fills the ring for others. */
 
+/* The MAC of the fabric's DHCP server, which the agent answers from and
+ * binds the server's address to: locally administered, outside the
+ * controller's 02:fa:... range.  Nothing is behind it but the punt, so
+ * other frames to it (a guest's ICMP error about an answer) are dropped
+ * as "to-dhcp-server" rather than flooded as unknown unicast. */
+#define DP_DHCP_SERVER_MAC                                                    \
+    {                                                                         \
+        0x0e, 0xfa, 0xb0, 0x00, 0x00, 0x67                                    \
+    }
+
 struct dp_punt {
     __u32 ifindex;                 /* The port it came from. */
     __u16 reason;                  /* DP_PUNT_*. */

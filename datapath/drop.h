@@ -33,7 +33,8 @@
     X(INTERNAL, "internal-error")       /* Scratch lookup failed: a bug. */   \
     X(SPOOF_CHADDR, "spoofed-chaddr")   /* DHCP for a MAC not the port's. */  \
     X(PUNT_RATE, "punt-rate-limit")     /* Port punts faster than allowed. */ \
-    X(PUNT_FULL, "punt-ring-full")      /* The agent is behind on punts. */
+    X(PUNT_FULL, "punt-ring-full")      /* The agent is behind on punts. */   \
+    X(TO_DHCP_SERVER, "to-dhcp-server") /* Not DHCP, to the server's MAC. */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

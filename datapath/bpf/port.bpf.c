@@ -203,6 +203,9 @@ fab_port_ingress(struct __sk_buff *skb)
     pkt_copy_mac(fdb_key.mac, info->dst_mac);
     fdb = fab_fdb_find(&fdb_key);
     if (!fdb) {
+        if (fab_to_dhcp_server(info)) {
+            return fab_drop(skb, slot, DP_DROP_TO_DHCP_SERVER);
+        }
         reason = fab_qos_egress(skb, qos, true);
         if (reason != DP_DROP_N_REASONS) {
             return fab_drop(skb, slot, reason);

@@ -13,6 +13,16 @@
 /* Where the client's MAC sits in a DHCP message. */
 #define FAB_DHCP_CHADDR_OFF __builtin_offsetof(struct dhcp_header, chaddr)
 
+/* Returns true if the frame that 'info' describes is for the DHCP
+ * server's MAC (DP_DHCP_SERVER_MAC). */
+static __always_inline bool
+fab_to_dhcp_server(const struct pkt_info *info)
+{
+    const __u8 server[PKT_ETH_ALEN] = DP_DHCP_SERVER_MAC;
+
+    return pkt_mac_equal(info->dst_mac, server);
+}
+
 /* Returns true if 'info' is a DHCPv4 client frame: IPv4 UDP 68 -> 67,
  * whatever its addresses, so that a renewal unicast to the server id is
  * punted like a broadcast.  The first fragment of one counts too, to be

@@ -67,6 +67,8 @@ AGENT_CONTROLLER_MODE_SOURCES = \
 	agent/agent-config.h \
 	agent/core.c \
 	agent/core.h \
+	agent/dhcp.c \
+	agent/dhcp.h \
 	agent/firewall.c \
 	agent/firewall.h \
 	agent/flowagg.c \

@@ -1404,6 +1404,30 @@ test_dhcp_punted(void **state)
     free(trace);
 }
 
+/* Nothing is behind the DHCP server's MAC but the punt: anything else to
+ * it, such as a guest's ICMP error about an answer, is dropped rather than
+ * flooded as unknown unicast. */
+static void
+test_dhcp_server_mac_not_flooded(void **state)
+{
+    static const uint8_t server_mac[6] = DP_DHCP_SERVER_MAC;
+    struct craft_flow flow = {
+        .dst_mac = server_mac,
+        .src_mac = port(FX_P1)->mac,
+        .src_ip = port(FX_P1)->ip4,
+        .dst_ip = CRAFT_IP4(10, 0, 0, 254),
+        .proto = 17,
+        .sport = 68,
+        .dport = 9,
+    };
+    uint8_t pkt[512];
+    size_t len;
+
+    len = craft_ipv4_frame(pkt, &flow, 100);
+    expect_port_drop("UDP to the DHCP server's MAC", pkt, len,
+                     DP_DROP_TO_DHCP_SERVER);
+}
+
 /* A DHCP message for another MAC (chaddr) or from another MAC is dropped
  * with its reason, with port security or without: the agent answers for
  * the port's MAC only. */
@@ -3008,6 +3032,7 @@ main(void)
         cmocka_unit_test_setup(test_port_security_allows, drain_tap),
         cmocka_unit_test_setup(test_dhcp_punted, drain_tap),
         cmocka_unit_test_setup(test_dhcp_spoofed, drain_tap),
+        cmocka_unit_test_setup(test_dhcp_server_mac_not_flooded, drain_tap),
         cmocka_unit_test_setup(test_dhcp_only_from_nowhere, drain_tap),
         cmocka_unit_test_setup(test_dhcp_rate_limited, drain_tap),
         cmocka_unit_test_setup(test_dhcp_inject, drain_tap),

@@ -34,3 +34,5 @@ TESTS += tests/integration/firewall-broadcast.sh
 EXTRA_DIST += tests/integration/firewall-broadcast.sh
 TESTS += tests/integration/vms.sh
 EXTRA_DIST += tests/integration/vms.sh
+TESTS += tests/integration/dhcp.sh
+EXTRA_DIST += tests/integration/dhcp.sh
