@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "vmm-glue/vmm.h"
 
@@ -34,6 +35,7 @@ struct vmm {
 };
 
 extern const struct vmm_class vmm_qemu_class;
+extern const struct vmm_class vmm_libvirt_class;
 
 /* Checks what every driver needs of 'spec' before it starts anything: a
  * valid name and UUID, 1..VMM_VCPUS_MAX vCPUs, VMM_MEMORY_MIN_MB..
@@ -58,8 +60,23 @@ void vmm_spec_clone(struct vmm_spec *dst, const struct vmm_spec *src);
  * frees. */
 int vmm_run(char *const argv[], char **output);
 
+/* Checks that driver 'type''s run directory 'run_dir' is an absolute path
+ * and makes it (with 'mode') if it is missing.  Returns 0 or an errno
+ * value, logged. */
+int vmm_run_dir_make(const char *type, const char *run_dir, mode_t mode);
+
+/* The last 'max' bytes (at most) of RUN_DIR/NAME/console.log, the file
+ * both drivers send a VM's serial console to; "" when it is not there yet.
+ */
+int vmm_console_file(const char *run_dir, const char *name, size_t max,
+                     char **text);
+
 /* Copies the last 'max' bytes (at most) of file 'path' into '*text'. */
 int vmm_read_tail(const char *path, size_t max, char **text);
+
+/* Fills in 'status''s CPU time, resident memory and start time from
+ * /proc for hypervisor process 'pid'. */
+void vmm_proc_usage(int pid, struct vmm_status *status);
 
 /* Formats 'mac' as "02:00:00:00:00:01" into 'buf'. */
 void vmm_mac_format(const uint8_t mac[6], char buf[18]);

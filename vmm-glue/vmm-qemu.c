@@ -61,15 +61,14 @@ static int
 qemu_open(const struct vmm_options *options, struct vmm **vmmp)
 {
     const char *qemu = options->qemu ? options->qemu : "qemu-system-x86_64";
+    char *argv[] = {(char *) qemu, "-version", NULL};
+    int error = vmm_run_dir_make("qemu", options->run_dir, 0700);
     struct vmm_qemu *q;
     char *out;
 
-    if (options->run_dir == NULL || options->run_dir[0] != '/') {
-        LOG_ERR("vmm: qemu: run directory \"%s\" must be an absolute path",
-                options->run_dir ? options->run_dir : "(none)");
-        return EINVAL;
+    if (error) {
+        return error;
     }
-    char *argv[] = {(char *) qemu, "-version", NULL};
     if (vmm_run(argv, &out)) {
         LOG_ERR("vmm: qemu: %s does not run: install qemu-system-x86 (or "
                 "run scripts/install-deps)",
@@ -78,13 +77,6 @@ qemu_open(const struct vmm_options *options, struct vmm **vmmp)
         return ENOENT;
     }
     free(out);
-    if (mkdir(options->run_dir, 0700) && errno != EEXIST) {
-        int error = errno;
-
-        LOG_ERR("vmm: qemu: cannot make run directory %s: %s",
-                options->run_dir, strerror(error));
-        return error;
-    }
     q = xzalloc(sizeof *q);
     q->run_dir = xstrdup(options->run_dir);
     q->qemu = xstrdup(qemu);
@@ -587,51 +579,6 @@ qemu_destroy(struct vmm *vmm, const char *name)
     return 0;
 }
 
-/* Fills in 'status' from /proc for QEMU 'pid'. */
-static void
-qemu_proc_usage(int pid, struct vmm_status *status)
-{
-    char path[64], *text;
-    long tick = sysconf(_SC_CLK_TCK);
-
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (!read_file(path, &text, NULL)) {
-        /* Fields after the command: state (3) ... utime (14), stime (15),
-         * starttime (22), counted from 1. */
-        const char *p = strrchr(text, ')');
-        unsigned long long utime = 0, stime = 0, start = 0;
-
-        if (p
-            && sscanf(p + 2,
-                      "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-                      "%*d %*d %*d %*d %*d %*d %llu",
-                      &utime, &stime, &start)
-                   == 3) {
-            char *stat;
-
-            status->cpu_time_ns = (utime + stime) * (1000000000ull / tick);
-            if (!read_file("/proc/stat", &stat, NULL)) {
-                const char *b = strstr(stat, "\nbtime ");
-                if (b) {
-                    status->started_at =
-                        strtoull(b + 7, NULL, 10) + start / tick;
-                }
-                free(stat);
-            }
-        }
-        free(text);
-    }
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    if (!read_file(path, &text, NULL)) {
-        const char *rss = strstr(text, "\nVmRSS:");
-
-        if (rss) {
-            status->memory_kb = strtoull(rss + 7, NULL, 10);
-        }
-        free(text);
-    }
-}
-
 static int
 qemu_status(struct vmm *vmm, const char *name, struct vmm_status *status)
 {
@@ -664,7 +611,7 @@ qemu_status(struct vmm *vmm, const char *name, struct vmm_status *status)
         }
     } else {
         status->pid = pid;
-        qemu_proc_usage(pid, status);
+        vmm_proc_usage(pid, status);
         if (!strcmp(state, "running")) {
             status->state = (!strcmp(marker, "stopping") ? VMM_STATE_SHUTDOWN
                                                          : VMM_STATE_RUNNING);
@@ -710,21 +657,10 @@ qemu_console(struct vmm *vmm, const char *name, size_t max, char **text)
 {
     struct vmm_qemu *q = vmm_qemu_cast(vmm);
     char *path = qemu_path(q, name, "spec.json");
-    int error;
+    bool known = access(path, F_OK) == 0;
 
-    if (access(path, F_OK)) {
-        free(path);
-        return ENOENT;
-    }
     free(path);
-    path = qemu_path(q, name, "console.log");
-    error = vmm_read_tail(path, max, text);
-    if (error == ENOENT) {
-        *text = xstrdup("");
-        error = 0;
-    }
-    free(path);
-    return error;
+    return known ? vmm_console_file(q->run_dir, name, max, text) : ENOENT;
 }
 
 /* Runs 'command' on running VM 'name'. */

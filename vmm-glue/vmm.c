@@ -82,6 +82,7 @@ vmm_spec_clone(struct vmm_spec *dst, const struct vmm_spec *src)
 
 static const struct vmm_class *const vmm_classes[] = {
     &vmm_qemu_class,
+    &vmm_libvirt_class,
 };
 
 int
@@ -560,6 +561,83 @@ vmm_read_tail(const char *path, size_t max, char **text)
     }
     *text = buf;
     return 0;
+}
+
+void
+vmm_proc_usage(int pid, struct vmm_status *status)
+{
+    char path[64], *text;
+    long tick = sysconf(_SC_CLK_TCK);
+
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (!read_file(path, &text, NULL)) {
+        /* Fields after the command: state (3) ... utime (14), stime (15),
+         * starttime (22), counted from 1. */
+        const char *p = strrchr(text, ')');
+        unsigned long long utime = 0, stime = 0, start = 0;
+
+        if (p
+            && sscanf(p + 2,
+                      "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+                      "%*d %*d %*d %*d %*d %*d %llu",
+                      &utime, &stime, &start)
+                   == 3) {
+            char *stat;
+
+            status->cpu_time_ns = (utime + stime) * (1000000000ull / tick);
+            if (!read_file("/proc/stat", &stat, NULL)) {
+                const char *b = strstr(stat, "\nbtime ");
+                if (b) {
+                    status->started_at =
+                        strtoull(b + 7, NULL, 10) + start / tick;
+                }
+                free(stat);
+            }
+        }
+        free(text);
+    }
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (!read_file(path, &text, NULL)) {
+        const char *rss = strstr(text, "\nVmRSS:");
+
+        if (rss) {
+            status->memory_kb = strtoull(rss + 7, NULL, 10);
+        }
+        free(text);
+    }
+}
+
+int
+vmm_run_dir_make(const char *type, const char *run_dir, mode_t mode)
+{
+    if (run_dir == NULL || run_dir[0] != '/') {
+        LOG_ERR("vmm: %s: run directory \"%s\" must be an absolute path", type,
+                run_dir ? run_dir : "(none)");
+        return EINVAL;
+    }
+    if (mkdir(run_dir, mode) && errno != EEXIST) {
+        int error = errno;
+
+        LOG_ERR("vmm: %s: cannot make run directory %s: %s", type, run_dir,
+                strerror(error));
+        return error;
+    }
+    return 0;
+}
+
+int
+vmm_console_file(const char *run_dir, const char *name, size_t max,
+                 char **text)
+{
+    char *path = xasprintf("%s/%s/console.log", run_dir, name);
+    int error = vmm_read_tail(path, max, text);
+
+    if (error == ENOENT) {
+        *text = xstrdup("");
+        error = 0;
+    }
+    free(path);
+    return error;
 }
 
 /* Disks. */

@@ -121,13 +121,17 @@ struct vmm;
 
 /* Settings a driver is opened with. */
 struct vmm_options {
-    const char *type;    /* "qemu" (default when NULL) or "libvirt". */
-    const char *run_dir; /* Where the driver keeps its per-VM files
-                          * (QMP sockets, pidfiles, console logs). */
-    const char *uri;     /* libvirt: connection URI, NULL for
-                          * "qemu:///system". */
-    const char *qemu;    /* qemu: the binary, NULL for
-                          * "qemu-system-x86_64" from $PATH. */
+    const char *type;     /* "qemu" (default when NULL) or "libvirt". */
+    const char *run_dir;  /* Where the driver keeps its per-VM files
+                           * (QMP sockets, pidfiles, console logs). */
+    const char *uri;      /* libvirt: connection URI, NULL for
+                           * "qemu:///system". */
+    const char *instance; /* libvirt: names this driver's domains
+                           * ("INSTANCE-NAME") apart from other
+                           * instances' on one libvirtd; a-z, 0-9 and
+                           * "-", NULL for "fabric". */
+    const char *qemu;     /* qemu: the binary, NULL for
+                           * "qemu-system-x86_64" from $PATH. */
 };
 
 /* Opens a driver.  EAFNOSUPPORT for an unknown type; ENOENT when the

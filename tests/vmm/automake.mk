@@ -5,6 +5,6 @@ check_PROGRAMS += tests/vmm/test-driver
 tests_vmm_test_driver_SOURCES = tests/vmm/test-driver.c
 tests_vmm_test_driver_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_vmm_test_driver_LDADD = $(VMM_GLUE_LIBS) $(CMOCKA_LIBS)
-TESTS += tests/vmm/qemu.sh
-EXTRA_DIST += tests/vmm/driver.sh tests/vmm/qemu.sh \
-	scripts/build-test-image
+TESTS += tests/vmm/qemu.sh tests/vmm/libvirt.sh
+EXTRA_DIST += tests/vmm/driver.sh tests/vmm/qemu.sh tests/vmm/libvirt.sh \
+	scripts/build-test-image scripts/start-libvirtd

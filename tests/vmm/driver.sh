@@ -10,6 +10,11 @@ require_cmd qemu-system-x86_64 qemu-img genisoimage
 test_driver=$top_builddir/tests/vmm/test-driver
 [ -x "$test_driver" ] || fail "$test_driver not built: run \"make check\""
 
+if [ "$vmm_type" = libvirt ]; then
+    require_cmd libvirtd virsh
+    "$top_srcdir/scripts/start-libvirtd" || fail "libvirtd does not run"
+fi
+
 image=$("$top_srcdir/scripts/build-test-image" \
     "$top_builddir/tests/images/tiny.qcow2") \
     || fail "scripts/build-test-image failed"
@@ -27,6 +32,14 @@ cleanup() {
     for pidfile in "$dir"/run/*/pid; do
         [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
     done
+    if [ "$vmm_type" = libvirt ]; then
+        local dom
+        for dom in $(virsh -q -c qemu:///system list --all --name \
+            | grep "^vmmtest-$$-"); do
+            virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1
+            virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1
+        done
+    fi
     ip link del "$tap" 2>/dev/null
     rm -rf "$dir"
 }
@@ -37,5 +50,5 @@ ip link set "$tap" up
 
 say "$vmm_type driver, tap $tap, image $image"
 VMM_TEST_TYPE=$vmm_type VMM_TEST_TAP=$tap VMM_TEST_IMAGE=$image \
-    VMM_TEST_KERNEL=${image%.qcow2}.vmlinuz VMM_TEST_DIR=$dir \
+    VMM_TEST_KERNEL=${image%.qcow2}.vmlinuz VMM_TEST_DIR=$dir VMM_TEST_INSTANCE=vmmtest-$$ \
     "$test_driver"

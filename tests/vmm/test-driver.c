@@ -37,7 +37,7 @@
 #define BOOT_TIMEOUT_MS (180 * 1000) /* TCG on a loaded machine is slow. */
 #define VM "vmm-web1"
 
-static const char *type, *tap, *image, *kernel, *dir;
+static const char *type, *tap, *image, *kernel, *dir, *instance;
 static struct vmm *vmm;
 static struct vmm_spec spec;
 static enum vmm_accel accel;
@@ -77,7 +77,8 @@ static struct vmm *
 open_driver(void)
 {
     char *run_dir = path_in("run");
-    struct vmm_options options = {.type = type, .run_dir = run_dir};
+    struct vmm_options options = {
+        .type = type, .run_dir = run_dir, .instance = instance};
     struct vmm *v;
 
     assert_int_equal(vmm_open(&options, &v), 0);
@@ -142,8 +143,9 @@ make_spec(struct vmm_spec *s)
 {
     memset(s, 0, sizeof *s);
     s->name = xstrdup(VM);
-    snprintf(s->uuid, sizeof s->uuid, "%s",
-             "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+    /* Of this run's own: libvirtd is machine-wide. */
+    snprintf(s->uuid, sizeof s->uuid, "0f1e2d3c-4b5a-6978-8796-%012x",
+             (unsigned int) getpid());
     s->vcpus = 1;
     s->memory_mb = 128;
     s->disk = path_in("web1.qcow2");
@@ -273,10 +275,13 @@ test_boot(void **state)
     assert_true(exists(spec.disk));
     double s;
 
+    int64_t t0 = time_msec();
     assert_int_equal(vmm_start(vmm, &spec), 0);
+    double start_s = (time_msec() - t0) / 1000.0;
     s = wait_console("fabric-test-image: dhcp failed " VM, 1);
-    printf("# %s: booted under %s in %.1f s\n", type, vmm_accel_name(accel),
-           s);
+    printf("# %s: vmm_start() took %.1f s, the guest was up %.1f s later "
+           "(%s)\n",
+           type, start_s, s, vmm_accel_name(accel));
     assert_int_equal(vmm_status(vmm, VM, &st), 0);
     assert_int_equal(st.state, VMM_STATE_RUNNING);
     assert_true(st.pid > 0);
@@ -396,7 +401,8 @@ setup(void **state)
     image = getenv("VMM_TEST_IMAGE");
     kernel = getenv("VMM_TEST_KERNEL");
     dir = getenv("VMM_TEST_DIR");
-    if (!type || !tap || !image || !kernel || !dir) {
+    instance = getenv("VMM_TEST_INSTANCE");
+    if (!type || !tap || !image || !kernel || !dir || !instance) {
         fprintf(stderr, "run through tests/vmm/qemu.sh or libvirt.sh\n");
         return -1;
     }
