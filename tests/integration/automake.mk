@@ -36,3 +36,5 @@ TESTS += tests/integration/vms.sh
 EXTRA_DIST += tests/integration/vms.sh
 TESTS += tests/integration/dhcp.sh
 EXTRA_DIST += tests/integration/dhcp.sh
+TESTS += tests/integration/dhcp-controlled.sh
+EXTRA_DIST += tests/integration/dhcp-controlled.sh

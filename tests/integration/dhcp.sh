@@ -21,6 +21,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib/common.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/../lib/dhcp.sh"
 
 fab_setup
 require_cmd tshark dumpcap busybox python3 curl
@@ -51,46 +53,6 @@ fab_agent_start A --metrics "$metrics"
 fab_agent_start B
 fab_agent_wait A
 fab_agent_wait B
-
-# udhcpc's script: logs each event with what the server said, and
-# configures eth0 as the lease says.
-script=$FAB_TMP/udhcpc.script
-cat >"$script" <<'EOF'
-#!/bin/sh
-{
-    echo "event=$1"
-    for v in ip mask subnet mtu hostname dns serverid lease router; do
-        eval "echo $v=\${$v:-}"
-    done
-} >>"$UDHCPC_LOG"
-case $1 in
-bound)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    [ -z "${mtu:-}" ] || ip link set "$interface" mtu "$mtu"
-    ;;
-renew)
-    # A flush would take the neighbour table with it.
-    ip addr replace "$ip/$mask" dev "$interface"
-    ;;
-esac
-EOF
-chmod +x "$script"
-
-# Runs udhcpc once in "vm" until it has a lease (or gives up after 4
-# DISCOVERs a second apart), logging to "log"; fails as udhcpc does.
-dhcp_once() {
-    local vm=$1 log=$2
-    : >"$log"
-    in_ns "$vm" ip addr flush dev eth0
-    in_ns "$vm" env UDHCPC_LOG="$log" timeout 30 \
-        busybox udhcpc -f -q -n -t 4 -T 1 -i eth0 -s "$script" >/dev/null 2>&1
-}
-
-# Prints the value of "key" in the last event of udhcpc log "log".
-lease_of() {
-    awk -F= -v k="$2" '$1 == "event" { n++ } $1 == k && n { v = substr($0, length(k) + 2) } END { print v }' "$1"
-}
 
 # Prints the agent of host A's metric sample "name{labels}".
 metric() {
@@ -135,24 +97,10 @@ in_ns vmA1 ip -4 -o addr show dev eth0 | grep -q "inet 10.0.0.1/24" \
 assert_ping_ok vmA1 10.0.0.4
 
 say "renewal: a unicast REQUEST to the server id gets an ACK"
-: >"$log"
-in_ns_bg vmA1 env UDHCPC_LOG="$log" busybox udhcpc -f -t 4 -T 1 -i eth0 \
-    -s "$script" >/dev/null 2>&1
-dhcp_pid=$!
-for _ in $(seq 100); do
-    grep -q '^event=bound' "$log" && break
-    sleep 0.1
-done
-grep -q '^event=bound' "$log" || fail "udhcpc did not bind: $(cat "$log")"
+dhcp_start vmA1 "$log"
 acks=$(metric 'fabric_agent_dhcp_sent_total{type="ack"}')
-kill -USR1 "$dhcp_pid"
-for _ in $(seq 100); do
-    grep -q '^event=renew' "$log" && break
-    sleep 0.1
-done
-kill "$dhcp_pid" 2>/dev/null || true
-wait "$dhcp_pid" 2>/dev/null || true
-grep -q '^event=renew' "$log" || fail "udhcpc did not renew: $(cat "$log")"
+dhcp_renew "$log"
+dhcp_stop
 [ "$(lease_of "$log" ip)" = 10.0.0.1 ] || fail "renewal gave $(lease_of "$log" ip)"
 [ "$(metric 'fabric_agent_dhcp_sent_total{type="ack"}')" -gt "$acks" ] \
     || fail "the agent counted no ACK for the renewal"
