@@ -32,6 +32,7 @@ static const struct api_field vm_fields[] = {
     {"boot", API_INTEGER, API_RO, false},
     {"status", API_STRING, API_RO, false},
     {"status_reason", API_STRING, API_RO, false},
+    {"usage", API_OBJECT, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
     {"created_at", API_STRING, API_RO, false},
@@ -767,11 +768,14 @@ vm_condition(struct store_txn *txn, const char *host, const char *name)
 }
 
 /* The status of VM 'obj' from its desired power and its host agent's
- * report, with why in '*reason' (a new string) when it is not plain.  A
- * VM its host's agent reports as a condition (it cannot run it) and not
- * in its "vms" is "failed" with the condition's reason. */
+ * report, with why in '*reason' (a new string) when it is not plain, and
+ * the resources the report says it uses in '*usage' ({"cpu_time_ns",
+ * "memory_kb"}, a new object; NULL without a report).  A VM its host's
+ * agent reports as a condition (it cannot run it) and not in its "vms" is
+ * "failed" with the condition's reason. */
 static const char *
-vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason)
+vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason,
+          json_t **usage)
 {
     const char *host = api_get_string(obj->body, "host");
     bool running =
@@ -780,6 +784,7 @@ vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason)
     struct store_obj report = {0};
 
     *reason = NULL;
+    *usage = NULL;
     if (!host) {
         *reason = xstrdup("not placed on a host");
         return "pending";
@@ -792,6 +797,12 @@ vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason)
         if (on && !strcmp(on, host)) {
             state = api_get_string(report.body, "state");
             why = api_get_string(report.body, "reason");
+            *usage = json_pack(
+                "{sIsI}", "cpu_time_ns",
+                json_integer_value(
+                    json_object_get(report.body, "cpu_time_ns")),
+                "memory_kb",
+                json_integer_value(json_object_get(report.body, "memory_kb")));
         }
     }
     if (!state && txn && (*reason = vm_condition(txn, host, obj->name))) {
@@ -829,6 +840,7 @@ vm_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
     json_t *nics = json_array();
     const json_t *nic;
     const char *status;
+    json_t *usage;
     char *reason;
     size_t i;
 
@@ -852,11 +864,14 @@ vm_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
         free(name);
     }
     json_object_set_new(out, "nics", nics);
-    status = vm_status(txn, obj, &reason);
+    status = vm_status(txn, obj, &reason, &usage);
     json_object_set_new(out, "status", json_string(status));
     if (reason) {
         json_object_set_new(out, "status_reason", json_string(reason));
         free(reason);
+    }
+    if (usage) {
+        json_object_set_new(out, "usage", usage);
     }
     return out;
 }

@@ -799,6 +799,10 @@ test_status(void **state)
                             &err),
                      204);
     expect_status(env, "w", "running", NULL);
+    assert_int_equal(api_vm_get(&env->api, "w", &out, &err), 200);
+    fixture_expect_json(json_object_get(out, "usage"),
+                        "{'cpu_time_ns': 5, 'memory_kb': 1000}");
+    json_decref(out);
 
     /* Stop: "stopping" until the agent says it stopped. */
     in = J("{}");
