@@ -1,17 +1,18 @@
 #!/bin/bash
 # A standalone fabric-agent runs a real VM from its desired-state file.
 #
-#   host A: web1, a QEMU guest of the test image on tap fv1a2b3c4d0 in
-#           network "blue", and web2, whose NIC device is a veth
+#   host A: vmA1, a network namespace on a veth, and web1, a QEMU guest of
+#           the test image on tap fv1a2b3c4d0, both in "blue"; web2, whose
+#           NIC device is a veth
 #
 # The agent makes web1's tap, the port program is on it before QEMU
 # starts, and the guest boots from an overlay of the image with its seed
-# (its console says so, with the seed's hostname).  A VM whose NIC device
-# is not a tap never starts.  An agent restart leaves the same QEMU
-# process running and re-attaches to it without a reboot; a growing
-# "boot" resets the guest; removing the VM from the document stops it and
-# removes its QEMU, tap, disk and seed.  (Guests that talk through the
-# fabric: tests/integration/vms.sh.)
+# (its console says so, with the seed's hostname), gets its port's
+# address by DHCP from the agent and answers ping and TCP echo through the
+# fabric.  A VM whose NIC device is not a tap never starts.  An agent
+# restart leaves the same QEMU process running and re-attaches to it
+# without a reboot; a growing "boot" resets the guest; removing the VM
+# from the document stops it and removes its QEMU, tap, disk and seed.
 #
 # Needs root, qemu-system-x86_64, qemu-img and genisoimage (real QEMU
 # under TCG: no KVM needed).
@@ -29,6 +30,7 @@ fab_vm_init copy
 fab_underlay
 fab_host A
 fab_network blue 100
+fab_vm vmA1 blue 10.0.0.2
 
 # The desired state: host A's document from tests/lib/common.sh (the
 # network only) plus web1 and web2, and web1's "boot", as the story goes
@@ -39,8 +41,9 @@ write_state() {
     fab_document A | jq --arg uuid "$UUID" --arg tap "$TAP" --arg mac "$MAC" \
         --arg ip "$GUEST_IP" --argjson boot "$boot" \
         --argjson web1 "$with_web1" --argjson web2 "$with_web2" '
-        .networks = [{name: "blue", vni: 100}]
-        | .ports = (if $web1 then [{name: "web1-0", network: "blue",
+        .networks = [{name: "blue", vni: 100, cidr: "10.0.0.0/24"}]
+        | .ports = [.ports[] | select(.name == "vmA1")]
+        | .ports += (if $web1 then [{name: "web1-0", network: "blue",
                      device: $tap, mac: $mac, ip: $ip}] else [] end)
         | .ports += (if $web2 then [{name: "web2-0", network: "blue",
                      device: "notatap0", mac: "02:00:00:00:01:0b"}]
@@ -80,8 +83,8 @@ echo "$up"
 qemu-img info -U "$FAB_STORAGE/vms/$UUID.qcow2" | grep -q "backing file: .*images/tiny.qcow2" \
     || fail "the disk is not an overlay of the image"
 case $up in
-"fabric-test-image: up web1 "* | "fabric-test-image: dhcp failed web1"*) ;;
-*) fail "the guest did not come up as web1 (its seed's hostname): $up" ;;
+"fabric-test-image: up web1 $GUEST_IP"*) ;;
+*) fail "the guest did not come up as web1 (its seed's hostname) with its port's address by DHCP: $up" ;;
 esac
 pid=$(fab_qemu_pid A web1)
 [ -n "$pid" ] || fail "no QEMU process for web1"
@@ -102,6 +105,11 @@ start_line=$(grep -n 'VM "web1": started' "$log" | head -1 | cut -d: -f1 || true
 [ "$port_line" -lt "$start_line" ] \
     || fail "QEMU started (log line $start_line) before the port program was on $TAP (line $port_line)"
 
+say "the guest answers ping and TCP echo through the fabric"
+assert_ping_ok vmA1 "$GUEST_IP"
+echo "fabric-echo-$$" | in_ns vmA1 timeout 10 nc -w 2 "$GUEST_IP" 7 \
+    | grep -q "fabric-echo-$$" || fail "no TCP echo from the guest"
+
 say "web2, whose NIC is not a tap, never starts"
 grep -q 'device "notatap0" exists and is not a tap' "$log" \
     || fail "the agent did not say why web2 cannot start"
@@ -120,6 +128,7 @@ for _ in $(seq 50); do
 done
 grep -q 'VM "web1": found it, re-attached' "$log" || fail "the new agent did not re-attach"
 [ "$(fab_qemu_pid A web1)" = "$pid" ] || fail "web1's QEMU changed from $pid"
+assert_ping_ok vmA1 "$GUEST_IP"
 sleep 2
 [ "$(fab_vm_console A web1 | grep -c '^fabric-test-image: ')" = 1 ] \
     || fail "the guest booted again after the agent restart"
@@ -130,6 +139,7 @@ write_state 1 true false
 fab_agent_hup A
 fab_vm_wait_up A web1 2 >/dev/null
 [ "$(fab_qemu_pid A web1)" = "$pid" ] || fail "a reboot replaced web1's QEMU"
+assert_ping_ok vmA1 "$GUEST_IP"
 
 say "removing the VM from the document removes its QEMU, tap, disk and seed"
 write_state 1 false false
