@@ -72,6 +72,17 @@ BENCH_RESYNC_ARGS =
 BENCH_CONVERGENCE_ARGS =
 bench: bench-api bench-placement bench-agent-resync bench-convergence
 .PHONY: bench-api bench-placement bench-agent-resync bench-convergence
+# "make bench-vm-boot" (root, QEMU): "fabricctl vm create" to the guest's
+# first ping, p50 over 10 VMs, beside a bare QEMU boot of the same image
+# (bench/vm-boot.sh); "make bench-vm-boot BENCH_VM_BOOT_ARGS='-n 2'" is
+# quick.
+EXTRA_DIST += bench/vm-boot.sh
+BENCH_VM_BOOT_ARGS =
+bench-vm-boot: all bench/first-reply
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/vm-boot.sh $(BENCH_VM_BOOT_ARGS)
+bench: bench-vm-boot
+.PHONY: bench-vm-boot
 # --- end of the control-plane benchmarks.
 
 # --- QoS rate accuracy (bench/qos-accuracy.sh): egress limits of 10 Mbit/s,
