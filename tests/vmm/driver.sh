@@ -21,7 +21,8 @@ image=$("$top_srcdir/scripts/build-test-image" \
 
 # Per-pid names, so concurrent runs never share a tap or a directory.
 tap=fvt$$
-tap=${tap:0:15}
+tap=${tap:0:14}a
+tap2=${tap%a}b # The destination of a live migration.
 dir=$(mktemp -d "${TMPDIR:-/tmp}/fabric-vmm-$vmm_type.XXXXXX")
 chmod 755 "$dir"
 
@@ -41,14 +42,18 @@ cleanup() {
         done
     fi
     ip link del "$tap" 2>/dev/null
+    ip link del "$tap2" 2>/dev/null
     rm -rf "$dir"
 }
 trap cleanup EXIT
 
-ip tuntap add dev "$tap" mode tap || fail "cannot make tap $tap"
-ip link set "$tap" up
+for t in "$tap" "$tap2"; do
+    ip tuntap add dev "$t" mode tap || fail "cannot make tap $t"
+    ip link set "$t" up
+done
 
 say "$vmm_type driver, tap $tap, image $image"
-VMM_TEST_TYPE=$vmm_type VMM_TEST_TAP=$tap VMM_TEST_IMAGE=$image \
+VMM_TEST_TYPE=$vmm_type VMM_TEST_TAP=$tap VMM_TEST_TAP2=$tap2 \
+    VMM_TEST_IMAGE=$image \
     VMM_TEST_KERNEL=${image%.qcow2}.vmlinuz VMM_TEST_DIR=$dir VMM_TEST_INSTANCE=vmmtest-$$ \
     "$test_driver"

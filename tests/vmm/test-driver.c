@@ -11,9 +11,11 @@
  * DHCP server, so the line is "dhcp failed"); it runs and has used CPU; a
  * second start of the same name is refused; a new driver handle finds it
  * (same pid, still running) and reboots it; an ACPI stop powers it off well
- * before the timeout; it starts again; its process is killed behind the
- * driver's back and the driver calls that a crash, not a shutoff; destroy
- * forgets it and leaves the caller's disk and seed.
+ * before the timeout; it starts again; it migrates live to a second VM
+ * waiting on the same disk (QEMU driver; libvirt refuses the hooks); its
+ * process is killed behind the driver's back and the driver calls that a
+ * crash, not a shutoff; destroy forgets it and leaves the caller's disk and
+ * seed.
  *
  * The wrapper (tests/vmm/qemu.sh, libvirt.sh) makes the tap, the image and
  * the directories, and passes them in $VMM_TEST_TAP, $VMM_TEST_IMAGE,
@@ -36,8 +38,9 @@
 
 #define BOOT_TIMEOUT_MS (180 * 1000) /* TCG on a loaded machine is slow. */
 #define VM "vmm-web1"
+#define VM_DST "vmm-web1-dst" /* Where VM migrates to. */
 
-static const char *type, *tap, *image, *kernel, *dir, *instance;
+static const char *type, *tap, *tap2, *image, *kernel, *dir, *instance;
 static struct vmm *vmm;
 static struct vmm_spec spec;
 static enum vmm_accel accel;
@@ -361,6 +364,72 @@ test_start_again(void **state)
     first_pid = st.pid;
 }
 
+/* A live migration through the hooks, on one host: a second VM on the
+ * same disk (shared storage) waits paused for it, VM's memory goes there
+ * over TCP, and the destination runs the guest while the source stays
+ * paused.  The libvirt driver refuses the hooks. */
+static void
+test_migrate(void **state)
+{
+    struct vmm_spec dst;
+    struct vmm_status st, st2;
+    struct vmm_migration m;
+    char uri[64];
+    int64_t t0;
+
+    make_spec(&dst);
+    free(dst.name);
+    dst.name = xstrdup(VM_DST);
+    dst.uuid[0] = 'a';
+    free(dst.nics[0].device);
+    dst.nics[0].device = xstrdup(tap2);
+    dst.incoming = true;
+    snprintf(uri, sizeof uri, "tcp:127.0.0.1:%d", 20000 + getpid() % 20000);
+
+    if (!strcmp(type, "libvirt")) {
+        assert_int_equal(vmm_start(vmm, &dst), EOPNOTSUPP);
+        assert_int_equal(vmm_migrate_out(vmm, VM, uri), EOPNOTSUPP);
+        vmm_spec_destroy(&dst);
+        return;
+    }
+    assert_int_equal(vmm_migrate_out(vmm, VM, "udp:1.2.3.4"), EINVAL);
+    assert_int_equal(vmm_migrate_in(vmm, VM, "tcp:127.0.0.1:"), EINVAL);
+    assert_int_equal(vmm_start(vmm, &dst), 0);
+    assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_PAUSED);
+    assert_int_equal(vmm_migrate_in(vmm, VM_DST, uri), 0);
+    assert_int_equal(vmm_migrate_out(vmm, VM, uri), 0);
+    t0 = time_msec();
+    do {
+        assert_true(time_msec() - t0 < 60000);
+        usleep(100 * 1000);
+        assert_int_equal(vmm_migration(vmm, VM, &m), 0);
+        assert_false(m.failed);
+    } while (!m.completed);
+    printf("# migrated %llu of %llu bytes in %.1f s, downtime %llu ms\n",
+           (unsigned long long) m.transferred, (unsigned long long) m.total,
+           (time_msec() - t0) / 1000.0, (unsigned long long) m.downtime_ms);
+    assert_true(m.transferred > 0);
+    assert_true(m.total >= 128ull << 20);
+
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_PAUSED);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
+        if (st.state == VMM_STATE_RUNNING) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    assert_int_equal(st.state, VMM_STATE_RUNNING);
+    /* The guest runs there: its CPU time grows. */
+    usleep(1000 * 1000);
+    assert_int_equal(vmm_status(vmm, VM_DST, &st2), 0);
+    assert_true(st2.cpu_time_ns > st.cpu_time_ns);
+    assert_int_equal(vmm_destroy(vmm, VM_DST), 0);
+    vmm_spec_destroy(&dst);
+}
+
 static void
 test_crash(void **state)
 {
@@ -398,11 +467,12 @@ setup(void **state)
 {
     type = getenv("VMM_TEST_TYPE");
     tap = getenv("VMM_TEST_TAP");
+    tap2 = getenv("VMM_TEST_TAP2");
     image = getenv("VMM_TEST_IMAGE");
     kernel = getenv("VMM_TEST_KERNEL");
     dir = getenv("VMM_TEST_DIR");
     instance = getenv("VMM_TEST_INSTANCE");
-    if (!type || !tap || !image || !kernel || !dir || !instance) {
+    if (!type || !tap || !tap2 || !image || !kernel || !dir || !instance) {
         fprintf(stderr, "run through tests/vmm/qemu.sh or libvirt.sh\n");
         return -1;
     }
@@ -414,6 +484,7 @@ static int
 teardown(void **state)
 {
     if (vmm) {
+        vmm_destroy(vmm, VM_DST);
         vmm_destroy(vmm, VM);
         vmm_close(vmm);
     }
@@ -429,7 +500,8 @@ main(void)
         cmocka_unit_test(test_boot),        cmocka_unit_test(test_duplicate),
         cmocka_unit_test(test_reattach),    cmocka_unit_test(test_reboot),
         cmocka_unit_test(test_acpi_stop),   cmocka_unit_test(test_start_again),
-        cmocka_unit_test(test_crash),       cmocka_unit_test(test_destroy),
+        cmocka_unit_test(test_migrate),     cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_destroy),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
