@@ -59,38 +59,57 @@ sched_free(const struct sched_host *h, struct sched_resources *free)
             : left(h->capacity.disk_gb, h->disk_ratio, h->allocated.disk_gb);
 }
 
-char *
-sched_filter(const struct sched_host *h, const struct sched_request *req)
+/* Whether 'req' can go on 'h'.  If not, and 'reason' is not NULL, stores
+ * why in '*reason' (a new string): a placement that finds a host asks no
+ * reasons, so that hosts that are full cost no formatting. */
+static bool
+filter(const struct sched_host *h, const struct sched_request *req,
+       char **reason)
 {
     struct sched_resources free;
+    const char *fixed = NULL;
 
     if (!h->ready) {
-        return xstrdup("unreachable (no heartbeat within the timeout)");
+        fixed = "unreachable (no heartbeat within the timeout)";
+    } else if (h->maintenance) {
+        fixed = "in maintenance";
+    } else if (!h->has_capacity) {
+        fixed = "its agent reported no capacity";
     }
-    if (h->maintenance) {
-        return xstrdup("in maintenance");
-    }
-    if (!h->has_capacity) {
-        return xstrdup("its agent reported no capacity");
+    if (fixed) {
+        if (reason) {
+            *reason = xstrdup(fixed);
+        }
+        return false;
     }
     sched_free(h, &free);
     if (free.vcpus < req->need.vcpus) {
-        return xasprintf("vcpus %" PRId64 " free (%" PRId64 " x %g, %" PRId64
-                         " allocated), needs %" PRId64,
-                         free.vcpus < 0 ? 0 : free.vcpus, h->capacity.vcpus,
-                         h->cpu_ratio, h->allocated.vcpus, req->need.vcpus);
+        if (reason) {
+            *reason =
+                xasprintf("vcpus %" PRId64 " free (%" PRId64 " x %g, %" PRId64
+                          " allocated), needs %" PRId64,
+                          free.vcpus < 0 ? 0 : free.vcpus, h->capacity.vcpus,
+                          h->cpu_ratio, h->allocated.vcpus, req->need.vcpus);
+        }
+        return false;
     }
     if (free.memory_mb < req->need.memory_mb) {
-        char has[32], needs[32];
+        if (reason) {
+            char has[32], needs[32];
 
-        sched_format_mb(free.memory_mb < 0 ? 0 : free.memory_mb, has);
-        sched_format_mb(req->need.memory_mb, needs);
-        return xasprintf("memory %s free, needs %s", has, needs);
+            sched_format_mb(free.memory_mb < 0 ? 0 : free.memory_mb, has);
+            sched_format_mb(req->need.memory_mb, needs);
+            *reason = xasprintf("memory %s free, needs %s", has, needs);
+        }
+        return false;
     }
     if (free.disk_gb < req->need.disk_gb) {
-        return xasprintf("disk %" PRId64 "G free, needs %" PRId64 "G",
-                         free.disk_gb < 0 ? 0 : free.disk_gb,
-                         req->need.disk_gb);
+        if (reason) {
+            *reason = xasprintf("disk %" PRId64 "G free, needs %" PRId64 "G",
+                                free.disk_gb < 0 ? 0 : free.disk_gb,
+                                req->need.disk_gb);
+        }
+        return false;
     }
     for (size_t i = 0; i < req->n_groups; i++) {
         const struct sched_group *g = &req->groups[i];
@@ -100,17 +119,31 @@ sched_filter(const struct sched_host *h, const struct sched_request *req)
             continue;
         }
         if (g->affinity && g->total && !here) {
-            return xasprintf("affinity group \"%s\": its VMs are on host "
-                             "\"%s\"",
-                             g->name, g->where ? g->where : "?");
+            if (reason) {
+                *reason = xasprintf("affinity group \"%s\": its VMs are on "
+                                    "host \"%s\"",
+                                    g->name, g->where ? g->where : "?");
+            }
+            return false;
         }
         if (!g->affinity && here) {
-            return xasprintf("anti-affinity group \"%s\": %" PRIu32
-                             " of its VMs %s here",
-                             g->name, here, here == 1 ? "is" : "are");
+            if (reason) {
+                *reason = xasprintf("anti-affinity group \"%s\": %" PRIu32
+                                    " of its VMs %s here",
+                                    g->name, here, here == 1 ? "is" : "are");
+            }
+            return false;
         }
     }
-    return NULL;
+    return true;
+}
+
+char *
+sched_filter(const struct sched_host *h, const struct sched_request *req)
+{
+    char *reason = NULL;
+
+    return filter(h, req, &reason) ? NULL : reason;
 }
 
 /* The weight of 'h' for 'req' from its preferred groups. */
@@ -179,34 +212,24 @@ compare(const struct sched_host *a, const struct weight *wa,
     return strcmp(a->name, b->name);
 }
 
-long
-sched_choose(const struct sched_host *hosts, size_t n,
-             const struct sched_request *req, size_t max_reasons, char **why)
+/* Stores in '*why' the reasons of sched_choose() for the 'n' 'hosts', none
+ * of which passes the filters for 'req'. */
+static void
+explain(const struct sched_host *hosts, size_t n,
+        const struct sched_request *req, size_t max_reasons, char **why)
 {
     size_t n_out = 0, len = 0, alloc = 0;
-    struct weight best_w = {0};
     char *reasons = NULL;
-    long best = -1;
 
     for (size_t i = 0; i < n; i++) {
         const struct sched_host *h = &hosts[i];
-        char *reason;
+        char *reason = NULL;
 
         if (req->host && strcmp(req->host, h->name)) {
             continue;
         }
-        reason = sched_filter(h, req);
-        if (!reason) {
-            struct weight w;
-
-            weigh(h, req, &w);
-            if (best < 0 || compare(h, &w, &hosts[best], &best_w, req) < 0) {
-                best = i;
-                best_w = w;
-            }
-            continue;
-        }
-        if (why && n_out++ < max_reasons) {
+        filter(h, req, n_out < max_reasons ? &reason : NULL);
+        if (reason) {
             size_t need = strlen(h->name) + strlen(reason) + 4;
 
             if (len + need >= alloc) {
@@ -215,25 +238,44 @@ sched_choose(const struct sched_host *hosts, size_t n,
             }
             len += snprintf(reasons + len, alloc - len, "%s%s: %s",
                             len ? "; " : "", h->name, reason);
+            free(reason);
         }
-        free(reason);
+        n_out++;
     }
-    if (best >= 0) {
-        free(reasons);
-        return best;
-    }
-    if (why) {
-        if (n_out > max_reasons) {
-            char *more = xasprintf("%s; and %zu more host%s", reasons,
-                                   n_out - max_reasons,
-                                   n_out - max_reasons == 1 ? "" : "s");
+    if (n_out > max_reasons) {
+        char *more = xasprintf("%s; and %zu more host%s", reasons ?: "",
+                               n_out - max_reasons,
+                               n_out - max_reasons == 1 ? "" : "s");
 
-            free(reasons);
-            reasons = more;
-        }
-        *why = reasons ? reasons : xstrdup("no host is registered");
-    } else {
         free(reasons);
+        reasons = more;
     }
-    return -1;
+    *why = reasons ? reasons : xstrdup("no host is registered");
+}
+
+long
+sched_choose(const struct sched_host *hosts, size_t n,
+             const struct sched_request *req, size_t max_reasons, char **why)
+{
+    struct weight best_w = {0};
+    long best = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct sched_host *h = &hosts[i];
+        struct weight w;
+
+        if ((req->host && strcmp(req->host, h->name))
+            || !filter(h, req, NULL)) {
+            continue;
+        }
+        weigh(h, req, &w);
+        if (best < 0 || compare(h, &w, &hosts[best], &best_w, req) < 0) {
+            best = i;
+            best_w = w;
+        }
+    }
+    if (best < 0 && why) {
+        explain(hosts, n, req, max_reasons, why);
+    }
+    return best;
 }
