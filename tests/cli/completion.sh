@@ -43,7 +43,7 @@ expect "network" net
 expect "port" p
 expect "create delete list show update" port ""
 expect "show" host s
-expect "--default-action --default-qos --description" network update blue --d
+expect "--default-action --default-qos --description --dns" network update blue --d
 expect "allow deny" network update blue --default-action ""
 expect "qos" q
 expect "create delete list show update" qos ""

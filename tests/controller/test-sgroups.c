@@ -699,7 +699,8 @@ test_documents(void **state)
         "{'network': 'blue', 'mac': '02:00:00:00:00:02', 'ip': "
         "'10.0.0.2', 'vtep': '192.0.2.2', 'identity': 257}]");
     fixture_expect_json(json_object_get(doc, "networks"),
-                        "[{'name': 'blue', 'vni': 100, 'mtu': 1450}]");
+                        "[{'name': 'blue', 'vni': 100, 'mtu': 1450, "
+                        "'cidr': '10.0.0.0/24'}]");
     fixture_expect_json(
         json_object_get(doc, "identities"),
         "[{'id': 256, 'groups': ['web'], 'governs': ['ingress', 'egress'], "
@@ -732,8 +733,9 @@ test_documents(void **state)
                         "['db', 'web']");
     fixture_expect_json(
         json_object_get(doc, "networks"),
-        "[{'name': 'blue', 'vni': 100, 'mtu': 1450}, {'name': "
-        "'red', 'vni': 200, 'mtu': 1450, 'default_action': 'deny'}]");
+        "[{'name': 'blue', 'vni': 100, 'mtu': 1450, 'cidr': '10.0.0.0/24'}, "
+        "{'name': 'red', 'vni': 200, 'mtu': 1450, 'cidr': '10.1.0.0/24', "
+        "'default_action': 'deny'}]");
     assert_null(json_object_get(
         json_array_get(json_object_get(doc, "ports"), 1), "identity"));
     json_decref(doc);
