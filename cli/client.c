@@ -211,6 +211,7 @@ finish_request(struct client *c, CURLcode rc, struct buffer *answer,
     } else {
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &response->status);
         response->text = answer->data ? answer->data : xstrdup("");
+        response->len = answer->len;
         if (answer->len > 0) {
             response->json = json_loadb(answer->data, answer->len, 0, NULL);
         }

@@ -27,6 +27,7 @@ struct client_response {
     long status;  /* HTTP status code. */
     json_t *json; /* The body parsed as JSON, or NULL (empty, not JSON). */
     char *text;   /* The body as received, NUL-terminated. */
+    size_t len;   /* Bytes of 'text' (a console may hold NULs). */
 };
 
 /* Creates a client for 'config' in '*clientp'.  Returns 0 or an errno

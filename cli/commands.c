@@ -2078,8 +2078,8 @@ run_vm_console(struct cli_ctx *ctx, const struct cli_args *args)
         status = check_answer(ctx, error, msg, &r);
     }
     if (!status) {
-        fputs(r.text, ctx->out);
-        if (*r.text && r.text[strlen(r.text) - 1] != '\n') {
+        fwrite(r.text, 1, r.len, ctx->out);
+        if (r.len && r.text[r.len - 1] != '\n') {
             fputc('\n', ctx->out);
         }
         client_response_clear(&r);
