@@ -12,7 +12,8 @@
  * second start of the same name is refused; a new driver handle finds it
  * (same pid, still running) and reboots it; an ACPI stop powers it off well
  * before the timeout; it starts again; it migrates live to a second VM
- * waiting on the same disk (QEMU driver; libvirt refuses the hooks); its
+ * waiting on the same disk (QEMU driver; libvirt refuses the hooks); a
+ * guest that powers itself off is shut off, not crashed; its
  * process is killed behind the driver's back and the driver calls that a
  * crash, not a shutoff; destroy forgets it and leaves the caller's disk and
  * seed.
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "utils/util.h"
+#include "vmm-glue/qmp.h"
 #include "vmm-glue/vmm.h"
 
 #define BOOT_TIMEOUT_MS (180 * 1000) /* TCG on a loaded machine is slow. */
@@ -89,14 +91,14 @@ open_driver(void)
     return v;
 }
 
-/* How many times 'needle' appears on VM's console. */
+/* How many times 'needle' appears on VM 'name''s console. */
 static int
-console_count(const char *needle)
+console_count_of(const char *name, const char *needle)
 {
     char *text;
     int n = 0;
 
-    assert_int_equal(vmm_console(vmm, VM, 1 << 20, &text), 0);
+    assert_int_equal(vmm_console(vmm, name, 1 << 20, &text), 0);
     for (const char *p = text; (p = strstr(p, needle)); p++) {
         n++;
     }
@@ -104,24 +106,36 @@ console_count(const char *needle)
     return n;
 }
 
-/* Waits for the 'n'th 'needle' on the console; returns the seconds it
- * took. */
+static int
+console_count(const char *needle)
+{
+    return console_count_of(VM, needle);
+}
+
+/* Waits for the 'n'th 'needle' on VM 'name''s console; returns the seconds
+ * it took. */
 static double
-wait_console(const char *needle, int n)
+wait_console_of(const char *name, const char *needle, int n)
 {
     int64_t start = time_msec();
 
-    while (console_count(needle) < n) {
+    while (console_count_of(name, needle) < n) {
         if (time_msec() - start > BOOT_TIMEOUT_MS) {
             char *text;
 
-            vmm_console(vmm, VM, 4096, &text);
+            vmm_console(vmm, name, 4096, &text);
             fail_msg("no %d x \"%s\" on the console after %d s; it says:\n%s",
                      n, needle, BOOT_TIMEOUT_MS / 1000, text);
         }
         usleep(250 * 1000);
     }
     return (time_msec() - start) / 1000.0;
+}
+
+static double
+wait_console(const char *needle, int n)
+{
+    return wait_console_of(VM, needle, n);
 }
 
 static void
@@ -364,6 +378,18 @@ test_start_again(void **state)
     first_pid = st.pid;
 }
 
+/* The spec of VM_DST: VM's, on the second tap, with a UUID of its own. */
+static void
+make_dst_spec(struct vmm_spec *s)
+{
+    make_spec(s);
+    free(s->name);
+    s->name = xstrdup(VM_DST);
+    s->uuid[0] = 'a';
+    free(s->nics[0].device);
+    s->nics[0].device = xstrdup(tap2);
+}
+
 /* A live migration through the hooks, on one host: a second VM on the
  * same disk (shared storage) waits paused for it, VM's memory goes there
  * over TCP, and the destination runs the guest while the source stays
@@ -377,12 +403,7 @@ test_migrate(void **state)
     char uri[64];
     int64_t t0;
 
-    make_spec(&dst);
-    free(dst.name);
-    dst.name = xstrdup(VM_DST);
-    dst.uuid[0] = 'a';
-    free(dst.nics[0].device);
-    dst.nics[0].device = xstrdup(tap2);
+    make_dst_spec(&dst);
     dst.incoming = true;
     snprintf(uri, sizeof uri, "tcp:127.0.0.1:%d", 20000 + getpid() % 20000);
 
@@ -426,8 +447,74 @@ test_migrate(void **state)
     usleep(1000 * 1000);
     assert_int_equal(vmm_status(vmm, VM_DST, &st2), 0);
     assert_true(st2.cpu_time_ns > st.cpu_time_ns);
-    assert_int_equal(vmm_destroy(vmm, VM_DST), 0);
     vmm_spec_destroy(&dst);
+}
+
+/* Waits for VM 'name' to leave state 'state'; returns its new status. */
+static struct vmm_status
+wait_state_change(const char *name, enum vmm_state state)
+{
+    struct vmm_status st;
+    int64_t t0 = time_msec();
+
+    do {
+        assert_true(time_msec() - t0 < 30000);
+        usleep(100 * 1000);
+        assert_int_equal(vmm_status(vmm, name, &st), 0);
+    } while (st.state == state);
+    return st;
+}
+
+/* A guest that powers itself off (here: its power button pressed behind
+ * the driver's back) is shut off, not crashed, and its QEMU ends.  With
+ * the QEMU driver that guest is the one that migrated; libvirt boots one. */
+static void
+test_guest_poweroff(void **state)
+{
+    struct vmm_status st;
+    int pid;
+
+    if (!strcmp(type, "libvirt")) {
+        struct vmm_spec dst;
+        char *cmd;
+
+        make_dst_spec(&dst);
+        free(dst.disk);
+        dst.disk = path_in("dst.qcow2");
+        assert_int_equal(vmm_disk_create(dst.disk, image, 0), 0);
+        assert_int_equal(vmm_start(vmm, &dst), 0);
+        vmm_spec_destroy(&dst);
+        wait_console_of(VM_DST, "fabric-test-image: dhcp failed " VM, 1);
+        assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
+        pid = st.pid;
+        cmd = xasprintf("virsh -q -c qemu:///system shutdown --mode acpi "
+                        "%s-%s >/dev/null",
+                        instance, VM_DST);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+    } else {
+        char *sock = path_in("run/" VM_DST "/qmp.sock");
+        struct qmp *qmp;
+
+        assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
+        pid = st.pid;
+        assert_int_equal(qmp_open(sock, 5000, &qmp), 0);
+        assert_int_equal(
+            qmp_execute(qmp, "system_powerdown", NULL, 5000, NULL), 0);
+        qmp_close(qmp);
+        free(sock);
+    }
+    assert_true(pid > 1);
+    st = wait_state_change(VM_DST, VMM_STATE_RUNNING);
+    if (st.state == VMM_STATE_SHUTDOWN) {
+        st = wait_state_change(VM_DST, VMM_STATE_SHUTDOWN);
+    }
+    assert_int_equal(st.state, VMM_STATE_SHUTOFF);
+    for (int i = 0; i < 50 && alive(pid); i++) {
+        usleep(100 * 1000);
+    }
+    assert_false(alive(pid));
+    assert_int_equal(vmm_destroy(vmm, VM_DST), 0);
 }
 
 static void
@@ -496,11 +583,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accel_probe), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_boot),        cmocka_unit_test(test_duplicate),
-        cmocka_unit_test(test_reattach),    cmocka_unit_test(test_reboot),
-        cmocka_unit_test(test_acpi_stop),   cmocka_unit_test(test_start_again),
-        cmocka_unit_test(test_migrate),     cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_accel_probe),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_boot),
+        cmocka_unit_test(test_duplicate),
+        cmocka_unit_test(test_reattach),
+        cmocka_unit_test(test_reboot),
+        cmocka_unit_test(test_acpi_stop),
+        cmocka_unit_test(test_start_again),
+        cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_guest_poweroff),
+        cmocka_unit_test(test_crash),
         cmocka_unit_test(test_destroy),
     };
 
