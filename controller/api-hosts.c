@@ -696,57 +696,6 @@ apply_fields(const json_t *in, json_t *body, const char *what,
     return 0;
 }
 
-/* The "flood_members" limit of host body 'body' for the "host-limits"
- * summary: a new reference to it, or null. */
-static json_t *
-flood_limit(const json_t *body)
-{
-    json_t *max =
-        json_object_get(json_object_get(body, "limits"), "flood_members");
-
-    return max ? json_incref(max) : json_null();
-}
-
-static int
-limits_cb(const struct store_obj *obj, void *hosts)
-{
-    json_object_set_new(hosts, obj->name, flood_limit(obj->body));
-    return 0;
-}
-
-int
-api_host_limits_sync(struct store_txn *txn, const char *name,
-                     const json_t *body)
-{
-    struct store_obj obj;
-    json_t *summary;
-    int error = store_get(txn, "host-limits", API_HOST_LIMITS, &obj);
-
-    if (!error) {
-        summary = json_deep_copy(obj.body);
-        store_obj_clear(&obj);
-        if (body) {
-            json_object_set_new(json_object_get(summary, "hosts"), name,
-                                flood_limit(body));
-        } else {
-            json_object_del(json_object_get(summary, "hosts"), name);
-        }
-    } else if (error == ENOENT) {
-        /* The first host write of a store made before the summary: every
-         * host, this one as just written, goes in. */
-        summary = json_pack("{s{}}", "hosts");
-        error = store_list(txn, "host", NULL, 0, limits_cb,
-                           json_object_get(summary, "hosts"));
-    } else {
-        return error;
-    }
-    if (!error) {
-        error = api_put_changed(txn, "host-limits", API_HOST_LIMITS, summary);
-    }
-    json_decref(summary);
-    return error;
-}
-
 /* Moves the VTEP index of host 'name' from 'old' (NULL: none) to 'new'. */
 static int
 move_vtep(struct store_txn *txn, const char *name, const char *old,
@@ -846,7 +795,8 @@ write_host(struct api *api, struct store_txn *txn, const char *name,
     error = store_put(txn, "host", name, body,
                       create ? STORE_CREATE : obj->version, NULL);
     if (!error) {
-        error = api_host_limits_sync(txn, name, body);
+        error =
+            api_flood_host_sync(txn, name, create ? NULL : obj->body, body);
     }
     if (error) {
         status = api_store_error(error, what, err);
@@ -1058,7 +1008,7 @@ api_host_delete(struct api *api, const char *name, const json_t *in,
     }
     error = store_delete(txn, "host", name, obj.version);
     if (!error) {
-        error = api_host_limits_sync(txn, name, NULL);
+        error = api_flood_host_sync(txn, name, obj.body, NULL);
     }
     if (!error) {
         error = store_delete(txn, "host-conditions", name, STORE_ANY);
@@ -1173,7 +1123,7 @@ update_reports(struct api *api, const char *name, const json_t *in,
             json_object_set_new(body, "updated_at", json_string(now));
             error = store_put(txn, "host", name, body, obj.version, NULL);
             if (!error) {
-                error = api_host_limits_sync(txn, name, body);
+                error = api_flood_host_sync(txn, name, obj.body, body);
             }
             json_decref(body);
             status = error ? api_store_error(error, what, err)

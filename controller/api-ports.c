@@ -2,6 +2,7 @@
 #include "controller/api.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,7 +423,8 @@ network_mtu(struct store_txn *txn, const char *network, json_int_t *mtu,
     return 0;
 }
 
-/* A network's ports by host, while checking flood lists. */
+/* A network's ports by host, while counting them from its "net-port" index
+ * for a network that has no flood index yet. */
 struct flood_count {
     const char *prefix; /* "NETWORK/", of its "net-port" index. */
     const char *port;   /* The port being placed, whose old place does
@@ -448,73 +450,330 @@ flood_count_cb(const struct store_obj *index, void *fc_)
     return 0;
 }
 
-/* Reads into '*hosts' (a new object, host name -> its ports in network
- * 'network', placed ports only) the network's "net-hosts" summary, or,
- * for a network that has none yet, counts its "net-port" index, leaving
- * out port 'port' (NULL: none).  Returns 0 or a store error; '*hosts' is
- * set either way.  Sets '*found' to whether the summary was there. */
+/* Added to a slack before it is written into a "flood-slack" name, so that
+ * negative ones (a limit lowered below what a host carries) sort first
+ * too. */
+#define FLOOD_SLACK_BIAS INT64_C(1000000000000000)
+
+/* The "flood_members" limit of host body 'host' (NULL: not registered),
+ * or -1 for none. */
+static json_int_t
+flood_limit(const json_t *host)
+{
+    const json_t *max =
+        json_object_get(json_object_get(host, "limits"), "flood_members");
+
+    return json_is_integer(max) ? json_integer_value(max) : -1;
+}
+
+/* Writes (with 'keep') or deletes the "flood-slack" entry of host 'host',
+ * of limit 'limit' with 'ports' ports, in network 'network'. */
 static int
-net_hosts_read(struct store_txn *txn, const char *network, const char *port,
-               json_t **hosts, bool *found)
+flood_slack_put(struct store_txn *txn, const char *network, const char *host,
+                json_int_t limit, json_int_t ports, bool keep)
+{
+    char *key = xasprintf("%s/%020" PRId64 "/%s", network,
+                          (int64_t) (limit - ports) + FLOOD_SLACK_BIAS, host);
+    int error;
+
+    if (keep) {
+        json_t *body = json_pack("{sIsI}", "limit", limit, "ports", ports);
+
+        error = store_put(txn, "flood-slack", key, body, STORE_ANY, NULL);
+        json_decref(body);
+    } else {
+        error = store_delete(txn, "flood-slack", key, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    free(key);
+    return error;
+}
+
+/* Moves host 'host''s entries in network 'network''s flood index from
+ * 'ports' ports and host body 'old' to 'new_ports' and 'new' (bodies NULL:
+ * not registered) and adds to '*registered' the change in registered
+ * hosts with ports in the network. */
+static int
+flood_move(struct store_txn *txn, const char *network, const char *host,
+           json_int_t ports, const json_t *old, json_int_t new_ports,
+           const json_t *new, json_int_t *registered)
+{
+    json_int_t old_limit = flood_limit(old), new_limit = flood_limit(new);
+    char *key = xasprintf("%s/%s", network, host);
+    int error = 0;
+
+    if (ports != new_ports && new_ports > 0) {
+        json_t *body = json_pack("{sI}", "ports", new_ports);
+
+        error = store_put(txn, "net-host", key, body, STORE_ANY, NULL);
+        json_decref(body);
+    } else if (ports != new_ports) {
+        error = store_delete(txn, "net-host", key, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    if (!error && old_limit >= 0 && ports > 0
+        && (new_limit != old_limit || new_ports != ports)) {
+        error = flood_slack_put(txn, network, host, old_limit, ports, false);
+    }
+    if (!error && new_limit >= 0 && new_ports > 0
+        && (new_limit != old_limit || new_ports != ports)) {
+        error =
+            flood_slack_put(txn, network, host, new_limit, new_ports, true);
+    }
+    *registered += (new &&new_ports > 0) - (old && ports > 0);
+    free(key);
+    return error;
+}
+
+/* Reads into '*ports' how many ports of network 'network' are placed on
+ * host 'host' by its "net-host" index (0 for none). */
+static int
+net_host_ports(struct store_txn *txn, const char *network, const char *host,
+               json_int_t *ports)
+{
+    char *key = xasprintf("%s/%s", network, host);
+    struct store_obj obj;
+    int error = store_get(txn, "net-host", key, &obj);
+
+    *ports = 0;
+    if (!error) {
+        *ports = json_integer_value(json_object_get(obj.body, "ports"));
+        store_obj_clear(&obj);
+    }
+    free(key);
+    return error == ENOENT ? 0 : error;
+}
+
+/* Makes network 'network''s flood index, once, from what came before it:
+ * the "net-hosts" summary {"hosts": {H: n}} of older stores, or, without
+ * one, the network's "net-port" index leaving out port 'port' (NULL:
+ * none), in which case '*counted' is set.  Reads every host of the
+ * network once; every later placement reads only its own. */
+static int
+flood_index_build(struct store_txn *txn, const char *network, const char *port,
+                  const json_t *old, json_int_t *registered, bool *counted)
 {
     struct flood_count fc = {
         .prefix = xasprintf("%s/", network),
         .port = port,
-        .hosts = NULL,
+        .hosts = json_deep_copy(json_object_get(old, "hosts")),
     };
-    struct store_obj obj;
-    int error = store_get(txn, "net-hosts", network, &obj);
+    const char *host;
+    json_t *n, *body;
+    int error = 0;
 
-    *found = !error;
-    if (!error) {
-        fc.hosts = json_deep_copy(json_object_get(obj.body, "hosts"));
-        store_obj_clear(&obj);
-    }
-    if (!json_is_object(fc.hosts)) {
+    *registered = 0;
+    *counted = !json_is_object(fc.hosts);
+    if (*counted) {
         json_decref(fc.hosts);
         fc.hosts = json_object();
-        *found = false;
-    }
-    if (!*found && (!error || error == ENOENT)) {
         error = store_list(txn, "net-port", fc.prefix, 0, flood_count_cb, &fc);
         error = error == API_STOP ? 0 : error;
     }
+    json_object_foreach(fc.hosts, host, n)
+    {
+        struct store_obj h;
+
+        if (error || json_integer_value(n) <= 0) {
+            continue;
+        }
+        error = store_get(txn, "host", host, &h);
+        if (!error) {
+            error = flood_move(txn, network, host, 0, NULL,
+                               json_integer_value(n), h.body, registered);
+            store_obj_clear(&h);
+        } else if (error == ENOENT) {
+            error = flood_move(txn, network, host, 0, NULL,
+                               json_integer_value(n), NULL, registered);
+        }
+    }
+    if (!error) {
+        body = json_pack("{sI}", "registered", *registered);
+        error = store_put(txn, "net-hosts", network, body, STORE_ANY, NULL);
+        json_decref(body);
+    }
     free((char *) fc.prefix);
-    *hosts = fc.hosts;
+    json_decref(fc.hosts);
     return error;
 }
 
-/* Adds 'delta' (1 or -1) to host 'host''s count in the "net-hosts"
- * summary of network 'network', which keeps, per host, how many of the
- * network's ports are placed there, so that checking flood lists reads
- * one object instead of every port of the network.  A network without
- * one (made before it existed) gets it at its next placement, counted
- * from its ports but 'port', which is the one moving; a removal from a
- * network without one changes nothing. */
+/* Reads into '*registered' how many registered hosts have ports of network
+ * 'network', from its "net-hosts" object, which a network's flood index
+ * keeps beside its "net-host" and "flood-slack" entries; makes the index
+ * first if the network has none yet (see flood_index_build(), which sets
+ * '*counted'). */
 static int
-net_hosts_adjust(struct store_txn *txn, const char *network, const char *port,
-                 const char *host, int delta)
+flood_index_load(struct store_txn *txn, const char *network, const char *port,
+                 json_int_t *registered, bool *counted)
 {
-    json_t *hosts, *body;
-    json_int_t n;
-    bool found;
-    int error;
+    struct store_obj obj = {.body = NULL};
+    int error = store_get(txn, "net-hosts", network, &obj);
 
-    error = net_hosts_read(txn, network, port, &hosts, &found);
-    if (error || (!found && delta < 0)) {
-        json_decref(hosts);
+    *counted = false;
+    if (error && error != ENOENT) {
         return error;
     }
-    n = json_integer_value(json_object_get(hosts, host)) + delta;
-    if (n > 0) {
-        json_object_set_new(hosts, host, json_integer(n));
+    if (!error && json_is_integer(json_object_get(obj.body, "registered"))) {
+        *registered =
+            json_integer_value(json_object_get(obj.body, "registered"));
     } else {
-        json_object_del(hosts, host);
+        error = flood_index_build(txn, network, port, error ? NULL : obj.body,
+                                  registered, counted);
     }
-    body = json_pack("{so}", "hosts", hosts);
-    error = store_put(txn, "net-hosts", network, body, STORE_ANY, NULL);
+    store_obj_clear(&obj);
+    return error;
+}
+
+/* Writes network 'network''s count of registered hosts with its ports. */
+static int
+flood_index_save(struct store_txn *txn, const char *network,
+                 json_int_t registered)
+{
+    json_t *body = json_pack("{sI}", "registered", registered);
+    int error = store_put(txn, "net-hosts", network, body, STORE_ANY, NULL);
+
     json_decref(body);
     return error;
+}
+
+/* Adds 'delta' (1 or -1) to the ports of network 'network' placed on host
+ * 'host' (body 'h', NULL if not registered) in the network's flood index,
+ * which keeps them per host ("net-host"), ordered by how close each
+ * registered host is to its flood list limit ("flood-slack"), and the
+ * number of registered hosts with ports ("net-hosts"), so that a
+ * placement reads and writes a few small objects whatever the number of
+ * hosts.  A network without an index gets one, counted from its ports but
+ * 'port', which is the one moving: a removal then has nothing left to
+ * change. */
+static int
+flood_index_adjust(struct store_txn *txn, const char *network,
+                   const char *port, const char *host, const json_t *h,
+                   int delta)
+{
+    json_int_t registered, was, ports;
+    bool counted;
+    int error;
+
+    error = flood_index_load(txn, network, port, &registered, &counted);
+    if (error || (counted && delta < 0)) {
+        return error;
+    }
+    error = net_host_ports(txn, network, host, &ports);
+    was = registered;
+    if (!error && ports + delta >= 0) {
+        error = flood_move(txn, network, host, ports, h, ports + delta, h,
+                           &registered);
+    }
+    if (!error && registered != was) {
+        error = flood_index_save(txn, network, registered);
+    }
+    return error;
+}
+
+/* The first "flood-slack" entry of a network that is not its 'skip'
+ * host's. */
+struct flood_tight {
+    const char *prefix; /* "NETWORK/". */
+    const char *skip;   /* A host name, or NULL. */
+    char *host;         /* Found: its host, its limit and its ports. */
+    json_int_t limit, ports;
+};
+
+static int
+flood_tight_cb(const struct store_obj *obj, void *ft_)
+{
+    struct flood_tight *ft = ft_;
+    size_t len = strlen(ft->prefix);
+    const char *host;
+
+    if (strncmp(obj->name, ft->prefix, len)
+        || !(host = strchr(obj->name + len, '/'))) {
+        return API_STOP;
+    }
+    host++;
+    if (ft->skip && !strcmp(host, ft->skip)) {
+        return 0;
+    }
+    ft->host = xstrdup(host);
+    ft->limit = json_integer_value(json_object_get(obj->body, "limit"));
+    ft->ports = json_integer_value(json_object_get(obj->body, "ports"));
+    return API_STOP;
+}
+
+/* Fails with 409 if a host carrying 'local' ports of network 'network',
+ * 'others' other registered hosts and 'n_external' external VTEPs has more
+ * flood list members than its 'limit' (-1: none). */
+static int
+flood_fail(const char *network, const char *host, json_int_t limit,
+           json_int_t local, json_int_t others, size_t n_external,
+           const char *field, const char *what, struct api_error *err)
+{
+    json_int_t total = local + others + (json_int_t) n_external;
+    char *externals;
+    int status;
+
+    if (limit < 0 || total <= limit) {
+        return 0;
+    }
+    externals = n_external ? xasprintf(", plus %zu external VTEPs", n_external)
+                           : xstrdup("");
+    status =
+        api_fail(err, 409, field,
+                 "%s: network \"%s\" would have %" JSON_INTEGER_FORMAT
+                 " flood list members on host \"%s\" (%" JSON_INTEGER_FORMAT
+                 " local ports and %" JSON_INTEGER_FORMAT " other hosts%s), "
+                 "more than the %" JSON_INTEGER_FORMAT " its datapath holds "
+                 "(place the port on a host the network already has, or split "
+                 "the network)",
+                 what, network, total, host, local, others, externals, limit);
+    free(externals);
+    return status;
+}
+
+/* api_check_flood_lists() for host 'host' whose body is 'h' (NULL: not
+ * registered). */
+static int
+check_flood_lists(struct store_txn *txn, const char *port, const char *network,
+                  const char *host, const json_t *h, const char *field,
+                  const char *what, struct api_error *err)
+{
+    struct flood_tight ft = {.skip = host};
+    json_int_t registered, ports = 0;
+    size_t n_external = 0;
+    bool counted;
+    int status = 0, error;
+
+    /* A moving port was taken out of the index when it left its old host;
+     * an index made now leaves it out too. */
+    error = flood_index_load(txn, network, port, &registered, &counted);
+    if (!error) {
+        error = api_external_vtep_count(txn, network, &n_external);
+    }
+    if (!error && h) {
+        error = net_host_ports(txn, network, host, &ports);
+        registered += ports == 0;
+    }
+    if (!error) {
+        ft.prefix = xasprintf("%s/", network);
+        error =
+            store_list(txn, "flood-slack", ft.prefix, 0, flood_tight_cb, &ft);
+        error = error == API_STOP ? 0 : error;
+        free((char *) ft.prefix);
+    }
+    if (error) {
+        free(ft.host);
+        return api_store_error(error, what, err);
+    }
+    if (h) {
+        status = flood_fail(network, host, flood_limit(h), ports + 1,
+                            registered - 1, n_external, field, what, err);
+    }
+    if (!status && ft.host) {
+        status = flood_fail(network, ft.host, ft.limit, ft.ports,
+                            registered - 1, n_external, field, what, err);
+    }
+    free(ft.host);
+    return status;
 }
 
 int
@@ -522,93 +781,108 @@ api_check_flood_lists(struct store_txn *txn, const char *port,
                       const char *network, const char *host, const char *field,
                       const char *what, struct api_error *err)
 {
-    struct flood_count fc = {.hosts = NULL};
-    json_t *limits = json_object();  /* Registered host -> its limit, or
-                                      * null. */
-    const json_t *registered = NULL; /* The "host-limits" summary's. */
-    struct store_obj summary;
-    size_t n_external = 0;
-    const char *name;
-    json_t *count;
-    int status = 0, error;
-    bool found;
+    struct store_obj h = {.body = NULL};
+    int status, error = host ? store_get(txn, "host", host, &h) : ENOENT;
 
-    /* A moving port was taken out of the summary when it left its old
-     * host; the count of a network without one leaves it out too. */
-    error = net_hosts_read(txn, network, port, &fc.hosts, &found);
-    if (host) {
-        json_object_set_new(
-            fc.hosts, host,
-            json_integer(json_integer_value(json_object_get(fc.hosts, host))
-                         + 1));
+    if (error && error != ENOENT) {
+        return api_store_error(error, what, err);
     }
-    if (!error || error == API_STOP) {
-        error = api_external_vtep_count(txn, network, &n_external);
+    status =
+        check_flood_lists(txn, port, network, host, h.body, field, what, err);
+    if (h.body) {
+        store_obj_clear(&h);
     }
-    if (!error || error == API_STOP) {
-        error = store_get(txn, "host-limits", API_HOST_LIMITS, &summary);
-        registered = error ? NULL : json_object_get(summary.body, "hosts");
-        error = error == ENOENT ? 0 : error;
+    return status;
+}
+
+/* Brings every flood index entry of host 'name' (in the networks it has
+ * ports of) in line with its body moving from 'old' to 'new' (NULL: not
+ * registered): a registration, a deletion or a new limit.  Reads the host's
+ * ports only when its limit or registration changed. */
+struct host_networks {
+    const char *prefix; /* "HOST/", of its "host-port" index. */
+    json_t *ports;      /* The names of the host's ports. */
+};
+
+static int
+host_ports_cb(const struct store_obj *index, void *hn_)
+{
+    struct host_networks *hn = hn_;
+    size_t len = strlen(hn->prefix);
+
+    if (strncmp(index->name, hn->prefix, len)) {
+        return API_STOP;
     }
-    json_object_foreach(fc.hosts, name, count)
+    json_array_append_new(hn->ports, json_string(index->name + len));
+    return 0;
+}
+
+int
+api_flood_host_sync(struct store_txn *txn, const char *name, const json_t *old,
+                    const json_t *new)
+{
+    struct host_networks hn = {
+        .prefix = xasprintf("%s/", name),
+        .ports = json_array(),
+    };
+    json_t *networks = json_object(), *value;
+    const char *network;
+    int error = 0;
+    size_t i;
+
+    if (!old != !new || flood_limit(old) != flood_limit(new)) {
+        error = store_list(txn, "host-port", hn.prefix, 0, host_ports_cb, &hn);
+        error = error == API_STOP ? 0 : error;
+    }
+    json_array_foreach(hn.ports, i, value)
+    {
+        struct store_obj port;
+
+        if (!error) {
+            error = store_get(txn, "port", json_string_value(value), &port);
+            if (!error) {
+                network = api_get_string(port.body, "network");
+                if (network) {
+                    json_object_set_new(networks, network, json_true());
+                }
+                store_obj_clear(&port);
+            }
+            error = error == ENOENT ? 0 : error;
+        }
+    }
+    json_object_foreach(networks, network, value)
     {
         struct store_obj obj;
+        json_int_t registered, was, ports;
 
-        if (error && error != API_STOP) {
+        if (error) {
             break;
         }
-        if (registered) {
-            /* One summary instead of every host of the network. */
-            json_t *max = json_object_get(registered, name);
-
-            if (max) {
-                json_object_set(limits, name, max);
-            }
+        /* A network without an index yet reads every host when it makes
+         * one. */
+        error = store_get(txn, "net-hosts", network, &obj);
+        if (error) {
+            error = error == ENOENT ? 0 : error;
             continue;
         }
-        error = store_get(txn, "host", name, &obj);
-        if (!error) {
-            const json_t *max = json_object_get(
-                json_object_get(obj.body, "limits"), "flood_members");
-
-            json_object_set(limits, name, max ? (json_t *) max : json_null());
-            store_obj_clear(&obj);
-        } else if (error == ENOENT) {
-            error = 0;
+        was = registered =
+            json_integer_value(json_object_get(obj.body, "registered"));
+        if (json_is_integer(json_object_get(obj.body, "registered"))) {
+            error = net_host_ports(txn, network, name, &ports);
+            if (!error && ports) {
+                error = flood_move(txn, network, name, ports, old, ports, new,
+                                   &registered);
+            }
+            if (!error && registered != was) {
+                error = flood_index_save(txn, network, registered);
+            }
         }
+        store_obj_clear(&obj);
     }
-    if (registered) {
-        store_obj_clear(&summary);
-    }
-    if (error && error != API_STOP) {
-        status = api_store_error(error, what, err);
-    }
-    json_object_foreach(limits, name, count)
-    {
-        json_int_t local = json_integer_value(json_object_get(fc.hosts, name));
-        json_int_t others = json_object_size(limits) - 1;
-        json_int_t max = json_integer_value(count);
-        json_int_t total = local + others + (json_int_t) n_external;
-        char *externals =
-            n_external ? xasprintf(", plus %zu external VTEPs", n_external)
-                       : xstrdup("");
-
-        if (!status && json_is_integer(count) && total > max) {
-            status = api_fail(
-                err, 409, field,
-                "%s: network \"%s\" would have %" JSON_INTEGER_FORMAT
-                " flood list members on host \"%s\" (%" JSON_INTEGER_FORMAT
-                " local ports and %" JSON_INTEGER_FORMAT " other hosts%s), "
-                "more than the %" JSON_INTEGER_FORMAT " its datapath holds "
-                "(place the port on a host the network already has, or split "
-                "the network)",
-                what, network, total, name, local, others, externals, max);
-        }
-        free(externals);
-    }
-    json_decref(limits);
-    json_decref(fc.hosts);
-    return status;
+    json_decref(networks);
+    json_decref(hn.ports);
+    free((char *) hn.prefix);
+    return error;
 }
 
 /* Places port 'port' of network 'network' with device 'device' on 'host':
@@ -622,7 +896,7 @@ place(struct store_txn *txn, const char *port, const char *network,
 {
     char *key = xasprintf("%s/%s", host, device);
     json_t *index = json_pack("{ss}", "port", port);
-    struct store_obj h;
+    struct store_obj h = {.body = NULL};
     char *q = api_quote(device);
     int status, error;
 
@@ -644,10 +918,9 @@ place(struct store_txn *txn, const char *port, const char *network,
             status = api_host_check_mtu(host, h.body, network, mtu, what, err);
         }
         if (!status) {
-            status = api_check_flood_lists(txn, port, network, host, "host",
-                                           what, err);
+            status = check_flood_lists(txn, port, network, host, h.body,
+                                       "host", what, err);
         }
-        store_obj_clear(&h);
         if (status) {
             goto out;
         }
@@ -673,7 +946,7 @@ place(struct store_txn *txn, const char *port, const char *network,
 
         error = store_put(txn, "host-port", hp, empty, STORE_ANY, NULL);
         if (!error) {
-            error = net_hosts_adjust(txn, network, port, host, 1);
+            error = flood_index_adjust(txn, network, port, host, h.body, 1);
         }
         if (error) {
             status = api_store_error(error, what, err);
@@ -683,6 +956,9 @@ place(struct store_txn *txn, const char *port, const char *network,
     }
 
 out:
+    if (h.body) {
+        store_obj_clear(&h);
+    }
     json_decref(index);
     free(key);
     free(q);
@@ -696,6 +972,7 @@ unplace(struct store_txn *txn, const char *port, const char *network,
 {
     char *key = xasprintf("%s/%s", host, device);
     char *hp = xasprintf("%s/%s", host, port);
+    struct store_obj h = {.body = NULL};
     int error;
 
     error = store_delete(txn, "device", key, STORE_ANY);
@@ -703,7 +980,13 @@ unplace(struct store_txn *txn, const char *port, const char *network,
         error = store_delete(txn, "host-port", hp, STORE_ANY);
     }
     if (!error || error == ENOENT) {
-        error = net_hosts_adjust(txn, network, port, host, -1);
+        error = store_get(txn, "host", host, &h);
+    }
+    if (!error || error == ENOENT) {
+        error = flood_index_adjust(txn, network, port, host, h.body, -1);
+    }
+    if (h.body) {
+        store_obj_clear(&h);
     }
     free(key);
     free(hp);

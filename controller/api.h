@@ -21,17 +21,26 @@
  *   mac          "02:fa:12:34:56:78"  {"port": P}
  *   vtep         "192.0.2.1"          {"host": H}
  *   net-port     "N/P"                {"mac", "ip", "host"}, for remotes
- *   net-hosts    "N"                  {"hosts": {H: n}}: how many of N's
- *                                     ports are placed on each host, for
- *                                     flood list checks (made at N's first
- *                                     placement after it existed)
+ *   net-hosts    "N"                  {"registered": K}: how many
+ *                                     registered hosts have ports of N
+ *   net-host     "N/H"                {"ports": n}: N's ports placed on
+ *                                     host H (n > 0)
+ *   flood-slack  "N/SLACK/H"          {"limit", "ports"}: registered host
+ *                                     H with ports of N and a
+ *                                     "flood_members" limit, named by
+ *                                     limit - ports (biased, zero-padded),
+ *                                     so N's first is its tightest host
+ *   (these three are N's flood index: a placement checks flood lists by
+ *   reading its own host's entries, the count and the tightest other
+ *   host, whatever the number of hosts; made at N's first placement or
+ *   removal in a store from before it, from the older "net-hosts"
+ *   {"hosts": {H: n}} summary or else from N's "net-port" index)
  *   host-port    "H/P"                {}
  *   device       "H/D"                {"port": P}     (unique per host)
  *   port-status  "P"                  {"host": H, "status": "up"|"down"}
- *   host-limits  "hosts"              {"hosts": {H: N or null}}: every
- *                                     registered host's "flood_members",
- *                                     for flood list checks (made at the
- *                                     first host write after it existed)
+ *
+ * (Older stores also hold a "host-limits" "hosts" summary of every host's
+ * limit, which nothing reads any more.)
  *
  * An external VTEP ("external-vtep") holds "vtep", "mac" and "ip" index
  * objects too, with {"external_vtep": E} instead.
@@ -618,13 +627,12 @@ int api_host_delete(struct api *, const char *name, const json_t *in,
                     int64_t if_match, struct api_error *);
 int api_host_heartbeat(struct api *, const char *name, const json_t *in,
                        struct api_error *);
-/* The name of the one "host-limits" summary object. */
-#define API_HOST_LIMITS "hosts"
-/* Brings the "host-limits" summary in 'txn' in line with host 'name''s
- * body 'body', just written (NULL: just deleted).  Returns 0 or a store
- * error. */
-int api_host_limits_sync(struct store_txn *, const char *name,
-                         const json_t *body);
+/* Brings the flood index entries of host 'name' in 'txn' (see
+ * api_check_flood_lists()) in line with its body moving from 'old' to
+ * 'new' (NULL: not registered): a registration, a deletion or a new
+ * "flood_members" limit.  Returns 0 or a store error. */
+int api_flood_host_sync(struct store_txn *, const char *name,
+                        const json_t *old, const json_t *new);
 /* The overcommit ratios of host body 'body': {"cpu", "memory", "disk"},
  * its own or the defaults of controller/scheduler.h. */
 json_t *api_host_overcommit(const json_t *body);

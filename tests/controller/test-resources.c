@@ -1917,6 +1917,20 @@ flood_setup(struct fixture_env *env)
               "'limits': {'flood_members': 2}}");
 }
 
+/* flood_setup(), a third host "f3" without limits and two ports of "wide"
+ * on "f1", which fill its flood list. */
+static void
+flood_fill(struct fixture_env *env)
+{
+    flood_setup(env);
+    expect_ok(env, api_host_register,
+              "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
+}
+
 /* A port is not placed where it would give a host of its network a
  * longer flood list than that host's datapath holds: its own ports in the
  * network plus one member per other registered host with ports in it. */
@@ -1926,13 +1940,7 @@ test_host_flood_limits(void **state)
     struct fixture_env *env = *state;
     struct api_error err = {0};
 
-    flood_setup(env);
-    expect_ok(env, api_host_register,
-              "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
-    expect_ok(env, api_port_create,
-              "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
-    expect_ok(env, api_port_create,
-              "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
+    flood_fill(env);
     expect_error(env, api_port_create,
                  "{'name': 'w3', 'network': 'wide', 'host': 'f1'}", 409,
                  "host",
@@ -1998,122 +2006,165 @@ test_host_flood_limits(void **state)
               "{'name': 'n2', 'network': 'narrow', 'host': 'f1'}");
 }
 
-/* Returns object ('kind', 'name') as compact JSON with sorted keys, or
- * "none".  The caller frees it. */
-static char *
-object_json(struct fixture_env *env, const char *kind, const char *name)
+/* Sends a heartbeat of host 'host' that reports a "flood_members" limit
+ * of 'limit'. */
+static void
+heartbeat_limit(struct fixture_env *env, const char *host, int limit)
 {
+    json_t *in = json_pack("{s{si}}", "limits", "flood_members", limit);
+    struct api_error err = {0};
+
+    assert_int_equal(api_host_heartbeat(&env->api, host, in, &err), 204);
+    json_decref(in);
+}
+
+/* Registers again a host that is registered: 200. */
+static void
+reregister(struct fixture_env *env, const char *text)
+{
+    struct api_error err = {0};
+    int status = try_create(env, api_host_register, text, NULL, &err);
+
+    if (status != 200) {
+        fail_msg("%s: expected 200, got %d (%s)", text, status,
+                 err.message ? err.message : "");
+    }
+}
+
+/* Appends what 'format' makes to '*s', a string from xasprintf(). */
+static void __attribute__((format(printf, 2, 3)))
+str_append(char **s, const char *format, ...)
+{
+    va_list args;
+    char *more, *both;
+
+    va_start(args, format);
+    assert_true(vasprintf(&more, format, args) >= 0);
+    va_end(args);
+    both = xasprintf("%s%s", *s, more);
+    free(more);
+    free(*s);
+    *s = both;
+}
+
+static int
+names_cb(const struct store_obj *obj, void *names)
+{
+    json_array_append_new(names, json_string(obj->name));
+    return 0;
+}
+
+/* Lists network 'network''s flood index as text: "registered=K" and then,
+ * tightest first, "HOST:PORTS/LIMIT" for each registered host with ports
+ * and a limit, then "HOST=PORTS" for every host with ports, by name. */
+struct flood_text {
+    const char *prefix; /* "NETWORK/". */
+    char *out;          /* What was listed so far. */
+};
+
+static int
+flood_text_cb(const struct store_obj *obj, void *ft_)
+{
+    struct flood_text *ft = ft_;
+    size_t len = strlen(ft->prefix);
+    const char *rest = obj->name + len;
+    const json_t *ports = json_object_get(obj->body, "ports");
+
+    if (strncmp(obj->name, ft->prefix, len)) {
+        return STORE_STOP;
+    }
+    if (!strcmp(obj->kind, "flood-slack")) {
+        str_append(&ft->out,
+                   " %s:%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+                   strchr(rest, '/') + 1, json_integer_value(ports),
+                   json_integer_value(json_object_get(obj->body, "limit")));
+    } else {
+        str_append(&ft->out, " %s=%" JSON_INTEGER_FORMAT, rest,
+                   json_integer_value(ports));
+    }
+    return 0;
+}
+
+/* Asserts that network 'network''s flood index is 'want' (see
+ * flood_text_cb()), or "none". */
+static void
+expect_flood_index(struct fixture_env *env, const char *network,
+                   const char *want)
+{
+    struct flood_text ft = {.prefix = xasprintf("%s/", network)};
     struct store_txn *txn;
     struct store_obj obj;
-    char *text;
 
     assert_int_equal(store_begin(env->store, false, &txn), 0);
-    if (store_get(txn, kind, name, &obj)) {
-        text = xstrdup("none");
+    if (store_get(txn, "net-hosts", network, &obj)) {
+        ft.out = xstrdup("none");
     } else {
-        text = json_dumps(obj.body, JSON_COMPACT | JSON_SORT_KEYS);
+        ft.out = json_dumps(obj.body, JSON_COMPACT);
         store_obj_clear(&obj);
     }
-    store_abort(txn);
-    return text;
-}
-
-/* Asserts that object ('kind', 'name') is 'want' (or "none"). */
-static void
-expect_object(struct fixture_env *env, const char *kind, const char *name,
-              const char *want)
-{
-    char *got = object_json(env, kind, name);
-
-    if (strcmp(got, want)) {
-        fail_msg("%s %s: %s, expected %s", kind, name, got, want);
-    }
-    free(got);
-}
-
-/* Asserts that network 'network''s summary is 'want'. */
-static void
-expect_net_hosts(struct fixture_env *env, const char *network,
-                 const char *want)
-{
-    expect_object(env, "net-hosts", network, want);
-}
-
-/* Asserts that the "host-limits" summary is 'want'. */
-static void
-expect_host_limits(struct fixture_env *env, const char *want)
-{
-    expect_object(env, "host-limits", API_HOST_LIMITS, want);
-}
-
-/* Flood lists are checked against one summary of every registered host's
- * "flood_members", rather than each host of the network: kept through
- * registrations, heartbeats and deletions, and made from every host at the
- * first host write of a store from before it, which until then is checked
- * host by host. */
-static void
-test_host_limits_summary(void **state)
-{
-    struct fixture_env *env = *state;
-    struct api_error err = {0};
-    struct store_txn *txn;
-    json_t *in;
-
-    flood_setup(env);
-    expect_ok(env, api_host_register,
-              "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
-    expect_host_limits(env, "{\"hosts\":{\"f1\":2,\"f2\":2,\"f3\":null}}");
-    expect_ok(env, api_port_create,
-              "{'name': 'w1', 'network': 'wide', 'host': 'f1'}");
-    expect_ok(env, api_port_create,
-              "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
-    expect_error(env, api_port_create,
-                 "{'name': 'w3', 'network': 'wide', 'host': 'f3'}", 409,
-                 "host", "on host \"f1\" (2 local ports and 1 other hosts)",
-                 NULL);
-
-    /* A heartbeat's new limit counts at once. */
-    in = fixture_json("{'limits': {'flood_members': 3}}");
-    assert_int_equal(api_host_heartbeat(&env->api, "f1", in, &err), 204);
-    json_decref(in);
-    expect_host_limits(env, "{\"hosts\":{\"f1\":3,\"f2\":2,\"f3\":null}}");
-    expect_ok(env, api_port_create,
-              "{'name': 'w3', 'network': 'wide', 'host': 'f3'}");
-
-    /* A store from before the summary is checked host by host... */
-    assert_int_equal(store_begin(env->store, true, &txn), 0);
     assert_int_equal(
-        store_delete(txn, "host-limits", API_HOST_LIMITS, STORE_ANY), 0);
-    assert_int_equal(store_commit(txn, NULL), 0);
-    expect_error(env, api_port_create,
-                 "{'name': 'w4', 'network': 'wide', 'host': 'f1'}", 409,
-                 "host", "on host \"f1\" (3 local ports and 1 other hosts)",
-                 NULL);
-    /* ...until a host is written, which makes it from every host. */
-    expect_ok(env, api_host_register,
-              "{'name': 'f4', 'vtep': '192.0.2.4', 'underlay': 'eth0', "
-              "'limits': {'flood_members': 9}}");
-    expect_host_limits(env,
-                       "{\"hosts\":{\"f1\":3,\"f2\":2,\"f3\":null,\"f4\":9}}");
-    expect_error(env, api_port_create,
-                 "{'name': 'w4', 'network': 'wide', 'host': 'f1'}", 409,
-                 "host", "on host \"f1\" (3 local ports and 1 other hosts)",
-                 NULL);
-    assert_int_equal(api_host_delete(&env->api, "f4", NULL, STORE_ANY, &err),
-                     204);
-    expect_host_limits(env, "{\"hosts\":{\"f1\":3,\"f2\":2,\"f3\":null}}");
+        store_list(txn, "flood-slack", ft.prefix, 0, flood_text_cb, &ft), 0);
+    assert_int_equal(
+        store_list(txn, "net-host", ft.prefix, 0, flood_text_cb, &ft), 0);
+    store_abort(txn);
+    if (strcmp(ft.out, want)) {
+        fail_msg("network %s: flood index %s, expected %s", network, ft.out,
+                 want);
+    }
+    free(ft.out);
+    free((char *) ft.prefix);
 }
 
-/* Flood lists are checked against a per-network summary of where its ports
- * are placed, kept through creations, moves and deletions; a network made
- * before the summary existed is counted from its ports, and gets one at
- * its next placement; deleting the network deletes it. */
+/* Deletes network 'network''s flood index, as a store from before it has
+ * none, and writes 'old' (if not NULL) as the "net-hosts" summary that
+ * came before it. */
 static void
-test_flood_summary(void **state)
+flood_index_forget(struct fixture_env *env, const char *network,
+                   const char *old)
+{
+    static const char *const kinds[] = {"net-hosts", "net-host",
+                                        "flood-slack"};
+    struct store_txn *txn;
+
+    assert_int_equal(store_begin(env->store, true, &txn), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+        json_t *names = json_array(), *name;
+        size_t j;
+
+        assert_int_equal(store_list(txn, kinds[i], NULL, 0, names_cb, names),
+                         0);
+        json_array_foreach(names, j, name)
+        {
+            const char *s = json_string_value(name);
+
+            if (!strcmp(s, network)
+                || (!strncmp(s, network, strlen(network))
+                    && s[strlen(network)] == '/')) {
+                assert_int_equal(store_delete(txn, kinds[i], s, STORE_ANY), 0);
+            }
+        }
+        json_decref(names);
+    }
+    if (old) {
+        json_t *body = fixture_json(old);
+
+        assert_int_equal(
+            store_put(txn, "net-hosts", network, body, STORE_ANY, NULL), 0);
+        json_decref(body);
+    }
+    assert_int_equal(store_commit(txn, NULL), 0);
+}
+
+/* Flood lists are checked against a per-network index of where its ports
+ * are placed, kept through creations, moves and deletions; a network made
+ * before the index, with the older summary of every host or with none, is
+ * indexed at its next placement or removal; deleting the network deletes
+ * it. */
+static void
+test_flood_index(void **state)
 {
     struct fixture_env *env = *state;
     struct api_error err = {0};
-    struct store_txn *txn;
 
     flood_setup(env);
     expect_ok(env, api_port_create,
@@ -2121,40 +2172,66 @@ test_flood_summary(void **state)
     expect_ok(env, api_port_create,
               "{'name': 'w2', 'network': 'wide', 'host': 'f1'}");
     expect_ok(env, api_port_create, "{'name': 'w0', 'network': 'wide'}");
-    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":2}}");
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:2/2 f1=2");
     assert_int_equal(api_port_delete(&env->api, "w2", NULL, STORE_ANY, &err),
                      204);
-    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":1}}");
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:1/2 f1=1");
     expect_ok(env, api_port_create,
               "{'name': 'w3', 'network': 'wide', 'host': 'f2'}");
+    expect_flood_index(env, "wide",
+                       "{\"registered\":2} f1:1/2 f2:1/2 f1=1 f2=1");
     expect_error(env, api_port_create,
                  "{'name': 'w4', 'network': 'wide', 'host': 'f2'}", 409,
                  "host", "on host \"f2\" (2 local ports and 1 other hosts)",
                  NULL);
     expect_patch(env, api_port_patch, "w3", "{'host': 'f1'}", 200, NULL);
-    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":2}}");
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:2/2 f1=2");
+    /* f2 itself would hold it; f1 would not. */
     expect_error(env, api_port_create,
                  "{'name': 'w4', 'network': 'wide', 'host': 'f2'}", 409,
                  "host", "on host \"f1\" (2 local ports and 1 other hosts)",
                  NULL);
+    /* A host that is not registered is counted, but not as a member. */
     expect_patch(env, api_port_patch, "w0", "{'host': 'ghost'}", 200, NULL);
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:2/2 f1=2 ghost=1");
     expect_patch(env, api_port_patch, "w0", "{'host': null}", 200, NULL);
-    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":2}}");
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:2/2 f1=2");
 
-    /* A store from before the summary: counted from the ports. */
-    assert_int_equal(store_begin(env->store, true, &txn), 0);
-    assert_int_equal(store_delete(txn, "net-hosts", "wide", STORE_ANY), 0);
-    assert_int_equal(store_commit(txn, NULL), 0);
+    /* A store from before any summary: counted from the ports, also when
+     * the placement is refused; the index is kept from the next write. */
+    flood_index_forget(env, "wide", NULL);
     expect_error(env, api_port_create,
                  "{'name': 'w4', 'network': 'wide', 'host': 'f2'}", 409,
                  "host", "on host \"f1\" (2 local ports and 1 other hosts)",
                  NULL);
+    expect_flood_index(env, "wide", "none");
     assert_int_equal(api_port_delete(&env->api, "w3", NULL, STORE_ANY, &err),
                      204);
-    expect_net_hosts(env, "wide", "none");
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:1/2 f1=1");
     expect_ok(env, api_port_create,
               "{'name': 'w4', 'network': 'wide', 'host': 'f2'}");
-    expect_net_hosts(env, "wide", "{\"hosts\":{\"f1\":1,\"f2\":1}}");
+    expect_flood_index(env, "wide",
+                       "{\"registered\":2} f1:1/2 f2:1/2 f1=1 f2=1");
+
+    /* A store with the older summary {"hosts": {H: n}}: read once, then
+     * the index. */
+    flood_index_forget(env, "wide", "{'hosts': {'f1': 1, 'f2': 1}}");
+    expect_error(env, api_port_create,
+                 "{'name': 'w5', 'network': 'wide', 'host': 'f2'}", 409,
+                 "host", "on host \"f2\" (2 local ports and 1 other hosts)",
+                 NULL);
+    expect_flood_index(env, "wide", "{\"hosts\":{\"f1\":1,\"f2\":1}}");
+    reregister(env, "{'name': 'f2', 'vtep': '192.0.2.2', 'underlay': 'eth0', "
+                    "'limits': {'flood_members': 5}}");
+    expect_ok(env, api_port_create,
+              "{'name': 'w5', 'network': 'wide', 'host': 'f2'}");
+    expect_flood_index(env, "wide",
+                       "{\"registered\":2} f1:1/2 f2:2/5 f1=1 f2=2");
+    flood_index_forget(env, "wide", "{'hosts': {'f1': 1, 'f2': 2}}");
+    assert_int_equal(api_port_delete(&env->api, "w5", NULL, STORE_ANY, &err),
+                     204);
+    expect_flood_index(env, "wide",
+                       "{\"registered\":2} f1:1/2 f2:1/5 f1=1 f2=1");
 
     /* Gone with its network. */
     assert_int_equal(api_port_delete(&env->api, "w1", NULL, STORE_ANY, &err),
@@ -2163,11 +2240,227 @@ test_flood_summary(void **state)
                      204);
     assert_int_equal(api_port_delete(&env->api, "w0", NULL, STORE_ANY, &err),
                      204);
-    expect_net_hosts(env, "wide", "{\"hosts\":{}}");
+    expect_flood_index(env, "wide", "{\"registered\":0}");
     assert_int_equal(
         api_network_delete(&env->api, "wide", NULL, STORE_ANY, &err), 204);
-    expect_net_hosts(env, "wide", "none");
+    expect_flood_index(env, "wide", "none");
     api_error_clear(&err);
+}
+
+/* A host's limit counts from the registration, heartbeat or report that
+ * brings it, in every network it has ports of; a host that gets ports
+ * before it registers becomes a member of their networks' flood lists
+ * when it does. */
+static void
+test_flood_index_hosts(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+
+    flood_fill(env);
+    expect_error(env, api_port_create,
+                 "{'name': 'w3', 'network': 'wide', 'host': 'f3'}", 409,
+                 "host", "on host \"f1\" (2 local ports and 1 other hosts)",
+                 NULL);
+
+    /* A heartbeat's new limit counts at once. */
+    heartbeat_limit(env, "f1", 3);
+    expect_flood_index(env, "wide", "{\"registered\":1} f1:2/3 f1=2");
+    expect_ok(env, api_port_create,
+              "{'name': 'w3', 'network': 'wide', 'host': 'f3'}");
+    expect_flood_index(env, "wide", "{\"registered\":2} f1:2/3 f1=2 f3=1");
+    heartbeat_limit(env, "f3", 2);
+    expect_flood_index(env, "wide",
+                       "{\"registered\":2} f1:2/3 f3:1/2 f1=2 f3=1");
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f1'}", 409,
+                 "host", "on host \"f1\" (3 local ports and 1 other hosts)",
+                 NULL);
+    /* A registration without limits has none known. */
+    reregister(env, "{'name': 'f3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    expect_flood_index(env, "wide", "{\"registered\":2} f1:2/3 f1=2 f3=1");
+
+    /* Ports on a host before it registers. */
+    expect_ok(env, api_port_create,
+              "{'name': 'l1', 'network': 'wide', 'host': 'late'}");
+    expect_flood_index(env, "wide",
+                       "{\"registered\":2} f1:2/3 f1=2 f3=1 late=1");
+    expect_ok(env, api_host_register,
+              "{'name': 'late', 'vtep': '192.0.2.9', 'underlay': 'eth0', "
+              "'limits': {'flood_members': 1}}");
+    expect_flood_index(env, "wide",
+                       "{\"registered\":3} late:1/1 f1:2/3 f1=2 f3=1 late=1");
+    expect_error(env, api_port_create,
+                 "{'name': 'w4', 'network': 'wide', 'host': 'f3'}", 409,
+                 "host", "on host \"late\" (1 local ports and 2 other hosts)",
+                 NULL);
+    assert_int_equal(api_port_delete(&env->api, "l1", NULL, STORE_ANY, &err),
+                     204);
+    assert_int_equal(api_host_delete(&env->api, "late", NULL, STORE_ANY, &err),
+                     204);
+    expect_flood_index(env, "wide", "{\"registered\":2} f1:2/3 f1=2 f3=1");
+    expect_ok(env, api_port_create,
+              "{'name': 'w4', 'network': 'wide', 'host': 'f3'}");
+    api_error_clear(&err);
+}
+
+#define MANY_HOSTS 120
+
+/* With many hosts in a network, the one closest to its limit refuses what
+ * would overflow it, wherever the port goes, and external VTEPs count as
+ * members too. */
+static void
+test_flood_many_hosts(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    char *text, *want;
+
+    expect_ok(env, api_network_create,
+              "{'name': 'many', 'cidr': '10.1.0.0/16'}");
+    for (int i = 0; i < MANY_HOSTS; i++) {
+        text =
+            xasprintf("{'name': 'h%03d', 'vtep': '192.0.%d.%d', "
+                      "'underlay': 'eth0', 'limits': {'flood_members': %d}}",
+                      i, 2 + i / 200, 1 + i % 200, MANY_HOSTS);
+        expect_ok(env, api_host_register, text);
+        free(text);
+        text = xasprintf("{'name': 'p%03d', 'network': 'many', 'host': "
+                         "'h%03d'}",
+                         i, i);
+        expect_ok(env, api_port_create, text);
+        free(text);
+    }
+    /* Every host is at its limit: one local port, MANY_HOSTS - 1 others. */
+    want = xasprintf("(2 local ports and %d other hosts)", MANY_HOSTS - 1);
+    expect_error(env, api_port_create,
+                 "{'name': 'x', 'network': 'many', 'host': 'h077'}", 409,
+                 "host", want, NULL);
+    free(want);
+
+    /* h077 could take more, but the others could not take another
+     * external VTEP. */
+    heartbeat_limit(env, "h077", 1000);
+    heartbeat_limit(env, "h042", 100);
+    want = xasprintf("on host \"h042\" (1 local ports and %d other hosts)",
+                     MANY_HOSTS - 1);
+    expect_error(env, api_port_create,
+                 "{'name': 'x', 'network': 'many', 'host': 'h077'}", 409,
+                 "host", want, NULL);
+    free(want);
+    heartbeat_limit(env, "h042", 1000);
+    expect_ok(env, api_port_create,
+              "{'name': 'x', 'network': 'many', 'host': 'h077'}");
+    want = xasprintf("on host \"h000\" (1 local ports and %d other hosts, "
+                     "plus 1 external VTEPs)",
+                     MANY_HOSTS - 1);
+    expect_error(env, api_external_vtep_create,
+                 "{'name': 'gw', 'address': '198.51.100.1', "
+                 "'networks': ['many']}",
+                 409, "networks", want, NULL);
+    free(want);
+    api_error_clear(&err);
+}
+
+#define FLOOD_THREADS 4
+#define FLOOD_ROUNDS 40
+#define FLOOD_HOSTS 5
+
+/* A thread that creates and deletes ports on a few hosts of one network. */
+struct flood_worker {
+    struct fixture_env *env; /* Shared. */
+    int id;                  /* 0..FLOOD_THREADS - 1. */
+    int kept;                /* Ports left placed on the way out. */
+};
+
+static void *
+flood_worker_main(void *w_)
+{
+    struct flood_worker *w = w_;
+
+    for (int i = 0; i < FLOOD_ROUNDS; i++) {
+        struct api_error err = {0};
+        json_t *in, *out = NULL;
+        char name[32];
+
+        snprintf(name, sizeof name, "c%d-%d", w->id, i);
+        in =
+            json_pack("{ssssss}", "name", name, "network", "busy", "host", "");
+        json_object_set_new(in, "host",
+                            json_sprintf("b%d", (w->id + i) % FLOOD_HOSTS));
+        if (api_port_create(&w->env->api, in, &out, &err) == 201) {
+            w->kept++;
+        }
+        /* Every third port goes again, so that counts go down too. */
+        if (out && i % 3 == 0
+            && api_port_delete(&w->env->api, name, NULL, STORE_ANY, &err)
+                   == 204) {
+            w->kept--;
+        }
+        json_decref(in);
+        json_decref(out);
+        api_error_clear(&err);
+    }
+    return NULL;
+}
+
+/* Concurrent creations and deletions leave the flood index exactly what
+ * the ports say. */
+static void
+test_flood_index_concurrent(void **state)
+{
+    struct fixture_env *env = *state;
+    struct flood_worker w[FLOOD_THREADS];
+    pthread_t threads[FLOOD_THREADS];
+    int per_host[FLOOD_HOSTS] = {0}, kept = 0, registered = 0;
+    char *want = xasprintf("{\"registered\":");
+
+    expect_ok(env, api_network_create,
+              "{'name': 'busy', 'cidr': '10.2.0.0/16'}");
+    for (int i = 0; i < FLOOD_HOSTS - 1; i++) {
+        char *text = xasprintf("{'name': 'b%d', 'vtep': '192.0.2.%d', "
+                               "'underlay': 'eth0', 'limits': "
+                               "{'flood_members': 1000}}",
+                               i, 10 + i);
+
+        expect_ok(env, api_host_register, text);
+        free(text);
+    }
+    for (int i = 0; i < FLOOD_THREADS; i++) {
+        w[i] = (struct flood_worker){.env = env, .id = i};
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, flood_worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < FLOOD_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        kept += w[i].kept;
+    }
+    for (int t = 0; t < FLOOD_THREADS; t++) {
+        for (int i = 0; i < FLOOD_ROUNDS; i++) {
+            per_host[(t + i) % FLOOD_HOSTS] += i % 3 != 0;
+            kept -= i % 3 != 0;
+        }
+    }
+    assert_int_equal(kept, 0);
+    for (int i = 0; i < FLOOD_HOSTS - 1; i++) {
+        registered += per_host[i] > 0;
+    }
+    str_append(&want, "%d}", registered);
+    /* Tightest first: most ports, then by name. */
+    for (int n = FLOOD_ROUNDS * FLOOD_THREADS; n > 0; n--) {
+        for (int i = 0; i < FLOOD_HOSTS - 1; i++) {
+            if (per_host[i] == n) {
+                str_append(&want, " b%d:%d/1000", i, n);
+            }
+        }
+    }
+    for (int i = 0; i < FLOOD_HOSTS; i++) {
+        if (per_host[i]) {
+            str_append(&want, " b%d=%d", i, per_host[i]);
+        }
+    }
+    expect_flood_index(env, "busy", want);
+    free(want);
 }
 
 int
@@ -2194,8 +2487,10 @@ main(void)
         FIXTURE_ENV_TEST(test_heartbeats_and_port_status),
         FIXTURE_ENV_TEST(test_host_limits),
         FIXTURE_ENV_TEST(test_host_flood_limits),
-        FIXTURE_ENV_TEST(test_flood_summary),
-        FIXTURE_ENV_TEST(test_host_limits_summary),
+        FIXTURE_ENV_TEST(test_flood_index),
+        FIXTURE_ENV_TEST(test_flood_index_hosts),
+        FIXTURE_ENV_TEST(test_flood_many_hosts),
+        FIXTURE_ENV_TEST(test_flood_index_concurrent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

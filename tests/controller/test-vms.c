@@ -111,7 +111,8 @@ vm_on(struct fixture_env *env, const char *text)
 }
 
 /* Counts every object of the kinds a VM creation writes but the
- * "net-hosts" summary, which a network keeps once it had a port. */
+ * "net-hosts" count of the network's flood index, which a network keeps
+ * once it had a port. */
 static size_t
 count_objects(struct fixture_env *env)
 {
@@ -123,6 +124,8 @@ count_objects(struct fixture_env *env)
         "net-port",
         "host-port",
         "device",
+        "net-host",
+        "flood-slack",
         "alloc",
         "host-vm",
         "image-user",
