@@ -357,7 +357,12 @@ libvirt_stop(struct vmm *vmm, const char *name, int timeout)
     if (dom == NULL) {
         return ENOENT;
     }
-    if (virDomainIsActive(dom) == 1 && timeout > 0) {
+    int state, reason;
+
+    /* Only a running guest can answer the power button; a paused one is
+     * forced off at once rather than after the whole timeout. */
+    if (timeout > 0 && virDomainGetState(dom, &state, &reason, 0) == 0
+        && state == VIR_DOMAIN_RUNNING) {
         if (virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
             < 0) {
             LOG_WARN("vmm: VM %s: ACPI power-down failed: %s", name,

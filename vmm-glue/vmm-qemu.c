@@ -508,15 +508,18 @@ qemu_stop(struct vmm *vmm, const char *name, int timeout)
     struct vmm_qemu *q = vmm_qemu_cast(vmm);
     struct vmm_spec spec;
     int error = qemu_load_spec(q, name, &spec);
+    char state[32] = "";
     int pid;
 
     if (error) {
         return error;
     }
     pid = qemu_running_pid(q, name, &spec);
-    if (pid && timeout > 0) {
-        char state[32] = "";
-
+    /* Only a running guest can answer the power button: a paused one
+     * (waiting for a migration, or done with one) is forced off at once
+     * rather than after the whole timeout. */
+    if (pid && timeout > 0 && !qemu_run_state(q, name, state)
+        && !strcmp(state, "running")) {
         qemu_set_marker(q, name, "stopping");
         if (!qemu_command(q, name, "system_powerdown", NULL, NULL)) {
             int64_t deadline = time_msec() + timeout * 1000LL;

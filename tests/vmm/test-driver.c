@@ -418,6 +418,14 @@ test_migrate(void **state)
     assert_int_equal(vmm_start(vmm, &dst), 0);
     assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
     assert_int_equal(st.state, VMM_STATE_PAUSED);
+    /* A paused guest cannot answer the power button: it is forced off at
+     * once, not after the timeout.  Then it waits again. */
+    t0 = time_msec();
+    assert_int_equal(vmm_stop(vmm, VM_DST, VMM_STOP_TIMEOUT), 0);
+    assert_true(time_msec() - t0 < 10000);
+    assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_SHUTOFF);
+    assert_int_equal(vmm_start(vmm, &dst), 0);
     assert_int_equal(vmm_migrate_in(vmm, VM_DST, uri), 0);
     assert_int_equal(vmm_migrate_out(vmm, VM, uri), 0);
     t0 = time_msec();
