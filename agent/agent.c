@@ -695,6 +695,7 @@ agent_vms_config(const struct agent_config *cfg, struct vms_config *vc,
         .run_dir = *run_dir,
         .accel = cfg->accel,
         .probe_cache = AGENT_CONFIG_RUN_DIR,
+        .instance = cfg->instance,
     };
 }
 

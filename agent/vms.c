@@ -1,5 +1,6 @@
 #include "agent/vms.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,9 @@
 #include "utils/log.h"
 #include "utils/util.h"
 #include "vmm-glue/vmm.h"
+
+/* The longest instance name libvirt's driver takes. */
+#define VMS_INSTANCE_MAX 64
 
 /* What is being done to a VM, in a thread of its own. */
 enum vm_op {
@@ -936,9 +940,22 @@ vms_open_driver(const struct vms_config *cfg, char **records,
                 struct vmm **vmmp)
 {
     char *driver_dir = xasprintf("%s/driver", cfg->run_dir);
-    struct vmm_options options = {.type = cfg->hypervisor,
-                                  .run_dir = driver_dir};
+    char *instance = xstrdup(cfg->instance ? cfg->instance : "fabric");
+    struct vmm_options options = {
+        .type = cfg->hypervisor, .run_dir = driver_dir, .instance = instance};
     int error;
+
+    /* libvirt's domain names take a-z, 0-9 and '-': the agent's instance,
+     * which takes more, is folded into that. */
+    for (char *p = instance; *p; p++) {
+        *p = tolower((unsigned char) *p);
+        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-", *p)) {
+            *p = '-';
+        }
+    }
+    if (strlen(instance) > VMS_INSTANCE_MAX) {
+        instance[VMS_INSTANCE_MAX] = '\0';
+    }
 
     *records = xasprintf("%s/records", cfg->run_dir);
     error = make_dirs(driver_dir);
@@ -958,6 +975,7 @@ vms_open_driver(const struct vms_config *cfg, char **records,
         }
     }
     free(driver_dir);
+    free(instance);
     return error;
 }
 
@@ -1279,10 +1297,14 @@ vms_changed(struct vms *vms, uint64_t *seen)
 int
 vms_console(struct vms *vms, const char *name, size_t max, char **text)
 {
+    const struct vm *vm;
     bool found;
 
+    /* Only the VMs this agent runs: never another guest of the
+     * hypervisor's. */
     pthread_mutex_lock(&vms->mutex);
-    found = vms_find(vms, name) != NULL;
+    vm = vms_find(vms, name);
+    found = vm && (vm->wanted || vm->held || vm->recorded);
     pthread_mutex_unlock(&vms->mutex);
     if (!found) {
         return ENOENT;

@@ -48,6 +48,8 @@ struct vms_config {
     const char *accel;       /* "auto" (or NULL), "kvm" or "tcg". */
     const char *probe_cache; /* Where vmm_accel_probe() keeps its answer
                               * for the machine's other agents. */
+    const char *instance;    /* The agent's datapath instance: libvirt
+                              * names its domains after it. */
 };
 
 struct vms;
