@@ -13,20 +13,23 @@
 # script pings web1 and talks TCP to it across VXLAN: "web" lets group
 # client in by ICMP and on TCP port 7 (echo), not on port 80 (HTTP), and
 # the firewall enforces it.  The agents report the VMs running with their
-# hypervisor; "fabricctl vm console" shows the guest.  A QoS policy on
-# web1's NIC limits what it receives, measured from vmA1.  vmC1, in red,
-# reaches neither guest.  Deleting web1 removes its QEMU, tap, port and
-# disk.
+# hypervisor, and count them in their metrics; "fabricctl vm console"
+# shows the guest, and only the controller may read it from an agent.  A
+# QoS policy on web1's NIC limits what it receives, measured at its tap.
+# vmC1, in red, reaches neither guest.  Deleting web1 removes its QEMU,
+# tap, port and disk.  web2 is stopped (its QEMU goes), started again and
+# rebooted (in the same QEMU), and answers each time.
 #
 # Needs root, the agent, the controller and fabricctl built, QEMU (TCG is
-# enough), jq, curl, and what tests/lib/common.sh's fab_controlled_cloud
-# needs to hold the controller's answers against controller/openapi.json.
+# enough), jq, curl, promtool, and what tests/lib/common.sh's
+# fab_controlled_cloud needs to hold the controller's answers against
+# controller/openapi.json.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/../lib/common.sh"
 
 fab_setup
-require_cmd curl
+require_cmd curl promtool
 fab_vm_init
 fab_controlled_cloud A B C
 fab_agent_start_controlled A
@@ -172,9 +175,7 @@ grep -q '^fabric_agent_vms{state="running"} 1$' <<<"$metrics" \
     || fail "host $h1's metrics do not count web1 running"
 grep -q '^fabric_agent_vm_cpu_seconds_total{vm="web1"} ' <<<"$metrics" \
     || fail "host $h1's metrics lack web1's CPU time"
-if command -v promtool >/dev/null 2>&1; then
-    promtool check metrics <<<"$metrics" || fail "promtool refuses the agent's metrics"
-fi
+promtool check metrics <<<"$metrics" || fail "promtool refuses the agent's metrics"
 
 say "deleting web1 removes its QEMU, tap, port and disk"
 [ -f "$FAB_STORAGE/vms/$uuid1.qcow2" ] || fail "web1's disk is not in the storage"
@@ -189,5 +190,41 @@ fabctl -o json port list | jq -e 'all(.[]; .name != "web1-0")' >/dev/null \
     || fail "web1's port is still there"
 fabctl -o json vm list | jq -e 'all(.[]; .name != "web1")' >/dev/null \
     || fail "web1 is still listed"
+assert_ping_ok vmA1 10.0.0.12
+
+# Waits until VM "vm" has status "status" (fabricctl's --wait, bounded).
+vm_wait_status() {
+    local vm=$1 status=$2 deadline=$(( SECONDS + FAB_VM_BOOT_TIMEOUT ))
+    until [ "$(fabctl -o json vm show "$vm" | jq -r .status)" = "$status" ]; do
+        [ "$SECONDS" -lt "$deadline" ] \
+            || fail "$vm is not $status: $(fabctl -o json vm show "$vm" | jq -c '{status, status_reason}')"
+        sleep 0.5
+    done
+}
+
+say "web2 stopped: its QEMU goes; started again: it boots and answers"
+pid2=$(fab_qemu_pid "$h2" web2)
+fabctl vm stop web2 >/dev/null
+vm_wait_status web2 stopped
+for _ in $(seq 100); do
+    kill -0 "$pid2" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$pid2" 2>/dev/null && fail "web2 is stopped but its QEMU $pid2 runs"
+grep -q "fabric-test-image: power button" <(fab_vm_console "$h2" web2) \
+    || fail "web2 was not powered off by ACPI"
+fabctl vm start web2 >/dev/null
+vm_wait_status web2 running
+# A new QEMU, a new console.
+fab_vm_wait_up "$h2" web2 1 | grep -q "up web2 10.0.0.12" \
+    || fail "web2 did not boot again with its address"
+assert_ping_ok vmA1 10.0.0.12
+
+say "web2 rebooted: reset in the same QEMU, it boots and answers"
+pid2=$(fab_qemu_pid "$h2" web2)
+fabctl vm reboot web2 >/dev/null
+fab_vm_wait_up "$h2" web2 2 | grep -q "up web2 10.0.0.12" \
+    || fail "web2 did not boot again after its reboot"
+[ "$(fab_qemu_pid "$h2" web2)" = "$pid2" ] || fail "the reboot replaced web2's QEMU"
 assert_ping_ok vmA1 10.0.0.12
 say "ok"
