@@ -636,35 +636,50 @@ flood_index_save(struct store_txn *txn, const char *network,
     return error;
 }
 
-/* Adds 'delta' (1 or -1) to the ports of network 'network' placed on host
- * 'host' (body 'h', NULL if not registered) in the network's flood index,
- * which keeps them per host ("net-host"), ordered by how close each
- * registered host is to its flood list limit ("flood-slack"), and the
- * number of registered hosts with ports ("net-hosts"), so that a
- * placement reads and writes a few small objects whatever the number of
- * hosts.  A network without an index gets one, counted from its ports but
- * 'port', which is the one moving: a removal then has nothing left to
- * change. */
+/* What a network's flood index holds about one of its hosts. */
+struct flood_here {
+    json_int_t registered; /* Registered hosts with ports of the network. */
+    json_int_t ports;      /* The network's ports on the host. */
+    bool counted;          /* The index was just counted from the ports. */
+};
+
+/* Reads into '*fh' what network 'network''s flood index holds about host
+ * 'host' (NULL: none, only the count), making the index first if the
+ * network has none (see flood_index_load() for 'port'). */
 static int
-flood_index_adjust(struct store_txn *txn, const char *network,
-                   const char *port, const char *host, const json_t *h,
-                   int delta)
+flood_here_read(struct store_txn *txn, const char *network, const char *port,
+                const char *host, struct flood_here *fh)
 {
-    json_int_t registered, was, ports;
-    bool counted;
+    int error =
+        flood_index_load(txn, network, port, &fh->registered, &fh->counted);
+
+    fh->ports = 0;
+    return error || !host ? error
+                          : net_host_ports(txn, network, host, &fh->ports);
+}
+
+/* Adds 'delta' (1 or -1) to the ports of network 'network' placed on host
+ * 'host' (body 'h', NULL if not registered), of which the network's flood
+ * index holds '*fh', read in this transaction.  The index keeps them per
+ * host ("net-host"), ordered by how close each registered host is to its
+ * flood list limit ("flood-slack"), and the number of registered hosts
+ * with ports ("net-hosts"), so that a placement reads and writes a few
+ * small objects whatever the number of hosts.  An index just counted from
+ * the network's ports left out the one moving: a removal then has nothing
+ * left to change. */
+static int
+flood_here_add(struct store_txn *txn, const char *network, const char *host,
+               const json_t *h, const struct flood_here *fh, int delta)
+{
+    json_int_t registered = fh->registered;
     int error;
 
-    error = flood_index_load(txn, network, port, &registered, &counted);
-    if (error || (counted && delta < 0)) {
-        return error;
+    if ((fh->counted && delta < 0) || fh->ports + delta < 0) {
+        return 0;
     }
-    error = net_host_ports(txn, network, host, &ports);
-    was = registered;
-    if (!error && ports + delta >= 0) {
-        error = flood_move(txn, network, host, ports, h, ports + delta, h,
-                           &registered);
-    }
-    if (!error && registered != was) {
+    error = flood_move(txn, network, host, fh->ports, h, fh->ports + delta, h,
+                       &registered);
+    if (!error && registered != fh->registered) {
         error = flood_index_save(txn, network, registered);
     }
     return error;
@@ -734,23 +749,23 @@ flood_fail(const char *network, const char *host, json_int_t limit,
  * registered). */
 static int
 check_flood_lists(struct store_txn *txn, const char *port, const char *network,
-                  const char *host, const json_t *h, const char *field,
-                  const char *what, struct api_error *err)
+                  const char *host, const json_t *h, struct flood_here *fh,
+                  const char *field, const char *what, struct api_error *err)
 {
     struct flood_tight ft = {.skip = host};
     json_int_t registered, ports = 0;
     size_t n_external = 0;
-    bool counted;
     int status = 0, error;
 
     /* A moving port was taken out of the index when it left its old host;
      * an index made now leaves it out too. */
-    error = flood_index_load(txn, network, port, &registered, &counted);
+    error = flood_here_read(txn, network, port, host, fh);
+    registered = fh->registered;
     if (!error) {
         error = api_external_vtep_count(txn, network, &n_external);
     }
-    if (!error && h) {
-        error = net_host_ports(txn, network, host, &ports);
+    if (h) {
+        ports = fh->ports;
         registered += ports == 0;
     }
     if (!error) {
@@ -783,12 +798,13 @@ api_check_flood_lists(struct store_txn *txn, const char *port,
 {
     struct store_obj h = {.body = NULL};
     int status, error = host ? store_get(txn, "host", host, &h) : ENOENT;
+    struct flood_here fh;
 
     if (error && error != ENOENT) {
         return api_store_error(error, what, err);
     }
-    status =
-        check_flood_lists(txn, port, network, host, h.body, field, what, err);
+    status = check_flood_lists(txn, port, network, host, h.body, &fh, field,
+                               what, err);
     if (h.body) {
         store_obj_clear(&h);
     }
@@ -898,6 +914,8 @@ place(struct store_txn *txn, const char *port, const char *network,
     json_t *index = json_pack("{ss}", "port", port);
     struct store_obj h = {.body = NULL};
     char *q = api_quote(device);
+    struct flood_here fh;
+    bool checked = false;
     int status, error;
 
     error = store_get(txn, "host", host, &h);
@@ -918,8 +936,9 @@ place(struct store_txn *txn, const char *port, const char *network,
             status = api_host_check_mtu(host, h.body, network, mtu, what, err);
         }
         if (!status) {
-            status = check_flood_lists(txn, port, network, host, h.body,
+            status = check_flood_lists(txn, port, network, host, h.body, &fh,
                                        "host", what, err);
+            checked = !status;
         }
         if (status) {
             goto out;
@@ -946,7 +965,13 @@ place(struct store_txn *txn, const char *port, const char *network,
 
         error = store_put(txn, "host-port", hp, empty, STORE_ANY, NULL);
         if (!error) {
-            error = flood_index_adjust(txn, network, port, host, h.body, 1);
+            /* What the check read is still so: nothing in between
+             * touched the flood index. */
+            error =
+                checked ? 0 : flood_here_read(txn, network, port, host, &fh);
+        }
+        if (!error) {
+            error = flood_here_add(txn, network, host, h.body, &fh, 1);
         }
         if (error) {
             status = api_store_error(error, what, err);
@@ -973,6 +998,7 @@ unplace(struct store_txn *txn, const char *port, const char *network,
     char *key = xasprintf("%s/%s", host, device);
     char *hp = xasprintf("%s/%s", host, port);
     struct store_obj h = {.body = NULL};
+    struct flood_here fh;
     int error;
 
     error = store_delete(txn, "device", key, STORE_ANY);
@@ -983,7 +1009,10 @@ unplace(struct store_txn *txn, const char *port, const char *network,
         error = store_get(txn, "host", host, &h);
     }
     if (!error || error == ENOENT) {
-        error = flood_index_adjust(txn, network, port, host, h.body, -1);
+        error = flood_here_read(txn, network, port, host, &fh);
+    }
+    if (!error) {
+        error = flood_here_add(txn, network, host, h.body, &fh, -1);
     }
     if (h.body) {
         store_obj_clear(&h);
