@@ -126,8 +126,12 @@ agent_start() {
     (umask 000 && in_host "$host" "$FABRIC_AGENT" -c "$FAB_TMP/host$host.conf" \
         -i "$(fab_instance "$host")" --pidfile "$pidfile" \
         </dev/null >>"$log" 2>&1) &
-    for _ in $(seq 50); do
+    local pid=$!
+    # The pidfile comes after the BPF programs are loaded, which takes
+    # seconds on a loaded machine: wait as long as the agent lives.
+    for _ in $(seq 300); do
         [ -s "$pidfile" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     tail -n 20 "$log" >&2
