@@ -93,6 +93,7 @@ struct vm {
     uint64_t retry_ms;        /* The delay before the next start after a
                                * failure. */
     uint64_t retry_at;        /* When that is, monotonic ms. */
+    uint64_t up_since;        /* When it was last seen going up, or 0. */
     bool gone;                /* Removed: the monitor drops it. */
 };
 
@@ -582,6 +583,18 @@ op_remove(struct op_ctx *ctx)
     return NULL;
 }
 
+/* Backs off the next start of 'vm' (VMS_RETRY_MIN_MS, doubling up to
+ * VMS_RETRY_MAX_MS).  The caller holds the mutex. */
+static void
+vms_back_off(struct vm *vm)
+{
+    vm->retry_ms = vm->retry_ms ? vm->retry_ms * 2 : VMS_RETRY_MIN_MS;
+    if (vm->retry_ms > VMS_RETRY_MAX_MS) {
+        vm->retry_ms = VMS_RETRY_MAX_MS;
+    }
+    vm->retry_at = now_ms() + vm->retry_ms;
+}
+
 static void *
 op_main(void *ctx_)
 {
@@ -629,13 +642,8 @@ op_main(void *ctx_)
         vm->failure = problem;
         problem = NULL;
         if (vm->failure) {
-            vm->retry_ms = vm->retry_ms ? vm->retry_ms * 2 : VMS_RETRY_MIN_MS;
-            if (vm->retry_ms > VMS_RETRY_MAX_MS) {
-                vm->retry_ms = VMS_RETRY_MAX_MS;
-            }
-            vm->retry_at = now_ms() + vm->retry_ms;
+            vms_back_off(vm);
         } else {
-            vm->retry_ms = 0;
             vm->record.boot = ctx->want.boot;
         }
     } else if (ctx->op == OP_REBOOT && !problem) {
@@ -767,6 +775,26 @@ vms_decide(struct vms *vms, struct vm *vm)
     }
 }
 
+/* Follows 'vm' going up ('was_up' false, 'is_up' true) or down on its
+ * own, for its restarts: a guest that keeps powering off or crashing is
+ * started again less and less often, and one that stays up for
+ * VMS_RETRY_MAX_MS has its delay reset. */
+static void
+vms_track_up(struct vm *vm, bool was_up, bool is_up)
+{
+    uint64_t now = now_ms();
+
+    if (is_up && !was_up) {
+        vm->up_since = now;
+    } else if (is_up && vm->up_since
+               && now - vm->up_since >= VMS_RETRY_MAX_MS) {
+        vm->retry_ms = 0;
+    } else if (!is_up && was_up && vm->wanted && vm->want.running) {
+        vm->up_since = 0;
+        vms_back_off(vm);
+    }
+}
+
 /* Reads the status of every VM that no operation works on, then decides
  * what to do with each.  The caller holds the mutex. */
 static void
@@ -792,14 +820,17 @@ vms_poll(struct vms *vms)
         if (vm->known && error) {
             vms->changes++;
         }
-        vm->known = !error;
         if (!error) {
             if (vm->status.state != st.state || !vm->known) {
                 LOG_INFO("VM \"%s\": %s", vm->name, vmm_state_name(st.state));
                 vms->changes++;
             }
+            vms_track_up(vm, vm->known && is_up(vm->status.state),
+                         is_up(st.state));
             vm->status = st;
-        } else if (error != ENOENT) {
+        }
+        vm->known = !error;
+        if (error && error != ENOENT) {
             LOG_WARN("VM \"%s\": cannot read its status: %s", vm->name,
                      strerror(error));
         }

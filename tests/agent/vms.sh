@@ -3,13 +3,15 @@
 #
 #   host A: vmA1, a network namespace on a veth, and web1, a QEMU guest of
 #           the test image on tap fv1a2b3c4d0, both in "blue"; web2, whose
-#           NIC device is a veth
+#           NIC device is a veth; web3, a guest that powers itself off
 #
 # The agent makes web1's tap, the port program is on it before QEMU
 # starts, and the guest boots from an overlay of the image with its seed
 # (its console says so, with the seed's hostname), gets its port's
 # address by DHCP from the agent and answers ping and TCP echo through the
-# fabric.  A VM whose NIC device is not a tap never starts.  An agent
+# fabric.  A VM whose NIC device is not a tap never starts; one whose
+# guest powers itself off (web3's user-data script) is started again,
+# since its power is "running".  An agent
 # restart leaves the same QEMU process running and re-attaches to it
 # without a reboot; a growing "boot" resets the guest; removing the VM
 # from the document stops it and removes its QEMU, tap, disk and seed.
@@ -33,8 +35,8 @@ fab_network blue 100
 fab_vm vmA1 blue 10.0.0.2
 
 # The desired state: host A's document from tests/lib/common.sh (the
-# network only) plus web1 and web2, and web1's "boot", as the story goes
-# on.
+# network only) plus web1, web2 and web3, and web1's "boot", as the story
+# goes on.
 write_state() {
     local boot=$1 with_web1=$2 with_web2=$3 file
     file=$(fab_state_file A)
@@ -63,6 +65,18 @@ write_state() {
                             image: "images/tiny.qcow2"},
                      nics: [{port: "web2-0", device: "notatap0",
                              mac: "02:00:00:00:01:0b"}]}] else [] end)
+        | .ports += (if $web2 then [{name: "web3-0", network: "blue",
+                     device: "fv3c3c3c3c0", mac: "02:00:00:00:01:0c",
+                     ip: "10.0.0.13"}] else [] end)
+        | .vms += (if $web2 then [{name: "web3",
+                     uuid: "3c3c3c3c-0000-4000-8000-0000000000c3",
+                     vcpus: 1, memory_mb: 128,
+                     disk: {file: "vms/web3.qcow2",
+                            image: "images/tiny.qcow2"},
+                     seed: {file: "vms/web3.seed.iso",
+                            user_data: "#!/bin/sh\npoweroff -f\n"},
+                     nics: [{port: "web3-0", device: "fv3c3c3c3c0",
+                             mac: "02:00:00:00:01:0c"}]}] else [] end)
         ' >"$file.new"
     mv "$file.new" "$file"
 }
@@ -115,6 +129,13 @@ grep -q 'device "notatap0" exists and is not a tap' "$log" \
     || fail "the agent did not say why web2 cannot start"
 [ -z "$(fab_qemu_pid A web2)" ] || fail "web2 runs without a fabric port"
 [ ! -e "$(fab_vm_run_dir A)/driver/web2" ] || fail "web2 was started"
+
+say "web3, whose guest powers itself off once up, is started again"
+deadline=$(( SECONDS + 2 * FAB_VM_BOOT_TIMEOUT ))
+until [ "$(grep -c 'VM "web3": started' "$log")" -ge 2 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "web3 was not started again after it powered off"
+    sleep 0.5
+done
 
 say "an agent restart leaves the same QEMU running, re-attached, not rebooted"
 fab_agent_stop A
