@@ -158,6 +158,10 @@ qemu_started() {
 # QEMU, and the host it ran on.
 fabric_boot() {
     local name=$1 start end json ip host letter started
+    # Each VM takes the address the last one left (the lowest free one)
+    # with a new MAC: vmA1's neighbour entry for it is the last VM's, and
+    # would keep its pings from the new guest until it ages out.
+    in_ns vmA1 ip neigh flush dev eth0
     start=$(now)
     json=$(fabctl -o json vm create "$name" --network blue --vcpus 1 \
         --memory 128M --image tiny)
