@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers of the stories that run fabricctl against a real
-# fabric-controller (fabricctl-e2e.sh, flowlog.sh), written once so that
+# fabric-controller (fabricctl-e2e.sh, flowlog.sh, vms.sh), written once so that
 # both check fabricctl the same way.  Source it after tests/lib/common.sh:
 # it fails the test if fabricctl is not built, skips it if the controller
 # is not, and clears the environment that would steer fabricctl.  The
@@ -18,6 +18,31 @@ openapi_require
 
 # Nothing from the caller's environment may steer fabricctl.
 unset FABRIC_CONTROLLER FABRIC_TOKEN FABRIC_TOKEN_FILE FABRIC_CACERT
+
+# Makes the scratch directory $tmp ("/tmp/fabricctl-NAME.XXXXXX") and, on
+# exit, stops the controller whose pid the story keeps in $controller_pid,
+# shows the end of its log ($tmp/main.log) if the story failed, and removes
+# $tmp.
+fabctl_scratch() {
+    tmp=$(mktemp -d "/tmp/fabricctl-$1.XXXXXX")
+    controller_pid=
+    trap fabctl_cleanup EXIT
+}
+
+fabctl_cleanup() {
+    local rc=$?
+    trap - EXIT
+    if [ -n "$controller_pid" ]; then
+        kill "$controller_pid" 2>/dev/null || true
+        wait "$controller_pid" 2>/dev/null || true
+    fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -s "$tmp/main.log" ]; then
+        echo "=== last lines of the controller's log" >&2
+        tail -n 20 "$tmp/main.log" >&2
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
 
 # Runs fabricctl "args...", keeping its output in $tmp/out, its errors in
 # $tmp/err and its exit status in $rc.

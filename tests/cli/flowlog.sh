@@ -20,24 +20,7 @@ set -eu
 
 require_cmd python3
 
-tmp=$(mktemp -d /tmp/fabricctl-flowlog.XXXXXX)
-controller_pid=
-
-cleanup() {
-    local rc=$?
-    trap - EXIT
-    if [ -n "$controller_pid" ]; then
-        kill "$controller_pid" 2>/dev/null || true
-        wait "$controller_pid" 2>/dev/null || true
-    fi
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -s "$tmp/main.log" ]; then
-        echo "=== last lines of the controller's log" >&2
-        tail -n 20 "$tmp/main.log" >&2
-    fi
-    rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
+fabctl_scratch flowlog
 
 # The PORT column of the last table, top to bottom, joined with ",".
 ports_column() {
