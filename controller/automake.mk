@@ -39,6 +39,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/config.h \
 	controller/desired.c \
 	controller/desired.h \
+	controller/drs.c \
+	controller/drs.h \
 	controller/flowlogs.c \
 	controller/flowlogs.h \
 	controller/http.c \

@@ -121,3 +121,15 @@ tests_controller_test_floods_LDADD = $(CONTROLLER_TEST_LIBS)
 TESTS += tests/controller/daemon.sh
 EXTRA_DIST += tests/controller/daemon.sh
 # end of api
+
+# The balancer's planner alone (controller/drs.c).
+check_PROGRAMS += tests/controller/test-drs
+TESTS += tests/controller/test-drs
+tests_controller_test_drs_SOURCES = \
+	tests/controller/test-drs.c \
+	controller/drs.c \
+	controller/drs.h \
+	controller/scheduler.c \
+	controller/scheduler.h
+tests_controller_test_drs_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_controller_test_drs_LDADD = utils/libfabric-utils.a $(CMOCKA_LIBS)
