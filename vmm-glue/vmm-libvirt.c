@@ -575,6 +575,19 @@ libvirt_migration(struct vmm *vmm, const char *name, struct vmm_migration *m)
     return libvirt_no_migration(vmm, name);
 }
 
+static int
+libvirt_migrate_set(struct vmm *vmm, const char *name,
+                    const struct vmm_migrate_params *params)
+{
+    return libvirt_no_migration(vmm, name);
+}
+
+static int
+libvirt_migrate_name_only(struct vmm *vmm, const char *name)
+{
+    return libvirt_no_migration(vmm, name);
+}
+
 const struct vmm_class vmm_libvirt_class = {
     .type = "libvirt",
     .open = libvirt_open,
@@ -589,4 +602,7 @@ const struct vmm_class vmm_libvirt_class = {
     .migrate_in = libvirt_migrate_in,
     .migrate_out = libvirt_migrate_out,
     .migration = libvirt_migration,
+    .migrate_set = libvirt_migrate_set,
+    .migrate_continue = libvirt_migrate_name_only,
+    .migrate_cancel = libvirt_migrate_name_only,
 };

@@ -27,6 +27,10 @@ struct vmm_class {
     int (*migrate_in)(struct vmm *, const char *name, const char *uri);
     int (*migrate_out)(struct vmm *, const char *name, const char *uri);
     int (*migration)(struct vmm *, const char *name, struct vmm_migration *);
+    int (*migrate_set)(struct vmm *, const char *name,
+                       const struct vmm_migrate_params *);
+    int (*migrate_continue)(struct vmm *, const char *name);
+    int (*migrate_cancel)(struct vmm *, const char *name);
 };
 
 /* The start of every driver's handle. */

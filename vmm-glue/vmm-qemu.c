@@ -716,20 +716,67 @@ qemu_migration(struct vmm *vmm, const char *name, struct vmm_migration *m)
     }
     status = json_string_value(json_object_get(ret, "status"));
     status = status ? status : "none";
+    snprintf(m->status, sizeof m->status, "%s", status);
     m->completed = !strcmp(status, "completed");
     m->failed = !strcmp(status, "failed") || !strcmp(status, "cancelled");
     m->active = !m->completed && !m->failed && strcmp(status, "none");
+    m->pre_switchover = !strcmp(status, "pre-switchover");
     ram = json_object_get(ret, "ram");
     m->transferred = json_integer_value(json_object_get(ram, "transferred"));
     m->remaining = json_integer_value(json_object_get(ram, "remaining"));
     m->total = json_integer_value(json_object_get(ram, "total"));
     m->downtime_ms = json_integer_value(
         json_object_get(ret, m->completed ? "downtime" : "expected-downtime"));
+    m->total_ms = json_integer_value(json_object_get(ret, "total-time"));
     error_desc = json_string_value(json_object_get(ret, "error-desc"));
     snprintf(m->error, sizeof m->error, "%s",
              error_desc ? error_desc : (m->failed ? status : ""));
     json_decref(ret);
     return 0;
+}
+
+static int
+qemu_migrate_set(struct vmm *vmm, const char *name,
+                 const struct vmm_migrate_params *p)
+{
+    struct vmm_qemu *q = vmm_qemu_cast(vmm);
+    json_t *caps, *params;
+    int error;
+
+    caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities",
+                     "capability", "events", "state", 1, "capability",
+                     "auto-converge", "state", p->auto_converge, "capability",
+                     "pause-before-switchover", "state",
+                     p->pause_before_switchover);
+    error =
+        qemu_running_command(q, name, "migrate-set-capabilities", caps, NULL);
+    if (error) {
+        return error;
+    }
+    /* QEMU takes a max-bandwidth of 0 for no limit. */
+    params =
+        json_pack("{s:I}", "max-bandwidth", (json_int_t) p->max_bandwidth);
+    if (p->downtime_ms) {
+        json_object_set_new(params, "downtime-limit",
+                            json_integer(p->downtime_ms));
+    }
+    return qemu_running_command(q, name, "migrate-set-parameters", params,
+                                NULL);
+}
+
+static int
+qemu_migrate_continue(struct vmm *vmm, const char *name)
+{
+    return qemu_running_command(vmm_qemu_cast(vmm), name, "migrate-continue",
+                                json_pack("{s:s}", "state", "pre-switchover"),
+                                NULL);
+}
+
+static int
+qemu_migrate_cancel(struct vmm *vmm, const char *name)
+{
+    return qemu_running_command(vmm_qemu_cast(vmm), name, "migrate_cancel",
+                                NULL, NULL);
 }
 
 const struct vmm_class vmm_qemu_class = {
@@ -746,4 +793,7 @@ const struct vmm_class vmm_qemu_class = {
     .migrate_in = qemu_migrate_in,
     .migrate_out = qemu_migrate_out,
     .migration = qemu_migration,
+    .migrate_set = qemu_migrate_set,
+    .migrate_continue = qemu_migrate_continue,
+    .migrate_cancel = qemu_migrate_cancel,
 };

@@ -228,6 +228,36 @@ vmm_migration(struct vmm *vmm, const char *name, struct vmm_migration *m)
     return vmm_name_ok(name) ? vmm->class->migration(vmm, name, m) : EINVAL;
 }
 
+int
+vmm_migrate_set(struct vmm *vmm, const char *name,
+                const struct vmm_migrate_params *params)
+{
+    if (!vmm_name_ok(name)) {
+        return EINVAL;
+    }
+    if (params->downtime_ms > VMM_DOWNTIME_MAX_MS) {
+        LOG_ERR("vmm: VM %s: migration downtime %llu ms out of range: use "
+                "1..%d ms (0 for QEMU's default)",
+                name, (unsigned long long) params->downtime_ms,
+                VMM_DOWNTIME_MAX_MS);
+        return EINVAL;
+    }
+    return vmm->class->migrate_set(vmm, name, params);
+}
+
+int
+vmm_migrate_continue(struct vmm *vmm, const char *name)
+{
+    return vmm_name_ok(name) ? vmm->class->migrate_continue(vmm, name)
+                             : EINVAL;
+}
+
+int
+vmm_migrate_cancel(struct vmm *vmm, const char *name)
+{
+    return vmm_name_ok(name) ? vmm->class->migrate_cancel(vmm, name) : EINVAL;
+}
+
 /* Specs. */
 
 static bool

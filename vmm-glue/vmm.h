@@ -107,15 +107,40 @@ struct vmm_status {
 
 /* Progress of an outgoing or incoming live migration. */
 struct vmm_migration {
-    bool active;          /* Still copying. */
+    bool active;          /* Still copying (pre-switchover included). */
+    bool pre_switchover;  /* The source paused before its last state, as
+                           * asked by 'pause_before_switchover': it waits
+                           * for vmm_migrate_continue(). */
     bool completed;       /* Done: the destination runs the VM. */
-    bool failed;          /* Ended in error ('error' says why). */
+    bool failed;          /* Ended in error or cancelled ('error' says
+                           * why). */
+    char status[32];      /* QEMU's word for it ("none", "setup",
+                           * "active", "pre-switchover", "device",
+                           * "completed", "failed", "cancelled"...). */
     uint64_t transferred; /* Bytes of memory sent so far. */
     uint64_t remaining;   /* Bytes left in this pass. */
     uint64_t total;       /* Guest memory, bytes. */
     uint64_t downtime_ms; /* Expected or, once completed, actual. */
+    uint64_t total_ms;    /* Time since it started or, once completed,
+                           * the time it took; 0 where unknown (the
+                           * destination). */
     char error[256];      /* Why it failed, or "". */
 };
+
+/* How the source sends a live migration (vmm_migrate_set()). */
+struct vmm_migrate_params {
+    bool auto_converge;           /* Throttle a guest that dirties memory
+                                   * faster than it is sent. */
+    bool pause_before_switchover; /* Stop in "pre-switchover" with the
+                                   * guest paused and its last state not
+                                   * sent, until vmm_migrate_continue(). */
+    uint64_t downtime_ms;         /* Longest pause allowed at the end,
+                                   * 1..VMM_DOWNTIME_MAX_MS; 0 keeps
+                                   * QEMU's default (300). */
+    uint64_t max_bandwidth;       /* Bytes a second, 0 for no limit. */
+};
+
+#define VMM_DOWNTIME_MAX_MS 2000000 /* QEMU's own bound. */
 
 struct vmm;
 
@@ -168,13 +193,30 @@ int vmm_list(struct vmm *, vmm_list_cb *, void *aux);
  * malloc'd NUL-terminated '*text'. */
 int vmm_console(struct vmm *, const char *name, size_t max, char **text);
 
-/* Live migration hooks (used from issue 13 on).  The destination starts
- * the VM with 'incoming' set, then vmm_migrate_in() makes it listen on
- * 'uri' ("tcp:ADDR:PORT"); the source's vmm_migrate_out() sends it there;
- * vmm_migration() reports progress on either side. */
+/* Live migration hooks (doc/mobility.md).  The destination starts the VM
+ * with 'incoming' set, then vmm_migrate_in() makes it listen on 'uri'
+ * ("tcp:ADDR:PORT"); the source's vmm_migrate_set() says how, its
+ * vmm_migrate_out() sends it there; vmm_migration() reports progress on
+ * either side.  The libvirt driver takes none of them (EOPNOTSUPP). */
 int vmm_migrate_in(struct vmm *, const char *name, const char *uri);
 int vmm_migrate_out(struct vmm *, const char *name, const char *uri);
 int vmm_migration(struct vmm *, const char *name, struct vmm_migration *);
+
+/* Sets how the source VM 'name' migrates ('params'), before
+ * vmm_migrate_out().  QEMU's migration events are turned on as well, so
+ * that its log tells each change of status. */
+int vmm_migrate_set(struct vmm *, const char *name,
+                    const struct vmm_migrate_params *params);
+
+/* Lets a migration waiting in "pre-switchover" go on: the source sends
+ * the guest's last state and the destination runs it.  EIO (QEMU's
+ * refusal, logged) if it does not wait there. */
+int vmm_migrate_continue(struct vmm *, const char *name);
+
+/* Cancels the outgoing migration of VM 'name', if one runs; the source
+ * guest then runs on (QEMU resumes it, even from "pre-switchover").  0 as
+ * well when none runs. */
+int vmm_migrate_cancel(struct vmm *, const char *name);
 
 /* Disks and seeds, which do not depend on the driver. */
 

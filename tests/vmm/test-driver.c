@@ -12,7 +12,9 @@
  * second start of the same name is refused; a new driver handle finds it
  * (same pid, still running) and reboots it; an ACPI stop powers it off well
  * before the timeout; it starts again; it migrates live to a second VM
- * waiting on the same disk (QEMU driver; libvirt refuses the hooks); a
+ * waiting on the same disk, once cancelled while paused before its
+ * switch-over (it runs on), once continued from there (QEMU driver;
+ * libvirt refuses the hooks); a
  * guest that powers itself off is shut off, not crashed; its
  * process is killed behind the driver's back and the driver calls that a
  * crash, not a shutoff; destroy forgets it and leaves the caller's disk and
@@ -390,16 +392,41 @@ make_dst_spec(struct vmm_spec *s)
     s->nics[0].device = xstrdup(tap2);
 }
 
+/* Waits for the outgoing migration of VM to pause before its switch-over,
+ * polling as often as an agent does, and fills in '*m'. */
+static void
+wait_pre_switchover(struct vmm_migration *m)
+{
+    int64_t t0 = time_msec();
+
+    do {
+        assert_true(time_msec() - t0 < 60000);
+        usleep(5 * 1000);
+        assert_int_equal(vmm_migration(vmm, VM, m), 0);
+        assert_false(m->failed);
+        assert_false(m->completed);
+    } while (!m->pre_switchover);
+    assert_true(m->active);
+    assert_string_equal(m->status, "pre-switchover");
+}
+
 /* A live migration through the hooks, on one host: a second VM on the
  * same disk (shared storage) waits paused for it, VM's memory goes there
  * over TCP, and the destination runs the guest while the source stays
- * paused.  The libvirt driver refuses the hooks. */
+ * paused.  Bad parameters are refused, and so is a continue with nothing
+ * to continue.  A first migration, paused before its switch-over, is
+ * cancelled there: the source runs on and the destination's QEMU ends.  A
+ * second one waits at the switch-over until continued, then completes,
+ * QEMU's downtime counting the wait.  The libvirt driver refuses the
+ * hooks. */
 static void
 test_migrate(void **state)
 {
     struct vmm_spec dst;
     struct vmm_status st, st2;
     struct vmm_migration m;
+    struct vmm_migrate_params params = {.auto_converge = true,
+                                        .pause_before_switchover = true};
     char uri[64];
     int64_t t0;
 
@@ -410,6 +437,9 @@ test_migrate(void **state)
     if (!strcmp(type, "libvirt")) {
         assert_int_equal(vmm_start(vmm, &dst), EOPNOTSUPP);
         assert_int_equal(vmm_migrate_out(vmm, VM, uri), EOPNOTSUPP);
+        assert_int_equal(vmm_migrate_set(vmm, VM, &params), EOPNOTSUPP);
+        assert_int_equal(vmm_migrate_continue(vmm, VM), EOPNOTSUPP);
+        assert_int_equal(vmm_migrate_cancel(vmm, VM), EOPNOTSUPP);
         vmm_spec_destroy(&dst);
         return;
     }
@@ -425,21 +455,68 @@ test_migrate(void **state)
     assert_true(time_msec() - t0 < 10000);
     assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
     assert_int_equal(st.state, VMM_STATE_SHUTOFF);
+    params.downtime_ms = VMM_DOWNTIME_MAX_MS + 1;
+    assert_int_equal(vmm_migrate_set(vmm, VM, &params), EINVAL);
+    params.downtime_ms = 100;
+    assert_int_equal(vmm_migrate_continue(vmm, VM), EIO);
+    assert_int_equal(vmm_migrate_cancel(vmm, VM), 0);
+
+    /* Paused before the switch-over, then cancelled: the source guest
+     * runs on, and the destination's QEMU, whose incoming stream broke,
+     * ends. */
+    assert_int_equal(vmm_start(vmm, &dst), 0);
+    assert_int_equal(vmm_migrate_in(vmm, VM_DST, uri), 0);
+    assert_int_equal(vmm_migrate_set(vmm, VM, &params), 0);
+    assert_int_equal(vmm_migrate_out(vmm, VM, uri), 0);
+    wait_pre_switchover(&m);
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_PAUSED);
+    assert_int_equal(vmm_migrate_cancel(vmm, VM), 0);
+    t0 = time_msec();
+    do {
+        assert_true(time_msec() - t0 < 30000);
+        usleep(20 * 1000);
+        assert_int_equal(vmm_migration(vmm, VM, &m), 0);
+    } while (m.active);
+    assert_true(m.failed);
+    assert_string_equal(m.status, "cancelled");
+    assert_int_equal(vmm_status(vmm, VM, &st), 0);
+    assert_int_equal(st.state, VMM_STATE_RUNNING);
+    t0 = time_msec();
+    do {
+        assert_true(time_msec() - t0 < 30000);
+        usleep(100 * 1000);
+        assert_int_equal(vmm_status(vmm, VM_DST, &st), 0);
+    } while (st.state == VMM_STATE_PAUSED);
+    assert_int_equal(st.state, VMM_STATE_CRASHED);
+
+    /* Again, continued from the switch-over this time: QEMU waits there
+     * for as long as the caller takes, and then completes. */
     assert_int_equal(vmm_start(vmm, &dst), 0);
     assert_int_equal(vmm_migrate_in(vmm, VM_DST, uri), 0);
     assert_int_equal(vmm_migrate_out(vmm, VM, uri), 0);
     t0 = time_msec();
+    wait_pre_switchover(&m);
+    usleep(300 * 1000);
+    assert_int_equal(vmm_migration(vmm, VM, &m), 0);
+    assert_true(m.pre_switchover && m.active);
+    assert_int_equal(vmm_migrate_continue(vmm, VM), 0);
     do {
         assert_true(time_msec() - t0 < 60000);
-        usleep(100 * 1000);
+        usleep(20 * 1000);
         assert_int_equal(vmm_migration(vmm, VM, &m), 0);
         assert_false(m.failed);
     } while (!m.completed);
-    printf("# migrated %llu of %llu bytes in %.1f s, downtime %llu ms\n",
+    printf("# migrated %llu of %llu bytes in %.1f s (QEMU: %llu ms), "
+           "downtime %llu ms\n",
            (unsigned long long) m.transferred, (unsigned long long) m.total,
-           (time_msec() - t0) / 1000.0, (unsigned long long) m.downtime_ms);
+           (time_msec() - t0) / 1000.0, (unsigned long long) m.total_ms,
+           (unsigned long long) m.downtime_ms);
     assert_true(m.transferred > 0);
     assert_true(m.total >= 128ull << 20);
+    /* The pause before the switch-over counts in QEMU's downtime. */
+    assert_true(m.downtime_ms >= 300);
+    assert_true(m.total_ms >= m.downtime_ms);
 
     assert_int_equal(vmm_status(vmm, VM, &st), 0);
     assert_int_equal(st.state, VMM_STATE_PAUSED);
