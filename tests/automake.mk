@@ -11,3 +11,4 @@ include tests/cli/automake.mk
 include tests/firewall/automake.mk
 include tests/openapi/automake.mk
 include tests/vmm/automake.mk
+include tests/tools/automake.mk
