@@ -124,6 +124,15 @@ reconcile_table_sort(struct reconcile_table *table)
 bool
 reconcile_values_equal(enum dp_table table, const void *a, const void *b)
 {
+    if (table == DP_PORTS) {
+        struct dp_port desired = *(const struct dp_port *) a;
+        const struct dp_port *actual = b;
+
+        if (!(actual->flags & DP_PORT_STANDBY)) {
+            desired.flags &= ~DP_PORT_STANDBY;
+        }
+        return !memcmp(&desired, actual, sizeof desired);
+    }
     if (table == DP_FLOOD) {
         const struct dp_flood *x = a, *y = b;
 

@@ -47,9 +47,13 @@ void reconcile_table_sort(struct reconcile_table *);
 int reconcile_table_compare_keys(const struct reconcile_table *, const void *a,
                                  const void *b);
 
-/* Whether two values of 'table' mean the same.  Only the used members of a
- * flood list count. */
-bool reconcile_values_equal(enum dp_table, const void *a, const void *b);
+/* Whether the desired value 'desired' of 'table' is what the datapath has,
+ * 'actual'.  Only the used members of a flood list count.  A port that
+ * the document still has standby while the fast path has activated it
+ * (it reads back without DP_PORT_STANDBY, datapath/dp-tables.h) is as
+ * desired: the document follows the activation, never the other way. */
+bool reconcile_values_equal(enum dp_table, const void *desired,
+                            const void *actual);
 
 /* Reads every table of 'dp' into 'tables' (initialized and empty), except
  * DP_CONNTRACK, which is the fast path's and may be large. */

@@ -83,10 +83,11 @@ format_port(const struct dp_port *port, char *buf, size_t size)
     if (port->identity) {
         append(buf, size, " identity %u", port->identity);
     }
-    append(buf, size, "%s%s%s",
+    append(buf, size, "%s%s%s%s",
            port->flags & DP_PORT_FW_INGRESS ? " fw-ingress" : "",
            port->flags & DP_PORT_FW_EGRESS ? " fw-egress" : "",
-           port->flags & DP_PORT_FW_DEFAULT_DENY ? " fw-default-deny" : "");
+           port->flags & DP_PORT_FW_DEFAULT_DENY ? " fw-default-deny" : "",
+           port->flags & DP_PORT_STANDBY ? " standby" : "");
 }
 
 const char *
@@ -241,7 +242,15 @@ reconcile_format_entry(enum dp_table table, const void *key, const void *value,
         append_mac(buf, size, k->mac);
         if (v) {
             append(buf, size, " -> ");
-            format_location(v->ifindex, v->vtep, buf, size);
+            format_location(v->ifindex,
+                            v->flags & DP_FDB_STANDBY ? 0 : v->vtep, buf,
+                            size);
+            if (v->flags & DP_FDB_STANDBY) {
+                append(buf, size, " standby, running at ");
+                append_ipv4(buf, size, v->vtep);
+            } else if (v->flags & DP_FDB_FORWARD) {
+                append(buf, size, " forward");
+            }
         }
         break;
     }

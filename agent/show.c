@@ -78,6 +78,9 @@ json_port(const struct dp_port_key *key, const struct dp_port *port)
     if (port->flags & DP_PORT_FW_DEFAULT_DENY) {
         json_array_append_new(flags, json_string("fw-default-deny"));
     }
+    if (port->flags & DP_PORT_STANDBY) {
+        json_array_append_new(flags, json_string("standby"));
+    }
     obj = json_pack("{s:I, s:o, s:I, s:o, s:I, s:o}", "ifindex",
                     (json_int_t) key->ifindex, "device",
                     json_device(key->ifindex), "vni", (json_int_t) port->vni,
@@ -118,9 +121,17 @@ json_entry(enum dp_table id, const struct reconcile_table *table, size_t i)
         const struct dp_fdb_key *k = key;
         const struct dp_fdb_entry *v = value;
 
-        return json_pack("{s:I, s:o, s:o}", "vni", (json_int_t) k->vni, "mac",
-                         json_mac(k->mac), "to",
-                         json_location(v->ifindex, v->vtep));
+        json_t *obj = json_pack("{s:I, s:o, s:o}", "vni", (json_int_t) k->vni,
+                                "mac", json_mac(k->mac), "to",
+                                json_location(v->ifindex, v->vtep));
+
+        /* A MAC in migration: where it still runs, or where it went. */
+        if (v->flags & DP_FDB_STANDBY) {
+            json_object_set_new(obj, "standby_from", json_ipv4(v->vtep));
+        } else if (v->flags & DP_FDB_FORWARD) {
+            json_object_set_new(obj, "forward", json_true());
+        }
+        return obj;
     }
     case DP_BINDINGS: {
         const struct dp_binding_key *k = key;

@@ -52,10 +52,11 @@ static const char *const dp_bpf_table_maps[DP_N_TABLES] = {
 
 /* Pinned maps beyond the tables. */
 static const char *const dp_bpf_other_maps[] = {
-    "fab_config",      "fab_stats",     "fab_fw_counters",   "fab_flow_events",
-    "fab_fw_stages",   "fab_pkt_tmp",   "fab_nexthop_slots", "fab_qos_live",
-    "fab_port_index",  "fab_fdb_index", "fab_ct_ports",      "fab_punts",
-    "fab_punt_limits",
+    "fab_config",        "fab_stats",       "fab_fw_counters",
+    "fab_flow_events",   "fab_fw_stages",   "fab_pkt_tmp",
+    "fab_nexthop_slots", "fab_qos_live",    "fab_port_index",
+    "fab_fdb_index",     "fab_ct_ports",    "fab_punts",
+    "fab_punt_limits",   "fab_port_active",
 };
 
 struct dp_bpf {
@@ -70,6 +71,7 @@ struct dp_bpf {
     int slots_fd;                   /* fab_nexthop_slots. */
     int qos_live_fd;                /* fab_qos_live. */
     int ct_ports_fd;                /* fab_ct_ports. */
+    int port_active_fd;             /* fab_port_active. */
     struct fab_ct_port *ct_ports;   /* fab_ct_ports mapped, 'n_slots' of
                                      * them; NULL when opened read-only. */
     size_t ct_ports_len;            /* Bytes mapped at 'ct_ports'. */
@@ -323,6 +325,8 @@ dp_bpf_size_maps(struct bpf_object *obj, const char *pin_dir,
          FAB_SLOT_FIRST_PORT, false},
         {"fab_punt_limits", offsetof(struct dp_options, max_ports),
          FAB_SLOT_FIRST_PORT, false},
+        {"fab_port_active", offsetof(struct dp_options, max_ports),
+         FAB_SLOT_FIRST_PORT, false},
         {"fab_fdb", offsetof(struct dp_options, max_fdb), 0, false},
         {"fab_port_index", offsetof(struct dp_options, max_ports), 0, true},
         {"fab_fdb_index", offsetof(struct dp_options, max_fdb), 0, true},
@@ -397,6 +401,9 @@ dp_bpf_open_pinned(struct dp_bpf *b)
     }
     if (!error) {
         error = dp_bpf_get_pinned(b, "fab_ct_ports", &b->ct_ports_fd);
+    }
+    if (!error) {
+        error = dp_bpf_get_pinned(b, "fab_port_active", &b->port_active_fd);
     }
     if (!error) {
         struct bpf_map_info info = {};
@@ -627,7 +634,7 @@ dp_bpf_open(const struct dp_options *options, struct dp **dpp)
     b->up.class = &dp_bpf_class;
     b->up.read_only = options->read_only;
     b->config_fd = b->stats_fd = b->fw_counters_fd = b->events_fd = -1;
-    b->slots_fd = b->qos_live_fd = b->ct_ports_fd = -1;
+    b->slots_fd = b->qos_live_fd = b->ct_ports_fd = b->port_active_fd = -1;
     b->punts_fd = b->packet_fd = -1;
     for (int i = 0; i < DP_N_TABLES; i++) {
         b->table_fds[i] = -1;
@@ -715,6 +722,9 @@ dp_bpf_close(struct dp *dp)
     if (b->ct_ports_fd >= 0) {
         close(b->ct_ports_fd);
     }
+    if (b->port_active_fd >= 0) {
+        close(b->port_active_fd);
+    }
     free(b->slot_vtep);
     dp_bpf_index_close(&b->port_index);
     dp_bpf_index_close(&b->fdb_index);
@@ -783,6 +793,27 @@ dp_bpf_port_mark_qos(struct dp_bpf *b, uint32_t ifindex, bool has_qos)
 static int dp_bpf_qos_write(const struct dp_bpf *, int fd, const void *key,
                             const struct dp_qos *, bool fresh);
 
+/* Returns true if the standby port in counter slot 'slot' has activated
+ * (fab_port_active). */
+static bool
+dp_bpf_port_activated(const struct dp_bpf *b, uint32_t slot)
+{
+    uint32_t active = 0;
+
+    return !bpf_map_lookup_elem(b->port_active_fd, &slot, &active) && active;
+}
+
+/* Turns the fab_ports entry 'entry' into what the API reports: an
+ * activated standby port without DP_PORT_STANDBY. */
+static void
+dp_bpf_port_view(const struct dp_bpf *b, struct fab_port_entry *entry)
+{
+    if (entry->port.flags & DP_PORT_STANDBY
+        && dp_bpf_port_activated(b, entry->stats_slot)) {
+        entry->port.flags &= ~DP_PORT_STANDBY;
+    }
+}
+
 static int
 dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
                 const struct dp_port *port)
@@ -802,6 +833,20 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
             return error;
         }
         dp_bpf_ct_port_init(b, entry.stats_slot, true);
+    }
+    if (port->flags & DP_PORT_STANDBY
+        && (created || !(entry.port.flags & DP_PORT_STANDBY))) {
+        /* Into standby: armed before the entry says so, so that the first
+         * frame the fast path sees as standby is the one that activates.
+         * A port written standby again (the document still says so after
+         * the activation) stays activated. */
+        uint32_t zero = 0;
+
+        if (bpf_map_update_elem(b->port_active_fd, &entry.stats_slot, &zero,
+                                BPF_ANY)
+            < 0) {
+            return errno;
+        }
     }
     entry.port = *port;
     if (created) {
@@ -1057,7 +1102,7 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
         const struct dp_fdb_entry *fdb = value;
         struct fab_fdb_entry entry = {.fdb = *fdb};
 
-        if (!fdb->ifindex && fdb->vtep) {
+        if ((!fdb->ifindex || fdb->flags & DP_FDB_STANDBY) && fdb->vtep) {
             entry.nh_slot = dp_bpf_nh_slot(b, fdb->vtep);
         }
         struct fab_fdb_record record = {
@@ -1170,6 +1215,9 @@ dp_bpf_table_get(struct dp *dp, enum dp_table table, const void *key,
     if (bpf_map_lookup_elem(b->table_fds[table], key, buf) < 0) {
         error = errno;
     } else {
+        if (table == DP_PORTS) {
+            dp_bpf_port_view(b, buf);
+        }
         memcpy(value, buf, dp_table_value_size(table));
     }
     free(buf);
@@ -1194,6 +1242,9 @@ dp_bpf_table_dump(struct dp *dp, enum dp_table table, dp_dump_cb *cb,
         if (bpf_map_lookup_elem(b->table_fds[table], key, value) < 0) {
             /* Deleted under us: carry on from it anyway. */
             continue;
+        }
+        if (table == DP_PORTS) {
+            dp_bpf_port_view(b, value);
         }
         error = cb(key, value, aux);
         if (error) {
@@ -1335,6 +1386,161 @@ dp_bpf_ct_usage_get(struct dp *dp, uint32_t ifindex, struct dp_ct_usage *usage)
     }
     usage->tracked = cp.tracked > 0 ? cp.tracked : 0;
     usage->max = cp.max;
+    return 0;
+}
+
+/* Returns the fast path's clock, CLOCK_MONOTONIC (bpf_ktime_get_ns()). */
+static uint64_t
+dp_bpf_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Returns true if 'addr' (16 bytes) is an endpoint of 'key'. */
+static bool
+dp_bpf_ct_has_endpoint(const struct ct_key *key, const uint8_t *addr)
+{
+    return !memcmp(key->addr_a, addr, 16) || !memcmp(key->addr_b, addr, 16);
+}
+
+static int
+dp_bpf_ct_export(struct dp *dp, uint32_t vni, uint8_t family,
+                 const uint8_t addr[16], dp_ct_export_cb *cb, void *aux)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    int fd = b->table_fds[DP_CONNTRACK];
+    uint64_t now = dp_bpf_now_ns();
+    struct ct_key key, *prev = NULL;
+    uint8_t want[16] = {0};
+    struct dp_ct ct;
+    int error;
+
+    memcpy(want, addr, family == CT_FAMILY_IPV4 ? 4 : 16);
+    while (!bpf_map_get_next_key(fd, prev, &key)) {
+        prev = &key;
+        if (key.vni != vni || key.family != family
+            || !dp_bpf_ct_has_endpoint(&key, want)
+            || bpf_map_lookup_elem(fd, &key, &ct) < 0
+            || ct_entry_expired(&ct.ct, now)) {
+            continue;
+        }
+        /* Ages instead of times; a stamp from another CPU may be a little
+         * ahead of our clock. */
+        ct.ct.created_ns = now > ct.ct.created_ns ? now - ct.ct.created_ns : 0;
+        ct.ct.last_seen_ns =
+            now > ct.ct.last_seen_ns ? now - ct.ct.last_seen_ns : 0;
+        error = cb(&key, &ct, aux);
+        if (error) {
+            return error;
+        }
+    }
+    return 0;
+}
+
+/* Returns true if the port 'port' has an address of 'family', and then
+ * puts it in 'addr' (16 bytes, an IPv4 address in the first four). */
+static bool
+dp_bpf_port_addr(const struct dp_port *port, uint8_t family, uint8_t *addr)
+{
+    static const uint8_t zero[16];
+
+    memset(addr, 0, 16);
+    if (family == CT_FAMILY_IPV4) {
+        memcpy(addr, &port->ip4, 4);
+        return port->ip4 != 0;
+    }
+    memcpy(addr, port->ip6, 16);
+    return memcmp(port->ip6, zero, 16) != 0;
+}
+
+/* Returns true if 'key' and 'ct' make a well-formed entry of a connection
+ * of the port 'port' (see dp_ct_import()). */
+static bool
+dp_bpf_ct_valid(const struct ct_key *key, const struct dp_ct *ct,
+                const struct dp_port *port)
+{
+    static const uint8_t zero[12];
+    uint8_t addr[16];
+
+    if (key->vni != port->vni || key->pad[0] || key->pad[1]
+        || (key->family != CT_FAMILY_IPV4 && key->family != CT_FAMILY_IPV6)
+        || ct->ct.proto != key->proto || ct->ct.state > CT_CLOSE
+        || ct->ct.orig_key_dir > CT_KEY_DIR_BA) {
+        return false;
+    }
+    if (key->family == CT_FAMILY_IPV4
+        && (memcmp(key->addr_a + 4, zero, 12)
+            || memcmp(key->addr_b + 4, zero, 12))) {
+        return false;
+    }
+    /* A port without an address of the family tracks any (see
+     * fab_fw_trackable()). */
+    return !dp_bpf_port_addr(port, key->family, addr)
+           || dp_bpf_ct_has_endpoint(key, addr);
+}
+
+static int
+dp_bpf_ct_import(struct dp *dp, const struct ct_key *key,
+                 const struct dp_ct *in, uint32_t ifindex)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    int fd = b->table_fds[DP_CONNTRACK];
+    uint64_t now = dp_bpf_now_ns();
+    struct fab_port_entry port;
+    struct fab_ct_port *cp;
+    struct dp_ct ct, old;
+    uint8_t addr[16];
+    const uint8_t *orig;
+    bool replace;
+    int error;
+
+    error = dp_bpf_port_entry(b, ifindex, &port);
+    if (error) {
+        return error;
+    }
+    if (!dp_bpf_ct_valid(key, in, &port.port)) {
+        return EINVAL;
+    }
+    ct = *in;
+    ct.ct.created_ns = now > in->ct.created_ns ? now - in->ct.created_ns : 0;
+    ct.ct.last_seen_ns =
+        now > in->ct.last_seen_ns ? now - in->ct.last_seen_ns : 0;
+    orig = ct.ct.orig_key_dir == CT_KEY_DIR_AB ? key->addr_a : key->addr_b;
+    if (dp_bpf_port_addr(&port.port, key->family, addr)) {
+        ct.orig_ifindex = !memcmp(orig, addr, 16) ? ifindex : 0;
+    } else {
+        ct.orig_ifindex = in->orig_ifindex ? ifindex : 0;
+    }
+    ct.owner_ifindex = ifindex;
+
+    replace = !bpf_map_lookup_elem(fd, key, &old);
+    if (replace && !ct_entry_expired(&old.ct, now)
+        && old.ct.last_seen_ns >= ct.ct.last_seen_ns) {
+        return EEXIST;
+    }
+    cp = dp_bpf_ct_port(b, port.stats_slot);
+    if (cp) {
+        int64_t before = __atomic_fetch_add(&cp->tracked, 1, __ATOMIC_RELAXED);
+        uint32_t max = __atomic_load_n(&cp->max, __ATOMIC_RELAXED);
+
+        if (max && before >= (int64_t) max) {
+            __atomic_fetch_sub(&cp->tracked, 1, __ATOMIC_RELAXED);
+            return ENOSPC;
+        }
+    }
+    if (replace) {
+        dp_bpf_ct_del(b, key);
+    }
+    if (bpf_map_update_elem(fd, key, &ct, BPF_NOEXIST) < 0) {
+        error = errno == E2BIG ? ENOSPC : errno;
+        if (cp) {
+            __atomic_fetch_sub(&cp->tracked, 1, __ATOMIC_RELAXED);
+        }
+        return error;
+    }
     return 0;
 }
 
@@ -1564,6 +1770,8 @@ const struct dp_class dp_bpf_class = {
     .purge = dp_bpf_purge,
     .fw_stats_get = dp_bpf_fw_stats_get,
     .ct_usage_get = dp_bpf_ct_usage_get,
+    .ct_export = dp_bpf_ct_export,
+    .ct_import = dp_bpf_ct_import,
     .trace = dp_bpf_trace,
     .flow_events_open = dp_bpf_flow_events_open,
     .punts_open = dp_bpf_punts_open,

@@ -20,6 +20,10 @@ struct dp_class {
     int (*purge)(struct dp *);
     int (*fw_stats_get)(struct dp *, struct dp_fw_stats *);
     int (*ct_usage_get)(struct dp *, uint32_t ifindex, struct dp_ct_usage *);
+    int (*ct_export)(struct dp *, uint32_t vni, uint8_t family,
+                     const uint8_t addr[16], dp_ct_export_cb *, void *aux);
+    int (*ct_import)(struct dp *, const struct ct_key *, const struct dp_ct *,
+                     uint32_t ifindex);
     int (*trace)(struct dp *, enum dp_trace_program, uint32_t ifindex,
                  const void *frame, size_t len, struct dp_trace_result *);
     int (*flow_events_open)(struct dp *, dp_flow_cb *, void *aux,

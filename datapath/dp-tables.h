@@ -30,6 +30,14 @@ struct dp_port_key {
 #define DP_PORT_FW_DEFAULT_DENY 0x10 /* Ungoverned directions: deny. */
 #define DP_PORT_FW_ANY                                                        \
     (DP_PORT_FW_INGRESS | DP_PORT_FW_EGRESS | DP_PORT_FW_DEFAULT_DENY)
+/* The port of an incoming VM (doc/mobility.md): frames to it are delivered
+ * (they wait in the tap until the guest runs), a flood skips it, and the
+ * first frame from it activates it: the fast path punts one
+ * DP_PUNT_ACTIVATED and forwards the frame as usual.  Once activated, the
+ * port reads back (dp_table_get(), dp_table_dump()) without the flag, and
+ * writing the flag again keeps it activated; only an entry written
+ * without the flag in between, or a new port, arms it again. */
+#define DP_PORT_STANDBY 0x20
 
 struct dp_port {
     __u32 vni;              /* The port's virtual network. */
@@ -62,9 +70,23 @@ struct dp_fdb_key {
     __u16 pad;              /* Zero. */
 };
 
+/* A MAC on its way here (live migration, doc/mobility.md): 'ifindex' is
+ * the standby port the VM will run behind, 'vtep' the host it still runs
+ * on.  Frames from local ports go to 'vtep', as for a remote entry; frames
+ * from the underlay are delivered to 'ifindex'. */
+#define DP_FDB_STANDBY 0x1
+/* A MAC that has just left (live migration): 'ifindex' is 0 and 'vtep' the
+ * host it went to.  Frames from local ports are encapsulated to 'vtep';
+ * frames from the underlay, sent by a fabric host other than 'vtep', are
+ * sent on to 'vtep' with their VXLAN header unchanged (the only path from
+ * the underlay back to it; anything else is dropped as "forward-loop"). */
+#define DP_FDB_FORWARD 0x2
+
 struct dp_fdb_entry {
     __u32 ifindex; /* Local port's device, or 0 if remote. */
-    __be32 vtep;   /* Remote VTEP address, when ifindex is 0. */
+    __be32 vtep;   /* Remote VTEP address, when ifindex is 0, or with
+                    * DP_FDB_STANDBY. */
+    __u32 flags;   /* DP_FDB_*, 0 for a plain local or remote entry. */
 };
 
 /* DP_BINDINGS: IPv4 to MAC within a VNI, answered by the ARP responder. */
@@ -272,10 +294,14 @@ struct dp_flow_event {
     20 /* Allowed, but the port tracks as many                                \
         * connections as it may. */
 
-/* A punt: a frame the fast path handed to the agent instead of forwarding
- * it, from the punt ring buffer (dp_punts_open()).  Only DHCP client frames
- * from VM ports are punted today: doc/vms.md. */
+/* A punt: a frame the fast path handed to the agent, from the punt ring
+ * buffer (dp_punts_open()): DHCP client frames from VM ports instead of
+ * forwarding them (doc/vms.md), and a copy of the frame that activated a
+ * standby port, which is forwarded as well (doc/mobility.md). */
 #define DP_PUNT_DHCP 1 /* A DHCPv4 client message (UDP 68->67). */
+#define DP_PUNT_ACTIVATED                                                     \
+    2 /* The first frame from a DP_PORT_STANDBY port:                         \
+       * the VM runs here now. */
 #define DP_PUNT_FRAME_MAX                                                     \
     1536                   /* Bytes of a frame kept; longer ones are          \
                             * cut, 'len' says by how much. */

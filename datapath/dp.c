@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "datapath/dp-provider.h"
+#include "utils/addr.h"
 #include "utils/util.h"
 
 static const struct {
@@ -191,6 +192,84 @@ int
 dp_ct_usage_get(struct dp *dp, uint32_t ifindex, struct dp_ct_usage *usage)
 {
     return dp->class->ct_usage_get(dp, ifindex, usage);
+}
+
+int
+dp_ct_export(struct dp *dp, uint32_t vni, int family, const uint8_t addr[16],
+             dp_ct_export_cb *cb, void *aux)
+{
+    if (family != CT_FAMILY_IPV4 && family != CT_FAMILY_IPV6) {
+        return EINVAL;
+    }
+    return dp->class->ct_export(dp, vni, family, addr, cb, aux);
+}
+
+int
+dp_ct_import(struct dp *dp, const struct ct_key *key, const struct dp_ct *ct,
+             uint32_t ifindex)
+{
+    return dp->read_only ? EROFS : dp->class->ct_import(dp, key, ct, ifindex);
+}
+
+static void
+dp_hex_encode(const void *data, size_t n, char *hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *p = data;
+
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[p[i] >> 4];
+        hex[2 * i + 1] = digits[p[i] & 0xf];
+    }
+    hex[2 * n] = '\0';
+}
+
+/* Decodes 'hex', which must be exactly 2 * 'n' hex digits, into 'data'.
+ * Returns 0 or EINVAL, leaving 'data' as it was. */
+static int
+dp_hex_decode(const char *hex, void *data, size_t n)
+{
+    uint8_t *bytes;
+
+    if (!hex || strlen(hex) != 2 * n) {
+        return EINVAL;
+    }
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (addr_hex_digit(hex[i]) < 0) {
+            return EINVAL;
+        }
+    }
+    bytes = data;
+    for (size_t i = 0; i < n; i++) {
+        bytes[i] =
+            addr_hex_digit(hex[2 * i]) << 4 | addr_hex_digit(hex[2 * i + 1]);
+    }
+    return 0;
+}
+
+void
+dp_ct_to_hex(const struct ct_key *key, const struct dp_ct *ct,
+             char key_hex[DP_CT_KEY_HEX_LEN + 1],
+             char value_hex[DP_CT_VALUE_HEX_LEN + 1])
+{
+    dp_hex_encode(key, sizeof *key, key_hex);
+    dp_hex_encode(ct, sizeof *ct, value_hex);
+}
+
+int
+dp_ct_from_hex(const char *key_hex, const char *value_hex, struct ct_key *key,
+               struct dp_ct *ct)
+{
+    struct ct_key k;
+    struct dp_ct v;
+
+    if (dp_hex_decode(key_hex, &k, sizeof k)
+        || dp_hex_decode(value_hex, &v, sizeof v)) {
+        return EINVAL;
+    }
+    *key = k;
+    *ct = v;
+    return 0;
 }
 
 int

@@ -136,6 +136,47 @@ struct dp_ct_usage {
 /* Reads the share of port 'ifindex'.  ENOENT if it is not a port. */
 int dp_ct_usage_get(struct dp *, uint32_t ifindex, struct dp_ct_usage *);
 
+/* Conntrack in transit, for a live migration (doc/mobility.md).
+ *
+ * dp_ct_export() calls 'cb' for every live entry of network 'vni' with the
+ * address 'addr' (family 'family': CT_FAMILY_IPV4, the address in the first
+ * four bytes, or CT_FAMILY_IPV6) as either endpoint, stopping early if 'cb'
+ * returns non-zero (which is then returned).  The entry handed to 'cb' has
+ * its times made relative: 'ct.created_ns' and 'ct.last_seen_ns' hold how
+ * long ago they were, so that another host's clock does not matter.
+ * EINVAL for another family.
+ *
+ * dp_ct_import() writes such an entry into this datapath for the local port
+ * 'ifindex': times rebased on this host's clock, 'owner_ifindex' the port
+ * (charged to its share, dp_ct_usage_get()), and 'orig_ifindex' the port if
+ * the connection's originator is the port's address, else 0 (it came from
+ * the underlay).  It refuses, writing nothing, with EINVAL an entry that is
+ * not the port's: another network, a malformed key or state, or neither
+ * endpoint the port's address of that family (when it has one); ENOENT if
+ * 'ifindex' is not a port; EEXIST if a live local entry for the connection
+ * was seen more recently (it is left alone; an older one is replaced);
+ * ENOSPC when the table or the port's share is full. */
+typedef int dp_ct_export_cb(const struct ct_key *, const struct dp_ct *,
+                            void *aux);
+int dp_ct_export(struct dp *, uint32_t vni, int family, const uint8_t addr[16],
+                 dp_ct_export_cb *, void *aux);
+int dp_ct_import(struct dp *, const struct ct_key *, const struct dp_ct *,
+                 uint32_t ifindex);
+
+/* An exported entry as text for the agents' HTTP exchange: the bytes of
+ * 'struct ct_key' and of 'struct dp_ct' as laid out in memory, in lower-case
+ * hex (both ends run the same release on little-endian hosts, as the
+ * tables themselves require).  dp_ct_from_hex() takes upper or lower case
+ * and returns EINVAL for a string of the wrong length or a character that
+ * is not a hex digit, writing nothing. */
+#define DP_CT_KEY_HEX_LEN (2 * sizeof(struct ct_key))
+#define DP_CT_VALUE_HEX_LEN (2 * sizeof(struct dp_ct))
+void dp_ct_to_hex(const struct ct_key *, const struct dp_ct *,
+                  char key_hex[DP_CT_KEY_HEX_LEN + 1],
+                  char value_hex[DP_CT_VALUE_HEX_LEN + 1]);
+int dp_ct_from_hex(const char *key_hex, const char *value_hex, struct ct_key *,
+                   struct dp_ct *);
+
 /* Runs the frame 'frame' ('len' bytes) through the fast path as if it had
  * arrived on device 'ifindex' (a port, or the underlay for DP_TRACE_UPLINK),
  * without side effects beyond counters, and reports what happened. */
@@ -159,9 +200,10 @@ struct dp_trace_result {
 int dp_trace(struct dp *, enum dp_trace_program, uint32_t ifindex,
              const void *frame, size_t len, struct dp_trace_result *);
 
-/* Punts: frames the fast path hands to the agent instead of forwarding
- * them (struct dp_punt; today a VM's DHCP client messages, doc/vms.md),
- * counted in the port's "punted" counter.  Read them as flow events:
+/* Punts: frames the fast path hands to the agent (struct dp_punt): a
+ * VM's DHCP client messages instead of forwarding them (doc/vms.md), and
+ * the frame that activated a standby port (DP_PUNT_ACTIVATED, forwarded
+ * too), counted in the port's "punted" counter.  Read them as flow events:
  * open a reader, then call dp_punts_poll() whenever dp_punts_fd() is
  * readable; it calls 'cb' for each waiting punt. */
 struct dp_punts;

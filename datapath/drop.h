@@ -34,7 +34,11 @@
     X(SPOOF_CHADDR, "spoofed-chaddr")   /* DHCP for a MAC not the port's. */  \
     X(PUNT_RATE, "punt-rate-limit")     /* Port punts faster than allowed. */ \
     X(PUNT_FULL, "punt-ring-full")      /* The agent is behind on punts. */   \
-    X(TO_DHCP_SERVER, "to-dhcp-server") /* Not DHCP, to the server's MAC. */
+    X(TO_DHCP_SERVER, "to-dhcp-server") /* Not DHCP, to the server's MAC. */  \
+    X(FORWARD_LOOP, "forward-loop")     /* DP_FDB_FORWARD back to the         \
+                                         * sender, from an external VTEP,     \
+                                         * or out of TTL. */                  \
+    X(STANDBY, "standby")               /* Reserved (doc/mobility.md). */
 
 enum dp_drop_reason {
 #define DP_DROP_ENUM(NAME, STR) DP_DROP_##NAME,

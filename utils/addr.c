@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Returns the value of hexadecimal digit 'c', or -1. */
-static int
+int
 addr_hex_digit(char c)
 {
     return c >= '0' && c <= '9'   ? c - '0'

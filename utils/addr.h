@@ -5,10 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ADDR_MAC_STRLEN 18      /* "xx:xx:xx:xx:xx:xx" and NUL. */
+#define ADDR_MAC_STRLEN 18 /* "xx:xx:xx:xx:xx:xx" and NUL. */
 
 /* Parses "02:00:00:aa:bb:cc" (colons or dashes).  Returns true on success. */
 bool addr_parse_mac(const char *, uint8_t mac[6]);
+
+/* Returns the value of hexadecimal digit 'c' (either case), or -1. */
+int addr_hex_digit(char c);
 void addr_format_mac(const uint8_t mac[6], char buf[ADDR_MAC_STRLEN]);
 bool addr_mac_is_zero(const uint8_t mac[6]);
 

@@ -192,6 +192,19 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_punt_limits SEC(".maps");
 
+/* Whether each standby port (DP_PORT_STANDBY) has activated, by port slot:
+ * 1 once its first frame has been seen and punted.  The fast path sets it
+ * with a compare-and-swap, so exactly one frame punts; the loader arms it
+ * (0) when it writes a port into standby, and reports an activated port's
+ * entry without the flag. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 4096 + FAB_SLOT_FIRST_PORT);
+    __type(key, __u32);
+    __type(value, __u32);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fab_port_active SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);

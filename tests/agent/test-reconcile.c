@@ -981,8 +981,8 @@ static void
 test_format_entry(void **state)
 {
     struct dp_fdb_key k = fdb_key(100, mac_r1);
-    struct dp_fdb_entry remote = {0, inet_addr("192.168.100.2")};
-    struct dp_fdb_entry local = {7, 0};
+    struct dp_fdb_entry remote = {0, inet_addr("192.168.100.2"), 0};
+    struct dp_fdb_entry local = {7, 0, 0};
     struct dp_port_key pk = {7};
     struct dp_port port = {.vni = 100,
                            .flags = DP_PORT_SECURITY,
@@ -1005,6 +1005,68 @@ test_format_entry(void **state)
     /* Truncates rather than overflows. */
     reconcile_format_entry(DP_PORTS, &pk, &port, buf, 12);
     assert_string_equal(buf, "ports ifind");
+
+    /* A live migration's entries. */
+    port.flags |= DP_PORT_STANDBY;
+    reconcile_format_entry(DP_PORTS, &pk, &port, buf, sizeof buf);
+    assert_string_equal(buf, "ports ifindex 7 -> vni 100 mac "
+                             "02:00:00:00:01:01 mtu 1450 ip 10.0.0.1 "
+                             "port-security standby");
+    local.vtep = remote.vtep;
+    local.flags = DP_FDB_STANDBY;
+    reconcile_format_entry(DP_FDB, &k, &local, buf, sizeof buf);
+    assert_string_equal(buf, "fdb vni 100 02:00:00:00:02:01 -> port 7 "
+                             "standby, running at 192.168.100.2");
+    remote.flags = DP_FDB_FORWARD;
+    reconcile_format_entry(DP_FDB, &k, &remote, buf, sizeof buf);
+    assert_string_equal(buf, "fdb vni 100 02:00:00:00:02:01 -> vtep "
+                             "192.168.100.2 forward");
+}
+
+/* A standby port reads back without DP_PORT_STANDBY once the fast path has
+ * activated it; the document saying standby a moment longer changes
+ * nothing, but any other change still goes through, and so does the
+ * document's standby for a port that is not. */
+static void
+test_diff_activated_standby_port(void **state)
+{
+    struct reconcile_tables desired, actual;
+    struct reconcile_ops ops = {0};
+    struct dp_port_key key = {10};
+    struct dp_port standby = {
+        .vni = 100, .mtu = 1450, .flags = DP_PORT_STANDBY};
+    struct dp_port active = {.vni = 100, .mtu = 1450};
+
+    (void) state;
+    reconcile_tables_init(&desired);
+    reconcile_tables_init(&actual);
+    reconcile_tables_add(&desired, DP_PORTS, &key, &standby);
+    reconcile_tables_add(&actual, DP_PORTS, &key, &active);
+    reconcile_diff(&desired, &actual, &ops);
+    assert_int_equal(ops.n, 0);
+    reconcile_tables_destroy(&desired);
+
+    reconcile_tables_init(&desired);
+    standby.flags |= DP_PORT_FW_INGRESS;
+    reconcile_tables_add(&desired, DP_PORTS, &key, &standby);
+    reconcile_diff(&desired, &actual, &ops);
+    assert_int_equal(ops.n, 1);
+    assert_op(&ops.ops[0], RECONCILE_MODIFY, DP_PORTS, 10);
+    reconcile_ops_destroy(&ops);
+
+    /* The other way round: the document no longer says standby, and the
+     * port has not activated. */
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_init(&desired);
+    standby.flags = DP_PORT_STANDBY;
+    reconcile_tables_add(&desired, DP_PORTS, &key, &standby);
+    reconcile_diff(&actual, &desired, &ops);
+    assert_int_equal(ops.n, 1);
+    assert_op(&ops.ops[0], RECONCILE_MODIFY, DP_PORTS, 10);
+
+    reconcile_ops_destroy(&ops);
+    reconcile_tables_destroy(&desired);
+    reconcile_tables_destroy(&actual);
 }
 
 /* ------------------------------------------------------------------------
@@ -1422,7 +1484,7 @@ test_run_removes_stale_entries(void **state)
     struct dp_port_key pk = {99};
     struct dp_port pv = {.vni = 999};
     struct dp_fdb_key fk = fdb_key(999, mac_vm1);
-    struct dp_fdb_entry fv = {99, 0};
+    struct dp_fdb_entry fv = {99, 0, 0};
     struct dp_flood_key lk = {999};
     struct dp_flood lv = {.n_members = 1, .members = {{99, 0}}};
 
@@ -1997,6 +2059,7 @@ main(void)
         cmocka_unit_test(test_diff_identical_is_empty),
         cmocka_unit_test(test_diff_changes),
         cmocka_unit_test(test_diff_empty_sides),
+        cmocka_unit_test(test_diff_activated_standby_port),
         cmocka_unit_test(test_table_sort),
         cmocka_unit_test(test_format_entry),
         cmocka_unit_test_setup(test_run_programs_empty_datapath, fake_setup),

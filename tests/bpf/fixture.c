@@ -529,6 +529,34 @@ fixture_init_sized(struct fixture *f, uint32_t max_ports)
 }
 
 int
+fixture_open_instance(struct fixture *g, const struct fixture *f,
+                      const char *suffix, const struct dp_options *options_)
+{
+    struct dp_options options = *options_;
+    char instance[48];
+    int error;
+
+    memset(g, 0, sizeof *g);
+    memcpy(g->ports, f->ports, sizeof g->ports);
+    g->underlay = f->underlay;
+    memcpy(g->underlay_mac, f->underlay_mac, sizeof g->underlay_mac);
+    g->port_prog = g->uplink_prog = g->tap_fd = -1;
+    g->host_ns = g->guest_ns = -1;
+    snprintf(instance, sizeof instance, "test-%ld-%s", (long) getpid(),
+             suffix);
+    options.bpffs = "/sys/fs/bpf";
+    options.instance = instance;
+    snprintf(g->pin_dir, sizeof g->pin_dir, "%s/%s", options.bpffs, instance);
+    error = dp_open(&options, &g->dp);
+    if (error) {
+        fprintf(stderr, "fixture: dp_open(%s): %s\n", g->pin_dir,
+                strerror(error));
+        return error;
+    }
+    return fx_load_programs(g);
+}
+
+int
 fixture_restart(struct fixture *f)
 {
     struct dp_options options = {.bpffs = "/sys/fs/bpf",

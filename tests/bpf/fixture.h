@@ -88,6 +88,15 @@ int fixture_init(struct fixture *f);
  * entries) instead of the default. */
 int fixture_init_sized(struct fixture *f, uint32_t max_ports);
 
+/* Opens a second datapath instance "test-<pid>-'suffix'" in '*g' with
+ * 'options' (their bpffs and instance are ignored), as another host's, and
+ * loads its programs for BPF_PROG_TEST_RUN.  It shares the world of 'f'
+ * (its devices, in 'g''s copy of the ports) but none of its tables, which
+ * start empty: nothing is attached to the underlay.  Release it with
+ * fixture_destroy().  Returns 0 or an errno after saying what failed. */
+int fixture_open_instance(struct fixture *g, const struct fixture *f,
+                          const char *suffix, const struct dp_options *);
+
 /* Closes the datapath and opens it again on the same pinned tables, as a
  * restarted agent does.  Returns 0 or an errno after saying what failed. */
 int fixture_restart(struct fixture *f);

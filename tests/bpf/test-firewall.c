@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1450,6 +1451,222 @@ group_teardown(void **state)
     return 0;
 }
 
+/* Conntrack in transit (doc/mobility.md): web (p1, 10.0.0.1) opens TCP to
+ * a remote endpoint here, the source host.  Its entry, exported and carried
+ * as hex, is imported on a second datapath instance, the destination, for
+ * the VM's new port "pm" there, which denies everything by default.  The
+ * remote end's reply passes that port only once the entry is in. */
+struct exported {
+    struct ct_key key[4];
+    struct dp_ct ct[4];
+    size_t n;
+};
+
+static int
+collect_exported(const struct ct_key *key, const struct dp_ct *ct, void *aux)
+{
+    struct exported *e = aux;
+
+    if (e->n < 4) {
+        e->key[e->n] = *key;
+        e->ct[e->n++] = *ct;
+    }
+    return 0;
+}
+
+static int
+stop_export(const struct ct_key *key, const struct dp_ct *ct, void *aux)
+{
+    (void) key;
+    (void) ct;
+    (*(int *) aux)++;
+    return 42;
+}
+
+/* The remote endpoint's TCP to web, from its VTEP, as 'dst' sees it. */
+static size_t
+reply_from_remote(uint8_t *buf, uint16_t sport, uint16_t dport, uint8_t flags)
+{
+    uint8_t inner[CRAFT_MAX_FRAME];
+    size_t len =
+        tcp_frame(inner, fx_remote_mac, port(FX_P1)->mac, FX_REMOTE_IP,
+                  port(FX_P1)->ip4, sport, dport, flags);
+
+    return vxlan_from(buf, FX_VTEP_REMOTE, 0, inner, len);
+}
+
+static void
+test_conntrack_moves_with_vm(void **state)
+{
+    struct dp_options opts = {.max_conntrack_per_port = 2};
+    char key_hex[DP_CT_KEY_HEX_LEN + 1], value_hex[DP_CT_VALUE_HEX_LEN + 1];
+    uint8_t frame[CRAFT_MAX_FRAME], addr[16] = {0};
+    struct dp_port_key pkey;
+    struct dp_port pm;
+    struct fixture dst;
+    struct exported ex = {.n = 0};
+    struct dp_ct_usage usage;
+    struct dp_ct ct, back;
+    struct ct_key key;
+    uint32_t pm_ifindex, ip = htonl(port(FX_P1)->ip4);
+    int calls = 0;
+    size_t len;
+
+    (void) state;
+    /* Here, the source: web opens a connection that its reply
+     * establishes, and another conversation of a different address is
+     * not web's to take along. */
+    len = tcp_frame(frame, port(FX_P1)->mac, fx_remote_mac, port(FX_P1)->ip4,
+                    FX_REMOTE_IP, 40000, 80, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    len = reply_from_remote(frame, 80, 40000, TCP_SYNACK);
+    run_uplink(frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    len = tcp_frame(frame, port(FX_P1)->mac, fx_remote_mac, port(FX_P1)->ip4,
+                    FX_REMOTE_IP, 40000, 80, TCP_ACK);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+    len = tcp_between(frame, FX_P1, FX_P2, 40001, 5432, TCP_SYN);
+    run_port(FX_P1, frame, len);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+    memcpy(addr, &ip, 4);
+    assert_int_equal(
+        dp_ct_export(fx.dp, FX_VNI_A, 5, addr, collect_exported, &ex), EINVAL);
+    assert_int_equal(dp_ct_export(fx.dp, FX_VNI_B, CT_FAMILY_IPV4, addr,
+                                  collect_exported, &ex),
+                     0);
+    assert_int_equal(ex.n, 0);
+    assert_int_equal(dp_ct_export(fx.dp, FX_VNI_A, CT_FAMILY_IPV4, addr,
+                                  stop_export, &calls),
+                     42);
+    assert_int_equal(calls, 1);
+    assert_int_equal(dp_ct_export(fx.dp, FX_VNI_A, CT_FAMILY_IPV4, addr,
+                                  collect_exported, &ex),
+                     0);
+    assert_int_equal(ex.n, 2);
+    if (ex.key[0].port_a != htons(80) && ex.key[0].port_b != htons(80)) {
+        /* The remote one first. */
+        ex.key[2] = ex.key[0];
+        ex.ct[2] = ex.ct[0];
+        ex.key[0] = ex.key[1];
+        ex.ct[0] = ex.ct[1];
+        ex.key[1] = ex.key[2];
+        ex.ct[1] = ex.ct[2];
+    }
+    assert_int_equal(ex.ct[0].ct.state, CT_ESTABLISHED);
+    /* Ages, not times: both well under the test's run time. */
+    assert_true(ex.ct[0].ct.created_ns < 10 * CT_SEC);
+    assert_true(ex.ct[0].ct.last_seen_ns <= ex.ct[0].ct.created_ns);
+
+    /* Carried as text. */
+    dp_ct_to_hex(&ex.key[0], &ex.ct[0], key_hex, value_hex);
+    assert_int_equal(strlen(key_hex), DP_CT_KEY_HEX_LEN);
+    assert_int_equal(dp_ct_from_hex(key_hex, value_hex, &key, &ct), 0);
+    assert_memory_equal(&key, &ex.key[0], sizeof key);
+    assert_memory_equal(&ct, &ex.ct[0], sizeof ct);
+    value_hex[3] = 'g';
+    assert_int_equal(dp_ct_from_hex(key_hex, value_hex, &key, &back), EINVAL);
+    value_hex[DP_CT_VALUE_HEX_LEN - 1] = '\0';
+    assert_int_equal(dp_ct_from_hex(key_hex, value_hex, &key, &back), EINVAL);
+    assert_int_equal(dp_ct_from_hex(key_hex, NULL, &key, &back), EINVAL);
+
+    /* The destination: the VM's port, default deny, behind device pm. */
+    assert_int_equal(system("ip link add pm type veth peer name pmvm && "
+                            "ip link set pm up && ip link set pmvm up"),
+                     0);
+    pm_ifindex = if_nametoindex("pm");
+    assert_int_equal(fixture_open_instance(&dst, &fx, "dst", &opts), 0);
+    {
+        struct dp_config config = {.vtep_ip = htonl(FX_VTEP_LOCAL)};
+        struct dp_network_key nkey = {.vni = FX_VNI_A};
+        struct dp_network net = {.mtu = FX_PORT_MTU};
+        struct dp_vtep_key vkey = {.vtep = htonl(FX_VTEP_REMOTE)};
+        struct dp_vtep vtep = {.flags = 0};
+        struct dp_fdb_key fkey = {.vni = FX_VNI_A};
+        struct dp_fdb_entry fdb = {.ifindex = pm_ifindex};
+
+        assert_int_equal(dp_configure(dst.dp, &config), 0);
+        assert_int_equal(dp_table_set(dst.dp, DP_NETWORKS, &nkey, &net), 0);
+        assert_int_equal(dp_table_set(dst.dp, DP_VTEPS, &vkey, &vtep), 0);
+        memcpy(fkey.mac, port(FX_P1)->mac, 6);
+        assert_int_equal(dp_table_set(dst.dp, DP_FDB, &fkey, &fdb), 0);
+    }
+    pkey.ifindex = pm_ifindex;
+    memset(&pm, 0, sizeof pm);
+    pm.vni = FX_VNI_A;
+    pm.flags = DP_PORT_VETH | DP_PORT_FW_INGRESS | DP_PORT_FW_EGRESS
+               | DP_PORT_FW_DEFAULT_DENY;
+    pm.mtu = FX_PORT_MTU;
+    pm.ip4 = ip;
+    pm.identity = WEB;
+    memcpy(pm.mac, port(FX_P1)->mac, 6);
+    assert_int_equal(dp_table_set(dst.dp, DP_PORTS, &pkey, &pm), 0);
+
+    /* Without the entry, the reply meets the default. */
+    len = reply_from_remote(frame, 80, 40000, TCP_ACK);
+    assert_int_equal(
+        fixture_run(dst.uplink_prog, fx.underlay, frame, len, 0, &res), 0);
+    assert_int_equal(res.verdict, TC_ACT_SHOT);
+
+    /* What is not the port's is refused, with nothing written. */
+    back = ct;
+    key.vni = FX_VNI_B;
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ct, pm_ifindex), EINVAL);
+    key = ex.key[0];
+    key.addr_a[0] ^= 0x40;
+    key.addr_b[0] ^= 0x40;
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ct, pm_ifindex), EINVAL);
+    key = ex.key[0];
+    key.family = 5;
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ct, pm_ifindex), EINVAL);
+    key = ex.key[0];
+    back.ct.state = 200;
+    assert_int_equal(dp_ct_import(dst.dp, &key, &back, pm_ifindex), EINVAL);
+    back = ct;
+    back.ct.proto = 17;
+    assert_int_equal(dp_ct_import(dst.dp, &key, &back, pm_ifindex), EINVAL);
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ct, 999999), ENOENT);
+    assert_int_equal(dp_ct_usage_get(dst.dp, pm_ifindex, &usage), 0);
+    assert_int_equal(usage.tracked, 0);
+
+    /* The entry goes in, charged to the port, its times on our clock. */
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ct, pm_ifindex), 0);
+    assert_int_equal(dp_ct_usage_get(dst.dp, pm_ifindex, &usage), 0);
+    assert_int_equal(usage.tracked, 1);
+    assert_int_equal(dp_table_get(dst.dp, DP_CONNTRACK, &key, &back), 0);
+    assert_int_equal(back.owner_ifindex, pm_ifindex);
+    assert_int_equal(back.orig_ifindex, pm_ifindex);
+    assert_int_equal(back.ct.state, CT_ESTABLISHED);
+    assert_true(back.ct.last_seen_ns > ct.ct.last_seen_ns);
+
+    /* Now the reply rides on it. */
+    assert_int_equal(
+        fixture_run(dst.uplink_prog, fx.underlay, frame, len, 0, &res), 0);
+    assert_int_equal(res.verdict, TC_ACT_REDIRECT);
+
+    /* The local entry has seen a packet since: a second import leaves it
+     * alone. */
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ct, pm_ifindex), EEXIST);
+    assert_int_equal(dp_ct_usage_get(dst.dp, pm_ifindex, &usage), 0);
+    assert_int_equal(usage.tracked, 1);
+
+    /* The second entry is web's too (to db, 10.0.0.2); then the share of
+     * two is full. */
+    assert_int_equal(dp_ct_import(dst.dp, &ex.key[1], &ex.ct[1], pm_ifindex),
+                     0);
+    key = ex.key[1];
+    key.port_a ^= 1;
+    assert_int_equal(dp_ct_import(dst.dp, &key, &ex.ct[1], pm_ifindex),
+                     ENOSPC);
+    assert_int_equal(dp_ct_usage_get(dst.dp, pm_ifindex, &usage), 0);
+    assert_int_equal(usage.tracked, 2);
+
+    fixture_destroy(&dst);
+    assert_int_equal(system("ip link del pm"), 0);
+}
+
 int
 main(void)
 {
@@ -1478,6 +1695,7 @@ main(void)
         T(test_flood_trace_gives_real_verdict),
         T(test_ipv6_multicast_meets_policy),
         T(test_missing_stage_counted),
+        T(test_conntrack_moves_with_vm),
     };
 #undef T
 
