@@ -29,6 +29,7 @@ static const struct api_field host_fields[] = {
     {"hypervisor", API_OBJECT, API_RW, false},
     {"overcommit", API_OBJECT, API_RW, false},
     {"maintenance", API_BOOLEAN, API_RW, false},
+    {"maintenance_status", API_OBJECT, API_RO, false},
     {"allocated", API_OBJECT, API_RO, false},
     {"status", API_STRING, API_RO, false},
     {"conditions", API_ARRAY, API_RO, false},
@@ -196,6 +197,25 @@ api_host_allocated(struct api *api, struct store_txn *txn, const char *name)
     return out;
 }
 
+/* What host 'name' in maintenance still holds (api_drs_maintenance_status()),
+ * read in 'txn' (NULL: in a transaction of its own), or NULL if the store
+ * cannot tell. */
+static json_t *
+maintenance_status(struct api *api, struct store_txn *txn, const char *name)
+{
+    struct store_txn *own = NULL;
+    json_t *status = NULL;
+
+    if (!txn && !store_begin(api->store, false, &own)) {
+        txn = own;
+    }
+    if (txn) {
+        status = api_drs_maintenance_status(api, txn, name);
+    }
+    store_abort(own);
+    return status;
+}
+
 /* The API form of stored host 'obj', with its status and conditions (an
  * api_out_func).  A host that is reachable but whose agent cannot apply
  * part of its desired state is "degraded".  The agent's trace token is a
@@ -215,6 +235,13 @@ host_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
     }
     json_object_set_new(out, "allocated",
                         api_host_allocated(api, txn, obj->name));
+    if (json_is_true(json_object_get(out, "maintenance"))) {
+        json_t *status = maintenance_status(api, txn, obj->name);
+
+        if (status) {
+            json_object_set_new(out, "maintenance_status", status);
+        }
+    }
     set_liveness(api, obj->name, out);
     if (json_array_size(conditions)
         && !strcmp(api_get_string(out, "status"), "ready")) {
@@ -948,6 +975,38 @@ api_host_patch(struct api *api, const char *name, const json_t *in,
     return status;
 }
 
+int
+api_host_maintenance(struct api *api, const char *name, const json_t *in,
+                     json_t **out, struct api_error *err)
+{
+    static const char *const actions[] = {"enter", "exit", NULL};
+    const char *action = api_get_string(in, "action");
+    char *what = api_what("host", name);
+    json_t *patch;
+    int status;
+
+    if (!json_is_object(in) || !action || !api_is_one_of(action, actions)
+        || json_object_size(in) != 1) {
+        status = api_fail(err, 400, "action",
+                          "%s: maintenance: expected {\"action\": "
+                          "\"enter\"} or {\"action\": \"exit\"}",
+                          what);
+        free(what);
+        return status;
+    }
+    free(what);
+    patch = json_pack("{sb}", "maintenance", !strcmp(action, "enter"));
+    status = api_host_patch(api, name, patch, STORE_ANY, out, err);
+    json_decref(patch);
+    if (status < 400) {
+        if (!strcmp(action, "exit")) {
+            api_drs_set_blocked(api, name, NULL);
+        }
+        api_drs_kick(api);
+    }
+    return status;
+}
+
 /* Whether a "host-port" index walk found a port. */
 struct any_port {
     const char *prefix; /* "HOST/". */
@@ -1327,6 +1386,9 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
         }
     }
     error = api_vm_record_reports(txn, name, json_object_get(in, "vms"));
+    if (!error) {
+        api_drs_note_usage(api, name, json_object_get(in, "vms"));
+    }
     if (error) {
         status = api_store_error(error, what, err);
         goto out;

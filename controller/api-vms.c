@@ -21,6 +21,7 @@ static const struct api_field vm_fields[] = {
     {"disk_gb", API_INTEGER, API_IMMUTABLE, false},
     {"nics", API_ARRAY, API_IMMUTABLE, false},
     {"host", API_STRING, API_IMMUTABLE, false},
+    {"pinned", API_BOOLEAN, API_RO, false},
     {"groups", API_ARRAY, API_IMMUTABLE, false},
     {"placement", API_STRING, API_IMMUTABLE, false},
     {"hostname", API_STRING, API_IMMUTABLE, false},
@@ -255,6 +256,45 @@ sched_cache_note(struct api *api, const char *host, const json_t *alloc)
         alloc_from_body(&c->hosts[json_integer_value(i)], alloc);
     }
     pthread_mutex_unlock(&c->mutex);
+}
+
+int
+api_sched_snapshot(struct api *api, struct store_txn *txn,
+                   struct sched_host **hostsp, size_t *np)
+{
+    struct api_sched *c = api->sched;
+    struct sched_host *hosts;
+    int error = 0;
+
+    pthread_mutex_lock(&c->mutex);
+    if (!c->valid || store_kind_revision(api->store, "host") > c->revision
+        || store_kind_revision(api->store, "alloc") > c->revision) {
+        error = sched_cache_build(api, c, txn);
+    }
+    if (error) {
+        pthread_mutex_unlock(&c->mutex);
+        return error;
+    }
+    sched_cache_liveness(api, c);
+    hosts = xcalloc(c->n + 1, sizeof *hosts);
+    for (size_t i = 0; i < c->n; i++) {
+        hosts[i] = c->hosts[i];
+        hosts[i].name = xstrdup(c->hosts[i].name);
+        hosts[i].members = NULL;
+    }
+    *hostsp = hosts;
+    *np = c->n;
+    pthread_mutex_unlock(&c->mutex);
+    return 0;
+}
+
+void
+api_sched_snapshot_free(struct sched_host *hosts, size_t n)
+{
+    for (size_t i = 0; hosts && i < n; i++) {
+        free((char *) hosts[i].name);
+    }
+    free(hosts);
 }
 
 /* The groups of a VM being placed. */
@@ -968,6 +1008,11 @@ create_vm(struct api *api, struct store_txn *txn, const char *name,
     json_object_set_new(body, "image", json_string(image));
     json_object_set_new(body, "disk_gb", json_integer(req.need.disk_gb));
     json_object_set_new(body, "host", json_string(host));
+    if (pin) {
+        /* Maintenance and the balancer leave it where it was asked to
+         * be. */
+        json_object_set_new(body, "pinned", json_true());
+    }
     json_object_set_new(body, "hostname",
                         json_string(api_get_string(in, "hostname") ?: name));
     json_object_set_new(body, "power",

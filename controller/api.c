@@ -77,6 +77,7 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     pthread_mutex_init(&api->mutex, NULL);
     api->heartbeats = json_object();
     api->sched = api_sched_create();
+    api->drs = api_drs_create();
 }
 
 void
@@ -85,6 +86,7 @@ api_destroy(struct api *api)
     if (api) {
         desired_destroy(api->desired);
         api_sched_destroy(api->sched);
+        api_drs_destroy(api->drs);
         pthread_mutex_destroy(&api->mutex);
         json_decref(api->heartbeats);
     }

@@ -95,6 +95,7 @@
 #include "controller/store.h"
 #include "utils/names.h"
 
+struct api_drs;
 struct api_sched;
 struct desired;
 struct flowlogs;
@@ -199,6 +200,8 @@ struct api {
     uint64_t image_size_max;      /* Largest image file, bytes. */
     struct api_sched *sched;      /* The scheduler's view of the hosts
                                    * (controller/api-vms.c). */
+    struct api_drs *drs;          /* Maintenance and the balancer
+                                   * (controller/api-drs.c). */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -793,6 +796,13 @@ struct api_sched *api_sched_create(void);
 void api_sched_destroy(struct api_sched *);
 /* Notes in the scheduler's view that host 'name' was heard from at 't'. */
 void api_sched_heard(struct api *, const char *name, time_t t);
+/* Stores in '*hosts' a copy of the scheduler's view of the hosts (their
+ * capacity, claims and liveness; no "members"), read in 'txn' if it is
+ * stale, and their number in '*n'.  The caller frees it with
+ * api_sched_snapshot_free().  Returns 0 or a store error. */
+int api_sched_snapshot(struct api *, struct store_txn *txn,
+                       struct sched_host **hosts, size_t *n);
+void api_sched_snapshot_free(struct sched_host *hosts, size_t n);
 /* Sets the weigher VMs without a "placement" get ("scheduler-weigher"). */
 void api_sched_set_weigher(struct api *, enum sched_weigher);
 
@@ -807,6 +817,52 @@ int api_vm_group_patch(struct api *, const char *name, const json_t *in,
                        int64_t if_match, json_t **out, struct api_error *);
 int api_vm_group_delete(struct api *, const char *name, const json_t *in,
                         int64_t if_match, struct api_error *);
+
+/* Maintenance and balancing (controller/api-drs.c, doc/mobility.md). */
+struct drs_settings;
+struct api_drs *api_drs_create(void);
+void api_drs_destroy(struct api_drs *);
+/* Notes the "cpu_time_ns" and "memory_kb" of checked port-status reports
+ * 'vms' of host 'host', received now: CPU use is their rate between two
+ * reports. */
+void api_drs_note_usage(struct api *, const char *host, const json_t *vms);
+/* Notes that maintenance or the balancer just migrated VM 'vm': it stays
+ * put for the balancer's interval. */
+void api_drs_note_moved(struct api *, const char *vm);
+/* Records why the VMs of 'blocked' ({VM: reason}, stolen; NULL or empty:
+ * none) cannot leave host 'host' in maintenance. */
+void api_drs_set_blocked(struct api *, const char *host, json_t *blocked);
+/* Starts and stops the balancer thread: a pass every interval, or at once
+ * when kicked.  api_drs_start() returns 0 or a positive errno (logged). */
+int api_drs_start(struct api *);
+void api_drs_stop(struct api *);
+/* Wakes the balancer for a pass now (after a host enters maintenance). */
+void api_drs_kick(struct api *);
+/* The imbalance of the last plan, for the metrics. */
+double api_drs_imbalance(struct api *);
+/* Reads the balancer's settings from the store into '*s'.  Returns 0 or
+ * a store error. */
+int api_drs_settings(struct api *, struct drs_settings *s);
+/* GET and PUT /v1/drs. */
+int api_drs_get(struct api *, json_t **out, struct api_error *);
+int api_drs_put(struct api *, const json_t *in, json_t **out,
+                struct api_error *);
+/* The current plan: {"mode", "threshold", "imbalance", "hosts": [{"name",
+ * "load", "cpu_used", "memory_kb", "in_service"}], "recommendations":
+ * [{"vm", "from", "to", "imbalance"}]}, empty in mode "off" unless
+ * 'all'. */
+int api_drs_plan(struct api *, bool all, json_t **out, struct api_error *);
+/* GET /v1/drs/recommendations: api_drs_plan() as the mode says. */
+int api_drs_recommendations(struct api *, json_t **out, struct api_error *);
+/* What host 'host' in maintenance still holds, read in 'txn': {"state":
+ * "entering" or "in-maintenance", "vms": N, "blocked": [{"vm",
+ * "reason"}]}, or NULL if the store cannot tell. */
+json_t *api_drs_maintenance_status(struct api *, struct store_txn *txn,
+                                   const char *host);
+/* POST /v1/hosts/NAME/maintenance {"action": "enter"|"exit"}: 200 with
+ * the host. */
+int api_host_maintenance(struct api *, const char *name, const json_t *in,
+                         json_t **out, struct api_error *);
 
 /* GET /v1/status. */
 int api_status(struct api *, json_t **out, struct api_error *);

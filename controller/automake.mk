@@ -21,6 +21,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/api.c \
 	controller/api.h \
 	controller/api-console.c \
+	controller/api-drs.c \
 	controller/api-external-vteps.c \
 	controller/api-flowlogs.c \
 	controller/api-hosts.c \

@@ -212,5 +212,12 @@ metrics_render(struct metrics *m, struct api *api)
              "# TYPE fabric_controller_store_revision gauge\n"
              "fabric_controller_store_revision %lld\n",
              (long long) store_revision(api->store));
+    text_add(&t,
+             "# HELP fabric_drs_imbalance The difference of load between "
+             "the most and the least loaded hosts in service, at the "
+             "balancer's last plan.\n"
+             "# TYPE fabric_drs_imbalance gauge\n"
+             "fabric_drs_imbalance %.6f\n",
+             api_drs_imbalance(api));
     return t.s;
 }

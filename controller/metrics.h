@@ -6,6 +6,7 @@
  *   fabric_controller_hosts{status}                           gauge
  *   fabric_controller_agents_connected                        gauge
  *   fabric_controller_store_revision                          gauge
+ *   fabric_drs_imbalance                                      gauge
  *
  * Request counts are kept here; the rest is read from the store when
  * scraped. */

@@ -687,6 +687,75 @@ do_vm_action(struct http_request *req, const void *action_, void *server_)
     json_decref(in);
 }
 
+/* POST /v1/hosts/NAME/maintenance. */
+static void
+do_host_maintenance(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = api_host_maintenance(&server->api, name, in, &out, &err);
+    if (status < 400) {
+        http_request_set_note(req, "host \"%s\": maintenance %s", name,
+                              api_get_string(in, "action"));
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
+/* GET and PUT /v1/drs. */
+static void
+do_drs(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!strcmp(http_request_method(req), "GET")) {
+        status = api_drs_get(&server->api, &out, &err);
+        answer(req, status, out, &err);
+        return;
+    }
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = api_drs_put(&server->api, in, &out, &err);
+    if (status < 400) {
+        http_request_set_note(
+            req,
+            "drs: mode %s, threshold %g, interval %lld s, at most %lld "
+            "at once",
+            api_get_string(out, "mode"),
+            json_number_value(json_object_get(out, "threshold")),
+            (long long) json_integer_value(json_object_get(out, "interval_s")),
+            (long long) json_integer_value(
+                json_object_get(out, "max_concurrent")));
+        api_drs_kick(&server->api);
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
+static void
+do_drs_recommendations(struct http_request *req, const void *data,
+                       void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status = api_drs_recommendations(&server->api, &out, &err);
+    answer(req, status, out, &err);
+}
+
 static void
 do_vm_console(struct http_request *req, const void *data, void *server_)
 {
@@ -875,6 +944,14 @@ static const struct http_route routes[] = {
     {"PUT", "/v1/hosts/*/rule-hits", do_host_report, &rule_hits,
      ACCESS_HOST_WRITE | ACCESS_QUIET},
 
+    {"POST", "/v1/hosts/*/maintenance", do_host_maintenance, NULL,
+     ACCESS_ADMIN},
+
+    {"GET", "/v1/drs", do_drs, NULL, ACCESS_READ},
+    {"PUT", "/v1/drs", do_drs, NULL, ACCESS_ADMIN},
+    {"GET", "/v1/drs/recommendations", do_drs_recommendations, NULL,
+     ACCESS_READ},
+
     {"GET", "/v1/images", do_list, &images, ACCESS_READ},
     {"POST", "/v1/images", do_create, &images, ACCESS_ADMIN},
     {"GET", "/v1/images/*", do_get, &images, ACCESS_READ},
@@ -1054,6 +1131,12 @@ server_start(const struct server_config *cfg, struct server **serverp)
     hooks.aux = server;
     error = http_server_start(&http, routes, ARRAY_SIZE(routes), &hooks,
                               &server->http);
+    if (!error) {
+        error = api_drs_start(&server->api);
+        if (error) {
+            http_server_stop(server->http);
+        }
+    }
     if (error) {
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
@@ -1122,6 +1205,7 @@ server_stop(struct server *server)
             usleep(10 * 1000);
         }
         usleep(STOP_GRACE_MS * 1000);
+        api_drs_stop(&server->api);
         http_server_stop(server->http);
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);

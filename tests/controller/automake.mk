@@ -133,3 +133,11 @@ tests_controller_test_drs_SOURCES = \
 	controller/scheduler.h
 tests_controller_test_drs_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_controller_test_drs_LDADD = utils/libfabric-utils.a $(CMOCKA_LIBS)
+
+# Maintenance and the balancer's API (controller/api-drs.c) over HTTP.
+check_PROGRAMS += tests/controller/test-maintenance
+TESTS += tests/controller/test-maintenance
+tests_controller_test_maintenance_SOURCES = \
+	tests/controller/test-maintenance.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_maintenance_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_maintenance_LDADD = $(CONTROLLER_TEST_LIBS)
