@@ -1983,7 +1983,8 @@ parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
 {
     static const char *const keys[] = {"name",  "uuid", "vcpus", "memory_mb",
                                        "power", "boot", "disk",  "seed",
-                                       "nics",  NULL};
+                                       "nics",  "ha",   NULL};
+    static const char *const has[] = {"restart", "off", NULL};
     static const char *const nic_keys[] = {"port", "device", "mac", "mtu",
                                            NULL};
     static const char *const powers[] = {"running", "stopped", NULL};
@@ -2028,6 +2029,9 @@ parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
                   "MiB", &vm->memory_mb);
         parse_word(errors, obj, path, "power", false, powers, &power);
         vm->running = power == 0;
+        power = 0;
+        parse_word(errors, obj, path, "ha", false, has, &power);
+        vm->ha = power == 0;
         parse_u64(errors, obj, path, "boot", 0, INT64_MAX, "reboots",
                   &vm->boot);
         parse_vm_disk(errors, obj, path, vm);
@@ -2053,6 +2057,59 @@ parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
             }
         }
     }
+}
+
+/* Parses "moved_vms": {NAME: UUID}, the VMs that moved to another
+ * host. */
+static void
+parse_moved_vms(struct state_errors *errors, const json_t *root,
+                struct state *s)
+{
+    const json_t *moved = json_object_get(root, "moved_vms");
+    const char *name;
+    json_t *uuid;
+
+    if (!moved) {
+        return;
+    }
+    if (!json_is_object(moved)) {
+        field_error(errors, "", "moved_vms",
+                    "expected an object {VM name: UUID}, got %s",
+                    json_type_name(moved));
+        return;
+    }
+    s->moved_vms = xcalloc(json_object_size(moved), sizeof *s->moved_vms);
+    json_object_foreach((json_t *) moved, name, uuid)
+    {
+        struct state_moved_vm *m = &s->moved_vms[s->n_moved_vms];
+
+        if (!names_object_is_valid(name) || strlen(name) > STATE_MAX_NAME) {
+            char *q = quote(name);
+
+            field_error(errors, "moved_vms", NULL, "%s: not a VM name", q);
+            free(q);
+            continue;
+        }
+        if (!json_is_string(uuid) || !uuid_is_valid(json_string_value(uuid))) {
+            field_error(errors, "moved_vms", name,
+                        "expected a UUID (8-4-4-4-12 lower-case hex digits)");
+            continue;
+        }
+        m->name = xstrdup(name);
+        memcpy(m->uuid, json_string_value(uuid), 37);
+        s->n_moved_vms++;
+    }
+}
+
+const struct state_moved_vm *
+state_find_moved_vm(const struct state *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_moved_vms; i++) {
+        if (!strcmp(s->moved_vms[i].name, name)) {
+            return &s->moved_vms[i];
+        }
+    }
+    return NULL;
 }
 
 /* Checks that VMs' names, UUIDs and files are unique, and that no port is
@@ -2117,8 +2174,8 @@ state_from_json(const struct json_t *root, struct state **statep,
                 struct state_errors *errors)
 {
     static const char *const keys[] = {
-        "host",       "networks",       "ports", "remotes",
-        "identities", "external_vteps", "vms",   NULL};
+        "host",           "networks", "ports",     "remotes", "identities",
+        "external_vteps", "vms",      "moved_vms", NULL};
     struct state *s = xzalloc(sizeof *s);
     size_t n_errors = errors->n;
 
@@ -2134,6 +2191,7 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_external_vteps(errors, root, s);
         parse_identities(errors, root, s);
         parse_vms(errors, root, s);
+        parse_moved_vms(errors, root, s);
         check_external_vteps(errors, s);
         check_identities(errors, s);
         check_unique_names(errors, s);
@@ -2628,6 +2686,10 @@ state_destroy(struct state *s)
         free(vm->nics);
     }
     free(s->vms);
+    for (size_t i = 0; i < s->n_moved_vms; i++) {
+        free(s->moved_vms[i].name);
+    }
+    free(s->moved_vms);
     for (size_t i = 0; i < s->n_skipped; i++) {
         free(s->skipped[i].name);
         free(s->skipped[i].reason);

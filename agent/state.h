@@ -247,6 +247,16 @@ struct state_vm {
     char *user_data;           /* The seed's user data, or NULL. */
     struct state_vm_nic *nics; /* Its NICs, in guest order. */
     size_t n_nics;             /* Number of 'nics'. */
+    bool ha;                   /* "ha": "restart" (the default: forced off
+                                * when the agent fences itself, started
+                                * only under a lease), else "off". */
+};
+
+/* A VM that left this host for another ("moved_vms", doc/mobility.md):
+ * its disk and seed are the other host's now. */
+struct state_moved_vm {
+    char *name;    /* Its name. */
+    char uuid[37]; /* Its UUID, as text. */
 };
 
 /* The lists of a document whose elements stand alone: an error in one of
@@ -289,6 +299,9 @@ struct state {
     size_t n_identities;               /* Number of 'identities'. */
     struct state_vm *vms;              /* VMs, in document order. */
     size_t n_vms;                      /* Number of 'vms'. */
+    struct state_moved_vm *moved_vms;  /* VMs that moved to another
+                                        * host. */
+    size_t n_moved_vms;                /* Number of 'moved_vms'. */
     struct state_skip *skipped;        /* Elements left out, from
                                         * state_from_json_partial(). */
     size_t n_skipped;                  /* Number of 'skipped'. */
@@ -304,6 +317,11 @@ bool state_vtep_takes_gbp(const struct state *s, uint32_t vtep);
 
 /* Returns the VM named 'name' of 's', or NULL if it has none. */
 const struct state_vm *state_find_vm(const struct state *s, const char *name);
+
+/* Returns the VM named 'name' that moved away from the host of 's', or
+ * NULL if none did. */
+const struct state_moved_vm *state_find_moved_vm(const struct state *s,
+                                                 const char *name);
 
 /* Returns true if 's' left out a VM named 'name' (see 'skipped'). */
 bool state_vm_is_skipped(const struct state *s, const char *name);

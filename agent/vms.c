@@ -94,6 +94,11 @@ struct vm {
                                * failure. */
     uint64_t retry_at;        /* When that is, monotonic ms. */
     uint64_t up_since;        /* When it was last seen going up, or 0. */
+    bool moved;               /* Left the desired state while listed in
+                               * its "moved_vms" with its record's UUID:
+                               * it runs on another host now, which owns
+                               * its disk and seed.  Kept until it goes,
+                               * even once the listing does. */
     bool gone;                /* Removed: the monitor drops it. */
 };
 
@@ -435,6 +440,8 @@ struct op_ctx {
     struct vm_want want;     /* OP_START, OP_REBOOT: the desired state. */
     struct vm_record record; /* OP_REMOVE: what to remove. */
     bool known;              /* OP_REMOVE: whether the driver knows it. */
+    bool keep_files;         /* OP_REMOVE: its disk and seed stay (it
+                              * moved to another host). */
 };
 
 /* Makes the disk and the seed of 'w', if missing.  Returns NULL or why it
@@ -565,11 +572,12 @@ op_remove(struct op_ctx *ctx)
                              strerror(error));
         }
     }
-    if (unlink(r->disk) < 0 && errno != ENOENT) {
+    if (!ctx->keep_files && unlink(r->disk) < 0 && errno != ENOENT) {
         return xasprintf("cannot remove its disk %s: %s", r->disk,
                          strerror(errno));
     }
-    if (r->seed && unlink(r->seed) < 0 && errno != ENOENT) {
+    if (!ctx->keep_files && r->seed && unlink(r->seed) < 0
+        && errno != ENOENT) {
         return xasprintf("cannot remove its seed %s: %s", r->seed,
                          strerror(errno));
     }
@@ -579,7 +587,13 @@ op_remove(struct op_ctx *ctx)
                  strerror(errno));
     }
     free(path);
-    LOG_INFO("VM \"%s\": removed (its QEMU, taps, disk and seed)", name);
+    if (ctx->keep_files) {
+        LOG_INFO("VM \"%s\": moved to another host: removed its QEMU and "
+                 "taps here, kept its disk %s and seed, which it runs on",
+                 name, r->disk);
+    } else {
+        LOG_INFO("VM \"%s\": removed (its QEMU, taps, disk and seed)", name);
+    }
     return NULL;
 }
 
@@ -694,6 +708,7 @@ vms_spawn(struct vms *vms, struct vm *vm, enum vm_op op)
             ctx->record.devices[i] = xstrdup(r->devices[i]);
         }
         ctx->known = vm->known;
+        ctx->keep_files = vm->moved;
     }
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1142,6 +1157,16 @@ vms_update(struct vms *vms, const struct state *s, vms_ready_func *ready,
             }
         }
         vms->changes++;
+    }
+    for (size_t i = 0; i < vms->n_vms; i++) {
+        struct vm *vm = vms->vms[i];
+        const struct state_moved_vm *m = state_find_moved_vm(s, vm->name);
+
+        if (vm->wanted) {
+            vm->moved = false;
+        } else if (m && vm->recorded && !strcmp(m->uuid, vm->record.uuid)) {
+            vm->moved = true;
+        }
     }
     for (size_t i = 0; i < s->n_skipped; i++) {
         if (s->skipped[i].kind == STATE_KIND_VM) {

@@ -22,7 +22,9 @@
  * state because of a mistake in it (state_vm_is_skipped()) is left as it
  * is; one that left the document is stopped (ACPI, then forced after
  * VMM_STOP_TIMEOUT seconds), destroyed, and its taps, disk and seed are
- * removed. */
+ * removed, but for one the document lists in "moved_vms" with its UUID
+ * (doc/mobility.md): it runs on another host, whose disk and seed they
+ * are now, so they stay. */
 #ifndef AGENT_VMS_H
 #define AGENT_VMS_H 1
 

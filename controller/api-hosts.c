@@ -44,7 +44,11 @@ static const struct api_field heartbeat_fields[] = {
     {"load", API_OBJECT, API_RW, false},
     {"limits", API_OBJECT, API_RW, false},
     {"hypervisor", API_OBJECT, API_RW, false},
+    {"peers", API_OBJECT, API_RW, false},
 };
+
+/* The most peers one heartbeat reports. */
+#define PEERS_MAX 65536
 
 static const struct api_field port_status_fields[] = {
     {"ports", API_OBJECT, API_RW, true},
@@ -59,16 +63,64 @@ static const struct api_field port_status_fields[] = {
 /* The least time between two computations of one long poll's document. */
 #define RECOMPUTE_MS 100
 
-/* Records a heartbeat from 'name' now. */
+/* Records a heartbeat from 'name' now, with what it says of its peers
+ * ('peers', NULL if nothing).  A host declared failed has come back: it
+ * is not failed any more, once no restart of its VMs is under way. */
 static void
-heard_from(struct api *api, const char *name)
+heard_from(struct api *api, const char *name, const json_t *peers)
 {
     time_t now = time(NULL);
+    uint64_t now_ms = api_now_ms();
 
+    if (api_host_is_failed(api, name)) {
+        pthread_mutex_lock(&api->ha_mutex);
+        if (api_host_set_failed(api, name, false)) {
+            LOG_INFO("host \"%s\": its agent is back after the host was "
+                     "declared failed; it takes VMs again",
+                     name);
+        }
+        pthread_mutex_unlock(&api->ha_mutex);
+    }
     pthread_mutex_lock(&api->mutex);
     json_object_set_new(api->heartbeats, name, json_integer(now));
+    json_object_set_new(api->heard_ms, name, json_integer(now_ms));
+    if (peers) {
+        json_object_set_new(
+            api->peers, name,
+            json_pack("{sIsO}", "at", (json_int_t) now_ms, "peers", peers));
+    }
     pthread_mutex_unlock(&api->mutex);
     api_sched_heard(api, name, now);
+}
+
+bool
+api_host_set_failed(struct api *api, const char *name, bool failed)
+{
+    bool changed;
+
+    pthread_mutex_lock(&api->mutex);
+    changed = failed != (json_object_get(api->failed, name) != NULL);
+    if (changed && failed) {
+        char now[32];
+
+        api_now(now);
+        json_object_set_new(api->failed, name, json_string(now));
+    } else if (changed) {
+        json_object_del(api->failed, name);
+    }
+    pthread_mutex_unlock(&api->mutex);
+    return changed;
+}
+
+bool
+api_host_is_failed(struct api *api, const char *name)
+{
+    bool failed;
+
+    pthread_mutex_lock(&api->mutex);
+    failed = json_object_get(api->failed, name) != NULL;
+    pthread_mutex_unlock(&api->mutex);
+    return failed;
 }
 
 const char *
@@ -80,6 +132,9 @@ api_host_status(struct api *api, const char *name, time_t *last)
     *last = json_integer_value(json_object_get(api->heartbeats, name));
     pthread_mutex_unlock(&api->mutex);
 
+    if (api_host_is_failed(api, name)) {
+        return "failed";
+    }
     /* A host this process has not heard from yet gets a full timeout from
      * our start, so that a controller restart does not declare every host
      * unreachable at once. */
@@ -910,7 +965,7 @@ api_host_register(struct api *api, const json_t *in, json_t **out,
     txn = NULL;
     if (status == 200 || status == 201) {
         /* An agent registers when it starts: it is alive. */
-        heard_from(api, name);
+        heard_from(api, name, NULL);
         set_liveness(api, name, *out);
     }
 
@@ -1201,9 +1256,50 @@ update_reports(struct api *api, const char *name, const json_t *in,
     return status;
 }
 
+/* Checks "peers" value 'peers' of a heartbeat of 'what': host name ->
+ * {"answers": BOOL, "last_answer_ms_ago": N (0 or more; absent if it never
+ * answered)}. */
+static int
+check_peers(const json_t *peers, const char *what, struct api_error *err)
+{
+    const char *name;
+    json_t *p;
+
+    if (json_object_size(peers) > PEERS_MAX) {
+        return api_fail(err, 400, "peers",
+                        "%s: peers: %zu of them (expected at most %d)", what,
+                        json_object_size(peers), PEERS_MAX);
+    }
+    json_object_foreach((json_t *) peers, name, p)
+    {
+        const json_t *ago = json_object_get(p, "last_answer_ms_ago");
+
+        if (!api_name_is_valid(name)) {
+            char *q = api_quote(name);
+
+            api_fail(err, 400, "peers", "%s: peers: %s: expected a host name",
+                     what, q);
+            free(q);
+            return 400;
+        }
+        if (!json_is_object(p)
+            || !json_is_boolean(json_object_get(p, "answers"))
+            || json_object_size(p) != 1 + (ago != NULL)
+            || (ago
+                && (!json_is_integer(ago) || json_integer_value(ago) < 0))) {
+            return api_fail(err, 400, "peers",
+                            "%s: peers: \"%s\": expected {\"answers\": "
+                            "true|false, \"last_answer_ms_ago\": N (an "
+                            "integer 0 or more, optional)}",
+                            what, name);
+        }
+    }
+    return 0;
+}
+
 int
 api_host_heartbeat(struct api *api, const char *name, const json_t *in,
-                   struct api_error *err)
+                   json_t **out, struct api_error *err)
 {
     char *what = api_what("host", name);
     const json_t *limits = json_object_get(in, "limits");
@@ -1216,14 +1312,20 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
             api_check_input(in, heartbeat_fields, ARRAY_SIZE(heartbeat_fields),
                             what, NULL, false, err);
     }
+    if (!status && json_object_get(in, "peers")) {
+        status = check_peers(json_object_get(in, "peers"), what, err);
+    }
     if (!status) {
         status = limits || json_object_get(in, "hypervisor")
                      ? update_reports(api, name, in, what, err)
                      : check_host_exists(api, name, what, err);
     }
     if (!status) {
-        heard_from(api, name);
-        status = 204;
+        heard_from(api, name, json_object_get(in, "peers"));
+        /* The lease: the agent may run its HA VMs for this long from
+         * when it sent this heartbeat (doc/mobility.md). */
+        *out = json_pack("{si}", "lease_ms", atomic_load(&api->ha_lease_ms));
+        status = 200;
     }
     free(what);
     return status;

@@ -1674,6 +1674,56 @@ api_port_patch(struct api *api, const char *name, const json_t *in,
 }
 
 int
+api_port_move(struct store_txn *txn, const char *name, const char *host,
+              const char *what, struct api_error *err)
+{
+    const char *old_host, *network, *device;
+    struct store_obj obj;
+    json_t *body;
+    char now[32];
+    int status = 0, error;
+
+    error = store_get(txn, "port", name, &obj);
+    if (error) {
+        return api_store_error(error, what, err);
+    }
+    old_host = api_get_string(obj.body, "host");
+    network = api_get_string(obj.body, "network");
+    device = api_get_string(obj.body, "device");
+    if (old_host && !strcmp(old_host, host)) {
+        store_obj_clear(&obj);
+        return 0;
+    }
+    if (old_host) {
+        error = unplace(txn, name, network, old_host, device);
+        if (!error) {
+            /* The old host's report says nothing about the new one. */
+            error = store_delete(txn, "port-status", name, STORE_ANY);
+            error = error == ENOENT ? 0 : error;
+        }
+        if (error) {
+            store_obj_clear(&obj);
+            return api_store_error(error, what, err);
+        }
+    }
+    status = place(txn, name, network, host, device, what, err);
+    if (!status) {
+        body = json_deep_copy(obj.body);
+        api_now(now);
+        json_object_set_new(body, "host", json_string(host));
+        json_object_set_new(body, "updated_at", json_string(now));
+        error = store_put(txn, "port", name, body, obj.version, NULL);
+        if (!error) {
+            error = put_net_port(txn, name, body);
+        }
+        json_decref(body);
+        status = error ? api_store_error(error, what, err) : 0;
+    }
+    store_obj_clear(&obj);
+    return status;
+}
+
+int
 api_port_remove(struct store_txn *txn, const struct store_obj *obj,
                 const char *what, struct api_error *err)
 {

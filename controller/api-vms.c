@@ -29,6 +29,8 @@ static const struct api_field vm_fields[] = {
     {"user_data", API_STRING, API_IMMUTABLE, false},
     {"power", API_STRING, API_RW, false},
     {"description", API_STRING, API_RW, false},
+    {"ha", API_STRING, API_RW, false},
+    {"ha_priority", API_INTEGER, API_RW, false},
     {"uuid", API_STRING, API_RO, false},
     {"boot", API_INTEGER, API_RO, false},
     {"status", API_STRING, API_RO, false},
@@ -238,7 +240,9 @@ sched_cache_liveness(struct api *api, struct api_sched *c)
     for (size_t i = 0; i < c->n; i++) {
         time_t last = c->heard[i] ? c->heard[i] : api->started;
 
-        c->hosts[i].ready = now - last <= timeout;
+        /* A failed host takes no VM until its agent comes back. */
+        c->hosts[i].ready = now - last <= timeout
+                            && !api_host_is_failed(api, c->hosts[i].name);
     }
 }
 
@@ -318,6 +322,7 @@ vm_groups_destroy(struct vm_groups *g)
 /* A walk over one group's members. */
 struct member_walk {
     const char *prefix;    /* "GROUP/". */
+    const char *skip;      /* Members on this host do not count, or NULL. */
     json_t *hosts;         /* Host name -> members there. */
     struct sched_group *g; /* The group. */
 };
@@ -331,7 +336,7 @@ member_cb(const struct store_obj *obj, void *w_)
     if (strncmp(obj->name, w->prefix, strlen(w->prefix))) {
         return API_STOP;
     }
-    if (host) {
+    if (host && (!w->skip || strcmp(host, w->skip))) {
         json_int_t n = json_integer_value(json_object_get(w->hosts, host));
 
         json_object_set_new(w->hosts, host, json_integer(n + 1));
@@ -344,10 +349,11 @@ member_cb(const struct store_obj *obj, void *w_)
 }
 
 /* Reads the groups named in "groups" of VM input 'in' in 'txn' into
- * 'g': each must exist (400 otherwise) and appear once. */
+ * 'g': each must exist (400 otherwise) and appear once.  Members on host
+ * 'skip' (if not NULL) are left out: they are leaving it. */
 static int
-read_groups(struct store_txn *txn, const json_t *in, struct vm_groups *g,
-            const char *what, struct api_error *err)
+read_groups(struct store_txn *txn, const json_t *in, const char *skip,
+            struct vm_groups *g, const char *what, struct api_error *err)
 {
     const json_t *list = json_object_get(in, "groups");
     const json_t *value;
@@ -393,6 +399,7 @@ read_groups(struct store_txn *txn, const json_t *in, struct vm_groups *g,
         };
         store_obj_clear(&obj);
         w.prefix = xasprintf("%s/", name);
+        w.skip = skip;
         w.hosts = json_object();
         w.g = &g->groups[g->n];
         g->n++;
@@ -402,6 +409,30 @@ read_groups(struct store_txn *txn, const json_t *in, struct vm_groups *g,
         if (error && error != API_STOP) {
             return api_store_error(error, what, err);
         }
+    }
+    return 0;
+}
+
+/* Sets the groups (read into 'g', members on host 'skip' left out) and
+ * the weigher of 'req' from VM input or body 'in'. */
+static int
+request_rules(struct api *api, struct store_txn *txn, const json_t *in,
+              const char *skip, struct sched_request *req, struct vm_groups *g,
+              const char *what, struct api_error *err)
+{
+    const char *placement = api_get_string(in, "placement");
+    int status = read_groups(txn, in, skip, g, what, err);
+
+    if (status) {
+        return status;
+    }
+    req->groups = g->groups;
+    req->n_groups = g->n;
+    pthread_mutex_lock(&api->sched->mutex);
+    req->weigher = api->sched->weigher;
+    pthread_mutex_unlock(&api->sched->mutex);
+    if (placement) {
+        sched_weigher_parse(placement, &req->weigher);
     }
     return 0;
 }
@@ -558,6 +589,29 @@ check_power(const char *power, const char *what, struct api_error *err)
     return 0;
 }
 
+/* Checks "ha" and "ha_priority" of VM input 'in' (doc/mobility.md), if
+ * present. */
+static int
+check_ha(const json_t *in, const char *what, struct api_error *err)
+{
+    static const char *const modes[] = {"restart", "off", NULL};
+    const char *ha = api_get_string(in, "ha");
+
+    if (ha && !api_is_one_of(ha, modes)) {
+        char *q = api_quote(ha);
+
+        api_fail(err, 400, "ha",
+                 "%s: ha %s: expected \"restart\" (start it on another host "
+                 "when its host fails) or \"off\"",
+                 what, q);
+        free(q);
+        return 400;
+    }
+    return check_range(in, "ha_priority", API_VM_HA_PRIORITY_MIN,
+                       API_VM_HA_PRIORITY_MAX, "higher restarts first", what,
+                       err);
+}
+
 /* Checks the values of VM input 'in' that need no store. */
 static int
 check_vm(const json_t *in, const char *what, struct api_error *err)
@@ -588,6 +642,9 @@ check_vm(const json_t *in, const char *what, struct api_error *err)
     }
     if (!status) {
         status = check_power(api_get_string(in, "power"), what, err);
+    }
+    if (!status) {
+        status = check_ha(in, what, err);
     }
     if (!status && (s = api_get_string(in, "host"))) {
         status = api_check_name(s, "host", what, err);
@@ -757,6 +814,11 @@ claim(struct store_txn *txn, const char *name, const char *host,
     if (!error) {
         error = store_put(txn, "host-vm", key, empty, STORE_ANY, NULL);
     }
+    if (!error) {
+        /* Back on a host it once left. */
+        error = store_delete(txn, "vm-moved", key, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
     free(key);
     key = xasprintf("%s/%s", image, name);
     if (!error) {
@@ -871,6 +933,42 @@ vm_status(struct store_txn *txn, const struct store_obj *obj, char **reason,
     return status;
 }
 
+/* Replaces '*status' and '*reason' (a new string) of stored VM 'obj' if
+ * its host is declared failed: an HA VM is "pending" until the HA monitor
+ * restarts it elsewhere (saying why it waits), one with "ha" "off" is
+ * "failed". */
+static void
+ha_status(struct api *api, const struct store_obj *obj, const char **status,
+          char **reason)
+{
+    const char *host = api_get_string(obj->body, "host");
+    const json_t *waiting;
+    char *why = NULL;
+
+    if (!api || !host || !api_host_is_failed(api, host)) {
+        return;
+    }
+    if (!strcmp(api_get_string(obj->body, "ha") ?: "restart", "off")) {
+        *status = "failed";
+        why = xasprintf("its host \"%s\" failed (ha off: not restarted "
+                        "elsewhere)",
+                        host);
+    } else {
+        pthread_mutex_lock(&api->mutex);
+        waiting = json_object_get(api->ha_waiting, obj->name);
+        why = waiting ? xstrdup(json_string_value(waiting)) : NULL;
+        pthread_mutex_unlock(&api->mutex);
+        *status = "pending";
+        if (!why) {
+            why = xasprintf("ha: its host \"%s\" failed; being restarted "
+                            "elsewhere",
+                            host);
+        }
+    }
+    free(*reason);
+    *reason = why;
+}
+
 /* The API form of stored VM 'obj' (an api_out_func): its NICs with their
  * ports' addresses and devices, its status. */
 static json_t *
@@ -904,7 +1002,16 @@ vm_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
         free(name);
     }
     json_object_set_new(out, "nics", nics);
+    /* VMs stored before HA existed have the defaults. */
+    if (!json_object_get(out, "ha")) {
+        json_object_set_new(out, "ha", json_string("restart"));
+    }
+    if (!json_object_get(out, "ha_priority")) {
+        json_object_set_new(out, "ha_priority",
+                            json_integer(API_VM_HA_PRIORITY_DEFAULT));
+    }
     status = vm_status(txn, obj, &reason, &usage);
+    ha_status(api, obj, &status, &reason);
     json_object_set_new(out, "status", json_string(status));
     if (reason) {
         json_object_set_new(out, "status_reason", json_string(reason));
@@ -972,17 +1079,9 @@ create_vm(struct api *api, struct store_txn *txn, const char *name,
             goto out;
         }
     }
-    status = read_groups(txn, in, &g, what, err);
+    status = request_rules(api, txn, in, NULL, &req, &g, what, err);
     if (status) {
         goto out;
-    }
-    req.groups = g.groups;
-    req.n_groups = g.n;
-    pthread_mutex_lock(&api->sched->mutex);
-    req.weigher = api->sched->weigher;
-    pthread_mutex_unlock(&api->sched->mutex);
-    if (api_get_string(in, "placement")) {
-        sched_weigher_parse(api_get_string(in, "placement"), &req.weigher);
     }
     status = choose_host(api, txn, &req, &g, &host, &alloc, &vms, what, err);
     if (status) {
@@ -1018,6 +1117,13 @@ create_vm(struct api *api, struct store_txn *txn, const char *name,
     json_object_set_new(body, "power",
                         json_string(api_get_string(in, "power") ?: "running"));
     json_object_set_new(body, "boot", json_integer(0));
+    json_object_set_new(body, "ha",
+                        json_string(api_get_string(in, "ha") ?: "restart"));
+    json_object_set_new(body, "ha_priority",
+                        json_integer(json_object_get(in, "ha_priority")
+                                         ? json_integer_value(json_object_get(
+                                             in, "ha_priority"))
+                                         : API_VM_HA_PRIORITY_DEFAULT));
     json_object_set_new(body, "groups",
                         json_deep_copy(json_object_get(in, "groups"))
                             ?: json_array());
@@ -1208,6 +1314,49 @@ api_vm_list(struct api *api, const json_t *query, json_t **out,
     return 200;
 }
 
+/* Begins a write transaction into '*txn' and reads VM 'name' into 'obj'
+ * (404 if there is none). */
+static int
+begin_vm(struct api *api, const char *name, const char *what,
+         struct store_txn **txn, struct store_obj *obj, struct api_error *err)
+{
+    int status = api_begin(api, true, txn, err);
+
+    return status ? status : api_get_object(*txn, "vm", name, what, obj, err);
+}
+
+/* Adds 'sign' (1 or -1) times the resources of VM body 'vm' (and one VM)
+ * to the allocation of host 'host' in 'txn', and stores the new
+ * allocation in '*allocp' (NULL if there was none to release from). */
+static int
+alloc_add(struct store_txn *txn, const char *host, const json_t *vm, int sign,
+          json_t **allocp)
+{
+    struct sched_host h = {.name = host};
+    struct store_obj alloc;
+    int error = store_get(txn, "alloc", host, &alloc);
+
+    *allocp = NULL;
+    if (!error) {
+        alloc_from_body(&h, alloc.body);
+        store_obj_clear(&alloc);
+    } else if (error != ENOENT || sign < 0) {
+        /* Nothing to release from a host without an allocation. */
+        return error == ENOENT ? 0 : error;
+    }
+    h.allocated.vcpus +=
+        sign * json_integer_value(json_object_get(vm, "vcpus"));
+    h.allocated.memory_mb +=
+        sign * json_integer_value(json_object_get(vm, "memory_mb"));
+    h.allocated.disk_gb +=
+        sign * json_integer_value(json_object_get(vm, "disk_gb"));
+    h.vms += sign;
+    *allocp = alloc_body(&h.allocated, h.vms);
+    error = h.vms > 0 ? store_put(txn, "alloc", host, *allocp, STORE_ANY, NULL)
+                      : store_delete(txn, "alloc", host, STORE_ANY);
+    return error == ENOENT ? 0 : error;
+}
+
 /* Undoes claim() and add_nics() for stored VM 'obj', in 'txn', and stores
  * the host's allocation without it in '*allocp'. */
 static int
@@ -1216,8 +1365,6 @@ release(struct store_txn *txn, const struct store_obj *obj, json_t **allocp,
 {
     const char *host = api_get_string(obj->body, "host");
     const char *image = api_get_string(obj->body, "image");
-    struct sched_host h = {.name = host};
-    struct store_obj alloc;
     const json_t *value;
     char *key;
     size_t i;
@@ -1265,26 +1412,165 @@ release(struct store_txn *txn, const struct store_obj *obj, json_t **allocp,
     }
     free(key);
     if (!error || error == ENOENT) {
-        error = store_get(txn, "alloc", host, &alloc);
-        if (!error) {
-            alloc_from_body(&h, alloc.body);
-            store_obj_clear(&alloc);
-        }
-    }
-    if (!error) {
-        h.allocated.vcpus -=
-            json_integer_value(json_object_get(obj->body, "vcpus"));
-        h.allocated.memory_mb -=
-            json_integer_value(json_object_get(obj->body, "memory_mb"));
-        h.allocated.disk_gb -=
-            json_integer_value(json_object_get(obj->body, "disk_gb"));
-        h.vms--;
-        *allocp = alloc_body(&h.allocated, h.vms);
-        error = h.vms > 0
-                    ? store_put(txn, "alloc", host, *allocp, STORE_ANY, NULL)
-                    : store_delete(txn, "alloc", host, STORE_ANY);
+        error = alloc_add(txn, host, obj->body, -1, allocp);
     }
     return error && error != ENOENT ? api_store_error(error, what, err) : 0;
+}
+
+int
+vms_move_host(struct api *api, struct store_txn *txn,
+              const struct store_obj *vm, const char *to, bool claim_to,
+              const char *what, struct api_error *err)
+{
+    const char *from = api_get_string(vm->body, "host");
+    json_t *from_alloc = NULL, *to_alloc = NULL;
+    json_t *empty = json_object();
+    json_t *member = json_pack("{ss}", "host", to);
+    json_t *body = NULL;
+    const json_t *value;
+    char *key = NULL;
+    char now[32];
+    int status = 0, error = 0;
+    size_t i;
+
+    if (!from || !strcmp(from, to)) {
+        status = api_fail(err, 409, "host", "%s: is on host \"%s\" already",
+                          what, to);
+        goto out;
+    }
+    error = alloc_add(txn, from, vm->body, -1, &from_alloc);
+    if (!error && claim_to) {
+        error = alloc_add(txn, to, vm->body, 1, &to_alloc);
+    }
+    key = xasprintf("%s/%s", from, vm->name);
+    if (!error) {
+        error = store_delete(txn, "host-vm", key, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    if (!error) {
+        /* The VM's disk and seed are the new host's now: the old host's
+         * agent must remove the VM without them (doc/mobility.md). */
+        json_t *moved =
+            json_pack("{sO}", "uuid", json_object_get(vm->body, "uuid"));
+
+        error = store_put(txn, "vm-moved", key, moved, STORE_ANY, NULL);
+        json_decref(moved);
+    }
+    free(key);
+    key = xasprintf("%s/%s", to, vm->name);
+    if (!error) {
+        error = store_put(txn, "host-vm", key, empty, STORE_ANY, NULL);
+    }
+    if (!error) {
+        /* A report from the old host says nothing about the new one. */
+        error = store_delete(txn, "vm-status", vm->name, STORE_ANY);
+        error = error == ENOENT ? 0 : error;
+    }
+    json_array_foreach(json_object_get(vm->body, "groups"), i, value)
+    {
+        if (!error) {
+            free(key);
+            key = xasprintf("%s/%s", json_string_value(value), vm->name);
+            error = store_put(txn, "vm-group-member", key, member, STORE_ANY,
+                              NULL);
+        }
+    }
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    json_array_foreach(json_object_get(vm->body, "nics"), i, value)
+    {
+        char *port = xasprintf("%s-%zu", vm->name, i);
+
+        status = api_port_move(txn, port, to, what, err);
+        free(port);
+        if (status) {
+            goto out;
+        }
+    }
+    body = json_deep_copy(vm->body);
+    api_now(now);
+    json_object_set_new(body, "host", json_string(to));
+    json_object_set_new(body, "updated_at", json_string(now));
+    error = store_put(txn, "vm", vm->name, body, vm->version, NULL);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    if (from_alloc) {
+        sched_cache_note(api, from, from_alloc);
+    }
+    if (to_alloc) {
+        sched_cache_note(api, to, to_alloc);
+    }
+
+out:
+    free(key);
+    json_decref(body);
+    json_decref(member);
+    json_decref(empty);
+    json_decref(from_alloc);
+    json_decref(to_alloc);
+    return status;
+}
+
+int
+api_vm_ha_restart(struct api *api, const char *name, const char *failed,
+                  char **to, struct api_error *err)
+{
+    char *what = api_what("vm", name);
+    struct vm_groups g = {.n = 0};
+    struct sched_request req = {.host = NULL};
+    struct sched_resources alloc;
+    struct store_txn *txn = NULL;
+    struct store_obj obj = {0};
+    const char *host;
+    int64_t vms;
+    int status;
+
+    *to = NULL;
+    status = begin_vm(api, name, what, &txn, &obj, err);
+    if (status) {
+        goto out;
+    }
+    host = api_get_string(obj.body, "host");
+    if (!host || strcmp(host, failed)
+        || !strcmp(api_get_string(obj.body, "ha") ?: "restart", "off")) {
+        /* Moved, deleted and made again, or changed since it was
+         * listed. */
+        goto out;
+    }
+    req.need.vcpus = json_integer_value(json_object_get(obj.body, "vcpus"));
+    req.need.memory_mb =
+        json_integer_value(json_object_get(obj.body, "memory_mb"));
+    req.need.disk_gb =
+        json_integer_value(json_object_get(obj.body, "disk_gb"));
+    status = request_rules(api, txn, obj.body, failed, &req, &g, what, err);
+    if (status) {
+        goto out;
+    }
+    status = choose_host(api, txn, &req, &g, to, &alloc, &vms, what, err);
+    if (!status) {
+        status = vms_move_host(api, txn, &obj, *to, true, what, err);
+    }
+    if (!status) {
+        status = api_commit(txn, NULL, err);
+        txn = NULL;
+    }
+    if (status) {
+        free(*to);
+        *to = NULL;
+    }
+
+out:
+    vm_groups_destroy(&g);
+    store_abort(txn);
+    if (obj.body) {
+        store_obj_clear(&obj);
+    }
+    free(what);
+    return status;
 }
 
 int
@@ -1343,10 +1629,7 @@ api_vm_action(struct api *api, const char *name, const char *action,
                           action);
         goto out;
     }
-    status = api_begin(api, true, &txn, err);
-    if (!status) {
-        status = api_get_object(txn, "vm", name, what, &obj, err);
-    }
+    status = begin_vm(api, name, what, &txn, &obj, err);
     if (status) {
         goto out;
     }
@@ -1402,6 +1685,69 @@ out:
     store_abort(txn);
     store_obj_clear(&obj);
     json_decref(body);
+    free(what);
+    return status;
+}
+
+/* Applies PATCH 'in' of a VM (an api_apply_func): only its HA settings
+ * change. */
+static int
+patch_apply(struct store_txn *txn, const struct store_obj *obj,
+            const json_t *in, json_t *body, const char *what,
+            struct api_error *err)
+{
+    const json_t *ha = json_object_get(in, "ha");
+    const json_t *prio = json_object_get(in, "ha_priority");
+
+    (void) txn;
+    (void) obj;
+    if (json_is_null(ha) || json_is_null(prio)) {
+        return api_fail(err, 400, json_is_null(ha) ? "ha" : "ha_priority",
+                        "%s: %s: cannot be removed; give a value", what,
+                        json_is_null(ha) ? "ha" : "ha_priority");
+    }
+    if (ha) {
+        json_object_set(body, "ha", (json_t *) ha);
+    }
+    if (prio) {
+        json_object_set(body, "ha_priority", (json_t *) prio);
+    }
+    return 0;
+}
+
+int
+api_vm_patch(struct api *api, const char *name, const json_t *in,
+             int64_t if_match, json_t **out, struct api_error *err)
+{
+    static const char *const mutable[] = {"ha", "ha_priority", "version",
+                                          NULL};
+    char *what = api_what("vm", name);
+    const char *key;
+    json_t *value;
+    int status = 0;
+
+    if (!json_is_object(in)) {
+        status = api_fail(err, 400, NULL,
+                          "%s: expected a JSON object (a merge patch)", what);
+    }
+    json_object_foreach((json_t *) in, key, value)
+    {
+        if (!status && !api_is_one_of(key, mutable)) {
+            status = api_fail(err, 400, key,
+                              "%s: %s: cannot be changed by PATCH (only ha "
+                              "and ha_priority can; power goes through "
+                              "POST /v1/vms/%s/start and /stop, the rest "
+                              "is fixed at create)",
+                              what, key, name);
+        }
+    }
+    if (!status) {
+        status = check_ha(in, what, err);
+    }
+    if (!status) {
+        status = api_kind_patch(api, &vm_kind, name, in, if_match, what,
+                                patch_apply, out, err);
+    }
     free(what);
     return status;
 }
@@ -1464,19 +1810,79 @@ api_vm_check_reports(const json_t *vms, const char *what,
     return 0;
 }
 
+/* A walk over the VMs that moved away from one host. */
+struct moved_walk {
+    const char *prefix; /* "HOST/". */
+    const json_t *vms;  /* The host's report of its VMs. */
+    json_t *gone;       /* Keys of those it no longer reports. */
+};
+
+static int
+moved_cb(const struct store_obj *obj, void *mw_)
+{
+    struct moved_walk *mw = mw_;
+    size_t len = strlen(mw->prefix);
+
+    if (strncmp(obj->name, mw->prefix, len)) {
+        return API_STOP;
+    }
+    if (!json_object_get(mw->vms, obj->name + len)) {
+        json_array_append_new(mw->gone, json_string(obj->name));
+    }
+    return 0;
+}
+
+/* Deletes the "vm-moved" index objects of host 'host' whose VMs its report
+ * 'vms' (NULL: none) no longer holds: its agent has removed them, and
+ * "moved_vms" need not name them any more. */
+static int
+forget_moved(struct store_txn *txn, const char *host, const json_t *vms)
+{
+    json_t *none = json_object();
+    struct moved_walk mw = {
+        .prefix = NULL,
+        .vms = vms ? vms : none,
+        .gone = json_array(),
+    };
+    const json_t *key;
+    size_t i;
+    int error;
+
+    mw.prefix = xasprintf("%s/", host);
+    error = store_list(txn, "vm-moved", mw.prefix, 0, moved_cb, &mw);
+    error = error == API_STOP ? 0 : error;
+    json_array_foreach(mw.gone, i, key)
+    {
+        if (!error) {
+            error = store_delete(txn, "vm-moved", json_string_value(key),
+                                 STORE_ANY);
+        }
+    }
+    free((char *) mw.prefix);
+    json_decref(mw.gone);
+    json_decref(none);
+    return error;
+}
+
 int
 api_vm_record_reports(struct store_txn *txn, const char *host,
                       const json_t *vms)
 {
     const char *name;
     json_t *report;
+    int error = forget_moved(txn, host, vms);
+
+    if (error) {
+        return error;
+    }
 
     json_object_foreach((json_t *) vms, name, report)
     {
         struct store_obj obj;
         const char *on;
         json_t *body;
-        int error = store_get(txn, "vm", name, &obj);
+
+        error = store_get(txn, "vm", name, &obj);
 
         if (error == ENOENT) {
             /* Deleted since the agent last looked. */

@@ -78,6 +78,23 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->heartbeats = json_object();
     api->sched = api_sched_create();
     api->drs = api_drs_create();
+    atomic_init(&api->ha_lease_ms, API_HA_LEASE_DEFAULT_MS);
+    atomic_init(&api->ha_fence_margin_ms, API_HA_FENCE_MARGIN_DEFAULT_MS);
+    api->started_ms = api_now_ms();
+    api->heard_ms = json_object();
+    api->peers = json_object();
+    api->failed = json_object();
+    api->ha_waiting = json_object();
+    pthread_mutex_init(&api->ha_mutex, NULL);
+}
+
+uint64_t
+api_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -88,7 +105,12 @@ api_destroy(struct api *api)
         api_sched_destroy(api->sched);
         api_drs_destroy(api->drs);
         pthread_mutex_destroy(&api->mutex);
+        pthread_mutex_destroy(&api->ha_mutex);
         json_decref(api->heartbeats);
+        json_decref(api->heard_ms);
+        json_decref(api->peers);
+        json_decref(api->failed);
+        json_decref(api->ha_waiting);
     }
 }
 

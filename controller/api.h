@@ -145,7 +145,15 @@ struct flowlogs;
 #define API_VM_NICS_MAX 8         /* As VMM_NICS_MAX (vmm-glue/vmm.h). */
 #define API_VM_SSH_KEYS_MAX 32
 #define API_VM_SSH_KEY_MAX 16384
-#define API_VM_USER_DATA_MAX 65536 /* Bytes. */
+#define API_VM_USER_DATA_MAX 65536  /* Bytes. */
+#define API_VM_HA_PRIORITY_MIN 0    /* "ha_priority": higher restarts... */
+#define API_VM_HA_PRIORITY_MAX 1000 /* ...first after a host failure. */
+#define API_VM_HA_PRIORITY_DEFAULT 100
+
+/* HA: the lease a heartbeat grants and the time a fencing agent takes
+ * (controller settings "ha-lease" and "ha-fence-margin"). */
+#define API_HA_LEASE_DEFAULT_MS 5000
+#define API_HA_FENCE_MARGIN_DEFAULT_MS 2000
 
 /* Hosts: the overcommit ratios an operator may set. */
 #define API_OVERCOMMIT_MIN 0.01
@@ -202,6 +210,27 @@ struct api {
                                    * (controller/api-vms.c). */
     struct api_drs *drs;          /* Maintenance and the balancer
                                    * (controller/api-drs.c). */
+
+    /* High availability (doc/mobility.md, controller/ha.h).  The members
+     * below are protected by 'mutex'. */
+    atomic_int ha_lease_ms;        /* The lease a heartbeat grants. */
+    atomic_int ha_fence_margin_ms; /* The time a fencing agent takes. */
+    uint64_t started_ms;           /* Process start, monotonic ms. */
+    json_t *heard_ms;              /* Host name -> monotonic ms of its last
+                                    * heartbeat. */
+    json_t *peers;                 /* Host name -> {"at": monotonic ms,
+                                    * "peers": its last "peers" report}. */
+    json_t *failed;                /* Host name -> RFC 3339 time it was
+                                    * declared failed, until its agent
+                                    * comes back. */
+    json_t *ha_waiting;            /* VM name -> why it could not be
+                                    * restarted yet. */
+    pthread_mutex_t ha_mutex;      /* Held by the HA monitor while it
+                                    * restarts one VM and by a heartbeat
+                                    * that ends a host's failure, so that
+                                    * a host that comes back gets its lease
+                                    * only once no restart of its VMs is
+                                    * under way. */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -526,6 +555,12 @@ int api_port_delete(struct api *, const char *name, const json_t *in,
  * 'what'. */
 int api_port_add(struct store_txn *, const char *name, const json_t *in,
                  const char *what, struct api_error *);
+/* Places port 'name' on host 'host' in 'txn' instead of the host it was
+ * on, with its index objects (the old host's report of it is dropped),
+ * keeping its address, MAC and device, without committing: a VM's NIC
+ * that moves with its VM.  Returns 0 or the error status for 'what'. */
+int api_port_move(struct store_txn *, const char *name, const char *host,
+                  const char *what, struct api_error *);
 /* Deletes stored port 'obj' in 'txn' with its index objects, its address,
  * MAC and placement, without committing.  Returns 0 or the error status
  * for 'what'. */
@@ -628,8 +663,10 @@ int api_host_patch(struct api *, const char *name, const json_t *in,
                    int64_t if_match, json_t **out, struct api_error *);
 int api_host_delete(struct api *, const char *name, const json_t *in,
                     int64_t if_match, struct api_error *);
+/* POST /v1/hosts/NAME/heartbeat: 200 with the lease granted,
+ * {"lease_ms": N}, in '*out'. */
 int api_host_heartbeat(struct api *, const char *name, const json_t *in,
-                       struct api_error *);
+                       json_t **out, struct api_error *);
 /* Brings the flood index entries of host 'name' in 'txn' (see
  * api_check_flood_lists()) in line with its body moving from 'old' to
  * 'new' (NULL: not registered): a registration, a deletion or a new
@@ -662,6 +699,13 @@ const char *api_host_status(struct api *, const char *name,
                             time_t *last_heartbeat);
 /* Counts hosts heard from within the heartbeat timeout. */
 size_t api_hosts_connected(struct api *);
+/* Marks host 'name' as declared failed by the HA monitor (now), or no
+ * longer.  Returns true if that changed something. */
+bool api_host_set_failed(struct api *, const char *name, bool failed);
+/* Whether host 'name' is declared failed. */
+bool api_host_is_failed(struct api *, const char *name);
+/* The current monotonic time in milliseconds. */
+uint64_t api_now_ms(void);
 
 /* Security groups (controller/api-sgroups.c), stored as kind
  * "security-group", with their rules, the identities of group sets and
@@ -774,6 +818,33 @@ int api_vm_create(struct api *, const json_t *in, json_t **out,
                   struct api_error *);
 int api_vm_get(struct api *, const char *name, json_t **out,
                struct api_error *);
+/* Moves stored VM 'vm' from the host it is on to host 'to' in write
+ * transaction 'txn', without committing (doc/mobility.md): the VM and its
+ * NICs' ports get host 'to' (same UUID, disk, MACs and addresses), the
+ * old host's claim is released, the new host's taken too if 'claim_to'
+ * (a migration claimed it when it started), and the VM is listed in the
+ * old host's "moved_vms" (the index object "vm-moved" OLD/VM, {"uuid"})
+ * so that its agent removes it without its disk.  Used by live migration
+ * and by the HA restart.  Notes the allocations in the scheduler's cache
+ * at once: a caller whose commit fails rebuilds nothing, the cache being
+ * only a hint.  Returns 0 or the error status for 'what'. */
+int vms_move_host(struct api *, struct store_txn *, const struct store_obj *vm,
+                  const char *to, bool claim_to, const char *what,
+                  struct api_error *);
+/* Restarts VM 'name' of failed host 'failed' elsewhere (the HA monitor,
+ * controller/ha.c): chooses a host with the scheduler (the failed host's
+ * members of its groups left out) and moves the VM there with
+ * vms_move_host(), in one write transaction.  Returns 0 with the new host
+ * in '*to' (the caller frees it), 0 with NULL there if the VM is no longer
+ * the failed host's or its "ha" is "off", or the error status (409 with
+ * the scheduler's reasons when no host can take it). */
+int api_vm_ha_restart(struct api *, const char *name, const char *failed,
+                      char **to, struct api_error *);
+/* PATCH /v1/vms/NAME: merge patch 'in' (based on If-Match 'if_match' or
+ * STORE_ANY) that may change only "ha" and "ha_priority" (400 naming any
+ * other field).  Returns 200 with the VM's API form in '*out'. */
+int api_vm_patch(struct api *, const char *name, const json_t *in,
+                 int64_t if_match, json_t **out, struct api_error *);
 /* GET /v1/vms?host=&status=&image=. */
 int api_vm_list(struct api *, const json_t *query, json_t **out,
                 struct api_error *);
@@ -788,7 +859,9 @@ int api_vm_action(struct api *, const char *name, const char *action,
 int api_vm_check_reports(const json_t *vms, const char *what,
                          struct api_error *);
 /* Records checked reports 'vms' of host 'host' in 'txn', for the VMs
- * placed on it (the others are ignored).  Returns 0 or a store error. */
+ * placed on it (the others are ignored), and forgets the VMs that moved
+ * away from it ("vm-moved") that it no longer reports.  Returns 0 or a
+ * store error. */
 int api_vm_record_reports(struct store_txn *, const char *host,
                           const json_t *vms);
 /* The scheduler's view of the hosts, kept by api_init(). */

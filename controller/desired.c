@@ -469,8 +469,44 @@ vm_entry(struct walk *w, const struct store_obj *obj, json_t **vmp)
                   "size_gb", json_object_get(obj->body, "disk_gb")));
     json_object_set_new(vm, "seed", seed);
     json_object_set_new(vm, "nics", nics);
+    /* Whether the agent fences it when it loses its lease
+     * (doc/mobility.md). */
+    json_object_set_new(vm, "ha",
+                        json_string(get_string(obj->body, "ha") ?: "restart"));
     *vmp = vm;
     return 0;
+}
+
+/* A walk over the VMs that left one host for another. */
+struct moved_walk {
+    const char *prefix; /* "HOST/". */
+    json_t *moved;      /* VM name -> UUID. */
+};
+
+static int
+moved_cb(const struct store_obj *obj, void *mw_)
+{
+    struct moved_walk *mw = mw_;
+    size_t len = strlen(mw->prefix);
+
+    if (strncmp(obj->name, mw->prefix, len)) {
+        return STORE_STOP;
+    }
+    json_object_set(mw->moved, obj->name + len,
+                    json_object_get(obj->body, "uuid"));
+    return 0;
+}
+
+/* Stores in 'moved' the VMs that moved from 'w->host' to another host
+ * (doc/mobility.md "moved_vms"): its agent removes them without their
+ * disks. */
+static int
+walk_moved(struct walk *w, json_t *moved)
+{
+    struct moved_walk mw = {.prefix = w->prefix, .moved = moved};
+    int error = store_list(w->txn, "vm-moved", w->prefix, 0, moved_cb, &mw);
+
+    return error == STORE_STOP ? 0 : error;
 }
 
 /* Adds the VMs placed on 'w->host' to 'vms', in name order. */
@@ -794,6 +830,7 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
     json_t *networks = json_array();
     json_t *identities = json_array();
     json_t *vms = json_array();
+    json_t *moved = json_object();
     struct store_obj obj;
     char *prefix = NULL;
     int error;
@@ -823,6 +860,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         error = walk_vms(&w, vms);
     }
     if (!error) {
+        w.prefix = prefix;
+        error = walk_moved(&w, moved);
+    }
+    if (!error) {
         *docp = json_pack("{s{sssOsO}sOsOsO}", "host", "name", host, "vtep",
                           json_object_get(obj.body, "vtep"), "underlay",
                           json_object_get(obj.body, "underlay"), "networks",
@@ -847,6 +888,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         if (*docp && json_array_size(vms)) {
             json_object_set(*docp, "vms", vms);
         }
+        /* And only a host some VM left. */
+        if (*docp && json_object_size(moved)) {
+            json_object_set(*docp, "moved_vms", moved);
+        }
     }
     store_obj_clear(&obj);
 
@@ -855,6 +900,7 @@ out:
     json_decref(networks);
     json_decref(identities);
     json_decref(vms);
+    json_decref(moved);
     json_decref(w.identities);
     json_decref(w.peers);
     json_decref(w.ports);
@@ -961,6 +1007,13 @@ desired_diff(const json_t *old, const json_t *new)
     new_ext = json_object_get(new, "external_vteps");
     if (!json_equal(json_object_get(old, "host"), json_object_get(new, "host"))
         || ((old_ext || new_ext) && !json_equal(old_ext, new_ext))) {
+        return NULL;
+    }
+    /* So do the VMs that moved away: the agent must know a VM moved in
+     * the same change that takes it out of "vms". */
+    old_ext = json_object_get(old, "moved_vms");
+    new_ext = json_object_get(new, "moved_vms");
+    if ((old_ext || new_ext) && !json_equal(old_ext, new_ext)) {
         return NULL;
     }
     changes = json_array();

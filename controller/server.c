@@ -143,6 +143,7 @@ static const struct resource vms = {
     .create = api_vm_create,
     .get = api_vm_get,
     .list = api_vm_list,
+    .patch = api_vm_patch,
     .delete = api_vm_delete,
 };
 
@@ -451,6 +452,9 @@ struct host_report {
     /* Records report 'in' of host 'host'. */
     int (*put)(struct api *, const char *host, const json_t *in,
                struct api_error *);
+    /* Or, for a report answered with a body ('*out'), this. */
+    int (*put_answer)(struct api *, const char *host, const json_t *in,
+                      json_t **out, struct api_error *);
     /* Notes an accepted report 'in' of 'host' on 'req', or NULL. */
     void (*note)(struct http_request *req, const char *host, const json_t *in);
 };
@@ -471,7 +475,7 @@ note_port_status(struct http_request *req, const char *host, const json_t *in)
 }
 
 static const struct host_report heartbeat = {
-    .put = api_host_heartbeat,
+    .put_answer = api_host_heartbeat,
     .note = note_heartbeat,
 };
 
@@ -492,19 +496,21 @@ do_host_report(struct http_request *req, const void *report_, void *server_)
     struct server *server = server_;
     const char *host = http_request_param(req, 0);
     struct api_error err = {0};
-    json_t *in;
+    json_t *in, *out = NULL;
     int status;
 
     if (!http_request_json(req, &in)) {
         return;
     }
-    status = report->put(&server->api, host, in, &err);
+    status = report->put_answer
+                 ? report->put_answer(&server->api, host, in, &out, &err)
+                 : report->put(&server->api, host, in, &err);
     if (status < 400 && report->note) {
         /* An error's message replaces any note, so notes are for
          * successes. */
         report->note(req, host, in);
     }
-    answer(req, status, NULL, &err);
+    answer(req, status, out, &err);
     json_decref(in);
 }
 
@@ -962,6 +968,7 @@ static const struct http_route routes[] = {
     {"GET", "/v1/vms", do_list, &vms, ACCESS_READ},
     {"POST", "/v1/vms", do_create, &vms, ACCESS_ADMIN},
     {"GET", "/v1/vms/*", do_get, &vms, ACCESS_READ},
+    {"PATCH", "/v1/vms/*", do_patch, &vms, ACCESS_ADMIN},
     {"DELETE", "/v1/vms/*", do_delete, &vms, ACCESS_ADMIN},
     {"POST", "/v1/vms/*/start", do_vm_action, "start", ACCESS_ADMIN},
     {"POST", "/v1/vms/*/stop", do_vm_action, "stop", ACCESS_ADMIN},

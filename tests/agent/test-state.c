@@ -294,7 +294,7 @@ test_unknown_keys(void **state)
 {
     parse_fails("{" HOST ", 'network': []}",
                 "network: unknown key (expected one of: host, networks, "
-                "ports, remotes, identities, external_vteps, vms)");
+                "ports, remotes, identities, external_vteps, vms, moved_vms)");
     parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
                 "          'mtu': 1500}}",
                 "host.mtu: unknown key");
@@ -1267,7 +1267,36 @@ test_vms(void **state)
     assert_int_equal(vm->disk_gb, 0);
     assert_null(state_find_vm(s, "web2"));
     assert_false(state_vm_is_skipped(s, "web1"));
+    /* HA is on unless the document says "off". */
+    assert_true(vm->ha);
     state_destroy(s);
+}
+
+/* A VM's "ha", and the VMs that moved to another host (doc/mobility.md). */
+static void
+test_vm_ha_and_moved(void **state)
+{
+    struct state *s = parse_ok(
+        "{" HOST ", 'vms': [{'name': 'db1', 'uuid': '" VM_UUID "',"
+        " 'vcpus': 1, 'memory_mb': 128, 'ha': 'off', " VM_DISK "}],"
+        " 'moved_vms': {'web1': '1a2b3c4d-0000-4000-8000-00000000000f'}}");
+
+    assert_false(state_find_vm(s, "db1")->ha);
+    assert_int_equal(s->n_moved_vms, 1);
+    assert_string_equal(state_find_moved_vm(s, "web1")->uuid,
+                        "1a2b3c4d-0000-4000-8000-00000000000f");
+    assert_null(state_find_moved_vm(s, "db1"));
+    state_destroy(s);
+
+    vm_fails("'uuid': '" VM_UUID "', 'vcpus': 1, 'memory_mb': 64, 'ha': "
+             "'sometimes', " VM_DISK,
+             "vms[0].ha: \"sometimes\": expected \"restart\" or \"off\"");
+    parse_fails("{" HOST ", 'moved_vms': ['web1']}",
+                "moved_vms: expected an object {VM name: UUID}, got an array");
+    parse_fails("{" HOST ", 'moved_vms': {'web1': 'nope'}}",
+                "moved_vms.web1: expected a UUID");
+    parse_fails("{" HOST ", 'moved_vms': {'Web 1': '" VM_UUID "'}}",
+                "moved_vms: \"Web 1\": not a VM name");
 }
 
 /* Every member of a VM is checked, and a file can never be outside the
@@ -1875,6 +1904,7 @@ main(void)
         cmocka_unit_test(test_partial_many_bad),
         cmocka_unit_test(test_partial_mutations),
         cmocka_unit_test(test_vms),
+        cmocka_unit_test(test_vm_ha_and_moved),
         cmocka_unit_test(test_vm_errors),
         cmocka_unit_test(test_partial_vms),
     };

@@ -488,6 +488,20 @@ fixture_create(struct fixture_env *env, fixture_create_func *fn,
     json_decref(fixture_make(env, fn, text));
 }
 
+int
+fixture_heartbeat(struct fixture_env *env, const char *host, const json_t *in,
+                  struct api_error *err)
+{
+    json_t *out = NULL;
+    int status = api_host_heartbeat(&env->api, host, in, &out, err);
+
+    if (status == 200) {
+        assert_true(json_integer_value(json_object_get(out, "lease_ms")) > 0);
+    }
+    json_decref(out);
+    return status;
+}
+
 json_t *
 fixture_patch(struct fixture_env *env, fixture_patch_func *fn,
               const char *name, const char *text)

@@ -65,6 +65,10 @@ typedef int fixture_patch_func(struct api *, const char *name,
  * with 'fn' and returns the answer, failing the test on an error. */
 json_t *fixture_patch(struct fixture_env *, fixture_patch_func *fn,
                       const char *name, const char *text);
+/* Sends heartbeat 'in' (NULL: no body) of host 'host' and returns the
+ * status; a 200 must answer the lease. */
+int fixture_heartbeat(struct fixture_env *, const char *host, const json_t *in,
+                      struct api_error *err);
 /* The desired-state document of host 'host', failing the test on an
  * error. */
 json_t *fixture_compute(struct fixture_env *, const char *host);

@@ -1608,15 +1608,15 @@ test_heartbeats_and_port_status(void **state)
                         "unreachable");
     assert_int_equal(api_hosts_connected(&env->api), 0);
     in = J("{'load': {'cpu': 0.5}}");
-    assert_int_equal(api_host_heartbeat(&env->api, "h1", in, &err), 204);
+    assert_int_equal(fixture_heartbeat(env, "h1", in, &err), 200);
     json_decref(in);
     assert_string_equal(api_host_status(&env->api, "h1", &last), "ready");
     assert_int_equal(api_hosts_connected(&env->api), 1);
     in = J("{'cpu': 1}");
-    assert_int_equal(api_host_heartbeat(&env->api, "h1", in, &err), 400);
+    assert_int_equal(fixture_heartbeat(env, "h1", in, &err), 400);
     assert_string_equal(err.field, "cpu");
     json_decref(in);
-    assert_int_equal(api_host_heartbeat(&env->api, "h9", NULL, &err), 404);
+    assert_int_equal(fixture_heartbeat(env, "h9", NULL, &err), 404);
     /* A host never heard from counts from the controller's start. */
     env->api.started = time(NULL) - 100;
     assert_string_equal(api_host_status(&env->api, "h9", &last),
@@ -1764,7 +1764,7 @@ test_host_limits(void **state)
     /* Limits come from the agent: a heartbeat updates them, an operator
      * cannot; bad ones are refused. */
     in = J("{'limits': {'underlay_mtu': 8000}}");
-    assert_int_equal(api_host_heartbeat(&env->api, "h2", in, &err), 204);
+    assert_int_equal(fixture_heartbeat(env, "h2", in, &err), 200);
     json_decref(in);
     assert_int_equal(api_host_get(&env->api, "h2", &out, &err), 200);
     assert_int_equal(json_integer_value(json_object_get(
@@ -1776,8 +1776,8 @@ test_host_limits(void **state)
     revision = json_integer_value(json_object_get(out, "revision"));
     json_decref(out);
     in = J("{'limits': {'underlay_mtu': 8000}}");
-    assert_int_equal(api_host_heartbeat(&env->api, "h2", in, &err), 204);
-    assert_int_equal(api_host_heartbeat(&env->api, "h8", in, &err), 404);
+    assert_int_equal(fixture_heartbeat(env, "h2", in, &err), 200);
+    assert_int_equal(fixture_heartbeat(env, "h8", in, &err), 404);
     json_decref(in);
     assert_int_equal(api_status(&env->api, &out, &err), 200);
     assert_int_equal(json_integer_value(json_object_get(out, "revision")),
@@ -1796,7 +1796,7 @@ test_host_limits(void **state)
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad_limits); i++) {
         in = J(bad_limits[i]);
-        if (api_host_heartbeat(&env->api, "h2", in, &err) != 400) {
+        if (fixture_heartbeat(env, "h2", in, &err) != 400) {
             fail_msg("heartbeat %s accepted", bad_limits[i]);
         }
         json_decref(in);
@@ -2014,7 +2014,7 @@ heartbeat_limit(struct fixture_env *env, const char *host, int limit)
     json_t *in = json_pack("{s{si}}", "limits", "flood_members", limit);
     struct api_error err = {0};
 
-    assert_int_equal(api_host_heartbeat(&env->api, host, in, &err), 204);
+    assert_int_equal(fixture_heartbeat(env, host, in, &err), 200);
     json_decref(in);
 }
 

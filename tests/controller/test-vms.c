@@ -928,7 +928,7 @@ test_desired_state(void **state)
         "'image': 'images/tiny.qcow2', 'size_gb': 1}, 'seed': {'file': "
         "'vms/%s.seed.iso', 'hostname': 'www', 'ssh_keys': ['ssh-ed25519 "
         "AAAA k']}, 'nics': [{'port': 'web-0', 'device': 'fv%.8s0', 'mac': "
-        "'%s', 'mtu': 1450}]}",
+        "'%s', 'mtu': 1450}], 'ha': 'restart'}",
         uuid, uuid, uuid, uuid,
         json_string_value(json_object_get(
             json_array_get(json_object_get(vm, "nics"), 0), "mac")));
@@ -987,6 +987,267 @@ test_desired_state(void **state)
     json_decref(doc);
 }
 
+/* Sends PATCH 'text' of VM 'name' and returns the status; the error's
+ * field and message in 'err'. */
+static int
+patch_vm(struct fixture_env *env, const char *name, const char *text,
+         struct api_error *err)
+{
+    json_t *in = J(text), *out = NULL;
+    int status = api_vm_patch(&env->api, name, in, STORE_ANY, &out, err);
+
+    json_decref(in);
+    json_decref(out);
+    return status;
+}
+
+static void
+test_ha_settings(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    json_t *vm, *doc;
+    size_t before;
+
+    cloud(env, 1, 2, 1024);
+    expect_refused(env,
+                   "{'name': 'a', 'vcpus': 1, 'memory_mb': 64, 'image': "
+                   "'tiny', 'ha': 'always'}",
+                   400, "ha", "ha \"always\"", "\"restart\"", "\"off\"", NULL);
+    expect_refused(env,
+                   "{'name': 'a', 'vcpus': 1, 'memory_mb': 64, 'image': "
+                   "'tiny', 'ha_priority': 1001}",
+                   400, "ha_priority", "ha_priority 1001", "0..1000", NULL);
+    expect_refused(env,
+                   "{'name': 'a', 'vcpus': 1, 'memory_mb': 64, 'image': "
+                   "'tiny', 'ha_priority': -1}",
+                   400, "ha_priority", NULL);
+    expect_refused(env,
+                   "{'name': 'a', 'vcpus': 1, 'memory_mb': 64, 'image': "
+                   "'tiny', 'ha': 1}",
+                   400, "ha", NULL);
+
+    /* The defaults, and the document. */
+    vm = fixture_make(env, api_vm_create,
+                      "{'name': 'a', 'vcpus': 1, 'memory_mb': 64, 'image': "
+                      "'tiny'}");
+    assert_string_equal(json_string_value(json_object_get(vm, "ha")),
+                        "restart");
+    assert_int_equal(json_integer_value(json_object_get(vm, "ha_priority")),
+                     100);
+    json_decref(vm);
+    vm = fixture_make(env, api_vm_create,
+                      "{'name': 'b', 'vcpus': 1, 'memory_mb': 64, 'image': "
+                      "'tiny', 'ha': 'off', 'ha_priority': 0}");
+    assert_string_equal(json_string_value(json_object_get(vm, "ha")), "off");
+    assert_int_equal(json_integer_value(json_object_get(vm, "ha_priority")),
+                     0);
+    json_decref(vm);
+    doc = fixture_compute(env, "h1");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(doc, "vms"), 0), "ha")),
+        "restart");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(doc, "vms"), 1), "ha")),
+        "off");
+    json_decref(doc);
+
+    /* PATCH changes these two and nothing else. */
+    vm = fixture_patch(env, api_vm_patch, "b",
+                       "{'ha': 'restart', 'ha_priority': 1000}");
+    assert_string_equal(json_string_value(json_object_get(vm, "ha")),
+                        "restart");
+    assert_int_equal(json_integer_value(json_object_get(vm, "ha_priority")),
+                     1000);
+    json_decref(vm);
+    before = count_objects(env);
+    assert_int_equal(patch_vm(env, "b", "{'vcpus': 2}", &err), 400);
+    assert_string_equal(err.field, "vcpus");
+    assert_non_null(strstr(err.message, "only ha and ha_priority"));
+    assert_int_equal(
+        patch_vm(env, "b", "{'ha': 'off', 'power': 'stopped'}", &err), 400);
+    assert_string_equal(err.field, "power");
+    assert_int_equal(patch_vm(env, "b", "{'ha': 'maybe'}", &err), 400);
+    assert_string_equal(err.field, "ha");
+    assert_int_equal(patch_vm(env, "b", "{'ha_priority': 5000}", &err), 400);
+    assert_string_equal(err.field, "ha_priority");
+    assert_int_equal(patch_vm(env, "b", "{'ha_priority': null}", &err), 400);
+    assert_int_equal(patch_vm(env, "b", "{'ha': null}", &err), 400);
+    assert_int_equal(patch_vm(env, "b", "[1]", &err), 400);
+    assert_int_equal(patch_vm(env, "nope", "{'ha': 'off'}", &err), 404);
+    assert_int_equal(count_objects(env), before);
+    vm = read_object(env, "vm", "b");
+    assert_string_equal(json_string_value(json_object_get(vm, "ha")),
+                        "restart");
+    assert_int_equal(json_integer_value(json_object_get(vm, "ha_priority")),
+                     1000);
+    json_decref(vm);
+    api_error_clear(&err);
+}
+
+/* The host VM 'name' is on, as stored (a new string). */
+static char *
+host_of(struct fixture_env *env, const char *kind, const char *name)
+{
+    json_t *body = read_object(env, kind, name);
+    char *host;
+
+    assert_non_null(body);
+    host = xstrdup(json_string_value(json_object_get(body, "host")));
+    json_decref(body);
+    return host;
+}
+
+static void
+test_ha_restart(void **state)
+{
+    struct fixture_env *env = *state;
+    struct state_errors errors;
+    struct api_error err = {0};
+    json_t *vm, *doc, *alloc, *in;
+    struct state *s = NULL;
+    char *uuid, *to, *host;
+
+    cloud(env, 3, 2, 1024);
+    fixture_create(env, api_vm_group_create,
+                   "{'name': 'apart', 'policy': 'anti-affinity'}");
+    vm = fixture_make(env, api_vm_create,
+                      "{'name': 'web', 'vcpus': 1, 'memory_mb': 512, "
+                      "'image': 'tiny', 'host': 'h1', 'groups': ['apart'], "
+                      "'nics': [{'network': 'blue'}]}");
+    uuid = xstrdup(json_string_value(json_object_get(vm, "uuid")));
+    json_decref(vm);
+    free(vm_on(env, "{'name': 'db', 'vcpus': 1, 'memory_mb': 512, "
+                    "'image': 'tiny', 'host': 'h2', 'groups': ['apart']}"));
+    free(vm_on(env, "{'name': 'off', 'vcpus': 1, 'memory_mb': 64, "
+                    "'image': 'tiny', 'host': 'h1', 'ha': 'off'}"));
+
+    /* Host h1 fails: it takes nothing, and is shown failed. */
+    assert_true(api_host_set_failed(&env->api, "h1", true));
+    assert_false(api_host_set_failed(&env->api, "h1", true));
+    assert_int_equal(api_host_get(&env->api, "h1", &vm, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(vm, "status")),
+                        "failed");
+    json_decref(vm);
+
+    /* "off" stays where it is, down with its host; "web" waits for the
+     * monitor. */
+    assert_int_equal(api_vm_get(&env->api, "off", &vm, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(vm, "status")),
+                        "failed");
+    assert_non_null(strstr(
+        json_string_value(json_object_get(vm, "status_reason")), "ha off"));
+    json_decref(vm);
+    assert_int_equal(api_vm_get(&env->api, "web", &vm, &err), 200);
+    assert_string_equal(json_string_value(json_object_get(vm, "status")),
+                        "pending");
+    json_decref(vm);
+    assert_int_equal(api_vm_ha_restart(&env->api, "off", "h1", &to, &err), 0);
+    assert_null(to);
+    host = host_of(env, "vm", "off");
+    assert_string_equal(host, "h1");
+    free(host);
+
+    /* "web" may not join "db" on h2 (anti-affinity), nor stay on the failed
+     * h1: h3. */
+    assert_int_equal(api_vm_ha_restart(&env->api, "web", "h1", &to, &err), 0);
+    assert_non_null(to);
+    assert_string_equal(to, "h3");
+    free(to);
+    host = host_of(env, "vm", "web");
+    assert_string_equal(host, "h3");
+    free(host);
+    host = host_of(env, "port", "web-0");
+    assert_string_equal(host, "h3");
+    free(host);
+    vm = read_object(env, "vm-group-member", "apart/web");
+    assert_string_equal(json_string_value(json_object_get(vm, "host")), "h3");
+    json_decref(vm);
+    vm = read_object(env, "vm-moved", "h1/web");
+    assert_non_null(vm);
+    assert_string_equal(json_string_value(json_object_get(vm, "uuid")), uuid);
+    json_decref(vm);
+    assert_null(read_object(env, "host-vm", "h1/web"));
+    assert_non_null(read_object(env, "host-vm", "h3/web"));
+    json_decref(read_object(env, "host-vm", "h3/web"));
+    alloc = allocated(env, "h1");
+    fixture_expect_json(alloc, "{'vcpus': 1, 'memory_mb': 64, 'disk_gb': 1, "
+                               "'vms': 1}");
+    json_decref(alloc);
+    alloc = allocated(env, "h3");
+    fixture_expect_json(alloc, "{'vcpus': 1, 'memory_mb': 512, 'disk_gb': 1, "
+                               "'vms': 1}");
+    json_decref(alloc);
+
+    /* Done once: a second pass finds it gone from h1. */
+    assert_int_equal(api_vm_ha_restart(&env->api, "web", "h1", &to, &err), 0);
+    assert_null(to);
+
+    /* h1's document lists it in "moved_vms", which its agent reads; h3's
+     * runs it. */
+    doc = fixture_compute(env, "h1");
+    vm = json_object_get(doc, "moved_vms");
+    assert_int_equal(json_object_size(vm), 1);
+    assert_string_equal(json_string_value(json_object_get(vm, "web")), uuid);
+    state_errors_init(&errors);
+    if (state_from_json(doc, &s, &errors)) {
+        fail_msg("fabric-agent refuses the document: %s",
+                 errors.n ? errors.msgs[0] : "?");
+    }
+    assert_int_equal(s->n_moved_vms, 1);
+    assert_non_null(state_find_moved_vm(s, "web"));
+    assert_null(state_find_vm(s, "web"));
+    state_destroy(s);
+    state_errors_destroy(&errors);
+    json_decref(doc);
+    doc = fixture_compute(env, "h3");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(doc, "vms"), 0), "uuid")),
+        uuid);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(doc, "ports"), 0), "name")),
+        "web-0");
+    json_decref(doc);
+
+    /* Until h1's agent reports it gone. */
+    in = J("{'ports': {}, 'vms': {'web': {'state': 'stopping'}, 'off': "
+           "{'state': 'running'}}}");
+    assert_int_equal(api_host_port_status(&env->api, "h1", in, &err), 204);
+    json_decref(in);
+    assert_non_null(read_object(env, "vm-moved", "h1/web"));
+    json_decref(read_object(env, "vm-moved", "h1/web"));
+    in = J("{'ports': {}, 'vms': {'off': {'state': 'running'}}}");
+    assert_int_equal(api_host_port_status(&env->api, "h1", in, &err), 204);
+    json_decref(in);
+    assert_null(read_object(env, "vm-moved", "h1/web"));
+    doc = fixture_compute(env, "h1");
+    assert_null(json_object_get(doc, "moved_vms"));
+    json_decref(doc);
+
+    /* A VM that fits nowhere waits, and nothing moved: h3 fails too, and
+     * "web" may join "db" on h2 no more than before. */
+    assert_true(api_host_set_failed(&env->api, "h3", true));
+    assert_int_equal(api_vm_ha_restart(&env->api, "web", "h3", &to, &err),
+                     409);
+    assert_null(to);
+    assert_non_null(strstr(err.message, "h2: "));
+    assert_non_null(strstr(err.message, "anti-affinity"));
+    host = host_of(env, "vm", "web");
+    assert_string_equal(host, "h3");
+    free(host);
+    assert_null(read_object(env, "vm-moved", "h3/web"));
+
+    /* A host that comes back is not failed any more. */
+    assert_int_equal(fixture_heartbeat(env, "h1", NULL, &err), 200);
+    assert_false(api_host_is_failed(&env->api, "h1"));
+    free(uuid);
+    api_error_clear(&err);
+}
+
 static void
 test_hosts(void **state)
 {
@@ -1007,14 +1268,14 @@ test_hosts(void **state)
 
     /* A heartbeat brings the hypervisor as it is now. */
     in = J("{'hypervisor': {'driver': 'libvirt', 'accel': 'kvm'}}");
-    assert_int_equal(api_host_heartbeat(&env->api, "h1", in, &err), 204);
+    assert_int_equal(fixture_heartbeat(env, "h1", in, &err), 200);
     json_decref(in);
     assert_int_equal(api_host_get(&env->api, "h1", &out, &err), 200);
     fixture_expect_json(json_object_get(out, "hypervisor"),
                         "{'driver': 'libvirt', 'accel': 'kvm'}");
     json_decref(out);
     in = J("{'hypervisor': {'driver': 'xen', 'accel': 'kvm'}}");
-    assert_int_equal(api_host_heartbeat(&env->api, "h1", in, &err), 400);
+    assert_int_equal(fixture_heartbeat(env, "h1", in, &err), 400);
     assert_string_equal(err.field, "hypervisor");
     json_decref(in);
 
@@ -1239,6 +1500,8 @@ main(void)
         FIXTURE_ENV_TEST(test_status),
         FIXTURE_ENV_TEST(test_desired_state),
         FIXTURE_ENV_TEST(test_hosts),
+        FIXTURE_ENV_TEST(test_ha_settings),
+        FIXTURE_ENV_TEST(test_ha_restart),
         cmocka_unit_test(test_concurrent_creates),
     };
 
