@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "controller/desired.h"
+#include "controller/migrations.h"
 #include "controller/scheduler.h"
 #include "controller/secrets.h"
 #include "controller/store.h"
@@ -1407,6 +1408,7 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
                      struct api_error *err)
 {
     char *what = api_what("host", name);
+    json_t *allocs = json_object(), *finished = json_array();
     struct store_txn *txn = NULL;
     const json_t *ports, *conditions;
     const char *port;
@@ -1487,7 +1489,13 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
             goto out;
         }
     }
-    error = api_vm_record_reports(txn, name, json_object_get(in, "vms"));
+    /* Migrations first: an activation moves the VM here, and then this
+     * report is its host's. */
+    error = api_migrations_note_reports(
+        api, txn, name, json_object_get(in, "vms"), allocs, finished);
+    if (!error) {
+        error = api_vm_record_reports(txn, name, json_object_get(in, "vms"));
+    }
     if (!error) {
         api_drs_note_usage(api, name, json_object_get(in, "vms"));
     }
@@ -1505,9 +1513,14 @@ api_host_port_status(struct api *api, const char *name, const json_t *in,
     }
     status =
         api_finish_no_content(&txn, error == ENOENT ? 0 : error, what, err);
+    if (status == 204) {
+        api_migrations_committed(api, allocs, finished);
+    }
 
 out:
     store_abort(txn);
+    json_decref(allocs);
+    json_decref(finished);
     free(what);
     return status;
 }
@@ -1567,8 +1580,9 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
  * commits can change it, so only they wake a long poll (audit entries and
  * port status reports do not). */
 static const char *const desired_kinds[] = {
-    "network",  "port",          "host",          "qos-policy", "sg-rule",
-    "identity", "port-identity", "external-vtep", "vm",
+    "network", "port",      "host",          "qos-policy",
+    "sg-rule", "identity",  "port-identity", "external-vtep",
+    "vm",      "migration", "vm-moved",
 };
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "controller/migrations.h"
 #include "controller/scheduler.h"
 #include "controller/store.h"
 #include "utils/util.h"
@@ -36,6 +37,7 @@ static const struct api_field vm_fields[] = {
     {"status", API_STRING, API_RO, false},
     {"status_reason", API_STRING, API_RO, false},
     {"usage", API_OBJECT, API_RO, false},
+    {"migration", API_OBJECT, API_RO, false},
     {"version", API_INTEGER, API_VERSION, false},
     {"revision", API_INTEGER, API_RO, false},
     {"created_at", API_STRING, API_RO, false},
@@ -133,6 +135,9 @@ host_from_body(struct sched_host *h, const json_t *body)
     const json_t *disk = json_object_get(cap, "disk_gb");
 
     h->maintenance = json_is_true(json_object_get(body, "maintenance"));
+    h->migrates_in = !strcmp(
+        api_get_string(json_object_get(body, "hypervisor"), "driver") ?: "",
+        "qemu");
     h->has_capacity =
         json_object_get(cap, "vcpus") && json_object_get(cap, "memory_mb");
     h->capacity.vcpus = json_integer_value(json_object_get(cap, "vcpus"));
@@ -535,9 +540,8 @@ choose_host(struct api *api, struct store_txn *txn,
     return status;
 }
 
-/* Makes a random (version 4) UUID as text into 'buf'. */
-static int
-make_uuid(char buf[37])
+int
+api_make_uuid(char buf[37])
 {
     uint8_t b[16];
 
@@ -1020,7 +1024,23 @@ vm_out(struct api *api, struct store_txn *txn, const struct store_obj *obj)
     if (usage) {
         json_object_set_new(out, "usage", usage);
     }
+    if (txn) {
+        api_migration_vm_out(txn, obj->name, out);
+    }
     return out;
+}
+
+const char *
+api_vm_status(struct store_txn *txn, const struct store_obj *obj)
+{
+    const char *status;
+    json_t *usage;
+    char *reason;
+
+    status = vm_status(txn, obj, &reason, &usage);
+    free(reason);
+    json_decref(usage);
+    return status;
 }
 
 static const struct api_kind vm_kind = {
@@ -1092,7 +1112,7 @@ create_vm(struct api *api, struct store_txn *txn, const char *name,
     alloc.memory_mb += req.need.memory_mb;
     alloc.disk_gb += req.need.disk_gb;
     *allocp = alloc_body(&alloc, vms + 1);
-    error = make_uuid(uuid);
+    error = api_make_uuid(uuid);
     if (!error) {
         error = claim(txn, name, host, image, &g, *allocp);
     }
@@ -1259,7 +1279,7 @@ api_vm_list(struct api *api, const json_t *query, json_t **out,
     static const char *const extra[] = {"host", "status", "image", NULL};
     static const char *const statuses[] = {"pending", "scheduled", "starting",
                                            "running", "stopping",  "stopped",
-                                           "failed",  NULL};
+                                           "failed",  "migrating", NULL};
     struct vm_filter f = {.api = api};
     const char *page_token;
     size_t limit;
@@ -1281,8 +1301,8 @@ api_vm_list(struct api *api, const json_t *query, json_t **out,
     if (!status && f.status && !api_is_one_of(f.status, statuses)) {
         status = api_fail(err, 400, "status",
                           "listing vms: status \"%s\": expected pending, "
-                          "scheduled, starting, running, stopping, stopped "
-                          "or failed",
+                          "scheduled, starting, running, stopping, stopped, "
+                          "failed or migrating",
                           f.status);
     }
     if (!status) {
@@ -1401,6 +1421,9 @@ release(struct store_txn *txn, const struct store_obj *obj, json_t **allocp,
     free(key);
     if (!error || error == ENOENT) {
         error = store_delete(txn, "vm-status", obj->name, STORE_ANY);
+    }
+    if (!error || error == ENOENT) {
+        error = store_delete(txn, "migration-result", obj->name, STORE_ANY);
     }
     if (!host) {
         return error && error != ENOENT ? api_store_error(error, what, err)
@@ -1586,6 +1609,18 @@ api_vm_delete(struct api *api, const char *name, const json_t *in,
     status = api_kind_delete_begin(api, &vm_kind, name, in, if_match, what,
                                    &txn, &obj, err);
     if (!status) {
+        struct store_obj mig;
+
+        if (!store_get(txn, "migration", name, &mig)) {
+            status = api_fail(err, 409, NULL,
+                              "%s: is migrating to host \"%s\" (cancel it "
+                              "with POST /v1/vms/%s/migrate/cancel, then "
+                              "delete it)",
+                              what, api_get_string(mig.body, "to"), name);
+            store_obj_clear(&mig);
+        }
+    }
+    if (!status) {
         int error = store_delete(txn, "vm", name, obj.version);
 
         status = error ? api_store_error(error, what, err)
@@ -1757,7 +1792,8 @@ api_vm_check_reports(const json_t *vms, const char *what,
                      struct api_error *err)
 {
     static const char *const states[] = {"starting", "running", "stopping",
-                                         "stopped",  "failed",  NULL};
+                                         "stopped",  "failed",  "incoming",
+                                         NULL};
     static const char *const counters[] = {"cpu_time_ns", "memory_kb", "boot"};
     const char *name;
     json_t *report;
@@ -1766,7 +1802,8 @@ api_vm_check_reports(const json_t *vms, const char *what,
     {
         const char *state = api_get_string(report, "state");
         const json_t *reason = json_object_get(report, "reason");
-        size_t known = 1 + (reason != NULL);
+        const json_t *migration = json_object_get(report, "migration");
+        size_t known = 1 + (reason != NULL) + (migration != NULL);
 
         if (api_check_name(name, "vms", what, err)) {
             return 400;
@@ -1774,8 +1811,8 @@ api_vm_check_reports(const json_t *vms, const char *what,
         if (!state || !api_is_one_of(state, states)) {
             return api_fail(err, 400, "vms",
                             "%s: vms: \"%s\": state: expected \"starting\", "
-                            "\"running\", \"stopping\", \"stopped\" or "
-                            "\"failed\"",
+                            "\"running\", \"stopping\", \"stopped\", "
+                            "\"failed\" or \"incoming\"",
                             what, name);
         }
         if (reason
@@ -1785,6 +1822,10 @@ api_vm_check_reports(const json_t *vms, const char *what,
                             "%s: vms: \"%s\": reason: expected a string of at "
                             "most %d characters",
                             what, name, API_CONDITION_TEXT_MAX);
+        }
+        if (migration
+            && api_migration_check_report(migration, name, what, err)) {
+            return 400;
         }
         for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
             const json_t *v = json_object_get(report, counters[i]);
@@ -1803,7 +1844,8 @@ api_vm_check_reports(const json_t *vms, const char *what,
         if (known != json_object_size(report)) {
             return api_fail(err, 400, "vms",
                             "%s: vms: \"%s\": unknown field (expected state, "
-                            "reason, cpu_time_ns, memory_kb, boot)",
+                            "reason, cpu_time_ns, memory_kb, boot, "
+                            "migration)",
                             what, name);
         }
     }
@@ -1898,6 +1940,8 @@ api_vm_record_reports(struct store_txn *txn, const char *host,
         }
         store_obj_clear(&obj);
         body = json_deep_copy(report);
+        /* A migration's progress is the migration's business. */
+        json_object_del(body, "migration");
         json_object_set_new(body, "host", json_string(host));
         error = api_put_changed(txn, "vm-status", name, body);
         json_decref(body);
@@ -1906,4 +1950,172 @@ api_vm_record_reports(struct store_txn *txn, const char *host,
         }
     }
     return 0;
+}
+
+void
+api_sched_note(struct api *api, const char *host, const json_t *alloc)
+{
+    sched_cache_note(api, host, alloc);
+}
+
+/* The in-flight migrations of other VMs of the groups of 'g', counted as
+ * members of their groups on their destinations, so that two migrations
+ * started at once never both break a strict anti-affinity group. */
+struct inflight_walk {
+    const char *vm; /* The VM being placed. */
+    json_t *moves;  /* [VM, destination] of the other migrations. */
+};
+
+static int
+inflight_cb(const struct store_obj *obj, void *iw_)
+{
+    struct inflight_walk *iw = iw_;
+    const char *to = api_get_string(obj->body, "to");
+
+    if (to && strcmp(obj->name, iw->vm)) {
+        json_array_append_new(iw->moves, json_pack("[ss]", obj->name, to));
+    }
+    return 0;
+}
+
+static int
+count_inflight(struct store_txn *txn, const char *vm, struct vm_groups *g)
+{
+    struct inflight_walk iw = {.vm = vm, .moves = json_array()};
+    const json_t *move;
+    size_t i;
+    int error;
+
+    error = g->n ? store_list(txn, "migration", NULL, 0, inflight_cb, &iw) : 0;
+    json_array_foreach(iw.moves, i, move)
+    {
+        const char *to = json_string_value(json_array_get(move, 1));
+        const json_t *group;
+        struct store_obj obj;
+        size_t k;
+
+        if (error) {
+            break;
+        }
+        error = store_get(txn, "vm",
+                          json_string_value(json_array_get(move, 0)), &obj);
+        if (error) {
+            error = error == ENOENT ? 0 : error;
+            continue;
+        }
+        json_array_foreach(json_object_get(obj.body, "groups"), k, group)
+        {
+            for (size_t j = 0; j < g->n; j++) {
+                json_t *hosts = json_array_get(g->members, j);
+
+                if (!strcmp(g->groups[j].name, json_string_value(group))) {
+                    json_object_set_new(
+                        hosts, to,
+                        json_integer(
+                            json_integer_value(json_object_get(hosts, to))
+                            + 1));
+                }
+            }
+        }
+        store_obj_clear(&obj);
+    }
+    json_decref(iw.moves);
+    return error;
+}
+
+/* Takes VM 'vm', on host 'host', out of the member counts of its own
+ * groups 'g': it leaves its host, and must not keep itself there. */
+static void
+groups_leave(struct vm_groups *g, const char *host)
+{
+    for (size_t j = 0; host && j < g->n; j++) {
+        json_t *hosts = json_array_get(g->members, j);
+        json_int_t n = json_integer_value(json_object_get(hosts, host));
+        const char *key;
+        json_t *value;
+
+        if (n <= 0) {
+            continue;
+        }
+        if (n == 1) {
+            json_object_del(hosts, host);
+        } else {
+            json_object_set_new(hosts, host, json_integer(n - 1));
+        }
+        g->groups[j].total--;
+        free((char *) g->groups[j].where);
+        g->groups[j].where = NULL;
+        json_object_foreach(hosts, key, value)
+        {
+            if (!g->groups[j].where && json_integer_value(value) > 0) {
+                g->groups[j].where = xstrdup(key);
+            }
+        }
+    }
+}
+
+/* The resources stored VM body 'body' claims. */
+static void
+vm_need(const json_t *body, struct sched_resources *need)
+{
+    need->vcpus = json_integer_value(json_object_get(body, "vcpus"));
+    need->memory_mb = json_integer_value(json_object_get(body, "memory_mb"));
+    need->disk_gb = json_integer_value(json_object_get(body, "disk_gb"));
+}
+
+int
+api_vm_claim_elsewhere(struct api *api, struct store_txn *txn,
+                       const struct store_obj *vm, const char *to, bool live,
+                       char **host, json_t **allocp, const char *what,
+                       struct api_error *err)
+{
+    const char *from = api_get_string(vm->body, "host");
+    struct sched_request req = {
+        .host = to,
+        .exclude = from,
+        .migration = live,
+    };
+    struct vm_groups g = {.n = 0};
+    struct sched_resources alloc = {0};
+    int64_t vms = 0;
+    int status, error;
+
+    *host = NULL;
+    *allocp = NULL;
+    vm_need(vm->body, &req.need);
+    status = request_rules(api, txn, vm->body, NULL, &req, &g, what, err);
+    if (status) {
+        goto out;
+    }
+    groups_leave(&g, from);
+    error = count_inflight(txn, vm->name, &g);
+    if (error) {
+        status = api_store_error(error, what, err);
+        goto out;
+    }
+    status = choose_host(api, txn, &req, &g, host, &alloc, &vms, what, err);
+    if (status) {
+        goto out;
+    }
+    error = alloc_add(txn, *host, vm->body, 1, allocp);
+    if (error) {
+        status = api_store_error(error, what, err);
+    }
+
+out:
+    if (status) {
+        free(*host);
+        *host = NULL;
+        json_decref(*allocp);
+        *allocp = NULL;
+    }
+    vm_groups_destroy(&g);
+    return status;
+}
+
+int
+api_vm_release_claim(struct store_txn *txn, const json_t *vm, const char *host,
+                     json_t **allocp)
+{
+    return alloc_add(txn, host, vm, -1, allocp);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "controller/desired.h"
+#include "controller/migrations.h"
 #include "controller/store.h"
 #include "utils/names.h"
 #include "utils/util.h"
@@ -86,6 +87,7 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->failed = json_object();
     api->ha_waiting = json_object();
     pthread_mutex_init(&api->ha_mutex, NULL);
+    api->migr = api_migrations_create();
 }
 
 uint64_t
@@ -104,6 +106,7 @@ api_destroy(struct api *api)
         desired_destroy(api->desired);
         api_sched_destroy(api->sched);
         api_drs_destroy(api->drs);
+        api_migrations_destroy(api->migr);
         pthread_mutex_destroy(&api->mutex);
         pthread_mutex_destroy(&api->ha_mutex);
         json_decref(api->heartbeats);

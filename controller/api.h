@@ -73,6 +73,17 @@
  *   image-user       "IMAGE/VM"   {}: an image in use is not deleted
  *   vm-status        "VM"         {"host": H, "state", "reason", ...}, as
  *                                 H's agent last reported it
+ *   vm-moved         "H/VM"       {"uuid"}: VM moved away from H (by a
+ *                                 migration or an HA restart), listed in
+ *                                 H's "moved_vms" until H reports it gone
+ *
+ * Live migrations (controller/api-migrations.c, doc/mobility.md) keep:
+ *
+ *   migration          "VM"   the running migration of VM (its API form)
+ *   migration-progress "VM"   {"progress", "touched_ms", "source"}: the
+ *                             agents' last word, apart so that progress
+ *                             wakes no long poll
+ *   migration-result   "VM"   the last finished migration of VM
  *
  * and a VM's NICs are ports "VM-N" with {"vm": VM}.
  *
@@ -96,7 +107,9 @@
 #include "utils/names.h"
 
 struct api_drs;
+struct api_migr;
 struct api_sched;
+struct audit;
 struct desired;
 struct flowlogs;
 
@@ -231,6 +244,11 @@ struct api {
                                     * a host that comes back gets its lease
                                     * only once no restart of its VMs is
                                     * under way. */
+    struct api_migr *migr;         /* Live migrations' metrics
+                                    * (controller/migrations.h). */
+    struct audit *audit;           /* The audit trail, for events of the
+                                    * controller's own, or NULL; set by the
+                                    * server. */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -253,6 +271,9 @@ char *api_quote(const char *s);
 /* Returns "KIND \"NAME\"" (or just "KIND" for a NULL name), the way
  * messages name an object.  The caller frees it. */
 char *api_what(const char *kind, const char *name);
+/* Makes a random (version 4) UUID as text into 'buf'.  Returns 0 or an
+ * errno value. */
+int api_make_uuid(char buf[37]);
 /* Formats 't' as RFC 3339 UTC ("2024-05-01T12:00:00Z") into 'buf'. */
 void api_format_time(time_t t, char buf[32]);
 /* The current time, formatted by api_format_time(). */
@@ -867,6 +888,30 @@ int api_vm_record_reports(struct store_txn *, const char *host,
 /* The scheduler's view of the hosts, kept by api_init(). */
 struct api_sched *api_sched_create(void);
 void api_sched_destroy(struct api_sched *);
+/* Chooses a host for stored VM 'vm' other than its own (its "host"), in
+ * write transaction 'txn': host 'to' if not NULL, else the scheduler's
+ * choice, through the same filters as a new VM's and the strict groups
+ * of the VM (without the VM itself, and with the destinations of other
+ * VMs' migrations in flight counted as members there); 'live' keeps only
+ * hosts that take a live migration in.  Claims the VM's resources on it
+ * (its "alloc"), and stores its name in '*host' and its new allocation in
+ * '*allocp' (for api_sched_note() after the commit).  Returns 0, or 409
+ * with the scheduler's reasons, or another error status for 'what'. */
+int api_vm_claim_elsewhere(struct api *, struct store_txn *txn,
+                           const struct store_obj *vm, const char *to,
+                           bool live, char **host, json_t **allocp,
+                           const char *what, struct api_error *);
+/* Releases the claim of stored VM body 'vm' on host 'host' in 'txn' (a
+ * migration's destination that did not take it), storing the host's new
+ * allocation in '*allocp'.  Returns 0 or a store error. */
+int api_vm_release_claim(struct store_txn *txn, const json_t *vm,
+                         const char *host, json_t **allocp);
+/* Notes in the scheduler's view that host 'host' has allocation 'alloc'
+ * (NULL: none), as just committed. */
+void api_sched_note(struct api *, const char *host, const json_t *alloc);
+/* The status of stored VM 'obj' as its API form gives it, read in 'txn'
+ * ("running"...), without a migration's "migrating". */
+const char *api_vm_status(struct store_txn *, const struct store_obj *obj);
 /* Notes in the scheduler's view that host 'name' was heard from at 't'. */
 void api_sched_heard(struct api *, const char *name, time_t t);
 /* Stores in '*hosts' a copy of the scheduler's view of the hosts (their

@@ -26,6 +26,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/api-flowlogs.c \
 	controller/api-hosts.c \
 	controller/api-images.c \
+	controller/api-migrations.c \
 	controller/api-networks.c \
 	controller/api-ports.c \
 	controller/api-qos.c \
@@ -50,6 +51,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/image-format.h \
 	controller/metrics.c \
 	controller/metrics.h \
+	controller/migrations.h \
 	controller/openapi.h \
 	controller/scheduler.c \
 	controller/scheduler.h \

@@ -102,6 +102,10 @@ struct walk {
                              * read when first needed, or NULL. */
     json_t *externals;      /* Every external VTEP's stored body. */
     json_t *external_vteps; /* The document's "external_vteps". */
+    json_t *incoming;       /* The migrations to this host. */
+    json_t *outgoing;       /* VM name -> its migration from this host. */
+    json_t *standby;        /* Port name -> null: the NICs of incoming
+                             * VMs, local here and no remotes. */
     int error;              /* A store failure, or 0. */
 };
 
@@ -194,20 +198,17 @@ port_hostname(struct store_txn *txn, const json_t *body, json_t *port)
     return 0;
 }
 
+/* Adds port 'name' to the document's ports, "standby" (the NIC of a VM
+ * migrating in) if 'standby'. */
 static int
-local_port_cb(const struct store_obj *index, void *w_)
+add_port(struct walk *w, const char *name, bool standby)
 {
-    struct walk *w = w_;
-    size_t len = strlen(w->prefix);
     struct store_obj obj;
     const char *network;
     json_t *port, *qos;
     int error;
 
-    if (strncmp(index->name, w->prefix, len)) {
-        return STORE_STOP;
-    }
-    error = store_get(w->txn, "port", index->name + len, &obj);
+    error = store_get(w->txn, "port", name, &obj);
     if (error == ENOENT) {
         return 0;
     } else if (error) {
@@ -249,12 +250,27 @@ local_port_cb(const struct store_obj *index, void *w_)
         store_obj_clear(&obj);
         return STORE_STOP;
     }
+    if (standby) {
+        json_object_set_new(port, "standby", json_true());
+    }
     json_array_append_new(w->ports, port);
     if (network) {
         json_object_set_new(w->networks, network, json_null());
     }
     store_obj_clear(&obj);
     return 0;
+}
+
+static int
+local_port_cb(const struct store_obj *index, void *w_)
+{
+    struct walk *w = w_;
+    size_t len = strlen(w->prefix);
+
+    if (strncmp(index->name, w->prefix, len)) {
+        return STORE_STOP;
+    }
+    return add_port(w, index->name + len, false);
 }
 
 /* Returns the VTEP of 'host' (borrowed from 'w''s cache), or NULL if the
@@ -293,7 +309,8 @@ remote_cb(const struct store_obj *index, void *w_)
     if (strncmp(index->name, w->prefix, len)) {
         return STORE_STOP;
     }
-    if (!host || !strcmp(host, w->host)) {
+    if (!host || !strcmp(host, w->host)
+        || json_object_get(w->standby, index->name + len)) {
         return 0;
     }
     vtep = host_vtep(w, host);
@@ -482,6 +499,144 @@ struct moved_walk {
     const char *prefix; /* "HOST/". */
     json_t *moved;      /* VM name -> UUID. */
 };
+static int
+migration_cb(const struct store_obj *obj, void *w_)
+{
+    struct walk *w = w_;
+    const char *from = get_string(obj->body, "from");
+    const char *to = get_string(obj->body, "to");
+
+    if (to && !strcmp(to, w->host)) {
+        json_array_append(w->incoming, obj->body);
+    } else if (from && !strcmp(from, w->host)
+               && json_object_get(obj->body, "uri")) {
+        json_object_set(w->outgoing, obj->name, obj->body);
+    }
+    return 0;
+}
+
+/* Reads the migrations to and from 'w->host' (doc/mobility.md), and adds
+ * the NICs of the VMs migrating in to the document's ports as standby
+ * ports. */
+static int
+walk_migrations(struct walk *w)
+{
+    const json_t *mig;
+    size_t i;
+    int error = store_list(w->txn, "migration", NULL, 0, migration_cb, w);
+
+    json_array_foreach(w->incoming, i, mig)
+    {
+        const char *vm = get_string(mig, "vm") ?: "";
+        struct store_obj obj;
+        const json_t *nic;
+        size_t j;
+
+        if (error) {
+            break;
+        }
+        error = store_get(w->txn, "vm", vm, &obj);
+        if (error) {
+            error = error == ENOENT ? 0 : error;
+            continue;
+        }
+        json_array_foreach(json_object_get(obj.body, "nics"), j, nic)
+        {
+            char *port = xasprintf("%s-%zu", vm, j);
+
+            json_object_set_new(w->standby, port, json_null());
+            if (!error && add_port(w, port, true)) {
+                error = w->error;
+            }
+            free(port);
+        }
+        store_obj_clear(&obj);
+    }
+    return error;
+}
+
+/* Adds "migrate" (doc/mobility.md) to document entry 'vm' of a VM whose
+ * migration from this host, 'mig', has a URI to go to. */
+static void
+add_migrate(struct walk *w, json_t *vm, const json_t *mig)
+{
+    const char *vtep = host_vtep(w, get_string(mig, "to") ?: "");
+    json_t *migrate =
+        json_pack("{sOsOsssOsOsOsO}", "id", json_object_get(mig, "id"), "to",
+                  json_object_get(mig, "to"), "to_vtep", vtep ? vtep : "",
+                  "uri", json_object_get(mig, "uri"), "downtime_ms",
+                  json_object_get(mig, "downtime_ms"), "max_bandwidth_mbps",
+                  json_object_get(mig, "max_bandwidth_mbps"), "auto_converge",
+                  json_object_get(mig, "auto_converge"));
+
+    if (migrate) {
+        json_object_set_new(vm, "migrate", migrate);
+    }
+}
+
+/* Adds to 'vms' the VMs migrating in, each with "incoming". */
+static int
+add_incoming(struct walk *w, json_t *vms)
+{
+    const json_t *mig;
+    size_t i;
+    int error = 0;
+
+    json_array_foreach(w->incoming, i, mig)
+    {
+        const char *from = get_string(mig, "from") ?: "";
+        const char *vtep = host_vtep(w, from);
+        struct store_obj obj;
+        json_t *vm;
+
+        error = w->error;
+        if (!error) {
+            error = store_get(w->txn, "vm", get_string(mig, "vm") ?: "", &obj);
+        }
+        if (error == ENOENT) {
+            error = 0;
+            continue;
+        } else if (error) {
+            break;
+        }
+        error = vm_entry(w, &obj, &vm);
+        store_obj_clear(&obj);
+        if (error) {
+            break;
+        }
+        json_object_set_new(vm, "incoming",
+                            json_pack("{sOssss}", "id",
+                                      json_object_get(mig, "id"), "from", from,
+                                      "from_vtep", vtep ? vtep : ""));
+        json_array_append_new(vms, vm);
+    }
+    return error;
+}
+
+static int
+compare_vms(const void *a, const void *b)
+{
+    return strcmp(get_string(*(json_t *const *) a, "name") ?: "",
+                  get_string(*(json_t *const *) b, "name") ?: "");
+}
+
+/* Sorts document entries 'vms' by name. */
+static void
+sort_vms(json_t *vms)
+{
+    size_t n = json_array_size(vms);
+    json_t **items = xcalloc(n ? n : 1, sizeof *items);
+
+    for (size_t i = 0; i < n; i++) {
+        items[i] = json_incref(json_array_get(vms, i));
+    }
+    qsort(items, n, sizeof *items, compare_vms);
+    json_array_clear(vms);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(vms, items[i]);
+    }
+    free(items);
+}
 
 static int
 moved_cb(const struct store_obj *obj, void *mw_)
@@ -509,7 +664,8 @@ walk_moved(struct walk *w, json_t *moved)
     return error == STORE_STOP ? 0 : error;
 }
 
-/* Adds the VMs placed on 'w->host' to 'vms', in name order. */
+/* Adds the VMs placed on 'w->host' to 'vms', and those migrating in, in
+ * name order. */
 static int
 walk_vms(struct walk *w, json_t *vms)
 {
@@ -539,12 +695,22 @@ walk_vms(struct walk *w, json_t *vms)
         error = vm_entry(w, &obj, &vm);
         store_obj_clear(&obj);
         if (!error) {
+            const json_t *mig =
+                json_object_get(w->outgoing, json_string_value(name));
+
+            if (mig) {
+                add_migrate(w, vm, mig);
+            }
             json_array_append_new(vms, vm);
         }
     }
     free((char *) vw.prefix);
     json_decref(vw.names);
-    return error;
+    if (!error && json_array_size(w->incoming)) {
+        error = add_incoming(w, vms);
+        sort_vms(vms);
+    }
+    return error ? error : w->error;
 }
 
 static int
@@ -826,6 +992,9 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         .identities = json_object(),
         .externals = json_array(),
         .external_vteps = json_array(),
+        .incoming = json_array(),
+        .outgoing = json_object(),
+        .standby = json_object(),
     };
     json_t *networks = json_array();
     json_t *identities = json_array();
@@ -845,6 +1014,9 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
     error = store_list(txn, "host-port", prefix, 0, local_port_cb, &w);
     if (error == STORE_STOP) {
         error = w.error;
+    }
+    if (!error) {
+        error = walk_migrations(&w);
     }
     if (!error) {
         error = store_list(txn, "external-vtep", NULL, 0, external_cb,
@@ -909,6 +1081,9 @@ out:
     json_decref(w.vteps);
     json_decref(w.externals);
     json_decref(w.external_vteps);
+    json_decref(w.incoming);
+    json_decref(w.outgoing);
+    json_decref(w.standby);
     return error;
 }
 

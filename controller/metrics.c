@@ -1,5 +1,6 @@
 /* The controller's Prometheus metrics. */
 #include "controller/metrics.h"
+#include "controller/migrations.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -159,6 +160,7 @@ metrics_render(struct metrics *m, struct api *api)
 {
     struct text t = {.s = xmalloc(4096), .len = 0, .size = 4096};
     uint64_t total = 0;
+    char *migrations;
 
     t.s[0] = '\0';
     text_add(&t, "# HELP fabric_controller_http_requests_total HTTP "
@@ -200,6 +202,9 @@ metrics_render(struct metrics *m, struct api *api)
              (unsigned long long) total);
 
     render_store(&t, api);
+    migrations = api_migrations_metrics(api);
+    text_add(&t, "%s", migrations);
+    free(migrations);
     text_add(&t,
              "# HELP fabric_controller_agents_connected Hosts heard from "
              "within heartbeat-timeout.\n"

@@ -69,12 +69,17 @@ filter(const struct sched_host *h, const struct sched_request *req,
     struct sched_resources free;
     const char *fixed = NULL;
 
-    if (!h->ready) {
+    if (req->exclude && !strcmp(req->exclude, h->name)) {
+        fixed = "the VM runs there already";
+    } else if (!h->ready) {
         fixed = "unreachable (no heartbeat within the timeout)";
     } else if (h->maintenance) {
         fixed = "in maintenance";
     } else if (!h->has_capacity) {
         fixed = "its agent reported no capacity";
+    } else if (req->migration && !h->migrates_in) {
+        fixed = "its hypervisor driver takes no live migration in (only "
+                "\"qemu\" does)";
     }
     if (fixed) {
         if (reason) {

@@ -6,6 +6,8 @@
  *
  *   pin          the VM names a host: every other host is out
  *   state        the host is unreachable, or in maintenance
+ *   migration    for a live migration: the VM's own host, and hosts
+ *                whose hypervisor driver takes no migration in
  *   capacity     vCPUs, memory and disk, each capacity times the host's
  *                overcommit ratio, less what VMs placed there claim
  *   affinity     a strict affinity group with members elsewhere
@@ -57,6 +59,8 @@ struct sched_host {
     bool ready;                      /* Heard from within the timeout. */
     bool maintenance;                /* Takes no new VMs. */
     bool has_capacity;               /* Its agent reported capacity. */
+    bool migrates_in;                /* Its hypervisor driver takes live
+                                      * migrations in (qemu). */
     struct sched_resources capacity; /* What it has. */
     double cpu_ratio;                /* Overcommit ratios. */
     double memory_ratio;
@@ -84,6 +88,10 @@ struct sched_request {
     const struct sched_group *groups; /* Groups it joins. */
     size_t n_groups;                  /* Number of 'groups'. */
     enum sched_weigher weigher;       /* Spread or pack. */
+    const char *exclude;              /* A host that is out, or NULL: the
+                                       * VM's own, for a migration. */
+    bool migration;                   /* A live migration in: only hosts
+                                       * that take one. */
 };
 
 /* Chooses a host among the 'n' 'hosts' for 'req'.  Returns its index, or

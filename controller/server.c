@@ -17,6 +17,7 @@
 #include "controller/flowlogs.h"
 #include "controller/http.h"
 #include "controller/metrics.h"
+#include "controller/migrations.h"
 #include "controller/openapi.h"
 #include "controller/secrets.h"
 #include "controller/store.h"
@@ -29,6 +30,8 @@ struct server {
     struct metrics *metrics;  /* Request counts and latencies. */
     struct http_server *http; /* The HTTP server. */
     atomic_int polls;         /* Desired-state requests in progress. */
+    pthread_t ticker;         /* Fails stalled migrations. */
+    bool ticking;             /* Whether 'ticker' runs. */
     char *tls_cert;           /* PEM certificate, kept while serving. */
     char *tls_key;            /* PEM key, kept while serving. */
 };
@@ -154,6 +157,12 @@ static const struct resource vm_groups = {
     .list = api_vm_group_list,
     .patch = api_vm_group_patch,
     .delete = api_vm_group_delete,
+};
+
+/* Migrations are only listed here; they start with a VM's migrate. */
+static const struct resource migrations = {
+    .kind = "migration",
+    .list = api_migration_list,
 };
 
 static const struct resource tokens = {
@@ -762,6 +771,84 @@ do_drs_recommendations(struct http_request *req, const void *data,
     answer(req, status, out, &err);
 }
 
+/* POST /v1/vms/NAME/migrate and /migrate/cancel ('cancel' not NULL). */
+static void
+do_vm_migrate(struct http_request *req, const void *cancel, void *server_)
+{
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = cancel ? api_vm_migrate_cancel(&server->api, name, in, &out, &err)
+                    : api_vm_migrate(&server->api, name, in, &out, &err);
+    if (status < 400 && cancel) {
+        http_request_set_note(req, "cancelled the migration of vm \"%s\"",
+                              name);
+    } else if (status < 400) {
+        const json_t *m = json_object_get(out, "migration");
+
+        http_request_set_note(req,
+                              "vm.migrate: vm \"%s\" from host \"%s\" to "
+                              "host \"%s\" (migration %s)",
+                              name, api_get_string(m, "from") ?: "?",
+                              api_get_string(m, "to") ?: "?",
+                              api_get_string(m, "id") ?: "?");
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
+/* POST /v1/hosts/HOST/migrations/ID/conntrack: the source's agent hands
+ * the conntrack entries of a migrating VM to the destination's. */
+static void
+do_migration_conntrack(struct http_request *req, const void *data,
+                       void *server_)
+{
+    struct server *server = server_;
+    const char *host = http_request_param(req, 0);
+    const char *id = http_request_param(req, 1);
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    status = api_migration_conntrack(&server->api, host, id, in, &out, &err);
+    if (status < 400) {
+        size_t n = json_array_size(json_object_get(in, "entries"));
+
+        http_request_set_note(req,
+                              "conntrack of migration %s from host \"%s\": "
+                              "%zu entr%s",
+                              id, host, n, n == 1 ? "y" : "ies");
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
+/* Fails stalled migrations every second until the controller stops. */
+static void *
+ticker_main(void *server_)
+{
+    struct server *server = server_;
+
+    while (!atomic_load(&server->api.stopping)) {
+        for (int i = 0; i < 10 && !atomic_load(&server->api.stopping); i++) {
+            usleep(100 * 1000);
+        }
+        if (!atomic_load(&server->api.stopping)) {
+            migrations_tick(&server->api);
+        }
+    }
+    return NULL;
+}
+
 static void
 do_vm_console(struct http_request *req, const void *data, void *server_)
 {
@@ -973,6 +1060,12 @@ static const struct http_route routes[] = {
     {"POST", "/v1/vms/*/start", do_vm_action, "start", ACCESS_ADMIN},
     {"POST", "/v1/vms/*/stop", do_vm_action, "stop", ACCESS_ADMIN},
     {"POST", "/v1/vms/*/reboot", do_vm_action, "reboot", ACCESS_ADMIN},
+    {"POST", "/v1/vms/*/migrate", do_vm_migrate, NULL, ACCESS_ADMIN},
+    {"POST", "/v1/vms/*/migrate/cancel", do_vm_migrate, "cancel",
+     ACCESS_ADMIN},
+    {"GET", "/v1/migrations", do_list, &migrations, ACCESS_READ},
+    {"POST", "/v1/hosts/*/migrations/*/conntrack", do_migration_conntrack,
+     NULL, ACCESS_HOST_WRITE},
 
     {"GET", "/v1/vm-groups", do_list, &vm_groups, ACCESS_READ},
     {"POST", "/v1/vm-groups", do_create, &vm_groups, ACCESS_ADMIN},
@@ -1135,6 +1228,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
     server->audit =
         audit_create(store, cfg->audit_keep, cfg->audit_refused_keep);
     server->metrics = metrics_create();
+    server->api.audit = server->audit;
     hooks.aux = server;
     error = http_server_start(&http, routes, ARRAY_SIZE(routes), &hooks,
                               &server->http);
@@ -1143,6 +1237,17 @@ server_start(const struct server_config *cfg, struct server **serverp)
         if (error) {
             http_server_stop(server->http);
         }
+    }
+    if (!error) {
+        error = pthread_create(&server->ticker, NULL, ticker_main, server);
+        if (error) {
+            LOG_ERR("cannot start the migrations' ticker: %s",
+                    strerror(error));
+            atomic_store(&server->api.stopping, true);
+            api_drs_stop(&server->api);
+            http_server_stop(server->http);
+        }
+        server->ticking = !error;
     }
     if (error) {
         audit_destroy(server->audit);
@@ -1213,6 +1318,9 @@ server_stop(struct server *server)
         }
         usleep(STOP_GRACE_MS * 1000);
         api_drs_stop(&server->api);
+        if (server->ticking) {
+            pthread_join(server->ticker, NULL);
+        }
         http_server_stop(server->http);
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);

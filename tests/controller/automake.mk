@@ -141,3 +141,14 @@ tests_controller_test_maintenance_SOURCES = \
 	tests/controller/test-maintenance.c $(CONTROLLER_TEST_FIXTURE)
 tests_controller_test_maintenance_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
 tests_controller_test_maintenance_LDADD = $(CONTROLLER_TEST_LIBS)
+
+# Live migrations, the controller's side: refusals, the happy path driven
+# by agents' reports, rollback, the conntrack relay (to a small HTTP server
+# standing for the destination's agent) and a restart mid-migration.
+check_PROGRAMS += tests/controller/test-migrations
+TESTS += tests/controller/test-migrations
+tests_controller_test_migrations_SOURCES = \
+	tests/controller/test-migrations.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_migrations_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
+	$(MHD_CFLAGS)
+tests_controller_test_migrations_LDADD = $(CONTROLLER_TEST_LIBS)
