@@ -9,6 +9,8 @@ cli_libfabricctl_a_SOURCES = \
 	cli/client.h \
 	cli/commands.c \
 	cli/commands.h \
+	cli/drs.c \
+	cli/drs.h \
 	cli/fabricctl.c \
 	cli/fabricctl.h \
 	cli/observe.c \

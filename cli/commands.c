@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/drs.h"
 #include "cli/observe.h"
 #include "cli/table.h"
 #include "utils/units.h"
@@ -1289,8 +1290,8 @@ show_allocation(json_t *shown, const char *to, const json_t *obj,
 
 /* Adds to 'shown' what host 'obj' says about VMs, as people read it:
  * "vcpus", "memory" and "disk" as ALLOCATED/CAPACITY, "vms",
- * "maintenance" as yes or no, the overcommit ratios and the
- * hypervisor. */
+ * "maintenance" as no, yes, or how far entering it got ("yes, entering
+ * (2 VMs left, 1 blocked)"), the overcommit ratios and the hypervisor. */
 static void
 host_display_vms(json_t *shown, const json_t *obj)
 {
@@ -1306,11 +1307,22 @@ host_display_vms(json_t *shown, const json_t *obj)
         json_object_set(shown, "vms", (json_t *) vms);
     }
     if (json_object_get(obj, "maintenance")) {
-        json_object_set_new(
-            shown, "maintenance",
-            json_string(json_is_true(json_object_get(obj, "maintenance"))
-                            ? "yes"
-                            : "no"));
+        const json_t *ms = json_object_get(obj, "maintenance_status");
+        json_int_t left = json_integer_value(json_object_get(ms, "vms"));
+        size_t blocked = json_array_size(json_object_get(ms, "blocked"));
+
+        if (!json_is_true(json_object_get(obj, "maintenance"))) {
+            json_object_set_new(shown, "maintenance", json_string("no"));
+        } else if (!left) {
+            json_object_set_new(shown, "maintenance", json_string("yes"));
+        } else {
+            json_object_set_new(
+                shown, "maintenance",
+                json_sprintf("yes, entering (%" JSON_INTEGER_FORMAT
+                             " VMs left, %zu blocked)",
+                             left, blocked));
+        }
+        json_object_del(shown, "maintenance_status");
     }
     if (json_is_object(oc)) {
         json_object_set_new(
@@ -3028,6 +3040,8 @@ const struct cli_resource commands_resources[] = {
                  "placing VMs"},
     {"image", "Manage the disk images VMs boot from"},
     {"token", "Manage API tokens (admin only)"},
+    {"drs", "Balance the hosts' load by live migration: settings and "
+            "recommendations"},
     {"audit", "Show who changed what, newest first, or who was refused"},
     {"flowlog", "Show the connections the firewall allowed with logging or "
                 "denied, newest first"},
@@ -3308,6 +3322,24 @@ const struct cli_command commands_table[] = {
      .options = if_version_options,
      .summary = "Forget a host; its agent registers it again when it starts",
      .run = run_delete},
+    {.resource = "host",
+     .verb = "maintenance enter",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_HOST,
+     .options = drs_maintenance_options,
+     .summary = "Put a host in maintenance: no new VMs, its VMs migrate away",
+     .description = "Prints what the host still holds and which VMs cannot "
+                    "leave (pinned, not running, no host takes them), or, "
+                    "with --wait, waits until it holds no VM.",
+     .run = drs_maintenance},
+    {.resource = "host",
+     .verb = "maintenance exit",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_HOST,
+     .summary = "Take a host out of maintenance: it takes VMs again",
+     .run = drs_maintenance},
 
     {.resource = "vm",
      .verb = "create",
@@ -3450,6 +3482,29 @@ const struct cli_command commands_table[] = {
      .complete = CLI_COMPLETE_TOKEN,
      .summary = "Revoke a token",
      .run = run_delete},
+
+    {.resource = "drs",
+     .verb = "show",
+     .summary = "Show the balancer's mode, threshold, interval and limit",
+     .run = drs_show},
+    {.resource = "drs",
+     .verb = "set",
+     .options = drs_set_options,
+     .summary = "Change the balancer's settings",
+     .description = "Settings not given stay as they are.  The controller "
+                    "keeps them in its store.  Prints the settings as they "
+                    "are afterwards.",
+     .run = drs_set},
+    {.resource = "drs",
+     .verb = "recommendations",
+     .summary = "Show the hosts' load and the migrations that would even "
+                "it out",
+     .description = "A host's load is the larger of its VMs' CPU use over "
+                    "its vCPUs and their memory use over its memory, as its "
+                    "agent reports them.  Nothing is recommended in mode "
+                    "off, or while the most and least loaded hosts differ "
+                    "by no more than the threshold.",
+     .run = drs_recommendations},
 
     {.resource = "audit",
      .options = audit_options,

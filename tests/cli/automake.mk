@@ -53,3 +53,9 @@ EXTRA_DIST += tests/cli/flowlog.sh
 # cli/fabricctl and qemu-img.
 TESTS += tests/cli/vms.sh
 EXTRA_DIST += tests/cli/vms.sh
+
+# Maintenance and the balancer through fabricctl, hosts registered and
+# reports sent through the API (no agents, no guests); needs
+# controller/fabric-controller, cli/fabricctl and qemu-img.
+TESTS += tests/cli/drs.sh
+EXTRA_DIST += tests/cli/drs.sh

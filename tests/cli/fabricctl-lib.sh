@@ -151,6 +151,24 @@ wait_controller() {
     fail "the controller did not answer within 10 s: $(cat "$tmp/err")"
 }
 
+# Sends "method" "path" (under $url) with JSON "body" and bearer "token"
+# (default: the admin's, from $FABRIC_TOKEN_FILE), as a host's agent or a
+# script would without fabricctl; prints the HTTP status.
+api() {
+    python3 - "$url$2" "$1" "${3:-}" "${4:-$(cat "$FABRIC_TOKEN_FILE")}" <<'EOF'
+import sys, urllib.request, urllib.error
+url, method, body, token = sys.argv[1:5]
+req = urllib.request.Request(url, data=body.encode() if body else None,
+                             method=method,
+                             headers={"Authorization": "Bearer " + token,
+                                      "Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+EOF
+}
+
 # Prints a TCP port on 127.0.0.1 that is free right now.
 free_port() {
     python3 -c 'import socket

@@ -177,7 +177,7 @@ test_usage_errors(void **state)
                 "Try 'fabricctl port --help'\n");
     check_usage(run("host", NULL),
                 "fabricctl: host: missing verb (one of: list, show, "
-                "update, delete)\n"
+                "update, delete, maintenance enter, maintenance exit)\n"
                 "Try 'fabricctl host --help'\n");
     check_usage(run("port", "create", "web-1", NULL),
                 "fabricctl: port create: missing --network NETWORK\n"
@@ -520,8 +520,8 @@ test_completion(void **state)
 
     check_complete(complete(""),
                    "network\nport\nqos\nsg\nhost\nexternal-vtep\nvm\n"
-                   "vm-group\nimage\ntoken\naudit\nflowlog\ntrace\nstatus\n"
-                   "version\ncompletion\n");
+                   "vm-group\nimage\ntoken\ndrs\naudit\nflowlog\ntrace\n"
+                   "status\nversion\ncompletion\n");
     check_complete(complete("vm", ""),
                    "create\nlist\nshow\nstart\nstop\nreboot\ndelete\n"
                    "console\n");
@@ -529,6 +529,10 @@ test_completion(void **state)
                    "affinity\nanti-affinity\n");
     check_complete(complete("host", "update", "hv1", "--maintenance", ""),
                    "on\noff\n");
+    check_complete(complete("host", "maintenance", ""), "enter\nexit\n");
+    check_complete(complete("drs", ""), "show\nset\nrecommendations\n");
+    check_complete(complete("drs", "set", "--mode", ""),
+                   "off\nmanual\nautomatic\n");
     /* Usage errors of the VM commands: one line and a hint, no request. */
     check_usage(run("vm", "create", "w", "--network", "blue", "--vcpus", "1",
                     "--memory", "512", "--image", "tiny", NULL),
@@ -567,7 +571,7 @@ test_completion(void **state)
     check_complete(complete("qos", ""),
                    "create\nlist\nshow\nupdate\ndelete\n");
     check_complete(complete("-o", "json", "host", ""),
-                   "list\nshow\nupdate\ndelete\n");
+                   "list\nshow\nupdate\ndelete\nmaintenance\n");
     check_complete(complete("-o", ""), "table\njson\n");
     check_complete(complete("--output", "=", ""), "table\njson\n");
     check_complete(complete("token", "create", "ci", "--role", "a"),

@@ -23,22 +23,6 @@ require_cmd python3 qemu-img sha256sum
 
 fabctl_scratch vms
 
-# Sends "method" "path" with JSON "body" as the admin; prints the status.
-api() {
-    python3 - "$url$2" "$1" "${3:-}" "$(cat "$FABRIC_TOKEN_FILE")" <<'EOF'
-import sys, urllib.request, urllib.error
-url, method, body, token = sys.argv[1:5]
-req = urllib.request.Request(url, data=body.encode() if body else None,
-                             method=method,
-                             headers={"Authorization": "Bearer " + token,
-                                      "Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-EOF
-}
-
 # Fails unless fabricctl "list..." -o json holds exactly the names "want"
 # (space-separated, sorted).
 names_are() {
