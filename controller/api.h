@@ -110,6 +110,7 @@ struct api_drs;
 struct api_migr;
 struct api_sched;
 struct audit;
+struct ha;
 struct desired;
 struct flowlogs;
 
@@ -238,6 +239,8 @@ struct api {
                                     * comes back. */
     json_t *ha_waiting;            /* VM name -> why it could not be
                                     * restarted yet. */
+    struct ha *ha;                 /* The HA monitor (controller/ha.h), or
+                                    * NULL; set by the server. */
     pthread_mutex_t ha_mutex;      /* Held by the HA monitor while it
                                     * restarts one VM and by a heartbeat
                                     * that ends a host's failure, so that

@@ -45,6 +45,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/drs.h \
 	controller/flowlogs.c \
 	controller/flowlogs.h \
+	controller/ha.c \
+	controller/ha.h \
 	controller/http.c \
 	controller/http.h \
 	controller/image-format.c \

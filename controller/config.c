@@ -29,6 +29,8 @@ enum config_key {
     KEY_IMAGE_SIZE_MAX,
     KEY_LOG_LEVEL,
     KEY_SCHEDULER_WEIGHER,
+    KEY_HA_LEASE,
+    KEY_HA_FENCE_MARGIN,
     N_KEYS
 };
 
@@ -47,6 +49,8 @@ static const char *const key_names[N_KEYS] = {
     [KEY_IMAGE_SIZE_MAX] = "image-size-max",
     [KEY_LOG_LEVEL] = "log-level",
     [KEY_SCHEDULER_WEIGHER] = "scheduler-weigher",
+    [KEY_HA_LEASE] = "ha-lease",
+    [KEY_HA_FENCE_MARGIN] = "ha-fence-margin",
 };
 
 /* The unsigned members that numeric keys set, with their ranges and units,
@@ -84,6 +88,8 @@ config_init(struct config *cfg)
     cfg->image_size_max = API_IMAGE_SIZE_MAX_DEFAULT;
     cfg->log_level = LOG_LEVEL_INFO;
     cfg->scheduler_weigher = SCHED_SPREAD;
+    cfg->ha_lease_ms = API_HA_LEASE_DEFAULT_MS;
+    cfg->ha_fence_margin_ms = API_HA_FENCE_MARGIN_DEFAULT_MS;
 }
 
 void
@@ -123,7 +129,7 @@ config_set(struct config *cfg, const char *key, const char *value)
             "tls-key, bootstrap-token-file, heartbeat-timeout, "
             "max-connections, max-connections-per-address, idle-timeout, "
             "authenticated-idle-timeout, storage, image-size-max, "
-            "log-level, scheduler-weigher)",
+            "log-level, scheduler-weigher, ha-lease, ha-fence-margin)",
             key);
     }
     if (!*value) {
@@ -221,6 +227,22 @@ config_set(struct config *cfg, const char *key, const char *value)
                              value);
         }
         break;
+    case KEY_HA_LEASE:
+    case KEY_HA_FENCE_MARGIN: {
+        bool lease = k == KEY_HA_LEASE;
+        long min = lease ? CONFIG_HA_LEASE_MIN_MS : 0;
+        long max = lease ? CONFIG_HA_LEASE_MAX_MS : CONFIG_HA_MARGIN_MAX_MS;
+        char *end;
+        long n = strtol(value, &end, 10);
+
+        if (!isdigit((unsigned char) *value) || *end || n < min || n > max) {
+            return xasprintf("%s \"%s\": expected a number of milliseconds, "
+                             "%ld..%ld",
+                             key, value, min, max);
+        }
+        *(lease ? &cfg->ha_lease_ms : &cfg->ha_fence_margin_ms) = n;
+        break;
+    }
     case N_KEYS:
     default:
         break;
@@ -282,6 +304,12 @@ config_override(struct config *dst, const struct config *src)
     }
     if (src->set & (1u << KEY_SCHEDULER_WEIGHER)) {
         dst->scheduler_weigher = src->scheduler_weigher;
+    }
+    if (src->set & (1u << KEY_HA_LEASE)) {
+        dst->ha_lease_ms = src->ha_lease_ms;
+    }
+    if (src->set & (1u << KEY_HA_FENCE_MARGIN)) {
+        dst->ha_fence_margin_ms = src->ha_fence_margin_ms;
     }
     dst->set |= src->set;
 }

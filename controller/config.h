@@ -15,6 +15,8 @@
  *   image-size-max = 64G
  *   log-level = info
  *   scheduler-weigher = spread
+ *   ha-lease = 5000
+ *   ha-fence-margin = 2000
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
  * after a "#" that follows white space. */
@@ -36,6 +38,9 @@
 #define CONFIG_HEARTBEAT_TIMEOUT_MAX 86400
 #define CONFIG_CONNECTIONS_MAX 65536  /* Largest max-connections. */
 #define CONFIG_IDLE_TIMEOUT_MAX 86400 /* Largest idle timeouts. */
+#define CONFIG_HA_LEASE_MIN_MS 500    /* "ha-lease" range, ms. */
+#define CONFIG_HA_LEASE_MAX_MS 600000
+#define CONFIG_HA_MARGIN_MAX_MS 600000 /* Largest "ha-fence-margin". */
 
 /* The settings, one member per key. */
 struct config {
@@ -53,6 +58,8 @@ struct config {
     uint64_t image_size_max;              /* "image-size-max": bytes. */
     enum log_level log_level;             /* "log-level". */
     enum sched_weigher scheduler_weigher; /* "scheduler-weigher". */
+    int ha_lease_ms;                      /* "ha-lease": ms. */
+    int ha_fence_margin_ms;               /* "ha-fence-margin": ms. */
     unsigned int set;                     /* Bit N: key N was given (see
                                            * config.c's table). */
 };

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/api.h"
 #include "controller/config.h"
 #include "controller/http.h"
 #include "controller/server.h"
@@ -56,6 +57,10 @@ usage(FILE *stream)
             "or debug\n"
             "      --scheduler-weigher=W      where VMs go: spread "
             "(default) or pack\n"
+            "      --ha-lease=MS              the lease a heartbeat grants "
+            "(default %d)\n"
+            "      --ha-fence-margin=MS       the time a fencing agent "
+            "takes (default %d)\n"
             "  -h, --help                     show this help and exit\n"
             "  -V, --version                  show the version and exit\n"
             "\n"
@@ -65,7 +70,8 @@ usage(FILE *stream)
             CONFIG_FILE_DEFAULT, CONFIG_LISTEN_DEFAULT, CONFIG_DB_DEFAULT,
             CONFIG_TOKEN_FILE_DEFAULT, CONFIG_HEARTBEAT_TIMEOUT_DEFAULT,
             HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_ADDRESS, HTTP_IDLE_TIMEOUT,
-            HTTP_AUTH_IDLE_TIMEOUT, CONFIG_STORAGE_DEFAULT);
+            HTTP_AUTH_IDLE_TIMEOUT, CONFIG_STORAGE_DEFAULT,
+            API_HA_LEASE_DEFAULT_MS, API_HA_FENCE_MARGIN_DEFAULT_MS);
 }
 
 /* Parses the command line into 'cmdline' and '*config_file'.  Exits on
@@ -90,6 +96,8 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"image-size-max", required_argument, NULL, 0},
         {"log-level", required_argument, NULL, 'l'},
         {"scheduler-weigher", required_argument, NULL, 0},
+        {"ha-lease", required_argument, NULL, 0},
+        {"ha-fence-margin", required_argument, NULL, 0},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -200,10 +208,12 @@ reload(struct server *server, const char *file, bool required,
     log_set_level(new.log_level);
     server_set_heartbeat_timeout(server, new.heartbeat_timeout);
     server_set_weigher(server, new.scheduler_weigher);
+    server_set_ha(server, new.ha_lease_ms, new.ha_fence_margin_ms);
     LOG_INFO("SIGHUP: reloaded %s: log-level %s, heartbeat-timeout %d s, "
-             "scheduler-weigher %s",
+             "scheduler-weigher %s, ha-lease %d ms, ha-fence-margin %d ms",
              file, level_name(new.log_level), new.heartbeat_timeout,
-             sched_weigher_name(new.scheduler_weigher));
+             sched_weigher_name(new.scheduler_weigher), new.ha_lease_ms,
+             new.ha_fence_margin_ms);
     if (strcmp(new.listen, cfg->listen) || strcmp(new.db, cfg->db)
         || !new.tls_cert != !cfg->tls_cert
         || (new.tls_cert &&strcmp(new.tls_cert, cfg->tls_cert))
@@ -276,6 +286,8 @@ main(int argc, char *argv[])
         .storage = cfg.storage,
         .image_size_max = cfg.image_size_max,
         .weigher = cfg.scheduler_weigher,
+        .ha_lease_ms = cfg.ha_lease_ms,
+        .ha_fence_margin_ms = cfg.ha_fence_margin_ms,
     };
     error = server_start(&sc, &server);
     if (error) {

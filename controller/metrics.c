@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "controller/api.h"
+#include "controller/ha.h"
 #include "controller/store.h"
 #include "utils/util.h"
 
@@ -155,6 +156,36 @@ render_store(struct text *t, struct api *api)
              hc.ready, hc.unreachable);
 }
 
+/* Appends what the HA monitor has done. */
+static void
+render_ha(struct text *t, struct api *api)
+{
+    struct ha_counts c = {0};
+
+    if (api->ha) {
+        ha_counts(api->ha, &c);
+    }
+    text_add(t,
+             "# HELP fabric_ha_host_failures_total Hosts the HA monitor "
+             "declared failed.\n"
+             "# TYPE fabric_ha_host_failures_total counter\n"
+             "fabric_ha_host_failures_total %llu\n"
+             "# HELP fabric_ha_restarts_total Restarts of the VMs of failed "
+             "hosts on other hosts, by result (failed: no host could take "
+             "the VM; counted once until it is restarted).\n"
+             "# TYPE fabric_ha_restarts_total counter\n"
+             "fabric_ha_restarts_total{result=\"ok\"} %llu\n"
+             "fabric_ha_restarts_total{result=\"failed\"} %llu\n"
+             "# HELP fabric_ha_vms_waiting VMs of failed hosts that no host "
+             "can take yet.\n"
+             "# TYPE fabric_ha_vms_waiting gauge\n"
+             "fabric_ha_vms_waiting %llu\n",
+             (unsigned long long) c.host_failures,
+             (unsigned long long) c.restarts_ok,
+             (unsigned long long) c.restarts_failed,
+             (unsigned long long) c.waiting);
+}
+
 char *
 metrics_render(struct metrics *m, struct api *api)
 {
@@ -224,5 +255,6 @@ metrics_render(struct metrics *m, struct api *api)
              "# TYPE fabric_drs_imbalance gauge\n"
              "fabric_drs_imbalance %.6f\n",
              api_drs_imbalance(api));
+    render_ha(&t, api);
     return t.s;
 }

@@ -6,6 +6,9 @@
  *   fabric_controller_hosts{status}                           gauge
  *   fabric_controller_agents_connected                        gauge
  *   fabric_controller_store_revision                          gauge
+ *   fabric_ha_host_failures_total                             counter
+ *   fabric_ha_restarts_total{result}                          counter
+ *   fabric_ha_vms_waiting                                     gauge
  *   fabric_drs_imbalance                                      gauge
  *
  * Request counts are kept here; the rest is read from the store when

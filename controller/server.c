@@ -13,6 +13,7 @@
 
 #include "controller/api.h"
 #include "controller/audit.h"
+#include "controller/ha.h"
 #include "controller/auth.h"
 #include "controller/flowlogs.h"
 #include "controller/http.h"
@@ -1195,6 +1196,8 @@ server_start(const struct server_config *cfg, struct server **serverp)
     server->api.image_size_max =
         cfg->image_size_max ?: API_IMAGE_SIZE_MAX_DEFAULT;
     api_sched_set_weigher(&server->api, cfg->weigher);
+    server_set_ha(server, cfg->ha_lease_ms ?: API_HA_LEASE_DEFAULT_MS,
+                  cfg->ha_fence_margin_ms);
     error = flowlogs_open(cfg->db, cfg->flowlogs_keep, cfg->flowlogs_port_keep,
                           &server->api.flowlogs);
     if (!error) {
@@ -1249,6 +1252,17 @@ server_start(const struct server_config *cfg, struct server **serverp)
         }
         server->ticking = !error;
     }
+    if (!error) {
+        server->api.ha = ha_create(&server->api);
+        error = ha_start(server->api.ha);
+        if (error) {
+            ha_destroy(server->api.ha);
+            atomic_store(&server->api.stopping, true);
+            pthread_join(server->ticker, NULL);
+            api_drs_stop(&server->api);
+            http_server_stop(server->http);
+        }
+    }
     if (error) {
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
@@ -1295,6 +1309,13 @@ server_set_heartbeat_timeout(struct server *server, int seconds)
 }
 
 void
+server_set_ha(struct server *server, int lease_ms, int fence_margin_ms)
+{
+    atomic_store(&server->api.ha_lease_ms, lease_ms);
+    atomic_store(&server->api.ha_fence_margin_ms, fence_margin_ms);
+}
+
+void
 server_set_weigher(struct server *server, enum sched_weigher w)
 {
     api_sched_set_weigher(&server->api, w);
@@ -1321,6 +1342,7 @@ server_stop(struct server *server)
         if (server->ticking) {
             pthread_join(server->ticker, NULL);
         }
+        ha_destroy(server->api.ha);
         http_server_stop(server->http);
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);

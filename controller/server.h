@@ -43,6 +43,10 @@ struct server_config {
     uint64_t image_size_max;          /* Largest image file, bytes; 0
                                        * for API_IMAGE_SIZE_MAX_DEFAULT. */
     enum sched_weigher weigher;       /* VMs' default weigher. */
+    int ha_lease_ms;                  /* The lease a heartbeat grants;
+                                       * 0 for API_HA_LEASE_DEFAULT_MS. */
+    int ha_fence_margin_ms;           /* The time a fencing agent takes
+                                       * (doc/mobility.md), ms. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts
@@ -54,6 +58,8 @@ uint16_t server_port(const struct server *);
 void server_set_heartbeat_timeout(struct server *, int seconds);
 /* Changes the weigher of VMs without a "placement" of their own. */
 void server_set_weigher(struct server *, enum sched_weigher);
+/* Changes the HA lease and fence margin of a running server (SIGHUP). */
+void server_set_ha(struct server *, int lease_ms, int fence_margin_ms);
 /* Ends long polls, stops serving, closes the store and frees. */
 void server_stop(struct server *);
 

@@ -152,3 +152,9 @@ tests_controller_test_migrations_SOURCES = \
 tests_controller_test_migrations_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS) \
 	$(MHD_CFLAGS)
 tests_controller_test_migrations_LDADD = $(CONTROLLER_TEST_LIBS)
+check_PROGRAMS += tests/controller/test-ha
+TESTS += tests/controller/test-ha
+tests_controller_test_ha_SOURCES = \
+	tests/controller/test-ha.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_ha_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_ha_LDADD = $(CONTROLLER_TEST_LIBS)

@@ -92,6 +92,13 @@ expect_exit 2 "storage \"var/images\": expected an absolute path" \
 expect_exit 2 "image-size-max: size \"0\": must be greater than zero" \
     --image-size-max 0
 expect_exit 2 "image-size-max: size \"big\"" --image-size-max big
+expect_exit 0 "--ha-lease=MS" --help
+expect_exit 2 "ha-lease \"100\": expected a number of milliseconds, 500..600000" \
+    --ha-lease 100
+expect_exit 2 "ha-lease \"5s\": expected a number of milliseconds" \
+    --ha-lease 5s
+expect_exit 2 "ha-fence-margin \"-1\": expected a number of milliseconds, 0..600000" \
+    --ha-fence-margin -1
 expect_exit 2 "unexpected argument" extra
 
 # The configuration file: optional by default, required when named, and
@@ -150,7 +157,7 @@ http_get /v1/status "$token" | grep -q '"revision"' || fail "/v1/status"
 sed -i -e 's/^heartbeat-timeout = 30/heartbeat-timeout = 7/' \
     -e 's/^log-level = info/log-level = debug/' "$tmp/controller.conf"
 kill -HUP "$pid"
-wait_log "SIGHUP: reloaded .*log-level debug, heartbeat-timeout 7 s, scheduler-weigher spread"
+wait_log "SIGHUP: reloaded .*log-level debug, heartbeat-timeout 7 s, scheduler-weigher spread, ha-lease 5000 ms, ha-fence-margin 2000 ms"
 http_get /healthz >/dev/null
 wait_log "debug: GET /healthz: 200"
 echo "heartbeat-timeout = never" >>"$tmp/controller.conf"
