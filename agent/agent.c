@@ -27,6 +27,7 @@
 #include "agent/dhcp.h"
 #include "agent/firewall.h"
 #include "agent/flowlog.h"
+#include "agent/migrate.h"
 #include "agent/metrics.h"
 #include "agent/trace.h"
 #include "agent/reconcile.h"
@@ -873,9 +874,16 @@ static const enum agent_config_key restart_keys[] = {
 
 /* SIGHUP: re-reads the configuration file and applies what can change
  * while running, the log level and, in controller mode, the token. */
+/* Tells the report thread of 'watch' to report now (for agent/migrate.h). */
+static void
+agent_notify(void *watch)
+{
+    watch_notify(watch);
+}
+
 static void
 agent_reload_config(struct agent_options *o, struct watch *watch,
-                    struct flowlog *flowlog)
+                    struct flowlog *flowlog, struct migrate *migrate)
 {
     const char *file =
         o->config_file ? o->config_file : AGENT_CONFIG_FILE_DEFAULT;
@@ -908,6 +916,7 @@ agent_reload_config(struct agent_options *o, struct watch *watch,
         if (token) {
             watch_set_token(watch, token);
             flowlog_set_token(flowlog, token);
+            migrate_set_token(migrate, token);
             free(token);
         } else {
             LOG_ERR("SIGHUP: keeping the current token");
@@ -959,6 +968,7 @@ agent_daemon(struct agent_options *o)
     struct metrics *metrics = NULL;
     struct watch *watch = NULL;
     struct flowlog *flowlog = NULL;
+    struct migrate *migrate = NULL;
     struct dhcp_responder *dhcp = NULL;
     char *flow_log = NULL;
     json_t *doc = NULL;
@@ -1049,6 +1059,13 @@ agent_daemon(struct agent_options *o)
     if (cfg->metrics && metrics_start(cfg->metrics, core, &metrics)) {
         goto out;
     }
+    struct migrate_config mc = {
+        .controller = cfg->controller,
+        .cacert = cfg->cacert,
+        .token = token,
+        .host = cfg->host,
+    };
+
     flow_log = agent_flow_log_path(cfg);
     if (flow_log || controller) {
         struct flowlog_config fc = {
@@ -1085,6 +1102,7 @@ agent_daemon(struct agent_options *o)
                  cfg->controller);
         watch = watch_create(&wc, core);
         free(agent_url);
+        migrate = migrate_create(&mc, core, agent_notify, watch);
         watch_load_cache(watch);
         error = watch_start(watch);
         if (error) {
@@ -1097,6 +1115,7 @@ agent_daemon(struct agent_options *o)
 
         LOG_INFO("started: instance \"%s\", desired state %s", cfg->instance,
                  cfg->state);
+        migrate = migrate_create(&mc, core, NULL, NULL);
         state_errors_init(&errors);
         error = core_apply(core, doc, 0, &errors);
         for (size_t i = 0; i < errors.n; i++) {
@@ -1114,7 +1133,7 @@ agent_daemon(struct agent_options *o)
             LOG_ERR("waiting for signals: %s", strerror(errno));
             break;
         } else if (sig == SIGHUP) {
-            agent_reload_config(o, watch, flowlog);
+            agent_reload_config(o, watch, flowlog, migrate);
             if (!controller) {
                 LOG_INFO("reloading %s", cfg->state);
                 if (!agent_apply_file(core, cfg->state)) {
@@ -1137,6 +1156,7 @@ agent_daemon(struct agent_options *o)
 
 out:
     watch_destroy(watch);
+    migrate_destroy(migrate);
     flowlog_stop(flowlog);
     dhcp_responder_stop(dhcp);
     free(flow_log);

@@ -19,6 +19,8 @@ agent_fabric_agent_SOURCES = \
 	agent/http-client.h \
 	agent/metrics.c \
 	agent/metrics.h \
+	agent/migrate.c \
+	agent/migrate.h \
 	agent/reconcile-table.c \
 	agent/reconcile-table.h \
 	agent/reconcile.c \

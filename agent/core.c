@@ -49,6 +49,18 @@ struct core {
     uint64_t flowlog_suppressed; /* ...and suppressed (agent/flowagg.h). */
     struct dhcp_stats dhcp;      /* The DHCP responder's counters. */
 
+    /* Live migration (doc/mobility.md): what the agent decided about ports
+     * that the document does not say, applied to every state before it is
+     * reconciled. */
+    char **activated;   /* Standby ports whose first frame came, until
+                         * the document no longer has them standby. */
+    size_t n_activated; /* Number of 'activated'. */
+    struct core_forward {
+        char *port;    /* The NIC port of a VM switching over... */
+        uint32_t vtep; /* ...and the VTEP its frames go to now. */
+    } * forwards;      /* Until put back, or the port leaves. */
+    size_t n_forwards; /* Number of 'forwards'. */
+
     /* Names of ports by ifindex, for flow logs: as of the last run. */
     struct core_port_name {
         uint32_t ifindex; /* The port's device. */
@@ -155,6 +167,14 @@ core_destroy(struct core *core)
 {
     if (core) {
         core_forget_names(core);
+        for (size_t i = 0; i < core->n_activated; i++) {
+            free(core->activated[i]);
+        }
+        free(core->activated);
+        for (size_t i = 0; i < core->n_forwards; i++) {
+            free(core->forwards[i].port);
+        }
+        free(core->forwards);
         reconcile_destroy(core->rc);
         state_destroy(core->state);
         json_decref(core->doc);
@@ -165,6 +185,49 @@ core_destroy(struct core *core)
 }
 
 static uint32_t core_port_ifindex(struct core *, const char *name);
+
+/* Returns the index of port 'name' in 's', or SIZE_MAX. */
+static size_t
+core_find_port(const struct state *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n_ports; i++) {
+        if (s->ports[i].name && !strcmp(s->ports[i].name, name)) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Applies to 's' what the agent decided about its ports during live
+ * migrations, and forgets what no longer applies: an activation once the
+ * document no longer has the port standby, a forward once the port is
+ * gone.  The caller holds the lock. */
+static void
+core_apply_mobility(struct core *core, struct state *s)
+{
+    for (size_t i = 0; i < core->n_activated;) {
+        size_t p = core_find_port(s, core->activated[i]);
+
+        if (p != SIZE_MAX && s->ports[p].standby) {
+            s->ports[p].activated = true;
+            i++;
+        } else {
+            free(core->activated[i]);
+            core->activated[i] = core->activated[--core->n_activated];
+        }
+    }
+    for (size_t i = 0; i < core->n_forwards;) {
+        size_t p = core_find_port(s, core->forwards[i].port);
+
+        if (p != SIZE_MAX) {
+            s->ports[p].forward_vtep = core->forwards[i].vtep;
+            i++;
+        } else {
+            free(core->forwards[i].port);
+            core->forwards[i] = core->forwards[--core->n_forwards];
+        }
+    }
+}
 
 /* Whether the datapath has device 'device' as a port (a vms_ready_func).
  * The caller holds the lock. */
@@ -179,10 +242,11 @@ core_tap_ready(const char *device, void *core)
  * them, and a VM starts only once its taps are ports.  The caller holds
  * the lock. */
 static int
-core_run(struct core *core, const struct state *s)
+core_run(struct core *core, struct state *s)
 {
     int error;
 
+    core_apply_mobility(core, s);
     if (core->vms) {
         vms_prepare(core->vms, s);
     }
@@ -666,4 +730,221 @@ core_flow_names(struct core *core, uint32_t ifindex, uint32_t vni, char **port,
     known = core->state != NULL;
     pthread_mutex_unlock(&core->mutex);
     return known;
+}
+
+/* Live migration. */
+
+bool
+core_port_activated(struct core *core, uint32_t ifindex, char **vm)
+{
+    const struct state_port *port;
+    bool news = false;
+
+    *vm = NULL;
+    pthread_mutex_lock(&core->mutex);
+    port = core_port_of(core, ifindex);
+    if (port && port->standby && !port->activated) {
+        const struct state *s = core->state;
+
+        core->activated =
+            xrealloc(core->activated,
+                     (core->n_activated + 1) * sizeof *core->activated);
+        core->activated[core->n_activated++] = xstrdup(port->name);
+        for (size_t i = 0; i < s->n_vms && !*vm; i++) {
+            for (size_t j = 0; j < s->vms[i].n_nics; j++) {
+                if (s->vms[i].nics[j].port
+                    && !strcmp(s->vms[i].nics[j].port, port->name)) {
+                    *vm = xstrdup(s->vms[i].name);
+                    break;
+                }
+            }
+        }
+        LOG_INFO("port \"%s\": activated by its VM's first frame: its MAC "
+                 "is local from now on",
+                 port->name);
+        /* The port's MAC now points here and the port joins its flood
+         * list. */
+        core_run(core, core->state);
+        news = true;
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return news;
+}
+
+/* Returns VM 'name' of the state in force, or NULL.  The caller holds the
+ * lock. */
+static const struct state_vm *
+core_find_vm(const struct core *core, const char *name)
+{
+    return core->state ? state_find_vm(core->state, name) : NULL;
+}
+
+int
+core_vm_forward(struct core *core, const char *vm_name, uint32_t vtep)
+{
+    const struct state_vm *vm;
+    int error = ENOENT;
+
+    pthread_mutex_lock(&core->mutex);
+    vm = core_find_vm(core, vm_name);
+    for (size_t i = 0; vm && i < vm->n_nics; i++) {
+        const char *port = vm->nics[i].port;
+        size_t j;
+
+        for (j = 0; j < core->n_forwards; j++) {
+            if (!strcmp(core->forwards[j].port, port)) {
+                break;
+            }
+        }
+        if (j == core->n_forwards && vtep) {
+            core->forwards =
+                xrealloc(core->forwards,
+                         (core->n_forwards + 1) * sizeof *core->forwards);
+            core->forwards[core->n_forwards++] =
+                (struct core_forward){.port = xstrdup(port), .vtep = vtep};
+        } else if (j < core->n_forwards && vtep) {
+            core->forwards[j].vtep = vtep;
+        } else if (j < core->n_forwards) {
+            free(core->forwards[j].port);
+            core->forwards[j] = core->forwards[--core->n_forwards];
+        }
+    }
+    if (vm) {
+        /* Ports that stop forwarding get their local entries back. */
+        for (size_t i = 0; i < core->state->n_ports; i++) {
+            core->state->ports[i].forward_vtep = 0;
+        }
+        error = core_run(core, core->state);
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return error;
+}
+
+/* What dp_ct_export() hands over for one NIC port. */
+struct core_ct_export {
+    const char *port; /* The port's name. */
+    json_t *entries;  /* Where the entries go. */
+};
+
+static int
+core_ct_export_cb(const struct ct_key *key, const struct dp_ct *ct, void *aux)
+{
+    struct core_ct_export *x = aux;
+    char key_hex[DP_CT_KEY_HEX_LEN + 1], value_hex[DP_CT_VALUE_HEX_LEN + 1];
+
+    dp_ct_to_hex(key, ct, key_hex, value_hex);
+    json_array_append_new(x->entries,
+                          json_pack("{ssssss}", "port", x->port, "key",
+                                    key_hex, "value", value_hex));
+    return 0;
+}
+
+int
+core_vm_ct_export(struct core *core, const char *vm_name, json_t **entries)
+{
+    const struct state_vm *vm;
+    int error = 0;
+
+    *entries = json_array();
+    pthread_mutex_lock(&core->mutex);
+    vm = core_find_vm(core, vm_name);
+    if (!vm) {
+        error = ENOENT;
+    }
+    for (size_t i = 0; vm && i < vm->n_nics && !error; i++) {
+        size_t p = core_find_port(core->state, vm->nics[i].port);
+        const struct state_port *port;
+        struct core_ct_export x = {.port = vm->nics[i].port,
+                                   .entries = *entries};
+        uint32_t vni;
+        uint8_t addr[16] = {0};
+
+        if (p == SIZE_MAX) {
+            continue;
+        }
+        port = &core->state->ports[p];
+        vni = core->state->networks[port->network].vni;
+        if (port->ip4) {
+            memcpy(addr, &port->ip4, 4);
+            error = dp_ct_export(core->dp, vni, CT_FAMILY_IPV4, addr,
+                                 core_ct_export_cb, &x);
+        }
+        if (!error && memcmp(port->ip6, (uint8_t[16]){0}, 16)) {
+            error = dp_ct_export(core->dp, vni, CT_FAMILY_IPV6, port->ip6,
+                                 core_ct_export_cb, &x);
+        }
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return error;
+}
+
+int
+core_ct_import(struct core *core, const char *id,
+               const struct core_ct_entry *entries, size_t n,
+               struct core_ct_counts *counts, char **problem)
+{
+    const struct state_vm *vm = NULL;
+    uint32_t *ifindexes;
+    int error = 0;
+
+    memset(counts, 0, sizeof *counts);
+    *problem = NULL;
+    ifindexes = xcalloc(n + 1, sizeof *ifindexes);
+    pthread_mutex_lock(&core->mutex);
+    for (size_t i = 0; core->state && i < core->state->n_vms; i++) {
+        const struct state_vm *v = &core->state->vms[i];
+
+        if (v->incoming && !strcmp(v->incoming->id, id)) {
+            vm = v;
+            break;
+        }
+    }
+    if (!vm) {
+        *problem = xasprintf("no VM migrates in here as migration %s", id);
+        error = ENOENT;
+    }
+    /* Every entry must name a NIC port of the VM before any is written. */
+    for (size_t i = 0; !error && i < n; i++) {
+        size_t j, p;
+
+        for (j = 0; j < vm->n_nics; j++) {
+            if (!strcmp(vm->nics[j].port, entries[i].port)) {
+                break;
+            }
+        }
+        p = j < vm->n_nics ? core_find_port(core->state, entries[i].port)
+                           : SIZE_MAX;
+        if (p == SIZE_MAX) {
+            *problem = xasprintf("entries[%zu]: port \"%s\" is not a NIC of "
+                                 "VM \"%s\"",
+                                 i, entries[i].port, vm->name);
+            error = EINVAL;
+            break;
+        }
+        ifindexes[i] = core_port_ifindex(core, core->state->ports[p].device);
+        if (!ifindexes[i]) {
+            *problem = xasprintf("port \"%s\": its tap is not in the "
+                                 "datapath yet",
+                                 entries[i].port);
+            error = EAGAIN;
+        }
+    }
+    for (size_t i = 0; !error && i < n; i++) {
+        int e = dp_ct_import(core->dp, &entries[i].key, &entries[i].value,
+                             ifindexes[i]);
+
+        if (!e) {
+            counts->imported++;
+        } else if (e == EEXIST) {
+            counts->existing++;
+        } else {
+            counts->failed++;
+            LOG_WARN("migration %s: conntrack entry %zu for port \"%s\" "
+                     "not imported: %s",
+                     id, i, entries[i].port, strerror(e));
+        }
+    }
+    pthread_mutex_unlock(&core->mutex);
+    free(ifindexes);
+    return error;
 }

@@ -172,4 +172,50 @@ void core_set_flowlog_stats(struct core *, uint64_t aggregated,
 int core_trace(struct core *, enum dp_trace_program program, const char *port,
                const void *frame, size_t len, struct dp_trace_result *result);
 
+/* Live migration (doc/mobility.md). */
+
+/* The standby port whose device is 'ifindex' sent its first frame (the
+ * fast path punted DP_PUNT_ACTIVATED): from now on it is programmed as any
+ * local port (its MAC's FDB entry points at it, it joins its flood list)
+ * until the document drops "standby".  Stores in '*vm' (the caller frees
+ * it) the name of the VM it is a NIC of, or NULL.  Returns true if that is
+ * news, false for a port that is not standby or was activated before. */
+bool core_port_activated(struct core *, uint32_t ifindex, char **vm);
+
+/* Sends what comes for the NICs of VM 'vm' to VTEP 'vtep' (network order)
+ * from now on, as DP_FDB_FORWARD entries, or back to the local ports for
+ * 'vtep' 0.  Returns ENOENT if the state in force has no such VM, else
+ * reconcile_run()'s result. */
+int core_vm_forward(struct core *, const char *vm, uint32_t vtep);
+
+/* Stores in '*entries' a new JSON array of the conntrack entries of the
+ * addresses of the NICs of VM 'vm', {"port", "key", "value"} in hex
+ * (dp_ct_export(), dp_ct_to_hex()).  Returns 0, ENOENT for an unknown VM,
+ * or the datapath's error (the entries found until then are kept). */
+int core_vm_ct_export(struct core *, const char *vm, struct json_t **entries);
+
+/* One conntrack entry handed over, for the NIC port 'port'. */
+struct core_ct_entry {
+    const char *port;   /* The port's name. */
+    struct ct_key key;  /* The connection... */
+    struct dp_ct value; /* ...and its state, times made relative. */
+};
+
+/* What core_ct_import() did. */
+struct core_ct_counts {
+    size_t imported; /* Written. */
+    size_t existing; /* Left alone: a newer local entry was there. */
+    size_t failed;   /* Refused by the datapath (logged). */
+};
+
+/* Writes the 'n' 'entries' of migration 'id' into the conntrack table, for
+ * the standby ports of the VM that migrates in as 'id'.  Returns ENOENT if
+ * no VM of the state in force migrates in as 'id', EINVAL if an entry names
+ * a port that is not one of its NICs, EAGAIN if a NIC's tap is not a port
+ * yet, each with nothing written and '*problem' saying why (the caller
+ * frees it); otherwise 0 with what was done in 'counts'. */
+int core_ct_import(struct core *, const char *id,
+                   const struct core_ct_entry *entries, size_t n,
+                   struct core_ct_counts *counts, char **problem);
+
 #endif /* agent/core.h */

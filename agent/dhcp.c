@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/core.h"
+#include "agent/migrate.h"
 #include "datapath/dp.h"
 #include "packet/parse.h"
 #include "utils/log.h"
@@ -108,6 +109,10 @@ dhcp_punt(const struct dp_punt *p, void *r_)
         dhcp_responder_answer(r->core, p->ifindex, p->frame,
                               p->copied < p->len ? p->copied : p->len,
                               &r->stats);
+    } else if (p->reason == DP_PUNT_ACTIVATED) {
+        /* The fast path has one punt ring and this is its one reader: a
+         * VM that migrated in announced itself (agent/migrate.h). */
+        migrate_activated(r->core, p->ifindex);
     }
 }
 

@@ -61,9 +61,11 @@ struct dhcp_stats {
 
 const char *agent_dhcp_ignored_name(enum agent_dhcp_ignored);
 
-/* Starts answering the punts of 'dp' from the state of 'core'.  Returns 0
- * or a positive errno (then there is no responder: an older datapath
- * without punts). */
+/* Starts answering the punts of 'dp' from the state of 'core'.  The thread
+ * is the one reader of the punts: it also hands the activations of standby
+ * ports (DP_PUNT_ACTIVATED) to migrate_activated().  Returns 0 or a
+ * positive errno (then there is no responder: an older datapath without
+ * punts). */
 int dhcp_responder_start(struct dp *dp, struct core *core,
                          struct dhcp_responder **rp);
 

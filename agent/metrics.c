@@ -12,6 +12,7 @@
 
 #include "agent/agent-config.h"
 #include "agent/core.h"
+#include "agent/migrate.h"
 #include "agent/state.h"
 #include "agent/trace.h"
 #include "agent/vms.h"
@@ -384,22 +385,50 @@ struct upload {
  * of at most 2 KiB, in base64. */
 #define UPLOAD_MAX (64 * 1024)
 
-/* POST /v1/trace (agent/trace.c): collects the body over the calls
- * libmicrohttpd makes, then answers. */
+/* Whether 'url' is /v1/migrations/ID/conntrack, ID a UUID's characters;
+ * stores ID in 'id'. */
+static bool
+is_conntrack_url(const char *url, char id[37])
+{
+    const char *p = url + strlen("/v1/migrations/");
+    size_t len;
+
+    if (strncmp(url, "/v1/migrations/", 15)) {
+        return false;
+    }
+    len = strspn(p, "0123456789abcdef-");
+    if (len != 36 || strcmp(p + len, "/conntrack")) {
+        return false;
+    }
+    memcpy(id, p, 36);
+    id[36] = '\0';
+    return true;
+}
+
+/* POST /v1/trace (agent/trace.c) and POST /v1/migrations/ID/conntrack
+ * (agent/migrate.h): collects the body over the calls libmicrohttpd makes,
+ * up to 'max' bytes, then answers. */
 static enum MHD_Result
-trace_cb(struct metrics *m, struct MHD_Connection *conn, const char *data,
-         size_t *size, void **con_cls)
+post_cb(struct metrics *m, struct MHD_Connection *conn, const char *url,
+        const char *data, size_t *size, void **con_cls)
 {
     struct upload *up = *con_cls;
+    size_t max = UPLOAD_MAX;
     char *answer;
+    char id[37];
     int status;
+    bool ct = is_conntrack_url(url, id);
+
+    if (ct) {
+        max = MIGRATE_CT_BODY_MAX;
+    }
 
     if (!up) {
         *con_cls = xzalloc(sizeof *up);
         return MHD_YES;
     }
     if (*size) {
-        if (up->len + *size > UPLOAD_MAX) {
+        if (up->len + *size > max) {
             up->too_long = true;
         } else {
             up->data = xrealloc(up->data, up->len + *size + 1);
@@ -412,7 +441,19 @@ trace_cb(struct metrics *m, struct MHD_Connection *conn, const char *data,
     }
     if (up->too_long) {
         return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "application/json",
-                     xstrdup("{\"error\":\"trace: body too large\"}"));
+                     xasprintf("{\"error\":\"%s: body too large (at most "
+                               "%zu bytes)\"}",
+                               ct ? "conntrack" : "trace", max));
+    }
+    if (ct) {
+        status =
+            migrate_conntrack_post(m->core,
+                                   MHD_lookup_connection_value(
+                                       conn, MHD_HEADER_KIND, "Authorization"),
+                                   id, up->data, up->len, &answer);
+        return reply(conn, status, "application/json",
+                     answer ? answer
+                            : xstrdup("{\"error\":\"out of memory\"}"));
     }
     status = agent_trace_handle(
         m->core,
@@ -517,8 +558,11 @@ access_cb(void *m_, struct MHD_Connection *conn, const char *url,
     static const char *text = "text/plain; charset=utf-8";
     struct metrics *m = m_;
 
-    if (!strcmp(url, "/v1/trace") && !strcmp(method, "POST")) {
-        return trace_cb(m, conn, upload_data, upload_data_size, con_cls);
+    char id[37];
+
+    if ((!strcmp(url, "/v1/trace") || is_conntrack_url(url, id))
+        && !strcmp(method, "POST")) {
+        return post_cb(m, conn, url, upload_data, upload_data_size, con_cls);
     }
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text,

@@ -9,7 +9,10 @@
  *   GET /readyz    200 once a reconciliation has succeeded, else 503.
  *   POST /v1/trace the controller's traces (agent/trace.h).
  *   GET /v1/vms/NAME/console  the tail of a VM's serial console, for the
- *                  controller (agent/vms.h), with the trace token. */
+ *                  controller (agent/vms.h), with the trace token.
+ *   POST /v1/migrations/ID/conntrack  the conntrack entries of a VM
+ *                  migrating in, from the controller (agent/migrate.h),
+ *                  with the trace token. */
 #ifndef AGENT_METRICS_H
 #define AGENT_METRICS_H 1
 

@@ -442,13 +442,26 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
         struct dp_fdb_key fdb_key = {.vni = net->vni};
         struct dp_fdb_entry fdb = {.ifindex = links[i].ifindex};
         struct dp_flood *flood = &floods[port->network];
+        bool standby = port->standby && !port->activated;
 
         if (!links[i].ifindex) {
             continue;
         }
         value.flags = (port->port_security ? DP_PORT_SECURITY : 0)
                       | (links[i].veth ? DP_PORT_VETH : 0)
+                      | (standby ? DP_PORT_STANDBY : 0)
                       | fw_port_flags(s, port);
+        /* Live migration (doc/mobility.md): the MAC of a VM migrating in
+         * stays where the VM still runs, for frames of this host, until
+         * its first frame here; the MAC of a VM switching over to another
+         * host is sent on there, whatever brings frames for it here. */
+        if (port->forward_vtep) {
+            fdb = (struct dp_fdb_entry){.vtep = port->forward_vtep,
+                                        .flags = DP_FDB_FORWARD};
+        } else if (standby && port->standby_vtep) {
+            fdb.vtep = port->standby_vtep;
+            fdb.flags = DP_FDB_STANDBY;
+        }
         memcpy(value.mac, port->mac, sizeof value.mac);
         memcpy(value.ip6, port->ip6, sizeof value.ip6);
         reconcile_tables_add(tables, DP_PORTS, &key, &value);
@@ -483,7 +496,9 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
             memcpy(binding.mac, port->mac, sizeof binding.mac);
             reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
         }
-        if (flood->n_members < DP_FLOOD_MAX) {
+        /* A standby port gets no floods: the VM still runs elsewhere and
+         * gets them there. */
+        if (!standby && flood->n_members < DP_FLOOD_MAX) {
             flood->members[flood->n_members++].ifindex = links[i].ifindex;
         }
     }
@@ -941,16 +956,27 @@ static struct reconcile_nexthop *
 reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
                         bool have_underlay, size_t *np)
 {
-    size_t n_addrs = s->n_remotes + s->n_external_vteps;
+    size_t n_addrs = s->n_remotes + s->n_external_vteps + 2 * s->n_ports;
     struct reconcile_nexthop *vteps = xcalloc(n_addrs, sizeof *vteps);
     uint32_t *addrs = xcalloc(n_addrs, sizeof *addrs);
     size_t n = 0;
 
+    n_addrs = 0;
     for (size_t i = 0; i < s->n_remotes; i++) {
-        addrs[i] = s->remotes[i].vtep;
+        addrs[n_addrs++] = s->remotes[i].vtep;
     }
     for (size_t i = 0; i < s->n_external_vteps; i++) {
-        addrs[s->n_remotes + i] = s->external_vteps[i].vtep;
+        addrs[n_addrs++] = s->external_vteps[i].vtep;
+    }
+    /* The hosts a migrating VM comes from or goes to, which may have no
+     * other endpoint in this host's networks. */
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].standby && s->ports[i].standby_vtep) {
+            addrs[n_addrs++] = s->ports[i].standby_vtep;
+        }
+        if (s->ports[i].forward_vtep) {
+            addrs[n_addrs++] = s->ports[i].forward_vtep;
+        }
     }
     qsort(addrs, n_addrs, sizeof *addrs, compare_u32);
     for (size_t i = 0; i < n_addrs; i++) {

@@ -850,8 +850,8 @@ static void
 parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
 {
     static const char *const keys[] = {
-        "name",          "network", "device",   "mac",      "ip", "ipv6",
-        "port_security", "qos",     "identity", "hostname", NULL};
+        "name",          "network", "device",   "mac",      "ip",      "ipv6",
+        "port_security", "qos",     "identity", "hostname", "standby", NULL};
     const json_t *list = get_list(errors, root, "ports");
 
     s->n_ports = json_array_size(list);
@@ -896,6 +896,7 @@ parse_ports(struct state_errors *errors, const json_t *root, struct state *s)
         parse_ipv4(errors, obj, path, "ip", false, &port->ip4);
         parse_ipv6(errors, obj, path, "ipv6", port->ip6);
         parse_bool(errors, obj, path, "port_security", &port->port_security);
+        parse_bool(errors, obj, path, "standby", &port->standby);
         parse_qos(errors, obj, path, &port->qos);
         parse_identity_ref(errors, obj, path, "identity", &port->identity);
         if (json_object_get(obj, "hostname")) {
@@ -1978,12 +1979,145 @@ parse_vm_disk(struct state_errors *errors, const json_t *vm_obj,
               &vm->disk_gb);
 }
 
+/* Parses the migration id 'key' of 'obj' at 'path' into '*out'. */
+static void
+parse_migration_id(struct state_errors *errors, const json_t *obj,
+                   const char *path, char **out)
+{
+    const json_t *id = get_member(errors, obj, path, "id", JSON_STRING, true,
+                                  "a string, the migration's UUID");
+
+    if (id && !uuid_is_valid(json_string_value(id))) {
+        char *q = quote(json_string_value(id));
+
+        field_error(errors, path, "id",
+                    "%s: not a UUID (expected 8-4-4-4-12 lower-case hex "
+                    "digits)",
+                    q);
+        free(q);
+    } else if (id) {
+        *out = xstrdup(json_string_value(id));
+    }
+}
+
+/* Whether 'uri' is "tcp:A.B.C.D:PORT", the form the agent listens on. */
+static bool
+migration_uri_is_valid(const char *uri)
+{
+    unsigned int a, b, c, d, port;
+    char end;
+
+    return sscanf(uri, "tcp:%u.%u.%u.%u:%u%c", &a, &b, &c, &d, &port, &end)
+               == 5
+           && a < 256 && b < 256 && c < 256 && d < 256 && port > 0
+           && port < 65536
+           && strspn(uri + 4, "0123456789.:") == strlen(uri + 4);
+}
+
+/* Parses the optional "incoming" and "migrate" of the VM at 'path' into
+ * 'vm' (doc/mobility.md). */
+static void
+parse_vm_migration(struct state_errors *errors, const json_t *vm_obj,
+                   const char *path, struct state_vm *vm)
+{
+    static const char *const in_keys[] = {"id", "from", "from_vtep", NULL};
+    static const char *const out_keys[] = {"id",
+                                           "to",
+                                           "to_vtep",
+                                           "uri",
+                                           "downtime_ms",
+                                           "max_bandwidth_mbps",
+                                           "auto_converge",
+                                           NULL};
+    const json_t *obj;
+    char mpath[96];
+
+    obj = get_member(errors, vm_obj, path, "incoming", JSON_OBJECT, false,
+                     "an object with \"id\", \"from\" and \"from_vtep\"");
+    if (obj) {
+        struct state_vm_incoming *in = xzalloc(sizeof *in);
+
+        vm->incoming = in;
+        snprintf(mpath, sizeof mpath, "%s.incoming", path);
+        check_keys(errors, mpath, obj, in_keys);
+        parse_migration_id(errors, obj, mpath, &in->id);
+        parse_name(errors, obj, mpath, "from", 253, HOST_NAME_EXPECTED,
+                   &in->from);
+        parse_ipv4(errors, obj, mpath, "from_vtep", true, &in->from_vtep);
+    }
+    obj = get_member(errors, vm_obj, path, "migrate", JSON_OBJECT, false,
+                     "an object with \"id\", \"to\", \"to_vtep\" and "
+                     "\"uri\"");
+    if (obj) {
+        struct state_vm_migrate *out = xzalloc(sizeof *out);
+        const json_t *uri;
+        uint64_t n;
+
+        vm->migrate = out;
+        out->downtime_ms = STATE_DEFAULT_DOWNTIME_MS;
+        out->auto_converge = true;
+        snprintf(mpath, sizeof mpath, "%s.migrate", path);
+        check_keys(errors, mpath, obj, out_keys);
+        parse_migration_id(errors, obj, mpath, &out->id);
+        parse_name(errors, obj, mpath, "to", 253, HOST_NAME_EXPECTED,
+                   &out->to);
+        parse_ipv4(errors, obj, mpath, "to_vtep", true, &out->to_vtep);
+        uri = get_member(errors, obj, mpath, "uri", JSON_STRING, true,
+                         "a string \"tcp:A.B.C.D:PORT\"");
+        if (uri && !migration_uri_is_valid(json_string_value(uri))) {
+            char *q = quote(json_string_value(uri));
+
+            field_error(errors, mpath, "uri",
+                        "%s: expected \"tcp:A.B.C.D:PORT\", where the "
+                        "destination's QEMU listens",
+                        q);
+            free(q);
+        } else if (uri) {
+            out->uri = xstrdup(json_string_value(uri));
+        }
+        if (parse_u64(errors, obj, mpath, "downtime_ms", 1,
+                      STATE_MAX_DOWNTIME_MS, "ms", &n)) {
+            out->downtime_ms = n;
+        }
+        if (parse_u64(errors, obj, mpath, "max_bandwidth_mbps", 0,
+                      STATE_MAX_BANDWIDTH_MBPS, "Mbit/s, 0 for no limit",
+                      &n)) {
+            out->max_bandwidth_mbps = n;
+        }
+        parse_bool(errors, obj, mpath, "auto_converge", &out->auto_converge);
+    }
+    if (vm->incoming && vm->migrate) {
+        field_error(errors, path, "migrate",
+                    "the VM is also \"incoming\" (expected one of "
+                    "\"incoming\" and \"migrate\", never both)");
+    }
+}
+
+/* Gives each standby port the VTEP of the VM migrating in that has it as a
+ * NIC. */
+static void
+link_standby_ports(struct state *s)
+{
+    for (size_t i = 0; i < s->n_vms; i++) {
+        const struct state_vm *vm = &s->vms[i];
+
+        for (size_t j = 0; vm->incoming && j < vm->n_nics; j++) {
+            size_t index =
+                vm->nics[j].port ? find_port(s, vm->nics[j].port) : SIZE_MAX;
+
+            if (index != SIZE_MAX && s->ports[index].standby) {
+                s->ports[index].standby_vtep = vm->incoming->from_vtep;
+            }
+        }
+    }
+}
+
 static void
 parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
 {
-    static const char *const keys[] = {"name",  "uuid", "vcpus", "memory_mb",
-                                       "power", "boot", "disk",  "seed",
-                                       "nics",  "ha",   NULL};
+    static const char *const keys[] = {
+        "name", "uuid", "vcpus", "memory_mb", "power",   "boot", "disk",
+        "seed", "nics", "ha",    "incoming",  "migrate", NULL};
     static const char *const has[] = {"restart", "off", NULL};
     static const char *const nic_keys[] = {"port", "device", "mac", "mtu",
                                            NULL};
@@ -2036,6 +2170,7 @@ parse_vms(struct state_errors *errors, const json_t *root, struct state *s)
                   &vm->boot);
         parse_vm_disk(errors, obj, path, vm);
         parse_vm_seed(errors, obj, path, vm);
+        parse_vm_migration(errors, obj, path, vm);
         nics = get_array(errors, obj, path, "nics", false,
                          "an array of NIC objects");
         if (json_array_size(nics) > STATE_MAX_VM_NICS) {
@@ -2192,6 +2327,7 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_identities(errors, root, s);
         parse_vms(errors, root, s);
         parse_moved_vms(errors, root, s);
+        link_standby_ports(s);
         check_external_vteps(errors, s);
         check_identities(errors, s);
         check_unique_names(errors, s);
@@ -2684,6 +2820,17 @@ state_destroy(struct state *s)
             free(vm->nics[j].device);
         }
         free(vm->nics);
+        if (vm->incoming) {
+            free(vm->incoming->id);
+            free(vm->incoming->from);
+            free(vm->incoming);
+        }
+        if (vm->migrate) {
+            free(vm->migrate->id);
+            free(vm->migrate->to);
+            free(vm->migrate->uri);
+            free(vm->migrate);
+        }
     }
     free(s->vms);
     for (size_t i = 0; i < s->n_moved_vms; i++) {

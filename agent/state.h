@@ -110,18 +110,31 @@ struct state_qos {
 
 /* A VM port on this host. */
 struct state_port {
-    char *name;           /* Unique name. */
-    size_t network;       /* Index in 'networks' of struct state. */
-    char *device;         /* Host-side device (veth or tap). */
-    uint8_t mac[6];       /* The VM's unicast MAC. */
-    uint32_t ip4;         /* The VM's IPv4 address, 0 for none. */
-    uint8_t ip6[16];      /* The VM's IPv6 address, zero for none. */
-    bool port_security;   /* Drop frames not from 'mac'/'ip4'/'ip6'. */
-    struct state_qos qos; /* Rate limits and marking. */
-    uint16_t identity;    /* Security identity, 0 for no group; else one
-                           * of the document's 'identities'. */
-    char *hostname;       /* What DHCP tells the VM its name is, or NULL
-                           * for none. */
+    char *name;            /* Unique name. */
+    size_t network;        /* Index in 'networks' of struct state. */
+    char *device;          /* Host-side device (veth or tap). */
+    uint8_t mac[6];        /* The VM's unicast MAC. */
+    uint32_t ip4;          /* The VM's IPv4 address, 0 for none. */
+    uint8_t ip6[16];       /* The VM's IPv6 address, zero for none. */
+    bool port_security;    /* Drop frames not from 'mac'/'ip4'/'ip6'. */
+    struct state_qos qos;  /* Rate limits and marking. */
+    uint16_t identity;     /* Security identity, 0 for no group; else one
+                            * of the document's 'identities'. */
+    char *hostname;        /* What DHCP tells the VM its name is, or NULL
+                            * for none. */
+    bool standby;          /* "standby": the port of a VM migrating in
+                            * (doc/mobility.md), programmed inactive until
+                            * the VM's first frame here. */
+    bool activated;        /* Never from the document: set by the agent
+                            * once a standby port's first frame came; from
+                            * then on it is programmed as any other. */
+    uint32_t standby_vtep; /* While 'standby': the VTEP the VM still runs
+                            * behind, its VM's "incoming.from_vtep",
+                            * network order; 0 if no VM names it. */
+    uint32_t forward_vtep; /* Never from the document: set by the agent
+                            * while its VM switches over to another host,
+                            * that host's VTEP (network order), to which
+                            * the port's frames then go; else 0. */
 };
 
 /* An endpoint on another host, reached through its VTEP. */
@@ -226,6 +239,28 @@ struct state_vm_nic {
     uint32_t mtu;   /* The network's MTU. */
 };
 
+/* A VM migrating in (doc/mobility.md, phase 1): "incoming". */
+struct state_vm_incoming {
+    char *id;           /* The migration's id, a UUID. */
+    char *from;         /* The source host's name. */
+    uint32_t from_vtep; /* Its VTEP, network order. */
+};
+
+/* A VM migrating out (doc/mobility.md, phase 2): "migrate". */
+#define STATE_DEFAULT_DOWNTIME_MS 300
+#define STATE_MAX_DOWNTIME_MS 2000000   /* VMM_DOWNTIME_MAX_MS. */
+#define STATE_MAX_BANDWIDTH_MBPS 100000 /* 100 Gbit/s. */
+struct state_vm_migrate {
+    char *id;                    /* The migration's id, a UUID. */
+    char *to;                    /* The destination host's name. */
+    uint32_t to_vtep;            /* Its VTEP, network order. */
+    char *uri;                   /* Where its QEMU listens, "tcp:A:P". */
+    uint32_t downtime_ms;        /* Longest pause allowed at the end. */
+    uint32_t max_bandwidth_mbps; /* 0 for no limit. */
+    bool auto_converge;          /* Throttle a guest that dirties memory
+                                  * faster than it is copied. */
+};
+
 /* A VM this host runs. */
 struct state_vm {
     char *name;                /* Unique name. */
@@ -250,6 +285,8 @@ struct state_vm {
     bool ha;                   /* "ha": "restart" (the default: forced off
                                 * when the agent fences itself, started
                                 * only under a lease), else "off". */
+    struct state_vm_incoming *incoming; /* Migrating in, or NULL. */
+    struct state_vm_migrate *migrate;   /* Migrating out, or NULL. */
 };
 
 /* A VM that left this host for another ("moved_vms", doc/mobility.md):

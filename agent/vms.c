@@ -6,13 +6,16 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,11 +31,14 @@
 
 /* What is being done to a VM, in a thread of its own. */
 enum vm_op {
-    OP_NONE,   /* Nothing. */
-    OP_START,  /* Make its disk and seed, and start it. */
-    OP_STOP,   /* Power it off (ACPI, then forced). */
-    OP_REBOOT, /* Reset it. */
-    OP_REMOVE, /* Power it off, destroy it, remove its taps and files. */
+    OP_NONE,        /* Nothing. */
+    OP_START,       /* Make its disk and seed, and start it. */
+    OP_STOP,        /* Power it off (ACPI, then forced). */
+    OP_REBOOT,      /* Reset it. */
+    OP_REMOVE,      /* Power it off, destroy it, remove its taps and files
+                     * (but never those of a VM another host runs on). */
+    OP_MIGRATE_IN,  /* Start it waiting for a live migration, and listen. */
+    OP_MIGRATE_OUT, /* Send it live to another host (doc/mobility.md). */
 };
 
 /* The states a VM is reported in (doc/vms.md), by struct vms_counts
@@ -43,11 +49,12 @@ enum vm_state {
     VM_STOPPING,
     VM_STOPPED,
     VM_FAILED,
+    VM_INCOMING,
     VM_N_STATES
 };
 
 static const char *const state_names[VM_N_STATES] = {
-    "starting", "running", "stopping", "stopped", "failed"};
+    "starting", "running", "stopping", "stopped", "failed", "incoming"};
 
 /* What the agent keeps about a VM it started, in a file of its own under
  * the run directory, so that a restarted agent can still remove it. */
@@ -63,14 +70,40 @@ struct vm_record {
 
 /* What the document wants of a VM. */
 struct vm_want {
-    struct vmm_spec spec; /* How to start it. */
-    char *image;          /* The image its disk overlays, absolute. */
-    uint64_t disk_gb;     /* The disk's size, 0 for the image's. */
-    char *hostname;       /* The seed's. */
-    char **ssh_keys;      /* The seed's, NULL-terminated. */
-    char *user_data;      /* The seed's, or NULL. */
-    bool running;         /* Its power. */
-    uint64_t boot;        /* Reboots asked for. */
+    struct vmm_spec spec;     /* How to start it. */
+    char *image;              /* The image its disk overlays, absolute. */
+    uint64_t disk_gb;         /* The disk's size, 0 for the image's. */
+    char *hostname;           /* The seed's. */
+    char **ssh_keys;          /* The seed's, NULL-terminated. */
+    char *user_data;          /* The seed's, or NULL. */
+    bool running;             /* Its power. */
+    uint64_t boot;            /* Reboots asked for. */
+    char *incoming_id;        /* Migrating in: the migration's id, or NULL. */
+    char *migrate_id;         /* Migrating out: the migration's id, or NULL;
+                               * then the rest of the "migrate": */
+    char *migrate_uri;        /* Where to send it. */
+    char *migrate_to;         /* The destination host's name... */
+    uint32_t migrate_to_vtep; /* ...and its VTEP, network order. */
+    struct vmm_migrate_params migrate_params; /* How. */
+};
+
+/* The last live migration of a VM, in or out, as it is reported. */
+struct vm_migration {
+    char *id;             /* Its id, or NULL if there was none. */
+    bool source;          /* This host sends the VM (else receives). */
+    bool ended;           /* Completed or failed: nothing more is done
+                           * for this id. */
+    char status[32];      /* "listening" (destination), QEMU's word,
+                           * "completed" or "failed". */
+    char *uri;            /* Where the destination listens, or NULL. */
+    uint64_t transferred; /* Bytes sent so far... */
+    uint64_t remaining;   /* ...left in this pass... */
+    uint64_t total;       /* ...of the guest's memory. */
+    uint64_t downtime_ms; /* QEMU's downtime, once completed. */
+    uint64_t total_ms;    /* QEMU's total time, once completed. */
+    bool activated;       /* Destination: the VM's first frame came. */
+    char *error;          /* Why it failed, or NULL. */
+    char *ct_error;       /* Why its conntrack did not move, or NULL. */
 };
 
 /* One VM the agent knows of. */
@@ -100,6 +133,9 @@ struct vm {
                                * its disk and seed.  Kept until it goes,
                                * even once the listing does. */
     bool gone;                /* Removed: the monitor drops it. */
+    bool was_incoming;        /* The last desired state that had it had it
+                               * migrating in. */
+    struct vm_migration mig;  /* Its last live migration. */
 };
 
 struct vms {
@@ -125,6 +161,11 @@ struct vms {
                             * nothing is decided, so that a restarted
                             * agent never takes its VMs for ones that
                             * left the desired state. */
+    uint32_t vtep;         /* This host's VTEP, where incoming migrations
+                            * listen (network order). */
+    struct vms_migration_hooks hooks; /* What a migration asks of the
+                                       * rest of the agent. */
+    void *hooks_aux;                  /* Their argument. */
 };
 
 static uint64_t
@@ -306,6 +347,10 @@ want_clear(struct vm_want *w)
     }
     free(w->ssh_keys);
     free(w->user_data);
+    free(w->incoming_id);
+    free(w->migrate_id);
+    free(w->migrate_uri);
+    free(w->migrate_to);
     memset(w, 0, sizeof *w);
 }
 
@@ -344,6 +389,20 @@ want_from_state(const struct vms *vms, const struct state_vm *v,
     w->user_data = v->user_data ? xstrdup(v->user_data) : NULL;
     w->running = v->running;
     w->boot = v->boot;
+    w->incoming_id = v->incoming ? xstrdup(v->incoming->id) : NULL;
+    if (v->migrate) {
+        w->migrate_id = xstrdup(v->migrate->id);
+        w->migrate_uri = xstrdup(v->migrate->uri);
+        w->migrate_to = xstrdup(v->migrate->to);
+        w->migrate_to_vtep = v->migrate->to_vtep;
+        w->migrate_params = (struct vmm_migrate_params){
+            .auto_converge = v->migrate->auto_converge,
+            .pause_before_switchover = true,
+            .downtime_ms = v->migrate->downtime_ms,
+            .max_bandwidth =
+                (uint64_t) v->migrate->max_bandwidth_mbps * 1000000 / 8,
+        };
+    }
 }
 
 /* Fills 'r' (empty) with the record of a VM started as 'w'. */
@@ -385,6 +444,63 @@ want_copy(const struct vm_want *src, struct vm_want *dst)
     dst->user_data = src->user_data ? xstrdup(src->user_data) : NULL;
     dst->running = src->running;
     dst->boot = src->boot;
+    dst->incoming_id = src->incoming_id ? xstrdup(src->incoming_id) : NULL;
+    dst->migrate_id = src->migrate_id ? xstrdup(src->migrate_id) : NULL;
+    dst->migrate_uri = src->migrate_uri ? xstrdup(src->migrate_uri) : NULL;
+    dst->migrate_to = src->migrate_to ? xstrdup(src->migrate_to) : NULL;
+    dst->migrate_to_vtep = src->migrate_to_vtep;
+    dst->migrate_params = src->migrate_params;
+}
+
+/* Migrations. */
+
+static void
+mig_clear(struct vm_migration *m)
+{
+    free(m->id);
+    free(m->uri);
+    free(m->error);
+    free(m->ct_error);
+    memset(m, 0, sizeof *m);
+}
+
+/* Makes 'm' the start of migration 'id', 'source' or destination. */
+static void
+mig_begin(struct vm_migration *m, const char *id, bool source,
+          const char *status)
+{
+    mig_clear(m);
+    m->id = xstrdup(id);
+    m->source = source;
+    snprintf(m->status, sizeof m->status, "%s", status);
+}
+
+/* Ends 'm' in failure because of 'error' (a new string, taken). */
+static void
+mig_fail(struct vm_migration *m, char *error)
+{
+    free(m->error);
+    m->error = error;
+    m->ended = true;
+    snprintf(m->status, sizeof m->status, "failed");
+}
+
+/* Whether 'm' is migration 'id' (NULL: none). */
+static bool
+mig_is(const struct vm_migration *m, const char *id)
+{
+    return id && m->id && !strcmp(m->id, id);
+}
+
+/* Something a migration did must reach the controller now, not at the
+ * next periodic report.  The caller holds the mutex. */
+static void
+vms_notify(struct vms *vms)
+{
+    vms->changes++;
+    if (vms->hooks.notify) {
+        vms->hooks.notify(vms->hooks_aux);
+    }
 }
 
 /* The VMs. */
@@ -421,6 +537,7 @@ static void
 vm_free(struct vm *vm)
 {
     free(vm->name);
+    mig_clear(&vm->mig);
     want_clear(&vm->want);
     record_clear(&vm->record);
     free(vm->waiting_for);
@@ -440,8 +557,9 @@ struct op_ctx {
     struct vm_want want;     /* OP_START, OP_REBOOT: the desired state. */
     struct vm_record record; /* OP_REMOVE: what to remove. */
     bool known;              /* OP_REMOVE: whether the driver knows it. */
-    bool keep_files;         /* OP_REMOVE: its disk and seed stay (it
-                              * moved to another host). */
+    bool keep_files;         /* OP_REMOVE: leave its disk and seed, which
+                              * another host runs on. */
+    uint32_t vtep;           /* OP_MIGRATE_IN: where to listen. */
 };
 
 /* Makes the disk and the seed of 'w', if missing.  Returns NULL or why it
@@ -488,15 +606,15 @@ op_make_files(struct vms *vms, const struct vm_want *w)
     return NULL;
 }
 
-/* OP_START.  Returns NULL or why it failed (the caller frees it). */
+/* Writes the record of the VM of 'ctx' and makes its taps, before it
+ * starts.  Returns NULL or why it failed (the caller frees it). */
 static char *
-op_start(struct op_ctx *ctx)
+op_prepare(struct op_ctx *ctx)
 {
     struct vms *vms = ctx->vms;
     const struct vm_want *w = &ctx->want;
     const char *name = w->spec.name;
     struct vm_record r;
-    char *problem;
     int error;
 
     memset(&r, 0, sizeof r);
@@ -522,7 +640,23 @@ op_start(struct op_ctx *ctx)
                              w->spec.nics[i].device, strerror(error));
         }
     }
-    problem = op_make_files(vms, w);
+    return NULL;
+}
+
+/* OP_START.  Returns NULL or why it failed (the caller frees it). */
+static char *
+op_start(struct op_ctx *ctx)
+{
+    struct vms *vms = ctx->vms;
+    const struct vm_want *w = &ctx->want;
+    const char *name = w->spec.name;
+    char *problem;
+    int error;
+
+    problem = op_prepare(ctx);
+    if (!problem) {
+        problem = op_make_files(vms, w);
+    }
     if (problem) {
         return problem;
     }
@@ -588,12 +722,227 @@ op_remove(struct op_ctx *ctx)
     }
     free(path);
     if (ctx->keep_files) {
-        LOG_INFO("VM \"%s\": moved to another host: removed its QEMU and "
-                 "taps here, kept its disk %s and seed, which it runs on",
+        LOG_INFO("VM \"%s\": removed here (its QEMU, taps); its disk %s "
+                 "stays, another host runs on it",
                  name, r->disk);
     } else {
         LOG_INFO("VM \"%s\": removed (its QEMU, taps, disk and seed)", name);
     }
+    return NULL;
+}
+
+/* Picks a TCP port free on 'vtep' for an incoming migration to listen on,
+ * and stores "tcp:VTEP:PORT" in '*uri'.  Returns 0 or an errno value. */
+static int
+free_port_uri(uint32_t vtep, char **uri)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = vtep};
+    socklen_t len = sizeof sin;
+    char addr[INET_ADDRSTRLEN];
+    int fd, error = 0;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    if (bind(fd, (struct sockaddr *) &sin, sizeof sin) < 0
+        || getsockname(fd, (struct sockaddr *) &sin, &len) < 0) {
+        error = errno;
+    }
+    close(fd);
+    if (!error) {
+        inet_ntop(AF_INET, &vtep, addr, sizeof addr);
+        *uri = xasprintf("tcp:%s:%u", addr, ntohs(sin.sin_port));
+    }
+    return error;
+}
+
+/* OP_MIGRATE_IN: the destination's side of phase 1 (doc/mobility.md).
+ * Starts the VM paused, waiting for its state, and makes it listen on a
+ * free port of this host's VTEP address.  Its disk and seed are the
+ * source's, on the shared storage: never made here.  Returns NULL or why
+ * it failed (the caller frees it). */
+static char *
+op_migrate_in(struct op_ctx *ctx)
+{
+    struct vms *vms = ctx->vms;
+    struct vm_want *w = &ctx->want;
+    const char *name = w->spec.name;
+    char *problem, *uri = NULL;
+    int error;
+
+    problem = op_prepare(ctx);
+    if (problem) {
+        return problem;
+    }
+    w->spec.incoming = true;
+    error = vmm_start(vms->vmm, &w->spec);
+    if (error) {
+        return xasprintf("the %s driver could not start it for the incoming "
+                         "migration: %s (the agent's log has more)",
+                         vmm_type(vms->vmm), strerror(error));
+    }
+    error = free_port_uri(ctx->vtep, &uri);
+    if (error) {
+        return xasprintf("no free TCP port on the VTEP address to receive "
+                         "it on: %s",
+                         strerror(error));
+    }
+    error = vmm_migrate_in(vms->vmm, name, uri);
+    if (error) {
+        free(uri);
+        return xasprintf("QEMU does not listen for it: %s", strerror(error));
+    }
+    LOG_INFO("VM \"%s\": migration %s: waiting for it on %s", name,
+             w->incoming_id, uri);
+    pthread_mutex_lock(&vms->mutex);
+    if (mig_is(&ctx->vm->mig, w->incoming_id)) {
+        free(ctx->vm->mig.uri);
+        ctx->vm->mig.uri = uri;
+        uri = NULL;
+        snprintf(ctx->vm->mig.status, sizeof ctx->vm->mig.status, "listening");
+    }
+    pthread_mutex_unlock(&vms->mutex);
+    free(uri);
+    return NULL;
+}
+
+/* Copies QEMU's progress 'm' into 'mig'.  Returns true if its status
+ * changed.  The caller holds the mutex. */
+static bool
+mig_update(struct vm_migration *mig, const struct vmm_migration *m)
+{
+    bool changed = strcmp(mig->status, m->status) != 0;
+
+    snprintf(mig->status, sizeof mig->status, "%s", m->status);
+    mig->transferred = m->transferred;
+    mig->remaining = m->remaining;
+    mig->total = m->total;
+    if (m->completed) {
+        mig->downtime_ms = m->downtime_ms;
+        mig->total_ms = m->total_ms;
+        mig->ended = true;
+    } else if (m->failed) {
+        free(mig->error);
+        mig->error = xstrdup(m->error[0] ? m->error : m->status);
+        mig->ended = true;
+    }
+    return changed;
+}
+
+/* OP_MIGRATE_OUT: the source's side (doc/mobility.md, phases 2 to 4).  Sets
+ * QEMU's capabilities and parameters and sends the VM, reporting progress
+ * every second and each change of status at once.  At "pre-switchover"
+ * (the guest paused, its last state not sent) the network moves first
+ * (the hooks' switch_over: FDB forward to the destination, conntrack
+ * handed over), then QEMU goes on.  A migration that fails, or that the
+ * desired state takes back (cancelled), leaves the VM running here with
+ * the network as it was.  Returns NULL or why it failed (the caller frees
+ * it). */
+static char *
+op_migrate_out(struct op_ctx *ctx)
+{
+    struct vms *vms = ctx->vms;
+    struct vm *vm = ctx->vm;
+    const struct vm_want *w = &ctx->want;
+    const char *name = w->spec.name, *id = w->migrate_id;
+    struct vms_migration_hooks hooks;
+    void *aux;
+    bool switched = false, cancelled = false;
+    uint64_t last_report = now_ms();
+    struct vmm_migration m;
+    char *problem = NULL;
+    int error;
+
+    pthread_mutex_lock(&vms->mutex);
+    hooks = vms->hooks;
+    aux = vms->hooks_aux;
+    pthread_mutex_unlock(&vms->mutex);
+
+    error = vmm_migrate_set(vms->vmm, name, &w->migrate_params);
+    if (!error) {
+        error = vmm_migrate_out(vms->vmm, name, w->migrate_uri);
+    }
+    if (error) {
+        return xasprintf("QEMU would not send it to %s: %s (the agent's log "
+                         "has more)",
+                         w->migrate_uri, strerror(error));
+    }
+    LOG_INFO("VM \"%s\": migration %s: sending it to %s (%s)", name, id,
+             w->migrate_to, w->migrate_uri);
+    for (;;) {
+        bool wanted, changed;
+
+        /* QEMU waits at "pre-switchover" with the guest paused: the
+         * sooner that is seen, the shorter the downtime. */
+        usleep(VMS_MIGRATION_POLL_MS * 1000);
+        pthread_mutex_lock(&vms->mutex);
+        wanted = !vms->stopping && vm->wanted
+                 && mig_is(&vm->mig, vm->want.migrate_id);
+        pthread_mutex_unlock(&vms->mutex);
+        if (!wanted && !cancelled) {
+            LOG_INFO("VM \"%s\": migration %s: no longer wanted; "
+                     "cancelling it",
+                     name, id);
+            vmm_migrate_cancel(vms->vmm, name);
+            cancelled = true;
+        }
+        error = vmm_migration(vms->vmm, name, &m);
+        if (error) {
+            problem = xasprintf("cannot read its progress from QEMU: %s",
+                                strerror(error));
+            break;
+        }
+        if (m.pre_switchover && !switched && !cancelled) {
+            char *ct_error = NULL;
+
+            switched = true;
+            if (hooks.switch_over) {
+                ct_error =
+                    hooks.switch_over(aux, name, id, w->migrate_to_vtep);
+            }
+            error = vmm_migrate_continue(vms->vmm, name);
+            pthread_mutex_lock(&vms->mutex);
+            free(vm->mig.ct_error);
+            vm->mig.ct_error = ct_error;
+            pthread_mutex_unlock(&vms->mutex);
+            if (error) {
+                vmm_migrate_cancel(vms->vmm, name);
+                problem = xasprintf("QEMU would not go on from the "
+                                    "switch-over: %s",
+                                    strerror(error));
+                break;
+            }
+            continue;
+        }
+        pthread_mutex_lock(&vms->mutex);
+        changed = mig_update(&vm->mig, &m);
+        if (changed || now_ms() - last_report >= VMS_MIGRATION_REPORT_MS) {
+            last_report = now_ms();
+            vms_notify(vms);
+        }
+        pthread_mutex_unlock(&vms->mutex);
+        if (m.completed || m.failed) {
+            break;
+        }
+    }
+    if (problem || !m.completed) {
+        if (switched && hooks.revert) {
+            hooks.revert(aux, name, id);
+        }
+        pthread_mutex_lock(&vms->mutex);
+        if (problem) {
+            mig_fail(&vm->mig, xstrdup(problem));
+        }
+        LOG_WARN("VM \"%s\": migration %s %s: %s; it runs on here", name, id,
+                 cancelled ? "cancelled" : "failed",
+                 vm->mig.error ? vm->mig.error : "?");
+        pthread_mutex_unlock(&vms->mutex);
+        return problem;
+    }
+    LOG_INFO("VM \"%s\": migration %s completed: %" PRIu64 " ms in all, "
+             "downtime %" PRIu64 " ms",
+             name, id, m.total_ms, m.downtime_ms);
     return NULL;
 }
 
@@ -642,6 +991,12 @@ op_main(void *ctx_)
     case OP_REMOVE:
         problem = op_remove(ctx);
         break;
+    case OP_MIGRATE_IN:
+        problem = op_migrate_in(ctx);
+        break;
+    case OP_MIGRATE_OUT:
+        problem = op_migrate_out(ctx);
+        break;
     case OP_NONE:
     default:
         break;
@@ -668,6 +1023,17 @@ op_main(void *ctx_)
         record_clear(&vm->record);
         vm->known = false;
         vm->gone = true;
+    } else if (ctx->op == OP_MIGRATE_IN && problem
+               && mig_is(&vm->mig, ctx->want.incoming_id)) {
+        mig_fail(&vm->mig, problem);
+        problem = NULL;
+    } else if (ctx->op == OP_MIGRATE_OUT && problem
+               && mig_is(&vm->mig, ctx->want.migrate_id)) {
+        mig_fail(&vm->mig, problem);
+        problem = NULL;
+    }
+    if (ctx->op == OP_MIGRATE_IN || ctx->op == OP_MIGRATE_OUT) {
+        vms_notify(vms);
     }
     free(problem);
     vm->op = OP_NONE;
@@ -708,8 +1074,9 @@ vms_spawn(struct vms *vms, struct vm *vm, enum vm_op op)
             ctx->record.devices[i] = xstrdup(r->devices[i]);
         }
         ctx->known = vm->known;
-        ctx->keep_files = vm->moved;
+        ctx->keep_files = vm->moved || vm->was_incoming;
     }
+    ctx->vtep = vms->vtep;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     error = pthread_create(&vm->thread, &attr, op_main, ctx);
@@ -735,6 +1102,54 @@ is_up(enum vmm_state st)
            || st == VMM_STATE_SHUTDOWN;
 }
 
+/* Decides what to do with 'vm', which the desired state has migrating in
+ * or out ('up' says whether its QEMU runs).  Returns true if that was all
+ * to decide, false if it is to be treated as any VM.  The caller holds the
+ * mutex and 'vm' has no operation running. */
+static bool
+vms_decide_migration(struct vms *vms, struct vm *vm, bool up)
+{
+    const char *in = vm->want.incoming_id, *out = vm->want.migrate_id;
+
+    if (in) {
+        if (!mig_is(&vm->mig, in) && up) {
+            /* An agent restarted during the migration: the QEMU that
+             * waits lost the one who knew where it listens. */
+            mig_begin(&vm->mig, in, false, "starting");
+            mig_fail(&vm->mig, xstrdup("the agent restarted while the VM "
+                                       "was migrating in"));
+            vms_notify(vms);
+        } else if (!mig_is(&vm->mig, in) && !vm->waiting_for) {
+            /* Once its taps are ports. */
+            mig_begin(&vm->mig, in, false, "starting");
+            vms_spawn(vms, vm, OP_MIGRATE_IN);
+            vms_notify(vms);
+        } else if (mig_is(&vm->mig, in) && !vm->mig.ended && !up) {
+            mig_fail(&vm->mig,
+                     xasprintf("its QEMU ended while it migrated in (%s)",
+                               vm->known ? vmm_state_name(vm->status.state)
+                                         : "gone"));
+            vms_notify(vms);
+        }
+        /* Never started again here while it migrates in: the source still
+         * runs it. */
+        return true;
+    }
+    if (!mig_is(&vm->mig, out)) {
+        mig_begin(&vm->mig, out, true, "setup");
+        if (up && vm->status.state == VMM_STATE_RUNNING) {
+            vms_spawn(vms, vm, OP_MIGRATE_OUT);
+        } else {
+            mig_fail(&vm->mig, xstrdup("the VM does not run here"));
+        }
+        vms_notify(vms);
+        return true;
+    }
+    /* Sent away: its QEMU stays paused until the desired state lets it go.
+     * Failed: it goes on as any VM. */
+    return vm->mig.ended && !vm->mig.error;
+}
+
 /* Decides what to do with 'vm' and starts it.  The caller holds the mutex
  * and 'vm' has no operation running. */
 static void
@@ -743,6 +1158,16 @@ vms_decide(struct vms *vms, struct vm *vm)
     bool up = vm->known && is_up(vm->status.state);
 
     if (vm->held) {
+        return;
+    }
+    if (vm->wanted && (vm->want.incoming_id || vm->want.migrate_id)) {
+        if (vms_decide_migration(vms, vm, up)) {
+            return;
+        }
+    } else if (vm->wanted && vm->mig.source && vm->mig.ended
+               && !vm->mig.error) {
+        /* Its QEMU sent it away and stays paused until the desired
+         * state lets it go (moved_vms). */
         return;
     }
     if (!vm->wanted) {
@@ -810,6 +1235,40 @@ vms_track_up(struct vm *vm, bool was_up, bool is_up)
     }
 }
 
+/* Reads how the incoming migration of 'vm' does, if it has one waiting
+ * or running.  The caller holds the mutex. */
+static void
+vms_poll_incoming(struct vms *vms, struct vm *vm)
+{
+    struct vmm_migration m;
+    char *id;
+    int error;
+
+    if (vm->op != OP_NONE || !vm->wanted || !vm->known
+        || !is_up(vm->status.state) || !mig_is(&vm->mig, vm->want.incoming_id)
+        || vm->mig.ended) {
+        return;
+    }
+    id = xstrdup(vm->mig.id);
+    pthread_mutex_unlock(&vms->mutex);
+    error = vmm_migration(vms->vmm, vm->name, &m);
+    pthread_mutex_lock(&vms->mutex);
+    if (!error && vm->op == OP_NONE && mig_is(&vm->mig, id)
+        && !vm->mig.ended) {
+        /* Until the source connects, QEMU's words say less than
+         * "listening". */
+        if (m.active && strcmp(m.status, "setup")) {
+            if (mig_update(&vm->mig, &m)) {
+                vms_notify(vms);
+            }
+        } else if (m.completed || m.failed) {
+            mig_update(&vm->mig, &m);
+            vms_notify(vms);
+        }
+    }
+    free(id);
+}
+
 /* Reads the status of every VM that no operation works on, then decides
  * what to do with each.  The caller holds the mutex. */
 static void
@@ -849,6 +1308,9 @@ vms_poll(struct vms *vms)
             LOG_WARN("VM \"%s\": cannot read its status: %s", vm->name,
                      strerror(error));
         }
+    }
+    for (size_t i = 0; i < vms->n_vms; i++) {
+        vms_poll_incoming(vms, vms->vms[i]);
     }
     for (size_t i = 0; vms->have_desired && i < vms->n_vms; i++) {
         if (vms->vms[i]->op == OP_NONE) {
@@ -1137,9 +1599,12 @@ vms_update(struct vms *vms, const struct state *s, vms_ready_func *ready,
 {
     pthread_mutex_lock(&vms->mutex);
     vms->have_desired = true;
+    vms->vtep = s->host.vtep;
     for (size_t i = 0; i < vms->n_vms; i++) {
-        vms->vms[i]->wanted = false;
-        vms->vms[i]->held = false;
+        struct vm *vm = vms->vms[i];
+
+        vm->wanted = false;
+        vm->held = false;
     }
     for (size_t i = 0; i < s->n_vms; i++) {
         const struct state_vm *v = &s->vms[i];
@@ -1148,6 +1613,7 @@ vms_update(struct vms *vms, const struct state *s, vms_ready_func *ready,
         want_clear(&vm->want);
         want_from_state(vms, v, &vm->want);
         vm->wanted = true;
+        vm->was_incoming = v->incoming != NULL;
         free(vm->waiting_for);
         vm->waiting_for = NULL;
         for (size_t j = 0; j < v->n_nics; j++) {
@@ -1190,6 +1656,10 @@ vm_state(const struct vms *vms, const struct vm *vm, char **reason)
 {
     *reason = NULL;
     switch (vm->op) {
+    case OP_MIGRATE_IN:
+        return VM_INCOMING;
+    case OP_MIGRATE_OUT:
+        return VM_RUNNING;
     case OP_START:
         return VM_STARTING;
     case OP_STOP:
@@ -1200,6 +1670,20 @@ vm_state(const struct vms *vms, const struct vm *vm, char **reason)
     case OP_NONE:
     default:
         break;
+    }
+    if (vm->wanted && mig_is(&vm->mig, vm->want.incoming_id)
+        && !vm->mig.activated) {
+        if (vm->mig.error) {
+            *reason =
+                xasprintf("incoming migration failed: %s", vm->mig.error);
+            return VM_FAILED;
+        }
+        return VM_INCOMING;
+    }
+    if (vm->mig.source && vm->mig.ended && !vm->mig.error) {
+        *reason = xstrdup("migrated to another host; its QEMU waits to be "
+                          "removed");
+        return VM_STOPPED;
     }
     if (vm->known) {
         switch (vm->status.state) {
@@ -1235,6 +1719,39 @@ vm_state(const struct vms *vms, const struct vm *vm, char **reason)
     return VM_STARTING;
 }
 
+/* The report of migration 'm' (doc/mobility.md). */
+static json_t *
+mig_to_json(const struct vm_migration *m)
+{
+    json_t *j =
+        json_pack("{ssssss}", "id", m->id, "role",
+                  m->source ? "source" : "destination", "status", m->status);
+
+    if (m->uri) {
+        json_object_set_new(j, "uri", json_string(m->uri));
+    }
+    if (m->total) {
+        json_object_set_new(j, "transferred_bytes",
+                            json_integer(m->transferred));
+        json_object_set_new(j, "remaining_bytes", json_integer(m->remaining));
+        json_object_set_new(j, "total_bytes", json_integer(m->total));
+    }
+    if (m->source && m->ended && !m->error) {
+        json_object_set_new(j, "downtime_ms", json_integer(m->downtime_ms));
+        json_object_set_new(j, "total_ms", json_integer(m->total_ms));
+    }
+    if (!m->source) {
+        json_object_set_new(j, "activated", json_boolean(m->activated));
+    }
+    if (m->error) {
+        json_object_set_new(j, "error", json_string(m->error));
+    }
+    if (m->ct_error) {
+        json_object_set_new(j, "ct_error", json_string(m->ct_error));
+    }
+    return j;
+}
+
 json_t *
 vms_status(struct vms *vms)
 {
@@ -1265,6 +1782,9 @@ vms_status(struct vms *vms)
                                      "is"));
         }
         free(reason);
+        if (vm->mig.id) {
+            json_object_set_new(j, "migration", mig_to_json(&vm->mig));
+        }
         json_object_set_new(all, vm->name, j);
     }
     pthread_mutex_unlock(&vms->mutex);
@@ -1336,6 +1856,41 @@ vms_counts_destroy(struct vms_counts *c)
     }
     free(c->usage);
     memset(c, 0, sizeof *c);
+}
+
+void
+vms_set_migration_hooks(struct vms *vms,
+                        const struct vms_migration_hooks *hooks, void *aux)
+{
+    pthread_mutex_lock(&vms->mutex);
+    vms->hooks = *hooks;
+    vms->hooks_aux = aux;
+    pthread_mutex_unlock(&vms->mutex);
+}
+
+bool
+vms_activated(struct vms *vms, const char *name)
+{
+    struct vm *vm;
+    bool news = false;
+
+    pthread_mutex_lock(&vms->mutex);
+    vm = vms_find(vms, name);
+    if (vm && vm->wanted && mig_is(&vm->mig, vm->want.incoming_id)
+        && !vm->mig.activated) {
+        vm->mig.activated = true;
+        vm->mig.ended = true;
+        free(vm->mig.error);
+        vm->mig.error = NULL;
+        snprintf(vm->mig.status, sizeof vm->mig.status, "completed");
+        LOG_INFO("VM \"%s\": migration %s: it runs here now (its first "
+                 "frame came)",
+                 name, vm->mig.id);
+        vms_notify(vms);
+        news = true;
+    }
+    pthread_mutex_unlock(&vms->mutex);
+    return news;
 }
 
 bool

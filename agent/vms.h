@@ -22,9 +22,9 @@
  * state because of a mistake in it (state_vm_is_skipped()) is left as it
  * is; one that left the document is stopped (ACPI, then forced after
  * VMM_STOP_TIMEOUT seconds), destroyed, and its taps, disk and seed are
- * removed, but for one the document lists in "moved_vms" with its UUID
- * (doc/mobility.md): it runs on another host, whose disk and seed they
- * are now, so they stay. */
+ * removed, unless it migrated in and never arrived or it moved to another
+ * host ("moved_vms"): then its disk and seed stay, for the host that runs
+ * it. */
 #ifndef AGENT_VMS_H
 #define AGENT_VMS_H 1
 
@@ -40,6 +40,11 @@ struct state;
 #define VMS_RETRY_MAX_MS 60000    /* ...doubling up to this. */
 #define VMS_CONSOLE_DEFAULT 65536 /* Bytes of a console answered... */
 #define VMS_CONSOLE_MAX 1048576   /* ...and the most asked for. */
+#define VMS_MIGRATION_POLL_MS                                                 \
+    5                                /* How often a migrating source asks     \
+                                      * QEMU how it does, so that its pause   \
+                                      * before the switch-over is short. */
+#define VMS_MIGRATION_REPORT_MS 1000 /* Progress reports, at least. */
 
 /* Settings (agent/agent-config.h). */
 struct vms_config {
@@ -81,9 +86,13 @@ void vms_update(struct vms *, const struct state *s, vms_ready_func *ready,
                 void *aux);
 
 /* Returns a new JSON object that maps each VM of the desired state to
- * {"state": "starting"|"running"|"stopping"|"stopped"|"failed", "reason":
- * TEXT (when there is one), "cpu_time_ns": N, "memory_kb": N, "boot": N}
- * (doc/vms.md). */
+ * {"state": "starting"|"running"|"stopping"|"stopped"|"failed"|"incoming",
+ * "reason": TEXT (when there is one), "cpu_time_ns": N, "memory_kb": N,
+ * "boot": N} (doc/vms.md), with "migration" (doc/mobility.md) once it
+ * migrated in or out: {"id", "role": "source"|"destination", "status",
+ * "uri" (destination), "transferred_bytes", "remaining_bytes",
+ * "total_bytes", "downtime_ms" and "total_ms" (a completed source),
+ * "activated" (destination), "error", "ct_error"}. */
 struct json_t *vms_status(struct vms *);
 
 /* Returns {"driver": "qemu"|"libvirt", "accel": "kvm"|"tcg", "reason":
@@ -97,7 +106,7 @@ uint64_t vms_disk_gb(struct vms *);
 
 /* VMs by state, and what each uses, for the metrics. */
 struct vms_counts {
-    size_t by_state[5]; /* Per vms_state_name() index. */
+    size_t by_state[6]; /* Per vms_state_name() index. */
     struct vms_usage {
         char *name;           /* A VM of the desired state... */
         uint64_t cpu_time_ns; /* ...its vCPU time since it started... */
@@ -110,8 +119,36 @@ void vms_counts(struct vms *, struct vms_counts *);
 void vms_counts_destroy(struct vms_counts *);
 
 /* Returns the name of state 'i' of struct vms_counts ("starting",
- * "running", "stopping", "stopped", "failed"), or NULL past the last. */
+ * "running", "stopping", "stopped", "failed", "incoming"), or NULL past
+ * the last. */
 const char *vms_state_name(size_t i);
+
+/* Live migration (doc/mobility.md).  A VM with "incoming" is started
+ * paused and waits for its state on a free port of this host's VTEP
+ * address; one with "migrate" is sent, and at its switch-over the hooks
+ * move the network.  What the VMs ask of the rest of the agent: */
+struct vms_migration_hooks {
+    /* The source VM 'vm' of migration 'id' is paused before its
+     * switch-over: move the network to the destination, VTEP 'to_vtep'
+     * (network order).  Returns NULL or, when its conntrack could not be
+     * handed over (the migration goes on), why (the caller frees it). */
+    char *(*switch_over)(void *aux, const char *vm, const char *id,
+                         uint32_t to_vtep);
+    /* Migration 'id' of 'vm' failed after switch_over(): put the network
+     * back. */
+    void (*revert)(void *aux, const char *vm, const char *id);
+    /* A migration's status changed: report it now. */
+    void (*notify)(void *aux);
+};
+
+/* Sets the hooks ('hooks' is copied), called with 'aux'. */
+void vms_set_migration_hooks(struct vms *,
+                             const struct vms_migration_hooks *hooks,
+                             void *aux);
+
+/* The VM 'name' migrating in sent its first frame here: it runs here now.
+ * Returns true if that is news. */
+bool vms_activated(struct vms *, const char *name);
 
 /* Returns true if a VM's state may have changed since the call that
  * stored '*seen' (0 at first), and stores where things are now. */

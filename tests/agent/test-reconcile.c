@@ -737,6 +737,84 @@ test_desired(void **state)
     state_destroy(s);
 }
 
+/* Live migration (doc/mobility.md).  A standby port (its VM migrating in
+ * from 192.168.100.4): DP_PORT_STANDBY, its MAC standby to the source, in
+ * no flood list, the source's VTEP among the next hops.  Once activated:
+ * a port as any other.  A port whose VM switches over to 192.168.100.5:
+ * its MAC forwards there. */
+static void
+test_desired_migration(void **state)
+{
+    static const char incoming[] =
+        "\"vms\": [{\"name\": \"web1\", \"uuid\": "
+        "\"1a2b3c4d-0000-4000-8000-000000000001\", \"vcpus\": 1,"
+        " \"memory_mb\": 64, \"disk\": {\"file\": \"vms/a\","
+        " \"image\": \"images/t\"},"
+        " \"nics\": [{\"port\": \"vm2\", \"device\": \"tap-vm2\","
+        " \"mac\": \"02:00:00:00:01:02\"}],"
+        " \"incoming\": {\"id\": \"9f0e1d2c-3b4a-4596-8877-665544332211\","
+        " \"from\": \"a\", \"from_vtep\": \"192.168.100.4\"}}],"
+        " \"remotes\"";
+    char *doc1 = edit(base_doc, "\"port_security\": false}",
+                      "\"port_security\": false, \"standby\": true}");
+    char *doc = edit(doc1, "\"remotes\"", incoming);
+    struct state *s = parse(doc);
+    struct reconcile_link links[] = {{10, true, 0, false},
+                                     {11, false, 0, false}};
+    struct dp_network_key blue = {100};
+    struct dp_port_key p11 = {11};
+    struct dp_fdb_key k = fdb_key(100, mac_vm2);
+    const struct dp_fdb_entry *fdb;
+    const struct dp_flood *flood;
+    struct reconcile_tables t;
+
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 0, links, NULL, &t);
+    assert_int_equal(
+        ((const struct dp_port *) lookup(&t, DP_PORTS, &p11))->flags,
+        DP_PORT_STANDBY);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->ifindex, 11);
+    assert_int_equal(fdb->vtep, inet_addr("192.168.100.4"));
+    assert_int_equal(fdb->flags, DP_FDB_STANDBY);
+    flood = lookup(&t, DP_FLOOD, &blue);
+    for (size_t i = 0; i < flood->n_members; i++) {
+        assert_int_not_equal(flood->members[i].ifindex, 11);
+    }
+    assert_int_equal(flood->n_members, 3);
+    reconcile_tables_destroy(&t);
+
+    /* The first frame came: a port as any. */
+    s->ports[1].activated = true;
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 0, links, NULL, &t);
+    assert_int_equal(
+        ((const struct dp_port *) lookup(&t, DP_PORTS, &p11))->flags, 0);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->ifindex, 11);
+    assert_int_equal(fdb->vtep, 0);
+    assert_int_equal(fdb->flags, 0);
+    flood = lookup(&t, DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 4);
+    assert_int_equal(flood->members[1].ifindex, 11);
+    reconcile_tables_destroy(&t);
+
+    /* Switching over to another host. */
+    s->ports[1].standby = false;
+    s->ports[1].forward_vtep = inet_addr("192.168.100.5");
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 0, links, NULL, &t);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->ifindex, 0);
+    assert_int_equal(fdb->vtep, inet_addr("192.168.100.5"));
+    assert_int_equal(fdb->flags, DP_FDB_FORWARD);
+    reconcile_tables_destroy(&t);
+
+    state_destroy(s);
+    free(doc);
+    free(doc1);
+}
+
 /* A port whose device does not exist is in no table at all. */
 static void
 test_desired_pending_port(void **state)
@@ -2055,6 +2133,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_desired),
         cmocka_unit_test(test_desired_pending_port),
+        cmocka_unit_test(test_desired_migration),
         cmocka_unit_test(test_desired_nexthops),
         cmocka_unit_test(test_diff_identical_is_empty),
         cmocka_unit_test(test_diff_changes),

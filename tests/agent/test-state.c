@@ -1426,6 +1426,120 @@ test_vm_errors(void **state)
                 "vms[1].uuid: \"" VM_UUID "\" is already used by vms[0]");
 }
 
+/* Live migration (doc/mobility.md): "incoming" with the source's VTEP,
+ * which a "standby" NIC port of the VM takes; "migrate" with its defaults.
+ * Each malformed member is refused with its path. */
+#define MIG_ID "9f0e1d2c-3b4a-4596-8877-665544332211"
+#define MIG_VM                                                                \
+    "'uuid': '" VM_UUID "', 'vcpus': 1, 'memory_mb': 64, " VM_DISK            \
+    ", 'nics': [" VM_NIC "]"
+static void
+test_vm_migration(void **state)
+{
+    struct state *s = parse_ok(
+        "{" HOST ", 'networks': [" BLUE "],"
+        " 'ports': [{'name': 'web1-0', 'network': 'blue',"
+        "            'device': 'fv1a2b3c4d0', 'mac': '02:00:00:00:01:01',"
+        "            'standby': true},"
+        "           {'name': 'db1-0', 'network': 'blue', 'device': 'fv2',"
+        "            'mac': '02:00:00:00:01:02'}],"
+        " 'vms': [{'name': 'web1', " MIG_VM ","
+        "          'incoming': {'id': '" MIG_ID "', 'from': 'host-a',"
+        "                       'from_vtep': '192.168.100.1'}},"
+        "         {'name': 'db1', 'uuid': "
+        "'1a2b3c4d-0000-4000-8000-00000000000f', 'vcpus': 1,"
+        "          'memory_mb': 64,"
+        "          'disk': {'file': 'vms/db1', 'image': 'images/t'},"
+        "          'nics': [{'port': 'db1-0', 'device': 'fv2',"
+        "                    'mac': '02:00:00:00:01:02'}],"
+        "          'migrate': {'id': '" MIG_ID "', 'to': 'host-b',"
+        "                      'to_vtep': '192.168.100.2',"
+        "                      'uri': 'tcp:192.168.100.2:49152'}}],"
+        " 'moved_vms': {'old1': '1a2b3c4d-0000-4000-8000-0000000000ee'}}");
+    const struct state_vm *web1 = state_find_vm(s, "web1");
+    const struct state_vm *db1 = state_find_vm(s, "db1");
+    uint32_t vtep_a = htonl(0xc0a86401), vtep_b = htonl(0xc0a86402);
+
+    assert_non_null(web1->incoming);
+    assert_null(web1->migrate);
+    assert_string_equal(web1->incoming->id, MIG_ID);
+    assert_string_equal(web1->incoming->from, "host-a");
+    assert_int_equal(web1->incoming->from_vtep, vtep_a);
+    assert_true(s->ports[0].standby);
+    assert_false(s->ports[0].activated);
+    assert_int_equal(s->ports[0].standby_vtep, vtep_a);
+    assert_int_equal(s->ports[0].forward_vtep, 0);
+    assert_false(s->ports[1].standby);
+    assert_int_equal(s->ports[1].standby_vtep, 0);
+
+    assert_null(db1->incoming);
+    assert_non_null(db1->migrate);
+    assert_string_equal(db1->migrate->id, MIG_ID);
+    assert_string_equal(db1->migrate->to, "host-b");
+    assert_int_equal(db1->migrate->to_vtep, vtep_b);
+    assert_string_equal(db1->migrate->uri, "tcp:192.168.100.2:49152");
+    assert_int_equal(db1->migrate->downtime_ms, STATE_DEFAULT_DOWNTIME_MS);
+    assert_int_equal(db1->migrate->max_bandwidth_mbps, 0);
+    assert_true(db1->migrate->auto_converge);
+
+    assert_int_equal(s->n_moved_vms, 1);
+    state_destroy(s);
+
+#define MIG_OUT                                                               \
+    "'id': '" MIG_ID "', 'to': 'b', 'to_vtep': '192.168.100.2', "             \
+    "'uri': 'tcp:192.168.100.2:1'"
+    s = parse_ok("{" HOST ", 'networks': [" BLUE "], 'ports': [" VM_PORT "],"
+                 " 'vms': [{'name': 'web1', " MIG_VM ", 'migrate': {" MIG_OUT
+                 ", 'downtime_ms': 50, 'max_bandwidth_mbps': 100,"
+                 " 'auto_converge': false}}]}");
+    assert_int_equal(s->vms[0].migrate->downtime_ms, 50);
+    assert_int_equal(s->vms[0].migrate->max_bandwidth_mbps, 100);
+    assert_false(s->vms[0].migrate->auto_converge);
+    state_destroy(s);
+
+    vm_fails(MIG_VM ", 'incoming': {'id': '" MIG_ID "', 'from': 'a'}",
+             "vms[0].incoming.from_vtep: missing");
+    vm_fails(MIG_VM ", 'incoming': {'id': 'x', 'from': 'a',"
+                    " 'from_vtep': '192.168.100.1'}",
+             "vms[0].incoming.id: \"x\": not a UUID");
+    vm_fails(MIG_VM ", 'incoming': {'id': '" MIG_ID "', 'from': 'a',"
+                    " 'from_vtep': '127.0.0.1'}",
+             "vms[0].incoming.from_vtep: \"127.0.0.1\": not a unicast");
+    vm_fails(MIG_VM ", 'incoming': {'id': '" MIG_ID "', 'from': 'a',"
+                    " 'from_vtep': '192.168.100.1', 'port': 1}",
+             "vms[0].incoming.port: unknown key");
+    vm_fails(MIG_VM ", 'incoming': true",
+             "vms[0].incoming: expected an object");
+    vm_fails(MIG_VM ", 'migrate': {'id': '" MIG_ID "', 'to': 'b',"
+                    " 'to_vtep': '192.168.100.2'}",
+             "vms[0].migrate.uri: missing");
+    vm_fails(MIG_VM ", 'migrate': {'id': '" MIG_ID "', 'to': 'b',"
+                    " 'to_vtep': '192.168.100.2', 'uri': 'udp:1.2.3.4:5'}",
+             "vms[0].migrate.uri: \"udp:1.2.3.4:5\": expected "
+             "\"tcp:A.B.C.D:PORT\"");
+    vm_fails(MIG_VM ", 'migrate': {'id': '" MIG_ID "', 'to': 'b',"
+                    " 'to_vtep': '192.168.100.2', 'uri': 'tcp:1.2.3.4:70000'}",
+             "vms[0].migrate.uri: \"tcp:1.2.3.4:70000\"");
+    vm_fails(MIG_VM ", 'migrate': {'id': '" MIG_ID "', 'to': 'b',"
+                    " 'to_vtep': '192.168.100.2', 'uri': 'tcp:1.2.3.4:5x'}",
+             "vms[0].migrate.uri: \"tcp:1.2.3.4:5x\"");
+    vm_fails(MIG_VM ", 'migrate': {" MIG_OUT ", 'downtime_ms': 0}",
+             "vms[0].migrate.downtime_ms: 0 is out of range 1..2000000");
+    vm_fails(MIG_VM ", 'migrate': {" MIG_OUT ", 'max_bandwidth_mbps': -1}",
+             "vms[0].migrate.max_bandwidth_mbps: -1 is out of range");
+    vm_fails(MIG_VM ", 'migrate': {" MIG_OUT ", 'auto_converge': 1}",
+             "vms[0].migrate.auto_converge: expected true or false");
+    vm_fails(MIG_VM ", 'migrate': {" MIG_OUT "},"
+                    " 'incoming': {'id': '" MIG_ID "', 'from': 'a',"
+                    " 'from_vtep': '192.168.100.1'}",
+             "vms[0].migrate: the VM is also \"incoming\"");
+    parse_fails("{" HOST ", 'ports': [{'name': 'p', 'network': 'blue',"
+                " 'mac': '02:00:00:00:01:01', 'standby': 'yes'}],"
+                " 'networks': [" BLUE "]}",
+                "ports[0].standby: expected true or false");
+#undef MIG_OUT
+}
+
 /* A bad VM is left out alone, and so is a VM whose port is left out: the
  * agent leaves such a VM as it is (state_vm_is_skipped()) rather than
  * taking it for one that left the document. */
@@ -1906,6 +2020,7 @@ main(void)
         cmocka_unit_test(test_vms),
         cmocka_unit_test(test_vm_ha_and_moved),
         cmocka_unit_test(test_vm_errors),
+        cmocka_unit_test(test_vm_migration),
         cmocka_unit_test(test_partial_vms),
     };
 
