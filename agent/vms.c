@@ -485,6 +485,15 @@ mig_fail(struct vm_migration *m, char *error)
     snprintf(m->status, sizeof m->status, "failed");
 }
 
+/* Ends migration 'm' of VM 'name' in failure because of 'error' (a new
+ * string, taken), and logs it. */
+static void
+mig_fail_log(struct vm_migration *m, const char *name, char *error)
+{
+    LOG_WARN("VM \"%s\": migration %s failed here: %s", name, m->id, error);
+    mig_fail(m, error);
+}
+
 /* Whether 'm' is migration 'id' (NULL: none). */
 static bool
 mig_is(const struct vm_migration *m, const char *id)
@@ -1116,8 +1125,9 @@ vms_decide_migration(struct vms *vms, struct vm *vm, bool up)
             /* An agent restarted during the migration: the QEMU that
              * waits lost the one who knew where it listens. */
             mig_begin(&vm->mig, in, false, "starting");
-            mig_fail(&vm->mig, xstrdup("the agent restarted while the VM "
-                                       "was migrating in"));
+            mig_fail_log(&vm->mig, vm->name,
+                         xstrdup("the agent restarted while the VM was "
+                                 "migrating in"));
             vms_notify(vms);
         } else if (!mig_is(&vm->mig, in) && !vm->waiting_for) {
             /* Once its taps are ports. */
@@ -1125,10 +1135,10 @@ vms_decide_migration(struct vms *vms, struct vm *vm, bool up)
             vms_spawn(vms, vm, OP_MIGRATE_IN);
             vms_notify(vms);
         } else if (mig_is(&vm->mig, in) && !vm->mig.ended && !up) {
-            mig_fail(&vm->mig,
-                     xasprintf("its QEMU ended while it migrated in (%s)",
-                               vm->known ? vmm_state_name(vm->status.state)
-                                         : "gone"));
+            mig_fail_log(&vm->mig, vm->name,
+                         xasprintf("its QEMU ended while it migrated in (%s)",
+                                   vm->known ? vmm_state_name(vm->status.state)
+                                             : "gone"));
             vms_notify(vms);
         }
         /* Never started again here while it migrates in: the source still
@@ -1140,7 +1150,8 @@ vms_decide_migration(struct vms *vms, struct vm *vm, bool up)
         if (up && vm->status.state == VMM_STATE_RUNNING) {
             vms_spawn(vms, vm, OP_MIGRATE_OUT);
         } else {
-            mig_fail(&vm->mig, xstrdup("the VM does not run here"));
+            mig_fail_log(&vm->mig, vm->name,
+                         xstrdup("the VM does not run here"));
         }
         vms_notify(vms);
         return true;
@@ -1263,6 +1274,10 @@ vms_poll_incoming(struct vms *vms, struct vm *vm)
             }
         } else if (m.completed || m.failed) {
             mig_update(&vm->mig, &m);
+            if (m.failed) {
+                LOG_WARN("VM \"%s\": migration %s failed here: %s", vm->name,
+                         id, vm->mig.error);
+            }
             vms_notify(vms);
         }
     }

@@ -79,6 +79,8 @@ AGENT_CONTROLLER_MODE_SOURCES = \
 	agent/http-client.h \
 	agent/metrics.c \
 	agent/metrics.h \
+	agent/migrate.c \
+	agent/migrate.h \
 	agent/reconcile-table.c \
 	agent/reconcile-table.h \
 	agent/reconcile.c \
