@@ -1272,8 +1272,13 @@ vms_poll_incoming(struct vms *vms, struct vm *vm)
             if (mig_update(&vm->mig, &m)) {
                 vms_notify(vms);
             }
+        } else if (m.completed && vm->want.spec.n_nics) {
+            /* The state is in, but the VM counts as arrived only at its
+             * first frame here (vms_activated()): the controller moves it
+             * on "completed". */
         } else if (m.completed || m.failed) {
             mig_update(&vm->mig, &m);
+            vm->mig.activated = m.completed;
             if (m.failed) {
                 LOG_WARN("VM \"%s\": migration %s failed here: %s", vm->name,
                          id, vm->mig.error);
