@@ -102,6 +102,17 @@ tests_agent_test_watch_LDADD = $(DATAPATH_LIBS) $(VMM_GLUE_LIBS) \
 	$(AGENT_TEST_LIBS) \
 	$(CURL_LIBS) $(MHD_LIBS) -lpthread
 
+# The network side of a live migration against a real datapath: standby
+# port, conntrack hand-over over real HTTP, activation, forward (root;
+# skips otherwise, fails under CI).
+check_PROGRAMS += tests/agent/test-migrate
+TESTS += tests/agent/test-migrate
+tests_agent_test_migrate_SOURCES = \
+	tests/agent/test-migrate.c \
+	$(AGENT_CONTROLLER_MODE_SOURCES)
+tests_agent_test_migrate_CPPFLAGS = $(tests_agent_test_watch_CPPFLAGS)
+tests_agent_test_migrate_LDADD = $(tests_agent_test_watch_LDADD)
+
 # The agent in controller mode against a real fabric-controller, with
 # hosts in network namespaces (root; skips otherwise, fails under CI).
 TESTS += tests/agent/controller-mode.sh
