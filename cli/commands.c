@@ -39,6 +39,7 @@ static json_t *rule_display(const json_t *);
 static json_t *external_vtep_display(const json_t *);
 static json_t *image_display(const json_t *);
 static json_t *vm_display(const json_t *);
+static json_t *migration_display(const json_t *);
 
 static const struct kind kinds[] = {
     {
@@ -157,11 +158,22 @@ static const struct kind kinds[] = {
         .columns = (const char *const[]){"name", "status", "host", "vcpus",
                                          "memory", "image", "ips", NULL},
         .fields =
-            (const char *const[]){
-                "name", "uuid", "status", "status_reason", "power", "host",
-                "vcpus", "memory", "image", "disk", "nics", "groups",
-                "placement", "hostname", "description", META_FIELDS, NULL},
+            (const char *const[]){"name", "uuid", "status", "status_reason",
+                                  "power", "host", "vcpus", "memory", "image",
+                                  "disk", "nics", "groups", "placement",
+                                  "hostname", "migration", "description",
+                                  META_FIELDS, NULL},
         .display = vm_display,
+    },
+    {
+        .resource = "migration",
+        .plural = "migrations",
+        .path = "/v1/migrations",
+        .headers = (const char *const[]){"VM", "FROM", "TO", "STATE", "REASON",
+                                         "PROGRESS", "STARTED", NULL},
+        .columns = (const char *const[]){"vm", "from", "to", "state", "reason",
+                                         "progress", "started", NULL},
+        .display = migration_display,
     },
     {
         .resource = "vm-group",
@@ -1708,6 +1720,81 @@ nic_text(const json_t *nic)
 
 /* Shows VM 'obj' with memory and disk in human units, its addresses
  * together and each NIC on one line. */
+/* Returns malloc'd string 's' as a JSON string, freeing 's'. */
+static json_t *
+string_of(char *s)
+{
+    json_t *j = json_string(s);
+
+    free(s);
+    return j;
+}
+
+/* A migration's progress in words: "45% of 1 GiB", or "" before the
+ * source said anything. */
+static char *
+migration_progress(const json_t *m)
+{
+    const json_t *p = json_object_get(m, "progress");
+    json_int_t total = json_integer_value(json_object_get(p, "total_bytes"));
+    json_int_t left =
+        json_integer_value(json_object_get(p, "remaining_bytes"));
+    char size[UNITS_STRLEN];
+
+    if (!total) {
+        return xstrdup("");
+    }
+    units_format_size(total, size, sizeof size);
+    return xasprintf(
+        "%d%% of %s",
+        (int) (100 * (total - (left < total ? left : total)) / total), size);
+}
+
+/* A VM's "migration" in one line: "completed from h1 to h2 (downtime 42
+ * ms, 1234 ms in all)", "migrating from h1 to h2: 45% of 1 GiB". */
+static char *
+migration_text(const json_t *m)
+{
+    const char *state = json_string_value(json_object_get(m, "state")) ?: "?";
+    const json_t *result = json_object_get(m, "result");
+    const char *error = json_string_value(json_object_get(result, "error"));
+    const json_t *downtime = json_object_get(result, "downtime_ms");
+    const json_t *total = json_object_get(result, "total_ms");
+    char *progress = migration_progress(m);
+    char *text, *detail;
+
+    if (error) {
+        detail = xasprintf(": %s", error);
+    } else if (total) {
+        char *down = downtime
+                         ? xasprintf("downtime %" JSON_INTEGER_FORMAT " ms, ",
+                                     json_integer_value(downtime))
+                         : xstrdup("");
+
+        detail = xasprintf(" (%s%" JSON_INTEGER_FORMAT " ms in all)", down,
+                           json_integer_value(total));
+        free(down);
+    } else {
+        detail = *progress ? xasprintf(": %s", progress) : xstrdup("");
+    }
+    text =
+        xasprintf("%s from %s to %s%s", state,
+                  json_string_value(json_object_get(m, "from")) ?: "?",
+                  json_string_value(json_object_get(m, "to")) ?: "?", detail);
+    free(detail);
+    free(progress);
+    return text;
+}
+
+static json_t *
+migration_display(const json_t *obj)
+{
+    json_t *shown = json_deep_copy(obj);
+
+    json_object_set_new(shown, "progress", string_of(migration_progress(obj)));
+    return shown;
+}
+
 static json_t *
 vm_display(const json_t *obj)
 {
@@ -1731,6 +1818,11 @@ vm_display(const json_t *obj)
     json_object_set_new(shown, "nics", join_array(nics, nic_text, "; "));
     json_object_del(shown, "memory_mb");
     json_object_del(shown, "disk_gb");
+    if (json_object_get(obj, "migration")) {
+        json_object_set_new(
+            shown, "migration",
+            string_of(migration_text(json_object_get(obj, "migration"))));
+    }
     return shown;
 }
 
@@ -2065,6 +2157,124 @@ run_vm_delete(struct cli_ctx *ctx, const struct cli_args *args)
         commands_print_json(ctx, answer, JSON_INDENT(2));
     }
     json_decref(answer);
+    free(path);
+    return status;
+}
+
+/* Polls VM 'name' until its migration 'id' ends, for at most 'seconds'
+ * (0: for ever).  Prints the VM once it completed; a migration that
+ * failed or was cancelled is an error with its reason.  Returns an exit
+ * status. */
+static int
+wait_migration(struct cli_ctx *ctx, const char *name, const char *id,
+               double seconds)
+{
+    const struct kind *kind = find_kind("vm");
+    char *path = object_path(kind, name);
+    int64_t deadline = time_msec() + (int64_t) (seconds * 1000);
+    json_t *vm = NULL;
+    int status;
+
+    for (;;) {
+        const json_t *m;
+        const char *state;
+
+        json_decref(vm);
+        status = request(ctx, "GET", path, NULL, 0, &vm);
+        if (status) {
+            break;
+        }
+        m = json_object_get(vm, "migration");
+        state = json_string_value(json_object_get(m, "state")) ?: "?";
+        if (strcmp(json_string_value(json_object_get(m, "id")) ?: "", id)) {
+            commands_error(ctx,
+                           "vm \"%s\": its migration %s is gone (another "
+                           "one has run since)",
+                           name, id);
+            status = CLI_EXIT_API;
+            break;
+        }
+        if (!strcmp(state, "completed")) {
+            print_object(ctx, kind, vm);
+            break;
+        }
+        if (!strcmp(state, "failed") || !strcmp(state, "cancelled")) {
+            char *text = migration_text(m);
+
+            commands_error(ctx, "vm \"%s\": migration %s", name, text);
+            free(text);
+            status = CLI_EXIT_API;
+            break;
+        }
+        if (seconds > 0 && time_msec() >= deadline) {
+            char *text = migration_text(m);
+
+            commands_error(ctx,
+                           "vm \"%s\": migration still %s after %g s "
+                           "(--timeout waits longer; \"vm migrate %s "
+                           "--cancel\" stops it)",
+                           name, text, seconds, name);
+            free(text);
+            status = CLI_EXIT_API;
+            break;
+        }
+        usleep(250 * 1000);
+    }
+    json_decref(vm);
+    free(path);
+    return status;
+}
+
+/* "vm migrate NAME [--to HOST] [--downtime-ms N] [--max-bandwidth MBPS]
+ * [--no-auto-converge] [--wait]", or "vm migrate NAME --cancel". */
+static int
+run_vm_migrate(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    static const char *const tuning[] = {"to", "downtime-ms", "max-bandwidth",
+                                         "no-auto-converge"};
+    char *path = object_path(find_kind("vm"), args->pos[0]);
+    bool cancel = cli_args_get(args, "cancel") != NULL;
+    char *action = xasprintf("%s/migrate%s", path, cancel ? "/cancel" : "");
+    json_t *body = json_object(), *obj = NULL;
+    int64_t n;
+    int status = CLI_EXIT_OK;
+
+    for (size_t i = 0; cancel && i < ARRAY_SIZE(tuning); i++) {
+        if (cli_args_get(args, tuning[i])) {
+            char *msg = xasprintf("--cancel takes no --%s: it stops the "
+                                  "migration that runs",
+                                  tuning[i]);
+
+            status = commands_usage_error(ctx, args, msg);
+            free(msg);
+            goto out;
+        }
+    }
+    set_string(body, "to", args, "to");
+    if (cli_args_get_number(args, "downtime-ms", &n)) {
+        json_object_set_new(body, "downtime_ms", json_integer(n));
+    }
+    if (cli_args_get_number(args, "max-bandwidth", &n)) {
+        json_object_set_new(body, "max_bandwidth_mbps", json_integer(n));
+    }
+    if (cli_args_get(args, "no-auto-converge")) {
+        json_object_set_new(body, "auto_converge", json_false());
+    }
+    status = request(ctx, "POST", action, cancel ? NULL : body, 0, &obj);
+    if (!status && cli_args_get(args, "wait") && !cancel) {
+        const char *id = json_string_value(
+            json_object_get(json_object_get(obj, "migration"), "id"));
+
+        status = wait_migration(ctx, args->pos[0], id ? id : "",
+                                wait_seconds(args));
+    } else if (!status && obj) {
+        print_object(ctx, find_kind("vm"), obj);
+    }
+
+out:
+    json_decref(obj);
+    json_decref(body);
+    free(action);
     free(path);
     return status;
 }
@@ -2978,6 +3188,34 @@ static const struct cli_option vm_delete_options[] = {
     {.name = NULL},
 };
 
+static const struct cli_option vm_migrate_options[] = {
+    {.name = "to",
+     .value = CLI_VALUE_STRING,
+     .metavar = "HOST",
+     .complete = CLI_COMPLETE_HOST,
+     .help = "Move it to this host (default: the scheduler's choice, as for "
+             "a new VM)"},
+    {.name = "downtime-ms",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "N",
+     .help = "The longest pause of the guest allowed, 1 to 60000 ms "
+             "(default 300)"},
+    {.name = "max-bandwidth",
+     .value = CLI_VALUE_NUMBER,
+     .metavar = "MBPS",
+     .help = "Copy at most this many Mbit/s (default: no limit)"},
+    {.name = "no-auto-converge",
+     .value = CLI_VALUE_NONE,
+     .help = "Never throttle a guest that dirties memory faster than it is "
+             "copied"},
+    OPT_WAIT("Wait until it completes, for at most --timeout seconds "
+             "(default 300); fail with its reason if it fails"),
+    {.name = "cancel",
+     .value = CLI_VALUE_NONE,
+     .help = "Cancel the migration that runs: the VM goes on where it was"},
+    {.name = NULL},
+};
+
 static const struct cli_option vm_console_options[] = {
     {.name = "bytes",
      .value = CLI_VALUE_NUMBER,
@@ -3038,6 +3276,7 @@ const struct cli_resource commands_resources[] = {
            "hosts run them under KVM"},
     {"vm-group", "Manage VM groups: affinity and anti-affinity rules for "
                  "placing VMs"},
+    {"migration", "List the live migrations of VMs that run now"},
     {"image", "Manage the disk images VMs boot from"},
     {"token", "Manage API tokens (admin only)"},
     {"drs", "Balance the hosts' load by live migration: settings and "
@@ -3403,6 +3642,25 @@ const struct cli_command commands_table[] = {
      .options = vm_console_options,
      .summary = "Print the tail of a VM's serial console",
      .run = run_vm_console},
+    {.resource = "vm",
+     .verb = "migrate",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_migrate_options,
+     .summary = "Move a running VM to another host while it runs (live "
+                "migration)",
+     .description = "Its memory is copied while it runs, its network "
+                    "follows it without a lost connection; a failure or "
+                    "--cancel leaves it running where it was.  Prints the "
+                    "VM (status migrating), or, with --wait, once the "
+                    "migration completed.",
+     .run = run_vm_migrate},
+
+    {.resource = "migration",
+     .verb = "list",
+     .summary = "List the live migrations that run, with their progress",
+     .run = run_list},
 
     {.resource = "vm-group",
      .verb = "create",

@@ -59,3 +59,8 @@ EXTRA_DIST += tests/cli/vms.sh
 # controller/fabric-controller, cli/fabricctl and qemu-img.
 TESTS += tests/cli/drs.sh
 EXTRA_DIST += tests/cli/drs.sh
+
+# Live migrations through fabricctl, the agents played by their reports;
+# needs controller/fabric-controller, cli/fabricctl and qemu-img.
+TESTS += tests/cli/migrate.sh
+EXTRA_DIST += tests/cli/migrate.sh

@@ -35,17 +35,7 @@ ports_are() {
 
 # POSTs /v1/flowlogs body "json" with token "token"; prints the status.
 post_flowlogs() {
-    python3 - "$url/v1/flowlogs" "$1" "$2" <<'EOF'
-import sys, urllib.request, urllib.error
-req = urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(),
-                             method="POST",
-                             headers={"Authorization": "Bearer " + sys.argv[2],
-                                      "Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-EOF
+    api POST /v1/flowlogs "$2" "$1"
 }
 
 # One record as JSON: "time port network verdict reason [SRC DST]".

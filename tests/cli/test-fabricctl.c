@@ -520,11 +520,12 @@ test_completion(void **state)
 
     check_complete(complete(""),
                    "network\nport\nqos\nsg\nhost\nexternal-vtep\nvm\n"
-                   "vm-group\nimage\ntoken\ndrs\naudit\nflowlog\ntrace\n"
-                   "status\nversion\ncompletion\n");
+                   "vm-group\nmigration\nimage\ntoken\ndrs\naudit\nflowlog\n"
+                   "trace\nstatus\nversion\ncompletion\n");
     check_complete(complete("vm", ""),
                    "create\nlist\nshow\nstart\nstop\nreboot\ndelete\n"
-                   "console\n");
+                   "console\nmigrate\n");
+    check_complete(complete("migration", ""), "list\n");
     check_complete(complete("vm-group", "create", "web", "--policy", ""),
                    "affinity\nanti-affinity\n");
     check_complete(complete("host", "update", "hv1", "--maintenance", ""),
