@@ -227,6 +227,10 @@ cloud_start(struct cloud *c, const char *h2_url)
 {
     memset(c, 0, sizeof *c);
     c->f = fixture_start(30, false);
+    /* No agent sends heartbeats here: a lease of 10 minutes keeps the HA
+     * monitor from declaring the hosts failed, however slow the
+     * machine. */
+    server_set_ha(c->f->server, 600000, 0);
     put_image(c->f);
     assert_int_equal(call(c->f, NULL, "POST", "/v1/networks",
                           "{'name': 'blue', 'cidr': '10.0.0.0/24'}"),
@@ -976,6 +980,7 @@ test_restart(void **state)
     struct server_config sc = {
         .listen = "127.0.0.1:0",
         .heartbeat_timeout = 30,
+        .ha_lease_ms = 600000,
     };
     struct cloud c;
     json_t *v;
