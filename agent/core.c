@@ -394,13 +394,17 @@ core_apply(struct core *core, const json_t *doc, int64_t revision,
     return error;
 }
 
+static bool core_catch_activations(struct core *);
+
 bool
 core_poll(struct core *core)
 {
     bool ran = false;
 
     pthread_mutex_lock(&core->mutex);
-    if (core->doc && core_refit(core)) {
+    if (core_catch_activations(core)) {
+        ran = true;
+    } else if (core->doc && core_refit(core)) {
         ran = true;
     } else if (core->state && reconcile_poll(core->rc)) {
         core_run(core, core->state);
@@ -734,6 +738,72 @@ core_flow_names(struct core *core, uint32_t ifindex, uint32_t vni, char **port,
 
 /* Live migration. */
 
+/* Returns the name of the VM of 's' that has port 'port' as a NIC, or
+ * NULL. */
+static const char *
+core_vm_of_port(const struct state *s, const char *port)
+{
+    for (size_t i = 0; i < s->n_vms; i++) {
+        for (size_t j = 0; j < s->vms[i].n_nics; j++) {
+            if (s->vms[i].nics[j].port
+                && !strcmp(s->vms[i].nics[j].port, port)) {
+                return s->vms[i].name;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Marks standby port 'port' of the state in force activated.  The caller
+ * holds the lock and reconciles. */
+static void
+core_mark_activated(struct core *core, const struct state_port *port)
+{
+    core->activated = xrealloc(core->activated, (core->n_activated + 1)
+                                                    * sizeof *core->activated);
+    core->activated[core->n_activated++] = xstrdup(port->name);
+    LOG_INFO("port \"%s\": activated by its VM's first frame: its MAC is "
+             "local from now on",
+             port->name);
+}
+
+/* Catches the activations whose punt the agent missed (a full punt ring,
+ * an agent that restarted): the fast path reads an activated port back
+ * without DP_PORT_STANDBY.  Returns true if it found one (and
+ * reconciled).  The caller holds the lock. */
+static bool
+core_catch_activations(struct core *core)
+{
+    struct state *s = core->state;
+    bool found = false;
+
+    for (size_t i = 0; s && i < s->n_ports; i++) {
+        const struct state_port *port = &s->ports[i];
+        struct dp_port_key key;
+        struct dp_port value;
+        const char *vm;
+
+        if (!port->standby || port->activated) {
+            continue;
+        }
+        key.ifindex = core_port_ifindex(core, port->device);
+        if (!key.ifindex || dp_table_get(core->dp, DP_PORTS, &key, &value)
+            || value.flags & DP_PORT_STANDBY) {
+            continue;
+        }
+        core_mark_activated(core, port);
+        vm = core_vm_of_port(s, port->name);
+        if (vm && core->vms) {
+            vms_activated(core->vms, vm);
+        }
+        found = true;
+    }
+    if (found) {
+        core_run(core, s);
+    }
+    return found;
+}
+
 bool
 core_port_activated(struct core *core, uint32_t ifindex, char **vm)
 {
@@ -744,24 +814,10 @@ core_port_activated(struct core *core, uint32_t ifindex, char **vm)
     pthread_mutex_lock(&core->mutex);
     port = core_port_of(core, ifindex);
     if (port && port->standby && !port->activated) {
-        const struct state *s = core->state;
+        const char *name = core_vm_of_port(core->state, port->name);
 
-        core->activated =
-            xrealloc(core->activated,
-                     (core->n_activated + 1) * sizeof *core->activated);
-        core->activated[core->n_activated++] = xstrdup(port->name);
-        for (size_t i = 0; i < s->n_vms && !*vm; i++) {
-            for (size_t j = 0; j < s->vms[i].n_nics; j++) {
-                if (s->vms[i].nics[j].port
-                    && !strcmp(s->vms[i].nics[j].port, port->name)) {
-                    *vm = xstrdup(s->vms[i].name);
-                    break;
-                }
-            }
-        }
-        LOG_INFO("port \"%s\": activated by its VM's first frame: its MAC "
-                 "is local from now on",
-                 port->name);
+        *vm = name ? xstrdup(name) : NULL;
+        core_mark_activated(core, port);
         /* The port's MAC now points here and the port joins its flood
          * list. */
         core_run(core, core->state);

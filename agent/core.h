@@ -70,7 +70,9 @@ void core_log_skipped(const struct state *s, const struct state *old);
 
 /* Reconciles again if there is a state in force and reconcile_poll() says
  * something changed (a device came or went, a next hop moved, the last
- * run failed).  Returns true if it reconciled. */
+ * run failed), or if the fast path activated a standby port whose punt
+ * the agent missed (see core_port_activated()).  Returns true if it
+ * reconciled. */
 bool core_poll(struct core *);
 
 /* Returns a new JSON object that maps the name of every port of the state

@@ -9,7 +9,8 @@
  * that is not the VM's (400, nothing written) and for an unknown migration
  * (404); a good entry is written, charged to the port, and exported again
  * as it came.  The VM's first frame here (the punt) makes the port local:
- * its MAC points at it, it floods; once only.  A source's switch-over
+ * its MAC points at it, it floods; once only.  An activation whose punt
+ * was missed is found by the next poll.  A source's switch-over
  * forwards the VM's MAC to the destination's VTEP and a failure puts it
  * back. */
 #include <setjmp.h>
@@ -39,6 +40,7 @@
 #include "utils/util.h"
 
 #define MIG_ID "9f0e1d2c-3b4a-4596-8877-665544332211"
+#define MIG2_ID "9f0e1d2c-3b4a-4596-8877-665544332222"
 #define WEB1_IP "10.0.0.1"
 #define SOURCE_VTEP "192.168.100.2"
 #define DEST_VTEP "192.168.100.3"
@@ -60,7 +62,10 @@ static const char doc_text[] =
     "              \"ip\": \"" WEB1_IP "\", \"standby\": true},"
     "            {\"name\": \"db1-0\", \"network\": \"blue\","
     "              \"device\": \"mg1\", \"mac\": \"02:00:00:00:01:02\","
-    "              \"ip\": \"10.0.0.2\"}],"
+    "              \"ip\": \"10.0.0.2\"},"
+    "            {\"name\": \"app1-0\", \"network\": \"blue\","
+    "              \"device\": \"mg2\", \"mac\": \"02:00:00:00:01:03\","
+    "              \"ip\": \"10.0.0.3\", \"standby\": true}],"
     " \"vms\": [{\"name\": \"web1\","
     "            \"uuid\": \"1a2b3c4d-0000-4000-8000-000000000001\","
     "            \"vcpus\": 1, \"memory_mb\": 64,"
@@ -68,6 +73,14 @@ static const char doc_text[] =
     "            \"nics\": [{\"port\": \"web1-0\", \"device\": \"mg0\","
     "                        \"mac\": \"02:00:00:00:01:01\"}],"
     "            \"incoming\": {\"id\": \"" MIG_ID "\", \"from\": \"a\","
+    "                           \"from_vtep\": \"" SOURCE_VTEP "\"}},"
+    "           {\"name\": \"app1\","
+    "            \"uuid\": \"1a2b3c4d-0000-4000-8000-000000000003\","
+    "            \"vcpus\": 1, \"memory_mb\": 64,"
+    "            \"disk\": {\"file\": \"vms/app1\", \"image\": \"images/t\"},"
+    "            \"nics\": [{\"port\": \"app1-0\", \"device\": \"mg2\","
+    "                        \"mac\": \"02:00:00:00:01:03\"}],"
+    "            \"incoming\": {\"id\": \"" MIG2_ID "\", \"from\": \"a\","
     "                           \"from_vtep\": \"" SOURCE_VTEP "\"}}]}";
 
 static int
@@ -94,7 +107,8 @@ group_setup(void **state)
     assert_int_equal(system("ip link set lo up && "
                             "ip link add mg0 type veth peer name mg0vm && "
                             "ip link add mg1 type veth peer name mg1vm && "
-                            "for d in mg0 mg0vm mg1 mg1vm; do "
+                            "ip link add mg2 type veth peer name mg2vm && "
+                            "for d in mg0 mg0vm mg1 mg1vm mg2 mg2vm; do "
                             "ip link set $d up; done"),
                      0);
     mg0 = if_nametoindex("mg0");
@@ -348,6 +362,36 @@ test_activation(void **state)
     free(vm);
 }
 
+/* An activation whose punt the agent missed: the fast path reads the
+ * port back without DP_PORT_STANDBY, and the next poll finds it. */
+static void
+test_missed_activation(void **state)
+{
+    static const uint8_t app1_mac[6] = {2, 0, 0, 0, 1, 3};
+    struct dp_port_key key = {.ifindex = if_nametoindex("mg2")};
+    struct dp_fdb_key fkey = {.vni = 100};
+    struct dp_fdb_entry fdb;
+    struct dp_port port;
+
+    (void) state;
+    memcpy(fkey.mac, app1_mac, 6);
+    assert_false(core_poll(core));
+    assert_int_equal(dp_table_get(dp, DP_FDB, &fkey, &fdb), 0);
+    assert_int_equal(fdb.flags, DP_FDB_STANDBY);
+    assert_false(floods_to(key.ifindex));
+
+    assert_int_equal(dp_table_get(dp, DP_PORTS, &key, &port), 0);
+    assert_true(port.flags & DP_PORT_STANDBY);
+    port.flags &= ~DP_PORT_STANDBY;
+    assert_int_equal(dp_table_set(dp, DP_PORTS, &key, &port), 0);
+    assert_true(core_poll(core));
+    assert_int_equal(dp_table_get(dp, DP_FDB, &fkey, &fdb), 0);
+    assert_int_equal(fdb.ifindex, key.ifindex);
+    assert_int_equal(fdb.flags, 0);
+    assert_true(floods_to(key.ifindex));
+    assert_false(core_poll(core));
+}
+
 /* A source's switch-over, then its failure. */
 static void
 test_forward(void **state)
@@ -375,6 +419,7 @@ main(void)
         cmocka_unit_test(test_standby),
         cmocka_unit_test(test_conntrack),
         cmocka_unit_test(test_activation),
+        cmocka_unit_test(test_missed_activation),
         cmocka_unit_test(test_forward),
     };
 
