@@ -1102,23 +1102,45 @@ api_migrations_committed(struct api *api, const json_t *allocs,
     finished_done(api, finished);
 }
 
-/* The migrations whose agents have said nothing for too long. */
-struct stale_walk {
-    int64_t deadline; /* Last words before it are too old. */
-    json_t *names;    /* Their VMs. */
-    struct store_txn *txn;
-    int error;
-};
-
 static int
-stale_cb(const struct store_obj *obj, void *sw_)
+names_cb(const struct store_obj *obj, void *names)
 {
-    struct stale_walk *sw = sw_;
-
-    if (get_int(obj->body, "touched_ms") < sw->deadline) {
-        json_array_append_new(sw->names, json_string(obj->name));
-    }
+    json_array_append_new(names, json_string(obj->name));
     return 0;
+}
+
+/* Why migration 'mig' cannot go on, read in 'txn' with 'deadline' for its
+ * agents' last word: a new string, or NULL if it may. */
+static char *
+why_stalled(struct store_txn *txn, const struct store_obj *mig,
+            int64_t deadline, int *error)
+{
+    const char *from = api_get_string(mig->body, "from");
+    struct store_obj vm, progress;
+    char *why = NULL;
+
+    *error = store_get(txn, "vm", mig->name, &vm);
+    if (*error == ENOENT) {
+        *error = 0;
+        return xstrdup("the VM is gone");
+    } else if (*error) {
+        return NULL;
+    }
+    if (strcmp(api_get_string(vm.body, "host") ?: "", from)) {
+        /* An HA restart moved it while it migrated. */
+        why = xasprintf("the VM was moved to host \"%s\" meanwhile",
+                        api_get_string(vm.body, "host") ?: "?");
+    }
+    store_obj_clear(&vm);
+    if (!why && !store_get(txn, "migration-progress", mig->name, &progress)) {
+        if (get_int(progress.body, "touched_ms") < deadline) {
+            why = xasprintf("no progress reported for %d s (in state %s)",
+                            MIGRATION_TIMEOUT_MS / 1000,
+                            api_get_string(mig->body, "state"));
+        }
+        store_obj_clear(&progress);
+    }
+    return why;
 }
 
 int
@@ -1128,74 +1150,77 @@ migrations_tick(struct api *api)
      * agents a full timeout from its start. */
     int64_t started = (int64_t) api->started * 1000;
     int64_t now = wall_ms();
-    struct stale_walk sw = {
-        .deadline = now - MIGRATION_TIMEOUT_MS,
-        .names = json_array(),
-    };
+    int64_t deadline = now - MIGRATION_TIMEOUT_MS;
     json_t *finished = json_array(), *allocs = json_object();
+    json_t *names = json_array(), *stalled = json_array();
+    struct store_txn *txn = NULL;
     const json_t *name;
     size_t i;
     int error;
 
     if (now - started < MIGRATION_TIMEOUT_MS) {
-        sw.deadline = started - 1;
+        deadline = started - 1;
     }
-    error = store_begin(api->store, false, &sw.txn);
+    /* A read first, so that the usual second without a stalled migration
+     * costs no write transaction. */
+    error = store_begin(api->store, false, &txn);
     if (!error) {
-        error =
-            store_list(sw.txn, "migration-progress", NULL, 0, stale_cb, &sw);
-        store_abort(sw.txn);
+        error = store_list(txn, "migration", NULL, 0, names_cb, names);
     }
-    if (!error && json_array_size(sw.names)) {
-        struct store_txn *txn;
+    json_array_foreach(names, i, name)
+    {
+        struct store_obj mig;
+        char *why;
 
+        if (error || get_migration(txn, json_string_value(name), &mig)) {
+            continue;
+        }
+        why = why_stalled(txn, &mig, deadline, &error);
+        if (why) {
+            json_array_append(stalled, (json_t *) name);
+        }
+        free(why);
+        store_obj_clear(&mig);
+    }
+    store_abort(txn);
+    txn = NULL;
+    if (!error && json_array_size(stalled)) {
         error = store_begin(api->store, true, &txn);
-        json_array_foreach(sw.names, i, name)
-        {
-            const char *vm = json_string_value(name);
-            struct store_obj mig, progress;
-            json_t *alloc = NULL;
-            char *why;
+    }
+    json_array_foreach(stalled, i, name)
+    {
+        struct store_obj mig;
+        json_t *alloc = NULL;
+        char *why;
 
-            if (error) {
-                break;
-            }
-            /* Read again: a report may have come in between. */
-            error = store_get(txn, "migration-progress", vm, &progress);
-            if (error) {
-                error = error == ENOENT ? 0 : error;
-                continue;
-            }
-            if (get_int(progress.body, "touched_ms") >= sw.deadline
-                || get_migration(txn, vm, &mig)) {
-                store_obj_clear(&progress);
-                continue;
-            }
-            store_obj_clear(&progress);
-            why = xasprintf("no progress reported for %d s (in state %s)",
-                            MIGRATION_TIMEOUT_MS / 1000,
-                            api_get_string(mig.body, "state"));
+        /* Read again: a report may have come in between. */
+        if (error || get_migration(txn, json_string_value(name), &mig)) {
+            continue;
+        }
+        why = why_stalled(txn, &mig, deadline, &error);
+        if (why) {
             error = roll_back(txn, &mig, "failed", why, &alloc, finished);
-            if (!error) {
-                json_object_set_new(allocs, api_get_string(mig.body, "to"),
-                                    alloc ? alloc : json_null());
-            }
-            free(why);
-            store_obj_clear(&mig);
         }
-        if (!error) {
-            error = store_commit(txn, NULL);
-        } else {
-            store_abort(txn);
+        if (why && !error) {
+            json_object_set_new(allocs, api_get_string(mig.body, "to"),
+                                alloc ? alloc : json_null());
         }
+        free(why);
+        store_obj_clear(&mig);
+    }
+    if (txn && !error) {
+        error = store_commit(txn, NULL);
+        txn = NULL;
         if (!error) {
             api_migrations_committed(api, allocs, finished);
         }
     }
+    store_abort(txn);
     if (error) {
         LOG_WARN("migrations: checking for stalled ones: %s", strerror(error));
     }
-    json_decref(sw.names);
+    json_decref(names);
+    json_decref(stalled);
     json_decref(finished);
     json_decref(allocs);
     return error;

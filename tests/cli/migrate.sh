@@ -10,7 +10,7 @@
 # status 1 and changes nothing.
 #
 # Needs cli/fabricctl and controller/fabric-controller built, qemu-img,
-# python3 and
+# promtool, python3 and
 # node with the OpenAPI validators (scripts/install-deps): every answer is
 # checked against controller/openapi.json.  No root, no guests.
 
@@ -19,7 +19,7 @@ set -eu
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/common.sh"
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fabricctl-lib.sh"
 
-require_cmd python3 qemu-img
+require_cmd python3 qemu-img promtool
 
 fabctl_scratch migrate
 
@@ -190,6 +190,21 @@ say "a --wait that times out says how to go on"
 refused 1 vm migrate web1 --wait --timeout 1
 err_says 'migration still preparing from hv2 to hv1 after 1 s .*vm migrate web1 --cancel'
 ok vm migrate web1 --cancel
+
+say "metrics: one completed, two cancelled, one failed; promtool-clean"
+
+python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+    "$url/metrics" >"$tmp/metrics"
+promtool check metrics <"$tmp/metrics" || fail "promtool finds fault"
+for want in 'fabric_migrations_total{result="completed"} 1' \
+    'fabric_migrations_total{result="cancelled"} 2' \
+    'fabric_migrations_total{result="failed"} 1' \
+    'fabric_migrations_running 0' \
+    'fabric_migration_downtime_seconds_bucket{le="0.05"} 1' \
+    'fabric_migration_duration_seconds_count 1'; do
+    grep -qxF "$want" "$tmp/metrics" || fail "/metrics lacks: $want"
+done
 
 say "every answer the controller gave conforms to controller/openapi.json"
 

@@ -6,8 +6,8 @@
  * at each phase; activation moving the VM, its ports and its claim at
  * once; failure and cancel rolling back to exactly what was; the
  * conntrack relay to the destination's agent (a small HTTP server that
- * stands for it); metrics; a controller restarted mid-migration keeping
- * it. */
+ * stands for it); metrics; agents silent for too long; a controller
+ * restarted mid-migration keeping it. */
 #include <microhttpd.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -974,6 +974,63 @@ test_conntrack_relay(void **state)
     agent_stop(&a);
 }
 
+/* Writes the last word of the agents on the migration of VM 'vm' as the
+ * epoch: long before the controller started. */
+static void
+silence(struct fixture *f, const char *vm)
+{
+    json_t *body = json_pack("{sI}", "touched_ms", (json_int_t) 0);
+    struct store *store;
+    struct store_txn *txn;
+
+    assert_int_equal(store_open(f->db, &store), 0);
+    assert_int_equal(store_begin(store, true, &txn), 0);
+    assert_int_equal(
+        store_put(txn, "migration-progress", vm, body, STORE_ANY, NULL), 0);
+    assert_int_equal(store_commit(txn, NULL), 0);
+    json_decref(body);
+    store_close(store);
+}
+
+static void
+test_stalled(void **state)
+{
+    json_t *d1, *d2, *a2, *v = NULL;
+    struct cloud c;
+    char *id;
+
+    (void) state;
+    cloud_start(&c, NULL);
+    d1 = doc(c.f, "h1");
+    d2 = doc(c.f, "h2");
+    a2 = allocated(c.f, "h2");
+    id = start(&c);
+    report(&c, 2,
+           "{'ports': {}, 'vms': {'w': {'state': 'incoming', 'migration': "
+           "{'id': '%s', 'role': 'destination', 'status': 'listening', "
+           "'uri': 'tcp:192.0.2.2:5000'}}}}",
+           id);
+    /* The agents fall silent: the controller's ticker, every second,
+     * fails it. */
+    silence(c.f, "w");
+    for (int i = 0; i < 100; i++) {
+        json_decref(v);
+        v = vm(c.f, "w");
+        if (strcmp(str(v, "status"), "migrating")) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    json_decref(v);
+    expect_rolled_back(&c, d1, d2, a2, "failed",
+                       "no progress reported for 30 s (in state migrating)");
+    json_decref(d1);
+    json_decref(d2);
+    json_decref(a2);
+    free(id);
+    cloud_stop(&c);
+}
+
 static void
 test_restart(void **state)
 {
@@ -1031,6 +1088,7 @@ main(void)
         cmocka_unit_test(test_happy_path),
         cmocka_unit_test(test_failure_and_cancel),
         cmocka_unit_test(test_conntrack_relay),
+        cmocka_unit_test(test_stalled),
         cmocka_unit_test(test_restart),
     };
 
