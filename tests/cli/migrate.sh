@@ -135,6 +135,24 @@ report hv1 "{\"web1\": {\"state\": \"running\", \"migration\": {\"id\":
     \"$id\", \"role\": \"source\", \"status\": \"active\",
     \"transferred_bytes\": 67108864, \"remaining_bytes\": 201326592,
     \"total_bytes\": 268435456}}}"
+# The source's agent hands conntrack entries over: hv2's agent gave no
+# address, so the controller cannot pass them on (503); bad bodies are
+# 400, another host's agent 403, another host 409, no such migration 404.
+ct="/v1/hosts/hv1/migrations/$id/conntrack"
+entry='{"entries": [{"port": "web1-0", "key": "0a0b", "value": "ff00"}]}'
+[ "$(api POST "$ct" "$entry" "$(cat "$tmp/hv1.token")")" = 503 ] ||
+    fail "conntrack to an agent without an address: not 503"
+[ "$(api POST "$ct" '{"entries": [{"port": "other-0", "key": "0a",
+    "value": "0b"}]}' "$(cat "$tmp/hv1.token")")" = 400 ] ||
+    fail "conntrack of another VM's port: not 400"
+[ "$(api POST "$ct" "$entry" "$(cat "$tmp/hv2.token")")" = 403 ] ||
+    fail "conntrack by another host's agent: not 403"
+[ "$(api POST "/v1/hosts/hv2/migrations/$id/conntrack" "$entry" \
+    "$(cat "$tmp/hv2.token")")" = 409 ] ||
+    fail "conntrack from the destination: not 409"
+[ "$(api POST /v1/hosts/hv1/migrations/nope/conntrack "$entry" \
+    "$(cat "$tmp/hv1.token")")" = 404 ] ||
+    fail "conntrack of no migration: not 404"
 ok migration list
 out_says '^VM +FROM +TO +STATE +REASON +PROGRESS +STARTED$'
 out_says '^web1 +hv1 +hv2 +migrating +api +25% of 256MiB +20[0-9-]+T'

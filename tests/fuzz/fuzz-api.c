@@ -14,7 +14,8 @@
  * empty body is no body, a body that is not JSON never reaches the handler,
  * and NAME is a non-empty path segment (no '/').  Every input starts from
  * the same store: a QoS policy "gold", a network "blue" (10.0.0.0/24), hosts
- * "h1" and "h2" (4 vCPUs, 2 GiB, 20 GiB of disk each), ports "p1" (on h1)
+ * "h1" and "h2" (4 vCPUs, 2 GiB, 20 GiB of disk each, the qemu driver,
+ * so that VMs migrate between them), ports "p1" (on h1)
  * and "p2" (on h2), a security group "web" with a rule, images "tiny"
  * (active) and "half" (queued), a strict anti-affinity VM group "db" and
  * a VM "vm1" in it with a NIC in "blue", made once through the same API
@@ -49,6 +50,7 @@
 #include "controller/api.h"
 #include "controller/auth.h"
 #include "controller/flowlogs.h"
+#include "controller/migrations.h"
 #include "controller/secrets.h"
 #include "controller/store.h"
 #include "utils/log.h"
@@ -151,6 +153,9 @@ static const struct op ops[] = {
     {"vm.start", .patch = vm_start, .get = api_vm_get},
     {"vm.stop", .patch = vm_stop, .get = api_vm_get},
     {"vm.reboot", .patch = vm_reboot, .get = api_vm_get},
+    {"vm.migrate", .create_in = api_vm_migrate, .get = api_vm_get},
+    {"vm.migrate-cancel", .create_in = api_vm_migrate_cancel,
+     .get = api_vm_get},
     {"vm-group.create", .create = api_vm_group_create,
      .get = api_vm_group_get},
     {"vm-group.patch", .patch = api_vm_group_patch, .get = api_vm_group_get},
@@ -248,11 +253,13 @@ make_template(void)
     make(&api, api_host_register,
          "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", \"underlay\": "
          "\"eth0\", \"capacity\": {\"vcpus\": 4, \"memory_mb\": 2048, "
-         "\"disk_gb\": 20}}");
+         "\"disk_gb\": 20}, \"hypervisor\": {\"driver\": \"qemu\", "
+         "\"accel\": \"tcg\"}}");
     make(&api, api_host_register,
          "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", \"underlay\": "
          "\"eth0\", \"capacity\": {\"vcpus\": 4, \"memory_mb\": 2048, "
-         "\"disk_gb\": 20}}");
+         "\"disk_gb\": 20}, \"hypervisor\": {\"driver\": \"qemu\", "
+         "\"accel\": \"tcg\"}}");
     make(&api, api_sg_create,
          "{\"name\": \"web\", \"selector\": {\"tier\": \"web\"}}");
     make(&api, make_rule,
@@ -391,7 +398,8 @@ run_request(struct api *api, const struct op *op, const char *arg,
         CHECK(!out);
         CHECK(store_revision(api->store) == revision);
     } else {
-        CHECK(status == 200 || status == 201 || status == 204);
+        CHECK(status == 200 || status == 201 || status == 202
+              || status == 204);
         CHECK(!err.message);
         if (out && op->get) {
             check_answer(api, op, out);
