@@ -798,7 +798,7 @@ static int dp_bpf_qos_write(const struct dp_bpf *, int fd, const void *key,
 static bool
 dp_bpf_port_activated(const struct dp_bpf *b, uint32_t slot)
 {
-    uint32_t active = 0;
+    uint64_t active = 0;
 
     return !bpf_map_lookup_elem(b->port_active_fd, &slot, &active) && active;
 }
@@ -840,7 +840,7 @@ dp_bpf_port_set(struct dp_bpf *b, const struct dp_port_key *key,
          * frame the fast path sees as standby is the one that activates.
          * A port written standby again (the document still says so after
          * the activation) stays activated. */
-        uint32_t zero = 0;
+        uint64_t zero = 0;
 
         if (bpf_map_update_elem(b->port_active_fd, &entry.stats_slot, &zero,
                                 BPF_ANY)

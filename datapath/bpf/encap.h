@@ -225,4 +225,65 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
     return bpf_redirect(oif, 0);
 }
 
+/* Sends the VXLAN frame from the underlay in 'skb' on to remote 'vtep' (next
+ * hop in slot 'nh_slot', or 0), for a MAC that has just moved there
+ * (DP_FDB_FORWARD), and returns the tc verdict.  The outer Ethernet and IPv4
+ * headers are rewritten as ours to 'vtep', one hop less of TTL, so that
+ * forwarders that point at each other can only pass a frame round so many
+ * times ("forward-loop" at the end); the UDP and VXLAN headers (source port,
+ * VNI, group) and the inner frame go on as they came.  A UDP checksum, which
+ * fabric hosts never send, is cleared rather than recomputed.  The IPv4
+ * header sums to the same with its new checksum, so a checksum the kernel
+ * keeps over the frame (CHECKSUM_COMPLETE) stays right. */
+static __always_inline int
+fab_encap_forward(struct __sk_buff *skb, const struct dp_config *cfg,
+                  __be32 vtep, __u32 nh_slot)
+{
+    struct fab_encap_scratch *s = fab_encap_scratch_get();
+    enum dp_drop_reason reason;
+    struct vxlan_outer *o;
+    void *data, *end;
+    __sum16 udp_check;
+    __u32 oif = 0;
+
+    if (!s) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_INTERNAL);
+    }
+    data = fab_data(skb);
+    end = fab_data_end(skb);
+    if (data + sizeof *o > end) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_MALFORMED);
+    }
+    o = &s->h.outer;
+    __builtin_memcpy(o, data, sizeof *o);
+    if (o->ip.ttl <= 1) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_FORWARD_LOOP);
+    }
+    reason = fab_underlay_route(cfg, vtep, nh_slot, s, &oif);
+    o->ip.ttl--;
+    o->ip.saddr = cfg->vtep_ip;
+    o->ip.daddr = vtep;
+    o->ip.check = pkt_ipv4_csum(&o->ip);
+    pkt_copy_mac(o->eth.src, s->p.src_mac);
+    pkt_copy_mac(o->eth.dst, s->p.dst_mac);
+    udp_check = o->udp.check;
+    o->udp.check = 0;
+    if (fab_store_head(skb, o, sizeof o->eth + sizeof o->ip)) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_ENCAP_FAILED);
+    }
+    if (udp_check
+        && bpf_skb_store_bytes(skb,
+                               __builtin_offsetof(struct vxlan_outer, udp)
+                                   + __builtin_offsetof(struct pkt_udp, check),
+                               &o->udp.check, sizeof o->udp.check,
+                               BPF_F_RECOMPUTE_CSUM)) {
+        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_ENCAP_FAILED);
+    }
+    fab_count_tx(FAB_SLOT_UNDERLAY, skb->len);
+    if (reason != DP_DROP_N_REASONS) {
+        return bpf_redirect_neigh(oif, NULL, 0, 0);
+    }
+    return bpf_redirect(oif, 0);
+}
+
 #endif /* datapath/bpf/encap.h */

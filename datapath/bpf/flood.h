@@ -16,6 +16,7 @@
 #include "datapath/bpf/encap.h"
 #include "datapath/bpf/firewall.h"
 #include "datapath/bpf/index.h"
+#include "datapath/bpf/punt.h"
 #include "datapath/bpf/stats.h"
 
 /* State shared by the iterations of one flood.  The iterations run in a
@@ -171,6 +172,11 @@ fab_flood_member__(__u32 i, struct fab_flood_ctx *c, bool firewall)
             return 0;
         }
         dst = fab_port_find(m->ifindex);
+        if (dst && fab_port_standby(dst)) {
+            /* Its VM does not run here yet: copies would only fill the
+             * tap's queue ahead of the frames meant for it. */
+            return 0;
+        }
         if (c->unicast_ip && dst && (dst->port.flags & DP_PORT_FW_ANY)) {
             /* Unknown unicast would bypass the port's firewall, which
              * judges only frames addressed to it. */

@@ -201,7 +201,7 @@ struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 4096 + FAB_SLOT_FIRST_PORT);
     __type(key, __u32);
-    __type(value, __u32);
+    __type(value, __u64); /* 64 bits: the compare-and-swap BPF has. */
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } fab_port_active SEC(".maps");
 

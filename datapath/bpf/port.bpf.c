@@ -1,9 +1,10 @@
 /* tc ingress on the host side of every VM port: everything a VM sends
  * enters the fabric here.
  *
- *   parse -> port security -> MTU -> DHCP punt -> ARP responder
+ *   parse -> port security -> MTU -> standby activation -> DHCP punt
+ *         -> ARP responder
  *         -> DSCP marking
- *         -> L2 lookup in the VNI
+ *         -> L2 lookup in the VNI (a MAC on its way here: still remote)
  *         -> firewall (conntrack, then egress and local ingress policy)
  *         -> egress QoS
  *         -> local port (policed) | VXLAN to the remote VTEP (HTB class,
@@ -177,6 +178,10 @@ fab_port_ingress(struct __sk_buff *skb)
     if (fab_oversize(skb, info, port->mtu)) {
         return fab_drop(skb, slot, DP_DROP_OVERSIZE);
     }
+    if (port->flags & DP_PORT_STANDBY) {
+        /* The VM runs here now: tell the agent, once, and go on. */
+        fab_port_activate(skb, entry);
+    }
     if (fab_is_dhcp_client(info)) {
         return fab_dhcp_punt(skb, entry, info);
     }
@@ -212,7 +217,7 @@ fab_port_ingress(struct __sk_buff *skb)
         }
         return fab_port_flood_any(skb, info, entry, key.ifindex);
     }
-    if (fdb->fdb.ifindex) {
+    if (fdb->fdb.ifindex && !(fdb->fdb.flags & DP_FDB_STANDBY)) {
         __u32 dst_ifindex = fdb->fdb.ifindex;
 
         dst = fab_port_find(dst_ifindex);

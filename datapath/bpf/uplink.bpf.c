@@ -5,9 +5,11 @@
  *   classify -> sender is a fabric host, or an external VTEP of the VNI ->
  *     parse inner -> ECN (RFC 6040) -> L2 lookup in the VNI (a miss: is the
  *     VNI known?) -> firewall (conntrack, then ingress policy) -> decap ->
- *     local port | flood */
+ *     local port | flood
+ *   | a MAC that has just moved on (DP_FDB_FORWARD): on to its new host */
 #include "datapath/bpf/common.h"
 #include "datapath/bpf/deliver.h"
+#include "datapath/bpf/encap.h"
 #include "datapath/bpf/firewall.h"
 #include "datapath/bpf/flood.h"
 #include "datapath/bpf/index.h"
@@ -192,8 +194,17 @@ fab_uplink_ingress(struct __sk_buff *skb)
                          d.group, 0, false, true, false);
     }
     if (!fdb->fdb.ifindex) {
-        /* Never forward underlay to underlay. */
-        return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
+        if (!(fdb->fdb.flags & DP_FDB_FORWARD)) {
+            /* Never forward underlay to underlay (split horizon)... */
+            return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
+        }
+        /* ...but for a MAC that has just moved on, only from a fabric
+         * host, and never back to the sender or to ourselves. */
+        if ((vtep->flags & DP_VTEP_EXTERNAL) || fdb->fdb.vtep == d.src_ip
+            || fdb->fdb.vtep == cfg->vtep_ip || !fdb->fdb.vtep) {
+            return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_FORWARD_LOOP);
+        }
+        return fab_encap_forward(skb, cfg, fdb->fdb.vtep, fdb->nh_slot);
     }
     dst_ifindex = fdb->fdb.ifindex;
     dst = fab_port_find(dst_ifindex);

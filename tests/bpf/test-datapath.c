@@ -2987,6 +2987,269 @@ group_teardown(void **state)
     return 0;
 }
 
+/* e) Live migration (doc/mobility.md). */
+
+/* Programs p2's FDB entry with 'ifindex', 'vtep' (host order) and 'flags'. */
+static void
+set_p2_fdb(uint32_t ifindex, uint32_t vtep, uint32_t flags)
+{
+    struct dp_fdb_key key = {.vni = FX_VNI_A};
+    struct dp_fdb_entry entry = {
+        .ifindex = ifindex, .vtep = htonl(vtep), .flags = flags};
+
+    memcpy(key.mac, port(FX_P2)->mac, 6);
+    assert_int_equal(dp_table_set(fx.dp, DP_FDB, &key, &entry), 0);
+}
+
+/* Puts p2 back as the fixture made it. */
+static int
+p2_restore(void **state)
+{
+    (void) state;
+    set_p2_fdb(port(FX_P2)->ifindex, 0, 0);
+    return fixture_set_port_flags(&fx, FX_P2, port(FX_P2)->flags);
+}
+
+/* Returns p2's flags as the datapath reports them. */
+static uint32_t
+p2_flags(void)
+{
+    struct dp_port_key key = {.ifindex = port(FX_P2)->ifindex};
+    struct dp_port value;
+
+    assert_int_equal(dp_table_get(fx.dp, DP_PORTS, &key, &value), 0);
+    return value.flags;
+}
+
+/* A broadcast ARP from p1 (flooded), and whether p2 got a copy. */
+static bool
+flood_reaches_p2(void)
+{
+    uint8_t pkt[128];
+    size_t len = arp_request_from(pkt, FX_P1, port(FX_P1)->ip4,
+                                  CRAFT_IP4(10, 0, 0, 77));
+    struct dp_stats before, after;
+
+    assert_int_equal(dp_stats_get(fx.dp, port(FX_P2)->ifindex, &before), 0);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_STOLEN);
+    assert_int_equal(dp_stats_get(fx.dp, port(FX_P2)->ifindex, &after), 0);
+    return after.tx_packets > before.tx_packets;
+}
+
+/* p2 is the port of an incoming VM: frames to it are delivered, floods
+ * skip it, and its first frame (QEMU's announcement) activates it with one
+ * punt and goes on.  The activation sticks while the document still says
+ * standby; only a port written out of standby and back is armed again. */
+static void
+test_standby_port_activates_once(void **state)
+{
+    struct dp_trace_result *trace = calloc(1, sizeof *trace);
+    uint32_t flags = port(FX_P2)->flags;
+    struct dp_punts *reader;
+    struct punts got;
+    uint8_t pkt[256], rarp[128];
+    size_t len, rarp_len;
+
+    (void) state;
+    assert_int_equal(dp_punts_open(fx.dp, punt_cb, &got, &reader), 0);
+    punts_read(reader, &got);
+    assert_int_equal(
+        fixture_set_port_flags(&fx, FX_P2, flags | DP_PORT_STANDBY), 0);
+    assert_true(p2_flags() & DP_PORT_STANDBY);
+
+    /* To it: delivered.  Flooded: not to it. */
+    len = udp_from(pkt, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 0, 10);
+    assert_int_equal(run_port(FX_P1, pkt, len), TC_ACT_REDIRECT);
+    assert_false(flood_reaches_p2());
+    /* Frames of other ports punt nothing; a trace activates nothing. */
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 0);
+    len = udp_from(pkt, FX_P2, port(FX_P1)->mac, port(FX_P1)->ip4, 0, 10);
+    assert_int_equal(
+        dp_trace(fx.dp, DP_TRACE_PORT, port(FX_P2)->ifindex, pkt, len, trace),
+        0);
+    assert_false(trace->punted);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 0);
+    assert_true(p2_flags() & DP_PORT_STANDBY);
+
+    /* Its first frame, QEMU's announcement (RARP): flooded as usual, and
+     * punted once, whole. */
+    rarp_len = craft_arp_frame(rarp, broadcast_mac, port(FX_P2)->mac, 3,
+                               port(FX_P2)->mac, 0, port(FX_P2)->mac, 0);
+    craft_put16(rarp + 12, 0x8035);
+    assert_int_equal(run_port(FX_P2, rarp, rarp_len), TC_ACT_STOLEN);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.last.reason, DP_PUNT_ACTIVATED);
+    assert_int_equal(got.last.ifindex, port(FX_P2)->ifindex);
+    assert_int_equal(got.last.len, rarp_len);
+    assert_memory_equal(got.last.frame, rarp, rarp_len);
+    assert_false(p2_flags() & DP_PORT_STANDBY);
+    assert_true(flood_reaches_p2());
+    assert_int_equal(run_port(FX_P2, pkt, len), TC_ACT_REDIRECT);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 0);
+
+    /* The document still says standby: it stays active. */
+    assert_int_equal(
+        fixture_set_port_flags(&fx, FX_P2, flags | DP_PORT_STANDBY), 0);
+    assert_false(p2_flags() & DP_PORT_STANDBY);
+    assert_int_equal(run_port(FX_P2, pkt, len), TC_ACT_REDIRECT);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 0);
+    assert_true(flood_reaches_p2());
+
+    /* Out of standby and back in: armed again. */
+    assert_int_equal(fixture_set_port_flags(&fx, FX_P2, flags), 0);
+    assert_int_equal(
+        fixture_set_port_flags(&fx, FX_P2, flags | DP_PORT_STANDBY), 0);
+    assert_true(p2_flags() & DP_PORT_STANDBY);
+    assert_false(flood_reaches_p2());
+    assert_int_equal(run_port(FX_P2, pkt, len), TC_ACT_REDIRECT);
+    punts_read(reader, &got);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.last.reason, DP_PUNT_ACTIVATED);
+
+    dp_punts_close(reader);
+    free(trace);
+}
+
+/* Expects what p1 sends to p2's MAC to go to 'vtep', whose next hop has
+ * MAC 'vtep_mac', as to a remote MAC. */
+static void
+expect_p1_to_p2_at(uint32_t vtep, const uint8_t *vtep_mac)
+{
+    uint8_t inner[256], want[512];
+    size_t inner_len =
+        udp_from(inner, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 0, 10);
+
+    assert_int_equal(run_port(FX_P1, inner, inner_len), TC_ACT_REDIRECT);
+    assert_output(want, expected_encap(want, inner, inner_len, FX_VNI_A, vtep,
+                                       vtep_mac));
+}
+
+/* p2's MAC on its way here (DP_FDB_STANDBY, still running at .2): what
+ * local ports send it goes to .2, as for a remote MAC; what the underlay
+ * brings for it is delivered to p2. */
+static void
+test_fdb_standby(void **state)
+{
+    uint8_t inner[256], pkt[512];
+    size_t inner_len, len;
+
+    (void) state;
+    set_p2_fdb(port(FX_P2)->ifindex, FX_VTEP_REMOTE, DP_FDB_STANDBY);
+    expect_p1_to_p2_at(FX_VTEP_REMOTE, fx_remote_vtep_mac);
+
+    inner_len =
+        udp_from(inner, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 0, 10);
+    memcpy(inner + 6, fx_remote_mac, 6);
+    len = vxlan_to_us(pkt, FX_VNI_A, inner, inner_len);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    assert_output(inner, inner_len);
+}
+
+/* The frame the underlay brings for p2's MAC, sent by 'vtep' with outer
+ * TTL 'ttl'. */
+static size_t
+vxlan_for_p2(uint8_t *pkt, uint32_t vtep, uint8_t ttl)
+{
+    struct craft_outer o = outer_to_us(FX_VNI_A);
+    uint8_t inner[256];
+    size_t inner_len =
+        udp_from(inner, FX_P1, port(FX_P2)->mac, port(FX_P2)->ip4, 0, 10);
+
+    memcpy(inner + 6, fx_remote_mac, 6);
+    o.ip.src = vtep;
+    o.ip.ttl = ttl;
+    o.flags = 0x88;
+    return craft_vxlan_frame(pkt, &o, inner, inner_len);
+}
+
+/* Expects the uplink to drop 'pkt' as "forward-loop". */
+static void
+expect_forward_loop(const char *what, const uint8_t *pkt, size_t len)
+{
+    struct counters want;
+
+    counters_read(&want);
+    if (run_uplink(pkt, len) != TC_ACT_SHOT) {
+        fail_msg("%s: not dropped", what);
+    }
+    count_rx(&want, D_UL, len);
+    count_drop(&want, D_UL, DP_DROP_FORWARD_LOOP);
+    counters_assert(&want);
+}
+
+/* p2's MAC has just moved to .3 (DP_FDB_FORWARD): local ports' frames go
+ * to .3; a frame from .2 for it goes on to .3 with our outer addresses,
+ * .3's next hop, one hop less, and everything from the UDP header on as it
+ * came.  Back to its sender, from an external VTEP, to ourselves or out
+ * of TTL it is a "forward-loop"; other remote entries keep split
+ * horizon. */
+static void
+test_fdb_forward(void **state)
+{
+    struct dp_vtep_key ext_key = {.vtep = htonl(CRAFT_IP4(192, 168, 100, 77)),
+                                  .vni = FX_VNI_A};
+    struct dp_vtep ext = {.flags = DP_VTEP_EXTERNAL};
+    uint8_t pkt[512];
+    size_t len;
+    struct counters c;
+    const uint8_t *ip;
+
+    (void) state;
+    set_p2_fdb(0, FX_VTEP_REMOTE2, DP_FDB_FORWARD);
+    expect_p1_to_p2_at(FX_VTEP_REMOTE2, fx_remote2_vtep_mac);
+
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE, 30);
+    counters_read(&c);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
+    count_rx(&c, D_UL, len);
+    count_tx(&c, D_UL, len);
+    counters_assert(&c);
+    assert_int_equal(res.out_len, len);
+    assert_memory_equal(res.out, fx_remote2_vtep_mac, 6);
+    assert_memory_equal(res.out + 6, fx.underlay_mac, 6);
+    ip = res.out + CRAFT_ETH_LEN;
+    assert_int_equal(ip[8], 29);
+    assert_int_equal(craft_get32(ip + 12), FX_VTEP_LOCAL);
+    assert_int_equal(craft_get32(ip + 16), FX_VTEP_REMOTE2);
+    {
+        struct pkt_ipv4 hdr;
+        uint16_t check;
+
+        memcpy(&hdr, ip, sizeof hdr);
+        memcpy(&check, ip + 10, sizeof check);
+        assert_int_equal(pkt_ipv4_csum(&hdr), check);
+    }
+    assert_memory_equal(ip + 1, pkt + CRAFT_ETH_LEN + 1, 7);
+    assert_memory_equal(ip + CRAFT_IPV4_LEN,
+                        pkt + CRAFT_ETH_LEN + CRAFT_IPV4_LEN,
+                        len - CRAFT_ETH_LEN - CRAFT_IPV4_LEN);
+
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE2, 30);
+    expect_forward_loop("back to its sender", pkt, len);
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE, 1);
+    expect_forward_loop("out of TTL", pkt, len);
+    assert_int_equal(dp_table_set(fx.dp, DP_VTEPS, &ext_key, &ext), 0);
+    len = vxlan_for_p2(pkt, CRAFT_IP4(192, 168, 100, 77), 30);
+    expect_forward_loop("from an external VTEP", pkt, len);
+    assert_int_equal(dp_table_del(fx.dp, DP_VTEPS, &ext_key), 0);
+    set_p2_fdb(0, FX_VTEP_LOCAL, DP_FDB_FORWARD);
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE, 30);
+    expect_forward_loop("to ourselves", pkt, len);
+
+    /* Without the flag, a remote entry is never forwarded to. */
+    set_p2_fdb(0, FX_VTEP_REMOTE2, 0);
+    counters_read(&c);
+    assert_int_equal(run_uplink(pkt, len), TC_ACT_SHOT);
+    count_rx(&c, D_UL, len);
+    count_drop(&c, D_UL, DP_DROP_NO_DEST);
+    counters_assert(&c);
+}
+
 int
 main(void)
 {
@@ -3017,6 +3280,12 @@ main(void)
         cmocka_unit_test_setup(test_decap_to_local_port, drain_tap),
         cmocka_unit_test_setup(test_decap_tap_ipv6_arp, drain_tap),
         cmocka_unit_test_setup(test_decap_never_back_to_underlay, drain_tap),
+        cmocka_unit_test_setup_teardown(test_standby_port_activates_once,
+                                        drain_tap, p2_restore),
+        cmocka_unit_test_setup_teardown(test_fdb_standby, drain_tap,
+                                        p2_restore),
+        cmocka_unit_test_setup_teardown(test_fdb_forward, drain_tap,
+                                        p2_restore),
         cmocka_unit_test_setup_teardown(test_decap_delivers_inner_protocol,
                                         p2_to_guest, p2_from_guest),
         cmocka_unit_test_setup(test_arp_reply_for_bound_ip, drain_tap),
