@@ -335,11 +335,13 @@ activate(struct api *api, struct store_txn *txn, const struct store_obj *mig,
     return error;
 }
 
-/* Reads the VM's NICs' ports, to check that host 'to' carries their
- * networks' MTU. */
+/* Checks that host 'to' can take the NICs of VM 'vm' as the activation
+ * will place them: it carries their networks' MTU, and every host of
+ * those networks keeps a flood list its datapath holds.  Refused now
+ * rather than then, when the VM runs there already. */
 static int
-check_mtu(struct store_txn *txn, const struct store_obj *vm, const char *to,
-          const char *what, struct api_error *err)
+check_nics(struct store_txn *txn, const struct store_obj *vm, const char *to,
+           const char *what, struct api_error *err)
 {
     struct store_obj host;
     const json_t *nic;
@@ -365,6 +367,13 @@ check_mtu(struct store_txn *txn, const struct store_obj *vm, const char *to,
         status = api_host_check_mtu(to, host.body, network,
                                     get_int(net.body, "mtu"), what, err);
         store_obj_clear(&net);
+        if (!status) {
+            char *port = xasprintf("%s-%zu", vm->name, i);
+
+            status =
+                api_check_flood_lists(txn, port, network, to, "to", what, err);
+            free(port);
+        }
         if (status) {
             break;
         }
@@ -474,7 +483,7 @@ migrations_start(struct api *api, const struct migration_request *req,
     status = api_vm_claim_elsewhere(api, txn, &vm, req->to, true, &to, &alloc,
                                     what, err);
     if (!status) {
-        status = check_mtu(txn, &vm, to, what, err);
+        status = check_nics(txn, &vm, to, what, err);
     }
     if (status) {
         goto out;

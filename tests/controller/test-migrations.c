@@ -387,6 +387,33 @@ test_refusals(void **state)
     expect_refused(&c, "a1", "{'to': 'h2'}", 409, "host",
                    "anti-affinity group \"apart\": 1 of its VMs is here");
 
+    /* A host whose underlay cannot carry "blue" (1450 + 50), and then
+     * one whose datapath holds flood lists of one member: w's NIC there
+     * plus p1 on h1 make two. */
+    assert_int_equal(call(c.f, NULL, "POST", "/v1/ports",
+                          "{'name': 'p1', 'network': 'blue', 'host': "
+                          "'h1'}"),
+                     201);
+    assert_int_equal(
+        call(c.f, NULL, "POST", "/v1/hosts",
+             "{'name': 'h4', 'vtep': '192.0.2.4', 'underlay': 'eth0', "
+             "'capacity': {'vcpus': 4, 'memory_mb': 4096, 'disk_gb': 100}, "
+             "'hypervisor': {'driver': 'qemu', 'accel': 'tcg'}, 'limits': "
+             "{'underlay_mtu': 1400}}"),
+        201);
+    expect_refused(&c, "w", "{'to': 'h4'}", 409, NULL,
+                   "more than the underlay MTU 1400 of \"h4\"");
+    assert_int_equal(call(c.f, NULL, "DELETE", "/v1/hosts/h4", NULL), 204);
+    assert_int_equal(
+        call(c.f, NULL, "POST", "/v1/hosts",
+             "{'name': 'h4', 'vtep': '192.0.2.4', 'underlay': 'eth0', "
+             "'capacity': {'vcpus': 4, 'memory_mb': 4096, 'disk_gb': 100}, "
+             "'hypervisor': {'driver': 'qemu', 'accel': 'tcg'}, 'limits': "
+             "{'flood_members': 1}}"),
+        201);
+    expect_refused(&c, "w", "{'to': 'h4'}", 409, "to", "flood");
+    assert_int_equal(call(c.f, NULL, "DELETE", "/v1/hosts/h4", NULL), 204);
+
     /* Not running: scheduled (never reported), then stopped. */
     assert_int_equal(call(c.f, NULL, "POST", "/v1/vms",
                           "{'name': 'new', 'vcpus': 1, 'memory_mb': 128, "
