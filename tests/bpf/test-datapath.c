@@ -3194,10 +3194,11 @@ test_fdb_forward(void **state)
     struct dp_vtep_key ext_key = {.vtep = htonl(CRAFT_IP4(192, 168, 100, 77)),
                                   .vni = FX_VNI_A};
     struct dp_vtep ext = {.flags = DP_VTEP_EXTERNAL};
-    uint8_t pkt[512];
+    uint8_t pkt[512], want[512];
     size_t len;
     struct counters c;
     const uint8_t *ip;
+    int ul_fd;
 
     (void) state;
     set_p2_fdb(0, FX_VTEP_REMOTE2, DP_FDB_FORWARD);
@@ -3228,6 +3229,12 @@ test_fdb_forward(void **state)
     assert_memory_equal(ip + CRAFT_IPV4_LEN,
                         pkt + CRAFT_ETH_LEN + CRAFT_IPV4_LEN,
                         len - CRAFT_ETH_LEN - CRAFT_IPV4_LEN);
+    /* For real: into the underlay and straight back out of it. */
+    memcpy(want, res.out, len);
+    ul_fd = capture_open("ul1");
+    assert_int_equal(fixture_inject("ul1", pkt, len), 0);
+    capture_expect(ul_fd, "ul1", want, len);
+    close(ul_fd);
 
     len = vxlan_for_p2(pkt, FX_VTEP_REMOTE2, 30);
     expect_forward_loop("back to its sender", pkt, len);
