@@ -488,6 +488,11 @@ test_happy_path(void **state)
                           "{'name': 'p1', 'network': 'blue', 'host': "
                           "'h1'}"),
                      201);
+    /* And one on h3, a third host that only sees w as a remote. */
+    assert_int_equal(call(c.f, NULL, "POST", "/v1/ports",
+                          "{'name': 'p3', 'network': 'blue', 'host': "
+                          "'h3'}"),
+                     201);
 
     /* Preparing: h2 claims it, its document has the VM incoming and its
      * NIC a standby port (and no remote for its MAC), h1's is as it
@@ -600,6 +605,12 @@ test_happy_path(void **state)
     assert_string_equal(str(v, "host"), "h1");
     json_decref(v);
 
+    /* Until the activation every other host sends w's frames to h1. */
+    e = doc(c.f, "h3");
+    assert_string_equal(str(find(e, "remotes", "mac", mac), "vtep"),
+                        "192.0.2.1");
+    json_decref(e);
+
     /* The destination's activation moves it all at once. */
     report(&c, 2,
            "{'ports': {'w-0': 'up'}, 'vms': {'w': {'state': 'running', "
@@ -629,6 +640,11 @@ test_happy_path(void **state)
     list = get(c.f, "/v1/migrations");
     assert_int_equal(json_array_size(json_object_get(list, "items")), 0);
     json_decref(list);
+
+    e = doc(c.f, "h3");
+    assert_string_equal(str(find(e, "remotes", "mac", mac), "vtep"),
+                        "192.0.2.2");
+    json_decref(e);
 
     /* h1 lists it as moved and points at h2; h2 runs it plainly. */
     d1 = doc(c.f, "h1");
