@@ -3763,6 +3763,13 @@ const struct cli_command commands_table[] = {
                     "off, or while the most and least loaded hosts differ "
                     "by no more than the threshold.",
      .run = drs_recommendations},
+    {.resource = "drs",
+     .verb = "apply",
+     .summary = "Start the migrations the balancer recommends now, once",
+     .description = "As many as the limit of migrations at once allows; "
+                    "refused in mode off.  Prints each migration started, "
+                    "and why a recommended one was not.",
+     .run = drs_apply},
 
     {.resource = "audit",
      .options = audit_options,

@@ -353,3 +353,52 @@ drs_recommendations(struct cli_ctx *ctx, const struct cli_args *args)
     json_decref(plan);
     return CLI_EXIT_OK;
 }
+
+int
+drs_apply(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    static const char *const headers[] = {"VM", "FROM", "TO", "MIGRATION",
+                                          NULL};
+    static const char *const columns[] = {"vm", "from", "to", "id", NULL};
+    json_t *body = json_object(), *out = NULL;
+    const json_t *started, *r;
+    size_t i;
+    int status;
+
+    (void) args;
+    status = commands_request(ctx, "POST", "/v1/drs/apply", body, &out);
+    json_decref(body);
+    if (status) {
+        return status;
+    }
+    if (ctx->json) {
+        commands_print_json(ctx, out, JSON_INDENT(2));
+        json_decref(out);
+        return CLI_EXIT_OK;
+    }
+    started = json_object_get(out, "started");
+    if (json_array_size(started)) {
+        struct table *t = table_create(headers);
+
+        json_array_foreach(started, i, r)
+        {
+            table_add_row(t);
+            for (size_t c = 0; columns[c]; c++) {
+                table_add_json(t, json_object_get(r, columns[c]));
+            }
+        }
+        table_print(t, ctx->out);
+        table_destroy(t);
+    } else {
+        fprintf(ctx->out, "No migrations started (imbalance %.3f).\n",
+                json_number_value(json_object_get(out, "imbalance")));
+    }
+    json_array_foreach(json_object_get(out, "refused"), i, r)
+    {
+        fprintf(ctx->err, "fabricctl: vm \"%s\" not moved: %s\n",
+                json_string_value(json_object_get(r, "vm")) ?: "?",
+                json_string_value(json_object_get(r, "reason")) ?: "?");
+    }
+    json_decref(out);
+    return CLI_EXIT_OK;
+}

@@ -1,6 +1,6 @@
 /* fabricctl's commands for maintenance and balancing (doc/mobility.md):
  * "host maintenance enter|exit HOST" (POST /v1/hosts/NAME/maintenance)
- * and "drs show|set|recommendations" (/v1/drs). */
+ * and "drs show|set|recommendations|apply" (/v1/drs). */
 #ifndef CLI_DRS_H
 #define CLI_DRS_H 1
 
@@ -15,5 +15,6 @@ int drs_maintenance(struct cli_ctx *, const struct cli_args *);
 int drs_show(struct cli_ctx *, const struct cli_args *);
 int drs_set(struct cli_ctx *, const struct cli_args *);
 int drs_recommendations(struct cli_ctx *, const struct cli_args *);
+int drs_apply(struct cli_ctx *, const struct cli_args *);
 
 #endif /* cli/drs.h */

@@ -1,6 +1,10 @@
 /* Maintenance and balancing (doc/mobility.md): /v1/drs, its
- * recommendations, POST /v1/hosts/NAME/maintenance, and what a host in
- * maintenance still holds.
+ * recommendations and their application, POST /v1/hosts/NAME/maintenance,
+ * what a host in maintenance still holds, and the balancer thread, which
+ * every second migrates the VMs of hosts in maintenance away and every
+ * interval plans (and in mode automatic runs) the balancer's migrations,
+ * all through migrations_start() (controller/migrations.h), never more
+ * than max_concurrent running at once.
  *
  * The VMs' CPU use is a rate: the growth of the "cpu_time_ns" their
  * agents report between two reports, over the time between them, as this
@@ -14,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/audit.h"
 #include "controller/drs.h"
+#include "controller/migrations.h"
 #include "controller/store.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -28,21 +34,23 @@
 #define SETTINGS_NAME "drs"
 
 struct api_drs {
-    pthread_mutex_t mutex; /* Protects everything below. */
-    pthread_cond_t wake;   /* Signalled to wake the balancer. */
-    pthread_t thread;      /* The balancer, if 'running'. */
-    bool running;          /* 'thread' runs. */
-    bool stop;             /* Tells 'thread' to end. */
-    bool kicked;           /* Tells 'thread' to make a pass now. */
-    json_t *usage;         /* "HOST/VM" -> {"cpu_time_ns", "at_ms", "cpu"
-                            * (vCPUs in use), "memory_kb"}, from HOST's
-                            * last reports. */
-    json_t *blocked;       /* Host name -> {VM name -> why it cannot leave
-                            * the host in maintenance}, from the last
-                            * evacuation pass. */
-    json_t *moved;         /* VM name -> time_msec() when maintenance or
-                            * the balancer last migrated it. */
-    double imbalance;      /* The last plan's imbalance. */
+    pthread_mutex_t mutex;  /* Protects everything below. */
+    pthread_cond_t wake;    /* Signalled to wake the balancer. */
+    pthread_t thread;       /* The balancer, if 'running'. */
+    bool running;           /* 'thread' runs. */
+    bool stop;              /* Tells 'thread' to end. */
+    bool kicked;            /* Tells 'thread' to make a pass now. */
+    json_t *usage;          /* "HOST/VM" -> {"cpu_time_ns", "at_ms", "cpu"
+                             * (vCPUs in use), "memory_kb"}, from HOST's
+                             * last reports. */
+    json_t *blocked;        /* Host name -> {VM name -> why it cannot leave
+                             * the host in maintenance}, from the last
+                             * evacuation pass. */
+    json_t *moved;          /* VM name -> time_msec() when maintenance or
+                             * the balancer last migrated it. */
+    double imbalance;       /* The last plan's imbalance. */
+    uint64_t migrations[2]; /* Migrations started, by reason: maintenance,
+                             * then drs. */
 };
 
 struct api_drs *
@@ -432,6 +440,19 @@ vm_running(struct store_txn *txn, const struct store_obj *obj,
     return running;
 }
 
+/* Whether VM 'name' is migrating now, as read in 'txn'. */
+static bool
+vm_migrating(struct store_txn *txn, const char *name)
+{
+    struct store_obj obj;
+
+    if (store_get(txn, "migration", name, &obj)) {
+        return false;
+    }
+    store_obj_clear(&obj);
+    return true;
+}
+
 static int
 vm_cb(const struct store_obj *obj, void *w_)
 {
@@ -695,11 +716,258 @@ api_drs_maintenance_status(struct api *api, struct store_txn *txn,
                      "vms", (json_int_t) w.n, "blocked", w.blocked);
 }
 
+/* Migrations. */
+
+/* The most one maintenance pass waits before it tries again to move a VM
+ * it started to move (whose migration failed since). */
+#define MAINTENANCE_RETRY_MS 10000
+
+/* Starts migrating VM 'vm' to host 'to' (NULL: where the scheduler says)
+ * for 'reason' ("maintenance" or "drs"): counted, remembered as moved,
+ * and recorded in the audit trail.  Returns 0 and the migration in '*out'
+ * (if nonnull), or the HTTP status with 'err' set. */
+static int
+start_migration(struct api *api, const char *vm, const char *to,
+                const char *reason, json_t **out, struct api_error *err)
+{
+    struct migration_request req = {
+        .vm = vm,
+        .to = to,
+        .reason = reason,
+        .auto_converge = true,
+    };
+    json_t *m = NULL;
+    char *message;
+    int status;
+
+    status = migrations_start(api, &req, &m, err);
+    if (status) {
+        return status;
+    }
+    api_drs_note_moved(api, vm);
+    pthread_mutex_lock(&api->drs->mutex);
+    api->drs->migrations[!strcmp(reason, "drs")]++;
+    pthread_mutex_unlock(&api->drs->mutex);
+    message = xasprintf("vm \"%s\": migration %s from host \"%s\" to host "
+                        "\"%s\" started (reason %s)",
+                        vm, api_get_string(m, "id") ?: "?",
+                        api_get_string(m, "from") ?: "?",
+                        api_get_string(m, "to") ?: "?", reason);
+    LOG_INFO("%s: %s", reason, message);
+    if (api->audit) {
+        struct audit_entry e = {
+            .client = "-",
+            .who = reason,
+            .role = "-",
+            .method = "EVENT",
+            .path = "vm.migrate",
+            .status = 202,
+            .message = message,
+        };
+
+        audit_record(api->audit, &e);
+    }
+    free(message);
+    if (out) {
+        *out = m;
+    } else {
+        json_decref(m);
+    }
+    return 0;
+}
+
+/* How many more migrations maintenance and the balancer may start now,
+ * at most 'max_concurrent' running in all. */
+static int
+room(struct api *api, int max_concurrent)
+{
+    int n = max_concurrent - migrations_running(api);
+
+    return n > 0 ? n : 0;
+}
+
+/* Starts the migrations of plan 'plan' (api_drs_plan()), as many as
+ * 'room' allows.  Returns {"imbalance", "started": [migration...],
+ * "refused": [{"vm", "reason"}]}. */
+static json_t *
+run_plan(struct api *api, const json_t *plan, int room)
+{
+    json_t *started = json_array(), *refused = json_array();
+    const json_t *r;
+    size_t i;
+
+    json_array_foreach(json_object_get(plan, "recommendations"), i, r)
+    {
+        const char *vm = api_get_string(r, "vm");
+        struct api_error err = {0};
+        json_t *m;
+
+        if ((int) i >= room) {
+            json_array_append_new(
+                refused, json_pack("{ssss}", "vm", vm, "reason",
+                                   "max_concurrent migrations run already"));
+        } else if (start_migration(api, vm, api_get_string(r, "to"), "drs", &m,
+                                   &err)) {
+            json_array_append_new(
+                refused, json_pack("{ssss}", "vm", vm, "reason", err.message));
+        } else {
+            json_array_append_new(started, m);
+        }
+        api_error_clear(&err);
+    }
+    return json_pack("{sOsoso}", "imbalance",
+                     json_object_get(plan, "imbalance"), "started", started,
+                     "refused", refused);
+}
+
+int
+api_drs_apply(struct api *api, json_t **out, struct api_error *err)
+{
+    struct drs_settings s;
+    json_t *plan = NULL;
+    int status, error;
+
+    error = api_drs_settings(api, &s);
+    if (error) {
+        return api_store_error(error, "drs", err);
+    }
+    if (s.mode == DRS_OFF) {
+        return api_fail(err, 409, "mode",
+                        "drs: mode is off: set it to manual (PUT /v1/drs "
+                        "{\"mode\": \"manual\"}) to see and apply its "
+                        "recommendations");
+    }
+    status = api_drs_plan(api, false, &plan, err);
+    if (status != 200) {
+        return status;
+    }
+    *out = run_plan(api, plan, room(api, s.max_concurrent));
+    json_decref(plan);
+    return 200;
+}
+
+/* Maintenance. */
+
+/* A walk over the VMs a maintenance pass may move off one host. */
+struct evacuee_walk {
+    struct store_txn *txn; /* Where to read them. */
+    const char *prefix;    /* "HOST/". */
+    const char *host;      /* HOST. */
+    json_t *vms;           /* The names of those that may leave. */
+};
+
+static int
+evacuee_cb(const struct store_obj *index, void *w_)
+{
+    struct evacuee_walk *w = w_;
+    const char *vm = index->name + strlen(w->prefix);
+    struct store_obj obj;
+
+    if (strncmp(index->name, w->prefix, strlen(w->prefix))) {
+        return API_STOP;
+    }
+    if (store_get(w->txn, "vm", vm, &obj)) {
+        return 0;
+    }
+    if (!json_is_true(json_object_get(obj.body, "pinned"))
+        && vm_running(w->txn, &obj, w->host) && !vm_migrating(w->txn, vm)) {
+        json_array_append_new(w->vms, json_string(vm));
+    }
+    store_obj_clear(&obj);
+    return 0;
+}
+
+static int
+maintenance_host_cb(const struct store_obj *obj, void *hosts_)
+{
+    if (json_is_true(json_object_get(obj->body, "maintenance"))) {
+        json_array_append_new(hosts_, json_string(obj->name));
+    }
+    return 0;
+}
+
+/* Moves what may leave host 'host' in maintenance, at most '*room' VMs
+ * (less those started), and records why the others cannot. */
+static void
+evacuate(struct api *api, const char *host, int *room)
+{
+    struct api_drs *d = api->drs;
+    struct evacuee_walk w = {.host = host, .vms = json_array()};
+    json_t *blocked = json_object(), *old;
+    int64_t now = time_msec();
+    const json_t *v;
+    size_t i;
+
+    if (store_begin(api->store, false, &w.txn)) {
+        json_decref(w.vms);
+        json_decref(blocked);
+        return;
+    }
+    w.prefix = xasprintf("%s/", host);
+    store_list(w.txn, "host-vm", w.prefix, 0, evacuee_cb, &w);
+    store_abort(w.txn);
+    free((char *) w.prefix);
+
+    pthread_mutex_lock(&d->mutex);
+    old = json_deep_copy(json_object_get(d->blocked, host));
+    pthread_mutex_unlock(&d->mutex);
+    json_array_foreach(w.vms, i, v)
+    {
+        const char *vm = json_string_value(v);
+        const json_t *why = json_object_get(old, vm);
+        struct api_error err = {0};
+        json_int_t moved;
+
+        pthread_mutex_lock(&d->mutex);
+        moved = json_integer_value(json_object_get(d->moved, vm));
+        pthread_mutex_unlock(&d->mutex);
+        if (*room <= 0 || (moved && now - moved < MAINTENANCE_RETRY_MS)) {
+            /* Its turn comes later: what held it stays true till then. */
+            if (why) {
+                json_object_set(blocked, vm, (json_t *) why);
+            }
+        } else if (start_migration(api, vm, NULL, "maintenance", NULL, &err)) {
+            json_object_set_new(blocked, vm, json_string(err.message));
+        } else {
+            (*room)--;
+        }
+        api_error_clear(&err);
+    }
+    api_drs_set_blocked(api, host, blocked);
+    json_decref(old);
+    json_decref(w.vms);
+}
+
+/* Evacuates every host in maintenance, within 's''s max_concurrent. */
+static void
+maintenance_pass(struct api *api, const struct drs_settings *s)
+{
+    json_t *hosts = json_array();
+    struct store_txn *txn;
+    const json_t *h;
+    int n;
+    size_t i;
+
+    if (store_begin(api->store, false, &txn)) {
+        json_decref(hosts);
+        return;
+    }
+    store_list(txn, "host", NULL, 0, maintenance_host_cb, hosts);
+    store_abort(txn);
+    n = json_array_size(hosts) ? room(api, s->max_concurrent) : 0;
+    json_array_foreach(hosts, i, h)
+    {
+        evacuate(api, json_string_value(h), &n);
+    }
+    json_decref(hosts);
+}
+
 /* The balancer thread. */
 
-/* Makes one pass of the balancer: plans, and logs a plan that changed. */
+/* Makes one pass of the balancer: plans, logs a plan that changed, and
+ * runs it in mode automatic. */
 static void
-pass(struct api *api, json_t **last)
+pass(struct api *api, const struct drs_settings *s, json_t **last)
 {
     struct api_error err = {0};
     json_t *plan = NULL;
@@ -709,8 +977,10 @@ pass(struct api *api, json_t **last)
         api_error_clear(&err);
         return;
     }
-    if (!json_equal(json_object_get(plan, "recommendations"),
-                    json_object_get(*last, "recommendations"))) {
+    if (s->mode == DRS_AUTOMATIC) {
+        json_decref(run_plan(api, plan, room(api, s->max_concurrent)));
+    } else if (!json_equal(json_object_get(plan, "recommendations"),
+                           json_object_get(*last, "recommendations"))) {
         const json_t *r;
         size_t i;
 
@@ -738,23 +1008,24 @@ balancer_main(void *api_)
 
     pthread_mutex_lock(&d->mutex);
     while (!d->stop) {
-        struct drs_settings s = {.interval_s = DRS_INTERVAL_DEFAULT};
-        int64_t now = time_msec();
+        struct drs_settings s;
+        bool kicked = d->kicked;
         struct timespec until;
 
-        if (d->kicked || now >= next) {
-            d->kicked = false;
-            pthread_mutex_unlock(&d->mutex);
-            if (api_drs_settings(api, &s)) {
-                s.interval_s = DRS_INTERVAL_MIN;
+        d->kicked = false;
+        pthread_mutex_unlock(&d->mutex);
+        if (!api_drs_settings(api, &s)) {
+            /* Maintenance every second; the balancer every interval. */
+            maintenance_pass(api, &s);
+            if (kicked || time_msec() >= next) {
+                pass(api, &s, &last);
+                next = time_msec() + s.interval_s * 1000LL;
             }
-            pass(api, &last);
-            next = time_msec() + s.interval_s * 1000LL;
-            pthread_mutex_lock(&d->mutex);
+        }
+        pthread_mutex_lock(&d->mutex);
+        if (d->stop || d->kicked) {
             continue;
         }
-        /* A second at most, so that a shorter interval set meanwhile
-         * takes effect soon. */
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         pthread_cond_timedwait(&d->wake, &d->mutex, &until);
@@ -803,4 +1074,13 @@ api_drs_kick(struct api *api)
     d->kicked = true;
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->mutex);
+}
+
+void
+api_drs_counts(struct api *api, uint64_t *maintenance, uint64_t *drs)
+{
+    pthread_mutex_lock(&api->drs->mutex);
+    *maintenance = api->drs->migrations[0];
+    *drs = api->drs->migrations[1];
+    pthread_mutex_unlock(&api->drs->mutex);
 }

@@ -973,6 +973,13 @@ int api_drs_put(struct api *, const json_t *in, json_t **out,
  * [{"vm", "from", "to", "imbalance"}]}, empty in mode "off" unless
  * 'all'. */
 int api_drs_plan(struct api *, bool all, json_t **out, struct api_error *);
+/* POST /v1/drs/apply: starts the migrations of the current plan (reason
+ * "drs"), as many as max_concurrent less those running allows: 200 with
+ * {"imbalance", "started": [migration...], "refused": [{"vm",
+ * "reason"}]}, 409 in mode "off". */
+int api_drs_apply(struct api *, json_t **out, struct api_error *);
+/* How many migrations maintenance and the balancer started. */
+void api_drs_counts(struct api *, uint64_t *maintenance, uint64_t *drs);
 /* GET /v1/drs/recommendations: api_drs_plan() as the mode says. */
 int api_drs_recommendations(struct api *, json_t **out, struct api_error *);
 /* What host 'host' in maintenance still holds, read in 'txn': {"state":

@@ -190,7 +190,7 @@ char *
 metrics_render(struct metrics *m, struct api *api)
 {
     struct text t = {.s = xmalloc(4096), .len = 0, .size = 4096};
-    uint64_t total = 0;
+    uint64_t total = 0, maintenance, drs;
     char *migrations;
 
     t.s[0] = '\0';
@@ -255,6 +255,14 @@ metrics_render(struct metrics *m, struct api *api)
              "# TYPE fabric_drs_imbalance gauge\n"
              "fabric_drs_imbalance %.6f\n",
              api_drs_imbalance(api));
+    api_drs_counts(api, &maintenance, &drs);
+    text_add(&t,
+             "# HELP fabric_drs_migrations_total Live migrations started by "
+             "maintenance and by the balancer.\n"
+             "# TYPE fabric_drs_migrations_total counter\n"
+             "fabric_drs_migrations_total{reason=\"maintenance\"} %llu\n"
+             "fabric_drs_migrations_total{reason=\"drs\"} %llu\n",
+             (unsigned long long) maintenance, (unsigned long long) drs);
     render_ha(&t, api);
     return t.s;
 }

@@ -10,6 +10,7 @@
  *   fabric_ha_restarts_total{result}                          counter
  *   fabric_ha_vms_waiting                                     gauge
  *   fabric_drs_imbalance                                      gauge
+ *   fabric_drs_migrations_total{reason}                       counter
  *
  * Request counts are kept here; the rest is read from the store when
  * scraped. */

@@ -850,6 +850,34 @@ ticker_main(void *server_)
     return NULL;
 }
 
+/* POST /v1/drs/apply: the current plan, once. */
+static void
+do_drs_apply(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *in, *out = NULL;
+    int status;
+
+    if (!http_request_json(req, &in)) {
+        return;
+    }
+    if (in && (!json_is_object(in) || json_object_size(in))) {
+        status = api_fail(&err, 400, NULL,
+                          "drs: apply: takes no body (or an empty object)");
+    } else {
+        status = api_drs_apply(&server->api, &out, &err);
+    }
+    if (status < 400) {
+        http_request_set_note(
+            req, "drs: applied the plan: %zu migrations started, %zu refused",
+            json_array_size(json_object_get(out, "started")),
+            json_array_size(json_object_get(out, "refused")));
+    }
+    answer(req, status, out, &err);
+    json_decref(in);
+}
+
 static void
 do_vm_console(struct http_request *req, const void *data, void *server_)
 {
@@ -1045,6 +1073,7 @@ static const struct http_route routes[] = {
     {"PUT", "/v1/drs", do_drs, NULL, ACCESS_ADMIN},
     {"GET", "/v1/drs/recommendations", do_drs_recommendations, NULL,
      ACCESS_READ},
+    {"POST", "/v1/drs/apply", do_drs_apply, NULL, ACCESS_ADMIN},
 
     {"GET", "/v1/images", do_list, &images, ACCESS_READ},
     {"POST", "/v1/images", do_create, &images, ACCESS_ADMIN},

@@ -4,7 +4,8 @@
 # settings (bad values refused, nothing changed), packs VMs on one of
 # three hosts registered through the API by putting the other two in
 # maintenance, lets the hosts' "agents" (agent tokens, through the API)
-# report the VMs' memory and reads the recommendations, then puts hosts in
+# report the VMs' memory, reads the recommendations and applies them (the
+# migrations start; with no agents they go no further), then puts hosts in
 # maintenance and sees what stays and why: a pinned VM blocks --wait at
 # once.
 #
@@ -73,8 +74,9 @@ say "three hosts, VMs packed on one"
 for i in 1 2 3; do
     [ "$(api POST /v1/hosts "{\"name\": \"hv$i\", \"vtep\": \"192.0.2.$i\",
         \"underlay\": \"eth0\",
-        \"capacity\": {\"vcpus\": 4, \"memory_mb\": 8192, \"disk_gb\": 50}}" \
-       )" = 201 ] || fail "cannot register hv$i"
+        \"capacity\": {\"vcpus\": 4, \"memory_mb\": 8192, \"disk_gb\": 50},
+        \"hypervisor\": {\"driver\": \"qemu\", \"accel\": \"tcg\"}}")" = 201 ] ||
+        fail "cannot register hv$i"
 done
 qemu-img create -q -f qcow2 "$tmp/tiny.qcow2" 64M
 ok image create tiny --file "$tmp/tiny.qcow2"
@@ -122,6 +124,26 @@ js_is '[(r["vm"], r["to"]) for r in d["recommendations"]]' \
 ok drs set --mode off
 ok drs recommendations
 out_says '^No migrations recommended.$'
+refused 1 drs apply
+err_says 'mode is off'
+FABRIC_TOKEN=$viewer refused 1 drs apply
+err_says '403|forbidden|may not'
+
+say "the recommendations applied: two migrations start"
+
+ok drs set --mode manual
+ok drs apply
+out_says '^VM +FROM +TO +MIGRATION$'
+out_says '^v1 +hv1 +hv2 +[0-9a-f-]{36}$'
+out_says '^v2 +hv1 +hv3 +[0-9a-f-]{36}$'
+ok -o json vm show v1
+js_is 'd["migration"]["reason"]' drs
+# Two run already: v3, next in the plan, waits.
+ok drs set --threshold 0.01
+ok drs apply
+out_says '^No migrations started'
+grep -q 'vm "v3" not moved: max_concurrent migrations run already' \
+    "$tmp/err" || fail "v3's refusal not said: $(cat "$tmp/err")"
 
 say "maintenance: what stays, and why"
 

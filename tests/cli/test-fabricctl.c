@@ -531,7 +531,7 @@ test_completion(void **state)
     check_complete(complete("host", "update", "hv1", "--maintenance", ""),
                    "on\noff\n");
     check_complete(complete("host", "maintenance", ""), "enter\nexit\n");
-    check_complete(complete("drs", ""), "show\nset\nrecommendations\n");
+    check_complete(complete("drs", ""), "show\nset\nrecommendations\napply\n");
     check_complete(complete("drs", "set", "--mode", ""),
                    "off\nmanual\nautomatic\n");
     /* Usage errors of the VM commands: one line and a hint, no request. */

@@ -331,6 +331,40 @@ host_value(const json_t *plan, const char *name, const char *key)
     return 0;
 }
 
+/* Registers hosts h1, h2 and h3 and image "tiny", and packs the 'n' VMs
+ * 'vms' (1 vCPU, 1 GiB each) on h1: the first pinned there if 'pin_first',
+ * the others placed while h2 and h3 are in maintenance. */
+static void
+pack(struct fixture *f, const char *const *vms, size_t n, bool pin_first)
+{
+    add_host(f, "h1", 1);
+    add_host(f, "h2", 2);
+    add_host(f, "h3", 3);
+    put_object(f, "image", "tiny",
+               "{'status': 'active', 'format': 'qcow2', "
+               "'virtual_size_bytes': 1073741824}");
+    json_decref(call(f, "POST", "/v1/hosts/h2/maintenance",
+                     "{\"action\": \"enter\"}", 200));
+    json_decref(call(f, "POST", "/v1/hosts/h3/maintenance",
+                     "{\"action\": \"enter\"}", 200));
+    for (size_t i = 0; i < n; i++) {
+        char *body =
+            xasprintf("{\"name\": \"%s\", \"vcpus\": 1, "
+                      "\"memory_mb\": 1024, \"image\": \"tiny\"%s}",
+                      vms[i], pin_first && !i ? ", \"host\": \"h1\"" : "");
+        json_t *out = call(f, "POST", "/v1/vms", body, 201);
+
+        assert_string_equal(json_string_value(json_object_get(out, "host")),
+                            "h1");
+        json_decref(out);
+        free(body);
+    }
+    json_decref(call(f, "POST", "/v1/hosts/h2/maintenance",
+                     "{\"action\": \"exit\"}", 200));
+    json_decref(call(f, "POST", "/v1/hosts/h3/maintenance",
+                     "{\"action\": \"exit\"}", 200));
+}
+
 static void
 test_recommendations(void **state)
 {
@@ -341,37 +375,8 @@ test_recommendations(void **state)
     struct reply r;
     json_t *out;
 
-    add_host(f, "h1", 1);
-    add_host(f, "h2", 2);
-    add_host(f, "h3", 3);
-    put_object(f, "image", "tiny",
-               "{'status': 'active', 'format': 'qcow2', "
-               "'virtual_size_bytes': 1073741824}");
-    /* Four VMs packed on h1: v0 pinned there, the others placed while h2
-     * and h3 were in maintenance. */
-    json_decref(call(f, "POST", "/v1/vms",
-                     "{\"name\": \"v0\", \"vcpus\": 1, \"memory_mb\": 1024, "
-                     "\"image\": \"tiny\", \"host\": \"h1\"}",
-                     201));
-    json_decref(call(f, "POST", "/v1/hosts/h2/maintenance",
-                     "{\"action\": \"enter\"}", 200));
-    json_decref(call(f, "POST", "/v1/hosts/h3/maintenance",
-                     "{\"action\": \"enter\"}", 200));
-    for (size_t i = 1; i < 4; i++) {
-        char *body = xasprintf("{\"name\": \"%s\", \"vcpus\": 1, "
-                               "\"memory_mb\": 1024, \"image\": \"tiny\"}",
-                               vms[i]);
-
-        out = call(f, "POST", "/v1/vms", body, 201);
-        assert_string_equal(json_string_value(json_object_get(out, "host")),
-                            "h1");
-        json_decref(out);
-        free(body);
-    }
-    json_decref(call(f, "POST", "/v1/hosts/h2/maintenance",
-                     "{\"action\": \"exit\"}", 200));
-    json_decref(call(f, "POST", "/v1/hosts/h3/maintenance",
-                     "{\"action\": \"exit\"}", 200));
+    /* Four VMs packed on h1, v0 pinned there. */
+    pack(f, vms, 4, true);
 
     /* 1.5 GiB in use each: h1 at 6 of 8 GiB. */
     report(f, "h1", agent1, vms, 4, 1572864, 0);
@@ -428,6 +433,213 @@ test_recommendations(void **state)
     free(agent2);
 }
 
+/* A cloud of three hosts with VMs "v1", "v2", "v3" packed on h1 (placed
+ * while h2 and h3 were in maintenance), each reported running by h1's
+ * agent with 2 GiB in use; returns h1's agent token. */
+static char *
+packed_cloud(struct fixture *f)
+{
+    static const char *const vms[] = {"v1", "v2", "v3"};
+    char *agent = fixture_token(f, "agent-h1", "agent", "h1");
+
+    pack(f, vms, 3, false);
+    report(f, "h1", agent, vms, 3, 2097152, 0);
+    return agent;
+}
+
+/* Waits up to 20 s for GET /v1/migrations to list 'n' migrations, and
+ * returns them as "VM:REASON" separated by spaces, by VM. */
+static char *
+wait_migrations(struct fixture *f, size_t n)
+{
+    char *got = NULL;
+
+    for (int i = 0; i < 200; i++) {
+        json_t *out = call(f, "GET", "/v1/migrations", NULL, 200);
+        const json_t *items = json_object_get(out, "items"), *m;
+        size_t j;
+
+        free(got);
+        got = xstrdup("");
+        json_array_foreach(items, j, m)
+        {
+            char *next =
+                xasprintf("%s%s%s:%s", got, j ? " " : "",
+                          json_string_value(json_object_get(m, "vm")),
+                          json_string_value(json_object_get(m, "reason")));
+
+            free(got);
+            got = next;
+        }
+        j = json_array_size(items);
+        json_decref(out);
+        if (j >= n) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    return got;
+}
+
+/* Asserts that /metrics says 'line'. */
+static void
+expect_metric(struct fixture *f, const char *line)
+{
+    struct reply r;
+    char *want = xasprintf("\n%s\n", line);
+
+    fixture_call(f, "GET", "/metrics", f->admin, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    if (!strstr(r.body, want)) {
+        fail_msg("/metrics lacks \"%s\"", line);
+    }
+    reply_clear(&r);
+    free(want);
+}
+
+static void
+test_evacuation(void **state)
+{
+    struct fixture *f = *state;
+    char *agent = packed_cloud(f);
+    json_t *out, *ms;
+    char *got;
+
+    /* a1 of a strict anti-affinity group that has a VM on h2 and on h3
+     * has nowhere to go. */
+    json_decref(call(f, "POST", "/v1/vm-groups",
+                     "{\"name\": \"apart\", \"policy\": "
+                     "\"anti-affinity\", \"strict\": true}",
+                     201));
+    json_decref(call(f, "POST", "/v1/vms",
+                     "{\"name\": \"a2\", \"vcpus\": 1, \"memory_mb\": "
+                     "512, \"image\": \"tiny\", \"groups\": [\"apart\"], "
+                     "\"host\": \"h2\"}",
+                     201));
+    json_decref(call(f, "POST", "/v1/vms",
+                     "{\"name\": \"a3\", \"vcpus\": 1, \"memory_mb\": "
+                     "512, \"image\": \"tiny\", \"groups\": [\"apart\"], "
+                     "\"host\": \"h3\"}",
+                     201));
+    json_decref(call(f, "POST", "/v1/vms",
+                     "{\"name\": \"a1\", \"vcpus\": 1, \"memory_mb\": "
+                     "512, \"image\": \"tiny\", \"groups\": [\"apart\"]}",
+                     201));
+    {
+        static const char *const vms[] = {"v1", "v2", "v3", "a1"};
+
+        report(f, "h1", agent, vms, 4, 2097152, 0);
+    }
+
+    /* Entering maintenance starts two migrations (max_concurrent), by
+     * name: a1 is refused by the scheduler, v1 and v2 go. */
+    json_decref(call(f, "POST", "/v1/hosts/h1/maintenance",
+                     "{\"action\": \"enter\"}", 200));
+    got = wait_migrations(f, 2);
+    assert_string_equal(got, "v1:maintenance v2:maintenance");
+    free(got);
+    for (int i = 0; i < 100; i++) {
+        ms = maintenance_status(f, "h1");
+        if (json_array_size(json_object_get(ms, "blocked"))) {
+            break;
+        }
+        json_decref(ms);
+        ms = NULL;
+        usleep(100 * 1000);
+    }
+    assert_non_null(ms);
+    assert_string_equal(json_string_value(json_object_get(ms, "state")),
+                        "entering");
+    assert_int_equal(json_integer_value(json_object_get(ms, "vms")), 4);
+    assert_int_equal(json_array_size(json_object_get(ms, "blocked")), 1);
+    out = json_array_get(json_object_get(ms, "blocked"), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "vm")), "a1");
+    assert_non_null(strstr(json_string_value(json_object_get(out, "reason")),
+                           "anti-affinity group \"apart\""));
+    json_decref(ms);
+
+    /* No third one while two run. */
+    usleep(1500 * 1000);
+    got = wait_migrations(f, 0);
+    assert_string_equal(got, "v1:maintenance v2:maintenance");
+    free(got);
+    expect_metric(f, "fabric_drs_migrations_total{reason=\"maintenance\"} 2");
+    out = call(f, "GET", "/v1/audit?limit=20", NULL, 200);
+    got = json_dumps(out, 0);
+    assert_non_null(strstr(got, "started (reason maintenance)"));
+    free(got);
+    json_decref(out);
+
+    /* Exit: nothing blocked any more, no more moves. */
+    json_decref(call(f, "POST", "/v1/hosts/h1/maintenance",
+                     "{\"action\": \"exit\"}", 200));
+    assert_null(maintenance_status(f, "h1"));
+    free(agent);
+}
+
+static void
+test_apply(void **state)
+{
+    struct fixture *f = *state;
+    char *agent = packed_cloud(f);
+    char *viewer = fixture_token(f, "ops", "viewer", NULL);
+    json_t *out;
+    char *got;
+
+    refused(f, "POST", "/v1/drs/apply", NULL, 409, "mode", "mode is off");
+    refused(f, "POST", "/v1/drs/apply", "{\"now\": true}", 400, NULL,
+            "takes no body");
+    fixture_expect(f, "POST", "/v1/drs/apply", viewer, NULL, 403, NULL);
+    fixture_expect(f, "POST", "/v1/drs/apply", agent, NULL, 403, NULL);
+    got = wait_migrations(f, 0);
+    assert_string_equal(got, "");
+    free(got);
+
+    /* h1 at 0.75: v1 to h2 and v2 to h3. */
+    json_decref(call(f, "PUT", "/v1/drs", "{\"mode\": \"manual\"}", 200));
+    out = call(f, "POST", "/v1/drs/apply", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(out, "started")), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(out, "started"), 0), "to")),
+        "h2");
+    assert_int_equal(json_array_size(json_object_get(out, "refused")), 0);
+    json_decref(out);
+    got = wait_migrations(f, 2);
+    assert_string_equal(got, "v1:drs v2:drs");
+    free(got);
+
+    /* The VMs that migrate are not planned again; v3 would be, but two
+     * run already. */
+    json_decref(call(f, "PUT", "/v1/drs", "{\"threshold\": 0.01}", 200));
+    out = call(f, "POST", "/v1/drs/apply", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(out, "started")), 0);
+    fixture_expect_json(json_object_get(out, "refused"),
+                        "[{'vm': 'v3', 'reason': 'max_concurrent "
+                        "migrations run already'}]");
+    json_decref(out);
+    expect_metric(f, "fabric_drs_migrations_total{reason=\"drs\"} 2");
+    free(viewer);
+    free(agent);
+}
+
+static void
+test_automatic(void **state)
+{
+    struct fixture *f = *state;
+    char *agent = packed_cloud(f);
+    char *got;
+
+    /* Automatic: the balancer runs its plan on its own, at once after
+     * the change and then every interval. */
+    json_decref(call(f, "PUT", "/v1/drs",
+                     "{\"mode\": \"automatic\", \"interval_s\": 5}", 200));
+    got = wait_migrations(f, 2);
+    assert_string_equal(got, "v1:drs v2:drs");
+    free(got);
+    free(agent);
+}
+
 int
 main(void)
 {
@@ -437,6 +649,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_maintenance, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recommendations, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_evacuation, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_apply, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_automatic, fixture_setup,
                                         fixture_teardown),
     };
 
