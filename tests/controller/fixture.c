@@ -144,6 +144,7 @@ fixture_start_config(int heartbeat_timeout, bool tls,
         sc.max_per_address = limits->max_per_address;
         sc.idle_timeout = limits->idle_timeout;
         sc.auth_idle_timeout = limits->auth_idle_timeout;
+        sc.ha_lease_ms = limits->ha_lease_ms;
     }
     if (tls) {
         make_certificate(f->dir, &f->cafile, &key_file);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "controller/server.h"
 #include "controller/store.h"
 #include "tests/controller/fixture.h"
 #include "utils/util.h"
@@ -640,21 +641,31 @@ test_automatic(void **state)
     free(agent);
 }
 
+/* A controller whose HA monitor never declares the hosts of these tests,
+ * which send no heartbeats, failed (and moves no VM itself). */
+static int
+setup(void **state)
+{
+    struct server_config limits = {.ha_lease_ms = 600000};
+
+    *state = fixture_start_config(30, false, &limits);
+    return 0;
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_settings, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_settings, setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_maintenance, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_maintenance, setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_recommendations, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_recommendations, setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_evacuation, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_evacuation, setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_apply, fixture_setup,
-                                        fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_automatic, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_apply, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_automatic, setup,
                                         fixture_teardown),
     };
 
