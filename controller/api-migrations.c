@@ -719,7 +719,6 @@ struct list_walk {
     struct store_txn *txn; /* Where to read. */
     size_t want;           /* Items wanted: the limit plus one. */
     json_t *items;         /* The migrations found. */
-    int error;             /* A store failure, or 0. */
 };
 
 static int
@@ -738,7 +737,7 @@ api_migration_list(struct api *api, const json_t *query, json_t **out,
     static const char *const extra[] = {NULL};
     struct list_walk lw = {.items = json_array()};
     const char *page_token;
-    json_t *items;
+    json_t *items, *token;
     const json_t *body;
     size_t limit, i;
     int status, error;
@@ -754,6 +753,7 @@ api_migration_list(struct api *api, const json_t *query, json_t **out,
     }
     lw.want = limit + 1;
     error = store_list(lw.txn, "migration", page_token, 0, list_cb, &lw);
+    error = error == API_STOP ? 0 : error;
     items = json_array();
     json_array_foreach(lw.items, i, body)
     {
@@ -770,19 +770,18 @@ api_migration_list(struct api *api, const json_t *query, json_t **out,
     }
     store_abort(lw.txn);
     json_decref(lw.items);
-    if (error && error != API_STOP) {
+    if (error) {
         json_decref(items);
         return api_store_error(error, "listing migrations", err);
     }
-    /* The page token is the name of the last one: its VM's. */
+    /* A migration is named by its VM: the page token is the VM of the
+     * page's last one. */
+    token = json_array_size(items) > limit ? json_incref(
+                json_object_get(json_array_get(items, limit - 1), "vm"))
+                                           : NULL;
     *out = api_list_page(items, limit);
-    if (json_object_get(*out, "next_page_token")) {
-        json_t *list = json_object_get(*out, "items");
-
-        json_object_set(
-            *out, "next_page_token",
-            json_object_get(json_array_get(list, json_array_size(list) - 1),
-                            "vm"));
+    if (token) {
+        json_object_set_new(*out, "next_page_token", token);
     }
     return 200;
 }
@@ -1036,11 +1035,10 @@ note_report(struct api *api, struct store_txn *txn, const char *host,
             why = xasprintf("the source, host \"%s\": %s", from,
                             error_text ?: status);
         } else {
+            /* A source cannot switch before the destination listens:
+             * a word of it while preparing moves nothing. */
             if (switching(status) && strcmp(state, "preparing")) {
                 error = set_state(txn, mig, "switching", NULL);
-            } else if (!strcmp(state, "preparing")) {
-                /* The source's word before the destination's: it cannot
-                 * migrate without the URI, so nothing moves yet. */
             }
             if (!error) {
                 error = touch(txn, name,

@@ -1075,6 +1075,45 @@ test_stalled(void **state)
 }
 
 static void
+test_list(void **state)
+{
+    struct cloud c;
+    json_t *page;
+    char *path;
+
+    (void) state;
+    cloud_start(&c, NULL);
+    assert_int_equal(call(c.f, NULL, "POST", "/v1/vms",
+                          "{'name': 'v', 'vcpus': 1, 'memory_mb': 128, "
+                          "'image': 'tiny', 'host': 'h1'}"),
+                     201);
+    report(&c, 1,
+           "{'ports': {}, 'vms': {'w': {'state': 'running'}, 'v': "
+           "{'state': 'running'}}}");
+    assert_int_equal(call(c.f, NULL, "POST", "/v1/vms/w/migrate", "{}"), 202);
+    assert_int_equal(call(c.f, NULL, "POST", "/v1/vms/v/migrate", "{}"), 202);
+    page = get(c.f, "/v1/migrations?limit=1");
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 1);
+    assert_string_equal(
+        str(json_array_get(json_object_get(page, "items"), 0), "vm"), "v");
+    assert_string_equal(str(page, "next_page_token"), "v");
+    json_decref(page);
+    path = xasprintf("/v1/migrations?limit=1&page_token=v");
+    page = get(c.f, path);
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 1);
+    assert_string_equal(
+        str(json_array_get(json_object_get(page, "items"), 0), "vm"), "w");
+    assert_null(json_object_get(page, "next_page_token"));
+    json_decref(page);
+    free(path);
+    assert_int_equal(call(c.f, NULL, "GET", "/v1/migrations?limit=0", NULL),
+                     400);
+    assert_int_equal(call(c.f, NULL, "GET", "/v1/migrations?host=h1", NULL),
+                     400);
+    cloud_stop(&c);
+}
+
+static void
 test_restart(void **state)
 {
     struct server_config sc = {
@@ -1132,6 +1171,7 @@ main(void)
         cmocka_unit_test(test_failure_and_cancel),
         cmocka_unit_test(test_conntrack_relay),
         cmocka_unit_test(test_stalled),
+        cmocka_unit_test(test_list),
         cmocka_unit_test(test_restart),
     };
 
