@@ -497,7 +497,9 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
     }
 
     /* Every rule's counter, and every remote VTEP, once. */
-    words = xcalloc(MAX(n_rules, s->n_remotes) + 1, sizeof *words);
+    words = xcalloc(
+        MAX(n_rules, s->n_remotes + 2 * s->n_ports + s->n_fabric_vteps) + 1,
+        sizeof *words);
     for (size_t i = 0; i < s->n_identities; i++) {
         for (size_t r = 0; r < s->identities[i].n_rules; r++) {
             words[n_words++] = s->identities[i].rules[r].id;
@@ -515,6 +517,22 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
         if (!state_vtep_is_external(s, s->remotes[i].vtep)) {
             words[n_words++] = s->remotes[i].vtep;
         }
+    }
+    /* The hosts of a live migration (doc/mobility.md): the source, whose
+     * frames for a standby port's MAC come here, and the destination, to
+     * which a port's frames are forwarded; and the fabric hosts the
+     * document names without an endpoint here (a migration's destination,
+     * whose VM answers before this host's remotes say it moved). */
+    for (size_t i = 0; i < s->n_ports; i++) {
+        if (s->ports[i].standby && s->ports[i].standby_vtep) {
+            words[n_words++] = s->ports[i].standby_vtep;
+        }
+        if (s->ports[i].forward_vtep) {
+            words[n_words++] = s->ports[i].forward_vtep;
+        }
+    }
+    for (size_t i = 0; i < s->n_fabric_vteps; i++) {
+        words[n_words++] = s->fabric_vteps[i];
     }
     n_words = sort_unique_u32(words, n_words);
     for (size_t i = 0; i < n_words; i++) {

@@ -321,6 +321,25 @@ parse_mac(struct state_errors *errors, const json_t *obj, const char *path,
 
 #define IPV4_EXPECTED "an IPv4 address a.b.c.d"
 
+/* Parses 's' as a unicast IPv4 address into '*ip' (network order).
+ * Returns NULL, or what is wrong with it. */
+static const char *
+ipv4_unicast_problem(const char *s, uint32_t *ip)
+{
+    uint32_t host;
+
+    if (!addr_parse_ipv4(s, ip)) {
+        return "not an IPv4 address (expected a.b.c.d)";
+    }
+    host = ntohl(*ip);
+    if ((host >> 24) == 0 || (host >> 24) == 127 || (host >> 29) == 7) {
+        return "not a unicast address (expected a unicast IPv4 address, "
+               "not in 0.0.0.0/8, 127.0.0.0/8 or 224.0.0.0/3; omit the "
+               "key for none)";
+    }
+    return NULL;
+}
+
 /* Parses the unicast IPv4 address 'key' of 'obj' into '*ip' (network
  * order).  Returns true if it was present and valid. */
 static bool
@@ -329,24 +348,14 @@ parse_ipv4(struct state_errors *errors, const json_t *obj, const char *path,
 {
     const json_t *value = get_member(errors, obj, path, key, JSON_STRING,
                                      required, "a string, " IPV4_EXPECTED);
-    const char *problem = NULL;
+    const char *problem;
     const char *s;
-    uint32_t host;
 
     if (!value) {
         return false;
     }
     s = json_string_value(value);
-    if (!addr_parse_ipv4(s, ip)) {
-        problem = "not an IPv4 address (expected a.b.c.d)";
-    } else {
-        host = ntohl(*ip);
-        if ((host >> 24) == 0 || (host >> 24) == 127 || (host >> 29) == 7) {
-            problem = "not a unicast address (expected a unicast IPv4 "
-                      "address, not in 0.0.0.0/8, 127.0.0.0/8 or "
-                      "224.0.0.0/3; omit the key for none)";
-        }
-    }
+    problem = ipv4_unicast_problem(s, ip);
     if (problem) {
         char *q = quote(s);
 
@@ -2093,6 +2102,43 @@ parse_vm_migration(struct state_errors *errors, const json_t *vm_obj,
     }
 }
 
+/* Parses the optional "fabric_vteps" of 'root' into 's': the VTEPs of
+ * other fabric hosts, unicast, neither ours nor an external VTEP's. */
+static void
+parse_fabric_vteps(struct state_errors *errors, const json_t *root,
+                   struct state *s)
+{
+    const json_t *list =
+        get_member(errors, root, "", "fabric_vteps", JSON_ARRAY, false,
+                   "an array of IPv4 addresses");
+    const json_t *value;
+    size_t i;
+
+    s->fabric_vteps =
+        xcalloc(json_array_size(list) + 1, sizeof *s->fabric_vteps);
+    json_array_foreach(list, i, value)
+    {
+        const char *problem = "expected a string, an IPv4 address";
+        char path[48];
+        uint32_t vtep;
+
+        snprintf(path, sizeof path, "fabric_vteps[%zu]", i);
+        if (json_is_string(value)) {
+            problem = ipv4_unicast_problem(json_string_value(value), &vtep);
+        }
+        if (!problem
+            && (vtep == s->host.vtep || state_vtep_is_external(s, vtep))) {
+            problem = "this host's own VTEP or an external VTEP (expected "
+                      "another fabric host's)";
+        }
+        if (problem) {
+            field_error(errors, path, NULL, "%s", problem);
+        } else {
+            s->fabric_vteps[s->n_fabric_vteps++] = vtep;
+        }
+    }
+}
+
 /* Gives each standby port the VTEP of the VM migrating in that has it as a
  * NIC. */
 static void
@@ -2308,9 +2354,11 @@ int
 state_from_json(const struct json_t *root, struct state **statep,
                 struct state_errors *errors)
 {
-    static const char *const keys[] = {
-        "host",           "networks", "ports",     "remotes", "identities",
-        "external_vteps", "vms",      "moved_vms", NULL};
+    static const char *const keys[] = {"host",         "networks",
+                                       "ports",        "remotes",
+                                       "identities",   "external_vteps",
+                                       "vms",          "moved_vms",
+                                       "fabric_vteps", NULL};
     struct state *s = xzalloc(sizeof *s);
     size_t n_errors = errors->n;
 
@@ -2328,6 +2376,7 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_vms(errors, root, s);
         parse_moved_vms(errors, root, s);
         link_standby_ports(s);
+        parse_fabric_vteps(errors, root, s);
         check_external_vteps(errors, s);
         check_identities(errors, s);
         check_unique_names(errors, s);
@@ -2837,6 +2886,7 @@ state_destroy(struct state *s)
         free(s->moved_vms[i].name);
     }
     free(s->moved_vms);
+    free(s->fabric_vteps);
     for (size_t i = 0; i < s->n_skipped; i++) {
         free(s->skipped[i].name);
         free(s->skipped[i].reason);

@@ -336,6 +336,11 @@ struct state {
     size_t n_identities;               /* Number of 'identities'. */
     struct state_vm *vms;              /* VMs, in document order. */
     size_t n_vms;                      /* Number of 'vms'. */
+    uint32_t *fabric_vteps;            /* "fabric_vteps": other fabric
+                                        * hosts VXLAN is accepted from
+                                        * besides the remotes' VTEPs,
+                                        * network order. */
+    size_t n_fabric_vteps;             /* Number of 'fabric_vteps'. */
     struct state_moved_vm *moved_vms;  /* VMs that moved to another
                                         * host. */
     size_t n_moved_vms;                /* Number of 'moved_vms'. */

@@ -741,7 +741,7 @@ test_desired(void **state)
  * from 192.168.100.4): DP_PORT_STANDBY, its MAC standby to the source, in
  * no flood list, the source's VTEP among the next hops.  Once activated:
  * a port as any other.  A port whose VM switches over to 192.168.100.5:
- * its MAC forwards there. */
+ * its MAC forwards there.  Both hosts are fabric hosts VXLAN comes from. */
 static void
 test_desired_migration(void **state)
 {
@@ -764,6 +764,7 @@ test_desired_migration(void **state)
     struct dp_network_key blue = {100};
     struct dp_port_key p11 = {11};
     struct dp_fdb_key k = fdb_key(100, mac_vm2);
+    struct dp_vtep_key vkey = {.vni = 0};
     const struct dp_fdb_entry *fdb;
     const struct dp_flood *flood;
     struct reconcile_tables t;
@@ -782,6 +783,9 @@ test_desired_migration(void **state)
         assert_int_not_equal(flood->members[i].ifindex, 11);
     }
     assert_int_equal(flood->n_members, 3);
+    /* The source forwards the VM's frames here: VXLAN from it counts. */
+    vkey.vtep = inet_addr("192.168.100.4");
+    lookup(&t, DP_VTEPS, &vkey);
     reconcile_tables_destroy(&t);
 
     /* The first frame came: a port as any. */
@@ -808,6 +812,8 @@ test_desired_migration(void **state)
     assert_int_equal(fdb->ifindex, 0);
     assert_int_equal(fdb->vtep, inet_addr("192.168.100.5"));
     assert_int_equal(fdb->flags, DP_FDB_FORWARD);
+    vkey.vtep = inet_addr("192.168.100.5");
+    lookup(&t, DP_VTEPS, &vkey);
     reconcile_tables_destroy(&t);
 
     state_destroy(s);

@@ -294,7 +294,8 @@ test_unknown_keys(void **state)
 {
     parse_fails("{" HOST ", 'network': []}",
                 "network: unknown key (expected one of: host, networks, "
-                "ports, remotes, identities, external_vteps, vms, moved_vms)");
+                "ports, remotes, identities, external_vteps, vms, moved_vms, "
+                "fabric_vteps)");
     parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
                 "          'mtu': 1500}}",
                 "host.mtu: unknown key");
@@ -1427,8 +1428,8 @@ test_vm_errors(void **state)
 }
 
 /* Live migration (doc/mobility.md): "incoming" with the source's VTEP,
- * which a "standby" NIC port of the VM takes; "migrate" with its defaults.
- * Each malformed member is refused with its path. */
+ * which a "standby" NIC port of the VM takes; "migrate" with its defaults;
+ * "fabric_vteps".  Each malformed member is refused with its path. */
 #define MIG_ID "9f0e1d2c-3b4a-4596-8877-665544332211"
 #define MIG_VM                                                                \
     "'uuid': '" VM_UUID "', 'vcpus': 1, 'memory_mb': 64, " VM_DISK            \
@@ -1537,6 +1538,20 @@ test_vm_migration(void **state)
                 " 'mac': '02:00:00:00:01:01', 'standby': 'yes'}],"
                 " 'networks': [" BLUE "]}",
                 "ports[0].standby: expected true or false");
+    /* The other fabric hosts to accept VXLAN from. */
+    s = parse_ok("{" HOST ", 'fabric_vteps': ['192.168.100.7',"
+                 " '192.168.100.8']}");
+    assert_int_equal(s->n_fabric_vteps, 2);
+    assert_int_equal(s->fabric_vteps[1], htonl(0xc0a86408));
+    state_destroy(s);
+    parse_fails("{" HOST ", 'fabric_vteps': '192.168.100.7'}",
+                "fabric_vteps: expected an array of IPv4 addresses");
+    parse_fails("{" HOST ", 'fabric_vteps': [7]}",
+                "fabric_vteps[0]: expected a string, an IPv4 address");
+    parse_fails("{" HOST ", 'fabric_vteps': ['224.0.0.1']}",
+                "fabric_vteps[0]: not a unicast address");
+    parse_fails("{" HOST ", 'fabric_vteps': ['192.168.100.1']}",
+                "fabric_vteps[0]: this host's own VTEP");
 #undef MIG_OUT
 }
 
