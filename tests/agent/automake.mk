@@ -123,3 +123,10 @@ EXTRA_DIST += tests/agent/controller-mode.sh
 # QEMU; skips otherwise, fails under CI).
 TESTS += tests/agent/vms.sh
 EXTRA_DIST += tests/agent/vms.sh
+
+# Live migration between two standalone agents with a real guest: the
+# destination's port standby, the switch-over, activation, a destination
+# killed mid-copy, cleanup without the disk (root, QEMU; skips otherwise,
+# fails under CI).
+TESTS += tests/agent/migrate.sh
+EXTRA_DIST += tests/agent/migrate.sh
