@@ -521,6 +521,7 @@ migration_cb(const struct store_obj *obj, void *w_)
 static int
 walk_migrations(struct walk *w)
 {
+    json_t *live = json_array();
     const json_t *mig;
     size_t i;
     int error = store_list(w->txn, "migration", NULL, 0, migration_cb, w);
@@ -540,6 +541,15 @@ walk_migrations(struct walk *w)
             error = error == ENOENT ? 0 : error;
             continue;
         }
+        if (strcmp(get_string(obj.body, "host") ?: "",
+                   get_string(mig, "from") ?: "")) {
+            /* Moved meanwhile (an HA restart), perhaps here: the
+             * migration is over, whatever the controller's ticker has yet
+             * to write. */
+            store_obj_clear(&obj);
+            continue;
+        }
+        json_array_append(live, (json_t *) mig);
         json_array_foreach(json_object_get(obj.body, "nics"), j, nic)
         {
             char *port = xasprintf("%s-%zu", vm, j);
@@ -552,6 +562,8 @@ walk_migrations(struct walk *w)
         }
         store_obj_clear(&obj);
     }
+    json_decref(w->incoming);
+    w->incoming = live;
     return error;
 }
 

@@ -1074,6 +1074,86 @@ test_stalled(void **state)
     cloud_stop(&c);
 }
 
+/* Hosts h2 and h3 heartbeat, saying that h1 does not answer them. */
+static void
+heartbeats(struct cloud *c)
+{
+    for (int i = 2; i <= 3; i++) {
+        char *path = xasprintf("/v1/hosts/h%d/heartbeat", i);
+        struct reply r;
+
+        fixture_call(c->f, "POST", path, c->agent[i],
+                     "{\"peers\": {\"h1\": {\"answers\": false}}}", NULL, &r);
+        assert_int_equal(r.status, 200);
+        reply_clear(&r);
+        free(path);
+    }
+}
+
+static void
+test_ha_moved(void **state)
+{
+    const char *host = NULL;
+    json_t *v = NULL, *d;
+    struct cloud c;
+    char *id;
+
+    (void) state;
+    cloud_start(&c, NULL);
+    id = start(&c);
+    report(&c, 2,
+           "{'ports': {}, 'vms': {'w': {'state': 'incoming', 'migration': "
+           "{'id': '%s', 'role': 'destination', 'status': 'listening', "
+           "'uri': 'tcp:192.0.2.2:5000'}}}}",
+           id);
+
+    /* h1, the source, falls silent; the HA monitor restarts w
+     * elsewhere, and the ticker ends its migration. */
+    server_set_ha(c.f->server, 500, 0);
+    for (int i = 0; i < 150; i++) {
+        heartbeats(&c);
+        json_decref(v);
+        v = vm(c.f, "w");
+        host = str(v, "host");
+        if (strcmp(host, "h1")
+            && strcmp(str(json_object_get(v, "migration"), "state"),
+                      "preparing")
+            && strcmp(str(json_object_get(v, "migration"), "state"),
+                      "migrating")) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    assert_string_not_equal(host, "h1");
+    assert_string_equal(str(json_object_get(v, "migration"), "state"),
+                        "failed");
+    if (!strstr(str(json_object_get(json_object_get(v, "migration"), "result"),
+                    "error"),
+                "was moved to host")) {
+        fail_msg("%s", json_dumps(v, 0));
+    }
+    assert_int_equal(count(c.f, "migration"), 0);
+    /* Its new host runs it once, without "incoming". */
+    d = doc(c.f, host);
+    {
+        const json_t *e;
+        size_t i, n = 0;
+
+        json_array_foreach(json_object_get(d, "vms"), i, e)
+        {
+            if (!strcmp(str(e, "name"), "w")) {
+                assert_null(json_object_get(e, "incoming"));
+                n++;
+            }
+        }
+        assert_int_equal(n, 1);
+    }
+    json_decref(d);
+    json_decref(v);
+    free(id);
+    cloud_stop(&c);
+}
+
 static void
 test_list(void **state)
 {
@@ -1172,6 +1252,7 @@ main(void)
         cmocka_unit_test(test_conntrack_relay),
         cmocka_unit_test(test_stalled),
         cmocka_unit_test(test_list),
+        cmocka_unit_test(test_ha_moved),
         cmocka_unit_test(test_restart),
     };
 
