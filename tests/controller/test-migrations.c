@@ -2,12 +2,14 @@
  * HTTP on a real SQLite store, driven by agents' reports posted with the
  * agents' own tokens: refusals with nothing changed (unknown VM or host,
  * a VM that does not run, its own host, no capacity, anti-affinity, a
- * libvirt host, bad fields); the happy path with both hosts' documents
- * at each phase; activation moving the VM, its ports and its claim at
- * once; failure and cancel rolling back to exactly what was; the
- * conntrack relay to the destination's agent (a small HTTP server that
- * stands for it); metrics; agents silent for too long; a controller
- * restarted mid-migration keeping it. */
+ * libvirt host, an underlay MTU or a flood list too small, bad fields);
+ * the happy path with the documents of both hosts (and a third) at each
+ * phase; activation moving the VM, its ports and its claim at once;
+ * failure and cancel rolling back to exactly what was; the conntrack
+ * relay to the destination's agent (a small HTTP server that stands for
+ * it); metrics; agents silent for too long; an HA restart of the VM
+ * ending its migration; the list, page by page; a controller restarted
+ * mid-migration keeping it. */
 #include <microhttpd.h>
 #include <setjmp.h>
 #include <stdarg.h>
