@@ -116,6 +116,9 @@ static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
     [AGENT_CONFIG_ACCEL] = {"accel", TYPE_WORD,
                             offsetof(struct agent_config, accel), 0, 0,
                             accels},
+    [AGENT_CONFIG_PROBE_PORT] = {"probe-port", TYPE_UINT,
+                                 offsetof(struct agent_config, probe_port), 1,
+                                 65535},
 };
 
 static char **

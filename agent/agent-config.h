@@ -64,6 +64,7 @@ enum agent_config_key {
     AGENT_CONFIG_STORAGE,
     AGENT_CONFIG_VM_RUN_DIR,
     AGENT_CONFIG_ACCEL,
+    AGENT_CONFIG_PROBE_PORT,
     AGENT_CONFIG_N_KEYS
 };
 
@@ -109,6 +110,9 @@ struct agent_config {
                                   * AGENT_CONFIG_RUN_DIR/INSTANCE/vms. */
     char *accel;                 /* "accel": "auto", "kvm" or "tcg", NULL
                                   * for "auto" (vmm_accel_probe()). */
+    uint32_t probe_port;         /* "probe-port": UDP port of the probes
+                                  * between agents, 0 for 4790
+                                  * (agent/probe.h). */
     uint32_t set;                /* Bit (1 << key): the key was given. */
 };
 

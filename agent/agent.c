@@ -120,6 +120,9 @@ Controller mode:\n\
       --advertise URL    where the controller reaches --metrics for traces\n\
                          (default: http://ADDR:PORT of --metrics, unless\n\
                          ADDR is 0.0.0.0 or [::])\n\
+      --probe-port PORT  UDP port on the VTEP address where this agent\n\
+                         answers and sends the probes between agents (HA;\n\
+                         default 4790)\n\
 \n\
 Firewall:\n\
       --flow-log FILE    append flow log records (JSON lines) to FILE, or\n\
@@ -264,6 +267,8 @@ parse_options(int argc, char *argv[], struct agent_options *o)
         {"vm-run-dir", required_argument, NULL,
          OPT_KEY + AGENT_CONFIG_VM_RUN_DIR},
         {"accel", required_argument, NULL, OPT_KEY + AGENT_CONFIG_ACCEL},
+        {"probe-port", required_argument, NULL,
+         OPT_KEY + AGENT_CONFIG_PROBE_PORT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -870,6 +875,7 @@ static const enum agent_config_key restart_keys[] = {
     AGENT_CONFIG_STORAGE,
     AGENT_CONFIG_VM_RUN_DIR,
     AGENT_CONFIG_ACCEL,
+    AGENT_CONFIG_PROBE_PORT,
 };
 
 /* SIGHUP: re-reads the configuration file and applies what can change
@@ -1096,6 +1102,7 @@ agent_daemon(struct agent_options *o)
             .heartbeat_interval = cfg->heartbeat_interval,
             .agent_url = agent_url,
             .agent_token = agent_url ? agent_trace_token() : NULL,
+            .probe_port = cfg->probe_port,
         };
 
         LOG_INFO("started: instance \"%s\", controller %s", cfg->instance,

@@ -17,10 +17,14 @@ agent_fabric_agent_SOURCES = \
 	agent/flowlog.h \
 	agent/http-client.c \
 	agent/http-client.h \
+	agent/lease.c \
+	agent/lease.h \
 	agent/metrics.c \
 	agent/metrics.h \
 	agent/migrate.c \
 	agent/migrate.h \
+	agent/probe.c \
+	agent/probe.h \
 	agent/reconcile-table.c \
 	agent/reconcile-table.h \
 	agent/reconcile.c \

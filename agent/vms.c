@@ -39,6 +39,7 @@ enum vm_op {
                      * (but never those of a VM another host runs on). */
     OP_MIGRATE_IN,  /* Start it waiting for a live migration, and listen. */
     OP_MIGRATE_OUT, /* Send it live to another host (doc/mobility.md). */
+    OP_FENCE,       /* Force it off at once (its host lost its HA lease). */
 };
 
 /* The states a VM is reported in (doc/vms.md), by struct vms_counts
@@ -85,6 +86,7 @@ struct vm_want {
     char *migrate_to;         /* The destination host's name... */
     uint32_t migrate_to_vtep; /* ...and its VTEP, network order. */
     struct vmm_migrate_params migrate_params; /* How. */
+    bool ha; /* "ha" "restart": runs only under a lease. */
 };
 
 /* The last live migration of a VM, in or out, as it is reported. */
@@ -166,6 +168,8 @@ struct vms {
     struct vms_migration_hooks hooks; /* What a migration asks of the
                                        * rest of the agent. */
     void *hooks_aux;                  /* Their argument. */
+    enum lease_action ha; /* What the HA lease allows for the VMs with
+                           * "ha" "restart" (vms_set_ha()). */
 };
 
 static uint64_t
@@ -388,6 +392,7 @@ want_from_state(const struct vms *vms, const struct state_vm *v,
     }
     w->user_data = v->user_data ? xstrdup(v->user_data) : NULL;
     w->running = v->running;
+    w->ha = v->ha;
     w->boot = v->boot;
     w->incoming_id = v->incoming ? xstrdup(v->incoming->id) : NULL;
     if (v->migrate) {
@@ -1006,6 +1011,19 @@ op_main(void *ctx_)
     case OP_MIGRATE_OUT:
         problem = op_migrate_out(ctx);
         break;
+    case OP_FENCE:
+        error = vmm_destroy(vms->vmm, vm->name);
+        if (error && error != ENOENT) {
+            problem = xasprintf("could not force it off to fence this host: "
+                                "%s",
+                                strerror(error));
+        } else {
+            LOG_WARN("VM \"%s\": fenced: forced off, as this host holds no "
+                     "HA lease and no peer answers its probes (the "
+                     "controller restarts it elsewhere; its disk stays)",
+                     vm->name);
+        }
+        break;
     case OP_NONE:
     default:
         break;
@@ -1201,6 +1219,12 @@ vms_decide(struct vms *vms, struct vm *vm)
         record_from_want(&vm->want, &vm->record);
         vm->recorded = !record_write(vms, vm->name, &vm->record);
     }
+    if (vm->want.ha && vms->ha == LEASE_FENCE) {
+        if (vm->known && vm->status.state != VMM_STATE_SHUTOFF) {
+            vms_spawn(vms, vm, OP_FENCE);
+        }
+        return;
+    }
     if (!vm->want.running) {
         if (vm->known && vm->status.state != VMM_STATE_SHUTOFF
             && vm->status.state != VMM_STATE_SHUTDOWN
@@ -1219,6 +1243,11 @@ vms_decide(struct vms *vms, struct vm *vm)
             && vm->record.boot < vm->want.boot) {
             vms_spawn(vms, vm, OP_REBOOT);
         }
+        return;
+    }
+    if (vm->want.ha && vms->ha != LEASE_RUN) {
+        /* Another host may be starting it: only a lease says it is this
+         * one's. */
         return;
     }
     if (!vm->waiting_for && now_ms() >= vm->retry_at) {
@@ -1667,6 +1696,26 @@ vms_update(struct vms *vms, const struct state *s, vms_ready_func *ready,
     pthread_mutex_unlock(&vms->mutex);
 }
 
+void
+vms_set_ha(struct vms *vms, enum lease_action action)
+{
+    pthread_mutex_lock(&vms->mutex);
+    if (vms->ha != action) {
+        LOG_INFO("HA VMs: %s (was %s)",
+                 action == LEASE_RUN ? "run: this host holds a lease"
+                 : action == LEASE_HOLD
+                     ? "hold: no lease, but peers answer; running ones go "
+                       "on, none starts"
+                     : "fence: no lease and no peer answers; forcing them "
+                       "off",
+                 lease_action_name(vms->ha));
+        vms->ha = action;
+        vms->changes++;
+        pthread_cond_broadcast(&vms->cond);
+    }
+    pthread_mutex_unlock(&vms->mutex);
+}
+
 /* Reports. */
 
 /* Returns the state 'vm' is reported in, and its reason in '*reason' (the
@@ -1684,6 +1733,7 @@ vm_state(const struct vms *vms, const struct vm *vm, char **reason)
         return VM_STARTING;
     case OP_STOP:
     case OP_REMOVE:
+    case OP_FENCE:
         return VM_STOPPING;
     case OP_REBOOT:
         return VM_RUNNING;
@@ -1735,6 +1785,9 @@ vm_state(const struct vms *vms, const struct vm *vm, char **reason)
     if (vm->waiting_for) {
         *reason = xasprintf("waiting for tap \"%s\" to be a fabric port",
                             vm->waiting_for);
+    } else if (vm->want.ha && vms->ha != LEASE_RUN) {
+        *reason = xstrdup("not started: this host holds no HA lease from "
+                          "the controller");
     }
     return VM_STARTING;
 }

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/lease.h"
+
 struct json_t;
 struct state;
 
@@ -84,6 +86,11 @@ typedef bool vms_ready_func(const char *device, void *aux);
  * tap.  Never blocks on a VM. */
 void vms_update(struct vms *, const struct state *s, vms_ready_func *ready,
                 void *aux);
+
+/* Makes 'action' what the VMs with "ha" "restart" may do (agent/lease.h):
+ * run and start (the default, and always without a controller), keep
+ * running but not start, or be forced off at once. */
+void vms_set_ha(struct vms *, enum lease_action action);
 
 /* Returns a new JSON object that maps each VM of the desired state to
  * {"state": "starting"|"running"|"stopping"|"stopped"|"failed"|"incoming",

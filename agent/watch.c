@@ -1,6 +1,7 @@
 #include "agent/watch.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -14,6 +15,8 @@
 
 #include "agent/core.h"
 #include "agent/http-client.h"
+#include "agent/lease.h"
+#include "agent/probe.h"
 #include "agent/state.h"
 #include "agent/vms.h"
 #include "datapath/dp-tables.h"
@@ -58,7 +61,9 @@ struct watch {
     unsigned int heartbeat_interval; /* Seconds between heartbeats. */
     char *agent_url;                 /* For traces, or NULL. */
     char *agent_token;               /* Likewise. */
+    uint16_t probe_port;             /* UDP port of the peer probes. */
     struct core *core;               /* The datapath and the state. */
+    struct probe *probe;             /* The peer probes, or NULL. */
 
     /* The watch thread's own, also used by watch_load_cache() before it
      * starts. */
@@ -86,6 +91,7 @@ struct watch {
     bool status_resend;    /* Send the port status even if unchanged. */
     enum link link;        /* How the controller answers. */
     char *link_message;    /* Why it failed, as last logged. */
+    struct lease lease;    /* The HA lease (agent/lease.h). */
 };
 
 static double
@@ -323,6 +329,7 @@ watch_create(const struct watch_config *cfg, struct core *core)
     w->heartbeat_interval = cfg->heartbeat_interval;
     w->agent_url = cfg->agent_url ? xstrdup(cfg->agent_url) : NULL;
     w->agent_token = cfg->agent_token ? xstrdup(cfg->agent_token) : NULL;
+    w->probe_port = cfg->probe_port ? cfg->probe_port : PROBE_PORT_DEFAULT;
     w->core = core;
     w->watch_http =
         http_client_create(cfg->controller, cfg->cacert, cfg->token);
@@ -502,6 +509,59 @@ watch_write_cache(struct watch *w)
     json_decref(cache);
 }
 
+/* Makes the fabric hosts of 'w->doc' (the VTEPs of its remotes, not
+ * those of external VTEPs) the peers to probe. */
+static void
+watch_set_peers(struct watch *w)
+{
+    const json_t *remotes = json_object_get(w->doc, "remotes");
+    const json_t *externals = json_object_get(w->doc, "external_vteps");
+    uint32_t *vteps;
+    const json_t *r, *e;
+    size_t i, j, n = 0;
+
+    if (!w->probe) {
+        return;
+    }
+    vteps = xcalloc(json_array_size(remotes) + 1, sizeof *vteps);
+    json_array_foreach(remotes, i, r)
+    {
+        const char *vtep = json_string_value(json_object_get(r, "vtep"));
+        bool external = false;
+        struct in_addr a;
+
+        json_array_foreach(externals, j, e)
+        {
+            external |=
+                vtep
+                && !strcmp(vtep, json_string_value(json_object_get(e, "vtep"))
+                                     ?: "");
+        }
+        if (vtep && !external && inet_pton(AF_INET, vtep, &a) == 1) {
+            vteps[n++] = a.s_addr;
+        }
+    }
+    probe_set_peers(w->probe, vteps, n);
+    free(vteps);
+}
+
+/* The probe thread's tick (a probe_tick_func): decides what the VMs with
+ * "ha" "restart" may do from the lease and the peers' answers. */
+static void
+watch_ha_tick(void *w_)
+{
+    struct watch *w = w_;
+    bool answers = w->probe && probe_any_answers(w->probe);
+    enum lease_action action;
+
+    pthread_mutex_lock(&w->mutex);
+    action = lease_decide(&w->lease, (uint64_t) time_msec(), answers);
+    pthread_mutex_unlock(&w->mutex);
+    if (core_vms(w->core)) {
+        vms_set_ha(core_vms(w->core), action);
+    }
+}
+
 /* Validates 'w->doc' (at 'w->revision') and, if it is valid, reconciles
  * the datapath with it.  'received' is when the answer arrived, for the
  * log; 'what' describes the document ("revision 7: 2 changes").  Unless
@@ -535,6 +595,7 @@ watch_commit(struct watch *w, const char *what, double received,
     LOG_INFO("desired state %s: reconciled%s in %.1f ms", what,
              error ? " with errors (retrying)" : "",
              (now_monotonic() - received) * 1e3);
+    watch_set_peers(w);
     if (!from_cache) {
         watch_write_cache(w);
         watch_notify(w);
@@ -841,6 +902,9 @@ heartbeat_body(const struct watch *w, const json_t *status)
     }
     body = json_pack("{soso}", "load", load, "limits", watch_limits(w));
     watch_add_hypervisor(w, body, false);
+    if (w->probe) {
+        json_object_set_new(body, "peers", probe_peers(w->probe));
+    }
     return body;
 }
 
@@ -850,15 +914,45 @@ report_heartbeat(struct watch *w, const json_t *status)
 {
     json_t *body = heartbeat_body(w, status);
     char *path = xasprintf("/v1/hosts/%s/heartbeat", w->host);
+    uint64_t sent = (uint64_t) time_msec(), timeout;
     struct http_response r;
+    enum outcome outcome;
     int error;
 
-    error = http_client_request(w->report_http, "POST", path, body,
-                                WATCH_REQUEST_TIMEOUT_MS, &r);
-    if (watch_classify(w, error, &r, "POST heartbeat") == OUTCOME_NOT_FOUND) {
+    /* A heartbeat that takes longer than half the lease would be answered
+     * with a lease mostly run out. */
+    pthread_mutex_lock(&w->mutex);
+    timeout = w->lease.length_ms / 2;
+    pthread_mutex_unlock(&w->mutex);
+    if (timeout > WATCH_REQUEST_TIMEOUT_MS) {
+        timeout = WATCH_REQUEST_TIMEOUT_MS;
+    }
+    error =
+        http_client_request(w->report_http, "POST", path, body, timeout, &r);
+    outcome = watch_classify(w, error, &r, "POST heartbeat");
+    if (outcome == OUTCOME_NOT_FOUND) {
         /* The watch thread finds out too, and registers again. */
         LOG_DBG("heartbeat: the controller does not know host \"%s\"",
                 w->host);
+    } else if (outcome == OUTCOME_OK && r.status == 200) {
+        json_t *lease = json_object_get(r.body, "lease_ms");
+
+        if (json_is_integer(lease) && json_integer_value(lease) > 0) {
+            bool had;
+
+            pthread_mutex_lock(&w->mutex);
+            had = lease_held(&w->lease, (uint64_t) time_msec());
+            lease_granted(&w->lease, sent, json_integer_value(lease));
+            pthread_mutex_unlock(&w->mutex);
+            if (!had) {
+                LOG_INFO("HA lease of %" JSON_INTEGER_FORMAT " ms granted",
+                         json_integer_value(lease));
+                watch_ha_tick(w);
+            }
+        } else {
+            LOG_WARN("heartbeat: the controller's answer grants no lease "
+                     "(expected {\"lease_ms\": N})");
+        }
     }
     http_response_clear(&r);
     json_decref(body);
@@ -949,8 +1043,9 @@ report_main(void *w_)
         bool heartbeat, dirty;
 
         if (!w->registered) {
-            /* Registering was a heartbeat. */
-            next_heartbeat = now + w->heartbeat_interval;
+            /* The first heartbeat goes right after the registration: its
+             * answer is the lease the HA VMs wait for. */
+            next_heartbeat = now;
             pthread_cond_wait(&w->cond, &w->mutex);
             continue;
         }
@@ -978,7 +1073,12 @@ report_main(void *w_)
         status = core_port_status(w->core);
         if (heartbeat) {
             report_heartbeat(w, status);
-            next_heartbeat = now_monotonic() + w->heartbeat_interval;
+            pthread_mutex_lock(&w->mutex);
+            next_heartbeat = now_monotonic()
+                             + lease_heartbeat_ms(
+                                   &w->lease, w->heartbeat_interval * 1000ull)
+                                   / 1e3;
+            pthread_mutex_unlock(&w->mutex);
         }
         report = json_pack("{soso}", "ports", status, "conditions",
                            core_conditions(w->core));
@@ -1018,10 +1118,22 @@ report_main(void *w_)
 int
 watch_start(struct watch *w)
 {
+    struct in_addr vtep;
     int error;
 
     LOG_INFO("controller mode: %s as host \"%s\", state cache %s",
              w->controller, w->host, w->cache);
+    /* Until the controller grants a lease, no HA VM starts; none is
+     * fenced before the lease it may still hold has run out. */
+    lease_init(&w->lease, (uint64_t) time_msec());
+    if (core_vms(w->core)) {
+        vms_set_ha(core_vms(w->core), LEASE_HOLD);
+    }
+    if (inet_pton(AF_INET, w->vtep, &vtep) == 1
+        && !probe_start(w->host, vtep.s_addr, w->probe_port, watch_ha_tick, w,
+                        &w->probe)) {
+        watch_set_peers(w);
+    }
     error = pthread_create(&w->watch_thread, NULL, watch_main, w);
     if (error) {
         return error;
@@ -1074,5 +1186,7 @@ watch_stop(struct watch *w)
     http_client_cancel(w->report_http);
     pthread_join(w->watch_thread, NULL);
     pthread_join(w->report_thread, NULL);
+    probe_stop(w->probe);
+    w->probe = NULL;
     w->started = false;
 }

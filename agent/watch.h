@@ -67,6 +67,9 @@ struct watch_config {
     const char *agent_token;         /* The token it must show then
                                       * (agent/trace.h), with
                                       * 'agent_url'. */
+    uint16_t probe_port;             /* UDP port of the probes between
+                                      * agents (agent/probe.h); 0 for
+                                      * PROBE_PORT_DEFAULT. */
 };
 
 struct watch;

@@ -158,11 +158,12 @@ static const struct kind kinds[] = {
         .columns = (const char *const[]){"name", "status", "host", "vcpus",
                                          "memory", "image", "ips", NULL},
         .fields =
-            (const char *const[]){"name", "uuid", "status", "status_reason",
-                                  "power", "host", "vcpus", "memory", "image",
-                                  "disk", "nics", "groups", "placement",
-                                  "hostname", "migration", "description",
-                                  META_FIELDS, NULL},
+            (const char *const[]){
+                "name",      "uuid",        "status",    "status_reason",
+                "power",     "host",        "vcpus",     "memory",
+                "image",     "disk",        "nics",      "groups",
+                "placement", "hostname",    "ha",        "ha_priority",
+                "migration", "description", META_FIELDS, NULL},
         .display = vm_display,
     },
     {
@@ -2036,6 +2037,35 @@ wait_vm(struct cli_ctx *ctx, const char *name, const char *want,
     return exit_status;
 }
 
+/* Sets "ha" and "ha_priority" of VM 'body' from --ha and --ha-priority,
+ * when given. */
+static void
+set_ha(json_t *body, const struct cli_args *args)
+{
+    int64_t prio;
+
+    set_string(body, "ha", args, "ha");
+    if (cli_args_get_number(args, "ha-priority", &prio)) {
+        json_object_set_new(body, "ha_priority", json_integer(prio));
+    }
+}
+
+/* "vm update NAME": the HA settings. */
+static int
+run_vm_update(struct cli_ctx *ctx, const struct cli_args *args)
+{
+    json_t *body = json_object();
+
+    set_ha(body, args);
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        return commands_usage_error(ctx, args,
+                                    "nothing to change: give --ha or "
+                                    "--ha-priority");
+    }
+    return patch(ctx, args, body);
+}
+
 static int
 run_vm_create(struct cli_ctx *ctx, const struct cli_args *args)
 {
@@ -2098,6 +2128,7 @@ run_vm_create(struct cli_ctx *ctx, const struct cli_args *args)
     if (cli_args_get(args, "stopped")) {
         json_object_set_new(body, "power", json_string("stopped"));
     }
+    set_ha(body, args);
     status = request(ctx, "POST", find_kind("vm")->path, body, 0, &obj);
     if (!status && cli_args_get(args, "wait")) {
         status = wait_vm(ctx, args->pos[0],
@@ -3092,6 +3123,29 @@ static const char *const vm_placements[] = {"spread", "pack", NULL};
         .name = "wait", .value = CLI_VALUE_NONE, .help = HELP                 \
     }
 
+static const char *const ha_modes[] = {"restart", "off", NULL};
+
+/* The HA options of "vm create" and "vm update". */
+#define OPT_HA                                                                \
+    {.name = "ha",                                                            \
+     .value = CLI_VALUE_CHOICE,                                               \
+     .metavar = "restart|off",                                                \
+     .choices = ha_modes,                                                     \
+     .complete = CLI_COMPLETE_CHOICES,                                        \
+     .help = "restart (the default): when its host fails, start it on "       \
+             "another host; off: it stays down with its host"},               \
+    {                                                                         \
+        .name = "ha-priority", .value = CLI_VALUE_NUMBER, .metavar = "N",     \
+        .help = "0..1000 (default 100): higher restarts first after a host "  \
+                "failure"                                                     \
+    }
+
+static const struct cli_option vm_update_options[] = {
+    OPT_HA,
+    OPT_IF_VERSION,
+    {.name = NULL},
+};
+
 static const struct cli_option vm_create_options[] = {
     {.name = "network",
      .value = CLI_VALUE_STRING,
@@ -3133,6 +3187,7 @@ static const struct cli_option vm_create_options[] = {
      .repeatable = true,
      .complete = CLI_COMPLETE_VMGROUP,
      .help = "Make it a member of this VM group (affinity, anti-affinity)"},
+    OPT_HA,
     {.name = "hostname",
      .value = CLI_VALUE_STRING,
      .metavar = "NAME",
@@ -3591,6 +3646,16 @@ const struct cli_command commands_table[] = {
                     "created (status pending or scheduled), or, with "
                     "--wait, once it runs.",
      .run = run_vm_create},
+    {.resource = "vm",
+     .verb = "update",
+     .args = "NAME",
+     .n_args = 1,
+     .complete = CLI_COMPLETE_VM,
+     .options = vm_update_options,
+     .summary = "Set what becomes of a VM when its host fails",
+     .description = "Changes its HA settings (the only ones a VM's update "
+                    "takes) and prints the VM as it is afterwards.",
+     .run = run_vm_update},
     {.resource = "vm",
      .verb = "list",
      .summary = "List VMs with their status, host and addresses",

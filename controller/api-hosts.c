@@ -71,7 +71,7 @@ static void
 heard_from(struct api *api, const char *name, const json_t *peers)
 {
     time_t now = time(NULL);
-    uint64_t now_ms = api_now_ms();
+    uint64_t now_ms = (uint64_t) time_msec();
 
     if (api_host_is_failed(api, name)) {
         pthread_mutex_lock(&api->ha_mutex);

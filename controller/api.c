@@ -81,22 +81,13 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->drs = api_drs_create();
     atomic_init(&api->ha_lease_ms, API_HA_LEASE_DEFAULT_MS);
     atomic_init(&api->ha_fence_margin_ms, API_HA_FENCE_MARGIN_DEFAULT_MS);
-    api->started_ms = api_now_ms();
+    api->started_ms = (uint64_t) time_msec();
     api->heard_ms = json_object();
     api->peers = json_object();
     api->failed = json_object();
     api->ha_waiting = json_object();
     pthread_mutex_init(&api->ha_mutex, NULL);
     api->migr = api_migrations_create();
-}
-
-uint64_t
-api_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void

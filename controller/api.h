@@ -728,8 +728,7 @@ size_t api_hosts_connected(struct api *);
 bool api_host_set_failed(struct api *, const char *name, bool failed);
 /* Whether host 'name' is declared failed. */
 bool api_host_is_failed(struct api *, const char *name);
-/* The current monotonic time in milliseconds. */
-uint64_t api_now_ms(void);
+
 
 /* Security groups (controller/api-sgroups.c), stored as kind
  * "security-group", with their rules, the identities of group sets and

@@ -319,7 +319,7 @@ monitor_main(void *ha_)
         struct timespec until;
 
         pthread_mutex_unlock(&ha->mutex);
-        ha_run(ha, api_now_ms());
+        ha_run(ha, (uint64_t) time_msec());
         pthread_mutex_lock(&ha->mutex);
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += HA_INTERVAL_MS * 1000000L;

@@ -77,10 +77,14 @@ AGENT_CONTROLLER_MODE_SOURCES = \
 	agent/flowlog.h \
 	agent/http-client.c \
 	agent/http-client.h \
+	agent/lease.c \
+	agent/lease.h \
 	agent/metrics.c \
 	agent/metrics.h \
 	agent/migrate.c \
 	agent/migrate.h \
+	agent/probe.c \
+	agent/probe.h \
 	agent/reconcile-table.c \
 	agent/reconcile-table.h \
 	agent/reconcile.c \
@@ -130,3 +134,15 @@ EXTRA_DIST += tests/agent/vms.sh
 # fails under CI).
 TESTS += tests/agent/migrate.sh
 EXTRA_DIST += tests/agent/migrate.sh
+# The HA lease's decisions (run, hold, fence) and the UDP probes between
+# agents, on real sockets of 127.0.0.1.
+check_PROGRAMS += tests/agent/test-lease
+TESTS += tests/agent/test-lease
+tests_agent_test_lease_SOURCES = \
+	tests/agent/test-lease.c \
+	agent/lease.c \
+	agent/lease.h \
+	agent/probe.c \
+	agent/probe.h
+tests_agent_test_lease_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
+tests_agent_test_lease_LDADD = $(AGENT_TEST_LIBS) -lpthread

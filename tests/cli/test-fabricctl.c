@@ -269,6 +269,15 @@ test_usage_errors(void **state)
                 "--uplink-rate, --maintenance, --cpu-overcommit or "
                 "--memory-overcommit\n"
                 "Try 'fabricctl host update --help'\n");
+    check_usage(run("vm", "update", "web1", NULL),
+                "fabricctl: vm update: nothing to change: give --ha or "
+                "--ha-priority\n"
+                "Try 'fabricctl vm update --help'\n");
+    check_usage(
+        run("vm", "update", "web1", "--ha", "always", NULL),
+        "fabricctl: vm update: --ha \"always\": must be one of: restart, "
+        "off\n"
+        "Try 'fabricctl vm update --help'\n");
     check_usage(run("port", "update", "web-1", "--label", "env=prod",
                     "--remove-label", "env", NULL),
                 "fabricctl: port update: label \"env\" is both set and "
@@ -523,8 +532,8 @@ test_completion(void **state)
                    "vm-group\nmigration\nimage\ntoken\ndrs\naudit\nflowlog\n"
                    "trace\nstatus\nversion\ncompletion\n");
     check_complete(complete("vm", ""),
-                   "create\nlist\nshow\nstart\nstop\nreboot\ndelete\n"
-                   "console\nmigrate\n");
+                   "create\nupdate\nlist\nshow\nstart\nstop\nreboot\n"
+                   "delete\nconsole\nmigrate\n");
     check_complete(complete("migration", ""), "list\n");
     check_complete(complete("vm-group", "create", "web", "--policy", ""),
                    "affinity\nanti-affinity\n");

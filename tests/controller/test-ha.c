@@ -162,12 +162,12 @@ test_unreachable_is_not_failed(void **state)
                    "'image': 'tiny', 'host': 'h1'}");
     beat(env, "h1", 2, "h2", true, "h3", true);
     silence_h1(env, true, true);
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     assert_false(api_host_is_failed(&env->api, "h1"));
 
     /* A split vote is no majority either. */
     silence_h1(env, false, true);
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     assert_false(api_host_is_failed(&env->api, "h1"));
     host = vm_host(env, "web");
     assert_string_equal(host, "h1");
@@ -181,7 +181,7 @@ test_unreachable_is_not_failed(void **state)
     beat(env, "h1", 0);
     beat(env, "h2", 1, "h1", false);
     beat(env, "h3", 1, "h1", false);
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     assert_false(api_host_is_failed(&env->api, "h1"));
     ha_destroy(ha);
 }
@@ -195,11 +195,11 @@ test_new_controller_waits(void **state)
     struct ha *ha = ha_create(&env->api);
 
     cloud(env);
-    env->api.started_ms = api_now_ms();
-    ha_run(ha, api_now_ms() + LEASE + MARGIN - 50);
+    env->api.started_ms = (uint64_t) time_msec();
+    ha_run(ha, (uint64_t) time_msec() + LEASE + MARGIN - 50);
     assert_false(api_host_is_failed(&env->api, "h1"));
     assert_string_equal(status_of(env, "h1"), "ready");
-    ha_run(ha, api_now_ms() + LEASE + MARGIN + 50);
+    ha_run(ha, (uint64_t) time_msec() + LEASE + MARGIN + 50);
     assert_true(api_host_is_failed(&env->api, "h1"));
     ha_destroy(ha);
 }
@@ -239,7 +239,7 @@ test_failed_host_restarts_by_priority(void **state)
     beat(env, "h1", 2, "h2", true, "h3", true);
     silence_h1(env, false, false);
 
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     assert_true(api_host_is_failed(&env->api, "h1"));
     assert_string_equal(status_of(env, "h1"), "failed");
     a = vm_host(env, "alpha");
@@ -259,7 +259,7 @@ test_failed_host_restarts_by_priority(void **state)
     assert_int_equal(c.waiting, 1);
 
     /* Exactly once: another pass moves nothing and counts nothing. */
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     ha_counts(ha, &c);
     assert_int_equal(c.host_failures, 1);
     assert_int_equal(c.restarts_ok, 2);
@@ -274,7 +274,7 @@ test_failed_host_restarts_by_priority(void **state)
     assert_int_equal(api_vm_delete(&env->api, "base2", NULL, STORE_ANY,
                                    &(struct api_error){0}),
                      204);
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     a = vm_host(env, "low");
     assert_string_equal(a, "h2");
     free(a);
@@ -286,7 +286,7 @@ test_failed_host_restarts_by_priority(void **state)
     beat(env, "h1", 0);
     assert_false(api_host_is_failed(&env->api, "h1"));
     assert_string_equal(status_of(env, "h1"), "ready");
-    ha_run(ha, api_now_ms());
+    ha_run(ha, (uint64_t) time_msec());
     a = vm_host(env, "keep");
     assert_string_equal(a, "h1");
     free(a);

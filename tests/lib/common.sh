@@ -765,7 +765,8 @@ fab_control_network() {
 }
 
 # Starts fabric-controller on the control network with its database in
-# FAB_TMP, waits until it is ready and points fabctl at it.
+# FAB_TMP and the options of the array FAB_CONTROLLER_ARGS (if set), waits
+# until it is ready and points fabctl at it.
 fab_controller_start() {
     local url="http://$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT"
     [ -x "$FABRIC_CONTROLLER_BIN" ] || fail "$FABRIC_CONTROLLER_BIN not built"
@@ -778,6 +779,7 @@ fab_controller_start() {
     "$FABRIC_CONTROLLER_BIN" --listen "$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT" \
         --db "$FAB_TMP/controller.db" --storage "$FAB_TMP/storage" \
         --bootstrap-token-file "$FAB_TMP/admin.token" \
+        ${FAB_CONTROLLER_ARGS+"${FAB_CONTROLLER_ARGS[@]}"} \
         </dev/null >>"$FAB_TMP/controller.log" 2>&1 &
     echo $! >"$FAB_TMP/controller.pid"
     for _ in $(seq 50); do
