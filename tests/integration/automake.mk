@@ -34,6 +34,10 @@ TESTS += tests/integration/firewall-broadcast.sh
 EXTRA_DIST += tests/integration/firewall-broadcast.sh
 TESTS += tests/integration/vms.sh
 EXTRA_DIST += tests/integration/vms.sh
+# Maintenance empties a host of real guests by live migration; the
+# balancer spreads guests packed on one host.
+TESTS += tests/integration/maintenance.sh
+EXTRA_DIST += tests/integration/maintenance.sh
 TESTS += tests/integration/dhcp.sh
 EXTRA_DIST += tests/integration/dhcp.sh
 TESTS += tests/integration/dhcp-controlled.sh
