@@ -1140,7 +1140,14 @@ why_stalled(struct store_txn *txn, const struct store_obj *mig,
     }
     store_obj_clear(&vm);
     if (!why && !store_get(txn, "migration-progress", mig->name, &progress)) {
-        if (get_int(progress.body, "touched_ms") < deadline) {
+        const char *source =
+            api_get_string(json_object_get(progress.body, "source"), "status");
+
+        /* Once the source's QEMU completed, the guest's last state has
+         * left it: the destination runs the only copy, which a rollback
+         * would end.  It waits for the activation (or a cancel). */
+        if (get_int(progress.body, "touched_ms") < deadline
+            && strcmp(source ?: "", "completed")) {
             why = xasprintf("no progress reported for %d s (in state %s)",
                             MIGRATION_TIMEOUT_MS / 1000,
                             api_get_string(mig->body, "state"));

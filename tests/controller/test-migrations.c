@@ -1020,21 +1020,39 @@ test_conntrack_relay(void **state)
 }
 
 /* Writes the last word of the agents on the migration of VM 'vm' as the
- * epoch: long before the controller started. */
+ * epoch, long before the controller started, keeping what they said
+ * (if 'keep') or not. */
 static void
-silence(struct fixture *f, const char *vm)
+silence_keeping(struct fixture *f, const char *vm, bool keep)
 {
-    json_t *body = json_pack("{sI}", "touched_ms", (json_int_t) 0);
     struct store *store;
     struct store_txn *txn;
+    struct store_obj obj;
+    json_t *body;
 
     assert_int_equal(store_open(f->db, &store), 0);
     assert_int_equal(store_begin(store, true, &txn), 0);
+    assert_int_equal(store_get(txn, "migration-progress", vm, &obj), 0);
+    body = keep ? json_deep_copy(obj.body) : json_object();
+    json_object_set_new(body, "touched_ms", json_integer(0));
     assert_int_equal(
         store_put(txn, "migration-progress", vm, body, STORE_ANY, NULL), 0);
     assert_int_equal(store_commit(txn, NULL), 0);
+    store_obj_clear(&obj);
     json_decref(body);
     store_close(store);
+}
+
+static void
+silence(struct fixture *f, const char *vm)
+{
+    silence_keeping(f, vm, false);
+}
+
+static void
+silence_after(struct fixture *f, const char *vm)
+{
+    silence_keeping(f, vm, true);
 }
 
 static void
@@ -1069,6 +1087,27 @@ test_stalled(void **state)
     json_decref(v);
     expect_rolled_back(&c, d1, d2, a2, "failed",
                        "no progress reported for 30 s (in state migrating)");
+    free(id);
+
+    /* Once the source's QEMU completed, silence rolls nothing back: the
+     * destination runs the only copy of the guest. */
+    id = start(&c);
+    report(&c, 2,
+           "{'ports': {}, 'vms': {'w': {'state': 'incoming', 'migration': "
+           "{'id': '%s', 'role': 'destination', 'status': 'listening', "
+           "'uri': 'tcp:192.0.2.2:5000'}}}}",
+           id);
+    report(&c, 1,
+           "{'ports': {}, 'vms': {'w': {'state': 'running', 'migration': "
+           "{'id': '%s', 'role': 'source', 'status': 'completed', "
+           "'downtime_ms': 10, 'total_ms': 900}}}}",
+           id);
+    silence_after(c.f, "w");
+    usleep(2500 * 1000);
+    v = vm(c.f, "w");
+    assert_string_equal(str(json_object_get(v, "migration"), "state"),
+                        "switching");
+    json_decref(v);
     json_decref(d1);
     json_decref(d2);
     json_decref(a2);
