@@ -18,14 +18,18 @@
 /* How often it looks, in milliseconds. */
 #define MAINTENANCE_POLL_MS 500
 
+/* How long every VM left must stay blocked before it gives up: a VM that
+ * just arrived from another host is not reported running at once. */
+#define MAINTENANCE_BLOCKED_MS 5000
+
 static const char *const modes[] = {"off", "manual", "automatic", NULL};
 
 const struct cli_option drs_maintenance_options[] = {
     {.name = "wait",
      .value = CLI_VALUE_NONE,
      .help = "Wait until the host holds no VM, for at most --timeout "
-             "seconds (default 600); fail at once, with their reasons, if "
-             "every VM left cannot leave"},
+             "seconds (default 600); fail, with their reasons, once every "
+             "VM left has been unable to leave for 5 s"},
     {.name = "timeout",
      .value = CLI_VALUE_SECONDS,
      .metavar = "S",
@@ -112,12 +116,14 @@ print_maintenance(struct cli_ctx *ctx, const char *host, const json_t *obj)
 }
 
 /* Polls host 'host' until its maintenance status is "in-maintenance",
- * for at most 'seconds' (0: for ever).  Returns an exit status. */
+ * for at most 'seconds' (0: for ever), or until every VM it holds has been
+ * blocked for MAINTENANCE_BLOCKED_MS.  Returns an exit status. */
 static int
 wait_maintenance(struct cli_ctx *ctx, const char *host, double seconds)
 {
     char *path = host_path(host, "");
     int64_t deadline = time_msec() + (int64_t) (seconds * 1000);
+    int64_t all_blocked = 0;
     json_t *obj = NULL;
     int status;
 
@@ -147,7 +153,13 @@ wait_maintenance(struct cli_ctx *ctx, const char *host, double seconds)
             print_maintenance(ctx, host, obj);
             break;
         }
-        if (vms && blocked >= (size_t) vms) {
+        if (!vms || blocked < (size_t) vms) {
+            all_blocked = 0;
+        } else if (!all_blocked) {
+            all_blocked = time_msec();
+        }
+        if (all_blocked
+            && time_msec() - all_blocked >= MAINTENANCE_BLOCKED_MS) {
             commands_error(ctx,
                            "host \"%s\": %" JSON_INTEGER_FORMAT " VM%s cannot "
                            "leave:",

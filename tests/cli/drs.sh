@@ -154,10 +154,12 @@ out_says '^host "hv1": entering maintenance, 4 VMs left; these cannot leave:$'
 out_says '^  pinned: pinned to host "hv1"'
 ok host show hv1
 out_says '^maintenance: +yes, entering \(4 VMs left, 1 blocked\)$'
-# Every VM on hv3 is blocked (pinned there), so --wait gives up at once and
-# says why.
+# Every VM on hv3 is blocked (pinned there), so --wait gives up after 5 s
+# (not its timeout) and says why.
 ok vm create lone --vcpus 1 --memory 1G --image tiny --network blue --host hv3 --stopped
+start=$SECONDS
 refused 1 host maintenance enter hv3 --wait --timeout 60
+[ $(( SECONDS - start )) -lt 30 ] || fail "--wait took its timeout"
 err_says 'host "hv3": 1 VM cannot leave'
 grep -q '^  lone: pinned to host "hv3"' "$tmp/err" ||
     fail "no reason: $(cat "$tmp/err")"

@@ -36,14 +36,16 @@ host_of() {
     fabctl -o json vm show "$1" | jq -r .host
 }
 
-# Waits up to "seconds" for host "host" to hold no VM (its maintenance
-# status "in-maintenance") and no migration to run.
+# Waits up to "seconds" for no migration to run and both guests to be
+# reported running where they are.
 wait_settled() {
     local seconds=$1 deadline
     deadline=$(( SECONDS + seconds ))
     until [ "$(curl -sf -H "Authorization: Bearer $(cat "$FABRIC_TOKEN_FILE")" \
-        "$FABRIC_CONTROLLER/v1/migrations" | jq '.items | length')" = 0 ]; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "migrations still run: $(fabctl migration list 2>&1)"
+        "$FABRIC_CONTROLLER/v1/migrations" | jq '.items | length')" = 0 ] \
+        && [ "$(fabctl -o json vm list | jq '[.[] | select(.status == "running")] | length')" = 2 ]; do
+        [ "$SECONDS" -lt "$deadline" ] \
+            || fail "not settled: $(fabctl migration list 2>&1); $(fabctl -o json vm list | jq -c '[.[] | {name, host, status}]')"
         sleep 1
     done
 }
