@@ -908,14 +908,22 @@ op_migrate_out(struct op_ctx *ctx)
             break;
         }
         if (m.pre_switchover && !switched && !cancelled) {
+            uint64_t t0 = now_ms();
             char *ct_error = NULL;
 
             switched = true;
+            pthread_mutex_lock(&vms->mutex);
+            mig_update(&vm->mig, &m);
+            vms_notify(vms);
+            pthread_mutex_unlock(&vms->mutex);
             if (hooks.switch_over) {
                 ct_error =
                     hooks.switch_over(aux, name, id, w->migrate_to_vtep);
             }
             error = vmm_migrate_continue(vms->vmm, name);
+            LOG_INFO("VM \"%s\": migration %s: switch-over: the network "
+                     "moved in %" PRIu64 " ms, QEMU goes on",
+                     name, id, now_ms() - t0);
             pthread_mutex_lock(&vms->mutex);
             free(vm->mig.ct_error);
             vm->mig.ct_error = ct_error;

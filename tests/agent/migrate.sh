@@ -8,9 +8,10 @@
 #   host C: vmC1, a network namespace on a veth: the third endpoint
 #
 # A migration whose destination QEMU is killed mid-copy fails: the guest
-# runs on on A with its FDB entry local, B's QEMU is not started again, and
-# once B's document drops the VM, B removes its taps and record and leaves
-# the disk.  Then web1 migrates to B: B programs its port standby (its MAC
+# runs on on A with its FDB entry local, B's QEMU is not started again.
+# One that the documents take back mid-copy is cancelled by A, and the
+# guest runs on there too; once B's document drops the VM, B removes its
+# taps and record and leaves the disk.  Then web1 migrates to B: B programs its port standby (its MAC
 # still at A, out of the flood list) and listens on its VTEP; A sends the
 # guest with a pause before the switch-over, forwards its MAC to B there;
 # the guest's first frame on B activates the port (its MAC local, in the
@@ -30,6 +31,7 @@ TAP=fv1a2b3c4d0
 MAC=02:00:00:00:01:0a
 GUEST_IP=10.0.0.10
 MIG1=0f0f0f0f-1111-4111-8111-000000000001 # Killed mid-copy.
+MIG1B=0f0f0f0f-1111-4111-8111-00000000001b # Cancelled mid-copy.
 MIG2=0f0f0f0f-2222-4222-8222-000000000002 # Completes.
 
 fab_setup
@@ -179,7 +181,25 @@ jq -e --argjson i "$tap_a" '.to.ifindex == $i and (.forward | not)' \
 sleep 2
 [ -z "$(fab_qemu_pid B web1)" ] || fail "B started web1 again after its QEMU died"
 
-say "the documents drop migration 1: B removes its tap and record, never the disk"
+say "migration 1b: the documents take it back mid-copy: A cancels it, web1 runs on on A"
+uri=$(incoming "$MIG1B")
+pid_b=$(fab_qemu_pid B web1)
+write_doc A migrate "$MIG1B" "$uri" 8
+fab_agent_hup A
+wait_log A "VM \"web1\": migration $MIG1B: sending it to host-b" 30 >/dev/null
+sleep 1
+write_doc A run
+fab_agent_hup A
+wait_log A "VM \"web1\": migration $MIG1B: no longer wanted; cancelling it" 30 >/dev/null
+wait_log A "VM \"web1\": migration $MIG1B cancelled" 30
+wait_log B "VM \"web1\": migration $MIG1B failed here" 30 >/dev/null
+[ "$(fab_qemu_pid A web1)" = "$pid_a" ] || fail "A's QEMU of web1 changed"
+assert_ping_ok vmC1 "$GUEST_IP"
+fdb=$(fdb_of A)
+jq -e --argjson i "$tap_a" '.to.ifindex == $i and (.forward | not)' \
+    <<<"$fdb" >/dev/null || fail "A's FDB entry of web1 is not local: $fdb"
+
+say "the documents drop migration 1b: B removes its tap and record, never the disk"
 write_doc A run
 write_doc B none
 fab_agent_hup A
@@ -202,6 +222,10 @@ write_doc A migrate "$MIG2" "$uri"
 fab_agent_hup A
 done_a=$(wait_log A "VM \"web1\": migration $MIG2 completed" 120)
 echo "$done_a"
+# The network moved in the pause before the switch-over, and QEMU says
+# how long the guest was paused.
+wait_log A "VM \"web1\": migration $MIG2: switch-over: the network moved" 1
+grep -Eq "downtime [1-9][0-9]* ms" <<<"$done_a" || fail "no downtime from QEMU"
 wait_log B "VM \"web1\": migration $MIG2: it runs here now" 30
 tap_b=$(in_ns hostB cat "/sys/class/net/$TAP/ifindex")
 fdb=$(fdb_of B)
