@@ -56,10 +56,12 @@ struct core {
                          * the document no longer has them standby. */
     size_t n_activated; /* Number of 'activated'. */
     struct core_forward {
-        char *port;    /* The NIC port of a VM switching over... */
-        uint32_t vtep; /* ...and the VTEP its frames go to now. */
-    } * forwards;      /* Until put back, or the port leaves. */
-    size_t n_forwards; /* Number of 'forwards'. */
+        char *port;      /* The NIC port of a VM switching over... */
+        uint32_t vtep;   /* ...and the VTEP its frames go to now. */
+    } * forwards;        /* Until put back, or the port leaves. */
+    size_t n_forwards;   /* Number of 'forwards'. */
+    bool mobility_dirty; /* Written to the datapath directly: reconcile
+                          * at the next poll. */
 
     /* Names of ports by ifindex, for flow logs: as of the last run. */
     struct core_port_name {
@@ -246,6 +248,7 @@ core_run(struct core *core, struct state *s)
 {
     int error;
 
+    core->mobility_dirty = false;
     core_apply_mobility(core, s);
     if (core->vms) {
         vms_prepare(core->vms, s);
@@ -403,6 +406,9 @@ core_poll(struct core *core)
 
     pthread_mutex_lock(&core->mutex);
     if (core_catch_activations(core)) {
+        ran = true;
+    } else if (core->mobility_dirty && core->state) {
+        core_run(core, core->state);
         ran = true;
     } else if (core->doc && core_refit(core)) {
         ran = true;
@@ -865,7 +871,28 @@ core_vm_forward(struct core *core, const char *vm_name, uint32_t vtep)
             core->forwards[j] = core->forwards[--core->n_forwards];
         }
     }
-    if (vm) {
+    if (vm && vtep) {
+        /* The guest is paused until this returns: its MACs' entries are
+         * written now, and the rest of what the forward needs (a next
+         * hop to 'vtep', accepting VXLAN from it) at the next poll. */
+        error = 0;
+        for (size_t i = 0; i < vm->n_nics && !error; i++) {
+            size_t p = core_find_port(core->state, vm->nics[i].port);
+            const struct state_port *port;
+            struct dp_fdb_key key;
+            struct dp_fdb_entry fdb = {.vtep = vtep, .flags = DP_FDB_FORWARD};
+
+            if (p == SIZE_MAX) {
+                continue;
+            }
+            port = &core->state->ports[p];
+            key = (struct dp_fdb_key){
+                .vni = core->state->networks[port->network].vni};
+            memcpy(key.mac, port->mac, sizeof key.mac);
+            error = dp_table_set(core->dp, DP_FDB, &key, &fdb);
+        }
+        core->mobility_dirty = true;
+    } else if (vm) {
         /* Ports that stop forwarding get their local entries back. */
         for (size_t i = 0; i < core->state->n_ports; i++) {
             core->state->ports[i].forward_vtep = 0;

@@ -186,8 +186,10 @@ bool core_port_activated(struct core *, uint32_t ifindex, char **vm);
 
 /* Sends what comes for the NICs of VM 'vm' to VTEP 'vtep' (network order)
  * from now on, as DP_FDB_FORWARD entries, or back to the local ports for
- * 'vtep' 0.  Returns ENOENT if the state in force has no such VM, else
- * reconcile_run()'s result. */
+ * 'vtep' 0.  The forward entries are written at once, for a guest paused
+ * until they are, and the rest (the next hop to 'vtep') reconciled at the
+ * next core_poll().  Returns ENOENT if the state in force has no such VM,
+ * else the datapath's or reconcile_run()'s result. */
 int core_vm_forward(struct core *, const char *vm, uint32_t vtep);
 
 /* Stores in '*entries' a new JSON array of the conntrack entries of the

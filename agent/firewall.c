@@ -497,9 +497,10 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
     }
 
     /* Every rule's counter, and every remote VTEP, once. */
-    words = xcalloc(
-        MAX(n_rules, s->n_remotes + 2 * s->n_ports + s->n_fabric_vteps) + 1,
-        sizeof *words);
+    words = xcalloc(MAX(n_rules, s->n_remotes + 2 * s->n_ports
+                                     + s->n_fabric_vteps + s->n_vms)
+                        + 1,
+                    sizeof *words);
     for (size_t i = 0; i < s->n_identities; i++) {
         for (size_t r = 0; r < s->identities[i].n_rules; r++) {
             words[n_words++] = s->identities[i].rules[r].id;
@@ -533,6 +534,11 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
     }
     for (size_t i = 0; i < s->n_fabric_vteps; i++) {
         words[n_words++] = s->fabric_vteps[i];
+    }
+    for (size_t i = 0; i < s->n_vms; i++) {
+        if (s->vms[i].migrate) {
+            words[n_words++] = s->vms[i].migrate->to_vtep;
+        }
     }
     n_words = sort_unique_u32(words, n_words);
     for (size_t i = 0; i < n_words; i++) {

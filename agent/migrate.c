@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -67,6 +68,7 @@ static char *
 migrate_switch_over(void *m_, const char *vm, const char *id, uint32_t to_vtep)
 {
     struct migrate *m = m_;
+    int64_t t0 = time_msec(), t1, t2;
     char *problem = NULL;
     json_t *entries;
     int error;
@@ -77,7 +79,9 @@ migrate_switch_over(void *m_, const char *vm, const char *id, uint32_t to_vtep)
                  "destination: %s",
                  vm, id, strerror(error));
     }
+    t1 = time_msec();
     error = core_vm_ct_export(m->core, vm, &entries);
+    t2 = time_msec();
     if (error) {
         problem =
             xasprintf("exporting its conntrack entries: %s", strerror(error));
@@ -88,14 +92,15 @@ migrate_switch_over(void *m_, const char *vm, const char *id, uint32_t to_vtep)
     } else {
         problem = migrate_send_ct(m, id, entries);
     }
+    LOG_INFO("VM \"%s\": migration %s: FDB forwarded in %" PRId64 " ms, "
+             "%zu conntrack entries exported in %" PRId64 " ms, handed over "
+             "in %" PRId64 " ms",
+             vm, id, t1 - t0, json_array_size(entries), t2 - t1,
+             time_msec() - t2);
     if (problem) {
         LOG_WARN("VM \"%s\": migration %s: conntrack not handed over: %s; "
                  "its connections meet the rules anew",
                  vm, id, problem);
-    } else {
-        LOG_INFO("VM \"%s\": migration %s: %zu conntrack entries handed "
-                 "over",
-                 vm, id, json_array_size(entries));
     }
     json_decref(entries);
     return problem;

@@ -956,7 +956,8 @@ static struct reconcile_nexthop *
 reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
                         bool have_underlay, size_t *np)
 {
-    size_t n_addrs = s->n_remotes + s->n_external_vteps + 2 * s->n_ports;
+    size_t n_addrs =
+        s->n_remotes + s->n_external_vteps + 2 * s->n_ports + s->n_vms;
     struct reconcile_nexthop *vteps = xcalloc(n_addrs, sizeof *vteps);
     uint32_t *addrs = xcalloc(n_addrs, sizeof *addrs);
     size_t n = 0;
@@ -976,6 +977,13 @@ reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
         }
         if (s->ports[i].forward_vtep) {
             addrs[n_addrs++] = s->ports[i].forward_vtep;
+        }
+    }
+    /* A migration's destination gets its next hop from the start, so that
+     * the switch-over only rewrites FDB entries. */
+    for (size_t i = 0; i < s->n_vms; i++) {
+        if (s->vms[i].migrate) {
+            addrs[n_addrs++] = s->vms[i].migrate->to_vtep;
         }
     }
     qsort(addrs, n_addrs, sizeof *addrs, compare_u32);

@@ -863,6 +863,7 @@ op_migrate_out(struct op_ctx *ctx)
     struct vms_migration_hooks hooks;
     void *aux;
     bool switched = false, cancelled = false;
+    int settling = 0;
     uint64_t last_report = now_ms();
     struct vmm_migration m;
     char *problem = NULL;
@@ -935,6 +936,11 @@ op_migrate_out(struct op_ctx *ctx)
                                     strerror(error));
                 break;
             }
+            continue;
+        }
+        if (m.completed && !m.total_ms && ++settling < 200) {
+            /* QEMU says "completed" a moment before it has computed the
+             * downtime and total time. */
             continue;
         }
         pthread_mutex_lock(&vms->mutex);
