@@ -30,18 +30,9 @@
 set -euo pipefail
 export LC_ALL=C
 
-RUNS=${RUNS:-10}
-while getopts n:h opt; do
-    case $opt in
-    n) RUNS=$OPTARG ;;
-    *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
-       exit 2 ;;
-    esac
-done
-if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
-    echo "RUNS \"$RUNS\": not a count" >&2
-    exit 2
-fi
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/bench-lib.sh"
+bench_runs 10 "$@"
 
 export FAB_PREFIX=vb-$$  # Short: "PREFIX-ctl0" is a device name.
 # shellcheck source-path=SCRIPTDIR
@@ -56,12 +47,6 @@ FIRST_REPLY=${FIRST_REPLY:-$top_builddir/bench/first-reply}
 
 now() {
     echo "$EPOCHREALTIME"
-}
-
-# Prints the median of the numbers on standard input.
-median() {
-    sort -n | awk '{ v[NR] = $1 }
-        END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # Pings "ip" from node "ns" every 10 ms until the first reply (for at most

@@ -38,6 +38,8 @@ EXTRA_DIST += tests/integration/vms.sh
 # balancer spreads guests packed on one host.
 TESTS += tests/integration/maintenance.sh
 EXTRA_DIST += tests/integration/maintenance.sh
+TESTS += tests/integration/ha.sh
+EXTRA_DIST += tests/integration/ha.sh
 TESTS += tests/integration/dhcp.sh
 EXTRA_DIST += tests/integration/dhcp.sh
 TESTS += tests/integration/dhcp-controlled.sh
