@@ -168,6 +168,8 @@ accepts(const struct picture *p, size_t v, size_t to)
         .need = vm->need,
         .groups = groups,
         .n_groups = vm->n_groups,
+        .exclude = p->hosts[p->where[v]].name,
+        .migration = true,
     };
     struct sched_host dest = p->hosts[to];
     char *reason;

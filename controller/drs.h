@@ -7,7 +7,8 @@
  * most and the least loaded hosts in service (ready, not in maintenance,
  * with a reported capacity).  While it exceeds the threshold, the planner
  * takes, among the movable VMs of the most loaded host and the hosts the
- * scheduler's filters (controller/scheduler.h) accept for each, the move
+ * scheduler's filters for a live migration (controller/scheduler.h: a
+ * hypervisor that takes one, capacity, strict groups) accept, the move
  * that leaves the smallest imbalance, if it is smaller than before;
  * applies it to its picture of the hosts (load, claims, group members);
  * and repeats, at most 'max_moves' times and never twice for one VM.

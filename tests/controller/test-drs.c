@@ -16,7 +16,8 @@
 #include "utils/util.h"
 
 /* A ready host with 'vcpus', 16 GiB of memory, 100 GiB of disk, the
- * default ratios and nothing claimed. */
+ * default ratios, a hypervisor that takes live migrations, and nothing
+ * claimed. */
 static struct sched_host
 host(const char *name, int64_t vcpus)
 {
@@ -24,6 +25,7 @@ host(const char *name, int64_t vcpus)
         .name = name,
         .ready = true,
         .has_capacity = true,
+        .migrates_in = true,
         .capacity = {vcpus, 16384, 100},
         .cpu_ratio = SCHED_CPU_RATIO_DEFAULT,
         .memory_ratio = SCHED_MEMORY_RATIO_DEFAULT,
@@ -241,6 +243,11 @@ test_out_of_service(void **state)
     /* A host without capacity reported is out too. */
     c.hosts[2].has_capacity = false;
     expect_plan(&c, 0.2, 2, "");
+    /* A host whose hypervisor takes no migration in (libvirt) is weighed
+     * but takes nothing. */
+    c.hosts[2].has_capacity = true;
+    c.hosts[2].migrates_in = false;
+    assert_true(expect_plan(&c, 0.2, 2, "") == 1.0);
 }
 
 static void
