@@ -109,7 +109,18 @@ seqstat_report(const struct seqstat *st, uint64_t sent,
     for (uint64_t seq = 0; seq < r->sent; seq++) {
         if (seqstat_seen(st, seq)) {
             run = 0;
-        } else if (++run > r->longest_loss) {
+            continue;
+        }
+        if (run++ == 0) {
+            if (r->n_runs < SEQSTAT_RUNS) {
+                r->runs[r->n_runs].first = seq;
+            }
+            r->n_runs++;
+        }
+        if (r->n_runs <= SEQSTAT_RUNS) {
+            r->runs[r->n_runs - 1].count = run;
+        }
+        if (run > r->longest_loss) {
             r->longest_loss = run;
         }
     }

@@ -32,6 +32,9 @@ struct seqstat {
     uint64_t rtt_max_ns;      /* Longest send-to-arrival time seen. */
 };
 
+/* How many runs of lost numbers a report lists, the first ones. */
+#define SEQSTAT_RUNS 8
+
 /* What seqstat_report() makes of a stream. */
 struct seqstat_report {
     uint64_t sent;         /* Datagrams sent (as given or inferred). */
@@ -41,6 +44,12 @@ struct seqstat_report {
     uint64_t duplicates;   /* As in struct seqstat. */
     uint64_t invalid;      /* As in struct seqstat. */
     uint64_t longest_loss; /* Longest run of consecutive lost numbers. */
+    struct {
+        uint64_t first;    /* First number lost. */
+        uint64_t count;    /* How many in a row from there. */
+    } runs[SEQSTAT_RUNS];  /* The first runs of lost numbers: where the
+                            * stream lost what it lost. */
+    uint64_t n_runs;       /* Runs of lost numbers in all. */
     double longest_gap_ms; /* Longest time between two arrivals. */
     uint64_t gap_before;   /* Number that ended the longest gap. */
     double rtt_max_ms;     /* Longest send-to-arrival time. */

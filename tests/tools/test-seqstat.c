@@ -64,6 +64,11 @@ test_losses(void **state)
     assert_int_equal(r.received, 877);
     assert_int_equal(r.lost, 123);
     assert_int_equal(r.longest_loss, 120);
+    assert_int_equal(r.n_runs, 2);
+    assert_int_equal(r.runs[0].first, 400);
+    assert_int_equal(r.runs[0].count, 120);
+    assert_int_equal(r.runs[1].first, 997);
+    assert_int_equal(r.runs[1].count, 3);
     assert_int_equal(r.gap_before, 520);
     assert_true(r.longest_gap_ms > 120.9 && r.longest_gap_ms < 121.1);
 
@@ -131,6 +136,29 @@ test_invalid_numbers(void **state)
     seqstat_destroy(NULL);
 }
 
+/* Every other datagram lost: the report lists the first runs and counts
+ * them all. */
+static void
+test_many_runs(void **state)
+{
+    struct seqstat_report r;
+    struct seqstat st;
+
+    seqstat_init(&st);
+    for (uint64_t i = 0; i < 100; i += 2) {
+        arrive(&st, i, 1);
+    }
+    seqstat_report(&st, 100, &r);
+    assert_int_equal(r.lost, 50);
+    assert_int_equal(r.longest_loss, 1);
+    assert_int_equal(r.n_runs, 50);
+    for (int i = 0; i < SEQSTAT_RUNS; i++) {
+        assert_int_equal(r.runs[i].first, 2 * i + 1);
+        assert_int_equal(r.runs[i].count, 1);
+    }
+    seqstat_destroy(&st);
+}
+
 /* Nothing arrived: everything sent is lost, and there is no gap. */
 static void
 test_nothing(void **state)
@@ -154,6 +182,7 @@ main(void)
         cmocka_unit_test(test_losses),
         cmocka_unit_test(test_pause_reorder_duplicate),
         cmocka_unit_test(test_invalid_numbers),
+        cmocka_unit_test(test_many_runs),
         cmocka_unit_test(test_nothing),
     };
 

@@ -19,7 +19,9 @@
  *
  * The report (one line, key=value, or JSON with -j): sent, received,
  * lost, reordered, duplicates, invalid (datagrams that are not the
- * probe's), longest_loss (most consecutive numbers lost),
+ * probe's), longest_loss (most consecutive numbers lost), loss_runs
+ * (how many runs of lost numbers) and first_loss_runs (where the first
+ * ones start and how long they are: "FIRST+COUNT"),
  * longest_gap_ms (longest time between two arrivals), gap_before (the
  * number that ended it), rtt_max_ms (send to echo; 0 for recv) and, for
  * tcp, error.  Exit status: 0,
@@ -132,6 +134,20 @@ record_get(const uint8_t *buf, size_t n, uint64_t *seq, uint64_t *sent)
     return true;
 }
 
+/* Prints the runs of lost numbers of 'r' as "FIRST+COUNT" separated by
+ * 'sep', with "..." when there were more. */
+static void
+runs_print(const struct seqstat_report *r, const char *sep)
+{
+    for (uint64_t i = 0; i < r->n_runs && i < SEQSTAT_RUNS; i++) {
+        printf("%s%" PRIu64 "+%" PRIu64, i ? sep : "", r->runs[i].first,
+               r->runs[i].count);
+    }
+    if (r->n_runs > SEQSTAT_RUNS) {
+        printf("%s...", sep);
+    }
+}
+
 static void
 report_print(const struct seqstat_report *r, const char *error, bool json)
 {
@@ -139,11 +155,14 @@ report_print(const struct seqstat_report *r, const char *error, bool json)
         printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64
                ", \"lost\": %" PRIu64 ", \"reordered\": %" PRIu64
                ", \"duplicates\": %" PRIu64 ", \"invalid\": %" PRIu64
-               ", \"longest_loss\": %" PRIu64 ", \"longest_gap_ms\": %.3f"
-               ", \"gap_before\": %" PRIu64 ", \"rtt_max_ms\": %.3f",
+               ", \"longest_loss\": %" PRIu64 ", \"loss_runs\": %" PRIu64
+               ", \"first_loss_runs\": \"",
                r->sent, r->received, r->lost, r->reordered, r->duplicates,
-               r->invalid, r->longest_loss, r->longest_gap_ms, r->gap_before,
-               r->rtt_max_ms);
+               r->invalid, r->longest_loss, r->n_runs);
+        runs_print(r, " ");
+        printf("\", \"longest_gap_ms\": %.3f, \"gap_before\": %" PRIu64
+               ", \"rtt_max_ms\": %.3f",
+               r->longest_gap_ms, r->gap_before, r->rtt_max_ms);
         if (error) {
             /* Our own messages: no quote or backslash to escape. */
             printf(", \"error\": \"%s\"", error);
@@ -152,11 +171,13 @@ report_print(const struct seqstat_report *r, const char *error, bool json)
     } else {
         printf("sent=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64
                " reordered=%" PRIu64 " duplicates=%" PRIu64 " invalid=%" PRIu64
-               " longest_loss=%" PRIu64
-               " longest_gap_ms=%.3f gap_before=%" PRIu64 " rtt_max_ms=%.3f",
+               " longest_loss=%" PRIu64 " loss_runs=%" PRIu64
+               " first_loss_runs=",
                r->sent, r->received, r->lost, r->reordered, r->duplicates,
-               r->invalid, r->longest_loss, r->longest_gap_ms, r->gap_before,
-               r->rtt_max_ms);
+               r->invalid, r->longest_loss, r->n_runs);
+        runs_print(r, ",");
+        printf(" longest_gap_ms=%.3f gap_before=%" PRIu64 " rtt_max_ms=%.3f",
+               r->longest_gap_ms, r->gap_before, r->rtt_max_ms);
         if (error) {
             printf(" error=\"%s\"", error);
         }
