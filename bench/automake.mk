@@ -159,3 +159,17 @@ bench-iperf-firewall: all
 bench: bench-iperf-firewall
 .PHONY: bench-iperf-firewall
 # --- end of the firewall benchmark.
+
+# --- Live migration (bench/migration.sh): what 10 migrations of the test
+# guest between two hosts cost a 1 ms UDP probe from a third, beside bare
+# QEMU migrations on a Linux bridge in the same run.  Not run by "make
+# check"; "make bench-migration" (root, QEMU), "make bench-migration
+# BENCH_MIGRATION_ARGS=2" is quick.
+EXTRA_DIST += bench/migration.sh
+BENCH_MIGRATION_ARGS =
+bench-migration: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(abs_top_srcdir)/bench/migration.sh $(BENCH_MIGRATION_ARGS)
+bench: bench-migration
+.PHONY: bench-migration
+# --- end of the live migration benchmark.

@@ -44,3 +44,5 @@ TESTS += tests/integration/dhcp.sh
 EXTRA_DIST += tests/integration/dhcp.sh
 TESTS += tests/integration/dhcp-controlled.sh
 EXTRA_DIST += tests/integration/dhcp-controlled.sh
+TESTS += tests/integration/migrate.sh
+EXTRA_DIST += tests/integration/migrate.sh
