@@ -106,6 +106,7 @@ struct walk {
     json_t *outgoing;       /* VM name -> its migration from this host. */
     json_t *standby;        /* Port name -> null: the NICs of incoming
                              * VMs, local here and no remotes. */
+    json_t *elsewhere;      /* The migrations between two other hosts. */
     int error;              /* A store failure, or 0. */
 };
 
@@ -508,11 +509,53 @@ migration_cb(const struct store_obj *obj, void *w_)
 
     if (to && !strcmp(to, w->host)) {
         json_array_append(w->incoming, obj->body);
-    } else if (from && !strcmp(from, w->host)
-               && json_object_get(obj->body, "uri")) {
-        json_object_set(w->outgoing, obj->name, obj->body);
+    } else if (from && !strcmp(from, w->host)) {
+        if (json_object_get(obj->body, "uri")) {
+            json_object_set(w->outgoing, obj->name, obj->body);
+        }
+    } else {
+        json_array_append(w->elsewhere, obj->body);
     }
     return 0;
+}
+
+/* Returns the document's "fabric_vteps" (doc/mobility.md): the
+ * destination of every migration between two other hosts whose source
+ * this document has remotes behind, for the VM answers from there before
+ * this host's remotes say it moved.  NULL if there is none. */
+static json_t *
+fabric_vteps(struct walk *w)
+{
+    json_t *vteps = json_array();
+    const json_t *mig, *remote;
+    size_t i, j;
+
+    json_array_foreach(w->elsewhere, i, mig)
+    {
+        const char *from = host_vtep(w, get_string(mig, "from") ?: "");
+        const char *to = host_vtep(w, get_string(mig, "to") ?: "");
+        bool listed = false;
+
+        if (!from || !to) {
+            continue;
+        }
+        json_array_foreach(vteps, j, remote)
+        {
+            listed = listed || !strcmp(json_string_value(remote), to);
+        }
+        json_array_foreach(w->remotes, j, remote)
+        {
+            if (!listed && !strcmp(get_string(remote, "vtep") ?: "", from)) {
+                json_array_append_new(vteps, json_string(to));
+                listed = true;
+            }
+        }
+    }
+    if (!json_array_size(vteps)) {
+        json_decref(vteps);
+        return NULL;
+    }
+    return vteps;
 }
 
 /* Reads the migrations to and from 'w->host' (doc/mobility.md), and adds
@@ -1007,6 +1050,7 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         .incoming = json_array(),
         .outgoing = json_object(),
         .standby = json_object(),
+        .elsewhere = json_array(),
     };
     json_t *networks = json_array();
     json_t *identities = json_array();
@@ -1076,6 +1120,14 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         if (*docp && json_object_size(moved)) {
             json_object_set(*docp, "moved_vms", moved);
         }
+        /* And only a host that sees a VM move between two others. */
+        if (*docp) {
+            json_t *vteps = fabric_vteps(&w);
+
+            if (vteps) {
+                json_object_set_new(*docp, "fabric_vteps", vteps);
+            }
+        }
     }
     store_obj_clear(&obj);
 
@@ -1096,6 +1148,7 @@ out:
     json_decref(w.incoming);
     json_decref(w.outgoing);
     json_decref(w.standby);
+    json_decref(w.elsewhere);
     return error;
 }
 
@@ -1200,6 +1253,13 @@ desired_diff(const json_t *old, const json_t *new)
      * the same change that takes it out of "vms". */
     old_ext = json_object_get(old, "moved_vms");
     new_ext = json_object_get(new, "moved_vms");
+    if ((old_ext || new_ext) && !json_equal(old_ext, new_ext)) {
+        return NULL;
+    }
+    /* And the fabric hosts accepted for a migration, for as long as it
+     * runs. */
+    old_ext = json_object_get(old, "fabric_vteps");
+    new_ext = json_object_get(new, "fabric_vteps");
     if ((old_ext || new_ext) && !json_equal(old_ext, new_ext)) {
         return NULL;
     }
