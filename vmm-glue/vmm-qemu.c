@@ -728,6 +728,14 @@ qemu_migration(struct vmm *vmm, const char *name, struct vmm_migration *m)
     m->downtime_ms = json_integer_value(
         json_object_get(ret, m->completed ? "downtime" : "expected-downtime"));
     m->total_ms = json_integer_value(json_object_get(ret, "total-time"));
+    if (m->completed && json_object_get(ret, "total-time") && !m->total_ms) {
+        /* The source's QEMU says "completed" a moment before it computes
+         * the times: a query in between reads 0 for both (the agent
+         * reported a downtime of 0 ms).  It is not over until they are
+         * there.  (A destination's answer has no times at all.) */
+        m->completed = false;
+        m->active = true;
+    }
     error_desc = json_string_value(json_object_get(ret, "error-desc"));
     snprintf(m->error, sizeof m->error, "%s",
              error_desc ? error_desc : (m->failed ? status : ""));
