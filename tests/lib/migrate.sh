@@ -168,3 +168,14 @@ mig_drops() {
                       | select(.[] != {})] | add // {}')"
     done
 }
+
+# Prints the sum of every drop counter of every host's datapath.
+mig_drops_total() {
+    local host total=0 n
+    for host in A B C; do
+        n=$(fab_agent_cmd "$host" --show -o json \
+            | jq '[.. | objects | select(has("drops")) | .drops[]] | add // 0')
+        total=$(( total + n ))
+    done
+    echo "$total"
+}
