@@ -8,14 +8,19 @@
  * from the lease and from its peers' answers to its UDP probes
  * (agent/probe.h):
  *
- *   lease held                      run them, start them
+ *   lease held, document fresh      run them, start them
+ *   lease held, document stale      as without a lease (below): the last
+ *                                   document may still list VMs that
+ *                                   moved away while the lease was lost
  *   no lease, some peer answers     keep them running, start none: the
  *                                   controller is away, not this host, and
  *                                   the peers tell the controller so
  *   no lease, no peer answers       fence: force them off, start none, for
  *                                   the controller restarts them elsewhere
  *
- * A new agent holds no lease until its first heartbeat is answered, but
+ * A document is fresh when the controller answered the watch after the
+ * lease last lapsed (or after the agent started).  A new agent holds no
+ * lease until its first heartbeat is answered, but
  * fences only once the lease it would have held has run out: a restarted
  * agent leaves its guests running (they run on without it). */
 #ifndef AGENT_LEASE_H
@@ -40,6 +45,10 @@ struct lease {
                           * granted yet. */
     uint64_t length_ms;  /* The last lease granted (or the default). */
     uint64_t start_ms;   /* When the agent started, monotonic ms. */
+    uint64_t lapsed_ms;  /* When the lease last ran out (at first, the
+                          * start). */
+    uint64_t doc_ms;     /* When the controller last answered the watch,
+                          * or 0. */
 };
 
 /* Starts 'l' at monotonic time 'now_ms' with no lease held. */
@@ -48,6 +57,10 @@ void lease_init(struct lease *l, uint64_t now_ms);
 /* Records a lease of 'lease_ms' granted by the answer to a heartbeat sent
  * at 'sent_ms'. */
 void lease_granted(struct lease *l, uint64_t sent_ms, uint64_t lease_ms);
+
+/* Records that the controller answered the watch (a document, changes or
+ * "no change") at 'at_ms'. */
+void lease_document(struct lease *l, uint64_t at_ms);
 
 /* Whether 'l' is held at 'now_ms'. */
 bool lease_held(const struct lease *l, uint64_t now_ms);

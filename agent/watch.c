@@ -834,6 +834,14 @@ watch_poll(struct watch *w)
                 r.status);
         outcome = OUTCOME_BAD_ANSWER;
     }
+    if (outcome == OUTCOME_OK) {
+        /* What the agent runs is what the controller wants now: HA VMs
+         * may start again after a lapse of the lease. */
+        pthread_mutex_lock(&w->mutex);
+        lease_document(&w->lease, (uint64_t) time_msec());
+        pthread_mutex_unlock(&w->mutex);
+        watch_ha_tick(w);
+    }
     http_response_clear(&r);
     free(path);
     return outcome;

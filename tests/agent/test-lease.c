@@ -41,10 +41,14 @@ test_lease_decisions(void **state)
     assert_int_equal(lease_decide(&l, 1000 + LEASE_DEFAULT_MS, true),
                      LEASE_HOLD);
 
-    /* A lease counts from when the heartbeat was sent, not answered. */
+    /* A lease counts from when the heartbeat was sent, not answered; it
+     * runs HA VMs only with a document the controller gave since the
+     * agent started. */
     lease_granted(&l, 2000, 3000);
     assert_true(lease_held(&l, 4999));
     assert_false(lease_held(&l, 5000));
+    assert_int_equal(lease_decide(&l, 2500, false), LEASE_HOLD);
+    lease_document(&l, 2600);
     assert_int_equal(lease_decide(&l, 4999, false), LEASE_RUN);
     assert_int_equal(lease_decide(&l, 5000, true), LEASE_HOLD);
     assert_int_equal(lease_decide(&l, 5000, false), LEASE_FENCE);
@@ -56,9 +60,18 @@ test_lease_decisions(void **state)
     assert_true(lease_held(&l, 6999));
     assert_false(lease_held(&l, 7000));
 
-    /* Back under a lease: run. */
+    /* Back under a lease after it lapsed (at 7000): the document of
+     * before may list VMs that moved meanwhile, so only a newer one lets
+     * them run. */
     lease_granted(&l, 9000, 3000);
+    assert_int_equal(lease_decide(&l, 9500, false), LEASE_HOLD);
+    lease_document(&l, 6000);
+    assert_int_equal(lease_decide(&l, 9500, false), LEASE_HOLD);
+    lease_document(&l, 9200);
     assert_int_equal(lease_decide(&l, 9500, false), LEASE_RUN);
+    /* A document older than the last one changes nothing. */
+    lease_document(&l, 100);
+    assert_int_equal(lease_decide(&l, 9600, false), LEASE_RUN);
 
     /* Heartbeats at least every quarter of the lease. */
     assert_int_equal(lease_heartbeat_ms(&l, 5000), 750);

@@ -7,7 +7,7 @@
 #           other host has room for once g1 and g2 took theirs
 #   hosts B and C: 1 GiB each; vmB1, a namespace in "blue" on B, pings
 #
-# The controller grants a lease of 2 s and allows 1 s to fence.
+# The controller grants a lease of 2 s and allows 3 s more to fence.
 #
 # 1. A's control network is cut (its address on it deleted): A turns
 #    unreachable but never failed, as its agent still answers its peers'
@@ -20,6 +20,9 @@
 # 3. A's agent comes back: A is ready again, and its agent removes the
 #    moved guests' records and taps but not their disks, which B and C
 #    run on.
+# 4. A is cut off altogether (its only link down) with g3, now ha restart,
+#    running: its agent, without lease or peers, forces g3 off (fences)
+#    before the controller declares A failed and restarts g3 elsewhere.
 #
 # Needs root, the agent, the controller and fabricctl built, QEMU (TCG is
 # enough), jq, curl, and what fab_controlled_cloud needs.
@@ -30,7 +33,9 @@ set -euo pipefail
 fab_setup
 require_cmd curl
 fab_vm_init
-FAB_CONTROLLER_ARGS=(--ha-lease 2000 --ha-fence-margin 1000
+# The margin covers an agent's fencing: no lease (2 s) and no answer from
+# its peers for 3 s, checked every second.
+FAB_CONTROLLER_ARGS=(--ha-lease 2000 --ha-fence-margin 3000
     --heartbeat-timeout 4)
 fab_controlled_cloud A B C
 fab_agent_start_controlled A --vcpus 8 --memory-mb 4096
@@ -231,7 +236,34 @@ for uuid in "$uuid1" "$uuid2"; do
 done
 [ "$(fab_qemu_pid "${h^^}" g1)" = "$pid1" ] || fail "g1's QEMU on $h1 changed"
 assert_ping_ok vmB1 10.0.0.11
-# A's document forgets them once its agent reported them gone.
+say "4. A cut off altogether: its agent fences g3, which the controller restarts elsewhere"
+fabctl vm update g3 --ha restart >/dev/null
+deadline=$(( SECONDS + 60 ))
+until [ "$(qemu_hosts g3)" = A ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "g3 does not run on A again: [$(qemu_hosts g3)]"
+    sleep 0.2
+done
+pid3=$(fab_qemu_pid A g3)
+in_ns hostA ip link set ul0 down
+deadline=$(( SECONDS + 60 ))
+until [[ "$(qemu_hosts g3)" = [BC] ]]; do
+    [ "$SECONDS" -lt "$deadline" ] \
+        || fail "g3 was not restarted elsewhere: [$(qemu_hosts g3)], $(fabctl -o json vm show g3 | jq -c '{host, status, status_reason}')"
+    sleep 0.2
+done
+# Fenced by its own agent, before the controller restarted it.
+grep -q 'VM "g3": fenced' "$(fab_agent_log A)" || fail "A's agent did not fence g3"
+kill -0 "$pid3" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid3/status" \
+    && fail "g3's QEMU on A still runs"
+fenced=$(date -d "$(grep -m 1 'VM "g3": fenced' "$(fab_agent_log A)" | cut -d' ' -f1)" +%s%3N)
+declared=$(date -d "$(grep 'host "host-a" failed' "$FAB_TMP/controller.log" | tail -n 1 | cut -d' ' -f1)" +%s%3N)
+echo "g3 fenced on A $(( declared - fenced )) ms before the controller declared A failed"
+[ "$fenced" -lt "$declared" ] || fail "A was declared failed before its agent fenced g3"
+[ "$(host_status A)" = failed ] || fail "host A is $(host_status A), not failed"
+ip -n "$(fab_ns hostA)" link set ul0 up
+host_wait_status A ready 60
+
+# A's document forgets the moved VMs once its agent reported them gone.
 deadline=$(( SECONDS + 30 ))
 until [ "$(curl -sf -H "Authorization: Bearer $(cat "$FABRIC_TOKEN_FILE")" \
     "$FABRIC_CONTROLLER/v1/hosts/host-a/desired-state" | jq -c '.document.moved_vms // .moved_vms')" = null ]; do
