@@ -48,28 +48,46 @@ bool
 probe_parse(const char *buf, size_t len, bool *answer, uint64_t *seq,
             char host[64])
 {
-    char line[PROBE_MAX + 1], kind[8];
-    int end = 0;
+    static const char prefix[] = "fabric-probe 1 ";
+    const char *p = buf, *end = buf + len;
+    size_t n;
 
-    if (len == 0 || len > PROBE_MAX || memchr(buf, '\0', len)) {
+    if (len > PROBE_MAX || len < sizeof prefix - 1
+        || memcmp(p, prefix, sizeof prefix - 1)) {
         return false;
     }
-    memcpy(line, buf, len);
-    line[len] = '\0';
-    if (sscanf(line, "fabric-probe 1 %7[a-z] %" SCNu64 " %63[a-z0-9-]%n", kind,
-               seq, host, &end)
-            != 3
-        || (size_t) end != len || !names_object_is_valid(host)) {
-        return false;
-    }
-    if (!strcmp(kind, "ask")) {
+    p += sizeof prefix - 1;
+    if (end - p > 4 && !memcmp(p, "ask ", 4)) {
         *answer = false;
-    } else if (!strcmp(kind, "answer")) {
+        p += 4;
+    } else if (end - p > 7 && !memcmp(p, "answer ", 7)) {
         *answer = true;
+        p += 7;
     } else {
         return false;
     }
-    return true;
+    /* SEQ: decimal digits, without a leading zero, that fit 64 bits. */
+    if (p == end || *p < '0' || *p > '9'
+        || (*p == '0' && p + 1 < end && p[1] != ' ')) {
+        return false;
+    }
+    for (*seq = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (*seq > (UINT64_MAX - (*p - '0')) / 10) {
+            return false;
+        }
+        *seq = *seq * 10 + (*p - '0');
+    }
+    if (p == end || *p++ != ' ') {
+        return false;
+    }
+    /* HOST: a host name, to the end. */
+    n = end - p;
+    if (n == 0 || n > 63) {
+        return false;
+    }
+    memcpy(host, p, n);
+    host[n] = '\0';
+    return strlen(host) == n && names_object_is_valid(host);
 }
 
 /* Sends "fabric-probe 1 KIND SEQ HOST" to 'vtep'. */

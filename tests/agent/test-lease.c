@@ -96,6 +96,13 @@ test_probe_parse(void **state)
         "fabric-probe 1 ask 7 host-a extra",
         "fabric-probe 1 ask 7 -host",
         "FABRIC-PROBE 1 ask 7 host-a",
+        "fabric-probe 1 ask  7 host-a",
+        "fabric-probe 1\task 7 host-a",
+        "fabric-probe 1 ask -1 host-a",
+        "fabric-probe 1 ask +1 host-a",
+        "fabric-probe 1 ask 07 host-a",
+        "fabric-probe 1 ask 18446744073709551616 host-a",
+        "fabric-probe 1 ask 7 host-a\n",
     };
     char host[64], big[300];
     uint64_t seq;

@@ -41,6 +41,19 @@ tests_fuzz_test_fuzz_image_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_fuzz_test_fuzz_image_LDADD = utils/libfabric-utils.a
 TESTS += tests/fuzz/test-fuzz-image
 
+# Datagrams to the probe port of an agent (agent/probe.h).
+check_PROGRAMS += tests/fuzz/test-fuzz-probe
+tests_fuzz_test_fuzz_probe_SOURCES = \
+	tests/fuzz/fuzz-probe.c \
+	agent/probe.c \
+	agent/probe.h \
+	$(FUZZ_REPLAY_SOURCES)
+tests_fuzz_test_fuzz_probe_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	-DFUZZ_CORPUS='"tests/fuzz/corpus-probe"'
+tests_fuzz_test_fuzz_probe_LDADD = utils/libfabric-utils.a $(JANSSON_LIBS) \
+	-lpthread
+TESTS += tests/fuzz/test-fuzz-probe
+
 # The agent's desired-state document (agent/state.c).
 check_PROGRAMS += tests/fuzz/test-fuzz-state
 tests_fuzz_test_fuzz_state_SOURCES = \
@@ -89,5 +102,6 @@ EXTRA_DIST += \
 	tests/fuzz/corpus-ct \
 	tests/fuzz/corpus-dhcp \
 	tests/fuzz/corpus-image \
+	tests/fuzz/corpus-probe \
 	tests/fuzz/corpus-state \
 	tests/fuzz/corpus-watch

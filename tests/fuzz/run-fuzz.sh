@@ -9,6 +9,7 @@
 #   ct     conntrack keys, ICMP errors' quotes included      (fuzz-ct.c)
 #   dhcp   DHCP client messages and the answers to them      (fuzz-dhcp.c)
 #   image  the first bytes of an uploaded image             (fuzz-image.c)
+#   probe  datagrams to an agent's probe port               (fuzz-probe.c)
 #   state  the agent's desired-state document               (fuzz-state.c)
 #   watch  delta answers of the controller's long poll      (fuzz-watch.c)
 #   api    the controller's request bodies, on SQLite       (fuzz-api.c)
@@ -86,6 +87,11 @@ image)
     srcs="tests/fuzz/fuzz-image.c controller/image-format.c
         $(src_files 'utils/*.c')"
     ;;
+probe)
+    max_len=256
+    srcs="tests/fuzz/fuzz-probe.c agent/probe.c $(src_files 'utils/*.c')"
+    pkgs="jansson"
+    ;;
 state)
     srcs="tests/fuzz/fuzz-state.c agent/state.c $(src_files 'utils/*.c')"
     pkgs="jansson"
@@ -117,7 +123,7 @@ api)
     ;;
 *)
     echo "$0: unknown target \"$target\": expected parse, ct, dhcp, image," \
-        "state, watch or api" >&2
+        "probe, state, watch or api" >&2
     exit 2
     ;;
 esac
