@@ -22,7 +22,9 @@
 # Per migration and as medians: datagrams lost, those lost beyond QEMU's
 # reported downtime (one datagram a ms: the target is 0), QEMU's downtime
 # and total migration time, and fabric's figures as ratios of the
-# baseline's.
+# baseline's; per fabric migration also whether the TCP connection held
+# and how many frames the datapaths dropped meanwhile (the rest of the
+# losses happened in the taps, QEMU or the guest).
 set -euo pipefail
 export LC_ALL=C
 
@@ -74,12 +76,14 @@ echo "migration: $RUNS migrations of each kind, 1 ms UDP probe (TCG)"
 : >"$FAB_TMP/fabric.txt"
 to=B
 for i in $(seq "$RUNS"); do
+    before=$(mig_drops_total)
     mig_probe_start
     mig_migrate "$to"
     sleep 1
     mig_probe_stop
     tcp=", TCP held"
     [ "$MIG_TCP_RC" = 0 ] || tcp=", TCP broken ($(jq -r .error <<<"$MIG_TCP"))"
+    tcp="$tcp, datapaths dropped $(( $(mig_drops_total) - before ))"
     record "$FAB_TMP/fabric.txt" fabric "$i" "$to" "$(jq -r .lost <<<"$MIG_UDP")" \
         "$MIG_DOWNTIME_MS" "$MIG_TOTAL_MS" "$MIG_UDP" "$tcp"
     [ "$to" = B ] && to=A || to=B

@@ -169,7 +169,9 @@ mig_drops() {
     done
 }
 
-# Prints the sum of every drop counter of every host's datapath.
+# Prints the sum of every drop counter of every host's datapath.  A
+# port's counters go with it: after a migration the source's port of the
+# VM no longer counts, so a difference may even be negative.
 mig_drops_total() {
     local host total=0 n
     for host in A B C; do
