@@ -607,10 +607,19 @@ test_happy_path(void **state)
     assert_string_equal(str(v, "host"), "h1");
     json_decref(v);
 
-    /* Until the activation every other host sends w's frames to h1. */
+    /* Until the activation every other host sends w's frames to h1, and
+     * accepts VXLAN from h2, whence w answers as soon as it runs there;
+     * the two hosts of the migration have no "fabric_vteps". */
     e = doc(c.f, "h3");
     assert_string_equal(str(find(e, "remotes", "mac", mac), "vtep"),
                         "192.0.2.1");
+    fixture_expect_json(json_object_get(e, "fabric_vteps"), "['192.0.2.2']");
+    json_decref(e);
+    e = doc(c.f, "h1");
+    assert_null(json_object_get(e, "fabric_vteps"));
+    json_decref(e);
+    e = doc(c.f, "h2");
+    assert_null(json_object_get(e, "fabric_vteps"));
     json_decref(e);
 
     /* The destination's activation moves it all at once. */
@@ -646,6 +655,7 @@ test_happy_path(void **state)
     e = doc(c.f, "h3");
     assert_string_equal(str(find(e, "remotes", "mac", mac), "vtep"),
                         "192.0.2.2");
+    assert_null(json_object_get(e, "fabric_vteps"));
     json_decref(e);
 
     /* h1 lists it as moved and points at h2; h2 runs it plainly. */
