@@ -409,6 +409,7 @@ core_poll(struct core *core)
         ran = true;
     } else if (core->mobility_dirty && core->state) {
         core_run(core, core->state);
+        dp_settle(core->dp);
         ran = true;
     } else if (core->doc && core_refit(core)) {
         ran = true;
@@ -873,8 +874,10 @@ core_vm_forward(struct core *core, const char *vm_name, uint32_t vtep)
     }
     if (vm && vtep) {
         /* The guest is paused until this returns: its MACs' entries are
-         * written now, and the rest of what the forward needs (a next
-         * hop to 'vtep', accepting VXLAN from it) at the next poll. */
+         * written now, without waiting for the fast path's readers of
+         * their previous version (dp_table_set_nowait()), and the rest of
+         * what the forward needs (a next hop to 'vtep', accepting VXLAN
+         * from it) at the next poll, which also lets dp_settle() wait. */
         error = 0;
         for (size_t i = 0; i < vm->n_nics && !error; i++) {
             size_t p = core_find_port(core->state, vm->nics[i].port);
@@ -889,7 +892,7 @@ core_vm_forward(struct core *core, const char *vm_name, uint32_t vtep)
             key = (struct dp_fdb_key){
                 .vni = core->state->networks[port->network].vni};
             memcpy(key.mac, port->mac, sizeof key.mac);
-            error = dp_table_set(core->dp, DP_FDB, &key, &fdb);
+            error = dp_table_set_nowait(core->dp, DP_FDB, &key, &fdb);
         }
         core->mobility_dirty = true;
     } else if (vm) {

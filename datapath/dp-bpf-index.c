@@ -163,6 +163,9 @@ dp_bpf_index_close(struct dp_bpf_index *idx)
     }
     free(idx->hot);
     idx->hot = NULL;
+    free(idx->deferred);
+    idx->deferred = NULL;
+    idx->n_deferred = idx->max_deferred = 0;
 }
 
 /* Returns the slot that holds 'key', or UINT32_MAX; and in '*free' the
@@ -188,11 +191,31 @@ dp_bpf_index_find(const struct dp_bpf_index *idx, const void *key,
     return UINT32_MAX;
 }
 
+/* Remembers that the key of 'record' is out of the index until
+ * dp_bpf_index_settle(). */
+static void
+dp_bpf_index_defer(struct dp_bpf_index *idx, const void *record)
+{
+    for (size_t i = 0; i < idx->n_deferred; i++) {
+        if (!memcmp(idx->deferred + i * idx->key_size, record,
+                    idx->key_size)) {
+            return;
+        }
+    }
+    if (idx->n_deferred == idx->max_deferred) {
+        idx->max_deferred = idx->max_deferred ? 2 * idx->max_deferred : 8;
+        idx->deferred =
+            xrealloc(idx->deferred, idx->max_deferred * idx->key_size);
+    }
+    memcpy(idx->deferred + idx->n_deferred++ * idx->key_size, record,
+           idx->key_size);
+}
+
 /* Puts 'record' (key, then entry) in the index, replacing the key's record
  * there.  A key whose window is full stays out: the fast path finds it by
  * hash. */
 void
-dp_bpf_index_set(struct dp_bpf_index *idx, const void *record)
+dp_bpf_index_set(struct dp_bpf_index *idx, const void *record, bool wait)
 {
     const uint8_t *cur;
     uint32_t i, free;
@@ -212,11 +235,16 @@ dp_bpf_index_set(struct dp_bpf_index *idx, const void *record)
     if (cur && !memcmp(cur, record, idx->record_size)) {
         return;
     }
-    if (idx->hot[i] && dp_bpf_index_grace(idx)) {
+    if (idx->hot[i] && (!wait || dp_bpf_index_grace(idx))) {
         /* Without a grace period the other copy may be in use: take the
-         * record out of the index rather than risk a torn read. */
+         * record out of the index rather than risk a torn read.  A reader
+         * that loaded the old tag reads the old copy, intact; later ones
+         * find the new entry by hash. */
         if (cur) {
             dp_bpf_index_store_tag(idx, i, 0);
+        }
+        if (!wait) {
+            dp_bpf_index_defer(idx, record);
         }
         return;
     }
@@ -273,12 +301,40 @@ dp_bpf_index_sync(struct dp_bpf_index *idx, int table_fd)
             error = errno;
             break;
         }
-        dp_bpf_index_set(idx, record);
+        dp_bpf_index_set(idx, record, true);
     }
 out:
     free(record);
     free(value);
     return error;
+}
+
+/* Puts back in the index, as the hash table 'table_fd' has them now, the
+ * keys that updates without waiting took out: after one grace period for
+ * all of them. */
+int
+dp_bpf_index_settle(struct dp_bpf_index *idx, int table_fd)
+{
+    uint8_t *record;
+    int error;
+
+    if (!idx->base || !idx->n_deferred) {
+        return 0;
+    }
+    error = dp_bpf_index_grace(idx);
+    if (error) {
+        return error;
+    }
+    record = xzalloc(idx->record_size);
+    for (size_t i = 0; i < idx->n_deferred; i++) {
+        memcpy(record, idx->deferred + i * idx->key_size, idx->key_size);
+        if (!bpf_map_lookup_elem(table_fd, record, record + idx->key_size)) {
+            dp_bpf_index_set(idx, record, true);
+        }
+    }
+    idx->n_deferred = 0;
+    free(record);
+    return 0;
 }
 
 /* Returns how many records the index holds. */

@@ -30,6 +30,10 @@ struct dp_bpf_index {
     uint8_t *hot;               /* Per slot: the tag changed since the last
                                  * grace period, so a reader may still be
                                  * reading the copy the tag left. */
+    uint8_t *deferred;          /* Keys that an update without waiting took
+                                 * out, 'key_size' bytes each... */
+    size_t n_deferred;          /* ...this many... */
+    size_t max_deferred;        /* ...of room for this many. */
 };
 
 /* The hashes of the port and FDB indexes (struct dp_port_key and struct
@@ -43,9 +47,15 @@ int dp_bpf_index_open(struct dp_bpf_index *, const char *name, int map_fd,
 void dp_bpf_index_close(struct dp_bpf_index *);
 void dp_bpf_index_set_masks(struct fab_port *, struct fab_uplink *);
 
-void dp_bpf_index_set(struct dp_bpf_index *, const void *record);
+/* Puts 'record' in the index.  Rewriting a slot whose previous copy a
+ * reader may still hold waits for a grace period (10-40 ms on a busy host)
+ * if 'wait', and otherwise takes the record out of the index and remembers
+ * its key for dp_bpf_index_settle(): the fast path finds it by hash
+ * meanwhile. */
+void dp_bpf_index_set(struct dp_bpf_index *, const void *record, bool wait);
 void dp_bpf_index_del(struct dp_bpf_index *, const void *key);
 int dp_bpf_index_sync(struct dp_bpf_index *, int table_fd);
+int dp_bpf_index_settle(struct dp_bpf_index *, int table_fd);
 
 size_t dp_bpf_index_count(const struct dp_bpf_index *);
 bool dp_bpf_index_get(const struct dp_bpf_index *, const void *key,

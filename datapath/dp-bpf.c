@@ -84,6 +84,7 @@ struct dp_bpf {
                                      * -1 until its first use. */
     struct dp_bpf_index port_index; /* Of fab_ports; unused read-only. */
     struct dp_bpf_index fdb_index;  /* Of fab_fdb; likewise. */
+    bool nowait;                    /* Within dp_table_set_nowait(). */
     int n_cpus;                     /* Possible CPUs, for per-CPU values. */
     uint32_t n_slots;               /* Entries of fab_stats. */
     uint64_t tick_ns; /* The scheduler tick, which bpf_jiffies64()
@@ -235,7 +236,7 @@ dp_bpf_port_write(struct dp_bpf *b, const struct dp_port_key *key,
     if (bpf_map_update_elem(b->table_fds[DP_PORTS], key, entry, BPF_ANY) < 0) {
         return errno;
     }
-    dp_bpf_index_set(&b->port_index, &record);
+    dp_bpf_index_set(&b->port_index, &record, !b->nowait);
     return 0;
 }
 
@@ -1112,7 +1113,7 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
             < 0) {
             return errno;
         }
-        dp_bpf_index_set(&b->fdb_index, &record);
+        dp_bpf_index_set(&b->fdb_index, &record, !b->nowait);
         return 0;
     }
     if (bpf_map_update_elem(b->table_fds[table], key, value, BPF_ANY) < 0) {
@@ -1125,6 +1126,29 @@ dp_bpf_table_set(struct dp *dp, enum dp_table table, const void *key,
                              value);
     }
     return 0;
+}
+
+static int
+dp_bpf_table_set_nowait(struct dp *dp, enum dp_table table, const void *key,
+                        const void *value)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    int error;
+
+    b->nowait = true;
+    error = dp_bpf_table_set(dp, table, key, value);
+    b->nowait = false;
+    return error;
+}
+
+static int
+dp_bpf_settle(struct dp *dp)
+{
+    struct dp_bpf *b = dp_bpf_cast(dp);
+    int error = dp_bpf_index_settle(&b->port_index, b->table_fds[DP_PORTS]);
+
+    return error ? error
+                 : dp_bpf_index_settle(&b->fdb_index, b->table_fds[DP_FDB]);
 }
 
 /* Deletes the conntrack entry of 'key' and gives its owner its share
@@ -1763,6 +1787,8 @@ const struct dp_class dp_bpf_class = {
     .configure = dp_bpf_configure,
     .get_config = dp_bpf_get_config,
     .table_set = dp_bpf_table_set,
+    .table_set_nowait = dp_bpf_table_set_nowait,
+    .settle = dp_bpf_settle,
     .table_del = dp_bpf_table_del,
     .table_get = dp_bpf_table_get,
     .table_dump = dp_bpf_table_dump,

@@ -13,6 +13,9 @@ struct dp_class {
     int (*get_config)(struct dp *, struct dp_config *);
     int (*table_set)(struct dp *, enum dp_table, const void *key,
                      const void *value);
+    int (*table_set_nowait)(struct dp *, enum dp_table, const void *key,
+                            const void *value);
+    int (*settle)(struct dp *);
     int (*table_del)(struct dp *, enum dp_table, const void *key);
     int (*table_get)(struct dp *, enum dp_table, const void *key, void *value);
     int (*table_dump)(struct dp *, enum dp_table, dp_dump_cb *, void *aux);

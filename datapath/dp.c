@@ -144,6 +144,23 @@ dp_table_set(struct dp *dp, enum dp_table table, const void *key,
 }
 
 int
+dp_table_set_nowait(struct dp *dp, enum dp_table table, const void *key,
+                    const void *value)
+{
+    if (!dp_table_valid(table)) {
+        return EINVAL;
+    }
+    return dp->read_only ? EROFS
+                         : dp->class->table_set_nowait(dp, table, key, value);
+}
+
+int
+dp_settle(struct dp *dp)
+{
+    return dp->read_only ? 0 : dp->class->settle(dp);
+}
+
+int
 dp_table_del(struct dp *dp, enum dp_table table, const void *key)
 {
     if (!dp_table_valid(table)) {

@@ -81,6 +81,17 @@ size_t dp_table_value_size(enum dp_table);
 int dp_table_set(struct dp *, enum dp_table, const void *key,
                  const void *value);
 int dp_table_del(struct dp *, enum dp_table, const void *key);
+
+/* Like dp_table_set(), but never waits for the fast path.  Rewriting an
+ * entry may wait for the readers of its previous version to finish (an
+ * RCU grace period: 10-40 ms on a busy host), which a guest paused for
+ * its live migration's switch-over cannot afford; here the entry is then
+ * looked up a little more slowly, by hash, until dp_settle() waits once
+ * for all such entries.  The fast path sees the new value at once either
+ * way. */
+int dp_table_set_nowait(struct dp *, enum dp_table, const void *key,
+                        const void *value);
+int dp_settle(struct dp *);
 int dp_table_get(struct dp *, enum dp_table, const void *key, void *value);
 
 /* Calls 'cb' for every entry of 'table', stopping early if 'cb' returns

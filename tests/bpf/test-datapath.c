@@ -3150,6 +3150,57 @@ test_fdb_standby(void **state)
     assert_output(inner, inner_len);
 }
 
+/* A live migration's switch-over rewrites p2's FDB entry while the guest
+ * is paused: dp_table_set_nowait() does not wait for the readers of the
+ * entry's index slot, which the previous update left in use.  The entry
+ * leaves the index (never a torn record in it), the fast path follows the
+ * new value by hash at once, and dp_settle() puts it back in the index. */
+static void
+test_fdb_set_nowait(void **state)
+{
+    struct dp_fdb_key key = {.vni = FX_VNI_A};
+    struct dp_fdb_entry entry = {.vtep = htonl(FX_VTEP_REMOTE),
+                                 .flags = DP_FDB_FORWARD},
+                        got;
+    size_t fdb = table_count(&fdb_index);
+
+    (void) state;
+    memcpy(key.mac, port(FX_P2)->mac, 6);
+    assert_int_equal(index_check(&fdb_index), fdb);
+
+    /* The first update makes the slot's other copy one that readers may
+     * hold; a second without waiting cannot rewrite it. */
+    set_p2_fdb(0, FX_VTEP_REMOTE2, DP_FDB_FORWARD);
+    assert_int_equal(index_check(&fdb_index), fdb);
+    assert_int_equal(dp_table_set_nowait(fx.dp, DP_FDB, &key, &entry), 0);
+    assert_int_equal(index_check(&fdb_index), fdb - 1);
+    assert_int_equal(dp_table_get(fx.dp, DP_FDB, &key, &got), 0);
+    assert_int_equal(got.vtep, htonl(FX_VTEP_REMOTE));
+    assert_int_equal(got.flags, DP_FDB_FORWARD);
+    expect_p1_to_p2_at(FX_VTEP_REMOTE, fx_remote_vtep_mac);
+
+    /* Settled: back in the index as the table has it, and used from it. */
+    assert_int_equal(dp_settle(fx.dp), 0);
+    assert_int_equal(index_check(&fdb_index), fdb);
+    expect_p1_to_p2_at(FX_VTEP_REMOTE, fx_remote_vtep_mac);
+    assert_int_equal(dp_settle(fx.dp), 0);
+
+    /* Taken out, then deleted before settling: settling brings nothing
+     * back, and the deletion stands. */
+    entry.vtep = htonl(FX_VTEP_REMOTE2);
+    assert_int_equal(dp_table_set_nowait(fx.dp, DP_FDB, &key, &entry), 0);
+    assert_int_equal(index_check(&fdb_index), fdb - 1);
+    assert_int_equal(dp_table_del(fx.dp, DP_FDB, &key), 0);
+    assert_int_equal(dp_settle(fx.dp), 0);
+    assert_int_equal(index_check(&fdb_index), fdb - 1);
+    assert_int_equal(dp_table_get(fx.dp, DP_FDB, &key, &got), ENOENT);
+
+    /* An update whose slot no reader holds needs no wait: in place. */
+    assert_int_equal(dp_table_set_nowait(fx.dp, DP_FDB, &key, &entry), 0);
+    assert_int_equal(index_check(&fdb_index), fdb);
+    expect_p1_to_p2_at(FX_VTEP_REMOTE2, fx_remote2_vtep_mac);
+}
+
 /* The frame the underlay brings for p2's MAC, sent by 'vtep' with outer
  * TTL 'ttl'. */
 static size_t
@@ -3292,6 +3343,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fdb_standby, drain_tap,
                                         p2_restore),
         cmocka_unit_test_setup_teardown(test_fdb_forward, drain_tap,
+                                        p2_restore),
+        cmocka_unit_test_setup_teardown(test_fdb_set_nowait, drain_tap,
                                         p2_restore),
         cmocka_unit_test_setup_teardown(test_decap_delivers_inner_protocol,
                                         p2_to_guest, p2_from_guest),
