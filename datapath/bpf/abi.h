@@ -69,6 +69,13 @@ struct fab_nexthop_slot {
 
 #define FAB_NEXTHOP_SLOTS 4096
 
+/* The most TTL a frame sent back to the host it came from keeps: enough for
+ * a routed underlay's hops, and few round trips should both hosts forward
+ * the MAC to each other (which the documents never ask: a destination's
+ * entry is standby or local until the VM leaves it again, and the host it
+ * leaves for holds a standby entry by then). */
+#define FAB_FORWARD_BACK_TTL 8
+
 /* The fast path's index of the port and FDB tables (datapath/bpf/index.h
  * reads it, datapath/dp-bpf-index.c writes it).  A hash lookup costs the
  * fast path 30-40 ns, most of the budget of a frame; an index is an

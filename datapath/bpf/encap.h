@@ -230,14 +230,15 @@ fab_encap_send(struct __sk_buff *skb, __u32 in_slot,
  * (DP_FDB_FORWARD), and returns the tc verdict.  The outer Ethernet and IPv4
  * headers are rewritten as ours to 'vtep', one hop less of TTL, so that
  * forwarders that point at each other can only pass a frame round so many
- * times ("forward-loop" at the end); the UDP and VXLAN headers (source port,
+ * times ("forward-loop" at the end), and at most FAB_FORWARD_BACK_TTL if
+ * 'back' (to the VTEP that sent it); the UDP and VXLAN headers (source port,
  * VNI, group) and the inner frame go on as they came.  A UDP checksum, which
  * fabric hosts never send, is cleared rather than recomputed.  The IPv4
  * header sums to the same with its new checksum, so a checksum the kernel
  * keeps over the frame (CHECKSUM_COMPLETE) stays right. */
 static __always_inline int
 fab_encap_forward(struct __sk_buff *skb, const struct dp_config *cfg,
-                  __be32 vtep, __u32 nh_slot)
+                  __be32 vtep, __u32 nh_slot, bool back)
 {
     struct fab_encap_scratch *s = fab_encap_scratch_get();
     enum dp_drop_reason reason;
@@ -261,6 +262,9 @@ fab_encap_forward(struct __sk_buff *skb, const struct dp_config *cfg,
     }
     reason = fab_underlay_route(cfg, vtep, nh_slot, s, &oif);
     o->ip.ttl--;
+    if (back && o->ip.ttl > FAB_FORWARD_BACK_TTL) {
+        o->ip.ttl = FAB_FORWARD_BACK_TTL;
+    }
     o->ip.saddr = cfg->vtep_ip;
     o->ip.daddr = vtep;
     o->ip.check = pkt_ipv4_csum(&o->ip);

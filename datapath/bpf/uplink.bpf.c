@@ -199,12 +199,16 @@ fab_uplink_ingress(struct __sk_buff *skb)
             return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_NO_DEST);
         }
         /* ...but for a MAC that has just moved on, only from a fabric
-         * host, and never back to the sender or to ourselves. */
-        if ((vtep->flags & DP_VTEP_EXTERNAL) || fdb->fdb.vtep == d.src_ip
-            || fdb->fdb.vtep == cfg->vtep_ip || !fdb->fdb.vtep) {
+         * host, and never to ourselves.  Back to the sender it goes too:
+         * a VM on the destination still sends to the migrating VM here
+         * (its entry standby to us) until the activation, and the
+         * destination delivers what we send back to the standby port. */
+        if ((vtep->flags & DP_VTEP_EXTERNAL) || fdb->fdb.vtep == cfg->vtep_ip
+            || !fdb->fdb.vtep) {
             return fab_drop(skb, FAB_SLOT_UNDERLAY, DP_DROP_FORWARD_LOOP);
         }
-        return fab_encap_forward(skb, cfg, fdb->fdb.vtep, fdb->nh_slot);
+        return fab_encap_forward(skb, cfg, fdb->fdb.vtep, fdb->nh_slot,
+                                 fdb->fdb.vtep == d.src_ip);
     }
     dst_ifindex = fdb->fdb.ifindex;
     dst = fab_port_find(dst_ifindex);

@@ -3233,29 +3233,17 @@ expect_forward_loop(const char *what, const uint8_t *pkt, size_t len)
     counters_assert(&want);
 }
 
-/* p2's MAC has just moved to .3 (DP_FDB_FORWARD): local ports' frames go
- * to .3; a frame from .2 for it goes on to .3 with our outer addresses,
- * .3's next hop, one hop less, and everything from the UDP header on as it
- * came.  Back to its sender, from an external VTEP, to ourselves or out
- * of TTL it is a "forward-loop"; other remote entries keep split
- * horizon. */
+/* Expects the uplink to send 'pkt', a frame for p2's MAC, on to .3: our
+ * outer addresses, .3's next hop, outer TTL 'ttl', a checksum anew, and
+ * the rest as it came. */
 static void
-test_fdb_forward(void **state)
+expect_forwarded(const uint8_t *pkt, size_t len, uint8_t ttl)
 {
-    struct dp_vtep_key ext_key = {.vtep = htonl(CRAFT_IP4(192, 168, 100, 77)),
-                                  .vni = FX_VNI_A};
-    struct dp_vtep ext = {.flags = DP_VTEP_EXTERNAL};
-    uint8_t pkt[512], want[512];
-    size_t len;
-    struct counters c;
+    struct pkt_ipv4 hdr;
     const uint8_t *ip;
-    int ul_fd;
+    struct counters c;
+    uint16_t check;
 
-    (void) state;
-    set_p2_fdb(0, FX_VTEP_REMOTE2, DP_FDB_FORWARD);
-    expect_p1_to_p2_at(FX_VTEP_REMOTE2, fx_remote2_vtep_mac);
-
-    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE, 30);
     counters_read(&c);
     assert_int_equal(run_uplink(pkt, len), TC_ACT_REDIRECT);
     count_rx(&c, D_UL, len);
@@ -3265,21 +3253,41 @@ test_fdb_forward(void **state)
     assert_memory_equal(res.out, fx_remote2_vtep_mac, 6);
     assert_memory_equal(res.out + 6, fx.underlay_mac, 6);
     ip = res.out + CRAFT_ETH_LEN;
-    assert_int_equal(ip[8], 29);
+    assert_int_equal(ip[8], ttl);
     assert_int_equal(craft_get32(ip + 12), FX_VTEP_LOCAL);
     assert_int_equal(craft_get32(ip + 16), FX_VTEP_REMOTE2);
-    {
-        struct pkt_ipv4 hdr;
-        uint16_t check;
-
-        memcpy(&hdr, ip, sizeof hdr);
-        memcpy(&check, ip + 10, sizeof check);
-        assert_int_equal(pkt_ipv4_csum(&hdr), check);
-    }
+    memcpy(&hdr, ip, sizeof hdr);
+    memcpy(&check, ip + 10, sizeof check);
+    assert_int_equal(pkt_ipv4_csum(&hdr), check);
     assert_memory_equal(ip + 1, pkt + CRAFT_ETH_LEN + 1, 7);
     assert_memory_equal(ip + CRAFT_IPV4_LEN,
                         pkt + CRAFT_ETH_LEN + CRAFT_IPV4_LEN,
                         len - CRAFT_ETH_LEN - CRAFT_IPV4_LEN);
+}
+
+/* p2's MAC has just moved to .3 (DP_FDB_FORWARD): local ports' frames go
+ * to .3; a frame from .2 for it goes on to .3 with our outer addresses,
+ * .3's next hop, one hop less, and everything from the UDP header on as it
+ * came; back to its sender too, with little TTL.  From an external VTEP,
+ * to ourselves or out of TTL it is a "forward-loop"; other remote entries
+ * keep split horizon. */
+static void
+test_fdb_forward(void **state)
+{
+    struct dp_vtep_key ext_key = {.vtep = htonl(CRAFT_IP4(192, 168, 100, 77)),
+                                  .vni = FX_VNI_A};
+    struct dp_vtep ext = {.flags = DP_VTEP_EXTERNAL};
+    uint8_t pkt[512], want[512];
+    size_t len;
+    struct counters c;
+    int ul_fd;
+
+    (void) state;
+    set_p2_fdb(0, FX_VTEP_REMOTE2, DP_FDB_FORWARD);
+    expect_p1_to_p2_at(FX_VTEP_REMOTE2, fx_remote2_vtep_mac);
+
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE, 30);
+    expect_forwarded(pkt, len, 29);
     /* For real: into the underlay and straight back out of it. */
     memcpy(want, res.out, len);
     ul_fd = capture_open("ul1");
@@ -3287,8 +3295,17 @@ test_fdb_forward(void **state)
     capture_expect(ul_fd, "ul1", want, len);
     close(ul_fd);
 
+    /* Back to its sender (a VM there still sends to p2's MAC here, its
+     * entry standby to us): with at most FAB_FORWARD_BACK_TTL, so that two
+     * hosts forwarding to each other pass it round a few times only. */
     len = vxlan_for_p2(pkt, FX_VTEP_REMOTE2, 30);
-    expect_forward_loop("back to its sender", pkt, len);
+    expect_forwarded(pkt, len, FAB_FORWARD_BACK_TTL);
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE2, 3);
+    expect_forwarded(pkt, len, 2);
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE2, 2);
+    expect_forwarded(pkt, len, 1);
+    len = vxlan_for_p2(pkt, FX_VTEP_REMOTE2, 1);
+    expect_forward_loop("back to its sender, out of TTL", pkt, len);
     len = vxlan_for_p2(pkt, FX_VTEP_REMOTE, 1);
     expect_forward_loop("out of TTL", pkt, len);
     assert_int_equal(dp_table_set(fx.dp, DP_VTEPS, &ext_key, &ext), 0);
