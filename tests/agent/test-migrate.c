@@ -11,8 +11,9 @@
  * as it came.  The VM's first frame here (the punt) makes the port local:
  * its MAC points at it, it floods; once only.  An activation whose punt
  * was missed is found by the next poll.  A source's switch-over
- * forwards the VM's MAC to the destination's VTEP and a failure puts it
- * back. */
+ * forwards the VM's MAC to the destination's VTEP without waiting for the
+ * fast path's readers (the entry leaves the fast path's index until the
+ * next poll puts it back) and a failure puts it back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,12 +31,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "agent/core.h"
 #include "agent/http-client.h"
 #include "agent/metrics.h"
 #include "agent/migrate.h"
 #include "agent/state.h"
 #include "agent/trace.h"
+#include "datapath/bpf/abi.h"
 #include "datapath/dp.h"
 #include "utils/util.h"
 
@@ -161,6 +165,35 @@ web1_fdb(void)
     memcpy(key.mac, web1_mac, 6);
     assert_int_equal(dp_table_get(dp, DP_FDB, &key, &fdb), 0);
     return fdb;
+}
+
+/* Returns the flags of web1's FDB record in the fast path's index, or -1
+ * if the index does not hold it. */
+static int
+web1_fdb_indexed(void)
+{
+    char *path = xasprintf("/sys/fs/bpf/%s/fab_fdb_index", instance);
+    struct bpf_map_info info = {};
+    uint32_t len = sizeof info;
+    int fd = bpf_obj_get(path), flags = -1;
+
+    assert_true(fd >= 0);
+    assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    assert_int_equal(info.value_size, sizeof(struct fab_fdb_slot));
+    for (uint32_t i = 0; i < info.max_entries; i++) {
+        struct fab_fdb_slot slot;
+        const struct fab_fdb_record *r;
+
+        assert_int_equal(bpf_map_lookup_elem(fd, &i, &slot), 0);
+        r = &slot.copy[slot.tag & FAB_INDEX_COPY ? 1 : 0];
+        if (slot.tag & FAB_INDEX_VALID && r->key.vni == 100
+            && !memcmp(r->key.mac, web1_mac, 6)) {
+            flags = r->entry.fdb.flags;
+        }
+    }
+    close(fd);
+    free(path);
+    return flags;
 }
 
 /* Whether the flood list of VNI 100 has port 'ifindex'. */
@@ -396,16 +429,33 @@ test_missed_activation(void **state)
 static void
 test_forward(void **state)
 {
+    struct dp_fdb_key key = {0};
     struct dp_fdb_entry fdb;
 
     (void) state;
     assert_int_equal(core_vm_forward(core, "nope", inet_addr(DEST_VTEP)),
                      ENOENT);
+    /* Rewritten twice, web1's index slot has a copy readers may hold, as
+     * after any recent change: a switch-over must not wait for them. */
+    fdb = web1_fdb();
+    key.vni = 100;
+    memcpy(key.mac, web1_mac, 6);
+    fdb.flags ^= DP_FDB_STANDBY;
+    assert_int_equal(dp_table_set(dp, DP_FDB, &key, &fdb), 0);
+    fdb.flags ^= DP_FDB_STANDBY;
+    assert_int_equal(dp_table_set(dp, DP_FDB, &key, &fdb), 0);
+    assert_int_equal(web1_fdb_indexed(), 0);
+
     assert_int_equal(core_vm_forward(core, "web1", inet_addr(DEST_VTEP)), 0);
     fdb = web1_fdb();
     assert_int_equal(fdb.ifindex, 0);
     assert_int_equal(fdb.vtep, inet_addr(DEST_VTEP));
     assert_int_equal(fdb.flags, DP_FDB_FORWARD);
+    assert_int_equal(web1_fdb_indexed(), -1);
+    /* The next poll finishes the forward and settles the index. */
+    assert_true(core_poll(core));
+    assert_int_equal(web1_fdb_indexed(), DP_FDB_FORWARD);
+    assert_int_equal(web1_fdb().flags, DP_FDB_FORWARD);
     assert_int_equal(core_vm_forward(core, "web1", 0), 0);
     fdb = web1_fdb();
     assert_int_equal(fdb.ifindex, mg0);
