@@ -116,8 +116,27 @@ function forward(opts, req, body, res) {
         });
         ures.on('error', () => res.destroy());
     });
-    upstream.on('error', () => res.destroy());
-    upstream.end(body);
+    /* A controller that refuses a request from its headers alone (413 for
+     * a Content-Length over its limit) closes the connection instead of
+     * reading the body: a body sent meanwhile would end in a reset, the
+     * answer lost.  So a request that asked to wait for "100 Continue"
+     * waits for it here too, and a refused one sends no body at all. */
+    let answered = false;
+    upstream.on('response', (ures) => ures.on('end', () => {
+        answered = true;
+        upstream.destroy();
+    }));
+    upstream.on('error', () => {
+        if (!answered) {
+            res.destroy();
+        }
+    });
+    if (/100-continue/i.test(req.headers.expect || '')) {
+        upstream.on('continue', () => upstream.end(body));
+        upstream.flushHeaders();
+    } else {
+        upstream.end(body);
+    }
 }
 
 /* Calls "done" once the controller accepts TCP connections, polling every
