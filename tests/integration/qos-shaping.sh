@@ -17,6 +17,7 @@ set -euo pipefail
 
 LOW=95000000
 HIGH=105000000
+UDP_LOW=85000000
 FULL=1000000000
 
 fab_setup
@@ -106,8 +107,12 @@ in_host A tc qdisc show dev ul0 root | grep -q '^qdisc htb fab0: ' \
 in_host A tc class show dev ul0 classid "$class" | grep -q 'ceil 100Mbit' \
     || fail "class $class is not limited to 100 Mbit/s"
 assert_band "TCP vmA1 -> vmB1" "$(measure vmA1 10.0.0.2)" "$LOW" "$HIGH"
+# What arrives of UDP sent at twice the limit is what HTB let through less
+# what a receiver short of CPU drops (iperf3 counted 9.6% lost in one
+# second of a CI run on a loaded machine): the upper bound is the limit's,
+# the lower one leaves room for those.
 assert_band "UDP at 200 Mbit/s vmA1 -> vmB1, received" \
-    "$(measure vmA1 10.0.0.2 -u -b 200M)" "$LOW" "$HIGH"
+    "$(measure vmA1 10.0.0.2 -u -b 200M)" "$UDP_LOW" "$HIGH"
 sent=$(in_host A tc -s class show dev ul0 classid "$class" \
     | awk '/Sent/ {print $2; exit}')
 say "class $class sent $sent bytes"
