@@ -119,7 +119,7 @@ qmp_open(const char *path, int timeout_ms, struct qmp **qmpp)
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     int64_t deadline = time_msec() + timeout_ms;
     struct qmp *qmp;
-    json_t *greeting = NULL;
+    json_t *greeting;
     int error;
 
     *qmpp = NULL;
@@ -141,11 +141,24 @@ qmp_open(const char *path, int timeout_ms, struct qmp **qmpp)
         qmp_close(qmp);
         return error;
     }
-    error = qmp_read(qmp, deadline, &greeting);
-    if (!error && !json_object_get(greeting, "QMP")) {
-        error = EPROTO;
+    /* QEMU resets a monitor to capabilities negotiation only when its next
+     * client connects, and its migration thread emits events meanwhile:
+     * one may reach the new client before the greeting (a source polling
+     * its migration read a "MIGRATION" event where it wanted the greeting,
+     * and called its migration failed).  Events are noted, not greeted. */
+    while (!(error = qmp_read(qmp, deadline, &greeting))) {
+        bool event = json_object_get(greeting, "event") != NULL;
+
+        if (event) {
+            qmp_note_event(qmp, greeting);
+        } else if (!json_object_get(greeting, "QMP")) {
+            error = EPROTO;
+        }
+        json_decref(greeting);
+        if (!event) {
+            break;
+        }
     }
-    json_decref(greeting);
     if (!error) {
         error = qmp_execute(qmp, "qmp_capabilities", NULL,
                             deadline - time_msec(), NULL);

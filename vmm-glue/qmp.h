@@ -4,7 +4,9 @@
  * QMP sends a greeting, then wants "qmp_capabilities" before anything
  * else; after that every command gets one reply (a "return" or an "error")
  * carrying the command's "id", and asynchronous events ("event") may come
- * before, between or after replies.  The client matches replies by id and
+ * before, between or after replies, even before the greeting (QEMU's
+ * migration thread may write one to a client the monitor has not greeted
+ * yet).  The client matches replies by id and
  * keeps the names of the events it saw, so a caller can tell a guest's
  * own SHUTDOWN from a crash. */
 #ifndef VMM_GLUE_QMP_H

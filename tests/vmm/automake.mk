@@ -8,3 +8,12 @@ tests_vmm_test_driver_LDADD = $(VMM_GLUE_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/vmm/qemu.sh tests/vmm/libvirt.sh
 EXTRA_DIST += tests/vmm/driver.sh tests/vmm/qemu.sh tests/vmm/libvirt.sh \
 	scripts/build-test-image scripts/start-libvirtd
+
+# vmm-glue's QMP client against a QMP server the test plays on a real unix
+# socket (events before the greeting and between command and reply, split
+# lines, a reply cut short); it needs no QEMU.
+check_PROGRAMS += tests/vmm/test-qmp
+tests_vmm_test_qmp_SOURCES = tests/vmm/test-qmp.c
+tests_vmm_test_qmp_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_vmm_test_qmp_LDADD = $(VMM_GLUE_LIBS) $(CMOCKA_LIBS) -lpthread
+TESTS += tests/vmm/test-qmp
