@@ -497,10 +497,11 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
     }
 
     /* Every rule's counter, and every remote VTEP, once. */
-    words = xcalloc(MAX(n_rules, s->n_remotes + 2 * s->n_ports
-                                     + s->n_fabric_vteps + s->n_vms)
-                        + 1,
-                    sizeof *words);
+    words =
+        xcalloc(MAX(n_rules, s->n_remotes + 2 * s->n_ports + s->n_fabric_vteps
+                                 + s->n_vms + s->n_forwards)
+                    + 1,
+                sizeof *words);
     for (size_t i = 0; i < s->n_identities; i++) {
         for (size_t r = 0; r < s->identities[i].n_rules; r++) {
             words[n_words++] = s->identities[i].rules[r].id;
@@ -539,6 +540,9 @@ fw_desired(const struct state *s, struct fw_cidr_ids *ids,
         if (s->vms[i].migrate) {
             words[n_words++] = s->vms[i].migrate->to_vtep;
         }
+    }
+    for (size_t i = 0; i < s->n_forwards; i++) {
+        words[n_words++] = s->forwards[i].vtep;
     }
     n_words = sort_unique_u32(words, n_words);
     for (size_t i = 0; i < n_words; i++) {

@@ -520,6 +520,17 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
             reconcile_tables_add(tables, DP_BINDINGS, &bkey, &binding);
         }
     }
+    /* The MACs that left this host a moment ago (doc/mobility.md
+     * "forward"): what other hosts still send here for them goes on to
+     * where they are now. */
+    for (size_t i = 0; i < s->n_forwards; i++) {
+        const struct state_forward *f = &s->forwards[i];
+        struct dp_fdb_key fdb_key = {.vni = f->vni};
+        struct dp_fdb_entry fdb = {.vtep = f->vtep, .flags = DP_FDB_FORWARD};
+
+        memcpy(fdb_key.mac, f->mac, sizeof fdb_key.mac);
+        reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
+    }
     /* Remote VTEPs go after all local ports, each once per network, and
      * so do the external VTEPs that joined it. */
     for (size_t i = 0; i < s->n_remotes; i++) {
@@ -956,8 +967,8 @@ static struct reconcile_nexthop *
 reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
                         bool have_underlay, size_t *np)
 {
-    size_t n_addrs =
-        s->n_remotes + s->n_external_vteps + 2 * s->n_ports + s->n_vms;
+    size_t n_addrs = s->n_remotes + s->n_external_vteps + 2 * s->n_ports
+                     + s->n_vms + s->n_forwards;
     struct reconcile_nexthop *vteps = xcalloc(n_addrs, sizeof *vteps);
     uint32_t *addrs = xcalloc(n_addrs, sizeof *addrs);
     size_t n = 0;
@@ -985,6 +996,9 @@ reconcile_resolve_vteps(const struct reconciler *rc, const struct state *s,
         if (s->vms[i].migrate) {
             addrs[n_addrs++] = s->vms[i].migrate->to_vtep;
         }
+    }
+    for (size_t i = 0; i < s->n_forwards; i++) {
+        addrs[n_addrs++] = s->forwards[i].vtep;
     }
     qsort(addrs, n_addrs, sizeof *addrs, compare_u32);
     for (size_t i = 0; i < n_addrs; i++) {

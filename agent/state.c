@@ -2139,6 +2139,87 @@ parse_fabric_vteps(struct state_errors *errors, const json_t *root,
     }
 }
 
+/* Whether 's' has a port or a remote with MAC 'mac' in the network of VNI
+ * 'vni'. */
+static bool
+state_has_mac(const struct state *s, uint32_t vni, const uint8_t mac[6])
+{
+    for (size_t i = 0; i < s->n_ports; i++) {
+        size_t net = s->ports[i].network;
+
+        if (net < s->n_networks && s->networks[net].vni == vni
+            && !memcmp(s->ports[i].mac, mac, 6)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < s->n_remotes; i++) {
+        size_t net = s->remotes[i].network;
+
+        if (net < s->n_networks && s->networks[net].vni == vni
+            && !memcmp(s->remotes[i].mac, mac, 6)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parses the optional "forward" of 'root' into 's' (doc/mobility.md): each
+ * {"vni", "mac", "vtep"} a MAC that moved to another fabric host, once in
+ * its VNI, neither a port's nor a remote's there (the FDB holds one entry
+ * per MAC). */
+static void
+parse_forwards(struct state_errors *errors, const json_t *root,
+               struct state *s)
+{
+    static const char *const keys[] = {"vni", "mac", "vtep", NULL};
+    const json_t *list = get_list(errors, root, "forward");
+    size_t n = json_array_size(list);
+
+    s->forwards = xcalloc(n + 1, sizeof *s->forwards);
+    for (size_t i = 0; i < n; i++) {
+        struct state_forward f = {.vni = 0};
+        const json_t *obj;
+        bool ok;
+        char path[32];
+
+        obj = get_element(errors, list, "forward", i, keys, path, sizeof path);
+        if (!obj) {
+            continue;
+        }
+        ok = parse_uint(errors, obj, path, "vni", true, 1, STATE_MAX_VNI,
+                        &f.vni);
+        ok = parse_mac(errors, obj, path, "mac", f.mac) && ok;
+        ok = parse_ipv4(errors, obj, path, "vtep", true, &f.vtep) && ok;
+        if (ok
+            && (f.vtep == s->host.vtep || state_vtep_is_external(s, f.vtep))) {
+            field_error(errors, path, "vtep",
+                        "this host's own VTEP or an external VTEP (expected "
+                        "the fabric host the MAC moved to)");
+            ok = false;
+        }
+        if (ok && state_has_mac(s, f.vni, f.mac)) {
+            field_error(errors, path, "mac",
+                        "a port's or a remote's MAC in VNI %u (expected a "
+                        "MAC that left this host, never also a port or a "
+                        "remote)",
+                        f.vni);
+            ok = false;
+        }
+        for (size_t j = 0; ok && j < s->n_forwards; j++) {
+            if (s->forwards[j].vni == f.vni
+                && !memcmp(s->forwards[j].mac, f.mac, 6)) {
+                field_error(errors, path, "mac",
+                            "listed twice in VNI %u (expected each MAC once)",
+                            f.vni);
+                ok = false;
+            }
+        }
+        if (ok) {
+            s->forwards[s->n_forwards++] = f;
+        }
+    }
+}
+
 /* Gives each standby port the VTEP of the VM migrating in that has it as a
  * NIC. */
 static void
@@ -2354,11 +2435,10 @@ int
 state_from_json(const struct json_t *root, struct state **statep,
                 struct state_errors *errors)
 {
-    static const char *const keys[] = {"host",         "networks",
-                                       "ports",        "remotes",
-                                       "identities",   "external_vteps",
-                                       "vms",          "moved_vms",
-                                       "fabric_vteps", NULL};
+    static const char *const keys[] = {
+        "host",         "networks",       "ports", "remotes",
+        "identities",   "external_vteps", "vms",   "moved_vms",
+        "fabric_vteps", "forward",        NULL};
     struct state *s = xzalloc(sizeof *s);
     size_t n_errors = errors->n;
 
@@ -2377,6 +2457,7 @@ state_from_json(const struct json_t *root, struct state **statep,
         parse_moved_vms(errors, root, s);
         link_standby_ports(s);
         parse_fabric_vteps(errors, root, s);
+        parse_forwards(errors, root, s);
         check_external_vteps(errors, s);
         check_identities(errors, s);
         check_unique_names(errors, s);
@@ -2887,6 +2968,7 @@ state_destroy(struct state *s)
     }
     free(s->moved_vms);
     free(s->fabric_vteps);
+    free(s->forwards);
     for (size_t i = 0; i < s->n_skipped; i++) {
         free(s->skipped[i].name);
         free(s->skipped[i].reason);

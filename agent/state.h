@@ -146,6 +146,16 @@ struct state_remote {
     uint16_t identity; /* Its security identity, 0 for no group. */
 };
 
+/* A MAC that left this host for another one a moment ago (a VM's NIC after
+ * its live migration, doc/mobility.md "forward"): frames for it, from
+ * local ports or from other fabric hosts that have yet to learn the move,
+ * go on to the VTEP it sits behind now (DP_FDB_FORWARD). */
+struct state_forward {
+    uint32_t vni;   /* Its network's VNI. */
+    uint8_t mac[6]; /* Its unicast MAC, neither a port's nor a remote's. */
+    uint32_t vtep;  /* Where it went, network order. */
+};
+
 /* A VTEP outside the fabric (an Open vSwitch, a Linux vxlan device, a
  * gateway) that joined a network: it gets the network's floods, and VXLAN
  * from it in that network is accepted.  Its endpoints are 'remotes' behind
@@ -341,6 +351,9 @@ struct state {
                                         * besides the remotes' VTEPs,
                                         * network order. */
     size_t n_fabric_vteps;             /* Number of 'fabric_vteps'. */
+    struct state_forward *forwards;    /* "forward": MACs that just
+                                        * moved on. */
+    size_t n_forwards;                 /* Number of 'forwards'. */
     struct state_moved_vm *moved_vms;  /* VMs that moved to another
                                         * host. */
     size_t n_moved_vms;                /* Number of 'moved_vms'. */

@@ -1582,7 +1582,7 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
 static const char *const desired_kinds[] = {
     "network", "port",      "host",          "qos-policy",
     "sg-rule", "identity",  "port-identity", "external-vtep",
-    "vm",      "migration", "vm-moved",
+    "vm",      "migration", "vm-moved",      "vm-forward",
 };
 
 /* Waits until a commit past 'revision' changes one of 'desired_kinds' and

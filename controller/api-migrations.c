@@ -317,6 +317,20 @@ activate(struct api *api, struct store_txn *txn, const struct store_obj *mig,
         }
         store_obj_clear(&vm);
     }
+    if (!error) {
+        /* The source forwards the VM's frames a while longer: the other
+         * hosts may take the revision that moves the VM after the source
+         * (doc/mobility.md "forward"). */
+        char *key =
+            xasprintf("%s/%s", api_get_string(mig->body, "from"), mig->name);
+        json_t *until =
+            json_pack("{sI}", "until_ms",
+                      (json_int_t) (wall_ms() + MIGRATION_FORWARD_GRACE_MS));
+
+        error = store_put(txn, "vm-forward", key, until, STORE_ANY, NULL);
+        json_decref(until);
+        free(key);
+    }
     api_error_clear(&err);
     free(what);
     if (json_is_integer(json_object_get(source, "downtime_ms"))) {
@@ -1157,6 +1171,56 @@ why_stalled(struct store_txn *txn, const struct store_obj *mig,
     return why;
 }
 
+static int
+expired_cb(const struct store_obj *obj, void *ew_)
+{
+    json_t *ew = ew_;
+
+    if (get_int(obj->body, "until_ms")
+        <= json_integer_value(json_object_get(ew, "now"))) {
+        json_array_append_new(json_object_get(ew, "names"),
+                              json_string(obj->name));
+    }
+    return 0;
+}
+
+/* Deletes the "vm-forward" index objects whose grace has passed, so that
+ * the sources' documents drop their "forward" entries. */
+static int
+expire_forwards(struct api *api, int64_t now)
+{
+    json_t *ew = json_pack("{sIs[]}", "now", (json_int_t) now, "names");
+    json_t *names = json_object_get(ew, "names");
+    struct store_txn *txn = NULL;
+    const json_t *name;
+    size_t i;
+    int error = store_begin(api->store, false, &txn);
+
+    if (!error) {
+        error = store_list(txn, "vm-forward", NULL, 0, expired_cb, ew);
+    }
+    store_abort(txn);
+    txn = NULL;
+    if (!error && json_array_size(names)) {
+        error = store_begin(api->store, true, &txn);
+        json_array_foreach(names, i, name)
+        {
+            int e = error ? error
+                          : store_delete(txn, "vm-forward",
+                                         json_string_value(name), STORE_ANY);
+
+            error = e == ENOENT ? 0 : e;
+        }
+        if (!error) {
+            error = store_commit(txn, NULL);
+            txn = NULL;
+        }
+        store_abort(txn);
+    }
+    json_decref(ew);
+    return error;
+}
+
 int
 migrations_tick(struct api *api)
 {
@@ -1232,6 +1296,12 @@ migrations_tick(struct api *api)
     store_abort(txn);
     if (error) {
         LOG_WARN("migrations: checking for stalled ones: %s", strerror(error));
+    } else {
+        error = expire_forwards(api, now);
+        if (error) {
+            LOG_WARN("migrations: ending the sources' forwarding: %s",
+                     strerror(error));
+        }
     }
     json_decref(names);
     json_decref(stalled);

@@ -107,6 +107,9 @@ struct walk {
     json_t *standby;        /* Port name -> null: the NICs of incoming
                              * VMs, local here and no remotes. */
     json_t *elsewhere;      /* The migrations between two other hosts. */
+    json_t *forward;        /* The document's "forward". */
+    json_t *senders;        /* Host name -> null: the hosts that may still
+                             * send here for a MAC in "forward". */
     int error;              /* A store failure, or 0. */
 };
 
@@ -528,6 +531,8 @@ fabric_vteps(struct walk *w)
 {
     json_t *vteps = json_array();
     const json_t *mig, *remote;
+    const char *host;
+    json_t *value;
     size_t i, j;
 
     json_array_foreach(w->elsewhere, i, mig)
@@ -549,6 +554,30 @@ fabric_vteps(struct walk *w)
                 json_array_append_new(vteps, json_string(to));
                 listed = true;
             }
+        }
+    }
+    /* And on the host a VM just left, the hosts that may still send to it
+     * here, though this host may have no endpoint in their networks any
+     * more. */
+    json_object_foreach(w->senders, host, value)
+    {
+        const char *vtep = host_vtep(w, host);
+        bool listed = !vtep;
+
+        json_array_foreach(vteps, j, remote)
+        {
+            listed = listed || !strcmp(json_string_value(remote), vtep);
+        }
+        json_array_foreach(w->remotes, j, remote)
+        {
+            listed = listed || !strcmp(get_string(remote, "vtep") ?: "", vtep);
+        }
+        json_array_foreach(w->forward, j, remote)
+        {
+            listed = listed || !strcmp(get_string(remote, "vtep") ?: "", vtep);
+        }
+        if (!listed) {
+            json_array_append_new(vteps, json_string(vtep));
         }
     }
     if (!json_array_size(vteps)) {
@@ -717,6 +746,145 @@ walk_moved(struct walk *w, json_t *moved)
     int error = store_list(w->txn, "vm-moved", w->prefix, 0, moved_cb, &mw);
 
     return error == STORE_STOP ? 0 : error;
+}
+
+static int
+sender_cb(const struct store_obj *index, void *w_)
+{
+    struct walk *w = w_;
+    const char *host = get_string(index->body, "host");
+
+    if (strncmp(index->name, w->prefix, strlen(w->prefix))) {
+        return STORE_STOP;
+    }
+    if (host && strcmp(host, w->host)) {
+        json_object_set_new(w->senders, host, json_null());
+    }
+    return 0;
+}
+
+/* Adds to "forward" (doc/mobility.md) the NICs of VM 'vm', which left
+ * 'w->host' a moment ago, and to 'w->senders' the hosts of their
+ * networks. */
+static int
+add_forward(struct walk *w, const struct store_obj *vm)
+{
+    const char *to = get_string(vm->body, "host") ?: "";
+    const char *vtep = strcmp(to, w->host) ? host_vtep(w, to) : NULL;
+    const json_t *nic;
+    size_t i;
+    int error = w->error;
+
+    /* A VM back here has its ports here again. */
+    if (!vtep) {
+        return error;
+    }
+    json_array_foreach(json_object_get(vm->body, "nics"), i, nic)
+    {
+        char *name = xasprintf("%s-%zu", vm->name, i);
+        const char *was = w->prefix;
+        const char *network;
+        struct store_obj port, net;
+        char *prefix;
+
+        if (error) {
+            free(name);
+            break;
+        }
+        /* Nor a VM on its way back here, whose port is standby here. */
+        error = json_object_get(w->standby, name)
+                    ? ENOENT
+                    : store_get(w->txn, "port", name, &port);
+        free(name);
+        if (error) {
+            error = error == ENOENT ? 0 : error;
+            continue;
+        }
+        network = get_string(port.body, "network") ?: "";
+        error = store_get(w->txn, "network", network, &net);
+        if (!error) {
+            json_array_append_new(
+                w->forward,
+                json_pack("{sOsOss}", "vni", json_object_get(net.body, "vni"),
+                          "mac", json_object_get(port.body, "mac"), "vtep",
+                          vtep));
+            store_obj_clear(&net);
+            prefix = xasprintf("%s/", network);
+            w->prefix = prefix;
+            error = store_list(w->txn, "net-port", prefix, 0, sender_cb, w);
+            error = error == STORE_STOP ? 0 : error;
+            w->prefix = was;
+            free(prefix);
+        }
+        error = error == ENOENT ? 0 : error;
+        store_obj_clear(&port);
+    }
+    return error;
+}
+
+static int
+forward_cb(const struct store_obj *obj, void *names)
+{
+    json_array_append_new(names, json_string(obj->name));
+    return 0;
+}
+
+/* Adds to "forward" the NICs of the VMs that migrated away from 'w->host'
+ * less than MIGRATION_FORWARD_GRACE_MS ago (the "vm-forward" index objects
+ * "SOURCE/VM" the controller's ticker deletes then), and leaves their MACs
+ * out of "remotes"; and to 'w->senders' the source of each VM that came
+ * here so, whose forwarding ends here though it may have no endpoint left
+ * in the VM's networks. */
+static int
+walk_forwards(struct walk *w)
+{
+    json_t *names = json_array(), *kept = json_array();
+    const json_t *name, *remote, *f;
+    size_t i, j;
+    int error = store_list(w->txn, "vm-forward", NULL, 0, forward_cb, names);
+
+    json_array_foreach(names, i, name)
+    {
+        const char *key = json_string_value(name);
+        const char *slash = strchr(key, '/');
+        char *from;
+        struct store_obj vm;
+
+        if (error || !slash) {
+            continue;
+        }
+        error = store_get(w->txn, "vm", slash + 1, &vm);
+        if (error) {
+            error = error == ENOENT ? 0 : error;
+            continue;
+        }
+        from = xasprintf("%.*s", (int) (slash - key), key);
+        if (!strcmp(from, w->host)) {
+            error = add_forward(w, &vm);
+        } else if (!strcmp(get_string(vm.body, "host") ?: "", w->host)) {
+            json_object_set_new(w->senders, from, json_null());
+        }
+        free(from);
+        store_obj_clear(&vm);
+    }
+    json_array_foreach(w->remotes, i, remote)
+    {
+        bool moved = false;
+
+        json_array_foreach(w->forward, j, f)
+        {
+            moved = moved
+                    || !strcmp(get_string(f, "mac") ?: "",
+                               get_string(remote, "mac") ?: "");
+        }
+        if (!moved) {
+            json_array_append(kept, (json_t *) remote);
+        }
+    }
+    json_decref(w->remotes);
+    w->remotes = kept;
+    json_decref(names);
+    return error;
 }
 
 /* Adds the VMs placed on 'w->host' to 'vms', and those migrating in, in
@@ -1051,6 +1219,8 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         .outgoing = json_object(),
         .standby = json_object(),
         .elsewhere = json_array(),
+        .forward = json_array(),
+        .senders = json_object(),
     };
     json_t *networks = json_array();
     json_t *identities = json_array();
@@ -1092,6 +1262,9 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         error = walk_moved(&w, moved);
     }
     if (!error) {
+        error = walk_forwards(&w);
+    }
+    if (!error) {
         *docp = json_pack("{s{sssOsO}sOsOsO}", "host", "name", host, "vtep",
                           json_object_get(obj.body, "vtep"), "underlay",
                           json_object_get(obj.body, "underlay"), "networks",
@@ -1119,6 +1292,10 @@ desired_compute(struct store_txn *txn, const char *host, json_t **docp)
         /* And only a host some VM left. */
         if (*docp && json_object_size(moved)) {
             json_object_set(*docp, "moved_vms", moved);
+        }
+        /* And only a host a VM left a moment ago. */
+        if (*docp && json_array_size(w.forward)) {
+            json_object_set(*docp, "forward", w.forward);
         }
         /* And only a host that sees a VM move between two others. */
         if (*docp) {
@@ -1149,6 +1326,8 @@ out:
     json_decref(w.outgoing);
     json_decref(w.standby);
     json_decref(w.elsewhere);
+    json_decref(w.forward);
+    json_decref(w.senders);
     return error;
 }
 
@@ -1260,6 +1439,12 @@ desired_diff(const json_t *old, const json_t *new)
      * runs. */
     old_ext = json_object_get(old, "fabric_vteps");
     new_ext = json_object_get(new, "fabric_vteps");
+    if ((old_ext || new_ext) && !json_equal(old_ext, new_ext)) {
+        return NULL;
+    }
+    /* And the MACs that moved on, for a few seconds after a migration. */
+    old_ext = json_object_get(old, "forward");
+    new_ext = json_object_get(new, "forward");
     if ((old_ext || new_ext) && !json_equal(old_ext, new_ext)) {
         return NULL;
     }

@@ -32,6 +32,11 @@ struct migration_request {
  * the destination's activation, fails and is rolled back. */
 #define MIGRATION_TIMEOUT_MS 30000
 
+/* For this long after a migration's activation, its source's document
+ * keeps the VM's MACs in "forward" (doc/mobility.md): every other host
+ * takes the revision that moves the VM well within it. */
+#define MIGRATION_FORWARD_GRACE_MS 5000
+
 /* Starts the migration 'req' (checks, claim on the destination, the
  * "migration" index object, in one write transaction).  Returns 0 and
  * sets '*out' (if nonnull) to the migration object, or an HTTP status

@@ -821,6 +821,42 @@ test_desired_migration(void **state)
     free(doc1);
 }
 
+/* The source of a live migration a moment after it (doc/mobility.md
+ * "forward"): the moved MAC is forwarded to its new host, from which, as
+ * from the hosts the document names, VXLAN is accepted, with no network
+ * or port of it left here. */
+static void
+test_desired_forward(void **state)
+{
+    static const uint8_t mac[6] = {2, 0, 0, 0, 1, 1};
+    struct state *s = parse(
+        "{\"host\": {\"vtep\": \"192.168.100.1\", \"underlay\": \"eth0\"},"
+        " \"fabric_vteps\": [\"192.168.100.3\"],"
+        " \"forward\": [{\"vni\": 100, \"mac\": \"02:00:00:00:01:01\","
+        "               \"vtep\": \"192.168.100.2\"}]}");
+    struct dp_fdb_key k = fdb_key(100, mac);
+    struct dp_vtep_key vkey = {.vni = 0};
+    const struct dp_fdb_entry *fdb;
+    struct reconcile_tables t;
+
+    (void) state;
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 0, NULL, NULL, &t);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->ifindex, 0);
+    assert_int_equal(fdb->vtep, inet_addr("192.168.100.2"));
+    assert_int_equal(fdb->flags, DP_FDB_FORWARD);
+    assert_int_equal(t.t[DP_FDB].n, 1);
+    assert_int_equal(t.t[DP_NETWORKS].n, 0);
+    vkey.vtep = inet_addr("192.168.100.2");
+    lookup(&t, DP_VTEPS, &vkey);
+    vkey.vtep = inet_addr("192.168.100.3");
+    lookup(&t, DP_VTEPS, &vkey);
+    assert_int_equal(t.t[DP_VTEPS].n, 2);
+    reconcile_tables_destroy(&t);
+    state_destroy(s);
+}
+
 /* A port whose device does not exist is in no table at all. */
 static void
 test_desired_pending_port(void **state)
@@ -2140,6 +2176,7 @@ main(void)
         cmocka_unit_test(test_desired),
         cmocka_unit_test(test_desired_pending_port),
         cmocka_unit_test(test_desired_migration),
+        cmocka_unit_test(test_desired_forward),
         cmocka_unit_test(test_desired_nexthops),
         cmocka_unit_test(test_diff_identical_is_empty),
         cmocka_unit_test(test_diff_changes),

@@ -295,7 +295,7 @@ test_unknown_keys(void **state)
     parse_fails("{" HOST ", 'network': []}",
                 "network: unknown key (expected one of: host, networks, "
                 "ports, remotes, identities, external_vteps, vms, moved_vms, "
-                "fabric_vteps)");
+                "fabric_vteps, forward)");
     parse_fails("{'host': {'vtep': '192.168.100.1', 'underlay': 'eth0',"
                 "          'mtu': 1500}}",
                 "host.mtu: unknown key");
@@ -1555,6 +1555,75 @@ test_vm_migration(void **state)
 #undef MIG_OUT
 }
 
+/* The source of a live migration, after the activation (doc/mobility.md
+ * "forward"): the moved MACs, each with its VNI and where it went, which
+ * must be neither a port's nor a remote's there, nor listed twice. */
+#define FWD "{'vni': 100, 'mac': '02:00:00:00:01:01', 'vtep': '192.168.100.2'}"
+static void
+test_forward(void **state)
+{
+    struct state *s;
+
+    (void) state;
+    s = parse_ok("{" HOST ", 'networks': [" BLUE "],"
+                 " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:01:02',"
+                 "              'vtep': '192.168.100.3'}],"
+                 " 'forward': [" FWD ", {'vni': 100,"
+                 " 'mac': '02:00:00:00:01:03', 'vtep': '192.168.100.2'},"
+                 " {'vni': 7, 'mac': '02:00:00:00:01:02',"
+                 " 'vtep': '192.168.100.4'}]}");
+    assert_int_equal(s->n_forwards, 3);
+    assert_int_equal(s->forwards[0].vni, 100);
+    assert_int_equal(s->forwards[0].mac[5], 1);
+    assert_int_equal(s->forwards[0].vtep, htonl(0xc0a86402));
+    /* The same MAC in another VNI is another MAC. */
+    assert_int_equal(s->forwards[2].vni, 7);
+    assert_int_equal(s->forwards[2].vtep, htonl(0xc0a86404));
+    state_destroy(s);
+    /* Without networks: the host may have none left. */
+    s = parse_ok("{" HOST ", 'forward': [" FWD "]}");
+    assert_int_equal(s->n_forwards, 1);
+    state_destroy(s);
+
+    parse_fails("{" HOST ", 'forward': " FWD "}",
+                "forward: expected an array of objects");
+    parse_fails("{" HOST ", 'forward': [7]}",
+                "forward[0]: expected an object, got an integer");
+    parse_fails("{" HOST ", 'forward': [{'vni': 100, 'mac': "
+                "'02:00:00:00:01:01', 'vtep': '192.168.100.2', 'port': 'x'}]}",
+                "forward[0].port: unknown key");
+    parse_fails("{" HOST ", 'forward': [{'mac': '02:00:00:00:01:01',"
+                " 'vtep': '192.168.100.2'}]}",
+                "forward[0].vni: missing");
+    parse_fails("{" HOST ", 'forward': [{'vni': 16777216, 'mac': "
+                "'02:00:00:00:01:01', 'vtep': '192.168.100.2'}]}",
+                "forward[0].vni: 16777216 is out of range 1..16777215");
+    parse_fails("{" HOST ", 'forward': [{'vni': 100, 'mac': "
+                "'03:00:00:00:01:01', 'vtep': '192.168.100.2'}]}",
+                "forward[0].mac: \"03:00:00:00:01:01\": a multicast MAC");
+    parse_fails("{" HOST ", 'forward': [{'vni': 100, 'mac': "
+                "'02:00:00:00:01:01'}]}",
+                "forward[0].vtep: missing");
+    parse_fails("{" HOST ", 'forward': [{'vni': 100, 'mac': "
+                "'02:00:00:00:01:01', 'vtep': '192.168.100.1'}]}",
+                "forward[0].vtep: this host's own VTEP or an external VTEP");
+    parse_fails("{" HOST ", 'forward': [" FWD ", " FWD "]}",
+                "forward[1].mac: listed twice in VNI 100");
+    /* A MAC is a port, a remote or a forward, never two: the FDB holds
+     * one entry for it. */
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:01:01',"
+                "              'vtep': '192.168.100.3'}],"
+                " 'forward': [" FWD "]}",
+                "forward[0].mac: a port's or a remote's MAC in VNI 100");
+    parse_fails("{" HOST ", 'networks': [" BLUE "],"
+                " 'ports': [{'name': 'p', 'network': 'blue',"
+                "            'mac': '02:00:00:00:01:01'}],"
+                " 'forward': [" FWD "]}",
+                "forward[0].mac: a port's or a remote's MAC in VNI 100");
+}
+#undef FWD
+
 /* A bad VM is left out alone, and so is a VM whose port is left out: the
  * agent leaves such a VM as it is (state_vm_is_skipped()) rather than
  * taking it for one that left the document. */
@@ -2036,6 +2105,7 @@ main(void)
         cmocka_unit_test(test_vm_ha_and_moved),
         cmocka_unit_test(test_vm_errors),
         cmocka_unit_test(test_vm_migration),
+        cmocka_unit_test(test_forward),
         cmocka_unit_test(test_partial_vms),
     };
 

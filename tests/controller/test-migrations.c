@@ -658,14 +658,43 @@ test_happy_path(void **state)
     assert_null(json_object_get(e, "fabric_vteps"));
     json_decref(e);
 
-    /* h1 lists it as moved and points at h2; h2 runs it plainly. */
+    /* h1 lists it as moved and forwards its frames to h2 for a while
+     * (h3 may take its revision after h1's), without a remote for its
+     * MAC; h3 is a remote's VTEP there already, so no "fabric_vteps";
+     * h2 runs it plainly. */
     d1 = doc(c.f, "h1");
     assert_null(find(d1, "vms", "name", "w"));
     assert_null(find(d1, "ports", "name", "w-0"));
     assert_string_equal(str(json_object_get(d1, "moved_vms"), "w") ?: "",
                         uuid);
+    assert_null(find(d1, "remotes", "mac", mac));
+    e = find(d1, "forward", "mac", mac);
+    assert_non_null(e);
+    assert_int_equal(json_array_size(json_object_get(d1, "forward")), 1);
+    assert_string_equal(str(e, "vtep"), "192.0.2.2");
+    assert_int_equal(json_integer_value(json_object_get(e, "vni")),
+                     json_integer_value(json_object_get(
+                         find(d1, "networks", "name", "blue"), "vni")));
+    assert_null(json_object_get(d1, "fabric_vteps"));
+    json_decref(d1);
+    e = doc(c.f, "h3");
+    assert_null(json_object_get(e, "forward"));
+    json_decref(e);
+    /* After MIGRATION_FORWARD_GRACE_MS the ticker (every second) ends
+     * it: h1's remote for the MAC points at h2. */
+    for (int i = 0; i < 100; i++) {
+        d1 = doc(c.f, "h1");
+        if (!json_object_get(d1, "forward")) {
+            break;
+        }
+        json_decref(d1);
+        d1 = NULL;
+        usleep(100 * 1000);
+    }
+    assert_non_null(d1);
     assert_string_equal(str(find(d1, "remotes", "mac", mac), "vtep"),
                         "192.0.2.2");
+    assert_int_equal(count(c.f, "vm-forward"), 0);
     json_decref(d1);
     d2 = doc(c.f, "h2");
     e = find(d2, "vms", "name", "w");

@@ -176,12 +176,16 @@ migrate_under_probe() {
     # downtime: that excludes the destination's loading of the last state
     # and resuming, which a TCG guest on a loaded machine stretches to
     # hundreds of ms, and the frames that wait in the taps meanwhile are
-    # lost or not depending on how long.  The 50 allowed: the old host and
-    # the third apply the revision that moves the VM in either order, and
-    # what the third still sends to the old host once it dropped its
-    # forward entry is lost (0 to 40 here), a defect of the switch-over
-    # not yet fixed.
-    [ "$dropped" -le 50 ] \
+    # lost or not depending on how long.  The old host and the third
+    # apply the revision that moves the VM in either order: the old host
+    # keeps forwarding for MIGRATION_FORWARD_GRACE_MS after it (its
+    # document's "forward"), and the new host accepts what it forwards
+    # (its "fabric_vteps"), so nothing the third host still sends to the
+    # old one is lost (up to 40 were before).  The 2 allowed: a TCP
+    # segment the new host's firewall took for invalid was seen once
+    # (conntrack-invalid), a matter of the conntrack hand-over, not of
+    # forwarding.
+    [ "$dropped" -le 2 ] \
         || fail "the datapaths dropped $dropped frames during the migration"
 }
 
