@@ -834,6 +834,30 @@ core_port_activated(struct core *core, uint32_t ifindex, char **vm)
     return news;
 }
 
+size_t
+core_vm_activate(struct core *core, const char *vm)
+{
+    struct state *s;
+    size_t n = 0;
+
+    pthread_mutex_lock(&core->mutex);
+    s = core->state;
+    for (size_t i = 0; s && i < s->n_ports; i++) {
+        const struct state_port *port = &s->ports[i];
+        const char *owner = core_vm_of_port(s, port->name);
+
+        if (port->standby && !port->activated && owner && !strcmp(owner, vm)) {
+            core_mark_activated(core, port);
+            n++;
+        }
+    }
+    if (n) {
+        core_run(core, s);
+    }
+    pthread_mutex_unlock(&core->mutex);
+    return n;
+}
+
 /* Returns VM 'name' of the state in force, or NULL.  The caller holds the
  * lock. */
 static const struct state_vm *

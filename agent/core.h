@@ -184,6 +184,12 @@ int core_trace(struct core *, enum dp_trace_program program, const char *port,
  * news, false for a port that is not standby or was activated before. */
 bool core_port_activated(struct core *, uint32_t ifindex, char **vm);
 
+/* Activates every standby port of VM 'vm' that no frame activated yet, as
+ * its first frames would have (see core_port_activated()), for a VM whose
+ * QEMU finished the migration here and runs it but sent nothing.  Returns
+ * the number of ports activated. */
+size_t core_vm_activate(struct core *, const char *vm);
+
 /* Sends what comes for the NICs of VM 'vm' to VTEP 'vtep' (network order)
  * from now on, as DP_FDB_FORWARD entries, or back to the local ports for
  * 'vtep' 0.  The forward entries are written at once, for a guest paused

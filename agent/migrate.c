@@ -133,6 +133,19 @@ migrate_notify(void *m_)
     }
 }
 
+/* VM 'vm' migrated in and runs here but sent no frame: its ports are
+ * activated without one. */
+static void
+migrate_activate(void *m_, const char *vm)
+{
+    struct migrate *m = m_;
+    size_t n = core_vm_activate(m->core, vm);
+
+    LOG_INFO("VM \"%s\": %zu standby port(s) activated without a frame", vm,
+             n);
+    vms_activated(core_vms(m->core), vm);
+}
+
 struct migrate *
 migrate_create(const struct migrate_config *cfg, struct core *core,
                void (*notify)(void *), void *aux)
@@ -142,6 +155,7 @@ migrate_create(const struct migrate_config *cfg, struct core *core,
         .switch_over = migrate_switch_over,
         .revert = migrate_revert,
         .notify = migrate_notify,
+        .activate = migrate_activate,
     };
 
     m->core = core;

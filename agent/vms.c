@@ -91,21 +91,25 @@ struct vm_want {
 
 /* The last live migration of a VM, in or out, as it is reported. */
 struct vm_migration {
-    char *id;             /* Its id, or NULL if there was none. */
-    bool source;          /* This host sends the VM (else receives). */
-    bool ended;           /* Completed or failed: nothing more is done
-                           * for this id. */
-    char status[32];      /* "listening" (destination), QEMU's word,
-                           * "completed" or "failed". */
-    char *uri;            /* Where the destination listens, or NULL. */
-    uint64_t transferred; /* Bytes sent so far... */
-    uint64_t remaining;   /* ...left in this pass... */
-    uint64_t total;       /* ...of the guest's memory. */
-    uint64_t downtime_ms; /* QEMU's downtime, once completed. */
-    uint64_t total_ms;    /* QEMU's total time, once completed. */
-    bool activated;       /* Destination: the VM's first frame came. */
-    char *error;          /* Why it failed, or NULL. */
-    char *ct_error;       /* Why its conntrack did not move, or NULL. */
+    char *id;              /* Its id, or NULL if there was none. */
+    bool source;           /* This host sends the VM (else receives). */
+    bool ended;            /* Completed or failed: nothing more is done
+                            * for this id. */
+    char status[32];       /* "listening" (destination), QEMU's word,
+                            * "completed" or "failed". */
+    char *uri;             /* Where the destination listens, or NULL. */
+    uint64_t transferred;  /* Bytes sent so far... */
+    uint64_t remaining;    /* ...left in this pass... */
+    uint64_t total;        /* ...of the guest's memory. */
+    uint64_t downtime_ms;  /* QEMU's downtime, once completed. */
+    uint64_t total_ms;     /* QEMU's total time, once completed. */
+    bool activated;        /* Destination: the VM's first frame came. */
+    uint64_t completed_ms; /* Destination: when QEMU was first seen done
+                            * (now_ms()), or 0. */
+    bool not_run_logged;   /* Destination: that QEMU does not run it was
+                            * logged. */
+    char *error;           /* Why it failed, or NULL. */
+    char *ct_error;        /* Why its conntrack did not move, or NULL. */
 };
 
 /* One VM the agent knows of. */
@@ -1289,6 +1293,47 @@ vms_track_up(struct vm *vm, bool was_up, bool is_up)
     }
 }
 
+/* The incoming migration 'id' of 'vm' completed in QEMU: activates the
+ * VM's ports if QEMU has run it for VMS_ACTIVATE_GRACE_MS and no frame of
+ * its came meanwhile (vms_activated() does it at the first frame).  The
+ * caller holds the mutex. */
+static void
+vms_await_first_frame(struct vms *vms, struct vm *vm, const char *id)
+{
+    struct vms_migration_hooks hooks = vms->hooks;
+    char *name;
+
+    if (!vm->mig.completed_ms) {
+        vm->mig.completed_ms = now_ms();
+        return;
+    }
+    if (now_ms() - vm->mig.completed_ms < VMS_ACTIVATE_GRACE_MS) {
+        return;
+    }
+    if (vm->status.state != VMM_STATE_RUNNING) {
+        if (!vm->mig.not_run_logged) {
+            LOG_WARN("VM \"%s\": migration %s: QEMU here received it %d ms "
+                     "ago or more but does not run it (%s): no frame will "
+                     "come to activate it",
+                     vm->name, id, VMS_ACTIVATE_GRACE_MS,
+                     vmm_state_name(vm->status.state));
+            vm->mig.not_run_logged = true;
+        }
+        return;
+    }
+    if (!hooks.activate) {
+        return;
+    }
+    LOG_WARN("VM \"%s\": migration %s: QEMU here runs it but no frame of "
+             "its came within %d ms: activating its ports without one",
+             vm->name, id, VMS_ACTIVATE_GRACE_MS);
+    name = xstrdup(vm->name);
+    pthread_mutex_unlock(&vms->mutex);
+    hooks.activate(vms->hooks_aux, name);
+    pthread_mutex_lock(&vms->mutex);
+    free(name);
+}
+
 /* Reads how the incoming migration of 'vm' does, if it has one waiting
  * or running.  The caller holds the mutex. */
 static void
@@ -1318,7 +1363,11 @@ vms_poll_incoming(struct vms *vms, struct vm *vm)
         } else if (m.completed && vm->want.spec.n_nics) {
             /* The state is in, but the VM counts as arrived only at its
              * first frame here (vms_activated()): the controller moves it
-             * on "completed". */
+             * on "completed".  QEMU announces the VM as it resumes it, but
+             * an idle guest sends nothing else, so a lost announcement
+             * would leave it standby for good: once QEMU has run it for a
+             * while with no frame, the agent activates it itself. */
+            vms_await_first_frame(vms, vm, id);
         } else if (m.completed || m.failed) {
             mig_update(&vm->mig, &m);
             vm->mig.activated = m.completed;

@@ -47,6 +47,10 @@ struct state;
                                       * QEMU how it does, so that its pause   \
                                       * before the switch-over is short. */
 #define VMS_MIGRATION_REPORT_MS 1000 /* Progress reports, at least. */
+#define VMS_ACTIVATE_GRACE_MS                                                 \
+    1000 /* How long a destination waits for the first frame of a VM whose    \
+          * QEMU finished the migration and runs it before it activates the   \
+          * VM's ports itself. */
 
 /* Settings (agent/agent-config.h). */
 struct vms_config {
@@ -146,6 +150,12 @@ struct vms_migration_hooks {
     void (*revert)(void *aux, const char *vm, const char *id);
     /* A migration's status changed: report it now. */
     void (*notify)(void *aux);
+    /* The VM 'vm' migrated in: its QEMU finished the migration and runs
+     * it, but no frame of its came within VMS_ACTIVATE_GRACE_MS (an idle
+     * guest whose QEMU's announcement was lost, or came before its port
+     * was standby): activate its standby ports as its first frame would
+     * have. */
+    void (*activate)(void *aux, const char *vm);
 };
 
 /* Sets the hooks ('hooks' is copied), called with 'aux'. */

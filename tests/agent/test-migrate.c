@@ -10,7 +10,8 @@
  * (404); a good entry is written, charged to the port, and exported again
  * as it came.  The VM's first frame here (the punt) makes the port local:
  * its MAC points at it, it floods; once only.  An activation whose punt
- * was missed is found by the next poll.  A source's switch-over
+ * was missed is found by the next poll.  A VM that runs here but sent no
+ * frame has its ports activated by the agent.  A source's switch-over
  * forwards the VM's MAC to the destination's VTEP without waiting for the
  * fast path's readers (the entry leaves the fast path's index until the
  * next poll puts it back) and a failure puts it back. */
@@ -45,6 +46,7 @@
 
 #define MIG_ID "9f0e1d2c-3b4a-4596-8877-665544332211"
 #define MIG2_ID "9f0e1d2c-3b4a-4596-8877-665544332222"
+#define MIG3_ID "9f0e1d2c-3b4a-4596-8877-665544332233"
 #define WEB1_IP "10.0.0.1"
 #define SOURCE_VTEP "192.168.100.2"
 #define DEST_VTEP "192.168.100.3"
@@ -69,7 +71,10 @@ static const char doc_text[] =
     "              \"ip\": \"10.0.0.2\"},"
     "            {\"name\": \"app1-0\", \"network\": \"blue\","
     "              \"device\": \"mg2\", \"mac\": \"02:00:00:00:01:03\","
-    "              \"ip\": \"10.0.0.3\", \"standby\": true}],"
+    "              \"ip\": \"10.0.0.3\", \"standby\": true},"
+    "            {\"name\": \"api1-0\", \"network\": \"blue\","
+    "              \"device\": \"mg3\", \"mac\": \"02:00:00:00:01:04\","
+    "              \"ip\": \"10.0.0.4\", \"standby\": true}],"
     " \"vms\": [{\"name\": \"web1\","
     "            \"uuid\": \"1a2b3c4d-0000-4000-8000-000000000001\","
     "            \"vcpus\": 1, \"memory_mb\": 64,"
@@ -85,6 +90,14 @@ static const char doc_text[] =
     "            \"nics\": [{\"port\": \"app1-0\", \"device\": \"mg2\","
     "                        \"mac\": \"02:00:00:00:01:03\"}],"
     "            \"incoming\": {\"id\": \"" MIG2_ID "\", \"from\": \"a\","
+    "                           \"from_vtep\": \"" SOURCE_VTEP "\"}},"
+    "           {\"name\": \"api1\","
+    "            \"uuid\": \"1a2b3c4d-0000-4000-8000-000000000004\","
+    "            \"vcpus\": 1, \"memory_mb\": 64,"
+    "            \"disk\": {\"file\": \"vms/api1\", \"image\": \"images/t\"},"
+    "            \"nics\": [{\"port\": \"api1-0\", \"device\": \"mg3\","
+    "                        \"mac\": \"02:00:00:00:01:04\"}],"
+    "            \"incoming\": {\"id\": \"" MIG3_ID "\", \"from\": \"a\","
     "                           \"from_vtep\": \"" SOURCE_VTEP "\"}}]}";
 
 static int
@@ -112,7 +125,9 @@ group_setup(void **state)
                             "ip link add mg0 type veth peer name mg0vm && "
                             "ip link add mg1 type veth peer name mg1vm && "
                             "ip link add mg2 type veth peer name mg2vm && "
-                            "for d in mg0 mg0vm mg1 mg1vm mg2 mg2vm; do "
+                            "ip link add mg3 type veth peer name mg3vm && "
+                            "for d in mg0 mg0vm mg1 mg1vm mg2 mg2vm mg3 "
+                            "mg3vm; do "
                             "ip link set $d up; done"),
                      0);
     mg0 = if_nametoindex("mg0");
@@ -395,6 +410,40 @@ test_activation(void **state)
     free(vm);
 }
 
+/* A VM whose QEMU runs it here with no frame of its (an idle guest whose
+ * announcement was lost): the agent activates its ports itself, as its
+ * first frame would have; a VM its frame activated, or one that is not
+ * here, is left alone. */
+static void
+test_activation_without_frame(void **state)
+{
+    static const uint8_t api1_mac[6] = {2, 0, 0, 0, 1, 4};
+    uint32_t mg3 = if_nametoindex("mg3");
+    struct dp_fdb_key fkey = {.vni = 100};
+    struct dp_fdb_entry fdb;
+    char *vm;
+
+    (void) state;
+    memcpy(fkey.mac, api1_mac, 6);
+    assert_true(port_flags(mg3) & DP_PORT_STANDBY);
+    assert_false(floods_to(mg3));
+    assert_int_equal(core_vm_activate(core, "nope"), 0);
+    assert_int_equal(core_vm_activate(core, "web1"), 0);
+
+    assert_int_equal(core_vm_activate(core, "api1"), 1);
+    assert_false(port_flags(mg3) & DP_PORT_STANDBY);
+    assert_true(floods_to(mg3));
+    assert_int_equal(dp_table_get(dp, DP_FDB, &fkey, &fdb), 0);
+    assert_int_equal(fdb.ifindex, mg3);
+    assert_int_equal(fdb.vtep, 0);
+    assert_int_equal(fdb.flags, 0);
+    /* Once only: neither a frame that comes late nor a second call is
+     * news. */
+    assert_false(core_port_activated(core, mg3, &vm));
+    free(vm);
+    assert_int_equal(core_vm_activate(core, "api1"), 0);
+}
+
 /* An activation whose punt the agent missed: the fast path reads the
  * port back without DP_PORT_STANDBY, and the next poll finds it. */
 static void
@@ -469,6 +518,7 @@ main(void)
         cmocka_unit_test(test_standby),
         cmocka_unit_test(test_conntrack),
         cmocka_unit_test(test_activation),
+        cmocka_unit_test(test_activation_without_frame),
         cmocka_unit_test(test_missed_activation),
         cmocka_unit_test(test_forward),
     };
