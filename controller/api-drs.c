@@ -669,7 +669,11 @@ blocked_cb(const struct store_obj *index, void *w_)
     if (store_get(w->txn, "vm", vm, &obj)) {
         return 0;
     }
-    if (json_is_true(json_object_get(obj.body, "pinned"))) {
+    if (vm_migrating(w->txn, vm)) {
+        /* On its way: a source pauses its guest for the switch-over and
+         * reports it paused until the destination takes over, which on a
+         * loaded host may take seconds.  Not blocked. */
+    } else if (json_is_true(json_object_get(obj.body, "pinned"))) {
         reason = xasprintf("pinned to host \"%s\" (created with \"host\"): "
                            "delete it or exit maintenance",
                            w->host);

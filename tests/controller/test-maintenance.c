@@ -293,9 +293,9 @@ test_maintenance(void **state)
  * VMs 'vms' running with 'memory_kb' each and 'cpu_time_ns' of CPU
  * time. */
 static void
-report(struct fixture *f, const char *host, const char *token,
-       const char *const *vms, size_t n, long long memory_kb,
-       long long cpu_time_ns)
+report_state(struct fixture *f, const char *host, const char *token,
+             const char *const *vms, size_t n, const char *state,
+             long long memory_kb, long long cpu_time_ns)
 {
     json_t *body = json_pack("{s{}s{}}", "ports", "vms");
     char *path = xasprintf("/v1/hosts/%s/port-status", host);
@@ -303,9 +303,8 @@ report(struct fixture *f, const char *host, const char *token,
 
     for (size_t i = 0; i < n; i++) {
         json_object_set_new(json_object_get(body, "vms"), vms[i],
-                            json_pack("{sssIsI}", "state", "running",
-                                      "memory_kb", (json_int_t) memory_kb,
-                                      "cpu_time_ns",
+                            json_pack("{sssIsI}", "state", state, "memory_kb",
+                                      (json_int_t) memory_kb, "cpu_time_ns",
                                       (json_int_t) cpu_time_ns));
     }
     text = json_dumps(body, 0);
@@ -313,6 +312,14 @@ report(struct fixture *f, const char *host, const char *token,
     free(text);
     free(path);
     json_decref(body);
+}
+
+static void
+report(struct fixture *f, const char *host, const char *token,
+       const char *const *vms, size_t n, long long memory_kb,
+       long long cpu_time_ns)
+{
+    report_state(f, host, token, vms, n, "running", memory_kb, cpu_time_ns);
 }
 
 /* Member 'key' of host 'name' in plan 'plan'. */
@@ -558,6 +565,20 @@ test_evacuation(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(out, "reason")),
                            "anti-affinity group \"apart\""));
     json_decref(ms);
+
+    /* A source pauses its guest for the switch-over (its agent reports it
+     * "starting", reason "paused"): a VM on its way is not blocked,
+     * whatever its host reports meanwhile. */
+    {
+        static const char *const vms[] = {"v1", "v2", "v3", "a1"};
+        static const char *const moving[] = {"v1", "v2"};
+
+        report_state(f, "h1", agent, moving, 2, "starting", 2097152, 0);
+        ms = maintenance_status(f, "h1");
+        assert_int_equal(json_array_size(json_object_get(ms, "blocked")), 1);
+        json_decref(ms);
+        report(f, "h1", agent, vms, 4, 2097152, 0);
+    }
 
     /* No third one while two run. */
     usleep(1500 * 1000);
