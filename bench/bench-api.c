@@ -32,7 +32,6 @@
  * only when it cannot measure (the controller does not start, or not one
  * request of a kind succeeds). */
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -430,17 +429,6 @@ on_signal(int signo)
     bench_interrupted = 1;
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag,
-             struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    remove(path);
-    return 0;
-}
-
 /* Stops the controller and removes its folder. */
 static void
 controller_stop(struct bench_controller *ctl)
@@ -451,7 +439,7 @@ controller_stop(struct bench_controller *ctl)
         ctl->pid = 0;
     }
     if (ctl->dir) {
-        nftw(ctl->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        remove_tree(ctl->dir);
     }
     free(ctl->dir);
     free(ctl->log);

@@ -32,7 +32,6 @@
  * target, 5000 placements per second, is shown beside them).  It fails
  * only when it cannot measure. */
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -93,12 +92,6 @@ create(struct api *api,
     }
     json_decref(in);
     json_decref(out);
-}
-
-static int
-remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
 }
 
 /* Sums the VMs' claims per host and compares them with the hosts'
@@ -372,7 +365,7 @@ main(int argc, char *argv[])
 
     api_destroy(&api);
     store_close(store);
-    nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(dir);
     free(db);
     free(dir);
     return bad || placed != (int64_t) (n_vms + n_bare);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,4 +214,21 @@ remove_dir_flat(const char *dir)
         closedir(d);
     }
     rmdir(dir);
+}
+
+static int
+remove_tree_entry(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    remove(path);
+    return 0;
+}
+
+void
+remove_tree(const char *dir)
+{
+    nftw(dir, remove_tree_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -39,4 +39,8 @@ int write_file_atomic(const char *path, const void *data, size_t len);
  * subdirectories), as far as it can. */
 void remove_dir_flat(const char *dir);
 
+/* Removes 'dir' and everything under it, without following symbolic
+ * links, as far as it can (a scratch directory of a test or bench). */
+void remove_tree(const char *dir);
+
 #endif /* utils/util.h */

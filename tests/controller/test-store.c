@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -27,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "controller/store.h"
+#include "utils/util.h"
 
 /* The schema version the store writes today. */
 #define CURRENT_SCHEMA 3
@@ -37,13 +37,6 @@ struct fixture {
     char path[512];      /* The database file in it. */
     struct store *store; /* Open on 'path', or NULL. */
 };
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag,
-             struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static int
 setup(void **state)
@@ -80,7 +73,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     store_close(f->store);
-    nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    remove_tree(f->dir);
     free(f);
     return 0;
 }
