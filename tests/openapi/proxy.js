@@ -83,6 +83,7 @@ function record(opts, req, status, headers, body) {
  * to "res"; a controller that is gone closes the client's connection, as
  * it would have itself. */
 function forward(opts, req, body, res) {
+    let answered = false;
     const u = opts.upstreamUrl;
     const headers = {...req.headers};
     delete headers.connection;
@@ -113,6 +114,9 @@ function forward(opts, req, body, res) {
             record(opts, req, ures.statusCode, ures.headers, answer);
             res.writeHead(ures.statusCode, ures.statusMessage, out);
             res.end(answer);
+            /* A refused request's body was never sent: end it here. */
+            answered = true;
+            upstream.destroy();
         });
         ures.on('error', () => res.destroy());
     });
@@ -121,11 +125,6 @@ function forward(opts, req, body, res) {
      * reading the body: a body sent meanwhile would end in a reset, the
      * answer lost.  So a request that asked to wait for "100 Continue"
      * waits for it here too, and a refused one sends no body at all. */
-    let answered = false;
-    upstream.on('response', (ures) => ures.on('end', () => {
-        answered = true;
-        upstream.destroy();
-    }));
     upstream.on('error', () => {
         if (!answered) {
             res.destroy();
