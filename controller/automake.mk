@@ -3,6 +3,8 @@
 # store: the desired-state store (controller/store.h) over SQLite.
 noinst_LIBRARIES += controller/libfabric-store.a
 controller_libfabric_store_a_SOURCES = \
+	controller/store.c \
+	controller/store-provider.h \
 	controller/store-sqlite.c \
 	controller/store.h
 controller_libfabric_store_a_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \

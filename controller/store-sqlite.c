@@ -45,6 +45,7 @@
 
 #include <sqlite3.h>
 
+#include "controller/store-provider.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -182,50 +183,42 @@ static const char *const stmt_sql[N_STMTS] = {
 
 /* One SQLite connection and its prepared statements. */
 struct store_conn {
-    struct store *store;          /* Owner, for its path in messages. */
+    struct sqlite_store *store;   /* Owner, for its path in messages. */
     sqlite3 *db;                  /* The connection. */
     sqlite3_stmt *stmts[N_STMTS]; /* Prepared on first use, or NULL. */
 };
 
-struct store {
+struct sqlite_store {
+    struct store up;           /* The common part; 'up.revision' is the
+                                * latest committed revision. */
     char *path;                /* Database file. */
     struct store_conn *writer; /* Serves every write transaction. */
 
-    pthread_mutex_t mutex;        /* Guards the members below. */
-    bool writing;                 /* A write transaction is in progress. */
-    pthread_cond_t writer_done;   /* Signalled when 'writing' becomes false. */
-    int64_t revision;             /* Latest committed revision. */
-    pthread_cond_t committed;     /* Broadcast when 'revision' increases. */
-    struct store_kind_rev *kinds; /* Latest commit per kind written. */
-    size_t n_kinds;               /* Entries in 'kinds'. */
-    size_t n_idle;                /* Number of connections in 'idle'. */
+    pthread_mutex_t mutex;      /* Guards the members below. */
+    bool writing;               /* A write transaction is in progress. */
+    pthread_cond_t writer_done; /* Signalled when 'writing' becomes false. */
+    size_t n_idle;              /* Number of connections in 'idle'. */
     /* Idle read connections, the most recently used last. */
     struct store_conn *idle[STORE_MAX_IDLE_READERS];
 };
 
-/* The latest revision that changed an object of 'kind' in this process,
- * for store_wait_kinds(). */
-struct store_kind_rev {
-    char *kind;       /* Owned. */
-    int64_t revision; /* Latest such revision. */
-};
-
-struct store_txn {
-    struct store *store;     /* The store it belongs to. */
-    struct store_conn *conn; /* The writer, or a read connection. */
-    bool write;              /* Begun as a write transaction. */
-    bool dirty;              /* Wrote something. */
-    int error;               /* First SQLite failure, or 0. */
-    int64_t revision;        /* Write: revision when it began. */
-    char **kinds;            /* Kinds written, each once. */
-    size_t n_kinds;          /* Entries in 'kinds'. */
+struct sqlite_txn {
+    struct store_txn up;        /* The common part. */
+    struct sqlite_store *store; /* The store it belongs to. */
+    struct store_conn *conn;    /* The writer, or a read connection. */
+    bool write;                 /* Begun as a write transaction. */
+    bool dirty;                 /* Wrote something. */
+    int error;                  /* First SQLite failure, or 0. */
+    int64_t revision;           /* Write: revision when it began. */
+    char **kinds;               /* Kinds written, each once. */
+    size_t n_kinds;             /* Entries in 'kinds'. */
 };
 
 /* Logs SQLite's failure 'rc' at 'what' on 'db' (which may be NULL) and
  * returns the errno value for it: EBUSY when the database stayed locked
  * for longer than the busy timeout, EIO otherwise. */
 static int
-store_sqlite_error(const struct store *store, sqlite3 *db, int rc,
+store_sqlite_error(const struct sqlite_store *store, sqlite3 *db, int rc,
                    const char *what)
 {
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -404,7 +397,7 @@ conn_pragma(struct store_conn *conn, const char *sql, const char *expect)
 /* Opens a connection to 'store''s database: the writer, which may create
  * the file, if 'writer' is true, or else a read connection. */
 static int
-conn_open(struct store *store, bool writer, struct store_conn **connp)
+conn_open(struct sqlite_store *store, bool writer, struct store_conn **connp)
 {
     struct store_conn *conn = xzalloc(sizeof *conn);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
@@ -458,23 +451,9 @@ conn_open(struct store *store, bool writer, struct store_conn **connp)
     return 0;
 }
 
-/* Returns true if 'url' starts with a URL scheme (RFC 3986): a letter,
- * then letters, digits, '+', '-' or '.', then ':'. */
-static bool
-has_scheme(const char *url)
-{
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyz"
-                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    size_t len = strspn(url, letters);
-
-    len += strspn(url + len, "abcdefghijklmnopqrstuvwxyz"
-                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             "0123456789+-.");
-    return len > 0 && strchr(letters, url[0]) && url[len] == ':';
-}
-
-/* Parses 'url' into the path of a database file in '*pathp'.  A relative
- * path that looks like a URL ("data:x.db") needs a "./" in front. */
+/* Parses 'url', "sqlite:PATH" or a PATH without a scheme (the dispatcher
+ * checked), into the path of a database file in '*pathp'.  A relative path
+ * that looks like a URL ("data:x.db") needs a "./" in front. */
 static int
 store_parse_url(const char *url, char **pathp)
 {
@@ -482,11 +461,6 @@ store_parse_url(const char *url, char **pathp)
 
     if (!strncmp(url, "sqlite:", 7)) {
         path = url + 7;
-    } else if (has_scheme(url)) {
-        LOG_ERR("store \"%s\": unsupported store type \"%.*s\": use "
-                "\"sqlite:PATH\" or a plain PATH",
-                url, (int) strcspn(url, ":"), url);
-        return EPROTONOSUPPORT;
     }
     if (!path[0]) {
         LOG_ERR("store \"%s\": no database file named", url);
@@ -562,7 +536,7 @@ store_create_file(const char *path)
 /* Reads the schema version of the writer's database into '*version': 0 for
  * a database without tables. */
 static int
-store_schema_version(struct store *store, int64_t *version)
+store_schema_version(struct sqlite_store *store, int64_t *version)
 {
     struct store_conn *conn = store->writer;
     sqlite3_stmt *stmt;
@@ -604,7 +578,7 @@ store_schema_version(struct store *store, int64_t *version)
 /* Brings the writer's database to STORE_SCHEMA_VERSION in one transaction
  * and reads the store's revision. */
 static int
-store_migrate(struct store *store)
+store_migrate(struct sqlite_store *store)
 {
     struct store_conn *conn = store->writer;
     int64_t version;
@@ -646,7 +620,7 @@ store_migrate(struct store *store)
         }
     }
     if (!error) {
-        error = conn_query_int(conn, STMT_GET_REVISION, &store->revision);
+        error = conn_query_int(conn, STMT_GET_REVISION, &store->up.revision);
         if (ENOENT == error) {
             LOG_ERR("store %s: the meta table has no revision", store->path);
             error = EPROTO;
@@ -672,18 +646,27 @@ store_migrate(struct store *store)
     return 0;
 }
 
-int
-store_open(const char *url, struct store **storep)
+static void sqlite_close(struct store *);
+
+static struct sqlite_store *
+sqlite_store_cast(struct store *store)
 {
-    pthread_condattr_t attr;
-    struct store *store;
+    return STORE_CONTAINER_OF(store, struct sqlite_store, up);
+}
+
+static struct sqlite_txn *
+sqlite_txn_cast(struct store_txn *txn)
+{
+    return STORE_CONTAINER_OF(txn, struct sqlite_txn, up);
+}
+
+static int
+sqlite_open(const char *url, struct store **storep)
+{
+    struct sqlite_store *store;
     char *path;
     int error;
 
-    *storep = NULL;
-    if (!url) {
-        return EINVAL;
-    }
     error = store_parse_url(url, &path);
     if (error) {
         return error;
@@ -705,15 +688,10 @@ store_open(const char *url, struct store **storep)
     }
 
     store = xzalloc(sizeof *store);
+    store_init(&store->up, &store_sqlite_class, path, 0);
     store->path = path;
     pthread_mutex_init(&store->mutex, NULL);
-    /* store_wait() and the wait for the writer measure their timeouts on
-     * the monotonic clock, which setting the time does not move. */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&store->writer_done, &attr);
-    pthread_cond_init(&store->committed, &attr);
-    pthread_condattr_destroy(&attr);
+    store_cond_init(&store->writer_done);
 
     error = conn_open(store, true, &store->writer);
     if (!error) {
@@ -727,92 +705,46 @@ store_open(const char *url, struct store **storep)
         error = conn_pragma(store->writer, "PRAGMA journal_mode = WAL", "wal");
     }
     if (error) {
-        store_close(store);
+        sqlite_close(&store->up);
         return error;
     }
-    *storep = store;
+    *storep = &store->up;
     return 0;
 }
 
-void
-store_close(struct store *store)
-{
-    if (store) {
-        for (size_t i = 0; i < store->n_idle; i++) {
-            conn_close(store->idle[i]);
-        }
-        conn_close(store->writer);
-        for (size_t i = 0; i < store->n_kinds; i++) {
-            free(store->kinds[i].kind);
-        }
-        free(store->kinds);
-        pthread_cond_destroy(&store->committed);
-        pthread_cond_destroy(&store->writer_done);
-        pthread_mutex_destroy(&store->mutex);
-        free(store->path);
-        free(store);
-    }
-}
-
-int64_t
-store_revision(struct store *store)
-{
-    int64_t revision;
-
-    pthread_mutex_lock(&store->mutex);
-    revision = store->revision;
-    pthread_mutex_unlock(&store->mutex);
-    return revision;
-}
-
-/* Sets '*ts' to 'ms' milliseconds from now on the monotonic clock. */
 static void
-deadline_after(struct timespec *ts, int ms)
+sqlite_close(struct store *store_)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long) (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
+    struct sqlite_store *store = sqlite_store_cast(store_);
+
+    for (size_t i = 0; i < store->n_idle; i++) {
+        conn_close(store->idle[i]);
     }
+    conn_close(store->writer);
+    pthread_cond_destroy(&store->writer_done);
+    pthread_mutex_destroy(&store->mutex);
+    store_destroy(&store->up);
+    free(store->path);
+    free(store);
 }
 
-/* A negative 'timeout_ms' waits without a time limit. */
-int
-store_wait(struct store *store, int64_t revision, int timeout_ms)
+static void
+sqlite_status(struct store *store_, json_t *status)
 {
-    struct timespec deadline;
-    int error = 0;
+    struct sqlite_store *store = sqlite_store_cast(store_);
 
-    if (timeout_ms >= 0) {
-        deadline_after(&deadline, timeout_ms);
-    }
-    pthread_mutex_lock(&store->mutex);
-    while (store->revision <= revision && !error) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&store->committed, &store->mutex);
-        } else {
-            error = pthread_cond_timedwait(&store->committed, &store->mutex,
-                                           &deadline);
-        }
-    }
-    if (store->revision > revision) {
-        error = 0;
-    }
-    pthread_mutex_unlock(&store->mutex);
-    return error ? ETIMEDOUT : 0;
+    json_object_set_new(status, "path", json_string(store->path));
 }
 
 /* Makes the caller the store's only writer, waiting up to the busy timeout
  * for the current one to finish.  Returns 0 or EBUSY. */
 static int
-store_acquire_writer(struct store *store)
+store_acquire_writer(struct sqlite_store *store)
 {
     struct timespec deadline;
     int error = 0;
 
-    deadline_after(&deadline, STORE_BUSY_TIMEOUT_MS);
+    store_deadline_after(&deadline, STORE_BUSY_TIMEOUT_MS);
     pthread_mutex_lock(&store->mutex);
     while (store->writing && !error) {
         error = pthread_cond_timedwait(&store->writer_done, &store->mutex,
@@ -833,7 +765,7 @@ store_acquire_writer(struct store *store)
 }
 
 static void
-store_release_writer(struct store *store)
+store_release_writer(struct sqlite_store *store)
 {
     pthread_mutex_lock(&store->mutex);
     store->writing = false;
@@ -843,7 +775,7 @@ store_release_writer(struct store *store)
 
 /* Takes an idle read connection from the pool, or opens a new one. */
 static int
-store_acquire_reader(struct store *store, struct store_conn **connp)
+store_acquire_reader(struct sqlite_store *store, struct store_conn **connp)
 {
     struct store_conn *conn = NULL;
 
@@ -862,7 +794,7 @@ store_acquire_reader(struct store *store, struct store_conn **connp)
 /* Returns read connection 'conn' to the pool, or closes it if the pool is
  * full or the connection is unusable. */
 static void
-store_release_reader(struct store *store, struct store_conn *conn)
+store_release_reader(struct sqlite_store *store, struct store_conn *conn)
 {
     if (sqlite3_get_autocommit(conn->db)) {
         pthread_mutex_lock(&store->mutex);
@@ -875,19 +807,16 @@ store_release_reader(struct store *store, struct store_conn *conn)
     conn_close(conn);
 }
 
-int
-store_begin(struct store *store, bool write, struct store_txn **txnp)
+static int
+sqlite_begin(struct store *store_, bool write, struct store_txn **txnp)
 {
+    struct sqlite_store *store = sqlite_store_cast(store_);
+    struct sqlite_txn *txn;
     struct store_conn *conn;
+    int64_t revision = 0;
     int error;
 
-    *txnp = NULL;
-    if (!store) {
-        return EINVAL;
-    }
     if (write) {
-        int64_t revision;
-
         error = store_acquire_writer(store);
         if (error) {
             return error;
@@ -904,8 +833,6 @@ store_begin(struct store *store, bool write, struct store_txn **txnp)
             store_release_writer(store);
             return error;
         }
-        *txnp = xzalloc(sizeof **txnp);
-        (*txnp)->revision = revision;
     } else {
         error = store_acquire_reader(store, &conn);
         if (error) {
@@ -916,18 +843,21 @@ store_begin(struct store *store, bool write, struct store_txn **txnp)
             store_release_reader(store, conn);
             return error;
         }
-        *txnp = xzalloc(sizeof **txnp);
     }
-    (*txnp)->store = store;
-    (*txnp)->conn = conn;
-    (*txnp)->write = write;
+    txn = xzalloc(sizeof *txn);
+    txn->up.store = &store->up;
+    txn->store = store;
+    txn->conn = conn;
+    txn->write = write;
+    txn->revision = revision;
+    *txnp = &txn->up;
     return 0;
 }
 
 /* Ends 'txn''s SQLite transaction if it is still open, gives back its
  * connection and frees it. */
 static void
-txn_finish(struct store_txn *txn)
+txn_finish(struct sqlite_txn *txn)
 {
     struct store_conn *conn = txn->conn;
 
@@ -948,7 +878,7 @@ txn_finish(struct store_txn *txn)
 
 /* Remembers that 'txn' wrote an object of 'kind'. */
 static void
-txn_note_kind(struct store_txn *txn, const char *kind)
+txn_note_kind(struct sqlite_txn *txn, const char *kind)
 {
     for (size_t i = 0; i < txn->n_kinds; i++) {
         if (!strcmp(txn->kinds[i], kind)) {
@@ -959,83 +889,10 @@ txn_note_kind(struct store_txn *txn, const char *kind)
     txn->kinds[txn->n_kinds++] = xstrdup(kind);
 }
 
-/* Records, with 'store->mutex' held, that 'revision' changed 'kind'. */
-static void
-store_note_kind(struct store *store, const char *kind, int64_t revision)
-{
-    for (size_t i = 0; i < store->n_kinds; i++) {
-        if (!strcmp(store->kinds[i].kind, kind)) {
-            store->kinds[i].revision = revision;
-            return;
-        }
-    }
-    store->kinds =
-        xrealloc(store->kinds, (store->n_kinds + 1) * sizeof *store->kinds);
-    store->kinds[store->n_kinds].kind = xstrdup(kind);
-    store->kinds[store->n_kinds].revision = revision;
-    store->n_kinds++;
-}
-
-/* Returns the latest revision, with 'store->mutex' held, that changed any
- * of the 'n' 'kinds' in this process, 0 if none did. */
-static int64_t
-store_kinds_revision(const struct store *store, const char *const *kinds,
-                     size_t n)
-{
-    int64_t revision = 0;
-
-    for (size_t i = 0; i < store->n_kinds; i++) {
-        for (size_t j = 0; j < n; j++) {
-            if (!strcmp(store->kinds[i].kind, kinds[j])
-                && store->kinds[i].revision > revision) {
-                revision = store->kinds[i].revision;
-            }
-        }
-    }
-    return revision;
-}
-
-int64_t
-store_kind_revision(struct store *store, const char *kind)
-{
-    int64_t revision;
-
-    pthread_mutex_lock(&store->mutex);
-    revision = store_kinds_revision(store, &kind, 1);
-    pthread_mutex_unlock(&store->mutex);
-    return revision;
-}
-
-int
-store_wait_kinds(struct store *store, const char *const *kinds, size_t n,
-                 int64_t revision, int timeout_ms)
-{
-    struct timespec deadline;
-    int error = 0;
-
-    if (timeout_ms >= 0) {
-        deadline_after(&deadline, timeout_ms);
-    }
-    pthread_mutex_lock(&store->mutex);
-    while (store_kinds_revision(store, kinds, n) <= revision && !error) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&store->committed, &store->mutex);
-        } else {
-            error = pthread_cond_timedwait(&store->committed, &store->mutex,
-                                           &deadline);
-        }
-    }
-    if (store_kinds_revision(store, kinds, n) > revision) {
-        error = 0;
-    }
-    pthread_mutex_unlock(&store->mutex);
-    return error ? ETIMEDOUT : 0;
-}
-
 /* Records SQLite failure 'error' in 'txn', so that it can no longer commit
  * (SQLite may even have rolled it back already), and returns it. */
 static int
-txn_fail(struct store_txn *txn, int error)
+txn_fail(struct sqlite_txn *txn, int error)
 {
     if (!txn->error) {
         txn->error = error;
@@ -1046,7 +903,7 @@ txn_fail(struct store_txn *txn, int error)
 /* Stores the committed write's revision 'revision' in 'meta' and prunes
  * the change log. */
 static int
-txn_write_revision(struct store_txn *txn, int64_t revision)
+txn_write_revision(struct sqlite_txn *txn, int64_t revision)
 {
     struct store_conn *conn = txn->conn;
     sqlite3_stmt *stmt;
@@ -1069,17 +926,13 @@ txn_write_revision(struct store_txn *txn, int64_t revision)
     return error;
 }
 
-int
-store_commit(struct store_txn *txn, int64_t *revisionp)
+static int
+sqlite_commit(struct store_txn *txn_, int64_t *revisionp)
 {
-    struct store *store;
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
     int64_t revision = 0;
     int error;
 
-    if (!txn) {
-        return EINVAL;
-    }
-    store = txn->store;
     error = txn->error;
     if (!error) {
         if (!txn->write) {
@@ -1099,13 +952,7 @@ store_commit(struct store_txn *txn, int64_t *revisionp)
         error = conn_exec(txn->conn, STMT_COMMIT);
     }
     if (!error && txn->dirty) {
-        pthread_mutex_lock(&store->mutex);
-        store->revision = revision;
-        for (size_t i = 0; i < txn->n_kinds; i++) {
-            store_note_kind(store, txn->kinds[i], revision);
-        }
-        pthread_cond_broadcast(&store->committed);
-        pthread_mutex_unlock(&store->mutex);
+        store_note_commit(&txn->store->up, revision, txn->kinds, txn->n_kinds);
     }
     txn_finish(txn);
     if (!error && revisionp) {
@@ -1114,50 +961,28 @@ store_commit(struct store_txn *txn, int64_t *revisionp)
     return error;
 }
 
-void
-store_abort(struct store_txn *txn)
+static void
+sqlite_abort(struct store_txn *txn)
 {
-    if (txn) {
-        txn_finish(txn);
-    }
+    txn_finish(sqlite_txn_cast(txn));
 }
 
-void
-store_obj_clear(struct store_obj *obj)
-{
-    if (obj) {
-        free(obj->kind);
-        free(obj->name);
-        json_decref(obj->body);
-        memset(obj, 0, sizeof *obj);
-    }
-}
-
-/* Checks the arguments that every object operation takes. */
+/* Checks that 'txn' may write (kind, name). */
 static int
-check_key(const struct store_txn *txn, const char *kind, const char *name)
+check_write(const struct sqlite_txn *txn, const char *kind, const char *name)
 {
-    return txn && kind && kind[0] && name && name[0] ? 0 : EINVAL;
-}
-
-/* Like check_key(), for an operation that writes. */
-static int
-check_write(const struct store_txn *txn, const char *kind, const char *name)
-{
-    int error = check_key(txn, kind, name);
-
-    if (!error && !txn->write) {
+    if (!txn->write) {
         LOG_ERR("store %s: writing %s \"%s\" in a read-only transaction",
                 txn->store->path, kind, name);
-        error = EROFS;
+        return EROFS;
     }
-    return error;
+    return 0;
 }
 
 /* Parses the JSON text in column 'col' of the current row of 'stmt' into
  * '*bodyp'. */
 static int
-column_body(struct store_txn *txn, sqlite3_stmt *stmt, int col,
+column_body(struct sqlite_txn *txn, sqlite3_stmt *stmt, int col,
             const char *kind, const char *name, json_t **bodyp)
 {
     const char *text = (const char *) sqlite3_column_text(stmt, col);
@@ -1173,22 +998,17 @@ column_body(struct store_txn *txn, sqlite3_stmt *stmt, int col,
     return 0;
 }
 
-int
-store_get(struct store_txn *txn, const char *kind, const char *name,
-          struct store_obj *obj)
+static int
+sqlite_get(struct store_txn *txn_, const char *kind, const char *name,
+           struct store_obj *obj)
 {
-    struct store_conn *conn;
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
+    struct store_conn *conn = txn->conn;
     sqlite3_stmt *stmt;
     json_t *body;
     bool row;
     int error;
 
-    memset(obj, 0, sizeof *obj);
-    error = check_key(txn, kind, name);
-    if (error) {
-        return error;
-    }
-    conn = txn->conn;
     error = conn_stmt(conn, STMT_GET, &stmt);
     if (!error) {
         error = conn_bind_key(conn, stmt, kind, name);
@@ -1218,7 +1038,7 @@ store_get(struct store_txn *txn, const char *kind, const char *name,
 
 /* Reads the version of (kind, name) into '*version', 0 if there is none. */
 static int
-txn_current_version(struct store_txn *txn, const char *kind, const char *name,
+txn_current_version(struct sqlite_txn *txn, const char *kind, const char *name,
                     int64_t *version)
 {
     struct store_conn *conn = txn->conn;
@@ -1241,26 +1061,10 @@ txn_current_version(struct store_txn *txn, const char *kind, const char *name,
     return 0;
 }
 
-/* Checks 'expected_version' against 'current', the version of an object
- * (0 if there is none) that is about to be changed. */
-static int
-check_version(int64_t expected_version, int64_t current)
-{
-    if (STORE_CREATE == expected_version) {
-        return current ? EEXIST : 0;
-    } else if (STORE_ANY == expected_version) {
-        return 0;
-    } else if (!current) {
-        return ENOENT;
-    } else {
-        return current == expected_version ? 0 : ESTALE;
-    }
-}
-
 /* Adds (kind, name) to the change log of the revision 'txn' will commit,
  * with 'op' "put" or "delete". */
 static int
-txn_log_change(struct store_txn *txn, const char *kind, const char *name,
+txn_log_change(struct sqlite_txn *txn, const char *kind, const char *name,
                const char *op)
 {
     struct store_conn *conn = txn->conn;
@@ -1289,7 +1093,7 @@ txn_log_change(struct store_txn *txn, const char *kind, const char *name,
 /* Inserts (kind, name) with JSON 'text' if 'current' is 0, otherwise
  * updates it to version 'current' + 1. */
 static int
-txn_write_object(struct store_txn *txn, const char *kind, const char *name,
+txn_write_object(struct sqlite_txn *txn, const char *kind, const char *name,
                  const char *text, int64_t current)
 {
     struct store_conn *conn = txn->conn;
@@ -1321,10 +1125,11 @@ txn_write_object(struct store_txn *txn, const char *kind, const char *name,
 
 /* The body is serialized at once, so 'body' is not retained and the caller
  * keeps its own reference. */
-int
-store_put(struct store_txn *txn, const char *kind, const char *name,
-          json_t *body, int64_t expected_version, int64_t *versionp)
+static int
+sqlite_put(struct store_txn *txn_, const char *kind, const char *name,
+           json_t *body, int64_t expected_version, int64_t *versionp)
 {
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
     int64_t current;
     char *text;
     int error;
@@ -1333,14 +1138,11 @@ store_put(struct store_txn *txn, const char *kind, const char *name,
     if (error) {
         return error;
     }
-    if (!body || expected_version < STORE_ANY) {
-        return EINVAL;
-    }
     error = txn_current_version(txn, kind, name, &current);
     if (error) {
         return txn_fail(txn, error);
     }
-    error = check_version(expected_version, current);
+    error = store_check_version(expected_version, current);
     if (error) {
         return error;
     }
@@ -1367,10 +1169,11 @@ store_put(struct store_txn *txn, const char *kind, const char *name,
     return 0;
 }
 
-int
-store_delete(struct store_txn *txn, const char *kind, const char *name,
-             int64_t expected_version)
+static int
+sqlite_delete(struct store_txn *txn_, const char *kind, const char *name,
+              int64_t expected_version)
 {
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
     struct store_conn *conn;
     sqlite3_stmt *stmt;
     int64_t current;
@@ -1380,10 +1183,6 @@ store_delete(struct store_txn *txn, const char *kind, const char *name,
     if (error) {
         return error;
     }
-    /* STORE_CREATE would name a version no object ever has. */
-    if (expected_version < STORE_ANY || STORE_CREATE == expected_version) {
-        return EINVAL;
-    }
     error = txn_current_version(txn, kind, name, &current);
     if (error) {
         return txn_fail(txn, error);
@@ -1391,7 +1190,7 @@ store_delete(struct store_txn *txn, const char *kind, const char *name,
     if (!current) {
         return ENOENT;
     }
-    error = check_version(expected_version, current);
+    error = store_check_version(expected_version, current);
     if (error) {
         return error;
     }
@@ -1418,18 +1217,15 @@ store_delete(struct store_txn *txn, const char *kind, const char *name,
 
 /* The object passed to 'cb' lives only until 'cb' returns: a callback
  * that keeps its body takes a reference with json_incref(). */
-int
-store_list(struct store_txn *txn, const char *kind, const char *after,
-           size_t limit, store_list_cb *cb, void *aux)
+static int
+sqlite_list(struct store_txn *txn_, const char *kind, const char *after,
+            size_t limit, store_list_cb *cb, void *aux)
 {
-    struct store_conn *conn;
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
+    struct store_conn *conn = txn->conn;
     sqlite3_stmt *stmt;
     int error;
 
-    if (!txn || !kind || !kind[0] || !cb) {
-        return EINVAL;
-    }
-    conn = txn->conn;
     error = conn_stmt(conn, STMT_LIST, &stmt);
     if (!error) {
         /* Every name sorts after the empty string. */
@@ -1472,18 +1268,15 @@ store_list(struct store_txn *txn, const char *kind, const char *after,
     return error;
 }
 
-int
-store_count(struct store_txn *txn, const char *kind, size_t *count)
+static int
+sqlite_count(struct store_txn *txn_, const char *kind, size_t *count)
 {
-    struct store_conn *conn;
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
+    struct store_conn *conn = txn->conn;
     sqlite3_stmt *stmt;
     bool row;
     int error;
 
-    if (!txn || !kind || !kind[0]) {
-        return EINVAL;
-    }
-    conn = txn->conn;
     error = conn_stmt(conn, STMT_COUNT, &stmt);
     if (!error) {
         error = conn_bind_text(conn, stmt, 1, kind);
@@ -1498,3 +1291,91 @@ store_count(struct store_txn *txn, const char *kind, size_t *count)
     stmt_done(stmt);
     return 0;
 }
+
+/* Elections.  With SQLite there is one controller, which leads every role
+ * from the start to the end of its candidacy. */
+struct sqlite_election {
+    struct store_election up; /* The common part. */
+    char *candidate;          /* The one candidate, so the leader. */
+};
+
+static struct sqlite_election *
+sqlite_election_cast(struct store_election *election)
+{
+    return STORE_CONTAINER_OF(election, struct sqlite_election, up);
+}
+
+static int
+sqlite_election_start(struct store *store, const char *role,
+                      const char *candidate, int ttl_ms,
+                      struct store_election **electionp)
+{
+    struct sqlite_election *election = xzalloc(sizeof *election);
+
+    election->up.store = store;
+    election->candidate = xstrdup(candidate);
+    *electionp = &election->up;
+    return 0;
+}
+
+static bool
+sqlite_election_is_leader(struct store_election *election)
+{
+    return true;
+}
+
+/* The leadership never changes, so a wait for it to end lasts the whole
+ * timeout (the caller's loop decides when to stop waiting). */
+static int
+sqlite_election_wait(struct store_election *election, bool was_leader,
+                     int timeout_ms)
+{
+    if (!was_leader) {
+        return 0;
+    }
+    do {
+        struct timespec ts = {timeout_ms < 0 ? 3600 : timeout_ms / 1000,
+                              timeout_ms < 0 ? 0
+                                             : (timeout_ms % 1000) * 1000000L};
+
+        while (nanosleep(&ts, &ts) && EINTR == errno) {
+            continue;
+        }
+    } while (timeout_ms < 0);
+    return ETIMEDOUT;
+}
+
+static char *
+sqlite_election_leader(struct store_election *election)
+{
+    return xstrdup(sqlite_election_cast(election)->candidate);
+}
+
+static void
+sqlite_election_stop(struct store_election *election_)
+{
+    struct sqlite_election *election = sqlite_election_cast(election_);
+
+    free(election->candidate);
+    free(election);
+}
+
+const struct store_class store_sqlite_class = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .abort = sqlite_abort,
+    .get = sqlite_get,
+    .put = sqlite_put,
+    .delete = sqlite_delete,
+    .list = sqlite_list,
+    .count = sqlite_count,
+    .status = sqlite_status,
+    .election_start = sqlite_election_start,
+    .election_is_leader = sqlite_election_is_leader,
+    .election_wait = sqlite_election_wait,
+    .election_leader = sqlite_election_leader,
+    .election_stop = sqlite_election_stop,
+};

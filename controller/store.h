@@ -7,9 +7,12 @@
  * are atomic.  Uniqueness beyond names is kept with index objects written in
  * the same transaction (kind "vni", name "100" -> {"network": "blue"}).
  *
- * The interface is deliberately that of a transactional key-value store
- * with revisions, so that an etcd backend can implement it later without any
- * change above this header.  Only SQLite is implemented now.
+ * The interface is that of a transactional key-value store with
+ * revisions, so that backends implement it with nothing changed above this
+ * header: SQLite (controller/store-sqlite.c, one controller) and etcd
+ * (controller/store-etcd.c, any number of controllers on one cluster, as
+ * doc/replication.md lays out).  controller/store.c picks the backend from
+ * the store's URL.
  *
  * Thread-safe: any number of threads may hold read transactions at once;
  * write transactions are serialized.  Functions return 0 or a positive errno
@@ -25,6 +28,7 @@
 
 struct store;
 struct store_txn;
+struct store_election;
 
 /* One stored object. */
 struct store_obj {
@@ -43,6 +47,11 @@ void store_obj_clear(struct store_obj *);
  * fail with EPROTONOSUPPORT. */
 int store_open(const char *url, struct store **);
 void store_close(struct store *);
+
+/* Returns a new JSON object that describes the store for GET /v1/status:
+ * {"backend": "sqlite", "path": ...} or {"backend": "etcd", "endpoints":
+ * [...], "prefix": ...}. */
+json_t *store_status(struct store *);
 
 /* The latest committed revision. */
 int64_t store_revision(struct store *);
@@ -101,5 +110,39 @@ int store_list(struct store_txn *, const char *kind, const char *after,
                size_t limit, store_list_cb *, void *aux);
 
 int store_count(struct store_txn *, const char *kind, size_t *count);
+
+/* Elections: which of the controllers sharing a store does the singleton
+ * work of 'role' (e.g. "ha"), as doc/replication.md describes.
+ *
+ * store_election_start() enters 'candidate' (a string naming the caller,
+ * its advertised URL) as a candidate for 'role', with a lease of 'ttl_ms'
+ * milliseconds.  With SQLite the one controller leads every role at once;
+ * with etcd a candidate leads while it holds PREFIX/elect/ROLE on a lease
+ * it keeps alive every third of 'ttl_ms'.  EINVAL for an empty 'role' or
+ * 'candidate', a 'role' with a '/' or a 'ttl_ms' below 300.
+ *
+ * store_election_is_leader() tells whether the caller leads now.  With
+ * etcd it is true only until the lease would lapse as measured from the
+ * sending of the last keep-alive that succeeded, so a leader cut off from
+ * etcd stops leading before any other candidate can be elected.
+ *
+ * store_election_wait() blocks until store_election_is_leader() differs
+ * from 'was_leader' or 'timeout_ms' passes (negative: no limit), and
+ * returns 0 or ETIMEDOUT.
+ *
+ * store_election_leader() returns the current leader's candidate string
+ * (the caller frees it), or NULL if the role has no leader now.
+ *
+ * store_election_stop() resigns (another candidate may lead at once) and
+ * frees the election.  NULL is a no-op.  No other thread may be inside a
+ * function on the same election then. */
+int store_election_start(struct store *, const char *role,
+                         const char *candidate, int ttl_ms,
+                         struct store_election **);
+bool store_election_is_leader(struct store_election *);
+int store_election_wait(struct store_election *, bool was_leader,
+                        int timeout_ms);
+char *store_election_leader(struct store_election *);
+void store_election_stop(struct store_election *);
 
 #endif /* controller/store.h */

@@ -1084,6 +1084,71 @@ test_wait_kinds(void **state)
                      ETIMEDOUT);
 }
 
+/* With SQLite the one controller leads every role from the start of its
+ * candidacy: a wait for the leadership to begin ends at once, a wait for it
+ * to end times out, and the candidate is the leader.  Bad arguments fail
+ * before anything is created. */
+static void
+test_election(void **state)
+{
+    struct fixture *f = *state;
+    struct store_election *ha, *drs, *bad;
+    double start;
+    char *leader;
+
+    assert_int_equal(store_election_start(
+                         f->store, "ha", "https://c1.example:8443", 3000, &ha),
+                     0);
+    assert_int_equal(store_election_start(f->store, "drs",
+                                          "https://c1.example:8443", 300,
+                                          &drs),
+                     0);
+    assert_true(store_election_is_leader(ha));
+    assert_true(store_election_is_leader(drs));
+    assert_int_equal(store_election_wait(ha, false, 10000), 0);
+
+    start = now_us();
+    assert_int_equal(store_election_wait(drs, true, 100), ETIMEDOUT);
+    assert_true(now_us() - start >= 100 * 1000);
+    assert_true(store_election_is_leader(drs));
+
+    leader = store_election_leader(ha);
+    assert_string_equal(leader, "https://c1.example:8443");
+    free(leader);
+
+    bad = (void *) &bad;
+    assert_int_equal(store_election_start(f->store, "", "c", 3000, &bad),
+                     EINVAL);
+    assert_null(bad);
+    assert_int_equal(store_election_start(f->store, "a/b", "c", 3000, &bad),
+                     EINVAL);
+    assert_int_equal(store_election_start(f->store, "ha", "", 3000, &bad),
+                     EINVAL);
+    assert_int_equal(store_election_start(f->store, "ha", NULL, 3000, &bad),
+                     EINVAL);
+    assert_int_equal(store_election_start(f->store, "ha", "c", 299, &bad),
+                     EINVAL);
+    assert_null(bad);
+
+    store_election_stop(ha);
+    store_election_stop(drs);
+    store_election_stop(NULL);
+}
+
+/* store_status() names the backend and the database file. */
+static void
+test_status(void **state)
+{
+    struct fixture *f = *state;
+    json_t *status = store_status(f->store);
+
+    assert_string_equal(json_string_value(json_object_get(status, "backend")),
+                        "sqlite");
+    assert_string_equal(json_string_value(json_object_get(status, "path")),
+                        f->path);
+    json_decref(status);
+}
+
 static int
 count_cb(const struct store_obj *obj, void *n)
 {
@@ -1188,6 +1253,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wait, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_wait_kinds, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_election, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_status, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_timings, setup_open, teardown),
     };
 

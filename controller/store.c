@@ -1,0 +1,408 @@
+/* The store's dispatcher (controller/store.h): the URL picks a backend
+ * (controller/store-provider.h), and what every backend shares is here:
+ * the arguments' checks, the revision per kind and the waits on them. */
+
+#include "controller/store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "controller/store-provider.h"
+#include "utils/log.h"
+#include "utils/util.h"
+
+/* Returns true if 'url' starts with a URL scheme (RFC 3986): a letter,
+ * then letters, digits, '+', '-' or '.', then ':'. */
+static bool
+has_scheme(const char *url)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    size_t len = strspn(url, letters);
+
+    len += strspn(url + len, "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789+-.");
+    return len > 0 && strchr(letters, url[0]) && url[len] == ':';
+}
+
+int
+store_open(const char *url, struct store **storep)
+{
+    const struct store_class *class;
+
+    *storep = NULL;
+    if (!url) {
+        return EINVAL;
+    }
+    if (!strncmp(url, "sqlite:", 7) || !has_scheme(url)) {
+        class = &store_sqlite_class;
+    } else {
+        LOG_ERR("store \"%s\": unsupported store type \"%.*s\": use "
+                "\"sqlite:PATH\" or a plain PATH",
+                url, (int) strcspn(url, ":"), url);
+        return EPROTONOSUPPORT;
+    }
+    return class->open(url, storep);
+}
+
+void
+store_close(struct store *store)
+{
+    if (store) {
+        store->class->close(store);
+    }
+}
+
+json_t *
+store_status(struct store *store)
+{
+    json_t *status = json_pack("{ss}", "backend", store->class->name);
+
+    store->class->status(store, status);
+    return status;
+}
+
+void
+store_init(struct store *store, const struct store_class *class,
+           const char *name, int64_t revision)
+{
+    store->class = class;
+    store->name = xstrdup(name);
+    pthread_mutex_init(&store->mutex, NULL);
+    store_cond_init(&store->committed);
+    store->revision = revision;
+    store->kinds = NULL;
+    store->n_kinds = 0;
+    store->all_kinds_revision = 0;
+}
+
+void
+store_destroy(struct store *store)
+{
+    for (size_t i = 0; i < store->n_kinds; i++) {
+        free(store->kinds[i].kind);
+    }
+    free(store->kinds);
+    pthread_cond_destroy(&store->committed);
+    pthread_mutex_destroy(&store->mutex);
+    free(store->name);
+}
+
+void
+store_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+
+    /* Timeouts are measured on the monotonic clock, which setting the
+     * time does not move. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+void
+store_deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long) (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* Records, with 'store->mutex' held, that 'revision' changed 'kind'. */
+static void
+store_note_kind(struct store *store, const char *kind, int64_t revision)
+{
+    for (size_t i = 0; i < store->n_kinds; i++) {
+        if (!strcmp(store->kinds[i].kind, kind)) {
+            if (revision > store->kinds[i].revision) {
+                store->kinds[i].revision = revision;
+            }
+            return;
+        }
+    }
+    store->kinds =
+        xrealloc(store->kinds, (store->n_kinds + 1) * sizeof *store->kinds);
+    store->kinds[store->n_kinds].kind = xstrdup(kind);
+    store->kinds[store->n_kinds].revision = revision;
+    store->n_kinds++;
+}
+
+void
+store_note_commit(struct store *store, int64_t revision, char *const *kinds,
+                  size_t n)
+{
+    pthread_mutex_lock(&store->mutex);
+    for (size_t i = 0; i < n; i++) {
+        store_note_kind(store, kinds[i], revision);
+    }
+    if (revision > store->revision) {
+        store->revision = revision;
+    }
+    pthread_cond_broadcast(&store->committed);
+    pthread_mutex_unlock(&store->mutex);
+}
+
+void
+store_note_all_kinds(struct store *store, int64_t revision)
+{
+    pthread_mutex_lock(&store->mutex);
+    if (revision > store->all_kinds_revision) {
+        store->all_kinds_revision = revision;
+    }
+    if (revision > store->revision) {
+        store->revision = revision;
+    }
+    pthread_cond_broadcast(&store->committed);
+    pthread_mutex_unlock(&store->mutex);
+}
+
+/* Returns the latest revision, with 'store->mutex' held, that changed any
+ * of the 'n' 'kinds' as far as this process knows, 0 if none did. */
+static int64_t
+store_kinds_revision(const struct store *store, const char *const *kinds,
+                     size_t n)
+{
+    int64_t revision = store->all_kinds_revision;
+
+    for (size_t i = 0; i < store->n_kinds; i++) {
+        for (size_t j = 0; j < n; j++) {
+            if (!strcmp(store->kinds[i].kind, kinds[j])
+                && store->kinds[i].revision > revision) {
+                revision = store->kinds[i].revision;
+            }
+        }
+    }
+    return revision;
+}
+
+int64_t
+store_revision(struct store *store)
+{
+    int64_t revision;
+
+    pthread_mutex_lock(&store->mutex);
+    revision = store->revision;
+    pthread_mutex_unlock(&store->mutex);
+    return revision;
+}
+
+int64_t
+store_kind_revision(struct store *store, const char *kind)
+{
+    int64_t revision;
+
+    pthread_mutex_lock(&store->mutex);
+    revision = store_kinds_revision(store, &kind, 1);
+    pthread_mutex_unlock(&store->mutex);
+    return revision;
+}
+
+/* Waits with 'store->mutex' held until 'revision' is below what
+ * store_kinds_revision() answers for 'kinds' (all kinds if 'kinds' is
+ * NULL) or 'timeout_ms' passes (negative: no limit). */
+static int
+store_wait__(struct store *store, const char *const *kinds, size_t n,
+             int64_t revision, int timeout_ms)
+{
+    struct timespec deadline;
+    int error = 0;
+
+    if (timeout_ms >= 0) {
+        store_deadline_after(&deadline, timeout_ms);
+    }
+    pthread_mutex_lock(&store->mutex);
+    for (;;) {
+        int64_t latest =
+            (kinds ? store_kinds_revision(store, kinds, n) : store->revision);
+
+        if (latest > revision) {
+            error = 0;
+            break;
+        } else if (error) {
+            break;
+        } else if (timeout_ms < 0) {
+            pthread_cond_wait(&store->committed, &store->mutex);
+        } else {
+            error = pthread_cond_timedwait(&store->committed, &store->mutex,
+                                           &deadline);
+        }
+    }
+    pthread_mutex_unlock(&store->mutex);
+    return error ? ETIMEDOUT : 0;
+}
+
+int
+store_wait(struct store *store, int64_t revision, int timeout_ms)
+{
+    return store_wait__(store, NULL, 0, revision, timeout_ms);
+}
+
+int
+store_wait_kinds(struct store *store, const char *const *kinds, size_t n,
+                 int64_t revision, int timeout_ms)
+{
+    return store_wait__(store, kinds, n, revision, timeout_ms);
+}
+
+int
+store_begin(struct store *store, bool write, struct store_txn **txnp)
+{
+    *txnp = NULL;
+    return store ? store->class->begin(store, write, txnp) : EINVAL;
+}
+
+int
+store_commit(struct store_txn *txn, int64_t *revision)
+{
+    return txn ? txn->store->class->commit(txn, revision) : EINVAL;
+}
+
+void
+store_abort(struct store_txn *txn)
+{
+    if (txn) {
+        txn->store->class->abort(txn);
+    }
+}
+
+void
+store_obj_clear(struct store_obj *obj)
+{
+    if (obj) {
+        free(obj->kind);
+        free(obj->name);
+        json_decref(obj->body);
+        memset(obj, 0, sizeof *obj);
+    }
+}
+
+/* Checks the arguments that every object operation takes. */
+static int
+check_key(const struct store_txn *txn, const char *kind, const char *name)
+{
+    return txn && kind && kind[0] && name && name[0] ? 0 : EINVAL;
+}
+
+int
+store_get(struct store_txn *txn, const char *kind, const char *name,
+          struct store_obj *obj)
+{
+    int error = check_key(txn, kind, name);
+
+    memset(obj, 0, sizeof *obj);
+    return error ? error : txn->store->class->get(txn, kind, name, obj);
+}
+
+int
+store_check_version(int64_t expected_version, int64_t current)
+{
+    if (STORE_CREATE == expected_version) {
+        return current ? EEXIST : 0;
+    } else if (STORE_ANY == expected_version) {
+        return 0;
+    } else if (!current) {
+        return ENOENT;
+    } else {
+        return current == expected_version ? 0 : ESTALE;
+    }
+}
+
+int
+store_put(struct store_txn *txn, const char *kind, const char *name,
+          json_t *body, int64_t expected_version, int64_t *version)
+{
+    int error = check_key(txn, kind, name);
+
+    if (!error && (!body || expected_version < STORE_ANY)) {
+        error = EINVAL;
+    }
+    return (error ? error
+                  : txn->store->class->put(txn, kind, name, body,
+                                           expected_version, version));
+}
+
+int
+store_delete(struct store_txn *txn, const char *kind, const char *name,
+             int64_t expected_version)
+{
+    int error = check_key(txn, kind, name);
+
+    /* STORE_CREATE would name a version no object ever has. */
+    if (!error
+        && (expected_version < STORE_ANY
+            || STORE_CREATE == expected_version)) {
+        error = EINVAL;
+    }
+    return (
+        error ? error
+              : txn->store->class->delete (txn, kind, name, expected_version));
+}
+
+int
+store_list(struct store_txn *txn, const char *kind, const char *after,
+           size_t limit, store_list_cb *cb, void *aux)
+{
+    if (!txn || !kind || !kind[0] || !cb) {
+        return EINVAL;
+    }
+    return txn->store->class->list(txn, kind, after, limit, cb, aux);
+}
+
+int
+store_count(struct store_txn *txn, const char *kind, size_t *count)
+{
+    if (!txn || !kind || !kind[0]) {
+        return EINVAL;
+    }
+    return txn->store->class->count(txn, kind, count);
+}
+
+int
+store_election_start(struct store *store, const char *role,
+                     const char *candidate, int ttl_ms,
+                     struct store_election **electionp)
+{
+    *electionp = NULL;
+    if (!store || !role || !role[0] || strchr(role, '/') || !candidate
+        || !candidate[0] || ttl_ms < 300) {
+        return EINVAL;
+    }
+    return store->class->election_start(store, role, candidate, ttl_ms,
+                                        electionp);
+}
+
+bool
+store_election_is_leader(struct store_election *election)
+{
+    return election->store->class->election_is_leader(election);
+}
+
+int
+store_election_wait(struct store_election *election, bool was_leader,
+                    int timeout_ms)
+{
+    return election->store->class->election_wait(election, was_leader,
+                                                 timeout_ms);
+}
+
+char *
+store_election_leader(struct store_election *election)
+{
+    return election->store->class->election_leader(election);
+}
+
+void
+store_election_stop(struct store_election *election)
+{
+    if (election) {
+        election->store->class->election_stop(election);
+    }
+}
