@@ -1525,30 +1525,6 @@ out:
     return status;
 }
 
-/* Reads an integer query parameter 'key' of 'query' in 'min'..'max' into
- * '*value', which keeps its default if the parameter is absent. */
-static int
-query_int(const json_t *query, const char *key, long long min, long long max,
-          long long *value, struct api_error *err)
-{
-    const char *s = api_get_string(query, key);
-    char *end;
-    long long n;
-
-    if (!json_object_get(query, key)) {
-        return 0;
-    }
-    n = s ? strtoll(s, &end, 10) : 0;
-    if (!s || !*s || *end || n < min || n > max) {
-        return api_fail(
-            err, 400, key,
-            "desired state: %s \"%s\": must be an integer %lld..%lld", key,
-            s ? s : "", min, max);
-    }
-    *value = n;
-    return 0;
-}
-
 /* Computes host 'name''s document and the revision it reflects. */
 static int
 compute(struct api *api, const char *name, const char *what, json_t **doc,
@@ -1633,9 +1609,11 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
             goto out;
         }
     }
-    status = query_int(query, "since", 0, INT64_MAX, &since, err);
+    status = api_query_int(query, "since", 0, INT64_MAX, "desired state",
+                           &since, err);
     if (!status) {
-        status = query_int(query, "wait", 0, API_WAIT_MAX, &wait, err);
+        status = api_query_int(query, "wait", 0, API_WAIT_MAX, "desired state",
+                               &wait, err);
     }
     if (status) {
         goto out;

@@ -88,6 +88,7 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->ha_waiting = json_object();
     pthread_mutex_init(&api->ha_mutex, NULL);
     api->migr = api_migrations_create();
+    api->opened_revision = store_revision(store);
 }
 
 void
@@ -106,6 +107,29 @@ api_destroy(struct api *api)
         json_decref(api->failed);
         json_decref(api->ha_waiting);
     }
+}
+
+int
+api_query_int(const json_t *query, const char *key, long long min,
+              long long max, const char *what, long long *value,
+              struct api_error *err)
+{
+    const char *s = api_get_string(query, key);
+    char *end;
+    long long n;
+
+    if (!json_object_get(query, key)) {
+        return 0;
+    }
+    errno = 0;
+    n = s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || n < min || n > max) {
+        return api_fail(err, 400, key,
+                        "%s: %s \"%s\": must be an integer %lld..%lld", what,
+                        key, s ? s : "", min, max);
+    }
+    *value = n;
+    return 0;
 }
 
 bool

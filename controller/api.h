@@ -252,12 +252,22 @@ struct api {
     struct audit *audit;           /* The audit trail, for events of the
                                     * controller's own, or NULL; set by the
                                     * server. */
+    int64_t opened_revision;       /* The store's revision at api_init():
+                                    * the commits after it are known kind
+                                    * by kind (GET /v1/changes). */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
 void api_destroy(struct api *);
 
 /* Helpers shared by the resource modules. */
+
+/* Reads integer query parameter 'key' of 'query' in 'min'..'max' into
+ * '*value', which keeps its default if the parameter is absent.  Returns 0,
+ * or 400 naming 'key' with 'what' ("changes") in the message. */
+int api_query_int(const json_t *query, const char *key, long long min,
+                  long long max, const char *what, long long *value,
+                  struct api_error *);
 
 /* Whether 's' is a valid object name: names_object_is_valid(). */
 bool api_name_is_valid(const char *);
@@ -729,7 +739,6 @@ bool api_host_set_failed(struct api *, const char *name, bool failed);
 /* Whether host 'name' is declared failed. */
 bool api_host_is_failed(struct api *, const char *name);
 
-
 /* Security groups (controller/api-sgroups.c), stored as kind
  * "security-group", with their rules, the identities of group sets and
  * the rule hit counters agents report. */
@@ -993,5 +1002,15 @@ int api_host_maintenance(struct api *, const char *name, const json_t *in,
 
 /* GET /v1/status. */
 int api_status(struct api *, json_t **out, struct api_error *);
+
+/* GET /v1/changes?revision=R&timeout=S (controller/api-changes.c): waits
+ * up to S seconds (default API_WAIT_DEFAULT) for a commit past store
+ * revision R that changes what a collection of the API answers, and
+ * answers {"revision": NEW, "changed": ["networks", ...]} (empty at the
+ * timeout); without R, the current revision at once.  A revision this
+ * process cannot tell kind by kind (before its start, or beyond the
+ * store's) names every collection.  503 while the controller stops. */
+int api_changes(struct api *, const json_t *query, json_t **out,
+                struct api_error *);
 
 #endif /* controller/api.h */

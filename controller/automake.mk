@@ -22,6 +22,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/agents.h \
 	controller/api.c \
 	controller/api.h \
+	controller/api-changes.c \
 	controller/api-console.c \
 	controller/api-drs.c \
 	controller/api-external-vteps.c \
@@ -64,9 +65,15 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/server.c \
 	controller/server.h \
 	controller/trace.c \
-	controller/trace.h
+	controller/trace.h \
+	controller/ui.c \
+	controller/ui.h
 nodist_controller_libfabric_controller_a_SOURCES = controller/openapi-json.c
-controller_libfabric_controller_a_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) \
+# Where "make install" puts the web console (ui/automake.mk): the default
+# of the controller's ui-dir.
+UI_CPPFLAGS = -DUI_DIR_DEFAULT='"$(pkgdatadir)/ui"'
+controller_libfabric_controller_a_CPPFLAGS = $(AM_CPPFLAGS) $(UI_CPPFLAGS) \
+	$(MHD_CFLAGS) \
 	$(JANSSON_CFLAGS) $(GNUTLS_CFLAGS) $(SQLITE_CFLAGS) $(CURL_CFLAGS) \
 	$(LIBBPF_CFLAGS)
 # What a program linking the controller needs.
@@ -75,7 +82,8 @@ CONTROLLER_LIBS = controller/libfabric-controller.a $(STORE_LIBS) \
 
 sbin_PROGRAMS += controller/fabric-controller
 controller_fabric_controller_SOURCES = controller/main.c
-controller_fabric_controller_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+controller_fabric_controller_CPPFLAGS = $(AM_CPPFLAGS) $(UI_CPPFLAGS) \
+	$(JANSSON_CFLAGS)
 controller_fabric_controller_LDADD = $(CONTROLLER_LIBS)
 
 # The OpenAPI document is installed, and compiled in as a C array (od and

@@ -9,6 +9,7 @@
 #include "controller/api.h"
 #include "controller/http.h"
 #include "controller/scheduler.h"
+#include "controller/ui.h"
 #include "utils/conffile.h"
 #include "utils/units.h"
 #include "utils/util.h"
@@ -31,6 +32,7 @@ enum config_key {
     KEY_SCHEDULER_WEIGHER,
     KEY_HA_LEASE,
     KEY_HA_FENCE_MARGIN,
+    KEY_UI_DIR,
     N_KEYS
 };
 
@@ -51,6 +53,7 @@ static const char *const key_names[N_KEYS] = {
     [KEY_SCHEDULER_WEIGHER] = "scheduler-weigher",
     [KEY_HA_LEASE] = "ha-lease",
     [KEY_HA_FENCE_MARGIN] = "ha-fence-margin",
+    [KEY_UI_DIR] = "ui-dir",
 };
 
 /* The unsigned members that numeric keys set, with their ranges and units,
@@ -85,6 +88,7 @@ config_init(struct config *cfg)
     cfg->idle_timeout = HTTP_IDLE_TIMEOUT;
     cfg->auth_idle_timeout = HTTP_AUTH_IDLE_TIMEOUT;
     cfg->storage = xstrdup(CONFIG_STORAGE_DEFAULT);
+    cfg->ui_dir = xstrdup(UI_DIR_DEFAULT);
     cfg->image_size_max = API_IMAGE_SIZE_MAX_DEFAULT;
     cfg->log_level = LOG_LEVEL_INFO;
     cfg->scheduler_weigher = SCHED_SPREAD;
@@ -102,6 +106,7 @@ config_destroy(struct config *cfg)
         free(cfg->tls_key);
         free(cfg->bootstrap_token_file);
         free(cfg->storage);
+        free(cfg->ui_dir);
         memset(cfg, 0, sizeof *cfg);
     }
 }
@@ -129,7 +134,8 @@ config_set(struct config *cfg, const char *key, const char *value)
             "tls-key, bootstrap-token-file, heartbeat-timeout, "
             "max-connections, max-connections-per-address, idle-timeout, "
             "authenticated-idle-timeout, storage, image-size-max, "
-            "log-level, scheduler-weigher, ha-lease, ha-fence-margin)",
+            "log-level, scheduler-weigher, ha-lease, ha-fence-margin, "
+            "ui-dir)",
             key);
     }
     if (!*value) {
@@ -243,6 +249,14 @@ config_set(struct config *cfg, const char *key, const char *value)
         *(lease ? &cfg->ha_lease_ms : &cfg->ha_fence_margin_ms) = n;
         break;
     }
+    case KEY_UI_DIR:
+        if (value[0] != '/') {
+            return xasprintf("ui-dir \"%s\": expected an absolute path (the "
+                             "directory of the web console's files)",
+                             value);
+        }
+        replace(&cfg->ui_dir, value);
+        break;
     case N_KEYS:
     default:
         break;
@@ -310,6 +324,9 @@ config_override(struct config *dst, const struct config *src)
     }
     if (src->set & (1u << KEY_HA_FENCE_MARGIN)) {
         dst->ha_fence_margin_ms = src->ha_fence_margin_ms;
+    }
+    if (src->set & (1u << KEY_UI_DIR)) {
+        replace(&dst->ui_dir, src->ui_dir);
     }
     dst->set |= src->set;
 }

@@ -17,6 +17,7 @@
  *   scheduler-weigher = spread
  *   ha-lease = 5000
  *   ha-fence-margin = 2000
+ *   ui-dir = /usr/share/fabric/ui
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
  * after a "#" that follows white space. */
@@ -60,6 +61,8 @@ struct config {
     enum sched_weigher scheduler_weigher; /* "scheduler-weigher". */
     int ha_lease_ms;                      /* "ha-lease": ms. */
     int ha_fence_margin_ms;               /* "ha-fence-margin": ms. */
+    char *ui_dir;                         /* "ui-dir": the web console's
+                                           * files. */
     unsigned int set;                     /* Bit N: key N was given (see
                                            * config.c's table). */
 };

@@ -14,6 +14,7 @@
 #include "controller/config.h"
 #include "controller/http.h"
 #include "controller/server.h"
+#include "controller/ui.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -61,6 +62,9 @@ usage(FILE *stream)
             "(default %d)\n"
             "      --ha-fence-margin=MS       the time a fencing agent "
             "takes (default %d)\n"
+            "      --ui-dir=DIR               the web console's files, served "
+            "at /ui/\n"
+            "                                 (default %s)\n"
             "  -h, --help                     show this help and exit\n"
             "  -V, --version                  show the version and exit\n"
             "\n"
@@ -71,7 +75,8 @@ usage(FILE *stream)
             CONFIG_TOKEN_FILE_DEFAULT, CONFIG_HEARTBEAT_TIMEOUT_DEFAULT,
             HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_ADDRESS, HTTP_IDLE_TIMEOUT,
             HTTP_AUTH_IDLE_TIMEOUT, CONFIG_STORAGE_DEFAULT,
-            API_HA_LEASE_DEFAULT_MS, API_HA_FENCE_MARGIN_DEFAULT_MS);
+            API_HA_LEASE_DEFAULT_MS, API_HA_FENCE_MARGIN_DEFAULT_MS,
+            UI_DIR_DEFAULT);
 }
 
 /* Parses the command line into 'cmdline' and '*config_file'.  Exits on
@@ -98,6 +103,7 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"scheduler-weigher", required_argument, NULL, 0},
         {"ha-lease", required_argument, NULL, 0},
         {"ha-fence-margin", required_argument, NULL, 0},
+        {"ui-dir", required_argument, NULL, 0},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -288,6 +294,7 @@ main(int argc, char *argv[])
         .weigher = cfg.scheduler_weigher,
         .ha_lease_ms = cfg.ha_lease_ms,
         .ha_fence_margin_ms = cfg.ha_fence_margin_ms,
+        .ui_dir = cfg.ui_dir,
     };
     error = server_start(&sc, &server);
     if (error) {

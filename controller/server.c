@@ -22,6 +22,7 @@
 #include "controller/openapi.h"
 #include "controller/secrets.h"
 #include "controller/store.h"
+#include "controller/ui.h"
 #include "utils/log.h"
 #include "utils/util.h"
 
@@ -35,6 +36,7 @@ struct server {
     bool ticking;             /* Whether 'ticker' runs. */
     char *tls_cert;           /* PEM certificate, kept while serving. */
     char *tls_key;            /* PEM key, kept while serving. */
+    char *ui_dir;             /* The web console's files. */
 };
 
 /* Who may call a route (the low byte of a route's 'access'). */
@@ -995,6 +997,44 @@ do_readyz(struct http_request *req, const void *data, void *server_)
     http_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
+/* GET /v1/changes: a long poll, counted with the agents' so that
+ * stopping waits for its answer. */
+static void
+do_changes(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    atomic_fetch_add(&server->polls, 1);
+    status = api_changes(&server->api, http_request_query(req), &out, &err);
+    answer(req, status, out, &err);
+    atomic_fetch_sub(&server->polls, 1);
+}
+
+/* GET /ui: the console's address ends with "/", so that its files'
+ * relative names resolve under it. */
+static void
+do_ui_redirect(struct http_request *req, const void *data, void *server_)
+{
+    ui_add_security_headers(req);
+    http_add_header(req, "Location", "/ui/");
+    http_reply(req, 301, "text/plain; charset=utf-8", "/ui/\n", 5);
+}
+
+/* GET /ui/ and /ui/FILE: the web console.  Its files are public (the
+ * login page among them); everything it shows comes from the API with
+ * the user's token. */
+static void
+do_ui(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    const char *name = http_request_param(req, 0);
+
+    ui_serve(req, server->ui_dir, name ? name : "index.html");
+}
+
 static void
 do_metrics(struct http_request *req, const void *data, void *server_)
 {
@@ -1012,6 +1052,10 @@ static const struct http_route routes[] = {
     {"GET", "/metrics", do_metrics, NULL, ACCESS_PUBLIC},
     {"GET", "/v1/openapi.json", do_openapi, NULL, ACCESS_READ},
     {"GET", "/v1/status", do_status, NULL, ACCESS_READ},
+    {"GET", "/v1/changes", do_changes, NULL, ACCESS_READ},
+    {"GET", "/ui", do_ui_redirect, NULL, ACCESS_PUBLIC},
+    {"GET", "/ui/", do_ui, NULL, ACCESS_PUBLIC},
+    {"GET", "/ui/*", do_ui, NULL, ACCESS_PUBLIC},
 
     {"GET", "/v1/networks", do_list, &networks, ACCESS_READ},
     {"POST", "/v1/networks", do_create, &networks, ACCESS_ADMIN},
@@ -1222,6 +1266,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
     server = xzalloc(sizeof *server);
     api_init(&server->api, store, cfg->heartbeat_timeout);
     server->api.storage = cfg->storage ? xstrdup(cfg->storage) : NULL;
+    server->ui_dir = xstrdup(cfg->ui_dir ? cfg->ui_dir : UI_DIR_DEFAULT);
     server->api.image_size_max =
         cfg->image_size_max ?: API_IMAGE_SIZE_MAX_DEFAULT;
     api_sched_set_weigher(&server->api, cfg->weigher);
@@ -1252,6 +1297,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
         api_destroy(&server->api);
         store_close(store);
         free(server->api.storage);
+        free(server->ui_dir);
         free(server);
         goto out;
     }
@@ -1301,19 +1347,22 @@ server_start(const struct server_config *cfg, struct server **serverp)
         api_destroy(&server->api);
         store_close(store);
         free(server->api.storage);
+        free(server->ui_dir);
         free(server);
         goto out;
     }
     LOG_INFO("serving %s on %s port %u, store %s, heartbeat timeout %d s, "
              "at most %u connections (%u per client address), idle "
-             "timeout %u s (%u s once authenticated), storage %s",
+             "timeout %u s (%u s once authenticated), storage %s, web "
+             "console from %s",
              cert ? "HTTPS" : "HTTP", cfg->listen,
              http_server_port(server->http), cfg->db, cfg->heartbeat_timeout,
              cfg->max_connections ?: HTTP_MAX_CONNECTIONS,
              cfg->max_per_address ?: HTTP_MAX_PER_ADDRESS,
              cfg->idle_timeout ?: HTTP_IDLE_TIMEOUT,
              cfg->auth_idle_timeout ?: HTTP_AUTH_IDLE_TIMEOUT,
-             cfg->storage ? cfg->storage : "none (no image files)");
+             cfg->storage ? cfg->storage : "none (no image files)",
+             server->ui_dir);
     server->tls_cert = cert;
     server->tls_key = key;
     *serverp = server;
@@ -1383,6 +1432,7 @@ server_stop(struct server *server)
         free(server->api.storage);
         free(server->tls_cert);
         free(server->tls_key);
+        free(server->ui_dir);
         free(server);
     }
 }

@@ -47,6 +47,9 @@ struct server_config {
                                        * 0 for API_HA_LEASE_DEFAULT_MS. */
     int ha_fence_margin_ms;           /* The time a fencing agent takes
                                        * (doc/mobility.md), ms. */
+    const char *ui_dir;               /* The web console's files, served
+                                       * at /ui/; NULL for
+                                       * UI_DIR_DEFAULT. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts

@@ -158,3 +158,12 @@ tests_controller_test_ha_SOURCES = \
 	tests/controller/test-ha.c $(CONTROLLER_TEST_FIXTURE)
 tests_controller_test_ha_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
 tests_controller_test_ha_LDADD = $(CONTROLLER_TEST_LIBS)
+
+# The web console's side: its files at /ui/ (and no way out of ui-dir),
+# and the change stream GET /v1/changes.
+check_PROGRAMS += tests/controller/test-ui
+TESTS += tests/controller/test-ui
+tests_controller_test_ui_SOURCES = \
+	tests/controller/test-ui.c $(CONTROLLER_TEST_FIXTURE)
+tests_controller_test_ui_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_ui_LDADD = $(CONTROLLER_TEST_LIBS)

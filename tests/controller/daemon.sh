@@ -108,6 +108,7 @@ printf 'listen = 127.0.0.1:0\ncolour = blue\n' >"$tmp/bad.conf"
 expect_exit 2 "$tmp/bad.conf:2: unknown key \"colour\"" -c "$tmp/bad.conf"
 printf 'tls-cert = %s/cert.pem\n' "$tmp" >"$tmp/tls.conf"
 expect_exit 2 "tls-cert and tls-key go together" -c "$tmp/tls.conf"
+expect_exit 2 "ui-dir \"ui/dist\": expected an absolute path" --ui-dir ui/dist
 
 # A first start, under umask 000: the bootstrap token is written 0600 and
 # never logged, and the store and its -wal and -shm files are 0600 whatever
@@ -123,12 +124,13 @@ idle-timeout = 5
 storage = $tmp/storage/shared
 log-level = info
 EOF
-(umask 000 && exec "$controller" -c "$tmp/controller.conf" >"$tmp/out" 2>"$tmp/log") &
+(umask 000 && exec "$controller" -c "$tmp/controller.conf" \
+    --ui-dir "$tmp/console" >"$tmp/out" 2>"$tmp/log") &
 pid=$!
 wait_log "serving HTTP"
 port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
 [ -n "$port" ] && [ "$port" != 0 ] || fail "no port in the log"
-grep -q "at most 1024 connections (8 per client address), idle timeout 5 s (330 s once authenticated), storage $tmp/storage/shared$" "$tmp/log" ||
+grep -q "at most 1024 connections (8 per client address), idle timeout 5 s (330 s once authenticated), storage $tmp/storage/shared, web console from $tmp/console$" "$tmp/log" ||
     fail "the connection limits of the file are not those in force"
 grep -q "bootstrap admin token \"admin\": it is in $tmp/admin.token" \
     "$tmp/log" || fail "the bootstrap token's file was not named"

@@ -147,6 +147,7 @@ fixture_start_config(int heartbeat_timeout, bool tls,
         sc.idle_timeout = limits->idle_timeout;
         sc.auth_idle_timeout = limits->auth_idle_timeout;
         sc.ha_lease_ms = limits->ha_lease_ms;
+        sc.ui_dir = limits->ui_dir;
     }
     if (tls) {
         make_certificate(f->dir, &f->cafile, &key_file);

@@ -91,8 +91,8 @@ struct fixture {
  * certificate.  Fails the test on error. */
 struct fixture *fixture_start(int heartbeat_timeout, bool tls);
 /* fixture_start() with the limits of 'limits' (its store, connection
- * and image size limits, its HA lease; its other members are the
- * fixture's own). */
+ * and image size limits, its HA lease, its ui_dir; its other members are
+ * the fixture's own). */
 struct fixture *fixture_start_config(int heartbeat_timeout, bool tls,
                                      const struct server_config *limits);
 void fixture_stop(struct fixture *);
