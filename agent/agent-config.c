@@ -15,6 +15,7 @@
 #include "utils/addr.h"
 #include "utils/conffile.h"
 #include "utils/names.h"
+#include "utils/url-list.h"
 #include "utils/util.h"
 
 #define VCPUS_MAX 1048576u
@@ -26,6 +27,7 @@ enum value_type {
     TYPE_INSTANCE, /* A datapath instance name. */
     TYPE_LEVEL,    /* A log level. */
     TYPE_URL,      /* An http:// or https:// URL. */
+    TYPE_URLS,     /* Such URLs separated by commas (utils/url-list.h). */
     TYPE_TOKEN,    /* An API token. */
     TYPE_HOST,     /* A fabric host name. */
     TYPE_IPV4,     /* A unicast IPv4 address. */
@@ -59,7 +61,7 @@ static const struct key_info keys[AGENT_CONFIG_N_KEYS] = {
                                 0},
     [AGENT_CONFIG_PIDFILE] = {"pidfile", TYPE_PATH,
                               offsetof(struct agent_config, pidfile), 0, 0},
-    [AGENT_CONFIG_CONTROLLER] = {"controller", TYPE_URL,
+    [AGENT_CONFIG_CONTROLLER] = {"controller", TYPE_URLS,
                                  offsetof(struct agent_config, controller), 0,
                                  0},
     [AGENT_CONFIG_TOKEN] = {"token", TYPE_TOKEN,
@@ -242,28 +244,6 @@ agent_config_parse_listen(const char *s, struct sockaddr_storage *ss,
     return NULL;
 }
 
-/* Checks the controller URL 'value'.  Returns NULL or a static message. */
-static const char *
-check_url(const char *value)
-{
-    const char *rest;
-
-    if (!strncmp(value, "http://", 7)) {
-        rest = value + 7;
-    } else if (!strncmp(value, "https://", 8)) {
-        rest = value + 8;
-    } else {
-        return "expected a URL that starts with http:// or https://";
-    }
-    if (!*rest || *rest == '/' || *rest == ':') {
-        return "expected a host name or address after the scheme";
-    }
-    if (strpbrk(value, " \t\r\n?#")) {
-        return "expected a base URL without white space, query or fragment";
-    }
-    return NULL;
-}
-
 /* Checks and stores 'value' for the string key 'key'.  Returns NULL or a
  * message. */
 static char *
@@ -284,8 +264,31 @@ set_string(struct agent_config *cfg, enum agent_config_key key,
         }
         break;
     case TYPE_URL:
-        problem = check_url(value);
+        problem = url_list_check_one(value);
         break;
+    case TYPE_URLS: {
+        struct url_list list;
+        char *msg = url_list_parse(value, &list);
+
+        if (msg) {
+            char *error = xasprintf("%s \"%s\": %s", name, value, msg);
+
+            free(msg);
+            return error;
+        }
+        /* Stored as checked, without trailing '/'s. */
+        copy = xstrdup(list.urls[0]);
+        for (size_t i = 1; i < list.n; i++) {
+            char *longer = xasprintf("%s,%s", copy, list.urls[i]);
+
+            free(copy);
+            copy = longer;
+        }
+        url_list_clear(&list);
+        free(*member);
+        *member = copy;
+        return NULL;
+    }
     case TYPE_TOKEN:
         for (const char *p = value; *p; p++) {
             if (!isgraph((unsigned char) *p)) {
@@ -599,10 +602,18 @@ agent_config_check(const struct agent_config *cfg)
     if (cfg->token && cfg->token_file) {
         return xasprintf("token and token-file cannot be used together");
     }
-    if (cfg->cacert && strncmp(cfg->controller, "https://", 8)) {
-        return xasprintf("cacert applies to an https:// controller only, not "
-                         "\"%s\"",
-                         cfg->controller);
+    if (cfg->cacert) {
+        struct url_list list;
+        char *msg = url_list_parse(cfg->controller, &list);
+        bool https = !msg && url_list_all_https(&list);
+
+        free(msg);
+        url_list_clear(&list);
+        if (!https) {
+            return xasprintf("cacert applies to https:// controllers only, "
+                             "and \"%s\" lists another",
+                             cfg->controller);
+        }
     }
     if (!cfg->underlay) {
         return xasprintf("underlay: not given (expected the device VXLAN "

@@ -2,7 +2,7 @@
  * of the same names, which override the file.
  *
  *   # /etc/fabric/agent.conf
- *   controller = https://fabric.example.net:9470
+ *   controller = https://ctl1.example.net:9470,https://ctl2.example.net:9470
  *   token-file = /etc/fabric/agent.token
  *   cacert = /etc/fabric/ca.pem
  *   underlay = eth1
@@ -74,8 +74,9 @@ struct agent_config {
     char *instance;              /* "instance": datapath instance. */
     enum log_level log_level;    /* "log-level". */
     char *pidfile;               /* "pidfile". */
-    char *controller;            /* "controller": base URL, without a
-                                  * trailing "/". */
+    char *controller;            /* "controller": base URLs separated by
+                                  * commas (utils/url-list.h), each
+                                  * without a trailing "/". */
     char *token;                 /* "token": API token. */
     char *token_file;            /* "token-file": file holding it. */
     char *cacert;                /* "cacert": CA bundle for https. */

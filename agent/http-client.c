@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/param.h>
 
+#include "utils/log.h"
+#include "utils/url-list.h"
 #include "utils/util.h"
 
 /* The largest answer accepted.  A desired-state document for a host with
@@ -20,7 +22,9 @@
 #define HTTP_CLIENT_POLL_MS 1000
 
 struct http_client {
-    char *base_url;               /* Without a trailing '/'. */
+    struct url_list urls;         /* The controllers' base URLs. */
+    atomic_size_t current;        /* Index in 'urls' of the one that
+                                   * answered last, tried first. */
     char *cacert;                 /* CA bundle, or NULL for the system's. */
     CURL *easy;                   /* Reused, so connections stay open. */
     CURLM *multi;                 /* Drives 'easy', so that it can be woken. */
@@ -42,7 +46,15 @@ http_client_create(const char *base_url, const char *cacert, const char *token)
 {
     struct http_client *c = xzalloc(sizeof *c);
 
-    c->base_url = xstrdup(base_url);
+    char *error = url_list_parse(base_url, &c->urls);
+
+    if (error) {
+        /* The agent's configuration checked the list already. */
+        fprintf(stderr, "fabric-agent: controller \"%s\": %s\n", base_url,
+                error);
+        abort();
+    }
+    atomic_init(&c->current, 0);
     c->cacert = cacert ? xstrdup(cacert) : NULL;
     c->token = token ? xstrdup(token) : NULL;
     pthread_mutex_init(&c->mutex, NULL);
@@ -63,7 +75,7 @@ http_client_destroy(struct http_client *c)
         curl_easy_cleanup(c->easy);
         curl_multi_cleanup(c->multi);
         pthread_mutex_destroy(&c->mutex);
-        free(c->base_url);
+        url_list_clear(&c->urls);
         free(c->cacert);
         free(c->token);
         free(c);
@@ -84,16 +96,6 @@ http_client_cancel(struct http_client *c)
 {
     atomic_store(&c->cancelled, true);
     curl_multi_wakeup(c->multi);
-}
-
-void
-http_response_clear(struct http_response *r)
-{
-    if (r) {
-        json_decref(r->body);
-        free(r->message);
-        memset(r, 0, sizeof *r);
-    }
 }
 
 static size_t
@@ -139,13 +141,20 @@ curl_errno(CURLcode code)
     }
 }
 
-/* Sets up 'c->easy' for one request. */
+const char *
+http_client_url(const struct http_client *c)
+{
+    return c->urls.urls[atomic_load(&c->current)];
+}
+
+/* Sets up 'c->easy' for one request to the controller at 'base'. */
 static struct curl_slist *
-prepare(struct http_client *c, const char *method, const char *path,
-        const char *body, long timeout_ms, struct buffer *answer)
+prepare(struct http_client *c, const char *base, const char *method,
+        const char *path, const char *body, long timeout_ms,
+        struct buffer *answer)
 {
     struct curl_slist *headers = NULL;
-    char *url = xasprintf("%s%s", c->base_url, path);
+    char *url = xasprintf("%s%s", base, path);
 
     curl_easy_reset(c->easy);
     curl_easy_setopt(c->easy, CURLOPT_URL, url);
@@ -244,29 +253,26 @@ api_message(const json_t *body)
         json_object_get(json_object_get(body, "error"), "message"));
 }
 
-int
-http_client_request(struct http_client *c, const char *method,
-                    const char *path, const json_t *body, long timeout_ms,
-                    struct http_response *r)
+/* Sends one request to the controller at 'base', as
+ * http_client_request() does.  Stores in '*sent' whether the request may
+ * have reached it (a connection was made). */
+static int
+request_one(struct http_client *c, const char *base, const char *method,
+            const char *path, const char *text, long timeout_ms,
+            struct http_response *r, bool *sent)
 {
     struct buffer answer = {NULL, 0, 0};
     struct curl_slist *headers;
-    char *text = NULL;
+    curl_off_t pretransfer = 0;
     CURLcode result;
     int error = 0;
 
     memset(r, 0, sizeof *r);
-    if (atomic_load(&c->cancelled)) {
-        r->message = xstrdup("cancelled");
-        return ECANCELED;
-    }
-    if (body) {
-        text = json_dumps(body, JSON_COMPACT);
-    }
-    headers = prepare(c, method, path, text, timeout_ms, &answer);
+    headers = prepare(c, base, method, path, text, timeout_ms, &answer);
     result = transfer(c);
     curl_slist_free_all(headers);
-    free(text);
+    curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    *sent = pretransfer > 0;
 
     if (result == CURLE_ABORTED_BY_CALLBACK) {
         r->message = xstrdup("cancelled");
@@ -289,4 +295,62 @@ http_client_request(struct http_client *c, const char *method,
     }
     free(answer.data);
     return error;
+}
+
+int
+http_client_request(struct http_client *c, const char *method,
+                    const char *path, const json_t *body, long timeout_ms,
+                    struct http_response *r)
+{
+    size_t first = atomic_load(&c->current);
+    char *text = NULL;
+    int error = 0;
+
+    memset(r, 0, sizeof *r);
+    if (atomic_load(&c->cancelled)) {
+        r->message = xstrdup("cancelled");
+        return ECANCELED;
+    }
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+    }
+    /* Each controller of the list gets one try, starting with the one
+     * that answered last (doc/replication.md, "Clients"). */
+    for (size_t i = 0; i < c->urls.n; i++) {
+        size_t k = (first + i) % c->urls.n;
+        const char *base = c->urls.urls[k];
+        const char *next = c->urls.urls[(k + 1) % c->urls.n];
+        bool sent;
+
+        http_response_clear(r);
+        error = request_one(c, base, method, path, text, timeout_ms, r, &sent);
+        if (error == ECANCELED || (!error && r->status != 503)) {
+            atomic_store(&c->current, k);
+            break;
+        }
+        if (c->urls.n == 1) {
+            break;
+        }
+        /* This one failed: the next request starts with the next one,
+         * even if this request may not go there now. */
+        atomic_store(&c->current, (k + 1) % c->urls.n);
+        if (i + 1 == c->urls.n
+            || !url_list_should_retry(method, !error, r->status, sent)) {
+            break;
+        }
+        LOG_WARN("controller %s: %s %s: %s; trying %s", base, method, path,
+                 error ? r->message : "503 unavailable", next);
+    }
+    free(text);
+    return error;
+}
+
+void
+http_response_clear(struct http_response *r)
+{
+    if (r) {
+        json_decref(r->body);
+        free(r->message);
+        memset(r, 0, sizeof *r);
+    }
 }

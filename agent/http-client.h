@@ -28,13 +28,22 @@ struct http_response {
                           * answer with status 400 or more; else NULL. */
 };
 
-/* Creates a client of the controller at 'base_url' ("http://HOST:PORT" or
- * "https://...", without a trailing '/'), verifying an https controller
+/* Creates a client of the controllers at 'base_url', a list of base URLs
+ * ("http://HOST:PORT" or "https://...") separated by commas, which
+ * utils/url-list.h must have checked, verifying an https controller
  * against the CA certificates in the file 'cacert' (NULL: the system's),
- * that sends 'token' (NULL: none) as its bearer token. */
+ * that sends 'token' (NULL: none) as its bearer token.
+ *
+ * A request goes to the controller that answered last; if it gets no
+ * answer or a 503, it goes on to the next of the list, as
+ * url_list_should_retry() says (doc/replication.md, "Clients"). */
 struct http_client *http_client_create(const char *base_url,
                                        const char *cacert, const char *token);
 void http_client_destroy(struct http_client *);
+
+/* The base URL of the controller the next request goes to first: the one
+ * that answered last. */
+const char *http_client_url(const struct http_client *);
 
 /* Replaces the bearer token for the requests that follow. */
 void http_client_set_token(struct http_client *, const char *token);
@@ -44,12 +53,13 @@ void http_client_set_token(struct http_client *, const char *token);
 void http_client_cancel(struct http_client *);
 
 /* Sends 'method' to 'path' (under the base URL, starting with '/'), with
- * 'body' as its JSON body if nonnull, and waits for the answer for at most
- * 'timeout_ms' milliseconds.  Fills in 'response' (the caller clears it
- * with http_response_clear()).
+ * 'body' as its JSON body if nonnull, and waits for each controller's
+ * answer for at most 'timeout_ms' milliseconds.  Fills in 'response' (the
+ * caller clears it with http_response_clear()).
  *
- * Returns 0 if an answer came, whatever its status (a body that is not
- * JSON is no body; for status 400 and more 'message' says what the
+ * Returns 0 if an answer came, whatever its status (a 503 only once every
+ * controller of the list answered one; a body that is not JSON is no
+ * body; for status 400 and more 'message' says what the
  * controller said); otherwise ECANCELED, ETIMEDOUT, ECONNREFUSED (nothing
  * listens, or the host cannot be reached), EPROTO (TLS failed, or the
  * answer was not HTTP), or EIO, with 'message' saying what happened. */

@@ -83,10 +83,18 @@ agent_trace_url(const char *advertise, const char *metrics,
         return NULL;
     }
     /* The controller only takes the agent's own address, the one it
-     * connects from: a loopback address is that only for a controller
-     * on loopback too. */
-    if (is_loopback(metrics) && !(controller && is_loopback(controller))) {
-        return NULL;
+     * connects from: a loopback address is that only for controllers on
+     * loopback too, every one of the list. */
+    if (is_loopback(metrics)) {
+        for (const char *p = controller; p; p = strchr(p, ',')) {
+            p += *p == ',';
+            if (!is_loopback(p)) {
+                return NULL;
+            }
+        }
+        if (!controller) {
+            return NULL;
+        }
     }
     return xasprintf("http://%s", metrics);
 }

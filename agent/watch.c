@@ -389,7 +389,8 @@ watch_set_link(struct watch *w, enum link link, const char *message)
     switch (link) {
     case LINK_UP:
         if (old == LINK_UNKNOWN) {
-            LOG_INFO("connected to controller %s", w->controller);
+            LOG_INFO("connected to controller %s",
+                     http_client_url(w->watch_http));
         } else {
             LOG_INFO("controller reachable again");
         }

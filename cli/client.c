@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "utils/url-list.h"
 #include "utils/util.h"
 
 /* Answers larger than this are refused: a list page of 1000 objects is a
@@ -16,7 +17,11 @@
 
 struct client {
     CURL *curl;                   /* The one handle of every request. */
-    char *url;                    /* Base URL without a trailing "/". */
+    struct url_list urls;         /* The controllers' base URLs. */
+    size_t current;               /* Index in 'urls' of the one that
+                                   * answered last, tried first. */
+    const char *url;              /* The URL of 'current'. */
+    FILE *verbose;                /* Where -v notes go, or NULL. */
     char *authorization;          /* "Authorization: Bearer ...", or NULL. */
     char *cacert;                 /* CA bundle, or NULL. */
     long timeout_ms;              /* Per request; 0 for none. */
@@ -54,25 +59,31 @@ write_body(char *ptr, size_t size, size_t nmemb, void *buffer_)
 int
 client_create(const struct client_config *config, struct client **clientp)
 {
+    struct url_list urls;
     struct client *c;
-    size_t len;
+    char *msg;
 
     *clientp = NULL;
+    msg = url_list_parse(config->url, &urls);
+    if (msg) {
+        free(msg);
+        return EINVAL;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        url_list_clear(&urls);
         return ENOMEM;
     }
     c = xzalloc(sizeof *c);
     c->curl = curl_easy_init();
     if (c->curl == NULL) {
         free(c);
+        url_list_clear(&urls);
         curl_global_cleanup();
         return ENOMEM;
     }
-    c->url = xstrdup(config->url);
-    len = strlen(c->url);
-    while (len > 0 && c->url[len - 1] == '/') {
-        c->url[--len] = '\0';
-    }
+    c->urls = urls;
+    c->url = c->urls.urls[0];
+    c->verbose = config->verbose;
     if (config->token) {
         c->authorization =
             xasprintf("Authorization: Bearer %s", config->token);
@@ -91,7 +102,7 @@ client_destroy(struct client *c)
     }
     curl_easy_cleanup(c->curl);
     curl_global_cleanup();
-    free(c->url);
+    url_list_clear(&c->urls);
     free(c->authorization);
     free(c->cacert);
     free(c);
@@ -220,21 +231,106 @@ finish_request(struct client *c, CURLcode rc, struct buffer *answer,
     return retval;
 }
 
-int
-client_request(struct client *c, const char *method, const char *path,
-               const json_t *body, int64_t if_version,
-               struct client_response *response, char **error)
+/* Whether a request that ended with libcurl's result 'rc' may have
+ * reached the controller. */
+static bool
+request_sent(struct client *c, CURLcode rc)
 {
-    struct buffer answer = {.data = NULL};
-    struct curl_slist *headers = NULL;
-    char *url = xasprintf("%s%s", c->url, path);
-    char *payload = NULL;
-    char *if_match = NULL;
-    int retval;
+    curl_off_t pretransfer = 0;
 
-    memset(response, 0, sizeof *response);
-    *error = NULL;
-    c->errbuf[0] = '\0';
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST
+        || rc == CURLE_COULDNT_RESOLVE_PROXY) {
+        return false;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    return pretransfer > 0;
+}
+
+/* Sends the request that 'attempt' sets up on the handle to each
+ * controller in turn, from the one that answered last, until one answers
+ * with anything but 503 or url_list_should_retry() says to stop, as
+ * client_request() describes.  'attempt' sets the handle up for base URL
+ * 'base' and returns the headers to free after the transfer. */
+typedef struct curl_slist *attempt_func(struct client *c, const char *base,
+                                        struct buffer *answer, void *aux);
+static int
+send_request(struct client *c, const char *method, const char *path,
+             attempt_func *attempt, void *aux,
+             struct client_response *response, char **error)
+{
+    size_t first = c->current;
+    char *errors = NULL;
+    int retval = 0;
+
+    for (size_t i = 0; i < c->urls.n; i++) {
+        size_t k = (first + i) % c->urls.n;
+        struct buffer answer = {.data = NULL};
+        struct curl_slist *headers;
+        bool sent, more;
+        CURLcode rc;
+
+        c->current = k;
+        c->url = c->urls.urls[k];
+        c->errbuf[0] = '\0';
+        client_response_clear(response);
+        free(*error);
+        *error = NULL;
+        headers = attempt(c, c->url, &answer, aux);
+        rc = curl_easy_perform(c->curl);
+        sent = request_sent(c, rc);
+        retval = finish_request(c, rc, &answer, headers, response, error);
+        more =
+            i + 1 < c->urls.n
+            && url_list_should_retry(method, !retval, response->status, sent);
+        if (c->verbose) {
+            if (!retval) {
+                fprintf(c->verbose, "fabricctl: %s %s: HTTP %ld from %s\n",
+                        method, path, response->status, c->url);
+            } else {
+                fprintf(c->verbose, "fabricctl: %s %s: %s\n", method, path,
+                        *error);
+            }
+            if (more) {
+                fprintf(c->verbose, "fabricctl: trying %s\n",
+                        c->urls.urls[(k + 1) % c->urls.n]);
+            }
+        }
+        if (retval && c->urls.n > 1) {
+            char *longer =
+                errors ? xasprintf("%s; %s", errors, *error) : xstrdup(*error);
+
+            free(errors);
+            errors = longer;
+        }
+        if (!more) {
+            break;
+        }
+    }
+    if (retval && errors && strchr(errors, ';')) {
+        /* Every controller failed: say so of each. */
+        free(*error);
+        *error = errors;
+        errors = NULL;
+    }
+    free(errors);
+    return retval;
+}
+
+/* What client_request() sends, for send_request(). */
+struct plain_request {
+    const char *method;   /* HTTP method. */
+    const char *path;     /* Under the base URL. */
+    const char *payload;  /* JSON body, or NULL. */
+    const char *if_match; /* "If-Match: ..." header, or NULL. */
+};
+
+static struct curl_slist *
+plain_attempt(struct client *c, const char *base, struct buffer *answer,
+              void *req_)
+{
+    const struct plain_request *req = req_;
+    struct curl_slist *headers = NULL;
+    char *url = xasprintf("%s%s", base, req->path);
 
     headers = curl_slist_append(headers, "Accept: application/json");
     /* Without this libcurl waits for "100 Continue" before sending a body
@@ -243,50 +339,105 @@ client_request(struct client *c, const char *method, const char *path,
     if (c->authorization) {
         headers = curl_slist_append(headers, c->authorization);
     }
-    if (if_version > 0) {
-        if_match = xasprintf("If-Match: \"%lld\"", (long long) if_version);
-        headers = curl_slist_append(headers, if_match);
+    if (req->if_match) {
+        headers = curl_slist_append(headers, req->if_match);
     }
-    if (body) {
+    if (req->payload) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
     }
+    setup_handle(c, url, answer, headers);
+    free(url);
+    if (req->payload) {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, req->payload);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE,
+                         (long) strlen(req->payload));
+    }
+    if (strcmp(req->method, "GET")) {
+        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    return headers;
+}
 
-    setup_handle(c, url, &answer, headers);
+int
+client_request(struct client *c, const char *method, const char *path,
+               const json_t *body, int64_t if_version,
+               struct client_response *response, char **error)
+{
+    struct plain_request req = {.method = method, .path = path};
+    char *payload = NULL;
+    char *if_match = NULL;
+    int retval;
+
+    memset(response, 0, sizeof *response);
+    *error = NULL;
+    if (if_version > 0) {
+        if_match = xasprintf("If-Match: \"%lld\"", (long long) if_version);
+    }
     if (body) {
         payload = json_dumps(body, JSON_COMPACT);
         if (payload == NULL) {
             abort();
         }
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE,
-                         (long) strlen(payload));
     }
-    if (strcmp(method, "GET")) {
-        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    }
-
-    retval = finish_request(c, curl_easy_perform(c->curl), &answer, headers,
-                            response, error);
+    req.payload = payload;
+    req.if_match = if_match;
+    retval =
+        send_request(c, method, path, plain_attempt, &req, response, error);
     free(if_match);
     free(payload);
-    free(url);
     return retval;
+}
+
+/* What client_upload() sends, for send_request(). */
+struct upload_request {
+    const char *method; /* HTTP method. */
+    const char *path;   /* Under the base URL. */
+    FILE *stream;       /* The file, rewound for each attempt. */
+    curl_off_t size;    /* Its size. */
+};
+
+static struct curl_slist *
+upload_attempt(struct client *c, const char *base, struct buffer *answer,
+               void *req_)
+{
+    const struct upload_request *req = req_;
+    struct curl_slist *headers = NULL;
+    char *url = xasprintf("%s%s", base, req->path);
+
+    rewind(req->stream);
+    headers = curl_slist_append(headers, "Accept: application/json");
+    headers =
+        curl_slist_append(headers, "Content-Type: application/octet-stream");
+    if (c->authorization) {
+        headers = curl_slist_append(headers, c->authorization);
+    }
+    setup_handle(c, url, answer, headers);
+    free(url);
+    curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, req->method);
+    curl_easy_setopt(c->curl, CURLOPT_READDATA, req->stream);
+    curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, req->size);
+    /* An image takes as long as it takes; a stalled one does not. */
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);
+    if (c->timeout_ms > 0) {
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
+                         (c->timeout_ms + 999) / 1000);
+    }
+    return headers;
 }
 
 int
 client_upload(struct client *c, const char *method, const char *path,
               const char *file, struct client_response *response, char **error)
 {
-    struct buffer answer = {.data = NULL};
-    struct curl_slist *headers = NULL;
     FILE *stream = fopen(file, "rb");
+    struct upload_request req;
     struct stat st;
-    char *url;
     int retval;
 
     memset(response, 0, sizeof *response);
     *error = NULL;
-    c->errbuf[0] = '\0';
     retval = !stream                      ? errno
              : fstat(fileno(stream), &st) ? errno
              : !S_ISREG(st.st_mode)       ? EINVAL
@@ -300,30 +451,10 @@ client_upload(struct client *c, const char *method, const char *path,
         }
         return retval;
     }
-    url = xasprintf("%s%s", c->url, path);
-    headers = curl_slist_append(headers, "Accept: application/json");
-    headers =
-        curl_slist_append(headers, "Content-Type: application/octet-stream");
-    if (c->authorization) {
-        headers = curl_slist_append(headers, c->authorization);
-    }
-    setup_handle(c, url, &answer, headers);
-    curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c->curl, CURLOPT_READDATA, stream);
-    curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE,
-                     (curl_off_t) st.st_size);
-    /* An image takes as long as it takes; a stalled one does not. */
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);
-    if (c->timeout_ms > 0) {
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
-                         (c->timeout_ms + 999) / 1000);
-    }
-    retval = finish_request(c, curl_easy_perform(c->curl), &answer, headers,
-                            response, error);
+    req = (struct upload_request){method, path, stream, st.st_size};
+    retval =
+        send_request(c, method, path, upload_attempt, &req, response, error);
     fclose(stream);
-    free(url);
     return retval;
 }
 

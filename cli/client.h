@@ -9,6 +9,7 @@
 #define CLI_CLIENT_H 1
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -16,10 +17,14 @@ struct client;
 
 /* How to reach the controller.  The strings are copied. */
 struct client_config {
-    const char *url;    /* Base URL: "http://127.0.0.1:9470". */
+    const char *url;    /* Base URLs separated by commas, checked by
+                         * utils/url-list.h: "http://127.0.0.1:9470". */
     const char *token;  /* Bearer token, or NULL to send none. */
     const char *cacert; /* CA bundle for https, or NULL for the system's. */
-    long timeout_ms;    /* Limit for one whole request; 0 for none. */
+    long timeout_ms;    /* Limit for one whole request to one
+                         * controller; 0 for none. */
+    FILE *verbose;      /* Where to say which controller answered each
+                         * request (-v), or NULL. */
 };
 
 /* One answer of the controller. */
@@ -31,11 +36,18 @@ struct client_response {
 };
 
 /* Creates a client for 'config' in '*clientp'.  Returns 0 or an errno
- * value (ENOMEM if libcurl cannot be initialized). */
+ * value (EINVAL for a bad URL list, ENOMEM if libcurl cannot be
+ * initialized).
+ *
+ * Each request goes to the controller that answered the last one (at
+ * first, the first of the list); one that gets no answer or a 503 goes on
+ * to the next controller as url_list_should_retry() says
+ * (doc/replication.md, "Clients"). */
 int client_create(const struct client_config *, struct client **clientp);
 void client_destroy(struct client *);
 
-/* The base URL requests go to, without a trailing "/". */
+/* The base URL of the controller that answered last (or was tried last),
+ * without a trailing "/". */
 const char *client_url(const struct client *);
 
 /* Sends 'method' 'path' (starting with "/", query included) with 'body'
@@ -44,7 +56,8 @@ const char *client_url(const struct client *);
  * 'response', which the caller must release with client_response_clear().
  * If no answer arrived, returns an errno value (ECONNREFUSED, ETIMEDOUT,
  * EPROTO for TLS failures, EHOSTUNREACH, EIO) and stores in '*error' a
- * malloc'd message that names the controller's URL and the cause. */
+ * malloc'd message that names the controller's URL and the cause (each
+ * controller's, when several were tried). */
 int client_request(struct client *, const char *method, const char *path,
                    const json_t *body, int64_t if_version,
                    struct client_response *response, char **error);

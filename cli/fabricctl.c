@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/parse.h"
+#include "utils/url-list.h"
 #include "utils/util.h"
 
 #define DEFAULT_CONTROLLER "http://127.0.0.1:9470"
@@ -26,7 +27,8 @@ static const struct cli_option globals[] = {
     {.name = "controller",
      .value = CLI_VALUE_STRING,
      .metavar = "URL",
-     .help = "The controller's base URL (default: $FABRIC_CONTROLLER, "
+     .help = "The controller's base URL, or several replicas' separated "
+             "by commas, tried in turn (default: $FABRIC_CONTROLLER, "
              "else " DEFAULT_CONTROLLER ")"},
     {.name = "token",
      .value = CLI_VALUE_STRING,
@@ -57,6 +59,11 @@ static const struct cli_option globals[] = {
      .metavar = "SECONDS",
      .help = "Give up on a request after SECONDS (default 30; 0 waits for "
              "ever)"},
+    {.name = "verbose",
+     .short_name = 'v',
+     .value = CLI_VALUE_NONE,
+     .help = "Say on stderr which controller answered each request, and "
+             "which failed"},
     {.name = "page-size",
      .value = CLI_VALUE_NUMBER,
      .metavar = "N",
@@ -140,7 +147,9 @@ configure(struct cli_ctx *ctx, const struct cli_args *args, char **token_buf,
     const char *url_source = "--controller";
     const char *token_source = "--token-file";
     const char *cacert_source = "--cacert";
+    struct url_list urls;
     int64_t page_size;
+    char *bad;
 
     memset(ctx, 0, sizeof *ctx);
     *token_buf = NULL;
@@ -154,12 +163,17 @@ configure(struct cli_ctx *ctx, const struct cli_args *args, char **token_buf,
     if (url == NULL) {
         url = DEFAULT_CONTROLLER;
     }
-    if ((strncmp(url, "http://", 7) || url[7] == '\0')
-        && (strncmp(url, "https://", 8) || url[8] == '\0')) {
-        return config_error(err, url_source, url,
-                            "must be an http:// or https:// URL");
+    bad = url_list_parse(url, &urls);
+    if (bad) {
+        config_error(err, url_source, url, bad);
+        free(bad);
+        return CLI_EXIT_USAGE;
     }
+    url_list_clear(&urls);
     ctx->config.url = url;
+    if (cli_args_get(args, "verbose")) {
+        ctx->config.verbose = err;
+    }
 
     /* The command line wins over the environment; within each, a token
      * given directly wins over a file. */

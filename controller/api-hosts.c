@@ -1587,12 +1587,40 @@ wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
     }
 }
 
+/* How long an agent that comes over from another replica waits at most
+ * for this one's view of the store to catch up with the snapshot of its
+ * document, milliseconds. */
+#define RESUME_SYNC_MS 1000
+
+/* Whether the desired state of every host at store revision 'since' is
+ * what it is now, as far as this process can tell: no commit it knows of
+ * (every commit since it opened the store, of every replica: the store's
+ * watch feeds store_kind_revision()) changed one of 'desired_kinds' past
+ * 'since'.  An agent that comes over from another replica asks for the
+ * changes since the revision it holds, which this process never sent;
+ * then the document now is the one at 'since', and the agent need not
+ * fetch the whole of it again (doc/replication.md, "Clients"). */
+static bool
+unchanged_since(struct api *api, int64_t since)
+{
+    if (since < api->opened_revision || since > store_revision(api->store)) {
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(desired_kinds); i++) {
+        if (store_kind_revision(api->store, desired_kinds[i]) > since) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int
 api_host_desired_state(struct api *api, const char *name, const json_t *query,
                        json_t **out, struct api_error *err)
 {
     char *what = api_what("host", name);
     long long since = 0, wait = API_WAIT_DEFAULT;
+    bool resume;
     json_t *old = NULL, *doc = NULL;
     int64_t deadline, revision;
     const char *key;
@@ -1620,6 +1648,7 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
     }
 
     old = since ? desired_recall(api->desired, name, since) : NULL;
+    resume = since && !old;
     deadline = time_msec() + wait * 1000;
     for (;;) {
         int64_t computed = time_msec(), pause;
@@ -1627,6 +1656,16 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
         status = compute(api, name, what, &doc, &revision, err);
         if (status) {
             goto out;
+        }
+        if (resume) {
+            /* Only once the store's watch has brought every commit up to
+             * the one 'doc' reflects does the check cover them all. */
+            resume = false;
+            if (!store_wait(api->store, revision - 1, RESUME_SYNC_MS)
+                && unchanged_since(api, since)) {
+                old = json_incref(doc);
+                desired_remember(api->desired, name, since, doc);
+            }
         }
         if (!old || !json_equal(old, doc)) {
             json_t *changes = old ? desired_diff(old, doc) : NULL;

@@ -645,6 +645,15 @@ api_store_error(int error, const char *what, struct api_error *err)
         return api_fail(err, 503, NULL, "%s: the store is busy (%s); retry",
                         what, strerror(error));
     }
+    if (error == ECONNREFUSED || error == ETIMEDOUT || error == EHOSTUNREACH
+        || error == ECONNRESET || error == ENOTCONN) {
+        /* Another replica may still reach the store: 503 sends clients
+         * with a list of controllers there (doc/replication.md). */
+        return api_fail(err, 503, NULL,
+                        "%s: the store is unreachable (%s); retry, or use "
+                        "another controller",
+                        what, strerror(error));
+    }
     return api_fail(err, 500, NULL,
                     "%s: store failure (%s); see the controller's log", what,
                     strerror(error));

@@ -12,5 +12,7 @@ utils_libfabric_utils_a_SOURCES = \
 	utils/names.h \
 	utils/units.c \
 	utils/units.h \
+	utils/url-list.c \
+	utils/url-list.h \
 	utils/util.c \
 	utils/util.h

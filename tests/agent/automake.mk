@@ -146,3 +146,9 @@ tests_agent_test_lease_SOURCES = \
 	agent/probe.h
 tests_agent_test_lease_CPPFLAGS = $(AGENT_TEST_CPPFLAGS)
 tests_agent_test_lease_LDADD = $(AGENT_TEST_LIBS) -lpthread
+
+# fabric-agent with a list of controllers: fail-over when the first is
+# down or answers 503 (needs root, the agent, the controller, fabricctl,
+# jq and python3).
+TESTS += tests/agent/failover.sh
+EXTRA_DIST += tests/agent/failover.sh

@@ -138,17 +138,6 @@ agent_start() {
     fail "agent of host $host did not start"
 }
 
-# Waits up to "timeout" seconds until "command..." succeeds.
-wait_for() {
-    local timeout=$1
-    shift
-    for _ in $(seq $(( timeout * 10 ))); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # Succeeds if the controller lists host "name" as ready.
 host_ready() {
     ctl -o json host list 2>/dev/null \

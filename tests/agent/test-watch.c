@@ -440,6 +440,21 @@ test_config_errors(void **state)
     assert_config_refused("controller = ftp://x\n", 1,
                           "controller \"ftp://x\": expected a URL that "
                           "starts with http:// or https://");
+    /* Lists of controllers: every item a base URL, none twice. */
+    assert_config_refused("controller = http://a:1,,http://b:1\n", 1,
+                          "controller \"http://a:1,,http://b:1\": item 2 "
+                          "is empty");
+    assert_config_refused("controller = http://a:1,\n", 1, "item 2 is empty");
+    assert_config_refused("controller = http://a:1,http://A:1/\n", 1,
+                          "\"http://A:1\" is given twice");
+    assert_config_refused("controller = http://a:1,b:2\n", 1,
+                          "\"b:2\": expected a URL that starts with");
+    assert_config_refused("controller = http://a:0\n", 1,
+                          "expected a port from 1 to 65535");
+    assert_config_refused("controller = http://u:p@a:1\n", 1,
+                          "expected no user name or password");
+    assert_config_refused("controller = http://[zz]:1\n", 1,
+                          "expected an IPv6 address in brackets");
     assert_config_refused("vtep = 224.0.0.1\n", 1, "expected a unicast");
     assert_config_refused("underlay = a/b\n", 1, "expected a device name");
     assert_config_refused("datapath = dpdk\n", 1,
@@ -499,6 +514,10 @@ test_config_merge_and_defaults(void **state)
     assert_string_equal(file.host, "hv1");
     assert_string_equal(file.underlay, "eth1");
     assert_string_equal(file.controller, "http://c:1");
+    assert_null(agent_config_set(&cmdline, AGENT_CONFIG_CONTROLLER,
+                                 "http://c:1/,https://[::1]:2//,http://d"));
+    assert_string_equal(cmdline.controller,
+                        "http://c:1,https://[::1]:2,http://d");
     assert_int_equal(file.heartbeat_interval, 9);
     assert_true(agent_config_same(&file, &cmdline, AGENT_CONFIG_UNDERLAY));
     assert_false(agent_config_same(&file, &cmdline, AGENT_CONFIG_HOST));
@@ -515,10 +534,22 @@ test_config_merge_and_defaults(void **state)
     assert_null(agent_config_set(&file, AGENT_CONFIG_CACERT, "/ca.pem"));
     msg = agent_config_check(&file);
     assert_non_null(msg);
-    assert_non_null(strstr(msg, "cacert applies to an https://"));
+    assert_non_null(strstr(msg, "cacert applies to https://"));
     free(msg);
     agent_config_unset(&file, AGENT_CONFIG_CACERT);
     assert_null(file.cacert);
+    msg = agent_config_check(&file);
+    assert_null(msg);
+    /* ...and needs every controller of a list to use it. */
+    assert_null(agent_config_set(&file, AGENT_CONFIG_CONTROLLER,
+                                 "https://c:1,http://d:1"));
+    assert_null(agent_config_set(&file, AGENT_CONFIG_CACERT, "/ca.pem"));
+    msg = agent_config_check(&file);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "cacert applies to https://"));
+    free(msg);
+    assert_null(agent_config_set(&file, AGENT_CONFIG_CONTROLLER,
+                                 "https://c:1,https://d:1"));
     msg = agent_config_check(&file);
     assert_null(msg);
 
@@ -833,6 +864,13 @@ test_trace_url(void **state)
     assert_null(agent_trace_url(NULL, "[::1]:9471", "https://[2001:db8::1]"));
     assert_null(agent_trace_url(NULL, "0.0.0.0:9471", "http://127.0.0.1:1"));
     assert_null(agent_trace_url(NULL, NULL, "http://127.0.0.1:1"));
+    /* A list: loopback only if every controller is on it. */
+    url = agent_trace_url(NULL, "127.0.0.1:9471",
+                          "http://127.0.0.1:1,http://[::1]:2");
+    assert_string_equal(url, "http://127.0.0.1:9471");
+    free(url);
+    assert_null(agent_trace_url(NULL, "127.0.0.1:9471",
+                                "http://127.0.0.1:1,http://198.18.0.254:2"));
     url = agent_trace_url("http://198.18.0.1:9471", "127.0.0.1:9471",
                           "http://192.168.100.254:1");
     assert_string_equal(url, "http://198.18.0.1:9471");

@@ -64,3 +64,8 @@ EXTRA_DIST += tests/cli/drs.sh
 # needs controller/fabric-controller, cli/fabricctl and qemu-img.
 TESTS += tests/cli/migrate.sh
 EXTRA_DIST += tests/cli/migrate.sh
+
+# fabricctl with a list of controllers: fail-over when the first is down
+# or answers 503; needs controller/fabric-controller and cli/fabricctl.
+TESTS += tests/cli/failover.sh
+EXTRA_DIST += tests/cli/failover.sh

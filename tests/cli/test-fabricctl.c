@@ -382,14 +382,19 @@ test_configuration_errors(void **state)
     int fd;
 
     check_usage(run("--controller", "127.0.0.1:9470", "status", NULL),
-                "fabricctl: --controller \"127.0.0.1:9470\": must be an "
-                "http:// or https:// URL\n"
+                "fabricctl: --controller \"127.0.0.1:9470\": expected a URL "
+                "that starts with http:// or https://\n"
+                "Try 'fabricctl --help'\n");
+    check_usage(run("--controller", "http://a:1,,http://b:1", "status", NULL),
+                "fabricctl: --controller \"http://a:1,,http://b:1\": item 2 "
+                "is empty (expected URLs separated by single commas, e.g. "
+                "http://10.0.0.1:9470,http://10.0.0.2:9470)\n"
                 "Try 'fabricctl --help'\n");
 
     setenv("FABRIC_CONTROLLER", "ftp://controller", 1);
     check_usage(run("status", NULL),
-                "fabricctl: FABRIC_CONTROLLER \"ftp://controller\": must be "
-                "an http:// or https:// URL\n"
+                "fabricctl: FABRIC_CONTROLLER \"ftp://controller\": "
+                "expected a URL that starts with http:// or https://\n"
                 "Try 'fabricctl --help'\n");
     unsetenv("FABRIC_CONTROLLER");
 

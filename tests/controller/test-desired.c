@@ -623,6 +623,60 @@ test_qos_change_wakes_long_poll(void **state)
     api_error_clear(&err);
 }
 
+/* An agent that comes over from another replica asks for the changes
+ * since a revision this controller never sent it (doc/replication.md,
+ * "Clients"): if nothing the document depends on changed since, it gets
+ * none, and later changes come as changes, not the whole document. */
+static void
+test_resume_from_another_replica(void **state)
+{
+    struct fixture_env *env = *state;
+    struct api_error err = {0};
+    int64_t r1, opened;
+    json_t *out;
+    char *query;
+
+    assert_int_equal(poll_state(env, "h1", "{}", &out, &err), 200);
+    r1 = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+    query = xasprintf("{'since': '%lld', 'wait': '0'}", (long long) r1);
+
+    /* Another replica, which never sent h1 anything. */
+    desired_forget(env->api.desired, "h1");
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 304);
+
+    /* A change for h1 then arrives as a change. */
+    fixture_create(env, api_port_create,
+                   "{'name': 'g', 'network': 'blue', 'host': 'h3', 'mac': "
+                   "'02:00:00:00:00:10'}");
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 200);
+    assert_true(json_is_false(json_object_get(out, "full")));
+    assert_int_equal(json_array_size(json_object_get(out, "changes")), 1);
+    json_decref(out);
+
+    /* The port came after r1: a replica that never sent r1 cannot tell
+     * what the agent has, and sends the whole document. */
+    desired_forget(env->api.desired, "h1");
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 200);
+    assert_true(json_is_true(json_object_get(out, "full")));
+    json_decref(out);
+
+    /* Nor can one that opened the store after r1: commits before it are
+     * unknown to it. */
+    opened = env->api.opened_revision;
+    env->api.opened_revision = r1 + 1;
+    desired_forget(env->api.desired, "h2");
+    assert_int_equal(poll_state(env, "h2", "{}", &out, &err), 200);
+    json_decref(out);
+    desired_forget(env->api.desired, "h2");
+    assert_int_equal(poll_state(env, "h2", query, &out, &err), 200);
+    assert_true(json_is_true(json_object_get(out, "full")));
+    json_decref(out);
+    env->api.opened_revision = opened;
+    free(query);
+    api_error_clear(&err);
+}
+
 static void
 test_host_change_is_full(void **state)
 {
@@ -753,6 +807,8 @@ main(void)
                                         fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_qos_change_wakes_long_poll, setup,
                                         fixture_env_teardown),
+        cmocka_unit_test_setup_teardown(test_resume_from_another_replica,
+                                        setup, fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_host_change_is_full, setup,
                                         fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_stopping, setup,

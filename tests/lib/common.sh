@@ -110,6 +110,35 @@ require_agent() {
         || fail "$FABRIC_AGENT not built: run \"make\" first"
 }
 
+# Waits up to "timeout" seconds until "command..." succeeds; returns 1 if
+# it never did.
+wait_for() {
+    local timeout=$1
+    shift
+    for _ in $(seq $(( timeout * 10 ))); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Holds the write lock of SQLite store "db" in a process of its own, as a
+# long transaction of another program would, and sets LOCK_PID to it (kill
+# it to free the store).  A controller's writes wait out its busy timeout
+# and answer 503; its reads go on.  Needs python3.
+fab_sqlite_lock() {
+    local db=$1 ready
+    ready=$(mktemp -u "${TMPDIR:-/tmp}/fab-lock.XXXXXX")
+    python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(600)' "$db" "$ready" &
+    LOCK_PID=$!
+    wait_for 10 test -e "$ready" || fail "cannot lock the store $db"
+    rm -f "$ready"
+}
+
 # ---------------------------------------------------------------------------
 # Running things in namespaces.
 

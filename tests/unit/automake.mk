@@ -75,3 +75,11 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/vxlan-outer-ipv4-options \
 	tests/fuzz/corpus/vxlan-priority-tagged \
 	tests/fuzz/corpus/vxlan-vlan-tagged
+
+# utils/url-list.h: lists of controllers and when a request goes on to the
+# next one.
+check_PROGRAMS += tests/unit/test-url-list
+tests_unit_test_url_list_SOURCES = tests/unit/test-url-list.c
+tests_unit_test_url_list_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_url_list_LDADD = utils/libfabric-utils.a $(CMOCKA_LIBS)
+TESTS += tests/unit/test-url-list
