@@ -997,6 +997,21 @@ do_readyz(struct http_request *req, const void *data, void *server_)
     http_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
+/* GET /v1/whoami: the caller's token, so that a client (the web console)
+ * shows only what its role may do; the API refuses the rest anyway. */
+static void
+do_whoami(struct http_request *req, const void *data, void *server_)
+{
+    const struct auth_identity *id = http_request_data(req);
+    json_t *out = json_pack("{ssss}", "name", id->name, "role",
+                            auth_role_name(id->role));
+
+    if (id->host) {
+        json_object_set_new(out, "host", json_string(id->host));
+    }
+    http_reply_json(req, 200, out);
+}
+
 /* GET /v1/changes: a long poll, counted with the agents' so that
  * stopping waits for its answer. */
 static void
@@ -1053,6 +1068,7 @@ static const struct http_route routes[] = {
     {"GET", "/v1/openapi.json", do_openapi, NULL, ACCESS_READ},
     {"GET", "/v1/status", do_status, NULL, ACCESS_READ},
     {"GET", "/v1/changes", do_changes, NULL, ACCESS_READ},
+    {"GET", "/v1/whoami", do_whoami, NULL, ACCESS_READ},
     {"GET", "/ui", do_ui_redirect, NULL, ACCESS_PUBLIC},
     {"GET", "/ui/", do_ui, NULL, ACCESS_PUBLIC},
     {"GET", "/ui/*", do_ui, NULL, ACCESS_PUBLIC},

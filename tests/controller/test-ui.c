@@ -367,6 +367,31 @@ test_changes_bad_requests(void **state)
     free(agent);
 }
 
+/* GET /v1/whoami names the caller's token and role, and nobody's
+ * without one. */
+static void
+test_whoami(void **state)
+{
+    struct fixture *f = *state;
+    char *viewer = fixture_token(f, "ops", "viewer", NULL);
+    char *agent = fixture_token(f, "a", "agent", "h1");
+    struct reply r;
+
+    assert_int_equal(
+        fixture_call(f, "GET", "/v1/whoami", viewer, NULL, NULL, &r), 200);
+    fixture_expect_json(r.json, "{'name': 'ops', 'role': 'viewer'}");
+    reply_clear(&r);
+    assert_int_equal(
+        fixture_call(f, "GET", "/v1/whoami", f->admin, NULL, NULL, &r), 200);
+    fixture_expect_json(r.json, "{'name': 'admin', 'role': 'admin'}");
+    reply_clear(&r);
+    fixture_expect(f, "GET", "/v1/whoami", agent, NULL, 403, NULL);
+    fixture_expect(f, "GET", "/v1/whoami", "forged", NULL, 401, NULL);
+    fixture_expect(f, "GET", "/v1/whoami", NULL, NULL, 401, NULL);
+    free(viewer);
+    free(agent);
+}
+
 /* A poll started later than a change (or at one). */
 struct later {
     struct fixture *f;  /* The controller. */
@@ -574,6 +599,8 @@ main(void)
         cmocka_unit_test(test_ui_missing),
         cmocka_unit_test_setup_teardown(test_changes_bad_requests,
                                         fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_whoami, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_changes_wakes, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_changes_port_status,
