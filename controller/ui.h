@@ -1,4 +1,4 @@
-/* The web console's static files, served at /ui/
+/* The web console's static files (doc/console.md), served at /ui/
  * from one flat directory, the controller's "ui-dir". */
 #ifndef CONTROLLER_UI_H
 #define CONTROLLER_UI_H 1

@@ -12,3 +12,4 @@ include tests/firewall/automake.mk
 include tests/openapi/automake.mk
 include tests/vmm/automake.mk
 include tests/tools/automake.mk
+include tests/ui/automake.mk

@@ -168,11 +168,3 @@ except urllib.error.HTTPError as e:
     print(e.code)
 EOF
 }
-
-# Prints a TCP port on 127.0.0.1 that is free right now.
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}

@@ -30,6 +30,8 @@ top_builddir=${top_builddir:-$top_srcdir}
 FABRIC_AGENT=${FABRIC_AGENT:-$top_builddir/agent/fabric-agent}
 FABRIC_CONTROLLER_BIN=${FABRIC_CONTROLLER_BIN:-$top_builddir/controller/fabric-controller}
 FABRICCTL=${FABRICCTL:-$top_builddir/cli/fabricctl}
+# The web console that "make" builds, which fab_controller_start serves.
+FAB_UI_DIR=${FAB_UI_DIR:-$(cd "$top_builddir" && pwd)/ui/dist}
 
 # Every name this run creates starts with the prefix, so concurrent runs
 # (and a leftover demo) never collide.  Instance names are machine-wide
@@ -83,6 +85,14 @@ skip() {
     fi
     echo "SKIP: $*" >&2
     exit 77
+}
+
+# Prints a TCP port on 127.0.0.1 that is free right now.
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 # Prints a progress line, so a failing test's log reads like its story.
@@ -808,6 +818,7 @@ fab_controller_start() {
     "$FABRIC_CONTROLLER_BIN" --listen "$FAB_CONTROL_NET.254:$FAB_CONTROL_PORT" \
         --db "$FAB_TMP/controller.db" --storage "$FAB_TMP/storage" \
         --bootstrap-token-file "$FAB_TMP/admin.token" \
+        --ui-dir "$FAB_UI_DIR" \
         ${FAB_CONTROLLER_ARGS+"${FAB_CONTROLLER_ARGS[@]}"} \
         </dev/null >>"$FAB_TMP/controller.log" 2>&1 &
     echo $! >"$FAB_TMP/controller.pid"

@@ -45,13 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # Sends a request with curl "args..." to path "path" through the proxy and
 # fails unless the status is "want".
 call() {

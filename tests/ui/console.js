@@ -1,0 +1,467 @@
+// The web console in real headless Chromium (puppeteer-core), against a
+// real controller (its URL and admin token in the environment) holding
+// the demo's objects, which this script makes through the API as the
+// demo and the agents would: three hosts registered and heartbeating with
+// agent tokens, two networks of one range, six ports, two VMs, security
+// groups with hit counters, a QoS policy and a denied flow.
+//
+// The story: log in by keyboard; the topology shows the hosts, VMs and
+// networks; a port that its agent reports down turns red without a
+// reload; an invalid CIDR shows the controller's own message next to the
+// field and creates nothing; a network and a port made through the forms
+// are in the API, and the audit log names the user who made them; a
+// viewer sees no write action and the API refuses one anyway; the token
+// lives in sessionStorage only; no Content-Security-Policy violation
+// anywhere; axe-core finds no serious or critical accessibility violation
+// in any view.  Each view's screenshot goes to ARTIFACTS.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const puppeteer = require('puppeteer-core');
+
+const BASE = process.env.CONSOLE_URL; // http://127.0.0.1:PORT
+const ADMIN = process.env.ADMIN_TOKEN;
+const ARTIFACTS = process.env.ARTIFACTS;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WAIT_MS = 20000;
+
+let passed = 0;
+function ok(cond, what) {
+  if (!cond) {
+    throw new Error(`FAIL: ${what}`);
+  }
+  passed += 1;
+  console.log(`ok ${passed} - ${what}`);
+}
+
+async function api(method, p, body, token = ADMIN, type = 'application/json') {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) {
+    headers['Content-Type'] = type;
+  }
+  const res = await fetch(`${BASE}${p}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : type === 'application/json' ? JSON.stringify(body) : body,
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text };
+}
+
+async function must(method, p, body, want, token) {
+  const r = await api(method, p, body, token);
+  if (r.status !== want) {
+    throw new Error(`setup: ${method} ${p}: ${r.status}, expected ${want}: ${r.text}`);
+  }
+  return r.json;
+}
+
+async function token(name, role, host) {
+  const t = await must('POST', '/v1/tokens', { name, role, ...(host ? { host } : {}) }, 201);
+  return t.token;
+}
+
+// The demo's objects.
+async function setup() {
+  const t = {
+    alice: await token('alice', 'admin'),
+    ops: await token('ops', 'viewer'),
+  };
+  const hosts = ['host-a', 'host-b', 'host-c'];
+  for (const [i, h] of hosts.entries()) {
+    t[h] = await token(`agent-${h}`, 'agent', h);
+    await must('POST', '/v1/hosts', {
+      name: h, vtep: `192.0.2.${i + 1}`, underlay: 'eth0',
+      capacity: { vcpus: 8, memory_mb: 8192, disk_gb: 100 },
+    }, 201, t[h]);
+  }
+  // The agents heartbeat all along, as real ones do every few seconds: a
+  // host silent for its HA lease would be declared failed.
+  const beat = () => Promise.all(hosts.map((h) => api('POST', `/v1/hosts/${h}/heartbeat`, { load: { load1: 0.1 } }, t[h])));
+  await beat();
+  heartbeats = setInterval(() => beat().catch(() => {}), 1000);
+  await must('POST', '/v1/networks', { name: 'blue', cidr: '10.0.0.0/24', vni: 100, description: 'the blue tenant' }, 201);
+  await must('POST', '/v1/networks', { name: 'red', cidr: '10.0.0.0/24', vni: 200, description: 'the red tenant, same addresses' }, 201);
+  await must('POST', '/v1/security-groups', { name: 'web' }, 201);
+  await must('POST', '/v1/security-groups', { name: 'db' }, 201);
+  const rule = await must('POST', '/v1/security-groups/db/rules', {
+    direction: 'ingress', protocol: 'tcp', ports: '5432', peer_group: 'web', action: 'allow', log: true,
+  }, 201);
+  await must('POST', '/v1/qos-policies', { name: 'slow', egress: { rate: 10000000 } }, 201);
+  const ports = [
+    ['vma1', 'blue', 'host-a', ['web']], ['vmb1', 'blue', 'host-b', []], ['vmc1', 'blue', 'host-c', ['db']],
+    ['vma2', 'red', 'host-a', []], ['vmb2', 'red', 'host-b', []], ['vmc2', 'red', 'host-c', []],
+  ];
+  for (const [name, network, host, groups] of ports) {
+    await must('POST', '/v1/ports', { name, network, host, security_groups: groups }, 201);
+  }
+  await must('POST', '/v1/images', { name: 'tiny' }, 201);
+  const img = await api('PUT', '/v1/images/tiny/file', Buffer.alloc(1024 * 1024), ADMIN, 'application/octet-stream');
+  if (img.status !== 200) {
+    throw new Error(`setup: image upload: ${img.status} ${img.text}`);
+  }
+  for (const vm of ['web1', 'web2']) {
+    await must('POST', '/v1/vms', { name: vm, vcpus: 1, memory_mb: 128, image: 'tiny', nics: [{ network: 'blue' }] }, 201);
+  }
+  // Each agent reports its ports up and its VMs running.
+  const vms = (await must('GET', '/v1/vms', undefined, 200)).items;
+  const allPorts = (await must('GET', '/v1/ports?limit=1000', undefined, 200)).items;
+  for (const h of hosts) {
+    const status = {};
+    for (const p of allPorts.filter((x) => x.host === h)) {
+      status[p.name] = 'up';
+    }
+    const report = {};
+    for (const v of vms.filter((x) => x.host === h)) {
+      report[v.name] = { state: 'running', cpu_time_ns: 1000000, memory_kb: 1048576 };
+    }
+    await must('PUT', `/v1/hosts/${h}/port-status`, { ports: status, vms: report }, 204, t[h]);
+  }
+  await must('PUT', '/v1/hosts/host-c/rule-hits', { hits: { [rule.id]: 12 } }, 204, t['host-c']);
+  await must('POST', '/v1/flowlogs', {
+    host: 'host-c',
+    records: [{
+      time: new Date().toISOString(), network: 'blue', vni: 100, protocol: 'tcp',
+      src_ip: '10.0.0.2', dst_ip: '10.0.0.4', src_port: 40000, dst_port: 22,
+      port: 'vmc1', direction: 'ingress', verdict: 'deny', reason: 'default-deny',
+    }],
+  }, 204, t['host-c']);
+  return t;
+}
+
+let heartbeats = null;
+const shots = [];
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  shots.push(file);
+}
+
+// Runs axe-core in the page (through the DevTools protocol, which the
+// page's Content-Security-Policy does not apply to) and fails on serious
+// or critical violations.
+async function accessible(page, view) {
+  const has = await page.evaluate(() => typeof window.axe !== 'undefined');
+  if (!has) {
+    await page.evaluate(AXE);
+  }
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
+  });
+  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of result) {
+    console.log(`# axe ${view}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.join(', ')})`);
+  }
+  ok(bad.length === 0, `axe-core: no serious or critical violation in ${view}`);
+}
+
+async function view(page, name, ready) {
+  await page.click(`nav a[data-view="${name}"]`);
+  await page.waitForSelector(ready, { timeout: WAIT_MS });
+}
+
+async function newPage(browser) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport({ width: 1280, height: 860 });
+  // CSP violations are events of the page: collect them from its start.
+  await page.evaluateOnNewDocument(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__csp.push(`${e.violatedDirective}: ${e.blockedURI}`);
+    });
+  });
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  // The API's refusals are logged by the browser as failed loads, and
+  // several are part of the story: a failed load of the console's own
+  // files is caught by its response instead.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+      page.errors.push(m.text());
+    }
+  });
+  page.on('response', (r) => {
+    if (!r.url().includes('/v1/') && r.status() >= 400) {
+      page.errors.push(`${r.url()}: ${r.status()}`);
+    }
+  });
+  return page;
+}
+
+async function noViolations(page, where) {
+  const csp = await page.evaluate(() => window.__csp);
+  ok(csp.length === 0, `no Content-Security-Policy violation ${where}${csp.length ? `: ${csp.join('; ')}` : ''}`);
+  ok(page.errors.length === 0, `no script error ${where}${page.errors.length ? `: ${page.errors.join('; ')}` : ''}`);
+}
+
+async function login(page, secret) {
+  await page.waitForSelector('form[aria-label="Log in"] input[type=password]', { timeout: WAIT_MS });
+  // By keyboard: the page focuses the field, Enter submits.
+  await page.keyboard.type(secret);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('nav a[data-view="topology"]', { timeout: WAIT_MS });
+}
+
+// The status and colour of topology node ID.
+function nodeState(page, id) {
+  return page.evaluate((i) => {
+    const n = window.fabricTopology && window.fabricTopology.getElementById(i);
+    return n && n.nonempty() ? { status: n.data('status'), colour: n.style('background-color') } : null;
+  }, id);
+}
+
+async function adminStory(browser, t) {
+  const page = await newPage(browser);
+  const res = await page.goto(`${BASE}/ui/`, { waitUntil: 'load' });
+  const h = res.headers();
+  ok(/script-src 'self'/.test(h['content-security-policy'] || '') && /frame-ancestors 'none'/.test(h['content-security-policy']), 'the page comes with its Content-Security-Policy');
+  ok(h['cache-control'] === 'no-cache', 'index.html is revalidated on every use');
+  await page.waitForSelector('input[type=password]');
+  await shot(page, 'login');
+  await accessible(page, 'the login page');
+
+  await login(page, t.alice);
+  ok(await page.evaluate(() => sessionStorage.getItem('fabric-token') !== null && localStorage.length === 0 && document.cookie === ''),
+    'the token is in sessionStorage only (no localStorage, no cookie)');
+
+  // The topology: every host, VM and network of the demo.
+  await page.waitForSelector('.topology-list li[data-kind="host"][data-name="host-c"]', { timeout: WAIT_MS });
+  for (const [kind, name] of [['host', 'host-a'], ['host', 'host-b'], ['host', 'host-c'], ['vm', 'web1'], ['vm', 'web2'], ['network', 'blue'], ['network', 'red'], ['port', 'vma1'], ['port', 'vmc2']]) {
+    const inList = await page.$(`.topology-list li[data-kind="${kind}"][data-name="${name}"]`);
+    const inGraph = await nodeState(page, `${kind}/${name}`);
+    ok(inList && inGraph, `the topology shows ${kind} ${name}`);
+  }
+  const web1 = (await api('GET', '/v1/vms/web1')).json;
+  ok(await page.$(`.topology-list li[data-name="${web1.host}"] li[data-kind="vm"][data-name="web1"]`), `VM web1 is shown on its host, ${web1.host}`);
+  const edges = await page.evaluate(() => window.fabricTopology.edges().map((e) => `${e.source().id()}>${e.target().id()}`));
+  ok(edges.includes('vm/web1>network/blue') && edges.includes('port/vma2>network/red'), 'networks join the VMs and ports that have a port in them');
+  await page.click('.topology-list li[data-kind="host"][data-name="host-b"] > button');
+  await page.waitForFunction(() => document.querySelector('#details').textContent.includes('192.0.2.2'), { timeout: WAIT_MS });
+  ok(true, 'selecting host-b shows its details (its VTEP)');
+  await shot(page, 'topology');
+  await accessible(page, 'the topology');
+
+  // A port its agent reports down turns red, live.
+  const before = await nodeState(page, 'port/vma1');
+  ok(before.status === 'up', 'port vma1 is up');
+  await page.evaluate(() => {
+    window.__notReloaded = true;
+  });
+  const down = await api('PUT', '/v1/hosts/host-a/port-status', { ports: { vma1: 'down', vma2: 'up' } }, t['host-a']);
+  ok(down.status === 204, 'host-a\'s agent reports vma1 down');
+  await page.waitForSelector('.topology-list li[data-name="vma1"][data-status="down"]', { timeout: WAIT_MS });
+  await page.waitForFunction(() => window.fabricTopology.getElementById('port/vma1').data('status') === 'down', { timeout: WAIT_MS });
+  const after = await nodeState(page, 'port/vma1');
+  ok(after.colour !== before.colour && /198, ?40, ?40|c62828/i.test(after.colour), `port vma1 changed colour (${before.colour} -> ${after.colour})`);
+  ok(await page.evaluate(() => window.__notReloaded === true), 'without a reload');
+  await shot(page, 'topology-port-down');
+
+  // Hosts, VMs and the other lists.
+  await view(page, 'hosts', 'table.list tr[data-name="host-a"]');
+  ok(await page.$('button[aria-label="enter maintenance on host host-a"]'), 'an admin sees the hosts\' actions');
+  await shot(page, 'hosts');
+  await accessible(page, 'the hosts');
+  await view(page, 'vms', 'table.list tr[data-name="web1"]');
+  ok(await page.$('button[aria-label="stop VM web1"]') && await page.$('button[aria-label="migrate VM web1"]'), 'an admin sees the VMs\' actions (stop, migrate)');
+  await page.click('button[aria-label="stop VM web1"]');
+  await page.waitForFunction(() => document.querySelector('#notice').textContent.includes('stop VM web1: done'), { timeout: WAIT_MS });
+  ok((await api('GET', '/v1/vms/web1')).json.power === 'stopped', 'the Stop button stopped web1 through the API');
+  await page.waitForSelector('button[aria-label="start VM web1"]', { timeout: WAIT_MS });
+  await page.click('button[aria-label="Console log of VM web1"]');
+  await page.waitForFunction(() => !document.querySelector('.console-log').textContent.includes('Reading'), { timeout: WAIT_MS });
+  ok((await page.$eval('.console-log', (e) => e.textContent)).includes('web1'), 'the console log of web1 is asked for (its agent has no address here: the controller says so)');
+  await shot(page, 'vms');
+  await accessible(page, 'the VMs');
+  await view(page, 'security-groups', 'table.list tr[data-name="db"]');
+  await page.click('button[aria-label="Rules and hits of security group db"]');
+  await page.waitForSelector('.rules tr[data-rule]', { timeout: WAIT_MS });
+  const hits = await page.$eval('.rules tr[data-rule] td:last-child', (e) => e.textContent);
+  ok(hits === '12', `the rule of db shows its hit counter (${hits})`);
+  await shot(page, 'security-groups');
+  await accessible(page, 'the security groups');
+  await view(page, 'qos', 'table.list tr[data-name="slow"]');
+  await shot(page, 'qos');
+  await accessible(page, 'the QoS policies');
+  await view(page, 'flowlogs', 'table.list tr[data-verdict="deny"]');
+  ok(true, 'the flow logs show the denied flow');
+  await shot(page, 'flowlogs');
+  await accessible(page, 'the flow logs');
+  await view(page, 'trace', 'form[aria-label="Trace a packet"]');
+  await page.select('form[aria-label="Trace a packet"] select[name="from"]', 'vmb1');
+  await page.type('form[aria-label="Trace a packet"] input[name="to"]', '10.0.0.250');
+  await page.select('form[aria-label="Trace a packet"] select[name="protocol"]', 'icmp');
+  await page.click('form[aria-label="Trace a packet"] button[type=submit]');
+  await page.waitForSelector('.trace-result .verdict', { timeout: WAIT_MS });
+  const verdict = await page.$eval('.trace-result .verdict', (e) => e.textContent);
+  ok(/drop/.test(verdict) && /unknown-destination/.test(verdict), `a trace to an address nobody has: ${verdict}`);
+  await shot(page, 'trace');
+  await accessible(page, 'the trace');
+  await view(page, 'charts', '#load-chart canvas');
+  await page.waitForSelector('table.list caption', { timeout: WAIT_MS });
+  ok((await page.$$eval('table.list tbody tr', (r) => r.length)) === 3, 'the charts show the load of the three hosts');
+  // A host's load is its running VMs' memory over its own (1 GiB of
+  // 8 GiB): web2's host shows 12.5 %, a host without VMs none.
+  const loads = Object.fromEntries(await page.$$eval('table.list tbody tr', (rows) => rows.map((r) => [r.children[0].textContent, r.children[1].textContent])));
+  const web2Host = (await api('GET', '/v1/vms/web2')).json.host;
+  const idle = ['host-a', 'host-b', 'host-c'].find((x) => x !== web2Host && x !== web1.host);
+  ok(loads[web2Host] === '12.5' && loads[idle] === '0.0', `the load of each host, from its VMs' reported use (${JSON.stringify(loads)})`);
+  await shot(page, 'charts');
+  await accessible(page, 'the charts');
+
+  // An invalid CIDR: the controller's own message, next to the field.
+  await view(page, 'networks', 'form[aria-label="Create a network"]');
+  const expected = (await api('POST', '/v1/networks', { name: 'green', cidr: '10.9.0.0/33' }, t.ops)).status;
+  ok(expected === 403, 'a viewer\'s token cannot create a network (403)');
+  const direct = await api('POST', '/v1/networks', { name: 'green', cidr: '10.9.0.0/33' }, t.alice);
+  ok(direct.status === 400 && direct.json.error.field === 'cidr', 'the API refuses cidr 10.9.0.0/33 on field cidr');
+  await page.type('form[aria-label="Create a network"] input[name="name"]', 'green');
+  await page.type('form[aria-label="Create a network"] input[name="cidr"]', '10.9.0.0/33');
+  await page.click('form[aria-label="Create a network"] button[type=submit]');
+  await page.waitForSelector('.field-error[data-field="cidr"]:not(:empty)', { timeout: WAIT_MS });
+  const shown = await page.$eval('.field-error[data-field="cidr"]', (e) => e.textContent);
+  ok(shown === direct.json.error.message, `the form shows the controller's message next to the CIDR: ${shown}`);
+  ok(await page.$eval('form[aria-label="Create a network"] input[name="cidr"]', (e) => e.getAttribute('aria-invalid') === 'true' && e.getAttribute('aria-describedby').includes(document.querySelector('.field-error[data-field="cidr"]').id)),
+    'the field is marked invalid and described by the message');
+  ok((await api('GET', '/v1/networks/green')).status === 404, 'and nothing was created');
+  await shot(page, 'networks-invalid-cidr');
+  await accessible(page, 'the networks with an error');
+
+  // Creating through the forms: the API has them.
+  await page.$eval('form[aria-label="Create a network"] input[name="cidr"]', (e) => {
+    e.value = '';
+  });
+  await page.type('form[aria-label="Create a network"] input[name="cidr"]', '10.9.0.0/24');
+  await page.click('form[aria-label="Create a network"] button[type=submit]');
+  await page.waitForSelector('table.list tr[data-name="green"]', { timeout: WAIT_MS });
+  const green = await api('GET', '/v1/networks/green');
+  ok(green.status === 200 && green.json.cidr === '10.9.0.0/24', 'network green, made through the form, is in the API');
+  await shot(page, 'networks');
+  await view(page, 'ports', 'form[aria-label="Create a port"]');
+  await page.type('form[aria-label="Create a port"] input[name="name"]', 'vmd1');
+  await page.select('form[aria-label="Create a port"] select[name="network"]', 'green');
+  await page.select('form[aria-label="Create a port"] select[name="host"]', 'host-b');
+  await page.click('form[aria-label="Create a port"] button[type=submit]');
+  await page.waitForSelector('table.list tr[data-name="vmd1"]', { timeout: WAIT_MS });
+  const vmd1 = await api('GET', '/v1/ports/vmd1');
+  ok(vmd1.status === 200 && vmd1.json.network === 'green' && vmd1.json.host === 'host-b', `port vmd1, made through the form, is in the API (${vmd1.json && vmd1.json.ip})`);
+  await shot(page, 'ports');
+  await accessible(page, 'the ports');
+  const audit = (await api('GET', '/v1/audit?limit=50')).json.items;
+  const made = audit.filter((e) => e.who === 'alice' && e.method === 'POST' && e.status === 201);
+  ok(made.some((e) => e.path === '/v1/networks') && made.some((e) => e.path === '/v1/ports'), 'the audit log records the console\'s changes as alice\'s');
+
+  // The topology took the new objects in, live.
+  await view(page, 'topology', '.topology-list li[data-kind="network"][data-name="green"]');
+  ok(await nodeState(page, 'port/vmd1'), 'the topology shows the new port and network without a reload');
+  ok(await page.evaluate(() => window.__notReloaded === true), 'still the same page');
+  await noViolations(page, 'as admin');
+
+  // Logging out forgets the token.
+  await page.click('header button');
+  await page.waitForSelector('form[aria-label="Log in"]', { timeout: WAIT_MS });
+  ok(await page.evaluate(() => sessionStorage.getItem('fabric-token') === null), 'logging out forgets the token');
+  await page.close();
+}
+
+async function viewerStory(browser, t) {
+  const page = await newPage(browser);
+  await page.goto(`${BASE}/ui/#/networks`, { waitUntil: 'load' });
+  await login(page, t.ops);
+  await page.waitForSelector('table.list tr[data-name="blue"]', { timeout: WAIT_MS });
+  ok(await page.$eval('.who', (e) => e.textContent) === 'ops (viewer)', 'the viewer is named with its role');
+  ok(!(await page.$('form[aria-label="Create a network"]')) && !(await page.$('button.action')), 'a viewer sees no form and no action on the networks');
+  await shot(page, 'viewer-networks');
+  await view(page, 'vms', 'table.list tr[data-name="web2"]');
+  ok(!(await page.$('button.action')), 'nor on the VMs');
+  ok(await page.$('button[aria-label="Console log of VM web2"]'), 'but may read a console log');
+  await view(page, 'hosts', 'table.list tr[data-name="host-a"]');
+  ok(!(await page.$('button.action')), 'nor on the hosts');
+  await view(page, 'ports', 'table.list tr[data-name="vma1"]');
+  ok(!(await page.$('form')) && !(await page.$('button.action')), 'nor on the ports');
+  // The page's own token, replayed: the API refuses the write.
+  const status = await page.evaluate(async () => {
+    const r = await fetch('/v1/networks', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${sessionStorage.getItem('fabric-token')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'viewer-net', cidr: '10.8.0.0/24' }),
+    });
+    return r.status;
+  });
+  ok(status === 403, 'the API refuses a write with the viewer\'s token (403)');
+  ok((await api('GET', '/v1/networks/viewer-net')).status === 404, 'and nothing was created');
+  await accessible(page, 'the viewer\'s ports');
+  await noViolations(page, 'as viewer');
+  await page.close();
+}
+
+async function keyboardStory(browser, t) {
+  const page = await newPage(browser);
+  await page.goto(`${BASE}/ui/`, { waitUntil: 'load' });
+  await login(page, t.alice);
+  // The view has the focus; Shift+Tab goes back up to the views' links:
+  // to Networks, and Enter.
+  let reached = false;
+  for (let i = 0; i < 20 && !reached; i++) {
+    await page.keyboard.down('Shift');
+    await page.keyboard.press('Tab');
+    await page.keyboard.up('Shift');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.dataset && document.activeElement.dataset.view === 'networks');
+  }
+  ok(reached, 'the Networks link is reached with Shift+Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('form[aria-label="Create a network"]', { timeout: WAIT_MS });
+  // Then to the form's name field, type, and on to the CIDR.
+  reached = false;
+  for (let i = 0; i < 60 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.name === 'name');
+  }
+  ok(reached, 'the form\'s fields are reached with Tab');
+  await page.keyboard.type('yellow');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('10.7.0.0/24');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('table.list tr[data-name="yellow"]', { timeout: WAIT_MS });
+  ok((await api('GET', '/v1/networks/yellow')).status === 200, 'a network is made with the keyboard alone');
+  await noViolations(page, 'by keyboard');
+  await page.close();
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const t = await setup();
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  try {
+    await adminStory(browser, t);
+    await viewerStory(browser, t);
+    await keyboardStory(browser, t);
+  } finally {
+    clearInterval(heartbeats);
+    await browser.close();
+    console.log('# screenshots:');
+    for (const s of shots) {
+      console.log(`#   ${s}`);
+    }
+  }
+  console.log(`${passed} passed, 0 failed`);
+}
+
+main().catch((e) => {
+  console.error(e.stack || String(e));
+  console.log(`${passed} passed, 1 failed`);
+  process.exit(1);
+});
