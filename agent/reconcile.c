@@ -509,7 +509,11 @@ reconcile_desired(const struct state *s, uint32_t underlay_mtu,
         struct dp_fdb_entry fdb = {.vtep = remote->vtep};
 
         memcpy(fdb_key.mac, remote->mac, sizeof fdb_key.mac);
-        reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
+        /* A MAC that just left this host has its FDB entry from
+         * "forward" (below); its remote gives its address and flooding. */
+        if (!state_is_forwarded(s, vni, remote->mac)) {
+            reconcile_tables_add(tables, DP_FDB, &fdb_key, &fdb);
+        }
         if (remote->ip4
             && !reconcile_is_dhcp_server(&s->networks[remote->network],
                                          remote->ip4)) {

@@ -996,6 +996,17 @@ state_vtep_is_external(const struct state *s, uint32_t vtep)
 }
 
 bool
+state_is_forwarded(const struct state *s, uint32_t vni, const uint8_t mac[6])
+{
+    for (size_t i = 0; i < s->n_forwards; i++) {
+        if (s->forwards[i].vni == vni && !memcmp(s->forwards[i].mac, mac, 6)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
 state_vtep_takes_gbp(const struct state *s, uint32_t vtep)
 {
     for (size_t i = 0; i < s->n_external_vteps; i++) {
@@ -2139,10 +2150,9 @@ parse_fabric_vteps(struct state_errors *errors, const json_t *root,
     }
 }
 
-/* Whether 's' has a port or a remote with MAC 'mac' in the network of VNI
- * 'vni'. */
+/* Whether 's' has a port with MAC 'mac' in the network of VNI 'vni'. */
 static bool
-state_has_mac(const struct state *s, uint32_t vni, const uint8_t mac[6])
+state_has_port_mac(const struct state *s, uint32_t vni, const uint8_t mac[6])
 {
     for (size_t i = 0; i < s->n_ports; i++) {
         size_t net = s->ports[i].network;
@@ -2152,21 +2162,29 @@ state_has_mac(const struct state *s, uint32_t vni, const uint8_t mac[6])
             return true;
         }
     }
+    return false;
+}
+
+/* The remote with MAC 'mac' in the network of VNI 'vni' in 's', or NULL. */
+static const struct state_remote *
+state_find_remote(const struct state *s, uint32_t vni, const uint8_t mac[6])
+{
     for (size_t i = 0; i < s->n_remotes; i++) {
         size_t net = s->remotes[i].network;
 
         if (net < s->n_networks && s->networks[net].vni == vni
             && !memcmp(s->remotes[i].mac, mac, 6)) {
-            return true;
+            return &s->remotes[i];
         }
     }
-    return false;
+    return NULL;
 }
 
 /* Parses the optional "forward" of 'root' into 's' (doc/mobility.md): each
  * {"vni", "mac", "vtep"} a MAC that moved to another fabric host, once in
- * its VNI, neither a port's nor a remote's there (the FDB holds one entry
- * per MAC). */
+ * its VNI, never a port's there, and a remote's only at the same VTEP (the
+ * remote gives its addresses and flooding; the FDB entry, one per MAC, is
+ * the forward's). */
 static void
 parse_forwards(struct state_errors *errors, const json_t *root,
                struct state *s)
@@ -2178,6 +2196,7 @@ parse_forwards(struct state_errors *errors, const json_t *root,
     s->forwards = xcalloc(n + 1, sizeof *s->forwards);
     for (size_t i = 0; i < n; i++) {
         struct state_forward f = {.vni = 0};
+        const struct state_remote *remote;
         const json_t *obj;
         bool ok;
         char path[32];
@@ -2197,11 +2216,18 @@ parse_forwards(struct state_errors *errors, const json_t *root,
                         "the fabric host the MAC moved to)");
             ok = false;
         }
-        if (ok && state_has_mac(s, f.vni, f.mac)) {
+        if (ok && state_has_port_mac(s, f.vni, f.mac)) {
             field_error(errors, path, "mac",
-                        "a port's or a remote's MAC in VNI %u (expected a "
-                        "MAC that left this host, never also a port or a "
-                        "remote)",
+                        "a port's MAC in VNI %u (expected a MAC that left "
+                        "this host)",
+                        f.vni);
+            ok = false;
+        }
+        remote = ok ? state_find_remote(s, f.vni, f.mac) : NULL;
+        if (remote && remote->vtep != f.vtep) {
+            field_error(errors, path, "vtep",
+                        "a remote has the MAC in VNI %u behind another VTEP "
+                        "(expected the remote's VTEP, where the MAC went)",
                         f.vni);
             ok = false;
         }

@@ -366,6 +366,10 @@ struct state {
  * false for a fabric host. */
 bool state_vtep_is_external(const struct state *s, uint32_t vtep);
 
+/* Returns true if MAC 'mac' of VNI 'vni' is in the "forward" of 's'. */
+bool state_is_forwarded(const struct state *s, uint32_t vni,
+                        const uint8_t mac[6]);
+
 /* Returns true if VTEP 'vtep' of 's' takes VXLAN-GBP: every fabric host,
  * and the external VTEPs that say so. */
 bool state_vtep_takes_gbp(const struct state *s, uint32_t vtep);

@@ -831,16 +831,17 @@ forward_cb(const struct store_obj *obj, void *names)
 
 /* Adds to "forward" the NICs of the VMs that migrated away from 'w->host'
  * less than MIGRATION_FORWARD_GRACE_MS ago (the "vm-forward" index objects
- * "SOURCE/VM" the controller's ticker deletes then), and leaves their MACs
- * out of "remotes"; and to 'w->senders' the source of each VM that came
+ * "SOURCE/VM" the controller's ticker deletes then), whose MACs stay in
+ * "remotes" too, for their addresses and the flooding to their new host;
+ * and to 'w->senders' the source of each VM that came
  * here so, whose forwarding ends here though it may have no endpoint left
  * in the VM's networks. */
 static int
 walk_forwards(struct walk *w)
 {
-    json_t *names = json_array(), *kept = json_array();
-    const json_t *name, *remote, *f;
-    size_t i, j;
+    json_t *names = json_array();
+    const json_t *name;
+    size_t i;
     int error = store_list(w->txn, "vm-forward", NULL, 0, forward_cb, names);
 
     json_array_foreach(names, i, name)
@@ -867,22 +868,6 @@ walk_forwards(struct walk *w)
         free(from);
         store_obj_clear(&vm);
     }
-    json_array_foreach(w->remotes, i, remote)
-    {
-        bool moved = false;
-
-        json_array_foreach(w->forward, j, f)
-        {
-            moved = moved
-                    || !strcmp(get_string(f, "mac") ?: "",
-                               get_string(remote, "mac") ?: "");
-        }
-        if (!moved) {
-            json_array_append(kept, (json_t *) remote);
-        }
-    }
-    json_decref(w->remotes);
-    w->remotes = kept;
     json_decref(names);
     return error;
 }

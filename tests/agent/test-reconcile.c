@@ -857,6 +857,46 @@ test_desired_forward(void **state)
     state_destroy(s);
 }
 
+/* A MAC that left this host a moment ago is a remote too, at the VTEP it
+ * went to: the remote gives the ARP responder its address and the flood
+ * its host, so that this host's VMs reach it during the forward grace,
+ * while the FDB entry is the forward's. */
+static void
+test_desired_forward_with_remote(void **state)
+{
+    static const uint8_t mac[6] = {2, 0, 0, 0, 2, 1};
+    struct state *s = parse(
+        "{\"host\": {\"vtep\": \"192.168.100.1\", \"underlay\": \"eth0\"},"
+        " \"networks\": [{\"name\": \"blue\", \"vni\": 100}],"
+        " \"remotes\": [{\"network\": \"blue\", \"mac\": "
+        "\"02:00:00:00:02:01\","
+        "              \"ip\": \"10.0.0.3\", \"vtep\": \"192.168.100.2\"}],"
+        " \"forward\": [{\"vni\": 100, \"mac\": \"02:00:00:00:02:01\","
+        "               \"vtep\": \"192.168.100.2\"}]}");
+    struct dp_fdb_key k = fdb_key(100, mac);
+    struct dp_binding_key b = {100, inet_addr("10.0.0.3")};
+    struct dp_network_key blue = {100};
+    const struct dp_binding *binding;
+    const struct dp_fdb_entry *fdb;
+    const struct dp_flood *flood;
+    struct reconcile_tables t;
+
+    (void) state;
+    reconcile_tables_init(&t);
+    reconcile_desired(s, 0, NULL, NULL, &t);
+    assert_int_equal(t.t[DP_FDB].n, 1);
+    fdb = lookup(&t, DP_FDB, &k);
+    assert_int_equal(fdb->vtep, inet_addr("192.168.100.2"));
+    assert_int_equal(fdb->flags, DP_FDB_FORWARD);
+    binding = lookup(&t, DP_BINDINGS, &b);
+    assert_memory_equal(binding->mac, mac, 6);
+    flood = lookup(&t, DP_FLOOD, &blue);
+    assert_int_equal(flood->n_members, 1);
+    assert_int_equal(flood->members[0].vtep, inet_addr("192.168.100.2"));
+    reconcile_tables_destroy(&t);
+    state_destroy(s);
+}
+
 /* A port whose device does not exist is in no table at all. */
 static void
 test_desired_pending_port(void **state)
@@ -2177,6 +2217,7 @@ main(void)
         cmocka_unit_test(test_desired_pending_port),
         cmocka_unit_test(test_desired_migration),
         cmocka_unit_test(test_desired_forward),
+        cmocka_unit_test(test_desired_forward_with_remote),
         cmocka_unit_test(test_desired_nexthops),
         cmocka_unit_test(test_diff_identical_is_empty),
         cmocka_unit_test(test_diff_changes),

@@ -1609,18 +1609,27 @@ test_forward(void **state)
                 "forward[0].vtep: this host's own VTEP or an external VTEP");
     parse_fails("{" HOST ", 'forward': [" FWD ", " FWD "]}",
                 "forward[1].mac: listed twice in VNI 100");
-    /* A MAC is a port, a remote or a forward, never two: the FDB holds
-     * one entry for it. */
+    /* A forwarded MAC is never a port's; it is a remote's too only at the
+     * VTEP it went to (the remote gives its address and flooding). */
+    s = parse_ok("{" HOST ", 'networks': [" BLUE "],"
+                 " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:01:01',"
+                 "              'vtep': '192.168.100.2'}],"
+                 " 'forward': [" FWD "]}");
+    assert_int_equal(s->n_forwards, 1);
+    assert_int_equal(s->n_remotes, 1);
+    assert_true(state_is_forwarded(s, 100, s->remotes[0].mac));
+    state_destroy(s);
     parse_fails("{" HOST ", 'networks': [" BLUE "],"
                 " 'remotes': [{'network': 'blue', 'mac': '02:00:00:00:01:01',"
                 "              'vtep': '192.168.100.3'}],"
                 " 'forward': [" FWD "]}",
-                "forward[0].mac: a port's or a remote's MAC in VNI 100");
+                "forward[0].vtep: a remote has the MAC in VNI 100 behind "
+                "another VTEP");
     parse_fails("{" HOST ", 'networks': [" BLUE "],"
                 " 'ports': [{'name': 'p', 'network': 'blue',"
                 "            'mac': '02:00:00:00:01:01'}],"
                 " 'forward': [" FWD "]}",
-                "forward[0].mac: a port's or a remote's MAC in VNI 100");
+                "forward[0].mac: a port's MAC in VNI 100");
 }
 #undef FWD
 
