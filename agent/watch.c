@@ -888,7 +888,31 @@ watch_main(void *w_)
     }
 }
 
-/* Returns the body of a heartbeat: the host's load and limits. */
+/* The traffic counters of the host's ports, {PORT: {"rx_bytes",
+ * "rx_packets", "tx_bytes", "tx_packets"}}, for the controller's charts. */
+static json_t *
+port_traffic(const struct watch *w)
+{
+    struct core_snapshot snap;
+    json_t *traffic = json_object();
+
+    core_snapshot(w->core, &snap);
+    for (size_t i = 0; i < snap.n_ports; i++) {
+        const struct dp_stats *st = &snap.ports[i].stats;
+
+        json_object_set_new(traffic, snap.ports[i].name,
+                            json_pack("{sIsIsIsI}", "rx_bytes",
+                                      (json_int_t) st->rx_bytes, "rx_packets",
+                                      (json_int_t) st->rx_packets, "tx_bytes",
+                                      (json_int_t) st->tx_bytes, "tx_packets",
+                                      (json_int_t) st->tx_packets));
+    }
+    core_snapshot_destroy(&snap);
+    return traffic;
+}
+
+/* Returns the body of a heartbeat: the host's load and limits, and its
+ * ports' traffic. */
 static json_t *
 heartbeat_body(const struct watch *w, const json_t *status)
 {
@@ -914,6 +938,7 @@ heartbeat_body(const struct watch *w, const json_t *status)
     if (w->probe) {
         json_object_set_new(body, "peers", probe_peers(w->probe));
     }
+    json_object_set_new(body, "traffic", port_traffic(w));
     return body;
 }
 

@@ -46,6 +46,7 @@ static const struct api_field heartbeat_fields[] = {
     {"limits", API_OBJECT, API_RW, false},
     {"hypervisor", API_OBJECT, API_RW, false},
     {"peers", API_OBJECT, API_RW, false},
+    {"traffic", API_OBJECT, API_RW, false},
 };
 
 /* The most peers one heartbeat reports. */
@@ -1316,6 +1317,9 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
     if (!status && json_object_get(in, "peers")) {
         status = check_peers(json_object_get(in, "peers"), what, err);
     }
+    if (!status && json_object_get(in, "traffic")) {
+        status = api_traffic_check(json_object_get(in, "traffic"), what, err);
+    }
     if (!status) {
         status = limits || json_object_get(in, "hypervisor")
                      ? update_reports(api, name, in, what, err)
@@ -1323,6 +1327,9 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
     }
     if (!status) {
         heard_from(api, name, json_object_get(in, "peers"));
+        if (json_object_get(in, "traffic")) {
+            api_traffic_note(api, name, json_object_get(in, "traffic"));
+        }
         /* The lease: the agent may run its HA VMs for this long from
          * when it sent this heartbeat (doc/mobility.md). */
         *out = json_pack("{si}", "lease_ms", atomic_load(&api->ha_lease_ms));

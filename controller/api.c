@@ -79,6 +79,7 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->heartbeats = json_object();
     api->sched = api_sched_create();
     api->drs = api_drs_create();
+    api->traffic = api_traffic_create();
     atomic_init(&api->ha_lease_ms, API_HA_LEASE_DEFAULT_MS);
     atomic_init(&api->ha_fence_margin_ms, API_HA_FENCE_MARGIN_DEFAULT_MS);
     api->started_ms = (uint64_t) time_msec();
@@ -98,6 +99,7 @@ api_destroy(struct api *api)
         desired_destroy(api->desired);
         api_sched_destroy(api->sched);
         api_drs_destroy(api->drs);
+        api_traffic_destroy(api->traffic);
         api_migrations_destroy(api->migr);
         pthread_mutex_destroy(&api->mutex);
         pthread_mutex_destroy(&api->ha_mutex);

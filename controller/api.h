@@ -108,6 +108,7 @@
 
 struct api_drs;
 struct api_migr;
+struct api_traffic;
 struct api_sched;
 struct audit;
 struct ha;
@@ -252,6 +253,8 @@ struct api {
     struct audit *audit;           /* The audit trail, for events of the
                                     * controller's own, or NULL; set by the
                                     * server. */
+    struct api_traffic *traffic;   /* Ports' last reported traffic
+                                    * (controller/api-traffic.c). */
     int64_t opened_revision;       /* The store's revision at api_init():
                                     * the commits after it are known kind
                                     * by kind (GET /v1/changes). */
@@ -1003,6 +1006,23 @@ int api_host_maintenance(struct api *, const char *name, const json_t *in,
 
 /* GET /v1/status. */
 int api_status(struct api *, json_t **out, struct api_error *);
+
+/* Ports' traffic counters (controller/api-traffic.c): agents report them
+ * in heartbeats as "traffic": {PORT: {"rx_bytes", "rx_packets",
+ * "tx_bytes", "tx_packets"}}, kept in memory, the last report of each. */
+#define API_TRAFFIC_PORTS_MAX 65536 /* Most ports in one report. */
+struct api_traffic *api_traffic_create(void);
+void api_traffic_destroy(struct api_traffic *);
+/* Checks heartbeat member 'traffic' of 'what'.  Returns 0 or 400. */
+int api_traffic_check(const json_t *traffic, const char *what,
+                      struct api_error *);
+/* Records checked report 'traffic' of host 'host', received now. */
+void api_traffic_note(struct api *, const char *host, const json_t *traffic);
+/* GET /v1/ports/NAME/traffic: 200 with {"port", "host", "time",
+ * "rx_bytes", "rx_packets", "tx_bytes", "tx_packets"}, the last report of
+ * the port's host; 404 if there is no such port or no report. */
+int api_port_traffic(struct api *, const char *name, json_t **out,
+                     struct api_error *);
 
 /* GET /v1/changes?revision=R&timeout=S (controller/api-changes.c): waits
  * up to S seconds (default API_WAIT_DEFAULT) for a commit past store

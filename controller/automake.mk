@@ -34,6 +34,7 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/api-ports.c \
 	controller/api-qos.c \
 	controller/api-sgroups.c \
+	controller/api-traffic.c \
 	controller/api-vm-groups.c \
 	controller/api-vms.c \
 	controller/audit.c \

@@ -997,6 +997,20 @@ do_readyz(struct http_request *req, const void *data, void *server_)
     http_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
+/* GET /v1/ports/NAME/traffic. */
+static void
+do_port_traffic(struct http_request *req, const void *data, void *server_)
+{
+    struct server *server = server_;
+    struct api_error err = {0};
+    json_t *out = NULL;
+    int status;
+
+    status =
+        api_port_traffic(&server->api, http_request_param(req, 0), &out, &err);
+    answer(req, status, out, &err);
+}
+
 /* GET /v1/whoami: the caller's token, so that a client (the web console)
  * shows only what its role may do; the API refuses the rest anyway. */
 static void
@@ -1084,6 +1098,7 @@ static const struct http_route routes[] = {
     {"GET", "/v1/ports/*", do_get, &ports, ACCESS_READ},
     {"PATCH", "/v1/ports/*", do_patch, &ports, ACCESS_ADMIN},
     {"DELETE", "/v1/ports/*", do_delete, &ports, ACCESS_ADMIN},
+    {"GET", "/v1/ports/*/traffic", do_port_traffic, NULL, ACCESS_READ},
 
     {"GET", "/v1/qos-policies", do_list, &qos_policies, ACCESS_READ},
     {"POST", "/v1/qos-policies", do_create, &qos_policies, ACCESS_ADMIN},

@@ -292,6 +292,17 @@ say "metrics: counters, connection, revision"
 in_host A curl -sf "http://$METRICS/healthz" | grep -q '^ok$' \
     || fail "/healthz does not answer ok"
 
+# The agent reports its ports' counters with its heartbeats, and the
+# controller answers them (the web console's traffic charts).
+port_traffic_counted() {
+    in_ns ul curl -sf -H "Authorization: Bearer $(cat "$CTL_DIR/admin.token")" \
+        "http://127.0.0.1:$CTL_PORT/v1/ports/vm-a1/traffic" \
+        | jq -e '.host == "host-a" and .rx_packets > 0 and .tx_packets > 0' \
+            >/dev/null
+}
+wait_for 10 port_traffic_counted \
+    || fail "the controller has no traffic of vm-a1 from host A's heartbeats"
+
 say "the controller dies: traffic flows on, a restarted agent loses nothing"
 
 steady_ping_start "$ipB1" 500

@@ -491,6 +491,24 @@ test_changes_wakes(void **state)
     reply_clear(&r);
 }
 
+/* Network "blue", host "h1" (registered with 'token', an admin's or its
+ * agent's) and port "p1" of blue on h1. */
+static void
+make_port_p1(struct fixture *f, const char *token)
+{
+    fixture_expect(f, "POST", "/v1/networks", f->admin,
+                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
+                   NULL);
+    fixture_expect(f, "POST", "/v1/hosts", token,
+                   "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", "
+                   "\"underlay\": \"eth0\"}",
+                   201, NULL);
+    fixture_expect(f, "POST", "/v1/ports", f->admin,
+                   "{\"name\": \"p1\", \"network\": \"blue\", "
+                   "\"host\": \"h1\"}",
+                   201, NULL);
+}
+
 /* An agent's report that a port went down changes the port's status,
  * not the port: it wakes a poll with "ports". */
 static void
@@ -504,17 +522,7 @@ test_changes_port_status(void **state)
     struct reply r;
     char *q;
 
-    fixture_expect(f, "POST", "/v1/networks", f->admin,
-                   "{\"name\": \"blue\", \"cidr\": \"10.0.0.0/24\"}", 201,
-                   NULL);
-    fixture_expect(f, "POST", "/v1/hosts", f->admin,
-                   "{\"name\": \"h1\", \"vtep\": \"192.0.2.1\", "
-                   "\"underlay\": \"eth0\"}",
-                   201, NULL);
-    fixture_expect(f, "POST", "/v1/ports", f->admin,
-                   "{\"name\": \"p1\", \"network\": \"blue\", "
-                   "\"host\": \"h1\"}",
-                   201, NULL);
+    make_port_p1(f, f->admin);
     fixture_expect(f, "PUT", "/v1/hosts/h1/port-status", f->admin,
                    "{\"ports\": {\"p1\": \"up\"}}", 204, NULL);
     rev = current(f);
@@ -528,6 +536,85 @@ test_changes_port_status(void **state)
     reply_clear(&r);
     free(q);
     fixture_expect(f, "GET", "/v1/ports/p1", f->admin, NULL, 200, NULL);
+}
+
+/* Ports' traffic counters come in heartbeats, are answered for the
+ * port's own host only, and bad ones are refused whole. */
+static void
+test_port_traffic(void **state)
+{
+    static const char *const bad[] = {
+        "{'traffic': []}",
+        "{'traffic': {'p1': {'rx_bytes': -1}}}",
+        "{'traffic': {'p1': {'rx_bytes': 1.5}}}",
+        "{'traffic': {'p1': {'rx_bytes': '7'}}}",
+        "{'traffic': {'p1': {'rx_bytes': 1, 'colour': 2}}}",
+        "{'traffic': {'p1': 5}}",
+        "{'traffic': {'Not A Port!': {'rx_bytes': 1}}}",
+    };
+    struct fixture *f = *state;
+    char *h1 = fixture_token(f, "a1", "agent", "h1");
+    char *h2 = fixture_token(f, "a2", "agent", "h2");
+    char *viewer = fixture_token(f, "v", "viewer", NULL);
+    struct reply r;
+    json_int_t rev;
+
+    make_port_p1(f, h1);
+    fixture_expect(f, "POST", "/v1/hosts", h2,
+                   "{\"name\": \"h2\", \"vtep\": \"192.0.2.2\", "
+                   "\"underlay\": \"eth0\"}",
+                   201, NULL);
+    fixture_expect(f, "GET", "/v1/ports/p1/traffic", viewer, NULL, 404, NULL);
+    fixture_expect(f, "GET", "/v1/ports/nope/traffic", viewer, NULL, 404,
+                   NULL);
+
+    /* Bad reports are refused, and nothing of them is kept. */
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        json_t *in = fixture_json(bad[i]);
+        char *text = json_dumps(in, 0);
+
+        fixture_expect(f, "POST", "/v1/hosts/h1/heartbeat", h1, text, 400,
+                       "traffic");
+        free(text);
+        json_decref(in);
+    }
+    fixture_expect(f, "GET", "/v1/ports/p1/traffic", viewer, NULL, 404, NULL);
+
+    /* Another host's agent reporting p1 is not believed; h1's is.  No
+     * revision moves: counters wake no watcher. */
+    rev = current(f);
+    fixture_expect(f, "POST", "/v1/hosts/h2/heartbeat", h2,
+                   "{\"traffic\": {\"p1\": {\"rx_bytes\": 666}}}", 200, NULL);
+    fixture_expect(f, "GET", "/v1/ports/p1/traffic", viewer, NULL, 404, NULL);
+    fixture_expect(f, "POST", "/v1/hosts/h1/heartbeat", h1,
+                   "{\"traffic\": {\"p1\": {\"rx_bytes\": 1000, "
+                   "\"rx_packets\": 10, \"tx_bytes\": 2000}}}",
+                   200, NULL);
+    assert_int_equal(current(f), rev);
+    assert_int_equal(
+        fixture_call(f, "GET", "/v1/ports/p1/traffic", viewer, NULL, NULL, &r),
+        200);
+    assert_string_equal(api_get_string(r.json, "port"), "p1");
+    assert_string_equal(api_get_string(r.json, "host"), "h1");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "rx_bytes")),
+                     1000);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "rx_packets")),
+                     10);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "tx_bytes")),
+                     2000);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "tx_packets")),
+                     0);
+    /* "2026-12-03T19:44:01.123Z" */
+    assert_int_equal(strlen(api_get_string(r.json, "time")), 24);
+    reply_clear(&r);
+
+    /* Moved to h2, the port's h1 report no longer counts. */
+    fixture_expect(f, "PATCH", "/v1/ports/p1", f->admin, "{\"host\": \"h2\"}",
+                   200, NULL);
+    fixture_expect(f, "GET", "/v1/ports/p1/traffic", viewer, NULL, 404, NULL);
+    free(h1);
+    free(h2);
+    free(viewer);
 }
 
 /* Many consoles open at once. */
@@ -605,6 +692,8 @@ main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_changes_port_status,
                                         fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_port_traffic, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_changes_many_pollers,
                                         fixture_setup, fixture_teardown),
     };

@@ -20,7 +20,7 @@ function listView(main, title, names, opts) {
   let text = '';
   const holder = h('div', { class: 'table-holder' });
   const render = () => replace(holder, opts.table(text));
-  const parts = [h('h2', {}, title), opts.filters ? opts.filters(render) : null, filterBox(`Filter ${title.toLowerCase()}`, (t) => {
+  const parts = [h('h2', {}, title), opts.filters ? opts.filters(render) : null, filterBox(`Filter ${title}`, (t) => {
     text = t;
     render();
   }), holder];
@@ -74,7 +74,7 @@ export function vmsView(main) {
     replace(consoleOut, h('h3', {}, `Console of ${vm}`), h('p', {}, 'Reading…'));
     try {
       const log = await call('GET', `/v1/vms/${enc(vm)}/console?bytes=16384`);
-      const text = typeof log === 'string' ? log : log.output ?? log.text ?? JSON.stringify(log, null, 1);
+      const text = (typeof log === 'string' ? log : JSON.stringify(log, null, 1)) || '(the console has printed nothing yet)';
       replace(consoleOut, h('h3', {}, `Console of ${vm}`), h('pre', { tabindex: '0' }, text));
     } catch (e) {
       replace(consoleOut, h('h3', {}, `Console of ${vm}`), h('p', { class: 'form-error' }, e.message));
@@ -446,9 +446,95 @@ export function startSampling() {
 
 const palette = ['#1f5fbf', '#c62828', '#1a7f37', '#b26a00', '#6d28d9', '#0e7490'];
 
+// A port's traffic in Mbit/s, from the counters its host's agent reports
+// in heartbeats (GET /v1/ports/NAME/traffic): the rate between two
+// successive reports.
+function portTraffic() {
+  const id = newId('traffic-port');
+  const chartBox = h('div', { class: 'chart', id: 'traffic-chart' });
+  const now = h('p', { id: 'traffic-now', 'aria-live': 'polite' });
+  let port = '';
+  let last = null;
+  let series = [[], [], []];
+  let plot = null;
+  const draw = () => {
+    plot?.destroy();
+    plot = new uPlot(
+      {
+        width: Math.max(320, chartBox.clientWidth || 640),
+        height: 220,
+        series: [{}, { label: 'received', stroke: palette[0], width: 2 }, { label: 'sent', stroke: palette[1], width: 2 }],
+        axes: [{}, { label: 'Mbit/s' }],
+      },
+      series,
+      chartBox,
+    );
+  };
+  const poll = async () => {
+    if (!port) {
+      return;
+    }
+    let t;
+    try {
+      t = await call('GET', `/v1/ports/${enc(port)}/traffic`);
+    } catch (e) {
+      replace(now, e.message);
+      return;
+    }
+    const at = Date.parse(t.time) / 1000;
+    if (last && last.port === port && at > last.at) {
+      const dt = at - last.at;
+      const rx = ((t.rx_bytes - last.rx_bytes) * 8) / dt / 1e6;
+      const tx = ((t.tx_bytes - last.tx_bytes) * 8) / dt / 1e6;
+      series[0].push(at);
+      series[1].push(rx);
+      series[2].push(tx);
+      if (series[0].length > KEEP) {
+        series = series.map((x) => x.slice(1));
+      }
+      plot.setData(series);
+      replace(now, `Port ${port} on ${t.host}: received ${rx.toFixed(3)} Mbit/s, sent ${tx.toFixed(3)} Mbit/s (${t.rx_packets} and ${t.tx_packets} packets in all)`);
+    } else if (!last || last.at !== at) {
+      replace(now, `Port ${port} on ${t.host}: ${t.rx_bytes} bytes received, ${t.tx_bytes} sent in all; the rate comes with the next report.`);
+    }
+    last = { port, at, rx_bytes: t.rx_bytes, tx_bytes: t.tx_bytes };
+  };
+  const el = h(
+    'section',
+    { 'aria-label': 'Port traffic' },
+    h('h3', {}, 'Port traffic (Mbit/s)'),
+    h('p', {}, 'From the counters its host’s agent reports with every heartbeat.'),
+    h(
+      'div',
+      { class: 'filter' },
+      h('label', { for: id }, 'Port'),
+      h(
+        'select',
+        {
+          id,
+          onchange: (e) => {
+            port = e.target.value;
+            last = null;
+            series = [[], [], []];
+            draw();
+            poll();
+          },
+        },
+        h('option', { value: '' }, '(choose a port)'),
+        (data.ports || []).map((p) => h('option', { value: p.name }, p.name)),
+      ),
+    ),
+    chartBox,
+    now,
+  );
+  const timer = setInterval(() => poll(), SAMPLE_MS / 2);
+  return { el, draw, stop: () => clearInterval(timer) };
+}
+
 export function chartsView(main) {
   const chartBox = h('div', { class: 'chart', id: 'load-chart' });
   const tableBox = h('div', { class: 'table-holder' });
+  const traffic = portTraffic();
   replace(
     main,
     h('h2', {}, 'Charts'),
@@ -456,7 +542,9 @@ export function chartsView(main) {
     h('p', {}, 'Each host’s load as the balancer sees it: its VMs’ CPU use over its vCPUs, or their memory over its memory, whichever is larger; sampled every 5 s.'),
     chartBox,
     tableBox,
+    traffic.el,
   );
+  traffic.draw();
   let plot = null;
   const draw = async () => {
     const plan = await sample();
@@ -482,6 +570,7 @@ export function chartsView(main) {
   const timer = setInterval(() => draw().catch(() => {}), SAMPLE_MS);
   return () => {
     clearInterval(timer);
+    traffic.stop();
     plot?.destroy();
   };
 }
