@@ -26,6 +26,7 @@ const ARTIFACTS = process.env.ARTIFACTS;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const WAIT_MS = 20000;
+const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 
 let passed = 0;
 function ok(cond, what) {
@@ -102,7 +103,9 @@ async function setup() {
   const rule = await must('POST', '/v1/security-groups/db/rules', {
     direction: 'ingress', protocol: 'tcp', ports: '5432', peer_group: 'web', action: 'allow', log: true,
   }, 201);
-  await must('POST', '/v1/qos-policies', { name: 'slow', egress: { rate: 10000000 } }, 201);
+  // A description that would run if the console ever took text for
+  // markup.
+  await must('POST', '/v1/qos-policies', { name: 'slow', egress: { rate: 10000000 }, description: XSS }, 201);
   const ports = [
     ['vma1', 'blue', 'host-a', ['web']], ['vmb1', 'blue', 'host-b', []], ['vmc1', 'blue', 'host-c', ['db']],
     ['vma2', 'red', 'host-a', []], ['vmb2', 'red', 'host-b', []], ['vmc2', 'red', 'host-c', []],
@@ -284,6 +287,15 @@ async function adminStory(browser, t) {
   await page.waitForFunction(() => document.querySelector('#notice').textContent.includes('stop VM web1: done'), { timeout: WAIT_MS });
   ok((await api('GET', '/v1/vms/web1')).json.power === 'stopped', 'the Stop button stopped web1 through the API');
   await page.waitForSelector('button[aria-label="start VM web1"]', { timeout: WAIT_MS });
+  // Migrate web2: the hosts here run no hypervisor, so the controller
+  // refuses, and the console says why in the controller's words.
+  const refusal = await api('POST', '/v1/vms/web2/migrate', {}, t.ops);
+  ok(refusal.status === 403, 'a viewer may not migrate (403)');
+  await page.click('button[aria-label="migrate VM web2"]');
+  await page.waitForFunction(() => /^migrate VM web2: /.test(document.querySelector('#notice').textContent), { timeout: WAIT_MS });
+  const said = await page.$eval('#notice', (e) => e.textContent);
+  const last = (await api('GET', '/v1/audit?limit=20')).json.items.find((e) => e.path === '/v1/vms/web2/migrate');
+  ok(last && last.who === 'alice' && said.includes(last.status < 300 ? 'done' : last.message), `the Migrate button asked the API as alice, and the console says how it went: ${said}`);
   await page.click('button[aria-label="Console log of VM web1"]');
   await page.waitForFunction(() => !document.querySelector('.console-log').textContent.includes('Reading'), { timeout: WAIT_MS });
   ok((await page.$eval('.console-log', (e) => e.textContent)).includes('web1'), 'the console log of web1 is asked for (its agent has no address here: the controller says so)');
@@ -297,6 +309,12 @@ async function adminStory(browser, t) {
   await shot(page, 'security-groups');
   await accessible(page, 'the security groups');
   await view(page, 'qos', 'table.list tr[data-name="slow"]');
+  const cell = await page.$eval('table.list tr[data-name="slow"]', (tr) => ({
+    text: tr.textContent,
+    markup: tr.querySelectorAll('img, script').length,
+    ran: window.__xss,
+  }));
+  ok(cell.text.includes(XSS) && cell.markup === 0 && cell.ran === undefined, 'a description holding markup shows as text and runs nothing');
   await shot(page, 'qos');
   await accessible(page, 'the QoS policies');
   await view(page, 'flowlogs', 'table.list tr[data-verdict="deny"]');
