@@ -2479,9 +2479,20 @@ print_status(struct cli_ctx *ctx, const json_t *summary, const json_t *hosts,
     const json_t *p = json_object_get(summary, "ports");
     struct table *t;
 
+    const char *leader = json_string_value(
+        json_object_get(json_object_get(summary, "leaders"), "leader"));
+    const char *backend = json_string_value(
+        json_object_get(json_object_get(summary, "store"), "backend"));
+
     fprintf(ctx->out,
             "Controller:  %s (store revision %" JSON_INTEGER_FORMAT ")\n",
             client_url(ctx->client), get_int(summary, "revision"));
+    /* Several controllers on one store: which one leads. */
+    if (json_object_get(summary, "leaders")) {
+        fprintf(ctx->out, "Leader:      %s (store: %s)\n",
+                leader ? leader : "none (being elected)",
+                backend ? backend : "?");
+    }
     fprintf(ctx->out,
             "Hosts:       %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
             " ready, of which %" JSON_INTEGER_FORMAT

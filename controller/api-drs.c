@@ -20,6 +20,7 @@
 
 #include "controller/audit.h"
 #include "controller/drs.h"
+#include "controller/leader.h"
 #include "controller/migrations.h"
 #include "controller/store.h"
 #include "utils/log.h"
@@ -638,7 +639,9 @@ api_drs_plan(struct api *api, bool all, json_t **out, struct api_error *err)
 int
 api_drs_recommendations(struct api *api, json_t **out, struct api_error *err)
 {
-    return api_drs_plan(api, false, out, err);
+    int status = api_check_leader(api, "drs: recommendations", err);
+
+    return status ? status : api_drs_plan(api, false, out, err);
 }
 
 /* Maintenance. */
@@ -831,6 +834,10 @@ api_drs_apply(struct api *api, json_t **out, struct api_error *err)
     json_t *plan = NULL;
     int status, error;
 
+    status = api_check_leader(api, "drs: apply", err);
+    if (status) {
+        return status;
+    }
     error = api_drs_settings(api, &s);
     if (error) {
         return api_store_error(error, "drs", err);
@@ -1018,7 +1025,10 @@ balancer_main(void *api_)
 
         d->kicked = false;
         pthread_mutex_unlock(&d->mutex);
-        if (!api_drs_settings(api, &s)) {
+        if (!leader_is(api->leader)) {
+            /* The leader balances; a new one plans at once. */
+            next = 0;
+        } else if (!api_drs_settings(api, &s)) {
             /* Maintenance every second; the balancer every interval. */
             maintenance_pass(api, &s);
             if (kicked || time_msec() >= next) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "controller/desired.h"
+#include "controller/leader.h"
 #include "controller/migrations.h"
 #include "controller/scheduler.h"
 #include "controller/secrets.h"
@@ -112,6 +113,106 @@ api_host_set_failed(struct api *api, const char *name, bool failed)
     }
     pthread_mutex_unlock(&api->mutex);
     return changed;
+}
+
+void
+api_liveness_publish(struct api *api, bool force)
+{
+    int timeout_ms = atomic_load(&api->heartbeat_timeout) * 1000;
+    int64_t now = time_msec();
+    struct store_txn *txn;
+    json_t *body;
+    int error;
+
+    if (!api->shared_store || (!force && now < api->liveness_next_ms)) {
+        return;
+    }
+    api->liveness_next_ms =
+        now + (timeout_ms / 4 > 1000 ? timeout_ms / 4 : 1000);
+    pthread_mutex_lock(&api->mutex);
+    body = json_pack("{s:s?, s:O, s:O, s:O}", "leader",
+                     leader_self(api->leader), "hosts", api->heartbeats,
+                     "failed", api->failed, "ha_waiting", api->ha_waiting);
+    pthread_mutex_unlock(&api->mutex);
+    if (json_equal(body, api->liveness_last)) {
+        json_decref(body);
+        return;
+    }
+    error = store_begin(api->store, true, &txn);
+    if (!error) {
+        error = api_put_changed(txn, "liveness", "hosts", body);
+        if (!error) {
+            error = store_commit(txn, NULL);
+        } else {
+            store_abort(txn);
+        }
+    }
+    if (error) {
+        LOG_WARN("cannot publish the hosts' liveness to the other "
+                 "controllers: %s; trying again in a second",
+                 strerror(error));
+        api->liveness_next_ms = now + 1000;
+        json_decref(body);
+        return;
+    }
+    json_decref(api->liveness_last);
+    api->liveness_last = body;
+}
+
+void
+api_liveness_sync(struct api *api)
+{
+    int64_t rev = store_kind_revision(api->store, "liveness");
+    struct store_txn *txn;
+    struct store_obj obj;
+    json_t *value, *newer;
+    const char *name;
+    int error;
+
+    if (!api->shared_store
+        || (api->liveness_revision >= 0 && rev <= api->liveness_revision)) {
+        return;
+    }
+    error = store_begin(api->store, false, &txn);
+    if (error) {
+        return;
+    }
+    error = store_get(txn, "liveness", "hosts", &obj);
+    store_abort(txn);
+    if (error) {
+        /* ENOENT: no leader published yet; look again next time. */
+        return;
+    }
+    newer = json_object();
+    api->liveness_revision = obj.mod_revision > rev ? obj.mod_revision : rev;
+    pthread_mutex_lock(&api->mutex);
+    json_object_foreach(json_object_get(obj.body, "hosts"), name, value)
+    {
+        json_t *mine = json_object_get(api->heartbeats, name);
+
+        if (json_is_integer(value)
+            && (!mine
+                || json_integer_value(mine) < json_integer_value(value))) {
+            json_object_set(api->heartbeats, name, value);
+            json_object_set(newer, name, value);
+        }
+    }
+    if (json_is_object(json_object_get(obj.body, "failed"))) {
+        json_decref(api->failed);
+        api->failed = json_deep_copy(json_object_get(obj.body, "failed"));
+    }
+    if (json_is_object(json_object_get(obj.body, "ha_waiting"))) {
+        json_decref(api->ha_waiting);
+        api->ha_waiting =
+            json_deep_copy(json_object_get(obj.body, "ha_waiting"));
+    }
+    pthread_mutex_unlock(&api->mutex);
+    json_object_foreach(newer, name, value)
+    {
+        api_sched_heard(api, name, json_integer_value(value));
+    }
+    json_decref(newer);
+    store_obj_clear(&obj);
 }
 
 bool
@@ -1321,6 +1422,10 @@ api_host_heartbeat(struct api *api, const char *name, const json_t *in,
         status = api_traffic_check(json_object_get(in, "traffic"), what, err);
     }
     if (!status) {
+        /* Only the leader grants leases and judges heartbeats. */
+        status = api_check_leader(api, "heartbeat", err);
+    }
+    if (!status) {
         status = limits || json_object_get(in, "hypervisor")
                      ? update_reports(api, name, in, what, err)
                      : check_host_exists(api, name, what, err);
@@ -1773,6 +1878,7 @@ api_status(struct api *api, json_t **out, struct api_error *err)
     struct host_counts hc = {.api = api};
     struct port_counts pc = {.txn = NULL};
     size_t networks = 0;
+    char *leader;
     int64_t revision;
     int status, error;
 
@@ -1804,5 +1910,16 @@ api_status(struct api *api, json_t **out, struct api_error *err)
         "ports", "total", (json_int_t) pc.total, "up", (json_int_t) pc.up,
         "down", (json_int_t) pc.down, "pending", (json_int_t) pc.pending,
         "refused", (json_int_t) pc.refused, "revision", (json_int_t) revision);
+    /* Which controller answers, which one leads the singleton work, and
+     * the store they share (doc/replication.md). */
+    leader = leader_current(api->leader);
+    json_object_set_new(*out, "controller",
+                        api->leader ? json_string(leader_self(api->leader))
+                                    : json_null());
+    json_object_set_new(*out, "leaders",
+                        json_pack("{so}", LEADER_ROLE,
+                                  leader ? json_string(leader) : json_null()));
+    json_object_set_new(*out, "store", store_status(api->store));
+    free(leader);
     return 200;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "controller/desired.h"
+#include "controller/leader.h"
 #include "controller/migrations.h"
 #include "controller/store.h"
 #include "utils/names.h"
@@ -89,6 +90,19 @@ api_init(struct api *api, struct store *store, int heartbeat_timeout)
     api->ha_waiting = json_object();
     pthread_mutex_init(&api->ha_mutex, NULL);
     api->migr = api_migrations_create();
+    api->leader = NULL;
+    api->shared_store = false;
+    api->liveness_next_ms = 0;
+    api->liveness_last = NULL;
+    api->liveness_revision = -1;
+    if (store) {
+        json_t *status = store_status(store);
+
+        api->shared_store = strcmp(
+            json_string_value(json_object_get(status, "backend")) ?: "sqlite",
+            "sqlite");
+        json_decref(status);
+    }
     api->opened_revision = store_revision(store);
 }
 
@@ -108,6 +122,7 @@ api_destroy(struct api *api)
         json_decref(api->peers);
         json_decref(api->failed);
         json_decref(api->ha_waiting);
+        json_decref(api->liveness_last);
     }
 }
 
@@ -659,6 +674,25 @@ api_store_error(int error, const char *what, struct api_error *err)
     return api_fail(err, 500, NULL,
                     "%s: store failure (%s); see the controller's log", what,
                     strerror(error));
+}
+
+int
+api_check_leader(struct api *api, const char *what, struct api_error *err)
+{
+    char *leader;
+    int status;
+
+    if (leader_is(api->leader)) {
+        return 0;
+    }
+    leader = leader_current(api->leader);
+    status = api_fail(err, 503, NULL,
+                      "%s: this controller (%s) does not lead; the leader "
+                      "is %s: ask it",
+                      what, leader_self(api->leader),
+                      leader ? leader : "being elected");
+    free(leader);
+    return status;
 }
 
 int

@@ -109,6 +109,7 @@
 struct api_drs;
 struct api_migr;
 struct api_traffic;
+struct leader;
 struct api_sched;
 struct audit;
 struct ha;
@@ -255,9 +256,25 @@ struct api {
                                     * server. */
     struct api_traffic *traffic;   /* Ports' last reported traffic
                                     * (controller/api-traffic.c). */
-    int64_t opened_revision;       /* The store's revision at api_init():
-                                    * the commits after it are known kind
-                                    * by kind (GET /v1/changes). */
+
+    /* Several controllers on one store (doc/replication.md). */
+    struct leader *leader;     /* The election of the leader of the
+                                * singleton work, or NULL (unit tests:
+                                * this process leads); set by the
+                                * server. */
+    bool shared_store;         /* The store may serve other
+                                * controllers (not SQLite). */
+    int64_t liveness_next_ms;  /* When the leader publishes the
+                                * liveness of the hosts next
+                                * (time_msec()); the HA thread's. */
+    json_t *liveness_last;     /* What it published last, or NULL;
+                                * the HA thread's. */
+    int64_t liveness_revision; /* The revision of the liveness a
+                                * non-leader read last, -1 for none;
+                                * the HA thread's. */
+    int64_t opened_revision;   /* The store's revision at api_init():
+                                * the commits after it are known kind
+                                * by kind (GET /v1/changes). */
 };
 
 void api_init(struct api *, struct store *, int heartbeat_timeout);
@@ -394,6 +411,13 @@ int api_commit(struct store_txn *, int64_t *revision, struct api_error *);
  * returns the status: 503 when the store is busy or unreachable (a
  * client with a list of controllers tries the next), 500 otherwise. */
 int api_store_error(int error, const char *what, struct api_error *err);
+
+/* Returns 0 if this controller leads the singleton work
+ * (controller/leader.h), else fills 'err' with 503 for 'what', naming the
+ * leader: the answer to a request only the leader can serve (a heartbeat,
+ * the balancer's plan), which sends a client with a list of controllers on
+ * to the next (doc/replication.md). */
+int api_check_leader(struct api *, const char *what, struct api_error *err);
 
 /* Ends a write answered without a body (a DELETE, an agent's report)
  * whose last store operation returned 'error': answers a store error for
@@ -742,6 +766,17 @@ size_t api_hosts_connected(struct api *);
 bool api_host_set_failed(struct api *, const char *name, bool failed);
 /* Whether host 'name' is declared failed. */
 bool api_host_is_failed(struct api *, const char *name);
+/* The leader publishes in the store (object "liveness" "hosts") what only
+ * it knows of the hosts, since agents heartbeat to it alone: each host's
+ * last heartbeat, the hosts declared failed and the VMs waiting for a
+ * host, {"leader", "hosts": {H: epoch seconds}, "failed": {H: time},
+ * "ha_waiting": {VM: why}}, at most every quarter of the heartbeat timeout
+ * (and at least every second) when it changed, or now if 'force'.  The
+ * other controllers read it (api_liveness_sync()) for their answers and
+ * their scheduler, and a new leader starts from it.  Nothing with a store
+ * of one controller (SQLite).  Called by the HA thread only. */
+void api_liveness_publish(struct api *, bool force);
+void api_liveness_sync(struct api *);
 
 /* Security groups (controller/api-sgroups.c), stored as kind
  * "security-group", with their rules, the identities of group sets and

@@ -53,6 +53,8 @@ controller_libfabric_controller_a_SOURCES = \
 	controller/ha.h \
 	controller/http.c \
 	controller/http.h \
+	controller/leader.c \
+	controller/leader.h \
 	controller/image-format.c \
 	controller/image-format.h \
 	controller/metrics.c \

@@ -8,10 +8,12 @@
 
 #include "controller/api.h"
 #include "controller/http.h"
+#include "controller/leader.h"
 #include "controller/scheduler.h"
 #include "controller/ui.h"
 #include "utils/conffile.h"
 #include "utils/units.h"
+#include "utils/url-list.h"
 #include "utils/util.h"
 
 /* The keys, in the order of the bits of 'set' in struct config. */
@@ -33,6 +35,8 @@ enum config_key {
     KEY_HA_LEASE,
     KEY_HA_FENCE_MARGIN,
     KEY_UI_DIR,
+    KEY_ADVERTISE,
+    KEY_LEADER_LEASE,
     N_KEYS
 };
 
@@ -54,6 +58,8 @@ static const char *const key_names[N_KEYS] = {
     [KEY_HA_LEASE] = "ha-lease",
     [KEY_HA_FENCE_MARGIN] = "ha-fence-margin",
     [KEY_UI_DIR] = "ui-dir",
+    [KEY_ADVERTISE] = "advertise",
+    [KEY_LEADER_LEASE] = "leader-lease",
 };
 
 /* The unsigned members that numeric keys set, with their ranges and units,
@@ -94,6 +100,7 @@ config_init(struct config *cfg)
     cfg->scheduler_weigher = SCHED_SPREAD;
     cfg->ha_lease_ms = API_HA_LEASE_DEFAULT_MS;
     cfg->ha_fence_margin_ms = API_HA_FENCE_MARGIN_DEFAULT_MS;
+    cfg->leader_lease_ms = LEADER_LEASE_DEFAULT_MS;
 }
 
 void
@@ -107,6 +114,7 @@ config_destroy(struct config *cfg)
         free(cfg->bootstrap_token_file);
         free(cfg->storage);
         free(cfg->ui_dir);
+        free(cfg->advertise);
         memset(cfg, 0, sizeof *cfg);
     }
 }
@@ -135,7 +143,7 @@ config_set(struct config *cfg, const char *key, const char *value)
             "max-connections, max-connections-per-address, idle-timeout, "
             "authenticated-idle-timeout, storage, image-size-max, "
             "log-level, scheduler-weigher, ha-lease, ha-fence-margin, "
-            "ui-dir)",
+            "ui-dir, advertise, leader-lease)",
             key);
     }
     if (!*value) {
@@ -257,6 +265,30 @@ config_set(struct config *cfg, const char *key, const char *value)
         }
         replace(&cfg->ui_dir, value);
         break;
+    case KEY_ADVERTISE: {
+        const char *problem = url_list_check_one(value);
+
+        if (problem) {
+            return xasprintf("advertise \"%s\": %s (the URL other "
+                             "controllers and clients reach this one at)",
+                             value, problem);
+        }
+        replace(&cfg->advertise, value);
+        break;
+    }
+    case KEY_LEADER_LEASE: {
+        char *end;
+        long n = strtol(value, &end, 10);
+
+        if (!isdigit((unsigned char) *value) || *end || n < LEADER_LEASE_MIN_MS
+            || n > LEADER_LEASE_MAX_MS) {
+            return xasprintf("leader-lease \"%s\": expected a number of "
+                             "milliseconds, %d..%d",
+                             value, LEADER_LEASE_MIN_MS, LEADER_LEASE_MAX_MS);
+        }
+        cfg->leader_lease_ms = n;
+        break;
+    }
     case N_KEYS:
     default:
         break;
@@ -328,6 +360,12 @@ config_override(struct config *dst, const struct config *src)
     if (src->set & (1u << KEY_UI_DIR)) {
         replace(&dst->ui_dir, src->ui_dir);
     }
+    if (src->set & (1u << KEY_ADVERTISE)) {
+        replace(&dst->advertise, src->advertise);
+    }
+    if (src->set & (1u << KEY_LEADER_LEASE)) {
+        dst->leader_lease_ms = src->leader_lease_ms;
+    }
     dst->set |= src->set;
 }
 
@@ -337,6 +375,13 @@ config_check(const struct config *cfg)
     if (!cfg->tls_cert != !cfg->tls_key) {
         return xasprintf("tls-cert and tls-key go together: give both for "
                          "HTTPS, or neither for HTTP");
+    }
+    if (cfg->leader_lease_ms >= cfg->ha_lease_ms) {
+        /* A new leader must be elected, and wait, within the lease the
+         * old one granted (doc/replication.md). */
+        return xasprintf("leader-lease (%d ms) must be shorter than "
+                         "ha-lease (%d ms)",
+                         cfg->leader_lease_ms, cfg->ha_lease_ms);
     }
     return NULL;
 }

@@ -18,6 +18,8 @@
  *   ha-lease = 5000
  *   ha-fence-margin = 2000
  *   ui-dir = /usr/share/fabric/ui
+ *   advertise = http://198.18.0.10:9470
+ *   leader-lease = 3000
  *
  * Blank lines and lines starting with "#" are ignored, as is anything
  * after a "#" that follows white space. */
@@ -63,6 +65,10 @@ struct config {
     int ha_fence_margin_ms;               /* "ha-fence-margin": ms. */
     char *ui_dir;                         /* "ui-dir": the web console's
                                            * files. */
+    char *advertise;                      /* "advertise": the URL other
+                                           * controllers and clients reach
+                                           * this one at, or NULL. */
+    int leader_lease_ms;                  /* "leader-lease": ms. */
     unsigned int set;                     /* Bit N: key N was given (see
                                            * config.c's table). */
 };

@@ -9,6 +9,7 @@
 
 #include "controller/api.h"
 #include "controller/audit.h"
+#include "controller/leader.h"
 #include "controller/store.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -111,9 +112,11 @@ peers_lost(struct api *api, const char *host, uint64_t now, int lease,
     return *n == 0 || *no * 2 > *n;
 }
 
-/* Declares host 'host' failed if both signals say so at 'now'. */
+/* Declares host 'host' failed if both signals say so at 'now'.  A host
+ * not heard from since 'from' (when this controller started, or became
+ * the leader) counts as heard from then. */
 static void
-check_host(struct ha *ha, const char *host, uint64_t now)
+check_host(struct ha *ha, const char *host, uint64_t now, uint64_t from)
 {
     struct api *api = ha->api;
     int lease = atomic_load(&api->ha_lease_ms);
@@ -125,8 +128,11 @@ check_host(struct ha *ha, const char *host, uint64_t now)
 
     pthread_mutex_lock(&api->mutex);
     heard = json_object_get(api->heard_ms, host);
-    last = heard ? (uint64_t) json_integer_value(heard) : api->started_ms;
+    last = heard ? (uint64_t) json_integer_value(heard) : from;
     pthread_mutex_unlock(&api->mutex);
+    if (last < from) {
+        last = from;
+    }
     if (now < last + lease + margin
         || !peers_lost(api, host, now, lease, &n, &no)
         || !api_host_set_failed(api, host, true)) {
@@ -220,9 +226,11 @@ restart_vms(struct ha *ha, const char *host, json_t *waiting)
         int status;
 
         /* A host whose agent came back keeps the VMs not moved yet; the
-         * lock makes its heartbeat wait for a restart under way. */
+         * lock makes its heartbeat wait for a restart under way.  A
+         * controller that no longer leads stops at once: the new leader
+         * goes on. */
         pthread_mutex_lock(&api->ha_mutex);
-        if (!api_host_is_failed(api, host)) {
+        if (!api_host_is_failed(api, host) || !leader_is(api->leader)) {
             pthread_mutex_unlock(&api->ha_mutex);
             break;
         }
@@ -277,20 +285,32 @@ ha_run(struct ha *ha, uint64_t now)
     struct api *api = ha->api;
     int lease = atomic_load(&api->ha_lease_ms);
     int margin = atomic_load(&api->ha_fence_margin_ms);
-    json_t *hosts, *waiting = json_object(), *value;
+    json_t *hosts, *waiting, *value;
+    uint64_t from = api->started_ms;
+    int64_t since = leader_since_ms(api->leader);
     size_t i;
 
-    /* Hosts heard from before this process started had no chance to
-     * heartbeat to it yet. */
-    if (now < api->started_ms + lease + margin) {
-        json_decref(waiting);
+    /* Only the leader declares failures and restarts VMs; the others
+     * follow what it publishes (doc/replication.md). */
+    if (!leader_is(api->leader)) {
+        api_liveness_sync(api);
         return;
     }
+    api_liveness_publish(api, false);
+    /* Hosts heard from before this process started, or before it became
+     * the leader, had no chance to heartbeat to it yet. */
+    if (api->leader && (uint64_t) since > from) {
+        from = since;
+    }
+    if (now < from + lease + margin) {
+        return;
+    }
+    waiting = json_object();
     hosts = list_hosts(api);
     json_array_foreach(hosts, i, value)
     {
         if (!api_host_is_failed(api, json_string_value(value))) {
-            check_host(ha, json_string_value(value), now);
+            check_host(ha, json_string_value(value), now, from);
         }
     }
     json_array_foreach(hosts, i, value)
@@ -307,6 +327,7 @@ ha_run(struct ha *ha, uint64_t now)
     ha->counts.waiting = json_object_size(waiting);
     pthread_mutex_unlock(&ha->mutex);
     json_decref(hosts);
+    api_liveness_publish(api, false);
 }
 
 static void *

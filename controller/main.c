@@ -13,6 +13,7 @@
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/http.h"
+#include "controller/leader.h"
 #include "controller/server.h"
 #include "controller/ui.h"
 #include "utils/log.h"
@@ -65,6 +66,13 @@ usage(FILE *stream)
             "      --ui-dir=DIR               the web console's files, served "
             "at /ui/\n"
             "                                 (default %s)\n"
+            "      --advertise=URL            the URL other controllers and "
+            "clients\n"
+            "                                 reach this one at (default "
+            "from --listen)\n"
+            "      --leader-lease=MS          the lease of the leader of the "
+            "singleton\n"
+            "                                 work (default %d)\n"
             "  -h, --help                     show this help and exit\n"
             "  -V, --version                  show the version and exit\n"
             "\n"
@@ -76,7 +84,7 @@ usage(FILE *stream)
             HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_ADDRESS, HTTP_IDLE_TIMEOUT,
             HTTP_AUTH_IDLE_TIMEOUT, CONFIG_STORAGE_DEFAULT,
             API_HA_LEASE_DEFAULT_MS, API_HA_FENCE_MARGIN_DEFAULT_MS,
-            UI_DIR_DEFAULT);
+            UI_DIR_DEFAULT, LEADER_LEASE_DEFAULT_MS);
 }
 
 /* Parses the command line into 'cmdline' and '*config_file'.  Exits on
@@ -104,6 +112,8 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"ha-lease", required_argument, NULL, 0},
         {"ha-fence-margin", required_argument, NULL, 0},
         {"ui-dir", required_argument, NULL, 0},
+        {"advertise", required_argument, NULL, 0},
+        {"leader-lease", required_argument, NULL, 0},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -295,6 +305,8 @@ main(int argc, char *argv[])
         .ha_lease_ms = cfg.ha_lease_ms,
         .ha_fence_margin_ms = cfg.ha_fence_margin_ms,
         .ui_dir = cfg.ui_dir,
+        .advertise = cfg.advertise,
+        .leader_lease_ms = cfg.leader_lease_ms,
     };
     error = server_start(&sc, &server);
     if (error) {

@@ -17,6 +17,7 @@
 #include "controller/auth.h"
 #include "controller/flowlogs.h"
 #include "controller/http.h"
+#include "controller/leader.h"
 #include "controller/metrics.h"
 #include "controller/migrations.h"
 #include "controller/openapi.h"
@@ -835,7 +836,8 @@ do_migration_conntrack(struct http_request *req, const void *data,
     json_decref(in);
 }
 
-/* Fails stalled migrations every second until the controller stops. */
+/* Fails stalled migrations every second until the controller stops, while
+ * it leads (controller/leader.h). */
 static void *
 ticker_main(void *server_)
 {
@@ -845,7 +847,8 @@ ticker_main(void *server_)
         for (int i = 0; i < 10 && !atomic_load(&server->api.stopping); i++) {
             usleep(100 * 1000);
         }
-        if (!atomic_load(&server->api.stopping)) {
+        if (!atomic_load(&server->api.stopping)
+            && leader_is(server->api.leader)) {
             migrations_tick(&server->api);
         }
     }
@@ -1238,6 +1241,31 @@ completed(struct http_request *req, void *server_)
     }
 }
 
+/* Returns the URL this controller is reached at, as 'cfg' advertises it
+ * or as its listening address 'cfg->listen' and its port 'port' make it
+ * (the host's name for a wildcard address).  The caller frees it. */
+static char *
+advertised_url(const struct server_config *cfg, uint16_t port)
+{
+    const char *scheme = cfg->tls_cert ? "https" : "http";
+    const char *colon = strrchr(cfg->listen, ':');
+    size_t len = colon ? (size_t) (colon - cfg->listen) : 0;
+    char host[256];
+
+    if (cfg->advertise) {
+        return xstrdup(cfg->advertise);
+    }
+    if (!len || !strncmp(cfg->listen, "0.0.0.0", len)
+        || !strncmp(cfg->listen, "[::]", len)) {
+        if (gethostname(host, sizeof host)) {
+            strcpy(host, "localhost");
+        }
+        host[sizeof host - 1] = '\0';
+        return xasprintf("%s://%s:%u", scheme, host, port);
+    }
+    return xasprintf("%s://%.*s:%u", scheme, (int) len, cfg->listen, port);
+}
+
 int
 server_start(const struct server_config *cfg, struct server **serverp)
 {
@@ -1342,6 +1370,17 @@ server_start(const struct server_config *cfg, struct server **serverp)
     error = http_server_start(&http, routes, ARRAY_SIZE(routes), &hooks,
                               &server->http);
     if (!error) {
+        char *url = advertised_url(cfg, http_server_port(server->http));
+
+        error = leader_start(store, url,
+                             cfg->leader_lease_ms ?: LEADER_LEASE_DEFAULT_MS,
+                             &server->api.leader);
+        free(url);
+        if (error) {
+            http_server_stop(server->http);
+        }
+    }
+    if (!error) {
         error = api_drs_start(&server->api);
         if (error) {
             http_server_stop(server->http);
@@ -1370,6 +1409,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
         }
     }
     if (error) {
+        leader_stop(server->api.leader);
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
         flowlogs_close(server->api.flowlogs);
@@ -1382,18 +1422,19 @@ server_start(const struct server_config *cfg, struct server **serverp)
         free(server);
         goto out;
     }
-    LOG_INFO("serving %s on %s port %u, store %s, heartbeat timeout %d s, "
-             "at most %u connections (%u per client address), idle "
-             "timeout %u s (%u s once authenticated), storage %s, web "
-             "console from %s",
-             cert ? "HTTPS" : "HTTP", cfg->listen,
-             http_server_port(server->http), cfg->db, cfg->heartbeat_timeout,
-             cfg->max_connections ?: HTTP_MAX_CONNECTIONS,
-             cfg->max_per_address ?: HTTP_MAX_PER_ADDRESS,
-             cfg->idle_timeout ?: HTTP_IDLE_TIMEOUT,
-             cfg->auth_idle_timeout ?: HTTP_AUTH_IDLE_TIMEOUT,
-             cfg->storage ? cfg->storage : "none (no image files)",
-             server->ui_dir);
+    LOG_INFO(
+        "serving %s on %s port %u, advertised as %s, store %s, "
+        "heartbeat timeout %d s, at most %u connections (%u per client "
+        "address), idle "
+        "timeout %u s (%u s once authenticated), storage %s, web "
+        "console from %s",
+        cert ? "HTTPS" : "HTTP", cfg->listen, http_server_port(server->http),
+        leader_self(server->api.leader), cfg->db, cfg->heartbeat_timeout,
+        cfg->max_connections ?: HTTP_MAX_CONNECTIONS,
+        cfg->max_per_address ?: HTTP_MAX_PER_ADDRESS,
+        cfg->idle_timeout ?: HTTP_IDLE_TIMEOUT,
+        cfg->auth_idle_timeout ?: HTTP_AUTH_IDLE_TIMEOUT,
+        cfg->storage ? cfg->storage : "none (no image files)", server->ui_dir);
     server->tls_cert = cert;
     server->tls_key = key;
     *serverp = server;
@@ -1453,6 +1494,8 @@ server_stop(struct server *server)
         }
         ha_destroy(server->api.ha);
         http_server_stop(server->http);
+        /* Resigning lets another controller lead at once. */
+        leader_stop(server->api.leader);
         audit_destroy(server->audit);
         metrics_destroy(server->metrics);
         flowlogs_close(server->api.flowlogs);

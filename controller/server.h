@@ -50,6 +50,12 @@ struct server_config {
     const char *ui_dir;               /* The web console's files, served
                                        * at /ui/; NULL for
                                        * UI_DIR_DEFAULT. */
+    const char *advertise;            /* The URL others reach this
+                                       * controller at, its name in the
+                                       * election; NULL: made from
+                                       * 'listen'. */
+    int leader_lease_ms;              /* The election's lease; 0 for
+                                       * LEADER_LEASE_DEFAULT_MS. */
 };
 
 /* Opens the store, creates the bootstrap token if needed and starts

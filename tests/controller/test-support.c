@@ -138,6 +138,37 @@ test_config(void **state)
     expect_conf_error(dir, "listen = 127.0.0.1:70000\n", "0..65535");
     expect_conf_error(dir, "listen = [::1:9470\n", "IPV6");
     expect_conf_error(dir, "db =\n", "empty value");
+    /* Several controllers on one store: who they are, and the lease of
+     * their leader, shorter than the HA lease. */
+    expect_conf_error(dir, "advertise = 10.0.0.1:9470\n",
+                      "advertise \"10.0.0.1:9470\": expected a URL that "
+                      "starts with http://");
+    expect_conf_error(dir, "advertise = http://a:1,http://b:1\n",
+                      "expected a port number of digits");
+    expect_conf_error(dir, "leader-lease = 299\n",
+                      "leader-lease \"299\": expected a number of "
+                      "milliseconds, 300..60000");
+    expect_conf_error(dir, "leader-lease = 3s\n", "300..60000");
+    msg = read_conf(dir,
+                    "advertise = https://ctl1.example.net:9470/\n"
+                    "leader-lease = 1500\n",
+                    &cfg);
+    assert_null(msg);
+    assert_string_equal(cfg.advertise, "https://ctl1.example.net:9470/");
+    assert_int_equal(cfg.leader_lease_ms, 1500);
+    assert_null(config_set(&cfg, "ha-lease", "1500"));
+    msg = config_check(&cfg);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "leader-lease (1500 ms) must be shorter "
+                                "than ha-lease (1500 ms)"));
+    free(msg);
+    config_destroy(&cfg);
+    msg = read_conf(dir, "", &cfg);
+    assert_null(msg);
+    assert_null(cfg.advertise);
+    assert_int_equal(cfg.leader_lease_ms, 3000);
+    assert_null(config_check(&cfg));
+    config_destroy(&cfg);
 
     /* A missing file is ENOENT, for the caller to judge. */
     config_init(&cfg);
