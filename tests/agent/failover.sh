@@ -130,6 +130,8 @@ fab_vm vmA1 blue "$(jq -r .ip <<<"$json")" "$(jq -r .mac <<<"$json")"
 kill -TERM "${CTL_PID[A]}"
 wait "${CTL_PID[A]}" 2>/dev/null || true
 cp "$FAB_TMP/A.db" "$FAB_TMP/B.db"
+# The WAL too: a stopped controller may leave commits in it.
+[ ! -e "$FAB_TMP/A.db-wal" ] || cp "$FAB_TMP/A.db-wal" "$FAB_TMP/B.db-wal"
 controller_start A
 controller_start B
 

@@ -53,7 +53,9 @@ start_copy() {
     local name=$1 port=$2 inner
     inner=$(free_port)
     mkdir "$tmp/$name"
+    # The WAL too: a stopped controller may leave commits in it.
     cp "$tmp/seed/db" "$tmp/$name/db"
+    [ ! -e "$tmp/seed/db-wal" ] || cp "$tmp/seed/db-wal" "$tmp/$name/db-wal"
     openapi_proxy "127.0.0.1:$port" "http://127.0.0.1:$inner" \
         "$tmp/$name.responses" -- \
         "$CONTROLLER" --config "$tmp/seed/controller.conf" \
@@ -64,8 +66,7 @@ start_copy() {
     echo $!
 }
 
-# The seed makes the store and its admin token, and stops (SIGTERM
-# checkpoints the WAL into the file copied).
+# The seed makes the store and its admin token, and stops.
 controller_pid=$(start_controller seed "$port_a")
 wait_controller "$controller_pid" --controller "$url_a"
 kill "$controller_pid"
