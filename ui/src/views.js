@@ -434,6 +434,7 @@ async function sample() {
     samples.t.shift();
     Object.values(samples.hosts).forEach((s) => s.shift());
   }
+  samples.plan = plan;
   return plan;
 }
 
@@ -546,8 +547,10 @@ export function chartsView(main) {
   );
   traffic.draw();
   let plot = null;
+  // The sampler that runs while the console is open takes the samples;
+  // this only draws them.
   const draw = async () => {
-    const plan = await sample();
+    const plan = samples.plan || (await sample());
     const names = Object.keys(samples.hosts);
     const series = [{}, ...names.map((n, i) => ({ label: n, stroke: palette[i % palette.length], width: 2 }))];
     const d = [samples.t.slice(), ...names.map((n) => samples.hosts[n].slice())];
