@@ -66,7 +66,9 @@ export function matches(item, fields, text) {
 // hint}]) titled TITLE.  SUBMIT(values) returns a promise; an ApiError
 // whose "field" is one of the form's shows its message next to that field,
 // any other error above the button.  Empty optional fields are left out.
-export function form(title, fields, submitLabel, submit) {
+// A form that makes something is emptied once it succeeded; a filter or a
+// query ('keep') keeps what it asked.
+export function form(title, fields, submitLabel, submit, keep) {
   const inputs = {};
   const errors = {};
   const formError = h('p', { class: 'form-error', role: 'alert' });
@@ -129,7 +131,9 @@ export function form(title, fields, submitLabel, submit) {
         button.disabled = true;
         try {
           await submit(values);
-          el.reset();
+          if (!keep) {
+            el.reset();
+          }
         } catch (err) {
           const field = err instanceof ApiError && err.field ? err.field : null;
           if (field && errors[field]) {

@@ -359,6 +359,7 @@ export function flowLogsView(main) {
       ],
       'Show flow logs',
       search,
+      true,
     ),
     out,
   );
@@ -402,6 +403,7 @@ export function traceView(main) {
           ),
         );
       },
+      true,
     ),
     out,
   );
