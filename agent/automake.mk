@@ -5,6 +5,8 @@ agent_fabric_agent_SOURCES = \
 	agent/agent.c \
 	agent/agent-config.c \
 	agent/agent-config.h \
+	agent/changes.c \
+	agent/changes.h \
 	agent/core.c \
 	agent/core.h \
 	agent/dhcp.c \

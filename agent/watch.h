@@ -96,21 +96,6 @@ void watch_set_token(struct watch *, const char *token);
 void watch_stop(struct watch *);
 void watch_destroy(struct watch *);
 
-/* Applies the "changes" array 'changes' of a delta answer to the desired
- * state document 'doc', in order: {"op": "set", "kind": K, "object": O}
- * replaces the element of the same key in the list of kind K ("network",
- * "port", "remote", "identity" or "vm") or appends O; {"op": "delete",
- * "kind": K, "key": KEY} removes every element with that key, and is
- * harmless if there is none.  Networks, ports and VMs are keyed by "name",
- * remotes by
- * "NETWORK/MAC" (the MAC in any case), identities by their "id" in decimal
- * ("300").
- *
- * Returns 0, or EINVAL with '*msg' saying which change is malformed (the
- * caller frees it); 'doc' may then hold some of the changes, so callers
- * apply them to a copy. */
-int watch_apply_changes(struct json_t *doc, const struct json_t *changes,
-                        char **msg);
 
 /* Bounds the array 'conditions' of core_conditions() to what the
  * controller takes: at most WATCH_CONDITIONS_MAX, the last of them saying

@@ -65,6 +65,8 @@ TESTS += tests/agent/test-watch
 AGENT_CONTROLLER_MODE_SOURCES = \
 	agent/agent-config.c \
 	agent/agent-config.h \
+	agent/changes.c \
+	agent/changes.h \
 	agent/core.c \
 	agent/core.h \
 	agent/dhcp.c \

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/agent-config.h"
+#include "agent/changes.h"
 #include "agent/core.h"
 #include "agent/flowlog.h"
 #include "agent/metrics.h"
@@ -65,7 +66,7 @@ assert_applies_to(const char *text, const char *changes, const char *want)
     json_t *doc = json(text), *c = json(changes), *w = json(want);
     char *msg = NULL;
 
-    if (watch_apply_changes(doc, c, &msg)) {
+    if (changes_apply(doc, c, &msg)) {
         fail_msg("changes refused: %s", msg);
     }
     if (!json_equal(doc, w)) {
@@ -94,7 +95,7 @@ assert_refused(const char *changes, const char *want)
     json_t *doc = json(DOC), *c = json(changes);
     char *msg = NULL;
 
-    assert_int_equal(watch_apply_changes(doc, c, &msg), EINVAL);
+    assert_int_equal(changes_apply(doc, c, &msg), EINVAL);
     assert_non_null(msg);
     if (!strstr(msg, want)) {
         fail_msg("message \"%s\" does not contain \"%s\"", msg, want);
@@ -188,7 +189,7 @@ test_missing_list_is_created(void **state)
     json_t *c = json("[{'op': 'set', 'kind': 'network', 'object': " BLUE "}]");
     char *msg;
 
-    assert_int_equal(watch_apply_changes(doc, c, &msg), 0);
+    assert_int_equal(changes_apply(doc, c, &msg), 0);
     assert_int_equal(json_array_size(json_object_get(doc, "networks")), 1);
     json_decref(doc);
     json_decref(c);
@@ -269,7 +270,7 @@ test_result_is_validated(void **state)
     struct state *s;
     char *msg;
 
-    assert_int_equal(watch_apply_changes(doc, c, &msg), 0);
+    assert_int_equal(changes_apply(doc, c, &msg), 0);
     state_errors_init(&errors);
     assert_int_equal(state_from_json(doc, &s, &errors), EINVAL);
     assert_null(s);

@@ -67,7 +67,7 @@ tests_fuzz_test_fuzz_state_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
 tests_fuzz_test_fuzz_state_LDADD = utils/libfabric-utils.a $(JANSSON_LIBS)
 TESTS += tests/fuzz/test-fuzz-state
 
-# The watch's delta answers (agent/watch.c) and the controller's diff that
+# The watch's delta answers (agent/changes.c) and the controller's diff that
 # makes them (controller/desired.c).
 check_PROGRAMS += tests/fuzz/test-fuzz-watch
 tests_fuzz_test_fuzz_watch_SOURCES = \

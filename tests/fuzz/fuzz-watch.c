@@ -1,11 +1,11 @@
 /* Fuzz target for the delta answers of the controller's long poll, as the
- * agent's watch applies them (agent/watch.c), and for the controller's side
+ * agent's watch applies them (agent/changes.c), and for the controller's side
  * of the same contract (desired_diff() in controller/desired.c).
  *
  * The input is a JSON object:
  *
  *   {"document": D, "changes": C}   applies C to D with
- *                                   watch_apply_changes() and validates the
+ *                                   changes_apply() and validates the
  *                                   result with state_from_json(), as the
  *                                   watch does with an answer;
  *   {"document": D, "new": N}       when both are valid documents, applies
@@ -14,7 +14,7 @@
  * Beyond memory errors and leaks, which the sanitizers catch, the target
  * checks that:
  *
- *   - watch_apply_changes() answers 0 without a message, or EINVAL with a
+ *   - changes_apply() answers 0 without a message, or EINVAL with a
  *     one-line message;
  *   - changes that lead to a valid document lead there again when applied
  *     to it once more: "set" and "delete" say what an element is, not what
@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/changes.h"
 #include "agent/state.h"
-#include "agent/watch.h"
 #include "controller/desired.h"
 
 /* The lists of a document, and what the changes call their elements. */
@@ -61,7 +61,7 @@ is_valid(const json_t *doc)
 }
 
 /* Applies 'changes' to a copy of 'doc' and returns the copy, or NULL if
- * watch_apply_changes() refused them. */
+ * changes_apply() refused them. */
 static json_t *
 apply(const json_t *doc, const json_t *changes)
 {
@@ -69,7 +69,7 @@ apply(const json_t *doc, const json_t *changes)
     char *msg;
     int error;
 
-    error = watch_apply_changes(copy, changes, &msg);
+    error = changes_apply(copy, changes, &msg);
     if (error) {
         CHECK(error == EINVAL);
         CHECK(msg && *msg && !strpbrk(msg, "\n\r"));
