@@ -1649,6 +1649,7 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
     if (status) {
         return status;
     }
+    desired_count_compute(api->desired);
     error = desired_compute(txn, name, doc);
     if (error) {
         store_abort(txn);
@@ -1664,21 +1665,14 @@ compute(struct api *api, const char *name, const char *what, json_t **doc,
     return status;
 }
 
-/* The kinds of object a host's desired state is computed from: only their
- * commits can change it, so only they wake a long poll (audit entries and
- * port status reports do not). */
-static const char *const desired_kinds[] = {
-    "network", "port",      "host",          "qos-policy",
-    "sg-rule", "identity",  "port-identity", "external-vtep",
-    "vm",      "migration", "vm-moved",      "vm-forward",
-};
-
-/* Waits until a commit past 'revision' changes one of 'desired_kinds' and
- * returns 0, or answers 304 at 'deadline' (time_msec()), or 503 if the
- * controller is stopping. */
+/* Waits until a commit past 'revision' may have changed host 'name''s
+ * document 'doc' (desired_wait(): only a change that concerns the host,
+ * its ports or its networks) and returns 0, or answers 304 at 'deadline'
+ * (time_msec()), or 503 if the controller is stopping. */
 static int
-wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
-                const char *what, struct api_error *err)
+wait_for_change(struct api *api, const char *name, const json_t *doc,
+                int64_t revision, int64_t deadline, const char *what,
+                struct api_error *err)
 {
     for (;;) {
         int64_t remaining = deadline - time_msec();
@@ -1691,13 +1685,23 @@ wait_for_commit(struct api *api, int64_t revision, int64_t deadline,
                             "%s: the controller is stopping; poll again",
                             what);
         }
-        if (!store_wait_kinds(
-                api->store, desired_kinds, ARRAY_SIZE(desired_kinds), revision,
-                remaining < WAIT_SLICE_MS ? remaining : WAIT_SLICE_MS)) {
+        if (!desired_wait(api->desired, name, doc, revision,
+                          remaining < WAIT_SLICE_MS ? remaining
+                                                    : WAIT_SLICE_MS)) {
             return 0;
         }
     }
 }
+
+/* The kinds of object a host's desired state is computed from (the
+ * indexes "host-port", "net-port" and "host-vm" are written with them):
+ * only their commits can change it (audit entries and port status reports
+ * do not). */
+static const char *const desired_kinds[] = {
+    "network", "port",      "host",          "qos-policy",
+    "sg-rule", "identity",  "port-identity", "external-vtep",
+    "vm",      "migration", "vm-moved",      "vm-forward",
+};
 
 /* How long an agent that comes over from another replica waits at most
  * for this one's view of the store to catch up with the snapshot of its
@@ -1762,6 +1766,15 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
     old = since ? desired_recall(api->desired, name, since) : NULL;
     resume = since && !old;
     deadline = time_msec() + wait * 1000;
+    if (old && desired_revision(api->desired, name, old) <= since) {
+        /* Nothing that concerns this host was committed since: wait for
+         * something that does before computing anything, so that a
+         * thousand agents asking again cost nothing. */
+        status = wait_for_change(api, name, old, since, deadline, what, err);
+        if (status) {
+            goto out;
+        }
+    }
     for (;;) {
         int64_t computed = time_msec(), pause;
 
@@ -1796,9 +1809,10 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
         json_decref(doc);
         doc = NULL;
 
-        /* A change to another host's ports wakes us too; if this host's
-         * document is the same, we wait on. */
-        status = wait_for_commit(api, revision, deadline, what, err);
+        /* A change that concerns this host but left its document as it
+         * was (a port's description, say) wakes us too; we wait on. */
+        status =
+            wait_for_change(api, name, old, revision, deadline, what, err);
         if (status) {
             goto out;
         }

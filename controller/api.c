@@ -72,7 +72,7 @@ void
 api_init(struct api *api, struct store *store, int heartbeat_timeout)
 {
     api->store = store;
-    api->desired = desired_create();
+    api->desired = desired_create(store);
     atomic_init(&api->heartbeat_timeout, heartbeat_timeout);
     atomic_init(&api->stopping, false);
     api->started = time(NULL);

@@ -2,36 +2,160 @@
 #include "controller/desired.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "controller/store.h"
+#include "utils/log.h"
 #include "utils/util.h"
 
-struct desired {
-    pthread_mutex_t mutex; /* Protects 'hosts'. */
-    json_t *hosts;         /* Host name -> array of up to DESIRED_KEEP
-                            * {"revision": R, "document": D}, oldest
-                            * first. */
+/* One host's watch: what wakes its long polls. */
+struct desired_host {
+    int64_t revision;       /* Latest commit that changed the host or its
+                             * own ports. */
+    json_t *networks;       /* Network name -> null: those of the document
+                             * its last waiter waits on. */
+    pthread_cond_t changed; /* Signalled when a change concerns it. */
+    uint64_t wakeups;       /* How many times 'changed' was signalled for a
+                             * change while it had waiters. */
+    unsigned int waiters;   /* Threads in desired_wait() for it. */
 };
 
+/* A change queued for the following thread. */
+struct desired_change {
+    int64_t revision; /* Its commit. */
+    char *kind;       /* NULL: anything may have changed. */
+    char *name;       /* NULL with 'kind'. */
+};
+
+struct desired {
+    pthread_mutex_t mutex;       /* Protects the members up to 'store'. */
+    json_t *hosts;               /* Host name -> array of up to DESIRED_KEEP
+                                  * {"revision": R, "document": D}, oldest
+                                  * first. */
+    int64_t base;                /* Latest commit that concerns every host. */
+    json_t *watched;             /* Host name -> its index in 'watch'. */
+    struct desired_host **watch; /* The hosts asked about. */
+    size_t n_watch;              /* Entries in 'watch'. */
+    atomic_uint_least64_t computes; /* desired_count_compute() calls. */
+    json_t *networks; /* Network name -> {"revision": R, the latest
+                       * commit that changed it or its ports,
+                       * "hosts": {H: null}, whose waiters wait on a
+                       * document with it}. */
+
+    struct store *store;          /* Followed, or NULL. */
+    pthread_mutex_t queue_mutex;  /* Protects the members below. */
+    pthread_cond_t queued;        /* Signalled when 'queue' grows. */
+    struct desired_change *queue; /* Changes not yet taken in. */
+    size_t n_queue, queue_size;   /* Entries in 'queue', allocated. */
+    bool stopping;                /* The thread must end. */
+    pthread_t thread;             /* Takes the queued changes in. */
+    json_t *vteps;                /* Host name -> VTEP (or null) as the
+                                   * thread last read it. */
+};
+
+static void *desired_main(void *);
+
+/* A store_change_cb: queues the change for desired_main(). */
+static void
+desired_queue(int64_t revision, const char *kind, const char *name, void *d_)
+{
+    struct desired *d = d_;
+    struct desired_change *c;
+
+    pthread_mutex_lock(&d->queue_mutex);
+    if (d->n_queue >= d->queue_size) {
+        d->queue_size = d->queue_size ? 2 * d->queue_size : 64;
+        d->queue = xrealloc(d->queue, d->queue_size * sizeof *d->queue);
+    }
+    c = &d->queue[d->n_queue++];
+    c->revision = revision;
+    c->kind = kind ? xstrdup(kind) : NULL;
+    c->name = name ? xstrdup(name) : NULL;
+    pthread_cond_signal(&d->queued);
+    pthread_mutex_unlock(&d->queue_mutex);
+}
+
 struct desired *
-desired_create(void)
+desired_create(struct store *store)
 {
     struct desired *d = xzalloc(sizeof *d);
+    pthread_condattr_t attr;
 
     pthread_mutex_init(&d->mutex, NULL);
+    pthread_mutex_init(&d->queue_mutex, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->queued, &attr);
+    pthread_condattr_destroy(&attr);
     d->hosts = json_object();
+    atomic_init(&d->computes, 0);
+    d->watched = json_object();
+    d->networks = json_object();
+    d->vteps = json_object();
+    if (store) {
+        int error;
+
+        d->store = store;
+        store_watch(store, desired_queue, d);
+        /* Whatever came before is in every document computed from now
+         * on. */
+        d->base = store_revision(store);
+        error = pthread_create(&d->thread, NULL, desired_main, d);
+        if (error) {
+            /* As with memory: the controller cannot serve agents without
+             * it. */
+            LOG_ERR("desired state: cannot start the thread that follows "
+                    "the store's changes: %s",
+                    strerror(error));
+            abort();
+        }
+    }
     return d;
+}
+
+/* Empties 'd''s queue of changes. */
+static void
+desired_clear_queue(struct desired *d)
+{
+    for (size_t i = 0; i < d->n_queue; i++) {
+        free(d->queue[i].kind);
+        free(d->queue[i].name);
+    }
+    d->n_queue = 0;
 }
 
 void
 desired_destroy(struct desired *d)
 {
     if (d) {
+        if (d->store) {
+            store_unwatch(d->store, desired_queue, d);
+            pthread_mutex_lock(&d->queue_mutex);
+            d->stopping = true;
+            pthread_cond_signal(&d->queued);
+            pthread_mutex_unlock(&d->queue_mutex);
+            pthread_join(d->thread, NULL);
+        }
+        desired_clear_queue(d);
+        free(d->queue);
+        for (size_t i = 0; i < d->n_watch; i++) {
+            json_decref(d->watch[i]->networks);
+            pthread_cond_destroy(&d->watch[i]->changed);
+            free(d->watch[i]);
+        }
+        free(d->watch);
+        pthread_cond_destroy(&d->queued);
+        pthread_mutex_destroy(&d->queue_mutex);
         pthread_mutex_destroy(&d->mutex);
         json_decref(d->hosts);
+        json_decref(d->watched);
+        json_decref(d->networks);
+        json_decref(d->vteps);
         free(d);
     }
 }
@@ -1503,4 +1627,453 @@ desired_forget(struct desired *d, const char *host)
     pthread_mutex_lock(&d->mutex);
     json_object_del(d->hosts, host);
     pthread_mutex_unlock(&d->mutex);
+}
+
+/* Returns the watch of 'host', made on first use, with 'd->mutex' held. */
+static struct desired_host *
+host_watch(struct desired *d, const char *host)
+{
+    json_t *index = json_object_get(d->watched, host);
+    struct desired_host *h;
+    pthread_condattr_t attr;
+
+    if (index) {
+        return d->watch[json_integer_value(index)];
+    }
+    h = xzalloc(sizeof *h);
+    h->networks = json_object();
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    d->watch = xrealloc(d->watch, (d->n_watch + 1) * sizeof *d->watch);
+    d->watch[d->n_watch] = h;
+    json_object_set_new(d->watched, host, json_integer(d->n_watch));
+    d->n_watch++;
+    return h;
+}
+
+/* Returns the entry of network 'name' in 'd->networks', made on first use,
+ * with 'd->mutex' held. */
+static json_t *
+network_watch(struct desired *d, const char *name)
+{
+    json_t *net = json_object_get(d->networks, name);
+
+    if (!net) {
+        net = json_pack("{sIs{}}", "revision", (json_int_t) 0, "hosts");
+        json_object_set_new(d->networks, name, net);
+    }
+    return net;
+}
+
+/* Returns desired_revision() with 'd->mutex' held. */
+static int64_t
+host_revision(struct desired *d, const struct desired_host *h,
+              const json_t *doc)
+{
+    int64_t revision = d->base > h->revision ? d->base : h->revision;
+    const json_t *network;
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "networks"), i, network)
+    {
+        const json_t *net =
+            json_object_get(d->networks, get_string(network, "name") ?: "");
+        int64_t r = json_integer_value(json_object_get(net, "revision"));
+
+        revision = r > revision ? r : revision;
+    }
+    return revision;
+}
+
+int64_t
+desired_revision(struct desired *d, const char *host, const json_t *doc)
+{
+    int64_t revision;
+
+    pthread_mutex_lock(&d->mutex);
+    revision = host_revision(d, host_watch(d, host), doc);
+    pthread_mutex_unlock(&d->mutex);
+    return revision;
+}
+
+/* Makes the networks of 'doc' those whose changes wake the waiters of host
+ * 'host' ('h'), with 'd->mutex' held. */
+static void
+host_register(struct desired *d, const char *host, struct desired_host *h,
+              const json_t *doc)
+{
+    json_t *networks = json_object();
+    const json_t *network;
+    const char *name;
+    json_t *value;
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "networks"), i, network)
+    {
+        json_object_set_new(networks, get_string(network, "name") ?: "",
+                            json_null());
+    }
+    json_object_foreach(h->networks, name, value)
+    {
+        if (!json_object_get(networks, name)) {
+            json_object_del(
+                json_object_get(json_object_get(d->networks, name), "hosts"),
+                host);
+        }
+    }
+    json_object_foreach(networks, name, value)
+    {
+        json_object_set_new(json_object_get(network_watch(d, name), "hosts"),
+                            host, json_null());
+    }
+    json_decref(h->networks);
+    h->networks = networks;
+}
+
+int
+desired_wait(struct desired *d, const char *host, const json_t *doc,
+             int64_t revision, int timeout_ms)
+{
+    struct desired_host *h;
+    struct timespec deadline;
+    int error = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&d->mutex);
+    h = host_watch(d, host);
+    host_register(d, host, h, doc);
+    h->waiters++;
+    while (host_revision(d, h, doc) <= revision && !error) {
+        error = pthread_cond_timedwait(&h->changed, &d->mutex, &deadline);
+    }
+    h->waiters--;
+    error = host_revision(d, h, doc) > revision ? 0 : ETIMEDOUT;
+    pthread_mutex_unlock(&d->mutex);
+    return error;
+}
+
+uint64_t
+desired_wakeups(struct desired *d, const char *host)
+{
+    const json_t *index;
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&d->mutex);
+    if (!host) {
+        for (size_t i = 0; i < d->n_watch; i++) {
+            n += d->watch[i]->wakeups;
+        }
+    } else {
+        index = json_object_get(d->watched, host);
+        if (index) {
+            n = d->watch[json_integer_value(index)]->wakeups;
+        }
+    }
+    pthread_mutex_unlock(&d->mutex);
+    return n;
+}
+
+void
+desired_count_compute(struct desired *d)
+{
+    atomic_fetch_add(&d->computes, 1);
+}
+
+uint64_t
+desired_computes(struct desired *d)
+{
+    return atomic_load(&d->computes);
+}
+
+/* What one change concerns. */
+struct desired_scope {
+    bool all;         /* Every host. */
+    json_t *hosts;    /* Host name -> null. */
+    json_t *networks; /* Network name -> null: the hosts whose documents
+                       * have it. */
+};
+
+/* Adds the part of 'name' before its first '/' to 'set'. */
+static void
+add_prefix(json_t *set, const char *name)
+{
+    const char *slash = strchr(name, '/');
+
+    if (slash) {
+        char *prefix = xasprintf("%.*s", (int) (slash - name), name);
+
+        json_object_set_new(set, prefix, json_null());
+        free(prefix);
+    }
+}
+
+static int
+host_port_cb(const struct store_obj *index, void *names_)
+{
+    json_t *names = names_;
+    const char *prefix = json_string_value(json_array_get(names, 0));
+
+    if (strncmp(index->name, prefix, strlen(prefix))) {
+        return STORE_STOP;
+    }
+    json_array_append_new(names, json_string(index->name + strlen(prefix)));
+    return 0;
+}
+
+/* Adds to 'scope' what a change of host 'name' concerns: the host, and if
+ * its VTEP is not the one it had (or it came or went), the networks of
+ * its ports, whose remotes on other hosts are behind that VTEP. */
+static int
+scope_host(struct desired *d, struct store_txn *txn, const char *name,
+           struct desired_scope *scope)
+{
+    json_t *was = json_object_get(d->vteps, name);
+    json_t *vtep = NULL, *names;
+    struct store_obj obj;
+    size_t i;
+    int error;
+
+    json_object_set_new(scope->hosts, name, json_null());
+    error = store_get(txn, "host", name, &obj);
+    if (!error) {
+        vtep = json_incref(json_object_get(obj.body, "vtep"));
+        store_obj_clear(&obj);
+    } else if (error != ENOENT) {
+        return error;
+    }
+    if (!vtep) {
+        vtep = json_null();
+    }
+    if (was && json_equal(was, vtep)) {
+        json_decref(vtep);
+        return 0;
+    }
+    json_object_set_new(d->vteps, name, vtep);
+
+    /* The first element is the prefix, the others the ports' names. */
+    names = json_pack("[s++]", name, "/", "");
+    error = store_list(txn, "host-port",
+                       json_string_value(json_array_get(names, 0)), 0,
+                       host_port_cb, names);
+    error = error == STORE_STOP ? 0 : error;
+    for (i = 1; i < json_array_size(names) && !error; i++) {
+        error = store_get(txn, "port",
+                          json_string_value(json_array_get(names, i)), &obj);
+        if (!error) {
+            const char *network = get_string(obj.body, "network");
+
+            if (network) {
+                json_object_set_new(scope->networks, network, json_null());
+            }
+            store_obj_clear(&obj);
+        }
+        error = error == ENOENT ? 0 : error;
+    }
+    json_decref(names);
+    return error;
+}
+
+/* Adds to 'scope' the host of stored object ('kind', 'name') (a port or a
+ * VM), and with 'network' its network too. */
+static int
+scope_placed(struct store_txn *txn, const char *kind, const char *name,
+             bool network, struct desired_scope *scope)
+{
+    struct store_obj obj;
+    const char *s;
+    int error = store_get(txn, kind, name, &obj);
+
+    if (error) {
+        /* Gone: its deletion wrote the indexes that say where it was. */
+        return error == ENOENT ? 0 : error;
+    }
+    s = get_string(obj.body, "host");
+    if (s) {
+        json_object_set_new(scope->hosts, s, json_null());
+    }
+    s = get_string(obj.body, "network");
+    if (network && s) {
+        json_object_set_new(scope->networks, s, json_null());
+    }
+    store_obj_clear(&obj);
+    return 0;
+}
+
+/* Works out what change 'c' concerns into 'scope', reading the store in
+ * 'txn' where the change's name does not say.  The kinds are those
+ * desired_compute() reads; other kinds concern no document. */
+static int
+desired_scope(struct desired *d, struct store_txn *txn,
+              const struct desired_change *c, struct desired_scope *scope)
+{
+    static const char *const everyone[] = {
+        "qos-policy",    "sg-rule",   "identity",
+        "external-vtep", "migration", "vm-forward",
+    };
+    const char *kind = c->kind;
+
+    if (!kind) {
+        scope->all = true;
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(everyone); i++) {
+        if (!strcmp(kind, everyone[i])) {
+            /* Rare, and read by many documents through indirections
+             * (rules through groups, migrations through VMs' NICs). */
+            scope->all = true;
+            return 0;
+        }
+    }
+    if (!strcmp(kind, "host-port") || !strcmp(kind, "host-vm")
+        || !strcmp(kind, "vm-moved")) {
+        /* Named "HOST/...". */
+        add_prefix(scope->hosts, c->name);
+    } else if (!strcmp(kind, "net-port")) {
+        /* Named "NETWORK/PORT": the remotes of its network. */
+        add_prefix(scope->networks, c->name);
+    } else if (!strcmp(kind, "network")) {
+        json_object_set_new(scope->networks, c->name, json_null());
+    } else if (!strcmp(kind, "port")) {
+        return scope_placed(txn, "port", c->name, false, scope);
+    } else if (!strcmp(kind, "port-identity")) {
+        /* A remote carries the identity too. */
+        return scope_placed(txn, "port", c->name, true, scope);
+    } else if (!strcmp(kind, "vm")) {
+        return scope_placed(txn, "vm", c->name, false, scope);
+    } else if (!strcmp(kind, "host")) {
+        return scope_host(d, txn, c->name, scope);
+    }
+    return 0;
+}
+
+/* Wakes the waiters of host 'h', if any, for a change, with 'd->mutex'
+ * held. */
+static void
+host_wake(struct desired_host *h)
+{
+    if (h->waiters) {
+        h->wakeups++;
+        pthread_cond_broadcast(&h->changed);
+    }
+}
+
+/* Records that the commit of 'revision' changed what 'scope' says, and
+ * wakes the waiters it concerns, each once. */
+static void
+desired_apply(struct desired *d, int64_t revision,
+              const struct desired_scope *scope)
+{
+    json_t *woken = json_object();
+    const char *name, *host;
+    json_t *value, *v;
+
+    pthread_mutex_lock(&d->mutex);
+    if (scope->all) {
+        d->base = revision > d->base ? revision : d->base;
+        for (size_t i = 0; i < d->n_watch; i++) {
+            host_wake(d->watch[i]);
+        }
+    } else {
+        json_object_foreach(scope->hosts, name, value)
+        {
+            struct desired_host *h = host_watch(d, name);
+
+            h->revision = revision > h->revision ? revision : h->revision;
+            json_object_set_new(woken, name, json_null());
+        }
+        json_object_foreach(scope->networks, name, value)
+        {
+            json_t *net = network_watch(d, name);
+            json_t *r = json_object_get(net, "revision");
+
+            if (json_integer_value(r) < revision) {
+                json_integer_set(r, revision);
+            }
+            json_object_foreach(json_object_get(net, "hosts"), host, v)
+            {
+                json_object_set_new(woken, host, json_null());
+            }
+        }
+        json_object_foreach(woken, host, value)
+        {
+            host_wake(host_watch(d, host));
+        }
+    }
+    pthread_mutex_unlock(&d->mutex);
+    json_decref(woken);
+}
+
+/* Takes in the changes that desired_queue() queued, in order. */
+static void *
+desired_main(void *d_)
+{
+    struct desired *d = d_;
+    struct desired_change *batch = NULL;
+    size_t n = 0, size = 0;
+
+    for (;;) {
+        struct store_txn *txn = NULL;
+        int error = 0;
+
+        pthread_mutex_lock(&d->queue_mutex);
+        while (!d->n_queue && !d->stopping) {
+            pthread_cond_wait(&d->queued, &d->queue_mutex);
+        }
+        if (d->stopping) {
+            pthread_mutex_unlock(&d->queue_mutex);
+            break;
+        }
+        /* Swap the queue with the empty batch, so that commits queue on
+         * while this thread reads the store. */
+        n = d->n_queue;
+        {
+            struct desired_change *q = d->queue;
+            size_t qsize = d->queue_size;
+
+            d->queue = batch;
+            d->queue_size = size;
+            d->n_queue = 0;
+            batch = q;
+            size = qsize;
+        }
+        pthread_mutex_unlock(&d->queue_mutex);
+
+        for (size_t i = 0; i < n; i++) {
+            struct desired_scope scope = {
+                .hosts = json_object(),
+                .networks = json_object(),
+            };
+
+            if (!txn && !error) {
+                error = store_begin(d->store, false, &txn);
+            }
+            if (!error) {
+                error = desired_scope(d, txn, &batch[i], &scope);
+            }
+            if (error) {
+                /* Not knowing whom it concerns, it concerns everyone. */
+                LOG_WARN("desired state: cannot tell which hosts the "
+                         "change of revision %" PRId64 " concerns (%s); "
+                         "waking every long poll",
+                         batch[i].revision, strerror(error));
+                scope.all = true;
+            }
+            desired_apply(d, batch[i].revision, &scope);
+            json_decref(scope.hosts);
+            json_decref(scope.networks);
+            free(batch[i].kind);
+            free(batch[i].name);
+        }
+        store_abort(txn);
+    }
+    free(batch);
+    return NULL;
 }

@@ -48,13 +48,21 @@
 #include <jansson.h>
 
 struct desired;
+struct store;
 struct store_txn;
 
 /* How many documents per host the cache keeps: the last one sent, and the
  * one before in case the agent never got the answer. */
 #define DESIRED_KEEP 2
 
-struct desired *desired_create(void);
+/* Creates the cache of documents.  With a nonnull 'store', it also
+ * follows the store's changes (store_watch()) on a thread of its own and
+ * works out which hosts' documents each change may alter, for
+ * desired_revision() and desired_wait(): a port's change concerns its
+ * host and the hosts whose documents have its network, not the fabric.
+ * With a NULL 'store' only the cache works (desired_remember() and what
+ * follows). */
+struct desired *desired_create(struct store *store);
 void desired_destroy(struct desired *);
 
 /* Computes host 'host''s document from the store in 'txn' into '*doc'.
@@ -82,5 +90,32 @@ void desired_remember(struct desired *, const char *host, int64_t revision,
 json_t *desired_recall(struct desired *, const char *host, int64_t revision);
 /* Forgets every document of 'host'. */
 void desired_forget(struct desired *, const char *host);
+
+/* Returns the latest revision of a commit that may have changed the
+ * document of 'host' whose networks are those of document 'doc': one that
+ * changed the host itself or its ports, or one of those networks or the
+ * ports in them, or something that concerns every host (a security group
+ * rule, a migration...), or the store's revision when following began.
+ * A document computed at revision R is still the host's while this is R
+ * or less.  Changes the following thread has yet to take in are not
+ * counted; desired_wait() waits for them. */
+int64_t desired_revision(struct desired *, const char *host,
+                         const json_t *doc);
+
+/* Waits up to 'timeout_ms' until desired_revision() of 'host' and 'doc'
+ * exceeds 'revision', and returns 0, or ETIMEDOUT.  Only a change that
+ * concerns the host wakes it. */
+int desired_wait(struct desired *, const char *host, const json_t *doc,
+                 int64_t revision, int timeout_ms);
+
+/* How many times changes woke the waiters of 'host' (NULL: of every host)
+ * since desired_create(); a change that concerns every host counts once
+ * per host that had a waiter.  For the tests and /metrics. */
+uint64_t desired_wakeups(struct desired *, const char *host);
+
+/* Counts a computation of a document for a long poll, and returns how many
+ * there were since desired_create(), for /metrics. */
+void desired_count_compute(struct desired *);
+uint64_t desired_computes(struct desired *);
 
 #endif /* controller/desired.h */

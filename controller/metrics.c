@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "controller/api.h"
+#include "controller/desired.h"
 #include "controller/ha.h"
 #include "controller/store.h"
 #include "utils/util.h"
@@ -248,6 +249,17 @@ metrics_render(struct metrics *m, struct api *api)
              "# TYPE fabric_controller_store_revision gauge\n"
              "fabric_controller_store_revision %lld\n",
              (long long) store_revision(api->store));
+    text_add(&t,
+             "# HELP fabric_controller_desired_computes_total Desired-state "
+             "documents computed for agents' long polls.\n"
+             "# TYPE fabric_controller_desired_computes_total counter\n"
+             "fabric_controller_desired_computes_total %llu\n"
+             "# HELP fabric_controller_desired_wakeups_total Long polls woken "
+             "by a change that concerns their host.\n"
+             "# TYPE fabric_controller_desired_wakeups_total counter\n"
+             "fabric_controller_desired_wakeups_total %llu\n",
+             (unsigned long long) desired_computes(api->desired),
+             (unsigned long long) desired_wakeups(api->desired, NULL));
     text_add(&t,
              "# HELP fabric_drs_imbalance The difference of load between "
              "the most and the least loaded hosts in service, at the "

@@ -1501,8 +1501,10 @@ server_stop(struct server *server)
         flowlogs_close(server->api.flowlogs);
         secrets_close(server->api.secrets);
         curl_global_cleanup();
-        store_close(server->api.store);
+        /* The API's desired-state cache follows the store: it goes
+         * first. */
         api_destroy(&server->api);
+        store_close(server->api.store);
         free(server->api.storage);
         free(server->tls_cert);
         free(server->tls_key);

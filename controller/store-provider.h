@@ -24,17 +24,25 @@ struct store_kind_rev {
     int64_t revision; /* Latest such revision. */
 };
 
+/* A callback of store_watch(). */
+struct store_watcher {
+    store_change_cb *cb; /* What to call. */
+    void *aux;           /* Its argument. */
+};
+
 /* The part of an open store that every backend shares. */
 struct store {
     const struct store_class *class; /* The backend. */
     char *name;                      /* Path or URL, for messages. */
 
-    pthread_mutex_t mutex;        /* Guards the members below. */
-    int64_t revision;             /* Latest committed revision known. */
-    pthread_cond_t committed;     /* Broadcast when 'revision' increases. */
-    struct store_kind_rev *kinds; /* Latest commit per kind written. */
-    size_t n_kinds;               /* Entries in 'kinds'. */
-    int64_t all_kinds_revision;   /* Revision that changed every kind. */
+    pthread_mutex_t mutex;          /* Guards the members below. */
+    int64_t revision;               /* Latest committed revision known. */
+    pthread_cond_t committed;       /* Broadcast when 'revision' increases. */
+    struct store_kind_rev *kinds;   /* Latest commit per kind written. */
+    size_t n_kinds;                 /* Entries in 'kinds'. */
+    int64_t all_kinds_revision;     /* Revision that changed every kind. */
+    struct store_watcher *watchers; /* store_watch()'s callbacks. */
+    size_t n_watchers;              /* Entries in 'watchers'. */
 };
 
 /* The part of a transaction that every backend shares. */
@@ -100,8 +108,16 @@ void store_destroy(struct store *);
 void store_note_commit(struct store *, int64_t revision, char *const *kinds,
                        size_t n);
 
+/* Tells the store_watch() callbacks that the commit of 'revision' put or
+ * deleted the 'n' objects ('kinds[i]', 'names[i]').  A backend calls it
+ * for every commit it learns of, its own or (etcd) another process's, in
+ * the order of revisions, before store_note_commit(). */
+void store_note_objects(struct store *, int64_t revision, char *const *kinds,
+                        char *const *names, size_t n);
+
 /* Records that every kind may have changed at 'revision', for a backend
- * that lost track of which did (etcd after a compacted watch). */
+ * that lost track of which did (etcd after a compacted watch), and tells
+ * the store_watch() callbacks so. */
 void store_note_all_kinds(struct store *, int64_t revision);
 
 /* Checks 'expected_version' against 'current', the version of an object

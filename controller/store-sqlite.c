@@ -212,6 +212,9 @@ struct sqlite_txn {
     int64_t revision;           /* Write: revision when it began. */
     char **kinds;               /* Kinds written, each once. */
     size_t n_kinds;             /* Entries in 'kinds'. */
+    char **changed_kinds;       /* The kind and... */
+    char **changed_names;       /* ...name of each object written. */
+    size_t n_changed;           /* Entries in each. */
 };
 
 /* Logs SQLite's failure 'rc' at 'what' on 'db' (which may be NULL) and
@@ -873,6 +876,12 @@ txn_finish(struct sqlite_txn *txn)
         free(txn->kinds[i]);
     }
     free(txn->kinds);
+    for (size_t i = 0; i < txn->n_changed; i++) {
+        free(txn->changed_kinds[i]);
+        free(txn->changed_names[i]);
+    }
+    free(txn->changed_kinds);
+    free(txn->changed_names);
     free(txn);
 }
 
@@ -952,6 +961,9 @@ sqlite_commit(struct store_txn *txn_, int64_t *revisionp)
         error = conn_exec(txn->conn, STMT_COMMIT);
     }
     if (!error && txn->dirty) {
+        /* Still the writer: the watchers hear of commits in order. */
+        store_note_objects(&txn->store->up, revision, txn->changed_kinds,
+                           txn->changed_names, txn->n_changed);
         store_note_commit(&txn->store->up, revision, txn->kinds, txn->n_kinds);
     }
     txn_finish(txn);
@@ -1086,6 +1098,17 @@ txn_log_change(struct sqlite_txn *txn, const char *kind, const char *name,
     if (!error) {
         error = conn_step(conn, stmt, NULL);
         stmt_done(stmt);
+    }
+    if (!error) {
+        size_t n = txn->n_changed + 1;
+
+        txn->changed_kinds =
+            xrealloc(txn->changed_kinds, n * sizeof *txn->changed_kinds);
+        txn->changed_names =
+            xrealloc(txn->changed_names, n * sizeof *txn->changed_names);
+        txn->changed_kinds[txn->n_changed] = xstrdup(kind);
+        txn->changed_names[txn->n_changed] = xstrdup(name);
+        txn->n_changed = n;
     }
     return error;
 }

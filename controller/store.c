@@ -77,6 +77,8 @@ store_init(struct store *store, const struct store_class *class,
     store->kinds = NULL;
     store->n_kinds = 0;
     store->all_kinds_revision = 0;
+    store->watchers = NULL;
+    store->n_watchers = 0;
 }
 
 void
@@ -86,6 +88,7 @@ store_destroy(struct store *store)
         free(store->kinds[i].kind);
     }
     free(store->kinds);
+    free(store->watchers);
     pthread_cond_destroy(&store->committed);
     pthread_mutex_destroy(&store->mutex);
     free(store->name);
@@ -151,9 +154,51 @@ store_note_commit(struct store *store, int64_t revision, char *const *kinds,
 }
 
 void
+store_watch(struct store *store, store_change_cb *cb, void *aux)
+{
+    pthread_mutex_lock(&store->mutex);
+    store->watchers = xrealloc(store->watchers, (store->n_watchers + 1)
+                                                    * sizeof *store->watchers);
+    store->watchers[store->n_watchers++] =
+        (struct store_watcher){.cb = cb, .aux = aux};
+    pthread_mutex_unlock(&store->mutex);
+}
+
+void
+store_unwatch(struct store *store, store_change_cb *cb, void *aux)
+{
+    pthread_mutex_lock(&store->mutex);
+    for (size_t i = 0; i < store->n_watchers; i++) {
+        if (store->watchers[i].cb == cb && store->watchers[i].aux == aux) {
+            store->watchers[i] = store->watchers[--store->n_watchers];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&store->mutex);
+}
+
+void
+store_note_objects(struct store *store, int64_t revision, char *const *kinds,
+                   char *const *names, size_t n)
+{
+    pthread_mutex_lock(&store->mutex);
+    for (size_t i = 0; i < store->n_watchers; i++) {
+        const struct store_watcher *w = &store->watchers[i];
+
+        for (size_t j = 0; j < n; j++) {
+            w->cb(revision, kinds[j], names[j], w->aux);
+        }
+    }
+    pthread_mutex_unlock(&store->mutex);
+}
+
+void
 store_note_all_kinds(struct store *store, int64_t revision)
 {
     pthread_mutex_lock(&store->mutex);
+    for (size_t i = 0; i < store->n_watchers; i++) {
+        store->watchers[i].cb(revision, NULL, NULL, store->watchers[i].aux);
+    }
     if (revision > store->all_kinds_revision) {
         store->all_kinds_revision = revision;
     }

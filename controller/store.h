@@ -73,6 +73,25 @@ int store_wait(struct store *, int64_t revision, int timeout_ms);
 int store_wait_kinds(struct store *, const char *const *kinds, size_t n,
                      int64_t revision, int timeout_ms);
 
+/* A change committed to the store, as store_watch() reports it: object
+ * ('kind', 'name') was put or deleted by the commit of 'revision'; or,
+ * with 'kind' and 'name' NULL, objects of any kind may have changed up to
+ * 'revision' without being reported one by one (a watch that lost its
+ * place and restarted from the latest revision). */
+typedef void store_change_cb(int64_t revision, const char *kind,
+                             const char *name, void *aux);
+
+/* Calls 'cb' with 'aux' for every change committed after this call, by
+ * this process or, with a shared store, by any other, in the order of
+ * their revisions, until store_unwatch() with the same 'cb' and 'aux'.
+ * 'cb' runs on the committing thread (or the store's watch thread) with
+ * the store's locks held: it must be quick and must not call the store;
+ * a consumer that needs to read queues the change for a thread of its
+ * own.  This is what lets the controller work out which hosts a change
+ * concerns (controller/desired.h) instead of waking every watcher. */
+void store_watch(struct store *, store_change_cb *, void *aux);
+void store_unwatch(struct store *, store_change_cb *, void *aux);
+
 int store_begin(struct store *, bool write, struct store_txn **);
 /* Commits and frees 'txn', storing the new revision in '*revision' (which
  * may be NULL).  A transaction that wrote nothing commits without a new

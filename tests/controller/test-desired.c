@@ -251,7 +251,7 @@ test_diff(void **state)
 static void
 test_cache(void **state)
 {
-    struct desired *d = desired_create();
+    struct desired *d = desired_create(NULL);
     json_t *doc1 = J("{'n': 1}"), *doc2 = J("{'n': 2}"), *doc3 = J("{'n': 3}");
     json_t *got;
 
@@ -787,6 +787,182 @@ test_firewall_documents(void **state)
     json_decref(doc);
 }
 
+/* A long poll of one host run on a thread of its own. */
+struct poller {
+    struct fixture_env *env; /* Where. */
+    const char *host;        /* Whose document. */
+    char *query;             /* Since its revision, for a few seconds. */
+    int status;              /* The answer's status... */
+    json_t *out;             /* ...and body (NULL on 304). */
+    pthread_t thread;        /* Runs poller_main(). */
+};
+
+static void *
+poller_main(void *p_)
+{
+    struct poller *p = p_;
+    struct api_error err = {0};
+
+    p->status = poll_state(p->env, p->host, p->query, &p->out, &err);
+    api_error_clear(&err);
+    return NULL;
+}
+
+/* Stores in '*revision' the revision of host 'host''s full document, which
+ * the controller now remembers as sent. */
+static void
+poll_full(struct fixture_env *env, const char *host, int64_t *revision)
+{
+    struct api_error err = {0};
+    json_t *out;
+
+    assert_int_equal(poll_state(env, host, "{}", &out, &err), 200);
+    *revision = json_integer_value(json_object_get(out, "revision"));
+    json_decref(out);
+}
+
+/* Waits until the controller has taken in the change of 'revision' for
+ * host 'host', whose document 'doc' it concerns. */
+static void
+expect_concerned(struct fixture_env *env, const char *host, const json_t *doc,
+                 int64_t revision)
+{
+    assert_int_equal(
+        desired_wait(env->api.desired, host, doc, revision - 1, 10000), 0);
+    assert_true(desired_revision(env->api.desired, host, doc) >= revision);
+}
+
+/* Returns the store's latest revision. */
+static int64_t
+latest(struct fixture_env *env)
+{
+    return store_revision(env->store);
+}
+
+/* A port's change concerns its host and the hosts with ports in its
+ * network, and no other: the others' documents are neither recomputed nor
+ * their long polls woken. */
+static void
+test_change_concerns_few_hosts(void **state)
+{
+    struct fixture_env *env = *state;
+    json_t *doc1 = fixture_compute(env, "h1"); /* blue */
+    json_t *doc2 = fixture_compute(env, "h2"); /* blue, red */
+    json_t *doc3 = fixture_compute(env, "h3"); /* nothing */
+    struct poller polls[3] = {
+        {.env = env, .host = "h1"},
+        {.env = env, .host = "h2"},
+        {.env = env, .host = "h3"},
+    };
+    uint64_t computes, wakeups1, wakeups3;
+    int64_t before, rev;
+
+    /* A port in red on h2: h2 only. */
+    before = latest(env);
+    fixture_create(env, api_port_create,
+                   "{'name': 'e', 'network': 'red', 'host': 'h2'}");
+    rev = latest(env);
+    expect_concerned(env, "h2", doc2, rev);
+    assert_true(desired_revision(env->api.desired, "h1", doc1) <= before);
+    assert_true(desired_revision(env->api.desired, "h3", doc3) <= before);
+
+    /* A port in blue on h3: h3 (its host), h1 and h2 (blue's). */
+    before = latest(env);
+    fixture_create(env, api_port_create,
+                   "{'name': 'f', 'network': 'blue', 'host': 'h3'}");
+    rev = latest(env);
+    expect_concerned(env, "h3", doc3, rev);
+    expect_concerned(env, "h1", doc1, rev);
+    expect_concerned(env, "h2", doc2, rev);
+    json_decref(doc1);
+    json_decref(doc2);
+    json_decref(doc3);
+
+    /* A host registering again with the same VTEP concerns itself only;
+     * with another VTEP, the hosts with ports in its networks too, whose
+     * remotes are behind it. */
+    doc1 = fixture_compute(env, "h1");
+    doc2 = fixture_compute(env, "h2");
+    before = latest(env);
+    fixture_create(env, api_host_register,
+                   "{'name': 'h3', 'vtep': '192.0.2.3', 'underlay': 'eth0'}");
+    doc3 = fixture_compute(env, "h3");
+    expect_concerned(env, "h3", doc3, latest(env));
+    assert_true(desired_revision(env->api.desired, "h1", doc1) <= before);
+    json_decref(doc3);
+    fixture_create(env, api_host_register,
+                   "{'name': 'h3', 'vtep': '192.0.2.33', 'underlay': "
+                   "'eth0'}");
+    expect_concerned(env, "h1", doc1, latest(env));
+    expect_concerned(env, "h2", doc2, latest(env));
+    json_decref(doc1);
+    json_decref(doc2);
+
+    /* The three agents wait; a port in red on h2 answers h2, without
+     * waking h1 or h3 or computing their documents. */
+    for (size_t i = 0; i < ARRAY_SIZE(polls); i++) {
+        int64_t r;
+
+        poll_full(env, polls[i].host, &r);
+        polls[i].query =
+            xasprintf("{'since': '%lld', 'wait': '3'}", (long long) r);
+    }
+    computes = desired_computes(env->api.desired);
+    wakeups1 = desired_wakeups(env->api.desired, "h1");
+    wakeups3 = desired_wakeups(env->api.desired, "h3");
+    for (size_t i = 0; i < ARRAY_SIZE(polls); i++) {
+        pthread_create(&polls[i].thread, NULL, poller_main, &polls[i]);
+    }
+    usleep(500 * 1000);
+    fixture_create(env, api_port_create,
+                   "{'name': 'g', 'network': 'red', 'host': 'h2', 'mac': "
+                   "'02:00:00:00:00:11'}");
+    for (size_t i = 0; i < ARRAY_SIZE(polls); i++) {
+        pthread_join(polls[i].thread, NULL);
+        free(polls[i].query);
+    }
+    assert_int_equal(polls[0].status, 304);
+    assert_int_equal(polls[1].status, 200);
+    assert_int_equal(polls[2].status, 304);
+    assert_int_equal(json_array_size(json_object_get(polls[1].out, "changes")),
+                     1);
+    json_decref(polls[1].out);
+    /* h2's document only, once. */
+    assert_int_equal(desired_computes(env->api.desired) - computes, 1);
+    assert_int_equal(desired_wakeups(env->api.desired, "h1"), wakeups1);
+    assert_int_equal(desired_wakeups(env->api.desired, "h3"), wakeups3);
+}
+
+/* What concerns every host (a security group's rule, here) wakes every
+ * long poll, and an agent that asks again with nothing new for it waits
+ * without its document being computed. */
+static void
+test_change_concerns_every_host(void **state)
+{
+    struct fixture_env *env = *state;
+    json_t *doc1 = fixture_compute(env, "h1");
+    json_t *doc3 = fixture_compute(env, "h3");
+    struct api_error err = {0};
+    uint64_t computes;
+    char *query;
+    json_t *out;
+    int64_t r;
+
+    fixture_create(env, api_qos_create,
+                   "{'name': 'gold', 'egress': {'rate': 1000000}}");
+    expect_concerned(env, "h1", doc1, latest(env));
+    expect_concerned(env, "h3", doc3, latest(env));
+    json_decref(doc1);
+    json_decref(doc3);
+
+    poll_full(env, "h1", &r);
+    computes = desired_computes(env->api.desired);
+    query = xasprintf("{'since': '%lld', 'wait': '0'}", (long long) r);
+    assert_int_equal(poll_state(env, "h1", query, &out, &err), 304);
+    free(query);
+    assert_int_equal(desired_computes(env->api.desired), computes);
+}
+
 int
 main(void)
 {
@@ -814,6 +990,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stopping, setup,
                                         fixture_env_teardown),
         cmocka_unit_test_setup_teardown(test_firewall_documents, setup,
+                                        fixture_env_teardown),
+        cmocka_unit_test_setup_teardown(test_change_concerns_few_hosts, setup,
+                                        fixture_env_teardown),
+        cmocka_unit_test_setup_teardown(test_change_concerns_every_host, setup,
                                         fixture_env_teardown),
     };
 
