@@ -23,6 +23,8 @@ struct desired_host {
     uint64_t wakeups;       /* How many times 'changed' was signalled for a
                              * change while it had waiters. */
     unsigned int waiters;   /* Threads in desired_wait() for it. */
+    int64_t woken;          /* The revision of the last change that woke
+                             * them. */
 };
 
 /* A change queued for the following thread. */
@@ -1954,12 +1956,14 @@ desired_scope(struct desired *d, struct store_txn *txn,
     return 0;
 }
 
-/* Wakes the waiters of host 'h', if any, for a change, with 'd->mutex'
- * held. */
+/* Wakes the waiters of host 'h', if any, for the change of 'revision',
+ * with 'd->mutex' held.  The changes of one commit may come in more than
+ * one batch: they wake the waiters once. */
 static void
-host_wake(struct desired_host *h)
+host_wake(struct desired_host *h, int64_t revision)
 {
-    if (h->waiters) {
+    if (h->waiters && h->woken != revision) {
+        h->woken = revision;
         h->wakeups++;
         pthread_cond_broadcast(&h->changed);
     }
@@ -1979,7 +1983,7 @@ desired_apply(struct desired *d, int64_t revision,
     if (scope->all) {
         d->base = revision > d->base ? revision : d->base;
         for (size_t i = 0; i < d->n_watch; i++) {
-            host_wake(d->watch[i]);
+            host_wake(d->watch[i], revision);
         }
     } else {
         json_object_foreach(scope->hosts, name, value)
@@ -2004,7 +2008,7 @@ desired_apply(struct desired *d, int64_t revision,
         }
         json_object_foreach(woken, host, value)
         {
-            host_wake(host_watch(d, host));
+            host_wake(host_watch(d, host), revision);
         }
     }
     pthread_mutex_unlock(&d->mutex);
@@ -2046,31 +2050,36 @@ desired_main(void *d_)
         }
         pthread_mutex_unlock(&d->queue_mutex);
 
-        for (size_t i = 0; i < n; i++) {
+        /* The changes of one commit (one revision) wake each waiter
+         * once. */
+        for (size_t i = 0; i < n;) {
             struct desired_scope scope = {
                 .hosts = json_object(),
                 .networks = json_object(),
             };
+            int64_t revision = batch[i].revision;
 
-            if (!txn && !error) {
-                error = store_begin(d->store, false, &txn);
-            }
-            if (!error) {
-                error = desired_scope(d, txn, &batch[i], &scope);
+            for (; i < n && batch[i].revision == revision; i++) {
+                if (!txn && !error) {
+                    error = store_begin(d->store, false, &txn);
+                }
+                if (!error && !scope.all) {
+                    error = desired_scope(d, txn, &batch[i], &scope);
+                }
+                free(batch[i].kind);
+                free(batch[i].name);
             }
             if (error) {
                 /* Not knowing whom it concerns, it concerns everyone. */
                 LOG_WARN("desired state: cannot tell which hosts the "
-                         "change of revision %" PRId64 " concerns (%s); "
+                         "commit of revision %" PRId64 " concerns (%s); "
                          "waking every long poll",
-                         batch[i].revision, strerror(error));
+                         revision, strerror(error));
                 scope.all = true;
             }
-            desired_apply(d, batch[i].revision, &scope);
+            desired_apply(d, revision, &scope);
             json_decref(scope.hosts);
             json_decref(scope.networks);
-            free(batch[i].kind);
-            free(batch[i].name);
         }
         store_abort(txn);
     }
