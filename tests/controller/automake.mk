@@ -120,6 +120,10 @@ tests_controller_test_floods_LDADD = $(CONTROLLER_TEST_LIBS)
 # The program itself: options, configuration file, signals.
 TESTS += tests/controller/daemon.sh
 EXTRA_DIST += tests/controller/daemon.sh
+# 50 simulated hosts (bench/fake-agents) against the controller: a port's
+# change reaches exactly the hosts it concerns, and wakes no other.
+TESTS += tests/controller/fake-agents.sh
+EXTRA_DIST += tests/controller/fake-agents.sh bench/scale-lib.sh
 # end of api
 
 # The balancer's planner alone (controller/drs.c).
