@@ -1703,6 +1703,11 @@ static const char *const desired_kinds[] = {
     "vm",      "migration", "vm-moved",      "vm-forward",
 };
 
+/* How long a long poll waits at most for the desired-state cache to take
+ * in the store's latest commits before it trusts what it says concerns its
+ * host, milliseconds; past it the poll computes the document. */
+#define DESIRED_SYNC_MS 100
+
 /* How long an agent that comes over from another replica waits at most
  * for this one's view of the store to catch up with the snapshot of its
  * document, milliseconds. */
@@ -1766,10 +1771,14 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
     old = since ? desired_recall(api->desired, name, since) : NULL;
     resume = since && !old;
     deadline = time_msec() + wait * 1000;
-    if (old && desired_revision(api->desired, name, old) <= since) {
-        /* Nothing that concerns this host was committed since: wait for
-         * something that does before computing anything, so that a
-         * thousand agents asking again cost nothing. */
+    if (old
+        && !desired_sync(api->desired, store_revision(api->store),
+                         DESIRED_SYNC_MS)
+        && desired_revision(api->desired, name, old) <= since) {
+        /* Nothing that concerns this host was committed since, not even
+         * a commit acknowledged a moment ago: wait for something that
+         * does before computing anything, so that a thousand agents
+         * asking again cost nothing. */
         status = wait_for_change(api, name, old, since, deadline, what, err);
         if (status) {
             goto out;

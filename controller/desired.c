@@ -40,6 +40,8 @@ struct desired {
                                   * {"revision": R, "document": D}, oldest
                                   * first. */
     int64_t base;                /* Latest commit that concerns every host. */
+    int64_t applied;             /* Latest commit taken in. */
+    pthread_cond_t caught_up;    /* Broadcast when 'applied' moves. */
     json_t *watched;             /* Host name -> its index in 'watch'. */
     struct desired_host **watch; /* The hosts asked about. */
     size_t n_watch;              /* Entries in 'watch'. */
@@ -93,6 +95,7 @@ desired_create(struct store *store)
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&d->queued, &attr);
+    pthread_cond_init(&d->caught_up, &attr);
     pthread_condattr_destroy(&attr);
     d->hosts = json_object();
     atomic_init(&d->computes, 0);
@@ -107,6 +110,7 @@ desired_create(struct store *store)
         /* Whatever came before is in every document computed from now
          * on. */
         d->base = store_revision(store);
+        d->applied = d->base;
         error = pthread_create(&d->thread, NULL, desired_main, d);
         if (error) {
             /* As with memory: the controller cannot serve agents without
@@ -152,6 +156,7 @@ desired_destroy(struct desired *d)
         }
         free(d->watch);
         pthread_cond_destroy(&d->queued);
+        pthread_cond_destroy(&d->caught_up);
         pthread_mutex_destroy(&d->queue_mutex);
         pthread_mutex_destroy(&d->mutex);
         json_decref(d->hosts);
@@ -1631,6 +1636,19 @@ desired_forget(struct desired *d, const char *host)
     pthread_mutex_unlock(&d->mutex);
 }
 
+/* Sets '*ts' to 'ms' milliseconds from now on the monotonic clock. */
+static void
+deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long) (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 /* Returns the watch of 'host', made on first use, with 'd->mutex' held. */
 static struct desired_host *
 host_watch(struct desired *d, const char *host)
@@ -1742,13 +1760,7 @@ desired_wait(struct desired *d, const char *host, const json_t *doc,
     struct timespec deadline;
     int error = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&d->mutex);
     h = host_watch(d, host);
     host_register(d, host, h, doc);
@@ -1758,6 +1770,22 @@ desired_wait(struct desired *d, const char *host, const json_t *doc,
     }
     h->waiters--;
     error = host_revision(d, h, doc) > revision ? 0 : ETIMEDOUT;
+    pthread_mutex_unlock(&d->mutex);
+    return error;
+}
+
+int
+desired_sync(struct desired *d, int64_t revision, int timeout_ms)
+{
+    struct timespec deadline;
+    int error = 0;
+
+    deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&d->mutex);
+    while (d->applied < revision && !error) {
+        error = pthread_cond_timedwait(&d->caught_up, &d->mutex, &deadline);
+    }
+    error = d->applied >= revision ? 0 : ETIMEDOUT;
     pthread_mutex_unlock(&d->mutex);
     return error;
 }
@@ -2010,6 +2038,10 @@ desired_apply(struct desired *d, int64_t revision,
         {
             host_wake(host_watch(d, host), revision);
         }
+    }
+    if (revision > d->applied) {
+        d->applied = revision;
+        pthread_cond_broadcast(&d->caught_up);
     }
     pthread_mutex_unlock(&d->mutex);
     json_decref(woken);

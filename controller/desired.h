@@ -102,6 +102,13 @@ void desired_forget(struct desired *, const char *host);
 int64_t desired_revision(struct desired *, const char *host,
                          const json_t *doc);
 
+/* Waits up to 'timeout_ms' until the following thread has taken in every
+ * change up to 'revision' (the store's latest, say), so that
+ * desired_revision() counts them, and returns 0, or ETIMEDOUT: then the
+ * caller computes the document rather than trusting desired_revision()
+ * (a revision of etcd's that changed no object is never taken in). */
+int desired_sync(struct desired *, int64_t revision, int timeout_ms);
+
 /* Waits up to 'timeout_ms' until desired_revision() of 'host' and 'doc'
  * exceeds 'revision', and returns 0, or ETIMEDOUT.  Only a change that
  * concerns the host wakes it. */
