@@ -83,11 +83,21 @@ scale_request() {
         "$SCALE_URL" "$2" "$1" "$SCALE_TOKEN" "${3//\"/\\\"}" >>"$4"
 }
 
-# Creates the networks and ports of the layout H=$1 M=$2 K=$3 Q=$4 (see
-# above), the ports placed on hosts that need not be registered yet.
+# Registers the hosts, networks and ports of the layout H=$1 M=$2 K=$3
+# Q=$4 (see above).  The hosts register as bench/fake-agents will (same
+# VTEPs), as agents did long ago: when the fake ones register again, their
+# VTEPs change nothing in the others' documents.
 scale_populate() {
     local hosts=$1 m=$2 k=$3 q=$4 n net block h i body seq=0
     local nets=$(( hosts * m / k ))
+    : >"$SCALE_TMP/hosts.curl"
+    for (( h = 0; h < hosts; h++ )); do
+        n=$(( h + 1 ))
+        printf -v body '{"name": "fake-%05d", "vtep": "10.%d.%d.%d", "underlay": "fake0", "capacity": {"vcpus": 8, "memory_mb": 16384}, "limits": {"flood_members": 256, "underlay_mtu": 1500}}' \
+            "$h" $(( (n >> 16) & 255 )) $(( (n >> 8) & 255 )) $(( n & 255 ))
+        scale_request POST /v1/hosts "$body" "$SCALE_TMP/hosts.curl"
+    done
+    scale_send "$SCALE_TMP/hosts.curl" 201
     : >"$SCALE_TMP/networks.curl"
     for (( n = 0; n < nets; n++ )); do
         printf -v net 'net-%05d' "$n"

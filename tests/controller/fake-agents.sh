@@ -1,7 +1,7 @@
 #!/bin/bash
 # 50 simulated hosts (bench/fake-agents) on a real controller, in 5 blocks
 # of 10 hosts with 2 networks of their own each (bench/scale-lib.sh: 10
-# networks, 500 ports): every host registers, gets its document and
+# networks, 500 ports): every host registers (again), gets its document and
 # reports its ports, and holds every port and remote of its networks in
 # the end; one new port per block reaches exactly the 10
 # hosts of its block (as a remote, or as the port itself on its host), no
