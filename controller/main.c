@@ -244,12 +244,19 @@ reload(struct server *server, const char *file, bool required,
         LOG_WARN("SIGHUP: connection limit and idle timeout changes take "
                  "effect only on restart");
     }
+    if (strcmp(new.ui_dir, cfg->ui_dir)) {
+        /* The HTTP threads read the directory's name without a lock. */
+        LOG_WARN("SIGHUP: ui-dir \"%s\" takes effect only on restart: the "
+                 "web console is still served from \"%s\"",
+                 new.ui_dir, cfg->ui_dir);
+    }
     /* The running server keeps what it started with. */
     keep(&new.listen, &cfg->listen);
     keep(&new.db, &cfg->db);
     keep(&new.tls_cert, &cfg->tls_cert);
     keep(&new.tls_key, &cfg->tls_key);
     keep(&new.bootstrap_token_file, &cfg->bootstrap_token_file);
+    keep(&new.ui_dir, &cfg->ui_dir);
     new.max_connections = cfg->max_connections;
     new.max_per_address = cfg->max_per_address;
     new.idle_timeout = cfg->idle_timeout;

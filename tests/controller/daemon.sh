@@ -123,9 +123,13 @@ max-connections-per-address = 8
 idle-timeout = 5
 storage = $tmp/storage/shared
 log-level = info
+ui-dir = $tmp/console
 EOF
+mkdir "$tmp/console" "$tmp/console2"
+echo "the first console" >"$tmp/console/index.html"
+echo "the second console" >"$tmp/console2/index.html"
 (umask 000 && exec "$controller" -c "$tmp/controller.conf" \
-    --ui-dir "$tmp/console" >"$tmp/out" 2>"$tmp/log") &
+    >"$tmp/out" 2>"$tmp/log") &
 pid=$!
 wait_log "serving HTTP"
 port=$(sed -n 's/.*serving HTTP on .* port \([0-9]*\),.*/\1/p' "$tmp/log")
@@ -162,9 +166,16 @@ kill -HUP "$pid"
 wait_log "SIGHUP: reloaded .*log-level debug, heartbeat-timeout 7 s, scheduler-weigher spread, ha-lease 5000 ms, ha-fence-margin 2000 ms"
 http_get /healthz >/dev/null
 wait_log "debug: GET /healthz: 200"
+# Another ui-dir waits for a restart (the HTTP threads read its name
+# without a lock), and the log says so; the console stays where it was.
+grep -q "ui-dir .* restart" "$tmp/log" && fail "a warning about ui-dir before it changed"
+sed -i -e "s|^ui-dir = .*|ui-dir = $tmp/console2|" "$tmp/controller.conf"
+kill -HUP "$pid"
+wait_log "SIGHUP: ui-dir \"$tmp/console2\" takes effect only on restart: the web console is still served from \"$tmp/console\""
+http_get /ui/ | grep -q "the first console" || fail "the console moved to another ui-dir without a restart"
 echo "heartbeat-timeout = never" >>"$tmp/controller.conf"
 kill -HUP "$pid"
-wait_log "SIGHUP: not reloaded.*controller.conf:10: heartbeat-timeout"
+wait_log "SIGHUP: not reloaded.*controller.conf:11: heartbeat-timeout"
 kill -0 "$pid" || fail "a bad reload killed the controller"
 
 # SIGTERM stops it, cleanly.
@@ -185,6 +196,8 @@ grep -q "bootstrap admin token" "$tmp/log" && fail "a second bootstrap token"
 [ "$(cat "$tmp/admin.token")" = "$token" ] || fail "admin.token changed"
 http_get /v1/status "$token" | grep -q '"revision"' ||
     fail "the first token no longer works"
+http_get /ui/ | grep -q "the second console" ||
+    fail "the restart did not take the new ui-dir"
 
 # Stopping does not wait for long polls to time out: they end with 503.
 http_post /v1/hosts "$token" \
