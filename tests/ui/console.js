@@ -9,8 +9,12 @@
 // networks; a port that its agent reports down turns red without a
 // reload; an invalid CIDR shows the controller's own message next to the
 // field and creates nothing; a network and a port made through the forms
-// are in the API, and the audit log names the user who made them; a
-// viewer sees no write action and the API refuses one anyway; the token
+// are in the API, and the audit log names the user who made them; so are
+// a security group with rules, a QoS policy set on a port and a VM made
+// through their forms, and the controller's messages about a bad rule, a
+// bad rate or a bad NIC address show under their fields, making nothing;
+// the choice lists of an open form follow the collections they come from;
+// a viewer sees no write action and the API refuses one anyway; the token
 // lives in sessionStorage only; no Content-Security-Policy violation
 // anywhere; axe-core finds no serious or critical accessibility violation
 // in any view.  Each view's screenshot goes to ARTIFACTS.
@@ -230,6 +234,156 @@ function nodeState(page, id) {
   }, id);
 }
 
+// Fills form FORM (its aria-label) with VALUES by name: selects are
+// chosen, checkboxes ticked, text replaced by typing.
+async function fill(page, form, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const sel = `form[aria-label="${form}"] [name="${name}"]`;
+    const kind = await page.$eval(sel, (e) => (e.tagName === 'SELECT' ? 'select' : e.type));
+    if (kind === 'select') {
+      await page.select(sel, value);
+    } else if (kind === 'checkbox') {
+      if ((await page.$eval(sel, (e) => e.checked)) !== value) {
+        await page.click(sel);
+      }
+    } else {
+      await page.$eval(sel, (e) => {
+        e.value = '';
+      });
+      await page.type(sel, String(value));
+    }
+  }
+}
+
+// Submits form FORM and waits for the message under FIELD, which it
+// returns.
+async function refused(page, form, field) {
+  await page.click(`form[aria-label="${form}"] button[type=submit]`);
+  const sel = `form[aria-label="${form}"] .field-error[data-field="${field}"]:not(:empty)`;
+  await page.waitForSelector(sel, { timeout: WAIT_MS });
+  return page.$eval(sel, (e) => e.textContent);
+}
+
+// What the API answers to BODY at PATH: a 400 naming a field.
+async function refusal(p, body) {
+  const r = await api('POST', p, body);
+  if (r.status !== 400 || !r.json.error.field) {
+    throw new Error(`POST ${p} ${JSON.stringify(body)}: ${r.status}, expected a 400 naming a field: ${r.text}`);
+  }
+  return r.json.error;
+}
+
+// The forms that make security groups and their rules, QoS policies and
+// VMs: what they make is in the API, and what the API refuses shows
+// under the field it names, word for word, and makes nothing.
+async function formsStory(page) {
+  // A security group, and rules in it.
+  await view(page, 'security-groups', 'form[aria-label="Create a security group"]');
+  await fill(page, 'Create a security group', { name: 'api', description: 'the API servers', selector: 'tier=api' });
+  await page.click('form[aria-label="Create a security group"] button[type=submit]');
+  await page.waitForSelector('table.list tr[data-name="api"]', { timeout: WAIT_MS });
+  const api1 = (await api('GET', '/v1/security-groups/api')).json;
+  ok(api1 && api1.description === 'the API servers' && api1.selector.tier === 'api', 'security group api, made through the form, is in the API with its selector');
+  const ruleForm = 'Add a rule to api';
+  await page.waitForSelector(`form[aria-label="${ruleForm}"]`, { timeout: WAIT_MS });
+  const badPorts = await refusal('/v1/security-groups/api/rules', { direction: 'ingress', protocol: 'tcp', ports: '8080-80', action: 'allow' });
+  await fill(page, ruleForm, { direction: 'ingress', protocol: 'tcp', ports: '8080-80', action: 'allow' });
+  const portsSaid = await refused(page, ruleForm, badPorts.field);
+  ok(badPorts.field === 'ports' && portsSaid === badPorts.message, `a port range backwards: the controller's message under Ports: ${portsSaid}`);
+  const badCidr = await refusal('/v1/security-groups/api/rules', { direction: 'ingress', protocol: 'tcp', ports: '443', peer_cidr: '10.1.0.0/33', action: 'allow' });
+  await fill(page, ruleForm, { ports: '443', peer_cidr: '10.1.0.0/33' });
+  const cidrSaid = await refused(page, ruleForm, badCidr.field);
+  ok(badCidr.field === 'peer_cidr' && cidrSaid === badCidr.message, `a peer CIDR of /33: the controller's message under Peer CIDR: ${cidrSaid}`);
+  ok(await page.$eval(`form[aria-label="${ruleForm}"] [name="ports"]`, (e) => !e.hasAttribute('aria-invalid')), 'the ports are no longer marked invalid once they are right');
+  ok((await api('GET', '/v1/security-groups/api/rules')).json.items.length === 0, 'and no rule was made');
+  await shot(page, 'security-groups-invalid-rule');
+  await accessible(page, 'the rule form with an error');
+  await fill(page, ruleForm, { peer_cidr: '10.0.0.0/24', log: true });
+  await page.click(`form[aria-label="${ruleForm}"] button[type=submit]`);
+  await page.waitForSelector('.rules tr[data-rule]', { timeout: WAIT_MS });
+  await fill(page, ruleForm, { direction: 'egress', protocol: 'udp', ports: '53', action: 'deny' });
+  await page.click(`form[aria-label="${ruleForm}"] button[type=submit]`);
+  await page.waitForFunction(() => document.querySelectorAll('.rules tr[data-rule]').length === 2, { timeout: WAIT_MS });
+  let rules = (await api('GET', '/v1/security-groups/api/rules')).json.items;
+  const https = rules.find((r) => r.protocol === 'tcp');
+  const dns = rules.find((r) => r.protocol === 'udp');
+  ok(rules.length === 2 && https && https.direction === 'ingress' && https.ports === '443' && https.peer_cidr === '10.0.0.0/24' && https.action === 'allow' && https.log === true,
+    `the rule made through the form is in the API: ${JSON.stringify(https)}`);
+  ok(dns && dns.direction === 'egress' && dns.ports === '53' && dns.action === 'deny' && !dns.log, 'and the second, without the first one\'s log box');
+  await shot(page, 'security-groups-rules');
+  await page.click(`button[aria-label="delete rule ${dns.id} of security group api"]`);
+  await page.waitForFunction(() => document.querySelectorAll('.rules tr[data-rule]').length === 1, { timeout: WAIT_MS });
+  rules = (await api('GET', '/v1/security-groups/api/rules')).json.items;
+  ok(rules.length === 1 && rules[0].id === https.id, `the Delete button removed rule ${dns.id} and only it`);
+  await accessible(page, 'the security groups with their forms');
+
+  // A QoS policy, and a port that uses it.
+  await view(page, 'qos', 'form[aria-label="Create a QoS policy"]');
+  const qosForm = 'Create a QoS policy';
+  const badRate = await refusal('/v1/qos-policies', { name: 'gold', egress: { rate: 0 } });
+  await fill(page, qosForm, { name: 'gold', 'egress.rate': 0 });
+  const rateSaid = await refused(page, qosForm, badRate.field);
+  ok(badRate.field === 'egress' && rateSaid === badRate.message, `a rate of 0: the controller's message under Egress: ${rateSaid}`);
+  ok(await page.$eval(`form[aria-label="${qosForm}"] [name="egress.rate"]`, (e) => e.getAttribute('aria-invalid') === 'true'), 'the rate given is marked invalid');
+  const badMin = await refusal('/v1/qos-policies', { name: 'gold', egress: { rate: 1000000, min_rate: 2000000 } });
+  await fill(page, qosForm, { 'egress.rate': 1000000, 'egress.min_rate': 2000000 });
+  const minSaid = await refused(page, qosForm, badMin.field);
+  ok(badMin.field === 'egress.min_rate' && minSaid === badMin.message, `a guaranteed rate above the limit: the controller's message under it: ${minSaid}`);
+  ok((await api('GET', '/v1/qos-policies/gold')).status === 404, 'and no policy was made');
+  await shot(page, 'qos-invalid-rate');
+  await accessible(page, 'the QoS form with an error');
+  await fill(page, qosForm, { 'egress.rate': 100000000, 'egress.burst': 65536, 'egress.min_rate': 10000000, 'ingress.rate': 50000000, dscp: 46, priority: 1 });
+  await page.click(`form[aria-label="${qosForm}"] button[type=submit]`);
+  await page.waitForSelector('table.list tr[data-name="gold"]', { timeout: WAIT_MS });
+  const gold = (await api('GET', '/v1/qos-policies/gold')).json;
+  ok(gold && gold.egress.rate === 100000000 && gold.egress.burst === 65536 && gold.egress.min_rate === 10000000 && gold.ingress.rate === 50000000 && gold.dscp === 46 && gold.priority === 1,
+    `QoS policy gold, made through the form, is in the API: ${JSON.stringify(gold)}`);
+  await fill(page, 'Attach a QoS policy to a port', { port: 'vmd1', qos: 'gold' });
+  await page.click('form[aria-label="Attach a QoS policy to a port"] button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('table.list tr[data-name="gold"]').textContent.includes('vmd1'), { timeout: WAIT_MS });
+  ok((await api('GET', '/v1/ports/vmd1')).json.qos === 'gold', 'port vmd1 uses gold, set through the form');
+  await shot(page, 'qos-forms');
+  await accessible(page, 'the QoS policies with their forms');
+
+  // A VM, on a chosen host, with a NIC in green.
+  await view(page, 'vms', 'form[aria-label="Create a VM"]');
+  const vmForm = 'Create a VM';
+  const badIp = await refusal('/v1/vms', { name: 'db1', image: 'tiny', vcpus: 1, memory_mb: 128, nics: [{ network: 'green', ip: '10.99.0.5' }] });
+  await fill(page, vmForm, { name: 'db1', image: 'tiny', vcpus: 1, memory_mb: 128, 'nics[0].network': 'green', 'nics[0].ip': '10.99.0.5', host: 'host-c' });
+  const ipSaid = await refused(page, vmForm, badIp.field);
+  ok(badIp.field === 'nics[0].ip' && ipSaid === badIp.message, `an address outside the NIC's network: the controller's message under NIC 1's address: ${ipSaid}`);
+  ok((await api('GET', '/v1/vms/db1')).status === 404 && (await api('GET', '/v1/ports/db1-0')).status === 404, 'and neither the VM nor its port was made');
+  await shot(page, 'vms-invalid-nic');
+  await fill(page, vmForm, { 'nics[0].ip': '10.9.0.20', 'nics[0].security_groups': 'api, web', description: 'a database' });
+  await page.click(`form[aria-label="${vmForm}"] button[type=submit]`);
+  await page.waitForSelector('table.list tr[data-name="db1"]', { timeout: WAIT_MS });
+  const db1 = (await api('GET', '/v1/vms/db1')).json;
+  const nic = (await api('GET', '/v1/ports/db1-0')).json;
+  ok(db1 && db1.host === 'host-c' && db1.vcpus === 1 && db1.memory_mb === 128 && db1.image === 'tiny' && db1.description === 'a database',
+    `VM db1, made through the form, is in the API on the chosen host: ${db1 && db1.host}`);
+  ok(nic && nic.network === 'green' && nic.ip === '10.9.0.20' && nic.security_groups.join() === 'api,web', `with its NIC in green, at the address and in the groups given: ${JSON.stringify(nic && [nic.ip, nic.security_groups])}`);
+  await shot(page, 'vms-form');
+  await accessible(page, 'the VMs with their form');
+
+  // The choice lists follow the collections they come from: a network
+  // and a policy made elsewhere appear in the open port form.
+  await view(page, 'ports', 'form[aria-label="Create a port"]');
+  const options = (name) => page.$$eval(`form[aria-label="Create a port"] select[name="${name}"] option`, (o) => o.map((x) => x.value));
+  ok(!(await options('network')).includes('violet'), 'the port form offers no network violet yet');
+  await page.select('form[aria-label="Create a port"] select[name="network"]', 'green');
+  await must('POST', '/v1/networks', { name: 'violet', cidr: '10.6.0.0/24' }, 201);
+  await must('POST', '/v1/qos-policies', { name: 'bronze', egress: { rate: 1000000 } }, 201);
+  await page.waitForFunction(() => [...document.querySelectorAll('form[aria-label="Create a port"] select[name="network"] option')].some((o) => o.value === 'violet'), { timeout: WAIT_MS });
+  await page.waitForFunction(() => [...document.querySelectorAll('form[aria-label="Create a port"] select[name="qos"] option')].some((o) => o.value === 'bronze'), { timeout: WAIT_MS });
+  ok(await page.$eval('form[aria-label="Create a port"] select[name="network"]', (e) => e.value === 'green'), 'network violet and policy bronze, made through the API, are offered in the open port form, and green stays chosen');
+
+  const audit = (await api('GET', '/v1/audit?limit=100')).json.items.filter((e) => e.who === 'alice');
+  const did = (method, p, status) => audit.some((e) => e.method === method && e.path === p && e.status === status);
+  ok(did('POST', '/v1/security-groups', 201) && did('POST', '/v1/security-groups/api/rules', 201) && did('DELETE', `/v1/security-groups/api/rules/${dns.id}`, 204)
+    && did('POST', '/v1/qos-policies', 201) && did('PATCH', '/v1/ports/vmd1', 200) && did('POST', '/v1/vms', 201),
+    'the audit log records the group, the rules, the policy, the port\'s policy and the VM as alice\'s');
+}
+
 async function adminStory(browser, t) {
   const page = await newPage(browser);
   const res = await page.goto(`${BASE}/ui/`, { waitUntil: 'load' });
@@ -304,7 +458,10 @@ async function adminStory(browser, t) {
   await view(page, 'security-groups', 'table.list tr[data-name="db"]');
   await page.click('button[aria-label="Rules and hits of security group db"]');
   await page.waitForSelector('.rules tr[data-rule]', { timeout: WAIT_MS });
-  const hits = await page.$eval('.rules tr[data-rule] td:last-child', (e) => e.textContent);
+  const hits = await page.$eval('.rules tr[data-rule]', (tr) => {
+    const col = [...tr.closest('table').querySelectorAll('th')].findIndex((th) => th.textContent === 'Hits');
+    return tr.children[col].textContent;
+  });
   ok(hits === '12', `the rule of db shows its hit counter (${hits})`);
   await shot(page, 'security-groups');
   await accessible(page, 'the security groups');
@@ -395,6 +552,7 @@ async function adminStory(browser, t) {
   const audit = (await api('GET', '/v1/audit?limit=50')).json.items;
   const made = audit.filter((e) => e.who === 'alice' && e.method === 'POST' && e.status === 201);
   ok(made.some((e) => e.path === '/v1/networks') && made.some((e) => e.path === '/v1/ports'), 'the audit log records the console\'s changes as alice\'s');
+  await formsStory(page);
 
   // The topology took the new objects in, live.
   await view(page, 'topology', '.topology-list li[data-kind="network"][data-name="green"]');
@@ -418,8 +576,15 @@ async function viewerStory(browser, t) {
   ok(!(await page.$('form[aria-label="Create a network"]')) && !(await page.$('button.action')), 'a viewer sees no form and no action on the networks');
   await shot(page, 'viewer-networks');
   await view(page, 'vms', 'table.list tr[data-name="web2"]');
-  ok(!(await page.$('button.action')), 'nor on the VMs');
+  ok(!(await page.$('form')) && !(await page.$('button.action')), 'nor on the VMs');
   ok(await page.$('button[aria-label="Console log of VM web2"]'), 'but may read a console log');
+  await view(page, 'security-groups', 'table.list tr[data-name="api"]');
+  await page.click('button[aria-label="Rules and hits of security group api"]');
+  await page.waitForSelector('.rules tr[data-rule]', { timeout: WAIT_MS });
+  ok(!(await page.$('form')) && !(await page.$('button.action')), 'nor on the security groups and their rules');
+  await shot(page, 'viewer-security-groups');
+  await view(page, 'qos', 'table.list tr[data-name="gold"]');
+  ok(!(await page.$('form')) && !(await page.$('button.action')), 'nor on the QoS policies');
   await view(page, 'hosts', 'table.list tr[data-name="host-a"]');
   ok(!(await page.$('button.action')), 'nor on the hosts');
   await view(page, 'ports', 'table.list tr[data-name="vma1"]');

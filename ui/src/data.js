@@ -16,6 +16,8 @@ const readers = {
   ports: () => listAll('/v1/ports'),
   'security-groups': () => listAll('/v1/security-groups'),
   'qos-policies': () => listAll('/v1/qos-policies'),
+  images: () => listAll('/v1/images'),
+  'vm-groups': () => listAll('/v1/vm-groups'),
 };
 
 export const data = {};

@@ -6,7 +6,7 @@ import uPlot from 'uplot';
 import { call, enc, listAll } from './api.js';
 import { data, refresh, subscribe } from './data.js';
 import { h, newId, replace } from './dom.js';
-import { actionButton, badge, filterBox, form, matches, notify, table } from './ui.js';
+import { actionButton, badge, choiceList, filterBox, form, matches, notify, table } from './ui.js';
 
 // Whether the user may change things (GET /v1/whoami said admin).
 let admin = false;
@@ -40,6 +40,10 @@ function listView(main, title, names, opts) {
 }
 
 const col = (label, get) => ({ label, get });
+
+// The names in collection C, as a select's choices kept live (FROM).
+const names = (c) => () => (data[c] || []).map((x) => x.name);
+const namesOf = (c) => ({ options: names(c), from: [c] });
 const actionsCol = (get) => (admin ? [col('Actions', get)] : []);
 
 export function hostsView(main) {
@@ -95,7 +99,7 @@ export function vmsView(main) {
       }),
     );
   };
-  return listView(main, 'VMs', ['vms'], {
+  return listView(main, 'VMs', ['vms', 'hosts'], {
     table: (text) =>
       table(
         'VMs',
@@ -123,6 +127,39 @@ export function vmsView(main) {
         ],
         (data.vms || []).filter((v) => matches(v, ['name', 'status', 'host', 'image'], text)),
         (v) => ({ 'data-name': v.name, 'data-status': v.status }),
+      ),
+    forms: () =>
+      form(
+        'Create a VM',
+        [
+          { name: 'name', label: 'Name', required: true },
+          { name: 'image', label: 'Image', required: true, ...namesOf('images') },
+          { name: 'vcpus', label: 'vCPUs', type: 'number', required: true },
+          { name: 'memory_mb', label: 'Memory (MB)', type: 'number', required: true },
+          { name: 'disk_gb', label: 'Disk (GB)', type: 'number', hint: 'The image’s size when empty.' },
+          {
+            group: 'nics',
+            legend: 'NICs',
+            fields: [0, 1].flatMap((i) => [
+              { name: `nics[${i}].network`, label: `NIC ${i + 1} network`, ...namesOf('networks') },
+              { name: `nics[${i}].ip`, label: `NIC ${i + 1} IP address`, hint: 'Allocated when empty.' },
+              { name: `nics[${i}].security_groups`, label: `NIC ${i + 1} security groups`, type: 'list', hint: 'Names, separated by commas.' },
+            ]),
+          },
+          { name: 'host', label: 'Host', empty: '(the scheduler chooses)', ...namesOf('hosts') },
+          { name: 'placement', label: 'Placement', empty: '(the controller’s default)', options: ['spread', 'pack'] },
+          { name: 'groups', label: 'VM groups', type: 'list', hint: 'Names, separated by commas.' },
+          { name: 'power', label: 'Power', empty: '(running)', options: ['running', 'stopped'] },
+          { name: 'ha', label: 'HA', empty: '(restart)', options: ['restart', 'off'] },
+          { name: 'ha_priority', label: 'HA priority', type: 'number', placeholder: '100' },
+          { name: 'description', label: 'Description' },
+        ],
+        'Create VM',
+        async (v) => {
+          const vm = await call('POST', '/v1/vms', v);
+          notify(`VM ${vm.name} created${vm.host ? ` on ${vm.host}` : ''}`);
+          await refresh(['vms', 'ports', 'hosts']);
+        },
       ),
     extra: consoleOut,
   });
@@ -178,8 +215,7 @@ export function portsView(main) {
         'div',
         { class: 'filter' },
         h('label', { for: id }, 'Network'),
-        h(
-          'select',
+        choiceList(
           {
             id,
             onchange: (e) => {
@@ -187,8 +223,7 @@ export function portsView(main) {
               render();
             },
           },
-          h('option', { value: '' }, '(all)'),
-          (data.networks || []).map((n) => h('option', { value: n.name }, n.name)),
+          { empty: '(all)', ...namesOf('networks') },
         ),
       );
     },
@@ -221,8 +256,10 @@ export function portsView(main) {
         'Create a port',
         [
           { name: 'name', label: 'Name', required: true },
-          { name: 'network', label: 'Network', required: true, options: (data.networks || []).map((n) => n.name) },
-          { name: 'host', label: 'Host', options: (data.hosts || []).map((x) => x.name) },
+          { name: 'network', label: 'Network', required: true, ...namesOf('networks') },
+          { name: 'host', label: 'Host', ...namesOf('hosts') },
+          { name: 'qos', label: 'QoS policy', ...namesOf('qos-policies') },
+          { name: 'security_groups', label: 'Security groups', type: 'list', hint: 'Names, separated by commas.' },
           { name: 'ip', label: 'IP address', hint: 'Allocated when empty.' },
         ],
         'Create port',
@@ -236,14 +273,23 @@ export function portsView(main) {
 }
 
 export function securityGroupsView(main) {
-  const rulesOut = h('section', { class: 'rules', 'aria-live': 'polite', 'aria-label': 'Rules' });
+  // The rules of the group shown, and (for admins) the form that adds
+  // one: the table is made again as rules change, the form stays, with
+  // whatever the user is typing into it.
+  const rulesTable = h('div', { class: 'table-holder', 'aria-live': 'polite' });
+  const ruleForm = h('div', { class: 'forms' });
+  const rulesOut = h('section', { class: 'rules', 'aria-label': 'Rules' }, rulesTable, ruleForm);
   let shown = null;
   const showRules = async (group) => {
+    if (shown !== group) {
+      replace(rulesTable);
+      replace(ruleForm, admin ? addRuleForm(group) : null);
+    }
     shown = group;
     try {
       const rules = await listAll(`/v1/security-groups/${enc(group)}/rules`);
       replace(
-        rulesOut,
+        rulesTable,
         table(
           `Rules of ${group}`,
           [
@@ -255,15 +301,41 @@ export function securityGroupsView(main) {
             col('Action', (r) => badge(r.action)),
             col('Log', (r) => (r.log ? 'yes' : 'no')),
             col('Hits', (r) => String(r.hits ?? 0)),
+            ...actionsCol((r) =>
+              actionButton('Delete', `delete rule ${r.id} of security group ${group}`, async () => {
+                await call('DELETE', `/v1/security-groups/${enc(group)}/rules/${r.id}`);
+                await refresh(['security-groups']);
+              }),
+            ),
           ],
           rules,
           (r) => ({ 'data-rule': r.id }),
         ),
       );
     } catch (e) {
-      replace(rulesOut, h('p', { class: 'form-error' }, e.message));
+      replace(rulesTable, h('p', { class: 'form-error' }, e.message));
     }
   };
+  const addRuleForm = (group) =>
+    form(
+      `Add a rule to ${group}`,
+      [
+        { name: 'direction', label: 'Direction', required: true, options: ['ingress', 'egress'] },
+        { name: 'protocol', label: 'Protocol', required: true, options: ['tcp', 'udp', 'icmp', 'icmpv6', 'any'] },
+        { name: 'ports', label: 'Ports', placeholder: '443 or 8000-8080', hint: 'tcp and udp only; every port when empty.' },
+        { name: 'icmp_type', label: 'ICMP type', type: 'number', hint: 'icmp and icmpv6 only; every type when empty.' },
+        { name: 'peer_group', label: 'Peer group', ...namesOf('security-groups') },
+        { name: 'peer_cidr', label: 'Peer CIDR', placeholder: '10.0.0.0/24', hint: 'Not with a peer group; any peer when both are empty.' },
+        { name: 'action', label: 'Action', required: true, options: ['allow', 'deny'] },
+        { name: 'log', label: 'Log the connections it decides', type: 'checkbox' },
+      ],
+      'Add rule',
+      async (v) => {
+        const rule = await call('POST', `/v1/security-groups/${enc(group)}/rules`, v);
+        notify(`rule ${rule.id} added to security group ${group}`);
+        await refresh(['security-groups']);
+      },
+    );
   const unsubscribe = listView(main, 'Security groups', ['security-groups'], {
     table: (text) =>
       table(
@@ -274,15 +346,43 @@ export function securityGroupsView(main) {
           col('Selector', (g) => Object.entries(g.selector || {}).map(([k, v]) => `${k}=${v}`).join(', ')),
           col('Members', (g) => (g.members || []).join(', ')),
           col('Rules', (g) => h('button', { type: 'button', 'aria-label': `Rules and hits of security group ${g.name}`, onclick: () => showRules(g.name) }, 'Rules and hits')),
+          ...actionsCol((g) =>
+            actionButton('Delete', `delete security group ${g.name}`, async () => {
+              await call('DELETE', `/v1/security-groups/${enc(g.name)}`);
+              await refresh(['security-groups']);
+            }),
+          ),
         ],
         (data['security-groups'] || []).filter((g) => matches(g, ['name', 'description'], text)),
         (g) => ({ 'data-name': g.name }),
+      ),
+    forms: () =>
+      form(
+        'Create a security group',
+        [
+          { name: 'name', label: 'Name', required: true },
+          { name: 'description', label: 'Description' },
+          { name: 'selector', label: 'Selector', type: 'map', placeholder: 'tier=web, env=prod', hint: 'Ports whose labels hold every pair are members.' },
+        ],
+        'Create security group',
+        async (v) => {
+          const g = await call('POST', '/v1/security-groups', v);
+          notify(`security group ${g.name} created`);
+          await refresh(['security-groups']);
+          showRules(g.name);
+        },
       ),
     extra: rulesOut,
   });
   const unsub2 = subscribe((changed) => {
     if (shown && changed.includes('security-groups')) {
-      showRules(shown);
+      if ((data['security-groups'] || []).some((g) => g.name === shown)) {
+        showRules(shown);
+      } else {
+        shown = null;
+        replace(rulesTable);
+        replace(ruleForm);
+      }
     }
   });
   return () => {
@@ -293,7 +393,7 @@ export function securityGroupsView(main) {
 
 export function qosView(main) {
   const rate = (r) => (r === undefined || r === null ? '' : typeof r === 'object' ? Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') : String(r));
-  return listView(main, 'QoS policies', ['qos-policies'], {
+  return listView(main, 'QoS policies', ['qos-policies', 'ports'], {
     table: (text) =>
       table(
         'QoS policies',
@@ -302,6 +402,8 @@ export function qosView(main) {
           col('Egress', (q) => rate(q.egress)),
           col('Ingress', (q) => rate(q.ingress)),
           col('DSCP', (q) => (q.dscp === undefined ? '' : String(q.dscp))),
+          col('Priority', (q) => (q.priority === undefined ? '' : String(q.priority))),
+          col('Ports', (q) => (data.ports || []).filter((p) => p.qos === q.name).map((p) => p.name).join(', ')),
           col('Description', (q) => q.description ?? ''),
           ...actionsCol((q) =>
             actionButton('Delete', `delete QoS policy ${q.name}`, async () => {
@@ -313,6 +415,53 @@ export function qosView(main) {
         (data['qos-policies'] || []).filter((q) => matches(q, ['name', 'description'], text)),
         (q) => ({ 'data-name': q.name }),
       ),
+    forms: () => [
+      form(
+        'Create a QoS policy',
+        [
+          { name: 'name', label: 'Name', required: true },
+          {
+            group: 'egress',
+            legend: 'Egress (what the VM sends)',
+            fields: [
+              { name: 'egress.rate', label: 'Egress rate (bit/s)', type: 'number', placeholder: '100000000' },
+              { name: 'egress.burst', label: 'Egress burst (bytes)', type: 'number' },
+              { name: 'egress.min_rate', label: 'Egress guaranteed rate (bit/s)', type: 'number' },
+            ],
+          },
+          {
+            group: 'ingress',
+            legend: 'Ingress (what the VM receives)',
+            fields: [
+              { name: 'ingress.rate', label: 'Ingress rate (bit/s)', type: 'number' },
+              { name: 'ingress.burst', label: 'Ingress burst (bytes)', type: 'number' },
+            ],
+          },
+          { name: 'dscp', label: 'DSCP', type: 'number', hint: '0..63; the VM’s own marks are kept when empty.' },
+          { name: 'priority', label: 'Priority', type: 'number', hint: '0..7, 0 the highest; 4 when empty.' },
+          { name: 'description', label: 'Description' },
+        ],
+        'Create QoS policy',
+        async (v) => {
+          const q = await call('POST', '/v1/qos-policies', v);
+          notify(`QoS policy ${q.name} created`);
+          await refresh(['qos-policies']);
+        },
+      ),
+      form(
+        'Attach a QoS policy to a port',
+        [
+          { name: 'port', label: 'Port', required: true, ...namesOf('ports') },
+          { name: 'qos', label: 'QoS policy', empty: '(none: the network’s default)', ...namesOf('qos-policies') },
+        ],
+        'Set the port’s policy',
+        async (v) => {
+          const port = await call('PATCH', `/v1/ports/${enc(v.port)}`, { qos: v.qos ?? null });
+          notify(port.qos ? `port ${port.name} now uses QoS policy ${port.qos}` : `port ${port.name} has no QoS policy of its own`);
+          await refresh(['ports']);
+        },
+      ),
+    ],
   });
 }
 
@@ -351,9 +500,9 @@ export function flowLogsView(main) {
       'Filter flow logs',
       [
         { name: 'verdict', label: 'Verdict', options: ['deny', 'allow'] },
-        { name: 'port', label: 'Port', options: (data.ports || []).map((p) => p.name) },
-        { name: 'host', label: 'Host', options: (data.hosts || []).map((x) => x.name) },
-        { name: 'network', label: 'Network', options: (data.networks || []).map((n) => n.name) },
+        { name: 'port', label: 'Port', ...namesOf('ports') },
+        { name: 'host', label: 'Host', ...namesOf('hosts') },
+        { name: 'network', label: 'Network', ...namesOf('networks') },
         { name: 'since', label: 'Since', placeholder: '2026-01-01T00:00:00Z' },
         { name: 'limit', label: 'At most', type: 'number', placeholder: '100' },
       ],
@@ -382,7 +531,7 @@ export function traceView(main) {
     form(
       'Trace a packet',
       [
-        { name: 'from', label: 'From port', required: true, options: (data.ports || []).map((p) => p.name) },
+        { name: 'from', label: 'From port', required: true, ...namesOf('ports') },
         { name: 'to', label: 'To address', required: true, placeholder: '10.0.0.3' },
         { name: 'protocol', label: 'Protocol', required: true, options: ['tcp', 'udp', 'icmp'] },
         { name: 'dport', label: 'Destination port', type: 'number', hint: 'Required for tcp and udp.' },
@@ -511,8 +660,7 @@ function portTraffic() {
       'div',
       { class: 'filter' },
       h('label', { for: id }, 'Port'),
-      h(
-        'select',
+      choiceList(
         {
           id,
           onchange: (e) => {
@@ -523,8 +671,7 @@ function portTraffic() {
             poll();
           },
         },
-        h('option', { value: '' }, '(choose a port)'),
-        (data.ports || []).map((p) => h('option', { value: p.name }, p.name)),
+        { empty: '(choose a port)', ...namesOf('ports') },
       ),
     ),
     chartBox,
