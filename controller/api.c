@@ -661,9 +661,20 @@ api_store_error(int error, const char *what, struct api_error *err)
     if (error == EBUSY || error == EAGAIN) {
         return api_fail(err, 503, NULL, "%s: the store is busy (%s); retry",
                         what, strerror(error));
+    } else if (error == ENOTCONN) {
+        return api_fail(err, 503, NULL,
+                        "%s: the store is out of reach (no etcd member "
+                        "answered); nothing was changed; retry, or use "
+                        "another controller",
+                        what);
+    } else if (error == ECONNABORTED) {
+        return api_fail(err, 503, NULL,
+                        "%s: the store took the change but did not confirm "
+                        "it; read the object to see whether it was made",
+                        what);
     }
     if (error == ECONNREFUSED || error == ETIMEDOUT || error == EHOSTUNREACH
-        || error == ECONNRESET || error == ENOTCONN) {
+        || error == ECONNRESET) {
         /* Another replica may still reach the store: 503 sends clients
          * with a list of controllers there (doc/replication.md). */
         return api_fail(err, 503, NULL,

@@ -408,7 +408,7 @@ int api_begin(struct api *, bool write, struct store_txn **,
               struct api_error *);
 int api_commit(struct store_txn *, int64_t *revision, struct api_error *);
 /* Fills 'err' for store failure 'error' while working on 'what' and
- * returns the status: 503 when the store is busy or unreachable (a
+ * returns the status: 503 when the store is busy or out of reach (a
  * client with a list of controllers tries the next), 500 otherwise. */
 int api_store_error(int error, const char *what, struct api_error *err);
 

@@ -1,17 +1,20 @@
 # controller: filled in by its owners.
 
-# store: the desired-state store (controller/store.h) over SQLite.
+# store: the desired-state store (controller/store.h) over SQLite or etcd.
 noinst_LIBRARIES += controller/libfabric-store.a
 controller_libfabric_store_a_SOURCES = \
+	controller/etcd.c \
+	controller/etcd.h \
 	controller/store.c \
+	controller/store-etcd.c \
 	controller/store-provider.h \
 	controller/store-sqlite.c \
 	controller/store.h
 controller_libfabric_store_a_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
-	$(SQLITE_CFLAGS)
+	$(SQLITE_CFLAGS) $(CURL_CFLAGS)
 # What a program linking the store needs.
 STORE_LIBS = controller/libfabric-store.a utils/libfabric-utils.a \
-	$(SQLITE_LIBS) $(JANSSON_LIBS) -lpthread
+	$(SQLITE_LIBS) $(CURL_LIBS) $(JANSSON_LIBS) -lpthread
 # end of store
 
 # api: fabric-controller, the REST API of doc/api.md over the store.

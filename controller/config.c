@@ -131,6 +131,11 @@ config_set(struct config *cfg, const char *key, const char *value)
 {
     int k;
 
+    /* "store" is the name doc/replication.md gives the store's URL; "db",
+     * from when it could only be an SQLite file, stays an alias. */
+    if (!strcmp(key, "store")) {
+        key = "db";
+    }
     for (k = 0; k < N_KEYS; k++) {
         if (!strcmp(key, key_names[k])) {
             break;
@@ -138,7 +143,8 @@ config_set(struct config *cfg, const char *key, const char *value)
     }
     if (k == N_KEYS) {
         return xasprintf(
-            "unknown key \"%s\" (expected one of: listen, db, tls-cert, "
+            "unknown key \"%s\" (expected one of: listen, store, db, "
+            "tls-cert, "
             "tls-key, bootstrap-token-file, heartbeat-timeout, "
             "max-connections, max-connections-per-address, idle-timeout, "
             "authenticated-idle-timeout, storage, image-size-max, "

@@ -2,7 +2,7 @@
  * command-line options of the same names, which override the file.
  *
  *   listen = 127.0.0.1:9470
- *   db = /var/lib/fabric/controller.db
+ *   store = /var/lib/fabric/controller.db   ("db" is an alias)
  *   tls-cert = /etc/fabric/controller.crt
  *   tls-key = /etc/fabric/controller.key
  *   bootstrap-token-file = /var/lib/fabric/admin.token
@@ -48,7 +48,7 @@
 /* The settings, one member per key. */
 struct config {
     char *listen;                         /* "listen": ADDR:PORT. */
-    char *db;                             /* "db": the store. */
+    char *db;                             /* "store" or "db": its URL. */
     char *tls_cert;                       /* "tls-cert": PEM file, or NULL. */
     char *tls_key;                        /* "tls-key": PEM file, or NULL. */
     char *bootstrap_token_file;           /* "bootstrap-token-file". */

@@ -31,7 +31,11 @@ usage(FILE *stream)
             "%s;\n"
             "                                 optional unless given)\n"
             "      --listen=ADDR:PORT         where to listen (default %s)\n"
-            "      --db=PATH                  SQLite store (default %s)\n"
+            "      --store=URL                the store: an SQLite file "
+            "(default %s),\n"
+            "                                 sqlite:PATH or "
+            "etcd://HOST:PORT[,...][/PREFIX]\n"
+            "      --db=URL                   the same as --store\n"
             "      --tls-cert=FILE            PEM certificate: serve HTTPS\n"
             "      --tls-key=FILE             PEM private key for "
             "--tls-cert\n"
@@ -97,6 +101,7 @@ parse_options(int argc, char *argv[], struct config *cmdline,
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 0},
         {"db", required_argument, NULL, 0},
+        {"store", required_argument, NULL, 0},
         {"tls-cert", required_argument, NULL, 0},
         {"tls-key", required_argument, NULL, 0},
         {"bootstrap-token-file", required_argument, NULL, 0},

@@ -1266,6 +1266,43 @@ advertised_url(const struct server_config *cfg, uint16_t port)
     return xasprintf("%s://%.*s:%u", scheme, (int) len, cfg->listen, port);
 }
 
+/* Stores in '*pathp' the SQLite file that holds what this controller keeps
+ * for itself, outside the shared store: the flow logs (controller/flowlogs.c)
+ * and, beside it, the key that seals the agents' trace tokens.  With an
+ * SQLite store it is the store's own file; with etcd, "replica.db" in the
+ * storage directory, an SQLite store of its own (which gives it the flow
+ * logs' table). */
+static int
+server_local_db(struct store *store, const struct server_config *cfg,
+                char **pathp)
+{
+    json_t *status = store_status(store);
+    const char *backend =
+        json_string_value(json_object_get(status, "backend"));
+    struct store *local;
+    int error = 0;
+
+    if (!strcmp(backend, "sqlite")) {
+        *pathp = xstrdup(json_string_value(json_object_get(status, "path")));
+    } else if (!cfg->storage) {
+        LOG_ERR("store %s: a controller on etcd keeps its flow logs in "
+                "replica.db in its storage directory: set \"storage\"",
+                cfg->db);
+        *pathp = NULL;
+        error = EINVAL;
+    } else {
+        *pathp = xasprintf("%s/replica.db", cfg->storage);
+        error = store_open(*pathp, &local);
+        store_close(local);
+    }
+    json_decref(status);
+    if (error) {
+        free(*pathp);
+        *pathp = NULL;
+    }
+    return error;
+}
+
 int
 server_start(const struct server_config *cfg, struct server **serverp)
 {
@@ -1331,17 +1368,18 @@ server_start(const struct server_config *cfg, struct server **serverp)
     api_sched_set_weigher(&server->api, cfg->weigher);
     server_set_ha(server, cfg->ha_lease_ms ?: API_HA_LEASE_DEFAULT_MS,
                   cfg->ha_fence_margin_ms);
-    error = flowlogs_open(cfg->db, cfg->flowlogs_keep, cfg->flowlogs_port_keep,
-                          &server->api.flowlogs);
+    char *local = NULL;
+    error = server_local_db(store, cfg, &local);
+    if (!error) {
+        error = flowlogs_open(local, cfg->flowlogs_keep,
+                              cfg->flowlogs_port_keep, &server->api.flowlogs);
+    }
     if (!error) {
         /* The key that seals the agents' trace tokens lives beside the
-         * store but outside it: "sqlite:/x/controller.db" keeps it in
-         * /x/controller.db.key. */
-        const char *db = cfg->db;
-        char *key_file;
+         * local database but outside it: "sqlite:/x/controller.db" keeps
+         * it in /x/controller.db.key. */
+        char *key_file = xasprintf("%s.key", local);
 
-        db += strncmp(db, "sqlite:", 7) ? 0 : 7;
-        key_file = xasprintf("%s.key", db);
         error = secrets_open(key_file, &server->api.secrets);
         free(key_file);
         if (!error) {
@@ -1351,6 +1389,7 @@ server_start(const struct server_config *cfg, struct server **serverp)
             flowlogs_close(server->api.flowlogs);
         }
     }
+    free(local);
     if (error) {
         secrets_close(server->api.secrets);
         api_destroy(&server->api);

@@ -43,6 +43,8 @@ struct store {
     int64_t all_kinds_revision;     /* Revision that changed every kind. */
     struct store_watcher *watchers; /* store_watch()'s callbacks. */
     size_t n_watchers;              /* Entries in 'watchers'. */
+    bool writing;                   /* A write transaction is in progress. */
+    pthread_cond_t writer_done;     /* Signalled when 'writing' ends. */
 };
 
 /* The part of a transaction that every backend shares. */
@@ -101,6 +103,13 @@ extern const struct store_class store_etcd_class;
 void store_init(struct store *, const struct store_class *, const char *name,
                 int64_t revision);
 void store_destroy(struct store *);
+
+/* Makes the caller the only writer of this process, waiting up to
+ * 'timeout_ms' for the current one to finish (a flag and not a mutex held
+ * for the whole transaction, because a caller may commit on another thread
+ * than the one that began).  Returns 0 or EBUSY. */
+int store_acquire_writer(struct store *, int timeout_ms);
+void store_release_writer(struct store *);
 
 /* Records that the 'n' 'kinds' changed at 'revision' and wakes the
  * waiters.  A 'revision' not above the latest known one only notes the

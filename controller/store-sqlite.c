@@ -194,10 +194,8 @@ struct sqlite_store {
     char *path;                /* Database file. */
     struct store_conn *writer; /* Serves every write transaction. */
 
-    pthread_mutex_t mutex;      /* Guards the members below. */
-    bool writing;               /* A write transaction is in progress. */
-    pthread_cond_t writer_done; /* Signalled when 'writing' becomes false. */
-    size_t n_idle;              /* Number of connections in 'idle'. */
+    pthread_mutex_t mutex; /* Guards the members below. */
+    size_t n_idle;         /* Number of connections in 'idle'. */
     /* Idle read connections, the most recently used last. */
     struct store_conn *idle[STORE_MAX_IDLE_READERS];
 };
@@ -694,7 +692,6 @@ sqlite_open(const char *url, struct store **storep)
     store_init(&store->up, &store_sqlite_class, path, 0);
     store->path = path;
     pthread_mutex_init(&store->mutex, NULL);
-    store_cond_init(&store->writer_done);
 
     error = conn_open(store, true, &store->writer);
     if (!error) {
@@ -724,7 +721,6 @@ sqlite_close(struct store *store_)
         conn_close(store->idle[i]);
     }
     conn_close(store->writer);
-    pthread_cond_destroy(&store->writer_done);
     pthread_mutex_destroy(&store->mutex);
     store_destroy(&store->up);
     free(store->path);
@@ -739,44 +735,6 @@ sqlite_status(struct store *store_, json_t *status)
     json_object_set_new(status, "path", json_string(store->path));
 }
 
-/* Makes the caller the store's only writer, waiting up to the busy timeout
- * for the current one to finish.  Returns 0 or EBUSY. */
-static int
-store_acquire_writer(struct sqlite_store *store)
-{
-    struct timespec deadline;
-    int error = 0;
-
-    store_deadline_after(&deadline, STORE_BUSY_TIMEOUT_MS);
-    pthread_mutex_lock(&store->mutex);
-    while (store->writing && !error) {
-        error = pthread_cond_timedwait(&store->writer_done, &store->mutex,
-                                       &deadline);
-    }
-    if (!store->writing) {
-        store->writing = true;
-        error = 0;
-    }
-    pthread_mutex_unlock(&store->mutex);
-    if (error) {
-        LOG_WARN("store %s: another write transaction has been running for "
-                 "more than %d ms",
-                 store->path, STORE_BUSY_TIMEOUT_MS);
-        return EBUSY;
-    }
-    return 0;
-}
-
-static void
-store_release_writer(struct sqlite_store *store)
-{
-    pthread_mutex_lock(&store->mutex);
-    store->writing = false;
-    pthread_cond_signal(&store->writer_done);
-    pthread_mutex_unlock(&store->mutex);
-}
-
-/* Takes an idle read connection from the pool, or opens a new one. */
 static int
 store_acquire_reader(struct sqlite_store *store, struct store_conn **connp)
 {
@@ -820,7 +778,7 @@ sqlite_begin(struct store *store_, bool write, struct store_txn **txnp)
     int error;
 
     if (write) {
-        error = store_acquire_writer(store);
+        error = store_acquire_writer(&store->up, STORE_BUSY_TIMEOUT_MS);
         if (error) {
             return error;
         }
@@ -833,7 +791,7 @@ sqlite_begin(struct store *store_, bool write, struct store_txn **txnp)
             }
         }
         if (error) {
-            store_release_writer(store);
+            store_release_writer(&store->up);
             return error;
         }
     } else {
@@ -868,7 +826,7 @@ txn_finish(struct sqlite_txn *txn)
         conn_exec(conn, STMT_ROLLBACK);
     }
     if (txn->write) {
-        store_release_writer(txn->store);
+        store_release_writer(&txn->store->up);
     } else {
         store_release_reader(txn->store, conn);
     }

@@ -37,11 +37,15 @@ store_open(const char *url, struct store **storep)
     if (!url) {
         return EINVAL;
     }
-    if (!strncmp(url, "sqlite:", 7) || !has_scheme(url)) {
+    if (!strncmp(url, "etcd://", 7) || !strncmp(url, "etcds://", 8)) {
+        class = &store_etcd_class;
+    } else if (!strncmp(url, "sqlite:", 7) || !has_scheme(url)) {
         class = &store_sqlite_class;
     } else {
         LOG_ERR("store \"%s\": unsupported store type \"%.*s\": use "
-                "\"sqlite:PATH\" or a plain PATH",
+                "\"sqlite:PATH\", a plain PATH, "
+                "\"etcd://HOST:PORT[,HOST:PORT...][/PREFIX]\" or "
+                "\"etcds://...\"",
                 url, (int) strcspn(url, ":"), url);
         return EPROTONOSUPPORT;
     }
@@ -73,6 +77,8 @@ store_init(struct store *store, const struct store_class *class,
     store->name = xstrdup(name);
     pthread_mutex_init(&store->mutex, NULL);
     store_cond_init(&store->committed);
+    store_cond_init(&store->writer_done);
+    store->writing = false;
     store->revision = revision;
     store->kinds = NULL;
     store->n_kinds = 0;
@@ -90,8 +96,44 @@ store_destroy(struct store *store)
     free(store->kinds);
     free(store->watchers);
     pthread_cond_destroy(&store->committed);
+    pthread_cond_destroy(&store->writer_done);
     pthread_mutex_destroy(&store->mutex);
     free(store->name);
+}
+
+int
+store_acquire_writer(struct store *store, int timeout_ms)
+{
+    struct timespec deadline;
+    int error = 0;
+
+    store_deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&store->mutex);
+    while (store->writing && !error) {
+        error = pthread_cond_timedwait(&store->writer_done, &store->mutex,
+                                       &deadline);
+    }
+    if (!store->writing) {
+        store->writing = true;
+        error = 0;
+    }
+    pthread_mutex_unlock(&store->mutex);
+    if (error) {
+        LOG_WARN("store %s: another write transaction has been running for "
+                 "more than %d ms",
+                 store->name, timeout_ms);
+        return EBUSY;
+    }
+    return 0;
+}
+
+void
+store_release_writer(struct store *store)
+{
+    pthread_mutex_lock(&store->mutex);
+    store->writing = false;
+    pthread_cond_signal(&store->writer_done);
+    pthread_mutex_unlock(&store->mutex);
 }
 
 void

@@ -2,10 +2,11 @@
  *
  * A store holds JSON objects addressed by (kind, name), each with a version
  * that counts its updates, and a store-wide revision that every committed
- * change increases by one.  All access goes through transactions, so that a
- * check ("is VNI 100 free?") and the change that depends on it ("claim it")
- * are atomic.  Uniqueness beyond names is kept with index objects written in
- * the same transaction (kind "vni", name "100" -> {"network": "blue"}).
+ * change increases (by one with SQLite, by one or more with etcd, whose
+ * write lock takes revisions too).  All access goes through transactions, so
+ * that a check ("is VNI 100 free?") and the change that depends on it ("claim
+ * it") are atomic.  Uniqueness beyond names is kept with index objects written
+ * in the same transaction (kind "vni", name "100" -> {"network": "blue"}).
  *
  * The interface is that of a transactional key-value store with
  * revisions, so that backends implement it with nothing changed above this
@@ -43,8 +44,16 @@ struct store_obj {
 void store_obj_clear(struct store_obj *);
 
 /* Opens the store at 'url': "sqlite:PATH" or a plain PATH for SQLite
- * (created and migrated to the current schema as needed).  Other schemes
- * fail with EPROTONOSUPPORT. */
+ * (created and migrated to the current schema as needed), or
+ * "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]" ("etcds://" for TLS) for etcd
+ * (an empty prefix becomes a store).  Other schemes fail with
+ * EPROTONOSUPPORT, a malformed URL with EINVAL, an etcd that no member
+ * answers for with ENOTCONN, a store of another schema with EPROTO.
+ *
+ * With etcd, any function that talks to etcd may also fail with ENOTCONN
+ * (no member answered; nothing was changed), ECONNABORTED (a commit whose
+ * outcome etcd never told), EFBIG (a commit larger than etcd takes) or
+ * EAGAIN (the transaction must start again). */
 int store_open(const char *url, struct store **);
 void store_close(struct store *);
 
@@ -57,9 +66,10 @@ json_t *store_status(struct store *);
 int64_t store_revision(struct store *);
 
 /* The latest revision at which this process committed a change to an
- * object of kind 'kind', or 0 if it has committed none since store_open().
- * A cache of objects of 'kind' built at a revision at least that is up to
- * date. */
+ * object of kind 'kind' (with etcd: any controller on the store, as far as
+ * the store's watch has seen), or 0 if none was committed since
+ * store_open().  A cache of objects of 'kind' built at a revision at least
+ * that is up to date. */
 int64_t store_kind_revision(struct store *, const char *kind);
 
 /* Blocks until the store's revision exceeds 'revision' or 'timeout_ms'
@@ -69,7 +79,8 @@ int store_wait(struct store *, int64_t revision, int timeout_ms);
 /* Like store_wait(), but only a commit past 'revision' that wrote an object
  * of one of the 'n' 'kinds' ends the wait, so that a watcher of ports is not
  * woken by, say, audit entries.  It knows the commits this process made
- * since store_open(); earlier ones are in any revision a caller holds. */
+ * since store_open() (with etcd, every controller's, through the watch);
+ * earlier ones are in any revision a caller holds. */
 int store_wait_kinds(struct store *, const char *const *kinds, size_t n,
                      int64_t revision, int timeout_ms);
 

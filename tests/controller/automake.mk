@@ -6,6 +6,19 @@ tests_controller_test_store_SOURCES = tests/controller/test-store.c
 tests_controller_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) \
 	$(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
 tests_controller_test_store_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS)
+
+# tests/controller/test-store-etcd runs the etcd store on real etcd members
+# that it starts on free ports of 127.0.0.1 (tests/controller/etcd-members.c).
+ETCD_MEMBERS_SOURCES = \
+	tests/controller/etcd-members.c \
+	tests/controller/etcd-members.h
+check_PROGRAMS += tests/controller/test-store-etcd
+TESTS += tests/controller/test-store-etcd
+tests_controller_test_store_etcd_SOURCES = \
+	tests/controller/test-store-etcd.c $(ETCD_MEMBERS_SOURCES)
+tests_controller_test_store_etcd_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) \
+	$(JANSSON_CFLAGS) $(CURL_CFLAGS)
+tests_controller_test_store_etcd_LDADD = $(STORE_LIBS) $(CMOCKA_LIBS)
 # end of store
 
 # api: tests of fabric-controller (controller/), each on real SQLite files
@@ -124,6 +137,20 @@ EXTRA_DIST += tests/controller/daemon.sh
 # change reaches exactly the hosts it concerns, and wakes no other.
 TESTS += tests/controller/fake-agents.sh
 EXTRA_DIST += tests/controller/fake-agents.sh bench/scale-lib.sh
+
+# Two controllers on one etcd member that the test starts, over HTTP.
+check_PROGRAMS += tests/controller/test-store-replicas
+TESTS += tests/controller/test-store-replicas
+tests_controller_test_store_replicas_SOURCES = \
+	tests/controller/test-store-replicas.c $(CONTROLLER_TEST_FIXTURE) \
+	$(ETCD_MEMBERS_SOURCES)
+tests_controller_test_store_replicas_CPPFLAGS = $(CONTROLLER_TEST_CPPFLAGS)
+tests_controller_test_store_replicas_LDADD = $(CONTROLLER_TEST_LIBS)
+
+# Every test program above again, against one etcd member instead of SQLite
+# files (make check builds every check program before it runs a test).
+TESTS += tests/controller/etcd-suite.sh
+EXTRA_DIST += tests/controller/etcd-suite.sh
 # end of api
 
 # The balancer's planner alone (controller/drs.c).

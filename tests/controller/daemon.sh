@@ -101,6 +101,20 @@ expect_exit 2 "ha-fence-margin \"-1\": expected a number of milliseconds, 0..600
     --ha-fence-margin -1
 expect_exit 2 "unexpected argument" extra
 
+# The store's URL: a scheme nobody knows, a malformed etcd URL and an etcd
+# that does not answer fail at start-up, naming the URL and what to do,
+# with nothing created.
+expect_exit 1 "unsupported store type \"redis\": use \"sqlite:PATH\", a plain PATH, \"etcd://" \
+    --store redis://127.0.0.1:6379 --bootstrap-token-file "$tmp/none.token"
+expect_exit 1 "etcd member \"127.0.0.1:99999\" is not HOST:PORT" \
+    --store etcd://127.0.0.1:99999 --bootstrap-token-file "$tmp/none.token"
+expect_exit 1 "no etcd member answered: start etcd or fix the store URL" \
+    --store "etcd://127.0.0.1:1/x" --bootstrap-token-file "$tmp/none.token"
+printf 'store = etcd://127.0.0.1:1/y\n' >"$tmp/store.conf"
+expect_exit 1 "store etcd://127.0.0.1:1/y: no etcd member answered" \
+    -c "$tmp/store.conf" --bootstrap-token-file "$tmp/none.token"
+[ ! -e "$tmp/none.token" ] || fail "a controller that could not start wrote a token"
+
 # The configuration file: optional by default, required when named, and
 # every mistake named by file and line.
 expect_exit 2 "$tmp/none.conf: No such file" -c "$tmp/none.conf"

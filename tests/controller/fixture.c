@@ -117,9 +117,27 @@ fixture_start(int heartbeat_timeout, bool tls)
     return fixture_start_config(heartbeat_timeout, tls, NULL);
 }
 
-struct fixture *
-fixture_start_config(int heartbeat_timeout, bool tls,
-                     const struct server_config *limits)
+char *
+fixture_store_url(const char *dir)
+{
+    static int n;
+    const char *base = getenv("FABRIC_TEST_STORE");
+
+    if (base && base[0]) {
+        /* A fresh prefix of the one etcd per store, never reused: the
+         * pid and a count tell the tests and the fixtures apart. */
+        return xasprintf("%s/t%ld-%d", base, (long) getpid(),
+                         __atomic_add_fetch(&n, 1, __ATOMIC_RELAXED));
+    }
+    return xasprintf("%s/controller.db", dir);
+}
+
+/* Starts a controller as fixture_start_config() does, on the store of
+ * 'first' (a fixture whose admin token it takes) if it is nonnull. */
+static struct fixture *
+fixture_start__(int heartbeat_timeout, bool tls,
+                const struct server_config *limits,
+                const struct fixture *first)
 {
     struct fixture *f = xzalloc(sizeof *f);
     struct server_config sc = {.listen = "127.0.0.1:0"};
@@ -129,7 +147,7 @@ fixture_start_config(int heartbeat_timeout, bool tls,
     log_set_level(LOG_LEVEL_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     f->dir = fixture_dir_create();
-    f->db = xasprintf("%s/controller.db", f->dir);
+    f->db = first ? xstrdup(first->db) : fixture_store_url(f->dir);
     f->token_file = xasprintf("%s/admin.token", f->dir);
     sc.db = f->db;
     sc.bootstrap_token_file = f->token_file;
@@ -157,14 +175,32 @@ fixture_start_config(int heartbeat_timeout, bool tls,
     assert_int_equal(server_start(&sc, &f->server), 0);
     free(key_file);
 
-    assert_int_equal(read_file(f->token_file, &f->admin, &len), 0);
-    assert_true(len > 1);
-    f->admin[strcspn(f->admin, "\n")] = '\0';
+    if (first) {
+        /* The store had its tokens: no bootstrap token was written. */
+        f->admin = xstrdup(first->admin);
+    } else {
+        assert_int_equal(read_file(f->token_file, &f->admin, &len), 0);
+        assert_true(len > 1);
+        f->admin[strcspn(f->admin, "\n")] = '\0';
+    }
     f->base = xasprintf("%s://127.0.0.1:%u", tls ? "https" : "http",
                         server_port(f->server));
     f->curl = curl_easy_init();
     assert_non_null(f->curl);
     return f;
+}
+
+struct fixture *
+fixture_start_config(int heartbeat_timeout, bool tls,
+                     const struct server_config *limits)
+{
+    return fixture_start__(heartbeat_timeout, tls, limits, NULL);
+}
+
+struct fixture *
+fixture_start_replica(const struct fixture *first)
+{
+    return fixture_start__(30, false, NULL, first);
 }
 
 void
@@ -450,7 +486,7 @@ fixture_env_setup(void **state)
 
     log_set_level(LOG_LEVEL_WARN);
     env->dir = fixture_dir_create();
-    db = xasprintf("%s/controller.db", env->dir);
+    db = fixture_store_url(env->dir);
     assert_int_equal(store_open(db, &env->store), 0);
     free(db);
     api_init(&env->api, env->store, 30);

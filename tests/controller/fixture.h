@@ -1,6 +1,7 @@
 /* What the controller's tests share: a temporary directory with a fresh
- * SQLite store, a controller serving it on an ephemeral port of 127.0.0.1,
- * and a small libcurl client that speaks JSON to it. */
+ * store (SQLite, or etcd: see fixture_store_url()), a controller serving it on
+ * an ephemeral port of 127.0.0.1, and a small libcurl client that speaks JSON
+ * to it. */
 #ifndef TESTS_CONTROLLER_FIXTURE_H
 #define TESTS_CONTROLLER_FIXTURE_H 1
 
@@ -24,6 +25,12 @@ json_t *fixture_json(const char *text);
  * files. */
 char *fixture_dir_create(void);
 void fixture_dir_remove(char *dir);
+
+/* Returns the URL of a fresh store for a test whose temporary directory is
+ * 'dir' (the caller frees it): a file in 'dir', or, if the environment
+ * variable FABRIC_TEST_STORE names an etcd ("etcd://127.0.0.1:2379", as
+ * tests/controller/etcd-suite.sh sets it), a fresh prefix of it. */
+char *fixture_store_url(const char *dir);
 
 /* Asserts that 'got' equals 'expected_text', read by fixture_json(). */
 void fixture_expect_json(const json_t *got, const char *expected_text);
@@ -95,6 +102,10 @@ struct fixture *fixture_start(int heartbeat_timeout, bool tls);
  * the fixture's own). */
 struct fixture *fixture_start_config(int heartbeat_timeout, bool tls,
                                      const struct server_config *limits);
+/* Starts another controller on the store of 'first' (an etcd store, for
+ * tests of replicas), with a directory of its own and 'first''s admin
+ * token. */
+struct fixture *fixture_start_replica(const struct fixture *first);
 void fixture_stop(struct fixture *);
 /* A cmocka setup that puts fixture_start(30, false) in '*state', and the
  * teardown that stops it. */

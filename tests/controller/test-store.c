@@ -220,7 +220,7 @@ test_open(void **state)
     snprintf(url, sizeof url, "%s/missing", f->dir);
     assert_int_equal(access(url, F_OK), -1);
 
-    assert_int_equal(store_open("etcd://127.0.0.1:2379", &store),
+    assert_int_equal(store_open("redis://127.0.0.1:6379", &store),
                      EPROTONOSUPPORT);
     assert_null(store);
     assert_int_equal(store_open("sqlite:", &store), EINVAL);
