@@ -44,6 +44,9 @@
 #define ETCD_PROCESS_LEASE_S 5
 #define ETCD_PROCESS_KEEPALIVE_MS 1000
 
+/* How long a commit waits for the store's watch to deliver it. */
+#define ETCD_WATCH_WAIT_MS 2000
+
 /* Objects a page of store_list() reads at once. */
 #define ETCD_PAGE 500
 
@@ -458,16 +461,39 @@ store_etcd_key_kind(const struct etcd_store *store, const char *key)
     return slash ? xasprintf("%.*s", (int) (slash - kind), kind) : NULL;
 }
 
-/* Feeds the kinds of the 'events' of one watch message to store.c, one
- * commit (revision) at a time. */
+/* The objects of one commit, as the watch delivers them. */
+struct etcd_commit {
+    int64_t revision; /* The commit's, 0 before the first event. */
+    char **kinds;     /* The kind and... */
+    char **names;     /* ...name of each object put or deleted. */
+    size_t n;         /* Entries in each. */
+};
+
+/* Tells store.c of 'c''s objects, then of its revision, and empties it. */
+static void
+etcd_commit_flush(struct etcd_store *store, struct etcd_commit *c)
+{
+    if (c->revision) {
+        store_note_objects(&store->up, c->revision, c->kinds, c->names, c->n);
+        store_note_commit(&store->up, c->revision, c->kinds, c->n);
+        store->watch_from = c->revision + 1;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->kinds[i]);
+        free(c->names[i]);
+    }
+    c->n = 0;
+}
+
+/* Feeds the objects of the 'events' of one watch message to store.c, one
+ * commit (revision) at a time, in order. */
 static int
 store_etcd_watch_cb(json_t *result, void *store_)
 {
     struct etcd_store *store = store_;
     json_t *events = json_object_get(result, "events");
-    char **kinds = NULL;
-    size_t n_kinds = 0;
-    int64_t revision = 0;
+    struct etcd_commit c = {0, NULL, NULL, 0};
+    size_t plen = strlen(store->prefix) + 3;
     size_t i;
     json_t *event;
 
@@ -484,33 +510,27 @@ store_etcd_watch_cb(json_t *result, void *store_)
         int64_t mod = etcd_int(kv, "mod_revision");
         char *key, *kind;
 
-        if (revision && mod != revision) {
-            store_note_commit(&store->up, revision, kinds, n_kinds);
-            for (size_t j = 0; j < n_kinds; j++) {
-                free(kinds[j]);
-            }
-            n_kinds = 0;
+        if (c.revision && mod != c.revision) {
+            etcd_commit_flush(store, &c);
         }
-        revision = mod;
+        c.revision = mod;
         if (!etcd_unb64(json_string_value(json_object_get(kv, "key")), &key,
                         NULL)) {
             continue;
         }
         kind = store_etcd_key_kind(store, key);
-        free(key);
         if (kind) {
-            kinds = xrealloc(kinds, (n_kinds + 1) * sizeof *kinds);
-            kinds[n_kinds++] = kind;
+            c.kinds = xrealloc(c.kinds, (c.n + 1) * sizeof *c.kinds);
+            c.names = xrealloc(c.names, (c.n + 1) * sizeof *c.names);
+            c.kinds[c.n] = kind;
+            c.names[c.n] = xstrdup(key + plen + strlen(kind) + 1);
+            c.n++;
         }
+        free(key);
     }
-    if (revision) {
-        store_note_commit(&store->up, revision, kinds, n_kinds);
-        store->watch_from = revision + 1;
-    }
-    for (size_t j = 0; j < n_kinds; j++) {
-        free(kinds[j]);
-    }
-    free(kinds);
+    etcd_commit_flush(store, &c);
+    free(c.kinds);
+    free(c.names);
     return 0;
 }
 
@@ -982,7 +1002,15 @@ store_etcd_commit(struct store_txn *txn_, int64_t *revisionp)
         /* The lock may still be held: give it back. */
         store_etcd_unlock(store, txn->revision);
     }
-    if (!error) {
+    if (!error && store_wait(&store->up, revision - 1, ETCD_WATCH_WAIT_MS)) {
+        /* The store's watch tells store.c of every commit, this one too,
+         * in order (store_watch()'s callbacks hear of the objects before
+         * the revision moves); waiting for it gives the caller's next read
+         * of store_kind_revision() the commit.  A watch that lags that
+         * much restarts and reports every kind changed anyway. */
+        LOG_WARN("store %s: the store's watch has not delivered revision "
+                 "%" PRId64 " after %d ms",
+                 store->url, revision, ETCD_WATCH_WAIT_MS);
         store_note_commit(&store->up, revision, kinds, n_kinds);
     }
     free(kinds);

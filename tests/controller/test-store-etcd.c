@@ -314,6 +314,24 @@ commit_later(void *later_)
     return NULL;
 }
 
+/* What store_watch() reported, for test_watch_across(). */
+struct seen {
+    pthread_mutex_t mutex; /* Guards 'changes'. */
+    json_t *changes;       /* [revision, kind, name] each. */
+};
+
+static void
+seen_cb(int64_t revision, const char *kind, const char *name, void *seen_)
+{
+    struct seen *seen = seen_;
+
+    pthread_mutex_lock(&seen->mutex);
+    json_array_append_new(seen->changes,
+                          json_pack("[Iss]", (json_int_t) revision,
+                                    kind ? kind : "*", name ? name : "*"));
+    pthread_mutex_unlock(&seen->mutex);
+}
+
 /* A commit through controller A wakes a store_wait_kinds() of the kind on
  * controller B (through B's watch), and not one of other kinds;
  * store_kind_revision() on B follows A's commits. */
@@ -334,6 +352,29 @@ test_watch_across(void **state)
     assert_int_equal(store_wait_kinds(f->b, ports, 1, start, 10000), 0);
     assert_true(store_kind_revision(f->b, "port") > start);
     assert_int_equal(store_kind_revision(f->b, "vm"), 0);
+
+    /* B's store_watch() hears of each object of A's commits, in order,
+     * before B's revision moves past them. */
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, json_array()};
+    struct store_txn *txn;
+    int64_t first;
+    store_watch(f->b, seen_cb, &seen);
+    assert_int_equal(put1(f->a, "vm", "w", "{}", STORE_ANY, &first), 0);
+    assert_int_equal(store_begin(f->a, true, &txn), 0);
+    assert_int_equal(
+        store_put(txn, "vm", "x/1", json_object(), STORE_ANY, NULL), 0);
+    assert_int_equal(store_delete(txn, "vm", "w", STORE_ANY), 0);
+    assert_int_equal(store_commit(txn, &committed), 0);
+    assert_int_equal(store_wait(f->b, committed - 1, 10000), 0);
+    store_unwatch(f->b, seen_cb, &seen);
+    pthread_mutex_lock(&seen.mutex);
+    json_t *expected = json_pack("[[Iss][Iss][Iss]]", (json_int_t) first, "vm",
+                                 "w", (json_int_t) committed, "vm", "x/1",
+                                 (json_int_t) committed, "vm", "w");
+    assert_true(json_equal(seen.changes, expected));
+    pthread_mutex_unlock(&seen.mutex);
+    json_decref(expected);
+    json_decref(seen.changes);
 
     assert_int_equal(put1(f->a, "vm", "v", "{}", STORE_ANY, &committed), 0);
     assert_int_equal(store_wait_kinds(f->b, vms, 1, committed - 1, 10000), 0);
