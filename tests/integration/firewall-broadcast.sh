@@ -25,16 +25,7 @@ set -euo pipefail
 
 fab_setup
 require_cmd curl nc nping nft
-fab_controlled_cloud A B
-fab_agent_start_controlled A
-fab_agent_start_controlled B
-
-fabctl network create blue --cidr 10.0.0.0/24 --vni 100 >/dev/null
-fab_network blue 100
-fabctl sg create web --selector tier=web >/dev/null
-fabctl sg create db --selector tier=db >/dev/null
-fabctl sg rule add web --direction egress --protocol any --action allow \
-    >/dev/null
+fab_web_db_cloud
 for proto_port in udp:6000 tcp:5432; do
     fabctl sg rule add db --direction ingress --protocol "${proto_port%:*}" \
         --ports "${proto_port#*:}" --peer-group web --action allow >/dev/null

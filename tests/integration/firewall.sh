@@ -24,16 +24,7 @@ set -euo pipefail
 
 fab_setup
 require_cmd curl nc nmap nft
-fab_controlled_cloud A B
-fab_agent_start_controlled A
-fab_agent_start_controlled B
-
-fabctl network create blue --cidr 10.0.0.0/24 --vni 100 >/dev/null
-fab_network blue 100
-fabctl sg create web --selector tier=web >/dev/null
-fabctl sg create db --selector tier=db >/dev/null
-fabctl sg rule add web --direction egress --protocol any --action allow \
-    >/dev/null
+fab_web_db_cloud
 DB_5432=$(fabctl -o json sg rule add db --direction ingress --protocol tcp \
     --ports 5432 --peer-group web --action allow | jq -r .id)
 fabctl sg rule add db --direction ingress --protocol tcp --ports 6000 \

@@ -45,8 +45,19 @@ FAB_VXLAN_OVERHEAD=50              # Outer Ethernet+IPv4+UDP+VXLAN.
 # the hosts and fabricctl outside reach one controller.  The range is RFC
 # 2544's benchmarking block, which no real network should be using.  It is
 # in the machine's own namespace, so concurrent runs each take a /24 of it
-# of their own (by pid), or two would answer at the same address.
-FAB_CONTROL_NET=${FAB_CONTROL_NET:-198.18.$(($$ % 250 + 1))}
+# of their own, or two would answer at the same address: the first from
+# the pid on that no route of the machine holds yet (two pids 250 apart
+# would otherwise share one).
+fab_free_control_net() {
+    local i n routes
+    routes=$(ip -4 route show 2>/dev/null || true)
+    for i in $(seq 0 249); do
+        n=$(( ($$ + i) % 250 + 1 ))
+        grep -q "^198\.18\.$n\.0/24 " <<<"$routes" || break
+    done
+    echo "198.18.$n"
+}
+FAB_CONTROL_NET=${FAB_CONTROL_NET:-$(fab_free_control_net)}
 FAB_CONTROL_PORT=${FAB_CONTROL_PORT:-9470}
 FAB_AGENT_PORT=${FAB_AGENT_PORT:-9471} # Agents' API, on the control network.
 FAB_TMP=${FAB_TMP:-}               # Documents, logs, pidfiles, captures.
@@ -908,6 +919,22 @@ fab_controlled_cloud() {
     openapi_capture_start "" "$FAB_CONTROL_PORT" "$FAB_TMP/controller.pcapng" \
         "$FAB_CONTROL_NET.254"
     fab_controller_start
+}
+
+# The firewall's two-host cloud (fab_controlled_cloud A B, both agents
+# running): network blue (VNI 100, 10.0.0.0/24) and security groups web
+# (tier=web), which may send anything, and db (tier=db), which takes
+# nothing until the caller adds its rules.
+fab_web_db_cloud() {
+    fab_controlled_cloud A B
+    fab_agent_start_controlled A
+    fab_agent_start_controlled B
+    fabctl network create blue --cidr 10.0.0.0/24 --vni 100 >/dev/null
+    fab_network blue 100
+    fabctl sg create web --selector tier=web >/dev/null
+    fabctl sg create db --selector tier=db >/dev/null
+    fabctl sg rule add web --direction egress --protocol any --action allow \
+        >/dev/null
 }
 
 # Waits up to "seconds" (default 10) until the controller reports every
