@@ -53,7 +53,8 @@ done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || fail "the controller is not ready"
 
 artifacts=$(cd "$top_builddir" && pwd)/tests/ui/artifacts
-rm -rf "$artifacts"
+# Not its subdirectories: trace.sh's, which may run at the same time.
+rm -f "$artifacts"/*.png
 say "the console's story in headless Chromium"
 if ! CONSOLE_URL="http://127.0.0.1:$port" ADMIN_TOKEN=$(cat "$tmp/admin.token") \
     ARTIFACTS="$artifacts" CHROMIUM="$chromium" \
