@@ -235,14 +235,22 @@ async function formsStory(page) {
   ok(badIp.field === 'nics[0].ip' && ipSaid === badIp.message, `an address outside the NIC's network: the controller's message under NIC 1's address: ${ipSaid}`);
   ok((await api('GET', '/v1/vms/db1')).status === 404 && (await api('GET', '/v1/ports/db1-0')).status === 404, 'and neither the VM nor its port was made');
   await shot(page, 'vms-invalid-nic');
-  await fill(page, vmForm, { 'nics[0].ip': '10.9.0.20', 'nics[0].security_groups': 'api, web', description: 'a database' });
+  const keys = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA1 ops@example', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA2 dba@example'];
+  const userData = '#cloud-config\nruncmd:\n  - [touch, /etc/db1]\n';
+  await fill(page, vmForm, {
+    'nics[0].ip': '10.9.0.20', 'nics[0].security_groups': 'api, web', 'nics[0].qos': 'gold',
+    description: 'a database', hostname: 'db-one', ssh_keys: `${keys[0]}\n\n${keys[1]}\n`, user_data: userData,
+  });
   await page.click(`form[aria-label="${vmForm}"] button[type=submit]`);
   await page.waitForSelector('table.list tr[data-name="db1"]', { timeout: WAIT_MS });
   const db1 = (await api('GET', '/v1/vms/db1')).json;
   const nic = (await api('GET', '/v1/ports/db1-0')).json;
   ok(db1 && db1.host === 'host-c' && db1.vcpus === 1 && db1.memory_mb === 128 && db1.image === 'tiny' && db1.description === 'a database',
     `VM db1, made through the form, is in the API on the chosen host: ${db1 && db1.host}`);
-  ok(nic && nic.network === 'green' && nic.ip === '10.9.0.20' && nic.security_groups.join() === 'api,web', `with its NIC in green, at the address and in the groups given: ${JSON.stringify(nic && [nic.ip, nic.security_groups])}`);
+  ok(nic && nic.network === 'green' && nic.ip === '10.9.0.20' && nic.security_groups.join() === 'api,web' && nic.qos === 'gold',
+    `with its NIC in green, at the address, in the groups and under the policy given: ${JSON.stringify(nic && [nic.ip, nic.security_groups, nic.qos])}`);
+  ok(db1.hostname === 'db-one' && JSON.stringify(db1.ssh_keys) === JSON.stringify(keys) && db1.user_data === userData,
+    'its hostname, its SSH keys one a line (the empty line left out) and its user data as typed');
   await shot(page, 'vms-form');
   await accessible(page, 'the VMs with their form');
 

@@ -65,10 +65,18 @@ export function matches(item, fields, text) {
 
 // The value of input INPUT of field F as the API takes it, or undefined
 // when it is empty (left out).  'map' fields take "k=v, k2=v2", 'list'
-// fields "a, b"; a malformed pair throws an error for the field.
+// fields "a, b", 'lines' fields one item a line; a 'textarea' is sent
+// as typed.  A malformed pair throws an error for the field.
 function fieldValue(f, input) {
   if (f.type === 'checkbox') {
     return input.checked ? true : undefined;
+  }
+  if (f.type === 'textarea') {
+    return input.value.trim() === '' ? undefined : input.value;
+  }
+  if (f.type === 'lines') {
+    const lines = input.value.split('\n').map((x) => x.trim()).filter((x) => x !== '');
+    return lines.length ? lines : undefined;
   }
   const v = input.value.trim();
   if (v === '') {
@@ -148,7 +156,8 @@ export function choiceList(attrs, f) {
 }
 
 // A form of FIELDS titled TITLE.  A field is {name, label, type ('text',
-// 'number', 'checkbox', 'map', 'list'), required, options, empty,
+// 'number', 'checkbox', 'map', 'list', 'lines', 'textarea'), required,
+// options, empty,
 // placeholder, hint}; NAME may be a path ("egress.rate",
 // "nics[0].network") and the values are sent nested so.  OPTIONS makes a
 // select (choiceList): an array, or a function of the data the console
@@ -182,6 +191,8 @@ export function form(title, fields, submitLabel, submit, keep) {
     let input;
     if (f.options) {
       input = choiceList({ id, name: f.name, required: f.required, 'aria-describedby': hintId }, f);
+    } else if (f.type === 'textarea' || f.type === 'lines') {
+      input = h('textarea', { id, name: f.name, rows: 3, 'aria-describedby': hintId, placeholder: f.placeholder });
     } else {
       input = h('input', {
         id,
