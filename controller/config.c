@@ -382,7 +382,7 @@ config_check(const struct config *cfg)
         return xasprintf("tls-cert and tls-key go together: give both for "
                          "HTTPS, or neither for HTTP");
     }
-    if (cfg->leader_lease_ms >= cfg->ha_lease_ms) {
+    if (config_leader_lease_ms(cfg) >= cfg->ha_lease_ms) {
         /* A new leader must be elected, and wait, within the lease the
          * old one granted (doc/replication.md). */
         return xasprintf("leader-lease (%d ms) must be shorter than "
@@ -390,4 +390,19 @@ config_check(const struct config *cfg)
                          cfg->leader_lease_ms, cfg->ha_lease_ms);
     }
     return NULL;
+}
+
+int
+config_leader_lease_ms(const struct config *cfg)
+{
+    int half = cfg->ha_lease_ms / 2;
+
+    if (cfg->set & (1u << KEY_LEADER_LEASE)
+        || LEADER_LEASE_DEFAULT_MS < cfg->ha_lease_ms) {
+        return cfg->leader_lease_ms;
+    }
+    /* Not given, and the default is too long for a short ha-lease: half
+     * of that, so that a setting valid alone never fails for want of
+     * another. */
+    return half > LEADER_LEASE_MIN_MS ? half : LEADER_LEASE_MIN_MS;
 }

@@ -89,6 +89,11 @@ int config_read_file(struct config *cfg, const char *path, char **msg);
 /* Copies into 'dst' every key given in 'src'. */
 void config_override(struct config *dst, const struct config *src);
 
+/* The leader's election lease, ms: "leader-lease" if given, else the
+ * default if it is shorter than "ha-lease", else half of "ha-lease" (but
+ * at least LEADER_LEASE_MIN_MS). */
+int config_leader_lease_ms(const struct config *cfg);
+
 /* Checks settings that depend on each other.  Returns NULL or a message
  * (the caller frees it). */
 char *config_check(const struct config *cfg);

@@ -318,7 +318,7 @@ main(int argc, char *argv[])
         .ha_fence_margin_ms = cfg.ha_fence_margin_ms,
         .ui_dir = cfg.ui_dir,
         .advertise = cfg.advertise,
-        .leader_lease_ms = cfg.leader_lease_ms,
+        .leader_lease_ms = config_leader_lease_ms(&cfg),
     };
     error = server_start(&sc, &server);
     if (error) {

@@ -167,7 +167,16 @@ test_config(void **state)
     assert_null(msg);
     assert_null(cfg.advertise);
     assert_int_equal(cfg.leader_lease_ms, 3000);
+    assert_int_equal(config_leader_lease_ms(&cfg), 3000);
     assert_null(config_check(&cfg));
+    /* A short ha-lease, valid alone, shortens the default leader lease
+     * rather than failing for want of a leader-lease. */
+    assert_null(config_set(&cfg, "ha-lease", "2000"));
+    assert_null(config_check(&cfg));
+    assert_int_equal(config_leader_lease_ms(&cfg), 1000);
+    assert_null(config_set(&cfg, "ha-lease", "500"));
+    assert_null(config_check(&cfg));
+    assert_int_equal(config_leader_lease_ms(&cfg), 300);
     config_destroy(&cfg);
 
     /* A missing file is ENOENT, for the caller to judge. */
