@@ -17,7 +17,7 @@ set -euo pipefail
 
 LOW=95000000
 HIGH=105000000
-UDP_LOW=85000000
+UDP_LOW=70000000
 FULL=1000000000
 
 fab_setup
@@ -107,17 +107,36 @@ in_host A tc qdisc show dev ul0 root | grep -q '^qdisc htb fab0: ' \
 in_host A tc class show dev ul0 classid "$class" | grep -q 'ceil 100Mbit' \
     || fail "class $class is not limited to 100 Mbit/s"
 assert_band "TCP vmA1 -> vmB1" "$(measure vmA1 10.0.0.2)" "$LOW" "$HIGH"
-# What arrives of UDP sent at twice the limit is what HTB let through less
-# what a receiver short of CPU drops (iperf3 counted 9.6% lost in one
-# second of a CI run on a loaded machine): the upper bound is the limit's,
-# the lower one leaves room for those.
-assert_band "UDP at 200 Mbit/s vmA1 -> vmB1, received" \
-    "$(measure vmA1 10.0.0.2 -u -b 200M)" "$UDP_LOW" "$HIGH"
-sent=$(in_host A tc -s class show dev ul0 classid "$class" \
-    | awk '/Sent/ {print $2; exit}')
-say "class $class sent $sent bytes"
-[ "$sent" -gt 0 ] || fail "class $class sent nothing"
-
+# UDP sent at twice the limit: the class must pass about the limit (the
+# queue holds the rest back, and the sender's socket waits for it).  What
+# it passed is read from the class's own counters, not from the receiver,
+# which a loaded machine starves (iperf3 once counted 9.6% lost, once
+# 25%, in CI); the receiver must still get no more than the limit.  The
+# class counts whole frames with their VXLAN headers, a few percent more
+# than iperf3's payload, hence the upper bound's margin.
+class_bytes() {
+    in_host A tc -s class show dev ul0 classid "$class" \
+        | awk '/Sent/ {print $2; exit}'
+}
+b0=$(class_bytes)
+t0=$(date +%s%N)
+udp=$(measure vmA1 10.0.0.2 -u -b 200M)
+t1=$(date +%s%N)
+b1=$(class_bytes)
+# iperf3 -t 4 -O 1 sends for 5 s; the class's rate over the whole run,
+# start-up included, can only be lower than while it sent: the lower
+# bound leaves a second and more for starting iperf3 on a loaded machine.
+passed=$(( (b1 - b0) * 8 * 1000000000 / (t1 - t0) ))
+say "UDP at 200 Mbit/s vmA1 -> vmB1: the class passed" \
+    "$((passed / 1000000)) Mbit/s; received $((udp / 1000000)) Mbit/s"
+[ "$passed" -le 110000000 ] \
+    || fail "the class passed $passed bit/s of UDP limited to 100 Mbit/s"
+[ "$udp" -le "$HIGH" ] \
+    || fail "vmB1 received $udp bit/s of UDP limited to 100 Mbit/s"
+[ "$passed" -ge "$UDP_LOW" ] \
+    || fail "the class passed only $passed bit/s of UDP limited to" \
+        "100 Mbit/s"
+[ "$udp" -gt 0 ] || fail "vmB1 received no UDP"
 say "limit changed to 50 Mbit/s during a flow, by SIGHUP"
 json=$FAB_TMP/change.json
 t0=$(date +%s.%N)
