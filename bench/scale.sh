@@ -56,8 +56,8 @@ for v in HOSTS SMALL; do
     (( ${!v} % 10 == 0 )) ||
         { echo "bench/scale.sh: $v ${!v}: expected a multiple of 10 (blocks of 10 hosts)" >&2; exit 2; }
 done
-[[ $RESYNC =~ ^[0-9]+$ ]] && (( RESYNC <= 16000 )) ||
-    { echo "bench/scale.sh: RESYNC \"$RESYNC\": expected 0..16000" >&2; exit 2; }
+[[ $RESYNC =~ ^[0-9]+$ ]] && (( RESYNC <= 60000 )) ||
+    { echo "bench/scale.sh: RESYNC \"$RESYNC\": expected 0..60000" >&2; exit 2; }
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
@@ -137,17 +137,23 @@ run() {
     R[$hosts,each99]=$(scale_percentile "$SCALE_TMP/each-ms" 99)
 }
 
-# Times the full document of a host with $RESYNC ports in the running
-# fabric, beside GET /healthz, 5 times each, medians in R[resync...].
+# Times the full document of a host with $RESYNC ports and remotes more in
+# the running fabric (half its own ports, half fake-00001's, 250 to a
+# network), beside GET /healthz, 5 times each, medians in R[resync...].
 resync() {
     local i body
-    curl -sf -H "Authorization: Bearer $SCALE_TOKEN" \
-        -H 'Content-Type: application/json' \
-        -d '{"name": "resync", "cidr": "10.128.0.0/16", "vni": 9999}' \
-        "$SCALE_URL/v1/networks" >/dev/null || fail "cannot create network resync"
+    # 250 ports a network, half on each host, keeps each host's flood list
+    # of a network (its ports and the other host) within the 256 a
+    # datapath holds.
+    : >"$SCALE_TMP/resync-nets.curl"
+    for (( i = 0; i < (RESYNC + 249) / 250; i++ )); do
+        printf -v body '{"name": "rs-%03d", "cidr": "10.128.%d.0/24", "vni": %d}' "$i" "$i" $(( 9000 + i ))
+        scale_request POST /v1/networks "$body" "$SCALE_TMP/resync-nets.curl"
+    done
+    scale_send "$SCALE_TMP/resync-nets.curl" 201
     : >"$SCALE_TMP/resync.curl"
     for (( i = 0; i < RESYNC; i++ )); do
-        printf -v body '{"name": "r%08d", "network": "resync", "host": "fake-%05d"}' "$i" $(( i % 2 ))
+        printf -v body '{"name": "r%08d", "network": "rs-%03d", "host": "fake-%05d"}' "$i" $(( i / 250 )) $(( i % 2 ))
         scale_request POST /v1/ports "$body" "$SCALE_TMP/resync.curl"
     done
     scale_send "$SCALE_TMP/resync.curl" 201
