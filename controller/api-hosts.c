@@ -1771,9 +1771,7 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
     old = since ? desired_recall(api->desired, name, since) : NULL;
     resume = since && !old;
     deadline = time_msec() + wait * 1000;
-    if (old
-        && !desired_sync(api->desired, store_revision(api->store),
-                         DESIRED_SYNC_MS)
+    if (old && !desired_sync(api->desired, DESIRED_SYNC_MS)
         && desired_revision(api->desired, name, old) <= since) {
         /* Nothing that concerns this host was committed since, not even
          * a commit acknowledged a moment ago: wait for something that

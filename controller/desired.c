@@ -40,8 +40,6 @@ struct desired {
                                   * {"revision": R, "document": D}, oldest
                                   * first. */
     int64_t base;                /* Latest commit that concerns every host. */
-    int64_t applied;             /* Latest commit taken in. */
-    pthread_cond_t caught_up;    /* Broadcast when 'applied' moves. */
     json_t *watched;             /* Host name -> its index in 'watch'. */
     struct desired_host **watch; /* The hosts asked about. */
     size_t n_watch;              /* Entries in 'watch'. */
@@ -57,6 +55,8 @@ struct desired {
     struct desired_change *queue; /* Changes not yet taken in. */
     size_t n_queue, queue_size;   /* Entries in 'queue', allocated. */
     bool stopping;                /* The thread must end. */
+    bool busy;                    /* The thread takes a batch in. */
+    pthread_cond_t idle;          /* Broadcast when it has taken in all. */
     pthread_t thread;             /* Takes the queued changes in. */
     json_t *vteps;                /* Host name -> VTEP (or null) as the
                                    * thread last read it. */
@@ -95,7 +95,7 @@ desired_create(struct store *store)
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&d->queued, &attr);
-    pthread_cond_init(&d->caught_up, &attr);
+    pthread_cond_init(&d->idle, &attr);
     pthread_condattr_destroy(&attr);
     d->hosts = json_object();
     atomic_init(&d->computes, 0);
@@ -110,7 +110,6 @@ desired_create(struct store *store)
         /* Whatever came before is in every document computed from now
          * on. */
         d->base = store_revision(store);
-        d->applied = d->base;
         error = pthread_create(&d->thread, NULL, desired_main, d);
         if (error) {
             /* As with memory: the controller cannot serve agents without
@@ -156,7 +155,7 @@ desired_destroy(struct desired *d)
         }
         free(d->watch);
         pthread_cond_destroy(&d->queued);
-        pthread_cond_destroy(&d->caught_up);
+        pthread_cond_destroy(&d->idle);
         pthread_mutex_destroy(&d->queue_mutex);
         pthread_mutex_destroy(&d->mutex);
         json_decref(d->hosts);
@@ -1578,12 +1577,58 @@ desired_diff(const json_t *old, const json_t *new)
     return changes;
 }
 
+/* Makes each element of the lists of document 'doc' that equals the
+ * element of the same key in document 'prev' that very element, so that
+ * the documents the cache keeps of a host share what did not change
+ * between them instead of holding it twice. */
+static void
+share_elements(json_t *doc, const json_t *prev)
+{
+    static const char *const lists[][2] = {
+        {"networks", "network"},    {"ports", "port"}, {"remotes", "remote"},
+        {"identities", "identity"}, {"vms", "vm"},
+    };
+
+    for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
+        json_t *list = json_object_get(doc, lists[l][0]);
+        json_t *was, *element;
+        size_t i;
+
+        if (!json_array_size(list)) {
+            continue;
+        }
+        was = index_by_key(lists[l][1], json_object_get(prev, lists[l][0]));
+        json_array_foreach(list, i, element)
+        {
+            char *key = element_key(lists[l][1], element);
+            json_t *same = json_object_get(was, key);
+
+            if (same && same != element && json_equal(same, element)) {
+                json_array_set(list, i, same);
+            }
+            free(key);
+        }
+        json_decref(was);
+    }
+}
+
 void
 desired_remember(struct desired *d, const char *host, int64_t revision,
                  json_t *doc)
 {
-    json_t *entries, *entry;
+    json_t *entries, *entry, *prev;
     size_t i;
+
+    /* Outside the mutex, which every long poll takes. */
+    pthread_mutex_lock(&d->mutex);
+    entries = json_object_get(d->hosts, host);
+    prev = json_incref(json_object_get(
+        json_array_get(entries, json_array_size(entries) - 1), "document"));
+    pthread_mutex_unlock(&d->mutex);
+    if (prev && prev != doc) {
+        share_elements(doc, prev);
+    }
+    json_decref(prev);
 
     pthread_mutex_lock(&d->mutex);
     entries = json_object_get(d->hosts, host);
@@ -1775,18 +1820,18 @@ desired_wait(struct desired *d, const char *host, const json_t *doc,
 }
 
 int
-desired_sync(struct desired *d, int64_t revision, int timeout_ms)
+desired_sync(struct desired *d, int timeout_ms)
 {
     struct timespec deadline;
     int error = 0;
 
     deadline_after(&deadline, timeout_ms);
-    pthread_mutex_lock(&d->mutex);
-    while (d->applied < revision && !error) {
-        error = pthread_cond_timedwait(&d->caught_up, &d->mutex, &deadline);
+    pthread_mutex_lock(&d->queue_mutex);
+    while ((d->n_queue || d->busy) && !error) {
+        error = pthread_cond_timedwait(&d->idle, &d->queue_mutex, &deadline);
     }
-    error = d->applied >= revision ? 0 : ETIMEDOUT;
-    pthread_mutex_unlock(&d->mutex);
+    error = d->n_queue || d->busy ? ETIMEDOUT : 0;
+    pthread_mutex_unlock(&d->queue_mutex);
     return error;
 }
 
@@ -2039,10 +2084,6 @@ desired_apply(struct desired *d, int64_t revision,
             host_wake(host_watch(d, host), revision);
         }
     }
-    if (revision > d->applied) {
-        d->applied = revision;
-        pthread_cond_broadcast(&d->caught_up);
-    }
     pthread_mutex_unlock(&d->mutex);
     json_decref(woken);
 }
@@ -2061,8 +2102,11 @@ desired_main(void *d_)
 
         pthread_mutex_lock(&d->queue_mutex);
         while (!d->n_queue && !d->stopping) {
+            d->busy = false;
+            pthread_cond_broadcast(&d->idle);
             pthread_cond_wait(&d->queued, &d->queue_mutex);
         }
+        d->busy = true;
         if (d->stopping) {
             pthread_mutex_unlock(&d->queue_mutex);
             break;

@@ -103,11 +103,12 @@ int64_t desired_revision(struct desired *, const char *host,
                          const json_t *doc);
 
 /* Waits up to 'timeout_ms' until the following thread has taken in every
- * change up to 'revision' (the store's latest, say), so that
- * desired_revision() counts them, and returns 0, or ETIMEDOUT: then the
- * caller computes the document rather than trusting desired_revision()
- * (a revision of etcd's that changed no object is never taken in). */
-int desired_sync(struct desired *, int64_t revision, int timeout_ms);
+ * change queued so far, and returns 0, or ETIMEDOUT.  A backend reports a
+ * commit's objects before its revision becomes the store's, so after
+ * this, desired_revision() counts every commit up to the store_revision()
+ * read before the call; after ETIMEDOUT the caller computes the document
+ * rather than trusting desired_revision(). */
+int desired_sync(struct desired *, int timeout_ms);
 
 /* Waits up to 'timeout_ms' until desired_revision() of 'host' and 'doc'
  * exceeds 'revision', and returns 0, or ETIMEDOUT.  Only a change that

@@ -269,6 +269,35 @@ test_cache(void **state)
     json_decref(got);
     desired_forget(d, "h1");
     assert_null(desired_recall(d, "h1", 30));
+
+    /* Two documents of a host share the elements that did not change. */
+    {
+        json_t *a = J("{'ports': [{'name': 'p', 'mac': 'm'}], 'remotes': "
+                      "[{'network': 'n', 'mac': 'r1', 'vtep': 'v'}, "
+                      "{'network': 'n', 'mac': 'r2', 'vtep': 'v'}]}");
+        json_t *b = J("{'ports': [{'name': 'p', 'mac': 'm'}], 'remotes': "
+                      "[{'network': 'n', 'mac': 'r1', 'vtep': 'v'}, "
+                      "{'network': 'n', 'mac': 'r2', 'vtep': 'w'}]}");
+        json_t *ga, *gb;
+
+        desired_remember(d, "h2", 40, a);
+        desired_remember(d, "h2", 50, b);
+        ga = desired_recall(d, "h2", 40);
+        gb = desired_recall(d, "h2", 50);
+        assert_ptr_equal(json_array_get(json_object_get(ga, "ports"), 0),
+                         json_array_get(json_object_get(gb, "ports"), 0));
+        assert_ptr_equal(json_array_get(json_object_get(ga, "remotes"), 0),
+                         json_array_get(json_object_get(gb, "remotes"), 0));
+        assert_ptr_not_equal(
+            json_array_get(json_object_get(ga, "remotes"), 1),
+            json_array_get(json_object_get(gb, "remotes"), 1));
+        fixture_expect_json(json_array_get(json_object_get(gb, "remotes"), 1),
+                            "{'network': 'n', 'mac': 'r2', 'vtep': 'w'}");
+        json_decref(ga);
+        json_decref(gb);
+        json_decref(a);
+        json_decref(b);
+    }
     desired_destroy(d);
     json_decref(doc1);
     json_decref(doc2);
