@@ -77,9 +77,10 @@ scale_send() {
 }
 
 # Appends to curl config file $4 a request $1 (method) $2 (path) with
-# JSON body $3.
+# JSON body $3, sent again on a 503 (a store busy with a thousand hosts'
+# reports refuses a transaction it could not begin: nothing was done).
 scale_request() {
-    printf 'url = "%s%s"\nrequest = "%s"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata = "%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
+    printf 'url = "%s%s"\nrequest = "%s"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata = "%s"\nretry = 5\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
         "$SCALE_URL" "$2" "$1" "$SCALE_TOKEN" "${3//\"/\\\"}" >>"$4"
 }
 

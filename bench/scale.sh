@@ -174,10 +174,6 @@ resync() {
 run "$SMALL" "$@"
 scale_stop
 run "$HOSTS" "$@"
-if (( RESYNC > 0 )); then
-    resync
-fi
-scale_stop
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'
@@ -211,7 +207,9 @@ printf '%-46s %12s %12s\n' "... with every document cached (bytes)" \
 printf '%-46s %12s %12s\n' "controller resident set (MiB)" \
     "${R[$SMALL,rss]}" "${R[$HOSTS,rss]}"
 if (( RESYNC > 0 )); then
+    resync
     printf '\nfull resync at %s hosts: GET desired-state of a document of %s ports and remotes (%s bytes): %s ms, p50 of 5; GET /healthz: %s ms (%s)\n' \
         "$HOSTS" "${R[resync,entries]}" "${R[resync,bytes]}" "${R[resync,ms]}" \
         "${R[healthz,ms]}" "$(ratio "${R[resync,ms]}" "${R[healthz,ms]}")"
 fi
+scale_stop
