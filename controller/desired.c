@@ -1874,6 +1874,10 @@ struct desired_scope {
     json_t *hosts;    /* Host name -> null. */
     json_t *networks; /* Network name -> null: the hosts whose documents
                        * have it. */
+    json_t *placed;   /* Port name -> null: the ports whose "host-port"
+                       * index the commit wrote, which names their hosts. */
+    json_t *indexed;  /* Likewise of "net-port", which names their
+                       * networks. */
 };
 
 /* Adds the part of 'name' before its first '/' to 'set'. */
@@ -2017,10 +2021,17 @@ desired_scope(struct desired *d, struct store_txn *txn,
     } else if (!strcmp(kind, "network")) {
         json_object_set_new(scope->networks, c->name, json_null());
     } else if (!strcmp(kind, "port")) {
-        return scope_placed(txn, "port", c->name, false, scope);
+        /* Made, moved or deleted, a port's indexes say where it is, and
+         * reading it (a round trip to etcd) is not needed. */
+        return json_object_get(scope->placed, c->name)
+                   ? 0
+                   : scope_placed(txn, "port", c->name, false, scope);
     } else if (!strcmp(kind, "port-identity")) {
         /* A remote carries the identity too. */
-        return scope_placed(txn, "port", c->name, true, scope);
+        return json_object_get(scope->placed, c->name)
+                       && json_object_get(scope->indexed, c->name)
+                   ? 0
+                   : scope_placed(txn, "port", c->name, true, scope);
     } else if (!strcmp(kind, "vm")) {
         return scope_placed(txn, "vm", c->name, false, scope);
     } else if (!strcmp(kind, "host")) {
@@ -2132,9 +2143,22 @@ desired_main(void *d_)
             struct desired_scope scope = {
                 .hosts = json_object(),
                 .networks = json_object(),
+                .placed = json_object(),
+                .indexed = json_object(),
             };
             int64_t revision = batch[i].revision;
 
+            for (size_t j = i; j < n && batch[j].revision == revision; j++) {
+                const char *kind = batch[j].kind ? batch[j].kind : "";
+                const char *slash =
+                    batch[j].name ? strchr(batch[j].name, '/') : NULL;
+
+                if (slash && !strcmp(kind, "host-port")) {
+                    json_object_set_new(scope.placed, slash + 1, json_null());
+                } else if (slash && !strcmp(kind, "net-port")) {
+                    json_object_set_new(scope.indexed, slash + 1, json_null());
+                }
+            }
             for (; i < n && batch[i].revision == revision; i++) {
                 if (!txn && !error) {
                     error = store_begin(d->store, false, &txn);
@@ -2156,6 +2180,8 @@ desired_main(void *d_)
             desired_apply(d, revision, &scope);
             json_decref(scope.hosts);
             json_decref(scope.networks);
+            json_decref(scope.placed);
+            json_decref(scope.indexed);
         }
         store_abort(txn);
     }
