@@ -7,13 +7,16 @@
 # document, beside GET /healthz.  A benchmark, not a test: it prints
 # figures and ratios and gates nothing.
 #
-#   usage: bench/scale.sh [-H HOSTS] [-s SMALL] [-c CHANGES] [-x RESYNC]
-#          [-- CONTROLLER-OPTIONS...]
+#   usage: bench/scale.sh [-e] [-H HOSTS] [-s SMALL] [-c CHANGES]
+#          [-x RESYNC] [-- CONTROLLER-OPTIONS...]
 #
 #   -H HOSTS    hosts of the large fabric (default 1000)
 #   -s SMALL    hosts of the baseline fabric (default 10)
 #   -c CHANGES  port changes timed in each fabric (default 50)
 #   -x RESYNC   ports of the resync document (default 10000; 0: none)
+#   -e          the etcd store: one etcd member of the bench's own on free
+#               ports of 127.0.0.1, a fresh prefix for each fabric
+#               (default: SQLite)
 #
 # Layout (bench/scale-lib.sh): blocks of 10 hosts, each block with 10
 # networks of its own and 10 ports per network and host, so every host is
@@ -31,14 +34,15 @@
 # created, and after every host took its document (documents cached for
 # the long polls), minus its size at start, over the number of ports.
 #
-# The store is SQLite (the etcd store is another engineer's, not yet on
-# main: issue 15).
+# With -e, building a fabric of 1000 hosts takes long: every port is one
+# etcd transaction through its JSON gateway.
 set -euo pipefail
 export LC_ALL=C
 
-HOSTS=1000 SMALL=10 CHANGES=50 RESYNC=10000
-while getopts H:s:c:x:h opt; do
+HOSTS=1000 SMALL=10 CHANGES=50 RESYNC=10000 ETCD=
+while getopts H:s:c:x:eh opt; do
     case $opt in
+    e) ETCD=1 ;;
     H) HOSTS=$OPTARG ;;
     s) SMALL=$OPTARG ;;
     c) CHANGES=$OPTARG ;;
@@ -71,7 +75,40 @@ fail() {
 . "$top_srcdir/bench/scale-lib.sh"
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fabric-bench-scale-XXXXXX")
-trap 'scale_stop; rm -rf "$BENCH_TMP"' EXIT
+ETCD_PID=
+trap 'scale_stop; [ -z "$ETCD_PID" ] || { kill "$ETCD_PID"; wait "$ETCD_PID" || true; }; rm -rf "$BENCH_TMP"' EXIT
+
+# Whether something listens on port $1 of 127.0.0.1.
+in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Starts an etcd member on free ports and sets ETCD_URL.
+etcd_start() {
+    local client peer
+    command -v etcd >/dev/null || fail "etcd is not installed (scripts/install-deps)"
+    for _ in 1 2 3 4 5; do
+        client=$(( 20000 + RANDOM % 40000 )) peer=$(( 20000 + RANDOM % 40000 ))
+        [ "$client" != "$peer" ] && ! in_use "$client" && ! in_use "$peer" || continue
+        rm -rf "$BENCH_TMP/etcd"
+        etcd --name bench --data-dir "$BENCH_TMP/etcd" \
+            --listen-client-urls "http://127.0.0.1:$client" \
+            --advertise-client-urls "http://127.0.0.1:$client" \
+            --listen-peer-urls "http://127.0.0.1:$peer" \
+            --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+            --initial-cluster "bench=http://127.0.0.1:$peer" \
+            --quota-backend-bytes 8589934592 --logger zap --log-level warn \
+            >"$BENCH_TMP/etcd.log" 2>&1 &
+        ETCD_PID=$!
+        for _ in $(seq 100); do
+            in_use "$client" && { ETCD_URL=etcd://127.0.0.1:$client; return 0; }
+            kill -0 "$ETCD_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; ETCD_PID=
+    done
+    fail "etcd did not start: $(tail -5 "$BENCH_TMP/etcd.log")"
+}
 
 # The figures of each fabric, by name.
 declare -A R
@@ -171,14 +208,23 @@ resync() {
     R[healthz,ms]=$(awk '{ print $1 * 1000 }' "$SCALE_TMP/healthz-s" >"$SCALE_TMP/h"; scale_percentile "$SCALE_TMP/h" 50)
 }
 
-run "$SMALL" "$@"
-scale_stop
-run "$HOSTS" "$@"
+STORE=SQLite
+if [ -n "$ETCD" ]; then
+    etcd_start
+    STORE=etcd
+    run "$SMALL" --store "$ETCD_URL/bench-$SMALL" "$@"
+    scale_stop
+    run "$HOSTS" --store "$ETCD_URL/bench-$HOSTS" "$@"
+else
+    run "$SMALL" "$@"
+    scale_stop
+    run "$HOSTS" "$@"
+fi
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'
 }
-printf '\n%-46s %12s %12s %8s\n' "one port change, SQLite store" "$SMALL hosts" "$HOSTS hosts" ratio
+printf '\n%-46s %12s %12s %8s\n' "one port change, $STORE store" "$SMALL hosts" "$HOSTS hosts" ratio
 printf '%-46s %12s %12s %8s\n' "networks / ports" \
     "$(( SMALL * M / K ))/$(( SMALL * M * Q ))" "$(( HOSTS * M / K ))/$(( HOSTS * M * Q ))" \
     "$(ratio "$HOSTS" "$SMALL")"
