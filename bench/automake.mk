@@ -49,6 +49,18 @@ BENCH_API_ARGS =
 bench-api: bench/bench-api controller/fabric-controller
 	$(builddir)/bench/bench-api \
 	    -C $(builddir)/controller/fabric-controller $(BENCH_API_ARGS)
+# "make bench-store": API writes and reads per second on SQLite, etcd with
+# one member and etcd with three, beside etcd's own put and read rates
+# through the same gateway (bench/etcd-put) in the same run.  No root.
+noinst_PROGRAMS += bench/etcd-put
+bench_etcd_put_SOURCES = bench/etcd-put.c
+bench_etcd_put_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+bench_etcd_put_LDADD = utils/libfabric-utils.a $(CURL_LIBS) -lpthread
+EXTRA_DIST += bench/store.sh
+bench-store: bench/bench-api bench/etcd-put controller/fabric-controller
+	top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir) \
+	    $(abs_top_srcdir)/bench/store.sh
+.PHONY: bench-store
 # bench/fake-agents plays N hosts over the agent protocol against a real
 # controller (registration, heartbeats, the desired-state watch, port-status
 # reports), for bench/scale.sh and tests/controller/fake-agents.sh.

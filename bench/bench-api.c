@@ -2,13 +2,15 @@
  * GET /healthz measured the same way in the same run.
  *
  * Usage: bench-api [-d SECONDS] [-t THREADS[,THREADS]...] [-n PORTS]
- *                  [-C CONTROLLER]
+ *                  [-C CONTROLLER] [-s STORE]
  *        (or FAB_BENCH_SECONDS, FAB_BENCH_THREADS, FAB_BENCH_PORTS and
  *        FAB_BENCH_CONTROLLER; defaults 5 s, "1,4", 10000 ports and
  *        controller/fabric-controller next to this program's folder)
  *
  * The benchmark starts its own controller on 127.0.0.1 (a free port) with
- * a store and a bootstrap token in a temporary folder, logging at its
+ * a store (an SQLite file, or the store URL STORE, e.g. an empty etcd
+ * prefix, as bench/store.sh gives) and a bootstrap token in a temporary
+ * folder, logging at its
  * default level, info.  It creates one network, "bench" (10.0.0.0/16),
  * and PORTS ports in it spread over 100 hosts, then measures, for each
  * number of client threads, each request kind in turn for SECONDS: every
@@ -153,6 +155,7 @@ struct bench_options {
     size_t n_threads;                     /* Number of thread counts. */
     unsigned int n_ports;                 /* Ports created before. */
     const char *controller;               /* The program to start. */
+    const char *store;                    /* Store URL, or NULL. */
 };
 
 static double
@@ -182,7 +185,7 @@ usage(FILE *stream)
 {
     fprintf(stream,
             "usage: bench-api [-d SECONDS] [-t THREADS[,THREADS]...] "
-            "[-n PORTS] [-C CONTROLLER]\n"
+            "[-n PORTS] [-C CONTROLLER] [-s STORE]\n"
             "Requests per second of fabric-controller's REST API against "
             "GET /healthz.\n"
             "\n"
@@ -197,6 +200,9 @@ usage(FILE *stream)
             "../controller/\n"
             "                 fabric-controller from this program's "
             "folder; FAB_BENCH_CONTROLLER)\n"
+            "  -s STORE       the controller's store URL (default: an "
+            "SQLite file in\n"
+            "                 a temporary folder; FAB_BENCH_STORE)\n"
             "  -h             show this help\n",
             BENCH_SECONDS_DEFAULT, BENCH_THREADS_DEFAULT, BENCH_PORTS_DEFAULT);
 }
@@ -308,7 +314,10 @@ parse_options(int argc, char *argv[], struct bench_options *o)
     if ((s = getenv("FAB_BENCH_CONTROLLER")) && *s) {
         o->controller = s;
     }
-    while ((c = getopt(argc, argv, "d:t:n:C:h")) != -1) {
+    if ((s = getenv("FAB_BENCH_STORE")) && *s) {
+        o->store = s;
+    }
+    while ((c = getopt(argc, argv, "d:t:n:C:s:h")) != -1) {
         switch (c) {
         case 'd':
             o->seconds = parse_seconds(optarg);
@@ -321,6 +330,9 @@ parse_options(int argc, char *argv[], struct bench_options *o)
             break;
         case 'C':
             o->controller = optarg;
+            break;
+        case 's':
+            o->store = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -347,7 +359,8 @@ parse_options(int argc, char *argv[], struct bench_options *o)
 /* Starts 'program' on 127.0.0.1, port chosen by the kernel, with its files
  * in a new temporary folder, and waits until its log names the port. */
 static void
-controller_start(struct bench_controller *ctl, const char *program)
+controller_start(struct bench_controller *ctl, const char *program,
+                 const char *store)
 {
     char template[] = "/tmp/fabric-bench-api.XXXXXX";
     double give_up;
@@ -370,7 +383,8 @@ controller_start(struct bench_controller *ctl, const char *program)
         die("fork: %s", strerror(errno));
     }
     if (!ctl->pid) {
-        char *db = xasprintf("--db=%s/controller.db", ctl->dir);
+        char *db = (store ? xasprintf("--store=%s", store)
+                          : xasprintf("--store=%s/controller.db", ctl->dir));
         char *tok = xasprintf("--bootstrap-token-file=%s", token_file);
         char *storage = xasprintf("--storage=%s/storage", ctl->dir);
         FILE *log = freopen(ctl->log, "w", stderr);
@@ -852,14 +866,14 @@ main(int argc, char *argv[])
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     atexit(controller_stop_at_exit);
-    controller_start(ctl, o.controller);
+    controller_start(ctl, o.controller, o.store);
     headers = curl_slist_append(headers, ctl->auth);
     headers = curl_slist_append(headers, "Content-Type: application/json");
     wait_ready(ctl);
 
     printf("fabric-controller REST API, %s, libcurl keep-alive HTTP/1.1, "
-           "one connection per client thread\n",
-           ctl->base_url);
+           "one connection per client thread, store %s\n",
+           ctl->base_url, o.store ? o.store : "SQLite");
     printf("%ld CPUs shared by the controller and the clients; %.1f s per "
            "measurement; controller log level info\n\n",
            sysconf(_SC_NPROCESSORS_ONLN), o.seconds);

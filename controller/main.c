@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/http.h"
 #include "controller/leader.h"
 #include "controller/server.h"
+#include "controller/store.h"
 #include "controller/ui.h"
 #include "utils/log.h"
 #include "utils/util.h"
@@ -77,6 +79,10 @@ usage(FILE *stream)
             "      --leader-lease=MS          the lease of the leader of the "
             "singleton\n"
             "                                 work (default %d)\n"
+            "      --migrate-store FROM TO    copy every object of store "
+            "FROM into the\n"
+            "                                 empty store TO and exit (the "
+            "only option)\n"
             "  -h, --help                     show this help and exit\n"
             "  -V, --version                  show the version and exit\n"
             "\n"
@@ -270,6 +276,70 @@ reload(struct server *server, const char *file, bool required,
     *cfg = new;
 }
 
+/* fabric-controller --migrate-store FROM TO: copies one consistent
+ * snapshot of FROM into the empty store TO (store_copy()) and prints the
+ * objects copied per kind.  Returns the exit status. */
+static int
+migrate_store(int argc, char *argv[])
+{
+    struct store *from = NULL, *to = NULL;
+    const char *from_url, *to_url;
+    json_t *counts = NULL;
+    int error;
+
+    if (argc != 4) {
+        fprintf(stderr, "fabric-controller: --migrate-store takes two "
+                        "arguments, FROM and TO, and no other option\n");
+        return 2;
+    }
+    from_url = argv[2];
+    to_url = argv[3];
+    if (strncmp(from_url, "etcd://", 7) && strncmp(from_url, "etcds://", 8)) {
+        /* Opening an SQLite file that is not there would make an empty
+         * store of it and copy nothing. */
+        const char *path =
+            from_url + (strncmp(from_url, "sqlite:", 7) ? 0 : 7);
+
+        if (access(path, F_OK)) {
+            fprintf(stderr,
+                    "fabric-controller: --migrate-store: store %s: %s\n",
+                    from_url, strerror(errno));
+            return 1;
+        }
+    }
+    error = store_open(from_url, &from);
+    if (!error) {
+        error = store_open(to_url, &to);
+    }
+    if (!error) {
+        error = store_copy(from, to, &counts);
+    }
+    if (!error) {
+        const char *kind;
+        json_int_t total = 0;
+        json_t *n;
+
+        json_object_foreach(counts, kind, n)
+        {
+            printf("%s %" JSON_INTEGER_FORMAT "\n", kind,
+                   json_integer_value(n));
+            total += json_integer_value(n);
+        }
+        printf("copied %" JSON_INTEGER_FORMAT " objects of %zu kinds from %s "
+               "to %s\n",
+               total, json_object_size(counts), from_url, to_url);
+    } else {
+        fprintf(stderr,
+                "fabric-controller: --migrate-store %s %s: %s (see the "
+                "messages above)\n",
+                from_url, to_url, strerror(error));
+    }
+    json_decref(counts);
+    store_close(to);
+    store_close(from);
+    return error ? 1 : 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -281,6 +351,9 @@ main(int argc, char *argv[])
     int error;
 
     log_set_program("fabric-controller");
+    if (argc > 1 && !strcmp(argv[1], "--migrate-store")) {
+        return migrate_store(argc, argv);
+    }
     config_init(&cmdline);
     parse_options(argc, argv, &cmdline, &file);
     if (load_config(file ? file : CONFIG_FILE_DEFAULT, file != NULL, &cmdline,

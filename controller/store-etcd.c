@@ -1458,6 +1458,60 @@ store_etcd_count(struct store_txn *txn_, const char *kind, size_t *count)
     return error;
 }
 
+static int
+compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Finds the kinds by skipping from one to the next: a range of one key
+ * from the end of the kinds seen so far. */
+static int
+store_etcd_kinds(struct store_txn *txn_, char ***kinds, size_t *n)
+{
+    struct etcd_txn *txn = etcd_txn_cast(txn_);
+    struct etcd_store *store = txn->store;
+    char *end = store_etcd_range_end(store, "o/");
+    char *start = store_etcd_key(store, "o/");
+    int error = 0;
+
+    for (;;) {
+        json_t *reply, *kv;
+        char *key, *kind, *next;
+
+        error = store_etcd_range(store, start, end, txn_read_revision(txn), 1,
+                                 false, &reply);
+        if (error) {
+            break;
+        }
+        txn_pin(txn, reply);
+        kv = json_array_get(json_object_get(reply, "kvs"), 0);
+        kind = NULL;
+        if (kv
+            && etcd_unb64(json_string_value(json_object_get(kv, "key")), &key,
+                          NULL)) {
+            kind = store_etcd_key_kind(store, key);
+            free(key);
+        }
+        json_decref(reply);
+        if (!kind) {
+            break;
+        }
+        *kinds = xrealloc(*kinds, (*n + 1) * sizeof **kinds);
+        (*kinds)[(*n)++] = kind;
+        next = xasprintf("o/%s/", kind);
+        free(start);
+        start = store_etcd_range_end(store, next);
+        free(next);
+    }
+    free(start);
+    free(end);
+    /* Keys sort "identity-set/..." before "identity/...": kinds sort by
+     * their names, as SQLite's do. */
+    qsort(*kinds, *n, sizeof **kinds, compare_strings);
+    return error;
+}
+
 /* Elections (doc/replication.md): a candidate leads while it holds
  * PREFIX/elect/ROLE on a lease of its own, kept alive every third of the
  * lease's TTL by one thread, while another campaigns: it tries to create
@@ -1819,6 +1873,7 @@ const struct store_class store_etcd_class = {
     .delete = store_etcd_delete,
     .list = store_etcd_list,
     .count = store_etcd_count,
+    .kinds = store_etcd_kinds,
     .status = store_etcd_status,
     .election_start = store_etcd_election_start,
     .election_is_leader = store_etcd_election_is_leader,

@@ -80,6 +80,7 @@ struct store_class {
     int (*list)(struct store_txn *, const char *kind, const char *after,
                 size_t limit, store_list_cb *, void *aux);
     int (*count)(struct store_txn *, const char *kind, size_t *count);
+    int (*kinds)(struct store_txn *, char ***kinds, size_t *n);
 
     /* Adds this backend's members to the store's status: see
      * store_status(). */

@@ -141,6 +141,7 @@ enum store_stmt {
     STMT_PRUNE_CHANGES,
     STMT_LIST,
     STMT_COUNT,
+    STMT_KINDS,
     N_STMTS
 };
 
@@ -179,6 +180,7 @@ static const char *const stmt_sql[N_STMTS] = {
                   " FROM objects WHERE kind = ?1 AND name > ?2"
                   " ORDER BY name LIMIT ?3",
     [STMT_COUNT] = "SELECT count(*) FROM objects WHERE kind = ?1",
+    [STMT_KINDS] = "SELECT DISTINCT kind FROM objects ORDER BY kind",
 };
 
 /* One SQLite connection and its prepared statements. */
@@ -1273,6 +1275,33 @@ sqlite_count(struct store_txn *txn_, const char *kind, size_t *count)
     return 0;
 }
 
+static int
+sqlite_kinds(struct store_txn *txn_, char ***kinds, size_t *n)
+{
+    struct sqlite_txn *txn = sqlite_txn_cast(txn_);
+    struct store_conn *conn = txn->conn;
+    sqlite3_stmt *stmt;
+    int error;
+
+    error = conn_stmt(conn, STMT_KINDS, &stmt);
+    while (!error) {
+        bool row;
+
+        error = conn_step(conn, stmt, &row);
+        if (error) {
+            return txn_fail(txn, error);
+        }
+        if (!row) {
+            stmt_done(stmt);
+            break;
+        }
+        *kinds = xrealloc(*kinds, (*n + 1) * sizeof **kinds);
+        (*kinds)[(*n)++] =
+            xstrdup((const char *) sqlite3_column_text(stmt, 0));
+    }
+    return error;
+}
+
 /* Elections.  With SQLite there is one controller, which leads every role
  * from the start to the end of its candidacy. */
 struct sqlite_election {
@@ -1353,6 +1382,7 @@ const struct store_class store_sqlite_class = {
     .delete = sqlite_delete,
     .list = sqlite_list,
     .count = sqlite_count,
+    .kinds = sqlite_kinds,
     .status = sqlite_status,
     .election_start = sqlite_election_start,
     .election_is_leader = sqlite_election_is_leader,

@@ -453,6 +453,124 @@ store_count(struct store_txn *txn, const char *kind, size_t *count)
 }
 
 int
+store_kinds(struct store_txn *txn, char ***kinds, size_t *n)
+{
+    *kinds = NULL;
+    *n = 0;
+    return txn ? txn->store->class->kinds(txn, kinds, n) : EINVAL;
+}
+
+/* State of store_copy() while it lists one kind of 'from'. */
+struct store_copy {
+    struct store *to;      /* Where the objects go. */
+    struct store_txn *txn; /* The write transaction on 'to' now, or NULL. */
+    size_t in_txn;         /* Objects written in 'txn'. */
+    size_t copied;         /* Objects committed to 'to' in all. */
+};
+
+/* Commits the batch of 'c' in progress, if any. */
+static int
+store_copy_flush(struct store_copy *c)
+{
+    int error = 0;
+
+    if (c->txn) {
+        error = store_commit(c->txn, NULL);
+        c->txn = NULL;
+        if (!error) {
+            c->copied += c->in_txn;
+        }
+        c->in_txn = 0;
+    }
+    return error;
+}
+
+static int
+store_copy_cb(const struct store_obj *obj, void *c_)
+{
+    struct store_copy *c = c_;
+    int error = 0;
+
+    if (!c->txn) {
+        error = store_begin(c->to, true, &c->txn);
+    }
+    if (!error) {
+        error = store_put(c->txn, obj->kind, obj->name, obj->body,
+                          STORE_CREATE, NULL);
+    }
+    if (!error && ++c->in_txn >= STORE_COPY_BATCH) {
+        error = store_copy_flush(c);
+    }
+    if (error) {
+        LOG_ERR("store %s: copying %s \"%s\": %s", c->to->name, obj->kind,
+                obj->name, strerror(error));
+    }
+    return error;
+}
+
+int
+store_copy(struct store *from, struct store *to, json_t **countsp)
+{
+    struct store_copy c = {.to = to};
+    struct store_txn *snapshot;
+    char **kinds = NULL;
+    size_t n_kinds = 0;
+    int error;
+
+    *countsp = NULL;
+    error = store_begin(to, false, &snapshot);
+    if (!error) {
+        error = store_kinds(snapshot, &kinds, &n_kinds);
+        store_abort(snapshot);
+    }
+    if (!error && n_kinds) {
+        LOG_ERR("store %s: it holds objects (of kind \"%s\" and maybe "
+                "others): copy only into an empty store",
+                to->name, kinds[0]);
+        error = EEXIST;
+    }
+    for (size_t i = 0; i < n_kinds; i++) {
+        free(kinds[i]);
+    }
+    free(kinds);
+    if (error) {
+        return error;
+    }
+
+    error = store_begin(from, false, &snapshot);
+    if (!error) {
+        error = store_kinds(snapshot, &kinds, &n_kinds);
+    }
+    *countsp = json_object();
+    for (size_t i = 0; !error && i < n_kinds; i++) {
+        size_t before = c.copied + c.in_txn;
+
+        error = store_list(snapshot, kinds[i], NULL, 0, store_copy_cb, &c);
+        json_object_set_new(*countsp, kinds[i],
+                            json_integer(c.copied + c.in_txn - before));
+    }
+    if (!error) {
+        error = store_copy_flush(&c);
+    }
+    store_abort(c.txn);
+    store_abort(snapshot);
+    for (size_t i = 0; i < n_kinds; i++) {
+        free(kinds[i]);
+    }
+    free(kinds);
+    if (error) {
+        if (c.copied) {
+            LOG_ERR("store %s: %zu objects were copied before the failure: "
+                    "empty it before copying again",
+                    to->name, c.copied);
+        }
+        json_decref(*countsp);
+        *countsp = NULL;
+    }
+    return error;
+}
+
+int
 store_election_start(struct store *store, const char *role,
                      const char *candidate, int ttl_ms,
                      struct store_election **electionp)

@@ -141,6 +141,22 @@ int store_list(struct store_txn *, const char *kind, const char *after,
 
 int store_count(struct store_txn *, const char *kind, size_t *count);
 
+/* Stores in '*kinds' the kinds that have at least one object, in order,
+ * and their number in '*n'.  The caller frees each and the array.  (With
+ * etcd, a write transaction's own changes are not counted.) */
+int store_kinds(struct store_txn *, char ***kinds, size_t *n);
+
+/* Copies every object of 'from', read in one read transaction (so one
+ * consistent snapshot, while controllers may write to 'from'), into 'to',
+ * which must hold no object (EEXIST otherwise, with nothing written).
+ * Kinds, names and bodies are kept; versions restart at 1 and revisions
+ * are 'to''s own.  Writes in transactions of at most STORE_COPY_BATCH
+ * objects, which etcd's default --max-txn-ops takes: a failure part way
+ * leaves the objects of the batches before it in 'to'.  Stores in
+ * '*counts' a new JSON object of the objects copied per kind. */
+#define STORE_COPY_BATCH 100
+int store_copy(struct store *from, struct store *to, json_t **counts);
+
 /* Elections: which of the controllers sharing a store does the singleton
  * work of 'role' (e.g. "ha"), as doc/replication.md describes.
  *

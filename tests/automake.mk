@@ -1,5 +1,5 @@
 # Every test runs under "make check".  Each folder owns its fragment.
-EXTRA_DIST += tests/lib/common.sh tests/lib/dhcp.sh tests/lib/migrate.sh
+EXTRA_DIST += tests/lib/common.sh tests/lib/dhcp.sh tests/lib/migrate.sh tests/lib/ports.sh
 include tests/unit/automake.mk
 include tests/fuzz/automake.mk
 include tests/qos/automake.mk

@@ -114,6 +114,10 @@ printf 'store = etcd://127.0.0.1:1/y\n' >"$tmp/store.conf"
 expect_exit 1 "store etcd://127.0.0.1:1/y: no etcd member answered" \
     -c "$tmp/store.conf" --bootstrap-token-file "$tmp/none.token"
 [ ! -e "$tmp/none.token" ] || fail "a controller that could not start wrote a token"
+expect_exit 2 "--migrate-store takes two arguments, FROM and TO, and no other option" \
+    --migrate-store "$tmp/a.db"
+expect_exit 2 "--migrate-store takes two arguments" \
+    --migrate-store "$tmp/a.db" "$tmp/b.db" --listen 127.0.0.1:0
 
 # The configuration file: optional by default, required when named, and
 # every mistake named by file and line.

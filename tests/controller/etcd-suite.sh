@@ -3,7 +3,8 @@
 # member of its own on free ports of 127.0.0.1, then runs every
 # tests/controller/test-* program with FABRIC_TEST_STORE pointing at it,
 # so that each fixture opens a fresh prefix of that etcd instead of an
-# SQLite file (tests/controller/fixture.c).  The member takes transactions
+# SQLite file (tests/controller/fixture.c); then copies what they left with
+# fabric-controller --migrate-store.  The member takes transactions
 # of up to 100,000 operations and 16 MiB, since a test fills every group
 # identity (65,535 objects) in one transaction.  Excluded by name, each
 # with its reason:
@@ -37,19 +38,7 @@ fail() {
 
 command -v etcd >/dev/null || fail "etcd is not installed (scripts/install-deps)"
 
-# Whether something listens on port $1 of 127.0.0.1.
-in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        in_use "$port" || break
-    done
-    echo "$port"
-}
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/ports.sh"
 
 # Starts the member; a port taken between the check and etcd's bind makes
 # it exit, and another pair is tried.
@@ -106,3 +95,37 @@ prefixes=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client" get / \
 [ "$prefixes" -ge "$ran" ] || fail "only $prefixes stores were made in etcd by $ran programs"
 [ -z "$failed" ] || fail "against etcd:$failed"
 echo "$ran test programs passed against etcd ($prefixes stores)"
+
+# fabric-controller --migrate-store on what the tests left: the store with
+# the most objects, up to 3000 (a minute's copy at most on a loaded
+# machine), goes to an SQLite file and from there to a new prefix,
+# with the same counts per kind both ways; a store with objects is refused
+# as TO, and a FROM that does not exist too.
+controller=$top_builddir/controller/fabric-controller
+etcd_url="etcd://127.0.0.1:$client"
+prefix=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client" get / \
+    --prefix --keys-only 2>/dev/null | sed -n 's|^\(/[^/]*\)/o/.*|\1|p' |
+    sort | uniq -c | sort -rn | awk '$1 <= 3000 {print $2; exit}')
+[ -n "$prefix" ] || fail "no store with objects in etcd"
+"$controller" --migrate-store "$etcd_url$prefix" "$tmp/copy.db" \
+    >"$tmp/to-sqlite" 2>"$tmp/err" || fail "--migrate-store to SQLite: $(cat "$tmp/err")"
+"$controller" --migrate-store "$tmp/copy.db" "$etcd_url/migrated" \
+    >"$tmp/to-etcd" 2>"$tmp/err" || fail "--migrate-store to etcd: $(cat "$tmp/err")"
+grep -q "^copied [1-9][0-9]* objects of [1-9][0-9]* kinds from $etcd_url$prefix to $tmp/copy.db$" \
+    "$tmp/to-sqlite" || fail "--migrate-store said: $(cat "$tmp/to-sqlite")"
+diff <(sed '$d' "$tmp/to-sqlite") <(sed '$d' "$tmp/to-etcd") >&2 ||
+    fail "the counts per kind differ between the two copies"
+if "$controller" --migrate-store "$tmp/copy.db" "$etcd_url/migrated" \
+    >"$tmp/out" 2>"$tmp/err"; then
+    fail "--migrate-store copied into a store with objects"
+fi
+grep -q "copy only into an empty store" "$tmp/err" ||
+    fail "--migrate-store into a full store said: $(cat "$tmp/err")"
+if "$controller" --migrate-store "$tmp/none.db" "$etcd_url/other" \
+    >"$tmp/out" 2>"$tmp/err"; then
+    fail "--migrate-store copied from a file that is not there"
+fi
+grep -q "store $tmp/none.db: No such file or directory" "$tmp/err" ||
+    fail "--migrate-store from nothing said: $(cat "$tmp/err")"
+[ ! -e "$tmp/none.db" ] || fail "--migrate-store created its FROM"
+echo "--migrate-store: $(tail -1 "$tmp/to-etcd")"

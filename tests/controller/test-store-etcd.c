@@ -664,6 +664,144 @@ test_election_partition(void **state)
     etcd_members_destroy(&m);
 }
 
+static int
+collect_cb(const struct store_obj *obj, void *all_)
+{
+    json_t *all = all_;
+    char *key = xasprintf("%s/%s", obj->kind, obj->name);
+
+    json_object_set(all, key, obj->body);
+    if (obj->version != 1) {
+        json_object_set_new(all, "bad-version", json_string(key));
+    }
+    free(key);
+    return 0;
+}
+
+/* Every object of 'store', "KIND/NAME": body. */
+static json_t *
+everything(struct store *store)
+{
+    json_t *all = json_object();
+    struct store_txn *txn;
+    char **kinds;
+    size_t n;
+
+    assert_int_equal(store_begin(store, false, &txn), 0);
+    assert_int_equal(store_kinds(txn, &kinds, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(store_list(txn, kinds[i], NULL, 0, collect_cb, all),
+                         0);
+        free(kinds[i]);
+    }
+    free(kinds);
+    store_abort(txn);
+    return all;
+}
+
+/* The kinds of 'store', in store_kinds()'s order. */
+static json_t *
+kinds_of(struct store *store)
+{
+    json_t *array = json_array();
+    struct store_txn *txn;
+    char **kinds;
+    size_t n;
+
+    assert_int_equal(store_begin(store, false, &txn), 0);
+    assert_int_equal(store_kinds(txn, &kinds, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(array, json_string(kinds[i]));
+        free(kinds[i]);
+    }
+    free(kinds);
+    store_abort(txn);
+    return array;
+}
+
+/* store_copy() (fabric-controller --migrate-store) from SQLite to etcd,
+ * in batches, and back: every object, body and name, at version 1, with
+ * counts per kind; a store that holds objects is refused, untouched. */
+static void
+test_copy(void **state)
+{
+    struct fixture *f = *state;
+    const char *tmp = getenv("TMPDIR");
+    char *dir =
+        xasprintf("%s/fabric-test-copy.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    struct store *sqlite, *back;
+    json_t *counts, *orig, *copy;
+    struct store_txn *txn;
+    char *path, *path2;
+
+    assert_non_null(mkdtemp(dir));
+    path = xasprintf("%s/from.db", dir);
+    path2 = xasprintf("%s/back.db", dir);
+    assert_int_equal(store_open(path, &sqlite), 0);
+    assert_int_equal(store_begin(sqlite, true, &txn), 0);
+    for (int i = 0; i < 250; i++) {
+        char name[16];
+
+        snprintf(name, sizeof name, "p%03d", i);
+        assert_int_equal(store_put(txn, "port", name,
+                                   json_pack("{si}", "i", i), STORE_CREATE,
+                                   NULL),
+                         0);
+    }
+    assert_int_equal(store_commit(txn, NULL), 0);
+    assert_int_equal(
+        put1(sqlite, "network", "blue", "{\"vni\": 7}", STORE_CREATE, NULL),
+        0);
+    assert_int_equal(put1(sqlite, "network", "blue", "{\"vni\": 8}", 1, NULL),
+                     0);
+    /* etcd's keys sort "port-identity/" before "port/". */
+    assert_int_equal(
+        put1(sqlite, "port-identity", "x", "{}", STORE_CREATE, NULL), 0);
+
+    assert_int_equal(store_copy(sqlite, f->a, &counts), 0);
+    assert_int_equal(json_integer_value(json_object_get(counts, "port")), 250);
+    assert_int_equal(json_integer_value(json_object_get(counts, "network")),
+                     1);
+    assert_int_equal(json_object_size(counts), 3);
+    json_decref(counts);
+    json_t *kinds = kinds_of(f->b);
+    json_t *expected_kinds = kinds_of(sqlite);
+    assert_true(json_equal(kinds, expected_kinds));
+    assert_string_equal(json_string_value(json_array_get(kinds, 1)), "port");
+    json_decref(kinds);
+    json_decref(expected_kinds);
+
+    orig = everything(sqlite);
+    json_object_del(orig, "bad-version"); /* blue is at version 2 there. */
+    copy = everything(f->b);
+    assert_true(json_equal(orig, copy));
+    assert_int_equal(json_object_size(copy), 252);
+
+    /* Not into a store with objects, and nothing added there. */
+    assert_int_equal(store_copy(sqlite, f->a, &counts), EEXIST);
+    assert_null(counts);
+    json_decref(copy);
+    copy = everything(f->b);
+    assert_int_equal(json_object_size(copy), 252);
+    json_decref(copy);
+
+    /* And back to SQLite. */
+    assert_int_equal(store_open(path2, &back), 0);
+    assert_int_equal(store_copy(f->b, back, &counts), 0);
+    json_decref(counts);
+    copy = everything(back);
+    assert_true(json_equal(orig, copy));
+
+    json_decref(copy);
+    json_decref(orig);
+    store_close(back);
+    store_close(sqlite);
+    remove_tree(dir);
+    free(path);
+    free(path2);
+    free(dir);
+}
+
 /* store_status() names the backend, the members and the prefix. */
 static void
 test_status(void **state)
@@ -696,6 +834,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_not_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
         cmocka_unit_test(test_member_down_mid_write),
         cmocka_unit_test(test_member_killed),
         cmocka_unit_test(test_election_partition),
