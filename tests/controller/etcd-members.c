@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -122,6 +123,9 @@ member_spawn(const struct etcd_members *m, int i)
             dup2(fd, 1);
             dup2(fd, 2);
         }
+        /* A test that fails (or crashes) before it stops its members
+         * takes them with it: no member outlives its test. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* Transactions of the tests write up to thousands of objects at
          * once; requests keep etcd's default limit of 1.5 MiB, which
          * test_too_large() exceeds. */
