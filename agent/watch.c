@@ -73,6 +73,11 @@ struct watch {
                                      * 'revision', NULL to ask for the
                                      * whole of it. */
     int64_t revision;               /* Revision of 'doc'. */
+    char *digest;                   /* The controller's "digest" of 'doc',
+                                     * or NULL: sent back with the long
+                                     * poll, so that another replica can
+                                     * tell the agent has what it would
+                                     * send. */
     struct watch_backoff backoff;   /* Retry delays. */
     int cache_error;                /* Last error writing the cache. */
 
@@ -166,6 +171,7 @@ watch_destroy(struct watch *w)
         pthread_mutex_destroy(&w->mutex);
         pthread_cond_destroy(&w->cond);
         json_decref(w->doc);
+        free(w->digest);
         free(w->link_message);
         free(w->controller);
         free(w->host);
@@ -557,6 +563,7 @@ watch_handle(struct watch *w, const json_t *body, double received)
     const json_t *revision = json_object_get(body, "revision");
     const json_t *full = json_object_get(body, "full");
     int64_t rev = json_integer_value(revision);
+    const char *digest;
     json_t *doc;
     char *what;
 
@@ -606,6 +613,13 @@ watch_handle(struct watch *w, const json_t *body, double received)
     json_decref(w->doc);
     w->doc = doc;
     w->revision = rev;
+    /* It goes back in a URL: only what a SHA-256 in hex looks like. */
+    digest = json_string_value(json_object_get(body, "digest"));
+    free(w->digest);
+    w->digest = digest && strlen(digest) == 64
+                        && strspn(digest, "0123456789abcdef") == 64
+                    ? xstrdup(digest)
+                    : NULL;
     watch_commit(w, what, received, false);
     free(what);
     return OUTCOME_OK;
@@ -621,9 +635,10 @@ watch_poll(struct watch *w)
     char *path;
     int error;
 
-    path = w->doc ? xasprintf("/v1/hosts/%s/desired-state?since=%" PRId64
-                              "&wait=%d",
-                              w->host, w->revision, WATCH_WAIT)
+    path = w->doc ? xasprintf(
+               "/v1/hosts/%s/desired-state?since=%" PRId64 "&wait=%d%s%s",
+               w->host, w->revision, WATCH_WAIT, w->digest ? "&digest=" : "",
+               w->digest ? w->digest : "")
                   : xasprintf("/v1/hosts/%s/desired-state", w->host);
     LOG_DBG("GET %s", path);
     error = http_client_request(w->watch_http, "GET", path, NULL,

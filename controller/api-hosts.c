@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "controller/auth.h"
 #include "controller/desired.h"
 #include "controller/leader.h"
 #include "controller/migrations.h"
@@ -130,9 +131,11 @@ api_liveness_publish(struct api *api, bool force)
     api->liveness_next_ms =
         now + (timeout_ms / 4 > 1000 ? timeout_ms / 4 : 1000);
     pthread_mutex_lock(&api->mutex);
-    body = json_pack("{s:s?, s:O, s:O, s:O}", "leader",
-                     leader_self(api->leader), "hosts", api->heartbeats,
-                     "failed", api->failed, "ha_waiting", api->ha_waiting);
+    /* Copies: what was published is compared with what is live. */
+    body = json_pack(
+        "{s:s?, s:o, s:o, s:o}", "leader", leader_self(api->leader), "hosts",
+        json_deep_copy(api->heartbeats), "failed", json_deep_copy(api->failed),
+        "ha_waiting", json_deep_copy(api->ha_waiting));
     pthread_mutex_unlock(&api->mutex);
     if (json_equal(body, api->liveness_last)) {
         json_decref(body);
@@ -1708,6 +1711,20 @@ static const char *const desired_kinds[] = {
  * host, milliseconds; past it the poll computes the document. */
 #define DESIRED_SYNC_MS 100
 
+/* Stores in 'hex' the digest of document 'doc' (SHA-256 of its compact
+ * JSON, keys sorted), which answers carry and agents send back, so that a
+ * replica that never sent an agent its revision can tell the agent's
+ * document is the one it would send now.  Returns 'hex'. */
+static const char *
+document_digest(const json_t *doc, char hex[65])
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+
+    auth_token_hash(text ? text : "", hex);
+    free(text);
+    return hex;
+}
+
 /* How long an agent that comes over from another replica waits at most
  * for this one's view of the store to catch up with the snapshot of its
  * document, milliseconds. */
@@ -1741,6 +1758,8 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
 {
     char *what = api_what("host", name);
     long long since = 0, wait = API_WAIT_DEFAULT;
+    const char *digest = json_string_value(json_object_get(query, "digest"));
+    char hex[65];
     bool resume;
     json_t *old = NULL, *doc = NULL;
     int64_t deadline, revision;
@@ -1750,13 +1769,22 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
 
     json_object_foreach((json_t *) query, key, value)
     {
-        if (strcmp(key, "since") && strcmp(key, "wait")) {
+        if (strcmp(key, "since") && strcmp(key, "wait")
+            && strcmp(key, "digest")) {
             status = api_fail(err, 400, key,
                               "desired state: %s: unknown query parameter "
-                              "(expected since, wait)",
+                              "(expected since, wait, digest)",
                               key);
             goto out;
         }
+    }
+    if (digest
+        && (strlen(digest) != 64
+            || strspn(digest, "0123456789abcdef") != 64)) {
+        status = api_fail(err, 400, "digest",
+                          "desired state: digest: expected the 64 lower-case "
+                          "hex digits of a \"digest\" answered before");
+        goto out;
     }
     status = api_query_int(query, "since", 0, INT64_MAX, "desired state",
                            &since, err);
@@ -1790,11 +1818,15 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
             goto out;
         }
         if (resume) {
-            /* Only once the store's watch has brought every commit up to
-             * the one 'doc' reflects does the check cover them all. */
+            /* The agent's document is the one at 'since' if its digest is
+             * that of 'doc', or if no commit past 'since' changed what
+             * documents depend on: a check that covers every commit only
+             * once the store's watch has brought them all up to the one
+             * 'doc' reflects. */
             resume = false;
-            if (!store_wait(api->store, revision - 1, RESUME_SYNC_MS)
-                && unchanged_since(api, since)) {
+            if ((digest && !strcmp(document_digest(doc, hex), digest))
+                || (!store_wait(api->store, revision - 1, RESUME_SYNC_MS)
+                    && unchanged_since(api, since))) {
                 old = json_incref(doc);
                 desired_remember(api->desired, name, since, doc);
             }
@@ -1810,6 +1842,8 @@ api_host_desired_state(struct api *api, const char *name, const json_t *query,
                 *out = json_pack("{sIsbsO}", "revision", (json_int_t) revision,
                                  "full", 1, "document", doc);
             }
+            json_object_set_new(*out, "digest",
+                                json_string(document_digest(doc, hex)));
             status = 200;
             goto out;
         }
