@@ -46,3 +46,9 @@ TESTS += tests/integration/dhcp-controlled.sh
 EXTRA_DIST += tests/integration/dhcp-controlled.sh
 TESTS += tests/integration/migrate.sh
 EXTRA_DIST += tests/integration/migrate.sh
+
+# Three controllers on a 3-member etcd cluster: the leader controller and
+# the etcd leader killed in turn; needs root, etcd, etcdctl, the agent,
+# the controller and fabricctl.
+TESTS += tests/integration/replication.sh
+EXTRA_DIST += tests/integration/replication.sh
