@@ -69,8 +69,11 @@ start_copy() {
 # The seed makes the store and its admin token, and stops.
 controller_pid=$(start_controller seed "$port_a")
 wait_controller "$controller_pid" --controller "$url_a"
+# The proxy was started in a subshell, so "wait" cannot wait for it: wait
+# for its controller to be gone before the store is copied.
+seed_ctl=$(pgrep -P "$controller_pid")
 kill "$controller_pid"
-wait "$controller_pid" 2>/dev/null || true
+wait_for 10 eval '! kill -0 "$seed_ctl" 2>/dev/null' || kill -KILL "$seed_ctl"
 controller_pid=$(start_copy main "$port_a")
 wait_controller "$controller_pid" --controller "$url_a"
 b_pid=$(start_copy b "$port_b")

@@ -65,7 +65,10 @@ cleanup() {
     for i in "${!ETCD_PID[@]}"; do
         [ -z "${ETCD_PID[$i]}" ] || kill "${ETCD_PID[$i]}" 2>/dev/null
     done
-    wait 2>/dev/null
+    # Not a bare "wait": the agents, which fab_cleanup stops, are jobs too.
+    for i in "${!CTL_PID[@]}" ; do
+        [ -z "${CTL_PID[$i]}" ] || wait "${CTL_PID[$i]}" 2>/dev/null
+    done
     (exit "$rc")
     fab_cleanup
 }
