@@ -546,7 +546,6 @@ flowlog_start(const struct flowlog_config *cfg, struct dp *dp,
               struct core *core, struct flowlog **flp)
 {
     struct flowlog *fl = xzalloc(sizeof *fl);
-    pthread_condattr_t attr;
     int error;
 
     *flp = NULL;
@@ -556,10 +555,7 @@ flowlog_start(const struct flowlog_config *cfg, struct dp *dp,
     fl->backlog = json_array();
     fl->agg = flowagg_create(&(struct flowagg_config){0}, flowlog_emit, fl);
     pthread_mutex_init(&fl->mutex, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&fl->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&fl->cond);
 
     error = dp_flow_events_open(dp, flowlog_event, fl, &fl->events);
     if (error) {

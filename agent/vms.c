@@ -1603,7 +1603,6 @@ int
 vms_open(const struct vms_config *cfg, struct vms **vmsp)
 {
     struct vms *vms = xzalloc(sizeof *vms);
-    pthread_condattr_t attr;
     int error;
 
     *vmsp = NULL;
@@ -1623,10 +1622,7 @@ vms_open(const struct vms_config *cfg, struct vms **vmsp)
     LOG_INFO("VMs: %s driver, storage %s, run directory %s",
              vmm_type(vms->vmm), vms->storage, cfg->run_dir);
     pthread_mutex_init(&vms->mutex, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&vms->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&vms->cond);
 
     vms_read_records(vms);
     error = vmm_list(vms->vmm, list_cb, vms);

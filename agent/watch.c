@@ -134,7 +134,6 @@ struct watch *
 watch_create(const struct watch_config *cfg, struct core *core)
 {
     struct watch *w = xzalloc(sizeof *w);
-    pthread_condattr_t attr;
 
     w->controller = xstrdup(cfg->controller);
     w->host = xstrdup(cfg->host);
@@ -153,10 +152,7 @@ watch_create(const struct watch_config *cfg, struct core *core)
     w->report_http =
         http_client_create(cfg->controller, cfg->cacert, cfg->token);
     pthread_mutex_init(&w->mutex, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&w->cond);
     srandom(time(NULL) ^ getpid());
     return w;
 }

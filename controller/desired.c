@@ -88,15 +88,11 @@ struct desired *
 desired_create(struct store *store)
 {
     struct desired *d = xzalloc(sizeof *d);
-    pthread_condattr_t attr;
 
     pthread_mutex_init(&d->mutex, NULL);
     pthread_mutex_init(&d->queue_mutex, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->queued, &attr);
-    pthread_cond_init(&d->idle, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&d->queued);
+    cond_init_monotonic(&d->idle);
     d->hosts = json_object();
     atomic_init(&d->computes, 0);
     d->watched = json_object();
@@ -1681,36 +1677,19 @@ desired_forget(struct desired *d, const char *host)
     pthread_mutex_unlock(&d->mutex);
 }
 
-/* Sets '*ts' to 'ms' milliseconds from now on the monotonic clock. */
-static void
-deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long) (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Returns the watch of 'host', made on first use, with 'd->mutex' held. */
 static struct desired_host *
 host_watch(struct desired *d, const char *host)
 {
     json_t *index = json_object_get(d->watched, host);
     struct desired_host *h;
-    pthread_condattr_t attr;
 
     if (index) {
         return d->watch[json_integer_value(index)];
     }
     h = xzalloc(sizeof *h);
     h->networks = json_object();
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_monotonic(&h->changed);
     d->watch = xrealloc(d->watch, (d->n_watch + 1) * sizeof *d->watch);
     d->watch[d->n_watch] = h;
     json_object_set_new(d->watched, host, json_integer(d->n_watch));
@@ -1805,7 +1784,7 @@ desired_wait(struct desired *d, const char *host, const json_t *doc,
     struct timespec deadline;
     int error = 0;
 
-    deadline_after(&deadline, timeout_ms);
+    time_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&d->mutex);
     h = host_watch(d, host);
     host_register(d, host, h, doc);
@@ -1825,7 +1804,7 @@ desired_sync(struct desired *d, int timeout_ms)
     struct timespec deadline;
     int error = 0;
 
-    deadline_after(&deadline, timeout_ms);
+    time_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&d->queue_mutex);
     while ((d->n_queue || d->busy) && !error) {
         error = pthread_cond_timedwait(&d->idle, &d->queue_mutex, &deadline);

@@ -837,12 +837,7 @@ watchdog_main(void *server_)
                 c->deadline_ms = 0;
             }
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        time_deadline_after(&ts, 250);
         pthread_cond_timedwait(&server->wake, &server->mutex, &ts);
     }
     pthread_mutex_unlock(&server->mutex);
@@ -921,15 +916,8 @@ http_server_start(const struct http_config *cfg,
     server->body_max = cfg->body_max ? cfg->body_max : HTTP_BODY_MAX;
     server->idle_timeout =
         cfg->idle_timeout ? cfg->idle_timeout : HTTP_IDLE_TIMEOUT;
-    {
-        pthread_condattr_t attr;
-
-        pthread_mutex_init(&server->mutex, NULL);
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&server->wake, &attr);
-        pthread_condattr_destroy(&attr);
-    }
+    pthread_mutex_init(&server->mutex, NULL);
+    cond_init_monotonic(&server->wake);
     server->auth_idle_timeout = cfg->auth_idle_timeout
                                     ? cfg->auth_idle_timeout
                                     : HTTP_AUTH_IDLE_TIMEOUT;

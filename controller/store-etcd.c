@@ -1647,7 +1647,7 @@ election_campaign_main(void *e_)
             while (e->leading && !e->stop) {
                 struct timespec deadline;
 
-                store_deadline_after(&deadline, 1000);
+                time_deadline_after(&deadline, 1000);
                 pthread_cond_timedwait(&e->changed, &e->mutex, &deadline);
             }
             pthread_mutex_unlock(&e->mutex);
@@ -1744,7 +1744,7 @@ store_etcd_election_start(struct store *store_, const char *role,
     e->key = store_etcd_key(store, suffix);
     e->ttl_ms = ttl_ms;
     pthread_mutex_init(&e->mutex, NULL);
-    store_cond_init(&e->changed);
+    cond_init_monotonic(&e->changed);
     free(suffix);
 
     /* The first attempt is made here, so that a caller knows at once
@@ -1810,7 +1810,7 @@ store_etcd_election_wait(struct store_election *election, bool was_leader,
         if (e->leading && e->valid_until < until) {
             until = e->valid_until;
         }
-        store_deadline_after(
+        time_deadline_after(
             &ts, (int) (until - now < 1000 ? until - now : 1000) + 1);
         pthread_cond_timedwait(&e->changed, &e->mutex, &ts);
     }

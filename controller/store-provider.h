@@ -135,10 +135,4 @@ void store_note_all_kinds(struct store *, int64_t revision);
  * ESTALE as store_put() describes. */
 int store_check_version(int64_t expected_version, int64_t current);
 
-/* Sets '*ts' to 'ms' milliseconds from now on the monotonic clock. */
-void store_deadline_after(struct timespec *, int ms);
-
-/* Initializes 'cond' to measure timeouts on the monotonic clock. */
-void store_cond_init(pthread_cond_t *cond);
-
 #endif /* controller/store-provider.h */

@@ -76,8 +76,8 @@ store_init(struct store *store, const struct store_class *class,
     store->class = class;
     store->name = xstrdup(name);
     pthread_mutex_init(&store->mutex, NULL);
-    store_cond_init(&store->committed);
-    store_cond_init(&store->writer_done);
+    cond_init_monotonic(&store->committed);
+    cond_init_monotonic(&store->writer_done);
     store->writing = false;
     store->revision = revision;
     store->kinds = NULL;
@@ -107,7 +107,7 @@ store_acquire_writer(struct store *store, int timeout_ms)
     struct timespec deadline;
     int error = 0;
 
-    store_deadline_after(&deadline, timeout_ms);
+    time_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&store->mutex);
     while (store->writing && !error) {
         error = pthread_cond_timedwait(&store->writer_done, &store->mutex,
@@ -134,31 +134,6 @@ store_release_writer(struct store *store)
     store->writing = false;
     pthread_cond_signal(&store->writer_done);
     pthread_mutex_unlock(&store->mutex);
-}
-
-void
-store_cond_init(pthread_cond_t *cond)
-{
-    pthread_condattr_t attr;
-
-    /* Timeouts are measured on the monotonic clock, which setting the
-     * time does not move. */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(cond, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
-void
-store_deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long) (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
 }
 
 /* Records, with 'store->mutex' held, that 'revision' changed 'kind'. */
@@ -303,7 +278,7 @@ store_wait__(struct store *store, const char *const *kinds, size_t n,
     int error = 0;
 
     if (timeout_ms >= 0) {
-        store_deadline_after(&deadline, timeout_ms);
+        time_deadline_after(&deadline, timeout_ms);
     }
     pthread_mutex_lock(&store->mutex);
     for (;;) {

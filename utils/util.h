@@ -2,8 +2,10 @@
 #ifndef UTILS_UTIL_H
 #define UTILS_UTIL_H 1
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -26,6 +28,14 @@ char *xstrdup_printable(const char *s);
 /* Returns CLOCK_MONOTONIC in milliseconds: for deadlines and intervals
  * that must not jump with the wall clock. */
 int64_t time_msec(void);
+
+/* Sets '*ts' to 'ms' milliseconds from now on CLOCK_MONOTONIC, for
+ * pthread_cond_timedwait() on a condition from cond_init_monotonic(). */
+void time_deadline_after(struct timespec *ts, int ms);
+
+/* Initializes 'cond' to measure timeouts on CLOCK_MONOTONIC, which setting
+ * the time does not move. */
+void cond_init_monotonic(pthread_cond_t *cond);
 
 /* Reads the whole file 'path' into a NUL-terminated buffer.  Returns 0 and
  * stores the buffer in '*contents' or returns an errno value. */
