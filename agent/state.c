@@ -2231,14 +2231,11 @@ parse_forwards(struct state_errors *errors, const json_t *root,
                         f.vni);
             ok = false;
         }
-        for (size_t j = 0; ok && j < s->n_forwards; j++) {
-            if (s->forwards[j].vni == f.vni
-                && !memcmp(s->forwards[j].mac, f.mac, 6)) {
-                field_error(errors, path, "mac",
-                            "listed twice in VNI %u (expected each MAC once)",
-                            f.vni);
-                ok = false;
-            }
+        if (ok && state_is_forwarded(s, f.vni, f.mac)) {
+            field_error(errors, path, "mac",
+                        "listed twice in VNI %u (expected each MAC once)",
+                        f.vni);
+            ok = false;
         }
         if (ok) {
             s->forwards[s->n_forwards++] = f;
